@@ -1,0 +1,122 @@
+package store
+
+// migrations is the ordered schema history of the SQLite store, keyed by
+// PRAGMA user_version: migrations[i] moves a database from version i to
+// i+1. Never edit a released entry; append a new one.
+var migrations = []string{
+	// 1: lists, messages, threads, series, patches.
+	`
+CREATE TABLE lists (
+	id          INTEGER PRIMARY KEY,
+	name        TEXT NOT NULL UNIQUE,
+	description TEXT NOT NULL DEFAULT '',
+	owner       TEXT NOT NULL DEFAULT '',
+	created     INTEGER NOT NULL,
+	uidvalidity INTEGER NOT NULL,
+	next_uid    INTEGER NOT NULL DEFAULT 1
+);
+
+CREATE TABLE messages (
+	id          INTEGER PRIMARY KEY,
+	list_id     INTEGER NOT NULL REFERENCES lists(id),
+	uid         INTEGER NOT NULL,
+	message_id  TEXT NOT NULL,
+	sha256      BLOB NOT NULL,
+	size        INTEGER NOT NULL,
+	flags       INTEGER NOT NULL DEFAULT 0,
+	subject     TEXT NOT NULL DEFAULT '',
+	from_name   TEXT NOT NULL DEFAULT '',
+	from_email  TEXT NOT NULL DEFAULT '',
+	date        INTEGER NOT NULL DEFAULT 0,
+	arrived     INTEGER NOT NULL,
+	in_reply_to TEXT NOT NULL DEFAULT '',
+	refs        TEXT NOT NULL DEFAULT '',
+	thread_id   INTEGER NOT NULL,
+	kind        TEXT NOT NULL DEFAULT '',
+	series_id   INTEGER,
+	trailers    TEXT
+);
+CREATE UNIQUE INDEX messages_uid ON messages(list_id, uid);
+CREATE UNIQUE INDEX messages_sha ON messages(list_id, sha256);
+CREATE INDEX messages_msgid ON messages(list_id, message_id);
+CREATE INDEX messages_thread ON messages(thread_id);
+
+-- raw holds the message bytes, zstd-compressed, apart from the metadata so
+-- that scans of messages stay small.
+CREATE TABLE raw (
+	id   INTEGER PRIMARY KEY REFERENCES messages(id),
+	data BLOB NOT NULL
+);
+
+-- refs maps every Message-ID a list has seen, as a message or only as a
+-- reference (a ghost), to its thread.
+CREATE TABLE refs (
+	list_id    INTEGER NOT NULL,
+	message_id TEXT NOT NULL,
+	thread_id  INTEGER NOT NULL,
+	PRIMARY KEY (list_id, message_id)
+) WITHOUT ROWID;
+CREATE INDEX refs_thread ON refs(thread_id);
+
+CREATE TABLE threads (
+	id          INTEGER PRIMARY KEY,
+	list_id     INTEGER NOT NULL REFERENCES lists(id),
+	root        INTEGER NOT NULL,   -- messages.id of the root
+	root_depth  INTEGER NOT NULL,   -- how many references the root has
+	messages    INTEGER NOT NULL DEFAULT 0,
+	first_date  INTEGER NOT NULL DEFAULT 0,
+	last_date   INTEGER NOT NULL DEFAULT 0,
+	last_uid    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX threads_list ON threads(list_id, last_uid);
+
+CREATE TABLE series (
+	id              INTEGER PRIMARY KEY,
+	list_id         INTEGER NOT NULL REFERENCES lists(id),
+	subject         TEXT NOT NULL,
+	norm_subject    TEXT NOT NULL,
+	version         INTEGER NOT NULL,
+	status          TEXT NOT NULL,
+	submitter_name  TEXT NOT NULL,
+	submitter_email TEXT NOT NULL,
+	total           INTEGER NOT NULL,
+	received        INTEGER NOT NULL DEFAULT 0,
+	message_id      TEXT NOT NULL DEFAULT '',
+	cover_message_id TEXT NOT NULL DEFAULT '',
+	date            INTEGER NOT NULL,
+	previous        INTEGER,
+	superseded_by   INTEGER,
+	rfc             INTEGER NOT NULL DEFAULT 0,
+	resend          INTEGER NOT NULL DEFAULT 0,
+	prefix          TEXT NOT NULL DEFAULT '',
+	change_id       TEXT NOT NULL DEFAULT '',
+	base_commit     TEXT NOT NULL DEFAULT '',
+	thread_id       INTEGER NOT NULL DEFAULT 0,
+	stem            TEXT NOT NULL DEFAULT '',
+	pull_url        TEXT NOT NULL DEFAULT '',
+	pull_ref        TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX series_list ON series(list_id, status, id);
+CREATE INDEX series_submitter ON series(list_id, submitter_email, version, total, date);
+CREATE INDEX series_subject ON series(list_id, submitter_email, norm_subject);
+CREATE INDEX series_change ON series(list_id, change_id) WHERE change_id != '';
+CREATE INDEX series_stem ON series(list_id, stem) WHERE stem != '';
+
+CREATE TABLE patches (
+	id             INTEGER PRIMARY KEY,
+	series_id      INTEGER NOT NULL REFERENCES series(id),
+	message        INTEGER NOT NULL REFERENCES messages(id),
+	idx            INTEGER NOT NULL,
+	subject        TEXT NOT NULL,
+	commit_subject TEXT NOT NULL,
+	author_name    TEXT NOT NULL,
+	author_email   TEXT NOT NULL,
+	date           INTEGER NOT NULL,
+	files          TEXT NOT NULL,
+	patch_id       TEXT NOT NULL,
+	trailers       TEXT,
+	UNIQUE (series_id, idx)
+);
+CREATE INDEX patches_patch_id ON patches(patch_id) WHERE patch_id != '';
+`,
+}

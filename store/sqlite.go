@@ -1,0 +1,908 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+// DBFile is the SQLite database's file name inside the data directory.
+const DBFile = "patchwell.db"
+
+var (
+	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0))
+)
+
+var listName = regexp.MustCompile(`^[a-z0-9._-]+$`)
+
+// ValidListName reports whether name may be a list name.
+func ValidListName(name string) bool {
+	return len(name) <= 64 && listName.MatchString(name) && name != "." && name != ".." && name != "api"
+}
+
+// SQLite is the embedded store: one database file in the data directory,
+// WAL mode, synchronous=FULL (a 250 reply promises the mail is safe).
+type SQLite struct {
+	w  *sql.DB // one connection: the single writer
+	r  *sql.DB // readers
+	mu sync.Mutex
+}
+
+// Open opens (creating if needed) the SQLite store in dir and migrates it.
+func Open(ctx context.Context, dir string) (*SQLite, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	path := filepath.Join(dir, DBFile)
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_foreign_keys", "on")
+	q.Set("_synchronous", "FULL")
+	q.Set("_txlock", "immediate")
+	q.Set("_cache_size", "-32000")
+	w, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	s := &SQLite{w: w}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	q.Set("_txlock", "deferred")
+	q.Set("_query_only", "true")
+	r, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	r.SetMaxOpenConns(8)
+	s.r = r
+	return s, nil
+}
+
+func (s *SQLite) migrate(ctx context.Context) error {
+	var v int
+	if err := s.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("%w: database %d, binary %d", ErrNewerDB, v, len(migrations))
+	}
+	if v == len(migrations) {
+		return nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
+	for i := v; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("migrate to version %d: %w", i+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *SQLite) Close() error {
+	err := s.r.Close()
+	if err2 := s.w.Close(); err == nil {
+		err = err2
+	}
+	return err
+}
+
+// Backup writes a consistent copy of the database to path (online).
+func (s *SQLite) Backup(ctx context.Context, path string) error {
+	_, err := s.w.ExecContext(ctx, "VACUUM INTO ?", path)
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	return nil
+}
+
+// CreateList implements Store.
+func (s *SQLite) CreateList(ctx context.Context, l List) (*List, error) {
+	if !ValidListName(l.Name) {
+		return nil, fmt.Errorf("%w: %q (use lowercase letters, digits, '.', '_' and '-')", ErrBadName, l.Name)
+	}
+	if l.Created.IsZero() {
+		l.Created = time.Now()
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	l.UIDValidity = binary.BigEndian.Uint32(b[:])&0x7fffffff | 1
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res, err := s.w.ExecContext(ctx, `INSERT INTO lists(name, description, owner, created, uidvalidity) VALUES(?,?,?,?,?)`,
+		l.Name, l.Description, l.Owner, l.Created.Unix(), l.UIDValidity)
+	if err != nil {
+		var se sqlite3.Error
+		if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique {
+			return nil, fmt.Errorf("list %q: %w", l.Name, ErrExists)
+		}
+		return nil, fmt.Errorf("create list: %w", err)
+	}
+	l.ID, _ = res.LastInsertId()
+	return &l, nil
+}
+
+const listCols = `l.id, l.name, l.description, l.owner, l.created, l.uidvalidity,
+	(SELECT count(*) FROM messages m WHERE m.list_id = l.id),
+	(SELECT count(*) FROM series s WHERE s.list_id = l.id),
+	(SELECT count(*) FROM series s WHERE s.list_id = l.id AND s.status IN ('proposed','needs_revision','approved')),
+	COALESCE((SELECT max(arrived) FROM messages m WHERE m.list_id = l.id), 0)`
+
+func scanList(sc interface{ Scan(...any) error }) (*List, error) {
+	var l List
+	var created, last int64
+	if err := sc.Scan(&l.ID, &l.Name, &l.Description, &l.Owner, &created, &l.UIDValidity,
+		&l.Messages, &l.Series, &l.OpenSeries, &last); err != nil {
+		return nil, err
+	}
+	l.Created = time.Unix(created, 0).UTC()
+	if last > 0 {
+		l.LastActivity = time.Unix(last, 0).UTC()
+	}
+	return &l, nil
+}
+
+// Lists implements Store.
+func (s *SQLite) Lists(ctx context.Context) ([]List, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+listCols+` FROM lists l ORDER BY l.name`)
+	if err != nil {
+		return nil, fmt.Errorf("lists: %w", err)
+	}
+	defer rows.Close()
+	var out []List
+	for rows.Next() {
+		l, err := scanList(rows)
+		if err != nil {
+			return nil, fmt.Errorf("lists: %w", err)
+		}
+		out = append(out, *l)
+	}
+	return out, rows.Err()
+}
+
+// List implements Store.
+func (s *SQLite) List(ctx context.Context, name string) (*List, error) {
+	l, err := scanList(s.r.QueryRowContext(ctx, `SELECT `+listCols+` FROM lists l WHERE l.name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("list %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	return l, nil
+}
+
+// Update implements Store. Writers are serialised; fn runs in one
+// IMMEDIATE transaction that is committed (fsynced) before Update returns.
+func (s *SQLite) Update(ctx context.Context, fn func(Tx) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	t := &sqliteTx{tx: tx, stmts: map[string]*sql.Stmt{}}
+	defer t.close()
+	if err := fn(t); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+type sqliteTx struct {
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+func (t *sqliteTx) close() {
+	for _, st := range t.stmts {
+		st.Close()
+	}
+}
+
+func (t *sqliteTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := t.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := t.tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	t.stmts[q] = st
+	return st, nil
+}
+
+func (t *sqliteTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (t *sqliteTx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := t.stmt(ctx, q)
+	if err != nil {
+		// Surface the prepare error through a failing query.
+		return t.tx.QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (t *sqliteTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := t.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// Prepare computes the hash and the compressed form of m.Raw, so that the
+// work can happen outside the write transaction. AddMessage calls it when
+// the caller did not.
+func (m *NewMessage) Prepare() {
+	if m.sum != nil {
+		return
+	}
+	h := sha256.Sum256(m.Raw)
+	m.sum = h[:]
+	m.zraw = zenc.EncodeAll(m.Raw, make([]byte, 0, len(m.Raw)/2+64))
+}
+
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func timeOrZero(u int64) time.Time {
+	if u == 0 {
+		return time.Time{}
+	}
+	return time.Unix(u, 0).UTC()
+}
+
+// generatedID is the stable Message-ID given to a message without one.
+func generatedID(sum []byte) string {
+	return hex.EncodeToString(sum[:16]) + "@generated.patchwell.invalid"
+}
+
+// AddMessage implements Tx.
+func (t *sqliteTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error) {
+	m.Prepare()
+	// Same bytes already in the list: keep one copy.
+	var id int64
+	err := t.queryRow(ctx, `SELECT id FROM messages WHERE list_id = ? AND sha256 = ?`, m.ListID, m.sum).Scan(&id)
+	if err == nil {
+		msg, err := t.message(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return &Added{Message: *msg, Duplicate: true}, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("look up hash: %w", err)
+	}
+
+	flags := m.Flags
+	if m.MessageID == "" {
+		m.MessageID = generatedID(m.sum)
+		flags |= FlagNoMessageID
+	}
+	var one int
+	err = t.queryRow(ctx, `SELECT 1 FROM messages WHERE list_id = ? AND message_id = ? LIMIT 1`, m.ListID, m.MessageID).Scan(&one)
+	if err == nil {
+		flags |= FlagDupMessageID
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("look up message-id: %w", err)
+	}
+
+	var uid uint32
+	if err := t.queryRow(ctx, `UPDATE lists SET next_uid = next_uid + 1 WHERE id = ? RETURNING next_uid - 1`, m.ListID).Scan(&uid); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("list %d: %w", m.ListID, ErrNotFound)
+		}
+		return nil, fmt.Errorf("assign uid: %w", err)
+	}
+
+	// Thread: every id this message names (its own and its references)
+	// joins one thread; threads that meet are merged.
+	ids := make([]string, 0, len(m.References)+1)
+	ids = append(ids, m.MessageID)
+	for _, r := range m.References {
+		if r != "" && r != m.MessageID {
+			ids = append(ids, r)
+		}
+	}
+	threads := map[int64]bool{}
+	for _, ref := range ids {
+		var tid int64
+		err := t.queryRow(ctx, `SELECT thread_id FROM refs WHERE list_id = ? AND message_id = ?`, m.ListID, ref).Scan(&tid)
+		if err == nil {
+			threads[tid] = true
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("thread lookup: %w", err)
+		}
+	}
+	var tid int64
+	for id := range threads {
+		if tid == 0 || id < tid {
+			tid = id
+		}
+	}
+	if tid == 0 {
+		res, err := t.exec(ctx, `INSERT INTO threads(list_id, root, root_depth) VALUES(?, 0, ?)`, m.ListID, len(ids)-1)
+		if err != nil {
+			return nil, fmt.Errorf("new thread: %w", err)
+		}
+		tid, _ = res.LastInsertId()
+	}
+	for other := range threads {
+		if other != tid {
+			if err := t.mergeThread(ctx, tid, other); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, ref := range ids {
+		if _, err := t.exec(ctx, `INSERT INTO refs(list_id, message_id, thread_id) VALUES(?,?,?)
+			ON CONFLICT(list_id, message_id) DO UPDATE SET thread_id = excluded.thread_id`, m.ListID, ref, tid); err != nil {
+			return nil, fmt.Errorf("store ref: %w", err)
+		}
+	}
+
+	var trailers any
+	if len(m.Trailers) > 0 {
+		b, _ := json.Marshal(m.Trailers)
+		trailers = string(b)
+	}
+	arrived := m.Arrived
+	if arrived.IsZero() {
+		arrived = time.Now()
+	}
+	res, err := t.exec(ctx, `INSERT INTO messages(list_id, uid, message_id, sha256, size, flags, subject, from_name, from_email,
+		date, arrived, in_reply_to, refs, thread_id, kind, trailers) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		m.ListID, uid, m.MessageID, m.sum, len(m.Raw), flags, m.Subject, m.From.Name, strings.ToLower(m.From.Email),
+		unixOrZero(m.Date), arrived.Unix(), m.InReplyTo, strings.Join(m.References, " "), tid, m.Kind, trailers)
+	if err != nil {
+		return nil, fmt.Errorf("insert message: %w", err)
+	}
+	id, _ = res.LastInsertId()
+	if _, err := t.exec(ctx, `INSERT INTO raw(id, data) VALUES(?, ?)`, id, m.zraw); err != nil {
+		return nil, fmt.Errorf("insert raw: %w", err)
+	}
+	date := unixOrZero(m.Date)
+	if _, err := t.exec(ctx, `UPDATE threads SET messages = messages + 1,
+		first_date = CASE WHEN first_date = 0 OR (?1 != 0 AND ?1 < first_date) THEN ?1 ELSE first_date END,
+		last_date = max(last_date, ?1), last_uid = ?2,
+		root = CASE WHEN root = 0 OR ?3 < root_depth THEN ?4 ELSE root END,
+		root_depth = CASE WHEN root = 0 OR ?3 < root_depth THEN ?3 ELSE root_depth END
+		WHERE id = ?5`, date, uid, len(ids)-1, id, tid); err != nil {
+		return nil, fmt.Errorf("update thread: %w", err)
+	}
+	return &Added{Message: Message{
+		ID: id, ListID: m.ListID, UID: uid, MessageID: m.MessageID, InReplyTo: m.InReplyTo,
+		References: m.References, Subject: m.Subject, From: m.From, Date: m.Date, Arrived: arrived,
+		ThreadID: tid, Size: len(m.Raw), SHA256: hex.EncodeToString(m.sum), Flags: flags, Kind: m.Kind,
+		Trailers: m.Trailers,
+	}}, nil
+}
+
+// mergeThread moves everything of thread from into thread into.
+func (t *sqliteTx) mergeThread(ctx context.Context, into, from int64) error {
+	for _, q := range []string{
+		`UPDATE messages SET thread_id = ?1 WHERE thread_id = ?2`,
+		`UPDATE refs SET thread_id = ?1 WHERE thread_id = ?2`,
+		`UPDATE series SET thread_id = ?1 WHERE thread_id = ?2`,
+		`UPDATE threads SET
+			messages = messages + (SELECT messages FROM threads WHERE id = ?2),
+			first_date = CASE WHEN first_date = 0 THEN (SELECT first_date FROM threads WHERE id = ?2)
+				ELSE min(first_date, COALESCE(NULLIF((SELECT first_date FROM threads WHERE id = ?2), 0), first_date)) END,
+			last_date = max(last_date, (SELECT last_date FROM threads WHERE id = ?2)),
+			last_uid = max(last_uid, (SELECT last_uid FROM threads WHERE id = ?2)),
+			root = CASE WHEN (SELECT root_depth FROM threads WHERE id = ?2) < root_depth AND (SELECT root FROM threads WHERE id = ?2) != 0
+				THEN (SELECT root FROM threads WHERE id = ?2) ELSE root END,
+			root_depth = CASE WHEN (SELECT root_depth FROM threads WHERE id = ?2) < root_depth AND (SELECT root FROM threads WHERE id = ?2) != 0
+				THEN (SELECT root_depth FROM threads WHERE id = ?2) ELSE root_depth END
+			WHERE id = ?1`,
+		`DELETE FROM threads WHERE id = ?2`,
+	} {
+		if _, err := t.exec(ctx, q, into, from); err != nil {
+			return fmt.Errorf("merge threads: %w", err)
+		}
+	}
+	return nil
+}
+
+const messageCols = `m.id, m.list_id, l.name, m.uid, m.message_id, m.in_reply_to, m.refs, m.subject, m.from_name, m.from_email,
+	m.date, m.arrived, m.thread_id, m.size, m.sha256, m.flags, m.kind, COALESCE(m.series_id, 0), m.trailers`
+
+func scanMessage(sc interface{ Scan(...any) error }, extra ...any) (*Message, error) {
+	var m Message
+	var refs string
+	var date, arrived int64
+	var sum []byte
+	var trailers sql.NullString
+	dst := []any{&m.ID, &m.ListID, &m.List, &m.UID, &m.MessageID, &m.InReplyTo, &refs, &m.Subject, &m.From.Name, &m.From.Email,
+		&date, &arrived, &m.ThreadID, &m.Size, &sum, &m.Flags, &m.Kind, &m.SeriesID, &trailers}
+	if err := sc.Scan(append(dst, extra...)...); err != nil {
+		return nil, err
+	}
+	if refs != "" {
+		m.References = strings.Fields(refs)
+	}
+	m.Date = timeOrZero(date)
+	m.Arrived = timeOrZero(arrived)
+	m.SHA256 = hex.EncodeToString(sum)
+	if trailers.Valid {
+		json.Unmarshal([]byte(trailers.String), &m.Trailers)
+	}
+	return &m, nil
+}
+
+func (t *sqliteTx) message(ctx context.Context, id int64) (*Message, error) {
+	m, err := scanMessage(t.queryRow(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id WHERE m.id = ?`, id))
+	if err != nil {
+		return nil, fmt.Errorf("message %d: %w", id, err)
+	}
+	return m, nil
+}
+
+// MessageSeries implements Tx.
+func (t *sqliteTx) MessageSeries(ctx context.Context, listID int64, ids []string) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, id := range ids {
+		var sid int64
+		err := t.queryRow(ctx, `SELECT series_id FROM messages WHERE list_id = ? AND message_id = ? AND series_id IS NOT NULL ORDER BY id LIMIT 1`, listID, id).Scan(&sid)
+		if err == nil {
+			out[id] = sid
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("message series: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// SetMessageSeries implements Tx.
+func (t *sqliteTx) SetMessageSeries(ctx context.Context, rowID, seriesID int64, kind string) error {
+	var sid any
+	if seriesID != 0 {
+		sid = seriesID
+	}
+	if _, err := t.exec(ctx, `UPDATE messages SET series_id = ?, kind = ? WHERE id = ?`, sid, kind, rowID); err != nil {
+		return fmt.Errorf("set message series: %w", err)
+	}
+	return nil
+}
+
+const seriesCols = `s.id, l.name, s.subject, s.version, s.status, s.submitter_name, s.submitter_email, s.total, s.received,
+	s.message_id, s.cover_message_id, s.date, COALESCE(s.previous, 0), COALESCE(s.superseded_by, 0), s.rfc, s.resend, s.prefix,
+	s.change_id, s.base_commit, s.thread_id, s.pull_url, s.pull_ref`
+
+func scanSeries(sc interface{ Scan(...any) error }) (*Series, error) {
+	var s Series
+	var date int64
+	if err := sc.Scan(&s.ID, &s.List, &s.Subject, &s.Version, &s.Status, &s.Submitter.Name, &s.Submitter.Email, &s.Total,
+		&s.Received, &s.MessageID, &s.CoverMessageID, &date, &s.Previous, &s.SupersededBy, &s.RFC, &s.Resend, &s.Prefix,
+		&s.ChangeID, &s.BaseCommit, &s.ThreadID, &s.PullURL, &s.PullRef); err != nil {
+		return nil, err
+	}
+	s.Date = timeOrZero(date)
+	s.Complete = s.Received >= s.Total
+	return &s, nil
+}
+
+func collectSeries(rows *sql.Rows, err error) ([]Series, error) {
+	if err != nil {
+		return nil, fmt.Errorf("series: %w", err)
+	}
+	defer rows.Close()
+	var out []Series
+	for rows.Next() {
+		s, err := scanSeries(rows)
+		if err != nil {
+			return nil, fmt.Errorf("series: %w", err)
+		}
+		out = append(out, *s)
+	}
+	return out, rows.Err()
+}
+
+// Series implements Tx.
+func (t *sqliteTx) Series(ctx context.Context, id int64) (*Series, error) {
+	s, err := scanSeries(t.queryRow(ctx, `SELECT `+seriesCols+` FROM series s JOIN lists l ON l.id = s.list_id WHERE s.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("series %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("series %d: %w", id, err)
+	}
+	return s, nil
+}
+
+// FindSeries implements Tx.
+func (t *sqliteTx) FindSeries(ctx context.Context, q SeriesQuery) ([]Series, error) {
+	return collectSeries(t.query(ctx, `SELECT `+seriesCols+` FROM series s JOIN lists l ON l.id = s.list_id
+		WHERE s.list_id = ? AND s.submitter_email = ? AND s.version = ? AND s.total = ? AND s.date >= ? AND s.date <= ?
+		ORDER BY s.id DESC LIMIT 20`,
+		q.ListID, q.Submitter, q.Version, q.Total, unixOrZero(q.Since), q.Until.Unix()))
+}
+
+// SeriesByStem implements Tx.
+func (t *sqliteTx) SeriesByStem(ctx context.Context, listID int64, submitter, stem string) ([]Series, error) {
+	return collectSeries(t.query(ctx, `SELECT `+seriesCols+` FROM series s JOIN lists l ON l.id = s.list_id
+		WHERE s.list_id = ? AND s.stem = ? AND s.submitter_email = ? ORDER BY s.id DESC LIMIT 5`, listID, stem, submitter))
+}
+
+// FindPrevious implements Tx.
+func (t *sqliteTx) FindPrevious(ctx context.Context, s *Series, norm string) ([]Series, error) {
+	return collectSeries(t.query(ctx, `SELECT `+seriesCols+` FROM series s JOIN lists l ON l.id = s.list_id
+		WHERE s.list_id = (SELECT list_id FROM series WHERE id = ?1) AND s.id != ?1 AND s.id < ?1
+		  AND ((?2 != '' AND s.change_id = ?2) OR (s.submitter_email = ?3 AND s.norm_subject = ?4))
+		ORDER BY s.version DESC, s.id DESC LIMIT 10`, s.ID, s.ChangeID, s.Submitter.Email, norm))
+}
+
+// SeriesWithPatchIDs implements Tx.
+func (t *sqliteTx) SeriesWithPatchIDs(ctx context.Context, listID int64, patchIDs []string) (map[int64]int, error) {
+	out := map[int64]int{}
+	for _, pid := range patchIDs {
+		if pid == "" {
+			continue
+		}
+		rows, err := t.query(ctx, `SELECT DISTINCT p.series_id FROM patches p JOIN series s ON s.id = p.series_id
+			WHERE p.patch_id = ? AND s.list_id = ? LIMIT 50`, pid, listID)
+		if err != nil {
+			return nil, fmt.Errorf("patch-id lookup: %w", err)
+		}
+		for rows.Next() {
+			var sid int64
+			if err := rows.Scan(&sid); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("patch-id lookup: %w", err)
+			}
+			out[sid]++
+		}
+		rows.Close()
+	}
+	return out, nil
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+// CreateSeries implements Tx.
+func (t *sqliteTx) CreateSeries(ctx context.Context, s *Series, norm, stem string, listID int64) (int64, error) {
+	res, err := t.exec(ctx, `INSERT INTO series(list_id, subject, norm_subject, version, status, submitter_name, submitter_email,
+		total, received, message_id, cover_message_id, date, previous, superseded_by, rfc, resend, prefix, change_id, base_commit,
+		thread_id, stem, pull_url, pull_ref) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		listID, s.Subject, norm, s.Version, s.Status, s.Submitter.Name, strings.ToLower(s.Submitter.Email), s.Total, s.Received,
+		s.MessageID, s.CoverMessageID, unixOrZero(s.Date), nullID(s.Previous), nullID(s.SupersededBy), s.RFC, s.Resend, s.Prefix,
+		s.ChangeID, s.BaseCommit, s.ThreadID, stem, s.PullURL, s.PullRef)
+	if err != nil {
+		return 0, fmt.Errorf("create series: %w", err)
+	}
+	id, _ := res.LastInsertId()
+	s.ID = id
+	return id, nil
+}
+
+// UpdateSeries implements Tx.
+func (t *sqliteTx) UpdateSeries(ctx context.Context, s *Series, norm string) error {
+	_, err := t.exec(ctx, `UPDATE series SET subject=?, norm_subject=?, status=?, total=?, received=?, message_id=?, cover_message_id=?,
+		date=?, previous=?, superseded_by=?, rfc=?, resend=?, prefix=?, change_id=?, base_commit=?, thread_id=?, pull_url=?, pull_ref=?
+		WHERE id = ?`,
+		s.Subject, norm, s.Status, s.Total, s.Received, s.MessageID, s.CoverMessageID, unixOrZero(s.Date), nullID(s.Previous),
+		nullID(s.SupersededBy), s.RFC, s.Resend, s.Prefix, s.ChangeID, s.BaseCommit, s.ThreadID, s.PullURL, s.PullRef, s.ID)
+	if err != nil {
+		return fmt.Errorf("update series: %w", err)
+	}
+	return nil
+}
+
+// PatchIndexes implements Tx.
+func (t *sqliteTx) PatchIndexes(ctx context.Context, seriesID int64) (map[int]bool, error) {
+	rows, err := t.query(ctx, `SELECT idx FROM patches WHERE series_id = ?`, seriesID)
+	if err != nil {
+		return nil, fmt.Errorf("patch indexes: %w", err)
+	}
+	defer rows.Close()
+	out := map[int]bool{}
+	for rows.Next() {
+		var i int
+		if err := rows.Scan(&i); err != nil {
+			return nil, fmt.Errorf("patch indexes: %w", err)
+		}
+		out[i] = true
+	}
+	return out, rows.Err()
+}
+
+// PatchIDs implements Tx.
+func (t *sqliteTx) PatchIDs(ctx context.Context, seriesID int64) ([]string, error) {
+	rows, err := t.query(ctx, `SELECT patch_id FROM patches WHERE series_id = ? ORDER BY idx`, seriesID)
+	if err != nil {
+		return nil, fmt.Errorf("patch ids: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("patch ids: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// AddPatch implements Tx.
+func (t *sqliteTx) AddPatch(ctx context.Context, p *Patch, messageRowID int64) error {
+	files, _ := json.Marshal(p.Files)
+	var trailers any
+	if len(p.Trailers) > 0 {
+		b, _ := json.Marshal(p.Trailers)
+		trailers = string(b)
+	}
+	res, err := t.exec(ctx, `INSERT INTO patches(series_id, message, idx, subject, commit_subject, author_name, author_email, date,
+		files, patch_id, trailers) VALUES(?,?,?,?,?,?,?,?,?,?,?)`,
+		p.SeriesID, messageRowID, p.Index, p.Subject, p.CommitSubject, p.Author.Name, p.Author.Email, unixOrZero(p.Date),
+		string(files), p.PatchID, trailers)
+	if err != nil {
+		return fmt.Errorf("add patch: %w", err)
+	}
+	p.ID, _ = res.LastInsertId()
+	return nil
+}
+
+// SeriesList implements Store.
+func (s *SQLite) SeriesList(ctx context.Context, list, status string, p Page) ([]Series, error) {
+	p = p.Normalize()
+	return collectSeries(s.r.QueryContext(ctx, `SELECT `+seriesCols+` FROM series s JOIN lists l ON l.id = s.list_id
+		WHERE l.name = ?1 AND (?2 = '' OR s.status = ?2) ORDER BY s.id DESC LIMIT ?3 OFFSET ?4`, list, status, p.Limit, p.Offset))
+}
+
+// Series implements Store.
+func (s *SQLite) Series(ctx context.Context, id int64) (*Series, error) {
+	se, err := scanSeries(s.r.QueryRowContext(ctx, `SELECT `+seriesCols+` FROM series s JOIN lists l ON l.id = s.list_id WHERE s.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("series %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("series %d: %w", id, err)
+	}
+	return se, nil
+}
+
+// Patches implements Store.
+func (s *SQLite) Patches(ctx context.Context, seriesID int64) ([]Patch, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT p.id, p.series_id, p.idx, p.subject, m.message_id, p.author_name, p.author_email,
+		p.date, p.commit_subject, p.files, p.patch_id, p.trailers FROM patches p JOIN messages m ON m.id = p.message
+		WHERE p.series_id = ? ORDER BY p.idx`, seriesID)
+	if err != nil {
+		return nil, fmt.Errorf("patches: %w", err)
+	}
+	defer rows.Close()
+	var out []Patch
+	for rows.Next() {
+		var p Patch
+		var date int64
+		var files string
+		var trailers sql.NullString
+		if err := rows.Scan(&p.ID, &p.SeriesID, &p.Index, &p.Subject, &p.MessageID, &p.Author.Name, &p.Author.Email, &date,
+			&p.CommitSubject, &files, &p.PatchID, &trailers); err != nil {
+			return nil, fmt.Errorf("patches: %w", err)
+		}
+		p.Date = timeOrZero(date)
+		json.Unmarshal([]byte(files), &p.Files)
+		if trailers.Valid {
+			json.Unmarshal([]byte(trailers.String), &p.Trailers)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// ThreadMessages implements Store.
+func (s *SQLite) ThreadMessages(ctx context.Context, threadIDs []int64) ([]Message, error) {
+	var out []Message
+	for _, tid := range threadIDs {
+		rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id
+			WHERE m.thread_id = ? ORDER BY m.uid`, tid)
+		if err != nil {
+			return nil, fmt.Errorf("thread messages: %w", err)
+		}
+		for rows.Next() {
+			m, err := scanMessage(rows)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("thread messages: %w", err)
+			}
+			out = append(out, *m)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("thread messages: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// Threads implements Store.
+func (s *SQLite) Threads(ctx context.Context, list string, p Page) ([]Thread, error) {
+	p = p.Normalize()
+	rows, err := s.r.QueryContext(ctx, `SELECT t.id, COALESCE(m.subject, ''), COALESCE(m.message_id, ''), t.messages, t.first_date, t.last_date
+		FROM threads t JOIN lists l ON l.id = t.list_id LEFT JOIN messages m ON m.id = t.root
+		WHERE l.name = ? ORDER BY t.last_uid DESC LIMIT ? OFFSET ?`, list, p.Limit, p.Offset)
+	if err != nil {
+		return nil, fmt.Errorf("threads: %w", err)
+	}
+	defer rows.Close()
+	var out []Thread
+	for rows.Next() {
+		var th Thread
+		var first, last int64
+		if err := rows.Scan(&th.ID, &th.Subject, &th.RootMessageID, &th.Messages, &first, &last); err != nil {
+			return nil, fmt.Errorf("threads: %w", err)
+		}
+		th.FirstDate, th.LastDate = timeOrZero(first), timeOrZero(last)
+		out = append(out, th)
+	}
+	return out, rows.Err()
+}
+
+// Raw implements Store.
+func (s *SQLite) Raw(ctx context.Context, list, messageID string) ([]byte, error) {
+	var z []byte
+	err := s.r.QueryRowContext(ctx, `SELECT r.data FROM messages m JOIN lists l ON l.id = m.list_id JOIN raw r ON r.id = m.id
+		WHERE l.name = ? AND m.message_id = ? ORDER BY m.uid LIMIT 1`, list, messageID).Scan(&z)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("message %q: %w", messageID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("raw: %w", err)
+	}
+	raw, err := zdec.DecodeAll(z, nil)
+	if err != nil {
+		return nil, fmt.Errorf("raw %q: %w: %v", messageID, ErrCorrupted, err)
+	}
+	return raw, nil
+}
+
+// Walk implements Store.
+func (s *SQLite) Walk(ctx context.Context, list string, fn func(m *Message, raw []byte) error) error {
+	l, err := s.List(ctx, list)
+	if err != nil {
+		return err
+	}
+	var after uint32
+	const batch = 500
+	for {
+		rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+`, r.data FROM messages m JOIN lists l ON l.id = m.list_id
+			JOIN raw r ON r.id = m.id WHERE m.list_id = ? AND m.uid > ? ORDER BY m.uid LIMIT ?`, l.ID, after, batch)
+		if err != nil {
+			return fmt.Errorf("walk: %w", err)
+		}
+		n := 0
+		var buf []byte
+		for rows.Next() {
+			var z []byte
+			m, err := scanMessage(rows, &z)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("walk: %w", err)
+			}
+			buf, err = zdec.DecodeAll(z, buf[:0])
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("walk %q: %w: %v", m.MessageID, ErrCorrupted, err)
+			}
+			if err := fn(m, buf); err != nil {
+				rows.Close()
+				return err
+			}
+			after = m.UID
+			n++
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("walk: %w", err)
+		}
+		if n < batch {
+			return nil
+		}
+	}
+}
+
+// Check implements Store.
+func (s *SQLite) Check(ctx context.Context) error {
+	var res string
+	if err := s.r.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&res); err != nil {
+		return fmt.Errorf("integrity check: %w", err)
+	}
+	if res != "ok" {
+		return fmt.Errorf("%w: %s", ErrCorrupted, res)
+	}
+	var fk int
+	if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM pragma_foreign_key_check").Scan(&fk); err != nil {
+		return fmt.Errorf("foreign key check: %w", err)
+	}
+	if fk != 0 {
+		return fmt.Errorf("%w: %d foreign key violations", ErrCorrupted, fk)
+	}
+	var missing int
+	if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM messages m LEFT JOIN raw r ON r.id = m.id WHERE r.id IS NULL").Scan(&missing); err != nil {
+		return fmt.Errorf("raw check: %w", err)
+	}
+	if missing != 0 {
+		return fmt.Errorf("%w: %d messages without raw bytes", ErrCorrupted, missing)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT m.message_id, m.sha256, m.size, r.data FROM messages m JOIN raw r ON r.id = m.id`)
+	if err != nil {
+		return fmt.Errorf("raw check: %w", err)
+	}
+	defer rows.Close()
+	var buf []byte
+	for rows.Next() {
+		var id string
+		var sum, z []byte
+		var size int
+		if err := rows.Scan(&id, &sum, &size, &z); err != nil {
+			return fmt.Errorf("raw check: %w", err)
+		}
+		buf, err = zdec.DecodeAll(z, buf[:0])
+		if err != nil {
+			return fmt.Errorf("%w: message %q does not decompress: %v", ErrCorrupted, id, err)
+		}
+		h := sha256.Sum256(buf)
+		if !bytes.Equal(h[:], sum) || len(buf) != size {
+			return fmt.Errorf("%w: message %q does not match its sha256", ErrCorrupted, id)
+		}
+	}
+	return rows.Err()
+}
