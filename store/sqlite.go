@@ -563,9 +563,10 @@ func (t *sqliteTx) Series(ctx context.Context, id int64) (*Series, error) {
 // FindSeries implements Tx.
 func (t *sqliteTx) FindSeries(ctx context.Context, q SeriesQuery) ([]Series, error) {
 	return collectSeries(t.query(ctx, `SELECT `+seriesCols+` FROM series s JOIN lists l ON l.id = s.list_id
-		WHERE s.list_id = ? AND s.submitter_email = ? AND s.version = ? AND s.total = ? AND s.date >= ? AND s.date <= ?
+		WHERE s.list_id = ?1 AND s.submitter_email = ?2 AND s.version = ?3 AND s.total = ?4
+		  AND ((?5 != 0 AND s.thread_id = ?5) OR (?5 = 0 AND s.date >= ?6 AND s.date <= ?7))
 		ORDER BY s.id DESC LIMIT 20`,
-		q.ListID, q.Submitter, q.Version, q.Total, unixOrZero(q.Since), q.Until.Unix()))
+		q.ListID, q.Submitter, q.Version, q.Total, q.ThreadID, unixOrZero(q.Since), unixOrZero(q.Until)))
 }
 
 // SeriesByStem implements Tx.

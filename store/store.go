@@ -79,8 +79,11 @@ type SeriesQuery struct {
 	Submitter string // e-mail address, lower case
 	Version   int
 	Total     int
-	Since     time.Time // series created (by date) at or after
-	Until     time.Time
+	// ThreadID, when set, restricts to series of that thread; otherwise
+	// Since and Until bound the series' date.
+	ThreadID int64
+	Since    time.Time
+	Until    time.Time
 }
 
 // Tx is one write transaction.
