@@ -1,0 +1,394 @@
+// Package smtpd receives mail for patchwell's lists over SMTP and LMTP
+// (emersion/go-smtp). It resolves each recipient to a list at RCPT time,
+// enforces every limit explicitly (go-smtp has no safe defaults), and hands
+// the raw bytes to a Backend, answering 250 only once the Backend says the
+// message is durable.
+//
+// Line endings: SMTP carries CRLF; messages are handed on with LF endings,
+// the form the archive keeps (as maildir and public-inbox do). A message
+// that contains a bare LF or a bare CR anywhere is rejected with 550 5.6.2
+// after its real end (<CR><LF>.<CR><LF>) has been read, as chasquid does
+// (RFC 5321 2.3.8). go-smtp's dot reader only ends DATA at <CR><LF>.<CR><LF>,
+// so <LF>.<LF> and <CR>.<LF> never end it; with the rejection, a smuggled
+// "second message" is neither stored nor executed as commands.
+//
+// Timeouts: go-smtp's ReadTimeout is set before each command and not
+// refreshed during DATA. smtpd wraps each connection so that every read that
+// makes progress pushes the deadline out by CommandTimeout again (an idle
+// client is dropped after CommandTimeout, a slow but moving DATA transfer is
+// not), while no deadline ever passes the connection's SessionTimeout.
+package smtpd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"patchwell/store"
+)
+
+// Backend is what smtpd needs from the archive.
+type Backend interface {
+	// ListExists reports whether name (a lowercased local part) is a list.
+	ListExists(ctx context.Context, name string) (bool, error)
+	// Deliver stores d.Raw once for each list in d.Lists and returns nil
+	// only after the transaction is committed.
+	Deliver(ctx context.Context, d Delivery) error
+}
+
+// Delivery is one message for one or more lists.
+type Delivery struct {
+	Lists    []string // list names, deduplicated, in RCPT order
+	Raw      []byte   // the message with LF line endings
+	MailFrom string   // envelope sender
+	Remote   string   // client address
+	Received time.Time
+}
+
+// Config sets the limits; zero values take the defaults.
+type Config struct {
+	Domain          string        // lists are NAME@Domain
+	MaxMessageBytes int64         // default 32 MiB
+	MaxRecipients   int           // default 50
+	MaxConns        int           // default 200
+	MaxConnsPerIP   int           // default 20
+	CommandTimeout  time.Duration // idle time allowed, default 5 min (RFC 5321 4.5.3.2)
+	SessionTimeout  time.Duration // a whole connection, default 30 min
+	DeliverTimeout  time.Duration // waiting for the backend, default 2 min
+	MaxLineLength   int           // default 4096 (RFC 5321 allows 1000 for text lines)
+	LMTP            bool
+}
+
+func (c *Config) defaults() {
+	if c.Domain == "" {
+		c.Domain = "localhost"
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = 32 << 20
+	}
+	if c.MaxRecipients == 0 {
+		c.MaxRecipients = 50
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = 200
+	}
+	if c.MaxConnsPerIP == 0 {
+		c.MaxConnsPerIP = 20
+	}
+	if c.CommandTimeout == 0 {
+		c.CommandTimeout = 5 * time.Minute
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = 30 * time.Minute
+	}
+	if c.DeliverTimeout == 0 {
+		c.DeliverTimeout = 2 * time.Minute
+	}
+	if c.MaxLineLength == 0 {
+		c.MaxLineLength = 4096
+	}
+}
+
+// Server is an SMTP or LMTP server for the lists.
+type Server struct {
+	cfg  Config
+	be   Backend
+	log  *slog.Logger
+	srv  *smtp.Server
+	lim  *limiter
+	cid  atomic.Uint64
+	busy sync.WaitGroup // transactions in DATA
+	shut atomic.Bool
+}
+
+// New builds a server; Serve starts it.
+func New(cfg Config, be Backend, log *slog.Logger) (*Server, error) {
+	cfg.defaults()
+	if cfg.MaxMessageBytes < 0 || cfg.MaxRecipients < 0 || cfg.MaxConns < 0 || cfg.MaxConnsPerIP < 0 {
+		return nil, errors.New("smtpd: negative limit")
+	}
+	s := &Server{cfg: cfg, be: be, log: log, lim: newLimiter(cfg.MaxConns, cfg.MaxConnsPerIP)}
+	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
+	srv.Domain = cfg.Domain
+	srv.LMTP = cfg.LMTP
+	srv.MaxMessageBytes = cfg.MaxMessageBytes
+	srv.MaxRecipients = cfg.MaxRecipients
+	srv.MaxLineLength = cfg.MaxLineLength
+	srv.ReadTimeout = cfg.CommandTimeout
+	srv.WriteTimeout = cfg.CommandTimeout
+	srv.EnableSMTPUTF8 = true
+	srv.ErrorLog = slogAdapter{log}
+	s.srv = srv
+	return s, nil
+}
+
+// Serve accepts connections on l until Shutdown or Close.
+func (s *Server) Serve(l net.Listener) error {
+	err := s.srv.Serve(&limitListener{Listener: l, s: s})
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting, lets transactions in DATA finish (bounded by
+// ctx), then closes every connection.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shut.Store(true)
+	go s.srv.Shutdown(ctx)
+	done := make(chan struct{})
+	go func() {
+		s.busy.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if cerr := s.srv.Close(); err == nil && cerr != nil && !errors.Is(cerr, smtp.ErrServerClosed) {
+		err = cerr
+	}
+	return err
+}
+
+// Close closes the listeners and every connection at once.
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
+	proto := "smtp"
+	if s.cfg.LMTP {
+		proto = "lmtp"
+	}
+	remote := c.Conn().RemoteAddr().String()
+	return &session{
+		s:      s,
+		remote: remote,
+		log:    s.log.With("cid", s.cid.Add(1), "remote", remote, "proto", proto),
+	}, nil
+}
+
+type rcpt struct {
+	addr string // as the client gave it
+	list string
+}
+
+type session struct {
+	s      *Server
+	remote string
+	log    *slog.Logger
+	from   string
+	rcpts  []rcpt
+}
+
+func (ss *session) Reset() {
+	ss.from = ""
+	ss.rcpts = nil
+}
+
+func (ss *session) Logout() error { return nil }
+
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	if ss.s.shut.Load() {
+		return reply(errShuttingDown)
+	}
+	if opts != nil && opts.Size > ss.s.cfg.MaxMessageBytes {
+		ss.log.Warn("rejected", "reason", "size", "size", opts.Size)
+		return reply(errTooLarge)
+	}
+	ss.from = from
+	ss.rcpts = nil
+	return nil
+}
+
+func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if len(ss.rcpts) >= ss.s.cfg.MaxRecipients {
+		return reply(errTooManyRcpts)
+	}
+	at := strings.LastIndexByte(to, '@')
+	if at <= 0 || !strings.EqualFold(to[at+1:], ss.s.cfg.Domain) {
+		ss.log.Warn("rejected", "rcpt", to, "reason", "not our domain")
+		return reply(errNoSuchList)
+	}
+	name := strings.ToLower(to[:at])
+	if !store.ValidListName(name) {
+		ss.log.Warn("rejected", "rcpt", to, "reason", "no such list")
+		return reply(errNoSuchList)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ok, err := ss.s.be.ListExists(ctx, name)
+	if err != nil {
+		ss.log.Error("list lookup failed", "rcpt", to, "err", err)
+		return reply(err)
+	}
+	if !ok {
+		ss.log.Warn("rejected", "rcpt", to, "reason", "no such list")
+		return reply(errNoSuchList)
+	}
+	ss.rcpts = append(ss.rcpts, rcpt{addr: to, list: name})
+	return nil
+}
+
+// readMessage reads DATA to its end and returns the message with LF line
+// endings, or an error for bare CR/LF or excess size.
+func (ss *session) readMessage(r io.Reader) ([]byte, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) && se.Code == 552 {
+			return nil, errTooLarge
+		}
+		return nil, err
+	}
+	if int64(len(data)) > ss.s.cfg.MaxMessageBytes {
+		return nil, errTooLarge
+	}
+	out, ok := fromCRLF(data)
+	if !ok {
+		return nil, errBareLF
+	}
+	return out, nil
+}
+
+// fromCRLF turns CRLF into LF and reports false when data holds a bare LF
+// or a bare CR.
+func fromCRLF(data []byte) ([]byte, bool) {
+	out := make([]byte, 0, len(data))
+	for len(data) > 0 {
+		i := bytes.IndexAny(data, "\r\n")
+		if i < 0 {
+			out = append(out, data...)
+			break
+		}
+		if data[i] == '\n' || i+1 >= len(data) || data[i+1] != '\n' {
+			return nil, false
+		}
+		out = append(out, data[:i]...)
+		out = append(out, '\n')
+		data = data[i+2:]
+	}
+	return out, true
+}
+
+func (ss *session) lists() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range ss.rcpts {
+		if !seen[r.list] {
+			seen[r.list] = true
+			out = append(out, r.list)
+		}
+	}
+	return out
+}
+
+func (ss *session) deliver(lists []string, raw []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), ss.s.cfg.DeliverTimeout)
+	defer cancel()
+	return ss.s.be.Deliver(ctx, Delivery{Lists: lists, Raw: raw, MailFrom: ss.from, Remote: ss.remote, Received: time.Now()})
+}
+
+func (ss *session) Data(r io.Reader) error {
+	ss.s.busy.Add(1)
+	defer ss.s.busy.Done()
+	raw, err := ss.readMessage(r)
+	if err != nil {
+		ss.log.Warn("rejected", "from", ss.from, "reason", err)
+		return reply(err)
+	}
+	lists := ss.lists()
+	if err := ss.deliver(lists, raw); err != nil {
+		ss.log.Error("delivery failed", "from", ss.from, "lists", lists, "err", err)
+		return reply(err)
+	}
+	ss.log.Info("accepted", "from", ss.from, "lists", lists, "size", len(raw))
+	return nil
+}
+
+// LMTPData answers once per recipient (RFC 2033 4.2): each list is
+// delivered on its own so that each recipient's reply is its own.
+func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	ss.s.busy.Add(1)
+	defer ss.s.busy.Done()
+	raw, err := ss.readMessage(r)
+	if err != nil {
+		ss.log.Warn("rejected", "from", ss.from, "reason", err)
+		return reply(err)
+	}
+	done := map[string]error{}
+	for _, rc := range ss.rcpts {
+		err, ok := done[rc.list]
+		if !ok {
+			err = ss.deliver([]string{rc.list}, raw)
+			done[rc.list] = err
+			if err != nil {
+				ss.log.Error("delivery failed", "from", ss.from, "lists", rc.list, "err", err)
+			} else {
+				ss.log.Info("accepted", "from", ss.from, "lists", rc.list, "size", len(raw))
+			}
+		}
+		if err != nil {
+			status.SetStatus(rc.addr, reply(err))
+		} else {
+			status.SetStatus(rc.addr, nil)
+		}
+	}
+	return nil
+}
+
+var (
+	errNoSuchList   = errors.New("no such list")
+	errTooLarge     = errors.New("message too large")
+	errTooManyRcpts = errors.New("too many recipients")
+	errBareLF       = errors.New("bare LF or CR in message")
+	errShuttingDown = errors.New("shutting down")
+)
+
+// reply is the one place errors become SMTP replies: the conditions we
+// define are permanent (5xx) or ask for a retry (452, 421); anything else,
+// a storage failure above all, is 451 so that the sender tries again. The
+// text stays generic; details go to the log.
+func reply(err error) *smtp.SMTPError {
+	switch {
+	case errors.Is(err, errNoSuchList):
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such list here"}
+	case errors.Is(err, errTooLarge), errors.Is(err, store.ErrTooLarge):
+		return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message too large"}
+	case errors.Is(err, errTooManyRcpts):
+		return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "Too many recipients"}
+	case errors.Is(err, errBareLF):
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 6, 2}, Message: "Bare LF or CR in message; lines must end with CRLF"}
+	case errors.Is(err, errShuttingDown):
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Shutting down, try again later"}
+	}
+	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Requested action aborted: local error in processing"}
+}
+
+// slogAdapter sends go-smtp's own log lines (panics, accept errors) to slog.
+type slogAdapter struct{ log *slog.Logger }
+
+func (a slogAdapter) Printf(format string, v ...any) {
+	a.log.Error("smtp server", "msg", fmt.Sprintf(format, v...))
+}
+
+func (a slogAdapter) Println(v ...any) {
+	a.log.Error("smtp server", "msg", fmt.Sprint(v...))
+}
