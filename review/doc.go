@@ -1,0 +1,21 @@
+// Package review turns archived mail into code review: it recognises
+// patches, cover letters and pull requests (with patchmail), assembles
+// them into series and revisions, and collects the trailers replies give.
+//
+// Data model: a Series is one revision (v1, v2 ...) of a patch series; it
+// has Total patches of which Received have arrived, an optional cover
+// letter (0/n), and links to the revision it replaces (Previous) and the
+// one that replaced it (SupersededBy). Patches keep their author, files,
+// patch-id and trailers. Series are assembled inside the transaction that
+// stores each message (Ingester.Store), so a message and what it changes
+// land together; everything is recomputable from the raw messages.
+//
+// Assembly rules, in order: a patch joins the series of the nearest message
+// it references when submitter, version and count agree and its slot is
+// free; else a fitting series of the same thread; else the series of the
+// same sending (git send-email's Message-ID stem); else, for mail with no
+// references (--no-thread), one of the same submitter, version and count
+// dated within noThreadWindow. A vN links to the older revision its thread
+// replies to, or with the same change-id, or with the same submitter and
+// subject, or carrying at least half of its patch-ids.
+package review

@@ -1,0 +1,597 @@
+package review
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"patchwell/archive"
+	"patchwell/review/patchmail"
+	"patchwell/store"
+)
+
+// Prepared is one message parsed and compressed, ready to be stored.
+// Preparing is the CPU-heavy part of ingest and runs outside the write
+// transaction, in parallel.
+type Prepared struct {
+	msg  store.NewMessage
+	mail *patchmail.Mail // nil when the body could not be parsed
+}
+
+// Prepare parses raw (header, MIME, patch) and compresses it.
+func Prepare(raw []byte, arrived time.Time) *Prepared {
+	h := archive.ParseHeader(raw)
+	p := &Prepared{msg: store.NewMessage{
+		Raw:        raw,
+		MessageID:  h.MessageID,
+		InReplyTo:  h.InReplyTo,
+		References: h.References,
+		Subject:    h.Subject,
+		From:       h.From,
+		Date:       h.Date,
+		Arrived:    arrived,
+	}}
+	p.msg.From.Email = strings.ToLower(p.msg.From.Email)
+	if h.Unparsable {
+		p.msg.Flags |= store.FlagUnparsable
+	}
+	if p.msg.MessageID == "" {
+		p.msg.MessageID = archive.GenerateMessageID(raw)
+		p.msg.Flags |= store.FlagNoMessageID
+	}
+	if !h.Unparsable {
+		mail, err := patchmail.Parse(raw)
+		if err != nil {
+			p.msg.Flags |= store.FlagUnparsable
+		} else {
+			p.mail = mail
+			if mail.TooDeep {
+				p.msg.Flags |= store.FlagTooDeep
+			}
+		}
+	}
+	p.msg.Kind = kindOf(p)
+	if p.mail != nil && p.msg.Kind == store.KindReply {
+		p.msg.Trailers = p.mail.Trailers
+	}
+	p.msg.Prepare()
+	return p
+}
+
+func kindOf(p *Prepared) string {
+	if p.mail != nil {
+		switch p.mail.Kind {
+		case patchmail.KindPatch:
+			return store.KindPatch
+		case patchmail.KindCover:
+			return store.KindCover
+		case patchmail.KindPull:
+			return store.KindPull
+		}
+		if p.mail.Subject.Reply {
+			return store.KindReply
+		}
+	}
+	if p.msg.InReplyTo != "" {
+		return store.KindReply
+	}
+	return store.KindOther
+}
+
+// MessageID is the (possibly generated) Message-ID of the prepared message.
+func (p *Prepared) MessageID() string { return p.msg.MessageID }
+
+// Flags are the flags the message will be stored with.
+func (p *Prepared) Flags() store.Flags { return p.msg.Flags }
+
+// Ingester stores messages and assembles series. Deliver batches
+// concurrent callers into one transaction (group commit).
+type Ingester struct {
+	st  store.Store
+	log *slog.Logger
+
+	mu    sync.RWMutex
+	lists map[string]int64
+
+	queue chan *delivery
+	stop  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+}
+
+type delivery struct {
+	lists []string
+	p     *Prepared
+	err   chan error
+}
+
+// NewIngester starts an Ingester on st; Close stops it.
+func NewIngester(st store.Store, log *slog.Logger) *Ingester {
+	in := &Ingester{
+		st:    st,
+		log:   log,
+		lists: map[string]int64{},
+		queue: make(chan *delivery, 1024),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	go in.commitLoop()
+	return in
+}
+
+// Close waits for queued deliveries to be committed and stops.
+func (in *Ingester) Close() error {
+	in.once.Do(func() { close(in.stop) })
+	<-in.done
+	return nil
+}
+
+// ListID resolves a list name; store.ErrNotFound if there is none.
+func (in *Ingester) ListID(ctx context.Context, name string) (int64, error) {
+	in.mu.RLock()
+	id, ok := in.lists[name]
+	in.mu.RUnlock()
+	if ok {
+		return id, nil
+	}
+	l, err := in.st.List(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	in.mu.Lock()
+	in.lists[name] = l.ID
+	in.mu.Unlock()
+	return l.ID, nil
+}
+
+// ListExists reports whether name is a list.
+func (in *Ingester) ListExists(ctx context.Context, name string) (bool, error) {
+	_, err := in.ListID(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Deliver stores raw in each of lists and returns nil once it is durable.
+// Concurrent calls share one transaction and one fsync.
+func (in *Ingester) Deliver(ctx context.Context, lists []string, raw []byte) error {
+	for _, l := range lists {
+		if _, err := in.ListID(ctx, l); err != nil {
+			return err
+		}
+	}
+	d := &delivery{lists: lists, p: Prepare(raw, time.Now()), err: make(chan error, 1)}
+	select {
+	case in.queue <- d:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-in.stop:
+		return errors.New("ingester stopped")
+	}
+	select {
+	case err := <-d.err:
+		return err
+	case <-ctx.Done():
+		// The transaction may still commit; the sender retries after our
+		// 4xx and the duplicate is recognised by its hash.
+		return ctx.Err()
+	}
+}
+
+const maxGroup = 256
+
+func (in *Ingester) commitLoop() {
+	defer close(in.done)
+	for {
+		var first *delivery
+		select {
+		case first = <-in.queue:
+		case <-in.stop:
+			// Drain what is queued, then stop.
+			for {
+				select {
+				case d := <-in.queue:
+					in.commit([]*delivery{d})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*delivery{first}
+	fill:
+		for len(batch) < maxGroup {
+			select {
+			case d := <-in.queue:
+				batch = append(batch, d)
+			default:
+				break fill
+			}
+		}
+		in.commit(batch)
+	}
+}
+
+func (in *Ingester) commit(batch []*delivery) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err := in.st.Update(ctx, func(tx store.Tx) error {
+		for _, d := range batch {
+			if err := in.storeAll(ctx, tx, d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil || len(batch) == 1 {
+		for _, d := range batch {
+			d.err <- err
+		}
+		return
+	}
+	// One message spoiled the group: retry each alone so the others land.
+	for _, d := range batch {
+		d.err <- in.st.Update(ctx, func(tx store.Tx) error { return in.storeAll(ctx, tx, d) })
+	}
+}
+
+func (in *Ingester) storeAll(ctx context.Context, tx store.Tx, d *delivery) error {
+	for _, l := range d.lists {
+		id, err := in.ListID(ctx, l)
+		if err != nil {
+			return err
+		}
+		a, err := in.Store(ctx, tx, id, d.p)
+		if err != nil {
+			return fmt.Errorf("list %s: %w", l, err)
+		}
+		if !a.Duplicate {
+			in.log.Info("archived", "list", l, "msgid", a.MessageID, "uid", a.UID, "kind", a.Kind, "series", a.SeriesID)
+		}
+	}
+	return nil
+}
+
+// Store archives p in list listID inside tx and assembles its series.
+func (in *Ingester) Store(ctx context.Context, tx store.Tx, listID int64, p *Prepared) (*store.Added, error) {
+	nm := p.msg
+	nm.ListID = listID
+	a, err := tx.AddMessage(ctx, &nm)
+	if err != nil {
+		return nil, err
+	}
+	if a.Duplicate || p.mail == nil {
+		return a, nil
+	}
+	switch a.Kind {
+	case store.KindPatch, store.KindCover:
+		err = assemble(ctx, tx, listID, a, p.mail)
+	case store.KindPull:
+		err = addPull(ctx, tx, listID, a, p.mail)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("assemble series: %w", err)
+	}
+	return a, nil
+}
+
+// stemOf returns the Message-ID without its per-message counter, which
+// every message of one sending shares. git send-email writes
+// <date.pid-N-user@host> (older: <date-pid-N-git-send-email-user@host>),
+// b4 <date-topic-vN-N-hash@host>: the counter is the last all-digit
+// dash-separated field of the local part, never the first.
+func stemOf(msgid string) string {
+	at := strings.LastIndexByte(msgid, '@')
+	if at < 0 {
+		return ""
+	}
+	fields := strings.Split(msgid[:at], "-")
+	for i := len(fields) - 1; i >= 1; i-- {
+		if f := fields[i]; f != "" && len(f) <= 6 && strings.Trim(f, "0123456789") == "" {
+			fields[i] = "*"
+			return strings.Join(fields, "-") + msgid[at:]
+		}
+	}
+	return ""
+}
+
+// NormalizeSubject folds a series subject for revision matching.
+func NormalizeSubject(s string) string {
+	return strings.Join(strings.Fields(strings.ToLower(s)), " ")
+}
+
+// noThreadWindow bounds how far apart the messages of a series sent with
+// --no-thread may be dated.
+const noThreadWindow = 30 * time.Minute
+
+func assemble(ctx context.Context, tx store.Tx, listID int64, a *store.Added, mail *patchmail.Mail) error {
+	subj := mail.Subject
+	idx, total := subj.Index, subj.Total
+	if total == 0 {
+		idx, total = 1, 1
+	}
+	if a.Kind == store.KindCover {
+		idx = 0
+	}
+	submitter := strings.ToLower(a.From.Email)
+	version := max(subj.Version, 1)
+
+	// fits says whether the message can take its slot in s. A patch that
+	// names no version may join a vN series its thread points to
+	// ("[PATCH net-next v3 0/4]" followed by "[PATCH 1/4]").
+	fits := func(s *store.Series, inherit bool) (bool, error) {
+		if s.Submitter.Email != submitter || s.Total != total || s.PullURL != "" {
+			return false, nil
+		}
+		if s.Version != version && !(inherit && version == 1 && idx > 0) {
+			return false, nil
+		}
+		if idx == 0 {
+			return s.CoverMessageID == "", nil
+		}
+		have, err := tx.PatchIndexes(ctx, s.ID)
+		if err != nil {
+			return false, err
+		}
+		return !have[idx], nil
+	}
+
+	// 1. The nearest referenced message that belongs to a fitting series.
+	refSeries, err := tx.MessageSeries(ctx, listID, a.References)
+	if err != nil {
+		return err
+	}
+	var target *store.Series
+	for i := len(a.References) - 1; i >= 0 && target == nil; i-- {
+		sid := refSeries[a.References[i]]
+		if sid == 0 {
+			continue
+		}
+		s, err := tx.Series(ctx, sid)
+		if err != nil {
+			return err
+		}
+		if ok, err := fits(s, true); err != nil {
+			return err
+		} else if ok {
+			target = s
+		}
+	}
+	pick := func(cands []store.Series) error {
+		for i := range cands {
+			if target != nil {
+				return nil
+			}
+			if ok, err := fits(&cands[i], false); err != nil {
+				return err
+			} else if ok {
+				target = &cands[i]
+			}
+		}
+		return nil
+	}
+	// 2. A fitting series in the same thread (its messages reached us
+	// before the one this message replies to).
+	if target == nil && len(a.References) > 0 {
+		cands, err := tx.FindSeries(ctx, store.SeriesQuery{ListID: listID, Submitter: submitter, Version: version, Total: total, ThreadID: a.ThreadID})
+		if err != nil {
+			return err
+		}
+		if err := pick(cands); err != nil {
+			return err
+		}
+	}
+	// 3. --no-thread: the same sending (Message-ID stem), or the same
+	// sender, version and count within a time window.
+	stem := stemOf(a.MessageID)
+	if target == nil && stem != "" {
+		cands, err := tx.SeriesByStem(ctx, listID, submitter, stem)
+		if err != nil {
+			return err
+		}
+		if err := pick(cands); err != nil {
+			return err
+		}
+	}
+	if target == nil && len(a.References) == 0 && total > 1 && !a.Date.IsZero() {
+		cands, err := tx.FindSeries(ctx, store.SeriesQuery{ListID: listID, Submitter: submitter, Version: version, Total: total,
+			Since: a.Date.Add(-noThreadWindow), Until: a.Date.Add(noThreadWindow)})
+		if err != nil {
+			return err
+		}
+		var unthreaded []store.Series
+		for _, c := range cands {
+			if len(refSeries) == 0 && c.ThreadID != a.ThreadID {
+				unthreaded = append(unthreaded, c)
+			}
+		}
+		if err := pick(unthreaded); err != nil {
+			return err
+		}
+	}
+
+	if target == nil {
+		target = &store.Series{
+			Subject:    subj.Title,
+			Version:    version,
+			Status:     store.StatusProposed,
+			Submitter:  store.Person{Name: a.From.Name, Email: submitter},
+			Total:      total,
+			MessageID:  a.MessageID,
+			Date:       a.Date,
+			RFC:        subj.RFC,
+			Resend:     subj.Resend,
+			Prefix:     strings.Join(subj.Prefixes, " "),
+			ChangeID:   mail.ChangeID,
+			BaseCommit: mail.BaseCommit,
+			ThreadID:   a.ThreadID,
+		}
+		if target.Date.IsZero() {
+			target.Date = a.Arrived
+		}
+		if _, err := tx.CreateSeries(ctx, target, NormalizeSubject(subj.Title), stem, listID); err != nil {
+			return err
+		}
+	}
+
+	s := target
+	if idx == 0 {
+		s.CoverMessageID = a.MessageID
+		s.MessageID = a.MessageID
+		s.Subject = subj.Title
+	} else {
+		p := &store.Patch{
+			SeriesID:      s.ID,
+			Index:         idx,
+			Subject:       a.Subject,
+			Author:        mail.Author,
+			Date:          mail.AuthorDate,
+			CommitSubject: mail.CommitSubject,
+			Files:         mail.Files,
+			PatchID:       mail.PatchID,
+		}
+		if p.Author.Email == "" {
+			p.Author = a.From
+		}
+		for _, t := range mail.Trailers {
+			t.FromMessageID = a.MessageID
+			p.Trailers = append(p.Trailers, t)
+		}
+		if err := tx.AddPatch(ctx, p, a.ID); err != nil {
+			return err
+		}
+		s.Received++
+		if s.CoverMessageID == "" && idx == 1 {
+			s.Subject = subj.Title
+			s.MessageID = a.MessageID
+		}
+	}
+	if s.ChangeID == "" {
+		s.ChangeID = mail.ChangeID
+	}
+	if s.BaseCommit == "" {
+		s.BaseCommit = mail.BaseCommit
+	}
+	if s.Date.IsZero() || (!a.Date.IsZero() && a.Date.Before(s.Date)) {
+		s.Date = a.Date
+	}
+	if s.ThreadID == 0 {
+		s.ThreadID = a.ThreadID
+	}
+	if err := tx.SetMessageSeries(ctx, a.ID, s.ID, a.Kind); err != nil {
+		return err
+	}
+	a.SeriesID = s.ID
+
+	if s.Previous == 0 && (s.Version > 1 || s.Resend) {
+		if err := linkPrevious(ctx, tx, listID, s, a, refSeries); err != nil {
+			return err
+		}
+	}
+	return tx.UpdateSeries(ctx, s, NormalizeSubject(s.Subject))
+}
+
+// linkPrevious finds the revision s replaces: a series its thread replies
+// to, the same change-id, the same submitter and subject, or mostly the
+// same patch-ids. The older one is marked superseded.
+func linkPrevious(ctx context.Context, tx store.Tx, listID int64, s *store.Series, a *store.Added, refSeries map[string]int64) error {
+	older := func(p *store.Series) bool {
+		if p.ID == s.ID || p.ID > s.ID || p.PullURL != "" {
+			return false
+		}
+		return p.Version < s.Version || (s.Resend && p.Version == s.Version)
+	}
+	var prev *store.Series
+	for i := len(a.References) - 1; i >= 0 && prev == nil; i-- {
+		sid := refSeries[a.References[i]]
+		if sid == 0 || sid == s.ID {
+			continue
+		}
+		p, err := tx.Series(ctx, sid)
+		if err != nil {
+			return err
+		}
+		if older(p) {
+			prev = p
+		}
+	}
+	if prev == nil {
+		cands, err := tx.FindPrevious(ctx, s, NormalizeSubject(s.Subject))
+		if err != nil {
+			return err
+		}
+		for i := range cands {
+			if older(&cands[i]) && (cands[i].SupersededBy == 0 || cands[i].SupersededBy == s.ID) {
+				prev = &cands[i]
+				break
+			}
+		}
+	}
+	if prev == nil {
+		pids, err := tx.PatchIDs(ctx, s.ID)
+		if err != nil {
+			return err
+		}
+		if len(pids) > 0 {
+			counts, err := tx.SeriesWithPatchIDs(ctx, listID, pids)
+			if err != nil {
+				return err
+			}
+			best, bestN := int64(0), 0
+			for sid, n := range counts {
+				if sid != s.ID && (n > bestN || (n == bestN && sid > best)) {
+					best, bestN = sid, n
+				}
+			}
+			if best != 0 && bestN*2 >= max(len(pids), s.Total) {
+				p, err := tx.Series(ctx, best)
+				if err != nil {
+					return err
+				}
+				if older(p) && p.Submitter.Email == s.Submitter.Email {
+					prev = p
+				}
+			}
+		}
+	}
+	if prev == nil {
+		return nil
+	}
+	s.Previous = prev.ID
+	prev.SupersededBy = s.ID
+	if prev.Status == store.StatusProposed || prev.Status == store.StatusNeedsRevision {
+		prev.Status = store.StatusSuperseded
+	}
+	return tx.UpdateSeries(ctx, prev, NormalizeSubject(prev.Subject))
+}
+
+func addPull(ctx context.Context, tx store.Tx, listID int64, a *store.Added, mail *patchmail.Mail) error {
+	s := &store.Series{
+		Subject:   mail.Subject.Title,
+		Version:   max(mail.Subject.Version, 1),
+		Status:    store.StatusProposed,
+		Submitter: store.Person{Name: a.From.Name, Email: strings.ToLower(a.From.Email)},
+		MessageID: a.MessageID,
+		Date:      a.Date,
+		ThreadID:  a.ThreadID,
+		Prefix:    strings.Join(mail.Subject.Prefixes, " "),
+	}
+	if mail.Pull != nil {
+		s.PullURL, s.PullRef = mail.Pull.URL, mail.Pull.Ref
+	}
+	if s.Date.IsZero() {
+		s.Date = a.Arrived
+	}
+	if s.PullURL == "" {
+		s.PullURL = "unknown"
+	}
+	if _, err := tx.CreateSeries(ctx, s, NormalizeSubject(s.Subject), "", listID); err != nil {
+		return err
+	}
+	a.SeriesID = s.ID
+	return tx.SetMessageSeries(ctx, a.ID, s.ID, a.Kind)
+}

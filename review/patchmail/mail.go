@@ -1,0 +1,417 @@
+// Package patchmail turns one raw e-mail into what review needs: subject
+// tags, patch, cover, pull request, trailers.
+//
+// It only parses: it keeps no state, touches no database and imports no
+// other patchwell package except store for the shared types. Every input
+// is untrusted, so every loop is bounded (MaxSize, MaxDepth, maxParts,
+// maxTextBytes) and garbage gives a best-effort Mail, never a panic.
+//
+// The split of a patch mail into author, commit message and diff follows
+// git mailinfo (without --scissors, with in-body headers); patch ids are
+// those of `git patch-id --stable`; trailers are collected the way b4
+// collects them from follow-ups.
+package patchmail
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/bluekeyes/go-gitdiff/gitdiff"
+	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // charset conversion for message bodies and headers
+	"github.com/emersion/go-message/mail"
+
+	"patchwell/store"
+)
+
+// Kind says what a mail is for review.
+type Kind int
+
+// Kinds of mail.
+const (
+	KindNone  Kind = iota // anything else: replies, discussion
+	KindPatch             // one patch of a series (or a single patch)
+	KindCover             // the [PATCH 0/n] cover letter of a series
+	KindPull              // a git request-pull
+)
+
+// String returns the store.Kind* name of k.
+func (k Kind) String() string {
+	switch k {
+	case KindPatch:
+		return store.KindPatch
+	case KindCover:
+		return store.KindCover
+	case KindPull:
+		return store.KindPull
+	}
+	return store.KindOther
+}
+
+// Limits on what Parse reads.
+const (
+	// MaxDepth stops descending MIME at a fixed depth (go-message is
+	// quadratic on deep nesting: a 3 MB message nested 50,000 deep took
+	// minutes).
+	MaxDepth = 20
+	// MaxSize is the largest raw message Parse accepts.
+	MaxSize = 64 << 20
+	// maxParts bounds the number of MIME parts looked at.
+	maxParts = 1000
+	// maxTextBytes bounds the decoded text read from all parts together.
+	maxTextBytes = 32 << 20
+)
+
+// Errors returned by Parse.
+var (
+	ErrEmpty    = errors.New("empty message")
+	ErrTooLarge = fmt.Errorf("message larger than %d bytes: %w", MaxSize, store.ErrTooLarge)
+)
+
+// Mail is what review needs from one mail.
+type Mail struct {
+	Subject       Subject         // parsed from the (RFC 2047-decoded) Subject header
+	Kind          Kind            // see Parse for the rules
+	Author        store.Person    // From header, overridden by an in-body "From:" at the top of the body (as git mailinfo does)
+	AuthorDate    time.Time       // Date header, overridden by a valid in-body Date:
+	CommitSubject string          // in-body "Subject:" overrides Subject.Title
+	CommitMessage string          // the commit message body (after in-body headers, before the "---" line / diff), as git mailinfo gives it
+	Body          string          // the decoded text body (inline text/plain parts; format=flowed decoded; UTF-8)
+	Diff          string          // the diff text, from its first file header on, without a trailing "-- " signature
+	Files         []store.File    // per file: path, old path on rename/copy, added/deleted line counts, binary
+	PatchID       string          // hex; what `git patch-id --stable` prints for Diff ("" when it prints nothing)
+	Trailers      []store.Trailer // commit message trailers for a patch; trailer lines of the unquoted text otherwise
+	BaseCommit    string          // "base-commit: <sha>" line (git format-patch --base)
+	ChangeID      string          // "change-id: <id>" line as b4 writes it
+	Pull          *Pull           // set for git request-pull mails
+	TooDeep       bool            // MIME nesting exceeded MaxDepth; parts below were not read
+	TooManyParts  bool            // more than maxParts MIME parts; the rest were not read
+}
+
+// Pull is what a git request-pull mail asks to pull.
+type Pull struct {
+	URL    string // repository URL (the line after "are available in the Git repository at:")
+	Ref    string // branch or tag after the URL; may be empty
+	Commit string // "for you to fetch changes up to <commit>"
+}
+
+// textPart is one decoded text part of a mail.
+type textPart struct {
+	text       string
+	attachment bool // a diff source that is not part of Body
+}
+
+// Parse reads one raw mail (RFC 5322, optionally starting with an mbox
+// "From " line). It returns an error only for empty or oversized input;
+// malformed headers, MIME, encodings or charsets give a best-effort Mail.
+//
+// Kind rules:
+//   - a reply (Subject.Reply) is KindNone, even when it quotes or carries a diff;
+//   - a git request-pull body makes KindPull, with or without a diff;
+//   - a [PATCH 0/n] (n > 0) subject makes KindCover;
+//   - any other mail carrying a diff go-gitdiff parses into at least one
+//     file is KindPatch, whether or not the subject has a [PATCH] tag
+//     (git format-patch -k or --no-numbered mails, hand-made patches).
+func Parse(raw []byte) (*Mail, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, ErrEmpty
+	}
+	if len(raw) > MaxSize {
+		return nil, ErrTooLarge
+	}
+	raw = skipMboxLine(raw)
+
+	m := &Mail{}
+	var parts []textPart
+	ent, err := message.Read(bytes.NewReader(raw))
+	if ent == nil {
+		// The header is unreadable: treat everything as a plain body.
+		_ = err
+		parts = append(parts, textPart{text: normalizeText(string(raw))})
+		m.Subject = ParseSubject("")
+	} else {
+		hdr := mail.Header{Header: ent.Header}
+		m.Subject = ParseSubject(headerText(ent.Header, "Subject"))
+		m.Author = parseFrom(headerText(ent.Header, "From"))
+		if d, err := hdr.Date(); err == nil {
+			m.AuthorDate = d
+		} else if d, ok := parseDate(ent.Header.Get("Date")); ok {
+			m.AuthorDate = d
+		}
+		w := walker{m: m, budget: maxTextBytes}
+		w.walk(ent, 0)
+		parts = w.parts
+	}
+
+	var body, all strings.Builder
+	for _, p := range parts {
+		if !p.attachment {
+			joinText(&body, p.text)
+		}
+		joinText(&all, p.text)
+	}
+	m.Body = body.String()
+	m.CommitSubject = m.Subject.Title
+
+	info := mailinfo(all.String())
+	m.CommitMessage = info.message
+	if info.hasFrom {
+		if p := parseFrom(info.from); p.Email != "" {
+			m.Author = p
+		}
+	}
+	if info.hasDate {
+		if d, ok := parseDate(info.date); ok {
+			m.AuthorDate = d
+		}
+	}
+	if info.hasSubject {
+		m.CommitSubject = ParseSubject(info.subject).Title
+	}
+
+	m.Diff = findDiff(info.rest)
+	if m.Diff != "" {
+		m.Files = diffFiles(m.Diff)
+		if len(m.Files) > 0 {
+			m.PatchID = PatchID(m.Diff)
+		}
+	}
+	m.BaseCommit, m.ChangeID = findBaseAndChangeID(all.String())
+
+	switch {
+	case m.Subject.Reply:
+		m.Kind = KindNone
+	case parsePull(m.Body) != nil:
+		m.Kind = KindPull
+		m.Pull = parsePull(m.Body)
+	case m.Subject.Patch && m.Subject.Index == 0 && m.Subject.Total > 0:
+		m.Kind = KindCover
+	case len(m.Files) > 0:
+		m.Kind = KindPatch
+	}
+	if m.Kind == KindPatch {
+		m.Trailers = messageTrailers(m.CommitMessage)
+	} else {
+		m.Trailers = ReplyTrailers(m.Body)
+	}
+	return m, nil
+}
+
+// joinText appends a part's text, making sure parts are separated by a
+// line break.
+func joinText(b *strings.Builder, s string) {
+	if s == "" {
+		return
+	}
+	if b.Len() > 0 && !strings.HasSuffix(b.String(), "\n") {
+		b.WriteByte('\n')
+	}
+	b.WriteString(s)
+}
+
+// skipMboxLine drops a leading mbox "From " separator line.
+func skipMboxLine(raw []byte) []byte {
+	if !bytes.HasPrefix(raw, []byte("From ")) {
+		return raw
+	}
+	if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+		return raw[i+1:]
+	}
+	return nil
+}
+
+// headerText returns the RFC 2047-decoded value of a header field, or the
+// raw value (made valid UTF-8) when decoding fails.
+func headerText(h message.Header, key string) string {
+	if v, err := h.Text(key); err == nil {
+		return strings.ToValidUTF8(v, "\uFFFD")
+	}
+	return strings.ToValidUTF8(h.Get(key), "\uFFFD")
+}
+
+// parseDate parses a Date value leniently (mail header syntax first, then
+// the forms git writes).
+func parseDate(s string) (time.Time, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, false
+	}
+	var h mail.Header
+	h.Set("Date", s)
+	if d, err := h.Date(); err == nil {
+		return d, true
+	}
+	if d, err := gitdiff.ParsePatchDate(s); err == nil && !d.IsZero() {
+		return d, true
+	}
+	return time.Time{}, false
+}
+
+// walker collects the text parts of a MIME tree.
+type walker struct {
+	m      *Mail
+	parts  []textPart
+	count  int
+	budget int64
+}
+
+func (w *walker) walk(e *message.Entity, depth int) {
+	w.count++
+	if w.count > maxParts {
+		w.m.TooManyParts = true
+		return
+	}
+	mediaType, params, err := e.Header.ContentType()
+	if err != nil || mediaType == "" {
+		mediaType = "text/plain"
+	}
+	if mr := e.MultipartReader(); mr != nil {
+		if depth >= MaxDepth {
+			w.m.TooDeep = true
+			return
+		}
+		for {
+			p, err := mr.NextPart()
+			if p == nil || (err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err)) {
+				break
+			}
+			w.walk(p, depth+1)
+			if w.m.TooManyParts {
+				break
+			}
+		}
+		return
+	}
+	disp, dparams, _ := e.Header.ContentDisposition()
+	filename := dparams["filename"]
+	if filename == "" {
+		filename = params["name"]
+	}
+	attachment := disp == "attachment"
+	lowerName := strings.ToLower(filename)
+	namedPatch := strings.HasSuffix(lowerName, ".patch") || strings.HasSuffix(lowerName, ".diff")
+
+	switch {
+	case mediaType == "text/x-patch" || mediaType == "text/x-diff" || mediaType == "text/x-p" ||
+		mediaType == "application/x-patch" || mediaType == "application/x-diff":
+		if t, ok := w.read(e, params); ok {
+			w.parts = append(w.parts, textPart{text: t, attachment: true})
+		}
+	case mediaType == "text/plain":
+		t, ok := w.read(e, params)
+		if !ok {
+			return
+		}
+		if attachment || filename != "" {
+			// A text/plain attachment counts only when it is a diff.
+			if findDiff(t) != "" {
+				w.parts = append(w.parts, textPart{text: t, attachment: true})
+			}
+			return
+		}
+		w.parts = append(w.parts, textPart{text: t})
+	case namedPatch && !strings.HasPrefix(mediaType, "multipart/") && !strings.HasPrefix(mediaType, "message/"):
+		// application/octet-stream "foo.patch" and the like.
+		if t, ok := w.read(e, params); ok && findDiff(t) != "" {
+			w.parts = append(w.parts, textPart{text: t, attachment: true})
+		}
+	}
+}
+
+// read returns a part's decoded text: transfer encoding and charset are
+// decoded by go-message; a part that cannot be decoded is taken as is.
+// CRLF line endings become LF and format=flowed is undone.
+func (w *walker) read(e *message.Entity, params map[string]string) (string, bool) {
+	if w.budget <= 0 {
+		return "", false
+	}
+	b, _ := io.ReadAll(io.LimitReader(e.Body, w.budget))
+	w.budget -= int64(len(b))
+	t := normalizeText(string(b))
+	if strings.EqualFold(params["format"], "flowed") {
+		t = unflow(t, strings.EqualFold(params["delsp"], "yes"))
+	}
+	return t, true
+}
+
+// normalizeText makes s valid UTF-8 with LF line endings.
+func normalizeText(s string) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// unflow decodes RFC 3676 format=flowed text: a line ending in a space is
+// joined with the next line of the same quote depth (§4.2); with
+// DelSp=yes that space is removed (§4.5); space-stuffing is undone
+// (§4.4); the signature separator "-- " is never flowed.
+func unflow(s string, delSp bool) string {
+	lines := strings.Split(s, "\n")
+	var out strings.Builder
+	out.Grow(len(s))
+	open := false // the previous line was flowed
+	openDepth := 0
+	for i, line := range lines {
+		if i == len(lines)-1 && line == "" {
+			break
+		}
+		depth := 0
+		for depth < len(line) && line[depth] == '>' {
+			depth++
+		}
+		content := line[depth:]
+		content = strings.TrimPrefix(content, " ")
+		if open && depth != openDepth {
+			// Quote depth changed: end the flowed paragraph (§4.5).
+			out.WriteByte('\n')
+			open = false
+		}
+		if !open && depth > 0 {
+			out.WriteString(strings.Repeat(">", depth))
+			out.WriteByte(' ')
+		}
+		flowed := strings.HasSuffix(content, " ") && content != "-- "
+		if flowed && delSp {
+			content = content[:len(content)-1]
+		}
+		out.WriteString(content)
+		if flowed {
+			open, openDepth = true, depth
+			continue
+		}
+		open = false
+		out.WriteByte('\n')
+	}
+	if open {
+		out.WriteByte('\n')
+	}
+	return out.String()
+}
+
+// diffFiles lists the files of a diff as go-gitdiff parses it (the files
+// parsed before any error are kept).
+func diffFiles(diff string) []store.File {
+	files, _, _ := gitdiff.Parse(strings.NewReader(diff))
+	var out []store.File
+	for _, f := range files {
+		if f == nil {
+			continue
+		}
+		sf := store.File{Path: f.NewName, Binary: f.IsBinary}
+		if f.IsDelete || sf.Path == "" {
+			sf.Path = f.OldName
+		}
+		if f.IsRename || f.IsCopy {
+			sf.OldPath = f.OldName
+		}
+		for _, frag := range f.TextFragments {
+			sf.Added += int(frag.LinesAdded)
+			sf.Deleted += int(frag.LinesDeleted)
+		}
+		out = append(out, sf)
+	}
+	return out
+}

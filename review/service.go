@@ -1,0 +1,130 @@
+package review
+
+import (
+	"context"
+	"strings"
+
+	"patchwell/store"
+)
+
+// Service answers the read side: lists, series with the trailers their
+// replies gave, threads and raw messages.
+type Service struct {
+	st store.Store
+}
+
+// NewService returns a Service reading st.
+func NewService(st store.Store) *Service { return &Service{st: st} }
+
+// Lists returns every list with its counts.
+func (s *Service) Lists(ctx context.Context) ([]store.List, error) { return s.st.Lists(ctx) }
+
+// List returns one list; store.ErrNotFound if there is none.
+func (s *Service) List(ctx context.Context, name string) (*store.List, error) {
+	return s.st.List(ctx, name)
+}
+
+// SeriesList returns the series of a list, newest first.
+func (s *Service) SeriesList(ctx context.Context, list, status string, p store.Page) ([]store.Series, error) {
+	if _, err := s.st.List(ctx, list); err != nil {
+		return nil, err
+	}
+	return s.st.SeriesList(ctx, list, status, p)
+}
+
+// Threads returns the threads of a list, most recently active first.
+func (s *Service) Threads(ctx context.Context, list string, p store.Page) ([]store.Thread, error) {
+	if _, err := s.st.List(ctx, list); err != nil {
+		return nil, err
+	}
+	return s.st.Threads(ctx, list, p)
+}
+
+// Raw returns the stored bytes of a message.
+func (s *Service) Raw(ctx context.Context, list, messageID string) ([]byte, error) {
+	return s.st.Raw(ctx, list, messageID)
+}
+
+// Series returns a series and its patches, each patch carrying its own
+// trailers followed by those collected from replies, as b4 collects them:
+// a reply (at any depth) to patch i attaches to patch i, a reply to the
+// cover letter to every patch.
+func (s *Service) Series(ctx context.Context, id int64) (*store.Series, []store.Patch, error) {
+	se, err := s.st.Series(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	patches, err := s.st.Patches(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	msgs, err := s.st.ThreadMessages(ctx, []int64{se.ThreadID})
+	if err != nil {
+		return nil, nil, err
+	}
+	CollectTrailers(se, patches, msgs)
+	return se, patches, nil
+}
+
+// CollectTrailers adds to patches the trailers that replies among msgs
+// (the messages of the series' thread, in arrival order) gave them.
+func CollectTrailers(se *store.Series, patches []store.Patch, msgs []store.Message) {
+	byID := make(map[string]*store.Message, len(msgs))
+	for i := range msgs {
+		if _, ok := byID[msgs[i].MessageID]; !ok {
+			byID[msgs[i].MessageID] = &msgs[i]
+		}
+	}
+	patchAt := map[string]int{}
+	for i := range patches {
+		patchAt[patches[i].MessageID] = i
+	}
+	type key struct{ k, v string }
+	seen := make([]map[key]bool, len(patches))
+	for i := range patches {
+		seen[i] = map[key]bool{}
+		for _, t := range patches[i].Trailers {
+			seen[i][key{strings.ToLower(t.Key), strings.ToLower(t.Value)}] = true
+		}
+		if patches[i].Trailers == nil {
+			patches[i].Trailers = []store.Trailer{}
+		}
+	}
+	add := func(i int, t store.Trailer, from string) {
+		k := key{strings.ToLower(t.Key), strings.ToLower(t.Value)}
+		if seen[i][k] {
+			return
+		}
+		seen[i][k] = true
+		t.FromMessageID = from
+		patches[i].Trailers = append(patches[i].Trailers, t)
+	}
+	for i := range msgs {
+		m := &msgs[i]
+		if len(m.Trailers) == 0 || m.Kind != store.KindReply {
+			continue
+		}
+		parent := m.InReplyTo
+		for hops := 0; parent != "" && hops < 100; hops++ {
+			if pi, ok := patchAt[parent]; ok {
+				for _, t := range m.Trailers {
+					add(pi, t, m.MessageID)
+				}
+				break
+			}
+			if se.CoverMessageID != "" && parent == se.CoverMessageID {
+				for pi := range patches {
+					for _, t := range m.Trailers {
+						add(pi, t, m.MessageID)
+					}
+				}
+				break
+			}
+			pm := byID[parent]
+			if pm == nil || (pm.SeriesID != 0 && pm.SeriesID != se.ID) {
+				break
+			}
+			parent = pm.InReplyTo
+		}
+	}
+}

@@ -1,0 +1,188 @@
+// Package web serves patchwell over HTTP: the read-only JSON API under
+// /api/v1, raw messages at /{list}/{message-id}/raw, a small HTML home page
+// and /healthz.
+//
+// It owns request routing, the JSON shapes of the API (a contract: fields may
+// be added, never renamed or removed), HTML rendering from embedded templates,
+// request logging and panic recovery. It must not write anything: all data
+// comes through the Reader interface declared here, which the review/store
+// layer implements. It imports no other patchwell package than store, for
+// the shared data types.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"patchwell/store"
+)
+
+// Reader is what web needs; declared here, implemented by the review/store
+// layer.
+type Reader interface {
+	Lists(ctx context.Context) ([]store.List, error)
+	// List returns store.ErrNotFound for an unknown list.
+	List(ctx context.Context, name string) (*store.List, error)
+	// SeriesList returns the series of list, newest first; status "" means
+	// any status.
+	SeriesList(ctx context.Context, list, status string, p store.Page) ([]store.Series, error)
+	// Series returns store.ErrNotFound for an unknown id.
+	Series(ctx context.Context, id int64) (*store.Series, []store.Patch, error)
+	Threads(ctx context.Context, list string, p store.Page) ([]store.Thread, error)
+	// Raw returns the stored bytes of a message, store.ErrNotFound when the
+	// list or the message is unknown.
+	Raw(ctx context.Context, list, messageID string) ([]byte, error)
+}
+
+// Config is what the web side shows about the installation.
+type Config struct {
+	// Domain is the mail domain: a list's address is name@Domain.
+	Domain string
+	// SMTPAddr is the host:port of the SMTP listener, shown on the home
+	// page in the git send-email example. An empty or unspecified host is
+	// replaced by Domain; a missing port means 25.
+	SMTPAddr string
+}
+
+// Limits on untrusted request input.
+const (
+	// maxMessageIDLen bounds a Message-ID taken from a URL (RFC 5322 lines
+	// are at most 998 octets).
+	maxMessageIDLen = 998
+	// maxListNameLen bounds a list name taken from a URL.
+	maxListNameLen = 255
+	// maxQueryLen bounds the raw query string of API requests.
+	maxQueryLen = 1024
+)
+
+// Handler is the http.Handler returned by New. Besides serving it counts the
+// panics it recovered from (see Panics).
+type Handler struct {
+	r       Reader
+	cfg     Config
+	log     *slog.Logger
+	mux     *http.ServeMux
+	tmpl    *template.Template
+	tmplErr error
+
+	reqs   atomic.Uint64 // request ids
+	panics atomic.Int64
+}
+
+// New returns the HTTP handler of patchwell: API, raw messages, home page and
+// health check, wrapped in request logging and panic recovery. A nil log
+// discards logs. The returned value is a *Handler.
+func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{r: r, cfg: cfg, log: log, mux: http.NewServeMux()}
+	h.tmpl, h.tmplErr = parseTemplates()
+	if h.tmplErr != nil {
+		log.Error("parse templates", "err", h.tmplErr)
+	}
+
+	// Go 1.22 patterns: the most specific one wins, so the API routes take
+	// precedence over the raw-message catch-all /{list}/{rest...}.
+	h.mux.HandleFunc("GET /{$}", h.home)
+	h.mux.HandleFunc("GET /healthz", h.healthz)
+	h.mux.HandleFunc("GET /api/v1/lists", h.apiLists)
+	h.mux.HandleFunc("GET /api/v1/lists/{name}", h.apiList)
+	h.mux.HandleFunc("GET /api/v1/lists/{name}/series", h.apiSeriesList)
+	h.mux.HandleFunc("GET /api/v1/lists/{name}/threads", h.apiThreads)
+	h.mux.HandleFunc("GET /api/v1/series/{id}", h.apiSeries)
+	h.mux.HandleFunc("GET /{list}/{rest...}", h.raw)
+	h.mux.HandleFunc("GET /", h.notFound)
+	return h
+}
+
+// Panics reports how many handler panics were recovered. Tests fail when it
+// is not zero.
+func (h *Handler) Panics() int64 { return h.panics.Load() }
+
+// ServeHTTP logs the request with a child logger and recovers from panics.
+// Errors of the Reader are logged here, once, at the request boundary.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rw := &recorder{ResponseWriter: w}
+	log := h.log.With("req", strconv.FormatUint(h.reqs.Add(1), 10))
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				// net/http's way to abort a response; not a bug.
+				panic(v)
+			}
+			h.panics.Add(1)
+			log.Error("panic in handler", "method", r.Method, "path", r.URL.Path,
+				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			if !rw.wrote {
+				writeError(rw, http.StatusInternalServerError, "internal error")
+			}
+			return
+		}
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", rw.status, "dur", time.Since(start)}
+		if rw.err != nil {
+			log.Error("request failed", append(attrs, "err", rw.err)...)
+			return
+		}
+		log.Debug("request", attrs...)
+	}()
+	h.mux.ServeHTTP(rw, r)
+}
+
+// recorder remembers the status written and the internal error, if any, to
+// be logged once by ServeHTTP.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+	err    error
+}
+
+func (rw *recorder) WriteHeader(code int) {
+	if !rw.wrote {
+		rw.status, rw.wrote = code, true
+	}
+	rw.ResponseWriter.WriteHeader(code)
+}
+
+func (rw *recorder) Write(b []byte) (int, error) {
+	if !rw.wrote {
+		rw.status, rw.wrote = http.StatusOK, true
+	}
+	return rw.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
+
+// fail answers an error: store.ErrNotFound is a 404 with what, anything
+// else a 500 with a generic text, the detail kept for the request log.
+func (h *Handler) fail(w http.ResponseWriter, what string, err error) {
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, what+" not found")
+		return
+	}
+	if rw, ok := w.(*recorder); ok {
+		rw.err = err
+	}
+	writeError(w, http.StatusInternalServerError, "internal error")
+}
+
+func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+func (h *Handler) notFound(w http.ResponseWriter, _ *http.Request) {
+	writeError(w, http.StatusNotFound, "not found")
+}
