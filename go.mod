@@ -10,4 +10,5 @@ require (
 	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-sqlite3 v1.14.53 // indirect
+	golang.org/x/text v0.14.0 // indirect
 )

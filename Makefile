@@ -1,0 +1,39 @@
+GO ?= go
+
+.PHONY: build test ci fuzz bench-import bench-smtp fmt vet
+
+build:
+	$(GO) build -o bin/patchwell ./cmd/patchwell
+
+# The whole suite: unit, corpus and end-to-end tests (real git send-email).
+test:
+	$(GO) test -race -shuffle=on ./...
+
+# What CI runs: formatting, vet, the suite, and each fuzz target briefly.
+ci:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+	$(MAKE) test
+	$(MAKE) fuzz FUZZTIME=10s
+
+FUZZTIME ?= 2m
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+vet:
+	$(GO) vet ./...
+
+# Figures: see bench/README.md.
+bench-import: build
+	bash bench/import.sh
+
+bench-smtp: build
+	bash bench/smtp.sh

@@ -1,0 +1,345 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "patchwell-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "patchwell")
+	out, err := exec.Command("go", "build", "-race", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// needTool skips when a tool is missing, and fails under CI=true, where
+// .ci/run installs every tool.
+func needTool(t *testing.T, name string, args ...string) {
+	t.Helper()
+	if err := exec.Command(name, args...).Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required under CI: %v", name, err)
+		}
+		t.Skipf("%s not available: %v", name, err)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type server struct {
+	t          *testing.T
+	data       string
+	smtp, http string
+	cmd        *exec.Cmd
+	log        *bytes.Buffer
+	mu         sync.Mutex
+}
+
+func (s *server) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.Write(p)
+}
+
+func startServer(t *testing.T, data string, extra ...string) *server {
+	t.Helper()
+	s := &server{t: t, data: data, smtp: freePort(t), http: freePort(t), log: &bytes.Buffer{}}
+	args := append([]string{"serve", "--data", data, "--smtp", s.smtp, "--http", s.http, "--imap", ""}, extra...)
+	s.cmd = exec.Command(binary, args...)
+	s.cmd.Stdout, s.cmd.Stderr = s, s
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		if s.cmd.ProcessState == nil {
+			s.cmd.Process.Signal(syscall.SIGTERM)
+			s.cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", s.log.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.Dial("tcp", s.smtp)
+		if err == nil {
+			c.Close()
+			if resp, err := http.Get("http://" + s.http + "/healthz"); err == nil {
+				resp.Body.Close()
+				return s
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("server did not come up:\n%s", s.log.String())
+	return nil
+}
+
+func (s *server) stop() {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if err := s.cmd.Wait(); err != nil {
+		s.t.Fatalf("server exit: %v\n%s", err, s.log.String())
+	}
+}
+
+func (s *server) getJSON(path string, v any) int {
+	s.t.Helper()
+	resp, err := http.Get("http://" + s.http + path)
+	if err != nil {
+		s.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if v != nil && resp.StatusCode == 200 {
+		if err := json.Unmarshal(body, v); err != nil {
+			s.t.Fatalf("GET %s: %v: %s", path, err, body)
+		}
+	}
+	return resp.StatusCode
+}
+
+func run(t *testing.T, dir string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Ada Lovelace", "GIT_AUTHOR_EMAIL=ada@example.org",
+		"GIT_COMMITTER_NAME=Ada Lovelace", "GIT_COMMITTER_EMAIL=ada@example.org", "HOME="+dir, "GIT_CONFIG_NOSYSTEM=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+type apiSeries struct {
+	ID             int64  `json:"id"`
+	Subject        string `json:"subject"`
+	Version        int    `json:"version"`
+	Status         string `json:"status"`
+	Total          int    `json:"total"`
+	Received       int    `json:"received"`
+	Complete       bool   `json:"complete"`
+	MessageID      string `json:"message_id"`
+	CoverMessageID string `json:"cover_message_id"`
+	Previous       *int64 `json:"previous"`
+	SupersededBy   *int64 `json:"superseded_by"`
+	Submitter      struct {
+		Name, Email string
+	} `json:"submitter"`
+	Patches []struct {
+		Index     int    `json:"index"`
+		Subject   string `json:"subject"`
+		MessageID string `json:"message_id"`
+		Author    struct{ Name, Email string }
+		Files     []struct {
+			Path    string `json:"path"`
+			OldPath string `json:"old_path"`
+			Added   int    `json:"added"`
+			Deleted int    `json:"deleted"`
+			Binary  bool   `json:"binary"`
+		} `json:"files"`
+		PatchID  string `json:"patch_id"`
+		Trailers []struct {
+			Key, Value    string
+			FromMessageID string `json:"from_message_id"`
+		} `json:"trailers"`
+	} `json:"patches"`
+}
+
+// makeRepo builds a repository with a base commit and three commits to send.
+func makeRepo(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	run(t, dir, "git", "init", "-q", "-b", "main")
+	os.WriteFile(filepath.Join(dir, "README"), []byte("hello\n"), 0o644)
+	run(t, dir, "git", "add", ".")
+	run(t, dir, "git", "commit", "-q", "-m", "base")
+	os.WriteFile(filepath.Join(dir, "a.c"), []byte("int a(void)\n{\n\treturn 1;\n}\n"), 0o644)
+	run(t, dir, "git", "add", ".")
+	run(t, dir, "git", "commit", "-q", "-m", "add a\n\nThe a function.\n\nSigned-off-by: Ada Lovelace <ada@example.org>")
+	os.WriteFile(filepath.Join(dir, "README"), []byte("hello\nworld\n"), 0o644)
+	run(t, dir, "git", "commit", "-q", "-a", "-m", "readme: world\n\nSigned-off-by: Ada Lovelace <ada@example.org>")
+	run(t, dir, "git", "mv", "a.c", "b.c")
+	run(t, dir, "git", "commit", "-q", "-m", "rename a to b\n\nSigned-off-by: Ada Lovelace <ada@example.org>")
+	return dir
+}
+
+func sendEmail(t *testing.T, dir, smtp string, args ...string) {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(smtp)
+	base := []string{"send-email", "--confirm=never", "--quiet", "--no-validate", "--to=dev@localhost",
+		"--from=Ada Lovelace <ada@example.org>", "--smtp-server=" + host, "--smtp-server-port=" + port,
+		"--smtp-domain=localhost", "--suppress-cc=all"}
+	run(t, dir, "git", append(base, args...)...)
+}
+
+func TestSendEmailSeriesAndRevision(t *testing.T) {
+	needTool(t, "git", "send-email", "--help")
+	srv := startServer(t, t.TempDir())
+	repo := makeRepo(t)
+
+	out := filepath.Join(repo, "v1")
+	run(t, repo, "git", "format-patch", "-q", "--cover-letter", "-o", out, "HEAD~3")
+	sendEmail(t, repo, srv.smtp, out)
+
+	var list struct{ Series []apiSeries }
+	srv.getJSON("/api/v1/lists/dev/series", &list)
+	if len(list.Series) != 1 {
+		t.Fatalf("got %d series, want 1: %+v", len(list.Series), list.Series)
+	}
+	var v1 apiSeries
+	srv.getJSON(fmt.Sprintf("/api/v1/series/%d", list.Series[0].ID), &v1)
+	if v1.Total != 3 || v1.Received != 3 || !v1.Complete || v1.Version != 1 || v1.Status != "proposed" || v1.CoverMessageID == "" {
+		t.Fatalf("v1 = %+v", v1)
+	}
+	if len(v1.Patches) != 3 {
+		t.Fatalf("v1 has %d patches", len(v1.Patches))
+	}
+	p1, p3 := v1.Patches[0], v1.Patches[2]
+	if p1.Index != 1 || len(p1.Files) != 1 || p1.Files[0].Path != "a.c" || p1.Files[0].Added != 4 {
+		t.Errorf("patch 1 = %+v", p1)
+	}
+	if len(p3.Files) != 1 || p3.Files[0].Path != "b.c" || p3.Files[0].OldPath != "a.c" {
+		t.Errorf("patch 3 (rename) files = %+v", p3.Files)
+	}
+	if len(p1.Trailers) != 1 || p1.Trailers[0].Key != "Signed-off-by" || p1.Trailers[0].Value != "Ada Lovelace <ada@example.org>" {
+		t.Errorf("patch 1 trailers = %+v", p1.Trailers)
+	}
+	// The patch-id is git's own.
+	patchFile, _ := filepath.Glob(filepath.Join(out, "0001-*.patch"))
+	cmd := exec.Command("git", "patch-id", "--stable")
+	cmd.Stdin, _ = os.Open(patchFile[0])
+	pid, err := cmd.Output()
+	if err != nil || strings.Fields(string(pid))[0] != p1.PatchID {
+		t.Errorf("patch-id %q, git says %q (%v)", p1.PatchID, pid, err)
+	}
+
+	// A reviewer answers patch 2 with a trailer.
+	raw, err := http.Get("http://" + srv.http + "/dev/" + p1.MessageID + "/raw")
+	if err != nil || raw.StatusCode != 200 {
+		t.Fatalf("raw: %v %v", err, raw.StatusCode)
+	}
+	raw.Body.Close()
+	reply := fmt.Sprintf("From: Rev Iewer <rev@example.net>\r\nTo: dev@localhost\r\nSubject: Re: %s\r\nMessage-ID: <review-1@example.net>\r\nIn-Reply-To: <%s>\r\nReferences: <%s> <%s>\r\n\r\n> quoted\r\n\r\nLooks good.\r\n\r\nReviewed-by: Rev Iewer <rev@example.net>\r\n",
+		v1.Patches[1].Subject, v1.Patches[1].MessageID, v1.CoverMessageID, v1.Patches[1].MessageID)
+	sendRaw(t, srv.smtp, "rev@example.net", []string{"dev@localhost"}, reply)
+	srv.getJSON(fmt.Sprintf("/api/v1/series/%d", v1.ID), &v1)
+	got := v1.Patches[1].Trailers
+	if len(got) != 2 || got[1].Key != "Reviewed-by" || got[1].FromMessageID != "review-1@example.net" {
+		t.Errorf("patch 2 trailers after review = %+v", got)
+	}
+
+	// v2 in reply to the v1 cover.
+	out2 := filepath.Join(repo, "v2")
+	run(t, repo, "git", "format-patch", "-q", "-v2", "--cover-letter", "-o", out2, "HEAD~3")
+	sendEmail(t, repo, srv.smtp, "--in-reply-to=<"+v1.CoverMessageID+">", out2)
+	srv.getJSON("/api/v1/lists/dev/series", &list)
+	if len(list.Series) != 2 {
+		t.Fatalf("got %d series after v2, want 2", len(list.Series))
+	}
+	v2 := list.Series[0]
+	var old apiSeries
+	srv.getJSON(fmt.Sprintf("/api/v1/series/%d", v1.ID), &old)
+	if v2.Version != 2 || v2.Status != "proposed" || !v2.Complete || v2.Previous == nil || *v2.Previous != v1.ID {
+		t.Errorf("v2 = %+v", v2)
+	}
+	if old.Status != "superseded" || old.SupersededBy == nil || *old.SupersededBy != v2.ID {
+		t.Errorf("v1 after v2 = %+v", old)
+	}
+	var superseded struct{ Series []apiSeries }
+	srv.getJSON("/api/v1/lists/dev/series?status=superseded", &superseded)
+	if len(superseded.Series) != 1 || superseded.Series[0].ID != v1.ID {
+		t.Errorf("status filter = %+v", superseded.Series)
+	}
+}
+
+// sendRaw speaks SMTP by hand and fails unless the message gets 250.
+func sendRaw(t *testing.T, addr, from string, to []string, msg string) {
+	t.Helper()
+	if err := smtpSend(addr, from, to, msg); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+}
+
+func smtpSend(addr, from string, to []string, msg string) error {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReader(c)
+	expect := func(code string) error {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return err
+			}
+			if !strings.HasPrefix(line, code) {
+				return fmt.Errorf("want %s, got %q", code, line)
+			}
+			if len(line) < 4 || line[3] != '-' {
+				return nil
+			}
+		}
+	}
+	steps := []struct{ send, want string }{{"", "220"}, {"EHLO test\r\n", "250"}, {"MAIL FROM:<" + from + ">\r\n", "250"}}
+	for _, rc := range to {
+		steps = append(steps, struct{ send, want string }{"RCPT TO:<" + rc + ">\r\n", "250"})
+	}
+	steps = append(steps, struct{ send, want string }{"DATA\r\n", "354"})
+	body := strings.ReplaceAll(msg, "\r\n", "\n")
+	body = strings.ReplaceAll(body, "\n", "\r\n")
+	var dotted strings.Builder
+	for _, line := range strings.SplitAfter(body, "\r\n") {
+		if strings.HasPrefix(line, ".") {
+			dotted.WriteString(".")
+		}
+		dotted.WriteString(line)
+	}
+	steps = append(steps, struct{ send, want string }{dotted.String() + ".\r\n", "250"}, struct{ send, want string }{"QUIT\r\n", "221"})
+	for _, s := range steps {
+		if s.send != "" {
+			if _, err := io.WriteString(c, s.send); err != nil {
+				return err
+			}
+		}
+		if err := expect(s.want); err != nil {
+			return fmt.Errorf("after %q: %w", strings.TrimSpace(s.send), err)
+		}
+	}
+	return nil
+}

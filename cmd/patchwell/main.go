@@ -1,0 +1,436 @@
+// Command patchwell is a mailing-list code review server: it receives
+// patches over SMTP/LMTP, archives and threads them, recognises series
+// and their revisions, and serves them on the web and as JSON.
+//
+// main only parses flags, builds objects, starts servers and waits for a
+// signal; the work is in the packages it wires together.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"patchwell/archive"
+	"patchwell/review"
+	"patchwell/smtpd"
+	"patchwell/store"
+	"patchwell/web"
+)
+
+// command is one subcommand; its usage line and help double as the
+// manual (patchwell help).
+type command struct {
+	usage string
+	help  string
+	run   func(args []string) error
+}
+
+var commands map[string]command
+
+func init() {
+	commands = map[string]command{
+		"serve":  {"serve [--data DIR] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--domain DOMAIN] [--no-default-list]", "run the server (SMTP/LMTP ingest, web UI and API)", cmdServe},
+		"list":   {"list create NAME [--description TEXT] [--owner EMAIL] | list ls   [--data DIR]", "create and show mailing lists", cmdList},
+		"import": {"import --data DIR --list NAME FILE|DIR|- ...", "import mbox (mboxo, mboxrd, .gz), maildir or .eml files into a list", cmdImport},
+		"export": {"export --data DIR --list NAME [--out FILE]", "write every message of a list as mboxrd, in arrival order, byte for byte", cmdExport},
+		"check":  {"check --data DIR", "verify the database and every stored message against its sha256", cmdCheck},
+		"help":   {"help", "show this help", cmdHelp},
+	}
+}
+
+// usageError is a bad command line: exit code 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func main() {
+	if len(os.Args) < 2 {
+		cmdHelp(nil)
+		os.Exit(2)
+	}
+	c, ok := commands[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "patchwell: unknown command %q (try 'patchwell help')\n", os.Args[1])
+		os.Exit(2)
+	}
+	if err := c.run(os.Args[2:]); err != nil {
+		fmt.Fprintf(os.Stderr, "patchwell %s: %v\n", os.Args[1], err)
+		var ue usageError
+		if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+func cmdHelp([]string) error {
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintln(os.Stderr, "usage: patchwell COMMAND [flags]")
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "\n  patchwell %s\n      %s\n", commands[n].usage, commands[n].help)
+	}
+	return nil
+}
+
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// parse parses flags that may come before or after positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+const defaultData = "./patchwell-data"
+
+func openStore(dir string) (*store.SQLite, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return store.Open(ctx, dir)
+}
+
+func newLogger(level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func cmdServe(args []string) error {
+	fs := newFlags("serve")
+	data := fs.String("data", defaultData, "data directory")
+	smtpAddr := fs.String("smtp", "127.0.0.1:2525", "SMTP listen address (empty disables)")
+	lmtpAddr := fs.String("lmtp", "", "LMTP listen address: host:port or a unix socket path (empty disables)")
+	httpAddr := fs.String("http", "127.0.0.1:8080", "HTTP listen address (empty disables)")
+	imapAddr := fs.String("imap", "127.0.0.1:1143", "IMAP listen address (not yet served)")
+	domain := fs.String("domain", "localhost", "mail domain: lists are NAME@DOMAIN")
+	noDefault := fs.Bool("no-default-list", false, "do not create the list 'dev' in an empty data directory")
+	maxSize := fs.Int64("max-message-size", 32<<20, "largest message accepted, in bytes")
+	debug := fs.Bool("debug", false, "log at debug level")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	log := newLogger(level)
+
+	st, err := openStore(*data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx := context.Background()
+	lists, err := st.Lists(ctx)
+	if err != nil {
+		return err
+	}
+	if len(lists) == 0 && !*noDefault {
+		if _, err := st.CreateList(ctx, store.List{Name: "dev", Description: "patches for development"}); err != nil {
+			return err
+		}
+		log.Info("created list", "list", "dev")
+	}
+
+	in := review.NewIngester(st, log)
+	var (
+		smtpSrv, lmtpSrv *smtpd.Server
+		httpSrv          *http.Server
+		errc             = make(chan error, 3)
+	)
+	be := smtpBackend{in}
+	if *smtpAddr != "" {
+		l, err := net.Listen("tcp", *smtpAddr)
+		if err != nil {
+			return fmt.Errorf("smtp: %w", err)
+		}
+		smtpSrv, err = smtpd.New(smtpd.Config{Domain: *domain, MaxMessageBytes: *maxSize}, be, log.With("proto", "smtp"))
+		if err != nil {
+			return err
+		}
+		go func() { errc <- smtpSrv.Serve(l) }()
+	}
+	if *lmtpAddr != "" {
+		network := "tcp"
+		if strings.Contains(*lmtpAddr, "/") {
+			network = "unix"
+			os.Remove(*lmtpAddr)
+		}
+		l, err := net.Listen(network, *lmtpAddr)
+		if err != nil {
+			return fmt.Errorf("lmtp: %w", err)
+		}
+		lmtpSrv, err = smtpd.New(smtpd.Config{Domain: *domain, MaxMessageBytes: *maxSize, LMTP: true}, be, log.With("proto", "lmtp"))
+		if err != nil {
+			return err
+		}
+		go func() { errc <- lmtpSrv.Serve(l) }()
+	}
+	if *httpAddr != "" {
+		l, err := net.Listen("tcp", *httpAddr)
+		if err != nil {
+			return fmt.Errorf("http: %w", err)
+		}
+		h := web.New(review.NewService(st), web.Config{Domain: *domain, SMTPAddr: *smtpAddr}, log.With("proto", "http"))
+		httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		go func() { errc <- httpSrv.Serve(l) }()
+	}
+	if *imapAddr != "" {
+		log.Debug("imap is not served yet", "addr", *imapAddr)
+	}
+	first := "dev"
+	if lists, _ := st.Lists(ctx); len(lists) > 0 {
+		first = lists[0].Name
+	}
+	log.Info("patchwell ready",
+		"send", fmt.Sprintf("git send-email --to=%s@%s --smtp-server=%s --smtp-server-port=%s", first, *domain, hostOf(*smtpAddr), portOf(*smtpAddr)),
+		"smtp", *smtpAddr, "lmtp", *lmtpAddr, "web", "http://"+*httpAddr+"/", "data", *data)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case s := <-sig:
+		log.Info("shutting down", "signal", s.String())
+	case err := <-errc:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("server failed", "err", err)
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if smtpSrv != nil {
+		smtpSrv.Shutdown(sctx)
+	}
+	if lmtpSrv != nil {
+		lmtpSrv.Shutdown(sctx)
+	}
+	if httpSrv != nil {
+		httpSrv.Shutdown(sctx)
+	}
+	return in.Close()
+}
+
+func hostOf(addr string) string {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return h
+}
+
+func portOf(addr string) string {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "25"
+	}
+	return p
+}
+
+// smtpBackend adapts the Ingester to what smtpd needs.
+type smtpBackend struct{ in *review.Ingester }
+
+func (b smtpBackend) ListExists(ctx context.Context, name string) (bool, error) {
+	return b.in.ListExists(ctx, name)
+}
+
+func (b smtpBackend) Deliver(ctx context.Context, d smtpd.Delivery) error {
+	return b.in.Deliver(ctx, d.Lists, d.Raw)
+}
+
+func cmdList(args []string) error {
+	if len(args) == 0 {
+		return usageError{"usage: patchwell " + commands["list"].usage}
+	}
+	fs := newFlags("list")
+	data := fs.String("data", defaultData, "data directory")
+	desc := fs.String("description", "", "what the list is for")
+	owner := fs.String("owner", "", "owner's e-mail address")
+	domain := fs.String("domain", "localhost", "mail domain, for showing addresses")
+	pos, err := parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	switch args[0] {
+	case "create":
+		if len(pos) != 1 {
+			return usageError{"usage: patchwell list create NAME [--description TEXT] [--owner EMAIL] [--data DIR]"}
+		}
+		if !store.ValidListName(pos[0]) {
+			return usageError{fmt.Sprintf("bad list name %q: use lowercase letters, digits, '.', '_' and '-'", pos[0])}
+		}
+		st, err := openStore(*data)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		l, err := st.CreateList(context.Background(), store.List{Name: pos[0], Description: *desc, Owner: *owner})
+		if err != nil {
+			return err
+		}
+		fmt.Printf("created list %s <%s@%s>\n", l.Name, l.Name, *domain)
+		return nil
+	case "ls":
+		if len(pos) != 0 {
+			return usageError{"usage: patchwell list ls [--data DIR]"}
+		}
+		st, err := openStore(*data)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		lists, err := st.Lists(context.Background())
+		if err != nil {
+			return err
+		}
+		for _, l := range lists {
+			fmt.Printf("%s\t%s@%s\t%d messages\t%d series\t%s\n", l.Name, l.Name, *domain, l.Messages, l.Series, l.Description)
+		}
+		return nil
+	}
+	return usageError{fmt.Sprintf("unknown list command %q (create, ls)", args[0])}
+}
+
+func cmdImport(args []string) error {
+	fs := newFlags("import")
+	data := fs.String("data", defaultData, "data directory")
+	list := fs.String("list", "", "list to import into")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *list == "" || len(pos) == 0 {
+		return usageError{"usage: patchwell " + commands["import"].usage}
+	}
+	st, err := openStore(*data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if _, err := st.List(ctx, *list); err != nil {
+		return err
+	}
+	in := review.NewIngester(st, newLogger(slog.LevelWarn))
+	defer in.Close()
+	var total review.ImportStats
+	for _, p := range pos {
+		src, err := archive.OpenSource(p)
+		if err != nil {
+			return err
+		}
+		s, err := in.Import(ctx, *list, src)
+		src.Close()
+		total.Imported += s.Imported
+		total.Duplicates += s.Duplicates
+		total.Unparsable += s.Unparsable
+		total.NoMessageID += s.NoMessageID
+		if err != nil {
+			fmt.Printf("imported %d, duplicate %d, unparsable (stored raw) %d, without Message-ID %d\n",
+				total.Imported, total.Duplicates, total.Unparsable, total.NoMessageID)
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	fmt.Printf("imported %d, duplicate %d, unparsable (stored raw) %d, without Message-ID %d\n",
+		total.Imported, total.Duplicates, total.Unparsable, total.NoMessageID)
+	return nil
+}
+
+func cmdExport(args []string) error {
+	fs := newFlags("export")
+	data := fs.String("data", defaultData, "data directory")
+	list := fs.String("list", "", "list to export")
+	out := fs.String("out", "-", "output file (- for stdout)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *list == "" || len(pos) != 0 {
+		return usageError{"usage: patchwell " + commands["export"].usage}
+	}
+	st, err := openStore(*data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var w io.Writer = os.Stdout
+	var f *os.File
+	if *out != "-" {
+		f, err = os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	bw := bufio.NewWriterSize(w, 1<<20)
+	mw := archive.NewMboxWriter(bw)
+	err = st.Walk(context.Background(), *list, func(m *store.Message, raw []byte) error {
+		return mw.Write(raw, "mboxrd@z", time.Time{})
+	})
+	if err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if f != nil {
+		if err := f.Sync(); err != nil {
+			return err
+		}
+		return f.Close()
+	}
+	return nil
+}
+
+func cmdCheck(args []string) error {
+	fs := newFlags("check")
+	data := fs.String("data", defaultData, "data directory")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	st, err := openStore(*data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Check(context.Background()); err != nil {
+		return err
+	}
+	fmt.Println("ok")
+	return nil
+}
