@@ -117,9 +117,14 @@ func (sub *Subject) tag(content string) {
 	words := strings.FieldsFunc(content, func(r rune) bool {
 		return unicode.IsSpace(r) || r == ','
 	})
-	for _, w := range words {
+	for k := 0; k < len(words); k++ {
+		w := words[k]
 		upper := strings.ToUpper(w)
 		switch {
+		case k+2 < len(words) && isDigits(w) && strings.EqualFold(words[k+1], "of") && isCounter(w+"/"+words[k+2]):
+			// Mercurial's patchbomb: "[PATCH 1 of 2]".
+			sub.Index, sub.Total = atoi(w), atoi(words[k+2])
+			k += 2
 		case upper == "PATCH" || upper == "PATCHES":
 			sub.Patch = true
 		case strings.HasPrefix(upper, "PATCH") && isVersion(w[len("PATCH"):]):
@@ -156,13 +161,14 @@ func parseVersion(w string) int {
 	return atoi(w[1:])
 }
 
-// isCounter reports whether w is "i/n" with i <= n, zero padding allowed.
+// isCounter reports whether w is "i/n", zero padding allowed. i may exceed
+// n: "[PATCH 3/2]" is an extra patch sent after a series.
 func isCounter(w string) bool {
 	i, n, ok := strings.Cut(w, "/")
 	if !ok || !isDigits(i) || !isDigits(n) {
 		return false
 	}
-	return atoi(n) > 0 && atoi(i) <= atoi(n)
+	return atoi(n) > 0
 }
 
 func isDigits(s string) bool {

@@ -1,0 +1,132 @@
+package patchmail
+
+import (
+	"regexp"
+	"strings"
+
+	"patchwell/store"
+)
+
+// Limits on trailer collection.
+const (
+	maxTrailers       = 100
+	maxTrailerLineLen = 1000
+)
+
+// knownTrailers are the trailer keys accepted besides any "*-by" key,
+// spelled as they are returned.
+var knownTrailers = []string{
+	"Fixes", "Link", "Closes", "Cc", "Message-ID", "Change-Id", "Bug",
+	"Signed-off-by", "Reviewed-by", "Acked-by", "Tested-by", "Reported-by",
+	"Suggested-by", "Co-developed-by", "Reported-and-tested-by",
+}
+
+var (
+	trailerLineRE = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9-]*):[ \t]+(\S.*?)[ \t]*$`)
+	byKeyRE       = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*-[Bb][Yy]$`)
+	// emailRE finds an address in a person trailer value.
+	emailRE = regexp.MustCompile(`[^\s<>()\[\],;:"]+@[^\s<>()\[\],;:"]+\.[^\s<>()\[\],;:"]+`)
+	// mailtoRE is the junk HTML mailers leave in addresses.
+	mailtoRE = regexp.MustCompile(`<mailto:[^<>]*>`)
+)
+
+// parseTrailer parses one line as a trailer: a known key or a "-by" key,
+// and for person trailers (keys ending in -by, and Cc) a value holding an
+// e-mail address ("Name <addr>" or a bare addr). Known keys are returned
+// in their usual spelling ("reviewed-by" -> "Reviewed-by").
+func parseTrailer(line string) (store.Trailer, bool) {
+	if len(line) > maxTrailerLineLen {
+		return store.Trailer{}, false
+	}
+	m := trailerLineRE.FindStringSubmatch(line)
+	if m == nil {
+		return store.Trailer{}, false
+	}
+	key, value := m[1], m[2]
+	known := false
+	for _, k := range knownTrailers {
+		if strings.EqualFold(k, key) {
+			key, known = k, true
+			break
+		}
+	}
+	person := byKeyRE.MatchString(key) || key == "Cc"
+	if !known && !person {
+		return store.Trailer{}, false
+	}
+	if person {
+		value = mailtoRE.ReplaceAllString(value, "")
+		if !emailRE.MatchString(value) {
+			return store.Trailer{}, false
+		}
+	}
+	return store.Trailer{Key: key, Value: value}, true
+}
+
+// ReplyTrailers returns the trailer lines of a reply body in order, as b4
+// collects follow-up trailers: quoted (">") lines are ignored, and so is
+// everything after a signature delimiter ("-- ", or "--" as some mailers
+// strip the space). Leading white space before a trailer is allowed.
+func ReplyTrailers(body string) []store.Trailer {
+	var out []store.Trailer
+	for line := range strings.Lines(body) {
+		line = strings.TrimRight(line, "\r\n")
+		if line == "-- " || line == "--" {
+			break
+		}
+		trimmed := strings.TrimLeft(line, " \t")
+		if strings.HasPrefix(trimmed, ">") {
+			continue
+		}
+		if t, ok := parseTrailer(trimmed); ok {
+			out = append(out, t)
+			if len(out) >= maxTrailers {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// messageTrailers returns the trailers of a commit message: its last
+// paragraph, when every line of it is a trailer, a continuation line
+// (starting with white space) or a bracketed note ("[ukl: fixed typo]"),
+// or when at least a quarter of its lines are trailers and one of them is
+// Signed-off-by (git interpret-trailers' rule, simplified).
+func messageTrailers(msg string) []store.Trailer {
+	msg = strings.TrimRight(msg, " \t\n")
+	para := msg
+	if i := strings.LastIndex(msg, "\n\n"); i >= 0 {
+		para = msg[i+2:]
+	}
+	var (
+		out           []store.Trailer
+		lines, others int
+		sob           bool
+	)
+	for line := range strings.Lines(para) {
+		line = strings.TrimRight(line, "\n")
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		lines++
+		if t, ok := parseTrailer(line); ok {
+			if len(out) < maxTrailers {
+				out = append(out, t)
+			}
+			sob = sob || t.Key == "Signed-off-by"
+			continue
+		}
+		if line[0] == ' ' || line[0] == '\t' || (line[0] == '[' && strings.HasSuffix(line, "]")) {
+			continue
+		}
+		others++
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	if others == 0 || (sob && len(out)*4 >= lines) {
+		return out
+	}
+	return nil
+}
