@@ -159,17 +159,20 @@ func Parse(raw []byte) (*Mail, error) {
 
 	info := mailinfo(all.String())
 	m.CommitMessage = info.message
-	if info.hasFrom {
+	// As git mailinfo does, in-body headers count only when the mail
+	// carries a patch (some text after the patch break).
+	inbody := strings.TrimSpace(info.rest) != ""
+	if inbody && info.hasFrom {
 		if p := parseFrom(info.from); p.Email != "" {
 			m.Author = p
 		}
 	}
-	if info.hasDate {
+	if inbody && info.hasDate {
 		if d, ok := parseDate(info.date); ok {
 			m.AuthorDate = d
 		}
 	}
-	if info.hasSubject {
+	if inbody && info.hasSubject {
 		m.CommitSubject = ParseSubject(info.subject).Title
 	}
 
