@@ -488,7 +488,7 @@ func assemble(ctx context.Context, tx store.Tx, listID int64, a *store.Added, ma
 	a.SeriesID = s.ID
 
 	if s.Previous == 0 && (s.Version > 1 || s.Resend) {
-		if err := linkPrevious(ctx, tx, listID, s, a, refSeries); err != nil {
+		if err := linkPrevious(ctx, tx, listID, s, a, mail, idx, refSeries); err != nil {
 			return err
 		}
 	}
@@ -498,7 +498,7 @@ func assemble(ctx context.Context, tx store.Tx, listID int64, a *store.Added, ma
 // linkPrevious finds the revision s replaces: a series its thread replies
 // to, the same change-id, the same submitter and subject, or mostly the
 // same patch-ids. The older one is marked superseded.
-func linkPrevious(ctx context.Context, tx store.Tx, listID int64, s *store.Series, a *store.Added, refSeries map[string]int64) error {
+func linkPrevious(ctx context.Context, tx store.Tx, listID int64, s *store.Series, a *store.Added, mail *patchmail.Mail, idx int, refSeries map[string]int64) error {
 	older := func(p *store.Series) bool {
 		if p.ID == s.ID || p.ID > s.ID || p.PullURL != "" {
 			return false
@@ -521,6 +521,20 @@ func linkPrevious(ctx context.Context, tx store.Tx, listID int64, s *store.Serie
 	}
 	if prev == nil {
 		cands, err := tx.FindPrevious(ctx, s, NormalizeSubject(s.Subject))
+		if err != nil {
+			return err
+		}
+		for i := range cands {
+			if older(&cands[i]) && (cands[i].SupersededBy == 0 || cands[i].SupersededBy == s.ID) {
+				prev = &cands[i]
+				break
+			}
+		}
+	}
+	if prev == nil && idx > 0 && mail.CommitSubject != "" {
+		// No cover letter to compare: a patch of an older revision with
+		// the same commit subject.
+		cands, err := tx.SeriesWithPatchSubject(ctx, listID, s.Submitter.Email, mail.CommitSubject)
 		if err != nil {
 			return err
 		}

@@ -118,5 +118,6 @@ CREATE TABLE patches (
 	UNIQUE (series_id, idx)
 );
 CREATE INDEX patches_patch_id ON patches(patch_id) WHERE patch_id != '';
+CREATE INDEX patches_subject ON patches(commit_subject);
 `,
 }

@@ -608,6 +608,13 @@ func (t *sqliteTx) SeriesWithPatchIDs(ctx context.Context, listID int64, patchID
 	return out, nil
 }
 
+// SeriesWithPatchSubject implements Tx.
+func (t *sqliteTx) SeriesWithPatchSubject(ctx context.Context, listID int64, submitter, subject string) ([]Series, error) {
+	return collectSeries(t.query(ctx, `SELECT `+seriesCols+` FROM series s JOIN lists l ON l.id = s.list_id
+		WHERE s.id IN (SELECT p.series_id FROM patches p WHERE p.commit_subject = ?3)
+		  AND s.list_id = ?1 AND s.submitter_email = ?2 ORDER BY s.version DESC, s.id DESC LIMIT 10`, listID, submitter, subject))
+}
+
 func nullID(id int64) any {
 	if id == 0 {
 		return nil

@@ -103,6 +103,9 @@ type Tx interface {
 	// SeriesWithPatchIDs counts, per other series of the list, how many of
 	// the given patch-ids they carry.
 	SeriesWithPatchIDs(ctx context.Context, listID int64, patchIDs []string) (map[int64]int, error)
+	// SeriesWithPatchSubject finds series of submitter in the list that
+	// have a patch with this commit subject.
+	SeriesWithPatchSubject(ctx context.Context, listID int64, submitter, subject string) ([]Series, error)
 	CreateSeries(ctx context.Context, s *Series, normSubject, stem string, listID int64) (int64, error)
 	UpdateSeries(ctx context.Context, s *Series, normSubject string) error
 	SeriesByStem(ctx context.Context, listID int64, submitter, stem string) ([]Series, error)
