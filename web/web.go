@@ -180,7 +180,7 @@ func (h *Handler) fail(w http.ResponseWriter, what string, err error) {
 func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	_, _ = w.Write([]byte("ok\n"))
+	_, _ = w.Write([]byte("ok"))
 }
 
 func (h *Handler) notFound(w http.ResponseWriter, _ *http.Request) {
