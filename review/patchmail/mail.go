@@ -394,27 +394,3 @@ func unflow(s string, delSp bool) string {
 	return out.String()
 }
 
-// diffFiles lists the files of a diff as go-gitdiff parses it (the files
-// parsed before any error are kept).
-func diffFiles(diff string) []store.File {
-	files, _, _ := gitdiff.Parse(strings.NewReader(diff))
-	var out []store.File
-	for _, f := range files {
-		if f == nil {
-			continue
-		}
-		sf := store.File{Path: f.NewName, Binary: f.IsBinary}
-		if f.IsDelete || sf.Path == "" {
-			sf.Path = f.OldName
-		}
-		if f.IsRename || f.IsCopy {
-			sf.OldPath = f.OldName
-		}
-		for _, frag := range f.TextFragments {
-			sf.Added += int(frag.LinesAdded)
-			sf.Deleted += int(frag.LinesDeleted)
-		}
-		out = append(out, sf)
-	}
-	return out
-}

@@ -59,7 +59,8 @@ func ParseSubject(s string) Subject {
 		}
 		break
 	}
-	sub.Title = collapseSpace(rest)
+	// git mailinfo also drops the ':' of "[Patch]: foo".
+	sub.Title = collapseSpace(strings.TrimLeft(rest, ": \t"))
 	return sub
 }
 
