@@ -1,0 +1,253 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"patchwell/store"
+)
+
+var errBoom = errors.New("database on fire: secret detail")
+
+// fakeReader serves fixed data; err, when set, is returned by every method
+// (per method with failOn), and calls records the arguments received.
+type fakeReader struct {
+	lists   []store.List
+	series  []store.Series       // returned by SeriesList for any known list
+	details map[int64]fakeSeries // for Series
+	threads []store.Thread       // returned by Threads for any known list
+	raw     map[[2]string][]byte // (list, message-id) -> bytes
+	err     error
+	failOn  string // method name err applies to; "" means all
+	panicOn string // method name that panics
+
+	mu    sync.Mutex
+	calls []call
+}
+
+type fakeSeries struct {
+	s       store.Series
+	patches []store.Patch
+}
+
+type call struct {
+	Method string
+	List   string
+	Status string
+	Page   store.Page
+	ID     int64
+	MsgID  string
+}
+
+func (f *fakeReader) record(c call) error {
+	f.mu.Lock()
+	f.calls = append(f.calls, c)
+	f.mu.Unlock()
+	if f.panicOn == c.Method {
+		panic("fake panic in " + c.Method)
+	}
+	if f.err != nil && (f.failOn == "" || f.failOn == c.Method) {
+		return f.err
+	}
+	return nil
+}
+
+func (f *fakeReader) Calls() []call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]call(nil), f.calls...)
+}
+
+func (f *fakeReader) Lists(ctx context.Context) ([]store.List, error) {
+	if err := f.record(call{Method: "Lists"}); err != nil {
+		return nil, err
+	}
+	return f.lists, nil
+}
+
+func (f *fakeReader) List(ctx context.Context, name string) (*store.List, error) {
+	if err := f.record(call{Method: "List", List: name}); err != nil {
+		return nil, err
+	}
+	for i := range f.lists {
+		if f.lists[i].Name == name {
+			l := f.lists[i]
+			return &l, nil
+		}
+	}
+	return nil, store.ErrNotFound
+}
+
+func (f *fakeReader) SeriesList(ctx context.Context, list, status string, p store.Page) ([]store.Series, error) {
+	if err := f.record(call{Method: "SeriesList", List: list, Status: status, Page: p}); err != nil {
+		return nil, err
+	}
+	return f.series, nil
+}
+
+func (f *fakeReader) Series(ctx context.Context, id int64) (*store.Series, []store.Patch, error) {
+	if err := f.record(call{Method: "Series", ID: id}); err != nil {
+		return nil, nil, err
+	}
+	d, ok := f.details[id]
+	if !ok {
+		return nil, nil, store.ErrNotFound
+	}
+	return &d.s, d.patches, nil
+}
+
+func (f *fakeReader) Threads(ctx context.Context, list string, p store.Page) ([]store.Thread, error) {
+	if err := f.record(call{Method: "Threads", List: list, Page: p}); err != nil {
+		return nil, err
+	}
+	return f.threads, nil
+}
+
+func (f *fakeReader) Raw(ctx context.Context, list, messageID string) ([]byte, error) {
+	if err := f.record(call{Method: "Raw", List: list, MsgID: messageID}); err != nil {
+		return nil, err
+	}
+	b, ok := f.raw[[2]string{list, messageID}]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return b, nil
+}
+
+var t0 = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// fixture is a small archive: two lists, two series (a v1 and its v2 with
+// a cover letter), two threads and a few raw messages.
+func fixture() *fakeReader {
+	v1 := store.Series{
+		ID: 1, List: "dev", Subject: "[PATCH] fix it", Version: 1, Status: store.StatusSuperseded,
+		Submitter: store.Person{Name: "Ann", Email: "ann@example.org"}, Total: 1, Received: 1, Complete: true,
+		MessageID: "p1@example.org", Date: t0, SupersededBy: 2, ThreadID: 7,
+	}
+	v2 := store.Series{
+		ID: 2, List: "dev", Subject: "[PATCH v2 0/2] fix it", Version: 2, Status: store.StatusProposed,
+		Submitter: store.Person{Name: "Ann", Email: "ann@example.org"}, Total: 2, Received: 2, Complete: true,
+		MessageID: "c2@example.org", CoverMessageID: "c2@example.org", Date: t0.Add(time.Hour), Previous: 1, ThreadID: 8,
+	}
+	return &fakeReader{
+		lists: []store.List{
+			{Name: "dev", Description: "Development", Created: t0, Messages: 12, Series: 2, OpenSeries: 1},
+			{Name: "empty", Created: t0},
+		},
+		series: []store.Series{v2, v1},
+		details: map[int64]fakeSeries{
+			1: {s: v1, patches: []store.Patch{{
+				Index: 1, Subject: "[PATCH] fix it", MessageID: "p1@example.org",
+				Author: store.Person{Name: "Ann", Email: "ann@example.org"}, Date: t0,
+				CommitSubject: "fix it", PatchID: "abc",
+			}}},
+			2: {s: v2, patches: []store.Patch{
+				{
+					Index: 1, Subject: "[PATCH v2 1/2] rename", MessageID: "p21@example.org",
+					Author: store.Person{Name: "Bob", Email: "bob@example.org"}, Date: t0.Add(time.Hour),
+					CommitSubject: "rename", PatchID: "def",
+					Files: []store.File{
+						{Path: "new.go", OldPath: "old.go", Added: 1, Deleted: 2},
+						{Path: "logo.png", Binary: true},
+					},
+					Trailers: []store.Trailer{{Key: "Reviewed-by", Value: "Cy <cy@example.org>", FromMessageID: "r1@example.org"}},
+				},
+				{
+					Index: 2, Subject: "[PATCH v2 2/2] empty", MessageID: "p22@example.org",
+					Author: store.Person{Name: "Bob", Email: "bob@example.org"}, Date: t0.Add(time.Hour),
+					CommitSubject: "empty", PatchID: "ghi", Files: []store.File{}, Trailers: nil,
+				},
+			}},
+		},
+		threads: []store.Thread{
+			{ID: 8, Subject: "[PATCH v2 0/2] fix it", RootMessageID: "c2@example.org", Messages: 4, FirstDate: t0.Add(time.Hour), LastDate: t0.Add(2 * time.Hour)},
+			{ID: 7, Subject: "[PATCH] fix it", RootMessageID: "p1@example.org", Messages: 1, FirstDate: t0, LastDate: t0},
+		},
+		raw: map[[2]string][]byte{},
+	}
+}
+
+// testLogger sends logs to the test output.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// newServer starts the handler on a real listener; when the test ends it
+// checks that no panic was recovered (unless the test expects some).
+func newServer(t *testing.T, r Reader, expectPanics int64) string {
+	t.Helper()
+	h := New(r, Config{Domain: "lists.example.org", SMTPAddr: "mail.example.org:2525"}, testLogger(t))
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		srv.Close()
+		if n := h.(*Handler).Panics(); n != expectPanics {
+			t.Errorf("Panics() = %d, want %d", n, expectPanics)
+		}
+	})
+	return srv.URL
+}
+
+type response struct {
+	code   int
+	header http.Header
+	body   []byte
+}
+
+func get(t *testing.T, url string) response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatalf("NewRequest(%q) = %v", url, err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s = %v", url, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("read body of %s = %v", url, err)
+	}
+	return response{res.StatusCode, res.Header, b}
+}
+
+func decodeObject(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("json.Unmarshal(%q) = %v", b, err)
+	}
+	return m
+}
+
+func TestHealthz(t *testing.T) {
+	base := newServer(t, fixture(), 0)
+	res := get(t, base+"/healthz")
+	if res.code != http.StatusOK || string(res.body) != "ok" {
+		t.Errorf("GET /healthz = %d %q, want 200 \"ok\"", res.code, res.body)
+	}
+}
+
+func TestPanicRecovered(t *testing.T) {
+	f := fixture()
+	f.panicOn = "Lists"
+	base := newServer(t, f, 2)
+	for _, path := range []string{"/api/v1/lists", "/"} {
+		res := get(t, base+path)
+		if res.code != http.StatusInternalServerError {
+			t.Errorf("GET %s = %d, want 500", path, res.code)
+		}
+	}
+	// The server still works after recovering.
+	if res := get(t, base+"/healthz"); res.code != http.StatusOK {
+		t.Errorf("GET /healthz after panic = %d, want 200", res.code)
+	}
+}
