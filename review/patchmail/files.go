@@ -19,7 +19,7 @@ const maxFiles = 10000
 func diffFiles(diff string) []store.File {
 	diff = repairDiff(diff)
 	files, _, err := gitdiff.Parse(strings.NewReader(diff))
-	if err == nil {
+	if err == nil && len(files) > 0 {
 		return convertFiles(files)
 	}
 	var out []store.File
@@ -139,10 +139,14 @@ func splitSections(diff string) []string {
 func lenientFile(sec string) (store.File, bool) {
 	var f store.File
 	var oldName, newName, from, to string
+	gitHeader, hunk := false, false
 	for line := range strings.Lines(sec) {
 		line = strings.TrimRight(line, "\n")
 		switch {
+		case strings.HasPrefix(line, "@@"):
+			hunk = true
 		case strings.HasPrefix(line, "diff --git "):
+			gitHeader = true
 			names := strings.TrimPrefix(line, "diff --git ")
 			if i := strings.Index(names, " b/"); i >= 0 && strings.HasPrefix(names, "a/") {
 				oldName, newName = names[2:i], names[i+3:]
@@ -178,7 +182,7 @@ func lenientFile(sec string) (store.File, bool) {
 	if f.OldPath == f.Path {
 		f.OldPath = ""
 	}
-	return f, f.Path != ""
+	return f, f.Path != "" && (gitHeader || hunk)
 }
 
 // stripDiffName returns the file name of a ---/+++ line: without the

@@ -130,3 +130,18 @@ func messageTrailers(msg string) []store.Trailer {
 	}
 	return nil
 }
+
+// FromSender reports whether a person trailer names the sender of the
+// mail it was found in (same address, or same name, case-insensitively),
+// as b4 requires before it applies a follow-up trailer. Trailers that do
+// not name a person (Fixes, Link, ...) always match.
+func FromSender(t store.Trailer, from store.Person) bool {
+	if !byKeyRE.MatchString(t.Key) {
+		return true
+	}
+	p := parseFrom(t.Value)
+	if p.Email != "" && strings.EqualFold(p.Email, from.Email) {
+		return true
+	}
+	return p.Name != "" && p.Name != p.Email && strings.EqualFold(p.Name, from.Name)
+}
