@@ -393,4 +393,3 @@ func unflow(s string, delSp bool) string {
 	}
 	return out.String()
 }
-
