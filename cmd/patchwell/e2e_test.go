@@ -197,6 +197,24 @@ func makeRepo(t *testing.T) string {
 	return dir
 }
 
+// fillCover replaces git format-patch's cover letter placeholders.
+func fillCover(t *testing.T, dir, subject string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*0000-cover-letter.patch"))
+	if len(files) != 1 {
+		t.Fatalf("cover letter in %s: %v", dir, files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.Replace(b, []byte("*** SUBJECT HERE ***"), []byte(subject), 1)
+	b = bytes.Replace(b, []byte("*** BLURB HERE ***"), []byte("This series adds a and renames it."), 1)
+	if err := os.WriteFile(files[0], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func sendEmail(t *testing.T, dir, smtp string, args ...string) {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(smtp)
@@ -213,6 +231,7 @@ func TestSendEmailSeriesAndRevision(t *testing.T) {
 
 	out := filepath.Join(repo, "v1")
 	run(t, repo, "git", "format-patch", "-q", "--cover-letter", "-o", out, "HEAD~3")
+	fillCover(t, out, "Add a and rename it")
 	sendEmail(t, repo, srv.smtp, out)
 
 	var list struct{ Series []apiSeries }
@@ -265,6 +284,7 @@ func TestSendEmailSeriesAndRevision(t *testing.T) {
 	// v2 in reply to the v1 cover.
 	out2 := filepath.Join(repo, "v2")
 	run(t, repo, "git", "format-patch", "-q", "-v2", "--cover-letter", "-o", out2, "HEAD~3")
+	fillCover(t, out2, "Add a and rename it")
 	sendEmail(t, repo, srv.smtp, "--in-reply-to=<"+v1.CoverMessageID+">", out2)
 	srv.getJSON("/api/v1/lists/dev/series", &list)
 	if len(list.Series) != 2 {
