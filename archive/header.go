@@ -123,7 +123,7 @@ func ParseHeader(raw []byte) Header {
 			}
 		case "list-id":
 			if h.ListID == "" {
-				h.ListID = clean(decodeWords(string(value)), 300)
+				h.ListID = listID(string(value))
 			}
 		}
 	}
@@ -131,13 +131,13 @@ func ParseHeader(raw []byte) Header {
 		h.Unparsable = true
 	}
 	seen := map[string]bool{}
-	for _, id := range allIDs(refs) {
+	for _, id := range allIDs(stripComments(refs)) {
 		if !seen[id] && id != h.MessageID {
 			seen[id] = true
 			h.References = append(h.References, id)
 		}
 	}
-	if ids := allIDs(irt); len(ids) > 0 {
+	if ids := allIDs(stripComments(irt)); len(ids) > 0 {
 		h.InReplyTo = ids[len(ids)-1]
 	} else if len(h.References) > 0 {
 		h.InReplyTo = h.References[len(h.References)-1]
@@ -235,6 +235,50 @@ func allIDs(v string) []string {
 		}
 	}
 	return out
+}
+
+// listID returns the identifier of a List-Id value, the part in angle
+// brackets (RFC 2919), lower-cased; the whole value when it has none.
+func listID(v string) string {
+	if i := strings.LastIndexByte(v, '<'); i >= 0 {
+		if j := strings.IndexByte(v[i:], '>'); j > 0 {
+			v = v[i+1 : i+j]
+		}
+	}
+	return strings.ToLower(clean(decodeWords(v), 300))
+}
+
+// stripComments removes RFC 5322 comments and quoted strings, so that an
+// address in "In-Reply-To: <id> (message from Joe <joe@x>)" is not taken
+// for an id. Unbalanced parentheses swallow the rest of the value.
+func stripComments(v string) string {
+	if !strings.ContainsAny(v, "(\"") {
+		return v
+	}
+	var b strings.Builder
+	depth := 0
+	quoted := false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '\\' && (depth > 0 || quoted):
+			i++
+		case quoted:
+			quoted = c != '"'
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth > 0:
+		case c == '"':
+			quoted = true
+		default:
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte(' ')
+	}
+	return b.String()
 }
 
 func decodeWords(s string) string {
