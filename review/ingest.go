@@ -520,7 +520,7 @@ func linkPrevious(ctx context.Context, tx store.Tx, listID int64, s *store.Serie
 		}
 	}
 	if prev == nil {
-		cands, err := tx.FindPrevious(ctx, s, NormalizeSubject(s.Subject))
+		cands, err := tx.FindPrevious(ctx, listID, s, NormalizeSubject(s.Subject))
 		if err != nil {
 			return err
 		}

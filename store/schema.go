@@ -101,6 +101,7 @@ CREATE INDEX series_submitter ON series(list_id, submitter_email, version, total
 CREATE INDEX series_subject ON series(list_id, submitter_email, norm_subject);
 CREATE INDEX series_change ON series(list_id, change_id) WHERE change_id != '';
 CREATE INDEX series_stem ON series(list_id, stem) WHERE stem != '';
+CREATE INDEX series_thread ON series(thread_id);
 
 CREATE TABLE patches (
 	id             INTEGER PRIMARY KEY,

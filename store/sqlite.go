@@ -572,15 +572,18 @@ func (t *sqliteTx) FindSeries(ctx context.Context, q SeriesQuery) ([]Series, err
 // SeriesByStem implements Tx.
 func (t *sqliteTx) SeriesByStem(ctx context.Context, listID int64, submitter, stem string) ([]Series, error) {
 	return collectSeries(t.query(ctx, `SELECT `+seriesCols+` FROM series s JOIN lists l ON l.id = s.list_id
-		WHERE s.list_id = ? AND s.stem = ? AND s.submitter_email = ? ORDER BY s.id DESC LIMIT 5`, listID, stem, submitter))
+		WHERE s.list_id = ? AND s.stem = ? AND s.stem != '' AND s.submitter_email = ? ORDER BY s.id DESC LIMIT 5`, listID, stem, submitter))
 }
 
 // FindPrevious implements Tx.
-func (t *sqliteTx) FindPrevious(ctx context.Context, s *Series, norm string) ([]Series, error) {
+func (t *sqliteTx) FindPrevious(ctx context.Context, listID int64, s *Series, norm string) ([]Series, error) {
 	return collectSeries(t.query(ctx, `SELECT `+seriesCols+` FROM series s JOIN lists l ON l.id = s.list_id
-		WHERE s.list_id = (SELECT list_id FROM series WHERE id = ?1) AND s.id != ?1 AND s.id < ?1
-		  AND ((?2 != '' AND s.change_id = ?2) OR (s.submitter_email = ?3 AND s.norm_subject = ?4))
-		ORDER BY s.version DESC, s.id DESC LIMIT 10`, s.ID, s.ChangeID, s.Submitter.Email, norm))
+		WHERE s.id IN (
+			SELECT id FROM series WHERE list_id = ?5 AND change_id = ?2 AND change_id != ''
+			UNION
+			SELECT id FROM series WHERE list_id = ?5 AND submitter_email = ?3 AND norm_subject = ?4)
+		  AND s.id < ?1
+		ORDER BY s.version DESC, s.id DESC LIMIT 10`, s.ID, s.ChangeID, s.Submitter.Email, norm, listID))
 }
 
 // SeriesWithPatchIDs implements Tx.

@@ -99,7 +99,7 @@ type Tx interface {
 	FindSeries(ctx context.Context, q SeriesQuery) ([]Series, error)
 	// FindPrevious finds older series of the same submitter that are
 	// revisions of s: by change-id, by normalised subject.
-	FindPrevious(ctx context.Context, s *Series, normSubject string) ([]Series, error)
+	FindPrevious(ctx context.Context, listID int64, s *Series, normSubject string) ([]Series, error)
 	// SeriesWithPatchIDs counts, per other series of the list, how many of
 	// the given patch-ids they carry.
 	SeriesWithPatchIDs(ctx context.Context, listID int64, patchIDs []string) (map[int64]int, error)
