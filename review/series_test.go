@@ -106,10 +106,9 @@ func TestPatchworkSeries(t *testing.T) {
 		{"base-deep-threaded", []string{"v1 2/2 +cover"}},
 		// The cover names v3, the patches no version: one v3 series.
 		{"base-different-versions", []string{"v3 4/4 +cover"}},
-		// "[PATCH 3/2]" would be an extra patch of the series, but its diff
-		// is malformed (its first hunk header "@@ -1,8 +0,0 @@" contradicts
-		// its lines), so it stays a plain message in the thread.
-		{"base-extra-patches", []string{"v1 2/2 +cover"}},
+		// "[PATCH 3/2]" is an extra patch of the same series (its diff is
+		// malformed, but it carries a diff header and a [PATCH] tag).
+		{"base-extra-patches", []string{"v1 3/2 +cover"}},
 		{"base-incomplete", []string{"v1 1/2 +cover"}},
 		{"base-no-cover-letter", []string{"v1 2/2"}},
 		// No References at all: same sender, version and count, close in time.
