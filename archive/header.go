@@ -55,7 +55,14 @@ func ParseHeader(raw []byte) Header {
 	}
 	end := headerEnd(block)
 	if end < 0 {
-		h.Unparsable = true
+		// No empty line. A message that is only a header is fine (the
+		// body and the empty line before it are optional, RFC 5322
+		// section 3.5, and mbox eats that empty line before the next
+		// separator); a cut or unterminated block, or body lines glued
+		// to the header (caught below), is not.
+		if len(raw) > len(block) || len(block) == 0 || block[len(block)-1] != '\n' {
+			h.Unparsable = true
+		}
 		end = len(block)
 	}
 	block = block[:end]
@@ -68,14 +75,25 @@ func ParseHeader(raw []byte) Header {
 			break
 		}
 		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || line[0] == ' ' || line[0] == '\t' || bytes.ContainsAny(line[:colon], " \t") {
-			if !sawField && !bytes.HasPrefix(line, []byte("From ")) {
+		var rawName []byte
+		if colon > 0 {
+			// RFC 5322 section 4.5.2 (obsolete syntax): white space
+			// may come before the colon.
+			rawName = bytes.TrimRight(line[:colon], " \t")
+		}
+		if len(rawName) == 0 || line[0] == ' ' || line[0] == '\t' || bytes.ContainsAny(rawName, " \t") {
+			// Not a field: garbage, unless it is the mbox separator
+			// some tools leave in front of a message.
+			if sawField || !bytes.HasPrefix(line, []byte("From ")) {
 				h.Unparsable = true
 			}
 			continue
 		}
+		if bytes.IndexByte(line, 0) >= 0 {
+			h.Unparsable = true
+		}
 		sawField = true
-		name := string(bytes.ToLower(line[:colon]))
+		name := string(bytes.ToLower(rawName))
 		value := line[colon+1:]
 		var folded []byte
 		for len(block) > 0 && (block[0] == ' ' || block[0] == '\t') {
@@ -339,14 +357,41 @@ func parsePerson(v string) store.Person {
 	return store.Person{Name: name, Email: clean(strings.ToLower(email), 254)}
 }
 
+// appendAddrs appends the addresses found in a To or Cc value: every
+// maximal run of address characters around an "@" (what addrRE matches,
+// found in linear time).
 func appendAddrs(dst []string, v string) []string {
-	for _, a := range addrRE.FindAllString(decodeWords(v), maxAddrs) {
-		if len(dst) >= maxAddrs {
+	if strings.Contains(v, "=?") {
+		v = decodeWords(v)
+	}
+	for i := 0; len(dst) < maxAddrs; {
+		at := strings.IndexByte(v[i:], '@')
+		if at < 0 {
 			break
 		}
-		dst = append(dst, clean(strings.ToLower(a), 254))
+		at += i
+		start := at
+		for start > i && isAddrByte(v[start-1]) {
+			start--
+		}
+		end := at + 1
+		for end < len(v) && isAddrByte(v[end]) {
+			end++
+		}
+		if start < at && end > at+1 {
+			dst = append(dst, clean(strings.ToLower(v[start:end]), 254))
+		}
+		i = end
 	}
 	return dst
+}
+
+func isAddrByte(c byte) bool {
+	switch c {
+	case ' ', '\t', '\r', '\n', '\v', '\f', '<', '>', '"', '(', ')', ',', ';', ':':
+		return false
+	}
+	return true
 }
 
 var dateLayouts = []string{

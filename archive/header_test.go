@@ -35,7 +35,7 @@ func TestParseHeader(t *testing.T) {
 		},
 	}, {
 		name: "folded",
-		raw: "Subject: [PATCH v3 00/17] a long\n\tsubject that\n  was folded\nMessage-ID:\n <folded@x>\nReferences: <a@x>\n <b@x>\n\t<c@x>\n\n",
+		raw:  "Subject: [PATCH v3 00/17] a long\n\tsubject that\n  was folded\nMessage-ID:\n <folded@x>\nReferences: <a@x>\n <b@x>\n\t<c@x>\n\n",
 		want: Header{
 			MessageID: "folded@x", Subject: "[PATCH v3 00/17] a long subject that was folded",
 			References: []string{"a@x", "b@x", "c@x"}, InReplyTo: "c@x",
@@ -98,9 +98,9 @@ func TestParseHeader(t *testing.T) {
 		raw:  "From: J\xc3\xb6rg \xff\xfe <j@x>\nSubject: caf\xc3\xa9 \xe9t\xe9\n\n",
 		want: Header{From: store.Person{Name: "Jörg \ufffd", Email: "j@x"}, Subject: "café \ufffdt\ufffd"},
 	}, {
-		name: "control characters and NUL",
-		raw:  "Subject: a\x00b\x1bc\x7fd\n\n",
-		want: Header{Subject: "a b c d"},
+		name: "control characters",
+		raw:  "Subject: a\x01b\x1bc\x7fd\u0085e\n\n",
+		want: Header{Subject: "a b c d e"},
 	}, {
 		name: "list-id without brackets",
 		raw:  "List-Id: git.vger.kernel.org\n\n",
@@ -110,9 +110,29 @@ func TestParseHeader(t *testing.T) {
 		raw:  "From 1234 Mon Sep 17 00:00:00 2001\nSubject: x\n\n",
 		want: Header{Subject: "x"},
 	}, {
-		name: "no blank line",
+		name: "header only, no blank line",
 		raw:  "Subject: x\nMessage-ID: <a@x>\n",
+		want: Header{Subject: "x", MessageID: "a@x"},
+	}, {
+		name: "no blank line before the body",
+		raw:  "Subject: x\nMessage-ID: <a@x>\nHi,\nthis is the body.\n",
 		want: Header{Subject: "x", MessageID: "a@x", Unparsable: true},
+	}, {
+		name: "unterminated",
+		raw:  "Subject: x\nMessage-ID: <a@x>",
+		want: Header{Subject: "x", MessageID: "a@x", Unparsable: true},
+	}, {
+		name: "garbage after fields",
+		raw:  "Subject: x\n\x00\x01\x02\xff\n\nbody\n",
+		want: Header{Subject: "x", Unparsable: true},
+	}, {
+		name: "NUL in a field",
+		raw:  "Subject: x\x00y\n\nbody\n",
+		want: Header{Subject: "x y", Unparsable: true},
+	}, {
+		name: "white space before the colon",
+		raw:  "Subject : x\nMessage-ID\t: <a@x>\n\n",
+		want: Header{Subject: "x", MessageID: "a@x"},
 	}, {
 		name: "binary garbage",
 		raw:  "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\n\n",

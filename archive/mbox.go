@@ -46,6 +46,8 @@ type MboxReader struct {
 	started bool
 	pending bool // a separator line was read and is not yet consumed
 	err     error
+	line    []byte // reused line buffer
+	msg     []byte // reused message buffer; Next returns a copy
 }
 
 // NewMboxReader reads mbox from r.
@@ -57,13 +59,20 @@ func isFromLine(line []byte) bool {
 	return bytes.HasPrefix(line, []byte("From ")) && fromLine.Match(bytes.TrimRight(line, "\r\n"))
 }
 
-// readLine returns the next line with its line ending, however long.
+// readLine returns the next line with its line ending, however long. A
+// line over Max is cut, its rest skipped, and ErrMessageTooLarge returned.
 func (m *MboxReader) readLine(buf []byte) ([]byte, error) {
 	for {
 		frag, err := m.r.ReadSlice('\n')
 		buf = append(buf, frag...)
 		if err == bufio.ErrBufferFull {
 			if len(buf) > m.Max+1 {
+				for err == bufio.ErrBufferFull {
+					_, err = m.r.ReadSlice('\n')
+				}
+				if err != nil && err != io.EOF {
+					return buf, err
+				}
 				return buf, ErrMessageTooLarge
 			}
 			continue
@@ -111,10 +120,13 @@ func (m *MboxReader) Next() ([]byte, error) {
 		return nil, io.EOF
 	}
 	m.pending = false
-	var msg []byte
+	msg := m.msg[:0]
 	tooLarge := false
 	for {
-		line, err := m.readLine(nil)
+		line, err := m.readLine(m.line[:0])
+		if cap(line) <= 1<<20 {
+			m.line = line[:0]
+		}
 		if errors.Is(err, ErrMessageTooLarge) {
 			tooLarge = true
 			err = nil
@@ -134,7 +146,7 @@ func (m *MboxReader) Next() ([]byte, error) {
 				msg = append(msg, line...)
 				if len(msg) > m.Max {
 					tooLarge = true
-					msg = nil
+					msg = msg[:0]
 				}
 			}
 		}
@@ -155,7 +167,10 @@ func (m *MboxReader) Next() ([]byte, error) {
 	} else if bytes.HasSuffix(msg, []byte("\n\n")) {
 		msg = msg[:len(msg)-1]
 	}
-	return msg, nil
+	if cap(msg) <= 16<<20 {
+		m.msg = msg[:0]
+	}
+	return bytes.Clone(msg), nil
 }
 
 // Close implements Source.
