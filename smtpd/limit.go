@@ -1,6 +1,8 @@
 package smtpd
 
 import (
+	"bytes"
+	"errors"
 	"net"
 	"sync"
 	"time"
@@ -42,7 +44,15 @@ func (l *limiter) release(ip string) {
 // the others in limitConn.
 type limitListener struct {
 	net.Listener
-	s *Server
+	s    *Server
+	once sync.Once
+	err  error
+}
+
+// Close closes the listener once (Shutdown and go-smtp both close it).
+func (l *limitListener) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -61,10 +71,23 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		lc := &limitConn{
 			Conn:     c,
-			release:  func() { l.s.lim.release(ip) },
 			idle:     l.s.cfg.CommandTimeout,
 			deadline: time.Now().Add(l.s.cfg.SessionTimeout),
 		}
+		lc.release = func() {
+			l.s.lim.release(ip)
+			l.s.mu.Lock()
+			delete(l.s.conns, lc)
+			l.s.mu.Unlock()
+		}
+		l.s.mu.Lock()
+		if l.s.shut.Load() {
+			l.s.mu.Unlock()
+			lc.Close()
+			continue
+		}
+		l.s.conns[lc] = struct{}{}
+		l.s.mu.Unlock()
 		lc.SetDeadline(time.Now().Add(lc.idle))
 		return lc, nil
 	}
@@ -86,6 +109,11 @@ type limitConn struct {
 	release  func()
 	idle     time.Duration
 	deadline time.Time
+
+	// Read side (go-smtp reads from one goroutine).
+	raw, buf, out []byte
+	pendingCR     bool
+	err           error
 }
 
 func (c *limitConn) cap(t time.Time) time.Time {
@@ -95,12 +123,86 @@ func (c *limitConn) cap(t time.Time) time.Time {
 	return t
 }
 
+// Read also replaces every bare CR (a CR not followed by LF) with NUL,
+// keeping the byte count, so that go-smtp only ever sees CRs that start a
+// CRLF. Its dot reader mishandles bare CRs: it drops a CR that follows a
+// line-leading dot (".\rX" reads as "X", hiding the CR from us), and after
+// ".\r\r\n" or "\r\r\n" it loses the line start and misses the real
+// <CR><LF>.<CR><LF>. A CR at the end of a read is held back until the next
+// byte shows whether it is bare.
 func (c *limitConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if n > 0 {
-		c.Conn.SetReadDeadline(c.cap(time.Now().Add(c.idle)))
+	for {
+		if len(c.out) > 0 {
+			n := copy(p, c.out)
+			c.out = c.out[n:]
+			return n, nil
+		}
+		if c.err != nil || len(p) == 0 {
+			return 0, c.err
+		}
+		if c.raw == nil {
+			c.raw = make([]byte, 4096)
+			c.buf = make([]byte, 0, len(c.raw)+1)
+		}
+		n, err := c.Conn.Read(c.raw)
+		if n > 0 {
+			c.Conn.SetReadDeadline(c.cap(time.Now().Add(c.idle)))
+		}
+		c.out = filterCR(c.buf[:0], c.raw[:n], &c.pendingCR)
+		if err != nil {
+			if c.pendingCR {
+				c.pendingCR = false
+				c.out = append(c.out, 0)
+			}
+			if len(c.out) == 0 {
+				return 0, err
+			}
+			if !isTimeout(err) {
+				c.err = err // EOF or a dead socket stays
+			}
+		}
 	}
-	return n, err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// filterCR appends in to dst with each bare CR replaced by NUL. A CR at
+// the end of in is left in *pending; the output holds at most len(in)+1
+// bytes.
+func filterCR(dst, in []byte, pending *bool) []byte {
+	for _, b := range in {
+		if *pending {
+			*pending = false
+			if b == '\n' {
+				dst = append(dst, '\r')
+			} else {
+				dst = append(dst, 0)
+			}
+		}
+		if b == '\r' {
+			*pending = true
+			continue
+		}
+		dst = append(dst, b)
+	}
+	return dst
+}
+
+// chunkingLine is the EHLO line go-smtp always sends. It is dropped: with
+// BDAT a chunk may end in a CR that Read holds back waiting for a byte the
+// client only sends after our reply. Clients then use DATA.
+var chunkingLine = []byte("250-CHUNKING\r\n")
+
+// Write drops the CHUNKING capability; go-smtp writes each reply line
+// with one Write.
+func (c *limitConn) Write(p []byte) (int, error) {
+	if bytes.Equal(p, chunkingLine) {
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
 }
 
 func (c *limitConn) SetDeadline(t time.Time) error      { return c.Conn.SetDeadline(c.cap(t)) }

@@ -107,8 +107,17 @@ type Server struct {
 	srv  *smtp.Server
 	lim  *limiter
 	cid  atomic.Uint64
-	busy sync.WaitGroup // transactions in DATA
 	shut atomic.Bool
+
+	// ctx ends with Close; look-ups and deliveries run under it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	listeners []*limitListener
+	conns     map[*limitConn]struct{}
+	inflight  int           // sessions from the start of DATA to its reply
+	idle      chan struct{} // closed when inflight drops to 0, if set
 }
 
 // New builds a server; Serve starts it.
@@ -117,7 +126,12 @@ func New(cfg Config, be Backend, log *slog.Logger) (*Server, error) {
 	if cfg.MaxMessageBytes < 0 || cfg.MaxRecipients < 0 || cfg.MaxConns < 0 || cfg.MaxConnsPerIP < 0 {
 		return nil, errors.New("smtpd: negative limit")
 	}
-	s := &Server{cfg: cfg, be: be, log: log, lim: newLimiter(cfg.MaxConns, cfg.MaxConnsPerIP)}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, be: be, log: log, lim: newLimiter(cfg.MaxConns, cfg.MaxConnsPerIP),
+		conns: map[*limitConn]struct{}{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	srv.Domain = cfg.Domain
 	srv.LMTP = cfg.LMTP
@@ -132,32 +146,83 @@ func New(cfg Config, be Backend, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// Serve accepts connections on l until Shutdown or Close.
+// Serve accepts connections on l until Shutdown or Close, and then
+// returns nil.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.srv.Serve(&limitListener{Listener: l, s: s})
-	if errors.Is(err, smtp.ErrServerClosed) {
+	ll := &limitListener{Listener: l, s: s}
+	s.mu.Lock()
+	if s.shut.Load() {
+		s.mu.Unlock()
+		l.Close()
+		return nil
+	}
+	s.listeners = append(s.listeners, ll)
+	s.mu.Unlock()
+	err := s.srv.Serve(ll)
+	if s.shut.Load() || errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}
 	return err
 }
 
-// Shutdown stops accepting, lets transactions in DATA finish (bounded by
-// ctx), then closes every connection.
-func (s *Server) Shutdown(ctx context.Context) error {
+// stopAccepting refuses new transactions and closes the listeners.
+func (s *Server) stopAccepting() {
+	s.mu.Lock()
 	s.shut.Store(true)
-	go s.srv.Shutdown(ctx)
-	done := make(chan struct{})
-	go func() {
-		s.busy.Wait()
-		close(done)
-	}()
-	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = ctx.Err()
+	ls := s.listeners
+	s.listeners = nil
+	s.mu.Unlock()
+	for _, l := range ls {
+		l.Close()
 	}
-	if cerr := s.srv.Close(); err == nil && cerr != nil && !errors.Is(cerr, smtp.ErrServerClosed) {
+}
+
+// beginData counts a DATA transfer that Shutdown waits for; the session
+// calls endData once the reply has been written (go-smtp calls Reset
+// after writing it).
+func (s *Server) beginData() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shut.Load() {
+		return errShuttingDown
+	}
+	s.inflight++
+	return nil
+}
+
+func (s *Server) endData() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inflight--
+	if s.inflight == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+}
+
+// Shutdown stops accepting connections and transactions, lets messages
+// whose DATA has begun get their reply (bounded by ctx), then closes
+// every connection. Deliveries still running when ctx ends are cancelled.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopAccepting()
+	s.mu.Lock()
+	var idle chan struct{}
+	if s.inflight > 0 {
+		if s.idle == nil {
+			s.idle = make(chan struct{})
+		}
+		idle = s.idle
+	}
+	s.mu.Unlock()
+	var err error
+	if idle != nil {
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	if cerr := s.Close(); err == nil {
 		err = cerr
 	}
 	return err
@@ -165,9 +230,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close closes the listeners and every connection at once.
 func (s *Server) Close() error {
+	s.stopAccepting()
+	s.cancel()
 	err := s.srv.Close()
 	if errors.Is(err, smtp.ErrServerClosed) {
-		return nil
+		err = nil
+	}
+	// go-smtp only knows connections it has started serving.
+	s.mu.Lock()
+	conns := make([]*limitConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
 	}
 	return err
 }
@@ -194,16 +271,38 @@ type session struct {
 	s      *Server
 	remote string
 	log    *slog.Logger
-	from   string
-	rcpts  []rcpt
+
+	// mu guards the transaction: with BDAT, go-smtp runs Data in a
+	// goroutine of its own while RSET may call Reset.
+	mu       sync.Mutex
+	from     string
+	rcpts    []rcpt
+	attempts int  // RCPT commands in this transaction, refused ones too
+	inData   bool // counted in Server.inflight
 }
 
+// Reset ends the transaction; after DATA, go-smtp calls it once the
+// reply is written, which is what Shutdown waits for.
 func (ss *session) Reset() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.resetLocked()
+}
+
+func (ss *session) resetLocked() {
+	if ss.inData {
+		ss.inData = false
+		ss.s.endData()
+	}
 	ss.from = ""
 	ss.rcpts = nil
+	ss.attempts = 0
 }
 
-func (ss *session) Logout() error { return nil }
+func (ss *session) Logout() error {
+	ss.Reset()
+	return nil
+}
 
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	if ss.s.shut.Load() {
@@ -213,13 +312,22 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		ss.log.Warn("rejected", "reason", "size", "size", opts.Size)
 		return reply(errTooLarge)
 	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.resetLocked()
 	ss.from = from
-	ss.rcpts = nil
 	return nil
 }
 
 func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
-	if len(ss.rcpts) >= ss.s.cfg.MaxRecipients {
+	ss.mu.Lock()
+	ss.attempts++
+	n, attempts := len(ss.rcpts), ss.attempts
+	ss.mu.Unlock()
+	// Refused RCPTs count too (up to twice the limit), so that one
+	// transaction cannot probe the backend for list names without end.
+	if n >= ss.s.cfg.MaxRecipients || attempts > 2*ss.s.cfg.MaxRecipients+10 {
+		ss.log.Warn("rejected", "rcpt", to, "reason", "too many recipients")
 		return reply(errTooManyRcpts)
 	}
 	at := strings.LastIndexByte(to, '@')
@@ -232,7 +340,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		ss.log.Warn("rejected", "rcpt", to, "reason", "no such list")
 		return reply(errNoSuchList)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ss.s.ctx, 30*time.Second)
 	defer cancel()
 	ok, err := ss.s.be.ListExists(ctx, name)
 	if err != nil {
@@ -243,7 +351,9 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		ss.log.Warn("rejected", "rcpt", to, "reason", "no such list")
 		return reply(errNoSuchList)
 	}
+	ss.mu.Lock()
 	ss.rcpts = append(ss.rcpts, rcpt{addr: to, list: name})
+	ss.mu.Unlock()
 	return nil
 }
 
@@ -268,9 +378,13 @@ func (ss *session) readMessage(r io.Reader) ([]byte, error) {
 	return out, nil
 }
 
-// fromCRLF turns CRLF into LF and reports false when data holds a bare LF
-// or a bare CR.
+// fromCRLF turns CRLF into LF and reports false when data holds a bare LF,
+// a bare CR or a NUL (which is what limitConn makes of a bare CR; RFC 6152
+// forbids NUL in 8BITMIME data anyway).
 func fromCRLF(data []byte) ([]byte, bool) {
+	if bytes.IndexByte(data, 0) >= 0 {
+		return nil, false
+	}
 	out := make([]byte, 0, len(data))
 	for len(data) > 0 {
 		i := bytes.IndexAny(data, "\r\n")
@@ -288,10 +402,10 @@ func fromCRLF(data []byte) ([]byte, bool) {
 	return out, true
 }
 
-func (ss *session) lists() []string {
+func lists(rcpts []rcpt) []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, r := range ss.rcpts {
+	for _, r := range rcpts {
 		if !seen[r.list] {
 			seen[r.list] = true
 			out = append(out, r.list)
@@ -300,49 +414,69 @@ func (ss *session) lists() []string {
 	return out
 }
 
-func (ss *session) deliver(lists []string, raw []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), ss.s.cfg.DeliverTimeout)
+func (ss *session) deliver(from string, lists []string, raw []byte) error {
+	ctx, cancel := context.WithTimeout(ss.s.ctx, ss.s.cfg.DeliverTimeout)
 	defer cancel()
-	return ss.s.be.Deliver(ctx, Delivery{Lists: lists, Raw: raw, MailFrom: ss.from, Remote: ss.remote, Received: time.Now()})
+	return ss.s.be.Deliver(ctx, Delivery{Lists: lists, Raw: raw, MailFrom: from, Remote: ss.remote, Received: time.Now()})
+}
+
+// beginData registers the transfer with the server (refused once
+// Shutdown has begun) and returns the envelope.
+func (ss *session) beginData() (string, []rcpt, error) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if !ss.inData {
+		if err := ss.s.beginData(); err != nil {
+			return "", nil, err
+		}
+		ss.inData = true
+	}
+	return ss.from, append([]rcpt(nil), ss.rcpts...), nil
 }
 
 func (ss *session) Data(r io.Reader) error {
-	ss.s.busy.Add(1)
-	defer ss.s.busy.Done()
+	from, rcpts, err := ss.beginData()
+	if err != nil {
+		ss.log.Warn("rejected", "reason", err)
+		return reply(err)
+	}
 	raw, err := ss.readMessage(r)
 	if err != nil {
-		ss.log.Warn("rejected", "from", ss.from, "reason", err)
+		ss.log.Warn("rejected", "from", from, "reason", err)
 		return reply(err)
 	}
-	lists := ss.lists()
-	if err := ss.deliver(lists, raw); err != nil {
-		ss.log.Error("delivery failed", "from", ss.from, "lists", lists, "err", err)
+	lists := lists(rcpts)
+	if err := ss.deliver(from, lists, raw); err != nil {
+		ss.log.Error("delivery failed", "from", from, "lists", lists, "err", err)
 		return reply(err)
 	}
-	ss.log.Info("accepted", "from", ss.from, "lists", lists, "size", len(raw))
+	ss.log.Info("accepted", "from", from, "lists", lists, "size", len(raw))
 	return nil
 }
 
 // LMTPData answers once per recipient (RFC 2033 4.2): each list is
 // delivered on its own so that each recipient's reply is its own.
 func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
-	ss.s.busy.Add(1)
-	defer ss.s.busy.Done()
+	from, rcpts, err := ss.beginData()
+	if err != nil {
+		ss.log.Warn("rejected", "reason", err)
+		return reply(err)
+	}
 	raw, err := ss.readMessage(r)
 	if err != nil {
-		ss.log.Warn("rejected", "from", ss.from, "reason", err)
+		ss.log.Warn("rejected", "from", from, "reason", err)
 		return reply(err)
 	}
 	done := map[string]error{}
-	for _, rc := range ss.rcpts {
+	for _, rc := range rcpts {
 		err, ok := done[rc.list]
 		if !ok {
-			err = ss.deliver([]string{rc.list}, raw)
+			err = ss.deliver(from, []string{rc.list}, raw)
 			done[rc.list] = err
 			if err != nil {
-				ss.log.Error("delivery failed", "from", ss.from, "lists", rc.list, "err", err)
+				ss.log.Error("delivery failed", "from", from, "lists", rc.list, "err", err)
 			} else {
-				ss.log.Info("accepted", "from", ss.from, "lists", rc.list, "size", len(raw))
+				ss.log.Info("accepted", "from", from, "lists", rc.list, "size", len(raw))
 			}
 		}
 		if err != nil {

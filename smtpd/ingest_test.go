@@ -1,0 +1,536 @@
+package smtpd
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestHiddenBareCR covers the bare CRs go-smtp's dot reader swallows: a CR
+// right after a line-leading dot is dropped by it (".\rX" reads as "X"),
+// and ".\r\r\n" makes it miss the real end of DATA on the next line. Both
+// messages must be read to their real end and rejected with 550 5.6.2.
+func TestHiddenBareCR(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+	}{
+		{"dot CR letter", "Subject: s\r\n\r\nline\r\n.\rhidden\r\n"},
+		{"dot CR CRLF", "Subject: s\r\n\r\nline\r\n.\r\r\n"},
+		{"dot CR at start", ".\rSubject: s\r\n\r\nx\r\n"},
+		{"CR before terminator", "Subject: s\r\n\r\nx\r\r\n"},
+		{"NUL", "Subject: s\r\n\r\nx\x00y\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			be := newFake()
+			_, addr := startServer(t, Config{Domain: "localhost"}, be)
+			cv := dial(t, addr)
+			cv.c.SetDeadline(time.Now().Add(5 * time.Second))
+			cv.cmd("EHLO test", "250")
+			cv.cmd("MAIL FROM:<a@example.org>", "250")
+			cv.cmd("RCPT TO:<dev@localhost>", "250")
+			cv.cmd("DATA", "354")
+			cv.send(tc.body + ".\r\n")
+			cv.expect("550 5.6.2")
+			cv.cmd("NOOP", "250")
+			if got := be.deliveries(); len(got) != 0 {
+				t.Fatalf("delivered %q", got[0].Raw)
+			}
+		})
+	}
+}
+
+// TestSmugglingSecondMessageNotRun sends a whole smuggled transaction
+// after each fake terminator, then a real one: only the real one after
+// the rejection may be delivered, and with its own envelope.
+func TestSmugglingSecondMessageNotRun(t *testing.T) {
+	for _, fake := range []string{"\n.\n", "\r.\n", "\r\n.\n", "\n.\r\n", "\r\n.\r\r\n"} {
+		t.Run(fmt.Sprintf("%q", fake), func(t *testing.T) {
+			be := newFake()
+			_, addr := startServer(t, Config{Domain: "localhost"}, be)
+			cv := dial(t, addr)
+			cv.c.SetDeadline(time.Now().Add(5 * time.Second))
+			cv.cmd("EHLO test", "250")
+			cv.cmd("MAIL FROM:<a@example.org>", "250")
+			cv.cmd("RCPT TO:<dev@localhost>", "250")
+			cv.cmd("DATA", "354")
+			cv.send("Subject: one\r\n\r\nfirst" + fake +
+				"MAIL FROM:<evil@example.org>\r\nRCPT TO:<other@localhost>\r\nDATA\r\n" +
+				"Subject: smuggled\r\n\r\nevil\r\n.\r\n")
+			cv.expect("550 5.6.2")
+			cv.cmd("MAIL FROM:<good@example.org>", "250")
+			cv.cmd("RCPT TO:<dev@localhost>", "250")
+			cv.cmd("DATA", "354")
+			cv.send("Subject: two\r\n\r\nsecond\r\n.\r\n")
+			cv.expect("250")
+			got := be.deliveries()
+			want := []Delivery{{Lists: []string{"dev"}, MailFrom: "good@example.org", Raw: []byte("Subject: two\n\nsecond\n")}}
+			if diff := cmp.Diff(want, got, cmp.FilterPath(func(p cmp.Path) bool {
+				n := p.Last().String()
+				return n == ".Remote" || n == ".Received"
+			}, cmp.Ignore())); diff != "" {
+				t.Fatalf("deliveries (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestNoChunkingAdvertised(t *testing.T) {
+	_, addr := startServer(t, Config{Domain: "localhost"}, newFake())
+	cl, err := gosmtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.Hello("test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ext  string
+		want bool
+	}{
+		{"8BITMIME", true}, {"SMTPUTF8", true}, {"PIPELINING", true}, {"SIZE", true},
+		{"CHUNKING", false}, {"AUTH", false}, {"STARTTLS", false},
+	} {
+		if got, _ := cl.Extension(tc.ext); got != tc.want {
+			t.Errorf("Extension(%s) = %v, want %v", tc.ext, got, tc.want)
+		}
+	}
+	if size, ok := cl.MaxMessageSize(); !ok || size != defaultMaxMessageBytes {
+		t.Errorf("MaxMessageSize() = %d, %v", size, ok)
+	}
+}
+
+// TestManyRecipients sends 5,000 RCPTs: the first MaxRecipients are taken,
+// the rest get 452 4.5.3; unknown lists stop costing backend look-ups once
+// the transaction has tried too many.
+func TestManyRecipients(t *testing.T) {
+	be := newFake()
+	be.lists = map[string]bool{}
+	for i := range 60 {
+		be.lists[fmt.Sprintf("l%d", i)] = true
+	}
+	cb := &countingBackend{fakeBackend: be}
+	_, addr := startServer(t, Config{Domain: "localhost"}, cb)
+	cl, err := gosmtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.Mail("a@example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	var accepted, limited int
+	for i := range 5000 {
+		err := cl.Rcpt(fmt.Sprintf("l%d@localhost", i%60), nil)
+		var se *gosmtp.SMTPError
+		switch {
+		case err == nil:
+			accepted++
+		case errors.As(err, &se) && se.Code == 452 && se.EnhancedCode == (gosmtp.EnhancedCode{4, 5, 3}):
+			limited++
+		default:
+			t.Fatalf("Rcpt #%d = %v", i, err)
+		}
+	}
+	if accepted != defaultMaxRecipients || limited != 5000-defaultMaxRecipients {
+		t.Fatalf("accepted %d, limited %d", accepted, limited)
+	}
+	w, err := cl.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "Subject: many\n\nhi\n")
+	if err := w.Close(); err != nil {
+		t.Fatalf("Data close = %v", err)
+	}
+	got := be.deliveries()
+	if len(got) != 1 || len(got[0].Lists) != defaultMaxRecipients {
+		t.Fatalf("deliveries = %d", len(got))
+	}
+
+	// Unknown lists: after a bound, no more look-ups.
+	cb.lookups.Store(0)
+	if err := cl.Mail("a@example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5000 {
+		if err := cl.Rcpt(fmt.Sprintf("nope%d@localhost", i), nil); err == nil {
+			t.Fatalf("unknown list %d accepted", i)
+		}
+	}
+	if n := cb.lookups.Load(); n > 5*defaultMaxRecipients {
+		t.Fatalf("%d backend look-ups for one transaction", n)
+	}
+}
+
+// countingBackend counts ListExists calls.
+type countingBackend struct {
+	*fakeBackend
+	lookups atomic.Int64
+}
+
+func (c *countingBackend) ListExists(ctx context.Context, name string) (bool, error) {
+	c.lookups.Add(1)
+	return c.fakeBackend.ListExists(ctx, name)
+}
+
+func TestTotalConnectionCap(t *testing.T) {
+	_, addr := startServer(t, Config{Domain: "localhost", MaxConns: 3}, newFake())
+	var open []*conv
+	for range 3 {
+		open = append(open, dial(t, addr))
+	}
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if !strings.HasPrefix(line, "421 4.7.0") {
+			t.Fatalf("over the cap: %q, want 421 4.7.0", line)
+		}
+	}
+	for _, cv := range open {
+		cv.cmd("NOOP", "250")
+	}
+}
+
+func TestCommandTimeoutReply(t *testing.T) {
+	_, addr := startServer(t, Config{Domain: "localhost", CommandTimeout: 200 * time.Millisecond}, newFake())
+	cv := dial(t, addr)
+	cv.cmd("EHLO test", "250")
+	start := time.Now()
+	cv.expect("421")
+	if _, err := cv.r.ReadString('\n'); !errors.Is(err, io.EOF) {
+		t.Fatalf("after 421: %v, want EOF", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("closed after %v", d)
+	}
+}
+
+// TestSessionTimeout: a client that keeps sending NOOPs is still cut off.
+func TestSessionTimeout(t *testing.T) {
+	_, addr := startServer(t, Config{Domain: "localhost", SessionTimeout: 500 * time.Millisecond}, newFake())
+	cv := dial(t, addr)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := io.WriteString(cv.c, "NOOP\r\n"); err != nil {
+			return
+		}
+		line, err := cv.r.ReadString('\n')
+		if err != nil || strings.HasPrefix(line, "421") {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("session still open after SessionTimeout")
+}
+
+func TestLMTPGoSMTPClientUnixSocket(t *testing.T) {
+	be := newFake()
+	be.lists["third"] = true
+	be.fail["other"] = errors.New("disk full")
+	sock := filepath.Join(t.TempDir(), "lmtp.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Domain: "localhost", LMTP: true}, be, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(l)
+	defer s.Close()
+	nc, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := gosmtp.NewClientLMTP(nc)
+	defer cl.Close()
+	if err := cl.Hello("test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Mail("a@example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	rcpts := []string{"dev@localhost", "other@localhost", "Dev@LOCALHOST", "third@localhost"}
+	for _, r := range rcpts {
+		if err := cl.Rcpt(r, nil); err != nil {
+			t.Fatalf("Rcpt(%s) = %v", r, err)
+		}
+	}
+	w, err := cl.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "Subject: lmtp\r\n\r\nbody\r\n")
+	resp, err := w.CloseWithLMTPResponse()
+	var lerr gosmtp.LMTPDataError
+	if !errors.As(err, &lerr) {
+		t.Fatalf("CloseWithLMTPResponse() = %v, want an LMTPDataError", err)
+	}
+	if e := lerr["other@localhost"]; e == nil || e.Code != 451 || len(lerr) != 1 {
+		t.Fatalf("per-recipient errors = %v", lerr)
+	}
+	for _, r := range []string{"dev@localhost", "Dev@LOCALHOST", "third@localhost"} {
+		if resp[r] == nil {
+			t.Errorf("no 250 for %s", r)
+		}
+	}
+	var lists [][]string
+	for _, d := range be.deliveries() {
+		lists = append(lists, d.Lists)
+	}
+	if diff := cmp.Diff([][]string{{"dev"}, {"third"}}, lists); diff != "" {
+		t.Fatalf("Deliver calls (-want +got):\n%s", diff)
+	}
+}
+
+// TestShutdownClosesIdle: Shutdown must not wait for (or leave behind)
+// connections that are idle between transactions.
+func TestShutdownClosesIdle(t *testing.T) {
+	s, addr := startServer(t, Config{Domain: "localhost"}, newFake())
+	cv := dial(t, addr)
+	cv.cmd("EHLO test", "250")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown() = %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Shutdown took %v with only idle connections", d)
+	}
+	cv.c.SetDeadline(time.Now().Add(2 * time.Second))
+	for {
+		line, err := cv.r.ReadString('\n')
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatal("idle connection left open after Shutdown")
+			}
+			return
+		}
+		if !strings.HasPrefix(line, "421") {
+			t.Fatalf("after Shutdown: %q", line)
+		}
+	}
+}
+
+// TestShutdownInFlightManyTimes repeats the in-flight case: the 250 must
+// reach the client every time, not just when the scheduler is kind.
+func TestShutdownInFlightManyTimes(t *testing.T) {
+	for i := range 20 {
+		be := newFake()
+		started := make(chan struct{})
+		be.inData = started
+		be.delay = 20 * time.Millisecond
+		s, addr := startServer(t, Config{Domain: "localhost"}, be)
+		cv := dial(t, addr)
+		cv.cmd("EHLO test", "250")
+		cv.cmd("MAIL FROM:<a@example.org>", "250")
+		cv.cmd("RCPT TO:<dev@localhost>", "250")
+		cv.cmd("DATA", "354")
+		cv.send(msg + ".\r\n")
+		<-started
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.Shutdown(ctx); err != nil {
+			t.Fatalf("round %d: Shutdown() = %v", i, err)
+		}
+		cancel()
+		cv.expect("250")
+		// A new transaction is refused after shutdown began.
+	}
+}
+
+// TestShutdownBoundedByContext: a Deliver that never ends does not keep
+// Shutdown past its context, and its client does not get a 250.
+func TestShutdownBoundedByContext(t *testing.T) {
+	be := newFake()
+	started := make(chan struct{})
+	be.inData = started
+	be.delay = 3 * time.Second
+	s, addr := startServer(t, Config{Domain: "localhost"}, be)
+	cv := dial(t, addr)
+	cv.cmd("EHLO test", "250")
+	cv.cmd("MAIL FROM:<a@example.org>", "250")
+	cv.cmd("RCPT TO:<dev@localhost>", "250")
+	cv.cmd("DATA", "354")
+	cv.send(msg + ".\r\n")
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown() = %v, want DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Shutdown took %v", d)
+	}
+	cv.c.SetDeadline(time.Now().Add(5 * time.Second))
+	if line, err := cv.r.ReadString('\n'); err == nil && strings.HasPrefix(line, "250") {
+		t.Fatalf("got %q after the connection was closed", line)
+	}
+}
+
+func TestMailRefusedDuringShutdown(t *testing.T) {
+	be := newFake()
+	started := make(chan struct{})
+	be.inData = started
+	be.delay = 500 * time.Millisecond
+	s, addr := startServer(t, Config{Domain: "localhost"}, be)
+	busy := dial(t, addr)
+	idle := dial(t, addr)
+	idle.cmd("EHLO test", "250")
+	busy.cmd("EHLO test", "250")
+	busy.cmd("MAIL FROM:<a@example.org>", "250")
+	busy.cmd("RCPT TO:<dev@localhost>", "250")
+	busy.cmd("DATA", "354")
+	busy.send(msg + ".\r\n")
+	<-started
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(context.Background()) }()
+	time.Sleep(50 * time.Millisecond)
+	idle.cmd("MAIL FROM:<a@example.org>", "421 4.3.2")
+	busy.expect("250")
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown() = %v", err)
+	}
+}
+
+// recordHandler keeps log records for inspection.
+type recordHandler struct {
+	mu    sync.Mutex
+	attrs []slog.Attr
+	recs  *[]string
+}
+
+func (h *recordHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s", r.Level, r.Message)
+	for _, a := range h.attrs {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		return true
+	})
+	h.mu.Lock()
+	*h.recs = append(*h.recs, b.String())
+	h.mu.Unlock()
+	return nil
+}
+func (h *recordHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &recordHandler{attrs: append(append([]slog.Attr(nil), h.attrs...), as...), recs: h.recs}
+}
+func (h *recordHandler) WithGroup(string) slog.Handler { return h }
+
+func TestLogging(t *testing.T) {
+	var recs []string
+	h := &recordHandler{recs: &recs}
+	be := newFake()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Domain: "localhost"}, be, slog.New(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(l)
+	defer s.Close()
+	addr := l.Addr().String()
+	cv := dial(t, addr)
+	cv.cmd("EHLO test", "250")
+	cv.cmd("MAIL FROM:<a@example.org>", "250")
+	cv.cmd("RCPT TO:<nope@localhost>", "550")
+	cv.cmd("RCPT TO:<dev@localhost>", "250")
+	cv.cmd("DATA", "354")
+	cv.send("Message-ID: <secret-id@x>\r\nSubject: s\r\n\r\nTOPSECRETBODY\r\n.\r\n")
+	cv.expect("250")
+	cv.cmd("QUIT", "221")
+
+	h.mu.Lock()
+	all := strings.Join(recs, "\n")
+	h.mu.Unlock()
+	if strings.Contains(all, "TOPSECRETBODY") {
+		t.Errorf("body in the log:\n%s", all)
+	}
+	var sawAccepted, sawRejected bool
+	for _, r := range recs {
+		if strings.Contains(r, "lists=[dev]") && strings.HasPrefix(r, "INFO") {
+			sawAccepted = true
+			for _, k := range []string{"cid=", "remote=127.0.0.1", "proto=smtp", "size="} {
+				if !strings.Contains(r, k) {
+					t.Errorf("accepted record %q lacks %s", r, k)
+				}
+			}
+		}
+		if strings.HasPrefix(r, "WARN") && strings.Contains(r, "nope@localhost") {
+			sawRejected = true
+		}
+	}
+	if !sawAccepted || !sawRejected {
+		t.Errorf("accepted %v, rejected %v in:\n%s", sawAccepted, sawRejected, all)
+	}
+}
+
+// TestCRFilter checks the connection filter on its own, across read
+// boundaries: bare CRs become NUL, CRLF stays, byte counts stay.
+func TestCRFilter(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"a\r\nb", "a\r\nb"},
+		{"a\rb", "a\x00b"},
+		{"\r\r\n", "\x00\r\n"},
+		{".\r.\r\n", ".\x00.\r\n"},
+		{"end\r", "end\x00"},
+		{"\n\n", "\n\n"},
+	} {
+		for _, chunk := range []int{1, 2, 3, 4096} {
+			t.Run(fmt.Sprintf("%q/%d", tc.in, chunk), func(t *testing.T) {
+				a, b := net.Pipe()
+				go func() {
+					in := []byte(tc.in)
+					for len(in) > 0 {
+						n := min(chunk, len(in))
+						b.Write(in[:n])
+						in = in[n:]
+					}
+					b.Close()
+				}()
+				c := &limitConn{Conn: a, idle: time.Minute, deadline: time.Now().Add(time.Minute), release: func() {}}
+				got, err := io.ReadAll(c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, []byte(tc.want)) {
+					t.Fatalf("got %q, want %q", got, tc.want)
+				}
+			})
+		}
+	}
+}
+
+// The documented defaults of Config.
+const (
+	defaultMaxMessageBytes = 32 << 20
+	defaultMaxRecipients   = 50
+)
