@@ -166,6 +166,8 @@ func (m *MboxReader) Next() ([]byte, error) {
 		msg = msg[:len(msg)-2]
 	} else if bytes.HasSuffix(msg, []byte("\n\n")) {
 		msg = msg[:len(msg)-1]
+	} else if string(msg) == "\n" || string(msg) == "\r\n" {
+		msg = msg[:0] // an empty message, as MboxWriter writes one
 	}
 	if cap(msg) <= 16<<20 {
 		m.msg = msg[:0]
