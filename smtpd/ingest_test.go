@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/smtp"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +19,8 @@ import (
 
 	gosmtp "github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
+
+	"patchwell/store"
 )
 
 // TestHiddenBareCR covers the bare CRs go-smtp's dot reader swallows: a CR
@@ -534,3 +537,170 @@ const (
 	defaultMaxMessageBytes = 32 << 20
 	defaultMaxRecipients   = 50
 )
+
+func TestReply(t *testing.T) {
+	type code struct {
+		Code int
+		Enh  gosmtp.EnhancedCode
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want code
+	}{
+		{"no such list", errNoSuchList, code{550, gosmtp.EnhancedCode{5, 1, 1}}},
+		{"store not found", fmt.Errorf("deliver: %w", store.ErrNotFound), code{550, gosmtp.EnhancedCode{5, 1, 1}}},
+		{"store bad name", store.ErrBadName, code{550, gosmtp.EnhancedCode{5, 1, 1}}},
+		{"too large", errTooLarge, code{552, gosmtp.EnhancedCode{5, 3, 4}}},
+		{"store too large", fmt.Errorf("insert: %w", store.ErrTooLarge), code{552, gosmtp.EnhancedCode{5, 3, 4}}},
+		{"too many rcpts", errTooManyRcpts, code{452, gosmtp.EnhancedCode{4, 5, 3}}},
+		{"bare LF", errBareLF, code{550, gosmtp.EnhancedCode{5, 6, 2}}},
+		{"shutting down", errShuttingDown, code{421, gosmtp.EnhancedCode{4, 3, 2}}},
+		{"storage failure", errors.New("disk I/O error"), code{451, gosmtp.EnhancedCode{4, 3, 0}}},
+		{"read-only store", store.ErrReadOnly, code{451, gosmtp.EnhancedCode{4, 3, 0}}},
+		{"deadline", context.DeadlineExceeded, code{451, gosmtp.EnhancedCode{4, 3, 0}}},
+		{"cancelled", fmt.Errorf("commit: %w", context.Canceled), code{451, gosmtp.EnhancedCode{4, 3, 0}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := reply(tc.err)
+			if diff := cmp.Diff(tc.want, code{r.Code, r.EnhancedCode}); diff != "" {
+				t.Errorf("reply(%v) (-want +got):\n%s", tc.err, diff)
+			}
+			if r.Code == 451 && r.Message != "Requested action aborted: local error in processing" {
+				t.Errorf("451 text %q leaks details", r.Message)
+			}
+			if strings.Contains(r.Message, tc.err.Error()) && r.Code/100 == 4 {
+				t.Errorf("reply text %q contains the error", r.Message)
+			}
+		})
+	}
+}
+
+// TestDeliverErrors drives the backend's answers through a real session:
+// permanent store errors are 5xx, everything else is 451, and a 250 only
+// ever follows a nil from Deliver.
+func TestDeliverErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"ok", nil, "250"},
+		{"list vanished", store.ErrNotFound, "550 5.1.1"},
+		{"too large for store", store.ErrTooLarge, "552 5.3.4"},
+		{"disk full", errors.New("disk full"), "451 4.3.0"},
+		{"timeout", context.DeadlineExceeded, "451 4.3.0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			be := newFake()
+			if tc.err != nil {
+				be.fail["dev"] = tc.err
+			}
+			_, addr := startServer(t, Config{Domain: "localhost"}, be)
+			cv := dial(t, addr)
+			cv.cmd("EHLO test", "250")
+			cv.cmd("MAIL FROM:<a@example.org>", "250")
+			cv.cmd("RCPT TO:<dev@localhost>", "250")
+			cv.cmd("DATA", "354")
+			cv.send(msg + ".\r\n")
+			r := cv.expect(tc.want)
+			if tc.err != nil && strings.Contains(r, tc.err.Error()) {
+				t.Errorf("reply %q shows the error", r)
+			}
+			if n := len(be.deliveries()); (n == 1) != (tc.err == nil) {
+				t.Errorf("%d deliveries recorded", n)
+			}
+		})
+	}
+}
+
+// TestNetSMTPHappyPath sends through net/smtp to two lists and checks the
+// exact bytes handed over: CRLF to LF, dot-unstuffing, 8-bit body kept.
+func TestNetSMTPHappyPath(t *testing.T) {
+	be := newFake()
+	_, addr := startServer(t, Config{Domain: "lists.example.org"}, be)
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("client.example"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := c.Extension("8BITMIME"); !ok {
+		t.Fatal("8BITMIME not advertised")
+	}
+	if err := c.Mail("sender@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{"dev@lists.example.org", "other@LISTS.example.org"} {
+		if err := c.Rcpt(r); err != nil {
+			t.Fatalf("Rcpt(%s) = %v", r, err)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := "From: Zoë <z@example.org>\r\nSubject: patch\r\n\r\n.starts with a dot\r\n..two dots\r\n.\r\nnaïve\n"
+	io.WriteString(w, body)
+	if err := w.Close(); err != nil {
+		t.Fatalf("Data close = %v", err)
+	}
+	c.Quit()
+	got := be.deliveries()
+	if len(got) != 1 {
+		t.Fatalf("%d deliveries", len(got))
+	}
+	want := "From: Zoë <z@example.org>\nSubject: patch\n\n.starts with a dot\n..two dots\n.\nnaïve\n"
+	if diff := cmp.Diff(want, string(got[0].Raw)); diff != "" {
+		t.Errorf("Raw (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"dev", "other"}, got[0].Lists); diff != "" {
+		t.Errorf("Lists (-want +got):\n%s", diff)
+	}
+	if !strings.HasPrefix(got[0].Remote, "127.0.0.1:") || got[0].MailFrom != "sender@example.org" || time.Since(got[0].Received) > time.Minute {
+		t.Errorf("envelope = %q %q %v", got[0].Remote, got[0].MailFrom, got[0].Received)
+	}
+}
+
+// TestSizeBoundary: exactly MaxMessageBytes passes, one byte more is 552
+// (counted as sent, with CRLF), both by SIZE= and by the data itself.
+func TestSizeBoundary(t *testing.T) {
+	const max = 1000
+	be := newFake()
+	_, addr := startServer(t, Config{Domain: "localhost", MaxMessageBytes: max}, be)
+	body := func(n int) string { // n bytes including the final CRLF
+		return "Subject: s\r\n\r\n" + strings.Repeat("y", n-len("Subject: s\r\n\r\n")-2) + "\r\n"
+	}
+	for _, tc := range []struct {
+		name       string
+		size, data int
+		mail, end  string
+	}{
+		{"exact", max, max, "250", "250"},
+		{"one over by data", 0, max + 1, "250", "552 5.3.4"},
+		{"one over by SIZE", max + 1, max, "552 5.3.4", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cv := dial(t, addr)
+			cv.cmd("EHLO test", "250")
+			m := "MAIL FROM:<a@example.org>"
+			if tc.size > 0 {
+				m += fmt.Sprintf(" SIZE=%d", tc.size)
+			}
+			cv.cmd(m, tc.mail)
+			if tc.end == "" {
+				return
+			}
+			cv.cmd("RCPT TO:<dev@localhost>", "250")
+			cv.cmd("DATA", "354")
+			cv.send(body(tc.data) + ".\r\n")
+			cv.expect(tc.end)
+			cv.cmd("NOOP", "250")
+		})
+	}
+	if n := len(be.deliveries()); n != 1 {
+		t.Fatalf("%d deliveries, want 1", n)
+	}
+}

@@ -3,6 +3,7 @@ package smtpd
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -70,9 +71,11 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			continue
 		}
 		lc := &limitConn{
-			Conn:     c,
-			idle:     l.s.cfg.CommandTimeout,
-			deadline: time.Now().Add(l.s.cfg.SessionTimeout),
+			Conn:         c,
+			idle:         l.s.cfg.CommandTimeout,
+			deadline:     time.Now().Add(l.s.cfg.SessionTimeout),
+			sizeLine:     fmt.Appendf(nil, "250-SIZE %d\r\n", l.s.srv.MaxMessageBytes),
+			realSizeLine: fmt.Appendf(nil, "250-SIZE %d\r\n", l.s.cfg.MaxMessageBytes),
 		}
 		lc.release = func() {
 			l.s.lim.release(ip)
@@ -109,6 +112,9 @@ type limitConn struct {
 	release  func()
 	idle     time.Duration
 	deadline time.Time
+
+	// EHLO SIZE line as go-smtp writes it, and as it should read.
+	sizeLine, realSizeLine []byte
 
 	// Read side (go-smtp reads from one goroutine).
 	raw, buf, out []byte
@@ -150,16 +156,18 @@ func (c *limitConn) Read(p []byte) (int, error) {
 		}
 		c.out = filterCR(c.buf[:0], c.raw[:n], &c.pendingCR)
 		if err != nil {
+			if isTimeout(err) {
+				// The client may still go on; a held CR stays held.
+				if len(c.out) == 0 {
+					return 0, err
+				}
+				continue
+			}
 			if c.pendingCR {
 				c.pendingCR = false
 				c.out = append(c.out, 0)
 			}
-			if len(c.out) == 0 {
-				return 0, err
-			}
-			if !isTimeout(err) {
-				c.err = err // EOF or a dead socket stays
-			}
+			c.err = err // EOF or a dead socket: no more bytes
 		}
 	}
 }
@@ -196,10 +204,16 @@ func filterCR(dst, in []byte, pending *bool) []byte {
 // client only sends after our reply. Clients then use DATA.
 var chunkingLine = []byte("250-CHUNKING\r\n")
 
-// Write drops the CHUNKING capability; go-smtp writes each reply line
-// with one Write.
+// Write drops the CHUNKING capability and puts the real limit in the
+// SIZE capability (see New); go-smtp writes each reply line with one Write.
 func (c *limitConn) Write(p []byte) (int, error) {
-	if bytes.Equal(p, chunkingLine) {
+	switch {
+	case bytes.Equal(p, chunkingLine):
+		return len(p), nil
+	case c.sizeLine != nil && bytes.Equal(p, c.sizeLine):
+		if _, err := c.Conn.Write(c.realSizeLine); err != nil {
+			return 0, err
+		}
 		return len(p), nil
 	}
 	return c.Conn.Write(p)

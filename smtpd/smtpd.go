@@ -12,6 +12,16 @@
 // so <LF>.<LF> and <CR>.<LF> never end it; with the rejection, a smuggled
 // "second message" is neither stored nor executed as commands.
 //
+// go-smtp's dot reader is not exact about bare CRs, though: it drops a CR
+// that follows a line-leading dot (so "\r\n.\rX" reaches us as "\r\nX"),
+// and after "\r\r\n" or ".\r\r\n" it misses the next <CR><LF>.<CR><LF>.
+// So every connection replaces each bare CR with a NUL byte before go-smtp
+// reads it (limitConn.Read; the byte count stays, so BDAT sizes hold), and
+// a NUL in DATA is rejected like a bare CR (RFC 6152 forbids NUL in
+// 8BITMIME data; such mail is broken anyway). CHUNKING is not advertised,
+// because the filter holds back a CR at the end of a read until the next
+// byte arrives, which a BDAT client may send only after our reply.
+//
 // Timeouts: go-smtp's ReadTimeout is set before each command and not
 // refreshed during DATA. smtpd wraps each connection so that every read that
 // makes progress pushes the deadline out by CommandTimeout again (an idle
@@ -135,7 +145,11 @@ func New(cfg Config, be Backend, log *slog.Logger) (*Server, error) {
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	srv.Domain = cfg.Domain
 	srv.LMTP = cfg.LMTP
-	srv.MaxMessageBytes = cfg.MaxMessageBytes
+	// go-smtp's dot reader refuses a message of exactly MaxMessageBytes
+	// (it checks the budget before it sees the final ".\r\n"), so it gets
+	// one byte more and readMessage and Mail enforce the real limit. The
+	// SIZE line in EHLO is put right by limitConn.Write.
+	srv.MaxMessageBytes = cfg.MaxMessageBytes + 1
 	srv.MaxRecipients = cfg.MaxRecipients
 	srv.MaxLineLength = cfg.MaxLineLength
 	srv.ReadTimeout = cfg.CommandTimeout
@@ -502,7 +516,7 @@ var (
 // text stays generic; details go to the log.
 func reply(err error) *smtp.SMTPError {
 	switch {
-	case errors.Is(err, errNoSuchList):
+	case errors.Is(err, errNoSuchList), errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrBadName):
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such list here"}
 	case errors.Is(err, errTooLarge), errors.Is(err, store.ErrTooLarge):
 		return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message too large"}
