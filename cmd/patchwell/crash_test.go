@@ -40,8 +40,8 @@ func TestCrashKeepsAcknowledgedMail(t *testing.T) {
 				default:
 				}
 				id := fmt.Sprintf("crash-%d-%d@example.org", c, i)
-				msg := fmt.Sprintf("From: Client %d <c%d@example.org>\r\nTo: dev@localhost\r\nSubject: message %d of client %d\r\nMessage-ID: <%s>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n\r\nbody %d\r\n.dot line\r\nend\r\n", c, c, i, c, id, i)
-				if err := smtpSend(srv.smtp, fmt.Sprintf("c%d@example.org", c), []string{"dev@localhost"}, msg); err != nil {
+				msg := fmt.Sprintf("From: Client %d <c%d@example.org>\r\nTo: dev@patchwell.localhost\r\nSubject: message %d of client %d\r\nMessage-ID: <%s>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n\r\nbody %d\r\n.dot line\r\nend\r\n", c, c, i, c, id, i)
+				if err := smtpSend(srv.smtp, fmt.Sprintf("c%d@example.org", c), []string{"dev@patchwell.localhost"}, msg); err != nil {
 					return // the server is gone
 				}
 				mu.Lock()

@@ -218,10 +218,14 @@ func fillCover(t *testing.T, dir, subject string) {
 func sendEmail(t *testing.T, dir, smtp string, args ...string) {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(smtp)
-	base := []string{"send-email", "--confirm=never", "--quiet", "--no-validate", "--to=dev@localhost",
+	base := []string{"send-email", "--confirm=never", "--no-validate", "--to=dev@patchwell.localhost",
 		"--from=Ada Lovelace <ada@example.org>", "--smtp-server=" + host, "--smtp-server-port=" + port,
 		"--smtp-domain=localhost", "--suppress-cc=all"}
-	run(t, dir, "git", append(base, args...)...)
+	out := run(t, dir, "git", append(base, args...)...)
+	// git send-email can exit 0 after refusing an address.
+	if strings.Contains(out, "error:") || strings.Contains(out, "unable to") {
+		t.Fatalf("git send-email: %s", out)
+	}
 }
 
 func TestSendEmailSeriesAndRevision(t *testing.T) {
@@ -272,9 +276,9 @@ func TestSendEmailSeriesAndRevision(t *testing.T) {
 		t.Fatalf("raw: %v %v", err, raw.StatusCode)
 	}
 	raw.Body.Close()
-	reply := fmt.Sprintf("From: Rev Iewer <rev@example.net>\r\nTo: dev@localhost\r\nSubject: Re: %s\r\nMessage-ID: <review-1@example.net>\r\nIn-Reply-To: <%s>\r\nReferences: <%s> <%s>\r\n\r\n> quoted\r\n\r\nLooks good.\r\n\r\nReviewed-by: Rev Iewer <rev@example.net>\r\n",
+	reply := fmt.Sprintf("From: Rev Iewer <rev@example.net>\r\nTo: dev@patchwell.localhost\r\nSubject: Re: %s\r\nMessage-ID: <review-1@example.net>\r\nIn-Reply-To: <%s>\r\nReferences: <%s> <%s>\r\n\r\n> quoted\r\n\r\nLooks good.\r\n\r\nReviewed-by: Rev Iewer <rev@example.net>\r\n",
 		v1.Patches[1].Subject, v1.Patches[1].MessageID, v1.CoverMessageID, v1.Patches[1].MessageID)
-	sendRaw(t, srv.smtp, "rev@example.net", []string{"dev@localhost"}, reply)
+	sendRaw(t, srv.smtp, "rev@example.net", []string{"dev@patchwell.localhost"}, reply)
 	srv.getJSON(fmt.Sprintf("/api/v1/series/%d", v1.ID), &v1)
 	got := v1.Patches[1].Trailers
 	if len(got) != 2 || got[1].Key != "Reviewed-by" || got[1].FromMessageID != "review-1@example.net" {

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -116,6 +117,12 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 
 const defaultData = "./patchwell-data"
 
+// defaultDomain is where lists live out of the box. Not plain "localhost":
+// git send-email refuses recipient addresses whose domain has no dot
+// ("unable to extract a valid address"), and .localhost is reserved for
+// this machine (RFC 6761).
+const defaultDomain = "patchwell.localhost"
+
 func openStore(dir string) (*store.SQLite, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -133,7 +140,7 @@ func cmdServe(args []string) error {
 	lmtpAddr := fs.String("lmtp", "", "LMTP listen address: host:port or a unix socket path (empty disables)")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "HTTP listen address (empty disables)")
 	imapAddr := fs.String("imap", "127.0.0.1:1143", "IMAP listen address (not yet served)")
-	domain := fs.String("domain", "localhost", "mail domain: lists are NAME@DOMAIN")
+	domain := fs.String("domain", defaultDomain, "mail domain: lists are NAME@DOMAIN")
 	noDefault := fs.Bool("no-default-list", false, "do not create the list 'dev' in an empty data directory")
 	maxSize := fs.Int64("max-message-size", 32<<20, "largest message accepted, in bytes")
 	debug := fs.Bool("debug", false, "log at debug level")
@@ -280,7 +287,7 @@ func cmdList(args []string) error {
 	data := fs.String("data", defaultData, "data directory")
 	desc := fs.String("description", "", "what the list is for")
 	owner := fs.String("owner", "", "owner's e-mail address")
-	domain := fs.String("domain", "localhost", "mail domain, for showing addresses")
+	domain := fs.String("domain", defaultDomain, "mail domain, for showing addresses")
 	pos, err := parse(fs, args[1:])
 	if err != nil {
 		return err
@@ -345,6 +352,9 @@ func cmdImport(args []string) error {
 	if _, err := st.List(ctx, *list); err != nil {
 		return err
 	}
+	// Bulk import allocates fast and keeps little: trade some memory for
+	// less GC work (peak RSS stays well under 300 MB on the bench corpus).
+	debug.SetGCPercent(200)
 	in := review.NewIngester(st, newLogger(slog.LevelWarn))
 	defer in.Close()
 	var total review.ImportStats
