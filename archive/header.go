@@ -414,14 +414,231 @@ func parseDate(v string) time.Time {
 		return time.Time{}
 	}
 	if t, err := mail.ParseDate(v); err == nil && plausible(t) {
-		return t
+		return fixZone(t)
 	}
 	for _, l := range dateLayouts {
 		if t, err := time.Parse(l, v); err == nil && plausible(t) {
-			return t
+			return fixZone(t)
 		}
 	}
+	if t, ok := parseDateLoose(v); ok && plausible(t) {
+		return t
+	}
 	return time.Time{}
+}
+
+// zoneOffsets are the zone names RFC 5322 section 4.3 defines, plus a few
+// unambiguous ones senders use; time.Parse gives them a zero offset.
+var zoneOffsets = map[string]int{
+	"UT": 0, "UTC": 0, "GMT": 0, "Z": 0,
+	"EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7,
+	"CET": 1, "CEST": 2, "MET": 1, "MEST": 2, "EET": 2, "EEST": 3, "WET": 0, "WEST": 1,
+	"BST": 1, "MSK": 3, "JST": 9, "KST": 9, "HKT": 8, "SGT": 8, "AEST": 10, "AEDT": 11, "NZST": 12, "NZDT": 13,
+}
+
+// fixZone gives a time parsed with a zone name its real offset.
+func fixZone(t time.Time) time.Time {
+	name, off := t.Zone()
+	if h, ok := zoneOffsets[strings.ToUpper(name)]; ok && off == 0 && h != 0 {
+		return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.FixedZone(name, h*3600))
+	}
+	return t
+}
+
+// parseDateLoose reads the broken dates real mail carries ("Tuesday,23 May
+// 2017 13:21:05 GMT+08:00", "1 Jun 2016 22:00:54+0200", ISO 8601 with a
+// space) by picking tokens: a month name, a day, a year, a time and a
+// zone, in any order. Every token must be understood, so garbage gives
+// false rather than a wrong date.
+func parseDateLoose(v string) (time.Time, bool) {
+	var year, month, day, hour, min, sec int
+	haveTime := false
+	zone := 0
+	haveZone := false
+	fields := strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' })
+	if len(fields) > 10 {
+		return time.Time{}, false
+	}
+	for i := 0; i < len(fields); i++ {
+		f := fields[i]
+		// ISO 8601: 2017-05-23 or 2017-05-23T13:21:05Z.
+		if len(f) >= 10 && f[4] == '-' && f[7] == '-' && year == 0 {
+			y, ok1 := atoiN(f[0:4])
+			mo, ok2 := atoiN(f[5:7])
+			d, ok3 := atoiN(f[8:10])
+			if !ok1 || !ok2 || !ok3 {
+				return time.Time{}, false
+			}
+			year, month, day = y, mo, d
+			f = strings.TrimPrefix(f[10:], "T")
+			if f == "" {
+				continue
+			}
+		}
+		// A time, perhaps with a zone glued on: 22:00:54+0200, 13:21:05Z.
+		if c := strings.IndexByte(f, ':'); c > 0 && !haveTime && isDigits(f[:c]) {
+			end := strings.IndexAny(f, "+-Zz")
+			tz := ""
+			if end > 0 {
+				f, tz = f[:end], f[end:]
+			}
+			if dot := strings.IndexByte(f, '.'); dot > 0 && isDigits(f[dot+1:]) {
+				f = f[:dot]
+			}
+			parts := strings.Split(f, ":")
+			if len(parts) < 2 || len(parts) > 3 {
+				return time.Time{}, false
+			}
+			var ok bool
+			if hour, ok = atoiN(parts[0]); !ok || len(parts[0]) > 2 {
+				return time.Time{}, false
+			}
+			if min, ok = atoiN(parts[1]); !ok || len(parts[1]) != 2 {
+				return time.Time{}, false
+			}
+			if len(parts) == 3 {
+				if sec, ok = atoiN(parts[2]); !ok || len(parts[2]) != 2 {
+					return time.Time{}, false
+				}
+			}
+			haveTime = true
+			if tz != "" {
+				if zone, ok = parseZone(tz); !ok {
+					return time.Time{}, false
+				}
+				haveZone = true
+			}
+			continue
+		}
+		if n, ok := atoiN(f); ok {
+			switch {
+			case day == 0 && len(f) <= 2 && n >= 1:
+				day = n
+			case year == 0 && (len(f) == 4 || len(f) == 2):
+				year = n
+				if len(f) == 2 {
+					year += 1900
+					if n < 50 {
+						year += 100
+					}
+				}
+			default:
+				return time.Time{}, false
+			}
+			continue
+		}
+		if len(f) >= 3 {
+			if m := monthIndex(f); m > 0 && month == 0 {
+				month = m
+				continue
+			}
+			if isWeekday(f) {
+				continue
+			}
+		}
+		if !haveZone {
+			if z, ok := parseZone(f); ok {
+				zone, haveZone = z, true
+				continue
+			}
+		}
+		return time.Time{}, false
+	}
+	if year == 0 || month < 1 || month > 12 || day < 1 || hour > 23 || min > 59 || sec > 60 {
+		return time.Time{}, false
+	}
+	if sec == 60 {
+		sec = 59
+	}
+	t := time.Date(year, time.Month(month), day, hour, min, sec, 0, time.FixedZone("", zone))
+	if t.Day() != day {
+		return time.Time{}, false // 31 Feb
+	}
+	return t, true
+}
+
+// parseZone reads +0800, -08:00, +08, GMT+0800, UTC-3 or a zone name and
+// returns the offset in seconds.
+func parseZone(z string) (int, bool) {
+	u := strings.ToUpper(z)
+	if h, ok := zoneOffsets[u]; ok {
+		return h * 3600, true
+	}
+	for _, p := range []string{"GMT", "UTC", "UT"} {
+		if strings.HasPrefix(u, p) && len(u) > len(p) {
+			u = u[len(p):]
+			break
+		}
+	}
+	if len(u) < 2 || (u[0] != '+' && u[0] != '-') {
+		return 0, false
+	}
+	sign := 1
+	if u[0] == '-' {
+		sign = -1
+	}
+	d := strings.ReplaceAll(u[1:], ":", "")
+	if !isDigits(d) {
+		return 0, false
+	}
+	var h, m int
+	switch len(d) {
+	case 1, 2:
+		h, _ = atoiN(d)
+	case 4:
+		h, _ = atoiN(d[:2])
+		m, _ = atoiN(d[2:])
+	default:
+		return 0, false
+	}
+	if h > 14 || m > 59 {
+		return 0, false
+	}
+	return sign * (h*3600 + m*60), true
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// atoiN parses a short unsigned decimal number.
+func atoiN(s string) (int, bool) {
+	if !isDigits(s) || len(s) > 4 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, true
+}
+
+func monthIndex(f string) int {
+	f = strings.ToLower(f)
+	for i, m := range []string{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"} {
+		if strings.HasPrefix(f, m) {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+func isWeekday(f string) bool {
+	f = strings.ToLower(f)
+	for _, d := range []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"} {
+		if strings.HasPrefix(f, d) {
+			return true
+		}
+	}
+	return false
 }
 
 func plausible(t time.Time) bool {
