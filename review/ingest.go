@@ -499,11 +499,13 @@ func assemble(ctx context.Context, tx store.Tx, listID int64, a *store.Added, ma
 // to, the same change-id, the same submitter and subject, or mostly the
 // same patch-ids. The older one is marked superseded.
 func linkPrevious(ctx context.Context, tx store.Tx, listID int64, s *store.Series, a *store.Added, mail *patchmail.Mail, idx int, refSeries map[string]int64) error {
+	// An older revision has a lower version, or the same one when it is a
+	// resend (tagged RESEND or not: submitters re-send vN unchanged).
 	older := func(p *store.Series) bool {
 		if p.ID == s.ID || p.ID > s.ID || p.PullURL != "" {
 			return false
 		}
-		return p.Version < s.Version || (s.Resend && p.Version == s.Version)
+		return p.Version <= s.Version
 	}
 	var prev *store.Series
 	for i := len(a.References) - 1; i >= 0 && prev == nil; i-- {
@@ -524,12 +526,7 @@ func linkPrevious(ctx context.Context, tx store.Tx, listID int64, s *store.Serie
 		if err != nil {
 			return err
 		}
-		for i := range cands {
-			if older(&cands[i]) && (cands[i].SupersededBy == 0 || cands[i].SupersededBy == s.ID) {
-				prev = &cands[i]
-				break
-			}
-		}
+		prev = pickPrevious(cands, older, s.ID)
 	}
 	if prev == nil && idx > 0 && mail.CommitSubject != "" {
 		// No cover letter to compare: a patch of an older revision with
@@ -538,12 +535,7 @@ func linkPrevious(ctx context.Context, tx store.Tx, listID int64, s *store.Serie
 		if err != nil {
 			return err
 		}
-		for i := range cands {
-			if older(&cands[i]) && (cands[i].SupersededBy == 0 || cands[i].SupersededBy == s.ID) {
-				prev = &cands[i]
-				break
-			}
-		}
+		prev = pickPrevious(cands, older, s.ID)
 	}
 	if prev == nil {
 		pids, err := tx.PatchIDs(ctx, s.ID)
@@ -581,6 +573,25 @@ func linkPrevious(ctx context.Context, tx store.Tx, listID int64, s *store.Serie
 		prev.Status = store.StatusSuperseded
 	}
 	return tx.UpdateSeries(ctx, prev, NormalizeSubject(prev.Subject))
+}
+
+// pickPrevious takes, of the candidates (newest revision first), the first
+// older one not yet superseded by another series, else the newest older one.
+func pickPrevious(cands []store.Series, older func(*store.Series) bool, self int64) *store.Series {
+	var fallback *store.Series
+	for i := range cands {
+		c := &cands[i]
+		if !older(c) {
+			continue
+		}
+		if c.SupersededBy == 0 || c.SupersededBy == self {
+			return c
+		}
+		if fallback == nil {
+			fallback = c
+		}
+	}
+	return fallback
 }
 
 func addPull(ctx context.Context, tx store.Tx, listID int64, a *store.Added, mail *patchmail.Mail) error {

@@ -121,8 +121,9 @@ func TestPatchworkSeries(t *testing.T) {
 		{"bugs-multiple-references", []string{"v2 4/4 +cover"}},
 		{"bugs-nocover-noversion", []string{"v1 2/2", "v1 2/2"}},
 		{"bugs-nocover", []string{"v1 2/2 superseded", "v2 2/2 prev=v1"}},
-		// The same patch sent three times, unthreaded: three series.
-		{"bugs-spamming", []string{"v2 1/4", "v2 1/4", "v2 1/4"}},
+		// The same patch sent three times, unthreaded: three series, each
+		// re-send superseding the one before (as b4 and lore treat resends).
+		{"bugs-spamming", []string{"v2 1/4 prev=v2", "v2 1/4 prev=v2 superseded", "v2 1/4 superseded"}},
 		// The patch without a [PATCH] tag stands alone.
 		{"bugs-unnumbered", []string{"v1 1/1", "v1 1/2 +cover"}},
 		{"mercurial-cover-letter", []string{"v1 2/2 +cover"}},
