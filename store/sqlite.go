@@ -27,7 +27,7 @@ import (
 const DBFile = "patchwell.db"
 
 var (
-	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
 	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0))
 )
 
@@ -354,18 +354,12 @@ func (t *sqliteTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error
 			ids = append(ids, r)
 		}
 	}
-	threads := map[int64]bool{}
-	for _, ref := range ids {
-		var tid int64
-		err := t.queryRow(ctx, `SELECT thread_id FROM refs WHERE list_id = ? AND message_id = ?`, m.ListID, ref).Scan(&tid)
-		if err == nil {
-			threads[tid] = true
-		} else if !errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("thread lookup: %w", err)
-		}
+	known, err := t.refThreads(ctx, m.ListID, ids)
+	if err != nil {
+		return nil, err
 	}
 	var tid int64
-	for id := range threads {
+	for _, id := range known {
 		if tid == 0 || id < tid {
 			tid = id
 		}
@@ -377,16 +371,20 @@ func (t *sqliteTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error
 		}
 		tid, _ = res.LastInsertId()
 	}
-	for other := range threads {
-		if other != tid {
+	merged := map[int64]bool{tid: true}
+	for _, other := range known {
+		if !merged[other] {
+			merged[other] = true
 			if err := t.mergeThread(ctx, tid, other); err != nil {
 				return nil, err
 			}
 		}
 	}
 	for _, ref := range ids {
-		if _, err := t.exec(ctx, `INSERT INTO refs(list_id, message_id, thread_id) VALUES(?,?,?)
-			ON CONFLICT(list_id, message_id) DO UPDATE SET thread_id = excluded.thread_id`, m.ListID, ref, tid); err != nil {
+		if _, ok := known[ref]; ok {
+			continue // already in the refs table, and in tid after any merge
+		}
+		if _, err := t.exec(ctx, `INSERT INTO refs(list_id, message_id, thread_id) VALUES(?,?,?)`, m.ListID, ref, tid); err != nil {
 			return nil, fmt.Errorf("store ref: %w", err)
 		}
 	}
@@ -426,6 +424,40 @@ func (t *sqliteTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error
 		ThreadID: tid, Size: len(m.Raw), SHA256: hex.EncodeToString(m.sum), Flags: flags, Kind: m.Kind,
 		Trailers: m.Trailers,
 	}}, nil
+}
+
+// refThreads maps those of ids the list has seen (as messages or as
+// references) to their threads, in one query.
+func (t *sqliteTx) refThreads(ctx context.Context, listID int64, ids []string) (map[string]int64, error) {
+	out := make(map[string]int64, len(ids))
+	for start := 0; start < len(ids); start += 50 {
+		chunk := ids[start:min(start+50, len(ids))]
+		q := `SELECT message_id, thread_id FROM refs WHERE list_id = ? AND message_id IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, listID)
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		rows, err := t.query(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("thread lookup: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			var tid int64
+			if err := rows.Scan(&id, &tid); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("thread lookup: %w", err)
+			}
+			out[id] = tid
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("thread lookup: %w", err)
+		}
+	}
+	return out, nil
 }
 
 // mergeThread moves everything of thread from into thread into.
@@ -491,12 +523,31 @@ func (t *sqliteTx) message(ctx context.Context, id int64) (*Message, error) {
 // MessageSeries implements Tx.
 func (t *sqliteTx) MessageSeries(ctx context.Context, listID int64, ids []string) (map[string]int64, error) {
 	out := map[string]int64{}
-	for _, id := range ids {
-		var sid int64
-		err := t.queryRow(ctx, `SELECT series_id FROM messages WHERE list_id = ? AND message_id = ? AND series_id IS NOT NULL ORDER BY id LIMIT 1`, listID, id).Scan(&sid)
-		if err == nil {
-			out[id] = sid
-		} else if !errors.Is(err, sql.ErrNoRows) {
+	for start := 0; start < len(ids); start += 50 {
+		chunk := ids[start:min(start+50, len(ids))]
+		q := `SELECT message_id, series_id FROM messages WHERE list_id = ? AND series_id IS NOT NULL AND message_id IN (?` +
+			strings.Repeat(",?", len(chunk)-1) + `) ORDER BY id DESC`
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, listID)
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		rows, err := t.query(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("message series: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			var sid int64
+			if err := rows.Scan(&id, &sid); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("message series: %w", err)
+			}
+			out[id] = sid // rows come newest first: the first copy wins
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
 			return nil, fmt.Errorf("message series: %w", err)
 		}
 	}
