@@ -704,3 +704,85 @@ func TestSizeBoundary(t *testing.T) {
 		t.Fatalf("%d deliveries, want 1", n)
 	}
 }
+
+// sentAsData reports whether raw (as delivered, LF line ends) appears in
+// wire as one complete DATA body with CRLF line ends, dot-stuffed or not
+// where go-smtp allows either, and followed by the <CR><LF>.<CR><LF> end.
+// It is the fuzz oracle that catches a dot reader which hides bytes.
+func sentAsData(wire, raw []byte) bool {
+	var lines [][]byte
+	if len(raw) > 0 {
+		if raw[len(raw)-1] != '\n' {
+			return false
+		}
+		lines = bytes.Split(raw[:len(raw)-1], []byte("\n"))
+	}
+	for start := 0; start <= len(wire); start++ {
+		// The body starts after a command line, which go-smtp (through
+		// net/textproto) ends at any LF.
+		if start > 0 && wire[start-1] != '\n' {
+			continue
+		}
+		p, ok := start, true
+		for _, l := range lines {
+			switch {
+			case bytes.HasPrefix(wire[p:], append(append([]byte("."), l...), '\r', '\n')):
+				p += len(l) + 3
+			case len(l) > 0 && l[0] != '.' && bytes.HasPrefix(wire[p:], append(append([]byte(nil), l...), '\r', '\n')),
+				len(l) == 0 && bytes.HasPrefix(wire[p:], []byte("\r\n")):
+				p += len(l) + 2
+			default:
+				ok = false
+			}
+			if !ok {
+				break
+			}
+		}
+		if ok && bytes.HasPrefix(wire[p:], []byte(".\r\n")) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestSentAsData(t *testing.T) {
+	for _, tc := range []struct {
+		wire, raw string
+		want      bool
+	}{
+		{"DATA\r\na\r\n.b\r\n..c\r\n.\r\n", "a\nb\n.c\n", true},
+		{"DATA\r\na\r\n\r\n.\r\n", "a\n\n", true},
+		{"DATA\r\n.\r\n", "", true},
+		{"DATA\r\nline\r\n.\rhidden\r\n.\r\n", "line\nhidden\n", false},
+		{"DATA\r\nx\r\r\n.\r\n", "x\n", false},
+		{"DATA\r\n.a\r\n.\r\n", ".a\n", false},
+	} {
+		if got := sentAsData([]byte(tc.wire), []byte(tc.raw)); got != tc.want {
+			t.Errorf("sentAsData(%q, %q) = %v", tc.wire, tc.raw, got)
+		}
+	}
+}
+
+// sendNoQuit sends one message with net/smtp and returns the error of the
+// DATA reply; it does not QUIT, since the server may be closing.
+func sendNoQuit(addr, from, to, body string) error {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Mail(from); err != nil {
+		return err
+	}
+	if err := c.Rcpt(to); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, body); err != nil {
+		return err
+	}
+	return w.Close()
+}
