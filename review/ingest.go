@@ -56,7 +56,13 @@ func Prepare(raw []byte, arrived time.Time) *Prepared {
 	}
 	p.msg.Kind = kindOf(p)
 	if p.mail != nil && p.msg.Kind == store.KindReply {
-		p.msg.Trailers = p.mail.Trailers
+		// As b4 does, a reply's person trailers count only when they name
+		// its sender (a quoted-without-">" trailer of someone else does not).
+		for _, t := range p.mail.Trailers {
+			if patchmail.FromSender(t, p.msg.From) {
+				p.msg.Trailers = append(p.msg.Trailers, t)
+			}
+		}
 	}
 	p.msg.Prepare()
 	return p

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"patchwell/review/patchmail"
 	"patchwell/store"
 )
 
@@ -128,3 +129,6 @@ func CollectTrailers(se *store.Series, patches []store.Patch, msgs []store.Messa
 		}
 	}
 }
+
+// ParseTitle returns a subject without its reply markers and [tags].
+func ParseTitle(subject string) string { return patchmail.ParseSubject(subject).Title }
