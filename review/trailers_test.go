@@ -88,7 +88,15 @@ func TestB4FollowupTrailers(t *testing.T) {
 					got[ParseTitle(p.Subject)] = tr
 				}
 			}
-			if diff := cmp.Diff(refTrailers(t, ref), got); diff != "" {
+			want := refTrailers(t, ref)
+			n := 0
+			for _, tr := range want {
+				n += len(tr)
+			}
+			if n == 0 {
+				t.Fatalf("no trailers read from %s", ref)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("trailers per patch (-b4 +ours):\n%s", diff)
 			}
 		})
