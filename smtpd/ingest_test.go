@@ -481,7 +481,7 @@ func TestLogging(t *testing.T) {
 	for _, r := range recs {
 		if strings.Contains(r, "lists=[dev]") && strings.HasPrefix(r, "INFO") {
 			sawAccepted = true
-			for _, k := range []string{"cid=", "remote=127.0.0.1", "proto=smtp", "size="} {
+			for _, k := range []string{"cid=", "remote=127.0.0.1", "proto=smtp", "size=", "msgid=<secret-id@x>"} {
 				if !strings.Contains(r, k) {
 					t.Errorf("accepted record %q lacks %s", r, k)
 				}
@@ -785,4 +785,85 @@ func sendNoQuit(addr, from, to, body string) error {
 		return err
 	}
 	return w.Close()
+}
+
+// TestUnixSocketNotPerIP: unix-socket clients (the local MTA) share no
+// per-IP bucket; only the total cap applies to them.
+func TestUnixSocketNotPerIP(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "lmtp.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Domain: "localhost", LMTP: true, MaxConnsPerIP: 1, MaxConns: 3}, newFake(), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(l)
+	defer s.Close()
+	for i := range 4 {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		want := "220 "
+		if i == 3 {
+			want = "421 4.7.0"
+		}
+		if !strings.HasPrefix(line, want) {
+			t.Fatalf("connection %d: %q, want %s", i, line, want)
+		}
+	}
+}
+
+func TestServeReturnsAfterShutdown(t *testing.T) {
+	s, err := New(Config{Domain: "localhost"}, newFake(), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(l) }()
+	dial(t, l.Addr().String()) // serving
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown() = %v", err)
+	}
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("Serve() = %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after Shutdown")
+	}
+	l2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Serve(l2); err != nil {
+		t.Fatalf("Serve() after Shutdown = %v", err)
+	}
+	if _, err := net.DialTimeout("tcp", l2.Addr().String(), time.Second); err == nil {
+		t.Fatal("listener given after Shutdown still accepts")
+	}
+}
+
+func TestMessageID(t *testing.T) {
+	for _, tc := range []struct{ raw, want string }{
+		{"Subject: s\nMessage-ID: <a@b>\n\nbody\n", "<a@b>"},
+		{"message-id:\n <folded@x>\n\n", "<folded@x>"},
+		{"Subject: s\n\nMessage-ID: <in-body@x>\n", ""},
+		{"", ""},
+		{"Message-Id: <" + strings.Repeat("x", 1000) + ">\n\n", "<" + strings.Repeat("x", 255)},
+	} {
+		if got := messageID([]byte(tc.raw)); got != tc.want {
+			t.Errorf("messageID(%.40q) = %.40q, want %.40q", tc.raw, got, tc.want)
+		}
+	}
 }

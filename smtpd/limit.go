@@ -24,11 +24,13 @@ func newLimiter(max, perIP int) *limiter {
 func (l *limiter) acquire(ip string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.total >= l.max || l.byIP[ip] >= l.perIP {
+	if l.total >= l.max || (ip != "" && l.byIP[ip] >= l.perIP) {
 		return false
 	}
 	l.total++
-	l.byIP[ip]++
+	if ip != "" {
+		l.byIP[ip]++
+	}
 	return true
 }
 
@@ -36,6 +38,9 @@ func (l *limiter) release(ip string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.total--
+	if ip == "" {
+		return
+	}
 	if l.byIP[ip]--; l.byIP[ip] <= 0 {
 		delete(l.byIP, ip)
 	}
@@ -96,11 +101,13 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	}
 }
 
+// hostOnly is the per-IP key of a client address; "" for unix sockets
+// (the local MTA), which only count against the total cap.
 func hostOnly(a net.Addr) string {
 	if ta, ok := a.(*net.TCPAddr); ok {
 		return ta.IP.String()
 	}
-	return a.String() // unix sockets: one bucket
+	return ""
 }
 
 // limitConn keeps read deadlines moving while data flows (each read that

@@ -464,7 +464,7 @@ func (ss *session) Data(r io.Reader) error {
 		ss.log.Error("delivery failed", "from", from, "lists", lists, "err", err)
 		return reply(err)
 	}
-	ss.log.Info("accepted", "from", from, "lists", lists, "size", len(raw))
+	ss.log.Info("accepted", "msgid", messageID(raw), "from", from, "lists", lists, "size", len(raw))
 	return nil
 }
 
@@ -490,7 +490,7 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 			if err != nil {
 				ss.log.Error("delivery failed", "from", from, "lists", rc.list, "err", err)
 			} else {
-				ss.log.Info("accepted", "from", from, "lists", rc.list, "size", len(raw))
+				ss.log.Info("accepted", "msgid", messageID(raw), "from", from, "lists", rc.list, "size", len(raw))
 			}
 		}
 		if err != nil {
@@ -539,4 +539,28 @@ func (a slogAdapter) Printf(format string, v ...any) {
 
 func (a slogAdapter) Println(v ...any) {
 	a.log.Error("smtp server", "msg", fmt.Sprint(v...))
+}
+
+// messageID returns the Message-ID of raw for the log, or "". It reads
+// the header only, and at most its first 64 KiB.
+func messageID(raw []byte) string {
+	h := raw[:min(len(raw), 64<<10)]
+	if i := bytes.Index(h, []byte("\n\n")); i >= 0 {
+		h = h[:i+1]
+	}
+	for len(h) > 0 {
+		line, rest, _ := bytes.Cut(h, []byte("\n"))
+		h = rest
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok || !strings.EqualFold(string(bytes.TrimSpace(name)), "message-id") {
+			continue
+		}
+		v := bytes.TrimSpace(value)
+		if len(v) == 0 && len(h) > 0 && (h[0] == ' ' || h[0] == '\t') {
+			next, _, _ := bytes.Cut(h, []byte("\n")) // folded value
+			v = bytes.TrimSpace(next)
+		}
+		return strings.ToValidUTF8(string(v[:min(len(v), 256)]), "\uFFFD")
+	}
+	return ""
 }
