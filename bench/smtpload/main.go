@@ -20,7 +20,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:2525", "server")
 	clients := flag.Int("clients", 16, "concurrent connections")
 	n := flag.Int("n", 10000, "messages in all")
-	to := flag.String("to", "dev@localhost", "recipient")
+	to := flag.String("to", "dev@patchwell.localhost", "recipient")
 	flag.Parse()
 
 	body := strings.Repeat("This line stands for a patch body of a typical size.\r\n", 60)
