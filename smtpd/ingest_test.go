@@ -556,6 +556,7 @@ func TestReply(t *testing.T) {
 		{"too many rcpts", errTooManyRcpts, code{452, gosmtp.EnhancedCode{4, 5, 3}}},
 		{"bare LF", errBareLF, code{550, gosmtp.EnhancedCode{5, 6, 2}}},
 		{"shutting down", errShuttingDown, code{421, gosmtp.EnhancedCode{4, 3, 2}}},
+		{"line too long", gosmtp.ErrTooLongLine, code{500, gosmtp.EnhancedCode{5, 5, 6}}},
 		{"storage failure", errors.New("disk I/O error"), code{451, gosmtp.EnhancedCode{4, 3, 0}}},
 		{"read-only store", store.ErrReadOnly, code{451, gosmtp.EnhancedCode{4, 3, 0}}},
 		{"deadline", context.DeadlineExceeded, code{451, gosmtp.EnhancedCode{4, 3, 0}}},
@@ -865,5 +866,22 @@ func TestMessageID(t *testing.T) {
 		if got := messageID([]byte(tc.raw)); got != tc.want {
 			t.Errorf("messageID(%.40q) = %.40q, want %.40q", tc.raw, got, tc.want)
 		}
+	}
+}
+
+// TestLongLine: a DATA line over MaxLineLength is refused for good (5xx),
+// not with a 451 that would make the sender retry for days.
+func TestLongLine(t *testing.T) {
+	be := newFake()
+	_, addr := startServer(t, Config{Domain: "localhost", MaxLineLength: 1000}, be)
+	cv := dial(t, addr)
+	cv.cmd("EHLO test", "250")
+	cv.cmd("MAIL FROM:<a@example.org>", "250")
+	cv.cmd("RCPT TO:<dev@localhost>", "250")
+	cv.cmd("DATA", "354")
+	go io.WriteString(cv.c, "Subject: s\r\n\r\n"+strings.Repeat("z", 5000)+"\r\n.\r\n")
+	cv.expect("500 5.5.6")
+	if n := len(be.deliveries()); n != 0 {
+		t.Fatalf("%d deliveries", n)
 	}
 }

@@ -524,6 +524,9 @@ func reply(err error) *smtp.SMTPError {
 		return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "Too many recipients"}
 	case errors.Is(err, errBareLF):
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 6, 2}, Message: "Bare LF or CR in message; lines must end with CRLF"}
+	case errors.Is(err, smtp.ErrTooLongLine):
+		// A line over MaxLineLength will not be shorter on the next try.
+		return &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 6}, Message: "Line too long"}
 	case errors.Is(err, errShuttingDown):
 		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Shutting down, try again later"}
 	}
