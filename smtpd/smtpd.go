@@ -533,15 +533,20 @@ func reply(err error) *smtp.SMTPError {
 	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Requested action aborted: local error in processing"}
 }
 
-// slogAdapter sends go-smtp's own log lines (panics, accept errors) to slog.
+// slogAdapter sends go-smtp's own log lines to slog: panics at Error,
+// connection errors (resets, timeouts) at Debug.
 type slogAdapter struct{ log *slog.Logger }
 
-func (a slogAdapter) Printf(format string, v ...any) {
-	a.log.Error("smtp server", "msg", fmt.Sprintf(format, v...))
-}
+func (a slogAdapter) Printf(format string, v ...any) { a.print(fmt.Sprintf(format, v...)) }
 
-func (a slogAdapter) Println(v ...any) {
-	a.log.Error("smtp server", "msg", fmt.Sprint(v...))
+func (a slogAdapter) Println(v ...any) { a.print(fmt.Sprint(v...)) }
+
+func (a slogAdapter) print(s string) {
+	if strings.Contains(s, "panic") {
+		a.log.Error("smtp server panic", "msg", s)
+		return
+	}
+	a.log.Debug("smtp connection", "msg", s)
 }
 
 // messageID returns the Message-ID of raw for the log, or "". It reads

@@ -239,6 +239,12 @@ func (t *sqliteTx) close() {
 	}
 }
 
+// Statements inside a write transaction run without cancellation:
+// mattn/go-sqlite3 watches a cancellable context with a goroutine per
+// statement, which costs more than the statement. The transaction itself
+// still honours the caller's context (database/sql rolls it back), and
+// SQLite statements do not block beyond busy_timeout.
+
 func (t *sqliteTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	if st, ok := t.stmts[q]; ok {
 		return st, nil
@@ -256,7 +262,7 @@ func (t *sqliteTx) exec(ctx context.Context, q string, args ...any) (sql.Result,
 	if err != nil {
 		return nil, err
 	}
-	return st.ExecContext(ctx, args...)
+	return st.ExecContext(context.WithoutCancel(ctx), args...)
 }
 
 func (t *sqliteTx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
@@ -265,7 +271,7 @@ func (t *sqliteTx) queryRow(ctx context.Context, q string, args ...any) *sql.Row
 		// Surface the prepare error through a failing query.
 		return t.tx.QueryRowContext(ctx, q, args...)
 	}
-	return st.QueryRowContext(ctx, args...)
+	return st.QueryRowContext(context.WithoutCancel(ctx), args...)
 }
 
 func (t *sqliteTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
@@ -273,7 +279,7 @@ func (t *sqliteTx) query(ctx context.Context, q string, args ...any) (*sql.Rows,
 	if err != nil {
 		return nil, err
 	}
-	return st.QueryContext(ctx, args...)
+	return st.QueryContext(context.WithoutCancel(ctx), args...)
 }
 
 // Prepare computes the hash and the compressed form of m.Raw, so that the
