@@ -86,8 +86,9 @@ func (in *Ingester) Import(ctx context.Context, list string, src archive.Source)
 			return nil
 		}
 		err := in.st.Update(ctx, func(tx store.Tx) error {
+			b := NewBatch(tx)
 			for _, p := range batch {
-				a, err := in.Store(ctx, tx, listID, p)
+				a, err := in.Store(ctx, b, listID, p)
 				if err != nil {
 					return fmt.Errorf("message %q: %w", p.MessageID(), err)
 				}

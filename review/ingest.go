@@ -226,8 +226,9 @@ func (in *Ingester) commit(batch []*delivery) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	err := in.st.Update(ctx, func(tx store.Tx) error {
+		b := NewBatch(tx)
 		for _, d := range batch {
-			if err := in.storeAll(ctx, tx, d); err != nil {
+			if err := in.storeAll(ctx, b, d); err != nil {
 				return err
 			}
 		}
@@ -241,17 +242,17 @@ func (in *Ingester) commit(batch []*delivery) {
 	}
 	// One message spoiled the group: retry each alone so the others land.
 	for _, d := range batch {
-		d.err <- in.st.Update(ctx, func(tx store.Tx) error { return in.storeAll(ctx, tx, d) })
+		d.err <- in.st.Update(ctx, func(tx store.Tx) error { return in.storeAll(ctx, NewBatch(tx), d) })
 	}
 }
 
-func (in *Ingester) storeAll(ctx context.Context, tx store.Tx, d *delivery) error {
+func (in *Ingester) storeAll(ctx context.Context, b *Batch, d *delivery) error {
 	for _, l := range d.lists {
 		id, err := in.ListID(ctx, l)
 		if err != nil {
 			return err
 		}
-		a, err := in.Store(ctx, tx, id, d.p)
+		a, err := in.Store(ctx, b, id, d.p)
 		if err != nil {
 			return fmt.Errorf("list %s: %w", l, err)
 		}
@@ -262,11 +263,66 @@ func (in *Ingester) storeAll(ctx context.Context, tx store.Tx, d *delivery) erro
 	return nil
 }
 
-// Store archives p in list listID inside tx and assembles its series.
-func (in *Ingester) Store(ctx context.Context, tx store.Tx, listID int64, p *Prepared) (*store.Added, error) {
+// Batch is one write transaction of the Ingester, with what series
+// assembly reads again and again cached for its length: the series and
+// the patch slots taken in them. Every change is written through at once,
+// so the cache never holds anything the transaction has not.
+type Batch struct {
+	tx      store.Tx
+	series  map[int64]*store.Series
+	indexes map[int64]map[int]bool
+}
+
+// NewBatch starts a Batch in tx.
+func NewBatch(tx store.Tx) *Batch {
+	return &Batch{tx: tx, series: map[int64]*store.Series{}, indexes: map[int64]map[int]bool{}}
+}
+
+func (b *Batch) getSeries(ctx context.Context, id int64) (*store.Series, error) {
+	if s, ok := b.series[id]; ok {
+		return s, nil
+	}
+	s, err := b.tx.Series(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	b.series[id] = s
+	return s, nil
+}
+
+// cached maps series read by a query to the batch's own copies.
+func (b *Batch) cached(list []store.Series) []*store.Series {
+	out := make([]*store.Series, 0, len(list))
+	for i := range list {
+		if s, ok := b.series[list[i].ID]; ok {
+			out = append(out, s)
+			continue
+		}
+		s := list[i]
+		b.series[s.ID] = &s
+		out = append(out, &s)
+	}
+	return out
+}
+
+func (b *Batch) patchIndexes(ctx context.Context, id int64) (map[int]bool, error) {
+	if m, ok := b.indexes[id]; ok {
+		return m, nil
+	}
+	m, err := b.tx.PatchIndexes(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	b.indexes[id] = m
+	return m, nil
+}
+
+// Store archives p in list listID inside b's transaction and assembles its
+// series.
+func (in *Ingester) Store(ctx context.Context, b *Batch, listID int64, p *Prepared) (*store.Added, error) {
 	nm := p.msg
 	nm.ListID = listID
-	a, err := tx.AddMessage(ctx, &nm)
+	a, err := b.tx.AddMessage(ctx, &nm)
 	if err != nil {
 		return nil, err
 	}
@@ -275,9 +331,9 @@ func (in *Ingester) Store(ctx context.Context, tx store.Tx, listID int64, p *Pre
 	}
 	switch a.Kind {
 	case store.KindPatch, store.KindCover:
-		err = assemble(ctx, tx, listID, a, p.mail)
+		err = assemble(ctx, b, listID, a, p.mail)
 	case store.KindPull:
-		err = addPull(ctx, tx, listID, a, p.mail)
+		err = addPull(ctx, b.tx, listID, a, p.mail)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("assemble series: %w", err)
@@ -314,7 +370,8 @@ func NormalizeSubject(s string) string {
 // --no-thread may be dated.
 const noThreadWindow = 30 * time.Minute
 
-func assemble(ctx context.Context, tx store.Tx, listID int64, a *store.Added, mail *patchmail.Mail) error {
+func assemble(ctx context.Context, b *Batch, listID int64, a *store.Added, mail *patchmail.Mail) error {
+	tx := b.tx
 	subj := mail.Subject
 	idx, total := subj.Index, subj.Total
 	if total == 0 {
@@ -339,7 +396,7 @@ func assemble(ctx context.Context, tx store.Tx, listID int64, a *store.Added, ma
 		if idx == 0 {
 			return s.CoverMessageID == "", nil
 		}
-		have, err := tx.PatchIndexes(ctx, s.ID)
+		have, err := b.patchIndexes(ctx, s.ID)
 		if err != nil {
 			return false, err
 		}
@@ -357,7 +414,7 @@ func assemble(ctx context.Context, tx store.Tx, listID int64, a *store.Added, ma
 		if sid == 0 {
 			continue
 		}
-		s, err := tx.Series(ctx, sid)
+		s, err := b.getSeries(ctx, sid)
 		if err != nil {
 			return err
 		}
@@ -367,15 +424,15 @@ func assemble(ctx context.Context, tx store.Tx, listID int64, a *store.Added, ma
 			target = s
 		}
 	}
-	pick := func(cands []store.Series) error {
-		for i := range cands {
+	pick := func(list []store.Series) error {
+		for _, c := range b.cached(list) {
 			if target != nil {
 				return nil
 			}
-			if ok, err := fits(&cands[i], false); err != nil {
+			if ok, err := fits(c, false); err != nil {
 				return err
 			} else if ok {
-				target = &cands[i]
+				target = c
 			}
 		}
 		return nil
@@ -442,6 +499,8 @@ func assemble(ctx context.Context, tx store.Tx, listID int64, a *store.Added, ma
 		if _, err := tx.CreateSeries(ctx, target, NormalizeSubject(subj.Title), stem, listID); err != nil {
 			return err
 		}
+		b.series[target.ID] = target
+		b.indexes[target.ID] = map[int]bool{}
 	}
 
 	s := target
@@ -470,6 +529,9 @@ func assemble(ctx context.Context, tx store.Tx, listID int64, a *store.Added, ma
 		if err := tx.AddPatch(ctx, p, a.ID); err != nil {
 			return err
 		}
+		if have, ok := b.indexes[s.ID]; ok {
+			have[idx] = true
+		}
 		s.Received++
 		if s.CoverMessageID == "" && idx == 1 {
 			s.Subject = subj.Title
@@ -485,16 +547,13 @@ func assemble(ctx context.Context, tx store.Tx, listID int64, a *store.Added, ma
 	if s.Date.IsZero() || (!a.Date.IsZero() && a.Date.Before(s.Date)) {
 		s.Date = a.Date
 	}
-	if s.ThreadID == 0 {
-		s.ThreadID = a.ThreadID
-	}
 	if err := tx.SetMessageSeries(ctx, a.ID, s.ID, a.Kind); err != nil {
 		return err
 	}
 	a.SeriesID = s.ID
 
 	if s.Previous == 0 && (s.Version > 1 || s.Resend) {
-		if err := linkPrevious(ctx, tx, listID, s, a, mail, idx, refSeries); err != nil {
+		if err := linkPrevious(ctx, b, listID, s, a, mail, idx, refSeries); err != nil {
 			return err
 		}
 	}
@@ -504,7 +563,8 @@ func assemble(ctx context.Context, tx store.Tx, listID int64, a *store.Added, ma
 // linkPrevious finds the revision s replaces: a series its thread replies
 // to, the same change-id, the same submitter and subject, or mostly the
 // same patch-ids. The older one is marked superseded.
-func linkPrevious(ctx context.Context, tx store.Tx, listID int64, s *store.Series, a *store.Added, mail *patchmail.Mail, idx int, refSeries map[string]int64) error {
+func linkPrevious(ctx context.Context, b *Batch, listID int64, s *store.Series, a *store.Added, mail *patchmail.Mail, idx int, refSeries map[string]int64) error {
+	tx := b.tx
 	// An older revision has a lower version, or the same one when it is a
 	// resend (tagged RESEND or not: submitters re-send vN unchanged).
 	older := func(p *store.Series) bool {
@@ -519,7 +579,7 @@ func linkPrevious(ctx context.Context, tx store.Tx, listID int64, s *store.Serie
 		if sid == 0 || sid == s.ID {
 			continue
 		}
-		p, err := tx.Series(ctx, sid)
+		p, err := b.getSeries(ctx, sid)
 		if err != nil {
 			return err
 		}
@@ -532,7 +592,7 @@ func linkPrevious(ctx context.Context, tx store.Tx, listID int64, s *store.Serie
 		if err != nil {
 			return err
 		}
-		prev = pickPrevious(cands, older, s.ID)
+		prev = pickPrevious(b.cached(cands), older, s.ID)
 	}
 	if prev == nil && idx > 0 && mail.CommitSubject != "" {
 		// No cover letter to compare: a patch of an older revision with
@@ -541,7 +601,7 @@ func linkPrevious(ctx context.Context, tx store.Tx, listID int64, s *store.Serie
 		if err != nil {
 			return err
 		}
-		prev = pickPrevious(cands, older, s.ID)
+		prev = pickPrevious(b.cached(cands), older, s.ID)
 	}
 	if prev == nil {
 		pids, err := tx.PatchIDs(ctx, s.ID)
@@ -560,7 +620,7 @@ func linkPrevious(ctx context.Context, tx store.Tx, listID int64, s *store.Serie
 				}
 			}
 			if best != 0 && bestN*2 >= max(len(pids), s.Total) {
-				p, err := tx.Series(ctx, best)
+				p, err := b.getSeries(ctx, best)
 				if err != nil {
 					return err
 				}
@@ -583,10 +643,9 @@ func linkPrevious(ctx context.Context, tx store.Tx, listID int64, s *store.Serie
 
 // pickPrevious takes, of the candidates (newest revision first), the first
 // older one not yet superseded by another series, else the newest older one.
-func pickPrevious(cands []store.Series, older func(*store.Series) bool, self int64) *store.Series {
+func pickPrevious(cands []*store.Series, older func(*store.Series) bool, self int64) *store.Series {
 	var fallback *store.Series
-	for i := range cands {
-		c := &cands[i]
+	for _, c := range cands {
 		if !older(c) {
 			continue
 		}

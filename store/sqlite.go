@@ -316,31 +316,29 @@ func generatedID(sum []byte) string {
 // AddMessage implements Tx.
 func (t *sqliteTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error) {
 	m.Prepare()
-	// Same bytes already in the list: keep one copy.
-	var id int64
-	err := t.queryRow(ctx, `SELECT id FROM messages WHERE list_id = ? AND sha256 = ?`, m.ListID, m.sum).Scan(&id)
-	if err == nil {
-		msg, err := t.message(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		return &Added{Message: *msg, Duplicate: true}, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("look up hash: %w", err)
-	}
-
+	// Same bytes already in the list: keep one copy. And is the
+	// Message-ID taken? One query for both.
 	flags := m.Flags
 	if m.MessageID == "" {
 		m.MessageID = generatedID(m.sum)
 		flags |= FlagNoMessageID
 	}
-	var one int
-	err = t.queryRow(ctx, `SELECT 1 FROM messages WHERE list_id = ? AND message_id = ? LIMIT 1`, m.ListID, m.MessageID).Scan(&one)
-	if err == nil {
+	var dupID sql.NullInt64
+	var idTaken bool
+	err := t.queryRow(ctx, `SELECT (SELECT id FROM messages WHERE list_id = ?1 AND sha256 = ?2),
+		EXISTS(SELECT 1 FROM messages WHERE list_id = ?1 AND message_id = ?3)`, m.ListID, m.sum, m.MessageID).Scan(&dupID, &idTaken)
+	if err != nil {
+		return nil, fmt.Errorf("look up message: %w", err)
+	}
+	if dupID.Valid {
+		msg, err := t.message(ctx, dupID.Int64)
+		if err != nil {
+			return nil, err
+		}
+		return &Added{Message: *msg, Duplicate: true}, nil
+	}
+	if idTaken {
 		flags |= FlagDupMessageID
-	} else if !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("look up message-id: %w", err)
 	}
 
 	var uid uint32
@@ -411,7 +409,7 @@ func (t *sqliteTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error
 	if err != nil {
 		return nil, fmt.Errorf("insert message: %w", err)
 	}
-	id, _ = res.LastInsertId()
+	id, _ := res.LastInsertId()
 	if _, err := t.exec(ctx, `INSERT INTO raw(id, data) VALUES(?, ?)`, id, m.zraw); err != nil {
 		return nil, fmt.Errorf("insert raw: %w", err)
 	}
@@ -698,13 +696,14 @@ func (t *sqliteTx) CreateSeries(ctx context.Context, s *Series, norm, stem strin
 	return id, nil
 }
 
-// UpdateSeries implements Tx.
+// UpdateSeries implements Tx. The thread is not written: the store keeps
+// it right as threads merge.
 func (t *sqliteTx) UpdateSeries(ctx context.Context, s *Series, norm string) error {
 	_, err := t.exec(ctx, `UPDATE series SET subject=?, norm_subject=?, status=?, total=?, received=?, message_id=?, cover_message_id=?,
-		date=?, previous=?, superseded_by=?, rfc=?, resend=?, prefix=?, change_id=?, base_commit=?, thread_id=?, pull_url=?, pull_ref=?
+		date=?, previous=?, superseded_by=?, rfc=?, resend=?, prefix=?, change_id=?, base_commit=?, pull_url=?, pull_ref=?
 		WHERE id = ?`,
 		s.Subject, norm, s.Status, s.Total, s.Received, s.MessageID, s.CoverMessageID, unixOrZero(s.Date), nullID(s.Previous),
-		nullID(s.SupersededBy), s.RFC, s.Resend, s.Prefix, s.ChangeID, s.BaseCommit, s.ThreadID, s.PullURL, s.PullRef, s.ID)
+		nullID(s.SupersededBy), s.RFC, s.Resend, s.Prefix, s.ChangeID, s.BaseCommit, s.PullURL, s.PullRef, s.ID)
 	if err != nil {
 		return fmt.Errorf("update series: %w", err)
 	}
