@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func corpusPath(t *testing.T, rel string) string {
+	t.Helper()
+	p, _ := filepath.Abs(filepath.Join("..", "..", "..", "shared", "corpus", rel))
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("corpus file %s missing: %v", p, err)
+		}
+		t.Skipf("corpus file %s missing: %v", p, err)
+	}
+	return p
+}
+
+// cli runs the binary and returns stdout, stderr and the exit code.
+func cli(t *testing.T, stdin []byte, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// TestImportExportRoundTrip imports an mbox (from a file and from stdin),
+// exports it, and imports the export into another list: the same bytes.
+func TestImportExportRoundTrip(t *testing.T) {
+	mbox := corpusPath(t, "b4/trailers-thread-with-followups.mbox")
+	data := t.TempDir()
+	for _, l := range []string{"a", "b"} {
+		if out, errs, code := cli(t, nil, "list", "create", l, "--data", data, "--description", "list "+l); code != 0 {
+			t.Fatalf("list create: %d %s %s", code, out, errs)
+		}
+	}
+	out, errs, code := cli(t, nil, "import", "--data", data, "--list", "a", mbox)
+	if code != 0 || !strings.HasPrefix(out, "imported ") || strings.Contains(out, "imported 0,") {
+		t.Fatalf("import: %d %q %q", code, out, errs)
+	}
+	raw, _ := os.ReadFile(mbox)
+	out, _, code = cli(t, raw, "import", "--data", data, "--list", "a", "-")
+	if code != 0 || !strings.HasPrefix(out, "imported 0,") {
+		t.Fatalf("second import from stdin should find only duplicates: %d %q", code, out)
+	}
+	exp := filepath.Join(t.TempDir(), "a.mbox")
+	if _, errs, code := cli(t, nil, "export", "--data", data, "--list", "a", "--out", exp); code != 0 {
+		t.Fatalf("export: %d %s", code, errs)
+	}
+	if _, _, code := cli(t, nil, "import", "--data", data, "--list", "b", exp); code != 0 {
+		t.Fatal("import of the export failed")
+	}
+	ea, _, _ := cli(t, nil, "export", "--data", data, "--list", "a")
+	eb, _, _ := cli(t, nil, "export", "--data", data, "--list", "b")
+	if ea == "" || ea != eb {
+		t.Fatalf("export of the re-import differs (%d vs %d bytes)", len(ea), len(eb))
+	}
+	out, _, _ = cli(t, nil, "list", "ls", "--data", data)
+	if !strings.Contains(out, "a\ta@patchwell.localhost\t") || !strings.Contains(out, "list b") {
+		t.Fatalf("list ls: %q", out)
+	}
+	if out, _, code := cli(t, nil, "check", "--data", data); code != 0 || out != "ok\n" {
+		t.Fatalf("check: %d %q", code, out)
+	}
+}
+
+// TestCLIErrors: each bad command line gets exit code 2, each failure 1,
+// and one line on stderr.
+func TestCLIErrors(t *testing.T) {
+	data := t.TempDir()
+	cli(t, nil, "list", "create", "dev", "--data", data)
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"list", "create", "Bad Name", "--data", data}, 2, "bad list name"},
+		{[]string{"list", "create", "dev", "--data", data}, 1, "already exists"},
+		{[]string{"import", "--data", data}, 2, "usage"},
+		{[]string{"import", "--data", data, "--list", "nope", "x.mbox"}, 1, "not found"},
+		{[]string{"import", "--data", data, "--list", "dev", "/does/not/exist"}, 1, "no such file"},
+		{[]string{"export", "--data", data, "--list", "nope"}, 1, "not found"},
+		{[]string{"serve", "--bogus"}, 2, "flag provided but not defined"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			_, errs, code := cli(t, nil, tc.args...)
+			if code != tc.code || !strings.Contains(errs, tc.msg) || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+				t.Fatalf("exit %d, stderr %q; want %d and one line with %q", code, errs, tc.code, tc.msg)
+			}
+		})
+	}
+}
