@@ -367,3 +367,56 @@ func smtpSend(addr, from string, to []string, msg string) error {
 	}
 	return nil
 }
+
+// TestNoThreadAndLMTP sends a series with --no-thread (no References at
+// all): it is still assembled. Then a reply arrives over LMTP on a unix
+// socket, as an MTA in front of patchwell would deliver it.
+func TestNoThreadAndLMTP(t *testing.T) {
+	needTool(t, "git", "send-email", "--help")
+	sock := filepath.Join(t.TempDir(), "lmtp.sock")
+	srv := startServer(t, t.TempDir(), "--lmtp", sock)
+	repo := makeRepo(t)
+	out := filepath.Join(repo, "nt")
+	run(t, repo, "git", "format-patch", "-q", "--cover-letter", "-o", out, "HEAD~3")
+	fillCover(t, out, "Sent without threading")
+	sendEmail(t, repo, srv.smtp, "--no-thread", out)
+	var list struct{ Series []apiSeries }
+	srv.getJSON("/api/v1/lists/dev/series", &list)
+	if len(list.Series) != 1 || list.Series[0].Received != 3 || list.Series[0].CoverMessageID == "" || !list.Series[0].Complete {
+		t.Fatalf("series = %+v", list.Series)
+	}
+
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	lines := []string{"LHLO mta", "MAIL FROM:<rev@example.net>", "RCPT TO:<dev@patchwell.localhost>", "RCPT TO:<nobody@patchwell.localhost>", "DATA"}
+	want := []string{"220", "250", "250", "250", "550", "354"}
+	read := func(code string) {
+		t.Helper()
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil || !strings.HasPrefix(l, code) {
+				t.Fatalf("LMTP: want %s, got %q (%v)", code, l, err)
+			}
+			if len(l) < 4 || l[3] != '-' {
+				return
+			}
+		}
+	}
+	read(want[0])
+	for i, l := range lines {
+		io.WriteString(c, l+"\r\n")
+		read(want[i+1])
+	}
+	io.WriteString(c, "From: Rev <rev@example.net>\r\nMessage-ID: <lmtp-1@example.net>\r\nSubject: Re: over lmtp\r\n\r\nAcked-by: Rev <rev@example.net>\r\n.\r\n")
+	read("250") // one reply per accepted recipient (RFC 2033)
+	resp, err := http.Get("http://" + srv.http + "/dev/lmtp-1@example.net/raw")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("raw after LMTP: %v %v", err, resp.StatusCode)
+	}
+	resp.Body.Close()
+}
