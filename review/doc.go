@@ -15,7 +15,18 @@
 // free; else a fitting series of the same thread; else the series of the
 // same sending (git send-email's Message-ID stem); else, for mail with no
 // references (--no-thread), one of the same submitter, version and count
-// dated within noThreadWindow. A vN links to the older revision its thread
+// dated within noThreadWindow. A patch naming no version joins the vN series
+// whose cover it answers. A vN links to the older revision its thread
 // replies to, or with the same change-id, or with the same submitter and
-// subject, or carrying at least half of its patch-ids.
+// subject (a re-send of the same version counts as a newer revision), or
+// with a patch of the same commit subject, or carrying at least half of its
+// patch-ids; the older one becomes superseded unless a maintainer already
+// decided it (approved, rejected, applied).
+//
+// Trailers: a patch keeps those of its commit message; replies' trailers
+// (b4's rule: person trailers only when they name the reply's sender) are
+// collected when a series is read (Service.Series): a reply at any depth
+// under patch i attaches to patch i, under the cover letter to every patch.
+// Reading them late means a review that arrives before its patch still
+// counts.
 package review
