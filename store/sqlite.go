@@ -222,9 +222,13 @@ func (s *SQLite) Update(ctx context.Context, fn func(Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	t := &sqliteTx{tx: tx, stmts: map[string]*sql.Stmt{}}
+	t := &sqliteTx{tx: tx, stmts: map[string]*sql.Stmt{}, uids: map[int64]uint32{}, threads: map[int64]*threadDelta{}}
 	defer t.close()
 	if err := fn(t); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := t.flush(ctx); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -237,6 +241,67 @@ func (s *SQLite) Update(ctx context.Context, fn func(Tx) error) error {
 type sqliteTx struct {
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
+	// Written once per transaction rather than once per message (flush):
+	// the next UID of each list touched, and each thread's new counts.
+	uids    map[int64]uint32
+	threads map[int64]*threadDelta
+}
+
+// threadDelta is what the transaction's messages add to a thread.
+type threadDelta struct {
+	messages        int
+	first, last     int64
+	lastUID         uint32
+	root, rootDepth int64
+}
+
+func (d *threadDelta) add(date int64, uid uint32, id int64, depth int) {
+	d.messages++
+	if date != 0 && (d.first == 0 || date < d.first) {
+		d.first = date
+	}
+	d.last = max(d.last, date)
+	d.lastUID = max(d.lastUID, uid)
+	if d.root == 0 || int64(depth) < d.rootDepth {
+		d.root, d.rootDepth = id, int64(depth)
+	}
+}
+
+// flush writes the pending UIDs and thread counts.
+func (t *sqliteTx) flush(ctx context.Context) error {
+	for list, next := range t.uids {
+		if _, err := t.exec(ctx, `UPDATE lists SET next_uid = ? WHERE id = ?`, next, list); err != nil {
+			return fmt.Errorf("store next uid: %w", err)
+		}
+	}
+	clear(t.uids)
+	for tid, d := range t.threads {
+		if _, err := t.exec(ctx, `UPDATE threads SET messages = messages + ?1,
+			first_date = CASE WHEN first_date = 0 OR (?2 != 0 AND ?2 < first_date) THEN ?2 ELSE first_date END,
+			last_date = max(last_date, ?3), last_uid = max(last_uid, ?4),
+			root = CASE WHEN root = 0 OR ?6 < root_depth THEN ?5 ELSE root END,
+			root_depth = CASE WHEN root = 0 OR ?6 < root_depth THEN ?6 ELSE root_depth END
+			WHERE id = ?7`, d.messages, d.first, d.last, d.lastUID, d.root, d.rootDepth, tid); err != nil {
+			return fmt.Errorf("update thread: %w", err)
+		}
+	}
+	clear(t.threads)
+	return nil
+}
+
+// nextUID hands out the list's next UID; flush stores the counter.
+func (t *sqliteTx) nextUID(ctx context.Context, list int64) (uint32, error) {
+	next, ok := t.uids[list]
+	if !ok {
+		if err := t.queryRow(ctx, `SELECT next_uid FROM lists WHERE id = ?`, list).Scan(&next); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return 0, fmt.Errorf("list %d: %w", list, ErrNotFound)
+			}
+			return 0, fmt.Errorf("assign uid: %w", err)
+		}
+	}
+	t.uids[list] = next + 1
+	return next, nil
 }
 
 func (t *sqliteTx) close() {
@@ -347,12 +412,9 @@ func (t *sqliteTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error
 		flags |= FlagDupMessageID
 	}
 
-	var uid uint32
-	if err := t.queryRow(ctx, `UPDATE lists SET next_uid = next_uid + 1 WHERE id = ? RETURNING next_uid - 1`, m.ListID).Scan(&uid); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("list %d: %w", m.ListID, ErrNotFound)
-		}
-		return nil, fmt.Errorf("assign uid: %w", err)
+	uid, err := t.nextUID(ctx, m.ListID)
+	if err != nil {
+		return nil, err
 	}
 
 	// Thread: every id this message names (its own and its references)
@@ -419,15 +481,12 @@ func (t *sqliteTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error
 	if _, err := t.exec(ctx, `INSERT INTO raw(id, data) VALUES(?, ?)`, id, m.zraw); err != nil {
 		return nil, fmt.Errorf("insert raw: %w", err)
 	}
-	date := unixOrZero(m.Date)
-	if _, err := t.exec(ctx, `UPDATE threads SET messages = messages + 1,
-		first_date = CASE WHEN first_date = 0 OR (?1 != 0 AND ?1 < first_date) THEN ?1 ELSE first_date END,
-		last_date = max(last_date, ?1), last_uid = ?2,
-		root = CASE WHEN root = 0 OR ?3 < root_depth THEN ?4 ELSE root END,
-		root_depth = CASE WHEN root = 0 OR ?3 < root_depth THEN ?3 ELSE root_depth END
-		WHERE id = ?5`, date, uid, len(ids)-1, id, tid); err != nil {
-		return nil, fmt.Errorf("update thread: %w", err)
+	d := t.threads[tid]
+	if d == nil {
+		d = &threadDelta{}
+		t.threads[tid] = d
 	}
+	d.add(unixOrZero(m.Date), uid, id, len(ids)-1)
 	return &Added{Message: Message{
 		ID: id, ListID: m.ListID, UID: uid, MessageID: m.MessageID, InReplyTo: m.InReplyTo,
 		References: m.References, Subject: m.Subject, From: m.From, Date: m.Date, Arrived: arrived,
@@ -472,6 +531,9 @@ func (t *sqliteTx) refThreads(ctx context.Context, listID int64, ids []string) (
 
 // mergeThread moves everything of thread from into thread into.
 func (t *sqliteTx) mergeThread(ctx context.Context, into, from int64) error {
+	if err := t.flush(ctx); err != nil {
+		return err
+	}
 	for _, q := range []string{
 		`UPDATE messages SET thread_id = ?1 WHERE thread_id = ?2`,
 		`UPDATE refs SET thread_id = ?1 WHERE thread_id = ?2`,
