@@ -186,19 +186,7 @@ func scanList(sc interface{ Scan(...any) error }) (*List, error) {
 // Lists implements Store.
 func (s *SQLite) Lists(ctx context.Context) ([]List, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+listCols+` FROM lists l ORDER BY l.name`)
-	if err != nil {
-		return nil, fmt.Errorf("lists: %w", err)
-	}
-	defer rows.Close()
-	var out []List
-	for rows.Next() {
-		l, err := scanList(rows)
-		if err != nil {
-			return nil, fmt.Errorf("lists: %w", err)
-		}
-		out = append(out, *l)
-	}
-	return out, rows.Err()
+	return collect(rows, err, "lists", func(sc scanner) (*List, error) { return scanList(sc) })
 }
 
 // List implements Store.
@@ -496,34 +484,42 @@ func (t *sqliteTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error
 }
 
 // refThreads maps those of ids the list has seen (as messages or as
-// references) to their threads, in one query.
+// references) to their threads.
 func (t *sqliteTx) refThreads(ctx context.Context, listID int64, ids []string) (map[string]int64, error) {
+	return t.idMap(ctx, `SELECT message_id, thread_id FROM refs WHERE list_id = ? AND message_id IN (%s)`, "", listID, ids)
+}
+
+// idMap runs q (a query with one %s for a list of placeholders) over ids in
+// chunks of 50 and maps the first column to the second; for an id that
+// comes back twice, the first row wins.
+func (t *sqliteTx) idMap(ctx context.Context, q, order string, listID int64, ids []string) (map[string]int64, error) {
 	out := make(map[string]int64, len(ids))
 	for start := 0; start < len(ids); start += 50 {
 		chunk := ids[start:min(start+50, len(ids))]
-		q := `SELECT message_id, thread_id FROM refs WHERE list_id = ? AND message_id IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`
 		args := make([]any, 0, len(chunk)+1)
 		args = append(args, listID)
 		for _, id := range chunk {
 			args = append(args, id)
 		}
-		rows, err := t.query(ctx, q, args...)
+		rows, err := t.query(ctx, fmt.Sprintf(q, "?"+strings.Repeat(",?", len(chunk)-1))+order, args...)
 		if err != nil {
-			return nil, fmt.Errorf("thread lookup: %w", err)
+			return nil, fmt.Errorf("look up ids: %w", err)
 		}
 		for rows.Next() {
 			var id string
-			var tid int64
-			if err := rows.Scan(&id, &tid); err != nil {
+			var v int64
+			if err := rows.Scan(&id, &v); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("thread lookup: %w", err)
+				return nil, fmt.Errorf("look up ids: %w", err)
 			}
-			out[id] = tid
+			if _, ok := out[id]; !ok {
+				out[id] = v
+			}
 		}
 		err = rows.Err()
 		rows.Close()
 		if err != nil {
-			return nil, fmt.Errorf("thread lookup: %w", err)
+			return nil, fmt.Errorf("look up ids: %w", err)
 		}
 	}
 	return out, nil
@@ -592,38 +588,11 @@ func (t *sqliteTx) message(ctx context.Context, id int64) (*Message, error) {
 	return m, nil
 }
 
-// MessageSeries implements Tx.
+// MessageSeries implements Tx. When a Message-ID was reused, the first
+// message's series counts.
 func (t *sqliteTx) MessageSeries(ctx context.Context, listID int64, ids []string) (map[string]int64, error) {
-	out := map[string]int64{}
-	for start := 0; start < len(ids); start += 50 {
-		chunk := ids[start:min(start+50, len(ids))]
-		q := `SELECT message_id, series_id FROM messages WHERE list_id = ? AND series_id IS NOT NULL AND message_id IN (?` +
-			strings.Repeat(",?", len(chunk)-1) + `) ORDER BY id DESC`
-		args := make([]any, 0, len(chunk)+1)
-		args = append(args, listID)
-		for _, id := range chunk {
-			args = append(args, id)
-		}
-		rows, err := t.query(ctx, q, args...)
-		if err != nil {
-			return nil, fmt.Errorf("message series: %w", err)
-		}
-		for rows.Next() {
-			var id string
-			var sid int64
-			if err := rows.Scan(&id, &sid); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("message series: %w", err)
-			}
-			out[id] = sid // rows come newest first: the first copy wins
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, fmt.Errorf("message series: %w", err)
-		}
-	}
-	return out, nil
+	return t.idMap(ctx, `SELECT message_id, series_id FROM messages WHERE list_id = ? AND series_id IS NOT NULL AND message_id IN (%s)`,
+		" ORDER BY id", listID, ids)
 }
 
 // SetMessageSeries implements Tx.
@@ -659,20 +628,30 @@ func scanSeries(sc interface{ Scan(...any) error }) (*Series, error) {
 	return &s, nil
 }
 
-func collectSeries(rows *sql.Rows, err error) ([]Series, error) {
+type scanner interface{ Scan(...any) error }
+
+// collect reads every row with scan; what names the query in errors.
+func collect[T any](rows *sql.Rows, err error, what string, scan func(scanner) (*T, error)) ([]T, error) {
 	if err != nil {
-		return nil, fmt.Errorf("series: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
-	var out []Series
+	var out []T
 	for rows.Next() {
-		s, err := scanSeries(rows)
+		v, err := scan(rows)
 		if err != nil {
-			return nil, fmt.Errorf("series: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		out = append(out, *s)
+		out = append(out, *v)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
+func collectSeries(rows *sql.Rows, err error) ([]Series, error) {
+	return collect(rows, err, "series", func(sc scanner) (*Series, error) { return scanSeries(sc) })
 }
 
 // Series implements Tx.
