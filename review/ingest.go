@@ -552,7 +552,9 @@ func assemble(ctx context.Context, b *Batch, listID int64, a *store.Added, mail 
 	}
 	a.SeriesID = s.ID
 
-	if s.Previous == 0 && (s.Version > 1 || s.Resend) {
+	// Every series may replace an older one: vN+1, a RESEND, or the same
+	// series sent again unlabeled.
+	if s.Previous == 0 {
 		if err := linkPrevious(ctx, b, listID, s, a, mail, idx, refSeries); err != nil {
 			return err
 		}
@@ -583,7 +585,10 @@ func linkPrevious(ctx context.Context, b *Batch, listID int64, s *store.Series, 
 		if err != nil {
 			return err
 		}
-		if older(p) {
+		// Replying into a thread makes a new revision only with a higher
+		// version, or the same series again (same count and subject); an
+		// odd patch posted into a series' thread does not replace it.
+		if older(p) && (p.Version < s.Version || (p.Total == s.Total && NormalizeSubject(p.Subject) == NormalizeSubject(s.Subject))) {
 			prev = p
 		}
 	}

@@ -119,7 +119,9 @@ func TestPatchworkSeries(t *testing.T) {
 		{"bugs-mixed-versions", []string{"v1 1/2", "v2 1/2"}},
 		{"bugs-multiple-content-types", []string{"v1 1/1"}},
 		{"bugs-multiple-references", []string{"v2 4/4 +cover"}},
-		{"bugs-nocover-noversion", []string{"v1 2/2", "v1 2/2"}},
+		// Sent again, unversioned, in reply to the first sending: a new
+		// revision of it.
+		{"bugs-nocover-noversion", []string{"v1 2/2 prev=v1", "v1 2/2 superseded"}},
 		{"bugs-nocover", []string{"v1 2/2 superseded", "v2 2/2 prev=v1"}},
 		// The same patch sent three times, unthreaded: three series, each
 		// re-send superseding the one before (as b4 and lore treat resends).
@@ -134,6 +136,12 @@ func TestPatchworkSeries(t *testing.T) {
 		{"revision-threaded-to-cover", []string{"v1 2/2 +cover superseded", "v2 2/2 +cover prev=v1"}},
 		{"revision-threaded-to-patch", []string{"v1 2/2 +cover superseded", "v2 2/2 +cover prev=v1"}},
 		{"revision-threaded-to-single-patch", []string{"v1 1/1 superseded", "v2 1/1 prev=v1"}},
+		// The same series sent again without a new version: a new revision.
+		{"revision-unlabeled", []string{"v1 2/2 +cover prev=v1", "v1 2/2 +cover superseded"}},
+		// Two unthreaded sendings an hour apart: two series, the second
+		// replacing the first.
+		{"revision-unlabeled-noreferences", []string{"v2 2/2 prev=v2", "v2 2/2 superseded"}},
+		{"dependency-base-patch", []string{"v1 2/2 +cover"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			in, st := newTestIngester(t)
