@@ -553,8 +553,9 @@ func assemble(ctx context.Context, b *Batch, listID int64, a *store.Added, mail 
 	a.SeriesID = s.ID
 
 	// Every series may replace an older one: vN+1, a RESEND, or the same
-	// series sent again unlabeled.
-	if s.Previous == 0 {
+	// series sent again unlabeled. Look when what identifies it arrives:
+	// the cover letter, the first patch, or the last one missing.
+	if s.Previous == 0 && (idx <= 1 || s.Received == s.Total) {
 		if err := linkPrevious(ctx, b, listID, s, a, mail, idx, refSeries); err != nil {
 			return err
 		}

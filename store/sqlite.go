@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +33,20 @@ var (
 )
 
 var listName = regexp.MustCompile(`^[a-z0-9._-]+$`)
+
+// driverName is mattn/go-sqlite3 with per-connection settings the DSN
+// cannot carry: temporary B-trees (UNION, DISTINCT, ORDER BY) in memory, not
+// in temp files, which cost a file per query.
+const driverName = "sqlite3_patchwell"
+
+func init() {
+	sql.Register(driverName, &sqlite3.SQLiteDriver{
+		ConnectHook: func(c *sqlite3.SQLiteConn) error {
+			_, err := c.Exec("PRAGMA temp_store = MEMORY", nil)
+			return err
+		},
+	})
+}
 
 // ValidListName reports whether name may be a list name.
 func ValidListName(name string) bool {
@@ -59,7 +74,7 @@ func Open(ctx context.Context, dir string) (*SQLite, error) {
 	q.Set("_synchronous", "FULL")
 	q.Set("_txlock", "immediate")
 	q.Set("_cache_size", "-65536")
-	w, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	w, err := sql.Open(driverName, "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -79,7 +94,7 @@ func Open(ctx context.Context, dir string) (*SQLite, error) {
 	}
 	q.Set("_txlock", "deferred")
 	q.Set("_query_only", "true")
-	r, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	r, err := sql.Open(driverName, "file:"+path+"?"+q.Encode())
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open database: %w", err)
@@ -589,10 +604,11 @@ func (t *sqliteTx) message(ctx context.Context, id int64) (*Message, error) {
 }
 
 // MessageSeries implements Tx. When a Message-ID was reused, the first
-// message's series counts.
+// message's series counts: rows come in messages_msgid order, which ends
+// with the rowid.
 func (t *sqliteTx) MessageSeries(ctx context.Context, listID int64, ids []string) (map[string]int64, error) {
 	return t.idMap(ctx, `SELECT message_id, series_id FROM messages WHERE list_id = ? AND series_id IS NOT NULL AND message_id IN (%s)`,
-		" ORDER BY id", listID, ids)
+		"", listID, ids)
 }
 
 // SetMessageSeries implements Tx.
@@ -654,6 +670,39 @@ func collectSeries(rows *sql.Rows, err error) ([]Series, error) {
 	return collect(rows, err, "series", func(sc scanner) (*Series, error) { return scanSeries(sc) })
 }
 
+// newestFirst orders candidates by version, then id, both descending. The
+// write transaction's queries sort here, not in SQL: this SQLite build
+// spends some 400 µs setting up any sort, even of no rows.
+func newestFirst(list []Series, err error) ([]Series, error) {
+	list = uniqueSeries(list)
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].Version != list[j].Version {
+			return list[i].Version > list[j].Version
+		}
+		return list[i].ID > list[j].ID
+	})
+	return list, err
+}
+
+func uniqueSeries(list []Series) []Series {
+	seen := make(map[int64]bool, len(list))
+	out := list[:0]
+	for _, x := range list {
+		if !seen[x.ID] {
+			seen[x.ID] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// byIDDesc orders series newest first, each once.
+func byIDDesc(list []Series, err error) ([]Series, error) {
+	list = uniqueSeries(list)
+	sort.Slice(list, func(i, j int) bool { return list[i].ID > list[j].ID })
+	return list, err
+}
+
 // Series implements Tx.
 func (t *sqliteTx) Series(ctx context.Context, id int64) (*Series, error) {
 	s, err := scanSeries(t.queryRow(ctx, `SELECT `+txSeriesCols+` FROM series s WHERE s.id = ?`, id))
@@ -668,28 +717,31 @@ func (t *sqliteTx) Series(ctx context.Context, id int64) (*Series, error) {
 
 // FindSeries implements Tx.
 func (t *sqliteTx) FindSeries(ctx context.Context, q SeriesQuery) ([]Series, error) {
-	return collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
+	return byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
 		WHERE s.list_id = ?1 AND s.submitter_email = ?2 AND s.version = ?3 AND s.total = ?4
 		  AND ((?5 != 0 AND s.thread_id = ?5) OR (?5 = 0 AND s.date >= ?6 AND s.date <= ?7))
-		ORDER BY s.id DESC LIMIT 20`,
-		q.ListID, q.Submitter, q.Version, q.Total, q.ThreadID, unixOrZero(q.Since), unixOrZero(q.Until)))
+		LIMIT 200`,
+		q.ListID, q.Submitter, q.Version, q.Total, q.ThreadID, unixOrZero(q.Since), unixOrZero(q.Until))))
 }
 
 // SeriesByStem implements Tx.
 func (t *sqliteTx) SeriesByStem(ctx context.Context, listID int64, submitter, stem string) ([]Series, error) {
-	return collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
-		WHERE s.list_id = ? AND s.stem = ? AND s.stem != '' AND s.submitter_email = ? ORDER BY s.id DESC LIMIT 5`, listID, stem, submitter))
+	return byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
+		WHERE s.list_id = ? AND s.stem = ? AND s.stem != '' AND s.submitter_email = ? LIMIT 200`, listID, stem, submitter)))
 }
 
-// FindPrevious implements Tx.
+// FindPrevious implements Tx. Two plain index lookups: a submitter may
+// have thousands of series, a subject or change-id a handful.
 func (t *sqliteTx) FindPrevious(ctx context.Context, listID int64, s *Series, norm string) ([]Series, error) {
-	return collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
-		WHERE s.id IN (
-			SELECT id FROM series WHERE list_id = ?5 AND change_id = ?2 AND change_id != ''
-			UNION
-			SELECT id FROM series WHERE list_id = ?5 AND submitter_email = ?3 AND norm_subject = ?4)
-		  AND s.id < ?1
-		ORDER BY s.version DESC, s.id DESC LIMIT 10`, s.ID, s.ChangeID, s.Submitter.Email, norm, listID))
+	list, err := collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
+		WHERE s.list_id = ? AND s.submitter_email = ? AND s.norm_subject = ? AND s.id < ? LIMIT 200`,
+		listID, s.Submitter.Email, norm, s.ID))
+	if err != nil || s.ChangeID == "" {
+		return newestFirst(list, err)
+	}
+	more, err := collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
+		WHERE s.list_id = ? AND s.change_id = ? AND s.change_id != '' AND s.id < ? LIMIT 200`, listID, s.ChangeID, s.ID))
+	return newestFirst(append(list, more...), err)
 }
 
 // SeriesWithPatchIDs implements Tx.
@@ -699,18 +751,22 @@ func (t *sqliteTx) SeriesWithPatchIDs(ctx context.Context, listID int64, patchID
 		if pid == "" {
 			continue
 		}
-		rows, err := t.query(ctx, `SELECT DISTINCT p.series_id FROM patches p JOIN series s ON s.id = p.series_id
-			WHERE p.patch_id = ? AND s.list_id = ? LIMIT 50`, pid, listID)
+		rows, err := t.query(ctx, `SELECT p.series_id FROM patches p JOIN series s ON s.id = p.series_id
+			WHERE p.patch_id = ? AND p.patch_id != '' AND s.list_id = ? LIMIT 50`, pid, listID)
 		if err != nil {
 			return nil, fmt.Errorf("patch-id lookup: %w", err)
 		}
+		seen := map[int64]bool{}
 		for rows.Next() {
 			var sid int64
 			if err := rows.Scan(&sid); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("patch-id lookup: %w", err)
 			}
-			out[sid]++
+			if !seen[sid] {
+				seen[sid] = true
+				out[sid]++
+			}
 		}
 		rows.Close()
 	}
@@ -719,9 +775,9 @@ func (t *sqliteTx) SeriesWithPatchIDs(ctx context.Context, listID int64, patchID
 
 // SeriesWithPatchSubject implements Tx.
 func (t *sqliteTx) SeriesWithPatchSubject(ctx context.Context, listID int64, submitter, subject string) ([]Series, error) {
-	return collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
-		WHERE s.id IN (SELECT p.series_id FROM patches p WHERE p.commit_subject = ?3)
-		  AND s.list_id = ?1 AND s.submitter_email = ?2 ORDER BY s.version DESC, s.id DESC LIMIT 10`, listID, submitter, subject))
+	return newestFirst(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM (SELECT series_id FROM patches WHERE commit_subject = ?3) c
+		CROSS JOIN series s ON s.id = c.series_id
+		WHERE s.list_id = ?1 AND s.submitter_email = ?2 LIMIT 200`, listID, submitter, subject)))
 }
 
 func nullID(id int64) any {
