@@ -225,7 +225,7 @@ func cmdServe(args []string) error {
 		first = lists[0].Name
 	}
 	log.Info("patchwell ready",
-		"send", fmt.Sprintf("git send-email --to=%s@%s --smtp-server=%s --smtp-server-port=%s", first, *domain, hostOf(*smtpAddr), portOf(*smtpAddr)),
+		"send", fmt.Sprintf("git send-email --to=%s@%s --smtp-server=%s --smtp-server-port=%s --suppress-cc=all", first, *domain, hostOf(*smtpAddr), portOf(*smtpAddr)),
 		"smtp", *smtpAddr, "lmtp", *lmtpAddr, "web", "http://"+*httpAddr+"/", "data", *data)
 
 	sig := make(chan os.Signal, 1)
