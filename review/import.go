@@ -24,9 +24,17 @@ type ImportStats struct {
 const importBatch = 1000
 
 type pending struct {
-	raw  []byte
-	p    *Prepared
-	done chan struct{}
+	raw     []byte
+	arrived time.Time
+	p       *Prepared
+	done    chan struct{}
+}
+
+// ArrivalSource is a Source that knows when each message first arrived
+// (reindex replays the archive with it); other sources arrive now.
+type ArrivalSource interface {
+	archive.Source
+	Arrived() time.Time // of the message Next returned last
 }
 
 // Import reads every message of src into list, in order: parsing runs on
@@ -56,7 +64,10 @@ func (in *Ingester) Import(ctx context.Context, list string, src archive.Source)
 				readErr <- err
 				return
 			}
-			pe := &pending{raw: raw, done: make(chan struct{})}
+			pe := &pending{raw: raw, arrived: time.Now(), done: make(chan struct{})}
+			if as, ok := src.(ArrivalSource); ok {
+				pe.arrived = as.Arrived()
+			}
 			select {
 			case order <- pe:
 			case <-ctx.Done():
@@ -74,7 +85,7 @@ func (in *Ingester) Import(ctx context.Context, list string, src archive.Source)
 	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
 		go func() {
 			for pe := range work {
-				pe.p = Prepare(pe.raw, time.Now())
+				pe.p = Prepare(pe.raw, pe.arrived)
 				close(pe.done)
 			}
 		}()

@@ -160,9 +160,11 @@ func (s *SQLite) CreateList(ctx context.Context, l List) (*List, error) {
 	if l.Created.IsZero() {
 		l.Created = time.Now()
 	}
-	var b [4]byte
-	rand.Read(b[:])
-	l.UIDValidity = binary.BigEndian.Uint32(b[:])&0x7fffffff | 1
+	if l.UIDValidity == 0 { // a new list; reindex keeps the old one's
+		var b [4]byte
+		rand.Read(b[:])
+		l.UIDValidity = binary.BigEndian.Uint32(b[:])&0x7fffffff | 1
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	res, err := s.w.ExecContext(ctx, `INSERT INTO lists(name, description, owner, created, uidvalidity) VALUES(?,?,?,?,?)`,

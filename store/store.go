@@ -18,7 +18,7 @@ import (
 // through Update, which runs one transaction.
 type Store interface {
 	// CreateList creates a list; ErrExists if the name is taken, ErrBadName
-	// if it is not [a-z0-9._-]+.
+	// if it is not [a-z0-9._-]+. A zero UIDValidity gets a random one.
 	CreateList(ctx context.Context, l List) (*List, error)
 	Lists(ctx context.Context) ([]List, error)
 	List(ctx context.Context, name string) (*List, error)

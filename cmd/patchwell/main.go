@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -43,12 +44,13 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"serve":  {"serve [--data DIR] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--domain DOMAIN] [--no-default-list]", "run the server (SMTP/LMTP ingest, web UI and API)", cmdServe},
-		"list":   {"list create NAME [--description TEXT] [--owner EMAIL] | list ls   [--data DIR]", "create and show mailing lists", cmdList},
-		"import": {"import --data DIR --list NAME FILE|DIR|- ...", "import mbox (mboxo, mboxrd, .gz), maildir or .eml files into a list", cmdImport},
-		"export": {"export --data DIR --list NAME [--out FILE]", "write every message of a list as mboxrd, in arrival order, byte for byte", cmdExport},
-		"check":  {"check --data DIR", "verify the database and every stored message against its sha256", cmdCheck},
-		"help":   {"help", "show this help", cmdHelp},
+		"serve":   {"serve [--data DIR] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--domain DOMAIN] [--no-default-list]", "run the server (SMTP/LMTP ingest, web UI and API)", cmdServe},
+		"list":    {"list create NAME [--description TEXT] [--owner EMAIL] | list ls   [--data DIR]", "create and show mailing lists", cmdList},
+		"import":  {"import --data DIR --list NAME FILE|DIR|- ...", "import mbox (mboxo, mboxrd, .gz), maildir or .eml files into a list", cmdImport},
+		"export":  {"export --data DIR --list NAME [--out FILE]", "write every message of a list as mboxrd, in arrival order, byte for byte", cmdExport},
+		"check":   {"check --data DIR", "verify the database and every stored message against its sha256", cmdCheck},
+		"reindex": {"reindex --data DIR", "rebuild threads, series and patches from the raw messages (stop the server first; the old database is kept beside the new one)", cmdReindex},
+		"help":    {"help", "show this help", cmdHelp},
 	}
 }
 
@@ -157,6 +159,11 @@ func cmdServe(args []string) error {
 	}
 	log := newLogger(level)
 
+	unlock, err := lockData(*data)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	st, err := openStore(*data)
 	if err != nil {
 		return err
@@ -186,7 +193,7 @@ func cmdServe(args []string) error {
 		if err != nil {
 			return fmt.Errorf("smtp: %w", err)
 		}
-		smtpSrv, err = smtpd.New(smtpd.Config{Domain: *domain, MaxMessageBytes: *maxSize}, be, log.With("proto", "smtp"))
+		smtpSrv, err = smtpd.New(smtpd.Config{Domain: *domain, MaxMessageBytes: *maxSize}, be, log)
 		if err != nil {
 			return err
 		}
@@ -202,7 +209,7 @@ func cmdServe(args []string) error {
 		if err != nil {
 			return fmt.Errorf("lmtp: %w", err)
 		}
-		lmtpSrv, err = smtpd.New(smtpd.Config{Domain: *domain, MaxMessageBytes: *maxSize, LMTP: true}, be, log.With("proto", "lmtp"))
+		lmtpSrv, err = smtpd.New(smtpd.Config{Domain: *domain, MaxMessageBytes: *maxSize, LMTP: true}, be, log)
 		if err != nil {
 			return err
 		}
@@ -442,5 +449,91 @@ func cmdCheck(args []string) error {
 		return err
 	}
 	fmt.Println("ok")
+	return nil
+}
+
+// lockData takes the data directory's lock file, held by serve and
+// reindex: reindex replaces the database, which a running server must not
+// have open.
+func lockData(dir string) (func(), error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "patchwell.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data directory %s is in use by another patchwell serve or reindex", dir)
+	}
+	return func() { f.Close() }, nil
+}
+
+func cmdReindex(args []string) error {
+	fs := newFlags("reindex")
+	data := fs.String("data", defaultData, "data directory")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usageError{"usage: patchwell " + commands["reindex"].usage}
+	}
+	if _, err := os.Stat(filepath.Join(*data, store.DBFile)); err != nil {
+		return fmt.Errorf("no database in %s: %w", *data, err)
+	}
+	unlock, err := lockData(*data)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	stamp := time.Now().UTC().Format("20060102T150405")
+	tmp := filepath.Join(*data, "reindex-"+stamp)
+	old, err := openStore(*data)
+	if err != nil {
+		return err
+	}
+	fresh, err := openStore(tmp)
+	if err != nil {
+		old.Close()
+		return err
+	}
+	stats, err := review.Reindex(context.Background(), old, fresh, newLogger(slog.LevelWarn))
+	cerr1, cerr2 := old.Close(), fresh.Close()
+	if err == nil {
+		err = errors.Join(cerr1, cerr2)
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	// Keep the old database beside the new one, then move the new one in.
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		src := filepath.Join(*data, store.DBFile+suffix)
+		if _, err := os.Stat(src); err == nil {
+			if err := os.Rename(src, src+".before-reindex-"+stamp); err != nil {
+				return err
+			}
+		}
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		src := filepath.Join(tmp, store.DBFile+suffix)
+		if _, err := os.Stat(src); err == nil {
+			if err := os.Rename(src, filepath.Join(*data, store.DBFile+suffix)); err != nil {
+				return err
+			}
+		}
+	}
+	os.RemoveAll(tmp)
+	names := make([]string, 0, len(stats))
+	for n := range stats {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Printf("%s: %d messages reindexed\n", n, stats[n].Imported)
+	}
+	fmt.Printf("old database kept as %s\n", store.DBFile+".before-reindex-"+stamp)
 	return nil
 }

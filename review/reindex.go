@@ -1,0 +1,96 @@
+package review
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"patchwell/store"
+)
+
+// Reindex rebuilds, in the empty store to, everything derived from the raw
+// messages of from (threads, series, revisions, patches, flags), list by
+// list in arrival order, so that UIDs and UIDVALIDITY stay as they were.
+// It is how a change to recognition or assembly reaches an existing
+// archive.
+func Reindex(ctx context.Context, from, to store.Store, log *slog.Logger) (map[string]ImportStats, error) {
+	lists, err := from.Lists(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in := NewIngester(to, log)
+	defer in.Close()
+	out := map[string]ImportStats{}
+	for _, l := range lists {
+		if _, err := to.CreateList(ctx, store.List{Name: l.Name, Description: l.Description, Owner: l.Owner,
+			Created: l.Created, UIDValidity: l.UIDValidity}); err != nil {
+			return out, err
+		}
+		src := newWalkSource(ctx, from, l.Name)
+		st, err := in.Import(ctx, l.Name, src)
+		src.Close()
+		out[l.Name] = st
+		if err != nil {
+			return out, fmt.Errorf("list %s: %w", l.Name, err)
+		}
+		if st.Imported != l.Messages {
+			return out, fmt.Errorf("list %s: %d messages rebuilt of %d", l.Name, st.Imported, l.Messages)
+		}
+	}
+	return out, nil
+}
+
+type walked struct {
+	raw     []byte
+	arrived time.Time
+}
+
+// walkSource replays a stored list as an ArrivalSource.
+type walkSource struct {
+	ch      chan walked
+	errc    chan error
+	stop    chan struct{}
+	arrived time.Time
+}
+
+func newWalkSource(ctx context.Context, st store.Store, list string) *walkSource {
+	w := &walkSource{ch: make(chan walked, 256), errc: make(chan error, 1), stop: make(chan struct{})}
+	go func() {
+		defer close(w.ch)
+		w.errc <- st.Walk(ctx, list, func(m *store.Message, raw []byte) error {
+			select {
+			case w.ch <- walked{raw: append([]byte(nil), raw...), arrived: m.Arrived}:
+				return nil
+			case <-w.stop:
+				return errors.New("reindex stopped")
+			}
+		})
+	}()
+	return w
+}
+
+func (w *walkSource) Next() ([]byte, error) {
+	m, ok := <-w.ch
+	if !ok {
+		if err := <-w.errc; err != nil {
+			return nil, err
+		}
+		return nil, io.EOF
+	}
+	w.arrived = m.arrived
+	return m.raw, nil
+}
+
+func (w *walkSource) Arrived() time.Time { return w.arrived }
+
+func (w *walkSource) Close() error {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	return nil
+}
