@@ -448,16 +448,26 @@ func (ss *session) beginData() (string, []rcpt, error) {
 	return ss.from, append([]rcpt(nil), ss.rcpts...), nil
 }
 
-func (ss *session) Data(r io.Reader) error {
+// receive reads DATA for the transaction: its sender, recipients and the
+// message with LF endings; a failure is logged and is the reply to give.
+func (ss *session) receive(r io.Reader) (string, []rcpt, []byte, error) {
 	from, rcpts, err := ss.beginData()
 	if err != nil {
 		ss.log.Warn("rejected", "reason", err)
-		return reply(err)
+		return "", nil, nil, reply(err)
 	}
 	raw, err := ss.readMessage(r)
 	if err != nil {
 		ss.log.Warn("rejected", "from", from, "reason", err)
-		return reply(err)
+		return "", nil, nil, reply(err)
+	}
+	return from, rcpts, raw, nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	from, rcpts, raw, err := ss.receive(r)
+	if err != nil {
+		return err
 	}
 	lists := lists(rcpts)
 	if err := ss.deliver(from, lists, raw); err != nil {
@@ -471,15 +481,9 @@ func (ss *session) Data(r io.Reader) error {
 // LMTPData answers once per recipient (RFC 2033 4.2): each list is
 // delivered on its own so that each recipient's reply is its own.
 func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
-	from, rcpts, err := ss.beginData()
+	from, rcpts, raw, err := ss.receive(r)
 	if err != nil {
-		ss.log.Warn("rejected", "reason", err)
-		return reply(err)
-	}
-	raw, err := ss.readMessage(r)
-	if err != nil {
-		ss.log.Warn("rejected", "from", from, "reason", err)
-		return reply(err)
+		return err
 	}
 	done := map[string]error{}
 	for _, rc := range rcpts {
