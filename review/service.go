@@ -2,7 +2,11 @@ package review
 
 import (
 	"context"
+	"io"
 	"strings"
+	"time"
+
+	"patchwell/archive"
 
 	"patchwell/review/patchmail"
 	"patchwell/store"
@@ -44,6 +48,20 @@ func (s *Service) Threads(ctx context.Context, list string, p store.Page) ([]sto
 // Raw returns the stored bytes of a message.
 func (s *Service) Raw(ctx context.Context, list, messageID string) ([]byte, error) {
 	return s.st.Raw(ctx, list, messageID)
+}
+
+// ThreadMbox writes the whole thread of a message as mboxrd, in arrival
+// order: what public-inbox serves as t.mbox.gz and b4 fetches. It returns
+// store.ErrNotFound, before writing anything, for an unknown message.
+func (s *Service) ThreadMbox(ctx context.Context, list, messageID string, w io.Writer) error {
+	m, err := s.st.Message(ctx, list, messageID)
+	if err != nil {
+		return err
+	}
+	mw := archive.NewMboxWriter(w)
+	return s.st.WalkThread(ctx, m.ThreadID, func(m *store.Message, raw []byte) error {
+		return mw.Write(raw, "mboxrd@z", time.Time{})
+	})
 }
 
 // Series returns a series and its patches, each patch carrying its own

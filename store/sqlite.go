@@ -989,6 +989,44 @@ func (s *SQLite) Raw(ctx context.Context, list, messageID string) ([]byte, error
 	return raw, nil
 }
 
+// Message implements Store.
+func (s *SQLite) Message(ctx context.Context, list, messageID string) (*Message, error) {
+	m, err := scanMessage(s.r.QueryRowContext(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id
+		WHERE l.name = ? AND m.message_id = ? ORDER BY m.uid LIMIT 1`, list, messageID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("message %q: %w", messageID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("message: %w", err)
+	}
+	return m, nil
+}
+
+// WalkThread implements Store.
+func (s *SQLite) WalkThread(ctx context.Context, threadID int64, fn func(m *Message, raw []byte) error) error {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+`, r.data FROM messages m JOIN lists l ON l.id = m.list_id
+		JOIN raw r ON r.id = m.id WHERE m.thread_id = ? ORDER BY m.uid`, threadID)
+	if err != nil {
+		return fmt.Errorf("walk thread: %w", err)
+	}
+	defer rows.Close()
+	var buf []byte
+	for rows.Next() {
+		var z []byte
+		m, err := scanMessage(rows, &z)
+		if err != nil {
+			return fmt.Errorf("walk thread: %w", err)
+		}
+		if buf, err = zdec.DecodeAll(z, buf[:0]); err != nil {
+			return fmt.Errorf("walk thread %q: %w: %v", m.MessageID, ErrCorrupted, err)
+		}
+		if err := fn(m, buf); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // Walk implements Store.
 func (s *SQLite) Walk(ctx context.Context, list string, fn func(m *Message, raw []byte) error) error {
 	l, err := s.List(ctx, list)

@@ -37,6 +37,12 @@ type Store interface {
 	// Raw returns the stored bytes of the message with that Message-ID (the
 	// first one to arrive, when several share it).
 	Raw(ctx context.Context, list, messageID string) ([]byte, error)
+	// Message returns the metadata of the message with that Message-ID
+	// (the first to arrive, when several share it).
+	Message(ctx context.Context, list, messageID string) (*Message, error)
+	// WalkThread calls fn for every message of a thread in arrival order
+	// with its raw bytes.
+	WalkThread(ctx context.Context, threadID int64, fn func(m *Message, raw []byte) error) error
 	// Walk calls fn for every message of list in arrival (UID) order with
 	// its raw bytes.
 	Walk(ctx context.Context, list string, fn func(m *Message, raw []byte) error) error

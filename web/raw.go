@@ -1,10 +1,21 @@
 package web
 
 import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 )
+
+// ThreadMboxer is an optional ability of a Reader: the thread of a message
+// as mboxrd, or store.ErrNotFound before anything is written.
+type ThreadMboxer interface {
+	ThreadMbox(ctx context.Context, list, messageID string, w io.Writer) error
+}
 
 // raw serves GET /{list}/{message-id}/raw: the stored bytes, exactly.
 //
@@ -29,7 +40,11 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 	}
 	rest, ok := strings.CutSuffix(r.PathValue("rest"), "/raw")
 	if !ok {
-		writeError(w, http.StatusNotFound, "not found")
+		if rest, ok = strings.CutSuffix(r.PathValue("rest"), "/t.mbox.gz"); ok {
+			h.threadMbox(w, r, list, rest)
+			return
+		}
+		h.message(w, r, list, r.PathValue("rest"))
 		return
 	}
 	id := trimAngle(rest)
@@ -57,4 +72,82 @@ func trimAngle(id string) string {
 		return id[1 : len(id)-1]
 	}
 	return id
+}
+
+// threadMbox serves GET /{list}/{message-id}/t.mbox.gz: the message's whole
+// thread as gzipped mboxrd, the URL public-inbox serves and b4 fetches
+// (b4.midmask = http://HOST/LIST/%s).
+func (h *Handler) threadMbox(w http.ResponseWriter, r *http.Request, list, rest string) {
+	tm, ok := h.r.(ThreadMboxer)
+	id := trimAngle(rest)
+	if !ok || id == "" || len(id) > maxMessageIDLen {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	// Buffer the head so that a missing message still gets a JSON 404.
+	pw := &lazyWriter{w: w}
+	bw := bufio.NewWriterSize(pw, 64<<10)
+	zw := gzip.NewWriter(bw)
+	pw.start = func() {
+		hd := w.Header()
+		hd.Set("Content-Type", "application/gzip")
+		hd.Set("Content-Disposition", "inline; filename=t.mbox.gz")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusOK)
+	}
+	if err := tm.ThreadMbox(r.Context(), list, id, zw); err != nil {
+		if !pw.started {
+			h.fail(w, "message", err)
+			return
+		}
+		if rw, ok := w.(*recorder); ok {
+			rw.err = err
+		}
+		return
+	}
+	if err := zw.Close(); err == nil {
+		_ = bw.Flush()
+	}
+}
+
+// lazyWriter writes the response head on the first write.
+type lazyWriter struct {
+	w       io.Writer
+	start   func()
+	started bool
+}
+
+func (l *lazyWriter) Write(p []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		l.start()
+	}
+	return l.w.Write(p)
+}
+
+// message answers /{list}/{message-id} as public-inbox does: a redirect to
+// the canonical /{list}/{message-id}/, whose Location b4 reads to find the
+// thread (b4.midmask = http://HOST/LIST/%s). The page itself shows the raw
+// message until the web UI renders threads.
+func (h *Handler) message(w http.ResponseWriter, r *http.Request, list, rest string) {
+	page := strings.HasSuffix(rest, "/")
+	id := trimAngle(strings.TrimSuffix(rest, "/"))
+	if id == "" || len(id) > maxMessageIDLen {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	if _, err := h.r.Raw(r.Context(), list, id); err != nil {
+		h.fail(w, "message", err)
+		return
+	}
+	if !page {
+		scheme := "http"
+		if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+			scheme = "https"
+		}
+		u := scheme + "://" + r.Host + "/" + url.PathEscape(list) + "/" + url.PathEscape(id) + "/"
+		http.Redirect(w, r, u, http.StatusFound)
+		return
+	}
+	http.Redirect(w, r, "/"+url.PathEscape(list)+"/"+url.PathEscape(id)+"/raw", http.StatusFound)
 }

@@ -67,7 +67,10 @@ func TestRawErrors(t *testing.T) {
 	}{
 		{"unknown message", "/dev/nope@example.org/raw", 404},
 		{"unknown list", "/nolist/p1@example.org/raw", 404},
-		{"no raw suffix", "/dev/p1@example.org", 404},
+		// A bare message URL redirects (public-inbox style), and the
+		// redirects end at the raw message.
+		{"no raw suffix", "/dev/p1@example.org", 200},
+		{"no raw suffix, unknown message", "/dev/nope@example.org", 404},
 		{"other suffix", "/dev/p1@example.org/raw.txt", 404},
 		{"empty id (cleaned and redirected to /dev/raw)", "/dev//raw", 404},
 		{"empty id in brackets", "/dev/%3C%3E/raw", 400},
@@ -142,5 +145,22 @@ func TestRawCorpus(t *testing.T) {
 				t.Errorf("raw %q differs: got %d bytes, want %d", id, len(res.body), len(b))
 			}
 		})
+	}
+}
+
+// TestMessageRedirect: /{list}/{id} answers with an absolute Location to
+// /{list}/{id}/, which is what b4 reads to find the thread.
+func TestMessageRedirect(t *testing.T) {
+	f := fixture()
+	f.raw[[2]string{"dev", "p1@example.org"}] = []byte("x")
+	base := newServer(t, f, 0)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.Head(base + "/dev/p1%40example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != base+"/dev/p1@example.org/" {
+		t.Fatalf("HEAD = %d, Location %q", res.StatusCode, res.Header.Get("Location"))
 	}
 }

@@ -420,3 +420,66 @@ func TestNoThreadAndLMTP(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestB4Am runs the real b4 against patchwell as it runs against lore:
+// b4.midmask points at the list, `b4 am` fetches the thread (t.mbox.gz),
+// collects the Reviewed-by a reviewer sent, and git am applies the result.
+func TestB4Am(t *testing.T) {
+	needTool(t, "git", "send-email", "--help")
+	needTool(t, "b4", "--version")
+	srv := startServer(t, t.TempDir())
+	repo := makeRepo(t)
+	out := filepath.Join(repo, "b4")
+	run(t, repo, "git", "format-patch", "-q", "--cover-letter", "-o", out, "HEAD~3")
+	fillCover(t, out, "Add a and rename it")
+	sendEmail(t, repo, srv.smtp, out)
+	var list struct{ Series []apiSeries }
+	srv.getJSON("/api/v1/lists/dev/series", &list)
+	if len(list.Series) != 1 {
+		t.Fatalf("series: %+v", list.Series)
+	}
+	var s apiSeries
+	srv.getJSON(fmt.Sprintf("/api/v1/series/%d", list.Series[0].ID), &s)
+	p2 := s.Patches[1]
+	sendRaw(t, srv.smtp, "rev@example.net", []string{"dev@patchwell.localhost"}, fmt.Sprintf(
+		"From: Rev Iewer <rev@example.net>\r\nTo: dev@patchwell.localhost\r\nSubject: Re: %s\r\nMessage-ID: <b4-review@example.net>\r\nIn-Reply-To: <%s>\r\nReferences: <%s> <%s>\r\nDate: Mon, 23 Nov 2026 12:00:00 +0000\r\n\r\nLooks right.\r\n\r\nReviewed-by: Rev Iewer <rev@example.net>\r\n",
+		p2.Subject, p2.MessageID, s.CoverMessageID, p2.MessageID))
+
+	home := t.TempDir()
+	base := "http://" + srv.http + "/dev/%s"
+	cfg := fmt.Sprintf("[user]\n\tname = Maintainer\n\temail = m@example.org\n[b4]\n\tmidmask = %s\n\tlinkmask = %s\n", base, base)
+	if err := os.WriteFile(filepath.Join(home, ".gitconfig"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outDir := t.TempDir()
+	cmd := exec.Command("b4", "am", "-o", outDir, s.CoverMessageID)
+	cmd.Dir = outDir
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "XDG_DATA_HOME="+filepath.Join(home, ".local"), "XDG_CACHE_HOME="+filepath.Join(home, ".cache"))
+	b4out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("b4 am: %v\n%s", err, b4out)
+	}
+	mbx, _ := filepath.Glob(filepath.Join(outDir, "*.mbx"))
+	if len(mbx) != 1 {
+		t.Fatalf("b4 am wrote %v\n%s", mbx, b4out)
+	}
+	am, err := os.ReadFile(mbx[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(am), "\nSubject: [PATCH "); n != 3 {
+		t.Errorf("b4 am mbox has %d patches, want 3\n%s", n, b4out)
+	}
+	if !strings.Contains(string(am), "Reviewed-by: Rev Iewer <rev@example.net>") {
+		t.Errorf("b4 did not collect the Reviewed-by\n%s", b4out)
+	}
+	// The result applies on the base with git am.
+	clone := t.TempDir()
+	run(t, clone, "git", "clone", "-q", repo, ".")
+	run(t, clone, "git", "checkout", "-q", "HEAD~3")
+	run(t, clone, "git", "am", "-q", mbx[0])
+	log := run(t, clone, "git", "log", "--format=%s", "-3")
+	if !strings.Contains(log, "rename a to b") || !strings.Contains(log, "add a") {
+		t.Errorf("git log after am: %s", log)
+	}
+}
