@@ -11,6 +11,13 @@ import (
 	"strings"
 )
 
+// SeriesMboxer is an optional ability of a Reader: a series' patches as
+// mboxrd for git am, with the trailers replies gave; store.ErrNotFound
+// before anything is written.
+type SeriesMboxer interface {
+	SeriesMbox(ctx context.Context, id int64, w io.Writer) error
+}
+
 // ThreadMboxer is an optional ability of a Reader: the thread of a message
 // as mboxrd, or store.ErrNotFound before anything is written.
 type ThreadMboxer interface {
@@ -150,4 +157,39 @@ func (h *Handler) message(w http.ResponseWriter, r *http.Request, list, rest str
 		return
 	}
 	http.Redirect(w, r, "/"+url.PathEscape(list)+"/"+url.PathEscape(id)+"/raw", http.StatusFound)
+}
+
+// seriesMbox serves GET /api/v1/series/{id}/mbox: the series ready for
+// `git am` (as `b4 am` would write it).
+func (h *Handler) seriesMbox(w http.ResponseWriter, r *http.Request) {
+	sm, ok := h.r.(SeriesMboxer)
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		writeError(w, http.StatusBadRequest, "bad series id: want a positive number")
+		return
+	}
+	if !ok {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	pw := &lazyWriter{w: w}
+	bw := bufio.NewWriterSize(pw, 64<<10)
+	pw.start = func() {
+		hd := w.Header()
+		hd.Set("Content-Type", "text/plain; charset=utf-8")
+		hd.Set("Content-Disposition", "inline; filename=series-"+strconv.FormatInt(id, 10)+".mbox")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusOK)
+	}
+	if err := sm.SeriesMbox(r.Context(), id, bw); err != nil {
+		if !pw.started {
+			h.fail(w, "series", err)
+			return
+		}
+		if rw, ok := w.(*recorder); ok {
+			rw.err = err
+		}
+		return
+	}
+	_ = bw.Flush()
 }

@@ -482,4 +482,26 @@ func TestB4Am(t *testing.T) {
 	if !strings.Contains(log, "rename a to b") || !strings.Contains(log, "add a") {
 		t.Errorf("git log after am: %s", log)
 	}
+
+	// Our own am-ready series mbox gives the same commits as b4's.
+	resp, err := http.Get(fmt.Sprintf("http://%s/api/v1/series/%d/mbox", srv.http, s.ID))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("series mbox: %v %v", err, resp.StatusCode)
+	}
+	ours, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	oursFile := filepath.Join(t.TempDir(), "series.mbox")
+	os.WriteFile(oursFile, ours, 0o644)
+	clone2 := t.TempDir()
+	run(t, clone2, "git", "clone", "-q", repo, ".")
+	run(t, clone2, "git", "checkout", "-q", "HEAD~3")
+	run(t, clone2, "git", "am", "-q", oursFile)
+	b4Msgs := run(t, clone, "git", "log", "--format=%an <%ae>%n%B", "-3")
+	ourMsgs := run(t, clone2, "git", "log", "--format=%an <%ae>%n%B", "-3")
+	if b4Msgs != ourMsgs {
+		t.Errorf("commits from our series mbox differ from b4's:\n--- b4\n%s\n--- ours\n%s", b4Msgs, ourMsgs)
+	}
+	if tree1, tree2 := run(t, clone, "git", "rev-parse", "HEAD^{tree}"), run(t, clone2, "git", "rev-parse", "HEAD^{tree}"); tree1 != tree2 {
+		t.Errorf("trees differ: %s vs %s", tree1, tree2)
+	}
 }

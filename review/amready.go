@@ -1,0 +1,98 @@
+package review
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"patchwell/archive"
+	"patchwell/store"
+)
+
+// SeriesMbox writes a series' patches, in order, as mboxrd ready for
+// `git am`, each commit message carrying the trailers its replies gave
+// (what `b4 am` produces). Patches whose body is transfer-encoded or
+// multipart are written unchanged. store.ErrNotFound before anything is
+// written for an unknown series.
+func (s *Service) SeriesMbox(ctx context.Context, id int64, w io.Writer) error {
+	se, patches, err := s.Series(ctx, id)
+	if err != nil {
+		return err
+	}
+	mw := archive.NewMboxWriter(w)
+	for _, p := range patches {
+		raw, err := s.st.Raw(ctx, se.List, p.MessageID)
+		if err != nil {
+			return fmt.Errorf("patch %d: %w", p.Index, err)
+		}
+		var extra []store.Trailer
+		for _, t := range p.Trailers {
+			if t.FromMessageID != p.MessageID {
+				extra = append(extra, t)
+			}
+		}
+		if err := mw.Write(AddTrailers(raw, extra), "mboxrd@z", time.Time{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AddTrailers inserts trailer lines at the end of a patch mail's commit
+// message (before the "---" line that starts the notes and diffstat), after
+// the trailers already there. Mail whose body is not plain text is
+// returned unchanged.
+func AddTrailers(raw []byte, trailers []store.Trailer) []byte {
+	if len(trailers) == 0 {
+		return raw
+	}
+	head, body, ok := bytes.Cut(raw, []byte("\n\n"))
+	if !ok || !plainBody(head) {
+		return raw
+	}
+	lines := strings.SplitAfter(string(body), "\n")
+	cut := -1
+	for i, l := range lines {
+		if l == "---\n" || strings.HasPrefix(l, "diff --git ") {
+			cut = i
+			break
+		}
+	}
+	if cut < 0 {
+		return raw
+	}
+	// Back over blank lines to the end of the trailer block.
+	end := cut
+	for end > 0 && strings.TrimSpace(lines[end-1]) == "" {
+		end--
+	}
+	var add strings.Builder
+	if end == 0 || !trailerLine.MatchString(lines[end-1]) {
+		add.WriteString("\n") // the trailers need a paragraph of their own
+	}
+	for _, t := range trailers {
+		fmt.Fprintf(&add, "%s: %s\n", t.Key, t.Value)
+	}
+	out := make([]byte, 0, len(raw)+add.Len())
+	out = append(out, head...)
+	out = append(out, "\n\n"...)
+	out = append(out, strings.Join(lines[:end], "")...)
+	out = append(out, add.String()...)
+	out = append(out, strings.Join(lines[end:], "")...)
+	return out
+}
+
+var trailerLine = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*: \S`)
+
+// plainBody reports whether a header announces a body we may edit as
+// text: not multipart, not base64 or quoted-printable.
+func plainBody(head []byte) bool {
+	h := strings.ToLower(string(head))
+	return !strings.Contains(h, "content-type: multipart/") &&
+		!strings.Contains(h, "content-transfer-encoding: base64") &&
+		!strings.Contains(h, "content-transfer-encoding: quoted-printable")
+}

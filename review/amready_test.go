@@ -1,0 +1,33 @@
+package review
+
+import (
+	"testing"
+
+	"patchwell/store"
+)
+
+func TestAddTrailers(t *testing.T) {
+	rb := []store.Trailer{{Key: "Reviewed-by", Value: "R <r@example.org>"}}
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"after the sign-off",
+			"Subject: [PATCH] x\n\nbody\n\nSigned-off-by: A <a@example.org>\n---\n a | 1 +\n\ndiff --git a/a b/a\n",
+			"Subject: [PATCH] x\n\nbody\n\nSigned-off-by: A <a@example.org>\nReviewed-by: R <r@example.org>\n---\n a | 1 +\n\ndiff --git a/a b/a\n"},
+		{"no --- line",
+			"Subject: [PATCH] x\n\nbody\n\ndiff --git a/a b/a\n",
+			"Subject: [PATCH] x\n\nbody\n\nReviewed-by: R <r@example.org>\n\ndiff --git a/a b/a\n"},
+		{"quoted-printable is left alone",
+			"Subject: x\nContent-Transfer-Encoding: quoted-printable\n\nbody\n---\n",
+			"Subject: x\nContent-Transfer-Encoding: quoted-printable\n\nbody\n---\n"},
+		{"no diff at all",
+			"Subject: x\n\njust text\n",
+			"Subject: x\n\njust text\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := string(AddTrailers([]byte(tc.in), rb)); got != tc.want {
+				t.Errorf("AddTrailers() =\n%q\nwant\n%q", got, tc.want)
+			}
+		})
+	}
+}
