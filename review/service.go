@@ -150,3 +150,55 @@ func CollectTrailers(se *store.Series, patches []store.Patch, msgs []store.Messa
 
 // ParseTitle returns a subject without its reply markers and [tags].
 func ParseTitle(subject string) string { return patchmail.ParseSubject(subject).Title }
+
+// SeriesTexts returns what a series page shows besides the metadata: the
+// cover letter's text and each patch's diff, by patch index.
+func (s *Service) SeriesTexts(ctx context.Context, id int64) (string, map[int]string, error) {
+	se, patches, err := s.Series(ctx, id)
+	if err != nil {
+		return "", nil, err
+	}
+	var cover string
+	if se.CoverMessageID != "" {
+		if raw, err := s.st.Raw(ctx, se.List, se.CoverMessageID); err == nil {
+			if m, err := patchmail.Parse(raw); err == nil {
+				cover = m.Body
+			}
+		}
+	}
+	diffs := make(map[int]string, len(patches))
+	for _, p := range patches {
+		raw, err := s.st.Raw(ctx, se.List, p.MessageID)
+		if err != nil {
+			return "", nil, err
+		}
+		if m, err := patchmail.Parse(raw); err == nil {
+			diffs[p.Index] = m.Diff
+		}
+	}
+	return cover, diffs, nil
+}
+
+// ThreadBodies returns the messages of a message's thread in arrival order
+// with their decoded text bodies.
+func (s *Service) ThreadBodies(ctx context.Context, list, messageID string) ([]store.Message, []string, error) {
+	m, err := s.st.Message(ctx, list, messageID)
+	if err != nil {
+		return nil, nil, err
+	}
+	var msgs []store.Message
+	var bodies []string
+	err = s.st.WalkThread(ctx, m.ThreadID, func(m *store.Message, raw []byte) error {
+		body := string(raw)
+		if pm, err := patchmail.Parse(raw); err == nil {
+			body = pm.Body
+			if pm.Diff != "" && !strings.Contains(body, pm.Diff) {
+				body += "\n" + pm.Diff
+			}
+		}
+		msgs = append(msgs, *m)
+		bodies = append(bodies, body)
+		return nil
+	})
+	return msgs, bodies, err
+}

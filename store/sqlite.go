@@ -50,7 +50,11 @@ func init() {
 
 // ValidListName reports whether name may be a list name.
 func ValidListName(name string) bool {
-	return len(name) <= 64 && listName.MatchString(name) && name != "." && name != ".." && name != "api"
+	switch name {
+	case ".", "..", "api", "series", "static", "all":
+		return false // paths of the web UI
+	}
+	return len(name) <= 64 && listName.MatchString(name)
 }
 
 // SQLite is the embedded store: one database file in the data directory,

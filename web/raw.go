@@ -51,7 +51,14 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 			h.threadMbox(w, r, list, rest)
 			return
 		}
-		h.message(w, r, list, r.PathValue("rest"))
+		switch rest := r.PathValue("rest"); {
+		case rest == "":
+			h.listPage(w, r, list)
+		case strings.HasSuffix(rest, "/T/"):
+			h.threadPage(w, r, list, trimAngle(strings.TrimSuffix(rest, "/T/")))
+		default:
+			h.message(w, r, list, rest)
+		}
 		return
 	}
 	id := trimAngle(rest)

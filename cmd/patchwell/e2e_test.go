@@ -504,4 +504,21 @@ func TestB4Am(t *testing.T) {
 	if tree1, tree2 := run(t, clone, "git", "rev-parse", "HEAD^{tree}"), run(t, clone2, "git", "rev-parse", "HEAD^{tree}"); tree1 != tree2 {
 		t.Errorf("trees differ: %s vs %s", tree1, tree2)
 	}
+
+	// The HTML pages of the real series.
+	for path, want := range map[string]string{
+		"/dev/":                            "Add a and rename it",
+		fmt.Sprintf("/series/%d/", s.ID):   "Reviewed-by: Rev Iewer &lt;rev@example.net&gt;",
+		"/dev/" + s.CoverMessageID + "/T/": "Looks right.",
+	} {
+		resp, err := http.Get("http://" + srv.http + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s = %d, missing %q", path, resp.StatusCode, want)
+		}
+	}
 }

@@ -1,0 +1,114 @@
+package web
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"patchwell/store"
+)
+
+// pageReader adds the page texts to the fake Reader; its diff and bodies
+// carry hostile HTML and a Trojan Source bidi override.
+type pageReader struct{ *fakeReader }
+
+const evilDiff = "diff --git a/new.go b/new.go\n--- a/old.go\n+++ b/new.go\n@@ -1,2 +1,1 @@\n-<script>alert(1)</script>\n+if access != \"user\u202e \u2066// admin\u2069 \u2066\" {\n ok\n"
+
+func (p pageReader) SeriesTexts(ctx context.Context, id int64) (string, map[int]string, error) {
+	if _, _, err := p.Series(ctx, id); err != nil {
+		return "", nil, err
+	}
+	return "Cover <b>text</b>\n> quoted line\n> another\nend", map[int]string{1: evilDiff}, nil
+}
+
+func (p pageReader) ThreadBodies(ctx context.Context, list, id string) ([]store.Message, []string, error) {
+	if id != "c2@example.org" {
+		return nil, nil, store.ErrNotFound
+	}
+	return []store.Message{
+			{UID: 1, MessageID: "c2@example.org", Subject: "[PATCH v2 0/2] fix <it>", From: store.Person{Name: "Ann"}},
+			{UID: 2, MessageID: "r1@example.org", InReplyTo: "c2@example.org", Subject: "Re: fix", From: store.Person{Name: "Cy"}},
+		}, []string{"cover body", "> quoted\nReviewed-by: Cy <cy@example.org>\n<img src=x onerror=alert(2)>"}, nil
+}
+
+func getPage(t *testing.T, url string) (int, string) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode == 200 && strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") &&
+		!strings.Contains(res.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+		t.Errorf("%s: no CSP", url)
+	}
+	return res.StatusCode, string(b)
+}
+
+func TestPages(t *testing.T) {
+	base := newServer(t, pageReader{fixture()}, 0)
+	for _, tc := range []struct {
+		name, path string
+		code       int
+		want, not  []string
+	}{
+		{"list page", "/dev/", 200,
+			[]string{"dev@lists.example.org", `href="/series/2/"`, "[PATCH v2 0/2] fix it", "--smtp-server=mail.example.org", "status=superseded"},
+			nil},
+		// The fake Reader does not filter; the store's filter has its own tests.
+		{"list page, status filter", "/dev/?status=superseded", 200, []string{`href="/series/1/"`}, nil},
+		{"list page, bad status", "/dev/?status=bogus", 400, nil, nil},
+		{"unknown list page", "/nope/", 404, nil, nil},
+		{"series page", "/series/2/", 200,
+			[]string{"Reviewed-by: Cy &lt;cy@example.org&gt;", `href="/series/1/"`, "old.go → new.go", "/api/v1/series/2/mbox | git am",
+				"b4 shazam c2@example.org", "Cover &lt;b&gt;text&lt;/b&gt;", "2 quoted lines",
+				"&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;U&#43;202E&gt;", "&lt;U&#43;2066&gt;", `class="add"`, `class="del"`},
+			[]string{"<script>", "\u202e", "\u2066"}},
+		{"unknown series page", "/series/99/", 404, nil, nil},
+		{"thread page", "/dev/c2@example.org/T/", 200,
+			[]string{"fix &lt;it&gt;", "1 quoted lines", "&lt;img src=x", `href="/dev/r1@example.org/raw"`},
+			[]string{"<img", "<it>"}},
+		{"unknown thread", "/dev/nope@example.org/T/", 404, nil, nil},
+		{"stylesheet", "/static/style.css", 200, []string{"table.diff"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := getPage(t, base+tc.path)
+			if code != tc.code {
+				t.Fatalf("GET %s = %d, want %d\n%s", tc.path, code, tc.code, body)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("GET %s: missing %q", tc.path, w)
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(body, n) {
+					t.Errorf("GET %s: contains %q", tc.path, n)
+				}
+			}
+		})
+	}
+}
+
+func TestSplitDiffLineNumbers(t *testing.T) {
+	files := splitDiff("diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -10,3 +20,4 @@ func f()\n ctx\n-old\n+new\n+more\n ctx2\n")
+	if len(files) != 1 || files[0].Name != "x" {
+		t.Fatalf("files = %+v", files)
+	}
+	var got []int
+	for _, l := range files[0].Lines {
+		got = append(got, l.No)
+	}
+	want := []int{0, 0, 0, 0, 20, 0, 21, 22, 23}
+	if len(got) != len(want) {
+		t.Fatalf("line numbers %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("line numbers %v, want %v", got, want)
+		}
+	}
+}
