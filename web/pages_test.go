@@ -28,9 +28,9 @@ func (p pageReader) ThreadBodies(ctx context.Context, list, id string) ([]store.
 		return nil, nil, store.ErrNotFound
 	}
 	return []store.Message{
-			{UID: 1, MessageID: "c2@example.org", Subject: "[PATCH v2 0/2] fix <it>", From: store.Person{Name: "Ann"}},
-			{UID: 2, MessageID: "r1@example.org", InReplyTo: "c2@example.org", Subject: "Re: fix", From: store.Person{Name: "Cy"}},
-		}, []string{"cover body", "> quoted\nReviewed-by: Cy <cy@example.org>\n<img src=x onerror=alert(2)>"}, nil
+		{UID: 1, MessageID: "c2@example.org", Subject: "[PATCH v2 0/2] fix <it>", From: store.Person{Name: "Ann"}},
+		{UID: 2, MessageID: "r1@example.org", InReplyTo: "c2@example.org", Subject: "Re: fix", From: store.Person{Name: "Cy"}},
+	}, []string{"cover body", "> quoted\nReviewed-by: Cy <cy@example.org>\n<img src=x onerror=alert(2)>"}, nil
 }
 
 func getPage(t *testing.T, url string) (int, string) {
@@ -73,6 +73,8 @@ func TestPages(t *testing.T) {
 			[]string{"<img", "<it>"}},
 		{"unknown thread", "/dev/nope@example.org/T/", 404, nil, nil},
 		{"stylesheet", "/static/style.css", 200, []string{"table.diff"}, nil},
+		{"atom feed", "/dev/series.atom", 200, []string{`<feed xmlns="http://www.w3.org/2005/Atom">`, "/series/2/", "<name>Ann</name>"}, nil},
+		{"atom feed of unknown list", "/nope/series.atom", 404, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := getPage(t, base+tc.path)

@@ -54,6 +54,8 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 		switch rest := r.PathValue("rest"); {
 		case rest == "":
 			h.listPage(w, r, list)
+		case rest == "series.atom":
+			h.seriesAtom(w, r, list)
 		case strings.HasSuffix(rest, "/T/"):
 			h.threadPage(w, r, list, trimAngle(strings.TrimSuffix(rest, "/T/")))
 		default:
