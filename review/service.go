@@ -50,6 +50,16 @@ func (s *Service) Raw(ctx context.Context, list, messageID string) ([]byte, erro
 	return s.st.Raw(ctx, list, messageID)
 }
 
+// ListOf returns the list holding a message, for the /all/ inbox that
+// spans lists.
+func (s *Service) ListOf(ctx context.Context, messageID string) (string, error) {
+	m, err := s.st.FindMessage(ctx, messageID)
+	if err != nil {
+		return "", err
+	}
+	return m.List, nil
+}
+
 // ThreadMbox writes the whole thread of a message as mboxrd, in arrival
 // order: what public-inbox serves as t.mbox.gz and b4 fetches. It returns
 // store.ErrNotFound, before writing anything, for an unknown message.

@@ -121,4 +121,6 @@ CREATE TABLE patches (
 CREATE INDEX patches_patch_id ON patches(patch_id) WHERE patch_id != '';
 CREATE INDEX patches_subject ON patches(commit_subject);
 `,
+	// 2: look a Message-ID up across lists (the /all/ inbox).
+	`CREATE INDEX messages_anyid ON messages(message_id);`,
 }

@@ -1006,6 +1006,26 @@ func (s *SQLite) Message(ctx context.Context, list, messageID string) (*Message,
 	return m, nil
 }
 
+// FindMessage implements Store.
+func (s *SQLite) FindMessage(ctx context.Context, messageID string) (*Message, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id
+		WHERE m.message_id = ? LIMIT 100`, messageID)
+	list, err := collect(rows, err, "find message", func(sc scanner) (*Message, error) { return scanMessage(sc) })
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == 0 {
+		return nil, fmt.Errorf("message %q: %w", messageID, ErrNotFound)
+	}
+	best := list[0]
+	for _, m := range list[1:] {
+		if m.List < best.List || (m.List == best.List && m.UID < best.UID) {
+			best = m
+		}
+	}
+	return &best, nil
+}
+
 // WalkThread implements Store.
 func (s *SQLite) WalkThread(ctx context.Context, threadID int64, fn func(m *Message, raw []byte) error) error {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+`, r.data FROM messages m JOIN lists l ON l.id = m.list_id

@@ -40,6 +40,9 @@ type Store interface {
 	// Message returns the metadata of the message with that Message-ID
 	// (the first to arrive, when several share it).
 	Message(ctx context.Context, list, messageID string) (*Message, error)
+	// FindMessage finds a Message-ID in any list (the lowest-named list's
+	// copy when several have it).
+	FindMessage(ctx context.Context, messageID string) (*Message, error)
 	// WalkThread calls fn for every message of a thread in arrival order
 	// with its raw bytes.
 	WalkThread(ctx context.Context, threadID int64, fn func(m *Message, raw []byte) error) error

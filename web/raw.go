@@ -18,6 +18,12 @@ type SeriesMboxer interface {
 	SeriesMbox(ctx context.Context, id int64, w io.Writer) error
 }
 
+// ListFinder is an optional ability of a Reader: which list holds a
+// message, for /all/, the inbox across every list (as lore's /all/).
+type ListFinder interface {
+	ListOf(ctx context.Context, messageID string) (string, error)
+}
+
 // ThreadMboxer is an optional ability of a Reader: the thread of a message
 // as mboxrd, or store.ErrNotFound before anything is written.
 type ThreadMboxer interface {
@@ -45,6 +51,30 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if r.PathValue("rest") == "_/text/help/" {
+		// public-inbox's help page; b4 checks that it exists.
+		if _, err := h.r.List(r.Context(), list); err != nil && list != "all" {
+			h.fail(w, "list", err)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "patchwell: a public-inbox compatible archive.\n"+
+			"/LIST/MESSAGE-ID/raw, /LIST/MESSAGE-ID/t.mbox.gz, /LIST/MESSAGE-ID/T/, /LIST/series.atom\n")
+		return
+	}
+	if list == "all" {
+		// The inbox across every list: find the message's own list.
+		lf, ok := h.r.(ListFinder)
+		id := trimAngle(messageIDOf(r.PathValue("rest")))
+		if !ok || id == "" {
+			writeError(w, http.StatusNotFound, "not found")
+			return
+		}
+		if list, err = lf.ListOf(r.Context(), id); err != nil {
+			h.fail(w, "message", err)
+			return
+		}
+	}
 	rest, ok := strings.CutSuffix(r.PathValue("rest"), "/raw")
 	if !ok {
 		if rest, ok = strings.CutSuffix(r.PathValue("rest"), "/t.mbox.gz"); ok {
@@ -56,8 +86,8 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 			h.listPage(w, r, list)
 		case rest == "series.atom":
 			h.seriesAtom(w, r, list)
-		case strings.HasSuffix(rest, "/T/"):
-			h.threadPage(w, r, list, trimAngle(strings.TrimSuffix(rest, "/T/")))
+		case strings.HasSuffix(rest, "/T/"), strings.HasSuffix(rest, "/t/"):
+			h.threadPage(w, r, list, trimAngle(rest[:len(rest)-3]))
 		default:
 			h.message(w, r, list, rest)
 		}
@@ -201,4 +231,14 @@ func (h *Handler) seriesMbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = bw.Flush()
+}
+
+// messageIDOf strips the known suffixes of a message URL's path.
+func messageIDOf(rest string) string {
+	for _, suffix := range []string{"/raw", "/t.mbox.gz", "/T/", "/t/", "/"} {
+		if id, ok := strings.CutSuffix(rest, suffix); ok {
+			return id
+		}
+	}
+	return rest
 }

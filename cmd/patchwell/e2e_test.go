@@ -505,6 +505,36 @@ func TestB4Am(t *testing.T) {
 		t.Errorf("trees differ: %s vs %s", tree1, tree2)
 	}
 
+	// No configuration, a pasted URL; and the /all/ inbox with b4 mbox.
+	b4 := func(cfg string, args ...string) (string, string) {
+		t.Helper()
+		home, dir := t.TempDir(), t.TempDir()
+		os.WriteFile(filepath.Join(home, ".gitconfig"), []byte("[user]\n\tname = M\n\temail = m@example.org\n"+cfg), 0o644)
+		cmd := exec.Command("b4", append(args[:1:1], append([]string{"-o", dir}, args[1:]...)...)...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "XDG_DATA_HOME="+filepath.Join(home, ".local"), "XDG_CACHE_HOME="+filepath.Join(home, ".cache"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("b4 %v: %v\n%s", args, err, out)
+		}
+		files, _ := filepath.Glob(filepath.Join(dir, "*.mbx"))
+		if len(files) == 0 {
+			files, _ = filepath.Glob(filepath.Join(dir, "*"))
+		}
+		if len(files) != 1 {
+			t.Fatalf("b4 %v wrote %v\n%s", args, files, out)
+		}
+		b, _ := os.ReadFile(files[0])
+		return string(b), string(out)
+	}
+	if mbx, out := b4("", "am", "http://"+srv.http+"/dev/"+s.CoverMessageID+"/"); strings.Count(mbx, "\nSubject: [PATCH ") != 3 {
+		t.Errorf("b4 am of a pasted URL:\n%s", out)
+	}
+	allMask := "[b4]\n\tmidmask = http://" + srv.http + "/all/%s\n"
+	if mbox, out := b4(allMask, "mbox", s.CoverMessageID); strings.Count(mbox, "From mboxrd@z") != 5 {
+		t.Errorf("b4 mbox through /all/ got %d messages, want 5\n%s", strings.Count(mbox, "From mboxrd@z"), out)
+	}
+
 	// The HTML pages of the real series.
 	for path, want := range map[string]string{
 		"/dev/":                            "Add a and rename it",
