@@ -180,3 +180,36 @@ func TestCheckFindsCorruption(t *testing.T) {
 		t.Fatalf("Check() = %v, want ErrCorrupted", err)
 	}
 }
+
+// TestMigratesOldSchema opens a database frozen at schema version 1 (as
+// the first release wrote it) and finds it upgraded, data intact.
+func TestMigratesOldSchema(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sql.Open("sqlite3", filepath.Join(dir, DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(migrations[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`PRAGMA user_version = 1; INSERT INTO lists(name, created, uidvalidity) VALUES('old', 1, 7)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	st, err := Open(context.Background(), dir)
+	if err != nil {
+		t.Fatalf("Open(v1) = %v", err)
+	}
+	defer st.Close()
+	var v int
+	st.r.QueryRow("PRAGMA user_version").Scan(&v)
+	if v != len(migrations) {
+		t.Fatalf("user_version = %d, want %d", v, len(migrations))
+	}
+	var n int
+	st.r.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'messages_anyid'`).Scan(&n)
+	l, err := st.List(context.Background(), "old")
+	if n != 1 || err != nil || l.UIDValidity != 7 {
+		t.Fatalf("after migration: index %d, list %+v, %v", n, l, err)
+	}
+}
