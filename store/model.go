@@ -14,6 +14,9 @@ var (
 	ErrReadOnly  = errors.New("store is read-only")
 	ErrTooLarge  = errors.New("message too large")
 	ErrCorrupted = errors.New("store integrity check failed")
+	// ErrInvalid marks a request that cannot be answered as asked (a
+	// search query that does not parse, say): the caller's fault.
+	ErrInvalid = errors.New("invalid request")
 )
 
 // Person is a name and an e-mail address as they appear in a From header.

@@ -1006,6 +1006,26 @@ func (s *SQLite) Message(ctx context.Context, list, messageID string) (*Message,
 	return m, nil
 }
 
+// Scan implements Store.
+func (s *SQLite) Scan(ctx context.Context, list string, fn func(m *Message) error) error {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id
+		WHERE l.name = ?`, list)
+	if err != nil {
+		return fmt.Errorf("scan: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return fmt.Errorf("scan: %w", err)
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // FindMessage implements Store.
 func (s *SQLite) FindMessage(ctx context.Context, messageID string) (*Message, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id

@@ -40,6 +40,9 @@ type Store interface {
 	// Message returns the metadata of the message with that Message-ID
 	// (the first to arrive, when several share it).
 	Message(ctx context.Context, list, messageID string) (*Message, error)
+	// Scan calls fn for the metadata (no raw bytes) of every message of
+	// list in arrival order.
+	Scan(ctx context.Context, list string, fn func(m *Message) error) error
 	// FindMessage finds a Message-ID in any list (the lowest-named list's
 	// copy when several have it).
 	FindMessage(ctx context.Context, messageID string) (*Message, error)

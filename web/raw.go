@@ -18,6 +18,14 @@ type SeriesMboxer interface {
 	SeriesMbox(ctx context.Context, id int64, w io.Writer) error
 }
 
+// Searcher is an optional ability of a Reader: the whole threads that
+// hold a message matching a public-inbox query, as mboxrd;
+// store.ErrNotFound (nothing matches) or store.ErrInvalid (the query does
+// not parse) before anything is written.
+type Searcher interface {
+	SearchMbox(ctx context.Context, list, query string, w io.Writer) error
+}
+
 // ListFinder is an optional ability of a Reader: which list holds a
 // message, for /all/, the inbox across every list (as lore's /all/).
 type ListFinder interface {
@@ -241,4 +249,50 @@ func messageIDOf(rest string) string {
 		}
 	}
 	return rest
+}
+
+// search answers POST /{list}/?x=m&t=1&q=QUERY as public-inbox does for b4:
+// a gzipped mboxrd of the whole matching threads, 404 when none match.
+func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
+	list, err := listName(r, "list")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	sr, ok := h.r.(Searcher)
+	q := r.URL.Query().Get("q")
+	if !ok || r.URL.Query().Get("x") != "m" {
+		writeError(w, http.StatusNotFound, "not found: only x=m (mbox) searches are served")
+		return
+	}
+	if q == "" || len(q) > 4096 {
+		writeError(w, http.StatusBadRequest, "bad query: want q= with at most 4096 bytes")
+		return
+	}
+	if list == "all" {
+		writeError(w, http.StatusNotFound, "search one list at a time")
+		return
+	}
+	pw := &lazyWriter{w: w}
+	bw := bufio.NewWriterSize(pw, 64<<10)
+	zw := gzip.NewWriter(bw)
+	pw.start = func() {
+		hd := w.Header()
+		hd.Set("Content-Type", "application/gzip")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusOK)
+	}
+	if err := sr.SearchMbox(r.Context(), list, q, zw); err != nil {
+		if !pw.started {
+			h.fail(w, "match", err)
+			return
+		}
+		if rw, ok := w.(*recorder); ok {
+			rw.err = err
+		}
+		return
+	}
+	if err := zw.Close(); err == nil {
+		_ = bw.Flush()
+	}
 }

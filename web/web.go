@@ -102,6 +102,7 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.mux.HandleFunc("GET /api/v1/series/{id}/mbox", h.seriesMbox)
 	h.mux.HandleFunc("GET /series/{id}/{$}", h.seriesPage)
 	h.mux.HandleFunc("GET /static/style.css", h.style)
+	h.mux.HandleFunc("POST /{list}/{$}", h.search)
 	h.mux.HandleFunc("GET /{list}/{rest...}", h.raw)
 	h.mux.HandleFunc("GET /", h.notFound)
 	return h
@@ -172,6 +173,10 @@ func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
 func (h *Handler) fail(w http.ResponseWriter, what string, err error) {
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, what+" not found")
+		return
+	}
+	if errors.Is(err, store.ErrInvalid) {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if rw, ok := w.(*recorder); ok {

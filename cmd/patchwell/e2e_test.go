@@ -308,6 +308,21 @@ func TestSendEmailSeriesAndRevision(t *testing.T) {
 	if len(superseded.Series) != 1 || superseded.Series[0].ID != v1.ID {
 		t.Errorf("status filter = %+v", superseded.Series)
 	}
+
+	// b4's search for other revisions (POST /dev/?x=m&t=1&q=...), asked
+	// from the v1 thread, finds v2.
+	needTool(t, "b4", "--version")
+	home, dir := t.TempDir(), t.TempDir()
+	mask := "http://" + srv.http + "/dev/"
+	os.WriteFile(filepath.Join(home, ".gitconfig"), []byte("[user]\n\tname = M\n\temail = m@example.org\n[b4]\n\tmidmask = "+mask+"%s\n\tsearchmask = "+mask+"?x=m&t=1&q=%s\n"), 0o644)
+	b4cmd := exec.Command("b4", "am", "-c", "-o", dir, v1.CoverMessageID)
+	b4cmd.Dir = dir
+	b4cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "XDG_CACHE_HOME="+filepath.Join(home, ".cache"), "XDG_DATA_HOME="+filepath.Join(home, ".local"))
+	b4out, err := b4cmd.CombinedOutput()
+	t.Logf("b4 am -c:\n%s", b4out)
+	if err != nil || !strings.Contains(string(b4out), "latest revision: v2") {
+		t.Errorf("b4 am -c: %v\n%s", err, b4out)
+	}
 }
 
 // sendRaw speaks SMTP by hand and fails unless the message gets 250.
