@@ -267,6 +267,8 @@ type threadPage struct {
 	List     string
 	Subject  string
 	Messages []threadMessage
+	// Thread links to the whole thread when the page shows one message.
+	Thread string
 }
 
 // threadPage serves GET /{list}/{message-id}/T/: the message's thread in
@@ -376,4 +378,25 @@ func (h *Handler) seriesAtom(w http.ResponseWriter, r *http.Request, list string
 			rw.err = err
 		}
 	}
+}
+
+// messagePage serves GET /{list}/{message-id}/: one message, its headers
+// and body, with links to its thread (the page lore shows there).
+func (h *Handler) messagePage(w http.ResponseWriter, r *http.Request, list, id string) {
+	msgs, bodies, err := h.r.(PageReader).ThreadBodies(r.Context(), list, id)
+	if err != nil {
+		h.fail(w, "message", err)
+		return
+	}
+	for i, m := range msgs {
+		if m.MessageID != id {
+			continue
+		}
+		m.Subject = visible(m.Subject)
+		h.render(w, "thread.html", threadPage{List: list, Subject: m.Subject,
+			Messages: []threadMessage{{M: m, Blocks: splitBody(bodies[i])}},
+			Thread:   "/" + url.PathEscape(list) + "/" + url.PathEscape(id) + "/T/"})
+		return
+	}
+	writeError(w, http.StatusNotFound, "message not found")
 }

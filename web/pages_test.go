@@ -49,7 +49,9 @@ func getPage(t *testing.T, url string) (int, string) {
 }
 
 func TestPages(t *testing.T) {
-	base := newServer(t, pageReader{fixture()}, 0)
+	f := fixture()
+	f.raw[[2]string{"dev", "c2@example.org"}] = []byte("x")
+	base := newServer(t, pageReader{f}, 0)
 	for _, tc := range []struct {
 		name, path string
 		code       int
@@ -72,6 +74,8 @@ func TestPages(t *testing.T) {
 			[]string{"fix &lt;it&gt;", "1 quoted lines", "&lt;img src=x", `href="/dev/r1@example.org/raw"`},
 			[]string{"<img", "<it>"}},
 		{"unknown thread", "/dev/nope@example.org/T/", 404, nil, nil},
+		{"message page", "/dev/c2@example.org/", 200,
+			[]string{"fix &lt;it&gt;", "cover body", "whole thread", `href="/dev/c2@example.org/T/"`}, []string{"Re: fix", "<img"}},
 		{"stylesheet", "/static/style.css", 200, []string{"table.diff"}, nil},
 		{"atom feed", "/dev/series.atom", 200, []string{`<feed xmlns="http://www.w3.org/2005/Atom">`, "/series/2/", "<name>Ann</name>"}, nil},
 		{"atom feed of unknown list", "/nope/series.atom", 404, nil, nil},

@@ -203,6 +203,10 @@ func (h *Handler) message(w http.ResponseWriter, r *http.Request, list, rest str
 		http.Redirect(w, r, u, http.StatusFound)
 		return
 	}
+	if _, ok := h.r.(PageReader); ok {
+		h.messagePage(w, r, list, id)
+		return
+	}
 	http.Redirect(w, r, "/"+url.PathEscape(list)+"/"+url.PathEscape(id)+"/raw", http.StatusFound)
 }
 

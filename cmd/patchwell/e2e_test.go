@@ -555,6 +555,7 @@ func TestB4Am(t *testing.T) {
 		"/dev/":                            "Add a and rename it",
 		fmt.Sprintf("/series/%d/", s.ID):   "Reviewed-by: Rev Iewer &lt;rev@example.net&gt;",
 		"/dev/" + s.CoverMessageID + "/T/": "Looks right.",
+		"/dev/b4-review@example.net/":      "whole thread",
 	} {
 		resp, err := http.Get("http://" + srv.http + path)
 		if err != nil {
