@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+	"patchwell/internal/testcorpus"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -359,8 +360,8 @@ func FuzzParseHeader(f *testing.F) {
 	f.Add([]byte("From: \"x\" <y@z> (c)\nDate: Mon Sep 17 00:00:00 2001\nIn-Reply-To: <p@q> (x <r@s>)\n\n"))
 	f.Add([]byte("Subject: x\n y\n\tz\nCc: a@b, \"c, d\" <e@f>\n"))
 	f.Add([]byte("\x00\xff\n\n"))
-	if dir, err := filepath.Abs(filepath.Join("..", "..", "shared", "corpus", "patchwork", "fuzz")); err == nil {
-		files, _ := filepath.Glob(filepath.Join(dir, "*.mbox"))
+	if dir, err := testcorpus.Find(); err == nil {
+		files, _ := filepath.Glob(filepath.Join(dir, "patchwork", "fuzz", "*.mbox"))
 		for _, p := range files {
 			if b, err := os.ReadFile(p); err == nil {
 				f.Add(b)

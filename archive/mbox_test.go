@@ -5,26 +5,15 @@ import (
 	"errors"
 	"io"
 	"os"
+	"patchwell/internal/testcorpus"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
 
-func corpusDir(t testing.TB) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "shared", "corpus"))
-	if err == nil {
-		if _, err = os.Stat(filepath.Join(dir, "SOURCES.md")); err == nil {
-			return dir
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("corpus not found at %s: %v", dir, err)
-	}
-	t.Skipf("corpus not found at %s: %v", dir, err)
-	return ""
-}
+// corpusDir is the shared mail corpus (see internal/testcorpus).
+func corpusDir(t testing.TB) string { return testcorpus.Dir(t) }
 
 func readAll(t testing.TB, src Source) [][]byte {
 	t.Helper()

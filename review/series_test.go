@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
+	"patchwell/internal/testcorpus"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -16,22 +16,8 @@ import (
 	"patchwell/store"
 )
 
-// corpusDir finds ../shared/corpus; tests skip without it, and fail under
-// CI=true.
-func corpusDir(t testing.TB) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "shared", "corpus"))
-	if err == nil {
-		if _, err = os.Stat(filepath.Join(dir, "SOURCES.md")); err == nil {
-			return dir
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("corpus not found at %s: %v", dir, err)
-	}
-	t.Skipf("corpus not found at %s: %v", dir, err)
-	return ""
-}
+// corpusDir is the shared mail corpus (see internal/testcorpus).
+func corpusDir(t testing.TB) string { return testcorpus.Dir(t) }
 
 func newTestIngester(t testing.TB) (*Ingester, *store.SQLite) {
 	t.Helper()

@@ -3,30 +3,15 @@ package smtpd
 import (
 	"bytes"
 	"os"
+	"patchwell/internal/testcorpus"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
 
-// corpusDir finds ../shared/corpus next to the repository. It skips the
-// test when the corpus is missing, and fails instead under CI=true.
-func corpusDir(t *testing.T) string {
-	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("no caller information")
-	}
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "shared", "corpus")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("corpus missing under CI: %v", err)
-		}
-		t.Skipf("corpus not available: %v", err)
-	}
-	return dir
-}
+// corpusDir is the shared mail corpus (see internal/testcorpus).
+func corpusDir(t *testing.T) string { return testcorpus.Dir(t) }
 
 // toWire turns file bytes into SMTP DATA: every LF that is not part of a
 // CRLF becomes CRLF, lines starting with '.' are dot-stuffed, a missing

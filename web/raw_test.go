@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"patchwell/internal/testcorpus"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -103,13 +104,7 @@ func TestRawErrors(t *testing.T) {
 // TestRawCorpus serves real mail from the shared corpus, including NUL
 // bytes and invalid UTF-8, and checks it comes back byte for byte.
 func TestRawCorpus(t *testing.T) {
-	dir := filepath.Join("..", "..", "shared", "corpus")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("corpus missing: %v", err)
-		}
-		t.Skipf("corpus not available (%v)", err)
-	}
+	dir := testcorpus.Dir(t)
 	files := []string{
 		"git/t5100/nul-plain",
 		"patchwork/mail/0015-with-invalid-utf8-headers.mbox",

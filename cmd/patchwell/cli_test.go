@@ -4,22 +4,14 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"patchwell/internal/testcorpus"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-func corpusPath(t *testing.T, rel string) string {
-	t.Helper()
-	p, _ := filepath.Abs(filepath.Join("..", "..", "..", "shared", "corpus", rel))
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("corpus file %s missing: %v", p, err)
-		}
-		t.Skipf("corpus file %s missing: %v", p, err)
-	}
-	return p
-}
+// corpusPath is a file of the shared mail corpus (see internal/testcorpus).
+func corpusPath(t *testing.T, rel string) string { return testcorpus.Path(t, rel) }
 
 // cli runs the binary and returns stdout, stderr and the exit code.
 func cli(t *testing.T, stdin []byte, args ...string) (string, string, int) {

@@ -4,39 +4,12 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"patchwell/internal/testcorpus"
 	"testing"
 )
 
-// corpusDir returns the shared test corpus (../shared/corpus next to the
-// repository root). It skips the test when the corpus is absent, and
-// fails instead when CI=true.
-func corpusDir(t testing.TB) string {
-	t.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatalf("Getwd() = %v", err)
-	}
-	root := wd
-	for {
-		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(root)
-		if parent == root {
-			t.Fatalf("no go.mod above %s", wd)
-		}
-		root = parent
-	}
-	dir := filepath.Join(root, "..", "shared", "corpus")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("corpus missing at %s: %v", dir, err)
-		}
-		t.Skipf("corpus missing at %s: %v", dir, err)
-	}
-	return dir
-}
+// corpusDir is the shared mail corpus (see internal/testcorpus).
+func corpusDir(t testing.TB) string { return testcorpus.Dir(t) }
 
 // needGit skips (or fails under CI=true) when git is not installed.
 func needGit(t testing.TB) string {

@@ -2,6 +2,7 @@ package patchmail
 
 import (
 	"os"
+	"patchwell/internal/testcorpus"
 	"path/filepath"
 	"testing"
 	"unicode/utf8"
@@ -67,11 +68,7 @@ func FuzzPatchMail(f *testing.F) {
 
 // corpusSeedDir finds the shared corpus for fuzz seeds without failing
 // when it is absent (the inline seeds suffice).
-func corpusSeedDir() (string, error) {
-	dir := filepath.Join("..", "..", "..", "shared", "corpus")
-	_, err := os.Stat(dir)
-	return dir, err
-}
+func corpusSeedDir() (string, error) { return testcorpus.Find() }
 
 func BenchmarkParse(b *testing.B) {
 	raw := []byte(samplePatch)
