@@ -138,29 +138,49 @@ func (h *Handler) threadMbox(w http.ResponseWriter, r *http.Request, list, rest 
 		writeError(w, http.StatusNotFound, "not found")
 		return
 	}
-	// Buffer the head so that a missing message still gets a JSON 404.
+	h.stream(w, "message", "application/gzip", "t.mbox.gz", true, func(out io.Writer) error {
+		return tm.ThreadMbox(r.Context(), list, id, out)
+	})
+}
+
+// stream answers with what write produces, optionally gzipped. The head is
+// written with the first bytes, so an error before any (store.ErrNotFound,
+// say) still gets its JSON error reply; one after is logged with the
+// request.
+func (h *Handler) stream(w http.ResponseWriter, what, contentType, filename string, gz bool, write func(io.Writer) error) {
 	pw := &lazyWriter{w: w}
 	bw := bufio.NewWriterSize(pw, 64<<10)
-	zw := gzip.NewWriter(bw)
 	pw.start = func() {
 		hd := w.Header()
-		hd.Set("Content-Type", "application/gzip")
-		hd.Set("Content-Disposition", "inline; filename=t.mbox.gz")
+		hd.Set("Content-Type", contentType)
+		if filename != "" {
+			hd.Set("Content-Disposition", "inline; filename="+filename)
+		}
 		hd.Set("X-Content-Type-Options", "nosniff")
 		w.WriteHeader(http.StatusOK)
 	}
-	if err := tm.ThreadMbox(r.Context(), list, id, zw); err != nil {
-		if !pw.started {
-			h.fail(w, "message", err)
-			return
-		}
-		if rw, ok := w.(*recorder); ok {
-			rw.err = err
-		}
+	var out io.Writer = bw
+	var zw *gzip.Writer
+	if gz {
+		zw = gzip.NewWriter(bw)
+		out = zw
+	}
+	err := write(out)
+	if err == nil && zw != nil {
+		err = zw.Close()
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
 		return
 	}
-	if err := zw.Close(); err == nil {
-		_ = bw.Flush()
+	if !pw.started {
+		h.fail(w, what, err)
+		return
+	}
+	if rw, ok := w.(*recorder); ok {
+		rw.err = err
 	}
 }
 
@@ -223,26 +243,9 @@ func (h *Handler) seriesMbox(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")
 		return
 	}
-	pw := &lazyWriter{w: w}
-	bw := bufio.NewWriterSize(pw, 64<<10)
-	pw.start = func() {
-		hd := w.Header()
-		hd.Set("Content-Type", "text/plain; charset=utf-8")
-		hd.Set("Content-Disposition", "inline; filename=series-"+strconv.FormatInt(id, 10)+".mbox")
-		hd.Set("X-Content-Type-Options", "nosniff")
-		w.WriteHeader(http.StatusOK)
-	}
-	if err := sm.SeriesMbox(r.Context(), id, bw); err != nil {
-		if !pw.started {
-			h.fail(w, "series", err)
-			return
-		}
-		if rw, ok := w.(*recorder); ok {
-			rw.err = err
-		}
-		return
-	}
-	_ = bw.Flush()
+	h.stream(w, "series", "text/plain; charset=utf-8", "series-"+strconv.FormatInt(id, 10)+".mbox", false, func(out io.Writer) error {
+		return sm.SeriesMbox(r.Context(), id, out)
+	})
 }
 
 // messageIDOf strips the known suffixes of a message URL's path.
@@ -277,26 +280,7 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "search one list at a time")
 		return
 	}
-	pw := &lazyWriter{w: w}
-	bw := bufio.NewWriterSize(pw, 64<<10)
-	zw := gzip.NewWriter(bw)
-	pw.start = func() {
-		hd := w.Header()
-		hd.Set("Content-Type", "application/gzip")
-		hd.Set("X-Content-Type-Options", "nosniff")
-		w.WriteHeader(http.StatusOK)
-	}
-	if err := sr.SearchMbox(r.Context(), list, q, zw); err != nil {
-		if !pw.started {
-			h.fail(w, "match", err)
-			return
-		}
-		if rw, ok := w.(*recorder); ok {
-			rw.err = err
-		}
-		return
-	}
-	if err := zw.Close(); err == nil {
-		_ = bw.Flush()
-	}
+	h.stream(w, "match", "application/gzip", "", true, func(out io.Writer) error {
+		return sr.SearchMbox(r.Context(), list, q, out)
+	})
 }
