@@ -312,16 +312,11 @@ func TestSendEmailSeriesAndRevision(t *testing.T) {
 	// b4's search for other revisions (POST /dev/?x=m&t=1&q=...), asked
 	// from the v1 thread, finds v2.
 	needTool(t, "b4", "--version")
-	home, dir := t.TempDir(), t.TempDir()
 	mask := "http://" + srv.http + "/dev/"
-	os.WriteFile(filepath.Join(home, ".gitconfig"), []byte("[user]\n\tname = M\n\temail = m@example.org\n[b4]\n\tmidmask = "+mask+"%s\n\tsearchmask = "+mask+"?x=m&t=1&q=%s\n"), 0o644)
-	b4cmd := exec.Command("b4", "am", "-c", "-o", dir, v1.CoverMessageID)
-	b4cmd.Dir = dir
-	b4cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "XDG_CACHE_HOME="+filepath.Join(home, ".cache"), "XDG_DATA_HOME="+filepath.Join(home, ".local"))
-	b4out, err := b4cmd.CombinedOutput()
+	_, _, b4out := runB4(t, "[b4]\n\tmidmask = "+mask+"%s\n\tsearchmask = "+mask+"?x=m&t=1&q=%s\n", "am", "-c", v1.CoverMessageID)
 	t.Logf("b4 am -c:\n%s", b4out)
-	if err != nil || !strings.Contains(string(b4out), "latest revision: v2") {
-		t.Errorf("b4 am -c: %v\n%s", err, b4out)
+	if !strings.Contains(b4out, "latest revision: v2") {
+		t.Errorf("b4 am -c did not pick v2:\n%s", b4out)
 	}
 }
 
@@ -460,39 +455,19 @@ func TestB4Am(t *testing.T) {
 		"From: Rev Iewer <rev@example.net>\r\nTo: dev@patchwell.localhost\r\nSubject: Re: %s\r\nMessage-ID: <b4-review@example.net>\r\nIn-Reply-To: <%s>\r\nReferences: <%s> <%s>\r\nDate: Mon, 23 Nov 2026 12:00:00 +0000\r\n\r\nLooks right.\r\n\r\nReviewed-by: Rev Iewer <rev@example.net>\r\n",
 		p2.Subject, p2.MessageID, s.CoverMessageID, p2.MessageID))
 
-	home := t.TempDir()
 	base := "http://" + srv.http + "/dev/%s"
-	cfg := fmt.Sprintf("[user]\n\tname = Maintainer\n\temail = m@example.org\n[b4]\n\tmidmask = %s\n\tlinkmask = %s\n", base, base)
-	if err := os.WriteFile(filepath.Join(home, ".gitconfig"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	outDir := t.TempDir()
-	cmd := exec.Command("b4", "am", "-o", outDir, s.CoverMessageID)
-	cmd.Dir = outDir
-	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "XDG_DATA_HOME="+filepath.Join(home, ".local"), "XDG_CACHE_HOME="+filepath.Join(home, ".cache"))
-	b4out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("b4 am: %v\n%s", err, b4out)
-	}
-	mbx, _ := filepath.Glob(filepath.Join(outDir, "*.mbx"))
-	if len(mbx) != 1 {
-		t.Fatalf("b4 am wrote %v\n%s", mbx, b4out)
-	}
-	am, err := os.ReadFile(mbx[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := strings.Count(string(am), "\nSubject: [PATCH "); n != 3 {
+	mbxPath, am, b4out := runB4(t, fmt.Sprintf("[b4]\n\tmidmask = %s\n\tlinkmask = %s\n", base, base), "am", s.CoverMessageID)
+	if n := strings.Count(am, "\nSubject: [PATCH "); n != 3 {
 		t.Errorf("b4 am mbox has %d patches, want 3\n%s", n, b4out)
 	}
-	if !strings.Contains(string(am), "Reviewed-by: Rev Iewer <rev@example.net>") {
+	if !strings.Contains(am, "Reviewed-by: Rev Iewer <rev@example.net>") {
 		t.Errorf("b4 did not collect the Reviewed-by\n%s", b4out)
 	}
 	// The result applies on the base with git am.
 	clone := t.TempDir()
 	run(t, clone, "git", "clone", "-q", repo, ".")
 	run(t, clone, "git", "checkout", "-q", "HEAD~3")
-	run(t, clone, "git", "am", "-q", mbx[0])
+	run(t, clone, "git", "am", "-q", mbxPath)
 	log := run(t, clone, "git", "log", "--format=%s", "-3")
 	if !strings.Contains(log, "rename a to b") || !strings.Contains(log, "add a") {
 		t.Errorf("git log after am: %s", log)
@@ -521,32 +496,12 @@ func TestB4Am(t *testing.T) {
 	}
 
 	// No configuration, a pasted URL; and the /all/ inbox with b4 mbox.
-	b4 := func(cfg string, args ...string) (string, string) {
-		t.Helper()
-		home, dir := t.TempDir(), t.TempDir()
-		os.WriteFile(filepath.Join(home, ".gitconfig"), []byte("[user]\n\tname = M\n\temail = m@example.org\n"+cfg), 0o644)
-		cmd := exec.Command("b4", append(args[:1:1], append([]string{"-o", dir}, args[1:]...)...)...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "XDG_DATA_HOME="+filepath.Join(home, ".local"), "XDG_CACHE_HOME="+filepath.Join(home, ".cache"))
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("b4 %v: %v\n%s", args, err, out)
-		}
-		files, _ := filepath.Glob(filepath.Join(dir, "*.mbx"))
-		if len(files) == 0 {
-			files, _ = filepath.Glob(filepath.Join(dir, "*"))
-		}
-		if len(files) != 1 {
-			t.Fatalf("b4 %v wrote %v\n%s", args, files, out)
-		}
-		b, _ := os.ReadFile(files[0])
-		return string(b), string(out)
-	}
-	if mbx, out := b4("", "am", "http://"+srv.http+"/dev/"+s.CoverMessageID+"/"); strings.Count(mbx, "\nSubject: [PATCH ") != 3 {
+
+	if _, mbx, out := runB4(t, "", "am", "http://"+srv.http+"/dev/"+s.CoverMessageID+"/"); strings.Count(mbx, "\nSubject: [PATCH ") != 3 {
 		t.Errorf("b4 am of a pasted URL:\n%s", out)
 	}
 	allMask := "[b4]\n\tmidmask = http://" + srv.http + "/all/%s\n"
-	if mbox, out := b4(allMask, "mbox", s.CoverMessageID); strings.Count(mbox, "From mboxrd@z") != 5 {
+	if _, mbox, out := runB4(t, allMask, "mbox", s.CoverMessageID); strings.Count(mbox, "From mboxrd@z") != 5 {
 		t.Errorf("b4 mbox through /all/ got %d messages, want 5\n%s", strings.Count(mbox, "From mboxrd@z"), out)
 	}
 
@@ -567,4 +522,36 @@ func TestB4Am(t *testing.T) {
 			t.Errorf("GET %s = %d, missing %q", path, resp.StatusCode, want)
 		}
 	}
+}
+
+// runB4 runs the real b4 with a private HOME whose git config holds cfg
+// (a [b4] section, or nothing), writing into a fresh directory (-o). It
+// returns the file b4 wrote (the .mbx when there are several), its
+// content, and b4's output.
+func runB4(t *testing.T, cfg string, args ...string) (string, string, string) {
+	t.Helper()
+	home, dir := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, ".gitconfig"), []byte("[user]\n\tname = Maintainer\n\temail = m@example.org\n"+cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("b4", append(args[:1:1], append([]string{"-o", dir}, args[1:]...)...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
+		"XDG_DATA_HOME="+filepath.Join(home, ".local"), "XDG_CACHE_HOME="+filepath.Join(home, ".cache"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("b4 %v: %v\n%s", args, err, out)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.mbx"))
+	if len(files) == 0 {
+		files, _ = filepath.Glob(filepath.Join(dir, "*"))
+	}
+	if len(files) != 1 {
+		t.Fatalf("b4 %v wrote %v\n%s", args, files, out)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files[0], string(b), string(out)
 }
