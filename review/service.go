@@ -50,6 +50,12 @@ func (s *Service) Raw(ctx context.Context, list, messageID string) ([]byte, erro
 	return s.st.Raw(ctx, list, messageID)
 }
 
+// Message returns a message's metadata (no raw bytes): a cheap existence
+// check for the URLs b4 probes.
+func (s *Service) Message(ctx context.Context, list, messageID string) (*store.Message, error) {
+	return s.st.Message(ctx, list, messageID)
+}
+
 // ListOf returns the list holding a message, for the /all/ inbox that
 // spans lists.
 func (s *Service) ListOf(ctx context.Context, messageID string) (string, error) {

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"patchwell/store"
 )
 
 // SeriesMboxer is an optional ability of a Reader: a series' patches as
@@ -24,6 +26,12 @@ type SeriesMboxer interface {
 // not parse) before anything is written.
 type Searcher interface {
 	SearchMbox(ctx context.Context, list, query string, w io.Writer) error
+}
+
+// MessageFinder is an optional ability of a Reader: a message's metadata
+// without its bytes, so the HEAD b4 sends for every lookup stays cheap.
+type MessageFinder interface {
+	Message(ctx context.Context, list, messageID string) (*store.Message, error)
 }
 
 // ListFinder is an optional ability of a Reader: which list holds a
@@ -210,7 +218,13 @@ func (h *Handler) message(w http.ResponseWriter, r *http.Request, list, rest str
 		writeError(w, http.StatusNotFound, "not found")
 		return
 	}
-	if _, err := h.r.Raw(r.Context(), list, id); err != nil {
+	var err error
+	if mf, ok := h.r.(MessageFinder); ok {
+		_, err = mf.Message(r.Context(), list, id)
+	} else {
+		_, err = h.r.Raw(r.Context(), list, id)
+	}
+	if err != nil {
 		h.fail(w, "message", err)
 		return
 	}
