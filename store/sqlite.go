@@ -51,7 +51,8 @@ func init() {
 // ValidListName reports whether name may be a list name.
 func ValidListName(name string) bool {
 	switch name {
-	case ".", "..", "api", "series", "static", "all":
+	case ".", "..", "api", "series", "static", "all",
+		"signin", "signout", "signup", "confirm", "account":
 		return false // paths of the web UI
 	}
 	return len(name) <= 64 && listName.MatchString(name)

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode"
 
+	"patchwell/access"
 	"patchwell/store"
 )
 
@@ -170,6 +171,9 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, name string) 
 		h.fail(w, "list", err)
 		return
 	}
+	if _, ok := h.authorize(w, r, l, access.Read); !ok {
+		return
+	}
 	p, err := parsePage(r.URL.Query())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -223,6 +227,9 @@ type seriesPage struct {
 	Cover   []block
 	Patches []seriesPatch
 	MboxURL string
+	// Status is the status history and, for maintainers, its form
+	// (template "series-status", status.html).
+	Status statusBlock
 }
 
 // seriesPage serves GET /series/{id}/: the series with its cover letter,
@@ -239,7 +246,15 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, "series", err)
 		return
 	}
+	l, ok := h.readable(w, r, s.List, "series")
+	if !ok {
+		return
+	}
 	d := seriesPage{S: s, MboxURL: absURL(r, fmt.Sprintf("/api/v1/series/%d/mbox", id))}
+	if d.Status, err = h.seriesStatus(r, s, l); err != nil {
+		h.fail(w, "series", err)
+		return
+	}
 	var cover string
 	var diffs map[int]string
 	if pr, ok := h.r.(PageReader); ok {
@@ -327,6 +342,9 @@ func (h *Handler) seriesAtom(w http.ResponseWriter, r *http.Request, list string
 	l, err := h.r.List(r.Context(), list)
 	if err != nil {
 		h.fail(w, "list", err)
+		return
+	}
+	if _, ok := h.authorize(w, r, l, access.Read); !ok {
 		return
 	}
 	series, err := h.r.SeriesList(r.Context(), list, "", store.Page{Limit: 50})
