@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"patchwell/access"
 	"patchwell/store"
 )
 
@@ -16,6 +17,9 @@ func (h *Handler) seriesAtom(w http.ResponseWriter, r *http.Request, list string
 	l, err := h.r.List(r.Context(), list)
 	if err != nil {
 		h.fail(w, "list", err)
+		return
+	}
+	if _, ok := h.authorize(w, r, l, access.Read); !ok {
 		return
 	}
 	series, err := h.r.SeriesList(r.Context(), list, "", store.Page{Limit: 50})

@@ -66,6 +66,9 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ls, err := h.r.Lists(r.Context())
+	if err == nil {
+		ls, err = h.listed(r, ls)
+	}
 	if err != nil {
 		h.fail(w, "lists", err)
 		return

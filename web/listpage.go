@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 
+	"patchwell/access"
 	"patchwell/store"
 )
 
@@ -31,6 +32,9 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, name string) 
 	l, err := h.r.List(r.Context(), name)
 	if err != nil {
 		h.fail(w, "list", err)
+		return
+	}
+	if _, ok := h.authorize(w, r, l, access.Read); !ok {
 		return
 	}
 	p, err := parsePage(r.URL.Query())

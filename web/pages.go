@@ -120,6 +120,9 @@ type seriesPage struct {
 	Cover   []block
 	Patches []seriesPatch
 	MboxURL string
+	// Status is the status history and, for maintainers, its form
+	// (template "series-status", status.html).
+	Status statusBlock
 }
 
 // seriesPage serves GET /series/{id}/: the series with its cover letter,
@@ -136,7 +139,15 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, "series", err)
 		return
 	}
+	l, ok := h.readable(w, r, s.List, "series")
+	if !ok {
+		return
+	}
 	d := seriesPage{S: s, MboxURL: absURL(r, fmt.Sprintf("/api/v1/series/%d/mbox", id))}
+	if d.Status, err = h.seriesStatus(r, s, l); err != nil {
+		h.fail(w, "series", err)
+		return
+	}
 	var cover string
 	var diffs map[int]string
 	if pr, ok := h.r.(PageReader); ok {
