@@ -183,4 +183,30 @@ CREATE TABLE status_history (
 );
 CREATE INDEX status_history_series ON status_history(series_id, id);
 `,
+	// 4 (comments): resolved review comments, and the outbox of mail
+	// patchwell writes (web reviews) until the distribution delivers it.
+	`
+CREATE TABLE comment_resolutions (
+	reply_message_id TEXT NOT NULL,
+	patch_message_id TEXT NOT NULL,
+	file             TEXT NOT NULL,
+	side             TEXT NOT NULL,
+	line             INTEGER NOT NULL,
+	resolved_by      TEXT NOT NULL,
+	resolved_at      INTEGER NOT NULL,
+	PRIMARY KEY (patch_message_id, reply_message_id, file, side, line)
+) WITHOUT ROWID;
+
+CREATE TABLE outbox (
+	id         INTEGER PRIMARY KEY,
+	list_id    INTEGER NOT NULL REFERENCES lists(id),
+	message_id TEXT NOT NULL,
+	raw        BLOB NOT NULL,
+	state      TEXT NOT NULL,
+	created    INTEGER NOT NULL,
+	attempts   INTEGER NOT NULL DEFAULT 0,
+	last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX outbox_state ON outbox(state, id);
+`,
 }

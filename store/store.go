@@ -105,6 +105,12 @@ type Store interface {
 	// StatusHistory returns a series' status changes, oldest first.
 	StatusHistory(ctx context.Context, seriesID int64) ([]StatusChange, error)
 
+	// Resolutions returns the resolved marks of review comments on the
+	// patches with these Message-IDs.
+	Resolutions(ctx context.Context, patchMessageIDs []string) ([]Resolution, error)
+	// Outbox returns the queued outbound mail in state ("" for any), oldest
+	// first.
+	Outbox(ctx context.Context, state string) ([]OutboxMessage, error)
 	Close() error
 }
 
@@ -174,4 +180,9 @@ type Tx interface {
 	PatchIndexes(ctx context.Context, seriesID int64) (map[int]bool, error)
 	AddPatch(ctx context.Context, p *Patch, messageRowID int64) error
 	PatchIDs(ctx context.Context, seriesID int64) ([]string, error)
+	// SetResolution marks a review comment resolved (r.By, r.At); with
+	// resolved false it clears the mark. Setting twice keeps the newest.
+	SetResolution(ctx context.Context, r Resolution, resolved bool) error
+	// AddOutbox queues a message for outbound delivery and returns its id.
+	AddOutbox(ctx context.Context, m OutboxMessage) (int64, error)
 }

@@ -1,0 +1,748 @@
+package review
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"patchwell/review/patchmail"
+	"patchwell/store"
+)
+
+// Review comments in replies. A reviewer answers a patch by quoting it and
+// writing under the lines they mean (the mutt way):
+//
+//	> +	delay = 4 * div64_ul(CLOCK_DIV_BY_256 * MICRO, priv->oscclk_rate);
+//
+//	Please explain the need for div64_ul().
+//
+// FindComments maps each such run of unquoted text to the last quoted diff
+// line before it: its new-side number for added and context lines, its
+// old-side number for removed ones. Quoted lines are matched against the
+// patch's own diff text, not trusted for numbers, so trimmed hunks,
+// re-indented (tabs to spaces), re-wrapped and space-stuffed quotes and
+// nested quoting (">>" in a reply to a reply) still land on the right
+// line. Text that follows no quoted diff line (top-posting, a reply to the
+// commit message) is a general comment with no file.
+
+// Target is one patch a reply may comment on: its Message-ID and diff.
+type Target struct {
+	MessageID string
+	Diff      string
+}
+
+// Found is one comment FindComments found in a reply body.
+type Found struct {
+	PatchMessageID string
+	File           string // "" for a general comment
+	Side           string // store.SideOld or store.SideNew
+	Line           int
+	Body           string
+	Quote          []string // the diff lines quoted just before, as the patch has them
+}
+
+// Limits on what FindComments reads (reply bodies are untrusted).
+const (
+	maxCommentLines = 20000 // lines of a reply body looked at
+	maxDiffLines    = 200000
+	maxQuoteShown   = 6 // quoted lines kept per comment for display
+)
+
+// dline is one line of a patch's diff.
+type dline struct {
+	target   int
+	file     string
+	kind     byte // '+', '-', ' ', '@' (hunk header), 'h' (file header)
+	old, new int  // line numbers (the hunk's first line for '@')
+	text     string
+	norm     string // whitespace-normalised content without the marker
+	full     string // whitespace-normalised whole line
+}
+
+// diffIndex is the diff lines of the targets with a lookup by content.
+type diffIndex struct {
+	lines  []dline
+	byNorm map[string][]int
+	hunks  map[[2]int][]int // (old start, new start) -> '@' lines
+	files  map[string][]int // path -> first line of each file section
+}
+
+// normWS collapses runs of white space to one space and trims the ends, so
+// that a quote whose tabs became spaces, or whose trailing space a mailer
+// dropped, still matches.
+func normWS(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// fileOfDiffGit returns the new path of a "diff --git a/x b/y" line.
+func fileOfDiffGit(l string) string {
+	name := strings.TrimPrefix(l, "diff --git ")
+	if i := strings.LastIndex(name, " b/"); i >= 0 {
+		return name[i+3:]
+	}
+	return name
+}
+
+// parseHunk reads "@@ -a[,b] +c[,d] @@" into a and c.
+func parseHunk(l string) (old, new int, ok bool) {
+	if !strings.HasPrefix(l, "@@ -") {
+		return 0, 0, false
+	}
+	rest := l[4:]
+	i := strings.IndexAny(rest, ", ")
+	if i < 0 {
+		return 0, 0, false
+	}
+	o, err := strconv.Atoi(rest[:i])
+	if err != nil {
+		return 0, 0, false
+	}
+	j := strings.Index(rest, " +")
+	if j < 0 {
+		return 0, 0, false
+	}
+	rest = rest[j+2:]
+	k := strings.IndexAny(rest, ", ")
+	if k < 0 {
+		return 0, 0, false
+	}
+	n, err := strconv.Atoi(rest[:k])
+	if err != nil {
+		return 0, 0, false
+	}
+	return o, n, true
+}
+
+func newDiffIndex(targets []Target) *diffIndex {
+	ix := &diffIndex{byNorm: map[string][]int{}, hunks: map[[2]int][]int{}, files: map[string][]int{}}
+	for ti, t := range targets {
+		file := ""
+		inHunk := false
+		oldNo, newNo := 0, 0
+		for _, l := range strings.Split(strings.TrimRight(t.Diff, "\n"), "\n") {
+			if len(ix.lines) >= maxDiffLines {
+				break
+			}
+			d := dline{target: ti, file: file, kind: 'h', text: l}
+			switch {
+			case strings.HasPrefix(l, "diff --git "):
+				file = fileOfDiffGit(l)
+				d.file = file
+				inHunk = false
+				ix.files[file] = append(ix.files[file], len(ix.lines))
+			case strings.HasPrefix(l, "@@ "):
+				if o, n, ok := parseHunk(l); ok {
+					oldNo, newNo = o, n
+					d.kind, d.old, d.new = '@', o, n
+					inHunk = true
+					ix.hunks[[2]int{o, n}] = append(ix.hunks[[2]int{o, n}], len(ix.lines))
+				}
+			case !inHunk:
+				if strings.HasPrefix(l, "+++ ") && file == "" {
+					file = strings.TrimPrefix(strings.TrimPrefix(l, "+++ "), "b/")
+					d.file = file
+					ix.files[file] = append(ix.files[file], len(ix.lines))
+				}
+			case strings.HasPrefix(l, "+"):
+				d.kind, d.new = '+', newNo
+				newNo++
+			case strings.HasPrefix(l, "-"):
+				d.kind, d.old = '-', oldNo
+				oldNo++
+			case strings.HasPrefix(l, " "), l == "":
+				d.kind, d.old, d.new = ' ', oldNo, newNo
+				oldNo++
+				newNo++
+			default: // "\ No newline at end of file", or the end of the diff
+			}
+			if d.kind == '+' || d.kind == '-' || d.kind == ' ' {
+				d.norm = normWS(l[min(1, len(l)):])
+				ix.byNorm[d.norm] = append(ix.byNorm[d.norm], len(ix.lines))
+			}
+			d.full = normWS(l)
+			ix.lines = append(ix.lines, d)
+		}
+	}
+	return ix
+}
+
+// quoteDepth splits a body line into its quote depth (">", ">>", "> >")
+// and the rest after the last ">".
+func quoteDepth(l string) (int, string) {
+	depth, i := 0, 0
+	for i < len(l) {
+		switch {
+		case l[i] == '>':
+			depth++
+			i++
+		case l[i] == ' ' && depth > 0 && i+1 < len(l) && l[i+1] == '>':
+			i++
+		default:
+			return depth, l[i:]
+		}
+	}
+	return depth, l[i:]
+}
+
+// weak reports whether a normalised line is too common to be matched far
+// from the previous match ("}", "", "return 0;").
+func weak(norm string) bool {
+	if len(norm) < 4 {
+		return true
+	}
+	switch norm {
+	case "return 0;", "return ret;", "return;", "break;", "} else {", "else {", "#endif", "#else", "default:", "/**", "*/", "});":
+		return true
+	}
+	for _, r := range norm {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// nearby is how far past the previous match a weak line may match.
+const nearby = 3
+
+// matcher follows a reply's quoted lines through the diff.
+type matcher struct {
+	ix     *diffIndex
+	cursor int // the last matched diff line, -1 before any
+	// partial: a quoted diff line a mailer wrapped over several lines.
+	partial    int
+	partialAcc string
+}
+
+// pick returns the best of candidate positions: the first after the
+// cursor, a weak line only close to it; failing that, for a strong line,
+// the closest before it.
+func (m *matcher) pick(cands []int, isWeak bool) int {
+	best := -1
+	for _, p := range cands {
+		if p > m.cursor && (best < 0 || p < best) {
+			best = p
+		}
+	}
+	if best >= 0 && (!isWeak || best-m.cursor <= nearby) {
+		return best
+	}
+	if isWeak {
+		return -1
+	}
+	for _, p := range cands {
+		if p < m.cursor && (best < 0 || p > best) {
+			best = p
+		}
+	}
+	return best
+}
+
+// match finds the diff line a quoted line's content c stands for; -1 if
+// none. A header line (diff --git, ---/+++, @@) matches itself.
+func (m *matcher) match(c string) int {
+	ix := m.ix
+	c1 := strings.TrimPrefix(c, " ") // the space after ">"
+	t := strings.TrimSpace(c1)
+	if t == "" {
+		// An empty quoted line is an empty context line only right after
+		// the previous match.
+		if n := m.cursor + 1; m.cursor >= 0 && n < len(ix.lines) && ix.lines[n].kind == ' ' && ix.lines[n].norm == "" {
+			return n
+		}
+		return -1
+	}
+	if strings.HasPrefix(t, "diff --git ") {
+		return m.pick(ix.files[fileOfDiffGit(normWS(t))], false)
+	}
+	if strings.HasPrefix(t, "@@ ") {
+		if o, n, ok := parseHunk(normWS(t)); ok {
+			return m.pick(ix.hunks[[2]int{o, n}], false)
+		}
+		return -1
+	}
+	if strings.HasPrefix(t, "--- ") || strings.HasPrefix(t, "+++ ") {
+		if p := m.header(t); p >= 0 {
+			return p
+		}
+	}
+	// Continue a wrapped line.
+	if m.partial >= 0 {
+		acc := m.partialAcc + " " + normWS(t)
+		full := ix.lines[m.partial].full
+		if full == acc {
+			p := m.partial
+			m.partial = -1
+			return p
+		}
+		if strings.HasPrefix(full, acc+" ") {
+			m.partialAcc = acc
+			return m.partial
+		}
+		m.partial = -1
+	}
+	// The marker may follow the ">" directly, after one space, or after
+	// two (format=flowed space-stuffing); a context line may have lost its
+	// leading space.
+	var cands []int
+	strong := false
+	try := func(marker byte, body string) {
+		n := normWS(body)
+		for _, p := range ix.byNorm[n] {
+			if ix.lines[p].kind == marker {
+				cands = append(cands, p)
+			}
+		}
+		if len(ix.byNorm[n]) > 0 && !weak(n) {
+			strong = true
+		}
+	}
+	for _, v := range []string{c, c1, strings.TrimPrefix(c1, " ")} {
+		if v != "" && (v[0] == '+' || v[0] == '-' || v[0] == ' ') {
+			try(v[0], v[1:])
+		}
+	}
+	if t[0] != '+' && t[0] != '-' {
+		try(' ', t)
+	}
+	if p := m.pick(cands, !strong); p >= 0 {
+		return p
+	}
+	// The start of a wrapped line: a long enough prefix of a diff line.
+	if nt := normWS(t); len(nt) >= 16 {
+		for p := m.cursor + 1; p < len(ix.lines) && p <= m.cursor+200; p++ {
+			if k := ix.lines[p].kind; (k == '+' || k == '-' || k == ' ') && strings.HasPrefix(ix.lines[p].full, nt+" ") {
+				m.partial, m.partialAcc = p, nt
+				return p
+			}
+		}
+	}
+	return -1
+}
+
+// header finds a quoted "--- a/x" or "+++ b/x" file header after the
+// cursor; -1 if there is none.
+func (m *matcher) header(t string) int {
+	n := normWS(t)
+	for p := m.cursor + 1; p < len(m.ix.lines); p++ {
+		if l := m.ix.lines[p]; l.kind == 'h' && l.full == n {
+			return p
+		}
+	}
+	return -1
+}
+
+var (
+	// attribution matches the line a mail client puts above a quote.
+	attribution = regexp.MustCompile(`(?i)(\b(wrote|writes|said|schrieb|escribió|scrisse|napisał|skrev)|a écrit)\s*:\s*$|^on .*[0-9].*:\s*$|^quoting .*:\s*$`)
+	// trimMarker matches a line that stands for deleted quoted text.
+	trimMarker = regexp.MustCompile(`(?i)^[\[<(]?\s*(\.{2,}|…|snip(ped)?|trimmed|cut)\s*[\]>)]?$`)
+	// outlookQuote starts a quote without ">" (Outlook's top-posting).
+	outlookQuote = regexp.MustCompile(`^(-{3,} ?Original Message ?-{3,}|_{20,})\s*$`)
+)
+
+// FindComments returns the comments of a reply body (decoded text, as
+// patchmail.Mail.Body gives it) on targets: one patch for a reply under a
+// patch, every patch of the series for a reply under the cover letter.
+// General comments name anchor, the message the reply answers.
+func FindComments(targets []Target, anchor, body string) []Found {
+	ix := newDiffIndex(targets)
+	m := &matcher{ix: ix, cursor: -1, partial: -1}
+	lines := strings.Split(strings.ReplaceAll(body, "\r\n", "\n"), "\n")
+	if len(lines) > maxCommentLines {
+		lines = lines[:maxCommentLines]
+	}
+	var out []Found
+	last := -1      // the last diff line matched in the current quote block
+	var shown []int // matched lines of the current quote block
+	var run []string
+	inSig := false
+	flush := func(beforeQuote bool) {
+		text := cleanRun(run, beforeQuote)
+		run = run[:0]
+		if text == "" {
+			return
+		}
+		f := Found{PatchMessageID: anchor, Body: text}
+		if last >= 0 {
+			at := last
+			if ix.lines[at].kind == '@' && at+1 < len(ix.lines) && strings.IndexByte("+- ", ix.lines[at+1].kind) >= 0 {
+				at++ // a comment on a hunk header is on its first line
+			}
+			d := ix.lines[at]
+			f.PatchMessageID, f.File = targets[d.target].MessageID, d.file
+			switch d.kind {
+			case '+', ' ':
+				f.Side, f.Line = store.SideNew, d.new
+			case '-':
+				f.Side, f.Line = store.SideOld, d.old
+			}
+			for _, p := range shown[max(0, len(shown)-maxQuoteShown):] {
+				f.Quote = append(f.Quote, ix.lines[p].text)
+			}
+		}
+		out = append(out, f)
+	}
+	for i, l := range lines {
+		depth, rest := quoteDepth(l)
+		if depth > 0 {
+			if len(run) > 0 || inSig {
+				flush(true)
+				last, shown = -1, shown[:0]
+			}
+			inSig = false
+			if p := m.match(rest); p >= 0 {
+				if len(shown) == 0 || shown[len(shown)-1] != p {
+					shown = append(shown, p)
+				}
+				m.cursor, last = p, p
+			}
+			continue
+		}
+		if inSig {
+			continue
+		}
+		if l == "-- " || l == "--" {
+			inSig = true
+			continue
+		}
+		if outlookQuote.MatchString(l) {
+			lines = lines[:i]
+			break
+		}
+		if strings.TrimSpace(l) == "" && len(run) == 0 {
+			continue
+		}
+		run = append(run, l)
+	}
+	flush(false)
+	return out
+}
+
+// cleanRun turns a run of unquoted lines into a comment: trim markers
+// ("...", "[snip]") and blank lines at its ends go, and so does the
+// attribution line ("On ..., X wrote:") when a quote follows.
+func cleanRun(run []string, beforeQuote bool) string {
+	trim := func() {
+		for len(run) > 0 && (strings.TrimSpace(run[0]) == "" || trimMarker.MatchString(strings.TrimSpace(run[0]))) {
+			run = run[1:]
+		}
+		for len(run) > 0 && (strings.TrimSpace(run[len(run)-1]) == "" || trimMarker.MatchString(strings.TrimSpace(run[len(run)-1]))) {
+			run = run[:len(run)-1]
+		}
+	}
+	trim()
+	if beforeQuote && len(run) > 0 && attribution.MatchString(strings.TrimSpace(run[len(run)-1])) {
+		lastL := strings.TrimSpace(run[len(run)-1])
+		run = run[:len(run)-1]
+		// Gmail wraps a long attribution: "On Tue, ... Name <" / "addr> wrote:".
+		if n := len(run); n > 0 && !strings.HasPrefix(strings.ToLower(lastL), "on ") &&
+			strings.HasPrefix(strings.ToLower(strings.TrimSpace(run[n-1])), "on ") {
+			run = run[:n-1]
+		}
+		trim()
+	}
+	return strings.Join(run, "\n")
+}
+
+// commentOf makes a store.LineComment of a Found in reply m.
+func commentOf(f Found, m *store.Message) store.LineComment {
+	return store.LineComment{
+		PatchMessageID: f.PatchMessageID, File: f.File, Side: f.Side, Line: f.Line,
+		Author: m.From, Date: m.Date, Body: f.Body, MessageID: m.MessageID, List: m.List, Quote: f.Quote,
+	}
+}
+
+// SeriesComments returns the review comments on the patches of series id
+// found in the replies of its threads, with their resolved marks, and the
+// unresolved line comments of the previous revision on patches this one
+// carries unchanged (same patch-id), marked CarriedFrom. Comments come in
+// patch order, then in the order the replies arrived.
+func (s *Service) SeriesComments(ctx context.Context, id int64) ([]store.LineComment, error) {
+	cs, _, err := s.seriesComments(ctx, id, 0)
+	return cs, err
+}
+
+// maxCarry bounds how many revisions back comments are carried from.
+const maxCarry = 8
+
+func (s *Service) seriesComments(ctx context.Context, id int64, depth int) ([]store.LineComment, map[string]string, error) {
+	se, err := s.st.Series(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	patches, err := s.st.Patches(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	patchAt := make(map[string]int, len(patches))
+	threads := []int64{se.ThreadID}
+	for i, p := range patches {
+		patchAt[p.MessageID] = i
+		if m, err := s.st.Message(ctx, se.List, p.MessageID); err == nil && !slices.Contains(threads, m.ThreadID) {
+			threads = append(threads, m.ThreadID)
+		}
+	}
+	msgs, err := s.st.ThreadMessages(ctx, threads)
+	if err != nil {
+		return nil, nil, err
+	}
+	byID := make(map[string]*store.Message, len(msgs))
+	for i := range msgs {
+		if _, ok := byID[msgs[i].MessageID]; !ok {
+			byID[msgs[i].MessageID] = &msgs[i]
+		}
+	}
+	// anchor finds the patch or cover letter of this series a reply is
+	// under, through its parents, or else its References.
+	anchor := func(m *store.Message) string {
+		parent := m.InReplyTo
+		for hops := 0; parent != "" && hops < 100; hops++ {
+			if _, ok := patchAt[parent]; ok || (parent == se.CoverMessageID && parent != "") {
+				return parent
+			}
+			pm := byID[parent]
+			if pm == nil || (pm.SeriesID != 0 && pm.SeriesID != se.ID) {
+				break
+			}
+			parent = pm.InReplyTo
+		}
+		for i := len(m.References) - 1; i >= 0; i-- {
+			r := m.References[i]
+			if _, ok := patchAt[r]; ok || (r == se.CoverMessageID && r != "") {
+				return r
+			}
+		}
+		return ""
+	}
+	anchors := map[int64]string{} // message row id -> anchor
+	for i := range msgs {
+		m := &msgs[i]
+		if m.Kind != store.KindReply || m.List != se.List {
+			continue
+		}
+		if a := anchor(m); a != "" {
+			anchors[m.ID] = a
+		}
+	}
+	diffs := make(map[string]string, len(patches))
+	var replies []*store.Message
+	bodies := map[int64]string{}
+	for _, tid := range threads {
+		err := s.st.WalkThread(ctx, tid, func(m *store.Message, raw []byte) error {
+			_, isPatch := patchAt[m.MessageID]
+			_, isReply := anchors[m.ID]
+			if !isPatch && !isReply || m.List != se.List {
+				return nil
+			}
+			pm, err := patchmail.Parse(raw)
+			if err != nil {
+				return nil // stored but unparsable: nothing to show
+			}
+			if isPatch {
+				if _, ok := diffs[m.MessageID]; !ok {
+					diffs[m.MessageID] = pm.Diff
+				}
+				return nil
+			}
+			mm := *m
+			replies = append(replies, &mm)
+			bodies[m.ID] = pm.Body
+			return nil
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	sort.SliceStable(replies, func(i, j int) bool { return replies[i].Arrived.Before(replies[j].Arrived) })
+	all := make([]Target, len(patches))
+	for i, p := range patches {
+		all[i] = Target{MessageID: p.MessageID, Diff: diffs[p.MessageID]}
+	}
+	var out []store.LineComment
+	for _, r := range replies {
+		a := anchors[r.ID]
+		targets := all
+		if i, ok := patchAt[a]; ok {
+			targets = all[i : i+1]
+		}
+		for _, f := range FindComments(targets, a, bodies[r.ID]) {
+			out = append(out, commentOf(f, r))
+		}
+	}
+
+	// Carry forward from the previous revision.
+	if se.Previous != 0 && depth < maxCarry {
+		prev, prevDiffs, err := s.seriesComments(ctx, se.Previous, depth+1)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, nil, err
+		}
+		prevPatches, err := s.st.Patches(ctx, se.Previous)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, nil, err
+		}
+		prevSe, _ := s.st.Series(ctx, se.Previous)
+		byPatchID := map[string]string{} // patch-id -> previous patch Message-ID
+		for _, p := range prevPatches {
+			if p.PatchID != "" {
+				byPatchID[p.PatchID] = p.MessageID
+			}
+		}
+		for _, p := range patches {
+			old, ok := byPatchID[p.PatchID]
+			if !ok || p.PatchID == "" {
+				continue
+			}
+			for _, c := range prev {
+				if c.PatchMessageID != old || c.File == "" || c.Line == 0 || c.Resolved {
+					continue
+				}
+				if c.CarriedFrom == 0 {
+					c.CarriedPatch = c.PatchMessageID
+					if prevSe != nil {
+						c.CarriedFrom = prevSe.Version
+					}
+				}
+				c.PatchMessageID = p.MessageID
+				c.File, c.Side, c.Line = remapLine(prevDiffs[old], diffs[p.MessageID], c.File, c.Side, c.Line)
+				out = append(out, c)
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		pi, iok := patchAt[out[i].PatchMessageID]
+		pj, jok := patchAt[out[j].PatchMessageID]
+		if !iok {
+			pi = -1
+		}
+		if !jok {
+			pj = -1
+		}
+		return pi < pj
+	})
+	if err := s.markResolved(ctx, out); err != nil {
+		return nil, nil, err
+	}
+	return out, diffs, nil
+}
+
+// key returns the resolution key of a comment: carried comments keep the
+// key of the patch they were made on.
+func resolutionKey(c *store.LineComment) store.Resolution {
+	p := c.PatchMessageID
+	if c.CarriedPatch != "" {
+		p = c.CarriedPatch
+	}
+	return store.Resolution{ReplyMessageID: c.MessageID, PatchMessageID: p, File: c.File, Side: c.Side, Line: c.Line}
+}
+
+func (s *Service) markResolved(ctx context.Context, cs []store.LineComment) error {
+	var ids []string
+	seen := map[string]bool{}
+	for i := range cs {
+		k := resolutionKey(&cs[i])
+		if !seen[k.PatchMessageID] {
+			seen[k.PatchMessageID] = true
+			ids = append(ids, k.PatchMessageID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	rs, err := s.st.Resolutions(ctx, ids)
+	if err != nil {
+		return err
+	}
+	type rk struct {
+		reply, patch, file, side string
+		line                     int
+	}
+	res := make(map[rk]store.Resolution, len(rs))
+	for _, r := range rs {
+		res[rk{r.ReplyMessageID, r.PatchMessageID, r.File, r.Side, r.Line}] = r
+	}
+	for i := range cs {
+		k := resolutionKey(&cs[i])
+		if r, ok := res[rk{k.ReplyMessageID, k.PatchMessageID, k.File, k.Side, k.Line}]; ok {
+			cs[i].Resolved, cs[i].ResolvedBy, cs[i].ResolvedAt = true, r.By, r.At
+		}
+	}
+	return nil
+}
+
+// remapLine moves a comment from a diff line of oldDiff to the line at the
+// same place in newDiff (an unchanged patch may sit at other line numbers
+// after a rebase). Where the diffs differ there, it keeps the old place.
+func remapLine(oldDiff, newDiff, file, side string, line int) (string, string, int) {
+	ord := func(ix *diffIndex, want func(d *dline) bool) int {
+		n := 0
+		for i := range ix.lines {
+			d := &ix.lines[i]
+			if d.kind != '+' && d.kind != '-' && d.kind != ' ' {
+				continue
+			}
+			if want(d) {
+				return n
+			}
+			n++
+		}
+		return -1
+	}
+	oldIx := newDiffIndex([]Target{{Diff: oldDiff}})
+	k := ord(oldIx, func(d *dline) bool {
+		if d.file != file {
+			return false
+		}
+		if side == store.SideOld {
+			return d.kind == '-' && d.old == line
+		}
+		return d.kind != '-' && d.new == line
+	})
+	if k < 0 {
+		return file, side, line
+	}
+	newIx := newDiffIndex([]Target{{Diff: newDiff}})
+	n := 0
+	for i := range newIx.lines {
+		d := &newIx.lines[i]
+		if d.kind != '+' && d.kind != '-' && d.kind != ' ' {
+			continue
+		}
+		if n == k {
+			if d.file != file {
+				return file, side, line
+			}
+			if d.kind == '-' {
+				return d.file, store.SideOld, d.old
+			}
+			return d.file, store.SideNew, d.new
+		}
+		n++
+	}
+	return file, side, line
+}
+
+// ResolveComment marks the comment of series seriesID with key k (reply,
+// patch, file, side, line) resolved by who, or clears the mark.
+// store.ErrNotFound when the series shows no such comment.
+func (s *Service) ResolveComment(ctx context.Context, seriesID int64, k store.Resolution, who string, resolved bool) error {
+	cs, err := s.SeriesComments(ctx, seriesID)
+	if err != nil {
+		return err
+	}
+	for i := range cs {
+		ck := resolutionKey(&cs[i])
+		if ck.ReplyMessageID == k.ReplyMessageID && ck.File == k.File && ck.Side == k.Side && ck.Line == k.Line &&
+			(ck.PatchMessageID == k.PatchMessageID || cs[i].PatchMessageID == k.PatchMessageID) {
+			ck.By, ck.At = who, time.Now().UTC()
+			return s.st.Update(ctx, func(tx store.Tx) error { return tx.SetResolution(ctx, ck, resolved) })
+		}
+	}
+	return fmt.Errorf("comment: %w", store.ErrNotFound)
+}

@@ -1,0 +1,168 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Sides of a diff a review comment answers.
+const (
+	SideOld = "old" // a removed ("-") line, numbered in the old file
+	SideNew = "new" // an added ("+") or context line, numbered in the new file
+)
+
+// LineComment is one review comment found in a reply to a patch: the
+// reviewer's text after the diff line it answers (File, Side and Line), or a
+// general remark (File "") when it follows no quoted diff line.
+type LineComment struct {
+	PatchMessageID string    `json:"patch_message_id"`
+	File           string    `json:"file,omitempty"`
+	Side           string    `json:"side,omitempty"`
+	Line           int       `json:"line,omitempty"`
+	Author         Person    `json:"author"`
+	Date           time.Time `json:"date"`
+	Body           string    `json:"body"`
+	MessageID      string    `json:"message_id"`
+	List           string    `json:"list"`
+	// Quote is the diff lines the reviewer quoted just before the comment,
+	// as the patch has them, for display.
+	Quote []string `json:"quote,omitempty"`
+
+	Resolved   bool      `json:"resolved"`
+	ResolvedBy string    `json:"resolved_by,omitempty"`
+	ResolvedAt time.Time `json:"resolved_at,omitempty"`
+
+	// CarriedFrom is the version of the revision the comment was made on
+	// when it is shown on a later revision whose patch is unchanged (same
+	// patch-id); 0 for comments on this revision.
+	CarriedFrom int `json:"carried_from,omitempty"`
+	// CarriedPatch is then the Message-ID of the patch commented on.
+	CarriedPatch string `json:"carried_patch,omitempty"`
+}
+
+// Resolution marks one review comment resolved. The key is the reply's
+// Message-ID, the patch's Message-ID, File, Side and Line.
+type Resolution struct {
+	ReplyMessageID string
+	PatchMessageID string
+	File           string
+	Side           string
+	Line           int
+	By             string // e-mail address of who resolved it
+	At             time.Time
+}
+
+// Outbox states.
+const (
+	OutboxQueued = "queued"
+	OutboxSent   = "sent"
+	OutboxFailed = "failed"
+)
+
+// OutboxMessage is mail patchwell wrote (a review from the web) waiting for
+// outbound delivery.
+type OutboxMessage struct {
+	ID        int64
+	ListID    int64
+	List      string
+	MessageID string
+	Raw       []byte
+	State     string
+	Created   time.Time
+	Attempts  int
+	LastError string
+}
+
+// SetResolution implements Tx.
+func (t *sqliteTx) SetResolution(ctx context.Context, r Resolution, resolved bool) error {
+	if r.ReplyMessageID == "" || r.PatchMessageID == "" {
+		return fmt.Errorf("resolution without message ids: %w", ErrInvalid)
+	}
+	var err error
+	if resolved {
+		_, err = t.exec(ctx, `INSERT INTO comment_resolutions (reply_message_id, patch_message_id, file, side, line, resolved_by, resolved_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET resolved_by = excluded.resolved_by, resolved_at = excluded.resolved_at`,
+			r.ReplyMessageID, r.PatchMessageID, r.File, r.Side, r.Line, r.By, r.At.Unix())
+	} else {
+		_, err = t.exec(ctx, `DELETE FROM comment_resolutions WHERE reply_message_id = ? AND patch_message_id = ? AND file = ? AND side = ? AND line = ?`,
+			r.ReplyMessageID, r.PatchMessageID, r.File, r.Side, r.Line)
+	}
+	if err != nil {
+		return fmt.Errorf("set resolution: %w", err)
+	}
+	return nil
+}
+
+// AddOutbox implements Tx.
+func (t *sqliteTx) AddOutbox(ctx context.Context, m OutboxMessage) (int64, error) {
+	if m.State == "" {
+		m.State = OutboxQueued
+	}
+	if m.Created.IsZero() {
+		m.Created = time.Now()
+	}
+	res, err := t.exec(ctx, `INSERT INTO outbox (list_id, message_id, raw, state, created) VALUES (?, ?, ?, ?, ?)`,
+		m.ListID, m.MessageID, m.Raw, m.State, m.Created.Unix())
+	if err != nil {
+		return 0, fmt.Errorf("add outbox: %w", err)
+	}
+	return res.LastInsertId()
+}
+
+// Resolutions implements Store.
+func (s *SQLite) Resolutions(ctx context.Context, patchMessageIDs []string) ([]Resolution, error) {
+	var out []Resolution
+	for len(patchMessageIDs) > 0 {
+		n := min(len(patchMessageIDs), 500)
+		batch := patchMessageIDs[:n]
+		patchMessageIDs = patchMessageIDs[n:]
+		args := make([]any, len(batch))
+		for i, id := range batch {
+			args[i] = id
+		}
+		rows, err := s.r.QueryContext(ctx, `SELECT reply_message_id, patch_message_id, file, side, line, resolved_by, resolved_at
+			FROM comment_resolutions WHERE patch_message_id IN (?`+strings.Repeat(",?", n-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("resolutions: %w", err)
+		}
+		for rows.Next() {
+			var r Resolution
+			var at int64
+			if err := rows.Scan(&r.ReplyMessageID, &r.PatchMessageID, &r.File, &r.Side, &r.Line, &r.By, &at); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("resolutions: %w", err)
+			}
+			r.At = time.Unix(at, 0).UTC()
+			out = append(out, r)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("resolutions: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// Outbox implements Store.
+func (s *SQLite) Outbox(ctx context.Context, state string) ([]OutboxMessage, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT o.id, o.list_id, l.name, o.message_id, o.raw, o.state, o.created, o.attempts, o.last_error
+		FROM outbox o JOIN lists l ON l.id = o.list_id WHERE ?1 = '' OR o.state = ?1 ORDER BY o.id`, state)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []OutboxMessage
+	for rows.Next() {
+		var m OutboxMessage
+		var created int64
+		if err := rows.Scan(&m.ID, &m.ListID, &m.List, &m.MessageID, &m.Raw, &m.State, &created, &m.Attempts, &m.LastError); err != nil {
+			return nil, fmt.Errorf("outbox: %w", err)
+		}
+		m.Created = time.Unix(created, 0).UTC()
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
