@@ -604,7 +604,7 @@ func (s *Service) seriesComments(ctx context.Context, id int64, depth int) ([]st
 					continue
 				}
 				if c.CarriedFrom == 0 {
-					c.CarriedPatch = c.PatchMessageID
+					c.CarriedPatch, c.CarriedFile, c.CarriedSide, c.CarriedLine = c.PatchMessageID, c.File, c.Side, c.Line
 					if prevSe != nil {
 						c.CarriedFrom = prevSe.Version
 					}
@@ -632,21 +632,11 @@ func (s *Service) seriesComments(ctx context.Context, id int64, depth int) ([]st
 	return out, diffs, nil
 }
 
-// key returns the resolution key of a comment: carried comments keep the
-// key of the patch they were made on.
-func resolutionKey(c *store.LineComment) store.Resolution {
-	p := c.PatchMessageID
-	if c.CarriedPatch != "" {
-		p = c.CarriedPatch
-	}
-	return store.Resolution{ReplyMessageID: c.MessageID, PatchMessageID: p, File: c.File, Side: c.Side, Line: c.Line}
-}
-
 func (s *Service) markResolved(ctx context.Context, cs []store.LineComment) error {
 	var ids []string
 	seen := map[string]bool{}
 	for i := range cs {
-		k := resolutionKey(&cs[i])
+		k := cs[i].Key()
 		if !seen[k.PatchMessageID] {
 			seen[k.PatchMessageID] = true
 			ids = append(ids, k.PatchMessageID)
@@ -668,7 +658,7 @@ func (s *Service) markResolved(ctx context.Context, cs []store.LineComment) erro
 		res[rk{r.ReplyMessageID, r.PatchMessageID, r.File, r.Side, r.Line}] = r
 	}
 	for i := range cs {
-		k := resolutionKey(&cs[i])
+		k := cs[i].Key()
 		if r, ok := res[rk{k.ReplyMessageID, k.PatchMessageID, k.File, k.Side, k.Line}]; ok {
 			cs[i].Resolved, cs[i].ResolvedBy, cs[i].ResolvedAt = true, r.By, r.At
 		}
@@ -728,8 +718,9 @@ func remapLine(oldDiff, newDiff, file, side string, line int) (string, string, i
 	return file, side, line
 }
 
-// ResolveComment marks the comment of series seriesID with key k (reply,
-// patch, file, side, line) resolved by who, or clears the mark.
+// ResolveComment marks the comment of series seriesID with key k (its
+// LineComment.Key: reply, patch, file, side, line) resolved by who, or
+// clears the mark.
 // store.ErrNotFound when the series shows no such comment.
 func (s *Service) ResolveComment(ctx context.Context, seriesID int64, k store.Resolution, who string, resolved bool) error {
 	cs, err := s.SeriesComments(ctx, seriesID)
@@ -737,9 +728,8 @@ func (s *Service) ResolveComment(ctx context.Context, seriesID int64, k store.Re
 		return err
 	}
 	for i := range cs {
-		ck := resolutionKey(&cs[i])
-		if ck.ReplyMessageID == k.ReplyMessageID && ck.File == k.File && ck.Side == k.Side && ck.Line == k.Line &&
-			(ck.PatchMessageID == k.PatchMessageID || cs[i].PatchMessageID == k.PatchMessageID) {
+		ck := cs[i].Key()
+		if ck.ReplyMessageID == k.ReplyMessageID && ck.PatchMessageID == k.PatchMessageID && ck.File == k.File && ck.Side == k.Side && ck.Line == k.Line {
 			ck.By, ck.At = who, time.Now().UTC()
 			return s.st.Update(ctx, func(tx store.Tx) error { return tx.SetResolution(ctx, ck, resolved) })
 		}

@@ -38,8 +38,22 @@ type LineComment struct {
 	// when it is shown on a later revision whose patch is unchanged (same
 	// patch-id); 0 for comments on this revision.
 	CarriedFrom int `json:"carried_from,omitempty"`
-	// CarriedPatch is then the Message-ID of the patch commented on.
+	// CarriedPatch, CarriedFile, CarriedSide and CarriedLine are then
+	// where the comment was made.
 	CarriedPatch string `json:"carried_patch,omitempty"`
+	CarriedFile  string `json:"carried_file,omitempty"`
+	CarriedSide  string `json:"carried_side,omitempty"`
+	CarriedLine  int    `json:"carried_line,omitempty"`
+}
+
+// Key returns what identifies the comment for its resolved mark: the
+// reply, and the patch, file, side and line it was made on (for a carried
+// comment, those of the older revision).
+func (c *LineComment) Key() Resolution {
+	if c.CarriedPatch != "" {
+		return Resolution{ReplyMessageID: c.MessageID, PatchMessageID: c.CarriedPatch, File: c.CarriedFile, Side: c.CarriedSide, Line: c.CarriedLine}
+	}
+	return Resolution{ReplyMessageID: c.MessageID, PatchMessageID: c.PatchMessageID, File: c.File, Side: c.Side, Line: c.Line}
 }
 
 // Resolution marks one review comment resolved. The key is the reply's
