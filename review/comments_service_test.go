@@ -10,8 +10,8 @@ import (
 	"patchwell/store"
 )
 
-// mail builds a raw message.
-func mail(from, msgid, inReplyTo, subject, date, body string) []byte {
+// rawMail builds a raw message.
+func rawMail(from, msgid, inReplyTo, subject, date, body string) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "From: %s\r\nMessage-ID: <%s>\r\nSubject: %s\r\nDate: %s\r\n", from, msgid, subject, date)
 	if inReplyTo != "" {
@@ -46,7 +46,7 @@ func patchMail(v, i int, diff string) []byte {
 	if i > 1 {
 		parent = fmt.Sprintf("v%d-1@example.org", v)
 	}
-	return mail(author, fmt.Sprintf("v%d-%d@example.org", v, i), parent,
+	return rawMail(author, fmt.Sprintf("v%d-%d@example.org", v, i), parent,
 		fmt.Sprintf("[PATCH%s %d/2] %s", ver, i, subj), fmt.Sprintf("Mon, %d Aug 2024 10:00:0%d +0000", v, i),
 		subj+"\n\nSigned-off-by: Ann Author <ann@example.org>\n---\n"+diff+"-- \n2.45.0\n")
 }
@@ -68,10 +68,10 @@ func TestCarryForward(t *testing.T) {
 	ctx := context.Background()
 	svc := NewService(st)
 	deliver(t, in, patchMail(1, 1, testDiff), patchMail(1, 2, secondDiff))
-	deliver(t, in, mail("Rita Reviewer <rita@example.org>", "r1@example.org", "v1-1@example.org",
+	deliver(t, in, rawMail("Rita Reviewer <rita@example.org>", "r1@example.org", "v1-1@example.org",
 		"Re: [PATCH 1/2] wdt: write twice", "Tue, 2 Aug 2024 10:00:00 +0000",
 		"On Mon, Ann Author wrote:\n> +\twriteb(0xff, priv->base + WDTRR);\n\nWhy twice?\n\n> +\tudelay(5);\n\nWhy 5?\n"),
-		mail("Rita Reviewer <rita@example.org>", "r2@example.org", "v1-2@example.org",
+		rawMail("Rita Reviewer <rita@example.org>", "r2@example.org", "v1-2@example.org",
 			"Re: [PATCH 2/2] README: underline", "Tue, 2 Aug 2024 10:00:01 +0000",
 			"> +================\n\nToo long.\n"))
 	v1 := seriesOf(t, st, "v1-1@example.org")

@@ -16,6 +16,9 @@ import (
 // replies gave, threads and raw messages.
 type Service struct {
 	st store.Store
+	// in and domain archive web reviews (EnableReviews); nil: read only.
+	in     *Ingester
+	domain string
 }
 
 // NewService returns a Service reading st.

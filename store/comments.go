@@ -180,3 +180,25 @@ func (s *SQLite) Outbox(ctx context.Context, state string) ([]OutboxMessage, err
 	}
 	return out, rows.Err()
 }
+
+// DraftComment is a comment a reviewer writes on the web on one diff line
+// of a patch (Side SideOld for a removed line, numbered in the old file).
+type DraftComment struct {
+	PatchMessageID string `json:"patch_message_id"`
+	File           string `json:"file"`
+	Side           string `json:"side"`
+	Line           int    `json:"line"`
+	Body           string `json:"body"`
+}
+
+// ReviewDraft is a review written on the web: a summary and line comments,
+// sent as one e-mail reply from From.
+type ReviewDraft struct {
+	SeriesID int64
+	From     Person
+	Summary  string
+	Comments []DraftComment
+	// InReplyTo optionally names the patch or cover letter to answer when
+	// the comments do not decide it (a summary alone).
+	InReplyTo string
+}
