@@ -61,6 +61,8 @@ type line struct {
 	// ID is the row's stable anchor, p{patch}-f{file}-n{New} or, for a
 	// deleted line, -o{Old}; OldID names a context line's old side.
 	ID, OldID string
+	// Comments are the review comments on this line (series page).
+	Comments []viewComment
 }
 
 // diffFile is one file of a patch's diff.
@@ -113,6 +115,8 @@ func (h *Handler) render(w http.ResponseWriter, name string, data any) {
 type seriesPatch struct {
 	store.Patch
 	Files []diffFile
+	// Discussion: review comments on the patch that answer no diff line.
+	Discussion []viewComment
 }
 
 type seriesPage struct {
@@ -123,6 +127,10 @@ type seriesPage struct {
 	// Status is the status history and, for maintainers, its form
 	// (template "series-status", status.html).
 	Status statusBlock
+	// Discussion: comments in replies to the cover letter.
+	Discussion []viewComment
+	// Comments counts the review comments, Unresolved those not resolved.
+	Comments, Unresolved int
 }
 
 // seriesPage serves GET /series/{id}/: the series with its cover letter,
@@ -161,6 +169,20 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, p := range patches {
 		d.Patches = append(d.Patches, seriesPatch{Patch: p, Files: splitDiff("p"+strconv.Itoa(p.Index), diffs[p.Index])})
+	}
+	if cr, ok := h.r.(CommentReader); ok {
+		cs, err := cr.SeriesComments(r.Context(), id)
+		if err != nil {
+			h.fail(w, "series", err)
+			return
+		}
+		attachComments(&d, cs)
+		d.Comments = len(cs)
+		for _, c := range cs {
+			if !c.Resolved {
+				d.Unresolved++
+			}
+		}
 	}
 	h.render(w, "series.html", d)
 }
