@@ -2,8 +2,10 @@ package web
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"patchwell/store"
 )
@@ -103,4 +105,74 @@ func placeComment(files []diffFile, v viewComment) bool {
 		}
 	}
 	return false
+}
+
+// commentJSON is a review comment in the API (GET
+// /api/v1/series/{id}/comments). Key is what a resolve request names.
+type commentJSON struct {
+	PatchMessageID string       `json:"patch_message_id"`
+	File           string       `json:"file,omitempty"`
+	Side           string       `json:"side,omitempty"`
+	Line           int          `json:"line,omitempty"`
+	Author         store.Person `json:"author"`
+	Date           time.Time    `json:"date"`
+	Body           string       `json:"body"`
+	MessageID      string       `json:"message_id"`
+	List           string       `json:"list"`
+	URL            string       `json:"url"`
+	Quote          []string     `json:"quote,omitempty"`
+	Resolved       bool         `json:"resolved"`
+	ResolvedBy     string       `json:"resolved_by,omitempty"`
+	ResolvedAt     *time.Time   `json:"resolved_at,omitempty"`
+	CarriedFrom    int          `json:"carried_from,omitempty"`
+	Key            keyJSON      `json:"key"`
+}
+
+// keyJSON identifies a comment for its resolved mark.
+type keyJSON struct {
+	ReplyMessageID string `json:"reply_message_id"`
+	PatchMessageID string `json:"patch_message_id"`
+	File           string `json:"file"`
+	Side           string `json:"side"`
+	Line           int    `json:"line"`
+}
+
+func toComment(c store.LineComment) commentJSON {
+	k := c.Key()
+	out := commentJSON{PatchMessageID: c.PatchMessageID, File: c.File, Side: c.Side, Line: c.Line, Author: c.Author,
+		Date: c.Date, Body: c.Body, MessageID: c.MessageID, List: c.List,
+		URL:   "/" + url.PathEscape(c.List) + "/" + url.PathEscape(c.MessageID) + "/",
+		Quote: c.Quote, Resolved: c.Resolved, ResolvedBy: c.ResolvedBy, CarriedFrom: c.CarriedFrom,
+		Key: keyJSON{k.ReplyMessageID, k.PatchMessageID, k.File, k.Side, k.Line}}
+	if c.Resolved {
+		t := c.ResolvedAt
+		out.ResolvedAt = &t
+	}
+	return out
+}
+
+// apiComments serves GET /api/v1/series/{id}/comments: the review comments
+// of a series, in patch order.
+func (h *Handler) apiComments(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		writeError(w, http.StatusBadRequest, errBadID.Error())
+		return
+	}
+	if _, _, err := h.r.Series(r.Context(), id); err != nil {
+		h.fail(w, "series", err)
+		return
+	}
+	out := []commentJSON{}
+	if cr, ok := h.r.(CommentReader); ok {
+		cs, err := cr.SeriesComments(r.Context(), id)
+		if err != nil {
+			h.fail(w, "series", err)
+			return
+		}
+		for _, c := range cs {
+			out = append(out, toComment(c))
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"comments": out})
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"regexp"
 	"strings"
 	"testing"
@@ -80,5 +81,37 @@ func TestSeriesPageComments(t *testing.T) {
 	// A page without comments shows none.
 	if _, body := getPage(t, base+"/series/1/"); strings.Contains(body, `class="comment`) {
 		t.Error("series 1 shows comments")
+	}
+}
+
+func TestAPIComments(t *testing.T) {
+	base := newServer(t, commentReader{pageReader{fixture()}}, 0)
+	r := get(t, base+"/api/v1/series/2/comments")
+	if r.code != 200 {
+		t.Fatalf("GET comments = %d %s", r.code, r.body)
+	}
+	var out struct {
+		Comments []commentJSON `json:"comments"`
+	}
+	if err := json.Unmarshal(r.body, &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Comments) != 5 {
+		t.Fatalf("%d comments, want 5", len(out.Comments))
+	}
+	c := out.Comments[0]
+	if c.CarriedFrom != 1 || c.Key.PatchMessageID != "p1@example.org" || c.URL != "/dev/r1@example.org/" || c.Resolved || c.ResolvedAt != nil {
+		t.Errorf("first comment = %+v", c)
+	}
+	if c := out.Comments[1]; !c.Resolved || c.ResolvedAt == nil || c.Key.Side != "old" || c.Key.Line != 1 {
+		t.Errorf("second comment = %+v", c)
+	}
+	if r := get(t, base+"/api/v1/series/1/comments"); r.code != 200 || !strings.Contains(string(r.body), `"comments":[]`) {
+		t.Errorf("series without comments: %d %s", r.code, r.body)
+	}
+	for path, code := range map[string]int{"/api/v1/series/99/comments": 404, "/api/v1/series/x/comments": 400, "/api/v1/series/-1/comments": 400} {
+		if r := get(t, base+path); r.code != code {
+			t.Errorf("GET %s = %d, want %d", path, r.code, code)
+		}
 	}
 }

@@ -223,7 +223,9 @@ func cmdServe(args []string) error {
 		if err != nil {
 			return fmt.Errorf("http: %w", err)
 		}
-		h := web.New(review.NewService(st), web.Config{Domain: *domain, SMTPAddr: *smtpAddr,
+		svc := review.NewService(st)
+		svc.EnableReviews(in, *domain)
+		h := web.New(svc, web.Config{Domain: *domain, SMTPAddr: *smtpAddr,
 			Accounts: review.NewAccounts(st, review.DefaultArgon2), Signup: *signup, SecureCookies: *secure},
 			log.With("proto", "http"))
 		httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
