@@ -2,11 +2,18 @@ package web
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
+	"net/mail"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"patchwell/access"
 	"patchwell/store"
 )
 
@@ -27,6 +34,10 @@ type viewComment struct {
 	// ("drivers/x.c", "drivers/x.c:12 (removed line)"), for the discussion
 	// list.
 	Where string
+	// ResolveKey is the value of its resolve button (resolveValue),
+	// ResolveForm the id of the form the button submits ("" for readers
+	// who may not resolve).
+	ResolveKey, ResolveForm string
 }
 
 func newViewComment(c store.LineComment) viewComment {
@@ -35,7 +46,7 @@ func newViewComment(c store.LineComment) viewComment {
 	for i := range c.Quote {
 		c.Quote[i] = visible(c.Quote[i])
 	}
-	v := viewComment{LineComment: c, URL: "/" + url.PathEscape(c.List) + "/" + url.PathEscape(c.MessageID) + "/"}
+	v := viewComment{LineComment: c, URL: "/" + url.PathEscape(c.List) + "/" + url.PathEscape(c.MessageID) + "/", ResolveKey: resolveValue(c.Key())}
 	if c.File != "" {
 		v.Where = visible(c.File)
 		if c.Line > 0 {
@@ -159,8 +170,15 @@ func (h *Handler) apiComments(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errBadID.Error())
 		return
 	}
-	if _, _, err := h.r.Series(r.Context(), id); err != nil {
+	s, _, err := h.r.Series(r.Context(), id)
+	if err == nil && s == nil {
+		err = store.ErrNotFound
+	}
+	if err != nil {
 		h.fail(w, "series", err)
+		return
+	}
+	if _, ok := h.readable(w, r, s.List, "series"); !ok {
 		return
 	}
 	out := []commentJSON{}
@@ -175,4 +193,336 @@ func (h *Handler) apiComments(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"comments": out})
+}
+
+// Reviewer is an optional ability of a Reader: reviews written on the web
+// (review.Service has it). web composes nothing and writes nothing itself.
+type Reviewer interface {
+	// SubmitReview turns the draft into one e-mail reply, archives it in
+	// the thread and queues it for delivery; it returns the reply's
+	// Message-ID and list. Errors wrapping store.ErrInvalid are the
+	// reviewer's to fix.
+	SubmitReview(ctx context.Context, d store.ReviewDraft) (string, string, error)
+	// ResolveComment sets or clears the resolved mark of the comment with
+	// key k (store.LineComment.Key) on series seriesID; store.ErrNotFound
+	// when the series shows no such comment.
+	ResolveComment(ctx context.Context, seriesID int64, k store.Resolution, who string, resolved bool) error
+}
+
+// reviewBlock is what the series page needs for the review forms.
+type reviewBlock struct {
+	CanComment bool
+	CSRF       string
+	From       string // who the review mail will be from
+	// Archived is the Message-ID of the review just sent (after the
+	// redirect), URL its message page.
+	Archived, URL string
+}
+
+// Limits on review requests.
+const maxReviewBody = 1 << 20
+
+// patchForm is one patch's review form.
+type patchForm struct {
+	ID, CSRF, From, MessageID string
+	SeriesID                  int64
+	Index                     int
+}
+
+// commentField names a line's comment input: "c:SIDE:LINE:PATH".
+func commentField(side string, line int, path string) string {
+	return "c:" + side + ":" + strconv.Itoa(line) + ":" + path
+}
+
+// parseCommentField reads a commentField name.
+func parseCommentField(name string) (side string, line int, path string, ok bool) {
+	parts := strings.SplitN(name, ":", 4)
+	if len(parts) != 4 || parts[0] != "c" || (parts[1] != store.SideOld && parts[1] != store.SideNew) || parts[3] == "" {
+		return "", 0, "", false
+	}
+	n, err := strconv.Atoi(parts[2])
+	if err != nil || n <= 0 {
+		return "", 0, "", false
+	}
+	return parts[1], n, parts[3], true
+}
+
+// enableCommentForms gives every numbered diff line of the page a comment
+// input belonging to its patch's review form.
+func enableCommentForms(d *seriesPage) {
+	for i := range d.Discussion {
+		d.Discussion[i].ResolveForm = "resolve-form"
+	}
+	for pi := range d.Patches {
+		p := &d.Patches[pi]
+		p.FormID = "review-p" + strconv.Itoa(p.Index)
+		p.Form = &patchForm{ID: p.FormID, CSRF: d.Review.CSRF, From: d.Review.From, MessageID: p.MessageID, SeriesID: d.S.ID, Index: p.Index}
+		for i := range p.Discussion {
+			p.Discussion[i].ResolveForm = "resolve-form"
+		}
+		for fi := range p.Files {
+			f := &p.Files[fi]
+			path := f.NewPath
+			if path == "" {
+				path = f.OldPath
+			}
+			if path == "" {
+				continue
+			}
+			for li := range f.Lines {
+				ln := &f.Lines[li]
+				for ci := range ln.Comments {
+					ln.Comments[ci].ResolveForm = "resolve-form"
+				}
+				ln.Form = p.FormID
+				switch ln.Class {
+				case "add", "ctx":
+					ln.Field = commentField(store.SideNew, ln.New, path)
+				case "del":
+					ln.Field = commentField(store.SideOld, ln.Old, path)
+				default:
+					ln.Form = ""
+				}
+			}
+		}
+	}
+}
+
+// resolveValue encodes a comment's key for the resolve buttons.
+func resolveValue(k store.Resolution) string {
+	return url.Values{"r": {k.ReplyMessageID}, "p": {k.PatchMessageID}, "f": {k.File}, "s": {k.Side}, "l": {strconv.Itoa(k.Line)}}.Encode()
+}
+
+// seriesForWrite resolves the series of a write request and checks act;
+// it answers errors itself and returns nil then.
+func (h *Handler) seriesForWrite(w http.ResponseWriter, r *http.Request) (*store.Series, *store.User, Reviewer) {
+	if h.noAccounts(w) {
+		return nil, nil, nil
+	}
+	rv, ok := h.r.(Reviewer)
+	if !ok {
+		writeError(w, http.StatusNotFound, "web review is not enabled on this server")
+		return nil, nil, nil
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		writeError(w, http.StatusBadRequest, errBadID.Error())
+		return nil, nil, nil
+	}
+	s, _, err := h.r.Series(r.Context(), id)
+	if err == nil && s == nil {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		h.fail(w, "series", err)
+		return nil, nil, nil
+	}
+	l, err := h.listInfo(r.Context(), s.List)
+	if err != nil {
+		h.fail(w, "series", err)
+		return nil, nil, nil
+	}
+	u, ok := h.authorizeAs(w, r, l, access.Comment, "series")
+	if !ok {
+		return nil, nil, nil
+	}
+	return s, u, rv
+}
+
+// submit sends a draft and answers the errors; "" when it did.
+func (h *Handler) submit(w http.ResponseWriter, r *http.Request, rv Reviewer, d store.ReviewDraft) (string, string) {
+	msgid, list, err := rv.SubmitReview(r.Context(), d)
+	switch {
+	case errors.Is(err, store.ErrInvalid):
+		writeError(w, http.StatusBadRequest, err.Error())
+		return "", ""
+	case errors.Is(err, store.ErrReadOnly):
+		writeError(w, http.StatusNotFound, "web review is not enabled on this server")
+		return "", ""
+	case err != nil:
+		h.fail(w, "series", err)
+		return "", ""
+	}
+	return msgid, list
+}
+
+// reviewForm serves POST /series/{id}/review: one patch's review form (a
+// summary, "patch" naming the patch, and a c:SIDE:LINE:PATH field per
+// commented line). It redirects to the series page, which says where the
+// reply was archived.
+func (h *Handler) reviewForm(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxReviewBody)
+	if err := r.ParseForm(); err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "review too large or malformed")
+		return
+	}
+	s, u, rv := h.seriesForWrite(w, r)
+	if s == nil {
+		return
+	}
+	patch := r.PostFormValue("patch")
+	d := store.ReviewDraft{SeriesID: s.ID, From: store.Person{Name: u.Name, Email: u.Email},
+		Summary: r.PostFormValue("summary"), InReplyTo: patch}
+	names := make([]string, 0, len(r.PostForm))
+	for name := range r.PostForm {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if !strings.HasPrefix(name, "c:") {
+			continue
+		}
+		side, line, path, ok := parseCommentField(name)
+		if !ok {
+			writeError(w, http.StatusBadRequest, "bad comment field "+strconv.Quote(name))
+			return
+		}
+		for _, body := range r.PostForm[name] {
+			if strings.TrimSpace(body) != "" {
+				d.Comments = append(d.Comments, store.DraftComment{PatchMessageID: patch, File: path, Side: side, Line: line, Body: body})
+			}
+		}
+	}
+	msgid, _ := h.submit(w, r, rv, d)
+	if msgid == "" {
+		return
+	}
+	http.Redirect(w, r, "/series/"+strconv.FormatInt(s.ID, 10)+"/?reviewed="+url.QueryEscape(msgid)+"#review-done", http.StatusSeeOther)
+}
+
+// resolveForm serves POST /series/{id}/comments/resolve: a button named
+// "resolve" or "unresolve" whose value is the comment's key
+// (resolveValue).
+func (h *Handler) resolveForm(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed form")
+		return
+	}
+	s, u, rv := h.seriesForWrite(w, r)
+	if s == nil {
+		return
+	}
+	resolved := true
+	v := r.PostFormValue("resolve")
+	if v == "" {
+		resolved, v = false, r.PostFormValue("unresolve")
+	}
+	q, err := url.ParseQuery(v)
+	line, lerr := strconv.Atoi(q.Get("l"))
+	if v == "" || err != nil || lerr != nil || q.Get("r") == "" || q.Get("p") == "" {
+		writeError(w, http.StatusBadRequest, "bad comment key: want resolve or unresolve = r=REPLY&p=PATCH&f=FILE&s=SIDE&l=LINE")
+		return
+	}
+	k := store.Resolution{ReplyMessageID: q.Get("r"), PatchMessageID: q.Get("p"), File: q.Get("f"), Side: q.Get("s"), Line: line}
+	if !h.resolve(w, r, rv, s.ID, k, u, resolved) {
+		return
+	}
+	http.Redirect(w, r, "/series/"+strconv.FormatInt(s.ID, 10)+"/", http.StatusSeeOther)
+}
+
+func (h *Handler) resolve(w http.ResponseWriter, r *http.Request, rv Reviewer, id int64, k store.Resolution, u *store.User, resolved bool) bool {
+	err := rv.ResolveComment(r.Context(), id, k, u.Email, resolved)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "comment not found")
+		return false
+	}
+	if err != nil {
+		h.fail(w, "series", err)
+		return false
+	}
+	return true
+}
+
+// apiPostComments serves POST /api/v1/series/{id}/comments with a bearer
+// token and a JSON body {"summary": "...", "in_reply_to": "...",
+// "comments": [{"patch_message_id", "file", "side", "line", "body"}]}:
+// the same review as the page's form, answered 201 with where it went.
+func (h *Handler) apiPostComments(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Summary   string               `json:"summary"`
+		InReplyTo string               `json:"in_reply_to"`
+		Comments  []store.DraftComment `json:"comments"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxReviewBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || dec.Decode(&struct{}{}) != io.EOF {
+		if h.currentUser(r) == nil && h.acc != nil {
+			unauthorized(w, "sign in: send Authorization: Bearer TOKEN (create one on /account)")
+			return
+		}
+		writeError(w, http.StatusBadRequest, `bad request body: want {"summary": "...", "comments": [{"patch_message_id": "...", "file": "...", "side": "new", "line": 1, "body": "..."}]}`)
+		return
+	}
+	s, u, rv := h.seriesForWrite(w, r)
+	if s == nil {
+		return
+	}
+	msgid, list := h.submit(w, r, rv, store.ReviewDraft{SeriesID: s.ID, From: store.Person{Name: u.Name, Email: u.Email},
+		Summary: req.Summary, InReplyTo: req.InReplyTo, Comments: req.Comments})
+	if msgid == "" {
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"message_id": msgid, "list": list,
+		"url":      "/" + url.PathEscape(list) + "/" + url.PathEscape(msgid) + "/",
+		"delivery": "queued: archived; delivery to subscribers waits for the mailing-list feature"})
+}
+
+// apiResolve serves POST /api/v1/series/{id}/comments/resolve with a
+// bearer token and a JSON body {"key": {...as in GET comments...},
+// "resolved": true|false}.
+func (h *Handler) apiResolve(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Key      keyJSON `json:"key"`
+		Resolved *bool   `json:"resolved"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || dec.Decode(&struct{}{}) != io.EOF || req.Resolved == nil {
+		if h.currentUser(r) == nil && h.acc != nil {
+			unauthorized(w, "sign in: send Authorization: Bearer TOKEN (create one on /account)")
+			return
+		}
+		writeError(w, http.StatusBadRequest, `bad request body: want {"key": {...}, "resolved": true}`)
+		return
+	}
+	s, u, rv := h.seriesForWrite(w, r)
+	if s == nil {
+		return
+	}
+	k := store.Resolution{ReplyMessageID: req.Key.ReplyMessageID, PatchMessageID: req.Key.PatchMessageID,
+		File: req.Key.File, Side: req.Key.Side, Line: req.Key.Line}
+	if h.resolve(w, r, rv, s.ID, k, u, *req.Resolved) {
+		writeJSON(w, http.StatusOK, map[string]any{"resolved": *req.Resolved})
+	}
+}
+
+// commentRoutes registers the review routes.
+func (h *Handler) commentRoutes() {
+	h.mux.HandleFunc("GET /api/v1/series/{id}/comments", h.apiComments)
+	h.mux.HandleFunc("POST /api/v1/series/{id}/comments", h.apiPostComments)
+	h.mux.HandleFunc("POST /api/v1/series/{id}/comments/resolve", h.apiResolve)
+	h.mux.HandleFunc("POST /series/{id}/review", h.reviewForm)
+	h.mux.HandleFunc("POST /series/{id}/comments/resolve", h.resolveForm)
+}
+
+// seriesReview builds the page's review block: whether the reader may
+// comment, and the notice after a review was sent.
+func (h *Handler) seriesReview(r *http.Request, l *store.List) (reviewBlock, error) {
+	b := reviewBlock{CSRF: h.csrfToken(r)}
+	if a := r.URL.Query().Get("reviewed"); a != "" && len(a) <= maxMessageIDLen {
+		b.Archived, b.URL = a, "/"+url.PathEscape(l.Name)+"/"+url.PathEscape(a)+"/"
+	}
+	if _, ok := h.r.(Reviewer); !ok || h.acc == nil {
+		return b, nil
+	}
+	subj, err := h.subject(r, l)
+	if err != nil {
+		return b, err
+	}
+	b.CanComment = access.Allowed(subj, l, access.Comment)
+	if u := subj.User; u != nil {
+		b.From = (&mail.Address{Name: u.Name, Address: u.Email}).String()
+	}
+	return b, nil
 }

@@ -63,6 +63,9 @@ type line struct {
 	ID, OldID string
 	// Comments are the review comments on this line (series page).
 	Comments []viewComment
+	// Form and Field name the line's comment input and the review form it
+	// belongs to; "" when the reader may not comment.
+	Form, Field string
 }
 
 // diffFile is one file of a patch's diff.
@@ -117,6 +120,10 @@ type seriesPatch struct {
 	Files []diffFile
 	// Discussion: review comments on the patch that answer no diff line.
 	Discussion []viewComment
+	// FormID names the patch's review form when the reader may comment;
+	// Form is then what the form shows.
+	FormID string
+	Form   *patchForm
 }
 
 type seriesPage struct {
@@ -131,6 +138,8 @@ type seriesPage struct {
 	Discussion []viewComment
 	// Comments counts the review comments, Unresolved those not resolved.
 	Comments, Unresolved int
+	// Review: the review forms, for readers who may comment.
+	Review reviewBlock
 }
 
 // seriesPage serves GET /series/{id}/: the series with its cover letter,
@@ -183,6 +192,13 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 				d.Unresolved++
 			}
 		}
+	}
+	if d.Review, err = h.seriesReview(r, l); err != nil {
+		h.fail(w, "series", err)
+		return
+	}
+	if d.Review.CanComment {
+		enableCommentForms(&d)
 	}
 	h.render(w, "series.html", d)
 }

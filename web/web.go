@@ -112,13 +112,13 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.mux.HandleFunc("GET /api/v1/lists/{name}/threads", h.apiThreads)
 	h.mux.HandleFunc("GET /api/v1/series/{id}", h.apiSeries)
 	h.mux.HandleFunc("GET /api/v1/series/{id}/mbox", h.seriesMbox)
-	h.mux.HandleFunc("GET /api/v1/series/{id}/comments", h.apiComments)
 	h.mux.HandleFunc("GET /series/{id}/{$}", h.seriesPage)
 	h.mux.HandleFunc("GET /static/style.css", h.style)
 	h.mux.HandleFunc("POST /{list}/{$}", h.search)
 	h.mux.HandleFunc("GET /{list}/{rest...}", h.raw)
 	h.mux.HandleFunc("GET /", h.notFound)
 	h.authRoutes()
+	h.commentRoutes()
 	return h
 }
 
