@@ -89,78 +89,98 @@ func fileOfDiffGit(l string) string {
 	return name
 }
 
-// parseHunk reads "@@ -a[,b] +c[,d] @@" into a and c.
-func parseHunk(l string) (old, new int, ok bool) {
-	if !strings.HasPrefix(l, "@@ -") {
+// parseHunk reads "@@ -o[,ol] +n[,nl] @@"; a missing count is 1.
+func parseHunk(l string) (o, ol, n, nl int, ok bool) {
+	f := strings.Fields(l)
+	if len(f) < 3 || f[0] != "@@" || !strings.HasPrefix(f[1], "-") || !strings.HasPrefix(f[2], "+") {
+		return 0, 0, 0, 0, false
+	}
+	o, ol, ok1 := hunkRange(f[1][1:])
+	n, nl, ok2 := hunkRange(f[2][1:])
+	return o, ol, n, nl, ok1 && ok2
+}
+
+// hunkRange reads "start[,count]", bounded so that a hostile header
+// cannot overflow the numbers.
+func hunkRange(s string) (start, count int, ok bool) {
+	count = 1
+	if i := strings.IndexByte(s, ','); i >= 0 {
+		c, err := strconv.Atoi(s[i+1:])
+		if err != nil || c < 0 || c > 1<<30 {
+			return 0, 0, false
+		}
+		count, s = c, s[:i]
+	}
+	start, err := strconv.Atoi(s)
+	if err != nil || start < 0 || start > 1<<30 {
 		return 0, 0, false
 	}
-	rest := l[4:]
-	i := strings.IndexAny(rest, ", ")
-	if i < 0 {
-		return 0, 0, false
-	}
-	o, err := strconv.Atoi(rest[:i])
-	if err != nil {
-		return 0, 0, false
-	}
-	j := strings.Index(rest, " +")
-	if j < 0 {
-		return 0, 0, false
-	}
-	rest = rest[j+2:]
-	k := strings.IndexAny(rest, ", ")
-	if k < 0 {
-		return 0, 0, false
-	}
-	n, err := strconv.Atoi(rest[:k])
-	if err != nil {
-		return 0, 0, false
-	}
-	return o, n, true
+	return start, count, true
 }
 
 func newDiffIndex(targets []Target) *diffIndex {
 	ix := &diffIndex{byNorm: map[string][]int{}, hunks: map[[2]int][]int{}, files: map[string][]int{}}
 	for ti, t := range targets {
 		file := ""
-		inHunk := false
+		git := false             // the file section started with "diff --git"
+		hunks := 0               // hunks in the file section
+		oldLeft, newLeft := 0, 0 // lines the hunk still has on each side
 		oldNo, newNo := 0, 0
+		setFile := func(p string) {
+			file = p
+			ix.files[file] = append(ix.files[file], len(ix.lines))
+		}
 		for _, l := range strings.Split(strings.TrimRight(t.Diff, "\n"), "\n") {
 			if len(ix.lines) >= maxDiffLines {
 				break
 			}
-			d := dline{target: ti, file: file, kind: 'h', text: l}
+			l = strings.TrimSuffix(l, "\r")
+			d := dline{target: ti, kind: 'h', text: l}
+			c := byte(' ')
+			if l != "" {
+				c = l[0]
+			}
 			switch {
+			case (oldLeft > 0 || newLeft > 0) && (c == ' ' && oldLeft > 0 && newLeft > 0 || c == '-' && oldLeft > 0 || c == '+' && newLeft > 0):
+				d.kind = c
+				switch c {
+				case '+':
+					d.new = newNo
+					newNo, newLeft = newNo+1, newLeft-1
+				case '-':
+					d.old = oldNo
+					oldNo, oldLeft = oldNo+1, oldLeft-1
+				default:
+					d.old, d.new = oldNo, newNo
+					oldNo, newNo, oldLeft, newLeft = oldNo+1, newNo+1, oldLeft-1, newLeft-1
+				}
+			case c == '\\': // "\ No newline at end of file"
 			case strings.HasPrefix(l, "diff --git "):
-				file = fileOfDiffGit(l)
-				d.file = file
-				inHunk = false
-				ix.files[file] = append(ix.files[file], len(ix.lines))
+				git, hunks, oldLeft, newLeft = true, 0, 0, 0
+				setFile(fileOfDiffGit(l))
 			case strings.HasPrefix(l, "@@ "):
-				if o, n, ok := parseHunk(l); ok {
-					oldNo, newNo = o, n
+				if o, ol, n, nl, ok := parseHunk(l); ok {
+					oldNo, oldLeft, newNo, newLeft = o, ol, n, nl
 					d.kind, d.old, d.new = '@', o, n
-					inHunk = true
+					hunks++
 					ix.hunks[[2]int{o, n}] = append(ix.hunks[[2]int{o, n}], len(ix.lines))
 				}
-			case !inHunk:
-				if strings.HasPrefix(l, "+++ ") && file == "" {
-					file = strings.TrimPrefix(strings.TrimPrefix(l, "+++ "), "b/")
-					d.file = file
-					ix.files[file] = append(ix.files[file], len(ix.lines))
+			case strings.HasPrefix(l, "--- "):
+				oldLeft, newLeft = 0, 0
+				if hunks > 0 {
+					git, hunks = false, 0 // a plain diff's next file
 				}
-			case strings.HasPrefix(l, "+"):
-				d.kind, d.new = '+', newNo
-				newNo++
-			case strings.HasPrefix(l, "-"):
-				d.kind, d.old = '-', oldNo
-				oldNo++
-			case strings.HasPrefix(l, " "), l == "":
-				d.kind, d.old, d.new = ' ', oldNo, newNo
-				oldNo++
-				newNo++
-			default: // "\ No newline at end of file", or the end of the diff
+				if p, ok := diffHeaderPath(l[4:], "a/"); ok && !git {
+					setFile(p)
+				}
+			case strings.HasPrefix(l, "+++ "):
+				if p, ok := diffHeaderPath(l[4:], "b/"); ok && !git && p != file {
+					setFile(p)
+				}
+			default:
+				oldLeft, newLeft = 0, 0
 			}
+			d.file = file
 			if d.kind == '+' || d.kind == '-' || d.kind == ' ' {
 				d.norm = normWS(l[min(1, len(l)):])
 				ix.byNorm[d.norm] = append(ix.byNorm[d.norm], len(ix.lines))
@@ -170,6 +190,19 @@ func newDiffIndex(targets []Target) *diffIndex {
 		}
 	}
 	return ix
+}
+
+// diffHeaderPath reads the path of a "---"/"+++" line without its a/ or b/
+// prefix and a trailing tab and timestamp; false for /dev/null.
+func diffHeaderPath(s, prefix string) (string, bool) {
+	if i := strings.IndexByte(s, '\t'); i >= 0 {
+		s = s[:i]
+	}
+	s = strings.TrimSpace(s)
+	if s == "/dev/null" || s == "" {
+		return "", false
+	}
+	return strings.TrimPrefix(s, prefix), true
 }
 
 // quoteDepth splits a body line into its quote depth (">", ">>", "> >")
@@ -262,7 +295,7 @@ func (m *matcher) match(c string) int {
 		return m.pick(ix.files[fileOfDiffGit(normWS(t))], false)
 	}
 	if strings.HasPrefix(t, "@@ ") {
-		if o, n, ok := parseHunk(normWS(t)); ok {
+		if o, _, n, _, ok := parseHunk(normWS(t)); ok {
 			return m.pick(ix.hunks[[2]int{o, n}], false)
 		}
 		return -1
@@ -310,6 +343,8 @@ func (m *matcher) match(c string) int {
 	}
 	if t[0] != '+' && t[0] != '-' {
 		try(' ', t)
+	} else if len(cands) == 0 {
+		try(t[0], t[1:]) // a marker indented by the mailer
 	}
 	if p := m.pick(cands, !strong); p >= 0 {
 		return p
@@ -360,17 +395,30 @@ func FindComments(targets []Target, anchor, body string) []Found {
 	}
 	var out []Found
 	last := -1      // the last diff line matched in the current quote block
+	lastDepth := 0  // its quote depth
 	var shown []int // matched lines of the current quote block
 	var run []string
 	inSig := false
 	flush := func(beforeQuote bool) {
+		// A run that starts with a trim mark ("...") answers quoted text
+		// the reviewer cut, not the line above it.
+		elided := false
+		for _, l := range run {
+			if t := strings.TrimSpace(l); t != "" {
+				elided = trimMarker.MatchString(t)
+				break
+			}
+		}
 		text := cleanRun(run, beforeQuote)
 		run = run[:0]
 		if text == "" {
 			return
 		}
 		f := Found{PatchMessageID: anchor, Body: text}
-		if last >= 0 {
+		if !beforeQuote && valediction(text) {
+			return // "Thanks,\nName" under the whole quote is no comment
+		}
+		if last >= 0 && !elided && !m.wholePatch(shown, last) {
 			at := last
 			if ix.lines[at].kind == '@' && at+1 < len(ix.lines) && strings.IndexByte("+- ", ix.lines[at+1].kind) >= 0 {
 				at++ // a comment on a hunk header is on its first line
@@ -397,11 +445,21 @@ func FindComments(targets []Target, anchor, body string) []Found {
 				last, shown = -1, shown[:0]
 			}
 			inSig = false
-			if p := m.match(rest); p >= 0 {
+			if p := m.match(rest); p >= 0 && ix.lines[p].kind == ' ' && ix.lines[p].norm == "" {
+				// An empty context line: the comment still answers the
+				// line above it.
+				m.cursor = p
+			} else if p >= 0 {
 				if len(shown) == 0 || shown[len(shown)-1] != p {
 					shown = append(shown, p)
 				}
-				m.cursor, last = p, p
+				m.cursor, last, lastDepth = p, p, depth
+			} else if last >= 0 && depth >= lastDepth && strings.TrimSpace(rest) != "" {
+				// Quoted text that is not the diff (a signature, a
+				// mangled or foreign line) comes between: what follows
+				// answers that, not the diff line. Shallower quoted text is
+				// an earlier reply to the diff line and keeps it.
+				last, shown = -1, shown[:0]
 			}
 			continue
 		}
@@ -423,6 +481,39 @@ func FindComments(targets []Target, anchor, body string) []Found {
 	}
 	flush(false)
 	return out
+}
+
+// wholePatch reports whether a quote block (its matched lines) is
+// the whole of a patch down to its last line: text under it is a
+// bottom-posted general reply, not a comment on that last line.
+func (m *matcher) wholePatch(shown []int, last int) bool {
+	t := m.ix.lines[last].target
+	total, end := 0, -1
+	for i := range m.ix.lines {
+		if d := &m.ix.lines[i]; d.target == t && (d.kind == '+' || d.kind == '-' || d.kind == ' ') && d.norm != "" {
+			total++
+			end = i
+		}
+	}
+	return total >= 10 && last == end && len(shown)*10 >= total*8
+}
+
+// valedictionRe matches the closing words of a mail.
+var valedictionRe = regexp.MustCompile(`(?i)^(best|kind|warm)?\s*(regards|thanks|thank you|cheers|greetings|br|yours( sincerely| truly)?|sincerely|ciao|bye)\b[ ,.!]*`)
+
+// valediction reports whether text is only a mail's closing ("Thanks,",
+// "Best regards,\nKrzysztof", or a bare name).
+func valediction(text string) bool {
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	if len(lines) > 3 {
+		return false
+	}
+	first := strings.TrimSpace(lines[0])
+	if loc := valedictionRe.FindStringIndex(first); loc != nil && (loc[1] == len(first) || len(lines) == 1 && len(first) < 30) {
+		return true
+	}
+	// A bare signature name: one or two short words, no sentence.
+	return len(lines) == 1 && len(strings.Fields(first)) <= 2 && len(first) <= 24 && !strings.ContainsAny(first, ".?!:;()'\"`=/*") && first != strings.ToLower(first)
 }
 
 // cleanRun turns a run of unquoted lines into a comment: trim markers

@@ -17,9 +17,10 @@ import (
 // the diff by its hunk headers (an oracle independent of FindComments).
 func diffLineAt(diff, file, side string, line int) (string, bool) {
 	hunk := regexp.MustCompile(`^@@ -(\d+)(?:,\d+)? \+(\d+)`)
-	cur, oldNo, newNo := "", 0, 0
+	cur, oldNo, newNo, git := "", 0, 0, false
 	for _, l := range strings.Split(diff, "\n") {
 		if strings.HasPrefix(l, "diff --git ") {
+			git = true
 			cur = l[strings.LastIndex(l, " b/")+3:]
 			oldNo, newNo = 0, 0
 			continue
@@ -27,6 +28,10 @@ func diffLineAt(diff, file, side string, line int) (string, bool) {
 		if m := hunk.FindStringSubmatch(l); m != nil {
 			oldNo, _ = strconv.Atoi(m[1])
 			newNo, _ = strconv.Atoi(m[2])
+			continue
+		}
+		if strings.HasPrefix(l, "+++ ") && !git {
+			cur = strings.TrimPrefix(strings.SplitN(l[4:], "\t", 2)[0], "b/")
 			continue
 		}
 		if cur != file || oldNo == 0 && newNo == 0 {
@@ -43,7 +48,7 @@ func diffLineAt(diff, file, side string, line int) (string, bool) {
 				return l, true
 			}
 			oldNo++
-		case strings.HasPrefix(l, " "):
+		case strings.HasPrefix(l, " "), l == "": // a mailer may strip an empty context line's space
 			if side == store.SideNew && newNo == line {
 				return l, true
 			}
