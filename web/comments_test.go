@@ -3,6 +3,11 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -23,7 +28,7 @@ func (c commentReader) SeriesComments(ctx context.Context, id int64) ([]store.Li
 	at := time.Date(2024, 8, 2, 9, 30, 0, 0, time.UTC)
 	return []store.LineComment{
 		{PatchMessageID: "p21@example.org", File: "new.go", Side: "new", Line: 1, Author: rev, Date: at, List: "dev",
-			Body: "Context <b>comment</b>", MessageID: "r1@example.org", CarriedFrom: 1, CarriedPatch: "p1@example.org"},
+			Body: "Context <b>comment</b>", MessageID: "r1@example.org", CarriedFrom: 1, CarriedPatch: "p1@example.org", CarriedFile: "new.go", CarriedSide: "new", CarriedLine: 1},
 		{PatchMessageID: "p21@example.org", File: "new.go", Side: "old", Line: 1, Author: rev, Date: at, List: "dev",
 			Body: "On the removed line", MessageID: "r1@example.org", Resolved: true, ResolvedBy: "ann@example.org", ResolvedAt: at},
 		{PatchMessageID: "p21@example.org", Author: rev, Date: at, List: "dev", Body: "General <script>alert(3)</script>", MessageID: "r2/x@example.org"},
@@ -113,5 +118,200 @@ func TestAPIComments(t *testing.T) {
 		if r := get(t, base+path); r.code != code {
 			t.Errorf("GET %s = %d, want %d", path, r.code, code)
 		}
+	}
+}
+
+// fakeAccounts signs in "sess" (a session cookie) and "tok" (a bearer
+// token) as a confirmed user, "unconf" as an unconfirmed one.
+type fakeAccounts struct{ Accounts }
+
+var rita = &store.User{ID: 7, Email: "rita@example.org", Name: "Rita", Confirmed: true}
+
+func (fakeAccounts) SessionUser(ctx context.Context, tok string) (*store.User, error) {
+	switch tok {
+	case "sess":
+		return rita, nil
+	case "unconf":
+		return &store.User{ID: 8, Email: "u@example.org"}, nil
+	}
+	return nil, store.ErrNotFound
+}
+
+func (a fakeAccounts) TokenUser(ctx context.Context, tok string) (*store.User, error) {
+	if tok == "tok" {
+		return rita, nil
+	}
+	return nil, store.ErrNotFound
+}
+
+func (fakeAccounts) Role(ctx context.Context, userID int64, list string) (string, error) {
+	return "", nil
+}
+func (fakeAccounts) StatusHistory(ctx context.Context, id int64) ([]store.StatusChange, error) {
+	return nil, nil
+}
+
+// reviewReader records what the handlers ask of a Reviewer.
+type reviewReader struct {
+	commentReader
+	drafts   *[]store.ReviewDraft
+	resolved *[]store.Resolution
+}
+
+func (r reviewReader) SubmitReview(ctx context.Context, d store.ReviewDraft) (string, string, error) {
+	if d.Summary == "invalid" {
+		return "", "", fmt.Errorf("empty review: %w", store.ErrInvalid)
+	}
+	*r.drafts = append(*r.drafts, d)
+	return "new@lists.example.org", "dev", nil
+}
+
+func (r reviewReader) ResolveComment(ctx context.Context, id int64, k store.Resolution, who string, resolved bool) error {
+	if k.ReplyMessageID != "r1@example.org" || who != rita.Email {
+		return store.ErrNotFound
+	}
+	*r.resolved = append(*r.resolved, k)
+	return nil
+}
+
+func TestReviewRoutes(t *testing.T) {
+	var drafts []store.ReviewDraft
+	var resolved []store.Resolution
+	rr := reviewReader{commentReader{pageReader{fixture()}}, &drafts, &resolved}
+	h := New(rr, Config{Domain: "lists.example.org", Accounts: fakeAccounts{}}, testLogger(t))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	csrf := csrfFor("sess")
+	do := func(method, path, cookie, auth, ctype, body string) (int, string, http.Header) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		if cookie != "" {
+			req.AddCookie(&http.Cookie{Name: sessionCookie, Value: cookie})
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		res, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b), res.Header
+	}
+	form := "application/x-www-form-urlencoded"
+
+	// The page: forms for the signed-in, none for the anonymous.
+	_, page, _ := do("GET", "/series/2/", "sess", "", "", "")
+	for _, want := range []string{`<form id="review-p1" method="post" action="/series/2/review"`, `name="c:old:1:new.go"`, `name="c:new:1:new.go"`,
+		`form="review-p1"`, `name="patch" value="p21@example.org"`, `value="` + csrf + `"`, `<form id="resolve-form"`,
+		`name="resolve" value="f=new.go&amp;l=1&amp;p=p1%40example.org&amp;r=r1%40example.org&amp;s=new"`, `name="unresolve"`, `&#34;Rita&#34; &lt;rita@example.org&gt;`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("signed-in series page lacks %s", want)
+		}
+	}
+	if _, page, _ := do("GET", "/series/2/", "", "", "", ""); strings.Contains(page, "<textarea") || strings.Contains(page, "resolve-form") {
+		t.Error("anonymous page has review forms")
+	}
+	if _, page, _ := do("GET", "/series/2/", "unconf", "", "", ""); strings.Contains(page, "<textarea") {
+		t.Error("unconfirmed user gets review forms")
+	}
+	if _, page, _ := do("GET", "/series/2/?reviewed=new%40lists.example.org", "", "", "", ""); !strings.Contains(page, `Your review was archived as <a href="/dev/new@lists.example.org/">new@lists.example.org</a>; delivery to subscribers waits for the mailing-list feature.`) {
+		t.Error("no notice after a review")
+	}
+
+	// POST /series/2/review.
+	body := url.Values{"csrf": {csrf}, "patch": {"p21@example.org"}, "summary": {"Looks good."},
+		"c:new:1:new.go": {"Why?"}, "c:old:1:new.go": {"  "}, "other": {"x"}}.Encode()
+	code, resp, hdr := do("POST", "/series/2/review", "sess", "", form, body)
+	if code != http.StatusSeeOther || hdr.Get("Location") != "/series/2/?reviewed=new%40lists.example.org#review-done" {
+		t.Fatalf("POST review = %d %s %q", code, resp, hdr.Get("Location"))
+	}
+	want := store.ReviewDraft{SeriesID: 2, From: store.Person{Name: "Rita", Email: "rita@example.org"}, Summary: "Looks good.", InReplyTo: "p21@example.org",
+		Comments: []store.DraftComment{{PatchMessageID: "p21@example.org", File: "new.go", Side: "new", Line: 1, Body: "Why?"}}}
+	if len(drafts) != 1 || fmt.Sprint(drafts[0]) != fmt.Sprint(want) {
+		t.Errorf("draft = %+v, want %+v", drafts, want)
+	}
+	for _, tc := range []struct {
+		name, path, cookie, body string
+		code                     int
+		msg                      string
+	}{
+		{"anonymous", "/series/2/review", "", url.Values{"patch": {"p"}, "summary": {"x"}}.Encode(), 403, "sign in first"},
+		{"unconfirmed", "/series/2/review", "unconf", url.Values{"csrf": {csrfFor("unconf")}, "summary": {"x"}}.Encode(), 403, "confirm your e-mail address first"},
+		{"no csrf", "/series/2/review", "sess", url.Values{"summary": {"x"}}.Encode(), 403, "csrf"},
+		{"bad field", "/series/2/review", "sess", url.Values{"csrf": {csrf}, "c:left:1:x": {"x"}}.Encode(), 400, "bad comment field"},
+		{"invalid review", "/series/2/review", "sess", url.Values{"csrf": {csrf}, "summary": {"invalid"}}.Encode(), 400, "empty review"},
+		{"unknown series", "/series/99/review", "sess", url.Values{"csrf": {csrf}, "summary": {"x"}}.Encode(), 404, "series not found"},
+		{"bad id", "/series/x/review", "sess", url.Values{"csrf": {csrf}}.Encode(), 400, "series id"},
+		{"resolve bad key", "/series/2/comments/resolve", "sess", url.Values{"csrf": {csrf}, "resolve": {"l=x"}}.Encode(), 400, "bad comment key"},
+		{"resolve unknown", "/series/2/comments/resolve", "sess", url.Values{"csrf": {csrf}, "resolve": {"r=zz&p=p&f=x&s=new&l=1"}}.Encode(), 404, "comment not found"},
+		{"resolve anonymous", "/series/2/comments/resolve", "", url.Values{"resolve": {"r=r1%40example.org&p=p&f=x&s=new&l=1"}}.Encode(), 403, "sign in first"},
+	} {
+		code, resp, _ := do("POST", tc.path, tc.cookie, "", form, tc.body)
+		if code != tc.code || !strings.Contains(resp, tc.msg) {
+			t.Errorf("%s: POST %s = %d %s, want %d %q", tc.name, tc.path, code, resp, tc.code, tc.msg)
+		}
+	}
+	if len(drafts) != 1 {
+		t.Errorf("refused requests submitted %d drafts", len(drafts)-1)
+	}
+
+	// Resolve and unresolve from the page.
+	code, _, hdr = do("POST", "/series/2/comments/resolve", "sess", "", form, url.Values{"csrf": {csrf}, "unresolve": {"f=new.go&l=1&p=p1%40example.org&r=r1%40example.org&s=old"}}.Encode())
+	if code != http.StatusSeeOther || hdr.Get("Location") != "/series/2/" || len(resolved) != 1 ||
+		resolved[0] != (store.Resolution{ReplyMessageID: "r1@example.org", PatchMessageID: "p1@example.org", File: "new.go", Side: "old", Line: 1}) {
+		t.Errorf("POST resolve = %d, %+v", code, resolved)
+	}
+
+	// The API, with a bearer token.
+	code, resp, _ = do("POST", "/api/v1/series/2/comments", "", "Bearer tok", "application/json",
+		`{"summary": "s", "comments": [{"patch_message_id": "p21@example.org", "file": "new.go", "side": "old", "line": 1, "body": "b"}]}`)
+	if code != 201 || !strings.Contains(resp, `"message_id":"new@lists.example.org"`) || !strings.Contains(resp, `"url":"/dev/new@lists.example.org/"`) {
+		t.Errorf("POST api comments = %d %s", code, resp)
+	}
+	if d := drafts[len(drafts)-1]; len(d.Comments) != 1 || d.Comments[0].Side != "old" || d.From.Email != rita.Email {
+		t.Errorf("api draft = %+v", d)
+	}
+	code, resp, _ = do("POST", "/api/v1/series/2/comments/resolve", "", "Bearer tok", "application/json",
+		`{"key": {"reply_message_id": "r1@example.org", "patch_message_id": "p1@example.org", "file": "new.go", "side": "new", "line": 1}, "resolved": true}`)
+	if code != 200 || len(resolved) != 2 {
+		t.Errorf("POST api resolve = %d %s", code, resp)
+	}
+	for _, tc := range []struct {
+		path, auth, body string
+		code             int
+	}{
+		{"/api/v1/series/2/comments", "", `{"summary": "x"}`, 401},
+		{"/api/v1/series/2/comments", "Bearer bad", `{"summary": "x"}`, 401},
+		{"/api/v1/series/2/comments", "Bearer tok", `{"summary": "x", "extra": 1}`, 400},
+		{"/api/v1/series/2/comments", "Bearer tok", `{"summary": "invalid"}`, 400},
+		{"/api/v1/series/99/comments", "Bearer tok", `{"summary": "x"}`, 404},
+		{"/api/v1/series/2/comments/resolve", "Bearer tok", `{"key": {}}`, 400},
+		{"/api/v1/series/2/comments/resolve", "Bearer tok", `{"key": {"reply_message_id": "zz"}, "resolved": false}`, 404},
+	} {
+		if code, resp, _ := do("POST", tc.path, "", tc.auth, "application/json", tc.body); code != tc.code {
+			t.Errorf("POST %s %s = %d %s, want %d", tc.path, tc.body, code, resp, tc.code)
+		}
+	}
+	if n := h.(*Handler).Panics(); n != 0 {
+		t.Errorf("%d panics", n)
+	}
+}
+
+// TestReviewDisabled: without accounts or without a Reviewer the write
+// routes say so.
+func TestReviewDisabled(t *testing.T) {
+	base := newServer(t, commentReader{pageReader{fixture()}}, 0)
+	res, err := http.PostForm(base+"/series/2/review", url.Values{"summary": {"x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 404 {
+		t.Errorf("POST review without accounts = %d, want 404", res.StatusCode)
 	}
 }
