@@ -77,6 +77,19 @@ type diffIndex struct {
 // that a quote whose tabs became spaces, or whose trailing space a mailer
 // dropped, still matches.
 func normWS(s string) string {
+	// Fast path: ASCII with single inner spaces and no space at the ends.
+	clean := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' ||
+			c == ' ' && (i == 0 || i == len(s)-1 || s[i+1] == ' ') {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
 	return strings.Join(strings.Fields(s), " ")
 }
 
@@ -314,7 +327,7 @@ func (m *matcher) match(c string) int {
 			m.partial = -1
 			return p
 		}
-		if strings.HasPrefix(full, acc+" ") {
+		if len(full) > len(acc) && full[len(acc)] == ' ' && strings.HasPrefix(full, acc) {
 			m.partialAcc = acc
 			return m.partial
 		}
@@ -352,7 +365,8 @@ func (m *matcher) match(c string) int {
 	// The start of a wrapped line: a long enough prefix of a diff line.
 	if nt := normWS(t); len(nt) >= 16 {
 		for p := m.cursor + 1; p < len(ix.lines) && p <= m.cursor+200; p++ {
-			if k := ix.lines[p].kind; (k == '+' || k == '-' || k == ' ') && strings.HasPrefix(ix.lines[p].full, nt+" ") {
+			full := ix.lines[p].full
+			if k := ix.lines[p].kind; (k == '+' || k == '-' || k == ' ') && len(full) > len(nt) && full[len(nt)] == ' ' && strings.HasPrefix(full, nt) {
 				m.partial, m.partialAcc = p, nt
 				return p
 			}
@@ -387,7 +401,12 @@ var (
 // patch, every patch of the series for a reply under the cover letter.
 // General comments name anchor, the message the reply answers.
 func FindComments(targets []Target, anchor, body string) []Found {
-	ix := newDiffIndex(targets)
+	return findComments(newDiffIndex(targets), targets, anchor, body)
+}
+
+// findComments is FindComments on the targets' index, built once for all
+// the replies to the same patches.
+func findComments(ix *diffIndex, targets []Target, anchor, body string) []Found {
 	m := &matcher{ix: ix, cursor: -1, partial: -1}
 	lines := strings.Split(strings.ReplaceAll(body, "\r\n", "\n"), "\n")
 	if len(lines) > maxCommentLines {
@@ -556,14 +575,45 @@ func commentOf(f Found, m *store.Message) store.LineComment {
 // carries unchanged (same patch-id), marked CarriedFrom. Comments come in
 // patch order, then in the order the replies arrived.
 func (s *Service) SeriesComments(ctx context.Context, id int64) ([]store.LineComment, error) {
-	cs, _, err := s.seriesComments(ctx, id, 0)
+	cs, _, err := s.seriesComments(ctx, id, 0, &threadCache{walked: map[int64]bool{}, parsed: map[int64]parsedMail{}})
 	return cs, err
+}
+
+// threadCache keeps the parsed mail of the threads walked for one
+// SeriesComments call: revisions of a series usually share a thread.
+type threadCache struct {
+	walked map[int64]bool
+	parsed map[int64]parsedMail // by message row id
+}
+
+type parsedMail struct {
+	m          store.Message
+	body, diff string
+}
+
+// load parses the patches and replies of thread tid in list, once.
+func (c *threadCache) load(ctx context.Context, st store.Store, tid int64, list string) error {
+	if c.walked[tid] {
+		return nil
+	}
+	c.walked[tid] = true
+	return st.WalkThread(ctx, tid, func(m *store.Message, raw []byte) error {
+		if m.List != list || (m.Kind != store.KindPatch && m.Kind != store.KindReply) {
+			return nil
+		}
+		pm, err := patchmail.Parse(raw)
+		if err != nil {
+			return nil // stored but unparsable: nothing to show
+		}
+		c.parsed[m.ID] = parsedMail{m: *m, body: pm.Body, diff: pm.Diff}
+		return nil
+	})
 }
 
 // maxCarry bounds how many revisions back comments are carried from.
 const maxCarry = 8
 
-func (s *Service) seriesComments(ctx context.Context, id int64, depth int) ([]store.LineComment, map[string]string, error) {
+func (s *Service) seriesComments(ctx context.Context, id int64, depth int, cache *threadCache) ([]store.LineComment, map[string]string, error) {
 	se, err := s.st.Series(ctx, id)
 	if err != nil {
 		return nil, nil, err
@@ -626,29 +676,23 @@ func (s *Service) seriesComments(ctx context.Context, id int64, depth int) ([]st
 	var replies []*store.Message
 	bodies := map[int64]string{}
 	for _, tid := range threads {
-		err := s.st.WalkThread(ctx, tid, func(m *store.Message, raw []byte) error {
-			_, isPatch := patchAt[m.MessageID]
-			_, isReply := anchors[m.ID]
-			if !isPatch && !isReply || m.List != se.List {
-				return nil
-			}
-			pm, err := patchmail.Parse(raw)
-			if err != nil {
-				return nil // stored but unparsable: nothing to show
-			}
-			if isPatch {
-				if _, ok := diffs[m.MessageID]; !ok {
-					diffs[m.MessageID] = pm.Diff
-				}
-				return nil
-			}
-			mm := *m
-			replies = append(replies, &mm)
-			bodies[m.ID] = pm.Body
-			return nil
-		})
-		if err != nil {
+		if err := cache.load(ctx, s.st, tid, se.List); err != nil {
 			return nil, nil, err
+		}
+	}
+	for i := range msgs {
+		m := &msgs[i]
+		pm, ok := cache.parsed[m.ID]
+		if !ok {
+			continue
+		}
+		if _, isPatch := patchAt[m.MessageID]; isPatch {
+			if _, ok := diffs[m.MessageID]; !ok {
+				diffs[m.MessageID] = pm.diff
+			}
+		} else if _, isReply := anchors[m.ID]; isReply {
+			replies = append(replies, m)
+			bodies[m.ID] = pm.body
 		}
 	}
 	sort.SliceStable(replies, func(i, j int) bool { return replies[i].Arrived.Before(replies[j].Arrived) })
@@ -657,20 +701,26 @@ func (s *Service) seriesComments(ctx context.Context, id int64, depth int) ([]st
 		all[i] = Target{MessageID: p.MessageID, Diff: diffs[p.MessageID]}
 	}
 	var out []store.LineComment
+	indexes := map[string]*diffIndex{} // by anchor
 	for _, r := range replies {
 		a := anchors[r.ID]
 		targets := all
 		if i, ok := patchAt[a]; ok {
 			targets = all[i : i+1]
 		}
-		for _, f := range FindComments(targets, a, bodies[r.ID]) {
+		ix := indexes[a]
+		if ix == nil {
+			ix = newDiffIndex(targets)
+			indexes[a] = ix
+		}
+		for _, f := range findComments(ix, targets, a, bodies[r.ID]) {
 			out = append(out, commentOf(f, r))
 		}
 	}
 
 	// Carry forward from the previous revision.
 	if se.Previous != 0 && depth < maxCarry {
-		prev, prevDiffs, err := s.seriesComments(ctx, se.Previous, depth+1)
+		prev, prevDiffs, err := s.seriesComments(ctx, se.Previous, depth+1, cache)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, nil, err
 		}

@@ -1,11 +1,13 @@
 package review
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"patchwell/archive"
 	"patchwell/review/patchmail"
+	"patchwell/store"
 )
 
 // TestWatchdogAllReplies runs FindComments over every reply in the
@@ -84,5 +86,41 @@ func TestWatchdogAllReplies(t *testing.T) {
 	t.Logf("%d replies to patches: %d comments mapped to diff lines, %d general, %d wrong", replies, mapped, general, bad)
 	if mapped < 1000 {
 		t.Errorf("only %d comments mapped", mapped)
+	}
+}
+
+// BenchmarkSeriesComments reads the comments of the linux-watchdog series
+// whose threads hold the most replies (what the series page asks on every
+// view).
+func BenchmarkSeriesComments(b *testing.B) {
+	path := corpusDir(b) + "/linux-watchdog-archive/linux-watchdog-last4000.mboxrd.gz"
+	in, st := newTestIngester(b)
+	importFile(b, in, path)
+	ctx := context.Background()
+	all, err := st.SeriesList(ctx, "dev", "", store.Page{Limit: 1000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc := NewService(st)
+	best, most := int64(0), 0
+	for _, s := range all {
+		msgs, err := st.ThreadMessages(ctx, []int64{s.ThreadID})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(msgs) > most {
+			best, most = s.ID, len(msgs)
+		}
+	}
+	cs, err := svc.SeriesComments(ctx, best)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("series %d: %d messages in its thread, %d comments", best, most, len(cs))
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := svc.SeriesComments(ctx, best); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
