@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -139,5 +140,41 @@ func TestCarryForward(t *testing.T) {
 	}
 	if cs, _ := svc.SeriesComments(ctx, v2); len(cs) != 1 || cs[0].Resolved {
 		t.Errorf("after clearing, v2 comments = %+v, want the one unresolved", cs)
+	}
+}
+
+// TestReindexKeepsReviewState: resolved marks and the outbox are not in
+// the messages; reindex carries them over.
+func TestReindexKeepsReviewState(t *testing.T) {
+	in, st := newTestIngester(t)
+	ctx := context.Background()
+	svc := NewService(st)
+	svc.EnableReviews(in, "lists.example.org")
+	deliver(t, in, patchMail(1, 1, testDiff), patchMail(1, 2, secondDiff))
+	sid := seriesOf(t, st, "v1-1@example.org")
+	msgid, _, err := svc.SubmitReview(ctx, store.ReviewDraft{SeriesID: sid, From: store.Person{Name: "Rita", Email: "rita@example.org"},
+		Comments: []store.DraftComment{{PatchMessageID: "v1-1@example.org", File: "Makefile", Side: "new", Line: 88, Body: "Sort."}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := store.Resolution{ReplyMessageID: msgid, PatchMessageID: "v1-1@example.org", File: "Makefile", Side: "new", Line: 88}
+	if err := svc.ResolveComment(ctx, sid, k, "ann@example.org", true); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := store.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if _, err := Reindex(ctx, st, fresh, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("Reindex() = %v", err)
+	}
+	cs, err := NewService(fresh).SeriesComments(ctx, seriesOf(t, fresh, "v1-1@example.org"))
+	if err != nil || len(cs) != 1 || !cs[0].Resolved || cs[0].ResolvedBy != "ann@example.org" {
+		t.Errorf("comments after reindex = %+v, %v; want the one, resolved by ann", cs, err)
+	}
+	box, err := fresh.Outbox(ctx, store.OutboxQueued)
+	if err != nil || len(box) != 1 || box[0].MessageID != msgid || box[0].List != "dev" {
+		t.Errorf("outbox after reindex = %+v, %v", box, err)
 	}
 }

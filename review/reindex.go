@@ -15,7 +15,8 @@ import (
 // messages of from (threads, series, revisions, patches, flags), list by
 // list in arrival order, so that UIDs and UIDVALIDITY stay as they were.
 // It is how a change to recognition or assembly reaches an existing
-// archive.
+// archive. What is not derived from the messages comes along: the
+// resolved marks of review comments and the outbox.
 func Reindex(ctx context.Context, from, to store.Store, log *slog.Logger) (map[string]ImportStats, error) {
 	lists, err := from.Lists(ctx)
 	if err != nil {
@@ -40,7 +41,43 @@ func Reindex(ctx context.Context, from, to store.Store, log *slog.Logger) (map[s
 			return out, fmt.Errorf("list %s: %d messages rebuilt of %d", l.Name, st.Imported, l.Messages)
 		}
 	}
-	return out, nil
+	return out, copyReviewState(ctx, from, to)
+}
+
+// copyReviewState copies the resolved marks and the outbox.
+func copyReviewState(ctx context.Context, from, to store.Store) error {
+	rs, err := from.Resolutions(ctx, nil)
+	if err != nil {
+		return err
+	}
+	box, err := from.Outbox(ctx, "")
+	if err != nil {
+		return err
+	}
+	ids := map[string]int64{}
+	for _, m := range box {
+		if _, ok := ids[m.List]; !ok {
+			l, err := to.List(ctx, m.List)
+			if err != nil {
+				return fmt.Errorf("outbox of list %s: %w", m.List, err)
+			}
+			ids[m.List] = l.ID
+		}
+	}
+	return to.Update(ctx, func(tx store.Tx) error {
+		for _, r := range rs {
+			if err := tx.SetResolution(ctx, r, true); err != nil {
+				return err
+			}
+		}
+		for _, m := range box {
+			m.ListID = ids[m.List]
+			if _, err := tx.AddOutbox(ctx, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 type walked struct {

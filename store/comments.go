@@ -117,8 +117,8 @@ func (t *sqliteTx) AddOutbox(ctx context.Context, m OutboxMessage) (int64, error
 	if m.Created.IsZero() {
 		m.Created = time.Now()
 	}
-	res, err := t.exec(ctx, `INSERT INTO outbox (list_id, message_id, raw, state, created) VALUES (?, ?, ?, ?, ?)`,
-		m.ListID, m.MessageID, m.Raw, m.State, m.Created.Unix())
+	res, err := t.exec(ctx, `INSERT INTO outbox (list_id, message_id, raw, state, created, attempts, last_error) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		m.ListID, m.MessageID, m.Raw, m.State, m.Created.Unix(), m.Attempts, m.LastError)
 	if err != nil {
 		return 0, fmt.Errorf("add outbox: %w", err)
 	}
@@ -128,6 +128,24 @@ func (t *sqliteTx) AddOutbox(ctx context.Context, m OutboxMessage) (int64, error
 // Resolutions implements Store.
 func (s *SQLite) Resolutions(ctx context.Context, patchMessageIDs []string) ([]Resolution, error) {
 	var out []Resolution
+	if patchMessageIDs == nil {
+		rows, err := s.r.QueryContext(ctx, `SELECT reply_message_id, patch_message_id, file, side, line, resolved_by, resolved_at
+			FROM comment_resolutions ORDER BY patch_message_id, reply_message_id, file, side, line`)
+		if err != nil {
+			return nil, fmt.Errorf("resolutions: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r Resolution
+			var at int64
+			if err := rows.Scan(&r.ReplyMessageID, &r.PatchMessageID, &r.File, &r.Side, &r.Line, &r.By, &at); err != nil {
+				return nil, fmt.Errorf("resolutions: %w", err)
+			}
+			r.At = time.Unix(at, 0).UTC()
+			out = append(out, r)
+		}
+		return out, rows.Err()
+	}
 	for len(patchMessageIDs) > 0 {
 		n := min(len(patchMessageIDs), 500)
 		batch := patchMessageIDs[:n]

@@ -106,7 +106,7 @@ type Store interface {
 	StatusHistory(ctx context.Context, seriesID int64) ([]StatusChange, error)
 
 	// Resolutions returns the resolved marks of review comments on the
-	// patches with these Message-IDs.
+	// patches with these Message-IDs (all of them for nil).
 	Resolutions(ctx context.Context, patchMessageIDs []string) ([]Resolution, error)
 	// Outbox returns the queued outbound mail in state ("" for any), oldest
 	// first.
