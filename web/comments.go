@@ -226,7 +226,9 @@ const maxReviewBody = 1 << 20
 type patchForm struct {
 	ID, CSRF, From, MessageID string
 	SeriesID                  int64
-	Index                     int
+	Label                     string
+	// Lines: the form has line comments (a patch's, not the cover's).
+	Lines bool
 }
 
 // commentField names a line's comment input: "c:SIDE:LINE:PATH".
@@ -249,17 +251,25 @@ func parseCommentField(name string) (side string, line int, path string, ok bool
 
 // enableCommentForms gives every numbered diff line of the page a comment
 // input belonging to its patch's review form.
-func enableCommentForms(d *seriesPage) {
-	for i := range d.Discussion {
-		d.Discussion[i].ResolveForm = "resolve-form"
+func enableCommentForms(d *seriesPage, may func(author string) bool) {
+	if d.S.CoverMessageID != "" {
+		d.CoverForm = &patchForm{ID: "review-cover", CSRF: d.Review.CSRF, From: d.Review.From, MessageID: d.S.CoverMessageID,
+			SeriesID: d.S.ID, Label: "Reply to the cover letter (the whole series)"}
 	}
+	resolvable := func(cs []viewComment) {
+		for i := range cs {
+			if may(cs[i].Author.Email) {
+				cs[i].ResolveForm = "resolve-form"
+			}
+		}
+	}
+	resolvable(d.Discussion)
 	for pi := range d.Patches {
 		p := &d.Patches[pi]
 		p.FormID = "review-p" + strconv.Itoa(p.Index)
-		p.Form = &patchForm{ID: p.FormID, CSRF: d.Review.CSRF, From: d.Review.From, MessageID: p.MessageID, SeriesID: d.S.ID, Index: p.Index}
-		for i := range p.Discussion {
-			p.Discussion[i].ResolveForm = "resolve-form"
-		}
+		p.Form = &patchForm{ID: p.FormID, CSRF: d.Review.CSRF, From: d.Review.From, MessageID: p.MessageID, SeriesID: d.S.ID,
+			Label: "Review of patch " + strconv.Itoa(p.Index), Lines: true}
+		resolvable(p.Discussion)
 		for fi := range p.Files {
 			f := &p.Files[fi]
 			path := f.NewPath
@@ -271,9 +281,7 @@ func enableCommentForms(d *seriesPage) {
 			}
 			for li := range f.Lines {
 				ln := &f.Lines[li]
-				for ci := range ln.Comments {
-					ln.Comments[ci].ResolveForm = "resolve-form"
-				}
+				resolvable(ln.Comments)
 				ln.Form = p.FormID
 				switch ln.Class {
 				case "add", "ctx":
@@ -295,19 +303,19 @@ func resolveValue(k store.Resolution) string {
 
 // seriesForWrite resolves the series of a write request and checks act;
 // it answers errors itself and returns nil then.
-func (h *Handler) seriesForWrite(w http.ResponseWriter, r *http.Request) (*store.Series, *store.User, Reviewer) {
+func (h *Handler) seriesForWrite(w http.ResponseWriter, r *http.Request) (*store.Series, *store.List, *store.User, Reviewer) {
 	if h.noAccounts(w) {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	rv, ok := h.r.(Reviewer)
 	if !ok {
 		writeError(w, http.StatusNotFound, "web review is not enabled on this server")
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
 		writeError(w, http.StatusBadRequest, errBadID.Error())
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	s, _, err := h.r.Series(r.Context(), id)
 	if err == nil && s == nil {
@@ -315,18 +323,18 @@ func (h *Handler) seriesForWrite(w http.ResponseWriter, r *http.Request) (*store
 	}
 	if err != nil {
 		h.fail(w, "series", err)
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	l, err := h.listInfo(r.Context(), s.List)
 	if err != nil {
 		h.fail(w, "series", err)
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	u, ok := h.authorizeAs(w, r, l, access.Comment, "series")
 	if !ok {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
-	return s, u, rv
+	return s, l, u, rv
 }
 
 // submit sends a draft and answers the errors; "" when it did.
@@ -356,7 +364,7 @@ func (h *Handler) reviewForm(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, "review too large or malformed")
 		return
 	}
-	s, u, rv := h.seriesForWrite(w, r)
+	s, _, u, rv := h.seriesForWrite(w, r)
 	if s == nil {
 		return
 	}
@@ -399,7 +407,7 @@ func (h *Handler) resolveForm(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "malformed form")
 		return
 	}
-	s, u, rv := h.seriesForWrite(w, r)
+	s, l, u, rv := h.seriesForWrite(w, r)
 	if s == nil {
 		return
 	}
@@ -415,14 +423,37 @@ func (h *Handler) resolveForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	k := store.Resolution{ReplyMessageID: q.Get("r"), PatchMessageID: q.Get("p"), File: q.Get("f"), Side: q.Get("s"), Line: line}
-	if !h.resolve(w, r, rv, s.ID, k, u, resolved) {
+	if !h.resolve(w, r, rv, s, l, k, u, resolved) {
 		return
 	}
 	http.Redirect(w, r, "/series/"+strconv.FormatInt(s.ID, 10)+"/", http.StatusSeeOther)
 }
 
-func (h *Handler) resolve(w http.ResponseWriter, r *http.Request, rv Reviewer, id int64, k store.Resolution, u *store.User, resolved bool) bool {
-	err := rv.ResolveComment(r.Context(), id, k, u.Email, resolved)
+// resolve sets or clears a comment's resolved mark when u may: the
+// comment's author, the series' submitter or a maintainer of the list.
+func (h *Handler) resolve(w http.ResponseWriter, r *http.Request, rv Reviewer, s *store.Series, l *store.List, k store.Resolution, u *store.User, resolved bool) bool {
+	if cr, ok := h.r.(CommentReader); ok {
+		cs, err := cr.SeriesComments(r.Context(), s.ID)
+		if err != nil {
+			h.fail(w, "series", err)
+			return false
+		}
+		i := slices.IndexFunc(cs, func(c store.LineComment) bool { return c.Key() == k })
+		if i < 0 {
+			writeError(w, http.StatusNotFound, "comment not found")
+			return false
+		}
+		may, err := h.mayResolve(r, s, l, cs[i].Author.Email)
+		if err != nil {
+			h.fail(w, "series", err)
+			return false
+		}
+		if !may {
+			writeError(w, http.StatusForbidden, "only the comment's author, the series' submitter or a maintainer may resolve it")
+			return false
+		}
+	}
+	err := rv.ResolveComment(r.Context(), s.ID, k, u.Email, resolved)
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "comment not found")
 		return false
@@ -454,7 +485,7 @@ func (h *Handler) apiPostComments(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, `bad request body: want {"summary": "...", "comments": [{"patch_message_id": "...", "file": "...", "side": "new", "line": 1, "body": "..."}]}`)
 		return
 	}
-	s, u, rv := h.seriesForWrite(w, r)
+	s, _, u, rv := h.seriesForWrite(w, r)
 	if s == nil {
 		return
 	}
@@ -486,13 +517,13 @@ func (h *Handler) apiResolve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, `bad request body: want {"key": {...}, "resolved": true}`)
 		return
 	}
-	s, u, rv := h.seriesForWrite(w, r)
+	s, l, u, rv := h.seriesForWrite(w, r)
 	if s == nil {
 		return
 	}
 	k := store.Resolution{ReplyMessageID: req.Key.ReplyMessageID, PatchMessageID: req.Key.PatchMessageID,
 		File: req.Key.File, Side: req.Key.Side, Line: req.Key.Line}
-	if h.resolve(w, r, rv, s.ID, k, u, *req.Resolved) {
+	if h.resolve(w, r, rv, s, l, k, u, *req.Resolved) {
 		writeJSON(w, http.StatusOK, map[string]any{"resolved": *req.Resolved})
 	}
 }
@@ -504,6 +535,18 @@ func (h *Handler) commentRoutes() {
 	h.mux.HandleFunc("POST /api/v1/series/{id}/comments/resolve", h.apiResolve)
 	h.mux.HandleFunc("POST /series/{id}/review", h.reviewForm)
 	h.mux.HandleFunc("POST /series/{id}/comments/resolve", h.resolveForm)
+}
+
+// mayResolve reports whether the request's user may resolve a comment by
+// author on series s: its author, the series' submitter, or whoever may
+// set the series' status.
+func (h *Handler) mayResolve(r *http.Request, s *store.Series, l *store.List, author string) (bool, error) {
+	subj, err := h.subject(r, l)
+	if err != nil || subj.User == nil || !access.Allowed(subj, l, access.Comment) {
+		return false, err
+	}
+	e := subj.User.Email
+	return strings.EqualFold(e, author) || strings.EqualFold(e, s.Submitter.Email) || access.Allowed(subj, l, access.SetStatus), nil
 }
 
 // seriesReview builds the page's review block: whether the reader may

@@ -133,6 +133,8 @@ func (fakeAccounts) SessionUser(ctx context.Context, tok string) (*store.User, e
 		return rita, nil
 	case "unconf":
 		return &store.User{ID: 8, Email: "u@example.org"}, nil
+	case "other":
+		return &store.User{ID: 9, Email: "other@example.org", Confirmed: true}, nil
 	}
 	return nil, store.ErrNotFound
 }
@@ -207,7 +209,7 @@ func TestReviewRoutes(t *testing.T) {
 	// The page: forms for the signed-in, none for the anonymous.
 	_, page, _ := do("GET", "/series/2/", "sess", "", "", "")
 	for _, want := range []string{`<form id="review-p1" method="post" action="/series/2/review"`, `name="c:old:1:new.go"`, `name="c:new:1:new.go"`,
-		`form="review-p1"`, `name="patch" value="p21@example.org"`, `value="` + csrf + `"`, `<form id="resolve-form"`,
+		`form="review-p1"`, `name="patch" value="p21@example.org"`, `value="` + csrf + `"`, `<form id="resolve-form"`, `<form id="review-cover" method="post" action="/series/2/review"`, `name="patch" value="c2@example.org"`, "Reply to the cover letter",
 		`name="resolve" value="f=new.go&amp;l=1&amp;p=p1%40example.org&amp;r=r1%40example.org&amp;s=new"`, `name="unresolve"`, `&#34;Rita&#34; &lt;rita@example.org&gt;`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("signed-in series page lacks %s", want)
@@ -261,10 +263,19 @@ func TestReviewRoutes(t *testing.T) {
 	}
 
 	// Resolve and unresolve from the page.
-	code, _, hdr = do("POST", "/series/2/comments/resolve", "sess", "", form, url.Values{"csrf": {csrf}, "unresolve": {"f=new.go&l=1&p=p1%40example.org&r=r1%40example.org&s=old"}}.Encode())
+	code, _, hdr = do("POST", "/series/2/comments/resolve", "sess", "", form, url.Values{"csrf": {csrf}, "unresolve": {"f=new.go&l=1&p=p21%40example.org&r=r1%40example.org&s=old"}}.Encode())
 	if code != http.StatusSeeOther || hdr.Get("Location") != "/series/2/" || len(resolved) != 1 ||
-		resolved[0] != (store.Resolution{ReplyMessageID: "r1@example.org", PatchMessageID: "p1@example.org", File: "new.go", Side: "old", Line: 1}) {
+		resolved[0] != (store.Resolution{ReplyMessageID: "r1@example.org", PatchMessageID: "p21@example.org", File: "new.go", Side: "old", Line: 1}) {
 		t.Errorf("POST resolve = %d, %+v", code, resolved)
+	}
+
+	// Someone else may review but not resolve Rita's comments.
+	if _, page, _ := do("GET", "/series/2/", "other", "", "", ""); !strings.Contains(page, "<textarea") || strings.Contains(page, `name="resolve"`) {
+		t.Error("another user's page: want review forms, no resolve buttons")
+	}
+	code, resp, _ = do("POST", "/series/2/comments/resolve", "other", "", form, url.Values{"csrf": {csrfFor("other")}, "resolve": {"f=new.go&l=1&p=p1%40example.org&r=r1%40example.org&s=new"}}.Encode())
+	if code != 403 || !strings.Contains(resp, "may resolve it") || len(resolved) != 1 {
+		t.Errorf("another user's resolve = %d %s", code, resp)
 	}
 
 	// The API, with a bearer token.
@@ -292,6 +303,7 @@ func TestReviewRoutes(t *testing.T) {
 		{"/api/v1/series/99/comments", "Bearer tok", `{"summary": "x"}`, 404},
 		{"/api/v1/series/2/comments/resolve", "Bearer tok", `{"key": {}}`, 400},
 		{"/api/v1/series/2/comments/resolve", "Bearer tok", `{"key": {"reply_message_id": "zz"}, "resolved": false}`, 404},
+		{"/api/v1/series/2/comments/resolve", "Bearer tok", `{"key": {"reply_message_id": "r1@example.org", "patch_message_id": "p1@example.org", "file": "new.go", "side": "new", "line": 2}, "resolved": true}`, 404},
 	} {
 		if code, resp, _ := do("POST", tc.path, "", tc.auth, "application/json", tc.body); code != tc.code {
 			t.Errorf("POST %s %s = %d %s, want %d", tc.path, tc.body, code, resp, tc.code)

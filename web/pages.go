@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -138,8 +139,10 @@ type seriesPage struct {
 	Discussion []viewComment
 	// Comments counts the review comments, Unresolved those not resolved.
 	Comments, Unresolved int
-	// Review: the review forms, for readers who may comment.
-	Review reviewBlock
+	// Review: the review forms, for readers who may comment; CoverForm a
+	// reply to the cover letter.
+	Review    reviewBlock
+	CoverForm *patchForm
 }
 
 // seriesPage serves GET /series/{id}/: the series with its cover letter,
@@ -198,7 +201,16 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if d.Review.CanComment {
-		enableCommentForms(&d)
+		var merr error
+		enableCommentForms(&d, func(author string) bool {
+			ok, err := h.mayResolve(r, s, l, author)
+			merr = errors.Join(merr, err)
+			return ok
+		})
+		if merr != nil {
+			h.fail(w, "series", merr)
+			return
+		}
 	}
 	h.render(w, "series.html", d)
 }

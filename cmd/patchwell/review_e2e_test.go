@@ -139,7 +139,11 @@ func TestReviewOnTheWeb(t *testing.T) {
 		t.Errorf("patch 2 trailers = %+v, want the web review's Reviewed-by", tr)
 	}
 
-	// Rita resolves Max's comment from the page.
+	// Rita, a maintainer of the list, resolves Max's comment from the page.
+	if _, errs, code := cli(t, nil, "user", "role", "--data", data, "rita@example.org", "dev", "maintainer"); code != 0 {
+		t.Fatalf("user role: %s", errs)
+	}
+	_, body = fetch(t, rita, page)
 	key := regexp.MustCompile(`name="resolve" value="([^"]+)"`).FindStringSubmatch(body)
 	if key == nil {
 		t.Fatal("no resolve button")
