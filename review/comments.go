@@ -71,6 +71,9 @@ type diffIndex struct {
 	byNorm map[string][]int
 	hunks  map[[2]int][]int // (old start, new start) -> '@' lines
 	files  map[string][]int // path -> first line of each file section
+	// content and end: per target, how many non-empty content lines it
+	// has and where the last is.
+	content, end []int
 }
 
 // normWS collapses runs of white space to one space and trims the ends, so
@@ -202,6 +205,16 @@ func newDiffIndex(targets []Target) *diffIndex {
 			ix.lines = append(ix.lines, d)
 		}
 	}
+	ix.content, ix.end = make([]int, len(targets)), make([]int, len(targets))
+	for i := range ix.end {
+		ix.end[i] = -1
+	}
+	for i := range ix.lines {
+		if d := &ix.lines[i]; (d.kind == '+' || d.kind == '-' || d.kind == ' ') && d.norm != "" {
+			ix.content[d.target]++
+			ix.end[d.target] = i
+		}
+	}
 	return ix
 }
 
@@ -266,6 +279,29 @@ type matcher struct {
 	partialAcc string
 }
 
+// maxScan bounds how many positions of one line's list nearest looks at
+// on each side of the cursor (hostile input repeats a line many times).
+const maxScan = 64
+
+// nearest appends to cands the positions of list (ascending) closest to
+// the cursor on each side for which ok (nil: any) holds.
+func (m *matcher) nearest(cands, list []int, ok func(int) bool) []int {
+	i := sort.SearchInts(list, m.cursor+1)
+	for j := i; j < len(list) && j < i+maxScan; j++ {
+		if ok == nil || ok(list[j]) {
+			cands = append(cands, list[j])
+			break
+		}
+	}
+	for j := i - 1; j >= 0 && j >= i-maxScan; j-- {
+		if list[j] != m.cursor && (ok == nil || ok(list[j])) {
+			cands = append(cands, list[j])
+			break
+		}
+	}
+	return cands
+}
+
 // pick returns the best of candidate positions: the first after the
 // cursor, a weak line only close to it; failing that, for a strong line,
 // the closest before it.
@@ -305,11 +341,11 @@ func (m *matcher) match(c string) int {
 		return -1
 	}
 	if strings.HasPrefix(t, "diff --git ") {
-		return m.pick(ix.files[fileOfDiffGit(normWS(t))], false)
+		return m.pick(m.nearest(nil, ix.files[fileOfDiffGit(normWS(t))], nil), false)
 	}
 	if strings.HasPrefix(t, "@@ ") {
 		if o, _, n, _, ok := parseHunk(normWS(t)); ok {
-			return m.pick(ix.hunks[[2]int{o, n}], false)
+			return m.pick(m.nearest(nil, ix.hunks[[2]int{o, n}], nil), false)
 		}
 		return -1
 	}
@@ -340,11 +376,7 @@ func (m *matcher) match(c string) int {
 	strong := false
 	try := func(marker byte, body string) {
 		n := normWS(body)
-		for _, p := range ix.byNorm[n] {
-			if ix.lines[p].kind == marker {
-				cands = append(cands, p)
-			}
-		}
+		cands = m.nearest(cands, ix.byNorm[n], func(p int) bool { return ix.lines[p].kind == marker })
 		if len(ix.byNorm[n]) > 0 && !weak(n) {
 			strong = true
 		}
@@ -507,13 +539,7 @@ func findComments(ix *diffIndex, targets []Target, anchor, body string) []Found 
 // bottom-posted general reply, not a comment on that last line.
 func (m *matcher) wholePatch(shown []int, last int) bool {
 	t := m.ix.lines[last].target
-	total, end := 0, -1
-	for i := range m.ix.lines {
-		if d := &m.ix.lines[i]; d.target == t && (d.kind == '+' || d.kind == '-' || d.kind == ' ') && d.norm != "" {
-			total++
-			end = i
-		}
-	}
+	total, end := m.ix.content[t], m.ix.end[t]
 	return total >= 10 && last == end && len(shown)*10 >= total*8
 }
 

@@ -241,3 +241,16 @@ func FuzzFindComments(f *testing.F) {
 		}
 	})
 }
+
+// TestFindCommentsHostile feeds a patch of 100,000 identical lines and a
+// reply quoting them 20,000 times with a comment under each: the work per
+// quoted line is bounded (maxScan), so this takes well under a second
+// rather than the minutes a scan of every candidate would.
+func TestFindCommentsHostile(t *testing.T) {
+	diff := "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1,1 +1,100001 @@\n" + strings.Repeat("+same line here\n", 100000) + " ctx\n"
+	body := strings.Repeat("> +same line here\nWhy?\n", maxCommentLines/2)
+	got := FindComments([]Target{{MessageID: "p", Diff: diff}}, "p", body)
+	if len(got) != maxCommentLines/2 || got[0].Line != 1 || got[len(got)-1].Line != maxCommentLines/2 {
+		t.Fatalf("FindComments() = %d comments, first at %d, last at %d", len(got), got[0].Line, got[len(got)-1].Line)
+	}
+}
