@@ -174,3 +174,40 @@ func TestComposeReviewErrors(t *testing.T) {
 		t.Errorf("SubmitReview() without EnableReviews = %v, want ErrReadOnly", err)
 	}
 }
+
+// TestComposeGap: two comments far apart in one hunk quote a few lines
+// above each, with "[...]" between, and read back at their lines.
+func TestComposeGap(t *testing.T) {
+	in, st := newTestIngester(t)
+	var d strings.Builder
+	d.WriteString("diff --git a/long.c b/long.c\nindex 1111111..2222222 100644\n--- a/long.c\n+++ b/long.c\n@@ -1,30 +1,31 @@\n")
+	for i := 1; i <= 30; i++ {
+		if i == 20 {
+			d.WriteString("+\tadded(20);\n")
+		}
+		fmt.Fprintf(&d, " \tline(%d);\n", i)
+	}
+	deliver(t, in, rawMail(author, "gap-1@example.org", "", "[PATCH] long: add", "Mon, 5 Aug 2024 10:00:00 +0000",
+		"long\n\nSigned-off-by: Ann Author <ann@example.org>\n---\n"+d.String()))
+	svc := NewService(st)
+	sid := seriesOf(t, st, "gap-1@example.org")
+	raw, _, _, err := svc.ComposeReview(context.Background(), store.ReviewDraft{SeriesID: sid, From: rita, Comments: []store.DraftComment{
+		{PatchMessageID: "gap-1@example.org", File: "long.c", Side: "new", Line: 20, Body: "Why here?"},
+		{PatchMessageID: "gap-1@example.org", File: "long.c", Side: "new", Line: 2, Body: "Early."},
+	}}, "example.org", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(raw), "\r\n", "\n")
+	want := "> @@ -1,30 +1,31 @@\n>  \tline(1);\n>  \tline(2);\n\nEarly.\n\n[...]\n\n>  \tline(17);\n>  \tline(18);\n>  \tline(19);\n> +\tadded(20);\n\nWhy here?\n"
+	if !strings.Contains(text, want) {
+		t.Errorf("review lacks\n%s\nin\n%s", want, text)
+	}
+	pm, _ := patchmail.Parse(raw)
+	praw, _ := st.Raw(context.Background(), "dev", "gap-1@example.org")
+	ppm, _ := patchmail.Parse(praw)
+	got := FindComments([]Target{{MessageID: "gap-1@example.org", Diff: ppm.Diff}}, "gap-1@example.org", pm.Body)
+	if len(got) != 2 || got[0].Line != 2 || got[0].Body != "Early." || got[1].Line != 20 || got[1].Body != "Why here?" {
+		t.Errorf("read back = %+v", got)
+	}
+}
