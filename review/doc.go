@@ -29,4 +29,15 @@
 // under patch i attaches to patch i, under the cover letter to every patch.
 // Reading them late means a review that arrives before its patch still
 // counts.
+//
+// Review comments (comments.go) are read the same way, late, from the
+// replies under each patch (or under the cover letter, matched against
+// every patch): a run of the reviewer's text under quoted diff lines
+// answers the last of them, matched by content against the patch's own
+// diff. Only their resolved marks are stored (comment_resolutions), keyed
+// by reply, patch, file, side and line; unresolved line comments on a
+// patch that comes back with the same patch-id in the next revision are
+// shown there too. A review written on the web (compose.go) becomes one
+// ordinary e-mail reply, archived through Ingester.Store like arriving mail
+// and queued in the outbox, and is read back by the same parser.
 package review
