@@ -123,4 +123,24 @@ CREATE INDEX patches_subject ON patches(commit_subject);
 `,
 	// 2: look a Message-ID up across lists (the /all/ inbox).
 	`CREATE INDEX messages_anyid ON messages(message_id);`,
+	// 3 (pages): per-list message and series counters kept by triggers, so
+	// the home and list pages read counts without counting rows.
+	`
+ALTER TABLE lists ADD COLUMN message_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE lists ADD COLUMN series_count INTEGER NOT NULL DEFAULT 0;
+UPDATE lists SET message_count = (SELECT count(*) FROM messages m WHERE m.list_id = lists.id),
+	series_count = (SELECT count(*) FROM series s WHERE s.list_id = lists.id);
+CREATE TRIGGER messages_count_add AFTER INSERT ON messages BEGIN
+	UPDATE lists SET message_count = message_count + 1 WHERE id = NEW.list_id;
+END;
+CREATE TRIGGER messages_count_del AFTER DELETE ON messages BEGIN
+	UPDATE lists SET message_count = message_count - 1 WHERE id = OLD.list_id;
+END;
+CREATE TRIGGER series_count_add AFTER INSERT ON series BEGIN
+	UPDATE lists SET series_count = series_count + 1 WHERE id = NEW.list_id;
+END;
+CREATE TRIGGER series_count_del AFTER DELETE ON series BEGIN
+	UPDATE lists SET series_count = series_count - 1 WHERE id = OLD.list_id;
+END;
+`,
 }

@@ -184,11 +184,13 @@ func (s *SQLite) CreateList(ctx context.Context, l List) (*List, error) {
 	return &l, nil
 }
 
+// listCols reads a list with its counts without counting messages: the
+// counters are kept by triggers (migration 3), the open series come from
+// the series_list index, the last arrival from the newest UID.
 const listCols = `l.id, l.name, l.description, l.owner, l.created, l.uidvalidity,
-	(SELECT count(*) FROM messages m WHERE m.list_id = l.id),
-	(SELECT count(*) FROM series s WHERE s.list_id = l.id),
+	l.message_count, l.series_count,
 	(SELECT count(*) FROM series s WHERE s.list_id = l.id AND s.status IN ('proposed','needs_revision','approved')),
-	COALESCE((SELECT max(arrived) FROM messages m WHERE m.list_id = l.id), 0)`
+	COALESCE((SELECT m.arrived FROM messages m WHERE m.list_id = l.id ORDER BY m.uid DESC LIMIT 1), 0)`
 
 func scanList(sc interface{ Scan(...any) error }) (*List, error) {
 	var l List
