@@ -331,8 +331,8 @@ func TestThreadPages(t *testing.T) {
 		{"nested, first page", "/dev/root@x/T/", 200, []string{
 			"61 messages", "Page 1 of 2", `href="/dev/root@x/T/?page=2"`, `<article id="` + uid("root@x") + `" class="msg d0 focus">`,
 			"To: dev@lists.example.org", "Cc: cy@example.org", `href="/dev/r1@x/raw"`, `href="/dev/r1@x/" title="permalink"`,
-			"1 quoted line<", `href="/dev/root@x/t/">flat</a>`, `href="/dev/root@x/t.mbox.gz"`,
-		}, nil},
+			"1 quoted line<", `href="/dev/root@x/t/">flat</a>`, `href="/dev/root@x/t.mbox.gz"`, "<h3>a long discussion</h3>",
+		}, []string{"<h3>Re: a long discussion</h3>"}},
 		{"page 2", "/dev/root@x/T/?page=2", 200, []string{"Page 2 of 2", `rel="prev"`}, []string{" focus"}},
 		{"a deep message's thread opens on its page", "/dev/r20b@x/T/", 200,
 			[]string{`<article id="` + uid("r20b@x") + `" class="msg d3 focus">`, "Page 2 of 2"}, nil},
@@ -527,4 +527,20 @@ func (f *fakeReader) ThreadSummaries(ctx context.Context, list string, before, a
 		out = append(out, store.ThreadSummary{Thread: th})
 	}
 	return out, nil
+}
+
+func TestBaseSubject(t *testing.T) {
+	for in, want := range map[string]string{
+		"Re: x":              "x",
+		"RE: re:  Aw: x":     "x",
+		" x ":                "x",
+		"Fwd: x":             "Fwd: x",
+		"Re:":                "",
+		"[PATCH] re: thing":  "[PATCH] re: thing",
+		"Réponse: accentués": "Réponse: accentués",
+	} {
+		if got := baseSubject(in); got != want {
+			t.Errorf("baseSubject(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

@@ -33,6 +33,9 @@ type threadMessage struct {
 	Headers string
 	// Focus marks the message the URL names.
 	Focus bool
+	// ShowSubject is false when the subject only repeats the parent's
+	// (the root's, in the flat view) behind "Re:".
+	ShowSubject bool
 	// Parent links to the message this one answers, when it is in the
 	// thread (the flat view shows it).
 	Parent, ParentFrom string
@@ -227,7 +230,10 @@ func (h *Handler) threadPage(w http.ResponseWriter, r *http.Request, list, id st
 		m := msgs[i]
 		m.Subject = visible(m.Subject)
 		m.From.Name = visible(m.From.Name)
-		tm := threadMessage{M: m, Blocks: splitBody(bodies[i]), Focus: i == focus}
+		tm := threadMessage{M: m, Blocks: splitBody(bodies[i]), Focus: i == focus, ShowSubject: true}
+		if p := parentOf(msgs, at, i, flat, order); p >= 0 && baseSubject(msgs[p].Subject) == baseSubject(msgs[i].Subject) {
+			tm.ShowSubject = false
+		}
 		if hd, ok := headers[m.UID]; ok {
 			tm.Headers = visible(hd)
 		} else {
@@ -262,6 +268,39 @@ func (h *Handler) threadPage(w http.ResponseWriter, r *http.Request, list, id st
 		}
 	}
 	h.render(w, "thread.html", d)
+}
+
+// parentOf is the message whose subject a message's is compared with:
+// its parent in the thread, or, in the flat view, the first message.
+func parentOf(msgs []store.Message, at map[string]int, i int, flat bool, order []int) int {
+	if flat {
+		if order[0] == i {
+			return -1
+		}
+		return order[0]
+	}
+	if p, ok := at[msgs[i].InReplyTo]; ok && p != i {
+		return p
+	}
+	for j := len(msgs[i].References) - 1; j >= 0; j-- {
+		if p, ok := at[msgs[i].References[j]]; ok && p != i {
+			return p
+		}
+	}
+	return -1
+}
+
+// baseSubject strips reply prefixes ("Re:", "RE:", "Aw:", "Fwd:" is kept)
+// and surrounding space, to tell a repeated subject from a new one.
+func baseSubject(s string) string {
+	for {
+		s = strings.TrimSpace(s)
+		if len(s) >= 3 && (strings.EqualFold(s[:3], "re:") || strings.EqualFold(s[:3], "aw:")) {
+			s = s[3:]
+			continue
+		}
+		return s
+	}
 }
 
 // metaHeaders shows the header fields the stored metadata has, for
@@ -301,7 +340,7 @@ func (h *Handler) messagePage(w http.ResponseWriter, r *http.Request, list, id s
 		}
 		m.Subject = visible(m.Subject)
 		m.From.Name = visible(m.From.Name)
-		tm := threadMessage{M: m, Blocks: splitBody(bodies[i]), Focus: true, Headers: metaHeaders(&m)}
+		tm := threadMessage{M: m, Blocks: splitBody(bodies[i]), Focus: true, Headers: metaHeaders(&m), ShowSubject: true}
 		if hr, ok := h.r.(HeaderReader); ok {
 			hds, err := hr.ThreadHeaders(r.Context(), list, id)
 			if err != nil {
