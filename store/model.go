@@ -33,6 +33,9 @@ type List struct {
 	Owner       string    `json:"owner,omitempty"`
 	Created     time.Time `json:"created"`
 	UIDValidity uint32    `json:"-"`
+	// Visibility is VisibilityPublic, VisibilityUnlisted or
+	// VisibilityPrivate; "" counts as public (the column's default).
+	Visibility string `json:"visibility,omitempty"`
 	// Counts, filled by Lists and List.
 	Messages     int       `json:"messages"`
 	Series       int       `json:"series"`

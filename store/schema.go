@@ -123,7 +123,67 @@ CREATE INDEX patches_subject ON patches(commit_subject);
 `,
 	// 2: look a Message-ID up across lists (the /all/ inbox).
 	`CREATE INDEX messages_anyid ON messages(message_id);`,
-	// 3 (pages): per-list message and series counters kept by triggers, so
+	// 3 (auth): accounts, sessions, API tokens, list roles and visibility,
+	// series status history.
+	`
+ALTER TABLE lists ADD COLUMN visibility TEXT NOT NULL DEFAULT 'public';
+
+-- password is an argon2id PHC string ($argon2id$v=19$m=...,t=...,p=...$salt$key).
+CREATE TABLE users (
+	id        INTEGER PRIMARY KEY,
+	email     TEXT NOT NULL UNIQUE COLLATE NOCASE,
+	name      TEXT NOT NULL DEFAULT '',
+	password  TEXT NOT NULL,
+	confirmed INTEGER NOT NULL DEFAULT 0,
+	admin     INTEGER NOT NULL DEFAULT 0,
+	created   INTEGER NOT NULL
+);
+
+-- Sessions, API tokens and pending e-mail confirmations keep only the
+-- sha256 of their secret: a copy of the database signs nobody in.
+CREATE TABLE sessions (
+	hash    BLOB PRIMARY KEY,
+	user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	created INTEGER NOT NULL,
+	expires INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_user ON sessions(user_id);
+
+CREATE TABLE api_tokens (
+	id        INTEGER PRIMARY KEY,
+	hash      BLOB NOT NULL UNIQUE,
+	user_id   INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	name      TEXT NOT NULL,
+	created   INTEGER NOT NULL,
+	last_used INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX api_tokens_user ON api_tokens(user_id);
+
+CREATE TABLE confirmations (
+	hash    BLOB PRIMARY KEY,
+	user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	expires INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE list_roles (
+	user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	list_id INTEGER NOT NULL REFERENCES lists(id),
+	role    TEXT NOT NULL CHECK (role IN ('owner', 'maintainer')),
+	PRIMARY KEY (user_id, list_id)
+) WITHOUT ROWID;
+
+CREATE TABLE status_history (
+	id          INTEGER PRIMARY KEY,
+	series_id   INTEGER NOT NULL REFERENCES series(id),
+	from_status TEXT NOT NULL,
+	to_status   TEXT NOT NULL,
+	user_id     INTEGER REFERENCES users(id),
+	at          INTEGER NOT NULL,
+	comment     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX status_history_series ON status_history(series_id, id);
+`,
+	// 4 (pages): per-list message and series counters kept by triggers, so
 	// the home and list pages read counts without counting rows.
 	`
 ALTER TABLE lists ADD COLUMN message_count INTEGER NOT NULL DEFAULT 0;

@@ -51,7 +51,8 @@ func init() {
 // ValidListName reports whether name may be a list name.
 func ValidListName(name string) bool {
 	switch name {
-	case ".", "..", "api", "series", "static", "all":
+	case ".", "..", "api", "series", "static", "all",
+		"signin", "signout", "signup", "confirm", "account":
 		return false // paths of the web UI
 	}
 	return len(name) <= 64 && listName.MatchString(name)
@@ -171,8 +172,14 @@ func (s *SQLite) CreateList(ctx context.Context, l List) (*List, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	res, err := s.w.ExecContext(ctx, `INSERT INTO lists(name, description, owner, created, uidvalidity) VALUES(?,?,?,?,?)`,
-		l.Name, l.Description, l.Owner, l.Created.Unix(), l.UIDValidity)
+	if l.Visibility == "" {
+		l.Visibility = VisibilityPublic
+	}
+	if !ValidVisibility(l.Visibility) {
+		return nil, fmt.Errorf("%w: visibility %q (public, unlisted or private)", ErrInvalid, l.Visibility)
+	}
+	res, err := s.w.ExecContext(ctx, `INSERT INTO lists(name, description, owner, created, uidvalidity, visibility) VALUES(?,?,?,?,?,?)`,
+		l.Name, l.Description, l.Owner, l.Created.Unix(), l.UIDValidity, l.Visibility)
 	if err != nil {
 		var se sqlite3.Error
 		if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique {
@@ -185,9 +192,9 @@ func (s *SQLite) CreateList(ctx context.Context, l List) (*List, error) {
 }
 
 // listCols reads a list with its counts without counting messages: the
-// counters are kept by triggers (migration 3), the open series come from
+// counters are kept by triggers (migration 4), the open series come from
 // the series_list index, the last arrival from the newest UID.
-const listCols = `l.id, l.name, l.description, l.owner, l.created, l.uidvalidity,
+const listCols = `l.id, l.name, l.description, l.owner, l.created, l.uidvalidity, l.visibility,
 	l.message_count, l.series_count,
 	(SELECT count(*) FROM series s WHERE s.list_id = l.id AND s.status IN ('proposed','needs_revision','approved')),
 	COALESCE((SELECT m.arrived FROM messages m WHERE m.list_id = l.id ORDER BY m.uid DESC LIMIT 1), 0)`
@@ -195,7 +202,7 @@ const listCols = `l.id, l.name, l.description, l.owner, l.created, l.uidvalidity
 func scanList(sc interface{ Scan(...any) error }) (*List, error) {
 	var l List
 	var created, last int64
-	if err := sc.Scan(&l.ID, &l.Name, &l.Description, &l.Owner, &created, &l.UIDValidity,
+	if err := sc.Scan(&l.ID, &l.Name, &l.Description, &l.Owner, &created, &l.UIDValidity, &l.Visibility,
 		&l.Messages, &l.Series, &l.OpenSeries, &last); err != nil {
 		return nil, err
 	}

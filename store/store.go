@@ -70,6 +70,56 @@ type Store interface {
 	// Check verifies the database and every stored message against its
 	// sha256; ErrCorrupted wraps what is wrong.
 	Check(ctx context.Context) error
+
+	// Accounts, sessions, roles, list visibility and status history
+	// (store/accounts.go). Secrets (session, token, confirmation) are
+	// passed and stored as hashes only; passwords as argon2id strings.
+
+	// CreateUser adds an account; ErrExists when the address (compared
+	// case-insensitively) has one, ErrInvalid when it is not an address.
+	CreateUser(ctx context.Context, u User, passwordHash string) (*User, error)
+	User(ctx context.Context, id int64) (*User, error)
+	UserByEmail(ctx context.Context, email string) (*User, error)
+	// Credentials returns the user and password hash for an address.
+	Credentials(ctx context.Context, email string) (*User, string, error)
+	Users(ctx context.Context) ([]User, error)
+	SetPassword(ctx context.Context, userID int64, passwordHash string) error
+	// CreateConfirmation records a pending e-mail confirmation; Confirm
+	// consumes it (once) and marks the user confirmed, ErrNotFound when
+	// unknown or expired.
+	CreateConfirmation(ctx context.Context, userID int64, hash []byte, expires time.Time) error
+	Confirm(ctx context.Context, hash []byte, now time.Time) (*User, error)
+	CreateSession(ctx context.Context, userID int64, hash []byte, expires time.Time) error
+	// SessionUser returns the user of an unexpired session, ErrNotFound
+	// otherwise.
+	SessionUser(ctx context.Context, hash []byte, now time.Time) (*User, error)
+	DeleteSession(ctx context.Context, hash []byte) error
+	CreateToken(ctx context.Context, userID int64, name string, hash []byte) (*APIToken, error)
+	// TokenUser returns the owner of an API token and records its use;
+	// ErrNotFound for an unknown token.
+	TokenUser(ctx context.Context, hash []byte, now time.Time) (*User, error)
+	Tokens(ctx context.Context, userID int64) ([]APIToken, error)
+	DeleteToken(ctx context.Context, userID, tokenID int64) error
+	// SetRole gives a user a role (RoleOwner, RoleMaintainer) on a list,
+	// or takes it away with "".
+	SetRole(ctx context.Context, userID int64, list, role string) error
+	// Roles maps list names to the user's role on them.
+	Roles(ctx context.Context, userID int64) (map[string]string, error)
+	// Role is the user's role on a list, "" for none.
+	Role(ctx context.Context, userID int64, list string) (string, error)
+	SetVisibility(ctx context.Context, list, visibility string) error
+	// ListInfo returns a list without its counts: cheap, for access
+	// checks on every request.
+	ListInfo(ctx context.Context, name string) (*List, error)
+	// SetSeriesStatus changes a series' status and records the change in
+	// its history, in one transaction. ErrInvalid for a status that may
+	// not be set (see SettableStatuses), ErrConflict when the series
+	// already has it, ErrNotFound for an unknown series. userID 0 means
+	// no account (the command line).
+	SetSeriesStatus(ctx context.Context, seriesID int64, status string, userID int64, comment string, at time.Time) (*StatusChange, error)
+	// StatusHistory returns a series' status changes, oldest first.
+	StatusHistory(ctx context.Context, seriesID int64) ([]StatusChange, error)
+
 	Close() error
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"patchwell/access"
 	"patchwell/store"
 )
 
@@ -88,6 +89,8 @@ type patchJSON struct {
 type seriesDetailJSON struct {
 	seriesJSON
 	Patches []patchJSON `json:"patches"`
+	// History is the series' status changes, oldest first.
+	History []statusChangeJSON `json:"history"`
 }
 
 type threadJSON struct {
@@ -270,21 +273,17 @@ func listName(r *http.Request, key string) (string, error) {
 }
 
 // knownList answers 404 (or 500) and returns false when the list does not
-// exist.
+// exist or the request may not read it.
 func (h *Handler) knownList(w http.ResponseWriter, r *http.Request, name string) bool {
-	l, err := h.r.List(r.Context(), name)
-	if err == nil && l == nil {
-		err = store.ErrNotFound
-	}
-	if err != nil {
-		h.fail(w, "list", err)
-		return false
-	}
-	return true
+	_, ok := h.readable(w, r, name, "list")
+	return ok
 }
 
 func (h *Handler) apiLists(w http.ResponseWriter, r *http.Request) {
 	ls, err := h.r.Lists(r.Context())
+	if err == nil {
+		ls, err = h.listed(r, ls)
+	}
 	if err != nil {
 		h.fail(w, "lists", err)
 		return
@@ -308,6 +307,9 @@ func (h *Handler) apiList(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		h.fail(w, "list", err)
+		return
+	}
+	if _, ok := h.authorize(w, r, l, access.Read); !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, h.toList(l))
@@ -363,9 +365,21 @@ func (h *Handler) apiSeries(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, "series", err)
 		return
 	}
-	out := seriesDetailJSON{seriesJSON: toSeries(s), Patches: make([]patchJSON, 0, len(ps))}
+	if _, ok := h.readable(w, r, s.List, "series"); !ok {
+		return
+	}
+	hist, err := h.history(r.Context(), id)
+	if err != nil {
+		h.fail(w, "series", err)
+		return
+	}
+	out := seriesDetailJSON{seriesJSON: toSeries(s), Patches: make([]patchJSON, 0, len(ps)),
+		History: make([]statusChangeJSON, 0, len(hist))}
 	for i := range ps {
 		out.Patches = append(out.Patches, toPatch(&ps[i]))
+	}
+	for i := range hist {
+		out.History = append(out.History, toStatusChange(&hist[i]))
 	}
 	writeJSON(w, http.StatusOK, out)
 }

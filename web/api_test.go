@@ -57,14 +57,14 @@ func TestAPIShapes(t *testing.T) {
 		{"list without description", "/api/v1/lists/empty", emptyList},
 		{"series list", "/api/v1/lists/dev/series", map[string]any{"series": []any{series2, series1}}},
 		{"series list with status", "/api/v1/lists/empty/series?status=applied", map[string]any{"series": []any{series2, series1}}},
-		{"series v1: null links, [] files and trailers", "/api/v1/series/1", with(series1, "patches", []any{
+		{"series v1: null links, [] files and trailers", "/api/v1/series/1", with(with(series1, "history", []any{}), "patches", []any{
 			map[string]any{
 				"index": 1.0, "subject": "[PATCH] fix it", "message_id": "p1@example.org", "author": ann,
 				"date": "2024-01-02T03:04:05Z", "commit_subject": "fix it", "files": []any{}, "patch_id": "abc",
 				"trailers": []any{},
 			},
 		})},
-		{"series v2: rename, binary, trailers", "/api/v1/series/2", with(series2, "patches", []any{
+		{"series v2: rename, binary, trailers", "/api/v1/series/2", with(with(series2, "history", []any{}), "patches", []any{
 			map[string]any{
 				"index": 1.0, "subject": "[PATCH v2 1/2] rename", "message_id": "p21@example.org", "author": bob,
 				"date": "2024-01-02T04:04:05Z", "commit_subject": "rename", "patch_id": "def",

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha1"
 	"encoding/xml"
@@ -8,8 +9,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
+	"patchwell/access"
 	"patchwell/store"
 )
 
@@ -76,6 +79,9 @@ func (h *Handler) seriesAtom(w http.ResponseWriter, r *http.Request, list string
 		h.fail(w, "list", err)
 		return
 	}
+	if _, ok := h.authorize(w, r, l, access.Read); !ok {
+		return
+	}
 	series, err := h.r.SeriesList(r.Context(), list, "", store.Page{Limit: 50})
 	if err != nil {
 		h.fail(w, "list", err)
@@ -107,7 +113,13 @@ func (h *Handler) newAtom(w http.ResponseWriter, r *http.Request, list string) {
 		writeError(w, http.StatusNotFound, "not found")
 		return
 	}
-	msgs, err := fd.RecentMessages(r.Context(), list, feedSize)
+	var msgs []store.Message
+	var err error
+	if list != "" {
+		msgs, err = fd.RecentMessages(r.Context(), list, feedSize)
+	} else {
+		msgs, err = h.recentListed(r, fd)
+	}
 	if err != nil {
 		h.fail(w, "list", err)
 		return
@@ -141,6 +153,33 @@ func (h *Handler) newAtom(w http.ResponseWriter, r *http.Request, list string) {
 			Updated: atomTime(when), Author: atomPerson{Name: author, Email: m.From.Email}})
 	}
 	h.writeAtom(w, &f)
+}
+
+// recentListed returns the newest messages of the lists the request's
+// indexes show (as the home page): one query when that is every list,
+// otherwise the newest of each shown list, merged.
+func (h *Handler) recentListed(r *http.Request, fd Feeder) ([]store.Message, error) {
+	all, err := h.r.Lists(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	shown, err := h.listed(r, slices.Clone(all))
+	if err != nil {
+		return nil, err
+	}
+	if len(shown) == len(all) {
+		return fd.RecentMessages(r.Context(), "", feedSize)
+	}
+	var msgs []store.Message
+	for _, l := range shown {
+		m, err := fd.RecentMessages(r.Context(), l.Name, feedSize)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, m...)
+	}
+	slices.SortFunc(msgs, func(a, b store.Message) int { return cmp.Compare(b.ID, a.ID) })
+	return msgs[:min(len(msgs), feedSize)], nil
 }
 
 // messageURN is a stable Atom id for a Message-ID: a name-based UUID (the

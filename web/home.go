@@ -76,6 +76,9 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 	} else {
 		ls, err = h.r.Lists(r.Context())
 	}
+	if err == nil {
+		ls, err = h.listed(r, ls)
+	}
 	if err != nil {
 		h.fail(w, "lists", err)
 		return

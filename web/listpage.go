@@ -12,6 +12,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"patchwell/access"
 	"patchwell/store"
 )
 
@@ -95,6 +96,9 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, name string) 
 	l, err := h.r.List(r.Context(), name)
 	if err != nil {
 		h.pageFail(w, r, "list", err)
+		return
+	}
+	if _, ok := h.authorize(w, r, l, access.Read); !ok {
 		return
 	}
 	q, err := query(r)

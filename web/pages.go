@@ -51,59 +51,28 @@ func hidden(r rune) bool {
 	return r != '\n' && r != '\t' && unicode.IsControl(r)
 }
 
-// line is one line of a diff or a mail body, with how to show it.
+// line is one line of a diff, with how to show it.
 type line struct {
-	Class string // add, del, hunk, file, quote, ""
-	Text  string
-	No    int // line number in the new file, for diff lines that have one
+	Class string // add, del, ctx, hunk, file, nonl ("\\ No newline..."), ""
+	Text  string // the line as shown: visible(raw line)
+	// Old and New are the line's numbers in the old and new file, 0 when
+	// it has none on that side (added, deleted and header lines).
+	Old, New int
+	// ID is the row's stable anchor, p{patch}-f{file}-n{New} or, for a
+	// deleted line, -o{Old}; OldID names a context line's old side.
+	ID, OldID string
 }
 
 // diffFile is one file of a patch's diff.
 type diffFile struct {
-	Name  string
-	Lines []line
-}
+	Name             string // what to show: the path, or "old → new"
+	OldPath, NewPath string // "" on the side where the file does not exist
+	Status           string // added, deleted, renamed, copied or ""
+	Binary           bool
+	Lines            []line
 
-// splitDiff cuts a diff into files and classifies its lines; new-file line
-// numbers come from the hunk headers.
-func splitDiff(diff string) []diffFile {
-	var files []diffFile
-	newLine := 0
-	for _, l := range strings.Split(strings.TrimRight(diff, "\n"), "\n") {
-		l = visible(l)
-		if strings.HasPrefix(l, "diff --git ") || len(files) == 0 {
-			name := strings.TrimPrefix(l, "diff --git ")
-			if i := strings.LastIndex(name, " b/"); i >= 0 {
-				name = name[i+3:]
-			}
-			files = append(files, diffFile{Name: name})
-		}
-		f := &files[len(files)-1]
-		ln := line{Text: l}
-		switch {
-		case strings.HasPrefix(l, "@@"):
-			ln.Class = "hunk"
-			if i := strings.Index(l, " +"); i >= 0 {
-				n := l[i+2:]
-				if j := strings.IndexAny(n, ", "); j >= 0 {
-					n = n[:j]
-				}
-				newLine, _ = strconv.Atoi(n)
-			}
-		case strings.HasPrefix(l, "+++ "), strings.HasPrefix(l, "--- "), strings.HasPrefix(l, "diff "), strings.HasPrefix(l, "index "):
-			ln.Class = "file"
-		case strings.HasPrefix(l, "+"):
-			ln.Class, ln.No = "add", newLine
-			newLine++
-		case strings.HasPrefix(l, "-"):
-			ln.Class = "del"
-		case strings.HasPrefix(l, " "):
-			ln.No = newLine
-			newLine++
-		}
-		f.Lines = append(f.Lines, ln)
-	}
-	return files
+	hunks    int  // hunk headers seen so far
+	sawMinus bool // "--- " seen
 }
 
 // block is a run of a mail body's lines: quoted runs fold.
@@ -151,6 +120,9 @@ type seriesPage struct {
 	Cover   []block
 	Patches []seriesPatch
 	MboxURL string
+	// Status is the status history and, for maintainers, its form
+	// (template "series-status", status.html).
+	Status statusBlock
 }
 
 // seriesPage serves GET /series/{id}/: the series with its cover letter,
@@ -167,7 +139,15 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, "series", err)
 		return
 	}
+	l, ok := h.readable(w, r, s.List, "series")
+	if !ok {
+		return
+	}
 	d := seriesPage{S: s, MboxURL: absURL(r, fmt.Sprintf("/api/v1/series/%d/mbox", id))}
+	if d.Status, err = h.seriesStatus(r, s, l); err != nil {
+		h.fail(w, "series", err)
+		return
+	}
 	var cover string
 	var diffs map[int]string
 	if pr, ok := h.r.(PageReader); ok {
@@ -180,7 +160,7 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		d.Cover = splitBody(cover)
 	}
 	for _, p := range patches {
-		d.Patches = append(d.Patches, seriesPatch{Patch: p, Files: splitDiff(diffs[p.Index])})
+		d.Patches = append(d.Patches, seriesPatch{Patch: p, Files: splitDiff("p"+strconv.Itoa(p.Index), diffs[p.Index])})
 	}
 	h.render(w, "series.html", d)
 }

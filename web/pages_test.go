@@ -67,7 +67,8 @@ func TestPages(t *testing.T) {
 		{"series page", "/series/2/", 200,
 			[]string{"Reviewed-by: Cy &lt;cy@example.org&gt;", `href="/series/1/"`, "old.go → new.go", "/api/v1/series/2/mbox | git am",
 				"b4 shazam c2@example.org", "Cover &lt;b&gt;text&lt;/b&gt;", "2 quoted lines",
-				"&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;U&#43;202E&gt;", "&lt;U&#43;2066&gt;", `class="add"`, `class="del"`},
+				"&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;U&#43;202E&gt;", "&lt;U&#43;2066&gt;", `class="add"`, `class="del"`,
+				`<tr class="del" id="p1-f0-o1">`, `<tr class="add" id="p1-f0-n1">`, `href="#p1-f0-n1"`},
 			[]string{"<script>", "\u202e", "\u2066"}},
 		{"unknown series page", "/series/99/", 404, nil, nil},
 		{"thread page", "/dev/c2@example.org/T/", 200,
@@ -96,25 +97,5 @@ func TestPages(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestSplitDiffLineNumbers(t *testing.T) {
-	files := splitDiff("diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -10,3 +20,4 @@ func f()\n ctx\n-old\n+new\n+more\n ctx2\n")
-	if len(files) != 1 || files[0].Name != "x" {
-		t.Fatalf("files = %+v", files)
-	}
-	var got []int
-	for _, l := range files[0].Lines {
-		got = append(got, l.No)
-	}
-	want := []int{0, 0, 0, 0, 20, 0, 21, 22, 23}
-	if len(got) != len(want) {
-		t.Fatalf("line numbers %v, want %v", got, want)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("line numbers %v, want %v", got, want)
-		}
 	}
 }

@@ -69,9 +69,10 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.PathValue("rest") == "_/text/help/" {
 		// public-inbox's help page; b4 checks that it exists.
-		if _, err := h.r.List(r.Context(), list); err != nil && list != "all" {
-			h.fail(w, "list", err)
-			return
+		if list != "all" {
+			if _, ok := h.readable(w, r, list, "list"); !ok {
+				return
+			}
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "patchwell: a public-inbox compatible archive.\n"+
@@ -95,6 +96,13 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, "message", err)
 			return
 		}
+		// A message of a list the request may not read is not there.
+		if _, ok := h.readable(w, r, list, "message"); !ok {
+			return
+		}
+	} else if _, ok := h.readable(w, r, list, "list"); !ok {
+		// Every page and download below reads the list: one check.
+		return
 	}
 	rest, ok := strings.CutSuffix(r.PathValue("rest"), "/raw")
 	if !ok {
@@ -264,6 +272,17 @@ func (h *Handler) seriesMbox(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")
 		return
 	}
+	s, _, err := h.r.Series(r.Context(), id)
+	if err == nil && s == nil {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		h.fail(w, "series", err)
+		return
+	}
+	if _, ok := h.readable(w, r, s.List, "series"); !ok {
+		return
+	}
 	h.stream(w, "series", "text/plain; charset=utf-8", "series-"+strconv.FormatInt(id, 10)+".mbox", false, func(out io.Writer) error {
 		return sm.SeriesMbox(r.Context(), id, out)
 	})
@@ -299,6 +318,9 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 	}
 	if list == "all" {
 		writeError(w, http.StatusNotFound, "search one list at a time")
+		return
+	}
+	if _, ok := h.readable(w, r, list, "list"); !ok {
 		return
 	}
 	h.stream(w, "match", "application/gzip", "", true, func(out io.Writer) error {

@@ -50,6 +50,14 @@ type Config struct {
 	// page in the git send-email example. An empty or unspecified host is
 	// replaced by Domain; a missing port means 25.
 	SMTPAddr string
+	// Accounts, when set, enables sign-in, sessions, API tokens, roles and
+	// maintainer actions; without it every request is anonymous.
+	Accounts Accounts
+	// Signup lets visitors create accounts (confirmed by e-mail).
+	Signup bool
+	// SecureCookies marks the session cookie Secure even on plain HTTP
+	// requests: the site is behind an https proxy.
+	SecureCookies bool
 }
 
 // Limits on untrusted request input.
@@ -69,8 +77,11 @@ type Handler struct {
 	r       Reader
 	cfg     Config
 	log     *slog.Logger
-	mux     *http.ServeMux
+	mux     *routeMux
 	tmpl    *template.Template
+	acc     Accounts
+	cop     *http.CrossOriginProtection
+	limit   *limiter
 	tmplErr error
 
 	reqs   atomic.Uint64 // request ids
@@ -84,7 +95,8 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{r: r, cfg: cfg, log: log, mux: http.NewServeMux()}
+	h := &Handler{r: r, cfg: cfg, log: log, mux: &routeMux{ServeMux: http.NewServeMux()}, acc: cfg.Accounts,
+		cop: http.NewCrossOriginProtection(), limit: newLimiter(10, 6*time.Second)}
 	h.tmpl, h.tmplErr = parseTemplates()
 	if h.tmplErr != nil {
 		log.Error("parse templates", "err", h.tmplErr)
@@ -105,6 +117,7 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.mux.HandleFunc("POST /{list}/{$}", h.search)
 	h.mux.HandleFunc("GET /{list}/{rest...}", h.raw)
 	h.mux.HandleFunc("GET /", h.notFound)
+	h.authRoutes()
 	return h
 }
 
@@ -139,7 +152,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		log.Debug("request", attrs...)
 	}()
-	h.mux.ServeHTTP(rw, r)
+	h.serve(rw, r)
+}
+
+// routeMux is the ServeMux that remembers its patterns, so that a test can
+// walk every route (the private-list test does).
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *routeMux) HandleFunc(pattern string, fn func(http.ResponseWriter, *http.Request)) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.HandleFunc(pattern, fn)
 }
 
 // recorder remembers the status written and the internal error, if any, to

@@ -44,8 +44,9 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"serve":   {"serve [--data DIR] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--domain DOMAIN] [--no-default-list]", "run the server (SMTP/LMTP ingest, web UI and API)", cmdServe},
-		"list":    {"list create NAME [--description TEXT] [--owner EMAIL] | list ls   [--data DIR]", "create and show mailing lists", cmdList},
+		"serve":   {"serve [--data DIR] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies]", "run the server (SMTP/LMTP ingest, web UI and API)", cmdServe},
+		"list":    {"list create NAME [--description TEXT] [--owner EMAIL] [--visibility public|unlisted|private] | list ls | list visibility NAME public|unlisted|private   [--data DIR]", "create and show mailing lists, set who may see them", cmdList},
+		"user":    {"user add EMAIL [--name NAME] [--admin] [--password-file FILE] | user ls | user role EMAIL LIST owner|maintainer|none | user token EMAIL NAME | user passwd EMAIL [--password-file FILE]   [--data DIR]", "manage accounts, list roles and API tokens", cmdUser},
 		"import":  {"import --data DIR --list NAME FILE|DIR|- ...", "import mbox (mboxo, mboxrd, .gz), maildir or .eml files into a list", cmdImport},
 		"export":  {"export --data DIR --list NAME [--out FILE]", "write every message of a list as mboxrd, in arrival order, byte for byte", cmdExport},
 		"check":   {"check --data DIR", "verify the database and every stored message against its sha256", cmdCheck},
@@ -146,6 +147,8 @@ func cmdServe(args []string) error {
 	noDefault := fs.Bool("no-default-list", false, "do not create the list 'dev' in an empty data directory")
 	maxSize := fs.Int64("max-message-size", 32<<20, "largest message accepted, in bytes")
 	debug := fs.Bool("debug", false, "log at debug level")
+	signup := fs.Bool("signup", false, "let visitors create accounts (confirmation links go to the log until outbound mail exists)")
+	secure := fs.Bool("secure-cookies", false, "mark session cookies Secure: the site is served over https by a proxy")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -220,7 +223,9 @@ func cmdServe(args []string) error {
 		if err != nil {
 			return fmt.Errorf("http: %w", err)
 		}
-		h := web.New(review.NewService(st), web.Config{Domain: *domain, SMTPAddr: *smtpAddr}, log.With("proto", "http"))
+		h := web.New(review.NewService(st), web.Config{Domain: *domain, SMTPAddr: *smtpAddr,
+			Accounts: review.NewAccounts(st, review.DefaultArgon2), Signup: *signup, SecureCookies: *secure},
+			log.With("proto", "http"))
 		httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 		go func() { errc <- httpSrv.Serve(l) }()
 	}
@@ -295,11 +300,29 @@ func cmdList(args []string) error {
 	desc := fs.String("description", "", "what the list is for")
 	owner := fs.String("owner", "", "owner's e-mail address")
 	domain := fs.String("domain", defaultDomain, "mail domain, for showing addresses")
+	vis := fs.String("visibility", store.VisibilityPublic, "who sees the list: public, unlisted or private")
 	pos, err := parse(fs, args[1:])
 	if err != nil {
 		return err
 	}
 	switch args[0] {
+	case "visibility":
+		if len(pos) != 2 {
+			return usageError{"usage: patchwell list visibility NAME public|unlisted|private [--data DIR]"}
+		}
+		if !store.ValidVisibility(pos[1]) {
+			return usageError{fmt.Sprintf("bad visibility %q: public, unlisted or private", pos[1])}
+		}
+		st, err := openStore(*data)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if err := st.SetVisibility(context.Background(), pos[0], pos[1]); err != nil {
+			return err
+		}
+		fmt.Printf("list %s is %s\n", pos[0], pos[1])
+		return nil
 	case "create":
 		if len(pos) != 1 {
 			return usageError{"usage: patchwell list create NAME [--description TEXT] [--owner EMAIL] [--data DIR]"}
@@ -307,12 +330,15 @@ func cmdList(args []string) error {
 		if !store.ValidListName(pos[0]) {
 			return usageError{fmt.Sprintf("bad list name %q: use lowercase letters, digits, '.', '_' and '-'", pos[0])}
 		}
+		if !store.ValidVisibility(*vis) {
+			return usageError{fmt.Sprintf("bad visibility %q: public, unlisted or private", *vis)}
+		}
 		st, err := openStore(*data)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		l, err := st.CreateList(context.Background(), store.List{Name: pos[0], Description: *desc, Owner: *owner})
+		l, err := st.CreateList(context.Background(), store.List{Name: pos[0], Description: *desc, Owner: *owner, Visibility: *vis})
 		if err != nil {
 			return err
 		}
@@ -332,11 +358,11 @@ func cmdList(args []string) error {
 			return err
 		}
 		for _, l := range lists {
-			fmt.Printf("%s\t%s@%s\t%d messages\t%d series\t%s\n", l.Name, l.Name, *domain, l.Messages, l.Series, l.Description)
+			fmt.Printf("%s\t%s@%s\t%s\t%d messages\t%d series\t%s\n", l.Name, l.Name, *domain, l.Visibility, l.Messages, l.Series, l.Description)
 		}
 		return nil
 	}
-	return usageError{fmt.Sprintf("unknown list command %q (create, ls)", args[0])}
+	return usageError{fmt.Sprintf("unknown list command %q (create, ls, visibility)", args[0])}
 }
 
 func cmdImport(args []string) error {

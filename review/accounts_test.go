@@ -1,0 +1,117 @@
+package review
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"patchwell/store"
+)
+
+// testArgon2 keeps tests fast; the format and checks are the same.
+var testArgon2 = Argon2Params{Memory: 64, Time: 1, Threads: 1}
+
+func TestPasswords(t *testing.T) {
+	_, st := newTestIngester(t)
+	a := NewAccounts(st, testArgon2)
+	ctx := context.Background()
+	if _, err := a.AddUser(ctx, "ann@example.org", "Ann", "short", false); !errors.Is(err, ErrWeakPassword) {
+		t.Fatalf("short password: %v", err)
+	}
+	u, err := a.AddUser(ctx, "ann@example.org", "Ann", "correct horse", true)
+	if err != nil || !u.Confirmed || !u.Admin {
+		t.Fatalf("AddUser = %+v %v", u, err)
+	}
+	_, hash, _ := st.Credentials(ctx, "ann@example.org")
+	if !strings.HasPrefix(hash, "$argon2id$v=19$m=64,t=1,p=1$") || strings.Contains(hash, "correct horse") {
+		t.Fatalf("stored hash %q", hash)
+	}
+	if got, err := a.Authenticate(ctx, "ANN@example.org", "correct horse"); err != nil || got.ID != u.ID {
+		t.Fatalf("Authenticate = %v %v", got, err)
+	}
+	for _, c := range [][2]string{{"ann@example.org", "correct horsE"}, {"ann@example.org", ""},
+		{"bob@example.org", "correct horse"}, {"", ""}} {
+		if _, err := a.Authenticate(ctx, c[0], c[1]); !errors.Is(err, store.ErrBadCredentials) {
+			t.Errorf("Authenticate(%q, %q) = %v, want ErrBadCredentials", c[0], c[1], err)
+		}
+	}
+	// Hashes made with other parameters still verify (they are read from
+	// the stored string), and a corrupt one never does.
+	strong := NewAccounts(st, Argon2Params{Memory: 128, Time: 2, Threads: 2})
+	if err := strong.SetPassword(ctx, "ann@example.org", "battery staple"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Authenticate(ctx, "ann@example.org", "battery staple"); err != nil {
+		t.Fatalf("hash with other parameters: %v", err)
+	}
+	for _, bad := range []string{"", "$argon2id$v=19$m=0,t=1,p=1$AAAA$AAAA", "$argon2i$v=19$m=64,t=1,p=1$AAAA$AAAA",
+		"$argon2id$v=19$m=99999999,t=1,p=1$AAAA$AAAA", "$argon2id$v=19$m=64,t=1,p=1$!!$AAAA"} {
+		if a.checkPassword("x", bad) {
+			t.Errorf("checkPassword accepted %q", bad)
+		}
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	_, st := newTestIngester(t)
+	a := NewAccounts(st, testArgon2)
+	ctx := context.Background()
+	tok, err := a.SignUp(ctx, "new@example.org", "New", "a long password")
+	if err != nil || !strings.HasPrefix(tok, "pwc_") {
+		t.Fatalf("SignUp = %q %v", tok, err)
+	}
+	if again, err := a.SignUp(ctx, "NEW@example.org", "x", "another password"); err != nil || again != "" {
+		t.Fatalf("SignUp of a taken address = %q %v, want no token and no error", again, err)
+	}
+	if u, _ := st.UserByEmail(ctx, "new@example.org"); u.Confirmed {
+		t.Fatal("confirmed before the link was used")
+	}
+	u, err := a.Confirm(ctx, tok)
+	if err != nil || !u.Confirmed {
+		t.Fatalf("Confirm = %v %v", u, err)
+	}
+	if _, err := a.Confirm(ctx, tok); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("second Confirm = %v", err)
+	}
+
+	sess, exp, err := a.NewSession(ctx, u.ID)
+	if err != nil || !strings.HasPrefix(sess, "pws_") || exp.Before(time.Now().Add(SessionLifetime-time.Minute)) {
+		t.Fatalf("NewSession = %q %v %v", sess, exp, err)
+	}
+	if got, err := a.SessionUser(ctx, sess); err != nil || got.ID != u.ID {
+		t.Fatalf("SessionUser = %v %v", got, err)
+	}
+	if _, err := a.SessionUser(ctx, sess+"x"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("forged session: %v", err)
+	}
+	a.now = func() time.Time { return time.Now().Add(SessionLifetime + time.Hour) }
+	if _, err := a.SessionUser(ctx, sess); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("expired session: %v", err)
+	}
+	a.now = time.Now
+	if err := a.EndSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SessionUser(ctx, sess); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ended session: %v", err)
+	}
+
+	if _, _, err := a.NewToken(ctx, u.ID, "  "); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("unnamed token: %v", err)
+	}
+	secret, info, err := a.NewToken(ctx, u.ID, "ci")
+	if err != nil || !strings.HasPrefix(secret, "pwt_") || info.Name != "ci" {
+		t.Fatalf("NewToken = %q %v %v", secret, info, err)
+	}
+	if got, err := a.TokenUser(ctx, secret); err != nil || got.ID != u.ID {
+		t.Fatalf("TokenUser = %v %v", got, err)
+	}
+	if err := a.RevokeToken(ctx, u.ID, info.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.TokenUser(ctx, secret); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("revoked token: %v", err)
+	}
+}

@@ -1,0 +1,460 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+// Errors of the account side.
+var (
+	// ErrBadCredentials is a failed sign-in, whatever the cause (unknown
+	// address or wrong password): callers show one generic message.
+	ErrBadCredentials = errors.New("wrong email or password")
+	// ErrConflict is a write that would change nothing, such as setting
+	// a series to the status it already has.
+	ErrConflict = errors.New("conflict")
+)
+
+// List visibilities.
+const (
+	// VisibilityPublic: readable by everyone, shown in every index.
+	VisibilityPublic = "public"
+	// VisibilityUnlisted: readable by everyone who knows its URL, not
+	// shown in indexes to people without a role on it.
+	VisibilityUnlisted = "unlisted"
+	// VisibilityPrivate: readable only by its members and site admins;
+	// to everyone else it does not exist (404).
+	VisibilityPrivate = "private"
+)
+
+// ValidVisibility reports whether v is a list visibility.
+func ValidVisibility(v string) bool {
+	return v == VisibilityPublic || v == VisibilityUnlisted || v == VisibilityPrivate
+}
+
+// Roles a user can have on a list.
+const (
+	RoleOwner      = "owner"
+	RoleMaintainer = "maintainer"
+)
+
+// User is an account. The password hash is never part of it (see
+// Credentials).
+type User struct {
+	ID        int64     `json:"id"`
+	Email     string    `json:"email"`
+	Name      string    `json:"name"`
+	Admin     bool      `json:"admin"`
+	Confirmed bool      `json:"confirmed"`
+	Created   time.Time `json:"created"`
+}
+
+// APIToken describes a token for scripts; its secret is shown once, when
+// created, and only its hash is stored.
+type APIToken struct {
+	ID       int64     `json:"id"`
+	UserID   int64     `json:"-"`
+	Name     string    `json:"name"`
+	Created  time.Time `json:"created"`
+	LastUsed time.Time `json:"last_used,omitzero"`
+}
+
+// StatusChange is one entry of a series' status history.
+type StatusChange struct {
+	ID       int64     `json:"id"`
+	SeriesID int64     `json:"series_id"`
+	From     string    `json:"from"`
+	To       string    `json:"to"`
+	User     *Person   `json:"user"` // nil when no account made it
+	UserID   int64     `json:"-"`
+	At       time.Time `json:"at"`
+	Comment  string    `json:"comment"`
+}
+
+// SettableStatuses are the statuses a maintainer may set; superseded is
+// set by ingest only.
+var SettableStatuses = []string{StatusProposed, StatusNeedsRevision, StatusApproved, StatusRejected, StatusApplied}
+
+const userCols = `id, email, name, admin, confirmed, created`
+
+func scanUser(sc scanner, extra ...any) (*User, error) {
+	var u User
+	var created int64
+	if err := sc.Scan(append([]any{&u.ID, &u.Email, &u.Name, &u.Admin, &u.Confirmed, &created}, extra...)...); err != nil {
+		return nil, err
+	}
+	u.Created = time.Unix(created, 0).UTC()
+	return &u, nil
+}
+
+func userErr(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// write runs one statement on the writer connection, serialised with
+// Update.
+func (s *SQLite) write(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.ExecContext(ctx, q, args...)
+}
+
+// CreateUser implements Store.
+func (s *SQLite) CreateUser(ctx context.Context, u User, passwordHash string) (*User, error) {
+	u.Email = strings.TrimSpace(u.Email)
+	if u.Email == "" || !strings.Contains(u.Email, "@") {
+		return nil, fmt.Errorf("%w: e-mail address %q", ErrInvalid, u.Email)
+	}
+	if u.Created.IsZero() {
+		u.Created = time.Now()
+	}
+	u.Created = u.Created.Truncate(time.Second).UTC()
+	res, err := s.write(ctx, `INSERT INTO users(email, name, password, confirmed, admin, created) VALUES(?,?,?,?,?,?)`,
+		u.Email, u.Name, passwordHash, u.Confirmed, u.Admin, u.Created.Unix())
+	if err != nil {
+		var se sqlite3.Error
+		if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique {
+			return nil, fmt.Errorf("user %q: %w", u.Email, ErrExists)
+		}
+		return nil, fmt.Errorf("create user: %w", err)
+	}
+	u.ID, _ = res.LastInsertId()
+	return &u, nil
+}
+
+// User implements Store.
+func (s *SQLite) User(ctx context.Context, id int64) (*User, error) {
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
+	if err != nil {
+		return nil, userErr(err, "user")
+	}
+	return u, nil
+}
+
+// UserByEmail implements Store.
+func (s *SQLite) UserByEmail(ctx context.Context, email string) (*User, error) {
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE email = ?`, strings.TrimSpace(email)))
+	if err != nil {
+		return nil, userErr(err, "user "+email)
+	}
+	return u, nil
+}
+
+// Credentials implements Store.
+func (s *SQLite) Credentials(ctx context.Context, email string) (*User, string, error) {
+	var hash string
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+`, password FROM users WHERE email = ?`, strings.TrimSpace(email)), &hash)
+	if err != nil {
+		return nil, "", userErr(err, "user")
+	}
+	return u, hash, nil
+}
+
+// Users implements Store.
+func (s *SQLite) Users(ctx context.Context) ([]User, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY email`)
+	return collect(rows, err, "users", func(sc scanner) (*User, error) { return scanUser(sc) })
+}
+
+// SetPassword implements Store.
+func (s *SQLite) SetPassword(ctx context.Context, userID int64, passwordHash string) error {
+	return s.updateOne(ctx, "user", `UPDATE users SET password = ? WHERE id = ?`, passwordHash, userID)
+}
+
+// updateOne runs an UPDATE or DELETE that must touch a row.
+func (s *SQLite) updateOne(ctx context.Context, what, q string, args ...any) error {
+	res, err := s.write(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return nil
+}
+
+// CreateConfirmation implements Store.
+func (s *SQLite) CreateConfirmation(ctx context.Context, userID int64, hash []byte, expires time.Time) error {
+	_, err := s.write(ctx, `INSERT INTO confirmations(hash, user_id, expires) VALUES(?,?,?)`, hash, userID, expires.Unix())
+	if err != nil {
+		return fmt.Errorf("create confirmation: %w", err)
+	}
+	return nil
+}
+
+// Confirm implements Store.
+func (s *SQLite) Confirm(ctx context.Context, hash []byte, now time.Time) (*User, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("confirm: %w", err)
+	}
+	defer tx.Rollback()
+	var id, expires int64
+	err = tx.QueryRowContext(ctx, `SELECT user_id, expires FROM confirmations WHERE hash = ?`, hash).Scan(&id, &expires)
+	if err != nil {
+		return nil, userErr(err, "confirmation")
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM confirmations WHERE hash = ?`, hash); err != nil {
+		return nil, fmt.Errorf("confirm: %w", err)
+	}
+	if expires < now.Unix() {
+		if err := tx.Commit(); err != nil {
+			return nil, fmt.Errorf("confirm: %w", err)
+		}
+		return nil, fmt.Errorf("confirmation expired: %w", ErrNotFound)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE users SET confirmed = 1 WHERE id = ?`, id); err != nil {
+		return nil, fmt.Errorf("confirm: %w", err)
+	}
+	u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
+	if err != nil {
+		return nil, userErr(err, "user")
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("confirm: %w", err)
+	}
+	return u, nil
+}
+
+// CreateSession implements Store.
+func (s *SQLite) CreateSession(ctx context.Context, userID int64, hash []byte, expires time.Time) error {
+	// Expired sessions of anyone go on the way.
+	now := time.Now().Unix()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE expires < ?`, now); err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO sessions(hash, user_id, created, expires) VALUES(?,?,?,?)`,
+		hash, userID, now, expires.Unix()); err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	return nil
+}
+
+// SessionUser implements Store.
+func (s *SQLite) SessionUser(ctx context.Context, hash []byte, now time.Time) (*User, error) {
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT u.id, u.email, u.name, u.admin, u.confirmed, u.created
+		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.hash = ? AND s.expires >= ?`, hash, now.Unix()))
+	if err != nil {
+		return nil, userErr(err, "session")
+	}
+	return u, nil
+}
+
+// DeleteSession implements Store.
+func (s *SQLite) DeleteSession(ctx context.Context, hash []byte) error {
+	if _, err := s.write(ctx, `DELETE FROM sessions WHERE hash = ?`, hash); err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
+}
+
+// CreateToken implements Store.
+func (s *SQLite) CreateToken(ctx context.Context, userID int64, name string, hash []byte) (*APIToken, error) {
+	t := APIToken{UserID: userID, Name: name, Created: time.Now().Truncate(time.Second).UTC()}
+	res, err := s.write(ctx, `INSERT INTO api_tokens(hash, user_id, name, created) VALUES(?,?,?,?)`,
+		hash, userID, name, t.Created.Unix())
+	if err != nil {
+		var se sqlite3.Error
+		if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintForeignKey {
+			return nil, fmt.Errorf("user %d: %w", userID, ErrNotFound)
+		}
+		return nil, fmt.Errorf("create token: %w", err)
+	}
+	t.ID, _ = res.LastInsertId()
+	return &t, nil
+}
+
+// TokenUser implements Store. The token's last use is recorded at most
+// once a minute, to keep reads from writing.
+func (s *SQLite) TokenUser(ctx context.Context, hash []byte, now time.Time) (*User, error) {
+	var tid, last int64
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT u.id, u.email, u.name, u.admin, u.confirmed, u.created, t.id, t.last_used
+		FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?`, hash), &tid, &last)
+	if err != nil {
+		return nil, userErr(err, "token")
+	}
+	if now.Unix()-last >= 60 {
+		if _, err := s.write(ctx, `UPDATE api_tokens SET last_used = ? WHERE id = ?`, now.Unix(), tid); err != nil {
+			return nil, fmt.Errorf("token: %w", err)
+		}
+	}
+	return u, nil
+}
+
+// Tokens implements Store.
+func (s *SQLite) Tokens(ctx context.Context, userID int64) ([]APIToken, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, user_id, name, created, last_used FROM api_tokens WHERE user_id = ? ORDER BY id`, userID)
+	return collect(rows, err, "tokens", func(sc scanner) (*APIToken, error) {
+		var t APIToken
+		var created, last int64
+		if err := sc.Scan(&t.ID, &t.UserID, &t.Name, &created, &last); err != nil {
+			return nil, err
+		}
+		t.Created, t.LastUsed = time.Unix(created, 0).UTC(), timeOrZero(last)
+		return &t, nil
+	})
+}
+
+// DeleteToken implements Store.
+func (s *SQLite) DeleteToken(ctx context.Context, userID, tokenID int64) error {
+	return s.updateOne(ctx, "token", `DELETE FROM api_tokens WHERE id = ? AND user_id = ?`, tokenID, userID)
+}
+
+// SetRole implements Store.
+func (s *SQLite) SetRole(ctx context.Context, userID int64, list, role string) error {
+	var listID int64
+	if err := s.r.QueryRowContext(ctx, `SELECT id FROM lists WHERE name = ?`, list).Scan(&listID); err != nil {
+		return userErr(err, "list "+list)
+	}
+	if _, err := s.User(ctx, userID); err != nil {
+		return err
+	}
+	switch role {
+	case "":
+		_, err := s.write(ctx, `DELETE FROM list_roles WHERE user_id = ? AND list_id = ?`, userID, listID)
+		return err
+	case RoleOwner, RoleMaintainer:
+		_, err := s.write(ctx, `INSERT INTO list_roles(user_id, list_id, role) VALUES(?,?,?)
+			ON CONFLICT(user_id, list_id) DO UPDATE SET role = excluded.role`, userID, listID, role)
+		return err
+	}
+	return fmt.Errorf("%w: role %q (owner or maintainer)", ErrInvalid, role)
+}
+
+// Roles implements Store.
+func (s *SQLite) Roles(ctx context.Context, userID int64) (map[string]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT l.name, r.role FROM list_roles r JOIN lists l ON l.id = r.list_id WHERE r.user_id = ?`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("roles: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var l, r string
+		if err := rows.Scan(&l, &r); err != nil {
+			return nil, fmt.Errorf("roles: %w", err)
+		}
+		out[l] = r
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("roles: %w", err)
+	}
+	return out, nil
+}
+
+// Role implements Store.
+func (s *SQLite) Role(ctx context.Context, userID int64, list string) (string, error) {
+	var role string
+	err := s.r.QueryRowContext(ctx, `SELECT r.role FROM list_roles r JOIN lists l ON l.id = r.list_id
+		WHERE r.user_id = ? AND l.name = ?`, userID, list).Scan(&role)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("role: %w", err)
+	}
+	return role, nil
+}
+
+// SetVisibility implements Store.
+func (s *SQLite) SetVisibility(ctx context.Context, list, visibility string) error {
+	if !ValidVisibility(visibility) {
+		return fmt.Errorf("%w: visibility %q (public, unlisted or private)", ErrInvalid, visibility)
+	}
+	return s.updateOne(ctx, "list "+list, `UPDATE lists SET visibility = ? WHERE name = ?`, visibility, list)
+}
+
+// ListInfo implements Store.
+func (s *SQLite) ListInfo(ctx context.Context, name string) (*List, error) {
+	var l List
+	var created int64
+	err := s.r.QueryRowContext(ctx, `SELECT id, name, description, owner, created, uidvalidity, visibility FROM lists WHERE name = ?`, name).
+		Scan(&l.ID, &l.Name, &l.Description, &l.Owner, &created, &l.UIDValidity, &l.Visibility)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("list %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	l.Created = time.Unix(created, 0).UTC()
+	return &l, nil
+}
+
+// SetSeriesStatus implements Store.
+func (s *SQLite) SetSeriesStatus(ctx context.Context, seriesID int64, status string, userID int64, comment string, at time.Time) (*StatusChange, error) {
+	settable := false
+	for _, st := range SettableStatuses {
+		settable = settable || st == status
+	}
+	if !settable {
+		return nil, fmt.Errorf("%w: status %q (one of %s)", ErrInvalid, status, strings.Join(SettableStatuses, ", "))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("set status: %w", err)
+	}
+	defer tx.Rollback()
+	var from string
+	if err := tx.QueryRowContext(ctx, `SELECT status FROM series WHERE id = ?`, seriesID).Scan(&from); err != nil {
+		return nil, userErr(err, fmt.Sprintf("series %d", seriesID))
+	}
+	if from == status {
+		return nil, fmt.Errorf("%w: series %d is already %s", ErrConflict, seriesID, status)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE series SET status = ? WHERE id = ?`, status, seriesID); err != nil {
+		return nil, fmt.Errorf("set status: %w", err)
+	}
+	c := StatusChange{SeriesID: seriesID, From: from, To: status, UserID: userID, At: at.Truncate(time.Second).UTC(), Comment: comment}
+	res, err := tx.ExecContext(ctx, `INSERT INTO status_history(series_id, from_status, to_status, user_id, at, comment) VALUES(?,?,?,?,?,?)`,
+		seriesID, from, status, nullID(userID), c.At.Unix(), comment)
+	if err != nil {
+		return nil, fmt.Errorf("set status: %w", err)
+	}
+	c.ID, _ = res.LastInsertId()
+	if userID != 0 {
+		var p Person
+		if err := tx.QueryRowContext(ctx, `SELECT name, email FROM users WHERE id = ?`, userID).Scan(&p.Name, &p.Email); err != nil {
+			return nil, userErr(err, "user")
+		}
+		c.User = &p
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("set status: %w", err)
+	}
+	return &c, nil
+}
+
+// StatusHistory implements Store.
+func (s *SQLite) StatusHistory(ctx context.Context, seriesID int64) ([]StatusChange, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT h.id, h.series_id, h.from_status, h.to_status, COALESCE(h.user_id, 0),
+		u.name, u.email, h.at, h.comment
+		FROM status_history h LEFT JOIN users u ON u.id = h.user_id WHERE h.series_id = ? ORDER BY h.id`, seriesID)
+	return collect(rows, err, "status history", func(sc scanner) (*StatusChange, error) {
+		var c StatusChange
+		var name, email sql.NullString
+		var at int64
+		if err := sc.Scan(&c.ID, &c.SeriesID, &c.From, &c.To, &c.UserID, &name, &email, &at, &c.Comment); err != nil {
+			return nil, err
+		}
+		if email.Valid {
+			c.User = &Person{Name: name.String, Email: email.String}
+		}
+		c.At = time.Unix(at, 0).UTC()
+		return &c, nil
+	})
+}

@@ -1,0 +1,215 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestUsers(t *testing.T) {
+	st, _ := mustOpen(t)
+	ctx := context.Background()
+	u, err := st.CreateUser(ctx, User{Email: "Ann@Example.org", Name: "Ann", Confirmed: true}, "$argon2id$x")
+	if err != nil || u.ID == 0 {
+		t.Fatalf("CreateUser = %v, %v", u, err)
+	}
+	if _, err := st.CreateUser(ctx, User{Email: "ann@EXAMPLE.org"}, "h"); !errors.Is(err, ErrExists) {
+		t.Fatalf("same address in another case: %v, want ErrExists", err)
+	}
+	if _, err := st.CreateUser(ctx, User{Email: "no-at-sign"}, "h"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad address: %v, want ErrInvalid", err)
+	}
+	got, hash, err := st.Credentials(ctx, "ANN@example.org")
+	if err != nil || got.ID != u.ID || hash != "$argon2id$x" || !got.Confirmed || got.Name != "Ann" {
+		t.Fatalf("Credentials = %+v %q %v", got, hash, err)
+	}
+	if _, _, err := st.Credentials(ctx, "bob@example.org"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown address: %v", err)
+	}
+	if err := st.SetPassword(ctx, u.ID, "new"); err != nil {
+		t.Fatal(err)
+	}
+	if _, hash, _ := st.Credentials(ctx, "ann@example.org"); hash != "new" {
+		t.Fatalf("SetPassword did not stick: %q", hash)
+	}
+	if err := st.SetPassword(ctx, 999, "x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("SetPassword(unknown) = %v", err)
+	}
+	us, err := st.Users(ctx)
+	if err != nil || len(us) != 1 || us[0].Email != "Ann@Example.org" {
+		t.Fatalf("Users = %v %v", us, err)
+	}
+}
+
+func TestSessionsTokensConfirmations(t *testing.T) {
+	st, _ := mustOpen(t)
+	ctx := context.Background()
+	u, _ := st.CreateUser(ctx, User{Email: "a@example.org"}, "h")
+	now := time.Now()
+	if err := st.CreateSession(ctx, u.ID, []byte("s1"), now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.SessionUser(ctx, []byte("s1"), now); err != nil || got.ID != u.ID {
+		t.Fatalf("SessionUser = %v %v", got, err)
+	}
+	if _, err := st.SessionUser(ctx, []byte("s1"), now.Add(2*time.Hour)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("expired session: %v", err)
+	}
+	if err := st.DeleteSession(ctx, []byte("s1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SessionUser(ctx, []byte("s1"), now); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted session: %v", err)
+	}
+
+	tok, err := st.CreateToken(ctx, u.ID, "ci", []byte("t1"))
+	if err != nil || tok.ID == 0 {
+		t.Fatalf("CreateToken = %v %v", tok, err)
+	}
+	if _, err := st.CreateToken(ctx, 999, "x", []byte("t2")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("token of unknown user: %v", err)
+	}
+	if got, err := st.TokenUser(ctx, []byte("t1"), now); err != nil || got.ID != u.ID {
+		t.Fatalf("TokenUser = %v %v", got, err)
+	}
+	ts, err := st.Tokens(ctx, u.ID)
+	if err != nil || len(ts) != 1 || ts[0].Name != "ci" || ts[0].LastUsed.Unix() != now.Unix() {
+		t.Fatalf("Tokens = %+v %v (last use recorded)", ts, err)
+	}
+	if err := st.DeleteToken(ctx, u.ID+1, tok.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("someone else's token deleted: %v", err)
+	}
+	if err := st.DeleteToken(ctx, u.ID, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.TokenUser(ctx, []byte("t1"), now); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("revoked token still works: %v", err)
+	}
+
+	if err := st.CreateConfirmation(ctx, u.ID, []byte("c1"), now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.Confirm(ctx, []byte("c1"), now); err != nil || !got.Confirmed {
+		t.Fatalf("Confirm = %v %v", got, err)
+	}
+	if _, err := st.Confirm(ctx, []byte("c1"), now); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a confirmation works twice: %v", err)
+	}
+	st.CreateConfirmation(ctx, u.ID, []byte("c2"), now.Add(-time.Minute))
+	if _, err := st.Confirm(ctx, []byte("c2"), now); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("expired confirmation: %v", err)
+	}
+}
+
+func TestRolesAndVisibility(t *testing.T) {
+	st, _ := mustOpen(t)
+	ctx := context.Background()
+	u, _ := st.CreateUser(ctx, User{Email: "a@example.org"}, "h")
+	if l, _ := st.List(ctx, "dev"); l.Visibility != VisibilityPublic {
+		t.Fatalf("default visibility %q", l.Visibility)
+	}
+	if _, err := st.CreateList(ctx, List{Name: "sec", Visibility: VisibilityPrivate}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateList(ctx, List{Name: "bad", Visibility: "secret"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad visibility accepted: %v", err)
+	}
+	if l, err := st.ListInfo(ctx, "sec"); err != nil || l.Visibility != VisibilityPrivate || l.ID == 0 {
+		t.Fatalf("ListInfo = %+v %v", l, err)
+	}
+	if _, err := st.ListInfo(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("ListInfo(unknown) = %v", err)
+	}
+	if err := st.SetVisibility(ctx, "dev", VisibilityUnlisted); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := st.List(ctx, "dev"); l.Visibility != VisibilityUnlisted {
+		t.Fatalf("SetVisibility did not stick: %q", l.Visibility)
+	}
+	if err := st.SetVisibility(ctx, "nope", VisibilityPublic); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("SetVisibility(unknown list) = %v", err)
+	}
+	if err := st.SetVisibility(ctx, "dev", "open"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("SetVisibility(bad) = %v", err)
+	}
+
+	if r, err := st.Role(ctx, u.ID, "sec"); err != nil || r != "" {
+		t.Fatalf("no role yet: %q %v", r, err)
+	}
+	for _, role := range []string{RoleMaintainer, RoleOwner} {
+		if err := st.SetRole(ctx, u.ID, "sec", role); err != nil {
+			t.Fatal(err)
+		}
+		if r, _ := st.Role(ctx, u.ID, "sec"); r != role {
+			t.Fatalf("Role = %q, want %q", r, role)
+		}
+	}
+	if rs, err := st.Roles(ctx, u.ID); err != nil || len(rs) != 1 || rs["sec"] != RoleOwner {
+		t.Fatalf("Roles = %v %v", rs, err)
+	}
+	if err := st.SetRole(ctx, u.ID, "sec", "king"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad role: %v", err)
+	}
+	if err := st.SetRole(ctx, u.ID, "nope", RoleOwner); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("role on unknown list: %v", err)
+	}
+	if err := st.SetRole(ctx, 999, "sec", RoleOwner); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("role of unknown user: %v", err)
+	}
+	if err := st.SetRole(ctx, u.ID, "sec", ""); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := st.Role(ctx, u.ID, "sec"); r != "" {
+		t.Fatalf("role not removed: %q", r)
+	}
+}
+
+func TestSetSeriesStatus(t *testing.T) {
+	st, l := mustOpen(t)
+	ctx := context.Background()
+	u, _ := st.CreateUser(ctx, User{Email: "m@example.org", Name: "Maint"}, "h")
+	var id int64
+	err := st.Update(ctx, func(tx Tx) error {
+		var err error
+		id, err = tx.CreateSeries(ctx, &Series{Subject: "s", Version: 1, Status: StatusProposed, Total: 1,
+			Submitter: Person{Email: "x@example.org"}, Date: time.Now()}, "s", "", l.ID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	c, err := st.SetSeriesStatus(ctx, id, StatusApproved, u.ID, "looks good", at)
+	if err != nil || c.From != StatusProposed || c.To != StatusApproved || c.User.Email != "m@example.org" || !c.At.Equal(at) {
+		t.Fatalf("SetSeriesStatus = %+v %v", c, err)
+	}
+	if s, _ := st.Series(ctx, id); s.Status != StatusApproved {
+		t.Fatalf("status not written: %q", s.Status)
+	}
+	if _, err := st.SetSeriesStatus(ctx, id, StatusApproved, u.ID, "", at); !errors.Is(err, ErrConflict) {
+		t.Fatalf("same status again: %v, want ErrConflict", err)
+	}
+	for _, bad := range []string{StatusSuperseded, "", "merged"} {
+		if _, err := st.SetSeriesStatus(ctx, id, bad, u.ID, "", at); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("status %q: %v, want ErrInvalid", bad, err)
+		}
+	}
+	if _, err := st.SetSeriesStatus(ctx, 999, StatusApplied, u.ID, "", at); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown series: %v", err)
+	}
+	if _, err := st.SetSeriesStatus(ctx, id, StatusApplied, 0, "by hand", at.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	h, err := st.StatusHistory(ctx, id)
+	if err != nil || len(h) != 2 {
+		t.Fatalf("StatusHistory = %+v %v", h, err)
+	}
+	if h[0].To != StatusApproved || h[0].Comment != "looks good" || h[0].User == nil || h[0].User.Name != "Maint" ||
+		h[1].From != StatusApproved || h[1].To != StatusApplied || h[1].User != nil {
+		t.Fatalf("history: %+v", h)
+	}
+	if s, _ := st.Series(ctx, id); s.Status != StatusApplied {
+		t.Fatalf("status %q", s.Status)
+	}
+}

@@ -1,0 +1,829 @@
+package web
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/mail"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"patchwell/access"
+	"patchwell/store"
+)
+
+// Accounts is the account side web needs: sign-in, sessions, API tokens,
+// roles and maintainer status changes. It is declared here and
+// implemented by the review layer (review.Accounts); web writes nothing
+// itself. Secrets are the values handed to clients (cookie, token, link).
+type Accounts interface {
+	// Authenticate returns store.ErrBadCredentials for any wrong address
+	// or password.
+	Authenticate(ctx context.Context, email, password string) (*store.User, error)
+	// SignUp creates an unconfirmed account and returns the secret of its
+	// confirmation link ("" when the address already has an account).
+	SignUp(ctx context.Context, email, name, password string) (string, error)
+	// Confirm consumes a confirmation secret; store.ErrNotFound when it is
+	// unknown, used or expired.
+	Confirm(ctx context.Context, token string) (*store.User, error)
+	NewSession(ctx context.Context, userID int64) (string, time.Time, error)
+	// SessionUser and TokenUser return store.ErrNotFound for an unknown or
+	// expired secret.
+	SessionUser(ctx context.Context, token string) (*store.User, error)
+	EndSession(ctx context.Context, token string) error
+	NewToken(ctx context.Context, userID int64, name string) (string, *store.APIToken, error)
+	TokenUser(ctx context.Context, token string) (*store.User, error)
+	Tokens(ctx context.Context, userID int64) ([]store.APIToken, error)
+	RevokeToken(ctx context.Context, userID, tokenID int64) error
+	// Role is the user's role on a list ("" for none); Roles maps list
+	// names to roles.
+	Role(ctx context.Context, userID int64, list string) (string, error)
+	Roles(ctx context.Context, userID int64) (map[string]string, error)
+	// SetStatus changes a series' status and records who did it:
+	// store.ErrInvalid for a status that may not be set, store.ErrConflict
+	// for the current one, store.ErrNotFound for an unknown series.
+	SetStatus(ctx context.Context, seriesID, userID int64, status, comment string) (*store.StatusChange, error)
+	StatusHistory(ctx context.Context, seriesID int64) ([]store.StatusChange, error)
+}
+
+// ListInfoer is an optional ability of a Reader: a list without its
+// counts, so the access check on every request stays cheap.
+type ListInfoer interface {
+	ListInfo(ctx context.Context, name string) (*store.List, error)
+}
+
+// sessionCookie is the session cookie's name.
+const sessionCookie = "patchwell_session"
+
+// identity is who a request comes from, resolved once in serve.
+type identity struct {
+	user    *store.User
+	session string // the session secret, for the CSRF token; "" with a bearer token
+	bearer  bool
+	roles   map[string]string // list -> role, filled as asked
+}
+
+type identityKey struct{}
+
+func isUnsafe(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return false
+	}
+	return true
+}
+
+// serve authenticates the request and refuses forged ones before routing:
+// cross-origin unsafe requests (http.CrossOriginProtection, from the
+// browser's Sec-Fetch-Site and Origin headers), and cookie-authenticated
+// unsafe requests without the session's CSRF token. A bad bearer token is
+// a 401; a stale session cookie makes the request anonymous.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
+	unsafe := isUnsafe(r.Method)
+	if unsafe {
+		if err := h.cop.Check(r); err != nil {
+			writeError(w, http.StatusForbidden, "cross-origin request refused")
+			return
+		}
+	}
+	if h.acc != nil {
+		id, ok := h.identify(w, r)
+		if !ok {
+			return
+		}
+		if id != nil {
+			if unsafe && !id.bearer && !h.validCSRF(w, r, id.session) {
+				writeError(w, http.StatusForbidden, "missing or wrong csrf token: reload the page and try again")
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
+		}
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// identify resolves the bearer token or session cookie; false when it
+// answered (401 for a bad token).
+func (h *Handler) identify(w http.ResponseWriter, r *http.Request) (*identity, bool) {
+	if a := r.Header.Get("Authorization"); a != "" {
+		scheme, tok, _ := strings.Cut(a, " ")
+		tok = strings.TrimSpace(tok)
+		if !strings.EqualFold(scheme, "Bearer") || tok == "" || len(tok) > 200 {
+			unauthorized(w, "bad Authorization header: want Bearer TOKEN")
+			return nil, false
+		}
+		u, err := h.acc.TokenUser(r.Context(), tok)
+		if errors.Is(err, store.ErrNotFound) {
+			unauthorized(w, "invalid token")
+			return nil, false
+		}
+		if err != nil {
+			h.fail(w, "token", err)
+			return nil, false
+		}
+		return &identity{user: u, bearer: true}, true
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" || len(c.Value) > 200 {
+		return nil, true
+	}
+	u, err := h.acc.SessionUser(r.Context(), c.Value)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, true
+	}
+	if err != nil {
+		h.fail(w, "session", err)
+		return nil, false
+	}
+	return &identity{user: u, session: c.Value}, true
+}
+
+func unauthorized(w http.ResponseWriter, msg string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="patchwell"`)
+	writeError(w, http.StatusUnauthorized, msg)
+}
+
+func identityOf(r *http.Request) *identity {
+	id, _ := r.Context().Value(identityKey{}).(*identity)
+	return id
+}
+
+// currentUser returns the signed-in user (session cookie or bearer
+// token), nil when the request is anonymous.
+func (h *Handler) currentUser(r *http.Request) *store.User {
+	if id := identityOf(r); id != nil {
+		return id.user
+	}
+	return nil
+}
+
+// csrfToken returns the value forms put in their hidden input named
+// "csrf": derived from the session secret, so it needs no storage; "" for
+// anonymous requests (whose forms CrossOriginProtection guards).
+func (h *Handler) csrfToken(r *http.Request) string {
+	id := identityOf(r)
+	if id == nil || id.session == "" {
+		return ""
+	}
+	return csrfFor(id.session)
+}
+
+func csrfFor(session string) string {
+	sum := sha256.Sum256([]byte("patchwell csrf\x00" + session))
+	return hex.EncodeToString(sum[:])
+}
+
+// validCSRF checks the csrf form field (or the X-CSRF-Token header, for
+// scripts on our pages) against the session's, in constant time.
+func (h *Handler) validCSRF(w http.ResponseWriter, r *http.Request, session string) bool {
+	got := r.Header.Get("X-CSRF-Token")
+	if got == "" {
+		r.Body = http.MaxBytesReader(w, r.Body, 10<<20)
+		got = r.PostFormValue("csrf")
+	}
+	want := csrfFor(session)
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// subject is who the request is, as access sees it for list l.
+func (h *Handler) subject(r *http.Request, l *store.List) (access.Subject, error) {
+	id := identityOf(r)
+	if id == nil || id.user == nil {
+		return access.Subject{}, nil
+	}
+	s := access.Subject{User: id.user, Admin: id.user.Admin}
+	if l == nil || h.acc == nil {
+		return s, nil
+	}
+	if id.roles == nil {
+		id.roles = map[string]string{}
+	}
+	role, ok := id.roles[l.Name]
+	if !ok {
+		var err error
+		if role, err = h.acc.Role(r.Context(), id.user.ID, l.Name); err != nil {
+			return s, err
+		}
+		id.roles[l.Name] = role
+	}
+	s.Role = role
+	return s, nil
+}
+
+// authorize decides, with access.Allowed, whether the request may do act
+// on list l. When not, it answers: 404 when the list is not readable (as
+// if it did not exist), a redirect to /signin for anonymous HTML GETs, 401
+// for anonymous API requests, 403 otherwise; and returns false.
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, l *store.List, act access.Action) (*store.User, bool) {
+	return h.authorizeAs(w, r, l, act, "list")
+}
+
+// authorizeAs is authorize with the name of the thing whose 404 an
+// unreadable list gets ("series", "message"), so that the answer is the
+// same as for one that does not exist.
+func (h *Handler) authorizeAs(w http.ResponseWriter, r *http.Request, l *store.List, act access.Action, what string) (*store.User, bool) {
+	subj, err := h.subject(r, l)
+	if err != nil {
+		h.fail(w, what, err)
+		return nil, false
+	}
+	if access.Allowed(subj, l, act) {
+		return subj.User, true
+	}
+	if !access.Allowed(subj, l, access.Read) {
+		writeError(w, http.StatusNotFound, what+" not found")
+		return nil, false
+	}
+	u := subj.User
+	api := strings.HasPrefix(r.URL.Path, "/api/")
+	switch {
+	case u == nil && api:
+		unauthorized(w, "sign in: send Authorization: Bearer TOKEN (create one on /account)")
+	case u == nil && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		http.Redirect(w, r, "/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+	case u != nil && act == access.Comment && !u.Confirmed:
+		writeError(w, http.StatusForbidden, "confirm your e-mail address first")
+	case u == nil:
+		writeError(w, http.StatusForbidden, "sign in first")
+	default:
+		writeError(w, http.StatusForbidden, "you may not "+act.String()+" on list "+l.Name)
+	}
+	return nil, false
+}
+
+// listInfo looks a list up, cheaply when the Reader can.
+func (h *Handler) listInfo(ctx context.Context, name string) (*store.List, error) {
+	var l *store.List
+	var err error
+	if li, ok := h.r.(ListInfoer); ok {
+		l, err = li.ListInfo(ctx, name)
+	} else {
+		l, err = h.r.List(ctx, name)
+	}
+	if err == nil && l == nil {
+		err = store.ErrNotFound
+	}
+	return l, err
+}
+
+// readable answers 404 (as "what not found") and returns false unless
+// the list exists and the request may read it.
+func (h *Handler) readable(w http.ResponseWriter, r *http.Request, list, what string) (*store.List, bool) {
+	l, err := h.listInfo(r.Context(), list)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			writeError(w, http.StatusNotFound, what+" not found")
+		} else {
+			h.fail(w, what, err)
+		}
+		return nil, false
+	}
+	if _, ok := h.authorizeAs(w, r, l, access.Read, what); !ok {
+		return nil, false
+	}
+	return l, true
+}
+
+// listed filters lists down to those the request's indexes show
+// (access.Listed).
+func (h *Handler) listed(r *http.Request, ls []store.List) ([]store.List, error) {
+	id := identityOf(r)
+	var roles map[string]string
+	var subj access.Subject
+	if id != nil && id.user != nil {
+		subj = access.Subject{User: id.user, Admin: id.user.Admin}
+		var err error
+		if roles, err = h.acc.Roles(r.Context(), id.user.ID); err != nil {
+			return nil, err
+		}
+	}
+	out := ls[:0:0]
+	for i := range ls {
+		subj.Role = roles[ls[i].Name]
+		if access.Listed(subj, &ls[i]) {
+			out = append(out, ls[i])
+		}
+	}
+	return out, nil
+}
+
+// limiter is a token bucket per key (client address, e-mail address) for
+// sign-in and sign-up attempts: burst attempts, then one per refill.
+type limiter struct {
+	mu      sync.Mutex
+	buckets map[string]*bucket
+	burst   float64
+	refill  time.Duration
+	now     func() time.Time
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newLimiter(burst int, refill time.Duration) *limiter {
+	return &limiter{buckets: map[string]*bucket{}, burst: float64(burst), refill: refill, now: time.Now}
+}
+
+// allow takes a token from every key's bucket; false (taking none) when
+// one is empty.
+func (l *limiter) allow(keys ...string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if len(l.buckets) > 100000 {
+		for k, b := range l.buckets {
+			if now.Sub(b.last) > time.Duration(l.burst)*l.refill {
+				delete(l.buckets, k)
+			}
+		}
+	}
+	bs := make([]*bucket, len(keys))
+	for i, k := range keys {
+		b := l.buckets[k]
+		if b == nil {
+			b = &bucket{tokens: l.burst, last: now}
+			l.buckets[k] = b
+		}
+		b.tokens = min(l.burst, b.tokens+float64(now.Sub(b.last))/float64(l.refill))
+		b.last = now
+		if b.tokens < 1 {
+			return false
+		}
+		bs[i] = b
+	}
+	for _, b := range bs {
+		b.tokens--
+	}
+	return true
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// authRoutes registers the account pages and the status change routes.
+func (h *Handler) authRoutes() {
+	h.mux.HandleFunc("GET /signin", h.signinPage)
+	h.mux.HandleFunc("POST /signin", h.signin)
+	h.mux.HandleFunc("POST /signout", h.signout)
+	h.mux.HandleFunc("GET /signup", h.signupPage)
+	h.mux.HandleFunc("POST /signup", h.signup)
+	h.mux.HandleFunc("GET /confirm/{token}", h.confirm)
+	h.mux.HandleFunc("GET /account", h.account)
+	h.mux.HandleFunc("POST /account/tokens", h.createToken)
+	h.mux.HandleFunc("POST /account/tokens/{id}/revoke", h.revokeToken)
+	h.mux.HandleFunc("POST /series/{id}/status", h.setStatusForm)
+	h.mux.HandleFunc("POST /api/v1/series/{id}/status", h.setStatusAPI)
+}
+
+// authPage is the data of signin.html, signup.html and account.html.
+type authPage struct {
+	User     *store.User
+	CSRF     string
+	Next     string
+	Email    string
+	Name     string
+	Error    string
+	Notice   string
+	Signup   bool
+	Done     bool
+	Roles    map[string]string
+	Tokens   []store.APIToken
+	NewToken string
+}
+
+func (h *Handler) renderStatus(w http.ResponseWriter, code int, name string, data any) {
+	w.Header().Set("Cache-Control", "no-store")
+	if code != http.StatusOK {
+		// render writes 200 itself; set the code first.
+		rw := &codeWriter{ResponseWriter: w, code: code}
+		h.render(rw, name, data)
+		return
+	}
+	h.render(w, name, data)
+}
+
+// codeWriter makes the first implicit WriteHeader use code.
+type codeWriter struct {
+	http.ResponseWriter
+	code    int
+	written bool
+}
+
+func (c *codeWriter) WriteHeader(code int) {
+	if !c.written {
+		c.written = true
+		if code == http.StatusOK {
+			code = c.code
+		}
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *codeWriter) Write(b []byte) (int, error) {
+	if !c.written {
+		c.WriteHeader(http.StatusOK)
+	}
+	return c.ResponseWriter.Write(b)
+}
+
+func (h *Handler) noAccounts(w http.ResponseWriter) bool {
+	if h.acc == nil {
+		writeError(w, http.StatusNotFound, "accounts are not enabled on this server")
+		return true
+	}
+	return false
+}
+
+// localNext returns a safe place to go after signing in: a local path,
+// never another site ("//host", "/\host").
+func localNext(next string) string {
+	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
+		strings.ContainsAny(next, "\r\n") || len(next) > 2000 {
+		return "/"
+	}
+	return next
+}
+
+func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
+	if h.noAccounts(w) {
+		return
+	}
+	h.renderStatus(w, http.StatusOK, "signin.html", authPage{User: h.currentUser(r), CSRF: h.csrfToken(r),
+		Next: localNext(r.URL.Query().Get("next")), Signup: h.cfg.Signup})
+}
+
+func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
+	if h.noAccounts(w) {
+		return
+	}
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	d := authPage{CSRF: h.csrfToken(r), Next: localNext(r.PostFormValue("next")), Email: email, Signup: h.cfg.Signup}
+	if !h.limit.allow("ip:"+clientIP(r), "email:"+strings.ToLower(email)) {
+		w.Header().Set("Retry-After", "60")
+		d.Error = "Too many attempts. Wait a minute and try again."
+		h.renderStatus(w, http.StatusTooManyRequests, "signin.html", d)
+		return
+	}
+	u, err := h.acc.Authenticate(r.Context(), email, r.PostFormValue("password"))
+	if errors.Is(err, store.ErrBadCredentials) {
+		d.Error = "Wrong email or password."
+		h.renderStatus(w, http.StatusUnauthorized, "signin.html", d)
+		return
+	}
+	if err != nil {
+		h.fail(w, "user", err)
+		return
+	}
+	// A new secret on every sign-in (no session fixation); the old
+	// session, if any, ends.
+	if id := identityOf(r); id != nil && id.session != "" {
+		_ = h.acc.EndSession(r.Context(), id.session)
+	}
+	tok, exp, err := h.acc.NewSession(r.Context(), u.ID)
+	if err != nil {
+		h.fail(w, "session", err)
+		return
+	}
+	h.setSessionCookie(w, r, tok, exp)
+	http.Redirect(w, r, d.Next, http.StatusSeeOther)
+}
+
+// setSessionCookie sets (or, with an empty value, clears) the session
+// cookie: HttpOnly, SameSite=Lax, Secure over TLS or when the operator
+// says the site is behind https.
+func (h *Handler) setSessionCookie(w http.ResponseWriter, r *http.Request, value string, exp time.Time) {
+	c := &http.Cookie{Name: sessionCookie, Value: value, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Secure: r.TLS != nil || h.cfg.SecureCookies}
+	if value == "" {
+		c.MaxAge = -1
+	} else {
+		c.Expires = exp
+	}
+	http.SetCookie(w, c)
+}
+
+func (h *Handler) signout(w http.ResponseWriter, r *http.Request) {
+	if h.noAccounts(w) {
+		return
+	}
+	if id := identityOf(r); id != nil && id.session != "" {
+		if err := h.acc.EndSession(r.Context(), id.session); err != nil {
+			h.fail(w, "session", err)
+			return
+		}
+	}
+	h.setSessionCookie(w, r, "", time.Time{})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (h *Handler) signupPage(w http.ResponseWriter, r *http.Request) {
+	if h.noAccounts(w) {
+		return
+	}
+	if !h.cfg.Signup {
+		writeError(w, http.StatusNotFound, "sign-up is not enabled on this server")
+		return
+	}
+	h.renderStatus(w, http.StatusOK, "signup.html", authPage{User: h.currentUser(r), CSRF: h.csrfToken(r)})
+}
+
+// signup creates an unconfirmed account. There is no outbound mail yet
+// (the distribution issue): the confirmation link is written to the
+// server log for the operator, and the page says so.
+func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
+	if h.noAccounts(w) {
+		return
+	}
+	if !h.cfg.Signup {
+		writeError(w, http.StatusNotFound, "sign-up is not enabled on this server")
+		return
+	}
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	d := authPage{CSRF: h.csrfToken(r), Email: email, Name: name}
+	if !h.limit.allow("ip:" + clientIP(r)) {
+		w.Header().Set("Retry-After", "60")
+		d.Error = "Too many attempts. Wait a minute and try again."
+		h.renderStatus(w, http.StatusTooManyRequests, "signup.html", d)
+		return
+	}
+	a, err := mail.ParseAddress(email)
+	switch {
+	case err != nil || a.Address != email || a.Name != "" || len(email) > 254:
+		d.Error = "That is not an e-mail address (write it as name@example.org)."
+	case len(name) > 200:
+		d.Error = "The name is too long (at most 200 bytes)."
+	case r.PostFormValue("password") != r.PostFormValue("password2"):
+		d.Error = "The two passwords differ."
+	}
+	if d.Error != "" {
+		h.renderStatus(w, http.StatusBadRequest, "signup.html", d)
+		return
+	}
+	tok, err := h.acc.SignUp(r.Context(), email, name, r.PostFormValue("password"))
+	if errors.Is(err, store.ErrInvalid) {
+		d.Error = strings.TrimPrefix(err.Error(), store.ErrInvalid.Error()+": ")
+		h.renderStatus(w, http.StatusBadRequest, "signup.html", d)
+		return
+	}
+	if err != nil {
+		h.fail(w, "user", err)
+		return
+	}
+	if tok != "" {
+		h.log.Info("sign-up: no outbound mail yet, give this confirmation link to the user",
+			"email", email, "link", absURL(r, "/confirm/"+tok))
+	}
+	d.Done = true
+	h.renderStatus(w, http.StatusOK, "signup.html", d)
+}
+
+func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
+	if h.noAccounts(w) {
+		return
+	}
+	tok := r.PathValue("token")
+	if len(tok) > 200 {
+		writeError(w, http.StatusNotFound, "confirmation not found or expired")
+		return
+	}
+	u, err := h.acc.Confirm(r.Context(), tok)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "confirmation not found or expired")
+		return
+	}
+	if err != nil {
+		h.fail(w, "confirmation", err)
+		return
+	}
+	h.renderStatus(w, http.StatusOK, "signin.html", authPage{User: h.currentUser(r), CSRF: h.csrfToken(r), Next: "/",
+		Email: u.Email, Notice: "Your address " + u.Email + " is confirmed. Sign in."})
+}
+
+// accountPage gathers what account.html shows.
+func (h *Handler) accountPage(r *http.Request, u *store.User) (authPage, error) {
+	d := authPage{User: u, CSRF: h.csrfToken(r)}
+	var err error
+	if d.Roles, err = h.acc.Roles(r.Context(), u.ID); err != nil {
+		return d, err
+	}
+	d.Tokens, err = h.acc.Tokens(r.Context(), u.ID)
+	return d, err
+}
+
+// signedIn returns the user or answers (redirect to /signin for GETs,
+// 403 otherwise) and returns nil.
+func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) *store.User {
+	if h.noAccounts(w) {
+		return nil
+	}
+	u := h.currentUser(r)
+	if u == nil {
+		if r.Method == http.MethodGet {
+			http.Redirect(w, r, "/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		} else {
+			writeError(w, http.StatusForbidden, "sign in first")
+		}
+	}
+	return u
+}
+
+func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
+	u := h.signedIn(w, r)
+	if u == nil {
+		return
+	}
+	d, err := h.accountPage(r, u)
+	if err != nil {
+		h.fail(w, "account", err)
+		return
+	}
+	h.renderStatus(w, http.StatusOK, "account.html", d)
+}
+
+func (h *Handler) createToken(w http.ResponseWriter, r *http.Request) {
+	u := h.signedIn(w, r)
+	if u == nil {
+		return
+	}
+	tok, _, err := h.acc.NewToken(r.Context(), u.ID, r.PostFormValue("name"))
+	code := http.StatusOK
+	var msg string
+	if errors.Is(err, store.ErrInvalid) {
+		code, msg = http.StatusBadRequest, "Give the token a name (at most 100 bytes)."
+	} else if err != nil {
+		h.fail(w, "token", err)
+		return
+	}
+	d, err := h.accountPage(r, u)
+	if err != nil {
+		h.fail(w, "account", err)
+		return
+	}
+	d.NewToken, d.Error = tok, msg
+	h.renderStatus(w, code, "account.html", d)
+}
+
+func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request) {
+	u := h.signedIn(w, r)
+	if u == nil {
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		writeError(w, http.StatusBadRequest, "bad token id")
+		return
+	}
+	if err := h.acc.RevokeToken(r.Context(), u.ID, id); err != nil {
+		h.fail(w, "token", err)
+		return
+	}
+	http.Redirect(w, r, "/account", http.StatusSeeOther)
+}
+
+// statusChangeJSON is one entry of "history" in the series API.
+type statusChangeJSON struct {
+	From    string      `json:"from"`
+	To      string      `json:"to"`
+	User    *personJSON `json:"user"`
+	At      time.Time   `json:"at"`
+	Comment string      `json:"comment"`
+}
+
+func toStatusChange(c *store.StatusChange) statusChangeJSON {
+	out := statusChangeJSON{From: c.From, To: c.To, At: c.At, Comment: c.Comment}
+	if c.User != nil {
+		p := personJSON(*c.User)
+		out.User = &p
+	}
+	return out
+}
+
+// history returns a series' status changes ([] without accounts).
+func (h *Handler) history(ctx context.Context, id int64) ([]store.StatusChange, error) {
+	if h.acc == nil {
+		return nil, nil
+	}
+	return h.acc.StatusHistory(ctx, id)
+}
+
+// statusBlock is what the series page shows of the status: its history
+// for every reader, the form for maintainers.
+type statusBlock struct {
+	SeriesID int64
+	Current  string
+	History  []store.StatusChange
+	CanSet   bool
+	Choices  []string
+	CSRF     string
+}
+
+// seriesStatus builds the series page's status block.
+func (h *Handler) seriesStatus(r *http.Request, s *store.Series, l *store.List) (statusBlock, error) {
+	b := statusBlock{SeriesID: s.ID, Current: s.Status, CSRF: h.csrfToken(r)}
+	var err error
+	if b.History, err = h.history(r.Context(), s.ID); err != nil {
+		return b, err
+	}
+	subj, err := h.subject(r, l)
+	if err != nil {
+		return b, err
+	}
+	b.CanSet = h.acc != nil && access.Allowed(subj, l, access.SetStatus)
+	for _, st := range store.SettableStatuses {
+		if st != s.Status {
+			b.Choices = append(b.Choices, st)
+		}
+	}
+	return b, nil
+}
+
+// changeStatus is the common part of both status routes: find the series,
+// check the right, write. It answers errors itself; nil when it did.
+func (h *Handler) changeStatus(w http.ResponseWriter, r *http.Request, status, comment string) *store.StatusChange {
+	if h.noAccounts(w) {
+		return nil
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		writeError(w, http.StatusBadRequest, errBadID.Error())
+		return nil
+	}
+	s, _, err := h.r.Series(r.Context(), id)
+	if err == nil && s == nil {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		h.fail(w, "series", err)
+		return nil
+	}
+	l, err := h.listInfo(r.Context(), s.List)
+	if err != nil {
+		h.fail(w, "series", err)
+		return nil
+	}
+	u, ok := h.authorizeAs(w, r, l, access.SetStatus, "series")
+	if !ok {
+		return nil
+	}
+	c, err := h.acc.SetStatus(r.Context(), id, u.ID, status, comment)
+	switch {
+	case errors.Is(err, store.ErrInvalid):
+		writeError(w, http.StatusBadRequest, "bad status "+strconv.Quote(status)+": one of "+strings.Join(store.SettableStatuses, ", "))
+		return nil
+	case errors.Is(err, store.ErrConflict):
+		writeError(w, http.StatusConflict, "the series is already "+status)
+		return nil
+	case err != nil:
+		h.fail(w, "series", err)
+		return nil
+	}
+	return c
+}
+
+// setStatusForm serves POST /series/{id}/status (the series page's form).
+func (h *Handler) setStatusForm(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if h.changeStatus(w, r, r.PostFormValue("status"), r.PostFormValue("comment")) != nil {
+		http.Redirect(w, r, "/series/"+r.PathValue("id")+"/#status", http.StatusSeeOther)
+	}
+}
+
+// setStatusAPI serves POST /api/v1/series/{id}/status with a JSON body
+// {"status": "...", "comment": "..."} and a bearer token; it answers the
+// recorded change.
+func (h *Handler) setStatusAPI(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Status  string `json:"status"`
+		Comment string `json:"comment"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || dec.Decode(&struct{}{}) != io.EOF {
+		if h.currentUser(r) == nil && h.acc != nil {
+			unauthorized(w, "sign in: send Authorization: Bearer TOKEN (create one on /account)")
+			return
+		}
+		writeError(w, http.StatusBadRequest, `bad request body: want {"status": "...", "comment": "..."}`)
+		return
+	}
+	if c := h.changeStatus(w, r, req.Status, req.Comment); c != nil {
+		writeJSON(w, http.StatusOK, toStatusChange(c))
+	}
+}
