@@ -564,3 +564,22 @@ func TestBaseSubject(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitBody(t *testing.T) {
+	got := splitBody("> q1\n>> q2\nplain \u202e\n\n>q3\nend\n\n\n")
+	want := []block{{true, "> q1\n>> q2\n", 2}, {false, "plain <U+202E>\n\n", 2}, {true, ">q3\n", 1}, {false, "end\n", 1}}
+	if !slices.Equal(got, want) {
+		t.Errorf("splitBody = %+v", got)
+	}
+	if got := splitBody(""); !slices.Equal(got, []block{{false, "\n", 1}}) {
+		t.Errorf("splitBody(\"\") = %+v", got)
+	}
+}
+
+func BenchmarkSplitBody(b *testing.B) {
+	body := strings.Repeat("+\tline of a long diff, with some text in it\n", 5000)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		splitBody(body)
+	}
+}

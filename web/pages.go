@@ -83,17 +83,23 @@ type block struct {
 }
 
 func splitBody(body string) []block {
+	// Blocks are cut out of the body (made visible once) rather than built
+	// line by line: appending to a string per line is quadratic, and a
+	// patch mail is one block of thousands of lines.
+	body = visible(strings.TrimRight(body, "\n")) + "\n"
 	var out []block
-	for _, l := range strings.Split(strings.TrimRight(body, "\n"), "\n") {
-		q := strings.HasPrefix(l, ">")
-		if len(out) == 0 || out[len(out)-1].Quote != q {
-			out = append(out, block{Quote: q})
+	start, lines := 0, 0
+	quote := strings.HasPrefix(body, ">")
+	for i := 0; i < len(body); {
+		j := strings.IndexByte(body[i:], '\n') + i + 1
+		if q := body[i] == '>'; q != quote {
+			out = append(out, block{Quote: quote, Text: body[start:i], Lines: lines})
+			start, lines, quote = i, 0, q
 		}
-		b := &out[len(out)-1]
-		b.Text += visible(l) + "\n"
-		b.Lines++
+		lines++
+		i = j
 	}
-	return out
+	return append(out, block{Quote: quote, Text: body[start:], Lines: lines})
 }
 
 func (h *Handler) render(w http.ResponseWriter, name string, data any) {
