@@ -984,11 +984,16 @@ func (s *SQLite) Threads(ctx context.Context, list string, p Page) ([]Thread, er
 	return out, rows.Err()
 }
 
+// Raw and Message find the first message with a Message-ID by the
+// messages_msgid index, which ends with the row id: ORDER BY m.id needs no
+// sort, and ids grow with UIDs within a list. (ORDER BY m.uid made SQLite
+// walk the list's messages_uid index instead: 8 ms on 20,000 messages.)
+
 // Raw implements Store.
 func (s *SQLite) Raw(ctx context.Context, list, messageID string) ([]byte, error) {
 	var z []byte
 	err := s.r.QueryRowContext(ctx, `SELECT r.data FROM messages m JOIN lists l ON l.id = m.list_id JOIN raw r ON r.id = m.id
-		WHERE l.name = ? AND m.message_id = ? ORDER BY m.uid LIMIT 1`, list, messageID).Scan(&z)
+		WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1`, list, messageID).Scan(&z)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("message %q: %w", messageID, ErrNotFound)
 	}
@@ -1005,7 +1010,7 @@ func (s *SQLite) Raw(ctx context.Context, list, messageID string) ([]byte, error
 // Message implements Store.
 func (s *SQLite) Message(ctx context.Context, list, messageID string) (*Message, error) {
 	m, err := scanMessage(s.r.QueryRowContext(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id
-		WHERE l.name = ? AND m.message_id = ? ORDER BY m.uid LIMIT 1`, list, messageID))
+		WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1`, list, messageID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("message %q: %w", messageID, ErrNotFound)
 	}
