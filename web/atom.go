@@ -118,7 +118,7 @@ func (h *Handler) newAtom(w http.ResponseWriter, r *http.Request, list string) {
 	if list != "" {
 		msgs, err = fd.RecentMessages(r.Context(), list, feedSize)
 	} else {
-		msgs, err = h.recentListed(r, fd)
+		msgs, err = h.recentListed(r, fd, feedSize)
 	}
 	if err != nil {
 		h.fail(w, "list", err)
@@ -158,7 +158,7 @@ func (h *Handler) newAtom(w http.ResponseWriter, r *http.Request, list string) {
 // recentListed returns the newest messages of the lists the request's
 // indexes show (as the home page): one query when that is every list,
 // otherwise the newest of each shown list, merged.
-func (h *Handler) recentListed(r *http.Request, fd Feeder) ([]store.Message, error) {
+func (h *Handler) recentListed(r *http.Request, fd Feeder, n int) ([]store.Message, error) {
 	all, err := h.r.Lists(r.Context())
 	if err != nil {
 		return nil, err
@@ -168,18 +168,18 @@ func (h *Handler) recentListed(r *http.Request, fd Feeder) ([]store.Message, err
 		return nil, err
 	}
 	if len(shown) == len(all) {
-		return fd.RecentMessages(r.Context(), "", feedSize)
+		return fd.RecentMessages(r.Context(), "", n)
 	}
 	var msgs []store.Message
 	for _, l := range shown {
-		m, err := fd.RecentMessages(r.Context(), l.Name, feedSize)
+		m, err := fd.RecentMessages(r.Context(), l.Name, n)
 		if err != nil {
 			return nil, err
 		}
 		msgs = append(msgs, m...)
 	}
 	slices.SortFunc(msgs, func(a, b store.Message) int { return cmp.Compare(b.ID, a.ID) })
-	return msgs[:min(len(msgs), feedSize)], nil
+	return msgs[:min(len(msgs), n)], nil
 }
 
 // messageURN is a stable Atom id for a Message-ID: a name-based UUID (the
@@ -189,4 +189,24 @@ func messageURN(id string) string {
 	s[6] = s[6]&0x0f | 0x50
 	s[8] = s[8]&0x3f | 0x80
 	return fmt.Sprintf("urn:uuid:%x-%x-%x-%x-%x", s[0:4], s[4:6], s[6:8], s[8:10], s[10:16])
+}
+
+// allPage serves GET /all/: the newest messages of every list the request
+// may see, the HTML side of /all/new.atom (public-inbox's /all/).
+func (h *Handler) allPage(w http.ResponseWriter, r *http.Request) {
+	fd, ok := h.r.(Feeder)
+	if !ok {
+		h.pageError(w, r, http.StatusNotFound, "not found")
+		return
+	}
+	msgs, err := h.recentListed(r, fd, listPageSize)
+	if err != nil {
+		h.pageFail(w, r, "lists", err)
+		return
+	}
+	for i := range msgs {
+		msgs[i].Subject = visible(msgs[i].Subject)
+		msgs[i].From.Name = visible(msgs[i].From.Name)
+	}
+	h.render(w, "all.html", msgs)
 }

@@ -477,6 +477,11 @@ func TestNewAtom(t *testing.T) {
 	if code, _, _ := getAtom(t, f.base+"/nope/new.atom"); code != 404 {
 		t.Errorf("unknown list feed: %d", code)
 	}
+	code, _, page := browse(t, f.base+"/all/")
+	if code != 200 || !strings.Contains(page, `<a href="/dev/r20b@x/">Re: a long discussion</a>`) || !strings.Contains(page, `<a href="/quiet/">quiet</a>`) ||
+		strings.Contains(page, "secret") || strings.Contains(page, "<script>") {
+		t.Errorf("GET /all/ = %d\n%s", code, page)
+	}
 	if code, _, body := getAtom(t, f.base+"/secret/new.atom"); code != 404 {
 		t.Errorf("private list feed: %d %s", code, body)
 	}

@@ -84,6 +84,10 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 		h.newAtom(w, r, "")
 		return
 	}
+	if list == "all" && r.PathValue("rest") == "" {
+		h.allPage(w, r)
+		return
+	}
 	if list == "all" {
 		// The inbox across every list: find the message's own list.
 		lf, ok := h.r.(ListFinder)
