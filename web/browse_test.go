@@ -478,7 +478,7 @@ func TestNewAtom(t *testing.T) {
 		t.Errorf("unknown list feed: %d", code)
 	}
 	code, _, page := browse(t, f.base+"/all/")
-	if code != 200 || !strings.Contains(page, `<a href="/dev/r20b@x/">Re: a long discussion</a>`) || !strings.Contains(page, `<a href="/quiet/">quiet</a>`) ||
+	if code != 200 || !strings.Contains(page, `<a href="/dev/r20b@x/">Re: a long discussion</a>`) || !strings.Contains(page, `<td><a href="/dev/">dev</a></td>`) ||
 		strings.Contains(page, "secret") || strings.Contains(page, "<script>") {
 		t.Errorf("GET /all/ = %d\n%s", code, page)
 	}
