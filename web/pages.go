@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"encoding/xml"
 	"fmt"
+	"html/template"
 	"io"
 	"net/http"
 	"net/url"
@@ -66,6 +67,11 @@ type line struct {
 	// ID is the row's stable anchor, p{patch}-f{file}-n{New} or, for a
 	// deleted line, -o{Old}; OldID names a context line's old side.
 	ID, OldID string
+	// HTML is the syntax-highlighted line (see highlight.go), "" when it
+	// is shown plain as Text.
+	HTML template.HTML
+
+	raw string // the line as received
 }
 
 // diffFile is one file of a patch's diff.
@@ -75,6 +81,7 @@ type diffFile struct {
 	Status           string // added, deleted, renamed, copied or ""
 	Binary           bool
 	Lines            []line
+	Plain            string // why the file is not highlighted, if it says
 
 	hunks    int  // hunk headers seen so far
 	sawMinus bool // "--- " seen
@@ -220,8 +227,11 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 	if cover != "" {
 		d.Cover = splitBody(cover)
 	}
+	hl := newHighlighter()
 	for _, p := range patches {
-		d.Patches = append(d.Patches, seriesPatch{Patch: p, Files: splitDiff("p"+strconv.Itoa(p.Index), diffs[p.Index])})
+		files := splitDiff("p"+strconv.Itoa(p.Index), diffs[p.Index])
+		hl.patch(diffs[p.Index], files)
+		d.Patches = append(d.Patches, seriesPatch{Patch: p, Files: files})
 	}
 	h.render(w, "series.html", d)
 }
