@@ -166,8 +166,12 @@ func (h *highlighter) file(f *diffFile) {
 	if name == "" {
 		name = f.OldPath
 	}
-	lexer := lexerFor(name)
-	if lexer == nil {
+	h.fileAs(f, lexerFor(name))
+}
+
+// fileAs is file with the lexer given; nil leaves the file plain.
+func (h *highlighter) fileAs(f *diffFile, lexer chroma.Lexer) {
+	if lexer == nil || f.Binary {
 		return
 	}
 	size := 0

@@ -199,6 +199,7 @@ type seriesPage struct {
 	Cover   []block
 	Patches []seriesPatch
 	MboxURL string
+	Compare []store.Series // other revisions, for "compare with" links
 }
 
 // seriesPage serves GET /series/{id}/: the series with its cover letter,
@@ -226,6 +227,10 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 	}
 	if cover != "" {
 		d.Cover = splitBody(cover)
+	}
+	if d.Compare, err = h.compareWith(r.Context(), s); err != nil {
+		h.fail(w, "series", err)
+		return
 	}
 	hl := newHighlighter()
 	for _, p := range patches {
