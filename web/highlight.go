@@ -48,6 +48,7 @@ const pageTooLarge = "not highlighted: page too large"
 type highlighter struct {
 	lines    int
 	deadline time.Time
+	expired  bool // the deadline passed while lexing
 }
 
 func newHighlighter() *highlighter {
@@ -79,6 +80,9 @@ func (h *highlighter) patch(diff string, files []diffFile) {
 		return
 	}
 	h.files(files)
+	if h.expired {
+		return // partly plain: another view may have the time
+	}
 	hl := &highlighted{plain: make([]string, len(files)), html: make([][]template.HTML, len(files))}
 	for i := range files {
 		// A file the page budget skipped is not cached: another page
@@ -182,7 +186,7 @@ func (h *highlighter) fileAs(f *diffFile, lexer chroma.Lexer) {
 		f.Plain = "too large to highlight"
 		return
 	}
-	if h.lines < len(f.Lines) || time.Now().After(h.deadline) {
+	if h.lines < len(f.Lines) || h.expired || time.Now().After(h.deadline) {
 		f.Plain = pageTooLarge
 		return
 	}
@@ -213,6 +217,11 @@ func (h *highlighter) fileAs(f *diffFile, lexer chroma.Lexer) {
 		}
 		old, new, dels, adds = old[:0], new[:0], false, false
 	}
+	defer func() {
+		if h.expired {
+			f.Plain = pageTooLarge
+		}
+	}()
 	for i := range f.Lines {
 		switch f.Lines[i].Class {
 		case "hunk":
@@ -251,12 +260,15 @@ func (h *highlighter) block(lexer chroma.Lexer, lines []line, idx []int) []templ
 	var b strings.Builder
 	var seen strings.Builder // what the tokens add up to
 	b.WriteString(template.HTMLEscapeString(markOf(lines[idx[0]].raw)))
-	for n := 0; ; n++ {
+	for {
 		t := it()
 		if t == chroma.EOF {
 			break
 		}
-		if n&255 == 255 && time.Now().After(h.deadline) {
+		// Checked at every token: a lexer's regexp can take up to its
+		// match timeout (250 ms) on hostile text.
+		if time.Now().After(h.deadline) {
+			h.expired = true
 			return nil
 		}
 		seen.WriteString(t.Value)

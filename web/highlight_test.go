@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	chromahtml "github.com/alecthomas/chroma/v2/formatters/html"
 	"github.com/alecthomas/chroma/v2/styles"
@@ -211,6 +212,15 @@ func TestHighlightLimits(t *testing.T) {
 	if files[0].Lines[4].HTML == "" || files[1].Lines[4].HTML != "" || files[1].Plain == "" {
 		t.Errorf("budget: first file %q, second %q (%q)", files[0].Lines[4].HTML, files[1].Lines[4].HTML, files[1].Plain)
 	}
+	// Out of time: plain, and not cached as if done.
+	resetHighlightCache()
+	h = newHighlighter()
+	h.deadline = time.Now().Add(-time.Second)
+	files = splitDiff("p1", small)
+	h.patch(small, files)
+	if files[0].Lines[4].HTML != "" || files[0].Plain != pageTooLarge || highlightCache.ll.Len() != 0 {
+		t.Errorf("past the deadline: %q (%q), %d cached", files[0].Lines[4].HTML, files[0].Plain, highlightCache.ll.Len())
+	}
 	files = splitDiff("p1", "diff --git a/x.zz b/x.zz\n--- a/x.zz\n+++ b/x.zz\n@@ -0,0 +1 @@\n+var x = 1\n")
 	newHighlighter().files(files)
 	if files[0].Lines[4].HTML != "" {
@@ -255,4 +265,27 @@ func TestHighlightCache(t *testing.T) {
 	if _, ok := c.get([32]byte{0}); ok {
 		t.Errorf("oldest entry kept")
 	}
+}
+
+// FuzzDiffView feeds arbitrary diff text to the diff view: no panic, line
+// numbers never negative, and the rendered table holds only the diff
+// template's markup with every hidden character made visible.
+func FuzzDiffView(f *testing.F) {
+	f.Add("diff --git a/x.go b/x.go\n--- a/x.go\n+++ b/x.go\n@@ -1,2 +1,2 @@\n-a\n+<script>\u202e\n b\n")
+	f.Add("@@ -0,0 +1 @@\n+/* x\n")
+	f.Add("--- a/p.html\n+++ b/p.html\n@@ -1 +1 @@\n-<td>\n+</td></tr>\n\\ No newline at end of file\n")
+	f.Add("diff --git \"a/\\303\" \"b/\\303.js\"\n@@ -1 +1 @@\n+`${x}`\x00\n")
+	f.Fuzz(func(t *testing.T, diff string) {
+		files := splitDiff("p1", diff)
+		newHighlighter().files(files)
+		for _, fl := range files {
+			for _, l := range fl.Lines {
+				if l.Old < 0 || l.New < 0 {
+					t.Fatalf("negative line number: %+v", l)
+				}
+			}
+		}
+		checkSameText(t, files)
+		checkInert(t, renderFiles(t, files))
+	})
 }
