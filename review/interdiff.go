@@ -125,12 +125,9 @@ func (s *Service) SeriesDiff(ctx context.Context, id, other int64) (*store.Serie
 	if err != nil {
 		return nil, err
 	}
-	scratch, err := os.MkdirTemp("", "patchwell-interdiff-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(scratch)
-	for k, p := range pairPatches(oldPatches, newPatches) {
+	pairs := pairPatches(oldPatches, newPatches)
+	changed := map[int][2]string{}
+	for k, p := range pairs {
 		pd := store.PatchDiff{PairedBy: p.by}
 		switch {
 		case p.old < 0:
@@ -147,17 +144,21 @@ func (s *Service) SeriesDiff(ctx context.Context, id, other int64) (*store.Serie
 				pd.Status, pd.Note = store.PatchChanged, "too large to compare"
 			default:
 				pd.Status = store.PatchChanged
-				if pd.Diff, err = gitDiffTexts(ctx, scratch, strconv.Itoa(k), a, b); err != nil {
-					return nil, err
-				}
-				if pd.Diff == "" {
-					// Texts that differ in nothing git shows (a
-					// missing final newline git ignores does not).
-					pd.Status = store.PatchUnchanged
-				}
+				changed[k] = [2]string{a, b}
 			}
 		}
 		d.Patches = append(d.Patches, pd)
+	}
+	diffs, err := gitDiffPairs(ctx, changed)
+	if err != nil {
+		return nil, err
+	}
+	for k := range changed {
+		d.Patches[k].Diff = diffs[k]
+		if diffs[k] == "" {
+			// Texts that differ in nothing git shows.
+			d.Patches[k].Status = store.PatchUnchanged
+		}
 	}
 	return d, nil
 }
@@ -282,22 +283,39 @@ func shareFile(a, b *store.Patch) bool {
 
 func normSubject(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), " ")) }
 
-// gitDiffTexts returns the unified diff (hunks only, 3 lines of context)
-// from a to b as `git diff --no-index` computes it, "" when git finds no
-// difference. The texts go to two files named by name in scratch; git
-// runs without any user or system configuration.
-func gitDiffTexts(ctx context.Context, scratch, name, a, b string) (string, error) {
-	oldFile, newFile := filepath.Join(scratch, name+".old"), filepath.Join(scratch, name+".new")
-	if err := os.WriteFile(oldFile, []byte(a), 0o600); err != nil {
-		return "", err
+// gitDiffPairs returns, for each pair of texts, the unified diff from the
+// first to the second (hunks only, 3 lines of context) as git computes it,
+// "" when git finds no difference. One `git diff --no-index` compares two
+// directories in a scratch directory, old/K and new/K for each pair K, so
+// a series costs one git run; git runs without user or system
+// configuration.
+func gitDiffPairs(ctx context.Context, pairs map[int][2]string) (map[int]string, error) {
+	if len(pairs) == 0 {
+		return nil, nil
 	}
-	if err := os.WriteFile(newFile, []byte(b), 0o600); err != nil {
-		return "", err
+	scratch, err := os.MkdirTemp("", "patchwell-interdiff-")
+	if err != nil {
+		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer os.RemoveAll(scratch)
+	for _, dir := range []string{"old", "new"} {
+		if err := os.Mkdir(filepath.Join(scratch, dir), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	for k, p := range pairs {
+		name := strconv.Itoa(k)
+		if err := os.WriteFile(filepath.Join(scratch, "old", name), []byte(p[0]), 0o600); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(scratch, "new", name), []byte(p[1]), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "git", "diff", "--no-index", "--no-color", "--no-ext-diff", "--no-textconv",
-		"--text", "--histogram", "-U3", "--", filepath.Base(oldFile), filepath.Base(newFile))
+		"--no-renames", "--text", "--histogram", "-U3", "--", "old", "new")
 	cmd.Dir = scratch
 	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL="+os.DevNull, "HOME="+scratch, "LC_ALL=C")
 	out, err := cmd.Output()
@@ -310,11 +328,25 @@ func gitDiffTexts(ctx context.Context, scratch, name, a, b string) (string, erro
 		if exit != nil {
 			stderr = strings.TrimSpace(string(exit.Stderr))
 		}
-		return "", fmt.Errorf("git diff --no-index: %w %s", err, stderr)
+		return nil, fmt.Errorf("git diff --no-index: %w %s", err, stderr)
 	}
-	s := string(out)
-	if i := strings.Index(s, "\n@@ "); i >= 0 {
-		return s[i+1:], nil
+	// Each pair's part starts with "diff --git a/old/K b/new/K" at the
+	// start of a line, where no line of a hunk (" ", "+", "-", "\\")
+	// can start; its hunks start at its first "@@ ".
+	diffs := map[int]string{}
+	for _, part := range strings.Split("\n"+string(out), "\ndiff --git ")[1:] {
+		head, _, _ := strings.Cut(part, "\n")
+		i := strings.LastIndex(head, " b/new/")
+		if i < 0 {
+			return nil, fmt.Errorf("git diff --no-index: unexpected header %q", head)
+		}
+		k, err := strconv.Atoi(head[i+len(" b/new/"):])
+		if _, ok := pairs[k]; err != nil || !ok {
+			return nil, fmt.Errorf("git diff --no-index: unexpected header %q", head)
+		}
+		if j := strings.Index(part, "\n@@ "); j >= 0 {
+			diffs[k] = strings.TrimSuffix(part[j+1:], "\n") + "\n"
+		}
 	}
-	return "", nil
+	return diffs, nil
 }

@@ -236,6 +236,11 @@ func TestSeriesDiffGit(t *testing.T) {
 		if diff := d.Patches[2].Diff; !strings.Contains(diff, "\n+Because words read better.\n") || strings.Contains(diff, "fifteen;") {
 			t.Errorf("patch 3 interdiff should show only the message change:\n%s", diff)
 		}
+		for _, p := range d.Patches {
+			if p.Diff != "" && (!strings.HasSuffix(p.Diff, "\n") || strings.HasSuffix(p.Diff, "\n\n")) {
+				t.Errorf("diff does not end in one newline: %q", p.Diff)
+			}
+		}
 		if d.Patches[0].Diff != "" {
 			t.Errorf("unchanged patch has a diff: %q", d.Patches[0].Diff)
 		}
@@ -312,5 +317,57 @@ func TestSeriesDiffRangeDifferHook(t *testing.T) {
 	}
 	if rd.calls != 1 || d.Method != "diff-of-diffs" || len(d.Patches) != 1 || !strings.Contains(d.Patches[0].Diff, "-+one\n++two\n") {
 		t.Errorf("calls %d, method %q, patches %+v", rd.calls, d.Method, d.Patches)
+	}
+}
+
+// BenchmarkSeriesDiff diffs two revisions of a 30-patch series in which
+// every patch changed one line (the worst case: 30 git diff runs).
+func BenchmarkSeriesDiff(b *testing.B) {
+	needGit(b)
+	ctx := context.Background()
+	in, st := newTestIngester(b)
+	send := func(v int) {
+		tag, reply := "PATCH", ""
+		if v > 1 {
+			tag = fmt.Sprintf("PATCH v%d", v)
+			reply = "In-Reply-To: <cover-1@example.org>\nReferences: <cover-1@example.org>\n"
+		}
+		cover := fmt.Sprintf("From: Ann <ann@example.org>\nTo: dev@example.org\nSubject: [%s 00/30] big series\nMessage-ID: <cover-%d@example.org>\n%sDate: Mon, 1 Jan 2024 00:0%d:00 +0000\n\nA big series.\n",
+			tag, v, reply, v)
+		if err := in.Deliver(ctx, []string{"dev"}, []byte(cover)); err != nil {
+			b.Fatal(err)
+		}
+		for i := 1; i <= 30; i++ {
+			var d strings.Builder
+			fmt.Fprintf(&d, "diff --git a/f%d.c b/f%d.c\nnew file mode 100644\n--- /dev/null\n+++ b/f%d.c\n@@ -0,0 +1,60 @@\n", i, i, i)
+			for l := 1; l <= 60; l++ {
+				if l == 30 {
+					fmt.Fprintf(&d, "+int changed_in_v%d = %d;\n", v, l)
+				} else {
+					fmt.Fprintf(&d, "+int line_%d = %d;\n", l, l)
+				}
+			}
+			raw := fmt.Sprintf("From: Ann <ann@example.org>\nTo: dev@example.org\nSubject: [%s %02d/30] sub: change %d\nMessage-ID: <p%d-%d@example.org>\nIn-Reply-To: <cover-%d@example.org>\nReferences: <cover-%d@example.org>\nDate: Mon, 1 Jan 2024 00:0%d:%02d +0000\n\nChange %d.\n\nSigned-off-by: Ann <ann@example.org>\n---\n%s",
+				tag, i, i, v, i, v, v, v, i, i, d.String())
+			if err := in.Deliver(ctx, []string{"dev"}, []byte(raw)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	send(1)
+	send(2)
+	all, err := st.SeriesList(ctx, "dev", "", store.Page{})
+	if err != nil || len(all) != 2 || all[0].Previous != all[1].ID {
+		b.Fatalf("series: %v %+v", err, all)
+	}
+	svc := NewService(st)
+	for b.Loop() {
+		d, err := svc.SeriesDiff(ctx, all[0].ID, all[1].ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(d.Patches) != 30 || d.Patches[29].Status != store.PatchChanged || !strings.Contains(d.Patches[29].Diff, "++int changed_in_v2") {
+			b.Fatalf("patches: %d, last %+v", len(d.Patches), d.Patches[len(d.Patches)-1])
+		}
 	}
 }
