@@ -43,7 +43,11 @@ func chromaCSS(t *testing.T) string {
 		}
 		return out.String()
 	}
-	return cssBegin + rules("github") + "@media (prefers-color-scheme: dark) {\n" + rules("github-dark") + "}\n" + cssEnd
+	// The dark rules start by undoing the light ones (same specificity,
+	// later), so that no colour the dark theme leaves unset stays from
+	// the light one: dark punctuation on a dark background.
+	reset := ".chroma [class] { color: inherit; background-color: transparent; font-weight: inherit; font-style: inherit; text-decoration: inherit }\n"
+	return cssBegin + rules("github") + "@media (prefers-color-scheme: dark) {\n" + reset + rules("github-dark") + "}\n" + cssEnd
 }
 
 // TestChromaCSS keeps the committed stylesheet in step with chroma: run
