@@ -150,6 +150,12 @@ func (s *Service) SeriesDiff(ctx context.Context, id, other int64) (*store.Serie
 		d.Patches = append(d.Patches, pd)
 	}
 	diffs, err := gitDiffPairs(ctx, changed)
+	if errors.Is(err, exec.ErrNotFound) {
+		for k := range changed {
+			d.Patches[k].Note = "git is not installed on the server"
+		}
+		return d, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -246,6 +246,15 @@ func TestSeriesDiffGit(t *testing.T) {
 		}
 	}
 
+	// Without git the pairs are still there, the changed ones saying why
+	// they have no diff.
+	t.Setenv("PATH", t.TempDir())
+	d, err := svc.SeriesDiff(ctx, first.ID, second.ID)
+	if err != nil || len(d.Patches) != 5 || d.Patches[1].Status != store.PatchChanged || d.Patches[1].Diff != "" ||
+		d.Patches[1].Note != "git is not installed on the server" || d.Patches[0].Status != store.PatchUnchanged {
+		t.Errorf("without git: %v %+v", err, d)
+	}
+
 	// Errors: unknown series, a series with itself, unrelated series.
 	if _, err := svc.SeriesDiff(ctx, first.ID, 9999); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown other: %v", err)
