@@ -5,6 +5,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
@@ -61,6 +62,11 @@ type line struct {
 	// ID is the row's stable anchor, p{patch}-f{file}-n{New} or, for a
 	// deleted line, -o{Old}; OldID names a context line's old side.
 	ID, OldID string
+	// HTML is the syntax-highlighted line (see highlight.go), "" when it
+	// is shown plain as Text.
+	HTML template.HTML
+
+	raw string // the line as received
 }
 
 // diffFile is one file of a patch's diff.
@@ -70,6 +76,7 @@ type diffFile struct {
 	Status           string // added, deleted, renamed, copied or ""
 	Binary           bool
 	Lines            []line
+	Plain            string // why the file is not highlighted, if it says
 
 	hunks    int  // hunk headers seen so far
 	sawMinus bool // "--- " seen
@@ -128,7 +135,8 @@ type seriesPage struct {
 	MboxURL string
 	// Status is the status history and, for maintainers, its form
 	// (template "series-status", status.html).
-	Status statusBlock
+	Status  statusBlock
+	Compare []store.Series // other revisions, for "compare with" links
 }
 
 // seriesPage serves GET /series/{id}/: the series with its cover letter,
@@ -165,8 +173,15 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 	if cover != "" {
 		d.Cover = splitBody(cover)
 	}
+	if d.Compare, err = h.compareWith(r.Context(), s); err != nil {
+		h.fail(w, "series", err)
+		return
+	}
+	hl := newHighlighter()
 	for _, p := range patches {
-		d.Patches = append(d.Patches, seriesPatch{Patch: p, Files: splitDiff("p"+strconv.Itoa(p.Index), diffs[p.Index])})
+		files := splitDiff("p"+strconv.Itoa(p.Index), diffs[p.Index])
+		hl.patch(diffs[p.Index], files)
+		d.Patches = append(d.Patches, seriesPatch{Patch: p, Files: files})
 	}
 	h.render(w, "series.html", d)
 }

@@ -67,7 +67,7 @@ func TestPages(t *testing.T) {
 		{"series page", "/series/2/", 200,
 			[]string{"Reviewed-by: Cy &lt;cy@example.org&gt;", `href="/series/1/"`, "old.go → new.go", "/api/v1/series/2/mbox | git am",
 				"b4 shazam c2@example.org", "Cover &lt;b&gt;text&lt;/b&gt;", "2 quoted lines",
-				"&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;U&#43;202E&gt;", "&lt;U&#43;2066&gt;", `class="add"`, `class="del"`,
+				`<span class="nx">script</span>`, "&lt;U+202E&gt;", "&lt;U+2066&gt;", `class="add"`, `class="del"`,
 				`<tr class="del" id="p1-f0-o1">`, `<tr class="add" id="p1-f0-n1">`, `href="#p1-f0-n1"`},
 			[]string{"<script>", "\u202e", "\u2066"}},
 		{"unknown series page", "/series/99/", 404, nil, nil},
