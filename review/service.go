@@ -15,7 +15,8 @@ import (
 // Service answers the read side: lists, series with the trailers their
 // replies gave, threads and raw messages.
 type Service struct {
-	st store.Store
+	st          store.Store
+	rangeDiffer RangeDiffer // see SetRangeDiffer; nil: none
 	// in and domain archive web reviews (EnableReviews); nil: read only.
 	in     *Ingester
 	domain string

@@ -183,7 +183,29 @@ CREATE TABLE status_history (
 );
 CREATE INDEX status_history_series ON status_history(series_id, id);
 `,
-	// 4 (comments): resolved review comments, and the outbox of mail
+	// 4 (pages): per-list message and series counters kept by triggers, so
+	// the home and list pages read counts without counting rows; the
+	// newest series of a list by walking an index, not sorting them all.
+	`
+CREATE INDEX series_list_id ON series(list_id, id);
+ALTER TABLE lists ADD COLUMN message_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE lists ADD COLUMN series_count INTEGER NOT NULL DEFAULT 0;
+UPDATE lists SET message_count = (SELECT count(*) FROM messages m WHERE m.list_id = lists.id),
+	series_count = (SELECT count(*) FROM series s WHERE s.list_id = lists.id);
+CREATE TRIGGER messages_count_add AFTER INSERT ON messages BEGIN
+	UPDATE lists SET message_count = message_count + 1 WHERE id = NEW.list_id;
+END;
+CREATE TRIGGER messages_count_del AFTER DELETE ON messages BEGIN
+	UPDATE lists SET message_count = message_count - 1 WHERE id = OLD.list_id;
+END;
+CREATE TRIGGER series_count_add AFTER INSERT ON series BEGIN
+	UPDATE lists SET series_count = series_count + 1 WHERE id = NEW.list_id;
+END;
+CREATE TRIGGER series_count_del AFTER DELETE ON series BEGIN
+	UPDATE lists SET series_count = series_count - 1 WHERE id = OLD.list_id;
+END;
+`,
+	// 5 (comments): resolved review comments, and the outbox of mail
 	// patchwell writes (web reviews) until the distribution delivers it.
 	`
 CREATE TABLE comment_resolutions (

@@ -191,11 +191,13 @@ func (s *SQLite) CreateList(ctx context.Context, l List) (*List, error) {
 	return &l, nil
 }
 
+// listCols reads a list with its counts without counting messages: the
+// counters are kept by triggers (migration 4), the open series come from
+// the series_list index, the last arrival from the newest UID.
 const listCols = `l.id, l.name, l.description, l.owner, l.created, l.uidvalidity, l.visibility,
-	(SELECT count(*) FROM messages m WHERE m.list_id = l.id),
-	(SELECT count(*) FROM series s WHERE s.list_id = l.id),
+	l.message_count, l.series_count,
 	(SELECT count(*) FROM series s WHERE s.list_id = l.id AND s.status IN ('proposed','needs_revision','approved')),
-	COALESCE((SELECT max(arrived) FROM messages m WHERE m.list_id = l.id), 0)`
+	COALESCE((SELECT m.arrived FROM messages m WHERE m.list_id = l.id ORDER BY m.uid DESC LIMIT 1), 0)`
 
 func scanList(sc interface{ Scan(...any) error }) (*List, error) {
 	var l List
@@ -982,11 +984,16 @@ func (s *SQLite) Threads(ctx context.Context, list string, p Page) ([]Thread, er
 	return out, rows.Err()
 }
 
+// Raw and Message find the first message with a Message-ID by the
+// messages_msgid index, which ends with the row id: ORDER BY m.id needs no
+// sort, and ids grow with UIDs within a list. (ORDER BY m.uid made SQLite
+// walk the list's messages_uid index instead: 8 ms on 20,000 messages.)
+
 // Raw implements Store.
 func (s *SQLite) Raw(ctx context.Context, list, messageID string) ([]byte, error) {
 	var z []byte
 	err := s.r.QueryRowContext(ctx, `SELECT r.data FROM messages m JOIN lists l ON l.id = m.list_id JOIN raw r ON r.id = m.id
-		WHERE l.name = ? AND m.message_id = ? ORDER BY m.uid LIMIT 1`, list, messageID).Scan(&z)
+		WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1`, list, messageID).Scan(&z)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("message %q: %w", messageID, ErrNotFound)
 	}
@@ -1003,7 +1010,7 @@ func (s *SQLite) Raw(ctx context.Context, list, messageID string) ([]byte, error
 // Message implements Store.
 func (s *SQLite) Message(ctx context.Context, list, messageID string) (*Message, error) {
 	m, err := scanMessage(s.r.QueryRowContext(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id
-		WHERE l.name = ? AND m.message_id = ? ORDER BY m.uid LIMIT 1`, list, messageID))
+		WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1`, list, messageID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("message %q: %w", messageID, ErrNotFound)
 	}

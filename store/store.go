@@ -52,6 +52,21 @@ type Store interface {
 	// Walk calls fn for every message of list in arrival (UID) order with
 	// its raw bytes.
 	Walk(ctx context.Context, list string, fn func(m *Message, raw []byte) error) error
+	// ListsByActivity returns every list with its counts, the most
+	// recently active (newest arrival) first, in one indexed query.
+	ListsByActivity(ctx context.Context) ([]List, error)
+	// FilterSeries returns a page of a list's series, newest first, as f
+	// selects; ErrNotFound is not returned for an unknown list (no rows).
+	FilterSeries(ctx context.Context, list string, f SeriesFilter) ([]Series, error)
+	// ThreadSummaries returns a page of a list's threads, the most recently
+	// active first, with their starters: those whose newest UID is below
+	// before (or, when only after is set, above after); ErrNotFound for an
+	// unknown list.
+	ThreadSummaries(ctx context.Context, list string, before, after uint32, limit int) ([]ThreadSummary, error)
+	// RecentMessages returns the newest messages (metadata) of a list, or
+	// of every list when list is "", newest first; ErrNotFound for an
+	// unknown list.
+	RecentMessages(ctx context.Context, list string, limit int) ([]Message, error)
 	// Check verifies the database and every stored message against its
 	// sha256; ErrCorrupted wraps what is wrong.
 	Check(ctx context.Context) error

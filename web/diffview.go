@@ -25,6 +25,9 @@ func lineID(prefix string, file int, side byte, no int) string {
 // anchors (see lineID); diff is untrusted and may be malformed: every input
 // gives some rendering, never a panic.
 func splitDiff(prefix string, diff string) []diffFile {
+	if strings.TrimSpace(diff) == "" {
+		return nil
+	}
 	var files []diffFile
 	var f *diffFile
 	oldNo, newNo := 0, 0     // next line number on each side
@@ -35,7 +38,7 @@ func splitDiff(prefix string, diff string) []diffFile {
 	}
 	for _, raw := range strings.Split(strings.TrimRight(diff, "\n"), "\n") {
 		raw = strings.TrimSuffix(raw, "\r")
-		ln := line{Text: visible(raw)}
+		ln := line{Text: visible(raw), raw: raw}
 		if f == nil {
 			newFile()
 		}

@@ -7,6 +7,9 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"time"
+
+	"patchwell/store"
 )
 
 //go:embed templates/*.html
@@ -15,16 +18,17 @@ var templateFS embed.FS
 // parseTemplates parses the embedded templates. The web UI proper will add
 // pages here; each page is one file defining its own template name.
 func parseTemplates() (*template.Template, error) {
-	return template.ParseFS(templateFS, "templates/*.html")
+	return template.New("").Funcs(pageFuncs).ParseFS(templateFS, "templates/*.html")
 }
 
 type homeList struct {
-	Name        string
-	Address     string
-	Description string
-	Messages    int
-	Series      int
-	OpenSeries  int
+	Name         string
+	Address      string
+	Description  string
+	Messages     int
+	Series       int
+	OpenSeries   int
+	LastActivity time.Time
 }
 
 type homeData struct {
@@ -65,7 +69,13 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, "page", h.tmplErr)
 		return
 	}
-	ls, err := h.r.Lists(r.Context())
+	var ls []store.List
+	var err error
+	if br, ok := h.r.(Browser); ok {
+		ls, err = br.ListsByActivity(r.Context())
+	} else {
+		ls, err = h.r.Lists(r.Context())
+	}
 	if err == nil {
 		ls, err = h.listed(r, ls)
 	}
@@ -77,12 +87,13 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 	d.SMTPHost, d.SMTPPort = smtpHostPort(h.cfg)
 	for _, l := range ls {
 		d.Lists = append(d.Lists, homeList{
-			Name:        l.Name,
-			Address:     l.Name + "@" + h.cfg.Domain,
-			Description: l.Description,
-			Messages:    l.Messages,
-			Series:      l.Series,
-			OpenSeries:  l.OpenSeries,
+			Name:         l.Name,
+			Address:      l.Name + "@" + h.cfg.Domain,
+			Description:  l.Description,
+			Messages:     l.Messages,
+			Series:       l.Series,
+			OpenSeries:   l.OpenSeries,
+			LastActivity: l.LastActivity,
 		})
 	}
 	var buf bytes.Buffer

@@ -38,8 +38,8 @@ func TestHome(t *testing.T) {
 		"patchwell",
 		"dev@lists.example.org",
 		"Development",
-		"<td>12</td>", // messages of dev
-		"<td>2</td>",  // series of dev
+		`<td class="num">12</td>`, // messages of dev
+		`<a href="/dev/?status=open">1</a> <span class="of">of 2</span>`, // open series of dev
 		"git send-email --to=dev@lists.example.org --smtp-server=mail.example.org --smtp-server-port=2525",
 		"git send-email --to=evil@lists.example.org",
 		"&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;",

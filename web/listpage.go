@@ -1,81 +1,284 @@
 package web
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"patchwell/access"
 	"patchwell/store"
 )
 
-type listPage struct {
-	List               apiListLike
-	Status             string
-	Statuses           []string
-	Series             []store.Series
-	Threads            []store.Thread
-	Prev, Next         string
-	SMTPHost, SMTPPort string
+// Browser is an optional ability of a Reader that the home and list pages
+// need: lists by activity, and series and threads paged by key.
+type Browser interface {
+	// ListsByActivity returns every list with its counts, the most
+	// recently active first.
+	ListsByActivity(ctx context.Context) ([]store.List, error)
+	// FilterSeries returns a page of a list's series, newest first;
+	// store.ErrNotFound for an unknown list.
+	FilterSeries(ctx context.Context, list string, f store.SeriesFilter) ([]store.Series, error)
+	// ThreadSummaries returns a page of a list's threads, the most
+	// recently active first; store.ErrNotFound for an unknown list.
+	ThreadSummaries(ctx context.Context, list string, before, after uint32, limit int) ([]store.ThreadSummary, error)
 }
 
-// apiListLike is what the list page shows of a list.
-type apiListLike struct {
+// pageFuncs are the templates' helpers.
+var pageFuncs = template.FuncMap{
+	"sub": func(a, b int) int { return a - b },
+	// esc escapes a Message-ID (or list name) as one path segment:
+	// html/template only normalises URL paths, and "?", "#" or "/" in an id
+	// would cut the link.
+	"esc": url.PathEscape,
+}
+
+// listPageSize is how many series or threads a list page shows.
+const listPageSize = 50
+
+// Bounds of the list page's filters.
+const (
+	maxSubmitterLen = 320 // an e-mail address
+	maxTitleLen     = 200
+)
+
+type listTab struct {
+	Name, Label, URL string
+	Current          bool
+}
+
+type statusChoice struct {
+	Value, Label string
+	Selected     bool
+}
+
+type listPage struct {
+	List               listInfo
+	Tab                string
+	Tabs               []listTab
+	Statuses           []statusChoice
+	Status, Submitter  string
+	Title              string
+	Filtered           bool
+	Series             []store.Series
+	Threads            []store.ThreadSummary
+	Prev, Next         string
+	SMTPHost, SMTPPort string
+	BaseURL            string // http://HOST, for the .b4-config block
+}
+
+// listInfo is what the list page shows of a list.
+type listInfo struct {
 	Name, Address, Description string
 	Messages, Series, Open     int
 }
 
-// listPage serves GET /{list}/: series (filter by status, paged) and
-// threads, with how to send to the list.
+// errPage is a bad request parameter of an HTML page: a 400 with its text.
+type errPage string
+
+func (e errPage) Error() string { return string(e) }
+
+// listPage serves GET /{list}/: tabs for the series (filtered by status,
+// submitter and title, paged by key) and the threads (paged by key), the
+// list's address, how to send to it, its feeds and downloads.
 func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, name string) {
+	br, ok := h.r.(Browser)
+	if !ok {
+		h.pageError(w, r, http.StatusNotFound, "not found")
+		return
+	}
 	l, err := h.r.List(r.Context(), name)
 	if err != nil {
-		h.fail(w, "list", err)
+		h.pageFail(w, r, "list", err)
 		return
 	}
 	if _, ok := h.authorize(w, r, l, access.Read); !ok {
 		return
 	}
-	p, err := parsePage(r.URL.Query())
+	q, err := query(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	status := r.URL.Query().Get("status")
-	if status != "" && !slices.Contains(statuses, status) {
-		writeError(w, http.StatusBadRequest, "bad status")
-		return
-	}
-	series, err := h.r.SeriesList(r.Context(), name, status, p)
-	if err != nil {
-		h.fail(w, "list", err)
-		return
-	}
-	threads, err := h.r.Threads(r.Context(), name, store.Page{Limit: 20})
-	if err != nil {
-		h.fail(w, "list", err)
+		h.pageError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	d := listPage{
-		List:     apiListLike{l.Name, l.Name + "@" + h.cfg.Domain, l.Description, l.Messages, l.Series, l.OpenSeries},
-		Status:   status,
-		Statuses: statuses,
-		Series:   series,
-		Threads:  threads,
+		List:    listInfo{l.Name, l.Name + "@" + h.cfg.Domain, l.Description, l.Messages, l.Series, l.OpenSeries},
+		BaseURL: absURL(r, ""),
 	}
 	d.SMTPHost, d.SMTPPort = smtpHostPort(h.cfg)
-	q := url.Values{}
-	if status != "" {
-		q.Set("status", status)
+	d.Tab = q.Get("tab")
+	if d.Tab == "" {
+		d.Tab = "series"
 	}
-	if p.Offset > 0 {
-		q.Set("offset", strconv.Itoa(max(0, p.Offset-p.Limit)))
-		d.Prev = "?" + q.Encode()
+	switch d.Tab {
+	case "series":
+		err = h.seriesTab(r.Context(), br, q, &d)
+	case "threads":
+		err = h.threadsTab(r.Context(), br, q, &d)
+	default:
+		err = errPage(fmt.Sprintf("unknown tab %q: want series or threads", d.Tab))
 	}
-	if len(series) == p.Limit {
-		q.Set("offset", strconv.Itoa(p.Offset+p.Limit))
-		d.Next = "?" + q.Encode()
+	if err != nil {
+		var bad errPage
+		if errors.As(err, &bad) {
+			h.pageError(w, r, http.StatusBadRequest, bad.Error())
+			return
+		}
+		h.pageFail(w, r, "list", err)
+		return
+	}
+	base := "/" + url.PathEscape(l.Name) + "/"
+	for _, t := range []struct{ name, label string }{{"series", "Series"}, {"threads", "Threads"}} {
+		u := base
+		if t.name != "series" {
+			u += "?tab=" + t.name
+		}
+		d.Tabs = append(d.Tabs, listTab{Name: t.name, Label: t.label, URL: u, Current: t.name == d.Tab})
 	}
 	h.render(w, "list.html", d)
+}
+
+// keyParam reads a paging key: absent is 0, anything but a positive
+// number is an error.
+func keyParam(q url.Values, name string, bits int) (uint64, error) {
+	s := q.Get(name)
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(s, 10, bits)
+	if err != nil || n == 0 {
+		return 0, errPage(fmt.Sprintf("bad %s=%q: want a positive number", name, s))
+	}
+	return n, nil
+}
+
+// textParam reads a free-text filter: valid UTF-8 without control
+// characters, at most max bytes.
+func textParam(q url.Values, name string, max int) (string, error) {
+	s := strings.TrimSpace(q.Get(name))
+	if len(s) > max || !utf8.ValidString(s) || strings.IndexFunc(s, hidden) >= 0 {
+		return "", errPage(fmt.Sprintf("bad %s: want at most %d bytes of text", name, max))
+	}
+	return s, nil
+}
+
+func (h *Handler) seriesTab(ctx context.Context, br Browser, q url.Values, d *listPage) error {
+	f := store.SeriesFilter{Limit: listPageSize + 1}
+	f.Status = q.Get("status")
+	if f.Status != "" && f.Status != store.StatusOpen && !slices.Contains(statuses, f.Status) {
+		return errPage(fmt.Sprintf("unknown status %q: want %s or one of %s", f.Status, store.StatusOpen, strings.Join(statuses, ", ")))
+	}
+	var err error
+	if f.Submitter, err = textParam(q, "submitter", maxSubmitterLen); err != nil {
+		return err
+	}
+	if f.Title, err = textParam(q, "title", maxTitleLen); err != nil {
+		return err
+	}
+	before, err := keyParam(q, "before", 63)
+	if err != nil {
+		return err
+	}
+	after, err := keyParam(q, "after", 63)
+	if err != nil {
+		return err
+	}
+	f.Before, f.After = int64(before), int64(after)
+	d.Status, d.Submitter, d.Title = f.Status, f.Submitter, f.Title
+	d.Filtered = f.Status != "" || f.Submitter != "" || f.Title != ""
+	d.Statuses = append(d.Statuses, statusChoice{"", "any", f.Status == ""}, statusChoice{store.StatusOpen, "open", f.Status == store.StatusOpen})
+	for _, s := range statuses {
+		d.Statuses = append(d.Statuses, statusChoice{s, strings.ReplaceAll(s, "_", " "), f.Status == s})
+	}
+	list, err := br.FilterSeries(ctx, d.List.Name, f)
+	if err != nil {
+		return err
+	}
+	newer, older := f.Before > 0, f.After > 0
+	if len(list) > listPageSize {
+		if f.Before == 0 && f.After > 0 {
+			newer, list = true, list[1:]
+		} else {
+			older, list = true, list[:listPageSize]
+		}
+	}
+	for i := range list {
+		list[i].Subject = visible(list[i].Subject)
+		list[i].Submitter.Name = visible(list[i].Submitter.Name)
+	}
+	d.Series = list
+	keep := url.Values{}
+	for k, v := range map[string]string{"status": f.Status, "submitter": f.Submitter, "title": f.Title} {
+		if v != "" {
+			keep.Set(k, v)
+		}
+	}
+	if len(list) > 0 {
+		d.Prev, d.Next = pageLinks(keep, newer, older, strconv.FormatInt(list[0].ID, 10), strconv.FormatInt(list[len(list)-1].ID, 10))
+	}
+	return nil
+}
+
+func (h *Handler) threadsTab(ctx context.Context, br Browser, q url.Values, d *listPage) error {
+	before, err := keyParam(q, "before", 32)
+	if err != nil {
+		return err
+	}
+	after, err := keyParam(q, "after", 32)
+	if err != nil {
+		return err
+	}
+	list, err := br.ThreadSummaries(ctx, d.List.Name, uint32(before), uint32(after), listPageSize+1)
+	if err != nil {
+		return err
+	}
+	newer, older := before > 0, after > 0
+	if len(list) > listPageSize {
+		if before == 0 && after > 0 {
+			newer, list = true, list[1:]
+		} else {
+			older, list = true, list[:listPageSize]
+		}
+	}
+	for i := range list {
+		list[i].Subject = visible(list[i].Subject)
+		list[i].Starter.Name = visible(list[i].Starter.Name)
+	}
+	d.Threads = list
+	keep := url.Values{"tab": {"threads"}}
+	if len(list) > 0 {
+		d.Prev, d.Next = pageLinks(keep, newer, older, strconv.FormatUint(uint64(list[0].LastUID), 10),
+			strconv.FormatUint(uint64(list[len(list)-1].LastUID), 10))
+	}
+	return nil
+}
+
+// pageLinks makes the links to the newer (after=first) and older
+// (before=last) pages, keeping the filters.
+func pageLinks(keep url.Values, newer, older bool, first, last string) (prev, next string) {
+	if newer {
+		q := cloneValues(keep)
+		q.Set("after", first)
+		prev = "?" + q.Encode()
+	}
+	if older {
+		q := cloneValues(keep)
+		q.Set("before", last)
+		next = "?" + q.Encode()
+	}
+	return prev, next
+}
+
+// cloneValues copies url.Values.
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v)+1)
+	for k, s := range v {
+		out[k] = slices.Clone(s)
+	}
+	return out
 }

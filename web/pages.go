@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
@@ -62,6 +63,11 @@ type line struct {
 	// ID is the row's stable anchor, p{patch}-f{file}-n{New} or, for a
 	// deleted line, -o{Old}; OldID names a context line's old side.
 	ID, OldID string
+	// HTML is the syntax-highlighted line (see highlight.go), "" when it
+	// is shown plain as Text.
+	HTML template.HTML
+
+	raw string // the line as received
 	// Comments are the review comments on this line (series page).
 	Comments []viewComment
 	// Form and Field name the line's comment input and the review form it
@@ -76,6 +82,7 @@ type diffFile struct {
 	Status           string // added, deleted, renamed, copied or ""
 	Binary           bool
 	Lines            []line
+	Plain            string // why the file is not highlighted, if it says
 
 	hunks    int  // hunk headers seen so far
 	sawMinus bool // "--- " seen
@@ -89,17 +96,23 @@ type block struct {
 }
 
 func splitBody(body string) []block {
+	// Blocks are cut out of the body (made visible once) rather than built
+	// line by line: appending to a string per line is quadratic, and a
+	// patch mail is one block of thousands of lines.
+	body = visible(strings.TrimRight(body, "\n")) + "\n"
 	var out []block
-	for _, l := range strings.Split(strings.TrimRight(body, "\n"), "\n") {
-		q := strings.HasPrefix(l, ">")
-		if len(out) == 0 || out[len(out)-1].Quote != q {
-			out = append(out, block{Quote: q})
+	start, lines := 0, 0
+	quote := strings.HasPrefix(body, ">")
+	for i := 0; i < len(body); {
+		j := strings.IndexByte(body[i:], '\n') + i + 1
+		if q := body[i] == '>'; q != quote {
+			out = append(out, block{Quote: quote, Text: body[start:i], Lines: lines})
+			start, lines, quote = i, 0, q
 		}
-		b := &out[len(out)-1]
-		b.Text += visible(l) + "\n"
-		b.Lines++
+		lines++
+		i = j
 	}
-	return out
+	return append(out, block{Quote: quote, Text: body[start:], Lines: lines})
 }
 
 func (h *Handler) render(w http.ResponseWriter, name string, data any) {
@@ -134,7 +147,8 @@ type seriesPage struct {
 	MboxURL string
 	// Status is the status history and, for maintainers, its form
 	// (template "series-status", status.html).
-	Status statusBlock
+	Status  statusBlock
+	Compare []store.Series // other revisions, for "compare with" links
 	// Discussion: comments in replies to the cover letter.
 	Discussion []viewComment
 	// Comments counts the review comments, Unresolved those not resolved.
@@ -179,8 +193,15 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 	if cover != "" {
 		d.Cover = splitBody(cover)
 	}
+	if d.Compare, err = h.compareWith(r.Context(), s); err != nil {
+		h.fail(w, "series", err)
+		return
+	}
+	hl := newHighlighter()
 	for _, p := range patches {
-		d.Patches = append(d.Patches, seriesPatch{Patch: p, Files: splitDiff("p"+strconv.Itoa(p.Index), diffs[p.Index])})
+		files := splitDiff("p"+strconv.Itoa(p.Index), diffs[p.Index])
+		hl.patch(diffs[p.Index], files)
+		d.Patches = append(d.Patches, seriesPatch{Patch: p, Files: files})
 	}
 	if cr, ok := h.r.(CommentReader); ok {
 		cs, err := cr.SeriesComments(r.Context(), id)

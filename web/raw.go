@@ -76,7 +76,16 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "patchwell: a public-inbox compatible archive.\n"+
-			"/LIST/MESSAGE-ID/raw, /LIST/MESSAGE-ID/t.mbox.gz, /LIST/MESSAGE-ID/T/, /LIST/series.atom\n")
+			"/LIST/MESSAGE-ID/raw, /LIST/MESSAGE-ID/t.mbox.gz, /LIST/MESSAGE-ID/T/, /LIST/MESSAGE-ID/t/,\n"+
+			"/LIST/new.atom, /LIST/series.atom, /all/new.atom\n")
+		return
+	}
+	if list == "all" && r.PathValue("rest") == "new.atom" {
+		h.newAtom(w, r, "")
+		return
+	}
+	if list == "all" && r.PathValue("rest") == "" {
+		h.allPage(w, r)
 		return
 	}
 	if list == "all" {
@@ -110,8 +119,10 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 			h.listPage(w, r, list)
 		case rest == "series.atom":
 			h.seriesAtom(w, r, list)
+		case rest == "new.atom":
+			h.newAtom(w, r, list)
 		case strings.HasSuffix(rest, "/T/"), strings.HasSuffix(rest, "/t/"):
-			h.threadPage(w, r, list, trimAngle(rest[:len(rest)-3]))
+			h.threadPage(w, r, list, trimAngle(rest[:len(rest)-3]), strings.HasSuffix(rest, "/t/"))
 		default:
 			h.message(w, r, list, rest)
 		}

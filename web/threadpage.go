@@ -1,54 +1,329 @@
 package web
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"patchwell/store"
 )
 
+// HeaderReader is an optional ability of a Reader: the header fields a
+// thread page shows on demand, by UID, for every message of a message's
+// thread. Without it the page shows what the metadata has.
+type HeaderReader interface {
+	ThreadHeaders(ctx context.Context, list, messageID string) (map[uint32]string, error)
+}
+
+// threadPageSize is how many messages a thread page shows.
+const threadPageSize = 50
+
+// maxDepth bounds the indentation of nested replies.
+const maxDepth = 12
+
 type threadMessage struct {
-	M      store.Message
-	Depth  int
-	Blocks []block
+	M       store.Message
+	Depth   int
+	Blocks  []block
+	Headers string
+	// Focus marks the message the URL names.
+	Focus bool
+	// ShowSubject is false when the subject only repeats the parent's
+	// (the root's, in the flat view) behind "Re:".
+	ShowSubject bool
+	// Parent links to the message this one answers, when it is in the
+	// thread (the flat view shows it).
+	Parent, ParentFrom string
+}
+
+type pageLink struct {
+	N       int
+	URL     string
+	Current bool
 }
 
 type threadPage struct {
 	List     string
 	Subject  string
 	Messages []threadMessage
+	// ID is the Message-ID the URL names.
+	ID    string
+	Flat  bool
+	Total int
+	// Paging: Page of Pages; Pager is empty when there is one page.
+	Page, Pages int
+	Pager       []pageLink
+	Prev, Next  string
 	// Thread links to the whole thread when the page shows one message.
 	Thread string
 }
 
-// threadPage serves GET /{list}/{message-id}/T/: the message's thread in
-// arrival order, nested by reply, quoted text folded.
-func (h *Handler) threadPage(w http.ResponseWriter, r *http.Request, list, id string) {
+// anchor is the fragment of a message on thread pages.
+func anchor(m *store.Message) string { return "m" + strconv.FormatUint(uint64(m.UID), 10) }
+
+// treeOrder returns the indexes of msgs (in arrival order) in thread
+// order: each message followed by its replies, depth first, siblings in
+// arrival order; with each one's depth. A message's parent is the message
+// its In-Reply-To names, or else the last of its References that is in the
+// thread. Messages in a reference cycle, which no root reaches, come last.
+func treeOrder(msgs []store.Message) (order, depth []int) {
+	at := make(map[string]int, len(msgs))
+	for i := range msgs {
+		if _, ok := at[msgs[i].MessageID]; !ok {
+			at[msgs[i].MessageID] = i
+		}
+	}
+	parent := make([]int, len(msgs))
+	children := make([][]int, len(msgs))
+	var roots []int
+	for i := range msgs {
+		parent[i] = -1
+		if p, ok := at[msgs[i].InReplyTo]; ok && p != i {
+			parent[i] = p
+		} else {
+			for j := len(msgs[i].References) - 1; j >= 0; j-- {
+				if p, ok := at[msgs[i].References[j]]; ok && p != i {
+					parent[i] = p
+					break
+				}
+			}
+		}
+		if parent[i] < 0 {
+			roots = append(roots, i)
+		} else {
+			children[parent[i]] = append(children[parent[i]], i)
+		}
+	}
+	depth = make([]int, len(msgs))
+	seen := make([]bool, len(msgs))
+	order = make([]int, 0, len(msgs))
+	var stack []int
+	walk := func(root int) {
+		stack = append(stack[:0], root)
+		for len(stack) > 0 {
+			i := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if seen[i] {
+				continue
+			}
+			seen[i] = true
+			order = append(order, i)
+			for j := len(children[i]) - 1; j >= 0; j-- {
+				c := children[i][j]
+				if !seen[c] {
+					depth[c] = depth[i] + 1
+					stack = append(stack, c)
+				}
+			}
+		}
+	}
+	for _, r := range roots {
+		walk(r)
+	}
+	for i := range msgs {
+		if !seen[i] {
+			walk(i)
+		}
+	}
+	return order, depth
+}
+
+// dateOrder returns the indexes of msgs sorted by their Date header, as
+// public-inbox's flat view; a message without one counts its arrival.
+func dateOrder(msgs []store.Message) []int {
+	order := make([]int, len(msgs))
+	for i := range order {
+		order[i] = i
+	}
+	key := func(i int) time.Time {
+		if msgs[i].Date.IsZero() {
+			return msgs[i].Arrived
+		}
+		return msgs[i].Date
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return key(a).Compare(key(b)) })
+	return order
+}
+
+// threadPage serves GET /{list}/{message-id}/T/ (nested: each message
+// followed by its replies) and /t/ (flat: by date, each message saying
+// which one it answers). Long threads are paged (?page=N, 50 messages a
+// page); without ?page the page holding the named message is shown, so
+// /{list}/{message-id}/T/#m{UID} lands on it.
+func (h *Handler) threadPage(w http.ResponseWriter, r *http.Request, list, id string, flat bool) {
 	pr, ok := h.r.(PageReader)
-	if !ok {
-		writeError(w, http.StatusNotFound, "not found")
+	if !ok || id == "" || len(id) > maxMessageIDLen {
+		h.pageError(w, r, http.StatusNotFound, "not found")
 		return
+	}
+	page := 0
+	if r.URL.Query().Has("page") {
+		s := r.URL.Query().Get("page")
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			h.pageError(w, r, http.StatusBadRequest, fmt.Sprintf("bad page=%q: want a page number from 1", s))
+			return
+		}
+		page = n
 	}
 	msgs, bodies, err := pr.ThreadBodies(r.Context(), list, id)
 	if err != nil {
-		h.fail(w, "message", err)
+		h.pageFail(w, r, "message", err)
 		return
 	}
-	depth := map[string]int{}
-	d := threadPage{List: list}
-	for i, m := range msgs {
-		dep := 0
-		if p, ok := depth[m.InReplyTo]; ok {
-			dep = min(p+1, 12)
+	if len(msgs) == 0 {
+		h.pageError(w, r, http.StatusNotFound, "message not found")
+		return
+	}
+	var order, depth []int
+	if flat {
+		order = dateOrder(msgs)
+	} else {
+		order, depth = treeOrder(msgs)
+	}
+	pages := (len(order) + threadPageSize - 1) / threadPageSize
+	if page > pages {
+		h.pageError(w, r, http.StatusBadRequest, fmt.Sprintf("bad page=%d: the thread has %d page(s)", page, pages))
+		return
+	}
+	pos := make([]int, len(msgs)) // position of each message in order
+	focus := -1
+	for p, i := range order {
+		pos[i] = p
+		if focus < 0 && msgs[i].MessageID == id {
+			focus = i
 		}
-		depth[m.MessageID] = dep
-		if i == 0 {
-			d.Subject = m.Subject
+	}
+	if page == 0 {
+		page = 1
+		if focus >= 0 {
+			page = pos[focus]/threadPageSize + 1
 		}
+	}
+	headers := map[uint32]string{}
+	if hr, ok := h.r.(HeaderReader); ok {
+		if headers, err = hr.ThreadHeaders(r.Context(), list, id); err != nil {
+			h.pageFail(w, r, "message", err)
+			return
+		}
+	}
+	at := make(map[string]int, len(msgs))
+	for i := range msgs {
+		if _, ok := at[msgs[i].MessageID]; !ok {
+			at[msgs[i].MessageID] = i
+		}
+	}
+	base := "/" + url.PathEscape(list) + "/" + url.PathEscape(id)
+	view := "/T/"
+	if flat {
+		view = "/t/"
+	}
+	pageURL := func(n int) string { return base + view + "?page=" + strconv.Itoa(n) }
+	d := threadPage{List: list, ID: id, Flat: flat, Total: len(msgs), Page: page, Pages: pages,
+		Subject: visible(msgs[order[0]].Subject)}
+	for _, i := range order[(page-1)*threadPageSize : min(page*threadPageSize, len(order))] {
+		m := msgs[i]
 		m.Subject = visible(m.Subject)
-		d.Messages = append(d.Messages, threadMessage{M: m, Depth: dep, Blocks: splitBody(bodies[i])})
+		m.From.Name = visible(m.From.Name)
+		tm := threadMessage{M: m, Blocks: splitBody(bodies[i]), Focus: i == focus, ShowSubject: true}
+		if p := parentOf(msgs, at, i, flat, order); p >= 0 && baseSubject(msgs[p].Subject) == baseSubject(msgs[i].Subject) {
+			tm.ShowSubject = false
+		}
+		if hd, ok := headers[m.UID]; ok {
+			tm.Headers = visible(hd)
+		} else {
+			tm.Headers = metaHeaders(&m)
+		}
+		if depth != nil {
+			tm.Depth = min(depth[i], maxDepth)
+		}
+		if flat && m.InReplyTo != "" {
+			if p, ok := at[m.InReplyTo]; ok && p != i {
+				tm.Parent = "#" + anchor(&msgs[p])
+				if pp := pos[p]/threadPageSize + 1; pp != page {
+					tm.Parent = pageURL(pp) + tm.Parent
+				}
+				tm.ParentFrom = visible(msgs[p].From.Name)
+				if tm.ParentFrom == "" {
+					tm.ParentFrom = msgs[p].From.Email
+				}
+			}
+		}
+		d.Messages = append(d.Messages, tm)
+	}
+	if pages > 1 {
+		for n := 1; n <= pages; n++ {
+			d.Pager = append(d.Pager, pageLink{N: n, URL: pageURL(n), Current: n == page})
+		}
+		if page > 1 {
+			d.Prev = pageURL(page - 1)
+		}
+		if page < pages {
+			d.Next = pageURL(page + 1)
+		}
 	}
 	h.render(w, "thread.html", d)
+}
+
+// parentOf is the message whose subject a message's is compared with:
+// its parent in the thread, or, in the flat view, the first message.
+func parentOf(msgs []store.Message, at map[string]int, i int, flat bool, order []int) int {
+	if flat {
+		if order[0] == i {
+			return -1
+		}
+		return order[0]
+	}
+	if p, ok := at[msgs[i].InReplyTo]; ok && p != i {
+		return p
+	}
+	for j := len(msgs[i].References) - 1; j >= 0; j-- {
+		if p, ok := at[msgs[i].References[j]]; ok && p != i {
+			return p
+		}
+	}
+	return -1
+}
+
+// baseSubject strips reply prefixes ("Re:", "RE:", "Aw:", "Fwd:" is kept)
+// and surrounding space, to tell a repeated subject from a new one.
+func baseSubject(s string) string {
+	for {
+		s = strings.TrimSpace(s)
+		if len(s) >= 3 && (strings.EqualFold(s[:3], "re:") || strings.EqualFold(s[:3], "aw:")) {
+			s = s[3:]
+			continue
+		}
+		return s
+	}
+}
+
+// metaHeaders shows the header fields the stored metadata has, for
+// Readers without HeaderReader.
+func metaHeaders(m *store.Message) string {
+	var b strings.Builder
+	if m.From.Name != "" {
+		fmt.Fprintf(&b, "From: %s <%s>\n", m.From.Name, m.From.Email)
+	} else if m.From.Email != "" {
+		fmt.Fprintf(&b, "From: %s\n", m.From.Email)
+	}
+	fmt.Fprintf(&b, "Subject: %s\n", m.Subject)
+	if !m.Date.IsZero() {
+		fmt.Fprintf(&b, "Date: %s\n", m.Date.Format(time.RFC1123Z))
+	}
+	fmt.Fprintf(&b, "Message-ID: <%s>\n", m.MessageID)
+	if m.InReplyTo != "" {
+		fmt.Fprintf(&b, "In-Reply-To: <%s>\n", m.InReplyTo)
+	}
+	if len(m.References) > 0 {
+		fmt.Fprintf(&b, "References: <%s>\n", strings.Join(m.References, ">\n  <"))
+	}
+	return visible(b.String())
 }
 
 // messagePage serves GET /{list}/{message-id}/: one message, its headers
@@ -56,7 +331,7 @@ func (h *Handler) threadPage(w http.ResponseWriter, r *http.Request, list, id st
 func (h *Handler) messagePage(w http.ResponseWriter, r *http.Request, list, id string) {
 	msgs, bodies, err := h.r.(PageReader).ThreadBodies(r.Context(), list, id)
 	if err != nil {
-		h.fail(w, "message", err)
+		h.pageFail(w, r, "message", err)
 		return
 	}
 	for i, m := range msgs {
@@ -64,10 +339,32 @@ func (h *Handler) messagePage(w http.ResponseWriter, r *http.Request, list, id s
 			continue
 		}
 		m.Subject = visible(m.Subject)
-		h.render(w, "thread.html", threadPage{List: list, Subject: m.Subject,
-			Messages: []threadMessage{{M: m, Blocks: splitBody(bodies[i])}},
-			Thread:   "/" + url.PathEscape(list) + "/" + url.PathEscape(id) + "/T/"})
+		m.From.Name = visible(m.From.Name)
+		tm := threadMessage{M: m, Blocks: splitBody(bodies[i]), Focus: true, Headers: metaHeaders(&m), ShowSubject: true}
+		if hr, ok := h.r.(HeaderReader); ok {
+			hds, err := hr.ThreadHeaders(r.Context(), list, id)
+			if err != nil {
+				h.pageFail(w, r, "message", err)
+				return
+			}
+			if hd, ok := hds[m.UID]; ok {
+				tm.Headers = visible(hd)
+			}
+		}
+		for j := range msgs {
+			if msgs[j].MessageID == m.InReplyTo && j != i {
+				tm.Parent = "/" + url.PathEscape(list) + "/" + url.PathEscape(m.InReplyTo) + "/"
+				tm.ParentFrom = visible(msgs[j].From.Name)
+				if tm.ParentFrom == "" {
+					tm.ParentFrom = msgs[j].From.Email
+				}
+				break
+			}
+		}
+		h.render(w, "thread.html", threadPage{List: list, ID: id, Subject: m.Subject, Total: len(msgs),
+			Messages: []threadMessage{tm},
+			Thread:   "/" + url.PathEscape(list) + "/" + url.PathEscape(id) + "/T/#" + anchor(&m)})
 		return
 	}
-	writeError(w, http.StatusNotFound, "message not found")
+	h.pageError(w, r, http.StatusNotFound, "message not found")
 }

@@ -113,6 +113,8 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.mux.HandleFunc("GET /api/v1/series/{id}", h.apiSeries)
 	h.mux.HandleFunc("GET /api/v1/series/{id}/mbox", h.seriesMbox)
 	h.mux.HandleFunc("GET /series/{id}/{$}", h.seriesPage)
+	h.mux.HandleFunc("GET /series/{id}/diff/{other}/{$}", h.seriesDiffPage)
+	h.mux.HandleFunc("GET /api/v1/series/{id}/diff/{other}", h.apiSeriesDiff)
 	h.mux.HandleFunc("GET /static/style.css", h.style)
 	h.mux.HandleFunc("POST /{list}/{$}", h.search)
 	h.mux.HandleFunc("GET /{list}/{rest...}", h.raw)

@@ -1,0 +1,175 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/alecthomas/chroma/v2"
+	"github.com/alecthomas/chroma/v2/lexers"
+
+	"patchwell/store"
+)
+
+// SeriesDiffer is an optional ability of a Reader: the revisions of a
+// series and what changed between two of them. Without it the diff pages
+// answer 404 and the series page has no "compare with" links.
+type SeriesDiffer interface {
+	// Revisions returns the revision chain of a series, oldest first,
+	// the series itself included; store.ErrNotFound for an unknown id.
+	Revisions(ctx context.Context, id int64) ([]store.Series, error)
+	// SeriesDiff returns what changed between two revisions, the older
+	// first; store.ErrNotFound for an unknown id, store.ErrInvalid when
+	// the two are not revisions of one series.
+	SeriesDiff(ctx context.Context, id, other int64) (*store.SeriesDiff, error)
+}
+
+// compareWith returns the other revisions of s for the series page's
+// "compare with" links; none when the Reader cannot diff revisions.
+func (h *Handler) compareWith(ctx context.Context, s *store.Series) ([]store.Series, error) {
+	sd, ok := h.r.(SeriesDiffer)
+	if !ok || (s.Previous == 0 && s.SupersededBy == 0) {
+		return nil, nil
+	}
+	chain, err := sd.Revisions(ctx, s.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Series
+	for _, r := range chain {
+		if r.ID != s.ID {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// seriesDiffIDs reads {id} and {other} of a diff route, answering 400 or
+// 404 itself when it returns ok false.
+func (h *Handler) seriesDiffIDs(w http.ResponseWriter, r *http.Request) (sd SeriesDiffer, id, other int64, ok bool) {
+	id, err1 := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	other, err2 := strconv.ParseInt(r.PathValue("other"), 10, 64)
+	if err1 != nil || err2 != nil || id <= 0 || other <= 0 {
+		writeError(w, http.StatusBadRequest, errBadID.Error())
+		return nil, 0, 0, false
+	}
+	sd, ok = h.r.(SeriesDiffer)
+	if !ok {
+		writeError(w, http.StatusNotFound, "not found")
+	}
+	return sd, id, other, ok
+}
+
+// diffPatch is one entry of the revision diff page.
+type diffPatch struct {
+	store.PatchDiff
+	Anchor string // d1, d2, ...: the section's id
+	Files  []diffFile
+}
+
+type seriesDiffPage struct {
+	D       *store.SeriesDiff
+	Patches []diffPatch
+	// RangeDiff is git range-diff's output, line by line.
+	RangeDiff []diffFile
+	Summary   string // "2 unchanged · 1 changed"
+}
+
+// diffLexer colours the inner diff of a diff of diffs, as git range-diff
+// --dual-color does.
+var diffLexer = chroma.Coalesce(lexers.Get("diff"))
+
+// splitLines cuts a text into lines, without a last empty one.
+func splitLines(s string) []string { return strings.Split(strings.TrimSuffix(s, "\n"), "\n") }
+
+// seriesDiffPage serves GET /series/{id}/diff/{other}/: what changed from
+// one revision of a series to another, patch by patch.
+func (h *Handler) seriesDiffPage(w http.ResponseWriter, r *http.Request) {
+	sd, id, other, ok := h.seriesDiffIDs(w, r)
+	if !ok {
+		return
+	}
+	d, err := sd.SeriesDiff(r.Context(), id, other)
+	if err != nil {
+		h.fail(w, "series", err)
+		return
+	}
+	d.Old.Subject, d.New.Subject = visible(d.Old.Subject), visible(d.New.Subject)
+	page := seriesDiffPage{D: d}
+	counts := map[string]int{}
+	hl := newHighlighter()
+	if d.RangeDiff != "" {
+		page.RangeDiff = []diffFile{{Name: "git range-diff"}}
+		for _, l := range splitLines(d.RangeDiff) {
+			page.RangeDiff[0].Lines = append(page.RangeDiff[0].Lines, line{Text: visible(l), raw: l})
+		}
+	}
+	for k, p := range d.Patches {
+		counts[p.Status]++
+		dp := diffPatch{PatchDiff: p, Anchor: fmt.Sprintf("d%d", k+1)}
+		if p.Diff != "" {
+			dp.Files = splitDiff(dp.Anchor, p.Diff)
+			for i := range dp.Files {
+				dp.Files[i].Name = "changes to the patch"
+				hl.fileAs(&dp.Files[i], diffLexer)
+			}
+		}
+		page.Patches = append(page.Patches, dp)
+	}
+	var summary []string
+	for _, st := range []string{store.PatchUnchanged, store.PatchChanged, store.PatchAdded, store.PatchDropped} {
+		if counts[st] > 0 {
+			summary = append(summary, fmt.Sprintf("%d %s", counts[st], st))
+		}
+	}
+	page.Summary = strings.Join(summary, " · ")
+	h.render(w, "seriesdiff.html", page)
+}
+
+// apiSeriesDiff serves GET /api/v1/series/{id}/diff/{other}: the revision
+// diff as JSON.
+func (h *Handler) apiSeriesDiff(w http.ResponseWriter, r *http.Request) {
+	sd, id, other, ok := h.seriesDiffIDs(w, r)
+	if !ok {
+		return
+	}
+	d, err := sd.SeriesDiff(r.Context(), id, other)
+	if err != nil {
+		h.fail(w, "series", err)
+		return
+	}
+	out := seriesDiffJSON{Old: toSeries(&d.Old), New: toSeries(&d.New), Method: d.Method,
+		RangeDiff: nullString(d.RangeDiff), Patches: make([]patchDiffJSON, 0, len(d.Patches))}
+	for _, p := range d.Patches {
+		pj := patchDiffJSON{Status: p.Status, PairedBy: nullString(p.PairedBy), Diff: p.Diff, Note: p.Note}
+		if p.Old != nil {
+			o := toPatch(p.Old)
+			pj.Old = &o
+		}
+		if p.New != nil {
+			n := toPatch(p.New)
+			pj.New = &n
+		}
+		out.Patches = append(out.Patches, pj)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type seriesDiffJSON struct {
+	Old       seriesJSON      `json:"old"`
+	New       seriesJSON      `json:"new"`
+	Method    string          `json:"method"` // "range-diff" or "diff-of-diffs"
+	RangeDiff *string         `json:"range_diff"`
+	Patches   []patchDiffJSON `json:"patches"`
+}
+
+type patchDiffJSON struct {
+	Status   string     `json:"status"` // unchanged, changed, added, dropped
+	PairedBy *string    `json:"paired_by"`
+	Old      *patchJSON `json:"old"`
+	New      *patchJSON `json:"new"`
+	Diff     string     `json:"diff"`
+	Note     string     `json:"note,omitempty"`
+}
