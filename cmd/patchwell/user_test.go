@@ -98,6 +98,25 @@ func TestUserCLI(t *testing.T) {
 
 func jsonID(id int64) string { b, _ := json.Marshal(id); return string(b) }
 
+// getJSONAuth is getJSON with a bearer token.
+func (s *server) getJSONAuth(path, token string, v any) int {
+	s.t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+s.http+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode == 200 {
+		if err := json.Unmarshal(body, v); err != nil {
+			s.t.Fatalf("GET %s: %v: %s", path, err, body)
+		}
+	}
+	return res.StatusCode
+}
+
 // TestUserCLIErrors: exit code 2 for bad command lines, 1 for failures,
 // one line on stderr.
 func TestUserCLIErrors(t *testing.T) {
