@@ -27,7 +27,7 @@ import (
 // admin (site admin), owner and maint of sec, user (confirmed, no role),
 // fresh (unconfirmed).
 type authEnv struct {
-	t      *testing.T
+	t      testing.TB
 	base   string
 	h      *Handler
 	st     *store.SQLite
@@ -70,7 +70,7 @@ func patchMail(list, id, subject string) []byte {
 		"@@ -1 +1 @@\r\n-old\r\n+new\r\n-- \r\n2.40.0\r\n")
 }
 
-func newAuthEnv(t *testing.T, cfg Config) *authEnv {
+func newAuthEnv(t testing.TB, cfg Config) *authEnv {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
