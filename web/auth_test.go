@@ -501,7 +501,8 @@ func TestStatusChangeMatrix(t *testing.T) {
 func TestSeriesPageStatus(t *testing.T) {
 	e := newAuthEnv(t, Config{})
 	page := fmt.Sprintf("/series/%d/", e.series["pub"])
-	if res := e.do(req{Path: page}); res.code != 200 || strings.Contains(string(res.body), "status-form") {
+	if res := e.do(req{Path: page}); res.code != 200 || strings.Contains(string(res.body), "status-form") ||
+		!strings.Contains(string(res.body), `<a href="/signin?next=%2Fseries%2F`) {
 		t.Fatalf("anonymous series page: %d, form shown: %v", res.code, strings.Contains(string(res.body), "status-form"))
 	}
 	cu := e.signin("user@example.org")
