@@ -643,3 +643,17 @@ func (s *SQLite) ImportAccounts(ctx context.Context, d *AccountData) (dropped in
 	}
 	return dropped, nil
 }
+
+// MessageLists implements Store.
+func (s *SQLite) MessageLists(ctx context.Context, messageID string) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT l.name FROM messages m JOIN lists l ON l.id = m.list_id
+		WHERE m.message_id = ? ORDER BY l.name LIMIT 100`, messageID)
+	names, err := collect(rows, err, "message lists", func(sc scanner) (*string, error) {
+		var n string
+		return &n, sc.Scan(&n)
+	})
+	if err == nil && len(names) == 0 {
+		err = fmt.Errorf("message %q: %w", messageID, ErrNotFound)
+	}
+	return names, err
+}

@@ -319,6 +319,20 @@ func (h *Handler) readable(w http.ResponseWriter, r *http.Request, list, what st
 	return l, true
 }
 
+// canRead reports, without answering, whether the request may read a
+// list; false for an unknown list.
+func (h *Handler) canRead(r *http.Request, list string) (bool, error) {
+	l, err := h.listInfo(r.Context(), list)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	subj, err := h.subject(r, l)
+	return err == nil && access.Allowed(subj, l, access.Read), err
+}
+
 // listed filters lists down to those the request's indexes show
 // (access.Listed).
 func (h *Handler) listed(r *http.Request, ls []store.List) ([]store.List, error) {

@@ -569,6 +569,31 @@ func TestListIndexes(t *testing.T) {
 	}
 }
 
+// TestAllPicksReadableCopy: /all/ serves a message cross-posted to a
+// private list and a public one from the list the reader may see.
+func TestAllPicksReadableCopy(t *testing.T) {
+	e := newAuthEnv(t, Config{})
+	ctx := context.Background()
+	if _, err := e.st.CreateList(ctx, store.List{Name: "a-sec", Visibility: store.VisibilityPrivate}); err != nil {
+		t.Fatal(err)
+	}
+	in := review.NewIngester(e.st, slog.New(slog.DiscardHandler))
+	if err := in.Deliver(ctx, []string{"a-sec", "pub"}, patchMail("pub", "x@example.org", "cross-posted")); err != nil {
+		t.Fatal(err)
+	}
+	in.Close()
+	res := e.do(req{Path: "/all/x@example.org/"})
+	if res.code != 200 || !strings.Contains(string(res.body), "cross-posted") {
+		t.Fatalf("anonymous /all/ of a cross-posted message: %d %s", res.code, res.body)
+	}
+	if res := e.do(req{Path: "/all/p-sec@example.org/raw"}); res.code != http.StatusNotFound {
+		t.Fatalf("anonymous /all/ of a private-only message: %d", res.code)
+	}
+	if res := e.do(req{Path: "/all/p-sec@example.org/raw", Token: e.tokens["admin"]}); res.code != 200 {
+		t.Fatalf("admin /all/ of a private message: %d", res.code)
+	}
+}
+
 // walkCase is one request of the route walk; member is the code a member
 // of the private list gets (anonymous always gets 404).
 type walkCase struct {
