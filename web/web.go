@@ -169,6 +169,11 @@ func (m *routeMux) HandleFunc(pattern string, fn func(http.ResponseWriter, *http
 	m.ServeMux.HandleFunc(pattern, fn)
 }
 
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
 // recorder remembers the status written and the internal error, if any, to
 // be logged once by ServeHTTP.
 type recorder struct {
