@@ -11,7 +11,9 @@
 // admins. A private list is readable only by its members (any role) and
 // site admins; for everyone else it does not exist: callers answer 404, not
 // 403, so that private list names do not leak. Post (sending mail to the
-// list) follows Read. Comment needs a signed-in, confirmed user who can
+// list) follows Read: anyone on public and unlisted lists, members on
+// private ones (a list that takes reports from outsiders, like security@,
+// would need an open-posting setting, which does not exist yet). Comment needs a signed-in, confirmed user who can
 // read. SetStatus, Moderate and Apply need the maintainer or owner role (or
 // site admin); Admin (roles, list settings) needs owner or site admin.
 //

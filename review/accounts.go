@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -51,17 +52,17 @@ type Accounts struct {
 	// Memory KiB.
 	hashing chan struct{}
 	// dummy is a hash verified when the address is unknown, so that a
-	// wrong address costs as much time as a wrong password.
-	dummy string
-	now   func() time.Time
+	// wrong address costs as much time as a wrong password; made on first
+	// use.
+	dummy     string
+	dummyOnce sync.Once
+	now       func() time.Time
 }
 
 // NewAccounts returns the account service over st with the given argon2id
 // parameters (DefaultArgon2 in production).
 func NewAccounts(st store.Store, p Argon2Params) *Accounts {
-	a := &Accounts{st: st, params: p, hashing: make(chan struct{}, 4), now: time.Now}
-	a.dummy, _ = a.HashPassword("not a password of anyone")
-	return a
+	return &Accounts{st: st, params: p, hashing: make(chan struct{}, 4), now: time.Now}
 }
 
 // HashPassword returns the argon2id PHC string of a password.
@@ -134,6 +135,7 @@ func (a *Accounts) SetPassword(ctx context.Context, email, password string) erro
 func (a *Accounts) Authenticate(ctx context.Context, email, password string) (*store.User, error) {
 	u, hash, err := a.st.Credentials(ctx, email)
 	if errors.Is(err, store.ErrNotFound) {
+		a.dummyOnce.Do(func() { a.dummy, _ = a.HashPassword("not a password of anyone") })
 		a.checkPassword(password, a.dummy)
 		return nil, store.ErrBadCredentials
 	}

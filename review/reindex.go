@@ -27,7 +27,7 @@ func Reindex(ctx context.Context, from, to store.Store, log *slog.Logger) (map[s
 	out := map[string]ImportStats{}
 	for _, l := range lists {
 		if _, err := to.CreateList(ctx, store.List{Name: l.Name, Description: l.Description, Owner: l.Owner,
-			Created: l.Created, UIDValidity: l.UIDValidity}); err != nil {
+			Created: l.Created, UIDValidity: l.UIDValidity, Visibility: l.Visibility}); err != nil {
 			return out, err
 		}
 		src := newWalkSource(ctx, from, l.Name)
@@ -40,6 +40,22 @@ func Reindex(ctx context.Context, from, to store.Store, log *slog.Logger) (map[s
 		if st.Imported != l.Messages {
 			return out, fmt.Errorf("list %s: %d messages rebuilt of %d", l.Name, st.Imported, l.Messages)
 		}
+	}
+	// Accounts, roles, tokens and status decisions are not in the mail:
+	// carry them over.
+	if err := in.Close(); err != nil {
+		return out, err
+	}
+	acc, err := from.ExportAccounts(ctx)
+	if err != nil {
+		return out, err
+	}
+	dropped, err := to.ImportAccounts(ctx, acc)
+	if err != nil {
+		return out, err
+	}
+	if dropped > 0 {
+		log.Warn("reindex: status changes of series that no longer exist were dropped", "count", dropped)
 	}
 	return out, copyReviewState(ctx, from, to)
 }

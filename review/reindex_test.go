@@ -64,3 +64,66 @@ func TestReindex(t *testing.T) {
 		t.Errorf("UIDVALIDITY %d, was %d", ln.UIDValidity, lo.UIDValidity)
 	}
 }
+
+// TestReindexKeepsAccounts: accounts, passwords, sessions, tokens, roles,
+// list visibility and maintainers' status decisions survive a reindex.
+func TestReindexKeepsAccounts(t *testing.T) {
+	ctx := context.Background()
+	in, old := newTestIngester(t)
+	importFile(t, in, filepath.Join(corpusDir(t), "patchwork", "series", "revision-basic.mbox"))
+	acc := NewAccounts(old, testArgon2)
+	u, err := acc.AddUser(ctx, "m@example.org", "M", "a good password", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.SetRole(ctx, u.ID, "dev", store.RoleMaintainer); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.SetVisibility(ctx, "dev", store.VisibilityPrivate); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, _ := acc.NewToken(ctx, u.ID, "ci")
+	sess, _, _ := acc.NewSession(ctx, u.ID)
+	ss, _ := old.SeriesList(ctx, "dev", "", store.Page{})
+	var target store.Series
+	for _, s := range ss {
+		if s.SupersededBy == 0 {
+			target = s
+		}
+	}
+	if _, err := acc.SetStatus(ctx, target.ID, u.ID, store.StatusApproved, "ship it"); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := store.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if _, err := Reindex(ctx, old, fresh, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	nacc := NewAccounts(fresh, testArgon2)
+	if got, err := nacc.Authenticate(ctx, "m@example.org", "a good password"); err != nil || got.ID != u.ID {
+		t.Fatalf("password after reindex: %v %v", got, err)
+	}
+	if got, err := nacc.TokenUser(ctx, tok); err != nil || got.ID != u.ID {
+		t.Fatalf("token after reindex: %v %v", got, err)
+	}
+	if got, err := nacc.SessionUser(ctx, sess); err != nil || got.ID != u.ID {
+		t.Fatalf("session after reindex: %v %v", got, err)
+	}
+	if r, _ := fresh.Role(ctx, u.ID, "dev"); r != store.RoleMaintainer {
+		t.Fatalf("role after reindex: %q", r)
+	}
+	if l, _ := fresh.List(ctx, "dev"); l.Visibility != store.VisibilityPrivate {
+		t.Fatalf("visibility after reindex: %q", l.Visibility)
+	}
+	ns, _ := fresh.SeriesList(ctx, "dev", store.StatusApproved, store.Page{})
+	if len(ns) != 1 || ns[0].MessageID != target.MessageID {
+		t.Fatalf("approved series after reindex: %+v", ns)
+	}
+	h, err := fresh.StatusHistory(ctx, ns[0].ID)
+	if err != nil || len(h) != 1 || h[0].Comment != "ship it" || h[0].User == nil || h[0].User.Email != "m@example.org" {
+		t.Fatalf("history after reindex: %+v %v", h, err)
+	}
+}

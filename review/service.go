@@ -228,3 +228,9 @@ func (s *Service) ThreadBodies(ctx context.Context, list, messageID string) ([]s
 func (s *Service) ListInfo(ctx context.Context, name string) (*store.List, error) {
 	return s.st.ListInfo(ctx, name)
 }
+
+// ListsOf names every list holding a message, in name order, for the
+// /all/ inbox to pick one its reader may see.
+func (s *Service) ListsOf(ctx context.Context, messageID string) ([]string, error) {
+	return s.st.MessageLists(ctx, messageID)
+}

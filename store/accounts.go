@@ -458,3 +458,202 @@ func (s *SQLite) StatusHistory(ctx context.Context, seriesID int64) ([]StatusCha
 		return &c, nil
 	})
 }
+
+// AccountData is what is not derived from mail and so must survive a
+// reindex: accounts with their password hashes, sessions, API tokens,
+// pending confirmations, roles (by list name) and status history (by the
+// series' list and Message-ID, since series ids change).
+type AccountData struct {
+	Users []struct {
+		User
+		Password string
+	}
+	Sessions []struct {
+		Hash             []byte
+		UserID           int64
+		Created, Expires int64
+	}
+	Tokens []struct {
+		ID, UserID        int64
+		Hash              []byte
+		Name              string
+		Created, LastUsed int64
+	}
+	Confirmations []struct {
+		Hash    []byte
+		UserID  int64
+		Expires int64
+	}
+	Roles []struct {
+		UserID     int64
+		List, Role string
+	}
+	History []struct {
+		List, SeriesMessageID string
+		From, To, Comment     string
+		UserID, At            int64
+	}
+}
+
+// ExportAccounts implements Store.
+func (s *SQLite) ExportAccounts(ctx context.Context) (*AccountData, error) {
+	var d AccountData
+	q := func(query string, scan func(*sql.Rows) error) error {
+		rows, err := s.r.QueryContext(ctx, query)
+		if err != nil {
+			return fmt.Errorf("export accounts: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return fmt.Errorf("export accounts: %w", err)
+			}
+		}
+		return rows.Err()
+	}
+	err := errors.Join(
+		q(`SELECT `+userCols+`, password FROM users ORDER BY id`, func(r *sql.Rows) error {
+			var p string
+			u, err := scanUser(r, &p)
+			if err == nil {
+				d.Users = append(d.Users, struct {
+					User
+					Password string
+				}{*u, p})
+			}
+			return err
+		}),
+		q(`SELECT hash, user_id, created, expires FROM sessions`, func(r *sql.Rows) error {
+			d.Sessions = append(d.Sessions, struct {
+				Hash             []byte
+				UserID           int64
+				Created, Expires int64
+			}{})
+			x := &d.Sessions[len(d.Sessions)-1]
+			return r.Scan(&x.Hash, &x.UserID, &x.Created, &x.Expires)
+		}),
+		q(`SELECT id, user_id, hash, name, created, last_used FROM api_tokens ORDER BY id`, func(r *sql.Rows) error {
+			d.Tokens = append(d.Tokens, struct {
+				ID, UserID        int64
+				Hash              []byte
+				Name              string
+				Created, LastUsed int64
+			}{})
+			x := &d.Tokens[len(d.Tokens)-1]
+			return r.Scan(&x.ID, &x.UserID, &x.Hash, &x.Name, &x.Created, &x.LastUsed)
+		}),
+		q(`SELECT hash, user_id, expires FROM confirmations`, func(r *sql.Rows) error {
+			d.Confirmations = append(d.Confirmations, struct {
+				Hash    []byte
+				UserID  int64
+				Expires int64
+			}{})
+			x := &d.Confirmations[len(d.Confirmations)-1]
+			return r.Scan(&x.Hash, &x.UserID, &x.Expires)
+		}),
+		q(`SELECT r.user_id, l.name, r.role FROM list_roles r JOIN lists l ON l.id = r.list_id`, func(r *sql.Rows) error {
+			d.Roles = append(d.Roles, struct {
+				UserID     int64
+				List, Role string
+			}{})
+			x := &d.Roles[len(d.Roles)-1]
+			return r.Scan(&x.UserID, &x.List, &x.Role)
+		}),
+		q(`SELECT l.name, s.message_id, h.from_status, h.to_status, h.comment, COALESCE(h.user_id, 0), h.at
+			FROM status_history h JOIN series s ON s.id = h.series_id JOIN lists l ON l.id = s.list_id ORDER BY h.id`, func(r *sql.Rows) error {
+			d.History = append(d.History, struct {
+				List, SeriesMessageID string
+				From, To, Comment     string
+				UserID, At            int64
+			}{})
+			x := &d.History[len(d.History)-1]
+			return r.Scan(&x.List, &x.SeriesMessageID, &x.From, &x.To, &x.Comment, &x.UserID, &x.At)
+		}),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// ImportAccounts implements Store. Status history whose series is not in
+// the rebuilt store is dropped and counted; a series takes the status of
+// its last recorded change, unless ingest superseded it and the change
+// was no decision (proposed, needs_revision), as ingest itself does.
+func (s *SQLite) ImportAccounts(ctx context.Context, d *AccountData) (dropped int, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("import accounts: %w", err)
+	}
+	defer tx.Rollback()
+	exec := func(q string, args ...any) {
+		if err == nil {
+			if _, e := tx.ExecContext(ctx, q, args...); e != nil {
+				err = fmt.Errorf("import accounts: %w", e)
+			}
+		}
+	}
+	for _, u := range d.Users {
+		exec(`INSERT INTO users(id, email, name, password, confirmed, admin, created) VALUES(?,?,?,?,?,?,?)`,
+			u.ID, u.Email, u.Name, u.Password, u.Confirmed, u.Admin, u.Created.Unix())
+	}
+	for _, x := range d.Sessions {
+		exec(`INSERT INTO sessions(hash, user_id, created, expires) VALUES(?,?,?,?)`, x.Hash, x.UserID, x.Created, x.Expires)
+	}
+	for _, x := range d.Tokens {
+		exec(`INSERT INTO api_tokens(id, hash, user_id, name, created, last_used) VALUES(?,?,?,?,?,?)`,
+			x.ID, x.Hash, x.UserID, x.Name, x.Created, x.LastUsed)
+	}
+	for _, x := range d.Confirmations {
+		exec(`INSERT INTO confirmations(hash, user_id, expires) VALUES(?,?,?)`, x.Hash, x.UserID, x.Expires)
+	}
+	for _, x := range d.Roles {
+		exec(`INSERT INTO list_roles(user_id, list_id, role) SELECT ?, id, ? FROM lists WHERE name = ?`, x.UserID, x.Role, x.List)
+	}
+	last := map[int64]string{}
+	for _, x := range d.History {
+		if err != nil {
+			break
+		}
+		var id int64
+		e := tx.QueryRowContext(ctx, `SELECT s.id FROM series s JOIN lists l ON l.id = s.list_id
+			WHERE l.name = ? AND s.message_id = ? ORDER BY s.id LIMIT 1`, x.List, x.SeriesMessageID).Scan(&id)
+		if errors.Is(e, sql.ErrNoRows) {
+			dropped++
+			continue
+		}
+		if e != nil {
+			err = fmt.Errorf("import accounts: %w", e)
+			break
+		}
+		exec(`INSERT INTO status_history(series_id, from_status, to_status, user_id, at, comment) VALUES(?,?,?,?,?,?)`,
+			id, x.From, x.To, nullID(x.UserID), x.At, x.Comment)
+		last[id] = x.To
+	}
+	for id, st := range last {
+		exec(`UPDATE series SET status = ?1 WHERE id = ?2 AND NOT (status = 'superseded' AND ?1 IN ('proposed', 'needs_revision'))`, st, id)
+	}
+	if err != nil {
+		return dropped, err
+	}
+	if err := tx.Commit(); err != nil {
+		return dropped, fmt.Errorf("import accounts: %w", err)
+	}
+	return dropped, nil
+}
+
+// MessageLists implements Store.
+func (s *SQLite) MessageLists(ctx context.Context, messageID string) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT l.name FROM messages m JOIN lists l ON l.id = m.list_id
+		WHERE m.message_id = ? ORDER BY l.name LIMIT 100`, messageID)
+	names, err := collect(rows, err, "message lists", func(sc scanner) (*string, error) {
+		var n string
+		return &n, sc.Scan(&n)
+	})
+	if err == nil && len(names) == 0 {
+		err = fmt.Errorf("message %q: %w", messageID, ErrNotFound)
+	}
+	return names, err
+}

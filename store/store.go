@@ -119,6 +119,14 @@ type Store interface {
 	SetSeriesStatus(ctx context.Context, seriesID int64, status string, userID int64, comment string, at time.Time) (*StatusChange, error)
 	// StatusHistory returns a series' status changes, oldest first.
 	StatusHistory(ctx context.Context, seriesID int64) ([]StatusChange, error)
+	// MessageLists names the lists holding a Message-ID, in name order,
+	// so that /all/ can pick one the reader may see; ErrNotFound for none.
+	MessageLists(ctx context.Context, messageID string) ([]string, error)
+	// ExportAccounts and ImportAccounts carry what is not derived from
+	// mail across a reindex (into a store whose account tables are empty);
+	// ImportAccounts reports how many history entries found no series.
+	ExportAccounts(ctx context.Context) (*AccountData, error)
+	ImportAccounts(ctx context.Context, d *AccountData) (dropped int, err error)
 
 	// Resolutions returns the resolved marks of review comments on the
 	// patches with these Message-IDs (all of them for nil).

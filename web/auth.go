@@ -26,6 +26,15 @@ import (
 // implemented by the review layer (review.Accounts); web writes nothing
 // itself. Secrets are the values handed to clients (cookie, token, link).
 type Accounts interface {
+	Passwords
+	Sessions
+	APITokens
+	RoleReader
+	StatusChanger
+}
+
+// Passwords signs people in and up.
+type Passwords interface {
 	// Authenticate returns store.ErrBadCredentials for any wrong address
 	// or password.
 	Authenticate(ctx context.Context, email, password string) (*store.User, error)
@@ -35,19 +44,36 @@ type Accounts interface {
 	// Confirm consumes a confirmation secret; store.ErrNotFound when it is
 	// unknown, used or expired.
 	Confirm(ctx context.Context, token string) (*store.User, error)
+}
+
+// Sessions are the cookies of signed-in browsers.
+type Sessions interface {
 	NewSession(ctx context.Context, userID int64) (string, time.Time, error)
-	// SessionUser and TokenUser return store.ErrNotFound for an unknown or
-	// expired secret.
+	// SessionUser returns store.ErrNotFound for an unknown or expired
+	// session.
 	SessionUser(ctx context.Context, token string) (*store.User, error)
 	EndSession(ctx context.Context, token string) error
+}
+
+// APITokens are the bearer tokens of scripts.
+type APITokens interface {
 	NewToken(ctx context.Context, userID int64, name string) (string, *store.APIToken, error)
+	// TokenUser returns store.ErrNotFound for an unknown token.
 	TokenUser(ctx context.Context, token string) (*store.User, error)
 	Tokens(ctx context.Context, userID int64) ([]store.APIToken, error)
 	RevokeToken(ctx context.Context, userID, tokenID int64) error
-	// Role is the user's role on a list ("" for none); Roles maps list
-	// names to roles.
+}
+
+// RoleReader tells users' roles on lists.
+type RoleReader interface {
+	// Role is the user's role on a list ("" for none).
 	Role(ctx context.Context, userID int64, list string) (string, error)
+	// Roles maps list names to the user's roles.
 	Roles(ctx context.Context, userID int64) (map[string]string, error)
+}
+
+// StatusChanger sets series' statuses and tells their history.
+type StatusChanger interface {
 	// SetStatus changes a series' status and records who did it:
 	// store.ErrInvalid for a status that may not be set, store.ErrConflict
 	// for the current one, store.ErrNotFound for an unknown series.
@@ -291,6 +317,20 @@ func (h *Handler) readable(w http.ResponseWriter, r *http.Request, list, what st
 		return nil, false
 	}
 	return l, true
+}
+
+// canRead reports, without answering, whether the request may read a
+// list; false for an unknown list.
+func (h *Handler) canRead(r *http.Request, list string) (bool, error) {
+	l, err := h.listInfo(r.Context(), list)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	subj, err := h.subject(r, l)
+	return err == nil && access.Allowed(subj, l, access.Read), err
 }
 
 // listed filters lists down to those the request's indexes show
@@ -732,11 +772,18 @@ type statusBlock struct {
 	CanSet   bool
 	Choices  []string
 	CSRF     string
+	// SignIn links to the sign-in form for anonymous readers (when
+	// accounts are on); User is who is signed in.
+	SignIn string
+	User   *store.User
 }
 
 // seriesStatus builds the series page's status block.
 func (h *Handler) seriesStatus(r *http.Request, s *store.Series, l *store.List) (statusBlock, error) {
-	b := statusBlock{SeriesID: s.ID, Current: s.Status, CSRF: h.csrfToken(r)}
+	b := statusBlock{SeriesID: s.ID, Current: s.Status, CSRF: h.csrfToken(r), User: h.currentUser(r)}
+	if b.User == nil && h.acc != nil {
+		b.SignIn = "/signin?next=" + url.QueryEscape(r.URL.RequestURI())
+	}
 	var err error
 	if b.History, err = h.history(r.Context(), s.ID); err != nil {
 		return b, err

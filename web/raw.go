@@ -40,6 +40,14 @@ type ListFinder interface {
 	ListOf(ctx context.Context, messageID string) (string, error)
 }
 
+// ListsFinder is an optional ability of a Reader: every list holding a
+// message, in name order, so that /all/ serves the copy of a list the
+// reader may see (a message cross-posted to a private list and a public
+// one).
+type ListsFinder interface {
+	ListsOf(ctx context.Context, messageID string) ([]string, error)
+}
+
 // ThreadMboxer is an optional ability of a Reader: the thread of a message
 // as mboxrd, or store.ErrNotFound before anything is written.
 type ThreadMboxer interface {
@@ -96,12 +104,31 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusNotFound, "not found")
 			return
 		}
-		if list, err = lf.ListOf(r.Context(), id); err != nil {
+		names := []string{}
+		if lsf, ok := h.r.(ListsFinder); ok {
+			names, err = lsf.ListsOf(r.Context(), id)
+		} else if list, err = lf.ListOf(r.Context(), id); err == nil {
+			names = []string{list}
+		}
+		if err != nil {
 			h.fail(w, "message", err)
 			return
 		}
 		// A message of a list the request may not read is not there.
-		if _, ok := h.readable(w, r, list, "message"); !ok {
+		list = ""
+		for _, name := range names {
+			ok, err := h.canRead(r, name)
+			if err != nil {
+				h.fail(w, "message", err)
+				return
+			}
+			if ok {
+				list = name
+				break
+			}
+		}
+		if list == "" {
+			writeError(w, http.StatusNotFound, "message not found")
 			return
 		}
 	} else if _, ok := h.readable(w, r, list, "list"); !ok {

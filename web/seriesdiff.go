@@ -58,8 +58,19 @@ func (h *Handler) seriesDiffIDs(w http.ResponseWriter, r *http.Request) (sd Seri
 	sd, ok = h.r.(SeriesDiffer)
 	if !ok {
 		writeError(w, http.StatusNotFound, "not found")
+		return nil, 0, 0, false
 	}
-	return sd, id, other, ok
+	// Both revisions are in one list (the chain stops at a list change),
+	// so reading the first one's list decides for both.
+	s, _, err := h.r.Series(r.Context(), id)
+	if err != nil {
+		h.fail(w, "series", err)
+		return nil, 0, 0, false
+	}
+	if _, ok := h.readable(w, r, s.List, "series"); !ok {
+		return nil, 0, 0, false
+	}
+	return sd, id, other, true
 }
 
 // diffPatch is one entry of the revision diff page.

@@ -1,13 +1,15 @@
-// Package web serves patchwell over HTTP: the read-only JSON API under
-// /api/v1, raw messages at /{list}/{message-id}/raw, a small HTML home page
-// and /healthz.
+// Package web serves patchwell over HTTP: the JSON API under /api/v1, raw
+// messages at /{list}/{message-id}/raw, the HTML pages, sign-in and account
+// pages, and /healthz.
 //
 // It owns request routing, the JSON shapes of the API (a contract: fields may
 // be added, never renamed or removed), HTML rendering from embedded templates,
-// request logging and panic recovery. It must not write anything: all data
-// comes through the Reader interface declared here, which the review/store
-// layer implements. It imports no other patchwell package than store, for
-// the shared data types.
+// request logging, panic recovery, sessions and CSRF checks. It writes
+// nothing itself: data comes through the Reader interface declared here, and
+// account actions (sign-in, tokens, status changes) through Accounts, both
+// implemented by the review/store layer. Every access to a list's data is
+// decided by access.Allowed (see authorize in auth.go). It imports no other
+// patchwell package than store, for the shared data types, and access.
 package web
 
 import (
@@ -168,6 +170,11 @@ type routeMux struct {
 func (m *routeMux) HandleFunc(pattern string, fn func(http.ResponseWriter, *http.Request)) {
 	m.patterns = append(m.patterns, pattern)
 	m.ServeMux.HandleFunc(pattern, fn)
+}
+
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
 }
 
 // recorder remembers the status written and the internal error, if any, to

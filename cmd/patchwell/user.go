@@ -18,7 +18,7 @@ import (
 
 // cmdUser manages accounts: add, ls, role, token, passwd.
 func cmdUser(args []string) error {
-	if len(args) == 0 {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return usageError{"usage: patchwell " + commands["user"].usage}
 	}
 	fs := newFlags("user")

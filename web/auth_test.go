@@ -1,0 +1,688 @@
+package web
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"patchwell/review"
+	"patchwell/store"
+)
+
+// authEnv is a server over a real store with three lists (public pub,
+// unlisted hid, private sec), each holding one patch, and accounts:
+// admin (site admin), owner and maint of sec, user (confirmed, no role),
+// fresh (unconfirmed).
+type authEnv struct {
+	t      testing.TB
+	base   string
+	h      *Handler
+	st     *store.SQLite
+	dir    string
+	acc    *review.Accounts
+	series map[string]int64 // list -> its series id
+	tokens map[string]string
+	logs   *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+const authPassword = "correct horse battery"
+
+func patchMail(list, id, subject string) []byte {
+	return []byte("From: Ann Dev <ann@example.org>\r\n" +
+		"To: " + list + "@lists.example.org\r\n" +
+		"Subject: [PATCH] " + subject + "\r\n" +
+		"Message-ID: <" + id + ">\r\n" +
+		"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n" +
+		"\r\n" +
+		"Fix the thing.\r\n\r\nSigned-off-by: Ann Dev <ann@example.org>\r\n---\r\n" +
+		" a.txt | 2 +-\r\n 1 file changed, 1 insertion(+), 1 deletion(-)\r\n\r\n" +
+		"diff --git a/a.txt b/a.txt\r\nindex 1111111..2222222 100644\r\n--- a/a.txt\r\n+++ b/a.txt\r\n" +
+		"@@ -1 +1 @@\r\n-old\r\n+new\r\n-- \r\n2.40.0\r\n")
+}
+
+func newAuthEnv(t testing.TB, cfg Config) *authEnv {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	in := review.NewIngester(st, slog.New(slog.DiscardHandler))
+	e := &authEnv{t: t, st: st, dir: dir, series: map[string]int64{}, tokens: map[string]string{}, logs: &syncBuffer{}}
+	for _, l := range []struct{ name, vis string }{{"pub", store.VisibilityPublic}, {"hid", store.VisibilityUnlisted}, {"sec", store.VisibilityPrivate}} {
+		if _, err := st.CreateList(ctx, store.List{Name: l.name, Visibility: l.vis}); err != nil {
+			t.Fatal(err)
+		}
+		if err := in.Deliver(ctx, []string{l.name}, patchMail(l.name, "p-"+l.name+"@example.org", "fix "+l.name)); err != nil {
+			t.Fatal(err)
+		}
+		ss, err := st.SeriesList(ctx, l.name, "", store.Page{})
+		if err != nil || len(ss) != 1 {
+			t.Fatalf("series of %s: %v %v", l.name, ss, err)
+		}
+		e.series[l.name] = ss[0].ID
+	}
+	in.Close()
+	e.acc = review.NewAccounts(st, review.Argon2Params{Memory: 64, Time: 1, Threads: 1})
+	for _, u := range []struct {
+		email string
+		admin bool
+		role  string
+	}{{"admin", true, ""}, {"owner", false, store.RoleOwner}, {"maint", false, store.RoleMaintainer}, {"user", false, ""}} {
+		nu, err := e.acc.AddUser(ctx, u.email+"@example.org", strings.ToUpper(u.email[:1])+u.email[1:], authPassword, u.admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.role != "" {
+			if err := st.SetRole(ctx, nu.ID, "sec", u.role); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if e.tokens[u.email], _, err = e.acc.NewToken(ctx, nu.ID, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.acc.SignUp(ctx, "fresh@example.org", "Fresh", authPassword); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Domain, cfg.Accounts = "lists.example.org", e.acc
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), e.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.h = New(review.NewService(st), cfg, log).(*Handler)
+	srv := httptest.NewServer(e.h)
+	e.base = srv.URL
+	t.Cleanup(func() {
+		srv.Close()
+		if n := e.h.Panics(); n != 0 {
+			t.Errorf("Panics() = %d", n)
+		}
+	})
+	return e
+}
+
+// req is one request of a test: Token is a bearer token, Cookie a session.
+type req struct {
+	Method, Path string
+	Body         string
+	Type         string
+	Token        string
+	Cookie       string
+	Header       map[string]string
+}
+
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+func (e *authEnv) do(q req) response {
+	e.t.Helper()
+	if q.Method == "" {
+		q.Method = http.MethodGet
+	}
+	r, err := http.NewRequest(q.Method, e.base+q.Path, strings.NewReader(q.Body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if q.Type != "" {
+		r.Header.Set("Content-Type", q.Type)
+	} else if q.Body != "" {
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if q.Token != "" {
+		r.Header.Set("Authorization", "Bearer "+q.Token)
+	}
+	if q.Cookie != "" {
+		r.AddCookie(&http.Cookie{Name: sessionCookie, Value: q.Cookie})
+	}
+	for k, v := range q.Header {
+		r.Header.Set(k, v)
+	}
+	res, err := noRedirect.Do(r)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", q.Method, q.Path, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return response{res.StatusCode, res.Header, b}
+}
+
+// signin signs in through the form and returns the session cookie.
+func (e *authEnv) signin(email string) *http.Cookie {
+	e.t.Helper()
+	res := e.do(req{Method: "POST", Path: "/signin", Body: url.Values{"email": {email}, "password": {authPassword}, "next": {"/account"}}.Encode()})
+	if res.code != http.StatusSeeOther || res.header.Get("Location") != "/account" {
+		e.t.Fatalf("sign in as %s: %d %s", email, res.code, res.body)
+	}
+	for _, c := range (&http.Response{Header: res.header}).Cookies() {
+		if c.Name == sessionCookie {
+			return c
+		}
+	}
+	e.t.Fatalf("sign in as %s set no session cookie", email)
+	return nil
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+
+// csrf reads the csrf token a signed-in page puts in its forms.
+func (e *authEnv) csrf(cookie string) string {
+	e.t.Helper()
+	res := e.do(req{Path: "/account", Cookie: cookie})
+	m := csrfField.FindSubmatch(res.body)
+	if res.code != 200 || m == nil {
+		e.t.Fatalf("no csrf token on /account: %d %s", res.code, res.body)
+	}
+	return string(m[1])
+}
+
+func TestSignInOut(t *testing.T) {
+	e := newAuthEnv(t, Config{})
+	if res := e.do(req{Path: "/signin?next=/series/1/"}); res.code != 200 || !strings.Contains(string(res.body), `name="next" value="/series/1/"`) {
+		t.Fatalf("GET /signin: %d %s", res.code, res.body)
+	}
+	// Wrong password and unknown address get the same generic answer.
+	for _, form := range []url.Values{
+		{"email": {"user@example.org"}, "password": {"wrong password"}},
+		{"email": {"nobody@example.org"}, "password": {authPassword}},
+	} {
+		res := e.do(req{Method: "POST", Path: "/signin", Body: form.Encode()})
+		if res.code != http.StatusUnauthorized || !strings.Contains(string(res.body), "Wrong email or password.") {
+			t.Fatalf("bad sign-in %v: %d %s", form, res.code, res.body)
+		}
+		if len(res.header.Values("Set-Cookie")) != 0 {
+			t.Fatalf("bad sign-in set a cookie: %v", res.header)
+		}
+	}
+	c := e.signin("USER@example.org")
+	if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Secure || c.Path != "/" || len(c.Value) < 40 {
+		t.Fatalf("session cookie flags: %+v", c)
+	}
+	// Only the hash is stored: the secret is nowhere in the database files.
+	for _, f := range []string{store.DBFile, store.DBFile + "-wal"} {
+		b, _ := os.ReadFile(filepath.Join(e.dir, f))
+		if bytes.Contains(b, []byte(c.Value)) || bytes.Contains(b, []byte(e.tokens["user"])) {
+			t.Fatalf("a session or token secret is stored in %s", f)
+		}
+	}
+	if u := e.do(req{Path: "/account", Cookie: c.Value}); u.code != 200 || !strings.Contains(string(u.body), "user@example.org") {
+		t.Fatalf("account page: %d %s", u.code, u.body)
+	}
+	// An open redirect is not possible through next.
+	for _, next := range []string{"//evil.example/", "https://evil.example/", "/\\evil.example"} {
+		res := e.do(req{Method: "POST", Path: "/signin", Body: url.Values{"email": {"user@example.org"}, "password": {authPassword}, "next": {next}}.Encode()})
+		if loc := res.header.Get("Location"); res.code != http.StatusSeeOther || loc != "/" {
+			t.Errorf("next=%q redirected to %q (%d)", next, loc, res.code)
+		}
+	}
+	tok := e.csrf(c.Value)
+	res := e.do(req{Method: "POST", Path: "/signout", Cookie: c.Value, Body: "csrf=" + tok})
+	if res.code != http.StatusSeeOther || !strings.Contains(res.header.Get("Set-Cookie"), "Max-Age=0") {
+		t.Fatalf("sign out: %d %v", res.code, res.header)
+	}
+	if res := e.do(req{Path: "/account", Cookie: c.Value}); res.code != http.StatusSeeOther || !strings.HasPrefix(res.header.Get("Location"), "/signin?next=") {
+		t.Fatalf("the session outlived sign-out: %d %v", res.code, res.header)
+	}
+}
+
+func TestSecureCookieFlag(t *testing.T) {
+	e := newAuthEnv(t, Config{SecureCookies: true})
+	if c := e.signin("user@example.org"); !c.Secure || !c.HttpOnly {
+		t.Fatalf("--secure-cookies: cookie %+v", c)
+	}
+}
+
+func TestSignInRateLimit(t *testing.T) {
+	e := newAuthEnv(t, Config{})
+	codes := map[int]int{}
+	for range 15 {
+		res := e.do(req{Method: "POST", Path: "/signin", Body: "email=user%40example.org&password=nope"})
+		codes[res.code]++
+	}
+	if codes[http.StatusTooManyRequests] == 0 || codes[http.StatusUnauthorized] == 0 {
+		t.Fatalf("15 bad sign-ins: %v, want some 401 then 429", codes)
+	}
+	// The right password is refused too while limited (no guessing through).
+	res := e.do(req{Method: "POST", Path: "/signin", Body: url.Values{"email": {"user@example.org"}, "password": {authPassword}}.Encode()})
+	if res.code != http.StatusTooManyRequests || res.header.Get("Retry-After") == "" {
+		t.Fatalf("sign-in while limited: %d", res.code)
+	}
+}
+
+func TestSignUpAndConfirm(t *testing.T) {
+	e := newAuthEnv(t, Config{})
+	if res := e.do(req{Path: "/signup"}); res.code != http.StatusNotFound {
+		t.Fatalf("sign-up without --signup: %d", res.code)
+	}
+	e = newAuthEnv(t, Config{Signup: true})
+	if res := e.do(req{Path: "/signup"}); res.code != 200 || !strings.Contains(string(res.body), `name="password2"`) {
+		t.Fatalf("GET /signup: %d %s", res.code, res.body)
+	}
+	for _, bad := range []url.Values{
+		{"email": {"not an address"}, "password": {authPassword}, "password2": {authPassword}},
+		{"email": {"Bob <bob@example.org>"}, "password": {authPassword}, "password2": {authPassword}},
+		{"email": {"bob@example.org"}, "password": {authPassword}, "password2": {"other"}},
+		{"email": {"bob@example.org"}, "password": {"short"}, "password2": {"short"}},
+	} {
+		if res := e.do(req{Method: "POST", Path: "/signup", Body: bad.Encode()}); res.code != http.StatusBadRequest {
+			t.Errorf("sign-up %v: %d %s", bad, res.code, res.body)
+		}
+	}
+	form := url.Values{"email": {"bob@example.org"}, "name": {"Bob"}, "password": {authPassword}, "password2": {authPassword}}
+	res := e.do(req{Method: "POST", Path: "/signup", Body: form.Encode()})
+	if res.code != 200 || !strings.Contains(string(res.body), "confirmation link was written to its log") {
+		t.Fatalf("sign-up: %d %s", res.code, res.body)
+	}
+	link := regexp.MustCompile(`link=http://[^/]+(/confirm/pwc_[A-Za-z0-9_-]+)`).FindStringSubmatch(e.logs.String())
+	if link == nil {
+		t.Fatalf("no confirmation link in the log:\n%s", e.logs.String())
+	}
+	// Signed in but unconfirmed: reads, may not comment.
+	c := e.signin("bob@example.org")
+	if res := e.do(req{Path: "/account", Cookie: c.Value}); !strings.Contains(string(res.body), "not confirmed yet") {
+		t.Fatalf("account page of an unconfirmed user: %s", res.body)
+	}
+	if res := e.do(req{Path: link[1]}); res.code != 200 || !strings.Contains(string(res.body), "is confirmed") {
+		t.Fatalf("confirm: %d %s", res.code, res.body)
+	}
+	if res := e.do(req{Path: link[1]}); res.code != http.StatusNotFound {
+		t.Fatalf("confirm twice: %d", res.code)
+	}
+	if res := e.do(req{Path: "/confirm/pwc_forged"}); res.code != http.StatusNotFound {
+		t.Fatalf("forged confirmation: %d", res.code)
+	}
+	if u, _ := e.st.UserByEmail(context.Background(), "bob@example.org"); !u.Confirmed {
+		t.Fatal("not confirmed")
+	}
+	// An address with an account gets the same page and no new link.
+	before := strings.Count(e.logs.String(), "/confirm/")
+	if res := e.do(req{Method: "POST", Path: "/signup", Body: form.Encode()}); res.code != 200 {
+		t.Fatalf("second sign-up: %d", res.code)
+	}
+	if strings.Count(e.logs.String(), "/confirm/") != before {
+		t.Fatal("a second sign-up for the same address made a link")
+	}
+}
+
+func TestCSRF(t *testing.T) {
+	e := newAuthEnv(t, Config{})
+	c := e.signin("maint@example.org")
+	tok := e.csrf(c.Value)
+	path := fmt.Sprintf("/series/%d/status", e.series["sec"])
+	for name, q := range map[string]req{
+		"cross-site fetch": {Body: "status=approved&csrf=" + tok, Header: map[string]string{"Sec-Fetch-Site": "cross-site"}},
+		"foreign origin":   {Body: "status=approved&csrf=" + tok, Header: map[string]string{"Origin": "https://evil.example"}},
+		"no token":         {Body: "status=approved"},
+		"wrong token":      {Body: "status=approved&csrf=" + strings.Repeat("0", 64)},
+		"other session":    {Body: "status=approved&csrf=" + csrfFor("pws_someone-else")},
+	} {
+		q.Method, q.Path, q.Cookie = "POST", path, c.Value
+		if res := e.do(q); res.code != http.StatusForbidden {
+			t.Errorf("%s: %d %s, want 403", name, res.code, res.body)
+		}
+	}
+	if s, _ := e.st.Series(context.Background(), e.series["sec"]); s.Status != store.StatusProposed {
+		t.Fatalf("a refused request changed the status to %s", s.Status)
+	}
+	// Cross-origin is refused even for anonymous forms (sign-in CSRF).
+	if res := e.do(req{Method: "POST", Path: "/signin", Body: "email=x&password=y", Header: map[string]string{"Sec-Fetch-Site": "cross-site"}}); res.code != http.StatusForbidden {
+		t.Fatalf("cross-site sign-in: %d", res.code)
+	}
+	// Same origin with the token works; the header form works for scripts.
+	res := e.do(req{Method: "POST", Path: path, Cookie: c.Value, Body: "status=approved&csrf=" + tok, Header: map[string]string{"Sec-Fetch-Site": "same-origin"}})
+	if res.code != http.StatusSeeOther {
+		t.Fatalf("same-origin form: %d %s", res.code, res.body)
+	}
+	res = e.do(req{Method: "POST", Path: "/api/v1" + path, Cookie: c.Value, Type: "application/json", Body: `{"status":"proposed"}`,
+		Header: map[string]string{"X-CSRF-Token": tok}})
+	if res.code != http.StatusOK {
+		t.Fatalf("cookie + X-CSRF-Token: %d %s", res.code, res.body)
+	}
+	// A bearer token needs no CSRF token.
+	res = e.do(req{Method: "POST", Path: "/api/v1" + path, Token: e.tokens["maint"], Type: "application/json", Body: `{"status":"approved"}`})
+	if res.code != http.StatusOK {
+		t.Fatalf("bearer: %d %s", res.code, res.body)
+	}
+}
+
+func TestAPITokens(t *testing.T) {
+	e := newAuthEnv(t, Config{})
+	for name, hdr := range map[string]string{"unknown token": "Bearer pwt_nope", "basic auth": "Basic dXNlcjpwYXNz", "empty bearer": "Bearer "} {
+		res := e.do(req{Path: "/api/v1/lists", Header: map[string]string{"Authorization": hdr}})
+		if res.code != http.StatusUnauthorized || res.header.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s: %d", name, res.code)
+		}
+	}
+	// Create a token on the account page, use it, revoke it.
+	c := e.signin("user@example.org")
+	tok := e.csrf(c.Value)
+	res := e.do(req{Method: "POST", Path: "/account/tokens", Cookie: c.Value, Body: "name=laptop&csrf=" + tok})
+	m := regexp.MustCompile(`<pre id="new-token">(pwt_[A-Za-z0-9_-]+)</pre>`).FindSubmatch(res.body)
+	if res.code != 200 || m == nil {
+		t.Fatalf("create token: %d %s", res.code, res.body)
+	}
+	secret := string(m[1])
+	if res := e.do(req{Path: "/account", Cookie: c.Value}); strings.Contains(string(res.body), secret) || !strings.Contains(string(res.body), "laptop") {
+		t.Fatal("the token secret is shown again, or the token is not listed")
+	}
+	if res := e.do(req{Path: "/api/v1/lists/pub", Token: secret}); res.code != 200 {
+		t.Fatalf("with the new token: %d", res.code)
+	}
+	if res := e.do(req{Method: "POST", Path: "/account/tokens", Cookie: c.Value, Body: "name=&csrf=" + tok}); res.code != http.StatusBadRequest {
+		t.Fatalf("unnamed token: %d", res.code)
+	}
+	ts, _ := e.acc.Tokens(context.Background(), e.h.currentUserByToken(t, secret).ID)
+	var id int64
+	for _, x := range ts {
+		if x.Name == "laptop" {
+			id = x.ID
+		}
+	}
+	if res := e.do(req{Method: "POST", Path: fmt.Sprintf("/account/tokens/%d/revoke", id), Cookie: c.Value, Body: "csrf=" + tok}); res.code != http.StatusSeeOther {
+		t.Fatalf("revoke: %d %s", res.code, res.body)
+	}
+	if res := e.do(req{Path: "/api/v1/lists/pub", Token: secret}); res.code != http.StatusUnauthorized {
+		t.Fatalf("revoked token: %d", res.code)
+	}
+}
+
+// currentUserByToken resolves a token the way the handler does.
+func (h *Handler) currentUserByToken(t *testing.T, tok string) *store.User {
+	u, err := h.acc.TokenUser(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// TestStatusChangeMatrix: who may change a status through the API, and
+// every error answer.
+func TestStatusChangeMatrix(t *testing.T) {
+	e := newAuthEnv(t, Config{})
+	post := func(list, token, body string) response {
+		return e.do(req{Method: "POST", Path: fmt.Sprintf("/api/v1/series/%d/status", e.series[list]), Token: token,
+			Type: "application/json", Body: body})
+	}
+	approve := `{"status":"approved","comment":"ok"}`
+	for _, tc := range []struct {
+		list, who string
+		want      int
+	}{
+		{"pub", "", http.StatusUnauthorized},
+		{"hid", "", http.StatusUnauthorized},
+		{"sec", "", http.StatusNotFound},
+		{"pub", "user", http.StatusForbidden},
+		{"sec", "user", http.StatusNotFound},
+		{"pub", "maint", http.StatusForbidden}, // a role on sec only
+		{"sec", "maint", http.StatusOK},
+		{"sec", "owner", http.StatusConflict}, // already approved by maint
+		{"pub", "admin", http.StatusOK},
+		{"hid", "admin", http.StatusOK},
+	} {
+		res := post(tc.list, e.tokens[tc.who], approve)
+		if res.code != tc.want {
+			t.Errorf("%s on %s: %d %s, want %d", tc.who, tc.list, res.code, res.body, tc.want)
+		}
+	}
+	for body, want := range map[string]int{
+		`{"status":"superseded"}`: http.StatusBadRequest,
+		`{"status":"merged"}`:     http.StatusBadRequest,
+		`{"status":1}`:            http.StatusBadRequest,
+		`{"status":"rejected"} x`: http.StatusBadRequest,
+		`{"stat":"rejected"}`:     http.StatusBadRequest,
+		``:                        http.StatusBadRequest,
+	} {
+		if res := post("sec", e.tokens["owner"], body); res.code != want {
+			t.Errorf("body %q: %d %s, want %d", body, res.code, res.body, want)
+		}
+	}
+	if res := e.do(req{Method: "POST", Path: "/api/v1/series/999/status", Token: e.tokens["admin"], Type: "application/json", Body: approve}); res.code != http.StatusNotFound {
+		t.Errorf("unknown series: %d", res.code)
+	}
+	if res := e.do(req{Method: "POST", Path: "/api/v1/series/x/status", Token: e.tokens["admin"], Type: "application/json", Body: approve}); res.code != http.StatusBadRequest {
+		t.Errorf("bad id: %d", res.code)
+	}
+	res := post("sec", e.tokens["owner"], `{"status":"applied","comment":"pushed as abc123"}`)
+	var c map[string]any
+	json.Unmarshal(res.body, &c)
+	if res.code != 200 || c["from"] != "approved" || c["to"] != "applied" || c["comment"] != "pushed as abc123" {
+		t.Fatalf("owner applies: %d %s", res.code, res.body)
+	}
+	// The history is in the series API for readers.
+	res = e.do(req{Path: fmt.Sprintf("/api/v1/series/%d", e.series["sec"]), Token: e.tokens["maint"]})
+	var s struct {
+		Status  string
+		History []struct {
+			From, To, Comment string
+			User              *struct{ Name, Email string }
+		}
+	}
+	if err := json.Unmarshal(res.body, &s); err != nil || s.Status != "applied" || len(s.History) != 2 {
+		t.Fatalf("series API: %s", res.body)
+	}
+	if h := s.History[0]; h.From != "proposed" || h.To != "approved" || h.Comment != "ok" || h.User == nil || h.User.Email != "maint@example.org" {
+		t.Fatalf("history[0] = %+v", h)
+	}
+	if h := s.History[1]; h.User.Email != "owner@example.org" || h.To != "applied" {
+		t.Fatalf("history[1] = %+v", h)
+	}
+}
+
+// TestSeriesPageStatus: the form shows for maintainers only, the history
+// for every reader, and the form works.
+func TestSeriesPageStatus(t *testing.T) {
+	e := newAuthEnv(t, Config{})
+	page := fmt.Sprintf("/series/%d/", e.series["pub"])
+	if res := e.do(req{Path: page}); res.code != 200 || strings.Contains(string(res.body), "status-form") ||
+		!strings.Contains(string(res.body), `<a href="/signin?next=%2Fseries%2F`) {
+		t.Fatalf("anonymous series page: %d, form shown: %v", res.code, strings.Contains(string(res.body), "status-form"))
+	}
+	cu := e.signin("user@example.org")
+	if res := e.do(req{Path: page, Cookie: cu.Value}); strings.Contains(string(res.body), "status-form") {
+		t.Fatal("a user without role sees the status form")
+	}
+	c := e.signin("admin@example.org")
+	res := e.do(req{Path: page, Cookie: c.Value})
+	m := csrfField.FindSubmatch(res.body)
+	if !strings.Contains(string(res.body), `class="status-form"`) || m == nil || strings.Contains(string(res.body), `<option value="proposed">`) {
+		t.Fatalf("admin's series page lacks the form (or offers the current status): %s", res.body)
+	}
+	form := url.Values{"status": {"needs_revision"}, "comment": {"<script>alert(1)</script> please rebase"}, "csrf": {string(m[1])}}
+	res = e.do(req{Method: "POST", Path: fmt.Sprintf("/series/%d/status", e.series["pub"]), Cookie: c.Value, Body: form.Encode()})
+	if res.code != http.StatusSeeOther || res.header.Get("Location") != page+"#status" {
+		t.Fatalf("form post: %d %s", res.code, res.body)
+	}
+	res = e.do(req{Method: "POST", Path: fmt.Sprintf("/series/%d/status", e.series["pub"]), Cookie: c.Value, Body: form.Encode()})
+	if res.code != http.StatusConflict {
+		t.Fatalf("same status again: %d", res.code)
+	}
+	res = e.do(req{Path: page})
+	body := string(res.body)
+	if !strings.Contains(body, "Admin: proposed → <span class=\"status\">needs_revision</span>") ||
+		!strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt; please rebase") || strings.Contains(body, "<script>") {
+		t.Fatalf("history on the page:\n%s", body)
+	}
+	// Anonymous POST to the form: 403 (no session to act for).
+	if res := e.do(req{Method: "POST", Path: fmt.Sprintf("/series/%d/status", e.series["pub"]), Body: "status=approved"}); res.code != http.StatusForbidden {
+		t.Fatalf("anonymous form post: %d", res.code)
+	}
+}
+
+// TestListIndexes: the home page and the API list index show public
+// lists to all, unlisted and private ones to members and admins.
+func TestListIndexes(t *testing.T) {
+	e := newAuthEnv(t, Config{})
+	names := func(token string) string {
+		res := e.do(req{Path: "/api/v1/lists", Token: token})
+		var v struct{ Lists []struct{ Name string } }
+		json.Unmarshal(res.body, &v)
+		var out []string
+		for _, l := range v.Lists {
+			out = append(out, l.Name)
+		}
+		return strings.Join(out, " ")
+	}
+	for who, want := range map[string]string{"": "pub", "user": "pub", "maint": "pub sec", "admin": "hid pub sec"} {
+		if got := names(e.tokens[who]); got != want {
+			t.Errorf("API lists for %q: %q, want %q", who, got, want)
+		}
+	}
+	home := string(e.do(req{Path: "/"}).body)
+	if !strings.Contains(home, "pub@lists.example.org") || strings.Contains(home, "sec@") || strings.Contains(home, "hid@") {
+		t.Errorf("anonymous home page shows the wrong lists:\n%s", home)
+	}
+	home = string(e.do(req{Path: "/", Token: e.tokens["owner"]}).body)
+	if !strings.Contains(home, "sec@lists.example.org") {
+		t.Errorf("owner's home page lacks the private list")
+	}
+	// Unlisted is readable by URL, private is not.
+	if res := e.do(req{Path: "/hid/"}); res.code != 200 {
+		t.Errorf("unlisted list page: %d", res.code)
+	}
+}
+
+// TestAllPicksReadableCopy: /all/ serves a message cross-posted to a
+// private list and a public one from the list the reader may see.
+func TestAllPicksReadableCopy(t *testing.T) {
+	e := newAuthEnv(t, Config{})
+	ctx := context.Background()
+	if _, err := e.st.CreateList(ctx, store.List{Name: "a-sec", Visibility: store.VisibilityPrivate}); err != nil {
+		t.Fatal(err)
+	}
+	in := review.NewIngester(e.st, slog.New(slog.DiscardHandler))
+	if err := in.Deliver(ctx, []string{"a-sec", "pub"}, patchMail("pub", "x@example.org", "cross-posted")); err != nil {
+		t.Fatal(err)
+	}
+	in.Close()
+	res := e.do(req{Path: "/all/x@example.org/"})
+	if res.code != 200 || !strings.Contains(string(res.body), "cross-posted") {
+		t.Fatalf("anonymous /all/ of a cross-posted message: %d %s", res.code, res.body)
+	}
+	if res := e.do(req{Path: "/all/p-sec@example.org/raw"}); res.code != http.StatusNotFound {
+		t.Fatalf("anonymous /all/ of a private-only message: %d", res.code)
+	}
+	if res := e.do(req{Path: "/all/p-sec@example.org/raw", Token: e.tokens["admin"]}); res.code != 200 {
+		t.Fatalf("admin /all/ of a private message: %d", res.code)
+	}
+}
+
+// walkCase is one request of the route walk; member is the code a member
+// of the private list gets (anonymous always gets 404).
+type walkCase struct {
+	method, path, body string
+	member             int
+}
+
+// TestPrivateListRouteWalk walks every registered route with the private
+// list: anonymous (and signed in without a role) gets 404 everywhere, a
+// member gets the page. A new route without a case here fails the test.
+func TestPrivateListRouteWalk(t *testing.T) {
+	e := newAuthEnv(t, Config{})
+	id := fmt.Sprint(e.series["sec"])
+	msg := "p-sec@example.org"
+	esc := url.PathEscape(msg)
+	lists := []walkCase{}
+	cases := map[string][]walkCase{
+		"GET /api/v1/lists/{name}":             {{"GET", "/api/v1/lists/sec", "", 200}},
+		"GET /api/v1/lists/{name}/series":      {{"GET", "/api/v1/lists/sec/series", "", 200}},
+		"GET /api/v1/lists/{name}/threads":     {{"GET", "/api/v1/lists/sec/threads", "", 200}},
+		"GET /api/v1/series/{id}":              {{"GET", "/api/v1/series/" + id, "", 200}},
+		"GET /api/v1/series/{id}/mbox":         {{"GET", "/api/v1/series/" + id + "/mbox", "", 200}},
+		"GET /series/{id}/{$}":                 {{"GET", "/series/" + id + "/", "", 200}},
+		"GET /series/{id}/diff/{other}/{$}":    {{"GET", "/series/" + id + "/diff/" + id + "/", "", 400}},
+		"GET /api/v1/series/{id}/diff/{other}": {{"GET", "/api/v1/series/" + id + "/diff/" + id, "", 400}},
+		"POST /{list}/{$}":                     {{"POST", "/sec/?x=m&t=1&q=s:fix", "", 200}},
+		"GET /{list}/{rest...}": {
+			{"GET", "/sec/", "", 200},
+			{"GET", "/sec/series.atom", "", 200},
+			{"GET", "/sec/_/text/help/", "", 200},
+			{"GET", "/sec/" + esc, "", 302},
+			{"GET", "/sec/" + esc + "/", "", 200},
+			{"GET", "/sec/" + esc + "/raw", "", 200},
+			{"GET", "/sec/" + esc + "/t.mbox.gz", "", 200},
+			{"GET", "/sec/" + esc + "/T/", "", 200},
+			{"GET", "/sec/" + esc + "/t/", "", 200},
+			{"GET", "/all/" + esc + "/raw", "", 200},
+			{"GET", "/all/" + esc + "/t.mbox.gz", "", 200},
+			{"GET", "/all/" + esc + "/", "", 200},
+		},
+		"POST /series/{id}/status":        {{"POST", "/series/" + id + "/status", "status=approved", 303}},
+		"POST /api/v1/series/{id}/status": {{"POST", "/api/v1/series/" + id + "/status", `{"status":"rejected"}`, 200}},
+	}
+	// Routes that show no list's data (the indexes are checked by
+	// TestListIndexes).
+	noList := map[string]bool{
+		"GET /{$}": true, "GET /healthz": true, "GET /api/v1/lists": true, "GET /static/style.css": true, "GET /": true,
+		"GET /signin": true, "POST /signin": true, "POST /signout": true, "GET /signup": true, "POST /signup": true,
+		"GET /confirm/{token}": true, "GET /account": true, "POST /account/tokens": true, "POST /account/tokens/{id}/revoke": true,
+	}
+	for _, p := range e.h.mux.patterns {
+		if noList[p] {
+			continue
+		}
+		cs, ok := cases[p]
+		if !ok {
+			t.Errorf("route %q has no case in the private-list walk: add one", p)
+			continue
+		}
+		lists = append(lists, cs...)
+	}
+	seriesID := regexp.MustCompile(`/series/` + id + `(/|$)`)
+	for _, c := range lists {
+		for _, who := range []string{"", "user"} {
+			res := e.do(req{Method: c.method, Path: c.path, Body: c.body, Token: e.tokens[who]})
+			if res.code != http.StatusNotFound {
+				t.Errorf("%s %s as %q: %d %s, want 404", c.method, c.path, who, res.code, res.body)
+			}
+			// The answer is the same as for an unknown list, series or
+			// message: nothing tells that the private one exists.
+			unknown := seriesID.ReplaceAllString(strings.ReplaceAll(c.path, "sec", "nosuchlist"), "/series/999999$1")
+			other := e.do(req{Method: c.method, Path: unknown, Body: c.body, Token: e.tokens[who]})
+			if other.code != res.code || string(other.body) != string(res.body) {
+				t.Errorf("%s %s: private %d %q, unknown (%s) %d %q", c.method, c.path, res.code, res.body, unknown, other.code, other.body)
+			}
+		}
+		res := e.do(req{Method: c.method, Path: c.path, Body: c.body, Token: e.tokens["maint"]})
+		if res.code != c.member {
+			t.Errorf("%s %s as member: %d %s, want %d", c.method, c.path, res.code, res.body, c.member)
+		}
+		if strings.HasSuffix(c.path, ".gz") || strings.Contains(c.path, "x=m") {
+			if zr, err := gzip.NewReader(bytes.NewReader(res.body)); err != nil {
+				t.Errorf("%s: not gzip", c.path)
+			} else if b, _ := io.ReadAll(zr); !bytes.Contains(b, []byte("Message-ID: <"+msg+">")) {
+				t.Errorf("%s: the member's mbox lacks the message", c.path)
+			}
+		}
+	}
+	if len(lists) < 20 {
+		t.Fatalf("walked only %d requests", len(lists))
+	}
+}
