@@ -15,8 +15,9 @@ import (
 // messages of from (threads, series, revisions, patches, flags), list by
 // list in arrival order, so that UIDs and UIDVALIDITY stay as they were.
 // It is how a change to recognition or assembly reaches an existing
-// archive. What is not derived from the messages comes along: the
-// resolved marks of review comments and the outbox.
+// archive. What is not derived from the messages comes along: accounts,
+// roles, tokens, status history, the resolved marks of review comments
+// and the outbox.
 func Reindex(ctx context.Context, from, to store.Store, log *slog.Logger) (map[string]ImportStats, error) {
 	lists, err := from.Lists(ctx)
 	if err != nil {

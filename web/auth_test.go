@@ -119,7 +119,11 @@ func newAuthEnv(t testing.TB, cfg Config) *authEnv {
 	}
 	cfg.Domain, cfg.Accounts = "lists.example.org", e.acc
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), e.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.h = New(review.NewService(st), cfg, log).(*Handler)
+	svc := review.NewService(st)
+	rin := review.NewIngester(st, slog.New(slog.DiscardHandler)) // web reviews
+	t.Cleanup(func() { rin.Close() })
+	svc.EnableReviews(rin, cfg.Domain)
+	e.h = New(svc, cfg, log).(*Handler)
 	srv := httptest.NewServer(e.h)
 	e.base = srv.URL
 	t.Cleanup(func() {
@@ -634,8 +638,15 @@ func TestPrivateListRouteWalk(t *testing.T) {
 			{"GET", "/all/" + esc + "/t.mbox.gz", "", 200},
 			{"GET", "/all/" + esc + "/", "", 200},
 		},
-		"POST /series/{id}/status":        {{"POST", "/series/" + id + "/status", "status=approved", 303}},
-		"POST /api/v1/series/{id}/status": {{"POST", "/api/v1/series/" + id + "/status", `{"status":"rejected"}`, 200}},
+		"POST /series/{id}/status":          {{"POST", "/series/" + id + "/status", "status=approved", 303}},
+		"POST /api/v1/series/{id}/status":   {{"POST", "/api/v1/series/" + id + "/status", `{"status":"rejected"}`, 200}},
+		"GET /api/v1/series/{id}/comments":  {{"GET", "/api/v1/series/" + id + "/comments", "", 200}},
+		"POST /api/v1/series/{id}/comments": {{"POST", "/api/v1/series/" + id + "/comments", `{"summary":"Looks good."}`, 201}},
+		"POST /series/{id}/review":          {{"POST", "/series/" + id + "/review", "summary=Looks+good.", 303}},
+		// No such comment: a member learns that, others only that there is no series.
+		"POST /api/v1/series/{id}/comments/resolve": {{"POST", "/api/v1/series/" + id + "/comments/resolve",
+			`{"key":{"reply_message_id":"r@x","patch_message_id":"p@x","file":"f","side":"new","line":1},"resolved":true}`, 404}},
+		"POST /series/{id}/comments/resolve": {{"POST", "/series/" + id + "/comments/resolve", "resolve=" + url.QueryEscape("r=r@x&p=p@x&f=f&s=new&l=1"), 404}},
 	}
 	// Routes that show no list's data (the indexes are checked by
 	// TestListIndexes).
