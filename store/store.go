@@ -55,6 +55,16 @@ type Store interface {
 	// Check verifies the database and every stored message against its
 	// sha256; ErrCorrupted wraps what is wrong.
 	Check(ctx context.Context) error
+
+	// Search returns the messages of list ("" for every list) matching e,
+	// newest arrival first; ErrInvalid for an expression it cannot run.
+	Search(ctx context.Context, list string, e *SearchExpr, p Page) ([]Message, error)
+	// SearchThreads returns the threads (ids) of the messages of list
+	// matching e, the newest match's first, at most limit of them.
+	SearchThreads(ctx context.Context, list string, e *SearchExpr, limit int) ([]int64, error)
+	// SearchUnindexed counts the messages missing from the search index
+	// (stored before the index existed; reindex fills it).
+	SearchUnindexed(ctx context.Context) (int, error)
 	Close() error
 }
 
@@ -72,9 +82,13 @@ type NewMessage struct {
 	Flags      Flags
 	Kind       string
 	Trailers   []Trailer
+	// Search is the text the full-text index gets besides Subject and
+	// From; nil indexes only those.
+	Search *SearchDoc
 
 	sum  []byte // sha256 of Raw, set by Prepare
 	zraw []byte // Raw compressed, set by Prepare
+	text string // the search index's text, set by Prepare
 }
 
 // Added is what Tx.AddMessage did with a NewMessage.
