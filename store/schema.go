@@ -125,8 +125,9 @@ CREATE INDEX patches_subject ON patches(commit_subject);
 	`CREATE INDEX messages_anyid ON messages(message_id);`,
 	// 3 (search): the full-text index, one FTS4 row per message (docid =
 	// messages.id), contentless (the text is in raw). Every word is
-	// indexed with its field as a prefix (s_word, nq_word, dfb_word; see
-	// store/search.go), so one column carries what public-inbox's
-	// prefixes search and phrases stay within a field.
-	`CREATE VIRTUAL TABLE search USING fts4(x, content="", order=DESC, tokenize=unicode61 "tokenchars=_");`,
+	// indexed lower-cased with a one-letter field code in front ("sfix"
+	// for "fix" in the subject; see store/search.go), so one column
+	// carries public-inbox's prefixes and phrases stay within a field.
+	// The tokenizer only splits on spaces (and '*', the prefix operator).
+	`CREATE VIRTUAL TABLE search USING fts4(x, content="", order=DESC, tokenize=simple " *");`,
 }

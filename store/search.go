@@ -12,10 +12,16 @@ import (
 // table "search" (docid = messages.id), written by AddMessage in the same
 // transaction as the message, so a committed message is always findable.
 //
-// Fields are word prefixes, not columns: "fix the quoting" in the subject
-// is indexed as "s_fix s_the s_quoting". A phrase in a field is then an
-// FTS phrase of prefixed words, which FTS4 column filters cannot express,
-// and several fields are an OR of phrases.
+// Fields are word prefixes, not columns: each word is lower-cased here and
+// indexed with a one-letter field code in front ("fix the quoting" in the
+// subject is "sfix sthe squoting"). A phrase in a field is then an FTS
+// phrase of prefixed words, which FTS4 column filters cannot express, and
+// several fields are an OR of phrases. The FTS tokenizer only splits on
+// spaces; the words are cut here, outside the write transaction.
+//
+// The diff line fields (dfa, dfb, dfctx, dfhh) index each distinct word of
+// a message once: code repeats its identifiers, and this halves their
+// share of the index. A phrase there matches lines holding all its words.
 //
 // FTS4 rather than FTS5: mattn/go-sqlite3 compiles FTS5 only under a build
 // tag (sqlite_fts5), and a plain `go build` or `go test` would then make a
@@ -43,9 +49,13 @@ const (
 // message of a list shares, nor the patch-id).
 var bareFields = []string{FieldSubject, FieldFrom, FieldNQ, FieldQ, FieldDFN, FieldDFA, FieldDFB, FieldDFCtx, FieldDFHH}
 
-var searchFields = map[string]bool{FieldSubject: true, FieldFrom: true, FieldTo: true, FieldCc: true,
-	FieldNQ: true, FieldQ: true, FieldDFN: true, FieldDFA: true, FieldDFB: true, FieldDFCtx: true,
-	FieldDFHH: true, FieldPatchID: true}
+// fieldCode is the one-letter prefix of each field's words in the index.
+var fieldCode = map[string]byte{FieldSubject: 's', FieldFrom: 'f', FieldTo: 't', FieldCc: 'c',
+	FieldNQ: 'b', FieldQ: 'q', FieldDFN: 'n', FieldDFA: 'a', FieldDFB: 'p', FieldDFCtx: 'x',
+	FieldDFHH: 'h', FieldPatchID: 'i'}
+
+// unordered fields index each distinct word once: no phrases there.
+var unordered = map[string]bool{FieldDFA: true, FieldDFB: true, FieldDFCtx: true, FieldDFHH: true}
 
 // SearchDoc is the text of a message for the full-text index, as review
 // extracts it from the parsed mail (the store does not parse bodies).
@@ -104,6 +114,15 @@ func searchWords(s string) []string {
 // none matches nothing and review rejects it.
 func SearchWords(s string) []string { return searchWords(s) }
 
+// ftsWord quotes one prefixed word for a MATCH expression.
+func ftsWord(code byte, w string, prefix bool) string {
+	star := ""
+	if prefix {
+		star = "*"
+	}
+	return `"` + string(code) + w + star + `"`
+}
+
 // compiled is a SearchExpr turned into SQL: it means
 // (fts == "" or docid MATCH fts, negated when neg) and cond.
 type compiled struct {
@@ -154,7 +173,7 @@ func compileSearch(e *SearchExpr, budget *int) (compiled, error) {
 	case SearchText:
 		var words []string
 		for _, w := range e.Words {
-			words = append(words, searchWords(w)...)
+			words = append(words, searchWords(strings.ToLower(w))...)
 		}
 		if len(words) == 0 {
 			return compiled{}, fmt.Errorf("%w: nothing to search for (a term needs letters or digits)", ErrInvalid)
@@ -165,8 +184,18 @@ func compileSearch(e *SearchExpr, budget *int) (compiled, error) {
 		}
 		var alts []string
 		for _, f := range fields {
-			if !searchFields[f] {
+			code, ok := fieldCode[f]
+			if !ok {
 				return compiled{}, fmt.Errorf("%w: unknown search field %q", ErrInvalid, f)
+			}
+			if unordered[f] && len(words) > 1 {
+				// All the words, anywhere in the field.
+				var all []string
+				for i, w := range words {
+					all = append(all, ftsWord(code, w, e.Prefix && i == len(words)-1))
+				}
+				alts = append(alts, "("+strings.Join(all, " ")+")")
+				continue
 			}
 			var b strings.Builder
 			b.WriteByte('"')
@@ -174,8 +203,7 @@ func compileSearch(e *SearchExpr, budget *int) (compiled, error) {
 				if i > 0 {
 					b.WriteByte(' ')
 				}
-				b.WriteString(f)
-				b.WriteByte('_')
+				b.WriteByte(code)
 				b.WriteString(w)
 			}
 			if e.Prefix {
@@ -397,22 +425,31 @@ func searchErr(err error) error {
 	return fmt.Errorf("search: %w", err)
 }
 
-// searchText is the indexed text of m: every word prefixed with its
-// field.
+// searchText is the indexed text of m: every word lower-cased and
+// prefixed with its field's code.
 func (m *NewMessage) searchText() string {
 	d := m.Search
 	if d == nil {
 		d = &SearchDoc{}
 	}
 	var b strings.Builder
-	b.Grow(len(m.Subject) + len(d.NQ) + len(d.Q) + len(d.DiffAdded) + len(d.DiffRemoved) + len(d.DiffContext) + 256)
+	b.Grow(len(m.Subject) + len(d.NQ) + len(d.Q) + (len(d.DiffAdded)+len(d.DiffRemoved)+len(d.DiffContext))/2 + 256)
+	seen := map[string]struct{}{}
 	for _, f := range [...]struct{ name, text string }{
 		{FieldSubject, m.Subject}, {FieldFrom, m.From.Name}, {FieldFrom, m.From.Email},
 		{FieldTo, d.To}, {FieldCc, d.Cc}, {FieldNQ, d.NQ}, {FieldQ, d.Q}, {FieldDFN, d.DiffFiles},
 		{FieldDFA, d.DiffRemoved}, {FieldDFB, d.DiffAdded}, {FieldDFCtx, d.DiffContext},
 		{FieldDFHH, d.HunkHeaders}, {FieldPatchID, d.PatchID},
 	} {
-		appendWords(&b, f.name, f.text)
+		if f.text == "" {
+			continue
+		}
+		var dedup map[string]struct{}
+		if unordered[f.name] {
+			clear(seen)
+			dedup = seen
+		}
+		appendWords(&b, fieldCode[f.name], strings.ToLower(f.text), dedup)
 	}
 	return b.String()
 }
@@ -425,17 +462,25 @@ func isWordRune(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) || unicode.Is(unicode.Co, r)
 }
 
-// appendWords writes each word of text as " prefix_word".
-func appendWords(b *strings.Builder, prefix, text string) {
+// appendWords writes each word of text as " <code>word", once when dedup
+// is not nil.
+func appendWords(b *strings.Builder, code byte, text string, dedup map[string]struct{}) {
 	start := -1
 	flush := func(end int) {
-		if start >= 0 {
-			b.WriteByte(' ')
-			b.WriteString(prefix)
-			b.WriteByte('_')
-			b.WriteString(text[start:end])
-			start = -1
+		if start < 0 {
+			return
 		}
+		w := text[start:end]
+		start = -1
+		if dedup != nil {
+			if _, ok := dedup[w]; ok {
+				return
+			}
+			dedup[w] = struct{}{}
+		}
+		b.WriteByte(' ')
+		b.WriteByte(code)
+		b.WriteString(w)
 	}
 	for i, r := range text {
 		if isWordRune(r) {
