@@ -515,3 +515,10 @@ func (s *SQLite) SearchUnindexed(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// SearchHit is one message found by a search, with a line of its text
+// that shows why.
+type SearchHit struct {
+	Message
+	Snippet string
+}
