@@ -67,15 +67,12 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if r.PathValue("rest") == "_/text/help/" {
-		// public-inbox's help page; b4 checks that it exists.
-		if _, err := h.r.List(r.Context(), list); err != nil && list != "all" {
-			h.fail(w, "list", err)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, "patchwell: a public-inbox compatible archive.\n"+
-			"/LIST/MESSAGE-ID/raw, /LIST/MESSAGE-ID/t.mbox.gz, /LIST/MESSAGE-ID/T/, /LIST/series.atom\n")
+	switch rest := r.PathValue("rest"); {
+	case rest == "_/text/help/":
+		h.helpPage(w, r, list)
+		return
+	case rest == "" && r.URL.Query().Has("q"):
+		h.searchPage(w, r, list)
 		return
 	}
 	if list == "all" {
@@ -288,10 +285,6 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 	}
 	if q == "" || len(q) > 4096 {
 		writeError(w, http.StatusBadRequest, "bad query: want q= with at most 4096 bytes")
-		return
-	}
-	if list == "all" {
-		writeError(w, http.StatusNotFound, "search one list at a time")
 		return
 	}
 	h.stream(w, "match", "application/gzip", "", true, func(out io.Writer) error {
