@@ -63,7 +63,7 @@ func TestReindex(t *testing.T) {
 	if n, err := fresh.SearchUnindexed(context.Background()); n != 0 || err != nil {
 		t.Errorf("SearchUnindexed() after reindex = %d, %v", n, err)
 	}
-	for _, q := range []string{`s:"sample series"`, `b:"sample series"`, `dfn:test.md`, `dfb:lorem`, `f:stephen*`, `d:20160101..`} {
+	for _, q := range []string{`s:"sample series"`, `b:"sample cover letter"`, `dfn:test.md`, `dfb:lorem`, `f:stephen*`, `d:20160101..`} {
 		find := func(st store.Store) []string {
 			hits, err := NewService(st).Search(context.Background(), "dev", q, store.Page{Limit: 1000})
 			if err != nil {
