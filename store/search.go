@@ -346,7 +346,9 @@ func searchSQL(list string, e *SearchExpr, cols string) (string, []any, error) {
 	if c.fts != "" && !c.neg {
 		// The MATCH drives the query: FTS hands out docids newest first
 		// (order=DESC) and the LIMIT stops it early.
-		q.WriteString(`SELECT ` + cols + ` FROM search JOIN messages m ON m.id = search.docid JOIN lists l ON l.id = m.list_id`)
+		// CROSS JOIN keeps search the outer loop: the other order runs the
+		// full-text query once per message.
+		q.WriteString(`SELECT ` + cols + ` FROM search CROSS JOIN messages m ON m.id = search.docid CROSS JOIN lists l ON l.id = m.list_id`)
 		where = append(where, "search MATCH ?")
 		args = append(args, c.fts)
 		if c.cond != "" {
@@ -360,7 +362,7 @@ func searchSQL(list string, e *SearchExpr, cols string) (string, []any, error) {
 		args = append(args, a...)
 	}
 	if list != "" {
-		where = append(where, "l.name = ?")
+		where = append(where, "m.list_id = (SELECT id FROM lists WHERE name = ?)")
 		args = append(args, list)
 	}
 	q.WriteString(" WHERE " + strings.Join(where, " AND "))

@@ -981,9 +981,11 @@ func (s *SQLite) Threads(ctx context.Context, list string, p Page) ([]Thread, er
 
 // Raw implements Store.
 func (s *SQLite) Raw(ctx context.Context, list, messageID string) ([]byte, error) {
+	// "+m.uid": ordering by the uid index would scan the whole list; the
+	// Message-ID index finds the (one or few) rows, which are then sorted.
 	var z []byte
 	err := s.r.QueryRowContext(ctx, `SELECT r.data FROM messages m JOIN lists l ON l.id = m.list_id JOIN raw r ON r.id = m.id
-		WHERE l.name = ? AND m.message_id = ? ORDER BY m.uid LIMIT 1`, list, messageID).Scan(&z)
+		WHERE l.name = ? AND m.message_id = ? ORDER BY +m.uid LIMIT 1`, list, messageID).Scan(&z)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("message %q: %w", messageID, ErrNotFound)
 	}
@@ -1000,7 +1002,7 @@ func (s *SQLite) Raw(ctx context.Context, list, messageID string) ([]byte, error
 // Message implements Store.
 func (s *SQLite) Message(ctx context.Context, list, messageID string) (*Message, error) {
 	m, err := scanMessage(s.r.QueryRowContext(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id
-		WHERE l.name = ? AND m.message_id = ? ORDER BY m.uid LIMIT 1`, list, messageID))
+		WHERE l.name = ? AND m.message_id = ? ORDER BY +m.uid LIMIT 1`, list, messageID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("message %q: %w", messageID, ErrNotFound)
 	}
