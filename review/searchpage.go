@@ -2,6 +2,9 @@ package review
 
 import (
 	"context"
+	"errors"
+	"runtime"
+	"sync"
 	"strings"
 	"unicode/utf8"
 
@@ -20,22 +23,44 @@ func (s *Service) Search(ctx context.Context, list, q string, p store.Page) ([]s
 	}
 	if list == "all" {
 		list = ""
-	} else if _, err := s.st.List(ctx, list); err != nil {
-		return nil, err
 	}
 	ms, err := s.st.Search(ctx, list, e, p)
 	if err != nil {
 		return nil, err
 	}
-	words := positiveWords(e, false, nil)
-	hits := make([]store.SearchHit, len(ms))
-	for i := range ms {
-		hits[i].Message = ms[i]
-		raw, err := s.st.Raw(ctx, ms[i].List, ms[i].MessageID)
-		if err != nil {
+	if len(ms) == 0 && list != "" {
+		// No hit: is it the list that does not exist? (List counts its
+		// messages: only worth it here.)
+		if _, err := s.st.List(ctx, list); err != nil {
 			return nil, err
 		}
-		hits[i].Snippet = snippet(raw, words)
+	}
+	words := positiveWords(e, false, nil)
+	hits := make([]store.SearchHit, len(ms))
+	errs := make([]error, len(ms))
+	// Snippets parse the stored mails: on every core.
+	next := make(chan int, len(ms))
+	for i := range ms {
+		hits[i].Message = ms[i]
+		next <- i
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(ms)) {
+		wg.Go(func() {
+			for i := range next {
+				raw, err := s.st.Raw(ctx, ms[i].List, ms[i].MessageID)
+				if err != nil {
+					errs[i] = err
+					continue
+				}
+				hits[i].Snippet = snippet(raw, words)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return hits, nil
 }
