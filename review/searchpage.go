@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"runtime"
-	"sync"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"patchwell/review/patchmail"
