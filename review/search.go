@@ -173,8 +173,6 @@ var fieldsOf = map[string][]string{
 	"dfn":     {store.FieldDFN},
 	"dfa":     {store.FieldDFA},
 	"dfb":     {store.FieldDFB},
-	"dfctx":   {store.FieldDFCtx},
-	"dfhh":    {store.FieldDFHH},
 	"patchid": {store.FieldPatchID},
 }
 

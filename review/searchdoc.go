@@ -10,14 +10,14 @@ import (
 
 // searchDoc splits a parsed mail into the fields of the search index:
 // To/Cc, the body's unquoted and quoted lines, and a diff's file names,
-// removed, added and context lines and hunk headers. Lines after a diff
-// (b4's "change-id:", a signature) are body text again.
+// removed and added lines (context lines and hunk headers are left out).
+// Lines after a diff (b4's "change-id:", a signature) are body text again.
 func searchDoc(to, cc []string, mail *patchmail.Mail) *store.SearchDoc {
 	d := &store.SearchDoc{To: strings.Join(to, " "), Cc: strings.Join(cc, " ")}
 	if mail == nil {
 		return d
 	}
-	var nq, q, dfa, dfb, ctx, hh strings.Builder
+	var nq, q, dfa, dfb strings.Builder
 	split := func(text string) {
 		var left, right int // lines still due in the current hunk
 		inDiff := false     // between a diff header and its first hunk
@@ -34,7 +34,6 @@ func searchDoc(to, cc []string, mail *patchmail.Mail) *store.SearchDoc {
 					right--
 					continue
 				case strings.HasPrefix(line, " ") || line == "":
-					addLine(&ctx, strings.TrimPrefix(line, " "))
 					left--
 					right--
 					continue
@@ -44,9 +43,8 @@ func searchDoc(to, cc []string, mail *patchmail.Mail) *store.SearchDoc {
 				left, right = 0, 0 // a short hunk: what follows is text
 			}
 			if strings.HasPrefix(line, "@@ ") {
-				if l, r, fn, ok := hunkHeader(line); ok {
+				if l, r, ok := hunkHeader(line); ok {
 					left, right = l, r
-					addLine(&hh, fn)
 					inDiff = false
 					continue
 				}
@@ -77,7 +75,7 @@ func searchDoc(to, cc []string, mail *patchmail.Mail) *store.SearchDoc {
 		}
 	}
 	d.NQ, d.Q = nq.String(), q.String()
-	d.DiffRemoved, d.DiffAdded, d.DiffContext, d.HunkHeaders = dfa.String(), dfb.String(), ctx.String(), hh.String()
+	d.DiffRemoved, d.DiffAdded = dfa.String(), dfb.String()
 	d.DiffFiles = files.String()
 	d.PatchID = mail.PatchID
 	return d
@@ -92,16 +90,16 @@ func addLine(b *strings.Builder, s string) {
 }
 
 // hunkHeader parses "@@ -a,b +c,d @@ context" into the line counts of the
-// two sides and the context.
-func hunkHeader(line string) (left, right int, context string, ok bool) {
+// two sides.
+func hunkHeader(line string) (left, right int, ok bool) {
 	rest := line[3:]
 	end := strings.Index(rest, " @@")
 	if end < 0 {
-		return 0, 0, "", false
+		return 0, 0, false
 	}
 	old, nw, ok := strings.Cut(rest[:end], " ")
 	if !ok || !strings.HasPrefix(old, "-") || !strings.HasPrefix(nw, "+") {
-		return 0, 0, "", false
+		return 0, 0, false
 	}
 	count := func(r string) (int, bool) {
 		_, n, has := strings.Cut(r[1:], ",")
@@ -114,7 +112,7 @@ func hunkHeader(line string) (left, right int, context string, ok bool) {
 	l, ok1 := count(old)
 	r, ok2 := count(nw)
 	if !ok1 || !ok2 {
-		return 0, 0, "", false
+		return 0, 0, false
 	}
-	return l, r, strings.TrimSpace(rest[end+3:]), true
+	return l, r, true
 }

@@ -19,9 +19,11 @@ import (
 // several fields are an OR of phrases. The FTS tokenizer only splits on
 // spaces; the words are cut here, outside the write transaction.
 //
-// The diff line fields (dfa, dfb, dfctx, dfhh) index each distinct word of
-// a message once: code repeats its identifiers, and this halves their
-// share of the index. A phrase there matches lines holding all its words.
+// The diff line fields (dfa, dfb) index each distinct word of a message
+// once: code repeats its identifiers, and this halves their share of the
+// index. A phrase there matches lines holding all its words. Context lines
+// and hunk headers (public-inbox's dfctx:, dfhh:) are not indexed: they
+// were a fifth of the words, for prefixes hardly anyone uses.
 //
 // FTS4 rather than FTS5: mattn/go-sqlite3 compiles FTS5 only under a build
 // tag (sqlite_fts5), and a plain `go build` or `go test` would then make a
@@ -39,23 +41,20 @@ const (
 	FieldDFN     = "dfn"     // file names of a diff
 	FieldDFA     = "dfa"     // removed ("-") diff lines
 	FieldDFB     = "dfb"     // added ("+") diff lines
-	FieldDFCtx   = "dfctx"   // diff context lines
-	FieldDFHH    = "dfhh"    // hunk header context (a function name)
 	FieldPatchID = "patchid" // git patch-id --stable
 )
 
 // bareFields are where a word without a prefix is looked for: the
 // subject, the sender, the body and the diff (not To/Cc, which every
 // message of a list shares, nor the patch-id).
-var bareFields = []string{FieldSubject, FieldFrom, FieldNQ, FieldQ, FieldDFN, FieldDFA, FieldDFB, FieldDFCtx, FieldDFHH}
+var bareFields = []string{FieldSubject, FieldFrom, FieldNQ, FieldQ, FieldDFN, FieldDFA, FieldDFB}
 
 // fieldCode is the one-letter prefix of each field's words in the index.
 var fieldCode = map[string]byte{FieldSubject: 's', FieldFrom: 'f', FieldTo: 't', FieldCc: 'c',
-	FieldNQ: 'b', FieldQ: 'q', FieldDFN: 'n', FieldDFA: 'a', FieldDFB: 'p', FieldDFCtx: 'x',
-	FieldDFHH: 'h', FieldPatchID: 'i'}
+	FieldNQ: 'b', FieldQ: 'q', FieldDFN: 'n', FieldDFA: 'a', FieldDFB: 'p', FieldPatchID: 'i'}
 
 // unordered fields index each distinct word once: no phrases there.
-var unordered = map[string]bool{FieldDFA: true, FieldDFB: true, FieldDFCtx: true, FieldDFHH: true}
+var unordered = map[string]bool{FieldDFA: true, FieldDFB: true}
 
 // SearchDoc is the text of a message for the full-text index, as review
 // extracts it from the parsed mail (the store does not parse bodies).
@@ -66,8 +65,6 @@ type SearchDoc struct {
 	DiffFiles   string
 	DiffRemoved string
 	DiffAdded   string
-	DiffContext string
-	HunkHeaders string
 	PatchID     string
 }
 
@@ -435,13 +432,12 @@ func (m *NewMessage) searchText() string {
 		d = &SearchDoc{}
 	}
 	var b strings.Builder
-	b.Grow(len(m.Subject) + len(d.NQ) + len(d.Q) + (len(d.DiffAdded)+len(d.DiffRemoved)+len(d.DiffContext))/2 + 256)
+	b.Grow(len(m.Subject) + len(d.NQ) + len(d.Q) + (len(d.DiffAdded)+len(d.DiffRemoved))/2 + 256)
 	seen := map[string]struct{}{}
 	for _, f := range [...]struct{ name, text string }{
 		{FieldSubject, m.Subject}, {FieldFrom, m.From.Name}, {FieldFrom, m.From.Email},
 		{FieldTo, d.To}, {FieldCc, d.Cc}, {FieldNQ, d.NQ}, {FieldQ, d.Q}, {FieldDFN, d.DiffFiles},
-		{FieldDFA, d.DiffRemoved}, {FieldDFB, d.DiffAdded}, {FieldDFCtx, d.DiffContext},
-		{FieldDFHH, d.HunkHeaders}, {FieldPatchID, d.PatchID},
+		{FieldDFA, d.DiffRemoved}, {FieldDFB, d.DiffAdded}, {FieldPatchID, d.PatchID},
 	} {
 		if f.text == "" {
 			continue
