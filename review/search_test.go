@@ -227,3 +227,26 @@ func TestSearchMbox(t *testing.T) {
 		t.Errorf("no match: %v, want ErrNotFound", err)
 	}
 }
+
+// TestSnippetDecodes: a snippet comes from the decoded text, whether the
+// mail needs decoding (base64, quoted-printable, another charset) or not.
+func TestSnippetDecodes(t *testing.T) {
+	for name, raw := range map[string]string{
+		"plain":            "Subject: x\n\nfirst line\nthe needle is here\n",
+		"crlf":             "Subject: x\r\n\r\nfirst line\r\nthe needle is here\r\n",
+		"base64":           "Subject: x\nContent-Transfer-Encoding: base64\n\n" + "Zmlyc3QgbGluZQp0aGUgbmVlZGxlIGlzIGhlcmUK\n",
+		"quoted-printable": "Subject: x\nContent-Transfer-Encoding: quoted-printable\n\nfirst line\nthe need=\nle is here\n",
+		"latin1":           "Subject: x\nContent-Type: text/plain; charset=iso-8859-1\n\nfirst line\nthe needle is here \xe9\n",
+	} {
+		want := "the needle is here"
+		if name == "latin1" {
+			want += " é"
+		}
+		if got := snippet([]byte(raw), []string{"needle"}); got != want {
+			t.Errorf("%s: snippet = %q, want %q", name, got, want)
+		}
+		if got := snippet([]byte(raw), []string{"absent"}); got != "first line" {
+			t.Errorf("%s: snippet without a match = %q, want the first line", name, got)
+		}
+	}
+}

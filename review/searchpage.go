@@ -1,6 +1,7 @@
 package review
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"runtime"
@@ -94,12 +95,16 @@ const snippetLen = 160
 // one of words (whole words, case-insensitive), or else its first line of
 // unquoted text; at most snippetLen runes around the match.
 func snippet(raw []byte, words []string) string {
-	m, err := patchmail.Parse(raw)
-	if err != nil {
-		return ""
+	body, ok := undecodedBody(raw)
+	if !ok {
+		m, err := patchmail.Parse(raw)
+		if err != nil {
+			return ""
+		}
+		body = m.Body
 	}
 	first := ""
-	for line := range strings.Lines(m.Body) {
+	for line := range strings.Lines(body) {
 		line = strings.TrimSpace(line)
 		if line == "" {
 			continue
@@ -162,4 +167,31 @@ func clip(line string, at int) string {
 		out = "…" + out
 	}
 	return out
+}
+
+// undecodedBody returns the body of a single-part mail that needs no decoding
+// (no base64 or quoted-printable, UTF-8 or ASCII): most list mail. Parsing
+// the whole mail (MIME, diff, patch-id) would cost a big patch a
+// millisecond; ok is false when only that will do.
+func undecodedBody(raw []byte) (string, bool) {
+	end, skip := bytes.Index(raw, []byte("\n\n")), 2
+	if crlf := bytes.Index(raw, []byte("\r\n\r\n")); crlf >= 0 && (end < 0 || crlf < end) {
+		end, skip = crlf, 4
+	}
+	if end < 0 {
+		return "", false
+	}
+	hdr := bytes.ToLower(raw[:end])
+	for _, bad := range []string{"multipart/", "base64", "quoted-printable"} {
+		if bytes.Contains(hdr, []byte(bad)) {
+			return "", false
+		}
+	}
+	if i := bytes.Index(hdr, []byte("charset=")); i >= 0 {
+		cs := strings.Trim(string(hdr[i+8:min(len(hdr), i+8+20)]), "\"' ")
+		if !strings.HasPrefix(cs, "utf-8") && !strings.HasPrefix(cs, "us-ascii") {
+			return "", false
+		}
+	}
+	return strings.ToValidUTF8(string(raw[end+skip:]), "\uFFFD"), true
 }
