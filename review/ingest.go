@@ -64,6 +64,7 @@ func Prepare(raw []byte, arrived time.Time) *Prepared {
 			}
 		}
 	}
+	p.msg.Search = searchDoc(h.To, h.Cc, p.mail)
 	p.msg.Prepare()
 	return p
 }

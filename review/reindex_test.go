@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -57,6 +58,27 @@ func TestReindex(t *testing.T) {
 	}
 	if diff := cmp.Diff(rows(old), rows(fresh)); diff != "" {
 		t.Errorf("messages after reindex (-before +after):\n%s", diff)
+	}
+	// The search index is rebuilt: the same queries find the same mails.
+	if n, err := fresh.SearchUnindexed(context.Background()); n != 0 || err != nil {
+		t.Errorf("SearchUnindexed() after reindex = %d, %v", n, err)
+	}
+	for _, q := range []string{`s:"sample series"`, `b:"sample cover letter"`, `dfn:test.md`, `dfb:lorem`, `f:stephen*`, `d:20160101..`} {
+		find := func(st store.Store) []string {
+			hits, err := NewService(st).Search(context.Background(), []string{"dev"}, q, store.Page{Limit: 1000})
+			if err != nil {
+				t.Fatalf("Search(%q) = %v", q, err)
+			}
+			var ids []string
+			for _, h := range hits {
+				ids = append(ids, h.MessageID)
+			}
+			return ids
+		}
+		b, a := find(old), find(fresh)
+		if len(b) == 0 || !slices.Equal(a, b) {
+			t.Errorf("Search(%q): %d hits before reindex, %d after", q, len(b), len(a))
+		}
 	}
 	lo, _ := old.List(context.Background(), "dev")
 	ln, _ := fresh.List(context.Background(), "dev")

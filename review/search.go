@@ -15,74 +15,9 @@ import (
 // ErrBadQuery is returned for a search query that does not parse.
 var ErrBadQuery = fmt.Errorf("bad query: %w", store.ErrInvalid)
 
-// query is a parsed search expression (the public-inbox / lore syntax b4
-// sends): terms with prefixes, AND (also implied), OR, NOT, parentheses.
-type query interface {
-	match(m *store.Message, changeIDs map[int64]string) bool
-}
-
-type andQ []query
-type orQ []query
-type notQ struct{ q query }
-type termQ struct {
-	prefix string // s, f, d, dt, rt, mid, nq, "" (bare)
-	value  string // lower case for text terms
-	from   time.Time
-	to     time.Time // exclusive
-}
-
-func (q andQ) match(m *store.Message, c map[int64]string) bool {
-	for _, x := range q {
-		if !x.match(m, c) {
-			return false
-		}
-	}
-	return true
-}
-
-func (q orQ) match(m *store.Message, c map[int64]string) bool {
-	for _, x := range q {
-		if x.match(m, c) {
-			return true
-		}
-	}
-	return false
-}
-
-func (q notQ) match(m *store.Message, c map[int64]string) bool { return !q.q.match(m, c) }
-
-func (q termQ) match(m *store.Message, changeIDs map[int64]string) bool {
-	switch q.prefix {
-	case "s", "":
-		return strings.Contains(strings.ToLower(m.Subject), q.value)
-	case "f":
-		return strings.Contains(strings.ToLower(m.From.Email), q.value) || strings.Contains(strings.ToLower(m.From.Name), q.value)
-	case "mid", "m":
-		return strings.EqualFold(m.MessageID, strings.Trim(q.value, "<>"))
-	case "d", "dt":
-		return inRange(m.Date, q.from, q.to)
-	case "rt":
-		return inRange(m.Arrived, q.from, q.to)
-	case "nq":
-		// Only "change-id: X" is answered from the index (the series'
-		// change-id); other body phrases fall back to the subject.
-		if id, ok := strings.CutPrefix(q.value, "change-id:"); ok {
-			return m.SeriesID != 0 && strings.EqualFold(changeIDs[m.SeriesID], strings.TrimSpace(id))
-		}
-		return strings.Contains(strings.ToLower(m.Subject), q.value)
-	}
-	return false
-}
-
-func inRange(t, from, to time.Time) bool {
-	if t.IsZero() {
-		return false
-	}
-	return (from.IsZero() || !t.Before(from)) && (to.IsZero() || t.Before(to))
-}
-
-// parseQuery parses q; unknown prefixes are an error.
-func parseQuery(q string) (query, error) {
+// parseQuery parses q into the store's search expression; unknown
+// prefixes, bad dates and unbalanced quotes or parentheses are ErrBadQuery.
+func parseQuery(q string) (*store.SearchExpr, error) {
 	toks, err := tokenize(q)
 	if err != nil {
 		return nil, err
@@ -146,12 +81,12 @@ func (p *qparser) peek() string {
 	return ""
 }
 
-func (p *qparser) or() (query, error) {
+func (p *qparser) or() (*store.SearchExpr, error) {
 	first, err := p.and()
 	if err != nil {
 		return nil, err
 	}
-	q := orQ{first}
+	q := []*store.SearchExpr{first}
 	for p.peek() == "OR" {
 		p.i++
 		next, err := p.and()
@@ -163,11 +98,11 @@ func (p *qparser) or() (query, error) {
 	if len(q) == 1 {
 		return first, nil
 	}
-	return q, nil
+	return &store.SearchExpr{Op: store.SearchOr, Args: q}, nil
 }
 
-func (p *qparser) and() (query, error) {
-	var q andQ
+func (p *qparser) and() (*store.SearchExpr, error) {
+	var q []*store.SearchExpr
 	for {
 		switch t := p.peek(); t {
 		case "", ")", "OR":
@@ -177,7 +112,7 @@ func (p *qparser) and() (query, error) {
 			if len(q) == 1 {
 				return q[0], nil
 			}
-			return q, nil
+			return &store.SearchExpr{Op: store.SearchAnd, Args: q}, nil
 		case "AND":
 			p.i++
 			continue
@@ -190,7 +125,7 @@ func (p *qparser) and() (query, error) {
 	}
 }
 
-func (p *qparser) unary() (query, error) {
+func (p *qparser) unary() (*store.SearchExpr, error) {
 	switch t := p.peek(); t {
 	case "NOT":
 		p.i++
@@ -198,7 +133,7 @@ func (p *qparser) unary() (query, error) {
 		if err != nil {
 			return nil, err
 		}
-		return notQ{u}, nil
+		return &store.SearchExpr{Op: store.SearchNot, Args: []*store.SearchExpr{u}}, nil
 	case "(":
 		if p.depth++; p.depth > 20 {
 			return nil, fmt.Errorf("%w: nested too deep", ErrBadQuery)
@@ -215,93 +150,124 @@ func (p *qparser) unary() (query, error) {
 		p.depth--
 		return e, nil
 	}
+	switch t := p.peek(); t {
+	case "", ")", "AND", "OR":
+		return nil, fmt.Errorf("%w: missing term before %q", ErrBadQuery, t)
+	}
 	p.i++
 	return parseTerm(p.toks[p.i-1])
 }
 
-func parseTerm(tok string) (query, error) {
+// fieldsOf maps the public-inbox prefixes to the index's fields.
+var fieldsOf = map[string][]string{
+	"s":       {store.FieldSubject},
+	"f":       {store.FieldFrom},
+	"t":       {store.FieldTo},
+	"c":       {store.FieldCc},
+	"tc":      {store.FieldTo, store.FieldCc},
+	"a":       {store.FieldFrom, store.FieldTo, store.FieldCc},
+	"b":       {store.FieldNQ, store.FieldQ},
+	"bs":      {store.FieldSubject, store.FieldNQ, store.FieldQ},
+	"nq":      {store.FieldNQ},
+	"q":       {store.FieldQ},
+	"dfn":     {store.FieldDFN},
+	"dfa":     {store.FieldDFA},
+	"dfb":     {store.FieldDFB},
+	"patchid": {store.FieldPatchID},
+}
+
+func parseTerm(tok string) (*store.SearchExpr, error) {
 	prefix, value := "", tok
-	if i := strings.IndexByte(tok, ':'); i > 0 && !strings.HasPrefix(tok, "\"") {
+	if i := strings.IndexByte(tok, ':'); i > 0 && !strings.ContainsRune(tok[:i], '"') {
 		prefix, value = tok[:i], tok[i+1:]
 	}
-	value = strings.ToLower(strings.Trim(value, "\""))
+	// A trailing * outside the quotes asks for a prefix match.
+	star := strings.HasSuffix(value, "*")
+	if star {
+		value = value[:len(value)-1]
+	}
+	value = strings.ReplaceAll(value, `"`, "")
 	switch prefix {
-	case "", "s", "f", "mid", "m", "nq":
-		if prefix == "" {
-			value = strings.ToLower(strings.Trim(tok, "\""))
+	case "":
+		if len(store.SearchWords(value)) == 0 {
+			return nil, fmt.Errorf("%w: nothing to search for in %q", ErrBadQuery, tok)
 		}
-		return termQ{prefix: prefix, value: value}, nil
+		return &store.SearchExpr{Op: store.SearchText, Words: []string{value}, Prefix: star}, nil
+	case "m", "mid":
+		id := strings.TrimSuffix(strings.TrimPrefix(value, "<"), ">")
+		if id == "" {
+			return nil, fmt.Errorf("%w: empty Message-ID", ErrBadQuery)
+		}
+		return &store.SearchExpr{Op: store.SearchMessageID, Value: id}, nil
 	case "d", "dt", "rt":
 		lo, hi, ok := strings.Cut(value, "..")
 		if !ok {
 			lo, hi = value, value
 		}
-		t := termQ{prefix: prefix}
+		t := &store.SearchExpr{Op: store.SearchDate}
+		if prefix == "rt" {
+			t.Op = store.SearchArrived
+		}
 		var err error
 		if lo != "" {
-			if t.from, err = parseDay(lo); err != nil {
+			if t.From, _, err = parseDay(lo); err != nil {
 				return nil, err
 			}
 		}
 		if hi != "" {
-			if t.to, err = parseDay(hi); err != nil {
+			var step time.Duration
+			if t.To, step, err = parseDay(hi); err != nil {
 				return nil, err
 			}
-			t.to = t.to.AddDate(0, 0, 1)
+			t.To = t.To.Add(step) // the end is inclusive
+		}
+		if lo == "" && hi == "" {
+			return nil, fmt.Errorf("%w: empty date range", ErrBadQuery)
 		}
 		return t, nil
 	}
-	return nil, fmt.Errorf("%w: unsupported prefix %q", ErrBadQuery, prefix)
+	fields, ok := fieldsOf[prefix]
+	if !ok {
+		return nil, fmt.Errorf("%w: unsupported prefix %q (see /_/text/help/)", ErrBadQuery, prefix+":")
+	}
+	if len(store.SearchWords(value)) == 0 {
+		return nil, fmt.Errorf("%w: nothing to search for in %q", ErrBadQuery, tok)
+	}
+	return &store.SearchExpr{Op: store.SearchText, Words: []string{value}, Fields: fields, Prefix: star}, nil
 }
 
-func parseDay(s string) (time.Time, error) {
-	for _, layout := range []string{"20060102", "2006-01-02", "20060102150405"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, nil
+// parseDay parses a date as b4 and public-inbox write it, returning its
+// start and its length (a day, or a second for a full timestamp).
+func parseDay(s string) (time.Time, time.Duration, error) {
+	for _, f := range []struct {
+		layout string
+		step   time.Duration
+	}{{"20060102", 24 * time.Hour}, {"2006-01-02", 24 * time.Hour}, {"20060102150405", time.Second}} {
+		if t, err := time.Parse(f.layout, s); err == nil {
+			return t, f.step, nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("%w: bad date %q (want YYYYMMDD)", ErrBadQuery, s)
+	return time.Time{}, 0, fmt.Errorf("%w: bad date %q (want YYYYMMDD, YYYY-MM-DD or YYYYMMDDhhmmss)", ErrBadQuery, s)
 }
 
-// SearchMbox writes, as mboxrd, the whole threads of a list that hold a
-// message matching q (what public-inbox answers to b4's search POST). It
-// returns store.ErrNotFound, before writing, when nothing matches and
-// ErrBadQuery for a query that does not parse.
-//
-// The search runs over the stored metadata (subject, sender, dates,
-// Message-ID, the series' change-id); full-text body search comes with
-// the search index.
-func (s *Service) SearchMbox(ctx context.Context, list, q string, w io.Writer) error {
-	pq, err := parseQuery(q)
+// maxMboxThreads bounds the threads one search POST returns.
+const maxMboxThreads = 1000
+
+// SearchMbox writes, as mboxrd, the whole threads of the named lists
+// (those the reader may search: the caller decides) that hold a message
+// matching q (what public-inbox answers
+// to b4's search POST), the thread of the newest match first. It returns
+// store.ErrNotFound, before writing, when nothing matches and ErrBadQuery
+// for a query that does not parse.
+func (s *Service) SearchMbox(ctx context.Context, lists []string, q string, w io.Writer) error {
+	e, err := parseQuery(q)
 	if err != nil {
 		return err
 	}
-	changeIDs := map[int64]string{}
-	if strings.Contains(q, "nq:") {
-		for off := 0; off < 100000; off += 1000 {
-			page, err := s.st.SeriesList(ctx, list, "", store.Page{Limit: 1000, Offset: off})
-			if err != nil {
-				return err
-			}
-			for _, se := range page {
-				if se.ChangeID != "" {
-					changeIDs[se.ID] = se.ChangeID
-				}
-			}
-			if len(page) < 1000 {
-				break
-			}
-		}
+	if len(lists) == 0 {
+		return fmt.Errorf("search %q: %w", q, store.ErrNotFound)
 	}
-	var threads []int64
-	seen := map[int64]bool{}
-	err = s.st.Scan(ctx, list, func(m *store.Message) error {
-		if !seen[m.ThreadID] && pq.match(m, changeIDs) {
-			seen[m.ThreadID] = true
-			threads = append(threads, m.ThreadID)
-		}
-		return nil
-	})
+	threads, err := s.st.SearchThreads(ctx, lists, e, maxMboxThreads)
 	if err != nil {
 		return err
 	}

@@ -123,7 +123,7 @@ CREATE INDEX patches_subject ON patches(commit_subject);
 `,
 	// 2: look a Message-ID up across lists (the /all/ inbox).
 	`CREATE INDEX messages_anyid ON messages(message_id);`,
-	// 3 (auth): accounts, sessions, API tokens, list roles and visibility,
+	// 3: accounts, sessions, API tokens, list roles and visibility,
 	// series status history.
 	`
 ALTER TABLE lists ADD COLUMN visibility TEXT NOT NULL DEFAULT 'public';
@@ -183,7 +183,7 @@ CREATE TABLE status_history (
 );
 CREATE INDEX status_history_series ON status_history(series_id, id);
 `,
-	// 4 (pages): per-list message and series counters kept by triggers, so
+	// 4: per-list message and series counters kept by triggers, so
 	// the home and list pages read counts without counting rows; the
 	// newest series of a list by walking an index, not sorting them all.
 	`
@@ -205,7 +205,7 @@ CREATE TRIGGER series_count_del AFTER DELETE ON series BEGIN
 	UPDATE lists SET series_count = series_count - 1 WHERE id = OLD.list_id;
 END;
 `,
-	// 5 (comments): resolved review comments, and the outbox of mail
+	// 5: resolved review comments, and the outbox of mail
 	// patchwell writes (web reviews) until the distribution delivers it.
 	`
 CREATE TABLE comment_resolutions (
@@ -231,4 +231,11 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_state ON outbox(state, id);
 `,
+	// 6: the full-text index, one FTS4 row per message (docid =
+	// messages.id), contentless (the text is in raw). Every word is
+	// indexed lower-cased with a one-letter field code in front ("sfix"
+	// for "fix" in the subject; see store/search.go), so one column
+	// carries public-inbox's prefixes and phrases stay within a field.
+	// The tokenizer only splits on spaces (and '*', the prefix operator).
+	`CREATE VIRTUAL TABLE search USING fts4(x, content="", order=DESC, tokenize=simple " *");`,
 }

@@ -381,6 +381,7 @@ func (m *NewMessage) Prepare() {
 	h := sha256.Sum256(m.Raw)
 	m.sum = h[:]
 	m.zraw = zenc.EncodeAll(m.Raw, make([]byte, 0, len(m.Raw)/2+64))
+	m.text = m.searchText()
 }
 
 func unixOrZero(t time.Time) int64 {
@@ -498,6 +499,9 @@ func (t *sqliteTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error
 	id, _ := res.LastInsertId()
 	if _, err := t.exec(ctx, `INSERT INTO raw(id, data) VALUES(?, ?)`, id, m.zraw); err != nil {
 		return nil, fmt.Errorf("insert raw: %w", err)
+	}
+	if err := t.indexMessage(ctx, id, m); err != nil {
+		return nil, err
 	}
 	d := t.threads[tid]
 	if d == nil {

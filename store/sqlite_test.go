@@ -207,9 +207,9 @@ func TestMigratesOldSchema(t *testing.T) {
 		t.Fatalf("user_version = %d, want %d", v, len(migrations))
 	}
 	var n int
-	st.r.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'messages_anyid'`).Scan(&n)
+	st.r.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name IN ('messages_anyid', 'search')`).Scan(&n)
 	l, err := st.List(context.Background(), "old")
-	if n != 1 || err != nil || l.UIDValidity != 7 {
+	if n != 2 || err != nil || l.UIDValidity != 7 {
 		t.Fatalf("after migration: index %d, list %+v, %v", n, l, err)
 	}
 }

@@ -134,6 +134,16 @@ type Store interface {
 	// Outbox returns the queued outbound mail in state ("" for any), oldest
 	// first.
 	Outbox(ctx context.Context, state string) ([]OutboxMessage, error)
+	// Search returns the messages of the named lists matching e, newest
+	// arrival first; ErrInvalid for an expression it cannot run or no
+	// list. The caller names the lists the reader may search.
+	Search(ctx context.Context, lists []string, e *SearchExpr, p Page) ([]Message, error)
+	// SearchThreads returns the threads (ids) of the messages of the
+	// named lists matching e, the newest match's first, at most limit.
+	SearchThreads(ctx context.Context, lists []string, e *SearchExpr, limit int) ([]int64, error)
+	// SearchUnindexed counts the messages missing from the search index
+	// (stored before the index existed; reindex fills it).
+	SearchUnindexed(ctx context.Context) (int, error)
 	Close() error
 }
 
@@ -151,9 +161,13 @@ type NewMessage struct {
 	Flags      Flags
 	Kind       string
 	Trailers   []Trailer
+	// Search is the text the full-text index gets besides Subject and
+	// From; nil indexes only those.
+	Search *SearchDoc
 
 	sum  []byte // sha256 of Raw, set by Prepare
 	zraw []byte // Raw compressed, set by Prepare
+	text string // the search index's text, set by Prepare
 }
 
 // Added is what Tx.AddMessage did with a NewMessage.

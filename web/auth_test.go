@@ -626,6 +626,7 @@ func TestPrivateListRouteWalk(t *testing.T) {
 		"POST /{list}/{$}":                     {{"POST", "/sec/?x=m&t=1&q=s:fix", "", 200}},
 		"GET /{list}/{rest...}": {
 			{"GET", "/sec/", "", 200},
+			{"GET", "/sec/?q=s:fix", "", 200},
 			{"GET", "/sec/series.atom", "", 200},
 			{"GET", "/sec/_/text/help/", "", 200},
 			{"GET", "/sec/" + esc, "", 302},
@@ -695,5 +696,41 @@ func TestPrivateListRouteWalk(t *testing.T) {
 	}
 	if len(lists) < 20 {
 		t.Fatalf("walked only %d requests", len(lists))
+	}
+}
+
+// TestAllSearchScope: a search across /all/ covers the lists /all/ shows
+// the reader: never a private list they are not a member of, nor an
+// unlisted one; a member of the private list finds its mail too.
+func TestAllSearchScope(t *testing.T) {
+	e := newAuthEnv(t, Config{})
+	for _, c := range []struct {
+		who       string
+		want, not []string
+	}{
+		{"", []string{"p-pub@"}, []string{"p-sec@", "p-hid@"}},
+		{"user", []string{"p-pub@"}, []string{"p-sec@", "p-hid@"}},
+		{"maint", []string{"p-pub@", "p-sec@"}, []string{"p-hid@"}},
+	} {
+		page := e.do(req{Path: "/all/?q=s:fix", Token: e.tokens[c.who]})
+		post := e.do(req{Method: "POST", Path: "/all/?x=m&t=1&q=s:fix", Token: e.tokens[c.who]})
+		if page.code != 200 || post.code != 200 {
+			t.Fatalf("as %q: page %d, POST %d %s", c.who, page.code, post.code, post.body)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(post.body))
+		if err != nil {
+			t.Fatalf("as %q: POST answer not gzip: %v", c.who, err)
+		}
+		mbox, _ := io.ReadAll(zr)
+		for _, id := range c.want {
+			if !bytes.Contains(page.body, []byte(id)) || !bytes.Contains(mbox, []byte("Message-ID: <"+id)) {
+				t.Errorf("as %q: %s missing from the search page or the mbox", c.who, id)
+			}
+		}
+		for _, id := range c.not {
+			if bytes.Contains(page.body, []byte(id)) || bytes.Contains(mbox, []byte(id)) {
+				t.Errorf("as %q: %s leaked into an /all/ search", c.who, id)
+			}
+		}
 	}
 }

@@ -25,7 +25,7 @@ type SeriesMboxer interface {
 // store.ErrNotFound (nothing matches) or store.ErrInvalid (the query does
 // not parse) before anything is written.
 type Searcher interface {
-	SearchMbox(ctx context.Context, list, query string, w io.Writer) error
+	SearchMbox(ctx context.Context, lists []string, query string, w io.Writer) error
 }
 
 // MessageFinder is an optional ability of a Reader: a message's metadata
@@ -75,24 +75,17 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if r.PathValue("rest") == "_/text/help/" {
-		// public-inbox's help page; b4 checks that it exists.
-		if list != "all" {
-			if _, ok := h.readable(w, r, list, "list"); !ok {
-				return
-			}
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, "patchwell: a public-inbox compatible archive.\n"+
-			"/LIST/MESSAGE-ID/raw, /LIST/MESSAGE-ID/t.mbox.gz, /LIST/MESSAGE-ID/T/, /LIST/MESSAGE-ID/t/,\n"+
-			"/LIST/new.atom, /LIST/series.atom, /all/new.atom\n")
+	switch rest := r.PathValue("rest"); {
+	case rest == "_/text/help/":
+		h.helpPage(w, r, list)
 		return
-	}
-	if list == "all" && r.PathValue("rest") == "new.atom" {
+	case rest == "" && r.URL.Query().Has("q"):
+		h.searchPage(w, r, list)
+		return
+	case list == "all" && rest == "new.atom":
 		h.newAtom(w, r, "")
 		return
-	}
-	if list == "all" && r.PathValue("rest") == "" {
+	case list == "all" && rest == "":
 		h.allPage(w, r)
 		return
 	}
@@ -347,14 +340,11 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad query: want q= with at most 4096 bytes")
 		return
 	}
-	if list == "all" {
-		writeError(w, http.StatusNotFound, "search one list at a time")
-		return
-	}
-	if _, ok := h.readable(w, r, list, "list"); !ok {
+	lists, ok := h.searchScope(w, r, list)
+	if !ok {
 		return
 	}
 	h.stream(w, "match", "application/gzip", "", true, func(out io.Writer) error {
-		return sr.SearchMbox(r.Context(), list, q, out)
+		return sr.SearchMbox(r.Context(), lists, q, out)
 	})
 }

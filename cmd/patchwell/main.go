@@ -50,7 +50,7 @@ func init() {
 		"import":  {"import --data DIR --list NAME FILE|DIR|- ...", "import mbox (mboxo, mboxrd, .gz), maildir or .eml files into a list", cmdImport},
 		"export":  {"export --data DIR --list NAME [--out FILE]", "write every message of a list as mboxrd, in arrival order, byte for byte", cmdExport},
 		"check":   {"check --data DIR", "verify the database and every stored message against its sha256", cmdCheck},
-		"reindex": {"reindex --data DIR", "rebuild threads, series and patches from the raw messages (stop the server first; the old database is kept beside the new one)", cmdReindex},
+		"reindex": {"reindex --data DIR", "rebuild threads, series, patches and the search index from the raw messages (stop the server first; the old database is kept beside the new one)", cmdReindex},
 		"help":    {"help", "show this help", cmdHelp},
 	}
 }
@@ -173,6 +173,9 @@ func cmdServe(args []string) error {
 	}
 	defer st.Close()
 	ctx := context.Background()
+	if n, err := st.SearchUnindexed(ctx); err == nil && n > 0 {
+		log.Warn("messages stored before the search index existed are not searchable; run patchwell reindex", "messages", n)
+	}
 	lists, err := st.Lists(ctx)
 	if err != nil {
 		return err
