@@ -52,6 +52,16 @@ type Store interface {
 	// Walk calls fn for every message of list in arrival (UID) order with
 	// its raw bytes.
 	Walk(ctx context.Context, list string, fn func(m *Message, raw []byte) error) error
+	// ThreadVersion returns the thread of the message with that Message-ID
+	// (the first to arrive, when several share it) and what identifies its
+	// current state; store.ErrNotFound for an unknown list or message.
+	ThreadVersion(ctx context.Context, list, messageID string) (*ThreadVersion, error)
+	// Thread returns one thread's summary; store.ErrNotFound for an
+	// unknown id.
+	Thread(ctx context.Context, id int64) (*Thread, error)
+	// Generation changes whenever a write commits, in this process or
+	// another; read it before the data a cache entry is made of.
+	Generation(ctx context.Context) (uint64, error)
 	// Check verifies the database and every stored message against its
 	// sha256; ErrCorrupted wraps what is wrong.
 	Check(ctx context.Context) error

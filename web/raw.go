@@ -103,7 +103,7 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 		case rest == "series.atom":
 			h.seriesAtom(w, r, list)
 		case strings.HasSuffix(rest, "/T/"), strings.HasSuffix(rest, "/t/"):
-			h.threadPage(w, r, list, trimAngle(rest[:len(rest)-3]))
+			h.cached(w, r, func(w http.ResponseWriter) { h.threadPage(w, r, list, trimAngle(rest[:len(rest)-3])) })
 		default:
 			h.message(w, r, list, rest)
 		}
@@ -142,7 +142,14 @@ func trimAngle(id string) string {
 func (h *Handler) threadMbox(w http.ResponseWriter, r *http.Request, list, rest string) {
 	tm, ok := h.r.(ThreadMboxer)
 	id := trimAngle(rest)
-	if !ok || id == "" || len(id) > maxMessageIDLen {
+	if id == "" || len(id) > maxMessageIDLen {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	if h.serveThreadMboxGz(w, r, list, id) {
+		return
+	}
+	if !ok {
 		writeError(w, http.StatusNotFound, "not found")
 		return
 	}
@@ -234,11 +241,11 @@ func (h *Handler) message(w http.ResponseWriter, r *http.Request, list, rest str
 			scheme = "https"
 		}
 		u := scheme + "://" + r.Host + "/" + url.PathEscape(list) + "/" + url.PathEscape(id) + "/"
-		http.Redirect(w, r, u, http.StatusFound)
+		redirectFound(w, u)
 		return
 	}
 	if _, ok := h.r.(PageReader); ok {
-		h.messagePage(w, r, list, id)
+		h.cached(w, r, func(w http.ResponseWriter) { h.messagePage(w, r, list, id) })
 		return
 	}
 	http.Redirect(w, r, "/"+url.PathEscape(list)+"/"+url.PathEscape(id)+"/raw", http.StatusFound)

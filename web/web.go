@@ -72,6 +72,7 @@ type Handler struct {
 	mux     *http.ServeMux
 	tmpl    *template.Template
 	tmplErr error
+	pages   *pageCache // cache.go
 
 	reqs   atomic.Uint64 // request ids
 	panics atomic.Int64
@@ -84,7 +85,7 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{r: r, cfg: cfg, log: log, mux: http.NewServeMux()}
+	h := &Handler{r: r, cfg: cfg, log: log, mux: http.NewServeMux(), pages: newPageCache()}
 	h.tmpl, h.tmplErr = parseTemplates()
 	if h.tmplErr != nil {
 		log.Error("parse templates", "err", h.tmplErr)
@@ -98,9 +99,13 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.mux.HandleFunc("GET /api/v1/lists/{name}", h.apiList)
 	h.mux.HandleFunc("GET /api/v1/lists/{name}/series", h.apiSeriesList)
 	h.mux.HandleFunc("GET /api/v1/lists/{name}/threads", h.apiThreads)
+	h.mux.HandleFunc("GET /api/v1/lists/{name}/threads/{msgid...}", h.apiThread)
+	h.mux.HandleFunc("GET /api/v1/lists/{name}/messages/{msgid...}", h.apiMessage)
 	h.mux.HandleFunc("GET /api/v1/series/{id}", h.apiSeries)
 	h.mux.HandleFunc("GET /api/v1/series/{id}/mbox", h.seriesMbox)
-	h.mux.HandleFunc("GET /series/{id}/{$}", h.seriesPage)
+	h.mux.HandleFunc("GET /series/{id}/{$}", func(w http.ResponseWriter, r *http.Request) {
+		h.cached(w, r, func(w http.ResponseWriter) { h.seriesPage(w, r) })
+	})
 	h.mux.HandleFunc("GET /static/style.css", h.style)
 	h.mux.HandleFunc("POST /{list}/{$}", h.search)
 	h.mux.HandleFunc("GET /{list}/{rest...}", h.raw)
