@@ -60,9 +60,9 @@ func ValidListName(name string) bool {
 // SQLite is the embedded store: one database file in the data directory,
 // WAL mode, synchronous=FULL (a 250 reply promises the mail is safe).
 type SQLite struct {
-	w  *sql.DB // one connection: the single writer
-	r  *sql.DB // readers
-	mu sync.Mutex
+	w   *sql.DB // one connection: the single writer
+	r   *sql.DB // readers
+	mu  sync.Mutex
 	rs  readStmts  // prepared hot read queries (read.go)
 	gen generation // PRAGMA data_version on a connection of its own (read.go)
 }
@@ -107,7 +107,7 @@ func Open(ctx context.Context, dir string) (*SQLite, error) {
 	}
 	r.SetMaxOpenConns(8)
 	s.r = r
-	if err := s.openGeneration("file:"+path+"?"+q.Encode()); err != nil {
+	if err := s.openGeneration("file:" + path + "?" + q.Encode()); err != nil {
 		s.Close()
 		return nil, err
 	}
