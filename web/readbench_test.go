@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -70,7 +71,7 @@ func loadBench() error {
 		if err != nil {
 			return err
 		}
-		in := review.NewIngester(st, nil)
+		in := review.NewIngester(st, slog.New(slog.DiscardHandler))
 		_, err = in.Import(ctx, "bench", src)
 		src.Close()
 		in.Close()
