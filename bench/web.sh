@@ -16,7 +16,10 @@
 # Picks the thread whose size is closest to 32 messages (through the JSON
 # API) and a series of that thread, then runs wrk with 1 and 32
 # connections on: HEAD /LIST/MSGID (the redirect b4 repeats),
-# GET /LIST/MSGID/t.mbox.gz, GET /LIST/MSGID/T/ and GET /series/ID/.
+# GET /LIST/MSGID/t.mbox.gz, GET /LIST/MSGID/T/ (plain, and with
+# Accept-Encoding: gzip as browsers send it) and GET /series/ID/, after
+# one cold request each (printed). Requests carry no cookie: anonymous
+# readers, whose pages are cached (web/cache.go).
 # Prints requests/s and latency percentiles. Needs wrk, curl, jq.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,15 +67,17 @@ thread=$(jq -s -c 'sort_by((.messages - 32) | fabs) | .[0]' "$tmp/threads.json")
 tid=$(jq -r .id <<<"$thread")
 msgs=$(jq -r .messages <<<"$thread")
 mid=$(jq -r '.root_message_id | @uri' <<<"$thread")
-# A series of that thread, else the newest series.
-sid=$(curl -fs "$base/api/v1/lists/bench/series?limit=1000" |
-  jq -r --argjson t "$tid" '([.series[] | select(.thread_id == $t)] + .series)[0].id')
+# A series of that thread (from the thread API), else the newest series.
+sid=$(curl -fs "$base/api/v1/lists/bench/threads/$mid" | jq -r '[.messages[].series_id | select(. != null)][0] // empty')
+[ -n "$sid" ] || sid=$(curl -fs "$base/api/v1/lists/bench/series?limit=1" | jq -r '.series[0].id')
 
 echo "thread $tid ($msgs messages): $base/bench/$mid/"
-echo "series $sid"
+echo "series $sid: $base/series/$sid/"
+# First requests, cold caches: status, time, size.
 for path in "bench/$mid/t.mbox.gz" "bench/$mid/T/" "series/$sid/"; do
-  code=$(curl -s -o /dev/null -w '%{http_code}' "$base/$path")
+  read -r code t size < <(curl -s -o /dev/null -w '%{http_code} %{time_total} %{size_download}\n' "$base/$path")
   [ "$code" = 200 ] || { echo "GET /$path: $code" >&2; exit 1; }
+  printf 'cold GET /%s: %.1f ms, %d bytes\n' "$path" "$(awk -v t="$t" 'BEGIN { print t * 1000 }')" "$size"
 done
 code=$(curl -s -o /dev/null -w '%{http_code}' -I "$base/bench/$mid")
 [ "$code" = 302 ] || { echo "HEAD /bench/$mid: $code" >&2; exit 1; }
@@ -101,6 +106,7 @@ for c in 1 32; do
   run "HEAD /LIST/MSGID" "$c" "bench/$mid" -s "$tmp/head.lua"
   run "GET t.mbox.gz" "$c" "bench/$mid/t.mbox.gz"
   run "GET thread page /T/" "$c" "bench/$mid/T/"
+  run "GET /T/ (gzip, as browsers)" "$c" "bench/$mid/T/" -H "Accept-Encoding: gzip"
   run "GET series page" "$c" "series/$sid/"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -120,14 +120,22 @@ type block struct {
 
 func splitBody(body string) []block {
 	var out []block
+	var text strings.Builder // of the last block: += would be quadratic
 	for _, l := range strings.Split(strings.TrimRight(body, "\n"), "\n") {
 		q := strings.HasPrefix(l, ">")
 		if len(out) == 0 || out[len(out)-1].Quote != q {
+			if len(out) > 0 {
+				out[len(out)-1].Text = text.String()
+				text.Reset()
+			}
 			out = append(out, block{Quote: q})
 		}
-		b := &out[len(out)-1]
-		b.Text += visible(l) + "\n"
-		b.Lines++
+		text.WriteString(visible(l))
+		text.WriteByte('\n')
+		out[len(out)-1].Lines++
+	}
+	if len(out) > 0 {
+		out[len(out)-1].Text = text.String()
 	}
 	return out
 }
