@@ -109,6 +109,9 @@ func toMessage(m *store.Message) messageJSON {
 		out.References = []string{}
 	}
 	for _, t := range m.Trailers {
+		if t.FromMessageID == "" {
+			t.FromMessageID = m.MessageID // this message gave it
+		}
 		out.Trailers = append(out.Trailers, trailerJSON(t))
 	}
 	return out
