@@ -435,3 +435,60 @@ func TestAPISeriesDetail(t *testing.T) {
 		}
 	}
 }
+
+// TestCachesUnderConcurrentIngest reads the thread's mbox and page from
+// many goroutines while replies arrive; once the last reply is stored,
+// both show every message.
+func TestCachesUnderConcurrentIngest(t *testing.T) {
+	l := newLive(t)
+	l.deliver(mail(ann, "p1@example.org", "[PATCH] frob: faster", "", patchBody))
+	const replies = 20
+	done := make(chan struct{})
+	errs := make(chan string, 100)
+	for g := range 8 {
+		go func() {
+			path := "/dev/p1@example.org/t.mbox.gz"
+			if g%2 == 1 {
+				path = "/dev/p1@example.org/T/"
+			}
+			for {
+				select {
+				case <-done:
+					errs <- ""
+					return
+				default:
+				}
+				req, _ := http.NewRequest("GET", l.base+path, nil)
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusOK {
+					errs <- fmt.Sprintf("GET %s = %d", path, res.StatusCode)
+					return
+				}
+			}
+		}()
+	}
+	for i := range replies {
+		l.deliver(mail(bob, fmt.Sprintf("r%d@example.org", i), "Re: [PATCH] frob: faster", "p1@example.org",
+			fmt.Sprintf("reply number %d-end\n", i)))
+	}
+	close(done)
+	for range 8 {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
+	mbox := gunzip(t, l.do("GET", "/dev/p1@example.org/t.mbox.gz").body)
+	page := string(l.do("GET", "/dev/p1@example.org/T/").body)
+	for i := range replies {
+		marker := fmt.Sprintf("reply number %d-end", i)
+		if !strings.Contains(mbox, marker) || !strings.Contains(page, marker) {
+			t.Fatalf("reply %d missing after ingest: mbox %v, page %v", i, strings.Contains(mbox, marker), strings.Contains(page, marker))
+		}
+	}
+}
