@@ -33,6 +33,7 @@ type generation struct {
 	mu    sync.Mutex
 	db    *sql.DB
 	conn  *sql.Conn
+	stmt  *sql.Stmt // PRAGMA data_version on conn
 	epoch uint64
 }
 
@@ -53,18 +54,25 @@ func (s *SQLite) openGeneration(dsn string) error {
 func (s *SQLite) Generation(ctx context.Context) (uint64, error) {
 	s.gen.mu.Lock()
 	defer s.gen.mu.Unlock()
+	ctx = context.WithoutCancel(ctx)
 	if s.gen.conn == nil {
 		c, err := s.gen.db.Conn(ctx)
 		if err != nil {
 			return 0, fmt.Errorf("data version: %w", err)
 		}
-		s.gen.conn = c
+		st, err := c.PrepareContext(ctx, "PRAGMA data_version")
+		if err != nil {
+			c.Close()
+			return 0, fmt.Errorf("data version: %w", err)
+		}
+		s.gen.conn, s.gen.stmt = c, st
 		s.gen.epoch++
 	}
 	var v uint64
-	if err := s.gen.conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+	if err := s.gen.stmt.QueryRowContext(ctx).Scan(&v); err != nil {
+		s.gen.stmt.Close()
 		s.gen.conn.Close()
-		s.gen.conn = nil
+		s.gen.conn, s.gen.stmt = nil, nil
 		return 0, fmt.Errorf("data version: %w", err)
 	}
 	return s.gen.epoch<<40 | v, nil
@@ -74,8 +82,9 @@ func (s *SQLite) closeGeneration() {
 	s.gen.mu.Lock()
 	defer s.gen.mu.Unlock()
 	if s.gen.conn != nil {
+		s.gen.stmt.Close()
 		s.gen.conn.Close()
-		s.gen.conn = nil
+		s.gen.conn, s.gen.stmt = nil, nil
 	}
 	if s.gen.db != nil {
 		s.gen.db.Close()
@@ -84,6 +93,10 @@ func (s *SQLite) closeGeneration() {
 
 // readStmts caches the prepared statements of hot read queries on the
 // reader pool (database/sql prepares each on a connection once).
+//
+// Point queries of a few microseconds run without the request's
+// cancellation (pointQuery): mattn/go-sqlite3 watches a cancellable
+// context with a goroutine per statement, which doubled their cost.
 type readStmts struct {
 	mu sync.Mutex
 	m  map[string]*sql.Stmt
@@ -106,6 +119,16 @@ func (s *SQLite) readStmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// pointRow runs a prepared point query (an index lookup, no scan) without
+// cancellation.
+func (s *SQLite) pointRow(ctx context.Context, q string, args ...any) (*sql.Row, error) {
+	st, err := s.readStmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryRowContext(context.WithoutCancel(ctx), args...), nil
+}
+
 func (s *SQLite) closeReadStmts() {
 	s.rs.mu.Lock()
 	defer s.rs.mu.Unlock()
@@ -120,12 +143,12 @@ const threadVersionQuery = `SELECT m.thread_id, t.messages, t.last_uid FROM mess
 
 // ThreadVersion implements Store.
 func (s *SQLite) ThreadVersion(ctx context.Context, list, messageID string) (*ThreadVersion, error) {
-	st, err := s.readStmt(ctx, threadVersionQuery)
+	row, err := s.pointRow(ctx, threadVersionQuery, list, messageID)
 	if err != nil {
 		return nil, fmt.Errorf("thread version: %w", err)
 	}
 	var v ThreadVersion
-	err = st.QueryRowContext(ctx, list, messageID).Scan(&v.ThreadID, &v.Messages, &v.LastUID)
+	err = row.Scan(&v.ThreadID, &v.Messages, &v.LastUID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("message %q: %w", messageID, ErrNotFound)
 	}
@@ -144,14 +167,14 @@ type Header struct {
 
 // Thread implements Store.
 func (s *SQLite) Thread(ctx context.Context, id int64) (*Thread, error) {
-	st, err := s.readStmt(ctx, `SELECT t.id, COALESCE(m.subject, ''), COALESCE(m.message_id, ''), t.messages, t.first_date, t.last_date
-		FROM threads t LEFT JOIN messages m ON m.id = t.root WHERE t.id = ?`)
+	row, err := s.pointRow(ctx, `SELECT t.id, COALESCE(m.subject, ''), COALESCE(m.message_id, ''), t.messages, t.first_date, t.last_date
+		FROM threads t LEFT JOIN messages m ON m.id = t.root WHERE t.id = ?`, id)
 	if err != nil {
 		return nil, fmt.Errorf("thread: %w", err)
 	}
 	var th Thread
 	var first, last int64
-	err = st.QueryRowContext(ctx, id).Scan(&th.ID, &th.Subject, &th.RootMessageID, &th.Messages, &first, &last)
+	err = row.Scan(&th.ID, &th.Subject, &th.RootMessageID, &th.Messages, &first, &last)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("thread %d: %w", id, ErrNotFound)
 	}

@@ -986,8 +986,12 @@ func (s *SQLite) Threads(ctx context.Context, list string, p Page) ([]Thread, er
 // Raw implements Store. (ORDER BY m.id: see read.go.)
 func (s *SQLite) Raw(ctx context.Context, list, messageID string) ([]byte, error) {
 	var z []byte
-	err := s.r.QueryRowContext(ctx, `SELECT r.data FROM messages m JOIN lists l ON l.id = m.list_id JOIN raw r ON r.id = m.id
-		WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1`, list, messageID).Scan(&z)
+	row, err := s.pointRow(ctx, `SELECT r.data FROM messages m JOIN lists l ON l.id = m.list_id JOIN raw r ON r.id = m.id
+		WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1`, list, messageID)
+	if err != nil {
+		return nil, fmt.Errorf("raw: %w", err)
+	}
+	err = row.Scan(&z)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("message %q: %w", messageID, ErrNotFound)
 	}
@@ -1003,8 +1007,12 @@ func (s *SQLite) Raw(ctx context.Context, list, messageID string) ([]byte, error
 
 // Message implements Store.
 func (s *SQLite) Message(ctx context.Context, list, messageID string) (*Message, error) {
-	m, err := scanMessage(s.r.QueryRowContext(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id
-		WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1`, list, messageID))
+	row, err := s.pointRow(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id
+		WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1`, list, messageID)
+	if err != nil {
+		return nil, fmt.Errorf("message: %w", err)
+	}
+	m, err := scanMessage(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("message %q: %w", messageID, ErrNotFound)
 	}

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -159,15 +160,12 @@ func (h *Handler) apiThread(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")
 		return
 	}
-	if !h.knownList(w, r, name) {
-		return
-	}
 	th, msgs, err := tr.Thread(r.Context(), name, id)
 	if err == nil && th == nil {
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		h.fail(w, "message", err)
+		h.failMessage(w, r, name, err)
 		return
 	}
 	out := threadDetailJSON{
@@ -214,21 +212,28 @@ func (h *Handler) apiMessage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")
 		return
 	}
-	if !h.knownList(w, r, name) {
-		return
-	}
 	m, headers, body, err := md.MessageDetail(r.Context(), name, id)
 	if err == nil && m == nil {
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		h.fail(w, "message", err)
+		h.failMessage(w, r, name, err)
 		return
 	}
 	if headers == nil {
 		headers = []store.Header{}
 	}
 	writeJSON(w, http.StatusOK, messageDetailJSON{messageJSON: toMessage(m), Headers: headers, Body: body})
+}
+
+// failMessage answers an error of a message lookup: a 404 says whether
+// the list or the message is unknown (the list is looked up only then, as
+// List counts the list's messages).
+func (h *Handler) failMessage(w http.ResponseWriter, r *http.Request, list string, err error) {
+	if errors.Is(err, store.ErrNotFound) && !h.knownList(w, r, list) {
+		return
+	}
+	h.fail(w, "message", err)
 }
 
 // diffstatJSON sums a patch's (or a series') files.

@@ -136,9 +136,19 @@ func BenchmarkReadSeriesPage(b *testing.B) {
 	benchGet(b, http.MethodGet, "/series/"+itoa(bench.series)+"/", http.StatusOK)
 }
 
-func BenchmarkReadThreadAPI(b *testing.B) {
+func BenchmarkReadSeriesAPI(b *testing.B) {
 	benchSetup(b)
 	benchGet(b, http.MethodGet, "/api/v1/series/"+itoa(bench.series), http.StatusOK)
+}
+
+func BenchmarkReadThreadAPI(b *testing.B) {
+	benchSetup(b)
+	benchGet(b, http.MethodGet, "/api/v1/lists/bench/threads/"+bench.thread, http.StatusOK)
+}
+
+func BenchmarkReadMessageAPI(b *testing.B) {
+	benchSetup(b)
+	benchGet(b, http.MethodGet, "/api/v1/lists/bench/messages/"+bench.thread, http.StatusOK)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
