@@ -12,6 +12,10 @@
 #                             default: a fresh temporary one.
 #   DURATION=10s              wrk duration per run.
 #   PORT=18081                HTTP port on 127.0.0.1.
+#   PATCHWELL_BIN=PATH        benchmark this binary instead of building one
+#                             (to compare with an older build).
+#   SERIES=ID                 the series page to load (default: a series of
+#                             the chosen thread).
 #
 # Picks the thread whose size is closest to 32 messages (through the JSON
 # API) and a series of that thread, then runs wrk with 1 and 32
@@ -29,7 +33,11 @@ port=${PORT:-18081}
 for tool in wrk curl jq; do
   command -v "$tool" >/dev/null || { echo "bench/web.sh needs $tool (apt-get install $tool)" >&2; exit 1; }
 done
-go build -o bin/patchwell ./cmd/patchwell
+bin=${PATCHWELL_BIN:-}
+if [ -z "$bin" ]; then
+  go build -o bin/patchwell ./cmd/patchwell
+  bin=./bin/patchwell
+fi
 
 tmp=$(mktemp -d)
 pid=
@@ -43,11 +51,11 @@ data=${PATCHWELL_BENCH_DATA:-}
 if [ -z "$data" ]; then
   [ -f "$corpus" ] || { echo "benchmark corpus $corpus not found" >&2; exit 1; }
   data=$tmp/data
-  ./bin/patchwell list create bench --data "$data" >/dev/null
-  ./bin/patchwell import --data "$data" --list bench "$corpus"
+  "$bin" list create bench --data "$data" >/dev/null
+  "$bin" import --data "$data" --list bench "$corpus"
 fi
 
-./bin/patchwell serve --data "$data" --smtp "" --http "127.0.0.1:$port" --no-default-list 2>"$tmp/serve.log" &
+"$bin" serve --data "$data" --smtp "" --http "127.0.0.1:$port" --no-default-list 2>"$tmp/serve.log" &
 pid=$!
 base=http://127.0.0.1:$port
 for _ in $(seq 200); do curl -fs "$base/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
@@ -68,7 +76,7 @@ tid=$(jq -r .id <<<"$thread")
 msgs=$(jq -r .messages <<<"$thread")
 mid=$(jq -r '.root_message_id | @uri' <<<"$thread")
 # A series of that thread (from the thread API), else the newest series.
-sid=$(curl -fs "$base/api/v1/lists/bench/threads/$mid" | jq -r '[.messages[].series_id | select(. != null)][0] // empty')
+sid=${SERIES:-$(curl -fs "$base/api/v1/lists/bench/threads/$mid" 2>/dev/null | jq -r '[.messages[].series_id | select(. != null)][0] // empty' || true)}
 [ -n "$sid" ] || sid=$(curl -fs "$base/api/v1/lists/bench/series?limit=1" | jq -r '.series[0].id')
 
 echo "thread $tid ($msgs messages): $base/bench/$mid/"
