@@ -97,7 +97,7 @@ run() { # name conns path [wrk args]
   local name=$1 conns=$2 path=$3
   shift 3
   local threads=$((conns < 2 ? 1 : 2))
-  wrk -t"$threads" -c"$conns" -d"$duration" --latency "$@" "$base/$path" >"$tmp/wrk.out"
+  wrk -t"$threads" -c"$conns" -d"$duration" --timeout 30s --latency "$@" "$base/$path" >"$tmp/wrk.out"
   awk -v name="$name" -v conns="$conns" '
     /Requests\/sec:/ { rps = $2 }
     /^ +50%/ { p50 = $2 } /^ +75%/ { p75 = $2 } /^ +90%/ { p90 = $2 } /^ +99%/ { p99 = $2 }

@@ -138,7 +138,7 @@ func capture(w http.ResponseWriter, render func(http.ResponseWriter)) *cachedPag
 func (p *cachedPage) serve(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
 	for k, v := range p.header {
-		hd[k] = v
+		hd[k] = append([]string(nil), v...) // p is shared: never append to its slices
 	}
 	if !p.keep {
 		w.WriteHeader(p.status)
