@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -57,6 +58,8 @@ type threadMessageJSON struct {
 	messageJSON
 	Parent *string `json:"parent"`
 	Depth  int     `json:"depth"`
+	// Body is the decoded text body, with ?bodies=1 only.
+	Body *string `json:"body,omitempty"`
 }
 
 type threadDetailJSON struct {
@@ -75,6 +78,8 @@ type messageDetailJSON struct {
 	Headers []store.Header `json:"headers"`
 	Body    string         `json:"body"`
 }
+
+var errBadBodies = errors.New("bodies must be 1 or 0 (true or false)")
 
 // msgPath is the escaped /{list}/{message-id} prefix of a message's URLs.
 func msgPath(list, id string) string {
@@ -130,7 +135,7 @@ func apiMessageID(r *http.Request) (string, error) {
 
 // apiThread serves GET /api/v1/lists/{name}/threads/{msgid}: the thread of
 // a message, its messages in arrival order (limit, offset: default all, at
-// most 1000 a page).
+// most 1000 a page); with bodies=1 each message's decoded text body too.
 func (h *Handler) apiThread(w http.ResponseWriter, r *http.Request) {
 	name, err := listName(r, "name")
 	if err != nil {
@@ -155,6 +160,11 @@ func (h *Handler) apiThread(w http.ResponseWriter, r *http.Request) {
 	if q.Get("limit") == "" {
 		p.Limit = 1000
 	}
+	withBodies, err := strconv.ParseBool(cmp.Or(q.Get("bodies"), "false"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, errBadBodies.Error())
+		return
+	}
 	tr, ok := h.r.(ThreadReader)
 	if !ok {
 		writeError(w, http.StatusNotFound, "not found")
@@ -167,6 +177,20 @@ func (h *Handler) apiThread(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.failMessage(w, r, name, err)
 		return
+	}
+	var bodies map[string]string
+	if pr, ok := h.r.(PageReader); ok && withBodies {
+		ms, bs, err := pr.ThreadBodies(r.Context(), name, id)
+		if err != nil {
+			h.failMessage(w, r, name, err)
+			return
+		}
+		bodies = make(map[string]string, len(ms))
+		for i := range ms {
+			if _, dup := bodies[ms[i].MessageID]; !dup {
+				bodies[ms[i].MessageID] = bs[i]
+			}
+		}
 	}
 	out := threadDetailJSON{
 		Thread: threadSummaryJSON{threadJSON: threadJSON(*th), List: name,
@@ -186,6 +210,12 @@ func (h *Handler) apiThread(w http.ResponseWriter, r *http.Request) {
 		}
 		if _, seen := depth[m.MessageID]; !seen {
 			depth[m.MessageID] = tm.Depth
+		}
+		if b, ok := bodies[m.MessageID]; ok {
+			tm.Body = &b
+		} else if withBodies {
+			empty := ""
+			tm.Body = &empty
 		}
 		if i >= p.Offset && len(out.Messages) < p.Limit {
 			out.Messages = append(out.Messages, tm)

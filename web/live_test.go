@@ -322,11 +322,26 @@ func TestAPIThread(t *testing.T) {
 		t.Errorf("paged thread = %d %s", r.code, r.body)
 	}
 
+	// With bodies.
+	r = l.do("GET", "/api/v1/lists/dev/threads/c1@example.org?bodies=1")
+	withBodies := decode(t, r.body)["messages"].([]any)
+	if b, _ := withBodies[3].(map[string]any)["body"].(string); !strings.Contains(b, "Why?") {
+		t.Errorf("bodies=1: reply body = %q", b)
+	}
+	if b, _ := withBodies[1].(map[string]any)["body"].(string); !strings.Contains(b, "+\treturn 2;") {
+		t.Errorf("bodies=1: patch body = %q", b)
+	}
+	if _, ok := msgs[0].(map[string]any)["body"]; ok {
+		t.Errorf("body without bodies=1")
+	}
+
 	for _, tc := range []struct {
 		path string
 		code int
 		msg  string
 	}{
+		{"/api/v1/lists/dev/threads/c1@example.org?bodies=maybe", 400, "bodies must be 1 or 0 (true or false)"},
+		{"/api/v1/lists/dev/threads/nope@example.org?bodies=1", 404, "message not found"},
 		{"/api/v1/lists/dev/threads/nope@example.org", 404, "message not found"},
 		{"/api/v1/lists/nolist/threads/c1@example.org", 404, "list not found"},
 		{"/api/v1/lists/dev/threads/c1@example.org?limit=x", 400, "limit must be a non-negative integer"},
