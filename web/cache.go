@@ -94,14 +94,20 @@ func (h *Handler) cached(w http.ResponseWriter, r *http.Request, render func(htt
 		p.serve(w, r)
 		return
 	}
-	v, _, _ := h.pages.group.Do(key.url+"\x00"+strconv.FormatUint(gen, 10), func() (any, error) {
+	// Concurrent misses of one key render once.
+	v, _, shared := h.pages.group.Do(key.url+"\x00"+strconv.FormatUint(gen, 10), func() (any, error) {
 		p := capture(w, render)
 		if p.keep {
 			h.pages.c.Set(key, p)
 		}
 		return p, nil
 	})
-	v.(*cachedPage).serve(w, r)
+	if p := v.(*cachedPage); p.keep || !shared {
+		p.serve(w, r)
+		return
+	}
+	// Another request's error (its client went away, say) is not ours.
+	render(w)
 }
 
 // capture runs render into a buffer. Errors render reports for the
