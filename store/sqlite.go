@@ -106,6 +106,10 @@ func Open(ctx context.Context, dir string) (*SQLite, error) {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	r.SetMaxOpenConns(8)
+	// Keep them all: database/sql keeps 2 idle by default, and a reader
+	// closed and reopened under load loses its page cache and prepared
+	// statements.
+	r.SetMaxIdleConns(8)
 	s.r = r
 	if err := s.openGeneration("file:" + path + "?" + q.Encode()); err != nil {
 		s.Close()
