@@ -178,8 +178,8 @@ func (s *Service) SeriesTexts(ctx context.Context, id int64) (string, map[int]st
 	var cover string
 	if se.CoverMessageID != "" {
 		if raw, err := s.st.Raw(ctx, se.List, se.CoverMessageID); err == nil {
-			if m, err := patchmail.Parse(raw); err == nil {
-				cover = m.Body
+			if t := s.c.mailTexts(raw); t.OK {
+				cover = t.Body
 			}
 		}
 	}
@@ -189,8 +189,8 @@ func (s *Service) SeriesTexts(ctx context.Context, id int64) (string, map[int]st
 		if err != nil {
 			return "", nil, err
 		}
-		if m, err := patchmail.Parse(raw); err == nil {
-			diffs[p.Index] = m.Diff
+		if t := s.c.mailTexts(raw); t.OK {
+			diffs[p.Index] = t.Diff
 		}
 	}
 	return cover, diffs, nil

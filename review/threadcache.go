@@ -3,6 +3,7 @@ package review
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"strings"
 	"time"
@@ -26,8 +27,9 @@ import (
 //     thread merged into it, changes the version, so the next request
 //     builds a new mbox. An entry is kept only when the walk saw as many
 //     messages as the version says.
-//   - Decoded message bodies (the thread and message pages) are keyed by
-//     the message's sha256: the stored bytes never change.
+//   - Decoded message bodies (the thread and message pages) and parsed
+//     texts (cover letters and diffs of the series page) are keyed by the
+//     message's sha256: the stored bytes never change.
 //
 // Both are bounded by bytes (otter, frequency- and recency-based
 // eviction); concurrent misses of one key build it once (singleflight).
@@ -45,8 +47,15 @@ type mboxKey struct {
 
 type readCache struct {
 	mbox   *otter.Cache[mboxKey, []byte]
-	bodies *otter.Cache[string, string]
+	bodies *otter.Cache[string, string]     // sha256 hex -> messageBody
+	texts  *otter.Cache[[32]byte, mailText] // sha256 -> parsed texts (series page)
 	group  singleflight.Group
+}
+
+// mailText is what the series page shows of a parsed message.
+type mailText struct {
+	Body, Diff string
+	OK         bool // it parsed
 }
 
 func newReadCache() *readCache {
@@ -59,7 +68,25 @@ func newReadCache() *readCache {
 			MaximumWeight: bodyCacheBytes,
 			Weigher:       func(k, v string) uint32 { return uint32(len(k) + len(v) + 32) },
 		}),
+		texts: otter.Must(&otter.Options[[32]byte, mailText]{
+			MaximumWeight: bodyCacheBytes,
+			Weigher:       func(_ [32]byte, v mailText) uint32 { return uint32(len(v.Body) + len(v.Diff) + 64) },
+		}),
 	}
+}
+
+// mailTexts parses raw, or finds it parsed already (by content hash).
+func (c *readCache) mailTexts(raw []byte) mailText {
+	sum := sha256.Sum256(raw)
+	if t, ok := c.texts.GetIfPresent(sum); ok {
+		return t
+	}
+	var t mailText
+	if pm, err := patchmail.Parse(raw); err == nil {
+		t = mailText{Body: pm.Body, Diff: pm.Diff, OK: true}
+	}
+	c.texts.Set(sum, t)
+	return t
 }
 
 // ThreadMboxGz returns the whole thread of a message as gzipped mboxrd
