@@ -92,19 +92,29 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -I "$base/bench/$mid")
 echo 'wrk.method = "HEAD"' >"$tmp/head.lua"
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
-printf '%-28s %5s %10s %9s %9s %9s %9s\n' endpoint conns 'req/s' p50 p75 p90 p99
+# srv CPU/req: the server's user+system CPU time over the run divided by
+# the requests served (from /proc; less sensitive to a busy machine than
+# latency).
+printf '%-28s %5s %10s %9s %9s %9s %9s %12s\n' endpoint conns 'req/s' p50 p75 p90 p99 'srv CPU/req'
+ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+hz=$(getconf CLK_TCK)
 run() { # name conns path [wrk args]
   local name=$1 conns=$2 path=$3
   shift 3
   local threads=$((conns < 2 ? 1 : 2))
+  local t0 t1
+  t0=$(ticks)
   wrk -t"$threads" -c"$conns" -d"$duration" --timeout 30s --latency "$@" "$base/$path" >"$tmp/wrk.out"
-  awk -v name="$name" -v conns="$conns" '
+  t1=$(ticks)
+  awk -v name="$name" -v conns="$conns" -v cpu="$(( t1 - t0 ))" -v hz="$hz" '
+    / requests in / { n = $1 }
     /Requests\/sec:/ { rps = $2 }
     /^ +50%/ { p50 = $2 } /^ +75%/ { p75 = $2 } /^ +90%/ { p90 = $2 } /^ +99%/ { p99 = $2 }
     /Non-2xx or 3xx/ { bad = $NF }
     /Socket errors/ { err = $0 }
     END {
       printf "%-28s %5d %10s %9s %9s %9s %9s", name, conns, rps, p50, p75, p90, p99
+      if (n > 0) printf " %10.0fus", cpu / hz * 1e6 / n; else printf " %12s", "-"
       if (bad != "") printf "  non-2xx/3xx: %s", bad
       if (err != "") printf "  %s", err
       printf "\n"
