@@ -45,3 +45,10 @@ func (s *Service) MessageDetail(ctx context.Context, list, messageID string) (*s
 	}
 	return m, archive.Fields(raw), body, nil
 }
+
+// MessageExists returns nil when list has a message with that Message-ID,
+// store.ErrNotFound when not: one indexed lookup of few columns.
+func (s *Service) MessageExists(ctx context.Context, list, messageID string) error {
+	_, err := s.st.ThreadVersion(ctx, list, messageID)
+	return err
+}

@@ -22,6 +22,13 @@ type ThreadMboxGzer interface {
 	ThreadMboxGz(ctx context.Context, list, messageID string) ([]byte, string, error)
 }
 
+// MessageChecker is an optional ability of a Reader: whether a message
+// exists (nil) or not (store.ErrNotFound), cheaper than MessageFinder, for
+// the HEAD b4 repeats.
+type MessageChecker interface {
+	MessageExists(ctx context.Context, list, messageID string) error
+}
+
 // Generationer is an optional ability of a Reader: a number that changes
 // whenever the stored data changes (store.Store.Generation). With it, the
 // HTML pages anonymous readers get are cached.

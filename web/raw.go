@@ -226,7 +226,9 @@ func (h *Handler) message(w http.ResponseWriter, r *http.Request, list, rest str
 		return
 	}
 	var err error
-	if mf, ok := h.r.(MessageFinder); ok {
+	if mc, ok := h.r.(MessageChecker); ok {
+		err = mc.MessageExists(r.Context(), list, id)
+	} else if mf, ok := h.r.(MessageFinder); ok {
 		_, err = mf.Message(r.Context(), list, id)
 	} else {
 		_, err = h.r.Raw(r.Context(), list, id)
