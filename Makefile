@@ -1,6 +1,6 @@
 GO ?= go
 
-.PHONY: build test ci fuzz bench-import bench-smtp fmt vet
+.PHONY: build test ci fuzz bench-import bench-smtp bench-web fmt vet
 
 build:
 	$(GO) build -o bin/patchwell ./cmd/patchwell
@@ -37,3 +37,6 @@ bench-import: build
 
 bench-smtp: build
 	bash bench/smtp.sh
+
+bench-web: build
+	bash bench/web.sh

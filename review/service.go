@@ -20,10 +20,11 @@ type Service struct {
 	// in and domain archive web reviews (EnableReviews); nil: read only.
 	in     *Ingester
 	domain string
+	c      *readCache // threadcache.go
 }
 
 // NewService returns a Service reading st.
-func NewService(st store.Store) *Service { return &Service{st: st} }
+func NewService(st store.Store) *Service { return &Service{st: st, c: newReadCache()} }
 
 // Lists returns every list with its counts.
 func (s *Service) Lists(ctx context.Context) ([]store.List, error) { return s.st.Lists(ctx) }
@@ -181,8 +182,8 @@ func (s *Service) SeriesTexts(ctx context.Context, id int64) (string, map[int]st
 	var cover string
 	if se.CoverMessageID != "" {
 		if raw, err := s.st.Raw(ctx, se.List, se.CoverMessageID); err == nil {
-			if m, err := patchmail.Parse(raw); err == nil {
-				cover = m.Body
+			if t := s.c.mailTexts(raw); t.OK {
+				cover = t.Body
 			}
 		}
 	}
@@ -192,35 +193,17 @@ func (s *Service) SeriesTexts(ctx context.Context, id int64) (string, map[int]st
 		if err != nil {
 			return "", nil, err
 		}
-		if m, err := patchmail.Parse(raw); err == nil {
-			diffs[p.Index] = m.Diff
+		if t := s.c.mailTexts(raw); t.OK {
+			diffs[p.Index] = t.Diff
 		}
 	}
 	return cover, diffs, nil
 }
 
 // ThreadBodies returns the messages of a message's thread in arrival order
-// with their decoded text bodies.
+// with their decoded text bodies (cached: threadcache.go).
 func (s *Service) ThreadBodies(ctx context.Context, list, messageID string) ([]store.Message, []string, error) {
-	m, err := s.st.Message(ctx, list, messageID)
-	if err != nil {
-		return nil, nil, err
-	}
-	var msgs []store.Message
-	var bodies []string
-	err = s.st.WalkThread(ctx, m.ThreadID, func(m *store.Message, raw []byte) error {
-		body := string(raw)
-		if pm, err := patchmail.Parse(raw); err == nil {
-			body = pm.Body
-			if pm.Diff != "" && !strings.Contains(body, pm.Diff) {
-				body += "\n" + pm.Diff
-			}
-		}
-		msgs = append(msgs, *m)
-		bodies = append(bodies, body)
-		return nil
-	})
-	return msgs, bodies, err
+	return s.threadBodies(ctx, list, messageID)
 }
 
 // ListInfo returns a list without its counts: what access checks need on

@@ -61,9 +61,11 @@ func ValidListName(name string) bool {
 // SQLite is the embedded store: one database file in the data directory,
 // WAL mode, synchronous=FULL (a 250 reply promises the mail is safe).
 type SQLite struct {
-	w  *sql.DB // one connection: the single writer
-	r  *sql.DB // readers
-	mu sync.Mutex
+	w   *sql.DB // one connection: the single writer
+	r   *sql.DB // readers
+	mu  sync.Mutex
+	rs  readStmts  // prepared hot read queries (read.go)
+	gen generation // PRAGMA data_version on a connection of its own (read.go)
 }
 
 // Open opens (creating if needed) the SQLite store in dir and migrates it.
@@ -105,7 +107,15 @@ func Open(ctx context.Context, dir string) (*SQLite, error) {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	r.SetMaxOpenConns(8)
+	// Keep them all: database/sql keeps 2 idle by default, and a reader
+	// closed and reopened under load loses its page cache and prepared
+	// statements.
+	r.SetMaxIdleConns(8)
 	s.r = r
+	if err := s.openGeneration("file:" + path + "?" + q.Encode()); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -141,7 +151,9 @@ func (s *SQLite) migrate(ctx context.Context) error {
 
 // Close closes the database.
 func (s *SQLite) Close() error {
+	s.closeReadStmts()
 	err := s.r.Close()
+	s.closeGeneration()
 	if err2 := s.w.Close(); err == nil {
 		err = err2
 	}
@@ -944,7 +956,7 @@ func (s *SQLite) ThreadMessages(ctx context.Context, threadIDs []int64) ([]Messa
 	var out []Message
 	for _, tid := range threadIDs {
 		rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id
-			WHERE m.thread_id = ? ORDER BY m.uid`, tid)
+			WHERE m.thread_id = ? ORDER BY m.id`, tid)
 		if err != nil {
 			return nil, fmt.Errorf("thread messages: %w", err)
 		}
@@ -988,16 +1000,15 @@ func (s *SQLite) Threads(ctx context.Context, list string, p Page) ([]Thread, er
 	return out, rows.Err()
 }
 
-// Raw and Message find the first message with a Message-ID by the
-// messages_msgid index, which ends with the row id: ORDER BY m.id needs no
-// sort, and ids grow with UIDs within a list. (ORDER BY m.uid made SQLite
-// walk the list's messages_uid index instead: 8 ms on 20,000 messages.)
-
-// Raw implements Store.
+// Raw implements Store. (ORDER BY m.id: see read.go.)
 func (s *SQLite) Raw(ctx context.Context, list, messageID string) ([]byte, error) {
 	var z []byte
-	err := s.r.QueryRowContext(ctx, `SELECT r.data FROM messages m JOIN lists l ON l.id = m.list_id JOIN raw r ON r.id = m.id
-		WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1`, list, messageID).Scan(&z)
+	row, err := s.pointRow(ctx, `SELECT r.data FROM messages m JOIN lists l ON l.id = m.list_id JOIN raw r ON r.id = m.id
+		WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1`, list, messageID)
+	if err != nil {
+		return nil, fmt.Errorf("raw: %w", err)
+	}
+	err = row.Scan(&z)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("message %q: %w", messageID, ErrNotFound)
 	}
@@ -1013,8 +1024,12 @@ func (s *SQLite) Raw(ctx context.Context, list, messageID string) ([]byte, error
 
 // Message implements Store.
 func (s *SQLite) Message(ctx context.Context, list, messageID string) (*Message, error) {
-	m, err := scanMessage(s.r.QueryRowContext(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id
-		WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1`, list, messageID))
+	row, err := s.pointRow(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id
+		WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1`, list, messageID)
+	if err != nil {
+		return nil, fmt.Errorf("message: %w", err)
+	}
+	m, err := scanMessage(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("message %q: %w", messageID, ErrNotFound)
 	}
@@ -1067,7 +1082,7 @@ func (s *SQLite) FindMessage(ctx context.Context, messageID string) (*Message, e
 // WalkThread implements Store.
 func (s *SQLite) WalkThread(ctx context.Context, threadID int64, fn func(m *Message, raw []byte) error) error {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+`, r.data FROM messages m JOIN lists l ON l.id = m.list_id
-		JOIN raw r ON r.id = m.id WHERE m.thread_id = ? ORDER BY m.uid`, threadID)
+		JOIN raw r ON r.id = m.id WHERE m.thread_id = ? ORDER BY m.id`, threadID)
 	if err != nil {
 		return fmt.Errorf("walk thread: %w", err)
 	}

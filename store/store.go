@@ -67,6 +67,16 @@ type Store interface {
 	// of every list when list is "", newest first; ErrNotFound for an
 	// unknown list.
 	RecentMessages(ctx context.Context, list string, limit int) ([]Message, error)
+	// ThreadVersion returns the thread of the message with that Message-ID
+	// (the first to arrive, when several share it) and what identifies its
+	// current state; store.ErrNotFound for an unknown list or message.
+	ThreadVersion(ctx context.Context, list, messageID string) (*ThreadVersion, error)
+	// Thread returns one thread's summary; store.ErrNotFound for an
+	// unknown id.
+	Thread(ctx context.Context, id int64) (*Thread, error)
+	// Generation changes whenever a write commits, in this process or
+	// another; read it before the data a cache entry is made of.
+	Generation(ctx context.Context) (uint64, error)
 	// Check verifies the database and every stored message against its
 	// sha256; ErrCorrupted wraps what is wrong.
 	Check(ctx context.Context) error

@@ -84,11 +84,18 @@ type patchJSON struct {
 	Files         []fileJSON    `json:"files"`
 	PatchID       string        `json:"patch_id"`
 	Trailers      []trailerJSON `json:"trailers"`
+	Diffstat      diffstatJSON  `json:"diffstat"`
+	URL           string        `json:"url"`
+	RawURL        string        `json:"raw_url"`
 }
 
 type seriesDetailJSON struct {
 	seriesJSON
-	Patches []patchJSON `json:"patches"`
+	seriesLinks
+	Diffstat diffstatJSON `json:"diffstat"`
+	Patches  []patchJSON  `json:"patches"`
+	// Checks are CI results (the CI issue fills them); always an array.
+	Checks []json.RawMessage `json:"checks"`
 	// History is the series' status changes, oldest first.
 	History []statusChangeJSON `json:"history"`
 }
@@ -161,7 +168,7 @@ func toSeries(s *store.Series) seriesJSON {
 	}
 }
 
-func toPatch(p *store.Patch) patchJSON {
+func toPatch(list string, p *store.Patch) patchJSON {
 	files := make([]fileJSON, 0, len(p.Files))
 	for _, f := range p.Files {
 		files = append(files, fileJSON{
@@ -186,6 +193,9 @@ func toPatch(p *store.Patch) patchJSON {
 		Files:         files,
 		PatchID:       p.PatchID,
 		Trailers:      trailers,
+		Diffstat:      diffstat(p.Files),
+		URL:           msgPath(list, p.MessageID) + "/",
+		RawURL:        msgPath(list, p.MessageID) + "/raw",
 	}
 }
 
@@ -373,10 +383,14 @@ func (h *Handler) apiSeries(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, "series", err)
 		return
 	}
-	out := seriesDetailJSON{seriesJSON: toSeries(s), Patches: make([]patchJSON, 0, len(ps)),
-		History: make([]statusChangeJSON, 0, len(hist))}
+	out := seriesDetailJSON{seriesJSON: toSeries(s), seriesLinks: toSeriesLinks(s),
+		Patches: make([]patchJSON, 0, len(ps)), Checks: noChecks(), History: make([]statusChangeJSON, 0, len(hist))}
 	for i := range ps {
-		out.Patches = append(out.Patches, toPatch(&ps[i]))
+		out.Patches = append(out.Patches, toPatch(s.List, &ps[i]))
+		out.Diffstat.Files += len(ps[i].Files)
+		d := diffstat(ps[i].Files)
+		out.Diffstat.Added += d.Added
+		out.Diffstat.Deleted += d.Deleted
 	}
 	for i := range hist {
 		out.History = append(out.History, toStatusChange(&hist[i]))

@@ -46,6 +46,25 @@ func with(m map[string]any, k string, v any) map[string]any {
 	return out
 }
 
+var zeroStat = stat(0, 0, 0)
+
+func stat(files, added, deleted float64) map[string]any {
+	return map[string]any{"files": files, "added": added, "deleted": deleted}
+}
+
+// seriesDetail is GET /api/v1/series/{id}: the series, its links, its
+// patches, their diffstat and (until CI) no checks.
+func seriesDetail(s map[string]any, diffstat map[string]any, patches []any) map[string]any {
+	id := fmt.Sprint(s["id"])
+	out := with(s, "patches", patches)
+	out["diffstat"] = diffstat
+	out["checks"] = []any{}
+	out["web_url"] = "/series/" + id + "/"
+	out["mbox_url"] = "/api/v1/series/" + id + "/mbox"
+	out["thread_url"] = "/api/v1/lists/dev/threads/" + s["message_id"].(string)
+	return out
+}
+
 func TestAPIShapes(t *testing.T) {
 	tests := []struct {
 		name string
@@ -57,14 +76,15 @@ func TestAPIShapes(t *testing.T) {
 		{"list without description", "/api/v1/lists/empty", emptyList},
 		{"series list", "/api/v1/lists/dev/series", map[string]any{"series": []any{series2, series1}}},
 		{"series list with status", "/api/v1/lists/empty/series?status=applied", map[string]any{"series": []any{series2, series1}}},
-		{"series v1: null links, [] files and trailers", "/api/v1/series/1", with(with(series1, "history", []any{}), "patches", []any{
+		{"series v1: null links, [] files and trailers", "/api/v1/series/1", seriesDetail(with(series1, "history", []any{}), zeroStat, []any{
 			map[string]any{
 				"index": 1.0, "subject": "[PATCH] fix it", "message_id": "p1@example.org", "author": ann,
 				"date": "2024-01-02T03:04:05Z", "commit_subject": "fix it", "files": []any{}, "patch_id": "abc",
-				"trailers": []any{},
+				"trailers": []any{}, "diffstat": zeroStat,
+				"url": "/dev/p1@example.org/", "raw_url": "/dev/p1@example.org/raw",
 			},
 		})},
-		{"series v2: rename, binary, trailers", "/api/v1/series/2", with(with(series2, "history", []any{}), "patches", []any{
+		{"series v2: rename, binary, trailers", "/api/v1/series/2", seriesDetail(with(series2, "history", []any{}), stat(2, 1, 2), []any{
 			map[string]any{
 				"index": 1.0, "subject": "[PATCH v2 1/2] rename", "message_id": "p21@example.org", "author": bob,
 				"date": "2024-01-02T04:04:05Z", "commit_subject": "rename", "patch_id": "def",
@@ -75,11 +95,14 @@ func TestAPIShapes(t *testing.T) {
 				"trailers": []any{
 					map[string]any{"key": "Reviewed-by", "value": "Cy <cy@example.org>", "from_message_id": "r1@example.org"},
 				},
+				"diffstat": stat(2, 1, 2),
+				"url":      "/dev/p21@example.org/", "raw_url": "/dev/p21@example.org/raw",
 			},
 			map[string]any{
 				"index": 2.0, "subject": "[PATCH v2 2/2] empty", "message_id": "p22@example.org", "author": bob,
 				"date": "2024-01-02T04:04:05Z", "commit_subject": "empty", "files": []any{}, "patch_id": "ghi",
-				"trailers": []any{},
+				"trailers": []any{}, "diffstat": zeroStat,
+				"url": "/dev/p22@example.org/", "raw_url": "/dev/p22@example.org/raw",
 			},
 		})},
 		{"threads", "/api/v1/lists/dev/threads", map[string]any{"threads": []any{

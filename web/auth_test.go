@@ -615,15 +615,17 @@ func TestPrivateListRouteWalk(t *testing.T) {
 	esc := url.PathEscape(msg)
 	lists := []walkCase{}
 	cases := map[string][]walkCase{
-		"GET /api/v1/lists/{name}":             {{"GET", "/api/v1/lists/sec", "", 200}},
-		"GET /api/v1/lists/{name}/series":      {{"GET", "/api/v1/lists/sec/series", "", 200}},
-		"GET /api/v1/lists/{name}/threads":     {{"GET", "/api/v1/lists/sec/threads", "", 200}},
-		"GET /api/v1/series/{id}":              {{"GET", "/api/v1/series/" + id, "", 200}},
-		"GET /api/v1/series/{id}/mbox":         {{"GET", "/api/v1/series/" + id + "/mbox", "", 200}},
-		"GET /series/{id}/{$}":                 {{"GET", "/series/" + id + "/", "", 200}},
-		"GET /series/{id}/diff/{other}/{$}":    {{"GET", "/series/" + id + "/diff/" + id + "/", "", 400}},
-		"GET /api/v1/series/{id}/diff/{other}": {{"GET", "/api/v1/series/" + id + "/diff/" + id, "", 400}},
-		"POST /{list}/{$}":                     {{"POST", "/sec/?x=m&t=1&q=s:fix", "", 200}},
+		"GET /api/v1/lists/{name}":                     {{"GET", "/api/v1/lists/sec", "", 200}},
+		"GET /api/v1/lists/{name}/series":              {{"GET", "/api/v1/lists/sec/series", "", 200}},
+		"GET /api/v1/lists/{name}/threads":             {{"GET", "/api/v1/lists/sec/threads", "", 200}},
+		"GET /api/v1/series/{id}":                      {{"GET", "/api/v1/series/" + id, "", 200}},
+		"GET /api/v1/lists/{name}/threads/{msgid...}":  {{"GET", "/api/v1/lists/sec/threads/" + esc, "", 200}},
+		"GET /api/v1/lists/{name}/messages/{msgid...}": {{"GET", "/api/v1/lists/sec/messages/" + esc, "", 200}},
+		"GET /api/v1/series/{id}/mbox":                 {{"GET", "/api/v1/series/" + id + "/mbox", "", 200}},
+		"GET /series/{id}/{$}":                         {{"GET", "/series/" + id + "/", "", 200}},
+		"GET /series/{id}/diff/{other}/{$}":            {{"GET", "/series/" + id + "/diff/" + id + "/", "", 400}},
+		"GET /api/v1/series/{id}/diff/{other}":         {{"GET", "/api/v1/series/" + id + "/diff/" + id, "", 400}},
+		"POST /{list}/{$}":                             {{"POST", "/sec/?x=m&t=1&q=s:fix", "", 200}},
 		"GET /{list}/{rest...}": {
 			{"GET", "/sec/", "", 200},
 			{"GET", "/sec/?q=s:fix", "", 200},

@@ -200,8 +200,8 @@ func runPageCases(t *testing.T, base string, cases []pageCase) {
 	}
 }
 
-// seriesLinks lists the /series/N/ links of a page, in order.
-func seriesLinks(body string) []string {
+// seriesHrefs lists the /series/N/ links of a page, in order.
+func seriesHrefs(body string) []string {
 	return regexp.MustCompile(`href="/series/\d+/"`).FindAllString(body, -1)
 }
 
@@ -269,7 +269,7 @@ func TestListPageSeries(t *testing.T) {
 		t.Fatal("no next link on page 1")
 	}
 	_, _, p2 := browse(t, f.base+"/dev/"+strings.ReplaceAll(next[1], "&amp;", "&"))
-	l1, l2 := seriesLinks(p1), seriesLinks(p2)
+	l1, l2 := seriesHrefs(p1), seriesHrefs(p2)
 	if len(l1) != 50 || len(l2) != 4 {
 		t.Fatalf("pages of %d and %d series, want 50 and 4", len(l1), len(l2))
 	}
@@ -286,7 +286,7 @@ func TestListPageSeries(t *testing.T) {
 		t.Fatal("no prev link on page 2")
 	}
 	_, _, back := browse(t, f.base+"/dev/"+prev[1])
-	if !slices.Equal(seriesLinks(back), l1) || strings.Contains(back, `rel="prev"`) {
+	if !slices.Equal(seriesHrefs(back), l1) || strings.Contains(back, `rel="prev"`) {
 		t.Errorf("prev page differs from page 1")
 	}
 	// Filters survive paging.

@@ -142,7 +142,9 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 		case rest == "new.atom":
 			h.newAtom(w, r, list)
 		case strings.HasSuffix(rest, "/T/"), strings.HasSuffix(rest, "/t/"):
-			h.threadPage(w, r, list, trimAngle(rest[:len(rest)-3]), strings.HasSuffix(rest, "/t/"))
+			h.cached(w, r, func(w http.ResponseWriter) {
+				h.threadPage(w, r, list, trimAngle(rest[:len(rest)-3]), strings.HasSuffix(rest, "/t/"))
+			})
 		default:
 			h.message(w, r, list, rest)
 		}
@@ -181,7 +183,14 @@ func trimAngle(id string) string {
 func (h *Handler) threadMbox(w http.ResponseWriter, r *http.Request, list, rest string) {
 	tm, ok := h.r.(ThreadMboxer)
 	id := trimAngle(rest)
-	if !ok || id == "" || len(id) > maxMessageIDLen {
+	if id == "" || len(id) > maxMessageIDLen {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	if h.serveThreadMboxGz(w, r, list, id) {
+		return
+	}
+	if !ok {
 		writeError(w, http.StatusNotFound, "not found")
 		return
 	}
@@ -258,7 +267,9 @@ func (h *Handler) message(w http.ResponseWriter, r *http.Request, list, rest str
 		return
 	}
 	var err error
-	if mf, ok := h.r.(MessageFinder); ok {
+	if mc, ok := h.r.(MessageChecker); ok {
+		err = mc.MessageExists(r.Context(), list, id)
+	} else if mf, ok := h.r.(MessageFinder); ok {
 		_, err = mf.Message(r.Context(), list, id)
 	} else {
 		_, err = h.r.Raw(r.Context(), list, id)
@@ -273,11 +284,11 @@ func (h *Handler) message(w http.ResponseWriter, r *http.Request, list, rest str
 			scheme = "https"
 		}
 		u := scheme + "://" + r.Host + "/" + url.PathEscape(list) + "/" + url.PathEscape(id) + "/"
-		http.Redirect(w, r, u, http.StatusFound)
+		redirectFound(w, u)
 		return
 	}
 	if _, ok := h.r.(PageReader); ok {
-		h.messagePage(w, r, list, id)
+		h.cached(w, r, func(w http.ResponseWriter) { h.messagePage(w, r, list, id) })
 		return
 	}
 	http.Redirect(w, r, "/"+url.PathEscape(list)+"/"+url.PathEscape(id)+"/raw", http.StatusFound)

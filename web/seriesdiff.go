@@ -156,11 +156,11 @@ func (h *Handler) apiSeriesDiff(w http.ResponseWriter, r *http.Request) {
 	for _, p := range d.Patches {
 		pj := patchDiffJSON{Status: p.Status, PairedBy: nullString(p.PairedBy), Diff: p.Diff, Note: p.Note}
 		if p.Old != nil {
-			o := toPatch(p.Old)
+			o := toPatch(d.Old.List, p.Old)
 			pj.Old = &o
 		}
 		if p.New != nil {
-			n := toPatch(p.New)
+			n := toPatch(d.New.List, p.New)
 			pj.New = &n
 		}
 		out.Patches = append(out.Patches, pj)

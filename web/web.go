@@ -85,6 +85,7 @@ type Handler struct {
 	cop     *http.CrossOriginProtection
 	limit   *limiter
 	tmplErr error
+	pages   *pageCache // cache.go
 
 	reqs   atomic.Uint64 // request ids
 	panics atomic.Int64
@@ -98,7 +99,7 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 		log = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{r: r, cfg: cfg, log: log, mux: &routeMux{ServeMux: http.NewServeMux()}, acc: cfg.Accounts,
-		cop: http.NewCrossOriginProtection(), limit: newLimiter(10, 6*time.Second)}
+		cop: http.NewCrossOriginProtection(), limit: newLimiter(10, 6*time.Second), pages: newPageCache()}
 	h.tmpl, h.tmplErr = parseTemplates()
 	if h.tmplErr != nil {
 		log.Error("parse templates", "err", h.tmplErr)
@@ -112,9 +113,13 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.mux.HandleFunc("GET /api/v1/lists/{name}", h.apiList)
 	h.mux.HandleFunc("GET /api/v1/lists/{name}/series", h.apiSeriesList)
 	h.mux.HandleFunc("GET /api/v1/lists/{name}/threads", h.apiThreads)
+	h.mux.HandleFunc("GET /api/v1/lists/{name}/threads/{msgid...}", h.apiThread)
+	h.mux.HandleFunc("GET /api/v1/lists/{name}/messages/{msgid...}", h.apiMessage)
 	h.mux.HandleFunc("GET /api/v1/series/{id}", h.apiSeries)
 	h.mux.HandleFunc("GET /api/v1/series/{id}/mbox", h.seriesMbox)
-	h.mux.HandleFunc("GET /series/{id}/{$}", h.seriesPage)
+	h.mux.HandleFunc("GET /series/{id}/{$}", func(w http.ResponseWriter, r *http.Request) {
+		h.cached(w, r, func(w http.ResponseWriter) { h.seriesPage(w, r) })
+	})
 	h.mux.HandleFunc("GET /series/{id}/diff/{other}/{$}", h.seriesDiffPage)
 	h.mux.HandleFunc("GET /api/v1/series/{id}/diff/{other}", h.apiSeriesDiff)
 	h.mux.HandleFunc("GET /static/style.css", h.style)
