@@ -165,6 +165,15 @@ func TestDeliveryAndReplies(t *testing.T) {
 			cv.cmd("RCPT TO:<dev@lists.example.org>", "452")
 		}},
 		{"size announced", func(cv *conv) {}},
+		{"nested MAIL", func(cv *conv) {
+			// go-smtp lets a second MAIL through with its recipients
+			// kept; the session refuses it, and DATA still delivers to
+			// no one without the recipients (found by FuzzSMTPSession).
+			cv.cmd("RCPT TO:<dev@lists.example.org>", "250")
+			cv.cmd("MAIL FROM:<>", "503 5.5.1")
+			cv.cmd("RSET", "250")
+			cv.cmd("DATA", "502 5.5.1")
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cv := dial(t, addr)

@@ -293,6 +293,7 @@ type session struct {
 	rcpts    []rcpt
 	attempts int  // RCPT commands in this transaction, refused ones too
 	inData   bool // counted in Server.inflight
+	inTx     bool // MAIL given, transaction open until Reset
 }
 
 // Reset ends the transaction; after DATA, go-smtp calls it once the
@@ -308,7 +309,7 @@ func (ss *session) resetLocked() {
 		ss.inData = false
 		ss.s.endData()
 	}
-	ss.from = ""
+	ss.from, ss.inTx = "", false
 	ss.rcpts = nil
 	ss.attempts = 0
 }
@@ -328,8 +329,13 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	if ss.inTx {
+		// go-smtp passes a second MAIL through and keeps its recipients;
+		// RFC 5321 4.1.4: MAIL inside a transaction is a bad sequence.
+		return errNestedMail
+	}
 	ss.resetLocked()
-	ss.from = from
+	ss.from, ss.inTx = from, true
 	return nil
 }
 
@@ -456,6 +462,10 @@ func (ss *session) receive(r io.Reader) (string, []rcpt, []byte, error) {
 		ss.log.Warn("rejected", "reason", err)
 		return "", nil, nil, reply(err)
 	}
+	if len(rcpts) == 0 {
+		// Never deliver to nobody, whatever the protocol layer allowed.
+		return "", nil, nil, errNoRcpts
+	}
 	raw, err := ss.readMessage(r)
 	if err != nil {
 		ss.log.Warn("rejected", "from", from, "reason", err)
@@ -505,6 +515,12 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	}
 	return nil
 }
+
+// Replies for commands out of sequence (RFC 5321 4.2.4: 503 5.5.1).
+var (
+	errNestedMail = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Nested MAIL command: RSET first"}
+	errNoRcpts    = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
+)
 
 var (
 	errNoSuchList   = errors.New("no such list")
