@@ -469,7 +469,7 @@ func findComments(ix *diffIndex, targets []Target, anchor, body string) []Found 
 		if !beforeQuote && valediction(text) {
 			return // "Thanks,\nName" under the whole quote is no comment
 		}
-		if last >= 0 && !elided && !m.wholePatch(shown, last) {
+		if last >= 0 && !elided && !m.wholePatch(shown, last) && !onlyTrailers(text) {
 			at := last
 			if ix.lines[at].kind == '@' && at+1 < len(ix.lines) && strings.IndexByte("+- ", ix.lines[at+1].kind) >= 0 {
 				at++ // a comment on a hunk header is on its first line
@@ -541,6 +541,25 @@ func (m *matcher) wholePatch(shown []int, last int) bool {
 	t := m.ix.lines[last].target
 	total, end := m.ix.content[t], m.ix.end[t]
 	return total >= 10 && last == end && len(shown)*10 >= total*8
+}
+
+// byTrailer matches a trailer a reviewer gives (Reviewed-by:,
+// Acked-by:, Tested-by: ...): given to the patch, not to a diff line.
+var byTrailer = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*(-[A-Za-z0-9]+)*-by:\s*\S`)
+
+// onlyTrailers reports whether every non-empty line of text is a trailer.
+func onlyTrailers(text string) bool {
+	n := 0
+	for _, l := range strings.Split(text, "\n") {
+		if l = strings.TrimSpace(l); l == "" {
+			continue
+		}
+		if !byTrailer.MatchString(l) {
+			return false
+		}
+		n++
+	}
+	return n > 0
 }
 
 // valedictionRe matches the closing words of a mail.

@@ -178,6 +178,11 @@ On Mon, Prabhakar wrote:
 			want: []Found{{PatchMessageID: "patch@x", Body: "Comment."}},
 		},
 		{
+			name: "trailers under the last quoted line are no line comment",
+			body: "> +\twriteb(0xff, priv->base + WDTRR);\n>  \tudelay(priv->delay);\n\nReviewed-by: Rev Iewer <rev@example.org>\nTested-by: Rev Iewer <rev@example.org>\n",
+			want: []Found{{PatchMessageID: "patch@x", Body: "Reviewed-by: Rev Iewer <rev@example.org>\nTested-by: Rev Iewer <rev@example.org>"}},
+		},
+		{
 			name: "weak line right after a match",
 			body: ">  \tudelay(priv->delay);\n> \n>  \treturn 0;\n\nComment.\n",
 			want: []Found{{PatchMessageID: "patch@x", File: "drivers/wdt.c", Side: "new", Line: 17, Body: "Comment."}},

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -33,6 +34,9 @@ type listJSON struct {
 	Series       int       `json:"series"`
 	OpenSeries   int       `json:"open_series"`
 	LastActivity time.Time `json:"last_activity,omitzero"`
+	// Visibility is public, unlisted or private (who may read: see
+	// package access).
+	Visibility string `json:"visibility"`
 }
 
 type seriesJSON struct {
@@ -138,6 +142,7 @@ func (h *Handler) toList(l *store.List) listJSON {
 		Series:       l.Series,
 		OpenSeries:   l.OpenSeries,
 		LastActivity: l.LastActivity,
+		Visibility:   cmp.Or(l.Visibility, store.VisibilityPublic),
 	}
 }
 

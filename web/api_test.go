@@ -15,11 +15,11 @@ import (
 var (
 	devList = map[string]any{
 		"name": "dev", "address": "dev@lists.example.org", "description": "Development",
-		"created": "2024-01-02T03:04:05Z", "messages": 12.0, "series": 2.0, "open_series": 1.0,
+		"created": "2024-01-02T03:04:05Z", "messages": 12.0, "series": 2.0, "open_series": 1.0, "visibility": "public",
 	}
 	emptyList = map[string]any{
 		"name": "empty", "address": "empty@lists.example.org", "description": "",
-		"created": "2024-01-02T03:04:05Z", "messages": 0.0, "series": 0.0, "open_series": 0.0,
+		"created": "2024-01-02T03:04:05Z", "messages": 0.0, "series": 0.0, "open_series": 0.0, "visibility": "public",
 	}
 	ann     = map[string]any{"name": "Ann", "email": "ann@example.org"}
 	bob     = map[string]any{"name": "Bob", "email": "bob@example.org"}
@@ -225,6 +225,8 @@ func TestAPIErrors(t *testing.T) {
 		wantErr  string // substring of the error text
 		noReader bool   // the Reader must not have been called
 	}{
+		{name: "unknown API route", path: "/api/v1/nosuch", code: 404, wantErr: "not found", noReader: true},
+		{name: "unknown API version", path: "/api/v2/lists", code: 404, wantErr: "not found", noReader: true},
 		{name: "limit not a number", path: "/api/v1/lists/dev/series?limit=ten", code: 400, wantErr: "limit", noReader: true},
 		{name: "limit negative", path: "/api/v1/lists/dev/series?limit=-1", code: 400, wantErr: "limit", noReader: true},
 		{name: "limit overflow", path: "/api/v1/lists/dev/series?limit=99999999999999999999999", code: 400, wantErr: "limit", noReader: true},

@@ -197,11 +197,11 @@ func (h *Handler) apiThread(w http.ResponseWriter, r *http.Request) {
 	}
 	out := threadDetailJSON{
 		Thread: threadSummaryJSON{threadJSON: threadJSON(*th), List: name,
-			URL: msgPath(name, th.RootMessageID) + "/T/"},
+			URL: msgPath(name, th.RootMessageID) + "/t/"},
 		Messages: make([]threadMessageJSON, 0, min(len(msgs), p.Limit)),
 	}
 	if th.RootMessageID == "" {
-		out.Thread.URL = msgPath(name, id) + "/T/"
+		out.Thread.URL = msgPath(name, id) + "/t/"
 	}
 	depth := make(map[string]int, len(msgs))
 	for i := range msgs {

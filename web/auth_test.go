@@ -654,7 +654,7 @@ func TestPrivateListRouteWalk(t *testing.T) {
 	// Routes that show no list's data (the indexes are checked by
 	// TestListIndexes).
 	noList := map[string]bool{
-		"GET /{$}": true, "GET /healthz": true, "GET /api/v1/lists": true, "GET /static/style.css": true, "GET /": true,
+		"GET /{$}": true, "GET /healthz": true, "GET /api/{rest...}": true, "GET /api/v1/lists": true, "GET /static/style.css": true, "GET /": true,
 		"GET /signin": true, "POST /signin": true, "POST /signout": true, "GET /signup": true, "POST /signup": true,
 		"GET /confirm/{token}": true, "GET /account": true, "POST /account/tokens": true, "POST /account/tokens/{id}/revoke": true,
 	}
@@ -733,6 +733,24 @@ func TestAllSearchScope(t *testing.T) {
 			if bytes.Contains(page.body, []byte(id)) || bytes.Contains(mbox, []byte(id)) {
 				t.Errorf("as %q: %s leaked into an /all/ search", c.who, id)
 			}
+		}
+	}
+}
+
+// TestRevisionDiffHidesPrivateSide: comparing a public series with a
+// private one answers as if the private one did not exist, for both
+// orders, on the page and in the API.
+func TestRevisionDiffHidesPrivateSide(t *testing.T) {
+	e := newAuthEnv(t, Config{})
+	pub, sec := fmt.Sprint(e.series["pub"]), fmt.Sprint(e.series["sec"])
+	for _, path := range []string{
+		"/api/v1/series/" + pub + "/diff/" + sec, "/api/v1/series/" + sec + "/diff/" + pub,
+		"/series/" + pub + "/diff/" + sec + "/", "/series/" + sec + "/diff/" + pub + "/",
+	} {
+		got := e.do(req{Path: path})
+		unknown := e.do(req{Path: strings.ReplaceAll(path, "/"+sec, "/999999")})
+		if got.code != http.StatusNotFound || got.code != unknown.code || string(got.body) != string(unknown.body) {
+			t.Errorf("%s: %d %s; unknown series: %d %s", path, got.code, got.body, unknown.code, unknown.body)
 		}
 	}
 }

@@ -300,7 +300,7 @@ func TestListPageThreads(t *testing.T) {
 	f := newArchive(t)
 	runPageCases(t, f.base, []pageCase{
 		{"threads tab", "/dev/?tab=threads", 200, []string{
-			`aria-current="page">Threads`, `href="/dev/root@x/T/">a long discussion</a>`, "<td>Ann</td>", "<td>60</td>",
+			`aria-current="page">Threads`, `href="/dev/root@x/t/">a long discussion</a>`, "<td>Ann</td>", "<td>60</td>",
 			`href="/dev/root@x/t.mbox.gz"`, `rel="next"`, "&lt;script&gt;",
 		}, []string{"<script>"}},
 		{"bad key", "/dev/?tab=threads&before=4294967296", 400, nil, nil},
@@ -340,32 +340,32 @@ func TestThreadPages(t *testing.T) {
 		return fmt.Sprintf("m%d", m.UID)
 	}
 	runPageCases(t, f.base, []pageCase{
-		{"nested, first page", "/dev/root@x/T/", 200, []string{
-			"61 messages", "Page 1 of 2", `href="/dev/root@x/T/?page=2"`, `<article id="` + uid("root@x") + `" class="msg d0 focus">`,
+		{"nested, first page", "/dev/root@x/t/", 200, []string{
+			"61 messages", "Page 1 of 2", `href="/dev/root@x/t/?page=2"`, `<article id="` + uid("root@x") + `" class="msg d0 focus">`,
 			"To: dev@lists.example.org", "Cc: cy@example.org", `href="/dev/r1@x/raw"`, `href="/dev/r1@x/" title="permalink"`,
-			"1 quoted line<", `href="/dev/root@x/t/">flat</a>`, `href="/dev/root@x/t.mbox.gz"`, "<h3>a long discussion</h3>",
+			"1 quoted line<", `href="/dev/root@x/T/">flat</a>`, `href="/dev/root@x/t.mbox.gz"`, "<h3>a long discussion</h3>",
 		}, []string{"<h3>Re: a long discussion</h3>"}},
-		{"page 2", "/dev/root@x/T/?page=2", 200, []string{"Page 2 of 2", `rel="prev"`}, []string{" focus"}},
-		{"a deep message's thread opens on its page", "/dev/r20b@x/T/", 200,
+		{"page 2", "/dev/root@x/t/?page=2", 200, []string{"Page 2 of 2", `rel="prev"`}, []string{" focus"}},
+		{"a deep message's thread opens on its page", "/dev/r20b@x/t/", 200,
 			[]string{`<article id="` + uid("r20b@x") + `" class="msg d3 focus">`, "Page 2 of 2"}, nil},
-		{"flat", "/dev/root@x/t/", 200, []string{"<strong>flat</strong>", "in reply to <a href=\"#" + uid("root@x") + "\">Ann</a>"}, []string{"class=\"msg d1"}},
-		{"flat, page 2 answers page 1", "/dev/root@x/t/?page=2", 200, []string{`in reply to <a href="/dev/root@x/t/?page=1#`}, nil},
-		{"page 0", "/dev/root@x/T/?page=0", 400, []string{"bad page"}, nil},
-		{"page -1", "/dev/root@x/T/?page=-1", 400, nil, nil},
-		{"page x", "/dev/root@x/t/?page=x", 400, nil, nil},
-		{"empty page", "/dev/root@x/T/?page=", 400, nil, nil},
-		{"page past the end", "/dev/root@x/T/?page=3", 400, []string{"the thread has 2 page(s)"}, nil},
-		{"unknown message", "/dev/nope@x/T/", 404, []string{"message not found"}, nil},
-		{"unknown list", "/nope/root@x/T/", 404, nil, nil},
-		{"message page", "/dev/r1a@x/", 200, []string{`href="/dev/r1a@x/T/#` + uid("r1a@x") + `"`, "whole thread", "Answer to 1.",
+		{"flat", "/dev/root@x/T/", 200, []string{"<strong>flat</strong>", "in reply to <a href=\"#" + uid("root@x") + "\">Ann</a>"}, []string{"class=\"msg d1"}},
+		{"flat, page 2 answers page 1", "/dev/root@x/T/?page=2", 200, []string{`in reply to <a href="/dev/root@x/T/?page=1#`}, nil},
+		{"page 0", "/dev/root@x/t/?page=0", 400, []string{"bad page"}, nil},
+		{"page -1", "/dev/root@x/t/?page=-1", 400, nil, nil},
+		{"page x", "/dev/root@x/T/?page=x", 400, nil, nil},
+		{"empty page", "/dev/root@x/t/?page=", 400, nil, nil},
+		{"page past the end", "/dev/root@x/t/?page=3", 400, []string{"the thread has 2 page(s)"}, nil},
+		{"unknown message", "/dev/nope@x/t/", 404, []string{"message not found"}, nil},
+		{"unknown list", "/nope/root@x/t/", 404, nil, nil},
+		{"message page", "/dev/r1a@x/", 200, []string{`href="/dev/r1a@x/t/#` + uid("r1a@x") + `"`, "whole thread", "Answer to 1.",
 			`in reply to <a href="/dev/r1@x/">Person 1</a>`, `<details class="headers" open>`}, []string{"Deeper"}},
-		{"hostile subject on the thread page", "/dev/s50@x/T/", 200, []string{"&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;U&#43;202E&gt;"},
+		{"hostile subject on the thread page", "/dev/s50@x/t/", 200, []string{"&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;U&#43;202E&gt;"},
 			[]string{"<script>", "\u202e"}},
 	})
 
 	// The nested page is depth first: each reply is followed by its answers.
-	_, _, p1 := browse(t, f.base+"/dev/root@x/T/")
-	_, _, p2 := browse(t, f.base+"/dev/root@x/T/?page=2")
+	_, _, p1 := browse(t, f.base+"/dev/root@x/t/")
+	_, _, p2 := browse(t, f.base+"/dev/root@x/t/?page=2")
 	got := append(articles(p1), articles(p2)...)
 	want := []string{uid("root@x") + " d0"}
 	for i := 1; i <= 20; i++ {
@@ -485,7 +485,7 @@ func TestNewAtom(t *testing.T) {
 	if code, _, body := getAtom(t, f.base+"/secret/new.atom"); code != 404 {
 		t.Errorf("private list feed: %d %s", code, body)
 	}
-	for _, path := range []string{"/secret/", "/secret/?tab=threads", "/secret/hush@x/T/", "/secret/hush@x/t/", "/secret/hush@x/", "/all/hush@x/T/"} {
+	for _, path := range []string{"/secret/", "/secret/?tab=threads", "/secret/hush@x/t/", "/secret/hush@x/T/", "/secret/hush@x/", "/all/hush@x/t/"} {
 		if code, _, body := browse(t, f.base+path); code != 404 || strings.Contains(body, "secret plans") {
 			t.Errorf("GET %s (private) = %d %s", path, code, body)
 		}

@@ -194,7 +194,7 @@ func TestThreadMboxCacheSeesNewMessages(t *testing.T) {
 func TestPageCacheSeesNewMessages(t *testing.T) {
 	l := newLive(t)
 	l.deliver(mail(ann, "p1@example.org", "[PATCH] frob: faster", "", patchBody))
-	path := "/dev/p1@example.org/T/"
+	path := "/dev/p1@example.org/t/"
 	r1 := l.do("GET", path)
 	if r1.code != http.StatusOK || !strings.Contains(string(r1.body), "return 2;") {
 		t.Fatalf("GET %s = %d\n%s", path, r1.code, r1.body)
@@ -232,7 +232,7 @@ func TestPageCacheSeesNewMessages(t *testing.T) {
 	}
 	// Pages of unknown messages are 404, and not kept.
 	for range 2 {
-		if r := l.do("GET", "/dev/nope@example.org/T/"); r.code != http.StatusNotFound {
+		if r := l.do("GET", "/dev/nope@example.org/t/"); r.code != http.StatusNotFound {
 			t.Fatalf("unknown message page = %d", r.code)
 		}
 	}
@@ -275,7 +275,7 @@ func TestAPIThread(t *testing.T) {
 	got := decode(t, r.body)
 	th := got["thread"].(map[string]any)
 	if th["root_message_id"] != "c1@example.org" || th["messages"] != 4.0 || th["list"] != "dev" ||
-		th["subject"] != "[PATCH 0/2] frob: speed" || th["url"] != "/dev/c1@example.org/T/" {
+		th["subject"] != "[PATCH 0/2] frob: speed" || th["url"] != "/dev/c1@example.org/t/" {
 		t.Errorf("thread = %v", th)
 	}
 	msgs := got["messages"].([]any)
@@ -464,7 +464,7 @@ func TestCachesUnderConcurrentIngest(t *testing.T) {
 		go func() {
 			path := "/dev/p1@example.org/t.mbox.gz"
 			if g%2 == 1 {
-				path = "/dev/p1@example.org/T/"
+				path = "/dev/p1@example.org/t/"
 			}
 			for {
 				select {
@@ -499,7 +499,7 @@ func TestCachesUnderConcurrentIngest(t *testing.T) {
 		}
 	}
 	mbox := gunzip(t, l.do("GET", "/dev/p1@example.org/t.mbox.gz").body)
-	page := string(l.do("GET", "/dev/p1@example.org/T/").body)
+	page := string(l.do("GET", "/dev/p1@example.org/t/").body)
 	for i := range replies {
 		marker := fmt.Sprintf("reply number %d-end", i)
 		if !strings.Contains(mbox, marker) || !strings.Contains(page, marker) {

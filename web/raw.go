@@ -143,7 +143,7 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 			h.newAtom(w, r, list)
 		case strings.HasSuffix(rest, "/T/"), strings.HasSuffix(rest, "/t/"):
 			h.cached(w, r, func(w http.ResponseWriter) {
-				h.threadPage(w, r, list, trimAngle(rest[:len(rest)-3]), strings.HasSuffix(rest, "/t/"))
+				h.threadPage(w, r, list, trimAngle(rest[:len(rest)-3]), strings.HasSuffix(rest, "/T/"))
 			})
 		default:
 			h.message(w, r, list, rest)

@@ -60,15 +60,18 @@ func (h *Handler) seriesDiffIDs(w http.ResponseWriter, r *http.Request) (sd Seri
 		writeError(w, http.StatusNotFound, "not found")
 		return nil, 0, 0, false
 	}
-	// Both revisions are in one list (the chain stops at a list change),
-	// so reading the first one's list decides for both.
-	s, _, err := h.r.Series(r.Context(), id)
-	if err != nil {
-		h.fail(w, "series", err)
-		return nil, 0, 0, false
-	}
-	if _, ok := h.readable(w, r, s.List, "series"); !ok {
-		return nil, 0, 0, false
+	// Each series must be readable on its own: a private series on the
+	// other side is as unknown as a missing one (404), so that "not
+	// revisions of one series" (400) never tells that it exists.
+	for _, sid := range []int64{id, other} {
+		s, _, err := h.r.Series(r.Context(), sid)
+		if err != nil {
+			h.fail(w, "series", err)
+			return nil, 0, 0, false
+		}
+		if _, ok := h.readable(w, r, s.List, "series"); !ok {
+			return nil, 0, 0, false
+		}
 	}
 	return sd, id, other, true
 }

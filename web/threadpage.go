@@ -150,11 +150,11 @@ func dateOrder(msgs []store.Message) []int {
 	return order
 }
 
-// threadPage serves GET /{list}/{message-id}/T/ (nested: each message
-// followed by its replies) and /t/ (flat: by date, each message saying
-// which one it answers). Long threads are paged (?page=N, 50 messages a
-// page); without ?page the page holding the named message is shown, so
-// /{list}/{message-id}/T/#m{UID} lands on it.
+// threadPage serves GET /{list}/{message-id}/t/ (nested: each message
+// followed by its replies) and /T/ (flat: by date, each message saying
+// which one it answers), as public-inbox names them. Long threads are
+// paged (?page=N, 50 messages a page); without ?page the page holding the
+// named message is shown, so /{list}/{message-id}/t/#m{UID} lands on it.
 func (h *Handler) threadPage(w http.ResponseWriter, r *http.Request, list, id string, flat bool) {
 	pr, ok := h.r.(PageReader)
 	if !ok || id == "" || len(id) > maxMessageIDLen {
@@ -219,9 +219,9 @@ func (h *Handler) threadPage(w http.ResponseWriter, r *http.Request, list, id st
 		}
 	}
 	base := "/" + url.PathEscape(list) + "/" + url.PathEscape(id)
-	view := "/T/"
+	view := "/t/"
 	if flat {
-		view = "/t/"
+		view = "/T/"
 	}
 	pageURL := func(n int) string { return base + view + "?page=" + strconv.Itoa(n) }
 	d := threadPage{List: list, ID: id, Flat: flat, Total: len(msgs), Page: page, Pages: pages,
@@ -363,7 +363,7 @@ func (h *Handler) messagePage(w http.ResponseWriter, r *http.Request, list, id s
 		}
 		h.render(w, "thread.html", threadPage{List: list, ID: id, Subject: m.Subject, Total: len(msgs),
 			Messages: []threadMessage{tm},
-			Thread:   "/" + url.PathEscape(list) + "/" + url.PathEscape(id) + "/T/#" + anchor(&m)})
+			Thread:   "/" + url.PathEscape(list) + "/" + url.PathEscape(id) + "/t/#" + anchor(&m)})
 		return
 	}
 	h.pageError(w, r, http.StatusNotFound, "message not found")

@@ -126,6 +126,8 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.mux.HandleFunc("POST /{list}/{$}", h.search)
 	h.mux.HandleFunc("GET /{list}/{rest...}", h.raw)
 	h.mux.HandleFunc("GET /", h.notFound)
+	// An unknown API path is not a list ("api" is a reserved list name).
+	h.mux.HandleFunc("GET /api/{rest...}", h.notFound)
 	h.authRoutes()
 	h.commentRoutes()
 	return h

@@ -509,7 +509,7 @@ func TestB4Am(t *testing.T) {
 	for path, want := range map[string]string{
 		"/dev/":                            "Add a and rename it",
 		fmt.Sprintf("/series/%d/", s.ID):   "Reviewed-by: Rev Iewer &lt;rev@example.net&gt;",
-		"/dev/" + s.CoverMessageID + "/T/": "Looks right.",
+		"/dev/" + s.CoverMessageID + "/t/": "Looks right.",
 		"/dev/b4-review@example.net/":      "whole thread",
 	} {
 		resp, err := http.Get("http://" + srv.http + path)

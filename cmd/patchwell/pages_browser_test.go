@@ -65,8 +65,8 @@ func TestListAndThreadPagesInBrowser(t *testing.T) {
 	}{
 		{"list-page.png", "/dev/", []string{`aria-current="page">Series`, "Add a and rename it &lt;b&gt;bold?&lt;/b&gt;", "git send-email --to=dev@patchwell.localhost"}, []string{"<b>bold?</b>"}},
 		{"list-threads.png", "/dev/?tab=threads", []string{`aria-current="page">Threads`, "Where should the cache live?", "<td>60</td>"}, nil},
-		{"long-thread.png", "/dev/long@example.org/T/", []string{"Page 1 of 2", `class="msg d3"`, "61 messages", "quoted line"}, nil},
-		{"long-thread-flat.png", "/dev/long-20b@example.org/t/", []string{"Page 2 of 2", "in reply to", " focus"}, nil},
+		{"long-thread.png", "/dev/long@example.org/t/", []string{"Page 1 of 2", `class="msg d3"`, "61 messages", "quoted line"}, nil},
+		{"long-thread-flat.png", "/dev/long-20b@example.org/T/", []string{"Page 2 of 2", "in reply to", " focus"}, nil},
 	} {
 		dom := string(chromium(t, "--dump-dom", base+tc.path))
 		for _, w := range tc.want {
