@@ -455,7 +455,7 @@ func (m *NewMessage) searchText() string {
 			clear(seen)
 			dedup = seen
 		}
-		appendWords(&b, fieldCode[f.name], strings.ToLower(f.text), dedup)
+		appendWords(&b, fieldCode[f.name], f.text, dedup)
 	}
 	return b.String()
 }
@@ -468,15 +468,16 @@ func isWordRune(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) || unicode.Is(unicode.Co, r)
 }
 
-// appendWords writes each word of text as " <code>word", once when dedup
-// is not nil.
+// appendWords writes each word of text, lower-cased, as " <code>word",
+// once when dedup is not nil. Words are lower-cased one by one: most are
+// lower-case already, and strings.ToLower then copies nothing.
 func appendWords(b *strings.Builder, code byte, text string, dedup map[string]struct{}) {
 	start := -1
 	flush := func(end int) {
 		if start < 0 {
 			return
 		}
-		w := text[start:end]
+		w := strings.ToLower(text[start:end])
 		start = -1
 		if dedup != nil {
 			if _, ok := dedup[w]; ok {
