@@ -15,7 +15,9 @@ raw=$(gzip -dc "$corpus" | wc -c)
 start=$(date +%s.%N)
 /usr/bin/time -f "%M" -o "$data.rss" ./bin/patchwell import --data "$data" --list bench "$corpus"
 end=$(date +%s.%N)
-n=$(./bin/patchwell list ls --data "$data" | awk '{print $3}')
+# The count is the field before "messages" (list ls prints name, address,
+# visibility, count, "messages", ...).
+n=$(./bin/patchwell list ls --data "$data" | awk '{for (i = 1; i < NF; i++) if ($(i + 1) == "messages") { print $i; exit }}')
 rss=$(cat "$data.rss"); rm -f "$data.rss"
 disk=$(du -sb "$data" | cut -f1)
 awk -v n="$n" -v s="$start" -v e="$end" -v rss="$rss" -v disk="$disk" -v raw="$raw" 'BEGIN {

@@ -9,8 +9,9 @@ import (
 )
 
 // Full-text search: every message gets one row in the contentless FTS4
-// table "search" (docid = messages.id), written by AddMessage in the same
-// transaction as the message, so a committed message is always findable.
+// table "search" (docid = messages.id), queued by AddMessage and written at
+// the end of the same transaction as the message (writeIndex says why),
+// so a committed message is always findable.
 //
 // Fields are word prefixes, not columns: each word is lower-cased here and
 // indexed with a one-letter field code in front ("fix the quoting" in the
@@ -454,7 +455,7 @@ func (m *NewMessage) searchText() string {
 			clear(seen)
 			dedup = seen
 		}
-		appendWords(&b, fieldCode[f.name], strings.ToLower(f.text), dedup)
+		appendWords(&b, fieldCode[f.name], f.text, dedup)
 	}
 	return b.String()
 }
@@ -467,15 +468,16 @@ func isWordRune(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) || unicode.Is(unicode.Co, r)
 }
 
-// appendWords writes each word of text as " <code>word", once when dedup
-// is not nil.
+// appendWords writes each word of text, lower-cased, as " <code>word",
+// once when dedup is not nil. Words are lower-cased one by one: most are
+// lower-case already, and strings.ToLower then copies nothing.
 func appendWords(b *strings.Builder, code byte, text string, dedup map[string]struct{}) {
 	start := -1
 	flush := func(end int) {
 		if start < 0 {
 			return
 		}
-		w := text[start:end]
+		w := strings.ToLower(text[start:end])
 		start = -1
 		if dedup != nil {
 			if _, ok := dedup[w]; ok {
@@ -499,15 +501,38 @@ func appendWords(b *strings.Builder, code byte, text string, dedup map[string]st
 	flush(len(text))
 }
 
-// indexMessage writes the search row of message id.
-func (t *sqliteTx) indexMessage(ctx context.Context, id int64, m *NewMessage) error {
+// indexRow is the search row of one message, due at commit.
+type indexRow struct {
+	id   int64
+	text string
+}
+
+// indexMessage queues the search row of message id for writeIndex.
+func (t *sqliteTx) indexMessage(id int64, m *NewMessage) {
 	text := m.text
 	if text == "" {
 		text = m.searchText()
 	}
-	if _, err := t.exec(ctx, `INSERT INTO search(docid, x) VALUES(?, ?)`, id, text); err != nil {
-		return fmt.Errorf("index message: %w", err)
+	t.index = append(t.index, indexRow{id, text})
+}
+
+// writeIndex writes the queued search rows, the transaction's last
+// statements. FTS4 keeps inserted words in memory (its pending terms) and
+// writes them as one index segment when the transaction commits, or when
+// they pass 1 MB, but also whenever a statement opens a statement
+// savepoint: any later statement that may need to undo part of itself (an
+// INSERT that fires a trigger, such as the list counters', a multi-row
+// UPDATE). Interleaved with the messages' other rows, that wrote one tiny
+// segment per message and merged them over and over: it tripled the cost
+// of a bulk import. Written together, a batch of messages makes a few
+// large segments.
+func (t *sqliteTx) writeIndex(ctx context.Context) error {
+	for _, r := range t.index {
+		if _, err := t.exec(ctx, `INSERT INTO search(docid, x) VALUES(?, ?)`, r.id, r.text); err != nil {
+			return fmt.Errorf("index message: %w", err)
+		}
 	}
+	t.index = t.index[:0]
 	return nil
 }
 

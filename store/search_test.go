@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -202,5 +203,52 @@ func TestSearchMigratedIndex(t *testing.T) {
 	}
 	if n, err := st.SearchUnindexed(context.Background()); n != 1 || err != nil {
 		t.Fatalf("SearchUnindexed() = %d, %v; want still 1", n, err)
+	}
+}
+
+// TestSearchBatchOneSegment: a transaction's messages reach the index
+// together, as one FTS segment, even though each message's other rows
+// fire triggers (the list counters) that would flush FTS4's pending terms
+// after every message; and every message of the batch is found.
+func TestSearchBatchOneSegment(t *testing.T) {
+	st, l := mustOpen(t)
+	ctx := context.Background()
+	const n = 50
+	err := st.Update(ctx, func(tx Tx) error {
+		for i := range n {
+			id := fmt.Sprintf("m%d@x", i)
+			_, err := tx.AddMessage(ctx, &NewMessage{ListID: l.ID, Raw: []byte("Message-ID: <" + id + ">\n\nx\n"), MessageID: id,
+				Subject: fmt.Sprintf("batch word%d", i), From: Person{Name: "Ann", Email: "ann@example.org"},
+				Search: &SearchDoc{NQ: fmt.Sprintf("body%d shared text", i)}})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Update() = %v", err)
+	}
+	var segs int
+	if err := st.r.QueryRow(`SELECT count(*) FROM search_segdir`).Scan(&segs); err != nil {
+		t.Fatal(err)
+	}
+	if segs != 1 {
+		t.Errorf("%d messages in one transaction made %d index segments, want 1", n, segs)
+	}
+	if got := ids(t, st, "dev", text("shared text", FieldNQ)); len(got) != n {
+		t.Errorf("phrase common to all: %d hits, want %d", len(got), n)
+	}
+	for _, i := range []int{0, n / 2, n - 1} {
+		want := []string{fmt.Sprintf("m%d@x", i)}
+		if got := ids(t, st, "dev", text(fmt.Sprintf("word%d", i), FieldSubject)); !slices.Equal(got, want) {
+			t.Errorf("subject word%d: %v, want %v", i, got, want)
+		}
+		if got := ids(t, st, "dev", text(fmt.Sprintf("body%d", i))); !slices.Equal(got, want) {
+			t.Errorf("body%d: %v, want %v", i, got, want)
+		}
+	}
+	if n, err := st.SearchUnindexed(ctx); err != nil || n != 0 {
+		t.Errorf("SearchUnindexed() = %d, %v; want 0", n, err)
 	}
 }

@@ -262,6 +262,10 @@ func (s *SQLite) Update(ctx context.Context, fn func(Tx) error) error {
 		tx.Rollback()
 		return err
 	}
+	if err := t.writeIndex(ctx); err != nil {
+		tx.Rollback()
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
@@ -275,6 +279,9 @@ type sqliteTx struct {
 	// the next UID of each list touched, and each thread's new counts.
 	uids    map[int64]uint32
 	threads map[int64]*threadDelta
+	// The search rows of the transaction's messages, written last (see
+	// writeIndex).
+	index []indexRow
 }
 
 // threadDelta is what the transaction's messages add to a thread.
@@ -512,9 +519,7 @@ func (t *sqliteTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error
 	if _, err := t.exec(ctx, `INSERT INTO raw(id, data) VALUES(?, ?)`, id, m.zraw); err != nil {
 		return nil, fmt.Errorf("insert raw: %w", err)
 	}
-	if err := t.indexMessage(ctx, id, m); err != nil {
-		return nil, err
-	}
+	t.indexMessage(id, m)
 	d := t.threads[tid]
 	if d == nil {
 		d = &threadDelta{}

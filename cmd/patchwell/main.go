@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"syscall"
@@ -47,7 +48,7 @@ func init() {
 		"serve":   {"serve [--data DIR] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies]", "run the server (SMTP/LMTP ingest, web UI and API)", cmdServe},
 		"list":    {"list create NAME [--description TEXT] [--owner EMAIL] [--visibility public|unlisted|private] | list ls | list visibility NAME public|unlisted|private   [--data DIR]", "create and show mailing lists, set who may see them", cmdList},
 		"user":    {"user add EMAIL [--name NAME] [--admin] [--password-file FILE] | user ls | user role EMAIL LIST owner|maintainer|none | user token EMAIL NAME | user passwd EMAIL [--password-file FILE]   [--data DIR]", "manage accounts, list roles and API tokens", cmdUser},
-		"import":  {"import --data DIR --list NAME FILE|DIR|- ...", "import mbox (mboxo, mboxrd, .gz), maildir or .eml files into a list", cmdImport},
+		"import":  {"import --data DIR --list NAME [--cpuprofile FILE] FILE|DIR|- ...", "import mbox (mboxo, mboxrd, .gz), maildir or .eml files into a list", cmdImport},
 		"export":  {"export --data DIR --list NAME [--out FILE]", "write every message of a list as mboxrd, in arrival order, byte for byte", cmdExport},
 		"check":   {"check --data DIR", "verify the database and every stored message against its sha256", cmdCheck},
 		"reindex": {"reindex --data DIR", "rebuild threads, series, patches and the search index from the raw messages (stop the server first; the old database is kept beside the new one)", cmdReindex},
@@ -374,12 +375,24 @@ func cmdImport(args []string) error {
 	fs := newFlags("import")
 	data := fs.String("data", defaultData, "data directory")
 	list := fs.String("list", "", "list to import into")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if *list == "" || len(pos) == 0 {
 		return usageError{"usage: patchwell " + commands["import"].usage}
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	st, err := openStore(*data)
 	if err != nil {
