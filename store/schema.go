@@ -238,7 +238,7 @@ CREATE INDEX outbox_state ON outbox(state, id);
 	// carries public-inbox's prefixes and phrases stay within a field.
 	// The tokenizer only splits on spaces (and '*', the prefix operator).
 	`CREATE VIRTUAL TABLE search USING fts4(x, content="", order=DESC, tokenize=simple " *");`,
-	// 7 (import): FTS4 merges index segments a little at the end of every
+	// 7: FTS4 merges index segments a little at the end of every
 	// write transaction (automerge) instead of all at once when sixteen
 	// pile up: no commit pays for a big merge, and fewer freed pages are
 	// left behind (the bench import's database 80 MB -> 77 MB). The
