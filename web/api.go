@@ -367,22 +367,11 @@ func (h *Handler) apiSeriesList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) apiSeries(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		writeError(w, http.StatusBadRequest, errBadID.Error())
+	s, ps, _, _, ok := h.seriesFor(w, r, "id", access.Read)
+	if !ok {
 		return
 	}
-	s, ps, err := h.r.Series(r.Context(), id)
-	if err == nil && s == nil {
-		err = store.ErrNotFound
-	}
-	if err != nil {
-		h.fail(w, "series", err)
-		return
-	}
-	if _, ok := h.readable(w, r, s.List, "series"); !ok {
-		return
-	}
+	id := s.ID
 	hist, err := h.history(r.Context(), id)
 	if err != nil {
 		h.fail(w, "series", err)

@@ -319,6 +319,36 @@ func (h *Handler) readable(w http.ResponseWriter, r *http.Request, list, what st
 	return l, true
 }
 
+// seriesFor is how every /series/{id} route starts: it reads the path
+// value param (400 unless a positive integer), loads the series (404 when
+// unknown) and decides act on its list with the one authorization
+// function (404 when the list may not be read, as for an unknown series).
+// When it returns false it has answered.
+func (h *Handler) seriesFor(w http.ResponseWriter, r *http.Request, param string, act access.Action) (*store.Series, []store.Patch, *store.List, *store.User, bool) {
+	id, err := strconv.ParseInt(r.PathValue(param), 10, 64)
+	if err != nil || id <= 0 {
+		writeError(w, http.StatusBadRequest, errBadID.Error())
+		return nil, nil, nil, nil, false
+	}
+	s, ps, err := h.r.Series(r.Context(), id)
+	if err == nil && s == nil {
+		err = store.ErrNotFound
+	}
+	if err == nil {
+		var l *store.List
+		if l, err = h.listInfo(r.Context(), s.List); err == nil {
+			u, ok := h.authorizeAs(w, r, l, act, "series")
+			return s, ps, l, u, ok
+		}
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "series not found")
+	} else {
+		h.fail(w, "series", err)
+	}
+	return nil, nil, nil, nil, false
+}
+
 // canRead reports, without answering, whether the request may read a
 // list; false for an unknown list.
 func (h *Handler) canRead(r *http.Request, list string) (bool, error) {
@@ -807,29 +837,11 @@ func (h *Handler) changeStatus(w http.ResponseWriter, r *http.Request, status, c
 	if h.noAccounts(w) {
 		return nil
 	}
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		writeError(w, http.StatusBadRequest, errBadID.Error())
-		return nil
-	}
-	s, _, err := h.r.Series(r.Context(), id)
-	if err == nil && s == nil {
-		err = store.ErrNotFound
-	}
-	if err != nil {
-		h.fail(w, "series", err)
-		return nil
-	}
-	l, err := h.listInfo(r.Context(), s.List)
-	if err != nil {
-		h.fail(w, "series", err)
-		return nil
-	}
-	u, ok := h.authorizeAs(w, r, l, access.SetStatus, "series")
+	s, _, _, u, ok := h.seriesFor(w, r, "id", access.SetStatus)
 	if !ok {
 		return nil
 	}
-	c, err := h.acc.SetStatus(r.Context(), id, u.ID, status, comment)
+	c, err := h.acc.SetStatus(r.Context(), s.ID, u.ID, status, comment)
 	switch {
 	case errors.Is(err, store.ErrInvalid):
 		writeError(w, http.StatusBadRequest, "bad status "+strconv.Quote(status)+": one of "+strings.Join(store.SettableStatuses, ", "))

@@ -165,22 +165,11 @@ func toComment(c store.LineComment) commentJSON {
 // apiComments serves GET /api/v1/series/{id}/comments: the review comments
 // of a series, in patch order.
 func (h *Handler) apiComments(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		writeError(w, http.StatusBadRequest, errBadID.Error())
+	s, _, _, _, ok := h.seriesFor(w, r, "id", access.Read)
+	if !ok {
 		return
 	}
-	s, _, err := h.r.Series(r.Context(), id)
-	if err == nil && s == nil {
-		err = store.ErrNotFound
-	}
-	if err != nil {
-		h.fail(w, "series", err)
-		return
-	}
-	if _, ok := h.readable(w, r, s.List, "series"); !ok {
-		return
-	}
+	id := s.ID
 	out := []commentJSON{}
 	if cr, ok := h.r.(CommentReader); ok {
 		cs, err := cr.SeriesComments(r.Context(), id)
@@ -312,25 +301,7 @@ func (h *Handler) seriesForWrite(w http.ResponseWriter, r *http.Request) (*store
 		writeError(w, http.StatusNotFound, "web review is not enabled on this server")
 		return nil, nil, nil, nil
 	}
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		writeError(w, http.StatusBadRequest, errBadID.Error())
-		return nil, nil, nil, nil
-	}
-	s, _, err := h.r.Series(r.Context(), id)
-	if err == nil && s == nil {
-		err = store.ErrNotFound
-	}
-	if err != nil {
-		h.fail(w, "series", err)
-		return nil, nil, nil, nil
-	}
-	l, err := h.listInfo(r.Context(), s.List)
-	if err != nil {
-		h.fail(w, "series", err)
-		return nil, nil, nil, nil
-	}
-	u, ok := h.authorizeAs(w, r, l, access.Comment, "series")
+	s, _, l, u, ok := h.seriesFor(w, r, "id", access.Comment)
 	if !ok {
 		return nil, nil, nil, nil
 	}

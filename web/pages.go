@@ -12,6 +12,7 @@ import (
 	"strings"
 	"unicode"
 
+	"patchwell/access"
 	"patchwell/store"
 )
 
@@ -163,20 +164,12 @@ type seriesPage struct {
 // patches, trailers and diffs file by file, links to its other revisions,
 // and how to apply it.
 func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		writeError(w, http.StatusBadRequest, "bad series id: want a positive number")
-		return
-	}
-	s, patches, err := h.r.Series(r.Context(), id)
-	if err != nil {
-		h.fail(w, "series", err)
-		return
-	}
-	l, ok := h.readable(w, r, s.List, "series")
+	s, patches, l, _, ok := h.seriesFor(w, r, "id", access.Read)
 	if !ok {
 		return
 	}
+	id := s.ID
+	var err error
 	d := seriesPage{S: s, MboxURL: absURL(r, fmt.Sprintf("/api/v1/series/%d/mbox", id))}
 	if d.Status, err = h.seriesStatus(r, s, l); err != nil {
 		h.fail(w, "series", err)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"patchwell/access"
 	"patchwell/store"
 )
 
@@ -298,26 +299,15 @@ func (h *Handler) message(w http.ResponseWriter, r *http.Request, list, rest str
 // `git am` (as `b4 am` would write it).
 func (h *Handler) seriesMbox(w http.ResponseWriter, r *http.Request) {
 	sm, ok := h.r.(SeriesMboxer)
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		writeError(w, http.StatusBadRequest, "bad series id: want a positive number")
-		return
-	}
 	if !ok {
 		writeError(w, http.StatusNotFound, "not found")
 		return
 	}
-	s, _, err := h.r.Series(r.Context(), id)
-	if err == nil && s == nil {
-		err = store.ErrNotFound
-	}
-	if err != nil {
-		h.fail(w, "series", err)
+	s, _, _, _, ok := h.seriesFor(w, r, "id", access.Read)
+	if !ok {
 		return
 	}
-	if _, ok := h.readable(w, r, s.List, "series"); !ok {
-		return
-	}
+	id := s.ID
 	h.stream(w, "series", "text/plain; charset=utf-8", "series-"+strconv.FormatInt(id, 10)+".mbox", false, func(out io.Writer) error {
 		return sm.SeriesMbox(r.Context(), id, out)
 	})

@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/alecthomas/chroma/v2"
 	"github.com/alecthomas/chroma/v2/lexers"
 
+	"patchwell/access"
 	"patchwell/store"
 )
 
@@ -49,12 +49,6 @@ func (h *Handler) compareWith(ctx context.Context, s *store.Series) ([]store.Ser
 // seriesDiffIDs reads {id} and {other} of a diff route, answering 400 or
 // 404 itself when it returns ok false.
 func (h *Handler) seriesDiffIDs(w http.ResponseWriter, r *http.Request) (sd SeriesDiffer, id, other int64, ok bool) {
-	id, err1 := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	other, err2 := strconv.ParseInt(r.PathValue("other"), 10, 64)
-	if err1 != nil || err2 != nil || id <= 0 || other <= 0 {
-		writeError(w, http.StatusBadRequest, errBadID.Error())
-		return nil, 0, 0, false
-	}
 	sd, ok = h.r.(SeriesDiffer)
 	if !ok {
 		writeError(w, http.StatusNotFound, "not found")
@@ -63,17 +57,15 @@ func (h *Handler) seriesDiffIDs(w http.ResponseWriter, r *http.Request) (sd Seri
 	// Each series must be readable on its own: a private series on the
 	// other side is as unknown as a missing one (404), so that "not
 	// revisions of one series" (400) never tells that it exists.
-	for _, sid := range []int64{id, other} {
-		s, _, err := h.r.Series(r.Context(), sid)
-		if err != nil {
-			h.fail(w, "series", err)
+	var ids [2]int64
+	for i, param := range []string{"id", "other"} {
+		s, _, _, _, ok := h.seriesFor(w, r, param, access.Read)
+		if !ok {
 			return nil, 0, 0, false
 		}
-		if _, ok := h.readable(w, r, s.List, "series"); !ok {
-			return nil, 0, 0, false
-		}
+		ids[i] = s.ID
 	}
-	return sd, id, other, true
+	return sd, ids[0], ids[1], true
 }
 
 // diffPatch is one entry of the revision diff page.
