@@ -330,18 +330,23 @@ func (h *Handler) apiList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, h.toList(l))
 }
 
-func (h *Handler) apiSeriesList(w http.ResponseWriter, r *http.Request) {
+// listParams reads what the list API routes share: the {name} path value,
+// the query string and its paging. An error is a 400 to answer.
+func listParams(r *http.Request) (string, url.Values, store.Page, error) {
 	name, err := listName(r, "name")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
+		return "", nil, store.Page{}, err
 	}
 	q, err := query(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
+		return "", nil, store.Page{}, err
 	}
 	p, err := parsePage(q)
+	return name, q, p, err
+}
+
+func (h *Handler) apiSeriesList(w http.ResponseWriter, r *http.Request) {
+	name, q, p, err := listParams(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -393,17 +398,7 @@ func (h *Handler) apiSeries(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) apiThreads(w http.ResponseWriter, r *http.Request) {
-	name, err := listName(r, "name")
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	q, err := query(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	p, err := parsePage(q)
+	name, _, p, err := listParams(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return

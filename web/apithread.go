@@ -137,22 +137,12 @@ func apiMessageID(r *http.Request) (string, error) {
 // a message, its messages in arrival order (limit, offset: default all, at
 // most 1000 a page); with bodies=1 each message's decoded text body too.
 func (h *Handler) apiThread(w http.ResponseWriter, r *http.Request) {
-	name, err := listName(r, "name")
+	name, q, p, err := listParams(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	id, err := apiMessageID(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	q, err := query(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	p, err := parsePage(q)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
