@@ -53,22 +53,14 @@ func TestB4Shazam(t *testing.T) {
 	needTool(t, "b4", "--version")
 	srv := startServer(t, t.TempDir())
 	repo := makeRepo(t)
-	out := filepath.Join(repo, "sh")
-	run(t, repo, "git", "format-patch", "-q", "--cover-letter", "-o", out, "HEAD~3")
-	fillCover(t, out, "Add a and rename it")
-	sendEmail(t, repo, srv.smtp, out)
-	var list struct{ Series []apiSeries }
-	srv.getJSON("/api/v1/lists/dev/series", &list)
-	if len(list.Series) != 1 || !list.Series[0].Complete {
-		t.Fatalf("series: %+v", list.Series)
-	}
+	series := sendSeries(t, srv, repo, "sh")
 	clone := t.TempDir()
 	run(t, clone, "git", "clone", "-q", repo, ".")
 	run(t, clone, "git", "checkout", "-q", "-b", "work", "HEAD~3")
 	if err := os.WriteFile(filepath.Join(clone, ".b4-config"), []byte(b4Config(srv.http, "dev")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	shazam := b4In(t, clone, "", "shazam", list.Series[0].MessageID)
+	shazam := b4In(t, clone, "", "shazam", series.MessageID)
 	if !strings.Contains(shazam, "Applying: rename a to b") {
 		t.Errorf("b4 shazam:\n%s", shazam)
 	}

@@ -29,17 +29,9 @@ func TestReviewInBrowser(t *testing.T) {
 	}
 	srv := startServer(t, data, "--domain", "patchwell.localhost")
 	repo := makeRepo(t)
-	out := filepath.Join(repo, "v1")
-	run(t, repo, "git", "format-patch", "-q", "--cover-letter", "-o", out, "HEAD~3")
-	fillCover(t, out, "Add a and rename it")
-	sendEmail(t, repo, srv.smtp, out)
-	var list struct{ Series []apiSeries }
-	srv.getJSON("/api/v1/lists/dev/series", &list)
-	if len(list.Series) != 1 {
-		t.Fatalf("got %d series", len(list.Series))
-	}
+	s := sendSeries(t, srv, repo, "v1")
 	base := "http://" + srv.http
-	page := fmt.Sprintf("%s/series/%d/", base, list.Series[0].ID)
+	page := fmt.Sprintf("%s/series/%d/", base, s.ID)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath("chromium"), chromedp.NoSandbox,
 		chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1600))
@@ -94,7 +86,7 @@ func TestReviewInBrowser(t *testing.T) {
 		}
 	}
 	var c struct{ Comments []apiComment }
-	srv.getJSON(fmt.Sprintf("/api/v1/series/%d/comments", list.Series[0].ID), &c)
+	srv.getJSON(fmt.Sprintf("/api/v1/series/%d/comments", s.ID), &c)
 	found := false
 	for _, cm := range c.Comments {
 		if cm.MessageID == msgid && cm.File == "README" && cm.Side == "new" && cm.Line == 2 && cm.Body == "Capitalise World." {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -44,17 +43,7 @@ func TestReviewOnTheWeb(t *testing.T) {
 	token = strings.TrimSpace(token)
 	srv := startServer(t, data, "--domain", "patchwell.localhost")
 	repo := makeRepo(t)
-	out := filepath.Join(repo, "v1")
-	run(t, repo, "git", "format-patch", "-q", "--cover-letter", "-o", out, "HEAD~3")
-	fillCover(t, out, "Add a and rename it")
-	sendEmail(t, repo, srv.smtp, out)
-	var list struct{ Series []apiSeries }
-	srv.getJSON("/api/v1/lists/dev/series", &list)
-	if len(list.Series) != 1 {
-		t.Fatalf("got %d series", len(list.Series))
-	}
-	var s apiSeries
-	srv.getJSON(fmt.Sprintf("/api/v1/series/%d", list.Series[0].ID), &s)
+	s := sendSeries(t, srv, repo, "v1")
 	p1, p2 := s.Patches[0], s.Patches[1]
 	base := "http://" + srv.http
 	page := fmt.Sprintf("%s/series/%d/", base, s.ID)
