@@ -648,7 +648,7 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, err := h.acc.SignUp(r.Context(), email, name, r.PostFormValue("password"))
 	if errors.Is(err, store.ErrInvalid) {
-		d.Error = strings.TrimPrefix(err.Error(), store.ErrInvalid.Error()+": ")
+		d.Error = invalidText(err)
 		h.renderStatus(w, http.StatusBadRequest, "signup.html", d)
 		return
 	}

@@ -313,7 +313,7 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, rv Reviewer, d 
 	msgid, list, err := rv.SubmitReview(r.Context(), d)
 	switch {
 	case errors.Is(err, store.ErrInvalid):
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeError(w, http.StatusBadRequest, invalidText(err))
 		return "", ""
 	case errors.Is(err, store.ErrReadOnly):
 		writeError(w, http.StatusNotFound, "web review is not enabled on this server")

@@ -40,7 +40,7 @@ func (h *Handler) pageFail(w http.ResponseWriter, r *http.Request, what string, 
 	case errors.Is(err, store.ErrNotFound):
 		h.pageError(w, r, http.StatusNotFound, what+" not found")
 	case errors.Is(err, store.ErrInvalid):
-		h.pageError(w, r, http.StatusBadRequest, err.Error())
+		h.pageError(w, r, http.StatusBadRequest, invalidText(err))
 	default:
 		if rw, ok := w.(*recorder); ok {
 			rw.err = err

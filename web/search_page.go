@@ -69,7 +69,7 @@ func (h *Handler) searchPage(w http.ResponseWriter, r *http.Request, list string
 		hits, err := ps.Search(r.Context(), lists, d.Query, store.Page{Limit: searchPageSize + 1, Offset: d.Offset})
 		switch {
 		case errors.Is(err, store.ErrInvalid):
-			status, d.Error = http.StatusBadRequest, err.Error()
+			status, d.Error = http.StatusBadRequest, invalidText(err)
 		case err != nil:
 			h.fail(w, "list", err)
 			return

@@ -79,7 +79,7 @@ func TestSearchPage(t *testing.T) {
 		{"all lists", "/all/?q=quoting", 200, []string{`href="/other/o@x/"`, `href="/dev/root@x/"`, "(other)"}, nil},
 		{"unknown prefix", "/dev/?q=zz:x", 400, []string{"unsupported prefix", "zz:"}, nil},
 		{"unclosed quote", "/dev/?q=" + url.QueryEscape(`s:"x`), 400, []string{"unclosed quote"}, nil},
-		{"nothing to search", "/dev/?q=" + url.QueryEscape(`s:"!!"`), 400, []string{"nothing to search for"}, nil},
+		{"nothing to search", "/dev/?q=" + url.QueryEscape(`s:"!!"`), 400, []string{"nothing to search for"}, []string{"invalid request"}},
 		{"bad date", "/dev/?q=d:yesterday..", 400, []string{"bad date"}, nil},
 		{"query too long", "/dev/?q=" + strings.Repeat("x", 5000), 400, []string{"too long"}, nil},
 		{"bad offset", "/dev/?q=x&o=-1", 400, nil, nil},

@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -210,6 +211,20 @@ func (rw *recorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
 
+// invalidText is the message of a store.ErrInvalid error for the client:
+// the error's own words, without the sentinel's generic "invalid request"
+// that wrapping leaves at its start, middle or end.
+func invalidText(err error) string {
+	s := err.Error()
+	sentinel := store.ErrInvalid.Error()
+	for _, cut := range []string{": " + sentinel, sentinel + ": "} {
+		if t := strings.Replace(s, cut, "", 1); t != s && t != "" {
+			return t
+		}
+	}
+	return s
+}
+
 // fail answers an error: store.ErrNotFound is a 404 with what, anything
 // else a 500 with a generic text, the detail kept for the request log.
 func (h *Handler) fail(w http.ResponseWriter, what string, err error) {
@@ -218,7 +233,7 @@ func (h *Handler) fail(w http.ResponseWriter, what string, err error) {
 		return
 	}
 	if errors.Is(err, store.ErrInvalid) {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeError(w, http.StatusBadRequest, invalidText(err))
 		return
 	}
 	if rw, ok := w.(*recorder); ok {

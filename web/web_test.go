@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -249,5 +250,23 @@ func TestPanicRecovered(t *testing.T) {
 	// The server still works after recovering.
 	if res := get(t, base+"/healthz"); res.code != http.StatusOK {
 		t.Errorf("GET /healthz after panic = %d, want 200", res.code)
+	}
+}
+
+// TestInvalidText: a client reads the error's own words, not the store's
+// generic sentinel that wrapping puts before, inside or after them.
+func TestInvalidText(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("empty review: write a summary or a comment: %w", store.ErrInvalid), "empty review: write a summary or a comment"},
+		{fmt.Errorf("%w: a series compared with itself", store.ErrInvalid), "a series compared with itself"},
+		{fmt.Errorf("bad query: %w", fmt.Errorf("%w: nothing to search for in %q", store.ErrInvalid, "s:")), `bad query: nothing to search for in "s:"`},
+		{store.ErrInvalid, "invalid request"},
+	} {
+		if got := invalidText(tc.err); got != tc.want {
+			t.Errorf("invalidText(%q) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }
