@@ -53,7 +53,7 @@ func TestB4Shazam(t *testing.T) {
 	needTool(t, "b4", "--version")
 	srv := startServer(t, t.TempDir())
 	repo := makeRepo(t)
-	series := sendSeries(t, srv, repo, "sh")
+	series := sendSeries(t, srv, repo, "sh", "Add a and rename it")
 	clone := t.TempDir()
 	run(t, clone, "git", "clone", "-q", repo, ".")
 	run(t, clone, "git", "checkout", "-q", "-b", "work", "HEAD~3")

@@ -37,16 +37,8 @@ func TestSeriesPageInBrowser(t *testing.T) {
 	needTool(t, "git", "send-email", "--help")
 	srv := startServer(t, t.TempDir())
 	repo := makeRepo(t)
-	out := filepath.Join(repo, "br")
-	run(t, repo, "git", "format-patch", "-q", "--cover-letter", "-o", out, "HEAD~3")
-	fillCover(t, out, "Seen in a browser <b>bold?</b>")
-	sendEmail(t, repo, srv.smtp, out)
-	var list struct{ Series []apiSeries }
-	srv.getJSON("/api/v1/lists/dev/series", &list)
-	if len(list.Series) != 1 {
-		t.Fatalf("series: %+v", list.Series)
-	}
-	url := fmt.Sprintf("http://%s/series/%d/", srv.http, list.Series[0].ID)
+	s := sendSeries(t, srv, repo, "br", "Seen in a browser <b>bold?</b>")
+	url := fmt.Sprintf("http://%s/series/%d/", srv.http, s.ID)
 	dom := string(chromium(t, "--dump-dom", url))
 	for _, want := range []string{"Seen in a browser &lt;b&gt;bold?&lt;/b&gt;", "rename a to b", `class="add"`, "git am -3"} {
 		if !strings.Contains(dom, want) {

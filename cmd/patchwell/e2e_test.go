@@ -229,14 +229,14 @@ func sendEmail(t *testing.T, dir, smtp string, args ...string) {
 }
 
 // sendSeries formats the last three commits of repo with a cover letter
-// into repo/dir, sends them to the list dev with git send-email, and
-// returns the list's one series, complete, as GET /api/v1/series/{id}
-// gives it.
-func sendSeries(t *testing.T, srv *server, repo, dir string) apiSeries {
+// titled title into repo/dir, sends them to the list dev with git
+// send-email, and returns the list's one series, complete, as GET
+// /api/v1/series/{id} gives it.
+func sendSeries(t *testing.T, srv *server, repo, dir, title string) apiSeries {
 	t.Helper()
 	out := filepath.Join(repo, dir)
 	run(t, repo, "git", "format-patch", "-q", "--cover-letter", "-o", out, "HEAD~3")
-	fillCover(t, out, "Add a and rename it")
+	fillCover(t, out, title)
 	sendEmail(t, repo, srv.smtp, out)
 	var list struct{ Series []apiSeries }
 	srv.getJSON("/api/v1/lists/dev/series", &list)
@@ -459,7 +459,7 @@ func TestB4Am(t *testing.T) {
 	needTool(t, "b4", "--version")
 	srv := startServer(t, t.TempDir())
 	repo := makeRepo(t)
-	s := sendSeries(t, srv, repo, "b4")
+	s := sendSeries(t, srv, repo, "b4", "Add a and rename it")
 	p2 := s.Patches[1]
 	sendRaw(t, srv.smtp, "rev@example.net", []string{"dev@patchwell.localhost"}, fmt.Sprintf(
 		"From: Rev Iewer <rev@example.net>\r\nTo: dev@patchwell.localhost\r\nSubject: Re: %s\r\nMessage-ID: <b4-review@example.net>\r\nIn-Reply-To: <%s>\r\nReferences: <%s> <%s>\r\nDate: Mon, 23 Nov 2026 12:00:00 +0000\r\n\r\nLooks right.\r\n\r\nReviewed-by: Rev Iewer <rev@example.net>\r\n",

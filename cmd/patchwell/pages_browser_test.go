@@ -18,10 +18,7 @@ func TestListAndThreadPagesInBrowser(t *testing.T) {
 	needTool(t, "git", "send-email", "--help")
 	srv := startServer(t, t.TempDir())
 	repo := makeRepo(t)
-	out := filepath.Join(repo, "br")
-	run(t, repo, "git", "format-patch", "-q", "--cover-letter", "-o", out, "HEAD~3")
-	fillCover(t, out, "Add a and rename it <b>bold?</b>")
-	sendEmail(t, repo, srv.smtp, out)
+	sendSeries(t, srv, repo, "br", "Add a and rename it <b>bold?</b>")
 
 	to := []string{"dev@patchwell.localhost"}
 	mail := func(id, from, subject, parent string, refs []string, body string) string {

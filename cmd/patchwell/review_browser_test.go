@@ -29,7 +29,7 @@ func TestReviewInBrowser(t *testing.T) {
 	}
 	srv := startServer(t, data, "--domain", "patchwell.localhost")
 	repo := makeRepo(t)
-	s := sendSeries(t, srv, repo, "v1")
+	s := sendSeries(t, srv, repo, "v1", "Add a and rename it")
 	base := "http://" + srv.http
 	page := fmt.Sprintf("%s/series/%d/", base, s.ID)
 

@@ -43,7 +43,7 @@ func TestReviewOnTheWeb(t *testing.T) {
 	token = strings.TrimSpace(token)
 	srv := startServer(t, data, "--domain", "patchwell.localhost")
 	repo := makeRepo(t)
-	s := sendSeries(t, srv, repo, "v1")
+	s := sendSeries(t, srv, repo, "v1", "Add a and rename it")
 	p1, p2 := s.Patches[0], s.Patches[1]
 	base := "http://" + srv.http
 	page := fmt.Sprintf("%s/series/%d/", base, s.ID)
