@@ -154,6 +154,27 @@ type Store interface {
 	// SearchUnindexed counts the messages missing from the search index
 	// (stored before the index existed; reindex fills it).
 	SearchUnindexed(ctx context.Context) (int, error)
+
+	// The IMAP view (store/imap.go).
+
+	// MailboxEntries returns a list's messages with row ids up to maxRowID,
+	// in UID order.
+	MailboxEntries(ctx context.Context, listID, maxRowID int64) ([]MailboxEntry, error)
+	// EntriesSince returns the messages of every list committed after the
+	// row id, in commit order, at most limit.
+	EntriesSince(ctx context.Context, afterRowID int64, limit int) ([]MailboxEntry, error)
+	// LastRowID is the newest message's row id (0 for none).
+	LastRowID(ctx context.Context) (int64, error)
+	// FetchMailbox calls fn for a list's messages with UIDs in [lo, hi]
+	// (of the kinds given; nil for all) in UID order, with their raw
+	// bytes when withRaw (valid only during the call). It reads in
+	// batches: no transaction stays open while fn runs.
+	FetchMailbox(ctx context.Context, listID int64, lo, hi uint32, kinds []string, withRaw bool, fn func(m *MailboxMessage, raw []byte) error) error
+	// MailboxSize sums the sizes of a list's messages of the kinds given.
+	MailboxSize(ctx context.Context, listID int64, kinds []string) (int64, error)
+	// MailboxSearch returns the UIDs, ascending, of a list's messages of
+	// the kinds given matching one condition.
+	MailboxSearch(ctx context.Context, listID int64, kinds []string, c MailboxCond) ([]uint32, error)
 	Close() error
 }
 

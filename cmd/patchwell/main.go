@@ -9,6 +9,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	"time"
 
 	"patchwell/archive"
+	"patchwell/imapd"
 	"patchwell/review"
 	"patchwell/smtpd"
 	"patchwell/store"
@@ -45,7 +47,7 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"serve":   {"serve [--data DIR] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies]", "run the server (SMTP/LMTP ingest, web UI and API)", cmdServe},
+		"serve":   {"serve [--data DIR] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--imaps ADDR --tls-cert F --tls-key F] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies]", "run the server (SMTP/LMTP ingest, web UI and API, IMAP)", cmdServe},
 		"list":    {"list create NAME [--description TEXT] [--owner EMAIL] [--visibility public|unlisted|private] | list ls | list visibility NAME public|unlisted|private   [--data DIR]", "create and show mailing lists, set who may see them", cmdList},
 		"user":    {"user add EMAIL [--name NAME] [--admin] [--password-file FILE] | user ls | user role EMAIL LIST owner|maintainer|none | user token EMAIL NAME | user passwd EMAIL [--password-file FILE]   [--data DIR]", "manage accounts, list roles and API tokens", cmdUser},
 		"import":  {"import --data DIR --list NAME [--cpuprofile FILE] FILE|DIR|- ...", "import mbox (mboxo, mboxrd, .gz), maildir or .eml files into a list", cmdImport},
@@ -143,7 +145,11 @@ func cmdServe(args []string) error {
 	smtpAddr := fs.String("smtp", "127.0.0.1:2525", "SMTP listen address (empty disables)")
 	lmtpAddr := fs.String("lmtp", "", "LMTP listen address: host:port or a unix socket path (empty disables)")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "HTTP listen address (empty disables)")
-	imapAddr := fs.String("imap", "127.0.0.1:1143", "IMAP listen address (not yet served)")
+	imapAddr := fs.String("imap", "127.0.0.1:1143", "IMAP listen address, plain with STARTTLS when --tls-cert is set (empty disables)")
+	imapsAddr := fs.String("imaps", "", "IMAP listen address with implicit TLS (needs --tls-cert and --tls-key)")
+	tlsCert := fs.String("tls-cert", "", "TLS certificate (PEM) for IMAP STARTTLS and imaps")
+	tlsKey := fs.String("tls-key", "", "TLS private key (PEM) for --tls-cert")
+	imapPerIP := fs.Int("imap-max-per-ip", 50, "IMAP connections allowed per client address")
 	domain := fs.String("domain", defaultDomain, "mail domain: lists are NAME@DOMAIN")
 	noDefault := fs.Bool("no-default-list", false, "do not create the list 'dev' in an empty data directory")
 	maxSize := fs.Int64("max-message-size", 32<<20, "largest message accepted, in bytes")
@@ -189,12 +195,48 @@ func cmdServe(args []string) error {
 	}
 
 	in := review.NewIngester(st, log)
+	acc := review.NewAccounts(st, review.DefaultArgon2)
 	var (
 		smtpSrv, lmtpSrv *smtpd.Server
 		httpSrv          *http.Server
-		errc             = make(chan error, 3)
+		imapSrv          *imapd.Server
+		errc             = make(chan error, 5)
 	)
-	be := smtpBackend{in}
+	if *imapAddr != "" || *imapsAddr != "" {
+		var tlsConf *tls.Config
+		if *tlsCert != "" || *tlsKey != "" {
+			cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+			if err != nil {
+				return fmt.Errorf("tls: %w", err)
+			}
+			tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}}
+		}
+		if *imapsAddr != "" && tlsConf == nil {
+			return usageError{"--imaps needs --tls-cert and --tls-key"}
+		}
+		imapSrv, err = imapd.New(st, acc, imapd.Config{TLS: tlsConf, MaxConnsPerIP: *imapPerIP, Domain: *domain}, log.With("proto", "imap"))
+		if err != nil {
+			return err
+		}
+		defer imapSrv.Close()
+		for _, a := range []struct {
+			addr  string
+			serve func(net.Listener) error
+		}{{*imapAddr, imapSrv.Serve}, {*imapsAddr, imapSrv.ServeTLS}} {
+			if a.addr == "" {
+				continue
+			}
+			l, err := net.Listen("tcp", a.addr)
+			if err != nil {
+				return fmt.Errorf("imap: %w", err)
+			}
+			go func() { errc <- a.serve(l) }()
+		}
+	}
+	be := smtpBackend{in: in}
+	if imapSrv != nil {
+		be.committed = imapSrv.Notify
+	}
 	if *smtpAddr != "" {
 		l, err := net.Listen("tcp", *smtpAddr)
 		if err != nil {
@@ -230,13 +272,10 @@ func cmdServe(args []string) error {
 		svc := review.NewService(st)
 		svc.EnableReviews(in, *domain)
 		h := web.New(svc, web.Config{Domain: *domain, SMTPAddr: *smtpAddr,
-			Accounts: review.NewAccounts(st, review.DefaultArgon2), Signup: *signup, SecureCookies: *secure},
+			Accounts: acc, Signup: *signup, SecureCookies: *secure},
 			log.With("proto", "http"))
 		httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 		go func() { errc <- httpSrv.Serve(l) }()
-	}
-	if *imapAddr != "" {
-		log.Debug("imap is not served yet", "addr", *imapAddr)
 	}
 	first := "dev"
 	if lists, _ := st.Lists(ctx); len(lists) > 0 {
@@ -244,7 +283,7 @@ func cmdServe(args []string) error {
 	}
 	log.Info("patchwell ready",
 		"send", fmt.Sprintf("git send-email --to=%s@%s --smtp-server=%s --smtp-server-port=%s --suppress-cc=all", first, *domain, hostOf(*smtpAddr), portOf(*smtpAddr)),
-		"smtp", *smtpAddr, "lmtp", *lmtpAddr, "web", "http://"+*httpAddr+"/", "data", *data)
+		"smtp", *smtpAddr, "lmtp", *lmtpAddr, "web", "http://"+*httpAddr+"/", "imap", *imapAddr, "imaps", *imapsAddr, "data", *data)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -286,15 +325,23 @@ func portOf(addr string) string {
 	return p
 }
 
-// smtpBackend adapts the Ingester to what smtpd needs.
-type smtpBackend struct{ in *review.Ingester }
+// smtpBackend adapts the Ingester to what smtpd needs; committed, when
+// set, is told after every delivery (IMAP IDLE wakes on it).
+type smtpBackend struct {
+	in        *review.Ingester
+	committed func()
+}
 
 func (b smtpBackend) ListExists(ctx context.Context, name string) (bool, error) {
 	return b.in.ListExists(ctx, name)
 }
 
 func (b smtpBackend) Deliver(ctx context.Context, d smtpd.Delivery) error {
-	return b.in.Deliver(ctx, d.Lists, d.Raw)
+	err := b.in.Deliver(ctx, d.Lists, d.Raw)
+	if err == nil && b.committed != nil {
+		b.committed()
+	}
+	return err
 }
 
 func cmdList(args []string) error {

@@ -1,0 +1,215 @@
+package imapd
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-message/textproto"
+
+	"patchwell/store"
+)
+
+// Fetch streams the requested items from the store a batch at a time:
+// a session never holds more than one batch of messages, whatever the
+// size of the mailbox.
+//
+// Bodies are the stored bytes as received, with bare LF line ends sent
+// as CRLF, the form IMAP requires (public-inbox-imapd does the same);
+// RFC822.SIZE counts what is sent.
+func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	if ss.box == nil {
+		return nil
+	}
+	idx, err := ss.spans(numSet)
+	if err != nil {
+		return err
+	}
+	withRaw := options.RFC822Size || options.Envelope || options.BodyStructure != nil ||
+		len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
+	markSeen := false
+	if !ss.readOnly {
+		for _, bs := range options.BodySection {
+			markSeen = markSeen || !bs.Peek
+		}
+		for _, bs := range options.BinarySection {
+			markSeen = markSeen || !bs.Peek
+		}
+	}
+	var conv []byte // our own buffer: raw belongs to the store
+	for _, r := range idx {
+		lo, hi := ss.uids[r[0]], ss.uids[r[1]]
+		err := ss.s.st.FetchMailbox(ss.ctx, ss.box.listID, lo, hi, ss.box.kinds(), withRaw, func(m *store.MailboxMessage, raw []byte) error {
+			seq := ss.seqOf(m.UID)
+			if seq == 0 {
+				return nil
+			}
+			var wire []byte
+			if withRaw {
+				wire = toCRLF(raw, conv[:0])
+				if len(wire) > 0 && &wire[0] != &raw[0] {
+					conv = wire
+				}
+			}
+			return ss.fetchOne(w, seq, m, wire, options, markSeen)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (ss *session) fetchOne(w *imapserver.FetchWriter, seq uint32, m *store.MailboxMessage, wire []byte,
+	options *imap.FetchOptions, markSeen bool) error {
+	rw := w.CreateMessage(seq)
+	if options.UID {
+		rw.WriteUID(imap.UID(m.UID))
+	}
+	if markSeen && !ss.flags.has(m.UID, imap.FlagSeen) {
+		ss.flags.apply(imap.StoreFlagsAdd, []imap.Flag{imap.FlagSeen}, []span{{m.UID, m.UID}})
+		options = withFlags(options)
+	}
+	if options.Flags {
+		rw.WriteFlags(ss.flags.of(m.UID))
+	}
+	if options.InternalDate {
+		rw.WriteInternalDate(m.Arrived)
+	}
+	if options.RFC822Size {
+		rw.WriteRFC822Size(int64(len(wire)))
+	}
+	if options.Envelope {
+		rw.WriteEnvelope(envelope(wire))
+	}
+	if options.BodyStructure != nil {
+		rw.WriteBodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(wire)))
+	}
+	for _, bs := range options.BodySection {
+		b := bodySection(wire, bs)
+		if err := writeLiteral(rw.WriteBodySection(bs, int64(len(b))), b); err != nil {
+			return err
+		}
+	}
+	for _, bs := range options.BinarySection {
+		b := imapserver.ExtractBinarySection(bytes.NewReader(wire), bs)
+		if err := writeLiteral(rw.WriteBinarySection(bs, int64(len(b))), b); err != nil {
+			return err
+		}
+	}
+	for _, bss := range options.BinarySectionSize {
+		rw.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(bytes.NewReader(wire), bss))
+	}
+	return rw.Close()
+}
+
+func writeLiteral(wc io.WriteCloser, b []byte) error {
+	_, err := wc.Write(b)
+	if cerr := wc.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// withFlags returns options asking for FLAGS too (a fetch that set
+// \Seen reports the new flags, RFC 3501 6.4.5).
+func withFlags(o *imap.FetchOptions) *imap.FetchOptions {
+	if o.Flags {
+		return o
+	}
+	c := *o
+	c.Flags = true
+	return &c
+}
+
+// bodySection cuts a section out of the message as sent. The whole
+// message, its header and its text are slices of the stored bytes; the
+// rest (header fields, MIME parts) goes through go-imap's extractor.
+func bodySection(wire []byte, bs *imap.FetchItemBodySection) []byte {
+	var b []byte
+	switch {
+	case len(bs.Part) > 0 || len(bs.HeaderFields) > 0 || len(bs.HeaderFieldsNot) > 0:
+		b = imapserver.ExtractBodySection(bytes.NewReader(wire), &imap.FetchItemBodySection{
+			Specifier: bs.Specifier, Part: bs.Part, HeaderFields: bs.HeaderFields, HeaderFieldsNot: bs.HeaderFieldsNot})
+	case bs.Specifier == imap.PartSpecifierHeader:
+		b = wire[:headerEnd(wire)]
+	case bs.Specifier == imap.PartSpecifierText:
+		b = wire[headerEnd(wire):]
+	default:
+		b = wire
+	}
+	if p := bs.Partial; p != nil {
+		if p.Offset >= int64(len(b)) {
+			return nil
+		}
+		b = b[p.Offset:]
+		if p.Size < int64(len(b)) {
+			b = b[:p.Size]
+		}
+	}
+	return b
+}
+
+// headerEnd is the offset just past the blank line that ends the header
+// (the whole message when there is none).
+func headerEnd(wire []byte) int {
+	if bytes.HasPrefix(wire, []byte("\r\n")) {
+		return 2
+	}
+	if i := bytes.Index(wire, []byte("\r\n\r\n")); i >= 0 {
+		return i + 4
+	}
+	return len(wire)
+}
+
+// envelope parses the header for ENVELOPE.
+func envelope(wire []byte) *imap.Envelope {
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(wire[:headerEnd(wire)])))
+	if err != nil {
+		return &imap.Envelope{}
+	}
+	return imapserver.ExtractEnvelope(h)
+}
+
+// toCRLF appends raw to buf with every bare LF made CRLF; raw itself
+// when it has none.
+func toCRLF(raw, buf []byte) []byte {
+	bare := false
+	for i := bytes.IndexByte(raw, '\n'); i >= 0; {
+		if i == 0 || raw[i-1] != '\r' {
+			bare = true
+			break
+		}
+		j := bytes.IndexByte(raw[i+1:], '\n')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	if !bare {
+		return raw
+	}
+	if need := len(raw) + len(raw)/16; cap(buf) < need {
+		buf = make([]byte, 0, need)
+	}
+	prev := byte(0)
+	for len(raw) > 0 {
+		i := bytes.IndexByte(raw, '\n')
+		if i < 0 {
+			return append(buf, raw...)
+		}
+		buf = append(buf, raw[:i]...)
+		if i > 0 {
+			prev = raw[i-1]
+		}
+		if prev != '\r' {
+			buf = append(buf, '\r')
+		}
+		buf = append(buf, '\n')
+		prev = '\n'
+		raw = raw[i+1:]
+	}
+	return buf
+}

@@ -1,0 +1,284 @@
+package imapd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"patchwell/review"
+	"patchwell/store"
+)
+
+// Config sets the server's limits; zero values take the defaults.
+type Config struct {
+	// TLS, when set, offers STARTTLS on Serve and is used by ServeTLS.
+	TLS *tls.Config
+	// MaxConns caps connections in total (default 10,000), MaxConnsPerIP
+	// per client address (default 50).
+	MaxConns, MaxConnsPerIP int
+	// IdleTimeout drops a signed-in connection that sends nothing for
+	// this long, IDLE included (default 30 minutes, the least RFC 3501
+	// allows; go-imap itself waits 35). Before login go-imap allows 30 s.
+	IdleTimeout time.Duration
+	// LoginFailures is how many failed logins an address may make per
+	// LoginWindow (default 10 per minute); after that LOGIN answers NO.
+	LoginFailures int
+	LoginWindow   time.Duration
+	// Poll is how often the watcher looks for mail committed by another
+	// process (default 250 ms); commits in this process call Notify.
+	Poll time.Duration
+	// Domain is the mail domain, for messages that name list addresses.
+	Domain string
+}
+
+func (c *Config) defaults() {
+	if c.MaxConns <= 0 {
+		c.MaxConns = 10000
+	}
+	if c.MaxConnsPerIP <= 0 {
+		c.MaxConnsPerIP = 50
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 30 * time.Minute
+	}
+	if c.LoginFailures <= 0 {
+		c.LoginFailures = 10
+	}
+	if c.LoginWindow <= 0 {
+		c.LoginWindow = time.Minute
+	}
+	if c.Poll <= 0 {
+		c.Poll = 250 * time.Millisecond
+	}
+}
+
+// Server serves the archive over IMAP.
+type Server struct {
+	st  store.Store
+	acc *review.Accounts
+	cfg Config
+	log *slog.Logger
+	hub *hub
+	srv *imapserver.Server
+
+	conns    *limiter
+	failures *failures
+
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// New makes a server over the store; acc (may be nil) checks account
+// logins, which private lists need.
+func New(st store.Store, acc *review.Accounts, cfg Config, log *slog.Logger) (*Server, error) {
+	cfg.defaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{st: st, acc: acc, cfg: cfg, log: log, ctx: ctx, cancel: cancel,
+		conns:    newLimiter(cfg.MaxConns, cfg.MaxConnsPerIP),
+		failures: &failures{max: cfg.LoginFailures, window: cfg.LoginWindow, byIP: map[string][]time.Time{}}}
+	s.hub = newHub(st, log, cfg.Poll)
+	if err := s.hub.start(ctx); err != nil {
+		cancel()
+		return nil, fmt.Errorf("imap: %w", err)
+	}
+	s.srv = imapserver.New(&imapserver.Options{
+		NewSession: s.newSession,
+		Caps: imap.CapSet{
+			imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {},
+			imap.CapIdle: {}, imap.CapNamespace: {}, imap.CapUIDPlus: {}, imap.CapESearch: {},
+			imap.CapListExtended: {}, imap.CapListStatus: {}, imap.CapStatusSize: {},
+			imap.CapBinary: {}, imap.CapUnselect: {}, imap.CapMove: {},
+			imap.CapSASLIR: {}, imap.CapLiteralMinus: {},
+		},
+		TLSConfig: cfg.TLS,
+		// Anonymous reading of public lists is the point, as on
+		// public-inbox-imapd; an account login without TLS is refused by
+		// the session unless it comes over loopback.
+		InsecureAuth: true,
+		Logger:       slogPrintf{log},
+	})
+	return s, nil
+}
+
+// slogPrintf adapts slog to go-imap's Printf logger.
+type slogPrintf struct{ l *slog.Logger }
+
+func (p slogPrintf) Printf(format string, args ...any) {
+	p.l.Debug("imap", "msg", fmt.Sprintf(format, args...))
+}
+
+// Notify tells sessions that mail was committed (in this process); other
+// processes' commits are found by the watcher's poll.
+func (s *Server) Notify() { s.hub.notify() }
+
+// Serve accepts plain connections (STARTTLS when TLS is configured).
+func (s *Server) Serve(l net.Listener) error {
+	return s.srv.Serve(&limitListener{Listener: l, s: s})
+}
+
+// ServeTLS accepts connections with implicit TLS (imaps).
+func (s *Server) ServeTLS(l net.Listener) error {
+	if s.cfg.TLS == nil {
+		return errors.New("imaps: no TLS certificate configured")
+	}
+	return s.srv.Serve(tls.NewListener(&limitListener{Listener: l, s: s, quiet: true}, s.cfg.TLS))
+}
+
+// Close drops every connection and stops the watcher.
+func (s *Server) Close() error {
+	s.cancel()
+	return s.srv.Close()
+}
+
+// limiter counts connections in total and per client address.
+type limiter struct {
+	mu         sync.Mutex
+	max, perIP int
+	total      int
+	byIP       map[string]int
+}
+
+func newLimiter(max, perIP int) *limiter {
+	return &limiter{max: max, perIP: perIP, byIP: map[string]int{}}
+}
+
+func (l *limiter) acquire(ip string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.total >= l.max || l.byIP[ip] >= l.perIP {
+		return false
+	}
+	l.total++
+	l.byIP[ip]++
+	return true
+}
+
+func (l *limiter) release(ip string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total--
+	if l.byIP[ip]--; l.byIP[ip] <= 0 {
+		delete(l.byIP, ip)
+	}
+}
+
+// failures remembers failed logins per address in a sliding window.
+type failures struct {
+	mu     sync.Mutex
+	max    int
+	window time.Duration
+	byIP   map[string][]time.Time
+}
+
+func (f *failures) recent(ip string, now time.Time) []time.Time {
+	ts := f.byIP[ip]
+	i := 0
+	for i < len(ts) && now.Sub(ts[i]) > f.window {
+		i++
+	}
+	ts = ts[i:]
+	if len(ts) == 0 {
+		delete(f.byIP, ip)
+	} else {
+		f.byIP[ip] = ts
+	}
+	return ts
+}
+
+// blocked reports whether ip used up its failed logins.
+func (f *failures) blocked(ip string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.recent(ip, time.Now())) >= f.max
+}
+
+func (f *failures) add(ip string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	f.byIP[ip] = append(f.recent(ip, now), now)
+}
+
+// limitListener refuses connections over the caps with a BYE and wraps
+// the others so that their read deadlines respect the idle timeout.
+type limitListener struct {
+	net.Listener
+	s     *Server
+	quiet bool // under TLS: close without a plaintext BYE
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ip := hostOnly(c.RemoteAddr())
+		if !l.s.conns.acquire(ip) {
+			l.s.log.Warn("imap rejected", "remote", c.RemoteAddr().String(), "reason", "too many connections")
+			if !l.quiet {
+				c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				c.Write([]byte("* BYE [UNAVAILABLE] Too many connections, try again later\r\n"))
+			}
+			c.Close()
+			continue
+		}
+		return &limitConn{Conn: c, ip: ip, s: l.s}, nil
+	}
+}
+
+// limitConn caps the read deadlines go-imap sets (35 minutes while
+// idle) at the configured idle timeout, and releases its slot on Close.
+type limitConn struct {
+	net.Conn
+	ip   string
+	s    *Server
+	once sync.Once
+}
+
+func (c *limitConn) SetReadDeadline(t time.Time) error {
+	if lim := time.Now().Add(c.s.cfg.IdleTimeout); !t.IsZero() && t.After(lim) {
+		t = lim
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.s.conns.release(c.ip) })
+	return err
+}
+
+// tlsState reports whether the connection is encrypted (directly or
+// after STARTTLS).
+func tlsState(c net.Conn) bool {
+	_, ok := c.(*tls.Conn)
+	return ok
+}
+
+func hostOnly(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	h, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return h
+}
+
+func isLoopback(a net.Addr) bool {
+	ip := net.ParseIP(hostOnly(a))
+	return ip != nil && ip.IsLoopback()
+}

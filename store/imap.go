@@ -1,0 +1,296 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// What the IMAP server (package imapd) reads: a list's messages by UID,
+// in batches, so that a session over a huge mailbox holds one batch at a
+// time, and the messages committed since a row id, so that one watcher
+// can tell every idling session what arrived.
+
+// MailboxEntry is one message as a mailbox index sees it.
+type MailboxEntry struct {
+	RowID  int64
+	ListID int64
+	UID    uint32
+	Kind   string
+}
+
+// MailboxMessage is what a FETCH needs of a message besides its bytes.
+type MailboxMessage struct {
+	UID     uint32
+	Kind    string
+	Size    int
+	Arrived time.Time
+	Date    time.Time
+}
+
+// MailboxCond is one SEARCH condition the store answers for a list:
+// exactly one of its groups is set.
+type MailboxCond struct {
+	// Arrived or Date in [Since, Before); a zero bound is open.
+	Arrived, Date bool
+	Since, Before time.Time
+	// Size in (Larger, Smaller); zero is open.
+	Larger, Smaller int64
+	// Column is "subject", "from" or "message-id", matched as a
+	// case-insensitive substring against Value.
+	Column, Value string
+	// Expr is a full-text query (the search index).
+	Expr *SearchExpr
+}
+
+// mailboxBatch is how many messages one FetchMailbox query reads.
+const mailboxBatch = 256
+
+// MailboxEntries implements Store.
+func (s *SQLite) MailboxEntries(ctx context.Context, listID, maxRowID int64) ([]MailboxEntry, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, uid, kind FROM messages WHERE list_id = ? AND id <= ? ORDER BY uid`, listID, maxRowID)
+	if err != nil {
+		return nil, fmt.Errorf("mailbox entries: %w", err)
+	}
+	defer rows.Close()
+	var out []MailboxEntry
+	for rows.Next() {
+		e := MailboxEntry{ListID: listID}
+		if err := rows.Scan(&e.RowID, &e.UID, &e.Kind); err != nil {
+			return nil, fmt.Errorf("mailbox entries: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// EntriesSince implements Store.
+func (s *SQLite) EntriesSince(ctx context.Context, afterRowID int64, limit int) ([]MailboxEntry, error) {
+	st, err := s.readStmt(ctx, `SELECT id, list_id, uid, kind FROM messages WHERE id > ? ORDER BY id LIMIT ?`)
+	if err != nil {
+		return nil, fmt.Errorf("entries since: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, afterRowID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("entries since: %w", err)
+	}
+	defer rows.Close()
+	var out []MailboxEntry
+	for rows.Next() {
+		var e MailboxEntry
+		if err := rows.Scan(&e.RowID, &e.ListID, &e.UID, &e.Kind); err != nil {
+			return nil, fmt.Errorf("entries since: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// LastRowID implements Store.
+func (s *SQLite) LastRowID(ctx context.Context) (int64, error) {
+	var id int64
+	if err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM messages`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("last row id: %w", err)
+	}
+	return id, nil
+}
+
+// kindsCond restricts m.kind to kinds (nil: any).
+func kindsCond(kinds []string) (string, []any) {
+	if len(kinds) == 0 {
+		return "", nil
+	}
+	args := make([]any, len(kinds))
+	for i, k := range kinds {
+		args[i] = k
+	}
+	return " AND m.kind IN (?" + strings.Repeat(",?", len(kinds)-1) + ")", args
+}
+
+// FetchMailbox implements Store.
+func (s *SQLite) FetchMailbox(ctx context.Context, listID int64, lo, hi uint32, kinds []string, withRaw bool,
+	fn func(m *MailboxMessage, raw []byte) error) error {
+	cols, join := "m.uid, m.kind, m.size, m.arrived, m.date", ""
+	if withRaw {
+		cols += ", r.data"
+		join = " JOIN raw r ON r.id = m.id"
+	}
+	kc, kargs := kindsCond(kinds)
+	q := `SELECT ` + cols + ` FROM messages m` + join + ` WHERE m.list_id = ? AND m.uid >= ? AND m.uid <= ?` + kc + ` ORDER BY m.uid LIMIT ?`
+	st, err := s.readStmt(ctx, q)
+	if err != nil {
+		return fmt.Errorf("fetch: %w", err)
+	}
+	var buf []byte
+	for next := uint64(lo); next <= uint64(hi); {
+		args := append([]any{listID, next, hi}, kargs...)
+		rows, err := st.QueryContext(ctx, append(args, mailboxBatch)...)
+		if err != nil {
+			return fmt.Errorf("fetch: %w", err)
+		}
+		// A batch is read out before fn runs, so that no read
+		// transaction stays open while a slow client drains its socket.
+		type row struct {
+			m MailboxMessage
+			z []byte
+		}
+		batch := make([]row, 0, mailboxBatch)
+		for rows.Next() {
+			var r row
+			var arrived, date int64
+			dest := []any{&r.m.UID, &r.m.Kind, &r.m.Size, &arrived, &date}
+			if withRaw {
+				dest = append(dest, &r.z)
+			}
+			if err := rows.Scan(dest...); err != nil {
+				rows.Close()
+				return fmt.Errorf("fetch: %w", err)
+			}
+			r.m.Arrived, r.m.Date = timeOrZero(arrived), timeOrZero(date)
+			batch = append(batch, r)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("fetch: %w", err)
+		}
+		for i := range batch {
+			var raw []byte
+			if withRaw {
+				if buf, err = zdec.DecodeAll(batch[i].z, buf[:0]); err != nil {
+					return fmt.Errorf("fetch uid %d: %w: %v", batch[i].m.UID, ErrCorrupted, err)
+				}
+				raw = buf
+				batch[i].z = nil
+			}
+			if err := fn(&batch[i].m, raw); err != nil {
+				return err
+			}
+		}
+		if len(batch) < mailboxBatch {
+			return nil
+		}
+		next = uint64(batch[len(batch)-1].m.UID) + 1
+	}
+	return nil
+}
+
+// MailboxSize implements Store.
+func (s *SQLite) MailboxSize(ctx context.Context, listID int64, kinds []string) (int64, error) {
+	kc, kargs := kindsCond(kinds)
+	var n int64
+	err := s.r.QueryRowContext(ctx, `SELECT COALESCE(SUM(m.size), 0) FROM messages m WHERE m.list_id = ?`+kc,
+		append([]any{listID}, kargs...)...).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("mailbox size: %w", err)
+	}
+	return n, nil
+}
+
+// likeEscape quotes s for a LIKE pattern with ESCAPE '\'.
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// MailboxSearch implements Store.
+func (s *SQLite) MailboxSearch(ctx context.Context, listID int64, kinds []string, c MailboxCond) ([]uint32, error) {
+	kc, kargs := kindsCond(kinds)
+	var q string
+	var args []any
+	switch {
+	case c.Expr != nil:
+		var l List
+		if err := s.r.QueryRowContext(ctx, `SELECT name FROM lists WHERE id = ?`, listID).Scan(&l.Name); err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+		sq, sargs, err := searchSQL([]string{l.Name}, c.Expr, "m.uid")
+		if err != nil {
+			return nil, err
+		}
+		q, args = `SELECT uid FROM (`+sq+`) AS hits ORDER BY uid`, sargs
+		if kc != "" {
+			q = `SELECT m.uid FROM messages m WHERE m.list_id = ? AND m.uid IN (` + sq + `)` + kc + ` ORDER BY m.uid`
+			args = append(append([]any{listID}, sargs...), kargs...)
+		}
+	case c.Arrived || c.Date:
+		col := "m.arrived"
+		if c.Date {
+			col = "m.date"
+		}
+		var conds []string
+		if !c.Since.IsZero() {
+			conds = append(conds, col+" >= ?")
+			args = append(args, c.Since.Unix())
+		}
+		if !c.Before.IsZero() {
+			conds = append(conds, col+" < ?")
+			args = append(args, c.Before.Unix())
+		}
+		if c.Date {
+			conds = append(conds, "m.date != 0")
+		}
+		q = `SELECT m.uid FROM messages m WHERE m.list_id = ?` + kc
+		args = append(append([]any{listID}, kargs...), args...)
+		for _, cond := range conds {
+			q += " AND " + cond
+		}
+		q += " ORDER BY m.uid"
+	case c.Column != "":
+		var cond string
+		switch c.Column {
+		case "subject":
+			cond = `m.subject LIKE ? ESCAPE '\'`
+		case "from":
+			cond = `(m.from_name LIKE ?1 ESCAPE '\' OR m.from_email LIKE ?1 ESCAPE '\')`
+		case "message-id":
+			cond = `('<' || m.message_id || '>') LIKE ? ESCAPE '\'`
+		default:
+			return nil, fmt.Errorf("%w: unknown column %q", ErrInvalid, c.Column)
+		}
+		// Numbered parameters: the pattern is ?1, the rest follow.
+		cond = strings.ReplaceAll(cond, "LIKE ? ", "LIKE ?1 ")
+		q = `SELECT m.uid FROM messages m WHERE ` + cond + ` AND m.list_id = ?2` + renumber(kc, 3) + ` ORDER BY m.uid`
+		args = append([]any{"%" + likeEscape(c.Value) + "%", listID}, kargs...)
+	default:
+		q = `SELECT m.uid FROM messages m WHERE m.list_id = ?` + kc
+		args = append([]any{listID}, kargs...)
+		if c.Larger > 0 {
+			q += " AND m.size > ?"
+			args = append(args, c.Larger)
+		}
+		if c.Smaller > 0 {
+			q += " AND m.size < ?"
+			args = append(args, c.Smaller)
+		}
+		q += " ORDER BY m.uid"
+	}
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, searchErr(err)
+	}
+	defer rows.Close()
+	var out []uint32
+	for rows.Next() {
+		var uid uint32
+		if err := rows.Scan(&uid); err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+		out = append(out, uid)
+	}
+	return out, searchErr(rows.Err())
+}
+
+// renumber turns the plain ? placeholders of cond into ?N, ?N+1 ...
+func renumber(cond string, n int) string {
+	var b strings.Builder
+	for _, r := range cond {
+		if r == '?' {
+			fmt.Fprintf(&b, "?%d", n)
+			n++
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
