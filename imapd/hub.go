@@ -92,7 +92,27 @@ func (h *hub) start(ctx context.Context) error {
 	h.gen, h.lastRow = gen, last
 	h.mu.Unlock()
 	go h.watch(ctx)
+	go h.preload(ctx)
 	return nil
+}
+
+// preload loads every list's mailboxes in the background, so that even
+// the first SELECT of a list finds its index ready.
+func (h *hub) preload(ctx context.Context) {
+	lists, err := h.st.Lists(ctx)
+	if err != nil {
+		return
+	}
+	for i := range lists {
+		for _, patches := range []bool{false, true} {
+			if _, err := h.open(ctx, &lists[i], patches); err != nil {
+				if ctx.Err() == nil {
+					h.log.Warn("imap preload", "list", lists[i].Name, "err", err)
+				}
+				return
+			}
+		}
+	}
 }
 
 // notify wakes the watcher now.
