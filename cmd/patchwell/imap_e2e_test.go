@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// idleScript idles on the list dev and prints, as JSON lines, the time
+// each EXISTS arrives; it stops at the count given.
+const idleScript = `
+import imaplib, json, socket, sys, time
+host, port, want = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+M = imaplib.IMAP4(host, port)
+M.login("anonymous", "x")
+typ, data = M.select("dev", readonly=True)
+assert typ == "OK", data
+tag = M._new_tag().decode()
+M.send(("%s IDLE\r\n" % tag).encode())
+line = M.readline()
+assert line.startswith(b"+"), line
+print(json.dumps({"ready": True}), flush=True)
+M.sock.settimeout(60)
+while True:
+    line = M.readline().decode().strip()
+    if line.endswith("EXISTS"):
+        n = int(line.split()[1])
+        print(json.dumps({"exists": n, "at": time.time()}), flush=True)
+        if n >= want:
+            break
+M.send(b"DONE\r\n")
+print(json.dumps({"done": M.readline().decode().strip()}), flush=True)
+`
+
+// TestIMAPIdleSendEmail: a client idling on the list over IMAP hears of a
+// series within a second of git send-email delivering it.
+func TestIMAPIdleSendEmail(t *testing.T) {
+	needTool(t, "git", "send-email", "--help")
+	needTool(t, "python3", "-c", "import imaplib")
+	imapAddr := freePort(t)
+	srv := startServer(t, t.TempDir(), "--imap", imapAddr)
+	repo := makeRepo(t)
+	script := filepath.Join(t.TempDir(), "idle.py")
+	if err := os.WriteFile(script, []byte(idleScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := strings.Cut(imapAddr, ":")
+	py := exec.Command("python3", script, host, port, "4")
+	py.Stderr = os.Stderr
+	out, err := py.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := py.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { py.Process.Kill(); py.Wait() })
+	lines := make(chan map[string]any)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				lines <- m
+			}
+		}
+		close(lines)
+	}()
+	select {
+	case m := <-lines:
+		if m["ready"] != true {
+			t.Fatalf("idle client: %v", m)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("idle client did not start")
+	}
+
+	dir := filepath.Join(repo, "v1")
+	run(t, repo, "git", "format-patch", "-q", "--cover-letter", "-o", dir, "HEAD~3")
+	fillCover(t, dir, "Idle wake-up")
+	sendEmail(t, repo, srv.smtp, dir)
+	delivered := float64(time.Now().UnixNano()) / 1e9
+
+	var last float64
+	var n float64
+	timeout := time.After(10 * time.Second)
+	for n < 4 {
+		select {
+		case m, ok := <-lines:
+			if !ok {
+				t.Fatalf("idle client ended after %v EXISTS", n)
+			}
+			n, _ = m["exists"].(float64)
+			last, _ = m["at"].(float64)
+		case <-timeout:
+			t.Fatalf("only %v of 4 messages announced 10 s after git send-email", n)
+		}
+	}
+	if lag := last - delivered; lag > 1 {
+		t.Errorf("EXISTS 4 came %.2f s after git send-email returned, want < 1 s", lag)
+	} else {
+		t.Logf("EXISTS 4 came %.3f s after git send-email returned", lag)
+	}
+	m := <-lines
+	if done, _ := m["done"].(string); !strings.Contains(done, "OK") {
+		t.Errorf("IDLE did not end with OK: %v", m)
+	}
+}
