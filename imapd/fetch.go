@@ -38,7 +38,11 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 			markSeen = markSeen || !bs.Peek
 		}
 	}
-	var conv []byte // our own buffer: raw belongs to the store
+	if lc := corkable(ss.conn.NetConn()); lc != nil && withRaw {
+		lc.cork()
+		defer lc.uncork()
+	}
+	var mb msgBytes
 	for _, r := range idx {
 		lo, hi := ss.uids[r[0]], ss.uids[r[1]]
 		err := ss.s.st.FetchMailbox(ss.ctx, ss.box.listID, lo, hi, ss.box.kinds(), withRaw, func(m *store.MailboxMessage, raw []byte) error {
@@ -46,14 +50,8 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 			if seq == 0 {
 				return nil
 			}
-			var wire []byte
-			if withRaw {
-				wire = toCRLF(raw, conv[:0])
-				if len(wire) > 0 && &wire[0] != &raw[0] {
-					conv = wire
-				}
-			}
-			return ss.fetchOne(w, seq, m, wire, options, markSeen)
+			mb.reset(raw)
+			return ss.fetchOne(w, seq, m, &mb, options, markSeen)
 		})
 		if err != nil {
 			return err
@@ -62,7 +60,75 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 	return nil
 }
 
-func (ss *session) fetchOne(w *imapserver.FetchWriter, seq uint32, m *store.MailboxMessage, wire []byte,
+// msgBytes gives a message as sent (CRLF), converting only what a FETCH
+// asks for: a header-only fetch never touches the body.
+type msgBytes struct {
+	raw        []byte
+	full, head []byte // converted, when done
+	fullBuf    []byte // our own buffers: raw belongs to the store
+	headBuf    []byte
+	fullOK     bool
+	headOK     bool
+}
+
+func (b *msgBytes) reset(raw []byte) {
+	b.raw, b.full, b.head, b.fullOK, b.headOK = raw, nil, nil, false, false
+}
+
+// whole is the message as sent.
+func (b *msgBytes) whole() []byte {
+	if !b.fullOK {
+		b.full = toCRLF(b.raw, b.fullBuf[:0])
+		if len(b.full) > 0 && len(b.raw) > 0 && &b.full[0] != &b.raw[0] {
+			b.fullBuf = b.full
+		}
+		b.fullOK = true
+	}
+	return b.full
+}
+
+// header is the header as sent, with the blank line that ends it.
+func (b *msgBytes) header() []byte {
+	if b.fullOK {
+		return b.full[:headerEnd(b.full)]
+	}
+	if !b.headOK {
+		raw := b.raw[:rawHeaderEnd(b.raw)]
+		b.head = toCRLF(raw, b.headBuf[:0])
+		if len(b.head) > 0 && len(raw) > 0 && &b.head[0] != &raw[0] {
+			b.headBuf = b.head
+		}
+		b.headOK = true
+	}
+	return b.head
+}
+
+// size is the length of the message as sent, counted without converting.
+func (b *msgBytes) size() int {
+	if b.fullOK {
+		return len(b.full)
+	}
+	return len(b.raw) + bytes.Count(b.raw, []byte("\n")) - bytes.Count(b.raw, []byte("\r\n"))
+}
+
+// rawHeaderEnd is the offset past the blank line that ends the header of
+// a message with LF or CRLF line ends (the whole message without one).
+func rawHeaderEnd(raw []byte) int {
+	for i := 0; i < len(raw); {
+		j := bytes.IndexByte(raw[i:], '\n')
+		if j < 0 {
+			break
+		}
+		line := raw[i : i+j]
+		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
+			return i + j + 1
+		}
+		i += j + 1
+	}
+	return len(raw)
+}
+
+func (ss *session) fetchOne(w *imapserver.FetchWriter, seq uint32, m *store.MailboxMessage, mb *msgBytes,
 	options *imap.FetchOptions, markSeen bool) error {
 	rw := w.CreateMessage(seq)
 	if options.UID {
@@ -79,28 +145,33 @@ func (ss *session) fetchOne(w *imapserver.FetchWriter, seq uint32, m *store.Mail
 		rw.WriteInternalDate(m.Arrived)
 	}
 	if options.RFC822Size {
-		rw.WriteRFC822Size(int64(len(wire)))
+		rw.WriteRFC822Size(int64(mb.size()))
 	}
 	if options.Envelope {
-		rw.WriteEnvelope(envelope(wire))
+		rw.WriteEnvelope(envelope(mb.header()))
 	}
 	if options.BodyStructure != nil {
-		rw.WriteBodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(wire)))
+		rw.WriteBodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(mb.whole())))
 	}
 	for _, bs := range options.BodySection {
-		b := bodySection(wire, bs)
+		var b []byte
+		if len(bs.Part) == 0 && bs.Specifier == imap.PartSpecifierHeader {
+			b = bodySection(mb.header(), bs)
+		} else {
+			b = bodySection(mb.whole(), bs)
+		}
 		if err := writeLiteral(rw.WriteBodySection(bs, int64(len(b))), b); err != nil {
 			return err
 		}
 	}
 	for _, bs := range options.BinarySection {
-		b := imapserver.ExtractBinarySection(bytes.NewReader(wire), bs)
+		b := imapserver.ExtractBinarySection(bytes.NewReader(mb.whole()), bs)
 		if err := writeLiteral(rw.WriteBinarySection(bs, int64(len(b))), b); err != nil {
 			return err
 		}
 	}
 	for _, bss := range options.BinarySectionSize {
-		rw.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(bytes.NewReader(wire), bss))
+		rw.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(bytes.NewReader(mb.whole()), bss))
 	}
 	return rw.Close()
 }
@@ -165,8 +236,8 @@ func headerEnd(wire []byte) int {
 }
 
 // envelope parses the header for ENVELOPE.
-func envelope(wire []byte) *imap.Envelope {
-	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(wire[:headerEnd(wire)])))
+func envelope(head []byte) *imap.Envelope {
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(head)))
 	if err != nil {
 		return &imap.Envelope{}
 	}

@@ -180,3 +180,31 @@ func TestBitset(t *testing.T) {
 		t.Errorf("ones = %v", got)
 	}
 }
+
+// TestMsgBytes: the lazy views agree with converting the whole message.
+func TestMsgBytes(t *testing.T) {
+	for _, raw := range []string{
+		"Subject: a\nFrom: b\n\nbody\nmore\n",
+		"Subject: a\r\nFrom: b\r\n\r\nbody\r\n",
+		"Subject: a\nX: y\r\n\nmixed\r\nends\n",
+		"Subject: no body\n",
+		"\nno header\n",
+		"",
+	} {
+		whole := toCRLF([]byte(raw), nil)
+		var mb msgBytes
+		mb.reset([]byte(raw))
+		if got := mb.size(); got != len(whole) {
+			t.Errorf("%q: size %d, want %d", raw, got, len(whole))
+		}
+		if got, want := string(mb.header()), string(whole[:headerEnd(whole)]); got != want {
+			t.Errorf("%q: header %q, want %q", raw, got, want)
+		}
+		if got := mb.whole(); string(got) != string(whole) {
+			t.Errorf("%q: whole %q", raw, got)
+		}
+		if got, want := string(mb.header()), string(whole[:headerEnd(whole)]); got != want {
+			t.Errorf("%q: header after whole %q, want %q", raw, got, want)
+		}
+	}
+}

@@ -245,6 +245,69 @@ type limitConn struct {
 	ip   string
 	s    *Server
 	once sync.Once
+
+	// While corked (a FETCH streaming many messages), writes gather in
+	// buf and go out 64 KiB at a time: go-imap flushes after every
+	// message, which would be a system call per message.
+	mu     sync.Mutex
+	corked bool
+	buf    []byte
+}
+
+const corkSize = 64 << 10
+
+func (c *limitConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.corked {
+		return c.Conn.Write(p)
+	}
+	c.buf = append(c.buf, p...)
+	if len(c.buf) >= corkSize {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+func (c *limitConn) flushLocked() error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.buf)
+	c.buf = c.buf[:0]
+	return err
+}
+
+// cork starts gathering writes; uncork sends what gathered and stops.
+func (c *limitConn) cork() {
+	c.mu.Lock()
+	c.corked = true
+	c.mu.Unlock()
+}
+
+func (c *limitConn) uncork() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corked = false
+	err := c.flushLocked()
+	c.buf = nil // an idle session keeps no buffer
+	return err
+}
+
+// corkable finds the limitConn under a connection (under TLS too).
+func corkable(nc net.Conn) *limitConn {
+	for {
+		switch c := nc.(type) {
+		case *limitConn:
+			return c
+		case *tls.Conn:
+			nc = c.NetConn()
+		default:
+			return nil
+		}
+	}
 }
 
 func (c *limitConn) SetReadDeadline(t time.Time) error {
