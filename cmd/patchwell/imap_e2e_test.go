@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,40 +47,7 @@ func TestIMAPIdleSendEmail(t *testing.T) {
 	imapAddr := freePort(t)
 	srv := startServer(t, t.TempDir(), "--imap", imapAddr)
 	repo := makeRepo(t)
-	script := filepath.Join(t.TempDir(), "idle.py")
-	if err := os.WriteFile(script, []byte(idleScript), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	host, port, _ := strings.Cut(imapAddr, ":")
-	py := exec.Command("python3", script, host, port, "4")
-	py.Stderr = os.Stderr
-	out, err := py.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := py.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { py.Process.Kill(); py.Wait() })
-	lines := make(chan map[string]any)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil {
-				lines <- m
-			}
-		}
-		close(lines)
-	}()
-	select {
-	case m := <-lines:
-		if m["ready"] != true {
-			t.Fatalf("idle client: %v", m)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("idle client did not start")
-	}
+	lines := startIdle(t, imapAddr, 4)
 
 	dir := filepath.Join(repo, "v1")
 	run(t, repo, "git", "format-patch", "-q", "--cover-letter", "-o", dir, "HEAD~3")
@@ -109,5 +78,88 @@ func TestIMAPIdleSendEmail(t *testing.T) {
 	m := <-lines
 	if done, _ := m["done"].(string); !strings.Contains(done, "OK") {
 		t.Errorf("IDLE did not end with OK: %v", m)
+	}
+}
+
+// startIdle starts a Python imaplib client idling on the list dev until
+// it has heard of want messages; its JSON lines come on the channel, the
+// first one ({"ready": true}) already read.
+func startIdle(t *testing.T, imapAddr string, want int) <-chan map[string]any {
+	t.Helper()
+	script := filepath.Join(t.TempDir(), "idle.py")
+	if err := os.WriteFile(script, []byte(idleScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := strings.Cut(imapAddr, ":")
+	py := exec.Command("python3", script, host, port, strconv.Itoa(want))
+	py.Stderr = os.Stderr
+	out, err := py.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := py.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { py.Process.Kill(); py.Wait() })
+	lines := make(chan map[string]any, 16)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				lines <- m
+			}
+		}
+		close(lines)
+	}()
+	select {
+	case m := <-lines:
+		if m["ready"] != true {
+			t.Fatalf("idle client: %v", m)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("idle client did not start")
+	}
+
+	return lines
+}
+
+// TestIMAPIdleImport: mail committed by another process (patchwell import
+// beside the running server) reaches an idling client within a second,
+// through the watcher's poll.
+func TestIMAPIdleImport(t *testing.T) {
+	needTool(t, "python3", "-c", "import imaplib")
+	imapAddr := freePort(t)
+	data := t.TempDir()
+	startServer(t, data, "--imap", imapAddr)
+	lines := startIdle(t, imapAddr, 3)
+	mbox := filepath.Join(t.TempDir(), "in.mbox")
+	var b strings.Builder
+	for i := 1; i <= 3; i++ {
+		fmt.Fprintf(&b, "From x@y Thu Jan  1 00:00:00 1970\nFrom: A <a@example.org>\nSubject: imported %d\nMessage-ID: <imp%d@example.org>\nDate: Mon, 1 Jan 2024 00:00:0%d +0000\n\nhello %d\n\n", i, i, i, i)
+	}
+	if err := os.WriteFile(mbox, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, data, binary, "import", "--data", data, "--list", "dev", mbox)
+	imported := float64(time.Now().UnixNano()) / 1e9
+	var n, last float64
+	timeout := time.After(10 * time.Second)
+	for n < 3 {
+		select {
+		case m, ok := <-lines:
+			if !ok {
+				t.Fatalf("idle client ended after %v EXISTS", n)
+			}
+			n, _ = m["exists"].(float64)
+			last, _ = m["at"].(float64)
+		case <-timeout:
+			t.Fatalf("only %v of 3 imported messages announced after 10 s", n)
+		}
+	}
+	if lag := last - imported; lag > 1 {
+		t.Errorf("EXISTS 3 came %.2f s after patchwell import returned, want < 1 s", lag)
+	} else {
+		t.Logf("EXISTS 3 came %.3f s after patchwell import returned", lag)
 	}
 }
