@@ -1,7 +1,7 @@
 // Package access decides who may do what on a mailing list. Allowed is the
 // one authorization function of patchwell: every path that shows or changes
 // a list's data (web pages, the JSON API, raw and mbox downloads, the b4
-// endpoints, search, Atom feeds, and the IMAP server of issue 4, which calls
+// endpoints, search, Atom feeds, and the IMAP server (imapd), which calls
 // the same function for every mailbox it lists or opens) asks it, with a
 // Subject built from the signed-in user and their role on that list.
 //

@@ -1,0 +1,216 @@
+package imapd
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"patchwell/review"
+	"patchwell/store"
+)
+
+// selfSigned makes a certificate for 127.0.0.1.
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "patchwell test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+type tlsEnv struct {
+	st          store.Store
+	acc         *review.Accounts
+	srv         *Server
+	plain, imps string
+	token       string
+}
+
+// newTLSEnv serves a store with a public list "pub" (two messages) and a
+// private list "priv" (one) whose maintainer is ada@example.org, on a
+// plain (STARTTLS) and an implicit-TLS listener.
+func newTLSEnv(t *testing.T) *tlsEnv {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	for _, name := range []string{"pub", "priv"} {
+		if _, err := st.CreateList(ctx, store.List{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.SetVisibility(ctx, "priv", store.VisibilityPrivate); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	in := review.NewIngester(st, log)
+	t.Cleanup(func() { in.Close() })
+	for i, list := range []string{"pub", "pub", "priv"} {
+		raw := fmt.Sprintf("From: Ada <ada@example.org>\nTo: %s@patchwell.localhost\nSubject: note %d\nMessage-ID: <n%d@example.org>\nDate: Mon, 1 Jan 2024 00:00:00 +0000\n\nbody %d\n", list, i, i, i)
+		if err := in.Deliver(ctx, []string{list}, []byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acc := review.NewAccounts(st, review.Argon2Params{Memory: 64, Time: 1, Threads: 1})
+	u, err := acc.AddUser(ctx, "ada@example.org", "Ada", "secret password", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetRole(ctx, u.ID, "priv", store.RoleMaintainer); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := acc.NewToken(ctx, u.ID, "imap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(st, acc, Config{TLS: &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	e := &tlsEnv{st: st, acc: acc, srv: srv, token: tok}
+	for _, l := range []struct {
+		addr  *string
+		serve func(net.Listener) error
+	}{{&e.plain, srv.Serve}, {&e.imps, srv.ServeTLS}} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		*l.addr = ln.Addr().String()
+		go l.serve(ln)
+	}
+	return e
+}
+
+var insecure = &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}}
+
+// mailboxes lists the names a client sees.
+func mailboxes(t *testing.T, c *imapclient.Client) map[string]bool {
+	t.Helper()
+	list, err := c.List("", "*", nil).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, l := range list {
+		out[l.Mailbox] = true
+	}
+	return out
+}
+
+func TestTLSAndAccounts(t *testing.T) {
+	e := newTLSEnv(t)
+	dial := map[string]func() (*imapclient.Client, error){
+		"starttls": func() (*imapclient.Client, error) { return imapclient.DialStartTLS(e.plain, insecure) },
+		"imaps":    func() (*imapclient.Client, error) { return imapclient.DialTLS(e.imps, insecure) },
+	}
+	for name, d := range dial {
+		t.Run(name, func(t *testing.T) {
+			c, err := d()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.Login("ada@example.org", "secret password").Wait(); err != nil {
+				t.Fatalf("account login: %v", err)
+			}
+			if got := mailboxes(t, c); !got["priv"] || !got["priv/patches"] || !got["pub"] {
+				t.Errorf("a maintainer of priv sees %v", got)
+			}
+			// IMAP4rev2 with ESEARCH.
+			if _, err := c.Enable(imap.CapIMAP4rev2).Wait(); err != nil {
+				t.Fatal(err)
+			}
+			sel, err := c.Select("priv", &imap.SelectOptions{ReadOnly: true}).Wait()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sel.NumMessages != 1 {
+				t.Errorf("priv has %d messages, want 1", sel.NumMessages)
+			}
+			data, err := c.UIDSearch(&imap.SearchCriteria{Text: []string{"body"}}, &imap.SearchOptions{ReturnCount: true, ReturnAll: true}).Wait()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if data.Count != 1 {
+				t.Errorf("ESEARCH count %d, want 1", data.Count)
+			}
+		})
+	}
+
+	t.Run("anonymous", func(t *testing.T) {
+		c, err := imapclient.DialInsecure(e.plain, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Login("anonymous", "anything").Wait(); err != nil {
+			t.Fatal(err)
+		}
+		got := mailboxes(t, c)
+		if got["priv"] || got["priv/patches"] || !got["pub"] || !got["INBOX"] {
+			t.Errorf("anonymous sees %v", got)
+		}
+		for _, mb := range []string{"priv", "priv/patches", "nosuch"} {
+			_, err := c.Select(mb, nil).Wait()
+			if imapErr, ok := err.(*imap.Error); !ok || imapErr.Code != imap.ResponseCodeNonExistent {
+				t.Errorf("anonymous SELECT %s: %v, want NO [NONEXISTENT]", mb, err)
+			}
+		}
+		if _, err := c.Status("priv", &imap.StatusOptions{NumMessages: true}).Wait(); err == nil {
+			t.Error("anonymous STATUS of a private list succeeded")
+		}
+	})
+
+	t.Run("token", func(t *testing.T) {
+		c, err := imapclient.DialTLS(e.imps, insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Login("ada@example.org", e.token).Wait(); err != nil {
+			t.Fatalf("token login: %v", err)
+		}
+		if !mailboxes(t, c)["priv"] {
+			t.Error("token login does not see priv")
+		}
+	})
+
+	t.Run("wrong password", func(t *testing.T) {
+		c, err := imapclient.DialTLS(e.imps, insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		err = c.Login("ada@example.org", "wrong").Wait()
+		if imapErr, ok := err.(*imap.Error); !ok || imapErr.Code != imap.ResponseCodeAuthenticationFailed {
+			t.Errorf("wrong password: %v, want NO [AUTHENTICATIONFAILED]", err)
+		}
+	})
+}
