@@ -244,4 +244,58 @@ CREATE INDEX outbox_state ON outbox(state, id);
 	// left behind (the bench import's database 80 MB -> 77 MB). The
 	// setting is stored in the index itself.
 	`INSERT INTO search(search) VALUES('automerge=8');`,
+	// 8: the mailing list: posting policy per list, allow and deny
+	// rules, subscribers, pending subscription confirmations, messages
+	// held for a moderator (kept apart from the archive until approved),
+	// authentication results per message, and server secrets (the key of
+	// unsubscribe links).
+	`
+ALTER TABLE lists ADD COLUMN posting TEXT NOT NULL DEFAULT 'open';
+ALTER TABLE lists ADD COLUMN dmarc_action TEXT NOT NULL DEFAULT 'accept';
+CREATE TABLE list_rules (
+	list_id INTEGER NOT NULL REFERENCES lists(id),
+	pattern TEXT NOT NULL,
+	action  TEXT NOT NULL,
+	PRIMARY KEY (list_id, pattern)
+) WITHOUT ROWID;
+CREATE TABLE subscribers (
+	list_id INTEGER NOT NULL REFERENCES lists(id),
+	email   TEXT NOT NULL,
+	name    TEXT NOT NULL DEFAULT '',
+	state   TEXT NOT NULL,
+	created INTEGER NOT NULL,
+	bounces INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (list_id, email)
+) WITHOUT ROWID;
+CREATE TABLE sub_confirmations (
+	hash    BLOB PRIMARY KEY,
+	list_id INTEGER NOT NULL REFERENCES lists(id),
+	email   TEXT NOT NULL,
+	action  TEXT NOT NULL,
+	expires INTEGER NOT NULL
+);
+CREATE TABLE held (
+	id         INTEGER PRIMARY KEY,
+	list_id    INTEGER NOT NULL REFERENCES lists(id),
+	raw        BLOB NOT NULL,
+	message_id TEXT NOT NULL,
+	from_email TEXT NOT NULL,
+	subject    TEXT NOT NULL,
+	reason     TEXT NOT NULL,
+	auth       TEXT NOT NULL DEFAULT '',
+	arrived    INTEGER NOT NULL,
+	state      TEXT NOT NULL,
+	decided_by TEXT NOT NULL DEFAULT '',
+	decided_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX held_list ON held(list_id, state, id);
+CREATE TABLE message_auth (
+	id     INTEGER PRIMARY KEY REFERENCES messages(id),
+	result TEXT NOT NULL
+);
+CREATE TABLE secrets (
+	name  TEXT PRIMARY KEY,
+	value BLOB NOT NULL
+);
+`,
 }

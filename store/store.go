@@ -175,6 +175,39 @@ type Store interface {
 	// MailboxSearch returns the UIDs, ascending, of a list's messages of
 	// the kinds given matching one condition.
 	MailboxSearch(ctx context.Context, listID int64, kinds []string, c MailboxCond) ([]uint32, error)
+
+	// The mailing list (store/mlist.go).
+
+	// Subscribe adds or updates a subscriber (state SubPending, SubActive
+	// or SubDisabled); ErrInvalid for a bad address.
+	Subscribe(ctx context.Context, list, email, name, state string) error
+	// Unsubscribe removes one; ErrNotFound when not subscribed.
+	Unsubscribe(ctx context.Context, list, email string) error
+	// Subscribers lists a list's subscribers in state ("" for all).
+	Subscribers(ctx context.Context, list, state string) ([]Subscriber, error)
+	Subscriber(ctx context.Context, list, email string) (*Subscriber, error)
+	// AddBounce counts a hard bounce and disables the subscriber at
+	// disableAt bounces.
+	AddBounce(ctx context.Context, list, email string, disableAt int) (*Subscriber, error)
+	AddSubConfirmation(ctx context.Context, hash []byte, list, email, action string, expires time.Time) error
+	// TakeSubConfirmation consumes a confirmation (once); ErrNotFound when
+	// unknown or expired.
+	TakeSubConfirmation(ctx context.Context, hash []byte, now time.Time) (list, email, action string, err error)
+	Policy(ctx context.Context, list string) (*ListPolicy, error)
+	SetPolicy(ctx context.Context, list string, p ListPolicy) error
+	// Hold keeps a message for a moderator; HeldMessage returns it with
+	// its bytes; DecideHeld approves or rejects it once (ErrConflict
+	// after).
+	Hold(ctx context.Context, h *Held) (int64, error)
+	HeldMessages(ctx context.Context, list, state string) ([]Held, error)
+	HeldMessage(ctx context.Context, id int64) (*Held, error)
+	DecideHeld(ctx context.Context, id int64, state, by string, at time.Time) error
+	// SetMessageAuth and MessageAuth keep a message's authentication
+	// results (JSON from package mailauth).
+	SetMessageAuth(ctx context.Context, list, messageID, result string) error
+	MessageAuth(ctx context.Context, list, messageID string) (string, error)
+	// Secret returns the named server secret, making it on first use.
+	Secret(ctx context.Context, name string) ([]byte, error)
 	Close() error
 }
 

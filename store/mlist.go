@@ -1,0 +1,403 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The mailing list's own data (package lists decides what to do with
+// it): subscribers, pending subscription confirmations, posting policy,
+// held messages, per-message authentication results and the server's
+// secrets.
+
+// Subscriber states.
+const (
+	SubPending  = "pending"  // asked, not confirmed: gets nothing
+	SubActive   = "active"   // gets every accepted post
+	SubDisabled = "disabled" // too many bounces: gets nothing until re-enabled
+)
+
+// Posting policies.
+const (
+	PostOpen        = "open"        // anyone may post
+	PostSubscribers = "subscribers" // subscribers post; others are held
+	PostModerated   = "moderated"   // every post is held, except allowed senders
+)
+
+// What to do with a message that fails DMARC.
+const (
+	DMARCAccept = "accept"
+	DMARCHold   = "hold"
+	DMARCReject = "reject"
+)
+
+// Held message states.
+const (
+	HeldWaiting  = "held"
+	HeldApproved = "approved"
+	HeldRejected = "rejected"
+)
+
+// Subscriber is one address subscribed to a list.
+type Subscriber struct {
+	List    string    `json:"list"`
+	Email   string    `json:"email"`
+	Name    string    `json:"name,omitempty"`
+	State   string    `json:"state"`
+	Created time.Time `json:"created"`
+	Bounces int       `json:"bounces"`
+}
+
+// ListPolicy is who may post to a list and what happens to the rest.
+type ListPolicy struct {
+	Posting string `json:"posting"`
+	DMARC   string `json:"dmarc"`
+	// Allow and Deny hold addresses ("a@example.org") and domains
+	// ("@example.org"), lower case.
+	Allow []string `json:"allow"`
+	Deny  []string `json:"deny"`
+}
+
+// Held is a message waiting for a moderator; it is not archived (no UID,
+// no thread, no series) until approved.
+type Held struct {
+	ID        int64     `json:"id"`
+	List      string    `json:"list"`
+	MessageID string    `json:"message_id"`
+	From      string    `json:"from"`
+	Subject   string    `json:"subject"`
+	Reason    string    `json:"reason"`
+	Auth      string    `json:"auth,omitempty"`
+	Arrived   time.Time `json:"arrived"`
+	State     string    `json:"state"`
+	DecidedBy string    `json:"decided_by,omitempty"`
+	DecidedAt time.Time `json:"decided_at,omitzero"`
+	Raw       []byte    `json:"-"`
+}
+
+// ValidPosting reports whether p is a posting policy.
+func ValidPosting(p string) bool {
+	return p == PostOpen || p == PostSubscribers || p == PostModerated
+}
+
+// ValidDMARCAction reports whether a is a DMARC-failure action.
+func ValidDMARCAction(a string) bool {
+	return a == DMARCAccept || a == DMARCHold || a == DMARCReject
+}
+
+func listID(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, name string) (int64, error) {
+	var id int64
+	err := q.QueryRowContext(ctx, `SELECT id FROM lists WHERE name = ?`, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("list %q: %w", name, ErrNotFound)
+	}
+	return id, err
+}
+
+// Subscribe implements Store.
+func (s *SQLite) Subscribe(ctx context.Context, list, email, name, state string) error {
+	email = strings.ToLower(strings.TrimSpace(email))
+	if !strings.Contains(email, "@") || strings.ContainsAny(email, " \t\r\n<>,") {
+		return fmt.Errorf("%w: address %q", ErrInvalid, email)
+	}
+	if state != SubPending && state != SubActive && state != SubDisabled {
+		return fmt.Errorf("%w: subscriber state %q", ErrInvalid, state)
+	}
+	id, err := listID(ctx, s.r, list)
+	if err != nil {
+		return err
+	}
+	_, err = s.write(ctx, `INSERT INTO subscribers(list_id, email, name, state, created) VALUES(?,?,?,?,?)
+		ON CONFLICT(list_id, email) DO UPDATE SET state = excluded.state, name = CASE WHEN excluded.name != '' THEN excluded.name ELSE name END,
+		bounces = CASE WHEN excluded.state = 'active' THEN 0 ELSE bounces END`,
+		id, email, name, state, time.Now().Unix())
+	if err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	return nil
+}
+
+// Unsubscribe implements Store.
+func (s *SQLite) Unsubscribe(ctx context.Context, list, email string) error {
+	id, err := listID(ctx, s.r, list)
+	if err != nil {
+		return err
+	}
+	return s.updateOne(ctx, "subscriber "+email, `DELETE FROM subscribers WHERE list_id = ? AND email = ?`, id, strings.ToLower(email))
+}
+
+const subscriberCols = `l.name, s.email, s.name, s.state, s.created, s.bounces`
+
+func scanSubscriber(sc scanner) (*Subscriber, error) {
+	var sub Subscriber
+	var created int64
+	if err := sc.Scan(&sub.List, &sub.Email, &sub.Name, &sub.State, &created, &sub.Bounces); err != nil {
+		return nil, err
+	}
+	sub.Created = time.Unix(created, 0).UTC()
+	return &sub, nil
+}
+
+// Subscribers implements Store.
+func (s *SQLite) Subscribers(ctx context.Context, list, state string) ([]Subscriber, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+subscriberCols+` FROM subscribers s JOIN lists l ON l.id = s.list_id
+		WHERE l.name = ?1 AND (?2 = '' OR s.state = ?2) ORDER BY s.email`, list, state)
+	return collect(rows, err, "subscribers", scanSubscriber)
+}
+
+// Subscriber implements Store.
+func (s *SQLite) Subscriber(ctx context.Context, list, email string) (*Subscriber, error) {
+	sub, err := scanSubscriber(s.r.QueryRowContext(ctx, `SELECT `+subscriberCols+` FROM subscribers s JOIN lists l ON l.id = s.list_id
+		WHERE l.name = ? AND s.email = ?`, list, strings.ToLower(email)))
+	if err != nil {
+		return nil, userErr(err, "subscriber "+email)
+	}
+	return sub, nil
+}
+
+// AddBounce implements Store.
+func (s *SQLite) AddBounce(ctx context.Context, list, email string, disableAt int) (*Subscriber, error) {
+	id, err := listID(ctx, s.r, list)
+	if err != nil {
+		return nil, err
+	}
+	err = s.updateOne(ctx, "subscriber "+email, `UPDATE subscribers SET bounces = bounces + 1,
+		state = CASE WHEN bounces + 1 >= ?3 AND state = 'active' THEN 'disabled' ELSE state END
+		WHERE list_id = ?1 AND email = ?2`, id, strings.ToLower(email), disableAt)
+	if err != nil {
+		return nil, err
+	}
+	return s.Subscriber(ctx, list, email)
+}
+
+// AddSubConfirmation implements Store.
+func (s *SQLite) AddSubConfirmation(ctx context.Context, hash []byte, list, email, action string, expires time.Time) error {
+	id, err := listID(ctx, s.r, list)
+	if err != nil {
+		return err
+	}
+	_, err = s.write(ctx, `INSERT INTO sub_confirmations(hash, list_id, email, action, expires) VALUES(?,?,?,?,?)`,
+		hash, id, strings.ToLower(email), action, expires.Unix())
+	if err != nil {
+		return fmt.Errorf("add confirmation: %w", err)
+	}
+	return nil
+}
+
+// TakeSubConfirmation implements Store.
+func (s *SQLite) TakeSubConfirmation(ctx context.Context, hash []byte, now time.Time) (list, email, action string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return "", "", "", fmt.Errorf("confirmation: %w", err)
+	}
+	defer tx.Rollback()
+	var expires int64
+	err = tx.QueryRowContext(ctx, `SELECT l.name, c.email, c.action, c.expires FROM sub_confirmations c JOIN lists l ON l.id = c.list_id
+		WHERE c.hash = ?`, hash).Scan(&list, &email, &action, &expires)
+	if err != nil {
+		return "", "", "", userErr(err, "confirmation")
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sub_confirmations WHERE hash = ? OR expires < ?`, hash, now.Unix()); err != nil {
+		return "", "", "", fmt.Errorf("confirmation: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return "", "", "", fmt.Errorf("confirmation: %w", err)
+	}
+	if expires < now.Unix() {
+		return "", "", "", fmt.Errorf("confirmation expired: %w", ErrNotFound)
+	}
+	return list, email, action, nil
+}
+
+// Policy implements Store.
+func (s *SQLite) Policy(ctx context.Context, list string) (*ListPolicy, error) {
+	var id int64
+	p := &ListPolicy{Allow: []string{}, Deny: []string{}}
+	err := s.r.QueryRowContext(ctx, `SELECT id, posting, dmarc_action FROM lists WHERE name = ?`, list).Scan(&id, &p.Posting, &p.DMARC)
+	if err != nil {
+		return nil, userErr(err, "list "+list)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT pattern, action FROM list_rules WHERE list_id = ? ORDER BY pattern`, id)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pat, action string
+		if err := rows.Scan(&pat, &action); err != nil {
+			return nil, fmt.Errorf("policy: %w", err)
+		}
+		if action == "allow" {
+			p.Allow = append(p.Allow, pat)
+		} else {
+			p.Deny = append(p.Deny, pat)
+		}
+	}
+	return p, rows.Err()
+}
+
+// SetPolicy implements Store.
+func (s *SQLite) SetPolicy(ctx context.Context, list string, p ListPolicy) error {
+	if !ValidPosting(p.Posting) {
+		return fmt.Errorf("%w: posting %q (open, subscribers or moderated)", ErrInvalid, p.Posting)
+	}
+	if !ValidDMARCAction(p.DMARC) {
+		return fmt.Errorf("%w: dmarc action %q (accept, hold or reject)", ErrInvalid, p.DMARC)
+	}
+	for _, pat := range append(append([]string{}, p.Allow...), p.Deny...) {
+		if !strings.Contains(pat, "@") || strings.ContainsAny(pat, " \t\r\n<>,") {
+			return fmt.Errorf("%w: rule %q (an address, or @domain)", ErrInvalid, pat)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("set policy: %w", err)
+	}
+	defer tx.Rollback()
+	id, err := listID(ctx, tx, list)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE lists SET posting = ?, dmarc_action = ? WHERE id = ?`, p.Posting, p.DMARC, id); err != nil {
+		return fmt.Errorf("set policy: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM list_rules WHERE list_id = ?`, id); err != nil {
+		return fmt.Errorf("set policy: %w", err)
+	}
+	for action, pats := range map[string][]string{"allow": p.Allow, "deny": p.Deny} {
+		for _, pat := range pats {
+			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO list_rules(list_id, pattern, action) VALUES(?,?,?)`,
+				id, strings.ToLower(pat), action); err != nil {
+				return fmt.Errorf("set policy: %w", err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("set policy: %w", err)
+	}
+	return nil
+}
+
+// Hold implements Store.
+func (s *SQLite) Hold(ctx context.Context, h *Held) (int64, error) {
+	id, err := listID(ctx, s.r, h.List)
+	if err != nil {
+		return 0, err
+	}
+	z := zenc.EncodeAll(h.Raw, nil)
+	res, err := s.write(ctx, `INSERT INTO held(list_id, raw, message_id, from_email, subject, reason, auth, arrived, state)
+		VALUES(?,?,?,?,?,?,?,?,?)`, id, z, h.MessageID, strings.ToLower(h.From), h.Subject, h.Reason, h.Auth, h.Arrived.Unix(), HeldWaiting)
+	if err != nil {
+		return 0, fmt.Errorf("hold: %w", err)
+	}
+	return res.LastInsertId()
+}
+
+const heldCols = `h.id, l.name, h.message_id, h.from_email, h.subject, h.reason, h.auth, h.arrived, h.state, h.decided_by, h.decided_at`
+
+func scanHeld(sc scanner, extra ...any) (*Held, error) {
+	var h Held
+	var arrived, decided int64
+	if err := sc.Scan(append([]any{&h.ID, &h.List, &h.MessageID, &h.From, &h.Subject, &h.Reason, &h.Auth, &arrived,
+		&h.State, &h.DecidedBy, &decided}, extra...)...); err != nil {
+		return nil, err
+	}
+	h.Arrived = time.Unix(arrived, 0).UTC()
+	if decided > 0 {
+		h.DecidedAt = time.Unix(decided, 0).UTC()
+	}
+	return &h, nil
+}
+
+// HeldMessages implements Store.
+func (s *SQLite) HeldMessages(ctx context.Context, list, state string) ([]Held, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+heldCols+` FROM held h JOIN lists l ON l.id = h.list_id
+		WHERE l.name = ?1 AND (?2 = '' OR h.state = ?2) ORDER BY h.id`, list, state)
+	return collect(rows, err, "held", func(sc scanner) (*Held, error) { return scanHeld(sc) })
+}
+
+// HeldMessage implements Store.
+func (s *SQLite) HeldMessage(ctx context.Context, id int64) (*Held, error) {
+	var z []byte
+	h, err := scanHeld(s.r.QueryRowContext(ctx, `SELECT `+heldCols+`, h.raw FROM held h JOIN lists l ON l.id = h.list_id WHERE h.id = ?`, id), &z)
+	if err != nil {
+		return nil, userErr(err, fmt.Sprintf("held message %d", id))
+	}
+	if h.Raw, err = zdec.DecodeAll(z, nil); err != nil {
+		return nil, fmt.Errorf("held message %d: %w: %v", id, ErrCorrupted, err)
+	}
+	return h, nil
+}
+
+// DecideHeld implements Store.
+func (s *SQLite) DecideHeld(ctx context.Context, id int64, state, by string, at time.Time) error {
+	if state != HeldApproved && state != HeldRejected {
+		return fmt.Errorf("%w: held state %q", ErrInvalid, state)
+	}
+	res, err := s.write(ctx, `UPDATE held SET state = ?, decided_by = ?, decided_at = ? WHERE id = ? AND state = 'held'`,
+		state, by, at.Unix(), id)
+	if err != nil {
+		return fmt.Errorf("decide held: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := s.HeldMessage(ctx, id); err != nil {
+			return err
+		}
+		return fmt.Errorf("held message %d: %w (already decided)", id, ErrConflict)
+	}
+	return nil
+}
+
+// SetMessageAuth implements Store.
+func (s *SQLite) SetMessageAuth(ctx context.Context, list, messageID, result string) error {
+	_, err := s.write(ctx, `INSERT OR REPLACE INTO message_auth(id, result)
+		SELECT m.id, ? FROM messages m JOIN lists l ON l.id = m.list_id WHERE l.name = ? AND m.message_id = ?`, result, list, messageID)
+	if err != nil {
+		return fmt.Errorf("message auth: %w", err)
+	}
+	return nil
+}
+
+// MessageAuth implements Store.
+func (s *SQLite) MessageAuth(ctx context.Context, list, messageID string) (string, error) {
+	var r string
+	err := s.r.QueryRowContext(ctx, `SELECT a.result FROM message_auth a JOIN messages m ON m.id = a.id JOIN lists l ON l.id = m.list_id
+		WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1`, list, messageID).Scan(&r)
+	if err != nil {
+		return "", userErr(err, "message auth")
+	}
+	return r, nil
+}
+
+// Secret implements Store.
+func (s *SQLite) Secret(ctx context.Context, name string) ([]byte, error) {
+	var v []byte
+	err := s.r.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v)
+	if err == nil {
+		return v, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("secret: %w", err)
+	}
+	v = make([]byte, 32)
+	rand.Read(v)
+	if _, err := s.write(ctx, `INSERT OR IGNORE INTO secrets(name, value) VALUES(?, ?)`, name, v); err != nil {
+		return nil, fmt.Errorf("secret: %w", err)
+	}
+	// Another process may have won the race: read what is stored.
+	if err := s.w.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v); err != nil {
+		return nil, fmt.Errorf("secret: %w", err)
+	}
+	return v, nil
+}
