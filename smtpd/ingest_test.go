@@ -80,7 +80,7 @@ func TestSmugglingSecondMessageNotRun(t *testing.T) {
 			cv.send("Subject: two\r\n\r\nsecond\r\n.\r\n")
 			cv.expect("250")
 			got := be.deliveries()
-			want := []Delivery{{Lists: []string{"dev"}, MailFrom: "good@example.org", Raw: []byte("Subject: two\n\nsecond\n")}}
+			want := []Delivery{{Lists: []string{"dev"}, MailFrom: "good@example.org", Helo: "test", Raw: []byte("Subject: two\n\nsecond\n")}}
 			if diff := cmp.Diff(want, got, cmp.FilterPath(func(p cmp.Path) bool {
 				n := p.Last().String()
 				return n == ".Remote" || n == ".Received"
@@ -884,4 +884,32 @@ func TestLongLine(t *testing.T) {
 	if n := len(be.deliveries()); n != 0 {
 		t.Fatalf("%d deliveries", n)
 	}
+}
+
+// TestCommandAddresses: NAME+command@DOMAIN is accepted when NAME is a
+// list and handed to the backend whole; a refusal the backend words as
+// an SMTP error reaches the client as it is.
+func TestCommandAddresses(t *testing.T) {
+	be := newFake()
+	be.fail = map[string]error{"dev+owner": &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Not for you"}}
+	_, addr := startServer(t, Config{Domain: "localhost"}, be)
+	cv := dial(t, addr)
+	cv.c.SetDeadline(time.Now().Add(5 * time.Second))
+	cv.cmd("EHLO client.example", "250")
+	cv.cmd("MAIL FROM:<a@example.org>", "250")
+	cv.cmd("RCPT TO:<Dev+Subscribe@localhost>", "250")
+	cv.cmd("RCPT TO:<nosuch+subscribe@localhost>", "550 5.1.1")
+	cv.cmd("RCPT TO:<+subscribe@localhost>", "550 5.1.1")
+	cv.cmd("DATA", "354")
+	cv.send("Subject: subscribe\r\n\r\n.\r\n")
+	cv.expect("250")
+	got := be.deliveries()
+	if len(got) != 1 || len(got[0].Lists) != 1 || got[0].Lists[0] != "dev+subscribe" || got[0].Helo != "client.example" {
+		t.Fatalf("deliveries = %+v", got)
+	}
+	cv.cmd("MAIL FROM:<a@example.org>", "250")
+	cv.cmd("RCPT TO:<dev+owner@localhost>", "250")
+	cv.cmd("DATA", "354")
+	cv.send("Subject: hi\r\n\r\nhello\r\n.\r\n")
+	cv.expect("550 5.7.1 Not for you")
 }

@@ -49,7 +49,8 @@ import (
 
 // Backend is what smtpd needs from the archive.
 type Backend interface {
-	// ListExists reports whether name (a lowercased local part) is a list.
+	// ListExists reports whether name (a lowercased local part, without
+	// any +command) is a list.
 	ListExists(ctx context.Context, name string) (bool, error)
 	// Deliver stores d.Raw once for each list in d.Lists and returns nil
 	// only after the transaction is committed.
@@ -58,10 +59,15 @@ type Backend interface {
 
 // Delivery is one message for one or more lists.
 type Delivery struct {
-	Lists    []string // list names, deduplicated, in RCPT order
-	Raw      []byte   // the message with LF line endings
-	MailFrom string   // envelope sender
-	Remote   string   // client address
+	// Lists are the recipients' local parts, lower case, deduplicated,
+	// in RCPT order: a list name ("dev"), or a list name with a command
+	// after a plus ("dev+subscribe", "dev+confirm-TOKEN"), which is the
+	// backend's to interpret.
+	Lists    []string
+	Raw      []byte // the message with LF line endings
+	MailFrom string // envelope sender
+	Remote   string // client address
+	Helo     string // the name the client gave in HELO/EHLO/LHLO
 	Received time.Time
 }
 
@@ -271,6 +277,7 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	remote := c.Conn().RemoteAddr().String()
 	return &session{
 		s:      s,
+		conn:   c,
 		remote: remote,
 		log:    s.log.With("cid", s.cid.Add(1), "remote", remote, "proto", proto),
 	}, nil
@@ -283,6 +290,7 @@ type rcpt struct {
 
 type session struct {
 	s      *Server
+	conn   *smtp.Conn
 	remote string
 	log    *slog.Logger
 
@@ -356,13 +364,14 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return reply(errNoSuchList)
 	}
 	name := strings.ToLower(to[:at])
-	if !store.ValidListName(name) {
+	base, _, _ := strings.Cut(name, "+")
+	if !store.ValidListName(base) {
 		ss.log.Warn("rejected", "rcpt", to, "reason", "no such list")
 		return reply(errNoSuchList)
 	}
 	ctx, cancel := context.WithTimeout(ss.s.ctx, 30*time.Second)
 	defer cancel()
-	ok, err := ss.s.be.ListExists(ctx, name)
+	ok, err := ss.s.be.ListExists(ctx, base)
 	if err != nil {
 		ss.log.Error("list lookup failed", "rcpt", to, "err", err)
 		return reply(err)
@@ -437,7 +446,8 @@ func lists(rcpts []rcpt) []string {
 func (ss *session) deliver(from string, lists []string, raw []byte) error {
 	ctx, cancel := context.WithTimeout(ss.s.ctx, ss.s.cfg.DeliverTimeout)
 	defer cancel()
-	return ss.s.be.Deliver(ctx, Delivery{Lists: lists, Raw: raw, MailFrom: from, Remote: ss.remote, Received: time.Now()})
+	return ss.s.be.Deliver(ctx, Delivery{Lists: lists, Raw: raw, MailFrom: from, Remote: ss.remote,
+		Helo: ss.conn.Hostname(), Received: time.Now()})
 }
 
 // beginData registers the transfer with the server (refused once
@@ -535,6 +545,12 @@ var (
 // a storage failure above all, is 451 so that the sender tries again. The
 // text stays generic; details go to the log.
 func reply(err error) *smtp.SMTPError {
+	// The backend's own refusals (a posting policy, a loop) come as
+	// SMTP errors and pass through.
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return se
+	}
 	switch {
 	case errors.Is(err, errNoSuchList), errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrBadName):
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such list here"}
