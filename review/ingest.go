@@ -113,8 +113,15 @@ type Ingester struct {
 type delivery struct {
 	lists []string
 	p     *Prepared
+	after AfterStore
 	err   chan error
 }
+
+// AfterStore runs in the transaction that archives a message, once per
+// list it was newly stored in (not for a duplicate), so that what must
+// happen with the archiving (queueing the post to the list's
+// subscribers) commits or fails with it.
+type AfterStore func(ctx context.Context, tx store.Tx, list string, a *store.Added) error
 
 // NewIngester starts an Ingester on st; Close stops it.
 func NewIngester(st store.Store, log *slog.Logger) *Ingester {
@@ -167,12 +174,18 @@ func (in *Ingester) ListExists(ctx context.Context, name string) (bool, error) {
 // Deliver stores raw in each of lists and returns nil once it is durable.
 // Concurrent calls share one transaction and one fsync.
 func (in *Ingester) Deliver(ctx context.Context, lists []string, raw []byte) error {
+	return in.DeliverWith(ctx, lists, raw, nil)
+}
+
+// DeliverWith is Deliver with a function run in the archiving
+// transaction for each list the message is newly stored in.
+func (in *Ingester) DeliverWith(ctx context.Context, lists []string, raw []byte, after AfterStore) error {
 	for _, l := range lists {
 		if _, err := in.ListID(ctx, l); err != nil {
 			return err
 		}
 	}
-	d := &delivery{lists: lists, p: Prepare(raw, time.Now()), err: make(chan error, 1)}
+	d := &delivery{lists: lists, p: Prepare(raw, time.Now()), after: after, err: make(chan error, 1)}
 	select {
 	case in.queue <- d:
 	case <-ctx.Done():
@@ -259,6 +272,11 @@ func (in *Ingester) storeAll(ctx context.Context, b *Batch, d *delivery) error {
 		}
 		if !a.Duplicate {
 			in.log.Info("archived", "list", l, "msgid", a.MessageID, "uid", a.UID, "kind", a.Kind, "series", a.SeriesID)
+			if d.after != nil {
+				if err := d.after(ctx, b.tx, l, a); err != nil {
+					return fmt.Errorf("list %s: %w", l, err)
+				}
+			}
 		}
 	}
 	return nil

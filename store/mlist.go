@@ -401,3 +401,23 @@ func (s *SQLite) Secret(ctx context.Context, name string) ([]byte, error) {
 	}
 	return v, nil
 }
+
+// ListOwners implements Store.
+func (s *SQLite) ListOwners(ctx context.Context, list string) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT lower(u.email) FROM list_roles r JOIN lists l ON l.id = r.list_id
+		JOIN users u ON u.id = r.user_id WHERE l.name = ?1 AND r.role = 'owner'
+		UNION SELECT lower(owner) FROM lists WHERE name = ?1 AND owner != '' ORDER BY 1`, list)
+	if err != nil {
+		return nil, fmt.Errorf("list owners: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			return nil, fmt.Errorf("list owners: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

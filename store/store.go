@@ -206,6 +206,9 @@ type Store interface {
 	// results (JSON from package mailauth).
 	SetMessageAuth(ctx context.Context, list, messageID, result string) error
 	MessageAuth(ctx context.Context, list, messageID string) (string, error)
+	// ListOwners returns the addresses of a list's owners: its owner
+	// field and the users with the owner role.
+	ListOwners(ctx context.Context, list string) ([]string, error)
 	// Secret returns the named server secret, making it on first use.
 	Secret(ctx context.Context, name string) ([]byte, error)
 	Close() error

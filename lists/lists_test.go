@@ -1,0 +1,390 @@
+package lists
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"patchwell/review"
+	"patchwell/store"
+)
+
+// recorder is an Outbox that keeps what it was asked to send, so tests
+// can read the mail the list writes. The real outbox (package outbound)
+// is tested with a real SMTP sink in cmd/patchwell.
+type recorder struct {
+	mu          sync.Mutex
+	distributed []string // Message-IDs
+	rewrite     map[string]bool
+	sent        []sent
+}
+
+type sent struct {
+	to  []string
+	raw string
+}
+
+func (r *recorder) Distribute(ctx context.Context, tx store.Tx, l *store.List, a *store.Added, raw []byte, rewrite bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.distributed = append(r.distributed, a.MessageID)
+	if r.rewrite == nil {
+		r.rewrite = map[string]bool{}
+	}
+	r.rewrite[a.MessageID] = rewrite
+	return nil
+}
+
+func (r *recorder) Send(ctx context.Context, list string, rcpts []string, raw []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent = append(r.sent, sent{to: rcpts, raw: string(raw)})
+	return nil
+}
+
+// last returns the newest message sent to addr.
+func (r *recorder) last(t *testing.T, addr string) string {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.sent) - 1; i >= 0; i-- {
+		for _, to := range r.sent[i].to {
+			if strings.EqualFold(to, addr) {
+				return r.sent[i].raw
+			}
+		}
+	}
+	t.Fatalf("nothing sent to %s (sent: %d)", addr, len(r.sent))
+	return ""
+}
+
+type env struct {
+	st   *store.SQLite
+	in   *review.Ingester
+	acc  *review.Accounts
+	out  *recorder
+	srv  *Server
+	auth map[string]*Auth // by From address
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.CreateList(ctx, store.List{Name: "dev", Owner: "owner@example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	in := review.NewIngester(st, log)
+	t.Cleanup(func() { in.Close() })
+	e := &env{st: st, in: in, acc: review.NewAccounts(st, review.Argon2Params{Memory: 64, Time: 1, Threads: 1}),
+		out: &recorder{}, auth: map[string]*Auth{}}
+	e.srv = New(st, in, e.acc, e.out, Config{Domain: "lists.example.org", WebURL: "https://lists.example.org",
+		Verify: func(ctx context.Context, raw []byte, env Envelope) *Auth {
+			return e.auth[strings.ToLower(parse(raw).From.Email)]
+		},
+		ParseVERP:    func(d string) (string, bool) { return strings.Replace(d, "=", "@", 1), strings.Contains(d, "=") },
+		ParseDSN:     func(raw []byte) (string, bool, bool) { return "", strings.Contains(string(raw), "Status: 5."), true },
+		DisableAfter: 2}, log)
+	return e
+}
+
+func msg(from, id, subject, extra, body string) []byte {
+	return []byte("From: " + from + "\nTo: dev@lists.example.org\nSubject: " + subject + "\nMessage-ID: <" + id + ">\n" +
+		"Date: Mon, 1 Jan 2024 00:00:00 +0000\n" + extra + "\n" + body + "\n")
+}
+
+func (e *env) receive(t *testing.T, rcpt string, raw []byte) error {
+	t.Helper()
+	return e.srv.Receive(context.Background(), Envelope{MailFrom: "sender@example.org", Remote: "192.0.2.1:1234"}, []string{rcpt}, raw)
+}
+
+func (e *env) archived(id string) bool {
+	_, err := e.st.Message(context.Background(), "dev", id)
+	return err == nil
+}
+
+func smtpCode(err error) string {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		c := se.EnhancedCode
+		return fmt.Sprintf("%d.%d.%d", c[0], c[1], c[2])
+	}
+	return ""
+}
+
+func TestPostPolicies(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+
+	if err := e.receive(t, "dev", msg("Ann <ann@example.org>", "p1@x", "hello", "", "hi")); err != nil {
+		t.Fatal(err)
+	}
+	if !e.archived("p1@x") || len(e.out.distributed) != 1 {
+		t.Fatalf("open list: archived=%v distributed=%v", e.archived("p1@x"), e.out.distributed)
+	}
+
+	// Our own List-Id or X-Loop coming back: refused, not archived.
+	for i, extra := range []string{"List-Id: Dev <dev.lists.example.org>\n", "X-Loop: dev@lists.example.org\n"} {
+		id := []string{"loop1@x", "loop2@x"}[i]
+		err := e.receive(t, "dev", msg("ann@example.org", id, "loop", extra, "again"))
+		if smtpCode(err) != "5.4.6" || e.archived(id) {
+			t.Errorf("loop %q: %v, archived %v", extra, err, e.archived(id))
+		}
+	}
+
+	// Auto-replies are archived, not redistributed.
+	if err := e.receive(t, "dev", msg("bot@example.org", "auto@x", "Out of office", "Auto-Submitted: auto-replied\n", "away")); err != nil {
+		t.Fatal(err)
+	}
+	if !e.archived("auto@x") || len(e.out.distributed) != 1 {
+		t.Errorf("auto-reply: archived=%v distributed=%v", e.archived("auto@x"), e.out.distributed)
+	}
+
+	// Deny beats everything; allow passes moderation.
+	if err := e.st.SetPolicy(ctx, "dev", store.ListPolicy{Posting: store.PostModerated, DMARC: store.DMARCAccept,
+		Allow: []string{"@trusted.example"}, Deny: []string{"spam@bad.example"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.receive(t, "dev", msg("spam@bad.example", "spam@x", "buy", "", "now")); smtpCode(err) != "5.7.1" {
+		t.Errorf("denied sender: %v", err)
+	}
+	if err := e.receive(t, "dev", msg("dev@sub.trusted.example", "ok@x", "fine", "", "ok")); err != nil || !e.archived("ok@x") {
+		t.Errorf("allowed sender: %v archived %v", err, e.archived("ok@x"))
+	}
+
+	// Moderated: held, not archived; owner and sender told; approve
+	// archives and distributes it.
+	if err := e.receive(t, "dev", msg("Ann <ann@example.org>", "held@x", "please", "", "wait")); err != nil {
+		t.Fatal(err)
+	}
+	if e.archived("held@x") {
+		t.Fatal("a held message was archived")
+	}
+	held, err := e.st.HeldMessages(ctx, "dev", store.HeldWaiting)
+	if err != nil || len(held) != 1 || held[0].MessageID != "held@x" || held[0].Reason != "the list is moderated" {
+		t.Fatalf("held = %+v %v", held, err)
+	}
+	if note := e.out.last(t, "owner@example.org"); !strings.Contains(note, "held for moderation") {
+		t.Errorf("owner notice: %s", note)
+	}
+	if note := e.out.last(t, "ann@example.org"); !strings.Contains(note, "held for a moderator") {
+		t.Errorf("sender notice: %s", note)
+	}
+	n := len(e.out.distributed)
+	if err := e.srv.Approve(ctx, held[0].ID, "owner@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if !e.archived("held@x") || len(e.out.distributed) != n+1 {
+		t.Errorf("after approve: archived=%v distributed=%v", e.archived("held@x"), e.out.distributed)
+	}
+	if err := e.srv.Approve(ctx, held[0].ID, "owner@example.org"); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("second approve: %v", err)
+	}
+
+	// Subscribers only: a stranger is held, a subscriber is not.
+	e.st.SetPolicy(ctx, "dev", store.ListPolicy{Posting: store.PostSubscribers, DMARC: store.DMARCAccept})
+	e.st.Subscribe(ctx, "dev", "sub@example.org", "", store.SubActive)
+	if err := e.receive(t, "dev", msg("sub@example.org", "s1@x", "member", "", "hi")); err != nil || !e.archived("s1@x") {
+		t.Errorf("subscriber post: %v %v", err, e.archived("s1@x"))
+	}
+	if err := e.receive(t, "dev", msg("stranger@example.org", "s2@x", "stranger", "", "hi")); err != nil || e.archived("s2@x") {
+		t.Errorf("stranger post: %v archived %v", err, e.archived("s2@x"))
+	}
+}
+
+func TestDMARC(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.auth["eve@strict.example"] = &Auth{DMARC: "fail", DMARCPolicy: "reject", FromDomain: "strict.example"}
+	e.auth["bob@strict.example"] = &Auth{DMARC: "pass", DMARCPolicy: "reject", DKIMAligned: true, FromDomain: "strict.example"}
+	e.auth["cat@relaxed.example"] = &Auth{DMARC: "pass", DMARCPolicy: "none", DKIMAligned: true, FromDomain: "relaxed.example"}
+
+	// accept (default): a DMARC failure is archived like anything else.
+	if err := e.receive(t, "dev", msg("eve@strict.example", "d1@x", "spoof", "", "x")); err != nil || !e.archived("d1@x") {
+		t.Errorf("accept: %v %v", err, e.archived("d1@x"))
+	}
+	e.st.SetPolicy(ctx, "dev", store.ListPolicy{Posting: store.PostOpen, DMARC: store.DMARCReject})
+	if err := e.receive(t, "dev", msg("eve@strict.example", "d2@x", "spoof", "", "x")); smtpCode(err) != "5.7.1" || e.archived("d2@x") {
+		t.Errorf("reject: %v %v", err, e.archived("d2@x"))
+	}
+	e.st.SetPolicy(ctx, "dev", store.ListPolicy{Posting: store.PostOpen, DMARC: store.DMARCHold})
+	if err := e.receive(t, "dev", msg("eve@strict.example", "d3@x", "spoof", "", "x")); err != nil || e.archived("d3@x") {
+		t.Errorf("hold: %v %v", err, e.archived("d3@x"))
+	}
+	// A p=reject author's post goes out with From rewritten; p=none does not.
+	e.receive(t, "dev", msg("bob@strict.example", "d4@x", "real", "", "x"))
+	e.receive(t, "dev", msg("cat@relaxed.example", "d5@x", "real", "", "x"))
+	if !e.out.rewrite["d4@x"] || e.out.rewrite["d5@x"] {
+		t.Errorf("rewrite flags: %v", e.out.rewrite)
+	}
+	if r, err := e.st.MessageAuth(ctx, "dev", "d4@x"); err != nil || !strings.Contains(r, `"DKIMAligned":true`) {
+		t.Errorf("auth kept with the message: %q %v", r, err)
+	}
+}
+
+var confirmAddr = regexp.MustCompile(`dev\+confirm-([0-9a-f]+)@lists\.example\.org`)
+
+func TestSubscribeByMail(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := e.receive(t, "dev+subscribe", msg("Zed <zed@example.org>", "sub1@x", "subscribe", "", "")); err != nil {
+		t.Fatal(err)
+	}
+	if sub, err := e.st.Subscriber(ctx, "dev", "zed@example.org"); err != nil || sub.State != store.SubPending {
+		t.Fatalf("after request: %+v %v", sub, err)
+	}
+	m := confirmAddr.FindStringSubmatch(e.out.last(t, "zed@example.org"))
+	if m == nil {
+		t.Fatal("no confirm address in the confirmation")
+	}
+	// A wrong token changes nothing and says so.
+	e.receive(t, "dev+confirm-0123", msg("zed@example.org", "c0@x", "Re: confirm", "", "yes"))
+	if !strings.Contains(e.out.last(t, "zed@example.org"), "unknown or has expired") {
+		t.Error("a wrong token was not answered")
+	}
+	if err := e.receive(t, "dev+confirm-"+m[1], msg("zed@example.org", "c1@x", "Re: confirm", "", "yes")); err != nil {
+		t.Fatal(err)
+	}
+	if sub, _ := e.st.Subscriber(ctx, "dev", "zed@example.org"); sub == nil || sub.State != store.SubActive || sub.Name != "Zed" {
+		t.Fatalf("after confirm: %+v", sub)
+	}
+	if !strings.Contains(e.out.last(t, "zed@example.org"), "Welcome") {
+		t.Error("no welcome")
+	}
+	// Unsubscribe is confirmed too (a forged request reaches the owner
+	// of the address, not the forger).
+	e.receive(t, "dev+unsubscribe", msg("zed@example.org", "u1@x", "unsubscribe", "", ""))
+	m = confirmAddr.FindStringSubmatch(e.out.last(t, "zed@example.org"))
+	if m == nil {
+		t.Fatal("no unsubscribe confirmation")
+	}
+	if msg, err := e.srv.Confirm(ctx, m[1]); err != nil || !strings.Contains(msg, "no longer subscribed") {
+		t.Fatalf("confirm unsubscribe: %q %v", msg, err)
+	}
+	if _, err := e.st.Subscriber(ctx, "dev", "zed@example.org"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("still subscribed: %v", err)
+	}
+	// help, owner, unknown command, and no answer to automatic mail.
+	e.receive(t, "dev+help", msg("q@example.org", "h@x", "help", "", ""))
+	if !strings.Contains(e.out.last(t, "q@example.org"), "dev+subscribe@lists.example.org") {
+		t.Error("help text")
+	}
+	e.receive(t, "dev+owner", msg("q@example.org", "o@x", "question", "", "hello owner"))
+	if !strings.Contains(e.out.last(t, "owner@example.org"), "hello owner") {
+		t.Error("owner forward")
+	}
+	if err := e.receive(t, "dev+frobnicate", msg("q@example.org", "f@x", "x", "", "")); smtpCode(err) != "5.1.1" {
+		t.Errorf("unknown command: %v", err)
+	}
+	n := len(e.out.sent)
+	e.receive(t, "dev+help", msg("bot@example.org", "a@x", "help", "Auto-Submitted: auto-replied\n", ""))
+	if len(e.out.sent) != n {
+		t.Error("answered an auto-reply")
+	}
+}
+
+func TestBounces(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.st.Subscribe(ctx, "dev", "gone@example.net", "", store.SubActive)
+	dsn := msg("MAILER-DAEMON@mx.example.net", "b1@x", "Undelivered", "", "Status: 5.1.1")
+	for i := 0; i < 2; i++ {
+		if err := e.srv.Receive(ctx, Envelope{}, []string{"dev+bounces-gone=example.net"}, dsn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sub, _ := e.st.Subscriber(ctx, "dev", "gone@example.net")
+	if sub.State != store.SubDisabled || sub.Bounces != 2 {
+		t.Fatalf("after 2 hard bounces: %+v", sub)
+	}
+	if !strings.Contains(e.out.last(t, "owner@example.org"), "gone@example.net bounced 2 times") {
+		t.Error("owners not told")
+	}
+	soft := msg("MAILER-DAEMON@mx.example.net", "b2@x", "Delayed", "", "Status: 4.2.2")
+	e.st.Subscribe(ctx, "dev", "slow@example.net", "", store.SubActive)
+	e.srv.Receive(ctx, Envelope{}, []string{"dev+bounces-slow=example.net"}, soft)
+	if sub, _ := e.st.Subscriber(ctx, "dev", "slow@example.net"); sub.Bounces != 0 {
+		t.Errorf("a soft bounce counted: %+v", sub)
+	}
+}
+
+const patchBody = "Fix the thing.\n\nSigned-off-by: Ann Dev <ann@example.org>\n---\n a.txt | 2 +-\n" +
+	" 1 file changed, 1 insertion(+), 1 deletion(-)\n\ndiff --git a/a.txt b/a.txt\nindex 1111111..2222222 100644\n" +
+	"--- a/a.txt\n+++ b/a.txt\n@@ -1 +1 @@\n-old\n+new\n-- \n2.40.0"
+
+func TestStatusByMail(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	u, err := e.acc.AddUser(ctx, "mai@example.org", "Mai", "pw pw pw pw", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.st.SetRole(ctx, u.ID, "dev", store.RoleMaintainer)
+	if err := e.receive(t, "dev", msg("Ann Dev <ann@example.org>", "patch@x", "[PATCH] fix the thing", "", patchBody)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := e.st.Message(ctx, "dev", "patch@x")
+	if err != nil || m.SeriesID == 0 {
+		t.Fatalf("patch not a series: %+v %v", m, err)
+	}
+	reply := func(id, from string) []byte {
+		return msg(from, id, "Re: [PATCH] fix the thing", "In-Reply-To: <patch@x>\nReferences: <patch@x>\nX-Patchwell-Status: approved looks good\n", "> -old\nThanks.")
+	}
+	// Spoofed: From the maintainer, but not signed by their domain.
+	e.auth["mai@example.org"] = &Auth{DMARC: "fail", DMARCPolicy: "none", FromDomain: "example.org"}
+	if err := e.receive(t, "dev", reply("r1@x", "Mai <mai@example.org>")); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := e.st.Series(ctx, m.SeriesID); s.Status != store.StatusProposed {
+		t.Fatalf("a spoofed command changed the status to %s", s.Status)
+	}
+	if !e.archived("r1@x") {
+		t.Error("the spoofed command was not archived as an ordinary reply")
+	}
+	if note := e.out.last(t, "mai@example.org"); !strings.Contains(note, "Not done") || !strings.Contains(note, "not signed") {
+		t.Errorf("answer to the spoofed command: %s", note)
+	}
+	if r, _ := e.st.MessageAuth(ctx, "dev", "r1@x"); !strings.Contains(r, "Not done") {
+		t.Errorf("the reason is not kept with the message: %s", r)
+	}
+	// A non-maintainer, even signed, is refused.
+	e.auth["ann@example.org"] = &Auth{DMARC: "pass", DKIMAligned: true, FromDomain: "example.org"}
+	e.receive(t, "dev", reply("r2@x", "Ann Dev <ann@example.org>"))
+	if s, _ := e.st.Series(ctx, m.SeriesID); s.Status != store.StatusProposed {
+		t.Fatal("a contributor's command was obeyed")
+	}
+	// Signed by the maintainer's domain: obeyed, with the comment.
+	e.auth["mai@example.org"] = &Auth{DMARC: "pass", DKIMAligned: true, FromDomain: "example.org"}
+	e.receive(t, "dev", reply("r3@x", "Mai <mai@example.org>"))
+	s, _ := e.st.Series(ctx, m.SeriesID)
+	if s.Status != store.StatusApproved {
+		t.Fatalf("status %s after a signed command", s.Status)
+	}
+	if note := e.out.last(t, "mai@example.org"); !strings.Contains(note, "Done: series") || !strings.Contains(note, "approved") {
+		t.Errorf("answer: %s", note)
+	}
+	hist, _ := e.st.StatusHistory(ctx, m.SeriesID)
+	if len(hist) != 1 || hist[0].Comment != "looks good" {
+		t.Errorf("history %+v", hist)
+	}
+	// Same status again: the same rule as the web (a conflict), said.
+	e.receive(t, "dev", reply("r4@x", "Mai <mai@example.org>"))
+	if note := e.out.last(t, "mai@example.org"); !strings.Contains(note, "Not done") {
+		t.Errorf("repeat: %s", note)
+	}
+	_ = time.Now
+}
