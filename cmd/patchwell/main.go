@@ -48,7 +48,8 @@ var commands map[string]command
 func init() {
 	commands = map[string]command{
 		"serve":   {"serve [--data DIR] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--imaps ADDR --tls-cert F --tls-key F] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies]", "run the server (SMTP/LMTP ingest, web UI and API, IMAP)", cmdServe},
-		"list":    {"list create NAME [--description TEXT] [--owner EMAIL] [--visibility public|unlisted|private] | list ls | list visibility NAME public|unlisted|private   [--data DIR]", "create and show mailing lists, set who may see them", cmdList},
+		"list":    {"list create NAME [--description TEXT] [--owner EMAIL] [--visibility public|unlisted|private] | list ls | list visibility NAME public|unlisted|private | list policy NAME [--posting open|subscribers|moderated] [--dmarc accept|hold|reject] [--allow A,@D] [--deny A,@D]   [--data DIR]", "create and show mailing lists, set who may see them and who may post", cmdList},
+		"sub":     {"sub add|rm EMAIL --list NAME [--name NAME] | sub ls --list NAME [--state STATE]   [--data DIR]", "manage a list's subscribers (added by an operator: no confirmation)", cmdSub},
 		"user":    {"user add EMAIL [--name NAME] [--admin] [--password-file FILE] | user ls | user role EMAIL LIST owner|maintainer|none | user token EMAIL NAME | user passwd EMAIL [--password-file FILE]   [--data DIR]", "manage accounts, list roles and API tokens", cmdUser},
 		"import":  {"import --data DIR --list NAME [--cpuprofile FILE] FILE|DIR|- ...", "import mbox (mboxo, mboxrd, .gz), maildir or .eml files into a list", cmdImport},
 		"export":  {"export --data DIR --list NAME [--out FILE]", "write every message of a list as mboxrd, in arrival order, byte for byte", cmdExport},
@@ -354,11 +355,31 @@ func cmdList(args []string) error {
 	owner := fs.String("owner", "", "owner's e-mail address")
 	domain := fs.String("domain", defaultDomain, "mail domain, for showing addresses")
 	vis := fs.String("visibility", store.VisibilityPublic, "who sees the list: public, unlisted or private")
+	posting := fs.String("posting", "", "who may post (policy): open, subscribers or moderated")
+	dmarc := fs.String("dmarc", "", "what to do with mail failing DMARC (policy): accept, hold or reject")
+	allow := fs.String("allow", "-", "addresses and @domains that may always post, comma-separated (policy; empty clears)")
+	deny := fs.String("deny", "-", "addresses and @domains refused, comma-separated (policy; empty clears)")
 	pos, err := parse(fs, args[1:])
 	if err != nil {
 		return err
 	}
 	switch args[0] {
+	case "policy":
+		if len(pos) != 1 {
+			return usageError{"usage: patchwell list policy NAME [--posting open|subscribers|moderated] [--dmarc accept|hold|reject] [--allow LIST] [--deny LIST] [--data DIR]"}
+		}
+		if *posting != "" && !store.ValidPosting(*posting) {
+			return usageError{fmt.Sprintf("bad posting policy %q: open, subscribers or moderated", *posting)}
+		}
+		if *dmarc != "" && !store.ValidDMARCAction(*dmarc) {
+			return usageError{fmt.Sprintf("bad dmarc action %q: accept, hold or reject", *dmarc)}
+		}
+		st, err := openStore(*data)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return cmdPolicy(st, pos[0], posting, dmarc, allow, deny)
 	case "visibility":
 		if len(pos) != 2 {
 			return usageError{"usage: patchwell list visibility NAME public|unlisted|private [--data DIR]"}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"patchwell/store"
+)
+
+// cmdSub manages subscribers: added by an operator, they need no
+// confirmation.
+func cmdSub(args []string) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return usageError{"usage: patchwell " + commands["sub"].usage}
+	}
+	fs := newFlags("sub")
+	data := fs.String("data", defaultData, "data directory")
+	list := fs.String("list", "", "the list")
+	name := fs.String("name", "", "subscriber's name (add)")
+	state := fs.String("state", "", "only subscribers in this state (ls): pending, active or disabled")
+	pos, err := parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	want := map[string]int{"add": 1, "rm": 1, "ls": 0}
+	n, ok := want[args[0]]
+	if !ok {
+		return usageError{fmt.Sprintf("unknown sub command %q (add, rm, ls)", args[0])}
+	}
+	if len(pos) != n || *list == "" {
+		return usageError{"usage: patchwell " + commands["sub"].usage}
+	}
+	st, err := openStore(*data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx := context.Background()
+	switch args[0] {
+	case "add":
+		if err := st.Subscribe(ctx, *list, pos[0], *name, store.SubActive); err != nil {
+			return err
+		}
+		fmt.Printf("subscribed %s to %s\n", strings.ToLower(pos[0]), *list)
+	case "rm":
+		if err := st.Unsubscribe(ctx, *list, pos[0]); err != nil {
+			return err
+		}
+		fmt.Printf("unsubscribed %s from %s\n", strings.ToLower(pos[0]), *list)
+	case "ls":
+		if _, err := st.ListInfo(ctx, *list); err != nil {
+			return err
+		}
+		subs, err := st.Subscribers(ctx, *list, *state)
+		if err != nil {
+			return err
+		}
+		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		for _, s := range subs {
+			fmt.Fprintf(w, "%s\t%s\t%s\tbounces %d\n", s.Email, s.State, s.Name, s.Bounces)
+		}
+		w.Flush()
+	}
+	return nil
+}
+
+// cmdPolicy shows or sets a list's posting policy.
+func cmdPolicy(st store.Store, list string, posting, dmarc, allow, deny *string) error {
+	ctx := context.Background()
+	p, err := st.Policy(ctx, list)
+	if err != nil {
+		return err
+	}
+	changed := false
+	if *posting != "" {
+		p.Posting, changed = *posting, true
+	}
+	if *dmarc != "" {
+		p.DMARC, changed = *dmarc, true
+	}
+	split := func(s string) []string {
+		var out []string
+		for _, f := range strings.Split(s, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	if *allow != "-" {
+		p.Allow, changed = split(*allow), true
+	}
+	if *deny != "-" {
+		p.Deny, changed = split(*deny), true
+	}
+	if changed {
+		if err := st.SetPolicy(ctx, list, *p); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("posting %s\ndmarc %s\nallow %s\ndeny %s\n", p.Posting, p.DMARC, strings.Join(p.Allow, ","), strings.Join(p.Deny, ","))
+	return nil
+}
