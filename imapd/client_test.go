@@ -386,6 +386,15 @@ func (r pyResult) ok(t testing.TB, what string) {
 	}
 }
 
+// refused reports whether the command was answered NO with the response
+// code (imaplib raises for some commands and returns "NO" for others).
+func (r pyResult) refused(code string) bool {
+	if r.Err != "" {
+		return strings.Contains(r.Err, "["+code+"]")
+	}
+	return r.Typ == "NO" && strings.Contains(strings.Join(r.flat(), ""), "["+code+"]")
+}
+
 func step(call string, args ...string) pyStep { return pyStep{call, args} }
 
 // header returns the value of a header field of a raw message.
@@ -777,4 +786,89 @@ func TestIdle(t *testing.T) {
 			}
 		})
 	})
+}
+
+func TestPrivateList(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, imapd.Config{}, "dev", "sec")
+	msgs := testMessages(t)
+	f.deliver("dev", msgs[0])
+	f.deliver("sec", msgs[5])
+	if err := f.st.SetVisibility(ctx, "sec", store.VisibilityPrivate); err != nil {
+		t.Fatal(err)
+	}
+	mia, err := f.acc.AddUser(ctx, "mia@example.org", "Mia Member", "correct horse battery", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.SetRole(ctx, mia.ID, "sec", store.RoleMaintainer); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.acc.AddUser(ctx, "nora@example.org", "Nora Outsider", "another good password", false); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := f.acc.NewToken(ctx, mia.ID, "imap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secRaw := f.messages("sec")[0].raw
+
+	// outsider: anonymous, or an account without a role on the list.
+	for _, login := range [][2]string{{"anonymous", "x"}, {"nora@example.org", "another good password"}} {
+		res := runPython(t, f, []pyStep{
+			step("login", login[0], login[1]),
+			step("list", `""`, "*"),
+			step("select", "sec"),
+			step("select", "sec/patches"),
+			step("status", "sec", "(MESSAGES)"),
+			step("select", "dev"),
+		})
+		res[0].ok(t, "LOGIN "+login[0])
+		res[1].ok(t, "LIST")
+		if l := strings.Join(res[1].flat(), "\n"); strings.Contains(l, "sec") || !strings.Contains(l, "dev") {
+			t.Errorf("%s: LIST = %s", login[0], l)
+		}
+		for _, r := range res[2:5] {
+			if !r.refused("NONEXISTENT") {
+				t.Errorf("%s: SELECT/STATUS of the private list = %+v, want NO [NONEXISTENT]", login[0], r)
+			}
+		}
+		res[5].ok(t, "SELECT dev")
+	}
+	// members, with the password or an API token as the password.
+	for _, pass := range []string{"correct horse battery", tok} {
+		res := runPython(t, f, []pyStep{
+			step("login", "mia@example.org", pass),
+			step("list", `""`, "*"),
+			step("select", "sec"),
+			step("uid", "FETCH", "1:*", "(BODY.PEEK[])"),
+		})
+		res[0].ok(t, "LOGIN mia")
+		if l := strings.Join(res[1].flat(), "\n"); !strings.Contains(l, "sec") {
+			t.Errorf("member: LIST lacks the private list: %s", l)
+		}
+		res[2].ok(t, "SELECT sec")
+		res[3].ok(t, "FETCH")
+		if got := res[3].literal(t); !bytes.Equal(lf(got), lf(secRaw)) {
+			t.Errorf("member: private message = %q", trunc(got))
+		}
+	}
+	// Wrong passwords: AUTHENTICATIONFAILED, then UNAVAILABLE for the
+	// address once it made LoginFailures (10) of them, even with the
+	// right password.
+	steps := []pyStep{}
+	for range 10 {
+		steps = append(steps, step("login", "mia@example.org", "wrong"))
+	}
+	steps = append(steps, step("login", "mia@example.org", "correct horse battery"), step("login", "anonymous", "x"))
+	res := runPython(t, f, steps)
+	for i, r := range res[:10] {
+		if !r.refused("AUTHENTICATIONFAILED") {
+			t.Errorf("wrong password %d: %+v, want NO [AUTHENTICATIONFAILED]", i+1, r)
+		}
+	}
+	if !res[10].refused("UNAVAILABLE") {
+		t.Errorf("login after 10 failures: %+v, want NO [UNAVAILABLE]", res[10])
+	}
+	res[11].ok(t, "anonymous LOGIN after the account was blocked")
 }
