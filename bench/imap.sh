@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # IMAP figures on the 20,000-message benchmark corpus in one list:
 #   1. the Go benchmarks of imapd (warm SELECT, UID FETCH 1:* of every
-#      header over TCP, server memory per idle session with 1,000 held);
+#      header over TCP, server memory per idle session with 1,000 held,
+#      the time for a new message to wake 1,000 idling sessions);
 #   2. the same SELECT and FETCH timed from Python's imaplib against
 #      `patchwell serve --imap`, and a full mbsync (isync) of the list
 #      into an empty Maildir;
@@ -45,6 +46,7 @@ fi
 echo "== go test -bench (imapd), $count runs"
 PATCHWELL_BENCH_DATA=$data go test -run '^$' -bench 'Select|FetchHeaders' -benchtime 10x -count "$count" ./imapd | grep '^Benchmark'
 PATCHWELL_BENCH_DATA=$data go test -run '^$' -bench 'IdleSessions' -benchtime 1x -count "$count" ./imapd | grep '^Benchmark'
+PATCHWELL_BENCH_DATA=$data go test -run '^$' -bench 'IdleWake' -benchtime 50x -count "$count" ./imapd | grep '^Benchmark'
 
 wait_port() { # port pid: the server pid must be the one listening
   for _ in $(seq 600); do

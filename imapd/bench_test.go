@@ -224,6 +224,7 @@ func BenchmarkIdleSessions(b *testing.B) {
 	if _, err := c.Select(benchList, nil).Wait(); err != nil {
 		b.Fatal(err)
 	}
+	b.ResetTimer()
 	for range b.N {
 		runtime.GC()
 		var m0, m1 runtime.MemStats
@@ -258,17 +259,73 @@ func BenchmarkIdleSessions(b *testing.B) {
 	}
 }
 
-// holdIdlers is the child process of BenchmarkIdleSessions: spec is
-// "ADDR N". It opens N sessions in IDLE on the bench list, says "ready",
-// and holds them until its stdin closes.
+// BenchmarkIdleWake holds 1,000 sessions in IDLE on a small list (from
+// a child process) and times, per new message, from the end of its
+// commit (Deliver returned, Notify called) until every session has read
+// its "* N EXISTS": the one watcher's fan-out.
+func BenchmarkIdleWake(b *testing.B) {
+	f := newFixture(b, imapd.Config{MaxConnsPerIP: 5000}, "dev")
+	f.deliver("dev", []byte("From: a@example.org\nSubject: first\nMessage-ID: <wake-0@example.org>\n\nbody\n"))
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("IMAPD_BENCH_IDLERS=%s %d dev", f.addr, idleSessions))
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		cmd.Wait()
+	}()
+	out := bufio.NewReader(stdout)
+	if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
+		cmd.Process.Kill()
+		b.Fatalf("idlers: %q %v", line, err)
+	}
+	n := 1
+	var worst time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		n++
+		raw := fmt.Sprintf("From: a@example.org\nSubject: wake %d\nMessage-ID: <wake-%d@example.org>\n\nbody\n", n, n)
+		if err := f.in.Deliver(context.Background(), []string{"dev"}, []byte(raw)); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		f.srv.Notify()
+		fmt.Fprintf(stdin, "wake %d\n", n)
+		if line, err := out.ReadString('\n'); err != nil || line != "woken\n" {
+			b.Fatalf("idlers: %q %v", line, err)
+		}
+		worst = max(worst, time.Since(start))
+	}
+	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
+}
+
+// holdIdlers is the child process of the IDLE benchmarks: spec is "ADDR
+// N [MAILBOX]". It opens N sessions in IDLE on the mailbox (default the
+// bench list), says "ready", and holds them until its stdin closes; on a
+// line "wake K" it waits until every session has read "* K EXISTS" and
+// says "woken".
 func holdIdlers(spec string) int {
 	f := strings.Fields(spec)
-	if len(f) != 2 {
-		fmt.Fprintln(os.Stderr, "IMAPD_BENCH_IDLERS: want ADDR N")
+	if len(f) < 2 {
+		fmt.Fprintln(os.Stderr, "IMAPD_BENCH_IDLERS: want ADDR N [MAILBOX]")
 		return 2
 	}
 	n, _ := strconv.Atoi(f[1])
+	box := benchList
+	if len(f) > 2 {
+		box = f[2]
+	}
 	conns := make([]net.Conn, 0, n)
+	readers := make([]*bufio.Reader, 0, n)
 	for i := range n {
 		c, err := net.Dial("tcp", f[0])
 		if err != nil {
@@ -276,7 +333,7 @@ func holdIdlers(spec string) int {
 			return 1
 		}
 		c.SetDeadline(time.Now().Add(30 * time.Second))
-		io.WriteString(c, "a LOGIN anonymous x\r\nb SELECT "+benchList+"\r\nc IDLE\r\n")
+		io.WriteString(c, "a LOGIN anonymous x\r\nb SELECT "+box+"\r\nc IDLE\r\n")
 		r := bufio.NewReaderSize(c, 512)
 		for {
 			l, err := r.ReadString('\n')
@@ -294,9 +351,42 @@ func holdIdlers(spec string) int {
 		}
 		c.SetDeadline(time.Time{})
 		conns = append(conns, c)
+		readers = append(readers, r)
 	}
 	fmt.Println("ready")
-	io.Copy(io.Discard, os.Stdin)
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		k, ok := strings.CutPrefix(in.Text(), "wake ")
+		if !ok {
+			continue
+		}
+		want := "* " + k + " EXISTS\r\n"
+		var wg sync.WaitGroup
+		var failed atomic.Int32
+		for i, c := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				for {
+					l, err := readers[i].ReadString('\n')
+					if err != nil {
+						fmt.Fprintf(os.Stderr, "session %d: %v waiting for %q\n", i, err, want)
+						failed.Add(1)
+						return
+					}
+					if l == want {
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if failed.Load() > 0 {
+			return 1
+		}
+		fmt.Println("woken")
+	}
 	for _, c := range conns {
 		io.WriteString(c, "DONE\r\n")
 		c.Close()
