@@ -27,7 +27,9 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 	if err != nil {
 		return err
 	}
-	withRaw := options.RFC822Size || options.Envelope || options.BodyStructure != nil ||
+	// RFC822.SIZE comes from the store; only old rows without it need
+	// the bytes (see fetchOne).
+	withRaw := options.Envelope || options.BodyStructure != nil ||
 		len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
 	markSeen := false
 	if !ss.readOnly {
@@ -49,6 +51,14 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 			seq := ss.seqOf(m.UID)
 			if seq == 0 {
 				return nil
+			}
+			if options.RFC822Size && m.WireSize == 0 && raw == nil {
+				if err := ss.s.st.FetchMailbox(ss.ctx, ss.box.listID, m.UID, m.UID, nil, true, func(_ *store.MailboxMessage, r []byte) error {
+					m.WireSize = store.WireSize(r)
+					return nil
+				}); err != nil {
+					return err
+				}
 			}
 			mb.reset(raw)
 			return ss.fetchOne(w, seq, m, &mb, options, markSeen)
@@ -145,7 +155,11 @@ func (ss *session) fetchOne(w *imapserver.FetchWriter, seq uint32, m *store.Mail
 		rw.WriteInternalDate(m.Arrived)
 	}
 	if options.RFC822Size {
-		rw.WriteRFC822Size(int64(mb.size()))
+		size := m.WireSize
+		if size == 0 {
+			size = mb.size()
+		}
+		rw.WriteRFC822Size(int64(size))
 	}
 	if options.Envelope {
 		rw.WriteEnvelope(envelope(mb.header()))

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -25,6 +26,8 @@ type MailboxMessage struct {
 	UID     uint32
 	Kind    string
 	Size    int
+	// WireSize is the size with CRLF line ends, as IMAP sends it.
+	WireSize int
 	Arrived time.Time
 	Date    time.Time
 }
@@ -111,7 +114,7 @@ func kindsCond(kinds []string) (string, []any) {
 // FetchMailbox implements Store.
 func (s *SQLite) FetchMailbox(ctx context.Context, listID int64, lo, hi uint32, kinds []string, withRaw bool,
 	fn func(m *MailboxMessage, raw []byte) error) error {
-	cols, join := "m.uid, m.kind, m.size, m.arrived, m.date", ""
+	cols, join := "m.uid, m.kind, m.size, COALESCE(m.wire_size, 0), m.arrived, m.date", ""
 	if withRaw {
 		cols += ", r.data"
 		join = " JOIN raw r ON r.id = m.id"
@@ -139,7 +142,7 @@ func (s *SQLite) FetchMailbox(ctx context.Context, listID int64, lo, hi uint32, 
 		for rows.Next() {
 			var r row
 			var arrived, date int64
-			dest := []any{&r.m.UID, &r.m.Kind, &r.m.Size, &arrived, &date}
+			dest := []any{&r.m.UID, &r.m.Kind, &r.m.Size, &r.m.WireSize, &arrived, &date}
 			if withRaw {
 				dest = append(dest, &r.z)
 			}
@@ -180,7 +183,7 @@ func (s *SQLite) FetchMailbox(ctx context.Context, listID int64, lo, hi uint32, 
 func (s *SQLite) MailboxSize(ctx context.Context, listID int64, kinds []string) (int64, error) {
 	kc, kargs := kindsCond(kinds)
 	var n int64
-	err := s.r.QueryRowContext(ctx, `SELECT COALESCE(SUM(m.size), 0) FROM messages m WHERE m.list_id = ?`+kc,
+	err := s.r.QueryRowContext(ctx, `SELECT COALESCE(SUM(COALESCE(m.wire_size, m.size)), 0) FROM messages m WHERE m.list_id = ?`+kc,
 		append([]any{listID}, kargs...)...).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("mailbox size: %w", err)
@@ -256,11 +259,11 @@ func (s *SQLite) MailboxSearch(ctx context.Context, listID int64, kinds []string
 		q = `SELECT m.uid FROM messages m WHERE m.list_id = ?` + kc
 		args = append([]any{listID}, kargs...)
 		if c.Larger > 0 {
-			q += " AND m.size > ?"
+			q += " AND COALESCE(m.wire_size, m.size) > ?"
 			args = append(args, c.Larger)
 		}
 		if c.Smaller > 0 {
-			q += " AND m.size < ?"
+			q += " AND COALESCE(m.wire_size, m.size) < ?"
 			args = append(args, c.Smaller)
 		}
 		q += " ORDER BY m.uid"
@@ -293,4 +296,58 @@ func renumber(cond string, n int) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// WireSize is the size of raw as IMAP sends it: every bare LF becomes
+// CRLF.
+func WireSize(raw []byte) int {
+	return len(raw) + bytes.Count(raw, []byte("\n")) - bytes.Count(raw, []byte("\r\n"))
+}
+
+// fillWireSizes computes wire_size for messages stored before the
+// column existed (once, after the migration that adds it).
+func (s *SQLite) fillWireSizes(ctx context.Context) error {
+	for {
+		rows, err := s.w.QueryContext(ctx, `SELECT m.id, r.data FROM messages m JOIN raw r ON r.id = m.id
+			WHERE m.wire_size IS NULL LIMIT 500`)
+		if err != nil {
+			return fmt.Errorf("fill wire sizes: %w", err)
+		}
+		sizes := map[int64]int{}
+		var buf []byte
+		for rows.Next() {
+			var id int64
+			var z []byte
+			if err := rows.Scan(&id, &z); err != nil {
+				rows.Close()
+				return fmt.Errorf("fill wire sizes: %w", err)
+			}
+			if buf, err = zdec.DecodeAll(z, buf[:0]); err != nil {
+				rows.Close()
+				return fmt.Errorf("fill wire sizes: message %d: %w: %v", id, ErrCorrupted, err)
+			}
+			sizes[id] = WireSize(buf)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("fill wire sizes: %w", err)
+		}
+		if len(sizes) == 0 {
+			return nil
+		}
+		tx, err := s.w.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("fill wire sizes: %w", err)
+		}
+		for id, n := range sizes {
+			if _, err := tx.ExecContext(ctx, `UPDATE messages SET wire_size = ? WHERE id = ?`, n, id); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("fill wire sizes: %w", err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("fill wire sizes: %w", err)
+		}
+	}
 }

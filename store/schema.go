@@ -298,4 +298,11 @@ CREATE TABLE secrets (
 	value BLOB NOT NULL
 );
 `,
+	// 9: each message's size as IMAP sends it (lines ending in CRLF),
+	// for RFC822.SIZE, LARGER/SMALLER and STATUS SIZE without reading the
+	// message; Open fills it for messages stored before.
+	`
+ALTER TABLE messages ADD COLUMN wire_size INTEGER;
+CREATE INDEX messages_no_wire_size ON messages(id) WHERE wire_size IS NULL;
+`,
 }

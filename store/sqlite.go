@@ -99,6 +99,10 @@ func Open(ctx context.Context, dir string) (*SQLite, error) {
 		w.Close()
 		return nil, err
 	}
+	if err := s.fillWireSizes(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
 	q.Set("_txlock", "deferred")
 	q.Set("_query_only", "true")
 	r, err := sql.Open(driverName, "file:"+path+"?"+q.Encode())
@@ -400,6 +404,7 @@ func (m *NewMessage) Prepare() {
 	h := sha256.Sum256(m.Raw)
 	m.sum = h[:]
 	m.zraw = zenc.EncodeAll(m.Raw, make([]byte, 0, len(m.Raw)/2+64))
+	m.wire = WireSize(m.Raw)
 	m.text = m.searchText()
 }
 
@@ -509,9 +514,9 @@ func (t *sqliteTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error
 		arrived = time.Now()
 	}
 	res, err := t.exec(ctx, `INSERT INTO messages(list_id, uid, message_id, sha256, size, flags, subject, from_name, from_email,
-		date, arrived, in_reply_to, refs, thread_id, kind, trailers) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		date, arrived, in_reply_to, refs, thread_id, kind, trailers, wire_size) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		m.ListID, uid, m.MessageID, m.sum, len(m.Raw), flags, m.Subject, m.From.Name, strings.ToLower(m.From.Email),
-		unixOrZero(m.Date), arrived.Unix(), m.InReplyTo, strings.Join(m.References, " "), tid, m.Kind, trailers)
+		unixOrZero(m.Date), arrived.Unix(), m.InReplyTo, strings.Join(m.References, " "), tid, m.Kind, trailers, m.wire)
 	if err != nil {
 		return nil, fmt.Errorf("insert message: %w", err)
 	}

@@ -235,6 +235,7 @@ type NewMessage struct {
 	sum  []byte // sha256 of Raw, set by Prepare
 	zraw []byte // Raw compressed, set by Prepare
 	text string // the search index's text, set by Prepare
+	wire int    // WireSize(Raw), set by Prepare
 }
 
 // Added is what Tx.AddMessage did with a NewMessage.
