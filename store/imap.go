@@ -23,13 +23,13 @@ type MailboxEntry struct {
 
 // MailboxMessage is what a FETCH needs of a message besides its bytes.
 type MailboxMessage struct {
-	UID     uint32
-	Kind    string
-	Size    int
+	UID  uint32
+	Kind string
+	Size int
 	// WireSize is the size with CRLF line ends, as IMAP sends it.
 	WireSize int
-	Arrived time.Time
-	Date    time.Time
+	Arrived  time.Time
+	Date     time.Time
 }
 
 // MailboxCond is one SEARCH condition the store answers for a list:
