@@ -47,8 +47,13 @@ type MailboxCond struct {
 	Expr *SearchExpr
 }
 
-// mailboxBatch is how many messages one FetchMailbox query reads.
-const mailboxBatch = 256
+// mailboxBatch is how many messages one FetchMailbox query reads at
+// most, and mailboxBatchBytes how many compressed bytes: a batch of big
+// messages is cut short, so that a session holds a bounded amount.
+const (
+	mailboxBatch      = 256
+	mailboxBatchBytes = 4 << 20
+)
 
 // MailboxEntries implements Store.
 func (s *SQLite) MailboxEntries(ctx context.Context, listID, maxRowID int64) ([]MailboxEntry, error) {
@@ -139,7 +144,8 @@ func (s *SQLite) FetchMailbox(ctx context.Context, listID int64, lo, hi uint32, 
 			z []byte
 		}
 		batch := make([]row, 0, mailboxBatch)
-		for rows.Next() {
+		held := 0 // compressed bytes in the batch
+		for held < mailboxBatchBytes && rows.Next() {
 			var r row
 			var arrived, date int64
 			dest := []any{&r.m.UID, &r.m.Kind, &r.m.Size, &r.m.WireSize, &arrived, &date}
@@ -152,6 +158,7 @@ func (s *SQLite) FetchMailbox(ctx context.Context, listID int64, lo, hi uint32, 
 			}
 			r.m.Arrived, r.m.Date = timeOrZero(arrived), timeOrZero(date)
 			batch = append(batch, r)
+			held += len(r.z)
 		}
 		err = rows.Err()
 		rows.Close()
@@ -171,7 +178,7 @@ func (s *SQLite) FetchMailbox(ctx context.Context, listID int64, lo, hi uint32, 
 				return err
 			}
 		}
-		if len(batch) < mailboxBatch {
+		if len(batch) == 0 || (len(batch) < mailboxBatch && held < mailboxBatchBytes) {
 			return nil
 		}
 		next = uint64(batch[len(batch)-1].m.UID) + 1

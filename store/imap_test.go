@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"fmt"
 	"testing"
 )
 
@@ -40,5 +43,36 @@ func TestWireSizeFill(t *testing.T) {
 	size, err := st.MailboxSize(ctx, l.ID, nil)
 	if err != nil || size != int64(got[0].WireSize+got[1].WireSize) {
 		t.Errorf("mailbox size %d, want %d (%v)", size, got[0].WireSize+got[1].WireSize, err)
+	}
+}
+
+// TestFetchMailboxBigMessages: batches are cut by bytes as well as by
+// count, and nothing is skipped or repeated at the cuts.
+func TestFetchMailboxBigMessages(t *testing.T) {
+	st, l := mustOpen(t)
+	ctx := context.Background()
+	const n = 5
+	for i := 0; i < n; i++ {
+		m := msg(l, fmt.Sprintf("big%d@x", i))
+		body := make([]byte, 3<<20)
+		crand.Read(body) // incompressible
+		m.Raw = append(m.Raw, []byte(hex.EncodeToString(body))...)
+		add(t, st, m)
+	}
+	var uids []uint32
+	err := st.FetchMailbox(ctx, l.ID, 1, 1000, nil, true, func(m *MailboxMessage, raw []byte) error {
+		uids = append(uids, m.UID)
+		if len(raw) != m.Size {
+			t.Errorf("uid %d: %d bytes, size %d", m.UID, len(raw), m.Size)
+		}
+		return nil
+	})
+	if err != nil || len(uids) != n {
+		t.Fatalf("fetched %v, %v", uids, err)
+	}
+	for i, u := range uids {
+		if u != uint32(i+1) {
+			t.Fatalf("uids %v", uids)
+		}
 	}
 }
