@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -68,6 +69,8 @@ type Worker struct {
 
 	mu sync.Mutex // serialises Drain
 	c  *smtp.Client
+
+	passes atomic.Int64 // Drain calls Run made (for tests)
 }
 
 // New returns a worker; Run starts it.
@@ -129,6 +132,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		if _, err := w.Drain(ctx); err != nil && ctx.Err() == nil {
 			w.log.Error("outbound delivery failed", "err", err)
 		}
+		w.passes.Add(1)
 		t.Reset(w.cfg.Poll)
 	}
 }

@@ -306,3 +306,36 @@ func TestStartTLSAuth(t *testing.T) {
 		}
 	}
 }
+
+// TestRunKick: after a first pass that found nothing, Run delivers what
+// is queued when kicked, without waiting for its hour-long poll, and returns when its context ends.
+func TestRunKick(t *testing.T) {
+	s := newSink(t, nil)
+	st, box := queue(t, t.TempDir(), time.Now(), nil)
+	defer st.Close()
+	w := newWorker(t, st, s, nil, func(c *Config) { c.Poll = time.Hour })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for w.passes.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // the first pass finds nothing due
+	}
+	err := st.Update(ctx, func(tx store.Tx) error {
+		return tx.QueueDeliveries(ctx, box, []string{"late@example.net"})
+	})
+	if err != nil {
+		t.Fatalf("QueueDeliveries() = %v", err)
+	}
+	w.Kick()
+	for len(s.messages()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run() = %v", err)
+	}
+	if got := s.messages(); len(got) != 1 || got[0].Rcpt != "late@example.net" {
+		t.Errorf("sink got %+v, want one copy to late@example.net", got)
+	}
+}
