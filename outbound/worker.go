@@ -49,7 +49,7 @@ type Config struct {
 	WebURL string // the site's base URL, for List-Archive and the rest
 	Secret []byte // key of the unsubscribe tokens (LoadSecret)
 
-	Batch       int           // deliveries taken at once (100)
+	Batch       int           // deliveries taken at once (1000; a batch reads its message once)
 	Poll        time.Duration // how often Run looks for due mail without a Kick (30s)
 	MinBackoff  time.Duration // first retry delay (1 minute), doubled per attempt
 	MaxBackoff  time.Duration // longest retry delay (6 hours)
@@ -95,7 +95,7 @@ func New(st Store, cfg Config, log *slog.Logger) (*Worker, error) {
 	def(&cfg.GiveUp, 5*24*time.Hour)
 	def(&cfg.Timeout, time.Minute)
 	if cfg.Batch <= 0 {
-		cfg.Batch = 100
+		cfg.Batch = 1000
 	}
 	if cfg.CommitEvery <= 0 {
 		cfg.CommitEvery = 1
