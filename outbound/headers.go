@@ -47,12 +47,22 @@ func ParseVERP(localpart string) (list, rcpt string, ok bool) {
 	if rest[0] != '-' {
 		return "", "", false
 	}
-	rest = rest[1:]
-	eq := strings.LastIndexByte(rest, '=')
-	if eq <= 0 || !dotAtom(rest[:eq]) || !hostName(rest[eq+1:]) {
+	rcpt, ok = ParseVERPDetail(rest[1:])
+	if !ok {
 		return "", "", false
 	}
-	return list, rest[:eq] + "@" + rest[eq+1:], true
+	return list, rcpt, true
+}
+
+// ParseVERPDetail decodes what follows "NAME+bounces-" in a VERP address
+// (LOCAL=DOMAIN) into the recipient; it has the shape lists.Config's
+// ParseVERP wants.
+func ParseVERPDetail(detail string) (rcpt string, ok bool) {
+	eq := strings.LastIndexByte(detail, '=')
+	if eq <= 0 || !dotAtom(detail[:eq]) || !hostName(detail[eq+1:]) {
+		return "", false
+	}
+	return detail[:eq] + "@" + detail[eq+1:], true
 }
 
 // dotAtom reports whether s is an RFC 5322 dot-atom (section 3.2.3): atext

@@ -38,6 +38,11 @@ func TestVERP(t *testing.T) {
 			if !ok || list != "dev" || rcpt != wantRcpt {
 				t.Errorf("ParseVERP(%q) = %q, %q, %v; want dev, %q", local, list, rcpt, ok, wantRcpt)
 			}
+			if detail, found := strings.CutPrefix(local, "dev+bounces-"); found {
+				if r, ok := ParseVERPDetail(detail); !ok || r != tt.rcpt {
+					t.Errorf("ParseVERPDetail(%q) = %q, %v; want %q", detail, r, ok, tt.rcpt)
+				}
+			}
 		})
 	}
 	for _, bad := range []string{"", "dev", "dev+help", "dev+bounce-x=y.org", "dev+bounces-", "dev+bounces-x", "dev+bounces-=y.org",
