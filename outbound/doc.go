@@ -14,8 +14,9 @@
 //
 // The caller archives a post, adds its outbox row (store.Tx.AddOutbox)
 // and queues one delivery per recipient (store.Tx.QueueDeliveries) in one
-// transaction, so an archived post is never lost before delivery. A
-// [Worker] (one per data directory: serve holds its lock) takes due
+// transaction, so an archived post is never lost before delivery
+// ([Queue.Distribute] does that; [Queue.Send] queues the list's own
+// mail). A [Worker] (one per data directory: serve holds its lock) takes due
 // deliveries in batches grouped by message and sends each recipient its
 // own SMTP transaction over one reused connection to the smarthost
 // (STARTTLS and AUTH PLAIN optional; RSET after a refused transaction).
