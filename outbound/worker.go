@@ -109,6 +109,9 @@ func New(st Store, cfg Config, log *slog.Logger) (*Worker, error) {
 	return &Worker{st: st, cfg: cfg, log: log, kick: make(chan struct{}, 1)}, nil
 }
 
+// recheck is how soon Run looks again after a kick that found nothing.
+const recheck = 250 * time.Millisecond
+
 // Kick wakes Run up: mail was queued.
 func (w *Worker) Kick() {
 	select {
@@ -122,17 +125,26 @@ func (w *Worker) Run(ctx context.Context) error {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
+		kicked := false
 		select {
 		case <-ctx.Done():
 			w.closeConn()
 			return nil
 		case <-w.kick:
+			kicked = true
 		case <-t.C:
 		}
-		if _, err := w.Drain(ctx); err != nil && ctx.Err() == nil {
+		n, err := w.Drain(ctx)
+		if err != nil && ctx.Err() == nil {
 			w.log.Error("outbound delivery failed", "err", err)
 		}
 		w.passes.Add(1)
+		if kicked && n == 0 && err == nil {
+			// Kicked from inside the transaction that queues the mail
+			// (Queue.Distribute), before it committed: look again soon.
+			t.Reset(recheck)
+			continue
+		}
 		t.Reset(w.cfg.Poll)
 	}
 }
