@@ -305,4 +305,24 @@ CREATE TABLE secrets (
 ALTER TABLE messages ADD COLUMN wire_size INTEGER;
 CREATE INDEX messages_no_wire_size ON messages(id) WHERE wire_size IS NULL;
 `,
+	// 10: one delivery per (outbox message, recipient),
+	// so that a fan-out resumes where it stopped after a restart and a
+	// recipient handed over to the smarthost is never sent the message
+	// again. state is pending, sent or failed; next_attempt and sent_at
+	// are unix seconds (0 for none).
+	`
+CREATE TABLE deliveries (
+	id           INTEGER PRIMARY KEY,
+	outbox_id    INTEGER NOT NULL REFERENCES outbox(id),
+	rcpt         TEXT NOT NULL COLLATE NOCASE,
+	state        TEXT NOT NULL DEFAULT 'pending',
+	attempts     INTEGER NOT NULL DEFAULT 0,
+	next_attempt INTEGER NOT NULL DEFAULT 0,
+	last_error   TEXT NOT NULL DEFAULT '',
+	sent_at      INTEGER NOT NULL DEFAULT 0,
+	UNIQUE (outbox_id, rcpt)
+);
+CREATE INDEX deliveries_due ON deliveries(state, next_attempt);
+CREATE INDEX deliveries_outbox ON deliveries(outbox_id, state);
+`,
 }

@@ -144,6 +144,23 @@ type Store interface {
 	// Outbox returns the queued outbound mail in state ("" for any), oldest
 	// first.
 	Outbox(ctx context.Context, state string) ([]OutboxMessage, error)
+	// The outbound queue's deliveries (store/outbound.go), for the one
+	// delivery worker of a data directory.
+
+	// DueDeliveries returns pending deliveries whose next attempt is due
+	// at now, at most limit, grouped by outbox message (oldest first),
+	// each group with its message's raw bytes.
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]DeliveryBatch, error)
+	// MarkSent records that the smarthost accepted these deliveries, in
+	// one durable transaction.
+	MarkSent(ctx context.Context, ids []int64, at time.Time) error
+	// MarkRetry counts a failed attempt of each delivery and schedules
+	// the next one.
+	MarkRetry(ctx context.Context, ds []DeliveryError) error
+	// MarkFailed gives up on deliveries (permanent errors, or too old).
+	MarkFailed(ctx context.Context, ds []DeliveryError) error
+	// Deliveries returns an outbox message's deliveries in queue order.
+	Deliveries(ctx context.Context, outboxID int64) ([]Delivery, error)
 	// Search returns the messages of the named lists matching e, newest
 	// arrival first; ErrInvalid for an expression it cannot run or no
 	// list. The caller names the lists the reader may search.
@@ -290,4 +307,9 @@ type Tx interface {
 	SetResolution(ctx context.Context, r Resolution, resolved bool) error
 	// AddOutbox queues a message for outbound delivery and returns its id.
 	AddOutbox(ctx context.Context, m OutboxMessage) (int64, error)
+	// QueueDeliveries adds a pending delivery of an outbox message to
+	// each recipient, due now; a recipient already queued for that
+	// message (compared case-insensitively) is not queued again. Call it
+	// in the transaction that adds the outbox row.
+	QueueDeliveries(ctx context.Context, outboxID int64, rcpts []string) error
 }

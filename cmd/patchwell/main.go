@@ -29,6 +29,7 @@ import (
 
 	"patchwell/archive"
 	"patchwell/imapd"
+	"patchwell/outbound"
 	"patchwell/review"
 	"patchwell/smtpd"
 	"patchwell/store"
@@ -47,7 +48,7 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"serve":   {"serve [--data DIR] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--imaps ADDR --tls-cert F --tls-key F] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies]", "run the server (SMTP/LMTP ingest, web UI and API, IMAP)", cmdServe},
+		"serve":   {"serve [--data DIR] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--imaps ADDR --tls-cert F --tls-key F] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies] [--smarthost HOST:PORT [--smarthost-starttls] [--smarthost-user U --smarthost-password-file F]]", "run the server (SMTP/LMTP ingest, web UI and API, IMAP, list mail delivery)", cmdServe},
 		"list":    {"list create NAME [--description TEXT] [--owner EMAIL] [--visibility public|unlisted|private] | list ls | list visibility NAME public|unlisted|private | list policy NAME [--posting open|subscribers|moderated] [--dmarc accept|hold|reject] [--allow A,@D] [--deny A,@D]   [--data DIR]", "create and show mailing lists, set who may see them and who may post", cmdList},
 		"sub":     {"sub add|rm EMAIL --list NAME [--name NAME] | sub ls --list NAME [--state STATE]   [--data DIR]", "manage a list's subscribers (added by an operator: no confirmation)", cmdSub},
 		"user":    {"user add EMAIL [--name NAME] [--admin] [--password-file FILE] | user ls | user role EMAIL LIST owner|maintainer|none | user token EMAIL NAME | user passwd EMAIL [--password-file FILE]   [--data DIR]", "manage accounts, list roles and API tokens", cmdUser},
@@ -157,6 +158,10 @@ func cmdServe(args []string) error {
 	debug := fs.Bool("debug", false, "log at debug level")
 	signup := fs.Bool("signup", false, "let visitors create accounts (confirmation links go to the log until outbound mail exists)")
 	secure := fs.Bool("secure-cookies", false, "mark session cookies Secure: the site is served over https by a proxy")
+	smarthost := fs.String("smarthost", "", "deliver list mail through this SMTP relay, HOST:PORT (empty: mail stays queued)")
+	smartUser := fs.String("smarthost-user", "", "AUTH PLAIN user name at the smarthost")
+	smartPassFile := fs.String("smarthost-password-file", "", "file holding the smarthost password")
+	smartTLS := fs.Bool("smarthost-starttls", false, "use STARTTLS with the smarthost (needed for AUTH unless it is on loopback)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -278,6 +283,17 @@ func cmdServe(args []string) error {
 		httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 		go func() { errc <- httpSrv.Serve(l) }()
 	}
+	var outDone chan struct{}
+	octx, stopOutbound := context.WithCancel(ctx)
+	defer stopOutbound()
+	if *smarthost != "" {
+		w, err := newOutbound(st, *data, *domain, *httpAddr, *smarthost, *smartUser, *smartPassFile, *smartTLS, log.With("proto", "outbound"))
+		if err != nil {
+			return err
+		}
+		outDone = make(chan struct{})
+		go func() { defer close(outDone); w.Run(octx) }()
+	}
 	first := "dev"
 	if lists, _ := st.Lists(ctx); len(lists) > 0 {
 		first = lists[0].Name
@@ -306,6 +322,10 @@ func cmdServe(args []string) error {
 	}
 	if httpSrv != nil {
 		httpSrv.Shutdown(sctx)
+	}
+	stopOutbound()
+	if outDone != nil {
+		<-outDone
 	}
 	return in.Close()
 }
@@ -648,4 +668,28 @@ func cmdReindex(args []string) error {
 	}
 	fmt.Printf("old database kept as %s\n", store.DBFile+".before-reindex-"+stamp)
 	return nil
+}
+
+// newOutbound builds the delivery worker of serve: the unsubscribe key
+// lives in the data directory (DATA/unsubscribe.key, made on first use).
+func newOutbound(st store.Store, data, domain, httpAddr, smarthost, user, passFile string, starttls bool, log *slog.Logger) (*outbound.Worker, error) {
+	var pass string
+	if passFile != "" {
+		b, err := os.ReadFile(passFile)
+		if err != nil {
+			return nil, fmt.Errorf("smarthost password: %w", err)
+		}
+		pass = strings.TrimRight(string(b), "\r\n")
+	}
+	if (user == "") != (passFile == "") {
+		return nil, usageError{"--smarthost-user and --smarthost-password-file go together"}
+	}
+	secret, err := outbound.LoadSecret(filepath.Join(data, "unsubscribe.key"))
+	if err != nil {
+		return nil, err
+	}
+	return outbound.New(st, outbound.Config{
+		Smarthost: smarthost, Username: user, Password: pass, StartTLS: starttls,
+		Domain: domain, WebURL: "http://" + httpAddr, Secret: secret,
+	}, log)
 }
