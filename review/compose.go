@@ -325,6 +325,14 @@ func newMessageID(now time.Time, domain string) string {
 	return fmt.Sprintf("%s.%s.review@%s", now.UTC().Format("20060102150405"), hex.EncodeToString(r[:]), domain)
 }
 
+// Distributor queues an archived message to a list's subscribers, in the
+// transaction that archived it (outbound.Queue.Distribute).
+type Distributor func(ctx context.Context, tx store.Tx, list *store.List, a *store.Added, raw []byte, rewriteFrom bool) error
+
+// SetDistributor makes web reviews go to the list's subscribers; without
+// one they are archived and left in the outbox.
+func (s *Service) SetDistributor(d Distributor) { s.distribute = d }
+
 // EnableReviews lets the Service archive web reviews through in (the path
 // every arriving mail takes) under the mail domain.
 func (s *Service) EnableReviews(in *Ingester, domain string) {
@@ -350,10 +358,18 @@ func (s *Service) SubmitReview(ctx context.Context, d store.ReviewDraft) (string
 	}
 	p := Prepare(raw, now)
 	err = s.st.Update(ctx, func(tx store.Tx) error {
-		if _, err := s.in.Store(ctx, NewBatch(tx), listID, p); err != nil {
+		a, err := s.in.Store(ctx, NewBatch(tx), listID, p)
+		if err != nil {
 			return fmt.Errorf("archive review: %w", err)
 		}
-		_, err := tx.AddOutbox(ctx, store.OutboxMessage{ListID: listID, MessageID: msgid, Raw: raw, State: store.OutboxQueued, Created: now})
+		if s.distribute != nil {
+			l, err := s.st.ListInfo(ctx, list)
+			if err != nil {
+				return err
+			}
+			return s.distribute(ctx, tx, l, a, raw, false)
+		}
+		_, err = tx.AddOutbox(ctx, store.OutboxMessage{ListID: listID, MessageID: msgid, Raw: raw, State: store.OutboxQueued, Created: now})
 		return err
 	})
 	if err != nil {

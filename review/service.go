@@ -20,7 +20,9 @@ type Service struct {
 	// in and domain archive web reviews (EnableReviews); nil: read only.
 	in     *Ingester
 	domain string
-	c      *readCache // threadcache.go
+	// distribute queues web reviews to subscribers (SetDistributor).
+	distribute Distributor
+	c          *readCache // threadcache.go
 }
 
 // NewService returns a Service reading st.

@@ -29,6 +29,8 @@ import (
 
 	"patchwell/archive"
 	"patchwell/imapd"
+	"patchwell/lists"
+	"patchwell/mailauth"
 	"patchwell/outbound"
 	"patchwell/review"
 	"patchwell/smtpd"
@@ -162,6 +164,8 @@ func cmdServe(args []string) error {
 	smartUser := fs.String("smarthost-user", "", "AUTH PLAIN user name at the smarthost")
 	smartPassFile := fs.String("smarthost-password-file", "", "file holding the smarthost password")
 	smartTLS := fs.Bool("smarthost-starttls", false, "use STARTTLS with the smarthost (needed for AUTH unless it is on loopback)")
+	publicURL := fs.String("public-url", "", "the web UI's address as people reach it, for links in list mail (default http://HTTP-ADDR)")
+	mailAuth := fs.Bool("mail-auth", true, "verify DKIM, SPF and DMARC of list posts (needs DNS)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -189,11 +193,11 @@ func cmdServe(args []string) error {
 	if n, err := st.SearchUnindexed(ctx); err == nil && n > 0 {
 		log.Warn("messages stored before the search index existed are not searchable; run patchwell reindex", "messages", n)
 	}
-	lists, err := st.Lists(ctx)
+	existing, err := st.Lists(ctx)
 	if err != nil {
 		return err
 	}
-	if len(lists) == 0 && !*noDefault {
+	if len(existing) == 0 && !*noDefault {
 		if _, err := st.CreateList(ctx, store.List{Name: "dev", Description: "patches for development"}); err != nil {
 			return err
 		}
@@ -202,6 +206,31 @@ func cmdServe(args []string) error {
 
 	in := review.NewIngester(st, log)
 	acc := review.NewAccounts(st, review.DefaultArgon2)
+	webURL := strings.TrimRight(*publicURL, "/")
+	if webURL == "" {
+		webURL = "http://" + *httpAddr
+	}
+	secret, err := st.Secret(ctx, "unsubscribe")
+	if err != nil {
+		return err
+	}
+	worker, err := newOutbound(st, *domain, webURL, secret, *smarthost, *smartUser, *smartPassFile, *smartTLS, log.With("proto", "outbound"))
+	if err != nil {
+		return err
+	}
+	queue := outbound.NewQueue(st, *domain, func(ctx context.Context, list string) ([]string, error) {
+		subs, err := st.Subscribers(ctx, list, store.SubActive)
+		out := make([]string, len(subs))
+		for i, s := range subs {
+			out[i] = s.Email
+		}
+		return out, err
+	}, worker.Kick)
+	lcfg := lists.Config{Domain: *domain, WebURL: webURL, ParseVERP: outbound.ParseVERPDetail, ParseDSN: outbound.ParseDSN}
+	if *mailAuth {
+		lcfg.Verify = verifier(*domain, mailauth.Options{})
+	}
+	listSrv := lists.New(st, in, acc, queue, lcfg, log.With("proto", "lists"))
 	var (
 		smtpSrv, lmtpSrv *smtpd.Server
 		httpSrv          *http.Server
@@ -239,7 +268,7 @@ func cmdServe(args []string) error {
 			go func() { errc <- a.serve(l) }()
 		}
 	}
-	be := smtpBackend{in: in}
+	be := smtpBackend{in: in, lists: listSrv}
 	if imapSrv != nil {
 		be.committed = imapSrv.Notify
 	}
@@ -277,6 +306,7 @@ func cmdServe(args []string) error {
 		}
 		svc := review.NewService(st)
 		svc.EnableReviews(in, *domain)
+		svc.SetDistributor(queue.Distribute)
 		h := web.New(svc, web.Config{Domain: *domain, SMTPAddr: *smtpAddr,
 			Accounts: acc, Signup: *signup, SecureCookies: *secure},
 			log.With("proto", "http"))
@@ -287,16 +317,12 @@ func cmdServe(args []string) error {
 	octx, stopOutbound := context.WithCancel(ctx)
 	defer stopOutbound()
 	if *smarthost != "" {
-		w, err := newOutbound(st, *data, *domain, *httpAddr, *smarthost, *smartUser, *smartPassFile, *smartTLS, log.With("proto", "outbound"))
-		if err != nil {
-			return err
-		}
 		outDone = make(chan struct{})
-		go func() { defer close(outDone); w.Run(octx) }()
+		go func() { defer close(outDone); worker.Run(octx) }()
 	}
 	first := "dev"
-	if lists, _ := st.Lists(ctx); len(lists) > 0 {
-		first = lists[0].Name
+	if ls, _ := st.Lists(ctx); len(ls) > 0 {
+		first = ls[0].Name
 	}
 	log.Info("patchwell ready",
 		"send", fmt.Sprintf("git send-email --to=%s@%s --smtp-server=%s --smtp-server-port=%s --suppress-cc=all", first, *domain, hostOf(*smtpAddr), portOf(*smtpAddr)),
@@ -350,6 +376,7 @@ func portOf(addr string) string {
 // set, is told after every delivery (IMAP IDLE wakes on it).
 type smtpBackend struct {
 	in        *review.Ingester
+	lists     *lists.Server
 	committed func()
 }
 
@@ -358,7 +385,7 @@ func (b smtpBackend) ListExists(ctx context.Context, name string) (bool, error) 
 }
 
 func (b smtpBackend) Deliver(ctx context.Context, d smtpd.Delivery) error {
-	err := b.in.Deliver(ctx, d.Lists, d.Raw)
+	err := b.lists.Receive(ctx, lists.Envelope{MailFrom: d.MailFrom, Remote: d.Remote, Helo: d.Helo, Received: d.Received}, d.Lists, d.Raw)
 	if err == nil && b.committed != nil {
 		b.committed()
 	}
@@ -670,9 +697,10 @@ func cmdReindex(args []string) error {
 	return nil
 }
 
-// newOutbound builds the delivery worker of serve: the unsubscribe key
-// lives in the data directory (DATA/unsubscribe.key, made on first use).
-func newOutbound(st store.Store, data, domain, httpAddr, smarthost, user, passFile string, starttls bool, log *slog.Logger) (*outbound.Worker, error) {
+// newOutbound builds the delivery worker of serve. Without a smarthost
+// it is built but not run: mail stays queued (and is delivered once serve
+// runs with --smarthost).
+func newOutbound(st store.Store, domain, webURL string, secret []byte, smarthost, user, passFile string, starttls bool, log *slog.Logger) (*outbound.Worker, error) {
 	var pass string
 	if passFile != "" {
 		b, err := os.ReadFile(passFile)
@@ -684,12 +712,11 @@ func newOutbound(st store.Store, data, domain, httpAddr, smarthost, user, passFi
 	if (user == "") != (passFile == "") {
 		return nil, usageError{"--smarthost-user and --smarthost-password-file go together"}
 	}
-	secret, err := outbound.LoadSecret(filepath.Join(data, "unsubscribe.key"))
-	if err != nil {
-		return nil, err
+	if smarthost == "" {
+		smarthost = "127.0.0.1:25" // not used: the worker does not run
 	}
 	return outbound.New(st, outbound.Config{
 		Smarthost: smarthost, Username: user, Password: pass, StartTLS: starttls,
-		Domain: domain, WebURL: "http://" + httpAddr, Secret: secret,
+		Domain: domain, WebURL: webURL, Secret: secret,
 	}, log)
 }
