@@ -461,6 +461,14 @@ func (m *NewMessage) searchText() string {
 	return b.String()
 }
 
+// asciiWord is isWordRune for ASCII.
+var asciiWord = func() (t [utf8.RuneSelf]bool) {
+	for r := range t {
+		t[r] = 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9'
+	}
+	return t
+}()
+
 // isWordRune is what searchWords keeps.
 func isWordRune(r rune) bool {
 	if r < 0x80 {
@@ -485,7 +493,7 @@ func appendWords(b *strings.Builder, code byte, text string, dedup map[string]st
 				r, size = utf8.DecodeRuneInString(text[i:])
 			}
 		}
-		if r >= 0 && isWordRune(r) {
+		if r >= 0 && (r < utf8.RuneSelf && asciiWord[r] || r >= utf8.RuneSelf && isWordRune(r)) {
 			if start < 0 {
 				start, ascii = i, true
 			}
@@ -493,20 +501,27 @@ func appendWords(b *strings.Builder, code byte, text string, dedup map[string]st
 		} else if start >= 0 {
 			w := text[start:i]
 			start = -1
+			lower := true // w is lower-case already
 			if ascii {
 				buf = append(buf[:0], w...)
 				for k, c := range buf {
 					if 'A' <= c && c <= 'Z' {
 						buf[k] = c + 'a' - 'A'
+						lower = false
 					}
 				}
 			} else {
 				buf = append(buf[:0], strings.ToLower(w)...)
+				lower = string(buf) == w
 			}
 			seen := false
 			if dedup != nil {
 				if _, seen = dedup[string(buf)]; !seen {
-					dedup[string(buf)] = struct{}{}
+					if lower {
+						dedup[w] = struct{}{} // a piece of text: no copy
+					} else {
+						dedup[string(buf)] = struct{}{}
+					}
 				}
 			}
 			if !seen {
