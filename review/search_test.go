@@ -127,6 +127,11 @@ func TestSearchQueries(t *testing.T) {
 		{`f:rit*`, "r1@x"},
 		{`quot*`, "r1@x p1@x c@x"},
 		{`"quoting of names"`, "c@x"},
+		{`b:insertion`, ""},      // the diffstat is not body text
+		{`b:"2 40 0"`, ""},       // nor format-patch's git version
+		{`b:"builtin am c"`, ""}, // the diffstat's names are in dfn: only
+		{`"builtin am c"`, "p1@x"},
+		{`nq:"Signed-off-by: Stephen"`, "p1@x"},
 		{`Reviewed-by`, "r1@x"},
 		{`s:script`, "evil@x"},
 		{`s:"‮gnp"`, "evil@x"},
@@ -247,6 +252,48 @@ func TestSnippetDecodes(t *testing.T) {
 		}
 		if got := snippet([]byte(raw), []string{"absent"}); got != "first line" {
 			t.Errorf("%s: snippet without a match = %q, want the first line", name, got)
+		}
+	}
+}
+
+// TestSearchDocLeavesOutDiffNoise: a reply's quoted diff headers and a
+// patch's diffstat are not indexed; the quoted diff lines and the prose
+// around them are.
+func TestSearchDocLeavesOutDiffNoise(t *testing.T) {
+	raw := "Message-ID: <n@x>\nFrom: a@x\nSubject: Re: [PATCH] x\n\n" +
+		"On Mon, Bob wrote:\n" +
+		"> ---\n>  builtin/am.c | 2 +-\n>  1 file changed, 1 insertion(+), 1 deletion(-)\n" +
+		"> diff --git a/builtin/am.c b/builtin/am.c\n> index 1111111..2222222 100644\n" +
+		"> --- a/builtin/am.c\n> +++ b/builtin/am.c\n> @@ -10,3 +10,3 @@ static int am_run(void)\n" +
+		">  \tint ret;\n> -\tret = quote_name(state);\n> +\tret = sq_quote_name(state);\n\n" +
+		"Why not quote_name?\n\n" +
+		" 3 files changed, in my version | 2 reasons\n 2 files changed, 1 insertion(+) and more\n" +
+		" notes.c | 12 ++++--\n 1 file changed, 8 insertions(+), 4 deletions(-)\n" +
+		"-- \n2.45.2\n"
+	mail, err := patchmail.Parse([]byte(raw))
+	if err != nil {
+		t.Fatalf("Parse() = %v", err)
+	}
+	d := searchDoc(nil, nil, mail)
+	for _, tc := range []struct {
+		field, text string
+		want        []string
+		not         []string
+	}{
+		{"q", d.Q, []string{"sq_quote_name(state)", "quote_name(state)"},
+			[]string{"diff --git", "index 1111111", "+++ b/", "--- a/", "@@", "am_run"}},
+		{"nq", d.NQ, []string{"On Mon, Bob wrote:", "Why not quote_name?", "3 files changed, in my version | 2 reasons", "1 insertion(+) and more"},
+			[]string{"notes.c", "insertions", "2.45.2"}},
+	} {
+		for _, w := range tc.want {
+			if !strings.Contains(tc.text, w) {
+				t.Errorf("%s lacks %q:\n%s", tc.field, w, tc.text)
+			}
+		}
+		for _, w := range tc.not {
+			if strings.Contains(tc.text, w) {
+				t.Errorf("%s has %q:\n%s", tc.field, w, tc.text)
+			}
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Full-text search: every message gets one row in the contentless FTS4
@@ -460,6 +461,14 @@ func (m *NewMessage) searchText() string {
 	return b.String()
 }
 
+// asciiWord is isWordRune for ASCII.
+var asciiWord = func() (t [utf8.RuneSelf]bool) {
+	for r := range t {
+		t[r] = 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9'
+	}
+	return t
+}()
+
 // isWordRune is what searchWords keeps.
 func isWordRune(r rune) bool {
 	if r < 0x80 {
@@ -469,36 +478,63 @@ func isWordRune(r rune) bool {
 }
 
 // appendWords writes each word of text, lower-cased, as " <code>word",
-// once when dedup is not nil. Words are lower-cased one by one: most are
-// lower-case already, and strings.ToLower then copies nothing.
+// once when dedup is not nil. Words are lower-cased one by one in a
+// scratch buffer, ASCII ones byte by byte: no allocation per word.
 func appendWords(b *strings.Builder, code byte, text string, dedup map[string]struct{}) {
-	start := -1
-	flush := func(end int) {
-		if start < 0 {
+	var scratch [64]byte
+	buf := scratch[:0]
+	start, ascii := -1, true
+	for i := 0; ; {
+		r, size := rune(-1), 1
+		if i < len(text) {
+			if c := text[i]; c < utf8.RuneSelf {
+				r = rune(c)
+			} else {
+				r, size = utf8.DecodeRuneInString(text[i:])
+			}
+		}
+		if r >= 0 && (r < utf8.RuneSelf && asciiWord[r] || r >= utf8.RuneSelf && isWordRune(r)) {
+			if start < 0 {
+				start, ascii = i, true
+			}
+			ascii = ascii && r < utf8.RuneSelf
+		} else if start >= 0 {
+			w := text[start:i]
+			start = -1
+			lower := true // w is lower-case already
+			if ascii {
+				buf = append(buf[:0], w...)
+				for k, c := range buf {
+					if 'A' <= c && c <= 'Z' {
+						buf[k] = c + 'a' - 'A'
+						lower = false
+					}
+				}
+			} else {
+				buf = append(buf[:0], strings.ToLower(w)...)
+				lower = string(buf) == w
+			}
+			seen := false
+			if dedup != nil {
+				if _, seen = dedup[string(buf)]; !seen {
+					if lower {
+						dedup[w] = struct{}{} // a piece of text: no copy
+					} else {
+						dedup[string(buf)] = struct{}{}
+					}
+				}
+			}
+			if !seen {
+				b.WriteByte(' ')
+				b.WriteByte(code)
+				b.Write(buf)
+			}
+		}
+		if i >= len(text) {
 			return
 		}
-		w := strings.ToLower(text[start:end])
-		start = -1
-		if dedup != nil {
-			if _, ok := dedup[w]; ok {
-				return
-			}
-			dedup[w] = struct{}{}
-		}
-		b.WriteByte(' ')
-		b.WriteByte(code)
-		b.WriteString(w)
+		i += size
 	}
-	for i, r := range text {
-		if isWordRune(r) {
-			if start < 0 {
-				start = i
-			}
-		} else {
-			flush(i)
-		}
-	}
-	flush(len(text))
 }
 
 // indexRow is the search row of one message, due at commit.

@@ -252,3 +252,16 @@ func TestSearchBatchOneSegment(t *testing.T) {
 		t.Errorf("SearchUnindexed() = %d, %v; want 0", n, err)
 	}
 }
+
+// TestSearchText: each word lower-cased (ASCII and not) behind its field
+// code, split at punctuation and at bytes that are not UTF-8, and the diff
+// line fields' words once each.
+func TestSearchText(t *testing.T) {
+	m := &NewMessage{Subject: "Fix ÜBER-Quoting in Straße", From: Person{Name: "Ann", Email: "ann@x.org"},
+		Search: &SearchDoc{NQ: "a\xffB c", DiffAdded: "Foo(foo, FOO); bar", DiffRemoved: "foo"}}
+	got := m.searchText()
+	want := " sfix süber squoting sin sstraße fann fann fx forg ba bb bc afoo pfoo pbar"
+	if got != want {
+		t.Errorf("searchText() = %q, want %q", got, want)
+	}
+}
