@@ -300,7 +300,7 @@ func (h *Handler) apiLists(w http.ResponseWriter, r *http.Request) {
 		ls, err = h.listed(r, ls)
 	}
 	if err != nil {
-		h.fail(w, "lists", err)
+		h.fail(w, r, "lists", err)
 		return
 	}
 	out := make([]listJSON, 0, len(ls))
@@ -313,7 +313,7 @@ func (h *Handler) apiLists(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) apiList(w http.ResponseWriter, r *http.Request) {
 	name, err := listName(r, "name")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		h.httpError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	l, err := h.r.List(r.Context(), name)
@@ -321,7 +321,7 @@ func (h *Handler) apiList(w http.ResponseWriter, r *http.Request) {
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		h.fail(w, "list", err)
+		h.fail(w, r, "list", err)
 		return
 	}
 	if _, ok := h.authorize(w, r, l, access.Read); !ok {
@@ -348,12 +348,12 @@ func listParams(r *http.Request) (string, url.Values, store.Page, error) {
 func (h *Handler) apiSeriesList(w http.ResponseWriter, r *http.Request) {
 	name, q, p, err := listParams(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		h.httpError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	status := q.Get("status")
 	if status != "" && !slices.Contains(statuses, status) {
-		writeError(w, http.StatusBadRequest, errBadStatus.Error()+"; one of "+strings.Join(statuses, ", "))
+		h.httpError(w, r, http.StatusBadRequest, errBadStatus.Error()+"; one of "+strings.Join(statuses, ", "))
 		return
 	}
 	if !h.knownList(w, r, name) {
@@ -361,7 +361,7 @@ func (h *Handler) apiSeriesList(w http.ResponseWriter, r *http.Request) {
 	}
 	ss, err := h.r.SeriesList(r.Context(), name, status, p)
 	if err != nil {
-		h.fail(w, "list", err)
+		h.fail(w, r, "list", err)
 		return
 	}
 	out := make([]seriesJSON, 0, len(ss))
@@ -379,7 +379,7 @@ func (h *Handler) apiSeries(w http.ResponseWriter, r *http.Request) {
 	id := s.ID
 	hist, err := h.history(r.Context(), id)
 	if err != nil {
-		h.fail(w, "series", err)
+		h.fail(w, r, "series", err)
 		return
 	}
 	out := seriesDetailJSON{seriesJSON: toSeries(s), seriesLinks: toSeriesLinks(s),
@@ -400,7 +400,7 @@ func (h *Handler) apiSeries(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) apiThreads(w http.ResponseWriter, r *http.Request) {
 	name, _, p, err := listParams(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		h.httpError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	if !h.knownList(w, r, name) {
@@ -408,7 +408,7 @@ func (h *Handler) apiThreads(w http.ResponseWriter, r *http.Request) {
 	}
 	ts, err := h.r.Threads(r.Context(), name, p)
 	if err != nil {
-		h.fail(w, "list", err)
+		h.fail(w, r, "list", err)
 		return
 	}
 	out := make([]threadJSON, 0, len(ts))

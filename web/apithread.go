@@ -139,12 +139,12 @@ func apiMessageID(r *http.Request) (string, error) {
 func (h *Handler) apiThread(w http.ResponseWriter, r *http.Request) {
 	name, q, p, err := listParams(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		h.httpError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	id, err := apiMessageID(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		h.httpError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	if q.Get("limit") == "" {
@@ -152,7 +152,7 @@ func (h *Handler) apiThread(w http.ResponseWriter, r *http.Request) {
 	}
 	withBodies, err := strconv.ParseBool(cmp.Or(q.Get("bodies"), "false"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, errBadBodies.Error())
+		h.httpError(w, r, http.StatusBadRequest, errBadBodies.Error())
 		return
 	}
 	if _, ok := h.readable(w, r, name, "list"); !ok {
@@ -160,7 +160,7 @@ func (h *Handler) apiThread(w http.ResponseWriter, r *http.Request) {
 	}
 	tr, ok := h.r.(ThreadReader)
 	if !ok {
-		writeError(w, http.StatusNotFound, "not found")
+		h.httpError(w, r, http.StatusNotFound, "not found")
 		return
 	}
 	th, msgs, err := tr.Thread(r.Context(), name, id)
@@ -222,12 +222,12 @@ func (h *Handler) apiThread(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) apiMessage(w http.ResponseWriter, r *http.Request) {
 	name, err := listName(r, "name")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		h.httpError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	id, err := apiMessageID(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		h.httpError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	if _, ok := h.readable(w, r, name, "list"); !ok {
@@ -235,7 +235,7 @@ func (h *Handler) apiMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	md, ok := h.r.(MessageDetailer)
 	if !ok {
-		writeError(w, http.StatusNotFound, "not found")
+		h.httpError(w, r, http.StatusNotFound, "not found")
 		return
 	}
 	m, headers, body, err := md.MessageDetail(r.Context(), name, id)
@@ -259,7 +259,7 @@ func (h *Handler) failMessage(w http.ResponseWriter, r *http.Request, list strin
 	if errors.Is(err, store.ErrNotFound) && !h.knownList(w, r, list) {
 		return
 	}
-	h.fail(w, "message", err)
+	h.fail(w, r, "message", err)
 }
 
 // diffstatJSON sums a patch's (or a series') files.

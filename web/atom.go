@@ -76,7 +76,7 @@ func (h *Handler) writeAtom(w http.ResponseWriter, f *atomFeed) {
 func (h *Handler) seriesAtom(w http.ResponseWriter, r *http.Request, list string) {
 	l, err := h.r.List(r.Context(), list)
 	if err != nil {
-		h.fail(w, "list", err)
+		h.fail(w, r, "list", err)
 		return
 	}
 	if _, ok := h.authorize(w, r, l, access.Read); !ok {
@@ -84,7 +84,7 @@ func (h *Handler) seriesAtom(w http.ResponseWriter, r *http.Request, list string
 	}
 	series, err := h.r.SeriesList(r.Context(), list, "", store.Page{Limit: 50})
 	if err != nil {
-		h.fail(w, "list", err)
+		h.fail(w, r, "list", err)
 		return
 	}
 	home := absURL(r, "/"+url.PathEscape(l.Name)+"/")
@@ -110,7 +110,7 @@ func (h *Handler) seriesAtom(w http.ResponseWriter, r *http.Request, list string
 func (h *Handler) newAtom(w http.ResponseWriter, r *http.Request, list string) {
 	fd, ok := h.r.(Feeder)
 	if !ok {
-		writeError(w, http.StatusNotFound, "not found")
+		h.httpError(w, r, http.StatusNotFound, "not found")
 		return
 	}
 	var msgs []store.Message
@@ -121,7 +121,7 @@ func (h *Handler) newAtom(w http.ResponseWriter, r *http.Request, list string) {
 		msgs, err = h.recentListed(r, fd, feedSize)
 	}
 	if err != nil {
-		h.fail(w, "list", err)
+		h.fail(w, r, "list", err)
 		return
 	}
 	name, title := "all", "New messages on every list at "+h.cfg.Domain
@@ -196,12 +196,12 @@ func messageURN(id string) string {
 func (h *Handler) allPage(w http.ResponseWriter, r *http.Request) {
 	fd, ok := h.r.(Feeder)
 	if !ok {
-		h.pageError(w, r, http.StatusNotFound, "not found")
+		h.httpError(w, r, http.StatusNotFound, "not found")
 		return
 	}
 	msgs, err := h.recentListed(r, fd, listPageSize)
 	if err != nil {
-		h.pageFail(w, r, "lists", err)
+		h.fail(w, r, "lists", err)
 		return
 	}
 	for i := range msgs {

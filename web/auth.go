@@ -117,7 +117,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	unsafe := isUnsafe(r.Method)
 	if unsafe {
 		if err := h.cop.Check(r); err != nil {
-			writeError(w, http.StatusForbidden, "cross-origin request refused")
+			h.httpError(w, r, http.StatusForbidden, "cross-origin request refused")
 			return
 		}
 	}
@@ -128,7 +128,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		if id != nil {
 			if unsafe && !id.bearer && !h.validCSRF(w, r, id.session) {
-				writeError(w, http.StatusForbidden, "missing or wrong csrf token: reload the page and try again")
+				h.httpError(w, r, http.StatusForbidden, "missing or wrong csrf token: reload the page and try again")
 				return
 			}
 			r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
@@ -153,7 +153,7 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request) (*identity, b
 			return nil, false
 		}
 		if err != nil {
-			h.fail(w, "token", err)
+			h.fail(w, r, "token", err)
 			return nil, false
 		}
 		return &identity{user: u, bearer: true}, true
@@ -167,7 +167,7 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request) (*identity, b
 		return nil, true
 	}
 	if err != nil {
-		h.fail(w, "session", err)
+		h.fail(w, r, "session", err)
 		return nil, false
 	}
 	return &identity{user: u, session: c.Value}, true
@@ -259,14 +259,14 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, l *store.Lis
 func (h *Handler) authorizeAs(w http.ResponseWriter, r *http.Request, l *store.List, act access.Action, what string) (*store.User, bool) {
 	subj, err := h.subject(r, l)
 	if err != nil {
-		h.fail(w, what, err)
+		h.fail(w, r, what, err)
 		return nil, false
 	}
 	if access.Allowed(subj, l, act) {
 		return subj.User, true
 	}
 	if !access.Allowed(subj, l, access.Read) {
-		writeError(w, http.StatusNotFound, what+" not found")
+		h.httpError(w, r, http.StatusNotFound, what+" not found")
 		return nil, false
 	}
 	u := subj.User
@@ -277,11 +277,11 @@ func (h *Handler) authorizeAs(w http.ResponseWriter, r *http.Request, l *store.L
 	case u == nil && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 		http.Redirect(w, r, "/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 	case u != nil && act == access.Comment && !u.Confirmed:
-		writeError(w, http.StatusForbidden, "confirm your e-mail address first")
+		h.httpError(w, r, http.StatusForbidden, "confirm your e-mail address first")
 	case u == nil:
-		writeError(w, http.StatusForbidden, "sign in first")
+		h.httpError(w, r, http.StatusForbidden, "sign in first")
 	default:
-		writeError(w, http.StatusForbidden, "you may not "+act.String()+" on list "+l.Name)
+		h.httpError(w, r, http.StatusForbidden, "you may not "+act.String()+" on list "+l.Name)
 	}
 	return nil, false
 }
@@ -307,9 +307,9 @@ func (h *Handler) readable(w http.ResponseWriter, r *http.Request, list, what st
 	l, err := h.listInfo(r.Context(), list)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			writeError(w, http.StatusNotFound, what+" not found")
+			h.httpError(w, r, http.StatusNotFound, what+" not found")
 		} else {
-			h.fail(w, what, err)
+			h.fail(w, r, what, err)
 		}
 		return nil, false
 	}
@@ -327,7 +327,7 @@ func (h *Handler) readable(w http.ResponseWriter, r *http.Request, list, what st
 func (h *Handler) seriesFor(w http.ResponseWriter, r *http.Request, param string, act access.Action) (*store.Series, []store.Patch, *store.List, *store.User, bool) {
 	id, err := strconv.ParseInt(r.PathValue(param), 10, 64)
 	if err != nil || id <= 0 {
-		writeError(w, http.StatusBadRequest, errBadID.Error())
+		h.httpError(w, r, http.StatusBadRequest, errBadID.Error())
 		return nil, nil, nil, nil, false
 	}
 	s, ps, err := h.r.Series(r.Context(), id)
@@ -342,9 +342,9 @@ func (h *Handler) seriesFor(w http.ResponseWriter, r *http.Request, param string
 		}
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "series not found")
+		h.httpError(w, r, http.StatusNotFound, "series not found")
 	} else {
-		h.fail(w, "series", err)
+		h.fail(w, r, "series", err)
 	}
 	return nil, nil, nil, nil, false
 }
@@ -512,9 +512,9 @@ func (c *codeWriter) Write(b []byte) (int, error) {
 	return c.ResponseWriter.Write(b)
 }
 
-func (h *Handler) noAccounts(w http.ResponseWriter) bool {
+func (h *Handler) noAccounts(w http.ResponseWriter, r *http.Request) bool {
 	if h.acc == nil {
-		writeError(w, http.StatusNotFound, "accounts are not enabled on this server")
+		h.httpError(w, r, http.StatusNotFound, "accounts are not enabled on this server")
 		return true
 	}
 	return false
@@ -531,7 +531,7 @@ func localNext(next string) string {
 }
 
 func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
-	if h.noAccounts(w) {
+	if h.noAccounts(w, r) {
 		return
 	}
 	h.renderStatus(w, http.StatusOK, "signin.html", authPage{User: h.currentUser(r), CSRF: h.csrfToken(r),
@@ -539,7 +539,7 @@ func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
-	if h.noAccounts(w) {
+	if h.noAccounts(w, r) {
 		return
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
@@ -557,7 +557,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		h.fail(w, "user", err)
+		h.fail(w, r, "user", err)
 		return
 	}
 	// A new secret on every sign-in (no session fixation); the old
@@ -567,7 +567,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, exp, err := h.acc.NewSession(r.Context(), u.ID)
 	if err != nil {
-		h.fail(w, "session", err)
+		h.fail(w, r, "session", err)
 		return
 	}
 	h.setSessionCookie(w, r, tok, exp)
@@ -589,12 +589,12 @@ func (h *Handler) setSessionCookie(w http.ResponseWriter, r *http.Request, value
 }
 
 func (h *Handler) signout(w http.ResponseWriter, r *http.Request) {
-	if h.noAccounts(w) {
+	if h.noAccounts(w, r) {
 		return
 	}
 	if id := identityOf(r); id != nil && id.session != "" {
 		if err := h.acc.EndSession(r.Context(), id.session); err != nil {
-			h.fail(w, "session", err)
+			h.fail(w, r, "session", err)
 			return
 		}
 	}
@@ -603,11 +603,11 @@ func (h *Handler) signout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) signupPage(w http.ResponseWriter, r *http.Request) {
-	if h.noAccounts(w) {
+	if h.noAccounts(w, r) {
 		return
 	}
 	if !h.cfg.Signup {
-		writeError(w, http.StatusNotFound, "sign-up is not enabled on this server")
+		h.httpError(w, r, http.StatusNotFound, "sign-up is not enabled on this server")
 		return
 	}
 	h.renderStatus(w, http.StatusOK, "signup.html", authPage{User: h.currentUser(r), CSRF: h.csrfToken(r)})
@@ -617,11 +617,11 @@ func (h *Handler) signupPage(w http.ResponseWriter, r *http.Request) {
 // (the distribution issue): the confirmation link is written to the
 // server log for the operator, and the page says so.
 func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
-	if h.noAccounts(w) {
+	if h.noAccounts(w, r) {
 		return
 	}
 	if !h.cfg.Signup {
-		writeError(w, http.StatusNotFound, "sign-up is not enabled on this server")
+		h.httpError(w, r, http.StatusNotFound, "sign-up is not enabled on this server")
 		return
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
@@ -653,7 +653,7 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		h.fail(w, "user", err)
+		h.fail(w, r, "user", err)
 		return
 	}
 	if tok != "" {
@@ -665,21 +665,21 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
-	if h.noAccounts(w) {
+	if h.noAccounts(w, r) {
 		return
 	}
 	tok := r.PathValue("token")
 	if len(tok) > 200 {
-		writeError(w, http.StatusNotFound, "confirmation not found or expired")
+		h.httpError(w, r, http.StatusNotFound, "confirmation not found or expired")
 		return
 	}
 	u, err := h.acc.Confirm(r.Context(), tok)
 	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "confirmation not found or expired")
+		h.httpError(w, r, http.StatusNotFound, "confirmation not found or expired")
 		return
 	}
 	if err != nil {
-		h.fail(w, "confirmation", err)
+		h.fail(w, r, "confirmation", err)
 		return
 	}
 	h.renderStatus(w, http.StatusOK, "signin.html", authPage{User: h.currentUser(r), CSRF: h.csrfToken(r), Next: "/",
@@ -700,7 +700,7 @@ func (h *Handler) accountPage(r *http.Request, u *store.User) (authPage, error) 
 // signedIn returns the user or answers (redirect to /signin for GETs,
 // 403 otherwise) and returns nil.
 func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) *store.User {
-	if h.noAccounts(w) {
+	if h.noAccounts(w, r) {
 		return nil
 	}
 	u := h.currentUser(r)
@@ -708,7 +708,7 @@ func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) *store.User {
 		if r.Method == http.MethodGet {
 			http.Redirect(w, r, "/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 		} else {
-			writeError(w, http.StatusForbidden, "sign in first")
+			h.httpError(w, r, http.StatusForbidden, "sign in first")
 		}
 	}
 	return u
@@ -721,7 +721,7 @@ func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
 	}
 	d, err := h.accountPage(r, u)
 	if err != nil {
-		h.fail(w, "account", err)
+		h.fail(w, r, "account", err)
 		return
 	}
 	h.renderStatus(w, http.StatusOK, "account.html", d)
@@ -738,12 +738,12 @@ func (h *Handler) createToken(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, store.ErrInvalid) {
 		code, msg = http.StatusBadRequest, "Give the token a name (at most 100 bytes)."
 	} else if err != nil {
-		h.fail(w, "token", err)
+		h.fail(w, r, "token", err)
 		return
 	}
 	d, err := h.accountPage(r, u)
 	if err != nil {
-		h.fail(w, "account", err)
+		h.fail(w, r, "account", err)
 		return
 	}
 	d.NewToken, d.Error = tok, msg
@@ -757,11 +757,11 @@ func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		writeError(w, http.StatusBadRequest, "bad token id")
+		h.httpError(w, r, http.StatusBadRequest, "bad token id")
 		return
 	}
 	if err := h.acc.RevokeToken(r.Context(), u.ID, id); err != nil {
-		h.fail(w, "token", err)
+		h.fail(w, r, "token", err)
 		return
 	}
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
@@ -834,7 +834,7 @@ func (h *Handler) seriesStatus(r *http.Request, s *store.Series, l *store.List) 
 // changeStatus is the common part of both status routes: find the series,
 // check the right, write. It answers errors itself; nil when it did.
 func (h *Handler) changeStatus(w http.ResponseWriter, r *http.Request, status, comment string) *store.StatusChange {
-	if h.noAccounts(w) {
+	if h.noAccounts(w, r) {
 		return nil
 	}
 	s, _, _, u, ok := h.seriesFor(w, r, "id", access.SetStatus)
@@ -844,13 +844,13 @@ func (h *Handler) changeStatus(w http.ResponseWriter, r *http.Request, status, c
 	c, err := h.acc.SetStatus(r.Context(), s.ID, u.ID, status, comment)
 	switch {
 	case errors.Is(err, store.ErrInvalid):
-		writeError(w, http.StatusBadRequest, "bad status "+strconv.Quote(status)+": one of "+strings.Join(store.SettableStatuses, ", "))
+		h.httpError(w, r, http.StatusBadRequest, "bad status "+strconv.Quote(status)+": one of "+strings.Join(store.SettableStatuses, ", "))
 		return nil
 	case errors.Is(err, store.ErrConflict):
-		writeError(w, http.StatusConflict, "the series is already "+status)
+		h.httpError(w, r, http.StatusConflict, "the series is already "+status)
 		return nil
 	case err != nil:
-		h.fail(w, "series", err)
+		h.fail(w, r, "series", err)
 		return nil
 	}
 	return c
@@ -879,7 +879,7 @@ func (h *Handler) setStatusAPI(w http.ResponseWriter, r *http.Request) {
 			unauthorized(w, "sign in: send Authorization: Bearer TOKEN (create one on /account)")
 			return
 		}
-		writeError(w, http.StatusBadRequest, `bad request body: want {"status": "...", "comment": "..."}`)
+		h.httpError(w, r, http.StatusBadRequest, `bad request body: want {"status": "...", "comment": "..."}`)
 		return
 	}
 	if c := h.changeStatus(w, r, req.Status, req.Comment); c != nil {

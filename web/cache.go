@@ -232,7 +232,7 @@ func (h *Handler) serveThreadMboxGz(w http.ResponseWriter, r *http.Request, list
 	}
 	b, etag, err := tg.ThreadMboxGz(r.Context(), list, id)
 	if err != nil {
-		h.fail(w, "message", err)
+		h.fail(w, r, "message", err)
 		return true
 	}
 	hd := w.Header()

@@ -174,7 +174,7 @@ func (h *Handler) apiComments(w http.ResponseWriter, r *http.Request) {
 	if cr, ok := h.r.(CommentReader); ok {
 		cs, err := cr.SeriesComments(r.Context(), id)
 		if err != nil {
-			h.fail(w, "series", err)
+			h.fail(w, r, "series", err)
 			return
 		}
 		for _, c := range cs {
@@ -293,12 +293,12 @@ func resolveValue(k store.Resolution) string {
 // seriesForWrite resolves the series of a write request and checks act;
 // it answers errors itself and returns nil then.
 func (h *Handler) seriesForWrite(w http.ResponseWriter, r *http.Request) (*store.Series, *store.List, *store.User, Reviewer) {
-	if h.noAccounts(w) {
+	if h.noAccounts(w, r) {
 		return nil, nil, nil, nil
 	}
 	rv, ok := h.r.(Reviewer)
 	if !ok {
-		writeError(w, http.StatusNotFound, "web review is not enabled on this server")
+		h.httpError(w, r, http.StatusNotFound, "web review is not enabled on this server")
 		return nil, nil, nil, nil
 	}
 	s, _, l, u, ok := h.seriesFor(w, r, "id", access.Comment)
@@ -313,13 +313,13 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, rv Reviewer, d 
 	msgid, list, err := rv.SubmitReview(r.Context(), d)
 	switch {
 	case errors.Is(err, store.ErrInvalid):
-		writeError(w, http.StatusBadRequest, invalidText(err))
+		h.httpError(w, r, http.StatusBadRequest, invalidText(err))
 		return "", ""
 	case errors.Is(err, store.ErrReadOnly):
-		writeError(w, http.StatusNotFound, "web review is not enabled on this server")
+		h.httpError(w, r, http.StatusNotFound, "web review is not enabled on this server")
 		return "", ""
 	case err != nil:
-		h.fail(w, "series", err)
+		h.fail(w, r, "series", err)
 		return "", ""
 	}
 	return msgid, list
@@ -332,7 +332,7 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, rv Reviewer, d 
 func (h *Handler) reviewForm(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxReviewBody)
 	if err := r.ParseForm(); err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "review too large or malformed")
+		h.httpError(w, r, http.StatusRequestEntityTooLarge, "review too large or malformed")
 		return
 	}
 	s, _, u, rv := h.seriesForWrite(w, r)
@@ -353,7 +353,7 @@ func (h *Handler) reviewForm(w http.ResponseWriter, r *http.Request) {
 		}
 		side, line, path, ok := parseCommentField(name)
 		if !ok {
-			writeError(w, http.StatusBadRequest, "bad comment field "+strconv.Quote(name))
+			h.httpError(w, r, http.StatusBadRequest, "bad comment field "+strconv.Quote(name))
 			return
 		}
 		for _, body := range r.PostForm[name] {
@@ -375,7 +375,7 @@ func (h *Handler) reviewForm(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) resolveForm(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed form")
+		h.httpError(w, r, http.StatusBadRequest, "malformed form")
 		return
 	}
 	s, l, u, rv := h.seriesForWrite(w, r)
@@ -390,7 +390,7 @@ func (h *Handler) resolveForm(w http.ResponseWriter, r *http.Request) {
 	q, err := url.ParseQuery(v)
 	line, lerr := strconv.Atoi(q.Get("l"))
 	if v == "" || err != nil || lerr != nil || q.Get("r") == "" || q.Get("p") == "" {
-		writeError(w, http.StatusBadRequest, "bad comment key: want resolve or unresolve = r=REPLY&p=PATCH&f=FILE&s=SIDE&l=LINE")
+		h.httpError(w, r, http.StatusBadRequest, "bad comment key: want resolve or unresolve = r=REPLY&p=PATCH&f=FILE&s=SIDE&l=LINE")
 		return
 	}
 	k := store.Resolution{ReplyMessageID: q.Get("r"), PatchMessageID: q.Get("p"), File: q.Get("f"), Side: q.Get("s"), Line: line}
@@ -406,31 +406,31 @@ func (h *Handler) resolve(w http.ResponseWriter, r *http.Request, rv Reviewer, s
 	if cr, ok := h.r.(CommentReader); ok {
 		cs, err := cr.SeriesComments(r.Context(), s.ID)
 		if err != nil {
-			h.fail(w, "series", err)
+			h.fail(w, r, "series", err)
 			return false
 		}
 		i := slices.IndexFunc(cs, func(c store.LineComment) bool { return c.Key() == k })
 		if i < 0 {
-			writeError(w, http.StatusNotFound, "comment not found")
+			h.httpError(w, r, http.StatusNotFound, "comment not found")
 			return false
 		}
 		may, err := h.mayResolve(r, s, l, cs[i].Author.Email)
 		if err != nil {
-			h.fail(w, "series", err)
+			h.fail(w, r, "series", err)
 			return false
 		}
 		if !may {
-			writeError(w, http.StatusForbidden, "only the comment's author, the series' submitter or a maintainer may resolve it")
+			h.httpError(w, r, http.StatusForbidden, "only the comment's author, the series' submitter or a maintainer may resolve it")
 			return false
 		}
 	}
 	err := rv.ResolveComment(r.Context(), s.ID, k, u.Email, resolved)
 	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "comment not found")
+		h.httpError(w, r, http.StatusNotFound, "comment not found")
 		return false
 	}
 	if err != nil {
-		h.fail(w, "series", err)
+		h.fail(w, r, "series", err)
 		return false
 	}
 	return true
@@ -453,7 +453,7 @@ func (h *Handler) apiPostComments(w http.ResponseWriter, r *http.Request) {
 			unauthorized(w, "sign in: send Authorization: Bearer TOKEN (create one on /account)")
 			return
 		}
-		writeError(w, http.StatusBadRequest, `bad request body: want {"summary": "...", "comments": [{"patch_message_id": "...", "file": "...", "side": "new", "line": 1, "body": "..."}]}`)
+		h.httpError(w, r, http.StatusBadRequest, `bad request body: want {"summary": "...", "comments": [{"patch_message_id": "...", "file": "...", "side": "new", "line": 1, "body": "..."}]}`)
 		return
 	}
 	s, _, u, rv := h.seriesForWrite(w, r)
@@ -485,7 +485,7 @@ func (h *Handler) apiResolve(w http.ResponseWriter, r *http.Request) {
 			unauthorized(w, "sign in: send Authorization: Bearer TOKEN (create one on /account)")
 			return
 		}
-		writeError(w, http.StatusBadRequest, `bad request body: want {"key": {...}, "resolved": true}`)
+		h.httpError(w, r, http.StatusBadRequest, `bad request body: want {"key": {...}, "resolved": true}`)
 		return
 	}
 	s, l, u, rv := h.seriesForWrite(w, r)

@@ -66,7 +66,7 @@ func setHTMLHeaders(w http.ResponseWriter) {
 
 func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 	if h.tmplErr != nil {
-		h.fail(w, "page", h.tmplErr)
+		h.fail(w, r, "page", h.tmplErr)
 		return
 	}
 	var ls []store.List
@@ -80,7 +80,7 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 		ls, err = h.listed(r, ls)
 	}
 	if err != nil {
-		h.fail(w, "lists", err)
+		h.fail(w, r, "lists", err)
 		return
 	}
 	d := homeData{Domain: h.cfg.Domain, Lists: make([]homeList, 0, len(ls))}
@@ -98,7 +98,7 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 	}
 	var buf bytes.Buffer
 	if err := h.tmpl.ExecuteTemplate(&buf, "home.html", d); err != nil {
-		h.fail(w, "page", err)
+		h.fail(w, r, "page", err)
 		return
 	}
 	setHTMLHeaders(w)

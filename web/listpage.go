@@ -90,12 +90,12 @@ func (e errPage) Error() string { return string(e) }
 func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, name string) {
 	br, ok := h.r.(Browser)
 	if !ok {
-		h.pageError(w, r, http.StatusNotFound, "not found")
+		h.httpError(w, r, http.StatusNotFound, "not found")
 		return
 	}
 	l, err := h.r.List(r.Context(), name)
 	if err != nil {
-		h.pageFail(w, r, "list", err)
+		h.fail(w, r, "list", err)
 		return
 	}
 	if _, ok := h.authorize(w, r, l, access.Read); !ok {
@@ -103,7 +103,7 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, name string) 
 	}
 	q, err := query(r)
 	if err != nil {
-		h.pageError(w, r, http.StatusBadRequest, err.Error())
+		h.httpError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	d := listPage{
@@ -126,10 +126,10 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, name string) 
 	if err != nil {
 		var bad errPage
 		if errors.As(err, &bad) {
-			h.pageError(w, r, http.StatusBadRequest, bad.Error())
+			h.httpError(w, r, http.StatusBadRequest, bad.Error())
 			return
 		}
-		h.pageFail(w, r, "list", err)
+		h.fail(w, r, "list", err)
 		return
 	}
 	base := "/" + url.PathEscape(l.Name) + "/"

@@ -117,13 +117,17 @@ func splitBody(body string) []block {
 }
 
 func (h *Handler) render(w http.ResponseWriter, name string, data any) {
-	if h.tmplErr != nil {
-		h.fail(w, "page", h.tmplErr)
-		return
-	}
+	err := h.tmplErr
 	var buf bytes.Buffer
-	if err := h.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
-		h.fail(w, "page", err)
+	if err == nil {
+		err = h.tmpl.ExecuteTemplate(&buf, name, data)
+	}
+	if err != nil {
+		// A page that does not render cannot show an error page either.
+		if rw, ok := w.(*recorder); ok {
+			rw.err = err
+		}
+		writeText(w, http.StatusInternalServerError, "internal error")
 		return
 	}
 	setHTMLHeaders(w)
@@ -172,14 +176,14 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 	var err error
 	d := seriesPage{S: s, MboxURL: absURL(r, fmt.Sprintf("/api/v1/series/%d/mbox", id))}
 	if d.Status, err = h.seriesStatus(r, s, l); err != nil {
-		h.fail(w, "series", err)
+		h.fail(w, r, "series", err)
 		return
 	}
 	var cover string
 	var diffs map[int]string
 	if pr, ok := h.r.(PageReader); ok {
 		if cover, diffs, err = pr.SeriesTexts(r.Context(), id); err != nil {
-			h.fail(w, "series", err)
+			h.fail(w, r, "series", err)
 			return
 		}
 	}
@@ -187,7 +191,7 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		d.Cover = splitBody(cover)
 	}
 	if d.Compare, err = h.compareWith(r.Context(), s); err != nil {
-		h.fail(w, "series", err)
+		h.fail(w, r, "series", err)
 		return
 	}
 	hl := newHighlighter()
@@ -199,7 +203,7 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 	if cr, ok := h.r.(CommentReader); ok {
 		cs, err := cr.SeriesComments(r.Context(), id)
 		if err != nil {
-			h.fail(w, "series", err)
+			h.fail(w, r, "series", err)
 			return
 		}
 		attachComments(&d, cs)
@@ -211,7 +215,7 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if d.Review, err = h.seriesReview(r, l); err != nil {
-		h.fail(w, "series", err)
+		h.fail(w, r, "series", err)
 		return
 	}
 	if d.Review.CanComment {
@@ -222,7 +226,7 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 			return ok
 		})
 		if merr != nil {
-			h.fail(w, "series", merr)
+			h.fail(w, r, "series", merr)
 			return
 		}
 	}

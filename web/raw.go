@@ -73,7 +73,7 @@ type ThreadMboxer interface {
 func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 	list, err := listName(r, "list")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		h.httpError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	switch rest := r.PathValue("rest"); {
@@ -95,7 +95,7 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 		lf, ok := h.r.(ListFinder)
 		id := trimAngle(messageIDOf(r.PathValue("rest")))
 		if !ok || id == "" {
-			writeError(w, http.StatusNotFound, "not found")
+			h.httpError(w, r, http.StatusNotFound, "not found")
 			return
 		}
 		names := []string{}
@@ -105,7 +105,7 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 			names = []string{list}
 		}
 		if err != nil {
-			h.fail(w, "message", err)
+			h.fail(w, r, "message", err)
 			return
 		}
 		// A message of a list the request may not read is not there.
@@ -113,7 +113,7 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 		for _, name := range names {
 			ok, err := h.canRead(r, name)
 			if err != nil {
-				h.fail(w, "message", err)
+				h.fail(w, r, "message", err)
 				return
 			}
 			if ok {
@@ -122,7 +122,7 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if list == "" {
-			writeError(w, http.StatusNotFound, "message not found")
+			h.httpError(w, r, http.StatusNotFound, "message not found")
 			return
 		}
 	} else if _, ok := h.readable(w, r, list, "list"); !ok {
@@ -153,12 +153,12 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 	}
 	id := trimAngle(rest)
 	if id == "" || len(id) > maxMessageIDLen {
-		writeError(w, http.StatusBadRequest, errBadMsgID.Error())
+		h.httpError(w, r, http.StatusBadRequest, errBadMsgID.Error())
 		return
 	}
 	b, err := h.r.Raw(r.Context(), list, id)
 	if err != nil {
-		h.fail(w, "message", err)
+		h.fail(w, r, "message", err)
 		return
 	}
 	hd := w.Header()
@@ -185,26 +185,26 @@ func (h *Handler) threadMbox(w http.ResponseWriter, r *http.Request, list, rest 
 	tm, ok := h.r.(ThreadMboxer)
 	id := trimAngle(rest)
 	if id == "" || len(id) > maxMessageIDLen {
-		writeError(w, http.StatusNotFound, "not found")
+		h.httpError(w, r, http.StatusNotFound, "not found")
 		return
 	}
 	if h.serveThreadMboxGz(w, r, list, id) {
 		return
 	}
 	if !ok {
-		writeError(w, http.StatusNotFound, "not found")
+		h.httpError(w, r, http.StatusNotFound, "not found")
 		return
 	}
-	h.stream(w, "message", "application/gzip", "t.mbox.gz", true, func(out io.Writer) error {
+	h.stream(w, r, "message", "application/gzip", "t.mbox.gz", true, func(out io.Writer) error {
 		return tm.ThreadMbox(r.Context(), list, id, out)
 	})
 }
 
 // stream answers with what write produces, optionally gzipped. The head is
 // written with the first bytes, so an error before any (store.ErrNotFound,
-// say) still gets its JSON error reply; one after is logged with the
+// say) still gets its error reply (httpError); one after is logged with the
 // request.
-func (h *Handler) stream(w http.ResponseWriter, what, contentType, filename string, gz bool, write func(io.Writer) error) {
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, what, contentType, filename string, gz bool, write func(io.Writer) error) {
 	pw := &lazyWriter{w: w}
 	bw := bufio.NewWriterSize(pw, 64<<10)
 	pw.start = func() {
@@ -233,7 +233,7 @@ func (h *Handler) stream(w http.ResponseWriter, what, contentType, filename stri
 		return
 	}
 	if !pw.started {
-		h.fail(w, what, err)
+		h.fail(w, r, what, err)
 		return
 	}
 	if rw, ok := w.(*recorder); ok {
@@ -264,7 +264,7 @@ func (h *Handler) message(w http.ResponseWriter, r *http.Request, list, rest str
 	page := strings.HasSuffix(rest, "/")
 	id := trimAngle(strings.TrimSuffix(rest, "/"))
 	if id == "" || len(id) > maxMessageIDLen {
-		writeError(w, http.StatusNotFound, "not found")
+		h.httpError(w, r, http.StatusNotFound, "not found")
 		return
 	}
 	var err error
@@ -276,7 +276,7 @@ func (h *Handler) message(w http.ResponseWriter, r *http.Request, list, rest str
 		_, err = h.r.Raw(r.Context(), list, id)
 	}
 	if err != nil {
-		h.fail(w, "message", err)
+		h.fail(w, r, "message", err)
 		return
 	}
 	if !page {
@@ -300,7 +300,7 @@ func (h *Handler) message(w http.ResponseWriter, r *http.Request, list, rest str
 func (h *Handler) seriesMbox(w http.ResponseWriter, r *http.Request) {
 	sm, ok := h.r.(SeriesMboxer)
 	if !ok {
-		writeError(w, http.StatusNotFound, "not found")
+		h.httpError(w, r, http.StatusNotFound, "not found")
 		return
 	}
 	s, _, _, _, ok := h.seriesFor(w, r, "id", access.Read)
@@ -308,7 +308,7 @@ func (h *Handler) seriesMbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := s.ID
-	h.stream(w, "series", "text/plain; charset=utf-8", "series-"+strconv.FormatInt(id, 10)+".mbox", false, func(out io.Writer) error {
+	h.stream(w, r, "series", "text/plain; charset=utf-8", "series-"+strconv.FormatInt(id, 10)+".mbox", false, func(out io.Writer) error {
 		return sm.SeriesMbox(r.Context(), id, out)
 	})
 }
@@ -328,24 +328,24 @@ func messageIDOf(rest string) string {
 func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 	list, err := listName(r, "list")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		h.httpError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	sr, ok := h.r.(Searcher)
 	q := r.URL.Query().Get("q")
 	if !ok || r.URL.Query().Get("x") != "m" {
-		writeError(w, http.StatusNotFound, "not found: only x=m (mbox) searches are served")
+		h.httpError(w, r, http.StatusNotFound, "not found: only x=m (mbox) searches are served")
 		return
 	}
 	if q == "" || len(q) > 4096 {
-		writeError(w, http.StatusBadRequest, "bad query: want q= with at most 4096 bytes")
+		h.httpError(w, r, http.StatusBadRequest, "bad query: want q= with at most 4096 bytes")
 		return
 	}
 	lists, ok := h.searchScope(w, r, list)
 	if !ok {
 		return
 	}
-	h.stream(w, "match", "application/gzip", "", true, func(out io.Writer) error {
+	h.stream(w, r, "match", "application/gzip", "", true, func(out io.Writer) error {
 		return sr.SearchMbox(r.Context(), lists, q, out)
 	})
 }

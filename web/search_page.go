@@ -44,7 +44,7 @@ type searchPage struct {
 func (h *Handler) searchPage(w http.ResponseWriter, r *http.Request, list string) {
 	ps, ok := h.r.(PageSearcher)
 	if !ok {
-		writeError(w, http.StatusNotFound, "search is not available")
+		h.httpError(w, r, http.StatusNotFound, "search is not available")
 		return
 	}
 	lists, ok := h.searchScope(w, r, list)
@@ -57,7 +57,7 @@ func (h *Handler) searchPage(w http.ResponseWriter, r *http.Request, list string
 	if o := qv.Get("o"); o != "" {
 		n, err := strconv.Atoi(o)
 		if err != nil || n < 0 || n > maxSearchOffset {
-			writeError(w, http.StatusBadRequest, "o must be an offset from 0 to "+strconv.Itoa(maxSearchOffset))
+			h.httpError(w, r, http.StatusBadRequest, "o must be an offset from 0 to "+strconv.Itoa(maxSearchOffset))
 			return
 		}
 		d.Offset = n
@@ -71,7 +71,7 @@ func (h *Handler) searchPage(w http.ResponseWriter, r *http.Request, list string
 		case errors.Is(err, store.ErrInvalid):
 			status, d.Error = http.StatusBadRequest, invalidText(err)
 		case err != nil:
-			h.fail(w, "list", err)
+			h.fail(w, r, "list", err)
 			return
 		}
 		if len(hits) > searchPageSize {
@@ -138,7 +138,7 @@ func (h *Handler) searchScope(w http.ResponseWriter, r *http.Request, list strin
 		all, err = h.listed(r, all)
 	}
 	if err != nil {
-		h.fail(w, "list", err)
+		h.fail(w, r, "list", err)
 		return nil, false
 	}
 	names := make([]string, len(all))

@@ -51,7 +51,7 @@ func (h *Handler) compareWith(ctx context.Context, s *store.Series) ([]store.Ser
 func (h *Handler) seriesDiffIDs(w http.ResponseWriter, r *http.Request) (sd SeriesDiffer, id, other int64, ok bool) {
 	sd, ok = h.r.(SeriesDiffer)
 	if !ok {
-		writeError(w, http.StatusNotFound, "not found")
+		h.httpError(w, r, http.StatusNotFound, "not found")
 		return nil, 0, 0, false
 	}
 	// Each series must be readable on its own: a private series on the
@@ -99,7 +99,7 @@ func (h *Handler) seriesDiffPage(w http.ResponseWriter, r *http.Request) {
 	}
 	d, err := sd.SeriesDiff(r.Context(), id, other)
 	if err != nil {
-		h.fail(w, "series", err)
+		h.fail(w, r, "series", err)
 		return
 	}
 	d.Old.Subject, d.New.Subject = visible(d.Old.Subject), visible(d.New.Subject)
@@ -143,7 +143,7 @@ func (h *Handler) apiSeriesDiff(w http.ResponseWriter, r *http.Request) {
 	}
 	d, err := sd.SeriesDiff(r.Context(), id, other)
 	if err != nil {
-		h.fail(w, "series", err)
+		h.fail(w, r, "series", err)
 		return
 	}
 	out := seriesDiffJSON{Old: toSeries(&d.Old), New: toSeries(&d.New), Method: d.Method,

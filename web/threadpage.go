@@ -158,7 +158,7 @@ func dateOrder(msgs []store.Message) []int {
 func (h *Handler) threadPage(w http.ResponseWriter, r *http.Request, list, id string, flat bool) {
 	pr, ok := h.r.(PageReader)
 	if !ok || id == "" || len(id) > maxMessageIDLen {
-		h.pageError(w, r, http.StatusNotFound, "not found")
+		h.httpError(w, r, http.StatusNotFound, "not found")
 		return
 	}
 	page := 0
@@ -166,18 +166,18 @@ func (h *Handler) threadPage(w http.ResponseWriter, r *http.Request, list, id st
 		s := r.URL.Query().Get("page")
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			h.pageError(w, r, http.StatusBadRequest, fmt.Sprintf("bad page=%q: want a page number from 1", s))
+			h.httpError(w, r, http.StatusBadRequest, fmt.Sprintf("bad page=%q: want a page number from 1", s))
 			return
 		}
 		page = n
 	}
 	msgs, bodies, err := pr.ThreadBodies(r.Context(), list, id)
 	if err != nil {
-		h.pageFail(w, r, "message", err)
+		h.fail(w, r, "message", err)
 		return
 	}
 	if len(msgs) == 0 {
-		h.pageError(w, r, http.StatusNotFound, "message not found")
+		h.httpError(w, r, http.StatusNotFound, "message not found")
 		return
 	}
 	var order, depth []int
@@ -188,7 +188,7 @@ func (h *Handler) threadPage(w http.ResponseWriter, r *http.Request, list, id st
 	}
 	pages := (len(order) + threadPageSize - 1) / threadPageSize
 	if page > pages {
-		h.pageError(w, r, http.StatusBadRequest, fmt.Sprintf("bad page=%d: the thread has %d page(s)", page, pages))
+		h.httpError(w, r, http.StatusBadRequest, fmt.Sprintf("bad page=%d: the thread has %d page(s)", page, pages))
 		return
 	}
 	pos := make([]int, len(msgs)) // position of each message in order
@@ -208,7 +208,7 @@ func (h *Handler) threadPage(w http.ResponseWriter, r *http.Request, list, id st
 	headers := map[uint32]string{}
 	if hr, ok := h.r.(HeaderReader); ok {
 		if headers, err = hr.ThreadHeaders(r.Context(), list, id); err != nil {
-			h.pageFail(w, r, "message", err)
+			h.fail(w, r, "message", err)
 			return
 		}
 	}
@@ -331,7 +331,7 @@ func metaHeaders(m *store.Message) string {
 func (h *Handler) messagePage(w http.ResponseWriter, r *http.Request, list, id string) {
 	msgs, bodies, err := h.r.(PageReader).ThreadBodies(r.Context(), list, id)
 	if err != nil {
-		h.pageFail(w, r, "message", err)
+		h.fail(w, r, "message", err)
 		return
 	}
 	for i, m := range msgs {
@@ -344,7 +344,7 @@ func (h *Handler) messagePage(w http.ResponseWriter, r *http.Request, list, id s
 		if hr, ok := h.r.(HeaderReader); ok {
 			hds, err := hr.ThreadHeaders(r.Context(), list, id)
 			if err != nil {
-				h.pageFail(w, r, "message", err)
+				h.fail(w, r, "message", err)
 				return
 			}
 			if hd, ok := hds[m.UID]; ok {
@@ -366,5 +366,5 @@ func (h *Handler) messagePage(w http.ResponseWriter, r *http.Request, list, id s
 			Thread:   "/" + url.PathEscape(list) + "/" + url.PathEscape(id) + "/t/#" + anchor(&m)})
 		return
 	}
-	h.pageError(w, r, http.StatusNotFound, "message not found")
+	h.httpError(w, r, http.StatusNotFound, "message not found")
 }

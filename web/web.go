@@ -14,7 +14,6 @@ package web
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -154,7 +153,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			log.Error("panic in handler", "method", r.Method, "path", r.URL.Path,
 				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			if !rw.wrote {
-				writeError(rw, http.StatusInternalServerError, "internal error")
+				h.httpError(rw, r, http.StatusInternalServerError, "internal error")
 			}
 			return
 		}
@@ -225,29 +224,12 @@ func invalidText(err error) string {
 	return s
 }
 
-// fail answers an error: store.ErrNotFound is a 404 with what, anything
-// else a 500 with a generic text, the detail kept for the request log.
-func (h *Handler) fail(w http.ResponseWriter, what string, err error) {
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, what+" not found")
-		return
-	}
-	if errors.Is(err, store.ErrInvalid) {
-		writeError(w, http.StatusBadRequest, invalidText(err))
-		return
-	}
-	if rw, ok := w.(*recorder); ok {
-		rw.err = err
-	}
-	writeError(w, http.StatusInternalServerError, "internal error")
-}
-
 func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	_, _ = w.Write([]byte("ok"))
 }
 
-func (h *Handler) notFound(w http.ResponseWriter, _ *http.Request) {
-	writeError(w, http.StatusNotFound, "not found")
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	h.httpError(w, r, http.StatusNotFound, "not found")
 }
