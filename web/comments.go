@@ -119,23 +119,26 @@ func placeComment(files []diffFile, v viewComment) bool {
 }
 
 // commentJSON is a review comment in the API (GET
-// /api/v1/series/{id}/comments). Key is what a resolve request names.
+// /api/v1/series/{id}/comments). Key is what a resolve request names. As
+// everywhere in the API, absent values are null and lists [], never
+// omitted: file, side and line are null for a comment on a whole patch or
+// the cover letter.
 type commentJSON struct {
 	PatchMessageID string       `json:"patch_message_id"`
-	File           string       `json:"file,omitempty"`
-	Side           string       `json:"side,omitempty"`
-	Line           int          `json:"line,omitempty"`
+	File           *string      `json:"file"`
+	Side           *string      `json:"side"`
+	Line           *int         `json:"line"`
 	Author         store.Person `json:"author"`
 	Date           time.Time    `json:"date"`
 	Body           string       `json:"body"`
 	MessageID      string       `json:"message_id"`
 	List           string       `json:"list"`
 	URL            string       `json:"url"`
-	Quote          []string     `json:"quote,omitempty"`
+	Quote          []string     `json:"quote"`
 	Resolved       bool         `json:"resolved"`
-	ResolvedBy     string       `json:"resolved_by,omitempty"`
-	ResolvedAt     *time.Time   `json:"resolved_at,omitempty"`
-	CarriedFrom    int          `json:"carried_from,omitempty"`
+	ResolvedBy     *string      `json:"resolved_by"`
+	ResolvedAt     *time.Time   `json:"resolved_at"`
+	CarriedFrom    *int         `json:"carried_from"`
 	Key            keyJSON      `json:"key"`
 }
 
@@ -148,16 +151,27 @@ type keyJSON struct {
 	Line           int    `json:"line"`
 }
 
+// nullInt is n, or null for zero.
+func nullInt(n int) *int {
+	if n == 0 {
+		return nil
+	}
+	return &n
+}
+
 func toComment(c store.LineComment) commentJSON {
 	k := c.Key()
-	out := commentJSON{PatchMessageID: c.PatchMessageID, File: c.File, Side: c.Side, Line: c.Line, Author: c.Author,
-		Date: c.Date, Body: c.Body, MessageID: c.MessageID, List: c.List,
+	out := commentJSON{PatchMessageID: c.PatchMessageID, File: nullString(c.File), Side: nullString(c.Side),
+		Line: nullInt(c.Line), Author: c.Author, Date: c.Date, Body: c.Body, MessageID: c.MessageID, List: c.List,
 		URL:   "/" + url.PathEscape(c.List) + "/" + url.PathEscape(c.MessageID) + "/",
-		Quote: c.Quote, Resolved: c.Resolved, ResolvedBy: c.ResolvedBy, CarriedFrom: c.CarriedFrom,
+		Quote: c.Quote, Resolved: c.Resolved, CarriedFrom: nullInt(c.CarriedFrom),
 		Key: keyJSON{k.ReplyMessageID, k.PatchMessageID, k.File, k.Side, k.Line}}
+	if out.Quote == nil {
+		out.Quote = []string{}
+	}
 	if c.Resolved {
 		t := c.ResolvedAt
-		out.ResolvedAt = &t
+		out.ResolvedAt, out.ResolvedBy = &t, nullString(c.ResolvedBy)
 	}
 	return out
 }

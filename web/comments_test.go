@@ -105,11 +105,43 @@ func TestAPIComments(t *testing.T) {
 		t.Fatalf("%d comments, want 5", len(out.Comments))
 	}
 	c := out.Comments[0]
-	if c.CarriedFrom != 1 || c.Key.PatchMessageID != "p1@example.org" || c.URL != "/dev/r1@example.org/" || c.Resolved || c.ResolvedAt != nil {
+	if c.CarriedFrom == nil || *c.CarriedFrom != 1 || c.Key.PatchMessageID != "p1@example.org" || c.URL != "/dev/r1@example.org/" || c.Resolved || c.ResolvedAt != nil {
 		t.Errorf("first comment = %+v", c)
 	}
 	if c := out.Comments[1]; !c.Resolved || c.ResolvedAt == nil || c.Key.Side != "old" || c.Key.Line != 1 {
 		t.Errorf("second comment = %+v", c)
+	}
+	// As in the rest of the API, absent values are null and lists [],
+	// never omitted: every comment has every field.
+	var raw struct {
+		Comments []map[string]any `json:"comments"`
+	}
+	if err := json.Unmarshal(r.body, &raw); err != nil {
+		t.Fatal(err)
+	}
+	fields := []string{"patch_message_id", "file", "side", "line", "author", "date", "body", "message_id", "list", "url",
+		"quote", "resolved", "resolved_by", "resolved_at", "carried_from", "key"}
+	for i, c := range raw.Comments {
+		for _, f := range fields {
+			if _, ok := c[f]; !ok {
+				t.Errorf("comment %d has no %q: %v", i, f, c)
+			}
+		}
+		if len(c) != len(fields) {
+			t.Errorf("comment %d has %d fields, want %d: %v", i, len(c), len(fields), c)
+		}
+	}
+	general := raw.Comments[2] // on the whole patch, open, not carried
+	for _, f := range []string{"file", "side", "line", "resolved_by", "resolved_at", "carried_from"} {
+		if general[f] != nil {
+			t.Errorf("general comment %s = %v, want null", f, general[f])
+		}
+	}
+	if q, ok := general["quote"].([]any); !ok || len(q) != 0 {
+		t.Errorf("general comment quote = %#v, want []", general["quote"])
+	}
+	if by := raw.Comments[1]["resolved_by"]; by != "ann@example.org" {
+		t.Errorf("resolved comment resolved_by = %v", by)
 	}
 	if r := get(t, base+"/api/v1/series/1/comments"); r.code != 200 || !strings.Contains(string(r.body), `"comments":[]`) {
 		t.Errorf("series without comments: %d %s", r.code, r.body)
