@@ -108,6 +108,12 @@ func (s *Service) Series(ctx context.Context, id int64) (*store.Series, []store.
 	return se, patches, nil
 }
 
+// SeriesInfo returns a series' own row, without patches or trailers: what
+// the web's access checks need.
+func (s *Service) SeriesInfo(ctx context.Context, id int64) (*store.Series, error) {
+	return s.st.Series(ctx, id)
+}
+
 // CollectTrailers adds to patches the trailers that replies among msgs
 // (the messages of the series' thread, in arrival order) gave them.
 func CollectTrailers(se *store.Series, patches []store.Patch, msgs []store.Message) {

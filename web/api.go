@@ -372,7 +372,7 @@ func (h *Handler) apiSeriesList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) apiSeries(w http.ResponseWriter, r *http.Request) {
-	s, ps, _, _, ok := h.seriesFor(w, r, "id", access.Read)
+	s, ps, _, ok := h.seriesWithPatches(w, r, access.Read)
 	if !ok {
 		return
 	}

@@ -123,26 +123,36 @@ func toMessage(m *store.Message) messageJSON {
 	return out
 }
 
-// apiMessageID reads the {msgid} rest of an API path: the Message-ID with
-// or without angle brackets, escaped or not.
-func apiMessageID(r *http.Request) (string, error) {
-	id := trimAngle(r.PathValue("msgid"))
-	if id == "" || len(id) > maxMessageIDLen || strings.ContainsAny(id, "\r\n") {
-		return "", errBadMsgID
+// messageRoute is how both message API routes
+// (/api/v1/lists/{name}/threads/{msgid} and .../messages/{msgid}) start:
+// the list name and the Message-ID of the path, with or without angle
+// brackets, escaped or not (400 when either is malformed), and the read
+// check on the list (404). When it returns false it has answered.
+func (h *Handler) messageRoute(w http.ResponseWriter, r *http.Request) (list, id string, ok bool) {
+	list, err := listName(r, "name")
+	id = trimAngle(r.PathValue("msgid"))
+	if err == nil && (id == "" || len(id) > maxMessageIDLen || strings.ContainsAny(id, "\r\n")) {
+		err = errBadMsgID
 	}
-	return id, nil
+	if err != nil {
+		h.httpError(w, r, http.StatusBadRequest, err.Error())
+		return "", "", false
+	}
+	if _, ok := h.readable(w, r, list, "list"); !ok {
+		return "", "", false
+	}
+	return list, id, true
 }
 
 // apiThread serves GET /api/v1/lists/{name}/threads/{msgid}: the thread of
 // a message, its messages in arrival order (limit, offset: default all, at
 // most 1000 a page); with bodies=1 each message's decoded text body too.
 func (h *Handler) apiThread(w http.ResponseWriter, r *http.Request) {
-	name, q, p, err := listParams(r)
-	if err != nil {
-		h.httpError(w, r, http.StatusBadRequest, err.Error())
-		return
+	q, err := query(r)
+	var p store.Page
+	if err == nil {
+		p, err = parsePage(q)
 	}
-	id, err := apiMessageID(r)
 	if err != nil {
 		h.httpError(w, r, http.StatusBadRequest, err.Error())
 		return
@@ -155,7 +165,8 @@ func (h *Handler) apiThread(w http.ResponseWriter, r *http.Request) {
 		h.httpError(w, r, http.StatusBadRequest, errBadBodies.Error())
 		return
 	}
-	if _, ok := h.readable(w, r, name, "list"); !ok {
+	name, id, ok := h.messageRoute(w, r)
+	if !ok {
 		return
 	}
 	tr, ok := h.r.(ThreadReader)
@@ -220,17 +231,8 @@ func (h *Handler) apiThread(w http.ResponseWriter, r *http.Request) {
 // apiMessage serves GET /api/v1/lists/{name}/messages/{msgid}: one
 // message's metadata, header fields and decoded text body.
 func (h *Handler) apiMessage(w http.ResponseWriter, r *http.Request) {
-	name, err := listName(r, "name")
-	if err != nil {
-		h.httpError(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	id, err := apiMessageID(r)
-	if err != nil {
-		h.httpError(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	if _, ok := h.readable(w, r, name, "list"); !ok {
+	name, id, ok := h.messageRoute(w, r)
+	if !ok {
 		return
 	}
 	md, ok := h.r.(MessageDetailer)

@@ -319,18 +319,46 @@ func (h *Handler) readable(w http.ResponseWriter, r *http.Request, list, what st
 	return l, true
 }
 
+// SeriesInfoer is an optional ability of a Reader: a series' own row,
+// without its patches, trailers and thread (Series loads all of them);
+// store.ErrNotFound for an unknown id. The routes that only need to know
+// the series and its list (access checks, comments, revision diffs, mbox,
+// status changes) use it.
+type SeriesInfoer interface {
+	SeriesInfo(ctx context.Context, id int64) (*store.Series, error)
+}
+
 // seriesFor is how every /series/{id} route starts: it reads the path
 // value param (400 unless a positive integer), loads the series (404 when
-// unknown) and decides act on its list with the one authorization
-// function (404 when the list may not be read, as for an unknown series).
-// When it returns false it has answered.
-func (h *Handler) seriesFor(w http.ResponseWriter, r *http.Request, param string, act access.Action) (*store.Series, []store.Patch, *store.List, *store.User, bool) {
+// unknown; its row only when the Reader can, see SeriesInfoer) and decides
+// act on its list with the one authorization function (404 when the list
+// may not be read, as for an unknown series). When it returns false it has
+// answered.
+func (h *Handler) seriesFor(w http.ResponseWriter, r *http.Request, param string, act access.Action) (*store.Series, *store.List, *store.User, bool) {
+	s, _, l, u, ok := h.loadSeries(w, r, param, act, false)
+	return s, l, u, ok
+}
+
+// seriesWithPatches is seriesFor for the routes that show the patches too
+// (the series page and its API): one Reader.Series call loads everything.
+func (h *Handler) seriesWithPatches(w http.ResponseWriter, r *http.Request, act access.Action) (*store.Series, []store.Patch, *store.List, bool) {
+	s, ps, l, _, ok := h.loadSeries(w, r, "id", act, true)
+	return s, ps, l, ok
+}
+
+func (h *Handler) loadSeries(w http.ResponseWriter, r *http.Request, param string, act access.Action, patches bool) (*store.Series, []store.Patch, *store.List, *store.User, bool) {
 	id, err := strconv.ParseInt(r.PathValue(param), 10, 64)
 	if err != nil || id <= 0 {
 		h.httpError(w, r, http.StatusBadRequest, errBadID.Error())
 		return nil, nil, nil, nil, false
 	}
-	s, ps, err := h.r.Series(r.Context(), id)
+	var s *store.Series
+	var ps []store.Patch
+	if si, ok := h.r.(SeriesInfoer); ok && !patches {
+		s, err = si.SeriesInfo(r.Context(), id)
+	} else {
+		s, ps, err = h.r.Series(r.Context(), id)
+	}
 	if err == nil && s == nil {
 		err = store.ErrNotFound
 	}
@@ -837,7 +865,7 @@ func (h *Handler) changeStatus(w http.ResponseWriter, r *http.Request, status, c
 	if h.noAccounts(w, r) {
 		return nil
 	}
-	s, _, _, u, ok := h.seriesFor(w, r, "id", access.SetStatus)
+	s, _, u, ok := h.seriesFor(w, r, "id", access.SetStatus)
 	if !ok {
 		return nil
 	}

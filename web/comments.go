@@ -179,7 +179,7 @@ func toComment(c store.LineComment) commentJSON {
 // apiComments serves GET /api/v1/series/{id}/comments: the review comments
 // of a series, in patch order.
 func (h *Handler) apiComments(w http.ResponseWriter, r *http.Request) {
-	s, _, _, _, ok := h.seriesFor(w, r, "id", access.Read)
+	s, _, _, ok := h.seriesFor(w, r, "id", access.Read)
 	if !ok {
 		return
 	}
@@ -315,7 +315,7 @@ func (h *Handler) seriesForWrite(w http.ResponseWriter, r *http.Request) (*store
 		h.httpError(w, r, http.StatusNotFound, "web review is not enabled on this server")
 		return nil, nil, nil, nil
 	}
-	s, _, l, u, ok := h.seriesFor(w, r, "id", access.Comment)
+	s, l, u, ok := h.seriesFor(w, r, "id", access.Comment)
 	if !ok {
 		return nil, nil, nil, nil
 	}

@@ -507,3 +507,32 @@ func TestCachesUnderConcurrentIngest(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIMessageRoutes: both message routes check the list name, the
+// Message-ID and the list's readability the same way (messageRoute).
+func TestAPIMessageRoutes(t *testing.T) {
+	l := newLive(t)
+	sendSeries(l)
+	for _, route := range []string{"threads", "messages"} {
+		for _, tc := range []struct {
+			list, id string
+			code     int
+			msg      string
+		}{
+			{"dev", "", 400, "bad message-id"},
+			{"dev", "%3C%3E", 400, "bad message-id"},
+			{"dev", "a%0Ab@example.org", 400, "bad message-id"},
+			{"dev", strings.Repeat("x", 1000), 400, "bad message-id"},
+			{strings.Repeat("l", 256), "c1@example.org", 400, "bad list name"},
+			{"nolist", "c1@example.org", 404, "list not found"},
+			{"dev", "nope@example.org", 404, "message not found"},
+			{"dev", "%3Cc1%40example.org%3E", 200, ""},
+		} {
+			path := "/api/v1/lists/" + tc.list + "/" + route + "/" + tc.id
+			r := l.do("GET", path)
+			if r.code != tc.code || (tc.code != 200 && decode(t, r.body)["error"] != tc.msg) {
+				t.Errorf("GET %s = %d %s, want %d %q", path, r.code, r.body, tc.code, tc.msg)
+			}
+		}
+	}
+}

@@ -168,7 +168,7 @@ type seriesPage struct {
 // patches, trailers and diffs file by file, links to its other revisions,
 // and how to apply it.
 func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
-	s, patches, l, _, ok := h.seriesFor(w, r, "id", access.Read)
+	s, patches, l, ok := h.seriesWithPatches(w, r, access.Read)
 	if !ok {
 		return
 	}

@@ -303,7 +303,7 @@ func (h *Handler) seriesMbox(w http.ResponseWriter, r *http.Request) {
 		h.httpError(w, r, http.StatusNotFound, "not found")
 		return
 	}
-	s, _, _, _, ok := h.seriesFor(w, r, "id", access.Read)
+	s, _, _, ok := h.seriesFor(w, r, "id", access.Read)
 	if !ok {
 		return
 	}

@@ -46,26 +46,34 @@ func (h *Handler) compareWith(ctx context.Context, s *store.Series) ([]store.Ser
 	return out, nil
 }
 
-// seriesDiffIDs reads {id} and {other} of a diff route, answering 400 or
-// 404 itself when it returns ok false.
-func (h *Handler) seriesDiffIDs(w http.ResponseWriter, r *http.Request) (sd SeriesDiffer, id, other int64, ok bool) {
-	sd, ok = h.r.(SeriesDiffer)
+// seriesDiff is how both diff routes start: it reads {id} and {other},
+// checks that the request may read each (400 or 404 otherwise, answered
+// here when it returns false) and asks the Reader what changed. Each
+// series is looked up once for the access check (its row only, see
+// SeriesInfoer); SeriesDiff loads what it compares.
+func (h *Handler) seriesDiff(w http.ResponseWriter, r *http.Request) (*store.SeriesDiff, bool) {
+	sd, ok := h.r.(SeriesDiffer)
 	if !ok {
 		h.httpError(w, r, http.StatusNotFound, "not found")
-		return nil, 0, 0, false
+		return nil, false
 	}
 	// Each series must be readable on its own: a private series on the
 	// other side is as unknown as a missing one (404), so that "not
 	// revisions of one series" (400) never tells that it exists.
 	var ids [2]int64
 	for i, param := range []string{"id", "other"} {
-		s, _, _, _, ok := h.seriesFor(w, r, param, access.Read)
+		s, _, _, ok := h.seriesFor(w, r, param, access.Read)
 		if !ok {
-			return nil, 0, 0, false
+			return nil, false
 		}
 		ids[i] = s.ID
 	}
-	return sd, ids[0], ids[1], true
+	d, err := sd.SeriesDiff(r.Context(), ids[0], ids[1])
+	if err != nil {
+		h.fail(w, r, "series", err)
+		return nil, false
+	}
+	return d, true
 }
 
 // diffPatch is one entry of the revision diff page.
@@ -93,13 +101,8 @@ func splitLines(s string) []string { return strings.Split(strings.TrimSuffix(s, 
 // seriesDiffPage serves GET /series/{id}/diff/{other}/: what changed from
 // one revision of a series to another, patch by patch.
 func (h *Handler) seriesDiffPage(w http.ResponseWriter, r *http.Request) {
-	sd, id, other, ok := h.seriesDiffIDs(w, r)
+	d, ok := h.seriesDiff(w, r)
 	if !ok {
-		return
-	}
-	d, err := sd.SeriesDiff(r.Context(), id, other)
-	if err != nil {
-		h.fail(w, r, "series", err)
 		return
 	}
 	d.Old.Subject, d.New.Subject = visible(d.Old.Subject), visible(d.New.Subject)
@@ -137,13 +140,8 @@ func (h *Handler) seriesDiffPage(w http.ResponseWriter, r *http.Request) {
 // apiSeriesDiff serves GET /api/v1/series/{id}/diff/{other}: the revision
 // diff as JSON.
 func (h *Handler) apiSeriesDiff(w http.ResponseWriter, r *http.Request) {
-	sd, id, other, ok := h.seriesDiffIDs(w, r)
+	d, ok := h.seriesDiff(w, r)
 	if !ok {
-		return
-	}
-	d, err := sd.SeriesDiff(r.Context(), id, other)
-	if err != nil {
-		h.fail(w, r, "series", err)
 		return
 	}
 	out := seriesDiffJSON{Old: toSeries(&d.Old), New: toSeries(&d.New), Method: d.Method,

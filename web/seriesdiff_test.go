@@ -132,3 +132,56 @@ func TestSeriesDiffPages(t *testing.T) {
 		t.Errorf("api = %+v", api)
 	}
 }
+
+// diffCommentReader has revision diffs and comments.
+type diffCommentReader struct{ diffReader }
+
+func (d diffCommentReader) SeriesComments(ctx context.Context, id int64) ([]store.LineComment, error) {
+	return commentReader{d.pageReader}.SeriesComments(ctx, id)
+}
+
+// TestSeriesLoadedOnce: the routes that only check access to a series
+// load its row (SeriesInfo), never the patches with their thread a second
+// time; the series API, which shows the patches, loads them once.
+func TestSeriesLoadedOnce(t *testing.T) {
+	count := func(calls []call, method string) int {
+		n := 0
+		for _, c := range calls {
+			if c.Method == method {
+				n++
+			}
+		}
+		return n
+	}
+	// What SeriesDiff loads itself (the fake reads both revisions).
+	probe := fixture()
+	if _, err := (diffReader{pageReader{probe}}).SeriesDiff(context.Background(), 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	ownDiff := count(probe.Calls(), "Series")
+	tests := []struct {
+		path               string
+		series, seriesInfo int
+	}{
+		{"/api/v1/series/2/comments", 0, 1},
+		{"/series/1/diff/2/", ownDiff, 2},
+		{"/api/v1/series/1/diff/2", ownDiff, 2},
+		{"/api/v1/series/2", 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			f := fixture()
+			base := newServer(t, diffCommentReader{diffReader{pageReader{f}}}, 0)
+			if res := get(t, base+tt.path); res.code != http.StatusOK {
+				t.Fatalf("GET %s = %d %s", tt.path, res.code, res.body)
+			}
+			calls := f.Calls()
+			if got := count(calls, "Series"); got != tt.series {
+				t.Errorf("Series called %d times, want %d: %v", got, tt.series, calls)
+			}
+			if got := count(calls, "SeriesInfo"); got != tt.seriesInfo {
+				t.Errorf("SeriesInfo called %d times, want %d", got, tt.seriesInfo)
+			}
+		})
+	}
+}

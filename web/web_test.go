@@ -105,6 +105,18 @@ func (f *fakeReader) Series(ctx context.Context, id int64) (*store.Series, []sto
 	return &d.s, d.patches, nil
 }
 
+// SeriesInfo is Series without the patches (SeriesInfoer).
+func (f *fakeReader) SeriesInfo(ctx context.Context, id int64) (*store.Series, error) {
+	if err := f.record(call{Method: "SeriesInfo", ID: id}); err != nil {
+		return nil, err
+	}
+	d, ok := f.details[id]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return &d.s, nil
+}
+
 func (f *fakeReader) Threads(ctx context.Context, list string, p store.Page) ([]store.Thread, error) {
 	if err := f.record(call{Method: "Threads", List: list, Page: p}); err != nil {
 		return nil, err
