@@ -13,7 +13,19 @@
 // 403, so that private list names do not leak. Post (sending mail to the
 // list) follows Read: anyone on public and unlisted lists, members on
 // private ones (a list that takes reports from outsiders, like security@,
-// would need an open-posting setting, which does not exist yet). Comment needs a signed-in, confirmed user who can
+// would need an open-posting setting, which does not exist yet).
+//
+// Who posts. Mail arrives without a sign-in, so for Post the SMTP and LMTP
+// servers (smtpd, through review.Ingester.MayPost) take as the subject the
+// user whose account address is the envelope sender (MAIL FROM, compared
+// without regard to case), with that user's role on the list; any other
+// sender, the null sender <> included, is anonymous. A private list thus
+// refuses outsiders' mail at RCPT with 550 5.7.1. The envelope sender is
+// only a claim anyone can make: this keeps strangers' mail and spam off a
+// private list, it does not prove that a member sent it (that would take
+// SPF/DKIM checks or SMTP AUTH, which patchwell does not do yet).
+//
+// Comment needs a signed-in, confirmed user who can
 // read. SetStatus, Moderate and Apply need the maintainer or owner role (or
 // site admin); Admin (roles, list settings) needs owner or site admin.
 //

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"patchwell/access"
 	"patchwell/archive"
 	"patchwell/review/patchmail"
 	"patchwell/store"
@@ -169,6 +170,39 @@ func (in *Ingester) ListExists(ctx context.Context, name string) (bool, error) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// MayPost decides, with access.Allowed, whether mail from the envelope
+// sender mailFrom may be posted to list (the SMTP server asks at RCPT
+// time). The subject is the user whose address is mailFrom, with their
+// role on the list; an unknown address, the null sender "" and anything
+// else are anonymous. So a public or unlisted list takes mail from
+// anyone, a private one only from its members and site admins. The
+// envelope sender is only a claim (see the access package doc): this
+// keeps outsiders' mail off a private list, it does not authenticate
+// members. store.ErrNotFound for an unknown list.
+func (in *Ingester) MayPost(ctx context.Context, list, mailFrom string) (bool, error) {
+	l, err := in.st.ListInfo(ctx, list)
+	if err != nil {
+		return false, err
+	}
+	if anyone := access.Allowed(access.Subject{}, l, access.Post); anyone || mailFrom == "" {
+		return anyone, nil
+	}
+	// Accounts' addresses compare without regard to case (the store's
+	// users.email is COLLATE NOCASE).
+	u, err := in.st.UserByEmail(ctx, mailFrom)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	role, err := in.st.Role(ctx, u.ID, l.Name)
+	if err != nil {
+		return false, err
+	}
+	return access.Allowed(access.Subject{User: u, Admin: u.Admin, Role: role}, l, access.Post), nil
 }
 
 // Deliver stores raw in each of lists and returns nil once it is durable.

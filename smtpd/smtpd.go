@@ -2,7 +2,9 @@
 // (emersion/go-smtp). It resolves each recipient to a list at RCPT time,
 // enforces every limit explicitly (go-smtp has no safe defaults), and hands
 // the raw bytes to a Backend, answering 250 only once the Backend says the
-// message is durable.
+// message is durable. A Backend that is a PostChecker decides per
+// recipient whether the envelope sender may post (private lists); smtpd
+// only turns its no into 550 5.7.1.
 //
 // Line endings: SMTP carries CRLF; messages are handed on with LF endings,
 // the form the archive keeps (as maildir and public-inbox do). A message
@@ -55,6 +57,15 @@ type Backend interface {
 	// Deliver stores d.Raw once for each list in d.Lists and returns nil
 	// only after the transaction is committed.
 	Deliver(ctx context.Context, d Delivery) error
+}
+
+// PostChecker is an optional ability of a Backend: whether the envelope
+// sender (MAIL FROM, "" for the null sender) may post to list name. smtpd
+// asks it for every accepted recipient, at RCPT time, and refuses the
+// recipient with 550 5.7.1 when it says no. The decision (access.Post) is
+// the Backend's: smtpd knows nothing of users and roles.
+type PostChecker interface {
+	MayPost(ctx context.Context, name, mailFrom string) (bool, error)
 }
 
 // Delivery is one message for one or more lists.
@@ -380,6 +391,20 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		ss.log.Warn("rejected", "rcpt", to, "reason", "no such list")
 		return reply(errNoSuchList)
 	}
+	if pc, ok := ss.s.be.(PostChecker); ok {
+		ss.mu.Lock()
+		from := ss.from
+		ss.mu.Unlock()
+		may, err := pc.MayPost(ctx, name, from)
+		if err != nil {
+			ss.log.Error("post check failed", "rcpt", to, "from", from, "err", err)
+			return reply(err)
+		}
+		if !may {
+			ss.log.Warn("rejected", "rcpt", to, "from", from, "reason", "sender may not post")
+			return reply(errMayNotPost)
+		}
+	}
 	ss.mu.Lock()
 	ss.rcpts = append(ss.rcpts, rcpt{addr: to, list: name})
 	ss.mu.Unlock()
@@ -538,6 +563,7 @@ var (
 	errTooManyRcpts = errors.New("too many recipients")
 	errBareLF       = errors.New("bare LF or CR in message")
 	errShuttingDown = errors.New("shutting down")
+	errMayNotPost   = errors.New("sender may not post to the list")
 )
 
 // reply is the one place errors become SMTP replies: the conditions we
@@ -554,6 +580,9 @@ func reply(err error) *smtp.SMTPError {
 	switch {
 	case errors.Is(err, errNoSuchList), errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrBadName):
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such list here"}
+	case errors.Is(err, errMayNotPost):
+		// RFC 3463 5.7.1: delivery not authorized, message refused.
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Only members of this list may post to it"}
 	case errors.Is(err, errTooLarge), errors.Is(err, store.ErrTooLarge):
 		return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message too large"}
 	case errors.Is(err, errTooManyRcpts):

@@ -380,8 +380,15 @@ type smtpBackend struct {
 	committed func()
 }
 
+var _ smtpd.PostChecker = smtpBackend{}
+
 func (b smtpBackend) ListExists(ctx context.Context, name string) (bool, error) {
 	return b.in.ListExists(ctx, name)
+}
+
+// MayPost makes smtpd ask access.Post for every recipient (smtpd.PostChecker).
+func (b smtpBackend) MayPost(ctx context.Context, name, mailFrom string) (bool, error) {
+	return b.in.MayPost(ctx, name, mailFrom)
 }
 
 func (b smtpBackend) Deliver(ctx context.Context, d smtpd.Delivery) error {
