@@ -132,25 +132,53 @@ func (h *Handler) newAtom(w http.ResponseWriter, r *http.Request, list string) {
 	f := atomFeed{Title: title, ID: home,
 		Link:    []atomLink{{Href: home, Type: "text/html"}, {Href: home + "new.atom", Rel: "self"}},
 		Updated: atomTime(time.Unix(0, 0))}
-	for i, m := range msgs {
-		when := m.Date
-		if when.IsZero() {
-			when = m.Arrived
-		}
+	for i := range msgs {
 		if i == 0 {
-			f.Updated = atomTime(m.Arrived)
+			f.Updated = atomTime(msgs[i].Arrived)
 		}
-		author := visible(m.From.Name)
-		if author == "" {
-			author = m.From.Email
-		}
-		subject := visible(m.Subject)
-		if subject == "" {
-			subject = "(no subject)"
-		}
-		f.Entries = append(f.Entries, atomEntry{Title: subject, ID: messageURN(m.MessageID),
-			Link:    atomLink{Href: absURL(r, "/"+url.PathEscape(m.List)+"/"+url.PathEscape(m.MessageID)+"/")},
-			Updated: atomTime(when), Author: atomPerson{Name: author, Email: m.From.Email}})
+		f.Entries = append(f.Entries, messageEntry(r, &msgs[i], ""))
+	}
+	h.writeAtom(w, &f)
+}
+
+// messageEntry is a message as an Atom entry: its id a urn:uuid made from
+// the Message-ID, its link the message's page, summary the search
+// snippet if any.
+func messageEntry(r *http.Request, m *store.Message, summary string) atomEntry {
+	when := m.Date
+	if when.IsZero() {
+		when = m.Arrived
+	}
+	author := visible(m.From.Name)
+	if author == "" {
+		author = m.From.Email
+	}
+	subject := visible(m.Subject)
+	if subject == "" {
+		subject = "(no subject)"
+	}
+	return atomEntry{Title: subject, ID: messageURN(m.MessageID),
+		Link:    atomLink{Href: absURL(r, "/"+url.PathEscape(m.List)+"/"+url.PathEscape(m.MessageID)+"/")},
+		Updated: atomTime(when), Author: atomPerson{Name: author, Email: m.From.Email}, Summary: visible(summary)}
+}
+
+// searchAtom answers GET /{list}/?q=QUERY&x=A (and /all/): the hits of a
+// search, newest first, as an Atom feed (public-inbox's x=A), so a feed
+// reader can follow a query. Its updated time is the newest hit's arrival.
+func (h *Handler) searchAtom(w http.ResponseWriter, r *http.Request, list, q string, hits []store.SearchHit) {
+	home := absURL(r, "/"+url.PathEscape(list)+"/")
+	self := home + searchURL(q, "A", 0)
+	scope := list + "@" + h.cfg.Domain
+	if list == "all" {
+		scope = "every list at " + h.cfg.Domain
+	}
+	f := atomFeed{Title: visible("Search for " + q + " on " + scope), ID: self,
+		Link:    []atomLink{{Href: home + searchURL(q, "", 0), Type: "text/html"}, {Href: self, Rel: "self"}},
+		Updated: atomTime(time.Unix(0, 0))}
+	for i := range hits {
+		m := &hits[i].Message
+		f.Updated = max(f.Updated, atomTime(m.Arrived)) // RFC 3339 in UTC sorts as text
+		f.Entries = append(f.Entries, messageEntry(r, m, hits[i].Snippet))
 	}
 	h.writeAtom(w, &f)
 }

@@ -629,6 +629,8 @@ func TestPrivateListRouteWalk(t *testing.T) {
 		"GET /{list}/{rest...}": {
 			{"GET", "/sec/", "", 200},
 			{"GET", "/sec/?q=s:fix", "", 200},
+			{"GET", "/sec/?q=s:fix&x=t", "", 200},
+			{"GET", "/sec/?q=s:fix&x=A", "", 200},
 			{"GET", "/sec/series.atom", "", 200},
 			{"GET", "/sec/_/text/help/", "", 200},
 			{"GET", "/sec/" + esc, "", 302},
@@ -724,13 +726,20 @@ func TestAllSearchScope(t *testing.T) {
 			t.Fatalf("as %q: POST answer not gzip: %v", c.who, err)
 		}
 		mbox, _ := io.ReadAll(zr)
+		threads := e.do(req{Path: "/all/?q=s:fix&x=t", Token: e.tokens[c.who]})
+		feed := e.do(req{Path: "/all/?q=s:fix&x=A", Token: e.tokens[c.who]})
+		if threads.code != 200 || feed.code != 200 {
+			t.Fatalf("as %q: x=t %d, x=A %d", c.who, threads.code, feed.code)
+		}
 		for _, id := range c.want {
-			if !bytes.Contains(page.body, []byte(id)) || !bytes.Contains(mbox, []byte("Message-ID: <"+id)) {
-				t.Errorf("as %q: %s missing from the search page or the mbox", c.who, id)
+			if !bytes.Contains(page.body, []byte(id)) || !bytes.Contains(mbox, []byte("Message-ID: <"+id)) ||
+				!bytes.Contains(threads.body, []byte(id)) || !bytes.Contains(feed.body, []byte(id)) {
+				t.Errorf("as %q: %s missing from the search page, its x=t or x=A view, or the mbox", c.who, id)
 			}
 		}
 		for _, id := range c.not {
-			if bytes.Contains(page.body, []byte(id)) || bytes.Contains(mbox, []byte(id)) {
+			if bytes.Contains(page.body, []byte(id)) || bytes.Contains(mbox, []byte(id)) ||
+				bytes.Contains(threads.body, []byte(id)) || bytes.Contains(feed.body, []byte(id)) {
 				t.Errorf("as %q: %s leaked into an /all/ search", c.who, id)
 			}
 		}

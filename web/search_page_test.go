@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"log/slog"
@@ -192,5 +193,100 @@ func TestSearchPost(t *testing.T) {
 				t.Errorf("%d messages, want %d:\n%s", n, tc.msgs, mbox)
 			}
 		})
+	}
+}
+
+// TestSearchViews: public-inbox's x=t (hits grouped by thread) and x=A
+// (an Atom feed of the hits) on a list and on /all/.
+func TestSearchViews(t *testing.T) {
+	base := searchServer(t)
+	q := url.QueryEscape("quoting")
+
+	res := get(t, base+"/dev/?x=t&q="+q)
+	body := string(res.body)
+	if res.code != 200 || !strings.HasPrefix(res.header.Get("Content-Type"), "text/html") {
+		t.Fatalf("x=t: %d %s", res.code, body)
+	}
+	// root and reply are one thread, named and linked by its oldest hit.
+	if n := strings.Count(body, `<li><a href="/dev/root@x/t/">[PATCH] am: fix quoting</a> <small>2 matching</small>`); n != 1 {
+		t.Errorf("x=t: %d thread entries for root@x, want 1:\n%s", n, body)
+	}
+	for _, want := range []string{`href="/dev/reply@x/"`, `href="/dev/root@x/"`, `<input type="hidden" name="x" value="t">`,
+		`<a href="?q=quoting">messages</a> · threads`, `href="?q=quoting&amp;x=A"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("x=t page lacks %q", want)
+		}
+	}
+	if all := string(get(t, base+"/all/?x=t&q="+q).body); strings.Count(all, "matching</small>") != 2 || !strings.Contains(all, "<small>(other)</small>") {
+		t.Errorf("/all/ x=t: want the dev thread and the other list's message:\n%s", all)
+	}
+	// Paging keeps the view.
+	if b := string(get(t, base+"/dev/?x=t&q=s:bulk").body); !strings.Contains(b, `href="?o=50&amp;q=s%3Abulk&amp;x=t" rel="next"`) ||
+		strings.Count(b, "1 matching</small>") != searchPageSize {
+		t.Errorf("x=t paging:\n%s", b)
+	}
+
+	type feed struct {
+		Title   string `xml:"title"`
+		ID      string `xml:"id"`
+		Entries []struct {
+			Title   string `xml:"title"`
+			ID      string `xml:"id"`
+			Summary string `xml:"summary"`
+			Link    struct {
+				Href string `xml:"href,attr"`
+			} `xml:"link"`
+		} `xml:"entry"`
+	}
+	atom := func(path string) feed {
+		t.Helper()
+		res := get(t, base+path)
+		if res.code != 200 || res.header.Get("Content-Type") != "application/atom+xml; charset=utf-8" {
+			t.Fatalf("GET %s = %d %s %s", path, res.code, res.header.Get("Content-Type"), res.body)
+		}
+		if bytes.Contains(res.body, []byte("<script")) {
+			t.Errorf("GET %s: markup not escaped: %s", path, res.body)
+		}
+		var f feed
+		if err := xml.Unmarshal(res.body, &f); err != nil {
+			t.Fatalf("GET %s: %v in %s", path, err, res.body)
+		}
+		return f
+	}
+	f := atom("/dev/?x=A&q=s:bulk")
+	if len(f.Entries) != feedSize || f.Entries[0].Link.Href != base+"/dev/bulk59@x/" || f.Entries[0].ID != messageURN("bulk59@x") ||
+		f.Entries[0].Title != "bulk message 59" || f.ID != base+"/dev/?q=s%3Abulk&x=A" {
+		t.Errorf("x=A feed: %d entries, first %+v, id %q", len(f.Entries), f.Entries[0], f.ID)
+	}
+	if f := atom("/dev/?x=A&q=s:bulk&o=50"); len(f.Entries) != 10 || f.Entries[9].Link.Href != base+"/dev/bulk0@x/" {
+		t.Errorf("x=A o=50: %d entries", len(f.Entries))
+	}
+	f = atom("/dev/?x=A&q=evil")
+	if len(f.Entries) != 1 || strings.ContainsRune(f.Entries[0].Title+f.Entries[0].Summary, '\u202e') {
+		t.Errorf("hostile hit: %+v (bidi controls must be shown visibly)", f.Entries)
+	}
+	if f := atom("/all/?x=A&q=" + url.QueryEscape("f:ann@example.org")); len(f.Entries) != 2 {
+		t.Errorf("/all/ x=A: %d entries, want 2", len(f.Entries))
+	}
+	if f := atom("/dev/?x=A&q=nothingatall"); len(f.Entries) != 0 {
+		t.Errorf("no hits: %d entries", len(f.Entries))
+	}
+
+	for _, tc := range []struct {
+		path string
+		code int
+		msg  string
+	}{
+		{"/dev/?x=A&q=" + url.QueryEscape("(s:x"), 400, "bad query"},
+		{"/dev/?x=A&q=x&o=-1", 400, "o must be an offset"},
+		{"/dev/?x=zz&q=x", 400, "x must be t (threads), A (Atom) or m (mbox, POST)"},
+		{"/dev/?x=m&q=x", 405, "x=m (mbox) searches are POST requests"},
+		{"/nosuch/?x=A&q=x", 404, "list not found"},
+		{"/nosuch/?x=t&q=x", 404, "list not found"},
+	} {
+		res := get(t, base+tc.path)
+		if res.code != tc.code || !strings.Contains(string(res.body), tc.msg) {
+			t.Errorf("GET %s = %d %q, want %d %q", tc.path, res.code, res.body, tc.code, tc.msg)
+		}
 	}
 }
