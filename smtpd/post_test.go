@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -56,8 +57,17 @@ func TestPostCheck(t *testing.T) {
 	// An outsider: refused for the private list with 5.7.1, accepted for
 	// the public one in the same transaction.
 	send("out@example.org", map[string]string{"dev": "250", "sec": "550 5.7.1"}, true)
-	// The null sender (bounces) is nobody's.
+	// The null sender is nobody's, but a command address (a bounce to
+	// NAME+bounces-..., a subscription request) is the backend's to
+	// judge, not a post.
 	send("", map[string]string{"sec": "550 5.7.1"}, false)
+	{
+		cv := dial(t, addr)
+		cv.cmd("EHLO test", "250")
+		cv.cmd("MAIL FROM:<>", "250")
+		cv.cmd("RCPT TO:<sec+bounces-x@lists.example.org>", "250")
+		cv.cmd("QUIT", "221")
+	}
 	// A failing check asks for a retry.
 	send("broken@example.org", map[string]string{"sec": "451 4.3.0"}, false)
 	// A member posts to both.
@@ -75,5 +85,10 @@ func TestPostCheck(t *testing.T) {
 	defer be.mu.Unlock()
 	if !slices.Contains(be.asked, [2]string{"sec", "out@example.org"}) || !slices.Contains(be.asked, [2]string{"sec", ""}) {
 		t.Errorf("MayPost asked %v; want the envelope sender for each list", be.asked)
+	}
+	for _, a := range be.asked {
+		if strings.Contains(a[0], "+") {
+			t.Errorf("MayPost asked about a command address %q", a[0])
+		}
 	}
 }

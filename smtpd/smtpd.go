@@ -61,8 +61,8 @@ type Backend interface {
 
 // PostChecker is an optional ability of a Backend: whether the envelope
 // sender (MAIL FROM, "" for the null sender) may post to list name. smtpd
-// asks it for every accepted recipient, at RCPT time, and refuses the
-// recipient with 550 5.7.1 when it says no. The decision (access.Post) is
+// asks it at RCPT time for every recipient that is a list itself (not
+// NAME+command), and refuses the recipient with 550 5.7.1 when it says no. The decision (access.Post) is
 // the Backend's: smtpd knows nothing of users and roles.
 type PostChecker interface {
 	MayPost(ctx context.Context, name, mailFrom string) (bool, error)
@@ -391,7 +391,10 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		ss.log.Warn("rejected", "rcpt", to, "reason", "no such list")
 		return reply(errNoSuchList)
 	}
-	if pc, ok := ss.s.be.(PostChecker); ok {
+	// Only a post to the list itself is checked: NAME+command addresses
+	// (subscribe, confirm, bounces, which come from the null sender) are
+	// the backend's to interpret.
+	if pc, ok := ss.s.be.(PostChecker); ok && name == base {
 		ss.mu.Lock()
 		from := ss.from
 		ss.mu.Unlock()
