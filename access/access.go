@@ -20,10 +20,12 @@
 // user whose account address is the envelope sender (MAIL FROM, compared
 // without regard to case), with that user's role on the list; any other
 // sender, the null sender <> included, is anonymous. A private list thus
-// refuses outsiders' mail at RCPT with 550 5.7.1. The envelope sender is
-// only a claim anyone can make: this keeps strangers' mail and spam off a
-// private list, it does not prove that a member sent it (that would take
-// SPF/DKIM checks or SMTP AUTH, which patchwell does not do yet).
+// refuses outsiders' mail at RCPT with 550 5.7.1 (command addresses,
+// NAME+subscribe and the like, are not posts and are not checked). The
+// envelope sender is only a claim anyone can make: this keeps strangers'
+// mail and spam off a private list, it does not prove that a member sent
+// it (that would take tying the decision to SPF/DKIM/DMARC results or SMTP
+// AUTH, which this check does not do).
 //
 // Comment needs a signed-in, confirmed user who can
 // read. SetStatus, Moderate and Apply need the maintainer or owner role (or
