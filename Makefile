@@ -16,6 +16,7 @@ test:
 # (go.dev/issue/75804).
 ci:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	@! git grep -InE '^(<<<<<<<|>>>>>>>)( |$$)' -- . ':!*testdata*' || { echo "merge conflict markers"; exit 1; }
 	$(GO) vet ./...
 	$(MAKE) test
 	$(MAKE) fuzz FUZZTIME=20000x
