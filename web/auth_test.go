@@ -609,8 +609,10 @@ type walkCase struct {
 // list: anonymous (and signed in without a role) gets 404 everywhere, a
 // member gets the page. A new route without a case here fails the test.
 func TestPrivateListRouteWalk(t *testing.T) {
-	e := newAuthEnv(t, Config{})
+	e, f := newListsEnv(t) // mlist_test.go: the mailing list routes on
+	f.st = nil             // moderation calls only record: each walks alike
 	id := fmt.Sprint(e.series["sec"])
+	held := fmt.Sprint(e.hold("sec", "held"))
 	msg := "p-sec@example.org"
 	esc := url.PathEscape(msg)
 	lists := []walkCase{}
@@ -642,12 +644,28 @@ func TestPrivateListRouteWalk(t *testing.T) {
 			{"GET", "/all/" + esc + "/raw", "", 200},
 			{"GET", "/all/" + esc + "/t.mbox.gz", "", 200},
 			{"GET", "/all/" + esc + "/", "", 200},
+			// The mailing list's pages (mlist.go). A confirmation page
+			// reads the same for every list name (the token authorizes):
+			// only a malformed token is walked here.
+			{"GET", "/sec/confirm?t=bad!", "", 404},
+			{"GET", "/sec/unsubscribe?t=00", "", 403},
+			{"GET", "/sec/held", "", 200},
+			{"GET", "/sec/held/" + held + "/raw", "", 200},
 		},
-		"POST /series/{id}/status":          {{"POST", "/series/" + id + "/status", "status=approved", 303}},
-		"POST /api/v1/series/{id}/status":   {{"POST", "/api/v1/series/" + id + "/status", `{"status":"rejected"}`, 200}},
-		"GET /api/v1/series/{id}/comments":  {{"GET", "/api/v1/series/" + id + "/comments", "", 200}},
-		"POST /api/v1/series/{id}/comments": {{"POST", "/api/v1/series/" + id + "/comments", `{"summary":"Looks good."}`, 201}},
-		"POST /series/{id}/review":          {{"POST", "/series/" + id + "/review", "summary=Looks+good.", 303}},
+		"POST /{list}/subscribe":               {{"POST", "/sec/subscribe", "email=a%40example.org", 200}},
+		"POST /{list}/confirm":                 {{"POST", "/sec/confirm", "t=00", 404}},
+		"POST /{list}/unsubscribe":             {{"POST", "/sec/unsubscribe?t=00", "List-Unsubscribe=One-Click", 403}},
+		"GET /api/v1/lists/{name}/subscribers": {{"GET", "/api/v1/lists/sec/subscribers", "", 200}},
+		"GET /api/v1/lists/{name}/held":        {{"GET", "/api/v1/lists/sec/held", "", 200}},
+		"POST /{list}/held/{id}/reject":        {{"POST", "/sec/held/" + held + "/reject", "", 303}},
+		"POST /api/v1/held/{id}/approve":       {{"POST", "/api/v1/held/" + held + "/approve", "", 200}},
+		"POST /{list}/held/{id}/approve":       {{"POST", "/sec/held/" + held + "/approve", "", 303}},
+		"POST /api/v1/held/{id}/reject":        {{"POST", "/api/v1/held/" + held + "/reject", "", 200}},
+		"POST /series/{id}/status":             {{"POST", "/series/" + id + "/status", "status=approved", 303}},
+		"POST /api/v1/series/{id}/status":      {{"POST", "/api/v1/series/" + id + "/status", `{"status":"rejected"}`, 200}},
+		"GET /api/v1/series/{id}/comments":     {{"GET", "/api/v1/series/" + id + "/comments", "", 200}},
+		"POST /api/v1/series/{id}/comments":    {{"POST", "/api/v1/series/" + id + "/comments", `{"summary":"Looks good."}`, 201}},
+		"POST /series/{id}/review":             {{"POST", "/series/" + id + "/review", "summary=Looks+good.", 303}},
 		// No such comment: a member learns that, others only that there is no series.
 		"POST /api/v1/series/{id}/comments/resolve": {{"POST", "/api/v1/series/" + id + "/comments/resolve",
 			`{"key":{"reply_message_id":"r@x","patch_message_id":"p@x","file":"f","side":"new","line":1},"resolved":true}`, 404}},

@@ -70,7 +70,8 @@ type listPage struct {
 	Threads            []store.ThreadSummary
 	Prev, Next         string
 	SMTPHost, SMTPPort string
-	BaseURL            string // http://HOST, for the .b4-config block
+	BaseURL            string    // http://HOST, for the .b4-config block
+	Mail               *listMail // addresses, subscribe form (mlist.go)
 }
 
 // listInfo is what the list page shows of a list.
@@ -111,6 +112,10 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, name string) 
 		BaseURL: absURL(r, ""),
 	}
 	d.SMTPHost, d.SMTPPort = smtpHostPort(h.cfg)
+	if d.Mail, err = h.listMailFor(r, l); err != nil {
+		h.fail(w, r, "list", err)
+		return
+	}
 	d.Tab = q.Get("tab")
 	if d.Tab == "" {
 		d.Tab = "series"

@@ -89,6 +89,9 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 	case list == "all" && rest == "":
 		h.allPage(w, r)
 		return
+	case list != "all" && h.mlistGET(w, r, list, rest):
+		// The mailing list's pages (mlist.go) decide access themselves.
+		return
 	}
 	if list == "all" {
 		// The inbox across every list: find the message's own list.

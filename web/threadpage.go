@@ -39,6 +39,9 @@ type threadMessage struct {
 	// Parent links to the message this one answers, when it is in the
 	// thread (the flat view shows it).
 	Parent, ParentFrom string
+	// Auth is the message's authentication and maintainer command note
+	// (message page only; mlist.go).
+	Auth *authNote
 }
 
 type pageLink struct {
@@ -341,6 +344,7 @@ func (h *Handler) messagePage(w http.ResponseWriter, r *http.Request, list, id s
 		m.Subject = visible(m.Subject)
 		m.From.Name = visible(m.From.Name)
 		tm := threadMessage{M: m, Blocks: splitBody(bodies[i]), Focus: true, Headers: metaHeaders(&m), ShowSubject: true}
+		tm.Auth = h.messageAuth(r.Context(), list, id)
 		if hr, ok := h.r.(HeaderReader); ok {
 			hds, err := hr.ThreadHeaders(r.Context(), list, id)
 			if err != nil {

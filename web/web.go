@@ -60,6 +60,19 @@ type Config struct {
 	// SecureCookies marks the session cookie Secure even on plain HTTP
 	// requests: the site is behind an https proxy.
 	SecureCookies bool
+	// Lists, when set, is the mailing list (package lists): the subscribe
+	// form, confirmation and one-click unsubscribe pages, and with
+	// ListData the moderation queue and its API (mlist.go). Without it
+	// these routes answer 404.
+	Lists ListServer
+	// ListData reads subscribers, held messages and messages'
+	// authentication results (store.Store).
+	ListData ListData
+	// UnsubscribeCheck verifies the token of a one-click unsubscribe link
+	// /{list}/unsubscribe?t=TOKEN and returns the address it was made
+	// for (outbound.CheckUnsubscribeToken with the server's secret); nil
+	// refuses every link.
+	UnsubscribeCheck func(list, token string) (email string, ok bool)
 }
 
 // Limits on untrusted request input.
@@ -130,6 +143,7 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.mux.HandleFunc("GET /api/{rest...}", h.notFound)
 	h.authRoutes()
 	h.commentRoutes()
+	h.mlistRoutes()
 	return h
 }
 
