@@ -76,11 +76,17 @@ func (s *Server) askConfirm(ctx context.Context, list, email, name, action, inRe
 				fmt.Sprintf("%s is not subscribed to %s.\n", email, s.addr(list, "")))
 			return nil
 		}
-	} else if err := s.st.Subscribe(ctx, list, email, name, store.SubPending); err != nil {
-		if sub, gerr := s.st.Subscriber(ctx, list, email); gerr == nil && sub.State == store.SubActive {
+	} else {
+		// Already subscribed: nothing to confirm, and the request must not
+		// set the address back to pending (anyone could stop its mail).
+		if sub, err := s.st.Subscriber(ctx, list, email); err == nil && sub.State == store.SubActive {
+			s.send(ctx, list, []string{email}, inReplyTo, s.addr(list, "owner"), "Already subscribed to "+list,
+				fmt.Sprintf("%s is already subscribed to %s.\n", email, s.addr(list, "")))
 			return nil
 		}
-		return err
+		if err := s.st.Subscribe(ctx, list, email, name, store.SubPending); err != nil {
+			return err
+		}
 	}
 	tok, hash := token()
 	if err := s.st.AddSubConfirmation(ctx, hash, list, email, action, time.Now().Add(s.cfg.ConfirmTTL)); err != nil {

@@ -388,3 +388,23 @@ func TestStatusByMail(t *testing.T) {
 	}
 	_ = time.Now
 }
+
+// TestSubscribeAgainKeepsActive: a subscription request for an active
+// address changes nothing (it would otherwise let anyone stop its mail).
+func TestSubscribeAgainKeepsActive(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.st.Subscribe(ctx, "dev", "ann@example.org", "Ann", store.SubActive)
+	if err := e.receive(t, "dev+subscribe", msg("Mallory <ann@example.org>", "again@x", "subscribe", "", "")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.RequestSubscription(ctx, "dev", "ann@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if sub, _ := e.st.Subscriber(ctx, "dev", "ann@example.org"); sub.State != store.SubActive {
+		t.Fatalf("state %s after a new request", sub.State)
+	}
+	if !strings.Contains(e.out.last(t, "ann@example.org"), "already subscribed") {
+		t.Error("no answer saying so")
+	}
+}

@@ -308,7 +308,9 @@ func cmdServe(args []string) error {
 		svc.EnableReviews(in, *domain)
 		svc.SetDistributor(queue.Distribute)
 		h := web.New(svc, web.Config{Domain: *domain, SMTPAddr: *smtpAddr,
-			Accounts: acc, Signup: *signup, SecureCookies: *secure},
+			Accounts: acc, Signup: *signup, SecureCookies: *secure,
+			Lists: listSrv, ListData: st,
+			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) }},
 			log.With("proto", "http"))
 		httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 		go func() { errc <- httpSrv.Serve(l) }()
