@@ -179,6 +179,24 @@ func TestMailingList(t *testing.T) {
 		t.Errorf("series total %d", s.Total)
 	}
 
+	// RFC 8058 one-click unsubscribe with the link in amy's copy.
+	amyCopy := sk.waitFor(t, "amy@example.org", 4)[0].data
+	link := regexp.MustCompile(`List-Unsubscribe: <(http[^>]+)>`).FindSubmatch(amyCopy)
+	if link == nil {
+		t.Fatalf("no https link in List-Unsubscribe:\n%s", amyCopy)
+	}
+	resp, err := http.Post(string(link[1]), "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("one-click unsubscribe: %d", resp.StatusCode)
+	}
+	if out := run(t, data, binary, "sub", "ls", "--list", "dev", "--data", data); strings.Contains(out, "amy@") {
+		t.Errorf("amy still subscribed after one-click:\n%s", out)
+	}
+
 	swaks(t, srv.smtp, "zed@example.org", "dev+unsubscribe@patchwell.localhost", "unsubscribe")
 	got := sk.waitFor(t, "zed@example.org", 7)
 	addr = confirmRE.FindString(string(got[6].data))
