@@ -132,3 +132,40 @@ func TestReindexCLI(t *testing.T) {
 		t.Fatalf("reindex while serving: exit %d, %q", code, errs)
 	}
 }
+
+// TestSubCLI: operator subscriptions, one by one and from a file, and
+// the list policy command, with their errors.
+func TestSubCLI(t *testing.T) {
+	data := t.TempDir()
+	if _, errOut, code := cli(t, nil, "list", "create", "dev", "--data", data); code != 0 {
+		t.Fatalf("list create: %s", errOut)
+	}
+	if out, errOut, code := cli(t, nil, "sub", "add", "Ann@Example.org", "--list", "dev", "--name", "Ann", "--data", data); code != 0 || !strings.Contains(out, "subscribed ann@example.org") {
+		t.Fatalf("sub add: %q %q %d", out, errOut, code)
+	}
+	if out, errOut, code := cli(t, []byte("# team\nbob@example.org\n\ncat@example.net\n"), "sub", "add", "--file", "-", "--list", "dev", "--data", data); code != 0 || !strings.Contains(out, "subscribed 2 addresses") {
+		t.Fatalf("sub add --file: %q %q %d", out, errOut, code)
+	}
+	if _, errOut, code := cli(t, []byte("dan@example.org\nnot an address\n"), "sub", "add", "--file", "-", "--list", "dev", "--data", data); code != 1 || !strings.Contains(errOut, "-:2:") {
+		t.Errorf("bad line: %q %d", errOut, code)
+	}
+	out, _, _ := cli(t, nil, "sub", "ls", "--list", "dev", "--data", data)
+	if strings.Count(out, "active") != 4 {
+		t.Errorf("sub ls:\n%s", out)
+	}
+	if _, _, code := cli(t, nil, "sub", "rm", "bob@example.org", "--list", "dev", "--data", data); code != 0 {
+		t.Error("sub rm failed")
+	}
+	if _, errOut, code := cli(t, nil, "sub", "rm", "bob@example.org", "--list", "dev", "--data", data); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Errorf("second rm: %q %d", errOut, code)
+	}
+	if _, _, code := cli(t, nil, "sub", "add", "x@example.org", "--data", data); code != 2 {
+		t.Errorf("sub add without --list: exit %d, want 2", code)
+	}
+	if out, errOut, code := cli(t, nil, "list", "policy", "dev", "--posting", "subscribers", "--deny", "@spam.example", "--data", data); code != 0 || !strings.Contains(out, "posting subscribers") || !strings.Contains(out, "deny @spam.example") {
+		t.Errorf("policy: %q %q %d", out, errOut, code)
+	}
+	if _, _, code := cli(t, nil, "list", "policy", "dev", "--dmarc", "maybe", "--data", data); code != 2 {
+		t.Errorf("bad dmarc action: exit %d, want 2", code)
+	}
+}

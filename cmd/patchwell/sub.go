@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -21,6 +22,7 @@ func cmdSub(args []string) error {
 	list := fs.String("list", "", "the list")
 	name := fs.String("name", "", "subscriber's name (add)")
 	state := fs.String("state", "", "only subscribers in this state (ls): pending, active or disabled")
+	file := fs.String("file", "", "add every address in this file, one per line (add; - for standard input)")
 	pos, err := parse(fs, args[1:])
 	if err != nil {
 		return err
@@ -29,6 +31,9 @@ func cmdSub(args []string) error {
 	n, ok := want[args[0]]
 	if !ok {
 		return usageError{fmt.Sprintf("unknown sub command %q (add, rm, ls)", args[0])}
+	}
+	if args[0] == "add" && *file != "" {
+		n = 0
 	}
 	if len(pos) != n || *list == "" {
 		return usageError{"usage: patchwell " + commands["sub"].usage}
@@ -41,6 +46,9 @@ func cmdSub(args []string) error {
 	ctx := context.Background()
 	switch args[0] {
 	case "add":
+		if *file != "" {
+			return addFromFile(ctx, st, *list, *file)
+		}
 		if err := st.Subscribe(ctx, *list, pos[0], *name, store.SubActive); err != nil {
 			return err
 		}
@@ -102,5 +110,36 @@ func cmdPolicy(st store.Store, list string, posting, dmarc, allow, deny *string)
 		}
 	}
 	fmt.Printf("posting %s\ndmarc %s\nallow %s\ndeny %s\n", p.Posting, p.DMARC, strings.Join(p.Allow, ","), strings.Join(p.Deny, ","))
+	return nil
+}
+
+// addFromFile subscribes every address of a file (blank lines and lines
+// starting with # skipped); a bad line stops it with its line number.
+func addFromFile(ctx context.Context, st store.Store, list, path string) error {
+	f := os.Stdin
+	if path != "-" {
+		var err error
+		if f, err = os.Open(path); err != nil {
+			return err
+		}
+		defer f.Close()
+	}
+	sc := bufio.NewScanner(f)
+	n, line := 0, 0
+	for sc.Scan() {
+		line++
+		a := strings.TrimSpace(sc.Text())
+		if a == "" || strings.HasPrefix(a, "#") {
+			continue
+		}
+		if err := st.Subscribe(ctx, list, a, "", store.SubActive); err != nil {
+			return fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		n++
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	fmt.Printf("subscribed %d addresses to %s\n", n, list)
 	return nil
 }
