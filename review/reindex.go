@@ -58,10 +58,18 @@ func Reindex(ctx context.Context, from, to store.Store, log *slog.Logger) (map[s
 	if dropped > 0 {
 		log.Warn("reindex: status changes of series that no longer exist were dropped", "count", dropped)
 	}
+	ml, err := from.ExportMailingList(ctx)
+	if err != nil {
+		return out, err
+	}
+	if err := to.ImportMailingList(ctx, ml); err != nil {
+		return out, err
+	}
 	return out, copyReviewState(ctx, from, to)
 }
 
-// copyReviewState copies the resolved marks and the outbox.
+// copyReviewState copies the resolved marks, the outbox and the
+// deliveries still pending (sent ones are not sent again).
 func copyReviewState(ctx context.Context, from, to store.Store) error {
 	rs, err := from.Resolutions(ctx, nil)
 	if err != nil {
@@ -88,9 +96,26 @@ func copyReviewState(ctx context.Context, from, to store.Store) error {
 			}
 		}
 		for _, m := range box {
+			old := m.ID
 			m.ListID = ids[m.List]
-			if _, err := tx.AddOutbox(ctx, m); err != nil {
+			id, err := tx.AddOutbox(ctx, m)
+			if err != nil {
 				return err
+			}
+			ds, err := from.Deliveries(ctx, old)
+			if err != nil {
+				return err
+			}
+			var pending []string
+			for _, d := range ds {
+				if d.State == store.DeliveryPending {
+					pending = append(pending, d.Rcpt)
+				}
+			}
+			if len(pending) > 0 {
+				if err := tx.QueueDeliveries(ctx, id, pending); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

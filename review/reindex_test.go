@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -147,5 +148,84 @@ func TestReindexKeepsAccounts(t *testing.T) {
 	h, err := fresh.StatusHistory(ctx, ns[0].ID)
 	if err != nil || len(h) != 1 || h[0].Comment != "ship it" || h[0].User == nil || h[0].User.Email != "m@example.org" {
 		t.Fatalf("history after reindex: %+v %v", h, err)
+	}
+}
+
+// TestReindexKeepsMailingList: subscribers, policy, held messages,
+// authentication results, secrets and pending deliveries survive a
+// reindex; deliveries already sent are not queued again.
+func TestReindexKeepsMailingList(t *testing.T) {
+	ctx := context.Background()
+	in, old := newTestIngester(t)
+	raw := []byte("From: A <a@example.org>\nSubject: hello\nMessage-ID: <m1@x>\n\nbody\n")
+	if err := in.Deliver(ctx, []string{"dev"}, raw); err != nil {
+		t.Fatal(err)
+	}
+	old.Subscribe(ctx, "dev", "s1@example.org", "S1", store.SubActive)
+	old.Subscribe(ctx, "dev", "s2@example.org", "", store.SubDisabled)
+	if err := old.SetPolicy(ctx, "dev", store.ListPolicy{Posting: store.PostModerated, DMARC: store.DMARCHold, Allow: []string{"@example.org"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Hold(ctx, &store.Held{List: "dev", Raw: []byte("Subject: held\n\nx\n"), MessageID: "h@x", From: "h@example.net", Subject: "held", Reason: "moderated", Arrived: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.SetMessageAuth(ctx, "dev", "m1@x", `{"auth":{"DMARC":"pass"}}`); err != nil {
+		t.Fatal(err)
+	}
+	secret, _ := old.Secret(ctx, "unsubscribe")
+	l, _ := old.List(ctx, "dev")
+	var outboxID int64
+	err := old.Update(ctx, func(tx store.Tx) error {
+		var err error
+		if outboxID, err = tx.AddOutbox(ctx, store.OutboxMessage{ListID: l.ID, MessageID: "m1@x", Raw: raw}); err != nil {
+			return err
+		}
+		return tx.QueueDeliveries(ctx, outboxID, []string{"s1@example.org", "done@example.org"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := old.Deliveries(ctx, outboxID)
+	for _, d := range ds {
+		if d.Rcpt == "done@example.org" {
+			if err := old.MarkSent(ctx, []int64{d.ID}, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	fresh, err := store.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if _, err := Reindex(ctx, old, fresh, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	subs, _ := fresh.Subscribers(ctx, "dev", "")
+	if len(subs) != 2 || subs[0].Name != "S1" || subs[1].State != store.SubDisabled {
+		t.Errorf("subscribers after reindex: %+v", subs)
+	}
+	if p, _ := fresh.Policy(ctx, "dev"); p.Posting != store.PostModerated || p.DMARC != store.DMARCHold || len(p.Allow) != 1 {
+		t.Errorf("policy after reindex: %+v", p)
+	}
+	if h, _ := fresh.HeldMessages(ctx, "dev", store.HeldWaiting); len(h) != 1 || h[0].MessageID != "h@x" {
+		t.Errorf("held after reindex: %+v", h)
+	} else if m, err := fresh.HeldMessage(ctx, h[0].ID); err != nil || string(m.Raw) != "Subject: held\n\nx\n" {
+		t.Errorf("held bytes after reindex: %v", err)
+	}
+	if a, _ := fresh.MessageAuth(ctx, "dev", "m1@x"); a != `{"auth":{"DMARC":"pass"}}` {
+		t.Errorf("auth after reindex: %q", a)
+	}
+	if s, _ := fresh.Secret(ctx, "unsubscribe"); string(s) != string(secret) {
+		t.Error("the unsubscribe key changed: every link sent so far would stop working")
+	}
+	box, _ := fresh.Outbox(ctx, "")
+	if len(box) != 1 {
+		t.Fatalf("outbox after reindex: %+v", box)
+	}
+	nd, _ := fresh.Deliveries(ctx, box[0].ID)
+	if len(nd) != 1 || nd[0].Rcpt != "s1@example.org" || nd[0].State != store.DeliveryPending {
+		t.Errorf("deliveries after reindex: %+v", nd)
 	}
 }

@@ -421,3 +421,155 @@ func (s *SQLite) ListOwners(ctx context.Context, list string) ([]string, error) 
 	}
 	return out, rows.Err()
 }
+
+// MailingListData is what the mailing list keeps that is not in the mail,
+// carried across a reindex: policies, rules, subscribers, pending
+// confirmations, held messages (compressed as stored), authentication
+// results and secrets.
+type MailingListData struct {
+	Policies []struct{ List, Posting, DMARC string }
+	Rules    []struct{ List, Pattern, Action string }
+	Subs     []struct {
+		List, Email, Name, State string
+		Created                  int64
+		Bounces                  int
+	}
+	Confirmations []struct {
+		Hash                []byte
+		List, Email, Action string
+		Expires             int64
+	}
+	Held []struct {
+		List, MessageID, From, Subject, Reason, Auth, State, DecidedBy string
+		Raw                                                            []byte
+		Arrived, DecidedAt                                             int64
+	}
+	Auth    []struct{ List, MessageID, Result string }
+	Secrets []struct {
+		Name  string
+		Value []byte
+	}
+}
+
+// ExportMailingList implements Store.
+func (s *SQLite) ExportMailingList(ctx context.Context) (*MailingListData, error) {
+	var d MailingListData
+	q := func(query string, scan func(*sql.Rows) error) error {
+		rows, err := s.r.QueryContext(ctx, query)
+		if err != nil {
+			return fmt.Errorf("export mailing list: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return fmt.Errorf("export mailing list: %w", err)
+			}
+		}
+		return rows.Err()
+	}
+	err := errors.Join(
+		q(`SELECT name, posting, dmarc_action FROM lists`, func(r *sql.Rows) error {
+			d.Policies = append(d.Policies, struct{ List, Posting, DMARC string }{})
+			x := &d.Policies[len(d.Policies)-1]
+			return r.Scan(&x.List, &x.Posting, &x.DMARC)
+		}),
+		q(`SELECT l.name, r.pattern, r.action FROM list_rules r JOIN lists l ON l.id = r.list_id`, func(r *sql.Rows) error {
+			d.Rules = append(d.Rules, struct{ List, Pattern, Action string }{})
+			x := &d.Rules[len(d.Rules)-1]
+			return r.Scan(&x.List, &x.Pattern, &x.Action)
+		}),
+		q(`SELECT l.name, s.email, s.name, s.state, s.created, s.bounces FROM subscribers s JOIN lists l ON l.id = s.list_id`, func(r *sql.Rows) error {
+			d.Subs = append(d.Subs, struct {
+				List, Email, Name, State string
+				Created                  int64
+				Bounces                  int
+			}{})
+			x := &d.Subs[len(d.Subs)-1]
+			return r.Scan(&x.List, &x.Email, &x.Name, &x.State, &x.Created, &x.Bounces)
+		}),
+		q(`SELECT c.hash, l.name, c.email, c.action, c.expires FROM sub_confirmations c JOIN lists l ON l.id = c.list_id`, func(r *sql.Rows) error {
+			d.Confirmations = append(d.Confirmations, struct {
+				Hash                []byte
+				List, Email, Action string
+				Expires             int64
+			}{})
+			x := &d.Confirmations[len(d.Confirmations)-1]
+			return r.Scan(&x.Hash, &x.List, &x.Email, &x.Action, &x.Expires)
+		}),
+		q(`SELECT l.name, h.message_id, h.from_email, h.subject, h.reason, h.auth, h.state, h.decided_by, h.raw, h.arrived, h.decided_at
+			FROM held h JOIN lists l ON l.id = h.list_id ORDER BY h.id`, func(r *sql.Rows) error {
+			d.Held = append(d.Held, struct {
+				List, MessageID, From, Subject, Reason, Auth, State, DecidedBy string
+				Raw                                                            []byte
+				Arrived, DecidedAt                                             int64
+			}{})
+			x := &d.Held[len(d.Held)-1]
+			return r.Scan(&x.List, &x.MessageID, &x.From, &x.Subject, &x.Reason, &x.Auth, &x.State, &x.DecidedBy, &x.Raw, &x.Arrived, &x.DecidedAt)
+		}),
+		q(`SELECT l.name, m.message_id, a.result FROM message_auth a JOIN messages m ON m.id = a.id JOIN lists l ON l.id = m.list_id`, func(r *sql.Rows) error {
+			d.Auth = append(d.Auth, struct{ List, MessageID, Result string }{})
+			x := &d.Auth[len(d.Auth)-1]
+			return r.Scan(&x.List, &x.MessageID, &x.Result)
+		}),
+		q(`SELECT name, value FROM secrets`, func(r *sql.Rows) error {
+			d.Secrets = append(d.Secrets, struct {
+				Name  string
+				Value []byte
+			}{})
+			x := &d.Secrets[len(d.Secrets)-1]
+			return r.Scan(&x.Name, &x.Value)
+		}),
+	)
+	return &d, err
+}
+
+// ImportMailingList implements Store.
+func (s *SQLite) ImportMailingList(ctx context.Context, d *MailingListData) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("import mailing list: %w", err)
+	}
+	defer tx.Rollback()
+	exec := func(q string, args ...any) {
+		if err == nil {
+			if _, e := tx.ExecContext(ctx, q, args...); e != nil {
+				err = fmt.Errorf("import mailing list: %w", e)
+			}
+		}
+	}
+	const lid = `(SELECT id FROM lists WHERE name = ?)`
+	for _, x := range d.Policies {
+		exec(`UPDATE lists SET posting = ?, dmarc_action = ? WHERE name = ?`, x.Posting, x.DMARC, x.List)
+	}
+	for _, x := range d.Rules {
+		exec(`INSERT OR REPLACE INTO list_rules(list_id, pattern, action) VALUES(`+lid+`,?,?)`, x.List, x.Pattern, x.Action)
+	}
+	for _, x := range d.Subs {
+		exec(`INSERT OR REPLACE INTO subscribers(list_id, email, name, state, created, bounces) VALUES(`+lid+`,?,?,?,?,?)`,
+			x.List, x.Email, x.Name, x.State, x.Created, x.Bounces)
+	}
+	for _, x := range d.Confirmations {
+		exec(`INSERT OR REPLACE INTO sub_confirmations(hash, list_id, email, action, expires) VALUES(?,`+lid+`,?,?,?)`,
+			x.Hash, x.List, x.Email, x.Action, x.Expires)
+	}
+	for _, x := range d.Held {
+		exec(`INSERT INTO held(list_id, raw, message_id, from_email, subject, reason, auth, arrived, state, decided_by, decided_at)
+			VALUES(`+lid+`,?,?,?,?,?,?,?,?,?,?)`, x.List, x.Raw, x.MessageID, x.From, x.Subject, x.Reason, x.Auth, x.Arrived, x.State, x.DecidedBy, x.DecidedAt)
+	}
+	for _, x := range d.Auth {
+		exec(`INSERT OR REPLACE INTO message_auth(id, result) SELECT m.id, ? FROM messages m JOIN lists l ON l.id = m.list_id
+			WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1`, x.Result, x.List, x.MessageID)
+	}
+	for _, x := range d.Secrets {
+		exec(`INSERT OR REPLACE INTO secrets(name, value) VALUES(?, ?)`, x.Name, x.Value)
+	}
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("import mailing list: %w", err)
+	}
+	return nil
+}

@@ -226,6 +226,10 @@ type Store interface {
 	// ListOwners returns the addresses of a list's owners: its owner
 	// field and the users with the owner role.
 	ListOwners(ctx context.Context, list string) ([]string, error)
+	// ExportMailingList and ImportMailingList carry the mailing list's own
+	// data across a reindex (into a store without it).
+	ExportMailingList(ctx context.Context) (*MailingListData, error)
+	ImportMailingList(ctx context.Context, d *MailingListData) error
 	// Secret returns the named server secret, making it on first use.
 	Secret(ctx context.Context, name string) ([]byte, error)
 	Close() error
