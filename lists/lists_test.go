@@ -408,3 +408,50 @@ func TestSubscribeAgainKeepsActive(t *testing.T) {
 		t.Error("no answer saying so")
 	}
 }
+
+// TestModerateByMail: an owner approves a held post by replying to the
+// notice; a forged reply (not signed by the owner's domain) is refused
+// and said so; a reply from someone without a role is refused.
+func TestModerateByMail(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	u, err := e.acc.AddUser(ctx, "owner@example.org", "Owner", "pw pw pw pw", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.st.SetRole(ctx, u.ID, "dev", store.RoleOwner)
+	e.st.SetPolicy(ctx, "dev", store.ListPolicy{Posting: store.PostModerated, DMARC: store.DMARCAccept})
+	if err := e.receive(t, "dev", msg("ann@example.org", "mod1@x", "please post", "", "hi")); err != nil {
+		t.Fatal(err)
+	}
+	notice := e.out.last(t, "owner@example.org")
+	m := regexp.MustCompile(`dev\+moderate-(\d+)@lists\.example\.org`).FindStringSubmatch(notice)
+	if m == nil {
+		t.Fatalf("no moderation address in the notice:\n%s", notice)
+	}
+	approve := msg("Owner <owner@example.org>", "a1@x", "Re: Held", "", "approve\n\n> held for moderation")
+	// Forged: not signed by example.org.
+	e.auth["owner@example.org"] = &Auth{DMARC: "fail", FromDomain: "example.org"}
+	e.receive(t, "dev+moderate-"+m[1], approve)
+	if e.archived("mod1@x") || !strings.Contains(e.out.last(t, "owner@example.org"), "Not done") {
+		t.Fatal("a forged approval was obeyed or not answered")
+	}
+	// Someone without a role, signed.
+	e.auth["eve@example.org"] = &Auth{DMARC: "pass", DKIMAligned: true, FromDomain: "example.org"}
+	e.receive(t, "dev+moderate-"+m[1], msg("eve@example.org", "a2@x", "Re: Held", "", "approve"))
+	if e.archived("mod1@x") || !strings.Contains(e.out.last(t, "eve@example.org"), "Not done") {
+		t.Fatal("an approval from someone without a role was obeyed or not answered")
+	}
+	// The owner, signed.
+	e.auth["owner@example.org"] = &Auth{DMARC: "pass", DKIMAligned: true, FromDomain: "example.org"}
+	e.receive(t, "dev+moderate-"+m[1], approve)
+	if !e.archived("mod1@x") {
+		t.Fatal("the approved post is not archived")
+	}
+	if !strings.Contains(e.out.last(t, "owner@example.org"), "approved and sent") {
+		t.Error("no answer to the owner")
+	}
+	if h, _ := e.st.HeldMessages(ctx, "dev", store.HeldApproved); len(h) != 1 || h[0].DecidedBy != "owner@example.org" {
+		t.Errorf("decision not recorded: %+v", h)
+	}
+}
