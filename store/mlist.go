@@ -422,10 +422,10 @@ func (s *SQLite) ListOwners(ctx context.Context, list string) ([]string, error) 
 	return out, rows.Err()
 }
 
-// MailingListData is what the mailing list keeps that is not in the mail,
-// carried across a reindex: policies, rules, subscribers, pending
-// confirmations, held messages (compressed as stored), authentication
-// results and secrets.
+// MailingListData is what the mailing list and CI keep that is not in
+// the mail, carried across a reindex: policies, rules, subscribers,
+// pending confirmations, held messages (compressed as stored),
+// authentication results, checks and secrets.
 type MailingListData struct {
 	Policies []struct{ List, Posting, DMARC string }
 	Rules    []struct{ List, Pattern, Action string }
@@ -444,7 +444,12 @@ type MailingListData struct {
 		Raw                                                            []byte
 		Arrived, DecidedAt                                             int64
 	}
-	Auth    []struct{ List, MessageID, Result string }
+	Auth   []struct{ List, MessageID, Result string }
+	Checks []struct {
+		List, SeriesMessageID, Context, State, Description, URL, Log string
+		PatchIndex                                                   int
+		Created, Updated                                             int64
+	}
 	Secrets []struct {
 		Name  string
 		Value []byte
@@ -511,6 +516,16 @@ func (s *SQLite) ExportMailingList(ctx context.Context) (*MailingListData, error
 			x := &d.Auth[len(d.Auth)-1]
 			return r.Scan(&x.List, &x.MessageID, &x.Result)
 		}),
+		q(`SELECT l.name, s.message_id, c.context, c.state, c.description, c.url, c.log, c.patch_index, c.created, c.updated
+			FROM checks c JOIN series s ON s.id = c.series_id JOIN lists l ON l.id = s.list_id ORDER BY c.id`, func(r *sql.Rows) error {
+			d.Checks = append(d.Checks, struct {
+				List, SeriesMessageID, Context, State, Description, URL, Log string
+				PatchIndex                                                   int
+				Created, Updated                                             int64
+			}{})
+			x := &d.Checks[len(d.Checks)-1]
+			return r.Scan(&x.List, &x.SeriesMessageID, &x.Context, &x.State, &x.Description, &x.URL, &x.Log, &x.PatchIndex, &x.Created, &x.Updated)
+		}),
 		q(`SELECT name, value FROM secrets`, func(r *sql.Rows) error {
 			d.Secrets = append(d.Secrets, struct {
 				Name  string
@@ -561,6 +576,12 @@ func (s *SQLite) ImportMailingList(ctx context.Context, d *MailingListData) erro
 	for _, x := range d.Auth {
 		exec(`INSERT OR REPLACE INTO message_auth(id, result) SELECT m.id, ? FROM messages m JOIN lists l ON l.id = m.list_id
 			WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1`, x.Result, x.List, x.MessageID)
+	}
+	for _, x := range d.Checks {
+		exec(`INSERT OR REPLACE INTO checks(series_id, patch_index, context, state, description, url, log, created, updated)
+			SELECT s.id, ?, ?, ?, ?, ?, ?, ?, ? FROM series s JOIN lists l ON l.id = s.list_id
+			WHERE l.name = ? AND s.message_id = ? ORDER BY s.id LIMIT 1`,
+			x.PatchIndex, x.Context, x.State, x.Description, x.URL, x.Log, x.Created, x.Updated, x.List, x.SeriesMessageID)
 	}
 	for _, x := range d.Secrets {
 		exec(`INSERT OR REPLACE INTO secrets(name, value) VALUES(?, ?)`, x.Name, x.Value)

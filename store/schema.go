@@ -325,4 +325,20 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_due ON deliveries(state, next_attempt);
 CREATE INDEX deliveries_outbox ON deliveries(outbox_id, state);
 `,
+	// 11: CI results (checks) on series and patches, one per context.
+	`
+CREATE TABLE checks (
+	id          INTEGER PRIMARY KEY,
+	series_id   INTEGER NOT NULL REFERENCES series(id),
+	patch_index INTEGER NOT NULL DEFAULT 0,
+	context     TEXT NOT NULL,
+	state       TEXT NOT NULL,
+	description TEXT NOT NULL DEFAULT '',
+	url         TEXT NOT NULL DEFAULT '',
+	log         TEXT NOT NULL DEFAULT '',
+	created     INTEGER NOT NULL,
+	updated     INTEGER NOT NULL,
+	UNIQUE (series_id, patch_index, context)
+);
+`,
 }

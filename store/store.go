@@ -230,6 +230,13 @@ type Store interface {
 	// data across a reindex (into a store without it).
 	ExportMailingList(ctx context.Context) (*MailingListData, error)
 	ImportMailingList(ctx context.Context, d *MailingListData) error
+	// SetCheck records a CI result on a series (or one of its patches),
+	// replacing the earlier result of the same context; ErrInvalid for a
+	// bad state or context, ErrNotFound for an unknown series.
+	SetCheck(ctx context.Context, c *Check) (*Check, error)
+	// Checks returns a series' checks, by patch then context.
+	Checks(ctx context.Context, seriesID int64) ([]Check, error)
+	CheckByID(ctx context.Context, id int64) (*Check, error)
 	// Secret returns the named server secret, making it on first use.
 	Secret(ctx context.Context, name string) ([]byte, error)
 	Close() error

@@ -1,0 +1,98 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Check states, as patchwork names them.
+const (
+	CheckPending = "pending"
+	CheckSuccess = "success"
+	CheckWarning = "warning"
+	CheckFail    = "fail"
+)
+
+// ValidCheckState reports whether s is a check state.
+func ValidCheckState(s string) bool {
+	return s == CheckPending || s == CheckSuccess || s == CheckWarning || s == CheckFail
+}
+
+// Check is the result of one CI context on a series, or on one of its
+// patches (PatchIndex > 0). A context reported again replaces its
+// earlier result for the same series and patch.
+type Check struct {
+	ID          int64     `json:"id"`
+	SeriesID    int64     `json:"series_id"`
+	PatchIndex  int       `json:"patch_index"` // 0: the whole series
+	Context     string    `json:"context"`
+	State       string    `json:"state"`
+	Description string    `json:"description"`
+	URL         string    `json:"url"`
+	Log         string    `json:"-"`
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
+}
+
+// maxCheckLog bounds a stored log; the runner caps output before this.
+const maxCheckLog = 1 << 20
+
+// SetCheck implements Store.
+func (s *SQLite) SetCheck(ctx context.Context, c *Check) (*Check, error) {
+	if !ValidCheckState(c.State) {
+		return nil, fmt.Errorf("%w: check state %q (pending, success, warning or fail)", ErrInvalid, c.State)
+	}
+	if c.Context == "" || len(c.Context) > 200 || len(c.Description) > 2000 || len(c.URL) > 2000 {
+		return nil, fmt.Errorf("%w: a check needs a context (at most 200 bytes), a description and URL of at most 2000", ErrInvalid)
+	}
+	if len(c.Log) > maxCheckLog {
+		c.Log = c.Log[len(c.Log)-maxCheckLog:]
+	}
+	now := time.Now().Unix()
+	var id int64
+	err := func() error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.w.QueryRowContext(ctx, `INSERT INTO checks(series_id, patch_index, context, state, description, url, log, created, updated)
+			VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(series_id, patch_index, context) DO UPDATE SET
+			state = excluded.state, description = excluded.description, url = excluded.url, log = excluded.log, updated = excluded.updated
+			RETURNING id`, c.SeriesID, c.PatchIndex, c.Context, c.State, c.Description, c.URL, c.Log, now, now).Scan(&id)
+	}()
+	if err != nil {
+		if _, serr := s.Series(ctx, c.SeriesID); serr != nil {
+			return nil, serr
+		}
+		return nil, fmt.Errorf("set check: %w", err)
+	}
+	return s.check(ctx, id)
+}
+
+const checkCols = `id, series_id, patch_index, context, state, description, url, log, created, updated`
+
+func scanCheck(sc scanner) (*Check, error) {
+	var c Check
+	var created, updated int64
+	if err := sc.Scan(&c.ID, &c.SeriesID, &c.PatchIndex, &c.Context, &c.State, &c.Description, &c.URL, &c.Log, &created, &updated); err != nil {
+		return nil, err
+	}
+	c.Created, c.Updated = time.Unix(created, 0).UTC(), time.Unix(updated, 0).UTC()
+	return &c, nil
+}
+
+func (s *SQLite) check(ctx context.Context, id int64) (*Check, error) {
+	c, err := scanCheck(s.r.QueryRowContext(ctx, `SELECT `+checkCols+` FROM checks WHERE id = ?`, id))
+	if err != nil {
+		return nil, userErr(err, fmt.Sprintf("check %d", id))
+	}
+	return c, nil
+}
+
+// CheckByID implements Store.
+func (s *SQLite) CheckByID(ctx context.Context, id int64) (*Check, error) { return s.check(ctx, id) }
+
+// Checks implements Store.
+func (s *SQLite) Checks(ctx context.Context, seriesID int64) ([]Check, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+checkCols+` FROM checks WHERE series_id = ? ORDER BY patch_index, context`, seriesID)
+	return collect(rows, err, "checks", scanCheck)
+}
