@@ -295,4 +295,3 @@ func toSeriesLinks(s *store.Series) seriesLinks {
 	}
 	return l
 }
-
