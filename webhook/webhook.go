@@ -176,31 +176,71 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
+// parallel bounds how many subscriptions are sent to at once. Each
+// subscription's deliveries go one after the other, in queue order, so
+// a receiver sees its events in order and a slow or dead one delays only
+// its own.
+const parallel = 8
+
 // DeliverDue makes one attempt of every due delivery and returns how
 // many succeeded.
 func (d *Dispatcher) DeliverDue(ctx context.Context) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ok := 0
+	total := 0
 	for {
-		due, err := d.q.DueWebhookDeliveries(ctx, d.now(), 50)
+		due, err := d.q.DueWebhookDeliveries(ctx, d.now(), 100)
 		if err != nil {
-			return ok, err
+			return total, err
 		}
 		if len(due) == 0 {
-			return ok, nil
+			return total, nil
 		}
+		var order []int64
+		groups := map[int64][]*store.WebhookDelivery{}
 		for i := range due {
-			if err := ctx.Err(); err != nil {
-				return ok, err
+			id := due[i].WebhookID
+			if groups[id] == nil {
+				order = append(order, id)
 			}
-			done, err := d.deliver(ctx, &due[i])
-			if err != nil {
-				return ok, err
-			}
-			if done {
-				ok++
-			}
+			groups[id] = append(groups[id], &due[i])
+		}
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			errs []error
+			sem  = make(chan struct{}, parallel)
+		)
+		for _, id := range order {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func(ds []*store.WebhookDelivery) {
+				defer func() { <-sem; wg.Done() }()
+				for _, dl := range ds {
+					if err := ctx.Err(); err != nil {
+						mu.Lock()
+						errs = append(errs, err)
+						mu.Unlock()
+						return
+					}
+					done, err := d.deliver(ctx, dl)
+					mu.Lock()
+					if done {
+						total++
+					}
+					if err != nil {
+						errs = append(errs, err)
+					}
+					mu.Unlock()
+					if err != nil {
+						return
+					}
+				}
+			}(groups[id])
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return total, err
 		}
 	}
 }

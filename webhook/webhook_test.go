@@ -283,3 +283,44 @@ func TestAddWebhookInvalid(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowReceiverAlone: a receiver that does not answer delays only its
+// own deliveries; another subscription's arrive meanwhile.
+func TestSlowReceiverAlone(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+	}))
+	defer slow.Close()
+	fast := make(chan string, 1)
+	quick := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fast <- r.Header.Get(HeaderEvent)
+	}))
+	defer quick.Close()
+	mustAdd(t, st, store.Webhook{URL: slow.URL, Secret: []byte("k")}) // queued first
+	mustAdd(t, st, store.Webhook{URL: quick.URL, Secret: []byte("k")})
+	d := New(st, nil)
+	if err := d.SeriesCreated(ctx, testSeries); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan int)
+	go func() {
+		n, err := d.DeliverDue(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- n
+	}()
+	<-entered // the slow receiver holds its request
+	if ev := <-fast; ev != SeriesCreated {
+		t.Errorf("fast receiver got %q", ev)
+	}
+	close(release)
+	if n := <-done; n != 2 {
+		t.Errorf("DeliverDue() = %d, want 2", n)
+	}
+}
