@@ -14,11 +14,12 @@ import (
 // error rather than failing the change (the change is already durable).
 //
 // Where they are called:
-//   - SeriesCreated: review ingest, after the transaction that created a
-//     series commits.
-//   - SeriesUpdated(s, "complete"): ingest, when the last patch of a
-//     revision arrives; SeriesUpdated(old, "revision"): when a new
-//     revision supersedes old (old.SupersededBy set).
+//   - SeriesChanged: review ingest, after each transaction that touched
+//     a series commits, with the series as stored (and again with the
+//     previous revision when a new one superseded it). It emits
+//     series.created, series.updated "complete" and "revision" as the
+//     series' state says, each once.
+//   - SeriesCreated, SeriesUpdated: the same events one at a time.
 //   - StatusChanged: web's status routes (wired, see web.Notifier) and
 //     any other place that sets a status (apply, the CLI).
 //   - CheckCreated: web's POST /api/v1/series/{id}/checks (wired), and
@@ -70,11 +71,29 @@ func (d *Dispatcher) SeriesCreated(ctx context.Context, s *store.Series) error {
 		Data: map[string]any{"series": d.series(s)}})
 }
 
+// SeriesChanged emits what a series' stored state calls for, each event
+// once however often it is called: series.created; series.updated
+// "complete" once every patch is in; series.updated "revision" once a
+// newer revision superseded it.
+func (d *Dispatcher) SeriesChanged(ctx context.Context, s *store.Series) error {
+	err := d.SeriesCreated(ctx, s)
+	if err == nil && s.Complete {
+		err = d.SeriesUpdated(ctx, s, "complete")
+	}
+	if err == nil && s.SupersededBy != 0 {
+		err = d.SeriesUpdated(ctx, s, "revision")
+	}
+	return err
+}
+
 // SeriesUpdated queues series.updated with a reason: "complete" (every
-// patch arrived) or "revision" (a newer revision superseded it); once per
-// series, reason, received count and newer revision.
+// patch arrived; once per series) or "revision" (a newer revision
+// superseded it; once per newer revision).
 func (d *Dispatcher) SeriesUpdated(ctx context.Context, s *store.Series, reason string) error {
-	key := fmt.Sprintf("%s:%d:%s:%d:%d", SeriesUpdated, s.ID, reason, s.Received, s.SupersededBy)
+	key := fmt.Sprintf("%s:%d:%s", SeriesUpdated, s.ID, reason)
+	if reason == "revision" {
+		key += fmt.Sprintf(":%d", s.SupersededBy)
+	}
 	return d.Emit(ctx, Event{Key: key, Type: SeriesUpdated, List: s.List,
 		Data: map[string]any{"series": d.series(s), "reason": reason}})
 }

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -322,5 +323,39 @@ func TestSlowReceiverAlone(t *testing.T) {
 	close(release)
 	if n := <-done; n != 2 {
 		t.Errorf("DeliverDue() = %d, want 2", n)
+	}
+}
+
+// TestSeriesChanged: calling SeriesChanged at every step of a series'
+// life emits each event once.
+func TestSeriesChanged(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	rc := newReceiver(t)
+	mustAdd(t, st, store.Webhook{URL: rc.srv.URL, Secret: []byte("k")})
+	d := New(st, nil)
+	s := *testSeries
+	s.Complete, s.Received = false, 1
+	steps := []func(){func() {}, func() {}, func() { s.Received, s.Complete = 2, true }, func() {}, func() { s.SupersededBy = 9 }, func() {}}
+	for _, step := range steps {
+		step()
+		if err := d.SeriesChanged(ctx, &s); err != nil {
+			t.Fatalf("SeriesChanged() = %v", err)
+		}
+		if _, err := d.DeliverDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for _, dl := range rc.deliveries() {
+		var p struct{ Event, Reason string }
+		if err := json.Unmarshal(dl.body, &p); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, p.Event+" "+p.Reason)
+	}
+	want := []string{"series.created ", "series.updated complete", "series.updated revision"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("events %q, want %q", got, want)
 	}
 }
