@@ -135,7 +135,7 @@ const (
 const checkBodyHelp = `bad request body: want {"context": "...", "state": "pending|success|warning|fail", "description": "...", "target_url": "...", "patch_index": N}`
 
 // validText reports whether s is UTF-8 without control characters
-// (tabs allowed when multiline is false too: none).
+// (C0, DEL, C1; tabs and newlines included): one line of text.
 func validText(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
