@@ -454,6 +454,9 @@ type MailingListData struct {
 		Name  string
 		Value []byte
 	}
+	// Webhooks are the webhook subscriptions (store/webhooks.go); their
+	// queued deliveries are not carried (payloads name series ids).
+	Webhooks []Webhook
 }
 
 // ExportMailingList implements Store.
@@ -535,6 +538,9 @@ func (s *SQLite) ExportMailingList(ctx context.Context) (*MailingListData, error
 			return r.Scan(&x.Name, &x.Value)
 		}),
 	)
+	if err == nil {
+		d.Webhooks, err = s.Webhooks(ctx)
+	}
 	return &d, err
 }
 
@@ -585,6 +591,10 @@ func (s *SQLite) ImportMailingList(ctx context.Context, d *MailingListData) erro
 	}
 	for _, x := range d.Secrets {
 		exec(`INSERT OR REPLACE INTO secrets(name, value) VALUES(?, ?)`, x.Name, x.Value)
+	}
+	for _, w := range d.Webhooks {
+		exec(`INSERT OR REPLACE INTO webhooks(id, url, secret, events, list, created) VALUES(?,?,?,?,?,?)`,
+			w.ID, w.URL, w.Secret, strings.Join(w.Events, ","), w.List, w.Created.Unix())
 	}
 	if err != nil {
 		return err

@@ -341,4 +341,43 @@ CREATE TABLE checks (
 	UNIQUE (series_id, patch_index, context)
 );
 `,
+	// 12 (branch checks): outgoing webhooks. webhooks are the
+	// subscriptions (events: comma-separated types, '' for all; list: ''
+	// for every list); webhook_events are the events, unique by key so
+	// that emitting one twice queues it once; webhook_deliveries are one
+	// event on its way to one subscription (state pending, delivered or
+	// failed; next_attempt and delivered_at in unix seconds).
+	`
+CREATE TABLE webhooks (
+	id      INTEGER PRIMARY KEY,
+	url     TEXT NOT NULL,
+	secret  BLOB NOT NULL,
+	events  TEXT NOT NULL DEFAULT '',
+	list    TEXT NOT NULL DEFAULT '',
+	created INTEGER NOT NULL
+);
+CREATE TABLE webhook_events (
+	id      INTEGER PRIMARY KEY,
+	key     TEXT NOT NULL UNIQUE,
+	type    TEXT NOT NULL,
+	list    TEXT NOT NULL,
+	payload TEXT NOT NULL,
+	created INTEGER NOT NULL
+);
+CREATE TABLE webhook_deliveries (
+	id           INTEGER PRIMARY KEY,
+	event_id     INTEGER NOT NULL REFERENCES webhook_events(id),
+	webhook_id   INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+	guid         TEXT NOT NULL UNIQUE,
+	state        TEXT NOT NULL DEFAULT 'pending',
+	attempts     INTEGER NOT NULL DEFAULT 0,
+	next_attempt INTEGER NOT NULL DEFAULT 0,
+	last_status  INTEGER NOT NULL DEFAULT 0,
+	last_error   TEXT NOT NULL DEFAULT '',
+	delivered_at INTEGER NOT NULL DEFAULT 0,
+	UNIQUE (event_id, webhook_id)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_attempt);
+CREATE INDEX webhook_deliveries_hook ON webhook_deliveries(webhook_id, id);
+`,
 }

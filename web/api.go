@@ -98,8 +98,11 @@ type seriesDetailJSON struct {
 	seriesLinks
 	Diffstat diffstatJSON `json:"diffstat"`
 	Patches  []patchJSON  `json:"patches"`
-	// Checks are CI results (the CI issue fills them); always an array.
-	Checks []json.RawMessage `json:"checks"`
+	// Checks are CI results on the series and its patches, by patch
+	// then context; always an array. CheckState is the worst of their
+	// states, null without checks.
+	Checks     []checkJSON `json:"checks"`
+	CheckState *string     `json:"check_state"`
 	// History is the series' status changes, oldest first.
 	History []statusChangeJSON `json:"history"`
 }
@@ -382,8 +385,13 @@ func (h *Handler) apiSeries(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "series", err)
 		return
 	}
+	cs, err := h.seriesChecks(r.Context(), id)
+	if err != nil {
+		h.fail(w, r, "series", err)
+		return
+	}
 	out := seriesDetailJSON{seriesJSON: toSeries(s), seriesLinks: toSeriesLinks(s),
-		Patches: make([]patchJSON, 0, len(ps)), Checks: noChecks(), History: make([]statusChangeJSON, 0, len(hist))}
+		Patches: make([]patchJSON, 0, len(ps)), Checks: checksJSON(cs), CheckState: combinedState(cs), History: make([]statusChangeJSON, 0, len(hist))}
 	for i := range ps {
 		out.Patches = append(out.Patches, toPatch(s.List, &ps[i]))
 		out.Diffstat.Files += len(ps[i].Files)

@@ -3,7 +3,6 @@ package web
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -296,7 +295,3 @@ func toSeriesLinks(s *store.Series) seriesLinks {
 	}
 	return l
 }
-
-// noChecks is the checks of a series until CI reports them: an empty
-// array, never null.
-func noChecks() []json.RawMessage { return []json.RawMessage{} }

@@ -881,6 +881,7 @@ func (h *Handler) changeStatus(w http.ResponseWriter, r *http.Request, status, c
 		h.fail(w, r, "series", err)
 		return nil
 	}
+	h.notifyStatus(r.Context(), s, c)
 	return c
 }
 

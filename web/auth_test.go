@@ -118,6 +118,9 @@ func newAuthEnv(t testing.TB, cfg Config) *authEnv {
 		t.Fatal(err)
 	}
 	cfg.Domain, cfg.Accounts = "lists.example.org", e.acc
+	if cfg.Checks == nil {
+		cfg.Checks = st
+	}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), e.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc := review.NewService(st)
 	rin := review.NewIngester(st, slog.New(slog.DiscardHandler)) // web reviews
@@ -615,6 +618,11 @@ func TestPrivateListRouteWalk(t *testing.T) {
 	held := fmt.Sprint(e.hold("sec", "held"))
 	msg := "p-sec@example.org"
 	esc := url.PathEscape(msg)
+	chk, err := e.st.SetCheck(context.Background(), &store.Check{SeriesID: e.series["sec"], Context: "ci", State: "fail", Log: "boom"})
+	if err != nil {
+		t.Fatalf("SetCheck() = %v", err)
+	}
+	chkID := fmt.Sprint(chk.ID)
 	lists := []walkCase{}
 	cases := map[string][]walkCase{
 		"GET /api/v1/lists/{name}":                     {{"GET", "/api/v1/lists/sec", "", 200}},
@@ -664,6 +672,9 @@ func TestPrivateListRouteWalk(t *testing.T) {
 		"POST /series/{id}/status":             {{"POST", "/series/" + id + "/status", "status=approved", 303}},
 		"POST /api/v1/series/{id}/status":      {{"POST", "/api/v1/series/" + id + "/status", `{"status":"rejected"}`, 200}},
 		"GET /api/v1/series/{id}/comments":     {{"GET", "/api/v1/series/" + id + "/comments", "", 200}},
+		"GET /api/v1/series/{id}/checks":       {{"GET", "/api/v1/series/" + id + "/checks", "", 200}},
+		"POST /api/v1/series/{id}/checks":      {{"POST", "/api/v1/series/" + id + "/checks", `{"context":"other-ci","state":"success"}`, 201}},
+		"GET /api/v1/checks/{id}/log":          {{"GET", "/api/v1/checks/" + chkID + "/log", "", 200}},
 		"POST /api/v1/series/{id}/comments":    {{"POST", "/api/v1/series/" + id + "/comments", `{"summary":"Looks good."}`, 201}},
 		"POST /series/{id}/review":             {{"POST", "/series/" + id + "/review", "summary=Looks+good.", 303}},
 		// No such comment: a member learns that, others only that there is no series.

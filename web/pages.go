@@ -143,6 +143,8 @@ type seriesPatch struct {
 	// Form is then what the form shows.
 	FormID string
 	Form   *patchForm
+	// Checks are the CI results on this patch.
+	Checks []viewCheck
 }
 
 type seriesPage struct {
@@ -162,6 +164,11 @@ type seriesPage struct {
 	// reply to the cover letter.
 	Review    reviewBlock
 	CoverForm *patchForm
+	// Checks are the CI results on the whole series (checks.go);
+	// CheckState the worst state of all checks, "" without any.
+	Checks     []viewCheck
+	CheckState string
+	HasChecks  bool
 }
 
 // seriesPage serves GET /series/{id}/: the series with its cover letter,
@@ -200,6 +207,12 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		hl.patch(diffs[p.Index], files)
 		d.Patches = append(d.Patches, seriesPatch{Patch: p, Files: files})
 	}
+	checks, err := h.seriesChecks(r.Context(), id)
+	if err != nil {
+		h.fail(w, r, "series", err)
+		return
+	}
+	attachChecks(&d, checks)
 	if cr, ok := h.r.(CommentReader); ok {
 		cs, err := cr.SeriesComments(r.Context(), id)
 		if err != nil {

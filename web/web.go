@@ -73,6 +73,14 @@ type Config struct {
 	// for (outbound.CheckUnsubscribeToken with the server's secret); nil
 	// refuses every link.
 	UnsubscribeCheck func(list, token string) (email string, ok bool)
+	// Checks, when set, keeps CI results (store.Store): the series API
+	// and page show them and POST /api/v1/series/{id}/checks records
+	// them (checks.go). Without it series have no checks and the POST
+	// answers 404.
+	Checks CheckStore
+	// Notify, when set, is told of status changes and checks made
+	// through the web (the webhook dispatcher).
+	Notify Notifier
 }
 
 // Limits on untrusted request input.
@@ -144,6 +152,7 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.authRoutes()
 	h.commentRoutes()
 	h.mlistRoutes()
+	h.checkRoutes()
 	return h
 }
 

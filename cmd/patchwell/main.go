@@ -36,6 +36,7 @@ import (
 	"patchwell/smtpd"
 	"patchwell/store"
 	"patchwell/web"
+	"patchwell/webhook"
 )
 
 // command is one subcommand; its usage line and help double as the
@@ -58,6 +59,7 @@ func init() {
 		"export":  {"export --data DIR --list NAME [--out FILE]", "write every message of a list as mboxrd, in arrival order, byte for byte", cmdExport},
 		"check":   {"check --data DIR", "verify the database and every stored message against its sha256", cmdCheck},
 		"reindex": {"reindex --data DIR", "rebuild threads, series, patches and the search index from the raw messages (stop the server first; the old database is kept beside the new one)", cmdReindex},
+		"webhook": {"webhook add URL --secret-file FILE [--events E1,E2] [--list NAME] | webhook ls | webhook rm ID   [--data DIR]", "send signed series and check events to outside systems (CI): " + strings.Join(webhook.Types, ", "), cmdWebhook},
 		"help":    {"help", "show this help", cmdHelp},
 	}
 }
@@ -226,6 +228,8 @@ func cmdServe(args []string) error {
 		}
 		return out, err
 	}, worker.Kick)
+	hooks := webhook.New(st, log.With("proto", "webhook"))
+	hooks.BaseURL = webURL
 	lcfg := lists.Config{Domain: *domain, WebURL: webURL, ParseVERP: outbound.ParseVERPDetail, ParseDSN: outbound.ParseDSN}
 	if *mailAuth {
 		lcfg.Verify = verifier(*domain, mailauth.Options{})
@@ -309,7 +313,7 @@ func cmdServe(args []string) error {
 		svc.SetDistributor(queue.Distribute)
 		h := web.New(svc, web.Config{Domain: *domain, SMTPAddr: *smtpAddr,
 			Accounts: acc, Signup: *signup, SecureCookies: *secure,
-			Lists: listSrv, ListData: st,
+			Lists: listSrv, ListData: st, Checks: st, Notify: hooks,
 			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) }},
 			log.With("proto", "http"))
 		httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
@@ -322,6 +326,9 @@ func cmdServe(args []string) error {
 		outDone = make(chan struct{})
 		go func() { defer close(outDone); worker.Run(octx) }()
 	}
+	hooksDone := make(chan struct{})
+	go func() { defer close(hooksDone); _ = hooks.Run(octx) }()
+	defer func() { stopOutbound(); <-hooksDone }()
 	first := "dev"
 	if ls, _ := st.Lists(ctx); len(ls) > 0 {
 		first = ls[0].Name
