@@ -341,7 +341,7 @@ CREATE TABLE checks (
 	UNIQUE (series_id, patch_index, context)
 );
 `,
-	// 12:: outgoing webhooks. webhooks are the
+	// 12: outgoing webhooks. webhooks are the
 	// subscriptions (events: comma-separated types, '' for all; list: ''
 	// for every list); webhook_events are the events, unique by key so
 	// that emitting one twice queues it once; webhook_deliveries are one
