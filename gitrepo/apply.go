@@ -268,7 +268,7 @@ func (a *Applier) Refresh(ctx context.Context, list string) ([]*Result, error) {
 		return nil, err
 	}
 	head, err := m.Resolve(ctx, "refs/heads/"+repo.Branch)
-	if err != nil || head == old {
+	if err != nil || head == old || old == "" { // the first fetch is the baseline
 		return nil, err
 	}
 	return a.MarkApplied(ctx, list, "", old, head)
