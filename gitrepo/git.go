@@ -259,18 +259,19 @@ var patchFailed = regexp.MustCompile(`(?m)^Patch failed at (\d+) (.*)$`)
 // *Conflict (after git am --abort: the worktree is back at its start).
 func (w *Worktree) Am(ctx context.Context, mbox []byte, name, email string) ([]string, error) {
 	_, err := w.m.git(ctx, w.Dir, mbox, "-c", "user.name="+name, "-c", "user.email="+email,
-		"am", "-3", "--patch-format=mboxrd", "--no-gpg-sign", "--no-messageid", "--no-keep-cr")
+		"am", "-3", "--patch-format=mboxrd", "--no-gpg-sign", "--no-keep-cr")
 	if err != nil {
 		var ge *GitError
 		if !errors.As(err, &ge) {
 			return nil, err
 		}
-		c := &Conflict{Output: ge.Output}
-		if m := patchFailed.FindStringSubmatch(ge.Output); m != nil {
-			fmt.Sscan(m[1], &c.Patch)
-			c.Subject = m[2]
-		}
 		w.m.git(context.Background(), w.Dir, nil, "am", "--abort")
+		m := patchFailed.FindStringSubmatch(ge.Output)
+		if m == nil {
+			return nil, err
+		}
+		c := &Conflict{Output: ge.Output, Subject: m[2]}
+		fmt.Sscan(m[1], &c.Patch)
 		return nil, c
 	}
 	out, err := w.m.git(ctx, w.Dir, nil, "rev-list", "--reverse", w.Base+"..HEAD")
