@@ -287,3 +287,38 @@ func TestPushedElsewhereMarksApplied(t *testing.T) {
 		t.Fatalf("Refresh = %+v, %v", rs, err)
 	}
 }
+
+// TestWorktreeBase: a worktree starts at the series' base-commit when the
+// mirror has it, else at the branch head; Close removes it. The mirror
+// is cloned from a file:// URL here.
+func TestWorktreeBase(t *testing.T) {
+	f := newFixture(t)
+	base := gitRun(t, f.work, "rev-parse", "main")
+	f.edit(t, 3, "line three")
+	gitRun(t, f.work, "commit", "-q", "-am", "three")
+	gitRun(t, f.work, "push", "-q", "origin", "main")
+	head := gitRun(t, f.work, "rev-parse", "main")
+	m := NewMirror(t.TempDir(), "dev", "file://"+f.origin)
+	if err := m.Sync(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ base, want string }{{base, base}, {"", head}, {strings.Repeat("ab", 20), head}, {"--upload-pack=x", head}} {
+		wt, err := m.Worktree(f.ctx, c.base, "main")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := wt.Head(f.ctx)
+		if wt.Base != c.want || got != c.want {
+			t.Errorf("worktree for base %q at %s (%s), want %s", c.base, wt.Base, got, c.want)
+		}
+		if err := wt.Close(); err != nil {
+			t.Error(err)
+		}
+		if _, err := os.Stat(wt.Dir); !os.IsNotExist(err) {
+			t.Errorf("worktree %s still there: %v", wt.Dir, err)
+		}
+	}
+	if _, err := m.Worktree(f.ctx, "", "nosuch"); err == nil || !strings.Contains(err.Error(), "nosuch") {
+		t.Fatalf("worktree of a missing branch: %v", err)
+	}
+}

@@ -53,8 +53,11 @@ func NewMirror(dataDir, list, remote string) *Mirror {
 // local reports whether the remote is a path rather than a URL (then
 // git's file protocol is allowed for it).
 func (m *Mirror) local() bool {
-	return !strings.Contains(m.Remote, "://") && !regexp.MustCompile(`^[^/]+:`).MatchString(m.Remote)
+	return strings.HasPrefix(m.Remote, "file://") || (!strings.Contains(m.Remote, "://") && !scpLike.MatchString(m.Remote))
 }
+
+// scpLike matches git's host:path remotes (ssh).
+var scpLike = regexp.MustCompile(`^[^/]+:`)
 
 // env is the environment git runs with: the process's without GIT_*
 // variables (a hook's GIT_DIR, GIT_INDEX_FILE ... must not leak into
@@ -154,6 +157,9 @@ func (m *Mirror) Lock(ctx context.Context) (func(), error) {
 // ref of the repository into it (pruning deleted ones).
 func (m *Mirror) Sync(ctx context.Context) error {
 	if _, err := os.Stat(filepath.Join(m.Dir, "HEAD")); err != nil {
+		if err := os.MkdirAll(filepath.Dir(m.Dir), 0o750); err != nil {
+			return err
+		}
 		tmp := m.Dir + ".new"
 		os.RemoveAll(tmp)
 		if _, err := m.git(ctx, filepath.Dir(m.Dir), nil, "clone", "--mirror", "--no-hardlinks", "--", m.Remote, tmp); err != nil {

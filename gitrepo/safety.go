@@ -56,18 +56,31 @@ func CheckPatches(diffs []string, symlinks map[string]bool) ([]Flag, error) {
 		if err != nil {
 			return nil, fmt.Errorf("patch %d: cannot parse its diff: %v", n, err)
 		}
+		// go-gitdiff returns the names of a traditional diff ("--- a/x",
+		// "+++ b/x" without a "diff --git" header) as written, where git
+		// am strips their first component: then both forms are checked.
+		headers := strings.Count("\n"+d, "\ndiff --git ")
+		traditional := len(files) > headers
 		for _, f := range files {
 			for _, p := range []string{f.OldName, f.NewName} {
 				if p == "" {
 					continue
 				}
-				if why := badPath(p); why != "" {
-					return nil, &PathError{Patch: n, Path: p, Reason: why}
+				forms := []string{p}
+				if traditional {
+					if _, rest, ok := strings.Cut(strings.TrimLeft(p, "/"), "/"); ok {
+						forms = append(forms, rest)
+					}
 				}
-				if l := underLink(p, links); l != "" {
-					return nil, &PathError{Patch: n, Path: p, Reason: fmt.Sprintf("it goes through the symbolic link %q", l)}
+				for _, q := range forms {
+					if why := badPath(q); why != "" {
+						return nil, &PathError{Patch: n, Path: p, Reason: why}
+					}
+					if l := underLink(q, links); l != "" {
+						return nil, &PathError{Patch: n, Path: p, Reason: fmt.Sprintf("it goes through the symbolic link %q", l)}
+					}
 				}
-				flags = append(flags, flagsFor(n, p)...)
+				flags = append(flags, flagsFor(n, forms[len(forms)-1])...)
 			}
 			if f.IsRename && links[f.OldName] {
 				links[f.NewName] = true

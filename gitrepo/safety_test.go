@@ -33,6 +33,8 @@ func TestCheckPatchesRefuses(t *testing.T) {
 		{"escape", []string{quotedNewFile(`x\033[2Jy`)}, nil, 1, "x\x1b[2Jy", "control"},
 		{"symlink then file, one patch", []string{newFile("evil", "120000", "/etc") + newFile("evil/passwd", "100644", "x")}, nil, 1, "evil/passwd", "symbolic link"},
 		{"symlink then file, two patches", []string{newFile("evil", "120000", "/etc"), newFile("evil/sub/passwd", "100644", "x")}, nil, 2, "evil/sub/passwd", `"evil"`},
+		{"traditional diff through a symlink", []string{"--- a/docs/link/x\n+++ b/docs/link/x\n@@ -1 +1 @@\n-a\n+b\n"}, map[string]bool{"docs/link": true}, 1, "b/docs/link/x", `"docs/link"`},
+		{"traditional diff into .git", []string{"--- /dev/null\n+++ b/.git/config\n@@ -0,0 +1 @@\n+b\n"}, nil, 1, "b/.git/config", ".git"},
 		{"base tree symlink", []string{newFile("docs/link/x", "100644", "x")}, map[string]bool{"docs/link": true}, 1, "docs/link/x", `"docs/link"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
