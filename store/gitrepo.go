@@ -152,3 +152,84 @@ func (s *SQLite) SeriesByPatchIDs(ctx context.Context, list string, patchIDs []s
 	}
 	return out, nil
 }
+
+// GitData is what ExportGit carries across a reindex: list repositories
+// by list name, applied series by their list and Message-ID.
+type GitData struct {
+	Repos   []ListRepo
+	Applied []struct {
+		List, SeriesMessageID string
+		Applied               Applied
+	}
+}
+
+// ExportGit implements Store.
+func (s *SQLite) ExportGit(ctx context.Context) (*GitData, error) {
+	var d GitData
+	rows, err := s.r.QueryContext(ctx, `SELECT l.name, r.repo, r.branch, r.check_cmd, r.first_timer_gate
+		FROM list_repos r JOIN lists l ON l.id = r.list_id ORDER BY l.name`)
+	if err != nil {
+		return nil, fmt.Errorf("export repositories: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r ListRepo
+		var gate int
+		if err := rows.Scan(&r.List, &r.Repo, &r.Branch, &r.Check, &gate); err != nil {
+			return nil, err
+		}
+		r.FirstTimerGate = gate != 0
+		d.Repos = append(d.Repos, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows2, err := s.r.QueryContext(ctx, `SELECT l.name, s.message_id, a.series_id, a.commits, a.branch, a.applied_at, a.applied_by
+		FROM applied_series a JOIN series s ON s.id = a.series_id JOIN lists l ON l.id = s.list_id ORDER BY a.series_id`)
+	if err != nil {
+		return nil, fmt.Errorf("export applied series: %w", err)
+	}
+	defer rows2.Close()
+	for rows2.Next() {
+		var x struct {
+			List, SeriesMessageID string
+			Applied               Applied
+		}
+		var commits string
+		var at int64
+		if err := rows2.Scan(&x.List, &x.SeriesMessageID, &x.Applied.SeriesID, &commits, &x.Applied.Branch, &at, &x.Applied.By); err != nil {
+			return nil, err
+		}
+		x.Applied.Commits, x.Applied.AppliedAt = strings.Fields(commits), time.Unix(at, 0).UTC()
+		d.Applied = append(d.Applied, x)
+	}
+	return &d, rows2.Err()
+}
+
+// ImportGit implements Store; applied series not found in this store are
+// dropped and counted.
+func (s *SQLite) ImportGit(ctx context.Context, d *GitData) (dropped int, err error) {
+	for _, r := range d.Repos {
+		if err := s.SetListRepo(ctx, r); err != nil {
+			return dropped, err
+		}
+	}
+	for _, x := range d.Applied {
+		var id int64
+		err := s.r.QueryRowContext(ctx, `SELECT s.id FROM series s JOIN lists l ON l.id = s.list_id
+			WHERE l.name = ? AND s.message_id = ? ORDER BY s.id LIMIT 1`, x.List, x.SeriesMessageID).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			dropped++
+			continue
+		}
+		if err != nil {
+			return dropped, fmt.Errorf("import applied series: %w", err)
+		}
+		a := x.Applied
+		a.SeriesID = id
+		if err := s.RecordApplied(ctx, a); err != nil {
+			return dropped, err
+		}
+	}
+	return dropped, nil
+}

@@ -254,6 +254,11 @@ type Store interface {
 	// or superseded) series of a list every patch of which has one of
 	// these patch-ids.
 	SeriesByPatchIDs(ctx context.Context, list string, patchIDs []string) ([]int64, error)
+	// ExportGit and ImportGit carry the repositories and applied series
+	// across a reindex (applied series by list and Message-ID; ImportGit
+	// counts those not found).
+	ExportGit(ctx context.Context) (*GitData, error)
+	ImportGit(ctx context.Context, d *GitData) (dropped int, err error)
 	// Secret returns the named server secret, making it on first use.
 	Secret(ctx context.Context, name string) ([]byte, error)
 	Close() error
