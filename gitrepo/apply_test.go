@@ -209,9 +209,11 @@ func TestApplyConflictLeavesBranch(t *testing.T) {
 	head := gitRun(t, f.origin, "rev-parse", "main")
 	_, err := f.ap.Apply(f.ctx, clash, "")
 	var c *Conflict
-	if !errors.As(err, &c) || c.Patch != 2 || !strings.Contains(c.Subject, "a: shout five") || !strings.Contains(err.Error(), "a.txt") {
+	if !errors.As(err, &c) || c.Patch != 2 || !strings.Contains(c.Subject, "a: shout five") || !strings.Contains(err.Error(), "a.txt") ||
+		!strings.Contains(err.Error(), "+<<<<<<<") || !strings.Contains(err.Error(), "line FIVE") {
 		t.Fatalf("Apply = %v, want a conflict in patch 2 naming a.txt", err)
 	}
+	t.Logf("conflict: %v", err)
 	if gitRun(t, f.origin, "rev-parse", "main") != head {
 		t.Fatal("a conflicting series moved the branch")
 	}

@@ -271,12 +271,27 @@ func (w *Worktree) Am(ctx context.Context, mbox []byte, name, email string) ([]s
 		if !errors.As(err, &ge) {
 			return nil, err
 		}
-		w.m.git(context.Background(), w.Dir, nil, "am", "--abort")
 		m := patchFailed.FindStringSubmatch(ge.Output)
+		var conflict []byte
+		if m != nil {
+			// The conflicted files with their markers, as git left them.
+			conflict, _ = w.m.git(ctx, w.Dir, nil, "diff", "--no-color", "--no-ext-diff", "--no-textconv")
+		}
+		w.m.git(context.Background(), w.Dir, nil, "am", "--abort")
 		if m == nil {
 			return nil, err
 		}
-		c := &Conflict{Output: ge.Output, Subject: m[2]}
+		var out []string
+		for _, l := range strings.Split(ge.Output, "\n") {
+			if !strings.HasPrefix(l, "hint: ") && !strings.HasPrefix(l, "When you have resolved") &&
+				!strings.HasPrefix(l, "If you prefer to skip") && !strings.HasPrefix(l, "To restore the original branch") {
+				out = append(out, l)
+			}
+		}
+		if len(conflict) > 0 {
+			out = append(out, "", tail(string(conflict)))
+		}
+		c := &Conflict{Output: strings.TrimSpace(strings.Join(out, "\n")), Subject: m[2]}
 		fmt.Sscan(m[1], &c.Patch)
 		return nil, c
 	}
