@@ -70,7 +70,7 @@ func env(extra ...string) []string {
 		}
 		out = append(out, e)
 	}
-	return append(append(out, "GIT_TERMINAL_PROMPT=0", "LC_ALL=C", "GIT_CONFIG_NOSYSTEM=1"), extra...)
+	return append(append(out, "GIT_TERMINAL_PROMPT=0", "LC_ALL=C"), extra...)
 }
 
 // git runs git in dir with args, stdin as its input, and returns its
