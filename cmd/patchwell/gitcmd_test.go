@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,4 +90,38 @@ func TestApplyAndPostReceive(t *testing.T) {
 	if out, _, _ := cli(t, nil, "apply", "--data", data, "2"); out != "" {
 		t.Fatalf("apply of a series found applied: %q", out)
 	}
+}
+
+// TestSendEmailThenApplyWhileServing: a series sent with git send-email
+// to a running server is applied from the command line while it runs; the
+// API then shows it applied and the bare repository has its commits.
+func TestSendEmailThenApplyWhileServing(t *testing.T) {
+	needTool(t, "git", "send-email", "--help")
+	data := t.TempDir()
+	srv := startServer(t, data, "--public-url", "https://p.example.org")
+	repo := makeRepo(t)
+	origin := filepath.Join(t.TempDir(), "origin.git")
+	gitT(t, repo, "init", "-q", "--bare", "-b", "main", origin)
+	gitT(t, repo, "push", "-q", origin, "HEAD~3:refs/heads/main")
+	if out, errs, code := cli(t, nil, "list", "update", "dev", "--data", data, "--repo", origin, "--branch", "main"); code != 0 {
+		t.Fatalf("list update while serving: %d %s %s", code, out, errs)
+	}
+	s := sendSeries(t, srv, repo, "v1", "Add a and rename it")
+	out, errs, code := cli(t, nil, "apply", "--data", data, fmt.Sprint(s.ID), "--by", "maint@example.org", "--public-url", "https://p.example.org")
+	if code != 0 || strings.Count(out, "commit: ") != 3 {
+		t.Fatalf("apply while serving: %d %q %q", code, out, errs)
+	}
+	var after apiSeries
+	srv.getJSON(fmt.Sprintf("/api/v1/series/%d", s.ID), &after)
+	if after.Status != "applied" {
+		t.Fatalf("status after apply: %q", after.Status)
+	}
+	// Same trees as the author's branch, new commits with Link: trailers.
+	if a, b := gitT(t, origin, "rev-parse", "main^{tree}"), gitT(t, repo, "rev-parse", "HEAD^{tree}"); a != b {
+		t.Fatalf("applied tree %s, author's %s", a, b)
+	}
+	if n := strings.Count(gitT(t, origin, "log", "--format=%B", "main"), "Link: https://p.example.org/dev/"); n != 3 {
+		t.Fatalf("%d Link: trailers, want 3", n)
+	}
+	srv.stop()
 }
