@@ -166,6 +166,9 @@ func (a *Applier) Apply(ctx context.Context, seriesID int64, by string) (*Result
 	if len(ids) != len(patches) {
 		return nil, fmt.Errorf("git am made %d commits of %d patches: not pushed", len(ids), len(patches))
 	}
+	if err := wt.VerifyCommits(ctx, ids); err != nil {
+		return nil, err
+	}
 	if err := wt.Push(ctx, repo.Branch); err != nil {
 		return nil, err
 	}

@@ -324,3 +324,38 @@ func TestWorktreeBase(t *testing.T) {
 		t.Fatalf("worktree of a missing branch: %v", err)
 	}
 }
+
+// TestVerifyCommits: what git committed is checked again before a push;
+// a file name with a newline (which git accepts) is refused, a symlink
+// replaced by a directory is not.
+func TestVerifyCommits(t *testing.T) {
+	f := newFixture(t)
+	m := NewMirror(t.TempDir(), "dev", f.origin)
+	if err := m.Sync(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	wt, err := m.Worktree(f.ctx, "", "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wt.Close()
+	commit := func(msg string) string {
+		gitRun(t, wt.Dir, "add", "-A")
+		gitRun(t, wt.Dir, "commit", "-q", "-m", msg)
+		h, _ := wt.Head(f.ctx)
+		return h
+	}
+	os.Remove(filepath.Join(wt.Dir, "etc-link"))
+	os.MkdirAll(filepath.Join(wt.Dir, "etc-link"), 0o755)
+	os.WriteFile(filepath.Join(wt.Dir, "etc-link", "x"), []byte("x\n"), 0o644)
+	ok := commit("replace the link by a directory")
+	if err := wt.VerifyCommits(f.ctx, []string{ok}); err != nil {
+		t.Fatalf("VerifyCommits = %v", err)
+	}
+	os.WriteFile(filepath.Join(wt.Dir, "bad\nname"), []byte("x\n"), 0o644)
+	bad := commit("a name with a newline")
+	var pe *PathError
+	if err := wt.VerifyCommits(f.ctx, []string{ok, bad}); !errors.As(err, &pe) || pe.Patch != 2 || pe.Path != "bad\nname" {
+		t.Fatalf("VerifyCommits = %v, want patch 2's name refused", err)
+	}
+}

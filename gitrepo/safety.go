@@ -1,6 +1,7 @@
 package gitrepo
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"unicode"
@@ -163,4 +164,44 @@ func flagsFor(n int, p string) []Flag {
 		}
 	}
 	return fl
+}
+
+// VerifyCommits re-checks what git actually committed (commits: the ids
+// Am returned, in order) with the rules of CheckPatches, so that a mail
+// git decodes differently from patchwell (MIME tricks) cannot slip a
+// path past the check made before git am. A refused path is a
+// *PathError naming the commit's position.
+func (w *Worktree) VerifyCommits(ctx context.Context, commits []string) error {
+	links, err := w.Symlinks(ctx)
+	if err != nil {
+		return err
+	}
+	parent := w.Base
+	for i, c := range commits {
+		out, err := w.m.git(ctx, w.Dir, nil, "diff-tree", "-r", "-z", "--no-renames", "--no-abbrev", parent, c)
+		if err != nil {
+			return err
+		}
+		f := strings.Split(string(out), "\x00")
+		for j := 0; j+1 < len(f); j += 2 {
+			meta, p := strings.Fields(f[j]), f[j+1]
+			if len(meta) < 5 {
+				return fmt.Errorf("commit %s: unexpected git diff-tree output %q", c, f[j])
+			}
+			if why := badPath(p); why != "" {
+				return &PathError{Patch: i + 1, Path: p, Reason: why}
+			}
+			if l := underLink(p, links); l != "" {
+				return &PathError{Patch: i + 1, Path: p, Reason: fmt.Sprintf("it goes through the symbolic link %q", l)}
+			}
+			switch {
+			case meta[1] == "120000":
+				links[p] = true
+			default:
+				delete(links, p)
+			}
+		}
+		parent = c
+	}
+	return nil
 }
