@@ -17,7 +17,7 @@ import (
 	"patchwell/store"
 )
 
-func needGit(t *testing.T) {
+func needGit(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -29,7 +29,7 @@ func needGit(t *testing.T) {
 
 // gitRun runs git for the test's own setup, as a developer with
 // identity Alice (the patches' author).
-func gitRun(t *testing.T, dir string, args ...string) string {
+func gitRun(t testing.TB, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
@@ -54,7 +54,7 @@ type fixture struct {
 	n      int
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	needGit(t)
 	f := &fixture{ctx: context.Background()}
 	dir := t.TempDir()
@@ -91,7 +91,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // edit changes a.txt's line n to s.
-func (f *fixture) edit(t *testing.T, n int, s string) {
+func (f *fixture) edit(t testing.TB, n int, s string) {
 	b, _ := os.ReadFile(filepath.Join(f.work, "a.txt"))
 	lines := strings.Split(string(b), "\n")
 	lines[n-1] = s
