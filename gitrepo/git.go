@@ -76,7 +76,8 @@ func env(extra ...string) []string {
 // git runs git in dir with args, stdin as its input, and returns its
 // standard output; an error carries (bounded) standard error.
 func (m *Mirror) git(ctx context.Context, dir string, stdin []byte, args ...string) ([]byte, error) {
-	base := []string{"-c", "core.hooksPath=/dev/null", "-c", "commit.gpgSign=false", "-c", "core.fsmonitor=false"}
+	base := []string{"-c", "core.hooksPath=/dev/null", "-c", "commit.gpgSign=false", "-c", "core.fsmonitor=false",
+		"-c", "protocol.ext.allow=never", "-c", "submodule.recurse=false"}
 	if m.local() {
 		base = append(base, "-c", "protocol.file.allow=always")
 	} else {

@@ -33,8 +33,11 @@ type Applied struct {
 // SetListRepo implements Store.
 func (s *SQLite) SetListRepo(ctx context.Context, r ListRepo) error {
 	if r.Repo == "" || r.Branch == "" || len(r.Repo) > 2000 || len(r.Branch) > 250 || len(r.Check) > 4000 ||
-		strings.ContainsAny(r.Repo+r.Branch, "\x00\n\r") {
-		return fmt.Errorf("%w: a repository needs a URL or path (at most 2000 bytes) and a branch (at most 250), on one line", ErrInvalid)
+		strings.ContainsAny(r.Repo+r.Branch, "\x00\n\r") || strings.HasPrefix(r.Repo, "-") {
+		return fmt.Errorf("%w: a repository needs a URL or path (at most 2000 bytes, not starting with '-') and a branch (at most 250), on one line", ErrInvalid)
+	}
+	if !ValidBranch(r.Branch) {
+		return fmt.Errorf("%w: bad branch name %q", ErrInvalid, r.Branch)
 	}
 	l, err := s.ListInfo(ctx, r.List)
 	if err != nil {
@@ -232,4 +235,20 @@ func (s *SQLite) ImportGit(ctx context.Context, d *GitData) (dropped int, err er
 		}
 	}
 	return dropped, nil
+}
+
+// ValidBranch reports whether name is a branch name git accepts (a
+// conservative subset of git check-ref-format --branch).
+func ValidBranch(name string) bool {
+	if name == "" || strings.HasPrefix(name, "-") || strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") ||
+		strings.HasSuffix(name, ".") || strings.HasSuffix(name, ".lock") || strings.Contains(name, "..") ||
+		strings.Contains(name, "//") || strings.Contains(name, "@{") || name == "@" || strings.Contains(name, "/.") || strings.HasPrefix(name, ".") {
+		return false
+	}
+	for _, r := range name {
+		if r <= ' ' || r == 0x7f || strings.ContainsRune("~^:?*[\\", r) {
+			return false
+		}
+	}
+	return true
 }

@@ -26,6 +26,14 @@ func TestListRepoAndApplied(t *testing.T) {
 	if err := st.SetListRepo(ctx, ListRepo{List: "nope", Repo: "/srv/x.git", Branch: "main"}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown list: %v", err)
 	}
+	for _, b := range []string{"-f", "a..b", "a b", "x:y", "refs/heads/", ".hidden", "a.lock", "a\nb"} {
+		if err := st.SetListRepo(ctx, ListRepo{List: "dev", Repo: "/srv/x.git", Branch: b}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("branch %q: %v", b, err)
+		}
+	}
+	if err := st.SetListRepo(ctx, ListRepo{List: "dev", Repo: "--upload-pack=touch /tmp/x", Branch: "main"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("repository starting with '-': %v", err)
+	}
 	want := ListRepo{List: "dev", Repo: "/srv/x.git", Branch: "main", Check: "make check", FirstTimerGate: true}
 	if err := st.SetListRepo(ctx, want); err != nil {
 		t.Fatal(err)

@@ -64,7 +64,7 @@ func (r *repoFlags) set(ctx context.Context, st store.Store, fs *flag.FlagSet, l
 	if given["first-timer-gate"] {
 		cur.FirstTimerGate = *r.gate
 	}
-	if strings.HasPrefix(cur.Repo, "-") || strings.HasPrefix(cur.Branch, "-") || strings.ContainsAny(cur.Branch, " ~^:?*[\\") {
+	if strings.HasPrefix(cur.Repo, "-") || !store.ValidBranch(cur.Branch) {
 		return usageError{fmt.Sprintf("bad repository %q or branch %q", cur.Repo, cur.Branch)}
 	}
 	if err := st.SetListRepo(ctx, *cur); err != nil {
