@@ -78,6 +78,9 @@ func (a *Applier) Mirror(ctx context.Context, list string) (*Mirror, *store.List
 // refused (*PathError), or the series was applied already
 // (ErrAlreadyApplied).
 func (a *Applier) Apply(ctx context.Context, seriesID int64, by string) (*Result, error) {
+	if by != "" && (!strings.Contains(by, "@") || strings.ContainsAny(by, "<>\" \t\r\n\x00") || len(by) > 254) {
+		return nil, fmt.Errorf("%w: %q is not an e-mail address", store.ErrInvalid, by)
+	}
 	se, patches, err := a.Service.Series(ctx, seriesID)
 	if err != nil {
 		return nil, err
@@ -155,6 +158,12 @@ func (a *Applier) Apply(ctx context.Context, seriesID int64, by string) (*Result
 			name = by
 		}
 	}
+	name = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f || r == '<' || r == '>' {
+			return -1
+		}
+		return r
+	}, name)
 	ids, err := wt.Am(ctx, mbox.Bytes(), name, email)
 	if err != nil {
 		var c *Conflict

@@ -188,6 +188,9 @@ func TestApplyPushesWithTrailers(t *testing.T) {
 	if se.Status != store.StatusApplied || err != nil || strings.Join(ap.Commits, " ") != r.Commits[0].ID+" "+r.Commits[1].ID || ap.By != "maint@example.org" {
 		t.Fatalf("status %s, applied %+v %v", se.Status, ap, err)
 	}
+	if _, err := f.ap.Apply(f.ctx, id, "maint@example.org\nX: y"); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("Apply by a bad address = %v", err)
+	}
 	if _, err := f.ap.Apply(f.ctx, id, "maint@example.org"); !errors.Is(err, ErrAlreadyApplied) {
 		t.Fatalf("second Apply = %v, want ErrAlreadyApplied", err)
 	}
