@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -19,6 +20,14 @@ import (
 // multipart are written unchanged. store.ErrNotFound before anything is
 // written for an unknown series.
 func (s *Service) SeriesMbox(ctx context.Context, id int64, w io.Writer) error {
+	return s.SeriesMboxLinked(ctx, id, "", w)
+}
+
+// SeriesMboxLinked is SeriesMbox with, when webURL is not empty, a
+// "Link: WEB/LIST/MSGID/" trailer after each patch's trailers pointing at
+// its archived message, as `b4 am -l` adds one (what applying a series
+// records in each commit).
+func (s *Service) SeriesMboxLinked(ctx context.Context, id int64, webURL string, w io.Writer) error {
 	se, patches, err := s.Series(ctx, id)
 	if err != nil {
 		return err
@@ -34,6 +43,10 @@ func (s *Service) SeriesMbox(ctx context.Context, id int64, w io.Writer) error {
 			if t.FromMessageID != p.MessageID {
 				extra = append(extra, t)
 			}
+		}
+		if webURL != "" {
+			extra = append(extra, store.Trailer{Key: "Link", Value: strings.TrimRight(webURL, "/") + "/" +
+				url.PathEscape(se.List) + "/" + url.PathEscape(p.MessageID) + "/"})
 		}
 		if err := mw.Write(AddTrailers(raw, extra), "mboxrd@z", time.Time{}); err != nil {
 			return err

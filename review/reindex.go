@@ -65,6 +65,15 @@ func Reindex(ctx context.Context, from, to store.Store, log *slog.Logger) (map[s
 	if err := to.ImportMailingList(ctx, ml); err != nil {
 		return out, err
 	}
+	gd, err := from.ExportGit(ctx)
+	if err != nil {
+		return out, err
+	}
+	if dropped, err := to.ImportGit(ctx, gd); err != nil {
+		return out, err
+	} else if dropped > 0 {
+		log.Warn("reindex: applied series that no longer exist were dropped", "count", dropped)
+	}
 	return out, copyReviewState(ctx, from, to)
 }
 

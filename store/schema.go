@@ -380,4 +380,24 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_attempt);
 CREATE INDEX webhook_deliveries_hook ON webhook_deliveries(webhook_id, id);
 `,
+	// 13: each list's git repository (URL or local bare
+	// path, target branch, fallback check command, whether a first-time
+	// contributor's series waits for a go-ahead), and the commits a series
+	// was applied as (commits: ids in order, space-separated).
+	`
+CREATE TABLE list_repos (
+	list_id     INTEGER PRIMARY KEY REFERENCES lists(id),
+	repo        TEXT NOT NULL,
+	branch      TEXT NOT NULL,
+	check_cmd   TEXT NOT NULL DEFAULT '',
+	first_timer_gate INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE applied_series (
+	series_id  INTEGER PRIMARY KEY,
+	commits    TEXT NOT NULL,
+	branch     TEXT NOT NULL,
+	applied_at INTEGER NOT NULL,
+	applied_by TEXT NOT NULL DEFAULT ''
+);
+`,
 }

@@ -237,6 +237,28 @@ type Store interface {
 	// Checks returns a series' checks, by patch then context.
 	Checks(ctx context.Context, seriesID int64) ([]Check, error)
 	CheckByID(ctx context.Context, id int64) (*Check, error)
+	// The git repositories (store/gitrepo.go).
+
+	// SetListRepo sets (or replaces) a list's repository; ErrInvalid
+	// without a repository and branch, ErrNotFound for an unknown list.
+	SetListRepo(ctx context.Context, r ListRepo) error
+	// ListRepo returns a list's repository; ErrNotFound when it has none.
+	ListRepo(ctx context.Context, list string) (*ListRepo, error)
+	// RecordApplied records the commits a series was applied as (the
+	// first record stays: a series is applied once).
+	RecordApplied(ctx context.Context, a Applied) error
+	// AppliedSeries returns what RecordApplied recorded; ErrNotFound for
+	// a series not applied through patchwell.
+	AppliedSeries(ctx context.Context, seriesID int64) (*Applied, error)
+	// SeriesByPatchIDs returns the complete, open (not applied, rejected
+	// or superseded) series of a list every patch of which has one of
+	// these patch-ids.
+	SeriesByPatchIDs(ctx context.Context, list string, patchIDs []string) ([]int64, error)
+	// ExportGit and ImportGit carry the repositories and applied series
+	// across a reindex (applied series by list and Message-ID; ImportGit
+	// counts those not found).
+	ExportGit(ctx context.Context) (*GitData, error)
+	ImportGit(ctx context.Context, d *GitData) (dropped int, err error)
 	// Secret returns the named server secret, making it on first use.
 	Secret(ctx context.Context, name string) ([]byte, error)
 	Close() error

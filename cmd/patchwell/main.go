@@ -52,9 +52,11 @@ var commands map[string]command
 func init() {
 	commands = map[string]command{
 		"serve":   {"serve [--data DIR] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--imaps ADDR --tls-cert F --tls-key F] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies] [--smarthost HOST:PORT [--smarthost-starttls] [--smarthost-user U --smarthost-password-file F]]", "run the server (SMTP/LMTP ingest, web UI and API, IMAP, list mail delivery)", cmdServe},
-		"list":    {"list create NAME [--description TEXT] [--owner EMAIL] [--visibility public|unlisted|private] | list ls | list visibility NAME public|unlisted|private | list policy NAME [--posting open|subscribers|moderated] [--dmarc accept|hold|reject] [--allow A,@D] [--deny A,@D]   [--data DIR]", "create and show mailing lists, set who may see them and who may post", cmdList},
+		"list":    {"list create NAME [--description TEXT] [--owner EMAIL] [--visibility public|unlisted|private] [--repo PATH_OR_URL --branch BRANCH --check CMD] | list update NAME [--repo PATH_OR_URL] [--branch BRANCH] [--check CMD] [--first-timer-gate=false] | list ls | list visibility NAME public|unlisted|private | list policy NAME [--posting open|subscribers|moderated] [--dmarc accept|hold|reject] [--allow A,@D] [--deny A,@D]   [--data DIR]", "create and show mailing lists, set who may see them and who may post", cmdList},
 		"sub":     {"sub add EMAIL|--file F --list NAME [--name NAME] | sub rm EMAIL --list NAME | sub ls --list NAME [--state STATE]   [--data DIR]", "manage a list's subscribers (added by an operator: no confirmation)", cmdSub},
 		"user":    {"user add EMAIL [--name NAME] [--admin] [--password-file FILE] | user ls | user role EMAIL LIST owner|maintainer|none | user token EMAIL NAME | user passwd EMAIL [--password-file FILE]   [--data DIR]", "manage accounts, list roles and API tokens", cmdUser},
+		"apply":   {"apply --data DIR SERIES-ID [--by EMAIL] [--public-url URL]", "apply a series to its list's repository branch (git am -3, trailers from replies, a Link: per patch), push it and mark it applied", cmdApply},
+		"hook":    {"hook post-receive --data DIR --list NAME [--git-dir DIR]", "git post-receive hook of a list's repository: series whose patches were pushed are marked applied", cmdHook},
 		"import":  {"import --data DIR --list NAME [--cpuprofile FILE] FILE|DIR|- ...", "import mbox (mboxo, mboxrd, .gz), maildir or .eml files into a list", cmdImport},
 		"export":  {"export --data DIR --list NAME [--out FILE]", "write every message of a list as mboxrd, in arrival order, byte for byte", cmdExport},
 		"check":   {"check --data DIR", "verify the database and every stored message against its sha256", cmdCheck},
@@ -422,11 +424,22 @@ func cmdList(args []string) error {
 	dmarc := fs.String("dmarc", "", "what to do with mail failing DMARC (policy): accept, hold or reject")
 	allow := fs.String("allow", "-", "addresses and @domains that may always post, comma-separated (policy; empty clears)")
 	deny := fs.String("deny", "-", "addresses and @domains refused, comma-separated (policy; empty clears)")
+	repo := addRepoFlags(fs)
 	pos, err := parse(fs, args[1:])
 	if err != nil {
 		return err
 	}
 	switch args[0] {
+	case "update":
+		if len(pos) != 1 {
+			return usageError{"usage: patchwell list update NAME [--repo PATH_OR_URL] [--branch BRANCH] [--check CMD] [--first-timer-gate=false] [--data DIR]"}
+		}
+		st, err := openStore(*data)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return repo.set(context.Background(), st, fs, pos[0], false)
 	case "policy":
 		if len(pos) != 1 {
 			return usageError{"usage: patchwell list policy NAME [--posting open|subscribers|moderated] [--dmarc accept|hold|reject] [--allow LIST] [--deny LIST] [--data DIR]"}
@@ -480,7 +493,7 @@ func cmdList(args []string) error {
 			return err
 		}
 		fmt.Printf("created list %s <%s@%s>\n", l.Name, l.Name, *domain)
-		return nil
+		return repo.set(context.Background(), st, fs, l.Name, true)
 	case "ls":
 		if len(pos) != 0 {
 			return usageError{"usage: patchwell list ls [--data DIR]"}
@@ -499,7 +512,7 @@ func cmdList(args []string) error {
 		}
 		return nil
 	}
-	return usageError{fmt.Sprintf("unknown list command %q (create, ls, visibility)", args[0])}
+	return usageError{fmt.Sprintf("unknown list command %q (create, update, ls, visibility, policy)", args[0])}
 }
 
 func cmdImport(args []string) error {

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"patchwell/gitrepo"
+	"patchwell/review"
+	"patchwell/store"
+)
+
+// repoFlags are the repository flags of list create and list update.
+type repoFlags struct {
+	repo, branch, check *string
+	gate                *bool
+}
+
+func addRepoFlags(fs *flag.FlagSet) *repoFlags {
+	return &repoFlags{
+		repo:   fs.String("repo", "", "the list's git repository: a local bare repository's path or a URL git fetch and push accept"),
+		branch: fs.String("branch", "", "the branch series are applied to and tested against"),
+		check:  fs.String("check", "", "check command CI runs when the branch has no .patchwell.yml"),
+		gate:   fs.Bool("first-timer-gate", true, "a first-time contributor's series waits for a maintainer's go-ahead before CI runs it"),
+	}
+}
+
+// set stores the repository flags given (fs parsed) for list: on create
+// only when --repo is given; on update the flags not given keep their
+// values.
+func (r *repoFlags) set(ctx context.Context, st store.Store, fs *flag.FlagSet, list string, create bool) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if !given["repo"] && !given["branch"] && !given["check"] && !given["first-timer-gate"] {
+		if create {
+			return nil
+		}
+		return usageError{"usage: patchwell list update NAME [--repo PATH_OR_URL] [--branch BRANCH] [--check CMD] [--first-timer-gate=false] [--data DIR]"}
+	}
+	cur, err := st.ListRepo(ctx, list)
+	if errors.Is(err, store.ErrNotFound) {
+		if _, lerr := st.ListInfo(ctx, list); lerr != nil {
+			return lerr
+		}
+		cur, err = &store.ListRepo{List: list, Branch: "main", FirstTimerGate: true}, nil
+	}
+	if err != nil {
+		return err
+	}
+	if given["repo"] {
+		cur.Repo = *r.repo
+	}
+	if given["branch"] {
+		cur.Branch = *r.branch
+	}
+	if given["check"] {
+		cur.Check = *r.check
+	}
+	if given["first-timer-gate"] {
+		cur.FirstTimerGate = *r.gate
+	}
+	if strings.HasPrefix(cur.Repo, "-") || !store.ValidBranch(cur.Branch) {
+		return usageError{fmt.Sprintf("bad repository %q or branch %q", cur.Repo, cur.Branch)}
+	}
+	if err := st.SetListRepo(ctx, *cur); err != nil {
+		return err
+	}
+	gate := "on"
+	if !cur.FirstTimerGate {
+		gate = "off"
+	}
+	fmt.Printf("list %s: repository %s, branch %s, check %q, first-timer gate %s\n", list, cur.Repo, cur.Branch, cur.Check, gate)
+	return nil
+}
+
+func cmdApply(args []string) error {
+	fs := newFlags("apply")
+	data := fs.String("data", defaultData, "data directory")
+	by := fs.String("by", "", "the maintainer applying it (an address): the commits' committer")
+	publicURL := fs.String("public-url", "http://127.0.0.1:8080", "the web UI's address, for each commit's Link: trailer")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"usage: patchwell " + commands["apply"].usage}
+	}
+	id, err := strconv.ParseInt(pos[0], 10, 64)
+	if err != nil || id <= 0 {
+		return usageError{fmt.Sprintf("bad series id %q", pos[0])}
+	}
+	// Like import, apply works beside a running server: SQLite (WAL)
+	// takes writers from several processes, and the mirror has a lock.
+	st, err := openStore(*data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ap := &gitrepo.Applier{Store: st, Service: review.NewService(st), DataDir: *data, WebURL: *publicURL}
+	r, err := ap.Apply(context.Background(), id, *by)
+	if err != nil {
+		return err
+	}
+	for _, f := range r.Flags {
+		fmt.Printf("note: patch %d touches %s: %s\n", f.Patch, f.Path, f.Reason)
+	}
+	fmt.Print(r.Reply())
+	return nil
+}
+
+func cmdHook(args []string) error {
+	if len(args) == 0 || args[0] != "post-receive" {
+		return usageError{"usage: patchwell " + commands["hook"].usage}
+	}
+	fs := newFlags("hook")
+	data := fs.String("data", defaultData, "data directory")
+	list := fs.String("list", "", "the list whose repository this is")
+	gitDir := fs.String("git-dir", os.Getenv("GIT_DIR"), "the repository pushed to (default $GIT_DIR, as git sets it for hooks, else .)")
+	pos, err := parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if *list == "" || len(pos) != 0 {
+		return usageError{"usage: patchwell " + commands["hook"].usage}
+	}
+	if *gitDir == "" {
+		*gitDir = "."
+	}
+	st, err := openStore(*data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx := context.Background()
+	repo, err := st.ListRepo(ctx, *list)
+	if err != nil {
+		return err
+	}
+	ap := &gitrepo.Applier{Store: st, Service: review.NewService(st), DataDir: *data}
+	sc := bufio.NewScanner(os.Stdin)
+	var errs []error
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 3 || f[2] != "refs/heads/"+repo.Branch || strings.Trim(f[1], "0") == "" {
+			continue
+		}
+		rs, err := ap.MarkApplied(ctx, *list, *gitDir, f[0], f[1])
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, r := range rs {
+			fmt.Printf("patchwell: series %d (%s) applied to %s\n", r.Series.ID, r.Series.Subject, repo.Branch)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

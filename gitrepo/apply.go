@@ -1,0 +1,287 @@
+package gitrepo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"patchwell/review"
+	"patchwell/review/patchmail"
+	"patchwell/store"
+)
+
+// ErrAlreadyApplied refuses to apply a series twice.
+var ErrAlreadyApplied = errors.New("series already applied")
+
+// Applier applies series to their list's repository.
+type Applier struct {
+	Store   store.Store
+	Service *review.Service
+	DataDir string
+	// WebURL is the web UI's address, for each commit's "Link:" trailer
+	// (none when empty).
+	WebURL string
+	// Committer is the identity commits are made as when the applier
+	// gives no address (default "patchwell <patchwell@localhost>").
+	CommitterName, CommitterEmail string
+	// OnApplied, when set, is called after a series was applied
+	// (through Apply or found on the branch), to send the "Applied to
+	// BRANCH, thanks" reply (Result.Reply) or notify webhooks.
+	OnApplied func(ctx context.Context, r *Result)
+	Now       func() time.Time
+}
+
+// Result is an applied series.
+type Result struct {
+	Series  *store.Series
+	Branch  string
+	Commits []Commit // one per patch, in order
+	Flags   []Flag   // paths a reviewer should look at (CheckPatches)
+	By      string   // who applied it; "" when found on the branch
+}
+
+// Reply is the text of the "Applied, thanks" reply to the series.
+func (r *Result) Reply() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Applied to %s, thanks!\n\n", r.Branch)
+	for i, c := range r.Commits {
+		fmt.Fprintf(&b, "[%d/%d] %s\n      commit: %s\n", i+1, len(r.Commits), c.Subject, c.ID)
+	}
+	return b.String()
+}
+
+func (a *Applier) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// Mirror returns list's mirror and repository settings.
+func (a *Applier) Mirror(ctx context.Context, list string) (*Mirror, *store.ListRepo, error) {
+	repo, err := a.Store.ListRepo(ctx, list)
+	if err != nil {
+		return nil, nil, err
+	}
+	return NewMirror(a.DataDir, list, repo.Repo), repo, nil
+}
+
+// Apply applies a complete series on its list's branch head with
+// `git am -3`, trailers collected from replies and a Link: to each
+// archived patch added, authorship and dates kept, committed as by (an
+// address; the Committer identity when ""), pushes it, records the
+// commits and sets the series applied. Nothing is pushed and the status
+// is unchanged when a patch does not apply (*Conflict), a path is
+// refused (*PathError), or the series was applied already
+// (ErrAlreadyApplied).
+func (a *Applier) Apply(ctx context.Context, seriesID int64, by string) (*Result, error) {
+	if by != "" && (!strings.Contains(by, "@") || strings.ContainsAny(by, "<>\" \t\r\n\x00") || len(by) > 254) {
+		return nil, fmt.Errorf("%w: %q is not an e-mail address", store.ErrInvalid, by)
+	}
+	se, patches, err := a.Service.Series(ctx, seriesID)
+	if err != nil {
+		return nil, err
+	}
+	if se.Status == store.StatusApplied {
+		return nil, fmt.Errorf("series %d: %w", seriesID, ErrAlreadyApplied)
+	}
+	if _, err := a.Store.AppliedSeries(ctx, seriesID); err == nil {
+		return nil, fmt.Errorf("series %d: %w", seriesID, ErrAlreadyApplied)
+	}
+	if !se.Complete || len(patches) == 0 {
+		return nil, fmt.Errorf("series %d is incomplete (%d of %d patches)", seriesID, se.Received, se.Total)
+	}
+	if se.PullURL != "" {
+		return nil, fmt.Errorf("series %d is a pull request: fetch and merge it", seriesID)
+	}
+	m, repo, err := a.Mirror(ctx, se.List)
+	if err != nil {
+		return nil, err
+	}
+	diffs := make([]string, len(patches))
+	for i, p := range patches {
+		raw, err := a.Store.Raw(ctx, se.List, p.MessageID)
+		if err != nil {
+			return nil, err
+		}
+		pm, err := patchmail.Parse(raw)
+		if err != nil {
+			return nil, fmt.Errorf("patch %d: %w", i+1, err)
+		}
+		diffs[i] = pm.Diff
+	}
+	var mbox bytes.Buffer
+	if err := a.Service.SeriesMboxLinked(ctx, seriesID, a.WebURL, &mbox); err != nil {
+		return nil, err
+	}
+
+	unlock, err := m.Lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	// Applied meanwhile by another process?
+	if _, err := a.Store.AppliedSeries(ctx, seriesID); err == nil {
+		return nil, fmt.Errorf("series %d: %w", seriesID, ErrAlreadyApplied)
+	}
+	if err := m.Sync(ctx); err != nil {
+		return nil, err
+	}
+	wt, err := m.Worktree(ctx, "", repo.Branch)
+	if err != nil {
+		return nil, err
+	}
+	defer wt.Close()
+	links, err := wt.Symlinks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	flags, err := CheckPatches(diffs, links)
+	if err != nil {
+		return nil, err
+	}
+	name, email := a.CommitterName, a.CommitterEmail
+	if name == "" {
+		name = "patchwell"
+	}
+	if email == "" {
+		email = "patchwell@localhost"
+	}
+	if by != "" {
+		email = by
+		if u, err := a.Store.UserByEmail(ctx, by); err == nil && u.Name != "" {
+			name = u.Name
+		} else {
+			name = by
+		}
+	}
+	name = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f || r == '<' || r == '>' {
+			return -1
+		}
+		return r
+	}, name)
+	ids, err := wt.Am(ctx, mbox.Bytes(), name, email)
+	if err != nil {
+		var c *Conflict
+		if errors.As(err, &c) && c.Patch >= 1 && c.Patch <= len(patches) && c.Subject == "" {
+			c.Subject = patches[c.Patch-1].CommitSubject
+		}
+		return nil, err
+	}
+	if len(ids) != len(patches) {
+		return nil, fmt.Errorf("git am made %d commits of %d patches: not pushed", len(ids), len(patches))
+	}
+	if err := wt.VerifyCommits(ctx, ids); err != nil {
+		return nil, err
+	}
+	if err := wt.Push(ctx, repo.Branch); err != nil {
+		return nil, err
+	}
+	r := &Result{Series: se, Branch: repo.Branch, Flags: flags, By: by}
+	for i, id := range ids {
+		r.Commits = append(r.Commits, Commit{ID: id, Subject: patches[i].CommitSubject})
+	}
+	if err := a.record(ctx, r); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// record stores an applied series, sets its status and calls OnApplied.
+func (a *Applier) record(ctx context.Context, r *Result) error {
+	ids := make([]string, len(r.Commits))
+	for i, c := range r.Commits {
+		ids[i] = c.ID
+	}
+	if err := a.Store.RecordApplied(ctx, store.Applied{SeriesID: r.Series.ID, Commits: ids, Branch: r.Branch, AppliedAt: a.now(), By: r.By}); err != nil {
+		return err
+	}
+	var uid int64
+	comment := "found on " + r.Branch
+	if r.By != "" {
+		comment = "applied to " + r.Branch + " by " + r.By
+		if u, err := a.Store.UserByEmail(ctx, r.By); err == nil {
+			uid = u.ID
+		}
+	}
+	if _, err := a.Store.SetSeriesStatus(ctx, r.Series.ID, store.StatusApplied, uid, comment, a.now()); err != nil && !errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	r.Series.Status = store.StatusApplied
+	if a.OnApplied != nil {
+		a.OnApplied(ctx, r)
+	}
+	return nil
+}
+
+// MarkApplied marks applied the open series of list whose every patch
+// has the patch-id of one of the commits old..new (old empty or zeros:
+// all of new's history) of the repository at dir (the list's mirror when
+// ""), as patchwork does for commits pushed directly.
+func (a *Applier) MarkApplied(ctx context.Context, list, dir, old, new string) ([]*Result, error) {
+	m, repo, err := a.Mirror(ctx, list)
+	if err != nil {
+		return nil, err
+	}
+	commits, err := m.Commits(ctx, dir, old, new)
+	if err != nil {
+		return nil, err
+	}
+	byPID := map[string]Commit{}
+	var pids []string
+	for _, c := range commits {
+		if c.PatchID != "" {
+			byPID[c.PatchID] = c
+			pids = append(pids, c.PatchID)
+		}
+	}
+	ids, err := a.Store.SeriesByPatchIDs(ctx, list, pids)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Result
+	for _, id := range ids {
+		se, patches, err := a.Service.Series(ctx, id)
+		if err != nil {
+			return out, err
+		}
+		r := &Result{Series: se, Branch: repo.Branch}
+		for _, p := range patches {
+			r.Commits = append(r.Commits, byPID[p.PatchID])
+		}
+		if err := a.record(ctx, r); err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Refresh fetches list's mirror and marks applied the series whose
+// patches arrived on its branch since the last fetch: for a periodic
+// fetch of repositories patchwell does not host.
+func (a *Applier) Refresh(ctx context.Context, list string) ([]*Result, error) {
+	m, repo, err := a.Mirror(ctx, list)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := m.Lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	old, _ := m.Resolve(ctx, "refs/heads/"+repo.Branch)
+	err = m.Sync(ctx)
+	unlock()
+	if err != nil {
+		return nil, err
+	}
+	head, err := m.Resolve(ctx, "refs/heads/"+repo.Branch)
+	if err != nil || head == old || old == "" { // the first fetch is the baseline
+		return nil, err
+	}
+	return a.MarkApplied(ctx, list, "", old, head)
+}

@@ -1,0 +1,207 @@
+package gitrepo
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/bluekeyes/go-gitdiff/gitdiff"
+)
+
+// PathError is a patch refused before git sees it: a path that could
+// leave the worktree or write into git's own files.
+type PathError struct {
+	Patch  int    // 1-based
+	Path   string // as written in the patch (quoted when shown)
+	Reason string
+}
+
+func (e *PathError) Error() string {
+	return fmt.Sprintf("patch %d: refused path %q: %s", e.Patch, e.Path, e.Reason)
+}
+
+// Flag marks a file of a patch that deserves a reviewer's eye: it
+// changes how git or CI treats the tree, or its name may mislead.
+type Flag struct {
+	Patch  int    `json:"patch"`
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
+}
+
+// CheckPatches checks the diffs of a series' patches, in order, against
+// the base tree's symlinks (Worktree.Symlinks; nil for none). It returns
+// the first refused path as a *PathError, or the flags.
+//
+// Refused: empty, absolute or non-normalised paths ("", "//", "." or
+// ".." components), any component that git would take for its own
+// directory (".git", in any case, with trailing dots or spaces), control
+// characters (newlines included) or invalid UTF-8, and paths under a
+// symbolic link, in the base tree or made by an earlier file of the
+// series. Flagged, not refused: .gitmodules and .gitattributes (any
+// directory), .patchwell.yml, .gitlab-ci.yml, .github/, submodules
+// (gitlinks), new symbolic links, and bidirectional-text controls such
+// as U+202E in a name: git writes such a file where it says, so it cannot
+// escape, but the name may display as another (Trojan Source), which a
+// reviewer must see.
+func CheckPatches(diffs []string, symlinks map[string]bool) ([]Flag, error) {
+	links := map[string]bool{}
+	for p := range symlinks {
+		links[p] = true
+	}
+	var flags []Flag
+	for i, d := range diffs {
+		n := i + 1
+		files, _, err := gitdiff.Parse(strings.NewReader(d))
+		if err != nil {
+			return nil, fmt.Errorf("patch %d: cannot parse its diff: %v", n, err)
+		}
+		// go-gitdiff returns the names of a traditional diff ("--- a/x",
+		// "+++ b/x" without a "diff --git" header) as written, where git
+		// am strips their first component: then both forms are checked.
+		headers := strings.Count("\n"+d, "\ndiff --git ")
+		traditional := len(files) > headers
+		for _, f := range files {
+			for _, p := range []string{f.OldName, f.NewName} {
+				if p == "" {
+					continue
+				}
+				forms := []string{p}
+				if traditional {
+					if _, rest, ok := strings.Cut(strings.TrimLeft(p, "/"), "/"); ok {
+						forms = append(forms, rest)
+					}
+				}
+				for _, q := range forms {
+					if why := badPath(q); why != "" {
+						return nil, &PathError{Patch: n, Path: p, Reason: why}
+					}
+					if l := underLink(q, links); l != "" {
+						return nil, &PathError{Patch: n, Path: p, Reason: fmt.Sprintf("it goes through the symbolic link %q", l)}
+					}
+				}
+				flags = append(flags, flagsFor(n, forms[len(forms)-1])...)
+			}
+			if f.IsRename && links[f.OldName] {
+				links[f.NewName] = true
+			}
+			if f.IsDelete || (f.OldName != "" && f.IsRename) {
+				delete(links, f.OldName)
+			}
+			if f.NewName != "" {
+				if f.NewMode == 0o120000 {
+					links[f.NewName] = true
+					flags = append(flags, Flag{n, f.NewName, "adds a symbolic link"})
+				} else if f.NewMode != 0 {
+					delete(links, f.NewName)
+				}
+				if f.NewMode == 0o160000 {
+					flags = append(flags, Flag{n, f.NewName, "changes a submodule"})
+				}
+			}
+		}
+	}
+	return flags, nil
+}
+
+func badPath(p string) string {
+	if !utf8.ValidString(p) {
+		return "not valid UTF-8"
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return "it contains a control character"
+		}
+	}
+	if strings.HasPrefix(p, "/") {
+		return "it is absolute"
+	}
+	if strings.Contains(p, `\`) {
+		return "it contains a backslash"
+	}
+	for _, c := range strings.Split(p, "/") {
+		switch c {
+		case "":
+			return "it has an empty component"
+		case ".", "..":
+			return "it has a '" + c + "' component"
+		}
+		if strings.EqualFold(strings.TrimRight(c, ". "), ".git") {
+			return "it names git's own directory (.git)"
+		}
+	}
+	return ""
+}
+
+// underLink returns the symlink a path goes through ("" for none).
+func underLink(p string, links map[string]bool) string {
+	for i := 0; i < len(p); i++ {
+		if p[i] == '/' && links[p[:i]] {
+			return p[:i]
+		}
+	}
+	return ""
+}
+
+func flagsFor(n int, p string) []Flag {
+	var fl []Flag
+	base := p[strings.LastIndex(p, "/")+1:]
+	switch {
+	case base == ".gitmodules":
+		fl = append(fl, Flag{n, p, "changes submodules (.gitmodules)"})
+	case base == ".gitattributes":
+		fl = append(fl, Flag{n, p, "changes git attributes (.gitattributes: filters, diff and merge drivers)"})
+	case p == ".patchwell.yml":
+		fl = append(fl, Flag{n, p, "changes the CI check definition (.patchwell.yml)"})
+	case p == ".gitlab-ci.yml" || strings.HasPrefix(p, ".github/"):
+		fl = append(fl, Flag{n, p, "changes a CI definition"})
+	}
+	for _, r := range p {
+		if unicode.Is(unicode.Bidi_Control, r) || r == '\u200b' || r == '\ufeff' {
+			fl = append(fl, Flag{n, p, fmt.Sprintf("its name contains the invisible or direction-changing character U+%04X", r)})
+			break
+		}
+	}
+	return fl
+}
+
+// VerifyCommits re-checks what git actually committed (commits: the ids
+// Am returned, in order) with the rules of CheckPatches, so that a mail
+// git decodes differently from patchwell (MIME tricks) cannot slip a
+// path past the check made before git am. A refused path is a
+// *PathError naming the commit's position.
+func (w *Worktree) VerifyCommits(ctx context.Context, commits []string) error {
+	links, err := w.Symlinks(ctx)
+	if err != nil {
+		return err
+	}
+	parent := w.Base
+	for i, c := range commits {
+		out, err := w.m.git(ctx, w.Dir, nil, "diff-tree", "-r", "-z", "--no-renames", "--no-abbrev", parent, c)
+		if err != nil {
+			return err
+		}
+		f := strings.Split(string(out), "\x00")
+		for j := 0; j+1 < len(f); j += 2 {
+			meta, p := strings.Fields(f[j]), f[j+1]
+			if len(meta) < 5 {
+				return fmt.Errorf("commit %s: unexpected git diff-tree output %q", c, f[j])
+			}
+			if why := badPath(p); why != "" {
+				return &PathError{Patch: i + 1, Path: p, Reason: why}
+			}
+			if l := underLink(p, links); l != "" {
+				return &PathError{Patch: i + 1, Path: p, Reason: fmt.Sprintf("it goes through the symbolic link %q", l)}
+			}
+			switch {
+			case meta[1] == "120000":
+				links[p] = true
+			default:
+				delete(links, p)
+			}
+		}
+		parent = c
+	}
+	return nil
+}
