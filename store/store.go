@@ -237,6 +237,7 @@ type Store interface {
 	// Checks returns a series' checks, by patch then context.
 	Checks(ctx context.Context, seriesID int64) ([]Check, error)
 	CheckByID(ctx context.Context, id int64) (*Check, error)
+	Jobs
 	// Secret returns the named server secret, making it on first use.
 	Secret(ctx context.Context, name string) ([]byte, error)
 	Close() error
