@@ -253,6 +253,7 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 		return nil, fmt.Errorf("sandbox: worktree %s is not a directory", dir)
 	}
 
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, l.Wall)
 	defer cancel()
 	cmd := exec.Command(bwrapPath, args(l, dir, root, argv)...)
@@ -284,7 +285,7 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	select {
 	case werr = <-waited:
 	case <-ctx.Done():
-		res.TimedOut = true
+		res.TimedOut = parent.Err() == nil
 		// bwrap and everything in its group; the sandbox's own pid
 		// namespace dies with its init, which dies with bwrap.
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -320,6 +321,10 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	}
 	if res.TimedOut && res.Signal == "" {
 		res.Signal = syscall.SIGKILL.String()
+	}
+	if err := parent.Err(); err != nil {
+		// Stopped by the caller, not by a limit: no result.
+		return res, fmt.Errorf("sandbox: %w", err)
 	}
 	return res, nil
 }

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,5 +180,15 @@ func TestTail(t *testing.T) {
 	tl.Write([]byte("i"))
 	if b, n := tl.bytes(); string(b) != "fghi" || n != 9 {
 		t.Fatalf("tail = %q %d", b, n)
+	}
+}
+
+func TestCallerCancel(t *testing.T) {
+	need(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(300 * time.Millisecond); cancel() }()
+	r, err := Run(ctx, Spec{Dir: t.TempDir(), Shell: "sleep 600", Limits: Limits{Wall: time.Minute}})
+	if !errors.Is(err, context.Canceled) || r == nil || r.TimedOut {
+		t.Fatalf("cancel = %+v, %v", r, err)
 	}
 }
