@@ -256,6 +256,7 @@ func (r *Runner) RunOnce(ctx context.Context, owner string) (bool, error) {
 			}
 		}
 	}()
+	start := time.Now()
 	state, checks, err := r.process(jctx, j)
 	if ctx.Err() != nil {
 		// Stopped: leave the job to its lease.
@@ -268,10 +269,12 @@ func (r *Runner) RunOnce(ctx context.Context, owner string) (bool, error) {
 	if err != nil {
 		lastErr = err.Error()
 	}
+	ran := time.Since(start)
 	if err := r.cfg.Store.FinishJob(ctx, j.ID, owner, state, lastErr, checks); err != nil {
 		return true, err
 	}
-	log.Info("ci job finished", slog.String("state", state), slog.String("checks", summary(checks)))
+	log.Info("ci job finished", slog.String("state", state), slog.String("checks", summary(checks)),
+		slog.Duration("ran", ran), slog.Duration("total", time.Since(start)))
 	if r.cfg.Finished != nil {
 		r.cfg.Finished(j, state, checks)
 	}
@@ -306,8 +309,11 @@ func (r *Runner) process(ctx context.Context, j *store.Job) (string, []store.Che
 	if err != nil {
 		return store.JobFailed, []store.Check{{Context: ContextCheck, State: store.CheckWarning, Description: clip("no check definition: "+err.Error(), 2000)}}, err
 	}
+	t0 := time.Now()
 	r.setPending(ctx, sid, ContextApply, "applying")
+	t1 := time.Now()
 	wt, cleanup, pr, err := r.cfg.Prepare(ctx, sid)
+	r.log.Debug("ci prepared", slog.Int64("patchset", sid), slog.Duration("pending", t1.Sub(t0)), slog.Duration("prepare", time.Since(t1)))
 	if cleanup != nil {
 		defer cleanup()
 	}
@@ -331,7 +337,9 @@ func (r *Runner) process(ctx context.Context, j *store.Job) (string, []store.Che
 		return store.JobDone, []store.Check{apply, {Context: ContextCheck, State: store.CheckWarning, Description: "no check command for this list"}}, nil
 	}
 	r.setPending(ctx, sid, ContextCheck, "running")
+	t2 := time.Now()
 	res, err := r.cfg.Sandbox(ctx, sandbox.Spec{Dir: wt, Shell: cmd, Limits: limits})
+	r.log.Debug("ci sandbox", slog.Int64("patchset", sid), slog.Duration("sandbox", time.Since(t2)))
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", nil, ctx.Err()

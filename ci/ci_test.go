@@ -165,7 +165,7 @@ func (e *env) runner(cfg Config) *Runner {
 		cfg.Poll = 20 * time.Millisecond
 	}
 	if tl, ok := e.t.(*testing.T); ok && cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(tlog{tl}, nil))
+		cfg.Logger = slog.New(slog.NewTextHandler(tlog{tl}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	r, err := New(cfg)
 	if err != nil {
