@@ -346,7 +346,7 @@ func (r *Runner) process(ctx context.Context, j *store.Job) (string, []store.Che
 		}
 		return store.JobFailed, []store.Check{apply, {Context: ContextCheck, State: store.CheckWarning, Description: clip("could not run the check: "+err.Error(), 2000)}}, err
 	}
-	return store.JobDone, []store.Check{apply, r.result(cmd, res)}, nil
+	return store.JobDone, []store.Check{apply, checkResult(cmd, res, r.cfg.LogCap)}, nil
 }
 
 func on(base string) string {
@@ -362,8 +362,8 @@ func (r *Runner) setPending(ctx context.Context, sid int64, context, d string) {
 	}
 }
 
-// result turns a sandbox result into the check.
-func (r *Runner) result(cmd string, res *sandbox.Result) store.Check {
+// checkResult turns a sandbox result into the check.
+func checkResult(cmd string, res *sandbox.Result, logCap int) store.Check {
 	c := store.Check{Context: ContextCheck}
 	d := res.Duration.Round(100 * time.Millisecond)
 	switch {
@@ -383,16 +383,19 @@ func (r *Runner) result(cmd string, res *sandbox.Result) store.Check {
 	}
 	b.Write(res.Output)
 	fmt.Fprintf(&b, "\n[%s]\n", c.Description)
-	c.Log = r.capLog(b.String())
+	c.Log = capLog(b.String(), logCap)
 	return c
 }
 
-func (r *Runner) capLog(s string) string {
-	if len(s) <= r.cfg.LogCap {
+func (r *Runner) capLog(s string) string { return capLog(s, r.cfg.LogCap) }
+
+// capLog keeps the end of s within n bytes.
+func capLog(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
 	const note = "[log truncated: the end follows]\n"
-	return note + s[len(s)-r.cfg.LogCap+len(note):]
+	return note + s[len(s)-n+len(note):]
 }
 
 func clip(s string, n int) string {

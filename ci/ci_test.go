@@ -49,6 +49,12 @@ func (c *countingStore) SetCheck(ctx context.Context, ch *store.Check) (*store.C
 	return c.SQLite.SetCheck(ctx, ch)
 }
 
+func (c *countingStore) finishedCount(id int64) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.finished[id]
+}
+
 func (c *countingStore) FinishJob(ctx context.Context, id int64, owner, state, lastErr string, checks []store.Check) error {
 	err := c.SQLite.FinishJob(ctx, id, owner, state, lastErr, checks)
 	if err == nil {
@@ -344,8 +350,8 @@ func TestRunnerDiesJobRetried(t *testing.T) {
 	if j.State != store.JobDone || j.Attempts != 2 {
 		t.Errorf("after retry: %+v", j)
 	}
-	if e.st.finished[j.ID] != 1 {
-		t.Errorf("finished %d times", e.st.finished[j.ID])
+	if n := e.st.finishedCount(j.ID); n != 1 {
+		t.Errorf("finished %d times", n)
 	}
 	if c := e.checks(sid)[ContextCheck]; c.State != store.CheckSuccess {
 		t.Errorf("check: %+v", c)
@@ -372,8 +378,8 @@ func run100(t testing.TB, e *env, workers int) time.Duration {
 	stop()
 	for _, id := range ids {
 		j, err := e.st.JobForSeries(ctx, id)
-		if err != nil || j.State != store.JobDone || j.Attempts != 1 || e.st.finished[j.ID] != 1 {
-			t.Fatalf("series %d: %+v %v, finished %d times", id, j, err, e.st.finished[j.ID])
+		if err != nil || j.State != store.JobDone || j.Attempts != 1 || e.st.finishedCount(j.ID) != 1 {
+			t.Fatalf("series %d: %+v %v, finished %d times", id, j, err, e.st.finishedCount(j.ID))
 		}
 	}
 	return el
