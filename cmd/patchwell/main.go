@@ -58,6 +58,7 @@ func init() {
 		"export":  {"export --data DIR --list NAME [--out FILE]", "write every message of a list as mboxrd, in arrival order, byte for byte", cmdExport},
 		"check":   {"check --data DIR", "verify the database and every stored message against its sha256", cmdCheck},
 		"reindex": {"reindex --data DIR", "rebuild threads, series, patches and the search index from the raw messages (stop the server first; the old database is kept beside the new one)", cmdReindex},
+		"runner":  {"runner --server URL --token TOKEN|--token-file F [--name NAME] [--poll 5s] [--once] [-v]", "run CI jobs of a patchwell server on this machine (in the bubblewrap sandbox)", cmdRunner},
 		"help":    {"help", "show this help", cmdHelp},
 	}
 }
