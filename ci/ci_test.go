@@ -143,11 +143,25 @@ func (e *env) Prepare(ctx context.Context, sid int64) (string, func(), PrepareRe
 		return "", nil, PrepareResult{Output: "Applying: change README\nCONFLICT (content): Merge conflict in README\nPatch failed at 0001 change README"}, nil
 	}
 	wt := filepath.Join(e.t.TempDir(), "wt")
-	e.git(e.repo, "worktree", "add", "-q", "--detach", wt, "main")
+	// Errors are returned, not fatal: this runs on a runner goroutine.
+	git := func(dir string, args ...string) error {
+		out, err := exec.Command("git", append([]string{"-C", dir, "-c", "user.name=T", "-c", "user.email=t@example.org", "-c", "safe.directory=*"}, args...)...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("git %v: %w: %s", args, err, out)
+		}
+		return nil
+	}
+	if err := git(e.repo, "worktree", "add", "-q", "--detach", wt, "main"); err != nil {
+		return "", nil, PrepareResult{}, err
+	}
 	if kind == "pass" {
 		os.WriteFile(filepath.Join(wt, "x"), []byte("x\n"), 0o644)
-		e.git(wt, "add", "x")
-		e.git(wt, "commit", "-q", "-m", "add x")
+		if err := git(wt, "add", "x"); err != nil {
+			return "", nil, PrepareResult{}, err
+		}
+		if err := git(wt, "commit", "-q", "-m", "add x"); err != nil {
+			return "", nil, PrepareResult{}, err
+		}
 	}
 	cleanup := func() {
 		os.RemoveAll(wt)
