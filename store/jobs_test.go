@@ -170,3 +170,39 @@ func TestJobClaimConcurrent(t *testing.T) {
 		t.Errorf("%d jobs run, want 100", len(seen))
 	}
 }
+
+// The queue survives a reindex: jobs are exported and imported with the
+// mailing list's data, a running one queued again.
+func TestJobsCarriedAcrossReindex(t *testing.T) {
+	st, l := mustOpen(t)
+	ctx := context.Background()
+	ids := newSeries(t, st, l.ID, 3)
+	for _, id := range ids {
+		st.EnqueueJob(ctx, id)
+	}
+	done, _ := st.ClaimJob(ctx, "a", time.Minute)
+	st.FinishJob(ctx, done.ID, "a", JobDone, "", nil)
+	running, _ := st.ClaimJob(ctx, "a", time.Minute)
+	d, err := st.ExportMailingList(ctx)
+	if err != nil || len(d.Jobs) != 3 {
+		t.Fatalf("export: %d jobs, %v", len(d.Jobs), err)
+	}
+	st2, l2 := mustOpen(t)
+	newSeries(t, st2, l2.ID, 3)
+	if err := st2.ImportMailingList(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	js, err := st2.JobList(ctx, "", Page{})
+	if err != nil || len(js) != 3 {
+		t.Fatalf("imported %d jobs, %v", len(js), err)
+	}
+	want := map[int64]string{done.SeriesID: JobDone, running.SeriesID: JobQueued}
+	for _, j := range js {
+		if w, ok := want[j.SeriesID]; ok && j.State != w || j.LeaseOwner != "" {
+			t.Errorf("job of series %d: %+v, want %s", j.SeriesID, j, w)
+		}
+	}
+	if c, _ := st2.ClaimJob(ctx, "b", time.Minute); c == nil || c.SeriesID != running.SeriesID {
+		t.Errorf("after import the running job is claimed first: %+v", c)
+	}
+}
