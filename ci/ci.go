@@ -372,7 +372,7 @@ func checkResult(cmd string, res *sandbox.Result, logCap int) store.Check {
 	case res.ExitCode == 0:
 		c.State, c.Description = store.CheckSuccess, fmt.Sprintf("passed in %s", d)
 	case res.Signal != "":
-		c.State, c.Description = store.CheckFail, fmt.Sprintf("killed by %s after %s (a CPU, memory or file size limit?)", res.Signal, d)
+		c.State, c.Description = store.CheckFail, fmt.Sprintf("signal %q after %s (a CPU, memory or file size limit?)", res.Signal, d)
 	default:
 		c.State, c.Description = store.CheckFail, fmt.Sprintf("exit status %d after %s", res.ExitCode, d)
 	}

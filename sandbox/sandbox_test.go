@@ -192,3 +192,19 @@ func TestCallerCancel(t *testing.T) {
 		t.Fatalf("cancel = %+v, %v", r, err)
 	}
 }
+
+func TestCPUAndFileSizeLimits(t *testing.T) {
+	need(t)
+	r := run(t, t.TempDir(), `while :; do :; done`, Limits{CPU: time.Second, Wall: 60 * time.Second})
+	if r.OK() || r.TimedOut || r.Signal == "" {
+		t.Errorf("CPU limit: want a signal before the wall time")
+	}
+	dir := t.TempDir()
+	r = run(t, dir, `head -c 10000000 /dev/zero > big`, Limits{FileSize: 1 << 20})
+	if r.OK() {
+		t.Errorf("file size limit: wrote 10 MB under 1 MiB")
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "big")); err == nil && fi.Size() > 1<<20 {
+		t.Errorf("big is %d bytes", fi.Size())
+	}
+}
