@@ -70,6 +70,7 @@ type env struct {
 	st   *countingStore
 	list int64
 	repo string
+	data string
 
 	mu      sync.Mutex
 	kind    map[int64]string // series -> pass, fail, conflict
@@ -79,7 +80,8 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
-	sq, err := store.Open(ctx, t.TempDir())
+	data := t.TempDir()
+	sq, err := store.Open(ctx, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +90,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, st: &countingStore{SQLite: sq, finished: map[int64]int{}}, list: l.ID, repo: t.TempDir(), kind: map[int64]string{}}
+	e := &env{t: t, st: &countingStore{SQLite: sq, finished: map[int64]int{}}, list: l.ID, repo: t.TempDir(), kind: map[int64]string{}, data: data}
 	e.git(e.repo, "init", "-q", "-b", "main")
 	os.WriteFile(filepath.Join(e.repo, "README"), []byte("hello\n"), 0o644)
 	e.git(e.repo, "add", "README")
@@ -407,4 +409,29 @@ func Test100Jobs2Runners(t *testing.T) {
 	if n := e.st.setCheck.Load(); n != 300 {
 		t.Errorf("%d SetCheck calls, want 300", n)
 	}
+}
+
+// A hostile check sees neither the data directory, nor the mirror, nor
+// another job's worktree, nor the network: the check below passes only
+// if every attempt fails.
+func TestCheckIsolated(t *testing.T) {
+	needSandbox(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	other := t.TempDir()
+	os.WriteFile(filepath.Join(other, "secret"), []byte("s"), 0o644)
+	os.WriteFile(filepath.Join(e.repo, ".git", "config-secret"), []byte("s"), 0o644)
+	sid := e.series(1, "pass")[0]
+	cmd := fmt.Sprintf(`test -f x && ! ls %[1]s && ! cat %[1]s/%[2]s && ! cat %[3]s/.git/config && ! cat %[4]s/secret && ! cat .git/../../*/secret && ! bash -c 'exec 3<>/dev/tcp/1.1.1.1/80' && ! touch /usr/x && echo isolated`,
+		e.data, store.DBFile, e.repo, other)
+	r := e.runner(Config{CheckFor: func(context.Context, int64) (string, sandbox.Limits, error) {
+		return cmd, sandbox.Limits{Wall: 30 * time.Second}, nil
+	}})
+	r.Enqueue(ctx, sid)
+	drain(t, r, "t")
+	c := e.checks(sid)[ContextCheck]
+	if c.State != store.CheckSuccess || !strings.Contains(c.Log, "isolated") {
+		t.Fatalf("check: %s %s\n%s", c.State, c.Description, c.Log)
+	}
+	t.Logf("check log:\n%s", c.Log)
 }
