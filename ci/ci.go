@@ -175,6 +175,19 @@ func (r *Runner) Release(ctx context.Context, jobID int64) (*store.Job, error) {
 	return j, err
 }
 
+// Retry queues a finished job again ("run CI again") and wakes a
+// worker.
+func (r *Runner) Retry(ctx context.Context, jobID int64) (*store.Job, error) {
+	j, err := r.cfg.Store.RetryJob(ctx, jobID)
+	if err == nil {
+		if _, err := r.cfg.Store.SetCheck(ctx, &store.Check{SeriesID: j.SeriesID, Context: ContextCheck, State: store.CheckPending, Description: "queued again"}); err != nil {
+			return j, err
+		}
+	}
+	r.poke()
+	return j, err
+}
+
 func (r *Runner) poke() {
 	for i := 0; i < r.cfg.Workers; i++ {
 		select {

@@ -261,6 +261,20 @@ func TestRunnerPassFailConflict(t *testing.T) {
 			t.Errorf("job of %d: %+v", id, j)
 		}
 	}
+	// Run again: the failing one now passes.
+	e.mu.Lock()
+	e.kind[fail] = "pass"
+	e.mu.Unlock()
+	j, _ := e.st.JobForSeries(ctx, fail)
+	if _, err := r.Retry(ctx, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := drain(t, r, "t"); n != 1 {
+		t.Fatalf("retry ran %d jobs", n)
+	}
+	if c := e.checks(fail)[ContextCheck]; c.State != store.CheckSuccess {
+		t.Errorf("after retry: %+v", c)
+	}
 }
 
 func TestEnqueueIdempotent(t *testing.T) {

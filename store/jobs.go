@@ -60,6 +60,10 @@ type Jobs interface {
 	// Released set. ErrNotFound for an unknown job, ErrInvalid when it
 	// is not held.
 	ReleaseJob(ctx context.Context, id int64) (*Job, error)
+	// RetryJob queues a done or failed job again (a maintainer's "run
+	// CI again"), attempts reset; ErrInvalid when it is queued, running
+	// or held.
+	RetryJob(ctx context.Context, id int64) (*Job, error)
 	Job(ctx context.Context, id int64) (*Job, error)
 	JobForSeries(ctx context.Context, seriesID int64) (*Job, error)
 	// JobList returns the jobs in state ("" for all), oldest first.
@@ -191,6 +195,22 @@ func (s *SQLite) ReleaseJob(ctx context.Context, id int64) (*Job, error) {
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
 		return j, fmt.Errorf("%w: job %d is %s, not held", ErrInvalid, id, j.State)
+	}
+	return j, nil
+}
+
+// RetryJob implements Jobs.
+func (s *SQLite) RetryJob(ctx context.Context, id int64) (*Job, error) {
+	res, err := s.write(ctx, `UPDATE jobs SET state = 'queued', attempts = 0, last_error = '', updated = ? WHERE id = ? AND state IN ('done', 'failed')`, time.Now().UnixMilli(), id)
+	if err != nil {
+		return nil, fmt.Errorf("retry job %d: %w", id, err)
+	}
+	j, err := s.Job(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return j, fmt.Errorf("%w: job %d is %s, not done or failed", ErrInvalid, id, j.State)
 	}
 	return j, nil
 }

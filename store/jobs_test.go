@@ -126,6 +126,12 @@ func TestJobQueue(t *testing.T) {
 	if js, err := st.JobList(ctx, JobFailed, Page{}); err != nil || len(js) != 1 {
 		t.Errorf("JobList failed = %d %v", len(js), err)
 	}
+	if r, err := st.RetryJob(ctx, j3.ID); err != nil || r.State != JobQueued || r.Attempts != 0 {
+		t.Errorf("retry = %+v %v", r, err)
+	}
+	if _, err := st.RetryJob(ctx, j3.ID); !errors.Is(err, ErrInvalid) {
+		t.Errorf("retry a queued job: %v", err)
+	}
 }
 
 // Concurrent claimers never get the same job while its lease holds.
