@@ -457,6 +457,17 @@ type MailingListData struct {
 	// Webhooks are the webhook subscriptions (store/webhooks.go); their
 	// queued deliveries are not carried (payloads name series ids).
 	Webhooks []Webhook
+	// Jobs are the CI queue: a job running at export is queued again.
+	Jobs []ExportedJob
+}
+
+// ExportedJob is a CI job carried across a reindex, keyed by its
+// series' list and Message-ID.
+type ExportedJob struct {
+	List, SeriesMessageID, State, LastError string
+	Attempts                                int
+	Released                                bool
+	Created, Updated                        int64
 }
 
 // ExportMailingList implements Store.
@@ -529,6 +540,18 @@ func (s *SQLite) ExportMailingList(ctx context.Context) (*MailingListData, error
 			x := &d.Checks[len(d.Checks)-1]
 			return r.Scan(&x.List, &x.SeriesMessageID, &x.Context, &x.State, &x.Description, &x.URL, &x.Log, &x.PatchIndex, &x.Created, &x.Updated)
 		}),
+		q(`SELECT l.name, s.message_id, j.state, j.last_error, j.attempts, j.released, j.created, j.updated
+			FROM jobs j JOIN series s ON s.id = j.series_id JOIN lists l ON l.id = s.list_id ORDER BY j.id`, func(r *sql.Rows) error {
+			var x ExportedJob
+			if err := r.Scan(&x.List, &x.SeriesMessageID, &x.State, &x.LastError, &x.Attempts, &x.Released, &x.Created, &x.Updated); err != nil {
+				return err
+			}
+			if x.State == JobRunning {
+				x.State = JobQueued
+			}
+			d.Jobs = append(d.Jobs, x)
+			return nil
+		}),
 		q(`SELECT name, value FROM secrets`, func(r *sql.Rows) error {
 			d.Secrets = append(d.Secrets, struct {
 				Name  string
@@ -588,6 +611,12 @@ func (s *SQLite) ImportMailingList(ctx context.Context, d *MailingListData) erro
 			SELECT s.id, ?, ?, ?, ?, ?, ?, ?, ? FROM series s JOIN lists l ON l.id = s.list_id
 			WHERE l.name = ? AND s.message_id = ? ORDER BY s.id LIMIT 1`,
 			x.PatchIndex, x.Context, x.State, x.Description, x.URL, x.Log, x.Created, x.Updated, x.List, x.SeriesMessageID)
+	}
+	for _, x := range d.Jobs {
+		exec(`INSERT OR IGNORE INTO jobs(series_id, state, attempts, released, last_error, created, updated)
+			SELECT s.id, ?, ?, ?, ?, ?, ? FROM series s JOIN lists l ON l.id = s.list_id
+			WHERE l.name = ? AND s.message_id = ? ORDER BY s.id LIMIT 1`,
+			x.State, x.Attempts, x.Released, x.LastError, x.Created, x.Updated, x.List, x.SeriesMessageID)
 	}
 	for _, x := range d.Secrets {
 		exec(`INSERT OR REPLACE INTO secrets(name, value) VALUES(?, ?)`, x.Name, x.Value)

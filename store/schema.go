@@ -400,4 +400,24 @@ CREATE TABLE applied_series (
 	applied_by TEXT NOT NULL DEFAULT ''
 );
 `,
+	// 14: the CI job queue, one job per revision (series).
+	// state is queued, running, held (waiting for a maintainer's go-ahead),
+	// done or failed; a running job belongs to lease_owner until
+	// lease_expires (unix milliseconds), after which another runner may
+	// claim it again. released is set by a maintainer's go-ahead.
+	`
+CREATE TABLE jobs (
+	id            INTEGER PRIMARY KEY,
+	series_id     INTEGER NOT NULL UNIQUE REFERENCES series(id),
+	state         TEXT NOT NULL DEFAULT 'queued',
+	attempts      INTEGER NOT NULL DEFAULT 0,
+	lease_owner   TEXT NOT NULL DEFAULT '',
+	lease_expires INTEGER NOT NULL DEFAULT 0,
+	released      INTEGER NOT NULL DEFAULT 0,
+	last_error    TEXT NOT NULL DEFAULT '',
+	created       INTEGER NOT NULL,
+	updated       INTEGER NOT NULL
+);
+CREATE INDEX jobs_due ON jobs(state, lease_expires, id);
+`,
 }

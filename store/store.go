@@ -259,6 +259,8 @@ type Store interface {
 	// counts those not found).
 	ExportGit(ctx context.Context) (*GitData, error)
 	ImportGit(ctx context.Context, d *GitData) (dropped int, err error)
+
+	Jobs
 	// Secret returns the named server secret, making it on first use.
 	Secret(ctx context.Context, name string) ([]byte, error)
 	Close() error

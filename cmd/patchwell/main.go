@@ -62,6 +62,7 @@ func init() {
 		"check":   {"check --data DIR", "verify the database and every stored message against its sha256", cmdCheck},
 		"reindex": {"reindex --data DIR", "rebuild threads, series, patches and the search index from the raw messages (stop the server first; the old database is kept beside the new one)", cmdReindex},
 		"webhook": {"webhook add URL --secret-file FILE [--events E1,E2] [--list NAME] | webhook ls | webhook rm ID   [--data DIR]", "send signed series and check events to outside systems (CI): " + strings.Join(webhook.Types, ", "), cmdWebhook},
+		"runner":  {"runner --server URL --token TOKEN|--token-file F [--name NAME] [--poll 5s] [--once] [-v]", "run CI jobs of a patchwell server on this machine (in the bubblewrap sandbox)", cmdRunner},
 		"help":    {"help", "show this help", cmdHelp},
 	}
 }
