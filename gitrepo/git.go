@@ -222,11 +222,15 @@ func (m *Mirror) Worktree(ctx context.Context, base, branch string) (*Worktree, 
 	return &Worktree{Dir: dir, Base: commit, m: m}, nil
 }
 
-// Close removes the worktree.
+// Close removes the worktree. It never runs git inside it: after a
+// check ran there the tree is hostile (a planted .git could carry
+// core.fsmonitor), so the files are deleted and the mirror prunes its
+// record of the worktree.
 func (w *Worktree) Close() error {
-	_, err := w.m.git(context.Background(), w.m.Dir, nil, "worktree", "remove", "--force", "--", w.Dir)
-	os.RemoveAll(w.Dir)
-	w.m.git(context.Background(), w.m.Dir, nil, "worktree", "prune")
+	err := os.RemoveAll(w.Dir)
+	if _, perr := w.m.git(context.Background(), w.m.Dir, nil, "worktree", "prune"); err == nil {
+		err = perr
+	}
 	return err
 }
 

@@ -43,6 +43,13 @@ type Job struct {
 
 // Jobs is the durable CI job queue (part of Store).
 type Jobs interface {
+	// SeriesWithoutJob returns complete, open series of lists with a
+	// repository that have no CI job yet, oldest first.
+	SeriesWithoutJob(ctx context.Context, limit int) ([]int64, error)
+	// EarlierAccepted reports whether the series' submitter had an
+	// earlier series applied or approved on the same list (the
+	// first-time contributor gate).
+	EarlierAccepted(ctx context.Context, seriesID int64) (bool, error)
 	// EnqueueJob queues a job for the series unless it has one already
 	// (in any state); created says which.
 	EnqueueJob(ctx context.Context, seriesID int64) (j *Job, created bool, err error)
@@ -241,4 +248,27 @@ func (s *SQLite) JobList(ctx context.Context, state string, p Page) ([]Job, erro
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE (?1 = '' OR state = ?1) ORDER BY id LIMIT ?3 OFFSET ?2`, state, p.Offset, limit)
 	return collect(rows, err, "jobs", scanJob)
+}
+
+// SeriesWithoutJob implements Store.
+func (s *SQLite) SeriesWithoutJob(ctx context.Context, limit int) ([]int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT s.id FROM series s JOIN list_repos r ON r.list_id = s.list_id
+		WHERE s.received >= s.total AND s.total > 0 AND s.pull_url = '' AND s.status IN ('proposed', 'needs_revision', 'approved')
+		AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.series_id = s.id) ORDER BY s.id LIMIT ?`, limit)
+	return collect(rows, err, "series without job", func(sc scanner) (*int64, error) {
+		var id int64
+		return &id, sc.Scan(&id)
+	})
+}
+
+// EarlierAccepted implements Store.
+func (s *SQLite) EarlierAccepted(ctx context.Context, seriesID int64) (bool, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM series o JOIN series s ON s.id = ?1
+		WHERE o.list_id = s.list_id AND o.submitter_email = s.submitter_email AND o.id != s.id
+		AND o.status IN ('applied', 'approved')`, seriesID).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("earlier series: %w", err)
+	}
+	return n > 0, nil
 }

@@ -171,6 +171,7 @@ func cmdServe(args []string) error {
 	smartTLS := fs.Bool("smarthost-starttls", false, "use STARTTLS with the smarthost (needed for AUTH unless it is on loopback)")
 	publicURL := fs.String("public-url", "", "the web UI's address as people reach it, for links in list mail (default http://HTTP-ADDR)")
 	mailAuth := fs.Bool("mail-auth", true, "verify DKIM, SPF and DMARC of list posts (needs DNS)")
+	runCI := fs.Bool("ci", true, "run CI on complete revisions of lists with a repository (needs bubblewrap)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -275,9 +276,19 @@ func cmdServe(args []string) error {
 			go func() { errc <- a.serve(l) }()
 		}
 	}
+	svc := review.NewService(st)
+	svc.EnableReviews(in, *domain)
+	svc.SetDistributor(queue.Distribute)
+	cw, err := newCI(st, svc, *data, webURL, hooks, log.With("proto", "ci"))
+	if err != nil {
+		return err
+	}
 	be := smtpBackend{in: in, lists: listSrv}
-	if imapSrv != nil {
-		be.committed = imapSrv.Notify
+	be.committed = func() {
+		if imapSrv != nil {
+			imapSrv.Notify()
+		}
+		cw.Kick()
 	}
 	if *smtpAddr != "" {
 		l, err := net.Listen("tcp", *smtpAddr)
@@ -311,15 +322,15 @@ func cmdServe(args []string) error {
 		if err != nil {
 			return fmt.Errorf("http: %w", err)
 		}
-		svc := review.NewService(st)
-		svc.EnableReviews(in, *domain)
-		svc.SetDistributor(queue.Distribute)
 		h := web.New(svc, web.Config{Domain: *domain, SMTPAddr: *smtpAddr,
 			Accounts: acc, Signup: *signup, SecureCookies: *secure,
 			Lists: listSrv, ListData: st, Checks: st, Notify: hooks,
 			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) }},
 			log.With("proto", "http"))
-		httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		mux := http.NewServeMux()
+		mux.Handle("/api/v1/ci/", cw.remoteHandler(acc))
+		mux.Handle("/", h)
+		httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 		go func() { errc <- httpSrv.Serve(l) }()
 	}
 	var outDone chan struct{}
@@ -331,6 +342,9 @@ func cmdServe(args []string) error {
 	}
 	hooksDone := make(chan struct{})
 	go func() { defer close(hooksDone); _ = hooks.Run(octx) }()
+	if *runCI {
+		go cw.Run(octx)
+	}
 	defer func() { stopOutbound(); <-hooksDone }()
 	first := "dev"
 	if ls, _ := st.Lists(ctx); len(ls) > 0 {

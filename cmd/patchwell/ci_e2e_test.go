@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"patchwell/sandbox"
+)
+
+type apiCheck struct {
+	Context     string
+	State       string
+	Description string
+}
+
+// waitChecks polls the series API until the context has left pending.
+func waitChecks(t *testing.T, srv *server, id int64, context string) map[string]apiCheck {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var s struct{ Checks []apiCheck }
+		srv.getJSON(fmt.Sprintf("/api/v1/series/%d", id), &s)
+		got := map[string]apiCheck{}
+		for _, c := range s.Checks {
+			got[c.Context] = c
+		}
+		if c, ok := got[context]; ok && c.State != "pending" {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("series %d: no %s result after 60 s: %+v", id, context, got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestCIOnSendEmail: a list with a repository runs CI on a series sent
+// with git send-email: applied on the branch with git am -3 and checked
+// in the sandbox; a check that fails says so.
+func TestCIOnSendEmail(t *testing.T) {
+	needTool(t, "git", "send-email", "--help")
+	if err := sandbox.Check(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the CI sandbox is required under CI: %v", err)
+		}
+		t.Skipf("no usable sandbox: %v", err)
+	}
+	data := t.TempDir()
+	srv := startServer(t, data)
+	repo := makeRepo(t)
+	bare := filepath.Join(t.TempDir(), "project.git")
+	run(t, repo, "git", "clone", "-q", "--bare", repo, bare)
+	base := strings.TrimSpace(run(t, repo, "git", "rev-parse", "HEAD~3"))
+	run(t, bare, "git", "update-ref", "refs/heads/main", base)
+	run(t, data, binary, "list", "update", "dev", "--repo", bare, "--branch", "main",
+		"--check", "test -f b.c && grep -q world README", "--first-timer-gate=false", "--data", data)
+
+	out := filepath.Join(repo, "v1")
+	run(t, repo, "git", "format-patch", "-q", "--cover-letter", "-o", out, "HEAD~3")
+	fillCover(t, out, "CI run")
+	sendEmail(t, repo, srv.smtp, out)
+	sent := time.Now()
+	var list struct{ Series []apiSeries }
+	srv.getJSON("/api/v1/lists/dev/series", &list)
+	if len(list.Series) != 1 {
+		t.Fatalf("series: %+v", list.Series)
+	}
+	got := waitChecks(t, srv, list.Series[0].ID, "patchwell/check")
+	t.Logf("from git send-email's return to the check result: %v", time.Since(sent))
+	if got["patchwell/apply"].State != "success" || got["patchwell/check"].State != "success" {
+		t.Fatalf("checks: %+v", got)
+	}
+
+	// The same series with a check that cannot pass: a second list.
+	run(t, data, binary, "list", "create", "strict", "--repo", bare, "--branch", "main",
+		"--check", "grep -q nonexistent README", "--data", data)
+	run(t, data, binary, "list", "update", "strict", "--first-timer-gate=false", "--data", data)
+	sendEmail(t, repo, srv.smtp, "--to=strict@patchwell.localhost", out)
+	var strict struct{ Series []apiSeries }
+	srv.getJSON("/api/v1/lists/strict/series", &strict)
+	if len(strict.Series) != 1 {
+		t.Fatalf("strict series: %+v", strict.Series)
+	}
+	got = waitChecks(t, srv, strict.Series[0].ID, "patchwell/check")
+	if got["patchwell/apply"].State != "success" || got["patchwell/check"].State != "fail" {
+		t.Fatalf("checks on strict: %+v", got)
+	}
+}
