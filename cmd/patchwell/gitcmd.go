@@ -6,11 +6,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
+	"net/mail"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"patchwell/gitrepo"
+	"patchwell/outbound"
 	"patchwell/review"
 	"patchwell/store"
 )
@@ -83,6 +87,8 @@ func cmdApply(args []string) error {
 	data := fs.String("data", defaultData, "data directory")
 	by := fs.String("by", "", "the maintainer applying it (an address): the commits' committer")
 	publicURL := fs.String("public-url", "http://127.0.0.1:8080", "the web UI's address, for each commit's Link: trailer")
+	domain := fs.String("domain", defaultDomain, "mail domain (the reply comes from NAME@DOMAIN)")
+	noReply := fs.Bool("no-reply", false, "do not send the \"Applied, thanks\" reply to the list")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -102,9 +108,15 @@ func cmdApply(args []string) error {
 	}
 	defer st.Close()
 	ap := &gitrepo.Applier{Store: st, Service: review.NewService(st), DataDir: *data, WebURL: *publicURL}
-	r, err := ap.Apply(context.Background(), id, *by)
+	ctx := context.Background()
+	r, err := ap.Apply(ctx, id, *by)
 	if err != nil {
 		return err
+	}
+	if !*noReply {
+		if err := sendApplied(ctx, st, r, *by, *domain); err != nil {
+			return fmt.Errorf("applied, but the reply was not queued: %w", err)
+		}
 	}
 	for _, f := range r.Flags {
 		fmt.Printf("note: patch %d touches %s: %s\n", f.Patch, f.Path, f.Reason)
@@ -161,4 +173,42 @@ func cmdHook(args []string) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// sendApplied archives the "Applied to BRANCH, thanks" reply in the
+// series' thread and queues it to the list's subscribers, in one
+// transaction, like any post (a running server's worker delivers it).
+func sendApplied(ctx context.Context, st store.Store, r *gitrepo.Result, by, domain string) error {
+	s := r.Series
+	parent := s.CoverMessageID
+	if parent == "" {
+		parent = s.MessageID
+	}
+	from := (&mail.Address{Name: s.List + " maintainers", Address: s.List + "@" + domain}).String()
+	if by != "" {
+		from = by
+	}
+	now := time.Now()
+	var b strings.Builder
+	fmt.Fprintf(&b, "From: %s\nTo: %s@%s\nSubject: Re: %s\nDate: %s\n", from, s.List, domain, s.Subject, now.Format(time.RFC1123Z))
+	fmt.Fprintf(&b, "Message-ID: <applied.%d.%d@%s>\nIn-Reply-To: <%s>\nReferences: <%s>\n", s.ID, now.Unix(), domain, parent, parent)
+	b.WriteString("MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n")
+	b.WriteString(r.Reply())
+	in := review.NewIngester(st, slog.New(slog.DiscardHandler))
+	defer in.Close()
+	q := outbound.NewQueue(st, domain, func(ctx context.Context, list string) ([]string, error) {
+		subs, err := st.Subscribers(ctx, list, store.SubActive)
+		out := make([]string, len(subs))
+		for i, sub := range subs {
+			out[i] = sub.Email
+		}
+		return out, err
+	}, nil)
+	return in.DeliverWith(ctx, []string{s.List}, []byte(b.String()), func(ctx context.Context, tx store.Tx, list string, a *store.Added) error {
+		l, err := st.ListInfo(ctx, list)
+		if err != nil {
+			return err
+		}
+		return q.Distribute(ctx, tx, l, a, []byte(b.String()), false)
+	})
 }

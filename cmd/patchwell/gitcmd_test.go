@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -122,6 +123,20 @@ func TestSendEmailThenApplyWhileServing(t *testing.T) {
 	}
 	if n := strings.Count(gitT(t, origin, "log", "--format=%B", "main"), "Link: https://p.example.org/dev/"); n != 3 {
 		t.Fatalf("%d Link: trailers, want 3", n)
+	}
+	// The "Applied, thanks" reply is archived in the series' thread.
+	parent := s.CoverMessageID
+	if parent == "" {
+		parent = s.MessageID
+	}
+	thread := string(httpGet(t, "http://"+srv.http+"/api/v1/lists/dev/threads/"+parent))
+	m := regexp.MustCompile(`"(applied\.[0-9]+\.[0-9]+@[^"]+)"`).FindStringSubmatch(thread)
+	if m == nil {
+		t.Fatalf("no applied reply in the thread: %s", thread)
+	}
+	raw := string(httpGet(t, "http://"+srv.http+"/dev/"+m[1]+"/raw"))
+	if !strings.Contains(raw, "Applied to main, thanks!") || !strings.Contains(raw, "From: maint@example.org") {
+		t.Errorf("applied reply:\n%s", raw)
 	}
 	srv.stop()
 }
