@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"patchwell/archive"
+	"patchwell/gitrepo"
 	"patchwell/imapd"
 	"patchwell/lists"
 	"patchwell/mailauth"
@@ -279,6 +280,7 @@ func cmdServe(args []string) error {
 	svc := review.NewService(st)
 	svc.EnableReviews(in, *domain)
 	svc.SetDistributor(queue.Distribute)
+	svc.SetRangeDiffer(&gitrepo.RangeDiffer{Store: st, Service: svc, DataDir: *data})
 	cw, err := newCI(st, svc, *data, webURL, hooks, log.With("proto", "ci"))
 	if err != nil {
 		return err
