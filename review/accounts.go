@@ -172,6 +172,16 @@ func (a *Accounts) SignUp(ctx context.Context, email, name, password string) (st
 	}
 	u, err := a.st.CreateUser(ctx, store.User{Email: email, Name: name}, hash)
 	if errors.Is(err, store.ErrExists) {
+		// The same person again (the password matches) on an account
+		// still unconfirmed, say because the first mail was lost: a new
+		// link. Anyone else learns nothing.
+		if u, aerr := a.Authenticate(ctx, email, password); aerr == nil && !u.Confirmed {
+			tok, h := secret("pwc_")
+			if err := a.st.CreateConfirmation(ctx, u.ID, h, a.now().Add(ConfirmationLifetime)); err != nil {
+				return "", err
+			}
+			return tok, nil
+		}
 		return "", nil
 	}
 	if err != nil {

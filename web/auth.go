@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -500,6 +501,7 @@ type authPage struct {
 	Notice   string
 	Signup   bool
 	Done     bool
+	Mailed   bool // the confirmation went by mail
 	Roles    map[string]string
 	Tokens   []store.APIToken
 	NewToken string
@@ -641,9 +643,9 @@ func (h *Handler) signupPage(w http.ResponseWriter, r *http.Request) {
 	h.renderStatus(w, http.StatusOK, "signup.html", authPage{User: h.currentUser(r), CSRF: h.csrfToken(r)})
 }
 
-// signup creates an unconfirmed account. There is no outbound mail yet
-// (the distribution issue): the confirmation link is written to the
-// server log for the operator, and the page says so.
+// signup creates an unconfirmed account and mails the confirmation link
+// (Config.SendMail); without mail the link goes to the server log for
+// the operator, and the page says so.
 func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 	if h.noAccounts(w, r) {
 		return
@@ -684,9 +686,20 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "user", err)
 		return
 	}
+	d.Mailed = h.cfg.SendMail != nil
 	if tok != "" {
-		h.log.Info("sign-up: no outbound mail yet, give this confirmation link to the user",
-			"email", email, "link", absURL(r, "/confirm/"+tok))
+		link := absURL(r, "/confirm/"+tok)
+		if h.cfg.SendMail == nil {
+			h.log.Info("sign-up: no mail is sent (no smarthost), give this confirmation link to the user",
+				"email", email, "link", link)
+		} else if err := h.cfg.SendMail(r.Context(), email, "Confirm your account on "+r.Host,
+			fmt.Sprintf("Someone, probably you, made an account for %s on %s.\n\nTo confirm it, open:\n\n  %s\n\nIf it was not you, ignore this message: the account stays unconfirmed.\n",
+				email, r.Host, link)); err != nil {
+			h.log.Error("sign-up: confirmation mail not sent", "email", email, "err", err)
+			d.Error = "The confirmation mail could not be sent; try again later."
+			h.renderStatus(w, http.StatusServiceUnavailable, "signup.html", d)
+			return
+		}
 	}
 	d.Done = true
 	h.renderStatus(w, http.StatusOK, "signup.html", d)

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -790,5 +791,51 @@ func TestRevisionDiffHidesPrivateSide(t *testing.T) {
 		if got.code != http.StatusNotFound || got.code != unknown.code || string(got.body) != string(unknown.body) {
 			t.Errorf("%s: %d %s; unknown series: %d %s", path, got.code, got.body, unknown.code, unknown.body)
 		}
+	}
+}
+
+// TestSignUpByMail: with SendMail the confirmation link goes to the
+// address (and not to the log); a failed send says so and sends again on
+// the next try.
+func TestSignUpByMail(t *testing.T) {
+	type mailed struct{ to, subject, body string }
+	var sent []mailed
+	fail := true
+	e := newAuthEnv(t, Config{Signup: true, SendMail: func(ctx context.Context, to, subject, body string) error {
+		if fail {
+			fail = false
+			return errors.New("smarthost down")
+		}
+		sent = append(sent, mailed{to, subject, body})
+		return nil
+	}})
+	form := url.Values{"email": {"cat@example.org"}, "name": {"Cat"}, "password": {authPassword}, "password2": {authPassword}}
+	if res := e.do(req{Method: "POST", Path: "/signup", Body: form.Encode()}); res.code != http.StatusServiceUnavailable || !strings.Contains(string(res.body), "could not be sent") {
+		t.Fatalf("sign-up with the mail failing: %d %s", res.code, res.body)
+	}
+	// The account was made; the same person asking again (same
+	// password) gets a new link, this time mailed.
+	res := e.do(req{Method: "POST", Path: "/signup", Body: form.Encode()})
+	if res.code != 200 || len(sent) != 1 || sent[0].to != "cat@example.org" {
+		t.Fatalf("sign-up again after the failure: %d, sent %+v", res.code, sent)
+	}
+	sent = nil
+	form.Set("email", "dan@example.org")
+	res = e.do(req{Method: "POST", Path: "/signup", Body: form.Encode()})
+	if res.code != 200 || !strings.Contains(string(res.body), "mailed to that address") {
+		t.Fatalf("sign-up: %d %s", res.code, res.body)
+	}
+	if len(sent) != 1 || sent[0].to != "dan@example.org" {
+		t.Fatalf("sent: %+v", sent)
+	}
+	link := regexp.MustCompile(`http://[^/\s]+(/confirm/pwc_[A-Za-z0-9_-]+)`).FindStringSubmatch(sent[0].body)
+	if link == nil {
+		t.Fatalf("no link in the mail:\n%s", sent[0].body)
+	}
+	if strings.Contains(e.logs.String(), "/confirm/pwc_") {
+		t.Error("the link was logged although it was mailed")
+	}
+	if res := e.do(req{Path: link[1]}); res.code != 200 || !strings.Contains(string(res.body), "is confirmed") {
+		t.Fatalf("confirm: %d %s", res.code, res.body)
 	}
 }

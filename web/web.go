@@ -57,6 +57,10 @@ type Config struct {
 	Accounts Accounts
 	// Signup lets visitors create accounts (confirmed by e-mail).
 	Signup bool
+	// SendMail sends a message the site writes (the sign-up
+	// confirmation) to one address; nil writes the link to the log
+	// instead, for the operator to pass on.
+	SendMail func(ctx context.Context, to, subject, body string) error
 	// SecureCookies marks the session cookie Secure even on plain HTTP
 	// requests: the site is behind an https proxy.
 	SecureCookies bool

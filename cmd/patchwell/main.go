@@ -164,7 +164,7 @@ func cmdServe(args []string) error {
 	noDefault := fs.Bool("no-default-list", false, "do not create the list 'dev' in an empty data directory")
 	maxSize := fs.Int64("max-message-size", 32<<20, "largest message accepted, in bytes")
 	debug := fs.Bool("debug", false, "log at debug level")
-	signup := fs.Bool("signup", false, "let visitors create accounts (confirmation links go to the log until outbound mail exists)")
+	signup := fs.Bool("signup", false, "let visitors create accounts (the confirmation link is mailed through --smarthost, or written to the log without one)")
 	secure := fs.Bool("secure-cookies", false, "mark session cookies Secure: the site is served over https by a proxy")
 	smarthost := fs.String("smarthost", "", "deliver list mail through this SMTP relay, HOST:PORT (empty: mail stays queued)")
 	smartUser := fs.String("smarthost-user", "", "AUTH PLAIN user name at the smarthost")
@@ -319,6 +319,18 @@ func cmdServe(args []string) error {
 		}
 		go func() { errc <- lmtpSrv.Serve(l) }()
 	}
+	var sendMail func(ctx context.Context, to, subject, body string) error
+	if *smarthost != "" {
+		pass := ""
+		if *smartPassFile != "" {
+			b, err := os.ReadFile(*smartPassFile)
+			if err != nil {
+				return fmt.Errorf("smarthost password: %w", err)
+			}
+			pass = strings.TrimRight(string(b), "\r\n")
+		}
+		sendMail = siteMailer(*smarthost, *smartUser, pass, *smartTLS, "patchwell@"+*domain)
+	}
 	if *httpAddr != "" {
 		l, err := net.Listen("tcp", *httpAddr)
 		if err != nil {
@@ -326,7 +338,7 @@ func cmdServe(args []string) error {
 		}
 		h := web.New(svc, web.Config{Domain: *domain, SMTPAddr: *smtpAddr,
 			Accounts: acc, Signup: *signup, SecureCookies: *secure,
-			Lists: listSrv, ListData: st, Checks: st, Notify: hooks,
+			Lists: listSrv, ListData: st, Checks: st, Notify: hooks, SendMail: sendMail,
 			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) }},
 			log.With("proto", "http"))
 		mux := http.NewServeMux()
