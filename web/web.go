@@ -57,6 +57,10 @@ type Config struct {
 	Accounts Accounts
 	// Signup lets visitors create accounts (confirmed by e-mail).
 	Signup bool
+	// CIRelease gives a first-time contributor's series the maintainer's
+	// go-ahead to run CI (store.ErrNotFound: no job; store.ErrConflict:
+	// the job is not held); nil: the route answers 404.
+	CIRelease func(ctx context.Context, seriesID int64) error
 	// SendMail sends a message the site writes (the sign-up
 	// confirmation) to one address; nil writes the link to the log
 	// instead, for the operator to pass on.
@@ -156,6 +160,7 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.authRoutes()
 	h.commentRoutes()
 	h.mlistRoutes()
+	h.ciReleaseRoutes()
 	h.checkRoutes()
 	return h
 }

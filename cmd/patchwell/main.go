@@ -338,7 +338,7 @@ func cmdServe(args []string) error {
 		}
 		h := web.New(svc, web.Config{Domain: *domain, SMTPAddr: *smtpAddr,
 			Accounts: acc, Signup: *signup, SecureCookies: *secure,
-			Lists: listSrv, ListData: st, Checks: st, Notify: hooks, SendMail: sendMail,
+			Lists: listSrv, ListData: st, Checks: st, Notify: hooks, SendMail: sendMail, CIRelease: cw.release,
 			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) }},
 			log.With("proto", "http"))
 		mux := http.NewServeMux()
