@@ -253,7 +253,7 @@ func TestReviewRoutes(t *testing.T) {
 	if _, page, _ := do("GET", "/series/2/", "unconf", "", "", ""); strings.Contains(page, "<textarea") {
 		t.Error("unconfirmed user gets review forms")
 	}
-	if _, page, _ := do("GET", "/series/2/?reviewed=new%40lists.example.org", "", "", "", ""); !strings.Contains(page, `Your review was archived as <a href="/dev/new@lists.example.org/">new@lists.example.org</a>; delivery to subscribers waits for the mailing-list feature.`) {
+	if _, page, _ := do("GET", "/series/2/?reviewed=new%40lists.example.org", "", "", "", ""); !strings.Contains(page, `Your review was archived as <a href="/dev/new@lists.example.org/">new@lists.example.org</a> and queued to the list's subscribers.`) {
 		t.Error("no notice after a review")
 	}
 

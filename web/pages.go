@@ -169,6 +169,9 @@ type seriesPage struct {
 	Checks     []viewCheck
 	CheckState string
 	HasChecks  bool
+	// WaitsGoAhead: CI holds the series for a maintainer's go-ahead
+	// (shown as a button to those who may give it).
+	WaitsGoAhead bool
 }
 
 // seriesPage serves GET /series/{id}/: the series with its cover letter,
@@ -213,6 +216,12 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	attachChecks(&d, checks)
+	for _, c := range checks {
+		if h.cfg.CIRelease != nil && c.Context == "patchwell/check" && c.State == store.CheckPending &&
+			strings.HasPrefix(c.Description, "waiting for a maintainer") {
+			d.WaitsGoAhead = true
+		}
+	}
 	if cr, ok := h.r.(CommentReader); ok {
 		cs, err := cr.SeriesComments(r.Context(), id)
 		if err != nil {

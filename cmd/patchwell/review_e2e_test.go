@@ -98,7 +98,7 @@ func TestReviewOnTheWeb(t *testing.T) {
 	form := url.Values{"csrf": {csrf[1]}, "patch": {p2.MessageID}, "summary": {"One nit.\n\nReviewed-by: Rita Reviewer <rita@example.org>"},
 		"c:new:2:README": {"Capitalise World."}, "c:new:1:README": {""}}
 	resp, body = post(t, rita, fmt.Sprintf("%s/series/%d/review", base, s.ID), form)
-	if resp.StatusCode != 200 || !strings.Contains(body, "Your review was archived as") || !strings.Contains(body, "delivery to subscribers waits for the mailing-list feature") {
+	if resp.StatusCode != 200 || !strings.Contains(body, "Your review was archived as") || !strings.Contains(body, "queued to the list's subscribers") {
 		t.Fatalf("POST review = %d:\n%s", resp.StatusCode, body)
 	}
 	cs = comments(http.DefaultClient)
