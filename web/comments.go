@@ -481,7 +481,7 @@ func (h *Handler) apiPostComments(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"message_id": msgid, "list": list,
 		"url":      "/" + url.PathEscape(list) + "/" + url.PathEscape(msgid) + "/",
-		"delivery": "archived and queued to the list's subscribers"})
+		"delivery": "queued"})
 }
 
 // apiResolve serves POST /api/v1/series/{id}/comments/resolve with a
