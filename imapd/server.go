@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"patchwell/internal/connlimit"
 	"patchwell/review"
 	"patchwell/store"
 )
@@ -69,7 +70,7 @@ type Server struct {
 	hub *hub
 	srv *imapserver.Server
 
-	conns    *limiter
+	conns    *connlimit.Limiter
 	failures *failures
 
 	ctx    context.Context
@@ -85,7 +86,7 @@ func New(st store.Store, acc *review.Accounts, cfg Config, log *slog.Logger) (*S
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{st: st, acc: acc, cfg: cfg, log: log, ctx: ctx, cancel: cancel,
-		conns:    newLimiter(cfg.MaxConns, cfg.MaxConnsPerIP),
+		conns:    connlimit.New(cfg.MaxConns, cfg.MaxConnsPerIP),
 		failures: &failures{max: cfg.LoginFailures, window: cfg.LoginWindow, byIP: map[string][]time.Time{}}}
 	s.hub = newHub(st, log, cfg.Poll)
 	if err := s.hub.start(ctx); err != nil {
@@ -141,38 +142,6 @@ func (s *Server) Close() error {
 	return s.srv.Close()
 }
 
-// limiter counts connections in total and per client address.
-type limiter struct {
-	mu         sync.Mutex
-	max, perIP int
-	total      int
-	byIP       map[string]int
-}
-
-func newLimiter(max, perIP int) *limiter {
-	return &limiter{max: max, perIP: perIP, byIP: map[string]int{}}
-}
-
-func (l *limiter) acquire(ip string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.total >= l.max || l.byIP[ip] >= l.perIP {
-		return false
-	}
-	l.total++
-	l.byIP[ip]++
-	return true
-}
-
-func (l *limiter) release(ip string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.total--
-	if l.byIP[ip]--; l.byIP[ip] <= 0 {
-		delete(l.byIP, ip)
-	}
-}
-
 // failures remembers failed logins per address in a sliding window.
 type failures struct {
 	mu     sync.Mutex
@@ -224,8 +193,8 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		ip := hostOnly(c.RemoteAddr())
-		if !l.s.conns.acquire(ip) {
+		ip := connlimit.HostOnly(c.RemoteAddr())
+		if !l.s.conns.Acquire(ip) {
 			l.s.log.Warn("imap rejected", "remote", c.RemoteAddr().String(), "reason", "too many connections")
 			if !l.quiet {
 				c.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -319,7 +288,7 @@ func (c *limitConn) SetReadDeadline(t time.Time) error {
 
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.s.conns.release(c.ip) })
+	c.once.Do(func() { c.s.conns.Release(c.ip) })
 	return err
 }
 
@@ -330,18 +299,7 @@ func tlsState(c net.Conn) bool {
 	return ok
 }
 
-func hostOnly(a net.Addr) string {
-	if a == nil {
-		return ""
-	}
-	h, _, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	return h
-}
-
 func isLoopback(a net.Addr) bool {
-	ip := net.ParseIP(hostOnly(a))
+	ip := net.ParseIP(connlimit.HostOnly(a))
 	return ip != nil && ip.IsLoopback()
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"patchwell/access"
+	"patchwell/internal/connlimit"
 	"patchwell/store"
 )
 
@@ -56,7 +57,7 @@ type session struct {
 }
 
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	return &session{s: s, conn: c, ip: hostOnly(c.NetConn().RemoteAddr()), ctx: s.ctx}, nil, nil
+	return &session{s: s, conn: c, ip: connlimit.HostOnly(c.NetConn().RemoteAddr()), ctx: s.ctx}, nil, nil
 }
 
 var _ imapserver.SessionIMAP4rev2 = (*session)(nil)

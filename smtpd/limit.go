@@ -7,44 +7,9 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"patchwell/internal/connlimit"
 )
-
-// limiter counts connections in total and per client IP.
-type limiter struct {
-	mu         sync.Mutex
-	max, perIP int
-	total      int
-	byIP       map[string]int
-}
-
-func newLimiter(max, perIP int) *limiter {
-	return &limiter{max: max, perIP: perIP, byIP: map[string]int{}}
-}
-
-func (l *limiter) acquire(ip string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.total >= l.max || (ip != "" && l.byIP[ip] >= l.perIP) {
-		return false
-	}
-	l.total++
-	if ip != "" {
-		l.byIP[ip]++
-	}
-	return true
-}
-
-func (l *limiter) release(ip string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.total--
-	if ip == "" {
-		return
-	}
-	if l.byIP[ip]--; l.byIP[ip] <= 0 {
-		delete(l.byIP, ip)
-	}
-}
 
 // limitListener refuses connections over the caps with a 421 and wraps
 // the others in limitConn.
@@ -67,8 +32,8 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		ip := hostOnly(c.RemoteAddr())
-		if !l.s.lim.acquire(ip) {
+		ip := connlimit.HostOnly(c.RemoteAddr())
+		if !l.s.lim.Acquire(ip) {
 			l.s.log.Warn("rejected", "remote", c.RemoteAddr().String(), "reason", "too many connections")
 			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 			c.Write([]byte("421 4.7.0 Too many connections, try again later\r\n"))
@@ -83,7 +48,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			realSizeLine: fmt.Appendf(nil, "250-SIZE %d\r\n", l.s.cfg.MaxMessageBytes),
 		}
 		lc.release = func() {
-			l.s.lim.release(ip)
+			l.s.lim.Release(ip)
 			l.s.mu.Lock()
 			delete(l.s.conns, lc)
 			l.s.mu.Unlock()
@@ -99,15 +64,6 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		lc.SetDeadline(time.Now().Add(lc.idle))
 		return lc, nil
 	}
-}
-
-// hostOnly is the per-IP key of a client address; "" for unix sockets
-// (the local MTA), which only count against the total cap.
-func hostOnly(a net.Addr) string {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.IP.String()
-	}
-	return ""
 }
 
 // limitConn keeps read deadlines moving while data flows (each read that

@@ -46,6 +46,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"patchwell/internal/connlimit"
 	"patchwell/store"
 )
 
@@ -132,7 +133,7 @@ type Server struct {
 	be   Backend
 	log  *slog.Logger
 	srv  *smtp.Server
-	lim  *limiter
+	lim  *connlimit.Limiter
 	cid  atomic.Uint64
 	shut atomic.Bool
 
@@ -156,7 +157,7 @@ func New(cfg Config, be Backend, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, be: be, log: log, lim: newLimiter(cfg.MaxConns, cfg.MaxConnsPerIP),
+	s := &Server{cfg: cfg, be: be, log: log, lim: connlimit.New(cfg.MaxConns, cfg.MaxConnsPerIP),
 		conns: map[*limitConn]struct{}{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
