@@ -615,8 +615,12 @@ type walkCase struct {
 func TestPrivateListRouteWalk(t *testing.T) {
 	e, f := newListsEnv(t) // mlist_test.go: the mailing list routes on
 	f.st = nil             // moderation calls only record: each walks alike
-	var released []int64
+	var released, applied []int64
 	e.h.cfg.CIRelease = func(ctx context.Context, id int64) error { released = append(released, id); return nil }
+	e.h.cfg.Apply = func(ctx context.Context, id int64, by string) (string, error) {
+		applied = append(applied, id)
+		return "Applied to main, thanks!", nil
+	}
 	id := fmt.Sprint(e.series["sec"])
 	held := fmt.Sprint(e.hold("sec", "held"))
 	msg := "p-sec@example.org"
@@ -679,6 +683,8 @@ func TestPrivateListRouteWalk(t *testing.T) {
 		"POST /api/v1/series/{id}/checks":      {{"POST", "/api/v1/series/" + id + "/checks", `{"context":"other-ci","state":"success"}`, 201}},
 		"POST /api/v1/series/{id}/ci/release":  {{"POST", "/api/v1/series/" + id + "/ci/release", "", 200}},
 		"POST /series/{id}/ci/release":         {{"POST", "/series/" + id + "/ci/release", "", 303}},
+		"POST /api/v1/series/{id}/apply":       {{"POST", "/api/v1/series/" + id + "/apply", "", 200}},
+		"POST /series/{id}/apply":              {{"POST", "/series/" + id + "/apply", "", 303}},
 		"GET /api/v1/checks/{id}/log":          {{"GET", "/api/v1/checks/" + chkID + "/log", "", 200}},
 		"POST /api/v1/series/{id}/comments":    {{"POST", "/api/v1/series/" + id + "/comments", `{"summary":"Looks good."}`, 201}},
 		"POST /series/{id}/review":             {{"POST", "/series/" + id + "/review", "summary=Looks+good.", 303}},
@@ -735,9 +741,12 @@ func TestPrivateListRouteWalk(t *testing.T) {
 	if len(lists) < 20 {
 		t.Fatalf("walked only %d requests", len(lists))
 	}
-	// Only the member's two requests reached the go-ahead.
+	// Only the member's two requests reached the go-ahead and apply.
 	if len(released) != 2 || released[0] != e.series["sec"] {
 		t.Errorf("CI released for %v, want the member's two requests", released)
+	}
+	if len(applied) != 2 || applied[0] != e.series["sec"] {
+		t.Errorf("applied %v, want the member's two requests", applied)
 	}
 }
 

@@ -57,6 +57,10 @@ type Config struct {
 	Accounts Accounts
 	// Signup lets visitors create accounts (confirmed by e-mail).
 	Signup bool
+	// Apply applies a series to its list's repository as by (an
+	// address) and returns the "Applied, thanks" text; an *ApplyError
+	// says why not; nil: the apply routes answer 404.
+	Apply func(ctx context.Context, seriesID int64, by string) (string, error)
 	// CIRelease gives a first-time contributor's series the maintainer's
 	// go-ahead to run CI (store.ErrNotFound: no job; store.ErrConflict:
 	// the job is not held); nil: the route answers 404.
@@ -161,6 +165,7 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.commentRoutes()
 	h.mlistRoutes()
 	h.ciReleaseRoutes()
+	h.applyRoutes()
 	h.checkRoutes()
 	return h
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,4 +141,56 @@ func TestSendEmailThenApplyWhileServing(t *testing.T) {
 		t.Errorf("applied reply:\n%s", raw)
 	}
 	srv.stop()
+}
+
+// TestApplyThroughAPI: a maintainer applies a series with the API while
+// the server runs; a second apply is a 409; a reader without the role
+// may not.
+func TestApplyThroughAPI(t *testing.T) {
+	needTool(t, "git", "send-email", "--help")
+	data := t.TempDir()
+	srv := startServer(t, data)
+	repo := makeRepo(t)
+	origin := filepath.Join(t.TempDir(), "origin.git")
+	gitT(t, repo, "init", "-q", "--bare", "-b", "main", origin)
+	gitT(t, repo, "push", "-q", origin, "HEAD~3:refs/heads/main")
+	cli(t, nil, "list", "update", "dev", "--data", data, "--repo", origin, "--branch", "main")
+	for _, u := range []string{"maint@example.org", "reader@example.org"} {
+		if _, errs, code := cli(t, []byte("correct horse battery\n"), "user", "add", u, "--data", data); code != 0 {
+			t.Fatalf("user add: %s", errs)
+		}
+	}
+	cli(t, nil, "user", "role", "maint@example.org", "dev", "maintainer", "--data", data)
+	maint, _, _ := cli(t, nil, "user", "token", "maint@example.org", "ci", "--data", data)
+	reader, _, _ := cli(t, nil, "user", "token", "reader@example.org", "ci", "--data", data)
+	s := sendSeries(t, srv, repo, "v1", "Apply me")
+	post := func(tok string) (int, string) {
+		req, _ := http.NewRequest("POST", fmt.Sprintf("http://%s/api/v1/series/%d/apply", srv.http, s.ID), nil)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(tok))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post(reader); code != http.StatusForbidden {
+		t.Errorf("apply by a reader: %d %s", code, body)
+	}
+	code, body := post(maint)
+	if code != 200 || !strings.Contains(body, "Applied to main, thanks!") {
+		t.Fatalf("apply by the maintainer: %d %s", code, body)
+	}
+	if n := strings.Count(gitT(t, origin, "log", "--format=%s", "main"), "\n"); n < 3 {
+		t.Errorf("origin has %d commits", n+1)
+	}
+	if code, body := post(maint); code != http.StatusConflict || !strings.Contains(body, "applied already") {
+		t.Errorf("second apply: %d %s", code, body)
+	}
+	var after apiSeries
+	srv.getJSON(fmt.Sprintf("/api/v1/series/%d", s.ID), &after)
+	if after.Status != "applied" {
+		t.Errorf("status %q", after.Status)
+	}
 }

@@ -285,6 +285,7 @@ func cmdServe(args []string) error {
 	if err != nil {
 		return err
 	}
+	cw.domain = *domain
 	be := smtpBackend{in: in, lists: listSrv}
 	be.committed = func() {
 		if imapSrv != nil {
@@ -338,7 +339,7 @@ func cmdServe(args []string) error {
 		}
 		h := web.New(svc, web.Config{Domain: *domain, SMTPAddr: *smtpAddr,
 			Accounts: acc, Signup: *signup, SecureCookies: *secure,
-			Lists: listSrv, ListData: st, Checks: st, Notify: hooks, SendMail: sendMail, CIRelease: cw.release,
+			Lists: listSrv, ListData: st, Checks: st, Notify: hooks, SendMail: sendMail, CIRelease: cw.release, Apply: cw.apply,
 			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) }},
 			log.With("proto", "http"))
 		mux := http.NewServeMux()
