@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"patchwell/review"
-	"patchwell/review/patchmail"
 	"patchwell/store"
 )
 
@@ -101,17 +100,9 @@ func (a *Applier) Apply(ctx context.Context, seriesID int64, by string) (*Result
 	if err != nil {
 		return nil, err
 	}
-	diffs := make([]string, len(patches))
-	for i, p := range patches {
-		raw, err := a.Store.Raw(ctx, se.List, p.MessageID)
-		if err != nil {
-			return nil, err
-		}
-		pm, err := patchmail.Parse(raw)
-		if err != nil {
-			return nil, fmt.Errorf("patch %d: %w", i+1, err)
-		}
-		diffs[i] = pm.Diff
+	diffs, err := SeriesDiffs(ctx, a.Store, se.List, patches)
+	if err != nil {
+		return nil, err
 	}
 	var mbox bytes.Buffer
 	if err := a.Service.SeriesMboxLinked(ctx, seriesID, a.WebURL, &mbox); err != nil {

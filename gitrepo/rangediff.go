@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"patchwell/review"
-	"patchwell/review/patchmail"
 	"patchwell/store"
 )
 
@@ -97,17 +96,13 @@ func (r *RangeDiffer) apply(ctx context.Context, m *Mirror, branch string, s *st
 	if err != nil {
 		return "", false, err
 	}
-	diffs := make([]string, len(patches))
-	for i, p := range patches {
-		raw, err := r.Store.Raw(ctx, se.List, p.MessageID)
-		if err != nil {
-			return "", false, err
-		}
-		pm, err := patchmail.Parse(raw)
-		if err != nil {
-			return "", false, nil
-		}
-		diffs[i] = pm.Diff
+	diffs, err := SeriesDiffs(ctx, r.Store, se.List, patches)
+	var pe *ParseError
+	if errors.As(err, &pe) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
 	}
 	if _, err := CheckPatches(diffs, links); err != nil {
 		return "", false, nil

@@ -8,6 +8,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/bluekeyes/go-gitdiff/gitdiff"
+
+	"patchwell/review/patchmail"
+	"patchwell/store"
 )
 
 // PathError is a patch refused before git sees it: a path that could
@@ -204,4 +207,31 @@ func (w *Worktree) VerifyCommits(ctx context.Context, commits []string) error {
 		parent = c
 	}
 	return nil
+}
+
+// ParseError is a patch of a series that does not parse.
+type ParseError struct {
+	Patch int // 1-based
+	Err   error
+}
+
+func (e *ParseError) Error() string { return fmt.Sprintf("patch %d: %v", e.Patch, e.Err) }
+func (e *ParseError) Unwrap() error { return e.Err }
+
+// SeriesDiffs returns the diffs of a series' patches, in order, for
+// CheckPatches; a *ParseError for a patch that does not parse.
+func SeriesDiffs(ctx context.Context, st store.Store, list string, patches []store.Patch) ([]string, error) {
+	diffs := make([]string, len(patches))
+	for i, p := range patches {
+		raw, err := st.Raw(ctx, list, p.MessageID)
+		if err != nil {
+			return nil, err
+		}
+		pm, err := patchmail.Parse(raw)
+		if err != nil {
+			return nil, &ParseError{Patch: i + 1, Err: err}
+		}
+		diffs[i] = pm.Diff
+	}
+	return diffs, nil
 }

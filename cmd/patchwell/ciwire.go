@@ -12,7 +12,6 @@ import (
 	"patchwell/ci"
 	"patchwell/gitrepo"
 	"patchwell/review"
-	"patchwell/review/patchmail"
 	"patchwell/sandbox"
 	"patchwell/store"
 	"patchwell/web"
@@ -131,18 +130,14 @@ func (w *ciWiring) prepare(ctx context.Context, seriesID int64) (string, func(),
 		cleanup()
 		return "", nil, res, err
 	}
-	diffs := make([]string, len(patches))
-	for i, p := range patches {
-		raw, err := w.st.Raw(ctx, se.List, p.MessageID)
-		if err != nil {
-			cleanup()
-			return "", nil, res, err
-		}
-		pm, err := patchmail.Parse(raw)
-		if err != nil {
-			return fail(fmt.Sprintf("patch %d does not parse: %v", i+1, err))
-		}
-		diffs[i] = pm.Diff
+	diffs, err := gitrepo.SeriesDiffs(ctx, w.st, se.List, patches)
+	var pe *gitrepo.ParseError
+	if errors.As(err, &pe) {
+		return fail(fmt.Sprintf("patch %d does not parse: %v", pe.Patch, pe.Err))
+	}
+	if err != nil {
+		cleanup()
+		return "", nil, res, err
 	}
 	if _, err := gitrepo.CheckPatches(diffs, links); err != nil {
 		return fail("refused before git saw it: " + err.Error())

@@ -196,14 +196,7 @@ func sendApplied(ctx context.Context, st store.Store, r *gitrepo.Result, by, dom
 	b.WriteString(r.Reply())
 	in := review.NewIngester(st, slog.New(slog.DiscardHandler))
 	defer in.Close()
-	q := outbound.NewQueue(st, domain, func(ctx context.Context, list string) ([]string, error) {
-		subs, err := st.Subscribers(ctx, list, store.SubActive)
-		out := make([]string, len(subs))
-		for i, sub := range subs {
-			out[i] = sub.Email
-		}
-		return out, err
-	}, nil)
+	q := outbound.NewQueue(st, domain, activeSubscribers(st), nil)
 	return in.DeliverWith(ctx, []string{s.List}, []byte(b.String()), func(ctx context.Context, tx store.Tx, list string, a *store.Added) error {
 		l, err := st.ListInfo(ctx, list)
 		if err != nil {

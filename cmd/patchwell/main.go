@@ -225,14 +225,7 @@ func cmdServe(args []string) error {
 	if err != nil {
 		return err
 	}
-	queue := outbound.NewQueue(st, *domain, func(ctx context.Context, list string) ([]string, error) {
-		subs, err := st.Subscribers(ctx, list, store.SubActive)
-		out := make([]string, len(subs))
-		for i, s := range subs {
-			out[i] = s.Email
-		}
-		return out, err
-	}, worker.Kick)
+	queue := outbound.NewQueue(st, *domain, activeSubscribers(st), worker.Kick)
 	hooks := webhook.New(st, log.With("proto", "webhook"))
 	hooks.BaseURL = webURL
 	lcfg := lists.Config{Domain: *domain, WebURL: webURL, ParseVERP: outbound.ParseVERPDetail, ParseDSN: outbound.ParseDSN}

@@ -13,6 +13,7 @@ import (
 
 	"patchwell/lists"
 	"patchwell/mailauth"
+	"patchwell/store"
 )
 
 // verifier adapts mailauth to what lists needs. authserv is the name in
@@ -73,4 +74,17 @@ func domainOf(addr string) string {
 		return strings.Trim(addr[i+1:], ">")
 	}
 	return "localhost"
+}
+
+// activeSubscribers names the recipients of a list's posts, for
+// outbound.NewQueue.
+func activeSubscribers(st store.Store) func(ctx context.Context, list string) ([]string, error) {
+	return func(ctx context.Context, list string) ([]string, error) {
+		subs, err := st.Subscribers(ctx, list, store.SubActive)
+		out := make([]string, len(subs))
+		for i, s := range subs {
+			out[i] = s.Email
+		}
+		return out, err
+	}
 }
