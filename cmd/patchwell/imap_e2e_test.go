@@ -55,26 +55,7 @@ func TestIMAPIdleSendEmail(t *testing.T) {
 	sendEmail(t, repo, srv.smtp, dir)
 	delivered := float64(time.Now().UnixNano()) / 1e9
 
-	var last float64
-	var n float64
-	timeout := time.After(10 * time.Second)
-	for n < 4 {
-		select {
-		case m, ok := <-lines:
-			if !ok {
-				t.Fatalf("idle client ended after %v EXISTS", n)
-			}
-			n, _ = m["exists"].(float64)
-			last, _ = m["at"].(float64)
-		case <-timeout:
-			t.Fatalf("only %v of 4 messages announced 10 s after git send-email", n)
-		}
-	}
-	if lag := last - delivered; lag > 1 {
-		t.Errorf("EXISTS 4 came %.2f s after git send-email returned, want < 1 s", lag)
-	} else {
-		t.Logf("EXISTS 4 came %.3f s after git send-email returned", lag)
-	}
+	waitExists(t, lines, 4, delivered, "git send-email")
 	m := <-lines
 	if done, _ := m["done"].(string); !strings.Contains(done, "OK") {
 		t.Errorf("IDLE did not end with OK: %v", m)
@@ -143,9 +124,17 @@ func TestIMAPIdleImport(t *testing.T) {
 	}
 	run(t, data, binary, "import", "--data", data, "--list", "dev", mbox)
 	imported := float64(time.Now().UnixNano()) / 1e9
+	waitExists(t, lines, 3, imported, "patchwell import")
+}
+
+// waitExists reads the idle client's lines until it heard of want
+// messages, and checks the last came within a second of since (unix
+// seconds), when what returned.
+func waitExists(t *testing.T, lines <-chan map[string]any, want float64, since float64, what string) {
+	t.Helper()
 	var n, last float64
 	timeout := time.After(10 * time.Second)
-	for n < 3 {
+	for n < want {
 		select {
 		case m, ok := <-lines:
 			if !ok {
@@ -154,12 +143,12 @@ func TestIMAPIdleImport(t *testing.T) {
 			n, _ = m["exists"].(float64)
 			last, _ = m["at"].(float64)
 		case <-timeout:
-			t.Fatalf("only %v of 3 imported messages announced after 10 s", n)
+			t.Fatalf("only %v of %v messages announced 10 s after %s", n, want, what)
 		}
 	}
-	if lag := last - imported; lag > 1 {
-		t.Errorf("EXISTS 3 came %.2f s after patchwell import returned, want < 1 s", lag)
+	if lag := last - since; lag > 1 {
+		t.Errorf("EXISTS %v came %.2f s after %s returned, want < 1 s", want, lag, what)
 	} else {
-		t.Logf("EXISTS 3 came %.3f s after patchwell import returned", lag)
+		t.Logf("EXISTS %v came %.3f s after %s returned", want, lag, what)
 	}
 }
