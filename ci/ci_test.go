@@ -38,7 +38,7 @@ func skipOrFail(t testing.TB, why string) {
 
 // countingStore counts what the runner records.
 type countingStore struct {
-	*store.SQLite
+	*store.DB
 	mu       sync.Mutex
 	finished map[int64]int // job id -> successful FinishJob calls
 	setCheck atomic.Int64

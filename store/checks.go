@@ -39,7 +39,7 @@ type Check struct {
 const maxCheckLog = 1 << 20
 
 // SetCheck implements Store.
-func (s *SQLite) SetCheck(ctx context.Context, c *Check) (*Check, error) {
+func (s *DB) SetCheck(ctx context.Context, c *Check) (*Check, error) {
 	if !ValidCheckState(c.State) {
 		return nil, fmt.Errorf("%w: check state %q (pending, success, warning or fail)", ErrInvalid, c.State)
 	}
@@ -80,7 +80,7 @@ func scanCheck(sc scanner) (*Check, error) {
 	return &c, nil
 }
 
-func (s *SQLite) check(ctx context.Context, id int64) (*Check, error) {
+func (s *DB) check(ctx context.Context, id int64) (*Check, error) {
 	c, err := scanCheck(s.r.QueryRowContext(ctx, `SELECT `+checkCols+` FROM checks WHERE id = ?`, id))
 	if err != nil {
 		return nil, userErr(err, fmt.Sprintf("check %d", id))
@@ -89,10 +89,10 @@ func (s *SQLite) check(ctx context.Context, id int64) (*Check, error) {
 }
 
 // CheckByID implements Store.
-func (s *SQLite) CheckByID(ctx context.Context, id int64) (*Check, error) { return s.check(ctx, id) }
+func (s *DB) CheckByID(ctx context.Context, id int64) (*Check, error) { return s.check(ctx, id) }
 
 // Checks implements Store.
-func (s *SQLite) Checks(ctx context.Context, seriesID int64) ([]Check, error) {
+func (s *DB) Checks(ctx context.Context, seriesID int64) ([]Check, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+checkCols+` FROM checks WHERE series_id = ? ORDER BY patch_index, context`, seriesID)
 	return collect(rows, err, "checks", scanCheck)
 }

@@ -102,7 +102,7 @@ func listID(ctx context.Context, q interface {
 }
 
 // Subscribe implements Store.
-func (s *SQLite) Subscribe(ctx context.Context, list, email, name, state string) error {
+func (s *DB) Subscribe(ctx context.Context, list, email, name, state string) error {
 	email = strings.ToLower(strings.TrimSpace(email))
 	if !strings.Contains(email, "@") || strings.ContainsAny(email, " \t\r\n<>,") {
 		return fmt.Errorf("%w: address %q", ErrInvalid, email)
@@ -125,7 +125,7 @@ func (s *SQLite) Subscribe(ctx context.Context, list, email, name, state string)
 }
 
 // Unsubscribe implements Store.
-func (s *SQLite) Unsubscribe(ctx context.Context, list, email string) error {
+func (s *DB) Unsubscribe(ctx context.Context, list, email string) error {
 	id, err := listID(ctx, s.r, list)
 	if err != nil {
 		return err
@@ -146,14 +146,14 @@ func scanSubscriber(sc scanner) (*Subscriber, error) {
 }
 
 // Subscribers implements Store.
-func (s *SQLite) Subscribers(ctx context.Context, list, state string) ([]Subscriber, error) {
+func (s *DB) Subscribers(ctx context.Context, list, state string) ([]Subscriber, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+subscriberCols+` FROM subscribers s JOIN lists l ON l.id = s.list_id
 		WHERE l.name = ?1 AND (?2 = '' OR s.state = ?2) ORDER BY s.email`, list, state)
 	return collect(rows, err, "subscribers", scanSubscriber)
 }
 
 // Subscriber implements Store.
-func (s *SQLite) Subscriber(ctx context.Context, list, email string) (*Subscriber, error) {
+func (s *DB) Subscriber(ctx context.Context, list, email string) (*Subscriber, error) {
 	sub, err := scanSubscriber(s.r.QueryRowContext(ctx, `SELECT `+subscriberCols+` FROM subscribers s JOIN lists l ON l.id = s.list_id
 		WHERE l.name = ? AND s.email = ?`, list, strings.ToLower(email)))
 	if err != nil {
@@ -163,7 +163,7 @@ func (s *SQLite) Subscriber(ctx context.Context, list, email string) (*Subscribe
 }
 
 // AddBounce implements Store.
-func (s *SQLite) AddBounce(ctx context.Context, list, email string, disableAt int) (*Subscriber, error) {
+func (s *DB) AddBounce(ctx context.Context, list, email string, disableAt int) (*Subscriber, error) {
 	id, err := listID(ctx, s.r, list)
 	if err != nil {
 		return nil, err
@@ -178,7 +178,7 @@ func (s *SQLite) AddBounce(ctx context.Context, list, email string, disableAt in
 }
 
 // AddSubConfirmation implements Store.
-func (s *SQLite) AddSubConfirmation(ctx context.Context, hash []byte, list, email, action string, expires time.Time) error {
+func (s *DB) AddSubConfirmation(ctx context.Context, hash []byte, list, email, action string, expires time.Time) error {
 	id, err := listID(ctx, s.r, list)
 	if err != nil {
 		return err
@@ -192,7 +192,7 @@ func (s *SQLite) AddSubConfirmation(ctx context.Context, hash []byte, list, emai
 }
 
 // TakeSubConfirmation implements Store.
-func (s *SQLite) TakeSubConfirmation(ctx context.Context, hash []byte, now time.Time) (list, email, action string, err error) {
+func (s *DB) TakeSubConfirmation(ctx context.Context, hash []byte, now time.Time) (list, email, action string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -219,7 +219,7 @@ func (s *SQLite) TakeSubConfirmation(ctx context.Context, hash []byte, now time.
 }
 
 // Policy implements Store.
-func (s *SQLite) Policy(ctx context.Context, list string) (*ListPolicy, error) {
+func (s *DB) Policy(ctx context.Context, list string) (*ListPolicy, error) {
 	var id int64
 	p := &ListPolicy{Allow: []string{}, Deny: []string{}}
 	err := s.r.QueryRowContext(ctx, `SELECT id, posting, dmarc_action FROM lists WHERE name = ?`, list).Scan(&id, &p.Posting, &p.DMARC)
@@ -246,7 +246,7 @@ func (s *SQLite) Policy(ctx context.Context, list string) (*ListPolicy, error) {
 }
 
 // SetPolicy implements Store.
-func (s *SQLite) SetPolicy(ctx context.Context, list string, p ListPolicy) error {
+func (s *DB) SetPolicy(ctx context.Context, list string, p ListPolicy) error {
 	if !ValidPosting(p.Posting) {
 		return fmt.Errorf("%w: posting %q (open, subscribers or moderated)", ErrInvalid, p.Posting)
 	}
@@ -290,7 +290,7 @@ func (s *SQLite) SetPolicy(ctx context.Context, list string, p ListPolicy) error
 }
 
 // Hold implements Store.
-func (s *SQLite) Hold(ctx context.Context, h *Held) (int64, error) {
+func (s *DB) Hold(ctx context.Context, h *Held) (int64, error) {
 	id, err := listID(ctx, s.r, h.List)
 	if err != nil {
 		return 0, err
@@ -321,14 +321,14 @@ func scanHeld(sc scanner, extra ...any) (*Held, error) {
 }
 
 // HeldMessages implements Store.
-func (s *SQLite) HeldMessages(ctx context.Context, list, state string) ([]Held, error) {
+func (s *DB) HeldMessages(ctx context.Context, list, state string) ([]Held, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+heldCols+` FROM held h JOIN lists l ON l.id = h.list_id
 		WHERE l.name = ?1 AND (?2 = '' OR h.state = ?2) ORDER BY h.id`, list, state)
 	return collect(rows, err, "held", func(sc scanner) (*Held, error) { return scanHeld(sc) })
 }
 
 // HeldMessage implements Store.
-func (s *SQLite) HeldMessage(ctx context.Context, id int64) (*Held, error) {
+func (s *DB) HeldMessage(ctx context.Context, id int64) (*Held, error) {
 	var z []byte
 	h, err := scanHeld(s.r.QueryRowContext(ctx, `SELECT `+heldCols+`, h.raw FROM held h JOIN lists l ON l.id = h.list_id WHERE h.id = ?`, id), &z)
 	if err != nil {
@@ -341,7 +341,7 @@ func (s *SQLite) HeldMessage(ctx context.Context, id int64) (*Held, error) {
 }
 
 // DecideHeld implements Store.
-func (s *SQLite) DecideHeld(ctx context.Context, id int64, state, by string, at time.Time) error {
+func (s *DB) DecideHeld(ctx context.Context, id int64, state, by string, at time.Time) error {
 	if state != HeldApproved && state != HeldRejected {
 		return fmt.Errorf("%w: held state %q", ErrInvalid, state)
 	}
@@ -360,7 +360,7 @@ func (s *SQLite) DecideHeld(ctx context.Context, id int64, state, by string, at 
 }
 
 // SetMessageAuth implements Store.
-func (s *SQLite) SetMessageAuth(ctx context.Context, list, messageID, result string) error {
+func (s *DB) SetMessageAuth(ctx context.Context, list, messageID, result string) error {
 	_, err := s.write(ctx, `INSERT OR REPLACE INTO message_auth(id, result)
 		SELECT m.id, ? FROM messages m JOIN lists l ON l.id = m.list_id WHERE l.name = ? AND m.message_id = ?`, result, list, messageID)
 	if err != nil {
@@ -370,7 +370,7 @@ func (s *SQLite) SetMessageAuth(ctx context.Context, list, messageID, result str
 }
 
 // MessageAuth implements Store.
-func (s *SQLite) MessageAuth(ctx context.Context, list, messageID string) (string, error) {
+func (s *DB) MessageAuth(ctx context.Context, list, messageID string) (string, error) {
 	var r string
 	err := s.r.QueryRowContext(ctx, `SELECT a.result FROM message_auth a JOIN messages m ON m.id = a.id JOIN lists l ON l.id = m.list_id
 		WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1`, list, messageID).Scan(&r)
@@ -381,7 +381,7 @@ func (s *SQLite) MessageAuth(ctx context.Context, list, messageID string) (strin
 }
 
 // Secret implements Store.
-func (s *SQLite) Secret(ctx context.Context, name string) ([]byte, error) {
+func (s *DB) Secret(ctx context.Context, name string) ([]byte, error) {
 	var v []byte
 	err := s.r.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v)
 	if err == nil {
@@ -403,7 +403,7 @@ func (s *SQLite) Secret(ctx context.Context, name string) ([]byte, error) {
 }
 
 // ListOwners implements Store.
-func (s *SQLite) ListOwners(ctx context.Context, list string) ([]string, error) {
+func (s *DB) ListOwners(ctx context.Context, list string) ([]string, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT lower(u.email) FROM list_roles r JOIN lists l ON l.id = r.list_id
 		JOIN users u ON u.id = r.user_id WHERE l.name = ?1 AND r.role = 'owner'
 		UNION SELECT lower(owner) FROM lists WHERE name = ?1 AND owner != '' ORDER BY 1`, list)
@@ -471,7 +471,7 @@ type ExportedJob struct {
 }
 
 // ExportMailingList implements Store.
-func (s *SQLite) ExportMailingList(ctx context.Context) (*MailingListData, error) {
+func (s *DB) ExportMailingList(ctx context.Context) (*MailingListData, error) {
 	var d MailingListData
 	q := func(query string, scan func(*sql.Rows) error) error {
 		rows, err := s.r.QueryContext(ctx, query)
@@ -568,7 +568,7 @@ func (s *SQLite) ExportMailingList(ctx context.Context) (*MailingListData, error
 }
 
 // ImportMailingList implements Store.
-func (s *SQLite) ImportMailingList(ctx context.Context, d *MailingListData) error {
+func (s *DB) ImportMailingList(ctx context.Context, d *MailingListData) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tx, err := s.w.BeginTx(ctx, nil)

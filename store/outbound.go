@@ -44,7 +44,7 @@ type DeliveryError struct {
 const maxDeliveryError = 1000
 
 // QueueDeliveries implements Tx.
-func (t *sqliteTx) QueueDeliveries(ctx context.Context, outboxID int64, rcpts []string) error {
+func (t *writeTx) QueueDeliveries(ctx context.Context, outboxID int64, rcpts []string) error {
 	for _, r := range rcpts {
 		r = strings.TrimSpace(r)
 		if r == "" || len(r) > 320 || strings.ContainsAny(r, "<>\r\n\x00 ") || !strings.Contains(r, "@") {
@@ -58,7 +58,7 @@ func (t *sqliteTx) QueueDeliveries(ctx context.Context, outboxID int64, rcpts []
 }
 
 // DueDeliveries implements Store.
-func (s *SQLite) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]DeliveryBatch, error) {
+func (s *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]DeliveryBatch, error) {
 	if limit <= 0 {
 		limit = 100
 	}
@@ -104,12 +104,12 @@ func (s *SQLite) DueDeliveries(ctx context.Context, now time.Time, limit int) ([
 // deliveryUpdate runs fn in one write transaction on the writer
 // connection, then marks the outbox messages of the touched deliveries
 // sent once none of their deliveries is pending.
-func (s *SQLite) deliveryUpdate(ctx context.Context, ids []int64, fn func(t *sqliteTx) error) error {
+func (s *DB) deliveryUpdate(ctx context.Context, ids []int64, fn func(t *writeTx) error) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	return s.Update(ctx, func(tx Tx) error {
-		t := tx.(*sqliteTx)
+		t := tx.(*writeTx)
 		if err := fn(t); err != nil {
 			return err
 		}
@@ -139,8 +139,8 @@ func clip(s string) string {
 }
 
 // MarkSent implements Store.
-func (s *SQLite) MarkSent(ctx context.Context, ids []int64, at time.Time) error {
-	return s.deliveryUpdate(ctx, ids, func(t *sqliteTx) error {
+func (s *DB) MarkSent(ctx context.Context, ids []int64, at time.Time) error {
+	return s.deliveryUpdate(ctx, ids, func(t *writeTx) error {
 		for _, id := range ids {
 			if _, err := t.exec(ctx, `UPDATE deliveries SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_error = '' WHERE id = ?`, at.Unix(), id); err != nil {
 				return fmt.Errorf("mark sent: %w", err)
@@ -151,12 +151,12 @@ func (s *SQLite) MarkSent(ctx context.Context, ids []int64, at time.Time) error 
 }
 
 // MarkRetry implements Store.
-func (s *SQLite) MarkRetry(ctx context.Context, ds []DeliveryError) error {
+func (s *DB) MarkRetry(ctx context.Context, ds []DeliveryError) error {
 	ids := make([]int64, len(ds))
 	for i, d := range ds {
 		ids[i] = d.ID
 	}
-	return s.deliveryUpdate(ctx, ids, func(t *sqliteTx) error {
+	return s.deliveryUpdate(ctx, ids, func(t *writeTx) error {
 		for _, d := range ds {
 			if _, err := t.exec(ctx, `UPDATE deliveries SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE id = ? AND state = 'pending'`,
 				d.Next.Unix(), clip(d.Err), d.ID); err != nil {
@@ -168,12 +168,12 @@ func (s *SQLite) MarkRetry(ctx context.Context, ds []DeliveryError) error {
 }
 
 // MarkFailed implements Store.
-func (s *SQLite) MarkFailed(ctx context.Context, ds []DeliveryError) error {
+func (s *DB) MarkFailed(ctx context.Context, ds []DeliveryError) error {
 	ids := make([]int64, len(ds))
 	for i, d := range ds {
 		ids[i] = d.ID
 	}
-	return s.deliveryUpdate(ctx, ids, func(t *sqliteTx) error {
+	return s.deliveryUpdate(ctx, ids, func(t *writeTx) error {
 		for _, d := range ds {
 			if _, err := t.exec(ctx, `UPDATE deliveries SET state = 'failed', attempts = attempts + 1, next_attempt = 0, sent_at = 0, last_error = ? WHERE id = ? AND state = 'pending'`,
 				clip(d.Err), d.ID); err != nil {
@@ -185,7 +185,7 @@ func (s *SQLite) MarkFailed(ctx context.Context, ds []DeliveryError) error {
 }
 
 // Deliveries implements Store.
-func (s *SQLite) Deliveries(ctx context.Context, outboxID int64) ([]Delivery, error) {
+func (s *DB) Deliveries(ctx context.Context, outboxID int64) ([]Delivery, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id, outbox_id, rcpt, state, attempts, next_attempt, last_error, sent_at
 		FROM deliveries WHERE outbox_id = ? ORDER BY id`, outboxID)
 	if err != nil {

@@ -381,7 +381,7 @@ func searchSQL(lists []string, e *SearchExpr, cols string) (string, []any, error
 }
 
 // Search implements Store.
-func (s *SQLite) Search(ctx context.Context, lists []string, e *SearchExpr, p Page) ([]Message, error) {
+func (s *DB) Search(ctx context.Context, lists []string, e *SearchExpr, p Page) ([]Message, error) {
 	p = p.Normalize()
 	q, args, err := searchSQL(lists, e, messageCols)
 	if err != nil {
@@ -396,7 +396,7 @@ func (s *SQLite) Search(ctx context.Context, lists []string, e *SearchExpr, p Pa
 }
 
 // SearchThreads implements Store.
-func (s *SQLite) SearchThreads(ctx context.Context, lists []string, e *SearchExpr, limit int) ([]int64, error) {
+func (s *DB) SearchThreads(ctx context.Context, lists []string, e *SearchExpr, limit int) ([]int64, error) {
 	q, args, err := searchSQL(lists, e, "m.thread_id")
 	if err != nil {
 		return nil, err
@@ -544,7 +544,7 @@ type indexRow struct {
 }
 
 // indexMessage queues the search row of message id for writeIndex.
-func (t *sqliteTx) indexMessage(id int64, m *NewMessage) {
+func (t *writeTx) indexMessage(id int64, m *NewMessage) {
 	text := m.text
 	if text == "" {
 		text = m.searchText()
@@ -562,7 +562,7 @@ func (t *sqliteTx) indexMessage(id int64, m *NewMessage) {
 // segment per message and merged them over and over: it tripled the cost
 // of a bulk import. Written together, a batch of messages makes a few
 // large segments.
-func (t *sqliteTx) writeIndex(ctx context.Context) error {
+func (t *writeTx) writeIndex(ctx context.Context) error {
 	for _, r := range t.index {
 		if _, err := t.exec(ctx, `INSERT INTO search(docid, x) VALUES(?, ?)`, r.id, r.text); err != nil {
 			return fmt.Errorf("index message: %w", err)
@@ -573,7 +573,7 @@ func (t *sqliteTx) writeIndex(ctx context.Context) error {
 }
 
 // SearchUnindexed implements Store.
-func (s *SQLite) SearchUnindexed(ctx context.Context) (int, error) {
+func (s *DB) SearchUnindexed(ctx context.Context) (int, error) {
 	var n int
 	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE id NOT IN (SELECT docid FROM search_docsize)`).Scan(&n)
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 )
 
 // searchFixture stores four messages with known text in every column.
-func searchFixture(t *testing.T) (*SQLite, *List) {
+func searchFixture(t *testing.T) (*DB, *List) {
 	t.Helper()
 	st, l := mustOpen(t)
 	day := func(s string) time.Time {
@@ -57,7 +57,7 @@ func and(a ...*SearchExpr) *SearchExpr { return &SearchExpr{Op: SearchAnd, Args:
 func or(a ...*SearchExpr) *SearchExpr  { return &SearchExpr{Op: SearchOr, Args: a} }
 func not(a *SearchExpr) *SearchExpr    { return &SearchExpr{Op: SearchNot, Args: []*SearchExpr{a}} }
 
-func ids(t *testing.T, st *SQLite, list string, e *SearchExpr) []string {
+func ids(t *testing.T, st *DB, list string, e *SearchExpr) []string {
 	t.Helper()
 	ms, err := st.Search(context.Background(), strings.Split(list, ","), e, Page{Limit: 100})
 	if err != nil {

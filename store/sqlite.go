@@ -58,9 +58,11 @@ func ValidListName(name string) bool {
 	return len(name) <= 64 && listName.MatchString(name)
 }
 
-// SQLite is the embedded store: one database file in the data directory,
-// WAL mode, synchronous=FULL (a 250 reply promises the mail is safe).
-type SQLite struct {
+// DB is the SQL store. Open gives the embedded default: one SQLite
+// database file in the data directory, WAL mode, synchronous=FULL (a 250
+// reply promises the mail is safe). OpenPostgres gives the same store on
+// a PostgreSQL server (store/postgres.go), for several nodes.
+type DB struct {
 	w   *sql.DB // one connection: the single writer
 	r   *sql.DB // readers
 	mu  sync.Mutex
@@ -69,7 +71,7 @@ type SQLite struct {
 }
 
 // Open opens (creating if needed) the SQLite store in dir and migrates it.
-func Open(ctx context.Context, dir string) (*SQLite, error) {
+func Open(ctx context.Context, dir string) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
@@ -94,7 +96,7 @@ func Open(ctx context.Context, dir string) (*SQLite, error) {
 		w.Close()
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	s := &SQLite{w: w}
+	s := &DB{w: w}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -123,7 +125,7 @@ func Open(ctx context.Context, dir string) (*SQLite, error) {
 	return s, nil
 }
 
-func (s *SQLite) migrate(ctx context.Context) error {
+func (s *DB) migrate(ctx context.Context) error {
 	var v int
 	if err := s.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
@@ -154,7 +156,7 @@ func (s *SQLite) migrate(ctx context.Context) error {
 }
 
 // Close closes the database.
-func (s *SQLite) Close() error {
+func (s *DB) Close() error {
 	s.closeReadStmts()
 	err := s.r.Close()
 	s.closeGeneration()
@@ -165,7 +167,7 @@ func (s *SQLite) Close() error {
 }
 
 // Backup writes a consistent copy of the database to path (online).
-func (s *SQLite) Backup(ctx context.Context, path string) error {
+func (s *DB) Backup(ctx context.Context, path string) error {
 	_, err := s.w.ExecContext(ctx, "VACUUM INTO ?", path)
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
@@ -174,7 +176,7 @@ func (s *SQLite) Backup(ctx context.Context, path string) error {
 }
 
 // CreateList implements Store.
-func (s *SQLite) CreateList(ctx context.Context, l List) (*List, error) {
+func (s *DB) CreateList(ctx context.Context, l List) (*List, error) {
 	if !ValidListName(l.Name) {
 		return nil, fmt.Errorf("%w: %q (use lowercase letters, digits, '.', '_' and '-')", ErrBadName, l.Name)
 	}
@@ -230,13 +232,13 @@ func scanList(sc interface{ Scan(...any) error }) (*List, error) {
 }
 
 // Lists implements Store.
-func (s *SQLite) Lists(ctx context.Context) ([]List, error) {
+func (s *DB) Lists(ctx context.Context) ([]List, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+listCols+` FROM lists l ORDER BY l.name`)
 	return collect(rows, err, "lists", func(sc scanner) (*List, error) { return scanList(sc) })
 }
 
 // List implements Store.
-func (s *SQLite) List(ctx context.Context, name string) (*List, error) {
+func (s *DB) List(ctx context.Context, name string) (*List, error) {
 	l, err := scanList(s.r.QueryRowContext(ctx, `SELECT `+listCols+` FROM lists l WHERE l.name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("list %q: %w", name, ErrNotFound)
@@ -249,14 +251,14 @@ func (s *SQLite) List(ctx context.Context, name string) (*List, error) {
 
 // Update implements Store. Writers are serialised; fn runs in one
 // IMMEDIATE transaction that is committed (fsynced) before Update returns.
-func (s *SQLite) Update(ctx context.Context, fn func(Tx) error) error {
+func (s *DB) Update(ctx context.Context, fn func(Tx) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	t := &sqliteTx{tx: tx, stmts: map[string]*sql.Stmt{}, uids: map[int64]uint32{}, threads: map[int64]*threadDelta{}}
+	t := &writeTx{tx: tx, stmts: map[string]*sql.Stmt{}, uids: map[int64]uint32{}, threads: map[int64]*threadDelta{}}
 	defer t.close()
 	if err := fn(t); err != nil {
 		tx.Rollback()
@@ -276,7 +278,7 @@ func (s *SQLite) Update(ctx context.Context, fn func(Tx) error) error {
 	return nil
 }
 
-type sqliteTx struct {
+type writeTx struct {
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
 	// Written once per transaction rather than once per message (flush):
@@ -309,7 +311,7 @@ func (d *threadDelta) add(date int64, uid uint32, id int64, depth int) {
 }
 
 // flush writes the pending UIDs and thread counts.
-func (t *sqliteTx) flush(ctx context.Context) error {
+func (t *writeTx) flush(ctx context.Context) error {
 	for list, next := range t.uids {
 		if _, err := t.exec(ctx, `UPDATE lists SET next_uid = ? WHERE id = ?`, next, list); err != nil {
 			return fmt.Errorf("store next uid: %w", err)
@@ -331,7 +333,7 @@ func (t *sqliteTx) flush(ctx context.Context) error {
 }
 
 // nextUID hands out the list's next UID; flush stores the counter.
-func (t *sqliteTx) nextUID(ctx context.Context, list int64) (uint32, error) {
+func (t *writeTx) nextUID(ctx context.Context, list int64) (uint32, error) {
 	next, ok := t.uids[list]
 	if !ok {
 		if err := t.queryRow(ctx, `SELECT next_uid FROM lists WHERE id = ?`, list).Scan(&next); err != nil {
@@ -345,7 +347,7 @@ func (t *sqliteTx) nextUID(ctx context.Context, list int64) (uint32, error) {
 	return next, nil
 }
 
-func (t *sqliteTx) close() {
+func (t *writeTx) close() {
 	for _, st := range t.stmts {
 		st.Close()
 	}
@@ -357,7 +359,7 @@ func (t *sqliteTx) close() {
 // still honours the caller's context (database/sql rolls it back), and
 // SQLite statements do not block beyond busy_timeout.
 
-func (t *sqliteTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+func (t *writeTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	if st, ok := t.stmts[q]; ok {
 		return st, nil
 	}
@@ -369,7 +371,7 @@ func (t *sqliteTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-func (t *sqliteTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+func (t *writeTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	st, err := t.stmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -377,7 +379,7 @@ func (t *sqliteTx) exec(ctx context.Context, q string, args ...any) (sql.Result,
 	return st.ExecContext(context.WithoutCancel(ctx), args...)
 }
 
-func (t *sqliteTx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+func (t *writeTx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	st, err := t.stmt(ctx, q)
 	if err != nil {
 		// Surface the prepare error through a failing query.
@@ -386,7 +388,7 @@ func (t *sqliteTx) queryRow(ctx context.Context, q string, args ...any) *sql.Row
 	return st.QueryRowContext(context.WithoutCancel(ctx), args...)
 }
 
-func (t *sqliteTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+func (t *writeTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	st, err := t.stmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -428,7 +430,7 @@ func generatedID(sum []byte) string {
 }
 
 // AddMessage implements Tx.
-func (t *sqliteTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error) {
+func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error) {
 	m.Prepare()
 	// Same bytes already in the list: keep one copy. And is the
 	// Message-ID taken? One query for both.
@@ -541,14 +543,14 @@ func (t *sqliteTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error
 
 // refThreads maps those of ids the list has seen (as messages or as
 // references) to their threads.
-func (t *sqliteTx) refThreads(ctx context.Context, listID int64, ids []string) (map[string]int64, error) {
+func (t *writeTx) refThreads(ctx context.Context, listID int64, ids []string) (map[string]int64, error) {
 	return t.idMap(ctx, `SELECT message_id, thread_id FROM refs WHERE list_id = ? AND message_id IN (%s)`, "", listID, ids)
 }
 
 // idMap runs q (a query with one %s for a list of placeholders) over ids in
 // chunks of 50 and maps the first column to the second; for an id that
 // comes back twice, the first row wins.
-func (t *sqliteTx) idMap(ctx context.Context, q, order string, listID int64, ids []string) (map[string]int64, error) {
+func (t *writeTx) idMap(ctx context.Context, q, order string, listID int64, ids []string) (map[string]int64, error) {
 	out := make(map[string]int64, len(ids))
 	for start := 0; start < len(ids); start += 50 {
 		chunk := ids[start:min(start+50, len(ids))]
@@ -582,7 +584,7 @@ func (t *sqliteTx) idMap(ctx context.Context, q, order string, listID int64, ids
 }
 
 // mergeThread moves everything of thread from into thread into.
-func (t *sqliteTx) mergeThread(ctx context.Context, into, from int64) error {
+func (t *writeTx) mergeThread(ctx context.Context, into, from int64) error {
 	if err := t.flush(ctx); err != nil {
 		return err
 	}
@@ -636,7 +638,7 @@ func scanMessage(sc interface{ Scan(...any) error }, extra ...any) (*Message, er
 	return &m, nil
 }
 
-func (t *sqliteTx) message(ctx context.Context, id int64) (*Message, error) {
+func (t *writeTx) message(ctx context.Context, id int64) (*Message, error) {
 	m, err := scanMessage(t.queryRow(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id WHERE m.id = ?`, id))
 	if err != nil {
 		return nil, fmt.Errorf("message %d: %w", id, err)
@@ -647,13 +649,13 @@ func (t *sqliteTx) message(ctx context.Context, id int64) (*Message, error) {
 // MessageSeries implements Tx. When a Message-ID was reused, the first
 // message's series counts: rows come in messages_msgid order, which ends
 // with the rowid.
-func (t *sqliteTx) MessageSeries(ctx context.Context, listID int64, ids []string) (map[string]int64, error) {
+func (t *writeTx) MessageSeries(ctx context.Context, listID int64, ids []string) (map[string]int64, error) {
 	return t.idMap(ctx, `SELECT message_id, series_id FROM messages WHERE list_id = ? AND series_id IS NOT NULL AND message_id IN (%s)`,
 		"", listID, ids)
 }
 
 // SetMessageSeries implements Tx.
-func (t *sqliteTx) SetMessageSeries(ctx context.Context, rowID, seriesID int64, kind string) error {
+func (t *writeTx) SetMessageSeries(ctx context.Context, rowID, seriesID int64, kind string) error {
 	var sid any
 	if seriesID != 0 {
 		sid = seriesID
@@ -745,7 +747,7 @@ func byIDDesc(list []Series, err error) ([]Series, error) {
 }
 
 // Series implements Tx.
-func (t *sqliteTx) Series(ctx context.Context, id int64) (*Series, error) {
+func (t *writeTx) Series(ctx context.Context, id int64) (*Series, error) {
 	s, err := scanSeries(t.queryRow(ctx, `SELECT `+txSeriesCols+` FROM series s WHERE s.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("series %d: %w", id, ErrNotFound)
@@ -757,7 +759,7 @@ func (t *sqliteTx) Series(ctx context.Context, id int64) (*Series, error) {
 }
 
 // FindSeries implements Tx.
-func (t *sqliteTx) FindSeries(ctx context.Context, q SeriesQuery) ([]Series, error) {
+func (t *writeTx) FindSeries(ctx context.Context, q SeriesQuery) ([]Series, error) {
 	return byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
 		WHERE s.list_id = ?1 AND s.submitter_email = ?2 AND s.version = ?3 AND s.total = ?4
 		  AND ((?5 != 0 AND s.thread_id = ?5) OR (?5 = 0 AND s.date >= ?6 AND s.date <= ?7))
@@ -766,14 +768,14 @@ func (t *sqliteTx) FindSeries(ctx context.Context, q SeriesQuery) ([]Series, err
 }
 
 // SeriesByStem implements Tx.
-func (t *sqliteTx) SeriesByStem(ctx context.Context, listID int64, submitter, stem string) ([]Series, error) {
+func (t *writeTx) SeriesByStem(ctx context.Context, listID int64, submitter, stem string) ([]Series, error) {
 	return byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
 		WHERE s.list_id = ? AND s.stem = ? AND s.stem != '' AND s.submitter_email = ? LIMIT 200`, listID, stem, submitter)))
 }
 
 // FindPrevious implements Tx. Two plain index lookups: a submitter may
 // have thousands of series, a subject or change-id a handful.
-func (t *sqliteTx) FindPrevious(ctx context.Context, listID int64, s *Series, norm string) ([]Series, error) {
+func (t *writeTx) FindPrevious(ctx context.Context, listID int64, s *Series, norm string) ([]Series, error) {
 	list, err := collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
 		WHERE s.list_id = ? AND s.submitter_email = ? AND s.norm_subject = ? AND s.id < ? LIMIT 200`,
 		listID, s.Submitter.Email, norm, s.ID))
@@ -786,7 +788,7 @@ func (t *sqliteTx) FindPrevious(ctx context.Context, listID int64, s *Series, no
 }
 
 // SeriesWithPatchIDs implements Tx.
-func (t *sqliteTx) SeriesWithPatchIDs(ctx context.Context, listID int64, patchIDs []string) (map[int64]int, error) {
+func (t *writeTx) SeriesWithPatchIDs(ctx context.Context, listID int64, patchIDs []string) (map[int64]int, error) {
 	out := map[int64]int{}
 	for _, pid := range patchIDs {
 		if pid == "" {
@@ -815,7 +817,7 @@ func (t *sqliteTx) SeriesWithPatchIDs(ctx context.Context, listID int64, patchID
 }
 
 // SeriesWithPatchSubject implements Tx.
-func (t *sqliteTx) SeriesWithPatchSubject(ctx context.Context, listID int64, submitter, subject string) ([]Series, error) {
+func (t *writeTx) SeriesWithPatchSubject(ctx context.Context, listID int64, submitter, subject string) ([]Series, error) {
 	return newestFirst(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM (SELECT series_id FROM patches WHERE commit_subject = ?3) c
 		CROSS JOIN series s ON s.id = c.series_id
 		WHERE s.list_id = ?1 AND s.submitter_email = ?2 LIMIT 200`, listID, submitter, subject)))
@@ -829,7 +831,7 @@ func nullID(id int64) any {
 }
 
 // CreateSeries implements Tx.
-func (t *sqliteTx) CreateSeries(ctx context.Context, s *Series, norm, stem string, listID int64) (int64, error) {
+func (t *writeTx) CreateSeries(ctx context.Context, s *Series, norm, stem string, listID int64) (int64, error) {
 	res, err := t.exec(ctx, `INSERT INTO series(list_id, subject, norm_subject, version, status, submitter_name, submitter_email,
 		total, received, message_id, cover_message_id, date, previous, superseded_by, rfc, resend, prefix, change_id, base_commit,
 		thread_id, stem, pull_url, pull_ref) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
@@ -846,7 +848,7 @@ func (t *sqliteTx) CreateSeries(ctx context.Context, s *Series, norm, stem strin
 
 // UpdateSeries implements Tx. The thread is not written: the store keeps
 // it right as threads merge.
-func (t *sqliteTx) UpdateSeries(ctx context.Context, s *Series, norm string) error {
+func (t *writeTx) UpdateSeries(ctx context.Context, s *Series, norm string) error {
 	_, err := t.exec(ctx, `UPDATE series SET subject=?, norm_subject=?, status=?, total=?, received=?, message_id=?, cover_message_id=?,
 		date=?, previous=?, superseded_by=?, rfc=?, resend=?, prefix=?, change_id=?, base_commit=?, pull_url=?, pull_ref=?
 		WHERE id = ?`,
@@ -859,7 +861,7 @@ func (t *sqliteTx) UpdateSeries(ctx context.Context, s *Series, norm string) err
 }
 
 // PatchIndexes implements Tx.
-func (t *sqliteTx) PatchIndexes(ctx context.Context, seriesID int64) (map[int]bool, error) {
+func (t *writeTx) PatchIndexes(ctx context.Context, seriesID int64) (map[int]bool, error) {
 	rows, err := t.query(ctx, `SELECT idx FROM patches WHERE series_id = ?`, seriesID)
 	if err != nil {
 		return nil, fmt.Errorf("patch indexes: %w", err)
@@ -877,7 +879,7 @@ func (t *sqliteTx) PatchIndexes(ctx context.Context, seriesID int64) (map[int]bo
 }
 
 // PatchIDs implements Tx.
-func (t *sqliteTx) PatchIDs(ctx context.Context, seriesID int64) ([]string, error) {
+func (t *writeTx) PatchIDs(ctx context.Context, seriesID int64) ([]string, error) {
 	rows, err := t.query(ctx, `SELECT patch_id FROM patches WHERE series_id = ? ORDER BY idx`, seriesID)
 	if err != nil {
 		return nil, fmt.Errorf("patch ids: %w", err)
@@ -895,7 +897,7 @@ func (t *sqliteTx) PatchIDs(ctx context.Context, seriesID int64) ([]string, erro
 }
 
 // AddPatch implements Tx.
-func (t *sqliteTx) AddPatch(ctx context.Context, p *Patch, messageRowID int64) error {
+func (t *writeTx) AddPatch(ctx context.Context, p *Patch, messageRowID int64) error {
 	files, _ := json.Marshal(p.Files)
 	var trailers any
 	if len(p.Trailers) > 0 {
@@ -914,14 +916,14 @@ func (t *sqliteTx) AddPatch(ctx context.Context, p *Patch, messageRowID int64) e
 }
 
 // SeriesList implements Store.
-func (s *SQLite) SeriesList(ctx context.Context, list, status string, p Page) ([]Series, error) {
+func (s *DB) SeriesList(ctx context.Context, list, status string, p Page) ([]Series, error) {
 	p = p.Normalize()
 	return collectSeries(s.r.QueryContext(ctx, `SELECT `+seriesCols+` FROM series s JOIN lists l ON l.id = s.list_id
 		WHERE l.name = ?1 AND (?2 = '' OR s.status = ?2) ORDER BY s.id DESC LIMIT ?3 OFFSET ?4`, list, status, p.Limit, p.Offset))
 }
 
 // Series implements Store.
-func (s *SQLite) Series(ctx context.Context, id int64) (*Series, error) {
+func (s *DB) Series(ctx context.Context, id int64) (*Series, error) {
 	se, err := scanSeries(s.r.QueryRowContext(ctx, `SELECT `+seriesCols+` FROM series s JOIN lists l ON l.id = s.list_id WHERE s.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("series %d: %w", id, ErrNotFound)
@@ -933,7 +935,7 @@ func (s *SQLite) Series(ctx context.Context, id int64) (*Series, error) {
 }
 
 // Patches implements Store.
-func (s *SQLite) Patches(ctx context.Context, seriesID int64) ([]Patch, error) {
+func (s *DB) Patches(ctx context.Context, seriesID int64) ([]Patch, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT p.id, p.series_id, p.idx, p.subject, m.message_id, p.author_name, p.author_email,
 		p.date, p.commit_subject, p.files, p.patch_id, p.trailers FROM patches p JOIN messages m ON m.id = p.message
 		WHERE p.series_id = ? ORDER BY p.idx`, seriesID)
@@ -962,7 +964,7 @@ func (s *SQLite) Patches(ctx context.Context, seriesID int64) ([]Patch, error) {
 }
 
 // ThreadMessages implements Store.
-func (s *SQLite) ThreadMessages(ctx context.Context, threadIDs []int64) ([]Message, error) {
+func (s *DB) ThreadMessages(ctx context.Context, threadIDs []int64) ([]Message, error) {
 	var out []Message
 	for _, tid := range threadIDs {
 		rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id
@@ -988,7 +990,7 @@ func (s *SQLite) ThreadMessages(ctx context.Context, threadIDs []int64) ([]Messa
 }
 
 // Threads implements Store.
-func (s *SQLite) Threads(ctx context.Context, list string, p Page) ([]Thread, error) {
+func (s *DB) Threads(ctx context.Context, list string, p Page) ([]Thread, error) {
 	p = p.Normalize()
 	rows, err := s.r.QueryContext(ctx, `SELECT t.id, COALESCE(m.subject, ''), COALESCE(m.message_id, ''), t.messages, t.first_date, t.last_date
 		FROM threads t JOIN lists l ON l.id = t.list_id LEFT JOIN messages m ON m.id = t.root
@@ -1011,7 +1013,7 @@ func (s *SQLite) Threads(ctx context.Context, list string, p Page) ([]Thread, er
 }
 
 // Raw implements Store. (ORDER BY m.id: see read.go.)
-func (s *SQLite) Raw(ctx context.Context, list, messageID string) ([]byte, error) {
+func (s *DB) Raw(ctx context.Context, list, messageID string) ([]byte, error) {
 	var z []byte
 	row, err := s.pointRow(ctx, `SELECT r.data FROM messages m JOIN lists l ON l.id = m.list_id JOIN raw r ON r.id = m.id
 		WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1`, list, messageID)
@@ -1033,7 +1035,7 @@ func (s *SQLite) Raw(ctx context.Context, list, messageID string) ([]byte, error
 }
 
 // Message implements Store.
-func (s *SQLite) Message(ctx context.Context, list, messageID string) (*Message, error) {
+func (s *DB) Message(ctx context.Context, list, messageID string) (*Message, error) {
 	row, err := s.pointRow(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id
 		WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1`, list, messageID)
 	if err != nil {
@@ -1050,7 +1052,7 @@ func (s *SQLite) Message(ctx context.Context, list, messageID string) (*Message,
 }
 
 // Scan implements Store.
-func (s *SQLite) Scan(ctx context.Context, list string, fn func(m *Message) error) error {
+func (s *DB) Scan(ctx context.Context, list string, fn func(m *Message) error) error {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id
 		WHERE l.name = ?`, list)
 	if err != nil {
@@ -1070,7 +1072,7 @@ func (s *SQLite) Scan(ctx context.Context, list string, fn func(m *Message) erro
 }
 
 // FindMessage implements Store.
-func (s *SQLite) FindMessage(ctx context.Context, messageID string) (*Message, error) {
+func (s *DB) FindMessage(ctx context.Context, messageID string) (*Message, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id
 		WHERE m.message_id = ? LIMIT 100`, messageID)
 	list, err := collect(rows, err, "find message", func(sc scanner) (*Message, error) { return scanMessage(sc) })
@@ -1090,7 +1092,7 @@ func (s *SQLite) FindMessage(ctx context.Context, messageID string) (*Message, e
 }
 
 // WalkThread implements Store.
-func (s *SQLite) WalkThread(ctx context.Context, threadID int64, fn func(m *Message, raw []byte) error) error {
+func (s *DB) WalkThread(ctx context.Context, threadID int64, fn func(m *Message, raw []byte) error) error {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+`, r.data FROM messages m JOIN lists l ON l.id = m.list_id
 		JOIN raw r ON r.id = m.id WHERE m.thread_id = ? ORDER BY m.id`, threadID)
 	if err != nil {
@@ -1115,7 +1117,7 @@ func (s *SQLite) WalkThread(ctx context.Context, threadID int64, fn func(m *Mess
 }
 
 // Walk implements Store.
-func (s *SQLite) Walk(ctx context.Context, list string, fn func(m *Message, raw []byte) error) error {
+func (s *DB) Walk(ctx context.Context, list string, fn func(m *Message, raw []byte) error) error {
 	l, err := s.List(ctx, list)
 	if err != nil {
 		return err
@@ -1161,7 +1163,7 @@ func (s *SQLite) Walk(ctx context.Context, list string, fn func(m *Message, raw 
 }
 
 // Check implements Store.
-func (s *SQLite) Check(ctx context.Context) error {
+func (s *DB) Check(ctx context.Context) error {
 	var res string
 	if err := s.r.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&res); err != nil {
 		return fmt.Errorf("integrity check: %w", err)

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-func mustOpen(t *testing.T) (*SQLite, *List) {
+func mustOpen(t *testing.T) (*DB, *List) {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := Open(context.Background(), dir)
@@ -25,7 +25,7 @@ func mustOpen(t *testing.T) (*SQLite, *List) {
 	return st, l
 }
 
-func add(t *testing.T, st *SQLite, m *NewMessage) *Added {
+func add(t *testing.T, st *DB, m *NewMessage) *Added {
 	t.Helper()
 	var a *Added
 	err := st.Update(context.Background(), func(tx Tx) error {

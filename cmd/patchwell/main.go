@@ -139,7 +139,7 @@ const defaultData = "./patchwell-data"
 // this machine (RFC 6761).
 const defaultDomain = "patchwell.localhost"
 
-func openStore(dir string) (*store.SQLite, error) {
+func openStore(dir string) (*store.DB, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return store.Open(ctx, dir)
