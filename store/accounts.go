@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
 // Errors of the account side.
@@ -103,9 +101,22 @@ func userErr(err error, what string) error {
 // write runs one statement on the writer connection, serialised with
 // Update.
 func (s *DB) write(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.ExecContext(ctx, q, args...)
+	var res sql.Result
+	err := s.inWrite(ctx, func(tx *sql.Tx) error {
+		var err error
+		res, err = tx.ExecContext(ctx, q, args...)
+		return err
+	})
+	return res, err
+}
+
+// insertID runs one INSERT ... RETURNING id like write and returns the id.
+func (s *DB) insertID(ctx context.Context, q string, args ...any) (int64, error) {
+	var id int64
+	err := s.inWrite(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, q, args...).Scan(&id)
+	})
+	return id, err
 }
 
 // CreateUser implements Store.
@@ -118,16 +129,15 @@ func (s *DB) CreateUser(ctx context.Context, u User, passwordHash string) (*User
 		u.Created = time.Now()
 	}
 	u.Created = u.Created.Truncate(time.Second).UTC()
-	res, err := s.write(ctx, `INSERT INTO users(email, name, password, confirmed, admin, created) VALUES(?,?,?,?,?,?)`,
+	var err error
+	u.ID, err = s.insertID(ctx, `INSERT INTO users(email, name, password, confirmed, admin, created) VALUES(?,?,?,?,?,?) RETURNING id`,
 		u.Email, u.Name, passwordHash, u.Confirmed, u.Admin, u.Created.Unix())
 	if err != nil {
-		var se sqlite3.Error
-		if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique {
+		if isUnique(err) {
 			return nil, fmt.Errorf("user %q: %w", u.Email, ErrExists)
 		}
 		return nil, fmt.Errorf("create user: %w", err)
 	}
-	u.ID, _ = res.LastInsertId()
 	return &u, nil
 }
 
@@ -195,7 +205,7 @@ func (s *DB) CreateConfirmation(ctx context.Context, userID int64, hash []byte, 
 func (s *DB) Confirm(ctx context.Context, hash []byte, now time.Time) (*User, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("confirm: %w", err)
 	}
@@ -231,13 +241,15 @@ func (s *DB) Confirm(ctx context.Context, hash []byte, now time.Time) (*User, er
 func (s *DB) CreateSession(ctx context.Context, userID int64, hash []byte, expires time.Time) error {
 	// Expired sessions of anyone go on the way.
 	now := time.Now().Unix()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE expires < ?`, now); err != nil {
-		return fmt.Errorf("create session: %w", err)
-	}
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO sessions(hash, user_id, created, expires) VALUES(?,?,?,?)`,
-		hash, userID, now, expires.Unix()); err != nil {
+	err := s.inWrite(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires < ?`, now); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO sessions(hash, user_id, created, expires) VALUES(?,?,?,?)`,
+			hash, userID, now, expires.Unix())
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
 	return nil
@@ -264,16 +276,15 @@ func (s *DB) DeleteSession(ctx context.Context, hash []byte) error {
 // CreateToken implements Store.
 func (s *DB) CreateToken(ctx context.Context, userID int64, name string, hash []byte) (*APIToken, error) {
 	t := APIToken{UserID: userID, Name: name, Created: time.Now().Truncate(time.Second).UTC()}
-	res, err := s.write(ctx, `INSERT INTO api_tokens(hash, user_id, name, created) VALUES(?,?,?,?)`,
+	var err error
+	t.ID, err = s.insertID(ctx, `INSERT INTO api_tokens(hash, user_id, name, created) VALUES(?,?,?,?) RETURNING id`,
 		hash, userID, name, t.Created.Unix())
 	if err != nil {
-		var se sqlite3.Error
-		if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintForeignKey {
+		if isForeignKey(err) {
 			return nil, fmt.Errorf("user %d: %w", userID, ErrNotFound)
 		}
 		return nil, fmt.Errorf("create token: %w", err)
 	}
-	t.ID, _ = res.LastInsertId()
 	return &t, nil
 }
 
@@ -404,7 +415,7 @@ func (s *DB) SetSeriesStatus(ctx context.Context, seriesID int64, status string,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("set status: %w", err)
 	}
@@ -420,12 +431,11 @@ func (s *DB) SetSeriesStatus(ctx context.Context, seriesID int64, status string,
 		return nil, fmt.Errorf("set status: %w", err)
 	}
 	c := StatusChange{SeriesID: seriesID, From: from, To: status, UserID: userID, At: at.Truncate(time.Second).UTC(), Comment: comment}
-	res, err := tx.ExecContext(ctx, `INSERT INTO status_history(series_id, from_status, to_status, user_id, at, comment) VALUES(?,?,?,?,?,?)`,
-		seriesID, from, status, nullID(userID), c.At.Unix(), comment)
+	err = tx.QueryRowContext(ctx, `INSERT INTO status_history(series_id, from_status, to_status, user_id, at, comment) VALUES(?,?,?,?,?,?) RETURNING id`,
+		seriesID, from, status, nullID(userID), c.At.Unix(), comment).Scan(&c.ID)
 	if err != nil {
 		return nil, fmt.Errorf("set status: %w", err)
 	}
-	c.ID, _ = res.LastInsertId()
 	if userID != 0 {
 		var p Person
 		if err := tx.QueryRowContext(ctx, `SELECT name, email FROM users WHERE id = ?`, userID).Scan(&p.Name, &p.Email); err != nil {
@@ -583,7 +593,7 @@ func (s *DB) ExportAccounts(ctx context.Context) (*AccountData, error) {
 func (s *DB) ImportAccounts(ctx context.Context, d *AccountData) (dropped int, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("import accounts: %w", err)
 	}
@@ -637,6 +647,9 @@ func (s *DB) ImportAccounts(ctx context.Context, d *AccountData) (dropped int, e
 	}
 	if err != nil {
 		return dropped, err
+	}
+	if err := s.syncSequences(ctx, tx); err != nil {
+		return dropped, fmt.Errorf("import accounts: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return dropped, fmt.Errorf("import accounts: %w", err)

@@ -51,14 +51,10 @@ func (s *DB) SetCheck(ctx context.Context, c *Check) (*Check, error) {
 	}
 	now := time.Now().Unix()
 	var id int64
-	err := func() error {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.w.QueryRowContext(ctx, `INSERT INTO checks(series_id, patch_index, context, state, description, url, log, created, updated)
-			VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(series_id, patch_index, context) DO UPDATE SET
-			state = excluded.state, description = excluded.description, url = excluded.url, log = excluded.log, updated = excluded.updated
-			RETURNING id`, c.SeriesID, c.PatchIndex, c.Context, c.State, c.Description, c.URL, c.Log, now, now).Scan(&id)
-	}()
+	id, err := s.insertID(ctx, `INSERT INTO checks(series_id, patch_index, context, state, description, url, log, created, updated)
+		VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(series_id, patch_index, context) DO UPDATE SET
+		state = excluded.state, description = excluded.description, url = excluded.url, log = excluded.log, updated = excluded.updated
+		RETURNING id`, c.SeriesID, c.PatchIndex, c.Context, c.State, c.Description, c.URL, c.Log, now, now)
 	if err != nil {
 		if _, serr := s.Series(ctx, c.SeriesID); serr != nil {
 			return nil, serr

@@ -117,12 +117,13 @@ func (t *writeTx) AddOutbox(ctx context.Context, m OutboxMessage) (int64, error)
 	if m.Created.IsZero() {
 		m.Created = time.Now()
 	}
-	res, err := t.exec(ctx, `INSERT INTO outbox (list_id, message_id, raw, state, created, attempts, last_error) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		m.ListID, m.MessageID, m.Raw, m.State, m.Created.Unix(), m.Attempts, m.LastError)
+	var id int64
+	err := t.queryRow(ctx, `INSERT INTO outbox (list_id, message_id, raw, state, created, attempts, last_error) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		m.ListID, m.MessageID, m.Raw, m.State, m.Created.Unix(), m.Attempts, m.LastError).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("add outbox: %w", err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 // Resolutions implements Store.

@@ -214,7 +214,7 @@ func (s *DB) MailboxSearch(ctx context.Context, listID int64, kinds []string, c 
 		if err := s.r.QueryRowContext(ctx, `SELECT name FROM lists WHERE id = ?`, listID).Scan(&l.Name); err != nil {
 			return nil, fmt.Errorf("search: %w", err)
 		}
-		sq, sargs, err := searchSQL([]string{l.Name}, c.Expr, "m.uid")
+		sq, sargs, err := searchSQL(s.pg, []string{l.Name}, c.Expr, "m.uid")
 		if err != nil {
 			return nil, err
 		}
@@ -343,7 +343,7 @@ func (s *DB) fillWireSizes(ctx context.Context) error {
 		if len(sizes) == 0 {
 			return nil
 		}
-		tx, err := s.w.BeginTx(ctx, nil)
+		tx, err := s.beginWrite(ctx)
 		if err != nil {
 			return fmt.Errorf("fill wire sizes: %w", err)
 		}

@@ -52,6 +52,9 @@ func (s *DB) openGeneration(dsn string) error {
 // write that commits after that read changes it for later lookups. One
 // small query (some microseconds), serialised.
 func (s *DB) Generation(ctx context.Context) (uint64, error) {
+	if s.pg {
+		return s.pgGeneration(ctx)
+	}
 	s.gen.mu.Lock()
 	defer s.gen.mu.Unlock()
 	ctx = context.WithoutCancel(ctx)

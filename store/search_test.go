@@ -171,6 +171,7 @@ func TestSearchRejects(t *testing.T) {
 // TestSearchMigratedIndex: a database from before the index gets an
 // empty one; SearchUnindexed says how many messages reindex must add.
 func TestSearchMigratedIndex(t *testing.T) {
+	sqliteOnly(t)
 	dir := t.TempDir()
 	db, err := sql.Open("sqlite3", filepath.Join(dir, DBFile))
 	if err != nil {
@@ -211,6 +212,7 @@ func TestSearchMigratedIndex(t *testing.T) {
 // fire triggers (the list counters) that would flush FTS4's pending terms
 // after every message; and every message of the batch is found.
 func TestSearchBatchOneSegment(t *testing.T) {
+	sqliteOnly(t)
 	st, l := mustOpen(t)
 	ctx := context.Background()
 	const n = 50

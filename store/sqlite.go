@@ -68,6 +68,8 @@ type DB struct {
 	mu  sync.Mutex
 	rs  readStmts  // prepared hot read queries (read.go)
 	gen generation // PRAGMA data_version on a connection of its own (read.go)
+	pg  bool       // PostgreSQL (postgres.go), not SQLite
+	url string     // the PostgreSQL database's URL
 }
 
 // Open opens (creating if needed) the SQLite store in dir and migrates it.
@@ -168,6 +170,9 @@ func (s *DB) Close() error {
 
 // Backup writes a consistent copy of the database to path (online).
 func (s *DB) Backup(ctx context.Context, path string) error {
+	if s.pg {
+		return fmt.Errorf("%w: backup copies the SQLite database; back PostgreSQL up with pg_dump (docs/deploy.md)", ErrInvalid)
+	}
 	_, err := s.w.ExecContext(ctx, "VACUUM INTO ?", path)
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
@@ -188,24 +193,22 @@ func (s *DB) CreateList(ctx context.Context, l List) (*List, error) {
 		rand.Read(b[:])
 		l.UIDValidity = binary.BigEndian.Uint32(b[:])&0x7fffffff | 1
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if l.Visibility == "" {
 		l.Visibility = VisibilityPublic
 	}
 	if !ValidVisibility(l.Visibility) {
 		return nil, fmt.Errorf("%w: visibility %q (public, unlisted or private)", ErrInvalid, l.Visibility)
 	}
-	res, err := s.w.ExecContext(ctx, `INSERT INTO lists(name, description, owner, created, uidvalidity, visibility) VALUES(?,?,?,?,?,?)`,
-		l.Name, l.Description, l.Owner, l.Created.Unix(), l.UIDValidity, l.Visibility)
+	err := s.inWrite(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO lists(name, description, owner, created, uidvalidity, visibility) VALUES(?,?,?,?,?,?) RETURNING id`,
+			l.Name, l.Description, l.Owner, l.Created.Unix(), l.UIDValidity, l.Visibility).Scan(&l.ID)
+	})
 	if err != nil {
-		var se sqlite3.Error
-		if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique {
+		if isUnique(err) {
 			return nil, fmt.Errorf("list %q: %w", l.Name, ErrExists)
 		}
 		return nil, fmt.Errorf("create list: %w", err)
 	}
-	l.ID, _ = res.LastInsertId()
 	return &l, nil
 }
 
@@ -254,11 +257,11 @@ func (s *DB) List(ctx context.Context, name string) (*List, error) {
 func (s *DB) Update(ctx context.Context, fn func(Tx) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	t := &writeTx{tx: tx, stmts: map[string]*sql.Stmt{}, uids: map[int64]uint32{}, threads: map[int64]*threadDelta{}}
+	t := &writeTx{pg: s.pg, tx: tx, stmts: map[string]*sql.Stmt{}, uids: map[int64]uint32{}, threads: map[int64]*threadDelta{}}
 	defer t.close()
 	if err := fn(t); err != nil {
 		tx.Rollback()
@@ -279,6 +282,7 @@ func (s *DB) Update(ctx context.Context, fn func(Tx) error) error {
 }
 
 type writeTx struct {
+	pg    bool
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
 	// Written once per transaction rather than once per message (flush):
@@ -482,11 +486,9 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 		}
 	}
 	if tid == 0 {
-		res, err := t.exec(ctx, `INSERT INTO threads(list_id, root, root_depth) VALUES(?, 0, ?)`, m.ListID, len(ids)-1)
-		if err != nil {
+		if err := t.queryRow(ctx, `INSERT INTO threads(list_id, root, root_depth) VALUES(?, 0, ?) RETURNING id`, m.ListID, len(ids)-1).Scan(&tid); err != nil {
 			return nil, fmt.Errorf("new thread: %w", err)
 		}
-		tid, _ = res.LastInsertId()
 	}
 	merged := map[int64]bool{tid: true}
 	for _, other := range known {
@@ -515,14 +517,14 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 	if arrived.IsZero() {
 		arrived = time.Now()
 	}
-	res, err := t.exec(ctx, `INSERT INTO messages(list_id, uid, message_id, sha256, size, flags, subject, from_name, from_email,
-		date, arrived, in_reply_to, refs, thread_id, kind, trailers, wire_size) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	var id int64
+	err = t.queryRow(ctx, `INSERT INTO messages(list_id, uid, message_id, sha256, size, flags, subject, from_name, from_email,
+		date, arrived, in_reply_to, refs, thread_id, kind, trailers, wire_size) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
 		m.ListID, uid, m.MessageID, m.sum, len(m.Raw), flags, m.Subject, m.From.Name, strings.ToLower(m.From.Email),
-		unixOrZero(m.Date), arrived.Unix(), m.InReplyTo, strings.Join(m.References, " "), tid, m.Kind, trailers, m.wire)
+		unixOrZero(m.Date), arrived.Unix(), m.InReplyTo, strings.Join(m.References, " "), tid, m.Kind, trailers, m.wire).Scan(&id)
 	if err != nil {
 		return nil, fmt.Errorf("insert message: %w", err)
 	}
-	id, _ := res.LastInsertId()
 	if _, err := t.exec(ctx, `INSERT INTO raw(id, data) VALUES(?, ?)`, id, m.zraw); err != nil {
 		return nil, fmt.Errorf("insert raw: %w", err)
 	}
@@ -832,16 +834,16 @@ func nullID(id int64) any {
 
 // CreateSeries implements Tx.
 func (t *writeTx) CreateSeries(ctx context.Context, s *Series, norm, stem string, listID int64) (int64, error) {
-	res, err := t.exec(ctx, `INSERT INTO series(list_id, subject, norm_subject, version, status, submitter_name, submitter_email,
+	var id int64
+	err := t.queryRow(ctx, `INSERT INTO series(list_id, subject, norm_subject, version, status, submitter_name, submitter_email,
 		total, received, message_id, cover_message_id, date, previous, superseded_by, rfc, resend, prefix, change_id, base_commit,
-		thread_id, stem, pull_url, pull_ref) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		thread_id, stem, pull_url, pull_ref) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
 		listID, s.Subject, norm, s.Version, s.Status, s.Submitter.Name, strings.ToLower(s.Submitter.Email), s.Total, s.Received,
 		s.MessageID, s.CoverMessageID, unixOrZero(s.Date), nullID(s.Previous), nullID(s.SupersededBy), s.RFC, s.Resend, s.Prefix,
-		s.ChangeID, s.BaseCommit, s.ThreadID, stem, s.PullURL, s.PullRef)
+		s.ChangeID, s.BaseCommit, s.ThreadID, stem, s.PullURL, s.PullRef).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("create series: %w", err)
 	}
-	id, _ := res.LastInsertId()
 	s.ID = id
 	return id, nil
 }
@@ -904,14 +906,13 @@ func (t *writeTx) AddPatch(ctx context.Context, p *Patch, messageRowID int64) er
 		b, _ := json.Marshal(p.Trailers)
 		trailers = string(b)
 	}
-	res, err := t.exec(ctx, `INSERT INTO patches(series_id, message, idx, subject, commit_subject, author_name, author_email, date,
-		files, patch_id, trailers) VALUES(?,?,?,?,?,?,?,?,?,?,?)`,
+	err := t.queryRow(ctx, `INSERT INTO patches(series_id, message, idx, subject, commit_subject, author_name, author_email, date,
+		files, patch_id, trailers) VALUES(?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
 		p.SeriesID, messageRowID, p.Index, p.Subject, p.CommitSubject, p.Author.Name, p.Author.Email, unixOrZero(p.Date),
-		string(files), p.PatchID, trailers)
+		string(files), p.PatchID, trailers).Scan(&p.ID)
 	if err != nil {
 		return fmt.Errorf("add patch: %w", err)
 	}
-	p.ID, _ = res.LastInsertId()
 	return nil
 }
 
@@ -1164,6 +1165,22 @@ func (s *DB) Walk(ctx context.Context, list string, fn func(m *Message, raw []by
 
 // Check implements Store.
 func (s *DB) Check(ctx context.Context) error {
+	if !s.pg { // PostgreSQL checks its pages and foreign keys itself
+		if err := s.checkSQLite(ctx); err != nil {
+			return err
+		}
+	}
+	var missing int
+	if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM messages m LEFT JOIN raw r ON r.id = m.id WHERE r.id IS NULL").Scan(&missing); err != nil {
+		return fmt.Errorf("raw check: %w", err)
+	}
+	if missing != 0 {
+		return fmt.Errorf("%w: %d messages without raw bytes", ErrCorrupted, missing)
+	}
+	return s.checkRaw(ctx)
+}
+
+func (s *DB) checkSQLite(ctx context.Context) error {
 	var res string
 	if err := s.r.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&res); err != nil {
 		return fmt.Errorf("integrity check: %w", err)
@@ -1178,13 +1195,11 @@ func (s *DB) Check(ctx context.Context) error {
 	if fk != 0 {
 		return fmt.Errorf("%w: %d foreign key violations", ErrCorrupted, fk)
 	}
-	var missing int
-	if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM messages m LEFT JOIN raw r ON r.id = m.id WHERE r.id IS NULL").Scan(&missing); err != nil {
-		return fmt.Errorf("raw check: %w", err)
-	}
-	if missing != 0 {
-		return fmt.Errorf("%w: %d messages without raw bytes", ErrCorrupted, missing)
-	}
+	return nil
+}
+
+// checkRaw reads every stored message and compares it with its sha256.
+func (s *DB) checkRaw(ctx context.Context) error {
 	rows, err := s.r.QueryContext(ctx, `SELECT m.message_id, m.sha256, m.size, r.data FROM messages m JOIN raw r ON r.id = m.id`)
 	if err != nil {
 		return fmt.Errorf("raw check: %w", err)

@@ -79,12 +79,12 @@ func (s *DB) AddWebhook(ctx context.Context, w Webhook) (*Webhook, error) {
 		}
 	}
 	now := time.Now()
-	res, err := s.write(ctx, `INSERT INTO webhooks(url, secret, events, list, created) VALUES(?,?,?,?,?)`,
+	id, err := s.insertID(ctx, `INSERT INTO webhooks(url, secret, events, list, created) VALUES(?,?,?,?,?) RETURNING id`,
 		w.URL, w.Secret, strings.Join(w.Events, ","), w.List, now.Unix())
 	if err != nil {
 		return nil, fmt.Errorf("add webhook: %w", err)
 	}
-	w.ID, _ = res.LastInsertId()
+	w.ID = id
 	w.Created = time.Unix(now.Unix(), 0).UTC()
 	return &w, nil
 }
@@ -130,7 +130,7 @@ func (s *DB) QueueWebhookEvent(ctx context.Context, e WebhookEvent) (int, error)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("begin: %w", err)
 	}
