@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -62,8 +63,19 @@ func (s *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Del
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT id, outbox_id, rcpt, state, attempts, next_attempt, last_error
-		FROM deliveries WHERE state = 'pending' AND next_attempt <= ? ORDER BY outbox_id, id LIMIT ?`, now.Unix(), limit)
+	q := `SELECT id, outbox_id, rcpt, state, attempts, next_attempt, last_error
+		FROM deliveries WHERE state = 'pending' AND next_attempt <= ? ORDER BY outbox_id, id LIMIT ?`
+	args := []any{now.Unix(), limit}
+	if s.pg {
+		ids, err := s.claimDue(ctx, "deliveries", "outbox_id, id", now, limit)
+		if err != nil || len(ids) == 0 {
+			return nil, err
+		}
+		q = `SELECT id, outbox_id, rcpt, state, attempts, next_attempt, last_error
+			FROM deliveries WHERE id IN (` + placeholders(len(ids)) + `) ORDER BY outbox_id, id`
+		args = ids
+	}
+	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("due deliveries: %w", err)
 	}
@@ -204,4 +216,45 @@ func (s *DB) Deliveries(ctx context.Context, outboxID int64) ([]Delivery, error)
 		out = append(out, d)
 	}
 	return out, rows.Err()
+}
+
+// claimLease is how long a node's claim on a due delivery lasts on
+// PostgreSQL: another node takes it again after that if the claimer
+// neither sent it nor scheduled a retry (it died).
+const claimLease = 5 * time.Minute
+
+// claimDue claims, on PostgreSQL, up to limit pending rows of table (a
+// delivery queue with state and next_attempt) due at now, in order, by
+// moving their next attempt claimLease on: several nodes' workers poll
+// one queue, and each due delivery goes to one of them. On SQLite one
+// worker runs per data directory (serve holds its lock) and reads the due
+// rows without claiming: a restart resends at once what was in flight.
+func (s *DB) claimDue(ctx context.Context, table, order string, now time.Time, limit int) ([]any, error) {
+	var ids []any
+	err := s.inWrite(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE `+table+` SET next_attempt = ? WHERE id IN (SELECT id FROM `+table+`
+			WHERE state = 'pending' AND next_attempt <= ? ORDER BY `+order+` LIMIT ?) RETURNING id`,
+			now.Add(claimLease).Unix(), now.Unix(), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim %s: %w", table, err)
+	}
+	return ids, nil
+}
+
+// placeholders is n comma-separated question marks.
+func placeholders(n int) string {
+	return "?" + strings.Repeat(",?", n-1)
 }
