@@ -63,13 +63,14 @@ func ValidListName(name string) bool {
 // reply promises the mail is safe). OpenPostgres gives the same store on
 // a PostgreSQL server (store/postgres.go), for several nodes.
 type DB struct {
-	w   *sql.DB // one connection: the single writer
-	r   *sql.DB // readers
-	mu  sync.Mutex
-	rs  readStmts  // prepared hot read queries (read.go)
-	gen generation // PRAGMA data_version on a connection of its own (read.go)
-	pg  bool       // PostgreSQL (postgres.go), not SQLite
-	url string     // the PostgreSQL database's URL
+	w      *sql.DB // one connection: the single writer
+	r      *sql.DB // readers
+	mu     sync.Mutex
+	rs     readStmts  // prepared hot read queries (read.go)
+	gen    generation // PRAGMA data_version on a connection of its own (read.go)
+	pg     bool       // PostgreSQL (postgres.go), not SQLite
+	url    string     // the PostgreSQL database's URL
+	listen listener   // LISTEN for Changes (listen.go)
 }
 
 // Open opens (creating if needed) the SQLite store in dir and migrates it.
@@ -159,6 +160,7 @@ func (s *DB) migrate(ctx context.Context) error {
 
 // Close closes the database.
 func (s *DB) Close() error {
+	s.closeListener()
 	s.closeReadStmts()
 	err := s.r.Close()
 	s.closeGeneration()
@@ -1055,7 +1057,7 @@ func (s *DB) Message(ctx context.Context, list, messageID string) (*Message, err
 // Scan implements Store.
 func (s *DB) Scan(ctx context.Context, list string, fn func(m *Message) error) error {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id
-		WHERE l.name = ?`, list)
+		WHERE l.name = ? ORDER BY m.uid`, list)
 	if err != nil {
 		return fmt.Errorf("scan: %w", err)
 	}
