@@ -25,7 +25,8 @@ import (
 //   - LIKE becomes ILIKE: SQLite's LIKE ignores ASCII case, which the
 //     queries rely on (IMAP SEARCH SUBJECT, webhook event lists);
 //   - the scalar max(a, b) and min(a, b) become GREATEST and LEAST (the
-//     one-argument aggregates stay), instr becomes strpos;
+//     one-argument aggregates stay), instr becomes strpos, and
+//     CROSS JOIN ... ON (SQLite's join-order hint) becomes JOIN ... ON;
 //
 // and it passes Go booleans as 0 and 1, as SQLite stores them (the schema
 // keeps flags in integer columns on both backends).
@@ -248,6 +249,10 @@ func rewrite(q string) *template {
 			switch {
 			case strings.EqualFold(word, "like"):
 				b.WriteString("ILIKE")
+			case strings.EqualFold(word, "cross") && len(q) > j+5 && strings.EqualFold(strings.TrimLeft(q[j:], " \t\n")[:4], "join"):
+				// SQLite's CROSS JOIN ... ON (an inner join whose order
+				// the planner keeps) is PostgreSQL's JOIN ... ON.
+				j = len(q) - len(strings.TrimLeft(q[j:], " \t\n"))
 			case strings.EqualFold(word, "instr") && j < len(q) && q[j] == '(':
 				b.WriteString("strpos") // same arguments
 			case (strings.EqualFold(word, "max") || strings.EqualFold(word, "min")) && j < len(q) && q[j] == '(' && hasTopComma(q[j:]):

@@ -72,11 +72,15 @@ func redactURL(u string) string {
 // parameter compared with 0 would otherwise be an int4, and one a
 // statement does not use would have no type at all).
 func OpenPostgres(ctx context.Context, url string) (*DB, error) {
-	if !strings.Contains(url, "default_query_exec_mode=") {
-		if strings.Contains(url, "?") {
-			url += "&default_query_exec_mode=simple_protocol"
-		} else {
-			url += "?default_query_exec_mode=simple_protocol"
+	// interpolate's quoting counts on standard_conforming_strings (the
+	// default since PostgreSQL 9.1): set it for every session anyway.
+	for _, p := range []string{"default_query_exec_mode=simple_protocol", "standard_conforming_strings=on"} {
+		if !strings.Contains(url, strings.Split(p, "=")[0]+"=") {
+			if strings.Contains(url, "?") {
+				url += "&" + p
+			} else {
+				url += "?" + p
+			}
 		}
 	}
 	open := func(n int) (*sql.DB, error) {

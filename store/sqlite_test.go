@@ -243,3 +243,29 @@ func TestMigratesOldSchema(t *testing.T) {
 		t.Fatalf("after migration: index %d, list %+v, %v", n, l, err)
 	}
 }
+
+// TestOddText: text with quotes, backslashes, comment and statement
+// syntax and non-ASCII goes in and comes out unchanged (on PostgreSQL the
+// arguments are quoted into the statement text).
+func TestOddText(t *testing.T) {
+	st, _ := mustOpen(t)
+	ctx := context.Background()
+	odd := "it's a \\'quote\\' \"x\" -- not a comment; DROP TABLE lists; $1 ?2 \\x00 héllo ✓\n\ttab"
+	l, err := st.CreateList(ctx, List{Name: "odd", Description: odd, Owner: odd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.List(ctx, "odd")
+	if err != nil || got.Description != odd || got.Owner != odd {
+		t.Fatalf("List() = %+v, %v", got, err)
+	}
+	a := add(t, st, &NewMessage{ListID: l.ID, MessageID: odd, Subject: odd, Raw: []byte("Subject: " + odd + "\r\n\r\n\x00\xff binary\r\n")})
+	m, err := st.Message(ctx, "odd", odd)
+	if err != nil || m.ID != a.ID || m.Subject != odd {
+		t.Fatalf("Message() = %+v, %v", m, err)
+	}
+	raw, err := st.Raw(ctx, "odd", odd)
+	if err != nil || string(raw) != "Subject: "+odd+"\r\n\r\n\x00\xff binary\r\n" {
+		t.Fatalf("Raw() = %q, %v", raw, err)
+	}
+}
