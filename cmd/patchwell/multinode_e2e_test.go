@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -97,6 +100,46 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 	for _, rcpt := range subs {
 		if got := sk.waitFor(t, rcpt, 0); len(got) != 2*perNode {
 			t.Errorf("%s got %d copies of %d posts", rcpt, len(got), 2*perNode)
+		}
+	}
+}
+
+// TestPostgresPages: a series sent with git send-email to a server on
+// PostgreSQL shows on every page and API a reader and b4 use, and search
+// finds it by subject, diff and file name.
+func TestPostgresPages(t *testing.T) {
+	needTool(t, "git", "send-email", "--help")
+	db := pgtest.URL(t)
+	srv := startServer(t, t.TempDir(), "--db", db)
+	repo := makeRepo(t)
+	s := sendSeries(t, srv, repo, "v1", "Pages on PostgreSQL")
+	if s.Total != 3 || len(s.Patches) != 3 {
+		t.Fatalf("series: %+v", s)
+	}
+	esc := strings.NewReplacer("<", "", ">", "").Replace
+	for _, path := range []string{
+		"/", "/dev/", "/dev/?q=s:Pages", "/dev/?q=PostgreSQL", "/all/?q=dfn:file",
+		fmt.Sprintf("/series/%d/", s.ID), fmt.Sprintf("/api/v1/series/%d/mbox", s.ID),
+		"/dev/" + esc(s.CoverMessageID) + "/", "/dev/" + esc(s.CoverMessageID) + "/T/",
+		"/dev/" + esc(s.CoverMessageID) + "/t.mbox.gz", "/dev/" + esc(s.CoverMessageID) + "/raw",
+		"/dev/new.atom", "/api/v1/lists", "/api/v1/lists/dev/series?status=proposed",
+		fmt.Sprintf("/api/v1/series/%d", s.ID), "/api/v1/lists/dev/threads",
+	} {
+		if code := srv.getJSON(path, nil); code != 200 {
+			t.Errorf("GET %s: %d", path, code)
+		}
+	}
+	// Search: the subject word, then a word of the diff, each find the
+	// series' messages (the page lists them by subject).
+	for _, q := range []string{"s:Pages", "b:renames", "renam*"} {
+		resp, err := http.Get("http://" + srv.http + "/dev/?q=" + url.QueryEscape(q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), "Pages on PostgreSQL") {
+			t.Errorf("search %q does not list the cover letter", q)
 		}
 	}
 }
