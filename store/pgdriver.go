@@ -192,7 +192,9 @@ func rebind(q string) *template {
 		return r.(*template)
 	}
 	r := rewrite(q)
-	rebound.Store(q, r)
+	if len(r.args) <= 64 { // not the multi-row INSERTs: their variety is large
+		rebound.Store(q, r)
+	}
 	return r
 }
 

@@ -97,12 +97,68 @@ func quoteLexeme(b *strings.Builder, w string) {
 	b.WriteByte('\'')
 }
 
-// writeIndexPG writes the transaction's search rows.
+// rawRow is a message's compressed bytes, due at commit on PostgreSQL.
+type rawRow struct {
+	id   int64
+	data []byte
+}
+
+// pgInsertBytes bounds one multi-row INSERT's arguments.
+const pgInsertBytes = 4 << 20
+
+// writeIndexPG writes the transaction's raw messages and search rows, as
+// multi-row INSERTs of up to pgInsertBytes: a round trip costs more than
+// the statement on PostgreSQL. Nothing reads them back in the
+// transaction that writes them.
 func (t *writeTx) writeIndexPG(ctx context.Context) error {
-	for _, r := range t.index {
-		if _, err := t.exec(ctx, `INSERT INTO search(id, x) VALUES(?, CAST(? AS tsvector))`, r.id, tsvectorLiteral(r.text)); err != nil {
-			return fmt.Errorf("index message: %w", err)
+	var q strings.Builder
+	var args []any
+	size := 0
+	flush := func(what string) error {
+		if len(args) == 0 {
+			return nil
 		}
+		_, err := t.tx.ExecContext(context.WithoutCancel(ctx), q.String(), args...)
+		q.Reset()
+		args, size = args[:0], 0
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	}
+	for _, r := range t.raws {
+		if len(args) == 0 {
+			q.WriteString(`INSERT INTO raw(id, data) VALUES (?, ?)`)
+		} else {
+			q.WriteString(`, (?, ?)`)
+		}
+		args = append(args, r.id, r.data)
+		if size += len(r.data); size >= pgInsertBytes {
+			if err := flush("insert raw"); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush("insert raw"); err != nil {
+		return err
+	}
+	t.raws = t.raws[:0]
+	for _, r := range t.index {
+		v := tsvectorLiteral(r.text)
+		if len(args) == 0 {
+			q.WriteString(`INSERT INTO search(id, x) VALUES (?, CAST(? AS tsvector))`)
+		} else {
+			q.WriteString(`, (?, CAST(? AS tsvector))`)
+		}
+		args = append(args, r.id, v)
+		if size += len(v); size >= pgInsertBytes {
+			if err := flush("index message"); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush("index message"); err != nil {
+		return err
 	}
 	t.index = t.index[:0]
 	return nil

@@ -294,6 +294,9 @@ type writeTx struct {
 	// The search rows of the transaction's messages, written last (see
 	// writeIndex).
 	index []indexRow
+	// On PostgreSQL, the raw bytes too: a few multi-row INSERTs at the
+	// end save a round trip per message (writeIndexPG).
+	raws []rawRow
 }
 
 // threadDelta is what the transaction's messages add to a thread.
@@ -527,7 +530,9 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 	if err != nil {
 		return nil, fmt.Errorf("insert message: %w", err)
 	}
-	if _, err := t.exec(ctx, `INSERT INTO raw(id, data) VALUES(?, ?)`, id, m.zraw); err != nil {
+	if t.pg {
+		t.raws = append(t.raws, rawRow{id, m.zraw}) // written by writeIndexPG
+	} else if _, err := t.exec(ctx, `INSERT INTO raw(id, data) VALUES(?, ?)`, id, m.zraw); err != nil {
 		return nil, fmt.Errorf("insert raw: %w", err)
 	}
 	t.indexMessage(id, m)
