@@ -238,7 +238,12 @@ func cmdServe(args []string) error {
 	queue := outbound.NewQueue(st, *domain, activeSubscribers(st), worker.Kick)
 	hooks := webhook.New(st, log.With("proto", "webhook"))
 	hooks.BaseURL = webURL
-	lcfg := lists.Config{Domain: *domain, WebURL: webURL, ParseVERP: outbound.ParseVERPDetail, ParseDSN: outbound.ParseDSN}
+	svc := review.NewService(st)
+	svc.EnableReviews(in, *domain)
+	svc.SetDistributor(queue.Distribute)
+	// One applier for the web page, the API and the mail command.
+	aw := &applyWiring{st: st, svc: svc, data: *data, webURL: webURL, domain: *domain, log: log.With("proto", "apply")}
+	lcfg := lists.Config{Domain: *domain, WebURL: webURL, ParseVERP: outbound.ParseVERPDetail, ParseDSN: outbound.ParseDSN, Apply: aw}
 	if *mailAuth {
 		lcfg.Verify = verifier(*domain, mailauth.Options{})
 	}
@@ -280,9 +285,6 @@ func cmdServe(args []string) error {
 			go func() { errc <- a.serve(l) }()
 		}
 	}
-	svc := review.NewService(st)
-	svc.EnableReviews(in, *domain)
-	svc.SetDistributor(queue.Distribute)
 	svc.SetRangeDiffer(&gitrepo.RangeDiffer{Store: st, Service: svc, DataDir: *data})
 	cw, err := newCI(st, svc, *data, webURL, hooks, log.With("proto", "ci"))
 	if err != nil {
@@ -342,7 +344,7 @@ func cmdServe(args []string) error {
 		}
 		h := web.New(svc, web.Config{Domain: *domain, SMTPAddr: *smtpAddr,
 			Accounts: acc, Signup: *signup, SecureCookies: *secure,
-			Lists: listSrv, ListData: st, Checks: st, Notify: hooks, SendMail: sendMail, CIRelease: cw.release, Apply: cw.apply,
+			Lists: listSrv, ListData: st, Checks: st, Notify: hooks, SendMail: sendMail, CIRelease: cw.release, Apply: aw.web,
 			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) }},
 			log.With("proto", "http"))
 		mux := http.NewServeMux()
