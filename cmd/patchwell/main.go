@@ -344,7 +344,7 @@ func cmdServe(args []string) error {
 		}
 		h := web.New(svc, web.Config{Domain: *domain, SMTPAddr: *smtpAddr,
 			Accounts: acc, Signup: *signup, SecureCookies: *secure,
-			Lists: listSrv, ListData: st, Checks: st, Notify: hooks, SendMail: sendMail, CIRelease: cw.release, Apply: aw.web,
+			Lists: listSrv, ListData: st, Checks: st, Notify: hooks, SendMail: sendMail, CIRelease: cw.release, Apply: aw.web, Repos: st, PathFlags: pathFlags,
 			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) }},
 			log.With("proto", "http"))
 		mux := http.NewServeMux()
