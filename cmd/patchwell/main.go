@@ -182,6 +182,7 @@ func cmdServe(args []string) error {
 	smartTLS := fs.Bool("smarthost-starttls", false, "use STARTTLS with the smarthost (needed for AUTH unless it is on loopback)")
 	publicURL := fs.String("public-url", "", "the web UI's address as people reach it, for links in list mail (default http://HTTP-ADDR)")
 	mailAuth := fs.Bool("mail-auth", true, "verify DKIM, SPF and DMARC of list posts (needs DNS)")
+	resolverAddr := fs.String("resolver", "", "DNS server, HOST:PORT, for the DKIM, SPF and DMARC checks (default: the system's)")
 	runCI := fs.Bool("ci", true, "run CI on complete revisions of lists with a repository (needs bubblewrap)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -245,7 +246,7 @@ func cmdServe(args []string) error {
 	aw := &applyWiring{st: st, svc: svc, data: *data, webURL: webURL, domain: *domain, log: log.With("proto", "apply")}
 	lcfg := lists.Config{Domain: *domain, WebURL: webURL, ParseVERP: outbound.ParseVERPDetail, ParseDSN: outbound.ParseDSN, Apply: aw}
 	if *mailAuth {
-		lcfg.Verify = verifier(*domain, mailauth.Options{})
+		lcfg.Verify = verifier(*domain, mailauth.Options{Resolver: dnsResolver(*resolverAddr)})
 	}
 	listSrv := lists.New(st, in, acc, queue, lcfg, log.With("proto", "lists"))
 	var (
