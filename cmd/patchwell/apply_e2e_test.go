@@ -6,7 +6,12 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -176,6 +181,109 @@ func TestApplyByMailCommand(t *testing.T) {
 	}
 	if again := gitT(t, origin, "rev-parse", "main"); again != head {
 		t.Errorf("main moved from %s to %s", head, again)
+	}
+	srv.stop()
+}
+
+// TestApplyButtonWhileServing: the series page's Apply button against a
+// running server and a real bare repository. A maintainer sees it, a
+// reader does not; when the branch moved under the series the press
+// shows the conflict (patch named, markers) and pushes nothing; once the
+// branch is back the press applies it and the page lists the commits
+// the repository has. A series touching .gitmodules carries the warning.
+func TestApplyButtonWhileServing(t *testing.T) {
+	needTool(t, "git", "send-email", "--help")
+	data := t.TempDir()
+	srv := startServer(t, data, "--ci=false")
+	base := "http://" + srv.http
+	repo := makeRepo(t)
+	origin := filepath.Join(t.TempDir(), "origin.git")
+	gitT(t, repo, "init", "-q", "--bare", "-b", "main", origin)
+	gitT(t, repo, "push", "-q", origin, "HEAD~3:refs/heads/main")
+	cli(t, nil, "list", "update", "dev", "--data", data, "--repo", origin, "--branch", "main")
+	for _, u := range []string{"maint@example.org", "reader@example.org"} {
+		if _, errs, code := cli(t, []byte("correct horse battery\n"), "user", "add", u, "--data", data); code != 0 {
+			t.Fatalf("user add: %s", errs)
+		}
+	}
+	cli(t, nil, "user", "role", "maint@example.org", "dev", "maintainer", "--data", data)
+	s := sendSeries(t, srv, repo, "v1", "Apply me with the button")
+	page := fmt.Sprintf("%s/series/%d/", base, s.ID)
+	signin := func(email string) *http.Client {
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar}
+		resp, err := c.PostForm(base+"/signin", url.Values{"email": {email}, "password": {"correct horse battery"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return c
+	}
+	const button = "<button>Apply to main</button>"
+	if _, body := fetch(t, signin("reader@example.org"), page); strings.Contains(body, button) {
+		t.Error("a reader without a role sees the Apply button")
+	}
+	maint := signin("maint@example.org")
+	_, body := fetch(t, maint, page)
+	csrf := regexp.MustCompile(`action="/series/\d+/apply"[^>]*><input type="hidden" name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(body)
+	if !strings.Contains(body, button) || csrf == nil {
+		t.Fatalf("the maintainer sees no Apply form:\n%s", body)
+	}
+	press := func() (int, string) {
+		req, _ := http.NewRequest("POST", fmt.Sprintf("%s/series/%d/apply", base, s.ID), strings.NewReader(url.Values{"csrf": {csrf[1]}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "text/html")
+		resp, err := maint.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	// The branch moved: README changed the other way.
+	other := t.TempDir()
+	gitT(t, other, "clone", "-q", origin, "c")
+	os.WriteFile(filepath.Join(other, "c", "README"), []byte("hello\nplanet\n"), 0o644)
+	gitT(t, filepath.Join(other, "c"), "commit", "-q", "-am", "readme: planet")
+	gitT(t, filepath.Join(other, "c"), "push", "-q", "origin", "main")
+	moved := gitT(t, origin, "rev-parse", "main")
+	code, body := press()
+	if code != http.StatusConflict || !strings.Contains(body, "patch 2 (readme: world) does not apply") || !strings.Contains(body, "&lt;&lt;&lt;&lt;&lt;&lt;&lt;") {
+		t.Fatalf("press on a moved branch: %d\n%s", code, body)
+	}
+	if head := gitT(t, origin, "rev-parse", "main"); head != moved {
+		t.Fatalf("a conflict pushed: main at %s, was %s", head, moved)
+	}
+
+	// Back to the series' base: applied, and the page says with what.
+	gitT(t, repo, "push", "-q", "--force", origin, "HEAD~3:refs/heads/main")
+	code, body = press()
+	if code != 200 || !strings.Contains(body, "Applied to <code>main</code> by maint@example.org") || strings.Contains(body, button) {
+		t.Fatalf("press: %d\n%s", code, body)
+	}
+	for _, id := range strings.Fields(gitT(t, origin, "log", "--format=%H", "HEAD~3..main")) {
+		if !strings.Contains(body, "<code>"+id+"</code>") {
+			t.Errorf("commit %s is not listed on the page", id)
+		}
+	}
+
+	// A series touching .gitmodules: a warning for every reader.
+	os.WriteFile(filepath.Join(repo, ".gitmodules"), []byte("[submodule \"x\"]\n\tpath = x\n\turl = ../x\n"), 0o644)
+	run(t, repo, "git", "add", ".gitmodules")
+	run(t, repo, "git", "commit", "-q", "-m", "add a submodule file\n\nSigned-off-by: Ada Lovelace <ada@example.org>")
+	out := filepath.Join(repo, "sub")
+	run(t, repo, "git", "format-patch", "-q", "-o", out, "HEAD~1")
+	sendEmail(t, repo, srv.smtp, out)
+	var list struct{ Series []apiSeries }
+	srv.getJSON("/api/v1/lists/dev/series", &list)
+	if len(list.Series) != 2 || list.Series[0].ID == s.ID {
+		t.Fatalf("series after the second send: %+v", list.Series)
+	}
+	_, body = fetch(t, http.DefaultClient, fmt.Sprintf("%s/series/%d/", base, list.Series[0].ID))
+	if !strings.Contains(body, `<section id="flags" class="warning">`) || strings.Count(body, "patch 1 touches <code>.gitmodules</code>: changes submodules (.gitmodules)") != 1 {
+		t.Errorf("no .gitmodules warning on the series page:\n%s", body)
 	}
 	srv.stop()
 }
