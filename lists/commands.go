@@ -159,8 +159,9 @@ To reach the list's owners, write to %[4]s.
 %[5]s
 Maintainers can set a series' status by replying to it with a header
 X-Patchwell-Status: STATUS (proposed, needs_revision, approved, rejected,
-applied), from an account with a maintainer role, in mail signed with DKIM
-by their domain.
+applied), and apply it to the list's repository with a header
+X-Patchwell-Apply: yes, from an account with a maintainer role, in mail
+signed with DKIM by their domain.
 `, s.addr(list, ""), s.addr(list, "subscribe"), s.addr(list, "unsubscribe"), s.addr(list, "owner"), web)
 }
 

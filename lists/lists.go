@@ -15,7 +15,9 @@
 //     delivery status notifications for the VERP addresses the outbound
 //     queue sends from, and disables a subscriber after DisableAfter hard
 //     bounces (telling the owners).
-//   - A reply to a series with an X-Patchwell-Status header is a
+//   - A reply to a series with an X-Patchwell-Status header (set the
+//     status) or X-Patchwell-Apply: yes (apply it to the list's
+//     repository through the Applier cmd wires, as the web does) is a
 //     maintainer command: obeyed only when the sender has a maintainer
 //     or owner role on the list and the message carries a passing DKIM
 //     signature aligned with its From domain (DMARC pass through DKIM);
@@ -90,6 +92,11 @@ type Config struct {
 	DisableAfter int
 	// ConfirmTTL is how long a confirmation link works (default 3 days).
 	ConfirmTTL time.Duration
+	// Apply applies series for the X-Patchwell-Apply command; nil
+	// answers that this server does not apply series by mail.
+	Apply Applier
+	// ApplyTimeout bounds one apply by mail (default 5 minutes).
+	ApplyTimeout time.Duration
 }
 
 // Server handles mail to the lists.
@@ -109,6 +116,9 @@ func New(st store.Store, in *review.Ingester, acc *review.Accounts, out Outbox, 
 	}
 	if cfg.ConfirmTTL <= 0 {
 		cfg.ConfirmTTL = 72 * time.Hour
+	}
+	if cfg.ApplyTimeout <= 0 {
+		cfg.ApplyTimeout = defaultApplyTimeout
 	}
 	return &Server{st: st, in: in, acc: acc, out: out, cfg: cfg, log: log}
 }
@@ -317,13 +327,21 @@ func (s *Server) archive(ctx context.Context, lists []string, h header, raw []by
 	if err != nil {
 		return err
 	}
-	cmd := h.get("x-patchwell-status")
+	status, apply := h.get("x-patchwell-status"), h.get("x-patchwell-apply")
 	for _, l := range lists {
 		rec := authJSON{Auth: auth}
-		if cmd != "" && !h.automatic() {
-			rec.Command = "X-Patchwell-Status: " + cmd
-			rec.Result = s.statusCommand(ctx, l, h, cmd, auth)
+		var cmds, results []string
+		if status != "" && !h.automatic() {
+			cmds = append(cmds, "X-Patchwell-Status: "+status)
+			results = append(results, s.statusCommand(ctx, l, h, status, auth))
 		}
+		// After the status: "X-Patchwell-Status: approved" and
+		// "X-Patchwell-Apply: yes" in one reply approve, then apply.
+		if apply != "" && !h.automatic() {
+			cmds = append(cmds, "X-Patchwell-Apply: "+apply)
+			results = append(results, s.applyCommand(ctx, l, h, apply, auth))
+		}
+		rec.Command, rec.Result = strings.Join(cmds, "\n"), strings.Join(results, "\n")
 		if rec.Auth == nil && rec.Command == "" {
 			continue
 		}

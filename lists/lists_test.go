@@ -455,3 +455,138 @@ func TestModerateByMail(t *testing.T) {
 		t.Errorf("decision not recorded: %+v", h)
 	}
 }
+
+// fakeApplier records the series it is asked to apply; the real one
+// (gitrepo through cmd) is tested with real git in cmd/patchwell.
+type fakeApplier struct {
+	calls []string // "series by"
+	err   error
+}
+
+func (f *fakeApplier) ApplySeries(ctx context.Context, seriesID int64, by string) (string, error) {
+	f.calls = append(f.calls, fmt.Sprintf("%d %s", seriesID, by))
+	if f.err != nil {
+		return "", f.err
+	}
+	f.err = &ApplyError{Msg: "the series is applied already"}
+	return "Applied to main, thanks!\n\n[1/1] fix the thing\n      commit: 0123456789abcdef\n", nil
+}
+
+// TestApplyByMail: X-Patchwell-Apply: yes on a reply to a series applies
+// it only for a maintainer whose mail passes DMARC through aligned
+// DKIM; a spoofed or role-less command is an ordinary reply; every
+// command is answered and its result kept with the message.
+func TestApplyByMail(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ap := &fakeApplier{}
+	e.srv.cfg.Apply = ap
+	u, err := e.acc.AddUser(ctx, "mai@example.org", "Mai", "pw pw pw pw", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.st.SetRole(ctx, u.ID, "dev", store.RoleMaintainer)
+	if _, err := e.acc.AddUser(ctx, "ann@example.org", "Ann", "pw pw pw pw", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.receive(t, "dev", msg("Ann Dev <ann@example.org>", "patch@x", "[PATCH] fix the thing", "", patchBody)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := e.st.Message(ctx, "dev", "patch@x")
+	if err != nil || m.SeriesID == 0 {
+		t.Fatalf("patch not a series: %+v %v", m, err)
+	}
+	reply := func(id, from, value string) []byte {
+		return msg(from, id, "Re: [PATCH] fix the thing", "In-Reply-To: <patch@x>\nReferences: <patch@x>\nX-Patchwell-Apply: "+value+"\n", "Thanks, applying.")
+	}
+	signed := &Auth{DMARC: "pass", DKIMAligned: true, FromDomain: "example.org"}
+	for _, c := range []struct {
+		name, id, from, value string
+		auth                  *Auth
+		want                  string // in the answer
+	}{
+		{"spoofed", "r1@x", "Mai <mai@example.org>", "yes", &Auth{DMARC: "fail", DMARCPolicy: "none", FromDomain: "example.org"}, "not signed (DKIM) by example.org"},
+		{"signed by another domain", "r2@x", "Mai <mai@example.org>", "yes", &Auth{DMARC: "fail", FromDomain: "example.org", SignedBy: []string{"evil.example"}}, "not signed (DKIM)"},
+		{"no role", "r3@x", "Ann Dev <ann@example.org>", "yes", signed, "ann@example.org may not apply on dev"},
+		{"no account", "r4@x", "Zed <zed@example.org>", "yes", signed, "zed@example.org has no account here"},
+		{"not yes", "r5@x", "Mai <mai@example.org>", "maybe", signed, `takes "yes"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e.auth[strings.ToLower(parse(reply(c.id, c.from, c.value)).From.Email)] = c.auth
+			if err := e.receive(t, "dev", reply(c.id, c.from, c.value)); err != nil {
+				t.Fatal(err)
+			}
+			if len(ap.calls) != 0 {
+				t.Fatalf("applied: %v", ap.calls)
+			}
+			if !e.archived(c.id) {
+				t.Error("not archived as an ordinary reply")
+			}
+			addr := strings.ToLower(parse(reply(c.id, c.from, c.value)).From.Email)
+			if note := e.out.last(t, addr); !strings.Contains(note, "Not done") || !strings.Contains(note, c.want) {
+				t.Errorf("answer lacks %q:\n%s", c.want, note)
+			}
+			if r, _ := e.st.MessageAuth(ctx, "dev", c.id); !strings.Contains(r, "X-Patchwell-Apply") || !strings.Contains(r, "Not done") {
+				t.Errorf("not kept with the message: %s", r)
+			}
+		})
+	}
+	if s, _ := e.st.Series(ctx, m.SeriesID); s.Status != store.StatusProposed {
+		t.Fatalf("status %s after refused commands", s.Status)
+	}
+
+	// The maintainer, signed by their domain: applied as them.
+	e.auth["mai@example.org"] = signed
+	if err := e.receive(t, "dev", reply("r6@x", "Mai <Mai@Example.org>", "yes")); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%d mai@example.org", m.SeriesID); len(ap.calls) != 1 || ap.calls[0] != want {
+		t.Fatalf("calls %v, want [%s]", ap.calls, want)
+	}
+	note := e.out.last(t, "mai@example.org")
+	if !strings.Contains(note, fmt.Sprintf("Done: series %d is applied", m.SeriesID)) || !strings.Contains(note, "commit: 0123456789abcdef") {
+		t.Errorf("answer:\n%s", note)
+	}
+	if r, _ := e.st.MessageAuth(ctx, "dev", "r6@x"); !strings.Contains(r, "Done: series") {
+		t.Errorf("result not kept: %s", r)
+	}
+	// Again: the applier's refusal is passed on.
+	e.receive(t, "dev", reply("r7@x", "Mai <mai@example.org>", "yes"))
+	if note := e.out.last(t, "mai@example.org"); !strings.Contains(note, "Not done") || !strings.Contains(note, "applied already") {
+		t.Errorf("second apply answer:\n%s", note)
+	}
+	// A server fault is not shown to the sender.
+	ap.err = errors.New("push to https://secret@example.net/repo: denied")
+	e.receive(t, "dev", reply("r8@x", "Mai <mai@example.org>", "yes"))
+	if note := e.out.last(t, "mai@example.org"); !strings.Contains(note, "server error") || strings.Contains(note, "secret") {
+		t.Errorf("fault answer:\n%s", note)
+	}
+	// Not a reply to a series.
+	n := len(ap.calls)
+	e.receive(t, "dev", msg("Mai <mai@example.org>", "r9@x", "Apply what?", "X-Patchwell-Apply: yes\n", "hm"))
+	if note := e.out.last(t, "mai@example.org"); len(ap.calls) != n || !strings.Contains(note, "does not reply to a patch series") {
+		t.Errorf("apply without a series: calls %v, answer:\n%s", ap.calls, note)
+	}
+	// Automatic mail carrying the header is never obeyed nor answered.
+	sent := len(e.out.sent)
+	e.receive(t, "dev", msg("Mai <mai@example.org>", "r10@x", "Re: [PATCH] fix the thing",
+		"In-Reply-To: <patch@x>\nAuto-Submitted: auto-replied\nX-Patchwell-Apply: yes\n", "away"))
+	if len(ap.calls) != n || len(e.out.sent) != sent {
+		t.Errorf("automatic mail: calls %v, %d answers", ap.calls, len(e.out.sent)-sent)
+	}
+}
+
+// TestApplyByMailOff: without an Applier the command is answered, not
+// obeyed.
+func TestApplyByMailOff(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	u, _ := e.acc.AddUser(ctx, "mai@example.org", "Mai", "pw pw pw pw", false)
+	e.st.SetRole(ctx, u.ID, "dev", store.RoleOwner)
+	e.auth["mai@example.org"] = &Auth{DMARC: "pass", DKIMAligned: true, FromDomain: "example.org"}
+	e.receive(t, "dev", msg("Ann Dev <ann@example.org>", "patch@x", "[PATCH] fix the thing", "", patchBody))
+	e.receive(t, "dev", msg("mai@example.org", "r1@x", "Re: [PATCH] fix the thing", "In-Reply-To: <patch@x>\nX-Patchwell-Apply: yes\n", "ok"))
+	if note := e.out.last(t, "mai@example.org"); !strings.Contains(note, "does not apply series by mail") {
+		t.Errorf("answer:\n%s", note)
+	}
+}

@@ -1,17 +1,29 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"strings"
+	"time"
 
 	"patchwell/access"
 	"patchwell/store"
 )
 
 // Applying a series from the web: POST /api/v1/series/{id}/apply (bearer
-// token) and the series page's form (POST /series/{id}/apply, CSRF), for
-// users with the Apply role (maintainer, owner, admin). Config.Apply does
-// it (nil: 404).
+// token) and the series page's "Apply to BRANCH" button (POST
+// /series/{id}/apply, CSRF), for users with the Apply role (maintainer,
+// owner, admin). Config.Apply does it (nil: 404). The button shows on
+// lists with a repository (Config.Repos) for series not applied yet; the
+// series page then shows the commits (from Repos.AppliedSeries), and a
+// refusal (conflict, refused path, applied already) is a page of its
+// own, the message in full.
+//
+// The series page also shows the paths Config.PathFlags marks: files
+// that change how git or CI treats the tree (.gitmodules,
+// .gitattributes, CI definitions), new symbolic links, names with
+// invisible or direction-changing characters, and paths apply refuses.
 
 // ApplyError is a refusal the applier words for the user: Status is the
 // HTTP status (409 conflict or already applied, 422 refused path).
@@ -22,51 +34,188 @@ type ApplyError struct {
 
 func (e *ApplyError) Error() string { return e.Msg }
 
+// RepoReader is what the series page reads about git (store.Store).
+type RepoReader interface {
+	// ListRepo returns a list's repository; store.ErrNotFound when it
+	// has none.
+	ListRepo(ctx context.Context, list string) (*store.ListRepo, error)
+	// AppliedSeries returns the commits a series was applied as;
+	// store.ErrNotFound when it was not.
+	AppliedSeries(ctx context.Context, seriesID int64) (*store.Applied, error)
+}
+
+// PathFlag is a file of a series a reviewer should look at before
+// applying it; Refused: apply and CI refuse the series because of it.
+type PathFlag struct {
+	Patch   int // 1-based
+	Path    string
+	Reason  string
+	Refused bool
+}
+
 func (h *Handler) applyRoutes() {
 	h.mux.HandleFunc("POST /api/v1/series/{id}/apply", h.applyAPI)
 	h.mux.HandleFunc("POST /series/{id}/apply", h.applyForm)
 }
 
-// apply checks access and applies; "" when it answered an error.
-func (h *Handler) apply(w http.ResponseWriter, r *http.Request) (string, bool) {
+// apply checks access and applies; false when it answered an error
+// (an *ApplyError is returned for the form to show).
+func (h *Handler) apply(w http.ResponseWriter, r *http.Request) (string, *store.Series, *ApplyError, bool) {
 	if h.cfg.Apply == nil {
 		h.httpError(w, r, http.StatusNotFound, "this server does not apply series")
-		return "", false
+		return "", nil, nil, false
 	}
 	if h.noAccounts(w, r) {
-		return "", false
+		return "", nil, nil, false
 	}
 	s, _, u, ok := h.seriesFor(w, r, "id", access.Apply)
 	if !ok {
-		return "", false
+		return "", nil, nil, false
 	}
 	reply, err := h.cfg.Apply(r.Context(), s.ID, u.Email)
 	var ae *ApplyError
 	switch {
 	case errors.As(err, &ae):
-		h.httpError(w, r, ae.Status, ae.Msg)
-		return "", false
+		return "", s, ae, false
 	case errors.Is(err, store.ErrNotFound):
 		h.httpError(w, r, http.StatusNotFound, "the list has no repository to apply to")
-		return "", false
+		return "", s, nil, false
 	case errors.Is(err, store.ErrInvalid):
 		h.httpError(w, r, http.StatusBadRequest, invalidText(err))
-		return "", false
+		return "", s, nil, false
 	case err != nil:
 		h.fail(w, r, "series", err)
-		return "", false
+		return "", s, nil, false
 	}
-	return reply, true
+	return reply, s, nil, true
 }
 
 func (h *Handler) applyAPI(w http.ResponseWriter, r *http.Request) {
-	if reply, ok := h.apply(w, r); ok {
+	reply, _, ae, ok := h.apply(w, r)
+	switch {
+	case ae != nil:
+		h.httpError(w, r, ae.Status, ae.Msg)
+	case ok:
 		writeJSON(w, http.StatusOK, map[string]any{"applied": true, "reply": reply})
 	}
 }
 
+// applyFailed is the page a refused apply from the form shows: the
+// whole message (a conflict's hunks with their markers), preformatted.
+type applyFailed struct {
+	Code   int
+	Status string
+	S      *store.Series
+	Msg    string
+}
+
 func (h *Handler) applyForm(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.apply(w, r); ok {
-		http.Redirect(w, r, "/series/"+r.PathValue("id")+"/#status", http.StatusSeeOther)
+	_, s, ae, ok := h.apply(w, r)
+	switch {
+	case ae != nil && prefersHTML(r.Header.Get("Accept")):
+		w.Header().Add("Vary", "Accept")
+		h.renderStatus(w, ae.Status, "applyfailed.html", applyFailed{Code: ae.Status, Status: http.StatusText(ae.Status), S: s, Msg: visible(ae.Msg)})
+	case ae != nil:
+		h.httpError(w, r, ae.Status, ae.Msg)
+	case ok:
+		http.Redirect(w, r, "/series/"+r.PathValue("id")+"/#apply", http.StatusSeeOther)
 	}
+}
+
+// applyBlock is the series page's "Apply" section.
+type applyBlock struct {
+	// Branch is the list's target branch; "" when it has no repository
+	// (or the page cannot say).
+	Branch string
+	// CanApply: the button shows (the reader may apply, the series is
+	// complete, not a pull request and not applied).
+	CanApply bool
+	CSRF     string
+	Applied  *appliedView
+}
+
+type appliedView struct {
+	Branch, By string
+	At         time.Time
+	Commits    []appliedCommit
+}
+
+type appliedCommit struct {
+	Index   int
+	Subject string
+	ID      string
+}
+
+// seriesApply fills the series page's Apply section.
+func (h *Handler) seriesApply(r *http.Request, s *store.Series, patches []store.Patch, l *store.List) (applyBlock, error) {
+	var b applyBlock
+	if h.cfg.Repos == nil {
+		return b, nil
+	}
+	ctx := r.Context()
+	a, err := h.cfg.Repos.AppliedSeries(ctx, s.ID)
+	switch {
+	case err == nil:
+		v := &appliedView{Branch: a.Branch, By: a.By, At: a.AppliedAt}
+		for i, c := range a.Commits {
+			ac := appliedCommit{Index: i + 1, ID: c}
+			if i < len(patches) {
+				ac.Subject = patches[i].CommitSubject
+			}
+			v.Commits = append(v.Commits, ac)
+		}
+		b.Applied = v
+	case !errors.Is(err, store.ErrNotFound):
+		return b, err
+	}
+	repo, err := h.cfg.Repos.ListRepo(ctx, s.List)
+	if errors.Is(err, store.ErrNotFound) {
+		return b, nil
+	}
+	if err != nil {
+		return b, err
+	}
+	b.Branch = repo.Branch
+	if h.cfg.Apply == nil || h.acc == nil || b.Applied != nil || s.Status == store.StatusApplied ||
+		!s.Complete || s.PullURL != "" {
+		return b, nil
+	}
+	subj, err := h.subject(r, l)
+	if err != nil {
+		return b, err
+	}
+	if subj.User != nil && access.Allowed(subj, l, access.Apply) {
+		b.CanApply, b.CSRF = true, h.csrfToken(r)
+	}
+	return b, nil
+}
+
+// seriesFlags checks a series' diffs (by patch index) with
+// Config.PathFlags; the same file named twice (old and new name) is
+// flagged once.
+func (h *Handler) seriesFlags(patches []store.Patch, diffs map[int]string) ([]PathFlag, string) {
+	if h.cfg.PathFlags == nil || len(patches) == 0 {
+		return nil, ""
+	}
+	in := make([]string, len(patches))
+	for i, p := range patches {
+		in[i] = diffs[p.Index]
+	}
+	flags, err := h.cfg.PathFlags(in)
+	if err != nil {
+		return nil, visible(err.Error())
+	}
+	seen := map[PathFlag]bool{}
+	var out []PathFlag
+	for _, f := range flags {
+		if seen[f] {
+			continue
+		}
+		seen[f] = true
+		// Shown as written, with what would hide or reorder text made
+		// visible (<U+202E>) and line breaks escaped.
+		path := strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(f.Path)
+		out = append(out, PathFlag{Patch: f.Patch, Path: visible(path), Reason: visible(f.Reason), Refused: f.Refused})
+	}
+	return out, ""
 }

@@ -172,6 +172,13 @@ type seriesPage struct {
 	// WaitsGoAhead: CI holds the series for a maintainer's go-ahead
 	// (shown as a button to those who may give it).
 	WaitsGoAhead bool
+	// Apply: the list's branch, the "Apply to BRANCH" button for those
+	// who may apply, the commits once applied (apply.go).
+	Apply applyBlock
+	// Flags: paths to look at before applying (.gitmodules ...) and
+	// refused ones; FlagsErr: why the diffs could not be checked.
+	Flags    []PathFlag
+	FlagsErr string
 }
 
 // seriesPage serves GET /series/{id}/: the series with its cover letter,
@@ -209,6 +216,11 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		files := splitDiff("p"+strconv.Itoa(p.Index), diffs[p.Index])
 		hl.patch(diffs[p.Index], files)
 		d.Patches = append(d.Patches, seriesPatch{Patch: p, Files: files})
+	}
+	d.Flags, d.FlagsErr = h.seriesFlags(patches, diffs)
+	if d.Apply, err = h.seriesApply(r, s, patches, l); err != nil {
+		h.fail(w, r, "series", err)
+		return
 	}
 	checks, err := h.seriesChecks(r.Context(), id)
 	if err != nil {

@@ -61,6 +61,16 @@ type Config struct {
 	// address) and returns the "Applied, thanks" text; an *ApplyError
 	// says why not; nil: the apply routes answer 404.
 	Apply func(ctx context.Context, seriesID int64, by string) (string, error)
+	// Repos, when set, says which lists have a repository (its branch)
+	// and which series were applied as which commits (store.Store): the
+	// series page's "Apply to BRANCH" button and applied commits
+	// (apply.go).
+	Repos RepoReader
+	// PathFlags, when set, checks a series' diffs (one per patch, in
+	// order) for paths a reviewer should look at and paths apply
+	// refuses (gitrepo.CheckPatches); the series page shows them as a
+	// warning. An error says why the diffs could not be checked.
+	PathFlags func(diffs []string) ([]PathFlag, error)
 	// CIRelease gives a first-time contributor's series the maintainer's
 	// go-ahead to run CI (store.ErrNotFound: no job; store.ErrConflict:
 	// the job is not held); nil: the route answers 404.

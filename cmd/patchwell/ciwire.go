@@ -14,7 +14,6 @@ import (
 	"patchwell/review"
 	"patchwell/sandbox"
 	"patchwell/store"
-	"patchwell/web"
 	"patchwell/webhook"
 )
 
@@ -279,27 +278,4 @@ func (w *ciWiring) refreshAll(ctx context.Context) {
 			w.log.Info("series found applied on the branch", "list", l.Name, "series", r.Series.ID)
 		}
 	}
-}
-
-// apply applies a series from the web or the API (web.Config.Apply): as
-// `patchwell apply`, with the reply archived in the thread and queued.
-func (w *ciWiring) apply(ctx context.Context, seriesID int64, by string) (string, error) {
-	ap := &gitrepo.Applier{Store: w.st, Service: w.svc, DataDir: w.data, WebURL: w.webURL}
-	r, err := ap.Apply(ctx, seriesID, by)
-	var conflict *gitrepo.Conflict
-	var pathErr *gitrepo.PathError
-	switch {
-	case errors.Is(err, gitrepo.ErrAlreadyApplied):
-		return "", &web.ApplyError{Status: http.StatusConflict, Msg: "the series is applied already"}
-	case errors.As(err, &conflict):
-		return "", &web.ApplyError{Status: http.StatusConflict, Msg: "nothing was pushed: " + conflict.Error()}
-	case errors.As(err, &pathErr):
-		return "", &web.ApplyError{Status: http.StatusUnprocessableEntity, Msg: "nothing was pushed: " + pathErr.Error()}
-	case err != nil:
-		return "", err
-	}
-	if err := sendApplied(ctx, w.st, r, by, w.domain); err != nil {
-		w.log.Error("applied, but the reply was not queued", "series", seriesID, "err", err)
-	}
-	return r.Reply(), nil
 }

@@ -52,7 +52,7 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"serve":   {"serve [--data DIR] [--db URL] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--imaps ADDR --tls-cert F --tls-key F] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies] [--smarthost HOST:PORT [--smarthost-starttls] [--smarthost-user U --smarthost-password-file F]]", "run the server (SMTP/LMTP ingest, web UI and API, IMAP, list mail delivery)", cmdServe},
+		"serve":   {"serve [--data DIR] [--db URL] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--imaps ADDR --tls-cert F --tls-key F] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies] [--smarthost HOST:PORT [--smarthost-starttls] [--smarthost-user U --smarthost-password-file F]] [--mail-auth=false] [--resolver HOST:PORT]", "run the server (SMTP/LMTP ingest, web UI and API, IMAP, list mail delivery)", cmdServe},
 		"list":    {"list create NAME [--description TEXT] [--owner EMAIL] [--visibility public|unlisted|private] [--repo PATH_OR_URL --branch BRANCH --check CMD] | list update NAME [--repo PATH_OR_URL] [--branch BRANCH] [--check CMD] [--first-timer-gate=false] | list ls | list visibility NAME public|unlisted|private | list policy NAME [--posting open|subscribers|moderated] [--dmarc accept|hold|reject] [--allow A,@D] [--deny A,@D]   [--data DIR] [--db URL]", "create and show mailing lists, set who may see them and who may post", cmdList},
 		"sub":     {"sub add EMAIL|--file F --list NAME [--name NAME] | sub rm EMAIL --list NAME | sub ls --list NAME [--state STATE]   [--data DIR] [--db URL]", "manage a list's subscribers (added by an operator: no confirmation)", cmdSub},
 		"user":    {"user add EMAIL [--name NAME] [--admin] [--password-file FILE] | user ls | user role EMAIL LIST owner|maintainer|none | user token EMAIL NAME | user passwd EMAIL [--password-file FILE]   [--data DIR] [--db URL]", "manage accounts, list roles and API tokens", cmdUser},
@@ -182,6 +182,7 @@ func cmdServe(args []string) error {
 	smartTLS := fs.Bool("smarthost-starttls", false, "use STARTTLS with the smarthost (needed for AUTH unless it is on loopback)")
 	publicURL := fs.String("public-url", "", "the web UI's address as people reach it, for links in list mail (default http://HTTP-ADDR)")
 	mailAuth := fs.Bool("mail-auth", true, "verify DKIM, SPF and DMARC of list posts (needs DNS)")
+	resolverAddr := fs.String("resolver", "", "DNS server, HOST:PORT, for the DKIM, SPF and DMARC checks (default: the system's)")
 	runCI := fs.Bool("ci", true, "run CI on complete revisions of lists with a repository (needs bubblewrap)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -238,9 +239,14 @@ func cmdServe(args []string) error {
 	queue := outbound.NewQueue(st, *domain, activeSubscribers(st), worker.Kick)
 	hooks := webhook.New(st, log.With("proto", "webhook"))
 	hooks.BaseURL = webURL
-	lcfg := lists.Config{Domain: *domain, WebURL: webURL, ParseVERP: outbound.ParseVERPDetail, ParseDSN: outbound.ParseDSN}
+	svc := review.NewService(st)
+	svc.EnableReviews(in, *domain)
+	svc.SetDistributor(queue.Distribute)
+	// One applier for the web page, the API and the mail command.
+	aw := &applyWiring{st: st, svc: svc, data: *data, webURL: webURL, domain: *domain, log: log.With("proto", "apply")}
+	lcfg := lists.Config{Domain: *domain, WebURL: webURL, ParseVERP: outbound.ParseVERPDetail, ParseDSN: outbound.ParseDSN, Apply: aw}
 	if *mailAuth {
-		lcfg.Verify = verifier(*domain, mailauth.Options{})
+		lcfg.Verify = verifier(*domain, mailauth.Options{Resolver: dnsResolver(*resolverAddr)})
 	}
 	listSrv := lists.New(st, in, acc, queue, lcfg, log.With("proto", "lists"))
 	var (
@@ -280,9 +286,6 @@ func cmdServe(args []string) error {
 			go func() { errc <- a.serve(l) }()
 		}
 	}
-	svc := review.NewService(st)
-	svc.EnableReviews(in, *domain)
-	svc.SetDistributor(queue.Distribute)
 	svc.SetRangeDiffer(&gitrepo.RangeDiffer{Store: st, Service: svc, DataDir: *data})
 	cw, err := newCI(st, svc, *data, webURL, hooks, log.With("proto", "ci"))
 	if err != nil {
@@ -342,7 +345,7 @@ func cmdServe(args []string) error {
 		}
 		h := web.New(svc, web.Config{Domain: *domain, SMTPAddr: *smtpAddr,
 			Accounts: acc, Signup: *signup, SecureCookies: *secure,
-			Lists: listSrv, ListData: st, Checks: st, Notify: hooks, SendMail: sendMail, CIRelease: cw.release, Apply: cw.apply,
+			Lists: listSrv, ListData: st, Checks: st, Notify: hooks, SendMail: sendMail, CIRelease: cw.release, Apply: aw.web, Repos: st, PathFlags: pathFlags,
 			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) }},
 			log.With("proto", "http"))
 		mux := http.NewServeMux()

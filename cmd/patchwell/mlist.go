@@ -36,6 +36,18 @@ func verifier(authserv string, o mailauth.Options) func(ctx context.Context, raw
 	}
 }
 
+// dnsResolver asks the DNS server at addr (HOST:PORT) instead of the
+// system's; nil (the system's) for "".
+func dnsResolver(addr string) mailauth.Resolver {
+	if addr == "" {
+		return nil
+	}
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
+}
+
 // siteMailer sends the site's own mail (the sign-up confirmation) to one
 // address straight through the smarthost: not queued, so a failure is
 // shown to the person signing up, who asks again.
