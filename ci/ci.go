@@ -63,6 +63,9 @@ type PrepareResult struct {
 	Output string
 	// Base names what the series was applied on ("main at 1a2b3c4").
 	Base string
+	// Note is added to the descriptions of the checks ("incomplete: 2
+	// of 3 patches").
+	Note string
 }
 
 // PrepareFunc makes a worktree with the series applied. An error means
@@ -71,9 +74,12 @@ type PrepareResult struct {
 // is called when the check is over; it may be nil.
 type PrepareFunc func(ctx context.Context, seriesID int64) (worktree string, cleanup func(), res PrepareResult, err error)
 
-// CheckFunc returns the check command for a series (from a trusted ref
-// or the list's setting) and its limits; "" runs no check.
-type CheckFunc func(ctx context.Context, seriesID int64) (cmd string, limits sandbox.Limits, err error)
+// CheckFunc returns the check definition for a series (from a trusted
+// ref: the target branch's .patchwell.yml, else the list's check
+// command) and its limits; nil runs no check. It is called after Prepare,
+// so a mirror Prepare fetched is fresh. A *DefinitionError (a malformed
+// file) is recorded as a failed check, not as a failure of the runner.
+type CheckFunc func(ctx context.Context, seriesID int64) (def *Definition, limits sandbox.Limits, err error)
 
 // GateFunc reports whether a series' code may run before a maintainer
 // says so (false for a first-time contributor), and why not.
@@ -318,10 +324,6 @@ func (r *Runner) process(ctx context.Context, j *store.Job) (string, []store.Che
 			return store.JobHeld, []store.Check{{Context: ContextCheck, State: store.CheckPending, Description: clip(d, 2000)}}, nil
 		}
 	}
-	cmd, limits, err := r.cfg.CheckFor(ctx, sid)
-	if err != nil {
-		return store.JobFailed, []store.Check{{Context: ContextCheck, State: store.CheckWarning, Description: clip("no check definition: "+err.Error(), 2000)}}, err
-	}
 	t0 := time.Now()
 	r.setPending(ctx, sid, ContextApply, "applying")
 	t1 := time.Now()
@@ -329,6 +331,14 @@ func (r *Runner) process(ctx context.Context, j *store.Job) (string, []store.Che
 	r.log.Debug("ci prepared", slog.Int64("patchset", sid), slog.Duration("pending", t1.Sub(t0)), slog.Duration("prepare", time.Since(t1)))
 	if cleanup != nil {
 		defer cleanup()
+	}
+	note := func(cs []store.Check) []store.Check {
+		if pr.Note != "" {
+			for i := range cs {
+				cs[i].Description = clip(cs[i].Description+" ("+pr.Note+")", 2000)
+			}
+		}
+		return cs
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -340,26 +350,36 @@ func (r *Runner) process(ctx context.Context, j *store.Job) (string, []store.Che
 		}, err
 	}
 	if !pr.Applied {
-		return store.JobDone, []store.Check{
+		return store.JobDone, note([]store.Check{
 			{Context: ContextApply, State: store.CheckFail, Description: clip("does not apply"+on(pr.Base), 2000), Log: r.capLog(pr.Output)},
 			{Context: ContextCheck, State: store.CheckWarning, Description: "not run: the series does not apply"},
-		}, nil
+		}), nil
 	}
 	apply := store.Check{Context: ContextApply, State: store.CheckSuccess, Description: clip("applied"+on(pr.Base), 2000), Log: r.capLog(pr.Output)}
-	if strings.TrimSpace(cmd) == "" {
-		return store.JobDone, []store.Check{apply, {Context: ContextCheck, State: store.CheckWarning, Description: "no check command for this list"}}, nil
+	def, limits, err := r.cfg.CheckFor(ctx, sid)
+	var de *DefinitionError
+	switch {
+	case errors.As(err, &de):
+		return store.JobDone, note([]store.Check{apply, {Context: ContextCheck, State: store.CheckFail, Description: clip(de.Error(), 2000), Log: r.capLog(de.Error() + "\n")}}), nil
+	case err != nil:
+		if ctx.Err() != nil {
+			return "", nil, ctx.Err()
+		}
+		return store.JobFailed, note([]store.Check{apply, {Context: ContextCheck, State: store.CheckWarning, Description: clip("no check definition: "+err.Error(), 2000)}}), err
+	case def == nil || len(def.Steps) == 0:
+		return store.JobDone, note([]store.Check{apply, {Context: ContextCheck, State: store.CheckWarning, Description: "no check command for this list"}}), nil
 	}
 	r.setPending(ctx, sid, ContextCheck, "running")
 	t2 := time.Now()
-	res, err := r.cfg.Sandbox(ctx, sandbox.Spec{Dir: wt, Shell: cmd, Limits: limits})
+	c, err := RunDefinition(ctx, r.cfg.Sandbox, wt, def, limits, r.cfg.LogCap)
 	r.log.Debug("ci sandbox", slog.Int64("patchset", sid), slog.Duration("sandbox", time.Since(t2)))
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", nil, ctx.Err()
 		}
-		return store.JobFailed, []store.Check{apply, {Context: ContextCheck, State: store.CheckWarning, Description: clip("could not run the check: "+err.Error(), 2000)}}, err
+		return store.JobFailed, note([]store.Check{apply, {Context: ContextCheck, State: store.CheckWarning, Description: clip("could not run the check: "+err.Error(), 2000)}}), err
 	}
-	return store.JobDone, []store.Check{apply, checkResult(cmd, res, r.cfg.LogCap)}, nil
+	return store.JobDone, note([]store.Check{apply, c}), nil
 }
 
 func on(base string) string {
@@ -373,31 +393,6 @@ func (r *Runner) setPending(ctx context.Context, sid int64, context, d string) {
 	if _, err := r.cfg.Store.SetCheck(ctx, &store.Check{SeriesID: sid, Context: context, State: store.CheckPending, Description: d}); err != nil && ctx.Err() == nil {
 		r.log.Warn("ci pending check", slog.Int64("patchset", sid), slog.Any("err", err))
 	}
-}
-
-// checkResult turns a sandbox result into the check.
-func checkResult(cmd string, res *sandbox.Result, logCap int) store.Check {
-	c := store.Check{Context: ContextCheck}
-	d := res.Duration.Round(100 * time.Millisecond)
-	switch {
-	case res.TimedOut:
-		c.State, c.Description = store.CheckFail, fmt.Sprintf("killed: wall-time limit exceeded (%s)", d)
-	case res.ExitCode == 0:
-		c.State, c.Description = store.CheckSuccess, fmt.Sprintf("passed in %s", d)
-	case res.Signal != "":
-		c.State, c.Description = store.CheckFail, fmt.Sprintf("signal %q after %s (a CPU, memory or file size limit?)", res.Signal, d)
-	default:
-		c.State, c.Description = store.CheckFail, fmt.Sprintf("exit status %d after %s", res.ExitCode, d)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "$ %s\n", cmd)
-	if res.Truncated {
-		fmt.Fprintf(&b, "[output truncated: %d bytes, the last %d follow]\n", res.Total, len(res.Output))
-	}
-	b.Write(res.Output)
-	fmt.Fprintf(&b, "\n[%s]\n", c.Description)
-	c.Log = capLog(b.String(), logCap)
-	return c
 }
 
 func (r *Runner) capLog(s string) string { return capLog(s, r.cfg.LogCap) }
