@@ -173,6 +173,8 @@ func cmdServe(args []string) error {
 	publicURL := fs.String("public-url", "", "the web UI's address as people reach it, for links in list mail (default http://HTTP-ADDR)")
 	mailAuth := fs.Bool("mail-auth", true, "verify DKIM, SPF and DMARC of list posts (needs DNS)")
 	runCI := fs.Bool("ci", true, "run CI on complete revisions of lists with a repository (needs bubblewrap)")
+	ciGrace := fs.Duration("ci-grace", defaultCIGrace, "run CI on an incomplete revision (k of n patches) after this long without its missing patches (0: never)")
+	ciMail := fs.Bool("ci-mail", false, "reply on the series' thread with the CI summary and log links when a job finishes (archived and sent to the list)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -279,6 +281,7 @@ func cmdServe(args []string) error {
 		return err
 	}
 	cw.domain = *domain
+	cw.grace, cw.mail, cw.kickOutbound = *ciGrace, *ciMail, worker.Kick
 	be := smtpBackend{in: in, lists: listSrv}
 	be.committed = func() {
 		if imapSrv != nil {
