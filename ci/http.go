@@ -49,6 +49,9 @@ type RemoteJob struct {
 	// DefinitionError is a malformed .patchwell.yml: the check fails with
 	// this message.
 	DefinitionError string `json:"definition_error,omitempty"`
+	// Note is added to the checks' descriptions ("incomplete: 2 of 3
+	// patches").
+	Note string `json:"note,omitempty"`
 	// LeaseSeconds is how long the claim lasts without renewal.
 	LeaseSeconds int `json:"lease_seconds"`
 }

@@ -143,6 +143,11 @@ func (rr *RemoteRunner) RunOnce(ctx context.Context) (bool, error) {
 		}
 	}()
 	res := rr.work(jctx, &j)
+	if j.Note != "" && res.State == store.JobDone {
+		for i := range res.Checks {
+			res.Checks[i].Description = clip(res.Checks[i].Description+" ("+j.Note+")", 2000)
+		}
+	}
 	if ctx.Err() != nil {
 		return true, ctx.Err()
 	}

@@ -8,14 +8,18 @@ import (
 	"strings"
 )
 
-// ErrNoFile means the branch has no such file.
-var ErrNoFile = errors.New("no such file on the branch")
+// ErrNoFile means the branch has no such file; ErrBadFile that it is
+// not a regular file or too large.
+var (
+	ErrNoFile  = errors.New("no such file on the branch")
+	ErrBadFile = errors.New("unusable file")
+)
 
 // BranchFile returns the file at path on the mirror's branch (its
 // refs/heads/ ref, as last fetched: a trusted ref, never a worktree a
 // patch was applied in), the commit it was read at, and ErrNoFile when
 // the branch has no such file. A blob larger than max bytes is an
-// error.
+// error (ErrBadFile).
 func (m *Mirror) BranchFile(ctx context.Context, branch, path string, max int64) ([]byte, string, error) {
 	if strings.HasPrefix(branch, "-") || strings.ContainsAny(branch, ":\x00") || strings.Contains(path, "\x00") {
 		return nil, "", fmt.Errorf("bad branch %q or path %q", branch, path)
@@ -32,7 +36,7 @@ func (m *Mirror) BranchFile(ctx context.Context, branch, path string, max int64)
 		return nil, commit, ErrNoFile
 	}
 	if t := strings.TrimSpace(string(out)); t != "blob" {
-		return nil, commit, fmt.Errorf("%s on %s is a %s, not a file", path, branch, t)
+		return nil, commit, fmt.Errorf("%w: a %s, not a file", ErrBadFile, t)
 	}
 	out, err = m.git(ctx, m.Dir, nil, "cat-file", "-s", obj)
 	if err != nil {
@@ -43,7 +47,7 @@ func (m *Mirror) BranchFile(ctx context.Context, branch, path string, max int64)
 		return nil, commit, fmt.Errorf("size of %s: %w", path, err)
 	}
 	if size > max {
-		return nil, commit, fmt.Errorf("%s on %s: %d bytes, larger than %d", path, branch, size, max)
+		return nil, commit, fmt.Errorf("%w: %d bytes, larger than %d", ErrBadFile, size, max)
 	}
 	out, err = m.git(ctx, m.Dir, nil, "cat-file", "blob", obj)
 	if err != nil {

@@ -142,9 +142,7 @@ func (w *ciWiring) prepare(ctx context.Context, seriesID int64) (string, func(),
 	}
 	cleanup := func() { wt.Close() }
 	res := ci.PrepareResult{Base: fmt.Sprintf("%s at %.12s", repo.Branch, wt.Base)}
-	if len(patches) < se.Total {
-		res.Note = fmt.Sprintf("incomplete: %d of %d patches", len(patches), se.Total)
-	}
+	res.Note = incompleteNote(se)
 	fail := func(out string) (string, func(), ci.PrepareResult, error) {
 		cleanup()
 		res.Output = out
@@ -224,6 +222,9 @@ func (w *ciWiring) definition(ctx context.Context, seriesID int64, sync bool) (*
 	if errors.Is(err, gitrepo.ErrNoFile) {
 		return ci.CommandDefinition(repo.Check, "the list's check command (no "+ci.DefinitionFile+" on "+repo.Branch+")"), nil
 	}
+	if errors.Is(err, gitrepo.ErrBadFile) {
+		return nil, &ci.DefinitionError{File: ci.DefinitionFile, Msg: err.Error()}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -233,6 +234,15 @@ func (w *ciWiring) definition(ctx context.Context, seriesID int64, sync bool) (*
 	}
 	def.Source = fmt.Sprintf("%s on %s at %.12s", ci.DefinitionFile, repo.Branch, commit)
 	return def, nil
+}
+
+// incompleteNote is the note on the checks of a revision that has not
+// received all its patches; "" for a complete one.
+func incompleteNote(se *store.Series) string {
+	if se.Received >= se.Total {
+		return ""
+	}
+	return fmt.Sprintf("incomplete: %d of %d patches", se.Received, se.Total)
 }
 
 // defaultCIGrace is how long an incomplete revision waits for its
@@ -442,7 +452,7 @@ func (w *ciWiring) remoteHandler(acc *review.Accounts) http.Handler {
 				return ci.RemoteJob{}, err
 			}
 			j := ci.RemoteJob{MboxURL: fmt.Sprintf("%s/api/v1/series/%d/mbox", w.webURL, seriesID), RepoURL: repo.Repo,
-				Branch: repo.Branch, Base: se.BaseCommit, Check: repo.Check, Limits: ci.WireLimits(w.limits)}
+				Branch: repo.Branch, Base: se.BaseCommit, Check: repo.Check, Limits: ci.WireLimits(w.limits), Note: incompleteNote(se)}
 			// The definition comes from the server's mirror of the
 			// branch, fetched now, never from the runner's patched clone.
 			if err := j.SetDefinition(w.definition(ctx, seriesID, true)); err != nil {
