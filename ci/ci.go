@@ -66,6 +66,17 @@ type PrepareResult struct {
 	// Note is added to the descriptions of the checks ("incomplete: 2
 	// of 3 patches").
 	Note string
+
+	// Patch by patch, when the caller knows (else the checks are on the
+	// series only): Indexes are the series' patch indexes in the order
+	// applied; Commits, when it applied, the commit of each; FailedPatch,
+	// when it did not, the 1-based position in Indexes of the patch that
+	// failed. Checkout makes a fresh worktree at one of Commits, for
+	// per-patch checks (Definition.PerPatch); nil: none.
+	Indexes     []int
+	Commits     []string
+	FailedPatch int
+	Checkout    func(ctx context.Context, commit string) (dir string, cleanup func(), err error)
 }
 
 // PrepareFunc makes a worktree with the series applied. An error means
@@ -350,24 +361,25 @@ func (r *Runner) process(ctx context.Context, j *store.Job) (string, []store.Che
 		}, err
 	}
 	if !pr.Applied {
-		return store.JobDone, note([]store.Check{
+		return store.JobDone, note(append([]store.Check{
 			{Context: ContextApply, State: store.CheckFail, Description: clip("does not apply"+on(pr.Base), 2000), Log: r.capLog(pr.Output)},
 			{Context: ContextCheck, State: store.CheckWarning, Description: "not run: the series does not apply"},
-		}), nil
+		}, r.patchApply(pr)...)), nil
 	}
 	apply := store.Check{Context: ContextApply, State: store.CheckSuccess, Description: clip("applied"+on(pr.Base), 2000), Log: r.capLog(pr.Output)}
+	perApply := r.patchApply(pr)
 	def, limits, err := r.cfg.CheckFor(ctx, sid)
 	var de *DefinitionError
 	switch {
 	case errors.As(err, &de):
-		return store.JobDone, note([]store.Check{apply, {Context: ContextCheck, State: store.CheckFail, Description: clip(de.Error(), 2000), Log: r.capLog(de.Error() + "\n")}}), nil
+		return store.JobDone, note(append([]store.Check{apply, {Context: ContextCheck, State: store.CheckFail, Description: clip(de.Error(), 2000), Log: r.capLog(de.Error() + "\n")}}, perApply...)), nil
 	case err != nil:
 		if ctx.Err() != nil {
 			return "", nil, ctx.Err()
 		}
 		return store.JobFailed, note([]store.Check{apply, {Context: ContextCheck, State: store.CheckWarning, Description: clip("no check definition: "+err.Error(), 2000)}}), err
 	case def == nil || len(def.Steps) == 0:
-		return store.JobDone, note([]store.Check{apply, {Context: ContextCheck, State: store.CheckWarning, Description: "no check command for this list"}}), nil
+		return store.JobDone, note(append([]store.Check{apply, {Context: ContextCheck, State: store.CheckWarning, Description: "no check command for this list"}}, perApply...)), nil
 	}
 	r.setPending(ctx, sid, ContextCheck, "running")
 	t2 := time.Now()
@@ -379,7 +391,84 @@ func (r *Runner) process(ctx context.Context, j *store.Job) (string, []store.Che
 		}
 		return store.JobFailed, note([]store.Check{apply, {Context: ContextCheck, State: store.CheckWarning, Description: clip("could not run the check: "+err.Error(), 2000)}}), err
 	}
-	return store.JobDone, note([]store.Check{apply, c}), nil
+	checks := append([]store.Check{apply, c}, perApply...)
+	if def.PerPatch {
+		pc, err := r.perPatch(ctx, pr, def, limits, c)
+		if err != nil && ctx.Err() != nil {
+			return "", nil, ctx.Err()
+		}
+		checks = append(checks, pc...)
+	}
+	return store.JobDone, note(checks), nil
+}
+
+// patchApply is the patchwell/apply check of each patch, when Prepare
+// said how each went.
+func (r *Runner) patchApply(pr PrepareResult) []store.Check {
+	var cs []store.Check
+	switch {
+	case pr.Applied && len(pr.Commits) == len(pr.Indexes):
+		for i, commit := range pr.Commits {
+			cs = append(cs, store.Check{PatchIndex: pr.Indexes[i], Context: ContextApply, State: store.CheckSuccess, Description: fmt.Sprintf("applied as %.12s", commit)})
+		}
+	case !pr.Applied && pr.FailedPatch > 0 && pr.FailedPatch <= len(pr.Indexes):
+		failed := pr.Indexes[pr.FailedPatch-1]
+		for i, idx := range pr.Indexes {
+			c := store.Check{PatchIndex: idx, Context: ContextApply}
+			switch {
+			case i+1 < pr.FailedPatch:
+				c.State, c.Description = store.CheckSuccess, "applies"
+			case i+1 == pr.FailedPatch:
+				c.State, c.Description, c.Log = store.CheckFail, clip("does not apply"+on(pr.Base), 2000), r.capLog(pr.Output)
+			default:
+				c.State, c.Description = store.CheckWarning, fmt.Sprintf("not tried: patch %d does not apply", failed)
+			}
+			cs = append(cs, c)
+		}
+	}
+	return cs
+}
+
+// perPatch runs def at each patch of an applied series (Definition.
+// PerPatch), in a fresh worktree per patch: the series' result is the
+// last patch's. After the first patch that fails, the later ones are
+// not run (the series is not bisectable there). An error means a
+// worktree or the sandbox failed: the checks so far are returned, the
+// rest are warnings.
+func (r *Runner) perPatch(ctx context.Context, pr PrepareResult, def *Definition, limits sandbox.Limits, last store.Check) ([]store.Check, error) {
+	n := len(pr.Commits)
+	if pr.Checkout == nil || n == 0 || n != len(pr.Indexes) {
+		return nil, nil
+	}
+	var cs []store.Check
+	rest := func(from int, why string) {
+		for _, idx := range pr.Indexes[from:] {
+			cs = append(cs, store.Check{PatchIndex: idx, Context: ContextCheck, State: store.CheckWarning, Description: clip(why, 2000)})
+		}
+	}
+	for i, commit := range pr.Commits[:n-1] {
+		dir, cleanup, err := pr.Checkout(ctx, commit)
+		if err != nil {
+			rest(i, "not run: could not check out the patch: "+err.Error())
+			return cs, err
+		}
+		c, err := RunDefinition(ctx, r.cfg.Sandbox, dir, def, limits, r.cfg.LogCap)
+		if cleanup != nil {
+			cleanup()
+		}
+		if err != nil {
+			rest(i, "not run: "+err.Error())
+			return cs, err
+		}
+		c.PatchIndex = pr.Indexes[i]
+		cs = append(cs, c)
+		if c.State != store.CheckSuccess {
+			rest(i+1, fmt.Sprintf("not run: the check fails at patch %d", pr.Indexes[i]))
+			return cs, nil
+		}
+	}
+	last.PatchIndex = pr.Indexes[n-1]
+	return append(cs, last), nil
 }
 
 func on(base string) string {

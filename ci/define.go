@@ -43,6 +43,10 @@ type Definition struct {
 	// definitions; the bubblewrap sandbox runs on the host's read-only
 	// system, so it is only noted in the log.
 	Image string
+	// PerPatch also runs the steps at each patch of the series (each in
+	// a fresh worktree with the patches up to it applied), recorded as a
+	// check on each patch; the in-process runner only.
+	PerPatch bool
 }
 
 // Step is one command of a Definition.
@@ -79,6 +83,7 @@ func (e *DefinitionError) Error() string {
 //
 //	timeout: 10m          # optional: the whole check; "90s", "1h", or seconds
 //	image: debian:12      # optional: accepted, not used (see Definition.Image)
+//	per_patch: true       # optional: also check each patch (Definition.PerPatch)
 //	steps:
 //	  - name: build
 //	    run: make
@@ -117,7 +122,7 @@ func ParseDefinition(data []byte) (*Definition, error) {
 		root = root.Content[0]
 	}
 	if root.Kind != yaml.MappingNode {
-		return nil, bad(root.Line, "expected a mapping with the keys steps, timeout and image")
+		return nil, bad(root.Line, "expected a mapping with the keys steps, timeout, image and per_patch")
 	}
 	def := &Definition{}
 	seen := map[string]bool{}
@@ -143,13 +148,18 @@ func ParseDefinition(data []byte) (*Definition, error) {
 				return nil, bad(v.Line, "timeout: %v", err)
 			}
 			def.Timeout = d
+		case "per_patch":
+			if v.Kind != yaml.ScalarNode || (v.Value != "true" && v.Value != "false") {
+				return nil, bad(v.Line, "per_patch: expected true or false")
+			}
+			def.PerPatch = v.Value == "true"
 		case "image":
 			if v.Kind != yaml.ScalarNode || !printable(v.Value) || len(v.Value) > 200 {
 				return nil, bad(v.Line, "image: expected a name such as debian:12")
 			}
 			def.Image = v.Value
 		default:
-			return nil, bad(k.Line, "unknown key %q (the keys are steps, timeout and image)", clipName(k.Value))
+			return nil, bad(k.Line, "unknown key %q (the keys are steps, timeout, image and per_patch)", clipName(k.Value))
 		}
 	}
 	if steps == nil {

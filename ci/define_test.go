@@ -19,6 +19,8 @@ func TestParseDefinition(t *testing.T) {
 			&Definition{Steps: []Step{{"build", "make"}, {"test", "make test"}}}},
 		{"timeout and image", "timeout: 90s\nimage: debian:12\nsteps:\n  - {name: t, run: 'true'}\n",
 			&Definition{Timeout: 90 * time.Second, Image: "debian:12", Steps: []Step{{"t", "true"}}}},
+		{"per patch", "per_patch: true\nsteps:\n  - {name: t, run: make}\n",
+			&Definition{PerPatch: true, Steps: []Step{{"t", "make"}}}},
 		{"timeout in seconds", "timeout: 120\nsteps:\n  - name: a\n    run: |\n      set -e\n      make\n",
 			&Definition{Timeout: 2 * time.Minute, Steps: []Step{{"a", "set -e\nmake\n"}}}},
 	}
@@ -53,6 +55,7 @@ func TestParseDefinition(t *testing.T) {
 		{"duplicate name", "steps:\n  - {name: a, run: x}\n  - {name: a, run: y}\n", `'.patchwell.yml': line 3: step 2: the name "a" is used twice`},
 		{"control in name", "steps:\n  - name: \"a\\u202eb\"\n    run: x\n", "'.patchwell.yml': line 2: step 1: a name is"},
 		{"duplicate key", "steps:\n  - {name: a, run: x}\nsteps:\n  - {name: b, run: y}\n", `'.patchwell.yml': line 3: key "steps" given twice`},
+		{"bad per_patch", "per_patch: yes\nsteps:\n  - {name: a, run: x}\n", "'.patchwell.yml': line 1: per_patch: expected true or false"},
 		{"bad timeout", "timeout: soon\nsteps:\n  - {name: a, run: x}\n", `'.patchwell.yml': line 1: timeout: "soon" is not a duration`},
 		{"timeout out of range", "timeout: 48h\nsteps:\n  - {name: a, run: x}\n", "'.patchwell.yml': line 1: timeout: 48h0m0s is out of range"},
 		{"alias", "x: &a {name: a, run: x}\nsteps:\n  - *a\n", "'.patchwell.yml': line 1: anchors and aliases are not allowed"},

@@ -143,6 +143,9 @@ func (w *ciWiring) prepare(ctx context.Context, seriesID int64) (string, func(),
 	cleanup := func() { wt.Close() }
 	res := ci.PrepareResult{Base: fmt.Sprintf("%s at %.12s", repo.Branch, wt.Base)}
 	res.Note = incompleteNote(se)
+	for _, p := range patches {
+		res.Indexes = append(res.Indexes, p.Index)
+	}
 	fail := func(out string) (string, func(), ci.PrepareResult, error) {
 		cleanup()
 		res.Output = out
@@ -173,6 +176,7 @@ func (w *ciWiring) prepare(ctx context.Context, seriesID int64) (string, func(),
 	commits, err := wt.Am(ctx, mbox.Bytes(), "patchwell CI", "ci@patchwell.invalid")
 	var conflict *gitrepo.Conflict
 	if errors.As(err, &conflict) {
+		res.FailedPatch = conflict.Patch
 		return fail(conflict.Error())
 	}
 	if err != nil {
@@ -184,6 +188,26 @@ func (w *ciWiring) prepare(ctx context.Context, seriesID int64) (string, func(),
 	}
 	res.Applied = true
 	res.Output = fmt.Sprintf("applied %d patches on %s", len(commits), res.Base)
+	res.Commits = commits
+	// Per-patch checks: a fresh worktree at each commit, made from the
+	// mirror (the commits git am made are in its objects); never git in
+	// a worktree a check has run in.
+	res.Checkout = func(ctx context.Context, commit string) (string, func(), error) {
+		unlock, err := m.Lock(ctx)
+		if err != nil {
+			return "", nil, err
+		}
+		defer unlock()
+		pw, err := m.Worktree(ctx, commit, repo.Branch)
+		if err != nil {
+			return "", nil, err
+		}
+		if pw.Base != commit {
+			pw.Close()
+			return "", nil, fmt.Errorf("commit %.12s is not in the mirror", commit)
+		}
+		return pw.Dir, func() { pw.Close() }, nil
+	}
 	return wt.Dir, cleanup, res, nil
 }
 
@@ -401,7 +425,9 @@ func (w *ciWiring) sendSummary(ctx context.Context, s *store.Series, checks []st
 }
 
 // ciSummary is the body of the CI reply: each check's context, state,
-// description and log URL, and the series page.
+// description and log URL, and the series page. Checks on single
+// patches are listed only when they did not pass (the series page has
+// them all).
 func ciSummary(s *store.Series, checks []store.Check, webURL string) string {
 	var b strings.Builder
 	worst := store.CheckSuccess
@@ -413,6 +439,9 @@ func ciSummary(s *store.Series, checks []store.Check, webURL string) string {
 	}
 	fmt.Fprintf(&b, "CI result for this series (v%d, %d of %d patches): %s\n\n", max(s.Version, 1), s.Received, s.Total, worst)
 	for _, c := range checks {
+		if c.PatchIndex > 0 && c.State == store.CheckSuccess {
+			continue
+		}
 		name := c.Context
 		if c.PatchIndex > 0 {
 			name = fmt.Sprintf("%s (patch %d)", c.Context, c.PatchIndex)

@@ -329,3 +329,124 @@ func TestCIGraceIncomplete(t *testing.T) {
 		t.Fatalf("job after the complete run: %+v", j)
 	}
 }
+
+// TestCIPerPatch: with per_patch: true the steps also run at each patch,
+// each a check on that patch; the series passes at its last patch while
+// patch 2 alone breaks the check, and patch 3 is then not run. Each
+// patch gets its own patchwell/apply check, and a series that does not
+// apply names the patch that failed.
+func TestCIPerPatch(t *testing.T) {
+	f := newCIFixture(t, map[string]string{"a.txt": "one\n", "v": "ok0\n",
+		".patchwell.yml": "per_patch: true\nsteps:\n  - name: build\n    run: cat v; test \"$(cat v)\" != broken\n"}, "")
+	f.cw.mail = false
+	files := f.series("bisect", map[string]string{"v": "ok1\n"}, map[string]string{"v": "broken\n"}, map[string]string{"v": "ok3\n"})
+	f.importFiles(files...)
+
+	// A series made on a commit the repository does not have: patch 2
+	// cannot apply on the branch.
+	gitT(t, f.work, "checkout", "-q", "-b", "unsent", "main")
+	os.WriteFile(filepath.Join(f.work, "a.txt"), []byte("mid\n"), 0o644)
+	gitT(t, f.work, "commit", "-q", "-a", "-m", "not sent")
+	unsent := gitT(t, f.work, "rev-parse", "HEAD")
+	os.WriteFile(filepath.Join(f.work, "p1"), []byte("p1\n"), 0o644)
+	gitT(t, f.work, "add", "p1")
+	gitT(t, f.work, "commit", "-q", "-m", "conflict: add p1")
+	os.WriteFile(filepath.Join(f.work, "a.txt"), []byte("end\n"), 0o644)
+	gitT(t, f.work, "commit", "-q", "-a", "-m", "conflict: a.txt")
+	os.WriteFile(filepath.Join(f.work, "p3"), []byte("p3\n"), 0o644)
+	gitT(t, f.work, "add", "p3")
+	gitT(t, f.work, "commit", "-q", "-m", "conflict: add p3")
+	out := filepath.Join(f.dir, "conflict")
+	gitT(t, f.work, "format-patch", "-q", "--thread", "--cover-letter", "-o", out, unsent)
+	gitT(t, f.work, "checkout", "-q", "main")
+	fillCover(t, out, "conflict series")
+	cfiles, _ := filepath.Glob(filepath.Join(out, "*.patch"))
+	f.importFiles(cfiles...)
+
+	ids, err := f.st.SeriesWithoutJob(f.ctx, 10)
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("SeriesWithoutJob() = %v, %v", ids, err)
+	}
+	f.runJobs(ids...)
+	type key struct {
+		patch   int
+		context string
+	}
+	got := func(sid int64) map[key]store.Check {
+		cs, err := f.st.Checks(f.ctx, sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[key]store.Check{}
+		for _, c := range cs {
+			m[key{c.PatchIndex, c.Context}] = c
+		}
+		return m
+	}
+	want := func(m map[key]store.Check, k key, state, desc string) {
+		t.Helper()
+		c, ok := m[k]
+		if !ok || c.State != state || !strings.HasPrefix(c.Description, desc) {
+			t.Errorf("%+v: %s %q, want %s %q...\n%s", k, c.State, c.Description, state, desc, c.Log)
+		}
+	}
+	m := got(ids[0])
+	want(m, key{0, ci.ContextApply}, store.CheckSuccess, "applied on main at ")
+	want(m, key{0, ci.ContextCheck}, store.CheckSuccess, "passed in ")
+	for i := 1; i <= 3; i++ {
+		want(m, key{i, ci.ContextApply}, store.CheckSuccess, "applied as ")
+	}
+	want(m, key{1, ci.ContextCheck}, store.CheckSuccess, "passed in ")
+	want(m, key{2, ci.ContextCheck}, store.CheckFail, "exit status 1 after ")
+	want(m, key{3, ci.ContextCheck}, store.CheckWarning, "not run: the check fails at patch 2")
+	if l := m[key{2, ci.ContextCheck}].Log; !strings.Contains(l, "broken\n") {
+		t.Errorf("patch 2's log:\n%s", l)
+	}
+	if l := m[key{1, ci.ContextCheck}].Log; !strings.Contains(l, "ok1\n") {
+		t.Errorf("patch 1's log:\n%s", l)
+	}
+
+	m = got(ids[1])
+	want(m, key{0, ci.ContextApply}, store.CheckFail, "does not apply on main at ")
+	want(m, key{1, ci.ContextApply}, store.CheckSuccess, "applies")
+	want(m, key{2, ci.ContextApply}, store.CheckFail, "does not apply on main at ")
+	want(m, key{3, ci.ContextApply}, store.CheckWarning, "not tried: patch 2 does not apply")
+	if _, ok := m[key{1, ci.ContextCheck}]; ok {
+		t.Errorf("a check ran on a series that does not apply: %+v", m)
+	}
+}
+
+// The summary lists the series' checks and the per-patch checks that
+// did not pass, with log links for the checks that have a log.
+func TestCISummary(t *testing.T) {
+	s := &store.Series{ID: 7, Version: 2, Received: 3, Total: 3}
+	got := ciSummary(s, []store.Check{
+		{ID: 1, Context: ci.ContextApply, State: store.CheckSuccess, Description: "applied on main at 1a2b", Log: "applied"},
+		{ID: 2, Context: ci.ContextCheck, State: store.CheckSuccess, Description: "passed in 1s", Log: "$ make"},
+		{ID: 3, PatchIndex: 1, Context: ci.ContextCheck, State: store.CheckSuccess, Description: "passed in 1s", Log: "$ make"},
+		{ID: 4, PatchIndex: 2, Context: ci.ContextCheck, State: store.CheckFail, Description: "exit status 2\nafter 1s", Log: "$ make"},
+		{ID: 5, PatchIndex: 3, Context: ci.ContextCheck, State: store.CheckWarning, Description: "not run: the check fails at patch 2"},
+	}, "https://p.example.org")
+	want := `CI result for this series (v2, 3 of 3 patches): fail
+
+patchwell/apply: success
+  applied on main at 1a2b
+  log: https://p.example.org/api/v1/checks/1/log
+patchwell/check: success
+  passed in 1s
+  log: https://p.example.org/api/v1/checks/2/log
+patchwell/check (patch 2): fail
+  exit status 2 after 1s
+  log: https://p.example.org/api/v1/checks/4/log
+patchwell/check (patch 3): warning
+  not run: the check fails at patch 2
+
+Series: https://p.example.org/series/7/#checks
+
+-- 
+patchwell CI
+`
+	if got != want {
+		t.Errorf("ciSummary() =\n%s\nwant\n%s", got, want)
+	}
+}
