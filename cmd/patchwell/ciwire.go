@@ -238,8 +238,10 @@ func (w *ciWiring) definition(ctx context.Context, seriesID int64, sync bool) (*
 	}
 	defer unlock()
 	if sync {
+		// A failed fetch leaves the mirror as last fetched: still the
+		// branch, only older; without a mirror BranchFile fails.
 		if err := m.Sync(ctx); err != nil {
-			return nil, err
+			w.log.Warn("ci: fetch for the check definition", "list", se.List, "err", err)
 		}
 	}
 	b, commit, err := m.BranchFile(ctx, repo.Branch, ci.DefinitionFile, ci.MaxDefinitionSize)

@@ -174,6 +174,12 @@ func TestCIDefinitionFromBranch(t *testing.T) {
 		t.Fatalf("SeriesWithoutJob() = %v, %v", ids, err)
 	}
 	sid := ids[0]
+	// What a remote runner is sent: the branch's steps, fetched now.
+	var rj ci.RemoteJob
+	if err := rj.SetDefinition(f.cw.definition(f.ctx, sid, true)); err != nil || len(rj.Steps) != 2 || rj.Steps[0].Name != "build" || rj.Steps[1].Name != "test" ||
+		rj.TimeoutSeconds != 300 || !strings.HasPrefix(rj.Source, ".patchwell.yml on main at ") {
+		t.Fatalf("remote job: %+v, %v", rj, err)
+	}
 	f.runJobs(sid)
 	c := f.checks(sid)
 	if c[ci.ContextApply].State != store.CheckSuccess {
