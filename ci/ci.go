@@ -1,8 +1,11 @@
 // Package ci runs a check on every complete revision: a job is queued
 // per revision (Enqueue), a Runner claims it, makes a worktree with the
 // series applied (Prepare, given by the caller: gitrepo's worktree and
-// `git am -3`), runs the list's check command in the sandbox and records
-// two checks on the series: "patchwell/apply" and "patchwell/check".
+// `git am -3`), runs the check's steps in the sandbox (a Definition: the
+// target branch's .patchwell.yml, parsed by ParseDefinition, or the
+// list's check command) and records two checks on the series,
+// "patchwell/apply" and "patchwell/check", and, when Prepare says how
+// each patch went, the same on each patch.
 //
 // # The queue
 //
