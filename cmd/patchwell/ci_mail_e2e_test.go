@@ -42,7 +42,8 @@ func TestCIMailOnSendEmail(t *testing.T) {
 
 	s := sendSeries(t, srv, repo, "v1", "CI mail")
 	got := waitChecks(t, srv, s.ID, "patchwell/check")
-	if got["patchwell/check"].State != "success" || !strings.HasPrefix(got["patchwell/check"].Description, "passed: 2 steps in ") {
+	if got["patchwell/check"].State != "success" || !strings.HasPrefix(got["patchwell/check"].Description, "passed: 2 steps in ") ||
+		!strings.HasPrefix(got["patchwell/apply"].Description, "applied on main at ") {
 		t.Fatalf("checks: %+v", got)
 	}
 	if s.CoverMessageID == "" {
