@@ -36,7 +36,6 @@ func RunDefinition(ctx context.Context, run SandboxFunc, wt string, def *Definit
 		wall = def.Timeout
 	}
 	n := len(def.Steps)
-	share := logCap / (n + 1)
 	var head, summary strings.Builder
 	if def.Source != "" {
 		fmt.Fprintf(&head, "check: %s\n", def.Source)
@@ -47,6 +46,13 @@ func RunDefinition(ctx context.Context, run SandboxFunc, wt string, def *Definit
 	if def.Image != "" {
 		fmt.Fprintf(&head, "image: %q is not used: this server's bubblewrap sandbox runs on the host's read-only system\n", def.Image)
 	}
+	// The steps share the log, apart from the head and the summary
+	// (each at most an eighth of it).
+	reserve := min(head.Len(), logCap/8)
+	if n > 1 {
+		reserve += logCap / 8
+	}
+	share := max((logCap-reserve)/n, 512)
 	c := store.Check{Context: ContextCheck, State: store.CheckSuccess}
 	var logs []string
 	start := time.Now()
@@ -109,13 +115,13 @@ func RunDefinition(ctx context.Context, run SandboxFunc, wt string, def *Definit
 		}
 	}
 	var out strings.Builder
-	out.WriteString(capLog(head.String(), share))
+	out.WriteString(capLog(head.String(), logCap/8))
 	for _, l := range logs {
 		out.WriteString(l)
 	}
 	if n > 1 {
 		out.WriteString("\nsummary:\n")
-		out.WriteString(capLog(summary.String(), share))
+		out.WriteString(capLog(summary.String(), logCap/8))
 	}
 	c.Description = clip(c.Description, 2000)
 	c.Log = capLog(out.String(), logCap)

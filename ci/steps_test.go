@@ -103,3 +103,17 @@ func TestRunDefinitionLogCap(t *testing.T) {
 		}
 	}
 }
+
+// One step (a list's check command) keeps nearly the whole log.
+func TestRunDefinitionOneStepLog(t *testing.T) {
+	fake := func(_ context.Context, spec sandbox.Spec) (*sandbox.Result, error) {
+		return &sandbox.Result{Output: []byte(strings.Repeat("o", 100000) + "END\n"), Duration: time.Second}, nil
+	}
+	c, err := RunDefinition(context.Background(), fake, t.TempDir(), CommandDefinition("make", "the list's check command"), sandbox.Limits{}, 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(c.Log, "o"); len(c.Log) > 64<<10 || n < 60<<10 || !strings.HasSuffix(c.Log, "END\n[passed in 1s]\n") {
+		t.Errorf("log: %d bytes, %d of output, ends %q", len(c.Log), n, c.Log[len(c.Log)-40:])
+	}
+}
