@@ -6,8 +6,11 @@ build:
 	$(GO) build -o bin/patchwell ./cmd/patchwell
 
 # The whole suite: unit, corpus and end-to-end tests (real git send-email).
+# The store's suite runs a second time on PostgreSQL (PATCHWELL_TEST_PG names
+# a server; without it those tests skip, and fail under CI=true).
 test:
 	$(GO) test -race -shuffle=on ./...
+	PATCHWELL_STORE_BACKEND=postgres $(GO) test -race -shuffle=on ./store/...
 
 # What CI runs: formatting, vet, the suite, and each fuzz target briefly.
 # The fuzz budget is a count of executions, not a duration: a -fuzztime

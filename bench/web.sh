@@ -10,6 +10,11 @@
 #                             `patchwell list create bench --data DIR` and
 #                             `patchwell import --data DIR --list bench MBOX`);
 #                             default: a fresh temporary one.
+#   PATCHWELL_BENCH_DB=URL    serve from this PostgreSQL database (--db), for
+#                             instance the schema bench/import.sh filled:
+#                             postgres://...?search_path=bench; with
+#                             PATCHWELL_BENCH_DATA unset the corpus is
+#                             imported into it first (it must be empty).
 #   DURATION=10s              wrk duration per run.
 #   PORT=18081                HTTP port on 127.0.0.1.
 #   PATCHWELL_BIN=PATH        benchmark this binary instead of building one
@@ -47,15 +52,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+dbflag=()
+[ -n "${PATCHWELL_BENCH_DB:-}" ] && dbflag=(--db "$PATCHWELL_BENCH_DB")
 data=${PATCHWELL_BENCH_DATA:-}
 if [ -z "$data" ]; then
   [ -f "$corpus" ] || { echo "benchmark corpus $corpus not found" >&2; exit 1; }
   data=$tmp/data
-  "$bin" list create bench --data "$data" >/dev/null
-  "$bin" import --data "$data" --list bench "$corpus"
+  "$bin" list create bench --data "$data" "${dbflag[@]}" >/dev/null
+  "$bin" import --data "$data" "${dbflag[@]}" --list bench "$corpus"
 fi
 
-"$bin" serve --data "$data" --smtp "" --http "127.0.0.1:$port" --no-default-list 2>"$tmp/serve.log" &
+"$bin" serve --data "$data" "${dbflag[@]}" --smtp "" --http "127.0.0.1:$port" --no-default-list 2>"$tmp/serve.log" &
 pid=$!
 base=http://127.0.0.1:$port
 for _ in $(seq 200); do curl -fs "$base/healthz" >/dev/null 2>&1 && break; sleep 0.05; done

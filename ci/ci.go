@@ -15,7 +15,7 @@
 // river_queue, river_migration...) run through its own migration tool,
 // its leader election and its job-insertion API, which would have to live
 // beside our user_version migrations and our single-writer connection
-// (store.SQLite serialises writes on one connection; river wants a
+// (store.DB serialises writes on one connection; river wants a
 // *sql.DB it owns). What we need is small: one job per revision (a
 // UNIQUE series_id), a lease so that a crashed runner's job is claimed
 // again when the lease lapses and never by two runners at once, a held

@@ -38,7 +38,7 @@ func skipOrFail(t testing.TB, why string) {
 
 // countingStore counts what the runner records.
 type countingStore struct {
-	*store.SQLite
+	*store.DB
 	mu       sync.Mutex
 	finished map[int64]int // job id -> successful FinishJob calls
 	setCheck atomic.Int64
@@ -46,7 +46,7 @@ type countingStore struct {
 
 func (c *countingStore) SetCheck(ctx context.Context, ch *store.Check) (*store.Check, error) {
 	c.setCheck.Add(1)
-	return c.SQLite.SetCheck(ctx, ch)
+	return c.DB.SetCheck(ctx, ch)
 }
 
 func (c *countingStore) finishedCount(id int64) int {
@@ -56,7 +56,7 @@ func (c *countingStore) finishedCount(id int64) int {
 }
 
 func (c *countingStore) FinishJob(ctx context.Context, id int64, owner, state, lastErr string, checks []store.Check) error {
-	err := c.SQLite.FinishJob(ctx, id, owner, state, lastErr, checks)
+	err := c.DB.FinishJob(ctx, id, owner, state, lastErr, checks)
 	if err == nil {
 		c.mu.Lock()
 		c.finished[id]++
@@ -90,7 +90,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, st: &countingStore{SQLite: sq, finished: map[int64]int{}}, list: l.ID, repo: t.TempDir(), kind: map[int64]string{}, data: data}
+	e := &env{t: t, st: &countingStore{DB: sq, finished: map[int64]int{}}, list: l.ID, repo: t.TempDir(), kind: map[int64]string{}, data: data}
 	e.git(e.repo, "init", "-q", "-b", "main")
 	os.WriteFile(filepath.Join(e.repo, "README"), []byte("hello\n"), 0o644)
 	e.git(e.repo, "add", "README")

@@ -45,7 +45,7 @@ func gitRun(t testing.TB, dir string, args ...string) string {
 
 type fixture struct {
 	ctx    context.Context
-	st     *store.SQLite
+	st     *store.DB
 	in     *review.Ingester
 	ap     *Applier
 	origin string // the list's bare repository

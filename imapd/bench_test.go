@@ -39,7 +39,7 @@ const benchList = "bench"
 var benchData struct {
 	once sync.Once
 	dir  string // temporary: removed by TestMain
-	st   *store.SQLite
+	st   *store.DB
 	err  error
 }
 
@@ -57,7 +57,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func benchStore(b *testing.B) *store.SQLite {
+func benchStore(b *testing.B) *store.DB {
 	b.Helper()
 	corpus := filepath.Join(testcorpus.Dir(b), "bench", "git-20k.mbox.gz")
 	benchData.once.Do(func() {

@@ -50,7 +50,7 @@ func need(t testing.TB, tool string) string {
 type fixture struct {
 	t    testing.TB
 	dir  string
-	st   *store.SQLite
+	st   *store.DB
 	in   *review.Ingester
 	acc  *review.Accounts
 	srv  *imapd.Server

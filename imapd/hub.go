@@ -123,15 +123,27 @@ func (h *hub) notify() {
 	}
 }
 
+// changeNotifier is a store that signals commits of every process, as
+// the PostgreSQL store does with LISTEN/NOTIFY: the watcher then hears of
+// another node's mail at once rather than at its next poll.
+type changeNotifier interface {
+	Changes() <-chan struct{}
+}
+
 func (h *hub) watch(ctx context.Context) {
 	t := time.NewTicker(h.interval)
 	defer t.Stop()
+	var changes <-chan struct{}
+	if cn, ok := h.st.(changeNotifier); ok {
+		changes = cn.Changes()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-h.kick:
+		case <-changes:
 		}
 		if err := h.refresh(ctx); err != nil && ctx.Err() == nil {
 			h.log.Warn("imap watcher", "err", err)

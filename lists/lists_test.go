@@ -68,7 +68,7 @@ func (r *recorder) last(t *testing.T, addr string) string {
 }
 
 type env struct {
-	st   *store.SQLite
+	st   *store.DB
 	in   *review.Ingester
 	acc  *review.Accounts
 	out  *recorder

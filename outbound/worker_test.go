@@ -42,7 +42,7 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 
 // queue opens a store in dir and queues post to rcpts, created at
 // created.
-func queue(t testing.TB, dir string, created time.Time, rcpts []string) (*store.SQLite, int64) {
+func queue(t testing.TB, dir string, created time.Time, rcpts []string) (*store.DB, int64) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, dir)
@@ -87,7 +87,7 @@ func newWorker(t testing.TB, st Store, s *sink, c *clock, tune func(*Config)) *W
 	return w
 }
 
-func states(t *testing.T, st *store.SQLite, box int64) map[string]string {
+func states(t *testing.T, st *store.DB, box int64) map[string]string {
 	t.Helper()
 	ds, err := st.Deliveries(context.Background(), box)
 	if err != nil {

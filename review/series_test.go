@@ -19,7 +19,7 @@ import (
 // corpusDir is the shared mail corpus (see internal/testcorpus).
 func corpusDir(t testing.TB) string { return testcorpus.Dir(t) }
 
-func newTestIngester(t testing.TB) (*Ingester, *store.SQLite) {
+func newTestIngester(t testing.TB) (*Ingester, *store.DB) {
 	t.Helper()
 	st, err := store.Open(context.Background(), t.TempDir())
 	if err != nil {

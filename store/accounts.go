@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
 // Errors of the account side.
@@ -102,14 +100,27 @@ func userErr(err error, what string) error {
 
 // write runs one statement on the writer connection, serialised with
 // Update.
-func (s *SQLite) write(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.ExecContext(ctx, q, args...)
+func (s *DB) write(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	err := s.inWrite(ctx, func(tx *sql.Tx) error {
+		var err error
+		res, err = tx.ExecContext(ctx, q, args...)
+		return err
+	})
+	return res, err
+}
+
+// insertID runs one INSERT ... RETURNING id like write and returns the id.
+func (s *DB) insertID(ctx context.Context, q string, args ...any) (int64, error) {
+	var id int64
+	err := s.inWrite(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, q, args...).Scan(&id)
+	})
+	return id, err
 }
 
 // CreateUser implements Store.
-func (s *SQLite) CreateUser(ctx context.Context, u User, passwordHash string) (*User, error) {
+func (s *DB) CreateUser(ctx context.Context, u User, passwordHash string) (*User, error) {
 	u.Email = strings.TrimSpace(u.Email)
 	if u.Email == "" || !strings.Contains(u.Email, "@") {
 		return nil, fmt.Errorf("%w: e-mail address %q", ErrInvalid, u.Email)
@@ -118,21 +129,20 @@ func (s *SQLite) CreateUser(ctx context.Context, u User, passwordHash string) (*
 		u.Created = time.Now()
 	}
 	u.Created = u.Created.Truncate(time.Second).UTC()
-	res, err := s.write(ctx, `INSERT INTO users(email, name, password, confirmed, admin, created) VALUES(?,?,?,?,?,?)`,
+	var err error
+	u.ID, err = s.insertID(ctx, `INSERT INTO users(email, name, password, confirmed, admin, created) VALUES(?,?,?,?,?,?) RETURNING id`,
 		u.Email, u.Name, passwordHash, u.Confirmed, u.Admin, u.Created.Unix())
 	if err != nil {
-		var se sqlite3.Error
-		if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique {
+		if isUnique(err) {
 			return nil, fmt.Errorf("user %q: %w", u.Email, ErrExists)
 		}
 		return nil, fmt.Errorf("create user: %w", err)
 	}
-	u.ID, _ = res.LastInsertId()
 	return &u, nil
 }
 
 // User implements Store.
-func (s *SQLite) User(ctx context.Context, id int64) (*User, error) {
+func (s *DB) User(ctx context.Context, id int64) (*User, error) {
 	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
 	if err != nil {
 		return nil, userErr(err, "user")
@@ -141,7 +151,7 @@ func (s *SQLite) User(ctx context.Context, id int64) (*User, error) {
 }
 
 // UserByEmail implements Store.
-func (s *SQLite) UserByEmail(ctx context.Context, email string) (*User, error) {
+func (s *DB) UserByEmail(ctx context.Context, email string) (*User, error) {
 	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE email = ?`, strings.TrimSpace(email)))
 	if err != nil {
 		return nil, userErr(err, "user "+email)
@@ -150,7 +160,7 @@ func (s *SQLite) UserByEmail(ctx context.Context, email string) (*User, error) {
 }
 
 // Credentials implements Store.
-func (s *SQLite) Credentials(ctx context.Context, email string) (*User, string, error) {
+func (s *DB) Credentials(ctx context.Context, email string) (*User, string, error) {
 	var hash string
 	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+`, password FROM users WHERE email = ?`, strings.TrimSpace(email)), &hash)
 	if err != nil {
@@ -160,18 +170,18 @@ func (s *SQLite) Credentials(ctx context.Context, email string) (*User, string, 
 }
 
 // Users implements Store.
-func (s *SQLite) Users(ctx context.Context) ([]User, error) {
+func (s *DB) Users(ctx context.Context) ([]User, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY email`)
 	return collect(rows, err, "users", func(sc scanner) (*User, error) { return scanUser(sc) })
 }
 
 // SetPassword implements Store.
-func (s *SQLite) SetPassword(ctx context.Context, userID int64, passwordHash string) error {
+func (s *DB) SetPassword(ctx context.Context, userID int64, passwordHash string) error {
 	return s.updateOne(ctx, "user", `UPDATE users SET password = ? WHERE id = ?`, passwordHash, userID)
 }
 
 // updateOne runs an UPDATE or DELETE that must touch a row.
-func (s *SQLite) updateOne(ctx context.Context, what, q string, args ...any) error {
+func (s *DB) updateOne(ctx context.Context, what, q string, args ...any) error {
 	res, err := s.write(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -183,7 +193,7 @@ func (s *SQLite) updateOne(ctx context.Context, what, q string, args ...any) err
 }
 
 // CreateConfirmation implements Store.
-func (s *SQLite) CreateConfirmation(ctx context.Context, userID int64, hash []byte, expires time.Time) error {
+func (s *DB) CreateConfirmation(ctx context.Context, userID int64, hash []byte, expires time.Time) error {
 	_, err := s.write(ctx, `INSERT INTO confirmations(hash, user_id, expires) VALUES(?,?,?)`, hash, userID, expires.Unix())
 	if err != nil {
 		return fmt.Errorf("create confirmation: %w", err)
@@ -192,10 +202,10 @@ func (s *SQLite) CreateConfirmation(ctx context.Context, userID int64, hash []by
 }
 
 // Confirm implements Store.
-func (s *SQLite) Confirm(ctx context.Context, hash []byte, now time.Time) (*User, error) {
+func (s *DB) Confirm(ctx context.Context, hash []byte, now time.Time) (*User, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("confirm: %w", err)
 	}
@@ -228,23 +238,25 @@ func (s *SQLite) Confirm(ctx context.Context, hash []byte, now time.Time) (*User
 }
 
 // CreateSession implements Store.
-func (s *SQLite) CreateSession(ctx context.Context, userID int64, hash []byte, expires time.Time) error {
+func (s *DB) CreateSession(ctx context.Context, userID int64, hash []byte, expires time.Time) error {
 	// Expired sessions of anyone go on the way.
 	now := time.Now().Unix()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE expires < ?`, now); err != nil {
-		return fmt.Errorf("create session: %w", err)
-	}
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO sessions(hash, user_id, created, expires) VALUES(?,?,?,?)`,
-		hash, userID, now, expires.Unix()); err != nil {
+	err := s.inWrite(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires < ?`, now); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO sessions(hash, user_id, created, expires) VALUES(?,?,?,?)`,
+			hash, userID, now, expires.Unix())
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
 	return nil
 }
 
 // SessionUser implements Store.
-func (s *SQLite) SessionUser(ctx context.Context, hash []byte, now time.Time) (*User, error) {
+func (s *DB) SessionUser(ctx context.Context, hash []byte, now time.Time) (*User, error) {
 	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT u.id, u.email, u.name, u.admin, u.confirmed, u.created
 		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.hash = ? AND s.expires >= ?`, hash, now.Unix()))
 	if err != nil {
@@ -254,7 +266,7 @@ func (s *SQLite) SessionUser(ctx context.Context, hash []byte, now time.Time) (*
 }
 
 // DeleteSession implements Store.
-func (s *SQLite) DeleteSession(ctx context.Context, hash []byte) error {
+func (s *DB) DeleteSession(ctx context.Context, hash []byte) error {
 	if _, err := s.write(ctx, `DELETE FROM sessions WHERE hash = ?`, hash); err != nil {
 		return fmt.Errorf("delete session: %w", err)
 	}
@@ -262,24 +274,23 @@ func (s *SQLite) DeleteSession(ctx context.Context, hash []byte) error {
 }
 
 // CreateToken implements Store.
-func (s *SQLite) CreateToken(ctx context.Context, userID int64, name string, hash []byte) (*APIToken, error) {
+func (s *DB) CreateToken(ctx context.Context, userID int64, name string, hash []byte) (*APIToken, error) {
 	t := APIToken{UserID: userID, Name: name, Created: time.Now().Truncate(time.Second).UTC()}
-	res, err := s.write(ctx, `INSERT INTO api_tokens(hash, user_id, name, created) VALUES(?,?,?,?)`,
+	var err error
+	t.ID, err = s.insertID(ctx, `INSERT INTO api_tokens(hash, user_id, name, created) VALUES(?,?,?,?) RETURNING id`,
 		hash, userID, name, t.Created.Unix())
 	if err != nil {
-		var se sqlite3.Error
-		if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintForeignKey {
+		if isForeignKey(err) {
 			return nil, fmt.Errorf("user %d: %w", userID, ErrNotFound)
 		}
 		return nil, fmt.Errorf("create token: %w", err)
 	}
-	t.ID, _ = res.LastInsertId()
 	return &t, nil
 }
 
 // TokenUser implements Store. The token's last use is recorded at most
 // once a minute, to keep reads from writing.
-func (s *SQLite) TokenUser(ctx context.Context, hash []byte, now time.Time) (*User, error) {
+func (s *DB) TokenUser(ctx context.Context, hash []byte, now time.Time) (*User, error) {
 	var tid, last int64
 	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT u.id, u.email, u.name, u.admin, u.confirmed, u.created, t.id, t.last_used
 		FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?`, hash), &tid, &last)
@@ -295,7 +306,7 @@ func (s *SQLite) TokenUser(ctx context.Context, hash []byte, now time.Time) (*Us
 }
 
 // Tokens implements Store.
-func (s *SQLite) Tokens(ctx context.Context, userID int64) ([]APIToken, error) {
+func (s *DB) Tokens(ctx context.Context, userID int64) ([]APIToken, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id, user_id, name, created, last_used FROM api_tokens WHERE user_id = ? ORDER BY id`, userID)
 	return collect(rows, err, "tokens", func(sc scanner) (*APIToken, error) {
 		var t APIToken
@@ -309,12 +320,12 @@ func (s *SQLite) Tokens(ctx context.Context, userID int64) ([]APIToken, error) {
 }
 
 // DeleteToken implements Store.
-func (s *SQLite) DeleteToken(ctx context.Context, userID, tokenID int64) error {
+func (s *DB) DeleteToken(ctx context.Context, userID, tokenID int64) error {
 	return s.updateOne(ctx, "token", `DELETE FROM api_tokens WHERE id = ? AND user_id = ?`, tokenID, userID)
 }
 
 // SetRole implements Store.
-func (s *SQLite) SetRole(ctx context.Context, userID int64, list, role string) error {
+func (s *DB) SetRole(ctx context.Context, userID int64, list, role string) error {
 	var listID int64
 	if err := s.r.QueryRowContext(ctx, `SELECT id FROM lists WHERE name = ?`, list).Scan(&listID); err != nil {
 		return userErr(err, "list "+list)
@@ -335,7 +346,7 @@ func (s *SQLite) SetRole(ctx context.Context, userID int64, list, role string) e
 }
 
 // Roles implements Store.
-func (s *SQLite) Roles(ctx context.Context, userID int64) (map[string]string, error) {
+func (s *DB) Roles(ctx context.Context, userID int64) (map[string]string, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT l.name, r.role FROM list_roles r JOIN lists l ON l.id = r.list_id WHERE r.user_id = ?`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("roles: %w", err)
@@ -356,7 +367,7 @@ func (s *SQLite) Roles(ctx context.Context, userID int64) (map[string]string, er
 }
 
 // Role implements Store.
-func (s *SQLite) Role(ctx context.Context, userID int64, list string) (string, error) {
+func (s *DB) Role(ctx context.Context, userID int64, list string) (string, error) {
 	var role string
 	err := s.r.QueryRowContext(ctx, `SELECT r.role FROM list_roles r JOIN lists l ON l.id = r.list_id
 		WHERE r.user_id = ? AND l.name = ?`, userID, list).Scan(&role)
@@ -370,7 +381,7 @@ func (s *SQLite) Role(ctx context.Context, userID int64, list string) (string, e
 }
 
 // SetVisibility implements Store.
-func (s *SQLite) SetVisibility(ctx context.Context, list, visibility string) error {
+func (s *DB) SetVisibility(ctx context.Context, list, visibility string) error {
 	if !ValidVisibility(visibility) {
 		return fmt.Errorf("%w: visibility %q (public, unlisted or private)", ErrInvalid, visibility)
 	}
@@ -378,7 +389,7 @@ func (s *SQLite) SetVisibility(ctx context.Context, list, visibility string) err
 }
 
 // ListInfo implements Store.
-func (s *SQLite) ListInfo(ctx context.Context, name string) (*List, error) {
+func (s *DB) ListInfo(ctx context.Context, name string) (*List, error) {
 	var l List
 	var created int64
 	err := s.r.QueryRowContext(ctx, `SELECT id, name, description, owner, created, uidvalidity, visibility FROM lists WHERE name = ?`, name).
@@ -394,7 +405,7 @@ func (s *SQLite) ListInfo(ctx context.Context, name string) (*List, error) {
 }
 
 // SetSeriesStatus implements Store.
-func (s *SQLite) SetSeriesStatus(ctx context.Context, seriesID int64, status string, userID int64, comment string, at time.Time) (*StatusChange, error) {
+func (s *DB) SetSeriesStatus(ctx context.Context, seriesID int64, status string, userID int64, comment string, at time.Time) (*StatusChange, error) {
 	settable := false
 	for _, st := range SettableStatuses {
 		settable = settable || st == status
@@ -404,7 +415,7 @@ func (s *SQLite) SetSeriesStatus(ctx context.Context, seriesID int64, status str
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("set status: %w", err)
 	}
@@ -420,12 +431,11 @@ func (s *SQLite) SetSeriesStatus(ctx context.Context, seriesID int64, status str
 		return nil, fmt.Errorf("set status: %w", err)
 	}
 	c := StatusChange{SeriesID: seriesID, From: from, To: status, UserID: userID, At: at.Truncate(time.Second).UTC(), Comment: comment}
-	res, err := tx.ExecContext(ctx, `INSERT INTO status_history(series_id, from_status, to_status, user_id, at, comment) VALUES(?,?,?,?,?,?)`,
-		seriesID, from, status, nullID(userID), c.At.Unix(), comment)
+	err = tx.QueryRowContext(ctx, `INSERT INTO status_history(series_id, from_status, to_status, user_id, at, comment) VALUES(?,?,?,?,?,?) RETURNING id`,
+		seriesID, from, status, nullID(userID), c.At.Unix(), comment).Scan(&c.ID)
 	if err != nil {
 		return nil, fmt.Errorf("set status: %w", err)
 	}
-	c.ID, _ = res.LastInsertId()
 	if userID != 0 {
 		var p Person
 		if err := tx.QueryRowContext(ctx, `SELECT name, email FROM users WHERE id = ?`, userID).Scan(&p.Name, &p.Email); err != nil {
@@ -440,7 +450,7 @@ func (s *SQLite) SetSeriesStatus(ctx context.Context, seriesID int64, status str
 }
 
 // StatusHistory implements Store.
-func (s *SQLite) StatusHistory(ctx context.Context, seriesID int64) ([]StatusChange, error) {
+func (s *DB) StatusHistory(ctx context.Context, seriesID int64) ([]StatusChange, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT h.id, h.series_id, h.from_status, h.to_status, COALESCE(h.user_id, 0),
 		u.name, u.email, h.at, h.comment
 		FROM status_history h LEFT JOIN users u ON u.id = h.user_id WHERE h.series_id = ? ORDER BY h.id`, seriesID)
@@ -496,7 +506,7 @@ type AccountData struct {
 }
 
 // ExportAccounts implements Store.
-func (s *SQLite) ExportAccounts(ctx context.Context) (*AccountData, error) {
+func (s *DB) ExportAccounts(ctx context.Context) (*AccountData, error) {
 	var d AccountData
 	q := func(query string, scan func(*sql.Rows) error) error {
 		rows, err := s.r.QueryContext(ctx, query)
@@ -580,10 +590,10 @@ func (s *SQLite) ExportAccounts(ctx context.Context) (*AccountData, error) {
 // the rebuilt store is dropped and counted; a series takes the status of
 // its last recorded change, unless ingest superseded it and the change
 // was no decision (proposed, needs_revision), as ingest itself does.
-func (s *SQLite) ImportAccounts(ctx context.Context, d *AccountData) (dropped int, err error) {
+func (s *DB) ImportAccounts(ctx context.Context, d *AccountData) (dropped int, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("import accounts: %w", err)
 	}
@@ -638,6 +648,9 @@ func (s *SQLite) ImportAccounts(ctx context.Context, d *AccountData) (dropped in
 	if err != nil {
 		return dropped, err
 	}
+	if err := s.syncSequences(ctx, tx); err != nil {
+		return dropped, fmt.Errorf("import accounts: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return dropped, fmt.Errorf("import accounts: %w", err)
 	}
@@ -645,7 +658,7 @@ func (s *SQLite) ImportAccounts(ctx context.Context, d *AccountData) (dropped in
 }
 
 // MessageLists implements Store.
-func (s *SQLite) MessageLists(ctx context.Context, messageID string) ([]string, error) {
+func (s *DB) MessageLists(ctx context.Context, messageID string) ([]string, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT l.name FROM messages m JOIN lists l ON l.id = m.list_id
 		WHERE m.message_id = ? ORDER BY l.name LIMIT 100`, messageID)
 	names, err := collect(rows, err, "message lists", func(sc scanner) (*string, error) {

@@ -39,7 +39,7 @@ type Check struct {
 const maxCheckLog = 1 << 20
 
 // SetCheck implements Store.
-func (s *SQLite) SetCheck(ctx context.Context, c *Check) (*Check, error) {
+func (s *DB) SetCheck(ctx context.Context, c *Check) (*Check, error) {
 	if !ValidCheckState(c.State) {
 		return nil, fmt.Errorf("%w: check state %q (pending, success, warning or fail)", ErrInvalid, c.State)
 	}
@@ -51,14 +51,10 @@ func (s *SQLite) SetCheck(ctx context.Context, c *Check) (*Check, error) {
 	}
 	now := time.Now().Unix()
 	var id int64
-	err := func() error {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.w.QueryRowContext(ctx, `INSERT INTO checks(series_id, patch_index, context, state, description, url, log, created, updated)
-			VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(series_id, patch_index, context) DO UPDATE SET
-			state = excluded.state, description = excluded.description, url = excluded.url, log = excluded.log, updated = excluded.updated
-			RETURNING id`, c.SeriesID, c.PatchIndex, c.Context, c.State, c.Description, c.URL, c.Log, now, now).Scan(&id)
-	}()
+	id, err := s.insertID(ctx, `INSERT INTO checks(series_id, patch_index, context, state, description, url, log, created, updated)
+		VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(series_id, patch_index, context) DO UPDATE SET
+		state = excluded.state, description = excluded.description, url = excluded.url, log = excluded.log, updated = excluded.updated
+		RETURNING id`, c.SeriesID, c.PatchIndex, c.Context, c.State, c.Description, c.URL, c.Log, now, now)
 	if err != nil {
 		if _, serr := s.Series(ctx, c.SeriesID); serr != nil {
 			return nil, serr
@@ -80,7 +76,7 @@ func scanCheck(sc scanner) (*Check, error) {
 	return &c, nil
 }
 
-func (s *SQLite) check(ctx context.Context, id int64) (*Check, error) {
+func (s *DB) check(ctx context.Context, id int64) (*Check, error) {
 	c, err := scanCheck(s.r.QueryRowContext(ctx, `SELECT `+checkCols+` FROM checks WHERE id = ?`, id))
 	if err != nil {
 		return nil, userErr(err, fmt.Sprintf("check %d", id))
@@ -89,10 +85,10 @@ func (s *SQLite) check(ctx context.Context, id int64) (*Check, error) {
 }
 
 // CheckByID implements Store.
-func (s *SQLite) CheckByID(ctx context.Context, id int64) (*Check, error) { return s.check(ctx, id) }
+func (s *DB) CheckByID(ctx context.Context, id int64) (*Check, error) { return s.check(ctx, id) }
 
 // Checks implements Store.
-func (s *SQLite) Checks(ctx context.Context, seriesID int64) ([]Check, error) {
+func (s *DB) Checks(ctx context.Context, seriesID int64) ([]Check, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+checkCols+` FROM checks WHERE series_id = ? ORDER BY patch_index, context`, seriesID)
 	return collect(rows, err, "checks", scanCheck)
 }

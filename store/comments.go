@@ -90,7 +90,7 @@ type OutboxMessage struct {
 }
 
 // SetResolution implements Tx.
-func (t *sqliteTx) SetResolution(ctx context.Context, r Resolution, resolved bool) error {
+func (t *writeTx) SetResolution(ctx context.Context, r Resolution, resolved bool) error {
 	if r.ReplyMessageID == "" || r.PatchMessageID == "" {
 		return fmt.Errorf("resolution without message ids: %w", ErrInvalid)
 	}
@@ -110,23 +110,24 @@ func (t *sqliteTx) SetResolution(ctx context.Context, r Resolution, resolved boo
 }
 
 // AddOutbox implements Tx.
-func (t *sqliteTx) AddOutbox(ctx context.Context, m OutboxMessage) (int64, error) {
+func (t *writeTx) AddOutbox(ctx context.Context, m OutboxMessage) (int64, error) {
 	if m.State == "" {
 		m.State = OutboxQueued
 	}
 	if m.Created.IsZero() {
 		m.Created = time.Now()
 	}
-	res, err := t.exec(ctx, `INSERT INTO outbox (list_id, message_id, raw, state, created, attempts, last_error) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		m.ListID, m.MessageID, m.Raw, m.State, m.Created.Unix(), m.Attempts, m.LastError)
+	var id int64
+	err := t.queryRow(ctx, `INSERT INTO outbox (list_id, message_id, raw, state, created, attempts, last_error) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		m.ListID, m.MessageID, m.Raw, m.State, m.Created.Unix(), m.Attempts, m.LastError).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("add outbox: %w", err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 // Resolutions implements Store.
-func (s *SQLite) Resolutions(ctx context.Context, patchMessageIDs []string) ([]Resolution, error) {
+func (s *DB) Resolutions(ctx context.Context, patchMessageIDs []string) ([]Resolution, error) {
 	var out []Resolution
 	if patchMessageIDs == nil {
 		rows, err := s.r.QueryContext(ctx, `SELECT reply_message_id, patch_message_id, file, side, line, resolved_by, resolved_at
@@ -179,7 +180,7 @@ func (s *SQLite) Resolutions(ctx context.Context, patchMessageIDs []string) ([]R
 }
 
 // Outbox implements Store.
-func (s *SQLite) Outbox(ctx context.Context, state string) ([]OutboxMessage, error) {
+func (s *DB) Outbox(ctx context.Context, state string) ([]OutboxMessage, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT o.id, o.list_id, l.name, o.message_id, o.raw, o.state, o.created, o.attempts, o.last_error
 		FROM outbox o JOIN lists l ON l.id = o.list_id WHERE ?1 = '' OR o.state = ?1 ORDER BY o.id`, state)
 	if err != nil {

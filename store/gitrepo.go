@@ -31,7 +31,7 @@ type Applied struct {
 }
 
 // SetListRepo implements Store.
-func (s *SQLite) SetListRepo(ctx context.Context, r ListRepo) error {
+func (s *DB) SetListRepo(ctx context.Context, r ListRepo) error {
 	if r.Repo == "" || r.Branch == "" || len(r.Repo) > 2000 || len(r.Branch) > 250 || len(r.Check) > 4000 ||
 		strings.ContainsAny(r.Repo+r.Branch, "\x00\n\r") || strings.HasPrefix(r.Repo, "-") {
 		return fmt.Errorf("%w: a repository needs a URL or path (at most 2000 bytes, not starting with '-') and a branch (at most 250), on one line", ErrInvalid)
@@ -58,7 +58,7 @@ func (s *SQLite) SetListRepo(ctx context.Context, r ListRepo) error {
 }
 
 // ListRepo implements Store.
-func (s *SQLite) ListRepo(ctx context.Context, list string) (*ListRepo, error) {
+func (s *DB) ListRepo(ctx context.Context, list string) (*ListRepo, error) {
 	r := ListRepo{List: list}
 	var gate int
 	err := s.r.QueryRowContext(ctx, `SELECT r.repo, r.branch, r.check_cmd, r.first_timer_gate
@@ -75,7 +75,7 @@ func (s *SQLite) ListRepo(ctx context.Context, list string) (*ListRepo, error) {
 }
 
 // RecordApplied implements Store.
-func (s *SQLite) RecordApplied(ctx context.Context, a Applied) error {
+func (s *DB) RecordApplied(ctx context.Context, a Applied) error {
 	if len(a.Commits) == 0 {
 		return fmt.Errorf("%w: no commits", ErrInvalid)
 	}
@@ -89,7 +89,7 @@ func (s *SQLite) RecordApplied(ctx context.Context, a Applied) error {
 }
 
 // AppliedSeries implements Store.
-func (s *SQLite) AppliedSeries(ctx context.Context, seriesID int64) (*Applied, error) {
+func (s *DB) AppliedSeries(ctx context.Context, seriesID int64) (*Applied, error) {
 	a := Applied{SeriesID: seriesID}
 	var commits string
 	var at int64
@@ -104,7 +104,7 @@ func (s *SQLite) AppliedSeries(ctx context.Context, seriesID int64) (*Applied, e
 }
 
 // SeriesByPatchIDs implements Store.
-func (s *SQLite) SeriesByPatchIDs(ctx context.Context, list string, patchIDs []string) ([]int64, error) {
+func (s *DB) SeriesByPatchIDs(ctx context.Context, list string, patchIDs []string) ([]int64, error) {
 	have := map[string]bool{}
 	for _, p := range patchIDs {
 		if p != "" {
@@ -167,7 +167,7 @@ type GitData struct {
 }
 
 // ExportGit implements Store.
-func (s *SQLite) ExportGit(ctx context.Context) (*GitData, error) {
+func (s *DB) ExportGit(ctx context.Context) (*GitData, error) {
 	var d GitData
 	rows, err := s.r.QueryContext(ctx, `SELECT l.name, r.repo, r.branch, r.check_cmd, r.first_timer_gate
 		FROM list_repos r JOIN lists l ON l.id = r.list_id ORDER BY l.name`)
@@ -211,7 +211,7 @@ func (s *SQLite) ExportGit(ctx context.Context) (*GitData, error) {
 
 // ImportGit implements Store; applied series not found in this store are
 // dropped and counted.
-func (s *SQLite) ImportGit(ctx context.Context, d *GitData) (dropped int, err error) {
+func (s *DB) ImportGit(ctx context.Context, d *GitData) (dropped int, err error) {
 	for _, r := range d.Repos {
 		if err := s.SetListRepo(ctx, r); err != nil {
 			return dropped, err

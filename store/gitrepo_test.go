@@ -9,7 +9,7 @@ import (
 
 func TestListRepoAndApplied(t *testing.T) {
 	ctx := context.Background()
-	st, err := Open(ctx, t.TempDir())
+	st, err := opener(t)()
 	if err != nil {
 		t.Fatal(err)
 	}

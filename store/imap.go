@@ -56,7 +56,7 @@ const (
 )
 
 // MailboxEntries implements Store.
-func (s *SQLite) MailboxEntries(ctx context.Context, listID, maxRowID int64) ([]MailboxEntry, error) {
+func (s *DB) MailboxEntries(ctx context.Context, listID, maxRowID int64) ([]MailboxEntry, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id, uid, kind FROM messages WHERE list_id = ? AND id <= ? ORDER BY uid`, listID, maxRowID)
 	if err != nil {
 		return nil, fmt.Errorf("mailbox entries: %w", err)
@@ -74,7 +74,7 @@ func (s *SQLite) MailboxEntries(ctx context.Context, listID, maxRowID int64) ([]
 }
 
 // EntriesSince implements Store.
-func (s *SQLite) EntriesSince(ctx context.Context, afterRowID int64, limit int) ([]MailboxEntry, error) {
+func (s *DB) EntriesSince(ctx context.Context, afterRowID int64, limit int) ([]MailboxEntry, error) {
 	st, err := s.readStmt(ctx, `SELECT id, list_id, uid, kind FROM messages WHERE id > ? ORDER BY id LIMIT ?`)
 	if err != nil {
 		return nil, fmt.Errorf("entries since: %w", err)
@@ -96,7 +96,7 @@ func (s *SQLite) EntriesSince(ctx context.Context, afterRowID int64, limit int) 
 }
 
 // LastRowID implements Store.
-func (s *SQLite) LastRowID(ctx context.Context) (int64, error) {
+func (s *DB) LastRowID(ctx context.Context) (int64, error) {
 	var id int64
 	if err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM messages`).Scan(&id); err != nil {
 		return 0, fmt.Errorf("last row id: %w", err)
@@ -117,7 +117,7 @@ func kindsCond(kinds []string) (string, []any) {
 }
 
 // FetchMailbox implements Store.
-func (s *SQLite) FetchMailbox(ctx context.Context, listID int64, lo, hi uint32, kinds []string, withRaw bool,
+func (s *DB) FetchMailbox(ctx context.Context, listID int64, lo, hi uint32, kinds []string, withRaw bool,
 	fn func(m *MailboxMessage, raw []byte) error) error {
 	cols, join := "m.uid, m.kind, m.size, COALESCE(m.wire_size, 0), m.arrived, m.date", ""
 	if withRaw {
@@ -187,7 +187,7 @@ func (s *SQLite) FetchMailbox(ctx context.Context, listID int64, lo, hi uint32, 
 }
 
 // MailboxSize implements Store.
-func (s *SQLite) MailboxSize(ctx context.Context, listID int64, kinds []string) (int64, error) {
+func (s *DB) MailboxSize(ctx context.Context, listID int64, kinds []string) (int64, error) {
 	kc, kargs := kindsCond(kinds)
 	var n int64
 	err := s.r.QueryRowContext(ctx, `SELECT COALESCE(SUM(COALESCE(m.wire_size, m.size)), 0) FROM messages m WHERE m.list_id = ?`+kc,
@@ -204,7 +204,7 @@ func likeEscape(s string) string {
 }
 
 // MailboxSearch implements Store.
-func (s *SQLite) MailboxSearch(ctx context.Context, listID int64, kinds []string, c MailboxCond) ([]uint32, error) {
+func (s *DB) MailboxSearch(ctx context.Context, listID int64, kinds []string, c MailboxCond) ([]uint32, error) {
 	kc, kargs := kindsCond(kinds)
 	var q string
 	var args []any
@@ -214,7 +214,7 @@ func (s *SQLite) MailboxSearch(ctx context.Context, listID int64, kinds []string
 		if err := s.r.QueryRowContext(ctx, `SELECT name FROM lists WHERE id = ?`, listID).Scan(&l.Name); err != nil {
 			return nil, fmt.Errorf("search: %w", err)
 		}
-		sq, sargs, err := searchSQL([]string{l.Name}, c.Expr, "m.uid")
+		sq, sargs, err := searchSQL(s.pg, []string{l.Name}, c.Expr, "m.uid")
 		if err != nil {
 			return nil, err
 		}
@@ -313,7 +313,7 @@ func WireSize(raw []byte) int {
 
 // fillWireSizes computes wire_size for messages stored before the
 // column existed (once, after the migration that adds it).
-func (s *SQLite) fillWireSizes(ctx context.Context) error {
+func (s *DB) fillWireSizes(ctx context.Context) error {
 	for {
 		rows, err := s.w.QueryContext(ctx, `SELECT m.id, r.data FROM messages m JOIN raw r ON r.id = m.id
 			WHERE m.wire_size IS NULL LIMIT 500`)
@@ -343,7 +343,7 @@ func (s *SQLite) fillWireSizes(ctx context.Context) error {
 		if len(sizes) == 0 {
 			return nil
 		}
-		tx, err := s.w.BeginTx(ctx, nil)
+		tx, err := s.beginWrite(ctx)
 		if err != nil {
 			return fmt.Errorf("fill wire sizes: %w", err)
 		}

@@ -91,7 +91,7 @@ func scanJob(sc scanner) (*Job, error) {
 }
 
 // EnqueueJob implements Jobs.
-func (s *SQLite) EnqueueJob(ctx context.Context, seriesID int64) (*Job, bool, error) {
+func (s *DB) EnqueueJob(ctx context.Context, seriesID int64) (*Job, bool, error) {
 	now := time.Now().UnixMilli()
 	res, err := s.write(ctx, `INSERT INTO jobs(series_id, created, updated) VALUES(?,?,?) ON CONFLICT(series_id) DO NOTHING`, seriesID, now, now)
 	if err != nil {
@@ -106,13 +106,13 @@ func (s *SQLite) EnqueueJob(ctx context.Context, seriesID int64) (*Job, bool, er
 }
 
 // ClaimJob implements Jobs.
-func (s *SQLite) ClaimJob(ctx context.Context, owner string, lease time.Duration) (*Job, error) {
+func (s *DB) ClaimJob(ctx context.Context, owner string, lease time.Duration) (*Job, error) {
 	if owner == "" || len(owner) > 200 {
 		return nil, fmt.Errorf("%w: a runner name of 1 to 200 bytes", ErrInvalid)
 	}
 	var j *Job
 	err := s.Update(ctx, func(tx Tx) error {
-		t := tx.(*sqliteTx)
+		t := tx.(*writeTx)
 		now := time.Now().UnixMilli()
 		if _, err := t.exec(ctx, `UPDATE jobs SET state = 'failed', lease_owner = '', updated = ?1,
 			last_error = 'the runner stopped (lease lapsed) ' || attempts || ' times'
@@ -136,7 +136,7 @@ func (s *SQLite) ClaimJob(ctx context.Context, owner string, lease time.Duration
 }
 
 // RenewJob implements Jobs.
-func (s *SQLite) RenewJob(ctx context.Context, id int64, owner string, lease time.Duration) error {
+func (s *DB) RenewJob(ctx context.Context, id int64, owner string, lease time.Duration) error {
 	now := time.Now().UnixMilli()
 	res, err := s.write(ctx, `UPDATE jobs SET lease_expires = ?, updated = ? WHERE id = ? AND lease_owner = ? AND state = 'running' AND lease_expires >= ?`,
 		now+lease.Milliseconds(), now, id, owner, now)
@@ -150,7 +150,7 @@ func (s *SQLite) RenewJob(ctx context.Context, id int64, owner string, lease tim
 }
 
 // FinishJob implements Jobs.
-func (s *SQLite) FinishJob(ctx context.Context, id int64, owner, state, lastError string, checks []Check) error {
+func (s *DB) FinishJob(ctx context.Context, id int64, owner, state, lastError string, checks []Check) error {
 	if state != JobDone && state != JobFailed && state != JobHeld {
 		return fmt.Errorf("%w: job state %q", ErrInvalid, state)
 	}
@@ -163,7 +163,7 @@ func (s *SQLite) FinishJob(ctx context.Context, id int64, owner, state, lastErro
 		}
 	}
 	return s.Update(ctx, func(tx Tx) error {
-		t := tx.(*sqliteTx)
+		t := tx.(*writeTx)
 		now := time.Now().UnixMilli()
 		var seriesID int64
 		err := t.queryRow(ctx, `UPDATE jobs SET state = ?, last_error = ?, lease_owner = '', lease_expires = 0, updated = ?
@@ -191,7 +191,7 @@ func (s *SQLite) FinishJob(ctx context.Context, id int64, owner, state, lastErro
 }
 
 // ReleaseJob implements Jobs.
-func (s *SQLite) ReleaseJob(ctx context.Context, id int64) (*Job, error) {
+func (s *DB) ReleaseJob(ctx context.Context, id int64) (*Job, error) {
 	res, err := s.write(ctx, `UPDATE jobs SET state = 'queued', released = 1, updated = ? WHERE id = ? AND state = 'held'`, time.Now().UnixMilli(), id)
 	if err != nil {
 		return nil, fmt.Errorf("release job %d: %w", id, err)
@@ -207,7 +207,7 @@ func (s *SQLite) ReleaseJob(ctx context.Context, id int64) (*Job, error) {
 }
 
 // RetryJob implements Jobs.
-func (s *SQLite) RetryJob(ctx context.Context, id int64) (*Job, error) {
+func (s *DB) RetryJob(ctx context.Context, id int64) (*Job, error) {
 	res, err := s.write(ctx, `UPDATE jobs SET state = 'queued', attempts = 0, last_error = '', updated = ? WHERE id = ? AND state IN ('done', 'failed')`, time.Now().UnixMilli(), id)
 	if err != nil {
 		return nil, fmt.Errorf("retry job %d: %w", id, err)
@@ -223,7 +223,7 @@ func (s *SQLite) RetryJob(ctx context.Context, id int64) (*Job, error) {
 }
 
 // Job implements Jobs.
-func (s *SQLite) Job(ctx context.Context, id int64) (*Job, error) {
+func (s *DB) Job(ctx context.Context, id int64) (*Job, error) {
 	j, err := scanJob(s.r.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
 	if err != nil {
 		return nil, userErr(err, fmt.Sprintf("job %d", id))
@@ -232,7 +232,7 @@ func (s *SQLite) Job(ctx context.Context, id int64) (*Job, error) {
 }
 
 // JobForSeries implements Jobs.
-func (s *SQLite) JobForSeries(ctx context.Context, seriesID int64) (*Job, error) {
+func (s *DB) JobForSeries(ctx context.Context, seriesID int64) (*Job, error) {
 	j, err := scanJob(s.r.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE series_id = ?`, seriesID))
 	if err != nil {
 		return nil, userErr(err, fmt.Sprintf("job of series %d", seriesID))
@@ -241,7 +241,7 @@ func (s *SQLite) JobForSeries(ctx context.Context, seriesID int64) (*Job, error)
 }
 
 // JobList implements Jobs.
-func (s *SQLite) JobList(ctx context.Context, state string, p Page) ([]Job, error) {
+func (s *DB) JobList(ctx context.Context, state string, p Page) ([]Job, error) {
 	limit := p.Limit
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
@@ -251,7 +251,7 @@ func (s *SQLite) JobList(ctx context.Context, state string, p Page) ([]Job, erro
 }
 
 // SeriesWithoutJob implements Store.
-func (s *SQLite) SeriesWithoutJob(ctx context.Context, limit int) ([]int64, error) {
+func (s *DB) SeriesWithoutJob(ctx context.Context, limit int) ([]int64, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT s.id FROM series s JOIN list_repos r ON r.list_id = s.list_id
 		WHERE s.received >= s.total AND s.total > 0 AND s.pull_url = '' AND s.status IN ('proposed', 'needs_revision', 'approved')
 		AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.series_id = s.id) ORDER BY s.id LIMIT ?`, limit)
@@ -262,7 +262,7 @@ func (s *SQLite) SeriesWithoutJob(ctx context.Context, limit int) ([]int64, erro
 }
 
 // EarlierAccepted implements Store.
-func (s *SQLite) EarlierAccepted(ctx context.Context, seriesID int64) (bool, error) {
+func (s *DB) EarlierAccepted(ctx context.Context, seriesID int64) (bool, error) {
 	var n int
 	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM series o JOIN series s ON s.id = ?1
 		WHERE o.list_id = s.list_id AND o.submitter_email = s.submitter_email AND o.id != s.id

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-func newSeries(t testing.TB, st *SQLite, listID int64, n int) []int64 {
+func newSeries(t testing.TB, st *DB, listID int64, n int) []int64 {
 	t.Helper()
 	ctx := context.Background()
 	var ids []int64

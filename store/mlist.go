@@ -102,7 +102,7 @@ func listID(ctx context.Context, q interface {
 }
 
 // Subscribe implements Store.
-func (s *SQLite) Subscribe(ctx context.Context, list, email, name, state string) error {
+func (s *DB) Subscribe(ctx context.Context, list, email, name, state string) error {
 	email = strings.ToLower(strings.TrimSpace(email))
 	if !strings.Contains(email, "@") || strings.ContainsAny(email, " \t\r\n<>,") {
 		return fmt.Errorf("%w: address %q", ErrInvalid, email)
@@ -115,8 +115,8 @@ func (s *SQLite) Subscribe(ctx context.Context, list, email, name, state string)
 		return err
 	}
 	_, err = s.write(ctx, `INSERT INTO subscribers(list_id, email, name, state, created) VALUES(?,?,?,?,?)
-		ON CONFLICT(list_id, email) DO UPDATE SET state = excluded.state, name = CASE WHEN excluded.name != '' THEN excluded.name ELSE name END,
-		bounces = CASE WHEN excluded.state = 'active' THEN 0 ELSE bounces END`,
+		ON CONFLICT(list_id, email) DO UPDATE SET state = excluded.state, name = CASE WHEN excluded.name != '' THEN excluded.name ELSE subscribers.name END,
+		bounces = CASE WHEN excluded.state = 'active' THEN 0 ELSE subscribers.bounces END`,
 		id, email, name, state, time.Now().Unix())
 	if err != nil {
 		return fmt.Errorf("subscribe: %w", err)
@@ -125,7 +125,7 @@ func (s *SQLite) Subscribe(ctx context.Context, list, email, name, state string)
 }
 
 // Unsubscribe implements Store.
-func (s *SQLite) Unsubscribe(ctx context.Context, list, email string) error {
+func (s *DB) Unsubscribe(ctx context.Context, list, email string) error {
 	id, err := listID(ctx, s.r, list)
 	if err != nil {
 		return err
@@ -146,14 +146,14 @@ func scanSubscriber(sc scanner) (*Subscriber, error) {
 }
 
 // Subscribers implements Store.
-func (s *SQLite) Subscribers(ctx context.Context, list, state string) ([]Subscriber, error) {
+func (s *DB) Subscribers(ctx context.Context, list, state string) ([]Subscriber, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+subscriberCols+` FROM subscribers s JOIN lists l ON l.id = s.list_id
 		WHERE l.name = ?1 AND (?2 = '' OR s.state = ?2) ORDER BY s.email`, list, state)
 	return collect(rows, err, "subscribers", scanSubscriber)
 }
 
 // Subscriber implements Store.
-func (s *SQLite) Subscriber(ctx context.Context, list, email string) (*Subscriber, error) {
+func (s *DB) Subscriber(ctx context.Context, list, email string) (*Subscriber, error) {
 	sub, err := scanSubscriber(s.r.QueryRowContext(ctx, `SELECT `+subscriberCols+` FROM subscribers s JOIN lists l ON l.id = s.list_id
 		WHERE l.name = ? AND s.email = ?`, list, strings.ToLower(email)))
 	if err != nil {
@@ -163,7 +163,7 @@ func (s *SQLite) Subscriber(ctx context.Context, list, email string) (*Subscribe
 }
 
 // AddBounce implements Store.
-func (s *SQLite) AddBounce(ctx context.Context, list, email string, disableAt int) (*Subscriber, error) {
+func (s *DB) AddBounce(ctx context.Context, list, email string, disableAt int) (*Subscriber, error) {
 	id, err := listID(ctx, s.r, list)
 	if err != nil {
 		return nil, err
@@ -178,7 +178,7 @@ func (s *SQLite) AddBounce(ctx context.Context, list, email string, disableAt in
 }
 
 // AddSubConfirmation implements Store.
-func (s *SQLite) AddSubConfirmation(ctx context.Context, hash []byte, list, email, action string, expires time.Time) error {
+func (s *DB) AddSubConfirmation(ctx context.Context, hash []byte, list, email, action string, expires time.Time) error {
 	id, err := listID(ctx, s.r, list)
 	if err != nil {
 		return err
@@ -192,10 +192,10 @@ func (s *SQLite) AddSubConfirmation(ctx context.Context, hash []byte, list, emai
 }
 
 // TakeSubConfirmation implements Store.
-func (s *SQLite) TakeSubConfirmation(ctx context.Context, hash []byte, now time.Time) (list, email, action string, err error) {
+func (s *DB) TakeSubConfirmation(ctx context.Context, hash []byte, now time.Time) (list, email, action string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return "", "", "", fmt.Errorf("confirmation: %w", err)
 	}
@@ -219,7 +219,7 @@ func (s *SQLite) TakeSubConfirmation(ctx context.Context, hash []byte, now time.
 }
 
 // Policy implements Store.
-func (s *SQLite) Policy(ctx context.Context, list string) (*ListPolicy, error) {
+func (s *DB) Policy(ctx context.Context, list string) (*ListPolicy, error) {
 	var id int64
 	p := &ListPolicy{Allow: []string{}, Deny: []string{}}
 	err := s.r.QueryRowContext(ctx, `SELECT id, posting, dmarc_action FROM lists WHERE name = ?`, list).Scan(&id, &p.Posting, &p.DMARC)
@@ -246,7 +246,7 @@ func (s *SQLite) Policy(ctx context.Context, list string) (*ListPolicy, error) {
 }
 
 // SetPolicy implements Store.
-func (s *SQLite) SetPolicy(ctx context.Context, list string, p ListPolicy) error {
+func (s *DB) SetPolicy(ctx context.Context, list string, p ListPolicy) error {
 	if !ValidPosting(p.Posting) {
 		return fmt.Errorf("%w: posting %q (open, subscribers or moderated)", ErrInvalid, p.Posting)
 	}
@@ -260,7 +260,7 @@ func (s *SQLite) SetPolicy(ctx context.Context, list string, p ListPolicy) error
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("set policy: %w", err)
 	}
@@ -277,7 +277,8 @@ func (s *SQLite) SetPolicy(ctx context.Context, list string, p ListPolicy) error
 	}
 	for action, pats := range map[string][]string{"allow": p.Allow, "deny": p.Deny} {
 		for _, pat := range pats {
-			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO list_rules(list_id, pattern, action) VALUES(?,?,?)`,
+			if _, err := tx.ExecContext(ctx, `INSERT INTO list_rules(list_id, pattern, action) VALUES(?,?,?)
+				ON CONFLICT(list_id, pattern) DO UPDATE SET action = excluded.action`,
 				id, strings.ToLower(pat), action); err != nil {
 				return fmt.Errorf("set policy: %w", err)
 			}
@@ -290,18 +291,18 @@ func (s *SQLite) SetPolicy(ctx context.Context, list string, p ListPolicy) error
 }
 
 // Hold implements Store.
-func (s *SQLite) Hold(ctx context.Context, h *Held) (int64, error) {
+func (s *DB) Hold(ctx context.Context, h *Held) (int64, error) {
 	id, err := listID(ctx, s.r, h.List)
 	if err != nil {
 		return 0, err
 	}
 	z := zenc.EncodeAll(h.Raw, nil)
-	res, err := s.write(ctx, `INSERT INTO held(list_id, raw, message_id, from_email, subject, reason, auth, arrived, state)
-		VALUES(?,?,?,?,?,?,?,?,?)`, id, z, h.MessageID, strings.ToLower(h.From), h.Subject, h.Reason, h.Auth, h.Arrived.Unix(), HeldWaiting)
+	hid, err := s.insertID(ctx, `INSERT INTO held(list_id, raw, message_id, from_email, subject, reason, auth, arrived, state)
+		VALUES(?,?,?,?,?,?,?,?,?) RETURNING id`, id, z, h.MessageID, strings.ToLower(h.From), h.Subject, h.Reason, h.Auth, h.Arrived.Unix(), HeldWaiting)
 	if err != nil {
 		return 0, fmt.Errorf("hold: %w", err)
 	}
-	return res.LastInsertId()
+	return hid, nil
 }
 
 const heldCols = `h.id, l.name, h.message_id, h.from_email, h.subject, h.reason, h.auth, h.arrived, h.state, h.decided_by, h.decided_at`
@@ -321,14 +322,14 @@ func scanHeld(sc scanner, extra ...any) (*Held, error) {
 }
 
 // HeldMessages implements Store.
-func (s *SQLite) HeldMessages(ctx context.Context, list, state string) ([]Held, error) {
+func (s *DB) HeldMessages(ctx context.Context, list, state string) ([]Held, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+heldCols+` FROM held h JOIN lists l ON l.id = h.list_id
 		WHERE l.name = ?1 AND (?2 = '' OR h.state = ?2) ORDER BY h.id`, list, state)
 	return collect(rows, err, "held", func(sc scanner) (*Held, error) { return scanHeld(sc) })
 }
 
 // HeldMessage implements Store.
-func (s *SQLite) HeldMessage(ctx context.Context, id int64) (*Held, error) {
+func (s *DB) HeldMessage(ctx context.Context, id int64) (*Held, error) {
 	var z []byte
 	h, err := scanHeld(s.r.QueryRowContext(ctx, `SELECT `+heldCols+`, h.raw FROM held h JOIN lists l ON l.id = h.list_id WHERE h.id = ?`, id), &z)
 	if err != nil {
@@ -341,7 +342,7 @@ func (s *SQLite) HeldMessage(ctx context.Context, id int64) (*Held, error) {
 }
 
 // DecideHeld implements Store.
-func (s *SQLite) DecideHeld(ctx context.Context, id int64, state, by string, at time.Time) error {
+func (s *DB) DecideHeld(ctx context.Context, id int64, state, by string, at time.Time) error {
 	if state != HeldApproved && state != HeldRejected {
 		return fmt.Errorf("%w: held state %q", ErrInvalid, state)
 	}
@@ -360,9 +361,10 @@ func (s *SQLite) DecideHeld(ctx context.Context, id int64, state, by string, at 
 }
 
 // SetMessageAuth implements Store.
-func (s *SQLite) SetMessageAuth(ctx context.Context, list, messageID, result string) error {
-	_, err := s.write(ctx, `INSERT OR REPLACE INTO message_auth(id, result)
-		SELECT m.id, ? FROM messages m JOIN lists l ON l.id = m.list_id WHERE l.name = ? AND m.message_id = ?`, result, list, messageID)
+func (s *DB) SetMessageAuth(ctx context.Context, list, messageID, result string) error {
+	_, err := s.write(ctx, `INSERT INTO message_auth(id, result)
+		SELECT m.id, ? FROM messages m JOIN lists l ON l.id = m.list_id WHERE l.name = ? AND m.message_id = ?
+		ON CONFLICT(id) DO UPDATE SET result = excluded.result`, result, list, messageID)
 	if err != nil {
 		return fmt.Errorf("message auth: %w", err)
 	}
@@ -370,7 +372,7 @@ func (s *SQLite) SetMessageAuth(ctx context.Context, list, messageID, result str
 }
 
 // MessageAuth implements Store.
-func (s *SQLite) MessageAuth(ctx context.Context, list, messageID string) (string, error) {
+func (s *DB) MessageAuth(ctx context.Context, list, messageID string) (string, error) {
 	var r string
 	err := s.r.QueryRowContext(ctx, `SELECT a.result FROM message_auth a JOIN messages m ON m.id = a.id JOIN lists l ON l.id = m.list_id
 		WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1`, list, messageID).Scan(&r)
@@ -381,7 +383,7 @@ func (s *SQLite) MessageAuth(ctx context.Context, list, messageID string) (strin
 }
 
 // Secret implements Store.
-func (s *SQLite) Secret(ctx context.Context, name string) ([]byte, error) {
+func (s *DB) Secret(ctx context.Context, name string) ([]byte, error) {
 	var v []byte
 	err := s.r.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v)
 	if err == nil {
@@ -392,18 +394,18 @@ func (s *SQLite) Secret(ctx context.Context, name string) ([]byte, error) {
 	}
 	v = make([]byte, 32)
 	rand.Read(v)
-	if _, err := s.write(ctx, `INSERT OR IGNORE INTO secrets(name, value) VALUES(?, ?)`, name, v); err != nil {
+	if _, err := s.write(ctx, `INSERT INTO secrets(name, value) VALUES(?, ?) ON CONFLICT DO NOTHING`, name, v); err != nil {
 		return nil, fmt.Errorf("secret: %w", err)
 	}
 	// Another process may have won the race: read what is stored.
-	if err := s.w.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v); err != nil {
+	if err := s.r.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v); err != nil {
 		return nil, fmt.Errorf("secret: %w", err)
 	}
 	return v, nil
 }
 
 // ListOwners implements Store.
-func (s *SQLite) ListOwners(ctx context.Context, list string) ([]string, error) {
+func (s *DB) ListOwners(ctx context.Context, list string) ([]string, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT lower(u.email) FROM list_roles r JOIN lists l ON l.id = r.list_id
 		JOIN users u ON u.id = r.user_id WHERE l.name = ?1 AND r.role = 'owner'
 		UNION SELECT lower(owner) FROM lists WHERE name = ?1 AND owner != '' ORDER BY 1`, list)
@@ -471,7 +473,7 @@ type ExportedJob struct {
 }
 
 // ExportMailingList implements Store.
-func (s *SQLite) ExportMailingList(ctx context.Context) (*MailingListData, error) {
+func (s *DB) ExportMailingList(ctx context.Context) (*MailingListData, error) {
 	var d MailingListData
 	q := func(query string, scan func(*sql.Rows) error) error {
 		rows, err := s.r.QueryContext(ctx, query)
@@ -568,10 +570,10 @@ func (s *SQLite) ExportMailingList(ctx context.Context) (*MailingListData, error
 }
 
 // ImportMailingList implements Store.
-func (s *SQLite) ImportMailingList(ctx context.Context, d *MailingListData) error {
+func (s *DB) ImportMailingList(ctx context.Context, d *MailingListData) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("import mailing list: %w", err)
 	}
@@ -588,14 +590,17 @@ func (s *SQLite) ImportMailingList(ctx context.Context, d *MailingListData) erro
 		exec(`UPDATE lists SET posting = ?, dmarc_action = ? WHERE name = ?`, x.Posting, x.DMARC, x.List)
 	}
 	for _, x := range d.Rules {
-		exec(`INSERT OR REPLACE INTO list_rules(list_id, pattern, action) VALUES(`+lid+`,?,?)`, x.List, x.Pattern, x.Action)
+		exec(`INSERT INTO list_rules(list_id, pattern, action) VALUES(`+lid+`,?,?)
+			ON CONFLICT(list_id, pattern) DO UPDATE SET action = excluded.action`, x.List, x.Pattern, x.Action)
 	}
 	for _, x := range d.Subs {
-		exec(`INSERT OR REPLACE INTO subscribers(list_id, email, name, state, created, bounces) VALUES(`+lid+`,?,?,?,?,?)`,
+		exec(`INSERT INTO subscribers(list_id, email, name, state, created, bounces) VALUES(`+lid+`,?,?,?,?,?)
+			ON CONFLICT(list_id, email) DO UPDATE SET name = excluded.name, state = excluded.state, created = excluded.created, bounces = excluded.bounces`,
 			x.List, x.Email, x.Name, x.State, x.Created, x.Bounces)
 	}
 	for _, x := range d.Confirmations {
-		exec(`INSERT OR REPLACE INTO sub_confirmations(hash, list_id, email, action, expires) VALUES(?,`+lid+`,?,?,?)`,
+		exec(`INSERT INTO sub_confirmations(hash, list_id, email, action, expires) VALUES(?,`+lid+`,?,?,?)
+			ON CONFLICT(hash) DO UPDATE SET list_id = excluded.list_id, email = excluded.email, action = excluded.action, expires = excluded.expires`,
 			x.Hash, x.List, x.Email, x.Action, x.Expires)
 	}
 	for _, x := range d.Held {
@@ -603,30 +608,39 @@ func (s *SQLite) ImportMailingList(ctx context.Context, d *MailingListData) erro
 			VALUES(`+lid+`,?,?,?,?,?,?,?,?,?,?)`, x.List, x.Raw, x.MessageID, x.From, x.Subject, x.Reason, x.Auth, x.Arrived, x.State, x.DecidedBy, x.DecidedAt)
 	}
 	for _, x := range d.Auth {
-		exec(`INSERT OR REPLACE INTO message_auth(id, result) SELECT m.id, ? FROM messages m JOIN lists l ON l.id = m.list_id
-			WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1`, x.Result, x.List, x.MessageID)
+		exec(`INSERT INTO message_auth(id, result) SELECT m.id, ? FROM messages m JOIN lists l ON l.id = m.list_id
+			WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1
+			ON CONFLICT(id) DO UPDATE SET result = excluded.result`, x.Result, x.List, x.MessageID)
 	}
 	for _, x := range d.Checks {
-		exec(`INSERT OR REPLACE INTO checks(series_id, patch_index, context, state, description, url, log, created, updated)
+		exec(`INSERT INTO checks(series_id, patch_index, context, state, description, url, log, created, updated)
 			SELECT s.id, ?, ?, ?, ?, ?, ?, ?, ? FROM series s JOIN lists l ON l.id = s.list_id
-			WHERE l.name = ? AND s.message_id = ? ORDER BY s.id LIMIT 1`,
+			WHERE l.name = ? AND s.message_id = ? ORDER BY s.id LIMIT 1
+			ON CONFLICT(series_id, patch_index, context) DO UPDATE SET state = excluded.state, description = excluded.description,
+			url = excluded.url, log = excluded.log, created = excluded.created, updated = excluded.updated`,
 			x.PatchIndex, x.Context, x.State, x.Description, x.URL, x.Log, x.Created, x.Updated, x.List, x.SeriesMessageID)
 	}
 	for _, x := range d.Jobs {
-		exec(`INSERT OR IGNORE INTO jobs(series_id, state, attempts, released, last_error, created, updated)
+		exec(`INSERT INTO jobs(series_id, state, attempts, released, last_error, created, updated)
 			SELECT s.id, ?, ?, ?, ?, ?, ? FROM series s JOIN lists l ON l.id = s.list_id
-			WHERE l.name = ? AND s.message_id = ? ORDER BY s.id LIMIT 1`,
+			WHERE l.name = ? AND s.message_id = ? ORDER BY s.id LIMIT 1
+			ON CONFLICT DO NOTHING`,
 			x.State, x.Attempts, x.Released, x.LastError, x.Created, x.Updated, x.List, x.SeriesMessageID)
 	}
 	for _, x := range d.Secrets {
-		exec(`INSERT OR REPLACE INTO secrets(name, value) VALUES(?, ?)`, x.Name, x.Value)
+		exec(`INSERT INTO secrets(name, value) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value`, x.Name, x.Value)
 	}
 	for _, w := range d.Webhooks {
-		exec(`INSERT OR REPLACE INTO webhooks(id, url, secret, events, list, created) VALUES(?,?,?,?,?,?)`,
+		exec(`INSERT INTO webhooks(id, url, secret, events, list, created) VALUES(?,?,?,?,?,?)
+			ON CONFLICT(id) DO UPDATE SET url = excluded.url, secret = excluded.secret, events = excluded.events,
+			list = excluded.list, created = excluded.created`,
 			w.ID, w.URL, w.Secret, strings.Join(w.Events, ","), w.List, w.Created.Unix())
 	}
 	if err != nil {
 		return err
+	}
+	if err := s.syncSequences(ctx, tx); err != nil {
+		return fmt.Errorf("import mailing list: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("import mailing list: %w", err)

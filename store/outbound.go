@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -44,7 +45,7 @@ type DeliveryError struct {
 const maxDeliveryError = 1000
 
 // QueueDeliveries implements Tx.
-func (t *sqliteTx) QueueDeliveries(ctx context.Context, outboxID int64, rcpts []string) error {
+func (t *writeTx) QueueDeliveries(ctx context.Context, outboxID int64, rcpts []string) error {
 	for _, r := range rcpts {
 		r = strings.TrimSpace(r)
 		if r == "" || len(r) > 320 || strings.ContainsAny(r, "<>\r\n\x00 ") || !strings.Contains(r, "@") {
@@ -58,12 +59,23 @@ func (t *sqliteTx) QueueDeliveries(ctx context.Context, outboxID int64, rcpts []
 }
 
 // DueDeliveries implements Store.
-func (s *SQLite) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]DeliveryBatch, error) {
+func (s *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]DeliveryBatch, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT id, outbox_id, rcpt, state, attempts, next_attempt, last_error
-		FROM deliveries WHERE state = 'pending' AND next_attempt <= ? ORDER BY outbox_id, id LIMIT ?`, now.Unix(), limit)
+	q := `SELECT id, outbox_id, rcpt, state, attempts, next_attempt, last_error
+		FROM deliveries WHERE state = 'pending' AND next_attempt <= ? ORDER BY outbox_id, id LIMIT ?`
+	args := []any{now.Unix(), limit}
+	if s.pg {
+		ids, err := s.claimDue(ctx, "deliveries", "outbox_id, id", now, limit)
+		if err != nil || len(ids) == 0 {
+			return nil, err
+		}
+		q = `SELECT id, outbox_id, rcpt, state, attempts, next_attempt, last_error
+			FROM deliveries WHERE id IN (` + placeholders(len(ids)) + `) ORDER BY outbox_id, id`
+		args = ids
+	}
+	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("due deliveries: %w", err)
 	}
@@ -104,12 +116,12 @@ func (s *SQLite) DueDeliveries(ctx context.Context, now time.Time, limit int) ([
 // deliveryUpdate runs fn in one write transaction on the writer
 // connection, then marks the outbox messages of the touched deliveries
 // sent once none of their deliveries is pending.
-func (s *SQLite) deliveryUpdate(ctx context.Context, ids []int64, fn func(t *sqliteTx) error) error {
+func (s *DB) deliveryUpdate(ctx context.Context, ids []int64, fn func(t *writeTx) error) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	return s.Update(ctx, func(tx Tx) error {
-		t := tx.(*sqliteTx)
+		t := tx.(*writeTx)
 		if err := fn(t); err != nil {
 			return err
 		}
@@ -139,8 +151,8 @@ func clip(s string) string {
 }
 
 // MarkSent implements Store.
-func (s *SQLite) MarkSent(ctx context.Context, ids []int64, at time.Time) error {
-	return s.deliveryUpdate(ctx, ids, func(t *sqliteTx) error {
+func (s *DB) MarkSent(ctx context.Context, ids []int64, at time.Time) error {
+	return s.deliveryUpdate(ctx, ids, func(t *writeTx) error {
 		for _, id := range ids {
 			if _, err := t.exec(ctx, `UPDATE deliveries SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_error = '' WHERE id = ?`, at.Unix(), id); err != nil {
 				return fmt.Errorf("mark sent: %w", err)
@@ -151,12 +163,12 @@ func (s *SQLite) MarkSent(ctx context.Context, ids []int64, at time.Time) error 
 }
 
 // MarkRetry implements Store.
-func (s *SQLite) MarkRetry(ctx context.Context, ds []DeliveryError) error {
+func (s *DB) MarkRetry(ctx context.Context, ds []DeliveryError) error {
 	ids := make([]int64, len(ds))
 	for i, d := range ds {
 		ids[i] = d.ID
 	}
-	return s.deliveryUpdate(ctx, ids, func(t *sqliteTx) error {
+	return s.deliveryUpdate(ctx, ids, func(t *writeTx) error {
 		for _, d := range ds {
 			if _, err := t.exec(ctx, `UPDATE deliveries SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE id = ? AND state = 'pending'`,
 				d.Next.Unix(), clip(d.Err), d.ID); err != nil {
@@ -168,12 +180,12 @@ func (s *SQLite) MarkRetry(ctx context.Context, ds []DeliveryError) error {
 }
 
 // MarkFailed implements Store.
-func (s *SQLite) MarkFailed(ctx context.Context, ds []DeliveryError) error {
+func (s *DB) MarkFailed(ctx context.Context, ds []DeliveryError) error {
 	ids := make([]int64, len(ds))
 	for i, d := range ds {
 		ids[i] = d.ID
 	}
-	return s.deliveryUpdate(ctx, ids, func(t *sqliteTx) error {
+	return s.deliveryUpdate(ctx, ids, func(t *writeTx) error {
 		for _, d := range ds {
 			if _, err := t.exec(ctx, `UPDATE deliveries SET state = 'failed', attempts = attempts + 1, next_attempt = 0, sent_at = 0, last_error = ? WHERE id = ? AND state = 'pending'`,
 				clip(d.Err), d.ID); err != nil {
@@ -185,7 +197,7 @@ func (s *SQLite) MarkFailed(ctx context.Context, ds []DeliveryError) error {
 }
 
 // Deliveries implements Store.
-func (s *SQLite) Deliveries(ctx context.Context, outboxID int64) ([]Delivery, error) {
+func (s *DB) Deliveries(ctx context.Context, outboxID int64) ([]Delivery, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id, outbox_id, rcpt, state, attempts, next_attempt, last_error, sent_at
 		FROM deliveries WHERE outbox_id = ? ORDER BY id`, outboxID)
 	if err != nil {
@@ -204,4 +216,45 @@ func (s *SQLite) Deliveries(ctx context.Context, outboxID int64) ([]Delivery, er
 		out = append(out, d)
 	}
 	return out, rows.Err()
+}
+
+// claimLease is how long a node's claim on a due delivery lasts on
+// PostgreSQL: another node takes it again after that if the claimer
+// neither sent it nor scheduled a retry (it died).
+const claimLease = 5 * time.Minute
+
+// claimDue claims, on PostgreSQL, up to limit pending rows of table (a
+// delivery queue with state and next_attempt) due at now, in order, by
+// moving their next attempt claimLease on: several nodes' workers poll
+// one queue, and each due delivery goes to one of them. On SQLite one
+// worker runs per data directory (serve holds its lock) and reads the due
+// rows without claiming: a restart resends at once what was in flight.
+func (s *DB) claimDue(ctx context.Context, table, order string, now time.Time, limit int) ([]any, error) {
+	var ids []any
+	err := s.inWrite(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE `+table+` SET next_attempt = ? WHERE id IN (SELECT id FROM `+table+`
+			WHERE state = 'pending' AND next_attempt <= ? ORDER BY `+order+` LIMIT ?) RETURNING id`,
+			now.Add(claimLease).Unix(), now.Unix(), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim %s: %w", table, err)
+	}
+	return ids, nil
+}
+
+// placeholders is n comma-separated question marks.
+func placeholders(n int) string {
+	return "?" + strings.Repeat(",?", n-1)
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -132,4 +133,78 @@ func TestQueueDeliveriesRollback(t *testing.T) {
 			t.Errorf("QueueDeliveries(%q) = %v, want ErrInvalid", bad, err)
 		}
 	}
+}
+
+// TestClaimDueAcrossNodes: two store handles on one PostgreSQL database
+// (two nodes) take due deliveries at once; each delivery goes to exactly
+// one of them.
+func TestClaimDueAcrossNodes(t *testing.T) {
+	if !onPostgres() {
+		t.Skip("one delivery worker per SQLite data directory: nothing to claim")
+	}
+	ctx := context.Background()
+	open := opener(t)
+	a, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	l, err := a.CreateList(ctx, List{Name: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 400
+	err = a.Update(ctx, func(tx Tx) error {
+		box, err := tx.AddOutbox(ctx, OutboxMessage{ListID: l.ID, MessageID: "m@x", Raw: []byte("Subject: x\r\n\r\nx\r\n")})
+		if err != nil {
+			return err
+		}
+		var rcpts []string
+		for i := range n {
+			rcpts = append(rcpts, fmt.Sprintf("r%d@x.org", i))
+		}
+		return tx.QueueDeliveries(ctx, box, rcpts)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	got := make([]map[int64]bool, 2)
+	errs := make(chan error, 2)
+	for i, st := range []*DB{a, b} {
+		got[i] = map[int64]bool{}
+		go func() {
+			for {
+				due, err := st.DueDeliveries(ctx, now, 7)
+				if err != nil || len(due) == 0 {
+					errs <- err
+					return
+				}
+				for _, batch := range due {
+					for _, d := range batch.Deliveries {
+						got[i][d.ID] = true
+					}
+				}
+			}
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id := range got[0] {
+		if got[1][id] {
+			t.Errorf("delivery %d claimed by both nodes", id)
+		}
+	}
+	if len(got[0])+len(got[1]) != n {
+		t.Errorf("claimed %d + %d of %d", len(got[0]), len(got[1]), n)
+	}
+	t.Logf("node a took %d, node b %d", len(got[0]), len(got[1]))
 }

@@ -37,7 +37,7 @@ type generation struct {
 	epoch uint64
 }
 
-func (s *SQLite) openGeneration(dsn string) error {
+func (s *DB) openGeneration(dsn string) error {
 	db, err := sql.Open(driverName, dsn)
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
@@ -51,7 +51,10 @@ func (s *SQLite) openGeneration(dsn string) error {
 // reads it BEFORE reading the data it caches and keys the entry on it: a
 // write that commits after that read changes it for later lookups. One
 // small query (some microseconds), serialised.
-func (s *SQLite) Generation(ctx context.Context) (uint64, error) {
+func (s *DB) Generation(ctx context.Context) (uint64, error) {
+	if s.pg {
+		return s.pgGeneration(ctx)
+	}
 	s.gen.mu.Lock()
 	defer s.gen.mu.Unlock()
 	ctx = context.WithoutCancel(ctx)
@@ -78,7 +81,7 @@ func (s *SQLite) Generation(ctx context.Context) (uint64, error) {
 	return s.gen.epoch<<40 | v, nil
 }
 
-func (s *SQLite) closeGeneration() {
+func (s *DB) closeGeneration() {
 	s.gen.mu.Lock()
 	defer s.gen.mu.Unlock()
 	if s.gen.conn != nil {
@@ -102,7 +105,7 @@ type readStmts struct {
 	m  map[string]*sql.Stmt
 }
 
-func (s *SQLite) readStmt(ctx context.Context, q string) (*sql.Stmt, error) {
+func (s *DB) readStmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	s.rs.mu.Lock()
 	defer s.rs.mu.Unlock()
 	if st, ok := s.rs.m[q]; ok {
@@ -121,7 +124,7 @@ func (s *SQLite) readStmt(ctx context.Context, q string) (*sql.Stmt, error) {
 
 // pointRow runs a prepared point query (an index lookup, no scan) without
 // cancellation.
-func (s *SQLite) pointRow(ctx context.Context, q string, args ...any) (*sql.Row, error) {
+func (s *DB) pointRow(ctx context.Context, q string, args ...any) (*sql.Row, error) {
 	st, err := s.readStmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -129,7 +132,7 @@ func (s *SQLite) pointRow(ctx context.Context, q string, args ...any) (*sql.Row,
 	return st.QueryRowContext(context.WithoutCancel(ctx), args...), nil
 }
 
-func (s *SQLite) closeReadStmts() {
+func (s *DB) closeReadStmts() {
 	s.rs.mu.Lock()
 	defer s.rs.mu.Unlock()
 	for _, st := range s.rs.m {
@@ -142,7 +145,7 @@ const threadVersionQuery = `SELECT m.thread_id, t.messages, t.last_uid FROM mess
 	WHERE m.list_id = (SELECT id FROM lists WHERE name = ?) AND m.message_id = ? ORDER BY m.id LIMIT 1`
 
 // ThreadVersion implements Store.
-func (s *SQLite) ThreadVersion(ctx context.Context, list, messageID string) (*ThreadVersion, error) {
+func (s *DB) ThreadVersion(ctx context.Context, list, messageID string) (*ThreadVersion, error) {
 	row, err := s.pointRow(ctx, threadVersionQuery, list, messageID)
 	if err != nil {
 		return nil, fmt.Errorf("thread version: %w", err)
@@ -166,7 +169,7 @@ type Header struct {
 }
 
 // Thread implements Store.
-func (s *SQLite) Thread(ctx context.Context, id int64) (*Thread, error) {
+func (s *DB) Thread(ctx context.Context, id int64) (*Thread, error) {
 	row, err := s.pointRow(ctx, `SELECT t.id, COALESCE(m.subject, ''), COALESCE(m.message_id, ''), t.messages, t.first_date, t.last_date
 		FROM threads t LEFT JOIN messages m ON m.id = t.root WHERE t.id = ?`, id)
 	if err != nil {

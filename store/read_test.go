@@ -44,8 +44,8 @@ func TestThreadVersion(t *testing.T) {
 
 func TestGeneration(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := Open(ctx, dir)
+	open := opener(t)
+	st, err := open()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestGeneration(t *testing.T) {
 	}
 	// A write by another connection to the same database (as another
 	// process would) moves it too.
-	other, err := Open(ctx, dir)
+	other, err := open()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -150,7 +150,7 @@ func (c compiled) sql() (string, []any) {
 		args = append(args, c.args...)
 	}
 	if len(parts) == 0 {
-		return "1", nil
+		return "1=1", nil
 	}
 	return strings.Join(parts, " AND "), args
 }
@@ -333,7 +333,7 @@ func compileAnd(cs []compiled) compiled {
 
 // searchSQL builds the query for the messages matching e in the named
 // lists, newest arrival first.
-func searchSQL(lists []string, e *SearchExpr, cols string) (string, []any, error) {
+func searchSQL(pg bool, lists []string, e *SearchExpr, cols string) (string, []any, error) {
 	if len(lists) == 0 {
 		return "", nil, fmt.Errorf("%w: search names no list", ErrInvalid)
 	}
@@ -377,13 +377,16 @@ func searchSQL(lists []string, e *SearchExpr, cols string) (string, []any, error
 	} else {
 		q.WriteString(" ORDER BY m.id DESC")
 	}
+	if pg {
+		return pgSearchSQL(q.String(), args)
+	}
 	return q.String(), args, nil
 }
 
 // Search implements Store.
-func (s *SQLite) Search(ctx context.Context, lists []string, e *SearchExpr, p Page) ([]Message, error) {
+func (s *DB) Search(ctx context.Context, lists []string, e *SearchExpr, p Page) ([]Message, error) {
 	p = p.Normalize()
-	q, args, err := searchSQL(lists, e, messageCols)
+	q, args, err := searchSQL(s.pg, lists, e, messageCols)
 	if err != nil {
 		return nil, err
 	}
@@ -396,8 +399,8 @@ func (s *SQLite) Search(ctx context.Context, lists []string, e *SearchExpr, p Pa
 }
 
 // SearchThreads implements Store.
-func (s *SQLite) SearchThreads(ctx context.Context, lists []string, e *SearchExpr, limit int) ([]int64, error) {
-	q, args, err := searchSQL(lists, e, "m.thread_id")
+func (s *DB) SearchThreads(ctx context.Context, lists []string, e *SearchExpr, limit int) ([]int64, error) {
+	q, args, err := searchSQL(s.pg, lists, e, "m.thread_id")
 	if err != nil {
 		return nil, err
 	}
@@ -427,7 +430,7 @@ func searchErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	if strings.Contains(err.Error(), "malformed MATCH") || strings.Contains(err.Error(), "fts") {
+	if strings.Contains(err.Error(), "malformed MATCH") || strings.Contains(err.Error(), "fts") || strings.Contains(err.Error(), "tsquery") {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	return fmt.Errorf("search: %w", err)
@@ -544,7 +547,7 @@ type indexRow struct {
 }
 
 // indexMessage queues the search row of message id for writeIndex.
-func (t *sqliteTx) indexMessage(id int64, m *NewMessage) {
+func (t *writeTx) indexMessage(id int64, m *NewMessage) {
 	text := m.text
 	if text == "" {
 		text = m.searchText()
@@ -562,7 +565,10 @@ func (t *sqliteTx) indexMessage(id int64, m *NewMessage) {
 // segment per message and merged them over and over: it tripled the cost
 // of a bulk import. Written together, a batch of messages makes a few
 // large segments.
-func (t *sqliteTx) writeIndex(ctx context.Context) error {
+func (t *writeTx) writeIndex(ctx context.Context) error {
+	if t.pg {
+		return t.writeIndexPG(ctx)
+	}
 	for _, r := range t.index {
 		if _, err := t.exec(ctx, `INSERT INTO search(docid, x) VALUES(?, ?)`, r.id, r.text); err != nil {
 			return fmt.Errorf("index message: %w", err)
@@ -573,9 +579,13 @@ func (t *sqliteTx) writeIndex(ctx context.Context) error {
 }
 
 // SearchUnindexed implements Store.
-func (s *SQLite) SearchUnindexed(ctx context.Context) (int, error) {
+func (s *DB) SearchUnindexed(ctx context.Context) (int, error) {
 	var n int
-	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE id NOT IN (SELECT docid FROM search_docsize)`).Scan(&n)
+	q := `SELECT count(*) FROM messages WHERE id NOT IN (SELECT docid FROM search_docsize)`
+	if s.pg {
+		q = `SELECT count(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM search WHERE id = m.id)`
+	}
+	err := s.r.QueryRowContext(ctx, q).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count unindexed: %w", err)
 	}

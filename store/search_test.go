@@ -13,7 +13,7 @@ import (
 )
 
 // searchFixture stores four messages with known text in every column.
-func searchFixture(t *testing.T) (*SQLite, *List) {
+func searchFixture(t *testing.T) (*DB, *List) {
 	t.Helper()
 	st, l := mustOpen(t)
 	day := func(s string) time.Time {
@@ -57,7 +57,7 @@ func and(a ...*SearchExpr) *SearchExpr { return &SearchExpr{Op: SearchAnd, Args:
 func or(a ...*SearchExpr) *SearchExpr  { return &SearchExpr{Op: SearchOr, Args: a} }
 func not(a *SearchExpr) *SearchExpr    { return &SearchExpr{Op: SearchNot, Args: []*SearchExpr{a}} }
 
-func ids(t *testing.T, st *SQLite, list string, e *SearchExpr) []string {
+func ids(t *testing.T, st *DB, list string, e *SearchExpr) []string {
 	t.Helper()
 	ms, err := st.Search(context.Background(), strings.Split(list, ","), e, Page{Limit: 100})
 	if err != nil {
@@ -171,6 +171,7 @@ func TestSearchRejects(t *testing.T) {
 // TestSearchMigratedIndex: a database from before the index gets an
 // empty one; SearchUnindexed says how many messages reindex must add.
 func TestSearchMigratedIndex(t *testing.T) {
+	sqliteOnly(t)
 	dir := t.TempDir()
 	db, err := sql.Open("sqlite3", filepath.Join(dir, DBFile))
 	if err != nil {
@@ -211,6 +212,7 @@ func TestSearchMigratedIndex(t *testing.T) {
 // fire triggers (the list counters) that would flush FTS4's pending terms
 // after every message; and every message of the batch is found.
 func TestSearchBatchOneSegment(t *testing.T) {
+	sqliteOnly(t)
 	st, l := mustOpen(t)
 	ctx := context.Background()
 	const n = 50

@@ -58,18 +58,23 @@ func ValidListName(name string) bool {
 	return len(name) <= 64 && listName.MatchString(name)
 }
 
-// SQLite is the embedded store: one database file in the data directory,
-// WAL mode, synchronous=FULL (a 250 reply promises the mail is safe).
-type SQLite struct {
-	w   *sql.DB // one connection: the single writer
-	r   *sql.DB // readers
-	mu  sync.Mutex
-	rs  readStmts  // prepared hot read queries (read.go)
-	gen generation // PRAGMA data_version on a connection of its own (read.go)
+// DB is the SQL store. Open gives the embedded default: one SQLite
+// database file in the data directory, WAL mode, synchronous=FULL (a 250
+// reply promises the mail is safe). OpenPostgres gives the same store on
+// a PostgreSQL server (store/postgres.go), for several nodes.
+type DB struct {
+	w      *sql.DB // one connection: the single writer
+	r      *sql.DB // readers
+	mu     sync.Mutex
+	rs     readStmts  // prepared hot read queries (read.go)
+	gen    generation // PRAGMA data_version on a connection of its own (read.go)
+	pg     bool       // PostgreSQL (postgres.go), not SQLite
+	url    string     // the PostgreSQL database's URL
+	listen listener   // LISTEN for Changes (listen.go)
 }
 
 // Open opens (creating if needed) the SQLite store in dir and migrates it.
-func Open(ctx context.Context, dir string) (*SQLite, error) {
+func Open(ctx context.Context, dir string) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
@@ -94,7 +99,7 @@ func Open(ctx context.Context, dir string) (*SQLite, error) {
 		w.Close()
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	s := &SQLite{w: w}
+	s := &DB{w: w}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -123,7 +128,7 @@ func Open(ctx context.Context, dir string) (*SQLite, error) {
 	return s, nil
 }
 
-func (s *SQLite) migrate(ctx context.Context) error {
+func (s *DB) migrate(ctx context.Context) error {
 	var v int
 	if err := s.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
@@ -154,7 +159,8 @@ func (s *SQLite) migrate(ctx context.Context) error {
 }
 
 // Close closes the database.
-func (s *SQLite) Close() error {
+func (s *DB) Close() error {
+	s.closeListener()
 	s.closeReadStmts()
 	err := s.r.Close()
 	s.closeGeneration()
@@ -165,7 +171,10 @@ func (s *SQLite) Close() error {
 }
 
 // Backup writes a consistent copy of the database to path (online).
-func (s *SQLite) Backup(ctx context.Context, path string) error {
+func (s *DB) Backup(ctx context.Context, path string) error {
+	if s.pg {
+		return fmt.Errorf("%w: backup copies the SQLite database; back PostgreSQL up with pg_dump (docs/deploy.md)", ErrInvalid)
+	}
 	_, err := s.w.ExecContext(ctx, "VACUUM INTO ?", path)
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
@@ -174,7 +183,7 @@ func (s *SQLite) Backup(ctx context.Context, path string) error {
 }
 
 // CreateList implements Store.
-func (s *SQLite) CreateList(ctx context.Context, l List) (*List, error) {
+func (s *DB) CreateList(ctx context.Context, l List) (*List, error) {
 	if !ValidListName(l.Name) {
 		return nil, fmt.Errorf("%w: %q (use lowercase letters, digits, '.', '_' and '-')", ErrBadName, l.Name)
 	}
@@ -186,24 +195,22 @@ func (s *SQLite) CreateList(ctx context.Context, l List) (*List, error) {
 		rand.Read(b[:])
 		l.UIDValidity = binary.BigEndian.Uint32(b[:])&0x7fffffff | 1
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if l.Visibility == "" {
 		l.Visibility = VisibilityPublic
 	}
 	if !ValidVisibility(l.Visibility) {
 		return nil, fmt.Errorf("%w: visibility %q (public, unlisted or private)", ErrInvalid, l.Visibility)
 	}
-	res, err := s.w.ExecContext(ctx, `INSERT INTO lists(name, description, owner, created, uidvalidity, visibility) VALUES(?,?,?,?,?,?)`,
-		l.Name, l.Description, l.Owner, l.Created.Unix(), l.UIDValidity, l.Visibility)
+	err := s.inWrite(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO lists(name, description, owner, created, uidvalidity, visibility) VALUES(?,?,?,?,?,?) RETURNING id`,
+			l.Name, l.Description, l.Owner, l.Created.Unix(), l.UIDValidity, l.Visibility).Scan(&l.ID)
+	})
 	if err != nil {
-		var se sqlite3.Error
-		if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique {
+		if isUnique(err) {
 			return nil, fmt.Errorf("list %q: %w", l.Name, ErrExists)
 		}
 		return nil, fmt.Errorf("create list: %w", err)
 	}
-	l.ID, _ = res.LastInsertId()
 	return &l, nil
 }
 
@@ -230,13 +237,13 @@ func scanList(sc interface{ Scan(...any) error }) (*List, error) {
 }
 
 // Lists implements Store.
-func (s *SQLite) Lists(ctx context.Context) ([]List, error) {
+func (s *DB) Lists(ctx context.Context) ([]List, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+listCols+` FROM lists l ORDER BY l.name`)
 	return collect(rows, err, "lists", func(sc scanner) (*List, error) { return scanList(sc) })
 }
 
 // List implements Store.
-func (s *SQLite) List(ctx context.Context, name string) (*List, error) {
+func (s *DB) List(ctx context.Context, name string) (*List, error) {
 	l, err := scanList(s.r.QueryRowContext(ctx, `SELECT `+listCols+` FROM lists l WHERE l.name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("list %q: %w", name, ErrNotFound)
@@ -249,14 +256,14 @@ func (s *SQLite) List(ctx context.Context, name string) (*List, error) {
 
 // Update implements Store. Writers are serialised; fn runs in one
 // IMMEDIATE transaction that is committed (fsynced) before Update returns.
-func (s *SQLite) Update(ctx context.Context, fn func(Tx) error) error {
+func (s *DB) Update(ctx context.Context, fn func(Tx) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	t := &sqliteTx{tx: tx, stmts: map[string]*sql.Stmt{}, uids: map[int64]uint32{}, threads: map[int64]*threadDelta{}}
+	t := &writeTx{pg: s.pg, tx: tx, stmts: map[string]*sql.Stmt{}, uids: map[int64]uint32{}, threads: map[int64]*threadDelta{}}
 	defer t.close()
 	if err := fn(t); err != nil {
 		tx.Rollback()
@@ -276,7 +283,8 @@ func (s *SQLite) Update(ctx context.Context, fn func(Tx) error) error {
 	return nil
 }
 
-type sqliteTx struct {
+type writeTx struct {
+	pg    bool
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
 	// Written once per transaction rather than once per message (flush):
@@ -309,7 +317,7 @@ func (d *threadDelta) add(date int64, uid uint32, id int64, depth int) {
 }
 
 // flush writes the pending UIDs and thread counts.
-func (t *sqliteTx) flush(ctx context.Context) error {
+func (t *writeTx) flush(ctx context.Context) error {
 	for list, next := range t.uids {
 		if _, err := t.exec(ctx, `UPDATE lists SET next_uid = ? WHERE id = ?`, next, list); err != nil {
 			return fmt.Errorf("store next uid: %w", err)
@@ -331,7 +339,7 @@ func (t *sqliteTx) flush(ctx context.Context) error {
 }
 
 // nextUID hands out the list's next UID; flush stores the counter.
-func (t *sqliteTx) nextUID(ctx context.Context, list int64) (uint32, error) {
+func (t *writeTx) nextUID(ctx context.Context, list int64) (uint32, error) {
 	next, ok := t.uids[list]
 	if !ok {
 		if err := t.queryRow(ctx, `SELECT next_uid FROM lists WHERE id = ?`, list).Scan(&next); err != nil {
@@ -345,7 +353,7 @@ func (t *sqliteTx) nextUID(ctx context.Context, list int64) (uint32, error) {
 	return next, nil
 }
 
-func (t *sqliteTx) close() {
+func (t *writeTx) close() {
 	for _, st := range t.stmts {
 		st.Close()
 	}
@@ -357,7 +365,7 @@ func (t *sqliteTx) close() {
 // still honours the caller's context (database/sql rolls it back), and
 // SQLite statements do not block beyond busy_timeout.
 
-func (t *sqliteTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+func (t *writeTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	if st, ok := t.stmts[q]; ok {
 		return st, nil
 	}
@@ -369,7 +377,7 @@ func (t *sqliteTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-func (t *sqliteTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+func (t *writeTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	st, err := t.stmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -377,7 +385,7 @@ func (t *sqliteTx) exec(ctx context.Context, q string, args ...any) (sql.Result,
 	return st.ExecContext(context.WithoutCancel(ctx), args...)
 }
 
-func (t *sqliteTx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+func (t *writeTx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	st, err := t.stmt(ctx, q)
 	if err != nil {
 		// Surface the prepare error through a failing query.
@@ -386,7 +394,7 @@ func (t *sqliteTx) queryRow(ctx context.Context, q string, args ...any) *sql.Row
 	return st.QueryRowContext(context.WithoutCancel(ctx), args...)
 }
 
-func (t *sqliteTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+func (t *writeTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	st, err := t.stmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -428,7 +436,7 @@ func generatedID(sum []byte) string {
 }
 
 // AddMessage implements Tx.
-func (t *sqliteTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error) {
+func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error) {
 	m.Prepare()
 	// Same bytes already in the list: keep one copy. And is the
 	// Message-ID taken? One query for both.
@@ -480,11 +488,9 @@ func (t *sqliteTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error
 		}
 	}
 	if tid == 0 {
-		res, err := t.exec(ctx, `INSERT INTO threads(list_id, root, root_depth) VALUES(?, 0, ?)`, m.ListID, len(ids)-1)
-		if err != nil {
+		if err := t.queryRow(ctx, `INSERT INTO threads(list_id, root, root_depth) VALUES(?, 0, ?) RETURNING id`, m.ListID, len(ids)-1).Scan(&tid); err != nil {
 			return nil, fmt.Errorf("new thread: %w", err)
 		}
-		tid, _ = res.LastInsertId()
 	}
 	merged := map[int64]bool{tid: true}
 	for _, other := range known {
@@ -513,14 +519,14 @@ func (t *sqliteTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error
 	if arrived.IsZero() {
 		arrived = time.Now()
 	}
-	res, err := t.exec(ctx, `INSERT INTO messages(list_id, uid, message_id, sha256, size, flags, subject, from_name, from_email,
-		date, arrived, in_reply_to, refs, thread_id, kind, trailers, wire_size) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	var id int64
+	err = t.queryRow(ctx, `INSERT INTO messages(list_id, uid, message_id, sha256, size, flags, subject, from_name, from_email,
+		date, arrived, in_reply_to, refs, thread_id, kind, trailers, wire_size) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
 		m.ListID, uid, m.MessageID, m.sum, len(m.Raw), flags, m.Subject, m.From.Name, strings.ToLower(m.From.Email),
-		unixOrZero(m.Date), arrived.Unix(), m.InReplyTo, strings.Join(m.References, " "), tid, m.Kind, trailers, m.wire)
+		unixOrZero(m.Date), arrived.Unix(), m.InReplyTo, strings.Join(m.References, " "), tid, m.Kind, trailers, m.wire).Scan(&id)
 	if err != nil {
 		return nil, fmt.Errorf("insert message: %w", err)
 	}
-	id, _ := res.LastInsertId()
 	if _, err := t.exec(ctx, `INSERT INTO raw(id, data) VALUES(?, ?)`, id, m.zraw); err != nil {
 		return nil, fmt.Errorf("insert raw: %w", err)
 	}
@@ -541,14 +547,14 @@ func (t *sqliteTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error
 
 // refThreads maps those of ids the list has seen (as messages or as
 // references) to their threads.
-func (t *sqliteTx) refThreads(ctx context.Context, listID int64, ids []string) (map[string]int64, error) {
+func (t *writeTx) refThreads(ctx context.Context, listID int64, ids []string) (map[string]int64, error) {
 	return t.idMap(ctx, `SELECT message_id, thread_id FROM refs WHERE list_id = ? AND message_id IN (%s)`, "", listID, ids)
 }
 
 // idMap runs q (a query with one %s for a list of placeholders) over ids in
 // chunks of 50 and maps the first column to the second; for an id that
 // comes back twice, the first row wins.
-func (t *sqliteTx) idMap(ctx context.Context, q, order string, listID int64, ids []string) (map[string]int64, error) {
+func (t *writeTx) idMap(ctx context.Context, q, order string, listID int64, ids []string) (map[string]int64, error) {
 	out := make(map[string]int64, len(ids))
 	for start := 0; start < len(ids); start += 50 {
 		chunk := ids[start:min(start+50, len(ids))]
@@ -582,7 +588,7 @@ func (t *sqliteTx) idMap(ctx context.Context, q, order string, listID int64, ids
 }
 
 // mergeThread moves everything of thread from into thread into.
-func (t *sqliteTx) mergeThread(ctx context.Context, into, from int64) error {
+func (t *writeTx) mergeThread(ctx context.Context, into, from int64) error {
 	if err := t.flush(ctx); err != nil {
 		return err
 	}
@@ -636,7 +642,7 @@ func scanMessage(sc interface{ Scan(...any) error }, extra ...any) (*Message, er
 	return &m, nil
 }
 
-func (t *sqliteTx) message(ctx context.Context, id int64) (*Message, error) {
+func (t *writeTx) message(ctx context.Context, id int64) (*Message, error) {
 	m, err := scanMessage(t.queryRow(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id WHERE m.id = ?`, id))
 	if err != nil {
 		return nil, fmt.Errorf("message %d: %w", id, err)
@@ -647,13 +653,13 @@ func (t *sqliteTx) message(ctx context.Context, id int64) (*Message, error) {
 // MessageSeries implements Tx. When a Message-ID was reused, the first
 // message's series counts: rows come in messages_msgid order, which ends
 // with the rowid.
-func (t *sqliteTx) MessageSeries(ctx context.Context, listID int64, ids []string) (map[string]int64, error) {
+func (t *writeTx) MessageSeries(ctx context.Context, listID int64, ids []string) (map[string]int64, error) {
 	return t.idMap(ctx, `SELECT message_id, series_id FROM messages WHERE list_id = ? AND series_id IS NOT NULL AND message_id IN (%s)`,
 		"", listID, ids)
 }
 
 // SetMessageSeries implements Tx.
-func (t *sqliteTx) SetMessageSeries(ctx context.Context, rowID, seriesID int64, kind string) error {
+func (t *writeTx) SetMessageSeries(ctx context.Context, rowID, seriesID int64, kind string) error {
 	var sid any
 	if seriesID != 0 {
 		sid = seriesID
@@ -745,7 +751,7 @@ func byIDDesc(list []Series, err error) ([]Series, error) {
 }
 
 // Series implements Tx.
-func (t *sqliteTx) Series(ctx context.Context, id int64) (*Series, error) {
+func (t *writeTx) Series(ctx context.Context, id int64) (*Series, error) {
 	s, err := scanSeries(t.queryRow(ctx, `SELECT `+txSeriesCols+` FROM series s WHERE s.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("series %d: %w", id, ErrNotFound)
@@ -757,7 +763,7 @@ func (t *sqliteTx) Series(ctx context.Context, id int64) (*Series, error) {
 }
 
 // FindSeries implements Tx.
-func (t *sqliteTx) FindSeries(ctx context.Context, q SeriesQuery) ([]Series, error) {
+func (t *writeTx) FindSeries(ctx context.Context, q SeriesQuery) ([]Series, error) {
 	return byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
 		WHERE s.list_id = ?1 AND s.submitter_email = ?2 AND s.version = ?3 AND s.total = ?4
 		  AND ((?5 != 0 AND s.thread_id = ?5) OR (?5 = 0 AND s.date >= ?6 AND s.date <= ?7))
@@ -766,14 +772,14 @@ func (t *sqliteTx) FindSeries(ctx context.Context, q SeriesQuery) ([]Series, err
 }
 
 // SeriesByStem implements Tx.
-func (t *sqliteTx) SeriesByStem(ctx context.Context, listID int64, submitter, stem string) ([]Series, error) {
+func (t *writeTx) SeriesByStem(ctx context.Context, listID int64, submitter, stem string) ([]Series, error) {
 	return byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
 		WHERE s.list_id = ? AND s.stem = ? AND s.stem != '' AND s.submitter_email = ? LIMIT 200`, listID, stem, submitter)))
 }
 
 // FindPrevious implements Tx. Two plain index lookups: a submitter may
 // have thousands of series, a subject or change-id a handful.
-func (t *sqliteTx) FindPrevious(ctx context.Context, listID int64, s *Series, norm string) ([]Series, error) {
+func (t *writeTx) FindPrevious(ctx context.Context, listID int64, s *Series, norm string) ([]Series, error) {
 	list, err := collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
 		WHERE s.list_id = ? AND s.submitter_email = ? AND s.norm_subject = ? AND s.id < ? LIMIT 200`,
 		listID, s.Submitter.Email, norm, s.ID))
@@ -786,7 +792,7 @@ func (t *sqliteTx) FindPrevious(ctx context.Context, listID int64, s *Series, no
 }
 
 // SeriesWithPatchIDs implements Tx.
-func (t *sqliteTx) SeriesWithPatchIDs(ctx context.Context, listID int64, patchIDs []string) (map[int64]int, error) {
+func (t *writeTx) SeriesWithPatchIDs(ctx context.Context, listID int64, patchIDs []string) (map[int64]int, error) {
 	out := map[int64]int{}
 	for _, pid := range patchIDs {
 		if pid == "" {
@@ -815,7 +821,7 @@ func (t *sqliteTx) SeriesWithPatchIDs(ctx context.Context, listID int64, patchID
 }
 
 // SeriesWithPatchSubject implements Tx.
-func (t *sqliteTx) SeriesWithPatchSubject(ctx context.Context, listID int64, submitter, subject string) ([]Series, error) {
+func (t *writeTx) SeriesWithPatchSubject(ctx context.Context, listID int64, submitter, subject string) ([]Series, error) {
 	return newestFirst(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM (SELECT series_id FROM patches WHERE commit_subject = ?3) c
 		CROSS JOIN series s ON s.id = c.series_id
 		WHERE s.list_id = ?1 AND s.submitter_email = ?2 LIMIT 200`, listID, submitter, subject)))
@@ -829,24 +835,24 @@ func nullID(id int64) any {
 }
 
 // CreateSeries implements Tx.
-func (t *sqliteTx) CreateSeries(ctx context.Context, s *Series, norm, stem string, listID int64) (int64, error) {
-	res, err := t.exec(ctx, `INSERT INTO series(list_id, subject, norm_subject, version, status, submitter_name, submitter_email,
+func (t *writeTx) CreateSeries(ctx context.Context, s *Series, norm, stem string, listID int64) (int64, error) {
+	var id int64
+	err := t.queryRow(ctx, `INSERT INTO series(list_id, subject, norm_subject, version, status, submitter_name, submitter_email,
 		total, received, message_id, cover_message_id, date, previous, superseded_by, rfc, resend, prefix, change_id, base_commit,
-		thread_id, stem, pull_url, pull_ref) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		thread_id, stem, pull_url, pull_ref) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
 		listID, s.Subject, norm, s.Version, s.Status, s.Submitter.Name, strings.ToLower(s.Submitter.Email), s.Total, s.Received,
 		s.MessageID, s.CoverMessageID, unixOrZero(s.Date), nullID(s.Previous), nullID(s.SupersededBy), s.RFC, s.Resend, s.Prefix,
-		s.ChangeID, s.BaseCommit, s.ThreadID, stem, s.PullURL, s.PullRef)
+		s.ChangeID, s.BaseCommit, s.ThreadID, stem, s.PullURL, s.PullRef).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("create series: %w", err)
 	}
-	id, _ := res.LastInsertId()
 	s.ID = id
 	return id, nil
 }
 
 // UpdateSeries implements Tx. The thread is not written: the store keeps
 // it right as threads merge.
-func (t *sqliteTx) UpdateSeries(ctx context.Context, s *Series, norm string) error {
+func (t *writeTx) UpdateSeries(ctx context.Context, s *Series, norm string) error {
 	_, err := t.exec(ctx, `UPDATE series SET subject=?, norm_subject=?, status=?, total=?, received=?, message_id=?, cover_message_id=?,
 		date=?, previous=?, superseded_by=?, rfc=?, resend=?, prefix=?, change_id=?, base_commit=?, pull_url=?, pull_ref=?
 		WHERE id = ?`,
@@ -859,7 +865,7 @@ func (t *sqliteTx) UpdateSeries(ctx context.Context, s *Series, norm string) err
 }
 
 // PatchIndexes implements Tx.
-func (t *sqliteTx) PatchIndexes(ctx context.Context, seriesID int64) (map[int]bool, error) {
+func (t *writeTx) PatchIndexes(ctx context.Context, seriesID int64) (map[int]bool, error) {
 	rows, err := t.query(ctx, `SELECT idx FROM patches WHERE series_id = ?`, seriesID)
 	if err != nil {
 		return nil, fmt.Errorf("patch indexes: %w", err)
@@ -877,7 +883,7 @@ func (t *sqliteTx) PatchIndexes(ctx context.Context, seriesID int64) (map[int]bo
 }
 
 // PatchIDs implements Tx.
-func (t *sqliteTx) PatchIDs(ctx context.Context, seriesID int64) ([]string, error) {
+func (t *writeTx) PatchIDs(ctx context.Context, seriesID int64) ([]string, error) {
 	rows, err := t.query(ctx, `SELECT patch_id FROM patches WHERE series_id = ? ORDER BY idx`, seriesID)
 	if err != nil {
 		return nil, fmt.Errorf("patch ids: %w", err)
@@ -895,33 +901,32 @@ func (t *sqliteTx) PatchIDs(ctx context.Context, seriesID int64) ([]string, erro
 }
 
 // AddPatch implements Tx.
-func (t *sqliteTx) AddPatch(ctx context.Context, p *Patch, messageRowID int64) error {
+func (t *writeTx) AddPatch(ctx context.Context, p *Patch, messageRowID int64) error {
 	files, _ := json.Marshal(p.Files)
 	var trailers any
 	if len(p.Trailers) > 0 {
 		b, _ := json.Marshal(p.Trailers)
 		trailers = string(b)
 	}
-	res, err := t.exec(ctx, `INSERT INTO patches(series_id, message, idx, subject, commit_subject, author_name, author_email, date,
-		files, patch_id, trailers) VALUES(?,?,?,?,?,?,?,?,?,?,?)`,
+	err := t.queryRow(ctx, `INSERT INTO patches(series_id, message, idx, subject, commit_subject, author_name, author_email, date,
+		files, patch_id, trailers) VALUES(?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
 		p.SeriesID, messageRowID, p.Index, p.Subject, p.CommitSubject, p.Author.Name, p.Author.Email, unixOrZero(p.Date),
-		string(files), p.PatchID, trailers)
+		string(files), p.PatchID, trailers).Scan(&p.ID)
 	if err != nil {
 		return fmt.Errorf("add patch: %w", err)
 	}
-	p.ID, _ = res.LastInsertId()
 	return nil
 }
 
 // SeriesList implements Store.
-func (s *SQLite) SeriesList(ctx context.Context, list, status string, p Page) ([]Series, error) {
+func (s *DB) SeriesList(ctx context.Context, list, status string, p Page) ([]Series, error) {
 	p = p.Normalize()
 	return collectSeries(s.r.QueryContext(ctx, `SELECT `+seriesCols+` FROM series s JOIN lists l ON l.id = s.list_id
 		WHERE l.name = ?1 AND (?2 = '' OR s.status = ?2) ORDER BY s.id DESC LIMIT ?3 OFFSET ?4`, list, status, p.Limit, p.Offset))
 }
 
 // Series implements Store.
-func (s *SQLite) Series(ctx context.Context, id int64) (*Series, error) {
+func (s *DB) Series(ctx context.Context, id int64) (*Series, error) {
 	se, err := scanSeries(s.r.QueryRowContext(ctx, `SELECT `+seriesCols+` FROM series s JOIN lists l ON l.id = s.list_id WHERE s.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("series %d: %w", id, ErrNotFound)
@@ -933,7 +938,7 @@ func (s *SQLite) Series(ctx context.Context, id int64) (*Series, error) {
 }
 
 // Patches implements Store.
-func (s *SQLite) Patches(ctx context.Context, seriesID int64) ([]Patch, error) {
+func (s *DB) Patches(ctx context.Context, seriesID int64) ([]Patch, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT p.id, p.series_id, p.idx, p.subject, m.message_id, p.author_name, p.author_email,
 		p.date, p.commit_subject, p.files, p.patch_id, p.trailers FROM patches p JOIN messages m ON m.id = p.message
 		WHERE p.series_id = ? ORDER BY p.idx`, seriesID)
@@ -962,7 +967,7 @@ func (s *SQLite) Patches(ctx context.Context, seriesID int64) ([]Patch, error) {
 }
 
 // ThreadMessages implements Store.
-func (s *SQLite) ThreadMessages(ctx context.Context, threadIDs []int64) ([]Message, error) {
+func (s *DB) ThreadMessages(ctx context.Context, threadIDs []int64) ([]Message, error) {
 	var out []Message
 	for _, tid := range threadIDs {
 		rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id
@@ -988,7 +993,7 @@ func (s *SQLite) ThreadMessages(ctx context.Context, threadIDs []int64) ([]Messa
 }
 
 // Threads implements Store.
-func (s *SQLite) Threads(ctx context.Context, list string, p Page) ([]Thread, error) {
+func (s *DB) Threads(ctx context.Context, list string, p Page) ([]Thread, error) {
 	p = p.Normalize()
 	rows, err := s.r.QueryContext(ctx, `SELECT t.id, COALESCE(m.subject, ''), COALESCE(m.message_id, ''), t.messages, t.first_date, t.last_date
 		FROM threads t JOIN lists l ON l.id = t.list_id LEFT JOIN messages m ON m.id = t.root
@@ -1011,7 +1016,7 @@ func (s *SQLite) Threads(ctx context.Context, list string, p Page) ([]Thread, er
 }
 
 // Raw implements Store. (ORDER BY m.id: see read.go.)
-func (s *SQLite) Raw(ctx context.Context, list, messageID string) ([]byte, error) {
+func (s *DB) Raw(ctx context.Context, list, messageID string) ([]byte, error) {
 	var z []byte
 	row, err := s.pointRow(ctx, `SELECT r.data FROM messages m JOIN lists l ON l.id = m.list_id JOIN raw r ON r.id = m.id
 		WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1`, list, messageID)
@@ -1033,7 +1038,7 @@ func (s *SQLite) Raw(ctx context.Context, list, messageID string) ([]byte, error
 }
 
 // Message implements Store.
-func (s *SQLite) Message(ctx context.Context, list, messageID string) (*Message, error) {
+func (s *DB) Message(ctx context.Context, list, messageID string) (*Message, error) {
 	row, err := s.pointRow(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id
 		WHERE l.name = ? AND m.message_id = ? ORDER BY m.id LIMIT 1`, list, messageID)
 	if err != nil {
@@ -1050,9 +1055,9 @@ func (s *SQLite) Message(ctx context.Context, list, messageID string) (*Message,
 }
 
 // Scan implements Store.
-func (s *SQLite) Scan(ctx context.Context, list string, fn func(m *Message) error) error {
+func (s *DB) Scan(ctx context.Context, list string, fn func(m *Message) error) error {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id
-		WHERE l.name = ?`, list)
+		WHERE l.name = ? ORDER BY m.uid`, list)
 	if err != nil {
 		return fmt.Errorf("scan: %w", err)
 	}
@@ -1070,7 +1075,7 @@ func (s *SQLite) Scan(ctx context.Context, list string, fn func(m *Message) erro
 }
 
 // FindMessage implements Store.
-func (s *SQLite) FindMessage(ctx context.Context, messageID string) (*Message, error) {
+func (s *DB) FindMessage(ctx context.Context, messageID string) (*Message, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id
 		WHERE m.message_id = ? LIMIT 100`, messageID)
 	list, err := collect(rows, err, "find message", func(sc scanner) (*Message, error) { return scanMessage(sc) })
@@ -1090,7 +1095,7 @@ func (s *SQLite) FindMessage(ctx context.Context, messageID string) (*Message, e
 }
 
 // WalkThread implements Store.
-func (s *SQLite) WalkThread(ctx context.Context, threadID int64, fn func(m *Message, raw []byte) error) error {
+func (s *DB) WalkThread(ctx context.Context, threadID int64, fn func(m *Message, raw []byte) error) error {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+`, r.data FROM messages m JOIN lists l ON l.id = m.list_id
 		JOIN raw r ON r.id = m.id WHERE m.thread_id = ? ORDER BY m.id`, threadID)
 	if err != nil {
@@ -1115,7 +1120,7 @@ func (s *SQLite) WalkThread(ctx context.Context, threadID int64, fn func(m *Mess
 }
 
 // Walk implements Store.
-func (s *SQLite) Walk(ctx context.Context, list string, fn func(m *Message, raw []byte) error) error {
+func (s *DB) Walk(ctx context.Context, list string, fn func(m *Message, raw []byte) error) error {
 	l, err := s.List(ctx, list)
 	if err != nil {
 		return err
@@ -1161,7 +1166,23 @@ func (s *SQLite) Walk(ctx context.Context, list string, fn func(m *Message, raw 
 }
 
 // Check implements Store.
-func (s *SQLite) Check(ctx context.Context) error {
+func (s *DB) Check(ctx context.Context) error {
+	if !s.pg { // PostgreSQL checks its pages and foreign keys itself
+		if err := s.checkSQLite(ctx); err != nil {
+			return err
+		}
+	}
+	var missing int
+	if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM messages m LEFT JOIN raw r ON r.id = m.id WHERE r.id IS NULL").Scan(&missing); err != nil {
+		return fmt.Errorf("raw check: %w", err)
+	}
+	if missing != 0 {
+		return fmt.Errorf("%w: %d messages without raw bytes", ErrCorrupted, missing)
+	}
+	return s.checkRaw(ctx)
+}
+
+func (s *DB) checkSQLite(ctx context.Context) error {
 	var res string
 	if err := s.r.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&res); err != nil {
 		return fmt.Errorf("integrity check: %w", err)
@@ -1176,13 +1197,11 @@ func (s *SQLite) Check(ctx context.Context) error {
 	if fk != 0 {
 		return fmt.Errorf("%w: %d foreign key violations", ErrCorrupted, fk)
 	}
-	var missing int
-	if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM messages m LEFT JOIN raw r ON r.id = m.id WHERE r.id IS NULL").Scan(&missing); err != nil {
-		return fmt.Errorf("raw check: %w", err)
-	}
-	if missing != 0 {
-		return fmt.Errorf("%w: %d messages without raw bytes", ErrCorrupted, missing)
-	}
+	return nil
+}
+
+// checkRaw reads every stored message and compares it with its sha256.
+func (s *DB) checkRaw(ctx context.Context) error {
 	rows, err := s.r.QueryContext(ctx, `SELECT m.message_id, m.sha256, m.size, r.data FROM messages m JOIN raw r ON r.id = m.id`)
 	if err != nil {
 		return fmt.Errorf("raw check: %w", err)

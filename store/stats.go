@@ -48,7 +48,7 @@ type ThreadSummary struct {
 }
 
 // ListsByActivity implements Store.
-func (s *SQLite) ListsByActivity(ctx context.Context) ([]List, error) {
+func (s *DB) ListsByActivity(ctx context.Context) ([]List, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+listCols+` AS c FROM lists l`)
 	ls, err := collect(rows, err, "lists", func(sc scanner) (*List, error) { return scanList(sc) })
 	slices.SortStableFunc(ls, func(a, b List) int {
@@ -61,7 +61,7 @@ func (s *SQLite) ListsByActivity(ctx context.Context) ([]List, error) {
 }
 
 // FilterSeries implements Store.
-func (s *SQLite) FilterSeries(ctx context.Context, list string, f SeriesFilter) ([]Series, error) {
+func (s *DB) FilterSeries(ctx context.Context, list string, f SeriesFilter) ([]Series, error) {
 	p := Page{Limit: f.Limit}.Normalize()
 	var where []string
 	args := []any{list}
@@ -116,7 +116,7 @@ func asciiLower(s string) string {
 }
 
 // ThreadSummaries implements Store.
-func (s *SQLite) ThreadSummaries(ctx context.Context, list string, before, after uint32, limit int) ([]ThreadSummary, error) {
+func (s *DB) ThreadSummaries(ctx context.Context, list string, before, after uint32, limit int) ([]ThreadSummary, error) {
 	p := Page{Limit: limit}.Normalize()
 	listID, err := s.listID(ctx, list)
 	if err != nil {
@@ -156,7 +156,7 @@ func (s *SQLite) ThreadSummaries(ctx context.Context, list string, before, after
 }
 
 // RecentMessages implements Store.
-func (s *SQLite) RecentMessages(ctx context.Context, list string, limit int) ([]Message, error) {
+func (s *DB) RecentMessages(ctx context.Context, list string, limit int) ([]Message, error) {
 	p := Page{Limit: limit}.Normalize()
 	if list == "" {
 		rows, err := s.r.QueryContext(ctx, `SELECT `+messageCols+` FROM messages m JOIN lists l ON l.id = m.list_id
@@ -173,7 +173,7 @@ func (s *SQLite) RecentMessages(ctx context.Context, list string, limit int) ([]
 }
 
 // listID finds a list's row id; ErrNotFound for an unknown name.
-func (s *SQLite) listID(ctx context.Context, name string) (int64, error) {
+func (s *DB) listID(ctx context.Context, name string) (int64, error) {
 	var id int64
 	err := s.r.QueryRowContext(ctx, `SELECT id FROM lists WHERE name = ?`, name).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -67,6 +67,7 @@ func TestListsByActivity(t *testing.T) {
 // TestCountersMigration opens a database made before the counters and
 // checks the migration fills them from the rows already there.
 func TestCountersMigration(t *testing.T) {
+	sqliteOnly(t)
 	at := slices.IndexFunc(migrations, func(m string) bool { return strings.Contains(m, "message_count") })
 	if at < 0 {
 		t.Fatal("no counters migration")

@@ -1,8 +1,10 @@
 // Package store keeps patchwell's data: lists, raw messages (verbatim,
 // compressed at rest, with their sha256), threads, series and patches.
 //
-// The Store and Tx interfaces are all that callers see, so a PostgreSQL
-// implementation can follow the SQLite one (Open) without touching them.
+// The Store and Tx interfaces are all that callers see. One
+// implementation, DB, runs on SQLite (Open: the embedded default, one
+// database file in the data directory) or on PostgreSQL (OpenPostgres: one
+// database shared by several nodes; postgres.go says what differs).
 // The store decides nothing about mail: review parses and assembles series,
 // archive parses headers; the store only threads messages by their
 // references (a union of the ids they name, as public-inbox does) because

@@ -65,7 +65,7 @@ const (
 
 // AddWebhook stores a subscription; ErrInvalid for a URL that is not
 // http(s), an empty secret or a bad event name.
-func (s *SQLite) AddWebhook(ctx context.Context, w Webhook) (*Webhook, error) {
+func (s *DB) AddWebhook(ctx context.Context, w Webhook) (*Webhook, error) {
 	u, err := url.Parse(w.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(w.URL) > maxWebhookURL {
 		return nil, fmt.Errorf("%w: webhook URL %q: want an http or https URL", ErrInvalid, w.URL)
@@ -79,18 +79,18 @@ func (s *SQLite) AddWebhook(ctx context.Context, w Webhook) (*Webhook, error) {
 		}
 	}
 	now := time.Now()
-	res, err := s.write(ctx, `INSERT INTO webhooks(url, secret, events, list, created) VALUES(?,?,?,?,?)`,
+	id, err := s.insertID(ctx, `INSERT INTO webhooks(url, secret, events, list, created) VALUES(?,?,?,?,?) RETURNING id`,
 		w.URL, w.Secret, strings.Join(w.Events, ","), w.List, now.Unix())
 	if err != nil {
 		return nil, fmt.Errorf("add webhook: %w", err)
 	}
-	w.ID, _ = res.LastInsertId()
+	w.ID = id
 	w.Created = time.Unix(now.Unix(), 0).UTC()
 	return &w, nil
 }
 
 // Webhooks returns the subscriptions, oldest first.
-func (s *SQLite) Webhooks(ctx context.Context) ([]Webhook, error) {
+func (s *DB) Webhooks(ctx context.Context) ([]Webhook, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id, url, secret, events, list, created FROM webhooks ORDER BY id`)
 	return collect(rows, err, "webhooks", func(sc scanner) (*Webhook, error) {
 		var w Webhook
@@ -109,7 +109,7 @@ func (s *SQLite) Webhooks(ctx context.Context) ([]Webhook, error) {
 
 // DeleteWebhook removes a subscription and its deliveries; ErrNotFound
 // for an unknown id.
-func (s *SQLite) DeleteWebhook(ctx context.Context, id int64) error {
+func (s *DB) DeleteWebhook(ctx context.Context, id int64) error {
 	res, err := s.write(ctx, `DELETE FROM webhooks WHERE id = ?`, id)
 	if err != nil {
 		return fmt.Errorf("delete webhook: %w", err)
@@ -124,13 +124,13 @@ func (s *SQLite) DeleteWebhook(ctx context.Context, id int64) error {
 // pending delivery, due now, to every subscription that wants it. It
 // returns how many deliveries it queued: 0 when no subscription wants it
 // or the event's key was queued before (the event is then not stored).
-func (s *SQLite) QueueWebhookEvent(ctx context.Context, e WebhookEvent) (int, error) {
+func (s *DB) QueueWebhookEvent(ctx context.Context, e WebhookEvent) (int, error) {
 	if e.Key == "" || e.Type == "" || len(e.Key) > 500 {
 		return 0, fmt.Errorf("%w: webhook event needs a key and a type", ErrInvalid)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("begin: %w", err)
 	}
@@ -210,7 +210,18 @@ func scanWebhookDelivery(sc scanner) (*WebhookDelivery, error) {
 
 // DueWebhookDeliveries returns pending deliveries due at now, oldest
 // first, at most limit.
-func (s *SQLite) DueWebhookDeliveries(ctx context.Context, now time.Time, limit int) ([]WebhookDelivery, error) {
+// On PostgreSQL they are claimed for this node (claimDue).
+func (s *DB) DueWebhookDeliveries(ctx context.Context, now time.Time, limit int) ([]WebhookDelivery, error) {
+	if s.pg {
+		ids, err := s.claimDue(ctx, "webhook_deliveries", "next_attempt, id", now, limit)
+		if err != nil || len(ids) == 0 {
+			return nil, err
+		}
+		rows, err := s.r.QueryContext(ctx, `SELECT `+webhookDeliveryCols+` FROM webhook_deliveries d
+			JOIN webhooks w ON w.id = d.webhook_id JOIN webhook_events e ON e.id = d.event_id
+			WHERE d.id IN (`+placeholders(len(ids))+`) ORDER BY d.id`, ids...)
+		return collect(rows, err, "webhook deliveries", scanWebhookDelivery)
+	}
 	rows, err := s.r.QueryContext(ctx, `SELECT `+webhookDeliveryCols+` FROM webhook_deliveries d
 		JOIN webhooks w ON w.id = d.webhook_id JOIN webhook_events e ON e.id = d.event_id
 		WHERE d.state = 'pending' AND d.next_attempt <= ? ORDER BY d.next_attempt, d.id LIMIT ?`, now.Unix(), limit)
@@ -219,7 +230,7 @@ func (s *SQLite) DueWebhookDeliveries(ctx context.Context, now time.Time, limit 
 
 // NextWebhookAttempt is when the next pending delivery is due; zero when
 // none is pending.
-func (s *SQLite) NextWebhookAttempt(ctx context.Context) (time.Time, error) {
+func (s *DB) NextWebhookAttempt(ctx context.Context) (time.Time, error) {
 	var next sql.NullInt64
 	if err := s.r.QueryRowContext(ctx, `SELECT min(next_attempt) FROM webhook_deliveries WHERE state = 'pending'`).Scan(&next); err != nil {
 		return time.Time{}, fmt.Errorf("next webhook attempt: %w", err)
@@ -232,7 +243,7 @@ func (s *SQLite) NextWebhookAttempt(ctx context.Context) (time.Time, error) {
 
 // WebhookDeliveries returns a subscription's deliveries, oldest first
 // (all of them when webhookID is 0).
-func (s *SQLite) WebhookDeliveries(ctx context.Context, webhookID int64) ([]WebhookDelivery, error) {
+func (s *DB) WebhookDeliveries(ctx context.Context, webhookID int64) ([]WebhookDelivery, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+webhookDeliveryCols+` FROM webhook_deliveries d
 		JOIN webhooks w ON w.id = d.webhook_id JOIN webhook_events e ON e.id = d.event_id
 		WHERE ? = 0 OR d.webhook_id = ? ORDER BY d.id`, webhookID, webhookID)
@@ -243,7 +254,7 @@ func (s *SQLite) WebhookDeliveries(ctx context.Context, webhookID int64) ([]Webh
 // WebhookDelivered it is done; with WebhookPending it is tried again at
 // next; with WebhookFailed it is given up. status is the HTTP status
 // received (0 for none), errText why it failed.
-func (s *SQLite) MarkWebhookAttempt(ctx context.Context, id int64, state string, status int, errText string, at, next time.Time) error {
+func (s *DB) MarkWebhookAttempt(ctx context.Context, id int64, state string, status int, errText string, at, next time.Time) error {
 	if state != WebhookPending && state != WebhookDelivered && state != WebhookFailed {
 		return fmt.Errorf("%w: webhook delivery state %q", ErrInvalid, state)
 	}

@@ -52,7 +52,11 @@ func TestWebhookQueue(t *testing.T) {
 	if err := st.MarkWebhookAttempt(ctx, due[1].ID, WebhookFailed, 0, "x", now, now); err != nil {
 		t.Fatal(err)
 	}
-	if due, _ = st.DueWebhookDeliveries(ctx, now, 100); len(due) != 5 {
+	later := now
+	if onPostgres() { // the first call claimed them all for a while
+		later = now.Add(claimLease + time.Second)
+	}
+	if due, _ = st.DueWebhookDeliveries(ctx, later, 100); len(due) != 5 {
 		t.Errorf("due after two attempts: %d, want 5", len(due))
 	}
 	ds, _ := st.WebhookDeliveries(ctx, 0)

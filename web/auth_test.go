@@ -31,7 +31,7 @@ type authEnv struct {
 	t      testing.TB
 	base   string
 	h      *Handler
-	st     *store.SQLite
+	st     *store.DB
 	dir    string
 	acc    *review.Accounts
 	series map[string]int64 // list -> its series id

@@ -17,7 +17,7 @@ import (
 )
 
 // CheckStore keeps CI results (checks) on series and patches: the
-// store (store.SQLite) implements it.
+// store (store.DB) implements it.
 type CheckStore interface {
 	// SetCheck records a check, replacing the earlier result of the same
 	// context on the same series and patch; store.ErrInvalid for a bad

@@ -31,7 +31,7 @@ import (
 var bench struct {
 	once   sync.Once
 	err    error
-	st     *store.SQLite
+	st     *store.DB
 	h      http.Handler
 	thread string // escaped Message-ID of the thread closest to 32 messages
 	series int64

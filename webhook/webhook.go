@@ -66,7 +66,7 @@ func Verify(secret, body []byte, header string) bool {
 	return hmac.Equal([]byte(header), []byte(want))
 }
 
-// Queue is the durable queue: store.SQLite implements it.
+// Queue is the durable queue: store.DB implements it.
 type Queue interface {
 	QueueWebhookEvent(ctx context.Context, e store.WebhookEvent) (int, error)
 	DueWebhookDeliveries(ctx context.Context, now time.Time, limit int) ([]store.WebhookDelivery, error)

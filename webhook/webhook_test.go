@@ -52,7 +52,7 @@ func (rc *receiver) deliveries() []delivery {
 	return append([]delivery(nil), rc.got...)
 }
 
-func openStore(t *testing.T) *store.SQLite {
+func openStore(t *testing.T) *store.DB {
 	t.Helper()
 	st, err := store.Open(context.Background(), t.TempDir())
 	if err != nil {
@@ -62,7 +62,7 @@ func openStore(t *testing.T) *store.SQLite {
 	return st
 }
 
-func mustAdd(t *testing.T, st *store.SQLite, w store.Webhook) *store.Webhook {
+func mustAdd(t *testing.T, st *store.DB, w store.Webhook) *store.Webhook {
 	t.Helper()
 	h, err := st.AddWebhook(context.Background(), w)
 	if err != nil {

@@ -80,7 +80,7 @@ func (r *repoFlags) set(ctx context.Context, st store.Store, fs *flag.FlagSet, l
 
 func cmdApply(args []string) error {
 	fs := newFlags("apply")
-	data := fs.String("data", defaultData, "data directory")
+	data, dbURL := storeFlags(fs)
 	by := fs.String("by", "", "the maintainer applying it (an address): the commits' committer")
 	publicURL := fs.String("public-url", "http://127.0.0.1:8080", "the web UI's address, for each commit's Link: trailer")
 	domain := fs.String("domain", defaultDomain, "mail domain (the reply comes from NAME@DOMAIN)")
@@ -98,7 +98,7 @@ func cmdApply(args []string) error {
 	}
 	// Like import, apply works beside a running server: SQLite (WAL)
 	// takes writers from several processes, and the mirror has a lock.
-	st, err := openStore(*data)
+	st, err := openStore(*data, *dbURL)
 	if err != nil {
 		return err
 	}
@@ -126,7 +126,7 @@ func cmdHook(args []string) error {
 		return usageError{"usage: patchwell " + commands["hook"].usage}
 	}
 	fs := newFlags("hook")
-	data := fs.String("data", defaultData, "data directory")
+	data, dbURL := storeFlags(fs)
 	list := fs.String("list", "", "the list whose repository this is")
 	gitDir := fs.String("git-dir", os.Getenv("GIT_DIR"), "the repository pushed to (default $GIT_DIR, as git sets it for hooks, else .)")
 	pos, err := parse(fs, args[1:])
@@ -139,7 +139,7 @@ func cmdHook(args []string) error {
 	if *gitDir == "" {
 		*gitDir = "."
 	}
-	st, err := openStore(*data)
+	st, err := openStore(*data, *dbURL)
 	if err != nil {
 		return err
 	}

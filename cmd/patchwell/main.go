@@ -52,17 +52,18 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"serve":   {"serve [--data DIR] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--imaps ADDR --tls-cert F --tls-key F] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies] [--smarthost HOST:PORT [--smarthost-starttls] [--smarthost-user U --smarthost-password-file F]] [--ci-grace DURATION] [--ci-mail]", "run the server (SMTP/LMTP ingest, web UI and API, IMAP, list mail delivery)", cmdServe},
-		"list":    {"list create NAME [--description TEXT] [--owner EMAIL] [--visibility public|unlisted|private] [--repo PATH_OR_URL --branch BRANCH --check CMD] | list update NAME [--repo PATH_OR_URL] [--branch BRANCH] [--check CMD] [--first-timer-gate=false] | list ls | list visibility NAME public|unlisted|private | list policy NAME [--posting open|subscribers|moderated] [--dmarc accept|hold|reject] [--allow A,@D] [--deny A,@D]   [--data DIR]", "create and show mailing lists, set who may see them and who may post", cmdList},
-		"sub":     {"sub add EMAIL|--file F --list NAME [--name NAME] | sub rm EMAIL --list NAME | sub ls --list NAME [--state STATE]   [--data DIR]", "manage a list's subscribers (added by an operator: no confirmation)", cmdSub},
-		"user":    {"user add EMAIL [--name NAME] [--admin] [--password-file FILE] | user ls | user role EMAIL LIST owner|maintainer|none | user token EMAIL NAME | user passwd EMAIL [--password-file FILE]   [--data DIR]", "manage accounts, list roles and API tokens", cmdUser},
-		"apply":   {"apply --data DIR SERIES-ID [--by EMAIL] [--public-url URL]", "apply a series to its list's repository branch (git am -3, trailers from replies, a Link: per patch), push it and mark it applied", cmdApply},
-		"hook":    {"hook post-receive --data DIR --list NAME [--git-dir DIR]", "git post-receive hook of a list's repository: series whose patches were pushed are marked applied", cmdHook},
-		"import":  {"import --data DIR --list NAME [--cpuprofile FILE] FILE|DIR|- ...", "import mbox (mboxo, mboxrd, .gz), maildir or .eml files into a list", cmdImport},
-		"export":  {"export --data DIR --list NAME [--out FILE]", "write every message of a list as mboxrd, in arrival order, byte for byte", cmdExport},
-		"check":   {"check --data DIR", "verify the database and every stored message against its sha256", cmdCheck},
+		"serve":   {"serve [--data DIR] [--db URL] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--imaps ADDR --tls-cert F --tls-key F] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies] [--smarthost HOST:PORT [--smarthost-starttls] [--smarthost-user U --smarthost-password-file F]] [--ci-grace DURATION] [--ci-mail]", "run the server (SMTP/LMTP ingest, web UI and API, IMAP, list mail delivery)", cmdServe},
+		"list":    {"list create NAME [--description TEXT] [--owner EMAIL] [--visibility public|unlisted|private] [--repo PATH_OR_URL --branch BRANCH --check CMD] | list update NAME [--repo PATH_OR_URL] [--branch BRANCH] [--check CMD] [--first-timer-gate=false] | list ls | list visibility NAME public|unlisted|private | list policy NAME [--posting open|subscribers|moderated] [--dmarc accept|hold|reject] [--allow A,@D] [--deny A,@D]   [--data DIR] [--db URL]", "create and show mailing lists, set who may see them and who may post", cmdList},
+		"sub":     {"sub add EMAIL|--file F --list NAME [--name NAME] | sub rm EMAIL --list NAME | sub ls --list NAME [--state STATE]   [--data DIR] [--db URL]", "manage a list's subscribers (added by an operator: no confirmation)", cmdSub},
+		"user":    {"user add EMAIL [--name NAME] [--admin] [--password-file FILE] | user ls | user role EMAIL LIST owner|maintainer|none | user token EMAIL NAME | user passwd EMAIL [--password-file FILE]   [--data DIR] [--db URL]", "manage accounts, list roles and API tokens", cmdUser},
+		"apply":   {"apply --data DIR [--db URL] SERIES-ID [--by EMAIL] [--public-url URL]", "apply a series to its list's repository branch (git am -3, trailers from replies, a Link: per patch), push it and mark it applied", cmdApply},
+		"hook":    {"hook post-receive --data DIR [--db URL] --list NAME [--git-dir DIR]", "git post-receive hook of a list's repository: series whose patches were pushed are marked applied", cmdHook},
+		"import":  {"import --data DIR [--db URL] --list NAME [--cpuprofile FILE] FILE|DIR|- ...", "import mbox (mboxo, mboxrd, .gz), maildir or .eml files into a list", cmdImport},
+		"export":  {"export --data DIR [--db URL] --list NAME [--out FILE]", "write every message of a list as mboxrd, in arrival order, byte for byte", cmdExport},
+		"check":   {"check --data DIR [--db URL]", "verify the database and every stored message against its sha256", cmdCheck},
+		"migrate": {"migrate --from DIR|URL --to URL|DIR", "copy a store into an empty one (a SQLite data directory to PostgreSQL, or back; stop the server first): every message replayed, accounts, lists and queues carried", cmdMigrate},
 		"reindex": {"reindex --data DIR", "rebuild threads, series, patches and the search index from the raw messages (stop the server first; the old database is kept beside the new one)", cmdReindex},
-		"webhook": {"webhook add URL --secret-file FILE [--events E1,E2] [--list NAME] | webhook ls | webhook rm ID   [--data DIR]", "send signed series and check events to outside systems (CI): " + strings.Join(webhook.Types, ", "), cmdWebhook},
+		"webhook": {"webhook add URL --secret-file FILE [--events E1,E2] [--list NAME] | webhook ls | webhook rm ID   [--data DIR] [--db URL]", "send signed series and check events to outside systems (CI): " + strings.Join(webhook.Types, ", "), cmdWebhook},
 		"runner":  {"runner --server URL --token TOKEN|--token-file F [--name NAME] [--poll 5s] [--once] [-v]", "run CI jobs of a patchwell server on this machine (in the bubblewrap sandbox)", cmdRunner},
 		"help":    {"help", "show this help", cmdHelp},
 	}
@@ -139,10 +140,19 @@ const defaultData = "./patchwell-data"
 // this machine (RFC 6761).
 const defaultDomain = "patchwell.localhost"
 
-func openStore(dir string) (*store.SQLite, error) {
+// storeFlags defines --data and --db, the flags naming the store of every
+// command that opens one. --db defaults to $PATCHWELL_DB.
+func storeFlags(fs *flag.FlagSet) (data, db *string) {
+	data = fs.String("data", defaultData, "data directory (the SQLite database, repository mirrors, CI work)")
+	db = fs.String("db", os.Getenv("PATCHWELL_DB"), "PostgreSQL database URL, postgres://USER:PASSWORD@HOST/DB (empty: SQLite in the data directory; default $PATCHWELL_DB)")
+	return data, db
+}
+
+// openStore opens the store --data and --db name.
+func openStore(dir, db string) (*store.DB, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return store.Open(ctx, dir)
+	return store.OpenAt(ctx, dir, db)
 }
 
 func newLogger(level slog.Level) *slog.Logger {
@@ -151,7 +161,7 @@ func newLogger(level slog.Level) *slog.Logger {
 
 func cmdServe(args []string) error {
 	fs := newFlags("serve")
-	data := fs.String("data", defaultData, "data directory")
+	data, dbURL := storeFlags(fs)
 	smtpAddr := fs.String("smtp", "127.0.0.1:2525", "SMTP listen address (empty disables)")
 	lmtpAddr := fs.String("lmtp", "", "LMTP listen address: host:port or a unix socket path (empty disables)")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "HTTP listen address (empty disables)")
@@ -196,7 +206,7 @@ func cmdServe(args []string) error {
 		return err
 	}
 	defer unlock()
-	st, err := openStore(*data)
+	st, err := openStore(*data, *dbURL)
 	if err != nil {
 		return err
 	}
@@ -444,7 +454,7 @@ func cmdList(args []string) error {
 		return usageError{"usage: patchwell " + commands["list"].usage}
 	}
 	fs := newFlags("list")
-	data := fs.String("data", defaultData, "data directory")
+	data, dbURL := storeFlags(fs)
 	desc := fs.String("description", "", "what the list is for")
 	owner := fs.String("owner", "", "owner's e-mail address")
 	domain := fs.String("domain", defaultDomain, "mail domain, for showing addresses")
@@ -463,7 +473,7 @@ func cmdList(args []string) error {
 		if len(pos) != 1 {
 			return usageError{"usage: patchwell list update NAME [--repo PATH_OR_URL] [--branch BRANCH] [--check CMD] [--first-timer-gate=false] [--data DIR]"}
 		}
-		st, err := openStore(*data)
+		st, err := openStore(*data, *dbURL)
 		if err != nil {
 			return err
 		}
@@ -479,7 +489,7 @@ func cmdList(args []string) error {
 		if *dmarc != "" && !store.ValidDMARCAction(*dmarc) {
 			return usageError{fmt.Sprintf("bad dmarc action %q: accept, hold or reject", *dmarc)}
 		}
-		st, err := openStore(*data)
+		st, err := openStore(*data, *dbURL)
 		if err != nil {
 			return err
 		}
@@ -492,7 +502,7 @@ func cmdList(args []string) error {
 		if !store.ValidVisibility(pos[1]) {
 			return usageError{fmt.Sprintf("bad visibility %q: public, unlisted or private", pos[1])}
 		}
-		st, err := openStore(*data)
+		st, err := openStore(*data, *dbURL)
 		if err != nil {
 			return err
 		}
@@ -512,7 +522,7 @@ func cmdList(args []string) error {
 		if !store.ValidVisibility(*vis) {
 			return usageError{fmt.Sprintf("bad visibility %q: public, unlisted or private", *vis)}
 		}
-		st, err := openStore(*data)
+		st, err := openStore(*data, *dbURL)
 		if err != nil {
 			return err
 		}
@@ -527,7 +537,7 @@ func cmdList(args []string) error {
 		if len(pos) != 0 {
 			return usageError{"usage: patchwell list ls [--data DIR]"}
 		}
-		st, err := openStore(*data)
+		st, err := openStore(*data, *dbURL)
 		if err != nil {
 			return err
 		}
@@ -546,7 +556,7 @@ func cmdList(args []string) error {
 
 func cmdImport(args []string) error {
 	fs := newFlags("import")
-	data := fs.String("data", defaultData, "data directory")
+	data, dbURL := storeFlags(fs)
 	list := fs.String("list", "", "list to import into")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
 	pos, err := parse(fs, args)
@@ -567,7 +577,7 @@ func cmdImport(args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	st, err := openStore(*data)
+	st, err := openStore(*data, *dbURL)
 	if err != nil {
 		return err
 	}
@@ -606,7 +616,7 @@ func cmdImport(args []string) error {
 
 func cmdExport(args []string) error {
 	fs := newFlags("export")
-	data := fs.String("data", defaultData, "data directory")
+	data, dbURL := storeFlags(fs)
 	list := fs.String("list", "", "list to export")
 	out := fs.String("out", "-", "output file (- for stdout)")
 	pos, err := parse(fs, args)
@@ -616,7 +626,7 @@ func cmdExport(args []string) error {
 	if *list == "" || len(pos) != 0 {
 		return usageError{"usage: patchwell " + commands["export"].usage}
 	}
-	st, err := openStore(*data)
+	st, err := openStore(*data, *dbURL)
 	if err != nil {
 		return err
 	}
@@ -653,11 +663,11 @@ func cmdExport(args []string) error {
 
 func cmdCheck(args []string) error {
 	fs := newFlags("check")
-	data := fs.String("data", defaultData, "data directory")
+	data, dbURL := storeFlags(fs)
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	st, err := openStore(*data)
+	st, err := openStore(*data, *dbURL)
 	if err != nil {
 		return err
 	}
@@ -689,13 +699,16 @@ func lockData(dir string) (func(), error) {
 
 func cmdReindex(args []string) error {
 	fs := newFlags("reindex")
-	data := fs.String("data", defaultData, "data directory")
+	data, dbURL := storeFlags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 0 {
 		return usageError{"usage: patchwell " + commands["reindex"].usage}
+	}
+	if *dbURL != "" {
+		return usageError{"reindex rebuilds a SQLite data directory; to rebuild a PostgreSQL database, copy it into an empty one: patchwell migrate --from URL --to NEW-URL"}
 	}
 	if _, err := os.Stat(filepath.Join(*data, store.DBFile)); err != nil {
 		return fmt.Errorf("no database in %s: %w", *data, err)
@@ -707,11 +720,11 @@ func cmdReindex(args []string) error {
 	defer unlock()
 	stamp := time.Now().UTC().Format("20060102T150405")
 	tmp := filepath.Join(*data, "reindex-"+stamp)
-	old, err := openStore(*data)
+	old, err := openStore(*data, *dbURL)
 	if err != nil {
 		return err
 	}
-	fresh, err := openStore(tmp)
+	fresh, err := openStore(tmp, "")
 	if err != nil {
 		old.Close()
 		return err

@@ -18,7 +18,7 @@ func cmdSub(args []string) error {
 		return usageError{"usage: patchwell " + commands["sub"].usage}
 	}
 	fs := newFlags("sub")
-	data := fs.String("data", defaultData, "data directory")
+	data, dbURL := storeFlags(fs)
 	list := fs.String("list", "", "the list")
 	name := fs.String("name", "", "subscriber's name (add)")
 	state := fs.String("state", "", "only subscribers in this state (ls): pending, active or disabled")
@@ -38,7 +38,7 @@ func cmdSub(args []string) error {
 	if len(pos) != n || *list == "" {
 		return usageError{"usage: patchwell " + commands["sub"].usage}
 	}
-	st, err := openStore(*data)
+	st, err := openStore(*data, *dbURL)
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ func cmdUser(args []string) error {
 		return usageError{"usage: patchwell " + commands["user"].usage}
 	}
 	fs := newFlags("user")
-	data := fs.String("data", defaultData, "data directory")
+	data, dbURL := storeFlags(fs)
 	name := fs.String("name", "", "display name")
 	admin := fs.Bool("admin", false, "make the user a site admin")
 	pwFile := fs.String("password-file", "", "read the password from this file's first line")
@@ -51,7 +51,7 @@ func cmdUser(args []string) error {
 			return err
 		}
 	}
-	st, err := openStore(*data)
+	st, err := openStore(*data, *dbURL)
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ func cmdWebhook(args []string) error {
 		return usage
 	}
 	fs := newFlags("webhook")
-	data := fs.String("data", defaultData, "data directory")
+	data, dbURL := storeFlags(fs)
 	secretFile := fs.String("secret-file", "", "file whose first line is the shared secret that signs deliveries (add)")
 	events := fs.String("events", "", "comma-separated event types to send (add; default all): "+strings.Join(webhook.Types, ", "))
 	list := fs.String("list", "", "only events of this list (add; default every list)")
@@ -37,7 +37,7 @@ func cmdWebhook(args []string) error {
 	if len(pos) != n {
 		return usage
 	}
-	st, err := openStore(*data)
+	st, err := openStore(*data, *dbURL)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,238 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Full-text search on PostgreSQL: the same words as SQLite's FTS4 index
+// (search.go: field code + lower-cased word), kept as a tsvector with
+// their positions, so a query compiles to the same expression tree and
+// finds the same messages. The vector and the query are built here and
+// passed as tsvector and tsquery literals: PostgreSQL's parser and
+// dictionaries never see the text, so nothing is stemmed, stopped or split
+// differently from SQLite.
+//
+// PostgreSQL's limits on a tsvector, which FTS4 does not have: positions
+// stop at 16383 (later words all sit there, so a phrase far down a very
+// long message matches less exactly), a word keeps at most 256 positions,
+// words are at most 2047 bytes, and a vector at most 1 MB: the words past
+// that are not indexed (a message of several megabytes of distinct words).
+
+const (
+	pgMaxPos      = 16383
+	pgMaxPositons = 256
+	pgMaxWord     = 2047
+	pgMaxVector   = 1<<20 - 64<<10 // with room to spare
+)
+
+// tsvectorLiteral turns the indexed text of a message into a tsvector
+// literal: each word quoted, with its positions (1-based, as FTS4 counts).
+func tsvectorLiteral(text string) string {
+	type entry struct {
+		word string
+		pos  []int
+	}
+	var order []*entry
+	byWord := map[string]*entry{}
+	size := 0
+	pos := 0
+	for _, w := range strings.Fields(text) {
+		pos++
+		if len(w) > pgMaxWord {
+			continue
+		}
+		e := byWord[w]
+		if e == nil {
+			if size+len(w)+8 > pgMaxVector {
+				continue
+			}
+			e = &entry{word: w}
+			byWord[w] = e
+			order = append(order, e)
+			size += len(w) + 8
+		}
+		if len(e.pos) < pgMaxPositons {
+			p := min(pos, pgMaxPos)
+			if len(e.pos) == 0 || e.pos[len(e.pos)-1] != p {
+				e.pos = append(e.pos, p)
+				size += 2
+			}
+		}
+	}
+	var b strings.Builder
+	b.Grow(size * 2)
+	for i, e := range order {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		quoteLexeme(&b, e.word)
+		b.WriteByte(':')
+		for k, p := range e.pos {
+			if k > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.Itoa(p))
+		}
+	}
+	return b.String()
+}
+
+// quoteLexeme writes w as a quoted tsvector/tsquery lexeme. The index's
+// words hold only letters, digits and marks; the quoting is for safety.
+func quoteLexeme(b *strings.Builder, w string) {
+	b.WriteByte('\'')
+	for i := 0; i < len(w); i++ {
+		switch w[i] {
+		case '\'':
+			b.WriteString("''")
+		case '\\':
+			b.WriteString(`\\`)
+		default:
+			b.WriteByte(w[i])
+		}
+	}
+	b.WriteByte('\'')
+}
+
+// writeIndexPG writes the transaction's search rows.
+func (t *writeTx) writeIndexPG(ctx context.Context) error {
+	for _, r := range t.index {
+		if _, err := t.exec(ctx, `INSERT INTO search(id, x) VALUES(?, CAST(? AS tsvector))`, r.id, tsvectorLiteral(r.text)); err != nil {
+			return fmt.Errorf("index message: %w", err)
+		}
+	}
+	t.index = t.index[:0]
+	return nil
+}
+
+// The SQL searchSQL writes for SQLite, and what it becomes on PostgreSQL.
+const (
+	pgMatchCond = `m.id IN (SELECT id FROM search WHERE x @@ CAST(? AS tsquery))`
+	ftsFrom     = `FROM search CROSS JOIN messages m ON m.id = search.docid CROSS JOIN lists l ON l.id = m.list_id`
+	pgFrom      = `FROM search JOIN messages m ON m.id = search.id JOIN lists l ON l.id = m.list_id`
+	ftsWhere    = `search MATCH ?`
+	pgWhere     = `search.x @@ CAST(? AS tsquery)`
+)
+
+// pgSearchSQL rewrites a search query built for FTS4 (searchSQL) for the
+// tsvector index, and each MATCH expression among args to a tsquery.
+func pgSearchSQL(q string, args []any) (string, []any, error) {
+	// The arguments that are MATCH expressions are those of the
+	// placeholders in a MATCH condition, found in order.
+	var out []any
+	var b strings.Builder
+	arg := 0
+	for i := 0; i < len(q); {
+		switch {
+		case strings.HasPrefix(q[i:], matchCond):
+			b.WriteString(pgMatchCond)
+			i += len(matchCond)
+			tq, err := ftsToTSQuery(args[arg].(string))
+			if err != nil {
+				return "", nil, err
+			}
+			out = append(out, tq)
+			arg++
+		case strings.HasPrefix(q[i:], ftsWhere):
+			b.WriteString(pgWhere)
+			i += len(ftsWhere)
+			tq, err := ftsToTSQuery(args[arg].(string))
+			if err != nil {
+				return "", nil, err
+			}
+			out = append(out, tq)
+			arg++
+		case strings.HasPrefix(q[i:], ftsFrom):
+			b.WriteString(pgFrom)
+			i += len(ftsFrom)
+		case strings.HasPrefix(q[i:], "search.docid"):
+			b.WriteString("search.id")
+			i += len("search.docid")
+		case q[i] == '?':
+			out = append(out, args[arg])
+			arg++
+			b.WriteByte('?')
+			i++
+		default:
+			b.WriteByte(q[i])
+			i++
+		}
+	}
+	if arg != len(args) {
+		return "", nil, fmt.Errorf("search: %d placeholders for %d arguments", arg, len(args))
+	}
+	return b.String(), out, nil
+}
+
+// ftsToTSQuery translates a MATCH expression as compileSearch writes it
+// (quoted phrases of field-coded words, the last one maybe with '*';
+// AND, OR, NOT and parentheses; juxtaposition meaning AND) to a tsquery
+// with the same meaning: a phrase is words joined by <->, '*' is :*, NOT
+// (binary in FTS4: a NOT b) is & !. Precedence matches: FTS4 binds NOT,
+// then AND, then OR; tsquery binds !, <->, &, then |.
+func ftsToTSQuery(fts string) (string, error) {
+	var b strings.Builder
+	operand := false // the last thing written ends an operand
+	for i := 0; i < len(fts); {
+		c := fts[i]
+		switch {
+		case c == ' ':
+			i++
+		case c == '(' || c == '"':
+			if operand {
+				b.WriteString(" & ")
+			}
+			if c == '(' {
+				b.WriteByte('(')
+				operand = false
+				i++
+				continue
+			}
+			j := strings.IndexByte(fts[i+1:], '"')
+			if j < 0 {
+				return "", fmt.Errorf("%w: unterminated phrase in %q", ErrInvalid, fts)
+			}
+			phrase := fts[i+1 : i+1+j]
+			prefix := strings.HasSuffix(phrase, "*")
+			words := strings.Fields(strings.TrimSuffix(phrase, "*"))
+			if len(words) == 0 {
+				return "", fmt.Errorf("%w: empty phrase in %q", ErrInvalid, fts)
+			}
+			b.WriteByte('(')
+			for k, w := range words {
+				if k > 0 {
+					b.WriteString(" <-> ")
+				}
+				quoteLexeme(&b, w)
+			}
+			if prefix {
+				b.WriteString(":*")
+			}
+			b.WriteByte(')')
+			operand = true
+			i += j + 2
+		case c == ')':
+			b.WriteByte(')')
+			operand = true
+			i++
+		case strings.HasPrefix(fts[i:], "AND "):
+			b.WriteString(" & ")
+			operand = false
+			i += 4
+		case strings.HasPrefix(fts[i:], "OR "):
+			b.WriteString(" | ")
+			operand = false
+			i += 3
+		case strings.HasPrefix(fts[i:], "NOT "):
+			b.WriteString(" & !")
+			operand = false
+			i += 4
+		default:
+			return "", fmt.Errorf("%w: cannot translate %q at %d", ErrInvalid, fts, i)
+		}
+	}
+	return b.String(), nil
+}
