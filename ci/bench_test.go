@@ -4,11 +4,15 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
+	"patchwell/sandbox"
 	"patchwell/store"
 )
+
+var sandboxLimits = sandbox.Limits{Wall: 30 * time.Second}
 
 // BenchmarkEnqueueToResult measures one revision from Enqueue to its
 // recorded check with an idle runner waiting: the queue, a real git
@@ -77,6 +81,37 @@ func BenchmarkEnqueueToResultNoGit(b *testing.B) {
 	for _, id := range ids {
 		if c := e.checks(id)[ContextCheck]; c.State != store.CheckSuccess {
 			b.Fatalf("series %d: %+v", id, c)
+		}
+	}
+}
+
+// BenchmarkRunDefinition is the cost of a definition's steps apart from
+// their commands: each step is one bwrap run of `true`.
+func BenchmarkRunDefinition(b *testing.B) {
+	needSandbox(b)
+	for _, n := range []int{1, 3} {
+		b.Run(strconv.Itoa(n)+"steps", func(b *testing.B) {
+			def := &Definition{}
+			for i := 0; i < n; i++ {
+				def.Steps = append(def.Steps, Step{Name: "s" + strconv.Itoa(i), Run: "true"})
+			}
+			dir := b.TempDir()
+			for i := 0; i < b.N; i++ {
+				c, err := RunDefinition(context.Background(), nil, dir, def, sandboxLimits, 0)
+				if err != nil || c.State != store.CheckSuccess {
+					b.Fatalf("RunDefinition() = %+v, %v", c, err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkParseDefinition parses a typical .patchwell.yml.
+func BenchmarkParseDefinition(b *testing.B) {
+	yml := []byte("timeout: 10m\nimage: debian:12\nsteps:\n  - name: build\n    run: make -j2\n  - name: test\n    run: |\n      make check\n      ./lint.sh\n")
+	for i := 0; i < b.N; i++ {
+		if _, err := ParseDefinition(yml); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

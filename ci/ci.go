@@ -1,8 +1,11 @@
 // Package ci runs a check on every complete revision: a job is queued
 // per revision (Enqueue), a Runner claims it, makes a worktree with the
 // series applied (Prepare, given by the caller: gitrepo's worktree and
-// `git am -3`), runs the list's check command in the sandbox and records
-// two checks on the series: "patchwell/apply" and "patchwell/check".
+// `git am -3`), runs the check's steps in the sandbox (a Definition: the
+// target branch's .patchwell.yml, parsed by ParseDefinition, or the
+// list's check command) and records two checks on the series,
+// "patchwell/apply" and "patchwell/check", and, when Prepare says how
+// each patch went, the same on each patch.
 //
 // # The queue
 //
@@ -63,6 +66,20 @@ type PrepareResult struct {
 	Output string
 	// Base names what the series was applied on ("main at 1a2b3c4").
 	Base string
+	// Note is added to the descriptions of the checks ("incomplete: 2
+	// of 3 patches").
+	Note string
+
+	// Patch by patch, when the caller knows (else the checks are on the
+	// series only): Indexes are the series' patch indexes in the order
+	// applied; Commits, when it applied, the commit of each; FailedPatch,
+	// when it did not, the 1-based position in Indexes of the patch that
+	// failed. Checkout makes a fresh worktree at one of Commits, for
+	// per-patch checks (Definition.PerPatch); nil: none.
+	Indexes     []int
+	Commits     []string
+	FailedPatch int
+	Checkout    func(ctx context.Context, commit string) (dir string, cleanup func(), err error)
 }
 
 // PrepareFunc makes a worktree with the series applied. An error means
@@ -71,9 +88,12 @@ type PrepareResult struct {
 // is called when the check is over; it may be nil.
 type PrepareFunc func(ctx context.Context, seriesID int64) (worktree string, cleanup func(), res PrepareResult, err error)
 
-// CheckFunc returns the check command for a series (from a trusted ref
-// or the list's setting) and its limits; "" runs no check.
-type CheckFunc func(ctx context.Context, seriesID int64) (cmd string, limits sandbox.Limits, err error)
+// CheckFunc returns the check definition for a series (from a trusted
+// ref: the target branch's .patchwell.yml, else the list's check
+// command) and its limits; nil runs no check. It is called after Prepare,
+// so a mirror Prepare fetched is fresh. A *DefinitionError (a malformed
+// file) is recorded as a failed check, not as a failure of the runner.
+type CheckFunc func(ctx context.Context, seriesID int64) (def *Definition, limits sandbox.Limits, err error)
 
 // GateFunc reports whether a series' code may run before a maintainer
 // says so (false for a first-time contributor), and why not.
@@ -318,10 +338,6 @@ func (r *Runner) process(ctx context.Context, j *store.Job) (string, []store.Che
 			return store.JobHeld, []store.Check{{Context: ContextCheck, State: store.CheckPending, Description: clip(d, 2000)}}, nil
 		}
 	}
-	cmd, limits, err := r.cfg.CheckFor(ctx, sid)
-	if err != nil {
-		return store.JobFailed, []store.Check{{Context: ContextCheck, State: store.CheckWarning, Description: clip("no check definition: "+err.Error(), 2000)}}, err
-	}
 	t0 := time.Now()
 	r.setPending(ctx, sid, ContextApply, "applying")
 	t1 := time.Now()
@@ -329,6 +345,14 @@ func (r *Runner) process(ctx context.Context, j *store.Job) (string, []store.Che
 	r.log.Debug("ci prepared", slog.Int64("patchset", sid), slog.Duration("pending", t1.Sub(t0)), slog.Duration("prepare", time.Since(t1)))
 	if cleanup != nil {
 		defer cleanup()
+	}
+	note := func(cs []store.Check) []store.Check {
+		if pr.Note != "" {
+			for i := range cs {
+				cs[i].Description = clip(cs[i].Description+" ("+pr.Note+")", 2000)
+			}
+		}
+		return cs
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -340,26 +364,114 @@ func (r *Runner) process(ctx context.Context, j *store.Job) (string, []store.Che
 		}, err
 	}
 	if !pr.Applied {
-		return store.JobDone, []store.Check{
+		return store.JobDone, note(append([]store.Check{
 			{Context: ContextApply, State: store.CheckFail, Description: clip("does not apply"+on(pr.Base), 2000), Log: r.capLog(pr.Output)},
 			{Context: ContextCheck, State: store.CheckWarning, Description: "not run: the series does not apply"},
-		}, nil
+		}, r.patchApply(pr)...)), nil
 	}
 	apply := store.Check{Context: ContextApply, State: store.CheckSuccess, Description: clip("applied"+on(pr.Base), 2000), Log: r.capLog(pr.Output)}
-	if strings.TrimSpace(cmd) == "" {
-		return store.JobDone, []store.Check{apply, {Context: ContextCheck, State: store.CheckWarning, Description: "no check command for this list"}}, nil
+	perApply := r.patchApply(pr)
+	def, limits, err := r.cfg.CheckFor(ctx, sid)
+	var de *DefinitionError
+	switch {
+	case errors.As(err, &de):
+		return store.JobDone, note(append([]store.Check{apply, {Context: ContextCheck, State: store.CheckFail, Description: clip(de.Error(), 2000), Log: r.capLog(de.Error() + "\n")}}, perApply...)), nil
+	case err != nil:
+		if ctx.Err() != nil {
+			return "", nil, ctx.Err()
+		}
+		return store.JobFailed, note([]store.Check{apply, {Context: ContextCheck, State: store.CheckWarning, Description: clip("no check definition: "+err.Error(), 2000)}}), err
+	case def == nil || len(def.Steps) == 0:
+		return store.JobDone, note(append([]store.Check{apply, {Context: ContextCheck, State: store.CheckWarning, Description: "no check command for this list"}}, perApply...)), nil
 	}
 	r.setPending(ctx, sid, ContextCheck, "running")
 	t2 := time.Now()
-	res, err := r.cfg.Sandbox(ctx, sandbox.Spec{Dir: wt, Shell: cmd, Limits: limits})
+	c, err := RunDefinition(ctx, r.cfg.Sandbox, wt, def, limits, r.cfg.LogCap)
 	r.log.Debug("ci sandbox", slog.Int64("patchset", sid), slog.Duration("sandbox", time.Since(t2)))
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", nil, ctx.Err()
 		}
-		return store.JobFailed, []store.Check{apply, {Context: ContextCheck, State: store.CheckWarning, Description: clip("could not run the check: "+err.Error(), 2000)}}, err
+		return store.JobFailed, note([]store.Check{apply, {Context: ContextCheck, State: store.CheckWarning, Description: clip("could not run the check: "+err.Error(), 2000)}}), err
 	}
-	return store.JobDone, []store.Check{apply, checkResult(cmd, res, r.cfg.LogCap)}, nil
+	checks := append([]store.Check{apply, c}, perApply...)
+	if def.PerPatch {
+		pc, err := r.perPatch(ctx, pr, def, limits, c)
+		if err != nil && ctx.Err() != nil {
+			return "", nil, ctx.Err()
+		}
+		checks = append(checks, pc...)
+	}
+	return store.JobDone, note(checks), nil
+}
+
+// patchApply is the patchwell/apply check of each patch, when Prepare
+// said how each went.
+func (r *Runner) patchApply(pr PrepareResult) []store.Check {
+	var cs []store.Check
+	switch {
+	case pr.Applied && len(pr.Commits) == len(pr.Indexes):
+		for i, commit := range pr.Commits {
+			cs = append(cs, store.Check{PatchIndex: pr.Indexes[i], Context: ContextApply, State: store.CheckSuccess, Description: fmt.Sprintf("applied as %.12s", commit)})
+		}
+	case !pr.Applied && pr.FailedPatch > 0 && pr.FailedPatch <= len(pr.Indexes):
+		failed := pr.Indexes[pr.FailedPatch-1]
+		for i, idx := range pr.Indexes {
+			c := store.Check{PatchIndex: idx, Context: ContextApply}
+			switch {
+			case i+1 < pr.FailedPatch:
+				c.State, c.Description = store.CheckSuccess, "applies"
+			case i+1 == pr.FailedPatch:
+				c.State, c.Description, c.Log = store.CheckFail, clip("does not apply"+on(pr.Base), 2000), r.capLog(pr.Output)
+			default:
+				c.State, c.Description = store.CheckWarning, fmt.Sprintf("not tried: patch %d does not apply", failed)
+			}
+			cs = append(cs, c)
+		}
+	}
+	return cs
+}
+
+// perPatch runs def at each patch of an applied series (Definition.
+// PerPatch), in a fresh worktree per patch: the series' result is the
+// last patch's. After the first patch that fails, the later ones are
+// not run (the series is not bisectable there). An error means a
+// worktree or the sandbox failed: the checks so far are returned, the
+// rest are warnings.
+func (r *Runner) perPatch(ctx context.Context, pr PrepareResult, def *Definition, limits sandbox.Limits, last store.Check) ([]store.Check, error) {
+	n := len(pr.Commits)
+	if pr.Checkout == nil || n == 0 || n != len(pr.Indexes) {
+		return nil, nil
+	}
+	var cs []store.Check
+	rest := func(from int, why string) {
+		for _, idx := range pr.Indexes[from:] {
+			cs = append(cs, store.Check{PatchIndex: idx, Context: ContextCheck, State: store.CheckWarning, Description: clip(why, 2000)})
+		}
+	}
+	for i, commit := range pr.Commits[:n-1] {
+		dir, cleanup, err := pr.Checkout(ctx, commit)
+		if err != nil {
+			rest(i, "not run: could not check out the patch: "+err.Error())
+			return cs, err
+		}
+		c, err := RunDefinition(ctx, r.cfg.Sandbox, dir, def, limits, r.cfg.LogCap)
+		if cleanup != nil {
+			cleanup()
+		}
+		if err != nil {
+			rest(i, "not run: "+err.Error())
+			return cs, err
+		}
+		c.PatchIndex = pr.Indexes[i]
+		cs = append(cs, c)
+		if c.State != store.CheckSuccess {
+			rest(i+1, fmt.Sprintf("not run: the check fails at patch %d", pr.Indexes[i]))
+			return cs, nil
+		}
+	}
+	last.PatchIndex = pr.Indexes[n-1]
+	return append(cs, last), nil
 }
 
 func on(base string) string {
@@ -373,31 +485,6 @@ func (r *Runner) setPending(ctx context.Context, sid int64, context, d string) {
 	if _, err := r.cfg.Store.SetCheck(ctx, &store.Check{SeriesID: sid, Context: context, State: store.CheckPending, Description: d}); err != nil && ctx.Err() == nil {
 		r.log.Warn("ci pending check", slog.Int64("patchset", sid), slog.Any("err", err))
 	}
-}
-
-// checkResult turns a sandbox result into the check.
-func checkResult(cmd string, res *sandbox.Result, logCap int) store.Check {
-	c := store.Check{Context: ContextCheck}
-	d := res.Duration.Round(100 * time.Millisecond)
-	switch {
-	case res.TimedOut:
-		c.State, c.Description = store.CheckFail, fmt.Sprintf("killed: wall-time limit exceeded (%s)", d)
-	case res.ExitCode == 0:
-		c.State, c.Description = store.CheckSuccess, fmt.Sprintf("passed in %s", d)
-	case res.Signal != "":
-		c.State, c.Description = store.CheckFail, fmt.Sprintf("signal %q after %s (a CPU, memory or file size limit?)", res.Signal, d)
-	default:
-		c.State, c.Description = store.CheckFail, fmt.Sprintf("exit status %d after %s", res.ExitCode, d)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "$ %s\n", cmd)
-	if res.Truncated {
-		fmt.Fprintf(&b, "[output truncated: %d bytes, the last %d follow]\n", res.Total, len(res.Output))
-	}
-	b.Write(res.Output)
-	fmt.Fprintf(&b, "\n[%s]\n", c.Description)
-	c.Log = capLog(b.String(), logCap)
-	return c
 }
 
 func (r *Runner) capLog(s string) string { return capLog(s, r.cfg.LogCap) }

@@ -179,8 +179,8 @@ func (e *env) runner(cfg Config) *Runner {
 		cfg.Prepare = e.Prepare
 	}
 	if cfg.CheckFor == nil {
-		cfg.CheckFor = func(context.Context, int64) (string, sandbox.Limits, error) {
-			return "test -f x", sandbox.Limits{Wall: 30 * time.Second}, nil
+		cfg.CheckFor = func(context.Context, int64) (*Definition, sandbox.Limits, error) {
+			return CommandDefinition("test -f x", ""), sandbox.Limits{Wall: 30 * time.Second}, nil
 		}
 	}
 	if cfg.Poll == 0 {
@@ -342,12 +342,12 @@ func TestRunnerDiesJobRetried(t *testing.T) {
 	sid := e.series(1, "pass")[0]
 	var calls atomic.Int64
 	started := make(chan struct{}, 1)
-	check := func(context.Context, int64) (string, sandbox.Limits, error) {
+	check := func(context.Context, int64) (*Definition, sandbox.Limits, error) {
 		if calls.Add(1) == 1 {
 			started <- struct{}{}
-			return "sleep 600", sandbox.Limits{Wall: time.Minute}, nil
+			return CommandDefinition("sleep 600", ""), sandbox.Limits{Wall: time.Minute}, nil
 		}
-		return "test -f x", sandbox.Limits{Wall: 30 * time.Second}, nil
+		return CommandDefinition("test -f x", ""), sandbox.Limits{Wall: 30 * time.Second}, nil
 	}
 	lease := 500 * time.Millisecond
 	a := e.runner(Config{Name: "a", CheckFor: check, Lease: lease})
@@ -438,8 +438,8 @@ func TestCheckIsolated(t *testing.T) {
 	sid := e.series(1, "pass")[0]
 	cmd := fmt.Sprintf(`test -f x && ! ls %[1]s && ! cat %[1]s/%[2]s && ! cat %[3]s/.git/config && ! cat %[4]s/secret && ! cat .git/../../*/secret && ! bash -c 'exec 3<>/dev/tcp/1.1.1.1/80' && ! touch /usr/x && echo isolated`,
 		e.data, store.DBFile, e.repo, other)
-	r := e.runner(Config{CheckFor: func(context.Context, int64) (string, sandbox.Limits, error) {
-		return cmd, sandbox.Limits{Wall: 30 * time.Second}, nil
+	r := e.runner(Config{CheckFor: func(context.Context, int64) (*Definition, sandbox.Limits, error) {
+		return CommandDefinition(cmd, ""), sandbox.Limits{Wall: 30 * time.Second}, nil
 	}})
 	r.Enqueue(ctx, sid)
 	drain(t, r, "t")

@@ -38,10 +38,60 @@ type RemoteJob struct {
 	RepoURL  string `json:"repo_url"` // what git clone accepts
 	Branch   string `json:"branch"`
 	Base     string `json:"base,omitempty"` // commit to apply on, when known
-	Check    string `json:"check"`          // "" runs no check
+	Check    string `json:"check"`          // "" runs no check; ignored when Steps are given
 	Limits   Limits `json:"limits"`
+	// Steps, when given, are the check (the branch's .patchwell.yml),
+	// with its TimeoutSeconds, Image and Source (see Definition).
+	Steps          []RemoteStep `json:"steps,omitempty"`
+	TimeoutSeconds int          `json:"timeout_seconds,omitempty"`
+	Image          string       `json:"image,omitempty"`
+	Source         string       `json:"source,omitempty"`
+	// DefinitionError is a malformed .patchwell.yml: the check fails with
+	// this message.
+	DefinitionError string `json:"definition_error,omitempty"`
+	// Note is added to the checks' descriptions ("incomplete: 2 of 3
+	// patches").
+	Note string `json:"note,omitempty"`
 	// LeaseSeconds is how long the claim lasts without renewal.
 	LeaseSeconds int `json:"lease_seconds"`
+}
+
+// RemoteStep is a Step on the wire.
+type RemoteStep struct {
+	Name string `json:"name"`
+	Run  string `json:"run"`
+}
+
+// SetDefinition puts def (nil: none) or its error in j; other errors are
+// returned.
+func (j *RemoteJob) SetDefinition(def *Definition, err error) error {
+	var de *DefinitionError
+	if errors.As(err, &de) {
+		j.DefinitionError = de.Error()
+		return nil
+	}
+	if err != nil || def == nil {
+		return err
+	}
+	j.Steps = nil
+	for _, s := range def.Steps {
+		j.Steps = append(j.Steps, RemoteStep(s))
+	}
+	j.TimeoutSeconds, j.Image, j.Source = int(def.Timeout/time.Second), def.Image, def.Source
+	return nil
+}
+
+// Definition is the check j describes: its Steps, else its Check
+// command; nil for none.
+func (j *RemoteJob) Definition() *Definition {
+	if len(j.Steps) == 0 {
+		return CommandDefinition(j.Check, "the list's check command")
+	}
+	def := &Definition{Source: j.Source, Image: j.Image, Timeout: time.Duration(j.TimeoutSeconds) * time.Second}
+	for _, s := range j.Steps {
+		def.Steps = append(def.Steps, Step(s))
+	}
+	return def
 }
 
 // Limits is sandbox.Limits on the wire (seconds and bytes).

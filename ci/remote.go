@@ -143,6 +143,11 @@ func (rr *RemoteRunner) RunOnce(ctx context.Context) (bool, error) {
 		}
 	}()
 	res := rr.work(jctx, &j)
+	if j.Note != "" && res.State == store.JobDone {
+		for i := range res.Checks {
+			res.Checks[i].Description = clip(res.Checks[i].Description+" ("+j.Note+")", 2000)
+		}
+	}
 	if ctx.Err() != nil {
 		return true, ctx.Err()
 	}
@@ -202,14 +207,17 @@ func (rr *RemoteRunner) work(ctx context.Context, j *RemoteJob) RemoteResult {
 		}}
 	}
 	apply := RemoteCheck{Context: ContextApply, State: store.CheckSuccess, Description: "applied on " + clip(base, 100), Log: capLog(out, rr.LogCap)}
-	if strings.TrimSpace(j.Check) == "" {
+	if j.DefinitionError != "" {
+		return RemoteResult{State: store.JobDone, Checks: []RemoteCheck{apply, {Context: ContextCheck, State: store.CheckFail, Description: clip(j.DefinitionError, 2000), Log: j.DefinitionError + "\n"}}}
+	}
+	def := j.Definition()
+	if def == nil {
 		return RemoteResult{State: store.JobDone, Checks: []RemoteCheck{apply, {Context: ContextCheck, State: store.CheckWarning, Description: "no check command for this list"}}}
 	}
-	sr, err := sandbox.Run(ctx, sandbox.Spec{Dir: wt, Shell: j.Check, Limits: j.Limits.Sandbox()})
+	c, err := RunDefinition(ctx, sandbox.Run, wt, def, j.Limits.Sandbox(), rr.LogCap)
 	if err != nil {
 		return rr.failed(err, apply, RemoteCheck{Context: ContextCheck, State: store.CheckWarning, Description: clip("could not run the check: "+err.Error(), 2000)})
 	}
-	c := checkResult(j.Check, sr, rr.LogCap)
 	return RemoteResult{State: store.JobDone, Checks: []RemoteCheck{apply, {Context: c.Context, State: c.State, Description: c.Description, Log: c.Log}}}
 }
 

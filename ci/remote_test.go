@@ -24,6 +24,8 @@ type remoteEnv struct {
 	mu    sync.Mutex
 	mbox  map[int64][]byte
 	check string
+	// extra, when set, adds to each RemoteJob (a definition, a note).
+	extra func(sid int64, j *RemoteJob) error
 }
 
 // newRemoteEnv serves the runner protocol and each series' mbox, made
@@ -41,7 +43,11 @@ func newRemoteEnv(t *testing.T, lease time.Duration) *remoteEnv {
 		Describe: func(_ context.Context, sid int64) (RemoteJob, error) {
 			re.mu.Lock()
 			defer re.mu.Unlock()
-			return RemoteJob{MboxURL: fmt.Sprintf("%s/mbox/%d", re.srv.URL, sid), RepoURL: re.bare, Branch: "main", Check: re.check, Limits: Limits{WallSeconds: 60}}, nil
+			j := RemoteJob{MboxURL: fmt.Sprintf("%s/mbox/%d", re.srv.URL, sid), RepoURL: re.bare, Branch: "main", Check: re.check, Limits: Limits{WallSeconds: 60}}
+			if re.extra != nil {
+				return j, re.extra(sid, &j)
+			}
+			return j, nil
 		},
 		Lease: lease,
 	})
@@ -206,5 +212,39 @@ func TestRemoteRunnerKilled(t *testing.T) {
 	}
 	if c := re.checks(sid)[ContextCheck]; c.State != store.CheckSuccess {
 		t.Errorf("check: %+v", c)
+	}
+}
+
+// A remote runner runs the steps the server read from the branch (not
+// the list's command), adds the server's note, and reports a malformed
+// definition as a failed check.
+func TestRemoteRunnerSteps(t *testing.T) {
+	re := newRemoteEnv(t, time.Minute)
+	ctx := context.Background()
+	yml := map[int64]string{}
+	re.extra = func(sid int64, j *RemoteJob) error {
+		j.Note = "incomplete: 1 of 2 patches"
+		return j.SetDefinition(ParseDefinition([]byte(yml[sid])))
+	}
+	good := re.patch("x", "x\n", false)
+	bad := re.patch("y", "y\n", false)
+	re.mu.Lock()
+	yml[good] = "timeout: 1m\nsteps:\n  - {name: one, run: test -f x}\n  - {name: two, run: echo step two ran}\n"
+	yml[bad] = "steps:\n  - {name: one, run: x}\nimage: [a]\n"
+	re.check = "false"
+	re.mu.Unlock()
+	rr := re.runner("r1")
+	for i := 0; i < 2; i++ {
+		if ran, err := rr.RunOnce(ctx); !ran || err != nil {
+			t.Fatalf("RunOnce %d = %v, %v", i, ran, err)
+		}
+	}
+	c := re.checks(good)[ContextCheck]
+	if c.State != store.CheckSuccess || !strings.HasPrefix(c.Description, "passed: 2 steps in ") || !strings.HasSuffix(c.Description, " (incomplete: 1 of 2 patches)") || !strings.Contains(c.Log, "step two ran") {
+		t.Errorf("good: %s %q\n%s", c.State, c.Description, c.Log)
+	}
+	c = re.checks(bad)[ContextCheck]
+	if c.State != store.CheckFail || !strings.HasPrefix(c.Description, "'.patchwell.yml': line 3: image: expected a name") {
+		t.Errorf("bad: %s %q", c.State, c.Description)
 	}
 }

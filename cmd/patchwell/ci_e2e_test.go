@@ -12,12 +12,14 @@ import (
 )
 
 type apiCheck struct {
+	PatchIndex  int `json:"patch_index"`
 	Context     string
 	State       string
 	Description string
 }
 
-// waitChecks polls the series API until the context has left pending.
+// waitChecks polls the series API until the context has left pending,
+// and returns the series' own checks (not those on single patches).
 func waitChecks(t *testing.T, srv *server, id int64, context string) map[string]apiCheck {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
@@ -26,7 +28,9 @@ func waitChecks(t *testing.T, srv *server, id int64, context string) map[string]
 		srv.getJSON(fmt.Sprintf("/api/v1/series/%d", id), &s)
 		got := map[string]apiCheck{}
 		for _, c := range s.Checks {
-			got[c.Context] = c
+			if c.PatchIndex == 0 {
+				got[c.Context] = c
+			}
 		}
 		if c, ok := got[context]; ok && c.State != "pending" {
 			return got

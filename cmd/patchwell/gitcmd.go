@@ -6,15 +6,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
-	"net/mail"
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"patchwell/gitrepo"
-	"patchwell/outbound"
 	"patchwell/review"
 	"patchwell/store"
 )
@@ -176,32 +172,7 @@ func cmdHook(args []string) error {
 }
 
 // sendApplied archives the "Applied to BRANCH, thanks" reply in the
-// series' thread and queues it to the list's subscribers, in one
-// transaction, like any post (a running server's worker delivers it).
+// series' thread and queues it to the list's subscribers (postReply).
 func sendApplied(ctx context.Context, st store.Store, r *gitrepo.Result, by, domain string) error {
-	s := r.Series
-	parent := s.CoverMessageID
-	if parent == "" {
-		parent = s.MessageID
-	}
-	from := (&mail.Address{Name: s.List + " maintainers", Address: s.List + "@" + domain}).String()
-	if by != "" {
-		from = by
-	}
-	now := time.Now()
-	var b strings.Builder
-	fmt.Fprintf(&b, "From: %s\nTo: %s@%s\nSubject: Re: %s\nDate: %s\n", from, s.List, domain, s.Subject, now.Format(time.RFC1123Z))
-	fmt.Fprintf(&b, "Message-ID: <applied.%d.%d@%s>\nIn-Reply-To: <%s>\nReferences: <%s>\n", s.ID, now.Unix(), domain, parent, parent)
-	b.WriteString("MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n")
-	b.WriteString(r.Reply())
-	in := review.NewIngester(st, slog.New(slog.DiscardHandler))
-	defer in.Close()
-	q := outbound.NewQueue(st, domain, activeSubscribers(st), nil)
-	return in.DeliverWith(ctx, []string{s.List}, []byte(b.String()), func(ctx context.Context, tx store.Tx, list string, a *store.Added) error {
-		l, err := st.ListInfo(ctx, list)
-		if err != nil {
-			return err
-		}
-		return q.Distribute(ctx, tx, l, a, []byte(b.String()), false)
-	})
+	return postReply(ctx, st, domain, nil, threadReply{Series: r.Series, From: by, Tag: "applied", Body: r.Reply()})
 }

@@ -52,7 +52,7 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"serve":   {"serve [--data DIR] [--db URL] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--imaps ADDR --tls-cert F --tls-key F] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies] [--smarthost HOST:PORT [--smarthost-starttls] [--smarthost-user U --smarthost-password-file F]] [--mail-auth=false] [--resolver HOST:PORT]", "run the server (SMTP/LMTP ingest, web UI and API, IMAP, list mail delivery)", cmdServe},
+		"serve":   {"serve [--data DIR] [--db URL] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--imaps ADDR --tls-cert F --tls-key F] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies] [--smarthost HOST:PORT [--smarthost-starttls] [--smarthost-user U --smarthost-password-file F]] [--mail-auth=false] [--resolver HOST:PORT] [--ci-grace DURATION] [--ci-mail]", "run the server (SMTP/LMTP ingest, web UI and API, IMAP, list mail delivery)", cmdServe},
 		"list":    {"list create NAME [--description TEXT] [--owner EMAIL] [--visibility public|unlisted|private] [--repo PATH_OR_URL --branch BRANCH --check CMD] | list update NAME [--repo PATH_OR_URL] [--branch BRANCH] [--check CMD] [--first-timer-gate=false] | list ls | list visibility NAME public|unlisted|private | list policy NAME [--posting open|subscribers|moderated] [--dmarc accept|hold|reject] [--allow A,@D] [--deny A,@D]   [--data DIR] [--db URL]", "create and show mailing lists, set who may see them and who may post", cmdList},
 		"sub":     {"sub add EMAIL|--file F --list NAME [--name NAME] | sub rm EMAIL --list NAME | sub ls --list NAME [--state STATE]   [--data DIR] [--db URL]", "manage a list's subscribers (added by an operator: no confirmation)", cmdSub},
 		"user":    {"user add EMAIL [--name NAME] [--admin] [--password-file FILE] | user ls | user role EMAIL LIST owner|maintainer|none | user token EMAIL NAME | user passwd EMAIL [--password-file FILE]   [--data DIR] [--db URL]", "manage accounts, list roles and API tokens", cmdUser},
@@ -184,12 +184,17 @@ func cmdServe(args []string) error {
 	mailAuth := fs.Bool("mail-auth", true, "verify DKIM, SPF and DMARC of list posts (needs DNS)")
 	resolverAddr := fs.String("resolver", "", "DNS server, HOST:PORT, for the DKIM, SPF and DMARC checks (default: the system's)")
 	runCI := fs.Bool("ci", true, "run CI on complete revisions of lists with a repository (needs bubblewrap)")
+	ciGrace := fs.Duration("ci-grace", defaultCIGrace, "run CI on an incomplete revision (k of n patches) after this long without its missing patches (0: never)")
+	ciMail := fs.Bool("ci-mail", false, "reply on the series' thread with the CI summary and log links when a job finishes (archived and sent to the list)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+	}
+	if *ciGrace < 0 {
+		return usageError{fmt.Sprintf("--ci-grace %s: negative (0 never runs incomplete revisions)", *ciGrace)}
 	}
 	level := slog.LevelInfo
 	if *debug {
@@ -292,6 +297,7 @@ func cmdServe(args []string) error {
 		return err
 	}
 	cw.domain = *domain
+	cw.grace, cw.mail, cw.kickOutbound = *ciGrace, *ciMail, worker.Kick
 	be := smtpBackend{in: in, lists: listSrv}
 	be.committed = func() {
 		if imapSrv != nil {
