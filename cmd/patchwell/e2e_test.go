@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"patchwell/store/pgtest"
 )
 
 var binary string
@@ -76,6 +78,12 @@ func (s *server) Write(p []byte) (int, error) {
 
 func startServer(t *testing.T, data string, extra ...string) *server {
 	t.Helper()
+	// PATCHWELL_E2E_BACKEND=postgres runs the end-to-end tests on
+	// PostgreSQL: the test's servers and commands share a fresh database
+	// through $PATCHWELL_DB, which --db defaults to.
+	if os.Getenv("PATCHWELL_E2E_BACKEND") == "postgres" && os.Getenv("PATCHWELL_DB") == "" {
+		t.Setenv("PATCHWELL_DB", pgtest.URL(t))
+	}
 	s := &server{t: t, data: data, smtp: freePort(t), http: freePort(t), log: &bytes.Buffer{}}
 	args := append([]string{"serve", "--data", data, "--smtp", s.smtp, "--http", s.http, "--imap", "", "--mail-auth=false"}, extra...)
 	s.cmd = exec.Command(binary, args...)
