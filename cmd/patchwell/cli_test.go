@@ -16,6 +16,7 @@ func corpusPath(t *testing.T, rel string) string { return testcorpus.Path(t, rel
 // cli runs the binary and returns stdout, stderr and the exit code.
 func cli(t *testing.T, stdin []byte, args ...string) (string, string, int) {
 	t.Helper()
+	e2eBackend(t)
 	cmd := exec.Command(binary, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -103,6 +104,9 @@ func TestCLIErrors(t *testing.T) {
 // TestReindexCLI rebuilds a data directory: same export, integrity check
 // passes, and it refuses while a server holds the directory.
 func TestReindexCLI(t *testing.T) {
+	if os.Getenv("PATCHWELL_E2E_BACKEND") == "postgres" {
+		t.Skip("reindex rebuilds a SQLite data directory (TestMigrateToPostgres covers PostgreSQL)")
+	}
 	mbox := corpusPath(t, "patchwork/series/revision-basic.mbox")
 	data := t.TempDir()
 	cli(t, nil, "list", "create", "dev", "--data", data)

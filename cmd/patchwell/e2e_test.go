@@ -76,14 +76,18 @@ func (s *server) Write(p []byte) (int, error) {
 	return s.log.Write(p)
 }
 
-func startServer(t *testing.T, data string, extra ...string) *server {
-	t.Helper()
-	// PATCHWELL_E2E_BACKEND=postgres runs the end-to-end tests on
-	// PostgreSQL: the test's servers and commands share a fresh database
-	// through $PATCHWELL_DB, which --db defaults to.
+// e2eBackend: PATCHWELL_E2E_BACKEND=postgres runs the end-to-end tests
+// on PostgreSQL: the test's servers and commands share a fresh database
+// through $PATCHWELL_DB, which --db defaults to.
+func e2eBackend(t *testing.T) {
 	if os.Getenv("PATCHWELL_E2E_BACKEND") == "postgres" && os.Getenv("PATCHWELL_DB") == "" {
 		t.Setenv("PATCHWELL_DB", pgtest.URL(t))
 	}
+}
+
+func startServer(t *testing.T, data string, extra ...string) *server {
+	t.Helper()
+	e2eBackend(t)
 	s := &server{t: t, data: data, smtp: freePort(t), http: freePort(t), log: &bytes.Buffer{}}
 	args := append([]string{"serve", "--data", data, "--smtp", s.smtp, "--http", s.http, "--imap", "", "--mail-auth=false"}, extra...)
 	s.cmd = exec.Command(binary, args...)
@@ -141,6 +145,9 @@ func (s *server) getJSON(path string, v any) int {
 
 func run(t *testing.T, dir string, name string, args ...string) string {
 	t.Helper()
+	if name == binary {
+		e2eBackend(t)
+	}
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Ada Lovelace", "GIT_AUTHOR_EMAIL=ada@example.org",
