@@ -49,7 +49,7 @@ func newCIFixture(t *testing.T, files map[string]string, check string) *ciFixtur
 	if out, errs, code := cli(t, nil, "list", "create", "dev", "--data", f.data, "--repo", f.origin, "--branch", "main", "--check", check, "--first-timer-gate=false"); code != 0 {
 		t.Fatalf("list create: %d %s %s", code, out, errs)
 	}
-	st, err := openStore(f.data, "")
+	st, err := openStore(f.data, os.Getenv("PATCHWELL_DB")) // PostgreSQL in the e2e run on it
 	if err != nil {
 		t.Fatal(err)
 	}

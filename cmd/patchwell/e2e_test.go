@@ -78,9 +78,10 @@ func (s *server) Write(p []byte) (int, error) {
 
 // e2eBackend: PATCHWELL_E2E_BACKEND=postgres runs the end-to-end tests
 // on PostgreSQL: the test's servers and commands share a fresh database
-// through $PATCHWELL_DB, which --db defaults to.
+// through $PATCHWELL_DB, which --db defaults to (a test that sets it,
+// even empty, chooses for itself).
 func e2eBackend(t *testing.T) {
-	if os.Getenv("PATCHWELL_E2E_BACKEND") == "postgres" && os.Getenv("PATCHWELL_DB") == "" {
+	if _, set := os.LookupEnv("PATCHWELL_DB"); !set && os.Getenv("PATCHWELL_E2E_BACKEND") == "postgres" {
 		t.Setenv("PATCHWELL_DB", pgtest.URL(t))
 	}
 }

@@ -17,6 +17,7 @@ import (
 // and subscribers come along, and a second migrate into the now full
 // database is refused.
 func TestMigrateToPostgres(t *testing.T) {
+	t.Setenv("PATCHWELL_DB", "") // the source is SQLite, whatever the e2e backend
 	db := pgtest.URL(t)
 	data := t.TempDir()
 	mbox := filepath.Join(t.TempDir(), "in.mbox")
