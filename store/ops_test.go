@@ -210,3 +210,60 @@ func TestBackupRefusesExisting(t *testing.T) {
 		t.Errorf("Backup(empty dir) = nil, want an error")
 	}
 }
+
+// BenchmarkQueueDepths: one scrape's queue query with 100,000 list mail
+// deliveries pending (one post to 100,000 subscribers) and 100,000 sent.
+func BenchmarkQueueDepths(b *testing.B) {
+	ctx := context.Background()
+	st, err := Open(ctx, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	l, err := st.CreateList(ctx, List{Name: "dev"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rcpts := make([]string, 100_000)
+	for i := range rcpts {
+		rcpts[i] = fmt.Sprintf("sub%d@example.org", i)
+	}
+	for i := range 2 {
+		err = st.Update(ctx, func(tx Tx) error {
+			box, err := tx.AddOutbox(ctx, OutboxMessage{ListID: l.ID, MessageID: fmt.Sprintf("m%d@x", i), Raw: []byte("Subject: hi\n\nbody\n")})
+			if err != nil {
+				return err
+			}
+			return tx.QueueDeliveries(ctx, box, rcpts)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	// The first post's deliveries are sent.
+	for {
+		due, err := st.DueDeliveries(ctx, time.Now().Add(time.Minute), 5000)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(due) == 0 || due[0].Message.MessageID != "m0@x" {
+			break
+		}
+		ids := make([]int64, len(due[0].Deliveries))
+		for i, d := range due[0].Deliveries {
+			ids[i] = d.ID
+		}
+		if err := st.MarkSent(ctx, ids, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var d *QueueDepths
+	for b.Loop() {
+		if d, err = st.QueueDepths(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if d.OutboundPending != 100_000 {
+		b.Fatalf("pending = %d, want 100000", d.OutboundPending)
+	}
+}

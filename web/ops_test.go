@@ -90,3 +90,31 @@ func TestObserve(t *testing.T) {
 		t.Errorf("observed (-want +got):\n%s", diff)
 	}
 }
+
+// BenchmarkObserve: what Config.Observe adds to a request (finding the
+// route pattern a second time), on the list page route with a fake
+// reader, without and with an observer.
+func BenchmarkObserve(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		name := "off"
+		cfg := Config{Domain: "lists.example.org"}
+		if on {
+			name = "on"
+			cfg.Observe = func(string, int, time.Duration) {}
+		}
+		b.Run(name, func(b *testing.B) {
+			h := New(fixture(), cfg, nil)
+			req := httptest.NewRequest("GET", "/api/v1/lists/dev/series", nil)
+			for b.Loop() {
+				h.ServeHTTP(httptest.NewRecorder(), req)
+			}
+		})
+	}
+	b.Run("lookup", func(b *testing.B) { // the added work alone
+		h := New(fixture(), Config{Domain: "lists.example.org"}, nil).(*Handler)
+		req := httptest.NewRequest("GET", "/api/v1/lists/dev/series", nil)
+		for b.Loop() {
+			h.mux.Handler(req)
+		}
+	})
+}
