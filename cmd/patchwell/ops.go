@@ -21,17 +21,27 @@ import (
 	"patchwell/store"
 )
 
-// opsStore is what operations read besides the Store: the SQLite store
-// has it (store/ops.go).
-type opsStore interface {
+// queueCounter is an optional ability of a store: counting what waits
+// in its queues (store.SQLite has it, store/ops.go).
+type queueCounter interface {
 	QueueDepths(ctx context.Context) (*store.QueueDepths, error)
+}
+
+// pinger is an optional ability of a store: a trivial query for health
+// checks. Stores without it are asked their Generation.
+type pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// newMetrics makes the registry with the queue gauges read from st.
-func newMetrics(st opsStore, log *slog.Logger) *metrics.Metrics {
+// newMetrics makes the registry, with the queue gauges when st can count
+// its queues.
+func newMetrics(st store.Store, log *slog.Logger) *metrics.Metrics {
+	qc, ok := st.(queueCounter)
+	if !ok {
+		return metrics.New(nil, log)
+	}
 	return metrics.New(func(ctx context.Context) (metrics.Depths, error) {
-		d, err := st.QueueDepths(ctx)
+		d, err := qc.QueueDepths(ctx)
 		if err != nil {
 			return metrics.Depths{}, err
 		}
@@ -68,11 +78,15 @@ func serveMetrics(addr string, m *metrics.Metrics, health func(context.Context) 
 // query, and can files be made in the data directory (repositories,
 // worktrees and, for SQLite, the database's journal live there)? The
 // errors say which, without paths (the answer is public).
-func healthCheck(st opsStore, dataDir string) func(ctx context.Context) error {
+func healthCheck(st store.Store, dataDir string) func(ctx context.Context) error {
+	ping := func(ctx context.Context) error { _, err := st.Generation(ctx); return err }
+	if p, ok := st.(pinger); ok {
+		ping = p.Ping
+	}
 	return func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		if err := st.Ping(ctx); err != nil {
+		if err := ping(ctx); err != nil {
 			return errors.New("store does not answer")
 		}
 		f, err := os.CreateTemp(dataDir, ".healthz-*")
