@@ -52,7 +52,7 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"serve":   {"serve [--data DIR] [--db URL] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--imaps ADDR --tls-cert F --tls-key F] [--metrics ADDR] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies] [--smarthost HOST:PORT [--smarthost-starttls] [--smarthost-user U --smarthost-password-file F]] [--mail-auth=false] [--resolver HOST:PORT] [--ci-grace DURATION] [--ci-mail]", "run the server (SMTP/LMTP ingest, web UI and API, IMAP, list mail delivery)", cmdServe},
+		"serve":   {"serve [--data DIR] [--db URL] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--imaps ADDR --tls-cert F --tls-key F] [--metrics ADDR] [--proxy-protocol-from CIDRS] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies] [--smarthost HOST:PORT [--smarthost-starttls] [--smarthost-user U --smarthost-password-file F]] [--mail-auth=false] [--resolver HOST:PORT] [--ci-grace DURATION] [--ci-mail]", "run the server (SMTP/LMTP ingest, web UI and API, IMAP, list mail delivery)", cmdServe},
 		"list":    {"list create NAME [--description TEXT] [--owner EMAIL] [--visibility public|unlisted|private] [--repo PATH_OR_URL --branch BRANCH --check CMD] | list update NAME [--repo PATH_OR_URL] [--branch BRANCH] [--check CMD] [--first-timer-gate=false] | list ls | list visibility NAME public|unlisted|private | list policy NAME [--posting open|subscribers|moderated] [--dmarc accept|hold|reject] [--allow A,@D] [--deny A,@D]   [--data DIR] [--db URL]", "create and show mailing lists, set who may see them and who may post", cmdList},
 		"sub":     {"sub add EMAIL|--file F --list NAME [--name NAME] | sub rm EMAIL --list NAME | sub ls --list NAME [--state STATE]   [--data DIR] [--db URL]", "manage a list's subscribers (added by an operator: no confirmation)", cmdSub},
 		"user":    {"user add EMAIL [--name NAME] [--admin] [--password-file FILE] | user ls | user role EMAIL LIST owner|maintainer|none | user token EMAIL NAME | user passwd EMAIL [--password-file FILE]   [--data DIR] [--db URL]", "manage accounts, list roles and API tokens", cmdUser},
@@ -188,6 +188,7 @@ func cmdServe(args []string) error {
 	ciGrace := fs.Duration("ci-grace", defaultCIGrace, "run CI on an incomplete revision (k of n patches) after this long without its missing patches (0: never)")
 	ciMail := fs.Bool("ci-mail", false, "reply on the series' thread with the CI summary and log links when a job finishes (archived and sent to the list)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics (and /healthz) on this address, apart from the public web listener (empty disables)")
+	proxyFrom := fs.String("proxy-protocol-from", "", "load balancers (addresses or CIDR prefixes, comma-separated) whose connections to the SMTP, LMTP, IMAP and HTTP listeners start with a PROXY protocol header (HAProxy send-proxy or send-proxy-v2)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -197,6 +198,10 @@ func cmdServe(args []string) error {
 	}
 	if *ciGrace < 0 {
 		return usageError{fmt.Sprintf("--ci-grace %s: negative (0 never runs incomplete revisions)", *ciGrace)}
+	}
+	listen, err := proxyListen(*proxyFrom)
+	if err != nil {
+		return usageError{err.Error()}
 	}
 	level := slog.LevelInfo
 	if *debug {
@@ -290,7 +295,7 @@ func cmdServe(args []string) error {
 			if a.addr == "" {
 				continue
 			}
-			l, err := net.Listen("tcp", a.addr)
+			l, err := listen("tcp", a.addr)
 			if err != nil {
 				return fmt.Errorf("imap: %w", err)
 			}
@@ -312,7 +317,7 @@ func cmdServe(args []string) error {
 		cw.Kick()
 	}
 	if *smtpAddr != "" {
-		l, err := net.Listen("tcp", *smtpAddr)
+		l, err := listen("tcp", *smtpAddr)
 		if err != nil {
 			return fmt.Errorf("smtp: %w", err)
 		}
@@ -328,7 +333,7 @@ func cmdServe(args []string) error {
 			network = "unix"
 			os.Remove(*lmtpAddr)
 		}
-		l, err := net.Listen(network, *lmtpAddr)
+		l, err := listen(network, *lmtpAddr)
 		if err != nil {
 			return fmt.Errorf("lmtp: %w", err)
 		}
@@ -351,7 +356,7 @@ func cmdServe(args []string) error {
 		sendMail = siteMailer(*smarthost, *smartUser, pass, *smartTLS, "patchwell@"+*domain)
 	}
 	if *httpAddr != "" {
-		l, err := net.Listen("tcp", *httpAddr)
+		l, err := listen("tcp", *httpAddr)
 		if err != nil {
 			return fmt.Errorf("http: %w", err)
 		}

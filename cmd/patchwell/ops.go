@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"patchwell/internal/proxyproto"
 	"patchwell/metrics"
 	"patchwell/store"
 )
@@ -48,6 +49,24 @@ func newMetrics(st store.Store, log *slog.Logger) *metrics.Metrics {
 		return metrics.Depths{OutboundPending: d.OutboundPending, CIQueued: d.JobsQueued,
 			CIRunning: d.JobsRunning, CIHeld: d.JobsHeld, WebhooksPending: d.WebhooksPending}, nil
 	}, log)
+}
+
+// proxyListen returns serve's listen function: net.Listen, and with
+// trusted load balancers (--proxy-protocol-from) TCP listeners that read
+// their PROXY headers, so that smtpd, imapd and web see clients'
+// addresses.
+func proxyListen(from string) (func(network, addr string) (net.Listener, error), error) {
+	trusted, err := proxyproto.ParseTrusted(from)
+	if err != nil {
+		return nil, err
+	}
+	return func(network, addr string) (net.Listener, error) {
+		l, err := net.Listen(network, addr)
+		if err != nil || len(trusted) == 0 || network != "tcp" {
+			return l, err
+		}
+		return &proxyproto.Listener{Listener: l, Trusted: trusted}, nil
+	}, nil
 }
 
 // serveMetrics serves /metrics (and /healthz) on addr, an address of its

@@ -2,16 +2,19 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/smtp"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -322,5 +325,96 @@ func TestBackupE2E(t *testing.T) {
 	}
 	if _, stderr, code := cli(t, nil, "backup", "--data", t.TempDir(), "--out", filepath.Join(t.TempDir(), "x.db")); code != 1 || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("backup of an empty directory = %d %q, want 1 and one line", code, stderr)
+	}
+}
+
+// TestProxyProtocolE2E: behind a load balancer that sends PROXY headers
+// (here the test itself, from 127.0.0.1), serve sees the client's
+// address on SMTP and HTTP, and a trusted connection without a header
+// gets nothing.
+func TestProxyProtocolE2E(t *testing.T) {
+	data := t.TempDir()
+	smtpAddr, httpAddr := freePort(t), freePort(t)
+	s := &server{t: t, data: data, smtp: smtpAddr, http: httpAddr, log: &bytes.Buffer{}}
+	s.cmd = exec.Command(binary, "serve", "--data", data, "--smtp", smtpAddr, "--http", httpAddr, "--imap", "",
+		"--mail-auth=false", "--ci=false", "--proxy-protocol-from", "127.0.0.1/32,::1")
+	s.cmd.Stdout, s.cmd.Stderr = s, s
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		s.cmd.Wait()
+		if t.Failed() {
+			t.Logf("server log:\n%s", s.log.String())
+		}
+	})
+	ready := false
+	for range 400 {
+		s.mu.Lock()
+		ready = strings.Contains(s.log.String(), "patchwell ready")
+		s.mu.Unlock()
+		if ready {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !ready {
+		t.Fatalf("server did not come up:\n%s", s.log.String())
+	}
+
+	// SMTP with a version 1 header.
+	c, err := net.Dial("tcp", smtpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "PROXY TCP4 203.0.113.7 127.0.0.1 5555 25\r\n")
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	r := bufio.NewReader(c)
+	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "220") {
+		t.Fatalf("greeting = %q, %v", line, err)
+	}
+	fmt.Fprintf(c, "EHLO client.example\r\nMAIL FROM:<ada@example.org>\r\nRCPT TO:<nobody@%s>\r\n", defaultDomain)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		if strings.HasPrefix(line, "550") {
+			break
+		}
+	}
+	io.WriteString(c, "QUIT\r\n")
+	c.Close()
+
+	// HTTP with a version 1 header: the page is served.
+	c, err = net.Dial("tcp", httpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(c, "PROXY TCP6 2001:db8::7 ::1 40000 80\r\nGET /healthz HTTP/1.0\r\n\r\n")
+	resp, err := io.ReadAll(c)
+	c.Close()
+	if err != nil || !strings.HasPrefix(string(resp), "HTTP/1.0 200") {
+		t.Errorf("GET /healthz through the header = %q, %v", resp, err)
+	}
+	// Without a header, a trusted peer gets no page.
+	c, err = net.Dial("tcp", httpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(c, "GET /healthz HTTP/1.0\r\n\r\n")
+	resp, _ = io.ReadAll(c)
+	c.Close()
+	if strings.Contains(string(resp), "200") {
+		t.Errorf("GET /healthz without a header from a trusted peer = %q", resp)
+	}
+	s.mu.Lock()
+	log := s.log.String()
+	s.mu.Unlock()
+	if !strings.Contains(log, "remote=203.0.113.7:5555") {
+		t.Errorf("the SMTP session's log does not name the client 203.0.113.7:5555")
 	}
 }
