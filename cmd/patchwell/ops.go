@@ -181,6 +181,9 @@ func cmdBackup(args []string) error {
 	if *out == "" || len(pos) != 0 {
 		return usageError{"usage: patchwell " + commands["backup"].usage}
 	}
+	if store.IsPostgresURL(os.Getenv("PATCHWELL_DB")) {
+		return errors.New("the store is PostgreSQL ($PATCHWELL_DB): back it up with pg_dump (docs/deploy.md)")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := store.Backup(ctx, *data, *out); err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"patchwell/store"
+	"patchwell/store/pgtest"
 )
 
 // sendEach sends each message (LF line endings; net/smtp writes CRLF)
@@ -326,6 +327,13 @@ func TestBackupE2E(t *testing.T) {
 	if _, stderr, code := cli(t, nil, "backup", "--data", t.TempDir(), "--out", filepath.Join(t.TempDir(), "x.db")); code != 1 || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("backup of an empty directory = %d %q, want 1 and one line", code, stderr)
 	}
+	// With the store on PostgreSQL, the SQLite file in --data is not it.
+	cmd := exec.Command(binary, "backup", "--data", data, "--out", filepath.Join(t.TempDir(), "pg.db"))
+	cmd.Env = append(os.Environ(), "PATCHWELL_DB=postgres://patchwell@db.invalid/patchwell")
+	b, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(b), "pg_dump") {
+		t.Errorf("backup with $PATCHWELL_DB = %v %q, want exit 1 naming pg_dump", err, b)
+	}
 }
 
 // TestProxyProtocolE2E: behind a load balancer that sends PROXY headers
@@ -416,5 +424,42 @@ func TestProxyProtocolE2E(t *testing.T) {
 	s.mu.Unlock()
 	if !strings.Contains(log, "remote=203.0.113.7:5555") {
 		t.Errorf("the SMTP session's log does not name the client 203.0.113.7:5555")
+	}
+}
+
+// TestMetricsPostgresE2E: on PostgreSQL too the queue gauges are read at
+// scrape time, deliveries are counted, and /healthz answers.
+func TestMetricsPostgresE2E(t *testing.T) {
+	db := pgtest.URL(t)
+	metricsAddr := freePort(t)
+	s := startServer(t, t.TempDir(), "--db", db, "--metrics", metricsAddr)
+	sendEach(t, s.smtp, "From: Ada <ada@example.org>\nSubject: on postgres\nMessage-ID: <pgmetrics1@example.org>\n\nhello\n")
+	fams := scrapeMetrics(t, "http://"+metricsAddr+"/metrics")
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"patchwell_ingest_replies_total", []string{"proto", "smtp", "result", "accepted"}, 1},
+		{"patchwell_ingest_messages_total", []string{"outcome", "stored"}, 1},
+		{"patchwell_queue_items", []string{"queue", "outbound", "state", "pending"}, 0},
+		{"patchwell_queue_items", []string{"queue", "ci", "state", "held"}, 0},
+		{"patchwell_queue_items", []string{"queue", "webhook", "state", "pending"}, 0},
+	} {
+		if got := sample(fams, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	if got := sample(fams, "promhttp_metric_handler_errors_total", "cause", "gathering"); got > 0 {
+		t.Errorf("scrape errors: %v", got)
+	}
+	resp, err := http.Get("http://" + s.http + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "ok" {
+		t.Errorf("GET /healthz on PostgreSQL = %d %q", resp.StatusCode, b)
 	}
 }
