@@ -38,6 +38,10 @@ type Config struct {
 	Poll time.Duration
 	// Domain is the mail domain, for messages that name list addresses.
 	Domain string
+	// Observe, when set, is told how long each command took (LOGIN,
+	// SELECT, EXAMINE, LIST, STATUS, NAMESPACE, [UID] FETCH, [UID] STORE,
+	// [UID] SEARCH; observe.go), for metrics. It must not block.
+	Observe func(command string, d time.Duration)
 }
 
 func (c *Config) defaults() {

@@ -57,12 +57,19 @@ type session struct {
 }
 
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	return &session{s: s, conn: c, ip: connlimit.HostOnly(c.NetConn().RemoteAddr()), ctx: s.ctx}, nil, nil
+	ss := &session{s: s, conn: c, ip: connlimit.HostOnly(c.NetConn().RemoteAddr()), ctx: s.ctx}
+	if s.cfg.Observe != nil {
+		return timedSession{session: ss, observe: s.cfg.Observe}, nil, nil
+	}
+	return ss, nil, nil
 }
 
 var _ imapserver.SessionIMAP4rev2 = (*session)(nil)
 var _ imapserver.SessionSASL = (*session)(nil)
 var _ imapserver.SessionAppendLimit = (*session)(nil)
+var _ imapserver.SessionIMAP4rev2 = timedSession{}
+var _ imapserver.SessionSASL = timedSession{}
+var _ imapserver.SessionAppendLimit = timedSession{}
 
 func (ss *session) Close() error { return nil }
 

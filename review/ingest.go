@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"patchwell/access"
@@ -109,6 +110,8 @@ type Ingester struct {
 	stop  chan struct{}
 	done  chan struct{}
 	once  sync.Once
+
+	observe atomic.Pointer[func(outcome string)] // SetObserver
 }
 
 type delivery struct {
@@ -116,6 +119,26 @@ type delivery struct {
 	p     *Prepared
 	after AfterStore
 	err   chan error
+	// outcomes are what storeAll did in each list ("stored", "flagged",
+	// "duplicate"), told to the observer once the transaction commits.
+	outcomes []string
+}
+
+// SetObserver has fn told, for each list a delivered message went to,
+// what became of it once its transaction has committed: "stored",
+// "flagged" (stored with a flag: unparsable, no or reused Message-ID) or
+// "duplicate" (metrics). Imports and reindexing are not told.
+func (in *Ingester) SetObserver(fn func(outcome string)) { in.observe.Store(&fn) }
+
+// told reports d's outcomes to the observer; d was committed.
+func (in *Ingester) told(d *delivery) {
+	fn := in.observe.Load()
+	if fn == nil || *fn == nil {
+		return
+	}
+	for _, o := range d.outcomes {
+		(*fn)(o)
+	}
 }
 
 // AfterStore runs in the transaction that archives a message, once per
@@ -284,17 +307,25 @@ func (in *Ingester) commit(batch []*delivery) {
 	})
 	if err == nil || len(batch) == 1 {
 		for _, d := range batch {
+			if err == nil {
+				in.told(d)
+			}
 			d.err <- err
 		}
 		return
 	}
 	// One message spoiled the group: retry each alone so the others land.
 	for _, d := range batch {
-		d.err <- in.st.Update(ctx, func(tx store.Tx) error { return in.storeAll(ctx, NewBatch(tx), d) })
+		err := in.st.Update(ctx, func(tx store.Tx) error { return in.storeAll(ctx, NewBatch(tx), d) })
+		if err == nil {
+			in.told(d)
+		}
+		d.err <- err
 	}
 }
 
 func (in *Ingester) storeAll(ctx context.Context, b *Batch, d *delivery) error {
+	d.outcomes = d.outcomes[:0] // a retry starts afresh
 	for _, l := range d.lists {
 		id, err := in.ListID(ctx, l)
 		if err != nil {
@@ -303,6 +334,14 @@ func (in *Ingester) storeAll(ctx context.Context, b *Batch, d *delivery) error {
 		a, err := in.Store(ctx, b, id, d.p)
 		if err != nil {
 			return fmt.Errorf("list %s: %w", l, err)
+		}
+		switch {
+		case a.Duplicate:
+			d.outcomes = append(d.outcomes, "duplicate")
+		case a.Flags != 0:
+			d.outcomes = append(d.outcomes, "flagged")
+		default:
+			d.outcomes = append(d.outcomes, "stored")
 		}
 		if !a.Duplicate {
 			in.log.Info("archived", "list", l, "msgid", a.MessageID, "uid", a.UID, "kind", a.Kind, "series", a.SeriesID)

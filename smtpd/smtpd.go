@@ -95,6 +95,11 @@ type Config struct {
 	DeliverTimeout  time.Duration // waiting for the backend, default 2 min
 	MaxLineLength   int           // default 4096 (RFC 5321 allows 1000 for text lines)
 	LMTP            bool
+	// Observe, when set, is told of each reply to DATA (for LMTP, each
+	// recipient's): its code, and for a delivery the time from the end
+	// of the message to the reply, that is to the durable commit
+	// (metrics). It must not block.
+	Observe func(code int, wait time.Duration)
 }
 
 func (c *Config) defaults() {
@@ -494,7 +499,8 @@ func (ss *session) beginData() (string, []rcpt, error) {
 }
 
 // receive reads DATA for the transaction: its sender, recipients and the
-// message with LF endings; a failure is logged and is the reply to give.
+// message with LF endings; a failure is logged and is the reply to give
+// (with the recipients when they are known).
 func (ss *session) receive(r io.Reader) (string, []rcpt, []byte, error) {
 	from, rcpts, err := ss.beginData()
 	if err != nil {
@@ -508,21 +514,42 @@ func (ss *session) receive(r io.Reader) (string, []rcpt, []byte, error) {
 	raw, err := ss.readMessage(r)
 	if err != nil {
 		ss.log.Warn("rejected", "from", from, "reason", err)
-		return "", nil, nil, reply(err)
+		return "", rcpts, nil, reply(err)
 	}
 	return from, rcpts, raw, nil
+}
+
+// observe tells Config.Observe of a reply to DATA: err nil is 250.
+func (ss *session) observe(err error, start time.Time) {
+	if ss.s.cfg.Observe == nil {
+		return
+	}
+	code := 250
+	if err != nil {
+		code = 451
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			code = se.Code
+		}
+	}
+	ss.s.cfg.Observe(code, time.Since(start))
 }
 
 func (ss *session) Data(r io.Reader) error {
 	from, rcpts, raw, err := ss.receive(r)
 	if err != nil {
+		ss.observe(err, time.Now())
 		return err
 	}
+	start := time.Now()
 	lists := lists(rcpts)
 	if err := ss.deliver(from, lists, raw); err != nil {
 		ss.log.Error("delivery failed", "from", from, "lists", lists, "err", err)
-		return reply(err)
+		rep := reply(err)
+		ss.observe(rep, start)
+		return rep
 	}
+	ss.observe(nil, start)
 	ss.log.Info("accepted", "msgid", messageID(raw), "from", from, "lists", lists, "size", len(raw))
 	return nil
 }
@@ -532,8 +559,12 @@ func (ss *session) Data(r io.Reader) error {
 func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	from, rcpts, raw, err := ss.receive(r)
 	if err != nil {
+		for range max(len(rcpts), 1) { // go-smtp gives each recipient this reply
+			ss.observe(err, time.Now())
+		}
 		return err
 	}
+	start := time.Now()
 	done := map[string]error{}
 	for _, rc := range rcpts {
 		err, ok := done[rc.list]
@@ -547,8 +578,11 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 			}
 		}
 		if err != nil {
-			status.SetStatus(rc.addr, reply(err))
+			rep := reply(err)
+			ss.observe(rep, start)
+			status.SetStatus(rc.addr, rep)
 		} else {
+			ss.observe(nil, start)
 			status.SetStatus(rc.addr, nil)
 		}
 	}

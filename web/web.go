@@ -103,6 +103,14 @@ type Config struct {
 	// Notify, when set, is told of status changes and checks made
 	// through the web (the webhook dispatcher).
 	Notify Notifier
+	// Health, when set, is asked by GET /healthz: nil answers 200 "ok",
+	// an error 503 with its text (one line; keep it free of secrets).
+	Health func(ctx context.Context) error
+	// Observe, when set, is told of every request once it is answered:
+	// the route pattern that matched ("GET /{list}/{rest...}"; "" for
+	// none), the status written (0: none, sent as 200) and how long it
+	// took (metrics). It must not block.
+	Observe func(route string, status int, d time.Duration)
 }
 
 // Limits on untrusted request input.
@@ -190,6 +198,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rw := &recorder{ResponseWriter: w}
 	log := h.log.With("req", strconv.FormatUint(h.reqs.Add(1), 10))
+	var route string // the pattern, a bounded label for metrics
+	if h.cfg.Observe != nil {
+		_, route = h.mux.Handler(r)
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -203,6 +215,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				h.httpError(rw, r, http.StatusInternalServerError, "internal error")
 			}
 			return
+		}
+		if h.cfg.Observe != nil {
+			h.cfg.Observe(route, rw.status, time.Since(start))
 		}
 		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", rw.status, "dur", time.Since(start)}
 		if rw.err != nil {
@@ -271,9 +286,26 @@ func invalidText(err error) string {
 	return s
 }
 
-func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
+// healthz answers load balancers: 200 "ok" when Config.Health says the
+// node can work (its store answers, its data directory is writable),
+// 503 and the reason, on one line, when not.
+func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	if h.cfg.Health != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := h.cfg.Health(ctx); err != nil {
+			msg := strings.Join(strings.Fields(err.Error()), " ")
+			if len(msg) > 300 {
+				msg = strings.ToValidUTF8(msg[:300], "")
+			}
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("unavailable: " + msg + "\n"))
+			return
+		}
+	}
 	_, _ = w.Write([]byte("ok"))
 }
 

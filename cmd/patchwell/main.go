@@ -52,7 +52,7 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"serve":   {"serve [--data DIR] [--db URL] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--imaps ADDR --tls-cert F --tls-key F] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies] [--smarthost HOST:PORT [--smarthost-starttls] [--smarthost-user U --smarthost-password-file F]] [--mail-auth=false] [--resolver HOST:PORT] [--ci-grace DURATION] [--ci-mail]", "run the server (SMTP/LMTP ingest, web UI and API, IMAP, list mail delivery)", cmdServe},
+		"serve":   {"serve [--data DIR] [--db URL] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--imaps ADDR --tls-cert F --tls-key F] [--metrics ADDR] [--proxy-protocol-from CIDRS] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies] [--smarthost HOST:PORT [--smarthost-starttls] [--smarthost-user U --smarthost-password-file F]] [--mail-auth=false] [--resolver HOST:PORT] [--ci-grace DURATION] [--ci-mail]", "run the server (SMTP/LMTP ingest, web UI and API, IMAP, list mail delivery)", cmdServe},
 		"list":    {"list create NAME [--description TEXT] [--owner EMAIL] [--visibility public|unlisted|private] [--repo PATH_OR_URL --branch BRANCH --check CMD] | list update NAME [--repo PATH_OR_URL] [--branch BRANCH] [--check CMD] [--first-timer-gate=false] | list ls | list visibility NAME public|unlisted|private | list policy NAME [--posting open|subscribers|moderated] [--dmarc accept|hold|reject] [--allow A,@D] [--deny A,@D]   [--data DIR] [--db URL]", "create and show mailing lists, set who may see them and who may post", cmdList},
 		"sub":     {"sub add EMAIL|--file F --list NAME [--name NAME] | sub rm EMAIL --list NAME | sub ls --list NAME [--state STATE]   [--data DIR] [--db URL]", "manage a list's subscribers (added by an operator: no confirmation)", cmdSub},
 		"user":    {"user add EMAIL [--name NAME] [--admin] [--password-file FILE] | user ls | user role EMAIL LIST owner|maintainer|none | user token EMAIL NAME | user passwd EMAIL [--password-file FILE]   [--data DIR] [--db URL]", "manage accounts, list roles and API tokens", cmdUser},
@@ -61,6 +61,7 @@ func init() {
 		"import":  {"import --data DIR [--db URL] --list NAME [--cpuprofile FILE] FILE|DIR|- ...", "import mbox (mboxo, mboxrd, .gz), maildir or .eml files into a list", cmdImport},
 		"export":  {"export --data DIR [--db URL] --list NAME [--out FILE]", "write every message of a list as mboxrd, in arrival order, byte for byte", cmdExport},
 		"check":   {"check --data DIR [--db URL]", "verify the database and every stored message against its sha256", cmdCheck},
+		"backup":  {"backup --data DIR --out FILE", "write a consistent copy of the SQLite database while the server runs (FILE must not exist; PostgreSQL: pg_dump, see docs/deploy.md)", cmdBackup},
 		"migrate": {"migrate --from DIR|URL --to URL|DIR", "copy a store into an empty one (a SQLite data directory to PostgreSQL, or back; stop the server first): every message replayed, accounts, lists and queues carried", cmdMigrate},
 		"reindex": {"reindex --data DIR", "rebuild threads, series, patches and the search index from the raw messages (stop the server first; the old database is kept beside the new one)", cmdReindex},
 		"webhook": {"webhook add URL --secret-file FILE [--events E1,E2] [--list NAME] | webhook ls | webhook rm ID   [--data DIR] [--db URL]", "send signed series and check events to outside systems (CI): " + strings.Join(webhook.Types, ", "), cmdWebhook},
@@ -186,6 +187,8 @@ func cmdServe(args []string) error {
 	runCI := fs.Bool("ci", true, "run CI on complete revisions of lists with a repository (needs bubblewrap)")
 	ciGrace := fs.Duration("ci-grace", defaultCIGrace, "run CI on an incomplete revision (k of n patches) after this long without its missing patches (0: never)")
 	ciMail := fs.Bool("ci-mail", false, "reply on the series' thread with the CI summary and log links when a job finishes (archived and sent to the list)")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics (and /healthz) on this address, apart from the public web listener (empty disables)")
+	proxyFrom := fs.String("proxy-protocol-from", "", "load balancers (addresses or CIDR prefixes, comma-separated) whose connections to the SMTP, LMTP, IMAP and HTTP listeners start with a PROXY protocol header (HAProxy send-proxy or send-proxy-v2)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -195,6 +198,10 @@ func cmdServe(args []string) error {
 	}
 	if *ciGrace < 0 {
 		return usageError{fmt.Sprintf("--ci-grace %s: negative (0 never runs incomplete revisions)", *ciGrace)}
+	}
+	listen, err := proxyListen(*proxyFrom)
+	if err != nil {
+		return usageError{err.Error()}
 	}
 	level := slog.LevelInfo
 	if *debug {
@@ -228,6 +235,9 @@ func cmdServe(args []string) error {
 	}
 
 	in := review.NewIngester(st, log)
+	mets := newMetrics(st, log.With("proto", "metrics"))
+	in.SetObserver(mets.Stored)
+	health := healthCheck(st, *data)
 	acc := review.NewAccounts(st, review.DefaultArgon2)
 	webURL := strings.TrimRight(*publicURL, "/")
 	if webURL == "" {
@@ -258,7 +268,7 @@ func cmdServe(args []string) error {
 		smtpSrv, lmtpSrv *smtpd.Server
 		httpSrv          *http.Server
 		imapSrv          *imapd.Server
-		errc             = make(chan error, 5)
+		errc             = make(chan error, 6)
 	)
 	if *imapAddr != "" || *imapsAddr != "" {
 		var tlsConf *tls.Config
@@ -272,7 +282,8 @@ func cmdServe(args []string) error {
 		if *imapsAddr != "" && tlsConf == nil {
 			return usageError{"--imaps needs --tls-cert and --tls-key"}
 		}
-		imapSrv, err = imapd.New(st, acc, imapd.Config{TLS: tlsConf, MaxConnsPerIP: *imapPerIP, Domain: *domain}, log.With("proto", "imap"))
+		imapSrv, err = imapd.New(st, acc, imapd.Config{TLS: tlsConf, MaxConnsPerIP: *imapPerIP, Domain: *domain,
+			Observe: mets.IMAPCommand}, log.With("proto", "imap"))
 		if err != nil {
 			return err
 		}
@@ -284,7 +295,7 @@ func cmdServe(args []string) error {
 			if a.addr == "" {
 				continue
 			}
-			l, err := net.Listen("tcp", a.addr)
+			l, err := listen("tcp", a.addr)
 			if err != nil {
 				return fmt.Errorf("imap: %w", err)
 			}
@@ -292,7 +303,7 @@ func cmdServe(args []string) error {
 		}
 	}
 	svc.SetRangeDiffer(&gitrepo.RangeDiffer{Store: st, Service: svc, DataDir: *data})
-	cw, err := newCI(st, svc, *data, webURL, hooks, log.With("proto", "ci"))
+	cw, err := newCI(newTimedJobs(st, mets.CIJob), svc, *data, webURL, hooks, log.With("proto", "ci"))
 	if err != nil {
 		return err
 	}
@@ -306,11 +317,11 @@ func cmdServe(args []string) error {
 		cw.Kick()
 	}
 	if *smtpAddr != "" {
-		l, err := net.Listen("tcp", *smtpAddr)
+		l, err := listen("tcp", *smtpAddr)
 		if err != nil {
 			return fmt.Errorf("smtp: %w", err)
 		}
-		smtpSrv, err = smtpd.New(smtpd.Config{Domain: *domain, MaxMessageBytes: *maxSize}, be, log)
+		smtpSrv, err = smtpd.New(smtpd.Config{Domain: *domain, MaxMessageBytes: *maxSize, Observe: mets.SMTPData("smtp")}, be, log)
 		if err != nil {
 			return err
 		}
@@ -322,11 +333,11 @@ func cmdServe(args []string) error {
 			network = "unix"
 			os.Remove(*lmtpAddr)
 		}
-		l, err := net.Listen(network, *lmtpAddr)
+		l, err := listen(network, *lmtpAddr)
 		if err != nil {
 			return fmt.Errorf("lmtp: %w", err)
 		}
-		lmtpSrv, err = smtpd.New(smtpd.Config{Domain: *domain, MaxMessageBytes: *maxSize, LMTP: true}, be, log)
+		lmtpSrv, err = smtpd.New(smtpd.Config{Domain: *domain, MaxMessageBytes: *maxSize, LMTP: true, Observe: mets.SMTPData("lmtp")}, be, log)
 		if err != nil {
 			return err
 		}
@@ -345,20 +356,27 @@ func cmdServe(args []string) error {
 		sendMail = siteMailer(*smarthost, *smartUser, pass, *smartTLS, "patchwell@"+*domain)
 	}
 	if *httpAddr != "" {
-		l, err := net.Listen("tcp", *httpAddr)
+		l, err := listen("tcp", *httpAddr)
 		if err != nil {
 			return fmt.Errorf("http: %w", err)
 		}
 		h := web.New(svc, web.Config{Domain: *domain, SMTPAddr: *smtpAddr,
 			Accounts: acc, Signup: *signup, SecureCookies: *secure,
 			Lists: listSrv, ListData: st, Checks: st, Notify: hooks, SendMail: sendMail, CIRelease: cw.release, Apply: aw.web, Repos: st, PathFlags: pathFlags,
-			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) }},
+			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) },
+			Health:           health, Observe: mets.HTTPRequest},
 			log.With("proto", "http"))
 		mux := http.NewServeMux()
-		mux.Handle("/api/v1/ci/", cw.remoteHandler(acc))
+		mux.Handle("/api/v1/ci/", mets.Instrument("/api/v1/ci/", cw.remoteHandler(acc)))
 		mux.Handle("/", h)
 		httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 		go func() { errc <- httpSrv.Serve(l) }()
+	}
+	var metricsSrv *http.Server
+	if *metricsAddr != "" {
+		if metricsSrv, err = serveMetrics(*metricsAddr, mets, health, errc); err != nil {
+			return err
+		}
 	}
 	var outDone chan struct{}
 	octx, stopOutbound := context.WithCancel(ctx)
@@ -379,7 +397,7 @@ func cmdServe(args []string) error {
 	}
 	log.Info("patchwell ready",
 		"send", fmt.Sprintf("git send-email --to=%s@%s --smtp-server=%s --smtp-server-port=%s --suppress-cc=all", first, *domain, hostOf(*smtpAddr), portOf(*smtpAddr)),
-		"smtp", *smtpAddr, "lmtp", *lmtpAddr, "web", "http://"+*httpAddr+"/", "imap", *imapAddr, "imaps", *imapsAddr, "data", *data)
+		"smtp", *smtpAddr, "lmtp", *lmtpAddr, "web", "http://"+*httpAddr+"/", "imap", *imapAddr, "imaps", *imapsAddr, "metrics", *metricsAddr, "data", *data)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -401,6 +419,9 @@ func cmdServe(args []string) error {
 	}
 	if httpSrv != nil {
 		httpSrv.Shutdown(sctx)
+	}
+	if metricsSrv != nil {
+		metricsSrv.Shutdown(sctx)
 	}
 	stopOutbound()
 	if outDone != nil {
