@@ -170,18 +170,6 @@ func (s *DB) Close() error {
 	return err
 }
 
-// Backup writes a consistent copy of the database to path (online).
-func (s *DB) Backup(ctx context.Context, path string) error {
-	if s.pg {
-		return fmt.Errorf("%w: backup copies the SQLite database; back PostgreSQL up with pg_dump (docs/deploy.md)", ErrInvalid)
-	}
-	_, err := s.w.ExecContext(ctx, "VACUUM INTO ?", path)
-	if err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	return nil
-}
-
 // CreateList implements Store.
 func (s *DB) CreateList(ctx context.Context, l List) (*List, error) {
 	if !ValidListName(l.Name) {

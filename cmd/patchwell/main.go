@@ -61,7 +61,7 @@ func init() {
 		"import":  {"import --data DIR [--db URL] --list NAME [--cpuprofile FILE] FILE|DIR|- ...", "import mbox (mboxo, mboxrd, .gz), maildir or .eml files into a list", cmdImport},
 		"export":  {"export --data DIR [--db URL] --list NAME [--out FILE]", "write every message of a list as mboxrd, in arrival order, byte for byte", cmdExport},
 		"check":   {"check --data DIR [--db URL]", "verify the database and every stored message against its sha256", cmdCheck},
-		"backup":  {"backup --data DIR --out FILE", "write a consistent copy of the SQLite database while the server runs (FILE must not exist; PostgreSQL: pg_dump, see docs/deploy.md)", cmdBackup},
+		"backup":  {"backup --data DIR --out FILE [--db URL]", "write a consistent copy of the SQLite database while the server runs (FILE must not exist; PostgreSQL: pg_dump, see docs/deploy.md)", cmdBackup},
 		"migrate": {"migrate --from DIR|URL --to URL|DIR", "copy a store into an empty one (a SQLite data directory to PostgreSQL, or back; stop the server first): every message replayed, accounts, lists and queues carried", cmdMigrate},
 		"reindex": {"reindex --data DIR", "rebuild threads, series, patches and the search index from the raw messages (stop the server first; the old database is kept beside the new one)", cmdReindex},
 		"webhook": {"webhook add URL --secret-file FILE [--events E1,E2] [--list NAME] | webhook ls | webhook rm ID   [--data DIR] [--db URL]", "send signed series and check events to outside systems (CI): " + strings.Join(webhook.Types, ", "), cmdWebhook},

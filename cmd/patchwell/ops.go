@@ -172,7 +172,7 @@ func (t *timedJobs) FinishJob(ctx context.Context, id int64, owner, state, lastE
 
 func cmdBackup(args []string) error {
 	fs := newFlags("backup")
-	data := fs.String("data", defaultData, "data directory")
+	data, dbURL := storeFlags(fs)
 	out := fs.String("out", "", "the copy to write (must not exist)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -181,8 +181,8 @@ func cmdBackup(args []string) error {
 	if *out == "" || len(pos) != 0 {
 		return usageError{"usage: patchwell " + commands["backup"].usage}
 	}
-	if store.IsPostgresURL(os.Getenv("PATCHWELL_DB")) {
-		return errors.New("the store is PostgreSQL ($PATCHWELL_DB): back it up with pg_dump (docs/deploy.md)")
+	if *dbURL != "" {
+		return errors.New("the store is PostgreSQL (--db or $PATCHWELL_DB): back it up with pg_dump (docs/deploy.md)")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
