@@ -24,7 +24,9 @@ elif [ "$nodes" != 1 ]; then
   echo "NODES=$nodes needs DB=postgres://...: SQLite serves one node" >&2; exit 1
 fi
 for n in $(seq "$nodes"); do
-  ./bin/patchwell serve --data "$data/$n" "${dbflag[@]}" --smtp "127.0.0.1:1252$n" --http "127.0.0.1:1808$n" --imap "" 2>"$data/$n.log" &
+  # --mail-auth=false: the figure is ingest, not DNS (SPF and DKIM lookups
+  # wait on the resolver; without network it times out after 5 s).
+  ./bin/patchwell serve --data "$data/$n" "${dbflag[@]}" --smtp "127.0.0.1:1252$n" --http "127.0.0.1:1808$n" --imap "" --mail-auth=false 2>"$data/$n.log" &
   pids+=($!)
   for i in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/1252$n") 2>/dev/null && break; sleep 0.1; done
 done
