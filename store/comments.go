@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -156,7 +155,7 @@ func (s *DB) Resolutions(ctx context.Context, patchMessageIDs []string) ([]Resol
 			args[i] = id
 		}
 		rows, err := s.r.QueryContext(ctx, `SELECT reply_message_id, patch_message_id, file, side, line, resolved_by, resolved_at
-			FROM comment_resolutions WHERE patch_message_id IN (?`+strings.Repeat(",?", n-1)+`)`, args...)
+			FROM comment_resolutions WHERE patch_message_id IN (`+placeholders(n)+`)`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("resolutions: %w", err)
 		}

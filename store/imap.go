@@ -113,7 +113,7 @@ func kindsCond(kinds []string) (string, []any) {
 	for i, k := range kinds {
 		args[i] = k
 	}
-	return " AND m.kind IN (?" + strings.Repeat(",?", len(kinds)-1) + ")", args
+	return " AND m.kind IN (" + placeholders(len(kinds)) + ")", args
 }
 
 // FetchMailbox implements Store.

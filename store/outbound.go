@@ -63,19 +63,12 @@ func (s *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Del
 	if limit <= 0 {
 		limit = 100
 	}
-	q := `SELECT id, outbox_id, rcpt, state, attempts, next_attempt, last_error
-		FROM deliveries WHERE state = 'pending' AND next_attempt <= ? ORDER BY outbox_id, id LIMIT ?`
-	args := []any{now.Unix(), limit}
-	if s.pg {
-		ids, err := s.claimDue(ctx, "deliveries", "outbox_id, id", now, limit)
-		if err != nil || len(ids) == 0 {
-			return nil, err
-		}
-		q = `SELECT id, outbox_id, rcpt, state, attempts, next_attempt, last_error
-			FROM deliveries WHERE id IN (` + placeholders(len(ids)) + `) ORDER BY outbox_id, id`
-		args = ids
+	where, args, err := s.due(ctx, "deliveries", "outbox_id, id", now, limit)
+	if err != nil || where == "" {
+		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	rows, err := s.r.QueryContext(ctx, `SELECT id, outbox_id, rcpt, state, attempts, next_attempt, last_error
+		FROM deliveries WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("due deliveries: %w", err)
 	}
@@ -218,6 +211,20 @@ func (s *DB) Deliveries(ctx context.Context, outboxID int64) ([]Delivery, error)
 	return out, rows.Err()
 }
 
+// due returns the condition (with its ORDER BY and LIMIT) selecting the
+// pending rows of a delivery queue due at now, at most limit, in order:
+// on PostgreSQL the rows claimDue claimed ("" when none).
+func (s *DB) due(ctx context.Context, table, order string, now time.Time, limit int) (string, []any, error) {
+	if !s.pg {
+		return `state = 'pending' AND next_attempt <= ? ORDER BY ` + order + ` LIMIT ?`, []any{now.Unix(), limit}, nil
+	}
+	ids, err := s.claimDue(ctx, table, order, now, limit)
+	if err != nil || len(ids) == 0 {
+		return "", nil, err
+	}
+	return `id IN (` + placeholders(len(ids)) + `) ORDER BY ` + order, ids, nil
+}
+
 // claimLease is how long a node's claim on a due delivery lasts on
 // PostgreSQL: another node takes it again after that if the claimer
 // neither sent it nor scheduled a retry (it died).
@@ -252,9 +259,4 @@ func (s *DB) claimDue(ctx context.Context, table, order string, now time.Time, l
 		return nil, fmt.Errorf("claim %s: %w", table, err)
 	}
 	return ids, nil
-}
-
-// placeholders is n comma-separated question marks.
-func placeholders(n int) string {
-	return "?" + strings.Repeat(",?", n-1)
 }

@@ -251,7 +251,7 @@ func rewrite(q string) *template {
 			switch {
 			case strings.EqualFold(word, "like"):
 				b.WriteString("ILIKE")
-			case strings.EqualFold(word, "cross") && len(q) > j+5 && strings.EqualFold(strings.TrimLeft(q[j:], " \t\n")[:4], "join"):
+			case strings.EqualFold(word, "cross") && hasPrefixFold(strings.TrimLeft(q[j:], " \t\n"), "join"):
 				// SQLite's CROSS JOIN ... ON (an inner join whose order
 				// the planner keeps) is PostgreSQL's JOIN ... ON.
 				j = len(q) - len(strings.TrimLeft(q[j:], " \t\n"))
@@ -274,6 +274,10 @@ func rewrite(q string) *template {
 	}
 	t.text = append(t.text, b.String())
 	return t
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 func isIdentStart(c byte) bool {

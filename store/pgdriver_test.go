@@ -17,6 +17,7 @@ func TestRewrite(t *testing.T) {
 		{`SELECT max(a, (SELECT max(b) FROM u)), min(x), instr(s, ?) FROM t`, []any{"q"}, `SELECT GREATEST(a, (SELECT max(b) FROM u)), min(x), strpos(s, 'q') FROM t`},
 		{`FROM a CROSS JOIN b ON b.id = a.id cross  join c ON c.x = b.x`, nil, `FROM a JOIN b ON b.id = a.id join c ON c.x = b.x`},
 		{`SELECT likely, maximum(a, b), x$max(1, 2) FROM t`, nil, `SELECT likely, maximum(a, b), x$max(1, 2) FROM t`},
+		{`SELECT cross FROM t CROSS    `, nil, `SELECT cross FROM t CROSS    `}, // no JOIN after it: left alone
 	} {
 		var nv []driver.NamedValue
 		for i, a := range c.args {

@@ -376,10 +376,3 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_due ON jobs(state, lease_expires, id);
 `,
 }
-
-// pgIdentityTables are the tables whose ids PostgreSQL hands out from a
-// sequence: rows inserted with explicit ids (the imports of a reindex or
-// a migration) move the sequence past them (DB.syncSequences).
-var pgIdentityTables = []string{"lists", "messages", "threads", "series", "patches", "users",
-	"api_tokens", "status_history", "outbox", "held", "deliveries", "checks", "webhooks",
-	"webhook_events", "webhook_deliveries", "jobs"}

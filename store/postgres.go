@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"strings"
 	"time"
 
@@ -74,14 +75,15 @@ func redactURL(u string) string {
 func OpenPostgres(ctx context.Context, url string) (*DB, error) {
 	// interpolate's quoting counts on standard_conforming_strings (the
 	// default since PostgreSQL 9.1): set it for every session anyway.
-	for _, p := range []string{"default_query_exec_mode=simple_protocol", "standard_conforming_strings=on"} {
-		if !strings.Contains(url, strings.Split(p, "=")[0]+"=") {
-			if strings.Contains(url, "?") {
-				url += "&" + p
-			} else {
-				url += "?" + p
+	if u, err := neturl.Parse(url); err == nil {
+		q := u.Query()
+		for k, v := range map[string]string{"default_query_exec_mode": "simple_protocol", "standard_conforming_strings": "on"} {
+			if !q.Has(k) {
+				q.Set(k, v)
 			}
 		}
+		u.RawQuery = q.Encode()
+		url = u.String()
 	}
 	open := func(n int) (*sql.DB, error) {
 		db, err := sql.Open(pgDriverName, url)
@@ -216,7 +218,25 @@ func (s *DB) syncSequences(ctx context.Context, tx *sql.Tx) error {
 	if !s.pg {
 		return nil
 	}
-	for _, t := range pgIdentityTables {
+	rows, err := tx.QueryContext(ctx, `SELECT table_name FROM information_schema.columns
+		WHERE table_schema = current_schema() AND column_name = 'id' AND is_identity = 'YES'`)
+	if err != nil {
+		return fmt.Errorf("identity columns: %w", err)
+	}
+	var tables []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			rows.Close()
+			return fmt.Errorf("identity columns: %w", err)
+		}
+		tables = append(tables, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("identity columns: %w", err)
+	}
+	for _, t := range tables {
 		if _, err := tx.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('`+t+`', 'id'),
 			GREATEST((SELECT max(id) FROM `+t+`), 0) + 1, false)`); err != nil {
 			return fmt.Errorf("sequence of %s: %w", t, err)

@@ -131,19 +131,50 @@ type compiled struct {
 	args []any
 }
 
-const matchCond = `m.id IN (SELECT docid FROM search WHERE search MATCH ?)`
+// ftsQuery is a MATCH expression among a query's arguments, turned into
+// the index's own query syntax once the query is built (ftsDialect.arg).
+type ftsQuery string
+
+// ftsDialect is how one backend's full-text index is queried: a condition
+// on messages m (one placeholder, the query), and the tables, condition
+// and order of a search the index drives.
+type ftsDialect struct {
+	match, from, where, order string
+	arg                       func(fts string) (any, error)
+}
+
+var (
+	// FTS4 hands out docids newest first (order=DESC) and the LIMIT stops
+	// it early; CROSS JOIN keeps search the outer loop (the other order
+	// runs the full-text query once per message).
+	sqliteFTS = ftsDialect{
+		match: `m.id IN (SELECT docid FROM search WHERE search MATCH ?)`,
+		from:  `FROM search CROSS JOIN messages m ON m.id = search.docid CROSS JOIN lists l ON l.id = m.list_id`,
+		where: `search MATCH ?`,
+		order: `search.docid DESC`,
+		arg:   func(fts string) (any, error) { return fts, nil },
+	}
+	// PostgreSQL: a tsvector per message (search_pg.go).
+	pgFTS = ftsDialect{
+		match: `m.id IN (SELECT id FROM search WHERE x @@ CAST(? AS tsquery))`,
+		from:  `FROM search JOIN messages m ON m.id = search.id JOIN lists l ON l.id = m.list_id`,
+		where: `search.x @@ CAST(? AS tsquery)`,
+		order: `search.id DESC`,
+		arg:   func(fts string) (any, error) { return ftsToTSQuery(fts) },
+	}
+)
 
 // sql returns c as one SQL condition on messages m.
-func (c compiled) sql() (string, []any) {
+func (c compiled) sql(d *ftsDialect) (string, []any) {
 	var parts []string
 	var args []any
 	if c.fts != "" {
 		if c.neg {
-			parts = append(parts, "NOT "+matchCond)
+			parts = append(parts, "NOT "+d.match)
 		} else {
-			parts = append(parts, matchCond)
+			parts = append(parts, d.match)
 		}
-		args = append(args, c.fts)
+		args = append(args, ftsQuery(c.fts))
 	}
 	if c.cond != "" {
 		parts = append(parts, "("+c.cond+")")
@@ -161,7 +192,7 @@ func (c compiled) pureNeg() bool { return c.fts != "" && c.neg && c.cond == "" }
 // maxSearchNodes bounds the work one query may ask for.
 const maxSearchNodes = 256
 
-func compileSearch(e *SearchExpr, budget *int) (compiled, error) {
+func compileSearch(e *SearchExpr, budget *int, d *ftsDialect) (compiled, error) {
 	if e == nil {
 		return compiled{}, fmt.Errorf("%w: empty query", ErrInvalid)
 	}
@@ -237,7 +268,7 @@ func compileSearch(e *SearchExpr, budget *int) (compiled, error) {
 		if len(e.Args) != 1 {
 			return compiled{}, fmt.Errorf("%w: NOT takes one operand", ErrInvalid)
 		}
-		c, err := compileSearch(e.Args[0], budget)
+		c, err := compileSearch(e.Args[0], budget, d)
 		if err != nil {
 			return c, err
 		}
@@ -245,7 +276,7 @@ func compileSearch(e *SearchExpr, budget *int) (compiled, error) {
 			c.neg = !c.neg
 			return c, nil
 		}
-		s, args := c.sql()
+		s, args := c.sql(d)
 		return compiled{cond: "NOT (" + s + ")", args: args}, nil
 	case SearchAnd, SearchOr:
 		if len(e.Args) == 0 {
@@ -253,7 +284,7 @@ func compileSearch(e *SearchExpr, budget *int) (compiled, error) {
 		}
 		cs := make([]compiled, len(e.Args))
 		for i, a := range e.Args {
-			c, err := compileSearch(a, budget)
+			c, err := compileSearch(a, budget, d)
 			if err != nil {
 				return c, err
 			}
@@ -263,16 +294,16 @@ func compileSearch(e *SearchExpr, budget *int) (compiled, error) {
 			return cs[0], nil
 		}
 		if e.Op == SearchOr {
-			return compileOr(cs), nil
+			return compileOr(cs, d), nil
 		}
-		return compileAnd(cs), nil
+		return compileAnd(cs, d), nil
 	}
 	return compiled{}, fmt.Errorf("%w: unknown search operator %d", ErrInvalid, e.Op)
 }
 
 // compileOr keeps an OR of FTS terms in one MATCH; anything else is an OR
 // of SQL conditions.
-func compileOr(cs []compiled) compiled {
+func compileOr(cs []compiled, d *ftsDialect) compiled {
 	all := true
 	for _, c := range cs {
 		all = all && c.pureFTS()
@@ -287,7 +318,7 @@ func compileOr(cs []compiled) compiled {
 	var conds []string
 	var args []any
 	for _, c := range cs {
-		s, a := c.sql()
+		s, a := c.sql(d)
 		conds = append(conds, "("+s+")")
 		args = append(args, a...)
 	}
@@ -297,7 +328,7 @@ func compileOr(cs []compiled) compiled {
 // compileAnd joins the positive FTS parts into one MATCH, subtracts the
 // negated ones there (FTS NOT is binary: it needs a positive side), and
 // keeps the rest as SQL.
-func compileAnd(cs []compiled) compiled {
+func compileAnd(cs []compiled, d *ftsDialect) compiled {
 	var pos, neg, conds []string
 	var args []any
 	for _, c := range cs {
@@ -311,7 +342,7 @@ func compileAnd(cs []compiled) compiled {
 		case c.pureNeg():
 			neg = append(neg, "("+c.fts+")")
 		default:
-			s, a := c.sql()
+			s, a := c.sql(d)
 			conds = append(conds, "("+s+")")
 			args = append(args, a...)
 		}
@@ -337,8 +368,12 @@ func searchSQL(pg bool, lists []string, e *SearchExpr, cols string) (string, []a
 	if len(lists) == 0 {
 		return "", nil, fmt.Errorf("%w: search names no list", ErrInvalid)
 	}
+	d := &sqliteFTS
+	if pg {
+		d = &pgFTS
+	}
 	budget := maxSearchNodes
-	c, err := compileSearch(e, &budget)
+	c, err := compileSearch(e, &budget, d)
 	if err != nil {
 		return "", nil, err
 	}
@@ -346,39 +381,40 @@ func searchSQL(pg bool, lists []string, e *SearchExpr, cols string) (string, []a
 	var args []any
 	where := []string{}
 	if c.fts != "" && !c.neg {
-		// The MATCH drives the query: FTS hands out docids newest first
-		// (order=DESC) and the LIMIT stops it early.
-		// CROSS JOIN keeps search the outer loop: the other order runs the
-		// full-text query once per message.
-		q.WriteString(`SELECT ` + cols + ` FROM search CROSS JOIN messages m ON m.id = search.docid CROSS JOIN lists l ON l.id = m.list_id`)
-		where = append(where, "search MATCH ?")
-		args = append(args, c.fts)
+		// The index drives the query.
+		q.WriteString(`SELECT ` + cols + ` ` + d.from)
+		where = append(where, d.where)
+		args = append(args, ftsQuery(c.fts))
 		if c.cond != "" {
 			where = append(where, "("+c.cond+")")
 			args = append(args, c.args...)
 		}
 	} else {
 		q.WriteString(`SELECT ` + cols + ` FROM messages m JOIN lists l ON l.id = m.list_id`)
-		s, a := c.sql()
+		s, a := c.sql(d)
 		where = append(where, s)
 		args = append(args, a...)
 	}
 	if len(lists) == 1 {
 		where = append(where, "m.list_id = (SELECT id FROM lists WHERE name = ?)")
 	} else {
-		where = append(where, "m.list_id IN (SELECT id FROM lists WHERE name IN (?"+strings.Repeat(",?", len(lists)-1)+"))")
+		where = append(where, "m.list_id IN (SELECT id FROM lists WHERE name IN ("+placeholders(len(lists))+"))")
 	}
 	for _, l := range lists {
 		args = append(args, l)
 	}
 	q.WriteString(" WHERE " + strings.Join(where, " AND "))
 	if c.fts != "" && !c.neg {
-		q.WriteString(" ORDER BY search.docid DESC")
+		q.WriteString(" ORDER BY " + d.order)
 	} else {
 		q.WriteString(" ORDER BY m.id DESC")
 	}
-	if pg {
-		return pgSearchSQL(q.String(), args)
+	for i, a := range args {
+		if f, ok := a.(ftsQuery); ok {
+			if args[i], err = d.arg(string(f)); err != nil {
+				return "", nil, err
+			}
+		}
 	}
 	return q.String(), args, nil
 }

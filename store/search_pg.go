@@ -164,65 +164,6 @@ func (t *writeTx) writeIndexPG(ctx context.Context) error {
 	return nil
 }
 
-// The SQL searchSQL writes for SQLite, and what it becomes on PostgreSQL.
-const (
-	pgMatchCond = `m.id IN (SELECT id FROM search WHERE x @@ CAST(? AS tsquery))`
-	ftsFrom     = `FROM search CROSS JOIN messages m ON m.id = search.docid CROSS JOIN lists l ON l.id = m.list_id`
-	pgFrom      = `FROM search JOIN messages m ON m.id = search.id JOIN lists l ON l.id = m.list_id`
-	ftsWhere    = `search MATCH ?`
-	pgWhere     = `search.x @@ CAST(? AS tsquery)`
-)
-
-// pgSearchSQL rewrites a search query built for FTS4 (searchSQL) for the
-// tsvector index, and each MATCH expression among args to a tsquery.
-func pgSearchSQL(q string, args []any) (string, []any, error) {
-	// The arguments that are MATCH expressions are those of the
-	// placeholders in a MATCH condition, found in order.
-	var out []any
-	var b strings.Builder
-	arg := 0
-	for i := 0; i < len(q); {
-		switch {
-		case strings.HasPrefix(q[i:], matchCond):
-			b.WriteString(pgMatchCond)
-			i += len(matchCond)
-			tq, err := ftsToTSQuery(args[arg].(string))
-			if err != nil {
-				return "", nil, err
-			}
-			out = append(out, tq)
-			arg++
-		case strings.HasPrefix(q[i:], ftsWhere):
-			b.WriteString(pgWhere)
-			i += len(ftsWhere)
-			tq, err := ftsToTSQuery(args[arg].(string))
-			if err != nil {
-				return "", nil, err
-			}
-			out = append(out, tq)
-			arg++
-		case strings.HasPrefix(q[i:], ftsFrom):
-			b.WriteString(pgFrom)
-			i += len(ftsFrom)
-		case strings.HasPrefix(q[i:], "search.docid"):
-			b.WriteString("search.id")
-			i += len("search.docid")
-		case q[i] == '?':
-			out = append(out, args[arg])
-			arg++
-			b.WriteByte('?')
-			i++
-		default:
-			b.WriteByte(q[i])
-			i++
-		}
-	}
-	if arg != len(args) {
-		return "", nil, fmt.Errorf("search: %d placeholders for %d arguments", arg, len(args))
-	}
-	return b.String(), out, nil
-}
-
 // ftsToTSQuery translates a MATCH expression as compileSearch writes it
 // (quoted phrases of field-coded words, the last one maybe with '*';
 // AND, OR, NOT and parentheses; juxtaposition meaning AND) to a tsquery

@@ -421,6 +421,11 @@ func timeOrZero(u int64) time.Time {
 	return time.Unix(u, 0).UTC()
 }
 
+// placeholders is n comma-separated question marks.
+func placeholders(n int) string {
+	return "?" + strings.Repeat(",?", n-1)
+}
+
 // generatedID is the stable Message-ID given to a message without one.
 func generatedID(sum []byte) string {
 	return hex.EncodeToString(sum[:16]) + "@generated.patchwell.invalid"
@@ -556,7 +561,7 @@ func (t *writeTx) idMap(ctx context.Context, q, order string, listID int64, ids 
 		for _, id := range chunk {
 			args = append(args, id)
 		}
-		rows, err := t.query(ctx, fmt.Sprintf(q, "?"+strings.Repeat(",?", len(chunk)-1))+order, args...)
+		rows, err := t.query(ctx, fmt.Sprintf(q, placeholders(len(chunk)))+order, args...)
 		if err != nil {
 			return nil, fmt.Errorf("look up ids: %w", err)
 		}

@@ -212,19 +212,12 @@ func scanWebhookDelivery(sc scanner) (*WebhookDelivery, error) {
 // first, at most limit.
 // On PostgreSQL they are claimed for this node (claimDue).
 func (s *DB) DueWebhookDeliveries(ctx context.Context, now time.Time, limit int) ([]WebhookDelivery, error) {
-	if s.pg {
-		ids, err := s.claimDue(ctx, "webhook_deliveries", "next_attempt, id", now, limit)
-		if err != nil || len(ids) == 0 {
-			return nil, err
-		}
-		rows, err := s.r.QueryContext(ctx, `SELECT `+webhookDeliveryCols+` FROM webhook_deliveries d
-			JOIN webhooks w ON w.id = d.webhook_id JOIN webhook_events e ON e.id = d.event_id
-			WHERE d.id IN (`+placeholders(len(ids))+`) ORDER BY d.id`, ids...)
-		return collect(rows, err, "webhook deliveries", scanWebhookDelivery)
+	where, args, err := s.due(ctx, "webhook_deliveries", "next_attempt, id", now, limit)
+	if err != nil || where == "" {
+		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+webhookDeliveryCols+` FROM webhook_deliveries d
-		JOIN webhooks w ON w.id = d.webhook_id JOIN webhook_events e ON e.id = d.event_id
-		WHERE d.state = 'pending' AND d.next_attempt <= ? ORDER BY d.next_attempt, d.id LIMIT ?`, now.Unix(), limit)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+webhookDeliveryCols+` FROM (SELECT * FROM webhook_deliveries WHERE `+where+`) d
+		JOIN webhooks w ON w.id = d.webhook_id JOIN webhook_events e ON e.id = d.event_id ORDER BY d.next_attempt, d.id`, args...)
 	return collect(rows, err, "webhook deliveries", scanWebhookDelivery)
 }
 
