@@ -383,3 +383,50 @@ func (m *Mirror) Commits(ctx context.Context, dir, old, new string) ([]Commit, e
 	}
 	return cs, nil
 }
+
+// Probe checks that remote is a repository git can read, as a list's
+// repository must be, and returns it as the mirror will use it (a local
+// path made absolute: git runs in other working directories) and the
+// branches it has. A local path must exist; a URL must answer
+// git ls-remote (within ctx).
+func Probe(ctx context.Context, remote string) (string, []string, error) {
+	if strings.HasPrefix(remote, "-") || remote == "" {
+		return "", nil, fmt.Errorf("bad repository %q", remote)
+	}
+	m := &Mirror{Remote: remote}
+	if m.local() && !strings.HasPrefix(remote, "file://") {
+		abs, err := filepath.Abs(remote)
+		if err != nil {
+			return "", nil, err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return "", nil, fmt.Errorf("repository %s: %w", abs, errors.Unwrap(err))
+		}
+		m.Remote = abs
+	}
+	out, err := m.git(ctx, "", nil, "ls-remote", "--heads", "--", m.Remote)
+	if err != nil {
+		var ge *GitError
+		if errors.As(err, &ge) {
+			return "", nil, fmt.Errorf("repository %s: not a git repository git can read: %s", m.Remote, firstLine(ge.Output))
+		}
+		return "", nil, fmt.Errorf("repository %s: %w", m.Remote, err)
+	}
+	var heads []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if _, ref, ok := strings.Cut(line, "\t"); ok {
+			heads = append(heads, strings.TrimPrefix(ref, "refs/heads/"))
+		}
+	}
+	return m.Remote, heads, nil
+}
+
+// firstLine is the first non-empty line of s.
+func firstLine(s string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			return l
+		}
+	}
+	return s
+}

@@ -7,13 +7,15 @@ import (
 
 // Sentinel errors callers branch on with errors.Is.
 var (
-	ErrNotFound  = errors.New("not found")
-	ErrExists    = errors.New("already exists")
-	ErrBadName   = errors.New("bad list name")
-	ErrNewerDB   = errors.New("database schema is newer than this binary")
-	ErrReadOnly  = errors.New("store is read-only")
-	ErrTooLarge  = errors.New("message too large")
-	ErrCorrupted = errors.New("store integrity check failed")
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	ErrBadName  = errors.New("bad list name")
+	ErrNewerDB  = errors.New("database schema is newer than this binary")
+	// ErrNoDatabase: a data directory holds no database (OpenExisting).
+	ErrNoDatabase = errors.New("no patchwell database")
+	ErrReadOnly   = errors.New("store is read-only")
+	ErrTooLarge   = errors.New("message too large")
+	ErrCorrupted  = errors.New("store integrity check failed")
 	// ErrInvalid marks a request that cannot be answered as asked (a
 	// search query that does not parse, say): the caller's fault.
 	ErrInvalid = errors.New("invalid request")

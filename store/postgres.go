@@ -5,7 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	neturl "net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -44,6 +47,27 @@ func OpenAt(ctx context.Context, dir, db string) (*DB, error) {
 	if db == "" {
 		return Open(ctx, dir)
 	}
+	return openPostgresURL(ctx, db)
+}
+
+// OpenExisting is OpenAt for commands that work on a store but must not
+// create one: a data directory without a database (a mistyped --data, or
+// none given away from the server's directory) is ErrNoDatabase, not a
+// new empty store.
+func OpenExisting(ctx context.Context, dir, db string) (*DB, error) {
+	if db == "" {
+		if _, err := os.Stat(filepath.Join(dir, DBFile)); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("%w in %s (give the server's --data DIR or --db URL; patchwell serve creates one)", ErrNoDatabase, dir)
+			}
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		return Open(ctx, dir)
+	}
+	return openPostgresURL(ctx, db)
+}
+
+func openPostgresURL(ctx context.Context, db string) (*DB, error) {
 	if !IsPostgresURL(db) {
 		return nil, fmt.Errorf("%w: --db %q: want postgres://USER:PASSWORD@HOST/DATABASE (or empty for SQLite in the data directory)", ErrInvalid, redactURL(db))
 	}

@@ -7,8 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"patchwell/gitrepo"
 	"patchwell/review"
@@ -66,6 +68,21 @@ func (r *repoFlags) set(ctx context.Context, st store.Store, fs *flag.FlagSet, l
 	}
 	if strings.HasPrefix(cur.Repo, "-") || !store.ValidBranch(cur.Branch) {
 		return usageError{fmt.Sprintf("bad repository %q or branch %q", cur.Repo, cur.Branch)}
+	}
+	if (given["repo"] || given["branch"]) && cur.Repo != "" {
+		pctx, cancel := context.WithTimeout(ctx, time.Minute)
+		repo, heads, err := gitrepo.Probe(pctx, cur.Repo)
+		cancel()
+		if err != nil {
+			return err
+		}
+		cur.Repo = repo
+		if len(heads) > 0 && !slices.Contains(heads, cur.Branch) {
+			if len(heads) > 5 {
+				heads = append(heads[:5], "...")
+			}
+			return fmt.Errorf("repository %s has no branch %s (it has %s)", repo, cur.Branch, strings.Join(heads, ", "))
+		}
 	}
 	if err := st.SetListRepo(ctx, *cur); err != nil {
 		return err

@@ -142,15 +142,47 @@ const defaultData = "./patchwell-data"
 const defaultDomain = "patchwell.localhost"
 
 // storeFlags defines --data and --db, the flags naming the store of every
-// command that opens one. --db defaults to $PATCHWELL_DB.
+// command that opens one. --db defaults to $PATCHWELL_DB. The data
+// directory is made absolute once, here: git and the CI sandbox run in
+// other working directories, where a relative path means another place.
 func storeFlags(fs *flag.FlagSet) (data, db *string) {
-	data = fs.String("data", defaultData, "data directory (the SQLite database, repository mirrors, CI work)")
+	d := &absDir{}
+	if err := d.Set(defaultData); err != nil {
+		d.path = defaultData
+	}
+	fs.Var(d, "data", "data directory (the SQLite database, repository mirrors, CI work)")
 	db = fs.String("db", os.Getenv("PATCHWELL_DB"), "PostgreSQL database URL, postgres://USER:PASSWORD@HOST/DB (empty: SQLite in the data directory; default $PATCHWELL_DB)")
-	return data, db
+	return &d.path, db
 }
 
-// openStore opens the store --data and --db name.
+// absDir is a directory flag kept as an absolute path.
+type absDir struct{ path string }
+
+func (d *absDir) String() string { return d.path }
+
+func (d *absDir) Set(s string) error {
+	if s == "" {
+		return errors.New("empty directory")
+	}
+	p, err := filepath.Abs(s)
+	if err != nil {
+		return err
+	}
+	d.path = p
+	return nil
+}
+
+// openStore opens the store --data and --db name, which must exist: only
+// serve and list create make a new one (createStore), so a mistyped
+// --data is an error, not an empty database.
 func openStore(dir, db string) (*store.DB, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return store.OpenExisting(ctx, dir, db)
+}
+
+// createStore opens the store --data and --db name, creating it if needed.
+func createStore(dir, db string) (*store.DB, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return store.OpenAt(ctx, dir, db)
@@ -203,6 +235,17 @@ func cmdServe(args []string) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
+	if *imapsAddr != "" && (*tlsCert == "" || *tlsKey == "") {
+		return usageError{"--imaps needs --tls-cert and --tls-key"}
+	}
+	// Every socket first: a port in use fails serve before the data
+	// directory or the store is touched.
+	ls, err := bindListeners(listen, map[string]string{"smtp": *smtpAddr, "lmtp": *lmtpAddr, "http": *httpAddr,
+		"imap": *imapAddr, "imaps": *imapsAddr, "metrics": *metricsAddr})
+	if err != nil {
+		return err
+	}
+	defer ls.close()
 	level := slog.LevelInfo
 	if *debug {
 		level = slog.LevelDebug
@@ -214,7 +257,7 @@ func cmdServe(args []string) error {
 		return err
 	}
 	defer unlock()
-	st, err := openStore(*data, *dbURL)
+	st, err := createStore(*data, *dbURL)
 	if err != nil {
 		return err
 	}
@@ -279,9 +322,6 @@ func cmdServe(args []string) error {
 			}
 			tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}}
 		}
-		if *imapsAddr != "" && tlsConf == nil {
-			return usageError{"--imaps needs --tls-cert and --tls-key"}
-		}
 		imapSrv, err = imapd.New(st, acc, imapd.Config{TLS: tlsConf, MaxConnsPerIP: *imapPerIP, Domain: *domain,
 			Observe: mets.IMAPCommand}, log.With("proto", "imap"))
 		if err != nil {
@@ -289,17 +329,12 @@ func cmdServe(args []string) error {
 		}
 		defer imapSrv.Close()
 		for _, a := range []struct {
-			addr  string
+			l     net.Listener
 			serve func(net.Listener) error
-		}{{*imapAddr, imapSrv.Serve}, {*imapsAddr, imapSrv.ServeTLS}} {
-			if a.addr == "" {
-				continue
+		}{{ls.take("imap"), imapSrv.Serve}, {ls.take("imaps"), imapSrv.ServeTLS}} {
+			if a.l != nil {
+				go func() { errc <- a.serve(a.l) }()
 			}
-			l, err := listen("tcp", a.addr)
-			if err != nil {
-				return fmt.Errorf("imap: %w", err)
-			}
-			go func() { errc <- a.serve(l) }()
 		}
 	}
 	svc.SetRangeDiffer(&gitrepo.RangeDiffer{Store: st, Service: svc, DataDir: *data})
@@ -316,27 +351,14 @@ func cmdServe(args []string) error {
 		}
 		cw.Kick()
 	}
-	if *smtpAddr != "" {
-		l, err := listen("tcp", *smtpAddr)
-		if err != nil {
-			return fmt.Errorf("smtp: %w", err)
-		}
+	if l := ls.take("smtp"); l != nil {
 		smtpSrv, err = smtpd.New(smtpd.Config{Domain: *domain, MaxMessageBytes: *maxSize, Observe: mets.SMTPData("smtp")}, be, log)
 		if err != nil {
 			return err
 		}
 		go func() { errc <- smtpSrv.Serve(l) }()
 	}
-	if *lmtpAddr != "" {
-		network := "tcp"
-		if strings.Contains(*lmtpAddr, "/") {
-			network = "unix"
-			os.Remove(*lmtpAddr)
-		}
-		l, err := listen(network, *lmtpAddr)
-		if err != nil {
-			return fmt.Errorf("lmtp: %w", err)
-		}
+	if l := ls.take("lmtp"); l != nil {
 		lmtpSrv, err = smtpd.New(smtpd.Config{Domain: *domain, MaxMessageBytes: *maxSize, LMTP: true, Observe: mets.SMTPData("lmtp")}, be, log)
 		if err != nil {
 			return err
@@ -355,11 +377,7 @@ func cmdServe(args []string) error {
 		}
 		sendMail = siteMailer(*smarthost, *smartUser, pass, *smartTLS, "patchwell@"+*domain)
 	}
-	if *httpAddr != "" {
-		l, err := listen("tcp", *httpAddr)
-		if err != nil {
-			return fmt.Errorf("http: %w", err)
-		}
+	if l := ls.take("http"); l != nil {
 		h := web.New(svc, web.Config{Domain: *domain, SMTPAddr: *smtpAddr,
 			Accounts: acc, Signup: *signup, SecureCookies: *secure,
 			Lists: listSrv, ListData: st, Checks: st, Notify: hooks, SendMail: sendMail, CIRelease: cw.release, Apply: aw.web, Repos: st, PathFlags: pathFlags,
@@ -373,10 +391,8 @@ func cmdServe(args []string) error {
 		go func() { errc <- httpSrv.Serve(l) }()
 	}
 	var metricsSrv *http.Server
-	if *metricsAddr != "" {
-		if metricsSrv, err = serveMetrics(*metricsAddr, mets, health, errc); err != nil {
-			return err
-		}
+	if l := ls.take("metrics"); l != nil {
+		metricsSrv = serveMetrics(l, mets, health, errc)
 	}
 	var outDone chan struct{}
 	octx, stopOutbound := context.WithCancel(ctx)
@@ -428,6 +444,55 @@ func cmdServe(args []string) error {
 		<-outDone
 	}
 	return in.Close()
+}
+
+// boundListeners are serve's sockets, bound before anything else.
+type boundListeners map[string]net.Listener
+
+// bindListeners binds each named address that is not empty: TCP, or a
+// unix socket for an LMTP path. The metrics listener never takes the
+// PROXY protocol (it is for the monitoring network).
+func bindListeners(listen func(network, addr string) (net.Listener, error), addrs map[string]string) (boundListeners, error) {
+	ls := boundListeners{}
+	for _, name := range []string{"smtp", "lmtp", "imap", "imaps", "http", "metrics"} {
+		addr := addrs[name]
+		if addr == "" {
+			continue
+		}
+		network := "tcp"
+		if name == "lmtp" && strings.Contains(addr, "/") {
+			network = "unix"
+			os.Remove(addr)
+		}
+		var l net.Listener
+		var err error
+		if name == "metrics" {
+			l, err = net.Listen(network, addr)
+		} else {
+			l, err = listen(network, addr)
+		}
+		if err != nil {
+			ls.close()
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		ls[name] = l
+	}
+	return ls, nil
+}
+
+// take hands the listener named over to its server (nil when not bound).
+func (ls boundListeners) take(name string) net.Listener {
+	l := ls[name]
+	delete(ls, name)
+	return l
+}
+
+// close closes the listeners no server took.
+func (ls boundListeners) close() {
+	for name, l := range ls {
+		l.Close()
+		delete(ls, name)
+	}
 }
 
 func hostOf(addr string) string {
@@ -546,7 +611,7 @@ func cmdList(args []string) error {
 		if !store.ValidVisibility(*vis) {
 			return usageError{fmt.Sprintf("bad visibility %q: public, unlisted or private", *vis)}
 		}
-		st, err := openStore(*data, *dbURL)
+		st, err := createStore(*data, *dbURL)
 		if err != nil {
 			return err
 		}
@@ -748,7 +813,7 @@ func cmdReindex(args []string) error {
 	if err != nil {
 		return err
 	}
-	fresh, err := openStore(tmp, "")
+	fresh, err := createStore(tmp, "")
 	if err != nil {
 		old.Close()
 		return err

@@ -33,8 +33,11 @@ func cmdMigrate(args []string) error {
 	ctx := context.Background()
 	open := func(where string, mustExist bool) (*store.DB, func(), error) {
 		if store.IsPostgresURL(where) {
-			st, err := openStore("", where)
+			st, err := createStore("", where)
 			return st, func() {}, err
+		}
+		if where, err = filepath.Abs(where); err != nil {
+			return nil, nil, err
 		}
 		if mustExist {
 			if _, err := os.Stat(filepath.Join(where, store.DBFile)); err != nil {
@@ -46,7 +49,7 @@ func cmdMigrate(args []string) error {
 		if err != nil {
 			return nil, nil, err
 		}
-		st, err := openStore(where, "")
+		st, err := createStore(where, "")
 		if err != nil {
 			unlock()
 			return nil, nil, err

@@ -72,11 +72,7 @@ func proxyListen(from string) (func(network, addr string) (net.Listener, error),
 // serveMetrics serves /metrics (and /healthz) on addr, an address of its
 // own: the web listener is public, this one is for the monitoring
 // network or loopback.
-func serveMetrics(addr string, m *metrics.Metrics, health func(context.Context) error, errc chan<- error) (*http.Server, error) {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
+func serveMetrics(l net.Listener, m *metrics.Metrics, health func(context.Context) error, errc chan<- error) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -90,7 +86,7 @@ func serveMetrics(addr string, m *metrics.Metrics, health func(context.Context) 
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() { errc <- srv.Serve(l) }()
-	return srv, nil
+	return srv
 }
 
 // healthCheck is /healthz's question: does the store answer a trivial
