@@ -216,6 +216,27 @@ func TestDiskTooSmall(t *testing.T) {
 	}
 }
 
+// A worktree within the budget but not within the file system made of
+// it (its own blocks take some) does not fit either.
+func TestDiskTooSmallForTheFileSystem(t *testing.T) {
+	const budget = 16 << 20
+	wt := t.TempDir()
+	if err := os.WriteFile(filepath.Join(wt, "big"), bytes.Repeat([]byte("x"), budget-64<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDisk(context.Background(), wt, budget)
+	if err == nil {
+		defer d.Close()
+		needMount(t, d)
+	}
+	if !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("NewDisk() = %+v, %v; want ErrDiskFull", d, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(wt)); len(ents) != 1 {
+		t.Errorf("left beside the worktree: %v", ents)
+	}
+}
+
 func TestDiskOtherDir(t *testing.T) {
 	need(t)
 	d, err := newDisk(context.Background(), t.TempDir(), 1<<20, false)
