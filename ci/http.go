@@ -103,16 +103,17 @@ type Limits struct {
 	FileSize    int64 `json:"file_size,omitempty"`
 	WallSeconds int   `json:"wall_seconds,omitempty"`
 	Output      int   `json:"output,omitempty"`
+	Disk        int64 `json:"disk,omitempty"`
 }
 
 // WireLimits converts sandbox limits for RemoteJob.
 func WireLimits(l sandbox.Limits) Limits {
-	return Limits{CPUSeconds: int(l.CPU / time.Second), Memory: l.Memory, Procs: l.Procs, FileSize: l.FileSize, WallSeconds: int(l.Wall / time.Second), Output: l.Output}
+	return Limits{CPUSeconds: int(l.CPU / time.Second), Memory: l.Memory, Procs: l.Procs, FileSize: l.FileSize, WallSeconds: int(l.Wall / time.Second), Output: l.Output, Disk: l.Disk}
 }
 
 // Sandbox converts back; the runner's own UID settings are kept.
 func (l Limits) Sandbox() sandbox.Limits {
-	return sandbox.Limits{CPU: time.Duration(l.CPUSeconds) * time.Second, Memory: l.Memory, Procs: l.Procs, FileSize: l.FileSize, Wall: time.Duration(l.WallSeconds) * time.Second, Output: l.Output}
+	return sandbox.Limits{CPU: time.Duration(l.CPUSeconds) * time.Second, Memory: l.Memory, Procs: l.Procs, FileSize: l.FileSize, Wall: time.Duration(l.WallSeconds) * time.Second, Output: l.Output, Disk: l.Disk}
 }
 
 // RemoteResult is what a remote runner reports.
