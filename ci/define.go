@@ -26,6 +26,8 @@ const (
 	maxStepName       = 100
 	maxStepRun        = 16 << 10
 	maxTimeout        = 24 * time.Hour
+	minDisk           = 1 << 20
+	maxDisk           = 1 << 40
 )
 
 // Definition is a check: steps run in order, each with sh -c in the
@@ -39,6 +41,10 @@ type Definition struct {
 	// Timeout bounds the whole check (all steps); 0 leaves the server's
 	// wall-time limit, and it never raises it.
 	Timeout time.Duration
+	// Disk bounds the bytes the worktree may hold during the check (the
+	// checkout and everything the steps write); 0 leaves the server's
+	// budget, and it never raises it.
+	Disk int64
 	// Image is accepted for compatibility with container-based CI
 	// definitions; the bubblewrap sandbox runs on the host's read-only
 	// system, so it is only noted in the log.
@@ -82,6 +88,7 @@ func (e *DefinitionError) Error() string {
 // ParseDefinition parses a .patchwell.yml:
 //
 //	timeout: 10m          # optional: the whole check; "90s", "1h", or seconds
+//	disk: 512M            # optional: the worktree's size; 512M, 2G, or bytes (K, M, G, T are 1024s)
 //	image: debian:12      # optional: accepted, not used (see Definition.Image)
 //	per_patch: true       # optional: also check each patch (Definition.PerPatch)
 //	steps:
@@ -122,7 +129,7 @@ func ParseDefinition(data []byte) (*Definition, error) {
 		root = root.Content[0]
 	}
 	if root.Kind != yaml.MappingNode {
-		return nil, bad(root.Line, "expected a mapping with the keys steps, timeout, image and per_patch")
+		return nil, bad(root.Line, "expected a mapping with the keys steps, timeout, disk, image and per_patch")
 	}
 	def := &Definition{}
 	seen := map[string]bool{}
@@ -148,6 +155,15 @@ func ParseDefinition(data []byte) (*Definition, error) {
 				return nil, bad(v.Line, "timeout: %v", err)
 			}
 			def.Timeout = d
+		case "disk":
+			if v.Kind != yaml.ScalarNode {
+				return nil, bad(v.Line, "disk: expected a size such as 512M or 2G")
+			}
+			n, err := parseSize(v.Value)
+			if err != nil {
+				return nil, bad(v.Line, "disk: %v", err)
+			}
+			def.Disk = n
 		case "per_patch":
 			if v.Kind != yaml.ScalarNode || (v.Value != "true" && v.Value != "false") {
 				return nil, bad(v.Line, "per_patch: expected true or false")
@@ -159,7 +175,7 @@ func ParseDefinition(data []byte) (*Definition, error) {
 			}
 			def.Image = v.Value
 		default:
-			return nil, bad(k.Line, "unknown key %q (the keys are steps, timeout, image and per_patch)", clipName(k.Value))
+			return nil, bad(k.Line, "unknown key %q (the keys are steps, timeout, disk, image and per_patch)", clipName(k.Value))
 		}
 	}
 	if steps == nil {
@@ -268,6 +284,29 @@ func parseTimeout(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%s is out of range (1s to %s)", d, maxTimeout)
 	}
 	return d, nil
+}
+
+// parseSize reads a size in bytes: a number, then optionally K, M, G or
+// T (powers of 1024, as df -h and docker mean them), followed or not by
+// B or iB: "512M", "2G", "2GiB", "1073741824".
+func parseSize(s string) (int64, error) {
+	num := strings.TrimRight(s, "KMGTkmgtIiBb ")
+	unit := strings.ToUpper(strings.TrimSpace(s[len(num):]))
+	if len(unit) == 3 {
+		unit = strings.TrimSuffix(unit, "IB")
+	}
+	if len(unit) == 2 {
+		unit = strings.TrimSuffix(unit, "B")
+	}
+	shift, ok := map[string]uint{"": 0, "K": 10, "M": 20, "G": 30, "T": 40}[unit]
+	n, err := strconv.ParseInt(num, 10, 64)
+	if !ok || err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size such as 512M or 2G", clipName(s))
+	}
+	if n > maxDisk>>shift || n<<shift < minDisk {
+		return 0, fmt.Errorf("%s is out of range (1M to 1T)", clipName(s))
+	}
+	return n << shift, nil
 }
 
 func printable(s string) bool {

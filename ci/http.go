@@ -41,9 +41,10 @@ type RemoteJob struct {
 	Check    string `json:"check"`          // "" runs no check; ignored when Steps are given
 	Limits   Limits `json:"limits"`
 	// Steps, when given, are the check (the branch's .patchwell.yml),
-	// with its TimeoutSeconds, Image and Source (see Definition).
+	// with its TimeoutSeconds, Disk, Image and Source (see Definition).
 	Steps          []RemoteStep `json:"steps,omitempty"`
 	TimeoutSeconds int          `json:"timeout_seconds,omitempty"`
+	Disk           int64        `json:"disk,omitempty"`
 	Image          string       `json:"image,omitempty"`
 	Source         string       `json:"source,omitempty"`
 	// DefinitionError is a malformed .patchwell.yml: the check fails with
@@ -77,7 +78,7 @@ func (j *RemoteJob) SetDefinition(def *Definition, err error) error {
 	for _, s := range def.Steps {
 		j.Steps = append(j.Steps, RemoteStep(s))
 	}
-	j.TimeoutSeconds, j.Image, j.Source = int(def.Timeout/time.Second), def.Image, def.Source
+	j.TimeoutSeconds, j.Disk, j.Image, j.Source = int(def.Timeout/time.Second), def.Disk, def.Image, def.Source
 	return nil
 }
 
@@ -87,7 +88,7 @@ func (j *RemoteJob) Definition() *Definition {
 	if len(j.Steps) == 0 {
 		return CommandDefinition(j.Check, "the list's check command")
 	}
-	def := &Definition{Source: j.Source, Image: j.Image, Timeout: time.Duration(j.TimeoutSeconds) * time.Second}
+	def := &Definition{Source: j.Source, Image: j.Image, Timeout: time.Duration(j.TimeoutSeconds) * time.Second, Disk: j.Disk}
 	for _, s := range j.Steps {
 		def.Steps = append(def.Steps, Step(s))
 	}
@@ -102,16 +103,17 @@ type Limits struct {
 	FileSize    int64 `json:"file_size,omitempty"`
 	WallSeconds int   `json:"wall_seconds,omitempty"`
 	Output      int   `json:"output,omitempty"`
+	Disk        int64 `json:"disk,omitempty"`
 }
 
 // WireLimits converts sandbox limits for RemoteJob.
 func WireLimits(l sandbox.Limits) Limits {
-	return Limits{CPUSeconds: int(l.CPU / time.Second), Memory: l.Memory, Procs: l.Procs, FileSize: l.FileSize, WallSeconds: int(l.Wall / time.Second), Output: l.Output}
+	return Limits{CPUSeconds: int(l.CPU / time.Second), Memory: l.Memory, Procs: l.Procs, FileSize: l.FileSize, WallSeconds: int(l.Wall / time.Second), Output: l.Output, Disk: l.Disk}
 }
 
 // Sandbox converts back; the runner's own UID settings are kept.
 func (l Limits) Sandbox() sandbox.Limits {
-	return sandbox.Limits{CPU: time.Duration(l.CPUSeconds) * time.Second, Memory: l.Memory, Procs: l.Procs, FileSize: l.FileSize, Wall: time.Duration(l.WallSeconds) * time.Second, Output: l.Output}
+	return sandbox.Limits{CPU: time.Duration(l.CPUSeconds) * time.Second, Memory: l.Memory, Procs: l.Procs, FileSize: l.FileSize, Wall: time.Duration(l.WallSeconds) * time.Second, Output: l.Output, Disk: l.Disk}
 }
 
 // RemoteResult is what a remote runner reports.

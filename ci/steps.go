@@ -2,7 +2,9 @@ package ci
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,9 +21,13 @@ type SandboxFunc func(ctx context.Context, spec sandbox.Spec) (*sandbox.Result, 
 // are not run). The wall-time limit covers all the steps together:
 // limits.Wall, lowered (never raised) by def.Timeout. The log shows
 // each step: its command, its output (the end of it, within an equal
-// share of logCap) and its result, then a summary. An error means a step
-// could not be run at all (the sandbox is unavailable).
-func RunDefinition(ctx context.Context, run SandboxFunc, wt string, def *Definition, limits sandbox.Limits, logCap int) (store.Check, error) {
+// share of logCap) and its result, then a summary. The worktree's disk
+// budget covers all the steps too (a sandbox.Disk for their length):
+// limits.Disk, lowered (never raised) by def.Disk; a step that reaches it
+// is stopped and fails ("disk budget of 2 GiB exceeded"). An error means
+// a step could not be run at all (the sandbox is unavailable), or the
+// disk could not be made or undone.
+func RunDefinition(ctx context.Context, run SandboxFunc, wt string, def *Definition, limits sandbox.Limits, logCap int) (_ store.Check, err error) {
 	if run == nil {
 		run = sandbox.Run
 	}
@@ -35,6 +41,14 @@ func RunDefinition(ctx context.Context, run SandboxFunc, wt string, def *Definit
 	if def.Timeout > 0 && def.Timeout < wall {
 		wall = def.Timeout
 	}
+	budget := limits.Disk
+	if budget <= 0 {
+		budget = sandbox.DefaultLimits.Disk
+	}
+	if def.Disk > 0 && def.Disk < budget {
+		budget = def.Disk
+	}
+	limits.Disk = budget
 	n := len(def.Steps)
 	var head, summary strings.Builder
 	if def.Source != "" {
@@ -42,6 +56,24 @@ func RunDefinition(ctx context.Context, run SandboxFunc, wt string, def *Definit
 	}
 	if def.Timeout > 0 {
 		fmt.Fprintf(&head, "timeout: %s (limit applied: %s)\n", def.Timeout, wall)
+	}
+	disk, err := sandbox.NewDisk(ctx, wt, budget)
+	if errors.Is(err, sandbox.ErrDiskFull) {
+		d := fmt.Sprintf("disk budget of %s exceeded by the worktree before the check", formatSize(budget))
+		return store.Check{Context: ContextCheck, State: store.CheckFail, Description: d,
+			Log: capLog(head.String()+d+": "+err.Error()+"\n", logCap)}, nil
+	}
+	if err != nil {
+		return store.Check{}, err
+	}
+	defer func() {
+		if cerr := disk.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	fmt.Fprintf(&head, "disk: %s, %s\n", formatSize(budget), disk.Note)
+	if def.Disk > budget {
+		fmt.Fprintf(&head, "disk: %s asked, the server's limit applies\n", formatSize(def.Disk))
 	}
 	if def.Image != "" {
 		fmt.Fprintf(&head, "image: %q is not used: this server's bubblewrap sandbox runs on the host's read-only system\n", def.Image)
@@ -72,11 +104,11 @@ func RunDefinition(ctx context.Context, run SandboxFunc, wt string, def *Definit
 		}
 		l := limits
 		l.Wall = left
-		res, err := run(ctx, sandbox.Spec{Dir: wt, Shell: st.Run, Limits: l})
+		res, err := run(ctx, sandbox.Spec{Dir: wt, Shell: st.Run, Limits: l, Disk: disk})
 		if err != nil {
 			return store.Check{}, fmt.Errorf("%s: %w", label, err)
 		}
-		ok, what := stepResult(res)
+		ok, what := stepResult(res, budget)
 		var b strings.Builder
 		if n > 1 {
 			fmt.Fprintf(&b, "== %s\n", label)
@@ -129,9 +161,11 @@ func RunDefinition(ctx context.Context, run SandboxFunc, wt string, def *Definit
 }
 
 // stepResult says whether a step passed and how it ended.
-func stepResult(res *sandbox.Result) (bool, string) {
+func stepResult(res *sandbox.Result, disk int64) (bool, string) {
 	d := res.Duration.Round(100 * time.Millisecond)
 	switch {
+	case res.DiskFull:
+		return false, fmt.Sprintf("disk budget of %s exceeded after %s", formatSize(disk), d)
 	case res.TimedOut:
 		return false, fmt.Sprintf("killed: wall-time limit exceeded (%s)", d)
 	case res.ExitCode == 0:
@@ -141,4 +175,18 @@ func stepResult(res *sandbox.Result) (bool, string) {
 	default:
 		return false, fmt.Sprintf("exit status %d after %s", res.ExitCode, d)
 	}
+}
+
+// formatSize writes a size in bytes as df -h does: "64 MiB", "2 GiB",
+// "1.5 GiB", "512 bytes".
+func formatSize(n int64) string {
+	if n < 1024 {
+		return strconv.FormatInt(n, 10) + " bytes"
+	}
+	f, u := float64(n)/1024, 0
+	units := []string{"KiB", "MiB", "GiB", "TiB"}
+	for f >= 1024 && u < len(units)-1 {
+		f, u = f/1024, u+1
+	}
+	return strings.TrimSuffix(strconv.FormatFloat(f, 'f', 1, 64), ".0") + " " + units[u]
 }

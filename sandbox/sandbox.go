@@ -10,6 +10,9 @@
 // inside the sandbox by prlimit(1) before the command starts, a wall-time
 // limit (the whole sandbox dies with bwrap: its pid namespace is killed),
 // and the output is capped (the last Limits.Output bytes are kept).
+// The worktree's total size is kept within Limits.Disk by a Disk (a file
+// system of that size mounted on it, else a watch on its size) that the
+// caller makes for all the steps of a check and gives each Run.
 //
 // RLIMIT_NPROC is not enforced for root, so when patchwell runs as root
 // the command runs as an unprivileged user (Limits.UID, default 65534,
@@ -54,6 +57,11 @@ type Limits struct {
 	Output   int           // bytes of output kept (the last ones)
 	TmpSize  int64         // size of the /tmp tmpfs, bytes
 	UID, GID int           // user the sandbox runs as when we are root
+	// Disk is the worktree's budget, bytes: the checkout and all the
+	// steps write. Run does not keep it by itself (what a step writes
+	// must outlive it): the caller makes a Disk of this size with
+	// NewDisk for the check's steps and passes it in Spec.Disk.
+	Disk int64
 }
 
 // DefaultLimits are generous enough for building a small C or Go
@@ -66,6 +74,7 @@ var DefaultLimits = Limits{
 	Wall:     15 * time.Minute,
 	Output:   256 << 10,
 	TmpSize:  512 << 20,
+	Disk:     2 << 30,
 	UID:      65534,
 	GID:      65534,
 }
@@ -93,6 +102,9 @@ func (l Limits) withDefaults() Limits {
 	if l.TmpSize > 0 {
 		d.TmpSize = l.TmpSize
 	}
+	if l.Disk > 0 {
+		d.Disk = l.Disk
+	}
 	if l.UID > 0 {
 		d.UID, d.GID = l.UID, l.GID
 	}
@@ -105,6 +117,9 @@ type Spec struct {
 	Command []string // argv; Shell is used when empty
 	Shell   string   // a command line for /bin/sh -c
 	Limits  Limits
+	// Disk, when set, keeps Dir within its budget (NewDisk on Dir): the
+	// command is stopped once the worktree reached it.
+	Disk *Disk
 }
 
 // Result is how a run ended.
@@ -112,6 +127,7 @@ type Result struct {
 	ExitCode  int    // -1 when killed by a signal
 	Signal    string // the signal that ended it, if any (as bwrap reports 128+n)
 	TimedOut  bool   // the wall-time limit killed it
+	DiskFull  bool   // the worktree reached its disk budget (Spec.Disk): stopped
 	Output    []byte // stdout and stderr interleaved, the last Limits.Output bytes
 	Truncated bool   // output was longer than the cap
 	Total     int64  // bytes of output produced
@@ -119,7 +135,7 @@ type Result struct {
 }
 
 // OK reports a zero exit within the limits.
-func (r *Result) OK() bool { return r.ExitCode == 0 && !r.TimedOut }
+func (r *Result) OK() bool { return r.ExitCode == 0 && !r.TimedOut && !r.DiskFull }
 
 // Paths found on the host.
 const (
@@ -252,6 +268,9 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("sandbox: worktree %s is not a directory", dir)
 	}
+	if spec.Disk != nil && spec.Disk.Dir != dir {
+		return nil, fmt.Errorf("sandbox: the disk is %s's, not %s's", spec.Disk.Dir, dir)
+	}
 
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, l.Wall)
@@ -280,6 +299,15 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	}()
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
+	// full is closed when the worktree reached its budget; nil (never
+	// ready) without a Disk.
+	var full chan struct{}
+	if spec.Disk != nil {
+		full = make(chan struct{})
+		done := make(chan struct{})
+		defer close(done)
+		go spec.Disk.watch(done, func() { close(full) })
+	}
 	res := &Result{}
 	var werr error
 	select {
@@ -290,6 +318,15 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 		// namespace dies with its init, which dies with bwrap.
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		werr = <-waited
+	case <-full:
+		res.DiskFull = true
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		werr = <-waited
+	}
+	// A command that filled the worktree and ended before the watch
+	// looked.
+	if spec.Disk != nil && !res.DiskFull && spec.Disk.full() {
+		res.DiskFull = true
 	}
 	// The pipe closes when the last process in the sandbox is gone; a
 	// process that escaped the pid namespace could not hold it longer

@@ -1,0 +1,282 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ErrDiskFull means the worktree alone is larger than its disk budget:
+// no room is left for the check.
+var ErrDiskFull = errors.New("worktree larger than its disk budget")
+
+// Disk keeps a worktree within a disk budget for the length of a check
+// (all its steps: each step's Run gets it in Spec.Disk).
+//
+// RLIMIT_FSIZE bounds each file, not their sum, and the worktree is on
+// the data directory's file system. So the worktree is copied into an
+// ext4 file system of the budget's size, made by mke2fs in a sparse file
+// beside the worktree, and loop-mounted over it, for the host and so for
+// the sandbox's bind mount: the kernel refuses a write past the budget
+// (ENOSPC), however fast the writer, and the host's disk holds at most
+// the image (plus the worktree as it was, hidden under the mount). Run
+// stops a command once the file system is full, and says so in
+// Result.DiskFull. Close unmounts and removes the image: what the steps
+// wrote goes with it, and the worktree is again as it was.
+//
+// A loop mount needs root (CAP_SYS_ADMIN in the first user namespace),
+// mke2fs and a free loop device. Without them the worktree stays where
+// it is and Run watches its size instead, walking it and stopping the
+// command past the budget: a fast writer gets ahead of that by what it
+// writes between two walks (a few hundred milliseconds at most on a
+// small tree). Note says which, for the check's log.
+//
+// A tmpfs was not chosen: its pages are RAM (there may be no swap), a
+// budget per job is that much RAM per worker, and bwrap's --size
+// --tmpfs lives only as long as one step. A mount leaked by a crash
+// (patchwell killed mid-check) stays until umount or reboot.
+type Disk struct {
+	Dir  string // the worktree (absolute)
+	Size int64  // the budget, bytes
+	// Note says how the budget is kept: "an ext4 file system of its own
+	// (a loop mount)", or "watched (...)" and why it is not mounted.
+	Note  string
+	image string // the image file when mounted
+}
+
+// Paths of the tools a mounted Disk needs.
+var (
+	mke2fsPaths = []string{"/usr/sbin/mke2fs", "/sbin/mke2fs"}
+	mountPaths  = []string{"/usr/bin/mount", "/bin/mount"}
+	umountPaths = []string{"/usr/bin/umount", "/bin/umount"}
+)
+
+// NewDisk gives the worktree dir a budget of size bytes (see Disk). It
+// fails with ErrDiskFull when the worktree already takes more. Close
+// must be called when the check is over.
+func NewDisk(ctx context.Context, dir string, size int64) (*Disk, error) {
+	return newDisk(ctx, dir, size, true)
+}
+
+// newDisk is NewDisk; mount false watches even where a mount would work.
+func newDisk(ctx context.Context, dir string, size int64, mount bool) (*Disk, error) {
+	if size <= 0 {
+		return nil, fmt.Errorf("sandbox: disk budget %d", size)
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: worktree: %w", err)
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("sandbox: worktree %s is not a directory", dir)
+	}
+	used, err := allocated(dir)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: size of the worktree: %w", err)
+	}
+	if used > size {
+		return nil, fmt.Errorf("%w: it takes %d bytes, the budget is %d", ErrDiskFull, used, size)
+	}
+	d := &Disk{Dir: dir, Size: size}
+	if !mount {
+		d.Note = "watched"
+		return d, nil
+	}
+	if err := d.mount(ctx); err != nil {
+		if errors.Is(err, ErrDiskFull) {
+			return nil, err
+		}
+		d.Note = "watched: no loop mount: " + err.Error() + " (a fast writer can get past the budget between two looks)"
+		return d, nil
+	}
+	d.Note = "an ext4 file system of its own (a loop mount)"
+	return d, nil
+}
+
+// mount makes the image, copies the worktree into it and mounts it on
+// the worktree.
+func (d *Disk) mount(ctx context.Context) error {
+	if os.Geteuid() != 0 {
+		return errors.New("it needs root")
+	}
+	mke2fs, mnt := find(mke2fsPaths), find(mountPaths)
+	if mke2fs == "" || mnt == "" {
+		return errors.New("mke2fs or mount not found (apt install e2fsprogs mount)")
+	}
+	f, err := os.CreateTemp(filepath.Dir(d.Dir), "."+filepath.Base(d.Dir)+".disk-")
+	if err != nil {
+		return err
+	}
+	img := f.Name()
+	err = f.Truncate(d.Size)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(img)
+		return err
+	}
+	_, hadLostFound := os.Lstat(filepath.Join(d.Dir, "lost+found"))
+	// No journal (the file system is thrown away), no blocks reserved
+	// for root, 4 KiB blocks whatever the size; -d copies the worktree
+	// in (modes, owners, symbolic and hard links).
+	out, err := command(ctx, mke2fs, "-q", "-F", "-t", "ext4", "-b", "4096", "-m", "0", "-O", "^has_journal",
+		"-E", "lazy_itable_init=1,nodiscard", "-d", d.Dir, "--", img)
+	if err != nil {
+		os.Remove(img)
+		if bytes.Contains(out, []byte("Could not allocate block")) || bytes.Contains(out, []byte("No space left")) {
+			return fmt.Errorf("%w: it does not fit in a file system of %d bytes", ErrDiskFull, d.Size)
+		}
+		return fmt.Errorf("mke2fs: %v: %s", err, firstLine(out))
+	}
+	// noinit_itable: the kernel does not zero the inode tables (the
+	// image is sparse, they read as zeros already).
+	if out, err := command(ctx, mnt, "-t", "ext4", "-o", "loop,nosuid,nodev,noatime,noinit_itable", "--", img, d.Dir); err != nil {
+		os.Remove(img)
+		return fmt.Errorf("mount: %v: %s", err, firstLine(out))
+	}
+	d.image = img
+	if hadLostFound != nil {
+		// mke2fs's, not the worktree's: out of the check's sight.
+		os.Remove(filepath.Join(d.Dir, "lost+found"))
+	}
+	return nil
+}
+
+// Mounted reports whether the budget is a file system of its own (else
+// it is watched).
+func (d *Disk) Mounted() bool { return d.image != "" }
+
+// Close unmounts the file system and removes its image; a watched Disk
+// has nothing to undo.
+func (d *Disk) Close() error {
+	if d.image == "" {
+		return nil
+	}
+	umount := find(umountPaths)
+	if umount == "" {
+		return errors.New("sandbox: umount not found")
+	}
+	var err error
+	if out, uerr := command(context.Background(), umount, "--", d.Dir); uerr != nil {
+		// Busy (a process of the sandbox still dying): detach it now,
+		// the kernel frees it when the last user is gone.
+		if out2, lerr := command(context.Background(), umount, "-l", "--", d.Dir); lerr != nil {
+			err = fmt.Errorf("sandbox: umount %s: %v: %s; %v: %s", d.Dir, uerr, firstLine(out), lerr, firstLine(out2))
+		}
+	}
+	if err == nil {
+		if rerr := os.Remove(d.image); rerr != nil {
+			err = fmt.Errorf("sandbox: remove the disk image: %w", rerr)
+		}
+		d.image = ""
+	}
+	return err
+}
+
+// full reports whether the worktree reached its budget: the file system
+// is full (ext4 keeps a few blocks of its own: what is left is less than
+// a 64th of it, at most 1 MiB), or, watched, it takes more than the
+// budget.
+func (d *Disk) full() bool {
+	if d.image != "" {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(d.Dir, &st); err != nil {
+			return false
+		}
+		return int64(st.Bavail)*st.Bsize < min(1<<20, d.Size/64)
+	}
+	n, err := allocated(d.Dir)
+	return err == nil && n > d.Size
+}
+
+// watch calls stop once the worktree reached its budget, until done is
+// closed. A statfs every 20ms for a mounted Disk (the kernel holds the
+// budget, this only notices it); for a watched one, a walk of the tree,
+// as often as takes a fifth of the time walking.
+func (d *Disk) watch(done <-chan struct{}, stop func()) {
+	for {
+		t := time.Now()
+		if d.full() {
+			stop()
+			return
+		}
+		wait := 20 * time.Millisecond
+		if d.image == "" {
+			wait = max(50*time.Millisecond, 4*time.Since(t))
+		}
+		select {
+		case <-done:
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// allocated is the disk space taken by the files under dir on its file
+// system (du -x): blocks allocated, not sizes, so a sparse file counts
+// what it holds.
+func allocated(dir string) (int64, error) {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(dir, &st); err != nil {
+		return 0, err
+	}
+	dev := st.Dev
+	var n int64
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			// Removed while we walk (the check is running): not counted.
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		var st syscall.Stat_t
+		if err := syscall.Lstat(p, &st); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if st.Dev != dev {
+			if e.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		n += st.Blocks * 512
+		return nil
+	})
+	return n, err
+}
+
+func find(paths []string) string {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// command runs a tool with a minute to do it and a fixed environment.
+func command(ctx context.Context, path string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
+	return cmd.CombinedOutput()
+}
+
+func firstLine(b []byte) string {
+	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	return s
+}
