@@ -1,9 +1,16 @@
 GO ?= go
 
-.PHONY: build test ci fuzz bench-import bench-smtp bench-web fmt vet
+.PHONY: build run test ci fuzz bench-import bench-smtp bench-web fmt vet
 
 build:
+	@test -x bin/patchwell || echo "building bin/patchwell: the first build compiles SQLite (cgo), several minutes on 2 cores"
 	$(GO) build -o bin/patchwell ./cmd/patchwell
+
+# Build, then run the server in place of the shell (exec), so Ctrl-C and
+# signals reach it: serve on ./patchwell-data with the defaults, or
+# ARGS="--http 127.0.0.1:9090 ...".
+run: build
+	exec bin/patchwell serve $(ARGS)
 
 # The whole suite: unit, corpus and end-to-end tests (real git send-email).
 # The store's suite runs a second time on PostgreSQL (PATCHWELL_TEST_PG names
