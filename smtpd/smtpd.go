@@ -83,13 +83,18 @@ type Delivery struct {
 	Received time.Time
 }
 
-// Config sets the limits; zero values take the defaults.
+// Config sets the limits; zero values take the defaults. The connection
+// caps count the client a connection comes from or, behind a trusted load
+// balancer (internal/proxyproto), the client its PROXY header names;
+// MaxConnsPerNet keeps the addresses of one network from taking every
+// slot.
 type Config struct {
 	Domain          string        // lists are NAME@Domain
 	MaxMessageBytes int64         // default 32 MiB
 	MaxRecipients   int           // default 50
 	MaxConns        int           // default 200
 	MaxConnsPerIP   int           // default 20
+	MaxConnsPerNet  int           // per IPv4 /24 or IPv6 /64, default 50
 	CommandTimeout  time.Duration // idle time allowed, default 5 min (RFC 5321 4.5.3.2)
 	SessionTimeout  time.Duration // a whole connection, default 30 min
 	DeliverTimeout  time.Duration // waiting for the backend, default 2 min
@@ -117,6 +122,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxConnsPerIP == 0 {
 		c.MaxConnsPerIP = 20
+	}
+	if c.MaxConnsPerNet == 0 {
+		c.MaxConnsPerNet = 50
 	}
 	if c.CommandTimeout == 0 {
 		c.CommandTimeout = 5 * time.Minute
@@ -156,13 +164,13 @@ type Server struct {
 // New builds a server; Serve starts it.
 func New(cfg Config, be Backend, log *slog.Logger) (*Server, error) {
 	cfg.defaults()
-	if cfg.MaxMessageBytes < 0 || cfg.MaxRecipients < 0 || cfg.MaxConns < 0 || cfg.MaxConnsPerIP < 0 {
+	if cfg.MaxMessageBytes < 0 || cfg.MaxRecipients < 0 || cfg.MaxConns < 0 || cfg.MaxConnsPerIP < 0 || cfg.MaxConnsPerNet < 0 {
 		return nil, errors.New("smtpd: negative limit")
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, be: be, log: log, lim: connlimit.New(cfg.MaxConns, cfg.MaxConnsPerIP),
+	s := &Server{cfg: cfg, be: be, log: log, lim: connlimit.NewPerNet(cfg.MaxConns, cfg.MaxConnsPerIP, cfg.MaxConnsPerNet),
 		conns: map[*limitConn]struct{}{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
