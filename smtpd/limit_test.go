@@ -3,6 +3,7 @@ package smtpd
 import (
 	"bufio"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -95,5 +96,181 @@ func TestPerNetworkCap(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 			}
 		})
+	}
+}
+
+// trickle writes s one byte every interval until it is written or stop
+// is closed.
+func trickle(c net.Conn, s string, interval time.Duration, stop <-chan struct{}) {
+	for i := range len(s) {
+		select {
+		case <-stop:
+			return
+		case <-time.After(interval):
+		}
+		if _, err := c.Write([]byte{s[i]}); err != nil {
+			return
+		}
+	}
+}
+
+// logged reports whether a record starts with level and holds every one
+// of parts.
+func logged(h *recordHandler, level string, parts ...string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+next:
+	for _, r := range *h.recs {
+		if !strings.HasPrefix(r, level) {
+			continue
+		}
+		for _, p := range parts {
+			if !strings.Contains(r, p) {
+				continue next
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// expectCutOff reads until the server replies; the reply must be a 421
+// and the connection closed after it, within limit.
+func expectCutOff(t *testing.T, cv *conv, limit time.Duration) {
+	t.Helper()
+	start := time.Now()
+	cv.c.SetReadDeadline(start.Add(limit + 5*time.Second))
+	line, err := cv.r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "421 ") {
+		t.Fatalf("after %v: %q, %v; want a 421", time.Since(start).Round(time.Millisecond), line, err)
+	}
+	if d := time.Since(start); d > limit {
+		t.Errorf("421 after %v, want it within %v", d.Round(time.Millisecond), limit)
+	}
+	if rest, err := cv.r.ReadString('\n'); err == nil {
+		t.Errorf("after the 421: %q, want the connection closed", rest)
+	}
+}
+
+// TestCommandLineDeadline: a command line must be complete within
+// CommandTimeout of the previous reply; bytes that trickle in do not
+// extend that. A line that arrives slowly but within the bound is served.
+func TestCommandLineDeadline(t *testing.T) {
+	var recs []string
+	h := &recordHandler{recs: &recs}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Domain: "localhost", CommandTimeout: time.Second, SessionTimeout: time.Minute}, newFake(), slog.New(h))
+	if err != nil {
+		t.Fatalf("New() = %v", err)
+	}
+	go s.Serve(l)
+	defer s.Close()
+	cv := dial(t, l.Addr().String())
+	cv.cmd("EHLO test", "250")
+
+	stop := make(chan struct{})
+	defer close(stop)
+	trickle(cv.c, "NOOP\r\n", 50*time.Millisecond, stop) // 300 ms: in time
+	cv.expect("250")
+
+	go trickle(cv.c, "MAIL FROM:<slowpoke@example.org>\r\n", 100*time.Millisecond, stop) // 3.5 s
+	expectCutOff(t, cv, 3*time.Second)
+	if !logged(h, "WARN", "timeout", "phase=command", "remote=127.0.0.1") {
+		t.Errorf("no WARN timeout record for the command phase in:\n%s", strings.Join(recs, "\n"))
+	}
+}
+
+// TestDataMinRate: DATA may take as long as it needs at MinDataRate after
+// DataGrace, longer than CommandTimeout, and a trickle is cut off with a
+// 421 and a log line.
+func TestDataMinRate(t *testing.T) {
+	var recs []string
+	h := &recordHandler{recs: &recs}
+	be := newFake()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Domain: "localhost", CommandTimeout: time.Second, SessionTimeout: time.Minute,
+		DataGrace: time.Second, MinDataRate: 1000}
+	s, err := New(cfg, be, slog.New(h))
+	if err != nil {
+		t.Fatalf("New() = %v", err)
+	}
+	go s.Serve(l)
+	defer s.Close()
+	addr := l.Addr().String()
+
+	begin := func() *conv {
+		cv := dial(t, addr)
+		cv.cmd("EHLO test", "250")
+		cv.cmd("MAIL FROM:<a@example.org>", "250")
+		cv.cmd("RCPT TO:<dev@localhost>", "250")
+		cv.cmd("DATA", "354")
+		return cv
+	}
+
+	t.Run("honest at the minimum rate", func(t *testing.T) {
+		cv := begin()
+		// 100 bytes every 100 ms is 1000 bytes/s, for 2.5 s: more
+		// than CommandTimeout, and never ahead of the minimum by more
+		// than DataGrace.
+		line := strings.Repeat("x", 98) + "\r\n"
+		cv.send("Subject: slow\r\n\r\n")
+		for range 25 {
+			time.Sleep(100 * time.Millisecond)
+			cv.send(line)
+		}
+		cv.send(".\r\n")
+		cv.expect("250")
+		if n := len(be.deliveries()); n != 1 {
+			t.Fatalf("%d deliveries, want 1", n)
+		}
+	})
+
+	t.Run("trickle", func(t *testing.T) {
+		cv := begin()
+		stop := make(chan struct{})
+		defer close(stop)
+		go trickle(cv.c, "Subject: trickle\r\n\r\n"+strings.Repeat("y", 200)+"\r\n.\r\n", 100*time.Millisecond, stop)
+		expectCutOff(t, cv, 3*time.Second)
+		if !logged(h, "WARN", "timeout", "phase=data", "remote=127.0.0.1") {
+			t.Errorf("no WARN timeout record for DATA in:\n%s", strings.Join(recs, "\n"))
+		}
+		if n := len(be.deliveries()); n != 1 {
+			t.Fatalf("%d deliveries, want only the honest one", n)
+		}
+	})
+}
+
+// TestDataOutlivesSession: a DATA begun before SessionTimeout that keeps
+// the minimum rate gets its reply, so that a large message still arrives
+// on a slow link; the session takes no command after it.
+func TestDataOutlivesSession(t *testing.T) {
+	be := newFake()
+	_, addr := startServer(t, Config{Domain: "localhost", SessionTimeout: time.Second,
+		DataGrace: time.Second, MinDataRate: 1000}, be)
+	cv := dial(t, addr)
+	cv.cmd("EHLO test", "250")
+	cv.cmd("MAIL FROM:<a@example.org>", "250")
+	cv.cmd("RCPT TO:<dev@localhost>", "250")
+	cv.cmd("DATA", "354")
+	cv.send("Subject: long\r\n\r\n")
+	line := strings.Repeat("z", 98) + "\r\n"
+	for range 20 { // 2 s
+		time.Sleep(100 * time.Millisecond)
+		cv.send(line)
+	}
+	cv.send(".\r\n")
+	cv.expect("250")
+	if n := len(be.deliveries()); n != 1 {
+		t.Fatalf("%d deliveries, want 1", n)
+	}
+	cv.send("NOOP\r\n")
+	if r, err := cv.r.ReadString('\n'); err == nil && !strings.HasPrefix(r, "421") {
+		t.Fatalf("a command after SessionTimeout: %q, want 421 or a closed connection", r)
 	}
 }
