@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/smtp"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -519,7 +520,7 @@ func TestCRFilter(t *testing.T) {
 					}
 					b.Close()
 				}()
-				c := &limitConn{Conn: a, idle: time.Minute, deadline: time.Now().Add(time.Minute), release: func() {}}
+				c := &limitConn{Conn: a, idle: time.Minute, end: time.Now().Add(time.Minute), release: func() {}}
 				got, err := io.ReadAll(c)
 				if err != nil {
 					t.Fatal(err)
@@ -557,6 +558,7 @@ func TestReply(t *testing.T) {
 		{"bare LF", errBareLF, code{550, gosmtp.EnhancedCode{5, 6, 2}}},
 		{"shutting down", errShuttingDown, code{421, gosmtp.EnhancedCode{4, 3, 2}}},
 		{"line too long", gosmtp.ErrTooLongLine, code{500, gosmtp.EnhancedCode{5, 5, 6}}},
+		{"data too slow", &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, code{421, gosmtp.EnhancedCode{4, 4, 2}}},
 		{"storage failure", errors.New("disk I/O error"), code{451, gosmtp.EnhancedCode{4, 3, 0}}},
 		{"read-only store", store.ErrReadOnly, code{451, gosmtp.EnhancedCode{4, 3, 0}}},
 		{"deadline", context.DeadlineExceeded, code{451, gosmtp.EnhancedCode{4, 3, 0}}},

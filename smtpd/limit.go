@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"patchwell/internal/connlimit"
@@ -40,10 +43,15 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			c.Close()
 			continue
 		}
+		remote := c.RemoteAddr().String()
 		lc := &limitConn{
 			Conn:         c,
+			log:          l.s.log.With("cid", l.s.cid.Add(1), "remote", remote, "proto", l.s.proto()),
 			idle:         l.s.cfg.CommandTimeout,
-			deadline:     time.Now().Add(l.s.cfg.SessionTimeout),
+			end:          time.Now().Add(l.s.cfg.SessionTimeout),
+			grace:        l.s.cfg.DataGrace,
+			rate:         int64(l.s.cfg.MinDataRate),
+			maxData:      l.s.cfg.MaxMessageBytes,
 			sizeLine:     fmt.Appendf(nil, "250-SIZE %d\r\n", l.s.srv.MaxMessageBytes),
 			realSizeLine: fmt.Appendf(nil, "250-SIZE %d\r\n", l.s.cfg.MaxMessageBytes),
 		}
@@ -66,15 +74,65 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	}
 }
 
-// limitConn keeps read deadlines moving while data flows (each read that
-// returns bytes pushes the deadline out by idle) and never lets any
-// deadline pass the session's end.
+// replySlack is how long past the session's end a reply may still take
+// to write: the 421 that tells a client its time is up.
+const replySlack = 10 * time.Second
+
+// limitConn enforces the read deadlines (see the package comment), so
+// that a client trickling bytes cannot hold a connection for long:
+//
+//   - Between commands, the deadline go-smtp sets before each command
+//     line (CommandTimeout from its previous reply) stands: bytes that
+//     arrive do not extend it, so a command line must be complete within
+//     CommandTimeout. This is chasquid's per-command deadline
+//     (internal/smtpsrv/conn.go: commandTimeout, 1 minute, set before
+//     each command and not moved by reads) and Postfix's
+//     smtpd_per_request_deadline (smtpd_timeout, 300 s, for a whole
+//     request rather than for each read; Postfix turns it on only under
+//     overload). No command is read after the session's end
+//     (SessionTimeout).
+//   - In DATA (from the session's beginData to its Reset after the
+//     reply), the client has DataGrace for its first bytes, and each read
+//     of n bytes then extends the deadline by n/MinDataRate, but never to
+//     more than CommandTimeout from now: the message must arrive at
+//     MinDataRate on average after DataGrace, and no stall may last longer
+//     than CommandTimeout. This is Postfix's smtpd_min_data_rate
+//     (src/util/vstream.c: the request deadline, less the time each read
+//     took, gains n/smtpd_min_data_rate seconds, never beyond
+//     smtpd_timeout; 500 bytes/s by default, in force with
+//     smtpd_per_request_deadline). chasquid instead gives DATA
+//     whatever is left of its 20-minute connection deadline, which a
+//     trickle can hold to the end. The session's end does not cut a DATA
+//     that keeps the rate (a 32 MiB message at MinDataRate takes longer
+//     than SessionTimeout); the transfer has a hard end instead, the time
+//     MaxMessageBytes takes at MinDataRate after DataGrace.
+//
+// A read that misses its deadline is logged, answered with a 421, and
+// ends the connection (timedOut).
 type limitConn struct {
 	net.Conn
-	once     sync.Once
-	release  func()
-	idle     time.Duration
-	deadline time.Time
+	once    sync.Once
+	release func()
+	log     *slog.Logger // the connection's, with cid and remote
+
+	// Limits, from Config.
+	idle, grace time.Duration
+	rate        int64 // bytes per second
+	maxData     int64
+	end         time.Time // the session's end
+
+	// Deadline state. go-smtp reads from one goroutine, but with BDAT it
+	// runs the session's Data, which calls beginData, on another.
+	mu      sync.Mutex
+	asked   time.Time // the read deadline go-smtp set last; zero in DATA until it sets one
+	waiting time.Time // when that deadline was set, or DATA began
+	got     int64     // bytes read since then
+	inData  bool
+	due     time.Time // DATA: the next bytes must come before this
+	dataEnd time.Time // DATA: the transfer's hard end
+
+	wmu  sync.Mutex  // orders writes: timeoutReply comes last
+	dead atomic.Bool // a deadline was missed: no more reads or writes
 
 	// EHLO SIZE line as go-smtp writes it, and as it should read.
 	sizeLine, realSizeLine []byte
@@ -85,11 +143,110 @@ type limitConn struct {
 	err           error
 }
 
-func (c *limitConn) cap(t time.Time) time.Time {
-	if t.IsZero() || t.After(c.deadline) {
-		return c.deadline
+// readDeadlineLocked is the deadline for the next read.
+func (c *limitConn) readDeadlineLocked() time.Time {
+	if !c.inData {
+		if c.asked.IsZero() || c.asked.After(c.end) {
+			return c.end
+		}
+		return c.asked
 	}
-	return t
+	dl := c.due
+	if c.dataEnd.Before(dl) {
+		dl = c.dataEnd
+	}
+	if !c.asked.IsZero() && c.asked.Before(dl) {
+		dl = c.asked // BDAT: a command line between chunks
+	}
+	return dl
+}
+
+// beginData starts DATA's deadline: DataGrace for the first bytes, then
+// MinDataRate.
+func (c *limitConn) beginData() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	c.inData = true
+	c.asked = time.Time{}
+	c.waiting, c.got = now, 0
+	c.due = now.Add(c.grace)
+	c.dataEnd = now.Add(c.grace + c.perRate(c.maxData+1))
+	if c.dataEnd.Before(c.end) {
+		c.dataEnd = c.end
+	}
+	c.Conn.SetReadDeadline(c.readDeadlineLocked())
+}
+
+// endData goes back to command deadlines once DATA's reply is written;
+// go-smtp sets the next one before it reads a command.
+func (c *limitConn) endData() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inData = false
+}
+
+// perRate is the time n bytes take at MinDataRate (at most 2^62 ns, some
+// 146 years, so that sums of it stay in range).
+func (c *limitConn) perRate(n int64) time.Duration {
+	if n > (1<<62)/int64(time.Second) {
+		return 1 << 62
+	}
+	return time.Duration(n * int64(time.Second) / c.rate)
+}
+
+// progress accounts for n bytes read: in DATA, they extend the deadline.
+func (c *limitConn) progress(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.got += int64(n)
+	if !c.inData {
+		return
+	}
+	c.due = c.due.Add(c.perRate(int64(n)))
+	if limit := time.Now().Add(c.idle); c.due.After(limit) {
+		c.due = limit
+	}
+	c.Conn.SetReadDeadline(c.readDeadlineLocked())
+}
+
+// timeoutReply is what a client that missed a deadline gets, before the
+// connection closes (RFC 5321 3.8: 421 and close; 4.4.2 as Postfix's
+// "timeout exceeded").
+var timeoutReply = []byte("421 4.4.2 Timeout exceeded, closing connection\r\n")
+
+// timedOut handles a missed read deadline, once: it logs it, writes the
+// 421 itself and ends the connection's reading and writing. go-smtp still
+// gets the timeout (or, in DATA, the session answers it), but whatever it
+// writes after is dropped. That matters between commands: when a read
+// fails under it, go-smtp's line reader (bufio.Reader.ReadLine) hands on
+// a partial line as a whole one and go-smtp runs it as a command. It can
+// do no harm (nothing is delivered without a complete DATA, and reads now
+// end), but its reply must not follow the 421.
+func (c *limitConn) timedOut() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.dead.Swap(true) {
+		return
+	}
+	c.mu.Lock()
+	now := time.Now()
+	attrs := []any{"bytes", c.got, "elapsed", now.Sub(c.waiting).Round(time.Millisecond)}
+	switch {
+	case c.inData && !now.Before(c.dataEnd):
+		c.log.Warn("timeout", append(attrs, "phase", "data", "reason", "transfer time over")...)
+	case c.inData:
+		c.log.Warn("timeout", append(attrs, "phase", "data", "reason", "below minimum rate")...)
+	case !now.Before(c.end):
+		c.log.Info("timeout", append(attrs, "phase", "command", "reason", "session time over")...)
+	case c.got > 0:
+		c.log.Warn("timeout", append(attrs, "phase", "command", "reason", "command line not complete")...)
+	default:
+		c.log.Info("timeout", append(attrs, "phase", "command", "reason", "idle")...)
+	}
+	c.mu.Unlock()
+	c.Conn.SetWriteDeadline(now.Add(replySlack))
+	c.Conn.Write(timeoutReply)
 }
 
 // Read also replaces every bare CR (a CR not followed by LF) with NUL,
@@ -109,19 +266,24 @@ func (c *limitConn) Read(p []byte) (int, error) {
 		if c.err != nil || len(p) == 0 {
 			return 0, c.err
 		}
+		if c.dead.Load() {
+			return 0, io.EOF
+		}
 		if c.raw == nil {
 			c.raw = make([]byte, 4096)
 			c.buf = make([]byte, 0, len(c.raw)+1)
 		}
 		n, err := c.Conn.Read(c.raw)
 		if n > 0 {
-			c.Conn.SetReadDeadline(c.cap(time.Now().Add(c.idle)))
+			c.progress(n)
 		}
 		c.out = filterCR(c.buf[:0], c.raw[:n], &c.pendingCR)
 		if err != nil {
 			if isTimeout(err) {
-				// The client may still go on; a held CR stays held.
+				// Hand on what came before the deadline first; a held
+				// CR stays held.
 				if len(c.out) == 0 {
+					c.timedOut()
 					return 0, err
 				}
 				continue
@@ -170,7 +332,11 @@ var chunkingLine = []byte("250-CHUNKING\r\n")
 // Write drops the CHUNKING capability and puts the real limit in the
 // SIZE capability (see New); go-smtp writes each reply line with one Write.
 func (c *limitConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	switch {
+	case c.dead.Load():
+		return len(p), nil // after timeoutReply
 	case bytes.Equal(p, chunkingLine):
 		return len(p), nil
 	case c.sizeLine != nil && bytes.Equal(p, c.sizeLine):
@@ -182,9 +348,33 @@ func (c *limitConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-func (c *limitConn) SetDeadline(t time.Time) error      { return c.Conn.SetDeadline(c.cap(t)) }
-func (c *limitConn) SetReadDeadline(t time.Time) error  { return c.Conn.SetReadDeadline(c.cap(t)) }
-func (c *limitConn) SetWriteDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(c.cap(t)) }
+// SetReadDeadline is go-smtp's deadline for the next command line,
+// which limitConn keeps within the session (or within DATA's deadline).
+func (c *limitConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.asked = t
+	if !c.inData {
+		c.waiting, c.got = time.Now(), 0
+	}
+	return c.Conn.SetReadDeadline(c.readDeadlineLocked())
+}
+
+// SetWriteDeadline keeps writes between commands within the session (and
+// replySlack for its closing 421); DATA's one reply has go-smtp's
+// WriteTimeout.
+func (c *limitConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if limit := c.end.Add(replySlack); !c.inData && (t.IsZero() || t.After(limit)) {
+		t = limit
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *limitConn) SetDeadline(t time.Time) error {
+	return errors.Join(c.SetReadDeadline(t), c.SetWriteDeadline(t))
+}
 
 func (c *limitConn) Close() error {
 	c.once.Do(c.release)

@@ -24,11 +24,18 @@
 // because the filter holds back a CR at the end of a read until the next
 // byte arrives, which a BDAT client may send only after our reply.
 //
-// Timeouts: go-smtp's ReadTimeout is set before each command and not
-// refreshed during DATA. smtpd wraps each connection so that every read that
-// makes progress pushes the deadline out by CommandTimeout again (an idle
-// client is dropped after CommandTimeout, a slow but moving DATA transfer is
-// not), while no deadline ever passes the connection's SessionTimeout.
+// Timeouts: a client that trickles bytes must not hold a connection for
+// long, so reads that make progress do not simply extend the deadline.
+// Each command line must be complete within CommandTimeout of the previous
+// reply (go-smtp's ReadTimeout, set before each command), however its bytes
+// arrive, and no command is read after SessionTimeout. DATA has DataGrace
+// for its first bytes and must then arrive at MinDataRate on average, with
+// no stall longer than CommandTimeout, as Postfix's smtpd_min_data_rate
+// does; a DATA that keeps the rate may outlast SessionTimeout, so that a
+// large message still arrives on a slow link. A client that misses a
+// deadline gets a 421 (4.4.2) and is disconnected, and the log says so
+// ("timeout", with the phase and the bytes it sent). limitConn (limit.go)
+// does this.
 package smtpd
 
 import (
@@ -39,6 +46,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -83,15 +91,22 @@ type Delivery struct {
 	Received time.Time
 }
 
-// Config sets the limits; zero values take the defaults.
+// Config sets the limits; zero values take the defaults. The connection
+// caps count the client a connection comes from or, behind a trusted load
+// balancer (internal/proxyproto), the client its PROXY header names;
+// MaxConnsPerNet keeps the addresses of one network from taking every
+// slot.
 type Config struct {
 	Domain          string        // lists are NAME@Domain
 	MaxMessageBytes int64         // default 32 MiB
 	MaxRecipients   int           // default 50
 	MaxConns        int           // default 200
 	MaxConnsPerIP   int           // default 20
-	CommandTimeout  time.Duration // idle time allowed, default 5 min (RFC 5321 4.5.3.2)
-	SessionTimeout  time.Duration // a whole connection, default 30 min
+	MaxConnsPerNet  int           // per IPv4 /24 or IPv6 /64, default 50
+	CommandTimeout  time.Duration // to send a whole command line, default 5 min (RFC 5321 4.5.3.2.7)
+	SessionTimeout  time.Duration // no command after it, default 30 min
+	DataGrace       time.Duration // DATA's first bytes, before MinDataRate counts, default 60 s
+	MinDataRate     int           // DATA bytes per second after DataGrace, default 1024
 	DeliverTimeout  time.Duration // waiting for the backend, default 2 min
 	MaxLineLength   int           // default 4096 (RFC 5321 allows 1000 for text lines)
 	LMTP            bool
@@ -118,11 +133,20 @@ func (c *Config) defaults() {
 	if c.MaxConnsPerIP == 0 {
 		c.MaxConnsPerIP = 20
 	}
+	if c.MaxConnsPerNet == 0 {
+		c.MaxConnsPerNet = 50
+	}
 	if c.CommandTimeout == 0 {
 		c.CommandTimeout = 5 * time.Minute
 	}
 	if c.SessionTimeout == 0 {
 		c.SessionTimeout = 30 * time.Minute
+	}
+	if c.DataGrace == 0 {
+		c.DataGrace = time.Minute
+	}
+	if c.MinDataRate == 0 {
+		c.MinDataRate = 1024
 	}
 	if c.DeliverTimeout == 0 {
 		c.DeliverTimeout = 2 * time.Minute
@@ -156,13 +180,14 @@ type Server struct {
 // New builds a server; Serve starts it.
 func New(cfg Config, be Backend, log *slog.Logger) (*Server, error) {
 	cfg.defaults()
-	if cfg.MaxMessageBytes < 0 || cfg.MaxRecipients < 0 || cfg.MaxConns < 0 || cfg.MaxConnsPerIP < 0 {
+	if cfg.MaxMessageBytes < 0 || cfg.MaxRecipients < 0 || cfg.MaxConns < 0 || cfg.MaxConnsPerIP < 0 || cfg.MaxConnsPerNet < 0 ||
+		cfg.MinDataRate < 0 || cfg.DataGrace < 0 {
 		return nil, errors.New("smtpd: negative limit")
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, be: be, log: log, lim: connlimit.New(cfg.MaxConns, cfg.MaxConnsPerIP),
+	s := &Server{cfg: cfg, be: be, log: log, lim: connlimit.NewPerNet(cfg.MaxConns, cfg.MaxConnsPerIP, cfg.MaxConnsPerNet),
 		conns: map[*limitConn]struct{}{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
@@ -286,17 +311,27 @@ func (s *Server) Close() error {
 	return err
 }
 
-func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
-	proto := "smtp"
+func (s *Server) proto() string {
 	if s.cfg.LMTP {
-		proto = "lmtp"
+		return "lmtp"
 	}
-	remote := c.Conn().RemoteAddr().String()
+	return "smtp"
+}
+
+func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
+	// Serve wraps every listener, so each connection go-smtp serves is a
+	// limitConn (there is no STARTTLS to wrap it again).
+	lc, ok := c.Conn().(*limitConn)
+	if !ok {
+		s.log.Error("connection not from Serve", "remote", c.Conn().RemoteAddr().String())
+		return nil, reply(errors.New("connection not from Serve"))
+	}
 	return &session{
 		s:      s,
 		conn:   c,
-		remote: remote,
-		log:    s.log.With("cid", s.cid.Add(1), "remote", remote, "proto", proto),
+		lc:     lc,
+		remote: c.Conn().RemoteAddr().String(),
+		log:    lc.log,
 	}, nil
 }
 
@@ -308,6 +343,7 @@ type rcpt struct {
 type session struct {
 	s      *Server
 	conn   *smtp.Conn
+	lc     *limitConn // its deadlines
 	remote string
 	log    *slog.Logger
 
@@ -332,6 +368,7 @@ func (ss *session) Reset() {
 func (ss *session) resetLocked() {
 	if ss.inData {
 		ss.inData = false
+		ss.lc.endData()
 		ss.s.endData()
 	}
 	ss.from, ss.inTx = "", false
@@ -494,6 +531,7 @@ func (ss *session) beginData() (string, []rcpt, error) {
 			return "", nil, err
 		}
 		ss.inData = true
+		ss.lc.beginData()
 	}
 	return ss.from, append([]rcpt(nil), ss.rcpts...), nil
 }
@@ -513,7 +551,9 @@ func (ss *session) receive(r io.Reader) (string, []rcpt, []byte, error) {
 	}
 	raw, err := ss.readMessage(r)
 	if err != nil {
-		ss.log.Warn("rejected", "from", from, "reason", err)
+		if !errors.Is(err, os.ErrDeadlineExceeded) { // limitConn logged it
+			ss.log.Warn("rejected", "from", from, "reason", err)
+		}
 		return "", rcpts, nil, reply(err)
 	}
 	return from, rcpts, raw, nil
@@ -632,6 +672,11 @@ func reply(err error) *smtp.SMTPError {
 		return &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 6}, Message: "Line too long"}
 	case errors.Is(err, errShuttingDown):
 		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Shutting down, try again later"}
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// DATA below its minimum rate: limitConn has written this
+		// reply already and closes the connection; it counts for
+		// Observe.
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timeout exceeded, closing connection"}
 	}
 	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Requested action aborted: local error in processing"}
 }
