@@ -37,6 +37,10 @@ func Prepare(raw []byte, arrived time.Time) *Prepared {
 		Date:       h.Date,
 		Arrived:    arrived,
 	}}
+	if p.msg.Date.IsZero() {
+		// No (or no readable) Date: the arrival dates it everywhere.
+		p.msg.Date = arrived
+	}
 	p.msg.From.Email = strings.ToLower(p.msg.From.Email)
 	if h.Unparsable {
 		p.msg.Flags |= store.FlagUnparsable
@@ -613,6 +617,9 @@ func assemble(ctx context.Context, b *Batch, listID int64, a *store.Added, mail 
 		}
 		if p.Author.Email == "" {
 			p.Author = a.From
+		}
+		if p.Date.IsZero() {
+			p.Date = a.Date
 		}
 		for _, t := range mail.Trailers {
 			t.FromMessageID = a.MessageID

@@ -633,6 +633,9 @@ func scanMessage(sc interface{ Scan(...any) error }, extra ...any) (*Message, er
 	}
 	m.Date = timeOrZero(date)
 	m.Arrived = timeOrZero(arrived)
+	if date == 0 {
+		m.Date = m.Arrived // stored before ingest dated such messages by arrival
+	}
 	m.SHA256 = hex.EncodeToString(sum)
 	if trailers.Valid {
 		json.Unmarshal([]byte(trailers.String), &m.Trailers)

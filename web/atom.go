@@ -87,12 +87,12 @@ func (h *Handler) seriesAtom(w http.ResponseWriter, r *http.Request, list string
 		h.fail(w, r, "list", err)
 		return
 	}
-	home := absURL(r, "/"+url.PathEscape(l.Name)+"/")
+	home := h.absURL(r, "/"+url.PathEscape(l.Name)+"/")
 	f := atomFeed{Title: "Series on " + l.Name + "@" + h.cfg.Domain, ID: home,
 		Link:    []atomLink{{Href: home}, {Href: home + "series.atom", Rel: "self"}},
 		Updated: atomTime(time.Unix(0, 0))}
 	for i, s := range series {
-		u := absURL(r, fmt.Sprintf("/series/%d/", s.ID))
+		u := h.absURL(r, fmt.Sprintf("/series/%d/", s.ID))
 		if i == 0 {
 			f.Updated = atomTime(s.Date)
 		}
@@ -128,7 +128,7 @@ func (h *Handler) newAtom(w http.ResponseWriter, r *http.Request, list string) {
 	if list != "" {
 		name, title = list, "New messages on "+list+"@"+h.cfg.Domain
 	}
-	home := absURL(r, "/"+url.PathEscape(name)+"/")
+	home := h.absURL(r, "/"+url.PathEscape(name)+"/")
 	f := atomFeed{Title: title, ID: home,
 		Link:    []atomLink{{Href: home, Type: "text/html"}, {Href: home + "new.atom", Rel: "self"}},
 		Updated: atomTime(time.Unix(0, 0))}
@@ -136,7 +136,7 @@ func (h *Handler) newAtom(w http.ResponseWriter, r *http.Request, list string) {
 		if i == 0 {
 			f.Updated = atomTime(msgs[i].Arrived)
 		}
-		f.Entries = append(f.Entries, messageEntry(r, &msgs[i], ""))
+		f.Entries = append(f.Entries, h.messageEntry(r, &msgs[i], ""))
 	}
 	h.writeAtom(w, &f)
 }
@@ -144,7 +144,7 @@ func (h *Handler) newAtom(w http.ResponseWriter, r *http.Request, list string) {
 // messageEntry is a message as an Atom entry: its id a urn:uuid made from
 // the Message-ID, its link the message's page, summary the search
 // snippet if any.
-func messageEntry(r *http.Request, m *store.Message, summary string) atomEntry {
+func (h *Handler) messageEntry(r *http.Request, m *store.Message, summary string) atomEntry {
 	when := m.Date
 	if when.IsZero() {
 		when = m.Arrived
@@ -158,7 +158,7 @@ func messageEntry(r *http.Request, m *store.Message, summary string) atomEntry {
 		subject = "(no subject)"
 	}
 	return atomEntry{Title: subject, ID: messageURN(m.MessageID),
-		Link:    atomLink{Href: absURL(r, "/"+url.PathEscape(m.List)+"/"+url.PathEscape(m.MessageID)+"/")},
+		Link:    atomLink{Href: h.absURL(r, "/"+url.PathEscape(m.List)+"/"+url.PathEscape(m.MessageID)+"/")},
 		Updated: atomTime(when), Author: atomPerson{Name: author, Email: m.From.Email}, Summary: visible(summary)}
 }
 
@@ -166,7 +166,7 @@ func messageEntry(r *http.Request, m *store.Message, summary string) atomEntry {
 // search, newest first, as an Atom feed (public-inbox's x=A), so a feed
 // reader can follow a query. Its updated time is the newest hit's arrival.
 func (h *Handler) searchAtom(w http.ResponseWriter, r *http.Request, list, q string, hits []store.SearchHit) {
-	home := absURL(r, "/"+url.PathEscape(list)+"/")
+	home := h.absURL(r, "/"+url.PathEscape(list)+"/")
 	self := home + searchURL(q, "A", 0)
 	scope := list + "@" + h.cfg.Domain
 	if list == "all" {
@@ -178,7 +178,7 @@ func (h *Handler) searchAtom(w http.ResponseWriter, r *http.Request, list, q str
 	for i := range hits {
 		m := &hits[i].Message
 		f.Updated = max(f.Updated, atomTime(m.Arrived)) // RFC 3339 in UTC sorts as text
-		f.Entries = append(f.Entries, messageEntry(r, m, hits[i].Snippet))
+		f.Entries = append(f.Entries, h.messageEntry(r, m, hits[i].Snippet))
 	}
 	h.writeAtom(w, &f)
 }

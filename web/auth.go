@@ -688,7 +688,7 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Mailed = h.cfg.SendMail != nil
 	if tok != "" {
-		link := absURL(r, "/confirm/"+tok)
+		link := h.absURL(r, "/confirm/"+tok)
 		if h.cfg.SendMail == nil {
 			h.log.Info("sign-up: no mail is sent (no smarthost), give this confirmation link to the user",
 				"email", email, "link", link)

@@ -109,7 +109,7 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, name string) 
 	}
 	d := listPage{
 		List:    listInfo{l.Name, l.Name + "@" + h.cfg.Domain, l.Description, l.Messages, l.Series, l.OpenSeries},
-		BaseURL: absURL(r, ""),
+		BaseURL: h.absURL(r, ""),
 	}
 	d.SMTPHost, d.SMTPPort = smtpHostPort(h.cfg)
 	if d.Mail, err = h.listMailFor(r, l); err != nil {

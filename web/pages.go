@@ -191,7 +191,7 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 	}
 	id := s.ID
 	var err error
-	d := seriesPage{S: s, MboxURL: absURL(r, fmt.Sprintf("/api/v1/series/%d/mbox", id))}
+	d := seriesPage{S: s, MboxURL: h.absURL(r, fmt.Sprintf("/api/v1/series/%d/mbox", id))}
 	if d.Status, err = h.seriesStatus(r, s, l); err != nil {
 		h.fail(w, r, "series", err)
 		return
@@ -267,8 +267,14 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 	h.render(w, "series.html", d)
 }
 
-// absURL makes an absolute URL for commands people paste.
-func absURL(r *http.Request, path string) string {
+// absURL is path on this site as its readers reach it: Config.BaseURL.
+// The request's Host header is the client's to choose, so it is used
+// only when no BaseURL was configured (tests): a confirmation link or
+// a cached page must not point where a client's Host says.
+func (h *Handler) absURL(r *http.Request, path string) string {
+	if h.cfg.BaseURL != "" {
+		return h.cfg.BaseURL + path
+	}
 	scheme := "http"
 	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
 		scheme = "https"

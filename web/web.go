@@ -48,6 +48,10 @@ type Reader interface {
 type Config struct {
 	// Domain is the mail domain: a list's address is name@Domain.
 	Domain string
+	// BaseURL is the site's address as readers reach it, without a
+	// trailing slash (serve --public-url, default http://HTTP-ADDR): the
+	// absolute links of pages, feeds and mail (sign-up confirmations).
+	BaseURL string
 	// SMTPAddr is the host:port of the SMTP listener, shown on the home
 	// page in the git send-email example. An empty or unspecified host is
 	// replaced by Domain; a missing port means 25.

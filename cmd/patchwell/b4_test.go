@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -29,7 +31,19 @@ func b4Config(httpAddr, list string) string {
 func b4In(t *testing.T, dir, cfg string, args ...string) string {
 	t.Helper()
 	home := t.TempDir()
-	if err := os.WriteFile(filepath.Join(home, ".gitconfig"), []byte("[user]\n\tname = Maintainer\n\temail = m@example.org\n"+cfg), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(home, ".gitconfig"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return b4Home(t, dir, home, args...)
+}
+
+// b4Home runs the real b4 in dir with HOME home (its git config as it
+// is, plus a user identity) and returns its output.
+func b4Home(t *testing.T, dir, home string, args ...string) string {
+	t.Helper()
+	gc := filepath.Join(home, ".gitconfig")
+	old, _ := os.ReadFile(gc)
+	if err := os.WriteFile(gc, append([]byte("[user]\n\tname = Maintainer\n\temail = m@example.org\n"), old...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("b4", args...)
@@ -54,24 +68,53 @@ func TestB4Shazam(t *testing.T) {
 	srv := startServer(t, t.TempDir())
 	repo := makeRepo(t)
 	series := sendSeries(t, srv, repo, "sh", "Add a and rename it")
-	clone := t.TempDir()
-	run(t, clone, "git", "clone", "-q", repo, ".")
-	run(t, clone, "git", "checkout", "-q", "-b", "work", "HEAD~3")
-	if err := os.WriteFile(filepath.Join(clone, ".b4-config"), []byte(b4Config(srv.http, "dev")), 0o644); err != nil {
-		t.Fatal(err)
+	// The configuration the list page gives, in both of its forms.
+	page := string(httpGet(t, "http://"+srv.http+"/dev/"))
+	file, commands := pageBlock(t, page, "b4-config"), pageBlock(t, page, "b4-git-config")
+	if file != b4Config(srv.http, "dev") {
+		t.Errorf("the list page's .b4-config:\n%s\nwant:\n%s", file, b4Config(srv.http, "dev"))
 	}
-	shazam := b4In(t, clone, "", "shazam", series.MessageID)
-	if !strings.Contains(shazam, "Applying: rename a to b") {
-		t.Errorf("b4 shazam:\n%s", shazam)
+	for _, form := range []string{".b4-config", "git config --global"} {
+		t.Run(form, func(t *testing.T) {
+			clone := t.TempDir()
+			run(t, clone, "git", "clone", "-q", repo, ".")
+			run(t, clone, "git", "checkout", "-q", "-b", "work", "HEAD~3")
+			home := t.TempDir()
+			if form == ".b4-config" {
+				if err := os.WriteFile(filepath.Join(clone, ".b4-config"), []byte(file), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				sh := exec.Command("bash", "-ec", commands)
+				sh.Env = append(os.Environ(), "HOME="+home, "GIT_CONFIG_NOSYSTEM=1")
+				if out, err := sh.CombinedOutput(); err != nil {
+					t.Fatalf("the list page's git config commands: %v\n%s", err, out)
+				}
+			}
+			shazam := b4Home(t, clone, home, "shazam", series.MessageID)
+			if !strings.Contains(shazam, "Applying: rename a to b") {
+				t.Errorf("b4 shazam:\n%s", shazam)
+			}
+			want := run(t, repo, "git", "log", "--format=%an <%ae>%n%B", "-3")
+			got := run(t, clone, "git", "log", "--format=%an <%ae>%n%B", "-3")
+			if got != want {
+				t.Errorf("commits after b4 shazam differ from the sender's:\n--- sender\n%s\n--- shazam\n%s", want, got)
+			}
+			if a, b := run(t, repo, "git", "rev-parse", "HEAD^{tree}"), run(t, clone, "git", "rev-parse", "HEAD^{tree}"); a != b {
+				t.Errorf("tree after b4 shazam %s, sender's %s", b, a)
+			}
+		})
 	}
-	want := run(t, repo, "git", "log", "--format=%an <%ae>%n%B", "-3")
-	got := run(t, clone, "git", "log", "--format=%an <%ae>%n%B", "-3")
-	if got != want {
-		t.Errorf("commits after b4 shazam differ from the sender's:\n--- sender\n%s\n--- shazam\n%s", want, got)
+}
+
+// pageBlock returns the text of the page's <pre class="class">, unescaped.
+func pageBlock(t *testing.T, page, class string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?s)<pre class="` + regexp.QuoteMeta(class) + `">(.*?)</pre>`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no <pre class=%q> on the page", class)
 	}
-	if a, b := run(t, repo, "git", "rev-parse", "HEAD^{tree}"), run(t, clone, "git", "rev-parse", "HEAD^{tree}"); a != b {
-		t.Errorf("tree after b4 shazam %s, sender's %s", b, a)
-	}
+	return html.UnescapeString(m[1]) + "\n"
 }
 
 // TestFromLineRoundTrip sends, with git send-email, a patch whose commit

@@ -213,7 +213,7 @@ func cmdServe(args []string) error {
 	smartUser := fs.String("smarthost-user", "", "AUTH PLAIN user name at the smarthost")
 	smartPassFile := fs.String("smarthost-password-file", "", "file holding the smarthost password")
 	smartTLS := fs.Bool("smarthost-starttls", false, "use STARTTLS with the smarthost (needed for AUTH unless it is on loopback)")
-	publicURL := fs.String("public-url", "", "the web UI's address as people reach it, for links in list mail (default http://HTTP-ADDR)")
+	publicURL := fs.String("public-url", "", "the web UI's address as people reach it, for links in pages, feeds and mail (default http://HTTP-ADDR)")
 	mailAuth := fs.Bool("mail-auth", true, "verify DKIM, SPF and DMARC of list posts (needs DNS)")
 	resolverAddr := fs.String("resolver", "", "DNS server, HOST:PORT, for the DKIM, SPF and DMARC checks (default: the system's)")
 	runCI := fs.Bool("ci", true, "run CI on complete revisions of lists with a repository (needs bubblewrap)")
@@ -283,8 +283,14 @@ func cmdServe(args []string) error {
 	health := healthCheck(st, *data)
 	acc := review.NewAccounts(st, review.DefaultArgon2)
 	webURL := strings.TrimRight(*publicURL, "/")
+	pageURL := webURL // what pages link to; "" follows each request's Host
 	if webURL == "" {
 		webURL = "http://" + *httpAddr
+		if host := hostOf(*httpAddr); host != "" && !net.ParseIP(host).IsUnspecified() {
+			pageURL = webURL
+		} else if *httpAddr != "" {
+			log.Warn("no --public-url: links in pages and feeds follow the Host header of each request, and list mail links to "+webURL, "http", *httpAddr)
+		}
 	}
 	secret, err := st.Secret(ctx, "unsubscribe")
 	if err != nil {
@@ -378,7 +384,7 @@ func cmdServe(args []string) error {
 		sendMail = siteMailer(*smarthost, *smartUser, pass, *smartTLS, "patchwell@"+*domain)
 	}
 	if l := ls.take("http"); l != nil {
-		h := web.New(svc, web.Config{Domain: *domain, SMTPAddr: *smtpAddr,
+		h := web.New(svc, web.Config{Domain: *domain, BaseURL: pageURL, SMTPAddr: *smtpAddr,
 			Accounts: acc, Signup: *signup, SecureCookies: *secure,
 			Lists: listSrv, ListData: st, Checks: st, Notify: hooks, SendMail: sendMail, CIRelease: cw.release, Apply: aw.web, Repos: st, PathFlags: pathFlags,
 			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) },

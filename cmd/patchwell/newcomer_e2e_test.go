@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -228,4 +230,89 @@ func waitUp(t *testing.T, s *server) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("server did not come up:\n%s", s.log.String())
+}
+
+// TestNoDateHeader: a message without Date: is dated by its arrival on
+// every page and API, never 0001-01-01.
+func TestNoDateHeader(t *testing.T) {
+	srv := startServer(t, t.TempDir())
+	before := time.Now().Add(-time.Second)
+	sendRaw(t, srv.smtp, "ada@example.org", []string{"dev@patchwell.localhost"}, "From: Ada <ada@example.org>\r\n"+
+		"To: dev@patchwell.localhost\r\nSubject: [PATCH] add a line\r\nMessage-ID: <nodate@example.org>\r\n\r\n"+
+		"A line.\r\n\r\nSigned-off-by: Ada <ada@example.org>\r\n---\r\n a | 1 +\r\n 1 file changed, 1 insertion(+)\r\n\r\n"+
+		"diff --git a/a b/a\r\nindex 0000000..1111111 100644\r\n--- a/a\r\n+++ b/a\r\n@@ -0,0 +1 @@\r\n+x\r\n")
+	after := time.Now().Add(time.Second)
+	check := func(what string, d time.Time) {
+		t.Helper()
+		if d.Before(before) || d.After(after) {
+			t.Errorf("%s: date %v, want the arrival time (between %v and %v)", what, d, before, after)
+		}
+	}
+	var msg struct{ Date time.Time }
+	srv.getJSON("/api/v1/lists/dev/messages/nodate@example.org", &msg)
+	check("message", msg.Date)
+	var thread struct{ Messages []struct{ Date *time.Time } }
+	srv.getJSON("/api/v1/lists/dev/threads/nodate@example.org", &thread)
+	if len(thread.Messages) != 1 || thread.Messages[0].Date == nil {
+		t.Fatalf("thread: %+v", thread)
+	}
+	check("thread", *thread.Messages[0].Date)
+	var list struct{ Series []apiSeries }
+	srv.getJSON("/api/v1/lists/dev/series", &list)
+	if len(list.Series) != 1 {
+		t.Fatalf("series: %+v", list.Series)
+	}
+	var s struct {
+		Date    time.Time
+		Patches []struct{ Date time.Time }
+	}
+	srv.getJSON(fmt.Sprintf("/api/v1/series/%d", list.Series[0].ID), &s)
+	check("series", s.Date)
+	if len(s.Patches) != 1 {
+		t.Fatalf("patches: %+v", s.Patches)
+	}
+	check("patch", s.Patches[0].Date)
+	for _, page := range []string{"/dev/nodate@example.org/", fmt.Sprintf("/series/%d/", list.Series[0].ID), "/dev/"} {
+		if body := string(httpGet(t, "http://"+srv.http+page)); strings.Contains(body, "0001-01-01") {
+			t.Errorf("%s shows 0001-01-01", page)
+		}
+	}
+}
+
+// TestHostHeaderIgnored: absolute links in pages and feeds (b4's
+// configuration, the series mbox, Atom, sign-up confirmation mail) are
+// the server's own address, whatever Host a client sends: a page cached
+// for everyone or a mailed link must not point to a host of the client's
+// choosing.
+func TestHostHeaderIgnored(t *testing.T) {
+	srv := startServer(t, t.TempDir(), "--signup")
+	for _, path := range []string{"/dev/", "/dev/new.atom", "/dev/series.atom"} {
+		req, _ := http.NewRequest("GET", "http://"+srv.http+path, nil)
+		req.Host = "evil.example"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), "evil.example") || !strings.Contains(string(body), "http://"+srv.http+"/dev/") {
+			t.Errorf("%s with Host: evil.example links there, or not to http://%s/dev/:\n%s", path, srv.http, body)
+		}
+	}
+	// A sign-up's confirmation link (written to the log without a smarthost).
+	form := url.Values{"email": {"eve@example.org"}, "password": {"correct horse battery"}, "password2": {"correct horse battery"}, "name": {"Eve"}}
+	req, _ := http.NewRequest("POST", "http://"+srv.http+"/signup", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Host = "evil.example"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	srv.mu.Lock()
+	log := srv.log.String()
+	srv.mu.Unlock()
+	if strings.Contains(log, "evil.example") || !strings.Contains(log, "http://"+srv.http+"/confirm/") {
+		t.Errorf("sign-up confirmation link follows the Host header (status %d):\n%s", resp.StatusCode, log)
+	}
 }

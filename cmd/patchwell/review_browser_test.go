@@ -24,6 +24,11 @@ func TestReviewInBrowser(t *testing.T) {
 	needTool(t, "chromium", "--version")
 	needTool(t, "git", "send-email", "--help")
 	data := t.TempDir()
+	// Accounts before the first serve: list create makes the store (only
+	// it and serve may).
+	if _, errs, code := cli(t, nil, "list", "create", "dev", "--data", data); code != 0 {
+		t.Fatalf("list create: %s", errs)
+	}
 	if _, errs, code := cli(t, []byte("correct horse battery\n"), "user", "add", "--data", data, "--name", "Rita Reviewer", "rita@example.org"); code != 0 {
 		t.Fatalf("user add: %s", errs)
 	}
@@ -43,12 +48,14 @@ func TestReviewInBrowser(t *testing.T) {
 	defer cancel()
 	row := `tr[id="p2-f0-n2"]` // README, new line 2: "+world"
 	err := chromedp.Do(ctx,
-		chromedp.Navigate(base+"/signin"),
+		// Sign in, sent on to the series page: wait for its comment
+		// buttons (shown to signed-in users), not just any page, which
+		// the form's own navigation would still be replacing.
+		chromedp.Navigate(base+"/signin?next="+url.QueryEscape(strings.TrimPrefix(page, base))),
 		chromedp.SendKeys(chromedp.CSS(`input[name=email]`), "rita@example.org"),
 		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "correct horse battery"),
-		chromedp.Click(chromedp.CSS(`form[action="/signin"] button[type=submit]`)),
-		chromedp.WaitVisible(chromedp.CSS(`body`)),
-		chromedp.Navigate(page),
+		chromedp.Click(chromedp.CSS(`form[action^="/signin"] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(row+` details.cl > summary`)),
 		chromedp.Click(chromedp.CSS(row+` details.cl > summary`)),
 		chromedp.SendKeys(chromedp.CSS(row+` textarea`), "Capitalise World."),
 		chromedp.SendKeys(chromedp.CSS(`#review-p2-summary`), "From the browser."),

@@ -33,6 +33,11 @@ type apiComment struct {
 func TestReviewOnTheWeb(t *testing.T) {
 	needTool(t, "git", "send-email", "--help")
 	data := t.TempDir()
+	// Accounts before the first serve: list create makes the store (only
+	// it and serve may).
+	if _, errs, code := cli(t, nil, "list", "create", "dev", "--data", data); code != 0 {
+		t.Fatalf("list create: %s", errs)
+	}
 	if _, errs, code := cli(t, []byte("correct horse battery\n"), "user", "add", "--data", data, "--name", "Rita Reviewer", "rita@example.org"); code != 0 {
 		t.Fatalf("user add: %s", errs)
 	}
