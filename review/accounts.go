@@ -117,7 +117,8 @@ func (a *Accounts) AddUser(ctx context.Context, email, name, password string, ad
 	return a.st.CreateUser(ctx, store.User{Email: email, Name: name, Admin: admin, Confirmed: true}, hash)
 }
 
-// SetPassword replaces a user's password.
+// SetPassword replaces a user's password (the operator's command line)
+// and ends every session of the account.
 func (a *Accounts) SetPassword(ctx context.Context, email, password string) error {
 	u, err := a.st.UserByEmail(ctx, email)
 	if err != nil {
@@ -127,7 +128,7 @@ func (a *Accounts) SetPassword(ctx context.Context, email, password string) erro
 	if err != nil {
 		return err
 	}
-	return a.st.SetPassword(ctx, u.ID, hash)
+	return a.st.SetPassword(ctx, u.ID, hash, nil)
 }
 
 // Authenticate returns the user with this address and password, or

@@ -115,3 +115,28 @@ func TestSecrets(t *testing.T) {
 		t.Fatalf("revoked token: %v", err)
 	}
 }
+
+// TestSetPasswordEndsSessions: the operator's password change (patchwell
+// user passwd) signs the account out everywhere.
+func TestSetPasswordEndsSessions(t *testing.T) {
+	_, st := newTestIngester(t)
+	a := NewAccounts(st, testArgon2)
+	ctx := context.Background()
+	u, err := a.AddUser(ctx, "ann@example.org", "Ann", "correct horse", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, _, _ := a.NewSession(ctx, u.ID)
+	s2, _, _ := a.NewSession(ctx, u.ID)
+	if err := a.SetPassword(ctx, "ann@example.org", "battery staple"); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{s1, s2} {
+		if got, err := a.SessionUser(ctx, s); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a session from before the password change: SessionUser = %v, %v; want ErrNotFound", got, err)
+		}
+	}
+	if _, err := a.Authenticate(ctx, "ann@example.org", "battery staple"); err != nil {
+		t.Fatalf("the new password: %v", err)
+	}
+}
