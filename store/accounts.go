@@ -14,10 +14,19 @@ var (
 	// ErrBadCredentials is a failed sign-in, whatever the cause (unknown
 	// address or wrong password): callers show one generic message.
 	ErrBadCredentials = errors.New("wrong email or password")
+	// ErrDisabled is a sign-in with the right password to a disabled
+	// account. It is an ErrBadCredentials too (errors.Is), so that a
+	// caller knowing only that one refuses it.
+	ErrDisabled error = disabledError{}
 	// ErrConflict is a write that would change nothing, such as setting
 	// a series to the status it already has.
 	ErrConflict = errors.New("conflict")
 )
+
+type disabledError struct{}
+
+func (disabledError) Error() string        { return "account disabled" }
+func (disabledError) Is(target error) bool { return target == ErrBadCredentials }
 
 // List visibilities.
 const (
@@ -285,9 +294,15 @@ func (s *DB) CreateSession(ctx context.Context, userID int64, hash []byte, expir
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires < ?`, now); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO sessions(hash, user_id, created, expires) VALUES(?,?,?,?)`,
-			hash, userID, now, expires.Unix())
-		return err
+		res, err := tx.ExecContext(ctx, `INSERT INTO sessions(hash, user_id, created, expires)
+			SELECT ?, id, ?, ? FROM users WHERE id = ? AND disabled = 0`, hash, now, expires.Unix(), userID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("user %d (unknown or disabled): %w", userID, ErrNotFound)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)

@@ -201,6 +201,9 @@ func TestDisableUser(t *testing.T) {
 	if _, err := st.SessionUser(ctx, []byte("s2"), now); err != nil {
 		t.Fatalf("another account's session ended: %v", err)
 	}
+	if err := st.CreateSession(ctx, u.ID, []byte("s3"), now.Add(time.Hour)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("CreateSession of a disabled account = %v, want ErrNotFound", err)
+	}
 	if r, _ := st.Role(ctx, u.ID, "dev"); r != RoleOwner {
 		t.Fatalf("role of the disabled account: %q, want it kept", r)
 	}

@@ -104,6 +104,8 @@ type Store interface {
 	// unknown or expired.
 	CreateConfirmation(ctx context.Context, userID int64, hash []byte, expires time.Time) error
 	Confirm(ctx context.Context, hash []byte, now time.Time) (*User, error)
+	// CreateSession starts a session; ErrNotFound for an unknown or
+	// disabled user.
 	CreateSession(ctx context.Context, userID int64, hash []byte, expires time.Time) error
 	// SessionUser returns the user of an unexpired session, ErrNotFound
 	// otherwise.
