@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"patchwell/access"
+	"patchwell/internal/connlimit"
 	"patchwell/store"
 )
 
@@ -417,6 +418,17 @@ func (h *Handler) listed(r *http.Request, ls []store.List) ([]store.List, error)
 
 // limiter is a token bucket per key (client address, e-mail address) for
 // sign-in and sign-up attempts: burst attempts, then one per refill.
+//
+// Sign-in takes from two: (client address, account) in Handler.limit,
+// 10 attempts then one per 6 s, and the client address in
+// Handler.signins, 30 then one per 2 s over every account, so that one
+// address cannot try account after account. Each refuses (429) once
+// empty, the right password too. No bucket is keyed on the account
+// alone: wrong passwords from one address then would lock its owner out
+// from everywhere. Wrong passwords to one account from many addresses
+// slow every sign-in to it instead, up to a bound (review.Accounts'
+// Authenticate, which IMAP logins share). The client address is an IPv4
+// address or an IPv6 /64 (connlimit.Network).
 type limiter struct {
 	mu      sync.Mutex
 	buckets map[string]*bucket
@@ -465,6 +477,14 @@ func (l *limiter) allow(keys ...string) bool {
 		b.tokens--
 	}
 	return true
+}
+
+// allowSignin takes a sign-in attempt to the account email from the
+// request's address out of both buckets (see limiter); false when one is
+// empty.
+func (h *Handler) allowSignin(r *http.Request, email string) bool {
+	client := connlimit.Network(clientIP(r))
+	return h.signins.allow("ip:"+client) && h.limit.allow("signin:"+client+"\x00"+strings.ToLower(email))
 }
 
 func clientIP(r *http.Request) string {
@@ -574,7 +594,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	d := authPage{CSRF: h.csrfToken(r), Next: localNext(r.PostFormValue("next")), Email: email, Signup: h.cfg.Signup}
-	if !h.limit.allow("ip:"+clientIP(r), "email:"+strings.ToLower(email)) {
+	if !h.allowSignin(r, email) {
 		w.Header().Set("Retry-After", "60")
 		d.Error = "Too many attempts. Wait a minute and try again."
 		h.renderStatus(w, http.StatusTooManyRequests, "signin.html", d)

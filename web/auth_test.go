@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -139,7 +140,9 @@ func newAuthEnv(t testing.TB, cfg Config) *authEnv {
 	return e
 }
 
-// req is one request of a test: Token is a bearer token, Cookie a session.
+// req is one request of a test: Token is a bearer token, Cookie a
+// session; From, when set, is the client's address (another loopback
+// address than 127.0.0.1).
 type req struct {
 	Method, Path string
 	Body         string
@@ -147,6 +150,7 @@ type req struct {
 	Token        string
 	Cookie       string
 	Header       map[string]string
+	From         string
 }
 
 var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -174,13 +178,24 @@ func (e *authEnv) do(q req) response {
 	for k, v := range q.Header {
 		r.Header.Set(k, v)
 	}
-	res, err := noRedirect.Do(r)
+	client := noRedirect
+	if q.From != "" {
+		client = clientFrom(q.From)
+	}
+	res, err := client.Do(r)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", q.Method, q.Path, err)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return response{res.StatusCode, res.Header, b}
+}
+
+// clientFrom is noRedirect with connections from the address ip.
+func clientFrom(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext},
+		CheckRedirect: noRedirect.CheckRedirect}
 }
 
 // signin signs in through the form and returns the session cookie.
@@ -282,6 +297,43 @@ func TestSignInRateLimit(t *testing.T) {
 	res := e.do(req{Method: "POST", Path: "/signin", Body: url.Values{"email": {"user@example.org"}, "password": {authPassword}}.Encode()})
 	if res.code != http.StatusTooManyRequests || res.header.Get("Retry-After") == "" {
 		t.Fatalf("sign-in while limited: %d", res.code)
+	}
+}
+
+// TestSignInLockout: wrong passwords from one address block that
+// address for the account, never the account's owner elsewhere.
+func TestSignInLockout(t *testing.T) {
+	e := newAuthEnv(t, Config{})
+	const attacker, owner = "127.0.0.2", "127.0.0.3"
+	codes := map[int]int{}
+	for i := range 50 {
+		email := "user@example.org"
+		if i%2 == 1 {
+			email = "USER@Example.org" // the same account
+		}
+		res := e.do(req{Method: "POST", Path: "/signin", From: attacker, Body: url.Values{"email": {email}, "password": {"guess"}}.Encode()})
+		codes[res.code]++
+	}
+	if codes[http.StatusUnauthorized] == 0 || codes[http.StatusTooManyRequests] == 0 ||
+		codes[http.StatusUnauthorized]+codes[http.StatusTooManyRequests] != 50 {
+		t.Fatalf("50 wrong passwords from one address: %v, want some 401 then 429", codes)
+	}
+	good := url.Values{"email": {"user@example.org"}, "password": {authPassword}}.Encode()
+	if res := e.do(req{Method: "POST", Path: "/signin", From: owner, Body: good}); res.code != http.StatusSeeOther {
+		t.Fatalf("the owner, from another address, after the attack: %d %s; want signed in (303)", res.code, res.body)
+	}
+	if res := e.do(req{Method: "POST", Path: "/signin", From: attacker, Body: good}); res.code != http.StatusTooManyRequests {
+		t.Fatalf("the attacker's address with the right password: %d; want still blocked (429)", res.code)
+	}
+	// One address may not try account after account either.
+	codes = map[int]int{}
+	for i := range 60 {
+		res := e.do(req{Method: "POST", Path: "/signin", From: "127.0.0.4",
+			Body: url.Values{"email": {fmt.Sprintf("u%d@example.org", i)}, "password": {"guess"}}.Encode()})
+		codes[res.code]++
+	}
+	if codes[http.StatusTooManyRequests] == 0 {
+		t.Fatalf("60 accounts tried from one address: %v, want the address blocked at last", codes)
 	}
 }
 
