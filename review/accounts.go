@@ -56,13 +56,17 @@ type Accounts struct {
 	// use.
 	dummy     string
 	dummyOnce sync.Once
-	now       func() time.Time
+	// fails counts recent wrong passwords per address; Authenticate
+	// sleeps (sleep, for tests) accordingly (slow.go).
+	fails failures
+	sleep func(context.Context, time.Duration) error
+	now   func() time.Time
 }
 
 // NewAccounts returns the account service over st with the given argon2id
 // parameters (DefaultArgon2 in production).
 func NewAccounts(st store.Store, p Argon2Params) *Accounts {
-	return &Accounts{st: st, params: p, hashing: make(chan struct{}, 4), now: time.Now}
+	return &Accounts{st: st, params: p, hashing: make(chan struct{}, 4), sleep: sleepCtx, now: time.Now}
 }
 
 // HashPassword returns the argon2id PHC string of a password.
@@ -168,18 +172,28 @@ func (a *Accounts) ChangePassword(ctx context.Context, userID int64, session, cu
 
 // Authenticate returns the user with this address and password, or
 // store.ErrBadCredentials whatever is wrong: store.ErrDisabled (one of
-// them) when the password is right but the account disabled.
+// them) when the password is right but the account disabled. After many
+// recent wrong passwords to the address it waits first, at most MaxSlow
+// (slow.go).
 func (a *Accounts) Authenticate(ctx context.Context, email, password string) (*store.User, error) {
+	key := accountKey(email)
+	if d := delay(a.fails.count(key, a.now())); d > 0 {
+		if err := a.sleep(ctx, d); err != nil {
+			return nil, err
+		}
+	}
 	u, hash, err := a.st.Credentials(ctx, email)
 	if errors.Is(err, store.ErrNotFound) {
 		a.dummyOnce.Do(func() { a.dummy, _ = a.HashPassword("not a password of anyone") })
 		a.checkPassword(password, a.dummy)
+		a.fails.add(key, a.now())
 		return nil, store.ErrBadCredentials
 	}
 	if err != nil {
 		return nil, err
 	}
 	if !a.checkPassword(password, hash) {
+		a.fails.add(key, a.now())
 		return nil, store.ErrBadCredentials
 	}
 	if u.Disabled {

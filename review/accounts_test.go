@@ -248,3 +248,62 @@ func TestDisabledAccount(t *testing.T) {
 		t.Errorf("SetDisabled(unknown) = %v, want ErrNotFound", err)
 	}
 }
+
+// TestAuthenticateSlows: wrong passwords to one account, from wherever
+// they come, slow every later sign-in to it (before the password is
+// checked), more with each recent failure up to MaxSlow, and never
+// refuse; time forgets them. Unknown addresses are counted alike, so
+// the delay tells nobody which addresses have accounts.
+func TestAuthenticateSlows(t *testing.T) {
+	_, st := newTestIngester(t)
+	a := NewAccounts(st, testArgon2)
+	ctx := context.Background()
+	if _, err := a.AddUser(ctx, "ann@example.org", "Ann", "correct horse", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.AddUser(ctx, "bob@example.org", "Bob", "correct horse", false); err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Unix(2_000_000_000, 0)
+	a.now = func() time.Time { return clock }
+	var slept []time.Duration
+	a.sleep = func(ctx context.Context, d time.Duration) error {
+		slept = append(slept, d)
+		return nil
+	}
+	for range 50 {
+		if _, err := a.Authenticate(ctx, "ann@example.org", "a guess"); !errors.Is(err, store.ErrBadCredentials) {
+			t.Fatalf("wrong password: %v", err)
+		}
+	}
+	if len(slept) < 40 || slept[0] <= 0 || slept[len(slept)-1] != MaxSlow {
+		t.Fatalf("50 wrong passwords slept %v; want most of them slowed, up to %v", slept, MaxSlow)
+	}
+	for i := 1; i < len(slept); i++ {
+		if slept[i] < slept[i-1] || slept[i] > MaxSlow {
+			t.Fatalf("delays %v: want them growing, at most %v", slept, MaxSlow)
+		}
+	}
+	slept = nil
+	if u, err := a.Authenticate(ctx, "ANN@example.org", "correct horse"); err != nil || u.Email != "ann@example.org" {
+		t.Fatalf("the owner during the attack: %v, %v; want signed in", u, err)
+	}
+	if len(slept) != 1 || slept[0] != MaxSlow {
+		t.Fatalf("the owner during the attack slept %v, want %v", slept, MaxSlow)
+	}
+	slept = nil
+	if _, err := a.Authenticate(ctx, "bob@example.org", "correct horse"); err != nil || len(slept) != 0 {
+		t.Fatalf("another account: %v, slept %v; want no delay", err, slept)
+	}
+	for range 50 {
+		a.Authenticate(ctx, "nobody@example.org", "a guess")
+	}
+	if len(slept) < 40 {
+		t.Fatalf("50 guesses at an unknown address slept %d times; want them slowed like an account's", len(slept))
+	}
+	clock = clock.Add(time.Hour)
+	slept = nil
+	if _, err := a.Authenticate(ctx, "ann@example.org", "correct horse"); err != nil || len(slept) != 0 {
+		t.Fatalf("an hour later: %v, slept %v; want no delay", err, slept)
+	}
+}
