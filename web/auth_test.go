@@ -337,6 +337,104 @@ func TestSignInLockout(t *testing.T) {
 	}
 }
 
+// TestChangePasswordPage: /account changes the password with the
+// current one (CSRF-protected like every form); the browser that did it
+// stays signed in, every other session of the account ends.
+func TestChangePasswordPage(t *testing.T) {
+	e := newAuthEnv(t, Config{})
+	mine, other := e.signin("user@example.org"), e.signin("user@example.org")
+	stranger := e.signin("maint@example.org")
+	csrf := e.csrf(mine.Value)
+	if res := e.do(req{Path: "/account", Cookie: mine.Value}); !strings.Contains(string(res.body), `action="/account/password"`) {
+		t.Fatalf("no password form on /account: %s", res.body)
+	}
+	form := func(current, pw, pw2 string) string {
+		return url.Values{"csrf": {csrf}, "current": {current}, "password": {pw}, "password2": {pw2}}.Encode()
+	}
+	const newPassword = "a brand new one"
+	for _, tc := range []struct {
+		name   string
+		q      req
+		code   int
+		answer string
+	}{
+		{"no csrf token", req{Body: url.Values{"current": {authPassword}, "password": {newPassword}, "password2": {newPassword}}.Encode(), Cookie: mine.Value}, http.StatusForbidden, "csrf"},
+		{"anonymous", req{Body: form(authPassword, newPassword, newPassword)}, http.StatusForbidden, "sign in first"},
+		{"bearer token", req{Body: form(authPassword, newPassword, newPassword), Token: e.tokens["user"]}, http.StatusForbidden, "signed in"},
+		{"wrong current password", req{Body: form("not it at all", newPassword, newPassword), Cookie: mine.Value}, http.StatusUnauthorized, "The current password is wrong."},
+		{"new passwords differ", req{Body: form(authPassword, newPassword, newPassword+"x"), Cookie: mine.Value}, http.StatusBadRequest, "The two new passwords differ."},
+		{"too short", req{Body: form(authPassword, "short", "short"), Cookie: mine.Value}, http.StatusBadRequest, "password must be"},
+	} {
+		tc.q.Method, tc.q.Path = "POST", "/account/password"
+		if res := e.do(tc.q); res.code != tc.code || !strings.Contains(string(res.body), tc.answer) {
+			t.Errorf("%s: %d %s; want %d and %q", tc.name, res.code, res.body, tc.code, tc.answer)
+		}
+	}
+	if res := e.do(req{Path: "/account", Cookie: other.Value}); res.code != http.StatusOK {
+		t.Fatalf("a refused change signed the other session out: %d", res.code)
+	}
+	res := e.do(req{Method: "POST", Path: "/account/password", Body: form(authPassword, newPassword, newPassword), Cookie: mine.Value})
+	if res.code != http.StatusOK || !strings.Contains(string(res.body), "Your password is changed") {
+		t.Fatalf("change: %d %s", res.code, res.body)
+	}
+	if res := e.do(req{Path: "/account", Cookie: mine.Value}); res.code != http.StatusOK {
+		t.Fatalf("the session that changed the password: %d, want still signed in", res.code)
+	}
+	if res := e.do(req{Path: "/account", Cookie: other.Value}); res.code != http.StatusSeeOther {
+		t.Fatalf("another session of the account: %d, want signed out (redirect to /signin)", res.code)
+	}
+	if res := e.do(req{Path: "/account", Cookie: stranger.Value}); res.code != http.StatusOK {
+		t.Fatalf("another account's session: %d, want untouched", res.code)
+	}
+	if res := e.do(req{Method: "POST", Path: "/signin", Body: url.Values{"email": {"user@example.org"}, "password": {newPassword}}.Encode()}); res.code != http.StatusSeeOther {
+		t.Fatalf("sign-in with the new password: %d", res.code)
+	}
+}
+
+// TestDisabledAccountWeb: disabling an account (patchwell user disable)
+// signs its browsers out and stops its API tokens and roles at their
+// next use; its right password says the account is disabled; enabling
+// it brings the token and the role back.
+func TestDisabledAccountWeb(t *testing.T) {
+	e := newAuthEnv(t, Config{})
+	ctx := context.Background()
+	c := e.signin("maint@example.org")
+	u, err := e.st.UserByEmail(ctx, "maint@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	private := "/api/v1/lists/sec/series"
+	if res := e.do(req{Path: private, Token: e.tokens["maint"]}); res.code != http.StatusOK {
+		t.Fatalf("before: %d", res.code)
+	}
+	if err := e.st.SetDisabled(ctx, u.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if res := e.do(req{Path: "/account", Cookie: c.Value}); res.code != http.StatusSeeOther {
+		t.Errorf("the session of a disabled account: %d, want signed out", res.code)
+	}
+	if res := e.do(req{Path: private, Token: e.tokens["maint"]}); res.code != http.StatusUnauthorized {
+		t.Errorf("the token of a disabled account: %d, want 401", res.code)
+	}
+	res := e.do(req{Method: "POST", Path: "/signin", Body: url.Values{"email": {"maint@example.org"}, "password": {authPassword}}.Encode()})
+	if res.code != http.StatusForbidden || !strings.Contains(string(res.body), "This account is disabled") || len(res.header.Values("Set-Cookie")) != 0 {
+		t.Errorf("sign-in to a disabled account: %d %s", res.code, res.body)
+	}
+	res = e.do(req{Method: "POST", Path: "/signin", Body: url.Values{"email": {"maint@example.org"}, "password": {"a wrong one"}}.Encode()})
+	if res.code != http.StatusUnauthorized || strings.Contains(string(res.body), "disabled") {
+		t.Errorf("sign-in to a disabled account, wrong password: %d %s; want the usual answer", res.code, res.body)
+	}
+	if err := e.st.SetDisabled(ctx, u.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if res := e.do(req{Path: private, Token: e.tokens["maint"]}); res.code != http.StatusOK {
+		t.Errorf("the token (and role) after enabling: %d, want 200", res.code)
+	}
+	if res := e.do(req{Path: "/account", Cookie: c.Value}); res.code != http.StatusSeeOther {
+		t.Errorf("a session ended by disabling, after enabling: %d, want still ended", res.code)
+	}
+}
+
 func TestSignUpAndConfirm(t *testing.T) {
 	e := newAuthEnv(t, Config{})
 	if res := e.do(req{Path: "/signup"}); res.code != http.StatusNotFound {
@@ -750,7 +848,7 @@ func TestPrivateListRouteWalk(t *testing.T) {
 	noList := map[string]bool{
 		"GET /{$}": true, "GET /healthz": true, "GET /api/{rest...}": true, "GET /api/v1/lists": true, "GET /static/style.css": true, "GET /": true,
 		"GET /signin": true, "POST /signin": true, "POST /signout": true, "GET /signup": true, "POST /signup": true,
-		"GET /confirm/{token}": true, "GET /account": true, "POST /account/tokens": true, "POST /account/tokens/{id}/revoke": true,
+		"GET /confirm/{token}": true, "GET /account": true, "POST /account/password": true, "POST /account/tokens": true, "POST /account/tokens/{id}/revoke": true,
 	}
 	for _, p := range e.h.mux.patterns {
 		if noList[p] {
