@@ -128,6 +128,7 @@ func (ss *session) live() error {
 	}
 	u, err := ss.s.acc.ActiveUser(ss.ctx, ss.user.ID)
 	if errors.Is(err, store.ErrNotFound) {
+		ss.s.log.Info("imap session ended: account disabled", "user", ss.user.Email, "remote", ss.ip)
 		ss.user, ss.roles = nil, nil
 		ss.Unselect()
 		_ = ss.conn.Bye("Account disabled")

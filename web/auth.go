@@ -843,6 +843,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Error = msg
 	if msg == "" {
+		h.log.Info("password changed, other sessions ended", "user", u.Email)
 		d.Notice = "Your password is changed. Your other sessions are signed out."
 	}
 	h.renderStatus(w, code, "account.html", d)
