@@ -134,7 +134,7 @@ type Handler struct {
 	tmpl    *template.Template
 	acc     Accounts
 	cop     *http.CrossOriginProtection
-	limit   *limiter // sign-up per address, sign-in per (address, account)
+	limit   *limiter // sign-up, subscribing (mlist.go), sign-in per (address, account)
 	signins *limiter // sign-in per address, over every account
 	tmplErr error
 	pages   *pageCache // cache.go
