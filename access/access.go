@@ -27,6 +27,14 @@
 // it (that would take tying the decision to SPF/DKIM/DMARC results or SMTP
 // AUTH, which this check does not do).
 //
+// Disabled accounts. A subject whose user is disabled (patchwell user
+// disable) is anonymous here, whatever its role or admin flag: its roles
+// stay stored and work again once the account is enabled. Sessions and
+// API tokens of a disabled account are refused before a request gets
+// this far (review.Accounts), so this is what holds for the paths that
+// find a user without them: mail (Post, commands by mail) and open IMAP
+// sessions.
+//
 // Comment needs a signed-in, confirmed user who can
 // read. SetStatus, Moderate and Apply need the maintainer or owner role (or
 // site admin); Admin (roles, list settings) needs owner or site admin.
@@ -82,6 +90,15 @@ type Subject struct {
 	Role  string
 }
 
+// effective is the subject as the rules see it: anonymous when its user
+// is disabled.
+func (s Subject) effective() Subject {
+	if s.User != nil && s.User.Disabled {
+		return Subject{}
+	}
+	return s
+}
+
 // member reports whether the subject has any role on the list or is a
 // site admin.
 func (s Subject) member() bool {
@@ -106,6 +123,7 @@ func Allowed(subj Subject, l *store.List, act Action) bool {
 	if l == nil {
 		return false
 	}
+	subj = subj.effective()
 	canRead := visibility(l) != store.VisibilityPrivate || subj.member()
 	if !canRead {
 		return false
@@ -132,5 +150,5 @@ func Listed(subj Subject, l *store.List) bool {
 	if l == nil {
 		return false
 	}
-	return visibility(l) == store.VisibilityPublic || subj.member()
+	return visibility(l) == store.VisibilityPublic || subj.effective().member()
 }

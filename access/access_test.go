@@ -21,6 +21,10 @@ var subjects = map[string]Subject{
 	// An unconfirmed maintainer keeps the role's rights but may not
 	// comment until confirmed.
 	"unconfirmed-maintainer": {User: &store.User{ID: 6}, Role: store.RoleMaintainer},
+	// A disabled account is anonymous, whatever its role or admin flag
+	// (patchwell user disable; the roles come back with enable).
+	"disabled-owner": {User: &store.User{ID: 7, Confirmed: true, Disabled: true}, Role: store.RoleOwner},
+	"disabled-admin": {User: &store.User{ID: 8, Confirmed: true, Admin: true, Disabled: true}, Admin: true},
 }
 
 // TestAllowedMatrix spells out, for every visibility and subject kind,
@@ -38,16 +42,19 @@ func TestAllowedMatrix(t *testing.T) {
 			"anonymous": readOnly, "unconfirmed": readOnly, "user": reader, "maintainer": maint,
 			"owner": all, "admin": all, "anonymous-with-role": readOnly,
 			"unconfirmed-maintainer": "read post set-status moderate apply",
+			"disabled-owner":         readOnly, "disabled-admin": readOnly,
 		},
 		store.VisibilityUnlisted: {
 			"anonymous": readOnly, "unconfirmed": readOnly, "user": reader, "maintainer": maint,
 			"owner": all, "admin": all, "anonymous-with-role": readOnly,
 			"unconfirmed-maintainer": "read post set-status moderate apply",
+			"disabled-owner":         readOnly, "disabled-admin": readOnly,
 		},
 		store.VisibilityPrivate: {
 			"anonymous": none, "unconfirmed": none, "user": none, "maintainer": maint,
 			"owner": all, "admin": all, "anonymous-with-role": none,
 			"unconfirmed-maintainer": "read post set-status moderate apply",
+			"disabled-owner":         none, "disabled-admin": none,
 		},
 	}
 	// The zero value is public; an unknown value fails closed (private).
@@ -77,7 +84,7 @@ func TestAllowedMatrix(t *testing.T) {
 // TestListed: indexes show public lists to all, the others to members.
 func TestListed(t *testing.T) {
 	want := map[string]map[string]bool{
-		store.VisibilityPublic:   {"anonymous": true, "unconfirmed": true, "user": true, "maintainer": true, "owner": true, "admin": true, "anonymous-with-role": true, "unconfirmed-maintainer": true},
+		store.VisibilityPublic:   {"anonymous": true, "unconfirmed": true, "user": true, "maintainer": true, "owner": true, "admin": true, "anonymous-with-role": true, "unconfirmed-maintainer": true, "disabled-owner": true, "disabled-admin": true},
 		store.VisibilityUnlisted: {"maintainer": true, "owner": true, "admin": true, "unconfirmed-maintainer": true},
 		store.VisibilityPrivate:  {"maintainer": true, "owner": true, "admin": true, "unconfirmed-maintainer": true},
 	}

@@ -20,6 +20,9 @@ import (
 // as CRLF, the form IMAP requires (public-inbox-imapd does the same);
 // RFC822.SIZE counts what is sent.
 func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	if err := ss.live(); err != nil {
+		return err
+	}
 	if ss.box == nil {
 		return nil
 	}

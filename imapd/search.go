@@ -26,6 +26,9 @@ import (
 //     matched by reading the messages;
 //   - flags are the session's own.
 func (ss *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
+	if err := ss.live(); err != nil {
+		return nil, err
+	}
 	var res bitset
 	if ss.box != nil {
 		var err error

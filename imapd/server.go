@@ -29,8 +29,12 @@ type Config struct {
 	// this long, IDLE included (default 30 minutes, the least RFC 3501
 	// allows; go-imap itself waits 35). Before login go-imap allows 30 s.
 	IdleTimeout time.Duration
-	// LoginFailures is how many failed logins an address may make per
-	// LoginWindow (default 10 per minute); after that LOGIN answers NO.
+	// LoginFailures is how many failed logins an address (an IPv6 /64,
+	// connlimit.Network) may make per LoginWindow (default 10 per
+	// minute); after that LOGIN answers NO, the right password too. The
+	// account is not blocked: its owner logs in from elsewhere, and
+	// review.Accounts slows logins to an account that many addresses
+	// fail at.
 	LoginFailures int
 	LoginWindow   time.Duration
 	// Poll is how often the watcher looks for mail committed by another

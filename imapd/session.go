@@ -81,7 +81,7 @@ func (ss *session) Login(username, password string) error {
 	if !strings.Contains(username, "@") {
 		return nil
 	}
-	if ss.s.failures.blocked(ss.ip) {
+	if ss.s.failures.blocked(connlimit.Network(ss.ip)) {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable,
 			Text: "Too many failed logins from your address, try again later"}
 	}
@@ -93,19 +93,49 @@ func (ss *session) Login(username, password string) error {
 	if ss.s.acc == nil {
 		return imapserver.ErrAuthFailed
 	}
-	u, err := ss.s.acc.Authenticate(ss.ctx, username, password)
-	if err != nil && !errors.Is(err, store.ErrBadCredentials) {
+	// An API token works as the password of its owner. It is tried
+	// first: as a password it would count as a wrong one, and slow the
+	// account's sign-ins (review.Accounts.Authenticate).
+	u, err := ss.s.acc.TokenUser(ss.ctx, password)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	if u != nil && !strings.EqualFold(u.Email, username) {
+		u = nil
+	}
 	if u == nil {
-		// An API token works as the password of its owner.
-		if tu, terr := ss.s.acc.TokenUser(ss.ctx, password); terr == nil && strings.EqualFold(tu.Email, username) {
-			u = tu
+		u, err = ss.s.acc.Authenticate(ss.ctx, username, password)
+		if err != nil && !errors.Is(err, store.ErrBadCredentials) {
+			return err
 		}
 	}
 	if u == nil {
-		ss.s.failures.add(ss.ip)
+		ss.s.failures.add(connlimit.Network(ss.ip))
 		return imapserver.ErrAuthFailed
+	}
+	ss.user = u
+	return nil
+}
+
+// live is asked before every command that reads the archive: a session
+// signed in to an account that was disabled (or deleted) since is ended
+// with BYE there and then, not at its next login. The user is read
+// again (review.Accounts.ActiveUser, the check sessions and tokens get
+// on the web), so a change of the admin flag counts at once too.
+func (ss *session) live() error {
+	if ss.user == nil {
+		return nil
+	}
+	u, err := ss.s.acc.ActiveUser(ss.ctx, ss.user.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		ss.s.log.Info("imap session ended: account disabled", "user", ss.user.Email, "remote", ss.ip)
+		ss.user, ss.roles = nil, nil
+		ss.Unselect()
+		_ = ss.conn.Bye("Account disabled")
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Account disabled"}
+	}
+	if err != nil {
+		return err
 	}
 	ss.user = u
 	return nil
@@ -172,6 +202,9 @@ func (ss *session) resolve(name string) (*store.List, bool, error) {
 func isInbox(name string) bool { return strings.EqualFold(name, inbox) }
 
 func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
+	if err := ss.live(); err != nil {
+		return nil, err
+	}
 	ss.Unselect()
 	data := &imap.SelectData{Flags: mailboxFlags, PermanentFlags: []imap.Flag{}}
 	if isInbox(name) {
@@ -218,6 +251,9 @@ func (ss *session) Rename(string, string, *imap.RenameOptions) error {
 // Subscribe and Unsubscribe succeed without effect: every mailbox counts
 // as subscribed, and clients that subscribe should not fail.
 func (ss *session) Subscribe(name string) error {
+	if err := ss.live(); err != nil {
+		return err
+	}
 	if isInbox(name) {
 		return nil
 	}
@@ -269,6 +305,9 @@ func (ss *session) mailboxes() ([]string, map[string]*store.List, error) {
 }
 
 func (ss *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
+	if err := ss.live(); err != nil {
+		return err
+	}
 	if len(patterns) == 1 && patterns[0] == "" {
 		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delim})
 	}
@@ -298,7 +337,7 @@ func (ss *session) List(w *imapserver.ListWriter, ref string, patterns []string,
 			data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
 		}
 		if options.ReturnStatus != nil {
-			if data.Status, err = ss.Status(name, options.ReturnStatus); err != nil {
+			if data.Status, err = ss.status(name, options.ReturnStatus); err != nil {
 				return err
 			}
 		}
@@ -310,6 +349,14 @@ func (ss *session) List(w *imapserver.ListWriter, ref string, patterns []string,
 }
 
 func (ss *session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
+	if err := ss.live(); err != nil {
+		return nil, err
+	}
+	return ss.status(name, options)
+}
+
+// status is STATUS, also for LIST-STATUS.
+func (ss *session) status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
 	data := &imap.StatusData{Mailbox: name}
 	var uids []uint32
 	var box *mailbox
@@ -389,6 +436,9 @@ func (ss *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 // watcher closes when mail arrives: no goroutine or poll per session.
 func (ss *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	for {
+		if err := ss.live(); err != nil {
+			return err
+		}
 		var changed <-chan struct{}
 		if ss.box != nil {
 			var uids []uint32
@@ -486,6 +536,9 @@ func (ss *session) seqOf(uid uint32) uint32 {
 }
 
 func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
+	if err := ss.live(); err != nil {
+		return err
+	}
 	if ss.box == nil {
 		return nil
 	}

@@ -56,13 +56,17 @@ type Accounts struct {
 	// use.
 	dummy     string
 	dummyOnce sync.Once
-	now       func() time.Time
+	// fails counts recent wrong passwords per address; Authenticate
+	// sleeps (sleep, for tests) accordingly (slow.go).
+	fails failures
+	sleep func(context.Context, time.Duration) error
+	now   func() time.Time
 }
 
 // NewAccounts returns the account service over st with the given argon2id
 // parameters (DefaultArgon2 in production).
 func NewAccounts(st store.Store, p Argon2Params) *Accounts {
-	return &Accounts{st: st, params: p, hashing: make(chan struct{}, 4), now: time.Now}
+	return &Accounts{st: st, params: p, hashing: make(chan struct{}, 4), sleep: sleepCtx, now: time.Now}
 }
 
 // HashPassword returns the argon2id PHC string of a password.
@@ -117,7 +121,8 @@ func (a *Accounts) AddUser(ctx context.Context, email, name, password string, ad
 	return a.st.CreateUser(ctx, store.User{Email: email, Name: name, Admin: admin, Confirmed: true}, hash)
 }
 
-// SetPassword replaces a user's password.
+// SetPassword replaces a user's password (the operator's command line)
+// and ends every session of the account.
 func (a *Accounts) SetPassword(ctx context.Context, email, password string) error {
 	u, err := a.st.UserByEmail(ctx, email)
 	if err != nil {
@@ -127,25 +132,91 @@ func (a *Accounts) SetPassword(ctx context.Context, email, password string) erro
 	if err != nil {
 		return err
 	}
-	return a.st.SetPassword(ctx, u.ID, hash)
+	return a.st.SetPassword(ctx, u.ID, hash, nil)
+}
+
+// SetDisabled disables an account (the operator's command line): its
+// sessions end, its API tokens, roles and IMAP logins stop working at
+// their next use; or enables it again, which brings the tokens and roles
+// back. The account's mail stays in the archive either way.
+func (a *Accounts) SetDisabled(ctx context.Context, email string, disabled bool) (*store.User, error) {
+	u, err := a.st.UserByEmail(ctx, email)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.st.SetDisabled(ctx, u.ID, disabled); err != nil {
+		return nil, err
+	}
+	u.Disabled = disabled
+	return u, nil
+}
+
+// ChangePassword replaces the password of a signed-in user who gave the
+// current one (the account page), and ends every session of the account
+// but session, the one that asked. store.ErrBadCredentials for a wrong
+// current password, ErrWeakPassword for a new one out of bounds.
+func (a *Accounts) ChangePassword(ctx context.Context, userID int64, session, current, password string) error {
+	u, err := a.ActiveUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if _, err := a.Authenticate(ctx, u.Email, current); err != nil {
+		return err
+	}
+	hash, err := a.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	return a.st.SetPassword(ctx, u.ID, hash, hashSecret(session))
 }
 
 // Authenticate returns the user with this address and password, or
-// store.ErrBadCredentials whatever is wrong.
+// store.ErrBadCredentials whatever is wrong: store.ErrDisabled (one of
+// them) when the password is right but the account disabled. After many
+// recent wrong passwords to the address it waits first, at most MaxSlow
+// (slow.go).
 func (a *Accounts) Authenticate(ctx context.Context, email, password string) (*store.User, error) {
+	key := accountKey(email)
+	if d := delay(a.fails.count(key, a.now())); d > 0 {
+		if err := a.sleep(ctx, d); err != nil {
+			return nil, err
+		}
+	}
 	u, hash, err := a.st.Credentials(ctx, email)
 	if errors.Is(err, store.ErrNotFound) {
 		a.dummyOnce.Do(func() { a.dummy, _ = a.HashPassword("not a password of anyone") })
 		a.checkPassword(password, a.dummy)
+		a.fails.add(key, a.now())
 		return nil, store.ErrBadCredentials
 	}
 	if err != nil {
 		return nil, err
 	}
 	if !a.checkPassword(password, hash) {
+		a.fails.add(key, a.now())
 		return nil, store.ErrBadCredentials
 	}
+	if u.Disabled {
+		return nil, store.ErrDisabled
+	}
 	return u, nil
+}
+
+// usable is where a disabled account is refused at use: the user of a
+// session, an API token or an open IMAP login, as store.ErrNotFound (an
+// unknown session or token).
+func usable(u *store.User, err error) (*store.User, error) {
+	if err == nil && u.Disabled {
+		return nil, fmt.Errorf("user %d: disabled: %w", u.ID, store.ErrNotFound)
+	}
+	return u, err
+}
+
+// ActiveUser returns the user with this id; store.ErrNotFound when there
+// is none or it is disabled. Connections that stay signed in (IMAP) ask
+// it before each use.
+func (a *Accounts) ActiveUser(ctx context.Context, id int64) (*store.User, error) {
+	return usable(a.st.User(ctx, id))
 }
 
 // secret returns a new random token with a prefix telling what it is,
@@ -201,7 +272,8 @@ func (a *Accounts) Confirm(ctx context.Context, token string) (*store.User, erro
 }
 
 // NewSession starts a session for a user: its secret (the cookie value)
-// and when it expires.
+// and when it expires; store.ErrNotFound when the account is unknown or
+// disabled.
 func (a *Accounts) NewSession(ctx context.Context, userID int64) (string, time.Time, error) {
 	tok, h := secret("pws_")
 	exp := a.now().Add(SessionLifetime).Truncate(time.Second)
@@ -212,9 +284,9 @@ func (a *Accounts) NewSession(ctx context.Context, userID int64) (string, time.T
 }
 
 // SessionUser returns the user of a live session; store.ErrNotFound
-// otherwise.
+// otherwise, or when the account is disabled.
 func (a *Accounts) SessionUser(ctx context.Context, token string) (*store.User, error) {
-	return a.st.SessionUser(ctx, hashSecret(token), a.now())
+	return usable(a.st.SessionUser(ctx, hashSecret(token), a.now()))
 }
 
 // EndSession ends a session (signing out).
@@ -238,9 +310,9 @@ func (a *Accounts) NewToken(ctx context.Context, userID int64, name string) (str
 }
 
 // TokenUser returns the owner of an API token; store.ErrNotFound for an
-// unknown one.
+// unknown one, or one of a disabled account.
 func (a *Accounts) TokenUser(ctx context.Context, token string) (*store.User, error) {
-	return a.st.TokenUser(ctx, hashSecret(token), a.now())
+	return usable(a.st.TokenUser(ctx, hashSecret(token), a.now()))
 }
 
 // Tokens lists a user's API tokens (without secrets).

@@ -23,7 +23,7 @@ func TestMayPost(t *testing.T) {
 		email, role string
 		admin       bool
 	}{{"maint@example.org", store.RoleMaintainer, false}, {"owner@example.org", store.RoleOwner, false},
-		{"admin@example.org", "", true}, {"user@example.org", "", false}} {
+		{"admin@example.org", "", true}, {"user@example.org", "", false}, {"off@example.org", store.RoleMaintainer, false}} {
 		nu, err := a.AddUser(ctx, u.email, "U", "correct horse", u.admin)
 		if err != nil {
 			t.Fatal(err)
@@ -33,6 +33,11 @@ func TestMayPost(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+	}
+	// off is a maintainer of sec whose account is disabled: the role
+	// stays stored but works no more (patchwell user disable).
+	if _, err := a.SetDisabled(ctx, "off@example.org", true); err != nil {
+		t.Fatal(err)
 	}
 	tests := []struct {
 		list, from string
@@ -46,6 +51,8 @@ func TestMayPost(t *testing.T) {
 		{"sec", "owner@example.org", true},
 		{"sec", "admin@example.org", true},
 		{"sec", "user@example.org", false}, // an account without a role on the list
+		{"sec", "off@example.org", false},  // a disabled account: anyone
+		{"pub", "off@example.org", true},
 		{"sec", "anyone@example.net", false},
 		{"sec", "", false},
 	}

@@ -107,6 +107,13 @@ func TestReindexKeepsAccounts(t *testing.T) {
 	}
 	tok, _, _ := acc.NewToken(ctx, u.ID, "ci")
 	sess, _, _ := acc.NewSession(ctx, u.ID)
+	off, err := acc.AddUser(ctx, "off@example.org", "Off", "a good password", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.SetDisabled(ctx, off.ID, true); err != nil {
+		t.Fatal(err)
+	}
 	ss, _ := old.SeriesList(ctx, "dev", "", store.Page{})
 	var target store.Series
 	for _, s := range ss {
@@ -137,6 +144,9 @@ func TestReindexKeepsAccounts(t *testing.T) {
 	}
 	if r, _ := fresh.Role(ctx, u.ID, "dev"); r != store.RoleMaintainer {
 		t.Fatalf("role after reindex: %q", r)
+	}
+	if got, err := fresh.User(ctx, off.ID); err != nil || !got.Disabled {
+		t.Fatalf("disabled account after reindex: %+v %v", got, err)
 	}
 	if l, _ := fresh.List(ctx, "dev"); l.Visibility != store.VisibilityPrivate {
 		t.Fatalf("visibility after reindex: %q", l.Visibility)

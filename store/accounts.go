@@ -14,10 +14,19 @@ var (
 	// ErrBadCredentials is a failed sign-in, whatever the cause (unknown
 	// address or wrong password): callers show one generic message.
 	ErrBadCredentials = errors.New("wrong email or password")
+	// ErrDisabled is a sign-in with the right password to a disabled
+	// account. It is an ErrBadCredentials too (errors.Is), so that a
+	// caller knowing only that one refuses it.
+	ErrDisabled error = disabledError{}
 	// ErrConflict is a write that would change nothing, such as setting
 	// a series to the status it already has.
 	ErrConflict = errors.New("conflict")
 )
+
+type disabledError struct{}
+
+func (disabledError) Error() string        { return "account disabled" }
+func (disabledError) Is(target error) bool { return target == ErrBadCredentials }
 
 // List visibilities.
 const (
@@ -45,12 +54,16 @@ const (
 // User is an account. The password hash is never part of it (see
 // Credentials).
 type User struct {
-	ID        int64     `json:"id"`
-	Email     string    `json:"email"`
-	Name      string    `json:"name"`
-	Admin     bool      `json:"admin"`
-	Confirmed bool      `json:"confirmed"`
-	Created   time.Time `json:"created"`
+	ID        int64  `json:"id"`
+	Email     string `json:"email"`
+	Name      string `json:"name"`
+	Admin     bool   `json:"admin"`
+	Confirmed bool   `json:"confirmed"`
+	// Disabled: the operator shut the account (patchwell user disable).
+	// Its sessions were ended; its tokens, roles and mail stay, unusable
+	// until it is enabled again (review.Accounts and access decide).
+	Disabled bool      `json:"disabled"`
+	Created  time.Time `json:"created"`
 }
 
 // APIToken describes a token for scripts; its secret is shown once, when
@@ -79,12 +92,15 @@ type StatusChange struct {
 // set by ingest only.
 var SettableStatuses = []string{StatusProposed, StatusNeedsRevision, StatusApproved, StatusRejected, StatusApplied}
 
-const userCols = `id, email, name, admin, confirmed, created`
+const userCols = `id, email, name, admin, confirmed, disabled, created`
+
+// userColsOf is userCols of the users table aliased u.
+const userColsOf = `u.id, u.email, u.name, u.admin, u.confirmed, u.disabled, u.created`
 
 func scanUser(sc scanner, extra ...any) (*User, error) {
 	var u User
 	var created int64
-	if err := sc.Scan(append([]any{&u.ID, &u.Email, &u.Name, &u.Admin, &u.Confirmed, &created}, extra...)...); err != nil {
+	if err := sc.Scan(append([]any{&u.ID, &u.Email, &u.Name, &u.Admin, &u.Confirmed, &u.Disabled, &created}, extra...)...); err != nil {
 		return nil, err
 	}
 	u.Created = time.Unix(created, 0).UTC()
@@ -176,8 +192,41 @@ func (s *DB) Users(ctx context.Context) ([]User, error) {
 }
 
 // SetPassword implements Store.
-func (s *DB) SetPassword(ctx context.Context, userID int64, passwordHash string) error {
-	return s.updateOne(ctx, "user", `UPDATE users SET password = ? WHERE id = ?`, passwordHash, userID)
+func (s *DB) SetPassword(ctx context.Context, userID int64, passwordHash string, keep []byte) error {
+	return s.endSessionsWith(ctx, "set password", userID, keep, `UPDATE users SET password = ? WHERE id = ?`, passwordHash, userID)
+}
+
+// SetDisabled implements Store.
+func (s *DB) SetDisabled(ctx context.Context, userID int64, disabled bool) error {
+	if !disabled {
+		return s.updateOne(ctx, "enable user", `UPDATE users SET disabled = 0 WHERE id = ?`, userID)
+	}
+	return s.endSessionsWith(ctx, "disable user", userID, nil, `UPDATE users SET disabled = 1 WHERE id = ?`, userID)
+}
+
+// endSessionsWith runs an UPDATE of one user's row (ErrNotFound when it
+// touches none) and, in the same transaction, ends the user's sessions
+// but keep (every one for nil).
+func (s *DB) endSessionsWith(ctx context.Context, what string, userID int64, keep []byte, q string, args ...any) error {
+	err := s.inWrite(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		if keep == nil {
+			_, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID)
+		} else {
+			_, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ? AND hash != ?`, userID, keep)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }
 
 // updateOne runs an UPDATE or DELETE that must touch a row.
@@ -245,9 +294,15 @@ func (s *DB) CreateSession(ctx context.Context, userID int64, hash []byte, expir
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires < ?`, now); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO sessions(hash, user_id, created, expires) VALUES(?,?,?,?)`,
-			hash, userID, now, expires.Unix())
-		return err
+		res, err := tx.ExecContext(ctx, `INSERT INTO sessions(hash, user_id, created, expires)
+			SELECT ?, id, ?, ? FROM users WHERE id = ? AND disabled = 0`, hash, now, expires.Unix(), userID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("user %d (unknown or disabled): %w", userID, ErrNotFound)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)
@@ -257,7 +312,7 @@ func (s *DB) CreateSession(ctx context.Context, userID int64, hash []byte, expir
 
 // SessionUser implements Store.
 func (s *DB) SessionUser(ctx context.Context, hash []byte, now time.Time) (*User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT u.id, u.email, u.name, u.admin, u.confirmed, u.created
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColsOf+`
 		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.hash = ? AND s.expires >= ?`, hash, now.Unix()))
 	if err != nil {
 		return nil, userErr(err, "session")
@@ -292,7 +347,7 @@ func (s *DB) CreateToken(ctx context.Context, userID int64, name string, hash []
 // once a minute, to keep reads from writing.
 func (s *DB) TokenUser(ctx context.Context, hash []byte, now time.Time) (*User, error) {
 	var tid, last int64
-	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT u.id, u.email, u.name, u.admin, u.confirmed, u.created, t.id, t.last_used
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColsOf+`, t.id, t.last_used
 		FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?`, hash), &tid, &last)
 	if err != nil {
 		return nil, userErr(err, "token")
@@ -606,8 +661,8 @@ func (s *DB) ImportAccounts(ctx context.Context, d *AccountData) (dropped int, e
 		}
 	}
 	for _, u := range d.Users {
-		exec(`INSERT INTO users(id, email, name, password, confirmed, admin, created) VALUES(?,?,?,?,?,?,?)`,
-			u.ID, u.Email, u.Name, u.Password, u.Confirmed, u.Admin, u.Created.Unix())
+		exec(`INSERT INTO users(id, email, name, password, confirmed, admin, disabled, created) VALUES(?,?,?,?,?,?,?,?)`,
+			u.ID, u.Email, u.Name, u.Password, u.Confirmed, u.Admin, u.Disabled, u.Created.Unix())
 	}
 	for _, x := range d.Sessions {
 		exec(`INSERT INTO sessions(hash, user_id, created, expires) VALUES(?,?,?,?)`, x.Hash, x.UserID, x.Created, x.Expires)

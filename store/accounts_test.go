@@ -2,7 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -27,13 +32,13 @@ func TestUsers(t *testing.T) {
 	if _, _, err := st.Credentials(ctx, "bob@example.org"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown address: %v", err)
 	}
-	if err := st.SetPassword(ctx, u.ID, "new"); err != nil {
+	if err := st.SetPassword(ctx, u.ID, "new", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, hash, _ := st.Credentials(ctx, "ann@example.org"); hash != "new" {
 		t.Fatalf("SetPassword did not stick: %q", hash)
 	}
-	if err := st.SetPassword(ctx, 999, "x"); !errors.Is(err, ErrNotFound) {
+	if err := st.SetPassword(ctx, 999, "x", nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("SetPassword(unknown) = %v", err)
 	}
 	us, err := st.Users(ctx)
@@ -99,6 +104,136 @@ func TestSessionsTokensConfirmations(t *testing.T) {
 	st.CreateConfirmation(ctx, u.ID, []byte("c2"), now.Add(-time.Minute))
 	if _, err := st.Confirm(ctx, []byte("c2"), now); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("expired confirmation: %v", err)
+	}
+}
+
+// TestSetPasswordEndsSessions: a new password ends the account's
+// sessions but the one kept (the browser that changed it), and nobody
+// else's.
+func TestSetPasswordEndsSessions(t *testing.T) {
+	st, _ := mustOpen(t)
+	ctx := context.Background()
+	u, _ := st.CreateUser(ctx, User{Email: "a@example.org"}, "h")
+	other, _ := st.CreateUser(ctx, User{Email: "b@example.org"}, "h")
+	now := time.Now()
+	for _, s := range []struct {
+		id   int64
+		hash string
+	}{{u.ID, "s1"}, {u.ID, "s2"}, {other.ID, "s3"}} {
+		if err := st.CreateSession(ctx, s.id, []byte(s.hash), now.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live := func() map[string]bool {
+		m := map[string]bool{}
+		for _, h := range []string{"s1", "s2", "s3"} {
+			_, err := st.SessionUser(ctx, []byte(h), now)
+			m[h] = err == nil
+		}
+		return m
+	}
+	if err := st.SetPassword(ctx, u.ID, "new", []byte("s1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := live(); !got["s1"] || got["s2"] || !got["s3"] {
+		t.Fatalf("after SetPassword keeping s1: live sessions %v, want s1 and s3", got)
+	}
+	if err := st.SetPassword(ctx, u.ID, "newer", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := live(); got["s1"] || got["s2"] || !got["s3"] {
+		t.Fatalf("after SetPassword keeping none: live sessions %v, want s3 only", got)
+	}
+}
+
+// TestDisableUser: disabling an account ends its sessions and marks it,
+// keeping its tokens and roles (they work again once enabled; the store
+// reports the flag, review.Accounts and access decide); the flag is read
+// by every user lookup and carried by ExportAccounts and ImportAccounts.
+func TestDisableUser(t *testing.T) {
+	st, _ := mustOpen(t)
+	ctx := context.Background()
+	u, _ := st.CreateUser(ctx, User{Email: "a@example.org", Confirmed: true}, "h")
+	other, _ := st.CreateUser(ctx, User{Email: "b@example.org"}, "h")
+	now := time.Now()
+	st.CreateSession(ctx, u.ID, []byte("s1"), now.Add(time.Hour))
+	st.CreateSession(ctx, other.ID, []byte("s2"), now.Add(time.Hour))
+	if _, err := st.CreateToken(ctx, u.ID, "ci", []byte("t1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetRole(ctx, u.ID, "dev", RoleOwner); err != nil {
+		t.Fatal(err)
+	}
+	owners := func() string {
+		t.Helper()
+		os, err := st.ListOwners(ctx, "dev")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(os, ",")
+	}
+	if got := owners(); got != "a@example.org" {
+		t.Fatalf("ListOwners = %q", got)
+	}
+	if err := st.SetDisabled(ctx, u.ID, true); err != nil {
+		t.Fatalf("SetDisabled(true) = %v", err)
+	}
+	disabled := func(what string, got *User, err error, want bool) {
+		t.Helper()
+		if err != nil || got.ID != u.ID || got.Disabled != want {
+			t.Fatalf("%s = %+v, %v; want disabled %v", what, got, err, want)
+		}
+	}
+	got, err := st.User(ctx, u.ID)
+	disabled("User", got, err, true)
+	got, err = st.UserByEmail(ctx, "a@example.org")
+	disabled("UserByEmail", got, err, true)
+	got, _, err = st.Credentials(ctx, "a@example.org")
+	disabled("Credentials", got, err, true)
+	got, err = st.TokenUser(ctx, []byte("t1"), now)
+	disabled("TokenUser", got, err, true)
+	if us, err := st.Users(ctx); err != nil || len(us) != 2 || !us[0].Disabled || us[1].Disabled {
+		t.Fatalf("Users = %+v, %v", us, err)
+	}
+	if _, err := st.SessionUser(ctx, []byte("s1"), now); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a session of the disabled account: %v, want ErrNotFound", err)
+	}
+	if _, err := st.SessionUser(ctx, []byte("s2"), now); err != nil {
+		t.Fatalf("another account's session ended: %v", err)
+	}
+	if err := st.CreateSession(ctx, u.ID, []byte("s3"), now.Add(time.Hour)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("CreateSession of a disabled account = %v, want ErrNotFound", err)
+	}
+	if r, _ := st.Role(ctx, u.ID, "dev"); r != RoleOwner {
+		t.Fatalf("role of the disabled account: %q, want it kept", r)
+	}
+	// A disabled owner is not told of held mail.
+	if got := owners(); got != "" {
+		t.Fatalf("ListOwners with the owner disabled = %q, want none", got)
+	}
+
+	// Carried across a reindex or migrate.
+	d, err := st.ExportAccounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2, _ := mustOpen(t)
+	if _, err := st2.ImportAccounts(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	got, err = st2.User(ctx, u.ID)
+	disabled("User after ImportAccounts", got, err, true)
+
+	if err := st.SetDisabled(ctx, u.ID, false); err != nil {
+		t.Fatalf("SetDisabled(false) = %v", err)
+	}
+	got, err = st.TokenUser(ctx, []byte("t1"), now)
+	disabled("TokenUser after enabling", got, err, false)
+	if got := owners(); got != "a@example.org" {
+		t.Fatalf("ListOwners after enabling = %q", got)
+	}
+	if err := st.SetDisabled(ctx, 999, true); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("SetDisabled(unknown) = %v, want ErrNotFound", err)
 	}
 }
 
@@ -211,5 +346,68 @@ func TestSetSeriesStatus(t *testing.T) {
 	}
 	if s, _ := st.Series(ctx, id); s.Status != StatusApplied {
 		t.Fatalf("status %q", s.Status)
+	}
+}
+
+// TestDisabledMigration opens a store made before accounts could be
+// disabled (on SQLite a database frozen at the schema before; on
+// PostgreSQL one whose column is dropped and version set back) and finds
+// its accounts enabled and their sessions intact.
+func TestDisabledMigration(t *testing.T) {
+	ctx := context.Background()
+	hist := migrations
+	if onPostgres() {
+		hist = pgMigrations
+	}
+	at := slices.IndexFunc(hist, func(m string) bool { return strings.Contains(m, "disabled") })
+	if at < 0 {
+		t.Fatal("no migration adds users.disabled")
+	}
+	var open func() (*DB, error)
+	var exec func(q string, args ...any)
+	done := func() {}
+	if onPostgres() {
+		open = opener(t)
+		st, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		exec = func(q string, args ...any) {
+			if _, err := st.w.ExecContext(ctx, q, args...); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		exec(`ALTER TABLE users DROP COLUMN disabled`)
+		exec(`UPDATE schema_version SET version = ?`, at)
+	} else {
+		dir := t.TempDir()
+		open = func() (*DB, error) { return Open(ctx, dir) }
+		db, err := sql.Open("sqlite3", filepath.Join(dir, DBFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		done = func() { db.Close() }
+		exec = func(q string, args ...any) {
+			if _, err := db.ExecContext(ctx, q, args...); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		for _, m := range migrations[:at] {
+			exec(m)
+		}
+		exec(fmt.Sprintf(`PRAGMA user_version = %d`, at))
+	}
+	exec(`INSERT INTO users(id, email, password, confirmed, admin, created) VALUES(?, ?, ?, ?, ?, ?)`, 1, "old@example.org", "h", 1, 0, 1)
+	exec(`INSERT INTO sessions(hash, user_id, created, expires) VALUES(?, ?, ?, ?)`, []byte("s1"), 1, 1, time.Now().Add(time.Hour).Unix())
+	done()
+	st, err := open()
+	if err != nil {
+		t.Fatalf("open the old store: %v", err)
+	}
+	defer st.Close()
+	u, err := st.SessionUser(ctx, []byte("s1"), time.Now())
+	if err != nil || u.Email != "old@example.org" || u.Disabled || !u.Confirmed {
+		t.Fatalf("after migration: SessionUser = %+v, %v", u, err)
 	}
 }

@@ -407,7 +407,7 @@ func (s *DB) Secret(ctx context.Context, name string) ([]byte, error) {
 // ListOwners implements Store.
 func (s *DB) ListOwners(ctx context.Context, list string) ([]string, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT lower(u.email) FROM list_roles r JOIN lists l ON l.id = r.list_id
-		JOIN users u ON u.id = r.user_id WHERE l.name = ?1 AND r.role = 'owner'
+		JOIN users u ON u.id = r.user_id WHERE l.name = ?1 AND r.role = 'owner' AND u.disabled = 0
 		UNION SELECT lower(owner) FROM lists WHERE name = ?1 AND owner != '' ORDER BY 1`, list)
 	if err != nil {
 		return nil, fmt.Errorf("list owners: %w", err)

@@ -375,4 +375,6 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_due ON jobs(state, lease_expires, id);
 `,
+	// 2 (SQLite 15): accounts the operator disabled.
+	`ALTER TABLE users ADD COLUMN disabled BIGINT NOT NULL DEFAULT 0;`,
 }

@@ -420,4 +420,8 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_due ON jobs(state, lease_expires, id);
 `,
+	// 15: accounts the operator disabled (patchwell user disable):
+	// their sessions are ended, their tokens and roles kept but refused
+	// until they are enabled again.
+	`ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;`,
 }

@@ -95,17 +95,27 @@ type Store interface {
 	// Credentials returns the user and password hash for an address.
 	Credentials(ctx context.Context, email string) (*User, string, error)
 	Users(ctx context.Context) ([]User, error)
-	SetPassword(ctx context.Context, userID int64, passwordHash string) error
+	// SetPassword replaces a user's password hash and, in the same
+	// transaction, ends the user's sessions but the one whose hash is
+	// keep (every one for nil).
+	SetPassword(ctx context.Context, userID int64, passwordHash string, keep []byte) error
 	// CreateConfirmation records a pending e-mail confirmation; Confirm
 	// consumes it (once) and marks the user confirmed, ErrNotFound when
 	// unknown or expired.
 	CreateConfirmation(ctx context.Context, userID int64, hash []byte, expires time.Time) error
 	Confirm(ctx context.Context, hash []byte, now time.Time) (*User, error)
+	// CreateSession starts a session; ErrNotFound for an unknown or
+	// disabled user.
 	CreateSession(ctx context.Context, userID int64, hash []byte, expires time.Time) error
 	// SessionUser returns the user of an unexpired session, ErrNotFound
 	// otherwise.
 	SessionUser(ctx context.Context, hash []byte, now time.Time) (*User, error)
 	DeleteSession(ctx context.Context, hash []byte) error
+	// SetDisabled disables (ending its sessions, in the same
+	// transaction) or enables an account; ErrNotFound for an unknown one.
+	// Its tokens and roles stay: the lookups report User.Disabled and
+	// their callers refuse it.
+	SetDisabled(ctx context.Context, userID int64, disabled bool) error
 	CreateToken(ctx context.Context, userID int64, name string, hash []byte) (*APIToken, error)
 	// TokenUser returns the owner of an API token and records its use;
 	// ErrNotFound for an unknown token.
@@ -226,7 +236,7 @@ type Store interface {
 	SetMessageAuth(ctx context.Context, list, messageID, result string) error
 	MessageAuth(ctx context.Context, list, messageID string) (string, error)
 	// ListOwners returns the addresses of a list's owners: its owner
-	// field and the users with the owner role.
+	// field and the users with the owner role, but disabled ones.
 	ListOwners(ctx context.Context, list string) ([]string, error)
 	// ExportMailingList and ImportMailingList carry the mailing list's own
 	// data across a reindex (into a store without it).

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"patchwell/access"
+	"patchwell/internal/connlimit"
 	"patchwell/store"
 )
 
@@ -37,7 +38,9 @@ type Accounts interface {
 // Passwords signs people in and up.
 type Passwords interface {
 	// Authenticate returns store.ErrBadCredentials for any wrong address
-	// or password.
+	// or password, store.ErrDisabled (one of them) for the right password
+	// of a disabled account. It may take a while (review slows sign-ins
+	// to an account after many wrong passwords).
 	Authenticate(ctx context.Context, email, password string) (*store.User, error)
 	// SignUp creates an unconfirmed account and returns the secret of its
 	// confirmation link ("" when the address already has an account).
@@ -45,13 +48,17 @@ type Passwords interface {
 	// Confirm consumes a confirmation secret; store.ErrNotFound when it is
 	// unknown, used or expired.
 	Confirm(ctx context.Context, token string) (*store.User, error)
+	// ChangePassword sets a signed-in user's password given the current
+	// one (store.ErrBadCredentials when wrong, store.ErrInvalid for a
+	// new one out of bounds) and ends the account's sessions but session.
+	ChangePassword(ctx context.Context, userID int64, session, current, password string) error
 }
 
 // Sessions are the cookies of signed-in browsers.
 type Sessions interface {
 	NewSession(ctx context.Context, userID int64) (string, time.Time, error)
 	// SessionUser returns store.ErrNotFound for an unknown or expired
-	// session.
+	// session, or one of a disabled account.
 	SessionUser(ctx context.Context, token string) (*store.User, error)
 	EndSession(ctx context.Context, token string) error
 }
@@ -59,7 +66,8 @@ type Sessions interface {
 // APITokens are the bearer tokens of scripts.
 type APITokens interface {
 	NewToken(ctx context.Context, userID int64, name string) (string, *store.APIToken, error)
-	// TokenUser returns store.ErrNotFound for an unknown token.
+	// TokenUser returns store.ErrNotFound for an unknown token, or one
+	// of a disabled account.
 	TokenUser(ctx context.Context, token string) (*store.User, error)
 	Tokens(ctx context.Context, userID int64) ([]store.APIToken, error)
 	RevokeToken(ctx context.Context, userID, tokenID int64) error
@@ -417,6 +425,17 @@ func (h *Handler) listed(r *http.Request, ls []store.List) ([]store.List, error)
 
 // limiter is a token bucket per key (client address, e-mail address) for
 // sign-in and sign-up attempts: burst attempts, then one per refill.
+//
+// Sign-in takes from two: (client address, account) in Handler.limit,
+// 10 attempts then one per 6 s, and the client address in
+// Handler.signins, 30 then one per 2 s over every account, so that one
+// address cannot try account after account. Each refuses (429) once
+// empty, the right password too. No bucket is keyed on the account
+// alone: wrong passwords from one address then would lock its owner out
+// from everywhere. Wrong passwords to one account from many addresses
+// slow every sign-in to it instead, up to a bound (review.Accounts'
+// Authenticate, which IMAP logins share). The client address is an IPv4
+// address or an IPv6 /64 (connlimit.Network).
 type limiter struct {
 	mu      sync.Mutex
 	buckets map[string]*bucket
@@ -467,6 +486,14 @@ func (l *limiter) allow(keys ...string) bool {
 	return true
 }
 
+// allowSignin takes a sign-in attempt to the account email from the
+// request's address out of both buckets (see limiter); false when one is
+// empty.
+func (h *Handler) allowSignin(r *http.Request, email string) bool {
+	client := connlimit.Network(clientIP(r))
+	return h.signins.allow("ip:"+client) && h.limit.allow("signin:"+client+"\x00"+strings.ToLower(email))
+}
+
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -484,6 +511,7 @@ func (h *Handler) authRoutes() {
 	h.mux.HandleFunc("POST /signup", h.signup)
 	h.mux.HandleFunc("GET /confirm/{token}", h.confirm)
 	h.mux.HandleFunc("GET /account", h.account)
+	h.mux.HandleFunc("POST /account/password", h.changePassword)
 	h.mux.HandleFunc("POST /account/tokens", h.createToken)
 	h.mux.HandleFunc("POST /account/tokens/{id}/revoke", h.revokeToken)
 	h.mux.HandleFunc("POST /series/{id}/status", h.setStatusForm)
@@ -574,13 +602,19 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	d := authPage{CSRF: h.csrfToken(r), Next: localNext(r.PostFormValue("next")), Email: email, Signup: h.cfg.Signup}
-	if !h.limit.allow("ip:"+clientIP(r), "email:"+strings.ToLower(email)) {
+	if !h.allowSignin(r, email) {
 		w.Header().Set("Retry-After", "60")
 		d.Error = "Too many attempts. Wait a minute and try again."
 		h.renderStatus(w, http.StatusTooManyRequests, "signin.html", d)
 		return
 	}
 	u, err := h.acc.Authenticate(r.Context(), email, r.PostFormValue("password"))
+	if errors.Is(err, store.ErrDisabled) {
+		// Only the right password learns it.
+		d.Error = "This account is disabled. Ask the operator of the site."
+		h.renderStatus(w, http.StatusForbidden, "signin.html", d)
+		return
+	}
 	if errors.Is(err, store.ErrBadCredentials) {
 		d.Error = "Wrong email or password."
 		h.renderStatus(w, http.StatusUnauthorized, "signin.html", d)
@@ -766,6 +800,53 @@ func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.renderStatus(w, http.StatusOK, "account.html", d)
+}
+
+// changePassword serves the account page's password form: the current
+// password and the new one twice. It counts as a sign-in attempt (the
+// same limits), so a stolen session cannot guess the password faster.
+// Every other session of the account ends; this one stays. A bearer
+// token may not change the password.
+func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
+	u := h.signedIn(w, r)
+	if u == nil {
+		return
+	}
+	id := identityOf(r)
+	if id.session == "" {
+		h.httpError(w, r, http.StatusForbidden, "change the password on /account, signed in (not with a token)")
+		return
+	}
+	code, msg := http.StatusOK, ""
+	switch {
+	case !h.allowSignin(r, u.Email):
+		w.Header().Set("Retry-After", "60")
+		code, msg = http.StatusTooManyRequests, "Too many attempts. Wait a minute and try again."
+	case r.PostFormValue("password") != r.PostFormValue("password2"):
+		code, msg = http.StatusBadRequest, "The two new passwords differ."
+	default:
+		err := h.acc.ChangePassword(r.Context(), u.ID, id.session, r.PostFormValue("current"), r.PostFormValue("password"))
+		switch {
+		case errors.Is(err, store.ErrBadCredentials):
+			code, msg = http.StatusUnauthorized, "The current password is wrong."
+		case errors.Is(err, store.ErrInvalid):
+			code, msg = http.StatusBadRequest, invalidText(err)
+		case err != nil:
+			h.fail(w, r, "password", err)
+			return
+		}
+	}
+	d, err := h.accountPage(r, u)
+	if err != nil {
+		h.fail(w, r, "account", err)
+		return
+	}
+	d.Error = msg
+	if msg == "" {
+		h.log.Info("password changed, other sessions ended", "user", u.Email)
+		d.Notice = "Your password is changed. Your other sessions are signed out."
+	}
+	h.renderStatus(w, code, "account.html", d)
 }
 
 func (h *Handler) createToken(w http.ResponseWriter, r *http.Request) {

@@ -21,6 +21,7 @@ func FuzzAuth(f *testing.F) {
 		{"GET", "/account", "Basic x", "", ""},
 		{"POST", "/signup", "", "", "email=a%40b.c&password=12345678&password2=12345678"},
 		{"GET", "/confirm/pwc_x", "", "", ""},
+		{"POST", "/account/password", "Bearer pwt_x", "pws_x", "csrf=00&current=x&password=12345678&password2=12345678"},
 	} {
 		f.Add(seed[0], seed[1], seed[2], seed[3], seed[4])
 	}

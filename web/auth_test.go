@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -139,7 +140,9 @@ func newAuthEnv(t testing.TB, cfg Config) *authEnv {
 	return e
 }
 
-// req is one request of a test: Token is a bearer token, Cookie a session.
+// req is one request of a test: Token is a bearer token, Cookie a
+// session; From, when set, is the client's address (another loopback
+// address than 127.0.0.1).
 type req struct {
 	Method, Path string
 	Body         string
@@ -147,6 +150,7 @@ type req struct {
 	Token        string
 	Cookie       string
 	Header       map[string]string
+	From         string
 }
 
 var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -174,13 +178,24 @@ func (e *authEnv) do(q req) response {
 	for k, v := range q.Header {
 		r.Header.Set(k, v)
 	}
-	res, err := noRedirect.Do(r)
+	client := noRedirect
+	if q.From != "" {
+		client = clientFrom(q.From)
+	}
+	res, err := client.Do(r)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", q.Method, q.Path, err)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return response{res.StatusCode, res.Header, b}
+}
+
+// clientFrom is noRedirect with connections from the address ip.
+func clientFrom(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext},
+		CheckRedirect: noRedirect.CheckRedirect}
 }
 
 // signin signs in through the form and returns the session cookie.
@@ -282,6 +297,141 @@ func TestSignInRateLimit(t *testing.T) {
 	res := e.do(req{Method: "POST", Path: "/signin", Body: url.Values{"email": {"user@example.org"}, "password": {authPassword}}.Encode()})
 	if res.code != http.StatusTooManyRequests || res.header.Get("Retry-After") == "" {
 		t.Fatalf("sign-in while limited: %d", res.code)
+	}
+}
+
+// TestSignInLockout: wrong passwords from one address block that
+// address for the account, never the account's owner elsewhere.
+func TestSignInLockout(t *testing.T) {
+	e := newAuthEnv(t, Config{})
+	const attacker, owner = "127.0.0.2", "127.0.0.3"
+	codes := map[int]int{}
+	for i := range 50 {
+		email := "user@example.org"
+		if i%2 == 1 {
+			email = "USER@Example.org" // the same account
+		}
+		res := e.do(req{Method: "POST", Path: "/signin", From: attacker, Body: url.Values{"email": {email}, "password": {"guess"}}.Encode()})
+		codes[res.code]++
+	}
+	if codes[http.StatusUnauthorized] == 0 || codes[http.StatusTooManyRequests] == 0 ||
+		codes[http.StatusUnauthorized]+codes[http.StatusTooManyRequests] != 50 {
+		t.Fatalf("50 wrong passwords from one address: %v, want some 401 then 429", codes)
+	}
+	good := url.Values{"email": {"user@example.org"}, "password": {authPassword}}.Encode()
+	if res := e.do(req{Method: "POST", Path: "/signin", From: owner, Body: good}); res.code != http.StatusSeeOther {
+		t.Fatalf("the owner, from another address, after the attack: %d %s; want signed in (303)", res.code, res.body)
+	}
+	if res := e.do(req{Method: "POST", Path: "/signin", From: attacker, Body: good}); res.code != http.StatusTooManyRequests {
+		t.Fatalf("the attacker's address with the right password: %d; want still blocked (429)", res.code)
+	}
+	// One address may not try account after account either.
+	codes = map[int]int{}
+	for i := range 60 {
+		res := e.do(req{Method: "POST", Path: "/signin", From: "127.0.0.4",
+			Body: url.Values{"email": {fmt.Sprintf("u%d@example.org", i)}, "password": {"guess"}}.Encode()})
+		codes[res.code]++
+	}
+	if codes[http.StatusTooManyRequests] == 0 {
+		t.Fatalf("60 accounts tried from one address: %v, want the address blocked at last", codes)
+	}
+}
+
+// TestChangePasswordPage: /account changes the password with the
+// current one (CSRF-protected like every form); the browser that did it
+// stays signed in, every other session of the account ends.
+func TestChangePasswordPage(t *testing.T) {
+	e := newAuthEnv(t, Config{})
+	mine, other := e.signin("user@example.org"), e.signin("user@example.org")
+	stranger := e.signin("maint@example.org")
+	csrf := e.csrf(mine.Value)
+	if res := e.do(req{Path: "/account", Cookie: mine.Value}); !strings.Contains(string(res.body), `action="/account/password"`) {
+		t.Fatalf("no password form on /account: %s", res.body)
+	}
+	form := func(current, pw, pw2 string) string {
+		return url.Values{"csrf": {csrf}, "current": {current}, "password": {pw}, "password2": {pw2}}.Encode()
+	}
+	const newPassword = "a brand new one"
+	for _, tc := range []struct {
+		name   string
+		q      req
+		code   int
+		answer string
+	}{
+		{"no csrf token", req{Body: url.Values{"current": {authPassword}, "password": {newPassword}, "password2": {newPassword}}.Encode(), Cookie: mine.Value}, http.StatusForbidden, "csrf"},
+		{"anonymous", req{Body: form(authPassword, newPassword, newPassword)}, http.StatusForbidden, "sign in first"},
+		{"bearer token", req{Body: form(authPassword, newPassword, newPassword), Token: e.tokens["user"]}, http.StatusForbidden, "signed in"},
+		{"wrong current password", req{Body: form("not it at all", newPassword, newPassword), Cookie: mine.Value}, http.StatusUnauthorized, "The current password is wrong."},
+		{"new passwords differ", req{Body: form(authPassword, newPassword, newPassword+"x"), Cookie: mine.Value}, http.StatusBadRequest, "The two new passwords differ."},
+		{"too short", req{Body: form(authPassword, "short", "short"), Cookie: mine.Value}, http.StatusBadRequest, "password must be"},
+	} {
+		tc.q.Method, tc.q.Path = "POST", "/account/password"
+		if res := e.do(tc.q); res.code != tc.code || !strings.Contains(string(res.body), tc.answer) {
+			t.Errorf("%s: %d %s; want %d and %q", tc.name, res.code, res.body, tc.code, tc.answer)
+		}
+	}
+	if res := e.do(req{Path: "/account", Cookie: other.Value}); res.code != http.StatusOK {
+		t.Fatalf("a refused change signed the other session out: %d", res.code)
+	}
+	res := e.do(req{Method: "POST", Path: "/account/password", Body: form(authPassword, newPassword, newPassword), Cookie: mine.Value})
+	if res.code != http.StatusOK || !strings.Contains(string(res.body), "Your password is changed") {
+		t.Fatalf("change: %d %s", res.code, res.body)
+	}
+	if res := e.do(req{Path: "/account", Cookie: mine.Value}); res.code != http.StatusOK {
+		t.Fatalf("the session that changed the password: %d, want still signed in", res.code)
+	}
+	if res := e.do(req{Path: "/account", Cookie: other.Value}); res.code != http.StatusSeeOther {
+		t.Fatalf("another session of the account: %d, want signed out (redirect to /signin)", res.code)
+	}
+	if res := e.do(req{Path: "/account", Cookie: stranger.Value}); res.code != http.StatusOK {
+		t.Fatalf("another account's session: %d, want untouched", res.code)
+	}
+	if res := e.do(req{Method: "POST", Path: "/signin", Body: url.Values{"email": {"user@example.org"}, "password": {newPassword}}.Encode()}); res.code != http.StatusSeeOther {
+		t.Fatalf("sign-in with the new password: %d", res.code)
+	}
+}
+
+// TestDisabledAccountWeb: disabling an account (patchwell user disable)
+// signs its browsers out and stops its API tokens and roles at their
+// next use; its right password says the account is disabled; enabling
+// it brings the token and the role back.
+func TestDisabledAccountWeb(t *testing.T) {
+	e := newAuthEnv(t, Config{})
+	ctx := context.Background()
+	c := e.signin("maint@example.org")
+	u, err := e.st.UserByEmail(ctx, "maint@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	private := "/api/v1/lists/sec/series"
+	if res := e.do(req{Path: private, Token: e.tokens["maint"]}); res.code != http.StatusOK {
+		t.Fatalf("before: %d", res.code)
+	}
+	if err := e.st.SetDisabled(ctx, u.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if res := e.do(req{Path: "/account", Cookie: c.Value}); res.code != http.StatusSeeOther {
+		t.Errorf("the session of a disabled account: %d, want signed out", res.code)
+	}
+	if res := e.do(req{Path: private, Token: e.tokens["maint"]}); res.code != http.StatusUnauthorized {
+		t.Errorf("the token of a disabled account: %d, want 401", res.code)
+	}
+	res := e.do(req{Method: "POST", Path: "/signin", Body: url.Values{"email": {"maint@example.org"}, "password": {authPassword}}.Encode()})
+	if res.code != http.StatusForbidden || !strings.Contains(string(res.body), "This account is disabled") || len(res.header.Values("Set-Cookie")) != 0 {
+		t.Errorf("sign-in to a disabled account: %d %s", res.code, res.body)
+	}
+	res = e.do(req{Method: "POST", Path: "/signin", Body: url.Values{"email": {"maint@example.org"}, "password": {"a wrong one"}}.Encode()})
+	if res.code != http.StatusUnauthorized || strings.Contains(string(res.body), "disabled") {
+		t.Errorf("sign-in to a disabled account, wrong password: %d %s; want the usual answer", res.code, res.body)
+	}
+	if err := e.st.SetDisabled(ctx, u.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if res := e.do(req{Path: private, Token: e.tokens["maint"]}); res.code != http.StatusOK {
+		t.Errorf("the token (and role) after enabling: %d, want 200", res.code)
+	}
+	if res := e.do(req{Path: "/account", Cookie: c.Value}); res.code != http.StatusSeeOther {
+		t.Errorf("a session ended by disabling, after enabling: %d, want still ended", res.code)
 	}
 }
 
@@ -698,7 +848,7 @@ func TestPrivateListRouteWalk(t *testing.T) {
 	noList := map[string]bool{
 		"GET /{$}": true, "GET /healthz": true, "GET /api/{rest...}": true, "GET /api/v1/lists": true, "GET /static/style.css": true, "GET /": true,
 		"GET /signin": true, "POST /signin": true, "POST /signout": true, "GET /signup": true, "POST /signup": true,
-		"GET /confirm/{token}": true, "GET /account": true, "POST /account/tokens": true, "POST /account/tokens/{id}/revoke": true,
+		"GET /confirm/{token}": true, "GET /account": true, "POST /account/password": true, "POST /account/tokens": true, "POST /account/tokens/{id}/revoke": true,
 	}
 	for _, p := range e.h.mux.patterns {
 		if noList[p] {

@@ -138,7 +138,8 @@ type Handler struct {
 	tmpl    *template.Template
 	acc     Accounts
 	cop     *http.CrossOriginProtection
-	limit   *limiter
+	limit   *limiter // sign-up, subscribing (mlist.go), sign-in per (address, account)
+	signins *limiter // sign-in per address, over every account
 	tmplErr error
 	pages   *pageCache // cache.go
 
@@ -154,7 +155,8 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 		log = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{r: r, cfg: cfg, log: log, mux: &routeMux{ServeMux: http.NewServeMux()}, acc: cfg.Accounts,
-		cop: http.NewCrossOriginProtection(), limit: newLimiter(10, 6*time.Second), pages: newPageCache()}
+		cop: http.NewCrossOriginProtection(), limit: newLimiter(10, 6*time.Second), signins: newLimiter(30, 2*time.Second),
+		pages: newPageCache()}
 	h.tmpl, h.tmplErr = parseTemplates()
 	if h.tmplErr != nil {
 		log.Error("parse templates", "err", h.tmplErr)

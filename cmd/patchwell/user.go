@@ -16,7 +16,7 @@ import (
 	"patchwell/store"
 )
 
-// cmdUser manages accounts: add, ls, role, token, passwd.
+// cmdUser manages accounts: add, ls, role, token, passwd, disable, enable.
 func cmdUser(args []string) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return usageError{"usage: patchwell " + commands["user"].usage}
@@ -30,10 +30,10 @@ func cmdUser(args []string) error {
 	if err != nil {
 		return err
 	}
-	want := map[string]int{"add": 1, "ls": 0, "role": 3, "token": 2, "passwd": 1}
+	want := map[string]int{"add": 1, "ls": 0, "role": 3, "token": 2, "passwd": 1, "disable": 1, "enable": 1}
 	n, ok := want[args[0]]
 	if !ok {
-		return usageError{fmt.Sprintf("unknown user command %q (add, ls, role, token, passwd)", args[0])}
+		return usageError{fmt.Sprintf("unknown user command %q (add, ls, role, token, passwd, disable, enable)", args[0])}
 	}
 	if len(pos) != n {
 		return usageError{"usage: patchwell " + commands["user"].usage}
@@ -73,7 +73,13 @@ func cmdUser(args []string) error {
 		if err := acc.SetPassword(ctx, pos[0], password); err != nil {
 			return err
 		}
-		fmt.Printf("password of %s changed\n", pos[0])
+		fmt.Printf("password of %s changed, its sessions ended\n", pos[0])
+	case "disable", "enable":
+		u, err := acc.SetDisabled(ctx, pos[0], args[0] == "disable")
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%s %sd\n", u.Email, args[0])
 	case "ls":
 		users, err := st.Users(ctx)
 		if err != nil {
@@ -95,6 +101,9 @@ func cmdUser(args []string) error {
 			}
 			if !u.Confirmed {
 				flags = append(flags, "unconfirmed")
+			}
+			if u.Disabled {
+				flags = append(flags, "disabled")
 			}
 			fmt.Printf("%s\t%s\t%s\t%s\n", u.Email, u.Name, strings.Join(flags, ","), strings.Join(rs, " "))
 		}

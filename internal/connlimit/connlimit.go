@@ -112,3 +112,18 @@ func HostOnly(a net.Addr) string {
 	}
 	return ""
 }
+
+// Network is the key of limits on failures (wrong passwords) of a
+// client address ip: an IPv4 address itself, an IPv6 address's /64, the
+// least a site is given, so that one client cannot get a fresh budget
+// from each of its addresses. Anything that is not an IP is kept as is.
+func Network(ip string) string {
+	a := net.ParseIP(ip)
+	if a == nil {
+		return ip
+	}
+	if v4 := a.To4(); v4 != nil {
+		return v4.String()
+	}
+	return (&net.IPNet{IP: a.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
+}
