@@ -166,7 +166,7 @@ func TestReindexKeepsReviewState(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fresh.Close()
-	if _, err := Reindex(ctx, st, fresh, slog.New(slog.DiscardHandler)); err != nil {
+	if _, err := Reindex(ctx, st, fresh, slog.New(slog.DiscardHandler), nil); err != nil {
 		t.Fatalf("Reindex() = %v", err)
 	}
 	cs, err := NewService(fresh).SeriesComments(ctx, seriesOf(t, fresh, "v1-1@example.org"))

@@ -17,8 +17,9 @@ import (
 // It is how a change to recognition or assembly reaches an existing
 // archive. What is not derived from the messages comes along: accounts,
 // roles, tokens, status history, the resolved marks of review comments
-// and the outbox.
-func Reindex(ctx context.Context, from, to store.Store, log *slog.Logger) (map[string]ImportStats, error) {
+// and the outbox. progress, when set, is told of each message replayed
+// (for a progress line).
+func Reindex(ctx context.Context, from, to store.Store, log *slog.Logger, progress func(n int)) (map[string]ImportStats, error) {
 	lists, err := from.Lists(ctx)
 	if err != nil {
 		return nil, err
@@ -31,7 +32,7 @@ func Reindex(ctx context.Context, from, to store.Store, log *slog.Logger) (map[s
 			Created: l.Created, UIDValidity: l.UIDValidity, Visibility: l.Visibility}); err != nil {
 			return out, err
 		}
-		src := newWalkSource(ctx, from, l.Name)
+		src := newWalkSource(ctx, from, l.Name, progress)
 		st, err := in.Import(ctx, l.Name, src)
 		src.Close()
 		out[l.Name] = st
@@ -138,14 +139,15 @@ type walked struct {
 
 // walkSource replays a stored list as an ArrivalSource.
 type walkSource struct {
+	progress func(n int)
 	ch      chan walked
 	errc    chan error
 	stop    chan struct{}
 	arrived time.Time
 }
 
-func newWalkSource(ctx context.Context, st store.Store, list string) *walkSource {
-	w := &walkSource{ch: make(chan walked, 256), errc: make(chan error, 1), stop: make(chan struct{})}
+func newWalkSource(ctx context.Context, st store.Store, list string, progress func(n int)) *walkSource {
+	w := &walkSource{progress: progress, ch: make(chan walked, 256), errc: make(chan error, 1), stop: make(chan struct{})}
 	go func() {
 		defer close(w.ch)
 		w.errc <- st.Walk(ctx, list, func(m *store.Message, raw []byte) error {
@@ -169,6 +171,9 @@ func (w *walkSource) Next() ([]byte, error) {
 		return nil, io.EOF
 	}
 	w.arrived = m.arrived
+	if w.progress != nil {
+		w.progress(1)
+	}
 	return m.raw, nil
 }
 

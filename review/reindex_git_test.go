@@ -36,7 +36,7 @@ func TestReindexKeepsGit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fresh.Close()
-	if _, err := Reindex(ctx, old, fresh, slog.New(slog.DiscardHandler)); err != nil {
+	if _, err := Reindex(ctx, old, fresh, slog.New(slog.DiscardHandler), nil); err != nil {
 		t.Fatal(err)
 	}
 	if r, err := fresh.ListRepo(ctx, "dev"); err != nil || *r != repo {

@@ -27,7 +27,7 @@ func TestReindex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fresh.Close()
-	stats, err := Reindex(context.Background(), old, fresh, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	stats, err := Reindex(context.Background(), old, fresh, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatalf("Reindex() = %v", err)
 	}
@@ -129,7 +129,7 @@ func TestReindexKeepsAccounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fresh.Close()
-	if _, err := Reindex(ctx, old, fresh, slog.New(slog.DiscardHandler)); err != nil {
+	if _, err := Reindex(ctx, old, fresh, slog.New(slog.DiscardHandler), nil); err != nil {
 		t.Fatal(err)
 	}
 	nacc := NewAccounts(fresh, testArgon2)
@@ -209,7 +209,7 @@ func TestReindexKeepsMailingList(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fresh.Close()
-	if _, err := Reindex(ctx, old, fresh, slog.New(slog.DiscardHandler)); err != nil {
+	if _, err := Reindex(ctx, old, fresh, slog.New(slog.DiscardHandler), nil); err != nil {
 		t.Fatal(err)
 	}
 	subs, _ := fresh.Subscribers(ctx, "dev", "")

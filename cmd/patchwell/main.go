@@ -27,9 +27,12 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/term"
+
 	"patchwell/archive"
 	"patchwell/gitrepo"
 	"patchwell/imapd"
+	"patchwell/internal/progress"
 	"patchwell/lists"
 	"patchwell/mailauth"
 	"patchwell/outbound"
@@ -687,23 +690,27 @@ func cmdImport(args []string) error {
 	in := review.NewIngester(st, newLogger(slog.LevelWarn))
 	defer in.Close()
 	var total review.ImportStats
+	bar := progress.New(os.Stderr, countMessages(pos), "import")
 	for _, p := range pos {
 		src, err := archive.OpenSource(p)
 		if err != nil {
+			bar.Done()
 			return err
 		}
-		s, err := in.Import(ctx, *list, src)
+		s, err := in.Import(ctx, *list, countingSource{src, bar})
 		src.Close()
 		total.Imported += s.Imported
 		total.Duplicates += s.Duplicates
 		total.Unparsable += s.Unparsable
 		total.NoMessageID += s.NoMessageID
 		if err != nil {
+			bar.Done()
 			fmt.Printf("imported %d, duplicate %d, unparsable (stored raw) %d, without Message-ID %d\n",
 				total.Imported, total.Duplicates, total.Unparsable, total.NoMessageID)
 			return fmt.Errorf("%s: %w", p, err)
 		}
 	}
+	bar.Done()
 	fmt.Printf("imported %d, duplicate %d, unparsable (stored raw) %d, without Message-ID %d\n",
 		total.Imported, total.Duplicates, total.Unparsable, total.NoMessageID)
 	return nil
@@ -738,9 +745,15 @@ func cmdExport(args []string) error {
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	mw := archive.NewMboxWriter(bw)
+	var bar *progress.Bar
+	if l, err := st.List(context.Background(), *list); err == nil {
+		bar = progress.New(os.Stderr, int64(l.Messages), "export")
+	}
 	err = st.Walk(context.Background(), *list, func(m *store.Message, raw []byte) error {
+		bar.Add(1)
 		return mw.Write(raw, "mboxrd@z", time.Time{})
 	})
+	bar.Done()
 	if err != nil {
 		return err
 	}
@@ -772,6 +785,60 @@ func cmdCheck(args []string) error {
 	}
 	fmt.Println("ok")
 	return nil
+}
+
+// countingSource counts on bar each message its Source hands out.
+type countingSource struct {
+	archive.Source
+	bar *progress.Bar
+}
+
+func (c countingSource) Next() ([]byte, error) {
+	raw, err := c.Source.Next()
+	if err == nil {
+		c.bar.Add(1)
+	}
+	return raw, err
+}
+
+// countMessages is how many messages the import sources hold, read ahead
+// for the progress line (only on a terminal: this is a second pass);
+// -1 when one of them is standard input.
+func countMessages(paths []string) int64 {
+	if !term.IsTerminal(int(os.Stderr.Fd())) {
+		return -1
+	}
+	var n int64
+	for _, p := range paths {
+		if p == "-" {
+			return -1
+		}
+		src, err := archive.OpenSource(p)
+		if err != nil {
+			return -1
+		}
+		for {
+			if _, err := src.Next(); err != nil {
+				break
+			}
+			n++
+		}
+		src.Close()
+	}
+	return n
+}
+
+// storeTotal is how many messages the lists of st hold (-1 if unknown).
+func storeTotal(ctx context.Context, st store.Store) int64 {
+	lists, err := st.Lists(ctx)
+	if err != nil {
+		return -1
+	}
+	var n int64
+	for _, l := range lists {
+		n += int64(l.Messages)
+	}
+	return n
 }
 
 // lockData takes the data directory's lock file, held by serve and
@@ -824,7 +891,9 @@ func cmdReindex(args []string) error {
 		old.Close()
 		return err
 	}
-	stats, err := review.Reindex(context.Background(), old, fresh, newLogger(slog.LevelWarn))
+	bar := progress.New(os.Stderr, storeTotal(context.Background(), old), "reindex")
+	stats, err := review.Reindex(context.Background(), old, fresh, newLogger(slog.LevelWarn), bar.Add)
+	bar.Done()
 	cerr1, cerr2 := old.Close(), fresh.Close()
 	if err == nil {
 		err = errors.Join(cerr1, cerr2)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"patchwell/internal/progress"
 	"patchwell/review"
 	"patchwell/store"
 )
@@ -73,7 +74,9 @@ func cmdMigrate(args []string) error {
 	} else if len(lists) > 0 {
 		return fmt.Errorf("%s is not empty (it has %d lists): migrate fills an empty store", *to, len(lists))
 	}
-	stats, err := review.Reindex(ctx, src, dst, newLogger(slog.LevelWarn))
+	bar := progress.New(os.Stderr, storeTotal(ctx, src), "migrate")
+	stats, err := review.Reindex(ctx, src, dst, newLogger(slog.LevelWarn), bar.Add)
+	bar.Done()
 	if err != nil {
 		return fmt.Errorf("migrate: %w (the target is incomplete: empty it before trying again)", err)
 	}

@@ -316,3 +316,36 @@ func TestHostHeaderIgnored(t *testing.T) {
 		t.Errorf("sign-up confirmation link follows the Host header (status %d):\n%s", resp.StatusCode, log)
 	}
 }
+
+// TestProgressOnTerminal: import, export and reindex draw a progress line
+// (done/total, rate) on a terminal, and print nothing of it otherwise.
+func TestProgressOnTerminal(t *testing.T) {
+	needTool(t, "script", "--version")
+	t.Setenv("PATCHWELL_DB", "")
+	mbox := corpusPath(t, "b4/trailers-thread-with-followups.mbox")
+	data := t.TempDir()
+	cliIn(t, data, "list", "create", "dev", "--data", data)
+	if _, errs, code := cliIn(t, data, "import", "--data", data, "--list", "dev", mbox); code != 0 || errs != "" {
+		t.Fatalf("import without a terminal: exit %d, stderr %q; want nothing on stderr", code, errs)
+	}
+	out, _, _ := cliIn(t, data, "list", "ls", "--data", data)
+	n := strings.Fields(out)[3] // dev  dev@...  public  N messages
+	for _, tc := range []struct{ what, cmd string }{
+		{"export", "export --data " + data + " --list dev --out " + filepath.Join(data, "out.mbox")},
+		{"reindex", "reindex --data " + data},
+		{"migrate", "migrate --from " + data + " --to " + filepath.Join(t.TempDir(), "copy")},
+		{"import", "import --data " + data + " --list dev " + mbox},
+	} {
+		cmd := exec.Command("script", "-q", "-e", "-c", binary+" "+tc.cmd, "/dev/null")
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s on a terminal: %v\n%s", tc.what, err, b)
+		}
+		if want := tc.what + " 100% "; !strings.Contains(string(b), want) || !strings.Contains(string(b), "("+n+"/"+n+", ") || !strings.Contains(string(b), "msg/s") {
+			t.Errorf("%s on a terminal: no progress line %q with %s/%s and a rate:\n%q", tc.what, want, n, n, b)
+		}
+	}
+	if _, errs, code := cliIn(t, data, "export", "--data", data, "--list", "dev", "--out", filepath.Join(data, "out2.mbox")); code != 0 || errs != "" {
+		t.Errorf("export without a terminal: exit %d, stderr %q", code, errs)
+	}
+}
