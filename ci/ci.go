@@ -123,6 +123,11 @@ type Config struct {
 	Finished func(j *store.Job, state string, checks []store.Check)
 	// Sandbox runs the check (default sandbox.Run); tests replace it.
 	Sandbox func(ctx context.Context, spec sandbox.Spec) (*sandbox.Result, error)
+	// WorkDir, when set, is the directory Prepare makes worktrees in
+	// (serve: gitrepo.WorkDir), where no other process makes a
+	// sandbox.Disk: Run first undoes the Disks a process killed
+	// mid-check left there (sandbox.CleanDisks).
+	WorkDir string
 }
 
 // Runner claims and runs jobs.
@@ -219,7 +224,11 @@ func (r *Runner) poke() {
 
 // Run runs the workers until ctx is done. A job cut short by ctx is left
 // to its lease: another runner (or this one, restarted) takes it again.
+// First it cleans Config.WorkDir of the Disks a killed process left.
 func (r *Runner) Run(ctx context.Context) error {
+	if r.cfg.WorkDir != "" {
+		cleanDisks(ctx, r.log, r.cfg.WorkDir)
+	}
 	var wg sync.WaitGroup
 	for i := 0; i < r.cfg.Workers; i++ {
 		name := r.cfg.Name
@@ -234,6 +243,23 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return ctx.Err()
+}
+
+// cleanDisks undoes the Disks a process killed mid-check left under dir
+// (sandbox.CleanDisks) and logs what it did; false when something is
+// left (logged as an error: the operator must unmount it).
+func cleanDisks(ctx context.Context, log *slog.Logger, dir string) bool {
+	mounts, images, err := sandbox.CleanDisks(ctx, dir)
+	for _, p := range mounts {
+		log.Warn("ci unmounted a disk left by a killed check", slog.String("dir", p))
+	}
+	for _, p := range images {
+		log.Warn("ci removed a disk image left by a killed check", slog.String("image", p))
+	}
+	if err != nil {
+		log.Error("ci cannot clean the disks left by a killed check", slog.String("dir", dir), slog.Any("err", err))
+	}
+	return err == nil
 }
 
 func (r *Runner) worker(ctx context.Context, name string) {

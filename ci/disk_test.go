@@ -2,7 +2,9 @@ package ci
 
 import (
 	"context"
+	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -213,5 +215,149 @@ func TestFormatSize(t *testing.T) {
 		if got := formatSize(n); got != want {
 			t.Errorf("formatSize(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// forgottenDisk mounts a Disk on a new worktree dir with a file in it,
+// as a check does, and returns its image; the caller "forgets" it (a
+// process killed mid-check). It skips (fails under CI=true) where a
+// Disk cannot be mounted.
+func forgottenDisk(t *testing.T, dir string) (image string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "README"), []byte("hello\n"), 0o644)
+	d, err := sandbox.NewDisk(context.Background(), dir, 16<<20)
+	if err != nil {
+		t.Fatalf("NewDisk() = %v", err)
+	}
+	if !d.Mounted() {
+		skipOrFail(t, "disk not mounted: "+d.Note)
+	}
+	// Unmounted at the end whatever the test did (a second unmount fails
+	// harmlessly).
+	t.Cleanup(func() { d.Close() })
+	images, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+".disk-*"))
+	if len(images) != 1 {
+		t.Fatalf("images beside %s: %v", dir, images)
+	}
+	return images[0]
+}
+
+// isMounted reports whether dir is a mount point, as
+// /proc/self/mountinfo says.
+func isMounted(t *testing.T, dir string) bool {
+	t.Helper()
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return false
+	}
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && f[4] == real {
+			return true
+		}
+	}
+	return false
+}
+
+// syncBuffer is a log destination the runner's goroutines write to.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRunnerCleansLeftDisks: when a Runner starts, the Disk a process
+// killed mid-check left mounted in its work directory is unmounted and
+// its image removed, and the log says so.
+func TestRunnerCleansLeftDisks(t *testing.T) {
+	e := newEnv(t)
+	work := filepath.Join(t.TempDir(), "work")
+	wt := filepath.Join(work, "dev-1")
+	image := forgottenDisk(t, wt)
+	var logs syncBuffer
+	r := e.runner(Config{WorkDir: work, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for isMounted(t, wt) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	t.Logf("log:\n%s", logs.String())
+	if isMounted(t, wt) {
+		t.Fatalf("%s is still mounted", wt)
+	}
+	if _, err := os.Lstat(image); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the image %s is still there: %v", image, err)
+	}
+	for _, want := range []string{filepath.Base(wt), filepath.Base(image)} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log does not name %s", want)
+		}
+	}
+}
+
+// TestRemoteRunnerCleansLeftJobs: when a RemoteRunner starts, the job
+// directory a runner killed mid-check left in its work directory is
+// cleaned (the Disk unmounted, the image and the directory removed),
+// while that of a runner still at work (it holds its lock) is left
+// alone.
+func TestRemoteRunnerCleansLeftJobs(t *testing.T) {
+	work := t.TempDir()
+	left := filepath.Join(work, jobPrefix+"left")
+	live := filepath.Join(work, jobPrefix+"live")
+	leftImage := forgottenDisk(t, filepath.Join(left, "wt"))
+	liveImage := forgottenDisk(t, filepath.Join(live, "wt"))
+	f, err := os.Open(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	// No server: the claim fails, after the cleaning.
+	rr := &RemoteRunner{Server: "http://127.0.0.1:1", Token: "t", WorkDir: work, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	if ran, err := rr.RunOnce(context.Background()); ran || err == nil {
+		t.Errorf("RunOnce() = %v, %v; want the claim refused", ran, err)
+	}
+	t.Logf("log:\n%s", logs.String())
+	if isMounted(t, filepath.Join(left, "wt")) {
+		t.Errorf("the left job's worktree is still mounted")
+	}
+	if _, err := os.Lstat(left); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the left job's directory is still there: %v", err)
+	}
+	if !strings.Contains(logs.String(), filepath.Base(leftImage)) {
+		t.Errorf("the log does not name %s", leftImage)
+	}
+	if !isMounted(t, filepath.Join(live, "wt")) {
+		t.Errorf("the live job's worktree was unmounted")
+	}
+	if _, err := os.Lstat(liveImage); err != nil {
+		t.Errorf("the live job's image: %v", err)
+	}
+	if strings.Contains(logs.String(), "live") {
+		t.Errorf("the live job was touched")
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"patchwell/sandbox"
@@ -34,7 +36,19 @@ type RemoteRunner struct {
 	Logger *slog.Logger
 	// MaxMbox bounds the downloaded series (default 64 MiB).
 	MaxMbox int64
+	// WorkDir is where each job gets a directory of its own, named
+	// jobPrefix+random and locked (flock) while the job runs (default
+	// os.TempDir()). The first RunOnce cleans those of this user no
+	// runner holds: a runner killed mid-check left them, perhaps with
+	// the check's Disk mounted.
+	WorkDir string
+
+	cleanOnce sync.Once
 }
+
+// jobPrefix names the job directories in RemoteRunner.WorkDir; one
+// being made is named "."+jobPrefix+random until it is locked.
+const jobPrefix = "patchwell-job-"
 
 var errLeaseLost = errors.New("lease lost")
 
@@ -57,6 +71,9 @@ func (rr *RemoteRunner) defaults() {
 	}
 	if rr.Logger == nil {
 		rr.Logger = slog.New(slog.DiscardHandler)
+	}
+	if rr.WorkDir == "" {
+		rr.WorkDir = os.TempDir()
 	}
 	rr.Server = strings.TrimRight(rr.Server, "/")
 }
@@ -115,6 +132,7 @@ func (rr *RemoteRunner) post(ctx context.Context, path string, in, out any) (int
 // RunOnce claims one job and runs it; false when the server had none.
 func (rr *RemoteRunner) RunOnce(ctx context.Context) (bool, error) {
 	rr.defaults()
+	rr.cleanOnce.Do(func() { rr.cleanLeftovers(ctx) })
 	var j RemoteJob
 	code, err := rr.post(ctx, "/api/v1/ci/claim", map[string]string{"runner": rr.Name}, &j)
 	if err != nil || code == http.StatusNoContent {
@@ -168,11 +186,11 @@ func (rr *RemoteRunner) failed(err error, checks ...RemoteCheck) RemoteResult {
 
 // work clones, applies and checks; every outcome is a result.
 func (rr *RemoteRunner) work(ctx context.Context, j *RemoteJob) RemoteResult {
-	dir, err := os.MkdirTemp("", "patchwell-ci-")
+	dir, release, err := rr.jobDir()
 	if err != nil {
 		return rr.failed(err)
 	}
-	defer os.RemoveAll(dir)
+	defer release()
 	wt := filepath.Join(dir, "wt")
 	warn := func(what string, err error) RemoteResult {
 		return rr.failed(err, RemoteCheck{Context: ContextApply, State: store.CheckWarning, Description: clip(what+": "+err.Error(), 2000)})
@@ -219,6 +237,71 @@ func (rr *RemoteRunner) work(ctx context.Context, j *RemoteJob) RemoteResult {
 		return rr.failed(err, apply, RemoteCheck{Context: ContextCheck, State: store.CheckWarning, Description: clip("could not run the check: "+err.Error(), 2000)})
 	}
 	return RemoteResult{State: store.JobDone, Checks: []RemoteCheck{apply, {Context: c.Context, State: c.State, Description: c.Description, Log: c.Log}}}
+}
+
+// jobDir makes a job's directory in WorkDir, locked until release
+// removes it. It is made under a hidden name and renamed once locked,
+// so that a runner starting meanwhile (cleanLeftovers) never takes it
+// for one left by a dead runner.
+func (rr *RemoteRunner) jobDir() (string, func(), error) {
+	tmp, err := os.MkdirTemp(rr.WorkDir, "."+jobPrefix)
+	if err != nil {
+		return "", nil, err
+	}
+	f, err := os.Open(tmp)
+	if err == nil {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if err != nil {
+			f.Close()
+		}
+	}
+	dir := filepath.Join(rr.WorkDir, strings.TrimPrefix(filepath.Base(tmp), "."))
+	if err == nil {
+		if err = os.Rename(tmp, dir); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return "", nil, fmt.Errorf("job directory: %w", err)
+	}
+	return dir, func() { os.RemoveAll(dir); f.Close() }, nil
+}
+
+// cleanLeftovers removes the job directories in WorkDir that belong to
+// this user and whose lock is free (the runner that made them is dead),
+// once sandbox.CleanDisks has unmounted what is mounted under them.
+// Runners at work hold their directories' locks: theirs are left alone.
+func (rr *RemoteRunner) cleanLeftovers(ctx context.Context) {
+	ents, err := os.ReadDir(rr.WorkDir)
+	if err != nil {
+		rr.Logger.Warn("ci cannot look for job directories left by a killed runner", slog.String("dir", rr.WorkDir), slog.Any("err", err))
+		return
+	}
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), jobPrefix) {
+			continue
+		}
+		dir := filepath.Join(rr.WorkDir, e.Name())
+		f, err := os.Open(dir)
+		if err != nil {
+			continue
+		}
+		var st syscall.Stat_t
+		if syscall.Fstat(int(f.Fd()), &st) != nil || st.Uid != uint32(os.Geteuid()) ||
+			syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			f.Close()
+			continue
+		}
+		if cleanDisks(ctx, rr.Logger, dir) {
+			if err := os.RemoveAll(dir); err != nil {
+				rr.Logger.Warn("ci cannot remove a job directory left by a killed runner", slog.String("dir", dir), slog.Any("err", err))
+			} else {
+				rr.Logger.Info("ci removed a job directory left by a killed runner", slog.String("dir", dir))
+			}
+		}
+		f.Close()
+	}
 }
 
 func (rr *RemoteRunner) download(ctx context.Context, url, path string) error {

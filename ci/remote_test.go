@@ -92,7 +92,7 @@ func (re *remoteEnv) patch(file, content string, conflict bool) int64 {
 }
 
 func (re *remoteEnv) runner(name string) *RemoteRunner {
-	return &RemoteRunner{Server: re.srv.URL, Token: "s3cret", Name: name, Poll: 50 * time.Millisecond}
+	return &RemoteRunner{Server: re.srv.URL, Token: "s3cret", Name: name, Poll: 50 * time.Millisecond, WorkDir: re.t.TempDir()}
 }
 
 func TestRemoteRunner(t *testing.T) {
@@ -133,7 +133,7 @@ func TestRemoteProtocolRefusals(t *testing.T) {
 	re := newRemoteEnv(t, time.Minute)
 	ctx := context.Background()
 	re.patch("x", "x\n", false)
-	bad := &RemoteRunner{Server: re.srv.URL, Token: "wrong", Name: "r"}
+	bad := &RemoteRunner{Server: re.srv.URL, Token: "wrong", Name: "r", WorkDir: t.TempDir()}
 	if _, err := bad.RunOnce(ctx); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("wrong token: %v", err)
 	}

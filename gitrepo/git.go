@@ -43,11 +43,15 @@ type Mirror struct {
 	work   string // where worktrees go
 }
 
+// WorkDir is where the worktrees of dataDir's mirrors are made
+// (DATA/repos/work): the CI's, whose Disks a killed process may leave
+// mounted there (ci.Config.WorkDir), and apply's.
+func WorkDir(dataDir string) string { return filepath.Join(dataDir, "repos", "work") }
+
 // NewMirror returns the mirror of list's repository remote in dataDir
 // (not yet cloned: Sync clones it).
 func NewMirror(dataDir, list, remote string) *Mirror {
-	repos := filepath.Join(dataDir, "repos")
-	return &Mirror{Dir: filepath.Join(repos, list+".git"), Remote: remote, work: filepath.Join(repos, "work")}
+	return &Mirror{Dir: filepath.Join(dataDir, "repos", list+".git"), Remote: remote, work: WorkDir(dataDir)}
 }
 
 // local reports whether the remote is a path rather than a URL (then

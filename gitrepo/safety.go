@@ -44,10 +44,11 @@ type Flag struct {
 // symbolic link, in the base tree or made by an earlier file of the
 // series. Flagged, not refused: .gitmodules and .gitattributes (any
 // directory), .patchwell.yml, .gitlab-ci.yml, .github/, submodules
-// (gitlinks), new symbolic links, and bidirectional-text controls such
-// as U+202E in a name: git writes such a file where it says, so it cannot
-// escape, but the name may display as another (Trojan Source), which a
-// reviewer must see.
+// (gitlinks), symbolic links made or retargeted (linkFlag: the flag
+// names the target and says when it leaves the tree), and
+// bidirectional-text controls such as U+202E in a name: git writes such
+// a file where it says, so it cannot escape, but the name may display
+// as another (Trojan Source), which a reviewer must see.
 func CheckPatches(diffs []string, symlinks map[string]bool) ([]Flag, error) {
 	links := map[string]bool{}
 	for p := range symlinks {
@@ -86,6 +87,9 @@ func CheckPatches(diffs []string, symlinks map[string]bool) ([]Flag, error) {
 				}
 				flags = append(flags, flagsFor(n, forms[len(forms)-1])...)
 			}
+			if fl, ok := linkFlag(n, f); ok {
+				flags = append(flags, fl)
+			}
 			if f.IsRename && links[f.OldName] {
 				links[f.NewName] = true
 			}
@@ -95,7 +99,6 @@ func CheckPatches(diffs []string, symlinks map[string]bool) ([]Flag, error) {
 			if f.NewName != "" {
 				if f.NewMode == 0o120000 {
 					links[f.NewName] = true
-					flags = append(flags, Flag{n, f.NewName, "adds a symbolic link"})
 				} else if f.NewMode != 0 {
 					delete(links, f.NewName)
 				}
@@ -106,6 +109,78 @@ func CheckPatches(diffs []string, symlinks map[string]bool) ([]Flag, error) {
 		}
 	}
 	return flags, nil
+}
+
+// linkFlag flags a file the patch makes a symbolic link, or whose link
+// target it changes, naming the target (a symlink's content) and saying
+// when it leaves the tree.
+//
+// A link within the tree is flagged too, as a note: it reads like a
+// one-line text file in a diff, and though git writes nothing through
+// it, whatever later reads the tree (a build, a CI check) follows it,
+// and a target is resolved by the letter only: through another link
+// it may still lead anywhere.
+func linkFlag(n int, f *gitdiff.File) (Flag, bool) {
+	mode := f.NewMode
+	if mode == 0 && !f.IsDelete {
+		mode = f.OldMode // "index a..b 120000": the mode is unchanged
+	}
+	if mode != 0o120000 || f.NewName == "" {
+		return Flag{}, false
+	}
+	var what string
+	switch {
+	case f.IsNew:
+		what = "adds a symbolic link"
+	case f.OldMode != 0o120000 && f.NewMode == 0o120000:
+		what = "turns a file into a symbolic link"
+	case len(f.TextFragments) == 0:
+		return Flag{}, false // a rename that keeps the target
+	default:
+		what = "changes the symbolic link's target"
+	}
+	if len(f.TextFragments) == 0 {
+		return Flag{n, f.NewName, what + " (its target is not in the patch)"}, true
+	}
+	// The link's new content (its target), whole: git shows it as one
+	// line without a newline.
+	var target strings.Builder
+	for _, frag := range f.TextFragments {
+		for _, l := range frag.Lines {
+			if l.Op != gitdiff.OpDelete {
+				target.WriteString(l.Line)
+			}
+		}
+	}
+	t := target.String()
+	return Flag{n, f.NewName, fmt.Sprintf("%s to %q%s", what, t, linkLeaves(f.NewName, t))}, true
+}
+
+// linkLeaves says how the target of the symbolic link at path p leaves
+// the tree, resolved by the letter from the link's directory: an
+// absolute path, a ".." above the top (even if the path comes back in
+// later: it then depends on the directory the tree is checked out in),
+// or into git's own directory. Otherwise it notes that the target stays
+// within the tree.
+func linkLeaves(p, target string) string {
+	if strings.HasPrefix(target, "/") {
+		return ": an absolute path, outside the tree"
+	}
+	depth := strings.Count(p, "/") // the directories above the link
+	for _, c := range strings.Split(target, "/") {
+		switch {
+		case c == "" || c == ".":
+		case c == "..":
+			if depth--; depth < 0 {
+				return ": it climbs out of the tree"
+			}
+		case strings.EqualFold(strings.TrimRight(c, ". "), ".git"):
+			return ": into git's own directory (.git)"
+		default:
+			depth++
+		}
+	}
+	return " (within the tree)"
 }
 
 func badPath(p string) string {

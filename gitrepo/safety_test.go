@@ -2,6 +2,8 @@ package gitrepo
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -79,5 +81,106 @@ func TestCheckPatchesFlags(t *testing.T) {
 	}
 	if r, ok := got["src/a.c"]; ok {
 		t.Errorf("src/a.c flagged: %s", r)
+	}
+}
+
+// TestCheckPatchesSymlinkTargets sends real `git format-patch` series
+// that make or change symbolic links (the fixture's base tree holds
+// a.txt and etc-link -> /etc) and wants each flag to name the link and
+// its target, and to say when the target leaves the tree: absolute, or
+// climbing out with "..", resolved from the link's directory.
+func TestCheckPatchesSymlinkTargets(t *testing.T) {
+	f := newFixture(t)
+	link := func(target, name string) func() string {
+		return func() string {
+			p := filepath.Join(f.work, name)
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			os.Remove(p)
+			if err := os.Symlink(target, p); err != nil {
+				t.Fatal(err)
+			}
+			return "link " + name
+		}
+	}
+	for _, c := range []struct {
+		name    string
+		commit  func() string
+		path    string
+		want    []string // substrings of the flag's reason
+		outside bool     // the reason says the target leaves the tree
+	}{
+		{"absolute", link("/etc/passwd", "evil"), "evil", []string{`adds a symbolic link to "/etc/passwd"`, "absolute"}, true},
+		{"climbs out", link("../../../x", "sub/dir/up"), "sub/dir/up", []string{`adds a symbolic link to "../../../x"`, "climbs out of the tree"}, true},
+		{"climbs out and back", link("../../work/a.txt", "sub/back"), "sub/back", []string{`"../../work/a.txt"`, "climbs out of the tree"}, true},
+		{"into .git", link("../.git/hooks/pre-commit", "sub/hook"), "sub/hook", []string{`"../.git/hooks/pre-commit"`, ".git"}, true},
+		{"inside", link("../a.txt", "sub/ok"), "sub/ok", []string{`adds a symbolic link to "../a.txt"`, "within the tree"}, false},
+		{"retarget outside", link("/etc/shadow", "etc-link"), "etc-link", []string{`changes the symbolic link's target to "/etc/shadow"`, "absolute"}, true},
+		{"retarget inside", link("a.txt", "etc-link"), "etc-link", []string{`changes the symbolic link's target to "a.txt"`, "within the tree"}, false},
+		{"file into link", link("/etc/passwd", "a.txt"), "a.txt", []string{`symbolic link to "/etc/passwd"`, "absolute"}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			id, _ := f.send(t, c.commit)
+			_, patches, err := f.ap.Service.Series(f.ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			diffs, err := SeriesDiffs(f.ctx, f.st, "dev", patches)
+			if err != nil {
+				t.Fatal(err)
+			}
+			flags, err := CheckPatches(diffs, map[string]bool{"etc-link": true})
+			if err != nil {
+				t.Fatalf("CheckPatches = %v", err)
+			}
+			var got []string
+			for _, fl := range flags {
+				if fl.Path == c.path && strings.Contains(fl.Reason, "symbolic link") {
+					got = append(got, fl.Reason)
+				}
+			}
+			if len(got) != 1 {
+				t.Fatalf("flags for %s: %q, want one about the link (all: %+v)\n%s", c.path, got, flags, diffs[0])
+			}
+			for _, w := range c.want {
+				if !strings.Contains(got[0], w) {
+					t.Errorf("flag %q does not say %q", got[0], w)
+				}
+			}
+			if out := strings.Contains(got[0], "outside") || strings.Contains(got[0], "climbs out") || strings.Contains(got[0], ".git"); out != c.outside {
+				t.Errorf("flag %q: says it leaves the tree: %v, want %v", got[0], out, c.outside)
+			}
+		})
+	}
+}
+
+// TestLinkFlagForms: the forms of a link change format-patch does not
+// make by default, and targets that must show escaped.
+func TestLinkFlagForms(t *testing.T) {
+	for _, c := range []struct {
+		name, diff, want string
+	}{
+		{"mode change", "diff --git a/x b/x\nold mode 100644\nnew mode 120000\nindex 1111111..2222222\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-text\n+../../up\n\\ No newline at end of file\n",
+			`turns a file into a symbolic link to "../../up": it climbs out of the tree`},
+		{"mode change alone", "diff --git a/x b/x\nold mode 100644\nnew mode 120000\n",
+			"turns a file into a symbolic link (its target is not in the patch)"},
+		{"renamed and retargeted", "diff --git a/l b/d/l\nsimilarity index 50%\nrename from l\nrename to d/l\nindex 1111111..2222222 120000\n--- a/l\n+++ b/d/l\n@@ -1 +1 @@\n-a.txt\n\\ No newline at end of file\n+../a.txt\n\\ No newline at end of file\n",
+			`changes the symbolic link's target to "../a.txt" (within the tree)`},
+		{"renamed", "diff --git a/l b/m\nsimilarity index 100%\nrename from l\nrename to m\n", ""},
+		{"control characters", newFile("l", "120000", "/x\x1b[2J\u202etxt"), `adds a symbolic link to "/x\x1b[2J\u202etxt\n": an absolute path, outside the tree`},
+		{"deleted", "diff --git a/l b/l\ndeleted file mode 120000\nindex 1111111..0000000\n--- a/l\n+++ /dev/null\n@@ -1 +0,0 @@\n-/etc\n\\ No newline at end of file\n", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			flags, err := CheckPatches([]string{c.diff}, nil)
+			if err != nil {
+				t.Fatalf("CheckPatches = %v", err)
+			}
+			var got string
+			for _, f := range flags {
+				got += f.Reason
+			}
+			if got != c.want {
+				t.Errorf("flags %q, want %q", got, c.want)
+			}
+		})
 	}
 }

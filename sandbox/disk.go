@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -42,7 +43,8 @@ var ErrDiskFull = errors.New("worktree larger than its disk budget")
 // A tmpfs was not chosen: its pages are RAM (there may be no swap), a
 // budget per job is that much RAM per worker, and bwrap's --size
 // --tmpfs lives only as long as one step. A mount leaked by a crash
-// (patchwell killed mid-check) stays until umount or reboot.
+// (patchwell killed mid-check) stays, with its loop device, until
+// CleanDisks (run when CI starts) or umount.
 type Disk struct {
 	Dir  string // the worktree (absolute)
 	Size int64  // the budget, bytes
@@ -280,3 +282,117 @@ func firstLine(b []byte) string {
 	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
 	return s
 }
+
+// CleanDisks undoes what the Disks of worktrees under dir left behind
+// when their process ended without Close (killed mid-check, power
+// loss): it unmounts every mount strictly under dir, as
+// /proc/self/mountinfo lists them (mount -o loop set the loop device to
+// detach itself: the unmount releases it), and removes the leftover
+// images (".NAME.disk-*") in dir and beside each unmounted worktree. It
+// must run while no Disk under dir is in use, and touches nothing
+// outside dir. It returns the mount points unmounted and the images
+// removed; the error names what it could not undo.
+func CleanDisks(ctx context.Context, dir string) (mounts, images []string, err error) {
+	dir, err = filepath.Abs(dir)
+	if err == nil {
+		// mountinfo has the path the kernel resolved.
+		dir, err = filepath.EvalSymlinks(dir)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("sandbox: clean disks: %w", err)
+	}
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, nil, fmt.Errorf("sandbox: clean disks: %w", err)
+	}
+	var errs []error
+	dirs := map[string]bool{dir: true}
+	all := parseMountinfo(b)
+	// Children after their parents in mountinfo: unmount from the end.
+	for i := len(all) - 1; i >= 0; i-- {
+		p := all[i].point
+		if !strings.HasPrefix(p, dir+"/") {
+			continue
+		}
+		if err := unmount(ctx, p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		mounts = append(mounts, p)
+		dirs[filepath.Dir(p)] = true
+	}
+	for d := range dirs {
+		found, _ := filepath.Glob(filepath.Join(d, ".*.disk-*"))
+		for _, img := range found {
+			if fi, err := os.Lstat(img); err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+			if err := os.Remove(img); err != nil {
+				errs = append(errs, fmt.Errorf("sandbox: remove the disk image: %w", err))
+				continue
+			}
+			images = append(images, img)
+		}
+	}
+	return mounts, images, errors.Join(errs...)
+}
+
+// unmount unmounts the file system on p, lazily if busy, as Close does.
+func unmount(ctx context.Context, p string) error {
+	umount := find(umountPaths)
+	if umount == "" {
+		return errors.New("sandbox: umount not found")
+	}
+	out, err := command(ctx, umount, "--", p)
+	if err == nil {
+		return nil
+	}
+	if out2, lerr := command(ctx, umount, "-l", "--", p); lerr != nil {
+		return fmt.Errorf("sandbox: umount %s: %v: %s; %v: %s", p, err, firstLine(out), lerr, firstLine(out2))
+	}
+	return nil
+}
+
+// mountinfo is a line of /proc/self/mountinfo: the mount point and the
+// source (a device, for a Disk /dev/loopN).
+type mountinfo struct {
+	point, source string
+}
+
+// parseMountinfo reads /proc/self/mountinfo (proc(5)): "ID PARENT
+// MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPEROPTIONS",
+// with space, tab, newline and backslash in paths written \ooo. Lines
+// it cannot read are skipped.
+func parseMountinfo(b []byte) []mountinfo {
+	var out []mountinfo
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		sep := slices.Index(f, "-")
+		if sep < 6 || sep+2 >= len(f) {
+			continue
+		}
+		out = append(out, mountinfo{point: unescapeMount(f[4]), source: unescapeMount(f[sep+2])})
+	}
+	return out
+}
+
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
+			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
+			i += 3
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isOctal(c byte) bool { return c >= '0' && c <= '7' }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -252,5 +253,129 @@ func mustRemoveBig(t *testing.T, dir string) {
 	t.Helper()
 	if out, err := exec.Command("sh", "-c", "rm "+dir+"/big*").CombinedOutput(); err != nil {
 		t.Fatalf("rm: %v: %s", err, out)
+	}
+}
+
+// mounted returns the mount points in /proc/self/mountinfo, each with
+// its source (the loop device of a Disk).
+func mounted(t *testing.T) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, mi := range parseMountinfo(b) {
+		m[mi.point] = mi.source
+	}
+	return m
+}
+
+// A Disk forgotten by a process killed mid-check (no Close) is undone
+// by CleanDisks on its work directory: the mount is gone, its loop
+// device released, its image removed. A Disk outside the directory (a
+// sibling whose name starts the same) is left alone.
+func TestCleanDisks(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	work := filepath.Join(base, "work")
+	inside := filepath.Join(work, "dev-123")
+	outside := filepath.Join(base, "work-other", "dev-456")
+	for _, d := range []string{inside, outside} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(d, "a"), []byte("hello\n"), 0o644)
+	}
+	forgotten, err := NewDisk(ctx, inside, 16<<20)
+	if err != nil {
+		t.Fatalf("NewDisk() = %v", err)
+	}
+	needMount(t, forgotten)
+	other, err := NewDisk(ctx, outside, 16<<20)
+	if err != nil {
+		forgotten.Close()
+		t.Fatalf("NewDisk() = %v", err)
+	}
+	defer other.Close()
+	needMount(t, other)
+	realInside, _ := filepath.EvalSymlinks(inside)
+	realOutside, _ := filepath.EvalSymlinks(outside)
+	loop := mounted(t)[realInside]
+	if !strings.HasPrefix(loop, "/dev/loop") {
+		forgotten.Close()
+		t.Fatalf("the Disk's mount %s: source %q, want a loop device", realInside, loop)
+	}
+	backing := filepath.Join("/sys/block", filepath.Base(loop), "loop", "backing_file")
+	if b, err := os.ReadFile(backing); err != nil || !strings.Contains(string(b), ".disk-") {
+		forgotten.Close()
+		t.Fatalf("%s: %q %v", backing, b, err)
+	}
+	image := forgotten.image
+	os.WriteFile(filepath.Join(inside, "written"), []byte("by the check\n"), 0o644)
+
+	// The process dies: nothing calls forgotten.Close. Its successor
+	// cleans the work directory.
+	mounts, images, err := CleanDisks(ctx, work)
+	t.Logf("unmounted %q, removed %q", mounts, images)
+	if err != nil {
+		t.Errorf("CleanDisks() = %v", err)
+	}
+	m := mounted(t)
+	if _, ok := m[realInside]; ok {
+		forgotten.Close()
+		t.Fatalf("%s is still mounted", realInside)
+	}
+	// No loop device is backed by the image any more (another may have
+	// taken loopN meanwhile, for a file of its own).
+	files, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), filepath.Base(image)) {
+			t.Errorf("%s: the loop device still holds the image: %s", f, b)
+		}
+	}
+	if _, err := os.Lstat(image); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the image %s is still there: %v", image, err)
+	}
+	if _, err := os.Stat(filepath.Join(inside, "written")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("what the check wrote is still in the worktree: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(inside, "a")); err != nil || string(b) != "hello\n" {
+		t.Errorf("the worktree under the mount: %q %v", b, err)
+	}
+	if len(mounts) != 1 || mounts[0] != realInside || len(images) != 1 || images[0] != image {
+		t.Errorf("CleanDisks() = %q, %q; want [%s], [%s]", mounts, images, realInside, image)
+	}
+	// The Disk outside is untouched.
+	if _, ok := m[realOutside]; !ok || !other.Mounted() {
+		t.Errorf("%s, outside the work directory, was unmounted", realOutside)
+	}
+	if _, err := os.Stat(other.image); err != nil {
+		t.Errorf("the other Disk's image: %v", err)
+	}
+	if err := other.Close(); err != nil {
+		t.Errorf("other.Close() = %v", err)
+	}
+	// Nothing left: a second run cleans nothing.
+	if m, i, err := CleanDisks(ctx, work); len(m)+len(i) != 0 || err != nil {
+		t.Errorf("second CleanDisks() = %q, %q, %v", m, i, err)
+	}
+}
+
+// parseMountinfo reads mount points as the kernel escapes them.
+func TestParseMountinfo(t *testing.T) {
+	in := "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n" +
+		`98 22 7:3 / /data/repos/work/dev\040x\011y\012z\134w rw,nosuid master:2 - ext4 /dev/loop3 rw` + "\n" +
+		"99 22 0:5 / /proc rw - proc proc rw\n" +
+		"short line\n"
+	want := []mountinfo{{"/", "/dev/sda1"}, {"/data/repos/work/dev x\ty\nz\\w", "/dev/loop3"}, {"/proc", "proc"}}
+	got := parseMountinfo([]byte(in))
+	if len(got) != len(want) {
+		t.Fatalf("parseMountinfo() = %q, want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("parseMountinfo()[%d] = %q, want %q", i, got[i], want[i])
+		}
 	}
 }

@@ -304,9 +304,14 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	var full chan struct{}
 	if spec.Disk != nil {
 		full = make(chan struct{})
-		done := make(chan struct{})
-		defer close(done)
-		go spec.Disk.watch(done, func() { close(full) })
+		done, watched := make(chan struct{}), make(chan struct{})
+		// The watch has ended when Run returns: the caller may Close
+		// the Disk.
+		defer func() { close(done); <-watched }()
+		go func() {
+			defer close(watched)
+			spec.Disk.watch(done, func() { close(full) })
+		}()
 	}
 	res := &Result{}
 	var werr error

@@ -105,6 +105,20 @@ type seriesDetailJSON struct {
 	CheckState *string     `json:"check_state"`
 	// History is the series' status changes, oldest first.
 	History []statusChangeJSON `json:"history"`
+	// Flags are the paths to look at before applying (Config.PathFlags,
+	// as the page's warning); always an array, empty when none or when
+	// the server does not check paths. FlagsError says why the diffs
+	// could not be checked.
+	Flags      []flagJSON `json:"flags"`
+	FlagsError string     `json:"flags_error,omitempty"`
+}
+
+// flagJSON is a PathFlag: the path as the patch writes it.
+type flagJSON struct {
+	Patch   int    `json:"patch"`
+	Path    string `json:"path"`
+	Reason  string `json:"reason"`
+	Refused bool   `json:"refused"`
 }
 
 type threadJSON struct {
@@ -401,6 +415,19 @@ func (h *Handler) apiSeries(w http.ResponseWriter, r *http.Request) {
 	}
 	for i := range hist {
 		out.History = append(out.History, toStatusChange(&hist[i]))
+	}
+	out.Flags = []flagJSON{}
+	if pr, ok := h.r.(PageReader); ok && h.cfg.PathFlags != nil {
+		_, diffs, err := pr.SeriesTexts(r.Context(), id)
+		if err != nil {
+			h.fail(w, r, "series", err)
+			return
+		}
+		var flags []PathFlag
+		flags, out.FlagsError = h.seriesFlags(ps, diffs)
+		for _, f := range flags {
+			out.Flags = append(out.Flags, flagJSON(f))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

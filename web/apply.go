@@ -22,8 +22,10 @@ import (
 //
 // The series page also shows the paths Config.PathFlags marks: files
 // that change how git or CI treats the tree (.gitmodules,
-// .gitattributes, CI definitions), new symbolic links, names with
-// invisible or direction-changing characters, and paths apply refuses.
+// .gitattributes, CI definitions), symbolic links made or retargeted
+// (with their targets), names with invisible or direction-changing
+// characters, and paths apply refuses; GET /api/v1/series/{id} gives
+// them as "flags".
 
 // ApplyError is a refusal the applier words for the user: Status is the
 // HTTP status (409 conflict or already applied, 422 refused path).
@@ -192,7 +194,9 @@ func (h *Handler) seriesApply(r *http.Request, s *store.Series, patches []store.
 
 // seriesFlags checks a series' diffs (by patch index) with
 // Config.PathFlags; the same file named twice (old and new name) is
-// flagged once.
+// flagged once. The paths and reasons are as PathFlags gives them (the
+// API's); the page shows them with flagsVisible. The string says why
+// the diffs could not be checked.
 func (h *Handler) seriesFlags(patches []store.Patch, diffs map[int]string) ([]PathFlag, string) {
 	if h.cfg.PathFlags == nil || len(patches) == 0 {
 		return nil, ""
@@ -203,19 +207,26 @@ func (h *Handler) seriesFlags(patches []store.Patch, diffs map[int]string) ([]Pa
 	}
 	flags, err := h.cfg.PathFlags(in)
 	if err != nil {
-		return nil, visible(err.Error())
+		return nil, err.Error()
 	}
 	seen := map[PathFlag]bool{}
 	var out []PathFlag
 	for _, f := range flags {
-		if seen[f] {
-			continue
+		if !seen[f] {
+			seen[f] = true
+			out = append(out, f)
 		}
-		seen[f] = true
-		// Shown as written, with what would hide or reorder text made
-		// visible (<U+202E>) and line breaks escaped.
-		path := strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(f.Path)
-		out = append(out, PathFlag{Patch: f.Patch, Path: visible(path), Reason: visible(f.Reason), Refused: f.Refused})
 	}
 	return out, ""
+}
+
+// flagsVisible is how the page shows flags: as written, with what would
+// hide or reorder text made visible (<U+202E>) and line breaks escaped.
+func flagsVisible(flags []PathFlag) []PathFlag {
+	out := make([]PathFlag, len(flags))
+	for i, f := range flags {
+		path := strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(f.Path)
+		out[i] = PathFlag{Patch: f.Patch, Path: visible(path), Reason: visible(f.Reason), Refused: f.Refused}
+	}
+	return out
 }

@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -9,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"patchwell/review"
 	"patchwell/store"
@@ -204,5 +208,52 @@ func TestSeriesFlags(t *testing.T) {
 	}
 	if body := string(e.do(req{Path: fmt.Sprintf("/series/%d/", e.series["pub"])}).body); strings.Contains(body, `id="flags"`) {
 		t.Error("a warning on a series that touches nothing flagged")
+	}
+
+	// The API gives the same flags, each once, the path as in the patch.
+	for _, c := range []struct {
+		id   int64
+		want []apiFlag
+	}{
+		{ids["flags@example.org"], []apiFlag{
+			{Patch: 1, Path: ".gitmodules", Reason: "changes submodules (.gitmodules)"},
+			{Patch: 1, Path: "evil\u202etxt.sh", Reason: "its name contains U+202E"},
+		}},
+		{ids["evil@example.org"], []apiFlag{{Patch: 1, Path: "../x", Reason: "it leaves the worktree", Refused: true}}},
+		{e.series["pub"], []apiFlag{}},
+	} {
+		res := e.do(req{Path: fmt.Sprintf("/api/v1/series/%d", c.id)})
+		var got struct {
+			Flags      []apiFlag
+			FlagsError *string `json:"flags_error"`
+		}
+		if err := json.Unmarshal(res.body, &got); err != nil || res.code != http.StatusOK {
+			t.Fatalf("GET series %d: %d %v\n%s", c.id, res.code, err, res.body)
+		}
+		if diff := cmp.Diff(c.want, got.Flags); diff != "" || got.FlagsError != nil || !strings.Contains(string(res.body), `"flags":[`) {
+			t.Errorf("series %d: flags (-want +got):\n%s\n%s", c.id, diff, res.body)
+		}
+	}
+}
+
+// apiFlag is a flag of GET /api/v1/series/{id}.
+type apiFlag struct {
+	Patch   int    `json:"patch"`
+	Path    string `json:"path"`
+	Reason  string `json:"reason"`
+	Refused bool   `json:"refused"`
+}
+
+// TestSeriesFlagsError: diffs that cannot be checked say so on the page
+// and in the API (flags_error), with no flags.
+func TestSeriesFlagsError(t *testing.T) {
+	e := newAuthEnv(t, Config{PathFlags: func([]string) ([]PathFlag, error) { return nil, errors.New("patch 1: cannot parse its diff") }})
+	id := e.series["pub"]
+	if body := string(e.do(req{Path: fmt.Sprintf("/series/%d/", id)}).body); !strings.Contains(body, "The diffs could not be checked: patch 1: cannot parse its diff") {
+		t.Errorf("page:\n%s", body)
+	}
+	res := e.do(req{Path: fmt.Sprintf("/api/v1/series/%d", id)})
+	if !strings.Contains(string(res.body), `"flags":[],"flags_error":"patch 1: cannot parse its diff"`) {
+		t.Errorf("API: %s", res.body)
 	}
 }

@@ -217,7 +217,8 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		hl.patch(diffs[p.Index], files)
 		d.Patches = append(d.Patches, seriesPatch{Patch: p, Files: files})
 	}
-	d.Flags, d.FlagsErr = h.seriesFlags(patches, diffs)
+	flags, flagsErr := h.seriesFlags(patches, diffs)
+	d.Flags, d.FlagsErr = flagsVisible(flags), visible(flagsErr)
 	if d.Apply, err = h.seriesApply(r, s, patches, l); err != nil {
 		h.fail(w, r, "series", err)
 		return

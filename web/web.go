@@ -73,7 +73,8 @@ type Config struct {
 	// PathFlags, when set, checks a series' diffs (one per patch, in
 	// order) for paths a reviewer should look at and paths apply
 	// refuses (gitrepo.CheckPatches); the series page shows them as a
-	// warning. An error says why the diffs could not be checked.
+	// warning, GET /api/v1/series/{id} as "flags". An error says why the
+	// diffs could not be checked.
 	PathFlags func(diffs []string) ([]PathFlag, error)
 	// CIRelease gives a first-time contributor's series the maintainer's
 	// go-ahead to run CI (store.ErrNotFound: no job; store.ErrConflict:

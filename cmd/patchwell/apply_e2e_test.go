@@ -287,3 +287,61 @@ func TestApplyButtonWhileServing(t *testing.T) {
 	}
 	srv.stop()
 }
+
+// TestSymlinkFlag: a real git format-patch of a commit adding the
+// symbolic link evil -> /etc/passwd (and latest -> README, within the
+// tree), sent with git send-email, is flagged on the series page and in
+// GET /api/v1/series/{id}, naming the link and its target.
+func TestSymlinkFlag(t *testing.T) {
+	needTool(t, "git", "send-email", "--help")
+	srv := startServer(t, t.TempDir(), "--ci=false")
+	repo := makeRepo(t)
+	os.Symlink("/etc/passwd", filepath.Join(repo, "evil"))
+	os.Symlink("README", filepath.Join(repo, "latest"))
+	run(t, repo, "git", "add", "evil", "latest")
+	run(t, repo, "git", "commit", "-q", "-m", "add links\n\nSigned-off-by: Ada Lovelace <ada@example.org>")
+	out := filepath.Join(repo, "links")
+	run(t, repo, "git", "format-patch", "-q", "-o", out, "HEAD~1")
+	sendEmail(t, repo, srv.smtp, out)
+	var list struct{ Series []apiSeries }
+	srv.getJSON("/api/v1/lists/dev/series", &list)
+	if len(list.Series) != 1 {
+		t.Fatalf("series: %+v", list.Series)
+	}
+	id := list.Series[0].ID
+
+	const evil = `adds a symbolic link to "/etc/passwd": an absolute path, outside the tree`
+	const latest = `adds a symbolic link to "README" (within the tree)`
+	_, body := fetch(t, http.DefaultClient, fmt.Sprintf("http://%s/series/%d/", srv.http, id))
+	warn := regexp.MustCompile(`(?s)<section id="flags" class="warning">.*?</section>`).FindString(body)
+	esc := strings.NewReplacer(`"`, "&#34;")
+	for _, want := range []string{
+		"patch 1 touches <code>evil</code>: " + esc.Replace(evil) + "</li>",
+		"patch 1 touches <code>latest</code>: " + esc.Replace(latest) + "</li>",
+	} {
+		if strings.Count(warn, want) != 1 {
+			t.Errorf("the warning does not say %q once:\n%s", want, warn)
+		}
+	}
+
+	var s struct {
+		Flags []struct {
+			Patch   int
+			Path    string
+			Reason  string
+			Refused bool
+		}
+	}
+	srv.getJSON(fmt.Sprintf("/api/v1/series/%d", id), &s)
+	got := map[string]string{}
+	for _, f := range s.Flags {
+		if f.Patch != 1 || f.Refused {
+			t.Errorf("flag %+v", f)
+		}
+		got[f.Path] = f.Reason
+	}
+	if got["evil"] != evil || got["latest"] != latest || len(got) != 2 {
+		t.Errorf("API flags %+v, want evil: %s, latest: %s", s.Flags, evil, latest)
+	}
+	srv.stop()
+}

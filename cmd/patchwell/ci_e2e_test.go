@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -93,4 +96,88 @@ func TestCIOnSendEmail(t *testing.T) {
 	if got["patchwell/apply"].State != "success" || got["patchwell/check"].State != "fail" {
 		t.Fatalf("checks on strict: %+v", got)
 	}
+}
+
+// TestKilledCheckLeavesNoMount kills serve (SIGKILL) while a check runs
+// on its disk budget's loop mount under DATA/repos/work: the mount
+// stays; the restarted serve's CI unmounts it, removes its image and
+// logs it.
+func TestKilledCheckLeavesNoMount(t *testing.T) {
+	needTool(t, "git", "send-email", "--help")
+	if err := sandbox.Check(); err != nil {
+		skipOrFailE2E(t, "no usable sandbox: "+err.Error())
+	}
+	if _, err := os.Stat("/usr/sbin/mke2fs"); err != nil || os.Geteuid() != 0 {
+		skipOrFailE2E(t, "a Disk needs root and mke2fs")
+	}
+	data := t.TempDir()
+	work, _ := filepath.EvalSymlinks(data)
+	work = filepath.Join(work, "repos", "work")
+	t.Cleanup(func() { sandbox.CleanDisks(context.Background(), work) })
+	srv := startServer(t, data)
+	repo := makeRepo(t)
+	bare := filepath.Join(t.TempDir(), "project.git")
+	run(t, repo, "git", "clone", "-q", "--bare", repo, bare)
+	run(t, bare, "git", "update-ref", "refs/heads/main", strings.TrimSpace(run(t, repo, "git", "rev-parse", "HEAD~3")))
+	run(t, data, binary, "list", "update", "dev", "--repo", bare, "--branch", "main",
+		"--check", "sleep 600", "--first-timer-gate=false", "--data", data)
+	out := filepath.Join(repo, "v1")
+	run(t, repo, "git", "format-patch", "-q", "-o", out, "HEAD~3")
+	sendEmail(t, repo, srv.smtp, out)
+
+	// mounts lists the mount points under work.
+	mounts := func() []string {
+		b, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], work+"/") {
+				m = append(m, f[4])
+			}
+		}
+		return m
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(60 * time.Second); !ok(); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not after 60 s; mounts under %s: %q", what, work, mounts())
+			}
+		}
+	}
+	waitFor("the check's disk mounted", func() bool { return len(mounts()) == 1 })
+	left := mounts()[0]
+	if err := srv.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	srv.cmd.Wait()
+	images, _ := filepath.Glob(filepath.Join(work, ".*.disk-*"))
+	if m := mounts(); len(m) != 1 || m[0] != left || len(images) != 1 {
+		t.Fatalf("after kill -9: mounts %q, images %q; want the check's", m, images)
+	}
+
+	srv = startServer(t, data)
+	waitFor("the left mount undone", func() bool { return !slices.Contains(mounts(), left) })
+	if _, err := os.Lstat(images[0]); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the image %s is still there: %v", images[0], err)
+	}
+	srv.mu.Lock()
+	log := srv.log.String()
+	srv.mu.Unlock()
+	for _, want := range [][2]string{{"ci unmounted a disk left by a killed check", "dir=" + left}, {"ci removed a disk image left by a killed check", "image=" + images[0]}} {
+		if !slices.ContainsFunc(strings.Split(log, "\n"), func(l string) bool { return strings.Contains(l, want[0]) && strings.Contains(l, want[1]) }) {
+			t.Errorf("the log lacks %q with %s:\n%s", want[0], want[1], log)
+		}
+	}
+	srv.stop()
+}
+
+func skipOrFailE2E(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
 }

@@ -60,7 +60,7 @@ func newCI(st store.Store, svc *review.Service, data, webURL string, hooks *webh
 		kick: make(chan struct{}, 1), limits: sandbox.DefaultLimits, fetchEvery: 5 * time.Minute,
 		grace: defaultCIGrace, scanEvery: time.Minute, firstSeen: map[int64]time.Time{}, now: time.Now}
 	r, err := ci.New(ci.Config{Store: st, Prepare: w.prepare, CheckFor: w.checkFor, Gate: w.gate,
-		Logger: log, Poll: 2 * time.Second, Finished: w.finished})
+		Logger: log, Poll: 2 * time.Second, Finished: w.finished, WorkDir: gitrepo.WorkDir(data)})
 	if err != nil {
 		return nil, err
 	}
