@@ -166,6 +166,10 @@ func (e *env) Prepare(ctx context.Context, sid int64) (string, func(), PrepareRe
 		}
 	}
 	cleanup := func() {
+		// Under the lock: a prune beside another job's worktree add
+		// races it for .git/worktrees/ (could not create directory).
+		e.mu.Lock()
+		defer e.mu.Unlock()
 		os.RemoveAll(wt)
 		exec.Command("git", "-C", e.repo, "worktree", "prune").Run()
 	}
