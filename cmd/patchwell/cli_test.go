@@ -16,8 +16,20 @@ func corpusPath(t *testing.T, rel string) string { return testcorpus.Path(t, rel
 // cli runs the binary and returns stdout, stderr and the exit code.
 func cli(t *testing.T, stdin []byte, args ...string) (string, string, int) {
 	t.Helper()
+	return cliDir(t, "", stdin, args...)
+}
+
+// cliIn runs the binary in the working directory dir.
+func cliIn(t *testing.T, dir string, args ...string) (string, string, int) {
+	t.Helper()
+	return cliDir(t, dir, nil, args...)
+}
+
+func cliDir(t *testing.T, dir string, stdin []byte, args ...string) (string, string, int) {
+	t.Helper()
 	e2eBackend(t)
 	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if stdin != nil {

@@ -29,23 +29,6 @@ func needSandbox(t *testing.T) {
 	}
 }
 
-// cliIn runs the binary in dir and returns stdout, stderr and the exit code.
-func cliIn(t *testing.T, dir string, args ...string) (string, string, int) {
-	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Dir = dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("%v: %v", args, err)
-	}
-	return out.String(), errb.String(), code
-}
-
 // TestWrongDataRefused: a command other than serve and list create given
 // a directory without a database (none given, away from the server's
 // directory, or a mistyped path) says so in one line, exits 1, and
