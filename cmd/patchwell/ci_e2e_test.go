@@ -120,7 +120,7 @@ func TestKilledCheckLeavesNoMount(t *testing.T) {
 	run(t, repo, "git", "clone", "-q", "--bare", repo, bare)
 	run(t, bare, "git", "update-ref", "refs/heads/main", strings.TrimSpace(run(t, repo, "git", "rev-parse", "HEAD~3")))
 	run(t, data, binary, "list", "update", "dev", "--repo", bare, "--branch", "main",
-		"--check", "sleep 600", "--first-timer-gate=false", "--data", data)
+		"--check", "sleep 6023", "--first-timer-gate=false", "--data", data)
 	out := filepath.Join(repo, "v1")
 	run(t, repo, "git", "format-patch", "-q", "-o", out, "HEAD~3")
 	sendEmail(t, repo, srv.smtp, out)
@@ -159,18 +159,23 @@ func TestKilledCheckLeavesNoMount(t *testing.T) {
 	}
 
 	srv = startServer(t, data)
-	waitFor("the left mount undone", func() bool { return !slices.Contains(mounts(), left) })
-	if _, err := os.Lstat(images[0]); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the image %s is still there: %v", images[0], err)
-	}
-	srv.mu.Lock()
-	log := srv.log.String()
-	srv.mu.Unlock()
-	for _, want := range [][2]string{{"ci unmounted a disk left by a killed check", "dir=" + left}, {"ci removed a disk image left by a killed check", "image=" + images[0]}} {
-		if !slices.ContainsFunc(strings.Split(log, "\n"), func(l string) bool { return strings.Contains(l, want[0]) && strings.Contains(l, want[1]) }) {
-			t.Errorf("the log lacks %q with %s:\n%s", want[0], want[1], log)
+	// The cleanup unmounts, then removes the image, then logs both: wait
+	// for all of it.
+	logged := func() bool {
+		srv.mu.Lock()
+		log := srv.log.String()
+		srv.mu.Unlock()
+		for _, want := range [][2]string{{"ci unmounted a disk left by a killed check", "dir=" + left}, {"ci removed a disk image left by a killed check", "image=" + images[0]}} {
+			if !slices.ContainsFunc(strings.Split(log, "\n"), func(l string) bool { return strings.Contains(l, want[0]) && strings.Contains(l, want[1]) }) {
+				return false
+			}
 		}
+		return true
 	}
+	waitFor("the left mount undone, its image removed and both logged", func() bool {
+		_, err := os.Lstat(images[0])
+		return !slices.Contains(mounts(), left) && errors.Is(err, os.ErrNotExist) && logged()
+	})
 	srv.stop()
 }
 

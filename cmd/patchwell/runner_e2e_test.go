@@ -68,7 +68,7 @@ func TestRunnerCommand(t *testing.T) {
 	mbox := gitRunT(t, src, "format-patch", "--stdout", "-1")
 
 	var mu sync.Mutex
-	check := "sleep 600"
+	check := "sleep 6017" // a duration no other test uses: pgrep looks for it below
 	var srv *httptest.Server
 	h := ci.Handler(ci.HandlerConfig{
 		Store: st,
@@ -147,7 +147,7 @@ func TestRunnerCommand(t *testing.T) {
 		t.Errorf("checks: %v", states)
 	}
 	// The killed runner's sandbox died with it.
-	if out, _ := exec.Command("pgrep", "-f", "sleep 600").Output(); len(out) > 0 {
+	if out, _ := exec.Command("pgrep", "-f", "sleep 6017").Output(); len(out) > 0 {
 		t.Errorf("sandboxed process survived its runner: %s", out)
 	}
 }
