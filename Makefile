@@ -3,7 +3,7 @@ GO ?= go
 .PHONY: build run test ci fuzz bench-import bench-smtp bench-web fmt vet
 
 build:
-	@test -x bin/patchwell || echo "building bin/patchwell: the first build compiles SQLite (cgo), several minutes on 2 cores"
+	@test -x bin/patchwell || echo "building bin/patchwell: the first build compiles SQLite (cgo), about two minutes on 2 cores"
 	$(GO) build -o bin/patchwell ./cmd/patchwell
 
 # Build, then run the server in place of the shell (exec), so Ctrl-C and
