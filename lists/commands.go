@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"mime"
 	"strconv"
 	"strings"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"patchwell/store"
 )
 
-func mimeQ(v string) string { return mime.QEncoding.Encode("utf-8", v) }
 
 // command handles mail to NAME+detail@DOMAIN.
 func (s *Server) command(ctx context.Context, env Envelope, list, detail string, raw []byte) error {

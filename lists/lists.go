@@ -455,42 +455,15 @@ func (s *Server) send(ctx context.Context, list string, to []string, inReplyTo, 
 	if s.out == nil || len(to) == 0 {
 		return
 	}
-	var b strings.Builder
-	now := time.Now()
-	fmt.Fprintf(&b, "From: %s\r\n", (&mail.Address{Name: list + " list", Address: from}).String())
-	fmt.Fprintf(&b, "To: %s\r\n", strings.Join(to, ", "))
-	fmt.Fprintf(&b, "Subject: %s\r\n", mimeHeader(subject))
-	fmt.Fprintf(&b, "Date: %s\r\n", now.Format(time.RFC1123Z))
-	fmt.Fprintf(&b, "Message-ID: <%d.%s@%s>\r\n", now.UnixNano(), randHex(6), s.cfg.Domain)
-	if inReplyTo != "" {
-		fmt.Fprintf(&b, "In-Reply-To: <%s>\r\nReferences: <%s>\r\n", inReplyTo, inReplyTo)
-	}
-	fmt.Fprintf(&b, "Auto-Submitted: auto-replied\r\nPrecedence: list\r\nX-Loop: %s\r\n", s.addr(list, ""))
-	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
-	b.WriteString(strings.ReplaceAll(body, "\n", "\r\n"))
-	if err := s.out.Send(ctx, list, to, []byte(b.String())); err != nil {
+	raw, _ := archive.Compose(archive.Outgoing{
+		From: (&mail.Address{Name: list + " list", Address: from}).String(), To: to,
+		Subject: subject, Domain: s.cfg.Domain, InReplyTo: inReplyTo,
+		Extra: []store.Header{{Name: "Auto-Submitted", Value: "auto-replied"}, {Name: "Precedence", Value: "list"},
+			{Name: "X-Loop", Value: s.addr(list, "")}},
+		Body: body,
+	})
+	if err := s.out.Send(ctx, list, to, raw); err != nil {
 		s.log.Error("queue list mail", "list", list, "to", to, "err", err)
 	}
 }
 
-func randHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// mimeHeader encodes a header value that is not plain ASCII.
-func mimeHeader(v string) string {
-	v = strings.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' {
-			return ' '
-		}
-		return r
-	}, v)
-	for _, r := range v {
-		if r >= 0x80 {
-			return mimeQ(v)
-		}
-	}
-	return v
-}

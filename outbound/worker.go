@@ -1,6 +1,7 @@
 package outbound
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -18,6 +19,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"patchwell/archive"
 	"patchwell/store"
 )
 
@@ -317,9 +319,42 @@ func (w *Worker) transaction(m store.OutboxMessage, rcpt string) error {
 }
 
 func (w *Worker) dial() error {
+	c, err := w.connect()
+	if err != nil {
+		return err
+	}
+	w.c = c
+	return nil
+}
+
+// SendNow sends a message the site writes (a sign-up confirmation) to
+// one address straight through the smarthost, on a connection of its
+// own: not queued, so a failure is the caller's to show (the person
+// signing up asks again).
+func (w *Worker) SendNow(ctx context.Context, to, subject, body string) error {
+	from := "patchwell@" + w.cfg.Domain
+	raw, _ := archive.Compose(archive.Outgoing{From: from, To: []string{to}, Subject: subject, Domain: w.cfg.Domain,
+		Extra: []store.Header{{Name: "Auto-Submitted", Value: "auto-generated"}}, Body: body})
+	c, err := w.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if d, ok := ctx.Deadline(); ok {
+		c.SubmissionTimeout = time.Until(d)
+	}
+	if err := c.SendMail(from, []string{to}, bytes.NewReader(raw)); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+// connect dials the smarthost, greets it, starts TLS and authenticates
+// as configured.
+func (w *Worker) connect() (*smtp.Client, error) {
 	conn, err := net.DialTimeout("tcp", w.cfg.Smarthost, w.cfg.Timeout)
 	if err != nil {
-		return fmt.Errorf("dial smarthost: %w", err)
+		return nil, fmt.Errorf("dial smarthost: %w", err)
 	}
 	host, _, _ := net.SplitHostPort(w.cfg.Smarthost)
 	var c *smtp.Client
@@ -333,7 +368,7 @@ func (w *Worker) dial() error {
 		}
 		c, err = smtp.NewClientStartTLS(conn, tc)
 		if err != nil {
-			return fmt.Errorf("starttls: %w", err)
+			return nil, fmt.Errorf("starttls: %w", err)
 		}
 	} else {
 		c = smtp.NewClient(conn)
@@ -342,20 +377,19 @@ func (w *Worker) dial() error {
 	c.SubmissionTimeout = 2 * w.cfg.Timeout
 	if err := c.Hello(w.cfg.HelloName); err != nil {
 		c.Close()
-		return fmt.Errorf("ehlo: %w", err)
+		return nil, fmt.Errorf("ehlo: %w", err)
 	}
 	if w.cfg.Username != "" {
 		if _, isTLS := c.TLSConnectionState(); !isTLS && !loopback(host) {
 			c.Close()
-			return errors.New("smarthost: refusing AUTH without TLS (set --smarthost-starttls)")
+			return nil, errors.New("smarthost: refusing AUTH without TLS (set --smarthost-starttls)")
 		}
 		if err := c.Auth(sasl.NewPlainClient("", w.cfg.Username, w.cfg.Password)); err != nil {
 			c.Close()
-			return fmt.Errorf("auth: %w", err)
+			return nil, fmt.Errorf("auth: %w", err)
 		}
 	}
-	w.c = c
-	return nil
+	return c, nil
 }
 
 // senderError is a refused MAIL FROM. Even a 5xx is retried: it says

@@ -339,3 +339,27 @@ func TestRunKick(t *testing.T) {
 		t.Errorf("sink got %+v, want one copy to late@example.net", got)
 	}
 }
+
+// TestSendNow: a site message (the sign-up confirmation) goes straight
+// through the smarthost, written by archive.Compose; an unreachable
+// smarthost is an error for the caller.
+func TestSendNow(t *testing.T) {
+	s := newSink(t, nil)
+	w := newWorker(t, nil, s, nil, nil)
+	if err := w.SendNow(context.Background(), "new@example.org", "Confirm your account on héllo", "open\nhttp://x/confirm/pwc_1\n"); err != nil {
+		t.Fatal(err)
+	}
+	ms := s.messages()
+	if len(ms) != 1 {
+		t.Fatalf("%d messages at the smarthost", len(ms))
+	}
+	m := ms[0]
+	if m.From != "patchwell@lists.test" || m.Rcpt != "new@example.org" || !bytes.Contains(m.Data, []byte("http://x/confirm/pwc_1\r\n")) ||
+		!bytes.Contains(m.Data, []byte("Subject: =?utf-8?q?")) || !bytes.Contains(m.Data, []byte("Auto-Submitted: auto-generated\r\n")) {
+		t.Fatalf("mail from %s:\n%s", m.From, m.Data)
+	}
+	down := newWorker(t, nil, s, nil, func(c *Config) { c.Smarthost = "127.0.0.1:1" })
+	if err := down.SendNow(context.Background(), "a@b.example", "s", "b"); err == nil {
+		t.Error("no error from an unreachable smarthost")
+	}
+}

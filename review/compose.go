@@ -1,13 +1,8 @@
 package review
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"mime"
-	"mime/quotedprintable"
 	"net/mail"
 	"sort"
 	"strings"
@@ -179,54 +174,23 @@ func (s *Service) ComposeReview(ctx context.Context, d store.ReviewDraft, domain
 		}
 	}
 
-	// Header.
-	msgid := newMessageID(now, domain)
 	subject := ph.Subject
 	if !patchmail.ParseSubject(subject).Reply {
 		subject = "Re: " + subject
 	}
-	refs := append(append([]string(nil), ph.References...), ph.MessageID)
-	if len(refs) > 20 {
-		refs = append(refs[:1], refs[len(refs)-19:]...)
+	m := archive.Outgoing{
+		From:    (&mail.Address{Name: d.From.Name, Address: d.From.Email}).String(),
+		To:      []string{se.List + "@" + domain},
+		Subject: subject, Domain: domain, Date: now,
+		InReplyTo: ph.MessageID, References: ph.References,
+		Extra: []store.Header{{Name: "User-Agent", Value: "patchwell (web review)"}},
+		Body:  body.String(),
 	}
-	var h bytes.Buffer
-	hdr := func(k, v string) { fmt.Fprintf(&h, "%s: %s\r\n", k, v) }
-	hdr("From", (&mail.Address{Name: d.From.Name, Address: d.From.Email}).String())
-	hdr("To", se.List+"@"+domain)
 	if ph.From.Email != "" && !strings.EqualFold(ph.From.Email, d.From.Email) {
-		hdr("Cc", (&mail.Address{Name: ph.From.Name, Address: ph.From.Email}).String())
+		m.Cc = []string{(&mail.Address{Name: ph.From.Name, Address: ph.From.Email}).String()}
 	}
-	hdr("Subject", mime.QEncoding.Encode("utf-8", subject))
-	hdr("Date", now.Format(time.RFC1123Z))
-	hdr("Message-ID", "<"+msgid+">")
-	hdr("In-Reply-To", "<"+ph.MessageID+">")
-	hdr("References", "<"+strings.Join(refs, ">\r\n <")+">")
-	hdr("MIME-Version", "1.0")
-	hdr("Content-Type", "text/plain; charset=utf-8")
-	hdr("User-Agent", "patchwell (web review)")
-	text := body.String()
-	long := false
-	for _, l := range strings.Split(text, "\n") {
-		if len(l) > 900 {
-			long = true
-		}
-	}
-	if long {
-		hdr("Content-Transfer-Encoding", "quoted-printable")
-		h.WriteString("\r\n")
-		qw := quotedprintable.NewWriter(&h)
-		if _, err := qw.Write([]byte(strings.ReplaceAll(text, "\n", "\r\n"))); err != nil {
-			return nil, "", "", err
-		}
-		if err := qw.Close(); err != nil {
-			return nil, "", "", err
-		}
-	} else {
-		hdr("Content-Transfer-Encoding", "8bit")
-		h.WriteString("\r\n")
-		h.WriteString(strings.ReplaceAll(text, "\n", "\r\n"))
-	}
-	return h.Bytes(), msgid, se.List, nil
+	raw, msgid := archive.Compose(m)
+	return raw, msgid, se.List, nil
 }
 
 // find returns the diff line at file/side/line; -1 if there is none.
@@ -315,15 +279,6 @@ func escapeComment(s string) string {
 	return strings.Join(lines, "\n")
 }
 
-// newMessageID returns a fresh Message-ID under domain.
-func newMessageID(now time.Time, domain string) string {
-	var r [8]byte
-	_, _ = rand.Read(r[:])
-	if domain == "" {
-		domain = "localhost"
-	}
-	return fmt.Sprintf("%s.%s.review@%s", now.UTC().Format("20060102150405"), hex.EncodeToString(r[:]), domain)
-}
 
 // Distributor queues an archived message to a list's subscribers, in the
 // transaction that archived it (outbound.Queue.Distribute).

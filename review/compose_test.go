@@ -59,9 +59,10 @@ func TestReviewRoundTrip(t *testing.T) {
 	if m.Kind != store.KindReply || m.InReplyTo != "v1-1@example.org" || m.ThreadID != p1.ThreadID || m.From.Email != rita.Email {
 		t.Errorf("archived review = %+v, want a reply from Rita in the patch's thread", m)
 	}
-	for _, h := range []string{"Subject: Re: [PATCH 1/2] wdt: write twice\r\n", "To: dev@lists.example.org\r\n",
-		"Content-Type: text/plain; charset=utf-8\r\n", "References: <v1-1@example.org>\r\n", "\r\n\r\nMostly fine, two nits.\r\n",
-		"\r\nOn Thu, Aug 1, 2024 at 10:00:01 +0000, Ann Author wrote:\r\n> diff --git a/drivers/wdt.c b/drivers/wdt.c\r\n"} {
+	// Stored as the archive keeps mail: LF line endings (archive.Compose).
+	for _, h := range []string{"Subject: Re: [PATCH 1/2] wdt: write twice\n", "To: dev@lists.example.org\n",
+		"Content-Type: text/plain; charset=utf-8\n", "References: <v1-1@example.org>\n", "\n\nMostly fine, two nits.\n",
+		"\nOn Thu, Aug 1, 2024 at 10:00:01 +0000, Ann Author wrote:\n> diff --git a/drivers/wdt.c b/drivers/wdt.c\n"} {
 		if !bytes.Contains(raw, []byte(h)) {
 			t.Errorf("review lacks %q", h)
 		}

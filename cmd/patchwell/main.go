@@ -376,15 +376,7 @@ func cmdServe(args []string) error {
 	}
 	var sendMail func(ctx context.Context, to, subject, body string) error
 	if *smarthost != "" {
-		pass := ""
-		if *smartPassFile != "" {
-			b, err := os.ReadFile(*smartPassFile)
-			if err != nil {
-				return fmt.Errorf("smarthost password: %w", err)
-			}
-			pass = strings.TrimRight(string(b), "\r\n")
-		}
-		sendMail = siteMailer(*smarthost, *smartUser, pass, *smartTLS, "patchwell@"+*domain)
+		sendMail = worker.SendNow
 	}
 	if l := ls.take("http"); l != nil {
 		h := web.New(svc, web.Config{Domain: *domain, BaseURL: pageURL, SMTPAddr: *smtpAddr,

@@ -2,14 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"mime"
 	"net"
-	"strings"
-	"time"
-
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 
 	"patchwell/lists"
 	"patchwell/mailauth"
@@ -46,46 +39,6 @@ func dnsResolver(addr string) mailauth.Resolver {
 		var d net.Dialer
 		return d.DialContext(ctx, network, addr)
 	}}
-}
-
-// siteMailer sends the site's own mail (the sign-up confirmation) to one
-// address straight through the smarthost: not queued, so a failure is
-// shown to the person signing up, who asks again.
-func siteMailer(smarthost, user, pass string, starttls bool, from string) func(ctx context.Context, to, subject, body string) error {
-	return func(ctx context.Context, to, subject, body string) error {
-		var c *smtp.Client
-		var err error
-		if starttls {
-			c, err = smtp.DialStartTLS(smarthost, nil)
-		} else {
-			c, err = smtp.Dial(smarthost)
-		}
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		if user != "" {
-			if err := c.Auth(sasl.NewPlainClient("", user, pass)); err != nil {
-				return err
-			}
-		}
-		now := time.Now()
-		msg := fmt.Sprintf("From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <%d.site@%s>\r\nAuto-Submitted: auto-generated\r\n"+
-			"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n%s",
-			from, to, mime.QEncoding.Encode("utf-8", subject), now.Format(time.RFC1123Z), now.UnixNano(), domainOf(from),
-			strings.ReplaceAll(body, "\n", "\r\n"))
-		if err := c.SendMail(from, []string{to}, strings.NewReader(msg)); err != nil {
-			return err
-		}
-		return c.Quit()
-	}
-}
-
-func domainOf(addr string) string {
-	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
-		return strings.Trim(addr[i+1:], ">")
-	}
-	return "localhost"
 }
 
 // activeSubscribers names the recipients of a list's posts, for

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net"
 	"net/http"
@@ -225,20 +224,3 @@ func httpGet(t *testing.T, url string) []byte {
 	return b
 }
 
-// TestSiteMailer: the sign-up confirmation goes straight through the
-// smarthost (a real SMTP server here).
-func TestSiteMailer(t *testing.T) {
-	sk := startSink(t)
-	send := siteMailer(sk.addr, "", "", false, "patchwell@patchwell.localhost")
-	if err := send(context.Background(), "new@example.org", "Confirm your account on héllo", "open\nhttp://x/confirm/pwc_1\n"); err != nil {
-		t.Fatal(err)
-	}
-	m := sk.waitFor(t, "new@example.org", 1)[0]
-	if m.from != "patchwell@patchwell.localhost" || !bytes.Contains(m.data, []byte("http://x/confirm/pwc_1\r\n")) ||
-		!bytes.Contains(m.data, []byte("Subject: =?utf-8?q?")) {
-		t.Fatalf("mail from %s:\n%s", m.from, m.data)
-	}
-	if err := siteMailer("127.0.0.1:1", "", "", false, "p@x")(context.Background(), "a@b", "s", "b"); err == nil {
-		t.Error("no error from an unreachable smarthost")
-	}
-}

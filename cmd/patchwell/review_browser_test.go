@@ -87,7 +87,7 @@ func TestReviewInBrowser(t *testing.T) {
 	}
 
 	_, raw := fetch(t, http.DefaultClient, base+"/dev/"+url.PathEscape(msgid)+"/raw")
-	for _, want := range []string{"From the browser.", "> diff --git a/README b/README\r\n", "> @@ -1 +1,2 @@\r\n>  hello\r\n> +world\r\n\r\nCapitalise World.\r\n"} {
+	for _, want := range []string{"From the browser.", "> diff --git a/README b/README\n", "> @@ -1 +1,2 @@\n>  hello\n> +world\n\nCapitalise World.\n"} {
 		if !strings.Contains(raw, want) {
 			t.Errorf("the archived reply lacks %q:\n%s", want, raw)
 		}

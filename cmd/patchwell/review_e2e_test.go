@@ -119,7 +119,7 @@ func TestReviewOnTheWeb(t *testing.T) {
 	// The reply is an ordinary mail in the thread, quoting the hunk.
 	resp, raw := fetch(t, http.DefaultClient, base+"/dev/"+url.PathEscape(web.MessageID)+"/raw")
 	for _, want := range []string{"From: \"Rita Reviewer\" <rita@example.org>", "In-Reply-To: <" + p2.MessageID + ">", "Subject: Re: " + p2.Subject,
-		"One nit.", "Ada Lovelace wrote:\r\n> diff --git a/README b/README\r\n", "\r\n>  hello\r\n> +world\r\n\r\nCapitalise World.\r\n"} {
+		"One nit.", "Ada Lovelace wrote:\n> diff --git a/README b/README\n", "\n>  hello\n> +world\n\nCapitalise World.\n"} {
 		if !strings.Contains(raw, want) {
 			t.Errorf("archived review lacks %q:\n%s", want, raw)
 		}
