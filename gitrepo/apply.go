@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -15,7 +16,37 @@ import (
 // ErrAlreadyApplied refuses to apply a series twice.
 var ErrAlreadyApplied = errors.New("series already applied")
 
-// Applier applies series to their list's repository.
+// Refusal is why a series was not applied, worded for the person who
+// asked: on the web, by the API, by mail (X-Patchwell-Apply) or on the
+// command line, the same refusal. Kind says what sort it is, for the
+// answer's status: store.ErrConflict (applied already, incomplete, a
+// patch that does not apply), store.ErrInvalid (a pull request, a
+// refused path) or store.ErrNotFound (the list has no repository).
+// errors.Is and errors.As also find what it words (ErrAlreadyApplied,
+// a *Conflict, a *PathError).
+type Refusal struct {
+	Kind  error
+	Msg   string
+	Cause error
+}
+
+func (r *Refusal) Error() string { return r.Msg }
+
+func (r *Refusal) Unwrap() []error {
+	if r.Cause == nil {
+		return []error{r.Kind}
+	}
+	return []error{r.Kind, r.Cause}
+}
+
+// Replier posts a reply on a series' thread (review.Service.PostReply).
+type Replier interface {
+	PostReply(ctx context.Context, r review.Reply) (string, error)
+}
+
+// Applier applies series to their list's repository: the one apply
+// service of the web page, the API, the mail command and the command
+// line.
 type Applier struct {
 	Store   store.Store
 	Service *review.Service
@@ -26,11 +57,16 @@ type Applier struct {
 	// Committer is the identity commits are made as when the applier
 	// gives no address (default "patchwell <patchwell@localhost>").
 	CommitterName, CommitterEmail string
+	// Replies, when set, posts the "Applied to BRANCH, thanks" reply
+	// (Result.Reply) on the series' thread after Apply, from the
+	// maintainer who applied it.
+	Replies Replier
 	// OnApplied, when set, is called after a series was applied
-	// (through Apply or found on the branch), to send the "Applied to
-	// BRANCH, thanks" reply (Result.Reply) or notify webhooks.
+	// (through Apply or found on the branch), to notify webhooks.
 	OnApplied func(ctx context.Context, r *Result)
 	Now       func() time.Time
+	// Log, when set, is told of a reply that could not be posted.
+	Log *slog.Logger
 }
 
 // Result is an applied series.
@@ -40,6 +76,9 @@ type Result struct {
 	Commits []Commit // one per patch, in order
 	Flags   []Flag   // paths a reviewer should look at (CheckPatches)
 	By      string   // who applied it; "" when found on the branch
+	// ReplyErr is why the "Applied, thanks" reply could not be posted
+	// (the series is applied all the same).
+	ReplyErr error
 }
 
 // Reply is the text of the "Applied, thanks" reply to the series.
@@ -72,11 +111,62 @@ func (a *Applier) Mirror(ctx context.Context, list string) (*Mirror, *store.List
 // `git am -3`, trailers collected from replies and a Link: to each
 // archived patch added, authorship and dates kept, committed as by (an
 // address; the Committer identity when ""), pushes it, records the
-// commits and sets the series applied. Nothing is pushed and the status
-// is unchanged when a patch does not apply (*Conflict), a path is
-// refused (*PathError), or the series was applied already
-// (ErrAlreadyApplied).
+// commits, sets the series applied and posts the "Applied, thanks"
+// reply (Replies). Nothing is pushed and the status is unchanged when
+// it refuses: a *Refusal says why (a patch that does not apply, a
+// refused path, applied already, incomplete, a pull request, no
+// repository); any other error is a fault.
 func (a *Applier) Apply(ctx context.Context, seriesID int64, by string) (*Result, error) {
+	r, err := a.apply(ctx, seriesID, by)
+	var conflict *Conflict
+	var pathErr *PathError
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrAlreadyApplied):
+		return nil, &Refusal{Kind: store.ErrConflict, Msg: "the series is applied already", Cause: err}
+	case errors.Is(err, errIncomplete), errors.Is(err, errPull):
+		return nil, err
+	case errors.As(err, &conflict):
+		return nil, &Refusal{Kind: store.ErrConflict, Msg: "nothing was pushed: " + conflict.Error(), Cause: err}
+	case errors.As(err, &pathErr):
+		return nil, &Refusal{Kind: store.ErrInvalid, Msg: "nothing was pushed: " + pathErr.Error(), Cause: err}
+	case errors.Is(err, store.ErrNotFound):
+		if se, serr := a.Store.Series(ctx, seriesID); serr == nil {
+			if _, rerr := a.Store.ListRepo(ctx, se.List); errors.Is(rerr, store.ErrNotFound) {
+				return nil, &Refusal{Kind: store.ErrNotFound, Msg: "the list has no repository to apply to", Cause: err}
+			}
+		}
+		return nil, err
+	default:
+		return r, err
+	}
+	if a.Replies != nil {
+		_, r.ReplyErr = a.Replies.PostReply(ctx, review.Reply{Series: r.Series, From: by, Tag: "applied", Body: r.Reply()})
+		if r.ReplyErr != nil && a.Log != nil {
+			a.Log.Error("applied, but the reply was not posted", "series", seriesID, "err", r.ReplyErr)
+		}
+	}
+	return r, nil
+}
+
+// ApplySeries is Apply for those who need only the reply's text (the
+// web page, the API and the X-Patchwell-Apply command): the "Applied,
+// thanks" text, or the *Refusal or fault.
+func (a *Applier) ApplySeries(ctx context.Context, seriesID int64, by string) (string, error) {
+	r, err := a.Apply(ctx, seriesID, by)
+	if err != nil {
+		return "", err
+	}
+	return r.Reply(), nil
+}
+
+// errIncomplete and errPull are refusals made before any git work.
+var (
+	errIncomplete = errors.New("incomplete")
+	errPull       = errors.New("pull request")
+)
+
+func (a *Applier) apply(ctx context.Context, seriesID int64, by string) (*Result, error) {
 	if by != "" && (!strings.Contains(by, "@") || strings.ContainsAny(by, "<>\" \t\r\n\x00") || len(by) > 254) {
 		return nil, fmt.Errorf("%w: %q is not an e-mail address", store.ErrInvalid, by)
 	}
@@ -90,11 +180,11 @@ func (a *Applier) Apply(ctx context.Context, seriesID int64, by string) (*Result
 	if _, err := a.Store.AppliedSeries(ctx, seriesID); err == nil {
 		return nil, fmt.Errorf("series %d: %w", seriesID, ErrAlreadyApplied)
 	}
-	if !se.Complete || len(patches) == 0 {
-		return nil, fmt.Errorf("series %d is incomplete (%d of %d patches)", seriesID, se.Received, se.Total)
-	}
 	if se.PullURL != "" {
-		return nil, fmt.Errorf("series %d is a pull request: fetch and merge it", seriesID)
+		return nil, &Refusal{Kind: store.ErrInvalid, Msg: "the series is a pull request: fetch and merge it", Cause: errPull}
+	}
+	if !se.Complete || len(patches) == 0 {
+		return nil, &Refusal{Kind: store.ErrConflict, Msg: fmt.Sprintf("the series is incomplete (%d of %d patches received)", se.Received, se.Total), Cause: errIncomplete}
 	}
 	m, repo, err := a.Mirror(ctx, se.List)
 	if err != nil {

@@ -66,7 +66,7 @@ func newFixture(t testing.TB) *fixture {
 	if _, err := f.st.CreateList(f.ctx, store.List{Name: "dev"}); err != nil {
 		t.Fatal(err)
 	}
-	f.in = review.NewIngester(f.st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f.in = review.NewIngester(f.st, review.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	t.Cleanup(func() { f.in.Close(); f.st.Close() })
 	f.origin = filepath.Join(dir, "origin.git")
 	f.work = filepath.Join(dir, "work")
@@ -119,7 +119,7 @@ func (f *fixture) send(t *testing.T, commits ...func() string) (int64, []string)
 	var ids []string
 	for _, p := range files {
 		raw, _ := os.ReadFile(p)
-		if err := f.in.Deliver(f.ctx, []string{"dev"}, raw); err != nil {
+		if err := f.in.Post(f.ctx, review.Post{Lists: []string{"dev"}, Raw: raw}); err != nil {
 			t.Fatal(err)
 		}
 		for _, l := range strings.Split(string(raw), "\n") {
@@ -150,7 +150,7 @@ func TestApplyPushesWithTrailers(t *testing.T) {
 	reply := "From: Bob Reviewer <bob@example.org>\nTo: dev@patchwell.localhost\nSubject: Re: [PATCH 1/2] a: spell out five\n" +
 		"Message-ID: <review-1@example.org>\nIn-Reply-To: <" + mids[0] + ">\nReferences: <" + mids[0] + ">\nDate: Wed, 2 Dec 2026 10:00:00 +0000\n\n" +
 		"Looks right.\n\nReviewed-by: Bob Reviewer <bob@example.org>\n"
-	if err := f.in.Deliver(f.ctx, []string{"dev"}, []byte(reply)); err != nil {
+	if err := f.in.Post(f.ctx, review.Post{Lists: []string{"dev"}, Raw: []byte(reply)}); err != nil {
 		t.Fatal(err)
 	}
 	var hooked *Result
@@ -241,7 +241,7 @@ func TestApplyRefusesPathThroughSymlink(t *testing.T) {
 	evil = strings.Replace(evil, "Message-ID: <", "Message-ID: <evil-", 1)
 	evil = strings.Replace(evil, "Message-Id: <", "Message-Id: <evil-", 1)
 	evil = strings.Replace(evil, "x: add x", "x: add evil x", -1)
-	if err := f.in.Deliver(f.ctx, []string{"dev"}, []byte(evil)); err != nil {
+	if err := f.in.Post(f.ctx, review.Post{Lists: []string{"dev"}, Raw: []byte(evil)}); err != nil {
 		t.Fatal(err)
 	}
 	m, err := f.st.Message(f.ctx, "dev", "evil-"+patches[0].MessageID)

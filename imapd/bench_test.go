@@ -83,7 +83,7 @@ func benchStore(b *testing.B) *store.DB {
 			benchData.err = err
 			return
 		}
-		in := review.NewIngester(st, slog.New(slog.DiscardHandler))
+		in := review.NewIngester(st, review.Config{Log: slog.New(slog.DiscardHandler)})
 		defer in.Close()
 		src, err := archive.OpenSource(corpus)
 		if err != nil {
@@ -293,7 +293,7 @@ func BenchmarkIdleWake(b *testing.B) {
 		b.StopTimer()
 		n++
 		raw := fmt.Sprintf("From: a@example.org\nSubject: wake %d\nMessage-ID: <wake-%d@example.org>\n\nbody\n", n, n)
-		if err := f.in.Deliver(context.Background(), []string{"dev"}, []byte(raw)); err != nil {
+		if err := f.in.Post(context.Background(), review.Post{Lists: []string{"dev"}, Raw: []byte(raw)}); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()

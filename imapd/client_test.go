@@ -73,7 +73,7 @@ func newFixture(t testing.TB, cfg imapd.Config, lists ...string) *fixture {
 		}
 	}
 	log := slog.New(slog.DiscardHandler)
-	f.in = review.NewIngester(st, log)
+	f.in = review.NewIngester(st, review.Config{Log: log})
 	t.Cleanup(func() { f.in.Close() })
 	f.acc = review.NewAccounts(st, review.DefaultArgon2)
 	if cfg.Domain == "" {
@@ -95,7 +95,7 @@ func newFixture(t testing.TB, cfg imapd.Config, lists ...string) *fixture {
 
 func (f *fixture) deliver(list string, raw []byte) {
 	f.t.Helper()
-	if err := f.in.Deliver(context.Background(), []string{list}, raw); err != nil {
+	if err := f.in.Post(context.Background(), review.Post{Lists: []string{list}, Raw: raw}); err != nil {
 		f.t.Fatalf("Deliver: %v", err)
 	}
 	f.srv.Notify()
@@ -779,9 +779,9 @@ func TestIdle(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st2.Close()
-			in2 := review.NewIngester(st2, slog.New(slog.DiscardHandler))
+			in2 := review.NewIngester(st2, review.Config{Log: slog.New(slog.DiscardHandler)})
 			defer in2.Close()
-			if err := in2.Deliver(ctx, []string{"dev"}, raw); err != nil {
+			if err := in2.Post(ctx, review.Post{Lists: []string{"dev"}, Raw: raw}); err != nil {
 				t.Fatal(err)
 			}
 		})

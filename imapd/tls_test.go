@@ -68,11 +68,11 @@ func newTLSEnv(t *testing.T) *tlsEnv {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	in := review.NewIngester(st, log)
+	in := review.NewIngester(st, review.Config{Log: log})
 	t.Cleanup(func() { in.Close() })
 	for i, list := range []string{"pub", "pub", "priv"} {
 		raw := fmt.Sprintf("From: Ada <ada@example.org>\nTo: %s@patchwell.localhost\nSubject: note %d\nMessage-ID: <n%d@example.org>\nDate: Mon, 1 Jan 2024 00:00:00 +0000\n\nbody %d\n", list, i, i, i)
-		if err := in.Deliver(ctx, []string{list}, []byte(raw)); err != nil {
+		if err := in.Post(ctx, review.Post{Lists: []string{list}, Raw: []byte(raw)}); err != nil {
 			t.Fatal(err)
 		}
 	}

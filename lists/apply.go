@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"patchwell/access"
+	"patchwell/store"
 )
 
 // Applier applies a series to its list's repository for the
@@ -19,20 +20,18 @@ import (
 type Applier interface {
 	// ApplySeries applies series seriesID as by (an address, the
 	// commits' committer) and returns the text of the "Applied, thanks"
-	// reply, which lists the commits. An *ApplyError says why not in
-	// words for the sender; any other error is a server fault.
+	// reply, which lists the commits. A refusal (worded for the sender)
+	// is an error that is store.ErrConflict, store.ErrInvalid or
+	// store.ErrNotFound (gitrepo.Refusal); any other error is a server
+	// fault.
 	ApplySeries(ctx context.Context, seriesID int64, by string) (string, error)
 }
 
-// ApplyError is a series the Applier would not or could not apply,
-// worded for the person who asked: a patch that does not apply (with
-// the conflict), a refused path, applied already, no repository,
-// incomplete.
-type ApplyError struct {
-	Msg string
+// refused reports whether err is an applier's refusal, worded for the
+// person who asked.
+func refused(err error) bool {
+	return errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrNotFound)
 }
-
-func (e *ApplyError) Error() string { return e.Msg }
 
 // maxKeptResult bounds the result kept with a message (the answer mail
 // carries all of it; a conflict's output can be long).
@@ -67,10 +66,9 @@ func (s *Server) applyCommand(ctx context.Context, list string, h header, value 
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ApplyTimeout)
 	defer cancel()
 	reply, err := s.cfg.Apply.ApplySeries(ctx, seriesID, strings.ToLower(h.From.Email))
-	var ae *ApplyError
 	switch {
-	case errors.As(err, &ae):
-		return result(fmt.Sprintf("Not done: series %d: %s", seriesID, ae.Msg))
+	case refused(err):
+		return result(fmt.Sprintf("Not done: series %d: %s", seriesID, err.Error()))
 	case err != nil:
 		s.log.Error("apply by mail", "list", list, "series", seriesID, "from", h.From.Email, "err", err)
 		return result(fmt.Sprintf("Not done: series %d could not be applied because of a server error; the operators have the details in the log.", seriesID))

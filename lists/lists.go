@@ -67,11 +67,9 @@ type Auth struct {
 	Header      string   // an Authentication-Results value, for the log
 }
 
-// Outbox is how the list sends mail.
+// Outbox is how the list sends the mail it writes (notices, answers to
+// commands); posts go to the subscribers through the Ingester.
 type Outbox interface {
-	// Distribute queues an archived post to the list's active
-	// subscribers; it runs in the transaction that archives the post.
-	Distribute(ctx context.Context, tx store.Tx, list *store.List, a *store.Added, raw []byte, rewriteFrom bool) error
 	// Send queues a message the list writes to the given recipients.
 	Send(ctx context.Context, list string, rcpts []string, raw []byte) error
 }
@@ -313,17 +311,7 @@ func (s *Server) post(ctx context.Context, env Envelope, lists []string, raw []b
 // the same transaction (unless it is automatic mail), then keeps its
 // authentication results and runs any maintainer command it carries.
 func (s *Server) archive(ctx context.Context, lists []string, h header, raw []byte, auth *Auth, rewrite bool) error {
-	distribute := !h.automatic()
-	err := s.in.DeliverWith(ctx, lists, raw, func(ctx context.Context, tx store.Tx, list string, a *store.Added) error {
-		if !distribute || s.out == nil {
-			return nil
-		}
-		l, err := s.st.ListInfo(ctx, list)
-		if err != nil {
-			return err
-		}
-		return s.out.Distribute(ctx, tx, l, a, raw, rewrite)
-	})
+	err := s.in.Post(ctx, review.Post{Lists: lists, Raw: raw, Distribute: !h.automatic(), RewriteFrom: rewrite})
 	if err != nil {
 		return err
 	}

@@ -88,10 +88,11 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	in := review.NewIngester(st, log)
+	out := &recorder{}
+	in := review.NewIngester(st, review.Config{Log: log, Distribute: out.Distribute})
 	t.Cleanup(func() { in.Close() })
 	e := &env{st: st, in: in, acc: review.NewAccounts(st, review.Argon2Params{Memory: 64, Time: 1, Threads: 1}),
-		out: &recorder{}, auth: map[string]*Auth{}}
+		out: out, auth: map[string]*Auth{}}
 	e.srv = New(st, in, e.acc, e.out, Config{Domain: "lists.example.org", WebURL: "https://lists.example.org",
 		Verify: func(ctx context.Context, raw []byte, env Envelope) *Auth {
 			return e.auth[strings.ToLower(parse(raw).From.Email)]
@@ -468,7 +469,7 @@ func (f *fakeApplier) ApplySeries(ctx context.Context, seriesID int64, by string
 	if f.err != nil {
 		return "", f.err
 	}
-	f.err = &ApplyError{Msg: "the series is applied already"}
+	f.err = fmt.Errorf("the series is applied already: %w", store.ErrConflict)
 	return "Applied to main, thanks!\n\n[1/1] fix the thing\n      commit: 0123456789abcdef\n", nil
 }
 

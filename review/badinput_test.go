@@ -34,7 +34,7 @@ func TestBadInputIsStored(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in, st := newTestIngester(t)
-			if err := in.Deliver(context.Background(), []string{"dev"}, []byte(tc.raw)); err != nil {
+			if err := in.Post(context.Background(), Post{Lists: []string{"dev"}, Raw: []byte(tc.raw)}); err != nil {
 				t.Fatalf("Deliver() = %v", err)
 			}
 			var got *store.Message
@@ -67,7 +67,7 @@ func TestBadInputIsStored(t *testing.T) {
 	a := "Message-ID: <dup@x>\nSubject: one\n\nfirst\n"
 	b := "Message-ID: <dup@x>\nSubject: one\n\nsecond\n"
 	for _, raw := range []string{a, b, a} {
-		if err := in.Deliver(context.Background(), []string{"dev"}, []byte(raw)); err != nil {
+		if err := in.Post(context.Background(), Post{Lists: []string{"dev"}, Raw: []byte(raw)}); err != nil {
 			t.Fatalf("Deliver() = %v", err)
 		}
 	}

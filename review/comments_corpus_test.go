@@ -83,7 +83,7 @@ func TestWatchdogReviewComments(t *testing.T) {
 		}
 		if keep {
 			raws[h.MessageID] = raw
-			if err := in.Deliver(ctx, []string{"dev"}, raw); err != nil {
+			if err := in.Post(ctx, Post{Lists: []string{"dev"}, Raw: raw}); err != nil {
 				t.Fatalf("Deliver(%s) = %v", h.MessageID, err)
 			}
 		}

@@ -55,7 +55,7 @@ func patchMail(v, i int, diff string) []byte {
 func deliver(t *testing.T, in *Ingester, raws ...[]byte) {
 	t.Helper()
 	for _, raw := range raws {
-		if err := in.Deliver(context.Background(), []string{"dev"}, raw); err != nil {
+		if err := in.Post(context.Background(), Post{Lists: []string{"dev"}, Raw: raw}); err != nil {
 			t.Fatalf("Deliver() = %v", err)
 		}
 	}
@@ -148,8 +148,7 @@ func TestCarryForward(t *testing.T) {
 func TestReindexKeepsReviewState(t *testing.T) {
 	in, st := newTestIngester(t)
 	ctx := context.Background()
-	svc := NewService(st)
-	svc.EnableReviews(in, "lists.example.org")
+	svc := New(st, ServiceConfig{Ingester: in, Domain: "lists.example.org"})
 	deliver(t, in, patchMail(1, 1, testDiff), patchMail(1, 2, secondDiff))
 	sid := seriesOf(t, st, "v1-1@example.org")
 	msgid, _, err := svc.SubmitReview(ctx, store.ReviewDraft{SeriesID: sid, From: store.Person{Name: "Rita", Email: "rita@example.org"},

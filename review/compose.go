@@ -280,20 +280,6 @@ func escapeComment(s string) string {
 }
 
 
-// Distributor queues an archived message to a list's subscribers, in the
-// transaction that archived it (outbound.Queue.Distribute).
-type Distributor func(ctx context.Context, tx store.Tx, list *store.List, a *store.Added, raw []byte, rewriteFrom bool) error
-
-// SetDistributor makes web reviews go to the list's subscribers; without
-// one they are archived and left in the outbox.
-func (s *Service) SetDistributor(d Distributor) { s.distribute = d }
-
-// EnableReviews lets the Service archive web reviews through in (the path
-// every arriving mail takes) under the mail domain.
-func (s *Service) EnableReviews(in *Ingester, domain string) {
-	s.in, s.domain = in, domain
-}
-
 // SubmitReview composes the reply for d, archives it in the series' thread
 // through the Ingester, as if it had arrived by mail, and queues it in the
 // outbox for delivery to the list's subscribers, all in one transaction.
@@ -302,33 +288,48 @@ func (s *Service) SubmitReview(ctx context.Context, d store.ReviewDraft) (string
 	if s.in == nil {
 		return "", "", fmt.Errorf("web reviews are not enabled on this server: %w", store.ErrReadOnly)
 	}
-	now := time.Now()
-	raw, msgid, list, err := s.ComposeReview(ctx, d, s.domain, now)
+	raw, msgid, list, err := s.ComposeReview(ctx, d, s.domain, time.Now())
 	if err != nil {
 		return "", "", err
 	}
-	listID, err := s.in.ListID(ctx, list)
-	if err != nil {
-		return "", "", err
-	}
-	p := Prepare(raw, now)
-	err = s.st.Update(ctx, func(tx store.Tx) error {
-		a, err := s.in.Store(ctx, NewBatch(tx), listID, p)
-		if err != nil {
-			return fmt.Errorf("archive review: %w", err)
-		}
-		if s.distribute != nil {
-			l, err := s.st.ListInfo(ctx, list)
-			if err != nil {
-				return err
-			}
-			return s.distribute(ctx, tx, l, a, raw, false)
-		}
-		_, err = tx.AddOutbox(ctx, store.OutboxMessage{ListID: listID, MessageID: msgid, Raw: raw, State: store.OutboxQueued, Created: now})
-		return err
-	})
-	if err != nil {
-		return "", "", err
+	if err := s.in.Post(ctx, Post{Lists: []string{list}, Raw: raw, Distribute: true}); err != nil {
+		return "", "", fmt.Errorf("archive review: %w", err)
 	}
 	return msgid, list, nil
+}
+
+// Reply is a message patchwell writes on a series' thread: the
+// "Applied, thanks" reply, the CI summary.
+type Reply struct {
+	Series *store.Series
+	From   string // an address; "" is "LIST maintainers <LIST@DOMAIN>"
+	Tag    string // names the kind in the Message-ID: "applied", "ci"
+	Body   string
+}
+
+// PostReply posts r in the series' thread (In-Reply-To its cover letter,
+// else its first patch) through the Ingester, like any post: archived
+// and queued to the list's subscribers in one transaction, the commit
+// hooks told. It returns the reply's Message-ID.
+func (s *Service) PostReply(ctx context.Context, r Reply) (string, error) {
+	if s.in == nil {
+		return "", fmt.Errorf("replies are not enabled on this server: %w", store.ErrReadOnly)
+	}
+	se := r.Series
+	parent := se.CoverMessageID
+	if parent == "" {
+		parent = se.MessageID
+	}
+	from := r.From
+	if from == "" {
+		from = (&mail.Address{Name: se.List + " maintainers", Address: se.List + "@" + s.domain}).String()
+	}
+	now := time.Now()
+	raw, msgid := archive.Compose(archive.Outgoing{From: from, To: []string{se.List + "@" + s.domain},
+		Subject: "Re: " + se.Subject, MessageID: fmt.Sprintf("%s.%d.%d@%s", r.Tag, se.ID, now.UnixNano(), s.domain),
+		Date: now, InReplyTo: parent, Body: r.Body})
+	if err := s.in.Post(ctx, Post{Lists: []string{se.List}, Raw: raw, Distribute: true}); err != nil {
+		return "", err
+	}
+	return msgid, nil
 }

@@ -25,8 +25,7 @@ var rita = store.Person{Name: "Rita Reviewer", Email: "rita@example.org"}
 func TestReviewRoundTrip(t *testing.T) {
 	in, st := newTestIngester(t)
 	ctx := context.Background()
-	svc := NewService(st)
-	svc.EnableReviews(in, "lists.example.org")
+	svc := New(st, ServiceConfig{Ingester: in, Domain: "lists.example.org"})
 	deliver(t, in, patchMail(1, 1, testDiff), patchMail(1, 2, secondDiff))
 	sid := seriesOf(t, st, "v1-1@example.org")
 	draft := store.ReviewDraft{SeriesID: sid, From: rita,
@@ -105,8 +104,7 @@ func TestReviewRoundTrip(t *testing.T) {
 func TestReviewAcrossPatches(t *testing.T) {
 	in, st := newTestIngester(t)
 	ctx := context.Background()
-	svc := NewService(st)
-	svc.EnableReviews(in, "lists.example.org")
+	svc := New(st, ServiceConfig{Ingester: in, Domain: "lists.example.org"})
 	cover := rawMail(author, "c3-0@example.org", "", "[PATCH v3 0/2] wdt fixes", "Mon, 3 Aug 2024 10:00:00 +0000", "Two fixes.\n")
 	p1 := rawMail(author, "c3-1@example.org", "c3-0@example.org", "[PATCH v3 1/2] wdt: write twice", "Mon, 3 Aug 2024 10:00:01 +0000",
 		"wdt\n\nSigned-off-by: Ann Author <ann@example.org>\n---\n"+testDiff)
@@ -172,7 +170,7 @@ func TestComposeReviewErrors(t *testing.T) {
 		t.Errorf("ComposeReview(unknown series) = %v, want ErrNotFound", err)
 	}
 	if _, _, err := svc.SubmitReview(context.Background(), store.ReviewDraft{SeriesID: sid, From: rita, Summary: "x"}); !errors.Is(err, store.ErrReadOnly) {
-		t.Errorf("SubmitReview() without EnableReviews = %v, want ErrReadOnly", err)
+		t.Errorf("SubmitReview() of a read-only Service = %v, want ErrReadOnly", err)
 	}
 }
 

@@ -96,6 +96,7 @@ func (in *Ingester) Import(ctx context.Context, list string, src archive.Source)
 		if len(batch) == 0 {
 			return nil
 		}
+		imported := st.Imported
 		err := in.st.Update(ctx, func(tx store.Tx) error {
 			b := NewBatch(tx)
 			for _, p := range batch {
@@ -118,6 +119,9 @@ func (in *Ingester) Import(ctx context.Context, list string, src archive.Source)
 			return nil
 		})
 		batch = batch[:0]
+		if err == nil && st.Imported > imported {
+			in.publish(Committed{Lists: []string{list}})
+		}
 		return err
 	}
 	for pe := range order {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"patchwell/access"
@@ -101,11 +100,18 @@ func (p *Prepared) MessageID() string { return p.msg.MessageID }
 // Flags are the flags the message will be stored with.
 func (p *Prepared) Flags() store.Flags { return p.msg.Flags }
 
-// Ingester stores messages and assembles series. Deliver batches
-// concurrent callers into one transaction (group commit).
+// Ingester is the one road by which a message reaches a list, whatever
+// its source: SMTP and LMTP (through package lists, which applies the
+// list's policy first), web reviews, CI summaries, "Applied, thanks"
+// replies (Post), and imports (Import, the batch path). In one
+// transaction it archives the message, threads it, assembles series and
+// revisions and queues it to the list's subscribers (Config.Distribute);
+// after the commit it tells the commit hooks (Subscribe): IMAP IDLE, CI,
+// metrics. Concurrent Posts share one transaction (group commit).
 type Ingester struct {
-	st  store.Store
-	log *slog.Logger
+	st         store.Store
+	log        *slog.Logger
+	distribute Distributor
 
 	mu    sync.RWMutex
 	lists map[string]int64
@@ -115,48 +121,86 @@ type Ingester struct {
 	done  chan struct{}
 	once  sync.Once
 
-	observe atomic.Pointer[func(outcome string)] // SetObserver
+	hooksMu sync.RWMutex
+	hooks   []func(Committed) // Subscribe
 }
 
 type delivery struct {
-	lists []string
+	post  Post
 	p     *Prepared
-	after AfterStore
 	err   chan error
 	// outcomes are what storeAll did in each list ("stored", "flagged",
 	// "duplicate"), told to the observer once the transaction commits.
 	outcomes []string
 }
 
-// SetObserver has fn told, for each list a delivered message went to,
-// what became of it once its transaction has committed: "stored",
-// "flagged" (stored with a flag: unparsable, no or reused Message-ID) or
-// "duplicate" (metrics). Imports and reindexing are not told.
-func (in *Ingester) SetObserver(fn func(outcome string)) { in.observe.Store(&fn) }
+// Committed is what one commit of the Ingester stored, as its hooks are
+// told after the transaction committed.
+type Committed struct {
+	// Lists are the lists the commit added messages to (each once).
+	Lists []string
+	// Outcomes are, for each list a posted message went to, what became
+	// of it: "stored", "flagged" (stored with a flag: unparsable, no or
+	// reused Message-ID) or "duplicate" (for metrics). An import's batch
+	// has none: it is not counted as posts are.
+	Outcomes []string
+}
 
-// told reports d's outcomes to the observer; d was committed.
-func (in *Ingester) told(d *delivery) {
-	fn := in.observe.Load()
-	if fn == nil || *fn == nil {
+// Subscribe has fn told of every commit, after it (the commit hook):
+// fn runs on the committing goroutine and must not block.
+func (in *Ingester) Subscribe(fn func(Committed)) {
+	in.hooksMu.Lock()
+	in.hooks = append(in.hooks, fn)
+	in.hooksMu.Unlock()
+}
+
+func (in *Ingester) publish(c Committed) {
+	if len(c.Lists) == 0 && len(c.Outcomes) == 0 {
 		return
 	}
-	for _, o := range d.outcomes {
-		(*fn)(o)
+	in.hooksMu.RLock()
+	defer in.hooksMu.RUnlock()
+	for _, fn := range in.hooks {
+		fn(c)
 	}
 }
 
-// AfterStore runs in the transaction that archives a message, once per
-// list it was newly stored in (not for a duplicate), so that what must
-// happen with the archiving (queueing the post to the list's
-// subscribers) commits or fails with it.
-type AfterStore func(ctx context.Context, tx store.Tx, list string, a *store.Added) error
+// Post is a message on its way to lists.
+type Post struct {
+	Lists []string
+	Raw   []byte
+	// Distribute queues the message to each list's subscribers in the
+	// archiving transaction (not for automatic mail: auto-replies,
+	// bounces, bulk).
+	Distribute bool
+	// RewriteFrom sends it "From: NAME via LIST" (its author's domain
+	// publishes a DMARC policy that would make receivers refuse it).
+	RewriteFrom bool
+}
+
+// Distributor queues an archived message to a list's subscribers, in the
+// transaction that archived it (outbound.Queue.Distribute).
+type Distributor func(ctx context.Context, tx store.Tx, list *store.List, a *store.Added, raw []byte, rewriteFrom bool) error
+
+// Config is what an Ingester needs besides its store.
+type Config struct {
+	Log *slog.Logger
+	// Distribute queues posts to subscribers; nil leaves them archived
+	// only (import, reindex, commands that post no mail).
+	Distribute Distributor
+}
 
 // NewIngester starts an Ingester on st; Close stops it.
-func NewIngester(st store.Store, log *slog.Logger) *Ingester {
+func NewIngester(st store.Store, cfg Config) *Ingester {
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	in := &Ingester{
-		st:    st,
-		log:   log,
-		lists: map[string]int64{},
+		st:         st,
+		log:        log,
+		distribute: cfg.Distribute,
+		lists:      map[string]int64{},
 		queue: make(chan *delivery, 1024),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
@@ -232,21 +276,17 @@ func (in *Ingester) MayPost(ctx context.Context, list, mailFrom string) (bool, e
 	return access.Allowed(access.Subject{User: u, Admin: u.Admin, Role: role}, l, access.Post), nil
 }
 
-// Deliver stores raw in each of lists and returns nil once it is durable.
-// Concurrent calls share one transaction and one fsync.
-func (in *Ingester) Deliver(ctx context.Context, lists []string, raw []byte) error {
-	return in.DeliverWith(ctx, lists, raw, nil)
-}
-
-// DeliverWith is Deliver with a function run in the archiving
-// transaction for each list the message is newly stored in.
-func (in *Ingester) DeliverWith(ctx context.Context, lists []string, raw []byte, after AfterStore) error {
-	for _, l := range lists {
+// Post stores p.Raw in each of p.Lists (and queues it to their
+// subscribers when p.Distribute) and returns nil once that is durable;
+// the commit hooks are told. Concurrent calls share one transaction and
+// one fsync.
+func (in *Ingester) Post(ctx context.Context, p Post) error {
+	for _, l := range p.Lists {
 		if _, err := in.ListID(ctx, l); err != nil {
 			return err
 		}
 	}
-	d := &delivery{lists: lists, p: Prepare(raw, time.Now()), after: after, err: make(chan error, 1)}
+	d := &delivery{post: p, p: Prepare(p.Raw, time.Now()), err: make(chan error, 1)}
 	select {
 	case in.queue <- d:
 	case <-ctx.Done():
@@ -310,10 +350,10 @@ func (in *Ingester) commit(batch []*delivery) {
 		return nil
 	})
 	if err == nil || len(batch) == 1 {
+		if err == nil {
+			in.publish(committed(batch))
+		}
 		for _, d := range batch {
-			if err == nil {
-				in.told(d)
-			}
 			d.err <- err
 		}
 		return
@@ -322,15 +362,31 @@ func (in *Ingester) commit(batch []*delivery) {
 	for _, d := range batch {
 		err := in.st.Update(ctx, func(tx store.Tx) error { return in.storeAll(ctx, NewBatch(tx), d) })
 		if err == nil {
-			in.told(d)
+			in.publish(committed([]*delivery{d}))
 		}
 		d.err <- err
 	}
 }
 
+// committed is what a committed batch of posts tells the hooks.
+func committed(batch []*delivery) Committed {
+	var c Committed
+	seen := map[string]bool{}
+	for _, d := range batch {
+		c.Outcomes = append(c.Outcomes, d.outcomes...)
+		for i, l := range d.post.Lists {
+			if !seen[l] && i < len(d.outcomes) && d.outcomes[i] != "duplicate" {
+				seen[l] = true
+				c.Lists = append(c.Lists, l)
+			}
+		}
+	}
+	return c
+}
+
 func (in *Ingester) storeAll(ctx context.Context, b *Batch, d *delivery) error {
 	d.outcomes = d.outcomes[:0] // a retry starts afresh
-	for _, l := range d.lists {
+	for _, l := range d.post.Lists {
 		id, err := in.ListID(ctx, l)
 		if err != nil {
 			return err
@@ -349,8 +405,12 @@ func (in *Ingester) storeAll(ctx context.Context, b *Batch, d *delivery) error {
 		}
 		if !a.Duplicate {
 			in.log.Info("archived", "list", l, "msgid", a.MessageID, "uid", a.UID, "kind", a.Kind, "series", a.SeriesID)
-			if d.after != nil {
-				if err := d.after(ctx, b.tx, l, a); err != nil {
+			if d.post.Distribute && in.distribute != nil {
+				info, err := in.st.ListInfo(ctx, l)
+				if err != nil {
+					return fmt.Errorf("list %s: %w", l, err)
+				}
+				if err := in.distribute(ctx, b.tx, info, a, d.post.Raw, d.post.RewriteFrom); err != nil {
 					return fmt.Errorf("list %s: %w", l, err)
 				}
 			}

@@ -32,9 +32,6 @@ type RangeDiffer interface {
 	RangeDiff(ctx context.Context, older, newer *store.Series) (out string, ok bool, err error)
 }
 
-// SetRangeDiffer makes SeriesDiff ask r first.
-func (s *Service) SetRangeDiffer(r RangeDiffer) { s.rangeDiffer = r }
-
 // maxRevisions bounds the walk along a revision chain.
 const maxRevisions = 100
 

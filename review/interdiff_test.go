@@ -125,7 +125,7 @@ func deliverDir(t *testing.T, in *Ingester, dir string) {
 		}
 		s := strings.Replace(string(b), "*** SUBJECT HERE ***", "Add things", 1)
 		s = strings.Replace(s, "*** BLURB HERE ***", "A series.", 1)
-		if err := in.Deliver(context.Background(), []string{"dev"}, []byte(s)); err != nil {
+		if err := in.Post(context.Background(), Post{Lists: []string{"dev"}, Raw: []byte(s)}); err != nil {
 			t.Fatalf("Deliver(%s) = %v", f, err)
 		}
 	}
@@ -267,7 +267,7 @@ func TestSeriesDiffGit(t *testing.T) {
 	}
 	other := "From: Bob <bob@example.org>\nTo: dev@example.org\nSubject: [PATCH] unrelated\nMessage-ID: <unrelated@example.org>\nDate: Mon, 1 Jan 2024 00:00:00 +0000\n\nx\n---\n" +
 		"diff --git a/z b/z\nnew file mode 100644\nindex 0000000..e69de29\n--- /dev/null\n+++ b/z\n@@ -0,0 +1 @@\n+z\n"
-	if err := in.Deliver(ctx, []string{"dev"}, []byte(other)); err != nil {
+	if err := in.Post(ctx, Post{Lists: []string{"dev"}, Raw: []byte(other)}); err != nil {
 		t.Fatal(err)
 	}
 	all, _ = st.SeriesList(ctx, "dev", "", store.Page{})
@@ -309,7 +309,7 @@ func TestSeriesDiffRangeDifferHook(t *testing.T) {
 		}
 		raw := fmt.Sprintf("From: Bob <bob@example.org>\nTo: dev@example.org\nSubject: %s\nMessage-ID: <x%d@example.org>\n%sDate: Mon, 1 Jan 2024 00:00:0%d +0000\n\nadd x\n---\n"+
 			"diff --git a/x b/x\nnew file mode 100644\nindex 0000000..e69de29\n--- /dev/null\n+++ b/x\n@@ -0,0 +1 @@\n%s", subj, v+1, extra, v, body)
-		if err := in.Deliver(ctx, []string{"dev"}, []byte(raw)); err != nil {
+		if err := in.Post(ctx, Post{Lists: []string{"dev"}, Raw: []byte(raw)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -317,9 +317,8 @@ func TestSeriesDiffRangeDifferHook(t *testing.T) {
 	if len(all) != 2 || all[0].Previous != all[1].ID {
 		t.Fatalf("series = %+v", all)
 	}
-	svc := NewService(st)
 	rd := &fakeRangeDiffer{}
-	svc.SetRangeDiffer(rd)
+	svc := New(st, ServiceConfig{RangeDiffer: rd})
 	d, err := svc.SeriesDiff(ctx, all[0].ID, all[1].ID)
 	if err != nil {
 		t.Fatal(err)
@@ -343,7 +342,7 @@ func BenchmarkSeriesDiff(b *testing.B) {
 		}
 		cover := fmt.Sprintf("From: Ann <ann@example.org>\nTo: dev@example.org\nSubject: [%s 00/30] big series\nMessage-ID: <cover-%d@example.org>\n%sDate: Mon, 1 Jan 2024 00:0%d:00 +0000\n\nA big series.\n",
 			tag, v, reply, v)
-		if err := in.Deliver(ctx, []string{"dev"}, []byte(cover)); err != nil {
+		if err := in.Post(ctx, Post{Lists: []string{"dev"}, Raw: []byte(cover)}); err != nil {
 			b.Fatal(err)
 		}
 		for i := 1; i <= 30; i++ {
@@ -358,7 +357,7 @@ func BenchmarkSeriesDiff(b *testing.B) {
 			}
 			raw := fmt.Sprintf("From: Ann <ann@example.org>\nTo: dev@example.org\nSubject: [%s %02d/30] sub: change %d\nMessage-ID: <p%d-%d@example.org>\nIn-Reply-To: <cover-%d@example.org>\nReferences: <cover-%d@example.org>\nDate: Mon, 1 Jan 2024 00:0%d:%02d +0000\n\nChange %d.\n\nSigned-off-by: Ann <ann@example.org>\n---\n%s",
 				tag, i, i, v, i, v, v, v, i, i, d.String())
-			if err := in.Deliver(ctx, []string{"dev"}, []byte(raw)); err != nil {
+			if err := in.Post(ctx, Post{Lists: []string{"dev"}, Raw: []byte(raw)}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -24,7 +24,7 @@ func Reindex(ctx context.Context, from, to store.Store, log *slog.Logger, progre
 	if err != nil {
 		return nil, err
 	}
-	in := NewIngester(to, log)
+	in := NewIngester(to, Config{Log: log})
 	defer in.Close()
 	out := map[string]ImportStats{}
 	for _, l := range lists {

@@ -16,7 +16,7 @@ func TestReindexKeepsGit(t *testing.T) {
 	in, old := newTestIngester(t)
 	patch := "From: A <a@example.org>\nSubject: [PATCH] a: add a\nMessage-ID: <p1@x>\nDate: Wed, 2 Dec 2026 10:00:00 +0000\n\n" +
 		"Add a.\n\nSigned-off-by: A <a@example.org>\n---\n a | 1 +\n\ndiff --git a/a b/a\nnew file mode 100644\nindex 0000000..7898192\n--- /dev/null\n+++ b/a\n@@ -0,0 +1 @@\n+a\n"
-	if err := in.Deliver(ctx, []string{"dev"}, []byte(patch)); err != nil {
+	if err := in.Post(ctx, Post{Lists: []string{"dev"}, Raw: []byte(patch)}); err != nil {
 		t.Fatal(err)
 	}
 	m, err := old.Message(ctx, "dev", "p1@x")

@@ -168,7 +168,7 @@ func TestReindexKeepsMailingList(t *testing.T) {
 	ctx := context.Background()
 	in, old := newTestIngester(t)
 	raw := []byte("From: A <a@example.org>\nSubject: hello\nMessage-ID: <m1@x>\n\nbody\n")
-	if err := in.Deliver(ctx, []string{"dev"}, raw); err != nil {
+	if err := in.Post(ctx, Post{Lists: []string{"dev"}, Raw: raw}); err != nil {
 		t.Fatal(err)
 	}
 	old.Subscribe(ctx, "dev", "s1@example.org", "S1", store.SubActive)

@@ -39,7 +39,7 @@ func TestSearchSameOnPostgres(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		in := NewIngester(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		in := NewIngester(st, Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if _, err := in.Import(ctx, "wd", src); err != nil {
 			t.Fatal(err)
 		}

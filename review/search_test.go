@@ -78,7 +78,7 @@ func newSearchService(t testing.TB) *Service {
 	t.Helper()
 	in, st := newTestIngester(t)
 	for _, m := range searchMails {
-		if err := in.Deliver(context.Background(), []string{"dev"}, []byte(m)); err != nil {
+		if err := in.Post(context.Background(), Post{Lists: []string{"dev"}, Raw: []byte(m)}); err != nil {
 			t.Fatalf("Deliver() = %v", err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -28,7 +29,13 @@ func newTestIngester(t testing.TB) (*Ingester, *store.DB) {
 	if _, err := st.CreateList(context.Background(), store.List{Name: "dev"}); err != nil {
 		t.Fatalf("CreateList() = %v", err)
 	}
-	in := NewIngester(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	// Posts that go to subscribers wait in the outbox, as they do
+	// without a delivery worker.
+	queue := func(ctx context.Context, tx store.Tx, l *store.List, a *store.Added, raw []byte, _ bool) error {
+		_, err := tx.AddOutbox(ctx, store.OutboxMessage{ListID: l.ID, MessageID: a.MessageID, Raw: raw, State: store.OutboxQueued, Created: time.Now()})
+		return err
+	}
+	in := NewIngester(st, Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Distribute: queue})
 	t.Cleanup(func() {
 		in.Close()
 		st.Close()

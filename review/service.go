@@ -13,20 +13,34 @@ import (
 )
 
 // Service answers the read side: lists, series with the trailers their
-// replies gave, threads and raw messages.
+// replies gave, threads and raw messages; with an Ingester it also posts
+// what patchwell writes on a thread (web reviews, replies).
 type Service struct {
 	st          store.Store
-	rangeDiffer RangeDiffer // see SetRangeDiffer; nil: none
-	// in and domain archive web reviews (EnableReviews); nil: read only.
+	rangeDiffer RangeDiffer // nil: revision diffs are diffs of diffs
+	// in and domain post web reviews and replies; nil: read only.
 	in     *Ingester
 	domain string
-	// distribute queues web reviews to subscribers (SetDistributor).
-	distribute Distributor
-	c          *readCache // threadcache.go
+	c      *readCache // threadcache.go
 }
 
-// NewService returns a Service reading st.
-func NewService(st store.Store) *Service { return &Service{st: st, c: newReadCache()} }
+// ServiceConfig is what a Service that writes needs (New).
+type ServiceConfig struct {
+	// Ingester posts web reviews and replies (the one road to a list);
+	// Domain is the mail domain they are written under.
+	Ingester *Ingester
+	Domain   string
+	// RangeDiffer, when set, gives revision diffs as git range-diff.
+	RangeDiffer RangeDiffer
+}
+
+// NewService returns a read-only Service on st.
+func NewService(st store.Store) *Service { return New(st, ServiceConfig{}) }
+
+// New returns a Service on st, posting through cfg.Ingester.
+func New(st store.Store, cfg ServiceConfig) *Service {
+	return &Service{st: st, in: cfg.Ingester, domain: cfg.Domain, rangeDiffer: cfg.RangeDiffer, c: newReadCache()}
+}
 
 // Lists returns every list with its counts.
 func (s *Service) Lists(ctx context.Context) ([]store.List, error) { return s.st.Lists(ctx) }

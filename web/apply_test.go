@@ -170,13 +170,13 @@ func fakeFlags(diffs []string) ([]PathFlag, error) {
 func TestSeriesFlags(t *testing.T) {
 	e := newAuthEnv(t, Config{PathFlags: fakeFlags})
 	ctx := context.Background()
-	in := review.NewIngester(e.st, slog.New(slog.DiscardHandler))
-	if err := in.Deliver(ctx, []string{"pub"}, flagMail("pub")); err != nil {
+	in := review.NewIngester(e.st, review.Config{Log: slog.New(slog.DiscardHandler)})
+	if err := in.Post(ctx, review.Post{Lists: []string{"pub"}, Raw: flagMail("pub")}); err != nil {
 		t.Fatal(err)
 	}
 	evil := []byte(strings.ReplaceAll(strings.ReplaceAll(string(patchMail("pub", "evil@example.org", "escape")),
 		"a/a.txt b/a.txt", "a/../x b/../x"), "Ann Dev", "Eve"))
-	if err := in.Deliver(ctx, []string{"pub"}, evil); err != nil {
+	if err := in.Post(ctx, review.Post{Lists: []string{"pub"}, Raw: evil}); err != nil {
 		t.Fatal(err)
 	}
 	in.Close()

@@ -81,13 +81,13 @@ func newAuthEnv(t testing.TB, cfg Config) *authEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	in := review.NewIngester(st, slog.New(slog.DiscardHandler))
+	in := review.NewIngester(st, review.Config{Log: slog.New(slog.DiscardHandler)})
 	e := &authEnv{t: t, st: st, dir: dir, series: map[string]int64{}, tokens: map[string]string{}, logs: &syncBuffer{}}
 	for _, l := range []struct{ name, vis string }{{"pub", store.VisibilityPublic}, {"hid", store.VisibilityUnlisted}, {"sec", store.VisibilityPrivate}} {
 		if _, err := st.CreateList(ctx, store.List{Name: l.name, Visibility: l.vis}); err != nil {
 			t.Fatal(err)
 		}
-		if err := in.Deliver(ctx, []string{l.name}, patchMail(l.name, "p-"+l.name+"@example.org", "fix "+l.name)); err != nil {
+		if err := in.Post(ctx, review.Post{Lists: []string{l.name}, Raw: patchMail(l.name, "p-"+l.name+"@example.org", "fix "+l.name)}); err != nil {
 			t.Fatal(err)
 		}
 		ss, err := st.SeriesList(ctx, l.name, "", store.Page{})
@@ -124,10 +124,9 @@ func newAuthEnv(t testing.TB, cfg Config) *authEnv {
 		cfg.Checks = st
 	}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), e.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc := review.NewService(st)
-	rin := review.NewIngester(st, slog.New(slog.DiscardHandler)) // web reviews
+	rin := review.NewIngester(st, review.Config{Log: slog.New(slog.DiscardHandler)}) // web reviews
 	t.Cleanup(func() { rin.Close() })
-	svc.EnableReviews(rin, cfg.Domain)
+	svc := review.New(st, review.ServiceConfig{Ingester: rin, Domain: cfg.Domain})
 	e.h = New(svc, cfg, log).(*Handler)
 	srv := httptest.NewServer(e.h)
 	e.base = srv.URL
@@ -735,8 +734,8 @@ func TestAllPicksReadableCopy(t *testing.T) {
 	if _, err := e.st.CreateList(ctx, store.List{Name: "a-sec", Visibility: store.VisibilityPrivate}); err != nil {
 		t.Fatal(err)
 	}
-	in := review.NewIngester(e.st, slog.New(slog.DiscardHandler))
-	if err := in.Deliver(ctx, []string{"a-sec", "pub"}, patchMail("pub", "x@example.org", "cross-posted")); err != nil {
+	in := review.NewIngester(e.st, review.Config{Log: slog.New(slog.DiscardHandler)})
+	if err := in.Post(ctx, review.Post{Lists: []string{"a-sec", "pub"}, Raw: patchMail("pub", "x@example.org", "cross-posted")}); err != nil {
 		t.Fatal(err)
 	}
 	in.Close()

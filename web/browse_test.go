@@ -80,14 +80,14 @@ func newArchive(t *testing.T) *archiveFixture {
 			t.Fatal(err)
 		}
 	}
-	in := review.NewIngester(st, slog.New(slog.DiscardHandler))
+	in := review.NewIngester(st, review.Config{Log: slog.New(slog.DiscardHandler)})
 	defer in.Close()
 	deliver := func(list string, m mailSpec) {
 		t.Helper()
 		if m.to == "" {
 			m.to = list + "@lists.example.org"
 		}
-		if err := in.Deliver(ctx, []string{list}, m.bytes()); err != nil {
+		if err := in.Post(ctx, review.Post{Lists: []string{list}, Raw: m.bytes()}); err != nil {
 			t.Fatalf("deliver %s: %v", m.id, err)
 		}
 	}

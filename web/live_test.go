@@ -38,7 +38,7 @@ func newLive(t *testing.T) *live {
 	if _, err := st.CreateList(ctx, store.List{Name: "dev"}); err != nil {
 		t.Fatal(err)
 	}
-	in := review.NewIngester(st, slog.New(slog.DiscardHandler))
+	in := review.NewIngester(st, review.Config{Log: slog.New(slog.DiscardHandler)})
 	t.Cleanup(func() { in.Close() })
 	h := web.New(review.NewService(st), web.Config{Domain: "lists.example.org"}, nil).(*web.Handler)
 	srv := httptest.NewServer(h)
@@ -53,7 +53,7 @@ func newLive(t *testing.T) *live {
 
 func (l *live) deliver(raw string) {
 	l.t.Helper()
-	if err := l.in.Deliver(context.Background(), []string{"dev"}, []byte(raw)); err != nil {
+	if err := l.in.Post(context.Background(), review.Post{Lists: []string{"dev"}, Raw: []byte(raw)}); err != nil {
 		l.t.Fatalf("Deliver = %v", err)
 	}
 }

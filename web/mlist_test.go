@@ -471,7 +471,7 @@ func (o *outboxRecorder) all() []string {
 func TestSubscribeConfirmRealServer(t *testing.T) {
 	e := newAuthEnv(t, Config{})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	in := review.NewIngester(e.st, log)
+	in := review.NewIngester(e.st, review.Config{Log: log})
 	t.Cleanup(func() { in.Close() })
 	out := &outboxRecorder{}
 	e.h.cfg.Lists = lists.New(e.st, in, nil, out, lists.Config{Domain: "lists.example.org", WebURL: e.base}, log)

@@ -71,7 +71,7 @@ func loadBench() error {
 		if err != nil {
 			return err
 		}
-		in := review.NewIngester(st, slog.New(slog.DiscardHandler))
+		in := review.NewIngester(st, review.Config{Log: slog.New(slog.DiscardHandler)})
 		_, err = in.Import(ctx, "bench", src)
 		src.Close()
 		in.Close()

@@ -42,7 +42,7 @@ func BenchmarkSearchGit20k(b *testing.B) {
 	if _, err := st.CreateList(ctx, store.List{Name: "git"}); err != nil {
 		b.Fatal(err)
 	}
-	in := review.NewIngester(st, slog.New(slog.DiscardHandler))
+	in := review.NewIngester(st, review.Config{Log: slog.New(slog.DiscardHandler)})
 	defer in.Close()
 	src, err := archive.OpenSource(filepath.Join(testcorpus.Dir(b), "bench", "git-20k.mbox.gz"))
 	if err != nil {

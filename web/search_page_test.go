@@ -32,14 +32,14 @@ func searchServer(t *testing.T) string {
 			t.Fatalf("CreateList() = %v", err)
 		}
 	}
-	in := review.NewIngester(st, slog.New(slog.DiscardHandler))
+	in := review.NewIngester(st, review.Config{Log: slog.New(slog.DiscardHandler)})
 	t.Cleanup(func() {
 		in.Close()
 		st.Close()
 	})
 	deliver := func(list, raw string) {
 		t.Helper()
-		if err := in.Deliver(ctx, []string{list}, []byte(raw)); err != nil {
+		if err := in.Post(ctx, review.Post{Lists: []string{list}, Raw: []byte(raw)}); err != nil {
 			t.Fatalf("Deliver() = %v", err)
 		}
 	}

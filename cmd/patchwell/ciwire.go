@@ -422,7 +422,8 @@ func (w *ciWiring) sendSummary(ctx context.Context, s *store.Series, checks []st
 		}
 	}
 	from := (&mail.Address{Name: s.List + " CI", Address: s.List + "@" + w.domain}).String()
-	return postReply(ctx, w.st, w.domain, w.kickOutbound, threadReply{Series: s, From: from, Tag: "ci", Body: ciSummary(s, checks, w.webURL)})
+	_, err = w.svc.PostReply(ctx, review.Reply{Series: s, From: from, Tag: "ci", Body: ciSummary(s, checks, w.webURL)})
+	return err
 }
 
 // ciSummary is the body of the CI reply: each check's context, state,
@@ -530,4 +531,14 @@ func (w *ciWiring) refreshAll(ctx context.Context) {
 			w.log.Info("series found applied on the branch", "list", l.Name, "series", r.Series.ID)
 		}
 	}
+}
+
+// oneLine keeps a description on one line of the summary.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' || r == 0 {
+			return ' '
+		}
+		return r
+	}, s)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"patchwell/ci"
+	"patchwell/outbound"
 	"patchwell/review"
 	"patchwell/sandbox"
 	"patchwell/store"
@@ -59,7 +60,10 @@ func newCIFixture(t *testing.T, files map[string]string, check string) *ciFixtur
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
-	f.cw, err = newCI(st, review.NewService(st), f.data, "https://p.example.org", nil, log)
+	in := review.NewIngester(st, review.Config{Log: log, Distribute: outbound.NewQueue(st, "patchwell.localhost", activeSubscribers(st), nil).Distribute})
+	t.Cleanup(func() { in.Close() })
+	svc := review.New(st, review.ServiceConfig{Ingester: in, Domain: "patchwell.localhost"})
+	f.cw, err = newCI(st, svc, f.data, "https://p.example.org", nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}

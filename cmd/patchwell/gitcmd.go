@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"patchwell/gitrepo"
+	"patchwell/outbound"
 	"patchwell/review"
 	"patchwell/store"
 )
@@ -120,21 +121,26 @@ func cmdApply(args []string) error {
 		return err
 	}
 	defer st.Close()
-	ap := &gitrepo.Applier{Store: st, Service: review.NewService(st), DataDir: *data, WebURL: *publicURL}
-	ctx := context.Background()
-	r, err := ap.Apply(ctx, id, *by)
+	// The reply goes the one road to the list, as the server's does (a
+	// running server's delivery worker sends it).
+	in := review.NewIngester(st, review.Config{Distribute: outbound.NewQueue(st, *domain, activeSubscribers(st), nil).Distribute})
+	defer in.Close()
+	svc := review.New(st, review.ServiceConfig{Ingester: in, Domain: *domain})
+	ap := &gitrepo.Applier{Store: st, Service: svc, DataDir: *data, WebURL: *publicURL}
+	if !*noReply {
+		ap.Replies = svc
+	}
+	r, err := ap.Apply(context.Background(), id, *by)
 	if err != nil {
 		return err
-	}
-	if !*noReply {
-		if err := sendApplied(ctx, st, r, *by, *domain); err != nil {
-			return fmt.Errorf("applied, but the reply was not queued: %w", err)
-		}
 	}
 	for _, f := range r.Flags {
 		fmt.Printf("note: patch %d touches %s: %s\n", f.Patch, f.Path, f.Reason)
 	}
 	fmt.Print(r.Reply())
+	if r.ReplyErr != nil {
+		return fmt.Errorf("applied, but the reply was not posted: %w", r.ReplyErr)
+	}
 	return nil
 }
 
@@ -188,8 +194,3 @@ func cmdHook(args []string) error {
 	return errors.Join(errs...)
 }
 
-// sendApplied archives the "Applied to BRANCH, thanks" reply in the
-// series' thread and queues it to the list's subscribers (postReply).
-func sendApplied(ctx context.Context, st store.Store, r *gitrepo.Result, by, domain string) error {
-	return postReply(ctx, st, domain, nil, threadReply{Series: r.Series, From: by, Tag: "applied", Body: r.Reply()})
-}

@@ -74,7 +74,7 @@ func TestApplyAndPostReceive(t *testing.T) {
 	if msg := gitT(t, origin, "log", "-1", "--format=%an %ae|%ce|%B", "main"); !strings.HasPrefix(msg, "Alice Author alice@example.org|maint@example.org|b: add b") || !strings.Contains(msg, "Link: https://p.example.org/dev/") {
 		t.Fatalf("applied commit: %q", msg)
 	}
-	if _, errs, code := cli(t, nil, "apply", "--data", data, "1"); code != 1 || !strings.Contains(errs, "already applied") {
+	if _, errs, code := cli(t, nil, "apply", "--data", data, "1"); code != 1 || !strings.Contains(errs, "applied already") {
 		t.Fatalf("second apply: %d %q", code, errs)
 	}
 

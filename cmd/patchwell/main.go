@@ -280,9 +280,7 @@ func cmdServe(args []string) error {
 		log.Info("created list", "list", "dev")
 	}
 
-	in := review.NewIngester(st, log)
 	mets := newMetrics(st, log.With("proto", "metrics"))
-	in.SetObserver(mets.Stored)
 	health := healthCheck(st, *data)
 	acc := review.NewAccounts(st, review.DefaultArgon2)
 	webURL := strings.TrimRight(*publicURL, "/")
@@ -304,14 +302,17 @@ func cmdServe(args []string) error {
 		return err
 	}
 	queue := outbound.NewQueue(st, *domain, activeSubscribers(st), worker.Kick)
+	// The one road to a list: SMTP, LMTP, web reviews, CI summaries and
+	// "Applied, thanks" replies all post through in.
+	in := review.NewIngester(st, review.Config{Log: log, Distribute: queue.Distribute})
 	hooks := webhook.New(st, log.With("proto", "webhook"))
 	hooks.BaseURL = webURL
-	svc := review.NewService(st)
-	svc.EnableReviews(in, *domain)
-	svc.SetDistributor(queue.Distribute)
+	svc := review.New(st, review.ServiceConfig{Ingester: in, Domain: *domain,
+		RangeDiffer: &gitrepo.RangeDiffer{Store: st, Service: review.NewService(st), DataDir: *data}})
 	// One applier for the web page, the API and the mail command.
-	aw := &applyWiring{st: st, svc: svc, data: *data, webURL: webURL, domain: *domain, log: log.With("proto", "apply")}
-	lcfg := lists.Config{Domain: *domain, WebURL: webURL, ParseVERP: outbound.ParseVERPDetail, ParseDSN: outbound.ParseDSN, Apply: aw}
+	// One applier for the web page, the API and the mail command.
+	ap := &gitrepo.Applier{Store: st, Service: svc, DataDir: *data, WebURL: webURL, Replies: svc, Log: log.With("proto", "apply")}
+	lcfg := lists.Config{Domain: *domain, WebURL: webURL, ParseVERP: outbound.ParseVERPDetail, ParseDSN: outbound.ParseDSN, Apply: ap}
 	if *mailAuth {
 		lcfg.Verify = verifier(*domain, mailauth.Options{Resolver: dnsResolver(*resolverAddr)})
 	}
@@ -346,7 +347,6 @@ func cmdServe(args []string) error {
 			}
 		}
 	}
-	svc.SetRangeDiffer(&gitrepo.RangeDiffer{Store: st, Service: svc, DataDir: *data})
 	cw, err := newCI(newTimedJobs(st, mets.CIJob), svc, *data, webURL, hooks, log.With("proto", "ci"))
 	if err != nil {
 		return err
@@ -354,12 +354,17 @@ func cmdServe(args []string) error {
 	cw.domain = *domain
 	cw.grace, cw.mail, cw.kickOutbound = *ciGrace, *ciMail, worker.Kick
 	be := smtpBackend{in: in, lists: listSrv}
-	be.committed = func() {
+	// The commit hook: whatever road a message came by.
+	in.Subscribe(func(c review.Committed) {
 		if imapSrv != nil {
 			imapSrv.Notify()
 		}
 		cw.Kick()
-	}
+		worker.Kick()
+		for _, o := range c.Outcomes {
+			mets.Stored(o)
+		}
+	})
 	if l := ls.take("smtp"); l != nil {
 		smtpSrv, err = smtpd.New(smtpd.Config{Domain: *domain, MaxMessageBytes: *maxSize, Observe: mets.SMTPData("smtp")}, be, log)
 		if err != nil {
@@ -381,7 +386,7 @@ func cmdServe(args []string) error {
 	if l := ls.take("http"); l != nil {
 		h := web.New(svc, web.Config{Domain: *domain, BaseURL: pageURL, SMTPAddr: *smtpAddr,
 			Accounts: acc, Signup: *signup, SecureCookies: *secure,
-			Lists: listSrv, ListData: st, Checks: st, Notify: hooks, SendMail: sendMail, CIRelease: cw.release, Apply: aw.web, Repos: st, PathFlags: pathFlags,
+			Lists: listSrv, ListData: st, Checks: st, Notify: hooks, SendMail: sendMail, CIRelease: cw.release, Apply: webApply(ap), Repos: st, PathFlags: pathFlags,
 			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) },
 			Health:           health, Observe: mets.HTTPRequest},
 			log.With("proto", "http"))
@@ -512,12 +517,11 @@ func portOf(addr string) string {
 	return p
 }
 
-// smtpBackend adapts the Ingester to what smtpd needs; committed, when
-// set, is told after every delivery (IMAP IDLE wakes on it).
+// smtpBackend adapts the Ingester and the list server to what smtpd
+// needs.
 type smtpBackend struct {
-	in        *review.Ingester
-	lists     *lists.Server
-	committed func()
+	in    *review.Ingester
+	lists *lists.Server
 }
 
 var _ smtpd.PostChecker = smtpBackend{}
@@ -532,11 +536,7 @@ func (b smtpBackend) MayPost(ctx context.Context, name, mailFrom string) (bool, 
 }
 
 func (b smtpBackend) Deliver(ctx context.Context, d smtpd.Delivery) error {
-	err := b.lists.Receive(ctx, lists.Envelope{MailFrom: d.MailFrom, Remote: d.Remote, Helo: d.Helo, Received: d.Received}, d.Lists, d.Raw)
-	if err == nil && b.committed != nil {
-		b.committed()
-	}
-	return err
+	return b.lists.Receive(ctx, lists.Envelope{MailFrom: d.MailFrom, Remote: d.Remote, Helo: d.Helo, Received: d.Received}, d.Lists, d.Raw)
 }
 
 func cmdList(args []string) error {
@@ -679,7 +679,7 @@ func cmdImport(args []string) error {
 	// Bulk import allocates fast and keeps little: trade some memory for
 	// less GC work (peak RSS stays well under 300 MB on the bench corpus).
 	debug.SetGCPercent(200)
-	in := review.NewIngester(st, newLogger(slog.LevelWarn))
+	in := review.NewIngester(st, review.Config{Log: newLogger(slog.LevelWarn)})
 	defer in.Close()
 	var total review.ImportStats
 	bar := progress.New(os.Stderr, countMessages(pos), "import")
