@@ -14,7 +14,6 @@ import (
 	"patchwell/store"
 )
 
-
 // command handles mail to NAME+detail@DOMAIN.
 func (s *Server) command(ctx context.Context, env Envelope, list, detail string, raw []byte) error {
 	h := parse(raw)

@@ -454,4 +454,3 @@ func (s *Server) send(ctx context.Context, list string, to []string, inReplyTo, 
 		s.log.Error("queue list mail", "list", list, "to", to, "err", err)
 	}
 }
-

@@ -279,7 +279,6 @@ func escapeComment(s string) string {
 	return strings.Join(lines, "\n")
 }
 
-
 // SubmitReview composes the reply for d, archives it in the series' thread
 // through the Ingester, as if it had arrived by mail, and queues it in the
 // outbox for delivery to the list's subscribers, all in one transaction.

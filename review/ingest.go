@@ -126,9 +126,9 @@ type Ingester struct {
 }
 
 type delivery struct {
-	post  Post
-	p     *Prepared
-	err   chan error
+	post Post
+	p    *Prepared
+	err  chan error
 	// outcomes are what storeAll did in each list ("stored", "flagged",
 	// "duplicate"), told to the observer once the transaction commits.
 	outcomes []string
@@ -201,9 +201,9 @@ func NewIngester(st store.Store, cfg Config) *Ingester {
 		log:        log,
 		distribute: cfg.Distribute,
 		lists:      map[string]int64{},
-		queue: make(chan *delivery, 1024),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
+		queue:      make(chan *delivery, 1024),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	go in.commitLoop()
 	return in

@@ -140,10 +140,10 @@ type walked struct {
 // walkSource replays a stored list as an ArrivalSource.
 type walkSource struct {
 	progress func(n int)
-	ch      chan walked
-	errc    chan error
-	stop    chan struct{}
-	arrived time.Time
+	ch       chan walked
+	errc     chan error
+	stop     chan struct{}
+	arrived  time.Time
 }
 
 func newWalkSource(ctx context.Context, st store.Store, list string, progress func(n int)) *walkSource {

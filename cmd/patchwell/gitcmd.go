@@ -193,4 +193,3 @@ func cmdHook(args []string) error {
 	}
 	return errors.Join(errs...)
 }
-

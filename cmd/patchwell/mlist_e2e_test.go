@@ -223,4 +223,3 @@ func httpGet(t *testing.T, url string) []byte {
 	}
 	return b
 }
-
