@@ -55,7 +55,7 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"serve":   {"serve [--data DIR] [--db URL] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--imaps ADDR --tls-cert F --tls-key F] [--metrics ADDR] [--proxy-protocol-from CIDRS] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies] [--smarthost HOST:PORT [--smarthost-starttls] [--smarthost-user U --smarthost-password-file F]] [--mail-auth=false] [--resolver HOST:PORT] [--ci-grace DURATION] [--ci-mail]", "run the server (SMTP/LMTP ingest, web UI and API, IMAP, list mail delivery)", cmdServe},
+		"serve":   {"serve [--data DIR] [--db URL] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--imaps ADDR --tls-cert F --tls-key F] [--imap-poll DURATION] [--metrics ADDR] [--proxy-protocol-from CIDRS] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies] [--smarthost HOST:PORT [--smarthost-starttls] [--smarthost-user U --smarthost-password-file F]] [--mail-auth=false] [--resolver HOST:PORT] [--ci-grace DURATION] [--ci-mail]", "run the server (SMTP/LMTP ingest, web UI and API, IMAP, list mail delivery)", cmdServe},
 		"list":    {"list create NAME [--description TEXT] [--owner EMAIL] [--visibility public|unlisted|private] [--repo PATH_OR_URL --branch BRANCH --check CMD] | list update NAME [--repo PATH_OR_URL] [--branch BRANCH] [--check CMD] [--first-timer-gate=false] | list ls | list visibility NAME public|unlisted|private | list policy NAME [--posting open|subscribers|moderated] [--dmarc accept|hold|reject] [--allow A,@D] [--deny A,@D]   [--data DIR] [--db URL]", "create and show mailing lists, set who may see them and who may post", cmdList},
 		"sub":     {"sub add EMAIL|--file F --list NAME [--name NAME] | sub rm EMAIL --list NAME | sub ls --list NAME [--state STATE]   [--data DIR] [--db URL]", "manage a list's subscribers (added by an operator: no confirmation)", cmdSub},
 		"user":    {"user add EMAIL [--name NAME] [--admin] [--password-file FILE] | user ls | user role EMAIL LIST owner|maintainer|none | user token EMAIL NAME | user passwd EMAIL [--password-file FILE] | user disable EMAIL | user enable EMAIL   [--data DIR] [--db URL]", "manage accounts, list roles and API tokens", cmdUser},
@@ -206,6 +206,7 @@ func cmdServe(args []string) error {
 	tlsCert := fs.String("tls-cert", "", "TLS certificate (PEM) for IMAP STARTTLS and imaps")
 	tlsKey := fs.String("tls-key", "", "TLS private key (PEM) for --tls-cert")
 	imapPerIP := fs.Int("imap-max-per-ip", 50, "IMAP connections allowed per client address")
+	imapPoll := fs.Duration("imap-poll", 250*time.Millisecond, "how often IMAP IDLE looks for mail another process committed (this server's own commits wake it at once)")
 	domain := fs.String("domain", defaultDomain, "mail domain: lists are NAME@DOMAIN")
 	noDefault := fs.Bool("no-default-list", false, "do not create the list 'dev' in an empty data directory")
 	maxSize := fs.Int64("max-message-size", 32<<20, "largest message accepted, in bytes")
@@ -333,7 +334,7 @@ func cmdServe(args []string) error {
 			tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}}
 		}
 		imapSrv, err = imapd.New(st, acc, imapd.Config{TLS: tlsConf, MaxConnsPerIP: *imapPerIP, Domain: *domain,
-			Observe: mets.IMAPCommand}, log.With("proto", "imap"))
+			Poll: *imapPoll, Observe: mets.IMAPCommand}, log.With("proto", "imap"))
 		if err != nil {
 			return err
 		}
