@@ -255,7 +255,7 @@ func (h *Handler) apiCheckLog(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "check", err)
 		return
 	}
-	s, _, err := h.seriesInfo(r.Context(), c.SeriesID)
+	s, err := h.r.SeriesInfo(r.Context(), c.SeriesID)
 	if err != nil {
 		h.fail(w, r, "check", err)
 		return
@@ -279,15 +279,6 @@ func (h *Handler) apiCheckLog(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Content-Length", strconv.Itoa(len(c.Log)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, c.Log)
-}
-
-// seriesInfo loads a series' row (cheaply when the Reader can).
-func (h *Handler) seriesInfo(ctx context.Context, id int64) (*store.Series, []store.Patch, error) {
-	if si, ok := h.r.(SeriesInfoer); ok {
-		s, err := si.SeriesInfo(ctx, id)
-		return s, nil, err
-	}
-	return h.r.Series(ctx, id)
 }
 
 // notifyStatus tells the Notifier of a status change made on the web.

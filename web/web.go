@@ -5,9 +5,10 @@
 // It owns request routing, the JSON shapes of the API (a contract: fields may
 // be added, never renamed or removed), HTML rendering from embedded templates,
 // request logging, panic recovery, sessions and CSRF checks. It writes
-// nothing itself: data comes through the Reader interface declared here, and
-// account actions (sign-in, tokens, status changes) through Accounts, both
-// implemented by the review/store layer. Every access to a list's data is
+// nothing itself: data comes through the Reader interface (reader.go, a few
+// small interfaces grouped by area), and account actions (sign-in, tokens,
+// status changes) through Accounts, both declared here and implemented by
+// the review layer; the wiring proves that at compile time. Every access to a list's data is
 // decided by access.Allowed (see authorize in auth.go). It imports no other
 // patchwell package than store, for the shared data types, and access.
 package web
@@ -26,23 +27,6 @@ import (
 
 	"patchwell/store"
 )
-
-// Reader is what web needs; declared here, implemented by the review/store
-// layer.
-type Reader interface {
-	Lists(ctx context.Context) ([]store.List, error)
-	// List returns store.ErrNotFound for an unknown list.
-	List(ctx context.Context, name string) (*store.List, error)
-	// SeriesList returns the series of list, newest first; status "" means
-	// any status.
-	SeriesList(ctx context.Context, list, status string, p store.Page) ([]store.Series, error)
-	// Series returns store.ErrNotFound for an unknown id.
-	Series(ctx context.Context, id int64) (*store.Series, []store.Patch, error)
-	Threads(ctx context.Context, list string, p store.Page) ([]store.Thread, error)
-	// Raw returns the stored bytes of a message, store.ErrNotFound when the
-	// list or the message is unknown.
-	Raw(ctx context.Context, list, messageID string) ([]byte, error)
-}
 
 // Config is what the web side shows about the installation.
 type Config struct {
