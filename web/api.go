@@ -399,7 +399,7 @@ func (h *Handler) apiSeries(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "series", err)
 		return
 	}
-	cs, err := h.seriesChecks(r.Context(), id)
+	cs, err := h.r.Checks(r.Context(), id)
 	if err != nil {
 		h.fail(w, r, "series", err)
 		return

@@ -208,7 +208,7 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "series", err)
 		return
 	}
-	checks, err := h.seriesChecks(r.Context(), id)
+	checks, err := h.r.Checks(r.Context(), id)
 	if err != nil {
 		h.fail(w, r, "series", err)
 		return

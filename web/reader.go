@@ -22,6 +22,9 @@ type Reader interface {
 	Mboxer
 	Searcher
 	Reviewer
+	CheckStore
+	ListData
+	RepoReader
 	Generationer
 }
 
@@ -158,6 +161,47 @@ type Reviewer interface {
 	// key k (store.LineComment.Key) on series seriesID; store.ErrNotFound
 	// when the series shows no such comment.
 	ResolveComment(ctx context.Context, seriesID int64, k store.Resolution, who string, resolved bool) error
+}
+
+// CheckStore keeps CI results (checks) on series and patches: the series
+// API and page show them and POST /api/v1/series/{id}/checks records them
+// (checks.go).
+type CheckStore interface {
+	// SetCheck records a check, replacing the earlier result of the same
+	// context on the same series and patch; store.ErrInvalid for a bad
+	// one, store.ErrNotFound for an unknown series.
+	SetCheck(ctx context.Context, c *store.Check) (*store.Check, error)
+	// Checks returns a series' checks, by patch then context.
+	Checks(ctx context.Context, seriesID int64) ([]store.Check, error)
+	// CheckByID returns store.ErrNotFound for an unknown id.
+	CheckByID(ctx context.Context, id int64) (*store.Check, error)
+}
+
+// ListData is what the mailing list pages read (mlist.go): subscribers,
+// held messages and messages' authentication.
+type ListData interface {
+	// Subscribers lists a list's subscribers in state ("" for all).
+	Subscribers(ctx context.Context, list, state string) ([]store.Subscriber, error)
+	// HeldMessages lists a list's held messages in state ("" for all);
+	// HeldMessage returns one with its raw bytes.
+	HeldMessages(ctx context.Context, list, state string) ([]store.Held, error)
+	HeldMessage(ctx context.Context, id int64) (*store.Held, error)
+	// MessageAuth is the JSON kept with a message about its
+	// authentication and any maintainer command it carried;
+	// store.ErrNotFound when there is none.
+	MessageAuth(ctx context.Context, list, messageID string) (string, error)
+}
+
+// RepoReader is what the series page reads about git: which lists have a
+// repository (its branch) and which series were applied as which commits
+// (the "Apply to BRANCH" button and applied commits, apply.go).
+type RepoReader interface {
+	// ListRepo returns a list's repository; store.ErrNotFound when it
+	// has none.
+	ListRepo(ctx context.Context, list string) (*store.ListRepo, error)
+	// AppliedSeries returns the commits a series was applied as;
+	// store.ErrNotFound when it was not.
+	AppliedSeries(ctx context.Context, seriesID int64) (*store.Applied, error)
 }
 
 // Generationer says when the stored data changed: a number that changes

@@ -49,11 +49,6 @@ type Config struct {
 	// address) and returns the "Applied, thanks" text; an *ApplyError
 	// says why not; nil: the apply routes answer 404.
 	Apply func(ctx context.Context, seriesID int64, by string) (string, error)
-	// Repos, when set, says which lists have a repository (its branch)
-	// and which series were applied as which commits (store.Store): the
-	// series page's "Apply to BRANCH" button and applied commits
-	// (apply.go).
-	Repos RepoReader
 	// PathFlags, when set, checks a series' diffs (one per patch, in
 	// order) for paths a reviewer should look at and paths apply
 	// refuses (gitrepo.CheckPatches); the series page shows them as a
@@ -72,23 +67,14 @@ type Config struct {
 	// requests: the site is behind an https proxy.
 	SecureCookies bool
 	// Lists, when set, is the mailing list (package lists): the subscribe
-	// form, confirmation and one-click unsubscribe pages, and with
-	// ListData the moderation queue and its API (mlist.go). Without it
-	// these routes answer 404.
+	// form, confirmation and one-click unsubscribe pages, the moderation
+	// queue and its API (mlist.go). Without it these routes answer 404.
 	Lists ListServer
-	// ListData reads subscribers, held messages and messages'
-	// authentication results (store.Store).
-	ListData ListData
 	// UnsubscribeCheck verifies the token of a one-click unsubscribe link
 	// /{list}/unsubscribe?t=TOKEN and returns the address it was made
 	// for (outbound.CheckUnsubscribeToken with the server's secret); nil
 	// refuses every link.
 	UnsubscribeCheck func(list, token string) (email string, ok bool)
-	// Checks, when set, keeps CI results (store.Store): the series API
-	// and page show them and POST /api/v1/series/{id}/checks records
-	// them (checks.go). Without it series have no checks and the POST
-	// answers 404.
-	Checks CheckStore
 	// Notify, when set, is told of status changes and checks made
 	// through the web (the webhook dispatcher).
 	Notify Notifier

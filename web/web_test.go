@@ -155,9 +155,10 @@ func (f *fakeReader) ThreadBodies(ctx context.Context, list, messageID string) (
 	return []store.Message{{List: list, MessageID: messageID}}, []string{string(b)}, nil
 }
 
-// The fake archive keeps no other texts, no comments and no revision
-// diffs: the rest of the Reader answers as an archive without them does.
-// The fakes that embed fakeReader add what their tests look at.
+// The fake archive keeps no other texts, no comments, revision diffs,
+// checks, mailing list data or repositories: the rest of the Reader
+// answers as an archive without them does. The fakes that embed
+// fakeReader add what their tests look at.
 
 func (f *fakeReader) SeriesTexts(ctx context.Context, id int64) (string, map[int]string, error) {
 	return "", nil, nil
@@ -222,6 +223,43 @@ func (f *fakeReader) SubmitReview(ctx context.Context, d store.ReviewDraft) (str
 
 func (f *fakeReader) ResolveComment(ctx context.Context, seriesID int64, k store.Resolution, who string, resolved bool) error {
 	return store.ErrNotFound
+}
+
+// SetCheck refuses: the fake keeps no checks.
+func (f *fakeReader) SetCheck(ctx context.Context, c *store.Check) (*store.Check, error) {
+	return nil, store.ErrNotFound
+}
+
+func (f *fakeReader) Checks(ctx context.Context, seriesID int64) ([]store.Check, error) {
+	return nil, nil
+}
+
+func (f *fakeReader) CheckByID(ctx context.Context, id int64) (*store.Check, error) {
+	return nil, store.ErrNotFound
+}
+
+func (f *fakeReader) Subscribers(ctx context.Context, list, state string) ([]store.Subscriber, error) {
+	return nil, nil
+}
+
+func (f *fakeReader) HeldMessages(ctx context.Context, list, state string) ([]store.Held, error) {
+	return nil, nil
+}
+
+func (f *fakeReader) HeldMessage(ctx context.Context, id int64) (*store.Held, error) {
+	return nil, store.ErrNotFound
+}
+
+func (f *fakeReader) MessageAuth(ctx context.Context, list, messageID string) (string, error) {
+	return "", store.ErrNotFound
+}
+
+func (f *fakeReader) ListRepo(ctx context.Context, list string) (*store.ListRepo, error) {
+	return nil, store.ErrNotFound
+}
+
+func (f *fakeReader) AppliedSeries(ctx context.Context, seriesID int64) (*store.Applied, error) {
+	return nil, store.ErrNotFound
 }
 
 // Generation fails: the fake's pages are never cached.
