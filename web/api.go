@@ -399,7 +399,7 @@ func (h *Handler) apiSeries(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "series", err)
 		return
 	}
-	cs, err := h.seriesChecks(r.Context(), id)
+	cs, err := h.r.Checks(r.Context(), id)
 	if err != nil {
 		h.fail(w, r, "series", err)
 		return
@@ -417,8 +417,8 @@ func (h *Handler) apiSeries(w http.ResponseWriter, r *http.Request) {
 		out.History = append(out.History, toStatusChange(&hist[i]))
 	}
 	out.Flags = []flagJSON{}
-	if pr, ok := h.r.(PageReader); ok && h.cfg.PathFlags != nil {
-		_, diffs, err := pr.SeriesTexts(r.Context(), id)
+	if h.cfg.PathFlags != nil {
+		_, diffs, err := h.r.SeriesTexts(r.Context(), id)
 		if err != nil {
 			h.fail(w, r, "series", err)
 			return

@@ -2,7 +2,6 @@ package web
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -12,20 +11,6 @@ import (
 
 	"patchwell/store"
 )
-
-// ThreadReader is an optional ability of a Reader: the thread of a
-// message with its messages' metadata in arrival order; store.ErrNotFound
-// for an unknown message.
-type ThreadReader interface {
-	Thread(ctx context.Context, list, messageID string) (*store.Thread, []store.Message, error)
-}
-
-// MessageDetailer is an optional ability of a Reader: one message's
-// metadata, header fields in order and decoded text body;
-// store.ErrNotFound for an unknown message.
-type MessageDetailer interface {
-	MessageDetail(ctx context.Context, list, messageID string) (*store.Message, []store.Header, string, error)
-}
 
 // messageJSON is a message's metadata in API v1.
 type messageJSON struct {
@@ -168,12 +153,7 @@ func (h *Handler) apiThread(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	tr, ok := h.r.(ThreadReader)
-	if !ok {
-		h.httpError(w, r, http.StatusNotFound, "not found")
-		return
-	}
-	th, msgs, err := tr.Thread(r.Context(), name, id)
+	th, msgs, err := h.r.Thread(r.Context(), name, id)
 	if err == nil && th == nil {
 		err = store.ErrNotFound
 	}
@@ -182,8 +162,8 @@ func (h *Handler) apiThread(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var bodies map[string]string
-	if pr, ok := h.r.(PageReader); ok && withBodies {
-		ms, bs, err := pr.ThreadBodies(r.Context(), name, id)
+	if withBodies {
+		ms, bs, err := h.r.ThreadBodies(r.Context(), name, id)
 		if err != nil {
 			h.failMessage(w, r, name, err)
 			return
@@ -234,12 +214,7 @@ func (h *Handler) apiMessage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	md, ok := h.r.(MessageDetailer)
-	if !ok {
-		h.httpError(w, r, http.StatusNotFound, "not found")
-		return
-	}
-	m, headers, body, err := md.MessageDetail(r.Context(), name, id)
+	m, headers, body, err := h.r.MessageDetail(r.Context(), name, id)
 	if err == nil && m == nil {
 		err = store.ErrNotFound
 	}

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -15,8 +14,8 @@ import (
 // token) and the series page's "Apply to BRANCH" button (POST
 // /series/{id}/apply, CSRF), for users with the Apply role (maintainer,
 // owner, admin). Config.Apply does it (nil: 404). The button shows on
-// lists with a repository (Config.Repos) for series not applied yet; the
-// series page then shows the commits (from Repos.AppliedSeries), and a
+// lists with a repository (the Reader's RepoReader) for series not applied
+// yet; the series page then shows the commits (AppliedSeries), and a
 // refusal (conflict, refused path, applied already) is a page of its
 // own, the message in full.
 //
@@ -35,16 +34,6 @@ type ApplyError struct {
 }
 
 func (e *ApplyError) Error() string { return e.Msg }
-
-// RepoReader is what the series page reads about git (store.Store).
-type RepoReader interface {
-	// ListRepo returns a list's repository; store.ErrNotFound when it
-	// has none.
-	ListRepo(ctx context.Context, list string) (*store.ListRepo, error)
-	// AppliedSeries returns the commits a series was applied as;
-	// store.ErrNotFound when it was not.
-	AppliedSeries(ctx context.Context, seriesID int64) (*store.Applied, error)
-}
 
 // PathFlag is a file of a series a reviewer should look at before
 // applying it; Refused: apply and CI refuse the series because of it.
@@ -151,11 +140,8 @@ type appliedCommit struct {
 // seriesApply fills the series page's Apply section.
 func (h *Handler) seriesApply(r *http.Request, s *store.Series, patches []store.Patch, l *store.List) (applyBlock, error) {
 	var b applyBlock
-	if h.cfg.Repos == nil {
-		return b, nil
-	}
 	ctx := r.Context()
-	a, err := h.cfg.Repos.AppliedSeries(ctx, s.ID)
+	a, err := h.r.AppliedSeries(ctx, s.ID)
 	switch {
 	case err == nil:
 		v := &appliedView{Branch: a.Branch, By: a.By, At: a.AppliedAt}
@@ -170,7 +156,7 @@ func (h *Handler) seriesApply(r *http.Request, s *store.Series, patches []store.
 	case !errors.Is(err, store.ErrNotFound):
 		return b, err
 	}
-	repo, err := h.cfg.Repos.ListRepo(ctx, s.List)
+	repo, err := h.r.ListRepo(ctx, s.List)
 	if errors.Is(err, store.ErrNotFound) {
 		return b, nil
 	}

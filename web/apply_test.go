@@ -42,7 +42,6 @@ func TestApplyButton(t *testing.T) {
 		}
 		return "Applied to main, thanks!", nil
 	}})
-	e.h.cfg.Repos = e.st
 	for _, l := range []string{"sec", "pub"} {
 		if err := e.st.SetListRepo(ctx, store.ListRepo{List: l, Repo: "/srv/git/" + l + ".git", Branch: "main"}); err != nil {
 			t.Fatal(err)

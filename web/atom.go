@@ -2,7 +2,6 @@ package web
 
 import (
 	"cmp"
-	"context"
 	"crypto/sha1"
 	"encoding/xml"
 	"fmt"
@@ -15,13 +14,6 @@ import (
 	"patchwell/access"
 	"patchwell/store"
 )
-
-// Feeder is an optional ability of a Reader: the newest messages of a
-// list, or of every list for "", newest first, for the new.atom feeds;
-// store.ErrNotFound for an unknown list.
-type Feeder interface {
-	RecentMessages(ctx context.Context, list string, limit int) ([]store.Message, error)
-}
 
 // feedSize is how many entries a feed holds (public-inbox's new.atom has
 // 25).
@@ -108,17 +100,12 @@ func (h *Handler) seriesAtom(w http.ResponseWriter, r *http.Request, list string
 // id is a urn:uuid made from the Message-ID, so it stays the same when the
 // host name changes; its link is the message's page.
 func (h *Handler) newAtom(w http.ResponseWriter, r *http.Request, list string) {
-	fd, ok := h.r.(Feeder)
-	if !ok {
-		h.httpError(w, r, http.StatusNotFound, "not found")
-		return
-	}
 	var msgs []store.Message
 	var err error
 	if list != "" {
-		msgs, err = fd.RecentMessages(r.Context(), list, feedSize)
+		msgs, err = h.r.RecentMessages(r.Context(), list, feedSize)
 	} else {
-		msgs, err = h.recentListed(r, fd, feedSize)
+		msgs, err = h.recentListed(r, feedSize)
 	}
 	if err != nil {
 		h.fail(w, r, "list", err)
@@ -186,7 +173,7 @@ func (h *Handler) searchAtom(w http.ResponseWriter, r *http.Request, list, q str
 // recentListed returns the newest messages of the lists the request's
 // indexes show (as the home page): one query when that is every list,
 // otherwise the newest of each shown list, merged.
-func (h *Handler) recentListed(r *http.Request, fd Feeder, n int) ([]store.Message, error) {
+func (h *Handler) recentListed(r *http.Request, n int) ([]store.Message, error) {
 	all, err := h.r.Lists(r.Context())
 	if err != nil {
 		return nil, err
@@ -196,11 +183,11 @@ func (h *Handler) recentListed(r *http.Request, fd Feeder, n int) ([]store.Messa
 		return nil, err
 	}
 	if len(shown) == len(all) {
-		return fd.RecentMessages(r.Context(), "", n)
+		return h.r.RecentMessages(r.Context(), "", n)
 	}
 	var msgs []store.Message
 	for _, l := range shown {
-		m, err := fd.RecentMessages(r.Context(), l.Name, n)
+		m, err := h.r.RecentMessages(r.Context(), l.Name, n)
 		if err != nil {
 			return nil, err
 		}
@@ -222,12 +209,7 @@ func messageURN(id string) string {
 // allPage serves GET /all/: the newest messages of every list the request
 // may see, the HTML side of /all/new.atom (public-inbox's /all/).
 func (h *Handler) allPage(w http.ResponseWriter, r *http.Request) {
-	fd, ok := h.r.(Feeder)
-	if !ok {
-		h.httpError(w, r, http.StatusNotFound, "not found")
-		return
-	}
-	msgs, err := h.recentListed(r, fd, listPageSize)
+	msgs, err := h.recentListed(r, listPageSize)
 	if err != nil {
 		h.fail(w, r, "lists", err)
 		return

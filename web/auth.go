@@ -90,12 +90,6 @@ type StatusChanger interface {
 	StatusHistory(ctx context.Context, seriesID int64) ([]store.StatusChange, error)
 }
 
-// ListInfoer is an optional ability of a Reader: a list without its
-// counts, so the access check on every request stays cheap.
-type ListInfoer interface {
-	ListInfo(ctx context.Context, name string) (*store.List, error)
-}
-
 // sessionCookie is the session cookie's name.
 const sessionCookie = "patchwell_session"
 
@@ -295,15 +289,9 @@ func (h *Handler) authorizeAs(w http.ResponseWriter, r *http.Request, l *store.L
 	return nil, false
 }
 
-// listInfo looks a list up, cheaply when the Reader can.
+// listInfo looks a list up, without its counts (cheap).
 func (h *Handler) listInfo(ctx context.Context, name string) (*store.List, error) {
-	var l *store.List
-	var err error
-	if li, ok := h.r.(ListInfoer); ok {
-		l, err = li.ListInfo(ctx, name)
-	} else {
-		l, err = h.r.List(ctx, name)
-	}
+	l, err := h.r.ListInfo(ctx, name)
 	if err == nil && l == nil {
 		err = store.ErrNotFound
 	}
@@ -328,18 +316,9 @@ func (h *Handler) readable(w http.ResponseWriter, r *http.Request, list, what st
 	return l, true
 }
 
-// SeriesInfoer is an optional ability of a Reader: a series' own row,
-// without its patches, trailers and thread (Series loads all of them);
-// store.ErrNotFound for an unknown id. The routes that only need to know
-// the series and its list (access checks, comments, revision diffs, mbox,
-// status changes) use it.
-type SeriesInfoer interface {
-	SeriesInfo(ctx context.Context, id int64) (*store.Series, error)
-}
-
 // seriesFor is how every /series/{id} route starts: it reads the path
 // value param (400 unless a positive integer), loads the series (404 when
-// unknown; its row only when the Reader can, see SeriesInfoer) and decides
+// unknown; its row only, see SeriesReader.SeriesInfo) and decides
 // act on its list with the one authorization function (404 when the list
 // may not be read, as for an unknown series). When it returns false it has
 // answered.
@@ -363,10 +342,10 @@ func (h *Handler) loadSeries(w http.ResponseWriter, r *http.Request, param strin
 	}
 	var s *store.Series
 	var ps []store.Patch
-	if si, ok := h.r.(SeriesInfoer); ok && !patches {
-		s, err = si.SeriesInfo(r.Context(), id)
-	} else {
+	if patches {
 		s, ps, err = h.r.Series(r.Context(), id)
+	} else {
+		s, err = h.r.SeriesInfo(r.Context(), id)
 	}
 	if err == nil && s == nil {
 		err = store.ErrNotFound

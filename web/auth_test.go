@@ -120,9 +120,6 @@ func newAuthEnv(t testing.TB, cfg Config) *authEnv {
 		t.Fatal(err)
 	}
 	cfg.Domain, cfg.Accounts = "lists.example.org", e.acc
-	if cfg.Checks == nil {
-		cfg.Checks = st
-	}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), e.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	rin := review.NewIngester(st, review.Config{Log: slog.New(slog.DiscardHandler)}) // web reviews
 	t.Cleanup(func() { rin.Close() })

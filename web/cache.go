@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
@@ -13,28 +12,6 @@ import (
 	"github.com/maypok86/otter/v2"
 	"golang.org/x/sync/singleflight"
 )
-
-// ThreadMboxGzer is an optional ability of a Reader: the thread of a
-// message as gzipped mboxrd, ready to send (cached by the review layer),
-// with an entity tag that changes with the thread; store.ErrNotFound for
-// an unknown message.
-type ThreadMboxGzer interface {
-	ThreadMboxGz(ctx context.Context, list, messageID string) ([]byte, string, error)
-}
-
-// MessageChecker is an optional ability of a Reader: whether a message
-// exists (nil) or not (store.ErrNotFound), cheaper than MessageFinder, for
-// the HEAD b4 repeats.
-type MessageChecker interface {
-	MessageExists(ctx context.Context, list, messageID string) error
-}
-
-// Generationer is an optional ability of a Reader: a number that changes
-// whenever the stored data changes (store.Store.Generation). With it, the
-// HTML pages anonymous readers get are cached.
-type Generationer interface {
-	Generation(ctx context.Context) (uint64, error)
-}
 
 // The page cache keeps rendered HTML pages (thread, message and series
 // pages) for requests without credentials: no Cookie, no Authorization
@@ -81,13 +58,12 @@ func newPageCache() *pageCache {
 
 // cached answers r with render's output, from the page cache when it can.
 func (h *Handler) cached(w http.ResponseWriter, r *http.Request, render func(http.ResponseWriter)) {
-	g, ok := h.r.(Generationer)
-	if !ok || h.pages == nil || (r.Method != http.MethodGet && r.Method != http.MethodHead) ||
+	if h.pages == nil || (r.Method != http.MethodGet && r.Method != http.MethodHead) ||
 		r.Header.Get("Cookie") != "" || r.Header.Get("Authorization") != "" {
 		render(w)
 		return
 	}
-	gen, err := g.Generation(r.Context())
+	gen, err := h.r.Generation(r.Context())
 	if err != nil {
 		render(w)
 		return
@@ -224,16 +200,12 @@ func (b *bufferWriter) Write(p []byte) (int, error) {
 }
 
 // serveThreadMboxGz answers GET /{list}/{message-id}/t.mbox.gz from the
-// review layer's cache; false when the Reader cannot.
-func (h *Handler) serveThreadMboxGz(w http.ResponseWriter, r *http.Request, list, id string) bool {
-	tg, ok := h.r.(ThreadMboxGzer)
-	if !ok {
-		return false
-	}
-	b, etag, err := tg.ThreadMboxGz(r.Context(), list, id)
+// review layer's cache.
+func (h *Handler) serveThreadMboxGz(w http.ResponseWriter, r *http.Request, list, id string) {
+	b, etag, err := h.r.ThreadMboxGz(r.Context(), list, id)
 	if err != nil {
 		h.fail(w, r, "message", err)
-		return true
+		return
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", "application/gzip")
@@ -242,14 +214,13 @@ func (h *Handler) serveThreadMboxGz(w http.ResponseWriter, r *http.Request, list
 	hd.Set("ETag", etag)
 	if etagMatch(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
-		return true
+		return
 	}
 	hd.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(b)
 	}
-	return true
 }
 
 // redirectFound answers 302 with an absolute Location and an empty body,

@@ -16,19 +16,6 @@ import (
 	"patchwell/store"
 )
 
-// CheckStore keeps CI results (checks) on series and patches: the
-// store (store.DB) implements it.
-type CheckStore interface {
-	// SetCheck records a check, replacing the earlier result of the same
-	// context on the same series and patch; store.ErrInvalid for a bad
-	// one, store.ErrNotFound for an unknown series.
-	SetCheck(ctx context.Context, c *store.Check) (*store.Check, error)
-	// Checks returns a series' checks, by patch then context.
-	Checks(ctx context.Context, seriesID int64) ([]store.Check, error)
-	// CheckByID returns store.ErrNotFound for an unknown id.
-	CheckByID(ctx context.Context, id int64) (*store.Check, error)
-}
-
 // Notifier is told of changes made through the web, after they commit:
 // the webhook dispatcher (package webhook) implements it. Its errors are
 // logged; the change stands.
@@ -75,14 +62,6 @@ func combinedState(cs []store.Check) *string {
 	return nullString(worst)
 }
 
-// seriesChecks reads a series' checks ([] without a CheckStore).
-func (h *Handler) seriesChecks(ctx context.Context, id int64) ([]store.Check, error) {
-	if h.cfg.Checks == nil {
-		return nil, nil
-	}
-	return h.cfg.Checks.Checks(ctx, id)
-}
-
 func checksJSON(cs []store.Check) []checkJSON {
 	out := make([]checkJSON, 0, len(cs))
 	for i := range cs {
@@ -103,7 +82,7 @@ func (h *Handler) apiChecks(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	cs, err := h.seriesChecks(r.Context(), s.ID)
+	cs, err := h.r.Checks(r.Context(), s.ID)
 	if err != nil {
 		h.fail(w, r, "series", err)
 		return
@@ -194,10 +173,6 @@ func (c *checkRequest) validate(s *store.Series) (*store.Check, error) {
 // may set the series' status (access.SetStatus: maintainers and owners
 // of the list, site admins). It answers 201 with the check as stored.
 func (h *Handler) apiPostCheck(w http.ResponseWriter, r *http.Request) {
-	if h.cfg.Checks == nil {
-		h.httpError(w, r, http.StatusNotFound, "checks are not enabled on this server")
-		return
-	}
 	if h.noAccounts(w, r) {
 		return
 	}
@@ -226,7 +201,7 @@ func (h *Handler) apiPostCheck(w http.ResponseWriter, r *http.Request) {
 		h.httpError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	if c, err = h.cfg.Checks.SetCheck(r.Context(), c); err != nil {
+	if c, err = h.r.SetCheck(r.Context(), c); err != nil {
 		h.fail(w, r, "series", err)
 		return
 	}
@@ -246,16 +221,12 @@ func (h *Handler) apiCheckLog(w http.ResponseWriter, r *http.Request) {
 		h.httpError(w, r, http.StatusBadRequest, "check id must be a positive integer")
 		return
 	}
-	if h.cfg.Checks == nil {
-		h.httpError(w, r, http.StatusNotFound, "check not found")
-		return
-	}
-	c, err := h.cfg.Checks.CheckByID(r.Context(), id)
+	c, err := h.r.CheckByID(r.Context(), id)
 	if err != nil {
 		h.fail(w, r, "check", err)
 		return
 	}
-	s, _, err := h.seriesInfo(r.Context(), c.SeriesID)
+	s, err := h.r.SeriesInfo(r.Context(), c.SeriesID)
 	if err != nil {
 		h.fail(w, r, "check", err)
 		return
@@ -279,15 +250,6 @@ func (h *Handler) apiCheckLog(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Content-Length", strconv.Itoa(len(c.Log)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, c.Log)
-}
-
-// seriesInfo loads a series' row (cheaply when the Reader can).
-func (h *Handler) seriesInfo(ctx context.Context, id int64) (*store.Series, []store.Patch, error) {
-	if si, ok := h.r.(SeriesInfoer); ok {
-		s, err := si.SeriesInfo(ctx, id)
-		return s, nil, err
-	}
-	return h.r.Series(ctx, id)
 }
 
 // notifyStatus tells the Notifier of a status change made on the web.

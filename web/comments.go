@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,14 +15,6 @@ import (
 	"patchwell/access"
 	"patchwell/store"
 )
-
-// CommentReader is an optional ability of a Reader: the review comments
-// found in the replies to a series' patches (review.Service has it).
-type CommentReader interface {
-	// SeriesComments returns the comments on the patches of series id,
-	// with resolved marks and those carried from the previous revision.
-	SeriesComments(ctx context.Context, id int64) ([]store.LineComment, error)
-}
 
 // viewComment is a review comment as the series page shows it.
 type viewComment struct {
@@ -184,32 +175,16 @@ func (h *Handler) apiComments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := s.ID
+	cs, err := h.r.SeriesComments(r.Context(), id)
+	if err != nil {
+		h.fail(w, r, "series", err)
+		return
+	}
 	out := []commentJSON{}
-	if cr, ok := h.r.(CommentReader); ok {
-		cs, err := cr.SeriesComments(r.Context(), id)
-		if err != nil {
-			h.fail(w, r, "series", err)
-			return
-		}
-		for _, c := range cs {
-			out = append(out, toComment(c))
-		}
+	for _, c := range cs {
+		out = append(out, toComment(c))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"comments": out})
-}
-
-// Reviewer is an optional ability of a Reader: reviews written on the web
-// (review.Service has it). web composes nothing and writes nothing itself.
-type Reviewer interface {
-	// SubmitReview turns the draft into one e-mail reply, archives it in
-	// the thread and queues it for delivery; it returns the reply's
-	// Message-ID and list. Errors wrapping store.ErrInvalid are the
-	// reviewer's to fix.
-	SubmitReview(ctx context.Context, d store.ReviewDraft) (string, string, error)
-	// ResolveComment sets or clears the resolved mark of the comment with
-	// key k (store.LineComment.Key) on series seriesID; store.ErrNotFound
-	// when the series shows no such comment.
-	ResolveComment(ctx context.Context, seriesID int64, k store.Resolution, who string, resolved bool) error
 }
 
 // reviewBlock is what the series page needs for the review forms.
@@ -306,25 +281,20 @@ func resolveValue(k store.Resolution) string {
 
 // seriesForWrite resolves the series of a write request and checks act;
 // it answers errors itself and returns nil then.
-func (h *Handler) seriesForWrite(w http.ResponseWriter, r *http.Request) (*store.Series, *store.List, *store.User, Reviewer) {
+func (h *Handler) seriesForWrite(w http.ResponseWriter, r *http.Request) (*store.Series, *store.List, *store.User) {
 	if h.noAccounts(w, r) {
-		return nil, nil, nil, nil
-	}
-	rv, ok := h.r.(Reviewer)
-	if !ok {
-		h.httpError(w, r, http.StatusNotFound, "web review is not enabled on this server")
-		return nil, nil, nil, nil
+		return nil, nil, nil
 	}
 	s, l, u, ok := h.seriesFor(w, r, "id", access.Comment)
 	if !ok {
-		return nil, nil, nil, nil
+		return nil, nil, nil
 	}
-	return s, l, u, rv
+	return s, l, u
 }
 
 // submit sends a draft and answers the errors; "" when it did.
-func (h *Handler) submit(w http.ResponseWriter, r *http.Request, rv Reviewer, d store.ReviewDraft) (string, string) {
-	msgid, list, err := rv.SubmitReview(r.Context(), d)
+func (h *Handler) submit(w http.ResponseWriter, r *http.Request, d store.ReviewDraft) (string, string) {
+	msgid, list, err := h.r.SubmitReview(r.Context(), d)
 	switch {
 	case errors.Is(err, store.ErrInvalid):
 		h.httpError(w, r, http.StatusBadRequest, invalidText(err))
@@ -349,7 +319,7 @@ func (h *Handler) reviewForm(w http.ResponseWriter, r *http.Request) {
 		h.httpError(w, r, http.StatusRequestEntityTooLarge, "review too large or malformed")
 		return
 	}
-	s, _, u, rv := h.seriesForWrite(w, r)
+	s, _, u := h.seriesForWrite(w, r)
 	if s == nil {
 		return
 	}
@@ -376,7 +346,7 @@ func (h *Handler) reviewForm(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	msgid, _ := h.submit(w, r, rv, d)
+	msgid, _ := h.submit(w, r, d)
 	if msgid == "" {
 		return
 	}
@@ -392,7 +362,7 @@ func (h *Handler) resolveForm(w http.ResponseWriter, r *http.Request) {
 		h.httpError(w, r, http.StatusBadRequest, "malformed form")
 		return
 	}
-	s, l, u, rv := h.seriesForWrite(w, r)
+	s, l, u := h.seriesForWrite(w, r)
 	if s == nil {
 		return
 	}
@@ -408,7 +378,7 @@ func (h *Handler) resolveForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	k := store.Resolution{ReplyMessageID: q.Get("r"), PatchMessageID: q.Get("p"), File: q.Get("f"), Side: q.Get("s"), Line: line}
-	if !h.resolve(w, r, rv, s, l, k, u, resolved) {
+	if !h.resolve(w, r, s, l, k, u, resolved) {
 		return
 	}
 	http.Redirect(w, r, "/series/"+strconv.FormatInt(s.ID, 10)+"/", http.StatusSeeOther)
@@ -416,29 +386,27 @@ func (h *Handler) resolveForm(w http.ResponseWriter, r *http.Request) {
 
 // resolve sets or clears a comment's resolved mark when u may: the
 // comment's author, the series' submitter or a maintainer of the list.
-func (h *Handler) resolve(w http.ResponseWriter, r *http.Request, rv Reviewer, s *store.Series, l *store.List, k store.Resolution, u *store.User, resolved bool) bool {
-	if cr, ok := h.r.(CommentReader); ok {
-		cs, err := cr.SeriesComments(r.Context(), s.ID)
-		if err != nil {
-			h.fail(w, r, "series", err)
-			return false
-		}
-		i := slices.IndexFunc(cs, func(c store.LineComment) bool { return c.Key() == k })
-		if i < 0 {
-			h.httpError(w, r, http.StatusNotFound, "comment not found")
-			return false
-		}
-		may, err := h.mayResolve(r, s, l, cs[i].Author.Email)
-		if err != nil {
-			h.fail(w, r, "series", err)
-			return false
-		}
-		if !may {
-			h.httpError(w, r, http.StatusForbidden, "only the comment's author, the series' submitter or a maintainer may resolve it")
-			return false
-		}
+func (h *Handler) resolve(w http.ResponseWriter, r *http.Request, s *store.Series, l *store.List, k store.Resolution, u *store.User, resolved bool) bool {
+	cs, err := h.r.SeriesComments(r.Context(), s.ID)
+	if err != nil {
+		h.fail(w, r, "series", err)
+		return false
 	}
-	err := rv.ResolveComment(r.Context(), s.ID, k, u.Email, resolved)
+	i := slices.IndexFunc(cs, func(c store.LineComment) bool { return c.Key() == k })
+	if i < 0 {
+		h.httpError(w, r, http.StatusNotFound, "comment not found")
+		return false
+	}
+	may, err := h.mayResolve(r, s, l, cs[i].Author.Email)
+	if err != nil {
+		h.fail(w, r, "series", err)
+		return false
+	}
+	if !may {
+		h.httpError(w, r, http.StatusForbidden, "only the comment's author, the series' submitter or a maintainer may resolve it")
+		return false
+	}
+	err = h.r.ResolveComment(r.Context(), s.ID, k, u.Email, resolved)
 	if errors.Is(err, store.ErrNotFound) {
 		h.httpError(w, r, http.StatusNotFound, "comment not found")
 		return false
@@ -470,11 +438,11 @@ func (h *Handler) apiPostComments(w http.ResponseWriter, r *http.Request) {
 		h.httpError(w, r, http.StatusBadRequest, `bad request body: want {"summary": "...", "comments": [{"patch_message_id": "...", "file": "...", "side": "new", "line": 1, "body": "..."}]}`)
 		return
 	}
-	s, _, u, rv := h.seriesForWrite(w, r)
+	s, _, u := h.seriesForWrite(w, r)
 	if s == nil {
 		return
 	}
-	msgid, list := h.submit(w, r, rv, store.ReviewDraft{SeriesID: s.ID, From: store.Person{Name: u.Name, Email: u.Email},
+	msgid, list := h.submit(w, r, store.ReviewDraft{SeriesID: s.ID, From: store.Person{Name: u.Name, Email: u.Email},
 		Summary: req.Summary, InReplyTo: req.InReplyTo, Comments: req.Comments})
 	if msgid == "" {
 		return
@@ -502,13 +470,13 @@ func (h *Handler) apiResolve(w http.ResponseWriter, r *http.Request) {
 		h.httpError(w, r, http.StatusBadRequest, `bad request body: want {"key": {...}, "resolved": true}`)
 		return
 	}
-	s, l, u, rv := h.seriesForWrite(w, r)
+	s, l, u := h.seriesForWrite(w, r)
 	if s == nil {
 		return
 	}
 	k := store.Resolution{ReplyMessageID: req.Key.ReplyMessageID, PatchMessageID: req.Key.PatchMessageID,
 		File: req.Key.File, Side: req.Key.Side, Line: req.Key.Line}
-	if h.resolve(w, r, rv, s, l, k, u, *req.Resolved) {
+	if h.resolve(w, r, s, l, k, u, *req.Resolved) {
 		writeJSON(w, http.StatusOK, map[string]any{"resolved": *req.Resolved})
 	}
 }
@@ -541,7 +509,7 @@ func (h *Handler) seriesReview(r *http.Request, l *store.List) (reviewBlock, err
 	if a := r.URL.Query().Get("reviewed"); a != "" && len(a) <= maxMessageIDLen {
 		b.Archived, b.URL = a, "/"+url.PathEscape(l.Name)+"/"+url.PathEscape(a)+"/"
 	}
-	if _, ok := h.r.(Reviewer); !ok || h.acc == nil {
+	if h.acc == nil {
 		return b, nil
 	}
 	subj, err := h.subject(r, l)

@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-
-	"patchwell/store"
 )
 
 //go:embed templates/*.html
@@ -69,13 +67,7 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "page", h.tmplErr)
 		return
 	}
-	var ls []store.List
-	var err error
-	if br, ok := h.r.(Browser); ok {
-		ls, err = br.ListsByActivity(r.Context())
-	} else {
-		ls, err = h.r.Lists(r.Context())
-	}
+	ls, err := h.r.ListsByActivity(r.Context())
 	if err == nil {
 		ls, err = h.listed(r, ls)
 	}

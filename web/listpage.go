@@ -16,20 +16,6 @@ import (
 	"patchwell/store"
 )
 
-// Browser is an optional ability of a Reader that the home and list pages
-// need: lists by activity, and series and threads paged by key.
-type Browser interface {
-	// ListsByActivity returns every list with its counts, the most
-	// recently active first.
-	ListsByActivity(ctx context.Context) ([]store.List, error)
-	// FilterSeries returns a page of a list's series, newest first;
-	// store.ErrNotFound for an unknown list.
-	FilterSeries(ctx context.Context, list string, f store.SeriesFilter) ([]store.Series, error)
-	// ThreadSummaries returns a page of a list's threads, the most
-	// recently active first; store.ErrNotFound for an unknown list.
-	ThreadSummaries(ctx context.Context, list string, before, after uint32, limit int) ([]store.ThreadSummary, error)
-}
-
 // pageFuncs are the templates' helpers.
 var pageFuncs = template.FuncMap{
 	"sub": func(a, b int) int { return a - b },
@@ -89,11 +75,6 @@ func (e errPage) Error() string { return string(e) }
 // submitter and title, paged by key) and the threads (paged by key), the
 // list's address, how to send to it, its feeds and downloads.
 func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, name string) {
-	br, ok := h.r.(Browser)
-	if !ok {
-		h.httpError(w, r, http.StatusNotFound, "not found")
-		return
-	}
 	l, err := h.r.List(r.Context(), name)
 	if err != nil {
 		h.fail(w, r, "list", err)
@@ -122,9 +103,9 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, name string) 
 	}
 	switch d.Tab {
 	case "series":
-		err = h.seriesTab(r.Context(), br, q, &d)
+		err = h.seriesTab(r.Context(), q, &d)
 	case "threads":
-		err = h.threadsTab(r.Context(), br, q, &d)
+		err = h.threadsTab(r.Context(), q, &d)
 	default:
 		err = errPage(fmt.Sprintf("unknown tab %q: want series or threads", d.Tab))
 	}
@@ -172,7 +153,7 @@ func textParam(q url.Values, name string, max int) (string, error) {
 	return s, nil
 }
 
-func (h *Handler) seriesTab(ctx context.Context, br Browser, q url.Values, d *listPage) error {
+func (h *Handler) seriesTab(ctx context.Context, q url.Values, d *listPage) error {
 	f := store.SeriesFilter{Limit: listPageSize + 1}
 	f.Status = q.Get("status")
 	if f.Status != "" && f.Status != store.StatusOpen && !slices.Contains(statuses, f.Status) {
@@ -200,7 +181,7 @@ func (h *Handler) seriesTab(ctx context.Context, br Browser, q url.Values, d *li
 	for _, s := range statuses {
 		d.Statuses = append(d.Statuses, statusChoice{s, strings.ReplaceAll(s, "_", " "), f.Status == s})
 	}
-	list, err := br.FilterSeries(ctx, d.List.Name, f)
+	list, err := h.r.FilterSeries(ctx, d.List.Name, f)
 	if err != nil {
 		return err
 	}
@@ -229,7 +210,7 @@ func (h *Handler) seriesTab(ctx context.Context, br Browser, q url.Values, d *li
 	return nil
 }
 
-func (h *Handler) threadsTab(ctx context.Context, br Browser, q url.Values, d *listPage) error {
+func (h *Handler) threadsTab(ctx context.Context, q url.Values, d *listPage) error {
 	before, err := keyParam(q, "before", 32)
 	if err != nil {
 		return err
@@ -238,7 +219,7 @@ func (h *Handler) threadsTab(ctx context.Context, br Browser, q url.Values, d *l
 	if err != nil {
 		return err
 	}
-	list, err := br.ThreadSummaries(ctx, d.List.Name, uint32(before), uint32(after), listPageSize+1)
+	list, err := h.r.ThreadSummaries(ctx, d.List.Name, uint32(before), uint32(after), listPageSize+1)
 	if err != nil {
 		return err
 	}

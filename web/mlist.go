@@ -18,8 +18,8 @@ import (
 // The mailing list on the web: the subscribe form of the list page, the
 // confirmation and one-click unsubscribe pages, the moderation queue and
 // its API. The list server (package lists) does the work through
-// ListServer; ListData reads what the pages show. With either nil these
-// routes answer 404.
+// ListServer; the Reader's ListData reads what the pages show. Without a
+// ListServer these routes answer 404.
 
 // ListServer is what the web asks of the mailing list (lists.Server).
 type ListServer interface {
@@ -35,20 +35,6 @@ type ListServer interface {
 	// store.ErrConflict when it is already decided.
 	Approve(ctx context.Context, id int64, by string) error
 	Reject(ctx context.Context, id int64, by string) error
-}
-
-// ListData is what the mailing list pages read (store.Store).
-type ListData interface {
-	// Subscribers lists a list's subscribers in state ("" for all).
-	Subscribers(ctx context.Context, list, state string) ([]store.Subscriber, error)
-	// HeldMessages lists a list's held messages in state ("" for all);
-	// HeldMessage returns one with its raw bytes.
-	HeldMessages(ctx context.Context, list, state string) ([]store.Held, error)
-	HeldMessage(ctx context.Context, id int64) (*store.Held, error)
-	// MessageAuth is the JSON kept with a message about its
-	// authentication and any maintainer command it carried;
-	// store.ErrNotFound when there is none.
-	MessageAuth(ctx context.Context, list, messageID string) (string, error)
 }
 
 // Bounds of the mailing list's request input.
@@ -139,14 +125,12 @@ func (h *Handler) listMailFor(r *http.Request, l *store.List) (*listMail, error)
 		return nil, nil
 	}
 	m := &listMail{Addrs: h.addrsOf(l.Name), CSRF: h.csrfToken(r)}
-	if h.cfg.ListData != nil {
-		subj, err := h.subject(r, l)
-		if err != nil {
-			return nil, err
-		}
-		if access.Allowed(subj, l, access.Moderate) {
-			m.Held = "/" + url.PathEscape(l.Name) + "/held"
-		}
+	subj, err := h.subject(r, l)
+	if err != nil {
+		return nil, err
+	}
+	if access.Allowed(subj, l, access.Moderate) {
+		m.Held = "/" + url.PathEscape(l.Name) + "/held"
 	}
 	return m, nil
 }
@@ -378,13 +362,9 @@ func (h *Handler) unsubscribe(w http.ResponseWriter, r *http.Request) {
 }
 
 // moderator loads the {list} of the path for a moderator; 404 when the
-// list server or its data are off.
+// list server is off.
 func (h *Handler) moderator(w http.ResponseWriter, r *http.Request, name string) (*store.List, *store.User, bool) {
 	if h.listsOff(w, r) {
-		return nil, nil, false
-	}
-	if h.cfg.ListData == nil {
-		h.httpError(w, r, http.StatusNotFound, "not found")
 		return nil, nil, false
 	}
 	l, err := h.listInfo(r.Context(), name)
@@ -414,7 +394,7 @@ func (h *Handler) heldPage(w http.ResponseWriter, r *http.Request, name string) 
 	if !ok {
 		return
 	}
-	held, err := h.cfg.ListData.HeldMessages(r.Context(), l.Name, store.HeldWaiting)
+	held, err := h.r.HeldMessages(r.Context(), l.Name, store.HeldWaiting)
 	if err != nil {
 		h.fail(w, r, "list", err)
 		return
@@ -436,7 +416,7 @@ func (h *Handler) heldOf(ctx context.Context, l *store.List, idText string) (*st
 	if err != nil || id <= 0 {
 		return nil, store.ErrNotFound
 	}
-	m, err := h.cfg.ListData.HeldMessage(ctx, id)
+	m, err := h.r.HeldMessage(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -540,7 +520,7 @@ func toHeldJSON(m *store.Held) heldJSON {
 
 // apiModerator is moderator for the API routes on {name}: JSON errors.
 func (h *Handler) apiModerator(w http.ResponseWriter, r *http.Request) (*store.List, bool) {
-	if h.cfg.Lists == nil || h.cfg.ListData == nil {
+	if h.cfg.Lists == nil {
 		writeError(w, http.StatusNotFound, "not found")
 		return nil, false
 	}
@@ -585,7 +565,7 @@ func (h *Handler) apiSubscribers(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	subs, err := h.cfg.ListData.Subscribers(r.Context(), l.Name, state)
+	subs, err := h.r.Subscribers(r.Context(), l.Name, state)
 	if err != nil {
 		h.fail(w, r, "list", err)
 		return
@@ -610,7 +590,7 @@ func (h *Handler) apiHeld(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	held, err := h.cfg.ListData.HeldMessages(r.Context(), l.Name, state)
+	held, err := h.r.HeldMessages(r.Context(), l.Name, state)
 	if err != nil {
 		h.fail(w, r, "list", err)
 		return
@@ -629,7 +609,7 @@ func (h *Handler) apiHeld(w http.ResponseWriter, r *http.Request) {
 // of a list the caller may not read is "held message not found", as an
 // unknown one.
 func (h *Handler) apiModerate(w http.ResponseWriter, r *http.Request) {
-	if h.cfg.Lists == nil || h.cfg.ListData == nil {
+	if h.cfg.Lists == nil {
 		writeError(w, http.StatusNotFound, "not found")
 		return
 	}
@@ -638,7 +618,7 @@ func (h *Handler) apiModerate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "held message id must be a positive integer")
 		return
 	}
-	m, err := h.cfg.ListData.HeldMessage(r.Context(), id)
+	m, err := h.r.HeldMessage(r.Context(), id)
 	var l *store.List
 	if err == nil {
 		l, err = h.listInfo(r.Context(), m.List)
@@ -653,7 +633,7 @@ func (h *Handler) apiModerate(w http.ResponseWriter, r *http.Request) {
 	}
 	err = h.decide(r.Context(), r, id, u.Email)
 	if err == nil {
-		m, err = h.cfg.ListData.HeldMessage(r.Context(), id)
+		m, err = h.r.HeldMessage(r.Context(), id)
 	}
 	switch {
 	case errors.Is(err, store.ErrConflict):
@@ -682,10 +662,7 @@ const maxSignedBy = 5
 // messageAuth reads the note of a message; nil when there is none (or
 // the data cannot be read: the page does without it).
 func (h *Handler) messageAuth(ctx context.Context, list, messageID string) *authNote {
-	if h.cfg.ListData == nil {
-		return nil
-	}
-	s, err := h.cfg.ListData.MessageAuth(ctx, list, messageID)
+	s, err := h.r.MessageAuth(ctx, list, messageID)
 	if err != nil || s == "" {
 		return nil
 	}

@@ -90,12 +90,11 @@ func unsubCheck(list, token string) (string, bool) {
 }
 
 // newListsEnv is newAuthEnv with the mailing list on: a recording list
-// server, the store as ListData, the test unsubscribe tokens.
+// server, the test unsubscribe tokens.
 func newListsEnv(t *testing.T) (*authEnv, *fakeLists) {
 	t.Helper()
 	f := &fakeLists{}
 	e := newAuthEnv(t, Config{Lists: f, UnsubscribeCheck: unsubCheck})
-	e.h.cfg.ListData = e.st
 	f.st = e.st
 	return e, f
 }
@@ -475,7 +474,6 @@ func TestSubscribeConfirmRealServer(t *testing.T) {
 	t.Cleanup(func() { in.Close() })
 	out := &outboxRecorder{}
 	e.h.cfg.Lists = lists.New(e.st, in, nil, out, lists.Config{Domain: "lists.example.org", WebURL: e.base}, log)
-	e.h.cfg.ListData = e.st
 	ctx := context.Background()
 
 	res := e.do(req{Method: "POST", Path: "/pub/subscribe", Body: "email=Ann%40Example.org"})

@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"context"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -15,17 +14,6 @@ import (
 	"patchwell/access"
 	"patchwell/store"
 )
-
-// PageReader is an optional ability of a Reader that the HTML pages need:
-// texts that only parsing the stored mail gives.
-type PageReader interface {
-	// SeriesTexts returns the cover letter's text and each patch's diff by
-	// patch index.
-	SeriesTexts(ctx context.Context, id int64) (string, map[int]string, error)
-	// ThreadBodies returns the messages of a message's thread, in arrival
-	// order, with their decoded text bodies.
-	ThreadBodies(ctx context.Context, list, messageID string) ([]store.Message, []string, error)
-}
 
 // visible shows the characters that render invisibly or reorder text
 // (Unicode bidi controls, zero-width characters: "Trojan Source") as
@@ -196,13 +184,10 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "series", err)
 		return
 	}
-	var cover string
-	var diffs map[int]string
-	if pr, ok := h.r.(PageReader); ok {
-		if cover, diffs, err = pr.SeriesTexts(r.Context(), id); err != nil {
-			h.fail(w, r, "series", err)
-			return
-		}
+	cover, diffs, err := h.r.SeriesTexts(r.Context(), id)
+	if err != nil {
+		h.fail(w, r, "series", err)
+		return
 	}
 	if cover != "" {
 		d.Cover = splitBody(cover)
@@ -223,7 +208,7 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "series", err)
 		return
 	}
-	checks, err := h.seriesChecks(r.Context(), id)
+	checks, err := h.r.Checks(r.Context(), id)
 	if err != nil {
 		h.fail(w, r, "series", err)
 		return
@@ -235,18 +220,16 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 			d.WaitsGoAhead = true
 		}
 	}
-	if cr, ok := h.r.(CommentReader); ok {
-		cs, err := cr.SeriesComments(r.Context(), id)
-		if err != nil {
-			h.fail(w, r, "series", err)
-			return
-		}
-		attachComments(&d, cs)
-		d.Comments = len(cs)
-		for _, c := range cs {
-			if !c.Resolved {
-				d.Unresolved++
-			}
+	cs, err := h.r.SeriesComments(r.Context(), id)
+	if err != nil {
+		h.fail(w, r, "series", err)
+		return
+	}
+	attachComments(&d, cs)
+	d.Comments = len(cs)
+	for _, c := range cs {
+		if !c.Resolved {
+			d.Unresolved++
 		}
 	}
 	if d.Review, err = h.seriesReview(r, l); err != nil {

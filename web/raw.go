@@ -3,7 +3,6 @@ package web
 import (
 	"bufio"
 	"compress/gzip"
-	"context"
 	"io"
 	"net/http"
 	"net/url"
@@ -11,49 +10,7 @@ import (
 	"strings"
 
 	"patchwell/access"
-	"patchwell/store"
 )
-
-// SeriesMboxer is an optional ability of a Reader: a series' patches as
-// mboxrd for git am, with the trailers replies gave; store.ErrNotFound
-// before anything is written.
-type SeriesMboxer interface {
-	SeriesMbox(ctx context.Context, id int64, w io.Writer) error
-}
-
-// Searcher is an optional ability of a Reader: the whole threads that
-// hold a message matching a public-inbox query, as mboxrd;
-// store.ErrNotFound (nothing matches) or store.ErrInvalid (the query does
-// not parse) before anything is written.
-type Searcher interface {
-	SearchMbox(ctx context.Context, lists []string, query string, w io.Writer) error
-}
-
-// MessageFinder is an optional ability of a Reader: a message's metadata
-// without its bytes, so the HEAD b4 sends for every lookup stays cheap.
-type MessageFinder interface {
-	Message(ctx context.Context, list, messageID string) (*store.Message, error)
-}
-
-// ListFinder is an optional ability of a Reader: which list holds a
-// message, for /all/, the inbox across every list (as lore's /all/).
-type ListFinder interface {
-	ListOf(ctx context.Context, messageID string) (string, error)
-}
-
-// ListsFinder is an optional ability of a Reader: every list holding a
-// message, in name order, so that /all/ serves the copy of a list the
-// reader may see (a message cross-posted to a private list and a public
-// one).
-type ListsFinder interface {
-	ListsOf(ctx context.Context, messageID string) ([]string, error)
-}
-
-// ThreadMboxer is an optional ability of a Reader: the thread of a message
-// as mboxrd, or store.ErrNotFound before anything is written.
-type ThreadMboxer interface {
-	ThreadMbox(ctx context.Context, list, messageID string, w io.Writer) error
-}
 
 // raw serves GET /{list}/{message-id}/raw: the stored bytes, exactly.
 //
@@ -95,18 +52,12 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 	}
 	if list == "all" {
 		// The inbox across every list: find the message's own list.
-		lf, ok := h.r.(ListFinder)
 		id := trimAngle(messageIDOf(r.PathValue("rest")))
-		if !ok || id == "" {
+		if id == "" {
 			h.httpError(w, r, http.StatusNotFound, "not found")
 			return
 		}
-		names := []string{}
-		if lsf, ok := h.r.(ListsFinder); ok {
-			names, err = lsf.ListsOf(r.Context(), id)
-		} else if list, err = lf.ListOf(r.Context(), id); err == nil {
-			names = []string{list}
-		}
+		names, err := h.r.ListsOf(r.Context(), id)
 		if err != nil {
 			h.fail(w, r, "message", err)
 			return
@@ -185,22 +136,12 @@ func trimAngle(id string) string {
 // thread as gzipped mboxrd, the URL public-inbox serves and b4 fetches
 // (b4.midmask = http://HOST/LIST/%s).
 func (h *Handler) threadMbox(w http.ResponseWriter, r *http.Request, list, rest string) {
-	tm, ok := h.r.(ThreadMboxer)
 	id := trimAngle(rest)
 	if id == "" || len(id) > maxMessageIDLen {
 		h.httpError(w, r, http.StatusNotFound, "not found")
 		return
 	}
-	if h.serveThreadMboxGz(w, r, list, id) {
-		return
-	}
-	if !ok {
-		h.httpError(w, r, http.StatusNotFound, "not found")
-		return
-	}
-	h.stream(w, r, "message", "application/gzip", "t.mbox.gz", true, func(out io.Writer) error {
-		return tm.ThreadMbox(r.Context(), list, id, out)
-	})
+	h.serveThreadMboxGz(w, r, list, id)
 }
 
 // stream answers with what write produces, optionally gzipped. The head is
@@ -261,8 +202,8 @@ func (l *lazyWriter) Write(p []byte) (int, error) {
 
 // message answers /{list}/{message-id} as public-inbox does: a redirect to
 // the canonical /{list}/{message-id}/, whose Location b4 reads to find the
-// thread (b4.midmask = http://HOST/LIST/%s). The page itself shows the raw
-// message until the web UI renders threads.
+// thread (b4.midmask = http://HOST/LIST/%s). The page itself shows the
+// message, its headers and body (messagePage).
 func (h *Handler) message(w http.ResponseWriter, r *http.Request, list, rest string) {
 	page := strings.HasSuffix(rest, "/")
 	id := trimAngle(strings.TrimSuffix(rest, "/"))
@@ -270,15 +211,7 @@ func (h *Handler) message(w http.ResponseWriter, r *http.Request, list, rest str
 		h.httpError(w, r, http.StatusNotFound, "not found")
 		return
 	}
-	var err error
-	if mc, ok := h.r.(MessageChecker); ok {
-		err = mc.MessageExists(r.Context(), list, id)
-	} else if mf, ok := h.r.(MessageFinder); ok {
-		_, err = mf.Message(r.Context(), list, id)
-	} else {
-		_, err = h.r.Raw(r.Context(), list, id)
-	}
-	if err != nil {
+	if err := h.r.MessageExists(r.Context(), list, id); err != nil {
 		h.fail(w, r, "message", err)
 		return
 	}
@@ -291,28 +224,19 @@ func (h *Handler) message(w http.ResponseWriter, r *http.Request, list, rest str
 		redirectFound(w, u)
 		return
 	}
-	if _, ok := h.r.(PageReader); ok {
-		h.cached(w, r, func(w http.ResponseWriter) { h.messagePage(w, r, list, id) })
-		return
-	}
-	http.Redirect(w, r, "/"+url.PathEscape(list)+"/"+url.PathEscape(id)+"/raw", http.StatusFound)
+	h.cached(w, r, func(w http.ResponseWriter) { h.messagePage(w, r, list, id) })
 }
 
 // seriesMbox serves GET /api/v1/series/{id}/mbox: the series ready for
 // `git am` (as `b4 am` would write it).
 func (h *Handler) seriesMbox(w http.ResponseWriter, r *http.Request) {
-	sm, ok := h.r.(SeriesMboxer)
-	if !ok {
-		h.httpError(w, r, http.StatusNotFound, "not found")
-		return
-	}
 	s, _, _, ok := h.seriesFor(w, r, "id", access.Read)
 	if !ok {
 		return
 	}
 	id := s.ID
 	h.stream(w, r, "series", "text/plain; charset=utf-8", "series-"+strconv.FormatInt(id, 10)+".mbox", false, func(out io.Writer) error {
-		return sm.SeriesMbox(r.Context(), id, out)
+		return h.r.SeriesMbox(r.Context(), id, out)
 	})
 }
 
@@ -334,9 +258,8 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 		h.httpError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	sr, ok := h.r.(Searcher)
 	q := r.URL.Query().Get("q")
-	if !ok || r.URL.Query().Get("x") != "m" {
+	if r.URL.Query().Get("x") != "m" {
 		h.httpError(w, r, http.StatusNotFound, "not found: only x=m (mbox) searches are served")
 		return
 	}
@@ -349,6 +272,6 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.stream(w, r, "match", "application/gzip", "", true, func(out io.Writer) error {
-		return sr.SearchMbox(r.Context(), lists, q, out)
+		return h.r.SearchMbox(r.Context(), lists, q, out)
 	})
 }

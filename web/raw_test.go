@@ -68,8 +68,8 @@ func TestRawErrors(t *testing.T) {
 	}{
 		{"unknown message", "/dev/nope@example.org/raw", 404},
 		{"unknown list", "/nolist/p1@example.org/raw", 404},
-		// A bare message URL redirects (public-inbox style), and the
-		// redirects end at the raw message.
+		// A bare message URL redirects (public-inbox style) to the
+		// message's page.
 		{"no raw suffix", "/dev/p1@example.org", 200},
 		{"no raw suffix, unknown message", "/dev/nope@example.org", 404},
 		{"other suffix", "/dev/p1@example.org/raw.txt", 404},

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -9,14 +8,6 @@ import (
 
 	"patchwell/store"
 )
-
-// PageSearcher is an optional ability of a Reader: the messages of a list
-// ("all" for every list) matching a public-inbox query, newest first, with
-// a snippet each; store.ErrInvalid for a query that does not parse,
-// store.ErrNotFound for an unknown list.
-type PageSearcher interface {
-	Search(ctx context.Context, lists []string, query string, p store.Page) ([]store.SearchHit, error)
-}
 
 // Search page limits.
 const (
@@ -57,11 +48,6 @@ type searchPage struct {
 // matching threads, is a POST (search). A query that does not parse is a
 // 400 page that says why.
 func (h *Handler) searchPage(w http.ResponseWriter, r *http.Request, list string) {
-	ps, ok := h.r.(PageSearcher)
-	if !ok {
-		h.httpError(w, r, http.StatusNotFound, "search is not available")
-		return
-	}
 	qv := r.URL.Query()
 	d := searchPage{List: list, Query: qv.Get("q"), Mode: qv.Get("x")}
 	switch d.Mode {
@@ -97,7 +83,7 @@ func (h *Handler) searchPage(w http.ResponseWriter, r *http.Request, list string
 		status, d.Error = http.StatusBadRequest, "query too long (at most 4096 bytes)"
 	case d.Query != "":
 		var err error
-		hits, err = ps.Search(r.Context(), lists, d.Query, store.Page{Limit: size + 1, Offset: d.Offset})
+		hits, err = h.r.Search(r.Context(), lists, d.Query, store.Page{Limit: size + 1, Offset: d.Offset})
 		switch {
 		case errors.Is(err, store.ErrInvalid):
 			status, d.Error = http.StatusBadRequest, invalidText(err)

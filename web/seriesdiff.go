@@ -13,27 +13,13 @@ import (
 	"patchwell/store"
 )
 
-// SeriesDiffer is an optional ability of a Reader: the revisions of a
-// series and what changed between two of them. Without it the diff pages
-// answer 404 and the series page has no "compare with" links.
-type SeriesDiffer interface {
-	// Revisions returns the revision chain of a series, oldest first,
-	// the series itself included; store.ErrNotFound for an unknown id.
-	Revisions(ctx context.Context, id int64) ([]store.Series, error)
-	// SeriesDiff returns what changed between two revisions, the older
-	// first; store.ErrNotFound for an unknown id, store.ErrInvalid when
-	// the two are not revisions of one series.
-	SeriesDiff(ctx context.Context, id, other int64) (*store.SeriesDiff, error)
-}
-
 // compareWith returns the other revisions of s for the series page's
-// "compare with" links; none when the Reader cannot diff revisions.
+// "compare with" links.
 func (h *Handler) compareWith(ctx context.Context, s *store.Series) ([]store.Series, error) {
-	sd, ok := h.r.(SeriesDiffer)
-	if !ok || (s.Previous == 0 && s.SupersededBy == 0) {
+	if s.Previous == 0 && s.SupersededBy == 0 {
 		return nil, nil
 	}
-	chain, err := sd.Revisions(ctx, s.ID)
+	chain, err := h.r.Revisions(ctx, s.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -49,14 +35,9 @@ func (h *Handler) compareWith(ctx context.Context, s *store.Series) ([]store.Ser
 // seriesDiff is how both diff routes start: it reads {id} and {other},
 // checks that the request may read each (400 or 404 otherwise, answered
 // here when it returns false) and asks the Reader what changed. Each
-// series is looked up once for the access check (its row only, see
-// SeriesInfoer); SeriesDiff loads what it compares.
+// series is looked up once for the access check (its row only,
+// SeriesInfo); SeriesDiff loads what it compares.
 func (h *Handler) seriesDiff(w http.ResponseWriter, r *http.Request) (*store.SeriesDiff, bool) {
-	sd, ok := h.r.(SeriesDiffer)
-	if !ok {
-		h.httpError(w, r, http.StatusNotFound, "not found")
-		return nil, false
-	}
 	// Each series must be readable on its own: a private series on the
 	// other side is as unknown as a missing one (404), so that "not
 	// revisions of one series" (400) never tells that it exists.
@@ -68,7 +49,7 @@ func (h *Handler) seriesDiff(w http.ResponseWriter, r *http.Request) (*store.Ser
 		}
 		ids[i] = s.ID
 	}
-	d, err := sd.SeriesDiff(r.Context(), ids[0], ids[1])
+	d, err := h.r.SeriesDiff(r.Context(), ids[0], ids[1])
 	if err != nil {
 		h.fail(w, r, "series", err)
 		return nil, false

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -12,13 +11,6 @@ import (
 
 	"patchwell/store"
 )
-
-// HeaderReader is an optional ability of a Reader: the header fields a
-// thread page shows on demand, by UID, for every message of a message's
-// thread. Without it the page shows what the metadata has.
-type HeaderReader interface {
-	ThreadHeaders(ctx context.Context, list, messageID string) (map[uint32]string, error)
-}
 
 // threadPageSize is how many messages a thread page shows.
 const threadPageSize = 50
@@ -159,8 +151,7 @@ func dateOrder(msgs []store.Message) []int {
 // paged (?page=N, 50 messages a page); without ?page the page holding the
 // named message is shown, so /{list}/{message-id}/t/#m{UID} lands on it.
 func (h *Handler) threadPage(w http.ResponseWriter, r *http.Request, list, id string, flat bool) {
-	pr, ok := h.r.(PageReader)
-	if !ok || id == "" || len(id) > maxMessageIDLen {
+	if id == "" || len(id) > maxMessageIDLen {
 		h.httpError(w, r, http.StatusNotFound, "not found")
 		return
 	}
@@ -174,7 +165,7 @@ func (h *Handler) threadPage(w http.ResponseWriter, r *http.Request, list, id st
 		}
 		page = n
 	}
-	msgs, bodies, err := pr.ThreadBodies(r.Context(), list, id)
+	msgs, bodies, err := h.r.ThreadBodies(r.Context(), list, id)
 	if err != nil {
 		h.fail(w, r, "message", err)
 		return
@@ -208,12 +199,10 @@ func (h *Handler) threadPage(w http.ResponseWriter, r *http.Request, list, id st
 			page = pos[focus]/threadPageSize + 1
 		}
 	}
-	headers := map[uint32]string{}
-	if hr, ok := h.r.(HeaderReader); ok {
-		if headers, err = hr.ThreadHeaders(r.Context(), list, id); err != nil {
-			h.fail(w, r, "message", err)
-			return
-		}
+	headers, err := h.r.ThreadHeaders(r.Context(), list, id)
+	if err != nil {
+		h.fail(w, r, "message", err)
+		return
 	}
 	at := make(map[string]int, len(msgs))
 	for i := range msgs {
@@ -306,8 +295,8 @@ func baseSubject(s string) string {
 	}
 }
 
-// metaHeaders shows the header fields the stored metadata has, for
-// Readers without HeaderReader.
+// metaHeaders shows the header fields the stored metadata has, for a
+// message ThreadHeaders has none of.
 func metaHeaders(m *store.Message) string {
 	var b strings.Builder
 	if m.From.Name != "" {
@@ -332,7 +321,7 @@ func metaHeaders(m *store.Message) string {
 // messagePage serves GET /{list}/{message-id}/: one message, its headers
 // and body, with links to its thread (the page lore shows there).
 func (h *Handler) messagePage(w http.ResponseWriter, r *http.Request, list, id string) {
-	msgs, bodies, err := h.r.(PageReader).ThreadBodies(r.Context(), list, id)
+	msgs, bodies, err := h.r.ThreadBodies(r.Context(), list, id)
 	if err != nil {
 		h.fail(w, r, "message", err)
 		return
@@ -345,15 +334,13 @@ func (h *Handler) messagePage(w http.ResponseWriter, r *http.Request, list, id s
 		m.From.Name = visible(m.From.Name)
 		tm := threadMessage{M: m, Blocks: splitBody(bodies[i]), Focus: true, Headers: metaHeaders(&m), ShowSubject: true}
 		tm.Auth = h.messageAuth(r.Context(), list, id)
-		if hr, ok := h.r.(HeaderReader); ok {
-			hds, err := hr.ThreadHeaders(r.Context(), list, id)
-			if err != nil {
-				h.fail(w, r, "message", err)
-				return
-			}
-			if hd, ok := hds[m.UID]; ok {
-				tm.Headers = visible(hd)
-			}
+		hds, err := h.r.ThreadHeaders(r.Context(), list, id)
+		if err != nil {
+			h.fail(w, r, "message", err)
+			return
+		}
+		if hd, ok := hds[m.UID]; ok {
+			tm.Headers = visible(hd)
 		}
 		for j := range msgs {
 			if msgs[j].MessageID == m.InReplyTo && j != i {

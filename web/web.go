@@ -5,9 +5,10 @@
 // It owns request routing, the JSON shapes of the API (a contract: fields may
 // be added, never renamed or removed), HTML rendering from embedded templates,
 // request logging, panic recovery, sessions and CSRF checks. It writes
-// nothing itself: data comes through the Reader interface declared here, and
-// account actions (sign-in, tokens, status changes) through Accounts, both
-// implemented by the review/store layer. Every access to a list's data is
+// nothing itself: data comes through the Reader interface (reader.go, a few
+// small interfaces grouped by area), and account actions (sign-in, tokens,
+// status changes) through Accounts, both declared here and implemented by
+// the review layer; the wiring proves that at compile time. Every access to a list's data is
 // decided by access.Allowed (see authorize in auth.go). It imports no other
 // patchwell package than store, for the shared data types, and access.
 package web
@@ -26,23 +27,6 @@ import (
 
 	"patchwell/store"
 )
-
-// Reader is what web needs; declared here, implemented by the review/store
-// layer.
-type Reader interface {
-	Lists(ctx context.Context) ([]store.List, error)
-	// List returns store.ErrNotFound for an unknown list.
-	List(ctx context.Context, name string) (*store.List, error)
-	// SeriesList returns the series of list, newest first; status "" means
-	// any status.
-	SeriesList(ctx context.Context, list, status string, p store.Page) ([]store.Series, error)
-	// Series returns store.ErrNotFound for an unknown id.
-	Series(ctx context.Context, id int64) (*store.Series, []store.Patch, error)
-	Threads(ctx context.Context, list string, p store.Page) ([]store.Thread, error)
-	// Raw returns the stored bytes of a message, store.ErrNotFound when the
-	// list or the message is unknown.
-	Raw(ctx context.Context, list, messageID string) ([]byte, error)
-}
 
 // Config is what the web side shows about the installation.
 type Config struct {
@@ -65,11 +49,6 @@ type Config struct {
 	// address) and returns the "Applied, thanks" text; an *ApplyError
 	// says why not; nil: the apply routes answer 404.
 	Apply func(ctx context.Context, seriesID int64, by string) (string, error)
-	// Repos, when set, says which lists have a repository (its branch)
-	// and which series were applied as which commits (store.Store): the
-	// series page's "Apply to BRANCH" button and applied commits
-	// (apply.go).
-	Repos RepoReader
 	// PathFlags, when set, checks a series' diffs (one per patch, in
 	// order) for paths a reviewer should look at and paths apply
 	// refuses (gitrepo.CheckPatches); the series page shows them as a
@@ -88,23 +67,14 @@ type Config struct {
 	// requests: the site is behind an https proxy.
 	SecureCookies bool
 	// Lists, when set, is the mailing list (package lists): the subscribe
-	// form, confirmation and one-click unsubscribe pages, and with
-	// ListData the moderation queue and its API (mlist.go). Without it
-	// these routes answer 404.
+	// form, confirmation and one-click unsubscribe pages, the moderation
+	// queue and its API (mlist.go). Without it these routes answer 404.
 	Lists ListServer
-	// ListData reads subscribers, held messages and messages'
-	// authentication results (store.Store).
-	ListData ListData
 	// UnsubscribeCheck verifies the token of a one-click unsubscribe link
 	// /{list}/unsubscribe?t=TOKEN and returns the address it was made
 	// for (outbound.CheckUnsubscribeToken with the server's secret); nil
 	// refuses every link.
 	UnsubscribeCheck func(list, token string) (email string, ok bool)
-	// Checks, when set, keeps CI results (store.Store): the series API
-	// and page show them and POST /api/v1/series/{id}/checks records
-	// them (checks.go). Without it series have no checks and the POST
-	// answers 404.
-	Checks CheckStore
 	// Notify, when set, is told of status changes and checks made
 	// through the web (the webhook dispatcher).
 	Notify Notifier

@@ -105,7 +105,7 @@ func (f *fakeReader) Series(ctx context.Context, id int64) (*store.Series, []sto
 	return &d.s, d.patches, nil
 }
 
-// SeriesInfo is Series without the patches (SeriesInfoer).
+// SeriesInfo is Series without the patches.
 func (f *fakeReader) SeriesInfo(ctx context.Context, id int64) (*store.Series, error) {
 	if err := f.record(call{Method: "SeriesInfo", ID: id}); err != nil {
 		return nil, err
@@ -133,6 +133,138 @@ func (f *fakeReader) Raw(ctx context.Context, list, messageID string) ([]byte, e
 		return nil, store.ErrNotFound
 	}
 	return b, nil
+}
+
+// ListInfo is List: the fake has no cheaper lookup.
+func (f *fakeReader) ListInfo(ctx context.Context, name string) (*store.List, error) {
+	return f.List(ctx, name)
+}
+
+// MessageExists reads the message: the fake has no cheaper lookup.
+func (f *fakeReader) MessageExists(ctx context.Context, list, messageID string) error {
+	_, err := f.Raw(ctx, list, messageID)
+	return err
+}
+
+// ThreadBodies is the thread of one message, its raw bytes as its body.
+func (f *fakeReader) ThreadBodies(ctx context.Context, list, messageID string) ([]store.Message, []string, error) {
+	b, err := f.Raw(ctx, list, messageID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []store.Message{{List: list, MessageID: messageID}}, []string{string(b)}, nil
+}
+
+// The fake archive keeps no other texts, no comments, revision diffs,
+// checks, mailing list data or repositories: the rest of the Reader
+// answers as an archive without them does. The fakes that embed
+// fakeReader add what their tests look at.
+
+func (f *fakeReader) SeriesTexts(ctx context.Context, id int64) (string, map[int]string, error) {
+	return "", nil, nil
+}
+
+func (f *fakeReader) Revisions(ctx context.Context, id int64) ([]store.Series, error) {
+	s, _, err := f.Series(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return []store.Series{*s}, nil
+}
+
+func (f *fakeReader) SeriesDiff(ctx context.Context, id, other int64) (*store.SeriesDiff, error) {
+	return nil, store.ErrNotFound
+}
+
+func (f *fakeReader) Thread(ctx context.Context, list, messageID string) (*store.Thread, []store.Message, error) {
+	return nil, nil, store.ErrNotFound
+}
+
+func (f *fakeReader) ThreadHeaders(ctx context.Context, list, messageID string) (map[uint32]string, error) {
+	return map[uint32]string{}, nil
+}
+
+func (f *fakeReader) MessageDetail(ctx context.Context, list, messageID string) (*store.Message, []store.Header, string, error) {
+	return nil, nil, "", store.ErrNotFound
+}
+
+func (f *fakeReader) ListsOf(ctx context.Context, messageID string) ([]string, error) {
+	return nil, store.ErrNotFound
+}
+
+func (f *fakeReader) SeriesMbox(ctx context.Context, id int64, w io.Writer) error {
+	return store.ErrNotFound
+}
+
+func (f *fakeReader) ThreadMboxGz(ctx context.Context, list, messageID string) ([]byte, string, error) {
+	return nil, "", store.ErrNotFound
+}
+
+func (f *fakeReader) Search(ctx context.Context, lists []string, query string, p store.Page) ([]store.SearchHit, error) {
+	return nil, nil
+}
+
+func (f *fakeReader) SearchMbox(ctx context.Context, lists []string, query string, w io.Writer) error {
+	return store.ErrNotFound
+}
+
+func (f *fakeReader) RecentMessages(ctx context.Context, list string, limit int) ([]store.Message, error) {
+	return nil, nil
+}
+
+func (f *fakeReader) SeriesComments(ctx context.Context, id int64) ([]store.LineComment, error) {
+	return nil, nil
+}
+
+// SubmitReview answers as review.Service without web reviews.
+func (f *fakeReader) SubmitReview(ctx context.Context, d store.ReviewDraft) (string, string, error) {
+	return "", "", store.ErrReadOnly
+}
+
+func (f *fakeReader) ResolveComment(ctx context.Context, seriesID int64, k store.Resolution, who string, resolved bool) error {
+	return store.ErrNotFound
+}
+
+// SetCheck refuses: the fake keeps no checks.
+func (f *fakeReader) SetCheck(ctx context.Context, c *store.Check) (*store.Check, error) {
+	return nil, store.ErrNotFound
+}
+
+func (f *fakeReader) Checks(ctx context.Context, seriesID int64) ([]store.Check, error) {
+	return nil, nil
+}
+
+func (f *fakeReader) CheckByID(ctx context.Context, id int64) (*store.Check, error) {
+	return nil, store.ErrNotFound
+}
+
+func (f *fakeReader) Subscribers(ctx context.Context, list, state string) ([]store.Subscriber, error) {
+	return nil, nil
+}
+
+func (f *fakeReader) HeldMessages(ctx context.Context, list, state string) ([]store.Held, error) {
+	return nil, nil
+}
+
+func (f *fakeReader) HeldMessage(ctx context.Context, id int64) (*store.Held, error) {
+	return nil, store.ErrNotFound
+}
+
+func (f *fakeReader) MessageAuth(ctx context.Context, list, messageID string) (string, error) {
+	return "", store.ErrNotFound
+}
+
+func (f *fakeReader) ListRepo(ctx context.Context, list string) (*store.ListRepo, error) {
+	return nil, store.ErrNotFound
+}
+
+func (f *fakeReader) AppliedSeries(ctx context.Context, seriesID int64) (*store.Applied, error) {
+	return nil, store.ErrNotFound
+}
+
+// Generation fails: the fake's pages are never cached.
+func (f *fakeReader) Generation(ctx context.Context) (uint64, error) {
+	return 0, errors.New("the fake has no generation")
 }
 
 var t0 = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
