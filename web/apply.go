@@ -26,14 +26,27 @@ import (
 // characters, and paths apply refuses; GET /api/v1/series/{id} gives
 // them as "flags".
 
-// ApplyError is a refusal the applier words for the user: Status is the
-// HTTP status (409 conflict or already applied, 422 refused path).
-type ApplyError struct {
+// refusal is an applier's refusal (gitrepo.Refusal), worded for the
+// user, and its status: 409 for store.ErrConflict (applied already,
+// incomplete, a patch that does not apply), 422 for store.ErrInvalid (a
+// refused path, a pull request), 404 for store.ErrNotFound (no
+// repository). Anything else is a fault.
+type refusal struct {
 	Status int
 	Msg    string
 }
 
-func (e *ApplyError) Error() string { return e.Msg }
+func refusalOf(err error) *refusal {
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return &refusal{http.StatusConflict, err.Error()}
+	case errors.Is(err, store.ErrInvalid):
+		return &refusal{http.StatusUnprocessableEntity, err.Error()}
+	case errors.Is(err, store.ErrNotFound):
+		return &refusal{http.StatusNotFound, err.Error()}
+	}
+	return nil
+}
 
 // PathFlag is a file of a series a reviewer should look at before
 // applying it; Refused: apply and CI refuse the series because of it.
@@ -50,8 +63,8 @@ func (h *Handler) applyRoutes() {
 }
 
 // apply checks access and applies; false when it answered an error
-// (an *ApplyError is returned for the form to show).
-func (h *Handler) apply(w http.ResponseWriter, r *http.Request) (string, *store.Series, *ApplyError, bool) {
+// (a refusal is returned for the form to show).
+func (h *Handler) apply(w http.ResponseWriter, r *http.Request) (string, *store.Series, *refusal, bool) {
 	if h.cfg.Apply == nil {
 		h.httpError(w, r, http.StatusNotFound, "this server does not apply series")
 		return "", nil, nil, false
@@ -64,16 +77,10 @@ func (h *Handler) apply(w http.ResponseWriter, r *http.Request) (string, *store.
 		return "", nil, nil, false
 	}
 	reply, err := h.cfg.Apply(r.Context(), s.ID, u.Email)
-	var ae *ApplyError
+	if rf := refusalOf(err); rf != nil {
+		return "", s, rf, false
+	}
 	switch {
-	case errors.As(err, &ae):
-		return "", s, ae, false
-	case errors.Is(err, store.ErrNotFound):
-		h.httpError(w, r, http.StatusNotFound, "the list has no repository to apply to")
-		return "", s, nil, false
-	case errors.Is(err, store.ErrInvalid):
-		h.httpError(w, r, http.StatusBadRequest, invalidText(err))
-		return "", s, nil, false
 	case err != nil:
 		h.fail(w, r, "series", err)
 		return "", s, nil, false

@@ -85,7 +85,7 @@ func TestApplyButton(t *testing.T) {
 	// A conflict: the whole message, escaped, on a page of its own.
 	conflict := "nothing was pushed: patch 1 (fix sec) does not apply:\nerror: patch failed: a.txt:1\n" +
 		"<<<<<<< ours\n<script>alert(1)</script>\n=======\nnew\n>>>>>>> theirs\n"
-	next = &ApplyError{Status: http.StatusConflict, Msg: conflict}
+	next = &testRefusal{kind: store.ErrConflict, msg: conflict}
 	res := e.do(req{Method: "POST", Path: form, Cookie: c.Value, Body: csrf, Header: map[string]string{"Accept": "text/html"}})
 	got := string(res.body)
 	if res.code != http.StatusConflict || !strings.Contains(got, "patch 1 (fix sec) does not apply") ||
@@ -94,7 +94,7 @@ func TestApplyButton(t *testing.T) {
 		t.Fatalf("conflict page: %d\n%s", res.code, got)
 	}
 	// A refused path, to a client that does not prefer HTML: plain text.
-	next = &ApplyError{Status: http.StatusUnprocessableEntity, Msg: `nothing was pushed: patch 1: refused path "../x": it leaves the worktree`}
+	next = &testRefusal{kind: store.ErrInvalid, msg: `nothing was pushed: patch 1: refused path "../x": it leaves the worktree`}
 	res = e.do(req{Method: "POST", Path: form, Cookie: c.Value, Body: csrf})
 	if res.code != http.StatusUnprocessableEntity || !strings.HasPrefix(res.header.Get("Content-Type"), "text/plain") || !strings.Contains(string(res.body), `refused path "../x"`) {
 		t.Fatalf("refused path: %d %s %s", res.code, res.header.Get("Content-Type"), res.body)
@@ -256,3 +256,13 @@ func TestSeriesFlagsError(t *testing.T) {
 		t.Errorf("API: %s", res.body)
 	}
 }
+
+// testRefusal is a refusal as gitrepo.Refusal makes them: worded for the
+// user, of a kind the status follows.
+type testRefusal struct {
+	kind error
+	msg  string
+}
+
+func (r *testRefusal) Error() string { return r.msg }
+func (r *testRefusal) Unwrap() error { return r.kind }

@@ -46,8 +46,11 @@ type Config struct {
 	// Signup lets visitors create accounts (confirmed by e-mail).
 	Signup bool
 	// Apply applies a series to its list's repository as by (an
-	// address) and returns the "Applied, thanks" text; an *ApplyError
-	// says why not; nil: the apply routes answer 404.
+	// address) and returns the "Applied, thanks" text
+	// (gitrepo.Applier.ApplySeries); a refusal is an error that is
+	// store.ErrConflict (409), store.ErrInvalid (422) or
+	// store.ErrNotFound (404), worded for the user; nil: the apply
+	// routes answer 404.
 	Apply func(ctx context.Context, seriesID int64, by string) (string, error)
 	// PathFlags, when set, checks a series' diffs (one per patch, in
 	// order) for paths a reviewer should look at and paths apply

@@ -387,7 +387,7 @@ func cmdServe(args []string) error {
 	if l := ls.take("http"); l != nil {
 		h := web.New(svc, web.Config{Domain: *domain, BaseURL: pageURL, SMTPAddr: *smtpAddr,
 			Accounts: acc, Signup: *signup, SecureCookies: *secure,
-			Lists: listSrv, Notify: hooks, SendMail: sendMail, CIRelease: cw.release, Apply: webApply(ap), PathFlags: pathFlags,
+			Lists: listSrv, Notify: hooks, SendMail: sendMail, CIRelease: cw.release, Apply: ap.ApplySeries, PathFlags: pathFlags,
 			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) },
 			Health:           health, Observe: mets.HTTPRequest},
 			log.With("proto", "http"))
