@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"mime"
 	"mime/quotedprintable"
+	"patchwell/core"
 	"strings"
 	"time"
-
-	"patchwell/store"
 )
 
 // Outgoing is a message patchwell writes: a review sent from the web, a
@@ -32,7 +31,7 @@ type Outgoing struct {
 	Date       time.Time // zero: now
 	// Extra are more header fields, in order, after the threading ones
 	// (Auto-Submitted, X-Loop, Precedence, User-Agent ...).
-	Extra []store.Header
+	Extra []core.Header
 	Body  string // plain UTF-8 text, lines ending in LF
 }
 

@@ -1,11 +1,10 @@
 package archive
 
 import (
+	"patchwell/core"
 	"strings"
 	"testing"
 	"time"
-
-	"patchwell/store"
 )
 
 func TestCompose(t *testing.T) {
@@ -14,7 +13,7 @@ func TestCompose(t *testing.T) {
 		From: `"Ada L." <ada@example.org>`, To: []string{"dev@patchwell.localhost"}, Cc: []string{"bob@example.org"},
 		Subject: "Re: [PATCH 1/2] café\r\nBcc: evil@example.org", Domain: "patchwell.localhost",
 		InReplyTo: "p1@example.org", References: []string{"c0@example.org"}, Date: date,
-		Extra: []store.Header{{Name: "Auto-Submitted", Value: "auto-replied"}},
+		Extra: []core.Header{{Name: "Auto-Submitted", Value: "auto-replied"}},
 		Body:  "Looks good.\r\n\r\nReviewed-by: Ada <ada@example.org>\n",
 	})
 	if strings.Contains(string(raw), "\r") {

@@ -2,15 +2,14 @@ package archive
 
 import (
 	"bytes"
-
-	"patchwell/store"
+	"patchwell/core"
 )
 
 // Fields returns the header fields of raw in order, for display: the name
 // as written, the value unfolded, RFC 2047 encoded words decoded and
 // sanitised as Header's strings are (valid UTF-8, no control characters,
 // bounded length). Lines that are not fields are skipped.
-func Fields(raw []byte) []store.Header {
+func Fields(raw []byte) []core.Header {
 	block := raw
 	if len(block) > maxHeaderBlock {
 		block = block[:maxHeaderBlock]
@@ -18,7 +17,7 @@ func Fields(raw []byte) []store.Header {
 	if end := headerEnd(block); end >= 0 {
 		block = block[:end]
 	}
-	var out []store.Header
+	var out []core.Header
 	for len(block) > 0 {
 		line, rest := nextLine(block)
 		block = rest
@@ -41,7 +40,7 @@ func Fields(raw []byte) []store.Header {
 				value = append(append(value, ' '), cont...)
 			}
 		}
-		out = append(out, store.Header{
+		out = append(out, core.Header{
 			Name:  clean(string(name), 200),
 			Value: clean(decodeWords(string(value)), maxFieldValue),
 		})

@@ -1,11 +1,10 @@
 package archive
 
 import (
+	"patchwell/core"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"patchwell/store"
 )
 
 func TestFields(t *testing.T) {
@@ -17,7 +16,7 @@ func TestFields(t *testing.T) {
 		"Received: from b\r\n" +
 		"\r\n" +
 		"Body: not a header\r\n"
-	want := []store.Header{
+	want := []core.Header{
 		{Name: "From", Value: "Jörg <j@example.org>"},
 		{Name: "Subject", Value: "a long folded subject"},
 		{Name: "X-Ctl", Value: "bell here"},

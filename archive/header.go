@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"mime"
 	"net/mail"
+	"patchwell/core"
 	"regexp"
 	"strings"
 	"time"
@@ -13,8 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-message/charset"
-
-	"patchwell/store"
 )
 
 // Limits on what ParseHeader reads, so that hostile headers (a 10,000-line
@@ -35,7 +34,7 @@ type Header struct {
 	InReplyTo  string // the parent's Message-ID
 	References []string
 	Subject    string
-	From       store.Person
+	From       core.Person
 	To, Cc     []string
 	Date       time.Time // zero when missing or unparsable
 	ListID     string
@@ -341,9 +340,9 @@ func clean(s string, max int) string {
 
 var addrRE = regexp.MustCompile(`[^\s<>"(),;:]+@[^\s<>"(),;:]+`)
 
-func parsePerson(v string) store.Person {
+func parsePerson(v string) core.Person {
 	if a, err := (&mail.AddressParser{WordDecoder: wordDecoder}).Parse(strings.TrimSpace(v)); err == nil {
-		return store.Person{Name: clean(a.Name, 200), Email: clean(strings.ToLower(a.Address), 254)}
+		return core.Person{Name: clean(a.Name, 200), Email: clean(strings.ToLower(a.Address), 254)}
 	}
 	d := decodeWords(v)
 	email := addrRE.FindString(d)
@@ -354,7 +353,7 @@ func parsePerson(v string) store.Person {
 		name = strings.Replace(d, email, "", 1)
 	}
 	name = strings.Trim(clean(name, 200), ` "'()`)
-	return store.Person{Name: name, Email: clean(strings.ToLower(email), 254)}
+	return core.Person{Name: name, Email: clean(strings.ToLower(email), 254)}
 }
 
 // appendAddrs appends the addresses found in a To or Cc value: every

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+	"patchwell/core"
 	"patchwell/internal/testcorpus"
 	"path/filepath"
 	"strconv"
@@ -13,8 +14,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-
-	"patchwell/store"
 )
 
 func TestParseHeader(t *testing.T) {
@@ -29,7 +28,7 @@ func TestParseHeader(t *testing.T) {
 			"Message-ID: <1@example.org>\r\nList-Id: Kernel list <linux-kernel.vger.kernel.org>\r\n\r\nbody\r\n",
 		want: Header{
 			MessageID: "1@example.org", Subject: "[PATCH 1/2] foo: bar",
-			From: store.Person{Name: "Jane Doe", Email: "jane@example.org"},
+			From: core.Person{Name: "Jane Doe", Email: "jane@example.org"},
 			To:   []string{"a@example.com", "b@example.com"}, Cc: []string{"c@example.com"},
 			Date:   time.Date(2017, 5, 23, 13, 21, 5, 0, time.FixedZone("", 8*3600)),
 			ListID: "linux-kernel.vger.kernel.org",
@@ -48,7 +47,7 @@ func TestParseHeader(t *testing.T) {
 	}, {
 		name: "encoded CR LF never survives",
 		raw:  "Subject: =?utf-8?q?a=0D=0Ab?=\nFrom: =?utf-8?q?Eve=0D=0ABcc=3A_x?= <eve@x>\n\n",
-		want: Header{Subject: "a b", From: store.Person{Name: "Eve Bcc: x", Email: "eve@x"}},
+		want: Header{Subject: "a b", From: core.Person{Name: "Eve Bcc: x", Email: "eve@x"}},
 	}, {
 		name: "no message-id",
 		raw:  "Subject: x\n\n",
@@ -93,11 +92,11 @@ func TestParseHeader(t *testing.T) {
 	}, {
 		name: "comment in from",
 		raw:  "From: joe@example.org (Joe Bloggs)\n\n",
-		want: Header{From: store.Person{Name: "Joe Bloggs", Email: "joe@example.org"}},
+		want: Header{From: core.Person{Name: "Joe Bloggs", Email: "joe@example.org"}},
 	}, {
 		name: "unencoded utf-8 and invalid utf-8",
 		raw:  "From: J\xc3\xb6rg \xff\xfe <j@x>\nSubject: caf\xc3\xa9 \xe9t\xe9\n\n",
-		want: Header{From: store.Person{Name: "Jörg \ufffd", Email: "j@x"}, Subject: "café \ufffdt\ufffd"},
+		want: Header{From: core.Person{Name: "Jörg \ufffd", Email: "j@x"}, Subject: "café \ufffdt\ufffd"},
 	}, {
 		name: "control characters",
 		raw:  "Subject: a\x01b\x1bc\x7fd\u0085e\n\n",

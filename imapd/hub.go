@@ -7,11 +7,12 @@ import (
 	"sync"
 	"time"
 
+	"patchwell/core"
 	"patchwell/store"
 )
 
 // patchKinds are the kinds of message a NAME/patches mailbox holds.
-var patchKinds = []string{store.KindPatch, store.KindCover}
+var patchKinds = []string{core.KindPatch, core.KindCover}
 
 // mailbox is the shared, append-only index of one mailbox: the UIDs of
 // its messages in order. Sequence number n is uids[n-1] for every

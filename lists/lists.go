@@ -44,6 +44,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"patchwell/archive"
+	"patchwell/core"
 	"patchwell/review"
 	"patchwell/store"
 )
@@ -446,7 +447,7 @@ func (s *Server) send(ctx context.Context, list string, to []string, inReplyTo, 
 	raw, _ := archive.Compose(archive.Outgoing{
 		From: (&mail.Address{Name: list + " list", Address: from}).String(), To: to,
 		Subject: subject, Domain: s.cfg.Domain, InReplyTo: inReplyTo,
-		Extra: []store.Header{{Name: "Auto-Submitted", Value: "auto-replied"}, {Name: "Precedence", Value: "list"},
+		Extra: []core.Header{{Name: "Auto-Submitted", Value: "auto-replied"}, {Name: "Precedence", Value: "list"},
 			{Name: "X-Loop", Value: s.addr(list, "")}},
 		Body: body,
 	})

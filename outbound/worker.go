@@ -20,6 +20,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"patchwell/archive"
+	"patchwell/core"
 	"patchwell/store"
 )
 
@@ -334,7 +335,7 @@ func (w *Worker) dial() error {
 func (w *Worker) SendNow(ctx context.Context, to, subject, body string) error {
 	from := "patchwell@" + w.cfg.Domain
 	raw, _ := archive.Compose(archive.Outgoing{From: from, To: []string{to}, Subject: subject, Domain: w.cfg.Domain,
-		Extra: []store.Header{{Name: "Auto-Submitted", Value: "auto-generated"}}, Body: body})
+		Extra: []core.Header{{Name: "Auto-Submitted", Value: "auto-generated"}}, Body: body})
 	c, err := w.connect()
 	if err != nil {
 		return err

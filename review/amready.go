@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"patchwell/archive"
-	"patchwell/store"
+	"patchwell/core"
 )
 
 // SeriesMbox writes a series' patches, in order, as mboxrd ready for
@@ -38,14 +38,14 @@ func (s *Service) SeriesMboxLinked(ctx context.Context, id int64, webURL string,
 		if err != nil {
 			return fmt.Errorf("patch %d: %w", p.Index, err)
 		}
-		var extra []store.Trailer
+		var extra []core.Trailer
 		for _, t := range p.Trailers {
 			if t.FromMessageID != p.MessageID {
 				extra = append(extra, t)
 			}
 		}
 		if webURL != "" {
-			extra = append(extra, store.Trailer{Key: "Link", Value: strings.TrimRight(webURL, "/") + "/" +
+			extra = append(extra, core.Trailer{Key: "Link", Value: strings.TrimRight(webURL, "/") + "/" +
 				url.PathEscape(se.List) + "/" + url.PathEscape(p.MessageID) + "/"})
 		}
 		if err := mw.Write(AddTrailers(raw, extra), "mboxrd@z", time.Time{}); err != nil {
@@ -59,7 +59,7 @@ func (s *Service) SeriesMboxLinked(ctx context.Context, id int64, webURL string,
 // message (before the "---" line that starts the notes and diffstat), after
 // the trailers already there. Mail whose body is not plain text is
 // returned unchanged.
-func AddTrailers(raw []byte, trailers []store.Trailer) []byte {
+func AddTrailers(raw []byte, trailers []core.Trailer) []byte {
 	if len(trailers) == 0 {
 		return raw
 	}

@@ -1,13 +1,12 @@
 package review
 
 import (
+	"patchwell/core"
 	"testing"
-
-	"patchwell/store"
 )
 
 func TestAddTrailers(t *testing.T) {
-	rb := []store.Trailer{{Key: "Reviewed-by", Value: "R <r@example.org>"}}
+	rb := []core.Trailer{{Key: "Reviewed-by", Value: "R <r@example.org>"}}
 	for _, tc := range []struct {
 		name, in, want string
 	}{

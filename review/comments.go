@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"patchwell/core"
 	"patchwell/review/patchmail"
 	"patchwell/store"
 )
@@ -643,7 +644,7 @@ func (c *threadCache) load(ctx context.Context, st store.Store, tid int64, list 
 	}
 	c.walked[tid] = true
 	return st.WalkThread(ctx, tid, func(m *store.Message, raw []byte) error {
-		if m.List != list || (m.Kind != store.KindPatch && m.Kind != store.KindReply) {
+		if m.List != list || (m.Kind != core.KindPatch && m.Kind != core.KindReply) {
 			return nil
 		}
 		pm, err := patchmail.Parse(raw)
@@ -710,7 +711,7 @@ func (s *Service) seriesComments(ctx context.Context, id int64, depth int, cache
 	anchors := map[int64]string{} // message row id -> anchor
 	for i := range msgs {
 		m := &msgs[i]
-		if m.Kind != store.KindReply || m.List != se.List {
+		if m.Kind != core.KindReply || m.List != se.List {
 			continue
 		}
 		if a := anchor(m); a != "" {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"patchwell/core"
 	"patchwell/store"
 )
 
@@ -151,7 +152,7 @@ func TestReindexKeepsReviewState(t *testing.T) {
 	svc := New(st, ServiceConfig{Ingester: in, Domain: "lists.example.org"})
 	deliver(t, in, patchMail(1, 1, testDiff), patchMail(1, 2, secondDiff))
 	sid := seriesOf(t, st, "v1-1@example.org")
-	msgid, _, err := svc.SubmitReview(ctx, store.ReviewDraft{SeriesID: sid, From: store.Person{Name: "Rita", Email: "rita@example.org"},
+	msgid, _, err := svc.SubmitReview(ctx, store.ReviewDraft{SeriesID: sid, From: core.Person{Name: "Rita", Email: "rita@example.org"},
 		Comments: []store.DraftComment{{PatchMessageID: "v1-1@example.org", File: "Makefile", Side: "new", Line: 88, Body: "Sort."}}})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"patchwell/archive"
+	"patchwell/core"
 	"patchwell/review/patchmail"
 	"patchwell/store"
 )
@@ -183,7 +184,7 @@ func (s *Service) ComposeReview(ctx context.Context, d store.ReviewDraft, domain
 		To:      []string{se.List + "@" + domain},
 		Subject: subject, Domain: domain, Date: now,
 		InReplyTo: ph.MessageID, References: ph.References,
-		Extra: []store.Header{{Name: "User-Agent", Value: "patchwell (web review)"}},
+		Extra: []core.Header{{Name: "User-Agent", Value: "patchwell (web review)"}},
 		Body:  body.String(),
 	}
 	if ph.From.Email != "" && !strings.EqualFold(ph.From.Email, d.From.Email) {

@@ -12,11 +12,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"patchwell/core"
 	"patchwell/review/patchmail"
 	"patchwell/store"
 )
 
-var rita = store.Person{Name: "Rita Reviewer", Email: "rita@example.org"}
+var rita = core.Person{Name: "Rita Reviewer", Email: "rita@example.org"}
 
 // TestReviewRoundTrip writes a web review on one patch, archives it, and
 // reads it back: the reply is an ordinary mail in the thread that
@@ -55,7 +56,7 @@ func TestReviewRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	p1, _ := st.Message(ctx, "dev", "v1-1@example.org")
-	if m.Kind != store.KindReply || m.InReplyTo != "v1-1@example.org" || m.ThreadID != p1.ThreadID || m.From.Email != rita.Email {
+	if m.Kind != core.KindReply || m.InReplyTo != "v1-1@example.org" || m.ThreadID != p1.ThreadID || m.From.Email != rita.Email {
 		t.Errorf("archived review = %+v, want a reply from Rita in the patch's thread", m)
 	}
 	// Stored as the archive keeps mail: LF line endings (archive.Compose).
@@ -83,7 +84,7 @@ func TestReviewRoundTrip(t *testing.T) {
 		{PatchMessageID: "v1-1@example.org", File: "Makefile", Side: "new", Line: 88, Body: "Keep this sorted."},
 	}
 	for i := range want {
-		want[i].Author, want[i].MessageID, want[i].List = store.Person{Name: rita.Name, Email: rita.Email}, msgid, "dev"
+		want[i].Author, want[i].MessageID, want[i].List = core.Person{Name: rita.Name, Email: rita.Email}, msgid, "dev"
 	}
 	if diff := cmp.Diff(want, cs, cmpopts.IgnoreFields(store.LineComment{}, "Quote", "Date")); diff != "" {
 		t.Errorf("comments read back (-want +got):\n%s", diff)

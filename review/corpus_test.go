@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"patchwell/archive"
+	"patchwell/core"
 	"patchwell/store"
 )
 
@@ -166,7 +167,7 @@ func TestWatchdogArchive(t *testing.T) {
 				t.Errorf("cover letter %q is in no series", m.Subject)
 			}
 		}
-		if m.Kind == store.KindPatch && m.SeriesID == 0 {
+		if m.Kind == core.KindPatch && m.SeriesID == 0 {
 			t.Errorf("patch %q is in no series", m.Subject)
 		}
 		if p := byID[m.InReplyTo]; p != nil {
@@ -226,7 +227,7 @@ func TestWatchdogArchive(t *testing.T) {
 	for i := range msgs {
 		m := &msgs[i]
 		parent := byID[m.InReplyTo]
-		if parent == nil || parent.Kind != store.KindPatch || m.Kind != store.KindReply || parent.SeriesID == 0 {
+		if parent == nil || parent.Kind != core.KindPatch || m.Kind != core.KindReply || parent.SeriesID == 0 {
 			continue
 		}
 		body := raws[m.MessageID]
@@ -259,7 +260,7 @@ func TestWatchdogArchive(t *testing.T) {
 			}
 		}
 		if !found {
-			var have []store.Trailer
+			var have []core.Trailer
 			for _, p := range patches {
 				if p.MessageID == parent.MessageID {
 					have = p.Trailers

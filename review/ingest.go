@@ -11,6 +11,7 @@ import (
 
 	"patchwell/access"
 	"patchwell/archive"
+	"patchwell/core"
 	"patchwell/review/patchmail"
 	"patchwell/store"
 )
@@ -60,7 +61,7 @@ func Prepare(raw []byte, arrived time.Time) *Prepared {
 		}
 	}
 	p.msg.Kind = kindOf(p)
-	if p.mail != nil && p.msg.Kind == store.KindReply {
+	if p.mail != nil && p.msg.Kind == core.KindReply {
 		// As b4 does, a reply's person trailers count only when they name
 		// its sender (a quoted-without-">" trailer of someone else does not).
 		for _, t := range p.mail.Trailers {
@@ -78,20 +79,20 @@ func kindOf(p *Prepared) string {
 	if p.mail != nil {
 		switch p.mail.Kind {
 		case patchmail.KindPatch:
-			return store.KindPatch
+			return core.KindPatch
 		case patchmail.KindCover:
-			return store.KindCover
+			return core.KindCover
 		case patchmail.KindPull:
-			return store.KindPull
+			return core.KindPull
 		}
 		if p.mail.Subject.Reply {
-			return store.KindReply
+			return core.KindReply
 		}
 	}
 	if p.msg.InReplyTo != "" {
-		return store.KindReply
+		return core.KindReply
 	}
-	return store.KindOther
+	return core.KindOther
 }
 
 // MessageID is the (possibly generated) Message-ID of the prepared message.
@@ -486,9 +487,9 @@ func (in *Ingester) Store(ctx context.Context, b *Batch, listID int64, p *Prepar
 		return a, nil
 	}
 	switch a.Kind {
-	case store.KindPatch, store.KindCover:
+	case core.KindPatch, core.KindCover:
 		err = assemble(ctx, b, listID, a, p.mail)
-	case store.KindPull:
+	case core.KindPull:
 		err = addPull(ctx, b.tx, listID, a, p.mail)
 	}
 	if err != nil {
@@ -533,7 +534,7 @@ func assemble(ctx context.Context, b *Batch, listID int64, a *store.Added, mail 
 	if total == 0 {
 		idx, total = 1, 1
 	}
-	if a.Kind == store.KindCover {
+	if a.Kind == core.KindCover {
 		idx = 0
 	}
 	submitter := strings.ToLower(a.From.Email)
@@ -638,7 +639,7 @@ func assemble(ctx context.Context, b *Batch, listID int64, a *store.Added, mail 
 			Subject:    subj.Title,
 			Version:    version,
 			Status:     store.StatusProposed,
-			Submitter:  store.Person{Name: a.From.Name, Email: submitter},
+			Submitter:  core.Person{Name: a.From.Name, Email: submitter},
 			Total:      total,
 			MessageID:  a.MessageID,
 			Date:       a.Date,
@@ -829,7 +830,7 @@ func addPull(ctx context.Context, tx store.Tx, listID int64, a *store.Added, mai
 		Subject:   mail.Subject.Title,
 		Version:   max(mail.Subject.Version, 1),
 		Status:    store.StatusProposed,
-		Submitter: store.Person{Name: a.From.Name, Email: strings.ToLower(a.From.Email)},
+		Submitter: core.Person{Name: a.From.Name, Email: strings.ToLower(a.From.Email)},
 		MessageID: a.MessageID,
 		Date:      a.Date,
 		ThreadID:  a.ThreadID,

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"patchwell/core"
 	"patchwell/store"
 )
 
@@ -18,7 +19,7 @@ func TestPairPatches(t *testing.T) {
 	p := func(i int, subject, id string, files ...string) store.Patch {
 		pt := store.Patch{Index: i, CommitSubject: subject, PatchID: id}
 		for _, f := range files {
-			pt.Files = append(pt.Files, store.File{Path: f})
+			pt.Files = append(pt.Files, core.File{Path: f})
 		}
 		return pt
 	}

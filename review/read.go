@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"patchwell/archive"
+	"patchwell/core"
 	"patchwell/store"
 )
 
@@ -29,7 +30,7 @@ func (s *Service) Thread(ctx context.Context, list, messageID string) (*store.Th
 // MessageDetail returns one message's metadata, its header fields in order
 // and its decoded text body (as the pages show it); store.ErrNotFound for
 // an unknown list or message.
-func (s *Service) MessageDetail(ctx context.Context, list, messageID string) (*store.Message, []store.Header, string, error) {
+func (s *Service) MessageDetail(ctx context.Context, list, messageID string) (*store.Message, []core.Header, string, error) {
 	m, err := s.st.Message(ctx, list, messageID)
 	if err != nil {
 		return nil, nil, "", err

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"patchwell/archive"
+	"patchwell/core"
 
 	"patchwell/review/patchmail"
 	"patchwell/store"
@@ -149,10 +150,10 @@ func CollectTrailers(se *store.Series, patches []store.Patch, msgs []store.Messa
 			seen[i][key{strings.ToLower(t.Key), strings.ToLower(t.Value)}] = true
 		}
 		if patches[i].Trailers == nil {
-			patches[i].Trailers = []store.Trailer{}
+			patches[i].Trailers = []core.Trailer{}
 		}
 	}
-	add := func(i int, t store.Trailer, from string) {
+	add := func(i int, t core.Trailer, from string) {
 		k := key{strings.ToLower(t.Key), strings.ToLower(t.Value)}
 		if seen[i][k] {
 			return
@@ -163,7 +164,7 @@ func CollectTrailers(se *store.Series, patches []store.Patch, msgs []store.Messa
 	}
 	for i := range msgs {
 		m := &msgs[i]
-		if len(m.Trailers) == 0 || m.Kind != store.KindReply {
+		if len(m.Trailers) == 0 || m.Kind != core.KindReply {
 			continue
 		}
 		parent := m.InReplyTo

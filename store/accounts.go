@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"patchwell/core"
 	"strings"
 	"time"
 )
@@ -78,14 +79,14 @@ type APIToken struct {
 
 // StatusChange is one entry of a series' status history.
 type StatusChange struct {
-	ID       int64     `json:"id"`
-	SeriesID int64     `json:"series_id"`
-	From     string    `json:"from"`
-	To       string    `json:"to"`
-	User     *Person   `json:"user"` // nil when no account made it
-	UserID   int64     `json:"-"`
-	At       time.Time `json:"at"`
-	Comment  string    `json:"comment"`
+	ID       int64        `json:"id"`
+	SeriesID int64        `json:"series_id"`
+	From     string       `json:"from"`
+	To       string       `json:"to"`
+	User     *core.Person `json:"user"` // nil when no account made it
+	UserID   int64        `json:"-"`
+	At       time.Time    `json:"at"`
+	Comment  string       `json:"comment"`
 }
 
 // SettableStatuses are the statuses a maintainer may set; superseded is
@@ -492,7 +493,7 @@ func (s *DB) SetSeriesStatus(ctx context.Context, seriesID int64, status string,
 		return nil, fmt.Errorf("set status: %w", err)
 	}
 	if userID != 0 {
-		var p Person
+		var p core.Person
 		if err := tx.QueryRowContext(ctx, `SELECT name, email FROM users WHERE id = ?`, userID).Scan(&p.Name, &p.Email); err != nil {
 			return nil, userErr(err, "user")
 		}
@@ -517,7 +518,7 @@ func (s *DB) StatusHistory(ctx context.Context, seriesID int64) ([]StatusChange,
 			return nil, err
 		}
 		if email.Valid {
-			c.User = &Person{Name: name.String, Email: email.String}
+			c.User = &core.Person{Name: name.String, Email: email.String}
 		}
 		c.At = time.Unix(at, 0).UTC()
 		return &c, nil

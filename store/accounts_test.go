@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"patchwell/core"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -308,7 +309,7 @@ func TestSetSeriesStatus(t *testing.T) {
 	err := st.Update(ctx, func(tx Tx) error {
 		var err error
 		id, err = tx.CreateSeries(ctx, &Series{Subject: "s", Version: 1, Status: StatusProposed, Total: 1,
-			Submitter: Person{Email: "x@example.org"}, Date: time.Now()}, "s", "", l.ID)
+			Submitter: core.Person{Email: "x@example.org"}, Date: time.Now()}, "s", "", l.ID)
 		return err
 	})
 	if err != nil {

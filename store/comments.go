@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"patchwell/core"
 	"time"
 )
 
@@ -16,15 +17,15 @@ const (
 // reviewer's text after the diff line it answers (File, Side and Line), or a
 // general remark (File "") when it follows no quoted diff line.
 type LineComment struct {
-	PatchMessageID string    `json:"patch_message_id"`
-	File           string    `json:"file,omitempty"`
-	Side           string    `json:"side,omitempty"`
-	Line           int       `json:"line,omitempty"`
-	Author         Person    `json:"author"`
-	Date           time.Time `json:"date"`
-	Body           string    `json:"body"`
-	MessageID      string    `json:"message_id"`
-	List           string    `json:"list"`
+	PatchMessageID string      `json:"patch_message_id"`
+	File           string      `json:"file,omitempty"`
+	Side           string      `json:"side,omitempty"`
+	Line           int         `json:"line,omitempty"`
+	Author         core.Person `json:"author"`
+	Date           time.Time   `json:"date"`
+	Body           string      `json:"body"`
+	MessageID      string      `json:"message_id"`
+	List           string      `json:"list"`
 	// Quote is the diff lines the reviewer quoted just before the comment,
 	// as the patch has them, for display.
 	Quote []string `json:"quote,omitempty"`
@@ -213,7 +214,7 @@ type DraftComment struct {
 // sent as one e-mail reply from From.
 type ReviewDraft struct {
 	SeriesID int64
-	From     Person
+	From     core.Person
 	Summary  string
 	Comments []DraftComment
 	// InReplyTo optionally names the patch or cover letter to answer when

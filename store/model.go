@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"patchwell/core"
 	"time"
 )
 
@@ -14,18 +15,12 @@ var (
 	// ErrNoDatabase: a data directory holds no database (OpenExisting).
 	ErrNoDatabase = errors.New("no patchwell database")
 	ErrReadOnly   = errors.New("store is read-only")
-	ErrTooLarge   = errors.New("message too large")
+	ErrTooLarge   = core.ErrTooLarge // a message larger than the store keeps
 	ErrCorrupted  = errors.New("store integrity check failed")
 	// ErrInvalid marks a request that cannot be answered as asked (a
 	// search query that does not parse, say): the caller's fault.
 	ErrInvalid = errors.New("invalid request")
 )
-
-// Person is a name and an e-mail address as they appear in a From header.
-type Person struct {
-	Name  string `json:"name"`
-	Email string `json:"email"`
-}
 
 // List is one mailing list; its address is Name@domain.
 type List struct {
@@ -63,38 +58,29 @@ const (
 	FlagTooDeep
 )
 
-// Message kinds, as recognised by review.
-const (
-	KindOther = ""
-	KindPatch = "patch"
-	KindCover = "cover"
-	KindPull  = "pull"
-	KindReply = "reply"
-)
-
 // Message is the stored metadata of one archived message. The raw bytes
 // are fetched separately (Store.Raw) because they can be large.
 type Message struct {
-	ID         int64     `json:"-"`
-	ListID     int64     `json:"-"`
-	List       string    `json:"list"`
-	UID        uint32    `json:"uid"`
-	MessageID  string    `json:"message_id"`
-	InReplyTo  string    `json:"in_reply_to,omitempty"`
-	References []string  `json:"references,omitempty"`
-	Subject    string    `json:"subject"`
-	From       Person    `json:"from"`
-	Date       time.Time `json:"date"`
-	Arrived    time.Time `json:"arrived"`
-	ThreadID   int64     `json:"thread_id"`
-	Size       int       `json:"size"`
-	SHA256     string    `json:"sha256"`
-	Flags      Flags     `json:"flags"`
-	Kind       string    `json:"kind,omitempty"`
-	SeriesID   int64     `json:"series_id,omitempty"`
+	ID         int64       `json:"-"`
+	ListID     int64       `json:"-"`
+	List       string      `json:"list"`
+	UID        uint32      `json:"uid"`
+	MessageID  string      `json:"message_id"`
+	InReplyTo  string      `json:"in_reply_to,omitempty"`
+	References []string    `json:"references,omitempty"`
+	Subject    string      `json:"subject"`
+	From       core.Person `json:"from"`
+	Date       time.Time   `json:"date"`
+	Arrived    time.Time   `json:"arrived"`
+	ThreadID   int64       `json:"thread_id"`
+	Size       int         `json:"size"`
+	SHA256     string      `json:"sha256"`
+	Flags      Flags       `json:"flags"`
+	Kind       string      `json:"kind,omitempty"`
+	SeriesID   int64       `json:"series_id,omitempty"`
 	// Trailers found in the body of this message (outside quoted text),
 	// used to collect review trailers from replies.
-	Trailers []Trailer `json:"trailers,omitempty"`
+	Trailers []core.Trailer `json:"trailers,omitempty"`
 }
 
 // Series statuses.
@@ -110,61 +96,44 @@ const (
 // Series is one revision of a patch series (what patchwork calls a series
 // and lists.sr.ht a patchset).
 type Series struct {
-	ID             int64     `json:"id"`
-	List           string    `json:"list"`
-	Subject        string    `json:"subject"`
-	Version        int       `json:"version"`
-	Status         string    `json:"status"`
-	Submitter      Person    `json:"submitter"`
-	Total          int       `json:"total"`
-	Received       int       `json:"received"`
-	Complete       bool      `json:"complete"`
-	MessageID      string    `json:"message_id"`
-	CoverMessageID string    `json:"cover_message_id,omitempty"`
-	Date           time.Time `json:"date"`
-	Previous       int64     `json:"previous,omitempty"`
-	SupersededBy   int64     `json:"superseded_by,omitempty"`
-	RFC            bool      `json:"rfc,omitempty"`
-	Resend         bool      `json:"resend,omitempty"`
-	Prefix         string    `json:"prefix,omitempty"`
-	ChangeID       string    `json:"change_id,omitempty"`
-	BaseCommit     string    `json:"base_commit,omitempty"`
-	ThreadID       int64     `json:"thread_id"`
+	ID             int64       `json:"id"`
+	List           string      `json:"list"`
+	Subject        string      `json:"subject"`
+	Version        int         `json:"version"`
+	Status         string      `json:"status"`
+	Submitter      core.Person `json:"submitter"`
+	Total          int         `json:"total"`
+	Received       int         `json:"received"`
+	Complete       bool        `json:"complete"`
+	MessageID      string      `json:"message_id"`
+	CoverMessageID string      `json:"cover_message_id,omitempty"`
+	Date           time.Time   `json:"date"`
+	Previous       int64       `json:"previous,omitempty"`
+	SupersededBy   int64       `json:"superseded_by,omitempty"`
+	RFC            bool        `json:"rfc,omitempty"`
+	Resend         bool        `json:"resend,omitempty"`
+	Prefix         string      `json:"prefix,omitempty"`
+	ChangeID       string      `json:"change_id,omitempty"`
+	BaseCommit     string      `json:"base_commit,omitempty"`
+	ThreadID       int64       `json:"thread_id"`
 	// Pull request fields, set when the series is a git request-pull.
 	PullURL string `json:"pull_url,omitempty"`
 	PullRef string `json:"pull_ref,omitempty"`
 }
 
-// File is one file touched by a patch.
-type File struct {
-	Path    string `json:"path"`
-	OldPath string `json:"old_path,omitempty"`
-	Added   int    `json:"added"`
-	Deleted int    `json:"deleted"`
-	Binary  bool   `json:"binary"`
-}
-
-// Trailer is one "Key: value" line at the end of a commit message or in a
-// review reply. FromMessageID names the message that gave it.
-type Trailer struct {
-	Key           string `json:"key"`
-	Value         string `json:"value"`
-	FromMessageID string `json:"from_message_id"`
-}
-
 // Patch is one patch mail of a series.
 type Patch struct {
-	ID            int64     `json:"-"`
-	SeriesID      int64     `json:"-"`
-	Index         int       `json:"index"`
-	Subject       string    `json:"subject"`
-	MessageID     string    `json:"message_id"`
-	Author        Person    `json:"author"`
-	Date          time.Time `json:"date"`
-	CommitSubject string    `json:"commit_subject"`
-	Files         []File    `json:"files"`
-	PatchID       string    `json:"patch_id"`
-	Trailers      []Trailer `json:"trailers"`
+	ID            int64          `json:"-"`
+	SeriesID      int64          `json:"-"`
+	Index         int            `json:"index"`
+	Subject       string         `json:"subject"`
+	MessageID     string         `json:"message_id"`
+	Author        core.Person    `json:"author"`
+	Date          time.Time      `json:"date"`
+	CommitSubject string         `json:"commit_subject"`
+	Files         []core.File    `json:"files"`
+	PatchID       string         `json:"patch_id"`
+	Trailers      []core.Trailer `json:"trailers"`
 }
 
 // Thread is one discussion thread in a list.

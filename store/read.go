@@ -161,13 +161,6 @@ func (s *DB) ThreadVersion(ctx context.Context, list, messageID string) (*Thread
 	return &v, nil
 }
 
-// Header is one header field of a message as shown to people: name as
-// written, value unfolded and decoded.
-type Header struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
-}
-
 // Thread implements Store.
 func (s *DB) Thread(ctx context.Context, id int64) (*Thread, error) {
 	row, err := s.pointRow(ctx, `SELECT t.id, COALESCE(m.subject, ''), COALESCE(m.message_id, ''), t.messages, t.first_date, t.last_date

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"patchwell/core"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -43,7 +44,7 @@ func searchFixture(t *testing.T) (*DB, *List) {
 			refs = []string{"a@x"}
 		}
 		add(t, st, &NewMessage{ListID: l.ID, Raw: []byte("Message-ID: <" + m.id + ">\n\nx\n"), MessageID: m.id, References: refs,
-			Subject: m.subject, From: Person{Name: m.name, Email: m.email}, Date: day(m.date), Arrived: day(m.date),
+			Subject: m.subject, From: core.Person{Name: m.name, Email: m.email}, Date: day(m.date), Arrived: day(m.date),
 			Search: &m.doc})
 	}
 	return st, l
@@ -220,7 +221,7 @@ func TestSearchBatchOneSegment(t *testing.T) {
 		for i := range n {
 			id := fmt.Sprintf("m%d@x", i)
 			_, err := tx.AddMessage(ctx, &NewMessage{ListID: l.ID, Raw: []byte("Message-ID: <" + id + ">\n\nx\n"), MessageID: id,
-				Subject: fmt.Sprintf("batch word%d", i), From: Person{Name: "Ann", Email: "ann@example.org"},
+				Subject: fmt.Sprintf("batch word%d", i), From: core.Person{Name: "Ann", Email: "ann@example.org"},
 				Search: &SearchDoc{NQ: fmt.Sprintf("body%d shared text", i)}})
 			if err != nil {
 				return err
@@ -259,7 +260,7 @@ func TestSearchBatchOneSegment(t *testing.T) {
 // code, split at punctuation and at bytes that are not UTF-8, and the diff
 // line fields' words once each.
 func TestSearchText(t *testing.T) {
-	m := &NewMessage{Subject: "Fix ÜBER-Quoting in Straße", From: Person{Name: "Ann", Email: "ann@x.org"},
+	m := &NewMessage{Subject: "Fix ÜBER-Quoting in Straße", From: core.Person{Name: "Ann", Email: "ann@x.org"},
 		Search: &SearchDoc{NQ: "a\xffB c", DiffAdded: "Foo(foo, FOO); bar", DiffRemoved: "foo"}}
 	got := m.searchText()
 	want := " sfix süber squoting sin sstraße fann fann fx forg ba bb bc afoo pfoo pbar"

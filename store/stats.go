@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"patchwell/core"
 	"slices"
 	"strings"
 	"time"
@@ -39,7 +40,7 @@ type SeriesFilter struct {
 type ThreadSummary struct {
 	Thread
 	// Starter is who wrote the thread's root message.
-	Starter Person `json:"starter"`
+	Starter core.Person `json:"starter"`
 	// LastUID is the UID of the thread's newest message: the key
 	// ThreadSummaries pages by.
 	LastUID uint32 `json:"last_uid"`

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"patchwell/core"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -108,9 +109,9 @@ func TestFilterSeries(t *testing.T) {
 	err := st.Update(ctx, func(tx Tx) error {
 		for i := 1; i <= 12; i++ {
 			s := &Series{Subject: fmt.Sprintf("[PATCH] Fix thing %d", i), Version: 1, Status: StatusProposed,
-				Submitter: Person{Name: "Ann", Email: "Ann@Example.org"}, Total: 1, Date: time.Unix(int64(i), 0)}
+				Submitter: core.Person{Name: "Ann", Email: "Ann@Example.org"}, Total: 1, Date: time.Unix(int64(i), 0)}
 			if i%3 == 0 {
-				s.Status, s.Submitter = StatusApplied, Person{Name: "Bob", Email: "bob@example.org"}
+				s.Status, s.Submitter = StatusApplied, core.Person{Name: "Bob", Email: "bob@example.org"}
 			}
 			if i == 7 {
 				s.Subject = "[PATCH] 100% _odd_ subject"
@@ -176,12 +177,12 @@ func TestThreadSummariesAndRecent(t *testing.T) {
 	// most recently active.
 	for i := 1; i <= 5; i++ {
 		m := msg(dev, fmt.Sprintf("t%d@x", i))
-		m.From = Person{Name: fmt.Sprintf("Starter %d", i), Email: fmt.Sprintf("s%d@x", i)}
+		m.From = core.Person{Name: fmt.Sprintf("Starter %d", i), Email: fmt.Sprintf("s%d@x", i)}
 		m.Arrived = time.Unix(int64(100*i), 0)
 		add(t, st, m)
 	}
 	r := msg(dev, "r@x", "t2@x")
-	r.From, r.Arrived = Person{Name: "Replier"}, time.Unix(999, 0)
+	r.From, r.Arrived = core.Person{Name: "Replier"}, time.Unix(999, 0)
 	add(t, st, r)
 	add(t, st, msg(other, "o@x"))
 

@@ -13,6 +13,7 @@ package store
 
 import (
 	"context"
+	"patchwell/core"
 	"time"
 )
 
@@ -286,12 +287,12 @@ type NewMessage struct {
 	InReplyTo  string
 	References []string
 	Subject    string
-	From       Person
+	From       core.Person
 	Date       time.Time
 	Arrived    time.Time
 	Flags      Flags
 	Kind       string
-	Trailers   []Trailer
+	Trailers   []core.Trailer
 	// Search is the text the full-text index gets besides Subject and
 	// From; nil indexes only those.
 	Search *SearchDoc

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"patchwell/core"
 	"patchwell/store"
 )
 
@@ -59,8 +60,8 @@ type threadSummaryJSON struct {
 
 type messageDetailJSON struct {
 	messageJSON
-	Headers []store.Header `json:"headers"`
-	Body    string         `json:"body"`
+	Headers []core.Header `json:"headers"`
+	Body    string        `json:"body"`
 }
 
 var errBadBodies = errors.New("bodies must be 1 or 0 (true or false)")
@@ -223,7 +224,7 @@ func (h *Handler) apiMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if headers == nil {
-		headers = []store.Header{}
+		headers = []core.Header{}
 	}
 	writeJSON(w, http.StatusOK, messageDetailJSON{messageJSON: toMessage(m), Headers: headers, Body: body})
 }
@@ -245,7 +246,7 @@ type diffstatJSON struct {
 	Deleted int `json:"deleted"`
 }
 
-func diffstat(files []store.File) diffstatJSON {
+func diffstat(files []core.File) diffstatJSON {
 	d := diffstatJSON{Files: len(files)}
 	for _, f := range files {
 		d.Added += f.Added

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"patchwell/core"
 	"patchwell/store"
 )
 
@@ -16,7 +17,7 @@ import (
 func BenchmarkSeriesJSON(b *testing.B) {
 	s := store.Series{
 		ID: 42, List: "dev", Subject: "[PATCH v3 00/30] a long series", Version: 3, Status: store.StatusProposed,
-		Submitter: store.Person{Name: "Ann", Email: "ann@example.org"}, Total: 30, Received: 30, Complete: true,
+		Submitter: core.Person{Name: "Ann", Email: "ann@example.org"}, Total: 30, Received: 30, Complete: true,
 		MessageID: "cover@example.org", CoverMessageID: "cover@example.org", Date: t0, Previous: 41,
 	}
 	var patches []store.Patch
@@ -27,9 +28,9 @@ func BenchmarkSeriesJSON(b *testing.B) {
 			CommitSubject: fmt.Sprintf("subsystem: change number %d", i), PatchID: fmt.Sprintf("%040x", i),
 		}
 		for j := 0; j < 4; j++ {
-			p.Files = append(p.Files, store.File{Path: fmt.Sprintf("dir/file%d.go", j), Added: 10 * j, Deleted: j})
+			p.Files = append(p.Files, core.File{Path: fmt.Sprintf("dir/file%d.go", j), Added: 10 * j, Deleted: j})
 		}
-		p.Trailers = []store.Trailer{
+		p.Trailers = []core.Trailer{
 			{Key: "Signed-off-by", Value: "Ann <ann@example.org>", FromMessageID: p.MessageID},
 			{Key: "Reviewed-by", Value: "Bob <bob@example.org>", FromMessageID: "review@example.org"},
 		}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"patchwell/core"
 	"patchwell/review"
 	"patchwell/store"
 )
@@ -498,7 +499,7 @@ func TestNewAtom(t *testing.T) {
 func TestAtomEscapes(t *testing.T) {
 	f := fixture()
 	hostile := store.Message{List: "dev", UID: 1, MessageID: "a&b<c>@x", Subject: xssSubject + " \x01 ]]> &amp;",
-		From: store.Person{Name: `"Eve" <script>`, Email: "eve@example.org"}, Date: t0, Arrived: t0}
+		From: core.Person{Name: `"Eve" <script>`, Email: "eve@example.org"}, Date: t0, Arrived: t0}
 	base := newServer(t, feedReader{f, []store.Message{hostile}}, 0)
 	code, d, raw := getAtom(t, base+"/dev/new.atom")
 	if code != 200 || len(d.Entries) != 1 {

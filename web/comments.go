@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"patchwell/access"
+	"patchwell/core"
 	"patchwell/store"
 )
 
@@ -115,22 +116,22 @@ func placeComment(files []diffFile, v viewComment) bool {
 // omitted: file, side and line are null for a comment on a whole patch or
 // the cover letter.
 type commentJSON struct {
-	PatchMessageID string       `json:"patch_message_id"`
-	File           *string      `json:"file"`
-	Side           *string      `json:"side"`
-	Line           *int         `json:"line"`
-	Author         store.Person `json:"author"`
-	Date           time.Time    `json:"date"`
-	Body           string       `json:"body"`
-	MessageID      string       `json:"message_id"`
-	List           string       `json:"list"`
-	URL            string       `json:"url"`
-	Quote          []string     `json:"quote"`
-	Resolved       bool         `json:"resolved"`
-	ResolvedBy     *string      `json:"resolved_by"`
-	ResolvedAt     *time.Time   `json:"resolved_at"`
-	CarriedFrom    *int         `json:"carried_from"`
-	Key            keyJSON      `json:"key"`
+	PatchMessageID string      `json:"patch_message_id"`
+	File           *string     `json:"file"`
+	Side           *string     `json:"side"`
+	Line           *int        `json:"line"`
+	Author         core.Person `json:"author"`
+	Date           time.Time   `json:"date"`
+	Body           string      `json:"body"`
+	MessageID      string      `json:"message_id"`
+	List           string      `json:"list"`
+	URL            string      `json:"url"`
+	Quote          []string    `json:"quote"`
+	Resolved       bool        `json:"resolved"`
+	ResolvedBy     *string     `json:"resolved_by"`
+	ResolvedAt     *time.Time  `json:"resolved_at"`
+	CarriedFrom    *int        `json:"carried_from"`
+	Key            keyJSON     `json:"key"`
 }
 
 // keyJSON identifies a comment for its resolved mark.
@@ -324,7 +325,7 @@ func (h *Handler) reviewForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	patch := r.PostFormValue("patch")
-	d := store.ReviewDraft{SeriesID: s.ID, From: store.Person{Name: u.Name, Email: u.Email},
+	d := store.ReviewDraft{SeriesID: s.ID, From: core.Person{Name: u.Name, Email: u.Email},
 		Summary: r.PostFormValue("summary"), InReplyTo: patch}
 	names := make([]string, 0, len(r.PostForm))
 	for name := range r.PostForm {
@@ -442,7 +443,7 @@ func (h *Handler) apiPostComments(w http.ResponseWriter, r *http.Request) {
 	if s == nil {
 		return
 	}
-	msgid, list := h.submit(w, r, store.ReviewDraft{SeriesID: s.ID, From: store.Person{Name: u.Name, Email: u.Email},
+	msgid, list := h.submit(w, r, store.ReviewDraft{SeriesID: s.ID, From: core.Person{Name: u.Name, Email: u.Email},
 		Summary: req.Summary, InReplyTo: req.InReplyTo, Comments: req.Comments})
 	if msgid == "" {
 		return

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"patchwell/core"
 	"patchwell/store"
 )
 
@@ -24,7 +25,7 @@ func (c commentReader) SeriesComments(ctx context.Context, id int64) ([]store.Li
 	if id != 2 {
 		return nil, nil
 	}
-	rev := store.Person{Name: "Rita <Reviewer>", Email: "rita@example.org"}
+	rev := core.Person{Name: "Rita <Reviewer>", Email: "rita@example.org"}
 	at := time.Date(2024, 8, 2, 9, 30, 0, 0, time.UTC)
 	return []store.LineComment{
 		{PatchMessageID: "p21@example.org", File: "new.go", Side: "new", Line: 1, Author: rev, Date: at, List: "dev",
@@ -264,7 +265,7 @@ func TestReviewRoutes(t *testing.T) {
 	if code != http.StatusSeeOther || hdr.Get("Location") != "/series/2/?reviewed=new%40lists.example.org#review-done" {
 		t.Fatalf("POST review = %d %s %q", code, resp, hdr.Get("Location"))
 	}
-	want := store.ReviewDraft{SeriesID: 2, From: store.Person{Name: "Rita", Email: "rita@example.org"}, Summary: "Looks good.", InReplyTo: "p21@example.org",
+	want := store.ReviewDraft{SeriesID: 2, From: core.Person{Name: "Rita", Email: "rita@example.org"}, Summary: "Looks good.", InReplyTo: "p21@example.org",
 		Comments: []store.DraftComment{{PatchMessageID: "p21@example.org", File: "new.go", Side: "new", Line: 1, Body: "Why?"}}}
 	if len(drafts) != 1 || fmt.Sprint(drafts[0]) != fmt.Sprint(want) {
 		t.Errorf("draft = %+v, want %+v", drafts, want)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"patchwell/core"
 	"patchwell/store"
 )
 
@@ -28,8 +29,8 @@ func (p pageReader) ThreadBodies(ctx context.Context, list, id string) ([]store.
 		return nil, nil, store.ErrNotFound
 	}
 	return []store.Message{
-		{UID: 1, MessageID: "c2@example.org", Subject: "[PATCH v2 0/2] fix <it>", From: store.Person{Name: "Ann"}},
-		{UID: 2, MessageID: "r1@example.org", InReplyTo: "c2@example.org", Subject: "Re: fix", From: store.Person{Name: "Cy"}},
+		{UID: 1, MessageID: "c2@example.org", Subject: "[PATCH v2 0/2] fix <it>", From: core.Person{Name: "Ann"}},
+		{UID: 2, MessageID: "r1@example.org", InReplyTo: "c2@example.org", Subject: "Re: fix", From: core.Person{Name: "Cy"}},
 	}, []string{"cover body", "> quoted\nReviewed-by: Cy <cy@example.org>\n<img src=x onerror=alert(2)>"}, nil
 }
 

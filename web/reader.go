@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 
+	"patchwell/core"
 	"patchwell/store"
 )
 
@@ -107,7 +108,7 @@ type MessageReader interface {
 	// MessageDetail returns one message's metadata, header fields in
 	// order and decoded text body; store.ErrNotFound for an unknown
 	// message.
-	MessageDetail(ctx context.Context, list, messageID string) (*store.Message, []store.Header, string, error)
+	MessageDetail(ctx context.Context, list, messageID string) (*store.Message, []core.Header, string, error)
 	// ListsOf returns every list holding a message, in name order, so
 	// that /all/, the inbox across every list (as lore's /all/), serves
 	// the copy of a list the reader may see (a message cross-posted to a

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"patchwell/core"
 	"patchwell/store"
 )
 
@@ -184,7 +185,7 @@ func (f *fakeReader) ThreadHeaders(ctx context.Context, list, messageID string) 
 	return map[uint32]string{}, nil
 }
 
-func (f *fakeReader) MessageDetail(ctx context.Context, list, messageID string) (*store.Message, []store.Header, string, error) {
+func (f *fakeReader) MessageDetail(ctx context.Context, list, messageID string) (*store.Message, []core.Header, string, error) {
 	return nil, nil, "", store.ErrNotFound
 }
 
@@ -274,12 +275,12 @@ var t0 = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
 func fixture() *fakeReader {
 	v1 := store.Series{
 		ID: 1, List: "dev", Subject: "[PATCH] fix it", Version: 1, Status: store.StatusSuperseded,
-		Submitter: store.Person{Name: "Ann", Email: "ann@example.org"}, Total: 1, Received: 1, Complete: true,
+		Submitter: core.Person{Name: "Ann", Email: "ann@example.org"}, Total: 1, Received: 1, Complete: true,
 		MessageID: "p1@example.org", Date: t0, SupersededBy: 2, ThreadID: 7,
 	}
 	v2 := store.Series{
 		ID: 2, List: "dev", Subject: "[PATCH v2 0/2] fix it", Version: 2, Status: store.StatusProposed,
-		Submitter: store.Person{Name: "Ann", Email: "ann@example.org"}, Total: 2, Received: 2, Complete: true,
+		Submitter: core.Person{Name: "Ann", Email: "ann@example.org"}, Total: 2, Received: 2, Complete: true,
 		MessageID: "c2@example.org", CoverMessageID: "c2@example.org", Date: t0.Add(time.Hour), Previous: 1, ThreadID: 8,
 	}
 	return &fakeReader{
@@ -291,24 +292,24 @@ func fixture() *fakeReader {
 		details: map[int64]fakeSeries{
 			1: {s: v1, patches: []store.Patch{{
 				Index: 1, Subject: "[PATCH] fix it", MessageID: "p1@example.org",
-				Author: store.Person{Name: "Ann", Email: "ann@example.org"}, Date: t0,
+				Author: core.Person{Name: "Ann", Email: "ann@example.org"}, Date: t0,
 				CommitSubject: "fix it", PatchID: "abc",
 			}}},
 			2: {s: v2, patches: []store.Patch{
 				{
 					Index: 1, Subject: "[PATCH v2 1/2] rename", MessageID: "p21@example.org",
-					Author: store.Person{Name: "Bob", Email: "bob@example.org"}, Date: t0.Add(time.Hour),
+					Author: core.Person{Name: "Bob", Email: "bob@example.org"}, Date: t0.Add(time.Hour),
 					CommitSubject: "rename", PatchID: "def",
-					Files: []store.File{
+					Files: []core.File{
 						{Path: "new.go", OldPath: "old.go", Added: 1, Deleted: 2},
 						{Path: "logo.png", Binary: true},
 					},
-					Trailers: []store.Trailer{{Key: "Reviewed-by", Value: "Cy <cy@example.org>", FromMessageID: "r1@example.org"}},
+					Trailers: []core.Trailer{{Key: "Reviewed-by", Value: "Cy <cy@example.org>", FromMessageID: "r1@example.org"}},
 				},
 				{
 					Index: 2, Subject: "[PATCH v2 2/2] empty", MessageID: "p22@example.org",
-					Author: store.Person{Name: "Bob", Email: "bob@example.org"}, Date: t0.Add(time.Hour),
-					CommitSubject: "empty", PatchID: "ghi", Files: []store.File{}, Trailers: nil,
+					Author: core.Person{Name: "Bob", Email: "bob@example.org"}, Date: t0.Add(time.Hour),
+					CommitSubject: "empty", PatchID: "ghi", Files: []core.File{}, Trailers: nil,
 				},
 			}},
 		},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"patchwell/core"
 	"patchwell/store"
 )
 
@@ -27,22 +28,22 @@ import (
 
 // seriesPayload is the "series" object of every event.
 type seriesPayload struct {
-	ID           int64        `json:"id"`
-	List         string       `json:"list"`
-	Subject      string       `json:"subject"`
-	Version      int          `json:"version"`
-	Status       string       `json:"status"`
-	Submitter    store.Person `json:"submitter"`
-	Total        int          `json:"total"`
-	Received     int          `json:"received"`
-	Complete     bool         `json:"complete"`
-	MessageID    string       `json:"message_id"`
-	BaseCommit   string       `json:"base_commit"`
-	Previous     *int64       `json:"previous"`
-	SupersededBy *int64       `json:"superseded_by"`
-	URL          *string      `json:"url"`
-	APIURL       *string      `json:"api_url"`
-	MboxURL      *string      `json:"mbox_url"`
+	ID           int64       `json:"id"`
+	List         string      `json:"list"`
+	Subject      string      `json:"subject"`
+	Version      int         `json:"version"`
+	Status       string      `json:"status"`
+	Submitter    core.Person `json:"submitter"`
+	Total        int         `json:"total"`
+	Received     int         `json:"received"`
+	Complete     bool        `json:"complete"`
+	MessageID    string      `json:"message_id"`
+	BaseCommit   string      `json:"base_commit"`
+	Previous     *int64      `json:"previous"`
+	SupersededBy *int64      `json:"superseded_by"`
+	URL          *string     `json:"url"`
+	APIURL       *string     `json:"api_url"`
+	MboxURL      *string     `json:"mbox_url"`
 }
 
 func optID(id int64) *int64 {
@@ -100,11 +101,11 @@ func (d *Dispatcher) SeriesUpdated(ctx context.Context, s *store.Series, reason 
 
 // statusPayload is the "change" object of series.status_changed.
 type statusPayload struct {
-	From    string        `json:"from"`
-	To      string        `json:"to"`
-	User    *store.Person `json:"user"`
-	At      time.Time     `json:"at"`
-	Comment string        `json:"comment"`
+	From    string       `json:"from"`
+	To      string       `json:"to"`
+	User    *core.Person `json:"user"`
+	At      time.Time    `json:"at"`
+	Comment string       `json:"comment"`
 }
 
 // StatusChanged queues series.status_changed, once per recorded change.

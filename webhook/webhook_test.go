@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"patchwell/core"
 	"patchwell/store"
 )
 
@@ -72,7 +73,7 @@ func mustAdd(t *testing.T, st *store.DB, w store.Webhook) *store.Webhook {
 }
 
 var testSeries = &store.Series{ID: 7, List: "dev", Subject: "[PATCH 0/2] <script>x</script>", Version: 2, Status: "proposed",
-	Submitter: store.Person{Name: "Ann", Email: "ann@example.org"}, Total: 2, Received: 2, Complete: true, MessageID: "c@x"}
+	Submitter: core.Person{Name: "Ann", Email: "ann@example.org"}, Total: 2, Received: 2, Complete: true, MessageID: "c@x"}
 
 func TestSignVerify(t *testing.T) {
 	// RFC 4231 test case 2.

@@ -1,11 +1,10 @@
 package patchmail
 
 import (
+	"patchwell/core"
 	"strings"
 
 	"github.com/bluekeyes/go-gitdiff/gitdiff"
-
-	"patchwell/store"
 )
 
 // maxFiles bounds the files listed for one diff.
@@ -16,13 +15,13 @@ const maxFiles = 10000
 // go-gitdiff; when that fails, each "diff " section is parsed on its own
 // and a section go-gitdiff rejects is described from its header lines and
 // counted leniently, so one bad hunk does not hide the other files.
-func diffFiles(diff string) []store.File {
+func diffFiles(diff string) []core.File {
 	diff = repairDiff(diff)
 	files, _, err := gitdiff.Parse(strings.NewReader(diff))
 	if err == nil && len(files) > 0 {
 		return convertFiles(files)
 	}
-	var out []store.File
+	var out []core.File
 	for _, sec := range splitSections(diff) {
 		files, _, err := gitdiff.Parse(strings.NewReader(sec))
 		if err == nil && len(files) > 0 {
@@ -37,13 +36,13 @@ func diffFiles(diff string) []store.File {
 	return out
 }
 
-func convertFiles(files []*gitdiff.File) []store.File {
-	var out []store.File
+func convertFiles(files []*gitdiff.File) []core.File {
+	var out []core.File
 	for _, f := range files {
 		if f == nil {
 			continue
 		}
-		sf := store.File{Path: f.NewName, Binary: f.IsBinary}
+		sf := core.File{Path: f.NewName, Binary: f.IsBinary}
 		if f.IsDelete || sf.Path == "" {
 			sf.Path = f.OldName
 		}
@@ -136,8 +135,8 @@ func splitSections(diff string) []string {
 // lenientFile describes one diff section from its header lines ("rename
 // from/to", "---"/"+++" names, or the "diff --git" line) and counts its
 // +/- lines.
-func lenientFile(sec string) (store.File, bool) {
-	var f store.File
+func lenientFile(sec string) (core.File, bool) {
+	var f core.File
 	var oldName, newName, from, to string
 	gitHeader, hunk := false, false
 	for line := range strings.Lines(sec) {

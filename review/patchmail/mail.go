@@ -25,7 +25,7 @@ import (
 	_ "github.com/emersion/go-message/charset" // charset conversion for message bodies and headers
 	"github.com/emersion/go-message/mail"
 
-	"patchwell/store"
+	"patchwell/core"
 )
 
 // Kind says what a mail is for review.
@@ -39,17 +39,17 @@ const (
 	KindPull              // a git request-pull
 )
 
-// String returns the store.Kind* name of k.
+// String returns the core.Kind* name of k.
 func (k Kind) String() string {
 	switch k {
 	case KindPatch:
-		return store.KindPatch
+		return core.KindPatch
 	case KindCover:
-		return store.KindCover
+		return core.KindCover
 	case KindPull:
-		return store.KindPull
+		return core.KindPull
 	}
-	return store.KindOther
+	return core.KindOther
 }
 
 // Limits on what Parse reads.
@@ -69,27 +69,27 @@ const (
 // Errors returned by Parse.
 var (
 	ErrEmpty    = errors.New("empty message")
-	ErrTooLarge = fmt.Errorf("message larger than %d bytes: %w", MaxSize, store.ErrTooLarge)
+	ErrTooLarge = fmt.Errorf("message larger than %d bytes: %w", MaxSize, core.ErrTooLarge)
 )
 
 // Mail is what review needs from one mail.
 type Mail struct {
-	Subject       Subject         // parsed from the (RFC 2047-decoded) Subject header
-	Kind          Kind            // see Parse for the rules
-	Author        store.Person    // From header, overridden by an in-body "From:" at the top of the body (as git mailinfo does)
-	AuthorDate    time.Time       // Date header, overridden by a valid in-body Date:
-	CommitSubject string          // in-body "Subject:" overrides Subject.Title
-	CommitMessage string          // the commit message body (after in-body headers, before the "---" line / diff), as git mailinfo gives it
-	Body          string          // the decoded text body (inline text/plain parts; format=flowed decoded; UTF-8)
-	Diff          string          // the diff text, from its first file header on, without a trailing "-- " signature
-	Files         []store.File    // per file: path, old path on rename/copy, added/deleted line counts, binary
-	PatchID       string          // hex; what `git patch-id --stable` prints for Diff ("" when it prints nothing)
-	Trailers      []store.Trailer // commit message trailers for a patch; trailer lines of the unquoted text otherwise
-	BaseCommit    string          // "base-commit: <sha>" line (git format-patch --base)
-	ChangeID      string          // "change-id: <id>" line as b4 writes it
-	Pull          *Pull           // set for git request-pull mails
-	TooDeep       bool            // MIME nesting exceeded MaxDepth; parts below were not read
-	TooManyParts  bool            // more than maxParts MIME parts; the rest were not read
+	Subject       Subject        // parsed from the (RFC 2047-decoded) Subject header
+	Kind          Kind           // see Parse for the rules
+	Author        core.Person    // From header, overridden by an in-body "From:" at the top of the body (as git mailinfo does)
+	AuthorDate    time.Time      // Date header, overridden by a valid in-body Date:
+	CommitSubject string         // in-body "Subject:" overrides Subject.Title
+	CommitMessage string         // the commit message body (after in-body headers, before the "---" line / diff), as git mailinfo gives it
+	Body          string         // the decoded text body (inline text/plain parts; format=flowed decoded; UTF-8)
+	Diff          string         // the diff text, from its first file header on, without a trailing "-- " signature
+	Files         []core.File    // per file: path, old path on rename/copy, added/deleted line counts, binary
+	PatchID       string         // hex; what `git patch-id --stable` prints for Diff ("" when it prints nothing)
+	Trailers      []core.Trailer // commit message trailers for a patch; trailer lines of the unquoted text otherwise
+	BaseCommit    string         // "base-commit: <sha>" line (git format-patch --base)
+	ChangeID      string         // "change-id: <id>" line as b4 writes it
+	Pull          *Pull          // set for git request-pull mails
+	TooDeep       bool           // MIME nesting exceeded MaxDepth; parts below were not read
+	TooManyParts  bool           // more than maxParts MIME parts; the rest were not read
 }
 
 // Pull is what a git request-pull mail asks to pull.

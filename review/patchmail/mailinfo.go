@@ -1,9 +1,8 @@
 package patchmail
 
 import (
+	"patchwell/core"
 	"strings"
-
-	"patchwell/store"
 )
 
 // info is the result of splitting a mail's text the way git mailinfo
@@ -221,7 +220,7 @@ func isHex(s string) bool {
 // (without <>); what remains, trimmed and without one pair of enclosing
 // parentheses, is the name; a missing, too long or odd name is replaced by
 // the e-mail.
-func parseFrom(s string) store.Person {
+func parseFrom(s string) core.Person {
 	s = unquotePairs(s)
 	at := strings.IndexByte(s, '@')
 	if at < 0 {
@@ -252,22 +251,22 @@ func parseFrom(s string) store.Person {
 	if len(name) >= 2 && name[0] == '(' && name[len(name)-1] == ')' {
 		name = name[1 : len(name)-1]
 	}
-	return store.Person{Name: saneName(name, email), Email: email}
+	return core.Person{Name: saneName(name, email), Email: email}
 }
 
 // bogusFrom handles "John Doe <johndoe>" (no '@').
-func bogusFrom(s string) store.Person {
+func bogusFrom(s string) core.Person {
 	bra := strings.IndexByte(s, '<')
 	if bra < 0 {
-		return store.Person{}
+		return core.Person{}
 	}
 	ket := strings.IndexByte(s[bra:], '>')
 	if ket < 0 {
-		return store.Person{}
+		return core.Person{}
 	}
 	email := s[bra+1 : bra+ket]
 	name := strings.TrimSpace(s[:bra])
-	return store.Person{Name: saneName(name, email), Email: email}
+	return core.Person{Name: saneName(name, email), Email: email}
 }
 
 func saneName(name, email string) string {

@@ -2,14 +2,13 @@ package patchmail
 
 import (
 	"encoding/base64"
+	"patchwell/core"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"patchwell/store"
 )
 
 const samplePatch = `From 1234567890123456789012345678901234567890 Mon Sep 17 00:00:00 2001
@@ -46,12 +45,12 @@ func TestParsePatch(t *testing.T) {
 	want := &Mail{
 		Subject:       Subject{Title: "foo: make bar work", Patch: true, Version: 2, Index: 1, Total: 2},
 		Kind:          KindPatch,
-		Author:        store.Person{Name: "A U Thor", Email: "author@example.com"},
+		Author:        core.Person{Name: "A U Thor", Email: "author@example.com"},
 		AuthorDate:    time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC),
 		CommitSubject: "foo: make bar work",
 		CommitMessage: "The bar did not work.\n\nSigned-off-by: A U Thor <author@example.com>\n",
-		Files:         []store.File{{Path: "foo.c", Added: 1, Deleted: 1}},
-		Trailers:      []store.Trailer{{Key: "Signed-off-by", Value: "A U Thor <author@example.com>"}},
+		Files:         []core.File{{Path: "foo.c", Added: 1, Deleted: 1}},
+		Trailers:      []core.Trailer{{Key: "Signed-off-by", Value: "A U Thor <author@example.com>"}},
 		BaseCommit:    "0123456789abcdef0123456789abcdef01234567",
 		ChangeID:      "20240102-bar-1a2b3c",
 	}
@@ -94,19 +93,19 @@ func TestParseMIME(t *testing.T) {
 		name     string
 		raw      []byte
 		kind     Kind
-		files    []store.File
+		files    []core.File
 		body     string
-		trailers []store.Trailer
+		trailers []core.Trailer
 	}{
 		{"x-patch attachment base64", mimeMail("[PATCH] x",
 			"Content-Type: text/plain\r\n\r\nPlease apply.\r\n",
 			"Content-Type: text/x-patch; name=\"x.patch\"\r\nContent-Disposition: attachment; filename=\"x.patch\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"+b64),
-			KindPatch, []store.File{{Path: "x", Added: 1}}, "Please apply.\n", nil},
+			KindPatch, []core.File{{Path: "x", Added: 1}}, "Please apply.\n", nil},
 		{"text attachment that is a diff, quoted-printable", mimeMail("[PATCH] x",
 			"Content-Type: text/plain\r\n\r\nHi\r\n",
 			"Content-Type: text/plain\r\nContent-Disposition: attachment; filename=\"fix.txt\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"+
 				strings.ReplaceAll(strings.ReplaceAll(diffText, "\n", "\r\n"), "+b", "+=62")),
-			KindPatch, []store.File{{Path: "x", Added: 1}}, "Hi\n", nil},
+			KindPatch, []core.File{{Path: "x", Added: 1}}, "Hi\n", nil},
 		{"text attachment that is not a diff", mimeMail("[PATCH] x",
 			"Content-Type: text/plain\r\n\r\nHi\r\n",
 			"Content-Type: text/plain\r\nContent-Disposition: attachment; filename=\"log.txt\"\r\n\r\nsome log\r\n"),
@@ -116,15 +115,15 @@ func TestParseMIME(t *testing.T) {
 			KindNone, nil, "plain", nil},
 		{"format flowed delsp", mimeMail("Re: [PATCH] x", flowed),
 			KindNone, nil, "This is a longline.\n\nReviewed-by: R <r@example.com>\n",
-			[]store.Trailer{{Key: "Reviewed-by", Value: "R <r@example.com>"}}},
+			[]core.Trailer{{Key: "Reviewed-by", Value: "R <r@example.com>"}}},
 		{"latin-1 body", []byte("From: a@example.com\nSubject: hi\nContent-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\nK=E5gedal\n"),
 			KindNone, nil, "Kågedal\n", nil},
 		{"reply with diff is not a patch", []byte("From: a@example.com\nSubject: Re: [PATCH] x\n\nTry this:\n\n" + diffText),
-			KindNone, []store.File{{Path: "x", Added: 1}}, "Try this:\n\n" + diffText, nil},
+			KindNone, []core.File{{Path: "x", Added: 1}}, "Try this:\n\n" + diffText, nil},
 		{"cover letter", []byte("From: a@example.com\nSubject: [PATCH v3 0/4] series\n\nThis series.\n\nbase-commit: 0123456789abcdef0123456789abcdef01234567\n"),
 			KindCover, nil, "This series.\n\nbase-commit: 0123456789abcdef0123456789abcdef01234567\n", nil},
 		{"untagged format-patch mail is a patch", []byte("From: a@example.com\nSubject: fix x\n\nmsg\n---\n" + diffText),
-			KindPatch, []store.File{{Path: "x", Added: 1}}, "msg\n---\n" + diffText, nil},
+			KindPatch, []core.File{{Path: "x", Added: 1}}, "msg\n---\n" + diffText, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

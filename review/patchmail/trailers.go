@@ -1,10 +1,9 @@
 package patchmail
 
 import (
+	"patchwell/core"
 	"regexp"
 	"strings"
-
-	"patchwell/store"
 )
 
 // Limits on trailer collection.
@@ -34,13 +33,13 @@ var (
 // and for person trailers (keys ending in -by, and Cc) a value holding an
 // e-mail address ("Name <addr>" or a bare addr). Known keys are returned
 // in their usual spelling ("reviewed-by" -> "Reviewed-by").
-func parseTrailer(line string) (store.Trailer, bool) {
+func parseTrailer(line string) (core.Trailer, bool) {
 	if len(line) > maxTrailerLineLen {
-		return store.Trailer{}, false
+		return core.Trailer{}, false
 	}
 	m := trailerLineRE.FindStringSubmatch(line)
 	if m == nil {
-		return store.Trailer{}, false
+		return core.Trailer{}, false
 	}
 	key, value := m[1], m[2]
 	known := false
@@ -52,23 +51,23 @@ func parseTrailer(line string) (store.Trailer, bool) {
 	}
 	person := byKeyRE.MatchString(key) || key == "Cc"
 	if !known && !person {
-		return store.Trailer{}, false
+		return core.Trailer{}, false
 	}
 	if person {
 		value = mailtoRE.ReplaceAllString(value, "")
 		if !emailRE.MatchString(value) {
-			return store.Trailer{}, false
+			return core.Trailer{}, false
 		}
 	}
-	return store.Trailer{Key: key, Value: value}, true
+	return core.Trailer{Key: key, Value: value}, true
 }
 
 // ReplyTrailers returns the trailer lines of a reply body in order, as b4
 // collects follow-up trailers: quoted (">") lines are ignored, and so is
 // everything after a signature delimiter ("-- ", or "--" as some mailers
 // strip the space). Leading white space before a trailer is allowed.
-func ReplyTrailers(body string) []store.Trailer {
-	var out []store.Trailer
+func ReplyTrailers(body string) []core.Trailer {
+	var out []core.Trailer
 	for line := range strings.Lines(body) {
 		line = strings.TrimRight(line, "\r\n")
 		if line == "-- " || line == "--" {
@@ -93,14 +92,14 @@ func ReplyTrailers(body string) []store.Trailer {
 // (starting with white space) or a bracketed note ("[ukl: fixed typo]"),
 // or when at least a quarter of its lines are trailers and one of them is
 // Signed-off-by (git interpret-trailers' rule, simplified).
-func messageTrailers(msg string) []store.Trailer {
+func messageTrailers(msg string) []core.Trailer {
 	msg = strings.TrimRight(msg, " \t\n")
 	para := msg
 	if i := strings.LastIndex(msg, "\n\n"); i >= 0 {
 		para = msg[i+2:]
 	}
 	var (
-		out           []store.Trailer
+		out           []core.Trailer
 		lines, others int
 		sob           bool
 	)
@@ -135,7 +134,7 @@ func messageTrailers(msg string) []store.Trailer {
 // mail it was found in (same address, or same name, case-insensitively),
 // as b4 requires before it applies a follow-up trailer. Trailers that do
 // not name a person (Fixes, Link, ...) always match.
-func FromSender(t store.Trailer, from store.Person) bool {
+func FromSender(t core.Trailer, from core.Person) bool {
 	if !byKeyRE.MatchString(t.Key) {
 		return true
 	}

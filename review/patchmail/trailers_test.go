@@ -1,36 +1,35 @@
 package patchmail
 
 import (
+	"patchwell/core"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-
-	"patchwell/store"
 )
 
 func TestReplyTrailers(t *testing.T) {
 	tests := []struct {
 		name string
 		body string
-		want []store.Trailer
+		want []core.Trailer
 	}{
 		{"simple", "Looks good.\n\nReviewed-by: R E Viewer <r@example.com>\n",
-			[]store.Trailer{{Key: "Reviewed-by", Value: "R E Viewer <r@example.com>"}}},
+			[]core.Trailer{{Key: "Reviewed-by", Value: "R E Viewer <r@example.com>"}}},
 		{"quoted ignored", "> Signed-off-by: A <a@example.com>\nAcked-by: B <b@example.com>\n",
-			[]store.Trailer{{Key: "Acked-by", Value: "B <b@example.com>"}}},
+			[]core.Trailer{{Key: "Acked-by", Value: "B <b@example.com>"}}},
 		{"after signature ignored", "Tested-by: T <t@example.com>\n-- \nReviewed-by: S <s@example.com>\n",
-			[]store.Trailer{{Key: "Tested-by", Value: "T <t@example.com>"}}},
+			[]core.Trailer{{Key: "Tested-by", Value: "T <t@example.com>"}}},
 		{"no email in person trailer", "Reviewed-by: someone\n", nil},
-		{"bare address", "Reviewed-by: r@example.com\n", []store.Trailer{{Key: "Reviewed-by", Value: "r@example.com"}}},
-		{"case normalised", "reviewed-by: R <r@example.com>\n", []store.Trailer{{Key: "Reviewed-by", Value: "R <r@example.com>"}}},
-		{"custom by", "Regression-found-by: X <x@example.com>\n", []store.Trailer{{Key: "Regression-found-by", Value: "X <x@example.com>"}}},
+		{"bare address", "Reviewed-by: r@example.com\n", []core.Trailer{{Key: "Reviewed-by", Value: "r@example.com"}}},
+		{"case normalised", "reviewed-by: R <r@example.com>\n", []core.Trailer{{Key: "Reviewed-by", Value: "R <r@example.com>"}}},
+		{"custom by", "Regression-found-by: X <x@example.com>\n", []core.Trailer{{Key: "Regression-found-by", Value: "X <x@example.com>"}}},
 		{"fixes and link keep order", "Link: https://lore.kernel.org/r/1@x\nFixes: abcdef012345 (\"foo\")\n",
-			[]store.Trailer{{Key: "Link", Value: "https://lore.kernel.org/r/1@x"}, {Key: "Fixes", Value: "abcdef012345 (\"foo\")"}}},
+			[]core.Trailer{{Key: "Link", Value: "https://lore.kernel.org/r/1@x"}, {Key: "Fixes", Value: "abcdef012345 (\"foo\")"}}},
 		{"unknown key", "Note: r@example.com\nSubject: x\n", nil},
-		{"html junk", "Reviewed-by: H <h@example.com<mailto:h@example.com>>\n", []store.Trailer{{Key: "Reviewed-by", Value: "H <h@example.com>"}}},
+		{"html junk", "Reviewed-by: H <h@example.com<mailto:h@example.com>>\n", []core.Trailer{{Key: "Reviewed-by", Value: "H <h@example.com>"}}},
 		{"prose is not a trailer", "I think Reviewed-by: is needed here.\n", nil},
 	}
 	for _, tc := range tests {
@@ -47,14 +46,14 @@ func TestMessageTrailers(t *testing.T) {
 	tests := []struct {
 		name string
 		msg  string
-		want []store.Trailer
+		want []core.Trailer
 	}{
 		{"last paragraph", "Fix it.\n\nReviewed-by: A <a@x.org>\nSigned-off-by: B <b@x.org>\n",
-			[]store.Trailer{{Key: "Reviewed-by", Value: "A <a@x.org>"}, {Key: "Signed-off-by", Value: "B <b@x.org>"}}},
+			[]core.Trailer{{Key: "Reviewed-by", Value: "A <a@x.org>"}, {Key: "Signed-off-by", Value: "B <b@x.org>"}}},
 		{"not last paragraph", "Reviewed-by: A <a@x.org>\n\nMore text.\n", nil},
 		{"mixed paragraph without sob", "Some text\nmore text\nmore\nAcked-by: A <a@x.org>\n", nil},
 		{"note line kept", "x\n\nSigned-off-by: A <a@x.org>\n[b: fixed typo]\nSigned-off-by: B <b@x.org>\n",
-			[]store.Trailer{{Key: "Signed-off-by", Value: "A <a@x.org>"}, {Key: "Signed-off-by", Value: "B <b@x.org>"}}},
+			[]core.Trailer{{Key: "Signed-off-by", Value: "A <a@x.org>"}, {Key: "Signed-off-by", Value: "B <b@x.org>"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,7 +74,7 @@ func TestB4Followups(t *testing.T) {
 	if err != nil || len(refs) < 5 {
 		t.Fatalf("Glob() = %d files, %v", len(refs), err)
 	}
-	key := func(tr store.Trailer) string { return tr.Key + ": " + tr.Value }
+	key := func(tr core.Trailer) string { return tr.Key + ": " + tr.Value }
 	for _, ref := range refs {
 		name := strings.TrimSuffix(filepath.Base(ref), "-ref-defaults.txt")
 		if name == "trailers-followup-partial-reroll" {
