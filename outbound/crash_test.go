@@ -56,8 +56,9 @@ func TestCrashResume(t *testing.T) {
 				return fmt.Errorf("no child to kill")
 			}
 			unanswered = m
-			syscall.Kill(int(pid), syscall.SIGKILL)
+			// Marked first: the parent's Wait may return before Kill does.
 			killed.Store(true)
+			syscall.Kill(int(pid), syscall.SIGKILL)
 			return fmt.Errorf("killed the client") // never reaches it
 		}
 	})

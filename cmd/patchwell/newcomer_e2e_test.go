@@ -292,9 +292,16 @@ func TestHostHeaderIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	srv.mu.Lock()
-	log := srv.log.String()
-	srv.mu.Unlock()
+	// The log line comes through the server's stderr pipe: wait for it.
+	var log string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		srv.mu.Lock()
+		log = srv.log.String()
+		srv.mu.Unlock()
+		if strings.Contains(log, "/confirm/") {
+			break
+		}
+	}
 	if strings.Contains(log, "evil.example") || !strings.Contains(log, "http://"+srv.http+"/confirm/") {
 		t.Errorf("sign-up confirmation link follows the Host header (status %d):\n%s", resp.StatusCode, log)
 	}
