@@ -22,6 +22,7 @@
 // Flags are kept for the session only (PERMANENTFLAGS is empty); STORE
 // succeeds, APPEND, COPY, MOVE, EXPUNGE, CREATE, DELETE and RENAME answer
 // NO [CANNOT]. FETCH streams from the store in batches; bodies are the
-// stored bytes with bare LF sent as CRLF. SEARCH is described in
-// search.go.
+// stored bytes with bare LF sent as CRLF; BODYSTRUCTURE and sections of
+// parts come from archive.ParseMIME (mime.go), and a FETCH stops when its
+// client hangs up. SEARCH is described in search.go.
 package imapd

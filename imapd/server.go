@@ -253,6 +253,13 @@ func (c *limitConn) flushLocked() error {
 	return err
 }
 
+// flush sends what gathered so far.
+func (c *limitConn) flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.flushLocked()
+}
+
 // cork starts gathering writes; uncork sends what gathered and stops.
 func (c *limitConn) cork() {
 	c.mu.Lock()

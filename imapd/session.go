@@ -41,10 +41,11 @@ var errNoMailbox = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.Respo
 // selected mailbox (a slice of the shared index, never copied), the
 // flags it set, and the roles it was found to have.
 type session struct {
-	s    *Server
-	conn *imapserver.Conn
-	ip   string
-	ctx  context.Context
+	s      *Server
+	conn   *imapserver.Conn
+	ip     string
+	ctx    context.Context // ends with the session
+	cancel context.CancelFunc
 
 	user  *store.User // nil: anonymous
 	roles map[string]string
@@ -57,7 +58,8 @@ type session struct {
 }
 
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	ss := &session{s: s, conn: c, ip: connlimit.HostOnly(c.NetConn().RemoteAddr()), ctx: s.ctx}
+	ss := &session{s: s, conn: c, ip: connlimit.HostOnly(c.NetConn().RemoteAddr())}
+	ss.ctx, ss.cancel = context.WithCancel(s.ctx)
 	if s.cfg.Observe != nil {
 		return timedSession{session: ss, observe: s.cfg.Observe}, nil, nil
 	}
@@ -71,7 +73,54 @@ var _ imapserver.SessionIMAP4rev2 = timedSession{}
 var _ imapserver.SessionSASL = timedSession{}
 var _ imapserver.SessionAppendLimit = timedSession{}
 
-func (ss *session) Close() error { return nil }
+func (ss *session) Close() error {
+	ss.cancel()
+	return nil
+}
+
+// peerCheck is how often a long command looks whether its client is
+// still there.
+const peerCheck = 50 * time.Millisecond
+
+// watchPeer returns a context that ends when the client hangs up or the
+// session ends, for a command that may work long (FETCH of bodies):
+// nothing reads the connection while a command runs, so a goroutine
+// looks at it every peerCheck. The end of the client's stream alone does
+// not end the command (a client may shut down only its sending side and
+// still read, as nc -N does): what was gathered for it is sent, and a
+// client that closed answers that with a reset, which does. stop ends
+// the watch.
+func (ss *session) watchPeer() (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(ss.ctx)
+	lc := corkable(ss.conn.NetConn())
+	if lc == nil {
+		return ctx, cancel
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(peerCheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				eof, reset := peekPeer(lc.Conn)
+				if eof && !reset {
+					reset = lc.flush() != nil
+				}
+				if reset {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return ctx, func() {
+		close(done)
+		cancel()
+	}
+}
 
 // Login signs in. A user name that is an e-mail address is an account
 // login (password or API token), needed for private lists, and must be
