@@ -328,3 +328,27 @@ func BenchmarkFetchNested(b *testing.B) {
 		}
 	}
 }
+
+// TestMultipartWithoutParts: a multipart with no part in it (no
+// boundary) has a BODYSTRUCTURE a client can read. go-imap builds one
+// without parts, which its own writer refuses with a panic that drops
+// the connection.
+func TestMultipartWithoutParts(t *testing.T) {
+	f := newFixture(t, imapd.Config{}, "dev")
+	f.deliver("dev", []byte("From: a@example.org\r\nSubject: empty\r\nMessage-ID: <empty@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\nno boundary, no parts\r\n"))
+	c := dialClient(t, f, "dev")
+	msgs, err := c.Fetch(imap.UIDSetNum(1), &imap.FetchOptions{BodyStructure: &imap.FetchItemBodyStructure{Extended: true}}).Collect()
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("UID FETCH BODYSTRUCTURE: %v (%d messages)", err, len(msgs))
+	}
+	mp, ok := msgs[0].BodyStructure.(*imap.BodyStructureMultiPart)
+	if !ok || mp.Subtype != "mixed" || len(mp.Children) != 1 {
+		t.Fatalf("BODYSTRUCTURE = %#v, want multipart/mixed with one (empty) part", msgs[0].BodyStructure)
+	}
+	if sp, ok := mp.Children[0].(*imap.BodyStructureSinglePart); !ok || sp.Type != "text" || sp.Size != 0 {
+		t.Errorf("its part = %#v, want an empty text part", mp.Children[0])
+	}
+	if err := c.Noop().Wait(); err != nil {
+		t.Errorf("NOOP after: %v", err)
+	}
+}
