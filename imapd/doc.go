@@ -25,4 +25,9 @@
 // stored bytes with bare LF sent as CRLF; BODYSTRUCTURE and sections of
 // parts come from archive.ParseMIME (mime.go), and a FETCH stops when its
 // client hangs up. SEARCH is described in search.go.
+//
+// Every connection goes through a guard (guard.go) that reads commands
+// before go-imap does and answers BAD the client mistakes go-imap would
+// take for faults of its own; a session's own errors become answers in
+// one place (session.fault), which logs the faults of the server.
 package imapd

@@ -21,7 +21,8 @@ import (
 // Bodies are the stored bytes as received, with bare LF line ends sent
 // as CRLF, the form IMAP requires (public-inbox-imapd does the same);
 // RFC822.SIZE counts what is sent.
-func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) (err error) {
+	defer ss.fault("FETCH", &err)
 	if ss.box == nil {
 		return nil
 	}
@@ -56,7 +57,7 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 	mb := msgBytes{ctx: ctx}
 	for _, r := range idx {
 		lo, hi := ss.uids[r[0]], ss.uids[r[1]]
-		err := ss.s.st.FetchMailbox(ctx, ss.box.listID, lo, hi, ss.box.kinds(), withRaw, func(m *store.MailboxMessage, raw []byte) error {
+		err = ss.s.st.FetchMailbox(ctx, ss.box.listID, lo, hi, ss.box.kinds(), withRaw, func(m *store.MailboxMessage, raw []byte) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}

@@ -25,10 +25,10 @@ import (
 //   - other header fields, and strings with no letters or digits, are
 //     matched by reading the messages;
 //   - flags are the session's own.
-func (ss *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
+func (ss *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (_ *imap.SearchData, err error) {
+	defer ss.fault("SEARCH", &err)
 	var res bitset
 	if ss.box != nil {
-		var err error
 		if res, err = ss.eval(criteria); err != nil {
 			return nil, err
 		}

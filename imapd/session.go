@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -78,6 +80,37 @@ func (ss *session) Close() error {
 	return nil
 }
 
+var errServerBug = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeServerBug,
+	Text: "Internal server error"}
+
+// fault is where a command's error becomes its answer: an *imap.Error
+// is the answer; a client gone (or the server closing) ends the command
+// quietly; anything else is a fault of ours, logged here with the
+// connection (go-imap would log it without) and answered NO [SERVERBUG].
+func (ss *session) fault(command string, err *error) {
+	if *err == nil {
+		return
+	}
+	var ie *imap.Error
+	if errors.As(*err, &ie) {
+		*err = ie
+		return
+	}
+	var ne net.Error
+	if ss.ctx.Err() != nil || errors.As(*err, &ne) || errors.Is(*err, net.ErrClosed) ||
+		errors.Is(*err, syscall.EPIPE) || errors.Is(*err, syscall.ECONNRESET) {
+		*err = errGone
+		return
+	}
+	user := ""
+	if ss.user != nil {
+		user = ss.user.Email
+	}
+	ss.s.log.Error("imap command failed", "remote", ss.conn.NetConn().RemoteAddr().String(),
+		"user", user, "command", command, "err", *err)
+	*err = errServerBug
+}
+
 // peerCheck is how often a long command looks whether its client is
 // still there.
 const peerCheck = 50 * time.Millisecond
@@ -126,7 +159,8 @@ func (ss *session) watchPeer() (ctx context.Context, stop func()) {
 // login (password or API token), needed for private lists, and must be
 // right; any other name (say "anonymous") reads public lists with any
 // password, as on public-inbox-imapd.
-func (ss *session) Login(username, password string) error {
+func (ss *session) Login(username, password string) (err error) {
+	defer ss.fault("LOGIN", &err)
 	if !strings.Contains(username, "@") {
 		return nil
 	}
@@ -220,7 +254,8 @@ func (ss *session) resolve(name string) (*store.List, bool, error) {
 
 func isInbox(name string) bool { return strings.EqualFold(name, inbox) }
 
-func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
+func (ss *session) Select(name string, options *imap.SelectOptions) (_ *imap.SelectData, err error) {
+	defer ss.fault("SELECT", &err)
 	ss.Unselect()
 	data := &imap.SelectData{Flags: mailboxFlags, PermanentFlags: []imap.Flag{}}
 	if isInbox(name) {
@@ -266,11 +301,12 @@ func (ss *session) Rename(string, string, *imap.RenameOptions) error {
 
 // Subscribe and Unsubscribe succeed without effect: every mailbox counts
 // as subscribed, and clients that subscribe should not fail.
-func (ss *session) Subscribe(name string) error {
+func (ss *session) Subscribe(name string) (err error) {
+	defer ss.fault("SUBSCRIBE", &err)
 	if isInbox(name) {
 		return nil
 	}
-	_, _, err := ss.resolve(name)
+	_, _, err = ss.resolve(name)
 	return err
 }
 func (ss *session) Unsubscribe(string) error { return nil }
@@ -317,7 +353,8 @@ func (ss *session) mailboxes() ([]string, map[string]*store.List, error) {
 	return names, byName, nil
 }
 
-func (ss *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
+func (ss *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) (err error) {
+	defer ss.fault("LIST", &err)
 	if len(patterns) == 1 && patterns[0] == "" {
 		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delim})
 	}
@@ -358,7 +395,8 @@ func (ss *session) List(w *imapserver.ListWriter, ref string, patterns []string,
 	return nil
 }
 
-func (ss *session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
+func (ss *session) Status(name string, options *imap.StatusOptions) (_ *imap.StatusData, err error) {
+	defer ss.fault("STATUS", &err)
 	data := &imap.StatusData{Mailbox: name}
 	var uids []uint32
 	var box *mailbox
