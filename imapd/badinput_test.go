@@ -2,8 +2,11 @@ package imapd_test
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"runtime"
 	"strings"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"patchwell/imapd"
+	"patchwell/store"
 )
 
 // rawConn speaks IMAP by hand, for what no well-behaved client sends.
@@ -168,19 +172,106 @@ func TestBadInput(t *testing.T) {
 	rc3.expect("f2", "EXAMINE dev", "OK")
 }
 
-// checkMalformed checks that a malformed command was refused. It should
-// be BAD; go-imap v2.0.0-beta.8 answers NO [SERVERBUG] when its decoder
-// fails with a plain error (an unparsable sequence set, a command over
-// its size cap) rather than a syntax error, and logs a server bug: that
-// is let through with a note, as it still refuses the command.
+// checkMalformed checks that a malformed command was refused BAD (go-imap
+// answers some NO [SERVERBUG]; the guard answers them first).
 func checkMalformed(t *testing.T, what, tag, status string) {
 	t.Helper()
-	switch {
-	case strings.HasPrefix(status, tag+" BAD"):
-	case strings.HasPrefix(status, tag+" NO [SERVERBUG]"):
-		t.Logf("%s: %q (go-imap's answer to a decoder error; BAD would be right)", what, status)
-	default:
+	if !strings.HasPrefix(status, tag+" BAD") {
 		t.Errorf("%s: %q, want BAD", what, status)
+	}
+}
+
+// TestClientMistakes: what a client gets wrong is answered BAD with the
+// reason, not NO [SERVERBUG], and the session goes on.
+func TestClientMistakes(t *testing.T) {
+	f := newFixture(t, imapd.Config{}, "dev")
+	for _, raw := range testMessages(t)[:3] {
+		f.deliver("dev", raw)
+	}
+	rc, _ := dialRaw(t, f.addr)
+	rc.expect("a", "LOGIN anonymous x", "OK")
+	rc.expect("b", "SELECT dev", "OK")
+	for i, tc := range []struct{ cmd, reason string }{
+		{"UID FETCH 1:4294967296 FLAGS", "sequence set"},
+		{"FETCH 1:x FLAGS", "sequence set"},
+		{"FETCH 0 FLAGS", "sequence set"},
+		{"FETCH 1,,2 FLAGS", "sequence set"},
+		{"UID STORE 01 +FLAGS (\\Seen)", "sequence set"},
+		{"UID SEARCH UID 0:x", "sequence set"},
+		{"SEARCH 99999999999", "search key"},
+		{"SEARCH FOOBAR", "search key"},
+		{"SEARCH OR SUBJECT x FROBNICATE", "search key"},
+		{"SEARCH SINCE 99-Foo-2020", "date"},
+		{"SEARCH " + strings.Repeat("(", 2000) + "ALL" + strings.Repeat(")", 2000), "nested"},
+		{"FETCH 1 " + strings.Repeat("(", 2000), "nested"},
+		{`STATUS "&Jjo" (MESSAGES)`, "mailbox name"},
+		{"SELECT &Jjo-&Jjo-", "mailbox name"},
+		{"FETCH 1 (FLAGS " + strings.Repeat("x", 200<<10) + ")", "too long"},
+		{`APPEND dev "31-Foo-2024 25:00:00 +0000" {5}`, "date-time"},
+	} {
+		tag := fmt.Sprintf("c%d", i)
+		rc.send(tag + " " + tc.cmd + "\r\n")
+		_, st := rc.until(tag)
+		if !strings.HasPrefix(st, tag+" BAD") || !strings.Contains(strings.ToLower(st), tc.reason) {
+			t.Errorf("%s: %q, want BAD saying %q", trunc([]byte(tc.cmd)), st, tc.reason)
+		}
+		rc.expect(tag+"n", "NOOP", "OK")
+	}
+
+	// A literal over go-imap's 4 KiB outside APPEND: go-imap refused it
+	// but went on reading, and client and server waited on each other.
+	rc.send("d1 LOGIN {5000}\r\n")
+	if _, st := rc.until("d1"); !strings.HasPrefix(st, "d1 BAD") || !strings.Contains(st, "Literal") {
+		t.Errorf("a 5,000-byte literal: %q, want BAD before the literal", st)
+	}
+	rc.expect("d2", "NOOP", "OK")
+	// The same, non-synchronizing: the client sends it unasked; it is
+	// dropped with the rest of the command.
+	rc.send("d3 SEARCH TEXT {5000+}\r\n" + strings.Repeat("y", 5000) + " ALL\r\n")
+	if _, st := rc.until("d3"); !strings.HasPrefix(st, "d3 BAD") {
+		t.Errorf("a non-synchronizing 5,000-byte literal: %q, want BAD", st)
+	}
+	rc.expect("d4", "NOOP", "OK")
+	// A literal of the right size goes through.
+	rc.send("d5 SEARCH CHARSET UTF-8 TEXT {4}\r\n")
+	if l := rc.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("a 4-byte literal: %q, want a continuation", l)
+	}
+	rc.send("frob\r\n")
+	if _, st := rc.until("d5"); !strings.HasPrefix(st, "d5 OK") {
+		t.Errorf("SEARCH with a literal: %q", st)
+	}
+	// A literal go-imap refuses before asking for it: what follows is
+	// a command again.
+	rc.send("d6 SELECT dev {3}\r\n")
+	if _, st := rc.until("d6"); !strings.HasPrefix(st, "d6 BAD") {
+		t.Errorf("SELECT with a stray literal: %q, want BAD", st)
+	}
+	rc.expect("d7", "UID FETCH 1:4294967296 FLAGS", "BAD")
+	rc.expect("d8", "FETCH 1 FLAGS", "OK")
+
+	// Before login too, and for AUTHENTICATE's initial response.
+	rc2, _ := dialRaw(t, f.addr)
+	rc2.expect("e1", "AUTHENTICATE PLAIN !!!notbase64", "BAD")
+	rc2.send("e2 AUTHENTICATE PLAIN\r\n")
+	if l := rc2.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("AUTHENTICATE PLAIN: %q, want a continuation", l)
+	}
+	rc2.send(strings.Repeat("A", 8000) + "\r\n")
+	if _, st := rc2.until("e2"); !strings.HasPrefix(st, "e2 BAD") {
+		t.Errorf("an 8,000-byte SASL response: %q, want BAD", st)
+	}
+	rc2.expect("e3", "LOGIN anonymous x", "OK")
+
+	// A 100 MB non-synchronizing literal is not read: BAD, and BYE.
+	rc3, _ := dialRaw(t, f.addr)
+	rc3.expect("f1", "LOGIN anonymous x", "OK")
+	rc3.send("f2 APPEND dev {104857600+}\r\n")
+	if l := rc3.line(); !strings.HasPrefix(l, "f2 BAD") {
+		t.Errorf("a 100 MB non-synchronizing literal: %q, want BAD", l)
+	}
+	if l := rc3.line(); !strings.HasPrefix(l, "* BYE") {
+		t.Errorf("after it: %q, want * BYE", l)
 	}
 }
 
@@ -290,5 +381,75 @@ func TestConnsPerIP(t *testing.T) {
 			t.Fatalf("slot not freed after LOGOUT: %q", greet)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// failingStore fails to list the lists, as a broken database would.
+type failingStore struct{ store.Store }
+
+func (failingStore) Lists(context.Context) ([]store.List, error) {
+	return nil, errors.New("database on fire")
+}
+
+// records is a slog handler that keeps what it is given.
+type records struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (r *records) Enabled(context.Context, slog.Level) bool { return true }
+func (r *records) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.recs = append(r.recs, rec.Clone())
+	return nil
+}
+func (r *records) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *records) WithGroup(string) slog.Handler      { return r }
+
+// errors returns the text of the error records.
+func (r *records) errors() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, rec := range r.recs {
+		if rec.Level < slog.LevelError {
+			continue
+		}
+		s := rec.Message
+		rec.Attrs(func(a slog.Attr) bool {
+			s += " " + a.String()
+			return true
+		})
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestServerFaultLogged: a fault of the server (the store failing) is
+// answered NO [SERVERBUG] and logged as an error, with the connection;
+// client mistakes are not logged as errors.
+func TestServerFaultLogged(t *testing.T) {
+	f := newFixture(t, imapd.Config{}, "dev")
+	var recs records
+	srv, err := imapd.New(failingStore{f.st}, nil, imapd.Config{}, slog.New(&recs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	rc, _ := dialRaw(t, ln.Addr().String())
+	rc.expect("a", "LOGIN anonymous x", "OK")
+	rc.expect("b", "UID FETCH 1:4294967296 FLAGS", "BAD")
+	rc.expect("c", `LIST "" "*"`, "NO [SERVERBUG]")
+	rc.expect("d", "NOOP", "OK")
+	errs := recs.errors()
+	if len(errs) != 1 || !strings.Contains(errs[0], "database on fire") || !strings.Contains(errs[0], "remote=127.0.0.1") {
+		t.Errorf("error records: %q, want one for the LIST, with the error and the client's address", errs)
 	}
 }

@@ -22,6 +22,12 @@
 // Flags are kept for the session only (PERMANENTFLAGS is empty); STORE
 // succeeds, APPEND, COPY, MOVE, EXPUNGE, CREATE, DELETE and RENAME answer
 // NO [CANNOT]. FETCH streams from the store in batches; bodies are the
-// stored bytes with bare LF sent as CRLF. SEARCH is described in
-// search.go.
+// stored bytes with bare LF sent as CRLF; BODYSTRUCTURE and sections of
+// parts come from archive.ParseMIME (mime.go), and a FETCH stops when its
+// client hangs up. SEARCH is described in search.go.
+//
+// Every connection goes through a guard (guard.go) that reads commands
+// before go-imap does and answers BAD the client mistakes go-imap would
+// take for faults of its own; a session's own errors become answers in
+// one place (session.fault), which logs the faults of the server.
 package imapd

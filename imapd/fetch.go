@@ -3,12 +3,14 @@ package imapd
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-message/textproto"
 
+	"patchwell/archive"
 	"patchwell/store"
 )
 
@@ -19,7 +21,8 @@ import (
 // Bodies are the stored bytes as received, with bare LF line ends sent
 // as CRLF, the form IMAP requires (public-inbox-imapd does the same);
 // RFC822.SIZE counts what is sent.
-func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) (err error) {
+	defer ss.fault("FETCH", &err)
 	if err := ss.live(); err != nil {
 		return err
 	}
@@ -43,20 +46,30 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 			markSeen = markSeen || !bs.Peek
 		}
 	}
-	if lc := corkable(ss.conn.NetConn()); lc != nil && withRaw {
-		lc.cork()
-		defer lc.uncork()
+	ctx := ss.ctx
+	if withRaw {
+		// Work on bodies can be long: it stops when the client leaves.
+		var stop func()
+		ctx, stop = ss.watchPeer()
+		defer stop()
+		if lc := corkable(ss.conn.NetConn()); lc != nil {
+			lc.cork()
+			defer lc.uncork()
+		}
 	}
-	var mb msgBytes
+	mb := msgBytes{ctx: ctx}
 	for _, r := range idx {
 		lo, hi := ss.uids[r[0]], ss.uids[r[1]]
-		err := ss.s.st.FetchMailbox(ss.ctx, ss.box.listID, lo, hi, ss.box.kinds(), withRaw, func(m *store.MailboxMessage, raw []byte) error {
+		err = ss.s.st.FetchMailbox(ctx, ss.box.listID, lo, hi, ss.box.kinds(), withRaw, func(m *store.MailboxMessage, raw []byte) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			seq := ss.seqOf(m.UID)
 			if seq == 0 {
 				return nil
 			}
 			if options.RFC822Size && m.WireSize == 0 && raw == nil {
-				if err := ss.s.st.FetchMailbox(ss.ctx, ss.box.listID, m.UID, m.UID, nil, true, func(_ *store.MailboxMessage, r []byte) error {
+				if err := ss.s.st.FetchMailbox(ctx, ss.box.listID, m.UID, m.UID, nil, true, func(_ *store.MailboxMessage, r []byte) error {
 					m.WireSize = store.WireSize(r)
 					return nil
 				}); err != nil {
@@ -67,25 +80,46 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 			return ss.fetchOne(w, seq, m, &mb, options, markSeen)
 		})
 		if err != nil {
+			if ctx.Err() != nil {
+				return errGone
+			}
 			return err
 		}
 	}
 	return nil
 }
 
+// errGone ends a command whose client left (or whose server is closing):
+// nobody reads the answer.
+var errGone = &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Connection closing"}
+
 // msgBytes gives a message as sent (CRLF), converting only what a FETCH
 // asks for: a header-only fetch never touches the body.
 type msgBytes struct {
+	ctx        context.Context // for the MIME parse
 	raw        []byte
 	full, head []byte // converted, when done
 	fullBuf    []byte // our own buffers: raw belongs to the store
 	headBuf    []byte
 	fullOK     bool
 	headOK     bool
+	tree       *archive.Part // the MIME structure, when parsed
 }
 
 func (b *msgBytes) reset(raw []byte) {
-	b.raw, b.full, b.head, b.fullOK, b.headOK = raw, nil, nil, false, false
+	b.raw, b.full, b.head, b.fullOK, b.headOK, b.tree = raw, nil, nil, false, false, nil
+}
+
+// mime is the MIME structure of the message as sent.
+func (b *msgBytes) mime() (*archive.Part, error) {
+	if b.tree == nil {
+		t, err := archive.ParseMIME(b.ctx, b.whole())
+		if err != nil {
+			return nil, err
+		}
+		b.tree = t
+	}
+	return b.tree, nil
 }
 
 // whole is the message as sent.
@@ -168,13 +202,24 @@ func (ss *session) fetchOne(w *imapserver.FetchWriter, seq uint32, m *store.Mail
 		rw.WriteEnvelope(envelope(mb.header()))
 	}
 	if options.BodyStructure != nil {
-		rw.WriteBodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(mb.whole())))
+		t, err := mb.mime()
+		if err != nil {
+			return err
+		}
+		rw.WriteBodyStructure(bodyStructure(mb.whole(), t))
 	}
 	for _, bs := range options.BodySection {
 		var b []byte
-		if len(bs.Part) == 0 && bs.Specifier == imap.PartSpecifierHeader {
+		switch {
+		case len(bs.Part) > 0:
+			t, err := mb.mime()
+			if err != nil {
+				return err
+			}
+			b = partSection(mb.whole(), t, bs)
+		case bs.Specifier == imap.PartSpecifierHeader:
 			b = bodySection(mb.header(), bs)
-		} else {
+		default:
 			b = bodySection(mb.whole(), bs)
 		}
 		if err := writeLiteral(rw.WriteBodySection(bs, int64(len(b))), b); err != nil {
@@ -182,13 +227,21 @@ func (ss *session) fetchOne(w *imapserver.FetchWriter, seq uint32, m *store.Mail
 		}
 	}
 	for _, bs := range options.BinarySection {
-		b := imapserver.ExtractBinarySection(bytes.NewReader(mb.whole()), bs)
+		t, err := mb.mime()
+		if err != nil {
+			return err
+		}
+		b := binarySection(mb.whole(), t, bs.Part, bs.Partial)
 		if err := writeLiteral(rw.WriteBinarySection(bs, int64(len(b))), b); err != nil {
 			return err
 		}
 	}
 	for _, bss := range options.BinarySectionSize {
-		rw.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(bytes.NewReader(mb.whole()), bss))
+		t, err := mb.mime()
+		if err != nil {
+			return err
+		}
+		rw.WriteBinarySectionSize(bss, uint32(len(binarySection(mb.whole(), t, bss.Part, nil))))
 	}
 	return rw.Close()
 }
@@ -212,15 +265,16 @@ func withFlags(o *imap.FetchOptions) *imap.FetchOptions {
 	return &c
 }
 
-// bodySection cuts a section out of the message as sent. The whole
-// message, its header and its text are slices of the stored bytes; the
-// rest (header fields, MIME parts) goes through go-imap's extractor.
+// bodySection cuts a section without a part number out of the message
+// as sent. The whole message, its header and its text are slices of the
+// stored bytes; header fields go through go-imap's extractor (which
+// reads the header only). Sections of parts are partSection's.
 func bodySection(wire []byte, bs *imap.FetchItemBodySection) []byte {
 	var b []byte
 	switch {
-	case len(bs.Part) > 0 || len(bs.HeaderFields) > 0 || len(bs.HeaderFieldsNot) > 0:
+	case len(bs.HeaderFields) > 0 || len(bs.HeaderFieldsNot) > 0:
 		b = imapserver.ExtractBodySection(bytes.NewReader(wire), &imap.FetchItemBodySection{
-			Specifier: bs.Specifier, Part: bs.Part, HeaderFields: bs.HeaderFields, HeaderFieldsNot: bs.HeaderFieldsNot})
+			Specifier: bs.Specifier, HeaderFields: bs.HeaderFields, HeaderFieldsNot: bs.HeaderFieldsNot})
 	case bs.Specifier == imap.PartSpecifierHeader:
 		b = wire[:headerEnd(wire)]
 	case bs.Specifier == imap.PartSpecifierText:
@@ -228,16 +282,7 @@ func bodySection(wire []byte, bs *imap.FetchItemBodySection) []byte {
 	default:
 		b = wire
 	}
-	if p := bs.Partial; p != nil {
-		if p.Offset >= int64(len(b)) {
-			return nil
-		}
-		b = b[p.Offset:]
-		if p.Size < int64(len(b)) {
-			b = b[:p.Size]
-		}
-	}
-	return b
+	return partial(b, bs.Partial)
 }
 
 // headerEnd is the offset just past the blank line that ends the header

@@ -25,13 +25,13 @@ import (
 //   - other header fields, and strings with no letters or digits, are
 //     matched by reading the messages;
 //   - flags are the session's own.
-func (ss *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
+func (ss *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (_ *imap.SearchData, err error) {
+	defer ss.fault("SEARCH", &err)
 	if err := ss.live(); err != nil {
 		return nil, err
 	}
 	var res bitset
 	if ss.box != nil {
-		var err error
 		if res, err = ss.eval(criteria); err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,12 +72,13 @@ func (c *Config) defaults() {
 
 // Server serves the archive over IMAP.
 type Server struct {
-	st  store.Store
-	acc *review.Accounts
-	cfg Config
-	log *slog.Logger
-	hub *hub
-	srv *imapserver.Server
+	st     store.Store
+	acc    *review.Accounts
+	cfg    Config
+	log    *slog.Logger
+	hub    *hub
+	srv    *imapserver.Server // plain, with STARTTLS
+	srvTLS *imapserver.Server // imaps
 
 	conns    *connlimit.Limiter
 	failures *failures
@@ -101,7 +103,15 @@ func New(st store.Store, acc *review.Accounts, cfg Config, log *slog.Logger) (*S
 		cancel()
 		return nil, fmt.Errorf("imap: %w", err)
 	}
-	s.srv = imapserver.New(&imapserver.Options{
+	s.srv = imapserver.New(s.options(cfg.TLS))
+	// imaps: TLS is done below go-imap (under the guard), so go-imap
+	// must not offer STARTTLS there.
+	s.srvTLS = imapserver.New(s.options(nil))
+	return s, nil
+}
+
+func (s *Server) options(starttls *tls.Config) *imapserver.Options {
+	return &imapserver.Options{
 		NewSession: s.newSession,
 		Caps: imap.CapSet{
 			imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {},
@@ -110,21 +120,32 @@ func New(st store.Store, acc *review.Accounts, cfg Config, log *slog.Logger) (*S
 			imap.CapBinary: {}, imap.CapUnselect: {}, imap.CapMove: {},
 			imap.CapSASLIR: {}, imap.CapLiteralMinus: {},
 		},
-		TLSConfig: cfg.TLS,
+		TLSConfig: starttls,
 		// Anonymous reading of public lists is the point, as on
 		// public-inbox-imapd; an account login without TLS is refused by
 		// the session unless it comes over loopback.
 		InsecureAuth: true,
-		Logger:       slogPrintf{log},
-	})
-	return s, nil
+		Logger:       slogPrintf{s.log},
+	}
 }
 
-// slogPrintf adapts slog to go-imap's Printf logger.
+// slogPrintf adapts slog to go-imap's Printf logger. What go-imap logs
+// is not a session's own fault (session.fault logs those): a panic (an
+// error), a command it answered NO [SERVERBUG] (its decoder failing
+// plainly on a mistake the guard let through, or a fault of its own: a
+// warning), or a connection ending (debug).
 type slogPrintf struct{ l *slog.Logger }
 
 func (p slogPrintf) Printf(format string, args ...any) {
-	p.l.Debug("imap", "msg", fmt.Sprintf(format, args...))
+	msg := strings.TrimSpace(fmt.Sprintf(format, args...))
+	switch {
+	case strings.HasPrefix(format, "panic"):
+		p.l.Error("imap panic", "err", msg)
+	case strings.HasPrefix(format, "handling"):
+		p.l.Warn("imap command failed in go-imap", "err", msg)
+	default:
+		p.l.Debug("imap", "msg", msg)
+	}
 }
 
 // Notify tells sessions that mail was committed (in this process); other
@@ -133,7 +154,7 @@ func (s *Server) Notify() { s.hub.notify() }
 
 // Serve accepts plain connections (STARTTLS when TLS is configured).
 func (s *Server) Serve(l net.Listener) error {
-	return s.srv.Serve(&limitListener{Listener: l, s: s})
+	return s.srv.Serve(guardListener{&limitListener{Listener: l, s: s}, s.log})
 }
 
 // ServeTLS accepts connections with implicit TLS (imaps).
@@ -141,13 +162,32 @@ func (s *Server) ServeTLS(l net.Listener) error {
 	if s.cfg.TLS == nil {
 		return errors.New("imaps: no TLS certificate configured")
 	}
-	return s.srv.Serve(tls.NewListener(&limitListener{Listener: l, s: s, quiet: true}, s.cfg.TLS))
+	return s.srvTLS.Serve(guardListener{tls.NewListener(&limitListener{Listener: l, s: s, quiet: true}, s.cfg.TLS), s.log})
 }
 
 // Close drops every connection and stops the watcher.
 func (s *Server) Close() error {
 	s.cancel()
-	return s.srv.Close()
+	err := s.srv.Close()
+	if err2 := s.srvTLS.Close(); err == nil {
+		err = err2
+	}
+	return err
+}
+
+// guardListener puts the guard (guard.go) between go-imap and each
+// connection.
+type guardListener struct {
+	net.Listener
+	log *slog.Logger
+}
+
+func (l guardListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return newGuardConn(c, l.log), nil
 }
 
 // failures remembers failed logins per address in a sliding window.
@@ -257,6 +297,13 @@ func (c *limitConn) flushLocked() error {
 	return err
 }
 
+// flush sends what gathered so far.
+func (c *limitConn) flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.flushLocked()
+}
+
 // cork starts gathering writes; uncork sends what gathered and stops.
 func (c *limitConn) cork() {
 	c.mu.Lock()
@@ -273,7 +320,8 @@ func (c *limitConn) uncork() error {
 	return err
 }
 
-// corkable finds the limitConn under a connection (under TLS too).
+// corkable finds the limitConn under a connection (under TLS and the
+// guard too).
 func corkable(nc net.Conn) *limitConn {
 	for {
 		switch c := nc.(type) {
@@ -281,6 +329,8 @@ func corkable(nc net.Conn) *limitConn {
 			return c
 		case *tls.Conn:
 			nc = c.NetConn()
+		case *guardConn:
+			nc = c.Conn
 		default:
 			return nil
 		}
@@ -303,8 +353,16 @@ func (c *limitConn) Close() error {
 // tlsState reports whether the connection is encrypted (directly or
 // after STARTTLS).
 func tlsState(c net.Conn) bool {
-	_, ok := c.(*tls.Conn)
-	return ok
+	for {
+		switch t := c.(type) {
+		case *tls.Conn:
+			return true
+		case *guardConn:
+			c = t.Conn
+		default:
+			return false
+		}
+	}
 }
 
 func isLoopback(a net.Addr) bool {

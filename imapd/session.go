@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -41,10 +43,11 @@ var errNoMailbox = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.Respo
 // selected mailbox (a slice of the shared index, never copied), the
 // flags it set, and the roles it was found to have.
 type session struct {
-	s    *Server
-	conn *imapserver.Conn
-	ip   string
-	ctx  context.Context
+	s      *Server
+	conn   *imapserver.Conn
+	ip     string
+	ctx    context.Context // ends with the session
+	cancel context.CancelFunc
 
 	user  *store.User // nil: anonymous
 	roles map[string]string
@@ -57,7 +60,8 @@ type session struct {
 }
 
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	ss := &session{s: s, conn: c, ip: connlimit.HostOnly(c.NetConn().RemoteAddr()), ctx: s.ctx}
+	ss := &session{s: s, conn: c, ip: connlimit.HostOnly(c.NetConn().RemoteAddr())}
+	ss.ctx, ss.cancel = context.WithCancel(s.ctx)
 	if s.cfg.Observe != nil {
 		return timedSession{session: ss, observe: s.cfg.Observe}, nil, nil
 	}
@@ -71,13 +75,92 @@ var _ imapserver.SessionIMAP4rev2 = timedSession{}
 var _ imapserver.SessionSASL = timedSession{}
 var _ imapserver.SessionAppendLimit = timedSession{}
 
-func (ss *session) Close() error { return nil }
+func (ss *session) Close() error {
+	ss.cancel()
+	return nil
+}
+
+var errServerBug = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeServerBug,
+	Text: "Internal server error"}
+
+// fault is where a command's error becomes its answer: an *imap.Error
+// is the answer; a client gone (or the server closing) ends the command
+// quietly; anything else is a fault of ours, logged here with the
+// connection (go-imap would log it without) and answered NO [SERVERBUG].
+func (ss *session) fault(command string, err *error) {
+	if *err == nil {
+		return
+	}
+	var ie *imap.Error
+	if errors.As(*err, &ie) {
+		*err = ie
+		return
+	}
+	var ne net.Error
+	if ss.ctx.Err() != nil || errors.As(*err, &ne) || errors.Is(*err, net.ErrClosed) ||
+		errors.Is(*err, syscall.EPIPE) || errors.Is(*err, syscall.ECONNRESET) {
+		*err = errGone
+		return
+	}
+	user := ""
+	if ss.user != nil {
+		user = ss.user.Email
+	}
+	ss.s.log.Error("imap command failed", "remote", ss.conn.NetConn().RemoteAddr().String(),
+		"user", user, "command", command, "err", *err)
+	*err = errServerBug
+}
+
+// peerCheck is how often a long command looks whether its client is
+// still there.
+const peerCheck = 50 * time.Millisecond
+
+// watchPeer returns a context that ends when the client hangs up or the
+// session ends, for a command that may work long (FETCH of bodies):
+// nothing reads the connection while a command runs, so a goroutine
+// looks at it every peerCheck. The end of the client's stream alone does
+// not end the command (a client may shut down only its sending side and
+// still read, as nc -N does): what was gathered for it is sent, and a
+// client that closed answers that with a reset, which does. stop ends
+// the watch.
+func (ss *session) watchPeer() (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(ss.ctx)
+	lc := corkable(ss.conn.NetConn())
+	if lc == nil {
+		return ctx, cancel
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(peerCheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				eof, reset := peekPeer(lc.Conn)
+				if eof && !reset {
+					reset = lc.flush() != nil
+				}
+				if reset {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return ctx, func() {
+		close(done)
+		cancel()
+	}
+}
 
 // Login signs in. A user name that is an e-mail address is an account
 // login (password or API token), needed for private lists, and must be
 // right; any other name (say "anonymous") reads public lists with any
 // password, as on public-inbox-imapd.
-func (ss *session) Login(username, password string) error {
+func (ss *session) Login(username, password string) (err error) {
+	defer ss.fault("LOGIN", &err)
 	if !strings.Contains(username, "@") {
 		return nil
 	}
@@ -201,7 +284,8 @@ func (ss *session) resolve(name string) (*store.List, bool, error) {
 
 func isInbox(name string) bool { return strings.EqualFold(name, inbox) }
 
-func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
+func (ss *session) Select(name string, options *imap.SelectOptions) (_ *imap.SelectData, err error) {
+	defer ss.fault("SELECT", &err)
 	if err := ss.live(); err != nil {
 		return nil, err
 	}
@@ -250,14 +334,15 @@ func (ss *session) Rename(string, string, *imap.RenameOptions) error {
 
 // Subscribe and Unsubscribe succeed without effect: every mailbox counts
 // as subscribed, and clients that subscribe should not fail.
-func (ss *session) Subscribe(name string) error {
+func (ss *session) Subscribe(name string) (err error) {
+	defer ss.fault("SUBSCRIBE", &err)
 	if err := ss.live(); err != nil {
 		return err
 	}
 	if isInbox(name) {
 		return nil
 	}
-	_, _, err := ss.resolve(name)
+	_, _, err = ss.resolve(name)
 	return err
 }
 func (ss *session) Unsubscribe(string) error { return nil }
@@ -304,7 +389,8 @@ func (ss *session) mailboxes() ([]string, map[string]*store.List, error) {
 	return names, byName, nil
 }
 
-func (ss *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
+func (ss *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) (err error) {
+	defer ss.fault("LIST", &err)
 	if err := ss.live(); err != nil {
 		return err
 	}
@@ -348,7 +434,8 @@ func (ss *session) List(w *imapserver.ListWriter, ref string, patterns []string,
 	return nil
 }
 
-func (ss *session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
+func (ss *session) Status(name string, options *imap.StatusOptions) (_ *imap.StatusData, err error) {
+	defer ss.fault("STATUS", &err)
 	if err := ss.live(); err != nil {
 		return nil, err
 	}

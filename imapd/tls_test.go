@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,4 +215,76 @@ func TestTLSAndAccounts(t *testing.T) {
 			t.Errorf("wrong password: %v, want NO [AUTHENTICATIONFAILED]", err)
 		}
 	})
+}
+
+// TestGuardTLS: on imaps the guard sits above TLS and answers client
+// mistakes BAD; go-imap offers no STARTTLS there (it does not see the
+// TLS), and still does on the plain port. After STARTTLS the guard is
+// under TLS and steps aside: go-imap's own answer stands (NO [SERVERBUG]
+// for this one), and the session goes on.
+func TestGuardTLS(t *testing.T) {
+	e := newTLSEnv(t)
+	cmd := func(c net.Conn, r *bufio.Reader, tag, line string) (caps, status string) {
+		t.Helper()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, tag+" "+line+"\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("%s %s: %v", tag, line, err)
+			}
+			if strings.HasPrefix(l, "* CAPABILITY") {
+				caps = l
+			}
+			if strings.HasPrefix(l, tag+" ") {
+				return caps, strings.TrimSpace(l)
+			}
+		}
+	}
+
+	tc, err := tls.Dial("tcp", e.imps, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	r := bufio.NewReader(tc)
+	r.ReadString('\n')
+	if caps, _ := cmd(tc, r, "a", "CAPABILITY"); strings.Contains(caps, "STARTTLS") {
+		t.Errorf("imaps offers STARTTLS: %q", caps)
+	}
+	cmd(tc, r, "b", "LOGIN anonymous x")
+	cmd(tc, r, "c", "EXAMINE pub")
+	if _, st := cmd(tc, r, "d", "UID FETCH 1:4294967296 FLAGS"); !strings.HasPrefix(st, "d BAD") {
+		t.Errorf("imaps, a bad sequence set: %q, want BAD", st)
+	}
+	if _, st := cmd(tc, r, "e", "FETCH 1:* FLAGS"); !strings.HasPrefix(st, "e OK") {
+		t.Errorf("imaps, FETCH after: %q", st)
+	}
+
+	pc, err := net.Dial("tcp", e.plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	r = bufio.NewReader(pc)
+	r.ReadString('\n')
+	if caps, _ := cmd(pc, r, "a", "CAPABILITY"); !strings.Contains(caps, "STARTTLS") {
+		t.Errorf("the plain port does not offer STARTTLS: %q", caps)
+	}
+	if _, st := cmd(pc, r, "b", "STARTTLS"); !strings.HasPrefix(st, "b OK") {
+		t.Fatalf("STARTTLS: %q", st)
+	}
+	sc := tls.Client(pc, &tls.Config{InsecureSkipVerify: true})
+	defer sc.Close()
+	r = bufio.NewReader(sc)
+	cmd(sc, r, "c", "LOGIN anonymous x")
+	cmd(sc, r, "d", "EXAMINE pub")
+	if _, st := cmd(sc, r, "e", "UID FETCH 1:4294967296 FLAGS"); !strings.HasPrefix(st, "e BAD") && !strings.HasPrefix(st, "e NO") {
+		t.Errorf("after STARTTLS, a bad sequence set: %q, want it refused", st)
+	}
+	if _, st := cmd(sc, r, "f", "FETCH 1:* FLAGS"); !strings.HasPrefix(st, "f OK") {
+		t.Errorf("after STARTTLS, FETCH after: %q", st)
+	}
 }

@@ -140,6 +140,9 @@ func (c *Conn) RemoteAddr() net.Addr {
 	return c.Conn.RemoteAddr()
 }
 
+// NetConn is the connection from the balancer, as tls.Conn.NetConn.
+func (c *Conn) NetConn() net.Conn { return c.Conn }
+
 func (c *Conn) Read(p []byte) (int, error) {
 	c.init()
 	if c.err != nil {

@@ -1,5 +1,6 @@
 // Package testcorpus locates the shared mail corpus (../shared/corpus next
-// to the repository) for tests: absent, a test skips with the reason; under
+// to the repository, or $PATCHWELL_CORPUS, for a git worktree kept
+// elsewhere) for tests: absent, a test skips with the reason; under
 // CI=true, where .ci/run provides it, the test fails instead.
 package testcorpus
 
@@ -13,8 +14,11 @@ import (
 // Find returns the corpus directory, or an error when it is absent. Fuzz
 // seeding uses it, where inline seeds suffice without the corpus.
 func Find() (string, error) {
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "corpus")
+	dir := os.Getenv("PATCHWELL_CORPUS")
+	if dir == "" {
+		_, file, _, _ := runtime.Caller(0)
+		dir = filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "corpus")
+	}
 	if _, err := os.Stat(filepath.Join(dir, "SOURCES.md")); err != nil {
 		return dir, err
 	}

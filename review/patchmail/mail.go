@@ -2,9 +2,11 @@
 // tags, patch, cover, pull request, trailers.
 //
 // It only parses: it keeps no state, touches no database and imports no
-// other patchwell package except store for the shared types. Every input
-// is untrusted, so every loop is bounded (MaxSize, MaxDepth, maxParts,
-// maxTextBytes) and garbage gives a best-effort Mail, never a panic.
+// other patchwell package but store for the shared types and archive for
+// the MIME structure (archive.ParseMIME, which caps nesting for every
+// reader of a message). Every input is untrusted, so every loop is
+// bounded (MaxSize, archive.MaxDepth, maxParts, maxTextBytes) and
+// garbage gives a best-effort Mail, never a panic.
 //
 // The split of a patch mail into author, commit message and diff follows
 // git mailinfo (without --scissors, with in-body headers); patch ids are
@@ -14,6 +16,7 @@ package patchmail
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +28,7 @@ import (
 	_ "github.com/emersion/go-message/charset" // charset conversion for message bodies and headers
 	"github.com/emersion/go-message/mail"
 
+	"patchwell/archive"
 	"patchwell/core"
 )
 
@@ -52,12 +56,8 @@ func (k Kind) String() string {
 	return core.KindOther
 }
 
-// Limits on what Parse reads.
+// Limits on what Parse reads; MIME nesting stops at archive.MaxDepth.
 const (
-	// MaxDepth stops descending MIME at a fixed depth (go-message is
-	// quadratic on deep nesting: a 3 MB message nested 50,000 deep took
-	// minutes).
-	MaxDepth = 20
 	// MaxSize is the largest raw message Parse accepts.
 	MaxSize = 64 << 20
 	// maxParts bounds the number of MIME parts looked at.
@@ -88,7 +88,7 @@ type Mail struct {
 	BaseCommit    string         // "base-commit: <sha>" line (git format-patch --base)
 	ChangeID      string         // "change-id: <id>" line as b4 writes it
 	Pull          *Pull          // set for git request-pull mails
-	TooDeep       bool           // MIME nesting exceeded MaxDepth; parts below were not read
+	TooDeep       bool           // MIME nesting exceeded archive.MaxDepth; parts below were not read
 	TooManyParts  bool           // more than maxParts MIME parts; the rest were not read
 }
 
@@ -127,23 +127,23 @@ func Parse(raw []byte) (*Mail, error) {
 
 	m := &Mail{}
 	var parts []textPart
-	ent, err := message.Read(bytes.NewReader(raw))
-	if ent == nil {
+	root, _ := archive.ParseMIME(context.Background(), raw)
+	if root.HeaderErr != nil || root.BodyStart > maxHeaderBytes {
 		// The header is unreadable: treat everything as a plain body.
-		_ = err
 		parts = append(parts, textPart{text: normalizeText(string(raw))})
 		m.Subject = ParseSubject("")
 	} else {
-		hdr := mail.Header{Header: ent.Header}
-		m.Subject = ParseSubject(headerText(ent.Header, "Subject"))
-		m.Author = parseFrom(headerText(ent.Header, "From"))
+		h := message.Header{Header: root.Header}
+		hdr := mail.Header{Header: h}
+		m.Subject = ParseSubject(headerText(h, "Subject"))
+		m.Author = parseFrom(headerText(h, "From"))
 		if d, err := hdr.Date(); err == nil {
 			m.AuthorDate = d
-		} else if d, ok := parseDate(ent.Header.Get("Date")); ok {
+		} else if d, ok := parseDate(h.Get("Date")); ok {
 			m.AuthorDate = d
 		}
-		w := walker{m: m, budget: maxTextBytes}
-		w.walk(ent, 0)
+		w := walker{m: m, raw: raw, budget: maxTextBytes}
+		w.walk(root, 0)
 		parts = w.parts
 	}
 
@@ -254,35 +254,44 @@ func parseDate(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// maxHeaderBytes is the largest message header read (go-message's
+// default): past it the header counts as unreadable.
+const maxHeaderBytes = 1 << 20
+
 // walker collects the text parts of a MIME tree.
 type walker struct {
 	m      *Mail
+	raw    []byte
 	parts  []textPart
 	count  int
 	budget int64
 }
 
-func (w *walker) walk(e *message.Entity, depth int) {
+func (w *walker) walk(p *archive.Part, depth int) {
 	w.count++
 	if w.count > maxParts {
 		w.m.TooManyParts = true
 		return
 	}
+	// The body decoded (transfer encoding, and charset for text);
+	// an unknown encoding or charset leaves it as it is.
+	e, _ := message.New(message.Header{Header: p.Header}, bytes.NewReader(p.Body(w.raw)))
+	rawType, _ := p.MediaType()
 	mediaType, params, err := e.Header.ContentType()
 	if err != nil || mediaType == "" {
 		mediaType = "text/plain"
 	}
-	if mr := e.MultipartReader(); mr != nil {
-		if depth >= MaxDepth {
-			w.m.TooDeep = true
+	if strings.HasPrefix(rawType, "multipart/") {
+		if p.Opaque {
+			if depth >= archive.MaxDepth {
+				w.m.TooDeep = true
+			} else {
+				w.m.TooManyParts = true
+			}
 			return
 		}
-		for {
-			p, err := mr.NextPart()
-			if p == nil || (err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err)) {
-				break
-			}
-			w.walk(p, depth+1)
+		for _, c := range p.Parts {
+			w.walk(c, depth+1)
 			if w.m.TooManyParts {
 				break
 			}
