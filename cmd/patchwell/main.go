@@ -27,8 +27,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/term"
-
 	"patchwell/archive"
 	"patchwell/gitrepo"
 	"patchwell/imapd"
@@ -683,7 +681,16 @@ func cmdImport(args []string) error {
 	in := review.NewIngester(st, review.Config{Log: newLogger(slog.LevelWarn)})
 	defer in.Close()
 	var total review.ImportStats
-	bar := progress.New(os.Stderr, countMessages(pos), "import")
+	bar := progress.New(os.Stderr, -1, "import")
+	if bar != nil {
+		// Counted beside the import, not before it: the line gets its
+		// total and time left once the count is done.
+		go func() {
+			if n := countMessages(pos); n >= 0 {
+				bar.SetTotal(n)
+			}
+		}()
+	}
 	for _, p := range pos {
 		src, err := archive.OpenSource(p)
 		if err != nil {
@@ -794,13 +801,10 @@ func (c countingSource) Next() ([]byte, error) {
 	return raw, err
 }
 
-// countMessages is how many messages the import sources hold, read ahead
-// for the progress line (only on a terminal: this is a second pass);
-// -1 when one of them is standard input.
+// countMessages is how many messages the import sources hold, for the
+// progress line (a second pass over them); -1 when one of them is
+// standard input.
 func countMessages(paths []string) int64 {
-	if !term.IsTerminal(int(os.Stderr.Fd())) {
-		return -1
-	}
 	var n int64
 	for _, p := range paths {
 		if p == "-" {

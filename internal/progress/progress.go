@@ -8,6 +8,7 @@ package progress
 import (
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -17,7 +18,9 @@ import (
 // Bar counts messages. A nil *Bar (from New on anything but a terminal)
 // does nothing, so callers need no test of their own.
 type Bar struct {
-	b *progressbar.ProgressBar
+	b    *progressbar.ProgressBar
+	mu   sync.Mutex
+	done bool
 }
 
 // New returns a bar for total messages (-1: unknown, then only the count
@@ -52,11 +55,29 @@ func (b *Bar) Add(n int) {
 	}
 }
 
+// SetTotal sets the total once it is known (counted beside the work).
+func (b *Bar) SetTotal(total int64) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.done {
+		b.b.ChangeMax64(total)
+	}
+}
+
 // Done ends the line: the bar is drawn complete at what was counted.
 func (b *Bar) Done() {
 	if b == nil {
 		return
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done {
+		return
+	}
+	b.done = true
 	if b.b.GetMax64() < 0 {
 		b.b.Exit()
 		return
