@@ -25,20 +25,17 @@ import (
 // the in-process runner: mirror fetched, worktree at the base, paths
 // checked, `git am -3`, the list's check in the sandbox.
 type ciWiring struct {
-	st     store.Store
-	svc    *review.Service
-	data   string
-	webURL string
-	log    *slog.Logger
-	runner *ci.Runner
-	hooks  *webhook.Dispatcher
-	domain string // the mail domain, for the applied reply
-	kick   chan struct{}
-	limits sandbox.Limits
-	// fetchEvery is how often every repository is fetched to find series
-	// applied by a direct push (the post-receive hook finds them at once).
-	fetchEvery time.Duration
-	enqueue    func(ctx context.Context, id int64) (*store.Job, error)
+	st      store.Store
+	svc     *review.Service
+	data    string
+	webURL  string
+	log     *slog.Logger
+	runner  *ci.Runner
+	hooks   *webhook.Dispatcher
+	domain  string // the mail domain, for the applied reply
+	kick    chan struct{}
+	limits  sandbox.Limits
+	enqueue func(ctx context.Context, id int64) (*store.Job, error)
 	// grace is how long an incomplete revision (k of n patches) waits
 	// for the rest before it gets a job anyway (0: it never does);
 	// scanEvery is how often incomplete revisions are looked for.
@@ -57,7 +54,7 @@ type ciWiring struct {
 
 func newCI(st store.Store, svc *review.Service, data, webURL string, hooks *webhook.Dispatcher, log *slog.Logger) (*ciWiring, error) {
 	w := &ciWiring{st: st, svc: svc, data: data, webURL: webURL, log: log, hooks: hooks,
-		kick: make(chan struct{}, 1), limits: sandbox.DefaultLimits, fetchEvery: 5 * time.Minute,
+		kick: make(chan struct{}, 1), limits: sandbox.DefaultLimits,
 		grace: defaultCIGrace, scanEvery: time.Minute, firstSeen: map[int64]time.Time{}, now: time.Now}
 	r, err := ci.New(ci.Config{Store: st, Prepare: w.prepare, CheckFor: w.checkFor, Gate: w.gate,
 		Logger: log, Poll: 2 * time.Second, Finished: w.finished, WorkDir: gitrepo.WorkDir(data)})
@@ -82,8 +79,6 @@ func (w *ciWiring) Run(ctx context.Context) {
 	go w.runner.Run(ctx)
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
-	fetch := time.NewTicker(w.fetchEvery)
-	defer fetch.Stop()
 	var lastScan time.Time
 	for {
 		ids, err := w.st.SeriesWithoutJob(ctx, 100)
@@ -110,8 +105,6 @@ func (w *ciWiring) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-w.kick:
-		case <-fetch.C:
-			w.refreshAll(ctx)
 		}
 	}
 }
@@ -508,29 +501,6 @@ func (w *ciWiring) release(ctx context.Context, seriesID int64) error {
 	}
 	_, err = w.runner.Release(ctx, j.ID)
 	return err
-}
-
-// refreshAll fetches every list's repository and marks series whose
-// patches arrived there by another way (a direct push) applied.
-func (w *ciWiring) refreshAll(ctx context.Context) {
-	lists, err := w.st.Lists(ctx)
-	if err != nil {
-		return
-	}
-	ap := &gitrepo.Applier{Store: w.st, Service: w.svc, DataDir: w.data, WebURL: w.webURL}
-	for _, l := range lists {
-		if _, err := w.st.ListRepo(ctx, l.Name); err != nil {
-			continue
-		}
-		rs, err := ap.Refresh(ctx, l.Name)
-		if err != nil {
-			w.log.Warn("fetch repository", "list", l.Name, "err", err)
-			continue
-		}
-		for _, r := range rs {
-			w.log.Info("series found applied on the branch", "list", l.Name, "series", r.Series.ID)
-		}
-	}
 }
 
 // oneLine keeps a description on one line of the summary.

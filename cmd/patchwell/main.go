@@ -412,6 +412,8 @@ func cmdServe(args []string) error {
 	go func() { defer close(hooksDone); _ = hooks.Run(octx) }()
 	if *runCI {
 		go cw.Run(octx)
+		// Series applied by a direct push to a repository we do not host.
+		go ap.Watch(octx, 5*time.Minute)
 	}
 	defer func() { stopOutbound(); <-hooksDone }()
 	first := "dev"
