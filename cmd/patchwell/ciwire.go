@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,8 @@ import (
 	"patchwell/webhook"
 )
 
+var _ ci.Workspace = (*gitrepo.Workspace)(nil)
+
 // ciWiring runs CI for serve: it finds complete revisions of lists that
 // have a repository and queues them (woken after every delivery, and
 // every few seconds for mail another process stored), and runs them in
@@ -27,6 +28,7 @@ import (
 type ciWiring struct {
 	st      store.Store
 	svc     *review.Service
+	ws      ci.Workspace
 	data    string
 	webURL  string
 	log     *slog.Logger
@@ -52,8 +54,8 @@ type ciWiring struct {
 	kickOutbound func()
 }
 
-func newCI(st store.Store, svc *review.Service, data, webURL string, hooks *webhook.Dispatcher, log *slog.Logger) (*ciWiring, error) {
-	w := &ciWiring{st: st, svc: svc, data: data, webURL: webURL, log: log, hooks: hooks,
+func newCI(st store.Store, svc *review.Service, ws ci.Workspace, data, webURL string, hooks *webhook.Dispatcher, log *slog.Logger) (*ciWiring, error) {
+	w := &ciWiring{st: st, svc: svc, ws: ws, data: data, webURL: webURL, log: log, hooks: hooks,
 		kick: make(chan struct{}, 1), limits: sandbox.DefaultLimits,
 		grace: defaultCIGrace, scanEvery: time.Minute, firstSeen: map[int64]time.Time{}, now: time.Now}
 	r, err := ci.New(ci.Config{Store: st, Prepare: w.prepare, CheckFor: w.checkFor, Gate: w.gate,
@@ -109,149 +111,29 @@ func (w *ciWiring) Run(ctx context.Context) {
 	}
 }
 
-// prepare makes the worktree with the series applied.
+// prepare is the workspace's Prepare with the note of an incomplete
+// revision.
 func (w *ciWiring) prepare(ctx context.Context, seriesID int64) (string, func(), ci.PrepareResult, error) {
-	se, patches, err := w.svc.Series(ctx, seriesID)
+	dir, cleanup, res, err := w.ws.Prepare(ctx, seriesID)
 	if err != nil {
-		return "", nil, ci.PrepareResult{}, err
+		return dir, cleanup, res, err
 	}
-	repo, err := w.st.ListRepo(ctx, se.List)
-	if err != nil {
-		return "", nil, ci.PrepareResult{}, err
-	}
-	m := gitrepo.NewMirror(w.data, se.List, repo.Repo)
-	unlock, err := m.Lock(ctx)
-	if err != nil {
-		return "", nil, ci.PrepareResult{}, err
-	}
-	defer unlock()
-	if err := m.Sync(ctx); err != nil {
-		return "", nil, ci.PrepareResult{}, err
-	}
-	wt, err := m.Worktree(ctx, se.BaseCommit, repo.Branch)
-	if err != nil {
-		return "", nil, ci.PrepareResult{}, err
-	}
-	cleanup := func() { wt.Close() }
-	res := ci.PrepareResult{Base: fmt.Sprintf("%s at %.12s", repo.Branch, wt.Base)}
-	res.Note = incompleteNote(se)
-	for _, p := range patches {
-		res.Indexes = append(res.Indexes, p.Index)
-	}
-	fail := func(out string) (string, func(), ci.PrepareResult, error) {
-		cleanup()
-		res.Output = out
-		return "", nil, res, nil
-	}
-	links, err := wt.Symlinks(ctx)
-	if err != nil {
-		cleanup()
-		return "", nil, res, err
-	}
-	diffs, err := gitrepo.SeriesDiffs(ctx, w.st, se.List, patches)
-	var pe *gitrepo.ParseError
-	if errors.As(err, &pe) {
-		return fail(fmt.Sprintf("patch %d does not parse: %v", pe.Patch, pe.Err))
-	}
-	if err != nil {
-		cleanup()
-		return "", nil, res, err
-	}
-	if _, err := gitrepo.CheckPatches(diffs, links); err != nil {
-		return fail("refused before git saw it: " + err.Error())
-	}
-	var mbox bytes.Buffer
-	if err := w.svc.SeriesMboxLinked(ctx, seriesID, w.webURL, &mbox); err != nil {
-		cleanup()
-		return "", nil, res, err
-	}
-	commits, err := wt.Am(ctx, mbox.Bytes(), "patchwell CI", "ci@patchwell.invalid")
-	var conflict *gitrepo.Conflict
-	if errors.As(err, &conflict) {
-		res.FailedPatch = conflict.Patch
-		return fail(conflict.Error())
-	}
-	if err != nil {
-		cleanup()
-		return "", nil, res, err
-	}
-	if err := wt.VerifyCommits(ctx, commits); err != nil {
-		return fail("refused after git am: " + err.Error())
-	}
-	res.Applied = true
-	res.Output = fmt.Sprintf("applied %d patches on %s", len(commits), res.Base)
-	res.Commits = commits
-	// Per-patch checks: a fresh worktree at each commit, made from the
-	// mirror (the commits git am made are in its objects); never git in
-	// a worktree a check has run in.
-	res.Checkout = func(ctx context.Context, commit string) (string, func(), error) {
-		unlock, err := m.Lock(ctx)
-		if err != nil {
-			return "", nil, err
-		}
-		defer unlock()
-		pw, err := m.Worktree(ctx, commit, repo.Branch)
-		if err != nil {
-			return "", nil, err
-		}
-		if pw.Base != commit {
-			pw.Close()
-			return "", nil, fmt.Errorf("commit %.12s is not in the mirror", commit)
-		}
-		return pw.Dir, func() { pw.Close() }, nil
-	}
-	return wt.Dir, cleanup, res, nil
-}
-
-// checkFor is the check of the series' list: the target branch's
-// .patchwell.yml, read from the mirror's branch ref (a trusted ref;
-// never from the worktree the series was applied in), else the list's
-// check command. The runner calls it after prepare fetched the mirror.
-func (w *ciWiring) checkFor(ctx context.Context, seriesID int64) (*ci.Definition, sandbox.Limits, error) {
-	def, err := w.definition(ctx, seriesID, false)
-	return def, w.limits, err
-}
-
-// definition reads the check definition for a series (see checkFor),
-// fetching the mirror first when sync is set.
-func (w *ciWiring) definition(ctx context.Context, seriesID int64, sync bool) (*ci.Definition, error) {
 	se, err := w.st.Series(ctx, seriesID)
 	if err != nil {
-		return nil, err
-	}
-	repo, err := w.st.ListRepo(ctx, se.List)
-	if err != nil {
-		return nil, err
-	}
-	m := gitrepo.NewMirror(w.data, se.List, repo.Repo)
-	unlock, err := m.Lock(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	if sync {
-		// A failed fetch leaves the mirror as last fetched: still the
-		// branch, only older; without a mirror BranchFile fails.
-		if err := m.Sync(ctx); err != nil {
-			w.log.Warn("ci: fetch for the check definition", "list", se.List, "err", err)
+		if cleanup != nil {
+			cleanup()
 		}
+		return "", nil, res, err
 	}
-	b, commit, err := m.BranchFile(ctx, repo.Branch, ci.DefinitionFile, ci.MaxDefinitionSize)
-	if errors.Is(err, gitrepo.ErrNoFile) {
-		return ci.CommandDefinition(repo.Check, "the list's check command (no "+ci.DefinitionFile+" on "+repo.Branch+")"), nil
-	}
-	if errors.Is(err, gitrepo.ErrBadFile) {
-		return nil, &ci.DefinitionError{File: ci.DefinitionFile, Msg: err.Error()}
-	}
-	if err != nil {
-		return nil, err
-	}
-	def, err := ci.ParseDefinition(b)
-	if err != nil {
-		return nil, err
-	}
-	def.Source = fmt.Sprintf("%s on %s at %.12s", ci.DefinitionFile, repo.Branch, commit)
-	return def, nil
+	res.Note = incompleteNote(se)
+	return dir, cleanup, res, nil
+}
+
+// checkFor is the workspace's definition of the series' check, with
+// the limits. The runner calls it after prepare fetched the mirror.
+func (w *ciWiring) checkFor(ctx context.Context, seriesID int64) (*ci.Definition, sandbox.Limits, error) {
+	def, err := w.ws.Definition(ctx, seriesID, false)
+	return def, w.limits, err
 }
 
 // incompleteNote is the note on the checks of a revision that has not
@@ -479,7 +361,7 @@ func (w *ciWiring) remoteHandler(acc *review.Accounts) http.Handler {
 				Branch: repo.Branch, Base: se.BaseCommit, Check: repo.Check, Limits: ci.WireLimits(w.limits), Note: incompleteNote(se)}
 			// The definition comes from the server's mirror of the
 			// branch, fetched now, never from the runner's patched clone.
-			if err := j.SetDefinition(w.definition(ctx, seriesID, true)); err != nil {
+			if err := j.SetDefinition(w.ws.Definition(ctx, seriesID, true)); err != nil {
 				return ci.RemoteJob{}, err
 			}
 			return j, nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"patchwell/ci"
+	"patchwell/gitrepo"
 	"patchwell/outbound"
 	"patchwell/review"
 	"patchwell/sandbox"
@@ -24,6 +25,7 @@ type ciFixture struct {
 	dir, data    string
 	origin, work string
 	st           store.Store
+	ws           *gitrepo.Workspace
 	cw           *ciWiring
 	ctx          context.Context
 }
@@ -63,7 +65,11 @@ func newCIFixture(t *testing.T, files map[string]string, check string) *ciFixtur
 	in := review.NewIngester(st, review.Config{Log: log, Distribute: outbound.NewQueue(st, "patchwell.localhost", activeSubscribers(st), nil).Distribute})
 	t.Cleanup(func() { in.Close() })
 	svc := review.New(st, review.ServiceConfig{Ingester: in, Domain: "patchwell.localhost"})
-	f.cw, err = newCI(st, svc, f.data, "https://p.example.org", nil, log)
+	f.ws, err = gitrepo.NewWorkspace(gitrepo.WorkspaceConfig{Store: st, Service: svc, DataDir: f.data, WebURL: "https://p.example.org", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cw, err = newCI(st, svc, f.ws, f.data, "https://p.example.org", nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +186,7 @@ func TestCIDefinitionFromBranch(t *testing.T) {
 	sid := ids[0]
 	// What a remote runner is sent: the branch's steps, fetched now.
 	var rj ci.RemoteJob
-	if err := rj.SetDefinition(f.cw.definition(f.ctx, sid, true)); err != nil || len(rj.Steps) != 2 || rj.Steps[0].Name != "build" || rj.Steps[1].Name != "test" ||
+	if err := rj.SetDefinition(f.ws.Definition(f.ctx, sid, true)); err != nil || len(rj.Steps) != 2 || rj.Steps[0].Name != "build" || rj.Steps[1].Name != "test" ||
 		rj.TimeoutSeconds != 300 || !strings.HasPrefix(rj.Source, ".patchwell.yml on main at ") {
 		t.Fatalf("remote job: %+v, %v", rj, err)
 	}

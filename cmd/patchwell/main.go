@@ -348,7 +348,11 @@ func cmdServe(args []string) error {
 			}
 		}
 	}
-	cw, err := newCI(newTimedJobs(st, mets.CIJob), svc, *data, webURL, hooks, log.With("proto", "ci"))
+	ws, err := gitrepo.NewWorkspace(gitrepo.WorkspaceConfig{Store: st, Service: svc, DataDir: *data, WebURL: webURL, Logger: log.With("proto", "ci")})
+	if err != nil {
+		return err
+	}
+	cw, err := newCI(newTimedJobs(st, mets.CIJob), svc, ws, *data, webURL, hooks, log.With("proto", "ci"))
 	if err != nil {
 		return err
 	}
