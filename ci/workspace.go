@@ -11,7 +11,7 @@ type Workspace interface {
 	// series applied, as PrepareFunc says (the mirror fetched first;
 	// paths the patches touch checked before the tool sees them;
 	// PrepareResult.Checkout set for per-patch checks). Note is left
-	// to the caller.
+	// to the Scheduler.
 	Prepare(ctx context.Context, seriesID int64) (dir string, cleanup func(), res PrepareResult, err error)
 	// Definition is the check of the series' list: the target branch's
 	// DefinitionFile, read from the branch as last fetched (a trusted
