@@ -7,6 +7,15 @@
 // "patchwell/apply" and "patchwell/check", and, when Prepare says how
 // each patch went, the same on each patch.
 //
+// A server runs a Scheduler (scheduler.go): it queues the revisions due
+// (complete ones at once, incomplete ones after a grace period), runs
+// them in a Runner on a Workspace (the version-control half, declared
+// here and given by the caller: gitrepo.Workspace), holds a first-time
+// contributor's series for a maintainer, tells a Notifier of jobs and
+// checks, replies on the thread with the summary (a Replier, the one
+// road to a list) and serves remote runners (RemoteHandler). Package ci
+// imports no version-control package.
+//
 // # The queue
 //
 // The queue is a table of the store (store.Jobs), not riverqueue/river.
@@ -61,8 +70,8 @@ type Store interface {
 // PrepareResult says whether the series applied.
 type PrepareResult struct {
 	Applied bool
-	// Output is git's output; the conflict when the series does not
-	// apply.
+	// Output is the version-control tool's output (git's); the
+	// conflict when the series does not apply.
 	Output string
 	// Base names what the series was applied on ("main at 1a2b3c4").
 	Base string

@@ -366,3 +366,46 @@ func (a *Applier) Refresh(ctx context.Context, list string) ([]*Result, error) {
 	}
 	return a.MarkApplied(ctx, list, "", old, head)
 }
+
+// RefreshAll refreshes (Refresh) the mirror of every list with a
+// repository; a list whose repository cannot be fetched is logged and
+// the others are refreshed all the same.
+func (a *Applier) RefreshAll(ctx context.Context) {
+	log := a.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	lists, err := a.Store.Lists(ctx)
+	if err != nil {
+		return
+	}
+	for _, l := range lists {
+		if _, err := a.Store.ListRepo(ctx, l.Name); err != nil {
+			continue
+		}
+		rs, err := a.Refresh(ctx, l.Name)
+		if err != nil {
+			log.Warn("fetch repository", "list", l.Name, "err", err)
+			continue
+		}
+		for _, r := range rs {
+			log.Info("series found applied on the branch", "list", l.Name, "series", r.Series.ID)
+		}
+	}
+}
+
+// Watch calls RefreshAll every so often until ctx ends: it finds the
+// series applied by a direct push to a repository patchwell does not
+// host (a post-receive hook finds them at once).
+func (a *Applier) Watch(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.RefreshAll(ctx)
+		}
+	}
+}

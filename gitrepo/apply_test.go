@@ -293,6 +293,41 @@ func TestPushedElsewhereMarksApplied(t *testing.T) {
 	}
 }
 
+// TestRefreshAll: every list with a repository is fetched; one whose
+// repository cannot be fetched is logged and does not stop the others;
+// a list without a repository is left alone.
+func TestRefreshAll(t *testing.T) {
+	f := newFixture(t)
+	id, _ := f.send(t, func() string { f.edit(t, 3, "line three"); return "a: spell out three" })
+	for _, name := range []string{"aaa-broken", "zzz-none"} {
+		if _, err := f.st.CreateList(f.ctx, store.List{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.st.SetListRepo(f.ctx, store.ListRepo{List: "aaa-broken", Repo: filepath.Join(t.TempDir(), "missing.git"), Branch: "main"}); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	ap := *f.ap
+	ap.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	ap.RefreshAll(f.ctx) // the baseline
+	gitRun(t, f.work, "cherry-pick", "main..topic1")
+	gitRun(t, f.work, "push", "-q", "origin", "main")
+	ap.RefreshAll(f.ctx)
+	if se, _ := f.st.Series(f.ctx, id); se.Status != store.StatusApplied {
+		t.Errorf("status %s, want applied", se.Status)
+	}
+	l := logs.String()
+	for _, want := range []string{"msg=\"fetch repository\" list=aaa-broken", "msg=\"series found applied on the branch\" list=dev series=" + fmt.Sprint(id)} {
+		if !strings.Contains(l, want) {
+			t.Errorf("log lacks %q:\n%s", want, l)
+		}
+	}
+	if strings.Contains(l, "zzz-none") {
+		t.Errorf("a list without a repository was fetched:\n%s", l)
+	}
+}
+
 // TestWorktreeBase: a worktree starts at the series' base-commit when the
 // mirror has it, else at the branch head; Close removes it. The mirror
 // is cloned from a file:// URL here.

@@ -17,7 +17,9 @@
 // or CI definitions.
 //
 // Apply (apply.go) applies a series to its list's branch and pushes it;
-// MarkApplied finds series applied elsewhere by their patch-ids.
+// MarkApplied finds series applied elsewhere by their patch-ids, and
+// Watch fetches every list's repository now and then to find them.
+// Workspace (workspace.go) is CI's git half (ci.Workspace).
 package gitrepo
 
 import (

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"patchwell/archive"
+	"patchwell/ci"
 	"patchwell/gitrepo"
 	"patchwell/imapd"
 	"patchwell/internal/progress"
@@ -219,7 +220,7 @@ func cmdServe(args []string) error {
 	mailAuth := fs.Bool("mail-auth", true, "verify DKIM, SPF and DMARC of list posts (needs DNS)")
 	resolverAddr := fs.String("resolver", "", "DNS server, HOST:PORT, for the DKIM, SPF and DMARC checks (default: the system's)")
 	runCI := fs.Bool("ci", true, "run CI on complete revisions of lists with a repository (needs bubblewrap)")
-	ciGrace := fs.Duration("ci-grace", defaultCIGrace, "run CI on an incomplete revision (k of n patches) after this long without its missing patches (0: never)")
+	ciGrace := fs.Duration("ci-grace", ci.DefaultGrace, "run CI on an incomplete revision (k of n patches) after this long without its missing patches (0: never)")
 	ciMail := fs.Bool("ci-mail", false, "reply on the series' thread with the CI summary and log links when a job finishes (archived and sent to the list)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics (and /healthz) on this address, apart from the public web listener (empty disables)")
 	proxyFrom := fs.String("proxy-protocol-from", "", "load balancers (addresses or CIDR prefixes, comma-separated) whose connections to the SMTP, LMTP, IMAP and HTTP listeners start with a PROXY protocol header (HAProxy send-proxy or send-proxy-v2)")
@@ -346,12 +347,15 @@ func cmdServe(args []string) error {
 			}
 		}
 	}
-	cw, err := newCI(newTimedJobs(st, mets.CIJob), svc, *data, webURL, hooks, log.With("proto", "ci"))
+	ws, err := gitrepo.NewWorkspace(gitrepo.WorkspaceConfig{Store: st, Service: svc, DataDir: *data, WebURL: webURL, Logger: log.With("proto", "ci")})
 	if err != nil {
 		return err
 	}
-	cw.domain = *domain
-	cw.grace, cw.mail, cw.kickOutbound = *ciGrace, *ciMail, worker.Kick
+	cw, err := ci.NewScheduler(ci.SchedulerConfig{Store: newTimedJobs(st, mets.CIJob), Workspace: ws, Domain: *domain, WebURL: webURL,
+		Mail: *ciMail, Replies: svc, Notify: hooks, Grace: *ciGrace, WorkDir: gitrepo.WorkDir(*data), Logger: log.With("proto", "ci")})
+	if err != nil {
+		return err
+	}
 	be := smtpBackend{in: in, lists: listSrv}
 	// The commit hook: whatever road a message came by.
 	in.Subscribe(func(c review.Committed) {
@@ -385,12 +389,12 @@ func cmdServe(args []string) error {
 	if l := ls.take("http"); l != nil {
 		h := web.New(svc, web.Config{Domain: *domain, BaseURL: pageURL, SMTPAddr: *smtpAddr,
 			Accounts: acc, Signup: *signup, SecureCookies: *secure,
-			Lists: listSrv, Notify: hooks, SendMail: sendMail, CIRelease: cw.release, Apply: ap.ApplySeries, PathFlags: pathFlags,
+			Lists: listSrv, Notify: hooks, SendMail: sendMail, CIRelease: cw.Release, Apply: ap.ApplySeries, PathFlags: pathFlags,
 			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) },
 			Health:           health, Observe: mets.HTTPRequest},
 			log.With("proto", "http"))
 		mux := http.NewServeMux()
-		mux.Handle("/api/v1/ci/", mets.Instrument("/api/v1/ci/", cw.remoteHandler(acc)))
+		mux.Handle("/api/v1/ci/", mets.Instrument("/api/v1/ci/", cw.RemoteHandler(acc)))
 		mux.Handle("/", h)
 		httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 		go func() { errc <- httpSrv.Serve(l) }()
@@ -410,6 +414,8 @@ func cmdServe(args []string) error {
 	go func() { defer close(hooksDone); _ = hooks.Run(octx) }()
 	if *runCI {
 		go cw.Run(octx)
+		// Series applied by a direct push to a repository we do not host.
+		go ap.Watch(octx, 5*time.Minute)
 	}
 	defer func() { stopOutbound(); <-hooksDone }()
 	first := "dev"

@@ -1,41 +1,50 @@
-package main
+package ci_test
 
 import (
 	"context"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"patchwell/ci"
+	"patchwell/gitrepo"
 	"patchwell/outbound"
 	"patchwell/review"
 	"patchwell/sandbox"
 	"patchwell/store"
 )
 
-// ciFixture is a list "dev" whose repository is a bare origin, with an
-// in-process ciWiring on its data directory (no server).
+// ciFixture is a list "dev" whose repository is a bare origin, with a
+// Scheduler on a gitrepo.Workspace of its data directory (no server).
 type ciFixture struct {
 	t            *testing.T
 	dir, data    string
 	origin, work string
-	st           store.Store
-	cw           *ciWiring
+	st           *store.DB
+	in           *review.Ingester
+	ws           *gitrepo.Workspace
+	cw           *ci.Scheduler
 	ctx          context.Context
 }
 
-func newCIFixture(t *testing.T, files map[string]string, check string) *ciFixture {
+// newCIFixture makes the list with check as its check command and the
+// files in its first commit, and a Scheduler that mails its summaries;
+// config, when given, changes the Scheduler's configuration.
+func newCIFixture(t *testing.T, files map[string]string, check string, config ...func(*ci.SchedulerConfig)) *ciFixture {
 	t.Helper()
-	needTool(t, "git", "--version")
-	if err := sandbox.Check(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("the CI sandbox is required under CI: %v", err)
+	for _, tool := range []string{"git", "bwrap"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			skipOrFail(t, err.Error())
 		}
-		t.Skipf("no usable sandbox: %v", err)
+	}
+	if err := sandbox.Check(); err != nil {
+		skipOrFail(t, "no usable sandbox: "+err.Error())
 	}
 	dir := t.TempDir()
 	f := &ciFixture{t: t, dir: dir, data: filepath.Join(dir, "data"), origin: filepath.Join(dir, "origin.git"), work: filepath.Join(dir, "work"), ctx: context.Background()}
@@ -47,28 +56,71 @@ func newCIFixture(t *testing.T, files map[string]string, check string) *ciFixtur
 	gitT(t, f.work, "add", "-A")
 	gitT(t, f.work, "commit", "-q", "-m", "base")
 	gitT(t, f.work, "push", "-q", f.origin, "main")
-	if out, errs, code := cli(t, nil, "list", "create", "dev", "--data", f.data, "--repo", f.origin, "--branch", "main", "--check", check, "--first-timer-gate=false"); code != 0 {
-		t.Fatalf("list create: %d %s %s", code, out, errs)
-	}
-	st, err := openStore(f.data, os.Getenv("PATCHWELL_DB")) // PostgreSQL in the e2e run on it
+
+	st, err := store.Open(f.ctx, f.data)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("store.Open() = %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
 	f.st = st
+	if _, err := st.CreateList(f.ctx, store.List{Name: "dev"}); err != nil {
+		t.Fatalf("CreateList() = %v", err)
+	}
+	if err := st.SetListRepo(f.ctx, store.ListRepo{List: "dev", Repo: f.origin, Branch: "main", Check: check}); err != nil {
+		t.Fatalf("SetListRepo() = %v", err)
+	}
 	if err := st.Subscribe(f.ctx, "dev", "reader@example.org", "Reader", store.SubActive); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
-	in := review.NewIngester(st, review.Config{Log: log, Distribute: outbound.NewQueue(st, "patchwell.localhost", activeSubscribers(st), nil).Distribute})
-	t.Cleanup(func() { in.Close() })
-	svc := review.New(st, review.ServiceConfig{Ingester: in, Domain: "patchwell.localhost"})
-	f.cw, err = newCI(st, svc, f.data, "https://p.example.org", nil, log)
-	if err != nil {
-		t.Fatal(err)
+	subscribers := func(ctx context.Context, list string) ([]string, error) {
+		subs, err := st.Subscribers(ctx, list, store.SubActive)
+		out := make([]string, len(subs))
+		for i, s := range subs {
+			out[i] = s.Email
+		}
+		return out, err
 	}
-	f.cw.domain, f.cw.mail = "patchwell.localhost", true
+	f.in = review.NewIngester(st, review.Config{Log: log, Distribute: outbound.NewQueue(st, "patchwell.localhost", subscribers, nil).Distribute})
+	t.Cleanup(func() { f.in.Close() })
+	svc := review.New(st, review.ServiceConfig{Ingester: f.in, Domain: "patchwell.localhost"})
+	f.ws, err = gitrepo.NewWorkspace(gitrepo.WorkspaceConfig{Store: st, Service: svc, DataDir: f.data, WebURL: "https://p.example.org", Logger: log})
+	if err != nil {
+		t.Fatalf("NewWorkspace() = %v", err)
+	}
+	cfg := ci.SchedulerConfig{Store: st, Workspace: f.ws, Domain: "patchwell.localhost", WebURL: "https://p.example.org",
+		Mail: true, Replies: svc, Grace: ci.DefaultGrace, WorkDir: gitrepo.WorkDir(f.data), Logger: log}
+	for _, c := range config {
+		c(&cfg)
+	}
+	f.cw, err = ci.NewScheduler(cfg)
+	if err != nil {
+		t.Fatalf("NewScheduler() = %v", err)
+	}
 	return f
+}
+
+func skipOrFail(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("required under CI: %s", why)
+	}
+	t.Skip(why)
+}
+
+// gitT runs git for the test's own setup, as Alice.
+func gitT(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_NAME=Alice Author", "GIT_AUTHOR_EMAIL=alice@example.org",
+		"GIT_COMMITTER_NAME=Alice Author", "GIT_COMMITTER_EMAIL=alice@example.org")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 type testWriter struct{ t *testing.T }
@@ -78,7 +130,26 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// commit commits files on a new branch from main and returns the
+// fillCover gives the cover letter format-patch wrote in dir a subject
+// and a blurb.
+func fillCover(t *testing.T, dir, subject string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*0000-cover-letter.patch"))
+	if len(files) != 1 {
+		t.Fatalf("cover letter in %s: %v", dir, files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), "*** SUBJECT HERE ***", subject, 1)
+	s = strings.Replace(s, "*** BLURB HERE ***", "This series changes things.", 1)
+	if err := os.WriteFile(files[0], []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// series commits files on a new branch from main and returns the
 // format-patch files (cover letter first).
 func (f *ciFixture) series(branch string, commits ...map[string]string) []string {
 	f.t.Helper()
@@ -95,28 +166,36 @@ func (f *ciFixture) series(branch string, commits ...map[string]string) []string
 	gitT(f.t, f.work, "checkout", "-q", "main")
 	fillCover(f.t, out, branch+" series")
 	files, _ := filepath.Glob(filepath.Join(out, "*.patch"))
+	sort.Strings(files)
 	return files
 }
 
+// importFiles archives the mails as an import does: not sent to the
+// subscribers.
 func (f *ciFixture) importFiles(files ...string) {
 	f.t.Helper()
 	for _, p := range files {
-		if out, errs, code := cli(f.t, nil, "import", "--data", f.data, "--list", "dev", p); code != 0 {
-			f.t.Fatalf("import %s: %d %s %s", p, code, out, errs)
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if err := f.in.Post(f.ctx, review.Post{Lists: []string{"dev"}, Raw: raw}); err != nil {
+			f.t.Fatalf("Post(%s) = %v", p, err)
 		}
 	}
 }
 
-// runJobs runs every due job in the in-process runner.
+// runJobs queues the series and runs every due job in the in-process
+// runner.
 func (f *ciFixture) runJobs(ids ...int64) {
 	f.t.Helper()
 	for _, id := range ids {
-		if _, err := f.cw.enqueue(f.ctx, id); err != nil {
+		if _, err := f.cw.Runner().Enqueue(f.ctx, id); err != nil {
 			f.t.Fatal(err)
 		}
 	}
 	for {
-		ran, err := f.cw.runner.RunOnce(f.ctx, "t")
+		ran, err := f.cw.Runner().RunOnce(f.ctx, "t")
 		if err != nil {
 			f.t.Fatal(err)
 		}
@@ -180,7 +259,7 @@ func TestCIDefinitionFromBranch(t *testing.T) {
 	sid := ids[0]
 	// What a remote runner is sent: the branch's steps, fetched now.
 	var rj ci.RemoteJob
-	if err := rj.SetDefinition(f.cw.definition(f.ctx, sid, true)); err != nil || len(rj.Steps) != 2 || rj.Steps[0].Name != "build" || rj.Steps[1].Name != "test" ||
+	if err := rj.SetDefinition(f.ws.Definition(f.ctx, sid, true)); err != nil || len(rj.Steps) != 2 || rj.Steps[0].Name != "build" || rj.Steps[1].Name != "test" ||
 		rj.TimeoutSeconds != 300 || !strings.HasPrefix(rj.Source, ".patchwell.yml on main at ") {
 		t.Fatalf("remote job: %+v, %v", rj, err)
 	}
@@ -261,7 +340,7 @@ func (f *ciFixture) retry(sid int64) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if _, err := f.cw.runner.Retry(f.ctx, j.ID); err != nil {
+	if _, err := f.cw.Runner().Retry(f.ctx, j.ID); err != nil {
 		f.t.Fatal(err)
 	}
 	f.runJobs()
@@ -274,11 +353,10 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // patches". When the missing patch arrives, the revision runs again,
 // complete.
 func TestCIGraceIncomplete(t *testing.T) {
-	f := newCIFixture(t, map[string]string{"a.txt": "one\n"}, "test -f p1 && test -f p2 && test -f p3")
-	f.cw.mail = false
-	f.cw.grace = time.Hour
 	now := time.Now()
-	f.cw.now = func() time.Time { return now }
+	f := newCIFixture(t, map[string]string{"a.txt": "one\n"}, "test -f p1 && test -f p2 && test -f p3", func(c *ci.SchedulerConfig) {
+		c.Mail, c.Grace, c.Now = false, time.Hour, func() time.Time { return now }
+	})
 	files := f.series("three", map[string]string{"p1": "1\n"}, map[string]string{"p2": "2\n"}, map[string]string{"p3": "3\n"})
 	if len(files) != 4 {
 		t.Fatalf("files: %v", files)
@@ -292,15 +370,15 @@ func TestCIGraceIncomplete(t *testing.T) {
 	if ids, _ := f.st.SeriesWithoutJob(f.ctx, 10); len(ids) != 0 {
 		t.Fatalf("incomplete series queued at once: %v", ids)
 	}
-	if due := f.cw.incompleteDue(f.ctx); len(due) != 0 {
+	if due := f.cw.IncompleteDue(f.ctx); len(due) != 0 {
 		t.Fatalf("due before the grace period: %v", due)
 	}
 	now = now.Add(59 * time.Minute)
-	if due := f.cw.incompleteDue(f.ctx); len(due) != 0 {
+	if due := f.cw.IncompleteDue(f.ctx); len(due) != 0 {
 		t.Fatalf("due before the grace period: %v", due)
 	}
 	now = now.Add(2 * time.Minute)
-	due := f.cw.incompleteDue(f.ctx)
+	due := f.cw.IncompleteDue(f.ctx)
 	if len(due) != 1 || due[0] != sid {
 		t.Fatalf("due after the grace period: %v, want [%d]", due, sid)
 	}
@@ -312,7 +390,7 @@ func TestCIGraceIncomplete(t *testing.T) {
 	if ch := c[ci.ContextCheck]; ch.State != store.CheckFail || !strings.HasSuffix(ch.Description, " (incomplete: 2 of 3 patches)") {
 		t.Fatalf("check: %s %q\n%s", ch.State, ch.Description, ch.Log)
 	}
-	if due := f.cw.incompleteDue(f.ctx); len(due) != 0 {
+	if due := f.cw.IncompleteDue(f.ctx); len(due) != 0 {
 		t.Fatalf("due again: %v", due)
 	}
 
@@ -321,7 +399,7 @@ func TestCIGraceIncomplete(t *testing.T) {
 	if s, _ := f.st.Series(f.ctx, sid); s.Received != 3 {
 		t.Fatalf("after the missing patch: %+v", s)
 	}
-	if due := f.cw.incompleteDue(f.ctx); len(due) != 0 {
+	if due := f.cw.IncompleteDue(f.ctx); len(due) != 0 {
 		t.Fatalf("a complete series is due as incomplete: %v", due)
 	}
 	if j, _ := f.st.JobForSeries(f.ctx, sid); j.State != store.JobQueued {
@@ -334,7 +412,7 @@ func TestCIGraceIncomplete(t *testing.T) {
 		t.Fatalf("complete run: %+v %+v", a, ch)
 	}
 	// Nothing more to do: no loop.
-	f.cw.incompleteDue(f.ctx)
+	f.cw.IncompleteDue(f.ctx)
 	if j, _ := f.st.JobForSeries(f.ctx, sid); j.State != store.JobDone || j.Attempts != 1 {
 		t.Fatalf("job after the complete run: %+v", j)
 	}
@@ -347,8 +425,8 @@ func TestCIGraceIncomplete(t *testing.T) {
 // apply names the patch that failed.
 func TestCIPerPatch(t *testing.T) {
 	f := newCIFixture(t, map[string]string{"a.txt": "one\n", "v": "ok0\n",
-		".patchwell.yml": "per_patch: true\nsteps:\n  - name: build\n    run: cat v; test \"$(cat v)\" != broken\n"}, "")
-	f.cw.mail = false
+		".patchwell.yml": "per_patch: true\nsteps:\n  - name: build\n    run: cat v; test \"$(cat v)\" != broken\n"}, "",
+		func(c *ci.SchedulerConfig) { c.Mail = false })
 	files := f.series("bisect", map[string]string{"v": "ok1\n"}, map[string]string{"v": "broken\n"}, map[string]string{"v": "ok3\n"})
 	f.importFiles(files...)
 
@@ -423,40 +501,5 @@ func TestCIPerPatch(t *testing.T) {
 	want(m, key{3, ci.ContextApply}, store.CheckWarning, "not tried: patch 2 does not apply")
 	if _, ok := m[key{1, ci.ContextCheck}]; ok {
 		t.Errorf("a check ran on a series that does not apply: %+v", m)
-	}
-}
-
-// The summary lists the series' checks and the per-patch checks that
-// did not pass, with log links for the checks that have a log.
-func TestCISummary(t *testing.T) {
-	s := &store.Series{ID: 7, Version: 2, Received: 3, Total: 3}
-	got := ciSummary(s, []store.Check{
-		{ID: 1, Context: ci.ContextApply, State: store.CheckSuccess, Description: "applied on main at 1a2b", Log: "applied"},
-		{ID: 2, Context: ci.ContextCheck, State: store.CheckSuccess, Description: "passed in 1s", Log: "$ make"},
-		{ID: 3, PatchIndex: 1, Context: ci.ContextCheck, State: store.CheckSuccess, Description: "passed in 1s", Log: "$ make"},
-		{ID: 4, PatchIndex: 2, Context: ci.ContextCheck, State: store.CheckFail, Description: "exit status 2\nafter 1s", Log: "$ make"},
-		{ID: 5, PatchIndex: 3, Context: ci.ContextCheck, State: store.CheckWarning, Description: "not run: the check fails at patch 2"},
-	}, "https://p.example.org")
-	want := `CI result for this series (v2, 3 of 3 patches): fail
-
-patchwell/apply: success
-  applied on main at 1a2b
-  log: https://p.example.org/api/v1/checks/1/log
-patchwell/check: success
-  passed in 1s
-  log: https://p.example.org/api/v1/checks/2/log
-patchwell/check (patch 2): fail
-  exit status 2 after 1s
-  log: https://p.example.org/api/v1/checks/4/log
-patchwell/check (patch 3): warning
-  not run: the check fails at patch 2
-
-Series: https://p.example.org/series/7/#checks
-
--- 
-patchwell CI
-`
-	if got != want {
-		t.Errorf("ciSummary() =\n%s\nwant\n%s", got, want)
 	}
 }
