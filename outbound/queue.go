@@ -20,9 +20,19 @@ type Queue struct {
 }
 
 // NewQueue returns a Queue over st for the lists of domain; subscribers
-// names the recipients of a list's posts (the active subscribers), kick
+// names the recipients of a list's posts (nil: the list's active subscribers), kick
 // (may be nil) wakes the worker once mail is committed.
 func NewQueue(st store.Store, domain string, subscribers func(ctx context.Context, list string) ([]string, error), kick func()) *Queue {
+	if subscribers == nil {
+		subscribers = func(ctx context.Context, list string) ([]string, error) {
+			subs, err := st.Subscribers(ctx, list, store.SubActive)
+			out := make([]string, len(subs))
+			for i, s := range subs {
+				out[i] = s.Email
+			}
+			return out, err
+		}
+	}
 	return &Queue{st: st, domain: domain, subscribers: subscribers, kick: kick}
 }
 

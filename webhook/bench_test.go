@@ -27,7 +27,7 @@ func BenchmarkEmitDeliver(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	d := New(st, nil)
+	d := New(st, nil, "")
 	c := &store.Check{Context: "ci", State: "success"}
 	for i := 0; b.Loop(); i++ {
 		c.ID = int64(i + 1)

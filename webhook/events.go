@@ -57,9 +57,9 @@ func (d *Dispatcher) series(s *store.Series) seriesPayload {
 	p := seriesPayload{ID: s.ID, List: s.List, Subject: s.Subject, Version: s.Version, Status: s.Status, Submitter: s.Submitter,
 		Total: s.Total, Received: s.Received, Complete: s.Complete, MessageID: s.MessageID, BaseCommit: s.BaseCommit,
 		Previous: optID(s.Previous), SupersededBy: optID(s.SupersededBy)}
-	if d.BaseURL != "" {
-		u := fmt.Sprintf("%s/series/%d/", d.BaseURL, s.ID)
-		a := fmt.Sprintf("%s/api/v1/series/%d", d.BaseURL, s.ID)
+	if d.baseURL != "" {
+		u := fmt.Sprintf("%s/series/%d/", d.baseURL, s.ID)
+		a := fmt.Sprintf("%s/api/v1/series/%d", d.baseURL, s.ID)
 		m := a + "/mbox"
 		p.URL, p.APIURL, p.MboxURL = &u, &a, &m
 	}

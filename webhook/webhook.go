@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,9 +84,9 @@ type Dispatcher struct {
 	client *http.Client
 	wake   chan struct{}
 
-	// BaseURL, when set (http://host:port), gives payloads the web and
+	// baseURL, when set (http://host:port), gives payloads the web and
 	// API links of the series.
-	BaseURL string
+	baseURL string
 	// MaxAttempts is how many times a delivery is tried before it is
 	// given up (default 10: about 17 hours of backoff).
 	MaxAttempts int
@@ -98,12 +99,14 @@ type Dispatcher struct {
 	mu sync.Mutex // serialises DeliverDue
 }
 
-// New returns a Dispatcher over q. A nil log discards logs.
-func New(q Queue, log *slog.Logger) *Dispatcher {
+// New returns a Dispatcher over q; baseURL (the web UI's address, may be
+// "") gives payloads the web and API links of the series. A nil log
+// discards logs.
+func New(q Queue, log *slog.Logger, baseURL string) *Dispatcher {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Dispatcher{q: q, log: log, wake: make(chan struct{}, 1), MaxAttempts: 10, Backoff: defaultBackoff, now: time.Now,
+	return &Dispatcher{q: q, log: log, baseURL: strings.TrimRight(baseURL, "/"), wake: make(chan struct{}, 1), MaxAttempts: 10, Backoff: defaultBackoff, now: time.Now,
 		client: &http.Client{
 			Timeout: 15 * time.Second,
 			// A redirect is an answer, not a place to send the event to.

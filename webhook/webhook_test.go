@@ -100,8 +100,7 @@ func TestDeliverSigned(t *testing.T) {
 	// Subscribed to another event type, and to another list: gets nothing.
 	mustAdd(t, st, store.Webhook{URL: other.srv.URL, Secret: []byte("x"), Events: []string{CheckCreated}})
 	mustAdd(t, st, store.Webhook{URL: other.srv.URL, Secret: []byte("x"), List: "other"})
-	d := New(st, nil)
-	d.BaseURL = "https://patchwell.example"
+	d := New(st, nil, "https://patchwell.example")
 	if err := d.SeriesCreated(ctx, testSeries); err != nil {
 		t.Fatalf("SeriesCreated() = %v", err)
 	}
@@ -164,7 +163,7 @@ func TestRetry(t *testing.T) {
 	st := openStore(t)
 	rc := newReceiver(t, 500, 503) // two failures, then 200
 	hook := mustAdd(t, st, store.Webhook{URL: rc.srv.URL, Secret: []byte("k")})
-	d := New(st, nil)
+	d := New(st, nil, "")
 	now := time.Now()
 	d.now = func() time.Time { return now }
 	ch := &store.StatusChange{ID: 1, SeriesID: 7, From: "proposed", To: "approved", At: now}
@@ -223,7 +222,7 @@ func TestGiveUp(t *testing.T) {
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
 	mustAdd(t, st, store.Webhook{URL: closed.URL, Secret: []byte("k")})
-	d := New(st, nil)
+	d := New(st, nil, "")
 	d.MaxAttempts = 2
 	d.Backoff = func(int) time.Duration { return 0 }
 	if err := d.SeriesUpdated(ctx, testSeries, "complete"); err != nil {
@@ -257,7 +256,7 @@ func TestRunWakes(t *testing.T) {
 	}))
 	defer srv.Close()
 	mustAdd(t, st, store.Webhook{URL: srv.URL, Secret: []byte("k")})
-	d := New(st, nil)
+	d := New(st, nil, "")
 	done := make(chan error)
 	go func() { done <- d.Run(ctx) }()
 	if err := d.SeriesCreated(ctx, testSeries); err != nil {
@@ -305,7 +304,7 @@ func TestSlowReceiverAlone(t *testing.T) {
 	defer quick.Close()
 	mustAdd(t, st, store.Webhook{URL: slow.URL, Secret: []byte("k")}) // queued first
 	mustAdd(t, st, store.Webhook{URL: quick.URL, Secret: []byte("k")})
-	d := New(st, nil)
+	d := New(st, nil, "")
 	if err := d.SeriesCreated(ctx, testSeries); err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +333,7 @@ func TestSeriesChanged(t *testing.T) {
 	st := openStore(t)
 	rc := newReceiver(t)
 	mustAdd(t, st, store.Webhook{URL: rc.srv.URL, Secret: []byte("k")})
-	d := New(st, nil)
+	d := New(st, nil, "")
 	s := *testSeries
 	s.Complete, s.Received = false, 1
 	steps := []func(){func() {}, func() {}, func() { s.Received, s.Complete = 2, true }, func() {}, func() { s.SupersededBy = 9 }, func() {}}

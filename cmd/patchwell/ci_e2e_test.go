@@ -23,7 +23,7 @@ type apiCheck struct {
 
 // waitChecks polls the series API until the context has left pending,
 // and returns the series' own checks (not those on single patches).
-func waitChecks(t *testing.T, srv *server, id int64, context string) map[string]apiCheck {
+func waitChecks(t *testing.T, srv *testServer, id int64, context string) map[string]apiCheck {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

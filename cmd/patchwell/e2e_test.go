@@ -61,7 +61,7 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-type server struct {
+type testServer struct {
 	t          *testing.T
 	data       string
 	smtp, http string
@@ -70,7 +70,7 @@ type server struct {
 	mu         sync.Mutex
 }
 
-func (s *server) Write(p []byte) (int, error) {
+func (s *testServer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.log.Write(p)
@@ -86,10 +86,10 @@ func e2eBackend(t *testing.T) {
 	}
 }
 
-func startServer(t *testing.T, data string, extra ...string) *server {
+func startServer(t *testing.T, data string, extra ...string) *testServer {
 	t.Helper()
 	e2eBackend(t)
-	s := &server{t: t, data: data, smtp: freePort(t), http: freePort(t), log: &bytes.Buffer{}}
+	s := &testServer{t: t, data: data, smtp: freePort(t), http: freePort(t), log: &bytes.Buffer{}}
 	args := append([]string{"serve", "--data", data, "--smtp", s.smtp, "--http", s.http, "--imap", "", "--mail-auth=false"}, extra...)
 	s.cmd = exec.Command(binary, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s, s
@@ -121,14 +121,14 @@ func startServer(t *testing.T, data string, extra ...string) *server {
 	return nil
 }
 
-func (s *server) stop() {
+func (s *testServer) stop() {
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	if err := s.cmd.Wait(); err != nil {
 		s.t.Fatalf("server exit: %v\n%s", err, s.log.String())
 	}
 }
 
-func (s *server) getJSON(path string, v any) int {
+func (s *testServer) getJSON(path string, v any) int {
 	s.t.Helper()
 	resp, err := http.Get("http://" + s.http + path)
 	if err != nil {
@@ -248,7 +248,7 @@ func sendEmail(t *testing.T, dir, smtp string, args ...string) {
 // titled title into repo/dir, sends them to the list dev with git
 // send-email, and returns the list's one series, complete, as GET
 // /api/v1/series/{id} gives it.
-func sendSeries(t *testing.T, srv *server, repo, dir, title string) apiSeries {
+func sendSeries(t *testing.T, srv *testServer, repo, dir, title string) apiSeries {
 	t.Helper()
 	out := filepath.Join(repo, dir)
 	run(t, repo, "git", "format-patch", "-q", "--cover-letter", "-o", out, "HEAD~3")

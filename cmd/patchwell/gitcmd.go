@@ -123,7 +123,7 @@ func cmdApply(args []string) error {
 	defer st.Close()
 	// The reply goes the one road to the list, as the server's does (a
 	// running server's delivery worker sends it).
-	in := review.NewIngester(st, review.Config{Distribute: outbound.NewQueue(st, *domain, activeSubscribers(st), nil).Distribute})
+	in := review.NewIngester(st, review.Config{Distribute: outbound.NewQueue(st, *domain, nil, nil).Distribute})
 	defer in.Close()
 	svc := review.New(st, review.ServiceConfig{Ingester: in, Domain: *domain})
 	ap := &gitrepo.Applier{Store: st, Service: svc, DataDir: *data, WebURL: *publicURL}

@@ -9,14 +9,11 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -29,16 +26,10 @@ import (
 
 	"patchwell/archive"
 	"patchwell/ci"
-	"patchwell/gitrepo"
-	"patchwell/imapd"
 	"patchwell/internal/progress"
-	"patchwell/lists"
-	"patchwell/mailauth"
-	"patchwell/outbound"
 	"patchwell/review"
-	"patchwell/smtpd"
+	"patchwell/server"
 	"patchwell/store"
-	"patchwell/web"
 	"patchwell/webhook"
 )
 
@@ -197,33 +188,34 @@ func newLogger(level slog.Level) *slog.Logger {
 func cmdServe(args []string) error {
 	fs := newFlags("serve")
 	data, dbURL := storeFlags(fs)
-	smtpAddr := fs.String("smtp", "127.0.0.1:2525", "SMTP listen address (empty disables)")
-	lmtpAddr := fs.String("lmtp", "", "LMTP listen address: host:port or a unix socket path (empty disables)")
-	httpAddr := fs.String("http", "127.0.0.1:8080", "HTTP listen address (empty disables)")
-	imapAddr := fs.String("imap", "127.0.0.1:1143", "IMAP listen address, plain with STARTTLS when --tls-cert is set (empty disables)")
-	imapsAddr := fs.String("imaps", "", "IMAP listen address with implicit TLS (needs --tls-cert and --tls-key)")
-	tlsCert := fs.String("tls-cert", "", "TLS certificate (PEM) for IMAP STARTTLS and imaps")
-	tlsKey := fs.String("tls-key", "", "TLS private key (PEM) for --tls-cert")
-	imapPerIP := fs.Int("imap-max-per-ip", 50, "IMAP connections allowed per client address")
-	imapPoll := fs.Duration("imap-poll", 250*time.Millisecond, "how often IMAP IDLE looks for mail another process committed (this server's own commits wake it at once)")
-	domain := fs.String("domain", defaultDomain, "mail domain: lists are NAME@DOMAIN")
-	noDefault := fs.Bool("no-default-list", false, "do not create the list 'dev' in an empty data directory")
-	maxSize := fs.Int64("max-message-size", 32<<20, "largest message accepted, in bytes")
+	c := server.Config{}
+	fs.StringVar(&c.SMTP, "smtp", "127.0.0.1:2525", "SMTP listen address (empty disables)")
+	fs.StringVar(&c.LMTP, "lmtp", "", "LMTP listen address: host:port or a unix socket path (empty disables)")
+	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "HTTP listen address (empty disables)")
+	fs.StringVar(&c.IMAP, "imap", "127.0.0.1:1143", "IMAP listen address, plain with STARTTLS when --tls-cert is set (empty disables)")
+	fs.StringVar(&c.IMAPS, "imaps", "", "IMAP listen address with implicit TLS (needs --tls-cert and --tls-key)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate (PEM) for IMAP STARTTLS and imaps")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key (PEM) for --tls-cert")
+	fs.IntVar(&c.IMAPMaxPerIP, "imap-max-per-ip", 50, "IMAP connections allowed per client address")
+	fs.DurationVar(&c.IMAPPoll, "imap-poll", 250*time.Millisecond, "how often IMAP IDLE looks for mail another process committed (this server's own commits wake it at once)")
+	fs.StringVar(&c.Domain, "domain", defaultDomain, "mail domain: lists are NAME@DOMAIN")
+	fs.BoolVar(&c.NoDefaultList, "no-default-list", false, "do not create the list 'dev' in an empty data directory")
+	fs.Int64Var(&c.MaxMessageSize, "max-message-size", 32<<20, "largest message accepted, in bytes")
 	debug := fs.Bool("debug", false, "log at debug level")
-	signup := fs.Bool("signup", false, "let visitors create accounts (the confirmation link is mailed through --smarthost, or written to the log without one)")
-	secure := fs.Bool("secure-cookies", false, "mark session cookies Secure: the site is served over https by a proxy")
-	smarthost := fs.String("smarthost", "", "deliver list mail through this SMTP relay, HOST:PORT (empty: mail stays queued)")
-	smartUser := fs.String("smarthost-user", "", "AUTH PLAIN user name at the smarthost")
-	smartPassFile := fs.String("smarthost-password-file", "", "file holding the smarthost password")
-	smartTLS := fs.Bool("smarthost-starttls", false, "use STARTTLS with the smarthost (needed for AUTH unless it is on loopback)")
-	publicURL := fs.String("public-url", "", "the web UI's address as people reach it, for links in pages, feeds and mail (default http://HTTP-ADDR)")
-	mailAuth := fs.Bool("mail-auth", true, "verify DKIM, SPF and DMARC of list posts (needs DNS)")
-	resolverAddr := fs.String("resolver", "", "DNS server, HOST:PORT, for the DKIM, SPF and DMARC checks (default: the system's)")
-	runCI := fs.Bool("ci", true, "run CI on complete revisions of lists with a repository (needs bubblewrap)")
-	ciGrace := fs.Duration("ci-grace", ci.DefaultGrace, "run CI on an incomplete revision (k of n patches) after this long without its missing patches (0: never)")
-	ciMail := fs.Bool("ci-mail", false, "reply on the series' thread with the CI summary and log links when a job finishes (archived and sent to the list)")
-	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics (and /healthz) on this address, apart from the public web listener (empty disables)")
-	proxyFrom := fs.String("proxy-protocol-from", "", "load balancers (addresses or CIDR prefixes, comma-separated) whose connections to the SMTP, LMTP, IMAP and HTTP listeners start with a PROXY protocol header (HAProxy send-proxy or send-proxy-v2)")
+	fs.BoolVar(&c.Signup, "signup", false, "let visitors create accounts (the confirmation link is mailed through --smarthost, or written to the log without one)")
+	fs.BoolVar(&c.SecureCookies, "secure-cookies", false, "mark session cookies Secure: the site is served over https by a proxy")
+	fs.StringVar(&c.Smarthost, "smarthost", "", "deliver list mail through this SMTP relay, HOST:PORT (empty: mail stays queued)")
+	fs.StringVar(&c.SmarthostUser, "smarthost-user", "", "AUTH PLAIN user name at the smarthost")
+	fs.StringVar(&c.SmarthostPasswordFile, "smarthost-password-file", "", "file holding the smarthost password")
+	fs.BoolVar(&c.SmarthostStartTLS, "smarthost-starttls", false, "use STARTTLS with the smarthost (needed for AUTH unless it is on loopback)")
+	fs.StringVar(&c.PublicURL, "public-url", "", "the web UI's address as people reach it, for links in pages, feeds and mail (default http://HTTP-ADDR)")
+	fs.BoolVar(&c.MailAuth, "mail-auth", true, "verify DKIM, SPF and DMARC of list posts (needs DNS)")
+	fs.StringVar(&c.Resolver, "resolver", "", "DNS server, HOST:PORT, for the DKIM, SPF and DMARC checks (default: the system's)")
+	fs.BoolVar(&c.CI, "ci", true, "run CI on complete revisions of lists with a repository (needs bubblewrap)")
+	fs.DurationVar(&c.CIGrace, "ci-grace", ci.DefaultGrace, "run CI on an incomplete revision (k of n patches) after this long without its missing patches (0: never)")
+	fs.BoolVar(&c.CIMail, "ci-mail", false, "reply on the series' thread with the CI summary and log links when a job finishes (archived and sent to the list)")
+	fs.StringVar(&c.Metrics, "metrics", "", "serve Prometheus /metrics (and /healthz) on this address, apart from the public web listener (empty disables)")
+	fs.StringVar(&c.ProxyProtocolFrom, "proxy-protocol-from", "", "load balancers (addresses or CIDR prefixes, comma-separated) whose connections to the SMTP, LMTP, IMAP and HTTP listeners start with a PROXY protocol header (HAProxy send-proxy or send-proxy-v2)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -231,317 +223,37 @@ func cmdServe(args []string) error {
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
 	}
-	if *ciGrace < 0 {
-		return usageError{fmt.Sprintf("--ci-grace %s: negative (0 never runs incomplete revisions)", *ciGrace)}
-	}
-	listen, err := proxyListen(*proxyFrom)
-	if err != nil {
-		return usageError{err.Error()}
-	}
-	if *imapsAddr != "" && (*tlsCert == "" || *tlsKey == "") {
-		return usageError{"--imaps needs --tls-cert and --tls-key"}
-	}
-	// Every socket first: a port in use fails serve before the data
-	// directory or the store is touched.
-	ls, err := bindListeners(listen, map[string]string{"smtp": *smtpAddr, "lmtp": *lmtpAddr, "http": *httpAddr,
-		"imap": *imapAddr, "imaps": *imapsAddr, "metrics": *metricsAddr})
-	if err != nil {
-		return err
-	}
-	defer ls.close()
+	c.Data, c.DB = *data, *dbURL
 	level := slog.LevelInfo
 	if *debug {
 		level = slog.LevelDebug
 	}
-	log := newLogger(level)
+	srv, err := server.New(c, newLogger(level))
+	var ce *server.ConfigError
+	if errors.As(err, &ce) {
+		return usageError{ce.Msg}
+	}
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	return srv.Run(ctx)
+}
 
-	unlock, err := lockData(*data)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	st, err := createStore(*data, *dbURL)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	ctx := context.Background()
-	if n, err := st.SearchUnindexed(ctx); err == nil && n > 0 {
-		log.Warn("messages stored before the search index existed are not searchable; run patchwell reindex", "messages", n)
-	}
-	existing, err := st.Lists(ctx)
-	if err != nil {
-		return err
-	}
-	if len(existing) == 0 && !*noDefault {
-		if _, err := st.CreateList(ctx, store.List{Name: "dev", Description: "patches for development"}); err != nil {
-			return err
-		}
-		log.Info("created list", "list", "dev")
-	}
-
-	mets := newMetrics(st, log.With("proto", "metrics"))
-	health := healthCheck(st, *data)
-	acc := review.NewAccounts(st, review.DefaultArgon2)
-	webURL := strings.TrimRight(*publicURL, "/")
-	pageURL := webURL // what pages link to; "" follows each request's Host
-	if webURL == "" {
-		webURL = "http://" + *httpAddr
-		if host := hostOf(*httpAddr); host != "" && !net.ParseIP(host).IsUnspecified() {
-			pageURL = webURL
-		} else if *httpAddr != "" {
-			log.Warn("no --public-url: links in pages and feeds follow the Host header of each request, and list mail links to "+webURL, "http", *httpAddr)
-		}
-	}
-	secret, err := st.Secret(ctx, "unsubscribe")
-	if err != nil {
-		return err
-	}
-	worker, err := newOutbound(st, *domain, webURL, secret, *smarthost, *smartUser, *smartPassFile, *smartTLS, log.With("proto", "outbound"))
-	if err != nil {
-		return err
-	}
-	queue := outbound.NewQueue(st, *domain, activeSubscribers(st), worker.Kick)
-	// The one road to a list: SMTP, LMTP, web reviews, CI summaries and
-	// "Applied, thanks" replies all post through in.
-	in := review.NewIngester(st, review.Config{Log: log, Distribute: queue.Distribute})
-	hooks := webhook.New(st, log.With("proto", "webhook"))
-	hooks.BaseURL = webURL
-	svc := review.New(st, review.ServiceConfig{Ingester: in, Domain: *domain,
-		RangeDiffer: &gitrepo.RangeDiffer{Store: st, Service: review.NewService(st), DataDir: *data}})
-	// One applier for the web page, the API and the mail command.
-	// One applier for the web page, the API and the mail command.
-	ap := &gitrepo.Applier{Store: st, Service: svc, DataDir: *data, WebURL: webURL, Replies: svc, Log: log.With("proto", "apply")}
-	lcfg := lists.Config{Domain: *domain, WebURL: webURL, ParseVERP: outbound.ParseVERPDetail, ParseDSN: outbound.ParseDSN, Apply: ap}
-	if *mailAuth {
-		lcfg.Verify = verifier(*domain, mailauth.Options{Resolver: dnsResolver(*resolverAddr)})
-	}
-	listSrv := lists.New(st, in, acc, queue, lcfg, log.With("proto", "lists"))
-	var (
-		smtpSrv, lmtpSrv *smtpd.Server
-		httpSrv          *http.Server
-		imapSrv          *imapd.Server
-		errc             = make(chan error, 6)
-	)
-	if *imapAddr != "" || *imapsAddr != "" {
-		var tlsConf *tls.Config
-		if *tlsCert != "" || *tlsKey != "" {
-			cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
-			if err != nil {
-				return fmt.Errorf("tls: %w", err)
-			}
-			tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}}
-		}
-		imapSrv, err = imapd.New(st, acc, imapd.Config{TLS: tlsConf, MaxConnsPerIP: *imapPerIP, Domain: *domain,
-			Poll: *imapPoll, Observe: mets.IMAPCommand}, log.With("proto", "imap"))
-		if err != nil {
-			return err
-		}
-		defer imapSrv.Close()
-		for _, a := range []struct {
-			l     net.Listener
-			serve func(net.Listener) error
-		}{{ls.take("imap"), imapSrv.Serve}, {ls.take("imaps"), imapSrv.ServeTLS}} {
-			if a.l != nil {
-				go func() { errc <- a.serve(a.l) }()
-			}
-		}
-	}
-	ws, err := gitrepo.NewWorkspace(gitrepo.WorkspaceConfig{Store: st, Service: svc, DataDir: *data, WebURL: webURL, Logger: log.With("proto", "ci")})
-	if err != nil {
-		return err
-	}
-	cw, err := ci.NewScheduler(ci.SchedulerConfig{Store: newTimedJobs(st, mets.CIJob), Workspace: ws, Domain: *domain, WebURL: webURL,
-		Mail: *ciMail, Replies: svc, Notify: hooks, Grace: *ciGrace, WorkDir: gitrepo.WorkDir(*data), Logger: log.With("proto", "ci")})
-	if err != nil {
-		return err
-	}
-	be := smtpBackend{in: in, lists: listSrv}
-	// The commit hook: whatever road a message came by.
-	in.Subscribe(func(c review.Committed) {
-		if imapSrv != nil {
-			imapSrv.Notify()
-		}
-		cw.Kick()
-		worker.Kick()
-		for _, o := range c.Outcomes {
-			mets.Stored(o)
-		}
-	})
-	if l := ls.take("smtp"); l != nil {
-		smtpSrv, err = smtpd.New(smtpd.Config{Domain: *domain, MaxMessageBytes: *maxSize, Observe: mets.SMTPData("smtp")}, be, log)
-		if err != nil {
-			return err
-		}
-		go func() { errc <- smtpSrv.Serve(l) }()
-	}
-	if l := ls.take("lmtp"); l != nil {
-		lmtpSrv, err = smtpd.New(smtpd.Config{Domain: *domain, MaxMessageBytes: *maxSize, LMTP: true, Observe: mets.SMTPData("lmtp")}, be, log)
-		if err != nil {
-			return err
-		}
-		go func() { errc <- lmtpSrv.Serve(l) }()
-	}
-	var sendMail func(ctx context.Context, to, subject, body string) error
-	if *smarthost != "" {
-		sendMail = worker.SendNow
-	}
-	if l := ls.take("http"); l != nil {
-		h := web.New(svc, web.Config{Domain: *domain, BaseURL: pageURL, SMTPAddr: *smtpAddr,
-			Accounts: acc, Signup: *signup, SecureCookies: *secure,
-			Lists: listSrv, Notify: hooks, SendMail: sendMail, CIRelease: cw.Release, Apply: ap.ApplySeries, PathFlags: pathFlags,
-			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) },
-			Health:           health, Observe: mets.HTTPRequest},
-			log.With("proto", "http"))
-		mux := http.NewServeMux()
-		mux.Handle("/api/v1/ci/", mets.Instrument("/api/v1/ci/", cw.RemoteHandler(acc)))
-		mux.Handle("/", h)
-		httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-		go func() { errc <- httpSrv.Serve(l) }()
-	}
-	var metricsSrv *http.Server
-	if l := ls.take("metrics"); l != nil {
-		metricsSrv = serveMetrics(l, mets, health, errc)
-	}
-	var outDone chan struct{}
-	octx, stopOutbound := context.WithCancel(ctx)
-	defer stopOutbound()
-	if *smarthost != "" {
-		outDone = make(chan struct{})
-		go func() { defer close(outDone); worker.Run(octx) }()
-	}
-	hooksDone := make(chan struct{})
-	go func() { defer close(hooksDone); _ = hooks.Run(octx) }()
-	if *runCI {
-		go cw.Run(octx)
-		// Series applied by a direct push to a repository we do not host.
-		go ap.Watch(octx, 5*time.Minute)
-	}
-	defer func() { stopOutbound(); <-hooksDone }()
-	first := "dev"
-	if ls, _ := st.Lists(ctx); len(ls) > 0 {
-		first = ls[0].Name
-	}
-	log.Info("patchwell ready",
-		"send", fmt.Sprintf("git send-email --to=%s@%s --smtp-server=%s --smtp-server-port=%s --suppress-cc=all", first, *domain, hostOf(*smtpAddr), portOf(*smtpAddr)),
-		"smtp", *smtpAddr, "lmtp", *lmtpAddr, "web", "http://"+*httpAddr+"/", "imap", *imapAddr, "imaps", *imapsAddr, "metrics", *metricsAddr, "data", *data)
-
+// signalContext ends on SIGINT or SIGTERM, with the signal as its cause.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	select {
-	case s := <-sig:
-		log.Info("shutting down", "signal", s.String())
-	case err := <-errc:
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("server failed", "err", err)
+	go func() {
+		select {
+		case s := <-sig:
+			cancel(errors.New(s.String()))
+		case <-ctx.Done():
 		}
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if smtpSrv != nil {
-		smtpSrv.Shutdown(sctx)
-	}
-	if lmtpSrv != nil {
-		lmtpSrv.Shutdown(sctx)
-	}
-	if httpSrv != nil {
-		httpSrv.Shutdown(sctx)
-	}
-	if metricsSrv != nil {
-		metricsSrv.Shutdown(sctx)
-	}
-	stopOutbound()
-	if outDone != nil {
-		<-outDone
-	}
-	return in.Close()
-}
-
-// boundListeners are serve's sockets, bound before anything else.
-type boundListeners map[string]net.Listener
-
-// bindListeners binds each named address that is not empty: TCP, or a
-// unix socket for an LMTP path. The metrics listener never takes the
-// PROXY protocol (it is for the monitoring network).
-func bindListeners(listen func(network, addr string) (net.Listener, error), addrs map[string]string) (boundListeners, error) {
-	ls := boundListeners{}
-	for _, name := range []string{"smtp", "lmtp", "imap", "imaps", "http", "metrics"} {
-		addr := addrs[name]
-		if addr == "" {
-			continue
-		}
-		network := "tcp"
-		if name == "lmtp" && strings.Contains(addr, "/") {
-			network = "unix"
-			os.Remove(addr)
-		}
-		var l net.Listener
-		var err error
-		if name == "metrics" {
-			l, err = net.Listen(network, addr)
-		} else {
-			l, err = listen(network, addr)
-		}
-		if err != nil {
-			ls.close()
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		ls[name] = l
-	}
-	return ls, nil
-}
-
-// take hands the listener named over to its server (nil when not bound).
-func (ls boundListeners) take(name string) net.Listener {
-	l := ls[name]
-	delete(ls, name)
-	return l
-}
-
-// close closes the listeners no server took.
-func (ls boundListeners) close() {
-	for name, l := range ls {
-		l.Close()
-		delete(ls, name)
-	}
-}
-
-func hostOf(addr string) string {
-	h, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	return h
-}
-
-func portOf(addr string) string {
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "25"
-	}
-	return p
-}
-
-// smtpBackend adapts the Ingester and the list server to what smtpd
-// needs.
-type smtpBackend struct {
-	in    *review.Ingester
-	lists *lists.Server
-}
-
-var _ smtpd.PostChecker = smtpBackend{}
-
-func (b smtpBackend) ListExists(ctx context.Context, name string) (bool, error) {
-	return b.in.ListExists(ctx, name)
-}
-
-// MayPost makes smtpd ask access.Post for every recipient (smtpd.PostChecker).
-func (b smtpBackend) MayPost(ctx context.Context, name, mailFrom string) (bool, error) {
-	return b.in.MayPost(ctx, name, mailFrom)
-}
-
-func (b smtpBackend) Deliver(ctx context.Context, d smtpd.Delivery) error {
-	return b.lists.Receive(ctx, lists.Envelope{MailFrom: d.MailFrom, Remote: d.Remote, Helo: d.Helo, Received: d.Received}, d.Lists, d.Raw)
+	}()
+	return ctx, func() { signal.Stop(sig); cancel(nil) }
 }
 
 func cmdList(args []string) error {
@@ -844,24 +556,6 @@ func storeTotal(ctx context.Context, st store.Store) int64 {
 	return n
 }
 
-// lockData takes the data directory's lock file, held by serve and
-// reindex: reindex replaces the database, which a running server must not
-// have open.
-func lockData(dir string) (func(), error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(filepath.Join(dir, "patchwell.lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("data directory %s is in use by another patchwell serve or reindex", dir)
-	}
-	return func() { f.Close() }, nil
-}
-
 func cmdReindex(args []string) error {
 	fs := newFlags("reindex")
 	data, dbURL := storeFlags(fs)
@@ -878,7 +572,7 @@ func cmdReindex(args []string) error {
 	if _, err := os.Stat(filepath.Join(*data, store.DBFile)); err != nil {
 		return fmt.Errorf("no database in %s: %w", *data, err)
 	}
-	unlock, err := lockData(*data)
+	unlock, err := server.LockData(*data)
 	if err != nil {
 		return err
 	}
@@ -933,28 +627,4 @@ func cmdReindex(args []string) error {
 	}
 	fmt.Printf("old database kept as %s\n", store.DBFile+".before-reindex-"+stamp)
 	return nil
-}
-
-// newOutbound builds the delivery worker of serve. Without a smarthost
-// it is built but not run: mail stays queued (and is delivered once serve
-// runs with --smarthost).
-func newOutbound(st store.Store, domain, webURL string, secret []byte, smarthost, user, passFile string, starttls bool, log *slog.Logger) (*outbound.Worker, error) {
-	var pass string
-	if passFile != "" {
-		b, err := os.ReadFile(passFile)
-		if err != nil {
-			return nil, fmt.Errorf("smarthost password: %w", err)
-		}
-		pass = strings.TrimRight(string(b), "\r\n")
-	}
-	if (user == "") != (passFile == "") {
-		return nil, usageError{"--smarthost-user and --smarthost-password-file go together"}
-	}
-	if smarthost == "" {
-		smarthost = "127.0.0.1:25" // not used: the worker does not run
-	}
-	return outbound.New(st, outbound.Config{
-		Smarthost: smarthost, Username: user, Password: pass, StartTLS: starttls,
-		Domain: domain, WebURL: webURL, Secret: secret,
-	}, log)
 }

@@ -10,6 +10,7 @@ import (
 
 	"patchwell/internal/progress"
 	"patchwell/review"
+	"patchwell/server"
 	"patchwell/store"
 )
 
@@ -46,7 +47,7 @@ func cmdMigrate(args []string) error {
 			}
 		}
 		// No server may write to a data directory while it is copied.
-		unlock, err := lockData(where)
+		unlock, err := server.LockData(where)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -37,7 +37,7 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 	lines := startIdle(t, imapA, 2*perNode)
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*perNode)
-	for n, srv := range []*server{a, b} {
+	for n, srv := range []*testServer{a, b} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -173,9 +173,9 @@ func TestRelativeDataDir(t *testing.T) {
 
 // startServerIn starts serve in the working directory cwd with --data
 // data as given (relative to cwd).
-func startServerIn(t *testing.T, cwd, data string, extra ...string) *server {
+func startServerIn(t *testing.T, cwd, data string, extra ...string) *testServer {
 	t.Helper()
-	s := &server{t: t, data: filepath.Join(cwd, data), smtp: freePort(t), http: freePort(t), log: &bytes.Buffer{}}
+	s := &testServer{t: t, data: filepath.Join(cwd, data), smtp: freePort(t), http: freePort(t), log: &bytes.Buffer{}}
 	args := append([]string{"serve", "--data", data, "--smtp", s.smtp, "--http", s.http, "--imap", "", "--mail-auth=false"}, extra...)
 	s.cmd = exec.Command(binary, args...)
 	s.cmd.Dir = cwd
@@ -197,7 +197,7 @@ func startServerIn(t *testing.T, cwd, data string, extra ...string) *server {
 }
 
 // waitUp waits until the server answers SMTP and /healthz.
-func waitUp(t *testing.T, s *server) {
+func waitUp(t *testing.T, s *testServer) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {

@@ -346,7 +346,7 @@ func TestBackupE2E(t *testing.T) {
 func TestProxyProtocolE2E(t *testing.T) {
 	data := t.TempDir()
 	smtpAddr, httpAddr := freePort(t), freePort(t)
-	s := &server{t: t, data: data, smtp: smtpAddr, http: httpAddr, log: &bytes.Buffer{}}
+	s := &testServer{t: t, data: data, smtp: smtpAddr, http: httpAddr, log: &bytes.Buffer{}}
 	s.cmd = exec.Command(binary, "serve", "--data", data, "--smtp", smtpAddr, "--http", httpAddr, "--imap", "",
 		"--mail-auth=false", "--ci=false", "--proxy-protocol-from", "127.0.0.1/32,::1")
 	s.cmd.Stdout, s.cmd.Stderr = s, s

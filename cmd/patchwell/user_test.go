@@ -224,7 +224,7 @@ func TestUserPasswdDisable(t *testing.T) {
 }
 
 // getJSONAuth is getJSON with a bearer token.
-func (s *server) getJSONAuth(path, token string, v any) int {
+func (s *testServer) getJSONAuth(path, token string, v any) int {
 	s.t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+s.http+path, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
