@@ -56,7 +56,7 @@ func Compose(m Outgoing) ([]byte, string) {
 	var b bytes.Buffer
 	field := func(name, value string) {
 		if value != "" {
-			fmt.Fprintf(&b, "%s: %s\n", name, oneLine(value))
+			fmt.Fprintf(&b, "%s: %s\n", name, OneLine(value))
 		}
 	}
 	field("From", m.From)
@@ -64,10 +64,10 @@ func Compose(m Outgoing) ([]byte, string) {
 	field("Cc", strings.Join(m.Cc, ", "))
 	field("Subject", encodeWord(m.Subject))
 	field("Date", now.Format(time.RFC1123Z))
-	field("Message-ID", "<"+oneLine(id)+">")
+	field("Message-ID", "<"+OneLine(id)+">")
 	refs := append([]string(nil), m.References...)
 	if m.InReplyTo != "" {
-		field("In-Reply-To", "<"+oneLine(m.InReplyTo)+">")
+		field("In-Reply-To", "<"+OneLine(m.InReplyTo)+">")
 		if len(refs) == 0 || refs[len(refs)-1] != m.InReplyTo {
 			refs = append(refs, m.InReplyTo)
 		}
@@ -77,7 +77,7 @@ func Compose(m Outgoing) ([]byte, string) {
 	}
 	if len(refs) > 0 {
 		for i, r := range refs {
-			refs[i] = "<" + oneLine(r) + ">"
+			refs[i] = "<" + OneLine(r) + ">"
 		}
 		fmt.Fprintf(&b, "References: %s\n", strings.Join(refs, "\n "))
 	}
@@ -124,14 +124,15 @@ func NewMessageID(now time.Time, domain string) string {
 func encodeWord(v string) string {
 	for _, r := range v {
 		if r >= 0x80 {
-			return mime.QEncoding.Encode("utf-8", oneLine(v))
+			return mime.QEncoding.Encode("utf-8", OneLine(v))
 		}
 	}
 	return v
 }
 
-// oneLine keeps a header value on one line: CR, LF and NUL become spaces.
-func oneLine(s string) string {
+// OneLine keeps a text on one line (a header value, a line of a message
+// patchwell writes): CR, LF and NUL become spaces.
+func OneLine(s string) string {
 	return strings.Map(func(r rune) rune {
 		if r == '\r' || r == '\n' || r == 0 {
 			return ' '

@@ -6,6 +6,7 @@ import (
 	"net/mail"
 	"strings"
 
+	"patchwell/archive"
 	"patchwell/review"
 	"patchwell/store"
 )
@@ -79,7 +80,7 @@ func summaryBody(se *store.Series, checks []store.Check, webURL string) string {
 		}
 		fmt.Fprintf(&b, "%s: %s\n", name, c.State)
 		if c.Description != "" {
-			fmt.Fprintf(&b, "  %s\n", oneLine(c.Description))
+			fmt.Fprintf(&b, "  %s\n", archive.OneLine(c.Description))
 		}
 		if c.ID > 0 && c.Log != "" {
 			fmt.Fprintf(&b, "  log: %s/api/v1/checks/%d/log\n", webURL, c.ID)
@@ -88,14 +89,4 @@ func summaryBody(se *store.Series, checks []store.Check, webURL string) string {
 	fmt.Fprintf(&b, "\nSeries: %s/series/%d/#checks\n", webURL, se.ID)
 	b.WriteString("\n-- \npatchwell CI\n")
 	return b.String()
-}
-
-// oneLine keeps a description on one line of the summary.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' || r == 0 {
-			return ' '
-		}
-		return r
-	}, s)
 }
