@@ -700,10 +700,17 @@ func (s *Service) seriesComments(ctx context.Context, id int64, depth int, cache
 			}
 			parent = pm.InReplyTo
 		}
+		// The References, newest first, up to a message of another
+		// revision: a reply to v2 sent in reply to v1's cover letter
+		// (git send-email --in-reply-to) names v1's cover too, and is
+		// v2's, not v1's.
 		for i := len(m.References) - 1; i >= 0; i-- {
 			r := m.References[i]
 			if _, ok := patchAt[r]; ok || (r == se.CoverMessageID && r != "") {
 				return r
+			}
+			if rm := byID[r]; rm != nil && rm.SeriesID != 0 && rm.SeriesID != se.ID {
+				return ""
 			}
 		}
 		return ""
@@ -781,13 +788,18 @@ func (s *Service) seriesComments(ctx context.Context, id int64, depth int, cache
 				byPatchID[p.PatchID] = p.MessageID
 			}
 		}
+		// A reply is shown once: never carried beside itself.
+		direct := map[string]bool{}
+		for _, c := range out {
+			direct[c.MessageID] = true
+		}
 		for _, p := range patches {
 			old, ok := byPatchID[p.PatchID]
 			if !ok || p.PatchID == "" {
 				continue
 			}
 			for _, c := range prev {
-				if c.PatchMessageID != old || c.File == "" || c.Line == 0 || c.Resolved {
+				if c.PatchMessageID != old || c.File == "" || c.Line == 0 || c.Resolved || direct[c.MessageID] {
 					continue
 				}
 				if c.CarriedFrom == 0 {

@@ -1,0 +1,80 @@
+package review
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// threaded builds a raw message answering refs' last entry, with refs as
+// its References (as git send-email --in-reply-to writes them).
+func threaded(from, msgid, subject string, day int, refs []string, body string) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "From: %s\nMessage-ID: <%s>\nSubject: %s\nDate: Mon, %d Aug 2024 10:00:00 +0000\n", from, msgid, subject, day)
+	if len(refs) > 0 {
+		fmt.Fprintf(&b, "In-Reply-To: <%s>\nReferences: <%s>\n", refs[len(refs)-1], strings.Join(refs, "> <"))
+	}
+	b.WriteString("MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n")
+	b.WriteString(body)
+	return []byte(b.String())
+}
+
+// TestCommentsStayWithTheirRevision: v2 and v3 are sent in reply to the
+// previous cover letter (git send-email --in-reply-to), so the three
+// revisions share a thread. A reply belongs to the revision whose
+// message it answers: v1's comments do not include v2's, v2's
+// Discussion does not hold v3's comment or Reviewed-by, and v3 shows its
+// own comment once.
+func TestCommentsStayWithTheirRevision(t *testing.T) {
+	in, st := newTestIngester(t)
+	ctx := context.Background()
+	svc := NewService(st)
+	var refs []string // the thread so far, root first
+	for v := 1; v <= 3; v++ {
+		ver := ""
+		if v > 1 {
+			ver = fmt.Sprintf(" v%d", v)
+		}
+		cover := fmt.Sprintf("c%d@example.org", v)
+		deliver(t, in, threaded(author, cover, fmt.Sprintf("[PATCH%s 0/2] wdt fixes", ver), v, refs, "Two fixes.\n"))
+		crefs := append(append([]string(nil), refs...), cover)
+		for i, d := range []string{testDiff, secondDiff} {
+			subj := []string{"wdt: write twice", "README: underline"}[i]
+			deliver(t, in, threaded(author, fmt.Sprintf("v%d-%d@example.org", v, i+1), fmt.Sprintf("[PATCH%s %d/2] %s", ver, i+1, subj), v, crefs,
+				subj+"\n\nSigned-off-by: Ann Author <ann@example.org>\n---\n"+d))
+		}
+		refs = crefs
+	}
+	// A review of v2's patch 2 and one of v3's patch 2 (with a trailer).
+	deliver(t, in,
+		threaded("Rita <rita@example.org>", "r2@example.org", "Re: [PATCH v2 2/2] README: underline", 9,
+			[]string{"c1@example.org", "c2@example.org", "v2-2@example.org"},
+			"> @@ -1,3 +1,4 @@\n>  Watchdog drivers\n> +================\n\nToo long for the title.\n"),
+		threaded("Rita <rita@example.org>", "r3@example.org", "Re: [PATCH v3 2/2] README: underline", 10,
+			[]string{"c1@example.org", "c2@example.org", "c3@example.org", "v3-2@example.org"},
+			"> @@ -1,3 +1,4 @@\n>  Watchdog drivers\n> +================\n\nStill too long.\n\nReviewed-by: Rita <rita@example.org>\n"))
+	for _, tc := range []struct {
+		series string
+		want   []string // "reply carried-from" per comment, sorted
+	}{
+		{"v1-1@example.org", nil},
+		{"v2-1@example.org", []string{"r2@example.org 0"}},
+		{"v3-1@example.org", []string{"r2@example.org 2", "r3@example.org 0"}},
+	} {
+		id := seriesOf(t, st, tc.series)
+		cs, err := svc.SeriesComments(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, c := range cs {
+			got = append(got, fmt.Sprintf("%s %d", c.MessageID, c.CarriedFrom))
+		}
+		sort.Strings(got)
+		if strings.Join(got, ", ") != strings.Join(tc.want, ", ") {
+			t.Errorf("series of %s: comments %q, want %q", tc.series, got, tc.want)
+		}
+	}
+}
