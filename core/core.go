@@ -49,4 +49,9 @@ type Trailer struct {
 	Key           string `json:"key"`
 	Value         string `json:"value"`
 	FromMessageID string `json:"from_message_id"`
+	// CarriedFrom is the version of the revision the trailer was given
+	// on, when it was given to the same change (the same patch-id) in an
+	// earlier revision, as b4 trailers -u carries it; 0 when it was
+	// given to this patch.
+	CarriedFrom int `json:"carried_from,omitempty"`
 }

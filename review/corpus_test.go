@@ -266,7 +266,7 @@ func TestWatchdogArchive(t *testing.T) {
 					have = p.Trailers
 				}
 			}
-			t.Errorf("Reviewed-by %q from %s (reply %s) missing on patch %q: has %q", mm[1], m.From.Email, m.MessageID, parent.Subject, have)
+			t.Errorf("Reviewed-by %q from %s (reply %s) missing on patch %q: has %v", mm[1], m.From.Email, m.MessageID, parent.Subject, have)
 		}
 		checked++
 	}

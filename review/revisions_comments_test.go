@@ -78,3 +78,53 @@ func TestCommentsStayWithTheirRevision(t *testing.T) {
 		}
 	}
 }
+
+// TestTrailersCarriedByPatchID: a Reviewed-by given on v2's patch 2 is
+// carried to v3's identical patch 2 (the same patch-id), marked with the
+// version it was given on, and goes into v3's mbox (what apply uses);
+// v3's changed patch 1 gets nothing.
+func TestTrailersCarriedByPatchID(t *testing.T) {
+	in, st := newTestIngester(t)
+	ctx := context.Background()
+	svc := NewService(st)
+	changed := strings.Replace(testDiff, "0xff", "0xfe", 1) // v3's patch 1 differs
+	for v := 2; v <= 3; v++ {
+		cover := fmt.Sprintf("c%d@example.org", v)
+		deliver(t, in, threaded(author, cover, fmt.Sprintf("[PATCH v%d 0/2] wdt fixes", v), v, nil, "Two fixes.\n"))
+		for i, d := range []string{testDiff, secondDiff} {
+			if v == 3 && i == 0 {
+				d = changed
+			}
+			subj := []string{"wdt: write twice", "README: underline"}[i]
+			deliver(t, in, threaded(author, fmt.Sprintf("v%d-%d@example.org", v, i+1), fmt.Sprintf("[PATCH v%d %d/2] %s", v, i+1, subj), v,
+				[]string{cover}, subj+"\n\nSigned-off-by: Ann Author <ann@example.org>\n---\n"+d))
+		}
+	}
+	deliver(t, in, threaded("Rita <rita@example.org>", "r1@example.org", "Re: [PATCH v2 1/2] wdt: write twice", 9,
+		[]string{"c2@example.org", "v2-1@example.org"}, "Acked-by: Rita <rita@example.org>\n"),
+		threaded("Rita <rita@example.org>", "r2@example.org", "Re: [PATCH v2 2/2] README: underline", 9,
+			[]string{"c2@example.org", "v2-2@example.org"}, "Reviewed-by: Rita <rita@example.org>\n"))
+	id := seriesOf(t, st, "v3-1@example.org")
+	se, patches, err := svc.Series(ctx, id)
+	if err != nil || se.Previous == 0 || len(patches) != 2 {
+		t.Fatalf("Series() = %+v, %d patches, %v; want v3 after v2", se, len(patches), err)
+	}
+	for _, p := range patches {
+		var got []string
+		for _, tr := range p.Trailers {
+			got = append(got, fmt.Sprintf("%s: %s (v%d)", tr.Key, tr.Value, tr.CarriedFrom))
+		}
+		want := map[int]string{1: "Signed-off-by: Ann Author <ann@example.org> (v0)",
+			2: "Signed-off-by: Ann Author <ann@example.org> (v0), Reviewed-by: Rita <rita@example.org> (v2)"}[p.Index]
+		if strings.Join(got, ", ") != want {
+			t.Errorf("v3 patch %d trailers %q, want %q", p.Index, got, want)
+		}
+	}
+	var mbox strings.Builder
+	if err := svc.SeriesMbox(ctx, id, &mbox); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(mbox.String(), "Reviewed-by: Rita <rita@example.org>"); n != 1 || strings.Contains(mbox.String(), "Acked-by") {
+		t.Errorf("v3's mbox has %d Reviewed-by (want 1, on patch 2) or an Acked-by of the changed patch:\n%s", n, mbox.String())
+	}
+}

@@ -2,6 +2,7 @@ package review
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"time"
@@ -120,7 +121,69 @@ func (s *Service) Series(ctx context.Context, id int64) (*store.Series, []store.
 		return nil, nil, err
 	}
 	CollectTrailers(se, patches, msgs)
+	if err := s.carryTrailers(ctx, se, patches); err != nil {
+		return nil, nil, err
+	}
 	return se, patches, nil
+}
+
+// carryTrailers adds to each patch the trailers replies gave the same
+// change (the same patch-id) in earlier revisions, as b4 trailers -u
+// does, marked with the version they were given on: a Reviewed-by on
+// v2's patch 2 stays with v3's identical patch 2, on its page, in its
+// mbox and in the commit apply makes. Up to maxCarry revisions back.
+func (s *Service) carryTrailers(ctx context.Context, se *store.Series, patches []store.Patch) error {
+	want := map[string][]int{} // patch-id -> indexes into patches
+	for i, p := range patches {
+		if p.PatchID != "" {
+			want[p.PatchID] = append(want[p.PatchID], i)
+		}
+	}
+	prevID := se.Previous
+	for depth := 0; prevID != 0 && depth < maxCarry && len(want) > 0; depth++ {
+		prev, err := s.st.Series(ctx, prevID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		pps, err := s.st.Patches(ctx, prev.ID)
+		if err != nil {
+			return err
+		}
+		msgs, err := s.st.ThreadMessages(ctx, []int64{prev.ThreadID})
+		if err != nil {
+			return err
+		}
+		CollectTrailers(prev, pps, msgs)
+		for _, pp := range pps {
+			for _, i := range want[pp.PatchID] {
+				for _, t := range pp.Trailers {
+					if t.FromMessageID == pp.MessageID || t.CarriedFrom != 0 {
+						continue // the author's own, or carried there itself
+					}
+					if hasTrailer(patches[i].Trailers, t) {
+						continue
+					}
+					t.CarriedFrom = max(prev.Version, 1)
+					patches[i].Trailers = append(patches[i].Trailers, t)
+				}
+			}
+		}
+		prevID = prev.Previous
+	}
+	return nil
+}
+
+// hasTrailer reports whether ts holds t's key and value (case aside).
+func hasTrailer(ts []core.Trailer, t core.Trailer) bool {
+	for _, x := range ts {
+		if strings.EqualFold(x.Key, t.Key) && strings.EqualFold(x.Value, t.Value) {
+			return true
+		}
+	}
+	return false
 }
 
 // SeriesInfo returns a series' own row, without patches or trailers: what

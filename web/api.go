@@ -76,6 +76,8 @@ type trailerJSON struct {
 	Key           string `json:"key"`
 	Value         string `json:"value"`
 	FromMessageID string `json:"from_message_id"`
+	// CarriedFrom: given to the same change in that earlier revision.
+	CarriedFrom int `json:"carried_from,omitempty"`
 }
 
 type patchJSON struct {

@@ -269,7 +269,7 @@ func TestCheckWebhook(t *testing.T) {
 	if _, err := e.st.AddWebhook(context.Background(), store.Webhook{URL: rcv.URL, Secret: []byte("topsecret"), Events: []string{webhook.CheckCreated}}); err != nil {
 		t.Fatal(err)
 	}
-	d := webhook.New(e.st, nil)
+	d := webhook.New(e.st, nil, "")
 	e.h.cfg.Notify = d
 	res := e.do(req{Method: "POST", Path: fmt.Sprintf("/api/v1/series/%d/checks", e.series["pub"]),
 		Body: `{"context":"ci","state":"success","description":"<b>ok</b>"}`, Token: e.tokens["admin"]})
