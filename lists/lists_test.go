@@ -33,7 +33,7 @@ type sent struct {
 	raw string
 }
 
-func (r *recorder) Distribute(ctx context.Context, tx store.Tx, l *store.List, a *store.Added, raw []byte, rewrite bool) error {
+func (r *recorder) Distribute(ctx context.Context, tx store.Tx, l *store.List, a *store.Added, raw []byte, rewrite bool, also []string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.distributed = append(r.distributed, a.MessageID)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"patchwell/store"
 )
@@ -43,7 +44,7 @@ func NewQueue(st store.Store, domain string, subscribers func(ctx context.Contex
 // kicked at once and finds the mail once tx commits (or, if the kick
 // comes too early, at its next poll); call Kick after the commit to be
 // sure.
-func (q *Queue) Distribute(ctx context.Context, tx store.Tx, list *store.List, a *store.Added, raw []byte, rewriteFrom bool) error {
+func (q *Queue) Distribute(ctx context.Context, tx store.Tx, list *store.List, a *store.Added, raw []byte, rewriteFrom bool, also []string) error {
 	if a == nil || a.Duplicate {
 		return nil
 	}
@@ -51,6 +52,7 @@ func (q *Queue) Distribute(ctx context.Context, tx store.Tx, list *store.List, a
 	if err != nil {
 		return fmt.Errorf("distribute: %w", err)
 	}
+	rcpts = withAlso(rcpts, also)
 	if len(rcpts) == 0 {
 		return nil
 	}
@@ -98,4 +100,29 @@ func (q *Queue) Kick() {
 	if q.kick != nil {
 		q.kick()
 	}
+}
+
+// maxAlso bounds the recipients a post adds to the subscribers (a web
+// review's author and Cc's): a patch that names a hundred addresses
+// must not make every reply to it a mailing to them.
+const maxAlso = 20
+
+// withAlso adds to rcpts the addresses of also it lacks (case aside),
+// at most maxAlso of them.
+func withAlso(rcpts, also []string) []string {
+	have := make(map[string]bool, len(rcpts))
+	for _, r := range rcpts {
+		have[strings.ToLower(r)] = true
+	}
+	added := 0
+	for _, a := range also {
+		k := strings.ToLower(strings.TrimSpace(a))
+		if k == "" || have[k] || !strings.Contains(k, "@") || added == maxAlso {
+			continue
+		}
+		have[k] = true
+		rcpts = append(rcpts, k)
+		added++
+	}
+	return rcpts
 }

@@ -3,7 +3,9 @@ package outbound
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/mail"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,7 +42,7 @@ func TestQueue(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			return q.Distribute(ctx, tx, l, a, []byte(raw), rewrite)
+			return q.Distribute(ctx, tx, l, a, []byte(raw), rewrite, nil)
 		})
 		if err != nil {
 			t.Fatalf("archive and distribute: %v", err)
@@ -77,5 +79,21 @@ func TestQueue(t *testing.T) {
 	}
 	if err := q.Send(ctx, "nolist", []string{"x@example.net"}, []byte("x")); err == nil {
 		t.Errorf("Send() to an unknown list = nil")
+	}
+}
+
+// TestWithAlso: the addresses a post names besides the subscribers are
+// added once each (case aside), never a subscriber twice, at most maxAlso.
+func TestWithAlso(t *testing.T) {
+	got := withAlso([]string{"sub@example.org", "ann@example.org"}, []string{"Ann@Example.org", "bob@example.org", "bob@example.org", "not an address", ""})
+	if strings.Join(got, " ") != "sub@example.org ann@example.org bob@example.org" {
+		t.Errorf("withAlso = %q", got)
+	}
+	var many []string
+	for i := range 50 {
+		many = append(many, fmt.Sprintf("p%d@example.org", i))
+	}
+	if got := withAlso(nil, many); len(got) != maxAlso {
+		t.Errorf("withAlso of 50 addresses = %d, want %d", len(got), maxAlso)
 	}
 }

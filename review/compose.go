@@ -187,8 +187,27 @@ func (s *Service) ComposeReview(ctx context.Context, d store.ReviewDraft, domain
 		Extra: []core.Header{{Name: "User-Agent", Value: "patchwell (web review)"}},
 		Body:  body.String(),
 	}
-	if ph.From.Email != "" && !strings.EqualFold(ph.From.Email, d.From.Email) {
-		m.Cc = []string{(&mail.Address{Name: ph.From.Name, Address: ph.From.Email}).String()}
+	// Cc as a mail client's reply-all: the author, and the people the
+	// patch went to besides the list (not the reviewer), at most
+	// maxReviewCc of them.
+	seen := map[string]bool{strings.ToLower(d.From.Email): true, strings.ToLower(se.List + "@" + domain): true}
+	cc := func(name, addr string) {
+		k := strings.ToLower(addr)
+		if addr == "" || seen[k] || len(m.Cc) >= maxReviewCc {
+			return
+		}
+		seen[k] = true
+		m.Cc = append(m.Cc, (&mail.Address{Name: name, Address: addr}).String())
+	}
+	cc(ph.From.Name, ph.From.Email)
+	for _, f := range archive.Fields(praw) {
+		if strings.EqualFold(f.Name, "To") || strings.EqualFold(f.Name, "Cc") {
+			if as, err := mail.ParseAddressList(f.Value); err == nil {
+				for _, a := range as {
+					cc(a.Name, a.Address)
+				}
+			}
+		}
 	}
 	raw, msgid := archive.Compose(m)
 	return raw, msgid, se.List, nil
@@ -292,11 +311,29 @@ func (s *Service) SubmitReview(ctx context.Context, d store.ReviewDraft) (string
 	if err != nil {
 		return "", "", err
 	}
-	if err := s.in.Post(ctx, Post{Lists: []string{list}, Raw: raw, Distribute: true}); err != nil {
+	// The people the review names (the patch's author, in Cc) get it
+	// too, as a reply-all from a mail client would reach them, once
+	// each with the subscribers.
+	var also []string
+	for _, f := range archive.Fields(raw) {
+		if strings.EqualFold(f.Name, "Cc") {
+			if as, err := mail.ParseAddressList(f.Value); err == nil {
+				for _, a := range as {
+					also = append(also, a.Address)
+				}
+			}
+		}
+	}
+	if err := s.in.Post(ctx, Post{Lists: []string{list}, Raw: raw, Distribute: true, Also: also}); err != nil {
 		return "", "", fmt.Errorf("archive review: %w", err)
 	}
 	return msgid, list, nil
 }
+
+// maxReviewCc bounds the people a web review is sent to besides the
+// list: a patch that names many addresses must not make each review of
+// it a mailing to them.
+const maxReviewCc = 10
 
 // Reply is a message patchwell writes on a series' thread: the
 // "Applied, thanks" reply, the CI summary.

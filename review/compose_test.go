@@ -211,3 +211,27 @@ func TestComposeGap(t *testing.T) {
 		t.Errorf("read back = %+v", got)
 	}
 }
+
+// TestReviewGoesToAuthorAndCc: a web review is sent, besides the
+// subscribers, to the patch's author and the people the patch was sent
+// to (reply-all), never to the reviewer or the list itself.
+func TestReviewGoesToAuthorAndCc(t *testing.T) {
+	_, st := newTestIngester(t)
+	var also []string
+	in := NewIngester(st, Config{Distribute: func(_ context.Context, _ store.Tx, _ *store.List, _ *store.Added, _ []byte, _ bool, a []string) error {
+		also = a
+		return nil
+	}})
+	defer in.Close()
+	svc := New(st, ServiceConfig{Ingester: in, Domain: "lists.example.org"})
+	p := patchMail(1, 1, testDiff)
+	p = []byte(strings.Replace(string(p), "MIME-Version:", "To: dev@lists.example.org, Maintainer <maint@example.org>\r\nCc: Rita Reviewer <rita@example.org>, bob@example.org\r\nMIME-Version:", 1))
+	deliver(t, in, p)
+	sid := seriesOf(t, st, "v1-1@example.org")
+	if _, _, err := svc.SubmitReview(context.Background(), store.ReviewDraft{SeriesID: sid, From: rita, Summary: "Looks fine."}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(also, " ") != "ann@example.org maint@example.org bob@example.org" {
+		t.Errorf("the review also went to %q, want the author, the maintainer and bob", also)
+	}
+}

@@ -177,11 +177,16 @@ type Post struct {
 	// RewriteFrom sends it "From: NAME via LIST" (its author's domain
 	// publishes a DMARC policy that would make receivers refuse it).
 	RewriteFrom bool
+	// Also are addresses it goes to besides the subscribers (a web
+	// review's To and Cc), once each.
+	Also []string
 }
 
 // Distributor queues an archived message to a list's subscribers, in the
 // transaction that archived it (outbound.Queue.Distribute).
-type Distributor func(ctx context.Context, tx store.Tx, list *store.List, a *store.Added, raw []byte, rewriteFrom bool) error
+// also are more recipients than the list's subscribers, each sent one
+// copy at most.
+type Distributor func(ctx context.Context, tx store.Tx, list *store.List, a *store.Added, raw []byte, rewriteFrom bool, also []string) error
 
 // Config is what an Ingester needs besides its store.
 type Config struct {
@@ -411,7 +416,7 @@ func (in *Ingester) storeAll(ctx context.Context, b *Batch, d *delivery) error {
 				if err != nil {
 					return fmt.Errorf("list %s: %w", l, err)
 				}
-				if err := in.distribute(ctx, b.tx, info, a, d.post.Raw, d.post.RewriteFrom); err != nil {
+				if err := in.distribute(ctx, b.tx, info, a, d.post.Raw, d.post.RewriteFrom, d.post.Also); err != nil {
 					return fmt.Errorf("list %s: %w", l, err)
 				}
 			}

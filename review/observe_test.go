@@ -49,7 +49,7 @@ func TestCommitHook(t *testing.T) {
 		}
 	}
 	// A post refused in its transaction (its distribution fails) is not told.
-	refused := NewIngester(st, Config{Distribute: func(context.Context, store.Tx, *store.List, *store.Added, []byte, bool) error {
+	refused := NewIngester(st, Config{Distribute: func(context.Context, store.Tx, *store.List, *store.Added, []byte, bool, []string) error {
 		return errors.New("refused")
 	}})
 	defer refused.Close()

@@ -31,7 +31,7 @@ func newTestIngester(t testing.TB) (*Ingester, *store.DB) {
 	}
 	// Posts that go to subscribers wait in the outbox, as they do
 	// without a delivery worker.
-	queue := func(ctx context.Context, tx store.Tx, l *store.List, a *store.Added, raw []byte, _ bool) error {
+	queue := func(ctx context.Context, tx store.Tx, l *store.List, a *store.Added, raw []byte, _ bool, _ []string) error {
 		_, err := tx.AddOutbox(ctx, store.OutboxMessage{ListID: l.ID, MessageID: a.MessageID, Raw: raw, State: store.OutboxQueued, Created: time.Now()})
 		return err
 	}

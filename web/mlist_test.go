@@ -447,7 +447,7 @@ type outboxRecorder struct {
 	sent []string
 }
 
-func (o *outboxRecorder) Distribute(ctx context.Context, tx store.Tx, l *store.List, a *store.Added, raw []byte, rewrite bool) error {
+func (o *outboxRecorder) Distribute(ctx context.Context, tx store.Tx, l *store.List, a *store.Added, raw []byte, rewrite bool, also []string) error {
 	return nil
 }
 
