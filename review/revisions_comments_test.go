@@ -128,3 +128,16 @@ func TestTrailersCarriedByPatchID(t *testing.T) {
 		t.Errorf("v3's mbox has %d Reviewed-by (want 1, on patch 2) or an Acked-by of the changed patch:\n%s", n, mbox.String())
 	}
 }
+
+func TestWithoutGitSignature(t *testing.T) {
+	for in, want := range map[string]string{
+		"Two fixes.\n\n-- \n2.39.5\n\n":               "Two fixes.\n\n",
+		"Two fixes.\n-- \n2.45.2.windows.1\n":         "Two fixes.\n",
+		"Two fixes.\n-- \nAnn Author, Example Corp\n": "Two fixes.\n-- \nAnn Author, Example Corp\n",
+		"No signature.\n":                             "No signature.\n",
+	} {
+		if got := withoutGitSignature(in); got != want {
+			t.Errorf("withoutGitSignature(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -269,7 +269,7 @@ func (s *Service) SeriesTexts(ctx context.Context, id int64) (string, map[int]st
 	if se.CoverMessageID != "" {
 		if raw, err := s.st.Raw(ctx, se.List, se.CoverMessageID); err == nil {
 			if t := s.c.mailTexts(raw); t.OK {
-				cover = t.Body
+				cover = withoutGitSignature(t.Body)
 			}
 		}
 	}
@@ -302,4 +302,19 @@ func (s *Service) ListInfo(ctx context.Context, name string) (*store.List, error
 // /all/ inbox to pick one its reader may see.
 func (s *Service) ListsOf(ctx context.Context, messageID string) ([]string, error) {
 	return s.st.MessageLists(ctx, messageID)
+}
+
+// withoutGitSignature drops from a cover letter's text the signature git
+// format-patch puts under it ("-- " and git's version, "2.39.5"): noise
+// on a page. A signature a person wrote stays.
+func withoutGitSignature(body string) string {
+	t := strings.TrimRight(body, "\n")
+	i := strings.LastIndex(t, "\n-- \n")
+	if i < 0 {
+		return body
+	}
+	if sig := strings.TrimSpace(t[i+len("\n-- \n"):]); gitVersion(sig) {
+		return t[:i+1]
+	}
+	return body
 }
