@@ -259,11 +259,13 @@ func CollectTrailers(se *store.Series, patches []store.Patch, msgs []store.Messa
 func ParseTitle(subject string) string { return patchmail.ParseSubject(subject).Title }
 
 // SeriesTexts returns what a series page shows besides the metadata: the
-// cover letter's text and each patch's diff, by patch index.
-func (s *Service) SeriesTexts(ctx context.Context, id int64) (string, map[int]string, error) {
+// cover letter's text, and each patch's diff and commit message (as git
+// mailinfo gives it: what git am makes the commit's body), by patch
+// index.
+func (s *Service) SeriesTexts(ctx context.Context, id int64) (string, map[int]string, map[int]string, error) {
 	se, patches, err := s.Series(ctx, id)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	var cover string
 	if se.CoverMessageID != "" {
@@ -274,16 +276,17 @@ func (s *Service) SeriesTexts(ctx context.Context, id int64) (string, map[int]st
 		}
 	}
 	diffs := make(map[int]string, len(patches))
+	messages := make(map[int]string, len(patches))
 	for _, p := range patches {
 		raw, err := s.st.Raw(ctx, se.List, p.MessageID)
 		if err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 		if t := s.c.mailTexts(raw); t.OK {
-			diffs[p.Index] = t.Diff
+			diffs[p.Index], messages[p.Index] = t.Diff, t.Message
 		}
 	}
-	return cover, diffs, nil
+	return cover, diffs, messages, nil
 }
 
 // ThreadBodies returns the messages of a message's thread in arrival order

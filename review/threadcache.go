@@ -55,7 +55,8 @@ type readCache struct {
 // mailText is what the series page shows of a parsed message.
 type mailText struct {
 	Body, Diff string
-	OK         bool // it parsed
+	Message    string // a patch's commit message
+	OK         bool   // it parsed
 }
 
 func newReadCache() *readCache {
@@ -83,7 +84,7 @@ func (c *readCache) mailTexts(raw []byte) mailText {
 	}
 	var t mailText
 	if pm, err := patchmail.Parse(raw); err == nil {
-		t = mailText{Body: pm.Body, Diff: pm.Diff, OK: true}
+		t = mailText{Body: pm.Body, Diff: pm.Diff, Message: pm.CommitMessage, OK: true}
 	}
 	c.texts.Set(sum, t)
 	return t

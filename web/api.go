@@ -420,7 +420,7 @@ func (h *Handler) apiSeries(w http.ResponseWriter, r *http.Request) {
 	}
 	out.Flags = []flagJSON{}
 	if h.cfg.PathFlags != nil {
-		_, diffs, err := h.r.SeriesTexts(r.Context(), id)
+		_, diffs, _, err := h.r.SeriesTexts(r.Context(), id)
 		if err != nil {
 			h.fail(w, r, "series", err)
 			return

@@ -105,8 +105,8 @@ type textsReader struct {
 	diffs map[int]string
 }
 
-func (r textsReader) SeriesTexts(ctx context.Context, id int64) (string, map[int]string, error) {
-	return "cover letter", r.diffs, nil
+func (r textsReader) SeriesTexts(ctx context.Context, id int64) (string, map[int]string, map[int]string, error) {
+	return "cover letter", r.diffs, nil, nil
 }
 
 func (r textsReader) ThreadBodies(ctx context.Context, list, id string) ([]store.Message, []string, error) {

@@ -124,7 +124,9 @@ func (h *Handler) render(w http.ResponseWriter, name string, data any) {
 
 type seriesPatch struct {
 	store.Patch
-	Files []diffFile
+	// Message is the commit message's body (after its subject line).
+	Message []block
+	Files   []diffFile
 	// Discussion: review comments on the patch that answer no diff line.
 	Discussion []viewComment
 	// FormID names the patch's review form when the reader may comment;
@@ -184,7 +186,7 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "series", err)
 		return
 	}
-	cover, diffs, err := h.r.SeriesTexts(r.Context(), id)
+	cover, diffs, messages, err := h.r.SeriesTexts(r.Context(), id)
 	if err != nil {
 		h.fail(w, r, "series", err)
 		return
@@ -200,7 +202,11 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 	for _, p := range patches {
 		files := splitDiff("p"+strconv.Itoa(p.Index), diffs[p.Index])
 		hl.patch(diffs[p.Index], files)
-		d.Patches = append(d.Patches, seriesPatch{Patch: p, Files: files})
+		sp := seriesPatch{Patch: p, Files: files}
+		if m := strings.TrimSpace(messages[p.Index]); m != "" {
+			sp.Message = splitBody(m)
+		}
+		d.Patches = append(d.Patches, sp)
 	}
 	flags, flagsErr := h.seriesFlags(patches, diffs)
 	d.Flags, d.FlagsErr = flagsVisible(flags), visible(flagsErr)

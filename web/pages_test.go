@@ -17,11 +17,12 @@ type pageReader struct{ *fakeReader }
 
 const evilDiff = "diff --git a/new.go b/new.go\n--- a/old.go\n+++ b/new.go\n@@ -1,2 +1,1 @@\n-<script>alert(1)</script>\n+if access != \"user\u202e \u2066// admin\u2069 \u2066\" {\n ok\n"
 
-func (p pageReader) SeriesTexts(ctx context.Context, id int64) (string, map[int]string, error) {
+func (p pageReader) SeriesTexts(ctx context.Context, id int64) (string, map[int]string, map[int]string, error) {
 	if _, _, err := p.Series(ctx, id); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
-	return "Cover <b>text</b>\n> quoted line\n> another\nend", map[int]string{1: evilDiff}, nil
+	return "Cover <b>text</b>\n> quoted line\n> another\nend", map[int]string{1: evilDiff},
+		map[int]string{1: "Why it <script>matters</script>: the write must be\ndone twice."}, nil
 }
 
 func (p pageReader) ThreadBodies(ctx context.Context, list, id string) ([]store.Message, []string, error) {
@@ -69,7 +70,8 @@ func TestPages(t *testing.T) {
 			[]string{"Reviewed-by: Cy &lt;cy@example.org&gt;", `href="/series/1/"`, "old.go → new.go", "/api/v1/series/2/mbox | git am",
 				"b4 shazam c2@example.org", "Cover &lt;b&gt;text&lt;/b&gt;", "2 quoted lines",
 				`<span class="nx">script</span>`, "&lt;U+202E&gt;", "&lt;U+2066&gt;", `class="add"`, `class="del"`,
-				`<tr class="del" id="p1-f0-o1">`, `<tr class="add" id="p1-f0-n1">`, `href="#p1-f0-n1"`},
+				`<tr class="del" id="p1-f0-o1">`, `<tr class="add" id="p1-f0-n1">`, `href="#p1-f0-n1"`,
+				`<div class="commit-message"><pre>Why it &lt;script&gt;matters&lt;/script&gt;: the write must be` + "\ndone twice.\n</pre></div>"},
 			[]string{"<script>", "\u202e", "\u2066"}},
 		{"unknown series page", "/series/99/", 404, nil, nil},
 		{"thread page", "/dev/c2@example.org/t/", 200,

@@ -62,8 +62,9 @@ type SeriesReader interface {
 	// diffs, mbox, status changes) use it.
 	SeriesInfo(ctx context.Context, id int64) (*store.Series, error)
 	// SeriesTexts returns the cover letter's text and each patch's diff
-	// by patch index: texts that only parsing the stored mail gives.
-	SeriesTexts(ctx context.Context, id int64) (string, map[int]string, error)
+	// and commit message by patch index: texts that only parsing the
+	// stored mail gives.
+	SeriesTexts(ctx context.Context, id int64) (cover string, diffs, messages map[int]string, err error)
 }
 
 // SeriesDiffer reads the revisions of a series and what changed between

@@ -161,8 +161,8 @@ func (f *fakeReader) ThreadBodies(ctx context.Context, list, messageID string) (
 // answers as an archive without them does. The fakes that embed
 // fakeReader add what their tests look at.
 
-func (f *fakeReader) SeriesTexts(ctx context.Context, id int64) (string, map[int]string, error) {
-	return "", nil, nil
+func (f *fakeReader) SeriesTexts(ctx context.Context, id int64) (string, map[int]string, map[int]string, error) {
+	return "", nil, nil, nil
 }
 
 func (f *fakeReader) Revisions(ctx context.Context, id int64) ([]store.Series, error) {
