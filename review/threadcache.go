@@ -55,7 +55,7 @@ type readCache struct {
 // mailText is what the series page shows of a parsed message.
 type mailText struct {
 	Body, Diff string
-	Message    string // a patch's commit message
+	Message    string // a patch's commit message, without its trailer block
 	OK         bool   // it parsed
 }
 
@@ -84,7 +84,7 @@ func (c *readCache) mailTexts(raw []byte) mailText {
 	}
 	var t mailText
 	if pm, err := patchmail.Parse(raw); err == nil {
-		t = mailText{Body: pm.Body, Diff: pm.Diff, Message: pm.CommitMessage, OK: true}
+		t = mailText{Body: pm.Body, Diff: pm.Diff, Message: patchmail.WithoutTrailers(pm.CommitMessage), OK: true}
 	}
 	c.texts.Set(sum, t)
 	return t

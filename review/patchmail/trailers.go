@@ -144,3 +144,25 @@ func FromSender(t core.Trailer, from core.Person) bool {
 	}
 	return p.Name != "" && p.Name != p.Email && strings.EqualFold(p.Name, from.Name)
 }
+
+// WithoutTrailers is a commit message without its trailer block (the
+// last paragraph, when every line of it is a trailer): what a page shows
+// above the trailers it lists apart.
+func WithoutTrailers(msg string) string {
+	t := strings.TrimRight(msg, "\n")
+	i := strings.LastIndex(t, "\n\n")
+	last := t[i+1:]
+	if i < 0 {
+		last = t
+	}
+	lines := strings.Split(strings.TrimSpace(last), "\n")
+	for _, l := range lines {
+		if _, ok := parseTrailer(l); !ok {
+			return msg
+		}
+	}
+	if i < 0 {
+		return ""
+	}
+	return t[:i+1]
+}
