@@ -384,6 +384,38 @@ func TestConnsPerIP(t *testing.T) {
 	}
 }
 
+// TestConnsPerNet: the addresses of one client network (an IPv4 /24)
+// share MaxConnsPerNet slots, each within MaxConnsPerIP, while another
+// network still connects. Every 127/8 address is loopback on Linux: the
+// clients dial from 127.0.1.x and 127.0.2.1.
+func TestConnsPerNet(t *testing.T) {
+	f := newFixture(t, imapd.Config{MaxConnsPerIP: 2, MaxConnsPerNet: 3}, "dev")
+	dial := func(from string) string {
+		t.Helper()
+		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		c, err := d.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatalf("dial from %s: %v", from, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		greet, _ := bufio.NewReader(c).ReadString('\n')
+		return greet
+	}
+	for _, tc := range []struct{ from, want string }{
+		{"127.0.1.1", "* OK"},
+		{"127.0.1.1", "* OK"},
+		{"127.0.1.1", "* BYE"}, // the address's cap
+		{"127.0.1.2", "* OK"},
+		{"127.0.1.3", "* BYE"}, // the network's cap
+		{"127.0.2.1", "* OK"},  // another network
+	} {
+		if greet := dial(tc.from); !strings.HasPrefix(greet, tc.want) {
+			t.Errorf("connection from %s: %q, want %s", tc.from, greet, tc.want)
+		}
+	}
+}
+
 // failingStore fails to list the lists, as a broken database would.
 type failingStore struct{ store.Store }
 

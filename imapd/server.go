@@ -24,8 +24,11 @@ type Config struct {
 	// TLS, when set, offers STARTTLS on Serve and is used by ServeTLS.
 	TLS *tls.Config
 	// MaxConns caps connections in total (default 10,000), MaxConnsPerIP
-	// per client address (default 50).
-	MaxConns, MaxConnsPerIP int
+	// per client address (default 50) and MaxConnsPerNet per client
+	// network, an IPv4 /24 or an IPv6 /64 (default 4 times
+	// MaxConnsPerIP), so that the addresses of one network cannot take
+	// every slot (as smtpd does).
+	MaxConns, MaxConnsPerIP, MaxConnsPerNet int
 	// IdleTimeout drops a signed-in connection that sends nothing for
 	// this long, IDLE included (default 30 minutes, the least RFC 3501
 	// allows; go-imap itself waits 35). Before login go-imap allows 30 s.
@@ -55,6 +58,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxConnsPerIP <= 0 {
 		c.MaxConnsPerIP = 50
+	}
+	if c.MaxConnsPerNet <= 0 {
+		c.MaxConnsPerNet = 4 * c.MaxConnsPerIP
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 30 * time.Minute
@@ -96,7 +102,7 @@ func New(st store.Store, acc *review.Accounts, cfg Config, log *slog.Logger) (*S
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{st: st, acc: acc, cfg: cfg, log: log, ctx: ctx, cancel: cancel,
-		conns:    connlimit.New(cfg.MaxConns, cfg.MaxConnsPerIP),
+		conns:    connlimit.NewPerNet(cfg.MaxConns, cfg.MaxConnsPerIP, cfg.MaxConnsPerNet),
 		failures: &failures{max: cfg.LoginFailures, window: cfg.LoginWindow, byIP: map[string][]time.Time{}}}
 	s.hub = newHub(st, log, cfg.Poll)
 	if err := s.hub.start(ctx); err != nil {
