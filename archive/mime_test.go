@@ -320,3 +320,42 @@ func BenchmarkParseMIMEDeep(b *testing.B) {
 		})
 	}
 }
+
+// bigNested is a message of about size bytes whose multiparts nest depth
+// deep, the bulk in the innermost part as repeated copies of line.
+func bigNested(depth, size int, line string) []byte {
+	var b bytes.Buffer
+	b.Grow(size + 200*depth)
+	b.WriteString("Subject: big\r\nContent-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n")
+	for i := 1; i < depth; i++ {
+		fmt.Fprintf(&b, "--b%d\r\nContent-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n", i-1, i)
+	}
+	fmt.Fprintf(&b, "--b%d\r\nContent-Type: text/plain\r\n\r\n", depth-1)
+	for b.Len() < size-100*depth {
+		b.WriteString(line)
+	}
+	for i := depth - 1; i >= 0; i-- {
+		fmt.Fprintf(&b, "\r\n--b%d--\r\n", i)
+	}
+	return b.Bytes()
+}
+
+func BenchmarkParseMIMEBig(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		line string
+	}{
+		{"text", strings.Repeat("x", 72) + "\r\n"},
+		{"dashes", "--x\r\n"},
+	} {
+		raw := bigNested(MaxDepth, 32<<20, tc.line)
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(raw)))
+			for b.Loop() {
+				if _, err := ParseMIME(context.Background(), raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
