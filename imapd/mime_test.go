@@ -323,6 +323,24 @@ func bigNestedMessage(depth, size int, line, id string) []byte {
 	return b.Bytes()
 }
 
+// bigEnclosedMessage is a message of about size bytes that encloses
+// messages (message/rfc822) depth deep, the bulk in the innermost one.
+func bigEnclosedMessage(depth, size int, line, id string) []byte {
+	var b bytes.Buffer
+	b.Grow(size + 100*depth)
+	fmt.Fprintf(&b, "From: Deep Diver <deep@example.org>\r\nTo: dev@lists.example.org\r\n"+
+		"Subject: big, enclosed %d deep\r\nMessage-ID: <%s@example.org>\r\nMIME-Version: 1.0\r\n"+
+		"Content-Type: message/rfc822\r\n\r\n", depth, id)
+	for i := 1; i < depth; i++ {
+		fmt.Fprintf(&b, "Subject: level %d\r\nContent-Type: message/rfc822\r\n\r\n", i)
+	}
+	b.WriteString("Subject: innermost\r\nContent-Type: text/plain\r\n\r\n")
+	for b.Len() < size {
+		b.WriteString(line)
+	}
+	return b.Bytes()
+}
+
 // drain reads the answers to a command up to its tagged status line,
 // skipping literals without looking at them, and fails unless it is OK.
 func drain(b *testing.B, r *bufio.Reader, tag string) {
@@ -353,8 +371,8 @@ func drain(b *testing.B, r *bufio.Reader, tag string) {
 // BODY.PEEK[1.1.1...] down to the innermost part, of a message nested
 // 5,000 and 10,000 deep (340 KB and 690 KB) and of maximum-size (32
 // MiB) messages nested 20 deep (archive.MaxDepth), the bulk in the
-// innermost part: text lines, or lines of dashes that look like
-// delimiters; over a TCP connection, the client a bare reader that
+// innermost part: multiparts with text lines, lines of dashes, or lines
+// that start as the boundaries do, or enclosed messages; over a TCP connection, the client a bare reader that
 // skips literals. cpu-ms/op is the CPU the process (server and client)
 // spent per FETCH.
 func BenchmarkFetchNested(b *testing.B) {
@@ -367,6 +385,9 @@ func BenchmarkFetchNested(b *testing.B) {
 		{"depth=10000", 10000, nestedMessage(10000, "deep")},
 		{"32MiB/depth=20/text", 20, bigNestedMessage(20, 32<<20, strings.Repeat("x", 72)+"\r\n", "big")},
 		{"32MiB/depth=20/dashes", 20, bigNestedMessage(20, 32<<20, "--x\r\n", "dashes")},
+		// Lines that start as every boundary (b0 to b19) does.
+		{"32MiB/depth=20/boundary-like", 20, bigNestedMessage(20, 32<<20, "--bx\r\n", "boundary-like")},
+		{"32MiB/depth=20/rfc822", 20, bigEnclosedMessage(20, 32<<20, strings.Repeat("x", 72)+"\r\n", "enclosed")},
 	} {
 		f := newFixture(b, imapd.Config{}, "dev")
 		f.deliver("dev", msg.raw)
