@@ -181,6 +181,28 @@ func checkMalformed(t *testing.T, what, tag, status string) {
 	}
 }
 
+// clientMistakes are commands go-imap took for server faults, with what
+// the BAD answering them says (TestClientMistakes, TestStartTLSMistakes),
+// in the selected mailbox "dev".
+var clientMistakes = []struct{ cmd, reason string }{
+	{"UID FETCH 1:4294967296 FLAGS", "sequence set"},
+	{"FETCH 1:x FLAGS", "sequence set"},
+	{"FETCH 0 FLAGS", "sequence set"},
+	{"FETCH 1,,2 FLAGS", "sequence set"},
+	{"UID STORE 01 +FLAGS (\\Seen)", "sequence set"},
+	{"UID SEARCH UID 0:x", "sequence set"},
+	{"SEARCH 99999999999", "search key"},
+	{"SEARCH FOOBAR", "search key"},
+	{"SEARCH OR SUBJECT x FROBNICATE", "search key"},
+	{"SEARCH SINCE 99-Foo-2020", "date"},
+	{"SEARCH " + strings.Repeat("(", 2000) + "ALL" + strings.Repeat(")", 2000), "nested"},
+	{"FETCH 1 " + strings.Repeat("(", 2000), "nested"},
+	{`STATUS "&Jjo" (MESSAGES)`, "mailbox name"},
+	{"SELECT &Jjo-&Jjo-", "mailbox name"},
+	{"FETCH 1 (FLAGS " + strings.Repeat("x", 200<<10) + ")", "too long"},
+	{`APPEND dev "31-Foo-2024 25:00:00 +0000" {5}`, "date-time"},
+}
+
 // TestClientMistakes: what a client gets wrong is answered BAD with the
 // reason, not NO [SERVERBUG], and the session goes on.
 func TestClientMistakes(t *testing.T) {
@@ -191,24 +213,7 @@ func TestClientMistakes(t *testing.T) {
 	rc, _ := dialRaw(t, f.addr)
 	rc.expect("a", "LOGIN anonymous x", "OK")
 	rc.expect("b", "SELECT dev", "OK")
-	for i, tc := range []struct{ cmd, reason string }{
-		{"UID FETCH 1:4294967296 FLAGS", "sequence set"},
-		{"FETCH 1:x FLAGS", "sequence set"},
-		{"FETCH 0 FLAGS", "sequence set"},
-		{"FETCH 1,,2 FLAGS", "sequence set"},
-		{"UID STORE 01 +FLAGS (\\Seen)", "sequence set"},
-		{"UID SEARCH UID 0:x", "sequence set"},
-		{"SEARCH 99999999999", "search key"},
-		{"SEARCH FOOBAR", "search key"},
-		{"SEARCH OR SUBJECT x FROBNICATE", "search key"},
-		{"SEARCH SINCE 99-Foo-2020", "date"},
-		{"SEARCH " + strings.Repeat("(", 2000) + "ALL" + strings.Repeat(")", 2000), "nested"},
-		{"FETCH 1 " + strings.Repeat("(", 2000), "nested"},
-		{`STATUS "&Jjo" (MESSAGES)`, "mailbox name"},
-		{"SELECT &Jjo-&Jjo-", "mailbox name"},
-		{"FETCH 1 (FLAGS " + strings.Repeat("x", 200<<10) + ")", "too long"},
-		{`APPEND dev "31-Foo-2024 25:00:00 +0000" {5}`, "date-time"},
-	} {
+	for i, tc := range clientMistakes {
 		tag := fmt.Sprintf("c%d", i)
 		rc.send(tag + " " + tc.cmd + "\r\n")
 		_, st := rc.until(tag)

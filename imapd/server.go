@@ -109,6 +109,8 @@ func New(st store.Store, acc *review.Accounts, cfg Config, log *slog.Logger) (*S
 		cancel()
 		return nil, fmt.Errorf("imap: %w", err)
 	}
+	// The plain port: go-imap offers STARTTLS (before login), the
+	// guard answers it (guard.go).
 	s.srv = imapserver.New(s.options(cfg.TLS))
 	// imaps: TLS is done below go-imap (under the guard), so go-imap
 	// must not offer STARTTLS there.
@@ -160,7 +162,7 @@ func (s *Server) Notify() { s.hub.notify() }
 
 // Serve accepts plain connections (STARTTLS when TLS is configured).
 func (s *Server) Serve(l net.Listener) error {
-	return s.srv.Serve(guardListener{&limitListener{Listener: l, s: s}, s.log})
+	return s.srv.Serve(guardListener{&limitListener{Listener: l, s: s}, s.log, s.cfg.TLS})
 }
 
 // ServeTLS accepts connections with implicit TLS (imaps).
@@ -168,7 +170,7 @@ func (s *Server) ServeTLS(l net.Listener) error {
 	if s.cfg.TLS == nil {
 		return errors.New("imaps: no TLS certificate configured")
 	}
-	return s.srvTLS.Serve(guardListener{tls.NewListener(&limitListener{Listener: l, s: s, quiet: true}, s.cfg.TLS), s.log})
+	return s.srvTLS.Serve(guardListener{tls.NewListener(&limitListener{Listener: l, s: s, quiet: true}, s.cfg.TLS), s.log, nil})
 }
 
 // Close drops every connection and stops the watcher.
@@ -182,10 +184,11 @@ func (s *Server) Close() error {
 }
 
 // guardListener puts the guard (guard.go) between go-imap and each
-// connection.
+// connection; with starttls set, the guard answers STARTTLS.
 type guardListener struct {
 	net.Listener
-	log *slog.Logger
+	log      *slog.Logger
+	starttls *tls.Config
 }
 
 func (l guardListener) Accept() (net.Conn, error) {
@@ -193,7 +196,7 @@ func (l guardListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newGuardConn(c, l.log), nil
+	return newGuardConn(c, l.log, l.starttls), nil
 }
 
 // failures remembers failed logins per address in a sliding window.
@@ -364,6 +367,9 @@ func tlsState(c net.Conn) bool {
 		case *tls.Conn:
 			return true
 		case *guardConn:
+			if t.encrypted() {
+				return true
+			}
 			c = t.Conn
 		default:
 			return false
