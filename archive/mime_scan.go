@@ -51,9 +51,10 @@ type scanner struct {
 	// (-1 when the frames changed).
 	dash, from int
 	needle     []byte
-	dense      bool // such lines came close together
-	last       int  // the last one
-	lines      int  // lines looked at, for the context checks
+	node       int32 // the trie's node for what follows "--" in needle
+	dense      bool  // such lines came close together
+	last       int   // the last one
+	lines      int   // lines looked at, for the context checks
 	hits       []hit
 }
 
@@ -188,6 +189,19 @@ func (p *scanner) pop() {
 	}
 }
 
+// hasPrefix is bytes.HasPrefix for short prefixes, without a call.
+func hasPrefix(b, prefix []byte) bool {
+	if len(b) < len(prefix) {
+		return false
+	}
+	for i, c := range prefix {
+		if b[i] != c {
+			return false
+		}
+	}
+	return true
+}
+
 // nextDash is the next line at or after at that may hold a delimiter
 // (len(raw) for none): it starts with "--" and what the boundaries of
 // all frames start with, and then with one of them (trie.mayStart). Where
@@ -198,19 +212,33 @@ func (p *scanner) nextDash(at int) int {
 		return p.dash
 	}
 	if p.dash < 0 {
-		p.needle = append(append(p.needle[:0], "\n--"...), p.trie.prefix(32)...)
+		var prefix []byte
+		prefix, p.node = p.trie.prefix(32)
+		p.needle = append(append(p.needle[:0], "\n--"...), prefix...)
 	}
 	p.from = at
-	raw := p.raw
+	raw, nd := p.raw, p.needle[1:]
+	node := &p.trie.nodes[p.node]
 	for pos := max(at, 1); pos < len(raw); {
 		var x int
 		if p.dense {
-			i := bytes.IndexByte(raw[pos-1:], '\n')
-			if i < 0 {
+			// Lines are short here: look at bytes before calling
+			// IndexByte.
+			k := pos - 1
+			for e := min(len(raw), k+64); k < e && raw[k] != '\n'; k++ {
+			}
+			if k == len(raw) {
 				break
 			}
-			x = pos + i
-			if !bytes.HasPrefix(raw[x:], p.needle[1:]) {
+			if raw[k] != '\n' {
+				i := bytes.IndexByte(raw[k:], '\n')
+				if i < 0 {
+					break
+				}
+				k += i
+			}
+			x = k + 1
+			if !hasPrefix(raw[x:], nd) {
 				p.dense = x-p.last < 4096
 				pos = x + 1
 				continue
@@ -223,7 +251,12 @@ func (p *scanner) nextDash(at int) int {
 			x = pos + i
 		}
 		p.dense, p.last = x-p.last < 256, x
-		if p.trie.mayStart(raw[x+2:]) {
+		// What follows the needle leaves the trie at once, mostly.
+		if j := x + len(nd); len(node.ends) == 0 && j < len(raw) && node.has[raw[j]>>6]&(1<<(raw[j]&63)) == 0 {
+			pos = x + 2
+			continue
+		}
+		if p.trie.mayStart(p.node, raw[x+len(nd):]) {
 			p.dash = x
 			return x
 		}
@@ -605,10 +638,9 @@ func (t *trie) release(i int32) {
 	t.free = append(t.free, i)
 }
 
-// mayStart reports whether s starts with a boundary: false when it
-// leaves the trie before a boundary ends.
-func (t *trie) mayStart(s []byte) bool {
-	i := int32(0)
+// mayStart reports whether s, which follows the path to node i, starts
+// a boundary: false when it leaves the trie before one ends.
+func (t *trie) mayStart(i int32, s []byte) bool {
 	for n := 0; ; n++ {
 		if len(t.nodes[i].ends) > 0 {
 			return true
@@ -622,10 +654,12 @@ func (t *trie) mayStart(s []byte) bool {
 	}
 }
 
-// prefix is what every boundary starts with, up to max bytes.
-func (t *trie) prefix(max int) []byte {
+// prefix is what every boundary starts with, up to max bytes, and the
+// node it leads to.
+func (t *trie) prefix(max int) ([]byte, int32) {
 	var b []byte
-	for i := int32(0); len(t.nodes) > 0 && len(b) < max; {
+	i := int32(0)
+	for len(t.nodes) > 0 && len(b) < max {
 		n := &t.nodes[i]
 		if len(n.kids) != 1 || len(n.ends) > 0 {
 			break
@@ -633,5 +667,5 @@ func (t *trie) prefix(max int) []byte {
 		b = append(b, n.kids[0].c)
 		i = n.kids[0].i
 	}
-	return b
+	return b, i
 }
