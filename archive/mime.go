@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"strings"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
@@ -81,123 +80,57 @@ func (p *Part) isMessage(t, parentType string) bool {
 		(parentType == "multipart/digest" && !p.Header.Has("Content-Type"))
 }
 
-// ParseMIME parses the MIME structure of a raw message in one pass per
-// nesting level, so at most MaxDepth+1 passes over its bytes whatever it
-// holds. It splits multiparts exactly as go-message's multipart reader
-// does (which go-imap and our patch extractor used before): the same
-// boundary rules, the same tolerance of bare LF, the same end for a part
-// or a multipart cut short. It fails only when ctx ends.
+// ParseMIME parses the MIME structure of a raw message in one pass over
+// its bytes, whatever their nesting (see scanner). It splits multiparts
+// exactly as go-message's multipart reader does (which go-imap and our
+// patch extractor used before): the same boundary rules, the same
+// tolerance of bare LF, the same end for a part or a multipart cut
+// short. It fails only when ctx ends.
 func ParseMIME(ctx context.Context, raw []byte) (*Part, error) {
-	p := &mimeParser{ctx: ctx, raw: raw}
+	p := newScanner(ctx, raw)
+	root := p.parse()
+	if p.err != nil || !p.reread {
+		return root, p.err
+	}
+	// The one pass read past the end of a multipart that was cut short
+	// (see scanner.reread): the level-by-level parse gives the answer.
+	return parseLevels(ctx, raw)
+}
+
+// headerReader reads the headers of parts of one message, as go-message
+// reads them.
+type headerReader struct {
+	raw []byte
+	rd  bytes.Reader
+	br  *bufio.Reader // reused for every header
+}
+
+func newHeaderReader(raw []byte) *headerReader {
+	h := &headerReader{raw: raw}
 	// The size of go-message's buffers (bufio's default), which
 	// decides some of its edge cases.
-	p.br = bufio.NewReaderSize(&p.rd, 4096)
-	root := p.message(0, len(raw), 0, "", false)
-	return root, p.err
+	h.br = bufio.NewReaderSize(&h.rd, 4096)
+	return h
 }
 
-type mimeParser struct {
-	ctx   context.Context
-	raw   []byte
-	rd    bytes.Reader
-	br    *bufio.Reader // reused for every header
-	parts int
-	err   error
-}
-
-// readHeader reads the header of part, which starts at part.Start, in
+// read reads the header of part, which starts at part.Start, in
 // raw[part.Start:limit].
-func (p *mimeParser) readHeader(part *Part, limit int) error {
-	p.rd.Reset(p.raw[part.Start:limit])
-	p.br.Reset(&p.rd)
-	h, err := textproto.ReadHeader(p.br)
-	part.Header = h
-	part.BodyStart = part.Start + int(p.rd.Size()) - p.rd.Len() - p.br.Buffered()
-	head := p.raw[part.Start:part.BodyStart]
+func (h *headerReader) read(part *Part, limit int) error {
+	h.rd.Reset(h.raw[part.Start:limit])
+	h.br.Reset(&h.rd)
+	hd, err := textproto.ReadHeader(h.br)
+	part.Header = hd
+	part.BodyStart = part.Start + int(h.rd.Size()) - h.rd.Len() - h.br.Buffered()
+	head := h.raw[part.Start:part.BodyStart]
 	blank := bytes.Equal(head, []byte("\n")) || bytes.Equal(head, []byte("\r\n")) ||
 		bytes.HasSuffix(head, []byte("\n\n")) || bytes.HasSuffix(head, []byte("\n\r\n"))
 	part.HeaderOpen = part.BodyStart == limit && !blank
 	return err
 }
 
-// message parses the message in raw[start:limit] at depth. parentType
-// is that of the multipart holding the part that encloses it: go-message
-// (and so go-imap's section lookup) takes a message without Content-Type
-// enclosed in a multipart/digest part to enclose a message itself.
-func (p *mimeParser) message(start, limit, depth int, parentType string, cut bool) *Part {
-	m := &Part{Start: start, End: limit, Cut: cut}
-	m.HeaderErr = p.readHeader(m, limit)
-	p.parts++
-	p.content(m, depth, parentType)
-	return m
-}
-
-// content parses what a part holds, when it is a multipart or a message.
-func (p *mimeParser) content(part *Part, depth int, parentType string) {
-	t, params := part.MediaType()
-	primary, _, _ := strings.Cut(t, "/")
-	isMsg := part.isMessage(t, parentType)
-	if primary != "multipart" && !isMsg {
-		return
-	}
-	if p.err == nil {
-		p.err = p.ctx.Err()
-	}
-	if depth >= MaxDepth || p.parts >= MaxParts || p.err != nil {
-		part.Opaque = true
-		return
-	}
-	if isMsg {
-		part.Message = p.message(part.BodyStart, part.End, depth+1, parentType, part.Cut)
-		return
-	}
-	p.multipart(part, t, params["boundary"], depth)
-}
-
 // lineMax is the longest line go-message's multipart reader reads
 // between parts (its buffer): a longer one ends the multipart.
 const lineMax = 4096
-
-// multipart splits the body of part into its parts, as go-message's
-// textproto.MultipartReader does (RFC 2046 section 5.1.1, with its
-// tolerance of bare LF and of white space after a boundary): lines
-// before the first delimiter line are skipped, each part runs to the
-// next delimiter, and the close delimiter, a malformed part header or
-// anything else between parts ends it.
-func (p *mimeParser) multipart(part *Part, mediaType, boundary string, depth int) {
-	if boundary == "" {
-		return
-	}
-	body := p.raw[part.BodyStart:part.End]
-	b := []byte("\r\n--" + boundary + "--")
-	s := splitter{nl: b[:2], nlDash: b[:len(b)-2], dashDash: b[2:], dash: b[2 : len(b)-2]}
-	pos, read := 0, 0
-	for {
-		start, ok := s.next(body, &pos, read)
-		if !ok {
-			return
-		}
-		if p.parts >= MaxParts || p.err != nil {
-			return
-		}
-		if p.parts%64 == 0 {
-			if p.err = p.ctx.Err(); p.err != nil {
-				return
-			}
-		}
-		c := &Part{Start: part.BodyStart + start}
-		if err := p.readHeader(c, part.End); err != nil {
-			return
-		}
-		n, cut := s.partLen(p.raw[c.BodyStart:part.End])
-		c.End, c.Cut = c.BodyStart+n, cut
-		p.parts++
-		read++
-		part.Parts = append(part.Parts, c)
-		p.content(c, depth+1, mediaType)
-		pos = c.End - part.BodyStart
-	}
-}
 
 // splitter holds one multipart's delimiters: nl is the line end its
 // first delimiter line set (CRLF, or LF when that line ends in a bare
@@ -299,13 +232,33 @@ func (s *splitter) partLen(data []byte) (n int, cut bool) {
 		}
 		total, data = total+j, data[j:]
 	}
+	return total + s.tailLen(data), true
+}
+
+// tailLen is where a part cut short ends in data, what is left of it
+// after its last line that starts like a delimiter but is none: before
+// a last line that is the start of a delimiter, if any.
+func (s *splitter) tailLen(data []byte) int {
 	if bytes.HasPrefix(s.nlDash, data) {
-		return total, true
+		return 0
 	}
 	if i := bytes.LastIndexByte(data, s.nlDash[0]); i >= 0 && bytes.HasPrefix(s.nlDash, data[i:]) {
-		return total + i, true
+		return i
 	}
-	return total + len(data), true
+	return len(data)
+}
+
+// tailEnd is tailLen of raw[r:end] as an offset in raw, looking at the
+// last len(nlDash) bytes only (what can be the start of a delimiter).
+func (s *splitter) tailEnd(raw []byte, r, end int) int {
+	if end-r <= len(s.nlDash) {
+		return r + s.tailLen(raw[r:end])
+	}
+	w := end - len(s.nlDash)
+	if i := bytes.LastIndexByte(raw[w:end], s.nlDash[0]); i >= 0 && bytes.HasPrefix(s.nlDash, raw[w+i:end]) {
+		return w + i
+	}
+	return end
 }
 
 func endsDelimiter(c byte) bool {

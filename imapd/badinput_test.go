@@ -181,6 +181,28 @@ func checkMalformed(t *testing.T, what, tag, status string) {
 	}
 }
 
+// clientMistakes are commands go-imap took for server faults, with what
+// the BAD answering them says (TestClientMistakes, TestStartTLSMistakes),
+// in the selected mailbox "dev".
+var clientMistakes = []struct{ cmd, reason string }{
+	{"UID FETCH 1:4294967296 FLAGS", "sequence set"},
+	{"FETCH 1:x FLAGS", "sequence set"},
+	{"FETCH 0 FLAGS", "sequence set"},
+	{"FETCH 1,,2 FLAGS", "sequence set"},
+	{"UID STORE 01 +FLAGS (\\Seen)", "sequence set"},
+	{"UID SEARCH UID 0:x", "sequence set"},
+	{"SEARCH 99999999999", "search key"},
+	{"SEARCH FOOBAR", "search key"},
+	{"SEARCH OR SUBJECT x FROBNICATE", "search key"},
+	{"SEARCH SINCE 99-Foo-2020", "date"},
+	{"SEARCH " + strings.Repeat("(", 2000) + "ALL" + strings.Repeat(")", 2000), "nested"},
+	{"FETCH 1 " + strings.Repeat("(", 2000), "nested"},
+	{`STATUS "&Jjo" (MESSAGES)`, "mailbox name"},
+	{"SELECT &Jjo-&Jjo-", "mailbox name"},
+	{"FETCH 1 (FLAGS " + strings.Repeat("x", 200<<10) + ")", "too long"},
+	{`APPEND dev "31-Foo-2024 25:00:00 +0000" {5}`, "date-time"},
+}
+
 // TestClientMistakes: what a client gets wrong is answered BAD with the
 // reason, not NO [SERVERBUG], and the session goes on.
 func TestClientMistakes(t *testing.T) {
@@ -191,24 +213,7 @@ func TestClientMistakes(t *testing.T) {
 	rc, _ := dialRaw(t, f.addr)
 	rc.expect("a", "LOGIN anonymous x", "OK")
 	rc.expect("b", "SELECT dev", "OK")
-	for i, tc := range []struct{ cmd, reason string }{
-		{"UID FETCH 1:4294967296 FLAGS", "sequence set"},
-		{"FETCH 1:x FLAGS", "sequence set"},
-		{"FETCH 0 FLAGS", "sequence set"},
-		{"FETCH 1,,2 FLAGS", "sequence set"},
-		{"UID STORE 01 +FLAGS (\\Seen)", "sequence set"},
-		{"UID SEARCH UID 0:x", "sequence set"},
-		{"SEARCH 99999999999", "search key"},
-		{"SEARCH FOOBAR", "search key"},
-		{"SEARCH OR SUBJECT x FROBNICATE", "search key"},
-		{"SEARCH SINCE 99-Foo-2020", "date"},
-		{"SEARCH " + strings.Repeat("(", 2000) + "ALL" + strings.Repeat(")", 2000), "nested"},
-		{"FETCH 1 " + strings.Repeat("(", 2000), "nested"},
-		{`STATUS "&Jjo" (MESSAGES)`, "mailbox name"},
-		{"SELECT &Jjo-&Jjo-", "mailbox name"},
-		{"FETCH 1 (FLAGS " + strings.Repeat("x", 200<<10) + ")", "too long"},
-		{`APPEND dev "31-Foo-2024 25:00:00 +0000" {5}`, "date-time"},
-	} {
+	for i, tc := range clientMistakes {
 		tag := fmt.Sprintf("c%d", i)
 		rc.send(tag + " " + tc.cmd + "\r\n")
 		_, st := rc.until(tag)
@@ -381,6 +386,38 @@ func TestConnsPerIP(t *testing.T) {
 			t.Fatalf("slot not freed after LOGOUT: %q", greet)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestConnsPerNet: the addresses of one client network (an IPv4 /24)
+// share MaxConnsPerNet slots, each within MaxConnsPerIP, while another
+// network still connects. Every 127/8 address is loopback on Linux: the
+// clients dial from 127.0.1.x and 127.0.2.1.
+func TestConnsPerNet(t *testing.T) {
+	f := newFixture(t, imapd.Config{MaxConnsPerIP: 2, MaxConnsPerNet: 3}, "dev")
+	dial := func(from string) string {
+		t.Helper()
+		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		c, err := d.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatalf("dial from %s: %v", from, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		greet, _ := bufio.NewReader(c).ReadString('\n')
+		return greet
+	}
+	for _, tc := range []struct{ from, want string }{
+		{"127.0.1.1", "* OK"},
+		{"127.0.1.1", "* OK"},
+		{"127.0.1.1", "* BYE"}, // the address's cap
+		{"127.0.1.2", "* OK"},
+		{"127.0.1.3", "* BYE"}, // the network's cap
+		{"127.0.2.1", "* OK"},  // another network
+	} {
+		if greet := dial(tc.from); !strings.HasPrefix(greet, tc.want) {
+			t.Errorf("connection from %s: %q, want %s", tc.from, greet, tc.want)
+		}
 	}
 }
 

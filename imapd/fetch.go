@@ -76,7 +76,7 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 					return err
 				}
 			}
-			mb.reset(raw)
+			mb.reset(raw, m.WireSize)
 			return ss.fetchOne(w, seq, m, &mb, options, markSeen)
 		})
 		if err != nil {
@@ -106,8 +106,14 @@ type msgBytes struct {
 	tree       *archive.Part // the MIME structure, when parsed
 }
 
-func (b *msgBytes) reset(raw []byte) {
+// reset starts on the message raw, whose size as sent is wireSize (0
+// when unknown): when that is its size, its lines all end in CRLF and
+// it is sent as it is, without a look for bare LF.
+func (b *msgBytes) reset(raw []byte, wireSize int) {
 	b.raw, b.full, b.head, b.fullOK, b.headOK, b.tree = raw, nil, nil, false, false, nil
+	if raw != nil && wireSize == len(raw) {
+		b.full, b.fullOK = raw, true
+	}
 }
 
 // mime is the MIME structure of the message as sent.

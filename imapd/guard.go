@@ -3,6 +3,7 @@ package imapd
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -36,17 +37,28 @@ import (
 // literal marker is a literal only if go-imap took it as one: the guard
 // watches go-imap's answers to know (a continuation request, or the
 // command's tagged answer). It also passes IDLE's DONE and AUTHENTICATE's
-// responses, and steps aside for good once STARTTLS succeeds: after it,
-// go-imap's own answers stand (the guard sits under TLS there). On
-// imaps it sits above TLS.
+// responses.
+//
+// On imaps it sits above TLS. On the plain port it answers STARTTLS
+// itself (RFC 9051 section 6.2.1), and goes on above the TLS it starts:
+// go-imap, had it answered, would have put TLS between itself and the
+// guard. go-imap offers STARTTLS before login, on the plain port (the
+// server gives it the TLS configuration), and does not see it answered;
+// after it, as go-imap still takes the connection for a plain one, the
+// guard takes STARTTLS out of the capabilities go-imap lists, and
+// answers another STARTTLS BAD.
 type guardConn struct {
-	net.Conn
-	log *slog.Logger
-	in  *bufio.Reader // the client's bytes
+	net.Conn // the client's connection (after STARTTLS, TLS runs over it)
+	log      *slog.Logger
+	in       *bufio.Reader // the client's bytes
 
 	out      []byte    // bytes passed, that go-imap has not read yet
 	deadline time.Time // the read deadline go-imap set
-	raw      bool      // STARTTLS succeeded: pass everything
+
+	starttls *tls.Config // offers STARTTLS (nil: go-imap answers it)
+	tc       *tls.Conn   // after STARTTLS (mu)
+	authed   bool        // a login succeeded: STARTTLS is over
+	capOut   bool        // take STARTTLS out of go-imap's CAPABILITY answer (mu)
 
 	cmd     command // the command under way
 	pending pending // what the next read may be, once go-imap answered
@@ -85,7 +97,7 @@ const (
 	pendNone         pending = iota
 	pendLiteral              // the line ended in a literal marker: a literal, unless go-imap refused the command
 	pendContinuation         // IDLE or AUTHENTICATE: lines of the exchange, until the tagged answer
-	pendStartTLS             // STARTTLS: raw bytes if go-imap said OK
+	pendLogin                // LOGIN: signed in if go-imap said OK
 )
 
 // watch follows go-imap's output while a command may continue past its
@@ -93,17 +105,17 @@ const (
 // whether the last line written asks for more (a continuation request,
 // "+ ...").
 type watch struct {
-	on       bool
-	tag      string
-	stopOnOK bool   // STARTTLS: after its OK, the output is TLS
-	line     []byte // the start of the line being written
-	tagged   bool
-	ok       bool
-	cont     bool
+	on     bool
+	tag    string
+	line   []byte // the start of the line being written
+	tagged bool
+	ok     bool
+	cont   bool
 }
 
-func newGuardConn(c net.Conn, log *slog.Logger) *guardConn {
-	return &guardConn{Conn: c, log: log, in: bufio.NewReaderSize(c, 1024)}
+// newGuardConn guards c; with starttls set, it answers STARTTLS.
+func newGuardConn(c net.Conn, log *slog.Logger, starttls *tls.Config) *guardConn {
+	return &guardConn{Conn: c, log: log, in: bufio.NewReaderSize(c, 1024), starttls: starttls}
 }
 
 // NetConn is the connection under the guard.
@@ -122,11 +134,44 @@ func (g *guardConn) SetDeadline(t time.Time) error {
 func (g *guardConn) Write(p []byte) (int, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	n, err := g.Conn.Write(p)
-	if g.w.on {
-		g.w.note(p[:n])
+	q := p
+	if g.capOut {
+		q = withoutStartTLS(p)
 	}
-	return n, err
+	n, err := g.writer().Write(q)
+	if g.w.on {
+		g.w.note(q[:n])
+	}
+	if n == len(q) {
+		n = len(p)
+	}
+	return min(n, len(p)), err
+}
+
+// writer is where the guard's and go-imap's answers go (mu held).
+func (g *guardConn) writer() io.Writer {
+	if g.tc != nil {
+		return g.tc
+	}
+	return g.Conn
+}
+
+// encrypted reports whether STARTTLS succeeded.
+func (g *guardConn) encrypted() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.tc != nil
+}
+
+// withoutStartTLS is go-imap's CAPABILITY answer without STARTTLS, which
+// it lists on a connection it takes for a plain one.
+func withoutStartTLS(p []byte) []byte {
+	if !bytes.Contains(p, []byte(" STARTTLS")) {
+		return p
+	}
+	p = bytes.ReplaceAll(p, []byte(" STARTTLS "), []byte(" "))
+	p = bytes.ReplaceAll(p, []byte(" STARTTLS\r\n"), []byte("\r\n"))
+	return bytes.ReplaceAll(p, []byte(" STARTTLS]"), []byte("]"))
 }
 
 // note follows the lines in p.
@@ -146,9 +191,6 @@ func (w *watch) note(p []byte) {
 		w.cont = len(w.line) > 0 && w.line[0] == '+'
 		if rest, ok := bytes.CutPrefix(w.line, []byte(w.tag+" ")); ok {
 			w.tagged, w.ok = true, bytes.HasPrefix(rest, []byte("OK"))
-			if w.stopOnOK && w.ok {
-				w.on = false
-			}
 		}
 		w.line = w.line[:0]
 		p = p[i+1:]
@@ -156,10 +198,10 @@ func (w *watch) note(p []byte) {
 }
 
 // arm starts watching go-imap's answer to the command under way.
-func (g *guardConn) arm(startTLS bool) {
+func (g *guardConn) arm() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.w = watch{on: true, tag: g.cmd.tag, stopOnOK: startTLS, line: g.w.line[:0]}
+	g.w = watch{on: true, tag: g.cmd.tag, line: g.w.line[:0]}
 }
 
 // seen says what go-imap wrote since arm.
@@ -177,12 +219,6 @@ func (g *guardConn) disarm() {
 
 func (g *guardConn) Read(p []byte) (int, error) {
 	for len(g.out) == 0 {
-		if g.raw {
-			if g.in.Buffered() > 0 {
-				return g.in.Read(p)
-			}
-			return g.Conn.Read(p)
-		}
 		if err := g.next(); err != nil {
 			return 0, err
 		}
@@ -202,7 +238,7 @@ func (g *guardConn) next() error {
 		if err := g.settle(); err != nil {
 			return err
 		}
-		if g.raw || len(g.out) > 0 {
+		if len(g.out) > 0 {
 			return nil
 		}
 	}
@@ -231,12 +267,12 @@ func (g *guardConn) settle() error {
 	g.pending = pendNone
 	tagged, ok, cont := g.seen()
 	switch {
-	case tagged && ok && p == pendStartTLS:
-		g.raw = true
-		return nil
 	case tagged:
 		// go-imap answered: the command is over, and what the client
 		// sends next is a new one (as go-imap reads it).
+		if ok && (p == pendLogin || g.cmd.name == "AUTHENTICATE") {
+			g.authed = true
+		}
 	case p == pendLiteral:
 		return nil // g.lit is set: go-imap reads the literal
 	case p == pendContinuation && (cont || g.cmd.name == "IDLE"):
@@ -267,7 +303,7 @@ func (g *guardConn) exchangeLine() error {
 		return nil
 	}
 	g.pending = pendContinuation
-	g.arm(false)
+	g.arm()
 	return nil
 }
 
@@ -372,23 +408,98 @@ func (g *guardConn) line() error {
 		g.cmd = command{}
 		return nil
 	}
+	if first && g.starttls != nil && g.cmd.name == "STARTTLS" && bareCommand(b, g.cmd.tag) {
+		return g.startTLS()
+	}
+	if first {
+		g.mu.Lock()
+		g.capOut = g.tc != nil && g.cmd.name == "CAPABILITY"
+		g.mu.Unlock()
+	}
 	g.cmd.lines++
 	g.out = b
 	switch {
 	case isLit:
 		g.lit = n
 		g.pending = pendLiteral
-		g.arm(false)
+		g.arm()
 	case g.cmd.name == "IDLE" || g.cmd.name == "AUTHENTICATE":
 		g.pending = pendContinuation
-		g.arm(false)
-	case g.cmd.name == "STARTTLS":
-		g.pending = pendStartTLS
-		g.arm(true)
+		g.arm()
+	case g.cmd.name == "LOGIN":
+		g.pending = pendLogin
+		g.arm()
 	default:
 		g.cmd = command{}
 	}
 	return nil
+}
+
+// bareCommand reports whether line is a command without arguments (go-imap
+// answers the others BAD).
+func bareCommand(line []byte, tag string) bool {
+	line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+	_, name, ok := strings.Cut(string(line), " ")
+	return ok && tag != "" && !strings.ContainsAny(name, " \t")
+}
+
+// startTLS answers STARTTLS (RFC 9051 section 6.2.1) and does the TLS
+// handshake; the guard then reads and writes through TLS.
+func (g *guardConn) startTLS() error {
+	switch {
+	case g.encrypted():
+		return g.refuseCommand("TLS is already active")
+	case g.authed:
+		return g.refuseCommand("STARTTLS is for before login")
+	}
+	tag := g.cmd.tag
+	g.cmd = command{}
+	g.mu.Lock()
+	g.Conn.SetWriteDeadline(time.Now().Add(lineTimeout))
+	_, err := io.WriteString(g.Conn, tag+" OK Begin TLS negotiation now\r\n")
+	g.Conn.SetWriteDeadline(time.Time{})
+	g.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	// What the client sent after the command, before the go-ahead, is
+	// read as the start of the handshake, as go-imap reads it: nothing
+	// sent in the clear is taken for a command sent under TLS.
+	var r io.Reader = g.Conn
+	if n := g.in.Buffered(); n > 0 {
+		b, _ := g.in.Peek(n)
+		r = io.MultiReader(bytes.NewReader(bytes.Clone(b)), g.Conn)
+	}
+	tc := tls.Server(readerConn{g.Conn, r}, g.starttls)
+	g.Conn.SetDeadline(time.Now().Add(lineTimeout))
+	err = tc.Handshake()
+	g.Conn.SetReadDeadline(g.deadline)
+	g.Conn.SetWriteDeadline(time.Time{})
+	if err != nil {
+		g.log.Debug("imap starttls failed", "remote", g.RemoteAddr().String(), "err", err)
+		g.Conn.Close()
+		return net.ErrClosed
+	}
+	g.mu.Lock()
+	g.tc = tc
+	g.mu.Unlock()
+	g.in = bufio.NewReaderSize(tc, 1024)
+	return nil
+}
+
+// readerConn is a connection that reads from r.
+type readerConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c readerConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// refuseCommand answers the command under way BAD, which ends it.
+func (g *guardConn) refuseCommand(reason string) error {
+	err := g.refuse(reason)
+	g.cmd = command{}
+	return err
 }
 
 // dropLiteral reads and drops a refused non-synchronizing literal,
@@ -414,7 +525,7 @@ func (g *guardConn) refuse(reason string) error {
 	defer g.mu.Unlock()
 	g.Conn.SetWriteDeadline(time.Now().Add(lineTimeout))
 	defer g.Conn.SetWriteDeadline(time.Time{})
-	_, err := io.WriteString(g.Conn, tag+" BAD [CLIENTBUG] "+reason+"\r\n")
+	_, err := io.WriteString(g.writer(), tag+" BAD [CLIENTBUG] "+reason+"\r\n")
 	return err
 }
 
@@ -425,7 +536,7 @@ func (g *guardConn) bye(reason string) error {
 		"reason", reason, "action", "bye")
 	g.mu.Lock()
 	g.Conn.SetWriteDeadline(time.Now().Add(lineTimeout))
-	io.WriteString(g.Conn, "* BYE "+reason+"\r\n")
+	io.WriteString(g.writer(), "* BYE "+reason+"\r\n")
 	g.mu.Unlock()
 	g.Conn.Close()
 	return net.ErrClosed

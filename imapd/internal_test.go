@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
+
+	"patchwell/store"
 )
 
 func TestToCRLF(t *testing.T) {
@@ -192,19 +194,22 @@ func TestMsgBytes(t *testing.T) {
 		"",
 	} {
 		whole := toCRLF([]byte(raw), nil)
-		var mb msgBytes
-		mb.reset([]byte(raw))
-		if got := mb.size(); got != len(whole) {
-			t.Errorf("%q: size %d, want %d", raw, got, len(whole))
-		}
-		if got, want := string(mb.header()), string(whole[:headerEnd(whole)]); got != want {
-			t.Errorf("%q: header %q, want %q", raw, got, want)
-		}
-		if got := mb.whole(); string(got) != string(whole) {
-			t.Errorf("%q: whole %q", raw, got)
-		}
-		if got, want := string(mb.header()), string(whole[:headerEnd(whole)]); got != want {
-			t.Errorf("%q: header after whole %q, want %q", raw, got, want)
+		// The size as sent, from the store; 0 for rows without it.
+		for _, wire := range []int{store.WireSize([]byte(raw)), 0} {
+			var mb msgBytes
+			mb.reset([]byte(raw), wire)
+			if got := mb.size(); got != len(whole) {
+				t.Errorf("%q (%d): size %d, want %d", raw, wire, got, len(whole))
+			}
+			if got, want := string(mb.header()), string(whole[:headerEnd(whole)]); got != want {
+				t.Errorf("%q (%d): header %q, want %q", raw, wire, got, want)
+			}
+			if got := mb.whole(); string(got) != string(whole) {
+				t.Errorf("%q (%d): whole %q", raw, wire, got)
+			}
+			if got, want := string(mb.header()), string(whole[:headerEnd(whole)]); got != want {
+				t.Errorf("%q (%d): header after whole %q, want %q", raw, wire, got, want)
+			}
 		}
 	}
 }

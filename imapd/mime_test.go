@@ -1,11 +1,14 @@
 package imapd_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -298,30 +301,119 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// bigNestedMessage is a message of about size bytes whose multiparts
+// nest depth deep, the bulk in the innermost (text/plain) part as
+// copies of line.
+func bigNestedMessage(depth, size int, line, id string) []byte {
+	var b bytes.Buffer
+	b.Grow(size + 100*depth)
+	fmt.Fprintf(&b, "From: Deep Diver <deep@example.org>\r\nTo: dev@lists.example.org\r\n"+
+		"Subject: big, nested %d deep\r\nMessage-ID: <%s@example.org>\r\nMIME-Version: 1.0\r\n"+
+		"Content-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n", depth, id)
+	for i := 1; i < depth; i++ {
+		fmt.Fprintf(&b, "--b%d\r\nContent-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n", i-1, i)
+	}
+	fmt.Fprintf(&b, "--b%d\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n", depth-1)
+	for b.Len() < size-10*depth {
+		b.WriteString(line)
+	}
+	for i := depth - 1; i >= 0; i-- {
+		fmt.Fprintf(&b, "--b%d--\r\n", i)
+	}
+	return b.Bytes()
+}
+
+// bigEnclosedMessage is a message of about size bytes that encloses
+// messages (message/rfc822) depth deep, the bulk in the innermost one.
+func bigEnclosedMessage(depth, size int, line, id string) []byte {
+	var b bytes.Buffer
+	b.Grow(size + 100*depth)
+	fmt.Fprintf(&b, "From: Deep Diver <deep@example.org>\r\nTo: dev@lists.example.org\r\n"+
+		"Subject: big, enclosed %d deep\r\nMessage-ID: <%s@example.org>\r\nMIME-Version: 1.0\r\n"+
+		"Content-Type: message/rfc822\r\n\r\n", depth, id)
+	for i := 1; i < depth; i++ {
+		fmt.Fprintf(&b, "Subject: level %d\r\nContent-Type: message/rfc822\r\n\r\n", i)
+	}
+	b.WriteString("Subject: innermost\r\nContent-Type: text/plain\r\n\r\n")
+	for b.Len() < size {
+		b.WriteString(line)
+	}
+	return b.Bytes()
+}
+
+// drain reads the answers to a command up to its tagged status line,
+// skipping literals without looking at them, and fails unless it is OK.
+func drain(b *testing.B, r *bufio.Reader, tag string) {
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			b.Fatalf("read: %v", err)
+		}
+		if strings.HasPrefix(l, tag+" ") {
+			if !strings.HasPrefix(l, tag+" OK") {
+				b.Fatalf("%s", l)
+			}
+			return
+		}
+		if i := strings.LastIndexByte(l, '{'); i >= 0 && strings.HasSuffix(l, "}\r\n") {
+			n, err := strconv.ParseInt(l[i+1:len(l)-3], 10, 64)
+			if err != nil {
+				b.Fatalf("literal in %q: %v", l, err)
+			}
+			if _, err := r.Discard(int(n)); err != nil {
+				b.Fatalf("literal: %v", err)
+			}
+		}
+	}
+}
+
 // BenchmarkFetchNested times UID FETCH of BODYSTRUCTURE, and of
 // BODY.PEEK[1.1.1...] down to the innermost part, of a message nested
-// 5,000 and 10,000 deep (340 KB and 690 KB), over a TCP connection;
-// cpu-ms/op is the CPU the process (server and client) spent per FETCH.
+// 5,000 and 10,000 deep (340 KB and 690 KB) and of maximum-size (32
+// MiB) messages nested 20 deep (archive.MaxDepth), the bulk in the
+// innermost part: multiparts with text lines, lines of dashes, or lines
+// that start as the boundaries do, or enclosed messages; over a TCP connection, the client a bare reader that
+// skips literals. cpu-ms/op is the CPU the process (server and client)
+// spent per FETCH.
 func BenchmarkFetchNested(b *testing.B) {
-	for _, depth := range []int{5000, 10000} {
+	for _, msg := range []struct {
+		name  string
+		depth int
+		raw   []byte
+	}{
+		{"depth=5000", 5000, nestedMessage(5000, "deep")},
+		{"depth=10000", 10000, nestedMessage(10000, "deep")},
+		{"32MiB/depth=20/text", 20, bigNestedMessage(20, 32<<20, strings.Repeat("x", 72)+"\r\n", "big")},
+		{"32MiB/depth=20/dashes", 20, bigNestedMessage(20, 32<<20, "--x\r\n", "dashes")},
+		// Lines that start as every boundary (b0 to b19) does.
+		{"32MiB/depth=20/boundary-like", 20, bigNestedMessage(20, 32<<20, "--bx\r\n", "boundary-like")},
+		{"32MiB/depth=20/rfc822", 20, bigEnclosedMessage(20, 32<<20, strings.Repeat("x", 72)+"\r\n", "enclosed")},
+	} {
 		f := newFixture(b, imapd.Config{}, "dev")
-		raw := nestedMessage(depth, "deep")
-		f.deliver("dev", raw)
-		c := dialClient(b, f, "dev")
-		for _, item := range []struct {
-			name string
-			opts *imap.FetchOptions
-		}{
-			{"BODYSTRUCTURE", &imap.FetchOptions{BodyStructure: &imap.FetchItemBodyStructure{Extended: true}}},
-			{"BODY[1.1.1...]", &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Part: ones(depth), Peek: true}}}},
+		f.deliver("dev", msg.raw)
+		nc, err := net.Dial("tcp", f.addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { nc.Close() })
+		r := bufio.NewReaderSize(nc, 64<<10)
+		if _, err := r.ReadString('\n'); err != nil {
+			b.Fatal(err)
+		}
+		io.WriteString(nc, "a LOGIN anonymous x\r\n")
+		drain(b, r, "a")
+		io.WriteString(nc, "b EXAMINE dev\r\n")
+		drain(b, r, "b")
+		for _, item := range []struct{ name, cmd string }{
+			{"BODYSTRUCTURE", "BODYSTRUCTURE"},
+			{"BODY[1.1.1...]", "BODY.PEEK[" + strings.TrimSuffix(strings.Repeat("1.", msg.depth), ".") + "]"},
 		} {
-			b.Run(fmt.Sprintf("%s/depth=%d", item.name, depth), func(b *testing.B) {
-				b.SetBytes(int64(len(raw)))
+			b.Run(item.name+"/"+msg.name, func(b *testing.B) {
+				b.SetBytes(int64(len(msg.raw)))
 				cpu0 := cpuTime()
 				for b.Loop() {
-					if _, err := c.Fetch(imap.UIDSetNum(1), item.opts).Collect(); err != nil {
-						b.Fatal(err)
-					}
+					io.WriteString(nc, "c UID FETCH 1 ("+item.cmd+")\r\n")
+					drain(b, r, "c")
 				}
 				b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 			})

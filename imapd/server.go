@@ -24,8 +24,11 @@ type Config struct {
 	// TLS, when set, offers STARTTLS on Serve and is used by ServeTLS.
 	TLS *tls.Config
 	// MaxConns caps connections in total (default 10,000), MaxConnsPerIP
-	// per client address (default 50).
-	MaxConns, MaxConnsPerIP int
+	// per client address (default 50) and MaxConnsPerNet per client
+	// network, an IPv4 /24 or an IPv6 /64 (default 4 times
+	// MaxConnsPerIP), so that the addresses of one network cannot take
+	// every slot (as smtpd does).
+	MaxConns, MaxConnsPerIP, MaxConnsPerNet int
 	// IdleTimeout drops a signed-in connection that sends nothing for
 	// this long, IDLE included (default 30 minutes, the least RFC 3501
 	// allows; go-imap itself waits 35). Before login go-imap allows 30 s.
@@ -55,6 +58,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxConnsPerIP <= 0 {
 		c.MaxConnsPerIP = 50
+	}
+	if c.MaxConnsPerNet <= 0 {
+		c.MaxConnsPerNet = 4 * c.MaxConnsPerIP
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 30 * time.Minute
@@ -96,13 +102,15 @@ func New(st store.Store, acc *review.Accounts, cfg Config, log *slog.Logger) (*S
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{st: st, acc: acc, cfg: cfg, log: log, ctx: ctx, cancel: cancel,
-		conns:    connlimit.New(cfg.MaxConns, cfg.MaxConnsPerIP),
+		conns:    connlimit.NewPerNet(cfg.MaxConns, cfg.MaxConnsPerIP, cfg.MaxConnsPerNet),
 		failures: &failures{max: cfg.LoginFailures, window: cfg.LoginWindow, byIP: map[string][]time.Time{}}}
 	s.hub = newHub(st, log, cfg.Poll)
 	if err := s.hub.start(ctx); err != nil {
 		cancel()
 		return nil, fmt.Errorf("imap: %w", err)
 	}
+	// The plain port: go-imap offers STARTTLS (before login), the
+	// guard answers it (guard.go).
 	s.srv = imapserver.New(s.options(cfg.TLS))
 	// imaps: TLS is done below go-imap (under the guard), so go-imap
 	// must not offer STARTTLS there.
@@ -154,7 +162,7 @@ func (s *Server) Notify() { s.hub.notify() }
 
 // Serve accepts plain connections (STARTTLS when TLS is configured).
 func (s *Server) Serve(l net.Listener) error {
-	return s.srv.Serve(guardListener{&limitListener{Listener: l, s: s}, s.log})
+	return s.srv.Serve(guardListener{&limitListener{Listener: l, s: s}, s.log, s.cfg.TLS})
 }
 
 // ServeTLS accepts connections with implicit TLS (imaps).
@@ -162,7 +170,7 @@ func (s *Server) ServeTLS(l net.Listener) error {
 	if s.cfg.TLS == nil {
 		return errors.New("imaps: no TLS certificate configured")
 	}
-	return s.srvTLS.Serve(guardListener{tls.NewListener(&limitListener{Listener: l, s: s, quiet: true}, s.cfg.TLS), s.log})
+	return s.srvTLS.Serve(guardListener{tls.NewListener(&limitListener{Listener: l, s: s, quiet: true}, s.cfg.TLS), s.log, nil})
 }
 
 // Close drops every connection and stops the watcher.
@@ -176,10 +184,11 @@ func (s *Server) Close() error {
 }
 
 // guardListener puts the guard (guard.go) between go-imap and each
-// connection.
+// connection; with starttls set, the guard answers STARTTLS.
 type guardListener struct {
 	net.Listener
-	log *slog.Logger
+	log      *slog.Logger
+	starttls *tls.Config
 }
 
 func (l guardListener) Accept() (net.Conn, error) {
@@ -187,7 +196,7 @@ func (l guardListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newGuardConn(c, l.log), nil
+	return newGuardConn(c, l.log, l.starttls), nil
 }
 
 // failures remembers failed logins per address in a sliding window.
@@ -358,6 +367,9 @@ func tlsState(c net.Conn) bool {
 		case *tls.Conn:
 			return true
 		case *guardConn:
+			if t.encrypted() {
+				return true
+			}
 			c = t.Conn
 		default:
 			return false

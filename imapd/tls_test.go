@@ -219,9 +219,10 @@ func TestTLSAndAccounts(t *testing.T) {
 
 // TestGuardTLS: on imaps the guard sits above TLS and answers client
 // mistakes BAD; go-imap offers no STARTTLS there (it does not see the
-// TLS), and still does on the plain port. After STARTTLS the guard is
-// under TLS and steps aside: go-imap's own answer stands (NO [SERVERBUG]
-// for this one), and the session goes on.
+// TLS), and does on the plain port. There the guard answers STARTTLS and
+// stays above the TLS it starts: client mistakes are BAD (they were NO
+// [SERVERBUG] when go-imap did the TLS, under the guard), STARTTLS is no
+// longer offered and is BAD again, and the session goes on.
 func TestGuardTLS(t *testing.T) {
 	e := newTLSEnv(t)
 	cmd := func(c net.Conn, r *bufio.Reader, tag, line string) (caps, status string) {
@@ -279,12 +280,82 @@ func TestGuardTLS(t *testing.T) {
 	sc := tls.Client(pc, &tls.Config{InsecureSkipVerify: true})
 	defer sc.Close()
 	r = bufio.NewReader(sc)
+	if caps, _ := cmd(sc, r, "b1", "CAPABILITY"); caps == "" || strings.Contains(caps, "STARTTLS") {
+		t.Errorf("after STARTTLS, capabilities %q: want them, without STARTTLS", caps)
+	}
+	if _, st := cmd(sc, r, "b2", "STARTTLS"); !strings.HasPrefix(st, "b2 BAD") {
+		t.Errorf("STARTTLS again: %q, want BAD", st)
+	}
 	cmd(sc, r, "c", "LOGIN anonymous x")
 	cmd(sc, r, "d", "EXAMINE pub")
-	if _, st := cmd(sc, r, "e", "UID FETCH 1:4294967296 FLAGS"); !strings.HasPrefix(st, "e BAD") && !strings.HasPrefix(st, "e NO") {
-		t.Errorf("after STARTTLS, a bad sequence set: %q, want it refused", st)
+	if _, st := cmd(sc, r, "e", "UID FETCH 1:4294967296 FLAGS"); !strings.HasPrefix(st, "e BAD") {
+		t.Errorf("after STARTTLS, a bad sequence set: %q, want BAD", st)
 	}
 	if _, st := cmd(sc, r, "f", "FETCH 1:* FLAGS"); !strings.HasPrefix(st, "f OK") {
 		t.Errorf("after STARTTLS, FETCH after: %q", st)
+	}
+}
+
+// TestStartTLSEdges: STARTTLS after login is BAD, one with arguments is
+// go-imap's BAD; a command sent in the clear right after STARTTLS,
+// before the go-ahead, is not run under TLS (it is read as the start of
+// the handshake, which fails), and neither is a handshake gone wrong.
+func TestStartTLSEdges(t *testing.T) {
+	e := newTLSEnv(t)
+	dial := func() (net.Conn, *bufio.Reader) {
+		t.Helper()
+		c, err := net.Dial("tcp", e.plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		r := bufio.NewReader(c)
+		r.ReadString('\n')
+		return c, r
+	}
+	cmd := func(c net.Conn, r *bufio.Reader, tag, line string) string {
+		t.Helper()
+		io.WriteString(c, tag+" "+line+"\r\n")
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				return "EOF"
+			}
+			if strings.HasPrefix(l, tag+" ") {
+				return strings.TrimSpace(l)
+			}
+		}
+	}
+
+	c, r := dial()
+	if st := cmd(c, r, "a", "STARTTLS now"); !strings.HasPrefix(st, "a BAD") {
+		t.Errorf("STARTTLS with an argument: %q, want BAD", st)
+	}
+	cmd(c, r, "b", "LOGIN anonymous x")
+	if st := cmd(c, r, "c", "STARTTLS"); !strings.HasPrefix(st, "c BAD") {
+		t.Errorf("STARTTLS after login: %q, want BAD", st)
+	}
+	if st := cmd(c, r, "d", "EXAMINE pub"); !strings.HasPrefix(st, "d OK") {
+		t.Errorf("EXAMINE after: %q", st)
+	}
+
+	c, r = dial()
+	io.WriteString(c, "a STARTTLS\r\nb LOGIN anonymous x\r\n")
+	if l, _ := r.ReadString('\n'); !strings.HasPrefix(l, "a OK") {
+		t.Fatalf("STARTTLS: %q", l)
+	}
+	if rest, err := io.ReadAll(r); len(rest) > 0 && strings.Contains(string(rest), "b OK") {
+		t.Errorf("a command sent in the clear after STARTTLS ran: %q (%v)", rest, err)
+	}
+
+	c, r = dial()
+	io.WriteString(c, "a STARTTLS\r\n")
+	if l, _ := r.ReadString('\n'); !strings.HasPrefix(l, "a OK") {
+		t.Fatalf("STARTTLS: %q", l)
+	}
+	io.WriteString(c, "not a handshake\r\n")
+	if _, err := io.ReadAll(r); err != nil {
+		t.Errorf("after a failed handshake: %v, want the connection closed", err)
 	}
 }
