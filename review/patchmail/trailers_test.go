@@ -121,7 +121,7 @@ func TestB4Followups(t *testing.T) {
 func TestWithoutTrailers(t *testing.T) {
 	for in, want := range map[string]string{
 		"Why.\n\nMore why.\n\nSigned-off-by: A <a@example.org>\nReviewed-by: B <b@example.org>\n": "Why.\n\nMore why.\n",
-		"Why.\n\nFixes: 0123 (\"x\")\nnot a trailer\n":                                           "Why.\n\nFixes: 0123 (\"x\")\nnot a trailer\n",
+		"Why.\n\nFixes: 0123 (\"x\")\nnot a trailer\n":                                            "Why.\n\nFixes: 0123 (\"x\")\nnot a trailer\n",
 		"Signed-off-by: A <a@example.org>\n":                                                      "",
 		"Just text.\n":                                                                            "Just text.\n",
 	} {
