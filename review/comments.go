@@ -635,6 +635,7 @@ type threadCache struct {
 type parsedMail struct {
 	m          store.Message
 	body, diff string
+	automatic  bool // a program wrote it (Auto-Submitted)
 }
 
 // load parses the patches and replies of thread tid in list, once.
@@ -651,7 +652,7 @@ func (c *threadCache) load(ctx context.Context, st store.Store, tid int64, list 
 		if err != nil {
 			return nil // stored but unparsable: nothing to show
 		}
-		c.parsed[m.ID] = parsedMail{m: *m, body: pm.Body, diff: pm.Diff}
+		c.parsed[m.ID] = parsedMail{m: *m, body: pm.Body, diff: pm.Diff, automatic: pm.Automatic}
 		return nil
 	})
 }
@@ -767,7 +768,9 @@ func (s *Service) seriesComments(ctx context.Context, id int64, depth int, cache
 			indexes[a] = ix
 		}
 		for _, f := range findComments(ix, targets, a, bodies[r.ID]) {
-			out = append(out, commentOf(f, r))
+			c := commentOf(f, r)
+			c.Bot = cache.parsed[r.ID].automatic
+			out = append(out, c)
 		}
 	}
 

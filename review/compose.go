@@ -364,7 +364,10 @@ func (s *Service) PostReply(ctx context.Context, r Reply) (string, error) {
 	now := time.Now()
 	raw, msgid := archive.Compose(archive.Outgoing{From: from, To: []string{se.List + "@" + s.domain},
 		Subject: "Re: " + se.Subject, MessageID: fmt.Sprintf("%s.%d.%d@%s", r.Tag, se.ID, now.UnixNano(), s.domain),
-		Date: now, InReplyTo: parent, Body: r.Body})
+		Date: now, InReplyTo: parent, Body: r.Body,
+		// Written by patchwell, not a reviewer (RFC 3834): counted apart
+		// from review, and no vacation reply answers it.
+		Extra: []core.Header{{Name: "Auto-Submitted", Value: "auto-generated"}}})
 	if err := s.in.Post(ctx, Post{Lists: []string{se.List}, Raw: raw, Distribute: true}); err != nil {
 		return "", err
 	}

@@ -141,3 +141,38 @@ func TestWithoutGitSignature(t *testing.T) {
 		}
 	}
 }
+
+// TestBotRepliesApart: a reply patchwell writes (a CI summary, posted
+// with PostReply) is marked Auto-Submitted and read back as a bot's
+// comment, not a reviewer's.
+func TestBotRepliesApart(t *testing.T) {
+	in, st := newTestIngester(t)
+	ctx := context.Background()
+	svc := New(st, ServiceConfig{Ingester: in, Domain: "lists.example.org"})
+	deliver(t, in, patchMail(1, 1, testDiff), patchMail(1, 2, secondDiff),
+		rawMail("Rita <rita@example.org>", "human@example.org", "v1-1@example.org", "Re: [PATCH 1/2] wdt: write twice", "Mon, 1 Aug 2024 11:00:00 +0000", "Why twice?\n"))
+	id := seriesOf(t, st, "v1-1@example.org")
+	se, _, err := svc.Series(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgid, err := svc.PostReply(ctx, Reply{Series: se, From: "dev CI <dev@lists.example.org>", Tag: "ci", Body: "CI result for this series: success\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := st.Raw(ctx, "dev", msgid)
+	if err != nil || !strings.Contains(string(raw), "\nAuto-Submitted: auto-generated\n") {
+		t.Fatalf("the CI reply (%v) is not marked Auto-Submitted:\n%s", err, raw)
+	}
+	cs, err := svc.SeriesComments(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bots := map[string]bool{}
+	for _, c := range cs {
+		bots[c.MessageID] = c.Bot
+	}
+	if len(bots) != 2 || bots["human@example.org"] || !bots[msgid] {
+		t.Errorf("comments (message -> bot): %v; want the human's and the CI reply, only the latter a bot's", bots)
+	}
+}

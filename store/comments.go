@@ -29,6 +29,9 @@ type LineComment struct {
 	// Quote is the diff lines the reviewer quoted just before the comment,
 	// as the patch has them, for display.
 	Quote []string `json:"quote,omitempty"`
+	// Bot: a program wrote the reply (Auto-Submitted: a CI result, an
+	// "Applied, thanks"), not a reviewer; not counted as review.
+	Bot bool `json:"bot,omitempty"`
 
 	Resolved   bool      `json:"resolved"`
 	ResolvedBy string    `json:"resolved_by,omitempty"`

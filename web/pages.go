@@ -148,8 +148,9 @@ type seriesPage struct {
 	Compare []store.Series // other revisions, for "compare with" links
 	// Discussion: comments in replies to the cover letter.
 	Discussion []viewComment
-	// Comments counts the review comments, Unresolved those not resolved.
-	Comments, Unresolved int
+	// Comments counts the review comments, Unresolved those not resolved;
+	// Automated the replies programs wrote (CI results, "Applied").
+	Comments, Unresolved, Automated int
 	// Review: the review forms, for readers who may comment; CoverForm a
 	// reply to the cover letter.
 	Review    reviewBlock
@@ -232,10 +233,15 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	attachComments(&d, cs)
-	d.Comments = len(cs)
 	for _, c := range cs {
-		if !c.Resolved {
+		switch {
+		case c.Bot:
+			d.Automated++
+		case !c.Resolved:
 			d.Unresolved++
+			d.Comments++
+		default:
+			d.Comments++
 		}
 	}
 	if d.Review, err = h.seriesReview(r, l); err != nil {

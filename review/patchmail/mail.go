@@ -90,6 +90,7 @@ type Mail struct {
 	Pull          *Pull          // set for git request-pull mails
 	TooDeep       bool           // MIME nesting exceeded archive.MaxDepth; parts below were not read
 	TooManyParts  bool           // more than maxParts MIME parts; the rest were not read
+	Automatic     bool           // Auto-Submitted other than "no" (RFC 3834): a program wrote it
 }
 
 // Pull is what a git request-pull mail asks to pull.
@@ -137,6 +138,9 @@ func Parse(raw []byte) (*Mail, error) {
 		hdr := mail.Header{Header: h}
 		m.Subject = ParseSubject(headerText(h, "Subject"))
 		m.Author = parseFrom(headerText(h, "From"))
+		if a := strings.ToLower(strings.TrimSpace(h.Get("Auto-Submitted"))); a != "" && a != "no" {
+			m.Automatic = true // RFC 3834: written by a program (CI, "applied" replies, bots)
+		}
 		if d, err := hdr.Date(); err == nil {
 			m.AuthorDate = d
 		} else if d, ok := parseDate(h.Get("Date")); ok {
