@@ -196,7 +196,9 @@ func TestPageCacheSeesNewMessages(t *testing.T) {
 	l.deliver(mail(ann, "p1@example.org", "[PATCH] frob: faster", "", patchBody))
 	path := "/dev/p1@example.org/t/"
 	r1 := l.do("GET", path)
-	if r1.code != http.StatusOK || !strings.Contains(string(r1.body), "return 2;") {
+	// The patch's diff is a coloured table, as on the series page.
+	if r1.code != http.StatusOK || !strings.Contains(string(r1.body), "Make the frobnicator faster.") ||
+		!strings.Contains(string(r1.body), `<table class="diff">`) || !strings.Contains(string(r1.body), `<tr class="add" id="m1-f0-n3">`) {
 		t.Fatalf("GET %s = %d\n%s", path, r1.code, r1.body)
 	}
 	etag := r1.header.Get("ETag")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"patchwell/core"
 	"patchwell/store"
 )
 
@@ -19,9 +20,12 @@ const threadPageSize = 50
 const maxDepth = 12
 
 type threadMessage struct {
-	M       store.Message
-	Depth   int
-	Blocks  []block
+	M      store.Message
+	Depth  int
+	Blocks []block
+	// Files is a patch's diff, coloured as on the series page (Blocks
+	// then hold the text before it).
+	Files   []diffFile
 	Headers string
 	// Focus marks the message the URL names.
 	Focus bool
@@ -218,11 +222,13 @@ func (h *Handler) threadPage(w http.ResponseWriter, r *http.Request, list, id st
 	pageURL := func(n int) string { return base + view + "?page=" + strconv.Itoa(n) }
 	d := threadPage{List: list, ID: id, Flat: flat, Total: len(msgs), Page: page, Pages: pages,
 		Subject: visible(msgs[order[0]].Subject)}
+	hl := newHighlighter()
 	for _, i := range order[(page-1)*threadPageSize : min(page*threadPageSize, len(order))] {
 		m := msgs[i]
 		m.Subject = visible(m.Subject)
 		m.From.Name = visible(m.From.Name)
-		tm := threadMessage{M: m, Blocks: splitBody(bodies[i]), Focus: i == focus, ShowSubject: true}
+		tm := threadMessage{M: m, Focus: i == focus, ShowSubject: true}
+		tm.Blocks, tm.Files = messageBody(hl, anchor(&m), m.Kind, bodies[i])
 		if p := parentOf(msgs, at, i, flat, order); p >= 0 && baseSubject(msgs[p].Subject) == baseSubject(msgs[i].Subject) {
 			tm.ShowSubject = false
 		}
@@ -332,7 +338,8 @@ func (h *Handler) messagePage(w http.ResponseWriter, r *http.Request, list, id s
 		}
 		m.Subject = visible(m.Subject)
 		m.From.Name = visible(m.From.Name)
-		tm := threadMessage{M: m, Blocks: splitBody(bodies[i]), Focus: true, Headers: metaHeaders(&m), ShowSubject: true}
+		tm := threadMessage{M: m, Focus: true, Headers: metaHeaders(&m), ShowSubject: true}
+		tm.Blocks, tm.Files = messageBody(newHighlighter(), anchor(&m), m.Kind, bodies[i])
 		tm.Auth = h.messageAuth(r.Context(), list, id)
 		hds, err := h.r.ThreadHeaders(r.Context(), list, id)
 		if err != nil {
@@ -358,4 +365,46 @@ func (h *Handler) messagePage(w http.ResponseWriter, r *http.Request, list, id s
 		return
 	}
 	h.httpError(w, r, http.StatusNotFound, "message not found")
+}
+
+// messageBody splits a message's text for its page: quoted and plain
+// blocks, and for a patch its diff, cut into files and coloured as on the
+// series page (anchors under prefix).
+func messageBody(hl *highlighter, prefix, kind, body string) ([]block, []diffFile) {
+	if kind == core.KindPatch {
+		if i := diffStart(body); i >= 0 {
+			files := splitDiff(prefix, body[i:])
+			hl.patch(body[i:], files)
+			var blocks []block
+			if strings.TrimSpace(body[:i]) != "" {
+				blocks = splitBody(body[:i])
+			}
+			return blocks, files
+		}
+	}
+	return splitBody(body), nil
+}
+
+// diffStart is where a patch mail's diff begins: its first "diff --git"
+// line, else a "--- " line followed by "+++ " (a diff without git's
+// header); -1 when there is none.
+func diffStart(body string) int {
+	if strings.HasPrefix(body, "diff --git ") {
+		return 0
+	}
+	if i := strings.Index(body, "\ndiff --git "); i >= 0 {
+		return i + 1
+	}
+	for i := 0; i < len(body); {
+		j := strings.Index(body[i:], "\n--- ")
+		if j < 0 {
+			return -1
+		}
+		at := i + j + 1
+		if nl := strings.IndexByte(body[at:], '\n'); nl >= 0 && strings.HasPrefix(body[at+nl+1:], "+++ ") {
+			return at
+		}
+		i = at
+	}
+	return -1
 }
