@@ -572,7 +572,7 @@ func cmdReindex(args []string) error {
 	if _, err := os.Stat(filepath.Join(*data, store.DBFile)); err != nil {
 		return fmt.Errorf("no database in %s: %w", *data, err)
 	}
-	unlock, err := server.LockData(*data)
+	unlock, err := store.LockDir(*data)
 	if err != nil {
 		return err
 	}
@@ -600,21 +600,8 @@ func cmdReindex(args []string) error {
 		return err
 	}
 	// Keep the old database beside the new one, then move the new one in.
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		src := filepath.Join(*data, store.DBFile+suffix)
-		if _, err := os.Stat(src); err == nil {
-			if err := os.Rename(src, src+".before-reindex-"+stamp); err != nil {
-				return err
-			}
-		}
-	}
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		src := filepath.Join(tmp, store.DBFile+suffix)
-		if _, err := os.Stat(src); err == nil {
-			if err := os.Rename(src, filepath.Join(*data, store.DBFile+suffix)); err != nil {
-				return err
-			}
-		}
+	if err := store.ReplaceDB(*data, tmp, ".before-reindex-"+stamp); err != nil {
+		return err
 	}
 	os.RemoveAll(tmp)
 	names := make([]string, 0, len(stats))

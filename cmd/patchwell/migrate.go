@@ -10,7 +10,6 @@ import (
 
 	"patchwell/internal/progress"
 	"patchwell/review"
-	"patchwell/server"
 	"patchwell/store"
 )
 
@@ -47,7 +46,7 @@ func cmdMigrate(args []string) error {
 			}
 		}
 		// No server may write to a data directory while it is copied.
-		unlock, err := server.LockData(where)
+		unlock, err := store.LockDir(where)
 		if err != nil {
 			return nil, nil, err
 		}
