@@ -14,11 +14,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -543,19 +545,6 @@ func countMessages(paths []string) int64 {
 	return n
 }
 
-// storeTotal is how many messages the lists of st hold (-1 if unknown).
-func storeTotal(ctx context.Context, st store.Store) int64 {
-	lists, err := st.Lists(ctx)
-	if err != nil {
-		return -1
-	}
-	var n int64
-	for _, l := range lists {
-		n += int64(l.Messages)
-	}
-	return n
-}
-
 func cmdReindex(args []string) error {
 	fs := newFlags("reindex")
 	data, dbURL := storeFlags(fs)
@@ -569,49 +558,31 @@ func cmdReindex(args []string) error {
 	if *dbURL != "" {
 		return usageError{"reindex rebuilds a SQLite data directory; to rebuild a PostgreSQL database, copy it into an empty one: patchwell migrate --from URL --to NEW-URL"}
 	}
-	if _, err := os.Stat(filepath.Join(*data, store.DBFile)); err != nil {
-		return fmt.Errorf("no database in %s: %w", *data, err)
-	}
-	unlock, err := store.LockDir(*data)
+	bar, done := progressLine("reindex")
+	stats, kept, err := review.ReindexDir(context.Background(), *data, newLogger(slog.LevelWarn), bar)
+	done()
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	stamp := time.Now().UTC().Format("20060102T150405")
-	tmp := filepath.Join(*data, "reindex-"+stamp)
-	old, err := openStore(*data, *dbURL)
-	if err != nil {
-		return err
-	}
-	fresh, err := createStore(tmp, "")
-	if err != nil {
-		old.Close()
-		return err
-	}
-	bar := progress.New(os.Stderr, storeTotal(context.Background(), old), "reindex")
-	stats, err := review.Reindex(context.Background(), old, fresh, newLogger(slog.LevelWarn), bar.Add)
-	bar.Done()
-	cerr1, cerr2 := old.Close(), fresh.Close()
-	if err == nil {
-		err = errors.Join(cerr1, cerr2)
-	}
-	if err != nil {
-		os.RemoveAll(tmp)
-		return err
-	}
-	// Keep the old database beside the new one, then move the new one in.
-	if err := store.ReplaceDB(*data, tmp, ".before-reindex-"+stamp); err != nil {
-		return err
-	}
-	os.RemoveAll(tmp)
-	names := make([]string, 0, len(stats))
-	for n := range stats {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Printf("%s: %d messages reindexed\n", n, stats[n].Imported)
-	}
-	fmt.Printf("old database kept as %s\n", store.DBFile+".before-reindex-"+stamp)
+	printStats(stats, "%s: %d messages reindexed\n")
+	fmt.Printf("old database kept as %s\n", kept)
 	return nil
+}
+
+// progressLine is a review.Progress that draws a progress line for what
+// (progress.New); done ends the line.
+func progressLine(what string) (p review.Progress, done func()) {
+	var bar *progress.Bar
+	return func(total int64) func(int) {
+		bar = progress.New(os.Stderr, total, what)
+		return bar.Add
+	}, func() { bar.Done() }
+}
+
+// printStats prints a line of format (the list's name and the messages
+// imported) per list, sorted by name.
+func printStats(stats map[string]review.ImportStats, format string) {
+	for _, n := range slices.Sorted(maps.Keys(stats)) {
+		fmt.Printf(format, n, stats[n].Imported)
+	}
 }
