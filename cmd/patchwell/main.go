@@ -400,40 +400,26 @@ func cmdImport(args []string) error {
 	debug.SetGCPercent(200)
 	in := review.NewIngester(st, review.Config{Log: newLogger(slog.LevelWarn)})
 	defer in.Close()
-	var total review.ImportStats
 	bar := progress.New(os.Stderr, -1, "import")
 	if bar != nil {
 		// Counted beside the import, not before it: the line gets its
 		// total and time left once the count is done.
 		go func() {
-			if n := countMessages(pos); n >= 0 {
+			if n := archive.CountMessages(pos); n >= 0 {
 				bar.SetTotal(n)
 			}
 		}()
 	}
-	for _, p := range pos {
-		src, err := archive.OpenSource(p)
-		if err != nil {
-			bar.Done()
-			return err
-		}
-		s, err := in.Import(ctx, *list, countingSource{src, bar})
-		src.Close()
-		total.Imported += s.Imported
-		total.Duplicates += s.Duplicates
-		total.Unparsable += s.Unparsable
-		total.NoMessageID += s.NoMessageID
-		if err != nil {
-			bar.Done()
-			fmt.Printf("imported %d, duplicate %d, unparsable (stored raw) %d, without Message-ID %d\n",
-				total.Imported, total.Duplicates, total.Unparsable, total.NoMessageID)
-			return fmt.Errorf("%s: %w", p, err)
-		}
-	}
+	total, err := in.ImportFiles(ctx, *list, pos, bar.Add)
 	bar.Done()
-	fmt.Printf("imported %d, duplicate %d, unparsable (stored raw) %d, without Message-ID %d\n",
-		total.Imported, total.Duplicates, total.Unparsable, total.NoMessageID)
-	return nil
+	// The summary, also of an import stopped part way (not of a path
+	// that could not be opened).
+	var fe *review.FileError
+	if err == nil || errors.As(err, &fe) {
+		fmt.Printf("imported %d, duplicate %d, unparsable (stored raw) %d, without Message-ID %d\n",
+			total.Imported, total.Duplicates, total.Unparsable, total.NoMessageID)
+	}
+	return err
 }
 
 func cmdExport(args []string) error {
@@ -505,44 +491,6 @@ func cmdCheck(args []string) error {
 	}
 	fmt.Println("ok")
 	return nil
-}
-
-// countingSource counts on bar each message its Source hands out.
-type countingSource struct {
-	archive.Source
-	bar *progress.Bar
-}
-
-func (c countingSource) Next() ([]byte, error) {
-	raw, err := c.Source.Next()
-	if err == nil {
-		c.bar.Add(1)
-	}
-	return raw, err
-}
-
-// countMessages is how many messages the import sources hold, for the
-// progress line (a second pass over them); -1 when one of them is
-// standard input.
-func countMessages(paths []string) int64 {
-	var n int64
-	for _, p := range paths {
-		if p == "-" {
-			return -1
-		}
-		src, err := archive.OpenSource(p)
-		if err != nil {
-			return -1
-		}
-		for {
-			if _, err := src.Next(); err != nil {
-				break
-			}
-			n++
-		}
-		src.Close()
-	}
-	return n
 }
 
 func cmdReindex(args []string) error {
