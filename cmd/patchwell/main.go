@@ -29,6 +29,7 @@ import (
 	"patchwell/archive"
 	"patchwell/ci"
 	"patchwell/internal/progress"
+	"patchwell/lists"
 	"patchwell/review"
 	"patchwell/server"
 	"patchwell/store"
@@ -303,7 +304,19 @@ func cmdList(args []string) error {
 			return err
 		}
 		defer st.Close()
-		return cmdPolicy(st, pos[0], posting, dmarc, allow, deny)
+		c := lists.PolicyChange{Posting: *posting, DMARC: *dmarc}
+		if *allow != "-" {
+			c.Allow = allow
+		}
+		if *deny != "-" {
+			c.Deny = deny
+		}
+		p, err := lists.SetPolicy(context.Background(), st, pos[0], c)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("posting %s\ndmarc %s\nallow %s\ndeny %s\n", p.Posting, p.DMARC, strings.Join(p.Allow, ","), strings.Join(p.Deny, ","))
+		return nil
 	case "visibility":
 		if len(pos) != 2 {
 			return usageError{"usage: patchwell list visibility NAME public|unlisted|private [--data DIR]"}
@@ -351,11 +364,11 @@ func cmdList(args []string) error {
 			return err
 		}
 		defer st.Close()
-		lists, err := st.Lists(context.Background())
+		all, err := st.Lists(context.Background())
 		if err != nil {
 			return err
 		}
-		for _, l := range lists {
+		for _, l := range all {
 			fmt.Printf("%s\t%s@%s\t%s\t%d messages\t%d series\t%s\n", l.Name, l.Name, *domain, l.Visibility, l.Messages, l.Series, l.Description)
 		}
 		return nil
