@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 
 	"patchwell/gitrepo"
 	"patchwell/outbound"
@@ -141,29 +139,10 @@ func cmdHook(args []string) error {
 		return err
 	}
 	defer st.Close()
-	ctx := context.Background()
-	repo, err := st.ListRepo(ctx, *list)
-	if err != nil {
-		return err
-	}
 	ap := &gitrepo.Applier{Store: st, Service: review.NewService(st), DataDir: *data}
-	sc := bufio.NewScanner(os.Stdin)
-	var errs []error
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) != 3 || f[2] != "refs/heads/"+repo.Branch || strings.Trim(f[1], "0") == "" {
-			continue
-		}
-		rs, err := ap.MarkApplied(ctx, *list, *gitDir, f[0], f[1])
-		if err != nil {
-			errs = append(errs, err)
-		}
-		for _, r := range rs {
-			fmt.Printf("patchwell: series %d (%s) applied to %s\n", r.Series.ID, r.Series.Subject, repo.Branch)
-		}
+	rs, err := ap.PostReceive(context.Background(), *list, *gitDir, os.Stdin)
+	for _, r := range rs {
+		fmt.Printf("patchwell: series %d (%s) applied to %s\n", r.Series.ID, r.Series.Subject, r.Branch)
 	}
-	if err := sc.Err(); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return err
 }
