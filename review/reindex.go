@@ -80,10 +80,10 @@ func Reindex(ctx context.Context, from, to store.Store, log *slog.Logger, progre
 	return out, copyReviewState(ctx, from, to)
 }
 
-// Progress follows a reindex or a migration: it is called once, when the
-// stores are open and before the first message, with how many messages
-// will be replayed (-1: unknown), and returns what is told of each
-// message replayed (nil: nothing).
+// Progress follows a long operation over messages (ReindexDir, Migrate,
+// Export): it is called once, before the first message, with how many
+// there are (-1: unknown), and returns what is told of each message done
+// (nil: nothing).
 type Progress func(total int64) func(n int)
 
 // start calls p with the number of messages in st.

@@ -7,7 +7,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -462,21 +461,10 @@ func cmdExport(args []string) error {
 		defer f.Close()
 		w = f
 	}
-	bw := bufio.NewWriterSize(w, 1<<20)
-	mw := archive.NewMboxWriter(bw)
-	var bar *progress.Bar
-	if l, err := st.List(context.Background(), *list); err == nil {
-		bar = progress.New(os.Stderr, int64(l.Messages), "export")
-	}
-	err = st.Walk(context.Background(), *list, func(m *store.Message, raw []byte) error {
-		bar.Add(1)
-		return mw.Write(raw, "mboxrd@z", time.Time{})
-	})
-	bar.Done()
+	bar, done := progressLine("export")
+	err = review.Export(context.Background(), st, *list, w, bar)
+	done()
 	if err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
 		return err
 	}
 	if f != nil {
