@@ -243,6 +243,34 @@ func (s *DB) WebhookDeliveries(ctx context.Context, webhookID int64) ([]WebhookD
 	return collect(rows, err, "webhook deliveries", scanWebhookDelivery)
 }
 
+// WebhookDeliveryCounts counts each subscription's deliveries by state:
+// webhook id, then state (WebhookPending, WebhookDelivered,
+// WebhookFailed), to how many.
+func (s *DB) WebhookDeliveryCounts(ctx context.Context) (map[int64]map[string]int, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT webhook_id, state, count(*) FROM webhook_deliveries GROUP BY webhook_id, state`)
+	if err != nil {
+		return nil, fmt.Errorf("webhook delivery counts: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]map[string]int{}
+	for rows.Next() {
+		var id int64
+		var state string
+		var n int
+		if err := rows.Scan(&id, &state, &n); err != nil {
+			return nil, fmt.Errorf("webhook delivery counts: %w", err)
+		}
+		if out[id] == nil {
+			out[id] = map[string]int{}
+		}
+		out[id][state] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("webhook delivery counts: %w", err)
+	}
+	return out, nil
+}
+
 // MarkWebhookAttempt records one attempt of a delivery: with state
 // WebhookDelivered it is done; with WebhookPending it is tried again at
 // next; with WebhookFailed it is given up. status is the HTTP status

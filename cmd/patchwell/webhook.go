@@ -79,16 +79,9 @@ func cmdWebhook(args []string) error {
 		if err != nil {
 			return err
 		}
-		ds, err := st.WebhookDeliveries(ctx, 0)
+		count, err := st.WebhookDeliveryCounts(ctx)
 		if err != nil {
 			return err
-		}
-		count := map[int64]map[string]int{}
-		for _, d := range ds {
-			if count[d.WebhookID] == nil {
-				count[d.WebhookID] = map[string]int{}
-			}
-			count[d.WebhookID][d.State]++
 		}
 		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 		for _, h := range hooks {
