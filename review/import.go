@@ -40,12 +40,16 @@ func (e *FileError) Unwrap() error { return e.Err }
 
 // ImportFiles imports the messages of each path (archive.OpenSource: an
 // mbox, a maildir, a message, "-" for standard input) into list, one path
-// after the other, and returns their stats summed. A path that cannot be
-// opened stops it with the error of opening; a failed import stops it with
-// a *FileError, and the stats count what came before. progress, when set,
+// after the other, and returns their stats summed. A list that does not
+// exist stops it before any path is opened; a path that cannot be opened
+// stops it with the error of opening; a failed import stops it with a
+// *FileError, and the stats count what came before. progress, when set,
 // is told of each message read.
 func (in *Ingester) ImportFiles(ctx context.Context, list string, paths []string, progress func(n int)) (ImportStats, error) {
 	var total ImportStats
+	if _, err := in.ListID(ctx, list); err != nil {
+		return total, err
+	}
 	for _, p := range paths {
 		src, err := archive.OpenSource(p)
 		if err != nil {

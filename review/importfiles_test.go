@@ -1,14 +1,19 @@
 package review
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/klauspost/compress/gzip"
+
+	"patchwell/store"
 )
 
 // TestImportFiles imports several files, their stats summed and each
@@ -42,8 +47,17 @@ func TestImportFiles(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) || errors.As(err, &fe) || got.Duplicates != 1 {
 		t.Errorf("ImportFiles() of a missing file = %+v, %v; want the duplicate of the first file and the error of opening", got, err)
 	}
-	_, err = in.ImportFiles(ctx, "nope", []string{eml}, nil)
-	if !errors.As(err, &fe) || fe.Path != eml || err.Error() != eml+": "+fe.Err.Error() {
-		t.Errorf("ImportFiles() into a missing list = %v, want a *FileError of %s", err, eml)
+	if _, err := in.ImportFiles(ctx, "nope", []string{filepath.Join(dir, "nope")}, nil); !errors.Is(err, store.ErrNotFound) || errors.As(err, &fe) {
+		t.Errorf("ImportFiles() into a missing list = %v, want not found before the path is opened", err)
+	}
+	// A failed import: the second file is cut short.
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(strings.Repeat("From a Mon Sep 17 00:00:00 2001\nSubject: z\n\nbody\n\n", 1000)))
+	zw.Close()
+	bad := write("cut.mbox.gz", gz.String()[:gz.Len()/2])
+	_, err = in.ImportFiles(ctx, "dev", []string{eml, bad}, nil)
+	if !errors.As(err, &fe) || fe.Path != bad || err.Error() != bad+": "+fe.Err.Error() {
+		t.Errorf("ImportFiles() of a bad maildir = %v, want a *FileError of %s", err, bad)
 	}
 }
