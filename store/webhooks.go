@@ -63,9 +63,15 @@ const (
 	maxWebhookError = 1000
 )
 
-// AddWebhook stores a subscription; ErrInvalid for a URL that is not
-// http(s), an empty secret or a bad event name.
+// AddWebhook stores a subscription; ErrNotFound for a list that does not
+// exist, ErrInvalid for a URL that is not http(s), an empty secret or a
+// bad event name.
 func (s *DB) AddWebhook(ctx context.Context, w Webhook) (*Webhook, error) {
+	if w.List != "" {
+		if _, err := s.ListInfo(ctx, w.List); err != nil {
+			return nil, err
+		}
+	}
 	u, err := url.Parse(w.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(w.URL) > maxWebhookURL {
 		return nil, fmt.Errorf("%w: webhook URL %q: want an http or https URL", ErrInvalid, w.URL)

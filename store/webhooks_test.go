@@ -20,6 +20,12 @@ func TestWebhookQueue(t *testing.T) {
 		t.Fatalf("AddWebhook() = %v", err)
 	}
 	checks, _ := st.AddWebhook(ctx, Webhook{URL: "https://b.example/", Secret: []byte("k"), Events: []string{"check.created"}})
+	if _, err := st.AddWebhook(ctx, Webhook{URL: "https://c.example/", Secret: []byte("k"), List: "other"}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("AddWebhook(a list that does not exist) = %v, want ErrNotFound", err)
+	}
+	if _, err := st.CreateList(ctx, List{Name: "other"}); err != nil {
+		t.Fatalf("CreateList() = %v", err)
+	}
 	other, _ := st.AddWebhook(ctx, Webhook{URL: "https://c.example/", Secret: []byte("k"), List: "other"})
 	for _, c := range []struct {
 		e    WebhookEvent

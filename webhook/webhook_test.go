@@ -161,6 +161,9 @@ func TestDeliverSigned(t *testing.T) {
 	mustAdd(t, st, store.Webhook{URL: rc.srv.URL + "/hook", Secret: []byte("s3cret")})
 	// Subscribed to another event type, and to another list: gets nothing.
 	mustAdd(t, st, store.Webhook{URL: other.srv.URL, Secret: []byte("x"), Events: []string{CheckCreated}})
+	if _, err := st.CreateList(ctx, store.List{Name: "other"}); err != nil {
+		t.Fatalf("CreateList() = %v", err)
+	}
 	mustAdd(t, st, store.Webhook{URL: other.srv.URL, Secret: []byte("x"), List: "other"})
 	d := New(st, nil, "https://patchwell.example")
 	if err := d.SeriesCreated(ctx, testSeries); err != nil {

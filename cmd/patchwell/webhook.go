@@ -55,11 +55,6 @@ func cmdWebhook(args []string) error {
 		if err != nil {
 			return usageError{err.Error()}
 		}
-		if *list != "" {
-			if _, err := st.ListInfo(ctx, *list); err != nil {
-				return err
-			}
-		}
 		w, err := st.AddWebhook(ctx, store.Webhook{URL: pos[0], Secret: secret, Events: evs, List: *list})
 		if err != nil {
 			return err
