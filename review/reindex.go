@@ -137,10 +137,17 @@ func ReindexDir(ctx context.Context, dir string, log *slog.Logger, progress Prog
 	return stats, store.DBFile + keep, nil
 }
 
-// Migrate copies the store from into the empty store to (Reindex): each
-// is a data directory (SQLite) or a postgres:// URL. A data directory is
-// locked (store.LockDir) throughout, and from must hold a database. When
-// the copy fails part way, to is left incomplete.
+// Migrate copies the store from into the empty store to: each is a data
+// directory (SQLite) or a postgres:// URL, so a deployment moves from
+// SQLite to PostgreSQL (the way past one machine), or back, or from one
+// PostgreSQL database to another. It is Reindex with another target:
+// every message is replayed in arrival order (UIDs and UIDVALIDITY
+// stay), what is derived from the mail is rebuilt, and what is not
+// (accounts, roles, tokens, status history, subscribers, policies, held
+// mail, checks, CI jobs, webhooks, repositories, secrets, pending
+// deliveries) is carried. A data directory is locked (store.LockDir)
+// throughout, and from must hold a database. When the copy fails part
+// way, to is left incomplete.
 func Migrate(ctx context.Context, from, to string, log *slog.Logger, progress Progress) (stats map[string]ImportStats, err error) {
 	src, unlockSrc, err := openLocked(ctx, from, true)
 	if err != nil {

@@ -7,13 +7,7 @@ import (
 	"patchwell/review"
 )
 
-// cmdMigrate copies a deployment's store into an empty one: a SQLite data
-// directory to PostgreSQL (the way past one machine), or back, or one
-// PostgreSQL database into another. It is reindex with another target:
-// every message is replayed in arrival order (UIDs and UIDVALIDITY stay),
-// what is derived from the mail is rebuilt, and what is not (accounts,
-// roles, tokens, status history, subscribers, policies, held mail, checks,
-// CI jobs, webhooks, repositories, secrets, pending deliveries) is carried.
+// cmdMigrate copies a deployment's store into an empty one (review.Migrate).
 func cmdMigrate(args []string) error {
 	fs := newFlags("migrate")
 	from := fs.String("from", "", "the store to copy: a data directory (SQLite) or a postgres:// URL")
