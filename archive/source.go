@@ -40,6 +40,30 @@ func OpenSource(path string) (Source, error) {
 	return NewStreamSource(f, f)
 }
 
+// CountMessages is how many messages the sources at paths (OpenSource)
+// hold, read through once; -1 when one of them is standard input, which
+// can be read only once, or cannot be opened.
+func CountMessages(paths []string) int64 {
+	var n int64
+	for _, p := range paths {
+		if p == "-" {
+			return -1
+		}
+		src, err := OpenSource(p)
+		if err != nil {
+			return -1
+		}
+		for {
+			if _, err := src.Next(); err != nil {
+				break
+			}
+			n++
+		}
+		src.Close()
+	}
+	return n
+}
+
 // NewStreamSource detects the format of r (gzip, mbox or one message);
 // closing the source closes c.
 func NewStreamSource(r io.Reader, c io.Closer) (Source, error) {

@@ -270,6 +270,36 @@ func TestOpenSourceStdin(t *testing.T) {
 	}
 }
 
+// TestCountMessages counts the messages of several sources; standard
+// input or a missing file makes the count unknown.
+func TestCountMessages(t *testing.T) {
+	dir := t.TempDir()
+	mbox := filepath.Join(dir, "a.mbox")
+	eml := filepath.Join(dir, "b.eml")
+	if err := os.WriteFile(mbox, []byte("From a Mon Sep 17 00:00:00 2001\nSubject: 1\n\nFrom b Mon Sep 17 00:00:00 2001\nSubject: 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(eml, []byte("Subject: 3\n\nbody\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		paths []string
+		want  int64
+	}{
+		{"mbox and eml", []string{mbox, eml}, 3},
+		{"none", nil, 0},
+		{"stdin", []string{eml, "-"}, -1},
+		{"missing", []string{mbox, filepath.Join(dir, "nope")}, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := CountMessages(tc.paths); got != tc.want {
+				t.Errorf("CountMessages(%v) = %d, want %d", tc.paths, got, tc.want)
+			}
+		})
+	}
+}
+
 func TestMaildir(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, content string) {

@@ -1,10 +1,12 @@
 package gitrepo
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -340,6 +342,36 @@ func (a *Applier) MarkApplied(ctx context.Context, list, dir, old, new string) (
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// PostReceive is the post-receive hook of list's repository at dir: in
+// is the hook's standard input, a line "OLD NEW REF" per ref pushed
+// (githooks(5)), and for each push to the list's branch (not a deletion)
+// the series whose patches it brought are marked applied (MarkApplied).
+// Other refs are skipped; an error of one push does not stop the others.
+func (a *Applier) PostReceive(ctx context.Context, list, dir string, in io.Reader) ([]*Result, error) {
+	repo, err := a.Store.ListRepo(ctx, list)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Result
+	var errs []error
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 3 || f[2] != "refs/heads/"+repo.Branch || strings.Trim(f[1], "0") == "" {
+			continue
+		}
+		rs, err := a.MarkApplied(ctx, list, dir, f[0], f[1])
+		if err != nil {
+			errs = append(errs, err)
+		}
+		out = append(out, rs...)
+	}
+	if err := sc.Err(); err != nil {
+		errs = append(errs, err)
+	}
+	return out, errors.Join(errs...)
 }
 
 // Refresh fetches list's mirror and marks applied the series whose

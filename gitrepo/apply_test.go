@@ -293,6 +293,35 @@ func TestPushedElsewhereMarksApplied(t *testing.T) {
 	}
 }
 
+// TestPostReceive: a push to the list's branch, read from the hook's
+// input, marks its series applied; other branches and deletions are
+// skipped.
+func TestPostReceive(t *testing.T) {
+	f := newFixture(t)
+	id, _ := f.send(t, func() string { f.edit(t, 7, "line seven"); return "a: spell out seven" })
+	old := gitRun(t, f.origin, "rev-parse", "main")
+	gitRun(t, f.work, "cherry-pick", "main..topic1")
+	gitRun(t, f.work, "push", "-q", "origin", "main")
+	newHead := gitRun(t, f.origin, "rev-parse", "main")
+	zeros := strings.Repeat("0", 40)
+	in := strings.Join([]string{
+		old + " " + newHead + " refs/heads/other",
+		newHead + " " + zeros + " refs/heads/main",
+		"garbage",
+		old + " " + newHead + " refs/heads/main",
+	}, "\n") + "\n"
+	rs, err := f.ap.PostReceive(f.ctx, "dev", f.origin, strings.NewReader(in))
+	if err != nil || len(rs) != 1 || rs[0].Series.ID != id || rs[0].Branch != "main" {
+		t.Fatalf("PostReceive() = %+v, %v; want series %d applied to main", rs, err, id)
+	}
+	if se, _ := f.st.Series(f.ctx, id); se.Status != store.StatusApplied {
+		t.Errorf("status %s, want applied", se.Status)
+	}
+	if _, err := f.ap.PostReceive(f.ctx, "nope", f.origin, strings.NewReader(in)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("PostReceive(a list without a repository) = %v, want not found", err)
+	}
+}
+
 // TestRefreshAll: every list with a repository is fetched; one whose
 // repository cannot be fetched is logged and does not stop the others;
 // a list without a repository is left alone.

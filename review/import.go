@@ -20,6 +20,68 @@ type ImportStats struct {
 	NoMessageID int // stored with a generated Message-ID
 }
 
+func (s *ImportStats) add(o ImportStats) {
+	s.Imported += o.Imported
+	s.Duplicates += o.Duplicates
+	s.Unparsable += o.Unparsable
+	s.NoMessageID += o.NoMessageID
+}
+
+// FileError is an import that failed part way through one of the files
+// of ImportFiles.
+type FileError struct {
+	Path string
+	Err  error
+}
+
+func (e *FileError) Error() string { return e.Path + ": " + e.Err.Error() }
+
+func (e *FileError) Unwrap() error { return e.Err }
+
+// ImportFiles imports the messages of each path (archive.OpenSource: an
+// mbox, a maildir, a message, "-" for standard input) into list, one path
+// after the other, and returns their stats summed. A list that does not
+// exist stops it before any path is opened; a path that cannot be opened
+// stops it with the error of opening; a failed import stops it with a
+// *FileError, and the stats count what came before. progress, when set,
+// is told of each message read.
+func (in *Ingester) ImportFiles(ctx context.Context, list string, paths []string, progress func(n int)) (ImportStats, error) {
+	var total ImportStats
+	if _, err := in.ListID(ctx, list); err != nil {
+		return total, err
+	}
+	for _, p := range paths {
+		src, err := archive.OpenSource(p)
+		if err != nil {
+			return total, err
+		}
+		if progress != nil {
+			src = countingSource{src, progress}
+		}
+		s, err := in.Import(ctx, list, src)
+		src.Close()
+		total.add(s)
+		if err != nil {
+			return total, &FileError{Path: p, Err: err}
+		}
+	}
+	return total, nil
+}
+
+// countingSource tells progress of each message its Source hands out.
+type countingSource struct {
+	archive.Source
+	progress func(n int)
+}
+
+func (c countingSource) Next() ([]byte, error) {
+	raw, err := c.Source.Next()
+	if err == nil {
+		c.progress(1)
+	}
+	return raw, err
+}
+
 // importBatch is how many messages one import transaction holds.
 const importBatch = 1000
 

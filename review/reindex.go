@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"patchwell/store"
@@ -76,6 +78,137 @@ func Reindex(ctx context.Context, from, to store.Store, log *slog.Logger, progre
 		log.Warn("reindex: applied series that no longer exist were dropped", "count", dropped)
 	}
 	return out, copyReviewState(ctx, from, to)
+}
+
+// Progress follows a long operation over messages (ReindexDir, Migrate,
+// Export): it is called once, before the first message, with how many
+// there are (-1: unknown), and returns what is told of each message done
+// (nil: nothing).
+type Progress func(total int64) func(n int)
+
+// start calls p with the number of messages in st.
+func (p Progress) start(ctx context.Context, st store.Store) func(n int) {
+	if p == nil {
+		return nil
+	}
+	lists, err := st.Lists(ctx)
+	if err != nil {
+		return p(-1)
+	}
+	var n int64
+	for _, l := range lists {
+		n += int64(l.Messages)
+	}
+	return p(n)
+}
+
+// ReindexDir rebuilds the SQLite store of the data directory dir in place
+// (Reindex): into a new database beside it, which then takes the old
+// one's place. The old database is kept in dir; kept is its file name.
+// dir is locked (store.LockDir) throughout, so that no server has it
+// open. On an error the old database stays as it was.
+func ReindexDir(ctx context.Context, dir string, log *slog.Logger, progress Progress) (stats map[string]ImportStats, kept string, err error) {
+	old, unlock, err := openLocked(ctx, dir, true)
+	if err != nil {
+		return nil, "", err
+	}
+	defer unlock()
+	stamp := time.Now().UTC().Format("20060102T150405")
+	tmp := filepath.Join(dir, "reindex-"+stamp)
+	fresh, err := openStore(ctx, tmp, "")
+	if err != nil {
+		old.Close()
+		return nil, "", err
+	}
+	stats, err = Reindex(ctx, old, fresh, log, progress.start(ctx, old))
+	cerr1, cerr2 := old.Close(), fresh.Close()
+	if err == nil {
+		err = errors.Join(cerr1, cerr2)
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return stats, "", err
+	}
+	keep := ".before-reindex-" + stamp
+	if err := store.ReplaceDB(dir, tmp, keep); err != nil {
+		return stats, "", err
+	}
+	os.RemoveAll(tmp)
+	return stats, store.DBFile + keep, nil
+}
+
+// Migrate copies the store from into the empty store to: each is a data
+// directory (SQLite) or a postgres:// URL, so a deployment moves from
+// SQLite to PostgreSQL (the way past one machine), or back, or from one
+// PostgreSQL database to another. It is Reindex with another target:
+// every message is replayed in arrival order (UIDs and UIDVALIDITY
+// stay), what is derived from the mail is rebuilt, and what is not
+// (accounts, roles, tokens, status history, subscribers, policies, held
+// mail, checks, CI jobs, webhooks, repositories, secrets, pending
+// deliveries) is carried. A data directory is locked (store.LockDir)
+// throughout, and from must hold a database. When the copy fails part
+// way, to is left incomplete.
+func Migrate(ctx context.Context, from, to string, log *slog.Logger, progress Progress) (stats map[string]ImportStats, err error) {
+	src, unlockSrc, err := openLocked(ctx, from, true)
+	if err != nil {
+		return nil, err
+	}
+	defer unlockSrc()
+	defer src.Close()
+	dst, unlockDst, err := openLocked(ctx, to, false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlockDst()
+	defer func() {
+		if cerr := dst.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("close the target: %w", cerr)
+		}
+	}()
+	if lists, err := dst.Lists(ctx); err != nil {
+		return nil, err
+	} else if len(lists) > 0 {
+		return nil, fmt.Errorf("%s is not empty (it has %d lists): migrate fills an empty store", to, len(lists))
+	}
+	stats, err = Reindex(ctx, src, dst, log, progress.start(ctx, src))
+	if err != nil {
+		return stats, fmt.Errorf("migrate: %w (the target is incomplete: empty it before trying again)", err)
+	}
+	return stats, nil
+}
+
+// openLocked opens the store where names: a postgres:// URL, or a data
+// directory, which is locked (store.LockDir) until unlock is called and,
+// with mustExist, must hold a database.
+func openLocked(ctx context.Context, where string, mustExist bool) (st *store.DB, unlock func(), err error) {
+	if store.IsPostgresURL(where) {
+		st, err := openStore(ctx, "", where)
+		return st, func() {}, err
+	}
+	if where, err = filepath.Abs(where); err != nil {
+		return nil, nil, err
+	}
+	if mustExist {
+		if _, err := os.Stat(filepath.Join(where, store.DBFile)); err != nil {
+			return nil, nil, fmt.Errorf("no database in %s: %w", where, err)
+		}
+	}
+	if unlock, err = store.LockDir(where); err != nil {
+		return nil, nil, err
+	}
+	if st, err = openStore(ctx, where, ""); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return st, unlock, nil
+}
+
+// openStore opens (creating if needed) the store dir and db name
+// (store.OpenAt), giving it 30 seconds.
+func openStore(ctx context.Context, dir, db string) (*store.DB, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return store.OpenAt(ctx, dir, db)
 }
 
 // copyReviewState copies the resolved marks, the outbox and the

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 
 	"patchwell/internal/proxyproto"
 )
@@ -76,23 +74,4 @@ func proxyListen(from string) (func(network, addr string) (net.Listener, error),
 		}
 		return &proxyproto.Listener{Listener: l, Trusted: trusted}, nil
 	}, nil
-}
-
-// LockData takes the data directory's lock file, held by serve and
-// reindex (and migrate, on a data directory): reindex replaces the
-// database, which a running server must not have open. It makes the
-// directory if there is none.
-func LockData(dir string) (func(), error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(filepath.Join(dir, "patchwell.lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("data directory %s is in use by another patchwell serve or reindex", dir)
-	}
-	return func() { f.Close() }, nil
 }

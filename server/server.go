@@ -132,7 +132,7 @@ func New(cfg Config, log *slog.Logger) (_ *Server, err error) {
 		"imap": cfg.IMAP, "imaps": cfg.IMAPS, "metrics": cfg.Metrics}); err != nil {
 		return nil, err
 	}
-	if s.unlock, err = LockData(cfg.Data); err != nil {
+	if s.unlock, err = store.LockDir(cfg.Data); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -63,9 +63,15 @@ const (
 	maxWebhookError = 1000
 )
 
-// AddWebhook stores a subscription; ErrInvalid for a URL that is not
-// http(s), an empty secret or a bad event name.
+// AddWebhook stores a subscription; ErrNotFound for a list that does not
+// exist, ErrInvalid for a URL that is not http(s), an empty secret or a
+// bad event name.
 func (s *DB) AddWebhook(ctx context.Context, w Webhook) (*Webhook, error) {
+	if w.List != "" {
+		if _, err := s.ListInfo(ctx, w.List); err != nil {
+			return nil, err
+		}
+	}
 	u, err := url.Parse(w.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(w.URL) > maxWebhookURL {
 		return nil, fmt.Errorf("%w: webhook URL %q: want an http or https URL", ErrInvalid, w.URL)
@@ -241,6 +247,34 @@ func (s *DB) WebhookDeliveries(ctx context.Context, webhookID int64) ([]WebhookD
 		JOIN webhooks w ON w.id = d.webhook_id JOIN webhook_events e ON e.id = d.event_id
 		WHERE ? = 0 OR d.webhook_id = ? ORDER BY d.id`, webhookID, webhookID)
 	return collect(rows, err, "webhook deliveries", scanWebhookDelivery)
+}
+
+// WebhookDeliveryCounts counts each subscription's deliveries by state:
+// webhook id, then state (WebhookPending, WebhookDelivered,
+// WebhookFailed), to how many.
+func (s *DB) WebhookDeliveryCounts(ctx context.Context) (map[int64]map[string]int, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT webhook_id, state, count(*) FROM webhook_deliveries GROUP BY webhook_id, state`)
+	if err != nil {
+		return nil, fmt.Errorf("webhook delivery counts: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]map[string]int{}
+	for rows.Next() {
+		var id int64
+		var state string
+		var n int
+		if err := rows.Scan(&id, &state, &n); err != nil {
+			return nil, fmt.Errorf("webhook delivery counts: %w", err)
+		}
+		if out[id] == nil {
+			out[id] = map[string]int{}
+		}
+		out[id][state] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("webhook delivery counts: %w", err)
+	}
+	return out, nil
 }
 
 // MarkWebhookAttempt records one attempt of a delivery: with state

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestWebhookQueue: an event is queued once per key, to the
@@ -18,6 +20,12 @@ func TestWebhookQueue(t *testing.T) {
 		t.Fatalf("AddWebhook() = %v", err)
 	}
 	checks, _ := st.AddWebhook(ctx, Webhook{URL: "https://b.example/", Secret: []byte("k"), Events: []string{"check.created"}})
+	if _, err := st.AddWebhook(ctx, Webhook{URL: "https://c.example/", Secret: []byte("k"), List: "other"}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("AddWebhook(a list that does not exist) = %v, want ErrNotFound", err)
+	}
+	if _, err := st.CreateList(ctx, List{Name: "other"}); err != nil {
+		t.Fatalf("CreateList() = %v", err)
+	}
 	other, _ := st.AddWebhook(ctx, Webhook{URL: "https://c.example/", Secret: []byte("k"), List: "other"})
 	for _, c := range []struct {
 		e    WebhookEvent
@@ -84,5 +92,51 @@ func TestWebhookQueue(t *testing.T) {
 	hs, err := st2.Webhooks(ctx)
 	if err != nil || len(hs) != 2 || hs[0].ID != all.ID || hs[1].URL != other.URL || hs[1].List != "other" || string(hs[0].Secret) != "k" {
 		t.Errorf("imported webhooks: %+v, %v", hs, err)
+	}
+}
+
+// TestWebhookDeliveryCounts counts each subscription's deliveries by
+// state.
+func TestWebhookDeliveryCounts(t *testing.T) {
+	ctx := context.Background()
+	st, _ := mustOpen(t)
+	a, err := st.AddWebhook(ctx, Webhook{URL: "https://a.example/", Secret: []byte("k")})
+	if err != nil {
+		t.Fatalf("AddWebhook() = %v", err)
+	}
+	b, _ := st.AddWebhook(ctx, Webhook{URL: "https://b.example/", Secret: []byte("k"), Events: []string{"check.created"}})
+	gone, err := st.AddWebhook(ctx, Webhook{URL: "https://c.example/", Secret: []byte("k")})
+	if err != nil {
+		t.Fatalf("AddWebhook() = %v", err)
+	}
+	if err := st.DeleteWebhook(ctx, gone.ID); err != nil {
+		t.Fatalf("DeleteWebhook() = %v", err)
+	}
+	for _, k := range []string{"k1", "k2", "k3"} {
+		if _, err := st.QueueWebhookEvent(ctx, WebhookEvent{Key: k, Type: "series.created", List: "dev", Payload: []byte(`{}`)}); err != nil {
+			t.Fatalf("QueueWebhookEvent() = %v", err)
+		}
+	}
+	if _, err := st.QueueWebhookEvent(ctx, WebhookEvent{Key: "k4", Type: "check.created", List: "dev", Payload: []byte(`{}`)}); err != nil {
+		t.Fatalf("QueueWebhookEvent() = %v", err)
+	}
+	ds, err := st.WebhookDeliveries(ctx, a.ID)
+	if err != nil || len(ds) != 4 {
+		t.Fatalf("WebhookDeliveries() = %d, %v; want 4", len(ds), err)
+	}
+	now := time.Now()
+	if err := st.MarkWebhookAttempt(ctx, ds[0].ID, WebhookDelivered, 200, "", now, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MarkWebhookAttempt(ctx, ds[1].ID, WebhookFailed, 500, "HTTP 500", now, now); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.WebhookDeliveryCounts(ctx)
+	want := map[int64]map[string]int{
+		a.ID: {WebhookDelivered: 1, WebhookFailed: 1, WebhookPending: 2},
+		b.ID: {WebhookPending: 1},
+	}
+	if diff := cmp.Diff(want, got); err != nil || diff != "" {
+		t.Errorf("WebhookDeliveryCounts() = %v (-want +got):\n%s", err, diff)
 	}
 }

@@ -26,6 +26,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,6 +67,37 @@ func Sign(secret, body []byte) string {
 func Verify(secret, body []byte, header string) bool {
 	want := "sha256=" + Sign(secret, body)
 	return hmac.Equal([]byte(header), []byte(want))
+}
+
+// ParseEvents parses the event types a subscription wants,
+// comma-separated, each one of Types; none (s empty) means every event.
+func ParseEvents(s string) ([]string, error) {
+	var evs []string
+	for e := range strings.SplitSeq(s, ",") {
+		if e = strings.TrimSpace(e); e == "" {
+			continue
+		}
+		if !slices.Contains(Types, e) {
+			return nil, fmt.Errorf("unknown event %q (%s)", e, strings.Join(Types, ", "))
+		}
+		evs = append(evs, e)
+	}
+	return evs, nil
+}
+
+// ReadSecret reads the shared secret that signs a subscription's
+// deliveries: the first line of file, 16 to 1024 bytes long.
+func ReadSecret(file string) ([]byte, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	secret, _, _ := strings.Cut(string(b), "\n")
+	secret = strings.TrimSuffix(secret, "\r")
+	if len(secret) < 16 || len(secret) > 1024 {
+		return nil, fmt.Errorf("%s: the secret's first line is %d bytes; use 16 to 1024 (openssl rand -hex 32)", file, len(secret))
+	}
+	return []byte(secret), nil
 }
 
 // Queue is the durable queue: store.DB implements it.

@@ -3,10 +3,16 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -91,6 +97,62 @@ func TestSignVerify(t *testing.T) {
 	}
 }
 
+func TestParseEvents(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    []string
+		wantErr string
+	}{
+		{"", nil, ""},
+		{" check.created , series.created,", []string{CheckCreated, SeriesCreated}, ""},
+		{"series.created,series.deleted", nil, `unknown event "series.deleted" (series.created, `},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseEvents(tc.in)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("ParseEvents() = %v, %v; want an error with %q", got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Errorf("ParseEvents() = %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestReadSecret(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, content, want, wantErr string
+	}{
+		{"first line", "0123456789abcdef\r\nmore\n", "0123456789abcdef", ""},
+		{"short", "abc\n", "", "the secret's first line is 3 bytes; use 16 to 1024"},
+		{"long", strings.Repeat("x", 1025), "", "is 1025 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, tc.name)
+			if err := os.WriteFile(p, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			got, err := ReadSecret(p)
+			if tc.wantErr != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), p+": ") || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("ReadSecret() = %q, %v; want an error with %q", got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || string(got) != tc.want {
+				t.Errorf("ReadSecret() = %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+	if _, err := ReadSecret(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadSecret(a missing file) = %v", err)
+	}
+}
+
 func TestDeliverSigned(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
@@ -99,6 +161,9 @@ func TestDeliverSigned(t *testing.T) {
 	mustAdd(t, st, store.Webhook{URL: rc.srv.URL + "/hook", Secret: []byte("s3cret")})
 	// Subscribed to another event type, and to another list: gets nothing.
 	mustAdd(t, st, store.Webhook{URL: other.srv.URL, Secret: []byte("x"), Events: []string{CheckCreated}})
+	if _, err := st.CreateList(ctx, store.List{Name: "other"}); err != nil {
+		t.Fatalf("CreateList() = %v", err)
+	}
 	mustAdd(t, st, store.Webhook{URL: other.srv.URL, Secret: []byte("x"), List: "other"})
 	d := New(st, nil, "https://patchwell.example")
 	if err := d.SeriesCreated(ctx, testSeries); err != nil {

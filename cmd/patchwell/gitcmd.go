@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
-	"strings"
-	"time"
 
 	"patchwell/gitrepo"
 	"patchwell/outbound"
@@ -37,55 +33,31 @@ func addRepoFlags(fs *flag.FlagSet) *repoFlags {
 // only when --repo is given; on update the flags not given keep their
 // values.
 func (r *repoFlags) set(ctx context.Context, st store.Store, fs *flag.FlagSet, list string, create bool) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	if !given["repo"] && !given["branch"] && !given["check"] && !given["first-timer-gate"] {
+	var c gitrepo.RepoChange
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "repo":
+			c.Repo = r.repo
+		case "branch":
+			c.Branch = r.branch
+		case "check":
+			c.Check = r.check
+		case "first-timer-gate":
+			c.FirstTimerGate = r.gate
+		}
+	})
+	if c == (gitrepo.RepoChange{}) {
 		if create {
 			return nil
 		}
 		return usageError{"usage: patchwell list update NAME [--repo PATH_OR_URL] [--branch BRANCH] [--check CMD] [--first-timer-gate=false] [--data DIR]"}
 	}
-	cur, err := st.ListRepo(ctx, list)
-	if errors.Is(err, store.ErrNotFound) {
-		if _, lerr := st.ListInfo(ctx, list); lerr != nil {
-			return lerr
-		}
-		cur, err = &store.ListRepo{List: list, Branch: "main", FirstTimerGate: true}, nil
+	cur, err := gitrepo.SetListRepo(ctx, st, list, c)
+	var bad *gitrepo.BadRepoError
+	if errors.As(err, &bad) {
+		return usageError{err.Error()}
 	}
 	if err != nil {
-		return err
-	}
-	if given["repo"] {
-		cur.Repo = *r.repo
-	}
-	if given["branch"] {
-		cur.Branch = *r.branch
-	}
-	if given["check"] {
-		cur.Check = *r.check
-	}
-	if given["first-timer-gate"] {
-		cur.FirstTimerGate = *r.gate
-	}
-	if strings.HasPrefix(cur.Repo, "-") || !store.ValidBranch(cur.Branch) {
-		return usageError{fmt.Sprintf("bad repository %q or branch %q", cur.Repo, cur.Branch)}
-	}
-	if (given["repo"] || given["branch"]) && cur.Repo != "" {
-		pctx, cancel := context.WithTimeout(ctx, time.Minute)
-		repo, heads, err := gitrepo.Probe(pctx, cur.Repo)
-		cancel()
-		if err != nil {
-			return err
-		}
-		cur.Repo = repo
-		if len(heads) > 0 && !slices.Contains(heads, cur.Branch) {
-			if len(heads) > 5 {
-				heads = append(heads[:5], "...")
-			}
-			return fmt.Errorf("repository %s has no branch %s (it has %s)", repo, cur.Branch, strings.Join(heads, ", "))
-		}
-	}
-	if err := st.SetListRepo(ctx, *cur); err != nil {
 		return err
 	}
 	gate := "on"
@@ -167,29 +139,10 @@ func cmdHook(args []string) error {
 		return err
 	}
 	defer st.Close()
-	ctx := context.Background()
-	repo, err := st.ListRepo(ctx, *list)
-	if err != nil {
-		return err
-	}
 	ap := &gitrepo.Applier{Store: st, Service: review.NewService(st), DataDir: *data}
-	sc := bufio.NewScanner(os.Stdin)
-	var errs []error
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) != 3 || f[2] != "refs/heads/"+repo.Branch || strings.Trim(f[1], "0") == "" {
-			continue
-		}
-		rs, err := ap.MarkApplied(ctx, *list, *gitDir, f[0], f[1])
-		if err != nil {
-			errs = append(errs, err)
-		}
-		for _, r := range rs {
-			fmt.Printf("patchwell: series %d (%s) applied to %s\n", r.Series.ID, r.Series.Subject, repo.Branch)
-		}
+	rs, err := ap.PostReceive(context.Background(), *list, *gitDir, os.Stdin)
+	for _, r := range rs {
+		fmt.Printf("patchwell: series %d (%s) applied to %s\n", r.Series.ID, r.Series.Subject, r.Branch)
 	}
-	if err := sc.Err(); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return err
 }

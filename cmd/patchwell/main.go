@@ -7,18 +7,19 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -27,6 +28,7 @@ import (
 	"patchwell/archive"
 	"patchwell/ci"
 	"patchwell/internal/progress"
+	"patchwell/lists"
 	"patchwell/review"
 	"patchwell/server"
 	"patchwell/store"
@@ -301,7 +303,19 @@ func cmdList(args []string) error {
 			return err
 		}
 		defer st.Close()
-		return cmdPolicy(st, pos[0], posting, dmarc, allow, deny)
+		c := lists.PolicyChange{Posting: *posting, DMARC: *dmarc}
+		if *allow != "-" {
+			c.Allow = allow
+		}
+		if *deny != "-" {
+			c.Deny = deny
+		}
+		p, err := lists.SetPolicy(context.Background(), st, pos[0], c)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("posting %s\ndmarc %s\nallow %s\ndeny %s\n", p.Posting, p.DMARC, strings.Join(p.Allow, ","), strings.Join(p.Deny, ","))
+		return nil
 	case "visibility":
 		if len(pos) != 2 {
 			return usageError{"usage: patchwell list visibility NAME public|unlisted|private [--data DIR]"}
@@ -349,11 +363,11 @@ func cmdList(args []string) error {
 			return err
 		}
 		defer st.Close()
-		lists, err := st.Lists(context.Background())
+		all, err := st.Lists(context.Background())
 		if err != nil {
 			return err
 		}
-		for _, l := range lists {
+		for _, l := range all {
 			fmt.Printf("%s\t%s@%s\t%s\t%d messages\t%d series\t%s\n", l.Name, l.Name, *domain, l.Visibility, l.Messages, l.Series, l.Description)
 		}
 		return nil
@@ -398,40 +412,26 @@ func cmdImport(args []string) error {
 	debug.SetGCPercent(200)
 	in := review.NewIngester(st, review.Config{Log: newLogger(slog.LevelWarn)})
 	defer in.Close()
-	var total review.ImportStats
 	bar := progress.New(os.Stderr, -1, "import")
 	if bar != nil {
 		// Counted beside the import, not before it: the line gets its
 		// total and time left once the count is done.
 		go func() {
-			if n := countMessages(pos); n >= 0 {
+			if n := archive.CountMessages(pos); n >= 0 {
 				bar.SetTotal(n)
 			}
 		}()
 	}
-	for _, p := range pos {
-		src, err := archive.OpenSource(p)
-		if err != nil {
-			bar.Done()
-			return err
-		}
-		s, err := in.Import(ctx, *list, countingSource{src, bar})
-		src.Close()
-		total.Imported += s.Imported
-		total.Duplicates += s.Duplicates
-		total.Unparsable += s.Unparsable
-		total.NoMessageID += s.NoMessageID
-		if err != nil {
-			bar.Done()
-			fmt.Printf("imported %d, duplicate %d, unparsable (stored raw) %d, without Message-ID %d\n",
-				total.Imported, total.Duplicates, total.Unparsable, total.NoMessageID)
-			return fmt.Errorf("%s: %w", p, err)
-		}
-	}
+	total, err := in.ImportFiles(ctx, *list, pos, bar.Add)
 	bar.Done()
-	fmt.Printf("imported %d, duplicate %d, unparsable (stored raw) %d, without Message-ID %d\n",
-		total.Imported, total.Duplicates, total.Unparsable, total.NoMessageID)
-	return nil
+	// The summary, also of an import stopped part way (not of a path
+	// that could not be opened).
+	var fe *review.FileError
+	if err == nil || errors.As(err, &fe) {
+		fmt.Printf("imported %d, duplicate %d, unparsable (stored raw) %d, without Message-ID %d\n",
+			total.Imported, total.Duplicates, total.Unparsable, total.NoMessageID)
+	}
+	return err
 }
 
 func cmdExport(args []string) error {
@@ -461,21 +461,10 @@ func cmdExport(args []string) error {
 		defer f.Close()
 		w = f
 	}
-	bw := bufio.NewWriterSize(w, 1<<20)
-	mw := archive.NewMboxWriter(bw)
-	var bar *progress.Bar
-	if l, err := st.List(context.Background(), *list); err == nil {
-		bar = progress.New(os.Stderr, int64(l.Messages), "export")
-	}
-	err = st.Walk(context.Background(), *list, func(m *store.Message, raw []byte) error {
-		bar.Add(1)
-		return mw.Write(raw, "mboxrd@z", time.Time{})
-	})
-	bar.Done()
+	bar, done := progressLine("export")
+	err = review.Export(context.Background(), st, *list, w, bar)
+	done()
 	if err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
 		return err
 	}
 	if f != nil {
@@ -505,57 +494,6 @@ func cmdCheck(args []string) error {
 	return nil
 }
 
-// countingSource counts on bar each message its Source hands out.
-type countingSource struct {
-	archive.Source
-	bar *progress.Bar
-}
-
-func (c countingSource) Next() ([]byte, error) {
-	raw, err := c.Source.Next()
-	if err == nil {
-		c.bar.Add(1)
-	}
-	return raw, err
-}
-
-// countMessages is how many messages the import sources hold, for the
-// progress line (a second pass over them); -1 when one of them is
-// standard input.
-func countMessages(paths []string) int64 {
-	var n int64
-	for _, p := range paths {
-		if p == "-" {
-			return -1
-		}
-		src, err := archive.OpenSource(p)
-		if err != nil {
-			return -1
-		}
-		for {
-			if _, err := src.Next(); err != nil {
-				break
-			}
-			n++
-		}
-		src.Close()
-	}
-	return n
-}
-
-// storeTotal is how many messages the lists of st hold (-1 if unknown).
-func storeTotal(ctx context.Context, st store.Store) int64 {
-	lists, err := st.Lists(ctx)
-	if err != nil {
-		return -1
-	}
-	var n int64
-	for _, l := range lists {
-		n += int64(l.Messages)
-	}
-	return n
-}
-
 func cmdReindex(args []string) error {
 	fs := newFlags("reindex")
 	data, dbURL := storeFlags(fs)
@@ -569,62 +507,31 @@ func cmdReindex(args []string) error {
 	if *dbURL != "" {
 		return usageError{"reindex rebuilds a SQLite data directory; to rebuild a PostgreSQL database, copy it into an empty one: patchwell migrate --from URL --to NEW-URL"}
 	}
-	if _, err := os.Stat(filepath.Join(*data, store.DBFile)); err != nil {
-		return fmt.Errorf("no database in %s: %w", *data, err)
-	}
-	unlock, err := server.LockData(*data)
+	bar, done := progressLine("reindex")
+	stats, kept, err := review.ReindexDir(context.Background(), *data, newLogger(slog.LevelWarn), bar)
+	done()
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	stamp := time.Now().UTC().Format("20060102T150405")
-	tmp := filepath.Join(*data, "reindex-"+stamp)
-	old, err := openStore(*data, *dbURL)
-	if err != nil {
-		return err
-	}
-	fresh, err := createStore(tmp, "")
-	if err != nil {
-		old.Close()
-		return err
-	}
-	bar := progress.New(os.Stderr, storeTotal(context.Background(), old), "reindex")
-	stats, err := review.Reindex(context.Background(), old, fresh, newLogger(slog.LevelWarn), bar.Add)
-	bar.Done()
-	cerr1, cerr2 := old.Close(), fresh.Close()
-	if err == nil {
-		err = errors.Join(cerr1, cerr2)
-	}
-	if err != nil {
-		os.RemoveAll(tmp)
-		return err
-	}
-	// Keep the old database beside the new one, then move the new one in.
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		src := filepath.Join(*data, store.DBFile+suffix)
-		if _, err := os.Stat(src); err == nil {
-			if err := os.Rename(src, src+".before-reindex-"+stamp); err != nil {
-				return err
-			}
-		}
-	}
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		src := filepath.Join(tmp, store.DBFile+suffix)
-		if _, err := os.Stat(src); err == nil {
-			if err := os.Rename(src, filepath.Join(*data, store.DBFile+suffix)); err != nil {
-				return err
-			}
-		}
-	}
-	os.RemoveAll(tmp)
-	names := make([]string, 0, len(stats))
-	for n := range stats {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Printf("%s: %d messages reindexed\n", n, stats[n].Imported)
-	}
-	fmt.Printf("old database kept as %s\n", store.DBFile+".before-reindex-"+stamp)
+	printStats(stats, "%s: %d messages reindexed\n")
+	fmt.Printf("old database kept as %s\n", kept)
 	return nil
+}
+
+// progressLine is a review.Progress that draws a progress line for what
+// (progress.New); done ends the line.
+func progressLine(what string) (p review.Progress, done func()) {
+	var bar *progress.Bar
+	return func(total int64) func(int) {
+		bar = progress.New(os.Stderr, total, what)
+		return bar.Add
+	}, func() { bar.Done() }
+}
+
+// printStats prints a line of format (the list's name and the messages
+// imported) per list, sorted by name.
+func printStats(stats map[string]review.ImportStats, format string) {
+	for _, n := range slices.Sorted(maps.Keys(stats)) {
+		fmt.Printf(format, n, stats[n].Imported)
+	}
 }

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"strings"
 	"text/tabwriter"
 
+	"patchwell/lists"
 	"patchwell/store"
 )
 
@@ -75,46 +75,7 @@ func cmdSub(args []string) error {
 	return nil
 }
 
-// cmdPolicy shows or sets a list's posting policy.
-func cmdPolicy(st store.Store, list string, posting, dmarc, allow, deny *string) error {
-	ctx := context.Background()
-	p, err := st.Policy(ctx, list)
-	if err != nil {
-		return err
-	}
-	changed := false
-	if *posting != "" {
-		p.Posting, changed = *posting, true
-	}
-	if *dmarc != "" {
-		p.DMARC, changed = *dmarc, true
-	}
-	split := func(s string) []string {
-		var out []string
-		for _, f := range strings.Split(s, ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				out = append(out, f)
-			}
-		}
-		return out
-	}
-	if *allow != "-" {
-		p.Allow, changed = split(*allow), true
-	}
-	if *deny != "-" {
-		p.Deny, changed = split(*deny), true
-	}
-	if changed {
-		if err := st.SetPolicy(ctx, list, *p); err != nil {
-			return err
-		}
-	}
-	fmt.Printf("posting %s\ndmarc %s\nallow %s\ndeny %s\n", p.Posting, p.DMARC, strings.Join(p.Allow, ","), strings.Join(p.Deny, ","))
-	return nil
-}
-
-// addFromFile subscribes every address of a file (blank lines and lines
-// starting with # skipped); a bad line stops it with its line number.
+// addFromFile subscribes every address of a file (- for standard input).
 func addFromFile(ctx context.Context, st store.Store, list, path string) error {
 	f := os.Stdin
 	if path != "-" {
@@ -124,20 +85,8 @@ func addFromFile(ctx context.Context, st store.Store, list, path string) error {
 		}
 		defer f.Close()
 	}
-	sc := bufio.NewScanner(f)
-	n, line := 0, 0
-	for sc.Scan() {
-		line++
-		a := strings.TrimSpace(sc.Text())
-		if a == "" || strings.HasPrefix(a, "#") {
-			continue
-		}
-		if err := st.Subscribe(ctx, list, a, "", store.SubActive); err != nil {
-			return fmt.Errorf("%s:%d: %w", path, line, err)
-		}
-		n++
-	}
-	if err := sc.Err(); err != nil {
+	n, err := lists.SubscribeAll(ctx, st, list, f, path)
+	if err != nil {
 		return err
 	}
 	fmt.Printf("subscribed %d addresses to %s\n", n, list)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -48,31 +47,15 @@ func cmdWebhook(args []string) error {
 		if *secretFile == "" {
 			return usageError{"webhook add needs --secret-file FILE (the receiver checks X-Patchwell-Signature with it)"}
 		}
-		b, err := os.ReadFile(*secretFile)
+		secret, err := webhook.ReadSecret(*secretFile)
 		if err != nil {
 			return err
 		}
-		secret, _, _ := strings.Cut(string(b), "\n")
-		secret = strings.TrimSuffix(secret, "\r")
-		if len(secret) < 16 || len(secret) > 1024 {
-			return fmt.Errorf("%s: the secret's first line is %d bytes; use 16 to 1024 (openssl rand -hex 32)", *secretFile, len(secret))
+		evs, err := webhook.ParseEvents(*events)
+		if err != nil {
+			return usageError{err.Error()}
 		}
-		var evs []string
-		for e := range strings.SplitSeq(*events, ",") {
-			if e = strings.TrimSpace(e); e == "" {
-				continue
-			}
-			if !slices.Contains(webhook.Types, e) {
-				return usageError{fmt.Sprintf("unknown event %q (%s)", e, strings.Join(webhook.Types, ", "))}
-			}
-			evs = append(evs, e)
-		}
-		if *list != "" {
-			if _, err := st.ListInfo(ctx, *list); err != nil {
-				return err
-			}
-		}
-		w, err := st.AddWebhook(ctx, store.Webhook{URL: pos[0], Secret: []byte(secret), Events: evs, List: *list})
+		w, err := st.AddWebhook(ctx, store.Webhook{URL: pos[0], Secret: secret, Events: evs, List: *list})
 		if err != nil {
 			return err
 		}
@@ -91,16 +74,9 @@ func cmdWebhook(args []string) error {
 		if err != nil {
 			return err
 		}
-		ds, err := st.WebhookDeliveries(ctx, 0)
+		count, err := st.WebhookDeliveryCounts(ctx)
 		if err != nil {
 			return err
-		}
-		count := map[int64]map[string]int{}
-		for _, d := range ds {
-			if count[d.WebhookID] == nil {
-				count[d.WebhookID] = map[string]int{}
-			}
-			count[d.WebhookID][d.State]++
 		}
 		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 		for _, h := range hooks {
