@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,14 +13,16 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	sqlite3 "github.com/mattn/go-sqlite3"
+
+	"patchwell/store/internal/pgsql"
 )
 
 // The PostgreSQL backend is the same DB on a PostgreSQL server, for
 // deployments of several nodes (patchwell serve processes) on one
 // database. What differs from SQLite, and where:
 //
-//   - SQL spelling: the driver rewrites the queries (pgdriver.go) and the
-//     schema has its own history (pgschema.go);
+//   - SQL spelling: the driver rewrites the queries (store/internal/pgsql)
+//     and the schema has its own history (pgschema.go);
 //   - writers: every write transaction starts by bumping the one row of
 //     the table generation (beginWrite). Its row lock serialises the
 //     writers of every node, as SQLite's single writer does within one
@@ -89,40 +90,21 @@ func redactURL(u string) string {
 }
 
 // OpenPostgres opens (migrating if needed) the store in the PostgreSQL
-// database url.
-//
-// Queries go in PostgreSQL's simple protocol, pgx quoting the arguments
-// into the text: a literal's type comes from its value, so the store's
-// SQL, written for SQLite's dynamic types, needs no casts (an untyped
-// parameter compared with 0 would otherwise be an int4, and one a
-// statement does not use would have no type at all).
+// database url, through the driver in store/internal/pgsql (the store's
+// SQL rewritten for PostgreSQL, arguments as typed bind parameters).
 func OpenPostgres(ctx context.Context, url string) (*DB, error) {
-	// interpolate's quoting counts on standard_conforming_strings (the
-	// default since PostgreSQL 9.1): set it for every session anyway.
-	if u, err := neturl.Parse(url); err == nil {
-		q := u.Query()
-		for k, v := range map[string]string{"default_query_exec_mode": "simple_protocol", "standard_conforming_strings": "on"} {
-			if !q.Has(k) {
-				q.Set(k, v)
-			}
-		}
-		u.RawQuery = q.Encode()
-		url = u.String()
+	c, err := pgsql.NewConnector(url)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", redactURL(url), err)
 	}
-	open := func(n int) (*sql.DB, error) {
-		db, err := sql.Open(pgDriverName, url)
-		if err != nil {
-			return nil, fmt.Errorf("open database %s: %w", redactURL(url), err)
-		}
+	open := func(n int) *sql.DB {
+		db := sql.OpenDB(c)
 		db.SetMaxOpenConns(n)
 		db.SetMaxIdleConns(n)
 		db.SetConnMaxIdleTime(5 * time.Minute)
-		return db, nil
+		return db
 	}
-	w, err := open(4)
-	if err != nil {
-		return nil, err
-	}
+	w := open(4)
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open database %s: %w", redactURL(url), err)
@@ -132,10 +114,7 @@ func OpenPostgres(ctx context.Context, url string) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
-	if s.r, err = open(16); err != nil {
-		w.Close()
-		return nil, err
-	}
+	s.r = open(16)
 	return s, nil
 }
 
