@@ -5,7 +5,9 @@ package store
 // i+1. Its first entry is the SQLite schema as of SQLite migration 14, in
 // PostgreSQL's words; a change to the schema appends an entry here and one
 // to migrations (schema.go), with the same meaning. Never edit a released
-// entry.
+// entry. TestSchemaSameOnPostgres compares the two schemas a fresh store
+// gets (tables, columns with their types, NOT NULL, defaults and primary
+// keys, index names) and lists the tables only one backend has.
 //
 // Differences in spelling, not in meaning: integer columns are BIGINT,
 // BLOB is BYTEA, SQLite's INTEGER PRIMARY KEY is an identity column,
