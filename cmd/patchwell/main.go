@@ -274,10 +274,15 @@ func cmdServe(args []string) error {
 		return err
 	}
 	if len(existing) == 0 && !*noDefault {
-		if _, err := st.CreateList(ctx, store.List{Name: "dev", Description: "patches for development"}); err != nil {
+		// Nodes starting together on one new database all get here: the
+		// first makes the list.
+		_, err := st.CreateList(ctx, store.List{Name: "dev", Description: "patches for development"})
+		switch {
+		case err == nil:
+			log.Info("created list", "list", "dev")
+		case !errors.Is(err, store.ErrExists):
 			return err
 		}
-		log.Info("created list", "list", "dev")
 	}
 
 	in := review.NewIngester(st, log)
