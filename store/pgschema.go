@@ -13,8 +13,8 @@ package store
 // BLOB is BYTEA, SQLite's INTEGER PRIMARY KEY is an identity column,
 // COLLATE NOCASE is an ICU collation, the counters' triggers are PL/pgSQL, and the
 // full-text index is a tsvector column with a GIN index (store/search.go).
-// The table generation holds the write counter every write transaction
-// bumps first (see DB.beginWrite).
+// Entries that change only PostgreSQL's own machinery (not the schema's
+// meaning) have no SQLite counterpart; they say so.
 var pgMigrations = []string{
 	`
 -- SQLite's NOCASE: equal when they differ only in case.
@@ -379,4 +379,9 @@ CREATE INDEX jobs_due ON jobs(state, lease_expires, id);
 `,
 	// 2 (SQLite 15): accounts the operator disabled.
 	`ALTER TABLE users ADD COLUMN disabled BIGINT NOT NULL DEFAULT 0;`,
+	// 3 (PostgreSQL only): the write counter every write transaction
+	// bumped goes: its one row made every write of every node wait for
+	// the one before. Writers now lock the lists they write to, and
+	// Generation hashes the database's snapshot (postgres.go).
+	`DROP TABLE IF EXISTS generation;`,
 }

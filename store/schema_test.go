@@ -24,7 +24,6 @@ var (
 	}
 	pgOnlyTables = map[string]string{
 		"schema_version": "PostgreSQL's schema history (SQLite keeps PRAGMA user_version)",
-		"generation":     "PostgreSQL's write counter (DB.beginWrite)",
 	}
 	// The search index is a virtual FTS4 table of one column x (the
 	// indexed words; the docid is the message's id) on SQLite, and a

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -242,18 +243,44 @@ func (s *DB) List(ctx context.Context, name string) (*List, error) {
 	return l, nil
 }
 
-// Update implements Store. Writers are serialised; fn runs in one
-// IMMEDIATE transaction that is committed (fsynced) before Update returns.
+// Update implements Store. Writers are serialised (on PostgreSQL, the
+// writers of each list: see lockList); fn runs in one transaction that is
+// committed (fsynced) before Update returns. On PostgreSQL fn may run more
+// than once: an attempt that reached a busy list out of order is rolled
+// back and run again with its lists taken first.
 func (s *DB) Update(ctx context.Context, fn func(Tx) error) error {
+	var lists []int32
+	for {
+		err := s.update(ctx, fn, lists)
+		var c *lockConflict
+		if !errors.As(err, &c) {
+			return err
+		}
+		lists = c.lists // more lists each time: fn touches finitely many
+	}
+}
+
+// update is one attempt of Update, with the lists of keys lists locked
+// first.
+func (s *DB) update(ctx context.Context, fn func(Tx) error, lists []int32) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.beginWrite(ctx)
+	tx, err := s.w.BeginTx(ctx, nil) // pgNotify comes later
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	t := &writeTx{pg: s.pg, tx: tx, stmts: map[string]*sql.Stmt{}, uids: map[int64]uint32{}, threads: map[int64]*threadDelta{}}
+	if err := s.lockLists(ctx, tx, lists...); err != nil {
+		tx.Rollback()
+		return err
+	}
+	t := &writeTx{pg: s.pg, tx: tx, stmts: map[string]*sql.Stmt{}, uids: map[int64]uint32{}, threads: map[int64]*threadDelta{},
+		locked: slices.Clone(lists)}
 	defer t.close()
-	if err := fn(t); err != nil {
+	err = fn(t)
+	if t.conflict != nil { // whatever fn made of it
+		err = t.conflict
+	}
+	if err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -264,6 +291,12 @@ func (s *DB) Update(ctx context.Context, fn func(Tx) error) error {
 	if err := t.writeIndex(ctx); err != nil {
 		tx.Rollback()
 		return err
+	}
+	if t.pg && !t.notified {
+		if _, err := tx.ExecContext(ctx, pgNotify); err != nil {
+			tx.Rollback()
+			return err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
@@ -285,6 +318,11 @@ type writeTx struct {
 	// On PostgreSQL, the raw bytes too: a few multi-row INSERTs at the
 	// end save a round trip per message (writeIndexPG).
 	raws []rawRow
+	// On PostgreSQL, the lock keys of the lists this transaction writes
+	// (lockList), and the list it found busy out of order.
+	locked   []int32
+	conflict *lockConflict
+	notified bool // pgNotify sent
 }
 
 // threadDelta is what the transaction's messages add to a thread.
@@ -433,6 +471,9 @@ func generatedID(sum []byte) string {
 
 // AddMessage implements Tx.
 func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error) {
+	if err := t.lockList(ctx, m.ListID); err != nil {
+		return nil, err
+	}
 	m.Prepare()
 	// Same bytes already in the list: keep one copy. And is the
 	// Message-ID taken? One query for both.
@@ -655,6 +696,9 @@ func (t *writeTx) message(ctx context.Context, id int64) (*Message, error) {
 // message's series counts: rows come in messages_msgid order, which ends
 // with the rowid.
 func (t *writeTx) MessageSeries(ctx context.Context, listID int64, ids []string) (map[string]int64, error) {
+	if err := t.lockList(ctx, listID); err != nil {
+		return nil, err
+	}
 	return t.idMap(ctx, `SELECT message_id, series_id FROM messages WHERE list_id = ? AND series_id IS NOT NULL AND message_id IN (%s)`,
 		"", listID, ids)
 }
@@ -765,6 +809,9 @@ func (t *writeTx) Series(ctx context.Context, id int64) (*Series, error) {
 
 // FindSeries implements Tx.
 func (t *writeTx) FindSeries(ctx context.Context, q SeriesQuery) ([]Series, error) {
+	if err := t.lockList(ctx, q.ListID); err != nil {
+		return nil, err
+	}
 	return byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
 		WHERE s.list_id = ?1 AND s.submitter_email = ?2 AND s.version = ?3 AND s.total = ?4
 		  AND ((?5 != 0 AND s.thread_id = ?5) OR (?5 = 0 AND s.date >= ?6 AND s.date <= ?7))
@@ -774,6 +821,9 @@ func (t *writeTx) FindSeries(ctx context.Context, q SeriesQuery) ([]Series, erro
 
 // SeriesByStem implements Tx.
 func (t *writeTx) SeriesByStem(ctx context.Context, listID int64, submitter, stem string) ([]Series, error) {
+	if err := t.lockList(ctx, listID); err != nil {
+		return nil, err
+	}
 	return byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
 		WHERE s.list_id = ? AND s.stem = ? AND s.stem != '' AND s.submitter_email = ? LIMIT 200`, listID, stem, submitter)))
 }
@@ -781,6 +831,9 @@ func (t *writeTx) SeriesByStem(ctx context.Context, listID int64, submitter, ste
 // FindPrevious implements Tx. Two plain index lookups: a submitter may
 // have thousands of series, a subject or change-id a handful.
 func (t *writeTx) FindPrevious(ctx context.Context, listID int64, s *Series, norm string) ([]Series, error) {
+	if err := t.lockList(ctx, listID); err != nil {
+		return nil, err
+	}
 	list, err := collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
 		WHERE s.list_id = ? AND s.submitter_email = ? AND s.norm_subject = ? AND s.id < ? LIMIT 200`,
 		listID, s.Submitter.Email, norm, s.ID))
@@ -794,6 +847,9 @@ func (t *writeTx) FindPrevious(ctx context.Context, listID int64, s *Series, nor
 
 // SeriesWithPatchIDs implements Tx.
 func (t *writeTx) SeriesWithPatchIDs(ctx context.Context, listID int64, patchIDs []string) (map[int64]int, error) {
+	if err := t.lockList(ctx, listID); err != nil {
+		return nil, err
+	}
 	out := map[int64]int{}
 	for _, pid := range patchIDs {
 		if pid == "" {
@@ -823,6 +879,9 @@ func (t *writeTx) SeriesWithPatchIDs(ctx context.Context, listID int64, patchIDs
 
 // SeriesWithPatchSubject implements Tx.
 func (t *writeTx) SeriesWithPatchSubject(ctx context.Context, listID int64, submitter, subject string) ([]Series, error) {
+	if err := t.lockList(ctx, listID); err != nil {
+		return nil, err
+	}
 	return newestFirst(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM (SELECT series_id FROM patches WHERE commit_subject = ?3) c
 		CROSS JOIN series s ON s.id = c.series_id
 		WHERE s.list_id = ?1 AND s.submitter_email = ?2 LIMIT 200`, listID, submitter, subject)))
@@ -837,6 +896,9 @@ func nullID(id int64) any {
 
 // CreateSeries implements Tx.
 func (t *writeTx) CreateSeries(ctx context.Context, s *Series, norm, stem string, listID int64) (int64, error) {
+	if err := t.lockList(ctx, listID); err != nil {
+		return 0, err
+	}
 	var id int64
 	err := t.queryRow(ctx, `INSERT INTO series(list_id, subject, norm_subject, version, status, submitter_name, submitter_email,
 		total, received, message_id, cover_message_id, date, previous, superseded_by, rfc, resend, prefix, change_id, base_commit,
