@@ -8,23 +8,32 @@
 // SQLite's dynamic types. "x = ?" compared with 0 would make an int4 that
 // overflows on a 64-bit value, and a parameter a statement does not use
 // would have no type at all. So every argument goes in the extended
-// protocol (Parse, Bind, Describe, Execute: one round trip, no
-// server-side statement left behind) with its type given in the Parse
-// message: int64 as int8, float64 as float8, string as text, []byte as
-// bytea, bool as int8 0 or 1 (the schema keeps flags in integer columns,
-// as SQLite stores them), and NULL untyped, for the server to infer from
-// its context (as text when the statement does not use it). Values go in
-// binary (integers, floats, bytes) or as the text itself: nothing is
-// quoted or escaped, and no argument is ever part of the SQL text.
+// protocol with its type given where the statement is parsed: int64 as
+// int8, float64 as float8, string as text, []byte as bytea, bool as int8
+// 0 or 1 (the schema keeps flags in integer columns, as SQLite stores
+// them), and NULL untyped, for the server to infer from its context (as
+// text when the statement does not use it). Values go in binary
+// (integers, floats, bytes) or as the text itself: nothing is quoted or
+// escaped, and no argument is ever part of the SQL text.
 //
-// A statement without arguments goes in the simple protocol, which takes
-// several statements at once (the schema's migrations).
+// Round trips, which cost more than most of the store's statements:
+//
+//   - a statement is prepared on the server once per connection and
+//     argument types (a round trip the first time; those built with a
+//     placeholder per item, past 64 arguments, are parsed where they run
+//     instead), then run by name, planned from its arguments or once;
+//   - a transaction's BEGIN goes with its first statement, and statements
+//     given Defer wait for the next one or the COMMIT and go with it, in
+//     one round trip (a pipeline of several Bind/Execute and one Sync);
+//   - a statement without arguments goes in the simple protocol, which
+//     takes several statements at once (the schema's migrations).
 //
 // The package imports none of the store: it only knows SQL.
 package pgsql
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"encoding/binary"
 	"encoding/hex"
@@ -78,7 +87,7 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 		return nil, err
 	}
 	sc := dc.(*stdlib.Conn)
-	return &conn{sc: sc, pg: sc.Conn().PgConn()}, nil
+	return &conn{sc: sc, pg: sc.Conn().PgConn(), prepared: map[prepKey]*prepared{}}, nil
 }
 
 // Driver implements driver.Connector.
@@ -96,11 +105,35 @@ func (drv) Open(name string) (driver.Conn, error) {
 	return c.Connect(context.Background())
 }
 
-// conn is one pgx connection. Transactions, pings and session resets are
-// pgx's database/sql driver's (stdlib); statements are this package's.
+// conn is one pgx connection. Pings and session resets are pgx's
+// database/sql driver's (stdlib); statements and transactions are this
+// package's.
 type conn struct {
-	sc *stdlib.Conn
-	pg *pgconn.PgConn
+	sc       *stdlib.Conn
+	pg       *pgconn.PgConn
+	prepared map[prepKey]*prepared
+	named    int // statements named so far (pw1, pw2 ...)
+
+	queue []pending // deferred statements (Defer), and BEGIN
+	inTx  bool      // in a transaction (BeginTx)
+	begun bool      // its BEGIN was sent
+}
+
+// maxPrepared bounds the server-side statements of one connection: the
+// store's statements are a few hundred.
+const maxPrepared = 1000
+
+// prepKey is a statement with its arguments' types.
+type prepKey struct {
+	q    *Query
+	oids string
+}
+
+// prepared is a server-side statement and the result formats to ask of
+// it.
+type prepared struct {
+	sd      *pgconn.StatementDescription
+	formats []int16
 }
 
 var (
@@ -113,25 +146,30 @@ var (
 	_ driver.NamedValueChecker  = (*conn)(nil)
 )
 
-// Prepare makes no server-side statement: every statement is parsed
-// anew, in the round trip that runs it.
+// Prepare makes a statement on the client: its server-side statement
+// comes with its first run (run).
 func (c *conn) Prepare(q string) (driver.Stmt, error) { return &stmt{c, q}, nil }
 func (c *conn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
 	return &stmt{c, q}, nil
 }
 func (c *conn) Close() error { return c.sc.Close() }
 func (c *conn) Begin() (driver.Tx, error) {
-	return c.sc.BeginTx(context.Background(), driver.TxOptions{})
+	return c.BeginTx(context.Background(), driver.TxOptions{})
 }
-func (c *conn) BeginTx(ctx context.Context, o driver.TxOptions) (driver.Tx, error) {
-	return c.sc.BeginTx(ctx, o)
+func (c *conn) Ping(ctx context.Context) error { return c.sc.Ping(ctx) }
+func (c *conn) ResetSession(ctx context.Context) error {
+	if c.inTx {
+		return driver.ErrBadConn
+	}
+	return c.sc.ResetSession(ctx)
 }
-func (c *conn) Ping(ctx context.Context) error         { return c.sc.Ping(ctx) }
-func (c *conn) ResetSession(ctx context.Context) error { return c.sc.ResetSession(ctx) }
 
 // CheckNamedValue reduces arguments to the driver's basic types (named
 // integer types to int64 and so on), which bind sends.
 func (c *conn) CheckNamedValue(v *driver.NamedValue) error {
+	if v.Value == Defer {
+		return nil
+	}
 	x, err := driver.DefaultParameterConverter.ConvertValue(v.Value)
 	if err != nil {
 		return err
@@ -206,27 +244,231 @@ func (c *conn) ExecContext(ctx context.Context, text string, args []driver.Named
 	if err != nil {
 		return nil, err
 	}
-	if len(args) == 0 {
-		// The simple protocol: several statements may come at once.
-		results, err := c.pg.Exec(ctx, q.SQL).ReadAll()
-		if err != nil {
-			return nil, retryable(err)
-		}
-		var n int64
-		for _, r := range results {
-			n += r.CommandTag.RowsAffected()
-		}
-		return driver.RowsAffected(n), nil
+	deferred := len(args) > 0 && args[0].Value == Defer
+	if deferred {
+		args = renumber(args[1:])
+	}
+	if len(args) == 0 && !deferred {
+		return c.simple(ctx, q.SQL)
 	}
 	p, err := bind(q, args)
 	if err != nil {
 		return nil, err
 	}
-	tag, err := c.pg.ExecParams(ctx, q.SQL, p.values, p.oids, p.formats, nil).Close()
+	if deferred && c.inTx {
+		c.queue = append(c.queue, pending{q: q, p: p})
+		return deferredResult{}, nil
+	}
+	rr, mrr, err := c.send(ctx, pending{q: q, p: p})
+	if err != nil {
+		return nil, err
+	}
+	tag, err := rr.Close()
+	if mrr != nil {
+		if e := mrr.Close(); err == nil {
+			err = e
+		}
+	}
+	if err != nil {
+		return nil, c.failed(q, p, err)
+	}
+	return driver.RowsAffected(tag.RowsAffected()), nil
+}
+
+// simple runs text, which may hold several statements, in the simple
+// protocol, after what is queued.
+func (c *conn) simple(ctx context.Context, text string) (driver.Result, error) {
+	for _, x := range c.queue {
+		if x.q != nil { // a deferred statement with arguments: first
+			if _, mrr, err := c.send(ctx, pending{}); err != nil {
+				return nil, err
+			} else if err := mrr.Close(); err != nil {
+				return nil, retryable(err)
+			}
+			break
+		}
+	}
+	if len(c.queue) > 0 { // BEGIN: in the same query
+		texts := make([]string, 0, len(c.queue)+1)
+		for _, x := range c.queue {
+			texts = append(texts, x.text)
+		}
+		text = strings.Join(append(texts, text), ";\n")
+		c.queue, c.begun = nil, true
+	}
+	results, err := c.pg.Exec(ctx, text).ReadAll()
 	if err != nil {
 		return nil, retryable(err)
 	}
-	return driver.RowsAffected(tag.RowsAffected()), nil
+	var n int64
+	for _, r := range results {
+		n += r.CommandTag.RowsAffected()
+	}
+	return driver.RowsAffected(n), nil
+}
+
+// renumber gives args the ordinals 1, 2 ...
+func renumber(args []driver.NamedValue) []driver.NamedValue {
+	out := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		a.Ordinal = i + 1
+		out[i] = a
+	}
+	return out
+}
+
+// Defer, as the first argument of ExecContext in a transaction, queues
+// the statement instead of running it: it goes to the server with the
+// connection's next statement, or with the commit, in the same round
+// trip (a pipeline). Its error is then that statement's, or the
+// commit's, and the transaction is aborted as it would have been. The
+// Result it returns knows no row count. Outside a transaction the
+// statement runs at once.
+var Defer = deferArg{}
+
+type deferArg struct{}
+
+type deferredResult struct{}
+
+func (deferredResult) LastInsertId() (int64, error) { return 0, errors.New("pgsql: no LastInsertId") }
+func (deferredResult) RowsAffected() (int64, error) {
+	return 0, errors.New("pgsql: a deferred statement's rows are not counted")
+}
+
+// pending is a statement waiting for the next round trip: q with its
+// arguments, or text without any (BEGIN, COMMIT).
+type pending struct {
+	q    *Query
+	p    *params
+	text string
+}
+
+// send runs the queued statements and then last (none when it is the
+// zero pending) in one round trip. It returns last's result and, when
+// statements were queued, the reader of them all, to close after it.
+func (c *conn) send(ctx context.Context, last pending) (*pgconn.ResultReader, *pgconn.MultiResultReader, error) {
+	if len(c.queue) == 0 && last.q != nil {
+		rr, err := c.run(ctx, last.q, last.p)
+		return rr, nil, err
+	}
+	// Server-side statements first, so that a failure leaves the queue.
+	sts := make([]*prepared, len(c.queue)+1)
+	for i, x := range append(c.queue, last) {
+		if x.q != nil {
+			st, err := c.statement(ctx, x.q, x.p)
+			if err != nil {
+				return nil, nil, err
+			}
+			sts[i] = st
+		}
+	}
+	batch := &pgconn.Batch{}
+	add := func(x pending, st *prepared) {
+		switch {
+		case x.q == nil:
+			batch.ExecParams(x.text, nil, nil, nil, nil)
+		case st != nil:
+			batch.ExecStatement(st.sd, x.p.values, x.p.formats, st.formats)
+		default:
+			batch.ExecParams(x.q.SQL, x.p.values, x.p.oids, x.p.formats, nil)
+		}
+	}
+	queue := c.queue
+	c.queue, c.begun = nil, true
+	for i, x := range queue {
+		add(x, sts[i])
+	}
+	if last.q != nil || last.text != "" {
+		add(last, sts[len(queue)])
+	}
+	mrr := c.pg.ExecBatch(ctx, batch)
+	for _, x := range queue {
+		if !mrr.NextResult() {
+			err := mrr.Close()
+			if err == nil {
+				err = errors.New("pgsql: a result is missing")
+			}
+			return nil, nil, retryable(err)
+		}
+		if _, err := mrr.ResultReader().Close(); err != nil {
+			mrr.Close()
+			if x.q != nil {
+				return nil, nil, c.failed(x.q, x.p, err)
+			}
+			return nil, nil, retryable(err)
+		}
+	}
+	if last.q == nil && last.text == "" {
+		return nil, mrr, nil
+	}
+	if !mrr.NextResult() {
+		err := mrr.Close()
+		if err == nil {
+			err = errors.New("pgsql: a result is missing")
+		}
+		return nil, nil, retryable(err)
+	}
+	return mrr.ResultReader(), mrr, nil
+}
+
+// statement returns q's server-side statement for these argument types,
+// preparing it on first use; nil when q is not shared (or too many are
+// kept): it is then parsed where it runs.
+func (c *conn) statement(ctx context.Context, q *Query, p *params) (*prepared, error) {
+	if !q.shared {
+		return nil, nil
+	}
+	key := prepKey{q, oidString(p.oids)}
+	if st := c.prepared[key]; st != nil {
+		return st, nil
+	}
+	if len(c.prepared) >= maxPrepared {
+		return nil, nil
+	}
+	c.named++
+	sd, err := c.pg.Prepare(ctx, fmt.Sprintf("pw%d", c.named), q.SQL, p.oids)
+	if err != nil {
+		return nil, retryable(err)
+	}
+	st := &prepared{sd: sd, formats: binaryFormats(sd.Fields)}
+	c.prepared[key] = st
+	return st, nil
+}
+
+// run starts q alone: by its server-side statement, or parsed in the
+// same round trip.
+func (c *conn) run(ctx context.Context, q *Query, p *params) (*pgconn.ResultReader, error) {
+	st, err := c.statement(ctx, q, p)
+	if err != nil {
+		return nil, err
+	}
+	if st != nil {
+		return c.pg.ExecStatement(ctx, st.sd, p.values, p.formats, st.formats), nil
+	}
+	var formats []int16
+	if f := q.formats.Load(); f != nil {
+		formats = *f
+	}
+	return c.pg.ExecParams(ctx, q.SQL, p.values, p.oids, p.formats, formats), nil
+}
+
+// failed passes on err, forgetting q's statement when the server says
+// the table it reads changed shape under it (a migration by another
+// node): the next transaction prepares it anew.
+func (c *conn) failed(q *Query, p *params, err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "0A000" && strings.Contains(pe.Message, "cached plan") {
+		delete(c.prepared, prepKey{q, oidString(p.oids)})
+	}
+	return retryable(err)
+}
+
+func oidString(oids []uint32) string {
+	b := make([]byte, 0, 4*len(oids))
+	for _, o := range oids {
+		b = binary.BigEndian.AppendUint32(b, o)
+	}
+	return string(b)
 }
 
 func (c *conn) QueryContext(ctx context.Context, text string, args []driver.NamedValue) (driver.Rows, error) {
@@ -241,34 +483,124 @@ func (c *conn) QueryContext(ctx context.Context, text string, args []driver.Name
 	if err != nil {
 		return nil, err
 	}
-	var formats []int16
-	if f := q.formats.Load(); f != nil {
-		formats = *f
+	rr, mrr, err := c.send(ctx, pending{q: q, p: p})
+	if err != nil {
+		return nil, err
 	}
-	rr := c.pg.ExecParams(ctx, q.SQL, p.values, p.oids, p.formats, formats)
 	fields := rr.FieldDescriptions()
 	if fields == nil { // an error, or a statement without rows
-		if _, err := rr.Close(); err != nil {
-			return nil, retryable(err)
+		_, err := rr.Close()
+		if mrr != nil {
+			if e := mrr.Close(); err == nil {
+				err = e
+			}
+		}
+		if err != nil {
+			return nil, c.failed(q, p, err)
 		}
 		return &rows{}, nil
 	}
-	if q.formats.Load() == nil {
-		learn(q, fields)
+	if !q.shared && q.formats.Load() == nil {
+		f := binaryFormats(fields)
+		q.formats.Store(&f)
 	}
-	r := &rows{rr: rr, oids: make([]uint32, len(fields)), formats: make([]int16, len(fields)), names: make([]string, len(fields))}
+	r := &rows{rr: rr, mrr: mrr, oids: make([]uint32, len(fields)), formats: make([]int16, len(fields)), names: make([]string, len(fields))}
 	for i, f := range fields {
 		r.names[i], r.oids[i], r.formats[i] = f.Name, f.DataTypeOID, f.Format
 	}
 	return r, nil
 }
 
-// learn records which of q's result columns come in binary next time:
-// those whose binary form is cheaper to read than their text (integers,
-// floats, booleans, and bytea, which text doubles into hex). A column
-// whose type changes later is still read right: each row description
-// says the format it carries.
-func learn(q *Query, fields []pgconn.FieldDescription) {
+// tx is a transaction: its BEGIN waits in the queue for the first
+// statement, and its COMMIT goes with the deferred statements left.
+type tx struct{ c *conn }
+
+// ErrCommitRolledBack is Commit's error when the server rolled the
+// transaction back instead (a deferred statement failed before it).
+var ErrCommitRolledBack = errors.New("pgsql: commit rolled back")
+
+func (t tx) Commit() error {
+	c := t.c
+	defer c.endTx()
+	if !c.begun && len(c.queue) <= 1 {
+		c.queue = nil // BEGIN alone: nothing to commit
+		return nil
+	}
+	rr, mrr, err := c.send(context.Background(), pending{text: "COMMIT"})
+	if err != nil {
+		c.abort()
+		return err
+	}
+	tag, err := rr.Close()
+	if e := mrr.Close(); err == nil {
+		err = e
+	}
+	if err == nil && tag.String() == "ROLLBACK" {
+		err = ErrCommitRolledBack
+	}
+	if err != nil {
+		c.abort()
+		return retryable(err)
+	}
+	return nil
+}
+
+func (t tx) Rollback() error {
+	c := t.c
+	defer c.endTx()
+	c.queue = nil
+	if !c.begun {
+		return nil
+	}
+	_, err := c.pg.Exec(context.Background(), "ROLLBACK").ReadAll()
+	return err
+}
+
+// abort rolls back what a failed commit may have left open.
+func (c *conn) abort() {
+	if c.pg.TxStatus() != 'I' {
+		c.pg.Exec(context.Background(), "ROLLBACK").ReadAll()
+	}
+}
+
+func (c *conn) endTx() { c.inTx, c.begun, c.queue = false, false, nil }
+
+func (c *conn) BeginTx(ctx context.Context, o driver.TxOptions) (driver.Tx, error) {
+	if c.pg.IsClosed() {
+		return nil, driver.ErrBadConn
+	}
+	if c.inTx {
+		return nil, errors.New("pgsql: a transaction is open on this connection")
+	}
+	text := "BEGIN"
+	switch sql.IsolationLevel(o.Isolation) {
+	case sql.LevelDefault:
+	case sql.LevelReadUncommitted:
+		text += " ISOLATION LEVEL READ UNCOMMITTED"
+	case sql.LevelReadCommitted:
+		text += " ISOLATION LEVEL READ COMMITTED"
+	case sql.LevelRepeatableRead, sql.LevelSnapshot:
+		text += " ISOLATION LEVEL REPEATABLE READ"
+	case sql.LevelSerializable:
+		text += " ISOLATION LEVEL SERIALIZABLE"
+	default:
+		return nil, fmt.Errorf("pgsql: isolation level %d", o.Isolation)
+	}
+	if o.ReadOnly {
+		text += " READ ONLY"
+	}
+	c.queue = append(c.queue[:0], pending{text: text})
+	c.inTx, c.begun = true, false
+	return tx{c}, nil
+}
+
+// binaryFormats says which result columns to ask in binary: those whose
+// binary form is cheaper to read than their text (integers, floats,
+// booleans, and bytea, which text doubles into hex). A statement not
+// prepared learns them from its first run; a column whose type changes
+// later is still read right, as each row description says the format it
+// carries.
+func binaryFormats(fields []pgconn.FieldDescription) []int16 {
 	f := make([]int16, len(fields))
 	for i, fd := range fields {
 		switch fd.DataTypeOID {
@@ -276,7 +608,7 @@ func learn(q *Query, fields []pgconn.FieldDescription) {
 			f[i] = 1
 		}
 	}
-	q.formats.Store(&f)
+	return f
 }
 
 // retryable tells database/sql to retry on another connection when the
@@ -312,7 +644,8 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 // rows reads a result. Values of type []byte are only valid until the
 // next row (database/sql copies them).
 type rows struct {
-	rr      *pgconn.ResultReader // nil: no rows
+	rr      *pgconn.ResultReader      // nil: no rows
+	mrr     *pgconn.MultiResultReader // rr's, when it came in a pipeline
 	names   []string
 	oids    []uint32
 	formats []int16
@@ -326,6 +659,12 @@ func (r *rows) Close() error {
 	}
 	_, err := r.rr.Close()
 	r.rr = nil
+	if r.mrr != nil {
+		if e := r.mrr.Close(); err == nil {
+			err = e
+		}
+		r.mrr = nil
+	}
 	return err
 }
 
@@ -334,9 +673,7 @@ func (r *rows) Next(dest []driver.Value) error {
 		return io.EOF
 	}
 	if !r.rr.NextRow() {
-		_, err := r.rr.Close()
-		r.rr = nil
-		if err != nil {
+		if err := r.Close(); err != nil {
 			return err
 		}
 		return io.EOF

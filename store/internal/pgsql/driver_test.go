@@ -130,3 +130,94 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("duplicate key, RETURNING: %v", err)
 	}
 }
+
+// TestDeferred: statements given Defer wait for the next statement or the
+// commit, run before it in the same round trip, and fail the transaction
+// as they would have at once.
+func TestDeferred(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE t (id BIGINT PRIMARY KEY, s TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	count := func(q *sql.Tx) int {
+		t.Helper()
+		var n int
+		var err error
+		if q != nil {
+			err = q.QueryRowContext(ctx, `SELECT count(*) FROM t`).Scan(&n)
+		} else {
+			err = db.QueryRowContext(ctx, `SELECT count(*) FROM t`).Scan(&n)
+		}
+		if err != nil {
+			t.Fatalf("count: %v", err)
+		}
+		return n
+	}
+
+	// Seen by the transaction's next query; committed with only deferred
+	// statements after the last query.
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO t VALUES (?, ?)`, Defer, int64(i), "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count(tx); n != 3 {
+		t.Errorf("the transaction sees %d rows, want 3", n)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO t VALUES (?, ?)`, Defer, int64(3), "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(nil); n != 4 {
+		t.Errorf("committed %d rows, want 4", n)
+	}
+
+	// A transaction of deferred statements only.
+	tx, _ = db.BeginTx(ctx, nil)
+	tx.ExecContext(ctx, `INSERT INTO t VALUES (?, ?)`, Defer, int64(10), "y")
+	if err := tx.Commit(); err != nil || count(nil) != 5 {
+		t.Fatalf("deferred only: Commit() = %v, %d rows", err, count(nil))
+	}
+
+	// A failing deferred statement fails the next one...
+	tx, _ = db.BeginTx(ctx, nil)
+	tx.ExecContext(ctx, `INSERT INTO t VALUES (?, ?)`, Defer, int64(20), "z")
+	tx.ExecContext(ctx, `INSERT INTO t VALUES (?, ?)`, Defer, int64(0), "dup")
+	var pe *pgconn.PgError
+	if _, err := tx.ExecContext(ctx, `UPDATE t SET s = ? WHERE id = ?`, "w", int64(1)); !errors.As(err, &pe) || pe.Code != "23505" {
+		t.Errorf("the statement after a failed deferred one: %v", err)
+	}
+	tx.Rollback()
+	// ... or the commit, which then keeps nothing.
+	tx, _ = db.BeginTx(ctx, nil)
+	tx.ExecContext(ctx, `INSERT INTO t VALUES (?, ?)`, Defer, int64(21), "z")
+	tx.ExecContext(ctx, `INSERT INTO t VALUES (?, ?)`, Defer, int64(0), "dup")
+	if err := tx.Commit(); !errors.As(err, &pe) || pe.Code != "23505" {
+		t.Errorf("Commit() after a failed deferred statement = %v", err)
+	}
+	// Rolled back: nothing deferred is kept.
+	tx, _ = db.BeginTx(ctx, nil)
+	tx.ExecContext(ctx, `INSERT INTO t VALUES (?, ?)`, Defer, int64(22), "z")
+	tx.QueryRowContext(ctx, `SELECT 1`).Scan(new(int))
+	tx.ExecContext(ctx, `INSERT INTO t VALUES (?, ?)`, Defer, int64(23), "z")
+	tx.Rollback()
+	if n := count(nil); n != 5 {
+		t.Errorf("%d rows after the failures, want 5", n)
+	}
+	// Outside a transaction, Defer runs at once.
+	if _, err := db.ExecContext(ctx, `INSERT INTO t VALUES (?, ?)`, Defer, int64(30), "now"); err != nil || count(nil) != 6 {
+		t.Errorf("Defer outside a transaction: %v, %d rows", err, count(nil))
+	}
+	// The connections went back to the pool clean.
+	var status string
+	if err := db.QueryRowContext(ctx, `SELECT 'ok'`).Scan(&status); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -25,6 +25,9 @@ type Query struct {
 	// formats is the result format per column, learnt from the first run
 	// (see conn.query); nil until then.
 	formats atomic.Pointer[[]int16]
+	// shared: kept in the cache (rewritten), so connections may keep a
+	// server-side statement of it.
+	shared bool
 }
 
 // Uses reports whether the statement refers to argument n (1-based).
@@ -44,7 +47,10 @@ func cached(q string) (*Query, error) {
 		return nil, err
 	}
 	if r.N <= 64 { // not the multi-row INSERTs: their variety is large
-		rewritten.Store(q, r)
+		r.shared = true
+		if old, loaded := rewritten.LoadOrStore(q, r); loaded {
+			return old.(*Query), nil
+		}
 	}
 	return r, nil
 }
