@@ -52,7 +52,7 @@ func (t *writeTx) QueueDeliveries(ctx context.Context, outboxID int64, rcpts []s
 		if r == "" || len(r) > 320 || strings.ContainsAny(r, "<>\r\n\x00 ") || !strings.Contains(r, "@") {
 			return fmt.Errorf("queue delivery to %q: %w", r, ErrInvalid)
 		}
-		if _, err := t.exec(ctx, `INSERT INTO deliveries (outbox_id, rcpt) VALUES (?, ?) ON CONFLICT DO NOTHING`, outboxID, r); err != nil {
+		if err := t.later(ctx, `INSERT INTO deliveries (outbox_id, rcpt) VALUES (?, ?) ON CONFLICT DO NOTHING`, outboxID, r); err != nil {
 			return fmt.Errorf("queue delivery: %w", err)
 		}
 	}

@@ -384,4 +384,17 @@ CREATE INDEX jobs_due ON jobs(state, lease_expires, id);
 	// the one before. Writers now lock the lists they write to, and
 	// Generation hashes the database's snapshot (postgres.go).
 	`DROP TABLE IF EXISTS generation;`,
+	// 4 (PostgreSQL only): the lists' message and series counters are
+	// written by the store's writer once per transaction (writeTx.flush),
+	// no longer by a trigger per row: each trigger's UPDATE of the list's
+	// row made a new version of it, and every later foreign-key check
+	// and update in the transaction walked them all (quadratic in a bulk
+	// import's transaction of 1,000 messages). The store never deletes
+	// messages or series.
+	`
+DROP TRIGGER IF EXISTS messages_count ON messages;
+DROP TRIGGER IF EXISTS series_count ON series;
+DROP FUNCTION IF EXISTS count_messages();
+DROP FUNCTION IF EXISTS count_series();
+`,
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -303,7 +304,9 @@ func (t *writeTx) lockList(ctx context.Context, list int64) error {
 		if !t.notified {
 			q += `, pg_notify('patchwell', '')`
 		}
-		if _, err := t.exec(ctx, q, k); err != nil {
+		// Deferred: it runs before the next statement, the first read of
+		// the list, in that statement's round trip.
+		if err := t.later(ctx, q, k); err != nil {
 			return fmt.Errorf("lock list %d: %w", list, err)
 		}
 		t.notified = true
@@ -334,6 +337,45 @@ func (s *DB) inWrite(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// pgStats counts the messages this handle stored since it last had
+// PostgreSQL analyze the tables mail goes into.
+type pgStats struct {
+	mu    sync.Mutex
+	added int   // since the last ANALYZE
+	at    int64 // messages then (pg_class.reltuples)
+}
+
+// grew notes that a committed transaction stored n messages, and has the
+// tables mail goes into analyzed when the messages have doubled since the
+// last time (at least 1,000 more). PostgreSQL plans statements from table
+// statistics that autovacuum gathers at most once a minute: a bulk load
+// into a new store ran its first minute on plans made for empty tables,
+// which found a message's duplicate by scanning the whole list
+// (messages_msgid on list_id, filtered by sha256), each time.
+func (s *DB) grew(ctx context.Context, n int) {
+	s.stats.mu.Lock()
+	s.stats.added += n
+	due := s.stats.added >= max(1000, int(s.stats.at))
+	if due {
+		s.stats.added = 0
+	}
+	s.stats.mu.Unlock()
+	if !due {
+		return
+	}
+	// Best effort: autovacuum analyzes them too, later.
+	ctx = context.WithoutCancel(ctx)
+	if _, err := s.w.ExecContext(ctx, `ANALYZE messages, refs, threads, series, patches`); err != nil {
+		return
+	}
+	var at float64
+	if err := s.w.QueryRowContext(ctx, `SELECT reltuples FROM pg_class WHERE oid = CAST('messages' AS regclass)`).Scan(&at); err == nil {
+		s.stats.mu.Lock()
+		s.stats.at = int64(at)
+		s.stats.mu.Unlock()
+	}
 }
 
 // isUnique reports whether err is a violated UNIQUE or PRIMARY KEY

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"patchwell/store/internal/pgsql"
 )
 
 // Full-text search on PostgreSQL: the same words as SQLite's FTS4 index
@@ -118,7 +120,8 @@ func (t *writeTx) writeIndexPG(ctx context.Context) error {
 		if len(args) == 0 {
 			return nil
 		}
-		_, err := t.tx.ExecContext(context.WithoutCancel(ctx), q.String(), args...)
+		// Deferred: they go with the commit.
+		_, err := t.tx.ExecContext(context.WithoutCancel(ctx), q.String(), append([]any{pgsql.Defer}, args...)...)
 		q.Reset()
 		args, size = args[:0], 0
 		if err != nil {

@@ -23,6 +23,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	sqlite3 "github.com/mattn/go-sqlite3"
+
+	"patchwell/store/internal/pgsql"
 )
 
 // DBFile is the SQLite database's file name inside the data directory.
@@ -72,6 +74,7 @@ type DB struct {
 	pg     bool       // PostgreSQL (postgres.go), not SQLite
 	url    string     // the PostgreSQL database's URL
 	listen listener   // LISTEN for Changes (listen.go)
+	stats  pgStats    // when to ANALYZE (postgres.go)
 }
 
 // Open opens (creating if needed) the SQLite store in dir and migrates it.
@@ -293,13 +296,16 @@ func (s *DB) update(ctx context.Context, fn func(Tx) error, lists []int32) error
 		return err
 	}
 	if t.pg && !t.notified {
-		if _, err := tx.ExecContext(ctx, pgNotify); err != nil {
+		if err := t.later(ctx, pgNotify); err != nil {
 			tx.Rollback()
 			return err
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if t.pg {
+		s.grew(ctx, t.added)
 	}
 	return nil
 }
@@ -323,6 +329,25 @@ type writeTx struct {
 	locked   []int32
 	conflict *lockConflict
 	notified bool // pgNotify sent
+	added    int  // messages stored (not duplicates)
+	// On PostgreSQL, what the transaction adds to each list's counters
+	// (flush), and the ids it fetched for new rows (newID).
+	counts map[int64]*listCounts
+	ids    map[idKey]*idBlock
+}
+
+type listCounts struct{ messages, series int }
+
+func (t *writeTx) count(list int64) *listCounts {
+	if t.counts == nil {
+		t.counts = map[int64]*listCounts{}
+	}
+	c := t.counts[list]
+	if c == nil {
+		c = &listCounts{}
+		t.counts[list] = c
+	}
+	return c
 }
 
 // threadDelta is what the transaction's messages add to a thread.
@@ -345,16 +370,28 @@ func (d *threadDelta) add(date int64, uid uint32, id int64, depth int) {
 	}
 }
 
-// flush writes the pending UIDs and thread counts.
+// flush writes the pending UIDs and thread counts, and on PostgreSQL the
+// lists' message and series counters (SQLite's triggers keep those; see
+// PostgreSQL migration 4).
 func (t *writeTx) flush(ctx context.Context) error {
-	for list, next := range t.uids {
-		if _, err := t.exec(ctx, `UPDATE lists SET next_uid = ? WHERE id = ?`, next, list); err != nil {
-			return fmt.Errorf("store next uid: %w", err)
+	if t.pg {
+		for list, c := range t.counts {
+			if err := t.later(ctx, `UPDATE lists SET next_uid = max(next_uid, ?), message_count = message_count + ?,
+				series_count = series_count + ? WHERE id = ?`, t.uids[list], c.messages, c.series, list); err != nil {
+				return fmt.Errorf("store list counts: %w", err)
+			}
+		}
+		clear(t.counts)
+	} else {
+		for list, next := range t.uids {
+			if err := t.later(ctx, `UPDATE lists SET next_uid = ? WHERE id = ?`, next, list); err != nil {
+				return fmt.Errorf("store next uid: %w", err)
+			}
 		}
 	}
 	clear(t.uids)
 	for tid, d := range t.threads {
-		if _, err := t.exec(ctx, `UPDATE threads SET messages = messages + ?1,
+		if err := t.later(ctx, `UPDATE threads SET messages = messages + ?1,
 			first_date = CASE WHEN first_date = 0 OR (?2 != 0 AND ?2 < first_date) THEN ?2 ELSE first_date END,
 			last_date = max(last_date, ?3), last_uid = max(last_uid, ?4),
 			root = CASE WHEN root = 0 OR ?6 < root_depth THEN ?5 ELSE root END,
@@ -379,6 +416,7 @@ func (t *writeTx) nextUID(ctx context.Context, list int64) (uint32, error) {
 		}
 	}
 	t.uids[list] = next + 1
+	t.count(list).messages++
 	return next, nil
 }
 
@@ -404,6 +442,88 @@ func (t *writeTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	}
 	t.stmts[q] = st
 	return st, nil
+}
+
+// insert adds a row to table (cols: its columns but id, then their
+// values) and returns its id: on SQLite from INSERT ... RETURNING id; on
+// PostgreSQL taken beforehand from the table's sequence (newID) and the
+// INSERT deferred (later), which saves a round trip per row.
+func (t *writeTx) insert(ctx context.Context, table string, list int64, cols string, args ...any) (int64, error) {
+	if !t.pg {
+		var id int64
+		err := t.queryRow(ctx, `INSERT INTO `+table+`(`+cols+`) VALUES(`+placeholders(len(args))+`) RETURNING id`, args...).Scan(&id)
+		return id, err
+	}
+	id, err := t.newID(ctx, table, list)
+	if err != nil {
+		return 0, err
+	}
+	return id, t.later(ctx, `INSERT INTO `+table+`(id, `+cols+`) VALUES(`+placeholders(len(args)+1)+`)`, append([]any{id}, args...)...)
+}
+
+// newID takes the next id of table's sequence for a row of list, from a
+// block the transaction fetched: 1 id, then 2, 4 ... 256, each block in
+// one round trip. A list's ids are fetched after its writer lock is
+// taken, so they grow in commit order as before; the ids a transaction
+// does not use are lost (as a rolled back INSERT's are).
+func (t *writeTx) newID(ctx context.Context, table string, list int64) (int64, error) {
+	if t.ids == nil {
+		t.ids = map[idKey]*idBlock{}
+	}
+	k := idKey{table, list}
+	b := t.ids[k]
+	if b == nil {
+		b = &idBlock{}
+		t.ids[k] = b
+	}
+	if len(b.free) == 0 {
+		b.size = min(max(2*b.size, 1), 256)
+		rows, err := t.query(ctx, `SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, ?)`, table, b.size)
+		if err != nil {
+			return 0, fmt.Errorf("new %s id: %w", table, err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return 0, fmt.Errorf("new %s id: %w", table, err)
+			}
+			b.free = append(b.free, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return 0, fmt.Errorf("new %s id: %w", table, err)
+		}
+		if len(b.free) == 0 {
+			return 0, fmt.Errorf("new %s id: no id from its sequence", table)
+		}
+	}
+	id := b.free[0]
+	b.free = b.free[1:]
+	return id, nil
+}
+
+type idKey struct {
+	table string
+	list  int64
+}
+
+type idBlock struct {
+	free []int64
+	size int
+}
+
+// later runs a statement whose result nobody reads: on PostgreSQL it
+// waits for the transaction's next statement, or its commit, and goes in
+// the same round trip (pgsql.Defer); its error shows there. Every read
+// runs after what was deferred before it, so the transaction sees its
+// own writes as ever.
+func (t *writeTx) later(ctx context.Context, q string, args ...any) error {
+	if t.pg {
+		args = append([]any{pgsql.Defer}, args...)
+	}
+	_, err := t.exec(ctx, q, args...)
+	return err
 }
 
 func (t *writeTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
@@ -482,10 +602,25 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 		m.MessageID = generatedID(m.sum)
 		flags |= FlagNoMessageID
 	}
+	// Thread: every id this message names (its own and its references)
+	// joins one thread; threads that meet are merged.
+	ids := make([]string, 0, len(m.References)+1)
+	ids = append(ids, m.MessageID)
+	for _, r := range m.References {
+		if r != "" && r != m.MessageID {
+			ids = append(ids, r)
+		}
+	}
 	var dupID sql.NullInt64
 	var idTaken bool
-	err := t.queryRow(ctx, `SELECT (SELECT id FROM messages WHERE list_id = ?1 AND sha256 = ?2),
-		EXISTS(SELECT 1 FROM messages WHERE list_id = ?1 AND message_id = ?3)`, m.ListID, m.sum, m.MessageID).Scan(&dupID, &idTaken)
+	var known map[string]int64 // refThreads of ids, when looked up with the rest
+	var err error
+	if t.pg {
+		dupID, idTaken, known, err = t.lookUp(ctx, m, ids)
+	} else {
+		err = t.queryRow(ctx, `SELECT (SELECT id FROM messages WHERE list_id = ?1 AND sha256 = ?2),
+			EXISTS(SELECT 1 FROM messages WHERE list_id = ?1 AND message_id = ?3)`, m.ListID, m.sum, m.MessageID).Scan(&dupID, &idTaken)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("look up message: %w", err)
 	}
@@ -504,19 +639,10 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 	if err != nil {
 		return nil, err
 	}
-
-	// Thread: every id this message names (its own and its references)
-	// joins one thread; threads that meet are merged.
-	ids := make([]string, 0, len(m.References)+1)
-	ids = append(ids, m.MessageID)
-	for _, r := range m.References {
-		if r != "" && r != m.MessageID {
-			ids = append(ids, r)
+	if known == nil {
+		if known, err = t.refThreads(ctx, m.ListID, ids); err != nil {
+			return nil, err
 		}
-	}
-	known, err := t.refThreads(ctx, m.ListID, ids)
-	if err != nil {
-		return nil, err
 	}
 	var tid int64
 	for _, id := range known {
@@ -525,7 +651,7 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 		}
 	}
 	if tid == 0 {
-		if err := t.queryRow(ctx, `INSERT INTO threads(list_id, root, root_depth) VALUES(?, 0, ?) RETURNING id`, m.ListID, len(ids)-1).Scan(&tid); err != nil {
+		if tid, err = t.insert(ctx, "threads", m.ListID, `list_id, root, root_depth`, m.ListID, 0, len(ids)-1); err != nil {
 			return nil, fmt.Errorf("new thread: %w", err)
 		}
 	}
@@ -542,7 +668,7 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 		if _, ok := known[ref]; ok {
 			continue // already in the refs table, and in tid after any merge
 		}
-		if _, err := t.exec(ctx, `INSERT INTO refs(list_id, message_id, thread_id) VALUES(?,?,?)`, m.ListID, ref, tid); err != nil {
+		if err := t.later(ctx, `INSERT INTO refs(list_id, message_id, thread_id) VALUES(?,?,?)`, m.ListID, ref, tid); err != nil {
 			return nil, fmt.Errorf("store ref: %w", err)
 		}
 	}
@@ -556,11 +682,10 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 	if arrived.IsZero() {
 		arrived = time.Now()
 	}
-	var id int64
-	err = t.queryRow(ctx, `INSERT INTO messages(list_id, uid, message_id, sha256, size, flags, subject, from_name, from_email,
-		date, arrived, in_reply_to, refs, thread_id, kind, trailers, wire_size) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
+	id, err := t.insert(ctx, "messages", m.ListID, `list_id, uid, message_id, sha256, size, flags, subject, from_name, from_email,
+		date, arrived, in_reply_to, refs, thread_id, kind, trailers, wire_size`,
 		m.ListID, uid, m.MessageID, m.sum, len(m.Raw), flags, m.Subject, m.From.Name, strings.ToLower(m.From.Email),
-		unixOrZero(m.Date), arrived.Unix(), m.InReplyTo, strings.Join(m.References, " "), tid, m.Kind, trailers, m.wire).Scan(&id)
+		unixOrZero(m.Date), arrived.Unix(), m.InReplyTo, strings.Join(m.References, " "), tid, m.Kind, trailers, m.wire)
 	if err != nil {
 		return nil, fmt.Errorf("insert message: %w", err)
 	}
@@ -570,6 +695,7 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 		return nil, fmt.Errorf("insert raw: %w", err)
 	}
 	t.indexMessage(id, m)
+	t.added++
 	d := t.threads[tid]
 	if d == nil {
 		d = &threadDelta{}
@@ -582,6 +708,58 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 		ThreadID: tid, Size: len(m.Raw), SHA256: hex.EncodeToString(m.sum), Flags: flags, Kind: m.Kind,
 		Trailers: m.Trailers,
 	}}, nil
+}
+
+// lookUp is, on PostgreSQL, AddMessage's first questions in one round
+// trip: the row of a message with m's bytes in its list, whether its
+// Message-ID is taken there, the list's next UID (unless the transaction
+// knows it), and the threads of those of ids the list has seen (the
+// first 50; refThreads asks for the others).
+func (t *writeTx) lookUp(ctx context.Context, m *NewMessage, ids []string) (dupID sql.NullInt64, taken bool, known map[string]int64, err error) {
+	head := ids[:min(len(ids), 50)]
+	args := append(make([]any, 0, len(head)+3), m.ListID, m.sum, m.MessageID)
+	for _, id := range head {
+		args = append(args, id)
+	}
+	rows, err := t.query(ctx, `SELECT 0, (SELECT id FROM messages WHERE list_id = ?1 AND sha256 = ?2),
+			CASE WHEN EXISTS(SELECT 1 FROM messages WHERE list_id = ?1 AND message_id = ?3) THEN 1 ELSE 0 END,
+			(SELECT next_uid FROM lists WHERE id = ?1), ''
+		UNION ALL
+		SELECT 1, thread_id, 0, 0, message_id FROM refs WHERE list_id = ?1 AND message_id IN (`+placeholders(len(head))+`)`, args...)
+	if err != nil {
+		return dupID, false, nil, err
+	}
+	defer rows.Close()
+	known = make(map[string]int64, len(ids))
+	for rows.Next() {
+		var kind, dupTaken int
+		var v, next sql.NullInt64
+		var id string
+		if err := rows.Scan(&kind, &v, &dupTaken, &next, &id); err != nil {
+			return dupID, false, nil, err
+		}
+		if kind == 1 {
+			known[id] = v.Int64
+			continue
+		}
+		dupID, taken = v, dupTaken == 1
+		if _, ok := t.uids[m.ListID]; !ok && next.Valid {
+			t.uids[m.ListID] = uint32(next.Int64)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return dupID, false, nil, err
+	}
+	if len(ids) > len(head) {
+		more, err := t.refThreads(ctx, m.ListID, ids[len(head):])
+		if err != nil {
+			return dupID, false, nil, err
+		}
+		for id, tid := range more {
+			known[id] = tid
+		}
+	}
+	return dupID, taken, known, nil
 }
 
 // refThreads maps those of ids the list has seen (as messages or as
@@ -648,7 +826,7 @@ func (t *writeTx) mergeThread(ctx context.Context, into, from int64) error {
 			WHERE id = ?1`,
 		`DELETE FROM threads WHERE id = ?2`,
 	} {
-		if _, err := t.exec(ctx, q, into, from); err != nil {
+		if err := t.later(ctx, q, into, from); err != nil {
 			return fmt.Errorf("merge threads: %w", err)
 		}
 	}
@@ -709,7 +887,7 @@ func (t *writeTx) SetMessageSeries(ctx context.Context, rowID, seriesID int64, k
 	if seriesID != 0 {
 		sid = seriesID
 	}
-	if _, err := t.exec(ctx, `UPDATE messages SET series_id = ?, kind = ? WHERE id = ?`, sid, kind, rowID); err != nil {
+	if err := t.later(ctx, `UPDATE messages SET series_id = ?, kind = ? WHERE id = ?`, sid, kind, rowID); err != nil {
 		return fmt.Errorf("set message series: %w", err)
 	}
 	return nil
@@ -899,24 +1077,24 @@ func (t *writeTx) CreateSeries(ctx context.Context, s *Series, norm, stem string
 	if err := t.lockList(ctx, listID); err != nil {
 		return 0, err
 	}
-	var id int64
-	err := t.queryRow(ctx, `INSERT INTO series(list_id, subject, norm_subject, version, status, submitter_name, submitter_email,
+	id, err := t.insert(ctx, "series", listID, `list_id, subject, norm_subject, version, status, submitter_name, submitter_email,
 		total, received, message_id, cover_message_id, date, previous, superseded_by, rfc, resend, prefix, change_id, base_commit,
-		thread_id, stem, pull_url, pull_ref) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
+		thread_id, stem, pull_url, pull_ref`,
 		listID, s.Subject, norm, s.Version, s.Status, s.Submitter.Name, strings.ToLower(s.Submitter.Email), s.Total, s.Received,
 		s.MessageID, s.CoverMessageID, unixOrZero(s.Date), nullID(s.Previous), nullID(s.SupersededBy), s.RFC, s.Resend, s.Prefix,
-		s.ChangeID, s.BaseCommit, s.ThreadID, stem, s.PullURL, s.PullRef).Scan(&id)
+		s.ChangeID, s.BaseCommit, s.ThreadID, stem, s.PullURL, s.PullRef)
 	if err != nil {
 		return 0, fmt.Errorf("create series: %w", err)
 	}
 	s.ID = id
+	t.count(listID).series++
 	return id, nil
 }
 
 // UpdateSeries implements Tx. The thread is not written: the store keeps
 // it right as threads merge.
 func (t *writeTx) UpdateSeries(ctx context.Context, s *Series, norm string) error {
-	_, err := t.exec(ctx, `UPDATE series SET subject=?, norm_subject=?, status=?, total=?, received=?, message_id=?, cover_message_id=?,
+	err := t.later(ctx, `UPDATE series SET subject=?, norm_subject=?, status=?, total=?, received=?, message_id=?, cover_message_id=?,
 		date=?, previous=?, superseded_by=?, rfc=?, resend=?, prefix=?, change_id=?, base_commit=?, pull_url=?, pull_ref=?
 		WHERE id = ?`,
 		s.Subject, norm, s.Status, s.Total, s.Received, s.MessageID, s.CoverMessageID, unixOrZero(s.Date), nullID(s.Previous),
@@ -971,10 +1149,11 @@ func (t *writeTx) AddPatch(ctx context.Context, p *Patch, messageRowID int64) er
 		b, _ := json.Marshal(p.Trailers)
 		trailers = string(b)
 	}
-	err := t.queryRow(ctx, `INSERT INTO patches(series_id, message, idx, subject, commit_subject, author_name, author_email, date,
-		files, patch_id, trailers) VALUES(?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
+	var err error
+	p.ID, err = t.insert(ctx, "patches", 0, `series_id, message, idx, subject, commit_subject, author_name, author_email, date,
+		files, patch_id, trailers`,
 		p.SeriesID, messageRowID, p.Index, p.Subject, p.CommitSubject, p.Author.Name, p.Author.Email, unixOrZero(p.Date),
-		string(files), p.PatchID, trailers).Scan(&p.ID)
+		string(files), p.PatchID, trailers)
 	if err != nil {
 		return fmt.Errorf("add patch: %w", err)
 	}
