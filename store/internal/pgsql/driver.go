@@ -164,10 +164,18 @@ func (c *conn) ResetSession(ctx context.Context) error {
 	return c.sc.ResetSession(ctx)
 }
 
+// Value is an argument already in PostgreSQL's binary format of the type
+// OID (its typsend output), for a type bind has no Go type for.
+type Value struct {
+	OID  uint32
+	Data []byte
+}
+
 // CheckNamedValue reduces arguments to the driver's basic types (named
 // integer types to int64 and so on), which bind sends.
 func (c *conn) CheckNamedValue(v *driver.NamedValue) error {
-	if v.Value == Defer {
+	switch v.Value.(type) {
+	case deferArg, Value:
 		return nil
 	}
 	x, err := driver.DefaultParameterConverter.ConvertValue(v.Value)
@@ -229,6 +237,8 @@ func bind(q *Query, args []driver.NamedValue) (*params, error) {
 				v = []byte{} // an empty bytea, not NULL
 			}
 			p.values[n], p.oids[n], p.formats[n] = v, oidBytea, 1
+		case Value:
+			p.values[n], p.oids[n], p.formats[n] = v.Data, v.OID, 1
 		default:
 			return nil, fmt.Errorf("argument %d: unsupported type %T", n+1, v)
 		}
