@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -1028,29 +1029,45 @@ func (t *writeTx) SeriesWithPatchIDs(ctx context.Context, listID int64, patchIDs
 	if err := t.lockList(ctx, listID); err != nil {
 		return nil, err
 	}
-	out := map[int64]int{}
+	var pids []string
 	for _, pid := range patchIDs {
-		if pid == "" {
-			continue
+		if pid != "" {
+			pids = append(pids, pid)
 		}
-		rows, err := t.query(ctx, `SELECT p.series_id FROM patches p JOIN series s ON s.id = p.series_id
-			WHERE p.patch_id = ? AND p.patch_id != '' AND s.list_id = ? LIMIT 50`, pid, listID)
+	}
+	// Up to 50 patch-ids a query, each its own part of a UNION ALL (so
+	// each keeps its LIMIT), told apart by the part's number.
+	out := map[int64]int{}
+	for start := 0; start < len(pids); start += 50 {
+		chunk := pids[start:min(start+50, len(pids))]
+		parts := make([]string, len(chunk))
+		args := append(make([]any, 0, len(chunk)+1), listID)
+		for i, pid := range chunk {
+			parts[i] = `SELECT * FROM (SELECT ` + strconv.Itoa(i) + `, p.series_id FROM patches p JOIN series s ON s.id = p.series_id
+				WHERE p.patch_id = ?` + strconv.Itoa(i+2) + ` AND p.patch_id != '' AND s.list_id = ?1 LIMIT 50) AS part` + strconv.Itoa(i)
+			args = append(args, pid)
+		}
+		rows, err := t.query(ctx, strings.Join(parts, " UNION ALL "), args...)
 		if err != nil {
 			return nil, fmt.Errorf("patch-id lookup: %w", err)
 		}
-		seen := map[int64]bool{}
+		seen := map[[2]int64]bool{} // (part, series)
 		for rows.Next() {
-			var sid int64
-			if err := rows.Scan(&sid); err != nil {
+			var part, sid int64
+			if err := rows.Scan(&part, &sid); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("patch-id lookup: %w", err)
 			}
-			if !seen[sid] {
-				seen[sid] = true
+			if !seen[[2]int64{part, sid}] {
+				seen[[2]int64{part, sid}] = true
 				out[sid]++
 			}
 		}
+		err = rows.Err()
 		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("patch-id lookup: %w", err)
+		}
 	}
 	return out, nil
 }

@@ -317,3 +317,58 @@ func TestOutboxSentAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestSeriesWithPatchIDs: per series, how many of the given patch-ids it
+// carries (a patch-id given twice counts twice; "" none), in one query
+// per 50 patch-ids.
+func TestSeriesWithPatchIDs(t *testing.T) {
+	st, l := mustOpen(t)
+	ctx := context.Background()
+	other, err := st.CreateList(ctx, List{Name: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s1, s2, s3 int64
+	err = st.Update(ctx, func(tx Tx) error {
+		for i, c := range []struct {
+			list int64
+			id   *int64
+			pids []string
+		}{{l.ID, &s1, []string{"a", "b", "c"}}, {l.ID, &s2, []string{"b", "c", "d"}}, {other.ID, &s3, []string{"a", "b"}}} {
+			a, err := tx.AddMessage(ctx, msg(&List{ID: c.list}, fmt.Sprintf("s%d@x", i)))
+			if err != nil {
+				return err
+			}
+			if *c.id, err = tx.CreateSeries(ctx, &Series{Subject: "s", Version: 1, Total: len(c.pids), MessageID: a.MessageID}, "s", "", c.list); err != nil {
+				return err
+			}
+			for k, pid := range c.pids {
+				if err := tx.AddPatch(ctx, &Patch{SeriesID: *c.id, Index: k + 1, Subject: "p", PatchID: pid}, a.ID); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	many := []string{"x", "", "c", "b", "c"}
+	for i := range 60 {
+		many = append(many, fmt.Sprintf("none%d", i))
+	}
+	many = append(many, "d")
+	err = st.Update(ctx, func(tx Tx) error {
+		got, err := tx.SeriesWithPatchIDs(ctx, l.ID, many)
+		if err != nil {
+			return err
+		}
+		if want := map[int64]int{s1: 3, s2: 4}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("SeriesWithPatchIDs() = %v, want %v", got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
