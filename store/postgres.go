@@ -26,6 +26,11 @@ import (
 //
 //   - SQL spelling: the driver rewrites the queries (store/internal/pgsql)
 //     and the schema has its own history (pgschema.go);
+//   - round trips, which cost more than most statements: the driver
+//     prepares statements once per connection and sends a write
+//     transaction's deferred statements (writeTx.later) with its next
+//     read or its commit; new rows take their ids from their sequences in
+//     blocks (writeTx.newID), so their INSERTs are deferred too;
 //   - writers: a write transaction becomes the writer of each list it
 //     writes to, waiting for that list's earlier writer (lockList): what
 //     the store's writers read and decide inside a transaction about one
