@@ -27,7 +27,8 @@ type Store interface {
 	List(ctx context.Context, name string) (*List, error)
 
 	// Update runs fn in one write transaction; the changes are durable when
-	// it returns nil.
+	// it returns nil. fn must not act outside the transaction: on
+	// PostgreSQL it may run again (see Tx).
 	Update(ctx context.Context, fn func(Tx) error) error
 
 	SeriesList(ctx context.Context, list, status string, p Page) ([]Series, error)
@@ -187,14 +188,14 @@ type Store interface {
 
 	// The IMAP view (store/imap.go).
 
-	// MailboxEntries returns a list's messages with row ids up to maxRowID,
+	// ListHeads maps every list's id to its next UID: the list's
+	// messages are those with the UIDs below it, all committed (a list's
+	// UIDs are dense and follow commit order), and a commit that adds
+	// mail to the list raises it.
+	ListHeads(ctx context.Context) (map[int64]uint32, error)
+	// MailboxEntries returns a list's messages with UIDs in [from, to),
 	// in UID order.
-	MailboxEntries(ctx context.Context, listID, maxRowID int64) ([]MailboxEntry, error)
-	// EntriesSince returns the messages of every list committed after the
-	// row id, in commit order, at most limit.
-	EntriesSince(ctx context.Context, afterRowID int64, limit int) ([]MailboxEntry, error)
-	// LastRowID is the newest message's row id (0 for none).
-	LastRowID(ctx context.Context) (int64, error)
+	MailboxEntries(ctx context.Context, listID int64, from, to uint32) ([]MailboxEntry, error)
 	// FetchMailbox calls fn for a list's messages with UIDs in [lo, hi]
 	// (of the kinds given; nil for all) in UID order, with their raw
 	// bytes when withRaw (valid only during the call). It reads in
@@ -324,7 +325,14 @@ type SeriesQuery struct {
 	Until    time.Time
 }
 
-// Tx is one write transaction.
+// Tx is one write transaction. On PostgreSQL, where several nodes write
+// at once, it becomes the one writer of a list at its first AddMessage,
+// MessageSeries, series lookup or CreateSeries in that list, waiting for
+// the list's earlier writer to commit, so it reads and decides on a list
+// nobody else changes; its other methods act on series and messages of
+// lists it already writes. (A transaction that reaches a second list
+// while that list's writer waits for its first is rolled back and run
+// again with both taken in order: Update's fn may run more than once.)
 type Tx interface {
 	// AddMessage stores m, assigns its UID and thread, and reports a
 	// duplicate (same bytes already in the list) without storing it again.
