@@ -9,8 +9,10 @@ import (
 	"patchwell/gitrepo"
 	"patchwell/lists"
 	"patchwell/mailauth"
+	"patchwell/outbound"
 	"patchwell/review"
 	"patchwell/smtpd"
+	"patchwell/store"
 	"patchwell/web"
 	"patchwell/webhook"
 )
@@ -46,6 +48,12 @@ var (
 	_ gitrepo.Replier   = (*review.Service)(nil)
 	_ smtpd.Backend     = smtpBackend{}
 	_ smtpd.PostChecker = smtpBackend{}
+
+	// The store: the whole of it for the node, the parts each consumer
+	// declares for the rest.
+	_ store.Store    = (*store.DB)(nil)
+	_ outbound.Store = (*store.DB)(nil)
+	_ webhook.Queue  = (*store.DB)(nil)
 )
 
 // smtpBackend is what smtpd needs: lists exist, who may post, and the
