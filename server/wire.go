@@ -51,9 +51,10 @@ var (
 
 	// The store: the whole of it for the node, the parts each consumer
 	// declares for the rest.
-	_ store.Store    = (*store.DB)(nil)
-	_ outbound.Store = (*store.DB)(nil)
-	_ webhook.Queue  = (*store.DB)(nil)
+	_ store.Store         = (*store.DB)(nil)
+	_ outbound.Store      = (*store.DB)(nil)
+	_ outbound.QueueStore = (*store.DB)(nil)
+	_ webhook.Queue       = (*store.DB)(nil)
 )
 
 // smtpBackend is what smtpd needs: lists exist, who may post, and the
