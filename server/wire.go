@@ -51,10 +51,14 @@ var (
 
 	// The store: the whole of it for the node, the parts each consumer
 	// declares for the rest.
-	_ store.Store         = (*store.DB)(nil)
-	_ outbound.Store      = (*store.DB)(nil)
-	_ outbound.QueueStore = (*store.DB)(nil)
-	_ webhook.Queue       = (*store.DB)(nil)
+	_ store.Store            = (*store.DB)(nil)
+	_ outbound.Store         = (*store.DB)(nil)
+	_ outbound.QueueStore    = (*store.DB)(nil)
+	_ webhook.Queue          = (*store.DB)(nil)
+	_ gitrepo.ApplyStore     = (*store.DB)(nil)
+	_ gitrepo.WorkspaceStore = (*store.DB)(nil)
+	_ gitrepo.RangeDiffStore = (*store.DB)(nil)
+	_ gitrepo.RepoStore      = (*store.DB)(nil)
 )
 
 // smtpBackend is what smtpd needs: lists exist, who may post, and the
