@@ -59,6 +59,9 @@ var (
 	_ gitrepo.WorkspaceStore = (*store.DB)(nil)
 	_ gitrepo.RangeDiffStore = (*store.DB)(nil)
 	_ gitrepo.RepoStore      = (*store.DB)(nil)
+	_ lists.Store            = (*store.DB)(nil)
+	_ lists.Subscriptions    = (*store.DB)(nil)
+	_ lists.Policies         = (*store.DB)(nil)
 )
 
 // smtpBackend is what smtpd needs: lists exist, who may post, and the
