@@ -7,6 +7,7 @@ import (
 
 	"patchwell/ci"
 	"patchwell/gitrepo"
+	"patchwell/imapd"
 	"patchwell/lists"
 	"patchwell/mailauth"
 	"patchwell/outbound"
@@ -62,6 +63,7 @@ var (
 	_ lists.Store            = (*store.DB)(nil)
 	_ lists.Subscriptions    = (*store.DB)(nil)
 	_ lists.Policies         = (*store.DB)(nil)
+	_ imapd.Store            = (*store.DB)(nil)
 )
 
 // smtpBackend is what smtpd needs: lists exist, who may post, and the
