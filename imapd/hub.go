@@ -61,7 +61,7 @@ func (m *mailbox) wants(kind string) bool {
 // this process) or by its poll of the store's generation (a commit by
 // another process, such as `patchwell import`).
 type hub struct {
-	st       store.Store
+	st       Store
 	log      *slog.Logger
 	interval time.Duration
 
@@ -78,7 +78,7 @@ type hub struct {
 	kick chan struct{}
 }
 
-func newHub(st store.Store, log *slog.Logger, interval time.Duration) *hub {
+func newHub(st Store, log *slog.Logger, interval time.Duration) *hub {
 	return &hub{st: st, log: log, interval: interval, boxes: map[string]*mailbox{},
 		byList: map[int64][]*mailbox{}, heads: map[int64]uint32{}, kick: make(chan struct{}, 1)}
 }

@@ -41,7 +41,7 @@ type Job struct {
 	Updated      time.Time `json:"updated"`
 }
 
-// Jobs is the durable CI job queue (part of Store).
+// Jobs is the durable CI job queue: the CI area of Store.
 type Jobs interface {
 	// SeriesWithoutJob returns complete, open series of lists with a
 	// repository that have no CI job yet, oldest first.
