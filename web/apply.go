@@ -112,7 +112,7 @@ func (h *Handler) applyForm(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case ae != nil && prefersHTML(r.Header.Get("Accept")):
 		w.Header().Add("Vary", "Accept")
-		h.renderStatus(w, ae.Status, "applyfailed.html", applyFailed{Code: ae.Status, Status: http.StatusText(ae.Status), S: s, Msg: visible(ae.Msg)})
+		h.renderStatus(w, r, ae.Status, "applyfailed.html", applyFailed{Code: ae.Status, Status: http.StatusText(ae.Status), S: s, Msg: visible(ae.Msg)})
 	case ae != nil:
 		h.httpError(w, r, ae.Status, ae.Msg)
 	case ok:

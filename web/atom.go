@@ -218,5 +218,5 @@ func (h *Handler) allPage(w http.ResponseWriter, r *http.Request) {
 		msgs[i].Subject = visible(msgs[i].Subject)
 		msgs[i].From.Name = visible(msgs[i].From.Name)
 	}
-	h.render(w, "all.html", msgs)
+	h.render(w, r, "all.html", msgs)
 }

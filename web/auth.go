@@ -514,15 +514,15 @@ type authPage struct {
 	NewToken string
 }
 
-func (h *Handler) renderStatus(w http.ResponseWriter, code int, name string, data any) {
+func (h *Handler) renderStatus(w http.ResponseWriter, r *http.Request, code int, name string, data any) {
 	w.Header().Set("Cache-Control", "no-store")
 	if code != http.StatusOK {
 		// render writes 200 itself; set the code first.
 		rw := &codeWriter{ResponseWriter: w, code: code}
-		h.render(rw, name, data)
+		h.render(rw, r, name, data)
 		return
 	}
-	h.render(w, name, data)
+	h.render(w, r, name, data)
 }
 
 // codeWriter makes the first implicit WriteHeader use code.
@@ -571,7 +571,7 @@ func (h *Handler) signinPage(w http.ResponseWriter, r *http.Request) {
 	if h.noAccounts(w, r) {
 		return
 	}
-	h.renderStatus(w, http.StatusOK, "signin.html", authPage{User: h.currentUser(r), CSRF: h.csrfToken(r),
+	h.renderStatus(w, r, http.StatusOK, "signin.html", authPage{User: h.currentUser(r), CSRF: h.csrfToken(r),
 		Next: localNext(r.URL.Query().Get("next")), Signup: h.cfg.Signup})
 }
 
@@ -584,19 +584,19 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	if !h.allowSignin(r, email) {
 		w.Header().Set("Retry-After", "60")
 		d.Error = "Too many attempts. Wait a minute and try again."
-		h.renderStatus(w, http.StatusTooManyRequests, "signin.html", d)
+		h.renderStatus(w, r, http.StatusTooManyRequests, "signin.html", d)
 		return
 	}
 	u, err := h.acc.Authenticate(r.Context(), email, r.PostFormValue("password"))
 	if errors.Is(err, store.ErrDisabled) {
 		// Only the right password learns it.
 		d.Error = "This account is disabled. Ask the operator of the site."
-		h.renderStatus(w, http.StatusForbidden, "signin.html", d)
+		h.renderStatus(w, r, http.StatusForbidden, "signin.html", d)
 		return
 	}
 	if errors.Is(err, store.ErrBadCredentials) {
 		d.Error = "Wrong email or password."
-		h.renderStatus(w, http.StatusUnauthorized, "signin.html", d)
+		h.renderStatus(w, r, http.StatusUnauthorized, "signin.html", d)
 		return
 	}
 	if err != nil {
@@ -653,7 +653,7 @@ func (h *Handler) signupPage(w http.ResponseWriter, r *http.Request) {
 		h.httpError(w, r, http.StatusNotFound, "sign-up is not enabled on this server")
 		return
 	}
-	h.renderStatus(w, http.StatusOK, "signup.html", authPage{User: h.currentUser(r), CSRF: h.csrfToken(r)})
+	h.renderStatus(w, r, http.StatusOK, "signup.html", authPage{User: h.currentUser(r), CSRF: h.csrfToken(r)})
 }
 
 // signup creates an unconfirmed account and mails the confirmation link
@@ -673,7 +673,7 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 	if !h.limit.allow("ip:" + clientIP(r)) {
 		w.Header().Set("Retry-After", "60")
 		d.Error = "Too many attempts. Wait a minute and try again."
-		h.renderStatus(w, http.StatusTooManyRequests, "signup.html", d)
+		h.renderStatus(w, r, http.StatusTooManyRequests, "signup.html", d)
 		return
 	}
 	a, err := mail.ParseAddress(email)
@@ -686,13 +686,13 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 		d.Error = "The two passwords differ."
 	}
 	if d.Error != "" {
-		h.renderStatus(w, http.StatusBadRequest, "signup.html", d)
+		h.renderStatus(w, r, http.StatusBadRequest, "signup.html", d)
 		return
 	}
 	tok, err := h.acc.SignUp(r.Context(), email, name, r.PostFormValue("password"))
 	if errors.Is(err, store.ErrInvalid) {
 		d.Error = invalidText(err)
-		h.renderStatus(w, http.StatusBadRequest, "signup.html", d)
+		h.renderStatus(w, r, http.StatusBadRequest, "signup.html", d)
 		return
 	}
 	if err != nil {
@@ -710,12 +710,12 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 				email, r.Host, link)); err != nil {
 			h.log.Error("sign-up: confirmation mail not sent", "email", email, "err", err)
 			d.Error = "The confirmation mail could not be sent; try again later."
-			h.renderStatus(w, http.StatusServiceUnavailable, "signup.html", d)
+			h.renderStatus(w, r, http.StatusServiceUnavailable, "signup.html", d)
 			return
 		}
 	}
 	d.Done = true
-	h.renderStatus(w, http.StatusOK, "signup.html", d)
+	h.renderStatus(w, r, http.StatusOK, "signup.html", d)
 }
 
 func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
@@ -736,7 +736,7 @@ func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "confirmation", err)
 		return
 	}
-	h.renderStatus(w, http.StatusOK, "signin.html", authPage{User: h.currentUser(r), CSRF: h.csrfToken(r), Next: "/",
+	h.renderStatus(w, r, http.StatusOK, "signin.html", authPage{User: h.currentUser(r), CSRF: h.csrfToken(r), Next: "/",
 		Email: u.Email, Notice: "Your address " + u.Email + " is confirmed. Sign in."})
 }
 
@@ -778,7 +778,7 @@ func (h *Handler) account(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "account", err)
 		return
 	}
-	h.renderStatus(w, http.StatusOK, "account.html", d)
+	h.renderStatus(w, r, http.StatusOK, "account.html", d)
 }
 
 // changePassword serves the account page's password form: the current
@@ -825,7 +825,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
 		h.log.Info("password changed, other sessions ended", "user", u.Email)
 		d.Notice = "Your password is changed. Your other sessions are signed out."
 	}
-	h.renderStatus(w, code, "account.html", d)
+	h.renderStatus(w, r, code, "account.html", d)
 }
 
 func (h *Handler) createToken(w http.ResponseWriter, r *http.Request) {
@@ -848,7 +848,7 @@ func (h *Handler) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.NewToken, d.Error = tok, msg
-	h.renderStatus(w, code, "account.html", d)
+	h.renderStatus(w, r, code, "account.html", d)
 }
 
 func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request) {

@@ -360,3 +360,5 @@ func TestReviewDisabled(t *testing.T) {
 		t.Errorf("POST review without accounts = %d, want 404", res.StatusCode)
 	}
 }
+
+func (fakeAccounts) Roles(context.Context, int64) (map[string]string, error) { return nil, nil }

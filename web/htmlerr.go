@@ -31,10 +31,11 @@ func (h *Handler) httpError(w http.ResponseWriter, r *http.Request, code int, ms
 			Code         int
 			Status, Text string
 		}{code, http.StatusText(code), msg}); err == nil {
+			page := h.framed(r, buf.Bytes(), errorFrame{})
 			setHTMLHeaders(w)
-			w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+			w.Header().Set("Content-Length", strconv.Itoa(len(page)))
 			w.WriteHeader(code)
-			_, _ = w.Write(buf.Bytes())
+			_, _ = w.Write(page)
 			return
 		}
 	}

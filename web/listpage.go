@@ -23,6 +23,7 @@ var pageFuncs = template.FuncMap{
 	// html/template only normalises URL paths, and "?", "#" or "/" in an id
 	// would cut the link.
 	"esc": url.PathEscape,
+	"signinHref": signinHref,
 }
 
 // listPageSize is how many series or threads a list page shows.
@@ -126,7 +127,7 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, name string) 
 		}
 		d.Tabs = append(d.Tabs, listTab{Name: t.name, Label: t.label, URL: u, Current: t.name == d.Tab})
 	}
-	h.render(w, "list.html", d)
+	h.render(w, r, "list.html", d)
 }
 
 // keyParam reads a paging key: absent is 0, anything but a positive

@@ -155,7 +155,7 @@ type mlistPage struct {
 func (h *Handler) mlPage(w http.ResponseWriter, r *http.Request, code int, d mlistPage) {
 	d.Addrs = h.addrsOf(d.List)
 	d.CSRF = h.csrfToken(r)
-	h.renderStatus(w, code, "subscribe.html", d)
+	h.renderStatus(w, r, code, "subscribe.html", d)
 }
 
 // subscribe serves POST /{list}/subscribe, the list page's form: the
@@ -406,7 +406,7 @@ func (h *Handler) heldPage(w http.ResponseWriter, r *http.Request, name string) 
 		id := strconv.FormatInt(m.ID, 10)
 		d.Held = append(d.Held, heldRow{Held: m, Raw: base + id + "/raw", Approve: base + id + "/approve", Reject: base + id + "/reject"})
 	}
-	h.renderStatus(w, http.StatusOK, "held.html", d)
+	h.renderStatus(w, r, http.StatusOK, "held.html", d)
 }
 
 // heldOf loads held message idText of list l; 404 when it is unknown or

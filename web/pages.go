@@ -104,7 +104,7 @@ func splitBody(body string) []block {
 	return append(out, block{Quote: quote, Text: body[start:], Lines: lines})
 }
 
-func (h *Handler) render(w http.ResponseWriter, name string, data any) {
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, name string, data any) {
 	err := h.tmplErr
 	var buf bytes.Buffer
 	if err == nil {
@@ -119,7 +119,7 @@ func (h *Handler) render(w http.ResponseWriter, name string, data any) {
 		return
 	}
 	setHTMLHeaders(w)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(h.framed(r, buf.Bytes(), data))
 }
 
 type seriesPatch struct {
@@ -260,7 +260,7 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	h.render(w, "series.html", d)
+	h.render(w, r, "series.html", d)
 }
 
 // absURL is path on this site as its readers reach it: Config.BaseURL.

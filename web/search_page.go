@@ -141,10 +141,10 @@ func (h *Handler) searchPage(w http.ResponseWriter, r *http.Request, list string
 		t.Hits = append(t.Hits, sh)
 	}
 	if status != http.StatusOK {
-		h.renderStatus(w, status, "search.html", d)
+		h.renderStatus(w, r, status, "search.html", d)
 		return
 	}
-	h.render(w, "search.html", d)
+	h.render(w, r, "search.html", d)
 }
 
 // searchURL is the relative URL of a search page: query q, view x, offset
@@ -168,7 +168,7 @@ func (h *Handler) helpPage(w http.ResponseWriter, r *http.Request, list string) 
 			return
 		}
 	}
-	h.render(w, "help.html", struct{ List string }{list})
+	h.render(w, r, "help.html", struct{ List string }{list})
 }
 
 // searchScope names the lists a search of list covers: that list when the

@@ -115,7 +115,7 @@ func (h *Handler) seriesDiffPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	page.Summary = strings.Join(summary, " · ")
-	h.render(w, "seriesdiff.html", page)
+	h.render(w, r, "seriesdiff.html", page)
 }
 
 // apiSeriesDiff serves GET /api/v1/series/{id}/diff/{other}: the revision

@@ -265,7 +265,7 @@ func (h *Handler) threadPage(w http.ResponseWriter, r *http.Request, list, id st
 			d.Next = pageURL(page + 1)
 		}
 	}
-	h.render(w, "thread.html", d)
+	h.render(w, r, "thread.html", d)
 }
 
 // parentOf is the message whose subject a message's is compared with:
@@ -359,7 +359,7 @@ func (h *Handler) messagePage(w http.ResponseWriter, r *http.Request, list, id s
 				break
 			}
 		}
-		h.render(w, "thread.html", threadPage{List: list, ID: id, Subject: m.Subject, Total: len(msgs),
+		h.render(w, r, "thread.html", threadPage{List: list, ID: id, Subject: m.Subject, Total: len(msgs),
 			Messages: []threadMessage{tm},
 			Thread:   "/" + url.PathEscape(list) + "/" + url.PathEscape(id) + "/t/#" + anchor(&m)})
 		return
