@@ -22,7 +22,7 @@ var pageFuncs = template.FuncMap{
 	// esc escapes a Message-ID (or list name) as one path segment:
 	// html/template only normalises URL paths, and "?", "#" or "/" in an id
 	// would cut the link.
-	"esc": url.PathEscape,
+	"esc":        url.PathEscape,
 	"signinHref": signinHref,
 }
 
