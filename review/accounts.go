@@ -46,7 +46,7 @@ var DefaultArgon2 = Argon2Params{Memory: 19 * 1024, Time: 2, Threads: 1}
 // implements web.Accounts; secrets are random, handed out once, and only
 // their sha256 reaches the store.
 type Accounts struct {
-	st     store.Store
+	st     AccountStore
 	params Argon2Params
 	// hashing bounds the argon2 computations running at once: each takes
 	// Memory KiB.
@@ -63,9 +63,17 @@ type Accounts struct {
 	now   func() time.Time
 }
 
+// AccountStore is what the account service reads and writes: the
+// accounts area, and a series' status (which a signed-in maintainer sets).
+type AccountStore interface {
+	store.Accounts
+	SetSeriesStatus(ctx context.Context, seriesID int64, status string, userID int64, comment string, at time.Time) (*store.StatusChange, error)
+	StatusHistory(ctx context.Context, seriesID int64) ([]store.StatusChange, error)
+}
+
 // NewAccounts returns the account service over st with the given argon2id
 // parameters (DefaultArgon2 in production).
-func NewAccounts(st store.Store, p Argon2Params) *Accounts {
+func NewAccounts(st AccountStore, p Argon2Params) *Accounts {
 	return &Accounts{st: st, params: p, hashing: make(chan struct{}, 4), sleep: sleepCtx, now: time.Now}
 }
 

@@ -168,7 +168,7 @@ func Migrate(ctx context.Context, from, to string, log *slog.Logger, progress Pr
 	if lists, err := dst.Lists(ctx); err != nil {
 		return nil, err
 	} else if len(lists) > 0 {
-		return nil, fmt.Errorf("%s is not empty (it has %d lists): migrate fills an empty store", to, len(lists))
+		return nil, fmt.Errorf("%s is not empty (it has %d lists): migrate fills an empty store", store.RedactURL(to), len(lists))
 	}
 	stats, err = Reindex(ctx, src, dst, log, progress.start(ctx, src))
 	if err != nil {

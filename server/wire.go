@@ -64,6 +64,7 @@ var (
 	_ lists.Subscriptions    = (*store.DB)(nil)
 	_ lists.Policies         = (*store.DB)(nil)
 	_ imapd.Store            = (*store.DB)(nil)
+	_ review.AccountStore    = (*store.DB)(nil)
 )
 
 // smtpBackend is what smtpd needs: lists exist, who may post, and the

@@ -80,13 +80,13 @@ func OpenExisting(ctx context.Context, dir, db string) (*DB, error) {
 
 func openPostgresURL(ctx context.Context, db string) (*DB, error) {
 	if !IsPostgresURL(db) {
-		return nil, fmt.Errorf("%w: --db %q: want postgres://USER:PASSWORD@HOST/DATABASE (or empty for SQLite in the data directory)", ErrInvalid, redactURL(db))
+		return nil, fmt.Errorf("%w: --db %q: want postgres://USER:PASSWORD@HOST/DATABASE (or empty for SQLite in the data directory)", ErrInvalid, RedactURL(db))
 	}
 	return OpenPostgres(ctx, db)
 }
 
-// redactURL hides a password in a database URL for messages.
-func redactURL(u string) string {
+// RedactURL hides a password in a database URL for messages.
+func RedactURL(u string) string {
 	at := strings.LastIndexByte(u, '@')
 	scheme := strings.Index(u, "://")
 	if at < 0 || scheme < 0 || at < scheme {
@@ -105,7 +105,7 @@ func redactURL(u string) string {
 func OpenPostgres(ctx context.Context, url string) (*DB, error) {
 	c, err := pgsql.NewConnector(url)
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", redactURL(url), err)
+		return nil, fmt.Errorf("open database %s: %w", RedactURL(url), err)
 	}
 	open := func(n int) *sql.DB {
 		db := sql.OpenDB(c)
@@ -117,7 +117,7 @@ func OpenPostgres(ctx context.Context, url string) (*DB, error) {
 	w := open(4)
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("open database %s: %w", redactURL(url), err)
+		return nil, fmt.Errorf("open database %s: %w", RedactURL(url), err)
 	}
 	s := &DB{w: w, pg: true, url: url}
 	if err := s.migratePG(ctx); err != nil {
