@@ -12,17 +12,44 @@ import (
 // it for the few messages its one pass cannot settle, and the tests
 // hold the one pass to it.
 func parseLevels(ctx context.Context, raw []byte) (*Part, error) {
-	p := &mimeParser{ctx: ctx, h: newHeaderReader(raw), raw: raw}
+	p := &mimeParser{limits: limits{ctx: ctx}, h: newHeaderReader(raw), raw: raw}
 	root := p.message(0, len(raw), 0, "", false)
 	return root, p.err
 }
 
 type mimeParser struct {
+	limits
+	h   *headerReader
+	raw []byte
+}
+
+// limits is what both parsers count against MaxDepth and MaxParts, and
+// the first error (the context's end).
+type limits struct {
 	ctx   context.Context
-	h     *headerReader
-	raw   []byte
 	parts int
 	err   error
+}
+
+// descend returns part's media type and parameters, whether it is an
+// enclosed message, and whether to parse its content: a multipart or a
+// message within the limits while the context lasts. A part past a limit
+// is marked Opaque.
+func (l *limits) descend(part *Part, depth int, parentType string) (t string, params map[string]string, isMsg, ok bool) {
+	t, params = part.MediaType()
+	primary, _, _ := strings.Cut(t, "/")
+	isMsg = part.isMessage(t, parentType)
+	if primary != "multipart" && !isMsg {
+		return t, params, isMsg, false
+	}
+	if l.err == nil {
+		l.err = l.ctx.Err()
+	}
+	if depth >= MaxDepth || l.parts >= MaxParts || l.err != nil {
+		part.Opaque = true
+		return t, params, isMsg, false
+	}
+	return t, params, isMsg, true
 }
 
 // message parses the message in raw[start:limit] at depth. parentType
@@ -39,17 +66,8 @@ func (p *mimeParser) message(start, limit, depth int, parentType string, cut boo
 
 // content parses what a part holds, when it is a multipart or a message.
 func (p *mimeParser) content(part *Part, depth int, parentType string) {
-	t, params := part.MediaType()
-	primary, _, _ := strings.Cut(t, "/")
-	isMsg := part.isMessage(t, parentType)
-	if primary != "multipart" && !isMsg {
-		return
-	}
-	if p.err == nil {
-		p.err = p.ctx.Err()
-	}
-	if depth >= MaxDepth || p.parts >= MaxParts || p.err != nil {
-		part.Opaque = true
+	t, params, isMsg, ok := p.descend(part, depth, parentType)
+	if !ok {
 		return
 	}
 	if isMsg {

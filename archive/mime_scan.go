@@ -3,7 +3,6 @@ package archive
 import (
 	"bytes"
 	"context"
-	"strings"
 )
 
 // The one pass of ParseMIME.
@@ -37,11 +36,9 @@ import (
 // the tests hold the one pass to the level-by-level parse, and both to
 // go-message.
 type scanner struct {
-	ctx    context.Context
+	limits
 	raw    []byte
 	h      *headerReader
-	parts  int
-	err    error
 	reread bool // a frame read past its end: parse level by level
 
 	frames []*frame // the multiparts the scan is in, outermost first
@@ -108,7 +105,7 @@ func within(used int, alts []alt, end int) bool {
 }
 
 func newScanner(ctx context.Context, raw []byte) *scanner {
-	return &scanner{ctx: ctx, raw: raw, h: newHeaderReader(raw), dash: -1}
+	return &scanner{limits: limits{ctx: ctx}, raw: raw, h: newHeaderReader(raw), dash: -1}
 }
 
 // parse parses the message; see reread and err.
@@ -136,17 +133,8 @@ func (p *scanner) headerUsed(part *Part, err error) int {
 // part of (nil for the message and the messages it encloses).
 func (p *scanner) content(part *Part, depth int, parentType string, owner *frame) {
 	for {
-		t, params := part.MediaType()
-		primary, _, _ := strings.Cut(t, "/")
-		isMsg := part.isMessage(t, parentType)
-		if primary != "multipart" && !isMsg {
-			return
-		}
-		if p.err == nil {
-			p.err = p.ctx.Err()
-		}
-		if depth >= MaxDepth || p.parts >= MaxParts || p.err != nil {
-			part.Opaque = true
+		t, params, isMsg, ok := p.descend(part, depth, parentType)
+		if !ok {
 			return
 		}
 		if !isMsg {
@@ -503,7 +491,7 @@ func (p *scanner) chainAgain(i, end int, cut bool) bool {
 	p.drop(i)
 	c := f.cur
 	c.End, c.Cut, c.Message = end, cut, nil
-	lp := &mimeParser{ctx: p.ctx, h: p.h, raw: p.raw, parts: f.partsAt}
+	lp := &mimeParser{limits: limits{ctx: p.ctx, parts: f.partsAt}, h: p.h, raw: p.raw}
 	lp.content(c, f.depth+1, f.mediaType)
 	p.parts, f.inPart, f.inAlt = lp.parts, 0, f.inAlt[:0]
 	if p.err == nil {
