@@ -101,6 +101,17 @@ func (p *Prepared) MessageID() string { return p.msg.MessageID }
 // Flags are the flags the message will be stored with.
 func (p *Prepared) Flags() store.Flags { return p.msg.Flags }
 
+// IngestStore is what the Ingester asks of the store: the lists (and
+// who may post to a private one) to check a post, and Update for the
+// write transaction everything else happens in.
+type IngestStore interface {
+	List(ctx context.Context, name string) (*store.List, error)
+	ListInfo(ctx context.Context, name string) (*store.List, error)
+	UserByEmail(ctx context.Context, email string) (*store.User, error)
+	Role(ctx context.Context, userID int64, list string) (string, error)
+	Update(ctx context.Context, fn func(store.Tx) error) error
+}
+
 // Ingester is the one road by which a message reaches a list, whatever
 // its source: SMTP and LMTP (through package lists, which applies the
 // list's policy first), web reviews, CI summaries, "Applied, thanks"
@@ -110,7 +121,7 @@ func (p *Prepared) Flags() store.Flags { return p.msg.Flags }
 // after the commit it tells the commit hooks (Subscribe): IMAP IDLE, CI,
 // metrics. Concurrent Posts share one transaction (group commit).
 type Ingester struct {
-	st         store.Store
+	st         IngestStore
 	log        *slog.Logger
 	distribute Distributor
 
@@ -197,7 +208,7 @@ type Config struct {
 }
 
 // NewIngester starts an Ingester on st; Close stops it.
-func NewIngester(st store.Store, cfg Config) *Ingester {
+func NewIngester(st IngestStore, cfg Config) *Ingester {
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -65,6 +65,7 @@ var (
 	_ lists.Policies         = (*store.DB)(nil)
 	_ imapd.Store            = (*store.DB)(nil)
 	_ review.AccountStore    = (*store.DB)(nil)
+	_ review.IngestStore     = (*store.DB)(nil)
 )
 
 // smtpBackend is what smtpd needs: lists exist, who may post, and the
