@@ -16,7 +16,10 @@ import (
 
 // Service answers the read side: lists, series with the trailers their
 // replies gave, threads and raw messages; with an Ingester it also posts
-// what patchwell writes on a thread (web reviews, replies).
+// what patchwell writes on a thread (web reviews, replies). It is the
+// web's one road to the data of every area (archive, reviews, checks,
+// the mailing list, repositories), so it holds the whole store; the web
+// sees only the small interfaces of web/reader.go.
 type Service struct {
 	st          store.Store
 	rangeDiffer RangeDiffer // nil: revision diffs are diffs of diffs
