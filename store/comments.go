@@ -211,6 +211,12 @@ type DraftComment struct {
 	Side           string `json:"side"`
 	Line           int    `json:"line"`
 	Body           string `json:"body"`
+	// Issue opens an issue to fix on the comment once it is sent
+	// (Reviews.SetIssue).
+	Issue bool `json:"issue,omitempty"`
+	// ID is the comment's row in a pending review (Reviews.DraftComments);
+	// 0 for a comment sent at once.
+	ID int64 `json:"id,omitempty"`
 }
 
 // ReviewDraft is a review written on the web: a summary and line comments,
