@@ -231,3 +231,48 @@ func TestSubmitPending(t *testing.T) {
 		}
 	}
 }
+
+// TestSubmitPendingNoCover: a series of several patches without a cover
+// letter gets the verdict's trailer in a reply to each patch (where the
+// trailer collection finds it), the summary with the first, and a
+// request for changes goes to the first patch alone.
+func TestSubmitPendingNoCover(t *testing.T) {
+	in, st := newTestIngester(t)
+	ctx := context.Background()
+	svc := New(st, ServiceConfig{Ingester: in, Domain: "lists.example.org"})
+	deliver(t, in, patchMail(1, 1, testDiff), patchMail(1, 2, secondDiff))
+	id := seriesOf(t, st, "v1-1@example.org")
+	rita, err := st.CreateUser(ctx, store.User{Email: "rita@example.org", Name: "Rita Reviewer"}, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := core.Person{Name: rita.Name, Email: rita.Email}
+	if _, err := svc.SaveDraftComment(ctx, rita.ID, id, store.DraftComment{PatchMessageID: "v1-2@example.org", File: "README", Side: "new", Line: 2, Body: "Too long."}); err != nil {
+		t.Fatal(err)
+	}
+	sent, err := svc.SubmitPending(ctx, store.PendingReview{SeriesID: id, UserID: rita.ID, From: from, Summary: "Fine.", Verdict: store.VerdictAcked})
+	if err != nil || len(sent) != 2 {
+		t.Fatalf("SubmitPending() = %v, %v; want a reply to each patch", sent, err)
+	}
+	_, ps, _ := svc.Series(ctx, id)
+	for _, p := range ps {
+		if !hasTrailer(p.Trailers, core.Trailer{Key: "Acked-by", Value: "Rita Reviewer <rita@example.org>"}) {
+			t.Errorf("patch %d trailers %+v", p.Index, p.Trailers)
+		}
+	}
+	if vs, _ := svc.Verdicts(ctx, id); verdictsOf(vs) != "rita@example.org Acked-by v1 []\n" {
+		t.Errorf("verdicts: %s", verdictsOf(vs))
+	}
+	sent, err = svc.SubmitPending(ctx, store.PendingReview{SeriesID: id, UserID: rita.ID, From: from, Summary: "On second thought, no.", Verdict: store.VerdictChangesRequested})
+	if err != nil || len(sent) != 1 {
+		t.Fatalf("SubmitPending(changes) = %v, %v", sent, err)
+	}
+	raw, _ := st.Raw(ctx, "dev", sent[0])
+	if body := strings.ReplaceAll(string(raw), "\r\n", "\n"); !strings.Contains(body, "In-Reply-To: <v1-1@example.org>") ||
+		!strings.Contains(body, "requesting changes") || !strings.Contains(body, "On second thought, no.\n\nChanges-requested: yes") {
+		t.Errorf("request for changes:\n%s", body)
+	}
+	if vs, _ := svc.Verdicts(ctx, id); verdictsOf(vs) != "rita@example.org Changes-requested v1 [1]\n" {
+		t.Errorf("verdicts after the request: %s", verdictsOf(vs))
+	}
+}

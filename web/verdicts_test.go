@@ -11,7 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"patchwell/core"
+	"patchwell/store"
 )
 
 // TestPendingReview walks the pending review without JavaScript: "Add to
@@ -127,5 +130,27 @@ func TestPendingReview(t *testing.T) {
 		return tr.Key == "Reviewed-by" && tr.Value == "User <user@example.org>"
 	}) {
 		t.Errorf("patch trailers: %+v, %v", ps, err)
+	}
+}
+
+// TestReviewersOf: verdicts group by reviewer; one given on an earlier
+// revision says so, one given to some patches names them.
+func TestReviewersOf(t *testing.T) {
+	s := &store.Series{ID: 3, List: "dev", Version: 3}
+	rita := core.Person{Name: "Rita", Email: "rita@example.org"}
+	got := reviewersOf(s, []store.Verdict{
+		{Reviewer: rita, Kind: store.VerdictReviewed, OnSeries: 2, Version: 2, Patches: []int{}, MessageID: "r@x"},
+		{Reviewer: core.Person{Email: "tom@example.org"}, Kind: store.VerdictChangesRequested, OnSeries: 3, Version: 3, Patches: []int{1, 3}, MessageID: "t@x"},
+		{Reviewer: rita, Kind: store.VerdictTested, OnSeries: 3, Version: 3, Patches: []int{2}, MessageID: "r2@x"},
+	})
+	want := []reviewerView{
+		{Name: "Rita", Email: "rita@example.org", Badges: []verdictBadge{
+			{Label: "Reviewed-by", Class: "approved", On: 2, URL: "/dev/r@x/"},
+			{Label: "Tested-by", Class: "approved", Patches: "patch 2", URL: "/dev/r2@x/"}}},
+		{Name: "tom@example.org", Email: "tom@example.org", Badges: []verdictBadge{
+			{Label: "Changes requested", Class: "changes", Patches: "patches 1, 3", URL: "/dev/t@x/"}}},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("reviewersOf() (-want +got):\n%s", d)
 	}
 }
