@@ -855,15 +855,24 @@ func (s *Service) markResolved(ctx context.Context, cs []store.LineComment) erro
 		reply, patch, file, side string
 		line                     int
 	}
+	issues, err := s.st.Issues(ctx, ids)
+	if err != nil {
+		return err
+	}
 	res := make(map[rk]store.Resolution, len(rs))
 	for _, r := range rs {
 		res[rk{r.ReplyMessageID, r.PatchMessageID, r.File, r.Side, r.Line}] = r
+	}
+	open := make(map[rk]bool, len(issues))
+	for _, r := range issues {
+		open[rk{r.ReplyMessageID, r.PatchMessageID, r.File, r.Side, r.Line}] = true
 	}
 	for i := range cs {
 		k := cs[i].Key()
 		if r, ok := res[rk{k.ReplyMessageID, k.PatchMessageID, k.File, k.Side, k.Line}]; ok {
 			cs[i].Resolved, cs[i].ResolvedBy, cs[i].ResolvedAt = true, r.By, r.At
 		}
+		cs[i].Issue = open[rk{k.ReplyMessageID, k.PatchMessageID, k.File, k.Side, k.Line}]
 	}
 	return nil
 }
@@ -920,12 +929,32 @@ func remapLine(oldDiff, newDiff, file, side string, line int) (string, string, i
 	return file, side, line
 }
 
+// ResolvableComments are the comments a series' page may resolve: its
+// own (SeriesComments) and the issues raised on its previous revision
+// (Issues).
+func (s *Service) ResolvableComments(ctx context.Context, seriesID int64) ([]store.LineComment, error) {
+	cs, err := s.SeriesComments(ctx, seriesID)
+	if err != nil {
+		return nil, err
+	}
+	is, err := s.Issues(ctx, seriesID)
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range is {
+		if i.OnSeries != seriesID && i.CarriedFrom == 0 {
+			cs = append(cs, i.LineComment)
+		}
+	}
+	return cs, nil
+}
+
 // ResolveComment marks the comment of series seriesID with key k (its
 // LineComment.Key: reply, patch, file, side, line) resolved by who, or
 // clears the mark.
 // store.ErrNotFound when the series shows no such comment.
 func (s *Service) ResolveComment(ctx context.Context, seriesID int64, k store.Resolution, who string, resolved bool) error {
-	cs, err := s.SeriesComments(ctx, seriesID)
+	cs, err := s.ResolvableComments(ctx, seriesID)
 	if err != nil {
 		return err
 	}

@@ -327,6 +327,9 @@ func (s *Service) SubmitReview(ctx context.Context, d store.ReviewDraft) (string
 	if err := s.in.Post(ctx, Post{Lists: []string{list}, Raw: raw, Distribute: true, Also: also}); err != nil {
 		return "", "", fmt.Errorf("archive review: %w", err)
 	}
+	if err := s.openIssues(ctx, d, msgid); err != nil {
+		return msgid, list, fmt.Errorf("open issues: %w", err)
+	}
 	return msgid, list, nil
 }
 

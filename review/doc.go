@@ -40,4 +40,14 @@
 // shown there too. A review written on the web (compose.go) becomes one
 // ordinary e-mail reply, archived through Ingester.Store like arriving mail
 // and queued in the outbox, and is read back by the same parser.
+//
+// Verdicts (verdicts.go) are read from the replies' stored trailers:
+// Reviewed-, Acked- and Tested-by, and the line "Changes-requested:"
+// (patchmail.ChangesRequestedKey), newest per reviewer, across the
+// revisions. A pending review (pending.go) is line comments kept in the
+// store per user and series until submitted, then sent as one reply per
+// patch and the summary with the verdict to the cover letter, each
+// through SubmitReview. Open issues (issues.go) are comments marked in
+// the store (comment_issues, keyed as resolutions); the next revision
+// shows those of the previous one, addressed when the line changed.
 package review

@@ -69,6 +69,11 @@ func Prepare(raw []byte, arrived time.Time) *Prepared {
 				p.msg.Trailers = append(p.msg.Trailers, t)
 			}
 		}
+		// A request for changes is kept with them (verdicts.go); the
+		// trailers collected into commits leave it out.
+		if v, ok := patchmail.ChangesRequested(p.mail.Body); ok && !p.mail.Automatic {
+			p.msg.Trailers = append(p.msg.Trailers, core.Trailer{Key: patchmail.ChangesRequestedKey, Value: v})
+		}
 	}
 	p.msg.Search = searchDoc(h.To, h.Cc, p.mail)
 	p.msg.Prepare()

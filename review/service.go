@@ -220,6 +220,9 @@ func CollectTrailers(se *store.Series, patches []store.Patch, msgs []store.Messa
 		}
 	}
 	add := func(i int, t core.Trailer, from string) {
+		if t.Key == patchmail.ChangesRequestedKey {
+			return // a verdict (verdicts.go), never a commit's trailer
+		}
 		k := key{strings.ToLower(t.Key), strings.ToLower(t.Value)}
 		if seen[i][k] {
 			return

@@ -33,6 +33,10 @@ type LineComment struct {
 	// "Applied, thanks"), not a reviewer; not counted as review.
 	Bot bool `json:"bot,omitempty"`
 
+	// Issue: the comment was marked as an issue to fix (SetIssues);
+	// resolving it closes the issue.
+	Issue bool `json:"issue,omitempty"`
+
 	Resolved   bool      `json:"resolved"`
 	ResolvedBy string    `json:"resolved_by,omitempty"`
 	ResolvedAt time.Time `json:"resolved_at,omitempty"`
@@ -211,6 +215,12 @@ type DraftComment struct {
 	Side           string `json:"side"`
 	Line           int    `json:"line"`
 	Body           string `json:"body"`
+	// Issue opens an issue to fix on the comment once it is sent
+	// (Reviews.SetIssue).
+	Issue bool `json:"issue,omitempty"`
+	// ID is the comment's row in a pending review (Reviews.DraftComments);
+	// 0 for a comment sent at once.
+	ID int64 `json:"id,omitempty"`
 }
 
 // ReviewDraft is a review written on the web: a summary and line comments,
@@ -223,4 +233,17 @@ type ReviewDraft struct {
 	// InReplyTo optionally names the patch or cover letter to answer when
 	// the comments do not decide it (a summary alone).
 	InReplyTo string
+}
+
+// PendingReview is what review.Service.SubmitPending sends: the user's
+// pending review (DraftComments) of a series, with a summary and a
+// verdict.
+type PendingReview struct {
+	SeriesID int64
+	UserID   int64
+	From     core.Person
+	Summary  string
+	// Verdict is "" (comments only), VerdictReviewed, VerdictAcked,
+	// VerdictTested or VerdictChangesRequested (which needs a summary).
+	Verdict string
 }

@@ -424,4 +424,35 @@ CREATE INDEX jobs_due ON jobs(state, lease_expires, id);
 	// their sessions are ended, their tokens and roles kept but refused
 	// until they are enabled again.
 	`ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;`,
+	// 16: pending reviews and open issues (issue 17). draft_comments are
+	// the line comments a reviewer collects on the web before submitting
+	// them (one draft per user and series; issue: open an issue when
+	// sent). comment_issues mark sent review comments as issues to fix,
+	// keyed as comment_resolutions are; resolving one is its resolution.
+	`
+CREATE TABLE draft_comments (
+	id               INTEGER PRIMARY KEY,
+	user_id          INTEGER NOT NULL REFERENCES users(id),
+	series_id        INTEGER NOT NULL,
+	patch_message_id TEXT NOT NULL,
+	file             TEXT NOT NULL,
+	side             TEXT NOT NULL,
+	line             INTEGER NOT NULL,
+	body             TEXT NOT NULL,
+	issue            INTEGER NOT NULL DEFAULT 0,
+	created          INTEGER NOT NULL,
+	updated          INTEGER NOT NULL
+);
+CREATE INDEX draft_comments_user ON draft_comments(user_id, series_id, id);
+CREATE TABLE comment_issues (
+	reply_message_id TEXT NOT NULL,
+	patch_message_id TEXT NOT NULL,
+	file             TEXT NOT NULL,
+	side             TEXT NOT NULL,
+	line             INTEGER NOT NULL,
+	opened_by        TEXT NOT NULL,
+	opened_at        INTEGER NOT NULL,
+	PRIMARY KEY (patch_message_id, reply_message_id, file, side, line)
+) WITHOUT ROWID;
+`,
 }

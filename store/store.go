@@ -173,6 +173,21 @@ type Reviews interface {
 	// Resolutions returns the resolved marks of review comments on the
 	// patches with these Message-IDs (all of them for nil).
 	Resolutions(ctx context.Context, patchMessageIDs []string) ([]Resolution, error)
+	// Issues returns the open-issue marks (By, At: who opened it, when)
+	// of review comments on the patches with these Message-IDs; SetIssues
+	// marks comments as issues to fix (open) or takes the marks away.
+	Issues(ctx context.Context, patchMessageIDs []string) ([]Resolution, error)
+	SetIssues(ctx context.Context, rs []Resolution, open bool) error
+
+	// DraftComments returns a user's pending review of a series, oldest
+	// first. SaveDraftComment adds a comment (ID 0) or changes its body
+	// and issue mark (ErrNotFound: no such comment in this draft);
+	// ErrInvalid for an empty or oversized comment or a full draft.
+	// DeleteDraftComments drops the comments with these ids, or, for nil,
+	// the whole draft.
+	DraftComments(ctx context.Context, userID, seriesID int64) ([]DraftComment, error)
+	SaveDraftComment(ctx context.Context, userID, seriesID int64, c DraftComment) (*DraftComment, error)
+	DeleteDraftComments(ctx context.Context, userID, seriesID int64, ids []int64) error
 
 	// SetCheck records a CI result on a series (or one of its patches),
 	// replacing the earlier result of the same context; ErrInvalid for a

@@ -113,6 +113,11 @@ type seriesDetailJSON struct {
 	// could not be checked.
 	Flags      []flagJSON `json:"flags"`
 	FlagsError string     `json:"flags_error,omitempty"`
+	// Reviews are the reviewers' standing verdicts, Issues the comments
+	// marked as issues (this revision's and the previous one's); always
+	// arrays (verdicts.go).
+	Reviews []verdictJSON `json:"reviews"`
+	Issues  []issueJSON   `json:"issues"`
 }
 
 // flagJSON is a PathFlag: the path as the patch writes it.
@@ -431,6 +436,17 @@ func (h *Handler) apiSeries(w http.ResponseWriter, r *http.Request) {
 			out.Flags = append(out.Flags, flagJSON(f))
 		}
 	}
+	vs, err := h.r.Verdicts(r.Context(), id)
+	if err != nil {
+		h.fail(w, r, "series", err)
+		return
+	}
+	is, err := h.r.Issues(r.Context(), id)
+	if err != nil {
+		h.fail(w, r, "series", err)
+		return
+	}
+	out.Reviews, out.Issues = toVerdicts(s.List, vs), toIssues(is)
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -834,6 +834,8 @@ func TestPrivateListRouteWalk(t *testing.T) {
 		"GET /api/v1/checks/{id}/log":          {{"GET", "/api/v1/checks/" + chkID + "/log", "", 200}},
 		"POST /api/v1/series/{id}/comments":    {{"POST", "/api/v1/series/" + id + "/comments", `{"summary":"Looks good."}`, 201}},
 		"POST /series/{id}/review":             {{"POST", "/series/" + id + "/review", "summary=Looks+good.", 303}},
+		"POST /series/{id}/draft":              {{"POST", "/series/" + id + "/draft", "op=delete&id=1", 303}},
+		"POST /series/{id}/submit":             {{"POST", "/series/" + id + "/submit", "verdict=discard", 303}},
 		// No such comment: a member learns that, others only that there is no series.
 		"POST /api/v1/series/{id}/comments/resolve": {{"POST", "/api/v1/series/" + id + "/comments/resolve",
 			`{"key":{"reply_message_id":"r@x","patch_message_id":"p@x","file":"f","side":"new","line":1},"resolved":true}`, 404}},
@@ -842,7 +844,7 @@ func TestPrivateListRouteWalk(t *testing.T) {
 	// Routes that show no list's data (the indexes are checked by
 	// TestListIndexes).
 	noList := map[string]bool{
-		"GET /{$}": true, "GET /healthz": true, "GET /api/{rest...}": true, "GET /api/v1/lists": true, "GET /static/style.css": true, "GET /": true,
+		"GET /{$}": true, "GET /healthz": true, "GET /api/{rest...}": true, "GET /api/v1/lists": true, "GET /static/style.css": true, "GET /static/drafts.js": true, "GET /": true,
 		"GET /signin": true, "POST /signin": true, "POST /signout": true, "GET /signup": true, "POST /signup": true,
 		"GET /confirm/{token}": true, "GET /account": true, "POST /account/password": true, "POST /account/tokens": true, "POST /account/tokens/{id}/revoke": true,
 	}

@@ -343,9 +343,15 @@ func (h *Handler) reviewForm(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, body := range r.PostForm[name] {
 			if strings.TrimSpace(body) != "" {
-				d.Comments = append(d.Comments, store.DraftComment{PatchMessageID: patch, File: path, Side: side, Line: line, Body: body})
+				d.Comments = append(d.Comments, store.DraftComment{PatchMessageID: patch, File: path, Side: side, Line: line, Body: body,
+					Issue: r.PostFormValue("i:"+name) != ""})
 			}
 		}
+	}
+	if r.PostFormValue("op") == "draft" {
+		// "Add to review": into the pending review, not sent (verdicts.go).
+		h.saveDrafts(w, r, s, u, d.Comments)
+		return
 	}
 	msgid, _ := h.submit(w, r, d)
 	if msgid == "" {
@@ -388,7 +394,7 @@ func (h *Handler) resolveForm(w http.ResponseWriter, r *http.Request) {
 // resolve sets or clears a comment's resolved mark when u may: the
 // comment's author, the series' submitter or a maintainer of the list.
 func (h *Handler) resolve(w http.ResponseWriter, r *http.Request, s *store.Series, l *store.List, k store.Resolution, u *store.User, resolved bool) bool {
-	cs, err := h.r.SeriesComments(r.Context(), s.ID)
+	cs, err := h.r.ResolvableComments(r.Context(), s.ID)
 	if err != nil {
 		h.fail(w, r, "series", err)
 		return false

@@ -21,6 +21,10 @@ import (
 // (evilDiff: new.go, old line 1 removed, new line 1 added).
 type commentReader struct{ pageReader }
 
+func (c commentReader) ResolvableComments(ctx context.Context, id int64) ([]store.LineComment, error) {
+	return c.SeriesComments(ctx, id)
+}
+
 func (c commentReader) SeriesComments(ctx context.Context, id int64) ([]store.LineComment, error) {
 	if id != 2 {
 		return nil, nil

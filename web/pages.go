@@ -62,6 +62,8 @@ type line struct {
 	// Form and Field name the line's comment input and the review form it
 	// belongs to; "" when the reader may not comment.
 	Form, Field string
+	// Drafts are the reader's pending comments on this line (verdicts.go).
+	Drafts []draftView
 }
 
 // diffFile is one file of a patch's diff.
@@ -170,6 +172,11 @@ type seriesPage struct {
 	// refused ones; FlagsErr: why the diffs could not be checked.
 	Flags    []PathFlag
 	FlagsErr string
+	// Reviewers are the verdicts by reviewer, Issues the open issues,
+	// Pending the reader's pending review (verdicts.go).
+	Reviewers []reviewerView
+	Issues    issuesBlock
+	Pending   []draftView
 }
 
 // seriesPage serves GET /series/{id}/: the series with its cover letter,
@@ -259,6 +266,17 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, "series", merr)
 			return
 		}
+	}
+	var may func(string) bool
+	if d.Review.CanComment {
+		may = func(author string) bool {
+			ok, err := h.mayResolve(r, s, l, author)
+			return ok && err == nil
+		}
+	}
+	if err := h.seriesVerdicts(r, &d, may); err != nil {
+		h.fail(w, r, "series", err)
+		return
 	}
 	h.render(w, r, "series.html", d)
 }

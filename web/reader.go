@@ -23,6 +23,8 @@ type Reader interface {
 	Mboxer
 	Searcher
 	Reviewer
+	PendingReviewer
+	Verdicter
 	CheckStore
 	ListData
 	RepoReader
@@ -163,6 +165,39 @@ type Reviewer interface {
 	// key k (store.LineComment.Key) on series seriesID; store.ErrNotFound
 	// when the series shows no such comment.
 	ResolveComment(ctx context.Context, seriesID int64, k store.Resolution, who string, resolved bool) error
+	// ResolvableComments are the comments a series' page may resolve:
+	// SeriesComments and the issues raised on the previous revision.
+	ResolvableComments(ctx context.Context, seriesID int64) ([]store.LineComment, error)
+}
+
+// PendingReviewer keeps a reviewer's pending review of a series (line
+// comments saved server-side until submitted) and sends it as mail.
+type PendingReviewer interface {
+	// DraftComments returns a user's pending comments on a series.
+	DraftComments(ctx context.Context, userID, seriesID int64) ([]store.DraftComment, error)
+	// SaveDraftComment adds (ID 0) or changes a pending comment;
+	// store.ErrInvalid for a bad one, store.ErrNotFound for no such one.
+	SaveDraftComment(ctx context.Context, userID, seriesID int64, c store.DraftComment) (*store.DraftComment, error)
+	// DeleteDraftComments drops pending comments (nil: all of them).
+	DeleteDraftComments(ctx context.Context, userID, seriesID int64, ids []int64) error
+	// SubmitPending sends the pending review as replies (one per patch,
+	// the summary and verdict to the cover letter) and clears it; it
+	// returns their Message-IDs. store.ErrInvalid: nothing to send or a
+	// request for changes without a summary.
+	SubmitPending(ctx context.Context, p store.PendingReview) ([]string, error)
+}
+
+// Verdicter reads what reviewers decided about a series: the standing
+// verdicts (Reviewed-by ... and requests for changes) and the open
+// issues.
+type Verdicter interface {
+	// Verdicts returns the series' verdicts, with the revision each was
+	// given on; store.ErrNotFound for an unknown series.
+	Verdicts(ctx context.Context, seriesID int64) ([]store.Verdict, error)
+	// Issues returns the issues raised on the series and on its previous
+	// revision, the latter marked Addressed when this one changed the
+	// line.
+	Issues(ctx context.Context, seriesID int64) ([]store.Issue, error)
 }
 
 // CheckStore keeps CI results (checks) on series and patches: the series

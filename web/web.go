@@ -161,6 +161,7 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.mux.HandleFunc("GET /api/{rest...}", h.notFound)
 	h.authRoutes()
 	h.commentRoutes()
+	h.verdictRoutes()
 	h.mlistRoutes()
 	h.ciReleaseRoutes()
 	h.applyRoutes()

@@ -226,6 +226,35 @@ func (f *fakeReader) ResolveComment(ctx context.Context, seriesID int64, k store
 	return store.ErrNotFound
 }
 
+func (f *fakeReader) ResolvableComments(ctx context.Context, id int64) ([]store.LineComment, error) {
+	return nil, nil
+}
+
+// The fake keeps no pending reviews, verdicts or issues.
+func (f *fakeReader) DraftComments(ctx context.Context, userID, seriesID int64) ([]store.DraftComment, error) {
+	return nil, nil
+}
+
+func (f *fakeReader) SaveDraftComment(ctx context.Context, userID, seriesID int64, c store.DraftComment) (*store.DraftComment, error) {
+	return nil, store.ErrReadOnly
+}
+
+func (f *fakeReader) DeleteDraftComments(ctx context.Context, userID, seriesID int64, ids []int64) error {
+	return nil
+}
+
+func (f *fakeReader) SubmitPending(ctx context.Context, p store.PendingReview) ([]string, error) {
+	return nil, store.ErrReadOnly
+}
+
+func (f *fakeReader) Verdicts(ctx context.Context, seriesID int64) ([]store.Verdict, error) {
+	return nil, nil
+}
+
+func (f *fakeReader) Issues(ctx context.Context, seriesID int64) ([]store.Issue, error) {
+	return nil, nil
+}
+
 // SetCheck refuses: the fake keeps no checks.
 func (f *fakeReader) SetCheck(ctx context.Context, c *store.Check) (*store.Check, error) {
 	return nil, store.ErrNotFound

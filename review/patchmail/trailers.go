@@ -166,3 +166,42 @@ func WithoutTrailers(msg string) string {
 	}
 	return t[:i+1]
 }
+
+// ChangesRequestedKey is the line by which a reply asks for changes to
+// the patch or series it answers (review.Service.Verdicts shows it as
+// the sender's verdict, as GitHub's "Request changes"):
+//
+//	Changes-requested: yes
+//
+// on a line of its own, outside quoted text and above the signature,
+// anywhere in the body; the value is free text (the web writes "yes").
+// It is a body line, not a header, so that anyone can type it in any
+// mail client (most cannot add headers) and it survives list footers
+// and forwarding, and a reader sees it in the mail. Its value names no
+// person, unlike Reviewed-by: b4 and the trailer collection here take
+// "Key: Name <addr>" lines from replies into the commits they apply,
+// and a request for changes must never end up in a commit message. The
+// sender is who asks (as with follow-up trailers, whose person must be
+// the sender); a later Reviewed-, Acked- or Tested-by from them takes
+// it back, as a later request takes back their approval.
+const ChangesRequestedKey = "Changes-requested"
+
+// ChangesRequested reports whether a reply body holds a
+// ChangesRequestedKey line outside quotes and above the signature, and
+// returns its value.
+func ChangesRequested(body string) (string, bool) {
+	for line := range strings.Lines(body) {
+		line = strings.TrimRight(line, "\r\n")
+		if line == "-- " || line == "--" {
+			break
+		}
+		t := strings.TrimLeft(line, " \t")
+		if len(t) > maxTrailerLineLen || len(t) < len(ChangesRequestedKey)+1 {
+			continue
+		}
+		if strings.EqualFold(t[:len(ChangesRequestedKey)], ChangesRequestedKey) && t[len(ChangesRequestedKey)] == ':' {
+			return strings.TrimSpace(t[len(ChangesRequestedKey)+1:]), true
+		}
+	}
+	return "", false
+}

@@ -130,3 +130,20 @@ func TestWithoutTrailers(t *testing.T) {
 		}
 	}
 }
+
+func TestChangesRequested(t *testing.T) {
+	for body, want := range map[string]bool{
+		"Please rework.\n\nChanges-requested: yes\n":      true,
+		"  changes-requested: the locking\n":              true,
+		"Changes-requested:\n":                            true,
+		"> Changes-requested: yes\nI agree with that.\n":  false,
+		"Looks good.\n-- \nChanges-requested: yes\n":      false,
+		"No changes requested: fine by me.\n":             false,
+		"Changes-requested-by: Rita <rita@example.org>\n": false,
+		"Reviewed-by: Rita <rita@example.org>\n":          false,
+	} {
+		if _, got := ChangesRequested(body); got != want {
+			t.Errorf("ChangesRequested(%q) = %v, want %v", body, got, want)
+		}
+	}
+}
