@@ -211,12 +211,23 @@ func openStore(ctx context.Context, dir, db string) (*store.DB, error) {
 	return store.OpenAt(ctx, dir, db)
 }
 
-// copyReviewState copies the resolved marks, the outbox and the
-// deliveries still pending (sent ones are not sent again).
+// copyReviewState copies the resolved marks, the open-issue marks, the
+// outbox and the deliveries still pending (sent ones are not sent
+// again). Pending reviews (drafts) are not copied: they name series by
+// id, which a reindex gives anew.
 func copyReviewState(ctx context.Context, from, to store.Store) error {
 	rs, err := from.Resolutions(ctx, nil)
 	if err != nil {
 		return err
+	}
+	issues, err := from.Issues(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if len(issues) > 0 {
+		if err := to.SetIssues(ctx, issues, true); err != nil {
+			return err
+		}
 	}
 	box, err := from.Outbox(ctx, "")
 	if err != nil {

@@ -22,6 +22,17 @@ func TestReindex(t *testing.T) {
 	for _, f := range []string{"revision-basic.mbox", "base-out-of-order.mbox", "bugs-nocover.mbox"} {
 		importFile(t, in, filepath.Join(dir, f))
 	}
+	// Review marks kept beside the mail: a resolved comment, an open issue.
+	mark := store.Resolution{ReplyMessageID: "r@example.org", PatchMessageID: "p@example.org", File: "a.c", Side: "new", Line: 3,
+		By: "ann@example.org", At: time.Unix(1700000000, 0).UTC()}
+	if err := old.Update(context.Background(), func(tx store.Tx) error { return tx.SetResolution(context.Background(), mark, true) }); err != nil {
+		t.Fatal(err)
+	}
+	issue := mark
+	issue.Line = 4
+	if err := old.SetIssues(context.Background(), []store.Resolution{issue}, true); err != nil {
+		t.Fatal(err)
+	}
 	fresh, err := store.Open(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -33,6 +44,16 @@ func TestReindex(t *testing.T) {
 	}
 	if stats["dev"].Imported == 0 {
 		t.Fatalf("stats = %+v", stats)
+	}
+	for name, get := range map[string]func(store.Store) ([]store.Resolution, error){
+		"Resolutions": func(st store.Store) ([]store.Resolution, error) { return st.Resolutions(context.Background(), nil) },
+		"Issues":      func(st store.Store) ([]store.Resolution, error) { return st.Issues(context.Background(), nil) },
+	} {
+		b, err1 := get(old)
+		a, err2 := get(fresh)
+		if err1 != nil || err2 != nil || len(b) != 1 || !cmp.Equal(a, b) {
+			t.Errorf("%s: before reindex %+v (%v), after %+v (%v)", name, b, err1, a, err2)
+		}
 	}
 	before, after := summary(t, old), summary(t, fresh)
 	if diff := cmp.Diff(before, after); diff != "" {

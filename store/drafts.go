@@ -174,6 +174,24 @@ func (s *DB) SetIssues(ctx context.Context, rs []Resolution, open bool) error {
 
 // Issues implements Reviews.
 func (s *DB) Issues(ctx context.Context, patchMessageIDs []string) ([]Resolution, error) {
+	scan := func(sc scanner) (*Resolution, error) {
+		var r Resolution
+		var at int64
+		if err := sc.Scan(&r.ReplyMessageID, &r.PatchMessageID, &r.File, &r.Side, &r.Line, &r.By, &at); err != nil {
+			return nil, err
+		}
+		r.At = time.Unix(at, 0).UTC()
+		return &r, nil
+	}
+	if patchMessageIDs == nil {
+		rows, err := s.r.QueryContext(ctx, `SELECT reply_message_id, patch_message_id, file, side, line, opened_by, opened_at
+			FROM comment_issues ORDER BY patch_message_id, opened_at, reply_message_id, line`)
+		rs, err := collect(rows, err, "issues", scan)
+		if err != nil {
+			return nil, err
+		}
+		return rs, nil
+	}
 	var out []Resolution
 	for len(patchMessageIDs) > 0 {
 		n := min(len(patchMessageIDs), 500)
@@ -184,15 +202,7 @@ func (s *DB) Issues(ctx context.Context, patchMessageIDs []string) ([]Resolution
 		patchMessageIDs = patchMessageIDs[n:]
 		rows, err := s.r.QueryContext(ctx, `SELECT reply_message_id, patch_message_id, file, side, line, opened_by, opened_at
 			FROM comment_issues WHERE patch_message_id IN (`+placeholders(n)+`) ORDER BY opened_at, reply_message_id, line`, args...)
-		rs, err := collect(rows, err, "issues", func(sc scanner) (*Resolution, error) {
-			var r Resolution
-			var at int64
-			if err := sc.Scan(&r.ReplyMessageID, &r.PatchMessageID, &r.File, &r.Side, &r.Line, &r.By, &at); err != nil {
-				return nil, err
-			}
-			r.At = time.Unix(at, 0).UTC()
-			return &r, nil
-		})
+		rs, err := collect(rows, err, "issues", scan)
 		if err != nil {
 			return nil, err
 		}

@@ -174,7 +174,8 @@ type Reviews interface {
 	// patches with these Message-IDs (all of them for nil).
 	Resolutions(ctx context.Context, patchMessageIDs []string) ([]Resolution, error)
 	// Issues returns the open-issue marks (By, At: who opened it, when)
-	// of review comments on the patches with these Message-IDs; SetIssues
+	// of review comments on the patches with these Message-IDs (all of them
+	// for nil); SetIssues
 	// marks comments as issues to fix (open) or takes the marks away.
 	Issues(ctx context.Context, patchMessageIDs []string) ([]Resolution, error)
 	SetIssues(ctx context.Context, rs []Resolution, open bool) error
