@@ -63,6 +63,14 @@ func AddTrailers(raw []byte, trailers []core.Trailer) []byte {
 	if len(trailers) == 0 {
 		return raw
 	}
+	if crlf := bytes.Index(raw, []byte("\r\n\r\n")); crlf >= 0 {
+		if lf := bytes.Index(raw, []byte("\n\n")); lf < 0 || crlf < lf {
+			// A message kept with CRLF line ends (as it came over the
+			// wire): add to its LF form and give it back with CRLF.
+			out := AddTrailers(bytes.ReplaceAll(raw, []byte("\r\n"), []byte("\n")), trailers)
+			return bytes.ReplaceAll(out, []byte("\n"), []byte("\r\n"))
+		}
+	}
 	head, body, ok := bytes.Cut(raw, []byte("\n\n"))
 	if !ok || !plainBody(head) {
 		return raw
