@@ -72,6 +72,11 @@ type diffFile struct {
 	Binary           bool
 	Lines            []line
 	Plain            string // why the file is not highlighted, if it says
+	// Anchor is the file's id on the page, {prefix}-f{index} (its lines
+	// are {Anchor}-n{line} and -o{line}); Added and Deleted count its
+	// added and deleted lines.
+	Anchor         string
+	Added, Deleted int
 
 	hunks    int  // hunk headers seen so far
 	sawMinus bool // "--- " seen
@@ -135,13 +140,20 @@ type seriesPatch struct {
 	Form   *patchForm
 	// Checks are the CI results on this patch.
 	Checks []viewCheck
+	// Tree is the patch's files as a tree (filetree.go).
+	Tree []*treeNode
 }
 
 type seriesPage struct {
 	S       *store.Series
 	Cover   []block
 	Patches []seriesPatch
-	MboxURL string
+	// Tree is the files of every patch as one tree; Files, Added and
+	// Deleted its totals (a file changed by two patches counts once in
+	// Files).
+	Tree                  []*treeNode
+	Files, Added, Deleted int
+	MboxURL               string
 	// Status is the status history and, for maintainers, its form
 	// (template "series-status", status.html).
 	Status  statusBlock
@@ -200,15 +212,19 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hl := newHighlighter()
+	all := make([]patchFiles, 0, len(patches))
 	for _, p := range patches {
 		files := splitDiff("p"+strconv.Itoa(p.Index), diffs[p.Index])
 		hl.patch(diffs[p.Index], files)
-		sp := seriesPatch{Patch: p, Files: files}
+		sp := seriesPatch{Patch: p, Files: files, Tree: fileTree([]patchFiles{{p.Index, files}}, false)}
 		if m := strings.TrimSpace(messages[p.Index]); m != "" {
 			sp.Message = splitBody(m)
 		}
 		d.Patches = append(d.Patches, sp)
+		all = append(all, patchFiles{p.Index, files})
 	}
+	d.Tree = fileTree(all, true)
+	d.Files, d.Added, d.Deleted = treeTotals(d.Tree)
 	flags, flagsErr := h.seriesFlags(patches, diffs)
 	d.Flags, d.FlagsErr = flagsVisible(flags), visible(flagsErr)
 	if d.Apply, err = h.seriesApply(r, s, patches, l); err != nil {
