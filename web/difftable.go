@@ -74,10 +74,10 @@ func (w *rowWriter) numLink(no int, anchor string) {
 	w.b.WriteString(`">` + strconv.Itoa(no) + "</a>")
 }
 
-// code writes a line's comment box (when the reader may comment) and
-// its text, highlighted or plain.
-func (w *rowWriter) code(l *line) {
-	if l.Form != "" {
+// code writes a line's comment box (when box and the reader may
+// comment) and its text, highlighted or plain.
+func (w *rowWriter) code(l *line, box bool) {
+	if box && l.Form != "" {
 		w.b.WriteString(`<details class="cl"><summary title="comment on this line">✎</summary><textarea`)
 		w.attr("form", l.Form)
 		w.attr("name", l.Field)
@@ -133,13 +133,134 @@ func (w *rowWriter) unified(f *diffFile) error {
 		w.b.WriteString(`</td><td class="no">`)
 		w.numLink(l.New, l.ID)
 		w.b.WriteString(`</td><td class="chroma">`)
-		w.code(l)
+		w.code(l, true)
 		w.b.WriteString("</td></tr>")
 		if err := w.comments("3", l.Comments); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// split writes f's lines side by side, as rows of four cells: the old
+// line's number and text, the new line's number and text. A context line
+// fills both sides; in a change block the i-th deleted line faces the
+// i-th added line (the pairs whose words are marked, words.go), the rest
+// face an empty side. The anchors are the unified view's, on the number
+// cells (a pair's row holds two lines); other lines (file header, hunk
+// header) span the row.
+func (w *rowWriter) split(f *diffFile) error {
+	var dels, adds, notes []*line
+	flush := func() error {
+		for k := 0; k < max(len(dels), len(adds)); k++ {
+			var d, a *line
+			if k < len(dels) {
+				d = dels[k]
+			}
+			if k < len(adds) {
+				a = adds[k]
+			}
+			w.b.WriteString(`<tr class="chg">`)
+			w.side(d, true, "del", true)
+			w.side(a, false, "add", true)
+			w.b.WriteString("</tr>")
+			var cs [2][]viewComment
+			if d != nil {
+				cs[0] = d.Comments
+			}
+			if a != nil {
+				cs[1] = a.Comments
+			}
+			if err := w.comments("4", cs[0], cs[1]); err != nil {
+				return err
+			}
+		}
+		for _, l := range notes {
+			w.wide(l)
+		}
+		dels, adds, notes = dels[:0], adds[:0], notes[:0]
+		return nil
+	}
+	for i := range f.Lines {
+		l := &f.Lines[i]
+		switch l.Class {
+		case "del":
+			if len(adds) > 0 {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			dels = append(dels, l)
+			continue
+		case "add":
+			adds = append(adds, l)
+			continue
+		case "nonl":
+			if len(dels)+len(adds) > 0 {
+				notes = append(notes, l)
+				continue
+			}
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		if l.Class != "ctx" {
+			w.wide(l)
+			continue
+		}
+		w.b.WriteString(`<tr class="ctx">`)
+		w.side(l, true, "", false)
+		w.side(l, false, "", true)
+		w.b.WriteString("</tr>")
+		if err := w.comments("4", l.Comments); err != nil {
+			return err
+		}
+	}
+	return flush()
+}
+
+// side writes one side of a split row: l's number on the old or the new
+// side, linking to its anchor there, and its text, with its comment box
+// when box; an empty side for a nil l. cls marks deleted and added
+// lines.
+func (w *rowWriter) side(l *line, old bool, cls string, box bool) {
+	if l == nil {
+		w.b.WriteString(`<td class="no empty"></td><td class="chroma empty"></td>`)
+		return
+	}
+	no, id := l.New, l.ID
+	if old {
+		no = l.Old
+		if l.OldID != "" {
+			id = l.OldID
+		}
+	}
+	sp := ""
+	if cls != "" {
+		sp = " " + cls
+	}
+	w.b.WriteString(`<td class="no` + sp + `"`)
+	w.attr("id", id)
+	w.b.WriteByte('>')
+	w.numLink(no, id)
+	w.b.WriteString(`</td><td class="chroma` + sp + `">`)
+	w.code(l, box)
+	w.b.WriteString("</td>")
+}
+
+// wide writes a line that belongs to neither side (a file or hunk
+// header, "\ No newline at end of file") across the row.
+func (w *rowWriter) wide(l *line) {
+	w.b.WriteString("<tr")
+	w.b.WriteString(` class="`)
+	escapeHTML(&w.b, l.Class)
+	w.b.WriteString(`"><td class="no"></td><td class="chroma" colspan="3">`)
+	if l.HTML != "" {
+		w.b.WriteString(string(l.HTML))
+	} else {
+		escapeHTML(&w.b, l.Text)
+	}
+	w.b.WriteString("</td></tr>")
 }
 
 // diffRowsFunc is the template function diffRows: a file's table rows,
@@ -150,7 +271,11 @@ func diffRowsFunc(t **template.Template) func(f diffFile) (template.HTML, error)
 			return (*t).ExecuteTemplate(b, "comment", c)
 		}}
 		w.b.Grow(len(f.Lines) * 160)
-		if err := w.unified(&f); err != nil {
+		write := w.unified
+		if f.Split {
+			write = w.split
+		}
+		if err := write(&f); err != nil {
 			return "", err
 		}
 		return template.HTML(w.b.String()), nil

@@ -77,6 +77,8 @@ type diffFile struct {
 	// added and deleted lines.
 	Anchor         string
 	Added, Deleted int
+	// Split: the file is shown side by side (difftable.go).
+	Split bool
 
 	hunks    int  // hunk headers seen so far
 	sawMinus bool // "--- " seen
@@ -182,6 +184,9 @@ type seriesPage struct {
 	// refused ones; FlagsErr: why the diffs could not be checked.
 	Flags    []PathFlag
 	FlagsErr string
+	// Split: the diffs are shown side by side (?view=split), not
+	// unified.
+	Split bool
 }
 
 // seriesPage serves GET /series/{id}/: the series with its cover letter,
@@ -194,7 +199,7 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 	}
 	id := s.ID
 	var err error
-	d := seriesPage{S: s, MboxURL: h.absURL(r, fmt.Sprintf("/api/v1/series/%d/mbox", id))}
+	d := seriesPage{S: s, MboxURL: h.absURL(r, fmt.Sprintf("/api/v1/series/%d/mbox", id)), Split: r.URL.Query().Get("view") == "split"}
 	if d.Status, err = h.seriesStatus(r, s, l); err != nil {
 		h.fail(w, r, "series", err)
 		return
@@ -216,6 +221,9 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 	for _, p := range patches {
 		files := splitDiff("p"+strconv.Itoa(p.Index), diffs[p.Index])
 		hl.patch(diffs[p.Index], files)
+		for i := range files {
+			files[i].Split = d.Split
+		}
 		sp := seriesPatch{Patch: p, Files: files, Tree: fileTree([]patchFiles{{p.Index, files}}, false)}
 		if m := strings.TrimSpace(messages[p.Index]); m != "" {
 			sp.Message = splitBody(m)
