@@ -46,11 +46,24 @@ type Replier interface {
 	PostReply(ctx context.Context, r review.Reply) (string, error)
 }
 
+// ApplyStore is what an Applier needs of the store.
+type ApplyStore interface {
+	RawReader
+	Lists(ctx context.Context) ([]store.List, error)
+	ListRepo(ctx context.Context, list string) (*store.ListRepo, error)
+	Series(ctx context.Context, id int64) (*store.Series, error)
+	SeriesByPatchIDs(ctx context.Context, list string, patchIDs []string) ([]int64, error)
+	AppliedSeries(ctx context.Context, seriesID int64) (*store.Applied, error)
+	RecordApplied(ctx context.Context, a store.Applied) error
+	SetSeriesStatus(ctx context.Context, seriesID int64, status string, userID int64, comment string, at time.Time) (*store.StatusChange, error)
+	UserByEmail(ctx context.Context, email string) (*store.User, error)
+}
+
 // Applier applies series to their list's repository: the one apply
 // service of the web page, the API, the mail command and the command
 // line.
 type Applier struct {
-	Store   store.Store
+	Store   ApplyStore
 	Service *review.Service
 	DataDir string
 	// WebURL is the web UI's address, for each commit's "Link:" trailer

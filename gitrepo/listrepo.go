@@ -26,13 +26,20 @@ func (e *BadRepoError) Error() string {
 	return fmt.Sprintf("bad repository %q or branch %q", e.Repo, e.Branch)
 }
 
+// RepoStore is what SetListRepo needs of the store.
+type RepoStore interface {
+	ListInfo(ctx context.Context, name string) (*store.List, error)
+	ListRepo(ctx context.Context, list string) (*store.ListRepo, error)
+	SetListRepo(ctx context.Context, r store.ListRepo) error
+}
+
 // SetListRepo applies c to the repository settings of list (a list
 // without any has branch main and the first-timer gate on) and stores
 // them. When c gives the repository or the branch, the repository is
 // probed (Probe, for at most a minute): a local path is stored absolute,
 // and the branch must be one it has, unless it has none yet (the first
 // push brings it). It returns the settings stored.
-func SetListRepo(ctx context.Context, st store.Store, list string, c RepoChange) (*store.ListRepo, error) {
+func SetListRepo(ctx context.Context, st RepoStore, list string, c RepoChange) (*store.ListRepo, error) {
 	cur, err := st.ListRepo(ctx, list)
 	if errors.Is(err, store.ErrNotFound) {
 		if _, lerr := st.ListInfo(ctx, list); lerr != nil {

@@ -18,7 +18,7 @@ import (
 // ranges. It implements review.RangeDiffer; results are kept per pair of
 // series (the revisions do not change once complete).
 type RangeDiffer struct {
-	Store   store.Store
+	Store   RangeDiffStore
 	Service *review.Service
 	DataDir string
 
@@ -27,6 +27,12 @@ type RangeDiffer struct {
 }
 
 var _ review.RangeDiffer = (*RangeDiffer)(nil)
+
+// RangeDiffStore is what a RangeDiffer needs of the store.
+type RangeDiffStore interface {
+	RawReader
+	ListRepo(ctx context.Context, list string) (*store.ListRepo, error)
+}
 
 // RangeDiff implements review.RangeDiffer: ok is false when the list has
 // no repository or a revision does not apply, so the page falls back to

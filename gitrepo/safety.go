@@ -293,9 +293,14 @@ type ParseError struct {
 func (e *ParseError) Error() string { return fmt.Sprintf("patch %d: %v", e.Patch, e.Err) }
 func (e *ParseError) Unwrap() error { return e.Err }
 
+// RawReader reads the stored bytes of a message (store.Archive.Raw).
+type RawReader interface {
+	Raw(ctx context.Context, list, messageID string) ([]byte, error)
+}
+
 // SeriesDiffs returns the diffs of a series' patches, in order, for
 // CheckPatches; a *ParseError for a patch that does not parse.
-func SeriesDiffs(ctx context.Context, st store.Store, list string, patches []store.Patch) ([]string, error) {
+func SeriesDiffs(ctx context.Context, st RawReader, list string, patches []store.Patch) ([]string, error) {
 	diffs := make([]string, len(patches))
 	for i, p := range patches {
 		raw, err := st.Raw(ctx, list, p.MessageID)

@@ -17,16 +17,23 @@ import (
 // worktree at each of its commits for per-patch checks, and the check
 // definition read from the branch's ref in the mirror.
 type Workspace struct {
-	st      store.Store
+	st      WorkspaceStore
 	svc     *review.Service
 	dataDir string
 	webURL  string
 	log     *slog.Logger
 }
 
+// WorkspaceStore is what a Workspace needs of the store.
+type WorkspaceStore interface {
+	RawReader
+	Series(ctx context.Context, id int64) (*store.Series, error)
+	ListRepo(ctx context.Context, list string) (*store.ListRepo, error)
+}
+
 // WorkspaceConfig configures a Workspace.
 type WorkspaceConfig struct {
-	Store store.Store
+	Store WorkspaceStore
 	// Service gives a series with its patches, and their mbox.
 	Service *review.Service
 	// DataDir holds the mirrors (DATA/repos/LIST.git) and the worktrees

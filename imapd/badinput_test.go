@@ -422,7 +422,7 @@ func TestConnsPerNet(t *testing.T) {
 }
 
 // failingStore fails to list the lists, as a broken database would.
-type failingStore struct{ store.Store }
+type failingStore struct{ imapd.Store }
 
 func (failingStore) Lists(context.Context) ([]store.List, error) {
 	return nil, errors.New("database on fire")

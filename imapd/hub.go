@@ -61,22 +61,26 @@ func (m *mailbox) wants(kind string) bool {
 // this process) or by its poll of the store's generation (a commit by
 // another process, such as `patchwell import`).
 type hub struct {
-	st       store.Store
+	st       Store
 	log      *slog.Logger
 	interval time.Duration
 
-	mu      sync.Mutex
-	boxes   map[string]*mailbox // by mailbox name
-	byList  map[int64][]*mailbox
-	lastRow int64 // every message up to this row id is in the loaded boxes
-	gen     uint64
+	mu     sync.Mutex
+	boxes  map[string]*mailbox // by mailbox name
+	byList map[int64][]*mailbox
+	// heads maps each list with loaded boxes to its next UID as they
+	// know it: every message with a UID below it is in them. (A list's
+	// UIDs are dense and follow commit order on every store, as row ids
+	// across lists are not on PostgreSQL.)
+	heads map[int64]uint32
+	gen   uint64
 
 	kick chan struct{}
 }
 
-func newHub(st store.Store, log *slog.Logger, interval time.Duration) *hub {
+func newHub(st Store, log *slog.Logger, interval time.Duration) *hub {
 	return &hub{st: st, log: log, interval: interval, boxes: map[string]*mailbox{},
-		byList: map[int64][]*mailbox{}, kick: make(chan struct{}, 1)}
+		byList: map[int64][]*mailbox{}, heads: map[int64]uint32{}, kick: make(chan struct{}, 1)}
 }
 
 // start reads where the archive is and runs the watcher until ctx ends.
@@ -85,12 +89,8 @@ func (h *hub) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	last, err := h.st.LastRowID(ctx)
-	if err != nil {
-		return err
-	}
 	h.mu.Lock()
-	h.gen, h.lastRow = gen, last
+	h.gen = gen
 	h.mu.Unlock()
 	go h.watch(ctx)
 	go h.preload(ctx)
@@ -164,14 +164,22 @@ func (h *hub) refresh(ctx context.Context) error {
 	if gen == h.gen {
 		return nil
 	}
-	for {
-		es, err := h.st.EntriesSince(ctx, h.lastRow, 1000)
+	heads, err := h.st.ListHeads(ctx)
+	if err != nil {
+		return err
+	}
+	grown := map[*mailbox]bool{}
+	for list, boxes := range h.byList {
+		from, to := h.heads[list], heads[list]
+		if to <= from {
+			continue
+		}
+		es, err := h.st.MailboxEntries(ctx, list, from, to)
 		if err != nil {
 			return err
 		}
-		grown := map[*mailbox]bool{}
 		for _, e := range es {
-			for _, m := range h.byList[e.ListID] {
+			for _, m := range boxes {
 				if m.wants(e.Kind) {
 					m.mu.Lock()
 					if n := len(m.uids); n == 0 || m.uids[n-1] < e.UID {
@@ -181,17 +189,14 @@ func (h *hub) refresh(ctx context.Context) error {
 					m.mu.Unlock()
 				}
 			}
-			h.lastRow = e.RowID
 		}
-		for m := range grown {
-			m.mu.Lock()
-			close(m.changed)
-			m.changed = make(chan struct{})
-			m.mu.Unlock()
-		}
-		if len(es) < 1000 {
-			break
-		}
+		h.heads[list] = to
+	}
+	for m := range grown {
+		m.mu.Lock()
+		close(m.changed)
+		m.changed = make(chan struct{})
+		m.mu.Unlock()
 	}
 	h.gen = gen
 	return nil
@@ -208,7 +213,17 @@ func (h *hub) open(ctx context.Context, l *store.List, patches bool) (*mailbox, 
 	if m := h.boxes[name]; m != nil && m.listID == l.ID {
 		return m, nil
 	}
-	es, err := h.st.MailboxEntries(ctx, l.ID, h.lastRow)
+	// Up to the list's head as the other boxes know it, or as it is now
+	// for the first: refresh brings what comes after.
+	head, ok := h.heads[l.ID]
+	if !ok {
+		heads, err := h.st.ListHeads(ctx)
+		if err != nil {
+			return nil, err
+		}
+		head = max(heads[l.ID], 1)
+	}
+	es, err := h.st.MailboxEntries(ctx, l.ID, 1, head)
 	if err != nil {
 		return nil, err
 	}
@@ -221,5 +236,6 @@ func (h *hub) open(ctx context.Context, l *store.List, patches bool) (*mailbox, 
 	sort.Slice(m.uids, func(i, j int) bool { return m.uids[i] < m.uids[j] })
 	h.boxes[name] = m
 	h.byList[l.ID] = append(h.byList[l.ID], m)
+	h.heads[l.ID] = head
 	return m, nil
 }

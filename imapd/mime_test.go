@@ -181,7 +181,7 @@ func TestNestedMIME(t *testing.T) {
 // countingStore counts the messages FetchMailbox hands out, taking
 // delay over each, and tells started when the first one goes.
 type countingStore struct {
-	store.Store
+	imapd.Store
 	delay   time.Duration
 	n       atomic.Int64
 	once    sync.Once

@@ -76,9 +76,18 @@ func (c *Config) defaults() {
 	}
 }
 
+// Store is what the server reads of the store: the IMAP view of the
+// archive, the lists, and the generation its watcher polls.
+type Store interface {
+	store.Mailboxes
+	Lists(ctx context.Context) ([]store.List, error)
+	ListInfo(ctx context.Context, name string) (*store.List, error)
+	Generation(ctx context.Context) (uint64, error)
+}
+
 // Server serves the archive over IMAP.
 type Server struct {
-	st     store.Store
+	st     Store
 	acc    *review.Accounts
 	cfg    Config
 	log    *slog.Logger
@@ -95,7 +104,7 @@ type Server struct {
 
 // New makes a server over the store; acc (may be nil) checks account
 // logins, which private lists need.
-func New(st store.Store, acc *review.Accounts, cfg Config, log *slog.Logger) (*Server, error) {
+func New(st Store, acc *review.Accounts, cfg Config, log *slog.Logger) (*Server, error) {
 	cfg.defaults()
 	if log == nil {
 		log = slog.Default()

@@ -13,12 +13,17 @@ import (
 	"patchwell/store"
 )
 
+// Subscriptions adds subscribers (store.MailingList.Subscribe).
+type Subscriptions interface {
+	Subscribe(ctx context.Context, list, email, name, state string) error
+}
+
 // SubscribeAll subscribes to list every address read from r, one per
 // line (blank lines and lines starting with # skipped), active at once:
 // an operator adds them, so they need no confirmation. A bad line stops
 // it with an error that starts with name and the line's number. It
 // returns how many addresses were subscribed.
-func SubscribeAll(ctx context.Context, st store.Store, list string, r io.Reader, name string) (int, error) {
+func SubscribeAll(ctx context.Context, st Subscriptions, list string, r io.Reader, name string) (int, error) {
 	sc := bufio.NewScanner(r)
 	n, line := 0, 0
 	for sc.Scan() {
@@ -43,9 +48,15 @@ type PolicyChange struct {
 	Allow, Deny    *string
 }
 
+// Policies reads and writes posting policies.
+type Policies interface {
+	Policy(ctx context.Context, list string) (*store.ListPolicy, error)
+	SetPolicy(ctx context.Context, list string, p store.ListPolicy) error
+}
+
 // SetPolicy applies c to the posting policy of list, stores it if c
 // changes anything, and returns it.
-func SetPolicy(ctx context.Context, st store.Store, list string, c PolicyChange) (*store.ListPolicy, error) {
+func SetPolicy(ctx context.Context, st Policies, list string, c PolicyChange) (*store.ListPolicy, error) {
 	p, err := st.Policy(ctx, list)
 	if err != nil {
 		return nil, err

@@ -98,9 +98,35 @@ type Config struct {
 	ApplyTimeout time.Duration
 }
 
+// Store is what the list server needs of the store: the mailing list's
+// own data (store.MailingList) and a few lookups.
+type Store interface {
+	// Subscriptions, confirmations and bounces.
+	Subscribe(ctx context.Context, list, email, name, state string) error
+	Unsubscribe(ctx context.Context, list, email string) error
+	Subscriber(ctx context.Context, list, email string) (*store.Subscriber, error)
+	AddSubConfirmation(ctx context.Context, hash []byte, list, email, action string, expires time.Time) error
+	TakeSubConfirmation(ctx context.Context, hash []byte, now time.Time) (list, email, action string, err error)
+	AddBounce(ctx context.Context, list, email string, disableAt int) (*store.Subscriber, error)
+
+	// Posting policy, moderation, authentication results.
+	Policy(ctx context.Context, list string) (*store.ListPolicy, error)
+	Hold(ctx context.Context, h *store.Held) (int64, error)
+	HeldMessage(ctx context.Context, id int64) (*store.Held, error)
+	DecideHeld(ctx context.Context, id int64, state, by string, at time.Time) error
+	ListOwners(ctx context.Context, list string) ([]string, error)
+	SetMessageAuth(ctx context.Context, list, messageID, result string) error
+
+	// Lookups: the list, a message a command refers to, the account of
+	// a maintainer's command.
+	ListInfo(ctx context.Context, name string) (*store.List, error)
+	Message(ctx context.Context, list, messageID string) (*store.Message, error)
+	UserByEmail(ctx context.Context, email string) (*store.User, error)
+}
+
 // Server handles mail to the lists.
 type Server struct {
-	st  store.Store
+	st  Store
 	in  *review.Ingester
 	acc *review.Accounts
 	out Outbox
@@ -109,7 +135,7 @@ type Server struct {
 }
 
 // New makes a list server; acc may be nil (no maintainer commands).
-func New(st store.Store, in *review.Ingester, acc *review.Accounts, out Outbox, cfg Config, log *slog.Logger) *Server {
+func New(st Store, in *review.Ingester, acc *review.Accounts, out Outbox, cfg Config, log *slog.Logger) *Server {
 	if cfg.DisableAfter <= 0 {
 		cfg.DisableAfter = 5
 	}

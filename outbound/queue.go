@@ -9,10 +9,17 @@ import (
 	"patchwell/store"
 )
 
+// QueueStore is what a Queue needs of the store.
+type QueueStore interface {
+	ListInfo(ctx context.Context, name string) (*store.List, error)
+	Subscribers(ctx context.Context, list, state string) ([]store.Subscriber, error)
+	Update(ctx context.Context, fn func(store.Tx) error) error
+}
+
 // Queue puts mail in the outbox for the Worker. Its two methods have the
 // shape of lists.Outbox, so the list server can use it as is.
 type Queue struct {
-	st     store.Store
+	st     QueueStore
 	domain string
 	// subscribers returns the addresses a post to list goes to.
 	subscribers func(ctx context.Context, list string) ([]string, error)
@@ -23,7 +30,7 @@ type Queue struct {
 // NewQueue returns a Queue over st for the lists of domain; subscribers
 // names the recipients of a list's posts (nil: the list's active subscribers), kick
 // (may be nil) wakes the worker once mail is committed.
-func NewQueue(st store.Store, domain string, subscribers func(ctx context.Context, list string) ([]string, error), kick func()) *Queue {
+func NewQueue(st QueueStore, domain string, subscribers func(ctx context.Context, list string) ([]string, error), kick func()) *Queue {
 	if subscribers == nil {
 		subscribers = func(ctx context.Context, list string) ([]string, error) {
 			subs, err := st.Subscribers(ctx, list, store.SubActive)

@@ -7,10 +7,13 @@ import (
 
 	"patchwell/ci"
 	"patchwell/gitrepo"
+	"patchwell/imapd"
 	"patchwell/lists"
 	"patchwell/mailauth"
+	"patchwell/outbound"
 	"patchwell/review"
 	"patchwell/smtpd"
+	"patchwell/store"
 	"patchwell/web"
 	"patchwell/webhook"
 )
@@ -46,6 +49,21 @@ var (
 	_ gitrepo.Replier   = (*review.Service)(nil)
 	_ smtpd.Backend     = smtpBackend{}
 	_ smtpd.PostChecker = smtpBackend{}
+
+	// The store: the whole of it for the node, the parts each consumer
+	// declares for the rest.
+	_ store.Store            = (*store.DB)(nil)
+	_ outbound.Store         = (*store.DB)(nil)
+	_ outbound.QueueStore    = (*store.DB)(nil)
+	_ webhook.Queue          = (*store.DB)(nil)
+	_ gitrepo.ApplyStore     = (*store.DB)(nil)
+	_ gitrepo.WorkspaceStore = (*store.DB)(nil)
+	_ gitrepo.RangeDiffStore = (*store.DB)(nil)
+	_ gitrepo.RepoStore      = (*store.DB)(nil)
+	_ lists.Store            = (*store.DB)(nil)
+	_ lists.Subscriptions    = (*store.DB)(nil)
+	_ lists.Policies         = (*store.DB)(nil)
+	_ imapd.Store            = (*store.DB)(nil)
 )
 
 // smtpBackend is what smtpd needs: lists exist, who may post, and the

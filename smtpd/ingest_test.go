@@ -419,9 +419,10 @@ func TestMailRefusedDuringShutdown(t *testing.T) {
 	}
 }
 
-// recordHandler keeps log records for inspection.
+// recordHandler keeps log records for inspection. Handlers made by
+// WithAttrs share the records and the lock that guards them.
 type recordHandler struct {
-	mu    sync.Mutex
+	mu    *sync.Mutex
 	attrs []slog.Attr
 	recs  *[]string
 }
@@ -443,13 +444,13 @@ func (h *recordHandler) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 func (h *recordHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &recordHandler{attrs: append(append([]slog.Attr(nil), h.attrs...), as...), recs: h.recs}
+	return &recordHandler{mu: h.mu, attrs: append(append([]slog.Attr(nil), h.attrs...), as...), recs: h.recs}
 }
 func (h *recordHandler) WithGroup(string) slog.Handler { return h }
 
 func TestLogging(t *testing.T) {
 	var recs []string
-	h := &recordHandler{recs: &recs}
+	h := &recordHandler{mu: new(sync.Mutex), recs: &recs}
 	be := newFake()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

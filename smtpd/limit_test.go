@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -157,7 +158,7 @@ func expectCutOff(t *testing.T, cv *conv, limit time.Duration) {
 // extend that. A line that arrives slowly but within the bound is served.
 func TestCommandLineDeadline(t *testing.T) {
 	var recs []string
-	h := &recordHandler{recs: &recs}
+	h := &recordHandler{mu: new(sync.Mutex), recs: &recs}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +189,7 @@ func TestCommandLineDeadline(t *testing.T) {
 // 421 and a log line.
 func TestDataMinRate(t *testing.T) {
 	var recs []string
-	h := &recordHandler{recs: &recs}
+	h := &recordHandler{mu: new(sync.Mutex), recs: &recs}
 	be := newFake()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -260,13 +260,11 @@ func (s *DB) Confirm(ctx context.Context, hash []byte, now time.Time) (*User, er
 		return nil, fmt.Errorf("confirm: %w", err)
 	}
 	defer tx.Rollback()
+	// Consumed once: a concurrent Confirm's DELETE finds nothing.
 	var id, expires int64
-	err = tx.QueryRowContext(ctx, `SELECT user_id, expires FROM confirmations WHERE hash = ?`, hash).Scan(&id, &expires)
+	err = tx.QueryRowContext(ctx, `DELETE FROM confirmations WHERE hash = ? RETURNING user_id, expires`, hash).Scan(&id, &expires)
 	if err != nil {
 		return nil, userErr(err, "confirmation")
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM confirmations WHERE hash = ?`, hash); err != nil {
-		return nil, fmt.Errorf("confirm: %w", err)
 	}
 	if expires < now.Unix() {
 		if err := tx.Commit(); err != nil {
@@ -295,8 +293,11 @@ func (s *DB) CreateSession(ctx context.Context, userID int64, hash []byte, expir
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires < ?`, now); err != nil {
 			return err
 		}
+		// On PostgreSQL the user's row is read FOR SHARE: a concurrent
+		// SetDisabled (or SetPassword) that updated it is waited for and
+		// its result read, so no session outlives its ending.
 		res, err := tx.ExecContext(ctx, `INSERT INTO sessions(hash, user_id, created, expires)
-			SELECT ?, id, ?, ? FROM users WHERE id = ? AND disabled = 0`, hash, now, expires.Unix(), userID)
+			SELECT ?, id, ?, ? FROM users WHERE id = ? AND disabled = 0`+s.rowLock("FOR SHARE"), hash, now, expires.Unix(), userID)
 		if err != nil {
 			return err
 		}
@@ -476,6 +477,15 @@ func (s *DB) SetSeriesStatus(ctx context.Context, seriesID int64, status string,
 		return nil, fmt.Errorf("set status: %w", err)
 	}
 	defer tx.Rollback()
+	// The series' list's writer lock: ingest reads and rewrites a
+	// series under it, and must not undo this change.
+	var listID int64
+	if err := tx.QueryRowContext(ctx, `SELECT list_id FROM series WHERE id = ?`, seriesID).Scan(&listID); err != nil {
+		return nil, userErr(err, fmt.Sprintf("series %d", seriesID))
+	}
+	if err := s.lockLists(ctx, tx, lockKey(listID)); err != nil {
+		return nil, fmt.Errorf("set status: %w", err)
+	}
 	var from string
 	if err := tx.QueryRowContext(ctx, `SELECT status FROM series WHERE id = ?`, seriesID).Scan(&from); err != nil {
 		return nil, userErr(err, fmt.Sprintf("series %d", seriesID))
@@ -654,6 +664,9 @@ func (s *DB) ImportAccounts(ctx context.Context, d *AccountData) (dropped int, e
 		return 0, fmt.Errorf("import accounts: %w", err)
 	}
 	defer tx.Rollback()
+	if err := s.lockAllLists(ctx, tx); err != nil { // series statuses of any list
+		return 0, fmt.Errorf("import accounts: %w", err)
+	}
 	exec := func(q string, args ...any) {
 		if err == nil {
 			if _, e := tx.ExecContext(ctx, q, args...); e != nil {

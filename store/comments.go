@@ -99,11 +99,11 @@ func (t *writeTx) SetResolution(ctx context.Context, r Resolution, resolved bool
 	}
 	var err error
 	if resolved {
-		_, err = t.exec(ctx, `INSERT INTO comment_resolutions (reply_message_id, patch_message_id, file, side, line, resolved_by, resolved_at)
+		err = t.later(ctx, `INSERT INTO comment_resolutions (reply_message_id, patch_message_id, file, side, line, resolved_by, resolved_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (patch_message_id, reply_message_id, file, side, line) DO UPDATE SET resolved_by = excluded.resolved_by, resolved_at = excluded.resolved_at`,
 			r.ReplyMessageID, r.PatchMessageID, r.File, r.Side, r.Line, r.By, r.At.Unix())
 	} else {
-		_, err = t.exec(ctx, `DELETE FROM comment_resolutions WHERE reply_message_id = ? AND patch_message_id = ? AND file = ? AND side = ? AND line = ?`,
+		err = t.later(ctx, `DELETE FROM comment_resolutions WHERE reply_message_id = ? AND patch_message_id = ? AND file = ? AND side = ? AND line = ?`,
 			r.ReplyMessageID, r.PatchMessageID, r.File, r.Side, r.Line)
 	}
 	if err != nil {

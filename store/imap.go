@@ -10,12 +10,13 @@ import (
 
 // What the IMAP server (package imapd) reads: a list's messages by UID,
 // in batches, so that a session over a huge mailbox holds one batch at a
-// time, and the messages committed since a row id, so that one watcher
-// can tell every idling session what arrived.
+// time, and each list's next UID, so that one watcher can tell every
+// idling session what arrived. (Not row ids: on PostgreSQL, writers of
+// different lists commit side by side, so a row id can become visible
+// after a higher one; a list's UIDs cannot.)
 
 // MailboxEntry is one message as a mailbox index sees it.
 type MailboxEntry struct {
-	RowID  int64
 	ListID int64
 	UID    uint32
 	Kind   string
@@ -56,8 +57,9 @@ const (
 )
 
 // MailboxEntries implements Store.
-func (s *DB) MailboxEntries(ctx context.Context, listID, maxRowID int64) ([]MailboxEntry, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, uid, kind FROM messages WHERE list_id = ? AND id <= ? ORDER BY uid`, listID, maxRowID)
+func (s *DB) MailboxEntries(ctx context.Context, listID int64, from, to uint32) ([]MailboxEntry, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT uid, kind FROM messages WHERE list_id = ? AND uid >= ? AND uid < ? ORDER BY uid`,
+		listID, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("mailbox entries: %w", err)
 	}
@@ -65,7 +67,7 @@ func (s *DB) MailboxEntries(ctx context.Context, listID, maxRowID int64) ([]Mail
 	var out []MailboxEntry
 	for rows.Next() {
 		e := MailboxEntry{ListID: listID}
-		if err := rows.Scan(&e.RowID, &e.UID, &e.Kind); err != nil {
+		if err := rows.Scan(&e.UID, &e.Kind); err != nil {
 			return nil, fmt.Errorf("mailbox entries: %w", err)
 		}
 		out = append(out, e)
@@ -73,35 +75,24 @@ func (s *DB) MailboxEntries(ctx context.Context, listID, maxRowID int64) ([]Mail
 	return out, rows.Err()
 }
 
-// EntriesSince implements Store.
-func (s *DB) EntriesSince(ctx context.Context, afterRowID int64, limit int) ([]MailboxEntry, error) {
-	st, err := s.readStmt(ctx, `SELECT id, list_id, uid, kind FROM messages WHERE id > ? ORDER BY id LIMIT ?`)
+// ListHeads implements Store. next_uid is written with the messages it
+// counts (writeTx.flush), so it is committed with them.
+func (s *DB) ListHeads(ctx context.Context) (map[int64]uint32, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, next_uid FROM lists`)
 	if err != nil {
-		return nil, fmt.Errorf("entries since: %w", err)
-	}
-	rows, err := st.QueryContext(ctx, afterRowID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("entries since: %w", err)
+		return nil, fmt.Errorf("list heads: %w", err)
 	}
 	defer rows.Close()
-	var out []MailboxEntry
+	out := map[int64]uint32{}
 	for rows.Next() {
-		var e MailboxEntry
-		if err := rows.Scan(&e.RowID, &e.ListID, &e.UID, &e.Kind); err != nil {
-			return nil, fmt.Errorf("entries since: %w", err)
+		var id int64
+		var next uint32
+		if err := rows.Scan(&id, &next); err != nil {
+			return nil, fmt.Errorf("list heads: %w", err)
 		}
-		out = append(out, e)
+		out[id] = next
 	}
 	return out, rows.Err()
-}
-
-// LastRowID implements Store.
-func (s *DB) LastRowID(ctx context.Context) (int64, error) {
-	var id int64
-	if err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM messages`).Scan(&id); err != nil {
-		return 0, fmt.Errorf("last row id: %w", err)
-	}
-	return id, nil
 }
 
 // kindsCond restricts m.kind to kinds (nil: any).

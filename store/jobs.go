@@ -41,7 +41,7 @@ type Job struct {
 	Updated      time.Time `json:"updated"`
 }
 
-// Jobs is the durable CI job queue (part of Store).
+// Jobs is the durable CI job queue: the CI area of Store.
 type Jobs interface {
 	// SeriesWithoutJob returns complete, open series of lists with a
 	// repository that have no CI job yet, oldest first.
@@ -120,9 +120,12 @@ func (s *DB) ClaimJob(ctx context.Context, owner string, lease time.Duration) (*
 			return err
 		}
 		var err error
+		// SKIP LOCKED on PostgreSQL: a job another node is claiming is
+		// passed over, not claimed twice.
 		j, err = scanJob(t.queryRow(ctx, `UPDATE jobs SET state = 'running', attempts = attempts + 1,
 			lease_owner = ?1, lease_expires = ?2, updated = ?3
-			WHERE id = (SELECT id FROM jobs WHERE state = 'queued' OR (state = 'running' AND lease_expires < ?3) ORDER BY id LIMIT 1)
+			WHERE id = (SELECT id FROM jobs WHERE state = 'queued' OR (state = 'running' AND lease_expires < ?3) ORDER BY id LIMIT 1`+
+			s.rowLock("FOR UPDATE SKIP LOCKED")+`)
 			RETURNING `+jobCols, owner, now+lease.Milliseconds(), now))
 		if errors.Is(err, sql.ErrNoRows) {
 			j, err = nil, nil

@@ -200,13 +200,17 @@ func (s *DB) TakeSubConfirmation(ctx context.Context, hash []byte, now time.Time
 		return "", "", "", fmt.Errorf("confirmation: %w", err)
 	}
 	defer tx.Rollback()
-	var expires int64
-	err = tx.QueryRowContext(ctx, `SELECT l.name, c.email, c.action, c.expires FROM sub_confirmations c JOIN lists l ON l.id = c.list_id
-		WHERE c.hash = ?`, hash).Scan(&list, &email, &action, &expires)
+	// Consumed once: a concurrent DELETE of the same row finds nothing.
+	var expires, listID int64
+	err = tx.QueryRowContext(ctx, `DELETE FROM sub_confirmations WHERE hash = ? RETURNING list_id, email, action, expires`, hash).
+		Scan(&listID, &email, &action, &expires)
 	if err != nil {
 		return "", "", "", userErr(err, "confirmation")
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM sub_confirmations WHERE hash = ? OR expires < ?`, hash, now.Unix()); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT name FROM lists WHERE id = ?`, listID).Scan(&list); err != nil {
+		return "", "", "", userErr(err, "confirmation's list")
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sub_confirmations WHERE expires < ?`, now.Unix()); err != nil {
 		return "", "", "", fmt.Errorf("confirmation: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

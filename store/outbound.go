@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -51,7 +52,7 @@ func (t *writeTx) QueueDeliveries(ctx context.Context, outboxID int64, rcpts []s
 		if r == "" || len(r) > 320 || strings.ContainsAny(r, "<>\r\n\x00 ") || !strings.Contains(r, "@") {
 			return fmt.Errorf("queue delivery to %q: %w", r, ErrInvalid)
 		}
-		if _, err := t.exec(ctx, `INSERT INTO deliveries (outbox_id, rcpt) VALUES (?, ?) ON CONFLICT DO NOTHING`, outboxID, r); err != nil {
+		if err := t.later(ctx, `INSERT INTO deliveries (outbox_id, rcpt) VALUES (?, ?) ON CONFLICT DO NOTHING`, outboxID, r); err != nil {
 			return fmt.Errorf("queue delivery: %w", err)
 		}
 	}
@@ -118,15 +119,24 @@ func (s *DB) deliveryUpdate(ctx context.Context, ids []int64, fn func(t *writeTx
 		if err := fn(t); err != nil {
 			return err
 		}
-		boxes := map[int64]bool{}
+		var boxes []int64
 		for _, id := range ids {
 			var box int64
 			if err := t.queryRow(ctx, `SELECT outbox_id FROM deliveries WHERE id = ?`, id).Scan(&box); err != nil {
 				return fmt.Errorf("delivery %d: %w", id, err)
 			}
-			boxes[box] = true
+			boxes = append(boxes, box)
 		}
-		for box := range boxes {
+		slices.Sort(boxes)
+		for _, box := range slices.Compact(boxes) {
+			// On PostgreSQL the outbox row's lock, taken in id order,
+			// orders two nodes finishing deliveries of one message: the
+			// second sees the first's and marks the message sent.
+			if t.pg {
+				if _, err := t.exec(ctx, `SELECT id FROM outbox WHERE id = ? FOR UPDATE`, box); err != nil {
+					return fmt.Errorf("lock outbox: %w", err)
+				}
+			}
 			if _, err := t.exec(ctx, `UPDATE outbox SET state = 'sent' WHERE id = ?1 AND state != 'sent'
 				AND NOT EXISTS (SELECT 1 FROM deliveries WHERE outbox_id = ?1 AND state = 'pending')`, box); err != nil {
 				return fmt.Errorf("update outbox: %w", err)
@@ -239,8 +249,9 @@ const claimLease = 5 * time.Minute
 func (s *DB) claimDue(ctx context.Context, table, order string, now time.Time, limit int) ([]any, error) {
 	var ids []any
 	err := s.inWrite(ctx, func(tx *sql.Tx) error {
+		// SKIP LOCKED: rows another node is claiming are passed over.
 		rows, err := tx.QueryContext(ctx, `UPDATE `+table+` SET next_attempt = ? WHERE id IN (SELECT id FROM `+table+`
-			WHERE state = 'pending' AND next_attempt <= ? ORDER BY `+order+` LIMIT ?) RETURNING id`,
+			WHERE state = 'pending' AND next_attempt <= ? ORDER BY `+order+` LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING id`,
 			now.Add(claimLease).Unix(), now.Unix(), limit)
 		if err != nil {
 			return err

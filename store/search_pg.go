@@ -2,18 +2,21 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
-	"strconv"
+	"slices"
 	"strings"
+
+	"patchwell/store/internal/pgsql"
 )
 
 // Full-text search on PostgreSQL: the same words as SQLite's FTS4 index
 // (search.go: field code + lower-cased word), kept as a tsvector with
 // their positions, so a query compiles to the same expression tree and
-// finds the same messages. The vector and the query are built here and
-// passed as tsvector and tsquery literals: PostgreSQL's parser and
-// dictionaries never see the text, so nothing is stemmed, stopped or split
-// differently from SQLite.
+// finds the same messages. The vector and the query are built here, the
+// vector in tsvector's binary format and the query as a tsquery literal:
+// PostgreSQL's parser and dictionaries never see the text, so nothing is
+// stemmed, stopped or split differently from SQLite.
 //
 // PostgreSQL's limits on a tsvector, which FTS4 does not have: positions
 // stop at 16383 (later words all sit there, so a phrase far down a very
@@ -28,20 +31,26 @@ const (
 	pgMaxVector   = 1<<20 - 64<<10 // with room to spare
 )
 
-// tsvectorLiteral turns the indexed text of a message into a tsvector
-// literal: each word quoted, with its positions (1-based, as FTS4 counts).
-func tsvectorLiteral(text string) string {
+// oidTSVector is tsvector's type OID (pg_type.dat).
+const oidTSVector = 3614
+
+// tsvectorBinary turns the indexed text of a message into a tsvector in
+// PostgreSQL's binary format (tsvectorsend's): the number of words, then
+// each word, sorted by bytes, NUL-terminated, with its count of positions
+// and each position (1-based, as FTS4 counts; weight bits 0) in 16 bits,
+// big-endian. Nothing is quoted and the server parses no text.
+func tsvectorBinary(text string) []byte {
 	type entry struct {
 		word string
-		pos  []int
+		pos  []uint16
 	}
 	var order []*entry
 	byWord := map[string]*entry{}
-	size := 0
+	size := 4
 	pos := 0
 	for _, w := range strings.Fields(text) {
 		pos++
-		if len(w) > pgMaxWord {
+		if len(w) > pgMaxWord || strings.IndexByte(w, 0) >= 0 {
 			continue
 		}
 		e := byWord[w]
@@ -52,35 +61,31 @@ func tsvectorLiteral(text string) string {
 			e = &entry{word: w}
 			byWord[w] = e
 			order = append(order, e)
-			size += len(w) + 8
+			size += len(w) + 3
 		}
 		if len(e.pos) < pgMaxPositons {
-			p := min(pos, pgMaxPos)
+			p := uint16(min(pos, pgMaxPos))
 			if len(e.pos) == 0 || e.pos[len(e.pos)-1] != p {
 				e.pos = append(e.pos, p)
 				size += 2
 			}
 		}
 	}
-	var b strings.Builder
-	b.Grow(size * 2)
-	for i, e := range order {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		quoteLexeme(&b, e.word)
-		b.WriteByte(':')
-		for k, p := range e.pos {
-			if k > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(strconv.Itoa(p))
+	slices.SortFunc(order, func(a, b *entry) int { return strings.Compare(a.word, b.word) })
+	b := make([]byte, 0, size)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(order)))
+	for _, e := range order {
+		b = append(b, e.word...)
+		b = append(b, 0)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(e.pos)))
+		for _, p := range e.pos {
+			b = binary.BigEndian.AppendUint16(b, p)
 		}
 	}
-	return b.String()
+	return b
 }
 
-// quoteLexeme writes w as a quoted tsvector/tsquery lexeme. The index's
+// quoteLexeme writes w as a quoted tsquery lexeme. The index's
 // words hold only letters, digits and marks; the quoting is for safety.
 func quoteLexeme(b *strings.Builder, w string) {
 	b.WriteByte('\'')
@@ -103,8 +108,12 @@ type rawRow struct {
 	data []byte
 }
 
-// pgInsertBytes bounds one multi-row INSERT's arguments.
-const pgInsertBytes = 4 << 20
+// pgInsertBytes bounds one multi-row INSERT's arguments, and pgInsertArgs
+// their number (the protocol allows 65,535).
+const (
+	pgInsertBytes = 4 << 20
+	pgInsertArgs  = 16000
+)
 
 // writeIndexPG writes the transaction's raw messages and search rows, as
 // multi-row INSERTs of up to pgInsertBytes: a round trip costs more than
@@ -118,7 +127,8 @@ func (t *writeTx) writeIndexPG(ctx context.Context) error {
 		if len(args) == 0 {
 			return nil
 		}
-		_, err := t.tx.ExecContext(context.WithoutCancel(ctx), q.String(), args...)
+		// Deferred: they go with the commit.
+		_, err := t.tx.ExecContext(context.WithoutCancel(ctx), q.String(), append([]any{pgsql.Defer}, args...)...)
 		q.Reset()
 		args, size = args[:0], 0
 		if err != nil {
@@ -133,7 +143,7 @@ func (t *writeTx) writeIndexPG(ctx context.Context) error {
 			q.WriteString(`, (?, ?)`)
 		}
 		args = append(args, r.id, r.data)
-		if size += len(r.data); size >= pgInsertBytes {
+		if size += len(r.data); size >= pgInsertBytes || len(args) >= pgInsertArgs {
 			if err := flush("insert raw"); err != nil {
 				return err
 			}
@@ -144,14 +154,14 @@ func (t *writeTx) writeIndexPG(ctx context.Context) error {
 	}
 	t.raws = t.raws[:0]
 	for _, r := range t.index {
-		v := tsvectorLiteral(r.text)
+		v := tsvectorBinary(r.text)
 		if len(args) == 0 {
-			q.WriteString(`INSERT INTO search(id, x) VALUES (?, CAST(? AS tsvector))`)
+			q.WriteString(`INSERT INTO search(id, x) VALUES (?, ?)`)
 		} else {
-			q.WriteString(`, (?, CAST(? AS tsvector))`)
+			q.WriteString(`, (?, ?)`)
 		}
-		args = append(args, r.id, v)
-		if size += len(v); size >= pgInsertBytes {
+		args = append(args, r.id, pgsql.Value{OID: oidTSVector, Data: v})
+		if size += len(v); size >= pgInsertBytes || len(args) >= pgInsertArgs {
 			if err := flush("index message"); err != nil {
 				return err
 			}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"patchwell/store/internal/pgsql"
 )
 
 // searchFixture stores four messages with known text in every column.
@@ -267,4 +269,46 @@ func TestSearchText(t *testing.T) {
 	if got != want {
 		t.Errorf("searchText() = %q, want %q", got, want)
 	}
+}
+
+// TestTSVectorBinary: PostgreSQL reads tsvectorBinary's output as the
+// vector its text form describes: words sorted, positions kept, clamped
+// at 16383 and cut after 256, words past 2047 bytes left out.
+func TestTSVectorBinary(t *testing.T) {
+	if !onPostgres() {
+		t.Skip("PostgreSQL's tsvector")
+	}
+	st, _ := mustOpen(t)
+	ctx := context.Background()
+	long := strings.Repeat("x", pgMaxWord+1)
+	many := strings.TrimSpace(strings.Repeat("r ", 300))
+	far := strings.TrimSpace(strings.Repeat("f ", pgMaxPos+5)) + " z"
+	for _, c := range []struct{ text, want string }{
+		{"sb sa sb", `'sa':2 'sb':1,3`},
+		{"bhéllo b✓ bzz ba", `'ba':4 'bhéllo':1 'bzz':3 'b✓':2`},
+		{"a " + long + " b", `'a':1 'b':3`},
+		{"", ``},
+		{many, "'r':" + positions(1, 256)},
+		{far, "'f':" + positions(1, 256) + " 'z':16383"},
+	} {
+		var same bool
+		var got string
+		err := st.r.QueryRowContext(ctx, `SELECT CAST(? AS tsvector) = ?, CAST(? AS text)`, c.want,
+			pgsql.Value{OID: oidTSVector, Data: tsvectorBinary(c.text)}, pgsql.Value{OID: oidTSVector, Data: tsvectorBinary(c.text)}).
+			Scan(&same, &got)
+		if err != nil || !same {
+			t.Errorf("tsvectorBinary(%.40q) = %.80s (%v), want %.80s", c.text, got, err, c.want)
+		}
+	}
+}
+
+func positions(from, to int) string {
+	var b strings.Builder
+	for i := from; i <= to; i++ {
+		if i > from {
+			b.WriteByte(',')
+		}
+		fmt.Fprint(&b, i)
+	}
+	return b.String()
 }

@@ -15,13 +15,17 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
 	sqlite3 "github.com/mattn/go-sqlite3"
+
+	"patchwell/store/internal/pgsql"
 )
 
 // DBFile is the SQLite database's file name inside the data directory.
@@ -71,6 +75,7 @@ type DB struct {
 	pg     bool       // PostgreSQL (postgres.go), not SQLite
 	url    string     // the PostgreSQL database's URL
 	listen listener   // LISTEN for Changes (listen.go)
+	stats  pgStats    // when to ANALYZE (postgres.go)
 }
 
 // Open opens (creating if needed) the SQLite store in dir and migrates it.
@@ -242,18 +247,44 @@ func (s *DB) List(ctx context.Context, name string) (*List, error) {
 	return l, nil
 }
 
-// Update implements Store. Writers are serialised; fn runs in one
-// IMMEDIATE transaction that is committed (fsynced) before Update returns.
+// Update implements Store. Writers are serialised (on PostgreSQL, the
+// writers of each list: see lockList); fn runs in one transaction that is
+// committed (fsynced) before Update returns. On PostgreSQL fn may run more
+// than once: an attempt that reached a busy list out of order is rolled
+// back and run again with its lists taken first.
 func (s *DB) Update(ctx context.Context, fn func(Tx) error) error {
+	var lists []int32
+	for {
+		err := s.update(ctx, fn, lists)
+		var c *lockConflict
+		if !errors.As(err, &c) {
+			return err
+		}
+		lists = c.lists // more lists each time: fn touches finitely many
+	}
+}
+
+// update is one attempt of Update, with the lists of keys lists locked
+// first.
+func (s *DB) update(ctx context.Context, fn func(Tx) error, lists []int32) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.beginWrite(ctx)
+	tx, err := s.w.BeginTx(ctx, nil) // pgNotify comes later
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	t := &writeTx{pg: s.pg, tx: tx, stmts: map[string]*sql.Stmt{}, uids: map[int64]uint32{}, threads: map[int64]*threadDelta{}}
+	if err := s.lockLists(ctx, tx, lists...); err != nil {
+		tx.Rollback()
+		return err
+	}
+	t := &writeTx{pg: s.pg, tx: tx, stmts: map[string]*sql.Stmt{}, uids: map[int64]uint32{}, threads: map[int64]*threadDelta{},
+		locked: slices.Clone(lists)}
 	defer t.close()
-	if err := fn(t); err != nil {
+	err = fn(t)
+	if t.conflict != nil { // whatever fn made of it
+		err = t.conflict
+	}
+	if err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -265,8 +296,17 @@ func (s *DB) Update(ctx context.Context, fn func(Tx) error) error {
 		tx.Rollback()
 		return err
 	}
+	if t.pg && !t.notified {
+		if err := t.later(ctx, pgNotify); err != nil {
+			tx.Rollback()
+			return err
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if t.pg {
+		s.grew(ctx, t.added)
 	}
 	return nil
 }
@@ -285,6 +325,30 @@ type writeTx struct {
 	// On PostgreSQL, the raw bytes too: a few multi-row INSERTs at the
 	// end save a round trip per message (writeIndexPG).
 	raws []rawRow
+	// On PostgreSQL, the lock keys of the lists this transaction writes
+	// (lockList), and the list it found busy out of order.
+	locked   []int32
+	conflict *lockConflict
+	notified bool // pgNotify sent
+	added    int  // messages stored (not duplicates)
+	// On PostgreSQL, what the transaction adds to each list's counters
+	// (flush), and the ids it fetched for new rows (newID).
+	counts map[int64]*listCounts
+	ids    map[idKey]*idBlock
+}
+
+type listCounts struct{ messages, series int }
+
+func (t *writeTx) count(list int64) *listCounts {
+	if t.counts == nil {
+		t.counts = map[int64]*listCounts{}
+	}
+	c := t.counts[list]
+	if c == nil {
+		c = &listCounts{}
+		t.counts[list] = c
+	}
+	return c
 }
 
 // threadDelta is what the transaction's messages add to a thread.
@@ -307,16 +371,28 @@ func (d *threadDelta) add(date int64, uid uint32, id int64, depth int) {
 	}
 }
 
-// flush writes the pending UIDs and thread counts.
+// flush writes the pending UIDs and thread counts, and on PostgreSQL the
+// lists' message and series counters (SQLite's triggers keep those; see
+// PostgreSQL migration 4).
 func (t *writeTx) flush(ctx context.Context) error {
-	for list, next := range t.uids {
-		if _, err := t.exec(ctx, `UPDATE lists SET next_uid = ? WHERE id = ?`, next, list); err != nil {
-			return fmt.Errorf("store next uid: %w", err)
+	if t.pg {
+		for list, c := range t.counts {
+			if err := t.later(ctx, `UPDATE lists SET next_uid = max(next_uid, ?), message_count = message_count + ?,
+				series_count = series_count + ? WHERE id = ?`, t.uids[list], c.messages, c.series, list); err != nil {
+				return fmt.Errorf("store list counts: %w", err)
+			}
+		}
+		clear(t.counts)
+	} else {
+		for list, next := range t.uids {
+			if err := t.later(ctx, `UPDATE lists SET next_uid = ? WHERE id = ?`, next, list); err != nil {
+				return fmt.Errorf("store next uid: %w", err)
+			}
 		}
 	}
 	clear(t.uids)
 	for tid, d := range t.threads {
-		if _, err := t.exec(ctx, `UPDATE threads SET messages = messages + ?1,
+		if err := t.later(ctx, `UPDATE threads SET messages = messages + ?1,
 			first_date = CASE WHEN first_date = 0 OR (?2 != 0 AND ?2 < first_date) THEN ?2 ELSE first_date END,
 			last_date = max(last_date, ?3), last_uid = max(last_uid, ?4),
 			root = CASE WHEN root = 0 OR ?6 < root_depth THEN ?5 ELSE root END,
@@ -341,6 +417,7 @@ func (t *writeTx) nextUID(ctx context.Context, list int64) (uint32, error) {
 		}
 	}
 	t.uids[list] = next + 1
+	t.count(list).messages++
 	return next, nil
 }
 
@@ -366,6 +443,88 @@ func (t *writeTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	}
 	t.stmts[q] = st
 	return st, nil
+}
+
+// insert adds a row to table (cols: its columns but id, then their
+// values) and returns its id: on SQLite from INSERT ... RETURNING id; on
+// PostgreSQL taken beforehand from the table's sequence (newID) and the
+// INSERT deferred (later), which saves a round trip per row.
+func (t *writeTx) insert(ctx context.Context, table string, list int64, cols string, args ...any) (int64, error) {
+	if !t.pg {
+		var id int64
+		err := t.queryRow(ctx, `INSERT INTO `+table+`(`+cols+`) VALUES(`+placeholders(len(args))+`) RETURNING id`, args...).Scan(&id)
+		return id, err
+	}
+	id, err := t.newID(ctx, table, list)
+	if err != nil {
+		return 0, err
+	}
+	return id, t.later(ctx, `INSERT INTO `+table+`(id, `+cols+`) VALUES(`+placeholders(len(args)+1)+`)`, append([]any{id}, args...)...)
+}
+
+// newID takes the next id of table's sequence for a row of list, from a
+// block the transaction fetched: 1 id, then 2, 4 ... 256, each block in
+// one round trip. A list's ids are fetched after its writer lock is
+// taken, so they grow in commit order as before; the ids a transaction
+// does not use are lost (as a rolled back INSERT's are).
+func (t *writeTx) newID(ctx context.Context, table string, list int64) (int64, error) {
+	if t.ids == nil {
+		t.ids = map[idKey]*idBlock{}
+	}
+	k := idKey{table, list}
+	b := t.ids[k]
+	if b == nil {
+		b = &idBlock{}
+		t.ids[k] = b
+	}
+	if len(b.free) == 0 {
+		b.size = min(max(2*b.size, 1), 256)
+		rows, err := t.query(ctx, `SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, ?)`, table, b.size)
+		if err != nil {
+			return 0, fmt.Errorf("new %s id: %w", table, err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return 0, fmt.Errorf("new %s id: %w", table, err)
+			}
+			b.free = append(b.free, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return 0, fmt.Errorf("new %s id: %w", table, err)
+		}
+		if len(b.free) == 0 {
+			return 0, fmt.Errorf("new %s id: no id from its sequence", table)
+		}
+	}
+	id := b.free[0]
+	b.free = b.free[1:]
+	return id, nil
+}
+
+type idKey struct {
+	table string
+	list  int64
+}
+
+type idBlock struct {
+	free []int64
+	size int
+}
+
+// later runs a statement whose result nobody reads: on PostgreSQL it
+// waits for the transaction's next statement, or its commit, and goes in
+// the same round trip (pgsql.Defer); its error shows there. Every read
+// runs after what was deferred before it, so the transaction sees its
+// own writes as ever.
+func (t *writeTx) later(ctx context.Context, q string, args ...any) error {
+	if t.pg {
+		args = append([]any{pgsql.Defer}, args...)
+	}
+	_, err := t.exec(ctx, q, args...)
+	return err
 }
 
 func (t *writeTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
@@ -433,6 +592,9 @@ func generatedID(sum []byte) string {
 
 // AddMessage implements Tx.
 func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error) {
+	if err := t.lockList(ctx, m.ListID); err != nil {
+		return nil, err
+	}
 	m.Prepare()
 	// Same bytes already in the list: keep one copy. And is the
 	// Message-ID taken? One query for both.
@@ -441,10 +603,25 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 		m.MessageID = generatedID(m.sum)
 		flags |= FlagNoMessageID
 	}
+	// Thread: every id this message names (its own and its references)
+	// joins one thread; threads that meet are merged.
+	ids := make([]string, 0, len(m.References)+1)
+	ids = append(ids, m.MessageID)
+	for _, r := range m.References {
+		if r != "" && r != m.MessageID {
+			ids = append(ids, r)
+		}
+	}
 	var dupID sql.NullInt64
 	var idTaken bool
-	err := t.queryRow(ctx, `SELECT (SELECT id FROM messages WHERE list_id = ?1 AND sha256 = ?2),
-		EXISTS(SELECT 1 FROM messages WHERE list_id = ?1 AND message_id = ?3)`, m.ListID, m.sum, m.MessageID).Scan(&dupID, &idTaken)
+	var known map[string]int64 // refThreads of ids, when looked up with the rest
+	var err error
+	if t.pg {
+		dupID, idTaken, known, err = t.lookUp(ctx, m, ids)
+	} else {
+		err = t.queryRow(ctx, `SELECT (SELECT id FROM messages WHERE list_id = ?1 AND sha256 = ?2),
+			EXISTS(SELECT 1 FROM messages WHERE list_id = ?1 AND message_id = ?3)`, m.ListID, m.sum, m.MessageID).Scan(&dupID, &idTaken)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("look up message: %w", err)
 	}
@@ -463,19 +640,10 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 	if err != nil {
 		return nil, err
 	}
-
-	// Thread: every id this message names (its own and its references)
-	// joins one thread; threads that meet are merged.
-	ids := make([]string, 0, len(m.References)+1)
-	ids = append(ids, m.MessageID)
-	for _, r := range m.References {
-		if r != "" && r != m.MessageID {
-			ids = append(ids, r)
+	if known == nil {
+		if known, err = t.refThreads(ctx, m.ListID, ids); err != nil {
+			return nil, err
 		}
-	}
-	known, err := t.refThreads(ctx, m.ListID, ids)
-	if err != nil {
-		return nil, err
 	}
 	var tid int64
 	for _, id := range known {
@@ -484,7 +652,7 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 		}
 	}
 	if tid == 0 {
-		if err := t.queryRow(ctx, `INSERT INTO threads(list_id, root, root_depth) VALUES(?, 0, ?) RETURNING id`, m.ListID, len(ids)-1).Scan(&tid); err != nil {
+		if tid, err = t.insert(ctx, "threads", m.ListID, `list_id, root, root_depth`, m.ListID, 0, len(ids)-1); err != nil {
 			return nil, fmt.Errorf("new thread: %w", err)
 		}
 	}
@@ -501,7 +669,7 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 		if _, ok := known[ref]; ok {
 			continue // already in the refs table, and in tid after any merge
 		}
-		if _, err := t.exec(ctx, `INSERT INTO refs(list_id, message_id, thread_id) VALUES(?,?,?)`, m.ListID, ref, tid); err != nil {
+		if err := t.later(ctx, `INSERT INTO refs(list_id, message_id, thread_id) VALUES(?,?,?)`, m.ListID, ref, tid); err != nil {
 			return nil, fmt.Errorf("store ref: %w", err)
 		}
 	}
@@ -515,11 +683,10 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 	if arrived.IsZero() {
 		arrived = time.Now()
 	}
-	var id int64
-	err = t.queryRow(ctx, `INSERT INTO messages(list_id, uid, message_id, sha256, size, flags, subject, from_name, from_email,
-		date, arrived, in_reply_to, refs, thread_id, kind, trailers, wire_size) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
+	id, err := t.insert(ctx, "messages", m.ListID, `list_id, uid, message_id, sha256, size, flags, subject, from_name, from_email,
+		date, arrived, in_reply_to, refs, thread_id, kind, trailers, wire_size`,
 		m.ListID, uid, m.MessageID, m.sum, len(m.Raw), flags, m.Subject, m.From.Name, strings.ToLower(m.From.Email),
-		unixOrZero(m.Date), arrived.Unix(), m.InReplyTo, strings.Join(m.References, " "), tid, m.Kind, trailers, m.wire).Scan(&id)
+		unixOrZero(m.Date), arrived.Unix(), m.InReplyTo, strings.Join(m.References, " "), tid, m.Kind, trailers, m.wire)
 	if err != nil {
 		return nil, fmt.Errorf("insert message: %w", err)
 	}
@@ -529,6 +696,7 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 		return nil, fmt.Errorf("insert raw: %w", err)
 	}
 	t.indexMessage(id, m)
+	t.added++
 	d := t.threads[tid]
 	if d == nil {
 		d = &threadDelta{}
@@ -541,6 +709,58 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 		ThreadID: tid, Size: len(m.Raw), SHA256: hex.EncodeToString(m.sum), Flags: flags, Kind: m.Kind,
 		Trailers: m.Trailers,
 	}}, nil
+}
+
+// lookUp is, on PostgreSQL, AddMessage's first questions in one round
+// trip: the row of a message with m's bytes in its list, whether its
+// Message-ID is taken there, the list's next UID (unless the transaction
+// knows it), and the threads of those of ids the list has seen (the
+// first 50; refThreads asks for the others).
+func (t *writeTx) lookUp(ctx context.Context, m *NewMessage, ids []string) (dupID sql.NullInt64, taken bool, known map[string]int64, err error) {
+	head := ids[:min(len(ids), 50)]
+	args := append(make([]any, 0, len(head)+3), m.ListID, m.sum, m.MessageID)
+	for _, id := range head {
+		args = append(args, id)
+	}
+	rows, err := t.query(ctx, `SELECT 0, (SELECT id FROM messages WHERE list_id = ?1 AND sha256 = ?2),
+			CASE WHEN EXISTS(SELECT 1 FROM messages WHERE list_id = ?1 AND message_id = ?3) THEN 1 ELSE 0 END,
+			(SELECT next_uid FROM lists WHERE id = ?1), ''
+		UNION ALL
+		SELECT 1, thread_id, 0, 0, message_id FROM refs WHERE list_id = ?1 AND message_id IN (`+placeholders(len(head))+`)`, args...)
+	if err != nil {
+		return dupID, false, nil, err
+	}
+	defer rows.Close()
+	known = make(map[string]int64, len(ids))
+	for rows.Next() {
+		var kind, dupTaken int
+		var v, next sql.NullInt64
+		var id string
+		if err := rows.Scan(&kind, &v, &dupTaken, &next, &id); err != nil {
+			return dupID, false, nil, err
+		}
+		if kind == 1 {
+			known[id] = v.Int64
+			continue
+		}
+		dupID, taken = v, dupTaken == 1
+		if _, ok := t.uids[m.ListID]; !ok && next.Valid {
+			t.uids[m.ListID] = uint32(next.Int64)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return dupID, false, nil, err
+	}
+	if len(ids) > len(head) {
+		more, err := t.refThreads(ctx, m.ListID, ids[len(head):])
+		if err != nil {
+			return dupID, false, nil, err
+		}
+		for id, tid := range more {
+			known[id] = tid
+		}
+	}
+	return dupID, taken, known, nil
 }
 
 // refThreads maps those of ids the list has seen (as messages or as
@@ -607,7 +827,7 @@ func (t *writeTx) mergeThread(ctx context.Context, into, from int64) error {
 			WHERE id = ?1`,
 		`DELETE FROM threads WHERE id = ?2`,
 	} {
-		if _, err := t.exec(ctx, q, into, from); err != nil {
+		if err := t.later(ctx, q, into, from); err != nil {
 			return fmt.Errorf("merge threads: %w", err)
 		}
 	}
@@ -655,6 +875,9 @@ func (t *writeTx) message(ctx context.Context, id int64) (*Message, error) {
 // message's series counts: rows come in messages_msgid order, which ends
 // with the rowid.
 func (t *writeTx) MessageSeries(ctx context.Context, listID int64, ids []string) (map[string]int64, error) {
+	if err := t.lockList(ctx, listID); err != nil {
+		return nil, err
+	}
 	return t.idMap(ctx, `SELECT message_id, series_id FROM messages WHERE list_id = ? AND series_id IS NOT NULL AND message_id IN (%s)`,
 		"", listID, ids)
 }
@@ -665,7 +888,7 @@ func (t *writeTx) SetMessageSeries(ctx context.Context, rowID, seriesID int64, k
 	if seriesID != 0 {
 		sid = seriesID
 	}
-	if _, err := t.exec(ctx, `UPDATE messages SET series_id = ?, kind = ? WHERE id = ?`, sid, kind, rowID); err != nil {
+	if err := t.later(ctx, `UPDATE messages SET series_id = ?, kind = ? WHERE id = ?`, sid, kind, rowID); err != nil {
 		return fmt.Errorf("set message series: %w", err)
 	}
 	return nil
@@ -765,6 +988,9 @@ func (t *writeTx) Series(ctx context.Context, id int64) (*Series, error) {
 
 // FindSeries implements Tx.
 func (t *writeTx) FindSeries(ctx context.Context, q SeriesQuery) ([]Series, error) {
+	if err := t.lockList(ctx, q.ListID); err != nil {
+		return nil, err
+	}
 	return byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
 		WHERE s.list_id = ?1 AND s.submitter_email = ?2 AND s.version = ?3 AND s.total = ?4
 		  AND ((?5 != 0 AND s.thread_id = ?5) OR (?5 = 0 AND s.date >= ?6 AND s.date <= ?7))
@@ -774,6 +1000,9 @@ func (t *writeTx) FindSeries(ctx context.Context, q SeriesQuery) ([]Series, erro
 
 // SeriesByStem implements Tx.
 func (t *writeTx) SeriesByStem(ctx context.Context, listID int64, submitter, stem string) ([]Series, error) {
+	if err := t.lockList(ctx, listID); err != nil {
+		return nil, err
+	}
 	return byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
 		WHERE s.list_id = ? AND s.stem = ? AND s.stem != '' AND s.submitter_email = ? LIMIT 200`, listID, stem, submitter)))
 }
@@ -781,6 +1010,9 @@ func (t *writeTx) SeriesByStem(ctx context.Context, listID int64, submitter, ste
 // FindPrevious implements Tx. Two plain index lookups: a submitter may
 // have thousands of series, a subject or change-id a handful.
 func (t *writeTx) FindPrevious(ctx context.Context, listID int64, s *Series, norm string) ([]Series, error) {
+	if err := t.lockList(ctx, listID); err != nil {
+		return nil, err
+	}
 	list, err := collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
 		WHERE s.list_id = ? AND s.submitter_email = ? AND s.norm_subject = ? AND s.id < ? LIMIT 200`,
 		listID, s.Submitter.Email, norm, s.ID))
@@ -794,35 +1026,57 @@ func (t *writeTx) FindPrevious(ctx context.Context, listID int64, s *Series, nor
 
 // SeriesWithPatchIDs implements Tx.
 func (t *writeTx) SeriesWithPatchIDs(ctx context.Context, listID int64, patchIDs []string) (map[int64]int, error) {
-	out := map[int64]int{}
+	if err := t.lockList(ctx, listID); err != nil {
+		return nil, err
+	}
+	var pids []string
 	for _, pid := range patchIDs {
-		if pid == "" {
-			continue
+		if pid != "" {
+			pids = append(pids, pid)
 		}
-		rows, err := t.query(ctx, `SELECT p.series_id FROM patches p JOIN series s ON s.id = p.series_id
-			WHERE p.patch_id = ? AND p.patch_id != '' AND s.list_id = ? LIMIT 50`, pid, listID)
+	}
+	// Up to 50 patch-ids a query, each its own part of a UNION ALL (so
+	// each keeps its LIMIT), told apart by the part's number.
+	out := map[int64]int{}
+	for start := 0; start < len(pids); start += 50 {
+		chunk := pids[start:min(start+50, len(pids))]
+		parts := make([]string, len(chunk))
+		args := append(make([]any, 0, len(chunk)+1), listID)
+		for i, pid := range chunk {
+			parts[i] = `SELECT * FROM (SELECT ` + strconv.Itoa(i) + `, p.series_id FROM patches p JOIN series s ON s.id = p.series_id
+				WHERE p.patch_id = ?` + strconv.Itoa(i+2) + ` AND p.patch_id != '' AND s.list_id = ?1 LIMIT 50) AS part` + strconv.Itoa(i)
+			args = append(args, pid)
+		}
+		rows, err := t.query(ctx, strings.Join(parts, " UNION ALL "), args...)
 		if err != nil {
 			return nil, fmt.Errorf("patch-id lookup: %w", err)
 		}
-		seen := map[int64]bool{}
+		seen := map[[2]int64]bool{} // (part, series)
 		for rows.Next() {
-			var sid int64
-			if err := rows.Scan(&sid); err != nil {
+			var part, sid int64
+			if err := rows.Scan(&part, &sid); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("patch-id lookup: %w", err)
 			}
-			if !seen[sid] {
-				seen[sid] = true
+			if !seen[[2]int64{part, sid}] {
+				seen[[2]int64{part, sid}] = true
 				out[sid]++
 			}
 		}
+		err = rows.Err()
 		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("patch-id lookup: %w", err)
+		}
 	}
 	return out, nil
 }
 
 // SeriesWithPatchSubject implements Tx.
 func (t *writeTx) SeriesWithPatchSubject(ctx context.Context, listID int64, submitter, subject string) ([]Series, error) {
+	if err := t.lockList(ctx, listID); err != nil {
+		return nil, err
+	}
 	return newestFirst(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM (SELECT series_id FROM patches WHERE commit_subject = ?3) c
 		CROSS JOIN series s ON s.id = c.series_id
 		WHERE s.list_id = ?1 AND s.submitter_email = ?2 LIMIT 200`, listID, submitter, subject)))
@@ -837,24 +1091,27 @@ func nullID(id int64) any {
 
 // CreateSeries implements Tx.
 func (t *writeTx) CreateSeries(ctx context.Context, s *Series, norm, stem string, listID int64) (int64, error) {
-	var id int64
-	err := t.queryRow(ctx, `INSERT INTO series(list_id, subject, norm_subject, version, status, submitter_name, submitter_email,
+	if err := t.lockList(ctx, listID); err != nil {
+		return 0, err
+	}
+	id, err := t.insert(ctx, "series", listID, `list_id, subject, norm_subject, version, status, submitter_name, submitter_email,
 		total, received, message_id, cover_message_id, date, previous, superseded_by, rfc, resend, prefix, change_id, base_commit,
-		thread_id, stem, pull_url, pull_ref) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
+		thread_id, stem, pull_url, pull_ref`,
 		listID, s.Subject, norm, s.Version, s.Status, s.Submitter.Name, strings.ToLower(s.Submitter.Email), s.Total, s.Received,
 		s.MessageID, s.CoverMessageID, unixOrZero(s.Date), nullID(s.Previous), nullID(s.SupersededBy), s.RFC, s.Resend, s.Prefix,
-		s.ChangeID, s.BaseCommit, s.ThreadID, stem, s.PullURL, s.PullRef).Scan(&id)
+		s.ChangeID, s.BaseCommit, s.ThreadID, stem, s.PullURL, s.PullRef)
 	if err != nil {
 		return 0, fmt.Errorf("create series: %w", err)
 	}
 	s.ID = id
+	t.count(listID).series++
 	return id, nil
 }
 
 // UpdateSeries implements Tx. The thread is not written: the store keeps
 // it right as threads merge.
 func (t *writeTx) UpdateSeries(ctx context.Context, s *Series, norm string) error {
-	_, err := t.exec(ctx, `UPDATE series SET subject=?, norm_subject=?, status=?, total=?, received=?, message_id=?, cover_message_id=?,
+	err := t.later(ctx, `UPDATE series SET subject=?, norm_subject=?, status=?, total=?, received=?, message_id=?, cover_message_id=?,
 		date=?, previous=?, superseded_by=?, rfc=?, resend=?, prefix=?, change_id=?, base_commit=?, pull_url=?, pull_ref=?
 		WHERE id = ?`,
 		s.Subject, norm, s.Status, s.Total, s.Received, s.MessageID, s.CoverMessageID, unixOrZero(s.Date), nullID(s.Previous),
@@ -909,10 +1166,11 @@ func (t *writeTx) AddPatch(ctx context.Context, p *Patch, messageRowID int64) er
 		b, _ := json.Marshal(p.Trailers)
 		trailers = string(b)
 	}
-	err := t.queryRow(ctx, `INSERT INTO patches(series_id, message, idx, subject, commit_subject, author_name, author_email, date,
-		files, patch_id, trailers) VALUES(?,?,?,?,?,?,?,?,?,?,?) RETURNING id`,
+	var err error
+	p.ID, err = t.insert(ctx, "patches", 0, `series_id, message, idx, subject, commit_subject, author_name, author_email, date,
+		files, patch_id, trailers`,
 		p.SeriesID, messageRowID, p.Index, p.Subject, p.CommitSubject, p.Author.Name, p.Author.Email, unixOrZero(p.Date),
-		string(files), p.PatchID, trailers).Scan(&p.ID)
+		string(files), p.PatchID, trailers)
 	if err != nil {
 		return fmt.Errorf("add patch: %w", err)
 	}

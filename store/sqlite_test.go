@@ -245,8 +245,8 @@ func TestMigratesOldSchema(t *testing.T) {
 }
 
 // TestOddText: text with quotes, backslashes, comment and statement
-// syntax and non-ASCII goes in and comes out unchanged (on PostgreSQL the
-// arguments are quoted into the statement text).
+// syntax and non-ASCII goes in and comes out unchanged (on PostgreSQL as
+// bind parameters, never part of the statement text).
 func TestOddText(t *testing.T) {
 	st, _ := mustOpen(t)
 	ctx := context.Background()

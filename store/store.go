@@ -1,10 +1,13 @@
 // Package store keeps patchwell's data: lists, raw messages (verbatim,
 // compressed at rest, with their sha256), threads, series and patches.
 //
-// The Store and Tx interfaces are all that callers see. One
-// implementation, DB, runs on SQLite (Open: the embedded default, one
-// database file in the data directory) or on PostgreSQL (OpenPostgres: one
-// database shared by several nodes; postgres.go says what differs).
+// The Store and Tx interfaces are all that callers see. Store is the
+// union of interfaces by area (Archive, Reviews, Accounts, MailingList,
+// Repos, Jobs, Webhooks); a consumer declares the few methods it calls,
+// or takes an area. One implementation, DB, runs on SQLite (Open: the
+// embedded default, one database file in the data directory) or on
+// PostgreSQL (OpenPostgres: one database shared by several nodes;
+// postgres.go says what differs).
 // The store decides nothing about mail: review parses and assembles series,
 // archive parses headers; the store only threads messages by their
 // references (a union of the ids they name, as public-inbox does) because
@@ -17,22 +20,53 @@ import (
 	"time"
 )
 
-// Store is the archive's storage. Every method takes a context; writes go
-// through Update, which runs one transaction.
+// Store is the archive's storage: the union of the area interfaces below
+// (Archive, Reviews, Accounts, MailingList, Repos, Jobs, Webhooks) and
+// what concerns the whole database. Every method takes a context; writes
+// of mail go through Update, which runs one transaction. A consumer takes
+// the few methods it calls (an interface it declares, or an area); the
+// whole Store is for what handles every area (the server, reindex,
+// migrate).
 type Store interface {
+	Archive
+	Reviews
+	Accounts
+	MailingList
+	Repos
+	Jobs
+	Webhooks
+
+	// Update runs fn in one write transaction; the changes are durable when
+	// it returns nil. fn must not act outside the transaction: on
+	// PostgreSQL it may run again (see Tx).
+	Update(ctx context.Context, fn func(Tx) error) error
+	// Generation changes whenever a write commits, in this process or
+	// another; read it before the data a cache entry is made of.
+	Generation(ctx context.Context) (uint64, error)
+	// Check verifies the database and every stored message against its
+	// sha256; ErrCorrupted wraps what is wrong.
+	Check(ctx context.Context) error
+	// Secret returns the named server secret, making it on first use.
+	Secret(ctx context.Context, name string) ([]byte, error)
+	Close() error
+}
+
+// Archive is the mail itself: lists, messages, threads, raw bytes,
+// search, and the IMAP view (Mailboxes).
+type Archive interface {
 	// CreateList creates a list; ErrExists if the name is taken, ErrBadName
 	// if it is not [a-z0-9._-]+. A zero UIDValidity gets a random one.
 	CreateList(ctx context.Context, l List) (*List, error)
 	Lists(ctx context.Context) ([]List, error)
 	List(ctx context.Context, name string) (*List, error)
+	// ListInfo returns a list without its counts: cheap, for access
+	// checks on every request.
+	ListInfo(ctx context.Context, name string) (*List, error)
+	SetVisibility(ctx context.Context, list, visibility string) error
+	// ListsByActivity returns every list with its counts, the most
+	// recently active (newest arrival) first, in one indexed query.
+	ListsByActivity(ctx context.Context) ([]List, error)
 
-	// Update runs fn in one write transaction; the changes are durable when
-	// it returns nil.
-	Update(ctx context.Context, fn func(Tx) error) error
-
-	SeriesList(ctx context.Context, list, status string, p Page) ([]Series, error)
-	Series(ctx context.Context, id int64) (*Series, error)
-	Patches(ctx context.Context, seriesID int64) ([]Patch, error)
 	// ThreadMessages returns the messages of the given threads, without raw
 	// bytes, in arrival order.
 	ThreadMessages(ctx context.Context, threadIDs []int64) ([]Message, error)
@@ -49,18 +83,15 @@ type Store interface {
 	// FindMessage finds a Message-ID in any list (the lowest-named list's
 	// copy when several have it).
 	FindMessage(ctx context.Context, messageID string) (*Message, error)
+	// MessageLists names the lists holding a Message-ID, in name order,
+	// so that /all/ can pick one the reader may see; ErrNotFound for none.
+	MessageLists(ctx context.Context, messageID string) ([]string, error)
 	// WalkThread calls fn for every message of a thread in arrival order
 	// with its raw bytes.
 	WalkThread(ctx context.Context, threadID int64, fn func(m *Message, raw []byte) error) error
 	// Walk calls fn for every message of list in arrival (UID) order with
 	// its raw bytes.
 	Walk(ctx context.Context, list string, fn func(m *Message, raw []byte) error) error
-	// ListsByActivity returns every list with its counts, the most
-	// recently active (newest arrival) first, in one indexed query.
-	ListsByActivity(ctx context.Context) ([]List, error)
-	// FilterSeries returns a page of a list's series, newest first, as f
-	// selects; ErrNotFound is not returned for an unknown list (no rows).
-	FilterSeries(ctx context.Context, list string, f SeriesFilter) ([]Series, error)
 	// ThreadSummaries returns a page of a list's threads, the most recently
 	// active first, with their starters: those whose newest UID is below
 	// before (or, when only after is set, above after); ErrNotFound for an
@@ -77,17 +108,93 @@ type Store interface {
 	// Thread returns one thread's summary; store.ErrNotFound for an
 	// unknown id.
 	Thread(ctx context.Context, id int64) (*Thread, error)
-	// Generation changes whenever a write commits, in this process or
-	// another; read it before the data a cache entry is made of.
-	Generation(ctx context.Context) (uint64, error)
-	// Check verifies the database and every stored message against its
-	// sha256; ErrCorrupted wraps what is wrong.
-	Check(ctx context.Context) error
 
-	// Accounts, sessions, roles, list visibility and status history
-	// (store/accounts.go). Secrets (session, token, confirmation) are
-	// passed and stored as hashes only; passwords as argon2id strings.
+	// Search returns the messages of the named lists matching e, newest
+	// arrival first; ErrInvalid for an expression it cannot run or no
+	// list. The caller names the lists the reader may search.
+	Search(ctx context.Context, lists []string, e *SearchExpr, p Page) ([]Message, error)
+	// SearchThreads returns the threads (ids) of the messages of the
+	// named lists matching e, the newest match's first, at most limit.
+	SearchThreads(ctx context.Context, lists []string, e *SearchExpr, limit int) ([]int64, error)
+	// SearchUnindexed counts the messages missing from the search index
+	// (stored before the index existed; reindex fills it).
+	SearchUnindexed(ctx context.Context) (int, error)
 
+	Mailboxes
+}
+
+// Mailboxes is the IMAP view of the archive (store/imap.go).
+type Mailboxes interface {
+	// ListHeads maps every list's id to its next UID: the list's
+	// messages are those with the UIDs below it, all committed (a list's
+	// UIDs are dense and follow commit order), and a commit that adds
+	// mail to the list raises it.
+	ListHeads(ctx context.Context) (map[int64]uint32, error)
+	// MailboxEntries returns a list's messages with UIDs in [from, to),
+	// in UID order.
+	MailboxEntries(ctx context.Context, listID int64, from, to uint32) ([]MailboxEntry, error)
+	// FetchMailbox calls fn for a list's messages with UIDs in [lo, hi]
+	// (of the kinds given; nil for all) in UID order, with their raw
+	// bytes when withRaw (valid only during the call). It reads in
+	// batches: no transaction stays open while fn runs.
+	FetchMailbox(ctx context.Context, listID int64, lo, hi uint32, kinds []string, withRaw bool, fn func(m *MailboxMessage, raw []byte) error) error
+	// MailboxSize sums the sizes of a list's messages of the kinds given.
+	MailboxSize(ctx context.Context, listID int64, kinds []string) (int64, error)
+	// MailboxSearch returns the UIDs, ascending, of a list's messages of
+	// the kinds given matching one condition.
+	MailboxSearch(ctx context.Context, listID int64, kinds []string, c MailboxCond) ([]uint32, error)
+}
+
+// Reviews is what is known of the series beside their mail: series and
+// patches, status and its history, resolved review comments, CI checks,
+// and the commits a series was applied as. (Series are written by the
+// ingester, through Update.)
+type Reviews interface {
+	SeriesList(ctx context.Context, list, status string, p Page) ([]Series, error)
+	Series(ctx context.Context, id int64) (*Series, error)
+	Patches(ctx context.Context, seriesID int64) ([]Patch, error)
+	// FilterSeries returns a page of a list's series, newest first, as f
+	// selects; ErrNotFound is not returned for an unknown list (no rows).
+	FilterSeries(ctx context.Context, list string, f SeriesFilter) ([]Series, error)
+	// SeriesByPatchIDs returns the complete, open (not applied, rejected
+	// or superseded) series of a list every patch of which has one of
+	// these patch-ids.
+	SeriesByPatchIDs(ctx context.Context, list string, patchIDs []string) ([]int64, error)
+
+	// SetSeriesStatus changes a series' status and records the change in
+	// its history, in one transaction. ErrInvalid for a status that may
+	// not be set (see SettableStatuses), ErrConflict when the series
+	// already has it, ErrNotFound for an unknown series. userID 0 means
+	// no account (the command line).
+	SetSeriesStatus(ctx context.Context, seriesID int64, status string, userID int64, comment string, at time.Time) (*StatusChange, error)
+	// StatusHistory returns a series' status changes, oldest first.
+	StatusHistory(ctx context.Context, seriesID int64) ([]StatusChange, error)
+
+	// Resolutions returns the resolved marks of review comments on the
+	// patches with these Message-IDs (all of them for nil).
+	Resolutions(ctx context.Context, patchMessageIDs []string) ([]Resolution, error)
+
+	// SetCheck records a CI result on a series (or one of its patches),
+	// replacing the earlier result of the same context; ErrInvalid for a
+	// bad state or context, ErrNotFound for an unknown series.
+	SetCheck(ctx context.Context, c *Check) (*Check, error)
+	// Checks returns a series' checks, by patch then context.
+	Checks(ctx context.Context, seriesID int64) ([]Check, error)
+	CheckByID(ctx context.Context, id int64) (*Check, error)
+
+	// RecordApplied records the commits a series was applied as (the
+	// first record stays: a series is applied once).
+	RecordApplied(ctx context.Context, a Applied) error
+	// AppliedSeries returns what RecordApplied recorded; ErrNotFound for
+	// a series not applied through patchwell.
+	AppliedSeries(ctx context.Context, seriesID int64) (*Applied, error)
+}
+
+// Accounts is users, their sessions, API tokens and roles on lists, and
+// e-mail confirmations (store/accounts.go). Secrets (session, token,
+// confirmation) are passed and stored as hashes only; passwords as
+// argon2id strings.
+type Accounts interface {
 	// CreateUser adds an account; ErrExists when the address (compared
 	// case-insensitively) has one, ErrInvalid when it is not an address.
 	CreateUser(ctx context.Context, u User, passwordHash string) (*User, error)
@@ -100,6 +207,11 @@ type Store interface {
 	// transaction, ends the user's sessions but the one whose hash is
 	// keep (every one for nil).
 	SetPassword(ctx context.Context, userID int64, passwordHash string, keep []byte) error
+	// SetDisabled disables (ending its sessions, in the same
+	// transaction) or enables an account; ErrNotFound for an unknown one.
+	// Its tokens and roles stay: the lookups report User.Disabled and
+	// their callers refuse it.
+	SetDisabled(ctx context.Context, userID int64, disabled bool) error
 	// CreateConfirmation records a pending e-mail confirmation; Confirm
 	// consumes it (once) and marks the user confirmed, ErrNotFound when
 	// unknown or expired.
@@ -112,11 +224,6 @@ type Store interface {
 	// otherwise.
 	SessionUser(ctx context.Context, hash []byte, now time.Time) (*User, error)
 	DeleteSession(ctx context.Context, hash []byte) error
-	// SetDisabled disables (ending its sessions, in the same
-	// transaction) or enables an account; ErrNotFound for an unknown one.
-	// Its tokens and roles stay: the lookups report User.Disabled and
-	// their callers refuse it.
-	SetDisabled(ctx context.Context, userID int64, disabled bool) error
 	CreateToken(ctx context.Context, userID int64, name string, hash []byte) (*APIToken, error)
 	// TokenUser returns the owner of an API token and records its use;
 	// ErrNotFound for an unknown token.
@@ -130,84 +237,20 @@ type Store interface {
 	Roles(ctx context.Context, userID int64) (map[string]string, error)
 	// Role is the user's role on a list, "" for none.
 	Role(ctx context.Context, userID int64, list string) (string, error)
-	SetVisibility(ctx context.Context, list, visibility string) error
-	// ListInfo returns a list without its counts: cheap, for access
-	// checks on every request.
-	ListInfo(ctx context.Context, name string) (*List, error)
-	// SetSeriesStatus changes a series' status and records the change in
-	// its history, in one transaction. ErrInvalid for a status that may
-	// not be set (see SettableStatuses), ErrConflict when the series
-	// already has it, ErrNotFound for an unknown series. userID 0 means
-	// no account (the command line).
-	SetSeriesStatus(ctx context.Context, seriesID int64, status string, userID int64, comment string, at time.Time) (*StatusChange, error)
-	// StatusHistory returns a series' status changes, oldest first.
-	StatusHistory(ctx context.Context, seriesID int64) ([]StatusChange, error)
-	// MessageLists names the lists holding a Message-ID, in name order,
-	// so that /all/ can pick one the reader may see; ErrNotFound for none.
-	MessageLists(ctx context.Context, messageID string) ([]string, error)
 	// ExportAccounts and ImportAccounts carry what is not derived from
-	// mail across a reindex (into a store whose account tables are empty);
-	// ImportAccounts reports how many history entries found no series.
+	// mail across a reindex (into a store whose account tables are empty):
+	// users, sessions, tokens, confirmations, roles and the series' status
+	// history; ImportAccounts reports how many history entries found no
+	// series.
 	ExportAccounts(ctx context.Context) (*AccountData, error)
 	ImportAccounts(ctx context.Context, d *AccountData) (dropped int, err error)
+}
 
-	// Resolutions returns the resolved marks of review comments on the
-	// patches with these Message-IDs (all of them for nil).
-	Resolutions(ctx context.Context, patchMessageIDs []string) ([]Resolution, error)
-	// Outbox returns the queued outbound mail in state ("" for any), oldest
-	// first.
-	Outbox(ctx context.Context, state string) ([]OutboxMessage, error)
-	// The outbound queue's deliveries (store/outbound.go), for the one
-	// delivery worker of a data directory.
-
-	// DueDeliveries returns pending deliveries whose next attempt is due
-	// at now, at most limit, grouped by outbox message (oldest first),
-	// each group with its message's raw bytes.
-	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]DeliveryBatch, error)
-	// MarkSent records that the smarthost accepted these deliveries, in
-	// one durable transaction.
-	MarkSent(ctx context.Context, ids []int64, at time.Time) error
-	// MarkRetry counts a failed attempt of each delivery and schedules
-	// the next one.
-	MarkRetry(ctx context.Context, ds []DeliveryError) error
-	// MarkFailed gives up on deliveries (permanent errors, or too old).
-	MarkFailed(ctx context.Context, ds []DeliveryError) error
-	// Deliveries returns an outbox message's deliveries in queue order.
-	Deliveries(ctx context.Context, outboxID int64) ([]Delivery, error)
-	// Search returns the messages of the named lists matching e, newest
-	// arrival first; ErrInvalid for an expression it cannot run or no
-	// list. The caller names the lists the reader may search.
-	Search(ctx context.Context, lists []string, e *SearchExpr, p Page) ([]Message, error)
-	// SearchThreads returns the threads (ids) of the messages of the
-	// named lists matching e, the newest match's first, at most limit.
-	SearchThreads(ctx context.Context, lists []string, e *SearchExpr, limit int) ([]int64, error)
-	// SearchUnindexed counts the messages missing from the search index
-	// (stored before the index existed; reindex fills it).
-	SearchUnindexed(ctx context.Context) (int, error)
-
-	// The IMAP view (store/imap.go).
-
-	// MailboxEntries returns a list's messages with row ids up to maxRowID,
-	// in UID order.
-	MailboxEntries(ctx context.Context, listID, maxRowID int64) ([]MailboxEntry, error)
-	// EntriesSince returns the messages of every list committed after the
-	// row id, in commit order, at most limit.
-	EntriesSince(ctx context.Context, afterRowID int64, limit int) ([]MailboxEntry, error)
-	// LastRowID is the newest message's row id (0 for none).
-	LastRowID(ctx context.Context) (int64, error)
-	// FetchMailbox calls fn for a list's messages with UIDs in [lo, hi]
-	// (of the kinds given; nil for all) in UID order, with their raw
-	// bytes when withRaw (valid only during the call). It reads in
-	// batches: no transaction stays open while fn runs.
-	FetchMailbox(ctx context.Context, listID int64, lo, hi uint32, kinds []string, withRaw bool, fn func(m *MailboxMessage, raw []byte) error) error
-	// MailboxSize sums the sizes of a list's messages of the kinds given.
-	MailboxSize(ctx context.Context, listID int64, kinds []string) (int64, error)
-	// MailboxSearch returns the UIDs, ascending, of a list's messages of
-	// the kinds given matching one condition.
-	MailboxSearch(ctx context.Context, listID int64, kinds []string, c MailboxCond) ([]uint32, error)
-
-	// The mailing list (store/mlist.go).
-
+// MailingList is the mailing list's own data (store/mlist.go; package
+// lists decides what to do with it): subscribers, subscription
+// confirmations, posting policy, held messages, messages'
+// authentication results, and the outbound queue (store/outbound.go).
+type MailingList interface {
 	// Subscribe adds or updates a subscriber (state SubPending, SubActive
 	// or SubDisabled); ErrInvalid for a bad address.
 	Subscribe(ctx context.Context, list, email, name, state string) error
@@ -243,40 +286,56 @@ type Store interface {
 	// data across a reindex (into a store without it).
 	ExportMailingList(ctx context.Context) (*MailingListData, error)
 	ImportMailingList(ctx context.Context, d *MailingListData) error
-	// SetCheck records a CI result on a series (or one of its patches),
-	// replacing the earlier result of the same context; ErrInvalid for a
-	// bad state or context, ErrNotFound for an unknown series.
-	SetCheck(ctx context.Context, c *Check) (*Check, error)
-	// Checks returns a series' checks, by patch then context.
-	Checks(ctx context.Context, seriesID int64) ([]Check, error)
-	CheckByID(ctx context.Context, id int64) (*Check, error)
-	// The git repositories (store/gitrepo.go).
 
+	// The outbound queue (store/outbound.go): messages are queued with
+	// Tx.AddOutbox and Tx.QueueDeliveries; the one delivery worker of a
+	// data directory sends them.
+
+	// Outbox returns the queued outbound mail in state ("" for any), oldest
+	// first.
+	Outbox(ctx context.Context, state string) ([]OutboxMessage, error)
+	// DueDeliveries returns pending deliveries whose next attempt is due
+	// at now, at most limit, grouped by outbox message (oldest first),
+	// each group with its message's raw bytes.
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]DeliveryBatch, error)
+	// MarkSent records that the smarthost accepted these deliveries, in
+	// one durable transaction.
+	MarkSent(ctx context.Context, ids []int64, at time.Time) error
+	// MarkRetry counts a failed attempt of each delivery and schedules
+	// the next one.
+	MarkRetry(ctx context.Context, ds []DeliveryError) error
+	// MarkFailed gives up on deliveries (permanent errors, or too old).
+	MarkFailed(ctx context.Context, ds []DeliveryError) error
+	// Deliveries returns an outbox message's deliveries in queue order.
+	Deliveries(ctx context.Context, outboxID int64) ([]Delivery, error)
+}
+
+// Repos is the lists' git repositories (store/gitrepo.go).
+type Repos interface {
 	// SetListRepo sets (or replaces) a list's repository; ErrInvalid
 	// without a repository and branch, ErrNotFound for an unknown list.
 	SetListRepo(ctx context.Context, r ListRepo) error
 	// ListRepo returns a list's repository; ErrNotFound when it has none.
 	ListRepo(ctx context.Context, list string) (*ListRepo, error)
-	// RecordApplied records the commits a series was applied as (the
-	// first record stays: a series is applied once).
-	RecordApplied(ctx context.Context, a Applied) error
-	// AppliedSeries returns what RecordApplied recorded; ErrNotFound for
-	// a series not applied through patchwell.
-	AppliedSeries(ctx context.Context, seriesID int64) (*Applied, error)
-	// SeriesByPatchIDs returns the complete, open (not applied, rejected
-	// or superseded) series of a list every patch of which has one of
-	// these patch-ids.
-	SeriesByPatchIDs(ctx context.Context, list string, patchIDs []string) ([]int64, error)
 	// ExportGit and ImportGit carry the repositories and applied series
 	// across a reindex (applied series by list and Message-ID; ImportGit
 	// counts those not found).
 	ExportGit(ctx context.Context) (*GitData, error)
 	ImportGit(ctx context.Context, d *GitData) (dropped int, err error)
+}
 
-	Jobs
-	// Secret returns the named server secret, making it on first use.
-	Secret(ctx context.Context, name string) ([]byte, error)
-	Close() error
+// Webhooks is the subscriptions of outside systems to events and their
+// durable delivery queue (store/webhooks.go says what each method does).
+type Webhooks interface {
+	AddWebhook(ctx context.Context, w Webhook) (*Webhook, error)
+	Webhooks(ctx context.Context) ([]Webhook, error)
+	DeleteWebhook(ctx context.Context, id int64) error
+	QueueWebhookEvent(ctx context.Context, e WebhookEvent) (int, error)
+	DueWebhookDeliveries(ctx context.Context, now time.Time, limit int) ([]WebhookDelivery, error)
+	NextWebhookAttempt(ctx context.Context) (time.Time, error)
+	WebhookDeliveries(ctx context.Context, webhookID int64) ([]WebhookDelivery, error)
+	WebhookDeliveryCounts(ctx context.Context) (map[int64]map[string]int, error)
+	MarkWebhookAttempt(ctx context.Context, id int64, state string, status int, errText string, at, next time.Time) error
 }
 
 // NewMessage is a message to archive with what was parsed from it.
@@ -324,7 +383,14 @@ type SeriesQuery struct {
 	Until    time.Time
 }
 
-// Tx is one write transaction.
+// Tx is one write transaction. On PostgreSQL, where several nodes write
+// at once, it becomes the one writer of a list at its first AddMessage,
+// MessageSeries, series lookup or CreateSeries in that list, waiting for
+// the list's earlier writer to commit, so it reads and decides on a list
+// nobody else changes; its other methods act on series and messages of
+// lists it already writes. (A transaction that reaches a second list
+// while that list's writer waits for its first is rolled back and run
+// again with both taken in order: Update's fn may run more than once.)
 type Tx interface {
 	// AddMessage stores m, assigns its UID and thread, and reports a
 	// duplicate (same bytes already in the list) without storing it again.

@@ -142,8 +142,11 @@ func (s *DB) QueueWebhookEvent(ctx context.Context, e WebhookEvent) (int, error)
 	}
 	defer tx.Rollback()
 	var hooks []int64
+	// FOR SHARE on PostgreSQL: a concurrent DeleteWebhook has happened
+	// (the row is skipped) or waits for this commit (and its cascade takes
+	// the new deliveries), never fails their foreign key.
 	rows, err := tx.QueryContext(ctx, `SELECT id FROM webhooks
-		WHERE (list = '' OR list = ?) AND (events = '' OR ','||events||',' LIKE '%,'||?||',%')`, e.List, e.Type)
+		WHERE (list = '' OR list = ?) AND (events = '' OR ','||events||',' LIKE '%,'||?||',%')`+s.rowLock("FOR SHARE"), e.List, e.Type)
 	if err != nil {
 		return 0, fmt.Errorf("queue webhook event: %w", err)
 	}

@@ -1,0 +1,374 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Several writers at once: on PostgreSQL each list has its own writer
+// (lockList), and what is not tied to a list keeps itself right (pgWrites
+// in postgres.go). These tests open two handles on one database, as two
+// nodes have.
+
+// twoNodes opens two handles on one PostgreSQL database with lists a and
+// b (a's id below b's); on SQLite the test skips.
+func twoNodes(t *testing.T) (n1, n2 *DB, a, b *List) {
+	t.Helper()
+	if !onPostgres() {
+		t.Skip("SQLite has one writer per database")
+	}
+	ctx := context.Background()
+	open := opener(t)
+	for _, p := range []**DB{&n1, &n2} {
+		st, err := open()
+		if err != nil {
+			t.Fatalf("Open() = %v", err)
+		}
+		t.Cleanup(func() { st.Close() })
+		*p = st
+	}
+	var err error
+	if a, err = n1.CreateList(ctx, List{Name: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = n1.CreateList(ctx, List{Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	return n1, n2, a, b
+}
+
+// holdWrite starts a write transaction on st that adds m and stays open
+// until release is closed; it returns once m is added, and done reports
+// how Update ended.
+func holdWrite(t *testing.T, st *DB, m *NewMessage) (release chan struct{}, done chan error) {
+	t.Helper()
+	added := make(chan error, 1)
+	release, done = make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- st.Update(context.Background(), func(tx Tx) error {
+			_, err := tx.AddMessage(context.Background(), m)
+			added <- err
+			<-release
+			return err
+		})
+	}()
+	if err := <-added; err != nil {
+		t.Fatalf("AddMessage() = %v", err)
+	}
+	return release, done
+}
+
+// TestWritersOfTwoLists: while one node holds a write transaction open on
+// list a, the other writes to list b without waiting, and what it wrote is
+// visible (Generation changed, b's head moved, a's did not); a write to a
+// waits for the open one and gets the next UID after it.
+func TestWritersOfTwoLists(t *testing.T) {
+	n1, n2, a, b := twoNodes(t)
+	ctx := context.Background()
+	release, done := holdWrite(t, n1, msg(a, "a1@x"))
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+
+	gen, err := n2.Generation(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quick, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var got *Added
+	err = n2.Update(quick, func(tx Tx) error {
+		var err error
+		got, err = tx.AddMessage(quick, msg(b, "b1@x"))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("a write to list b while list a's writer is open: %v", err)
+	}
+	if got.UID != 1 {
+		t.Errorf("b1: uid %d", got.UID)
+	}
+	if g, err := n2.Generation(ctx); err != nil || g == gen {
+		t.Errorf("Generation() = %d, %v after a commit, before %d", g, err, gen)
+	}
+	heads, err := n2.ListHeads(ctx)
+	if err != nil || heads[a.ID] != 1 || heads[b.ID] != 2 {
+		t.Errorf("ListHeads() = %v, %v; want a 1 (nothing committed), b 2", heads, err)
+	}
+
+	second := make(chan *Added, 1)
+	go func() {
+		var got *Added
+		err := n2.Update(ctx, func(tx Tx) error {
+			var err error
+			got, err = tx.AddMessage(ctx, msg(a, "a2@x"))
+			return err
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		second <- got
+	}()
+	select {
+	case <-second:
+		t.Fatal("a second writer of list a did not wait for the open one")
+	case <-time.After(500 * time.Millisecond):
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("the held write: %v", err)
+	}
+	if a2 := <-second; a2 == nil || a2.UID != 2 {
+		t.Fatalf("a2 = %+v, want uid 2 (after the held a1)", a2)
+	}
+	es, err := n1.MailboxEntries(ctx, a.ID, 1, 3)
+	if err != nil || len(es) != 2 || es[0].UID != 1 || es[1].UID != 2 {
+		t.Errorf("MailboxEntries(a) = %+v, %v", es, err)
+	}
+}
+
+// TestListsTakenOutOfOrder: one transaction writes list b, then a; the
+// other a, then b. The first finds a busy out of order, is rolled back and
+// run again with both lists taken in order: both commit, no deadlock, and
+// each list's UIDs follow commit order.
+func TestListsTakenOutOfOrder(t *testing.T) {
+	n1, n2, a, b := twoNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	hasB, hasA := make(chan struct{}), make(chan struct{})
+	var runs int
+	var wg sync.WaitGroup
+	wg.Add(2)
+	errs := make(chan error, 2)
+	go func() { // b, then a
+		defer wg.Done()
+		errs <- n1.Update(ctx, func(tx Tx) error {
+			runs++
+			if _, err := tx.AddMessage(ctx, msg(b, "first-b@x")); err != nil {
+				return err
+			}
+			if runs == 1 {
+				close(hasB)
+				<-hasA
+			}
+			_, err := tx.AddMessage(ctx, msg(a, "first-a@x"))
+			return err
+		})
+	}()
+	go func() { // a, then b
+		defer wg.Done()
+		<-hasB
+		errs <- n2.Update(ctx, func(tx Tx) error {
+			if _, err := tx.AddMessage(ctx, msg(a, "second-a@x")); err != nil {
+				return err
+			}
+			close(hasA)
+			_, err := tx.AddMessage(ctx, msg(b, "second-b@x"))
+			return err
+		})
+	}()
+	wg.Wait()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if runs != 2 {
+		t.Errorf("the b-then-a transaction ran %d times, want 2 (rolled back once)", runs)
+	}
+	for _, c := range []struct {
+		list  string
+		order []string
+	}{{"a", []string{"second-a@x", "first-a@x"}}, {"b", []string{"second-b@x", "first-b@x"}}} {
+		var got []string
+		err := n1.Scan(ctx, c.list, func(m *Message) error {
+			got = append(got, fmt.Sprintf("%d %s", m.UID, m.MessageID))
+			return nil
+		})
+		want := []string{"1 " + c.order[0], "2 " + c.order[1]}
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("list %s: %v, %v; want %v", c.list, got, err, want)
+		}
+	}
+}
+
+// TestJobClaimAcrossNodes: workers on two nodes never claim one job twice.
+func TestJobClaimAcrossNodes(t *testing.T) {
+	n1, n2, a, _ := twoNodes(t)
+	ctx := context.Background()
+	for _, id := range newSeries(t, n1, a.ID, 60) {
+		if _, _, err := n1.EnqueueJob(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	seen := map[int64]string{}
+	var wg sync.WaitGroup
+	for w, st := range []*DB{n1, n2, n1, n2} {
+		wg.Add(1)
+		go func(owner string) {
+			defer wg.Done()
+			for {
+				j, err := st.ClaimJob(ctx, owner, time.Minute)
+				if err != nil || j == nil {
+					if err != nil {
+						t.Error(err)
+					}
+					return
+				}
+				mu.Lock()
+				if o, ok := seen[j.ID]; ok {
+					t.Errorf("job %d claimed by %s and %s", j.ID, o, owner)
+				}
+				seen[j.ID] = owner
+				mu.Unlock()
+			}
+		}(fmt.Sprint("w", w))
+	}
+	wg.Wait()
+	if len(seen) != 60 {
+		t.Errorf("%d jobs claimed, want 60", len(seen))
+	}
+}
+
+// TestConsumedOnceAcrossNodes: an e-mail or subscription confirmation
+// taken by two nodes at once works for one of them only.
+func TestConsumedOnceAcrossNodes(t *testing.T) {
+	n1, n2, a, _ := twoNodes(t)
+	ctx := context.Background()
+	u, err := n1.CreateUser(ctx, User{Email: "u@x.org"}, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour)
+	for i := range 30 {
+		hash := []byte(fmt.Sprintf("c%d", i))
+		if err := n1.CreateConfirmation(ctx, u.ID, hash, exp); err != nil {
+			t.Fatal(err)
+		}
+		if err := n1.AddSubConfirmation(ctx, hash, a.Name, "s@x.org", "subscribe", exp); err != nil {
+			t.Fatal(err)
+		}
+		for _, take := range []func(st *DB) error{
+			func(st *DB) error { _, err := st.Confirm(ctx, hash, time.Now()); return err },
+			func(st *DB) error { _, _, _, err := st.TakeSubConfirmation(ctx, hash, time.Now()); return err },
+		} {
+			errs := make(chan error, 2)
+			for _, st := range []*DB{n1, n2} {
+				go func() { errs <- take(st) }()
+			}
+			e1, e2 := <-errs, <-errs
+			if (e1 == nil) == (e2 == nil) || !errors.Is(e1, ErrNotFound) && !errors.Is(e2, ErrNotFound) {
+				t.Fatalf("confirmation %d taken twice at once: %v and %v (want one nil, one not found)", i, e1, e2)
+			}
+		}
+	}
+}
+
+// TestOutboxSentAcrossNodes: two nodes finishing the two deliveries of one
+// message at once leave it marked sent.
+func TestOutboxSentAcrossNodes(t *testing.T) {
+	n1, n2, a, _ := twoNodes(t)
+	ctx := context.Background()
+	for i := range 30 {
+		var box int64
+		err := n1.Update(ctx, func(tx Tx) error {
+			var err error
+			box, err = tx.AddOutbox(ctx, OutboxMessage{ListID: a.ID, MessageID: fmt.Sprintf("m%d@x", i), Raw: []byte("Subject: x\r\n\r\nx\r\n")})
+			if err != nil {
+				return err
+			}
+			return tx.QueueDeliveries(ctx, box, []string{"r1@x.org", "r2@x.org"})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds, err := n1.Deliveries(ctx, box)
+		if err != nil || len(ds) != 2 {
+			t.Fatalf("Deliveries() = %v, %v", ds, err)
+		}
+		errs := make(chan error, 2)
+		for k, st := range []*DB{n1, n2} {
+			go func() { errs <- st.MarkSent(ctx, []int64{ds[k].ID}, time.Now()) }()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		box1, err := n1.Outbox(ctx, "sent")
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, m := range box1 {
+			found = found || m.ID == box
+		}
+		if !found {
+			t.Fatalf("message %d: both deliveries sent, the message not marked sent", i)
+		}
+	}
+}
+
+// TestSeriesWithPatchIDs: per series, how many of the given patch-ids it
+// carries (a patch-id given twice counts twice; "" none), in one query
+// per 50 patch-ids.
+func TestSeriesWithPatchIDs(t *testing.T) {
+	st, l := mustOpen(t)
+	ctx := context.Background()
+	other, err := st.CreateList(ctx, List{Name: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s1, s2, s3 int64
+	err = st.Update(ctx, func(tx Tx) error {
+		for i, c := range []struct {
+			list int64
+			id   *int64
+			pids []string
+		}{{l.ID, &s1, []string{"a", "b", "c"}}, {l.ID, &s2, []string{"b", "c", "d"}}, {other.ID, &s3, []string{"a", "b"}}} {
+			a, err := tx.AddMessage(ctx, msg(&List{ID: c.list}, fmt.Sprintf("s%d@x", i)))
+			if err != nil {
+				return err
+			}
+			if *c.id, err = tx.CreateSeries(ctx, &Series{Subject: "s", Version: 1, Total: len(c.pids), MessageID: a.MessageID}, "s", "", c.list); err != nil {
+				return err
+			}
+			for k, pid := range c.pids {
+				if err := tx.AddPatch(ctx, &Patch{SeriesID: *c.id, Index: k + 1, Subject: "p", PatchID: pid}, a.ID); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	many := []string{"x", "", "c", "b", "c"}
+	for i := range 60 {
+		many = append(many, fmt.Sprintf("none%d", i))
+	}
+	many = append(many, "d")
+	err = st.Update(ctx, func(tx Tx) error {
+		got, err := tx.SeriesWithPatchIDs(ctx, l.ID, many)
+		if err != nil {
+			return err
+		}
+		if want := map[int64]int{s1: 3, s2: 4}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("SeriesWithPatchIDs() = %v, want %v", got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
