@@ -397,4 +397,15 @@ DROP TRIGGER IF EXISTS series_count ON series;
 DROP FUNCTION IF EXISTS count_messages();
 DROP FUNCTION IF EXISTS count_series();
 `,
+	// 5 (SQLite 16): the files of a series' patches a user marked viewed.
+	`
+CREATE TABLE viewed_files (
+	user_id   BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	series_id BIGINT NOT NULL REFERENCES series(id),
+	patch     BIGINT NOT NULL,
+	path      TEXT NOT NULL,
+	viewed_at BIGINT NOT NULL,
+	PRIMARY KEY (user_id, series_id, patch, path)
+);
+`,
 }

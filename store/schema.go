@@ -424,4 +424,17 @@ CREATE INDEX jobs_due ON jobs(state, lease_expires, id);
 	// their sessions are ended, their tokens and roles kept but refused
 	// until they are enabled again.
 	`ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;`,
+	// 16: the files of a series' patches a user marked viewed on the
+	// series page (patch: its index in the series; path: the file's new
+	// path, its old one when deleted).
+	`
+CREATE TABLE viewed_files (
+	user_id   INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	series_id INTEGER NOT NULL REFERENCES series(id),
+	patch     INTEGER NOT NULL,
+	path      TEXT NOT NULL,
+	viewed_at INTEGER NOT NULL,
+	PRIMARY KEY (user_id, series_id, patch, path)
+);
+`,
 }
