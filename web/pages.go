@@ -187,6 +187,12 @@ type seriesPage struct {
 	// Split: the diffs are shown side by side (?view=split), not
 	// unified.
 	Split bool
+	// DiffFiles counts the files of every patch (a file changed by two
+	// patches counts twice); ViewedOn: the reader may mark them viewed
+	// (signed in), ViewedN how many are (viewed.go).
+	DiffFiles int
+	ViewedOn  bool
+	ViewedN   int
 }
 
 // seriesPage serves GET /series/{id}/: the series with its cover letter,
@@ -229,6 +235,7 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 			sp.Message = splitBody(m)
 		}
 		d.Patches = append(d.Patches, sp)
+		d.DiffFiles += len(files)
 		all = append(all, patchFiles{p.Index, files})
 	}
 	d.Tree = fileTree(all, true)
@@ -305,10 +312,17 @@ func (h *Handler) absURL(r *http.Request, path string) string {
 //go:embed static/style.css
 var styleCSS []byte
 
-// style serves the pages' one stylesheet (a file, not inline, so that the
-// Content-Security-Policy can stay default-src 'self').
-func (h *Handler) style(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/css; charset=utf-8")
-	w.Header().Set("Cache-Control", "public, max-age=3600")
-	_, _ = w.Write(styleCSS)
+//go:embed static/review.js
+var reviewJS []byte
+
+// static serves a file of the pages: the one stylesheet and the series
+// page's script (files, not inline, so that the Content-Security-Policy
+// can stay default-src 'self').
+func static(ctype string, body []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", ctype)
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		_, _ = w.Write(body)
+	}
 }
