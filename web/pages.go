@@ -79,6 +79,11 @@ type diffFile struct {
 	Added, Deleted int
 	// Split: the file is shown side by side (difftable.go).
 	Split bool
+	// Viewed: the reader marked the file viewed (it starts folded);
+	// ViewForm is its box's form, nil for readers who cannot mark
+	// (viewed.go).
+	Viewed   bool
+	ViewForm *viewForm
 
 	hunks    int  // hunk headers seen so far
 	sawMinus bool // "--- " seen
@@ -276,6 +281,10 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if d.Review, err = h.seriesReview(r, l); err != nil {
+		h.fail(w, r, "series", err)
+		return
+	}
+	if err := h.seriesViewed(r, &d); err != nil {
 		h.fail(w, r, "series", err)
 		return
 	}

@@ -23,6 +23,7 @@ type Reader interface {
 	Mboxer
 	Searcher
 	Reviewer
+	Viewed
 	CheckStore
 	ListData
 	RepoReader
@@ -163,6 +164,18 @@ type Reviewer interface {
 	// key k (store.LineComment.Key) on series seriesID; store.ErrNotFound
 	// when the series shows no such comment.
 	ResolveComment(ctx context.Context, seriesID int64, k store.Resolution, who string, resolved bool) error
+}
+
+// Viewed keeps the files of a series a signed-in reader marked viewed on
+// the series page (viewed.go): per account, series, patch and file.
+type Viewed interface {
+	// SetViewed marks the file at path (the new path, the old one of a
+	// deleted file) of the patch with index patch viewed by the user, or
+	// clears the mark; store.ErrNotFound when the series has no such
+	// patch or file.
+	SetViewed(ctx context.Context, userID, seriesID int64, patch int, path string, viewed bool) error
+	// ViewedFiles returns the user's marks on a series.
+	ViewedFiles(ctx context.Context, userID, seriesID int64) ([]store.ViewedFile, error)
 }
 
 // CheckStore keeps CI results (checks) on series and patches: the series

@@ -162,6 +162,7 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.mux.HandleFunc("GET /api/{rest...}", h.notFound)
 	h.authRoutes()
 	h.commentRoutes()
+	h.mux.HandleFunc("POST /series/{id}/viewed", h.viewedForm)
 	h.mlistRoutes()
 	h.ciReleaseRoutes()
 	h.applyRoutes()
