@@ -838,6 +838,7 @@ func TestPrivateListRouteWalk(t *testing.T) {
 		"POST /api/v1/series/{id}/comments/resolve": {{"POST", "/api/v1/series/" + id + "/comments/resolve",
 			`{"key":{"reply_message_id":"r@x","patch_message_id":"p@x","file":"f","side":"new","line":1},"resolved":true}`, 404}},
 		"POST /series/{id}/comments/resolve": {{"POST", "/series/" + id + "/comments/resolve", "resolve=" + url.QueryEscape("r=r@x&p=p@x&f=f&s=new&l=1"), 404}},
+		"GET /series/{id}/context":           {{"GET", "/series/" + id + "/context?patch=1&file=0&from=1&to=2&d=0", "", 404}},
 		"POST /series/{id}/viewed":           {{"POST", "/series/" + id + "/viewed", "patch=x&path=a", 400}},
 	}
 	// Routes that show no list's data (the indexes are checked by

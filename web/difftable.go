@@ -133,13 +133,42 @@ func (w *rowWriter) unified(f *diffFile) error {
 		w.b.WriteString(`</td><td class="no">`)
 		w.numLink(l.New, l.ID)
 		w.b.WriteString(`</td><td class="chroma">`)
+		w.expand(l.Expand)
 		w.code(l, true)
 		w.b.WriteString("</td></tr>")
 		if err := w.comments("3", l.Comments); err != nil {
 			return err
 		}
 	}
+	w.more(f.More, `<td class="no"></td><td class="no"></td><td class="chroma">`)
 	return nil
+}
+
+// expand writes a link to the lines a diff leaves out (context.go).
+func (w *rowWriter) expand(e *expandLink) {
+	if e == nil {
+		return
+	}
+	w.b.WriteString(`<a class="expand"`)
+	w.attr("href", e.URL)
+	dir, text := "down", "⋯ show more lines"
+	if e.Up {
+		dir, text = "up", "⋯ show lines "+strconv.Itoa(e.From)+"–"+strconv.Itoa(e.To)
+		w.attr("data-min", strconv.Itoa(e.Min))
+	}
+	w.attr("data-dir", dir)
+	w.b.WriteString(`>` + text + `</a> `)
+}
+
+// more writes the row of the link to the lines after a file's last
+// hunk, its cells opened by cells.
+func (w *rowWriter) more(e *expandLink, cells string) {
+	if e == nil {
+		return
+	}
+	w.b.WriteString(`<tr class="hunk more">` + cells)
+	w.expand(e)
+	w.b.WriteString("</td></tr>")
 }
 
 // split writes f's lines side by side, as rows of four cells: the old
@@ -216,7 +245,11 @@ func (w *rowWriter) split(f *diffFile) error {
 			return err
 		}
 	}
-	return flush()
+	if err := flush(); err != nil {
+		return err
+	}
+	w.more(f.More, `<td class="no"></td><td class="chroma" colspan="3">`)
+	return nil
 }
 
 // side writes one side of a split row: l's number on the old or the new
@@ -255,6 +288,7 @@ func (w *rowWriter) wide(l *line) {
 	w.b.WriteString(` class="`)
 	escapeHTML(&w.b, l.Class)
 	w.b.WriteString(`"><td class="no"></td><td class="chroma" colspan="3">`)
+	w.expand(l.Expand)
 	if l.HTML != "" {
 		w.b.WriteString(string(l.HTML))
 	} else {

@@ -59,6 +59,9 @@ type line struct {
 	raw string // the line as received
 	// Comments are the review comments on this line (series page).
 	Comments []viewComment
+	// Expand, on a hunk header, links to the lines above the hunk
+	// (context.go).
+	Expand *expandLink
 	// Form and Field name the line's comment input and the review form it
 	// belongs to; "" when the reader may not comment.
 	Form, Field string
@@ -84,6 +87,8 @@ type diffFile struct {
 	// (viewed.go).
 	Viewed   bool
 	ViewForm *viewForm
+	// More links to the lines after the last hunk (context.go).
+	More *expandLink
 
 	hunks    int  // hunk headers seen so far
 	sawMinus bool // "--- " seen
@@ -250,6 +255,9 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 	if d.Apply, err = h.seriesApply(r, s, patches, l); err != nil {
 		h.fail(w, r, "series", err)
 		return
+	}
+	if h.hasContext(s, d.Apply.Branch) {
+		addExpandLinks(&d)
 	}
 	checks, err := h.r.Checks(r.Context(), id)
 	if err != nil {

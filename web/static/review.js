@@ -170,6 +170,7 @@
           from = to + 1;
           to = from + n - 1;
         }
+        if (a.getAttribute("data-dir") === "up") { a.textContent = "⋯ show lines " + from + "–" + to; }
         u.searchParams.delete("frag");
         u.searchParams.set("from", from);
         u.searchParams.set("to", to);
