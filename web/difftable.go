@@ -81,6 +81,9 @@ func (w *rowWriter) code(l *line, box bool) {
 		w.b.WriteString(`<details class="cl"><summary title="comment on this line">✎</summary><textarea`)
 		w.attr("form", l.Form)
 		w.attr("name", l.Field)
+		if side, no, path, ok := parseCommentField(l.Field); ok {
+			w.attr("aria-label", "Comment on "+side+" line "+strconv.Itoa(no)+" of "+visible(path))
+		}
 		w.b.WriteString(` rows="4" cols="72" placeholder="your comment on this line"></textarea></details>`)
 	}
 	if l.HTML != "" {

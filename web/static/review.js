@@ -98,7 +98,11 @@
     if (f) { f.open = true; }
     setCell(td);
     cl.open = true;
-    cl.querySelector("textarea").focus();
+    // Focus once the key is up, so that the "c" is not typed in the box.
+    var ta = cl.querySelector("textarea"), timer;
+    var go = function () { clearTimeout(timer); doc.removeEventListener("keyup", go, true); ta.focus(); };
+    timer = setTimeout(go, 300);
+    doc.addEventListener("keyup", go, true);
   }
 
   doc.addEventListener("click", function (e) {
