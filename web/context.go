@@ -214,6 +214,10 @@ func (h *Handler) contextLines(w http.ResponseWriter, r *http.Request) {
 		numberLine(&ln, "p"+strconv.Itoa(patch), fi)
 		out.Lines = append(out.Lines, ln)
 	}
+	// Coloured as the diff's lines are (the file's whole run is lexed as
+	// one block).
+	out.OldPath, out.NewPath = f.OldPath, f.NewPath
+	newHighlighter().file(&out)
 	w.Header().Set("Cache-Control", "private, max-age=300")
 	if q.Get("frag") == "1" {
 		rw := rowWriter{}

@@ -60,7 +60,7 @@ index 5555555..6666666 100644
 
 // TestContextLines: hunks get links to the lines around them, read at
 // the series' base commit; the lines come as a page, or as table rows
-// for review.js, numbered on both sides. A file an earlier patch
+// for review.js, numbered on both sides and highlighted. A file an earlier patch
 // changed, an added file, a series without a base commit get no links
 // and no lines.
 func TestContextLines(t *testing.T) {
@@ -119,13 +119,13 @@ func TestContextLines(t *testing.T) {
 
 	code, rows := getPage(t, srv.URL+"/series/7/context?patch=1&file=0&from=20&to=39&d=1&frag=1")
 	if code != 200 || strings.Count(rows, "<tr") != 20 || strings.Contains(rows, "<html") ||
-		!strings.HasPrefix(rows, `<tr class="ctx" id="p1-f0-n21"><td class="no" id="p1-f0-o20"><a href="#p1-f0-o20">20</a></td><td class="no"><a href="#p1-f0-n21">21</a></td><td class="chroma"> l20</td></tr>`) {
-		t.Errorf("rows 20-39 = %d\n%s", code, rows)
+		!strings.HasPrefix(rows, `<tr class="ctx" id="p1-f0-n21"><td class="no" id="p1-f0-o20"><a href="#p1-f0-o20">20</a></td><td class="no"><a href="#p1-f0-n21">21</a></td><td class="chroma"> <span class="n">l20</span></td></tr>`) {
+		t.Errorf("rows 20-39 = %d\n%.600s", code, rows)
 	}
 	if want := "dev " + base + " f.c"; len(asked) != 1 || asked[0] != want {
 		t.Errorf("BaseFile asked %q, want %q", asked, want)
 	}
-	if _, rows := getPage(t, srv.URL+"/series/7/context?patch=1&file=0&from=43&to=62&d=1&frag=1"); strings.Count(rows, "<tr") != 18 || !strings.Contains(rows, "> l60</td>") {
+	if _, rows := getPage(t, srv.URL+"/series/7/context?patch=1&file=0&from=43&to=62&d=1&frag=1"); strings.Count(rows, "<tr") != 18 || !strings.Contains(rows, `> <span class="n">l60</span></td>`) {
 		t.Errorf("the lines below the last hunk: %d rows\n%s", strings.Count(rows, "<tr"), rows)
 	}
 	if _, rows := getPage(t, srv.URL+"/series/7/context?patch=1&file=0&from=1&to=2&d=0&frag=1&view=split"); strings.Count(rows, `<tr class="ctx">`) != 2 {

@@ -230,8 +230,13 @@ func TestDiffReadingInBrowser(t *testing.T) {
 	}
 	shot(t, "series-unified.png", png)
 	step("unmark README", chromedp.Click(chromedp.CSS(`#p2-f0 input.viewed-box`)),
-		chromedp.Poll[chromedp.Void](`document.getElementById("diff-status").textContent === "Marked as not viewed."`),
-		chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`button[data-act="collapse"]`)))
+		chromedp.Poll[chromedp.Void](`document.getElementById("diff-status").textContent === "Marked as not viewed."`))
+	// The box is in the file's header (its summary), but a click on it
+	// does not unfold the file.
+	if got := eval(`String(document.getElementById("p2-f0").open)`); got != "false" {
+		t.Errorf("a click on the Viewed box of a folded file unfolded it")
+	}
+	step("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`button[data-act="collapse"]`)))
 	if got := eval(`String(document.querySelector("#p2-f0 input.viewed-box").checked)`); got != "false" {
 		t.Errorf("after clearing and a reload: viewed = %s", got)
 	}
