@@ -146,7 +146,7 @@
   // shows them on a page of their own.
   doc.addEventListener("click", function (e) {
     var a = e.target.closest && e.target.closest("a.expand");
-    if (!a || e.button !== 0) { return; }
+    if (!a || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey) { return; }
     e.preventDefault();
     var u = new URL(a.href, location.href);
     u.searchParams.set("frag", "1");
