@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
@@ -23,7 +24,8 @@ import (
 // keys typed there stay there, ? shows the keys; collapse and expand all;
 // a Viewed box survives a reload; an expand link puts the lines above a
 // hunk in place, read from the repository at the base commit; the
-// side-by-side view. An accessibility check of our own runs on both
+// side-by-side view; and, with scripts disabled, the Viewed box sent by
+// its Save button and an expand link leading to a page of the lines. An accessibility check of our own runs on both
 // views: every form control has an accessible name, and text reads at
 // 4.5:1 or more against its background. Screenshots of both views go to
 // $PATCHWELL_ARTIFACTS when set.
@@ -259,6 +261,28 @@ func TestDiffReadingInBrowser(t *testing.T) {
 		t.Fatalf("screenshot: %v", err)
 	}
 	shot(t, "series-split.png", png)
+
+	// Without JavaScript: the Viewed box goes with its Save button, and
+	// an expand link shows the lines on a page of their own.
+	if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		t.Fatalf("browser: disable scripts: %v", err)
+	}
+	step("without scripts: the page", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS(`#p3-f0 button.viewed-save`)))
+	step("without scripts: tick and save", chromedp.Click(chromedp.CSS(`#p3-f0 input.viewed-box`)),
+		chromedp.Click(chromedp.CSS(`#p3-f0 button.viewed-save`)),
+		chromedp.WaitReady(chromedp.CSS(`#p3-f0 input.viewed-box[checked]`)))
+	if a, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`details#p3-f0`), "open")); err != nil || a.Exists {
+		t.Errorf("without scripts: the file marked viewed is open (%v)", err)
+	}
+	step("without scripts: expand", chromedp.Click(chromedp.CSS(`#p1-f0 a.expand[data-dir="down"]`)),
+		chromedp.WaitReady(chromedp.CSS(`h1 code`)))
+	h1, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`h1`)))
+	if err != nil || h1 != "long.c, lines 74–80" {
+		t.Errorf("without scripts, the expand link leads to %q, %v", h1, err)
+	}
+	if rows, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`table.diff`))); err != nil || !strings.Contains(rows, "int f80(void) { return 80; }") {
+		t.Errorf("without scripts, the lines below the last hunk: %q, %v", rows, err)
+	}
 }
 
 // shot keeps a screenshot in $PATCHWELL_ARTIFACTS (a temporary directory
