@@ -31,6 +31,7 @@ var (
 	_ web.Mboxer        = (*review.Service)(nil)
 	_ web.Searcher      = (*review.Service)(nil)
 	_ web.Reviewer      = (*review.Service)(nil)
+	_ web.Viewed        = (*review.Service)(nil)
 	_ web.CheckStore    = (*review.Service)(nil)
 	_ web.ListData      = (*review.Service)(nil)
 	_ web.RepoReader    = (*review.Service)(nil)

@@ -425,4 +425,15 @@ CREATE TABLE comment_issues (
 	PRIMARY KEY (patch_message_id, reply_message_id, file, side, line)
 );
 `,
+	// 6 (SQLite 17): the files of a series' patches a user marked viewed.
+	`
+CREATE TABLE viewed_files (
+	user_id   BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	series_id BIGINT NOT NULL REFERENCES series(id),
+	patch     BIGINT NOT NULL,
+	path      TEXT NOT NULL,
+	viewed_at BIGINT NOT NULL,
+	PRIMARY KEY (user_id, series_id, patch, path)
+);
+`,
 }

@@ -455,4 +455,17 @@ CREATE TABLE comment_issues (
 	PRIMARY KEY (patch_message_id, reply_message_id, file, side, line)
 ) WITHOUT ROWID;
 `,
+	// 17: the files of a series' patches a user marked viewed on the
+	// series page (patch: its index in the series; path: the file's new
+	// path, its old one when deleted).
+	`
+CREATE TABLE viewed_files (
+	user_id   INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	series_id INTEGER NOT NULL REFERENCES series(id),
+	patch     INTEGER NOT NULL,
+	path      TEXT NOT NULL,
+	viewed_at INTEGER NOT NULL,
+	PRIMARY KEY (user_id, series_id, patch, path)
+);
+`,
 }

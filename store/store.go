@@ -204,6 +204,14 @@ type Reviews interface {
 	// AppliedSeries returns what RecordApplied recorded; ErrNotFound for
 	// a series not applied through patchwell.
 	AppliedSeries(ctx context.Context, seriesID int64) (*Applied, error)
+
+	// SetViewed marks a file of a series' patch viewed by a user, or
+	// clears the mark (store/viewed.go); ErrInvalid without a user,
+	// series, patch or path.
+	SetViewed(ctx context.Context, v ViewedFile, viewed bool) error
+	// ViewedFiles returns the files of a series a user marked viewed,
+	// by patch then path.
+	ViewedFiles(ctx context.Context, userID, seriesID int64) ([]ViewedFile, error)
 }
 
 // Accounts is users, their sessions, API tokens and roles on lists, and

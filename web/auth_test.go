@@ -840,11 +840,13 @@ func TestPrivateListRouteWalk(t *testing.T) {
 		"POST /api/v1/series/{id}/comments/resolve": {{"POST", "/api/v1/series/" + id + "/comments/resolve",
 			`{"key":{"reply_message_id":"r@x","patch_message_id":"p@x","file":"f","side":"new","line":1},"resolved":true}`, 404}},
 		"POST /series/{id}/comments/resolve": {{"POST", "/series/" + id + "/comments/resolve", "resolve=" + url.QueryEscape("r=r@x&p=p@x&f=f&s=new&l=1"), 404}},
+		"GET /series/{id}/context":           {{"GET", "/series/" + id + "/context?patch=1&file=0&from=1&to=2&d=0", "", 404}},
+		"POST /series/{id}/viewed":           {{"POST", "/series/" + id + "/viewed", "patch=x&path=a", 400}},
 	}
 	// Routes that show no list's data (the indexes are checked by
 	// TestListIndexes).
 	noList := map[string]bool{
-		"GET /{$}": true, "GET /healthz": true, "GET /api/{rest...}": true, "GET /api/v1/lists": true, "GET /static/style.css": true, "GET /static/drafts.js": true, "GET /": true,
+		"GET /{$}": true, "GET /healthz": true, "GET /api/{rest...}": true, "GET /api/v1/lists": true, "GET /static/style.css": true, "GET /static/drafts.js": true, "GET /static/review.js": true, "GET /": true,
 		"GET /signin": true, "POST /signin": true, "POST /signout": true, "GET /signup": true, "POST /signup": true,
 		"GET /confirm/{token}": true, "GET /account": true, "POST /account/password": true, "POST /account/tokens": true, "POST /account/tokens/{id}/revoke": true,
 	}

@@ -208,6 +208,9 @@ type patchForm struct {
 	Label                     string
 	// Lines: the form has line comments (a patch's, not the cover's).
 	Lines bool
+	// Split: the page shows the diffs side by side, and so will the
+	// page the form leads back to.
+	Split bool
 }
 
 // commentField names a line's comment input: "c:SIDE:LINE:PATH".
@@ -233,7 +236,7 @@ func parseCommentField(name string) (side string, line int, path string, ok bool
 func enableCommentForms(d *seriesPage, may func(author string) bool) {
 	if d.S.CoverMessageID != "" {
 		d.CoverForm = &patchForm{ID: "review-cover", CSRF: d.Review.CSRF, From: d.Review.From, MessageID: d.S.CoverMessageID,
-			SeriesID: d.S.ID, Label: "Reply to the cover letter (the whole series)"}
+			SeriesID: d.S.ID, Label: "Reply to the cover letter (the whole series)", Split: d.Split}
 	}
 	resolvable := func(cs []viewComment) {
 		for i := range cs {
@@ -247,7 +250,7 @@ func enableCommentForms(d *seriesPage, may func(author string) bool) {
 		p := &d.Patches[pi]
 		p.FormID = "review-p" + strconv.Itoa(p.Index)
 		p.Form = &patchForm{ID: p.FormID, CSRF: d.Review.CSRF, From: d.Review.From, MessageID: p.MessageID, SeriesID: d.S.ID,
-			Label: "Review of patch " + strconv.Itoa(p.Index), Lines: true}
+			Label: "Review of patch " + strconv.Itoa(p.Index), Lines: true, Split: d.Split}
 		resolvable(p.Discussion)
 		for fi := range p.Files {
 			f := &p.Files[fi]
@@ -357,7 +360,7 @@ func (h *Handler) reviewForm(w http.ResponseWriter, r *http.Request) {
 	if msgid == "" {
 		return
 	}
-	http.Redirect(w, r, "/series/"+strconv.FormatInt(s.ID, 10)+"/?reviewed="+url.QueryEscape(msgid)+"#review-done", http.StatusSeeOther)
+	http.Redirect(w, r, "/series/"+strconv.FormatInt(s.ID, 10)+"/?reviewed="+url.QueryEscape(msgid)+viewParam(r, "&")+"#review-done", http.StatusSeeOther)
 }
 
 // resolveForm serves POST /series/{id}/comments/resolve: a button named
@@ -388,7 +391,16 @@ func (h *Handler) resolveForm(w http.ResponseWriter, r *http.Request) {
 	if !h.resolve(w, r, s, l, k, u, resolved) {
 		return
 	}
-	http.Redirect(w, r, "/series/"+strconv.FormatInt(s.ID, 10)+"/", http.StatusSeeOther)
+	http.Redirect(w, r, "/series/"+strconv.FormatInt(s.ID, 10)+"/"+viewParam(r, "?"), http.StatusSeeOther)
+}
+
+// viewParam keeps the side-by-side view across a form's round trip:
+// sep+"view=split" when the form said so (a hidden input), else "".
+func viewParam(r *http.Request, sep string) string {
+	if r.PostFormValue("view") == "split" {
+		return sep + "view=split"
+	}
+	return ""
 }
 
 // resolve sets or clears a comment's resolved mark when u may: the

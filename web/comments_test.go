@@ -274,6 +274,16 @@ func TestReviewRoutes(t *testing.T) {
 	if len(drafts) != 1 || fmt.Sprint(drafts[0]) != fmt.Sprint(want) {
 		t.Errorf("draft = %+v, want %+v", drafts, want)
 	}
+	// From the side-by-side page: back to it.
+	// (Each file's viewed form has one too: viewed_test.go.)
+	if _, page, _ := do("GET", "/series/2/?view=split", "sess", "", "", ""); strings.Count(page, `<input type="hidden" name="view" value="split">`)-strings.Count(page, `class="viewed-form"`) != 4 {
+		t.Errorf("side-by-side page: %d hidden view inputs, want one per form (2 patches, the cover, resolve)", strings.Count(page, `name="view"`)-strings.Count(page, `class="viewed-form"`))
+	}
+	code, resp, hdr = do("POST", "/series/2/review", "sess", "", form, body+"&view=split")
+	if code != http.StatusSeeOther || hdr.Get("Location") != "/series/2/?reviewed=new%40lists.example.org&view=split#review-done" {
+		t.Errorf("POST review from the side-by-side view = %d %s %q", code, resp, hdr.Get("Location"))
+	}
+	drafts = drafts[:1]
 	for _, tc := range []struct {
 		name, path, cookie, body string
 		code                     int

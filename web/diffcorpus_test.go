@@ -130,7 +130,7 @@ func BenchmarkSeriesPage(b *testing.B) {
 		diffs[i+1] = m.Diff
 		lines += strings.Count(m.Diff, "\n")
 	}
-	f := &fakeReader{details: map[int64]fakeSeries{42: {s: s, patches: patches}}}
+	f := &fakeReader{lists: []store.List{{Name: "dev"}}, details: map[int64]fakeSeries{42: {s: s, patches: patches}}}
 	h := New(textsReader{f, diffs}, Config{Domain: "lists.example.org"}, slog.New(slog.DiscardHandler))
 	req := httptest.NewRequest(http.MethodGet, "/series/42/", nil)
 	// cold: every view highlights anew (a first view); warm: views of a

@@ -56,9 +56,11 @@ func splitDiff(prefix string, diff string) []diffFile {
 			case c == '-' && oldLeft > 0:
 				ln.Class, ln.Old = "del", oldNo
 				oldNo, oldLeft = oldNo+1, oldLeft-1
+				f.Deleted++
 			case c == '+' && newLeft > 0:
 				ln.Class, ln.New = "add", newNo
 				newNo, newLeft = newNo+1, newLeft-1
+				f.Added++
 			case c == '\\':
 				ln.Class = "nonl"
 			default:
@@ -135,6 +137,7 @@ func splitDiff(prefix string, diff string) []diffFile {
 	}
 	for i := range files {
 		f := &files[i]
+		f.Anchor = prefix + "-f" + strconv.Itoa(i)
 		switch f.Status {
 		case "added":
 			f.OldPath = ""

@@ -173,8 +173,15 @@ func (h *highlighter) file(f *diffFile) {
 	h.fileAs(f, lexerFor(name))
 }
 
-// fileAs is file with the lexer given; nil leaves the file plain.
+// fileAs is file with the lexer given; nil leaves the file plain. The
+// changed words of paired lines are marked either way (words.go).
 func (h *highlighter) fileAs(f *diffFile, lexer chroma.Lexer) {
+	h.highlight(f, lexer)
+	markWords(f)
+}
+
+// highlight sets the HTML of f's code lines as lexer colours them.
+func (h *highlighter) highlight(f *diffFile, lexer chroma.Lexer) {
 	if lexer == nil || f.Binary {
 		return
 	}

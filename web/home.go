@@ -16,7 +16,10 @@ var templateFS embed.FS
 // parseTemplates parses the embedded templates. The web UI proper will add
 // pages here; each page is one file defining its own template name.
 func parseTemplates() (*template.Template, error) {
-	return template.New("").Funcs(pageFuncs).ParseFS(templateFS, "templates/*.html")
+	var t *template.Template
+	t, err := template.New("").Funcs(pageFuncs).Funcs(template.FuncMap{"diffRows": diffRowsFunc(&t)}).
+		ParseFS(templateFS, "templates/*.html")
+	return t, err
 }
 
 type homeList struct {

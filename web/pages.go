@@ -59,6 +59,9 @@ type line struct {
 	raw string // the line as received
 	// Comments are the review comments on this line (series page).
 	Comments []viewComment
+	// Expand, on a hunk header, links to the lines above the hunk
+	// (context.go).
+	Expand *expandLink
 	// Form and Field name the line's comment input and the review form it
 	// belongs to; "" when the reader may not comment.
 	Form, Field string
@@ -74,6 +77,20 @@ type diffFile struct {
 	Binary           bool
 	Lines            []line
 	Plain            string // why the file is not highlighted, if it says
+	// Anchor is the file's id on the page, {prefix}-f{index} (its lines
+	// are {Anchor}-n{line} and -o{line}); Added and Deleted count its
+	// added and deleted lines.
+	Anchor         string
+	Added, Deleted int
+	// Split: the file is shown side by side (difftable.go).
+	Split bool
+	// Viewed: the reader marked the file viewed (it starts folded);
+	// ViewForm is its box's form, nil for readers who cannot mark
+	// (viewed.go).
+	Viewed   bool
+	ViewForm *viewForm
+	// More links to the lines after the last hunk (context.go).
+	More *expandLink
 
 	hunks    int  // hunk headers seen so far
 	sawMinus bool // "--- " seen
@@ -137,13 +154,20 @@ type seriesPatch struct {
 	Form   *patchForm
 	// Checks are the CI results on this patch.
 	Checks []viewCheck
+	// Tree is the patch's files as a tree (filetree.go).
+	Tree []*treeNode
 }
 
 type seriesPage struct {
 	S       *store.Series
 	Cover   []block
 	Patches []seriesPatch
-	MboxURL string
+	// Tree is the files of every patch as one tree; Files, Added and
+	// Deleted its totals (a file changed by two patches counts once in
+	// Files).
+	Tree                  []*treeNode
+	Files, Added, Deleted int
+	MboxURL               string
 	// Status is the status history and, for maintainers, its form
 	// (template "series-status", status.html).
 	Status  statusBlock
@@ -177,6 +201,15 @@ type seriesPage struct {
 	Reviewers []reviewerView
 	Issues    issuesBlock
 	Pending   []draftView
+	// Split: the diffs are shown side by side (?view=split), not
+	// unified.
+	Split bool
+	// DiffFiles counts the files of every patch (a file changed by two
+	// patches counts twice); ViewedOn: the reader may mark them viewed
+	// (signed in), ViewedN how many are (viewed.go).
+	DiffFiles int
+	ViewedOn  bool
+	ViewedN   int
 }
 
 // seriesPage serves GET /series/{id}/: the series with its cover letter,
@@ -189,7 +222,7 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 	}
 	id := s.ID
 	var err error
-	d := seriesPage{S: s, MboxURL: h.absURL(r, fmt.Sprintf("/api/v1/series/%d/mbox", id))}
+	d := seriesPage{S: s, MboxURL: h.absURL(r, fmt.Sprintf("/api/v1/series/%d/mbox", id)), Split: r.URL.Query().Get("view") == "split"}
 	if d.Status, err = h.seriesStatus(r, s, l); err != nil {
 		h.fail(w, r, "series", err)
 		return
@@ -207,20 +240,31 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hl := newHighlighter()
+	all := make([]patchFiles, 0, len(patches))
 	for _, p := range patches {
 		files := splitDiff("p"+strconv.Itoa(p.Index), diffs[p.Index])
 		hl.patch(diffs[p.Index], files)
-		sp := seriesPatch{Patch: p, Files: files}
+		for i := range files {
+			files[i].Split = d.Split
+		}
+		sp := seriesPatch{Patch: p, Files: files, Tree: fileTree([]patchFiles{{p.Index, files}}, false)}
 		if m := strings.TrimSpace(messages[p.Index]); m != "" {
 			sp.Message = splitBody(m)
 		}
 		d.Patches = append(d.Patches, sp)
+		d.DiffFiles += len(files)
+		all = append(all, patchFiles{p.Index, files})
 	}
+	d.Tree = fileTree(all, true)
+	d.Files, d.Added, d.Deleted = treeTotals(d.Tree)
 	flags, flagsErr := h.seriesFlags(patches, diffs)
 	d.Flags, d.FlagsErr = flagsVisible(flags), visible(flagsErr)
 	if d.Apply, err = h.seriesApply(r, s, patches, l); err != nil {
 		h.fail(w, r, "series", err)
 		return
+	}
+	if h.hasContext(s, d.Apply.Branch) {
+		addExpandLinks(&d)
 	}
 	checks, err := h.r.Checks(r.Context(), id)
 	if err != nil {
@@ -252,6 +296,10 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if d.Review, err = h.seriesReview(r, l); err != nil {
+		h.fail(w, r, "series", err)
+		return
+	}
+	if err := h.seriesViewed(r, &d); err != nil {
 		h.fail(w, r, "series", err)
 		return
 	}
@@ -299,10 +347,17 @@ func (h *Handler) absURL(r *http.Request, path string) string {
 //go:embed static/style.css
 var styleCSS []byte
 
-// style serves the pages' one stylesheet (a file, not inline, so that the
-// Content-Security-Policy can stay default-src 'self').
-func (h *Handler) style(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/css; charset=utf-8")
-	w.Header().Set("Cache-Control", "public, max-age=3600")
-	_, _ = w.Write(styleCSS)
+//go:embed static/review.js
+var reviewJS []byte
+
+// static serves a file of the pages: the one stylesheet and the series
+// page's script (files, not inline, so that the Content-Security-Policy
+// can stay default-src 'self').
+func static(ctype string, body []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", ctype)
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		_, _ = w.Write(body)
+	}
 }

@@ -81,6 +81,7 @@ func TestPages(t *testing.T) {
 		{"message page", "/dev/c2@example.org/", 200,
 			[]string{"fix &lt;it&gt;", "cover body", "whole thread", `href="/dev/c2@example.org/t/#m1"`}, []string{"Re: fix", "<img"}},
 		{"stylesheet", "/static/style.css", 200, []string{"table.diff"}, nil},
+		{"script", "/static/review.js", 200, []string{`addEventListener("keydown"`}, nil},
 		{"atom feed", "/dev/series.atom", 200, []string{`<feed xmlns="http://www.w3.org/2005/Atom">`, "/series/2/", "<name>Ann</name>"}, nil},
 		{"atom feed of unknown list", "/nope/series.atom", 404, nil, nil},
 	} {

@@ -25,6 +25,7 @@ type Reader interface {
 	Reviewer
 	PendingReviewer
 	Verdicter
+	Viewed
 	CheckStore
 	ListData
 	RepoReader
@@ -198,6 +199,18 @@ type Verdicter interface {
 	// revision, the latter marked Addressed when this one changed the
 	// line.
 	Issues(ctx context.Context, seriesID int64) ([]store.Issue, error)
+}
+
+// Viewed keeps the files of a series a signed-in reader marked viewed on
+// the series page (viewed.go): per account, series, patch and file.
+type Viewed interface {
+	// SetViewed marks the file at path (the new path, the old one of a
+	// deleted file) of the patch with index patch viewed by the user, or
+	// clears the mark; store.ErrNotFound when the series has no such
+	// patch or file.
+	SetViewed(ctx context.Context, userID, seriesID int64, patch int, path string, viewed bool) error
+	// ViewedFiles returns the user's marks on a series.
+	ViewedFiles(ctx context.Context, userID, seriesID int64) ([]store.ViewedFile, error)
 }
 
 // CheckStore keeps CI results (checks) on series and patches: the series

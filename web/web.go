@@ -58,6 +58,13 @@ type Config struct {
 	// warning, GET /api/v1/series/{id} as "flags". An error says why the
 	// diffs could not be checked.
 	PathFlags func(diffs []string) ([]PathFlag, error)
+	// BaseFile, when set, returns the file at path in commit (a series'
+	// base commit) from the list's repository, for the lines a diff
+	// leaves out (context.go); an error wrapping store.ErrNotFound when
+	// the list has no repository or the repository no such commit or
+	// file, or refuses the path. The path comes from a patch: BaseFile
+	// checks it. nil: no context links.
+	BaseFile func(ctx context.Context, list, commit, path string) ([]byte, error)
 	// CIRelease gives a first-time contributor's series the maintainer's
 	// go-ahead to run CI (store.ErrNotFound: no job; store.ErrConflict:
 	// the job is not held); nil: the route answers 404.
@@ -153,7 +160,8 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	})
 	h.mux.HandleFunc("GET /series/{id}/diff/{other}/{$}", h.seriesDiffPage)
 	h.mux.HandleFunc("GET /api/v1/series/{id}/diff/{other}", h.apiSeriesDiff)
-	h.mux.HandleFunc("GET /static/style.css", h.style)
+	h.mux.HandleFunc("GET /static/style.css", static("text/css; charset=utf-8", styleCSS))
+	h.mux.HandleFunc("GET /static/review.js", static("text/javascript; charset=utf-8", reviewJS))
 	h.mux.HandleFunc("POST /{list}/{$}", h.search)
 	h.mux.HandleFunc("GET /{list}/{rest...}", h.raw)
 	h.mux.HandleFunc("GET /", h.notFound)
@@ -162,6 +170,8 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.authRoutes()
 	h.commentRoutes()
 	h.verdictRoutes()
+	h.mux.HandleFunc("POST /series/{id}/viewed", h.viewedForm)
+	h.mux.HandleFunc("GET /series/{id}/context", h.contextLines)
 	h.mlistRoutes()
 	h.ciReleaseRoutes()
 	h.applyRoutes()

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,8 +34,9 @@ type fakeReader struct {
 	failOn  string // method name err applies to; "" means all
 	panicOn string // method name that panics
 
-	mu    sync.Mutex
-	calls []call
+	mu     sync.Mutex
+	calls  []call
+	viewed map[store.ViewedFile]bool // keys without At
 }
 
 type fakeSeries struct {
@@ -171,6 +175,49 @@ func (f *fakeReader) Revisions(ctx context.Context, id int64) ([]store.Series, e
 		return nil, err
 	}
 	return []store.Series{*s}, nil
+}
+
+// SetViewed keeps marks of files the fake's series have (in
+// Patch.Files), as review.Service does.
+func (f *fakeReader) SetViewed(ctx context.Context, userID, seriesID int64, patch int, path string, viewed bool) error {
+	_, ps, err := f.Series(ctx, seriesID)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		for _, fl := range p.Files {
+			if p.Index == patch && (fl.Path == path || fl.OldPath == path) {
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				if f.viewed == nil {
+					f.viewed = map[store.ViewedFile]bool{}
+				}
+				k := store.ViewedFile{UserID: userID, SeriesID: seriesID, Patch: patch, Path: path}
+				if viewed {
+					f.viewed[k] = true
+				} else {
+					delete(f.viewed, k)
+				}
+				return nil
+			}
+		}
+	}
+	return store.ErrNotFound
+}
+
+func (f *fakeReader) ViewedFiles(ctx context.Context, userID, seriesID int64) ([]store.ViewedFile, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []store.ViewedFile
+	for k := range f.viewed {
+		if k.UserID == userID && k.SeriesID == seriesID {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.ViewedFile) int {
+		return cmp.Or(a.Patch-b.Patch, strings.Compare(a.Path, b.Path))
+	})
+	return out, nil
 }
 
 func (f *fakeReader) SeriesDiff(ctx context.Context, id, other int64) (*store.SeriesDiff, error) {

@@ -1,0 +1,17 @@
+package web
+
+import "testing"
+
+// maxPageWeight bounds what the pages load besides their HTML: the
+// stylesheet and the series page's script, together (issue 17's
+// quality bar: under 60 KB).
+const maxPageWeight = 60 << 10
+
+// TestStaticWeight keeps the CSS and JavaScript the binary serves small.
+func TestStaticWeight(t *testing.T) {
+	css, js := len(styleCSS), len(reviewJS)
+	if css+js >= maxPageWeight {
+		t.Errorf("style.css (%d bytes) + review.js (%d bytes) = %d bytes, want < %d", css, js, css+js, maxPageWeight)
+	}
+	t.Logf("style.css %d bytes, review.js %d bytes", css, js)
+}
