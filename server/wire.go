@@ -25,6 +25,7 @@ var (
 	_ web.Reader        = (*review.Service)(nil)
 	_ web.ListReader    = (*review.Service)(nil)
 	_ web.SeriesReader  = (*review.Service)(nil)
+	_ web.Dashboarder   = (*review.Service)(nil)
 	_ web.SeriesDiffer  = (*review.Service)(nil)
 	_ web.ThreadReader  = (*review.Service)(nil)
 	_ web.MessageReader = (*review.Service)(nil)

@@ -165,6 +165,7 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.ciReleaseRoutes()
 	h.applyRoutes()
 	h.checkRoutes()
+	h.dashRoutes()
 	return h
 }
 
