@@ -39,6 +39,7 @@ var (
 	_ web.Accounts      = (*review.Accounts)(nil)
 	_ web.ListServer    = (*lists.Server)(nil)
 	_ web.Notifier      = (*webhook.Dispatcher)(nil)
+	_ web.CIRerunner    = (*ci.Scheduler)(nil)
 
 	_ ci.SchedulerStore = (*timedJobs)(nil)
 	_ ci.Workspace      = (*gitrepo.Workspace)(nil)
