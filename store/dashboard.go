@@ -39,7 +39,7 @@ type Dashboard interface {
 	// CheckCounts counts the checks of these series by state.
 	CheckCounts(ctx context.Context, seriesIDs []int64) (map[int64]CheckCounts, error)
 	// PatchesOf returns the patches of these series, by series, in
-	// index order.
+	// index order, without their files (what the counts need).
 	PatchesOf(ctx context.Context, seriesIDs []int64) (map[int64][]Patch, error)
 	// SeriesByIDs returns these series (unknown ids are left out).
 	SeriesByIDs(ctx context.Context, ids []int64) ([]Series, error)
@@ -272,7 +272,7 @@ func (s *DB) PatchesOf(ctx context.Context, seriesIDs []int64) (map[int64][]Patc
 		return out, nil
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT p.id, p.series_id, p.idx, p.subject, m.message_id, p.author_name, p.author_email,
-		p.date, p.commit_subject, p.files, p.patch_id, p.trailers FROM patches p JOIN messages m ON m.id = p.message
+		p.date, p.commit_subject, p.patch_id, p.trailers FROM patches p JOIN messages m ON m.id = p.message
 		WHERE p.series_id IN (`+placeholders(len(seriesIDs))+`) ORDER BY p.series_id, p.idx`, int64Args(seriesIDs)...)
 	if err != nil {
 		return nil, fmt.Errorf("patches: %w", err)
@@ -281,14 +281,12 @@ func (s *DB) PatchesOf(ctx context.Context, seriesIDs []int64) (map[int64][]Patc
 	for rows.Next() {
 		var p Patch
 		var date int64
-		var files string
 		var trailers sql.NullString
 		if err := rows.Scan(&p.ID, &p.SeriesID, &p.Index, &p.Subject, &p.MessageID, &p.Author.Name, &p.Author.Email, &date,
-			&p.CommitSubject, &files, &p.PatchID, &trailers); err != nil {
+			&p.CommitSubject, &p.PatchID, &trailers); err != nil {
 			return nil, fmt.Errorf("patches: %w", err)
 		}
 		p.Date = timeOrZero(date)
-		json.Unmarshal([]byte(files), &p.Files)
 		if trailers.Valid {
 			json.Unmarshal([]byte(trailers.String), &p.Trailers)
 		}
