@@ -175,8 +175,9 @@ func (s *Service) pageTrailers(ctx context.Context, ses []store.Series) (map[int
 	return out, nil
 }
 
-// openComments counts the unresolved line comments of people on each
-// series (SeriesComments, less those of programs), keeping the counts
+// openComments counts the unresolved review comments of people on each
+// series (SeriesComments, less those of programs: what the series page
+// counts as unresolved), keeping the counts
 // until the store changes: they come from parsing the replies and the
 // patches they quote.
 func (s *Service) openComments(ctx context.Context, ids []int64) (map[int64]int, error) {
@@ -211,7 +212,7 @@ func (s *Service) openComments(ctx context.Context, ids []int64) (map[int64]int,
 		}
 		n := 0
 		for _, c := range cs {
-			if !c.Bot && !c.Resolved && c.File != "" && c.Line > 0 {
+			if !c.Bot && !c.Resolved {
 				n++
 			}
 		}

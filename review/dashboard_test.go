@@ -46,8 +46,9 @@ func TestDashboardCounts(t *testing.T) {
 	}
 	want := map[int64]store.SeriesStats{
 		// v1: Rita's Reviewed-by, Tom's Acked-by and Tested-by; Rita's
-		// two comments (the bot's does not count).
-		v1: {Acked: 1, Reviewed: 1, Tested: 1, OpenComments: 2},
+		// two line comments and her reply, Tom's reply (the bot's does
+		// not count).
+		v1: {Acked: 1, Reviewed: 1, Tested: 1, OpenComments: 4},
 		// v2: Rita's Reviewed-by and comments carried with the unchanged
 		// patch 1; Tom's were on patch 2, which changed.
 		v2: {Reviewed: 1, OpenComments: 2, Checks: store.CheckCounts{Warning: 1}},
@@ -72,6 +73,19 @@ func TestDashboardCounts(t *testing.T) {
 		if a != r.Stats.Acked || rv != r.Stats.Reviewed || ts != r.Stats.Tested {
 			t.Errorf("series %d: page's A/R/T = %d/%d/%d, dashboard's %+v", r.ID, a, rv, ts, r.Stats)
 		}
+		cs, err := svc.SeriesComments(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open := 0
+		for _, c := range cs {
+			if !c.Bot && !c.Resolved {
+				open++
+			}
+		}
+		if open != r.Stats.OpenComments {
+			t.Errorf("series %d: page's unresolved = %d, dashboard's %d", r.ID, open, r.Stats.OpenComments)
+		}
 	}
 
 	// Resolving "Why 5?" on v1 takes it off both (v2 carries only
@@ -81,7 +95,7 @@ func TestDashboardCounts(t *testing.T) {
 		t.Fatalf("ResolveComment() = %v", err)
 	}
 	rows, err = svc.Dashboard(ctx, "dev", store.SeriesFilter{})
-	if err != nil || rows[0].Stats.OpenComments != 1 || rows[1].Stats.OpenComments != 1 {
+	if err != nil || rows[0].Stats.OpenComments != 1 || rows[1].Stats.OpenComments != 3 {
 		t.Errorf("after resolving: %+v, %v", rows, err)
 	}
 

@@ -68,8 +68,8 @@ type SeriesStats struct {
 	Acked    int `json:"acked"`
 	Reviewed int `json:"reviewed"`
 	Tested   int `json:"tested"`
-	// OpenComments counts the unresolved line comments of people (not
-	// of programs: CI, "applied") on the series' patches.
+	// OpenComments counts the unresolved review comments of people (not
+	// of programs: CI, "applied") on the series, as its page does.
 	OpenComments int `json:"open_comments"`
 	// LastActivity is the date of the newest message of the series'
 	// thread (its Date: an imported archive arrived all at once).

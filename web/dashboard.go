@@ -48,6 +48,7 @@ type dashQuery struct {
 // dashColumn is a sortable column header.
 type dashColumn struct {
 	Sort, Label, Title, URL string
+	Legend                  string // what the counts are, in order
 	Current                 bool
 }
 
@@ -150,8 +151,8 @@ func (dq dashQuery) page(keep url.Values, list []store.SeriesRow) (dashView, []s
 	}
 	v.SupersededURL = "?" + toggle.Encode()
 	for _, c := range []dashColumn{
-		{Sort: store.SortChecks, Label: "Checks", Title: "checks: success / warning / fail; sort by failing checks"},
-		{Sort: store.SortReviews, Label: "Reviews", Title: "Acked-by / Reviewed-by / Tested-by; sort by reviews"},
+		{Sort: store.SortChecks, Label: "Checks", Legend: "S W F", Title: "checks: success / warning / fail; sort by failing checks"},
+		{Sort: store.SortReviews, Label: "Reviews", Legend: "A R T", Title: "Acked-by / Reviewed-by / Tested-by; sort by reviews"},
 		{Sort: store.SortActivity, Label: "Activity", Title: "the newest message of the thread; sort by it"},
 		{Sort: store.SortDate, Label: "Date", Title: "when the series was sent; sort by it (newest first)"},
 	} {
