@@ -27,6 +27,7 @@ type Service struct {
 	in     *Ingester
 	domain string
 	c      *readCache // threadcache.go
+	dc     *dashCache // dashboard.go
 }
 
 // ServiceConfig is what a Service that writes needs (New).
@@ -44,7 +45,7 @@ func NewService(st store.Store) *Service { return New(st, ServiceConfig{}) }
 
 // New returns a Service on st, posting through cfg.Ingester.
 func New(st store.Store, cfg ServiceConfig) *Service {
-	return &Service{st: st, in: cfg.Ingester, domain: cfg.Domain, rangeDiffer: cfg.RangeDiffer, c: newReadCache()}
+	return &Service{st: st, in: cfg.Ingester, domain: cfg.Domain, rangeDiffer: cfg.RangeDiffer, c: newReadCache(), dc: &dashCache{}}
 }
 
 // Lists returns every list with its counts.
@@ -160,20 +161,7 @@ func (s *Service) carryTrailers(ctx context.Context, se *store.Series, patches [
 			return err
 		}
 		CollectTrailers(prev, pps, msgs)
-		for _, pp := range pps {
-			for _, i := range want[pp.PatchID] {
-				for _, t := range pp.Trailers {
-					if t.FromMessageID == pp.MessageID || t.CarriedFrom != 0 {
-						continue // the author's own, or carried there itself
-					}
-					if hasTrailer(patches[i].Trailers, t) {
-						continue
-					}
-					t.CarriedFrom = max(prev.Version, 1)
-					patches[i].Trailers = append(patches[i].Trailers, t)
-				}
-			}
-		}
+		carryInto(patches, want, prev, pps)
 		prevID = prev.Previous
 	}
 	return nil

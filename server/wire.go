@@ -25,6 +25,7 @@ var (
 	_ web.Reader        = (*review.Service)(nil)
 	_ web.ListReader    = (*review.Service)(nil)
 	_ web.SeriesReader  = (*review.Service)(nil)
+	_ web.Dashboarder   = (*review.Service)(nil)
 	_ web.SeriesDiffer  = (*review.Service)(nil)
 	_ web.ThreadReader  = (*review.Service)(nil)
 	_ web.MessageReader = (*review.Service)(nil)
@@ -39,6 +40,7 @@ var (
 	_ web.Accounts      = (*review.Accounts)(nil)
 	_ web.ListServer    = (*lists.Server)(nil)
 	_ web.Notifier      = (*webhook.Dispatcher)(nil)
+	_ web.CIRerunner    = (*ci.Scheduler)(nil)
 
 	_ ci.SchedulerStore = (*timedJobs)(nil)
 	_ ci.Workspace      = (*gitrepo.Workspace)(nil)

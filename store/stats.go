@@ -34,6 +34,14 @@ type SeriesFilter struct {
 	Before    int64  // only ids < Before
 	After     int64  // only ids > After (Before wins when both are set)
 	Limit     int    // 0 means 50; at most 1000
+
+	// The dashboard's (DashboardSeries; FilterSeries ignores them).
+	Lists       []string // with list "", the series of these lists
+	Current     bool     // leave out superseded revisions
+	NeedsReview bool     // only series without Reviewed-by or Acked-by
+	RepliedBy   []string // only series whose thread has a reply from one of these addresses
+	Sort        string   // "" (SortDate) or one of Sorts
+	Offset      int      // the page's start, for the sorts but SortDate
 }
 
 // ThreadSummary is a thread as the list page shows it.

@@ -30,6 +30,7 @@ import (
 type Store interface {
 	Archive
 	Reviews
+	Dashboard
 	Accounts
 	MailingList
 	Repos

@@ -763,6 +763,8 @@ func TestPrivateListRouteWalk(t *testing.T) {
 	f.st = nil             // moderation calls only record: each walks alike
 	var released, applied []int64
 	e.h.cfg.CIRelease = func(ctx context.Context, id int64) error { released = append(released, id); return nil }
+	var rerun []int64
+	e.h.cfg.CIRerun = rerunFunc(func(ctx context.Context, id int64) error { rerun = append(rerun, id); return nil })
 	e.h.cfg.Apply = func(ctx context.Context, id int64, by string) (string, error) {
 		applied = append(applied, id)
 		return "Applied to main, thanks!", nil
@@ -829,6 +831,9 @@ func TestPrivateListRouteWalk(t *testing.T) {
 		"POST /api/v1/series/{id}/checks":      {{"POST", "/api/v1/series/" + id + "/checks", `{"context":"other-ci","state":"success"}`, 201}},
 		"POST /api/v1/series/{id}/ci/release":  {{"POST", "/api/v1/series/" + id + "/ci/release", "", 200}},
 		"POST /series/{id}/ci/release":         {{"POST", "/series/" + id + "/ci/release", "", 303}},
+		"POST /api/v1/series/{id}/ci/rerun":    {{"POST", "/api/v1/series/" + id + "/ci/rerun", "", 202}},
+		"POST /series/{id}/ci/rerun":           {{"POST", "/series/" + id + "/ci/rerun", "", 303}},
+		"GET /series/{id}/compare":             {{"GET", "/series/" + id + "/compare?from=1&to=2", "", 303}},
 		"POST /api/v1/series/{id}/apply":       {{"POST", "/api/v1/series/" + id + "/apply", "", 200}},
 		"POST /series/{id}/apply":              {{"POST", "/series/" + id + "/apply", "", 303}},
 		"GET /api/v1/checks/{id}/log":          {{"GET", "/api/v1/checks/" + chkID + "/log", "", 200}},
@@ -849,6 +854,8 @@ func TestPrivateListRouteWalk(t *testing.T) {
 		"GET /{$}": true, "GET /healthz": true, "GET /api/{rest...}": true, "GET /api/v1/lists": true, "GET /static/style.css": true, "GET /static/drafts.js": true, "GET /static/review.js": true, "GET /": true,
 		"GET /signin": true, "POST /signin": true, "POST /signout": true, "GET /signup": true, "POST /signup": true,
 		"GET /confirm/{token}": true, "GET /account": true, "POST /account/password": true, "POST /account/tokens": true, "POST /account/tokens/{id}/revoke": true,
+		// The lists the reader may read, by access.Allowed: TestMyReviews.
+		"GET /account/reviews": true,
 	}
 	for _, p := range e.h.mux.patterns {
 		if noList[p] {
@@ -894,6 +901,9 @@ func TestPrivateListRouteWalk(t *testing.T) {
 	// Only the member's two requests reached the go-ahead and apply.
 	if len(released) != 2 || released[0] != e.series["sec"] {
 		t.Errorf("CI released for %v, want the member's two requests", released)
+	}
+	if len(rerun) != 2 || rerun[0] != e.series["sec"] {
+		t.Errorf("CI re-run for %v, want the member's two requests", rerun)
 	}
 	if len(applied) != 2 || applied[0] != e.series["sec"] {
 		t.Errorf("applied %v, want the member's two requests", applied)

@@ -270,6 +270,10 @@ type viewCheck struct {
 	// Link is true when URL is http(s): only then is it a link.
 	Link   bool
 	LogURL string
+	// Sandbox is the commit CI made applying the patch in its scratch
+	// worktree (a patchwell/apply check): shown as such, never as one of
+	// the branch's.
+	Sandbox string
 }
 
 func toViewChecks(cs []store.Check) []viewCheck {
@@ -281,6 +285,9 @@ func toViewChecks(cs []store.Check) []viewCheck {
 		}
 		if c.Log != "" {
 			v.LogURL = "/api/v1/checks/" + strconv.FormatInt(c.ID, 10) + "/log"
+		}
+		if m := sandboxCommit.FindStringSubmatch(c.Description); m != nil && c.Context == ciContextPrefix+"apply" {
+			v.Sandbox = m[1]
 		}
 		v.Log = "" // not shown on the page
 		out = append(out, v)

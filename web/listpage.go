@@ -53,7 +53,8 @@ type listPage struct {
 	Status, Submitter  string
 	Title              string
 	Filtered           bool
-	Series             []store.Series
+	Table              dashTable      // the series (dashboard.go)
+	Reviews            []statusChoice // the review filter's choices
 	Threads            []store.ThreadSummary
 	Prev, Next         string
 	SMTPHost, SMTPPort string
@@ -104,7 +105,7 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, name string) 
 	}
 	switch d.Tab {
 	case "series":
-		err = h.seriesTab(r.Context(), q, &d)
+		err = h.seriesTab(r, q, &d)
 	case "threads":
 		err = h.threadsTab(r.Context(), q, &d)
 	default:
@@ -154,7 +155,7 @@ func textParam(q url.Values, name string, max int) (string, error) {
 	return s, nil
 }
 
-func (h *Handler) seriesTab(ctx context.Context, q url.Values, d *listPage) error {
+func (h *Handler) seriesTab(r *http.Request, q url.Values, d *listPage) error {
 	f := store.SeriesFilter{Limit: listPageSize + 1}
 	f.Status = q.Get("status")
 	if f.Status != "" && f.Status != store.StatusOpen && !slices.Contains(statuses, f.Status) {
@@ -167,47 +168,36 @@ func (h *Handler) seriesTab(ctx context.Context, q url.Values, d *listPage) erro
 	if f.Title, err = textParam(q, "title", maxTitleLen); err != nil {
 		return err
 	}
-	before, err := keyParam(q, "before", 63)
+	dq, err := h.dashParams(r, q, &f)
 	if err != nil {
 		return err
 	}
-	after, err := keyParam(q, "after", 63)
-	if err != nil {
-		return err
-	}
-	f.Before, f.After = int64(before), int64(after)
 	d.Status, d.Submitter, d.Title = f.Status, f.Submitter, f.Title
-	d.Filtered = f.Status != "" || f.Submitter != "" || f.Title != ""
+	d.Filtered = f.Status != "" || f.Submitter != "" || f.Title != "" || dq.Review != ""
 	d.Statuses = append(d.Statuses, statusChoice{"", "any", f.Status == ""}, statusChoice{store.StatusOpen, "open", f.Status == store.StatusOpen})
 	for _, s := range statuses {
 		d.Statuses = append(d.Statuses, statusChoice{s, strings.ReplaceAll(s, "_", " "), f.Status == s})
 	}
-	list, err := h.r.FilterSeries(ctx, d.List.Name, f)
+	list, err := h.r.Dashboard(r.Context(), d.List.Name, f)
 	if err != nil {
+		if errors.Is(err, store.ErrInvalid) {
+			return errPage(err.Error())
+		}
 		return err
 	}
-	newer, older := f.Before > 0, f.After > 0
-	if len(list) > listPageSize {
-		if f.Before == 0 && f.After > 0 {
-			newer, list = true, list[1:]
-		} else {
-			older, list = true, list[:listPageSize]
-		}
-	}
-	for i := range list {
-		list[i].Subject = visible(list[i].Subject)
-		list[i].Submitter.Name = visible(list[i].Submitter.Name)
-	}
-	d.Series = list
 	keep := url.Values{}
 	for k, v := range map[string]string{"status": f.Status, "submitter": f.Submitter, "title": f.Title} {
 		if v != "" {
 			keep.Set(k, v)
 		}
 	}
-	if len(list) > 0 {
-		d.Prev, d.Next = pageLinks(keep, newer, older, strconv.FormatInt(list[0].ID, 10), strconv.FormatInt(list[len(list)-1].ID, 10))
+	d.Table.Dash, d.Table.Series = dq.page(keep, list)
+	d.Prev, d.Next = d.Table.Dash.Prev, d.Table.Dash.Next
+	d.Table.Empty = "No series."
+	if d.Filtered {
+		d.Table.Empty = "No series match these filters."
 	}
+	d.Reviews = dq.reviewChoices(h.currentUser(r) != nil)
 	return nil
 }
 

@@ -189,6 +189,10 @@ type seriesPage struct {
 	// WaitsGoAhead: CI holds the series for a maintainer's go-ahead
 	// (shown as a button to those who may give it).
 	WaitsGoAhead bool
+	// CanRerun offers maintainers "Re-run checks" (cirerun.go).
+	CanRerun bool
+	// Picker: the revisions, v1..vN, and a range-diff form (picker.go).
+	Picker *revisionPicker
 	// Apply: the list's branch, the "Apply to BRANCH" button for those
 	// who may apply, the commits once applied (apply.go).
 	Apply applyBlock
@@ -272,6 +276,11 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	attachChecks(&d, checks)
+	d.CanRerun = h.canRerun(&d, checks)
+	if d.Picker, err = h.picker(r.Context(), s); err != nil {
+		h.fail(w, r, "series", err)
+		return
+	}
 	for _, c := range checks {
 		if h.cfg.CIRelease != nil && c.Context == "patchwell/check" && c.State == store.CheckPending &&
 			strings.HasPrefix(c.Description, "waiting for a maintainer") {

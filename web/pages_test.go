@@ -59,9 +59,11 @@ func TestPages(t *testing.T) {
 		code       int
 		want, not  []string
 	}{
+		// Superseded revisions are hidden unless asked for.
 		{"list page", "/dev/", 200,
-			[]string{"dev@lists.example.org", `href="/series/2/"`, "[PATCH v2 0/2] fix it", "--smtp-server=mail.example.org", "status=superseded"},
-			nil},
+			[]string{"dev@lists.example.org", `href="/series/2/"`, "[PATCH v2 0/2] fix it", "--smtp-server=mail.example.org", "?superseded=1"},
+			[]string{`href="/series/1/"`}},
+		{"list page with superseded", "/dev/?superseded=1", 200, []string{`href="/series/1/"`, "status=superseded"}, nil},
 		// The fake Reader does not filter; the store's filter has its own tests.
 		{"list page, status filter", "/dev/?status=superseded", 200, []string{`href="/series/1/"`}, nil},
 		{"list page, bad status", "/dev/?status=bogus", 400, nil, nil},

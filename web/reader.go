@@ -17,6 +17,7 @@ import (
 type Reader interface {
 	ListReader
 	SeriesReader
+	Dashboarder
 	SeriesDiffer
 	ThreadReader
 	MessageReader
@@ -68,6 +69,17 @@ type SeriesReader interface {
 	// and commit message by patch index: texts that only parsing the
 	// stored mail gives.
 	SeriesTexts(ctx context.Context, id int64) (cover string, diffs, messages map[int]string, err error)
+}
+
+// Dashboarder reads the series of the list page and of "my reviews" with
+// the counts they show (checks, reviews, open comments, last activity),
+// made for the whole page at once.
+type Dashboarder interface {
+	// Dashboard returns a page of series as f selects and orders, with
+	// their store.SeriesStats; with list "", the series of f.Lists;
+	// store.ErrNotFound for an unknown list, store.ErrInvalid for an
+	// unknown order.
+	Dashboard(ctx context.Context, list string, f store.SeriesFilter) ([]store.SeriesRow, error)
 }
 
 // SeriesDiffer reads the revisions of a series and what changed between

@@ -69,6 +69,9 @@ type Config struct {
 	// go-ahead to run CI (store.ErrNotFound: no job; store.ErrConflict:
 	// the job is not held); nil: the route answers 404.
 	CIRelease func(ctx context.Context, seriesID int64) error
+	// CIRerun queues a series' CI job again (a maintainer's re-run);
+	// nil: its routes answer 404.
+	CIRerun CIRerunner
 	// SendMail sends a message the site writes (the sign-up
 	// confirmation) to one address; nil writes the link to the log
 	// instead, for the operator to pass on.
@@ -176,6 +179,9 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.ciReleaseRoutes()
 	h.applyRoutes()
 	h.checkRoutes()
+	h.dashRoutes()
+	h.ciRerunRoutes()
+	h.pickerRoutes()
 	return h
 }
 
