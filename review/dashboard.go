@@ -44,11 +44,23 @@ func (s *Service) Dashboard(ctx context.Context, list string, f store.SeriesFilt
 	if err != nil {
 		return nil, err
 	}
+	verdicts, err := s.VerdictsOf(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	out := rows[:0]
 	for _, r := range rows {
 		r.Stats.Checks = checks[r.ID]
 		r.Stats.Acked, r.Stats.Reviewed, r.Stats.Tested = countReviews(patches[r.ID])
 		r.Stats.OpenComments = open[r.ID]
+		for _, v := range verdicts[r.ID] {
+			if v.Kind == store.VerdictChangesRequested {
+				r.Stats.ChangesRequested++
+			}
+		}
+		if f.ChangesRequested && r.Stats.ChangesRequested == 0 {
+			continue // asked for changes, then approved
+		}
 		// The store tells reviewed series by their thread's replies; a
 		// trailer carried from an earlier revision it does not see.
 		if f.NeedsReview && r.Stats.Acked+r.Stats.Reviewed > 0 {

@@ -276,3 +276,43 @@ func TestSubmitPendingNoCover(t *testing.T) {
 		t.Errorf("verdicts after the request: %s", verdictsOf(vs))
 	}
 }
+
+// TestDashboardChangesRequested: the dashboard counts the reviewers whose
+// standing verdict asks for changes, and its filter keeps only those
+// series; a later approval by the same reviewer takes the request back.
+func TestDashboardChangesRequested(t *testing.T) {
+	in, st := newTestIngester(t)
+	ctx := context.Background()
+	svc := NewService(st)
+	deliver(t, in, coverSeries(1, secondDiff)...)
+	reply := func(from, msgid, parent, body string, n int) []byte {
+		return rawMail(from, msgid, parent, "Re: [PATCH 0/2] wdt fixes", fmt.Sprintf("Tue, 6 Aug 2024 10:00:%02d +0000", n), body)
+	}
+	deliver(t, in, reply("Carl Critic <carl@example.org>", "c1@example.org", "v1-0@example.org", "The locking is wrong.\n\nChanges-requested: yes\n", 1))
+	v1 := seriesOf(t, st, "v1-1@example.org")
+	rows := func(f store.SeriesFilter) map[int64]int {
+		t.Helper()
+		rs, err := svc.Dashboard(ctx, "dev", f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[int64]int{}
+		for _, r := range rs {
+			out[r.ID] = r.Stats.ChangesRequested
+		}
+		return out
+	}
+	if got := rows(store.SeriesFilter{}); got[v1] != 1 {
+		t.Errorf("Dashboard() changes requested = %v, want 1 on series %d", got, v1)
+	}
+	if got := rows(store.SeriesFilter{ChangesRequested: true}); len(got) != 1 || got[v1] != 1 {
+		t.Errorf("Dashboard(changes requested) = %v, want series %d alone", got, v1)
+	}
+	deliver(t, in, reply("Carl Critic <carl@example.org>", "c2@example.org", "v1-0@example.org", "Fine after all.\n\nAcked-by: Carl Critic <carl@example.org>\n", 2))
+	if got := rows(store.SeriesFilter{}); got[v1] != 0 {
+		t.Errorf("after the approval: changes requested = %v, want 0", got)
+	}
+	if got := rows(store.SeriesFilter{ChangesRequested: true}); len(got) != 0 {
+		t.Errorf("after the approval: Dashboard(changes requested) = %v, want none", got)
+	}
+}

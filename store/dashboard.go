@@ -92,6 +92,7 @@ const (
 	likeReviewed = `'%"key":"Reviewed-by"%'`
 	likeAcked    = `'%"key":"Acked-by"%'`
 	likeTested   = `'%"key":"Tested-by"%'`
+	likeChanges  = `'%"key":"Changes-requested"%'`
 )
 
 // reviewReplies is the condition on m (a message) of a reply in the
@@ -156,6 +157,11 @@ func (s *DB) DashboardSeries(ctx context.Context, list string, f SeriesFilter) (
 					WHERE a.series_id = s.id AND b.series_id = pv.id AND a.patch_id <> ''))`,
 			`NOT EXISTS (SELECT 1 FROM patches p WHERE p.series_id = s.id AND p.trailers IS NOT NULL
 				AND (p.trailers LIKE `+likeReviewed+` OR p.trailers LIKE `+likeAcked+`))`)
+	}
+	if f.ChangesRequested {
+		where = append(where, `(EXISTS (SELECT 1 FROM messages m WHERE `+reviewReplies("s", likeChanges)+`)
+			OR EXISTS (SELECT 1 FROM series pv JOIN messages m ON m.thread_id = pv.thread_id WHERE pv.id = s.previous
+				AND `+reviewReplies("pv", likeChanges)+`))`)
 	}
 	if len(f.RepliedBy) > 0 {
 		where = append(where, `EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = s.thread_id AND m.kind = 'reply'

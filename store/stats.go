@@ -40,8 +40,12 @@ type SeriesFilter struct {
 	Current     bool     // leave out superseded revisions
 	NeedsReview bool     // only series without Reviewed-by or Acked-by
 	RepliedBy   []string // only series whose thread has a reply from one of these addresses
-	Sort        string   // "" (SortDate) or one of Sorts
-	Offset      int      // the page's start, for the sorts but SortDate
+	// ChangesRequested: only series with a reply asking for changes (a
+	// Changes-requested line) in their thread or their previous
+	// revision's; review.Dashboard keeps those whose verdicts say so.
+	ChangesRequested bool
+	Sort             string // "" (SortDate) or one of Sorts
+	Offset           int    // the page's start, for the sorts but SortDate
 }
 
 // ThreadSummary is a thread as the list page shows it.

@@ -19,21 +19,20 @@ import (
 // sortable by column (links in the headers: no script needed). "My
 // reviews" (/account/reviews) is the same table over every list the
 // reader may read, for the series they replied to.
-//
-// Verdicts ("changes requested" per reviewer) are to come: their filter
-// is one more reviewFilters entry setting a SeriesFilter field, their
-// column is the template's "dashVerdict" blocks, shown when
-// dashView.Verdicts is set, reading store.SeriesStats.ChangesRequested.
+// The Changes column counts the reviewers whose standing verdict is a
+// request for changes (review.Service.VerdictsOf), and the "changes
+// requested" filter keeps the series that have one.
 
 // Review filters (?review=).
 const (
-	reviewNeeds = "needs" // no Reviewed-by or Acked-by yet
-	reviewMine  = "mine"  // the signed-in reader replied on the thread
+	reviewNeeds   = "needs"   // no Reviewed-by or Acked-by yet
+	reviewMine    = "mine"    // the signed-in reader replied on the thread
+	reviewChanges = "changes" // a reviewer asked for changes
 )
 
 // reviewFilters are the review filter's choices, in the form's order;
 // mine is shown to signed-in readers only.
-var reviewFilters = []statusChoice{{"", "any", false}, {reviewNeeds, "needs review", false}, {reviewMine, "has my review", false}}
+var reviewFilters = []statusChoice{{"", "any", false}, {reviewNeeds, "needs review", false}, {reviewChanges, "changes requested", false}, {reviewMine, "has my review", false}}
 
 // dashQuery is the dashboard's own request parameters.
 type dashQuery struct {
@@ -60,7 +59,7 @@ type dashView struct {
 	Superseded    bool
 	SupersededURL string // the toggle
 	Prev, Next    string
-	// Verdicts shows the "changes requested" column (to come).
+	// Verdicts shows the "changes requested" column.
 	Verdicts bool
 }
 
@@ -97,6 +96,8 @@ func (h *Handler) dashParams(r *http.Request, q url.Values, f *store.SeriesFilte
 	case "":
 	case reviewNeeds:
 		f.NeedsReview = true
+	case reviewChanges:
+		f.ChangesRequested = true
 	case reviewMine:
 		u := h.currentUser(r)
 		if u == nil {
@@ -104,7 +105,7 @@ func (h *Handler) dashParams(r *http.Request, q url.Values, f *store.SeriesFilte
 		}
 		f.RepliedBy = []string{u.Email}
 	default:
-		return dq, errPage(fmt.Sprintf("unknown review filter %q: want %s or %s", dq.Review, reviewNeeds, reviewMine))
+		return dq, errPage(fmt.Sprintf("unknown review filter %q: want %s, %s or %s", dq.Review, reviewNeeds, reviewChanges, reviewMine))
 	}
 	if dq.Sort == "" {
 		before, err := keyParam(q, "before", 63)
@@ -132,7 +133,7 @@ func (h *Handler) dashParams(r *http.Request, q url.Values, f *store.SeriesFilte
 // makes the links: sort headers, the superseded toggle, newer and older
 // pages, each keeping the filters in keep.
 func (dq dashQuery) page(keep url.Values, list []store.SeriesRow) (dashView, []store.SeriesRow) {
-	v := dashView{Sort: dq.Sort, Review: dq.Review, Superseded: dq.Superseded, Columns: map[string]dashColumn{}}
+	v := dashView{Sort: dq.Sort, Review: dq.Review, Superseded: dq.Superseded, Columns: map[string]dashColumn{}, Verdicts: true}
 	if v.Sort == "" {
 		v.Sort = store.SortDate
 	}
