@@ -34,15 +34,20 @@ type errorFrame struct{}
 // (/series/ID/).
 type framer interface{ frameList() string }
 
-// framed puts the site header right after page's <body> tag. A page
+// framed puts the site header right after page's <body> tag (which may
+// have attributes). A page
 // without one, or a header that does not render, is left as it is: the
 // header is an aid, not the page.
 func (h *Handler) framed(r *http.Request, page []byte, data any) []byte {
-	i := bytes.Index(page, []byte("<body>"))
+	i := bytes.Index(page, []byte("<body"))
 	if i < 0 || r == nil {
 		return page
 	}
-	i += len("<body>")
+	end := bytes.IndexByte(page[i:], '>')
+	if end < 0 {
+		return page
+	}
+	i += end + 1
 	d := frameData{Site: h.cfg.Domain, User: h.currentUser(r), CSRF: h.csrfToken(r)}
 	if d.Site == "" {
 		d.Site = "patchwell"

@@ -46,6 +46,7 @@ func TestSiteFrame(t *testing.T) {
 			`placeholder="Search dev"`, `href="/signin?next=%2Fdev%2F"`}, nil},
 		{"/dev/?q=fix", "", []string{`action="/dev/"`, `value="fix"`}, nil},
 		{"/series/2/", "", []string{`action="/dev/"`, `href="/signin?next=%2Fseries%2F2%2F"`}, nil},
+		{"/series/2/?view=split", "", []string{`<body class="wide">` + "\n" + `<header class="site"`}, nil},
 		{"/series/2/", "sess", []string{`<a href="/account">Rita</a>`, `action="/signout"`,
 			`name="csrf" value="` + csrfFor("sess") + `"`}, []string{">Sign in<"}},
 		{"/nosuch/", "", []string{`<header class="site"`, `<a href="/signin">Sign in</a>`}, []string{"next="}},

@@ -196,4 +196,20 @@ func TestPendingReviewInBrowser(t *testing.T) {
 	if len(api.Reviews) != 1 || api.Reviews[0].Kind != "Reviewed-by" || len(api.Issues) != 1 || api.Issues[0].State != "open" {
 		t.Errorf("API reviews %+v, issues %+v", api.Reviews, api.Issues)
 	}
+
+	// The verdict on the list page: Rita's Reviewed-by in the A/R/T
+	// counts, no request for changes.
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/dev/"), chromedp.WaitVisible(chromedp.CSS(`table.dashboard`))); err != nil {
+		t.Fatalf("list page: %v", err)
+	}
+	row := fmt.Sprintf(`table.dashboard tr:has(a[href="/series/%d/"])`, s.ID)
+	art, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(row+" td.art")))
+	if err != nil || art != "0 1 0" {
+		t.Errorf("the list page's reviews of the series: %q, %v; want A/R/T 0 1 0", art, err)
+	}
+	changes, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(row+" td.changes")))
+	if err != nil || changes != "–" {
+		t.Errorf("the list page's changes requested: %q, %v; want none", changes, err)
+	}
+	shot("list-verdict.png")
 }
