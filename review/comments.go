@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"patchwell/core"
-	"patchwell/review/patchmail"
 	"patchwell/store"
 )
 
@@ -621,7 +620,29 @@ func commentOf(f Found, m *store.Message) store.LineComment {
 // carries unchanged (same patch-id), marked CarriedFrom. Comments come in
 // patch order, then in the order the replies arrived.
 func (s *Service) SeriesComments(ctx context.Context, id int64) ([]store.LineComment, error) {
-	cs, _, err := s.seriesComments(ctx, id, 0, &threadCache{walked: map[int64]bool{}, parsed: map[int64]parsedMail{}})
+	// Kept for the store's generation, read first (as the page cache
+	// does): a write while they are made leaves them under the old one.
+	gen, gerr := s.st.Generation(ctx)
+	if gerr == nil {
+		s.dc.mu.Lock()
+		s.dc.turn(gen)
+		cs, ok := s.dc.comments[id]
+		s.dc.mu.Unlock()
+		if ok {
+			return slices.Clone(cs), nil
+		}
+	}
+	cs, _, err := s.seriesComments(ctx, id, 0, s.newThreadCache())
+	if err == nil && gerr == nil {
+		s.dc.mu.Lock()
+		if s.dc.gen == gen {
+			if len(s.dc.comments) >= maxCommentsCache {
+				s.dc.comments = map[int64][]store.LineComment{}
+			}
+			s.dc.comments[id] = slices.Clone(cs)
+		}
+		s.dc.mu.Unlock()
+	}
 	return cs, err
 }
 
@@ -630,6 +651,12 @@ func (s *Service) SeriesComments(ctx context.Context, id int64) ([]store.LineCom
 type threadCache struct {
 	walked map[int64]bool
 	parsed map[int64]parsedMail // by message row id
+	// texts keeps parsed mail across calls, by content hash.
+	texts *readCache
+}
+
+func (s *Service) newThreadCache() *threadCache {
+	return &threadCache{walked: map[int64]bool{}, parsed: map[int64]parsedMail{}, texts: s.c}
 }
 
 type parsedMail struct {
@@ -648,11 +675,11 @@ func (c *threadCache) load(ctx context.Context, st store.Store, tid int64, list 
 		if m.List != list || (m.Kind != core.KindPatch && m.Kind != core.KindReply) {
 			return nil
 		}
-		pm, err := patchmail.Parse(raw)
-		if err != nil {
+		t := c.texts.mailTexts(raw)
+		if !t.OK {
 			return nil // stored but unparsable: nothing to show
 		}
-		c.parsed[m.ID] = parsedMail{m: *m, body: pm.Body, diff: pm.Diff, automatic: pm.Automatic}
+		c.parsed[m.ID] = parsedMail{m: *m, body: t.Body, diff: t.Diff, automatic: t.Automatic}
 		return nil
 	})
 }

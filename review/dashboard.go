@@ -201,9 +201,7 @@ func (s *Service) openComments(ctx context.Context, ids []int64) (map[int64]int,
 	out := make(map[int64]int, len(ids))
 	var miss []int64
 	dc.mu.Lock()
-	if dc.gen != gen {
-		dc.gen, dc.open = gen, map[int64]int{}
-	}
+	dc.turn(gen)
 	for _, id := range ids {
 		if n, ok := dc.open[id]; ok {
 			out[id] = n
@@ -212,7 +210,7 @@ func (s *Service) openComments(ctx context.Context, ids []int64) (map[int64]int,
 		}
 	}
 	dc.mu.Unlock()
-	cache := &threadCache{walked: map[int64]bool{}, parsed: map[int64]parsedMail{}}
+	cache := s.newThreadCache()
 	got := make(map[int64]int, len(miss))
 	for _, id := range miss {
 		cs, _, err := s.seriesComments(ctx, id, 0, cache)
@@ -246,12 +244,25 @@ func (s *Service) openComments(ctx context.Context, ids []int64) (map[int64]int,
 // maxDashCache bounds how many series' open comment counts are kept.
 const maxDashCache = 100000
 
-// dashCache keeps the open comment counts of series for one store
-// generation.
+// dashCache keeps, for one store generation, the open comment counts of
+// series (the dashboard) and their comments (SeriesComments: the series
+// page asks for them, and again for its issues).
 type dashCache struct {
-	mu   sync.Mutex
-	gen  uint64
-	open map[int64]int
+	mu       sync.Mutex
+	gen      uint64
+	open     map[int64]int
+	comments map[int64][]store.LineComment
+}
+
+// maxCommentsCache bounds how many series' comments are kept.
+const maxCommentsCache = 2000
+
+// turn empties the cache when the generation is not its own; the caller
+// holds mu.
+func (dc *dashCache) turn(gen uint64) {
+	if dc.gen != gen || dc.open == nil {
+		dc.gen, dc.open, dc.comments = gen, map[int64]int{}, map[int64][]store.LineComment{}
+	}
 }
 
 // carryInto adds to patches (wanted by patch-id in want) the trailers

@@ -56,6 +56,7 @@ type readCache struct {
 type mailText struct {
 	Body, Diff string
 	Message    string // a patch's commit message, without its trailer block
+	Automatic  bool   // a program wrote it (Auto-Submitted)
 	OK         bool   // it parsed
 }
 
@@ -84,7 +85,7 @@ func (c *readCache) mailTexts(raw []byte) mailText {
 	}
 	var t mailText
 	if pm, err := patchmail.Parse(raw); err == nil {
-		t = mailText{Body: pm.Body, Diff: pm.Diff, Message: patchmail.WithoutTrailers(pm.CommitMessage), OK: true}
+		t = mailText{Body: pm.Body, Diff: pm.Diff, Message: patchmail.WithoutTrailers(pm.CommitMessage), Automatic: pm.Automatic, OK: true}
 	}
 	c.texts.Set(sum, t)
 	return t

@@ -32,6 +32,7 @@ var bench struct {
 	once   sync.Once
 	err    error
 	st     *store.DB
+	dir    string // the data directory
 	h      http.Handler
 	thread string // escaped Message-ID of the thread closest to 32 messages
 	series int64
@@ -94,7 +95,7 @@ func loadBench() error {
 	if err := db.QueryRow(`SELECT id FROM series WHERE thread_id = ? ORDER BY id LIMIT 1`, tid).Scan(&bench.series); err != nil {
 		return err
 	}
-	bench.st = st
+	bench.st, bench.dir = st, dir
 	bench.thread = url.PathEscape(mid)
 	bench.h = web.New(review.NewService(st), web.Config{Domain: "bench.example"}, nil)
 	return nil
