@@ -2,7 +2,7 @@ package review
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -43,33 +43,53 @@ func (s *Service) Verdicts(ctx context.Context, id int64) ([]store.Verdict, erro
 // with one read of their threads; store.ErrNotFound when one of ids is
 // unknown.
 func (s *Service) VerdictsOf(ctx context.Context, ids []int64) (map[int64][]store.Verdict, error) {
+	// The series and their earlier revisions, a level at a time.
 	series := map[int64]*store.Series{}
-	get := func(id int64) (*store.Series, error) {
-		if se, ok := series[id]; ok {
-			return se, nil
+	fetch := func(want []int64) error {
+		var missing []int64
+		for _, id := range want {
+			if _, ok := series[id]; !ok && !slices.Contains(missing, id) {
+				missing = append(missing, id)
+			}
 		}
-		se, err := s.st.Series(ctx, id)
-		if err != nil {
+		if len(missing) == 0 {
+			return nil
+		}
+		ss, err := s.st.SeriesByIDs(ctx, missing)
+		for i := range ss {
+			series[ss[i].ID] = &ss[i]
+		}
+		return err
+	}
+	if err := fetch(ids); err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if series[id] == nil {
+			return nil, fmt.Errorf("series %d: %w", id, store.ErrNotFound)
+		}
+	}
+	for level, depth := ids, 0; len(level) > 0 && depth < maxCarry; depth++ {
+		var prevs []int64
+		for _, id := range level {
+			if se := series[id]; se != nil && se.Previous != 0 {
+				prevs = append(prevs, se.Previous)
+			}
+		}
+		if err := fetch(prevs); err != nil {
 			return nil, err
 		}
-		series[id] = se
-		return se, nil
+		level = prevs
 	}
 	chains := make(map[int64][]*store.Series, len(ids))
 	var threads []int64
 	for _, id := range ids {
-		se, err := get(id)
-		if err != nil {
-			return nil, err
-		}
+		se := series[id]
 		chain := []*store.Series{se}
 		for prev := se.Previous; prev != 0 && len(chain) <= maxCarry; {
-			p, err := get(prev)
-			if errors.Is(err, store.ErrNotFound) {
+			p := series[prev]
+			if p == nil {
 				break
-			}
-			if err != nil {
-				return nil, err
 			}
 			chain = append(chain, p)
 			prev = p.Previous
@@ -87,6 +107,10 @@ func (s *Service) VerdictsOf(ctx context.Context, ids []int64) (map[int64][]stor
 	}
 	// In the order they were stored (arrival times tie within a second).
 	sort.Slice(msgs, func(i, j int) bool { return msgs[i].ID < msgs[j].ID })
+	byThread := map[int64][]int{} // indexes into msgs
+	for i := range msgs {
+		byThread[msgs[i].ThreadID] = append(byThread[msgs[i].ThreadID], i)
+	}
 	type msgKey struct{ list, id string }
 	byID := make(map[msgKey]*store.Message, len(msgs))
 	for i := range msgs {
@@ -119,7 +143,14 @@ func (s *Service) VerdictsOf(ctx context.Context, ids []int64) (map[int64][]stor
 			in[c.ID] = c
 		}
 		vs := &verdictSet{series: chain[0], on: in, by: map[string]*personVerdicts{}}
-		for i := range msgs {
+		var mine []int
+		for _, c := range chain {
+			if !slices.ContainsFunc(chain[:slices.Index(chain, c)], func(o *store.Series) bool { return o.ThreadID == c.ThreadID }) {
+				mine = append(mine, byThread[c.ThreadID]...)
+			}
+		}
+		slices.Sort(mine)
+		for _, i := range mine {
 			m := &msgs[i]
 			if m.Kind != core.KindReply || m.List != chain[0].List || len(m.Trailers) == 0 {
 				continue
