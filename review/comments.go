@@ -823,14 +823,38 @@ func (s *Service) seriesComments(ctx context.Context, id int64, depth int, cache
 		for _, c := range out {
 			direct[c.MessageID] = true
 		}
+		// A changed patch is its predecessor's by commit subject, when
+		// one previous patch has it and no patch kept its patch-id.
+		bySubject := map[string]string{}
+		subjects := map[string]int{}
+		for _, p := range prevPatches {
+			if p.CommitSubject != "" {
+				bySubject[p.CommitSubject] = p.MessageID
+				subjects[p.CommitSubject]++
+			}
+		}
 		for _, p := range patches {
-			old, ok := byPatchID[p.PatchID]
-			if !ok || p.PatchID == "" {
-				continue
+			old, same := byPatchID[p.PatchID]
+			same = same && p.PatchID != ""
+			if !same {
+				if subjects[p.CommitSubject] != 1 {
+					continue
+				}
+				old = bySubject[p.CommitSubject]
 			}
 			for _, c := range prev {
 				if c.PatchMessageID != old || c.File == "" || c.Line == 0 || c.Resolved || direct[c.MessageID] {
 					continue
+				}
+				file, side, line := c.File, c.Side, c.Line
+				if same {
+					file, side, line = remapLine(prevDiffs[old], diffs[p.MessageID], file, side, line)
+				} else {
+					var ok bool
+					// The patch changed: only where the line still is.
+					if file, side, line, ok = findLine(prevDiffs[old], diffs[p.MessageID], file, side, line); !ok {
+						continue
+					}
 				}
 				if c.CarriedFrom == 0 {
 					c.CarriedPatch, c.CarriedFile, c.CarriedSide, c.CarriedLine = c.PatchMessageID, c.File, c.Side, c.Line
@@ -839,7 +863,7 @@ func (s *Service) seriesComments(ctx context.Context, id int64, depth int, cache
 					}
 				}
 				c.PatchMessageID = p.MessageID
-				c.File, c.Side, c.Line = remapLine(prevDiffs[old], diffs[p.MessageID], c.File, c.Side, c.Line)
+				c.File, c.Side, c.Line = file, side, line
 				out = append(out, c)
 			}
 		}
@@ -907,6 +931,59 @@ func (s *Service) markResolved(ctx context.Context, cs []store.LineComment) erro
 // remapLine moves a comment from a diff line of oldDiff to the line at the
 // same place in newDiff (an unchanged patch may sit at other line numbers
 // after a rebase). Where the diffs differ there, it keeps the old place.
+// findLine finds the line a comment on a changed patch answered (file,
+// side, line of oldDiff) in newDiff: the line of the same file, kind and
+// text (whitespace aside), the one nearest the old position when the text
+// comes back more than once; ok false when the new diff no longer has it.
+func findLine(oldDiff, newDiff, file, side string, line int) (string, string, int, bool) {
+	oldIx := newDiffIndex([]Target{{Diff: oldDiff}})
+	var at *dline
+	for i := range oldIx.lines {
+		d := &oldIx.lines[i]
+		if d.file != file || (d.kind != '+' && d.kind != '-' && d.kind != ' ') {
+			continue
+		}
+		if (side == store.SideOld && d.kind == '-' && d.old == line) || (side != store.SideOld && d.kind != '-' && d.new == line) {
+			at = d
+			break
+		}
+	}
+	if at == nil || strings.TrimSpace(at.norm) == "" {
+		return file, side, line, false // a blank line says too little to follow
+	}
+	newIx := newDiffIndex([]Target{{Diff: newDiff}})
+	var best *dline
+	dist := func(d *dline) int {
+		if side == store.SideOld {
+			return abs(d.old - line)
+		}
+		return abs(d.new - line)
+	}
+	for i := range newIx.lines {
+		d := &newIx.lines[i]
+		if d.file != file || d.kind != at.kind || d.norm != at.norm {
+			continue
+		}
+		if best == nil || dist(d) < dist(best) {
+			best = d
+		}
+	}
+	if best == nil {
+		return file, side, line, false
+	}
+	if best.kind == '-' {
+		return best.file, store.SideOld, best.old, true
+	}
+	return best.file, store.SideNew, best.new, true
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
 func remapLine(oldDiff, newDiff, file, side string, line int) (string, string, int) {
 	ord := func(ix *diffIndex, want func(d *dline) bool) int {
 		n := 0

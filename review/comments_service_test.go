@@ -178,3 +178,39 @@ func TestReindexKeepsReviewState(t *testing.T) {
 		t.Errorf("outbox after reindex = %+v, %v", box, err)
 	}
 }
+
+// TestCarryIntoChangedPatch: when v2 changes a patch (new patch-id, same
+// commit subject), v1's comments follow it to the lines that are still
+// there, marked carried; a comment whose line v2 changed stays behind.
+func TestCarryIntoChangedPatch(t *testing.T) {
+	in, st := newTestIngester(t)
+	ctx := context.Background()
+	svc := NewService(st)
+	deliver(t, in, patchMail(1, 1, testDiff), patchMail(1, 2, secondDiff))
+	deliver(t, in, rawMail("Rita Reviewer <rita@example.org>", "r1@example.org", "v1-1@example.org",
+		"Re: [PATCH 1/2] wdt: write twice", "Tue, 2 Aug 2024 10:00:00 +0000",
+		"On Mon, Ann Author wrote:\n> +\twriteb(0xff, priv->base + WDTRR);\n\nWhy twice?\n\n> +\tudelay(5);\n\nWhy 5?\n"))
+	changed := strings.Replace(testDiff, "+\tudelay(5);", "+\tudelay(10);", 1)
+	deliver(t, in, patchMail(2, 1, changed), patchMail(2, 2, secondDiff))
+	v2 := seriesOf(t, st, "v2-1@example.org")
+	_, ps, err := svc.Series(ctx, v2)
+	if err != nil || len(ps) != 2 {
+		t.Fatalf("Series(v2) = %v, %v", ps, err)
+	}
+	v1 := seriesOf(t, st, "v1-1@example.org")
+	_, ps1, _ := svc.Series(ctx, v1)
+	if ps[0].PatchID == ps1[0].PatchID || ps[0].CommitSubject != ps1[0].CommitSubject {
+		t.Fatalf("v2's patch 1 must be changed with the same subject: %q %q / %q %q", ps[0].PatchID, ps[0].CommitSubject, ps1[0].PatchID, ps1[0].CommitSubject)
+	}
+	cs, err := svc.SeriesComments(ctx, v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 1 {
+		t.Fatalf("v2 comments = %+v, want only Why twice?", cs)
+	}
+	c := cs[0]
+	if c.Body != "Why twice?" || c.PatchMessageID != "v2-1@example.org" || c.CarriedFrom != 1 || c.File != "drivers/wdt.c" || c.Side != "new" || c.Line != 14 {
+		t.Errorf("carried comment = %+v, want Why twice? on v2-1 drivers/wdt.c new 14, carried from v1", c)
+	}
+}
