@@ -373,8 +373,9 @@ func (h *Handler) messagePage(w http.ResponseWriter, r *http.Request, list, id s
 func messageBody(hl *highlighter, prefix, kind, body string) ([]block, []diffFile) {
 	if kind == core.KindPatch {
 		if i := diffStart(body); i >= 0 {
-			files := splitDiff(prefix, body[i:])
-			hl.patch(body[i:], files)
+			diff := withoutSignature(body[i:])
+			files := splitDiff(prefix, diff)
+			hl.patch(diff, files)
 			var blocks []block
 			if strings.TrimSpace(body[:i]) != "" {
 				blocks = splitBody(body[:i])
@@ -383,6 +384,26 @@ func messageBody(hl *highlighter, prefix, kind, body string) ([]block, []diffFil
 		}
 	}
 	return splitBody(body), nil
+}
+
+// withoutSignature cuts the signature git format-patch puts after a
+// diff ("-- " and the git version): a "-- " line followed by at most
+// four short lines none of which reads as a diff line.
+func withoutSignature(diff string) string {
+	i := strings.LastIndex(diff, "\n-- \n")
+	if i < 0 {
+		return diff
+	}
+	tail := strings.Split(strings.TrimRight(diff[i+5:], "\n"), "\n")
+	if len(tail) > 4 {
+		return diff
+	}
+	for _, l := range tail {
+		if len(l) > 80 || strings.HasPrefix(l, "diff --git ") || (l != "" && strings.ContainsRune(" +-@\\", rune(l[0]))) {
+			return diff // a diff line: the "-- " was a deleted "- "
+		}
+	}
+	return diff[:i+1]
 }
 
 // diffStart is where a patch mail's diff begins: its first "diff --git"
