@@ -1007,9 +1007,10 @@ func (t *writeTx) SeriesByStem(ctx context.Context, listID int64, submitter, ste
 		WHERE s.list_id = ? AND s.stem = ? AND s.stem != '' AND s.submitter_email = ? LIMIT 200`, listID, stem, submitter)))
 }
 
-// FindPrevious implements Tx. Two plain index lookups: a submitter may
-// have thousands of series, a subject or change-id a handful.
-func (t *writeTx) FindPrevious(ctx context.Context, listID int64, s *Series, norm string) ([]Series, error) {
+// findPrevious is Revisions.ByName. Two plain index lookups: a
+// submitter may have thousands of series, a subject or change-id a
+// handful.
+func (t *writeTx) findPrevious(ctx context.Context, listID int64, s *Series, norm string) ([]Series, error) {
 	if err := t.lockList(ctx, listID); err != nil {
 		return nil, err
 	}
@@ -1072,8 +1073,8 @@ func (t *writeTx) SeriesWithPatchIDs(ctx context.Context, listID int64, patchIDs
 	return out, nil
 }
 
-// SeriesWithPatchSubject implements Tx.
-func (t *writeTx) SeriesWithPatchSubject(ctx context.Context, listID int64, submitter, subject string) ([]Series, error) {
+// seriesWithPatchSubject is Revisions.ByPatchSubject.
+func (t *writeTx) seriesWithPatchSubject(ctx context.Context, listID int64, submitter, subject string) ([]Series, error) {
 	if err := t.lockList(ctx, listID); err != nil {
 		return nil, err
 	}
@@ -1140,8 +1141,8 @@ func (t *writeTx) PatchIndexes(ctx context.Context, seriesID int64) (map[int]boo
 	return out, rows.Err()
 }
 
-// PatchIDs implements Tx.
-func (t *writeTx) PatchIDs(ctx context.Context, seriesID int64) ([]string, error) {
+// patchIDs are the patch-ids of a series' patches, in order.
+func (t *writeTx) patchIDs(ctx context.Context, seriesID int64) ([]string, error) {
 	rows, err := t.query(ctx, `SELECT patch_id FROM patches WHERE series_id = ? ORDER BY idx`, seriesID)
 	if err != nil {
 		return nil, fmt.Errorf("patch ids: %w", err)
