@@ -25,6 +25,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	sqlite3 "github.com/mattn/go-sqlite3"
 
+	"patchwell/core"
 	"patchwell/store/internal/pgsql"
 )
 
@@ -335,6 +336,9 @@ type writeTx struct {
 	// (flush), and the ids it fetched for new rows (newID).
 	counts map[int64]*listCounts
 	ids    map[idKey]*idBlock
+	// On PostgreSQL, MessageSeries's answer about the last added
+	// message's references, asked with its lookUp.
+	seriesOf *seriesOf
 }
 
 type listCounts struct{ messages, series int }
@@ -585,6 +589,19 @@ func placeholders(n int) string {
 	return "?" + strings.Repeat(",?", n-1)
 }
 
+// numbered is n placeholders numbered from first on (?4,?5 ...).
+func numbered(first, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('?')
+		b.WriteString(strconv.Itoa(first + i))
+	}
+	return b.String()
+}
+
 // generatedID is the stable Message-ID given to a message without one.
 func generatedID(sum []byte) string {
 	return hex.EncodeToString(sum[:16]) + "@generated.patchwell.invalid"
@@ -592,6 +609,7 @@ func generatedID(sum []byte) string {
 
 // AddMessage implements Tx.
 func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error) {
+	t.seriesOf = nil
 	if err := t.lockList(ctx, m.ListID); err != nil {
 		return nil, err
 	}
@@ -715,23 +733,39 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 // trip: the row of a message with m's bytes in its list, whether its
 // Message-ID is taken there, the list's next UID (unless the transaction
 // knows it), and the threads of those of ids the list has seen (the
-// first 50; refThreads asks for the others).
+// first 50; refThreads asks for the others). For a patch or a cover
+// letter it asks MessageSeries's question about those ids too, which
+// series assembly asks next (t.seriesOf).
 func (t *writeTx) lookUp(ctx context.Context, m *NewMessage, ids []string) (dupID sql.NullInt64, taken bool, known map[string]int64, err error) {
 	head := ids[:min(len(ids), 50)]
 	args := append(make([]any, 0, len(head)+3), m.ListID, m.sum, m.MessageID)
 	for _, id := range head {
 		args = append(args, id)
 	}
-	rows, err := t.query(ctx, `SELECT 0, (SELECT id FROM messages WHERE list_id = ?1 AND sha256 = ?2),
+	q := `SELECT 0, (SELECT id FROM messages WHERE list_id = ?1 AND sha256 = ?2),
 			CASE WHEN EXISTS(SELECT 1 FROM messages WHERE list_id = ?1 AND message_id = ?3) THEN 1 ELSE 0 END,
 			(SELECT next_uid FROM lists WHERE id = ?1), ''
 		UNION ALL
-		SELECT 1, thread_id, 0, 0, message_id FROM refs WHERE list_id = ?1 AND message_id IN (`+placeholders(len(head))+`)`, args...)
+		SELECT 1, thread_id, 0, 0, message_id FROM refs WHERE list_id = ?1 AND message_id IN (` + placeholders(len(head)) + `)`
+	var pre *seriesOf
+	if m.Kind == core.KindPatch || m.Kind == core.KindCover {
+		// Columns: 2, the series, 0, the row (the first row of a
+		// Message-ID counts, as in MessageSeries), the Message-ID.
+		q += ` UNION ALL
+		SELECT 2, series_id, 0, id, message_id FROM messages
+			WHERE list_id = ?1 AND series_id IS NOT NULL AND message_id IN (` + numbered(4, len(head)) + `)`
+		pre = &seriesOf{list: m.ListID, ids: make(map[string]bool, len(head)), series: map[string]int64{}}
+		for _, id := range head {
+			pre.ids[id] = true
+		}
+	}
+	rows, err := t.query(ctx, q, args...)
 	if err != nil {
 		return dupID, false, nil, err
 	}
 	defer rows.Close()
 	known = make(map[string]int64, len(ids))
+	first := map[string]int64{} // the row whose series pre holds, per Message-ID
 	for rows.Next() {
 		var kind, dupTaken int
 		var v, next sql.NullInt64
@@ -743,6 +777,13 @@ func (t *writeTx) lookUp(ctx context.Context, m *NewMessage, ids []string) (dupI
 			known[id] = v.Int64
 			continue
 		}
+		if kind == 2 {
+			if row, ok := first[id]; !ok || next.Int64 < row {
+				first[id] = next.Int64
+				pre.series[id] = v.Int64
+			}
+			continue
+		}
 		dupID, taken = v, dupTaken == 1
 		if _, ok := t.uids[m.ListID]; !ok && next.Valid {
 			t.uids[m.ListID] = uint32(next.Int64)
@@ -751,6 +792,7 @@ func (t *writeTx) lookUp(ctx context.Context, m *NewMessage, ids []string) (dupI
 	if err := rows.Err(); err != nil {
 		return dupID, false, nil, err
 	}
+	t.seriesOf = pre
 	if len(ids) > len(head) {
 		more, err := t.refThreads(ctx, m.ListID, ids[len(head):])
 		if err != nil {
@@ -878,12 +920,45 @@ func (t *writeTx) MessageSeries(ctx context.Context, listID int64, ids []string)
 	if err := t.lockList(ctx, listID); err != nil {
 		return nil, err
 	}
+	if out, ok := t.seriesOf.answer(listID, ids); ok {
+		return out, nil
+	}
 	return t.idMap(ctx, `SELECT message_id, series_id FROM messages WHERE list_id = ? AND series_id IS NOT NULL AND message_id IN (%s)`,
 		"", listID, ids)
 }
 
+// seriesOf is MessageSeries's answer about the ids the last AddMessage
+// named, looked up with them (lookUp), until a message's series is
+// written.
+type seriesOf struct {
+	list   int64
+	ids    map[string]bool
+	series map[string]int64
+}
+
+// answer is MessageSeries(list, ids) from o, when o knows every id.
+func (o *seriesOf) answer(list int64, ids []string) (map[string]int64, bool) {
+	if o == nil || o.list != list {
+		return nil, false
+	}
+	out := make(map[string]int64, len(ids))
+	for _, id := range ids {
+		if !o.ids[id] {
+			if id == "" {
+				continue // no message has an empty Message-ID
+			}
+			return nil, false
+		}
+		if sid, ok := o.series[id]; ok {
+			out[id] = sid
+		}
+	}
+	return out, true
+}
+
 // SetMessageSeries implements Tx.
 func (t *writeTx) SetMessageSeries(ctx context.Context, rowID, seriesID int64, kind string) error {
+	t.seriesOf = nil
 	var sid any
 	if seriesID != 0 {
 		sid = seriesID

@@ -7,6 +7,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"patchwell/core"
 )
 
 // Several writers at once: on PostgreSQL each list has its own writer
@@ -365,6 +369,161 @@ func TestSeriesWithPatchIDs(t *testing.T) {
 		}
 		if want := map[int64]int{s1: 3, s2: 4}; fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("SeriesWithPatchIDs() = %v, want %v", got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMessageSeries: the series of the messages a patch names, right
+// after AddMessage (PostgreSQL asks with its lookUp) and after a series
+// was written (it asks again). A reused Message-ID counts its first
+// message's series; ids without a series, unknown or "" are left out.
+func TestMessageSeries(t *testing.T) {
+	st, l := mustOpen(t)
+	ctx := context.Background()
+	err := st.Update(ctx, func(tx Tx) error {
+		series := map[string]int64{}
+		for _, id := range []string{"a@x", "b@x"} {
+			a, err := tx.AddMessage(ctx, msg(l, id))
+			if err != nil {
+				return err
+			}
+			sid, err := tx.CreateSeries(ctx, &Series{Subject: id, Version: 1, Total: 1, MessageID: id}, id, "", l.ID)
+			if err != nil {
+				return err
+			}
+			if err := tx.SetMessageSeries(ctx, a.ID, sid, core.KindPatch); err != nil {
+				return err
+			}
+			series[id] = sid
+		}
+		again := msg(l, "a@x") // a@x reused, another series
+		again.Raw = append(again.Raw, "again\n"...)
+		a, err := tx.AddMessage(ctx, again)
+		if err != nil {
+			return err
+		}
+		sid, err := tx.CreateSeries(ctx, &Series{Subject: "again", Version: 1, Total: 1, MessageID: "a@x"}, "again", "", l.ID)
+		if err != nil {
+			return err
+		}
+		if err := tx.SetMessageSeries(ctx, a.ID, sid, core.KindPatch); err != nil {
+			return err
+		}
+		if _, err := tx.AddMessage(ctx, msg(l, "c@x")); err != nil { // no series
+			return err
+		}
+		p := msg(l, "p@x", "a@x", "c@x", "unknown@x", "b@x")
+		p.Kind = core.KindPatch
+		pa, err := tx.AddMessage(ctx, p)
+		if err != nil {
+			return err
+		}
+		want := map[string]int64{"a@x": series["a@x"], "b@x": series["b@x"]}
+		for _, ids := range [][]string{p.References, {"a@x", "", "b@x", "p@x"}, {"elsewhere@x", "a@x", "b@x"}} {
+			got, err := tx.MessageSeries(ctx, l.ID, ids)
+			if err != nil {
+				return err
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("MessageSeries(%q) (-want +got):\n%s", ids, diff)
+			}
+		}
+		// The patch joins b@x's series: the answer changes with it.
+		if err := tx.SetMessageSeries(ctx, pa.ID, series["b@x"], core.KindPatch); err != nil {
+			return err
+		}
+		got, err := tx.MessageSeries(ctx, l.ID, []string{"p@x", "a@x"})
+		if err != nil {
+			return err
+		}
+		if want := map[string]int64{"a@x": series["a@x"], "p@x": series["b@x"]}; !cmp.Equal(got, want) {
+			t.Errorf("MessageSeries() after SetMessageSeries = %v, want %v", got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRevisions: every clue to an older revision at once: the same
+// subject or change-id (lower ids only), a patch's commit subject (of
+// the same submitter), and the series sharing patch-ids, counted per
+// patch of s.
+func TestRevisions(t *testing.T) {
+	st, l := mustOpen(t)
+	ctx := context.Background()
+	type def struct {
+		subject, submitter, change string
+		patches                    [][2]string // commit subject, patch-id
+	}
+	defs := []def{
+		{"fix it", "a@x", "", [][2]string{{"one", "p1"}, {"two", "p2"}}},
+		{"other", "a@x", "I1", [][2]string{{"two", "p2"}, {"three", "p3"}}},
+		{"fix it", "b@x", "", [][2]string{{"one", "p1"}}},
+		{"fix it", "a@x", "I1", [][2]string{{"one", "p1"}, {"two", "p2"}, {"x", ""}}}, // s
+	}
+	ids := make([]int64, len(defs))
+	err := st.Update(ctx, func(tx Tx) error {
+		for i, d := range defs {
+			a, err := tx.AddMessage(ctx, msg(l, fmt.Sprintf("s%d@x", i)))
+			if err != nil {
+				return err
+			}
+			s := &Series{Subject: d.subject, Version: 1, Total: len(d.patches), MessageID: a.MessageID, ChangeID: d.change,
+				Submitter: core.Person{Email: d.submitter}}
+			if ids[i], err = tx.CreateSeries(ctx, s, d.subject, "", l.ID); err != nil {
+				return err
+			}
+			for k, p := range d.patches {
+				if err := tx.AddPatch(ctx, &Patch{SeriesID: ids[i], Index: k + 1, Subject: p[0], CommitSubject: p[0], PatchID: p[1]}, a.ID); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.Update(ctx, func(tx Tx) error {
+		s, err := tx.Series(ctx, ids[3])
+		if err != nil {
+			return err
+		}
+		for _, subj := range []string{"two", ""} {
+			r, err := tx.Revisions(ctx, l.ID, s, "fix it", subj)
+			if err != nil {
+				return err
+			}
+			seriesIDs := func(list []Series) []int64 {
+				var out []int64
+				for _, x := range list {
+					out = append(out, x.ID)
+				}
+				return out
+			}
+			var want []int64
+			if diff := cmp.Diff([]int64{ids[1], ids[0]}, seriesIDs(r.ByName)); diff != "" {
+				t.Errorf("ByName (-want +got):\n%s", diff)
+			}
+			want = nil
+			if subj != "" {
+				want = []int64{ids[3], ids[1], ids[0]}
+			}
+			if diff := cmp.Diff(want, seriesIDs(r.ByPatchSubject)); diff != "" {
+				t.Errorf("ByPatchSubject(%q) (-want +got):\n%s", subj, diff)
+			}
+			if r.PatchIDs != 3 {
+				t.Errorf("PatchIDs = %d, want 3", r.PatchIDs)
+			}
+			if diff := cmp.Diff(map[int64]int{ids[0]: 2, ids[1]: 1, ids[2]: 1, ids[3]: 2}, r.ByPatchIDs); diff != "" {
+				t.Errorf("ByPatchIDs (-want +got):\n%s", diff)
+			}
 		}
 		return nil
 	})
