@@ -153,25 +153,65 @@ func (t *writeTx) writeIndexPG(ctx context.Context) error {
 		return err
 	}
 	t.raws = t.raws[:0]
-	for _, r := range t.index {
-		v := tsvectorBinary(r.text)
+	for _, r := range t.vectors.wait() {
 		if len(args) == 0 {
 			q.WriteString(`INSERT INTO search(id, x) VALUES (?, ?)`)
 		} else {
 			q.WriteString(`, (?, ?)`)
 		}
-		args = append(args, r.id, pgsql.Value{OID: oidTSVector, Data: v})
-		if size += len(v); size >= pgInsertBytes || len(args) >= pgInsertArgs {
+		args = append(args, r.id, pgsql.Value{OID: oidTSVector, Data: r.data})
+		if size += len(r.data); size >= pgInsertBytes || len(args) >= pgInsertArgs {
 			if err := flush("index message"); err != nil {
 				return err
 			}
 		}
 	}
-	if err := flush("index message"); err != nil {
-		return err
+	return flush("index message")
+}
+
+// vectors turns the search text of a transaction's messages into
+// tsvectors (tsvectorBinary) on a goroutine of their own, while the
+// transaction goes on (its writer mostly waits for the server): at
+// commit they are ready, or nearly.
+type vectors struct {
+	in   chan *vector
+	done chan struct{}
+	all  []*vector
+}
+
+type vector struct {
+	id   int64
+	text string
+	data []byte
+}
+
+func (v *vectors) add(id int64, text string) {
+	if v.in == nil {
+		v.in, v.done = make(chan *vector, 4096), make(chan struct{})
+		go func(in <-chan *vector, done chan<- struct{}) {
+			for x := range in {
+				x.data = tsvectorBinary(x.text)
+				x.text = ""
+			}
+			close(done)
+		}(v.in, v.done)
 	}
-	t.index = t.index[:0]
-	return nil
+	x := &vector{id: id, text: text}
+	v.all = append(v.all, x)
+	v.in <- x
+}
+
+// wait returns the vectors made so far, in the order they were added,
+// and starts afresh.
+func (v *vectors) wait() []*vector {
+	if v.in == nil {
+		return nil
+	}
+	close(v.in)
+	<-v.done
+	all := v.all
+	*v = vectors{}
+	return all
 }
 
 // ftsToTSQuery translates a MATCH expression as compileSearch writes it

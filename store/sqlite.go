@@ -321,8 +321,9 @@ type writeTx struct {
 	uids    map[int64]uint32
 	threads map[int64]*threadDelta
 	// The search rows of the transaction's messages, written last (see
-	// writeIndex).
-	index []indexRow
+	// writeIndex); on PostgreSQL made into tsvectors as they come.
+	index   []indexRow
+	vectors vectors
 	// On PostgreSQL, the raw bytes too: a few multi-row INSERTs at the
 	// end save a round trip per message (writeIndexPG).
 	raws []rawRow
@@ -426,6 +427,7 @@ func (t *writeTx) nextUID(ctx context.Context, list int64) (uint32, error) {
 }
 
 func (t *writeTx) close() {
+	t.vectors.wait() // ends its goroutine
 	for _, st := range t.stmts {
 		st.Close()
 	}
