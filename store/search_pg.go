@@ -115,6 +115,19 @@ const (
 	pgInsertArgs  = 16000
 )
 
+// A transaction that indexes pgBulkIndex messages or more (an import's
+// batch) lets the GIN index's list of pending entries grow to 16 MB
+// before merging it into the index (4 MB by default), and the merge use
+// up to 64 MB (4 MB): larger merges cost less per message, as each word
+// shared by many messages is merged into the index once (the server's
+// CPU for the 20k import: about 1.5 s, 13%, less). Searches read the
+// pending entries too; what a batch leaves there is merged by the next
+// write to the index past the default limit, or by autovacuum.
+const (
+	pgBulkIndex    = 100
+	pgBulkSettings = `SELECT set_config('gin_pending_list_limit', '16384', true), set_config('work_mem', '65536', true)`
+)
+
 // writeIndexPG writes the transaction's raw messages and search rows, as
 // multi-row INSERTs of up to pgInsertBytes: a round trip costs more than
 // the statement on PostgreSQL. Nothing reads them back in the
@@ -153,7 +166,13 @@ func (t *writeTx) writeIndexPG(ctx context.Context) error {
 		return err
 	}
 	t.raws = t.raws[:0]
-	for _, r := range t.vectors.wait() {
+	vecs := t.vectors.wait()
+	if len(vecs) >= pgBulkIndex {
+		if err := t.later(ctx, pgBulkSettings); err != nil {
+			return fmt.Errorf("index settings: %w", err)
+		}
+	}
+	for _, r := range vecs {
 		if len(args) == 0 {
 			q.WriteString(`INSERT INTO search(id, x) VALUES (?, ?)`)
 		} else {
