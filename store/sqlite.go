@@ -340,6 +340,11 @@ type writeTx struct {
 	// On PostgreSQL, MessageSeries's answer about the last added
 	// message's references, asked with its lookUp.
 	seriesOf *seriesOf
+	// On PostgreSQL, the last added message's INSERT, held back (see
+	// holdMessage), and the first error of sending one.
+	held       *heldMessage
+	quiet      int
+	releaseErr error
 }
 
 type listCounts struct{ messages, series int }
@@ -380,6 +385,9 @@ func (d *threadDelta) add(date int64, uid uint32, id int64, depth int) {
 // lists' message and series counters (SQLite's triggers keep those; see
 // PostgreSQL migration 4).
 func (t *writeTx) flush(ctx context.Context) error {
+	if err := t.release(ctx); err != nil {
+		return err
+	}
 	if t.pg {
 		for list, c := range t.counts {
 			if err := t.later(ctx, `UPDATE lists SET next_uid = max(next_uid, ?), message_count = message_count + ?,
@@ -534,6 +542,7 @@ func (t *writeTx) later(ctx context.Context, q string, args ...any) error {
 }
 
 func (t *writeTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	t.release(ctx)
 	st, err := t.stmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -542,6 +551,7 @@ func (t *writeTx) exec(ctx context.Context, q string, args ...any) (sql.Result, 
 }
 
 func (t *writeTx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	t.release(ctx)
 	st, err := t.stmt(ctx, q)
 	if err != nil {
 		// Surface the prepare error through a failing query.
@@ -551,6 +561,7 @@ func (t *writeTx) queryRow(ctx context.Context, q string, args ...any) *sql.Row 
 }
 
 func (t *writeTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	t.release(ctx)
 	st, err := t.stmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -703,10 +714,14 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 	if arrived.IsZero() {
 		arrived = time.Now()
 	}
-	id, err := t.insert(ctx, "messages", m.ListID, `list_id, uid, message_id, sha256, size, flags, subject, from_name, from_email,
-		date, arrived, in_reply_to, refs, thread_id, kind, trailers, wire_size`,
-		m.ListID, uid, m.MessageID, m.sum, len(m.Raw), flags, m.Subject, m.From.Name, strings.ToLower(m.From.Email),
-		unixOrZero(m.Date), arrived.Unix(), m.InReplyTo, strings.Join(m.References, " "), tid, m.Kind, trailers, m.wire)
+	row := []any{m.ListID, uid, m.MessageID, m.sum, len(m.Raw), flags, m.Subject, m.From.Name, strings.ToLower(m.From.Email),
+		unixOrZero(m.Date), arrived.Unix(), m.InReplyTo, strings.Join(m.References, " "), tid, trailers, m.wire}
+	var id int64
+	if t.pg {
+		id, err = t.holdMessage(ctx, m.ListID, row, m.Kind)
+	} else {
+		id, err = t.insert(ctx, "messages", m.ListID, messageRowCols+`, kind`, append(row, m.Kind)...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("insert message: %w", err)
 	}
@@ -965,6 +980,10 @@ func (t *writeTx) SetMessageSeries(ctx context.Context, rowID, seriesID int64, k
 	if seriesID != 0 {
 		sid = seriesID
 	}
+	if h := t.held; h != nil && h.id == rowID {
+		h.kind, h.series = kind, sid // in its INSERT
+		return nil
+	}
 	if err := t.later(ctx, `UPDATE messages SET series_id = ?, kind = ? WHERE id = ?`, sid, kind, rowID); err != nil {
 		return fmt.Errorf("set message series: %w", err)
 	}
@@ -1053,6 +1072,7 @@ func byIDDesc(list []Series, err error) ([]Series, error) {
 
 // Series implements Tx.
 func (t *writeTx) Series(ctx context.Context, id int64) (*Series, error) {
+	defer t.keepHeld()() // series only
 	s, err := scanSeries(t.queryRow(ctx, `SELECT `+txSeriesCols+` FROM series s WHERE s.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("series %d: %w", id, ErrNotFound)
@@ -1065,6 +1085,7 @@ func (t *writeTx) Series(ctx context.Context, id int64) (*Series, error) {
 
 // FindSeries implements Tx.
 func (t *writeTx) FindSeries(ctx context.Context, q SeriesQuery) ([]Series, error) {
+	defer t.keepHeld()() // series only
 	if err := t.lockList(ctx, q.ListID); err != nil {
 		return nil, err
 	}
@@ -1077,6 +1098,7 @@ func (t *writeTx) FindSeries(ctx context.Context, q SeriesQuery) ([]Series, erro
 
 // SeriesByStem implements Tx.
 func (t *writeTx) SeriesByStem(ctx context.Context, listID int64, submitter, stem string) ([]Series, error) {
+	defer t.keepHeld()() // series only
 	if err := t.lockList(ctx, listID); err != nil {
 		return nil, err
 	}
@@ -1169,6 +1191,7 @@ func nullID(id int64) any {
 
 // CreateSeries implements Tx.
 func (t *writeTx) CreateSeries(ctx context.Context, s *Series, norm, stem string, listID int64) (int64, error) {
+	defer t.keepHeld()() // series only
 	if err := t.lockList(ctx, listID); err != nil {
 		return 0, err
 	}
@@ -1189,6 +1212,7 @@ func (t *writeTx) CreateSeries(ctx context.Context, s *Series, norm, stem string
 // UpdateSeries implements Tx. The thread is not written: the store keeps
 // it right as threads merge.
 func (t *writeTx) UpdateSeries(ctx context.Context, s *Series, norm string) error {
+	defer t.keepHeld()() // series only
 	err := t.later(ctx, `UPDATE series SET subject=?, norm_subject=?, status=?, total=?, received=?, message_id=?, cover_message_id=?,
 		date=?, previous=?, superseded_by=?, rfc=?, resend=?, prefix=?, change_id=?, base_commit=?, pull_url=?, pull_ref=?
 		WHERE id = ?`,
@@ -1244,11 +1268,17 @@ func (t *writeTx) AddPatch(ctx context.Context, p *Patch, messageRowID int64) er
 		b, _ := json.Marshal(p.Trailers)
 		trailers = string(b)
 	}
+	args := []any{p.SeriesID, messageRowID, p.Index, p.Subject, p.CommitSubject, p.Author.Name, p.Author.Email, unixOrZero(p.Date),
+		string(files), p.PatchID, trailers}
 	var err error
-	p.ID, err = t.insert(ctx, "patches", 0, `series_id, message, idx, subject, commit_subject, author_name, author_email, date,
-		files, patch_id, trailers`,
-		p.SeriesID, messageRowID, p.Index, p.Subject, p.CommitSubject, p.Author.Name, p.Author.Email, unixOrZero(p.Date),
-		string(files), p.PatchID, trailers)
+	if h := t.held; h != nil && h.id == messageRowID && h.patch == nil {
+		// Its message's INSERT is held: this one goes after it.
+		if p.ID, err = t.quietly(func() (int64, error) { return t.newID(ctx, "patches", 0) }); err == nil {
+			h.patch = append([]any{p.ID}, args...)
+		}
+	} else {
+		p.ID, err = t.insert(ctx, "patches", 0, patchCols, args...)
+	}
 	if err != nil {
 		return fmt.Errorf("add patch: %w", err)
 	}

@@ -531,3 +531,78 @@ func TestRevisions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMessageSeriesSet: a message's series and kind, set in the
+// transaction that adds it, whatever comes between (on PostgreSQL its
+// INSERT is held until then, or until a statement that may read it),
+// and its patch, which goes after it.
+func TestMessageSeriesSet(t *testing.T) {
+	st, l := mustOpen(t)
+	ctx := context.Background()
+	steps := map[string]func(tx Tx, a *Added, sid int64) error{
+		"at once": func(tx Tx, a *Added, sid int64) error { return nil },
+		"after a series read": func(tx Tx, a *Added, sid int64) error {
+			_, err := tx.SeriesByStem(ctx, l.ID, "x@x", "stem")
+			return err
+		},
+		"after a message read": func(tx Tx, a *Added, sid int64) error {
+			_, err := tx.MessageSeries(ctx, l.ID, []string{"elsewhere@x"})
+			return err
+		},
+		"after a patch read": func(tx Tx, a *Added, sid int64) error {
+			_, err := tx.PatchIndexes(ctx, sid)
+			return err
+		},
+		"after the same bytes again": func(tx Tx, a *Added, sid int64) error {
+			d, err := tx.AddMessage(ctx, msg(l, a.MessageID))
+			if err == nil && (!d.Duplicate || d.ID != a.ID) {
+				t.Errorf("same bytes again: duplicate %v, id %d, want %d", d.Duplicate, d.ID, a.ID)
+			}
+			return err
+		},
+	}
+	want := map[string]int64{}
+	err := st.Update(ctx, func(tx Tx) error {
+		for name, step := range steps {
+			a, err := tx.AddMessage(ctx, msg(l, name+"@x"))
+			if err != nil {
+				return err
+			}
+			sid, err := tx.CreateSeries(ctx, &Series{Subject: name, Version: 1, Total: 1, MessageID: a.MessageID}, name, "", l.ID)
+			if err != nil {
+				return err
+			}
+			if err := tx.AddPatch(ctx, &Patch{SeriesID: sid, Index: 1, Subject: name, PatchID: name}, a.ID); err != nil {
+				return err
+			}
+			if err := step(tx, a, sid); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			if err := tx.SetMessageSeries(ctx, a.ID, sid, core.KindPatch); err != nil {
+				return err
+			}
+			want[name+"@x"] = sid
+		}
+		// The last one's series comes with the commit.
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, sid := range want {
+		m, err := st.Message(ctx, l.Name, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.SeriesID != sid || m.Kind != core.KindPatch {
+			t.Errorf("%s: series %d, kind %q; want %d, %q", id, m.SeriesID, m.Kind, sid, core.KindPatch)
+		}
+		p, err := st.Patches(ctx, sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p) != 1 || p[0].MessageID != id {
+			t.Errorf("%s: patches %+v", id, p)
+		}
+	}
+}
