@@ -61,6 +61,9 @@ func Prepare(raw []byte, arrived time.Time) *Prepared {
 		}
 	}
 	p.msg.Kind = kindOf(p)
+	if p.msg.Kind == core.KindPatch || p.msg.Kind == core.KindCover {
+		p.msg.Stem = stemOf(p.msg.MessageID)
+	}
 	if p.mail != nil && p.msg.Kind == core.KindReply {
 		// As b4 does, a reply's person trailers count only when they name
 		// its sender (a quoted-without-">" trailer of someone else does not).

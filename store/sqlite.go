@@ -775,6 +775,15 @@ func (t *writeTx) lookUp(ctx context.Context, m *NewMessage, ids []string) (dupI
 		for _, id := range head {
 			pre.ids[id] = true
 		}
+		if m.Stem != "" {
+			// Columns: 3, a series with the stem (SeriesByStem's).
+			n := len(args)
+			q += ` UNION ALL
+		SELECT * FROM (SELECT 3, id, 0, 0, '' FROM series
+			WHERE list_id = ?1 AND stem = ?` + strconv.Itoa(n+1) + ` AND stem != '' AND submitter_email = ?` + strconv.Itoa(n+2) + ` LIMIT 200) AS stems`
+			args = append(args, m.Stem, strings.ToLower(m.From.Email))
+			pre.stem = &stemSeries{submitter: strings.ToLower(m.From.Email), stem: m.Stem}
+		}
 	}
 	rows, err := t.query(ctx, q, args...)
 	if err != nil {
@@ -792,6 +801,10 @@ func (t *writeTx) lookUp(ctx context.Context, m *NewMessage, ids []string) (dupI
 		}
 		if kind == 1 {
 			known[id] = v.Int64
+			continue
+		}
+		if kind == 3 {
+			pre.stem.n++
 			continue
 		}
 		if kind == 2 {
@@ -951,6 +964,14 @@ type seriesOf struct {
 	list   int64
 	ids    map[string]bool
 	series map[string]int64
+	// How many series SeriesByStem would find, asked with them, until a
+	// series is created: when none, it need not ask.
+	stem *stemSeries
+}
+
+type stemSeries struct {
+	submitter, stem string
+	n               int
 }
 
 // answer is MessageSeries(list, ids) from o, when o knows every id.
@@ -1102,6 +1123,10 @@ func (t *writeTx) SeriesByStem(ctx context.Context, listID int64, submitter, ste
 	if err := t.lockList(ctx, listID); err != nil {
 		return nil, err
 	}
+	if o := t.seriesOf; o != nil && o.list == listID && o.stem != nil && o.stem.n == 0 &&
+		o.stem.submitter == submitter && o.stem.stem == stem {
+		return nil, nil // asked with the message's lookUp
+	}
 	return byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
 		WHERE s.list_id = ? AND s.stem = ? AND s.stem != '' AND s.submitter_email = ? LIMIT 200`, listID, stem, submitter)))
 }
@@ -1192,6 +1217,9 @@ func nullID(id int64) any {
 // CreateSeries implements Tx.
 func (t *writeTx) CreateSeries(ctx context.Context, s *Series, norm, stem string, listID int64) (int64, error) {
 	defer t.keepHeld()() // series only
+	if t.seriesOf != nil {
+		t.seriesOf.stem = nil // SeriesByStem may find this one
+	}
 	if err := t.lockList(ctx, listID); err != nil {
 		return 0, err
 	}

@@ -355,6 +355,11 @@ type NewMessage struct {
 	// Search is the text the full-text index gets besides Subject and
 	// From; nil indexes only those.
 	Search *SearchDoc
+	// Stem is, for a patch or a cover letter, the Message-ID without its
+	// per-message counter, when series assembly will look for series by
+	// it (Tx.SeriesByStem): on PostgreSQL AddMessage asks about it with
+	// its other lookups, a round trip fewer.
+	Stem string
 
 	sum  []byte // sha256 of Raw, set by Prepare
 	zraw []byte // Raw compressed, set by Prepare

@@ -606,3 +606,63 @@ func TestMessageSeriesSet(t *testing.T) {
 		}
 	}
 }
+
+// TestSeriesByStem: a patch's series by its Message-ID's stem, right
+// after AddMessage (PostgreSQL asks with its lookUp), and after a series
+// with that stem was created.
+func TestSeriesByStem(t *testing.T) {
+	st, l := mustOpen(t)
+	ctx := context.Background()
+	err := st.Update(ctx, func(tx Tx) error {
+		newSeries := func(stem, submitter string) (int64, error) {
+			return tx.CreateSeries(ctx, &Series{Subject: stem, Version: 1, Total: 2, MessageID: stem,
+				Submitter: core.Person{Email: submitter}}, stem, stem, l.ID)
+		}
+		s1, err := newSeries("a-*-x@x", "me@x")
+		if err != nil {
+			return err
+		}
+		if _, err := newSeries("a-*-x@x", "other@x"); err != nil {
+			return err
+		}
+		for _, c := range []struct {
+			id, stem string
+			create   bool // a series with the stem before asking
+			want     []int64
+		}{
+			{"a-2-x@x", "a-*-x@x", false, []int64{s1}},
+			{"b-1-x@x", "b-*-x@x", false, nil},
+			{"b-2-x@x", "b-*-x@x", true, nil}, // want: the new one
+		} {
+			m := msg(l, c.id)
+			m.From = core.Person{Email: "Me@x"}
+			m.Kind, m.Stem = core.KindPatch, c.stem
+			if _, err := tx.AddMessage(ctx, m); err != nil {
+				return err
+			}
+			want := c.want
+			if c.create {
+				sid, err := newSeries(c.stem, "me@x")
+				if err != nil {
+					return err
+				}
+				want = []int64{sid}
+			}
+			got, err := tx.SeriesByStem(ctx, l.ID, "me@x", c.stem)
+			if err != nil {
+				return err
+			}
+			var ids []int64
+			for _, s := range got {
+				ids = append(ids, s.ID)
+			}
+			if diff := cmp.Diff(want, ids); diff != "" {
+				t.Errorf("%s: SeriesByStem() (-want +got):\n%s", c.id, diff)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
