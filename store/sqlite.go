@@ -340,6 +340,9 @@ type writeTx struct {
 	// On PostgreSQL, MessageSeries's answer about the last added
 	// message's references, asked with its lookUp.
 	seriesOf *seriesOf
+	// On PostgreSQL, the threads the transaction created, whose rows
+	// flush inserts with their counts: no UPDATE follows.
+	newThreads map[int64]newThread
 	// On PostgreSQL, the last added message's INSERT, held back (see
 	// holdMessage), and the first error of sending one.
 	held       *heldMessage
@@ -348,6 +351,10 @@ type writeTx struct {
 }
 
 type listCounts struct{ messages, series int }
+
+// newThread is a thread created by the transaction: its list, and the
+// root depth it starts with.
+type newThread struct{ list, depth int64 }
 
 func (t *writeTx) count(list int64) *listCounts {
 	if t.counts == nil {
@@ -405,6 +412,15 @@ func (t *writeTx) flush(ctx context.Context) error {
 	}
 	clear(t.uids)
 	for tid, d := range t.threads {
+		if nt, ok := t.newThreads[tid]; ok {
+			// As the UPDATE below makes of a new thread's row.
+			if err := t.later(ctx, `INSERT INTO threads(id, list_id, root, root_depth, messages, first_date, last_date, last_uid)
+				VALUES(?, ?, ?, ?, ?, ?, ?, ?)`, tid, nt.list, d.root, d.rootDepth, d.messages, d.first, max(d.last, 0), d.lastUID); err != nil {
+				return fmt.Errorf("new thread: %w", err)
+			}
+			delete(t.newThreads, tid)
+			continue
+		}
 		if err := t.later(ctx, `UPDATE threads SET messages = messages + ?1,
 			first_date = CASE WHEN first_date = 0 OR (?2 != 0 AND ?2 < first_date) THEN ?2 ELSE first_date END,
 			last_date = max(last_date, ?3), last_uid = max(last_uid, ?4),
@@ -415,6 +431,12 @@ func (t *writeTx) flush(ctx context.Context) error {
 		}
 	}
 	clear(t.threads)
+	for tid, nt := range t.newThreads { // none yet with a message
+		if err := t.later(ctx, `INSERT INTO threads(id, list_id, root, root_depth) VALUES(?, ?, 0, ?)`, tid, nt.list, nt.depth); err != nil {
+			return fmt.Errorf("new thread: %w", err)
+		}
+	}
+	clear(t.newThreads)
 	return nil
 }
 
@@ -682,7 +704,16 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 			tid = id
 		}
 	}
-	if tid == 0 {
+	if tid == 0 && t.pg {
+		// Its row goes in at flush, with its counts.
+		if tid, err = t.newID(ctx, "threads", m.ListID); err != nil {
+			return nil, fmt.Errorf("new thread: %w", err)
+		}
+		if t.newThreads == nil {
+			t.newThreads = map[int64]newThread{}
+		}
+		t.newThreads[tid] = newThread{m.ListID, int64(len(ids) - 1)}
+	} else if tid == 0 {
 		if tid, err = t.insert(ctx, "threads", m.ListID, `list_id, root, root_depth`, m.ListID, 0, len(ids)-1); err != nil {
 			return nil, fmt.Errorf("new thread: %w", err)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"patchwell/core"
 )
@@ -664,5 +665,45 @@ func TestSeriesByStem(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestThreadingOneTransaction: threads made and merged within one
+// transaction (on PostgreSQL a new thread's row is written at commit,
+// with its counts) come out as when each message has its own.
+func TestThreadingOneTransaction(t *testing.T) {
+	st, l := mustOpen(t)
+	ctx := context.Background()
+	err := st.Update(ctx, func(tx Tx) error {
+		for _, m := range []*NewMessage{
+			msg(l, "c2@x", "root@x", "c1@x"), msg(l, "other@x"), msg(l, "c1@x", "root@x"), msg(l, "root@x"),
+			msg(l, "c3@x", "c2@x"), msg(l, "x@x", "ghost@x"), msg(l, "y@x", "other@x", "ghost@x"),
+		} {
+			m.Date = m.Date.Add(time.Duration(len(m.References)) * time.Hour)
+			if _, err := tx.AddMessage(ctx, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th, err := st.Threads(ctx, "dev", Page{})
+	if err != nil {
+		t.Fatalf("Threads() = %v", err)
+	}
+	type sum struct {
+		Root                  string
+		Messages              int
+		FirstHours, LastHours int
+	}
+	var got []sum
+	for _, x := range th {
+		got = append(got, sum{x.RootMessageID, x.Messages, int(x.FirstDate.Sub(time.Unix(1700000000, 0)).Hours()), int(x.LastDate.Sub(time.Unix(1700000000, 0)).Hours())})
+	}
+	want := []sum{{"other@x", 3, 0, 2}, {"root@x", 4, 0, 2}}
+	if diff := cmp.Diff(want, got, cmpopts.SortSlices(func(a, b sum) bool { return a.Root < b.Root })); diff != "" {
+		t.Errorf("Threads() (-want +got):\n%s", diff)
 	}
 }
