@@ -61,6 +61,9 @@ func Prepare(raw []byte, arrived time.Time) *Prepared {
 		}
 	}
 	p.msg.Kind = kindOf(p)
+	if p.msg.Kind == core.KindPatch || p.msg.Kind == core.KindCover {
+		p.msg.Stem = stemOf(p.msg.MessageID)
+	}
 	if p.mail != nil && p.msg.Kind == core.KindReply {
 		// As b4 does, a reply's person trailers count only when they name
 		// its sender (a quoted-without-">" trailer of someone else does not).
@@ -775,38 +778,28 @@ func linkPrevious(ctx context.Context, b *Batch, listID int64, s *store.Series, 
 		}
 	}
 	if prev == nil {
-		cands, err := tx.FindPrevious(ctx, listID, s, NormalizeSubject(s.Subject))
+		// A patch of an older revision with the same commit subject
+		// counts when there is no cover letter to compare.
+		commitSubject := ""
+		if idx > 0 {
+			commitSubject = mail.CommitSubject
+		}
+		revs, err := tx.Revisions(ctx, listID, s, NormalizeSubject(s.Subject), commitSubject)
 		if err != nil {
 			return err
 		}
-		prev = pickPrevious(b.cached(cands), older, s.ID)
-	}
-	if prev == nil && idx > 0 && mail.CommitSubject != "" {
-		// No cover letter to compare: a patch of an older revision with
-		// the same commit subject.
-		cands, err := tx.SeriesWithPatchSubject(ctx, listID, s.Submitter.Email, mail.CommitSubject)
-		if err != nil {
-			return err
+		prev = pickPrevious(b.cached(revs.ByName), older, s.ID)
+		if prev == nil && commitSubject != "" {
+			prev = pickPrevious(b.cached(revs.ByPatchSubject), older, s.ID)
 		}
-		prev = pickPrevious(b.cached(cands), older, s.ID)
-	}
-	if prev == nil {
-		pids, err := tx.PatchIDs(ctx, s.ID)
-		if err != nil {
-			return err
-		}
-		if len(pids) > 0 {
-			counts, err := tx.SeriesWithPatchIDs(ctx, listID, pids)
-			if err != nil {
-				return err
-			}
+		if prev == nil && revs.PatchIDs > 0 {
 			best, bestN := int64(0), 0
-			for sid, n := range counts {
+			for sid, n := range revs.ByPatchIDs {
 				if sid != s.ID && (n > bestN || (n == bestN && sid > best)) {
 					best, bestN = sid, n
 				}
 			}
-			if best != 0 && bestN*2 >= max(len(pids), s.Total) {
+			if best != 0 && bestN*2 >= max(revs.PatchIDs, s.Total) {
 				p, err := b.getSeries(ctx, best)
 				if err != nil {
 					return err

@@ -30,7 +30,10 @@ import (
 //     prepares statements once per connection and sends a write
 //     transaction's deferred statements (writeTx.later) with its next
 //     read or its commit; new rows take their ids from their sequences in
-//     blocks (writeTx.newID), so their INSERTs are deferred too;
+//     blocks (writeTx.newID), so their INSERTs are deferred too; a new
+//     message's INSERT waits for its series (held.go), and a patch's or
+//     cover letter's lookup asks what series assembly asks next, as
+//     Revisions asks every clue to an older revision at once;
 //   - writers: a write transaction becomes the writer of each list it
 //     writes to, waiting for that list's earlier writer (lockList): what
 //     the store's writers read and decide inside a transaction about one

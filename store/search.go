@@ -588,6 +588,10 @@ func (t *writeTx) indexMessage(id int64, m *NewMessage) {
 	if text == "" {
 		text = m.searchText()
 	}
+	if t.pg {
+		t.vectors.add(id, text)
+		return
+	}
 	t.index = append(t.index, indexRow{id, text})
 }
 

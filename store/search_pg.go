@@ -115,6 +115,19 @@ const (
 	pgInsertArgs  = 16000
 )
 
+// A transaction that indexes pgBulkIndex messages or more (an import's
+// batch) lets the GIN index's list of pending entries grow to 16 MB
+// before merging it into the index (4 MB by default), and the merge use
+// up to 64 MB (4 MB): larger merges cost less per message, as each word
+// shared by many messages is merged into the index once (the server's
+// CPU for the 20k import: about 1.5 s, 13%, less). Searches read the
+// pending entries too; what a batch leaves there is merged by the next
+// write to the index past the default limit, or by autovacuum.
+const (
+	pgBulkIndex    = 100
+	pgBulkSettings = `SELECT set_config('gin_pending_list_limit', '16384', true), set_config('work_mem', '65536', true)`
+)
+
 // writeIndexPG writes the transaction's raw messages and search rows, as
 // multi-row INSERTs of up to pgInsertBytes: a round trip costs more than
 // the statement on PostgreSQL. Nothing reads them back in the
@@ -153,25 +166,71 @@ func (t *writeTx) writeIndexPG(ctx context.Context) error {
 		return err
 	}
 	t.raws = t.raws[:0]
-	for _, r := range t.index {
-		v := tsvectorBinary(r.text)
+	vecs := t.vectors.wait()
+	if len(vecs) >= pgBulkIndex {
+		if err := t.later(ctx, pgBulkSettings); err != nil {
+			return fmt.Errorf("index settings: %w", err)
+		}
+	}
+	for _, r := range vecs {
 		if len(args) == 0 {
 			q.WriteString(`INSERT INTO search(id, x) VALUES (?, ?)`)
 		} else {
 			q.WriteString(`, (?, ?)`)
 		}
-		args = append(args, r.id, pgsql.Value{OID: oidTSVector, Data: v})
-		if size += len(v); size >= pgInsertBytes || len(args) >= pgInsertArgs {
+		args = append(args, r.id, pgsql.Value{OID: oidTSVector, Data: r.data})
+		if size += len(r.data); size >= pgInsertBytes || len(args) >= pgInsertArgs {
 			if err := flush("index message"); err != nil {
 				return err
 			}
 		}
 	}
-	if err := flush("index message"); err != nil {
-		return err
+	return flush("index message")
+}
+
+// vectors turns the search text of a transaction's messages into
+// tsvectors (tsvectorBinary) on a goroutine of their own, while the
+// transaction goes on (its writer mostly waits for the server): at
+// commit they are ready, or nearly.
+type vectors struct {
+	in   chan *vector
+	done chan struct{}
+	all  []*vector
+}
+
+type vector struct {
+	id   int64
+	text string
+	data []byte
+}
+
+func (v *vectors) add(id int64, text string) {
+	if v.in == nil {
+		v.in, v.done = make(chan *vector, 4096), make(chan struct{})
+		go func(in <-chan *vector, done chan<- struct{}) {
+			for x := range in {
+				x.data = tsvectorBinary(x.text)
+				x.text = ""
+			}
+			close(done)
+		}(v.in, v.done)
 	}
-	t.index = t.index[:0]
-	return nil
+	x := &vector{id: id, text: text}
+	v.all = append(v.all, x)
+	v.in <- x
+}
+
+// wait returns the vectors made so far, in the order they were added,
+// and starts afresh.
+func (v *vectors) wait() []*vector {
+	if v.in == nil {
+		return nil
+	}
+	close(v.in)
+	<-v.done
+	all := v.all
+	*v = vectors{}
+	return all
 }
 
 // ftsToTSQuery translates a MATCH expression as compileSearch writes it

@@ -25,6 +25,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	sqlite3 "github.com/mattn/go-sqlite3"
 
+	"patchwell/core"
 	"patchwell/store/internal/pgsql"
 )
 
@@ -320,8 +321,9 @@ type writeTx struct {
 	uids    map[int64]uint32
 	threads map[int64]*threadDelta
 	// The search rows of the transaction's messages, written last (see
-	// writeIndex).
-	index []indexRow
+	// writeIndex); on PostgreSQL made into tsvectors as they come.
+	index   []indexRow
+	vectors vectors
 	// On PostgreSQL, the raw bytes too: a few multi-row INSERTs at the
 	// end save a round trip per message (writeIndexPG).
 	raws []rawRow
@@ -335,9 +337,24 @@ type writeTx struct {
 	// (flush), and the ids it fetched for new rows (newID).
 	counts map[int64]*listCounts
 	ids    map[idKey]*idBlock
+	// On PostgreSQL, MessageSeries's answer about the last added
+	// message's references, asked with its lookUp.
+	seriesOf *seriesOf
+	// On PostgreSQL, the threads the transaction created, whose rows
+	// flush inserts with their counts: no UPDATE follows.
+	newThreads map[int64]newThread
+	// On PostgreSQL, the last added message's INSERT, held back (see
+	// holdMessage), and the first error of sending one.
+	held       *heldMessage
+	quiet      int
+	releaseErr error
 }
 
 type listCounts struct{ messages, series int }
+
+// newThread is a thread created by the transaction: its list, and the
+// root depth it starts with.
+type newThread struct{ list, depth int64 }
 
 func (t *writeTx) count(list int64) *listCounts {
 	if t.counts == nil {
@@ -375,6 +392,9 @@ func (d *threadDelta) add(date int64, uid uint32, id int64, depth int) {
 // lists' message and series counters (SQLite's triggers keep those; see
 // PostgreSQL migration 4).
 func (t *writeTx) flush(ctx context.Context) error {
+	if err := t.release(ctx); err != nil {
+		return err
+	}
 	if t.pg {
 		for list, c := range t.counts {
 			if err := t.later(ctx, `UPDATE lists SET next_uid = max(next_uid, ?), message_count = message_count + ?,
@@ -392,6 +412,15 @@ func (t *writeTx) flush(ctx context.Context) error {
 	}
 	clear(t.uids)
 	for tid, d := range t.threads {
+		if nt, ok := t.newThreads[tid]; ok {
+			// As the UPDATE below makes of a new thread's row.
+			if err := t.later(ctx, `INSERT INTO threads(id, list_id, root, root_depth, messages, first_date, last_date, last_uid)
+				VALUES(?, ?, ?, ?, ?, ?, ?, ?)`, tid, nt.list, d.root, d.rootDepth, d.messages, d.first, max(d.last, 0), d.lastUID); err != nil {
+				return fmt.Errorf("new thread: %w", err)
+			}
+			delete(t.newThreads, tid)
+			continue
+		}
 		if err := t.later(ctx, `UPDATE threads SET messages = messages + ?1,
 			first_date = CASE WHEN first_date = 0 OR (?2 != 0 AND ?2 < first_date) THEN ?2 ELSE first_date END,
 			last_date = max(last_date, ?3), last_uid = max(last_uid, ?4),
@@ -402,6 +431,12 @@ func (t *writeTx) flush(ctx context.Context) error {
 		}
 	}
 	clear(t.threads)
+	for tid, nt := range t.newThreads { // none yet with a message
+		if err := t.later(ctx, `INSERT INTO threads(id, list_id, root, root_depth) VALUES(?, ?, 0, ?)`, tid, nt.list, nt.depth); err != nil {
+			return fmt.Errorf("new thread: %w", err)
+		}
+	}
+	clear(t.newThreads)
 	return nil
 }
 
@@ -422,6 +457,7 @@ func (t *writeTx) nextUID(ctx context.Context, list int64) (uint32, error) {
 }
 
 func (t *writeTx) close() {
+	t.vectors.wait() // ends its goroutine
 	for _, st := range t.stmts {
 		st.Close()
 	}
@@ -528,6 +564,7 @@ func (t *writeTx) later(ctx context.Context, q string, args ...any) error {
 }
 
 func (t *writeTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	t.release(ctx)
 	st, err := t.stmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -536,6 +573,7 @@ func (t *writeTx) exec(ctx context.Context, q string, args ...any) (sql.Result, 
 }
 
 func (t *writeTx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	t.release(ctx)
 	st, err := t.stmt(ctx, q)
 	if err != nil {
 		// Surface the prepare error through a failing query.
@@ -545,6 +583,7 @@ func (t *writeTx) queryRow(ctx context.Context, q string, args ...any) *sql.Row 
 }
 
 func (t *writeTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	t.release(ctx)
 	st, err := t.stmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -585,6 +624,19 @@ func placeholders(n int) string {
 	return "?" + strings.Repeat(",?", n-1)
 }
 
+// numbered is n placeholders numbered from first on (?4,?5 ...).
+func numbered(first, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('?')
+		b.WriteString(strconv.Itoa(first + i))
+	}
+	return b.String()
+}
+
 // generatedID is the stable Message-ID given to a message without one.
 func generatedID(sum []byte) string {
 	return hex.EncodeToString(sum[:16]) + "@generated.patchwell.invalid"
@@ -592,6 +644,7 @@ func generatedID(sum []byte) string {
 
 // AddMessage implements Tx.
 func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error) {
+	t.seriesOf = nil
 	if err := t.lockList(ctx, m.ListID); err != nil {
 		return nil, err
 	}
@@ -651,7 +704,16 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 			tid = id
 		}
 	}
-	if tid == 0 {
+	if tid == 0 && t.pg {
+		// Its row goes in at flush, with its counts.
+		if tid, err = t.newID(ctx, "threads", m.ListID); err != nil {
+			return nil, fmt.Errorf("new thread: %w", err)
+		}
+		if t.newThreads == nil {
+			t.newThreads = map[int64]newThread{}
+		}
+		t.newThreads[tid] = newThread{m.ListID, int64(len(ids) - 1)}
+	} else if tid == 0 {
 		if tid, err = t.insert(ctx, "threads", m.ListID, `list_id, root, root_depth`, m.ListID, 0, len(ids)-1); err != nil {
 			return nil, fmt.Errorf("new thread: %w", err)
 		}
@@ -683,10 +745,14 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 	if arrived.IsZero() {
 		arrived = time.Now()
 	}
-	id, err := t.insert(ctx, "messages", m.ListID, `list_id, uid, message_id, sha256, size, flags, subject, from_name, from_email,
-		date, arrived, in_reply_to, refs, thread_id, kind, trailers, wire_size`,
-		m.ListID, uid, m.MessageID, m.sum, len(m.Raw), flags, m.Subject, m.From.Name, strings.ToLower(m.From.Email),
-		unixOrZero(m.Date), arrived.Unix(), m.InReplyTo, strings.Join(m.References, " "), tid, m.Kind, trailers, m.wire)
+	row := []any{m.ListID, uid, m.MessageID, m.sum, len(m.Raw), flags, m.Subject, m.From.Name, strings.ToLower(m.From.Email),
+		unixOrZero(m.Date), arrived.Unix(), m.InReplyTo, strings.Join(m.References, " "), tid, trailers, m.wire}
+	var id int64
+	if t.pg {
+		id, err = t.holdMessage(ctx, m.ListID, row, m.Kind)
+	} else {
+		id, err = t.insert(ctx, "messages", m.ListID, messageRowCols+`, kind`, append(row, m.Kind)...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("insert message: %w", err)
 	}
@@ -715,23 +781,48 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 // trip: the row of a message with m's bytes in its list, whether its
 // Message-ID is taken there, the list's next UID (unless the transaction
 // knows it), and the threads of those of ids the list has seen (the
-// first 50; refThreads asks for the others).
+// first 50; refThreads asks for the others). For a patch or a cover
+// letter it asks MessageSeries's question about those ids too, which
+// series assembly asks next (t.seriesOf).
 func (t *writeTx) lookUp(ctx context.Context, m *NewMessage, ids []string) (dupID sql.NullInt64, taken bool, known map[string]int64, err error) {
 	head := ids[:min(len(ids), 50)]
 	args := append(make([]any, 0, len(head)+3), m.ListID, m.sum, m.MessageID)
 	for _, id := range head {
 		args = append(args, id)
 	}
-	rows, err := t.query(ctx, `SELECT 0, (SELECT id FROM messages WHERE list_id = ?1 AND sha256 = ?2),
+	q := `SELECT 0, (SELECT id FROM messages WHERE list_id = ?1 AND sha256 = ?2),
 			CASE WHEN EXISTS(SELECT 1 FROM messages WHERE list_id = ?1 AND message_id = ?3) THEN 1 ELSE 0 END,
 			(SELECT next_uid FROM lists WHERE id = ?1), ''
 		UNION ALL
-		SELECT 1, thread_id, 0, 0, message_id FROM refs WHERE list_id = ?1 AND message_id IN (`+placeholders(len(head))+`)`, args...)
+		SELECT 1, thread_id, 0, 0, message_id FROM refs WHERE list_id = ?1 AND message_id IN (` + placeholders(len(head)) + `)`
+	var pre *seriesOf
+	if m.Kind == core.KindPatch || m.Kind == core.KindCover {
+		// Columns: 2, the series, 0, the row (the first row of a
+		// Message-ID counts, as in MessageSeries), the Message-ID.
+		q += ` UNION ALL
+		SELECT 2, series_id, 0, id, message_id FROM messages
+			WHERE list_id = ?1 AND series_id IS NOT NULL AND message_id IN (` + numbered(4, len(head)) + `)`
+		pre = &seriesOf{list: m.ListID, ids: make(map[string]bool, len(head)), series: map[string]int64{}}
+		for _, id := range head {
+			pre.ids[id] = true
+		}
+		if m.Stem != "" {
+			// Columns: 3, a series with the stem (SeriesByStem's).
+			n := len(args)
+			q += ` UNION ALL
+		SELECT * FROM (SELECT 3, id, 0, 0, '' FROM series
+			WHERE list_id = ?1 AND stem = ?` + strconv.Itoa(n+1) + ` AND stem != '' AND submitter_email = ?` + strconv.Itoa(n+2) + ` LIMIT 200) AS stems`
+			args = append(args, m.Stem, strings.ToLower(m.From.Email))
+			pre.stem = &stemSeries{submitter: strings.ToLower(m.From.Email), stem: m.Stem}
+		}
+	}
+	rows, err := t.query(ctx, q, args...)
 	if err != nil {
 		return dupID, false, nil, err
 	}
 	defer rows.Close()
 	known = make(map[string]int64, len(ids))
+	first := map[string]int64{} // the row whose series pre holds, per Message-ID
 	for rows.Next() {
 		var kind, dupTaken int
 		var v, next sql.NullInt64
@@ -743,6 +834,17 @@ func (t *writeTx) lookUp(ctx context.Context, m *NewMessage, ids []string) (dupI
 			known[id] = v.Int64
 			continue
 		}
+		if kind == 3 {
+			pre.stem.n++
+			continue
+		}
+		if kind == 2 {
+			if row, ok := first[id]; !ok || next.Int64 < row {
+				first[id] = next.Int64
+				pre.series[id] = v.Int64
+			}
+			continue
+		}
 		dupID, taken = v, dupTaken == 1
 		if _, ok := t.uids[m.ListID]; !ok && next.Valid {
 			t.uids[m.ListID] = uint32(next.Int64)
@@ -751,6 +853,7 @@ func (t *writeTx) lookUp(ctx context.Context, m *NewMessage, ids []string) (dupI
 	if err := rows.Err(); err != nil {
 		return dupID, false, nil, err
 	}
+	t.seriesOf = pre
 	if len(ids) > len(head) {
 		more, err := t.refThreads(ctx, m.ListID, ids[len(head):])
 		if err != nil {
@@ -878,15 +981,60 @@ func (t *writeTx) MessageSeries(ctx context.Context, listID int64, ids []string)
 	if err := t.lockList(ctx, listID); err != nil {
 		return nil, err
 	}
+	if out, ok := t.seriesOf.answer(listID, ids); ok {
+		return out, nil
+	}
 	return t.idMap(ctx, `SELECT message_id, series_id FROM messages WHERE list_id = ? AND series_id IS NOT NULL AND message_id IN (%s)`,
 		"", listID, ids)
 }
 
+// seriesOf is MessageSeries's answer about the ids the last AddMessage
+// named, looked up with them (lookUp), until a message's series is
+// written.
+type seriesOf struct {
+	list   int64
+	ids    map[string]bool
+	series map[string]int64
+	// How many series SeriesByStem would find, asked with them, until a
+	// series is created: when none, it need not ask.
+	stem *stemSeries
+}
+
+type stemSeries struct {
+	submitter, stem string
+	n               int
+}
+
+// answer is MessageSeries(list, ids) from o, when o knows every id.
+func (o *seriesOf) answer(list int64, ids []string) (map[string]int64, bool) {
+	if o == nil || o.list != list {
+		return nil, false
+	}
+	out := make(map[string]int64, len(ids))
+	for _, id := range ids {
+		if !o.ids[id] {
+			if id == "" {
+				continue // no message has an empty Message-ID
+			}
+			return nil, false
+		}
+		if sid, ok := o.series[id]; ok {
+			out[id] = sid
+		}
+	}
+	return out, true
+}
+
 // SetMessageSeries implements Tx.
 func (t *writeTx) SetMessageSeries(ctx context.Context, rowID, seriesID int64, kind string) error {
+	t.seriesOf = nil
 	var sid any
 	if seriesID != 0 {
 		sid = seriesID
+	}
+	if h := t.held; h != nil && h.id == rowID {
+		h.kind, h.series = kind, sid // in its INSERT
+		return nil
 	}
 	if err := t.later(ctx, `UPDATE messages SET series_id = ?, kind = ? WHERE id = ?`, sid, kind, rowID); err != nil {
 		return fmt.Errorf("set message series: %w", err)
@@ -976,6 +1124,7 @@ func byIDDesc(list []Series, err error) ([]Series, error) {
 
 // Series implements Tx.
 func (t *writeTx) Series(ctx context.Context, id int64) (*Series, error) {
+	defer t.keepHeld()() // series only
 	s, err := scanSeries(t.queryRow(ctx, `SELECT `+txSeriesCols+` FROM series s WHERE s.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("series %d: %w", id, ErrNotFound)
@@ -988,6 +1137,7 @@ func (t *writeTx) Series(ctx context.Context, id int64) (*Series, error) {
 
 // FindSeries implements Tx.
 func (t *writeTx) FindSeries(ctx context.Context, q SeriesQuery) ([]Series, error) {
+	defer t.keepHeld()() // series only
 	if err := t.lockList(ctx, q.ListID); err != nil {
 		return nil, err
 	}
@@ -1000,16 +1150,22 @@ func (t *writeTx) FindSeries(ctx context.Context, q SeriesQuery) ([]Series, erro
 
 // SeriesByStem implements Tx.
 func (t *writeTx) SeriesByStem(ctx context.Context, listID int64, submitter, stem string) ([]Series, error) {
+	defer t.keepHeld()() // series only
 	if err := t.lockList(ctx, listID); err != nil {
 		return nil, err
+	}
+	if o := t.seriesOf; o != nil && o.list == listID && o.stem != nil && o.stem.n == 0 &&
+		o.stem.submitter == submitter && o.stem.stem == stem {
+		return nil, nil // asked with the message's lookUp
 	}
 	return byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
 		WHERE s.list_id = ? AND s.stem = ? AND s.stem != '' AND s.submitter_email = ? LIMIT 200`, listID, stem, submitter)))
 }
 
-// FindPrevious implements Tx. Two plain index lookups: a submitter may
-// have thousands of series, a subject or change-id a handful.
-func (t *writeTx) FindPrevious(ctx context.Context, listID int64, s *Series, norm string) ([]Series, error) {
+// findPrevious is Revisions.ByName. Two plain index lookups: a
+// submitter may have thousands of series, a subject or change-id a
+// handful.
+func (t *writeTx) findPrevious(ctx context.Context, listID int64, s *Series, norm string) ([]Series, error) {
 	if err := t.lockList(ctx, listID); err != nil {
 		return nil, err
 	}
@@ -1072,8 +1228,8 @@ func (t *writeTx) SeriesWithPatchIDs(ctx context.Context, listID int64, patchIDs
 	return out, nil
 }
 
-// SeriesWithPatchSubject implements Tx.
-func (t *writeTx) SeriesWithPatchSubject(ctx context.Context, listID int64, submitter, subject string) ([]Series, error) {
+// seriesWithPatchSubject is Revisions.ByPatchSubject.
+func (t *writeTx) seriesWithPatchSubject(ctx context.Context, listID int64, submitter, subject string) ([]Series, error) {
 	if err := t.lockList(ctx, listID); err != nil {
 		return nil, err
 	}
@@ -1091,6 +1247,10 @@ func nullID(id int64) any {
 
 // CreateSeries implements Tx.
 func (t *writeTx) CreateSeries(ctx context.Context, s *Series, norm, stem string, listID int64) (int64, error) {
+	defer t.keepHeld()() // series only
+	if t.seriesOf != nil {
+		t.seriesOf.stem = nil // SeriesByStem may find this one
+	}
 	if err := t.lockList(ctx, listID); err != nil {
 		return 0, err
 	}
@@ -1111,6 +1271,7 @@ func (t *writeTx) CreateSeries(ctx context.Context, s *Series, norm, stem string
 // UpdateSeries implements Tx. The thread is not written: the store keeps
 // it right as threads merge.
 func (t *writeTx) UpdateSeries(ctx context.Context, s *Series, norm string) error {
+	defer t.keepHeld()() // series only
 	err := t.later(ctx, `UPDATE series SET subject=?, norm_subject=?, status=?, total=?, received=?, message_id=?, cover_message_id=?,
 		date=?, previous=?, superseded_by=?, rfc=?, resend=?, prefix=?, change_id=?, base_commit=?, pull_url=?, pull_ref=?
 		WHERE id = ?`,
@@ -1140,8 +1301,8 @@ func (t *writeTx) PatchIndexes(ctx context.Context, seriesID int64) (map[int]boo
 	return out, rows.Err()
 }
 
-// PatchIDs implements Tx.
-func (t *writeTx) PatchIDs(ctx context.Context, seriesID int64) ([]string, error) {
+// patchIDs are the patch-ids of a series' patches, in order.
+func (t *writeTx) patchIDs(ctx context.Context, seriesID int64) ([]string, error) {
 	rows, err := t.query(ctx, `SELECT patch_id FROM patches WHERE series_id = ? ORDER BY idx`, seriesID)
 	if err != nil {
 		return nil, fmt.Errorf("patch ids: %w", err)
@@ -1166,11 +1327,17 @@ func (t *writeTx) AddPatch(ctx context.Context, p *Patch, messageRowID int64) er
 		b, _ := json.Marshal(p.Trailers)
 		trailers = string(b)
 	}
+	args := []any{p.SeriesID, messageRowID, p.Index, p.Subject, p.CommitSubject, p.Author.Name, p.Author.Email, unixOrZero(p.Date),
+		string(files), p.PatchID, trailers}
 	var err error
-	p.ID, err = t.insert(ctx, "patches", 0, `series_id, message, idx, subject, commit_subject, author_name, author_email, date,
-		files, patch_id, trailers`,
-		p.SeriesID, messageRowID, p.Index, p.Subject, p.CommitSubject, p.Author.Name, p.Author.Email, unixOrZero(p.Date),
-		string(files), p.PatchID, trailers)
+	if h := t.held; h != nil && h.id == messageRowID && h.patch == nil {
+		// Its message's INSERT is held: this one goes after it.
+		if p.ID, err = t.quietly(func() (int64, error) { return t.newID(ctx, "patches", 0) }); err == nil {
+			h.patch = append([]any{p.ID}, args...)
+		}
+	} else {
+		p.ID, err = t.insert(ctx, "patches", 0, patchCols, args...)
+	}
 	if err != nil {
 		return fmt.Errorf("add patch: %w", err)
 	}

@@ -380,6 +380,11 @@ type NewMessage struct {
 	// Search is the text the full-text index gets besides Subject and
 	// From; nil indexes only those.
 	Search *SearchDoc
+	// Stem is, for a patch or a cover letter, the Message-ID without its
+	// per-message counter, when series assembly will look for series by
+	// it (Tx.SeriesByStem): on PostgreSQL AddMessage asks about it with
+	// its other lookups, a round trip fewer.
+	Stem string
 
 	sum  []byte // sha256 of Raw, set by Prepare
 	zraw []byte // Raw compressed, set by Prepare
@@ -408,6 +413,22 @@ type SeriesQuery struct {
 	Until    time.Time
 }
 
+// Revisions are the series Tx.Revisions found that s may replace, by
+// each clue; the caller decides which, if any, it takes.
+type Revisions struct {
+	// ByName: the same submitter and normalised subject, or the same
+	// change-id (when s has one), with lower ids, newest revision first.
+	ByName []Series
+	// ByPatchSubject: series of s's submitter with a patch of the commit
+	// subject asked for (none when it is ""), newest revision first.
+	ByPatchSubject []Series
+	// PatchIDs is how many patches s has, and ByPatchIDs counts, per
+	// series of the list (s among them), how many of their patch-ids
+	// (those not empty) each carries, as SeriesWithPatchIDs does.
+	PatchIDs   int
+	ByPatchIDs map[int64]int
+}
+
 // Tx is one write transaction. On PostgreSQL, where several nodes write
 // at once, it becomes the one writer of a list at its first AddMessage,
 // MessageSeries, series lookup or CreateSeries in that list, waiting for
@@ -426,21 +447,18 @@ type Tx interface {
 	SetMessageSeries(ctx context.Context, messageRowID, seriesID int64, kind string) error
 	Series(ctx context.Context, id int64) (*Series, error)
 	FindSeries(ctx context.Context, q SeriesQuery) ([]Series, error)
-	// FindPrevious finds older series of the same submitter that are
-	// revisions of s: by change-id, by normalised subject.
-	FindPrevious(ctx context.Context, listID int64, s *Series, normSubject string) ([]Series, error)
+	// Revisions finds the series of the list that may be older revisions
+	// of s, by each clue at once (on PostgreSQL in one round trip):
+	// see Revisions.
+	Revisions(ctx context.Context, listID int64, s *Series, normSubject, commitSubject string) (*Revisions, error)
 	// SeriesWithPatchIDs counts, per other series of the list, how many of
 	// the given patch-ids they carry.
 	SeriesWithPatchIDs(ctx context.Context, listID int64, patchIDs []string) (map[int64]int, error)
-	// SeriesWithPatchSubject finds series of submitter in the list that
-	// have a patch with this commit subject.
-	SeriesWithPatchSubject(ctx context.Context, listID int64, submitter, subject string) ([]Series, error)
 	CreateSeries(ctx context.Context, s *Series, normSubject, stem string, listID int64) (int64, error)
 	UpdateSeries(ctx context.Context, s *Series, normSubject string) error
 	SeriesByStem(ctx context.Context, listID int64, submitter, stem string) ([]Series, error)
 	PatchIndexes(ctx context.Context, seriesID int64) (map[int]bool, error)
 	AddPatch(ctx context.Context, p *Patch, messageRowID int64) error
-	PatchIDs(ctx context.Context, seriesID int64) ([]string, error)
 	// SetResolution marks a review comment resolved (r.By, r.At); with
 	// resolved false it clears the mark. Setting twice keeps the newest.
 	SetResolution(ctx context.Context, r Resolution, resolved bool) error

@@ -7,6 +7,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"patchwell/core"
 )
 
 // Several writers at once: on PostgreSQL each list has its own writer
@@ -370,5 +375,335 @@ func TestSeriesWithPatchIDs(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMessageSeries: the series of the messages a patch names, right
+// after AddMessage (PostgreSQL asks with its lookUp) and after a series
+// was written (it asks again). A reused Message-ID counts its first
+// message's series; ids without a series, unknown or "" are left out.
+func TestMessageSeries(t *testing.T) {
+	st, l := mustOpen(t)
+	ctx := context.Background()
+	err := st.Update(ctx, func(tx Tx) error {
+		series := map[string]int64{}
+		for _, id := range []string{"a@x", "b@x"} {
+			a, err := tx.AddMessage(ctx, msg(l, id))
+			if err != nil {
+				return err
+			}
+			sid, err := tx.CreateSeries(ctx, &Series{Subject: id, Version: 1, Total: 1, MessageID: id}, id, "", l.ID)
+			if err != nil {
+				return err
+			}
+			if err := tx.SetMessageSeries(ctx, a.ID, sid, core.KindPatch); err != nil {
+				return err
+			}
+			series[id] = sid
+		}
+		again := msg(l, "a@x") // a@x reused, another series
+		again.Raw = append(again.Raw, "again\n"...)
+		a, err := tx.AddMessage(ctx, again)
+		if err != nil {
+			return err
+		}
+		sid, err := tx.CreateSeries(ctx, &Series{Subject: "again", Version: 1, Total: 1, MessageID: "a@x"}, "again", "", l.ID)
+		if err != nil {
+			return err
+		}
+		if err := tx.SetMessageSeries(ctx, a.ID, sid, core.KindPatch); err != nil {
+			return err
+		}
+		if _, err := tx.AddMessage(ctx, msg(l, "c@x")); err != nil { // no series
+			return err
+		}
+		p := msg(l, "p@x", "a@x", "c@x", "unknown@x", "b@x")
+		p.Kind = core.KindPatch
+		pa, err := tx.AddMessage(ctx, p)
+		if err != nil {
+			return err
+		}
+		want := map[string]int64{"a@x": series["a@x"], "b@x": series["b@x"]}
+		for _, ids := range [][]string{p.References, {"a@x", "", "b@x", "p@x"}, {"elsewhere@x", "a@x", "b@x"}} {
+			got, err := tx.MessageSeries(ctx, l.ID, ids)
+			if err != nil {
+				return err
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("MessageSeries(%q) (-want +got):\n%s", ids, diff)
+			}
+		}
+		// The patch joins b@x's series: the answer changes with it.
+		if err := tx.SetMessageSeries(ctx, pa.ID, series["b@x"], core.KindPatch); err != nil {
+			return err
+		}
+		got, err := tx.MessageSeries(ctx, l.ID, []string{"p@x", "a@x"})
+		if err != nil {
+			return err
+		}
+		if want := map[string]int64{"a@x": series["a@x"], "p@x": series["b@x"]}; !cmp.Equal(got, want) {
+			t.Errorf("MessageSeries() after SetMessageSeries = %v, want %v", got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRevisions: every clue to an older revision at once: the same
+// subject or change-id (lower ids only), a patch's commit subject (of
+// the same submitter), and the series sharing patch-ids, counted per
+// patch of s.
+func TestRevisions(t *testing.T) {
+	st, l := mustOpen(t)
+	ctx := context.Background()
+	type def struct {
+		subject, submitter, change string
+		patches                    [][2]string // commit subject, patch-id
+	}
+	defs := []def{
+		{"fix it", "a@x", "", [][2]string{{"one", "p1"}, {"two", "p2"}}},
+		{"other", "a@x", "I1", [][2]string{{"two", "p2"}, {"three", "p3"}}},
+		{"fix it", "b@x", "", [][2]string{{"one", "p1"}}},
+		{"fix it", "a@x", "I1", [][2]string{{"one", "p1"}, {"two", "p2"}, {"x", ""}}}, // s
+	}
+	ids := make([]int64, len(defs))
+	err := st.Update(ctx, func(tx Tx) error {
+		for i, d := range defs {
+			a, err := tx.AddMessage(ctx, msg(l, fmt.Sprintf("s%d@x", i)))
+			if err != nil {
+				return err
+			}
+			s := &Series{Subject: d.subject, Version: 1, Total: len(d.patches), MessageID: a.MessageID, ChangeID: d.change,
+				Submitter: core.Person{Email: d.submitter}}
+			if ids[i], err = tx.CreateSeries(ctx, s, d.subject, "", l.ID); err != nil {
+				return err
+			}
+			for k, p := range d.patches {
+				if err := tx.AddPatch(ctx, &Patch{SeriesID: ids[i], Index: k + 1, Subject: p[0], CommitSubject: p[0], PatchID: p[1]}, a.ID); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.Update(ctx, func(tx Tx) error {
+		s, err := tx.Series(ctx, ids[3])
+		if err != nil {
+			return err
+		}
+		for _, subj := range []string{"two", ""} {
+			r, err := tx.Revisions(ctx, l.ID, s, "fix it", subj)
+			if err != nil {
+				return err
+			}
+			seriesIDs := func(list []Series) []int64 {
+				var out []int64
+				for _, x := range list {
+					out = append(out, x.ID)
+				}
+				return out
+			}
+			var want []int64
+			if diff := cmp.Diff([]int64{ids[1], ids[0]}, seriesIDs(r.ByName)); diff != "" {
+				t.Errorf("ByName (-want +got):\n%s", diff)
+			}
+			want = nil
+			if subj != "" {
+				want = []int64{ids[3], ids[1], ids[0]}
+			}
+			if diff := cmp.Diff(want, seriesIDs(r.ByPatchSubject)); diff != "" {
+				t.Errorf("ByPatchSubject(%q) (-want +got):\n%s", subj, diff)
+			}
+			if r.PatchIDs != 3 {
+				t.Errorf("PatchIDs = %d, want 3", r.PatchIDs)
+			}
+			if diff := cmp.Diff(map[int64]int{ids[0]: 2, ids[1]: 1, ids[2]: 1, ids[3]: 2}, r.ByPatchIDs); diff != "" {
+				t.Errorf("ByPatchIDs (-want +got):\n%s", diff)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMessageSeriesSet: a message's series and kind, set in the
+// transaction that adds it, whatever comes between (on PostgreSQL its
+// INSERT is held until then, or until a statement that may read it),
+// and its patch, which goes after it.
+func TestMessageSeriesSet(t *testing.T) {
+	st, l := mustOpen(t)
+	ctx := context.Background()
+	steps := map[string]func(tx Tx, a *Added, sid int64) error{
+		"at once": func(tx Tx, a *Added, sid int64) error { return nil },
+		"after a series read": func(tx Tx, a *Added, sid int64) error {
+			_, err := tx.SeriesByStem(ctx, l.ID, "x@x", "stem")
+			return err
+		},
+		"after a message read": func(tx Tx, a *Added, sid int64) error {
+			_, err := tx.MessageSeries(ctx, l.ID, []string{"elsewhere@x"})
+			return err
+		},
+		"after a patch read": func(tx Tx, a *Added, sid int64) error {
+			_, err := tx.PatchIndexes(ctx, sid)
+			return err
+		},
+		"after the same bytes again": func(tx Tx, a *Added, sid int64) error {
+			d, err := tx.AddMessage(ctx, msg(l, a.MessageID))
+			if err == nil && (!d.Duplicate || d.ID != a.ID) {
+				t.Errorf("same bytes again: duplicate %v, id %d, want %d", d.Duplicate, d.ID, a.ID)
+			}
+			return err
+		},
+	}
+	want := map[string]int64{}
+	err := st.Update(ctx, func(tx Tx) error {
+		for name, step := range steps {
+			a, err := tx.AddMessage(ctx, msg(l, name+"@x"))
+			if err != nil {
+				return err
+			}
+			sid, err := tx.CreateSeries(ctx, &Series{Subject: name, Version: 1, Total: 1, MessageID: a.MessageID}, name, "", l.ID)
+			if err != nil {
+				return err
+			}
+			if err := tx.AddPatch(ctx, &Patch{SeriesID: sid, Index: 1, Subject: name, PatchID: name}, a.ID); err != nil {
+				return err
+			}
+			if err := step(tx, a, sid); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			if err := tx.SetMessageSeries(ctx, a.ID, sid, core.KindPatch); err != nil {
+				return err
+			}
+			want[name+"@x"] = sid
+		}
+		// The last one's series comes with the commit.
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, sid := range want {
+		m, err := st.Message(ctx, l.Name, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.SeriesID != sid || m.Kind != core.KindPatch {
+			t.Errorf("%s: series %d, kind %q; want %d, %q", id, m.SeriesID, m.Kind, sid, core.KindPatch)
+		}
+		p, err := st.Patches(ctx, sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p) != 1 || p[0].MessageID != id {
+			t.Errorf("%s: patches %+v", id, p)
+		}
+	}
+}
+
+// TestSeriesByStem: a patch's series by its Message-ID's stem, right
+// after AddMessage (PostgreSQL asks with its lookUp), and after a series
+// with that stem was created.
+func TestSeriesByStem(t *testing.T) {
+	st, l := mustOpen(t)
+	ctx := context.Background()
+	err := st.Update(ctx, func(tx Tx) error {
+		newSeries := func(stem, submitter string) (int64, error) {
+			return tx.CreateSeries(ctx, &Series{Subject: stem, Version: 1, Total: 2, MessageID: stem,
+				Submitter: core.Person{Email: submitter}}, stem, stem, l.ID)
+		}
+		s1, err := newSeries("a-*-x@x", "me@x")
+		if err != nil {
+			return err
+		}
+		if _, err := newSeries("a-*-x@x", "other@x"); err != nil {
+			return err
+		}
+		for _, c := range []struct {
+			id, stem string
+			create   bool // a series with the stem before asking
+			want     []int64
+		}{
+			{"a-2-x@x", "a-*-x@x", false, []int64{s1}},
+			{"b-1-x@x", "b-*-x@x", false, nil},
+			{"b-2-x@x", "b-*-x@x", true, nil}, // want: the new one
+		} {
+			m := msg(l, c.id)
+			m.From = core.Person{Email: "Me@x"}
+			m.Kind, m.Stem = core.KindPatch, c.stem
+			if _, err := tx.AddMessage(ctx, m); err != nil {
+				return err
+			}
+			want := c.want
+			if c.create {
+				sid, err := newSeries(c.stem, "me@x")
+				if err != nil {
+					return err
+				}
+				want = []int64{sid}
+			}
+			got, err := tx.SeriesByStem(ctx, l.ID, "me@x", c.stem)
+			if err != nil {
+				return err
+			}
+			var ids []int64
+			for _, s := range got {
+				ids = append(ids, s.ID)
+			}
+			if diff := cmp.Diff(want, ids); diff != "" {
+				t.Errorf("%s: SeriesByStem() (-want +got):\n%s", c.id, diff)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestThreadingOneTransaction: threads made and merged within one
+// transaction (on PostgreSQL a new thread's row is written at commit,
+// with its counts) come out as when each message has its own.
+func TestThreadingOneTransaction(t *testing.T) {
+	st, l := mustOpen(t)
+	ctx := context.Background()
+	err := st.Update(ctx, func(tx Tx) error {
+		for _, m := range []*NewMessage{
+			msg(l, "c2@x", "root@x", "c1@x"), msg(l, "other@x"), msg(l, "c1@x", "root@x"), msg(l, "root@x"),
+			msg(l, "c3@x", "c2@x"), msg(l, "x@x", "ghost@x"), msg(l, "y@x", "other@x", "ghost@x"),
+		} {
+			m.Date = m.Date.Add(time.Duration(len(m.References)) * time.Hour)
+			if _, err := tx.AddMessage(ctx, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th, err := st.Threads(ctx, "dev", Page{})
+	if err != nil {
+		t.Fatalf("Threads() = %v", err)
+	}
+	type sum struct {
+		Root                  string
+		Messages              int
+		FirstHours, LastHours int
+	}
+	var got []sum
+	for _, x := range th {
+		got = append(got, sum{x.RootMessageID, x.Messages, int(x.FirstDate.Sub(time.Unix(1700000000, 0)).Hours()), int(x.LastDate.Sub(time.Unix(1700000000, 0)).Hours())})
+	}
+	want := []sum{{"other@x", 3, 0, 2}, {"root@x", 4, 0, 2}}
+	if diff := cmp.Diff(want, got, cmpopts.SortSlices(func(a, b sum) bool { return a.Root < b.Root })); diff != "" {
+		t.Errorf("Threads() (-want +got):\n%s", diff)
 	}
 }
