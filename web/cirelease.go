@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -24,6 +25,15 @@ func (h *Handler) ciRelease(w http.ResponseWriter, r *http.Request) bool {
 		h.httpError(w, r, http.StatusNotFound, "CI is not run by this server")
 		return false
 	}
+	return h.ciJob(w, r, h.cfg.CIRelease, "no CI job waits for a go-ahead on this series",
+		"the series' CI job is not waiting for a go-ahead")
+}
+
+// ciJob is a maintainer's action on a series' CI job (release, re-run):
+// it checks the reader may (SetStatus on the list), runs act, and
+// answers act's store.ErrNotFound and store.ErrConflict with 404
+// notFound and 409 conflict; false when it answered.
+func (h *Handler) ciJob(w http.ResponseWriter, r *http.Request, act func(context.Context, int64) error, notFound, conflict string) bool {
 	if h.noAccounts(w, r) {
 		return false
 	}
@@ -31,13 +41,13 @@ func (h *Handler) ciRelease(w http.ResponseWriter, r *http.Request) bool {
 	if !ok {
 		return false
 	}
-	err := h.cfg.CIRelease(r.Context(), s.ID)
+	err := act(r.Context(), s.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		h.httpError(w, r, http.StatusNotFound, "no CI job waits for a go-ahead on this series")
+		h.httpError(w, r, http.StatusNotFound, notFound)
 		return false
 	case errors.Is(err, store.ErrConflict):
-		h.httpError(w, r, http.StatusConflict, "the series' CI job is not waiting for a go-ahead")
+		h.httpError(w, r, http.StatusConflict, conflict)
 		return false
 	case err != nil:
 		h.fail(w, r, "series", err)

@@ -2,12 +2,10 @@ package web
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"regexp"
 	"strings"
 
-	"patchwell/access"
 	"patchwell/store"
 )
 
@@ -38,26 +36,8 @@ func (h *Handler) ciRerun(w http.ResponseWriter, r *http.Request) bool {
 		h.httpError(w, r, http.StatusNotFound, "CI is not run by this server")
 		return false
 	}
-	if h.noAccounts(w, r) {
-		return false
-	}
-	s, _, _, ok := h.seriesFor(w, r, "id", access.SetStatus)
-	if !ok {
-		return false
-	}
-	err := h.cfg.CIRerun.Rerun(r.Context(), s.ID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		h.httpError(w, r, http.StatusNotFound, "CI has not run this series: there is nothing to run again")
-		return false
-	case errors.Is(err, store.ErrConflict):
-		h.httpError(w, r, http.StatusConflict, "the series' CI job is already queued, running or waiting for a go-ahead")
-		return false
-	case err != nil:
-		h.fail(w, r, "series", err)
-		return false
-	}
-	return true
+	return h.ciJob(w, r, h.cfg.CIRerun.Rerun, "CI has not run this series: there is nothing to run again",
+		"the series' CI job is already queued, running or waiting for a go-ahead")
 }
 
 func (h *Handler) ciRerunAPI(w http.ResponseWriter, r *http.Request) {
