@@ -296,6 +296,19 @@ func (h *Handler) seriesForWrite(w http.ResponseWriter, r *http.Request) (*store
 	return s, l, u
 }
 
+// formForWrite reads a review form (what, "review" or "comment", names it
+// in the error for one too large) and resolves its series as
+// seriesForWrite does; nil when it answered.
+func (h *Handler) formForWrite(w http.ResponseWriter, r *http.Request, what string) (*store.Series, *store.User) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxReviewBody)
+	if err := r.ParseForm(); err != nil {
+		h.httpError(w, r, http.StatusRequestEntityTooLarge, what+" too large or malformed")
+		return nil, nil
+	}
+	s, _, u := h.seriesForWrite(w, r)
+	return s, u
+}
+
 // submit sends a draft and answers the errors; "" when it did.
 func (h *Handler) submit(w http.ResponseWriter, r *http.Request, d store.ReviewDraft) (string, string) {
 	msgid, list, err := h.r.SubmitReview(r.Context(), d)
@@ -318,12 +331,7 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, d store.ReviewD
 // commented line). It redirects to the series page, which says where the
 // reply was archived.
 func (h *Handler) reviewForm(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxReviewBody)
-	if err := r.ParseForm(); err != nil {
-		h.httpError(w, r, http.StatusRequestEntityTooLarge, "review too large or malformed")
-		return
-	}
-	s, _, u := h.seriesForWrite(w, r)
+	s, u := h.formForWrite(w, r, "review")
 	if s == nil {
 		return
 	}

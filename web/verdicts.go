@@ -274,12 +274,7 @@ func (h *Handler) seriesPath(s *store.Series) string {
 // draftForm serves POST /series/{id}/draft: a pending comment's own form,
 // op save (id, body, issue) or delete (id).
 func (h *Handler) draftForm(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxReviewBody)
-	if err := r.ParseForm(); err != nil {
-		h.httpError(w, r, http.StatusRequestEntityTooLarge, "comment too large or malformed")
-		return
-	}
-	s, _, u := h.seriesForWrite(w, r)
+	s, u := h.formForWrite(w, r, "comment")
 	if s == nil {
 		return
 	}
@@ -329,12 +324,7 @@ func (h *Handler) draftForm(w http.ResponseWriter, r *http.Request) {
 // comments alone, Reviewed-by, Acked-by, Tested-by, Changes-requested,
 // or discard to drop the pending comments).
 func (h *Handler) submitForm(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxReviewBody)
-	if err := r.ParseForm(); err != nil {
-		h.httpError(w, r, http.StatusRequestEntityTooLarge, "review too large or malformed")
-		return
-	}
-	s, _, u := h.seriesForWrite(w, r)
+	s, u := h.formForWrite(w, r, "review")
 	if s == nil {
 		return
 	}
