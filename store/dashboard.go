@@ -127,24 +127,9 @@ func (s *DB) DashboardSeries(ctx context.Context, list string, f SeriesFilter) (
 			args = append(args, n)
 		}
 	}
-	switch f.Status {
-	case "":
-	case StatusOpen:
-		where = append(where, `s.status IN ('proposed','needs_revision','approved')`)
-	default:
-		where = append(where, `s.status = ?`)
-		args = append(args, f.Status)
-	}
+	where, args = f.conditions(where, args)
 	if f.Current {
 		where = append(where, `s.status <> 'superseded'`)
-	}
-	if f.Submitter != "" {
-		where = append(where, `s.submitter_email = ?`)
-		args = append(args, strings.ToLower(f.Submitter))
-	}
-	if f.Title != "" {
-		where = append(where, `instr(lower(s.subject), ?) > 0`)
-		args = append(args, asciiLower(f.Title))
 	}
 	if f.NeedsReview {
 		// Given to this revision, or to the previous one on a patch this

@@ -73,11 +73,9 @@ func (s *DB) ListsByActivity(ctx context.Context) ([]List, error) {
 	return ls, err
 }
 
-// FilterSeries implements Store.
-func (s *DB) FilterSeries(ctx context.Context, list string, f SeriesFilter) ([]Series, error) {
-	p := Page{Limit: f.Limit}.Normalize()
-	var where []string
-	args := []any{list}
+// conditions adds to where and args the filter's status, submitter and
+// title conditions on series s, which both series listings share.
+func (f SeriesFilter) conditions(where []string, args []any) ([]string, []any) {
 	switch f.Status {
 	case "":
 	case StatusOpen:
@@ -94,6 +92,13 @@ func (s *DB) FilterSeries(ctx context.Context, list string, f SeriesFilter) ([]S
 		where = append(where, `instr(lower(s.subject), ?) > 0`)
 		args = append(args, asciiLower(f.Title))
 	}
+	return where, args
+}
+
+// FilterSeries implements Store.
+func (s *DB) FilterSeries(ctx context.Context, list string, f SeriesFilter) ([]Series, error) {
+	p := Page{Limit: f.Limit}.Normalize()
+	where, args := f.conditions(nil, []any{list})
 	order := "DESC"
 	switch {
 	case f.Before > 0:
