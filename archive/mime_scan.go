@@ -3,6 +3,8 @@ package archive
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"math/bits"
 )
 
 // The one pass of ParseMIME.
@@ -177,6 +179,23 @@ func (p *scanner) pop() {
 	}
 }
 
+// newline is the index of the first '\n' in raw at or after k, -1 for
+// none. Lines are short where it is used: it reads eight bytes at a time
+// (the lowest byte the test finds is exact; only bytes above a match
+// can be false), then leaves long lines to IndexByte.
+func newline(raw []byte, k int) int {
+	for e := min(len(raw), k+64); k+8 <= e; k += 8 {
+		v := binary.LittleEndian.Uint64(raw[k:]) ^ 0x0a0a0a0a0a0a0a0a
+		if m := (v - 0x0101010101010101) &^ v & 0x8080808080808080; m != 0 {
+			return k + bits.TrailingZeros64(m)>>3
+		}
+	}
+	if i := bytes.IndexByte(raw[k:], '\n'); i >= 0 {
+		return k + i
+	}
+	return -1
+}
+
 // hasPrefix is bytes.HasPrefix for short prefixes, without a call.
 func hasPrefix(b, prefix []byte) bool {
 	if len(b) < len(prefix) {
@@ -206,27 +225,32 @@ func (p *scanner) nextDash(at int) int {
 	}
 	p.from = at
 	raw, nd := p.raw, p.needle[1:]
+	// A needle of up to 8 bytes is compared as one word.
+	var word, mask uint64
+	if len(nd) <= 8 {
+		var w [8]byte
+		copy(w[:], nd)
+		word = binary.LittleEndian.Uint64(w[:])
+		mask = ^uint64(0) >> (64 - 8*len(nd))
+	}
 	node := &p.trie.nodes[p.node]
 	for pos := max(at, 1); pos < len(raw); {
 		var x int
 		if p.dense {
 			// Lines are short here: look at bytes before calling
 			// IndexByte.
-			k := pos - 1
-			for e := min(len(raw), k+64); k < e && raw[k] != '\n'; k++ {
-			}
-			if k == len(raw) {
+			k := newline(raw, pos-1)
+			if k < 0 {
 				break
 			}
-			if raw[k] != '\n' {
-				i := bytes.IndexByte(raw[k:], '\n')
-				if i < 0 {
-					break
-				}
-				k += i
-			}
 			x = k + 1
-			if !hasPrefix(raw[x:], nd) {
+			var has bool
+			if mask != 0 && x+8 <= len(raw) {
+				has = binary.LittleEndian.Uint64(raw[x:])&mask == word
+			} else {
+				has = hasPrefix(raw[x:], nd)
+			}
+			if !has {
 				p.dense = x-p.last < 4096
 				pos = x + 1
 				continue
