@@ -343,6 +343,9 @@ type writeTx struct {
 	// On PostgreSQL, the threads the transaction created, whose rows
 	// flush inserts with their counts: no UPDATE follows.
 	newThreads map[int64]newThread
+	// On PostgreSQL, what the transaction knows of the messages an import
+	// said it would add (Expect).
+	expect *expected
 	// On PostgreSQL, the last added message's INSERT, held back (see
 	// holdMessage), and the first error of sending one.
 	held       *heldMessage
@@ -670,7 +673,10 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 	var known map[string]int64 // refThreads of ids, when looked up with the rest
 	var err error
 	if t.pg {
-		dupID, idTaken, known, err = t.lookUp(ctx, m, ids)
+		var ok bool
+		if dupID, idTaken, known, ok = t.expect.answer(m, ids); !ok {
+			dupID, idTaken, known, err = t.lookUp(ctx, m, ids)
+		}
 	} else {
 		err = t.queryRow(ctx, `SELECT (SELECT id FROM messages WHERE list_id = ?1 AND sha256 = ?2),
 			EXISTS(SELECT 1 FROM messages WHERE list_id = ?1 AND message_id = ?3)`, m.ListID, m.sum, m.MessageID).Scan(&dupID, &idTaken)
@@ -762,6 +768,7 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 		return nil, fmt.Errorf("insert raw: %w", err)
 	}
 	t.indexMessage(id, m)
+	t.expect.added(m, id, tid, ids)
 	t.added++
 	d := t.threads[tid]
 	if d == nil {
@@ -910,6 +917,7 @@ func (t *writeTx) idMap(ctx context.Context, q, order string, listID int64, ids 
 
 // mergeThread moves everything of thread from into thread into.
 func (t *writeTx) mergeThread(ctx context.Context, into, from int64) error {
+	t.expect.merged(into, from)
 	if err := t.flush(ctx); err != nil {
 		return err
 	}
