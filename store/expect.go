@@ -6,8 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-
-	"patchwell/core"
+	"strings"
 )
 
 // On PostgreSQL, an import tells the transaction the messages it is about
@@ -105,9 +104,10 @@ func (t *writeTx) Expect(ctx context.Context, listID int64, ms []*NewMessage) er
 
 // answer is lookUp's answer about m and ids (m's Message-ID and
 // references) from what the transaction knows, when it knows all of it
-// and m is neither a patch nor a cover letter.
+// (lookUp still asks the series questions about a patch or a cover
+// letter).
 func (e *expected) answer(m *NewMessage, ids []string) (dupID sql.NullInt64, taken bool, known map[string]int64, ok bool) {
-	if e == nil || m.ListID != e.list || m.Kind == core.KindPatch || m.Kind == core.KindCover {
+	if e == nil || m.ListID != e.list {
 		return dupID, false, nil, false
 	}
 	dup, ok := e.sums[string(m.sum)]
@@ -156,3 +156,23 @@ func (e *expected) merged(into, from int64) {
 		}
 	}
 }
+
+// writeRefs sends the refs rows AddMessage kept (t.refRows), in
+// multi-row INSERTs deferred (later), before a statement that reads or
+// changes refs and at flush: a statement for many messages' ids instead
+// of one per id.
+func (t *writeTx) writeRefs(ctx context.Context) error {
+	for len(t.refRows) > 0 {
+		n := min(len(t.refRows), 3*pgRefRows)
+		q := `INSERT INTO refs(list_id, message_id, thread_id) VALUES (?, ?, ?)` + strings.Repeat(`, (?, ?, ?)`, n/3-1)
+		if err := t.later(ctx, q, t.refRows[:n]...); err != nil {
+			return fmt.Errorf("store refs: %w", err)
+		}
+		t.refRows = t.refRows[n:]
+	}
+	t.refRows = nil
+	return nil
+}
+
+// pgRefRows is the most rows of one INSERT INTO refs.
+const pgRefRows = 1000
