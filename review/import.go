@@ -161,6 +161,14 @@ func (in *Ingester) Import(ctx context.Context, list string, src archive.Source)
 		imported := st.Imported
 		err := in.st.Update(ctx, func(tx store.Tx) error {
 			b := NewBatch(tx)
+			msgs := make([]*store.NewMessage, len(batch))
+			for i, p := range batch {
+				p.msg.ListID = listID
+				msgs[i] = &p.msg
+			}
+			if err := tx.Expect(ctx, listID, msgs); err != nil {
+				return err
+			}
 			for _, p := range batch {
 				a, err := in.Store(ctx, b, listID, p)
 				if err != nil {

@@ -343,6 +343,12 @@ type writeTx struct {
 	// On PostgreSQL, the threads the transaction created, whose rows
 	// flush inserts with their counts: no UPDATE follows.
 	newThreads map[int64]newThread
+	// On PostgreSQL, the refs rows of the transaction's messages not yet
+	// sent (list, Message-ID, thread each): see writeRefs.
+	refRows []any
+	// On PostgreSQL, what the transaction knows of the messages an import
+	// said it would add (Expect).
+	expect *expected
 	// On PostgreSQL, the last added message's INSERT, held back (see
 	// holdMessage), and the first error of sending one.
 	held       *heldMessage
@@ -393,6 +399,9 @@ func (d *threadDelta) add(date int64, uid uint32, id int64, depth int) {
 // PostgreSQL migration 4).
 func (t *writeTx) flush(ctx context.Context) error {
 	if err := t.release(ctx); err != nil {
+		return err
+	}
+	if err := t.writeRefs(ctx); err != nil {
 		return err
 	}
 	if t.pg {
@@ -731,6 +740,10 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 		if _, ok := known[ref]; ok {
 			continue // already in the refs table, and in tid after any merge
 		}
+		if t.pg { // written by writeRefs
+			t.refRows = append(t.refRows, m.ListID, ref, tid)
+			continue
+		}
 		if err := t.later(ctx, `INSERT INTO refs(list_id, message_id, thread_id) VALUES(?,?,?)`, m.ListID, ref, tid); err != nil {
 			return nil, fmt.Errorf("store ref: %w", err)
 		}
@@ -762,6 +775,7 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 		return nil, fmt.Errorf("insert raw: %w", err)
 	}
 	t.indexMessage(id, m)
+	t.expect.added(m, id, tid, ids)
 	t.added++
 	d := t.threads[tid]
 	if d == nil {
@@ -785,21 +799,35 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 // letter it asks MessageSeries's question about those ids too, which
 // series assembly asks next (t.seriesOf).
 func (t *writeTx) lookUp(ctx context.Context, m *NewMessage, ids []string) (dupID sql.NullInt64, taken bool, known map[string]int64, err error) {
+	series := m.Kind == core.KindPatch || m.Kind == core.KindCover
+	dupID, taken, known, cached := t.expect.answer(m, ids)
+	if cached && !series {
+		return dupID, taken, known, nil
+	}
 	head := ids[:min(len(ids), 50)]
 	args := append(make([]any, 0, len(head)+3), m.ListID, m.sum, m.MessageID)
 	for _, id := range head {
 		args = append(args, id)
 	}
-	q := `SELECT 0, (SELECT id FROM messages WHERE list_id = ?1 AND sha256 = ?2),
+	var q string
+	if !cached {
+		if err := t.writeRefs(ctx); err != nil {
+			return dupID, false, nil, err
+		}
+		q = `SELECT 0, (SELECT id FROM messages WHERE list_id = ?1 AND sha256 = ?2),
 			CASE WHEN EXISTS(SELECT 1 FROM messages WHERE list_id = ?1 AND message_id = ?3) THEN 1 ELSE 0 END,
 			(SELECT next_uid FROM lists WHERE id = ?1), ''
 		UNION ALL
 		SELECT 1, thread_id, 0, 0, message_id FROM refs WHERE list_id = ?1 AND message_id IN (` + placeholders(len(head)) + `)`
+	}
 	var pre *seriesOf
-	if m.Kind == core.KindPatch || m.Kind == core.KindCover {
+	if series {
 		// Columns: 2, the series, 0, the row (the first row of a
 		// Message-ID counts, as in MessageSeries), the Message-ID.
-		q += ` UNION ALL
+		if q != "" {
+			q += ` UNION ALL`
+		}
+		q += `
 		SELECT 2, series_id, 0, id, message_id FROM messages
 			WHERE list_id = ?1 AND series_id IS NOT NULL AND message_id IN (` + numbered(4, len(head)) + `)`
 		pre = &seriesOf{list: m.ListID, ids: make(map[string]bool, len(head)), series: map[string]int64{}}
@@ -821,7 +849,9 @@ func (t *writeTx) lookUp(ctx context.Context, m *NewMessage, ids []string) (dupI
 		return dupID, false, nil, err
 	}
 	defer rows.Close()
-	known = make(map[string]int64, len(ids))
+	if !cached {
+		known = make(map[string]int64, len(ids))
+	}
 	first := map[string]int64{} // the row whose series pre holds, per Message-ID
 	for rows.Next() {
 		var kind, dupTaken int
@@ -854,7 +884,7 @@ func (t *writeTx) lookUp(ctx context.Context, m *NewMessage, ids []string) (dupI
 		return dupID, false, nil, err
 	}
 	t.seriesOf = pre
-	if len(ids) > len(head) {
+	if !cached && len(ids) > len(head) {
 		more, err := t.refThreads(ctx, m.ListID, ids[len(head):])
 		if err != nil {
 			return dupID, false, nil, err
@@ -869,6 +899,9 @@ func (t *writeTx) lookUp(ctx context.Context, m *NewMessage, ids []string) (dupI
 // refThreads maps those of ids the list has seen (as messages or as
 // references) to their threads.
 func (t *writeTx) refThreads(ctx context.Context, listID int64, ids []string) (map[string]int64, error) {
+	if err := t.writeRefs(ctx); err != nil {
+		return nil, err
+	}
 	return t.idMap(ctx, `SELECT message_id, thread_id FROM refs WHERE list_id = ? AND message_id IN (%s)`, "", listID, ids)
 }
 
@@ -910,6 +943,10 @@ func (t *writeTx) idMap(ctx context.Context, q, order string, listID int64, ids 
 
 // mergeThread moves everything of thread from into thread into.
 func (t *writeTx) mergeThread(ctx context.Context, into, from int64) error {
+	t.expect.merged(into, from)
+	if err := t.writeRefs(ctx); err != nil {
+		return err
+	}
 	if err := t.flush(ctx); err != nil {
 		return err
 	}

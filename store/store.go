@@ -441,6 +441,10 @@ type Tx interface {
 	// AddMessage stores m, assigns its UID and thread, and reports a
 	// duplicate (same bytes already in the list) without storing it again.
 	AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
+	// Expect tells the transaction the messages of listID it is about to
+	// add (an import's batch), so that AddMessage need not look up each
+	// on its own (on PostgreSQL, where a lookup is a round trip).
+	Expect(ctx context.Context, listID int64, ms []*NewMessage) error
 	// MessageSeries maps the given Message-IDs of list to the series their
 	// messages belong to (ids without a series are left out).
 	MessageSeries(ctx context.Context, listID int64, messageIDs []string) (map[string]int64, error)

@@ -707,3 +707,89 @@ func TestThreadingOneTransaction(t *testing.T) {
 		t.Errorf("Threads() (-want +got):\n%s", diff)
 	}
 }
+
+// TestExpect: a transaction told of its messages beforehand (Expect)
+// stores them as one that looks each up: duplicates of earlier and of
+// its own messages, reused Message-IDs, threads that meet, a patch, a
+// message it was not told of.
+func TestExpect(t *testing.T) {
+	ctx := context.Background()
+	run := func(expect bool) ([]Added, []Thread) {
+		st, l := mustOpen(t)
+		err := st.Update(ctx, func(tx Tx) error {
+			for _, m := range []*NewMessage{msg(l, "old@x"), msg(l, "t1@x", "old@x"), msg(l, "far@x", "ghost@x")} {
+				if _, err := tx.AddMessage(ctx, m); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reused := msg(l, "new1@x")
+		reused.Raw = append(reused.Raw, "again\n"...)
+		patch := msg(l, "p@x", "a@x")
+		patch.Kind = core.KindPatch
+		batch := []*NewMessage{msg(l, "old@x"), msg(l, "new1@x", "old@x"), reused, msg(l, "twice@x"), msg(l, "twice@x"),
+			msg(l, "a@x", "ghost@x"), msg(l, "b@x", "b0@x"), patch, msg(l, "c@x", "b@x", "ghost@x"), msg(l, "d@x", "c@x", "far@x"),
+			msg(l, "g@x", "b0@x")}
+		late := msg(l, "e@x", "b@x", "unknown@x")
+		var got []Added
+		err = st.Update(ctx, func(tx Tx) error {
+			got = nil
+			if expect {
+				if err := tx.Expect(ctx, l.ID, batch); err != nil {
+					return err
+				}
+			}
+			for _, m := range append(batch[:len(batch):len(batch)], late, msg(l, "f@x", "unknown@x")) {
+				a, err := tx.AddMessage(ctx, m)
+				if err != nil {
+					return err
+				}
+				got = append(got, *a)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		th, err := st.Threads(ctx, "dev", Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got, th
+	}
+	wantAdded, wantThreads := run(false)
+	gotAdded, gotThreads := run(true)
+	type row struct {
+		ID, ThreadID int64
+		UID          uint32
+		Flags        int
+		Duplicate    bool
+	}
+	rows := func(as []Added) (out []row) {
+		for _, a := range as {
+			out = append(out, row{a.ID, a.ThreadID, a.UID, int(a.Flags), a.Duplicate})
+		}
+		return out
+	}
+	if diff := cmp.Diff(rows(wantAdded), rows(gotAdded)); diff != "" {
+		t.Errorf("AddMessage after Expect (-without +with):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantThreads, gotThreads); diff != "" {
+		t.Errorf("Threads after Expect (-without +with):\n%s", diff)
+	}
+	var dups, taken int
+	for _, a := range gotAdded {
+		if a.Duplicate {
+			dups++
+		} else if a.Flags&FlagDupMessageID != 0 {
+			taken++
+		}
+	}
+	if dups != 2 || taken != 1 {
+		t.Errorf("duplicates %d, reused Message-IDs %d; want 2, 1", dups, taken)
+	}
+}
