@@ -307,7 +307,8 @@ func shot(t *testing.T, name string, png []byte) {
 // a11yCheck is the accessibility check, run in the page: every visible
 // form control (input but hidden ones, textarea, select, button,
 // summary) has an accessible name (aria-label, aria-labelledby, a label,
-// its text, a title); every visible element with text of its own reads
+// its text, a title); no element has a positive tabindex (focus follows
+// the page's order); every visible element with text of its own reads
 // at 4.5:1 or more against the first opaque background behind it (WCAG
 // 2's contrast ratio from getComputedStyle's colours; the colour's alpha
 // and the opacity of the element and its ancestors are composited over
@@ -327,6 +328,10 @@ const a11yCheck = `(() => {
   };
   for (const e of document.querySelectorAll("input:not([type=hidden]), textarea, select, button, summary")) {
     if (!e.closest("details:not([open]) > :not(summary)") && !name(e).trim()) bad.push("no accessible name: " + where(e));
+  }
+  // Focus follows the page's order: no positive tabindex reorders it.
+  for (const e of document.querySelectorAll("[tabindex]")) {
+    if (e.tabIndex > 0) bad.push("positive tabindex: " + where(e));
   }
   const rgb = s => { const m = s.match(/[\d.]+/g).map(Number); return { r: m[0], g: m[1], b: m[2], a: m.length > 3 ? m[3] : 1 }; };
   const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); }; return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b); };
@@ -355,21 +360,23 @@ const a11yCheck = `(() => {
 })()`
 
 // a11y runs a11yCheck on the page and fails the test for what it finds.
-// It first checks the check: a button without a name and grey text on
-// white, added to the page for a moment, must be found.
+// It first checks the check: a button without a name, grey text on
+// white and a positive tabindex, added to the page for a moment, must be
+// found.
 func a11y(t *testing.T, ctx context.Context, view string) {
 	t.Helper()
 	probe, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => {
-		const b = document.createElement("button"), p = document.createElement("p");
+		const b = document.createElement("button"), p = document.createElement("p"), s = document.createElement("span");
 		p.textContent = "faint"; p.style.color = "#aaa"; p.style.background = "#fff";
-		document.body.append(b, p);
+		s.tabIndex = 3;
+		document.body.append(b, p, s);
 		const bad = `+a11yCheck+`;
-		b.remove(); p.remove();
+		b.remove(); p.remove(); s.remove();
 		return bad;
 	})()`))
 	found := strings.Join(probe, "\n")
-	if err != nil || !strings.Contains(found, "no accessible name: button\n") || !strings.Contains(found, "contrast 2.32: p (") {
-		t.Fatalf("the accessibility check misses a nameless button or faint text: %q, %v", probe, err)
+	if err != nil || !strings.Contains(found, "no accessible name: button\n") || !strings.Contains(found, "contrast 2.32: p (") || !strings.Contains(found, "positive tabindex: span") {
+		t.Fatalf("the accessibility check misses a nameless button, faint text or a positive tabindex: %q, %v", probe, err)
 	}
 	bad, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](a11yCheck))
 	if err != nil {
