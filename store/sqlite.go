@@ -801,7 +801,7 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 func (t *writeTx) lookUp(ctx context.Context, m *NewMessage, ids []string) (dupID sql.NullInt64, taken bool, known map[string]int64, err error) {
 	series := m.Kind == core.KindPatch || m.Kind == core.KindCover
 	dupID, taken, known, cached := t.expect.answer(m, ids)
-	if cached && !series {
+	if cached && (!series || t.expect.knowsSeries(m, ids)) {
 		return dupID, taken, known, nil
 	}
 	head := ids[:min(len(ids), 50)]
@@ -1021,6 +1021,9 @@ func (t *writeTx) MessageSeries(ctx context.Context, listID int64, ids []string)
 	if out, ok := t.seriesOf.answer(listID, ids); ok {
 		return out, nil
 	}
+	if out, ok := t.expect.messageSeries(listID, ids); ok {
+		return out, nil
+	}
 	return t.idMap(ctx, `SELECT message_id, series_id FROM messages WHERE list_id = ? AND series_id IS NOT NULL AND message_id IN (%s)`,
 		"", listID, ids)
 }
@@ -1065,6 +1068,7 @@ func (o *seriesOf) answer(list int64, ids []string) (map[string]int64, bool) {
 // SetMessageSeries implements Tx.
 func (t *writeTx) SetMessageSeries(ctx context.Context, rowID, seriesID int64, kind string) error {
 	t.seriesOf = nil
+	t.expect.setSeries(rowID, seriesID)
 	var sid any
 	if seriesID != 0 {
 		sid = seriesID
@@ -1195,6 +1199,9 @@ func (t *writeTx) SeriesByStem(ctx context.Context, listID int64, submitter, ste
 		o.stem.submitter == submitter && o.stem.stem == stem {
 		return nil, nil // asked with the message's lookUp
 	}
+	if n, ok := t.expect.stemCount(listID, submitter, stem); ok && n == 0 {
+		return nil, nil // asked with the batch (Expect)
+	}
 	return byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
 		WHERE s.list_id = ? AND s.stem = ? AND s.stem != '' AND s.submitter_email = ? LIMIT 200`, listID, stem, submitter)))
 }
@@ -1301,6 +1308,7 @@ func (t *writeTx) CreateSeries(ctx context.Context, s *Series, norm, stem string
 		return 0, fmt.Errorf("create series: %w", err)
 	}
 	s.ID = id
+	t.expect.created(listID, strings.ToLower(s.Submitter.Email), stem)
 	t.count(listID).series++
 	return id, nil
 }

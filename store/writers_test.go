@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -791,5 +792,142 @@ func TestExpect(t *testing.T) {
 	}
 	if dups != 2 || taken != 1 {
 		t.Errorf("duplicates %d, reused Message-IDs %d; want 2, 1", dups, taken)
+	}
+}
+
+// TestExpectSeries: what series assembly asks (MessageSeries,
+// SeriesByStem) gets the same answers after Expect as without it, while
+// the transaction adds messages, creates series and sets and clears
+// messages' series (which Expect's answers must follow).
+func TestExpectSeries(t *testing.T) {
+	ctx := context.Background()
+	run := func(expect bool) []string {
+		st, l := mustOpen(t)
+		patch := func(id, from, stem string, refs ...string) *NewMessage {
+			m := msg(l, id, refs...)
+			m.Kind, m.Stem, m.From = core.KindPatch, stem, core.Person{Email: from}
+			return m
+		}
+		var log []string
+		note := func(tx Tx, what string) error {
+			ms, err := tx.MessageSeries(ctx, l.ID, []string{"old@x", "c@x", "p1@x", "p2@x", "r@x"}) // all named by the batch
+			if err != nil {
+				return err
+			}
+			var stems []int64
+			for _, k := range [][2]string{{"a@x", "stem"}, {"b@x", "s2"}, {"b@x", "s3"}} {
+				ss, err := tx.SeriesByStem(ctx, l.ID, k[0], k[1])
+				if err != nil {
+					return err
+				}
+				stems = append(stems, int64(len(ss)))
+				for _, s := range ss {
+					stems = append(stems, s.ID)
+				}
+			}
+			log = append(log, fmt.Sprintf("%s: %v %v", what, ms, stems))
+			return nil
+		}
+		create := func(tx Tx, from, stem string, a *Added) (int64, error) {
+			return tx.CreateSeries(ctx, &Series{Subject: stem, Version: 1, Status: StatusProposed, Total: 2,
+				Submitter: core.Person{Email: from}, MessageID: a.MessageID, ThreadID: a.ThreadID}, stem, stem, l.ID)
+		}
+		err := st.Update(ctx, func(tx Tx) error {
+			old, err := tx.AddMessage(ctx, patch("old@x", "a@x", "stem"))
+			if err != nil {
+				return err
+			}
+			s1, err := create(tx, "a@x", "stem", old)
+			if err != nil {
+				return err
+			}
+			return tx.SetMessageSeries(ctx, old.ID, s1, core.KindPatch)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		again := patch("old@x", "a@x", "stem")
+		again.Raw = append(again.Raw, "again\n"...)
+		batch := []*NewMessage{patch("c@x", "B@x", "s2"), patch("p1@x", "b@x", "s2", "c@x"), again,
+			patch("p2@x", "b@x", "s3", "c@x"), msg(l, "r@x", "c@x", "p1@x")}
+		batch[0].Kind = core.KindCover
+		err = st.Update(ctx, func(tx Tx) error {
+			log = nil
+			if expect {
+				if err := tx.Expect(ctx, l.ID, batch); err != nil {
+					return err
+				}
+			}
+			if err := note(tx, "start"); err != nil {
+				return err
+			}
+			add := func(i int) (*Added, error) { return tx.AddMessage(ctx, batch[i]) }
+			c, err := add(0)
+			if err != nil {
+				return err
+			}
+			s2, err := create(tx, "b@x", "s2", c)
+			if err != nil {
+				return err
+			}
+			if err := note(tx, "s2 created"); err != nil {
+				return err
+			}
+			step := func(what string, a *Added, sid int64) error {
+				if err := tx.SetMessageSeries(ctx, a.ID, sid, a.Kind); err != nil {
+					return err
+				}
+				return note(tx, what)
+			}
+			if err := step("c in s2", c, s2); err != nil {
+				return err
+			}
+			p1, err := add(1)
+			if err != nil {
+				return err
+			}
+			if err := step("p1 in s2", p1, s2); err != nil {
+				return err
+			}
+			o2, err := add(2)
+			if err != nil {
+				return err
+			}
+			if err := step("second old@x in s2", o2, s2); err != nil {
+				return err
+			}
+			if err := step("second old@x in none", o2, 0); err != nil {
+				return err
+			}
+			if err := step("c in none", c, 0); err != nil {
+				return err
+			}
+			if err := step("c in s2 again", c, s2); err != nil {
+				return err
+			}
+			p2, err := add(3)
+			if err != nil {
+				return err
+			}
+			if _, err := create(tx, "b@x", "s3", p2); err != nil {
+				return err
+			}
+			if _, err := add(4); err != nil {
+				return err
+			}
+			return note(tx, "end")
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return log
+	}
+	want := run(false)
+	got := run(true)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("series answers after Expect (-without +with):\n%s", diff)
+	}
+	if len(want) != 9 || want[0] != "start: map[old@x:1] [1 1 0 0]" || want[8] != "end: map[c@x:2 old@x:1 p1@x:2] [1 1 1 2 1 3]" {
+		t.Errorf("series answers without Expect:\n%s", strings.Join(want, "\n"))
 	}
 }
