@@ -227,7 +227,7 @@ func (s *Server) build(ctx context.Context) error {
 		h := web.New(svc, web.Config{Domain: cfg.Domain, BaseURL: pageURL, SMTPAddr: cfg.SMTP,
 			Accounts: acc, Signup: cfg.Signup, SecureCookies: cfg.SecureCookies,
 			Lists: listSrv, Notify: s.hooks, SendMail: sendMail, CIRelease: s.sched.Release, CIRerun: s.sched, Apply: s.applier.ApplySeries, PathFlags: pathFlags,
-			BaseFile:         (&baseFiles{applier: s.applier}).file,
+			BaseFile:         gitrepo.NewBaseFiles(s.applier).File,
 			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) },
 			Health:           health, Observe: s.mets.HTTPRequest},
 			log.With("proto", "http"))
