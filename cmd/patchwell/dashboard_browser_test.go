@@ -86,6 +86,15 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Fatalf("browser: %s: %v", what, err)
 		}
 	}
+	// follow runs an action that leads to another page and waits for
+	// that page to load: the page it leaves has the same table, so
+	// waiting for the table alone would read the old page as it goes.
+	follow := func(what string, a chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if _, err := chromedp.RunResponse(ctx, a); err != nil {
+			t.Fatalf("browser: %s: %v", what, err)
+		}
+	}
 	text := func(sel chromedp.CSS) string {
 		t.Helper()
 		s, err := chromedp.Run(ctx, chromedp.Text(sel))
@@ -135,15 +144,15 @@ func TestDashboardInBrowser(t *testing.T) {
 	save("dashboard-list.png", png, err)
 
 	step("filter: has my review", chromedp.SetValue(chromedp.CSS(`select[name="review"]`), "mine"))
-	step("submit the filters", chromedp.Click(chromedp.CSS(`form.filters button`)))
+	follow("submit the filters", chromedp.Click(chromedp.CSS(`form.filters button`)))
 	step("see the filtered page", chromedp.WaitVisible(chromedp.CSS(`table.dashboard`)))
 	if s := text("table.dashboard tbody"); !strings.Contains(s, "A sample series") {
 		t.Errorf("has my review: %q", s)
 	}
-	step("sort by checks", chromedp.Click(chromedp.CSS(`th a[href*="sort=checks"]`)))
+	follow("sort by checks", chromedp.Click(chromedp.CSS(`th a[href*="sort=checks"]`)))
 	step("see the sorted page", chromedp.WaitVisible(chromedp.CSS(`th[aria-sort="descending"] a[href*="sort=checks"]`)))
 
-	step("follow My reviews", chromedp.Click(chromedp.CSS(`header.site a[href="/account/reviews"]`)))
+	follow("follow My reviews", chromedp.Click(chromedp.CSS(`header.site a[href="/account/reviews"]`)))
 	step("see my reviews", chromedp.WaitVisible(chromedp.CSS(`table.dashboard`)))
 	if s := text("table.dashboard tbody"); !strings.Contains(s, "A sample series") || !strings.Contains(s, "dev") {
 		t.Errorf("my reviews: %q", s)
