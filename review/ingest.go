@@ -145,12 +145,14 @@ type Ingester struct {
 	hooks   []func(Committed) // Subscribe
 }
 
+// delivery is one call's posts, stored in one transaction or not at all.
 type delivery struct {
-	post Post
-	p    *Prepared
-	err  chan error
-	// outcomes are what storeAll did in each list ("stored", "flagged",
-	// "duplicate"), told to the observer once the transaction commits.
+	posts []Post
+	ps    []*Prepared
+	err   chan error
+	// outcomes are what storeAll did with each post in each of its lists
+	// ("stored", "flagged", "duplicate"), in order, told to the hooks
+	// once the transaction commits.
 	outcomes []string
 }
 
@@ -306,12 +308,26 @@ func (in *Ingester) MayPost(ctx context.Context, list, mailFrom string) (bool, e
 // the commit hooks are told. Concurrent calls share one transaction and
 // one fsync.
 func (in *Ingester) Post(ctx context.Context, p Post) error {
-	for _, l := range p.Lists {
-		if _, err := in.ListID(ctx, l); err != nil {
-			return err
-		}
+	return in.PostAll(ctx, []Post{p})
+}
+
+// PostAll is Post for several messages that go together (a series sent
+// from the web or by b4): all of them are stored, in order, in one
+// transaction, or none is.
+func (in *Ingester) PostAll(ctx context.Context, posts []Post) error {
+	if len(posts) == 0 {
+		return nil
 	}
-	d := &delivery{post: p, p: Prepare(p.Raw, time.Now()), err: make(chan error, 1)}
+	d := &delivery{posts: posts, err: make(chan error, 1)}
+	now := time.Now()
+	for _, p := range posts {
+		for _, l := range p.Lists {
+			if _, err := in.ListID(ctx, l); err != nil {
+				return err
+			}
+		}
+		d.ps = append(d.ps, Prepare(p.Raw, now))
+	}
 	select {
 	case in.queue <- d:
 	case <-ctx.Done():
@@ -399,10 +415,14 @@ func committed(batch []*delivery) Committed {
 	seen := map[string]bool{}
 	for _, d := range batch {
 		c.Outcomes = append(c.Outcomes, d.outcomes...)
-		for i, l := range d.post.Lists {
-			if !seen[l] && i < len(d.outcomes) && d.outcomes[i] != "duplicate" {
-				seen[l] = true
-				c.Lists = append(c.Lists, l)
+		i := 0
+		for _, p := range d.posts {
+			for _, l := range p.Lists {
+				if !seen[l] && i < len(d.outcomes) && d.outcomes[i] != "duplicate" {
+					seen[l] = true
+					c.Lists = append(c.Lists, l)
+				}
+				i++
 			}
 		}
 	}
@@ -411,12 +431,21 @@ func committed(batch []*delivery) Committed {
 
 func (in *Ingester) storeAll(ctx context.Context, b *Batch, d *delivery) error {
 	d.outcomes = d.outcomes[:0] // a retry starts afresh
-	for _, l := range d.post.Lists {
+	for i, p := range d.posts {
+		if err := in.storePost(ctx, b, d, p, d.ps[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (in *Ingester) storePost(ctx context.Context, b *Batch, d *delivery, post Post, prep *Prepared) error {
+	for _, l := range post.Lists {
 		id, err := in.ListID(ctx, l)
 		if err != nil {
 			return err
 		}
-		a, err := in.Store(ctx, b, id, d.p)
+		a, err := in.Store(ctx, b, id, prep)
 		if err != nil {
 			return fmt.Errorf("list %s: %w", l, err)
 		}
@@ -430,12 +459,12 @@ func (in *Ingester) storeAll(ctx context.Context, b *Batch, d *delivery) error {
 		}
 		if !a.Duplicate {
 			in.log.Info("archived", "list", l, "msgid", a.MessageID, "uid", a.UID, "kind", a.Kind, "series", a.SeriesID)
-			if d.post.Distribute && in.distribute != nil {
+			if post.Distribute && in.distribute != nil {
 				info, err := in.st.ListInfo(ctx, l)
 				if err != nil {
 					return fmt.Errorf("list %s: %w", l, err)
 				}
-				if err := in.distribute(ctx, b.tx, info, a, d.post.Raw, d.post.RewriteFrom, d.post.Also); err != nil {
+				if err := in.distribute(ctx, b.tx, info, a, post.Raw, post.RewriteFrom, post.Also); err != nil {
 					return fmt.Errorf("list %s: %w", l, err)
 				}
 			}

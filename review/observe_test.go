@@ -81,3 +81,57 @@ func oneMessage(raw string) archive.Source {
 	}
 	return src
 }
+
+// TestPostAll: a series posted together lands in one commit, assembled
+// as a series; when one of its messages is refused in the transaction,
+// none of them is stored and the hooks are told nothing.
+func TestPostAll(t *testing.T) {
+	ctx := context.Background()
+	in, st := newTestIngester(t)
+	var got []Committed
+	in.Subscribe(func(c Committed) { got = append(got, c) })
+	msg := func(id string, k int) Post {
+		subject := "[PATCH 0/2] two things"
+		if k > 0 {
+			subject = "[PATCH " + string(rune('0'+k)) + "/2] thing " + string(rune('0'+k))
+		}
+		raw := "From: Ada <ada@example.org>\nSubject: " + subject + "\nMessage-ID: <" + id + "-" + string(rune('0'+k)) + "@example.org>\n"
+		if k > 0 {
+			raw += "In-Reply-To: <" + id + "-0@example.org>\n"
+		}
+		raw += "\nbody\n"
+		if k > 0 {
+			raw += "---\n f | 1 +\n\ndiff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -0,0 +1 @@\n+x\n"
+		}
+		return Post{Lists: []string{"dev"}, Raw: []byte(raw), Distribute: true}
+	}
+	if err := in.PostAll(ctx, []Post{msg("ok", 0), msg("ok", 1), msg("ok", 2)}); err != nil {
+		t.Fatalf("PostAll() = %v", err)
+	}
+	for k := 0; k < 3; k++ {
+		m, err := st.Message(ctx, "dev", "ok-"+string(rune('0'+k))+"@example.org")
+		if err != nil || (k > 0 && m.SeriesID == 0) {
+			t.Errorf("message %d: %+v, %v; want stored in a series", k, m, err)
+		}
+	}
+	if want := []Committed{{Lists: []string{"dev"}, Outcomes: []string{"stored", "stored", "stored"}}}; !cmp.Equal(want, got) {
+		t.Errorf("told %+v, want %+v", got, want)
+	}
+
+	refused := NewIngester(st, Config{Distribute: func(_ context.Context, _ store.Tx, _ *store.List, a *store.Added, _ []byte, _ bool, _ []string) error {
+		if strings.HasPrefix(a.MessageID, "bad-2") {
+			return errors.New("refused")
+		}
+		return nil
+	}})
+	defer refused.Close()
+	refused.Subscribe(func(c Committed) { t.Errorf("a refused series was told: %+v", c) })
+	if err := refused.PostAll(ctx, []Post{msg("bad", 0), msg("bad", 1), msg("bad", 2)}); err == nil {
+		t.Fatal("PostAll() with its last message refused = nil")
+	}
+	for k := 0; k < 3; k++ {
+		if m, err := st.Message(ctx, "dev", "bad-"+string(rune('0'+k))+"@example.org"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("message %d of the refused series: %+v, %v; want none stored", k, m, err)
+		}
+	}
+}
