@@ -3,7 +3,6 @@ package imapd
 import (
 	"bytes"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -17,56 +16,18 @@ import (
 // The MIME side of FETCH: BODYSTRUCTURE, BODY[part...] and BINARY[...]
 // built on archive.ParseMIME, which caps nesting (archive.MaxDepth) and
 // parts (archive.MaxParts) and reads a message in one pass whatever its
-// nesting; line counts take one more (lineCounts). What they give
+// nesting; line counts take one more (archive.CountLines). A big
+// message's structure was kept when it arrived (archive.Structure) and
+// is read back instead, its body not read at all. What they give
 // for a message within the caps is what go-imap's extractors
 // (imapserver.ExtractBodyStructure and friends) give, which this server
 // used before; past the caps, an opaque part is an
 // application/octet-stream leaf holding all it contains.
 
 // bodyStructure is the BODYSTRUCTURE of the message wire, whose MIME
-// structure is root (RFC 3501 section 7.4.2, RFC 9051 section 7.5.2).
-func bodyStructure(wire []byte, root *archive.Part) imap.BodyStructure {
-	return newLineCounts(wire, root).bodyStructure(wire, root)
-}
-
-// lineCounts counts the lines of every part of a message in one pass
-// over it: a message nested in another is counted once, not once for
-// each message that holds it.
-type lineCounts struct {
-	at    []int   // the starts and ends of the parts' bodies, in order
-	lines []int64 // lines before each
-}
-
-func newLineCounts(wire []byte, root *archive.Part) *lineCounts {
-	var at []int
-	var walk func(p *archive.Part)
-	walk = func(p *archive.Part) {
-		at = append(at, p.BodyStart, p.End)
-		for _, c := range p.Parts {
-			walk(c)
-		}
-		if p.Message != nil {
-			walk(p.Message)
-		}
-	}
-	walk(root)
-	slices.Sort(at)
-	at = slices.Compact(at)
-	lc := &lineCounts{at: at, lines: make([]int64, len(at))}
-	for i := 1; i < len(at); i++ {
-		lc.lines[i] = lc.lines[i-1] + int64(bytes.Count(wire[at[i-1]:at[i]], []byte("\n")))
-	}
-	return lc
-}
-
-// count is how many lines the body of p has.
-func (lc *lineCounts) count(p *archive.Part) int64 {
-	i, _ := slices.BinarySearch(lc.at, p.BodyStart)
-	j, _ := slices.BinarySearch(lc.at, p.End)
-	return lc.lines[j] - lc.lines[i]
-}
-
-func (lc *lineCounts) bodyStructure(wire []byte, p *archive.Part) imap.BodyStructure {
+// structure is root with its lines counted (archive.CountLines) (RFC
+// 3501 section 7.4.2, RFC 9051 section 7.5.2).
+func bodyStructure(wire []byte, p *archive.Part) imap.BodyStructure {
 	h := message.Header{Header: p.Header}
 	t, params := p.MediaType()
 	typ, sub, _ := strings.Cut(t, "/")
@@ -75,7 +36,7 @@ func (lc *lineCounts) bodyStructure(wire []byte, p *archive.Part) imap.BodyStruc
 			Params: params, Disposition: disposition(h), Language: language(h), Location: h.Get("Content-Location"),
 		}}
 		for _, c := range p.Parts {
-			bs.Children = append(bs.Children, lc.bodyStructure(wire, c))
+			bs.Children = append(bs.Children, bodyStructure(wire, c))
 		}
 		if len(bs.Children) == 0 {
 			// The grammar wants a part at least (body-type-mpart); a
@@ -104,12 +65,12 @@ func (lc *lineCounts) bodyStructure(wire []byte, p *archive.Part) imap.BodyStruc
 	case t == "message/rfc822" || t == "message/global":
 		bs.MessageRFC822 = &imap.BodyStructureMessageRFC822{
 			Envelope:      imapserver.ExtractEnvelope(p.Message.Header),
-			BodyStructure: lc.bodyStructure(wire, p.Message),
-			NumLines:      lc.count(p),
+			BodyStructure: bodyStructure(wire, p.Message),
+			NumLines:      p.Lines,
 		}
 	}
 	if bs.Type == "text" {
-		bs.Text = &imap.BodyStructureText{NumLines: lc.count(p)}
+		bs.Text = &imap.BodyStructureText{NumLines: p.Lines}
 	}
 	return bs
 }

@@ -118,6 +118,7 @@ func compareMIME(t *testing.T, name string, raw []byte) bool {
 	if err != nil {
 		t.Fatalf("%s: ParseMIME() = %v", name, err)
 	}
+	archive.CountLines(raw, tree)
 	got := bodyStructure(raw, tree)
 	if err := sendable(got); err != nil {
 		t.Errorf("%s: BODYSTRUCTURE has %v", name, err)
@@ -168,7 +169,7 @@ func TestMIMECorpus(t *testing.T) {
 				break
 			}
 			n++
-			compareMIME(t, fmt.Sprintf("%s #%d", strings.TrimPrefix(path, dir), i), toCRLF(raw, nil))
+			compareMIME(t, fmt.Sprintf("%s #%d", strings.TrimPrefix(path, dir), i), archive.ToCRLF(raw, nil))
 		}
 		return nil
 	})
@@ -212,6 +213,7 @@ func FuzzBodyStructure(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			archive.CountLines(raw, tree)
 			if err := sendable(bodyStructure(raw, tree)); err != nil {
 				t.Error(err)
 			}

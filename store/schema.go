@@ -468,4 +468,13 @@ CREATE TABLE viewed_files (
 	PRIMARY KEY (user_id, series_id, patch, path)
 );
 `,
+	// 18: the MIME structure of a big message (archive.Structure: part
+	// offsets, flags and line counts), kept when it arrives so that IMAP
+	// serves its parts without parsing its body.
+	`
+CREATE TABLE mime_structures (
+	id   INTEGER PRIMARY KEY REFERENCES messages(id),
+	data BLOB NOT NULL
+);
+`,
 }
