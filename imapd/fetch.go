@@ -105,6 +105,7 @@ type msgBytes struct {
 	headOK     bool
 	tree       *archive.Part // the MIME structure with its lines counted, when parsed
 	kept       []byte        // the structure kept for the message (archive.Structure), if any
+	bin        []byte        // BINARY's buffer
 }
 
 // reset starts on the message raw, whose size as sent is wireSize (0
@@ -244,7 +245,7 @@ func (ss *session) fetchOne(w *imapserver.FetchWriter, seq uint32, m *store.Mail
 		if err != nil {
 			return err
 		}
-		b := binarySection(mb.whole(), t, bs.Part, bs.Partial)
+		b := binarySection(mb.whole(), t, bs.Part, bs.Partial, &mb.bin)
 		if err := writeLiteral(rw.WriteBinarySection(bs, int64(len(b))), b); err != nil {
 			return err
 		}
@@ -254,7 +255,7 @@ func (ss *session) fetchOne(w *imapserver.FetchWriter, seq uint32, m *store.Mail
 		if err != nil {
 			return err
 		}
-		rw.WriteBinarySectionSize(bss, uint32(len(binarySection(mb.whole(), t, bss.Part, nil))))
+		rw.WriteBinarySectionSize(bss, uint32(len(binarySection(mb.whole(), t, bss.Part, nil, &mb.bin))))
 	}
 	return rw.Close()
 }
