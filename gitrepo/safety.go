@@ -254,9 +254,9 @@ func (w *Worktree) VerifyCommits(ctx context.Context, commits []string) error {
 	if err != nil {
 		return err
 	}
-	parent := w.Base
+	parent := w.base
 	for i, c := range commits {
-		out, err := w.m.git(ctx, w.Dir, nil, "diff-tree", "-r", "-z", "--no-renames", "--no-abbrev", parent, c)
+		out, err := w.m.git(ctx, w.dir, nil, "diff-tree", "-r", "-z", "--no-renames", "--no-abbrev", parent, c)
 		if err != nil {
 			return err
 		}
