@@ -385,6 +385,9 @@ func TestDisabledMigration(t *testing.T) {
 			for _, t := range regexp.MustCompile(`CREATE TABLE (\w+)`).FindAllStringSubmatch(m, -1) {
 				exec(`DROP TABLE ` + t[1] + ` CASCADE`)
 			}
+			for _, c := range regexp.MustCompile(`ALTER TABLE (\w+) ADD COLUMN (\w+)`).FindAllStringSubmatch(m, -1) {
+				exec(`ALTER TABLE ` + c[1] + ` DROP COLUMN ` + c[2])
+			}
 		}
 		exec(`ALTER TABLE users DROP COLUMN disabled`)
 		exec(`UPDATE schema_version SET version = ?`, at)

@@ -443,4 +443,8 @@ CREATE TABLE mime_structures (
 	data BYTEA NOT NULL
 );
 `,
+	// 8 (SQLite 19): the version control system of a list's repository.
+	`
+ALTER TABLE list_repos ADD COLUMN vcs TEXT NOT NULL DEFAULT 'git';
+`,
 }

@@ -477,4 +477,9 @@ CREATE TABLE mime_structures (
 	data BLOB NOT NULL
 );
 `,
+	// 19: the version control system of a list's repository (git or
+	// hg).
+	`
+ALTER TABLE list_repos ADD COLUMN vcs TEXT NOT NULL DEFAULT 'git';
+`,
 }
