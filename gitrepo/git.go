@@ -32,7 +32,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 )
 
 // maxOutput bounds the git output kept in errors and conflict results.
@@ -141,26 +140,7 @@ func tail(s string) string {
 // processes: the server and `patchwell apply`); the returned func
 // releases it.
 func (m *Mirror) Lock(ctx context.Context) (func(), error) {
-	if err := os.MkdirAll(filepath.Dir(m.Dir), 0o750); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(m.Dir+".lock", os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	done := make(chan error, 1)
-	go func() { done <- syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		return func() { f.Close() }, nil
-	case <-ctx.Done():
-		f.Close() // the flock call returns EBADF
-		return nil, ctx.Err()
-	}
+	return lockFile(ctx, m.Dir+".lock")
 }
 
 // Sync clones the mirror when it does not exist yet, else fetches every

@@ -63,6 +63,9 @@ type Checkout interface {
 
 // Open returns the mirror of list's repository repo in dataDir.
 func Open(dataDir, list string, repo *store.ListRepo) Repo {
+	if repo.VCS == store.VCSHg {
+		return NewHgMirror(dataDir, list, repo.Repo)
+	}
 	return NewMirror(dataDir, list, repo.Repo)
 }
 
