@@ -23,7 +23,7 @@ func TestReindexKeepsGit(t *testing.T) {
 	if err != nil || m.SeriesID == 0 {
 		t.Fatalf("no series: %+v %v", m, err)
 	}
-	repo := store.ListRepo{List: "dev", Repo: "/srv/dev.git", Branch: "next", Check: "make", FirstTimerGate: true}
+	repo := store.ListRepo{List: "dev", Repo: "/srv/dev.git", VCS: store.VCSGit, Branch: "next", Check: "make", FirstTimerGate: true}
 	if err := old.SetListRepo(ctx, repo); err != nil {
 		t.Fatal(err)
 	}
