@@ -45,7 +45,8 @@ func postAll(t *testing.T, in *Ingester, msgs ...[]byte) {
 // then a V2 (--flag V2, git-style diffs) whose messages arrive out of
 // order, and a reviewer's Reviewed-by in reply to a V2 patch. The V2
 // supersedes v1, both name the first patch's parent as their base, and
-// the trailer is collected.
+// the trailer is collected. A V3 sent in reply to the V2 then supersedes
+// that.
 func TestHgEmailSeries(t *testing.T) {
 	r, nodes := hgCalc(t)
 	desc := filepath.Join(t.TempDir(), "desc")
@@ -68,6 +69,20 @@ func TestHgEmailSeries(t *testing.T) {
 
 	in, st := newTestIngester(t)
 	postAll(t, in, v1...)
+	// A comment on a line of the plain hg diff lands on calc.py, not
+	// b/calc.py.
+	v1mul := archive.ParseHeader(v1[2]).MessageID
+	postAll(t, in, []byte(fmt.Sprintf("From: Carol Reviewer <carol@example.org>\nTo: dev@patchwell.localhost\n"+
+		"Subject: Re: [PATCH 2 of 3] calc: mul\nMessage-ID: <review-0@example.org>\n"+
+		"In-Reply-To: %s\nReferences: %s %s\nDate: Wed, 15 Nov 2023 12:00:00 +0000\n\n"+
+		"> +def mul(a, b):\n\nName it multiply?\n", v1mul, archive.ParseHeader(v1[0]).MessageID, v1mul)))
+	cs, err := NewService(st).SeriesComments(context.Background(), seriesOf(t, st, v1mul))
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("SeriesComments(v1) = %+v, %v; want 1", cs, err)
+	}
+	if c := cs[0]; c.Body != "Name it multiply?" || c.File != "calc.py" || c.Side != "new" || c.Line != 5 {
+		t.Errorf("comment = %+v, want Name it multiply? at calc.py new line 5", c)
+	}
 	postAll(t, in, v2[2], v2[0], v2[3], v2[1])
 	patch1 := archive.ParseHeader(v2[1]).MessageID
 	postAll(t, in, []byte(fmt.Sprintf("From: Carol Reviewer <carol@example.org>\nTo: dev@patchwell.localhost\n"+
@@ -135,6 +150,18 @@ func TestHgEmailSeries(t *testing.T) {
 		if len(ids) != 2 || ids[0] != ids[1] {
 			t.Errorf("patch %d: patch-ids %q, want one id for v1 and v2", i+1, ids)
 		}
+	}
+
+	// A V3 sent --in-reply-to the V2 introduction: hg threads its
+	// introduction there and the patches to the new introduction.
+	v3 := r.Email(append(send, "--flag", "V3", "--in-reply-to", intro, "--date", "2023-11-17 10:00 +0000")...)
+	if h := archive.ParseHeader(v3[0]); h.InReplyTo != intro {
+		t.Fatalf("V3 introduction In-Reply-To %q, want %q", h.InReplyTo, intro)
+	}
+	postAll(t, in, v3...)
+	want := []string{"v1 3/3 +cover superseded", "v2 3/3 +cover prev=v1 superseded", "v3 3/3 +cover prev=v2"}
+	if diff := cmp.Diff(want, summary(t, st)); diff != "" {
+		t.Errorf("series after V3 (-want +got):\n%s", diff)
 	}
 }
 

@@ -11,7 +11,10 @@
 // The split of a patch mail into author, commit message and diff follows
 // git mailinfo (without --scissors, with in-body headers); patch ids are
 // those of `git patch-id --stable`; trailers are collected the way b4
-// collects them from follow-ups.
+// collects them from follow-ups. Mercurial's `hg email` (patchbomb) mail
+// is read the same way, its "# HG changeset patch" header standing for
+// git's in-body headers and base-commit: line, its plain diffs read in
+// git's form (hg.go).
 package patchmail
 
 import (
