@@ -190,3 +190,23 @@ func TestHgEmailNoIntro(t *testing.T) {
 		t.Errorf("Subject, BaseCommit = %q, %q; want calc: comment add, %q", all[0].Subject, all[0].BaseCommit, nodes[0])
 	}
 }
+
+// TestHgEmailImport imports the mbox hg email writes (`patchwell
+// import`'s road): one series with its introduction, its base the first
+// patch's parent.
+func TestHgEmailImport(t *testing.T) {
+	r, nodes := hgCalc(t)
+	mbox := r.Mbox("-r", "1:3", "--intro", "--subject", "calc: improvements", "--desc", os.DevNull,
+		"--from", "Ann Sender <ann@example.org>")
+	in, st := newTestIngester(t)
+	if stats := importFile(t, in, mbox); stats.Imported != 4 {
+		t.Fatalf("Import() = %+v, want 4 messages", stats)
+	}
+	if diff := cmp.Diff([]string{"v1 3/3 +cover"}, summary(t, st)); diff != "" {
+		t.Fatalf("series (-want +got):\n%s", diff)
+	}
+	all, err := st.SeriesList(context.Background(), "dev", "", store.Page{Limit: 10})
+	if err != nil || len(all) != 1 || all[0].BaseCommit != nodes[0] || all[0].Subject != "calc: improvements" {
+		t.Fatalf("SeriesList() = %+v, %v; want calc: improvements based on %s", all, err, nodes[0])
+	}
+}

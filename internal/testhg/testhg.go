@@ -97,13 +97,19 @@ func (r *Repo) Commit(msg, date string) string {
 // messages in order.
 func (r *Repo) Email(args ...string) [][]byte {
 	r.t.Helper()
-	mbox := filepath.Join(r.t.TempDir(), "out.mbox")
-	r.Run(append([]string{"email", "-m", mbox, "--to", "dev@patchwell.localhost"}, args...)...)
-	b, err := os.ReadFile(mbox)
+	b, err := os.ReadFile(r.Mbox(args...))
 	if err != nil {
 		r.t.Fatalf("ReadFile(mbox) = %v", err)
 	}
 	return Split(b)
+}
+
+// Mbox is Email, returning the path of the mbox hg wrote.
+func (r *Repo) Mbox(args ...string) string {
+	r.t.Helper()
+	mbox := filepath.Join(r.t.TempDir(), "out.mbox")
+	r.Run(append([]string{"email", "-m", mbox, "--to", "dev@patchwell.localhost"}, args...)...)
+	return mbox
 }
 
 // Split splits an mbox hg email wrote into messages as an MTA delivers
