@@ -651,9 +651,11 @@ func assemble(ctx context.Context, b *Batch, listID int64, a *store.Added, mail 
 		}
 		return nil
 	}
-	// 2. A fitting series in the same thread (its messages reached us
-	// before the one this message replies to).
-	if target == nil && len(a.References) > 0 {
+	// 2. A fitting series in the same thread: its messages reached us
+	// before the one this message replies to, or, for a message that
+	// refers to none, before this one (hg email's patches reply to the
+	// introduction and carry no Message-ID stem to find it by).
+	if target == nil && a.ThreadID != 0 {
 		cands, err := tx.FindSeries(ctx, store.SeriesQuery{ListID: listID, Submitter: submitter, Version: version, Total: total, ThreadID: a.ThreadID})
 		if err != nil {
 			return err

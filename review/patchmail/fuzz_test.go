@@ -35,11 +35,14 @@ func FuzzPatchMail(f *testing.F) {
 	f.Add(mimeMail("[PATCH] x", "Content-Type: text/x-patch\r\nContent-Transfer-Encoding: base64\r\n\r\nZGlmZiAtLWdpdA=="))
 	f.Add([]byte("Subject: [GIT PULL] x\n\nare available in the Git repository at:\n\n  git://h/r.git tag\n"))
 	f.Add([]byte("Subject: x\nContent-Type: text/plain; format=flowed; delsp=yes\n\na \nb\n-- \nsig\n"))
+	f.Add([]byte("Subject: [PATCH 1 of 2 V2] x\n\n# HG changeset patch\n# User A <a@example.com>\n# Date 1700000100 -3600\n" +
+		"# Parent  29139b0729ad8bfab00c78379f4475719cdf96ee\nx\n\ndiff -r 29139b0729ad -r df77cbded5c7 x.py\n" +
+		"--- /dev/null\tThu Jan 01 00:00:00 1970 +0000\n+++ b/x.py\tTue Nov 14 23:15:00 2023 +0100\n@@ -0,0 +1,1 @@\n+y\n"))
 	if dir, err := corpusSeedDir(); err == nil {
 		for _, name := range []string{
 			"patchwork/mail/0009-git-rename-with-diff.mbox", "patchwork/mail/0026-git-add-mixed-binary-text-files.mbox",
 			"patchwork/mail/0023-git-pull-request-newline-in-url.mbox", "public-inbox/msg_iter-nested.eml",
-			"git/t5100/quoted-cr.mbox",
+			"git/t5100/quoted-cr.mbox", "patchwork/series/mercurial-no-cover-letter.mbox",
 		} {
 			if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
 				f.Add(b)

@@ -11,7 +11,10 @@
 // The split of a patch mail into author, commit message and diff follows
 // git mailinfo (without --scissors, with in-body headers); patch ids are
 // those of `git patch-id --stable`; trailers are collected the way b4
-// collects them from follow-ups.
+// collects them from follow-ups. Mercurial's `hg email` (patchbomb) mail
+// is read the same way, its "# HG changeset patch" header standing for
+// git's in-body headers and base-commit: line, its plain diffs read in
+// git's form (hg.go).
 package patchmail
 
 import (
@@ -83,10 +86,13 @@ type Mail struct {
 	Body          string         // the decoded text body (inline text/plain parts; format=flowed decoded; UTF-8)
 	Diff          string         // the diff text, from its first file header on, without a trailing "-- " signature
 	Files         []core.File    // per file: path, old path on rename/copy, added/deleted line counts, binary
-	PatchID       string         // hex; what `git patch-id --stable` prints for Diff ("" when it prints nothing)
+	PatchID       string         // hex; what `git patch-id --stable` prints for Diff ("" when it prints nothing); for a plain hg diff, for its git form (hgDiffToGit)
 	Trailers      []core.Trailer // commit message trailers for a patch; trailer lines of the unquoted text otherwise
-	BaseCommit    string         // "base-commit: <sha>" line (git format-patch --base)
+	BaseCommit    string         // "base-commit: <sha>" line (git format-patch --base), else an hg patch's parent (see Parent)
 	ChangeID      string         // "change-id: <id>" line as b4 writes it
+	Node          string         // "# Node ID" of a Mercurial changeset patch (hg export, hg email)
+	Parent        string         // its first "# Parent"; also BaseCommit when the mail is a series' first patch (or its only one)
+	Branch        string         // its "# Branch", Mercurial's named branch
 	Pull          *Pull          // set for git request-pull mails
 	TooDeep       bool           // MIME nesting exceeded archive.MaxDepth; parts below were not read
 	TooManyParts  bool           // more than maxParts MIME parts; the rest were not read
@@ -161,33 +167,65 @@ func Parse(raw []byte) (*Mail, error) {
 	m.Body = body.String()
 	m.CommitSubject = m.Subject.Title
 
-	info := mailinfo(all.String())
+	text := all.String()
+	hg, hgText, isHg := hgExport(parts)
+	if isHg {
+		text = hgText
+	}
+	info := mailinfo(text)
 	m.CommitMessage = info.message
 	// As git mailinfo does, in-body headers count only when the mail
 	// carries a patch (some text after the patch break).
 	inbody := strings.TrimSpace(info.rest) != ""
-	if inbody && info.hasFrom {
-		if p := parseFrom(info.from); p.Email != "" {
+	switch {
+	case isHg && inbody:
+		// hg email: the "# " header is the in-body header, and the
+		// description's first line the commit subject.
+		if p := hgUser(hg.user); p.Email != "" {
 			m.Author = p
 		}
-	}
-	if inbody && info.hasDate {
-		if d, ok := parseDate(info.date); ok {
-			m.AuthorDate = d
+		if !hg.date.IsZero() {
+			m.AuthorDate = hg.date
 		}
-	}
-	if inbody && info.hasSubject {
-		m.CommitSubject = ParseSubject(info.subject).Title
+		if subject, message := splitDescription(info.message); subject != "" {
+			m.CommitSubject, m.CommitMessage = subject, message
+		}
+		m.Node, m.Branch = hg.node, hg.branch
+		if len(hg.parents) > 0 {
+			m.Parent = hg.parents[0]
+		}
+	case inbody:
+		if info.hasFrom {
+			if p := parseFrom(info.from); p.Email != "" {
+				m.Author = p
+			}
+		}
+		if info.hasDate {
+			if d, ok := parseDate(info.date); ok {
+				m.AuthorDate = d
+			}
+		}
+		if info.hasSubject {
+			m.CommitSubject = ParseSubject(info.subject).Title
+		}
 	}
 
 	m.Diff = findDiff(info.rest)
 	if m.Diff != "" {
-		m.Files = diffFiles(m.Diff)
+		// A plain hg diff is read in its git form: file names without
+		// a/ b/ and dates, the patch-id of the same change exported by git.
+		gitForm := hgDiffToGit(m.Diff)
+		m.Files = diffFiles(gitForm)
 		if len(m.Files) > 0 {
-			m.PatchID = PatchID(m.Diff)
+			m.PatchID = PatchID(gitForm)
 		}
 	}
 	m.BaseCommit, m.ChangeID = findBaseAndChangeID(all.String())
+	if isHg && inbody && m.BaseCommit == "" && m.Subject.Index <= 1 {
+		// The first patch's parent is what the series applies to, as
+		// git's base-commit: line says.
+		m.BaseCommit = hg.base()
+	}
 
 	switch {
 	case m.Subject.Reply:

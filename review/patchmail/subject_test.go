@@ -47,6 +47,16 @@ func TestParseSubject(t *testing.T) {
 		{"lower patch", "[patch 2/3] z", Subject{Title: "z", Patch: true, Version: 1, Index: 2, Total: 3}},
 		{"extra patch after series", "[PATCH 3/2] z", Subject{Title: "z", Patch: true, Version: 1, Index: 3, Total: 2}},
 		{"mercurial", "[PATCH 1 of 2] z", Subject{Title: "z", Patch: true, Version: 1, Index: 1, Total: 2}},
+		// hg email --intro, --flag V2, --flag RFC; the counter padded as
+		// patchbomb pads it; a branch name from patchbomb.flagtemplate.
+		{"mercurial intro", "[PATCH 0 of 3] z", Subject{Title: "z", Patch: true, Version: 1, Total: 3}},
+		{"mercurial flag V2", "[PATCH 0 of 3 V2] z", Subject{Title: "z", Patch: true, Version: 2, Total: 3}},
+		{"mercurial flag rfc", "[PATCH 2 of 3 RFC] z", Subject{Title: "z", Patch: true, RFC: true, Version: 1, Index: 2, Total: 3}},
+		{"mercurial rfc first", "[PATCH RFC 2 of 3] z", Subject{Title: "z", Patch: true, RFC: true, Version: 1, Index: 2, Total: 3}},
+		{"mercurial padded", "[PATCH 03 of 12 v4] z", Subject{Title: "z", Patch: true, Version: 4, Index: 3, Total: 12}},
+		{"mercurial branch flag", "[PATCH 1 of 2 STABLE V2] z", Subject{Title: "z", Patch: true, Version: 2, Index: 1, Total: 2, Prefixes: []string{"STABLE"}}},
+		{"mercurial single flag", "[PATCH V2] z", Subject{Title: "z", Patch: true, Version: 2}},
+		{"of without a total", "[PATCH 1 of] z", Subject{Title: "z", Patch: true, Version: 1, Prefixes: []string{"1", "of"}}},
 		{"huge version capped", "[PATCH v9999999] z", Subject{Title: "z", Patch: true, Version: maxNumber}},
 		{"not a counter", "[PATCH 1/0] z", Subject{Title: "z", Patch: true, Version: 1, Prefixes: []string{"1/0"}}},
 	}
