@@ -78,7 +78,9 @@ func AddTrailers(raw []byte, trailers []core.Trailer) []byte {
 	lines := strings.SplitAfter(string(body), "\n")
 	cut := -1
 	for i, l := range lines {
-		if l == "---\n" || strings.HasPrefix(l, "diff --git ") {
+		// Where the diff starts: git's "---" line or diff header, or
+		// Mercurial's plain "diff -r" header (hg email).
+		if l == "---\n" || strings.HasPrefix(l, "diff --git ") || strings.HasPrefix(l, "diff -r ") {
 			cut = i
 			break
 		}

@@ -18,10 +18,14 @@ import (
 // used to refuse outright (550 5.6.2). A 3-patch series with an
 // introduction now arrives complete, and a commit message line that
 // starts with a dot (doubled by smtplib after its bare LF) is stored as
-// written.
+// written. The list's repository is a Mercurial one (found to be by
+// list update): patchwell apply pushes the series there, three
+// changesets with their author, date and message, on the base the
+// mails name (# Parent).
 func TestHgEmailAccepted(t *testing.T) {
 	needTool(t, "hg", "--version")
-	srv := startServer(t, t.TempDir())
+	data := t.TempDir()
+	srv := startServer(t, data)
 	dir := t.TempDir()
 	host, port, _ := net.SplitHostPort(srv.smtp)
 	hgrc := filepath.Join(dir, "hgrc")
@@ -60,6 +64,12 @@ func TestHgEmailAccepted(t *testing.T) {
 		write(fmt.Sprintf("\ndef op%d(a, b):\n    return a - b\n", i))
 		hg("commit", "-m", msg)
 	}
+	// The project's repository, at the base the series is made on.
+	up := filepath.Join(dir, "upstream")
+	hg("clone", "-q", "-r", "0", repo, up)
+	if out, errs, code := cli(t, nil, "list", "update", "dev", "--repo", up, "--data", data); code != 0 || !strings.Contains(out, "hg repository "+up+", branch default") {
+		t.Fatalf("list update --repo (hg): %d %s %s", code, out, errs)
+	}
 	out := hg("email", "-r", "1:3", "--to", "dev@patchwell.localhost", "--intro", "--subject", "calc: three operations", "--desc", os.DevNull, "-y")
 	if strings.Count(out, "sending [PATCH") != 4 {
 		t.Fatalf("hg email: %s", out)
@@ -82,5 +92,38 @@ func TestHgEmailAccepted(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(raw), "\n.dotted line, doubled by smtplib on the way\n") || strings.Contains(string(raw), "..dotted") {
 		t.Errorf("patch 2 as stored (%d):\n%s", resp.StatusCode, raw)
+	}
+
+	if out, errs, code := cli(t, nil, "apply", "--data", data, fmt.Sprint(s.ID), "--no-reply"); code != 0 {
+		t.Fatalf("patchwell apply: %d %s %s", code, out, errs)
+	}
+	upHg := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("hg", append([]string{"-R", up}, args...)...)
+		cmd.Env = append(os.Environ(), "HGRCPATH="+hgrc, "HGPLAIN=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("hg %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	// Each changeset as the developer made it, a Link: added to its
+	// message (so the ids differ): author, date, description; the
+	// first on the base the mails named.
+	got := upHg("log", "-r", "1:", "-T", "{author} {date|hgdate}\n{desc}\n--\n")
+	want := hg("log", "-r", "1:3", "-T", "{author} {date|hgdate}\n{desc}\n--\n")
+	for _, c := range strings.Split(strings.TrimSuffix(want, "--\n"), "--\n") {
+		if !strings.Contains(got, strings.TrimSpace(c)+"\n\nLink: ") {
+			t.Errorf("the project's repository lacks\n%s\n(with a Link:) in\n%s", c, got)
+		}
+	}
+	if n := strings.Count(got, "--\n"); n != 3 {
+		t.Errorf("%d changesets applied, want 3:\n%s", n, got)
+	}
+	if p, base := upHg("log", "-r", "1", "-T", "{p1node}"), hg("log", "-r", "0", "-T", "{node}"); p != base {
+		t.Errorf("applied on %s, want the base %s", p, base)
+	}
+	if !strings.Contains(got, "Link: ") {
+		t.Errorf("no Link: trailer:\n%s", got)
 	}
 }
