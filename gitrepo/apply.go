@@ -327,6 +327,12 @@ func (a *Applier) MarkApplied(ctx context.Context, list, dir, old, new string) (
 	if err != nil {
 		return nil, err
 	}
+	return a.markCommits(ctx, list, repo.Branch, commits)
+}
+
+// markCommits marks applied the series of list whose patches are among
+// commits (by patch-id), found on branch.
+func (a *Applier) markCommits(ctx context.Context, list, branch string, commits []Commit) ([]*Result, error) {
 	byPID := map[string]Commit{}
 	var pids []string
 	for _, c := range commits {
@@ -345,7 +351,7 @@ func (a *Applier) MarkApplied(ctx context.Context, list, dir, old, new string) (
 		if err != nil {
 			return out, err
 		}
-		r := &Result{Series: se, Branch: repo.Branch}
+		r := &Result{Series: se, Branch: branch}
 		for _, p := range patches {
 			r.Commits = append(r.Commits, byPID[p.PatchID])
 		}
@@ -399,13 +405,13 @@ func (a *Applier) Refresh(ctx context.Context, list string) ([]*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	old, _ := m.Resolve(ctx, "refs/heads/"+repo.Branch)
+	old, _ := m.BranchHead(ctx, repo.Branch)
 	err = m.Sync(ctx)
 	unlock()
 	if err != nil {
 		return nil, err
 	}
-	head, err := m.Resolve(ctx, "refs/heads/"+repo.Branch)
+	head, err := m.BranchHead(ctx, repo.Branch)
 	if err != nil || head == old || old == "" { // the first fetch is the baseline
 		return nil, err
 	}

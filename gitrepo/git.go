@@ -176,6 +176,11 @@ func (m *Mirror) Resolve(ctx context.Context, rev string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
+// BranchHead is the commit refs/heads/branch names in the mirror.
+func (m *Mirror) BranchHead(ctx context.Context, branch string) (string, error) {
+	return m.Resolve(ctx, "refs/heads/"+branch)
+}
+
 // Worktree is a scratch checkout of the mirror, detached at its base:
 // git's Checkout.
 type Worktree struct {

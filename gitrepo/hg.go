@@ -137,6 +137,14 @@ func (m *HgMirror) Resolve(ctx context.Context, rev string) (string, error) {
 	return id, nil
 }
 
+// BranchHead is the newest head of the named branch.
+func (m *HgMirror) BranchHead(ctx context.Context, branch string) (string, error) {
+	if !hgBranch.MatchString(branch) {
+		return "", fmt.Errorf("bad branch %q", branch)
+	}
+	return m.Resolve(ctx, branch)
+}
+
 // HgCheckout is a scratch clone of the mirror, updated to its base.
 type HgCheckout struct {
 	dir, base string
@@ -329,17 +337,24 @@ func (c *HgCheckout) Push(ctx context.Context, branch string) error {
 // (`git patch-id --stable` over hg's git-style diff), in the repository
 // at dir (the mirror when "").
 func (m *HgMirror) Commits(ctx context.Context, dir, old, new string) ([]Commit, error) {
-	if dir == "" {
-		dir = m.dir
-	}
 	if !hexID.MatchString(new) || (old != "" && !hexID.MatchString(old)) {
 		return nil, fmt.Errorf("bad changeset range %q..%q", old, new)
 	}
-	revset := "::" + new + " and not merge()"
+	revset := "::" + new
 	if old != "" && strings.Trim(old, "0") != "" {
-		revset = "only(" + new + ", " + old + ") and not merge()"
+		revset = "only(" + new + ", " + old + ")"
 	}
-	out, err := hg(ctx, dir, nil, "log", "--rev", "sort("+revset+", rev)", "--limit", "10000", "--template", "{node} {desc|firstline}\\n")
+	return m.commits(ctx, dir, revset)
+}
+
+// commits returns the changesets of revset but merges, oldest first,
+// with their patch-ids, in the repository at dir (the mirror when "").
+func (m *HgMirror) commits(ctx context.Context, dir, revset string) ([]Commit, error) {
+	if dir == "" {
+		dir = m.dir
+	}
+	revset = "sort((" + revset + ") and not merge(), rev)"
+	out, err := hg(ctx, dir, nil, "log", "--rev", revset, "--limit", "10000", "--template", "{node} {desc|firstline}\\n")
 	if err != nil {
 		return nil, err
 	}
@@ -354,7 +369,7 @@ func (m *HgMirror) Commits(ctx context.Context, dir, old, new string) ([]Commit,
 	if len(cs) == 0 {
 		return nil, nil
 	}
-	diffs, err := hg(ctx, dir, nil, "log", "--rev", "sort("+revset+", rev)", "--limit", "10000", "--patch", "--git", "--template", "commit {node}\\n")
+	diffs, err := hg(ctx, dir, nil, "log", "--rev", revset, "--limit", "10000", "--patch", "--git", "--template", "commit {node}\\n")
 	if err != nil {
 		return nil, err
 	}
@@ -373,6 +388,32 @@ func (m *HgMirror) Commits(ctx context.Context, dir, old, new string) ([]Commit,
 		}
 	}
 	return cs, nil
+}
+
+// Changegroup is the changegroup (or incoming) hook of list's Mercurial
+// repository at dir: first and last are the changesets a push brought
+// ($HG_NODE and $HG_NODE_LAST, as hg sets them for the hook), and the
+// series whose patches arrived on the list's branch are marked applied.
+func (a *Applier) Changegroup(ctx context.Context, list, dir, first, last string) ([]*Result, error) {
+	repo, err := a.Store.ListRepo(ctx, list)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := Open(a.DataDir, list, repo).(*HgMirror)
+	if !ok {
+		return nil, fmt.Errorf("list %s: its repository is not a Mercurial one (the git hook is post-receive)", list)
+	}
+	if last == "" {
+		last = first
+	}
+	if !fullID.MatchString(first) || !fullID.MatchString(last) || !hgBranch.MatchString(repo.Branch) {
+		return nil, fmt.Errorf("bad changesets %q:%q or branch %q", first, last, repo.Branch)
+	}
+	commits, err := m.commits(ctx, dir, first+":"+last+" and branch('literal:"+repo.Branch+"')")
+	if err != nil {
+		return nil, err
+	}
+	return a.markCommits(ctx, list, repo.Branch, commits)
 }
 
 // BranchFile returns path at the head of branch in the mirror (a

@@ -23,6 +23,8 @@ type Repo interface {
 	Sync(ctx context.Context) error
 	// Resolve returns the full id of the revision rev names.
 	Resolve(ctx context.Context, rev string) (string, error)
+	// BranchHead is the revision at the head of branch in the mirror.
+	BranchHead(ctx context.Context, branch string) (string, error)
 	// Checkout makes a scratch working copy at base (a series' base)
 	// when the mirror has it, else at the head of branch.
 	Checkout(ctx context.Context, base, branch string) (Checkout, error)

@@ -120,13 +120,14 @@ func cmdApply(args []string) error {
 }
 
 func cmdHook(args []string) error {
-	if len(args) == 0 || args[0] != "post-receive" {
+	if len(args) == 0 || (args[0] != "post-receive" && args[0] != "hg-changegroup") {
 		return usageError{"usage: patchwell " + commands["hook"].usage}
 	}
 	fs := newFlags("hook")
 	data, dbURL := storeFlags(fs)
 	list := fs.String("list", "", "the list whose repository this is")
-	gitDir := fs.String("git-dir", os.Getenv("GIT_DIR"), "the repository pushed to (default $GIT_DIR, as git sets it for hooks, else .)")
+	gitDir := fs.String("git-dir", os.Getenv("GIT_DIR"), "post-receive: the repository pushed to (default $GIT_DIR, as git sets it for hooks, else .)")
+	hgRepo := fs.String("hg-repo", ".", "hg-changegroup: the repository pushed to (hg runs hooks in its root)")
 	pos, err := parse(fs, args[1:])
 	if err != nil {
 		return err
@@ -143,7 +144,17 @@ func cmdHook(args []string) error {
 	}
 	defer st.Close()
 	ap := &gitrepo.Applier{Store: st, Service: review.NewService(st), DataDir: *data}
-	rs, err := ap.PostReceive(context.Background(), *list, *gitDir, os.Stdin)
+	var rs []*gitrepo.Result
+	if args[0] == "hg-changegroup" {
+		// hg tells a changegroup or incoming hook the changesets a
+		// push brought in its environment.
+		if os.Getenv("HG_NODE") == "" {
+			return usageError{"hook hg-changegroup: no $HG_NODE (run it as an hg changegroup hook)"}
+		}
+		rs, err = ap.Changegroup(context.Background(), *list, *hgRepo, os.Getenv("HG_NODE"), os.Getenv("HG_NODE_LAST"))
+	} else {
+		rs, err = ap.PostReceive(context.Background(), *list, *gitDir, os.Stdin)
+	}
 	for _, r := range rs {
 		fmt.Printf("patchwell: series %d (%s) applied to %s\n", r.Series.ID, r.Series.Subject, r.Branch)
 	}

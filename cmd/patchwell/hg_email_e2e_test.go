@@ -21,7 +21,8 @@ import (
 // written. The list's repository is a Mercurial one (found to be by
 // list update): patchwell apply pushes the series there, three
 // changesets with their author, date and message, on the base the
-// mails name (# Parent).
+// mails name (# Parent). A second series, pushed straight to that
+// repository, is marked applied by the changegroup hook.
 func TestHgEmailAccepted(t *testing.T) {
 	needTool(t, "hg", "--version")
 	data := t.TempDir()
@@ -125,5 +126,35 @@ func TestHgEmailAccepted(t *testing.T) {
 	}
 	if !strings.Contains(got, "Link: ") {
 		t.Errorf("no Link: trailer:\n%s", got)
+	}
+
+	// A contributor's next change, mailed, then pushed by a maintainer
+	// straight to the repository: its changegroup hook finds it.
+	if err := os.WriteFile(filepath.Join(up, ".hg", "hgrc"), []byte("[hooks]\nchangegroup.patchwell = "+binary+" hook hg-changegroup --data "+data+" --list dev\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	next := filepath.Join(dir, "next")
+	hg("clone", "-q", up, next)
+	repo = next
+	write("\ndef mod(a, b):\n    return a % b\n")
+	hg("commit", "-m", "calc: modulo")
+	hg("email", "-r", "tip", "--to", "dev@patchwell.localhost", "-y")
+	srv.getJSON("/api/v1/lists/dev/series", &list)
+	var second *apiSeries
+	for i := range list.Series {
+		if list.Series[i].ID != s.ID {
+			second = &list.Series[i]
+		}
+	}
+	if second == nil || !second.Complete {
+		t.Fatalf("the second series: %+v", list.Series)
+	}
+	if out := hg("push", up); !strings.Contains(out, "applied to default") {
+		t.Errorf("hg push: the hook said:\n%s", out)
+	}
+	var after apiSeries
+	srv.getJSON(fmt.Sprintf("/api/v1/series/%d", second.ID), &after)
+	if after.Status != "applied" {
+		t.Errorf("the pushed series is %q, want applied", after.Status)
 	}
 }

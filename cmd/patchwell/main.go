@@ -52,7 +52,7 @@ func init() {
 		"sub":     {"sub add EMAIL|--file F --list NAME [--name NAME] | sub rm EMAIL --list NAME | sub ls --list NAME [--state STATE]   [--data DIR] [--db URL]", "manage a list's subscribers (added by an operator: no confirmation)", cmdSub},
 		"user":    {"user add EMAIL [--name NAME] [--admin] [--password-file FILE] | user ls | user role EMAIL LIST owner|maintainer|none | user token EMAIL NAME | user passwd EMAIL [--password-file FILE] | user disable EMAIL | user enable EMAIL   [--data DIR] [--db URL]", "manage accounts, list roles and API tokens", cmdUser},
 		"apply":   {"apply --data DIR [--db URL] SERIES-ID [--by EMAIL] [--public-url URL]", "apply a series to its list's repository branch (git am -3, trailers from replies, a Link: per patch), push it and mark it applied", cmdApply},
-		"hook":    {"hook post-receive --data DIR [--db URL] --list NAME [--git-dir DIR]", "git post-receive hook of a list's repository: series whose patches were pushed are marked applied", cmdHook},
+		"hook":    {"hook post-receive|hg-changegroup --data DIR [--db URL] --list NAME [--git-dir DIR] [--hg-repo DIR]", "git post-receive or hg changegroup hook of a list's repository: series whose patches were pushed are marked applied", cmdHook},
 		"import":  {"import --data DIR [--db URL] --list NAME [--cpuprofile FILE] FILE|DIR|- ...", "import mbox (mboxo, mboxrd, .gz), maildir or .eml files into a list", cmdImport},
 		"export":  {"export --data DIR [--db URL] --list NAME [--out FILE]", "write every message of a list as mboxrd, in arrival order, byte for byte", cmdExport},
 		"check":   {"check --data DIR [--db URL]", "verify the database and every stored message against its sha256", cmdCheck},
