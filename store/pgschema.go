@@ -437,4 +437,22 @@ CREATE TABLE IF NOT EXISTS viewed_files (
 	PRIMARY KEY (user_id, series_id, patch, path)
 );
 `,
+	// 7 (SQLite 18): series prepared and sent from the browser.
+	`
+CREATE TABLE IF NOT EXISTS submissions (
+	id         TEXT PRIMARY KEY,
+	user_id    BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	list       TEXT NOT NULL,
+	repo       TEXT NOT NULL,
+	branch     TEXT NOT NULL,
+	title      TEXT NOT NULL,
+	version    BIGINT NOT NULL,
+	data       TEXT NOT NULL,
+	message_id TEXT NOT NULL DEFAULT '',
+	created    BIGINT NOT NULL,
+	sent       BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS submissions_user ON submissions(user_id, list, sent);
+CREATE INDEX IF NOT EXISTS submissions_message ON submissions(message_id);
+`,
 }
