@@ -47,7 +47,7 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"serve":   {"serve [--data DIR] [--db URL] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--imaps ADDR --tls-cert F --tls-key F] [--imap-poll DURATION] [--metrics ADDR] [--proxy-protocol-from CIDRS] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies] [--smarthost HOST:PORT [--smarthost-starttls] [--smarthost-user U --smarthost-password-file F]] [--mail-auth=false] [--resolver HOST:PORT] [--ci-grace DURATION] [--ci-mail]", "run the server (SMTP/LMTP ingest, web UI and API, IMAP, list mail delivery)", cmdServe},
+		"serve":   {"serve [--data DIR] [--db URL] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--imaps ADDR --tls-cert F --tls-key F] [--imap-poll DURATION] [--metrics ADDR] [--proxy-protocol-from CIDRS] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies] [--smarthost HOST:PORT [--smarthost-starttls] [--smarthost-user U --smarthost-password-file F]] [--mail-auth=false] [--resolver HOST:PORT] [--ci-grace DURATION] [--ci-mail] [--submit-allow-hosts LIST]", "run the server (SMTP/LMTP ingest, web UI and API, IMAP, list mail delivery)", cmdServe},
 		"list":    {"list create NAME [--description TEXT] [--owner EMAIL] [--visibility public|unlisted|private] [--repo PATH_OR_URL --branch BRANCH --check CMD] | list update NAME [--repo PATH_OR_URL] [--branch BRANCH] [--check CMD] [--first-timer-gate=false] | list ls | list visibility NAME public|unlisted|private | list policy NAME [--posting open|subscribers|moderated] [--dmarc accept|hold|reject] [--allow A,@D] [--deny A,@D]   [--data DIR] [--db URL]", "create and show mailing lists, set who may see them and who may post", cmdList},
 		"sub":     {"sub add EMAIL|--file F --list NAME [--name NAME] | sub rm EMAIL --list NAME | sub ls --list NAME [--state STATE]   [--data DIR] [--db URL]", "manage a list's subscribers (added by an operator: no confirmation)", cmdSub},
 		"user":    {"user add EMAIL [--name NAME] [--admin] [--password-file FILE] | user ls | user role EMAIL LIST owner|maintainer|none | user token EMAIL NAME | user passwd EMAIL [--password-file FILE] | user disable EMAIL | user enable EMAIL   [--data DIR] [--db URL]", "manage accounts, list roles and API tokens", cmdUser},
@@ -218,6 +218,7 @@ func cmdServe(args []string) error {
 	fs.BoolVar(&c.CIMail, "ci-mail", false, "reply on the series' thread with the CI summary and log links when a job finishes (archived and sent to the list)")
 	fs.StringVar(&c.Metrics, "metrics", "", "serve Prometheus /metrics (and /healthz) on this address, apart from the public web listener (empty disables)")
 	fs.StringVar(&c.ProxyProtocolFrom, "proxy-protocol-from", "", "load balancers (addresses or CIDR prefixes, comma-separated) whose connections to the SMTP, LMTP, IMAP and HTTP listeners start with a PROXY protocol header (HAProxy send-proxy or send-proxy-v2)")
+	fs.StringVar(&c.SubmitAllowHosts, "submit-allow-hosts", "", "what series submitted from the browser may be fetched from besides public http(s) and git URLs, comma-separated: address prefixes or addresses (127.0.0.0/8, fd00::/8), host names, and \"file\" for local paths and file:// URLs (default: none; loopback, private and link-local addresses are refused)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
