@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"patchwell/gitrepo"
+	"patchwell/outbound"
 	"patchwell/review"
 	"patchwell/store"
 )
@@ -614,6 +615,12 @@ func TestPaste(t *testing.T) {
 // authors.
 func TestSentSeriesApplies(t *testing.T) {
 	f := newFixture(t, local(), Limits{})
+	// Distributed as serve does: the outbox, the subscribers and the Cc's.
+	f.in.Close()
+	f.in = review.NewIngester(f.st, review.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Distribute: outbound.NewQueue(f.st, domain, nil, nil).Distribute})
+	f.cfg.Poster = f.in
+	f.sub = New(f.cfg)
 	f.topic(t)
 	sub := f.prepare(t, store.SubmitRequest{Repo: f.pub, Branch: "topic"})
 	id, err := f.sub.Send(f.ctx, f.user, sub.ID, store.SubmitEdit{Version: 1, RFC: true, CoverSubject: "Add functions", CoverBody: "a and b.",

@@ -161,6 +161,13 @@ func Write(sub *store.Submission, domain string, now time.Time) ([]Mail, error) 
 	from := person(core.Person{Name: name + " via " + sub.List, Email: listAddr}, true)
 	self := person(d.From, true)
 	cc := append([]string{self}, d.Cc...)
+	// also: the bare addresses the mails go to besides the subscribers.
+	also := []string{d.From.Email}
+	for _, c := range d.Cc {
+		if a, err := mail.ParseAddress(c); err == nil {
+			also = append(also, a.Address)
+		}
+	}
 	extra := []core.Header{{Name: "Reply-To", Value: self}}
 	sig := d.Signature
 	if sig == "" {
@@ -184,7 +191,7 @@ func Write(sub *store.Submission, domain string, now time.Time) ([]Mail, error) 
 		raw, id := archive.Compose(archive.Outgoing{From: from, To: []string{listAddr}, Cc: cc,
 			Subject: subjectTag(sub.Version, d.RFC, 0, n) + " " + d.CoverSubject, Domain: domain, Date: now,
 			InReplyTo: prev, Extra: extra, Body: b.String()})
-		out = append(out, Mail{Raw: raw, MessageID: id, Also: cc})
+		out = append(out, Mail{Raw: raw, MessageID: id, Also: also})
 		parent = id
 		if prev != "" {
 			refs = []string{prev}
@@ -202,7 +209,7 @@ func Write(sub *store.Submission, domain string, now time.Time) ([]Mail, error) 
 			Subject: subjectTag(sub.Version, d.RFC, i+1, n) + " " + p.Subject, Domain: domain, Date: p.Date,
 			InReplyTo: parent, References: refs, Extra: extra,
 			Body: "From: " + person(p.Author, false) + "\n\n" + body})
-		out = append(out, Mail{Raw: raw, MessageID: id, Also: cc})
+		out = append(out, Mail{Raw: raw, MessageID: id, Also: also})
 	}
 	return out, nil
 }
