@@ -565,6 +565,13 @@ func (s *Service) rangeDiff(ctx context.Context, r *repo, seriesID int64, base, 
 
 var trailingWS = regexp.MustCompile(`[ \t]+$`)
 
+// spaceBeforeTab reports a space before a tab in a line's indent (git's
+// space-before-tab whitespace error).
+func spaceBeforeTab(l string) bool {
+	indent := l[:len(l)-len(strings.TrimLeft(l, " \t"))]
+	return strings.Contains(indent, " \t")
+}
+
 // warnings are the preview's per-patch warnings.
 func (s *Service) warnings(ps []store.SubmitPatch) []string {
 	var out []string
@@ -578,7 +585,7 @@ func (s *Service) warnings(ps []store.SubmitPatch) []string {
 			switch {
 			case strings.HasPrefix(l, "+++ "):
 				file = strings.TrimPrefix(strings.TrimPrefix(l, "+++ "), "b/")
-			case strings.HasPrefix(l, "+") && (trailingWS.MatchString(l[1:]) || strings.Contains(l, " \t")):
+			case strings.HasPrefix(l, "+") && (trailingWS.MatchString(l[1:]) || spaceBeforeTab(l[1:])):
 				bad++
 				if first == "" {
 					first = file

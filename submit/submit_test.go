@@ -664,3 +664,45 @@ func TestSentSeriesApplies(t *testing.T) {
 	}
 	fmt.Fprint(io.Discard, raw)
 }
+
+// TestWarnings: the preview warns about a patch without Signed-off-by,
+// whitespace errors (trailing, space before tab in the indent, not in
+// the text), a large patch, and a series that does not apply to the
+// head of the list's branch (it is sent with its own base).
+func TestWarnings(t *testing.T) {
+	f := newFixture(t, local(), Limits{PatchBytes: 2 << 10})
+	run(t, f.dev, nil, "checkout", "-q", "-B", "topic", "main")
+	f.write(t, "README", "patchwell test, changed by the topic\n")
+	f.write(t, "w.c", "int w(void)\n{\n \treturn 1;\n\treturn \" \t\";\n}\n")
+	run(t, f.dev, nil, "add", "-A")
+	run(t, f.dev, nil, "commit", "-q", "-m", "w: add w", "-m", "Signed-off-by: Ada Lovelace <ada@example.org>")
+	big := strings.Repeat("a line of a large file\n", 150)
+	f.write(t, "big.txt", big)
+	run(t, f.dev, nil, "add", "-A")
+	run(t, f.dev, nil, "commit", "-q", "-m", "big: add a large file")
+	run(t, f.dev, nil, "push", "-q", f.pub, "topic")
+	// main moves on and changes README too.
+	run(t, f.dev, nil, "checkout", "-q", "main")
+	f.write(t, "README", "patchwell test, changed on main\n")
+	run(t, f.dev, nil, "commit", "-q", "-am", "README: change")
+	run(t, f.dev, nil, "push", "-q", f.origin, "main")
+	sub := f.prepare(t, store.SubmitRequest{Repo: f.pub, Branch: "topic"})
+	want := []string{
+		"does not apply to the head of main",
+		"patch 1 (w: add w) adds 1 line(s) with whitespace errors",
+		"patch 2 (big: add a large file) has no Signed-off-by: line",
+		"patch 2 (big: add a large file) is 3 KiB: many lists and readers refuse mail over 2 KiB",
+	}
+	all := strings.Join(sub.Draft.Warnings, "\n")
+	for _, w := range want {
+		if !strings.Contains(all, w) {
+			t.Errorf("warnings lack %q:\n%s", w, all)
+		}
+	}
+	if len(sub.Draft.Warnings) != len(want) {
+		t.Errorf("%d warnings, want %d:\n%s", len(sub.Draft.Warnings), len(want), all)
+	}
+	if base := run(t, f.dev, nil, "rev-parse", "main~1"); sub.Draft.Base != base {
+		t.Errorf("base %s, want the merge-base %s", sub.Draft.Base, base)
+	}
+}
