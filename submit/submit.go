@@ -123,9 +123,15 @@ type Service struct {
 	limits Limits
 	log    *slog.Logger
 
-	mu     sync.Mutex
-	synced map[string]time.Time // list -> last mirror fetch
+	mu       sync.Mutex
+	synced   map[string]time.Time  // list -> last mirror fetch
+	prepared map[int64][]time.Time // user -> their Prepares in the last hour (this node's)
+	busy     chan struct{}         // Prepares running at once (fetches, git am)
 }
+
+// maxPreparing bounds the Prepares running at once on a node: each
+// fetches and runs git.
+const maxPreparing = 4
 
 // New returns a Service.
 func New(cfg Config) *Service {
@@ -155,7 +161,8 @@ func New(cfg Config) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, policy: cfg.Policy, limits: l, log: log, synced: map[string]time.Time{}}
+	return &Service{cfg: cfg, policy: cfg.Policy, limits: l, log: log, synced: map[string]time.Time{},
+		prepared: map[int64][]time.Time{}, busy: make(chan struct{}, maxPreparing)}
 }
 
 // invalid is a refusal for the user: store.ErrInvalid with their words.
@@ -192,6 +199,27 @@ func (s *Service) mayPrepare(ctx context.Context, u *store.User) error {
 func (s *Service) Prepare(ctx context.Context, u *store.User, req store.SubmitRequest) (*store.Submission, error) {
 	if err := s.mayPrepare(ctx, u); err != nil {
 		return nil, err
+	}
+	// Each preview fetches: an account gets a few per series it may send.
+	s.mu.Lock()
+	var recent []time.Time
+	for _, at := range s.prepared[u.ID] {
+		if time.Since(at) < time.Hour {
+			recent = append(recent, at)
+		}
+	}
+	if len(recent) >= 5*s.limits.PerHour {
+		s.prepared[u.ID] = recent
+		s.mu.Unlock()
+		return nil, invalid("you prepared %d previews in the last hour, the most this server makes; try again later", len(recent))
+	}
+	s.prepared[u.ID] = append(recent, time.Now())
+	s.mu.Unlock()
+	select {
+	case s.busy <- struct{}{}:
+		defer func() { <-s.busy }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	if err := s.cfg.Store.DeleteDraftSubmissions(ctx, time.Now().Add(-s.limits.DraftAge)); err != nil {
 		s.log.Warn("delete expired drafts", "err", err)

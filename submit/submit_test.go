@@ -353,6 +353,13 @@ func TestLimits(t *testing.T) {
 			t.Errorf("limits %+v: Prepare = %v, want %q", c.l, err, c.want)
 		}
 	}
+	busy := lim(Limits{PerHour: 1})
+	for i := 0; i < 5; i++ {
+		busy.Prepare(f.ctx, f.user, store.SubmitRequest{List: "dev", Repo: f.pub, Branch: "nosuch"})
+	}
+	if _, err := busy.Prepare(f.ctx, f.user, store.SubmitRequest{List: "dev", Repo: f.pub, Branch: "nosuch"}); !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "previews in the last hour") {
+		t.Errorf("a sixth preview within the hour at 1 series an hour = %v", err)
+	}
 	s := lim(Limits{PerHour: 1})
 	sub, err := s.Prepare(f.ctx, f.user, store.SubmitRequest{List: "dev", Repo: f.pub, Branch: "topic"})
 	if err != nil {
