@@ -713,3 +713,36 @@ func TestWarnings(t *testing.T) {
 		t.Errorf("base %s, want the merge-base %s", sub.Draft.Base, base)
 	}
 }
+
+// TestFetchOverGit fetches over git:// from a real git daemon on
+// loopback (allowed by the operator) through the relay.
+func TestFetchOverGit(t *testing.T) {
+	f := newFixture(t, Policy{AllowNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, Limits{})
+	f.topic(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	daemon := exec.Command("git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1", "--port="+port,
+		"--base-path="+filepath.Dir(f.pub), filepath.Dir(f.pub))
+	daemon.Env = gitEnv(t.TempDir())
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { daemon.Process.Kill(); daemon.Wait() })
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	sub := f.prepare(t, store.SubmitRequest{Repo: "git://127.0.0.1:" + port + "/pub.git", Branch: "topic"})
+	t.Logf("prepared over git:// in %v", time.Since(start))
+	if len(sub.Draft.Patches) != 3 || sub.Draft.Patches[1].Author.Name != "Bob Babbage" {
+		t.Errorf("fetched over git://: %+v", sub.Draft.Patches)
+	}
+}
