@@ -1,8 +1,10 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -89,6 +91,27 @@ func TestSubmitPages(t *testing.T) {
 	}
 	if p := f.prepared[len(f.prepared)-1]; p.List != "pub" || p.Branch != "topic" || p.Base != "abc1234" {
 		t.Errorf("prepared %+v", p)
+	}
+	// An uploaded file is the pasted patches; pasting as well is refused.
+	var mp bytes.Buffer
+	mw := multipart.NewWriter(&mp)
+	fw, _ := mw.CreateFormFile("patchfile", "series.mbox")
+	fw.Write([]byte("From: Ada <ada@example.org>\nSubject: [PATCH] x\n\n---\ndiff --git a/x b/x\n"))
+	mw.Close()
+	res = e.do(req{Method: "POST", Path: "/pub/submit", Token: tok, Type: mw.FormDataContentType(), Body: mp.String()})
+	if p := f.prepared[len(f.prepared)-1]; res.code != http.StatusSeeOther || !strings.HasPrefix(p.Patches, "From: Ada") || p.Repo != "" {
+		t.Errorf("upload: %d, prepared %+v", res.code, p)
+	}
+	mp.Reset()
+	mw = multipart.NewWriter(&mp)
+	mw.WriteField("patches", "From: Ada <ada@example.org>\n")
+	fw, _ = mw.CreateFormFile("patchfile", "series.mbox")
+	fw.Write([]byte("From: Ada <ada@example.org>\n"))
+	mw.Close()
+	n := len(f.prepared)
+	res = e.do(req{Method: "POST", Path: "/pub/submit", Token: tok, Type: mw.FormDataContentType(), Body: mp.String()})
+	if res.code != http.StatusUnprocessableEntity || !strings.Contains(string(res.body), "give the patches once") || len(f.prepared) != n {
+		t.Errorf("paste and upload: %d %s", res.code, res.body)
 	}
 	res = e.do(req{Path: "/submit/" + id + "/", Token: tok})
 	page := string(res.body)
