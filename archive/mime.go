@@ -49,6 +49,9 @@ type Part struct {
 	// HeaderOpen is set when the header runs to the end of the part's
 	// data, no blank line after it.
 	HeaderOpen bool
+	// Lines is how many lines the body has, once counted (CountLines;
+	// a kept structure has them).
+	Lines int64
 	// Cut is set on a part that runs to the end of its multipart, no
 	// delimiter after it (the message was cut short), and on the
 	// messages it encloses. go-message reports an unexpected end of

@@ -114,12 +114,12 @@ func (a *Applier) now() time.Time {
 }
 
 // Mirror returns list's mirror and repository settings.
-func (a *Applier) Mirror(ctx context.Context, list string) (*Mirror, *store.ListRepo, error) {
+func (a *Applier) Mirror(ctx context.Context, list string) (Repo, *store.ListRepo, error) {
 	repo, err := a.Store.ListRepo(ctx, list)
 	if err != nil {
 		return nil, nil, err
 	}
-	return NewMirror(a.DataDir, list, repo.Repo), repo, nil
+	return Open(a.DataDir, list, repo), repo, nil
 }
 
 // Apply applies a complete series on its list's branch head with
@@ -226,7 +226,7 @@ func (a *Applier) apply(ctx context.Context, seriesID int64, by string) (*Result
 	if err := m.Sync(ctx); err != nil {
 		return nil, err
 	}
-	wt, err := m.Worktree(ctx, "", repo.Branch)
+	wt, err := m.Checkout(ctx, "", repo.Branch)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +260,7 @@ func (a *Applier) apply(ctx context.Context, seriesID int64, by string) (*Result
 		}
 		return r
 	}, name)
-	ids, err := wt.Am(ctx, mbox.Bytes(), name, email)
+	ids, err := wt.Apply(ctx, mbox.Bytes(), name, email)
 	if err != nil {
 		var c *Conflict
 		if errors.As(err, &c) && c.Patch >= 1 && c.Patch <= len(patches) && c.Subject == "" {

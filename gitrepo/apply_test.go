@@ -372,22 +372,22 @@ func TestWorktreeBase(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ base, want string }{{base, base}, {"", head}, {strings.Repeat("ab", 20), head}, {"--upload-pack=x", head}} {
-		wt, err := m.Worktree(f.ctx, c.base, "main")
+		wt, err := m.Checkout(f.ctx, c.base, "main")
 		if err != nil {
 			t.Fatal(err)
 		}
 		got, _ := wt.Head(f.ctx)
-		if wt.Base != c.want || got != c.want {
-			t.Errorf("worktree for base %q at %s (%s), want %s", c.base, wt.Base, got, c.want)
+		if wt.Base() != c.want || got != c.want {
+			t.Errorf("worktree for base %q at %s (%s), want %s", c.base, wt.Base(), got, c.want)
 		}
 		if err := wt.Close(); err != nil {
 			t.Error(err)
 		}
-		if _, err := os.Stat(wt.Dir); !os.IsNotExist(err) {
-			t.Errorf("worktree %s still there: %v", wt.Dir, err)
+		if _, err := os.Stat(wt.Dir()); !os.IsNotExist(err) {
+			t.Errorf("worktree %s still there: %v", wt.Dir(), err)
 		}
 	}
-	if _, err := m.Worktree(f.ctx, "", "nosuch"); err == nil || !strings.Contains(err.Error(), "nosuch") {
+	if _, err := m.Checkout(f.ctx, "", "nosuch"); err == nil || !strings.Contains(err.Error(), "nosuch") {
 		t.Fatalf("worktree of a missing branch: %v", err)
 	}
 }
@@ -401,25 +401,25 @@ func TestVerifyCommits(t *testing.T) {
 	if err := m.Sync(f.ctx); err != nil {
 		t.Fatal(err)
 	}
-	wt, err := m.Worktree(f.ctx, "", "main")
+	wt, err := m.Checkout(f.ctx, "", "main")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer wt.Close()
 	commit := func(msg string) string {
-		gitRun(t, wt.Dir, "add", "-A")
-		gitRun(t, wt.Dir, "commit", "-q", "-m", msg)
+		gitRun(t, wt.Dir(), "add", "-A")
+		gitRun(t, wt.Dir(), "commit", "-q", "-m", msg)
 		h, _ := wt.Head(f.ctx)
 		return h
 	}
-	os.Remove(filepath.Join(wt.Dir, "etc-link"))
-	os.MkdirAll(filepath.Join(wt.Dir, "etc-link"), 0o755)
-	os.WriteFile(filepath.Join(wt.Dir, "etc-link", "x"), []byte("x\n"), 0o644)
+	os.Remove(filepath.Join(wt.Dir(), "etc-link"))
+	os.MkdirAll(filepath.Join(wt.Dir(), "etc-link"), 0o755)
+	os.WriteFile(filepath.Join(wt.Dir(), "etc-link", "x"), []byte("x\n"), 0o644)
 	ok := commit("replace the link by a directory")
 	if err := wt.VerifyCommits(f.ctx, []string{ok}); err != nil {
 		t.Fatalf("VerifyCommits = %v", err)
 	}
-	os.WriteFile(filepath.Join(wt.Dir, "bad\nname"), []byte("x\n"), 0o644)
+	os.WriteFile(filepath.Join(wt.Dir(), "bad\nname"), []byte("x\n"), 0o644)
 	bad := commit("a name with a newline")
 	var pe *PathError
 	if err := wt.VerifyCommits(f.ctx, []string{ok, bad}); !errors.As(err, &pe) || pe.Patch != 2 || pe.Path != "bad\nname" {

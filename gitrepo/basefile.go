@@ -68,7 +68,7 @@ func (b *BaseFiles) mayFetch(list string) bool {
 	return true
 }
 
-func (b *BaseFiles) fetch(ctx context.Context, m *Mirror) error {
+func (b *BaseFiles) fetch(ctx context.Context, m Repo) error {
 	ctx, cancel := context.WithTimeout(ctx, baseFetchTime)
 	defer cancel()
 	unlock, err := m.Lock(ctx)

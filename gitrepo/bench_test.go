@@ -32,7 +32,7 @@ func BenchmarkWorktreeAm10(b *testing.B) {
 		if err := m.Sync(f.ctx); err != nil {
 			b.Fatal(err)
 		}
-		wt, err := m.Worktree(f.ctx, "", "main")
+		wt, err := m.Checkout(f.ctx, "", "main")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -43,7 +43,7 @@ func BenchmarkWorktreeAm10(b *testing.B) {
 		if _, err := CheckPatches(diffs, links); err != nil {
 			b.Fatal(err)
 		}
-		ids, err := wt.Am(f.ctx, mbox, "bench", "bench@example.org")
+		ids, err := wt.Apply(f.ctx, mbox, "bench", "bench@example.org")
 		if err != nil || len(ids) != 10 {
 			b.Fatalf("am: %d commits, %v", len(ids), err)
 		}

@@ -32,7 +32,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 )
 
 // maxOutput bounds the git output kept in errors and conflict results.
@@ -41,7 +40,7 @@ const maxOutput = 64 << 10
 // Mirror is a list's mirror of its repository.
 type Mirror struct {
 	Dir    string // the bare mirror, DATA/repos/LIST.git
-	Remote string // a URL, or a local bare repository's path
+	remote string // a URL, or a local bare repository's path
 	work   string // where worktrees go
 }
 
@@ -53,13 +52,16 @@ func WorkDir(dataDir string) string { return filepath.Join(dataDir, "repos", "wo
 // NewMirror returns the mirror of list's repository remote in dataDir
 // (not yet cloned: Sync clones it).
 func NewMirror(dataDir, list, remote string) *Mirror {
-	return &Mirror{Dir: filepath.Join(dataDir, "repos", list+".git"), Remote: remote, work: WorkDir(dataDir)}
+	return &Mirror{Dir: mirrorPath(dataDir, list, ".git"), remote: remote, work: WorkDir(dataDir)}
 }
+
+// Remote is the repository the mirror is of.
+func (m *Mirror) Remote() string { return m.remote }
 
 // local reports whether the remote is a path rather than a URL (then
 // git's file protocol is allowed for it).
 func (m *Mirror) local() bool {
-	return strings.HasPrefix(m.Remote, "file://") || (!strings.Contains(m.Remote, "://") && !scpLike.MatchString(m.Remote))
+	return strings.HasPrefix(m.remote, "file://") || (!strings.Contains(m.remote, "://") && !scpLike.MatchString(m.remote))
 }
 
 // scpLike matches git's host:path remotes (ssh).
@@ -138,26 +140,7 @@ func tail(s string) string {
 // processes: the server and `patchwell apply`); the returned func
 // releases it.
 func (m *Mirror) Lock(ctx context.Context) (func(), error) {
-	if err := os.MkdirAll(filepath.Dir(m.Dir), 0o750); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(m.Dir+".lock", os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	done := make(chan error, 1)
-	go func() { done <- syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		return func() { f.Close() }, nil
-	case <-ctx.Done():
-		f.Close() // the flock call returns EBADF
-		return nil, ctx.Err()
-	}
+	return lockFile(ctx, m.Dir+".lock")
 }
 
 // Sync clones the mirror when it does not exist yet, else fetches every
@@ -169,13 +152,13 @@ func (m *Mirror) Sync(ctx context.Context) error {
 		}
 		tmp := m.Dir + ".new"
 		os.RemoveAll(tmp)
-		if _, err := m.git(ctx, filepath.Dir(m.Dir), nil, "clone", "--mirror", "--no-hardlinks", "--", m.Remote, tmp); err != nil {
+		if _, err := m.git(ctx, filepath.Dir(m.Dir), nil, "clone", "--mirror", "--no-hardlinks", "--", m.remote, tmp); err != nil {
 			os.RemoveAll(tmp)
 			return err
 		}
 		return os.Rename(tmp, m.Dir)
 	}
-	if _, err := m.git(ctx, m.Dir, nil, "remote", "set-url", "origin", "--", m.Remote); err != nil {
+	if _, err := m.git(ctx, m.Dir, nil, "remote", "set-url", "origin", "--", m.remote); err != nil {
 		return err
 	}
 	_, err := m.git(ctx, m.Dir, nil, "fetch", "--prune", "--no-recurse-submodules", "origin")
@@ -188,21 +171,28 @@ var hexID = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
 func (m *Mirror) Resolve(ctx context.Context, rev string) (string, error) {
 	out, err := m.git(ctx, m.Dir, nil, "rev-parse", "--verify", "--quiet", "--end-of-options", rev+"^{commit}")
 	if err != nil {
-		return "", fmt.Errorf("%s: no such commit in the mirror of %s", rev, m.Remote)
+		return "", fmt.Errorf("%s: no such commit in the mirror of %s", rev, m.remote)
 	}
 	return strings.TrimSpace(string(out)), nil
 }
 
-// Worktree is a scratch checkout of the mirror, detached at Base.
+// Worktree is a scratch checkout of the mirror, detached at its base:
+// git's Checkout.
 type Worktree struct {
-	Dir  string
-	Base string // the commit it was made at
+	dir  string
+	base string // the commit it was made at
 	m    *Mirror
 }
 
-// Worktree makes a scratch worktree at base (a base-commit: id) when the
+// Dir is the worktree's directory.
+func (w *Worktree) Dir() string { return w.dir }
+
+// Base is the commit the worktree was made at.
+func (w *Worktree) Base() string { return w.base }
+
+// Checkout makes a scratch worktree at base (a base-commit: id) when the
 // mirror has that commit, else at the head of branch.
-func (m *Mirror) Worktree(ctx context.Context, base, branch string) (*Worktree, error) {
+func (m *Mirror) Checkout(ctx context.Context, base, branch string) (Checkout, error) {
 	commit := ""
 	if hexID.MatchString(base) {
 		commit, _ = m.Resolve(ctx, base)
@@ -225,7 +215,7 @@ func (m *Mirror) Worktree(ctx context.Context, base, branch string) (*Worktree, 
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	return &Worktree{Dir: dir, Base: commit, m: m}, nil
+	return &Worktree{dir: dir, base: commit, m: m}, nil
 }
 
 // Close removes the worktree. It never runs git inside it: after a
@@ -233,7 +223,7 @@ func (m *Mirror) Worktree(ctx context.Context, base, branch string) (*Worktree, 
 // core.fsmonitor), so the files are deleted and the mirror prunes its
 // record of the worktree.
 func (w *Worktree) Close() error {
-	err := os.RemoveAll(w.Dir)
+	err := os.RemoveAll(w.dir)
 	if _, perr := w.m.git(context.Background(), w.m.Dir, nil, "worktree", "prune"); err == nil {
 		err = perr
 	}
@@ -243,7 +233,7 @@ func (w *Worktree) Close() error {
 // Symlinks returns the paths of the symbolic links in the worktree's
 // base tree.
 func (w *Worktree) Symlinks(ctx context.Context) (map[string]bool, error) {
-	out, err := w.m.git(ctx, w.Dir, nil, "ls-tree", "-r", "-z", "--full-tree", w.Base)
+	out, err := w.m.git(ctx, w.dir, nil, "ls-tree", "-r", "-z", "--full-tree", w.base)
 	if err != nil {
 		return nil, err
 	}
@@ -270,12 +260,13 @@ func (c *Conflict) Error() string {
 
 var patchFailed = regexp.MustCompile(`(?m)^Patch failed at (\d+) (.*)$`)
 
-// Am applies an mboxrd (patches in order) with `git am -3`, committing
-// as name <email> with the mails' authorship and dates, and returns the
-// new commits, oldest first. A patch that does not apply gives a
-// *Conflict (after git am --abort: the worktree is back at its start).
-func (w *Worktree) Am(ctx context.Context, mbox []byte, name, email string) ([]string, error) {
-	_, err := w.m.git(ctx, w.Dir, mbox, "-c", "user.name="+name, "-c", "user.email="+email,
+// Apply applies an mboxrd (patches in order) with `git am -3`,
+// committing as name <email> with the mails' authorship and dates, and
+// returns the new commits, oldest first. A patch that does not apply
+// gives a *Conflict (after git am --abort: the worktree is back at its
+// start).
+func (w *Worktree) Apply(ctx context.Context, mbox []byte, name, email string) ([]string, error) {
+	_, err := w.m.git(ctx, w.dir, mbox, "-c", "user.name="+name, "-c", "user.email="+email,
 		"am", "-3", "--patch-format=mboxrd", "--no-gpg-sign", "--no-keep-cr")
 	if err != nil {
 		var ge *GitError
@@ -286,9 +277,9 @@ func (w *Worktree) Am(ctx context.Context, mbox []byte, name, email string) ([]s
 		var conflict []byte
 		if m != nil {
 			// The conflicted files with their markers, as git left them.
-			conflict, _ = w.m.git(ctx, w.Dir, nil, "diff", "--no-color", "--no-ext-diff", "--no-textconv")
+			conflict, _ = w.m.git(ctx, w.dir, nil, "diff", "--no-color", "--no-ext-diff", "--no-textconv")
 		}
-		w.m.git(context.Background(), w.Dir, nil, "am", "--abort")
+		w.m.git(context.Background(), w.dir, nil, "am", "--abort")
 		if m == nil {
 			return nil, err
 		}
@@ -306,7 +297,7 @@ func (w *Worktree) Am(ctx context.Context, mbox []byte, name, email string) ([]s
 		fmt.Sscan(m[1], &c.Patch)
 		return nil, c
 	}
-	out, err := w.m.git(ctx, w.Dir, nil, "rev-list", "--reverse", w.Base+"..HEAD")
+	out, err := w.m.git(ctx, w.dir, nil, "rev-list", "--reverse", w.base+"..HEAD")
 	if err != nil {
 		return nil, err
 	}
@@ -315,7 +306,7 @@ func (w *Worktree) Am(ctx context.Context, mbox []byte, name, email string) ([]s
 
 // Head returns the worktree's HEAD commit.
 func (w *Worktree) Head(ctx context.Context) (string, error) {
-	out, err := w.m.git(ctx, w.Dir, nil, "rev-parse", "HEAD")
+	out, err := w.m.git(ctx, w.dir, nil, "rev-parse", "HEAD")
 	return strings.TrimSpace(string(out)), err
 }
 
@@ -328,7 +319,7 @@ func (w *Worktree) Push(ctx context.Context, branch string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := w.m.git(ctx, w.Dir, nil, "push", "--no-verify", "--", w.m.Remote, "HEAD:refs/heads/"+branch); err != nil {
+	if _, err := w.m.git(ctx, w.dir, nil, "push", "--no-verify", "--", w.m.remote, "HEAD:refs/heads/"+branch); err != nil {
 		return err
 	}
 	_, err = w.m.git(ctx, w.m.Dir, nil, "update-ref", "refs/heads/"+branch, head)
@@ -399,7 +390,7 @@ func Probe(ctx context.Context, remote string) (string, []string, error) {
 	if strings.HasPrefix(remote, "-") || remote == "" {
 		return "", nil, fmt.Errorf("bad repository %q", remote)
 	}
-	m := &Mirror{Remote: remote}
+	m := &Mirror{remote: remote}
 	if m.local() && !strings.HasPrefix(remote, "file://") {
 		abs, err := filepath.Abs(remote)
 		if err != nil {
@@ -408,15 +399,15 @@ func Probe(ctx context.Context, remote string) (string, []string, error) {
 		if _, err := os.Stat(abs); err != nil {
 			return "", nil, fmt.Errorf("repository %s: %w", abs, errors.Unwrap(err))
 		}
-		m.Remote = abs
+		m.remote = abs
 	}
-	out, err := m.git(ctx, "", nil, "ls-remote", "--heads", "--", m.Remote)
+	out, err := m.git(ctx, "", nil, "ls-remote", "--heads", "--", m.remote)
 	if err != nil {
 		var ge *GitError
 		if errors.As(err, &ge) {
-			return "", nil, fmt.Errorf("repository %s: not a git repository git can read: %s", m.Remote, firstLine(ge.Output))
+			return "", nil, fmt.Errorf("repository %s: not a git repository git can read: %s", m.remote, firstLine(ge.Output))
 		}
-		return "", nil, fmt.Errorf("repository %s: %w", m.Remote, err)
+		return "", nil, fmt.Errorf("repository %s: %w", m.remote, err)
 	}
 	var heads []string
 	for _, line := range strings.Split(string(out), "\n") {
@@ -424,7 +415,7 @@ func Probe(ctx context.Context, remote string) (string, []string, error) {
 			heads = append(heads, strings.TrimPrefix(ref, "refs/heads/"))
 		}
 	}
-	return m.Remote, heads, nil
+	return m.remote, heads, nil
 }
 
 // firstLine is the first non-empty line of s.

@@ -15,7 +15,10 @@ import (
 // and list update): a nil field keeps its value.
 type RepoChange struct {
 	Repo, Branch, Check *string
-	FirstTimerGate      *bool
+	// VCS is git or hg; when a new repository is given without it, the
+	// repository tells (Probe).
+	VCS            *string
+	FirstTimerGate *bool
 }
 
 // BadRepoError refuses a repository that git would take for an option,
@@ -54,17 +57,29 @@ func SetListRepo(ctx context.Context, st RepoStore, list string, c RepoChange) (
 	set(&cur.Branch, c.Branch)
 	set(&cur.Check, c.Check)
 	set(&cur.FirstTimerGate, c.FirstTimerGate)
+	switch {
+	case c.VCS != nil:
+		cur.VCS = *c.VCS
+	case c.Repo != nil:
+		cur.VCS = "" // a new repository says what it is
+	}
+	if cur.VCS != "" && cur.VCS != store.VCSGit && cur.VCS != store.VCSHg {
+		return nil, fmt.Errorf("%w: unknown version control system %q (git or hg)", store.ErrInvalid, cur.VCS)
+	}
 	if strings.HasPrefix(cur.Repo, "-") || !store.ValidBranch(cur.Branch) {
 		return nil, &BadRepoError{cur.Repo, cur.Branch}
 	}
-	if (c.Repo != nil || c.Branch != nil) && cur.Repo != "" {
+	if (c.Repo != nil || c.Branch != nil || c.VCS != nil) && cur.Repo != "" {
 		pctx, cancel := context.WithTimeout(ctx, time.Minute)
-		repo, heads, err := Probe(pctx, cur.Repo)
+		repo, vcs, heads, err := ProbeVCS(pctx, cur.Repo, cur.VCS)
 		cancel()
 		if err != nil {
 			return nil, err
 		}
-		cur.Repo = repo
+		if vcs == store.VCSHg && c.Branch == nil && cur.Branch == "main" && !slices.Contains(heads, "main") {
+			cur.Branch = "default" // Mercurial's branch, where git's would be main
+		}
+		cur.Repo, cur.VCS = repo, vcs
 		if len(heads) > 0 && !slices.Contains(heads, cur.Branch) {
 			if len(heads) > 5 {
 				heads = append(heads[:5], "...")

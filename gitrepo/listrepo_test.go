@@ -37,7 +37,7 @@ func TestSetListRepo(t *testing.T) {
 
 	t.Chdir(dir)
 	got, err := SetListRepo(ctx, st, "dev", RepoChange{Repo: str("project.git")})
-	want := &store.ListRepo{List: "dev", Repo: filepath.Join(dir, "project.git"), Branch: "main", FirstTimerGate: true}
+	want := &store.ListRepo{List: "dev", Repo: filepath.Join(dir, "project.git"), VCS: store.VCSGit, Branch: "main", FirstTimerGate: true}
 	if err != nil || !cmp.Equal(got, want) {
 		t.Fatalf("SetListRepo(relative path) = %+v, %v; want %+v", got, err, want)
 	}
@@ -75,5 +75,56 @@ func TestSetListRepo(t *testing.T) {
 				t.Errorf("SetListRepo() = %v: a *BadRepoError only for a bad name", err)
 			}
 		})
+	}
+}
+
+// TestSetListRepoHg: a Mercurial repository is recognised as one (its
+// branch default when none is given), or taken as one when said; one
+// of the other system, or an unknown system, is refused.
+func TestSetListRepoHg(t *testing.T) {
+	needGit(t)
+	needHg(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, l := range []string{"dev", "other"} {
+		if _, err := st.CreateList(ctx, store.List{Name: l}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	up := filepath.Join(dir, "upstream")
+	hgRun(t, dir, "init", up)
+	hgRun(t, dir, "init", filepath.Join(dir, "empty"))
+	gitRun(t, dir, "init", "-q", "--bare", filepath.Join(dir, "project.git"))
+	str := func(s string) *string { return &s }
+
+	got, err := SetListRepo(ctx, st, "dev", RepoChange{Repo: str(up)})
+	want := &store.ListRepo{List: "dev", Repo: up, VCS: store.VCSHg, Branch: "default", FirstTimerGate: true}
+	if err != nil || !cmp.Equal(got, want) {
+		t.Fatalf("SetListRepo(an hg repository) = %+v, %v; want %+v", got, err, want)
+	}
+	if stored, err := st.ListRepo(ctx, "dev"); err != nil || !cmp.Equal(stored, want) {
+		t.Errorf("ListRepo() = %+v, %v; want %+v", stored, err, want)
+	}
+	got, err = SetListRepo(ctx, st, "other", RepoChange{Repo: str(filepath.Join(dir, "empty")), VCS: str("hg"), Branch: str("stable")})
+	if err != nil || got.VCS != store.VCSHg || got.Branch != "stable" {
+		t.Errorf("SetListRepo(--vcs hg --branch stable) = %+v, %v", got, err)
+	}
+	for _, tc := range []struct {
+		name string
+		c    RepoChange
+		want string
+	}{
+		{"git said hg", RepoChange{Repo: str(filepath.Join(dir, "project.git")), VCS: str("hg")}, "not a Mercurial repository"},
+		{"hg said git", RepoChange{Repo: str(up), VCS: str("git")}, "not a git repository"},
+		{"svn", RepoChange{Repo: str(up), VCS: str("svn")}, "unknown version control system"},
+	} {
+		if _, err := SetListRepo(ctx, st, "dev", tc.c); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: SetListRepo() = %v, want %q", tc.name, err, tc.want)
+		}
 	}
 }

@@ -28,6 +28,19 @@ type RangeDiffer struct {
 
 var _ review.RangeDiffer = (*RangeDiffer)(nil)
 
+// rangeDiffRepo is a Repo that compares two ranges of revisions (git's
+// range-diff); a Mercurial list's revisions are compared by the diff of
+// their diffs.
+type rangeDiffRepo interface {
+	Repo
+	rangeDiff(ctx context.Context, older, newer string) ([]byte, error)
+}
+
+// rangeDiff is `git range-diff older newer` in the mirror.
+func (m *Mirror) rangeDiff(ctx context.Context, older, newer string) ([]byte, error) {
+	return m.git(ctx, m.Dir, nil, "range-diff", "--no-color", older, newer)
+}
+
 // RangeDiffStore is what a RangeDiffer needs of the store.
 type RangeDiffStore interface {
 	RawReader
@@ -52,7 +65,10 @@ func (r *RangeDiffer) RangeDiff(ctx context.Context, older, newer *store.Series)
 	if err != nil {
 		return "", false, err
 	}
-	m := NewMirror(r.DataDir, newer.List, repo.Repo)
+	m, ok := Open(r.DataDir, newer.List, repo).(rangeDiffRepo)
+	if !ok {
+		return "", false, nil // the diff of diffs it is
+	}
 	unlock, err := m.Lock(ctx)
 	if err != nil {
 		return "", false, err
@@ -69,7 +85,7 @@ func (r *RangeDiffer) RangeDiff(ctx context.Context, older, newer *store.Series)
 		}
 		ranges[i] = rg
 	}
-	b, err := m.git(ctx, m.Dir, nil, "range-diff", "--no-color", ranges[0], ranges[1])
+	b, err := m.rangeDiff(ctx, ranges[0], ranges[1])
 	if err != nil {
 		return "", false, err
 	}
@@ -85,7 +101,7 @@ func (r *RangeDiffer) RangeDiff(ctx context.Context, older, newer *store.Series)
 
 // apply applies a revision in a scratch worktree and returns its commit
 // range (base..head); the commits stay in the mirror's object store.
-func (r *RangeDiffer) apply(ctx context.Context, m *Mirror, branch string, s *store.Series) (string, bool, error) {
+func (r *RangeDiffer) apply(ctx context.Context, m Repo, branch string, s *store.Series) (string, bool, error) {
 	se, patches, err := r.Service.Series(ctx, s.ID)
 	if err != nil {
 		return "", false, err
@@ -93,7 +109,7 @@ func (r *RangeDiffer) apply(ctx context.Context, m *Mirror, branch string, s *st
 	if !se.Complete || len(patches) == 0 || se.PullURL != "" {
 		return "", false, nil
 	}
-	wt, err := m.Worktree(ctx, se.BaseCommit, branch)
+	wt, err := m.Checkout(ctx, se.BaseCommit, branch)
 	if err != nil {
 		return "", false, err
 	}
@@ -117,7 +133,7 @@ func (r *RangeDiffer) apply(ctx context.Context, m *Mirror, branch string, s *st
 	if err := r.Service.SeriesMbox(ctx, s.ID, &mbox); err != nil {
 		return "", false, err
 	}
-	commits, err := wt.Am(ctx, mbox.Bytes(), "patchwell", "range-diff@patchwell.invalid")
+	commits, err := wt.Apply(ctx, mbox.Bytes(), "patchwell", "range-diff@patchwell.invalid")
 	var conflict *Conflict
 	if errors.As(err, &conflict) {
 		return "", false, nil
@@ -125,5 +141,5 @@ func (r *RangeDiffer) apply(ctx context.Context, m *Mirror, branch string, s *st
 	if err != nil {
 		return "", false, err
 	}
-	return fmt.Sprintf("%s..%s", wt.Base, commits[len(commits)-1]), true, nil
+	return fmt.Sprintf("%s..%s", wt.Base(), commits[len(commits)-1]), true, nil
 }

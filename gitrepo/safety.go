@@ -205,8 +205,11 @@ func badPath(p string) string {
 		case ".", "..":
 			return "it has a '" + c + "' component"
 		}
-		if strings.EqualFold(strings.TrimRight(c, ". "), ".git") {
+		switch strings.ToLower(strings.TrimRight(c, ". ")) {
+		case ".git":
 			return "it names git's own directory (.git)"
+		case ".hg":
+			return "it names Mercurial's own directory (.hg)"
 		}
 	}
 	return ""
@@ -228,6 +231,10 @@ func flagsFor(n int, p string) []Flag {
 	switch {
 	case base == ".gitmodules":
 		fl = append(fl, Flag{n, p, "changes submodules (.gitmodules)"})
+	case p == ".hgsub" || p == ".hgsubstate":
+		fl = append(fl, Flag{n, p, "changes Mercurial subrepositories (" + p + ")"})
+	case p == ".hgtags":
+		fl = append(fl, Flag{n, p, "changes Mercurial tags (.hgtags)"})
 	case base == ".gitattributes":
 		fl = append(fl, Flag{n, p, "changes git attributes (.gitattributes: filters, diff and merge drivers)"})
 	case p == ".patchwell.yml":
@@ -254,9 +261,9 @@ func (w *Worktree) VerifyCommits(ctx context.Context, commits []string) error {
 	if err != nil {
 		return err
 	}
-	parent := w.Base
+	parent := w.base
 	for i, c := range commits {
-		out, err := w.m.git(ctx, w.Dir, nil, "diff-tree", "-r", "-z", "--no-renames", "--no-abbrev", parent, c)
+		out, err := w.m.git(ctx, w.dir, nil, "diff-tree", "-r", "-z", "--no-renames", "--no-abbrev", parent, c)
 		if err != nil {
 			return err
 		}

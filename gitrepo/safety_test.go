@@ -31,6 +31,8 @@ func TestCheckPatchesRefuses(t *testing.T) {
 		{"absolute", []string{"--- /dev/null\n+++ /etc/passwd\n@@ -0,0 +1 @@\n+x\n"}, nil, 1, "/etc/passwd", "absolute"},
 		{"git hooks", []string{newFile("ok.c", "100644", "x"), newFile(".git/hooks/pre-commit", "100755", "#!/bin/sh")}, nil, 2, ".git/hooks/pre-commit", ".git"},
 		{"nested .GIT", []string{newFile("sub/.GIT./config", "100644", "x")}, nil, 1, "sub/.GIT./config", ".git"},
+		{"hg's hgrc", []string{newFile(".hg/hgrc", "100644", "[hooks]")}, nil, 1, ".hg/hgrc", ".hg"},
+		{"nested .Hg", []string{newFile("sub/.Hg/store/x", "100644", "x")}, nil, 1, "sub/.Hg/store/x", ".hg"},
 		{"newline", []string{quotedNewFile(`x\ny`)}, nil, 1, "x\ny", "control"},
 		{"escape", []string{quotedNewFile(`x\033[2Jy`)}, nil, 1, "x\x1b[2Jy", "control"},
 		{"symlink then file, one patch", []string{newFile("evil", "120000", "/etc") + newFile("evil/passwd", "100644", "x")}, nil, 1, "evil/passwd", "symbolic link"},
@@ -60,6 +62,7 @@ func TestCheckPatchesFlags(t *testing.T) {
 		newFile("src/a.c", "100644", "x") + newFile(".gitmodules", "100644", "x") + newFile("sub/.gitattributes", "100644", "x"),
 		newFile(".patchwell.yml", "100644", "x") + newFile(".github/workflows/ci.yml", "100644", "x") + newFile(".gitlab-ci.yml", "100644", "x"),
 		quotedNewFile(`gpj.\342\200\256exe`) + newFile("link", "120000", "src"),
+		newFile(".hgsub", "100644", "x") + newFile(".hgsubstate", "100644", "x") + newFile(".hgtags", "100644", "x"),
 	}
 	flags, err := CheckPatches(diffs, map[string]bool{"elsewhere": true})
 	if err != nil {
@@ -69,6 +72,7 @@ func TestCheckPatchesFlags(t *testing.T) {
 		".gitmodules": "submodules", "sub/.gitattributes": "attributes", ".patchwell.yml": "check definition",
 		".github/workflows/ci.yml": "CI definition", ".gitlab-ci.yml": "CI definition",
 		"gpj.\u202eexe": "U+202E", "link": "symbolic link",
+		".hgsub": "subrepositories", ".hgsubstate": "subrepositories", ".hgtags": "tags",
 	}
 	got := map[string]string{}
 	for _, f := range flags {

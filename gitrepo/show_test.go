@@ -38,13 +38,13 @@ func TestBranchFile(t *testing.T) {
 	}
 	// A worktree that commits a new ci.yml does not change what the
 	// branch says.
-	wt, err := m.Worktree(ctx, "", "main")
+	wt, err := m.Checkout(ctx, "", "main")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer wt.Close()
-	os.WriteFile(filepath.Join(wt.Dir, "ci.yml"), []byte("evil\n"), 0o644)
-	gitRun(t, wt.Dir, "commit", "-q", "-a", "-m", "evil")
+	os.WriteFile(filepath.Join(wt.Dir(), "ci.yml"), []byte("evil\n"), 0o644)
+	gitRun(t, wt.Dir(), "commit", "-q", "-a", "-m", "evil")
 	if b, _, err := m.BranchFile(ctx, "main", "ci.yml", 1000); err != nil || string(b) != "steps: []\n" {
 		t.Fatalf("after a worktree commit: %q, %v", b, err)
 	}

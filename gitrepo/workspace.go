@@ -74,7 +74,7 @@ func (w *Workspace) Prepare(ctx context.Context, seriesID int64) (string, func()
 	if err != nil {
 		return "", nil, ci.PrepareResult{}, err
 	}
-	m := NewMirror(w.dataDir, se.List, repo.Repo)
+	m := Open(w.dataDir, se.List, repo)
 	unlock, err := m.Lock(ctx)
 	if err != nil {
 		return "", nil, ci.PrepareResult{}, err
@@ -83,12 +83,12 @@ func (w *Workspace) Prepare(ctx context.Context, seriesID int64) (string, func()
 	if err := m.Sync(ctx); err != nil {
 		return "", nil, ci.PrepareResult{}, err
 	}
-	wt, err := m.Worktree(ctx, se.BaseCommit, repo.Branch)
+	wt, err := m.Checkout(ctx, se.BaseCommit, repo.Branch)
 	if err != nil {
 		return "", nil, ci.PrepareResult{}, err
 	}
 	cleanup := func() { wt.Close() }
-	res := ci.PrepareResult{Base: fmt.Sprintf("%s at %.12s", repo.Branch, wt.Base)}
+	res := ci.PrepareResult{Base: fmt.Sprintf("%s at %.12s", repo.Branch, wt.Base())}
 	for _, p := range patches {
 		res.Indexes = append(res.Indexes, p.Index)
 	}
@@ -119,7 +119,7 @@ func (w *Workspace) Prepare(ctx context.Context, seriesID int64) (string, func()
 		cleanup()
 		return "", nil, res, err
 	}
-	commits, err := wt.Am(ctx, mbox.Bytes(), "patchwell CI", "ci@patchwell.invalid")
+	commits, err := wt.Apply(ctx, mbox.Bytes(), "patchwell CI", "ci@patchwell.invalid")
 	var conflict *Conflict
 	if errors.As(err, &conflict) {
 		res.FailedPatch = conflict.Patch
@@ -141,17 +141,17 @@ func (w *Workspace) Prepare(ctx context.Context, seriesID int64) (string, func()
 			return "", nil, err
 		}
 		defer unlock()
-		pw, err := m.Worktree(ctx, commit, repo.Branch)
+		pw, err := m.Checkout(ctx, commit, repo.Branch)
 		if err != nil {
 			return "", nil, err
 		}
-		if pw.Base != commit {
+		if pw.Base() != commit {
 			pw.Close()
 			return "", nil, fmt.Errorf("commit %.12s is not in the mirror", commit)
 		}
-		return pw.Dir, func() { pw.Close() }, nil
+		return pw.Dir(), func() { pw.Close() }, nil
 	}
-	return wt.Dir, cleanup, res, nil
+	return wt.Dir(), cleanup, res, nil
 }
 
 // Definition is the check of the series' list: the target branch's
@@ -168,7 +168,7 @@ func (w *Workspace) Definition(ctx context.Context, seriesID int64, fetch bool) 
 	if err != nil {
 		return nil, err
 	}
-	m := NewMirror(w.dataDir, se.List, repo.Repo)
+	m := Open(w.dataDir, se.List, repo)
 	unlock, err := m.Lock(ctx)
 	if err != nil {
 		return nil, err

@@ -76,7 +76,7 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 					return err
 				}
 			}
-			mb.reset(raw, m.WireSize)
+			mb.reset(raw, m.WireSize, m.Structure)
 			return ss.fetchOne(w, seq, m, &mb, options, markSeen)
 		})
 		if err != nil {
@@ -103,26 +103,34 @@ type msgBytes struct {
 	headBuf    []byte
 	fullOK     bool
 	headOK     bool
-	tree       *archive.Part // the MIME structure, when parsed
+	tree       *archive.Part // the MIME structure with its lines counted, when parsed
+	kept       []byte        // the structure kept for the message (archive.Structure), if any
+	bin        []byte        // BINARY's buffer
 }
 
 // reset starts on the message raw, whose size as sent is wireSize (0
 // when unknown): when that is its size, its lines all end in CRLF and
 // it is sent as it is, without a look for bare LF.
-func (b *msgBytes) reset(raw []byte, wireSize int) {
-	b.raw, b.full, b.head, b.fullOK, b.headOK, b.tree = raw, nil, nil, false, false, nil
+func (b *msgBytes) reset(raw []byte, wireSize int, kept []byte) {
+	b.raw, b.full, b.head, b.fullOK, b.headOK, b.tree, b.kept = raw, nil, nil, false, false, nil, kept
 	if raw != nil && wireSize == len(raw) {
 		b.full, b.fullOK = raw, true
 	}
 }
 
-// mime is the MIME structure of the message as sent.
+// mime is the MIME structure of the message as sent, with its lines
+// counted: the kept one when there is one (a damaged one is ignored),
+// else parsed.
 func (b *msgBytes) mime() (*archive.Part, error) {
+	if b.tree == nil && b.kept != nil {
+		b.tree, _ = archive.ReadStructure(b.whole(), b.kept)
+	}
 	if b.tree == nil {
 		t, err := archive.ParseMIME(b.ctx, b.whole())
 		if err != nil {
 			return nil, err
 		}
+		archive.CountLines(b.whole(), t)
 		b.tree = t
 	}
 	return b.tree, nil
@@ -131,7 +139,7 @@ func (b *msgBytes) mime() (*archive.Part, error) {
 // whole is the message as sent.
 func (b *msgBytes) whole() []byte {
 	if !b.fullOK {
-		b.full = toCRLF(b.raw, b.fullBuf[:0])
+		b.full = archive.ToCRLF(b.raw, b.fullBuf[:0])
 		if len(b.full) > 0 && len(b.raw) > 0 && &b.full[0] != &b.raw[0] {
 			b.fullBuf = b.full
 		}
@@ -147,7 +155,7 @@ func (b *msgBytes) header() []byte {
 	}
 	if !b.headOK {
 		raw := b.raw[:rawHeaderEnd(b.raw)]
-		b.head = toCRLF(raw, b.headBuf[:0])
+		b.head = archive.ToCRLF(raw, b.headBuf[:0])
 		if len(b.head) > 0 && len(raw) > 0 && &b.head[0] != &raw[0] {
 			b.headBuf = b.head
 		}
@@ -237,7 +245,7 @@ func (ss *session) fetchOne(w *imapserver.FetchWriter, seq uint32, m *store.Mail
 		if err != nil {
 			return err
 		}
-		b := binarySection(mb.whole(), t, bs.Part, bs.Partial)
+		b := binarySection(mb.whole(), t, bs.Part, bs.Partial, &mb.bin)
 		if err := writeLiteral(rw.WriteBinarySection(bs, int64(len(b))), b); err != nil {
 			return err
 		}
@@ -247,7 +255,7 @@ func (ss *session) fetchOne(w *imapserver.FetchWriter, seq uint32, m *store.Mail
 		if err != nil {
 			return err
 		}
-		rw.WriteBinarySectionSize(bss, uint32(len(binarySection(mb.whole(), t, bss.Part, nil))))
+		rw.WriteBinarySectionSize(bss, uint32(len(binarySection(mb.whole(), t, bss.Part, nil, &mb.bin))))
 	}
 	return rw.Close()
 }
@@ -310,45 +318,4 @@ func envelope(head []byte) *imap.Envelope {
 		return &imap.Envelope{}
 	}
 	return imapserver.ExtractEnvelope(h)
-}
-
-// toCRLF appends raw to buf with every bare LF made CRLF; raw itself
-// when it has none.
-func toCRLF(raw, buf []byte) []byte {
-	bare := false
-	for i := bytes.IndexByte(raw, '\n'); i >= 0; {
-		if i == 0 || raw[i-1] != '\r' {
-			bare = true
-			break
-		}
-		j := bytes.IndexByte(raw[i+1:], '\n')
-		if j < 0 {
-			break
-		}
-		i += 1 + j
-	}
-	if !bare {
-		return raw
-	}
-	if need := len(raw) + len(raw)/16; cap(buf) < need {
-		buf = make([]byte, 0, need)
-	}
-	prev := byte(0)
-	for len(raw) > 0 {
-		i := bytes.IndexByte(raw, '\n')
-		if i < 0 {
-			return append(buf, raw...)
-		}
-		buf = append(buf, raw[:i]...)
-		if i > 0 {
-			prev = raw[i-1]
-		}
-		if prev != '\r' {
-			buf = append(buf, '\r')
-		}
-		buf = append(buf, '\n')
-		prev = '\n'
-		raw = raw[i+1:]
-	}
-	return buf
 }

@@ -7,31 +7,9 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"patchwell/archive"
 	"patchwell/store"
 )
-
-func TestToCRLF(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"", ""},
-		{"a", "a"},
-		{"a\r\nb\r\n", "a\r\nb\r\n"},
-		{"a\nb\n", "a\r\nb\r\n"},
-		{"a\r\nb\nc", "a\r\nb\r\nc"},
-		{"\n\n", "\r\n\r\n"},
-		{"a\r\r\n", "a\r\r\n"},
-		{"\r\n\n", "\r\n\r\n"},
-	} {
-		buf := make([]byte, 0, 4)
-		if got := toCRLF([]byte(tc.in), buf); string(got) != tc.want {
-			t.Errorf("toCRLF(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-	// No bare LF: the input itself comes back, not a copy.
-	in := []byte("x\r\ny\r\n")
-	if got := toCRLF(in, nil); &got[0] != &in[0] {
-		t.Error("toCRLF copied a message that needed no change")
-	}
-}
 
 func TestHeaderEndAndSections(t *testing.T) {
 	wire := []byte("Subject: hi\r\nFrom: a@b\r\n\r\nbody\r\nline\r\n")
@@ -193,11 +171,11 @@ func TestMsgBytes(t *testing.T) {
 		"\nno header\n",
 		"",
 	} {
-		whole := toCRLF([]byte(raw), nil)
+		whole := archive.ToCRLF([]byte(raw), nil)
 		// The size as sent, from the store; 0 for rows without it.
 		for _, wire := range []int{store.WireSize([]byte(raw)), 0} {
 			var mb msgBytes
-			mb.reset([]byte(raw), wire)
+			mb.reset([]byte(raw), wire, nil)
 			if got := mb.size(); got != len(whole) {
 				t.Errorf("%q (%d): size %d, want %d", raw, wire, got, len(whole))
 			}

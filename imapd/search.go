@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-message/textproto"
 
+	"patchwell/archive"
 	"patchwell/store"
 )
 
@@ -300,7 +301,7 @@ func (ss *session) scan(res bitset, match []func([]byte) bool) (bitset, error) {
 			if seq == 0 {
 				return nil
 			}
-			wire := toCRLF(raw, conv[:0])
+			wire := archive.ToCRLF(raw, conv[:0])
 			if len(wire) > 0 && &wire[0] != &raw[0] {
 				conv = wire
 			}

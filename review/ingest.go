@@ -79,6 +79,10 @@ func Prepare(raw []byte, arrived time.Time) *Prepared {
 		}
 	}
 	p.msg.Search = searchDoc(h.To, h.Cc, p.mail)
+	// A big message's MIME structure is kept, for IMAP to serve its parts
+	// without parsing it (nil for the others). It fails only on a
+	// cancelled context, which this one is not.
+	p.msg.Structure, _ = archive.Structure(context.Background(), raw)
 	p.msg.Prepare()
 	return p
 }

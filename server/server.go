@@ -234,7 +234,7 @@ func (s *Server) build(ctx context.Context) error {
 			sendMail = s.worker.SendNow
 		}
 		policy, _ := submit.ParsePolicy(cfg.SubmitAllowHosts) // checked by New
-		sub := submit.New(submit.Config{Store: st, Poster: s.in, Archive: svc, Mirrors: s.applier, Domain: cfg.Domain,
+		sub := submit.New(submit.Config{Store: st, Poster: s.in, Archive: svc, Repos: st, Domain: cfg.Domain,
 			DataDir: cfg.Data, Policy: policy, Log: log.With("proto", "submit")})
 		h := web.New(svc, web.Config{Domain: cfg.Domain, BaseURL: pageURL, SMTPAddr: cfg.SMTP,
 			Accounts: acc, Signup: cfg.Signup, SecureCookies: cfg.SecureCookies,

@@ -46,7 +46,6 @@ var (
 
 	_ submit.Poster  = (*review.Ingester)(nil)
 	_ submit.Archive = (*review.Service)(nil)
-	_ submit.Mirrors = (*gitrepo.Applier)(nil)
 
 	_ ci.SchedulerStore = (*timedJobs)(nil)
 	_ ci.Workspace      = (*gitrepo.Workspace)(nil)
@@ -76,6 +75,7 @@ var (
 	_ review.AccountStore    = (*store.DB)(nil)
 	_ review.IngestStore     = (*store.DB)(nil)
 	_ submit.Store           = (*store.DB)(nil)
+	_ submit.Repos           = (*store.DB)(nil)
 )
 
 // smtpBackend is what smtpd needs: lists exist, who may post, and the

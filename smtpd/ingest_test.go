@@ -508,6 +508,10 @@ func TestCRFilter(t *testing.T) {
 		{".\r.\r\n", ".\x00.\r\n"},
 		{"end\r", "end\x00"},
 		{"\n\n", "\n\n"},
+		{"a\r\n.\nb", "a\r\n.\x00b"},
+		{"a\r\n..\n.\n", "a\r\n..\n.\n"},
+		{"a\r\n.\r\n", "a\r\n.\r\n"},
+		{"a\n.\n", "a\n.\n"},
 	} {
 		for _, chunk := range []int{1, 2, 3, 4096} {
 			t.Run(fmt.Sprintf("%q/%d", tc.in, chunk), func(t *testing.T) {

@@ -140,6 +140,7 @@ type limitConn struct {
 	// Read side (go-smtp reads from one goroutine).
 	raw, buf, out []byte
 	pendingCR     bool
+	lineState     lineState
 	err           error
 }
 
@@ -277,7 +278,7 @@ func (c *limitConn) Read(p []byte) (int, error) {
 		if n > 0 {
 			c.progress(n)
 		}
-		c.out = filterCR(c.buf[:0], c.raw[:n], &c.pendingCR)
+		c.out = filterCR(c.buf[:0], c.raw[:n], &c.pendingCR, &c.lineState)
 		if err != nil {
 			if isTimeout(err) {
 				// Hand on what came before the deadline first; a held
@@ -302,27 +303,51 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// filterCR appends in to dst with each bare CR replaced by NUL. A CR at
-// the end of in is left in *pending; the output holds at most len(in)+1
-// bytes.
-func filterCR(dst, in []byte, pending *bool) []byte {
+// filterCR appends in to dst with each bare CR replaced by NUL, and
+// the LF of a line "." ending in a bare LF after a CRLF ("\r\n.\n") too:
+// go-smtp's dot reader drops that dot, which would hide the line (a
+// fake end of DATA) from readMessage. A CR at the end of in is left in
+// *pending; *line follows the line start across calls. The output holds
+// at most len(in)+1 bytes.
+func filterCR(dst, in []byte, pending *bool, line *lineState) []byte {
+	emit := func(b byte) {
+		switch {
+		case *line == afterCRLFDot && b == '\n':
+			b, *line = 0, midLine
+		case *line == afterCRLF && b == '.':
+			*line = afterCRLFDot
+		default:
+			*line = midLine
+		}
+		dst = append(dst, b)
+	}
 	for _, b := range in {
 		if *pending {
 			*pending = false
 			if b == '\n' {
-				dst = append(dst, '\r')
-			} else {
-				dst = append(dst, 0)
+				dst = append(dst, '\r', '\n')
+				*line = afterCRLF
+				continue
 			}
+			emit(0)
 		}
 		if b == '\r' {
 			*pending = true
 			continue
 		}
-		dst = append(dst, b)
+		emit(b)
 	}
 	return dst
 }
+
+// lineState is where filterCR is in a line.
+type lineState uint8
+
+const (
+	midLine      lineState = iota
+	afterCRLF              // a line's start after CRLF
+	afterCRLFDot           // "." at a line's start after CRLF
+)
 
 // chunkingLine is the EHLO line go-smtp always sends. It is dropped: with
 // BDAT a chunk may end in a CR that Read holds back waiting for a byte the

@@ -50,7 +50,7 @@ func TestObserveSMTP(t *testing.T) {
 		cv.expect(code)
 	}
 	send("dev@localhost", msg, "250")
-	send("dev@localhost", "Subject: x\r\n\r\nbare\nLF\r\n", "550 5.6.2")
+	send("dev@localhost", "Subject: x\r\n\r\nbare\rCR\r\n", "550 5.6.2")
 	send("other@localhost", msg, "451")
 	cv.cmd("MAIL FROM:<a@example.org>", "250")
 	cv.cmd("RCPT TO:<nope@localhost>", "550 5.1.1")
@@ -85,7 +85,7 @@ func TestObserveLMTP(t *testing.T) {
 	cv := &conv{t: t, c: nc, r: bufio.NewReader(nc)}
 	cv.expect("220")
 	cv.cmd("LHLO test", "250")
-	for _, body := range []string{msg, "Subject: x\r\n\r\nbare\nLF\r\n"} {
+	for _, body := range []string{msg, "Subject: x\r\n\r\nbare\rCR\r\n"} {
 		cv.cmd("MAIL FROM:<a@example.org>", "250")
 		cv.cmd("RCPT TO:<dev@localhost>", "250")
 		cv.cmd("RCPT TO:<other@localhost>", "250")

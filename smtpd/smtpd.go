@@ -8,11 +8,18 @@
 //
 // Line endings: SMTP carries CRLF; messages are handed on with LF endings,
 // the form the archive keeps (as maildir and public-inbox do). A message
-// that contains a bare LF or a bare CR anywhere is rejected with 550 5.6.2
-// after its real end (<CR><LF>.<CR><LF>) has been read, as chasquid does
-// (RFC 5321 2.3.8). go-smtp's dot reader only ends DATA at <CR><LF>.<CR><LF>,
-// so <LF>.<LF> and <CR>.<LF> never end it; with the rejection, a smuggled
-// "second message" is neither stored nor executed as commands.
+// that contains a bare CR anywhere is rejected with 550 5.6.2 after its
+// real end (<CR><LF>.<CR><LF>) has been read (RFC 5321 2.3.8). A bare LF
+// is taken as a line end, as Postfix's smtpd_forbid_bare_newline =
+// normalize takes it (Mercurial's hg email sends whole messages with LF
+// through Python's smtplib), but DATA still ends only at
+// <CR><LF>.<CR><LF>: go-smtp's dot reader never ends it at <LF>.<LF> or
+// <CR>.<LF>, and a message holding a line "." after a bare LF
+// (<LF>.<LF>, <LF>.<CR><LF>, <CR><LF>.<LF>: no dot-stuffing client sends
+// one, and servers that end DATA there are what smuggling exploits) is
+// rejected with 550 5.6.2, so a smuggled "second message" is neither
+// stored nor executed as commands, nor kept inside the first. (chasquid
+// rejects any bare LF instead, which refuses hg email outright.)
 //
 // go-smtp's dot reader is not exact about bare CRs, though: it drops a CR
 // that follows a line-leading dot (so "\r\n.\rX" reaches us as "\r\nX"),
@@ -478,9 +485,16 @@ func (ss *session) readMessage(r io.Reader) ([]byte, error) {
 	return out, nil
 }
 
-// fromCRLF turns CRLF into LF and reports false when data holds a bare LF,
-// a bare CR or a NUL (which is what limitConn makes of a bare CR; RFC 6152
-// forbids NUL in 8BITMIME data anyway).
+// fromCRLF turns CRLF, and a bare LF, into LF. A line after a bare LF
+// that starts with a dot loses that dot, as one after CRLF already has
+// (go-smtp's dot reader only knows CRLF; a client that ends lines with
+// LF, like Mercurial's hg email through Python's smtplib, still doubles
+// a leading dot). It reports false when data holds a bare CR or a NUL
+// (which is what limitConn makes of a bare CR, and of the LF of a line
+// "." after CRLF; RFC 6152 forbids NUL in 8BITMIME data anyway), or a
+// line "." after a bare LF ("\n.\n", "\n.\r\n"): no client that
+// dot-stuffs sends one, and some servers take it for the end of DATA
+// (SMTP smuggling), so it is refused rather than kept inside a message.
 func fromCRLF(data []byte) ([]byte, bool) {
 	if bytes.IndexByte(data, 0) >= 0 {
 		return nil, false
@@ -492,12 +506,22 @@ func fromCRLF(data []byte) ([]byte, bool) {
 			out = append(out, data...)
 			break
 		}
-		if data[i] == '\n' || i+1 >= len(data) || data[i+1] != '\n' {
-			return nil, false
-		}
 		out = append(out, data[:i]...)
 		out = append(out, '\n')
-		data = data[i+2:]
+		if data[i] == '\r' {
+			if i+1 >= len(data) || data[i+1] != '\n' {
+				return nil, false
+			}
+			data = data[i+2:]
+			continue
+		}
+		data = data[i+1:]
+		if len(data) > 0 && data[0] == '.' {
+			if rest := data[1:]; len(rest) == 0 || rest[0] == '\n' || bytes.HasPrefix(rest, []byte("\r\n")) {
+				return nil, false
+			}
+			data = data[1:]
+		}
 	}
 	return out, true
 }
@@ -639,7 +663,7 @@ var (
 	errNoSuchList   = errors.New("no such list")
 	errTooLarge     = errors.New("message too large")
 	errTooManyRcpts = errors.New("too many recipients")
-	errBareLF       = errors.New("bare LF or CR in message")
+	errBareLF       = errors.New("bare CR, NUL, or a line of one dot after a bare LF in message")
 	errShuttingDown = errors.New("shutting down")
 	errMayNotPost   = errors.New("sender may not post to the list")
 )
@@ -666,7 +690,7 @@ func reply(err error) *smtp.SMTPError {
 	case errors.Is(err, errTooManyRcpts):
 		return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "Too many recipients"}
 	case errors.Is(err, errBareLF):
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 6, 2}, Message: "Bare LF or CR in message; lines must end with CRLF"}
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 6, 2}, Message: "Bare CR, NUL, or a line of one dot after a bare LF in message; lines must end with CRLF"}
 	case errors.Is(err, smtp.ErrTooLongLine):
 		// A line over MaxLineLength will not be shorter on the next try.
 		return &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 6}, Message: "Line too long"}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"patchwell/core"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -377,6 +378,15 @@ func TestDisabledMigration(t *testing.T) {
 		exec = func(q string, args ...any) {
 			if _, err := st.w.ExecContext(ctx, q, args...); err != nil {
 				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		// What the migrations after it made goes too: they run again.
+		for _, m := range hist[at+1:] {
+			for _, t := range regexp.MustCompile(`CREATE TABLE (\w+)`).FindAllStringSubmatch(m, -1) {
+				exec(`DROP TABLE ` + t[1] + ` CASCADE`)
+			}
+			for _, c := range regexp.MustCompile(`ALTER TABLE (\w+) ADD COLUMN (\w+)`).FindAllStringSubmatch(m, -1) {
+				exec(`ALTER TABLE ` + c[1] + ` DROP COLUMN ` + c[2])
 			}
 		}
 		exec(`ALTER TABLE users DROP COLUMN disabled`)

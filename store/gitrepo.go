@@ -9,17 +9,25 @@ import (
 	"time"
 )
 
-// ListRepo is a list's git repository: where its patches are applied
-// and tested.
+// ListRepo is a list's repository (git or Mercurial): where its
+// patches are applied and tested.
 type ListRepo struct {
-	List   string `json:"list"`
-	Repo   string `json:"repo"`   // a URL git accepts, or a local bare repository's path
+	List string `json:"list"`
+	Repo string `json:"repo"` // a URL or a local repository's path
+	// VCS is the repository's system: VCSGit ("" reads as git) or VCSHg.
+	VCS    string `json:"vcs"`
 	Branch string `json:"branch"` // the target branch (without refs/heads/)
 	Check  string `json:"check"`  // the check command, when the branch has no .patchwell.yml
 	// FirstTimerGate: a first-time contributor's series waits for a
 	// maintainer's go-ahead before CI runs its code (on by default).
 	FirstTimerGate bool `json:"first_timer_gate"`
 }
+
+// The version control systems a list's repository may use.
+const (
+	VCSGit = "git"
+	VCSHg  = "hg"
+)
 
 // Applied records the commits a series was applied as.
 type Applied struct {
@@ -39,6 +47,13 @@ func (s *DB) SetListRepo(ctx context.Context, r ListRepo) error {
 	if !ValidBranch(r.Branch) {
 		return fmt.Errorf("%w: bad branch name %q", ErrInvalid, r.Branch)
 	}
+	switch r.VCS {
+	case "":
+		r.VCS = VCSGit
+	case VCSGit, VCSHg:
+	default:
+		return fmt.Errorf("%w: unknown version control system %q (git or hg)", ErrInvalid, r.VCS)
+	}
 	l, err := s.ListInfo(ctx, r.List)
 	if err != nil {
 		return err
@@ -47,10 +62,10 @@ func (s *DB) SetListRepo(ctx context.Context, r ListRepo) error {
 	if r.FirstTimerGate {
 		gate = 1
 	}
-	_, err = s.write(ctx, `INSERT INTO list_repos(list_id, repo, branch, check_cmd, first_timer_gate) VALUES(?,?,?,?,?)
+	_, err = s.write(ctx, `INSERT INTO list_repos(list_id, repo, branch, check_cmd, first_timer_gate, vcs) VALUES(?,?,?,?,?,?)
 		ON CONFLICT(list_id) DO UPDATE SET repo = excluded.repo, branch = excluded.branch,
-		check_cmd = excluded.check_cmd, first_timer_gate = excluded.first_timer_gate`,
-		l.ID, r.Repo, r.Branch, r.Check, gate)
+		check_cmd = excluded.check_cmd, first_timer_gate = excluded.first_timer_gate, vcs = excluded.vcs`,
+		l.ID, r.Repo, r.Branch, r.Check, gate, r.VCS)
 	if err != nil {
 		return fmt.Errorf("set list repository: %w", err)
 	}
@@ -61,9 +76,9 @@ func (s *DB) SetListRepo(ctx context.Context, r ListRepo) error {
 func (s *DB) ListRepo(ctx context.Context, list string) (*ListRepo, error) {
 	r := ListRepo{List: list}
 	var gate int
-	err := s.r.QueryRowContext(ctx, `SELECT r.repo, r.branch, r.check_cmd, r.first_timer_gate
+	err := s.r.QueryRowContext(ctx, `SELECT r.repo, r.branch, r.check_cmd, r.first_timer_gate, r.vcs
 		FROM list_repos r JOIN lists l ON l.id = r.list_id WHERE l.name = ?`, list).
-		Scan(&r.Repo, &r.Branch, &r.Check, &gate)
+		Scan(&r.Repo, &r.Branch, &r.Check, &gate, &r.VCS)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("list %q has no repository: %w", list, ErrNotFound)
 	}
@@ -169,7 +184,7 @@ type GitData struct {
 // ExportGit implements Store.
 func (s *DB) ExportGit(ctx context.Context) (*GitData, error) {
 	var d GitData
-	rows, err := s.r.QueryContext(ctx, `SELECT l.name, r.repo, r.branch, r.check_cmd, r.first_timer_gate
+	rows, err := s.r.QueryContext(ctx, `SELECT l.name, r.repo, r.branch, r.check_cmd, r.first_timer_gate, r.vcs
 		FROM list_repos r JOIN lists l ON l.id = r.list_id ORDER BY l.name`)
 	if err != nil {
 		return nil, fmt.Errorf("export repositories: %w", err)
@@ -178,7 +193,7 @@ func (s *DB) ExportGit(ctx context.Context) (*GitData, error) {
 	for rows.Next() {
 		var r ListRepo
 		var gate int
-		if err := rows.Scan(&r.List, &r.Repo, &r.Branch, &r.Check, &gate); err != nil {
+		if err := rows.Scan(&r.List, &r.Repo, &r.Branch, &r.Check, &gate, &r.VCS); err != nil {
 			return nil, err
 		}
 		r.FirstTimerGate = gate != 0

@@ -38,13 +38,20 @@ func TestListRepoAndApplied(t *testing.T) {
 	if err := st.SetListRepo(ctx, want); err != nil {
 		t.Fatal(err)
 	}
-	want.Branch, want.FirstTimerGate = "next", false
+	got, err := st.ListRepo(ctx, "dev")
+	if want.VCS = VCSGit; err != nil || *got != want {
+		t.Fatalf("got %+v, %v; want %+v (git when not said)", got, err, want)
+	}
+	want.Branch, want.FirstTimerGate, want.VCS = "next", false, VCSHg
 	if err := st.SetListRepo(ctx, want); err != nil {
 		t.Fatal(err)
 	}
-	got, err := st.ListRepo(ctx, "dev")
+	got, err = st.ListRepo(ctx, "dev")
 	if err != nil || *got != want {
 		t.Fatalf("got %+v, %v; want %+v", got, err, want)
+	}
+	if err := st.SetListRepo(ctx, ListRepo{List: "dev", Repo: "/srv/x", Branch: "main", VCS: "svn"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("VCS svn: %v", err)
 	}
 	if _, err := st.AppliedSeries(ctx, 1); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("not applied: %v", err)

@@ -31,6 +31,9 @@ type MailboxMessage struct {
 	WireSize int
 	Arrived  time.Time
 	Date     time.Time
+	// Structure is the MIME structure kept for a big message
+	// (archive.Structure), fetched with its bytes; nil when none.
+	Structure []byte
 }
 
 // MailboxCond is one SEARCH condition the store answers for a list:
@@ -112,8 +115,8 @@ func (s *DB) FetchMailbox(ctx context.Context, listID int64, lo, hi uint32, kind
 	fn func(m *MailboxMessage, raw []byte) error) error {
 	cols, join := "m.uid, m.kind, m.size, COALESCE(m.wire_size, 0), m.arrived, m.date", ""
 	if withRaw {
-		cols += ", r.data"
-		join = " JOIN raw r ON r.id = m.id"
+		cols += ", r.data, ms.data"
+		join = " JOIN raw r ON r.id = m.id LEFT JOIN mime_structures ms ON ms.id = m.id"
 	}
 	kc, kargs := kindsCond(kinds)
 	q := `SELECT ` + cols + ` FROM messages m` + join + ` WHERE m.list_id = ? AND m.uid >= ? AND m.uid <= ?` + kc + ` ORDER BY m.uid LIMIT ?`
@@ -141,7 +144,7 @@ func (s *DB) FetchMailbox(ctx context.Context, listID int64, lo, hi uint32, kind
 			var arrived, date int64
 			dest := []any{&r.m.UID, &r.m.Kind, &r.m.Size, &r.m.WireSize, &arrived, &date}
 			if withRaw {
-				dest = append(dest, &r.z)
+				dest = append(dest, &r.z, &r.m.Structure)
 			}
 			if err := rows.Scan(dest...); err != nil {
 				rows.Close()

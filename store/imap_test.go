@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
@@ -73,6 +74,35 @@ func TestFetchMailboxBigMessages(t *testing.T) {
 	for i, u := range uids {
 		if u != uint32(i+1) {
 			t.Fatalf("uids %v", uids)
+		}
+	}
+}
+
+// TestFetchMailboxStructure: a message's kept MIME structure comes with
+// its bytes, on both backends; a message without one has none, and a
+// fetch without bytes carries none.
+func TestFetchMailboxStructure(t *testing.T) {
+	st, l := mustOpen(t)
+	ctx := context.Background()
+	kept := msg(l, "kept@x")
+	kept.Structure = []byte{1, 2, 3, 0, 4}
+	add(t, st, kept)
+	add(t, st, msg(l, "plain@x"))
+	for _, withRaw := range []bool{true, false} {
+		var got [][]byte
+		err := st.FetchMailbox(ctx, l.ID, 1, 100, nil, withRaw, func(m *MailboxMessage, _ []byte) error {
+			got = append(got, m.Structure)
+			return nil
+		})
+		if err != nil || len(got) != 2 {
+			t.Fatalf("fetch: %d messages, %v", len(got), err)
+		}
+		want := [][]byte{kept.Structure, nil}
+		if !withRaw {
+			want[0] = nil
+		}
+		if !bytes.Equal(got[0], want[0]) || got[1] != nil {
+			t.Errorf("withRaw=%v: structures %v, want %v", withRaw, got, want)
 		}
 	}
 }

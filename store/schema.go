@@ -468,7 +468,21 @@ CREATE TABLE viewed_files (
 	PRIMARY KEY (user_id, series_id, patch, path)
 );
 `,
-	// 18: series prepared and sent from the browser (package submit):
+	// 18: the MIME structure of a big message (archive.Structure: part
+	// offsets, flags and line counts), kept when it arrives so that IMAP
+	// serves its parts without parsing its body.
+	`
+CREATE TABLE mime_structures (
+	id   INTEGER PRIMARY KEY REFERENCES messages(id),
+	data BLOB NOT NULL
+);
+`,
+	// 19: the version control system of a list's repository (git or
+	// hg).
+	`
+ALTER TABLE list_repos ADD COLUMN vcs TEXT NOT NULL DEFAULT 'git';
+`,
+	// 20: series prepared and sent from the browser (package submit):
 	// a draft (data, JSON) kept for its user until sent or expired; once
 	// sent, message_id is its cover letter's (or only patch's).
 	`

@@ -774,6 +774,11 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 	} else if _, err := t.exec(ctx, `INSERT INTO raw(id, data) VALUES(?, ?)`, id, m.zraw); err != nil {
 		return nil, fmt.Errorf("insert raw: %w", err)
 	}
+	if len(m.Structure) > 0 {
+		if err := t.later(ctx, `INSERT INTO mime_structures(id, data) VALUES(?, ?)`, id, m.Structure); err != nil {
+			return nil, fmt.Errorf("insert MIME structure: %w", err)
+		}
+	}
 	t.indexMessage(id, m)
 	t.expect.added(m, id, tid, ids)
 	t.added++

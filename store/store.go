@@ -385,6 +385,9 @@ type NewMessage struct {
 	// it (Tx.SeriesByStem): on PostgreSQL AddMessage asks about it with
 	// its other lookups, a round trip fewer.
 	Stem string
+	// Structure is the message's MIME structure as kept for IMAP
+	// (archive.Structure), nil for all but big messages.
+	Structure []byte
 
 	sum  []byte // sha256 of Raw, set by Prepare
 	zraw []byte // Raw compressed, set by Prepare

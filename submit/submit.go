@@ -14,8 +14,8 @@
 // the checks and warnings, and the writing of the mails (write.go). It
 // never writes into a list's mirror: the scratch repository borrows its
 // objects (alternates). It reaches the store, the ingester, the archive
-// and the mirrors through the small interfaces below, proved in
-// server/wire.go.
+// and the lists' repositories through the small interfaces below,
+// proved in server/wire.go.
 package submit
 
 import (
@@ -77,10 +77,11 @@ type Archive interface {
 	SeriesMbox(ctx context.Context, id int64, w io.Writer) error
 }
 
-// Mirrors gives a list's mirror (gitrepo.Applier); store.ErrNotFound
-// when the list has no repository.
-type Mirrors interface {
-	Mirror(ctx context.Context, list string) (*gitrepo.Mirror, *store.ListRepo, error)
+// Repos tells a list's repository (store.DB); store.ErrNotFound when it
+// has none. A git repository's mirror (gitrepo.Mirror) gives the base
+// and lends its objects; a Mercurial one counts as none here.
+type Repos interface {
+	ListRepo(ctx context.Context, list string) (*store.ListRepo, error)
 }
 
 // Limits bound what one submission, and one account, may do.
@@ -106,7 +107,7 @@ type Config struct {
 	Store   Store
 	Poster  Poster
 	Archive Archive
-	Mirrors Mirrors // nil: no list has a repository
+	Repos   Repos // nil: no list has a repository
 	// Domain is the mail domain (a list is NAME@Domain); DataDir the
 	// data directory (scratch repositories go in DATA/submit).
 	Domain  string
@@ -237,15 +238,17 @@ func (s *Service) Prepare(ctx context.Context, u *store.User, req store.SubmitRe
 	var mirror *gitrepo.Mirror
 	var lrepo *store.ListRepo
 	head := ""
-	if s.cfg.Mirrors != nil {
-		m, lr, err := s.cfg.Mirrors.Mirror(ctx, req.List)
+	if s.cfg.Repos != nil {
+		lr, err := s.cfg.Repos.ListRepo(ctx, req.List)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:
 			return nil, err
+		case lr.VCS == store.VCSHg:
+			// Mercurial: no git history to find the base in.
 		default:
-			mirror, lrepo = m, lr
-			if head, err = s.listHead(ctx, req.List, m, lr.Branch); err != nil {
+			mirror, lrepo = gitrepo.NewMirror(s.cfg.DataDir, req.List, lr.Repo), lr
+			if head, err = s.listHead(ctx, req.List, mirror, lr.Branch); err != nil {
 				return nil, err
 			}
 		}

@@ -22,7 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"patchwell/gitrepo"
 	"patchwell/outbound"
 	"patchwell/review"
 	"patchwell/store"
@@ -105,7 +104,7 @@ func newFixture(t *testing.T, p Policy, lim Limits) *fixture {
 		t.Fatal(err)
 	}
 	f.cfg = Config{Store: f.st, Poster: f.in, Archive: f.svc,
-		Mirrors: &gitrepo.Applier{Store: f.st, DataDir: f.data}, Domain: domain, DataDir: f.data, Policy: p, Limits: lim}
+		Repos: f.st, Domain: domain, DataDir: f.data, Policy: p, Limits: lim}
 	f.sub = New(f.cfg)
 	return f
 }
@@ -276,7 +275,7 @@ func TestFetchOverHTTP(t *testing.T) {
 	if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "127.0.0.1 is a loopback address") || hits.Load() != 0 {
 		t.Fatalf("Prepare from loopback without the operator's leave = %v (%d requests), want a refusal before any request", err, hits.Load())
 	}
-	f.sub = New(Config{Store: f.st, Poster: f.in, Archive: f.svc, Mirrors: f.cfg.Mirrors, Domain: domain, DataDir: f.data,
+	f.sub = New(Config{Store: f.st, Poster: f.in, Archive: f.svc, Repos: f.cfg.Repos, Domain: domain, DataDir: f.data,
 		Policy: Policy{AllowNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}})
 	sub := f.prepare(t, store.SubmitRequest{Repo: url, Branch: "topic"})
 	if len(sub.Draft.Patches) != 3 || hits.Load() == 0 {
@@ -304,7 +303,7 @@ func TestDNSRebinding(t *testing.T) {
 	_, port, _ := net.SplitHostPort(addr)
 	for _, scheme := range []string{"http", "https", "git"} {
 		res := &mapResolver{m: map[string][]string{"rebind.test": {"93.184.216.34", "127.0.0.1"}}}
-		f.sub = New(Config{Store: f.st, Poster: f.in, Archive: f.svc, Mirrors: f.cfg.Mirrors, Domain: domain, DataDir: f.data,
+		f.sub = New(Config{Store: f.st, Poster: f.in, Archive: f.svc, Repos: f.cfg.Repos, Domain: domain, DataDir: f.data,
 			Policy: Policy{Resolver: res}})
 		_, err := f.sub.Prepare(f.ctx, f.user, store.SubmitRequest{List: "dev", Repo: scheme + "://rebind.test:" + port + "/pub.git", Branch: "topic"})
 		if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "127.0.0.1 is a loopback address") {
@@ -338,7 +337,7 @@ func TestLimits(t *testing.T) {
 	}
 
 	lim := func(l Limits) *Service {
-		return New(Config{Store: f.st, Poster: f.in, Archive: f.svc, Mirrors: f.cfg.Mirrors, Domain: domain, DataDir: f.data, Policy: local(), Limits: l})
+		return New(Config{Store: f.st, Poster: f.in, Archive: f.svc, Repos: f.cfg.Repos, Domain: domain, DataDir: f.data, Policy: local(), Limits: l})
 	}
 	for _, c := range []struct {
 		l    Limits

@@ -16,14 +16,15 @@ import (
 
 // repoFlags are the repository flags of list create and list update.
 type repoFlags struct {
-	repo, branch, check *string
-	gate                *bool
+	repo, branch, check, vcs *string
+	gate                     *bool
 }
 
 func addRepoFlags(fs *flag.FlagSet) *repoFlags {
 	return &repoFlags{
-		repo:   fs.String("repo", "", "the list's git repository: a local bare repository's path or a URL git fetch and push accept"),
-		branch: fs.String("branch", "", "the branch series are applied to and tested against"),
+		repo:   fs.String("repo", "", "the list's repository: a local path or a URL git (or hg) pulls from and pushes to"),
+		branch: fs.String("branch", "", "the branch series are applied to and tested against (main, or default for Mercurial, when not given)"),
+		vcs:    fs.String("vcs", "", "the repository's system, git or hg (found from the repository when not given)"),
 		check:  fs.String("check", "", "check command CI runs when the branch has no .patchwell.yml"),
 		gate:   fs.Bool("first-timer-gate", true, "a first-time contributor's series waits for a maintainer's go-ahead before CI runs it"),
 	}
@@ -44,13 +45,15 @@ func (r *repoFlags) set(ctx context.Context, st store.Store, fs *flag.FlagSet, l
 			c.Check = r.check
 		case "first-timer-gate":
 			c.FirstTimerGate = r.gate
+		case "vcs":
+			c.VCS = r.vcs
 		}
 	})
 	if c == (gitrepo.RepoChange{}) {
 		if create {
 			return nil
 		}
-		return usageError{"usage: patchwell list update NAME [--repo PATH_OR_URL] [--branch BRANCH] [--check CMD] [--first-timer-gate=false] [--data DIR]"}
+		return usageError{"usage: patchwell list update NAME [--repo PATH_OR_URL] [--vcs git|hg] [--branch BRANCH] [--check CMD] [--first-timer-gate=false] [--data DIR]"}
 	}
 	cur, err := gitrepo.SetListRepo(ctx, st, list, c)
 	var bad *gitrepo.BadRepoError
@@ -64,7 +67,7 @@ func (r *repoFlags) set(ctx context.Context, st store.Store, fs *flag.FlagSet, l
 	if !cur.FirstTimerGate {
 		gate = "off"
 	}
-	fmt.Printf("list %s: repository %s, branch %s, check %q, first-timer gate %s\n", list, cur.Repo, cur.Branch, cur.Check, gate)
+	fmt.Printf("list %s: %s repository %s, branch %s, check %q, first-timer gate %s\n", list, cur.VCS, cur.Repo, cur.Branch, cur.Check, gate)
 	return nil
 }
 
