@@ -26,8 +26,10 @@ import (
 // url rewrites), hooks off, every protocol but http, https and git off
 // (file only when the operator allows local paths), and git's network
 // traffic through a proxy of ours on loopback: an HTTP proxy for http
-// and https (CONNECT), a relay for git://. The proxy connects with
-// Policy.Dial, counts the bytes and stops at the limit.
+// and https (CONNECT), a relay for git:// (git then names the relay in
+// its request's host=, which only virtual-hosting daemons read). The
+// proxy connects with Policy.Dial, counts the bytes and stops at the
+// limit.
 
 // Source is where a series is fetched from.
 type Source struct {
@@ -138,7 +140,7 @@ func (r *repo) git(ctx context.Context, stdin []byte, args ...string) ([]byte, e
 		base = append(base, "-c", "protocol.file.allow=never")
 	}
 	if r.proxy != "" {
-		base = append(base, "-c", "http.proxy="+r.proxy, "-c", "http.proxyAuthMethod=anyauth")
+		base = append(base, "-c", "http.proxy="+r.proxy)
 	}
 	cmd := exec.CommandContext(ctx, "git", append(base, args...)...)
 	cmd.Dir = r.dir

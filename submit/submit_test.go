@@ -668,7 +668,6 @@ func TestSentSeriesApplies(t *testing.T) {
 			t.Errorf("cover letter lacks %q:\n%s", want, raw)
 		}
 	}
-	fmt.Fprint(io.Discard, raw)
 }
 
 // TestWarnings: the preview warns about a patch without Signed-off-by,
