@@ -30,6 +30,7 @@ import (
 	"patchwell/review"
 	"patchwell/smtpd"
 	"patchwell/store"
+	"patchwell/submit"
 	"patchwell/web"
 	"patchwell/webhook"
 )
@@ -74,6 +75,11 @@ type Config struct {
 	// ProxyProtocolFrom lists the load balancers (addresses, CIDRs)
 	// whose connections start with a PROXY protocol header.
 	ProxyProtocolFrom string
+	// SubmitAllowHosts is what a series submitted from the browser may
+	// be fetched from besides public http(s) and git URLs
+	// (submit.ParsePolicy: "file" for local paths, address prefixes,
+	// host names).
+	SubmitAllowHosts string
 }
 
 // ConfigError is a Config that cannot run as given (the command line's
@@ -119,6 +125,9 @@ func New(cfg Config, log *slog.Logger) (_ *Server, err error) {
 	listen, err := proxyListen(cfg.ProxyProtocolFrom)
 	if err != nil {
 		return nil, &ConfigError{err.Error()}
+	}
+	if _, err := submit.ParsePolicy(cfg.SubmitAllowHosts); err != nil {
+		return nil, &ConfigError{"--" + err.Error()}
 	}
 	s := &Server{cfg: cfg, log: log, errc: make(chan error, 8)}
 	defer func() {
@@ -224,12 +233,15 @@ func (s *Server) build(ctx context.Context) error {
 		if cfg.Smarthost != "" {
 			sendMail = s.worker.SendNow
 		}
+		policy, _ := submit.ParsePolicy(cfg.SubmitAllowHosts) // checked by New
+		sub := submit.New(submit.Config{Store: st, Poster: s.in, Archive: svc, Repos: st, Domain: cfg.Domain,
+			DataDir: cfg.Data, Policy: policy, Log: log.With("proto", "submit")})
 		h := web.New(svc, web.Config{Domain: cfg.Domain, BaseURL: pageURL, SMTPAddr: cfg.SMTP,
 			Accounts: acc, Signup: cfg.Signup, SecureCookies: cfg.SecureCookies,
 			Lists: listSrv, Notify: s.hooks, SendMail: sendMail, CIRelease: s.sched.Release, CIRerun: s.sched, Apply: s.applier.ApplySeries, PathFlags: pathFlags,
 			BaseFile:         gitrepo.NewBaseFiles(s.applier).File,
 			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) },
-			Health:           health, Observe: s.mets.HTTPRequest},
+			Health:           health, Observe: s.mets.HTTPRequest, Submit: sub},
 			log.With("proto", "http"))
 		mux := http.NewServeMux()
 		mux.Handle("/api/v1/ci/", s.mets.Instrument("/api/v1/ci/", s.sched.RemoteHandler(acc)))

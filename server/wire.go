@@ -14,6 +14,7 @@ import (
 	"patchwell/review"
 	"patchwell/smtpd"
 	"patchwell/store"
+	"patchwell/submit"
 	"patchwell/web"
 	"patchwell/webhook"
 )
@@ -41,6 +42,10 @@ var (
 	_ web.ListServer    = (*lists.Server)(nil)
 	_ web.Notifier      = (*webhook.Dispatcher)(nil)
 	_ web.CIRerunner    = (*ci.Scheduler)(nil)
+	_ web.Submitter     = (*submit.Service)(nil)
+
+	_ submit.Poster  = (*review.Ingester)(nil)
+	_ submit.Archive = (*review.Service)(nil)
 
 	_ ci.SchedulerStore = (*timedJobs)(nil)
 	_ ci.Workspace      = (*gitrepo.Workspace)(nil)
@@ -69,6 +74,8 @@ var (
 	_ imapd.Store            = (*store.DB)(nil)
 	_ review.AccountStore    = (*store.DB)(nil)
 	_ review.IngestStore     = (*store.DB)(nil)
+	_ submit.Store           = (*store.DB)(nil)
+	_ submit.Repos           = (*store.DB)(nil)
 )
 
 // smtpBackend is what smtpd needs: lists exist, who may post, and the

@@ -447,4 +447,22 @@ CREATE TABLE mime_structures (
 	`
 ALTER TABLE list_repos ADD COLUMN vcs TEXT NOT NULL DEFAULT 'git';
 `,
+	// 9 (SQLite 20): series prepared and sent from the browser.
+	`
+CREATE TABLE submissions (
+	id         TEXT PRIMARY KEY,
+	user_id    BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	list       TEXT NOT NULL,
+	repo       TEXT NOT NULL,
+	branch     TEXT NOT NULL,
+	title      TEXT NOT NULL,
+	version    BIGINT NOT NULL,
+	data       TEXT NOT NULL,
+	message_id TEXT NOT NULL DEFAULT '',
+	created    BIGINT NOT NULL,
+	sent       BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX submissions_user ON submissions(user_id, list, sent);
+CREATE INDEX submissions_message ON submissions(message_id);
+`,
 }

@@ -482,4 +482,24 @@ CREATE TABLE mime_structures (
 	`
 ALTER TABLE list_repos ADD COLUMN vcs TEXT NOT NULL DEFAULT 'git';
 `,
+	// 20: series prepared and sent from the browser (package submit):
+	// a draft (data, JSON) kept for its user until sent or expired; once
+	// sent, message_id is its cover letter's (or only patch's).
+	`
+CREATE TABLE submissions (
+	id         TEXT PRIMARY KEY,
+	user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	list       TEXT NOT NULL,
+	repo       TEXT NOT NULL,
+	branch     TEXT NOT NULL,
+	title      TEXT NOT NULL,
+	version    INTEGER NOT NULL,
+	data       TEXT NOT NULL,
+	message_id TEXT NOT NULL DEFAULT '',
+	created    INTEGER NOT NULL,
+	sent       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX submissions_user ON submissions(user_id, list, sent);
+CREATE INDEX submissions_message ON submissions(message_id);
+`,
 }

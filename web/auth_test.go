@@ -769,6 +769,8 @@ func TestPrivateListRouteWalk(t *testing.T) {
 		applied = append(applied, id)
 		return "Applied to main, thanks!", nil
 	}
+	e.h.cfg.Submit = &fakeSubmitter{list: "sec"}
+	fid := strings.Repeat("ab", 16)
 	id := fmt.Sprint(e.series["sec"])
 	held := fmt.Sprint(e.hold("sec", "held"))
 	msg := "p-sec@example.org"
@@ -814,7 +816,11 @@ func TestPrivateListRouteWalk(t *testing.T) {
 			{"GET", "/sec/unsubscribe?t=00", "", 403},
 			{"GET", "/sec/held", "", 200},
 			{"GET", "/sec/held/" + held + "/raw", "", 200},
+			{"GET", "/sec/submit", "", 200},
 		},
+		"POST /{list}/submit":                  {{"POST", "/sec/submit", "repo=https%3A%2F%2Fexample.org%2Fr.git&branch=topic", 303}},
+		"GET /submit/{id}/{$}":                 {{"GET", "/submit/" + fid + "/", "", 200}},
+		"POST /submit/{id}/{$}":                {{"POST", "/submit/" + fid + "/", "action=save&version=1", 200}},
 		"POST /{list}/subscribe":               {{"POST", "/sec/subscribe", "email=a%40example.org", 200}},
 		"POST /{list}/confirm":                 {{"POST", "/sec/confirm", "t=00", 404}},
 		"POST /{list}/unsubscribe":             {{"POST", "/sec/unsubscribe?t=00", "List-Unsubscribe=One-Click", 403}},

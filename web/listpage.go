@@ -60,6 +60,7 @@ type listPage struct {
 	SMTPHost, SMTPPort string
 	BaseURL            string    // http://HOST, for the .b4-config block
 	Mail               *listMail // addresses, subscribe form (mlist.go)
+	Submit             bool      // "Submit patches" from the browser (submit.go)
 }
 
 // listInfo is what the list page shows of a list.
@@ -93,6 +94,7 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, name string) 
 	d := listPage{
 		List:    listInfo{l.Name, l.Name + "@" + h.cfg.Domain, l.Description, l.Messages, l.Series, l.OpenSeries},
 		BaseURL: h.absURL(r, ""),
+		Submit:  h.cfg.Submit != nil,
 	}
 	d.SMTPHost, d.SMTPPort = smtpHostPort(h.cfg)
 	if d.Mail, err = h.listMailFor(r, l); err != nil {

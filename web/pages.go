@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode"
@@ -214,6 +215,11 @@ type seriesPage struct {
 	DiffFiles int
 	ViewedOn  bool
 	ViewedN   int
+	// Sent: the reader just sent the series from the browser; Resubmit
+	// is where they submit its next version (their own, sent from the
+	// web: submit.go).
+	Sent     bool
+	Resubmit string
 }
 
 // seriesPage serves GET /series/{id}/: the series with its cover letter,
@@ -227,6 +233,17 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 	id := s.ID
 	var err error
 	d := seriesPage{S: s, MboxURL: h.absURL(r, fmt.Sprintf("/api/v1/series/%d/mbox", id)), Split: r.URL.Query().Get("view") == "split"}
+	if u := h.currentUser(r); u != nil {
+		sub, err := h.ownSubmission(r.Context(), s, u)
+		if err != nil {
+			h.fail(w, r, "series", err)
+			return
+		}
+		if sub != nil {
+			d.Sent = r.URL.Query().Get("sent") == "1"
+			d.Resubmit = fmt.Sprintf("/%s/submit?again=%d", url.PathEscape(s.List), id)
+		}
+	}
 	if d.Status, err = h.seriesStatus(r, s, l); err != nil {
 		h.fail(w, r, "series", err)
 		return

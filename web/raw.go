@@ -46,6 +46,10 @@ func (h *Handler) raw(w http.ResponseWriter, r *http.Request) {
 	case list == "all" && rest == "":
 		h.allPage(w, r)
 		return
+	case list != "all" && rest == "submit" && h.cfg.Submit != nil:
+		// Submitting patches from the browser (submit.go).
+		h.submitPage(w, r)
+		return
 	case list != "all" && h.mlistGET(w, r, list, rest):
 		// The mailing list's pages (mlist.go) decide access themselves.
 		return

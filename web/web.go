@@ -94,6 +94,10 @@ type Config struct {
 	// Health, when set, is asked by GET /healthz: nil answers 200 "ok",
 	// an error 503 with its text (one line; keep it free of secrets).
 	Health func(ctx context.Context) error
+	// Submit, when set, lets signed-in users with a confirmed address send
+	// series from the browser (submit.go: a form on each list, a preview,
+	// Send); nil: its routes answer 404.
+	Submit Submitter
 	// Observe, when set, is told of every request once it is answered:
 	// the route pattern that matched ("GET /{list}/{rest...}"; "" for
 	// none), the status written (0: none, sent as 200) and how long it
@@ -182,6 +186,7 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.dashRoutes()
 	h.ciRerunRoutes()
 	h.pickerRoutes()
+	h.submitRoutes()
 	return h
 }
 
