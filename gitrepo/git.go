@@ -223,6 +223,20 @@ func (m *Mirror) Checkout(ctx context.Context, base, branch string) (Checkout, e
 	return &Worktree{dir: dir, base: commit, m: m}, nil
 }
 
+// At makes a worktree at one of the commits Apply made: they are in the
+// mirror's objects, which worktrees share.
+func (w *Worktree) At(ctx context.Context, commit string) (Checkout, error) {
+	c, err := w.m.Checkout(ctx, commit, "")
+	if err != nil {
+		return nil, err
+	}
+	if c.Base() != commit {
+		c.Close()
+		return nil, fmt.Errorf("commit %.12s is not in the mirror", commit)
+	}
+	return c, nil
+}
+
 // Close removes the worktree. It never runs git inside it: after a
 // check ran there the tree is hostile (a planted .git could carry
 // core.fsmonitor), so the files are deleted and the mirror prunes its

@@ -149,6 +149,9 @@ func (m *HgMirror) BranchHead(ctx context.Context, branch string) (string, error
 type HgCheckout struct {
 	dir, base string
 	m         *HgMirror
+	// bundle holds the changesets Apply made, written beside the clone
+	// before any check runs in it, for At.
+	bundle string
 }
 
 // Dir is the clone's directory.
@@ -186,8 +189,38 @@ func (m *HgMirror) Checkout(ctx context.Context, base, branch string) (Checkout,
 	return &HgCheckout{dir: dir, base: rev, m: m}, nil
 }
 
-// Close deletes the clone, without running hg in it.
-func (c *HgCheckout) Close() error { return os.RemoveAll(c.dir) }
+// Close deletes the clone (and the bundle of what Apply made), without
+// running hg in it.
+func (c *HgCheckout) Close() error {
+	if c.bundle != "" {
+		os.Remove(c.bundle)
+	}
+	return os.RemoveAll(c.dir)
+}
+
+// At makes a fresh clone of the mirror at its base, brings in the
+// changesets Apply made from their bundle (written before any check ran
+// here) and updates to rev.
+func (c *HgCheckout) At(ctx context.Context, rev string) (Checkout, error) {
+	if c.bundle == "" || !fullID.MatchString(rev) {
+		return nil, fmt.Errorf("changeset %.12s was not made by this checkout", rev)
+	}
+	n, err := c.m.Checkout(ctx, c.base, "")
+	if err != nil {
+		return nil, err
+	}
+	nc := n.(*HgCheckout)
+	if _, err := hg(ctx, nc.dir, nil, "unbundle", "--", c.bundle); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	if _, err := hg(ctx, nc.dir, nil, "update", "--clean", "--rev", rev); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	nc.base = rev
+	return nc, nil
+}
 
 // Symlinks returns the paths of the symbolic links of the base.
 func (c *HgCheckout) Symlinks(ctx context.Context) (map[string]bool, error) {
@@ -270,6 +303,12 @@ func (c *HgCheckout) Apply(ctx context.Context, mbox []byte, name, email string)
 			return nil, err
 		}
 		revs = append(revs, head)
+	}
+	if len(revs) > 0 {
+		c.bundle = c.dir + ".bundle"
+		if _, err := hg(ctx, c.dir, nil, "bundle", "--base", c.base, "--rev", revs[len(revs)-1], "--", c.bundle); err != nil {
+			return nil, err
+		}
 	}
 	return revs, nil
 }

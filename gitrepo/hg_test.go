@@ -224,3 +224,52 @@ func TestHgFiles(t *testing.T) {
 		t.Errorf("checkout %s still there", dir)
 	}
 }
+
+// TestHgWorkspace: CI's half on a Mercurial list: the series applied in
+// a scratch clone at its base, a fresh clone at each of its changesets
+// for per-patch checks (the changesets come from a bundle written
+// before any check, not from the clone a check ran in), and the check
+// definition read from the branch head in the mirror.
+func TestHgWorkspace(t *testing.T) {
+	f, up := newHgFixture(t)
+	os.WriteFile(filepath.Join(up, ".patchwell.yml"), []byte("steps:\n  - name: test\n    run: test -f a.txt\n"), 0o644)
+	hgRun(t, up, "add", ".patchwell.yml")
+	hgRun(t, up, "commit", "-m", "ci")
+	id, _ := f.send(t,
+		func() string { f.edit(t, 3, "line three"); return "a: three" },
+		func() string { os.WriteFile(filepath.Join(f.work, "b.txt"), []byte("b\n"), 0o644); return "b: add b" },
+	)
+	w, err := NewWorkspace(WorkspaceConfig{Store: f.st, Service: review.NewService(f.st), DataDir: f.ap.DataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := w.Definition(f.ctx, id, true)
+	if err != nil || len(def.Steps) != 1 || !strings.Contains(def.Source, ".patchwell.yml on default at ") {
+		t.Fatalf("Definition = %+v, %v", def, err)
+	}
+	dir, cleanup, res, err := w.Prepare(f.ctx, id)
+	if err != nil || !res.Applied || len(res.Commits) != 2 {
+		t.Fatalf("Prepare = %q, %+v, %v", dir, res, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "b.txt")); err != nil || string(b) != "b\n" {
+		t.Errorf("b.txt in the applied clone: %q, %v", b, err)
+	}
+	// A check may do anything to the clone: it is not used again.
+	os.RemoveAll(filepath.Join(dir, ".hg"))
+	first, done, err := res.Checkout(f.ctx, res.Commits[0])
+	if err != nil {
+		t.Fatalf("Checkout(first) = %v", err)
+	}
+	a, _ := os.ReadFile(filepath.Join(first, "a.txt"))
+	if _, err := os.Stat(filepath.Join(first, "b.txt")); !os.IsNotExist(err) || !strings.Contains(string(a), "line three\n") {
+		t.Errorf("the first patch's clone: b.txt %v, a.txt %q", err, a)
+	}
+	done()
+	cleanup()
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("clone %s still there", dir)
+	}
+	if left, _ := filepath.Glob(filepath.Join(WorkDir(f.ap.DataDir), "*")); len(left) != 0 {
+		t.Errorf("left in the work directory: %v", left)
+	}
+}

@@ -56,6 +56,10 @@ type Checkout interface {
 	// VerifyCommits refuses (a *PathError) revisions whose files leave
 	// the tree or are otherwise unsafe.
 	VerifyCommits(ctx context.Context, commits []string) error
+	// At makes a fresh checkout at one of the revisions Apply made, for a
+	// check of that patch alone, without running the VCS in this one
+	// (a check may have run in it); the mirror's lock must be held.
+	At(ctx context.Context, rev string) (Checkout, error)
 	// Head is the revision the working copy is at.
 	Head(ctx context.Context) (string, error)
 	// Push pushes the working copy's head to branch of the repository,

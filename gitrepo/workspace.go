@@ -141,13 +141,9 @@ func (w *Workspace) Prepare(ctx context.Context, seriesID int64) (string, func()
 			return "", nil, err
 		}
 		defer unlock()
-		pw, err := m.Checkout(ctx, commit, repo.Branch)
+		pw, err := wt.At(ctx, commit)
 		if err != nil {
 			return "", nil, err
-		}
-		if pw.Base() != commit {
-			pw.Close()
-			return "", nil, fmt.Errorf("commit %.12s is not in the mirror", commit)
 		}
 		return pw.Dir(), func() { pw.Close() }, nil
 	}
