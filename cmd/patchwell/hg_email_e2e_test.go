@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"patchwell/sandbox"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,13 +19,21 @@ import (
 // used to refuse outright (550 5.6.2). A 3-patch series with an
 // introduction now arrives complete, and a commit message line that
 // starts with a dot (doubled by smtplib after its bare LF) is stored as
-// written. The list's repository is a Mercurial one (found to be by
+// written; a v2 sent with --flag V2 supersedes it, and a Reviewed-by
+// reply to it is collected. The list's repository is a Mercurial one (found to be by
 // list update): patchwell apply pushes the series there, three
 // changesets with their author, date and message, on the base the
-// mails name (# Parent). A second series, pushed straight to that
-// repository, is marked applied by the changegroup hook.
+// mails name (# Parent), after CI ran the branch's .patchwell.yml on an
+// hg working copy of the series. A second series, pushed straight to
+// that repository, is marked applied by the changegroup hook.
 func TestHgEmailAccepted(t *testing.T) {
 	needTool(t, "hg", "--version")
+	if err := sandbox.Check(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the CI sandbox is required under CI: %v", err)
+		}
+		t.Skipf("no usable sandbox: %v", err)
+	}
 	data := t.TempDir()
 	srv := startServer(t, data)
 	dir := t.TempDir()
@@ -59,7 +68,11 @@ func TestHgEmailAccepted(t *testing.T) {
 		f.Close()
 	}
 	write("def add(a, b):\n    return a + b\n")
-	hg("add", "calc.py")
+	// The branch's check: the series' code must compile and have op2.
+	if err := os.WriteFile(filepath.Join(repo, ".patchwell.yml"), []byte("steps:\n  - name: compile\n    run: python3 -m py_compile calc.py\n  - name: ops\n    run: grep -q op2 calc.py\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hg("add", "calc.py", ".patchwell.yml")
 	hg("commit", "-m", "calc: add")
 	for i, msg := range []string{"calc: subtract", "calc: multiply\n\n.dotted line, doubled by smtplib on the way", "calc: divide"} {
 		write(fmt.Sprintf("\ndef op%d(a, b):\n    return a - b\n", i))
@@ -68,7 +81,7 @@ func TestHgEmailAccepted(t *testing.T) {
 	// The project's repository, at the base the series is made on.
 	up := filepath.Join(dir, "upstream")
 	hg("clone", "-q", "-r", "0", repo, up)
-	if out, errs, code := cli(t, nil, "list", "update", "dev", "--repo", up, "--data", data); code != 0 || !strings.Contains(out, "hg repository "+up+", branch default") {
+	if out, errs, code := cli(t, nil, "list", "update", "dev", "--repo", up, "--first-timer-gate=false", "--check", "false", "--data", data); code != 0 || !strings.Contains(out, "hg repository "+up+", branch default") {
 		t.Fatalf("list update --repo (hg): %d %s %s", code, out, errs)
 	}
 	out := hg("email", "-r", "1:3", "--to", "dev@patchwell.localhost", "--intro", "--subject", "calc: three operations", "--desc", os.DevNull, "-y")
@@ -80,10 +93,33 @@ func TestHgEmailAccepted(t *testing.T) {
 	if len(list.Series) != 1 || !list.Series[0].Complete || list.Series[0].Total != 3 {
 		t.Fatalf("series after hg email: %+v", list.Series)
 	}
+	v1 := list.Series[0]
+
+	// v2: the last change amended, sent again with --flag V2.
+	write("# divides\n")
+	hg("commit", "--amend", "-m", "calc: divide")
+	out = hg("email", "-r", "1:3", "--flag", "V2", "--to", "dev@patchwell.localhost", "--intro", "--subject", "calc: three operations", "--desc", os.DevNull, "-y")
+	if strings.Count(out, "sending [PATCH") != 4 || !strings.Contains(out, "[PATCH 0 of 3 V2]") {
+		t.Fatalf("hg email --flag V2: %s", out)
+	}
 	var s apiSeries
-	srv.getJSON(fmt.Sprintf("/api/v1/series/%d", list.Series[0].ID), &s)
-	if len(s.Patches) != 3 || s.CoverMessageID == "" {
-		t.Fatalf("series = %+v", s)
+	srv.getJSON(fmt.Sprintf("/api/v1/series/%d", v1.ID), &v1)
+	if v1.SupersededBy != nil {
+		srv.getJSON(fmt.Sprintf("/api/v1/series/%d", *v1.SupersededBy), &s)
+	}
+	if len(s.Patches) != 3 || s.CoverMessageID == "" || s.Version != 2 || s.Previous == nil || *s.Previous != v1.ID ||
+		v1.SupersededBy == nil || *v1.SupersededBy != s.ID {
+		t.Fatalf("v2 = %+v, v1 = %+v", s, v1)
+	}
+	// A review of v2's first patch, collected as a trailer.
+	sendRaw(t, srv.smtp, "rita@example.org", []string{"dev@patchwell.localhost"},
+		"From: Rita Reviewer <rita@example.org>\r\nTo: dev@patchwell.localhost\r\nSubject: Re: [PATCH 1 of 3 V2] calc: subtract\r\n"+
+			"Message-ID: <hg-review@example.org>\r\nIn-Reply-To: <"+s.Patches[0].MessageID+">\r\nReferences: <"+s.Patches[0].MessageID+">\r\n"+
+			"Date: Mon, 7 Dec 2026 00:00:00 +0000\r\n\r\nReviewed-by: Rita Reviewer <rita@example.org>\r\n")
+	checks := waitChecks(t, srv, s.ID, "patchwell/check")
+	if c := checks["patchwell/check"]; c.State != "success" || !strings.HasPrefix(c.Description, "passed: 2 steps in ") ||
+		!strings.HasPrefix(checks["patchwell/apply"].Description, "applied on default at ") {
+		t.Errorf("CI on the hg working copy: %+v", checks)
 	}
 	resp, err := http.Get("http://" + srv.http + "/dev/" + url.PathEscape(s.Patches[1].MessageID) + "/raw")
 	if err != nil {
@@ -113,9 +149,13 @@ func TestHgEmailAccepted(t *testing.T) {
 	// first on the base the mails named.
 	got := upHg("log", "-r", "1:", "-T", "{author} {date|hgdate}\n{desc}\n--\n")
 	want := hg("log", "-r", "1:3", "-T", "{author} {date|hgdate}\n{desc}\n--\n")
-	for _, c := range strings.Split(strings.TrimSuffix(want, "--\n"), "--\n") {
-		if !strings.Contains(got, strings.TrimSpace(c)+"\n\nLink: ") {
-			t.Errorf("the project's repository lacks\n%s\n(with a Link:) in\n%s", c, got)
+	for i, c := range strings.Split(strings.TrimSuffix(want, "--\n"), "--\n") {
+		w := strings.TrimSpace(c) + "\n\nLink: "
+		if i == 0 {
+			w = strings.TrimSpace(c) + "\n\nReviewed-by: Rita Reviewer <rita@example.org>\nLink: "
+		}
+		if !strings.Contains(got, w) {
+			t.Errorf("the project's repository lacks\n%s\nin\n%s", w, got)
 		}
 	}
 	if n := strings.Count(got, "--\n"); n != 3 {
@@ -142,7 +182,7 @@ func TestHgEmailAccepted(t *testing.T) {
 	srv.getJSON("/api/v1/lists/dev/series", &list)
 	var second *apiSeries
 	for i := range list.Series {
-		if list.Series[i].ID != s.ID {
+		if list.Series[i].ID != s.ID && list.Series[i].ID != v1.ID {
 			second = &list.Series[i]
 		}
 	}
