@@ -178,13 +178,13 @@ func TestPatattLive(t *testing.T) {
 	}
 	key := PatattKey{Algorithm: AlgEd25519, Public: string(pub)}
 	cases := map[string]string{
-		"plain": "From: Zoe <zoe@example.org>\nSubject: [PATCH] a\nMessage-ID: <1@x>\n\nbody\n",
-		"folded and encoded": "From: =?UTF-8?q?Zo=C3=AB_Test?= <zoe@example.org>\nSubject: [PATCH v3 07/12] a very long subject\n\tthat folds\nMessage-ID:\n <2@x>\n\nbody\n",
-		"utf-8 body qp": "From: Zoe <zoe@example.org>\nSubject: =?utf-8?b?w6nDqA==?=\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\nMessage-ID: <3@x>\n\nZo=C3=AB says hi =\nwrapped\n-- \nsig\n",
+		"plain":                    "From: Zoe <zoe@example.org>\nSubject: [PATCH] a\nMessage-ID: <1@x>\n\nbody\n",
+		"folded and encoded":       "From: =?UTF-8?q?Zo=C3=AB_Test?= <zoe@example.org>\nSubject: [PATCH v3 07/12] a very long subject\n\tthat folds\nMessage-ID:\n <2@x>\n\nbody\n",
+		"utf-8 body qp":            "From: Zoe <zoe@example.org>\nSubject: =?utf-8?b?w6nDqA==?=\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\nMessage-ID: <3@x>\n\nZo=C3=AB says hi =\nwrapped\n-- \nsig\n",
 		"crlf and trailing blanks": "From: Zoe <zoe@example.org>\r\nSubject: x\r\nMessage-ID: <4@x>\r\n\r\nline  \r\n\r\n\r\n\r\n",
-		"repeated subject": "Subject: old\nFrom: Zoe <zoe@example.org>\nSubject: new\nMessage-ID: <5@x>\n\nbody\n",
-		"in-body from": "From: Zoe <zoe@example.org>\nSubject: [PATCH] b\nMessage-ID: <6@x>\n\nFrom: Ann Other <ann@example.org>\n\nReal body\n---\ndiff --git a/x b/x\n",
-		"no message-id": "From: Zoe <zoe@example.org>\nSubject: x\n\nbody\n",
+		"repeated subject":         "Subject: old\nFrom: Zoe <zoe@example.org>\nSubject: new\nMessage-ID: <5@x>\n\nbody\n",
+		"in-body from":             "From: Zoe <zoe@example.org>\nSubject: [PATCH] b\nMessage-ID: <6@x>\n\nFrom: Ann Other <ann@example.org>\n\nReal body\n---\ndiff --git a/x b/x\n",
+		"no message-id":            "From: Zoe <zoe@example.org>\nSubject: x\n\nbody\n",
 	}
 	for name, msg := range cases {
 		t.Run(name, func(t *testing.T) {
