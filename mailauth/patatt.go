@@ -58,6 +58,9 @@ var (
 	// ErrBadSignature: the signature does not verify with the key (or
 	// the body or signed headers changed).
 	ErrBadSignature = errors.New("developer signature does not verify")
+	// ErrBodyChanged (an ErrBadSignature): the body is not what was
+	// signed (bh= does not match), whatever the key.
+	ErrBodyChanged = fmt.Errorf("%w: body changed (bh= does not match)", ErrBadSignature)
 )
 
 // Mailinfo is `git mailinfo --encoding=utf-8 --no-scissors`: the commit
@@ -271,7 +274,7 @@ func (m *PatattMessage) canonicalize(ctx context.Context, mi Mailinfo) error {
 func (m *PatattMessage) digest(s DevSig) ([]byte, error) {
 	bh := sha256.Sum256(m.canonBody)
 	if base64.StdEncoding.EncodeToString(bh[:]) != s.bodyHash {
-		return nil, fmt.Errorf("%w: body changed (bh= does not match)", ErrBadSignature)
+		return nil, ErrBodyChanged
 	}
 	if !contains(s.Headers, "from") || !contains(s.Headers, "subject") {
 		return nil, fmt.Errorf("%w: from and subject are not both signed", ErrBadSignature)
@@ -293,6 +296,10 @@ func (m *PatattMessage) digest(s DevSig) ([]byte, error) {
 	h.Write(s.signed)
 	return h.Sum(nil), nil
 }
+
+// SignedBody is the body as signed (git mailinfo's message and patch,
+// CRLF line ends), known once VerifyPatatt has run.
+func (m *PatattMessage) SignedBody() []byte { return m.canonBody }
 
 // PatattKey is a public key a developer signature is checked against.
 type PatattKey struct {

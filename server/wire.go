@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 
+	"patchwell/b4send"
 	"patchwell/ci"
 	"patchwell/gitrepo"
 	"patchwell/imapd"
@@ -69,7 +70,27 @@ var (
 	_ imapd.Store            = (*store.DB)(nil)
 	_ review.AccountStore    = (*store.DB)(nil)
 	_ review.IngestStore     = (*store.DB)(nil)
+	_ b4send.Keys            = (*store.DB)(nil)
+
+	_ b4send.Poster    = (*review.Ingester)(nil)
+	_ b4send.Lists     = b4Lists{}
+	_ b4send.Reflector = (*outbound.Queue)(nil)
 )
+
+// b4Lists is what b4's endpoint asks about lists: that one exists (the
+// store) and what its policy says of a sender (the list server).
+type b4Lists struct {
+	st    *store.DB
+	lists *lists.Server
+}
+
+func (b b4Lists) ListInfo(ctx context.Context, name string) (*store.List, error) {
+	return b.st.ListInfo(ctx, name)
+}
+
+func (b b4Lists) Admits(ctx context.Context, list, from string) (string, error) {
+	return b.lists.Admits(ctx, list, from)
+}
 
 // smtpBackend is what smtpd needs: lists exist, who may post, and the
 // delivery, which goes through the list server (policy, commands) to the
