@@ -36,7 +36,7 @@ type fakeReader struct {
 
 	mu     sync.Mutex
 	calls  []call
-	viewed map[store.ViewedFile]bool // keys without At
+	viewed map[store.ViewedFile]bool   // keys without At
 	sigs   map[string]store.MessageSig // SeriesSignatures, by Message-ID
 }
 
