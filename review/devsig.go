@@ -89,7 +89,8 @@ func headerOf(raw []byte) []byte {
 // SeriesSignatures returns the developer signatures of a series' cover
 // letter and patches by Message-ID (messages without one are absent):
 // recorded results, and a check of the messages never checked (then
-// recorded). Without git mailinfo (ServiceConfig.Mailinfo) it returns
+// recorded; one that cannot be checked, git mailinfo failing, is
+// absent). Without git mailinfo (ServiceConfig.Mailinfo) it returns
 // none.
 func (s *Service) SeriesSignatures(ctx context.Context, id int64) (map[string]store.MessageSig, error) {
 	if s.mailinfo == nil {
@@ -135,7 +136,9 @@ func (s *Service) SeriesSignatures(ctx context.Context, id int64) (map[string]st
 		}
 		sig, err := CheckSignature(ctx, s.mailinfo, s.st, raw)
 		if err != nil {
-			return nil, fmt.Errorf("series signatures: %w", err)
+			// Not checked (git mailinfo failed): nothing is claimed,
+			// nothing kept; the next view tries again.
+			continue
 		}
 		sig.SHA256 = h
 		known[string(h)] = sig
