@@ -170,6 +170,12 @@ func TestB4SendWebEndpoint(t *testing.T) {
 	if !strings.Contains(page, "4 of 4 messages signed by ed25519 key") || !strings.Contains(page, "of Ada Lovelace &lt;ada@example.org&gt;: valid") {
 		t.Errorf("series page lacks the signature:\n%s", pageBlock(t, page, "devsig"))
 	}
+	if shot := os.Getenv("PATCHWELL_B4_SCREENSHOT"); shot != "" {
+		// To look at the page: PATCHWELL_B4_SCREENSHOT=/tmp/x.png.
+		out, err := exec.Command("chromium", "--headless", "--no-sandbox", "--screenshot="+shot, "--window-size=1280,900",
+			fmt.Sprintf("http://%s/series/%d/", srv.http, id)).CombinedOutput()
+		t.Logf("screenshot %s: %v %s", shot, err, out)
+	}
 	if n := strings.Count(page, `<span class="devsig valid">signed by ed25519 key`); n != 3 {
 		t.Errorf("series page: %d patches shown signed, want 3", n)
 	}
