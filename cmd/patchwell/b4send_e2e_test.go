@@ -97,7 +97,8 @@ var challengeRE = regexp.MustCompile(`b4 send --web-auth-verify ([0-9a-f]+)`)
 // "signed by" the verified key on the series page and in the API, and a
 // subscriber gets all four. A forged From (b4 signing as an identity the
 // key was not verified for) and unsigned mail are refused with a clear
-// message; b4 --reflect sends only to the sender.
+// message; b4 --reflect sends only to the sender. Signed mail that came
+// by SMTP, by a key not verified for its sender, is "key unknown".
 func TestB4SendWebEndpoint(t *testing.T) {
 	needTool(t, "b4", "--version")
 	needTool(t, "patatt", "--help")
@@ -236,6 +237,24 @@ func TestB4SendWebEndpoint(t *testing.T) {
 	srv.getJSON("/api/v1/lists/dev/series", &list)
 	if len(list.Series) != 1 {
 		t.Errorf("refused mail was posted: %+v", list.Series)
+	}
+
+	// Signed mail by SMTP is checked too: eve's series, signed by a key
+	// verified for ada only, is "key unknown", never "valid".
+	eveOut := filepath.Join(eve.home, "out")
+	eve.cmd("", "b4", "send", "-o", eveOut, "--to", "dev@patchwell.localhost")
+	eveFiles, _ := filepath.Glob(filepath.Join(eveOut, "*.eml"))
+	for _, f := range eveFiles {
+		b, _ := os.ReadFile(f)
+		sendRaw(t, srv.smtp, "eve@example.org", []string{"dev@patchwell.localhost"}, string(b))
+	}
+	srv.getJSON("/api/v1/lists/dev/series", &list)
+	if len(list.Series) != 2 || list.Series[0].ID == id {
+		t.Fatalf("series after eve's SMTP mail: %+v", list.Series)
+	}
+	evePage := string(httpGet(t, fmt.Sprintf("http://%s/series/%d/", srv.http, list.Series[0].ID)))
+	if !strings.Contains(evePage, "4 of 4 messages signed as eve@example.org (ed25519), key unknown: not verified") || strings.Contains(evePage, ": valid") {
+		t.Errorf("eve's series page:\n%s", pageBlock(t, evePage, "devsig"))
 	}
 }
 
