@@ -377,8 +377,12 @@ func VerifyPatatt(ctx context.Context, mi Mailinfo, m *PatattMessage, s DevSig, 
 			return fmt.Errorf("%w: %v", ErrBadSignature, err)
 		}
 		// The signature is checked once the literal data is read to its
-		// end; the header's size bounds it.
-		got, err := io.ReadAll(md.UnverifiedBody)
+		// end. The digest is 32 bytes: more is wrong, and is not read
+		// (compressed data could make it any size).
+		got, err := io.ReadAll(io.LimitReader(md.UnverifiedBody, sha256.Size+1))
+		if len(got) != sha256.Size {
+			return fmt.Errorf("%w: the signed data is not a digest", ErrBadSignature)
+		}
 		if err != nil || !md.IsSigned || md.SignedBy == nil || md.Signature == nil || md.SignatureError != nil {
 			return fmt.Errorf("%w: %v", ErrBadSignature, errors.Join(err, md.SignatureError))
 		}
