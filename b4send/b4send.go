@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/mail"
 	"strings"
@@ -104,8 +105,14 @@ type Handler struct {
 	cfg   Config
 }
 
-// maxAuthNew bounds the challenges mailed to one identity in an hour.
-const maxAuthNew = 5
+// Challenges mailed in an hour: to one identity, at the request of one
+// client address, from the whole site (so the endpoint cannot be made
+// to mail many strangers).
+const (
+	maxAuthNew       = 5
+	maxAuthNewClient = 20
+	maxAuthNewSite   = 200
+)
 
 // New returns the endpoint.
 func New(keys Keys, in Poster, lists Lists, refl Reflector, cfg Config) *Handler {
@@ -193,7 +200,7 @@ func (h *Handler) serve(r *http.Request) error {
 	ctx := r.Context()
 	switch req.Action {
 	case "auth-new":
-		return h.authNew(ctx, req)
+		return h.authNew(ctx, req, clientOf(r))
 	case "auth-verify":
 		return h.authVerify(ctx, req)
 	case "receive", "reflect":
@@ -202,7 +209,16 @@ func (h *Handler) serve(r *http.Request) error {
 	return refuse(http.StatusBadRequest, "unknown action %q (auth-new, auth-verify, receive, reflect)", req.Action)
 }
 
-func (h *Handler) authNew(ctx context.Context, req request) error {
+// clientOf is the request's remote host (the proxy's, behind one).
+func clientOf(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (h *Handler) authNew(ctx context.Context, req request, client string) error {
 	a, err := mail.ParseAddress(req.Identity)
 	if err != nil || a.Address != strings.TrimSpace(req.Identity) {
 		return refuse(http.StatusBadRequest, "identity %q is not an e-mail address", req.Identity)
@@ -223,20 +239,33 @@ func (h *Handler) authNew(ctx context.Context, req request) error {
 		return refuse(http.StatusServiceUnavailable, "this site sends no mail (no smarthost), so it cannot mail you a challenge")
 	}
 	now := h.cfg.Now()
-	n, err := h.keys.Submissions(ctx, "auth-new:"+identity, now.Add(-time.Hour))
-	if err != nil {
-		return err
+	buckets := []struct {
+		key string
+		max int
+		msg string
+	}{
+		{"auth-new:" + identity, maxAuthNew, "challenges were mailed to " + identity + " in the last hour; use one of them, or wait"},
+		{"auth-new-client:" + client, maxAuthNewClient, "challenges were asked from your address in the last hour; wait"},
+		{"auth-new-site:", maxAuthNewSite, "challenges were mailed by this site in the last hour; try again later"},
 	}
-	if n >= maxAuthNew {
-		return refuse(http.StatusTooManyRequests, "%d challenges were mailed to %s in the last hour; use one of them, or wait", n, identity)
+	for _, b := range buckets {
+		n, err := h.keys.Submissions(ctx, b.key, now.Add(-time.Hour))
+		if err != nil {
+			return err
+		}
+		if n >= b.max {
+			return refuse(http.StatusTooManyRequests, "%d %s", n, b.msg)
+		}
 	}
 	challenge := newChallenge()
 	if _, err := h.keys.AddDevKeyChallenge(ctx, store.DevKey{Identity: identity, Name: req.Name, Selector: req.Selector,
 		Algorithm: key.Algorithm, Public: key.Public, KeyID: keyID, Created: now}, challenge, now.Add(h.cfg.ChallengeTTL)); err != nil {
 		return err
 	}
-	if err := h.keys.AddSubmission(ctx, "auth-new:"+identity, now, 0); err != nil {
-		return err
+	for _, b := range buckets {
+		if err := h.keys.AddSubmission(ctx, b.key, now, 0); err != nil {
+			return err
+		}
 	}
 	body := fmt.Sprintf(`Someone (we hope you) asked to send patches to the lists of %s
 with b4, signed by this %s key (selector %s):

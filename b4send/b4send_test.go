@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -177,6 +178,17 @@ func TestAuthNew(t *testing.T) {
 	}
 	if code, msg := e.post(req); code != http.StatusTooManyRequests || !strings.Contains(msg, "challenges were mailed") {
 		t.Errorf("sixth auth-new = %d %q, want 429", code, msg)
+	}
+	// One client may ask for 20 challenges an hour, whatever the
+	// identities.
+	many := newEnv(t, Config{})
+	for i := 0; i < 20; i++ {
+		if code, msg := many.post(map[string]string{"action": "auth-new", "identity": fmt.Sprintf("p%d@example.org", i), "pubkey": string(pub)}); code != 200 {
+			t.Fatalf("auth-new %d = %d %q", i, code, msg)
+		}
+	}
+	if code, msg := many.post(map[string]string{"action": "auth-new", "identity": "p20@example.org", "pubkey": string(pub)}); code != http.StatusTooManyRequests || !strings.Contains(msg, "from your address") {
+		t.Errorf("21st auth-new from one client = %d %q, want 429", code, msg)
 	}
 	noMail := newEnv(t, Config{SendMail: func(context.Context, string, string, string) error { return errors.New("smarthost down") }})
 	if code, msg := noMail.post(req); code != http.StatusBadGateway || strings.Contains(msg, "smarthost down") {

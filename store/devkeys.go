@@ -65,8 +65,9 @@ type DevKeys interface {
 	VerifyDevKey(ctx context.Context, challenge string, now time.Time) (*DevKey, error)
 	// DevKeys returns the verified keys of an identity.
 	DevKeys(ctx context.Context, identity string) ([]DevKey, error)
-	// AddSubmission records that identity submitted messages at at;
-	// Submissions counts its submissions since since.
+	// AddSubmission records that identity submitted messages at at
+	// (forgetting those older than a day); Submissions counts its
+	// submissions since since.
 	AddSubmission(ctx context.Context, identity string, at time.Time, messages int) error
 	Submissions(ctx context.Context, identity string, since time.Time) (int, error)
 	// MessageSigs returns the recorded signature results of messages by
@@ -191,8 +192,16 @@ func (s *DB) DevKeys(ctx context.Context, identity string) ([]DevKey, error) {
 
 // AddSubmission implements DevKeys.
 func (s *DB) AddSubmission(ctx context.Context, identity string, at time.Time, messages int) error {
-	if _, err := s.write(ctx, `INSERT INTO dev_submissions (identity, at, messages) VALUES (?, ?, ?)`,
-		strings.ToLower(identity), at.Unix(), messages); err != nil {
+	// Only the last hour counts; a day's rows are kept, older ones go.
+	err := s.inWrite(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM dev_submissions WHERE at < ?`, at.Add(-24*time.Hour).Unix()); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO dev_submissions (identity, at, messages) VALUES (?, ?, ?)`,
+			strings.ToLower(identity), at.Unix(), messages)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("add submission: %w", err)
 	}
 	return nil

@@ -72,6 +72,13 @@ func TestDevKeys(t *testing.T) {
 	if n, err := st.Submissions(ctx, "Ada@example.org", now.Add(time.Minute)); err != nil || n != 2 {
 		t.Errorf("Submissions() = %d, %v, want 2", n, err)
 	}
+	// A day later the old rows are gone.
+	if err := st.AddSubmission(ctx, "bob@example.org", now.Add(25*time.Hour), 1); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.Submissions(ctx, "ada@example.org", time.Unix(0, 0)); err != nil || n != 0 {
+		t.Errorf("Submissions() a day later = %d, %v, want 0", n, err)
+	}
 	if _, err := st.AddDevKeyChallenge(ctx, DevKey{Identity: "x@example.org"}, "c3", now); !errors.Is(err, ErrInvalid) {
 		t.Errorf("AddDevKeyChallenge(no key) = %v, want ErrInvalid", err)
 	}
