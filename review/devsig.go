@@ -107,14 +107,30 @@ func (s *Service) SeriesSignatures(ctx context.Context, id int64) (map[string]st
 	for _, p := range patches {
 		ids = append(ids, p.MessageID)
 	}
-	hashes := make([][]byte, 0, len(ids))
-	byHash := map[string]string{}
-	for _, mid := range ids {
-		m, err := s.st.Message(ctx, se.List, mid)
+	// The series' thread holds its messages as a rule: one query; any
+	// other (a series sent without threading) one each.
+	sums := map[string]string{}
+	if se.ThreadID != 0 {
+		ms, err := s.st.ThreadMessages(ctx, []int64{se.ThreadID})
 		if err != nil {
 			return nil, fmt.Errorf("series signatures: %w", err)
 		}
-		h, err := hex.DecodeString(m.SHA256)
+		for _, m := range ms {
+			sums[m.MessageID] = m.SHA256
+		}
+	}
+	hashes := make([][]byte, 0, len(ids))
+	byHash := map[string]string{}
+	for _, mid := range ids {
+		sum, ok := sums[mid]
+		if !ok {
+			m, err := s.st.Message(ctx, se.List, mid)
+			if err != nil {
+				return nil, fmt.Errorf("series signatures: %w", err)
+			}
+			sum = m.SHA256
+		}
+		h, err := hex.DecodeString(sum)
 		if err != nil {
 			return nil, fmt.Errorf("series signatures: message %s: bad sha256", mid)
 		}

@@ -220,26 +220,46 @@ func (s *DB) Submissions(ctx context.Context, identity string, since time.Time) 
 // MessageSigs implements DevKeys.
 func (s *DB) MessageSigs(ctx context.Context, hashes [][]byte) (map[string]MessageSig, error) {
 	out := map[string]MessageSig{}
-	for _, h := range hashes {
-		var m MessageSig
-		var keyID, checked int64
-		err := s.r.QueryRowContext(ctx, `SELECT state, identity, selector, algorithm, key_id, checked FROM message_sigs WHERE sha256 = ?`, h).
-			Scan(&m.State, &m.Identity, &m.Selector, &m.Algorithm, &keyID, &checked)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
+	for len(hashes) > 0 {
+		n := min(len(hashes), 500)
+		batch := hashes[:n]
+		hashes = hashes[n:]
+		args := make([]any, len(batch))
+		for i, h := range batch {
+			args[i] = h
 		}
+		rows, err := s.r.QueryContext(ctx, `SELECT s.sha256, s.state, s.identity, s.selector, s.algorithm, s.checked,
+			k.id, k.identity, k.name, k.selector, k.algorithm, k.pubkey, k.key_id, k.created, k.verified
+			FROM message_sigs s LEFT JOIN dev_keys k ON k.id = s.key_id AND s.key_id <> 0
+			WHERE s.sha256 IN (`+placeholders(n)+`)`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("message sigs: %w", err)
 		}
-		m.SHA256, m.Checked = h, time.Unix(checked, 0).UTC()
-		if keyID != 0 {
-			k, err := scanDevKey(s.r.QueryRowContext(ctx, `SELECT `+devKeyCols+` FROM dev_keys WHERE id = ?`, keyID))
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		for rows.Next() {
+			var m MessageSig
+			var checked int64
+			var kid, kcreated, kverified sql.NullInt64
+			var kidentity, kname, kselector, kalg, kpub, kkey sql.NullString
+			if err := rows.Scan(&m.SHA256, &m.State, &m.Identity, &m.Selector, &m.Algorithm, &checked,
+				&kid, &kidentity, &kname, &kselector, &kalg, &kpub, &kkey, &kcreated, &kverified); err != nil {
+				rows.Close()
 				return nil, fmt.Errorf("message sigs: %w", err)
 			}
-			m.Key = k
+			m.Checked = time.Unix(checked, 0).UTC()
+			if kid.Valid {
+				m.Key = &DevKey{ID: kid.Int64, Identity: kidentity.String, Name: kname.String, Selector: kselector.String,
+					Algorithm: kalg.String, Public: kpub.String, KeyID: kkey.String, Created: time.Unix(kcreated.Int64, 0).UTC()}
+				if kverified.Int64 != 0 {
+					m.Key.Verified = time.Unix(kverified.Int64, 0).UTC()
+				}
+			}
+			out[string(m.SHA256)] = m
 		}
-		out[string(h)] = m
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("message sigs: %w", err)
+		}
 	}
 	return out, nil
 }
