@@ -38,6 +38,7 @@ var (
 	_ web.ListData      = (*review.Service)(nil)
 	_ web.RepoReader    = (*review.Service)(nil)
 	_ web.Generationer  = (*review.Service)(nil)
+	_ web.Signatures    = (*review.Service)(nil)
 	_ web.Accounts      = (*review.Accounts)(nil)
 	_ web.ListServer    = (*lists.Server)(nil)
 	_ web.Notifier      = (*webhook.Dispatcher)(nil)

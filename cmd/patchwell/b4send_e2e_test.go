@@ -35,7 +35,7 @@ func newB4Sender(t *testing.T, endpoint, name, email string) *b4Sender {
 }
 
 func (s *b4Sender) env() []string {
-	return append(os.Environ(), "HOME="+s.home, "XDG_CONFIG_HOME="+filepath.Join(s.home, ".config"),
+	return append(os.Environ(), "HOME="+s.home, "GNUPGHOME="+filepath.Join(s.home, ".gnupg"), "XDG_CONFIG_HOME="+filepath.Join(s.home, ".config"),
 		"XDG_DATA_HOME="+filepath.Join(s.home, ".local"), "XDG_CACHE_HOME="+filepath.Join(s.home, ".cache"),
 		"GIT_CONFIG_NOSYSTEM=1", "EDITOR="+filepath.Join(s.home, "cover.sh"))
 }
@@ -273,4 +273,65 @@ func postB4(t *testing.T, endpoint string, req any) (int, string) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, out.Message
+}
+
+// newB4SenderPGP is a contributor who signs with OpenPGP: a gpg key
+// (ed25519, no passphrase) in a private GNUPGHOME, patatt.signingkey
+// naming it.
+func newB4SenderPGP(t *testing.T, endpoint, name, email string) (*b4Sender, string) {
+	t.Helper()
+	s := &b4Sender{t: t, home: t.TempDir()}
+	if err := os.Mkdir(filepath.Join(s.home, ".gnupg"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.try("", "gpgconf", "--kill", "gpg-agent") })
+	s.cmd("", "gpg", "--batch", "--passphrase", "", "--quick-gen-key", name+" <"+email+">", "ed25519", "sign", "never")
+	out := s.cmd("", "gpg", "--with-colons", "--list-keys", email)
+	fpr := regexp.MustCompile(`(?m)^fpr:+([0-9A-F]{40}):`).FindStringSubmatch(out)
+	if fpr == nil {
+		t.Fatalf("no fingerprint in:\n%s", out)
+	}
+	cfg := fmt.Sprintf("[user]\n\tname = %s\n\temail = %s\n[b4]\n\tsend-endpoint-web = %s\n[patatt]\n\tsigningkey = openpgp:%s\n", name, email, endpoint, fpr[1])
+	if err := os.WriteFile(filepath.Join(s.home, ".gitconfig"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return s, fpr[1]
+}
+
+// TestB4SendWebEndpointOpenPGP: the same road with an OpenPGP key, as
+// b4 and patatt use gpg: --web-auth-new sends the exported key, the
+// challenge is signed by gpg, and the series page names the key by its
+// fingerprint.
+func TestB4SendWebEndpointOpenPGP(t *testing.T) {
+	needTool(t, "b4", "--version")
+	needTool(t, "patatt", "--help")
+	needTool(t, "gpg", "--version")
+	sk := startSink(t)
+	data := t.TempDir()
+	srv := startServer(t, data, "--smarthost", sk.addr)
+	grace, fpr := newB4SenderPGP(t, "http://"+srv.http+"/_b4_submit", "Grace Hopper", "grace@example.org")
+	grace.prep("Add three files with OpenPGP")
+	if out := grace.cmd("", "b4", "send", "--web-auth-new"); !strings.Contains(out, "Challenge generated and sent to grace@example.org") {
+		t.Fatalf("b4 send --web-auth-new:\n%s", out)
+	}
+	m := challengeRE.FindSubmatch(sk.waitFor(t, "grace@example.org", 1)[0].data)
+	if m == nil {
+		t.Fatal("no challenge in the mail")
+	}
+	if out := grace.cmd("", "b4", "send", "--web-auth-verify", string(m[1])); !strings.Contains(out, "Challenge successfully verified") {
+		t.Fatalf("b4 send --web-auth-verify:\n%s", out)
+	}
+	if out := grace.cmd("", "b4", "send", "--to", "dev@patchwell.localhost"); !strings.Contains(out, "Sent 4 messages") {
+		t.Fatalf("b4 send:\n%s", out)
+	}
+	var list struct{ Series []apiSeries }
+	srv.getJSON("/api/v1/lists/dev/series", &list)
+	if len(list.Series) != 1 || !list.Series[0].Complete {
+		t.Fatalf("series after b4 send: %+v", list.Series)
+	}
+	page := string(httpGet(t, fmt.Sprintf("http://%s/series/%d/", srv.http, list.Series[0].ID)))
+	want := "4 of 4 messages signed by openpgp key " + fpr[24:] + " (selector default) of Grace Hopper &lt;grace@example.org&gt;: valid"
+	if !strings.Contains(page, want) {
+		t.Errorf("series page lacks %q:\n%s", want, pageBlock(t, page, "devsig"))
+	}
 }
