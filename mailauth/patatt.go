@@ -112,7 +112,7 @@ func ParsePatatt(raw []byte) (*PatattMessage, error) {
 		} else {
 			line, rest = rest[:i+1], rest[i+1:]
 		}
-		if len(bytes.TrimSpace(line)) == 0 {
+		if len(trimASCII(line)) == 0 {
 			m.blank, m.body = line, rest
 			break
 		}
@@ -133,7 +133,7 @@ func ParsePatatt(raw []byte) (*PatattMessage, error) {
 		if !ok {
 			continue
 		}
-		switch strings.ToLower(string(bytes.TrimSpace(name))) {
+		switch strings.ToLower(string(trimASCII(name))) {
 		case "from":
 			if a, err := mail.ParseAddress(strings.TrimSpace(string(value))); err == nil {
 				m.From = a.Address
@@ -187,7 +187,7 @@ func parseDevSig(value []byte) (DevSig, error) {
 		s.Time = n
 	}
 	for _, h := range strings.Split(tags["h"], ":") {
-		s.Headers = append(s.Headers, strings.ToLower(strings.TrimSpace(h)))
+		s.Headers = append(s.Headers, strings.ToLower(string(trimASCII([]byte(h)))))
 	}
 	var err error
 	if s.sig, err = base64.StdEncoding.DecodeString(tags["b"]); err != nil || len(s.sig) == 0 {
@@ -204,10 +204,16 @@ func parseDevSig(value []byte) (DevSig, error) {
 }
 
 var (
-	wsRE   = regexp.MustCompile(`\s+`)
-	bTagRE = regexp.MustCompile(`(?:^|;)\s*b=`)
+	// Python's \s in a bytes pattern, which patatt uses: ASCII white
+	// space with \v (Go's \s lacks \v).
+	wsRE   = regexp.MustCompile(`[ \t\n\r\f\v]+`)
+	bTagRE = regexp.MustCompile(`(?:^|;)[ \t\n\r\f\v]*b=`)
 	crlfRE = regexp.MustCompile(`[\r\n]`)
 )
+
+// trimASCII is Python's bytes.strip(): ASCII white space only (Go's
+// TrimSpace also takes U+00A0 and U+0085 from UTF-8).
+func trimASCII(b []byte) []byte { return bytes.Trim(b, " \t\n\r\f\v") }
 
 // canonHeaderValue is DKIM's relaxed canonicalization of a value as
 // patatt does it: encoded words ("?q?") decoded, unfolded, white space
@@ -220,7 +226,7 @@ func canonHeaderValue(v []byte) []byte {
 	}
 	v = crlfRE.ReplaceAll(v, nil)
 	v = wsRE.ReplaceAll(v, []byte(" "))
-	return append(bytes.TrimSpace(v), '\r', '\n')
+	return append(trimASCII(v), '\r', '\n')
 }
 
 // canonicalize runs git mailinfo once and keeps the canonical header
@@ -247,7 +253,7 @@ func (m *PatattMessage) canonicalize(ctx context.Context, mi Mailinfo) error {
 	for _, line := range bytes.Split(bytes.TrimRight(info, "\r\n"), []byte("\n")) {
 		k, v, ok := bytes.Cut(line, []byte(":"))
 		if ok {
-			fields[strings.ToLower(string(k))] = bytes.TrimSpace(v)
+			fields[strings.ToLower(string(k))] = trimASCII(v)
 		}
 	}
 	var hs [][2][]byte
@@ -256,7 +262,7 @@ func (m *PatattMessage) canonicalize(ctx context.Context, mi Mailinfo) error {
 		if !ok {
 			continue
 		}
-		lname := strings.ToLower(string(bytes.TrimSpace(name)))
+		lname := strings.ToLower(string(trimASCII(name)))
 		switch lname {
 		case "from":
 			value = []byte(" " + string(fields["author"]) + " <" + string(fields["email"]) + ">")

@@ -185,6 +185,7 @@ func TestPatattLive(t *testing.T) {
 		"repeated subject":         "Subject: old\nFrom: Zoe <zoe@example.org>\nSubject: new\nMessage-ID: <5@x>\n\nbody\n",
 		"in-body from":             "From: Zoe <zoe@example.org>\nSubject: [PATCH] b\nMessage-ID: <6@x>\n\nFrom: Ann Other <ann@example.org>\n\nReal body\n---\ndiff --git a/x b/x\n",
 		"no message-id":            "From: Zoe <zoe@example.org>\nSubject: x\n\nbody\n",
+		"nbsp and vt":              "From: Zoe <zoe@example.org>\nSubject: caf\u00e9\u00a0\nMessage-ID: <7@x>\u000b\nContent-Type: text/plain; charset=utf-8\n\nnbsp\u00a0\n",
 	}
 	for name, msg := range cases {
 		t.Run(name, func(t *testing.T) {
