@@ -481,3 +481,26 @@ func (s *Server) send(ctx context.Context, list string, to []string, inReplyTo, 
 		s.log.Error("queue list mail", "list", list, "to", to, "err", err)
 	}
 }
+
+// Admits decides, with the list's policy, whether a post from the
+// address from (an identity already proven, as b4's web endpoint proves
+// its senders by their signing key) would go straight to the list: ""
+// when it would, else why not (refused by the deny rules, or held:
+// moderated, subscribers only). The web endpoint cannot hold mail for a
+// moderator, so it refuses what SMTP would hold, with this reason.
+func (s *Server) Admits(ctx context.Context, list, from string) (string, error) {
+	p, err := s.st.Policy(ctx, list)
+	if err != nil {
+		return "", err
+	}
+	v, err := s.decide(ctx, list, strings.ToLower(from), p, nil)
+	switch {
+	case err != nil:
+		return "", err
+	case v.refuse != nil:
+		return v.refuse.Error(), nil
+	case v.hold != "":
+		return "the list would hold it for a moderator (" + v.hold + ")", nil
+	}
+	return "", nil
+}

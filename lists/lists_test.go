@@ -591,3 +591,32 @@ func TestApplyByMailOff(t *testing.T) {
 		t.Errorf("answer:\n%s", note)
 	}
 }
+
+// TestAdmits: what b4's web endpoint asks of a list's policy: an open
+// list admits anyone, the deny rules refuse, moderation and subscribers
+// only would hold (a reason each), the allow rules and a subscription
+// pass.
+func TestAdmits(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	admits := func(from, want string) {
+		t.Helper()
+		got, err := e.srv.Admits(ctx, "dev", from)
+		if err != nil || !strings.Contains(got, want) || (want == "" && got != "") {
+			t.Errorf("Admits(%s) = %q, %v, want %q", from, got, err, want)
+		}
+	}
+	admits("ann@example.org", "")
+	e.st.SetPolicy(ctx, "dev", store.ListPolicy{Posting: store.PostModerated, DMARC: store.DMARCAccept,
+		Allow: []string{"@trusted.example"}, Deny: []string{"spam@bad.example"}})
+	admits("Spam@bad.example", "may not post")
+	admits("ann@example.org", "moderated")
+	admits("dev@trusted.example", "")
+	e.st.SetPolicy(ctx, "dev", store.ListPolicy{Posting: store.PostSubscribers, DMARC: store.DMARCAccept})
+	e.st.Subscribe(ctx, "dev", "sub@example.org", "", store.SubActive)
+	admits("sub@example.org", "")
+	admits("stranger@example.org", "not subscribed")
+	if _, err := e.srv.Admits(ctx, "nosuch", "ann@example.org"); err == nil {
+		t.Error("Admits(unknown list) = nil error")
+	}
+}

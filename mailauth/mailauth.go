@@ -1,6 +1,8 @@
 // Package mailauth verifies the authentication of an incoming message:
 // DKIM (RFC 6376), SPF (RFC 7208) and DMARC (RFC 7489), and formats the
-// outcome as an Authentication-Results value (RFC 8601).
+// outcome as an Authentication-Results value (RFC 8601); and developer
+// signatures as patatt (b4) writes them, X-Developer-Signature
+// (patatt.go), against keys the caller supplies.
 //
 // It owns only the checks. It must not import any other patchwell package,
 // store nothing and decide nothing: what a list does with a DMARC failure
@@ -12,6 +14,11 @@
 //     alignment and no ARC, so the rest is here or below.
 //   - blitiri.com.ar/go/spf: SPF evaluation, well kept, the one chasquid
 //     uses; it takes an injectable resolver, so tests need no network.
+//   - github.com/ProtonMail/go-crypto/openpgp: OpenPGP signatures of
+//     patatt (gpg -s). Go's own x/crypto/openpgp is frozen and deprecated
+//     and points here; ProtonMail keeps it (RFC 9580, current curves,
+//     security fixes), and it needs no gpg binary or keyring on the server.
+//     ed25519 needs only crypto/ed25519.
 //   - golang.org/x/net/publicsuffix: the organizational domain that relaxed
 //     alignment compares (RFC 7489 section 3.2).
 //

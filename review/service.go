@@ -9,7 +9,7 @@ import (
 
 	"patchwell/archive"
 	"patchwell/core"
-
+	"patchwell/mailauth"
 	"patchwell/review/patchmail"
 	"patchwell/store"
 )
@@ -28,6 +28,9 @@ type Service struct {
 	domain string
 	c      *readCache // threadcache.go
 	dc     *dashCache // dashboard.go
+	// mailinfo canonicalises signed mail for the developer-signature
+	// checks (devsig.go); nil: signatures are not checked.
+	mailinfo mailauth.Mailinfo
 }
 
 // ServiceConfig is what a Service that writes needs (New).
@@ -38,6 +41,9 @@ type ServiceConfig struct {
 	Domain   string
 	// RangeDiffer, when set, gives revision diffs as git range-diff.
 	RangeDiffer RangeDiffer
+	// Mailinfo is git mailinfo (gitrepo.Mailinfo), for checking the
+	// developer signatures (patatt) of series; nil shows none.
+	Mailinfo mailauth.Mailinfo
 }
 
 // NewService returns a read-only Service on st.
@@ -45,7 +51,7 @@ func NewService(st store.Store) *Service { return New(st, ServiceConfig{}) }
 
 // New returns a Service on st, posting through cfg.Ingester.
 func New(st store.Store, cfg ServiceConfig) *Service {
-	return &Service{st: st, in: cfg.Ingester, domain: cfg.Domain, rangeDiffer: cfg.RangeDiffer, c: newReadCache(), dc: &dashCache{}}
+	return &Service{st: st, in: cfg.Ingester, domain: cfg.Domain, rangeDiffer: cfg.RangeDiffer, mailinfo: cfg.Mailinfo, c: newReadCache(), dc: &dashCache{}}
 }
 
 // Lists returns every list with its counts.

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"patchwell/b4send"
 	"patchwell/ci"
 	"patchwell/gitrepo"
 	"patchwell/imapd"
@@ -181,7 +182,7 @@ func (s *Server) build(ctx context.Context) error {
 	s.in = review.NewIngester(st, review.Config{Log: log, Distribute: queue.Distribute})
 	s.hooks = webhook.New(st, log.With("proto", "webhook"), webURL)
 	svc := review.New(st, review.ServiceConfig{Ingester: s.in, Domain: cfg.Domain,
-		RangeDiffer: &gitrepo.RangeDiffer{Store: st, Service: review.NewService(st), DataDir: cfg.Data}})
+		RangeDiffer: &gitrepo.RangeDiffer{Store: st, Service: review.NewService(st), DataDir: cfg.Data}, Mailinfo: gitrepo.Mailinfo})
 	// One applier for the web page, the API and the mail command.
 	s.applier = &gitrepo.Applier{Store: st, Service: svc, DataDir: cfg.Data, WebURL: webURL, Replies: svc, Log: log.With("proto", "apply")}
 	lcfg := lists.Config{Domain: cfg.Domain, WebURL: webURL, ParseVERP: outbound.ParseVERPDetail, ParseDSN: outbound.ParseDSN, Apply: s.applier}
@@ -245,6 +246,13 @@ func (s *Server) build(ctx context.Context) error {
 			log.With("proto", "http"))
 		mux := http.NewServeMux()
 		mux.Handle("/api/v1/ci/", s.mets.Instrument("/api/v1/ci/", s.sched.RemoteHandler(acc)))
+		// b4's web submission endpoint (b4.send-endpoint-web).
+		bcfg := b4send.Config{Domain: cfg.Domain, Mailinfo: gitrepo.Mailinfo, SendMail: sendMail, Log: log.With("proto", "b4send")}
+		if cfg.MailAuth {
+			o := mailauth.Options{Resolver: dnsResolver(cfg.Resolver)}
+			bcfg.DMARCPolicy = func(ctx context.Context, domain string) (string, error) { return mailauth.DMARCPolicy(ctx, domain, o) }
+		}
+		mux.Handle("/_b4_submit", s.mets.Instrument("/_b4_submit", b4send.New(st, s.in, b4Lists{st, listSrv}, queue, bcfg)))
 		mux.Handle("/", h)
 		s.web = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	}

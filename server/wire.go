@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 
+	"patchwell/b4send"
 	"patchwell/ci"
 	"patchwell/gitrepo"
 	"patchwell/imapd"
@@ -38,6 +39,7 @@ var (
 	_ web.ListData      = (*review.Service)(nil)
 	_ web.RepoReader    = (*review.Service)(nil)
 	_ web.Generationer  = (*review.Service)(nil)
+	_ web.Signatures    = (*review.Service)(nil)
 	_ web.Accounts      = (*review.Accounts)(nil)
 	_ web.ListServer    = (*lists.Server)(nil)
 	_ web.Notifier      = (*webhook.Dispatcher)(nil)
@@ -76,7 +78,27 @@ var (
 	_ review.IngestStore     = (*store.DB)(nil)
 	_ submit.Store           = (*store.DB)(nil)
 	_ submit.Repos           = (*store.DB)(nil)
+	_ b4send.Keys            = (*store.DB)(nil)
+
+	_ b4send.Poster    = (*review.Ingester)(nil)
+	_ b4send.Lists     = b4Lists{}
+	_ b4send.Reflector = (*outbound.Queue)(nil)
 )
+
+// b4Lists is what b4's endpoint asks about lists: that one exists (the
+// store) and what its policy says of a sender (the list server).
+type b4Lists struct {
+	st    *store.DB
+	lists *lists.Server
+}
+
+func (b b4Lists) ListInfo(ctx context.Context, name string) (*store.List, error) {
+	return b.st.ListInfo(ctx, name)
+}
+
+func (b b4Lists) Admits(ctx context.Context, list, from string) (string, error) {
+	return b.lists.Admits(ctx, list, from)
+}
 
 // smtpBackend is what smtpd needs: lists exist, who may post, and the
 // delivery, which goes through the list server (policy, commands) to the

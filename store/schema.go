@@ -501,5 +501,45 @@ CREATE TABLE submissions (
 );
 CREATE INDEX submissions_user ON submissions(user_id, list, sent);
 CREATE INDEX submissions_message ON submissions(message_id);
+	// 21: developer keys for b4's web submission endpoint (auth-new,
+	// auth-verify), their single-use challenges, the submissions each
+	// identity made (its hourly limit), and the developer signatures
+	// (patatt) of stored messages as checked against the verified keys,
+	// by the message's sha256 (a reindex keeps it).
+	`
+CREATE TABLE dev_keys (
+	id        INTEGER PRIMARY KEY,
+	identity  TEXT NOT NULL,
+	name      TEXT NOT NULL DEFAULT '',
+	selector  TEXT NOT NULL,
+	algorithm TEXT NOT NULL,
+	pubkey    TEXT NOT NULL,
+	key_id    TEXT NOT NULL,
+	created   INTEGER NOT NULL,
+	verified  INTEGER NOT NULL DEFAULT 0,
+	UNIQUE (identity, algorithm, key_id)
+);
+CREATE TABLE dev_challenges (
+	challenge TEXT PRIMARY KEY,
+	key_id    INTEGER NOT NULL REFERENCES dev_keys(id) ON DELETE CASCADE,
+	expires   INTEGER NOT NULL
+);
+CREATE INDEX dev_challenges_key ON dev_challenges(key_id);
+CREATE TABLE dev_submissions (
+	identity TEXT NOT NULL,
+	at       INTEGER NOT NULL,
+	messages INTEGER NOT NULL
+);
+CREATE INDEX dev_submissions_identity ON dev_submissions(identity, at);
+CREATE TABLE message_sigs (
+	sha256    BLOB PRIMARY KEY,
+	state     TEXT NOT NULL,
+	identity  TEXT NOT NULL DEFAULT '',
+	selector  TEXT NOT NULL DEFAULT '',
+	algorithm TEXT NOT NULL DEFAULT '',
+	key_id    INTEGER NOT NULL DEFAULT 0,
+	checked   INTEGER NOT NULL
+);
+CREATE INDEX message_sigs_identity ON message_sigs(identity);
 `,
 }

@@ -36,6 +36,7 @@ type Store interface {
 	Repos
 	Jobs
 	Webhooks
+	DevKeys
 
 	// Update runs fn in one write transaction; the changes are durable when
 	// it returns nil. fn must not act outside the transaction: on

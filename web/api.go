@@ -118,6 +118,9 @@ type seriesDetailJSON struct {
 	// arrays (verdicts.go).
 	Reviews []verdictJSON `json:"reviews"`
 	Issues  []issueJSON   `json:"issues"`
+	// Signatures are the developer signatures (patatt) of the cover
+	// letter and patches, as the page shows them; always an array.
+	Signatures []signatureJSON `json:"signatures"`
 }
 
 // flagJSON is a PathFlag: the path as the patch writes it.
@@ -447,6 +450,12 @@ func (h *Handler) apiSeries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out.Reviews, out.Issues = toVerdicts(s.List, vs), toIssues(is)
+	sigs, err := h.r.SeriesSignatures(r.Context(), id)
+	if err != nil {
+		h.fail(w, r, "series", err)
+		return
+	}
+	out.Signatures = signaturesJSON(sigs, seriesMessageIDs(s, ps))
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -77,7 +77,7 @@ func TestAPIShapes(t *testing.T) {
 		{"list without description", "/api/v1/lists/empty", emptyList},
 		{"series list", "/api/v1/lists/dev/series", map[string]any{"series": []any{series2, series1}}},
 		{"series list with status", "/api/v1/lists/empty/series?status=applied", map[string]any{"series": []any{series2, series1}}},
-		{"series v1: null links, [] files and trailers", "/api/v1/series/1", seriesDetail(with(with(with(with(series1, "history", []any{}), "flags", []any{}), "reviews", []any{}), "issues", []any{}), zeroStat, []any{
+		{"series v1: null links, [] files and trailers", "/api/v1/series/1", seriesDetail(with(with(with(with(with(series1, "history", []any{}), "flags", []any{}), "reviews", []any{}), "issues", []any{}), "signatures", []any{}), zeroStat, []any{
 			map[string]any{
 				"index": 1.0, "subject": "[PATCH] fix it", "message_id": "p1@example.org", "author": ann,
 				"date": "2024-01-02T03:04:05Z", "commit_subject": "fix it", "files": []any{}, "patch_id": "abc",
@@ -85,7 +85,7 @@ func TestAPIShapes(t *testing.T) {
 				"url": "/dev/p1@example.org/", "raw_url": "/dev/p1@example.org/raw",
 			},
 		})},
-		{"series v2: rename, binary, trailers", "/api/v1/series/2", seriesDetail(with(with(with(with(series2, "history", []any{}), "flags", []any{}), "reviews", []any{}), "issues", []any{}), stat(2, 1, 2), []any{
+		{"series v2: rename, binary, trailers", "/api/v1/series/2", seriesDetail(with(with(with(with(with(series2, "history", []any{}), "flags", []any{}), "reviews", []any{}), "issues", []any{}), "signatures", []any{}), stat(2, 1, 2), []any{
 			map[string]any{
 				"index": 1.0, "subject": "[PATCH v2 1/2] rename", "message_id": "p21@example.org", "author": bob,
 				"date": "2024-01-02T04:04:05Z", "commit_subject": "rename", "patch_id": "def",

@@ -239,7 +239,7 @@ func TestListPageSeries(t *testing.T) {
 	runPageCases(t, f.base, []pageCase{
 		{"first page", "/dev/", 200, []string{
 			"dev@lists.example.org", "git send-email --to=dev@lists.example.org --smtp-server=mail.example.org --smtp-server-port=2525",
-			`href="/dev/series.atom"`, `href="/dev/new.atom"`, "midmask = http://127.0.0.1:", "searchmask = http://127.0.0.1:",
+			`href="/dev/series.atom"`, `href="/dev/new.atom"`, "midmask = http://127.0.0.1:", "searchmask = http://127.0.0.1:", "send-endpoint-web = http://127.0.0.1:",
 			"?x=m&amp;t=1&amp;q=%s", `aria-current="page">Series`, "two things", "&lt;script&gt;alert(1)&lt;/script&gt;",
 			"&lt;U&#43;202E&gt;", `rel="next"`, `href="?submitter=bob%40example.org"`,
 		}, []string{"<script>", "\u202e", `rel="prev"`, "subscribe"}},

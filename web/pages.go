@@ -144,6 +144,8 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, name string, da
 
 type seriesPatch struct {
 	store.Patch
+	// Signature is its developer signature (signatures.go); nil: none.
+	Signature *sigView
 	// Message is the commit message's body (after its subject line).
 	Message []block
 	Files   []diffFile
@@ -194,6 +196,8 @@ type seriesPage struct {
 	CanRerun bool
 	// Picker: the revisions, v1..vN, and a range-diff form (picker.go).
 	Picker *revisionPicker
+	// Signature sums up the series' developer signatures; nil: none.
+	Signature *sigView
 	// Apply: the list's branch, the "Apply to BRANCH" button for those
 	// who may apply, the commits once applied (apply.go).
 	Apply applyBlock
@@ -275,6 +279,17 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		d.Patches = append(d.Patches, sp)
 		d.DiffFiles += len(files)
 		all = append(all, patchFiles{p.Index, files})
+	}
+	sigs, err := h.r.SeriesSignatures(r.Context(), id)
+	if err != nil {
+		h.fail(w, r, "series", err)
+		return
+	}
+	d.Signature = seriesSigSummary(sigs, seriesMessageIDs(s, patches))
+	for i := range d.Patches {
+		if sig, ok := sigs[d.Patches[i].MessageID]; ok {
+			d.Patches[i].Signature = toSigView(sig)
+		}
 	}
 	d.Tree = fileTree(all, true)
 	d.Files, d.Added, d.Deleted = treeTotals(d.Tree)

@@ -31,6 +31,7 @@ type Reader interface {
 	ListData
 	RepoReader
 	Generationer
+	Signatures
 }
 
 // ListReader reads the lists.
@@ -272,4 +273,13 @@ type RepoReader interface {
 // uncached.
 type Generationer interface {
 	Generation(ctx context.Context) (uint64, error)
+}
+
+// Signatures reads the developer signatures (patatt) of a series'
+// messages, checked against the keys the site knows (review/devsig.go).
+type Signatures interface {
+	// SeriesSignatures returns the signed messages' results by
+	// Message-ID (unsigned messages are absent); store.ErrNotFound for
+	// an unknown series.
+	SeriesSignatures(ctx context.Context, id int64) (map[string]store.MessageSig, error)
 }

@@ -36,7 +36,8 @@ type fakeReader struct {
 
 	mu     sync.Mutex
 	calls  []call
-	viewed map[store.ViewedFile]bool // keys without At
+	viewed map[store.ViewedFile]bool   // keys without At
+	sigs   map[string]store.MessageSig // SeriesSignatures, by Message-ID
 }
 
 type fakeSeries struct {
@@ -309,6 +310,10 @@ func (f *fakeReader) SetCheck(ctx context.Context, c *store.Check) (*store.Check
 
 func (f *fakeReader) Checks(ctx context.Context, seriesID int64) ([]store.Check, error) {
 	return nil, nil
+}
+
+func (f *fakeReader) SeriesSignatures(ctx context.Context, id int64) (map[string]store.MessageSig, error) {
+	return f.sigs, nil
 }
 
 func (f *fakeReader) CheckByID(ctx context.Context, id int64) (*store.Check, error) {

@@ -23,7 +23,8 @@ const fromLine = "From 1234567890abcdef1234567890abcdef12345678 Mon Sep 17 00:00
 // b4Config is the .b4-config README documents for a list.
 func b4Config(httpAddr, list string) string {
 	base := "http://" + httpAddr + "/" + list + "/"
-	return "[b4]\n\tmidmask = " + base + "%s\n\tlinkmask = " + base + "%s\n\tsearchmask = " + base + "?x=m&t=1&q=%s\n"
+	return "[b4]\n\tmidmask = " + base + "%s\n\tlinkmask = " + base + "%s\n\tsearchmask = " + base + "?x=m&t=1&q=%s\n" +
+		"\tsend-endpoint-web = http://" + httpAddr + "/_b4_submit\n"
 }
 
 // b4In runs the real b4 in dir (a repository, for shazam) with a private
