@@ -464,6 +464,7 @@ CREATE TABLE submissions (
 );
 CREATE INDEX submissions_user ON submissions(user_id, list, sent);
 CREATE INDEX submissions_message ON submissions(message_id);
+`,
 	// 10 (SQLite 21): developer keys for b4's web submission endpoint (auth-new,
 	// auth-verify), their single-use challenges, the submissions each
 	// identity made (its hourly limit), and the developer signatures
