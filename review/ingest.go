@@ -25,8 +25,15 @@ type Prepared struct {
 }
 
 // Prepare parses raw (header, MIME, patch) and compresses it.
-func Prepare(raw []byte, arrived time.Time) *Prepared {
+func Prepare(raw []byte, arrived time.Time) *Prepared { return prepare(raw, arrived, nil) }
+
+// prepare is Prepare with the sender taken from submitter, when not nil
+// (Post.Submitter), rather than From:.
+func prepare(raw []byte, arrived time.Time, submitter *core.Person) *Prepared {
 	h := archive.ParseHeader(raw)
+	if submitter != nil {
+		h.From = *submitter
+	}
 	p := &Prepared{msg: store.NewMessage{
 		Raw:        raw,
 		MessageID:  h.MessageID,
@@ -205,6 +212,11 @@ type Post struct {
 	// Also are addresses it goes to besides the subscribers (a web
 	// review's To and Cc), once each.
 	Also []string
+	// Submitter is who sent it, when its source authenticated them and
+	// its From: names someone else (a series sent from the browser is
+	// "NAME via LIST" for DMARC's sake): the message, its series and
+	// their revisions are theirs. nil takes From:.
+	Submitter *core.Person
 }
 
 // Distributor queues an archived message to a list's subscribers, in the
@@ -330,7 +342,7 @@ func (in *Ingester) PostAll(ctx context.Context, posts []Post) error {
 				return err
 			}
 		}
-		d.ps = append(d.ps, Prepare(p.Raw, now))
+		d.ps = append(d.ps, prepare(p.Raw, now, p.Submitter))
 	}
 	select {
 	case in.queue <- d:

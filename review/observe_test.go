@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"patchwell/archive"
+	"patchwell/core"
 	"patchwell/store"
 )
 
@@ -133,5 +134,41 @@ func TestPostAll(t *testing.T) {
 		if m, err := st.Message(ctx, "dev", "bad-"+string(rune('0'+k))+"@example.org"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("message %d of the refused series: %+v, %v; want none stored", k, m, err)
 		}
+	}
+}
+
+// TestPostSubmitter: mail sent from the browser says "NAME via LIST" in
+// From:; with its Submitter, the message and its series are the
+// person's, and two people's series of the same title are not taken for
+// revisions of one another (without it they would be: same From, same
+// title).
+func TestPostSubmitter(t *testing.T) {
+	ctx := context.Background()
+	in, st := newTestIngester(t)
+	post := func(id, who string, submitter *core.Person) *store.Message {
+		t.Helper()
+		raw := "From: " + who + " via dev <dev@patchwell.localhost>\nSubject: [PATCH] calc: add modulo\nMessage-ID: <" + id + ">\nDate: Mon, 7 Dec 2026 00:00:00 +0000\n\n" +
+			"From: " + who + " <x@example.org>\n\nAdd it.\n---\n f | 1 +\n\ndiff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -0,0 +1 @@\n+" + id + "\n"
+		if err := in.Post(ctx, Post{Lists: []string{"dev"}, Raw: []byte(raw), Submitter: submitter}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := st.Message(ctx, "dev", id)
+		if err != nil || m.SeriesID == 0 {
+			t.Fatalf("%s: %+v, %v", id, m, err)
+		}
+		return m
+	}
+	a := post("web-a@example.org", "Ada", &core.Person{Name: "Ada", Email: "Ada@Example.org"})
+	b := post("web-b@example.org", "Bob", &core.Person{Name: "Bob", Email: "bob@example.org"})
+	if a.From.Email != "ada@example.org" || b.From.Email != "bob@example.org" {
+		t.Errorf("senders %v and %v, want Ada's and Bob's addresses", a.From, b.From)
+	}
+	if sb, err := st.Series(ctx, b.SeriesID); err != nil || sb.Previous != 0 || sb.Version != 1 {
+		t.Errorf("Bob's series = %+v, %v; want a first version, no previous (Ada's is not his)", sb, err)
+	}
+	c := post("web-c@example.org", "Cy", nil)
+	d := post("web-d@example.org", "Di", nil)
+	if sd, err := st.Series(ctx, d.SeriesID); err != nil || sd.Previous != c.SeriesID {
+		t.Errorf("without submitters: %+v, %v; want the list's two posts taken for revisions (previous %d)", sd, err, c.SeriesID)
 	}
 }

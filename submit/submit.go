@@ -724,7 +724,8 @@ func (s *Service) Send(ctx context.Context, u *store.User, id string, e store.Su
 	}
 	var posts []review.Post
 	for _, m := range mails {
-		posts = append(posts, review.Post{Lists: []string{sub.List}, Raw: m.Raw, Distribute: true, Also: m.Also})
+		posts = append(posts, review.Post{Lists: []string{sub.List}, Raw: m.Raw, Distribute: true, Also: m.Also,
+			Submitter: &core.Person{Name: u.Name, Email: u.Email}})
 	}
 	first := mails[0].MessageID
 	if err := s.cfg.Store.MarkSubmissionSent(ctx, sub.ID, u.ID, first, now); err != nil {
