@@ -8,12 +8,24 @@ import (
 	"testing"
 )
 
-// BenchmarkWorktreeAm10 measures what each apply (and each CI job) does
-// in git before its own work: fetch the mirror, make a worktree at the
-// branch head, check the paths, git am -3 a 10-patch series, re-check
-// the commits, remove the worktree.
-func BenchmarkWorktreeAm10(b *testing.B) {
-	f := newFixture(b)
+// BenchmarkCheckoutApply10 measures what each apply (and each CI job)
+// does in the repository before its own work, for git and Mercurial:
+// bring the mirror up to date, make a scratch checkout at the branch
+// head, check the paths, apply a 10-patch series (git am -3; hg import
+// of each, with its bundle for per-patch checks), re-check the commits,
+// remove the checkout.
+func BenchmarkCheckoutApply10(b *testing.B) {
+	b.Run("git", func(b *testing.B) {
+		f := newFixture(b)
+		benchApply10(b, f, NewMirror(b.TempDir(), "dev", f.origin), "main")
+	})
+	b.Run("hg", func(b *testing.B) {
+		f, up := newHgFixture(b)
+		benchApply10(b, f, NewHgMirror(b.TempDir(), "dev", up), "default")
+	})
+}
+
+func benchApply10(b *testing.B, f *fixture, m Repo, branch string) {
 	gitRun(b, f.work, "checkout", "-q", "-b", "ten", "main")
 	for i := 1; i <= 10; i++ {
 		os.WriteFile(filepath.Join(f.work, fmt.Sprintf("f%d.c", i)), []byte(strings.Repeat("int x;\n", 50)), 0o644)
@@ -23,7 +35,6 @@ func BenchmarkWorktreeAm10(b *testing.B) {
 	}
 	mbox := []byte(gitRun(b, f.work, "format-patch", "--stdout", "main") + "\n")
 	diffs := strings.Split(string(mbox), "\nFrom ")
-	m := NewMirror(b.TempDir(), "dev", f.origin)
 	if err := m.Sync(f.ctx); err != nil {
 		b.Fatal(err)
 	}
@@ -32,7 +43,7 @@ func BenchmarkWorktreeAm10(b *testing.B) {
 		if err := m.Sync(f.ctx); err != nil {
 			b.Fatal(err)
 		}
-		wt, err := m.Checkout(f.ctx, "", "main")
+		wt, err := m.Checkout(f.ctx, "", branch)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -241,12 +241,13 @@ func (c *HgCheckout) Symlinks(ctx context.Context) (map[string]bool, error) {
 	return links, nil
 }
 
-// Apply imports the mbox's patches in order with `hg import`, each with
-// its mail's author, date and commit message (subject, body and
-// trailers, as git am would commit them); Mercurial has no committer,
-// so name and email are not recorded. A patch that does not apply gives
-// a *Conflict with what hg said and its rejects; the clone is then to be
-// closed.
+// Apply imports the mbox's patches in order with one `hg import`, each
+// written as hg export writes a changeset (# User, # Date, the whole
+// commit message: subject, body and trailers, as git am would commit
+// them), so each keeps its mail's author, date and message; Mercurial
+// has no committer, so name and email are not recorded. A patch that
+// does not apply gives a *Conflict with what hg said and its rejects;
+// the clone is then to be closed.
 func (c *HgCheckout) Apply(ctx context.Context, mbox []byte, name, email string) ([]string, error) {
 	src, err := archive.NewStreamSource(bytes.NewReader(mbox), nil)
 	if err != nil {
@@ -257,7 +258,7 @@ func (c *HgCheckout) Apply(ctx context.Context, mbox []byte, name, email string)
 		return nil, err
 	}
 	defer os.RemoveAll(scratch)
-	var revs []string
+	var files, subjects []string
 	for i := 1; ; i++ {
 		raw, err := src.Next()
 		if err != nil {
@@ -267,51 +268,67 @@ func (c *HgCheckout) Apply(ctx context.Context, mbox []byte, name, email string)
 		if err != nil || mail.Diff == "" {
 			return nil, &Conflict{Patch: i, Output: "no patch in the mail"}
 		}
-		msg := mail.CommitSubject
-		if body := strings.TrimSpace(mail.CommitMessage); body != "" {
-			msg += "\n\n" + body
-		}
-		logfile, patch := filepath.Join(scratch, fmt.Sprint(i, ".msg")), filepath.Join(scratch, fmt.Sprint(i, ".patch"))
-		if err := os.WriteFile(logfile, []byte(msg), 0o600); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(patch, []byte(mail.Diff), 0o600); err != nil {
-			return nil, err
-		}
-		args := []string{"import", "--logfile", logfile, "--user", hgUser(mail.Author.Name, mail.Author.Email)}
+		var p strings.Builder
+		fmt.Fprintf(&p, "# HG changeset patch\n# User %s\n", hgUser(mail.Author.Name, mail.Author.Email))
 		if !mail.AuthorDate.IsZero() {
 			_, off := mail.AuthorDate.Zone()
-			args = append(args, "--date", strconv.FormatInt(mail.AuthorDate.Unix(), 10)+" "+strconv.Itoa(-off))
+			fmt.Fprintf(&p, "# Date %d %d\n", mail.AuthorDate.Unix(), -off)
 		}
-		if _, err := hg(ctx, c.dir, nil, append(args, "--", patch)...); err != nil {
-			var he *HgError
-			if !errors.As(err, &he) {
-				return nil, err
-			}
-			out := he.Output
-			if rej, _ := hg(ctx, c.dir, nil, "status", "--unknown", "--no-status", "--print0", "glob:**.rej"); len(rej) > 0 {
-				for _, p := range bytes.Split(rej, []byte{0}) {
-					if b, err := os.ReadFile(filepath.Join(c.dir, string(p))); err == nil && len(p) > 0 {
-						out += "\n\n" + string(p) + ":\n" + tail(string(b))
-					}
+		p.WriteString(strings.ReplaceAll(mail.CommitSubject, "\n", " ") + "\n")
+		if body := strings.TrimSpace(mail.CommitMessage); body != "" {
+			p.WriteString("\n" + body + "\n")
+		}
+		p.WriteString("\n" + mail.Diff)
+		f := filepath.Join(scratch, fmt.Sprintf("%04d.patch", i))
+		if err := os.WriteFile(f, []byte(p.String()), 0o600); err != nil {
+			return nil, err
+		}
+		files, subjects = append(files, f), append(subjects, mail.CommitSubject)
+	}
+	if len(files) == 0 {
+		return nil, nil
+	}
+	if _, err := hg(ctx, c.dir, nil, append([]string{"import", "--"}, files...)...); err != nil {
+		var he *HgError
+		if !errors.As(err, &he) {
+			return nil, err
+		}
+		// hg says "applying FILE" for each patch it starts.
+		n := 1
+		if m := hgApplying.FindAllStringSubmatch(he.Output, -1); len(m) > 0 {
+			fmt.Sscan(m[len(m)-1][1], &n)
+		}
+		out := he.Output
+		if rej, _ := hg(ctx, c.dir, nil, "status", "--unknown", "--no-status", "--print0", "glob:**.rej"); len(rej) > 0 {
+			for _, p := range bytes.Split(rej, []byte{0}) {
+				if b, err := os.ReadFile(filepath.Join(c.dir, string(p))); err == nil && len(p) > 0 {
+					out += "\n\n" + string(p) + ":\n" + tail(string(b))
 				}
 			}
-			return nil, &Conflict{Patch: i, Subject: mail.CommitSubject, Output: strings.TrimSpace(out)}
 		}
-		head, err := c.Head(ctx)
-		if err != nil {
-			return nil, err
+		cf := &Conflict{Patch: n, Output: strings.TrimSpace(out)}
+		if n >= 1 && n <= len(subjects) {
+			cf.Subject = subjects[n-1]
 		}
-		revs = append(revs, head)
+		return nil, cf
 	}
-	if len(revs) > 0 {
-		c.bundle = c.dir + ".bundle"
-		if _, err := hg(ctx, c.dir, nil, "bundle", "--base", c.base, "--rev", revs[len(revs)-1], "--", c.bundle); err != nil {
-			return nil, err
-		}
+	out, err := hg(ctx, c.dir, nil, "log", "--rev", "sort(descendants("+c.base+") and ancestors(.) - "+c.base+", rev)", "--template", "{node}\\n")
+	if err != nil {
+		return nil, err
+	}
+	revs := strings.Fields(string(out))
+	if len(revs) != len(files) {
+		return nil, fmt.Errorf("hg import made %d changesets of %d patches", len(revs), len(files))
+	}
+	c.bundle = c.dir + ".bundle"
+	if _, err := hg(ctx, c.dir, nil, "bundle", "--base", c.base, "--rev", revs[len(revs)-1], "--", c.bundle); err != nil {
+		return nil, err
 	}
 	return revs, nil
 }
+
+// hgApplying is hg import's line for each patch it starts.
+var hgApplying = regexp.MustCompile(`(?m)^applying .*?(\d{4})\.patch$`)
 
 // hgUser is "Name <email>" with what would break the field left out.
 func hgUser(name, email string) string {
@@ -339,22 +356,36 @@ func (c *HgCheckout) Head(ctx context.Context) (string, error) {
 // each changeset (in order, from Apply) touched as Mercurial committed
 // them.
 func (c *HgCheckout) VerifyCommits(ctx context.Context, commits []string) error {
-	for i, id := range commits {
+	if len(commits) == 0 {
+		return nil
+	}
+	for _, id := range commits {
 		if !fullID.MatchString(id) {
 			return fmt.Errorf("bad changeset id %q", id)
 		}
-		out, err := hg(ctx, c.dir, nil, "log", "--rev", id, "--template", "{join(files, '\\0')}")
-		if err != nil {
-			return err
+	}
+	// Each changeset as "NODE COUNT" and its COUNT files, NUL-separated.
+	out, err := hg(ctx, c.dir, nil, "log", "--rev", strings.Join(commits, "+"), "--template", "{node} {files|count}{files % '\\0{file}'}\\0")
+	if err != nil {
+		return err
+	}
+	pos := map[string]int{}
+	for i, id := range commits {
+		pos[id] = i + 1
+	}
+	f := strings.Split(string(out), "\x00")
+	for i := 0; i < len(f) && f[i] != ""; {
+		node, cnt, ok := strings.Cut(f[i], " ")
+		n, err := strconv.Atoi(cnt)
+		if !ok || err != nil || i+1+n > len(f) || pos[node] == 0 {
+			return fmt.Errorf("hg log: unexpected output %q", tail(f[i]))
 		}
-		for _, p := range strings.Split(string(out), "\x00") {
-			if p == "" {
-				continue
-			}
+		for _, p := range f[i+1 : i+1+n] {
 			if why := badPath(p); why != "" {
-				return &PathError{Patch: i + 1, Path: p, Reason: why}
+				return &PathError{Patch: pos[node], Path: p, Reason: why}
 			}
 		}
+		i += 1 + n
 	}
 	return nil
 }

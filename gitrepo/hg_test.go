@@ -2,6 +2,7 @@ package gitrepo
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,7 +39,7 @@ func hgRun(t testing.TB, dir string, args ...string) string {
 // newHgFixture is newFixture with the list's repository a Mercurial one
 // (branch default) whose tree is the git base's: series are written with
 // git format-patch, as contributors to either send them.
-func newHgFixture(t *testing.T) (*fixture, string) {
+func newHgFixture(t testing.TB) (*fixture, string) {
 	needHg(t)
 	f := newFixture(t)
 	up := filepath.Join(t.TempDir(), "upstream")
@@ -271,5 +272,37 @@ func TestHgWorkspace(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(WorkDir(f.ap.DataDir), "*")); len(left) != 0 {
 		t.Errorf("left in the work directory: %v", left)
+	}
+}
+
+// TestHgVerifyCommits: the files of each changeset as Mercurial
+// committed them are checked, and the one with a control character in
+// a name is named by its position.
+func TestHgVerifyCommits(t *testing.T) {
+	f, _ := newHgFixture(t)
+	m, _, _ := f.ap.Mirror(f.ctx, "dev")
+	if err := m.Sync(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	co, err := m.Checkout(f.ctx, "", "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer co.Close()
+	var ids []string
+	for _, name := range []string{"ok.txt", "a\tb"} {
+		os.WriteFile(filepath.Join(co.Dir(), name), []byte("x\n"), 0o644)
+		os.WriteFile(filepath.Join(co.Dir(), "also-"+fmt.Sprint(len(ids))), []byte("y\n"), 0o644)
+		hgRun(t, co.Dir(), "add", "-q", ".")
+		hgRun(t, co.Dir(), "commit", "-m", "add "+name)
+		h, _ := co.Head(f.ctx)
+		ids = append(ids, h)
+	}
+	if err := co.VerifyCommits(f.ctx, ids[:1]); err != nil {
+		t.Errorf("VerifyCommits(a good changeset) = %v", err)
+	}
+	var pe *PathError
+	if err := co.VerifyCommits(f.ctx, ids); !errors.As(err, &pe) || pe.Patch != 2 || pe.Path != "a\tb" {
+		t.Errorf("VerifyCommits = %v, want changeset 2's %q refused", err, "a\tb")
 	}
 }
