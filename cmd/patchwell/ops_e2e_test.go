@@ -62,7 +62,7 @@ func sendAll(addr string, msgs ...string) error {
 }
 
 // smtpRaw sends lines as they are and returns the reply to the final
-// dot: for a message net/smtp would repair (a bare LF).
+// dot: for a message net/smtp would repair (a bare CR).
 func smtpRaw(t *testing.T, addr, data string) string {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
@@ -155,8 +155,8 @@ func TestMetricsE2E(t *testing.T) {
 	m1 := "From: Ada <ada@example.org>\nSubject: metrics one\nMessage-ID: <metrics1@example.org>\n\nhello\n"
 	m2 := "From: Ada <ada@example.org>\nSubject: no id\n\nthis one has no Message-ID\n"
 	sendEach(t, s.smtp, m1, m1, m2) // the second is a duplicate
-	if r := smtpRaw(t, s.smtp, "Subject: bare\r\n\r\nbare\nLF"); !strings.HasPrefix(r, "550 5.6.2") {
-		t.Fatalf("bare LF: %q, want 550 5.6.2", r)
+	if r := smtpRaw(t, s.smtp, "Subject: bare\r\n\r\nbare\rCR"); !strings.HasPrefix(r, "550 5.6.2") {
+		t.Fatalf("bare CR: %q, want 550 5.6.2", r)
 	}
 	if code := s.getJSON("/api/v1/lists/dev/series", nil); code != 200 {
 		t.Fatalf("GET series = %d", code)
