@@ -35,7 +35,9 @@ type RemoteJob struct {
 	SeriesID int64  `json:"series_id"`
 	Attempt  int    `json:"attempt"`
 	MboxURL  string `json:"mbox_url"` // the series' patches in order, as an mbox (with the token)
-	RepoURL  string `json:"repo_url"` // what git clone accepts
+	RepoURL  string `json:"repo_url"` // what git clone (hg clone) accepts
+	// VCS is the repository's system: "git" ("" reads as git) or "hg".
+	VCS      string `json:"vcs,omitempty"`
 	Branch   string `json:"branch"`
 	Base     string `json:"base,omitempty"` // commit to apply on, when known
 	Check    string `json:"check"`          // "" runs no check; ignored when Steps are given

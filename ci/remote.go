@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -195,30 +196,26 @@ func (rr *RemoteRunner) work(ctx context.Context, j *RemoteJob) RemoteResult {
 	warn := func(what string, err error) RemoteResult {
 		return rr.failed(err, RemoteCheck{Context: ContextApply, State: store.CheckWarning, Description: clip(what+": "+err.Error(), 2000)})
 	}
-	if out, err := git(ctx, "", "clone", "--quiet", "--no-tags", "--single-branch", "--branch", j.Branch, "--", j.RepoURL, wt); err != nil {
+	vcs := gitVCS
+	if j.VCS == store.VCSHg {
+		vcs = hgVCS
+	}
+	if out, err := vcs.clone(ctx, j.RepoURL, j.Branch, wt); err != nil {
 		return warn("could not clone the repository", fmt.Errorf("%w: %s", err, out))
 	}
-	// The sandbox sees the worktree and its .git: no remote URL (it may
-	// carry credentials) stays in it.
-	if out, err := git(ctx, wt, "remote", "remove", "origin"); err != nil {
-		return warn("git remote remove", fmt.Errorf("%w: %s", err, out))
-	}
 	base := j.Branch
-	if j.Base != "" {
-		if _, err := git(ctx, wt, "checkout", "--quiet", "--detach", j.Base+"^{commit}"); err == nil {
-			base = j.Base
-		}
+	if hexRev.MatchString(j.Base) && vcs.checkout(ctx, wt, j.Base) == nil {
+		base = j.Base
 	}
 	mbox := filepath.Join(dir, "series.mbox")
 	if err := rr.download(ctx, j.MboxURL, mbox); err != nil {
 		return warn("could not download the series", err)
 	}
-	out, err := git(ctx, wt, "am", "-3", "--quiet", mbox)
+	out, err := vcs.apply(ctx, wt, mbox)
 	if err != nil {
 		if ctx.Err() != nil {
 			return rr.failed(ctx.Err())
 		}
-		git(context.Background(), wt, "am", "--abort")
 		return RemoteResult{State: store.JobDone, Checks: []RemoteCheck{
 			{Context: ContextApply, State: store.CheckFail, Description: "does not apply on " + clip(base, 100), Log: capLog(out, rr.LogCap)},
 			{Context: ContextCheck, State: store.CheckWarning, Description: "not run: the series does not apply"},
@@ -337,6 +334,65 @@ func (rr *RemoteRunner) download(ctx context.Context, url, path string) error {
 
 // git runs git with hooks off, no prompts and a fixed identity for the
 // commits `git am` makes.
+// hexRev is a (prefix of a) commit or changeset id: a series' base comes
+// from its mail, and is used only when it is one.
+var hexRev = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
+
+// runnerVCS is what a remote runner does in a repository: clone the
+// branch (no remote URL, which may carry credentials, left where the
+// sandbox sees it), go to the series' base, apply its mbox.
+type runnerVCS struct {
+	clone    func(ctx context.Context, url, branch, dir string) (string, error)
+	checkout func(ctx context.Context, dir, rev string) error
+	apply    func(ctx context.Context, dir, mbox string) (string, error)
+}
+
+var gitVCS = runnerVCS{
+	clone: func(ctx context.Context, url, branch, dir string) (string, error) {
+		if out, err := git(ctx, "", "clone", "--quiet", "--no-tags", "--single-branch", "--branch", branch, "--", url, dir); err != nil {
+			return out, err
+		}
+		return git(ctx, dir, "remote", "remove", "origin")
+	},
+	checkout: func(ctx context.Context, dir, rev string) error {
+		_, err := git(ctx, dir, "checkout", "--quiet", "--detach", rev+"^{commit}")
+		return err
+	},
+	apply: func(ctx context.Context, dir, mbox string) (string, error) {
+		out, err := git(ctx, dir, "am", "-3", "--quiet", mbox)
+		if err != nil {
+			git(context.Background(), dir, "am", "--abort")
+		}
+		return out, err
+	},
+}
+
+var hgVCS = runnerVCS{
+	clone: func(ctx context.Context, url, branch, dir string) (string, error) {
+		if out, err := hgRun(ctx, "", "clone", "--quiet", "--updaterev", branch, "--", url, dir); err != nil {
+			return out, err
+		}
+		// hg keeps the source as the default path in .hg/hgrc.
+		return "", os.Remove(filepath.Join(dir, ".hg", "hgrc"))
+	},
+	checkout: func(ctx context.Context, dir, rev string) error {
+		_, err := hgRun(ctx, dir, "update", "--quiet", "--clean", "--rev", rev)
+		return err
+	},
+	apply: func(ctx context.Context, dir, mbox string) (string, error) {
+		return hgRun(ctx, dir, "import", "--", mbox)
+	},
+}
+
+// hgRun runs hg in dir, never interactive, with HGPLAIN.
+func hgRun(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "hg", append([]string{"--config", "ui.interactive=false", "--config", "ui.username=patchwell CI <ci@patchwell.invalid>"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "HGPLAIN=1")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
 func git(ctx context.Context, dir string, args ...string) (string, error) {
 	full := append([]string{"-c", "core.hooksPath=/dev/null", "-c", "user.name=patchwell CI", "-c", "user.email=ci@patchwell.invalid", "-c", "protocol.file.allow=always"}, args...)
 	if dir != "" {

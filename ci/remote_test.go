@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -246,5 +247,51 @@ func TestRemoteRunnerSteps(t *testing.T) {
 	c = re.checks(bad)[ContextCheck]
 	if c.State != store.CheckFail || !strings.HasPrefix(c.Description, "'.patchwell.yml': line 3: image: expected a name") {
 		t.Errorf("bad: %s %q", c.State, c.Description)
+	}
+}
+
+// TestRemoteRunnerHg: a job on a Mercurial list is cloned with hg, the
+// series imported with hg import and checked; one that does not apply
+// says so.
+func TestRemoteRunnerHg(t *testing.T) {
+	if _, err := exec.LookPath("hg"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("hg is needed")
+		}
+		t.Skip("hg is not installed")
+	}
+	re := newRemoteEnv(t, time.Minute)
+	// The same tree as the git repository's main, as a Mercurial one.
+	up := filepath.Join(t.TempDir(), "up")
+	re.git(re.repo, "worktree", "add", "-q", "--detach", up, "main")
+	os.RemoveAll(filepath.Join(up, ".git"))
+	hg := func(args ...string) {
+		cmd := exec.Command("hg", append([]string{"--config", "ui.username=t <t@example.org>"}, args...)...)
+		cmd.Dir = up
+		cmd.Env = append(os.Environ(), "HGPLAIN=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("hg %v: %v\n%s", args, err, out)
+		}
+	}
+	hg("init")
+	hg("add", "-q")
+	hg("commit", "-m", "base")
+	re.extra = func(_ int64, j *RemoteJob) error {
+		j.RepoURL, j.VCS, j.Branch, j.Base = up, store.VCSHg, "default", "not-a-hex-id; evil()"
+		return nil
+	}
+	pass := re.patch("x", "x\n", false)
+	conflict := re.patch("README", "changed\n", true)
+	rr := re.runner("hg1")
+	for i := 0; i < 2; i++ {
+		if ran, err := rr.RunOnce(context.Background()); !ran || err != nil {
+			t.Fatalf("RunOnce %d = %v, %v", i, ran, err)
+		}
+	}
+	if c := re.checks(pass); c[ContextApply].State != store.CheckSuccess || c[ContextCheck].State != store.CheckSuccess {
+		t.Errorf("pass: %+v", c)
+	}
+	if c := re.checks(conflict); c[ContextApply].State != store.CheckFail || !strings.Contains(c[ContextApply].Description, "does not apply on default") {
+		t.Errorf("conflict: %+v", c)
 	}
 }

@@ -274,7 +274,7 @@ func (s *Scheduler) describe(ctx context.Context, seriesID int64) (RemoteJob, er
 	if err != nil {
 		return RemoteJob{}, err
 	}
-	j := RemoteJob{MboxURL: fmt.Sprintf("%s/api/v1/series/%d/mbox", s.cfg.WebURL, seriesID), RepoURL: repo.Repo,
+	j := RemoteJob{MboxURL: fmt.Sprintf("%s/api/v1/series/%d/mbox", s.cfg.WebURL, seriesID), RepoURL: repo.Repo, VCS: repo.VCS,
 		Branch: repo.Branch, Base: se.BaseCommit, Check: repo.Check, Limits: WireLimits(s.cfg.Limits), Note: incompleteNote(se)}
 	if err := j.SetDefinition(s.cfg.Workspace.Definition(ctx, seriesID, true)); err != nil {
 		return RemoteJob{}, err
