@@ -37,11 +37,11 @@ type RemoteJob struct {
 	MboxURL  string `json:"mbox_url"` // the series' patches in order, as an mbox (with the token)
 	RepoURL  string `json:"repo_url"` // what git clone (hg clone) accepts
 	// VCS is the repository's system: "git" ("" reads as git) or "hg".
-	VCS      string `json:"vcs,omitempty"`
-	Branch   string `json:"branch"`
-	Base     string `json:"base,omitempty"` // commit to apply on, when known
-	Check    string `json:"check"`          // "" runs no check; ignored when Steps are given
-	Limits   Limits `json:"limits"`
+	VCS    string `json:"vcs,omitempty"`
+	Branch string `json:"branch"`
+	Base   string `json:"base,omitempty"` // commit to apply on, when known
+	Check  string `json:"check"`          // "" runs no check; ignored when Steps are given
+	Limits Limits `json:"limits"`
 	// Steps, when given, are the check (the branch's .patchwell.yml),
 	// with its TimeoutSeconds, Disk, Image and Source (see Definition).
 	Steps          []RemoteStep `json:"steps,omitempty"`
