@@ -91,18 +91,29 @@ func (m *Mirror) git(ctx context.Context, dir string, stdin []byte, args ...stri
 	} else {
 		base = append(base, "-c", "protocol.file.allow=never")
 	}
-	cmd := exec.CommandContext(ctx, "git", append(base, args...)...)
+	out, errOut, err := runCmd(ctx, "git", dir, env(), stdin, append(base, args...))
+	if err != nil {
+		return out, &GitError{Args: args, Err: err, Output: errOut}
+	}
+	return out, nil
+}
+
+// runCmd runs prog in dir with env and stdin and returns its standard
+// output and, when it fails, what it said: standard error (bounded) and
+// the end of its output.
+func runCmd(ctx context.Context, prog, dir string, env []string, stdin []byte, args []string) ([]byte, string, error) {
+	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Dir = dir
-	cmd.Env = env()
+	cmd.Env = env
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &capped{b: &errb}
 	if err := cmd.Run(); err != nil {
-		return out.Bytes(), &GitError{Args: args, Err: err, Output: strings.TrimSpace(errb.String() + "\n" + tail(out.String()))}
+		return out.Bytes(), strings.TrimSpace(errb.String() + "\n" + tail(out.String())), err
 	}
-	return out.Bytes(), nil
+	return out.Bytes(), "", nil
 }
 
 // GitError is a failed git command with what it said.

@@ -64,18 +64,11 @@ func hg(ctx context.Context, dir string, stdin []byte, args ...string) ([]byte, 
 		"--config", "extensions.hooklib=!", "--config", "phases.publish=false",
 		// chg's server (see hgCommand) leaves after 5 idle minutes.
 		"--config", "chgserver.idletimeout=300"}
-	cmd := exec.CommandContext(ctx, hgCommand, append(base, args...)...)
-	cmd.Dir = dir
-	cmd.Env = hgEnv()
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
+	out, errOut, err := runCmd(ctx, hgCommand, dir, hgEnv(), stdin, append(base, args...))
+	if err != nil {
+		return out, &HgError{Args: args, Err: err, Output: errOut}
 	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &capped{b: &errb}
-	if err := cmd.Run(); err != nil {
-		return out.Bytes(), &HgError{Args: args, Err: err, Output: strings.TrimSpace(errb.String() + "\n" + tail(out.String()))}
-	}
-	return out.Bytes(), nil
+	return out, nil
 }
 
 // HgError is a failed hg command with what it said.

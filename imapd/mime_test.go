@@ -371,6 +371,27 @@ func drain(b *testing.B, r *bufio.Reader, tag string) {
 	}
 }
 
+// benchSession is a server with raw as list dev's one message and a bare
+// client connection that has it open (EXAMINE).
+func benchSession(b *testing.B, raw []byte) (net.Conn, *bufio.Reader) {
+	f := newFixture(b, imapd.Config{}, "dev")
+	f.deliver("dev", raw)
+	nc, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { nc.Close() })
+	r := bufio.NewReaderSize(nc, 64<<10)
+	if _, err := r.ReadString('\n'); err != nil {
+		b.Fatal(err)
+	}
+	io.WriteString(nc, "a LOGIN anonymous x\r\n")
+	drain(b, r, "a")
+	io.WriteString(nc, "b EXAMINE dev\r\n")
+	drain(b, r, "b")
+	return nc, r
+}
+
 // BenchmarkFetchNested times UID FETCH of BODYSTRUCTURE, and of
 // BODY.PEEK[1.1.1...] down to the innermost part, of a message nested
 // 5,000 and 10,000 deep (340 KB and 690 KB) and of maximum-size (32
@@ -393,21 +414,7 @@ func BenchmarkFetchNested(b *testing.B) {
 		{"32MiB/depth=20/boundary-like", 20, bigNestedMessage(20, 32<<20, "--bx\r\n", "boundary-like")},
 		{"32MiB/depth=20/rfc822", 20, bigEnclosedMessage(20, 32<<20, strings.Repeat("x", 72)+"\r\n", "enclosed")},
 	} {
-		f := newFixture(b, imapd.Config{}, "dev")
-		f.deliver("dev", msg.raw)
-		nc, err := net.Dial("tcp", f.addr)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { nc.Close() })
-		r := bufio.NewReaderSize(nc, 64<<10)
-		if _, err := r.ReadString('\n'); err != nil {
-			b.Fatal(err)
-		}
-		io.WriteString(nc, "a LOGIN anonymous x\r\n")
-		drain(b, r, "a")
-		io.WriteString(nc, "b EXAMINE dev\r\n")
-		drain(b, r, "b")
+		nc, r := benchSession(b, msg.raw)
 		for _, item := range []struct{ name, cmd string }{
 			{"BODYSTRUCTURE", "BODYSTRUCTURE"},
 			{"BODY[1.1.1...]", "BODY.PEEK[" + strings.TrimSuffix(strings.Repeat("1.", msg.depth), ".") + "]"},
@@ -525,21 +532,7 @@ func BenchmarkFetchBinary(b *testing.B) {
 		{"32MiB/base64", big("application/octet-stream", "base64", strings.Repeat("QUJD", 19)+"\r\n")},
 		{"32MiB/qp-latin1", big("text/plain; charset=iso-8859-1", "quoted-printable", "caf=E9 "+strings.Repeat("x", 60)+"\r\n")},
 	} {
-		f := newFixture(b, imapd.Config{}, "dev")
-		f.deliver("dev", msg.raw)
-		nc, err := net.Dial("tcp", f.addr)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { nc.Close() })
-		r := bufio.NewReaderSize(nc, 64<<10)
-		if _, err := r.ReadString('\n'); err != nil {
-			b.Fatal(err)
-		}
-		io.WriteString(nc, "a LOGIN anonymous x\r\n")
-		drain(b, r, "a")
-		io.WriteString(nc, "b EXAMINE dev\r\n")
-		drain(b, r, "b")
+		nc, r := benchSession(b, msg.raw)
 		for _, item := range []string{"BINARY.PEEK[1]", "BINARY.SIZE[1]"} {
 			b.Run(item+"/"+msg.name, func(b *testing.B) {
 				cpu0 := cpuTime()
