@@ -38,6 +38,10 @@ type expected struct {
 	series map[string]firstSeries // the asked ids -> their first message that has a series; nil once unknown
 	rows   map[int64]string       // the messages the transaction added -> their Message-IDs
 	stems  map[stemKey]int        // the batch's (sender, stem) pairs -> how many series of the list have them
+
+	// What Revisions and FindSeries ask (expect_series.go); nil once
+	// unknown.
+	index *seriesIndex
 }
 
 // firstSeries is, for a Message-ID, the first of the list's messages
@@ -145,7 +149,21 @@ func (t *writeTx) Expect(ctx context.Context, listID int64, ms []*NewMessage) er
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("look up messages: %w", err)
 	}
+	rows.Close()
 	t.expect = e
+	for _, m := range ms {
+		if m.ListID == listID && m.Clues != nil {
+			threads := []int64{}
+			seen := map[int64]bool{0: true}
+			for _, tid := range e.refs {
+				if !seen[tid] {
+					seen[tid] = true
+					threads = append(threads, tid)
+				}
+			}
+			return t.expectSeries(ctx, e, ms, threads)
+		}
+	}
 	return nil
 }
 
@@ -282,6 +300,7 @@ func (e *expected) merged(into, from int64) {
 	if e == nil {
 		return
 	}
+	e.index.mergedThreads(into, from)
 	for id, tid := range e.refs {
 		if tid == from {
 			e.refs[id] = into

@@ -722,6 +722,7 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 			t.newThreads = map[int64]newThread{}
 		}
 		t.newThreads[tid] = newThread{m.ListID, int64(len(ids) - 1)}
+		t.expect.seriesIndex().newThread(m.ListID, tid)
 	} else if tid == 0 {
 		if tid, err = t.insert(ctx, "threads", m.ListID, `list_id, root, root_depth`, m.ListID, 0, len(ids)-1); err != nil {
 			return nil, fmt.Errorf("new thread: %w", err)
@@ -1166,13 +1167,22 @@ func byIDDesc(list []Series, err error) ([]Series, error) {
 // Series implements Tx.
 func (t *writeTx) Series(ctx context.Context, id int64) (*Series, error) {
 	defer t.keepHeld()() // series only
-	s, err := scanSeries(t.queryRow(ctx, `SELECT `+txSeriesCols+` FROM series s WHERE s.id = ?`, id))
+	x := t.expect.seriesIndex()
+	if r, ok := x.row(id); ok {
+		s := r.s
+		return &s, nil
+	}
+	var list int64
+	var norm string
+	s, err := scanSeries(scanWith{t.queryRow(ctx, `SELECT s.list_id, s.norm_subject, `+txSeriesCols+` FROM series s WHERE s.id = ?`, id),
+		[]any{&list, &norm}})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("series %d: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("series %d: %w", id, err)
 	}
+	x.sawNamed(list, norm, *s)
 	return s, nil
 }
 
@@ -1182,11 +1192,17 @@ func (t *writeTx) FindSeries(ctx context.Context, q SeriesQuery) ([]Series, erro
 	if err := t.lockList(ctx, q.ListID); err != nil {
 		return nil, err
 	}
-	return byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
+	x := t.expect.seriesIndex()
+	if out, ok := x.findSeries(q); ok {
+		return out, nil
+	}
+	out, err := byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
 		WHERE s.list_id = ?1 AND s.submitter_email = ?2 AND s.version = ?3 AND s.total = ?4
 		  AND ((?5 != 0 AND s.thread_id = ?5) OR (?5 = 0 AND s.date >= ?6 AND s.date <= ?7))
 		LIMIT 200`,
 		q.ListID, q.Submitter, q.Version, q.Total, q.ThreadID, unixOrZero(q.Since), unixOrZero(q.Until))))
+	x.saw(q.ListID, out)
+	return out, err
 }
 
 // SeriesByStem implements Tx.
@@ -1202,8 +1218,10 @@ func (t *writeTx) SeriesByStem(ctx context.Context, listID int64, submitter, ste
 	if n, ok := t.expect.stemCount(listID, submitter, stem); ok && n == 0 {
 		return nil, nil // asked with the batch (Expect)
 	}
-	return byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
+	out, err := byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
 		WHERE s.list_id = ? AND s.stem = ? AND s.stem != '' AND s.submitter_email = ? LIMIT 200`, listID, stem, submitter)))
+	t.expect.seriesIndex().saw(listID, out)
+	return out, err
 }
 
 // findPrevious is Revisions.ByName. Two plain index lookups: a
@@ -1309,6 +1327,7 @@ func (t *writeTx) CreateSeries(ctx context.Context, s *Series, norm, stem string
 	}
 	s.ID = id
 	t.expect.created(listID, strings.ToLower(s.Submitter.Email), stem)
+	t.expect.seriesIndex().createdSeries(listID, s, norm)
 	t.count(listID).series++
 	return id, nil
 }
@@ -1317,6 +1336,9 @@ func (t *writeTx) CreateSeries(ctx context.Context, s *Series, norm, stem string
 // it right as threads merge.
 func (t *writeTx) UpdateSeries(ctx context.Context, s *Series, norm string) error {
 	defer t.keepHeld()() // series only
+	if !t.expect.seriesIndex().updatedSeries(s, norm) {
+		t.expect.index = nil
+	}
 	err := t.later(ctx, `UPDATE series SET subject=?, norm_subject=?, status=?, total=?, received=?, message_id=?, cover_message_id=?,
 		date=?, previous=?, superseded_by=?, rfc=?, resend=?, prefix=?, change_id=?, base_commit=?, pull_url=?, pull_ref=?
 		WHERE id = ?`,
@@ -1386,6 +1408,7 @@ func (t *writeTx) AddPatch(ctx context.Context, p *Patch, messageRowID int64) er
 	if err != nil {
 		return fmt.Errorf("add patch: %w", err)
 	}
+	t.expect.seriesIndex().addedPatch(p)
 	return nil
 }
 
