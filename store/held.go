@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 // On PostgreSQL, a new message's INSERT is held back by the transaction
@@ -13,9 +14,13 @@ import (
 // inserted (one statement fewer per patch and cover letter, and no
 // second version of the row). The message's patch (AddPatch) is held
 // with it and goes after it, as its foreign key wants. The statements
-// that keep it held are those of the series methods (keepHeld); any
-// other statement of the transaction, and its commit (flush), send it
-// first, through later, so it still goes with the next round trip.
+// that keep it held are those of the series methods and of newID
+// (keepHeld); any other statement of the transaction, and its commit
+// (flush), send it first, through later, so it still goes with the next
+// round trip. Up to pgHeldRows messages are held so, and go in one
+// multi-row INSERT (and their patches in another): an import whose
+// lookups Expect answers sends a statement per pgHeldRows messages
+// instead of one per message.
 
 // heldMessage is a message's row waiting for its INSERT.
 type heldMessage struct {
@@ -34,34 +39,54 @@ const messageRowCols = `list_id, uid, message_id, sha256, size, flags, subject, 
 // patchCols are the columns of a new patch's row but id.
 const patchCols = `series_id, message, idx, subject, commit_subject, author_name, author_email, date, files, patch_id, trailers`
 
+// pgHeldRows is the most messages held at once.
+const pgHeldRows = 64
+
 // holdMessage takes an id for a new message of list and holds its row.
 func (t *writeTx) holdMessage(ctx context.Context, list int64, row []any, kind string) (int64, error) {
-	if err := t.release(ctx); err != nil {
-		return 0, err
+	if len(t.held) >= pgHeldRows {
+		if err := t.release(ctx); err != nil {
+			return 0, err
+		}
 	}
 	id, err := t.newID(ctx, "messages", list)
 	if err != nil {
 		return 0, err
 	}
-	t.held = &heldMessage{id: id, row: row, kind: kind}
+	t.held = append(t.held, &heldMessage{id: id, row: row, kind: kind})
 	return id, nil
 }
 
-// release sends the held message's INSERT, and its patch's, deferred
+// heldRow is the held message with row id, nil if none.
+func (t *writeTx) heldRow(id int64) *heldMessage {
+	for i := len(t.held) - 1; i >= 0; i-- { // mostly the last
+		if t.held[i].id == id {
+			return t.held[i]
+		}
+	}
+	return nil
+}
+
+// release sends the held messages' INSERT, and their patches', deferred
 // (later): they go with the next statement. An error here is returned
 // again by flush, so the transaction cannot commit without them.
 func (t *writeTx) release(ctx context.Context) error {
-	h := t.held
-	if h == nil || t.quiet > 0 {
+	if len(t.held) == 0 || t.quiet > 0 {
 		return t.releaseErr
 	}
+	held := t.held
 	t.held = nil
-	args := append(append([]any{h.id}, h.row...), h.kind, h.series)
-	err := t.later(ctx, `INSERT INTO messages(id, `+messageRowCols+`, kind, series_id) VALUES(`+placeholders(len(args))+`)`, args...)
+	defer t.keepHeld()() // its own statements
+	var args, patches []any
+	for _, h := range held {
+		args = append(append(append(args, h.id), h.row...), h.kind, h.series)
+		patches = append(patches, h.patch...)
+	}
+	err := t.later(ctx, `INSERT INTO messages(id, `+messageRowCols+`, kind, series_id) VALUES `+valueRows(len(held), len(args)/len(held)), args...)
 	if err != nil {
 		err = fmt.Errorf("insert message: %w", err)
-	} else if h.patch != nil {
-		if err = t.later(ctx, `INSERT INTO patches(id, `+patchCols+`) VALUES(`+placeholders(len(h.patch))+`)`, h.patch...); err != nil {
+	} else if n := len(patches) / patchRowLen; n > 0 {
+		if err = t.later(ctx, `INSERT INTO patches(id, `+patchCols+`) VALUES `+valueRows(n, patchRowLen), patches...); err != nil {
 			err = fmt.Errorf("add patch: %w", err)
 		}
 	}
@@ -69,6 +94,16 @@ func (t *writeTx) release(ctx context.Context) error {
 		t.releaseErr = err
 	}
 	return t.releaseErr
+}
+
+// patchRowLen is how many values a patch's row has (its id and
+// patchCols').
+const patchRowLen = 12
+
+// valueRows is n parenthesised groups of cols placeholders: (?,?),(?,?).
+func valueRows(n, cols int) string {
+	g := "(" + placeholders(cols) + ")"
+	return g + strings.Repeat(","+g, n-1)
 }
 
 // keepHeld marks the statements until the function it returns is called

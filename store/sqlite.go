@@ -349,9 +349,9 @@ type writeTx struct {
 	// On PostgreSQL, what the transaction knows of the messages an import
 	// said it would add (Expect).
 	expect *expected
-	// On PostgreSQL, the last added message's INSERT, held back (see
+	// On PostgreSQL, the last added messages' INSERTs, held back (see
 	// holdMessage), and the first error of sending one.
-	held       *heldMessage
+	held       []*heldMessage
 	quiet      int
 	releaseErr error
 }
@@ -513,6 +513,7 @@ func (t *writeTx) insert(ctx context.Context, table string, list int64, cols str
 // taken, so they grow in commit order as before; the ids a transaction
 // does not use are lost (as a rolled back INSERT's are).
 func (t *writeTx) newID(ctx context.Context, table string, list int64) (int64, error) {
+	defer t.keepHeld()() // sequences only
 	if t.ids == nil {
 		t.ids = map[idKey]*idBlock{}
 	}
@@ -1074,7 +1075,7 @@ func (t *writeTx) SetMessageSeries(ctx context.Context, rowID, seriesID int64, k
 	if seriesID != 0 {
 		sid = seriesID
 	}
-	if h := t.held; h != nil && h.id == rowID {
+	if h := t.heldRow(rowID); h != nil {
 		h.kind, h.series = kind, sid // in its INSERT
 		return nil
 	}
@@ -1397,7 +1398,7 @@ func (t *writeTx) AddPatch(ctx context.Context, p *Patch, messageRowID int64) er
 	args := []any{p.SeriesID, messageRowID, p.Index, p.Subject, p.CommitSubject, p.Author.Name, p.Author.Email, unixOrZero(p.Date),
 		string(files), p.PatchID, trailers}
 	var err error
-	if h := t.held; h != nil && h.id == messageRowID && h.patch == nil {
+	if h := t.heldRow(messageRowID); h != nil && h.patch == nil {
 		// Its message's INSERT is held: this one goes after it.
 		if p.ID, err = t.quietly(func() (int64, error) { return t.newID(ctx, "patches", 0) }); err == nil {
 			h.patch = append([]any{p.ID}, args...)
