@@ -39,6 +39,105 @@ const messageRowCols = `list_id, uid, message_id, sha256, size, flags, subject, 
 // patchCols are the columns of a new patch's row but id.
 const patchCols = `series_id, message, idx, subject, commit_subject, author_name, author_email, date, files, patch_id, trailers`
 
+// Series are held the same way: a new series' INSERT (CreateSeries)
+// takes in the UpdateSeries that follow it, and of an older series only
+// the last UpdateSeries is sent; they go before the held messages (whose
+// patches' foreign keys want them), and before any statement that may
+// read series (releaseSeries).
+
+// heldSeries is a series' row waiting for its INSERT (args: id, then
+// seriesRowCols' values), or its last UPDATE (update: pgUpdateSeries'
+// arguments).
+type heldSeries struct {
+	args, update []any
+}
+
+// seriesRowCols are the columns of a new series' row but id.
+const seriesRowCols = `list_id, subject, norm_subject, version, status, submitter_name, submitter_email,
+	total, received, message_id, cover_message_id, date, previous, superseded_by, rfc, resend, prefix, change_id, base_commit,
+	thread_id, stem, pull_url, pull_ref`
+
+// pgUpdateSeries is UpdateSeries' statement.
+const pgUpdateSeries = `UPDATE series SET subject=?, norm_subject=?, status=?, total=?, received=?, message_id=?, cover_message_id=?,
+	date=?, previous=?, superseded_by=?, rfc=?, resend=?, prefix=?, change_id=?, base_commit=?, pull_url=?, pull_ref=?
+	WHERE id = ?`
+
+// updatedCols are where pgUpdateSeries' arguments (all but the last, the
+// id) go in a held INSERT's.
+var updatedCols = [...]int{2, 3, 5, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 22, 23}
+
+// holdSeries takes an id for a new series of list and holds its row.
+func (t *writeTx) holdSeries(ctx context.Context, list int64, args []any) (int64, error) {
+	id, err := t.newID(ctx, "series", list)
+	if err != nil {
+		return 0, err
+	}
+	h := &heldSeries{args: append([]any{id}, args...)}
+	if t.heldSeries == nil {
+		t.heldSeries = map[int64]*heldSeries{}
+	}
+	t.heldSeries[id] = h
+	t.seriesOrder = append(t.seriesOrder, id)
+	return id, nil
+}
+
+// holdSeriesUpdate holds UpdateSeries' arguments: in its held INSERT, or
+// instead of an earlier UPDATE of the same series.
+func (t *writeTx) holdSeriesUpdate(args []any) {
+	id := args[len(args)-1].(int64)
+	h := t.heldSeries[id]
+	switch {
+	case h == nil:
+		if t.heldSeries == nil {
+			t.heldSeries = map[int64]*heldSeries{}
+		}
+		t.heldSeries[id] = &heldSeries{update: args}
+		t.seriesOrder = append(t.seriesOrder, id)
+	case h.args != nil:
+		for i, col := range updatedCols {
+			h.args[col] = args[i]
+		}
+	default:
+		h.update = args
+	}
+}
+
+// releaseSeries sends the held series' INSERTs, in one multi-row
+// statement, then their UPDATEs, deferred (later). An error here is
+// returned again by flush.
+func (t *writeTx) releaseSeries(ctx context.Context) {
+	if len(t.seriesOrder) == 0 {
+		return
+	}
+	held, order := t.heldSeries, t.seriesOrder
+	t.heldSeries, t.seriesOrder = nil, nil
+	defer t.keepHeld()() // its own statements
+	var args []any
+	n := 0
+	for _, id := range order {
+		if h := held[id]; h.args != nil {
+			args = append(args, h.args...)
+			n++
+		}
+	}
+	var err error
+	if n > 0 {
+		if err = t.later(ctx, `INSERT INTO series(id, `+seriesRowCols+`) VALUES `+valueRows(n, len(args)/n), args...); err != nil {
+			err = fmt.Errorf("create series: %w", err)
+		}
+	}
+	for _, id := range order {
+		if h := held[id]; err == nil && h.update != nil {
+			if err = t.later(ctx, pgUpdateSeries, h.update...); err != nil {
+				err = fmt.Errorf("update series: %w", err)
+			}
+		}
+	}
+	if err != nil && t.releaseErr == nil {
+		t.releaseErr = err
+	}
+}
+
 // pgHeldRows is the most messages held at once.
 const pgHeldRows = 64
 
@@ -71,7 +170,11 @@ func (t *writeTx) heldRow(id int64) *heldMessage {
 // (later): they go with the next statement. An error here is returned
 // again by flush, so the transaction cannot commit without them.
 func (t *writeTx) release(ctx context.Context) error {
-	if len(t.held) == 0 || t.quiet > 0 {
+	if t.quiet > 0 {
+		return t.releaseErr
+	}
+	t.releaseSeries(ctx)
+	if len(t.held) == 0 {
 		return t.releaseErr
 	}
 	held := t.held

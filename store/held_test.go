@@ -99,3 +99,86 @@ func TestHeldMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldSeries: on PostgreSQL a new series' INSERT takes in the
+// UpdateSeries that follow it, and of an older series only the last
+// UPDATE is sent; a read of series sees them as written, and so does
+// the commit.
+func TestHeldSeries(t *testing.T) {
+	st, l := mustOpen(t)
+	ctx := context.Background()
+	var old int64
+	err := st.Update(ctx, func(tx Tx) (err error) {
+		old, err = tx.CreateSeries(ctx, &Series{Subject: "old", Version: 1, Total: 3, Status: StatusProposed}, "old", "", l.ID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := []*NewMessage{msg(l, "a@x")}
+	var a, b int64
+	err = st.Update(ctx, func(tx Tx) error {
+		if err := tx.Expect(ctx, l.ID, batch); err != nil {
+			return err
+		}
+		s := &Series{Subject: "a", Version: 2, Total: 2, Status: StatusProposed, Submitter: core.Person{Email: "x@x"}}
+		var err error
+		if a, err = tx.CreateSeries(ctx, s, "a", "stem", l.ID); err != nil {
+			return err
+		}
+		for i := range 2 {
+			s.Received, s.Subject, s.Previous = i+1, fmt.Sprintf("a%d", i), old
+			if err := tx.UpdateSeries(ctx, s, s.Subject); err != nil {
+				return err
+			}
+		}
+		o := &Series{ID: old, Subject: "old", Version: 1, Total: 3, Status: StatusSuperseded, SupersededBy: a}
+		for i := range 2 {
+			o.Received = i + 1
+			if err := tx.UpdateSeries(ctx, o, "old"); err != nil {
+				return err
+			}
+		}
+		if w, ok := tx.(*writeTx); ok && w.pg && len(w.seriesOrder) != 2 {
+			t.Errorf("%d series held, want 2", len(w.seriesOrder))
+		}
+		// A read of series sees them.
+		got, err := tx.SeriesByStem(ctx, l.ID, "x@x", "stem")
+		if err != nil {
+			return err
+		}
+		if len(got) != 1 || got[0].ID != a || got[0].Received != 2 || got[0].Subject != "a1" || got[0].Previous != old {
+			t.Errorf("SeriesByStem with series held = %+v", got)
+		}
+		if o, err := tx.Series(ctx, old); err != nil || o.Received != 2 || o.SupersededBy != a {
+			t.Errorf("Series(old) with its update held = %+v, %v", o, err)
+		}
+		// Held again after the read, and then committed.
+		s2 := &Series{Subject: "b", Version: 1, Total: 1, Status: StatusProposed}
+		if b, err = tx.CreateSeries(ctx, s2, "b", "", l.ID); err != nil {
+			return err
+		}
+		s2.Received = 1
+		if err := tx.UpdateSeries(ctx, s2, "b"); err != nil {
+			return err
+		}
+		s.Received = 3
+		return tx.UpdateSeries(ctx, s, s.Subject)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		id       int64
+		received int
+		subject  string
+	}{{a, 3, "a1"}, {old, 2, "old"}, {b, 1, "b"}} {
+		s, err := st.Series(ctx, c.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Received != c.received || s.Subject != c.subject {
+			t.Errorf("series %d: received %d, subject %q; want %d, %q", c.id, s.Received, s.Subject, c.received, c.subject)
+		}
+	}
+}

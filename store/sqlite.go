@@ -351,9 +351,13 @@ type writeTx struct {
 	expect *expected
 	// On PostgreSQL, the last added messages' INSERTs, held back (see
 	// holdMessage), and the first error of sending one.
-	held       []*heldMessage
-	quiet      int
-	releaseErr error
+	held []*heldMessage
+	// On PostgreSQL, the series' INSERTs and UPDATEs held back, in the
+	// order they came (see holdSeries).
+	heldSeries  map[int64]*heldSeries
+	seriesOrder []int64
+	quiet       int
+	releaseErr  error
 }
 
 type listCounts struct{ messages, series int }
@@ -1175,6 +1179,7 @@ func (t *writeTx) Series(ctx context.Context, id int64) (*Series, error) {
 	}
 	var list int64
 	var norm string
+	t.releaseSeries(ctx)
 	s, err := scanSeries(scanWith{t.queryRow(ctx, `SELECT s.list_id, s.norm_subject, `+txSeriesCols+` FROM series s WHERE s.id = ?`, id),
 		[]any{&list, &norm}})
 	if errors.Is(err, sql.ErrNoRows) {
@@ -1197,6 +1202,7 @@ func (t *writeTx) FindSeries(ctx context.Context, q SeriesQuery) ([]Series, erro
 	if out, ok := x.findSeries(q); ok {
 		return out, nil
 	}
+	t.releaseSeries(ctx)
 	out, err := byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
 		WHERE s.list_id = ?1 AND s.submitter_email = ?2 AND s.version = ?3 AND s.total = ?4
 		  AND ((?5 != 0 AND s.thread_id = ?5) OR (?5 = 0 AND s.date >= ?6 AND s.date <= ?7))
@@ -1219,6 +1225,7 @@ func (t *writeTx) SeriesByStem(ctx context.Context, listID int64, submitter, ste
 	if n, ok := t.expect.stemCount(listID, submitter, stem); ok && n == 0 {
 		return nil, nil // asked with the batch (Expect)
 	}
+	t.releaseSeries(ctx)
 	out, err := byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
 		WHERE s.list_id = ? AND s.stem = ? AND s.stem != '' AND s.submitter_email = ? LIMIT 200`, listID, stem, submitter)))
 	t.expect.seriesIndex().saw(listID, out)
@@ -1317,12 +1324,16 @@ func (t *writeTx) CreateSeries(ctx context.Context, s *Series, norm, stem string
 	if err := t.lockList(ctx, listID); err != nil {
 		return 0, err
 	}
-	id, err := t.insert(ctx, "series", listID, `list_id, subject, norm_subject, version, status, submitter_name, submitter_email,
-		total, received, message_id, cover_message_id, date, previous, superseded_by, rfc, resend, prefix, change_id, base_commit,
-		thread_id, stem, pull_url, pull_ref`,
-		listID, s.Subject, norm, s.Version, s.Status, s.Submitter.Name, strings.ToLower(s.Submitter.Email), s.Total, s.Received,
-		s.MessageID, s.CoverMessageID, unixOrZero(s.Date), nullID(s.Previous), nullID(s.SupersededBy), s.RFC, s.Resend, s.Prefix,
-		s.ChangeID, s.BaseCommit, s.ThreadID, stem, s.PullURL, s.PullRef)
+	args := []any{listID, s.Subject, norm, s.Version, s.Status, s.Submitter.Name, strings.ToLower(s.Submitter.Email), s.Total,
+		s.Received, s.MessageID, s.CoverMessageID, unixOrZero(s.Date), nullID(s.Previous), nullID(s.SupersededBy), s.RFC, s.Resend,
+		s.Prefix, s.ChangeID, s.BaseCommit, s.ThreadID, stem, s.PullURL, s.PullRef}
+	var id int64
+	var err error
+	if t.pg {
+		id, err = t.holdSeries(ctx, listID, args)
+	} else {
+		id, err = t.insert(ctx, "series", listID, seriesRowCols, args...)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("create series: %w", err)
 	}
@@ -1340,11 +1351,13 @@ func (t *writeTx) UpdateSeries(ctx context.Context, s *Series, norm string) erro
 	if !t.expect.seriesIndex().updatedSeries(s, norm) {
 		t.expect.index = nil
 	}
-	err := t.later(ctx, `UPDATE series SET subject=?, norm_subject=?, status=?, total=?, received=?, message_id=?, cover_message_id=?,
-		date=?, previous=?, superseded_by=?, rfc=?, resend=?, prefix=?, change_id=?, base_commit=?, pull_url=?, pull_ref=?
-		WHERE id = ?`,
-		s.Subject, norm, s.Status, s.Total, s.Received, s.MessageID, s.CoverMessageID, unixOrZero(s.Date), nullID(s.Previous),
-		nullID(s.SupersededBy), s.RFC, s.Resend, s.Prefix, s.ChangeID, s.BaseCommit, s.PullURL, s.PullRef, s.ID)
+	args := []any{s.Subject, norm, s.Status, s.Total, s.Received, s.MessageID, s.CoverMessageID, unixOrZero(s.Date), nullID(s.Previous),
+		nullID(s.SupersededBy), s.RFC, s.Resend, s.Prefix, s.ChangeID, s.BaseCommit, s.PullURL, s.PullRef, s.ID}
+	if t.pg {
+		t.holdSeriesUpdate(args)
+		return nil
+	}
+	err := t.later(ctx, pgUpdateSeries, args...)
 	if err != nil {
 		return fmt.Errorf("update series: %w", err)
 	}
