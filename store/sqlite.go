@@ -362,6 +362,9 @@ type writeTx struct {
 
 type listCounts struct{ messages, series int }
 
+// pgThreadRows is the most rows of one INSERT INTO threads (flush).
+const pgThreadRows = 1000
+
 // newThread is a thread created by the transaction: its list, and the
 // root depth it starts with.
 type newThread struct{ list, depth int64 }
@@ -424,13 +427,11 @@ func (t *writeTx) flush(ctx context.Context) error {
 		}
 	}
 	clear(t.uids)
+	var created []any // new threads' rows, in multi-row INSERTs below
 	for tid, d := range t.threads {
 		if nt, ok := t.newThreads[tid]; ok {
 			// As the UPDATE below makes of a new thread's row.
-			if err := t.later(ctx, `INSERT INTO threads(id, list_id, root, root_depth, messages, first_date, last_date, last_uid)
-				VALUES(?, ?, ?, ?, ?, ?, ?, ?)`, tid, nt.list, d.root, d.rootDepth, d.messages, d.first, max(d.last, 0), d.lastUID); err != nil {
-				return fmt.Errorf("new thread: %w", err)
-			}
+			created = append(created, tid, nt.list, d.root, d.rootDepth, d.messages, d.first, max(d.last, 0), d.lastUID)
 			delete(t.newThreads, tid)
 			continue
 		}
@@ -444,6 +445,14 @@ func (t *writeTx) flush(ctx context.Context) error {
 		}
 	}
 	clear(t.threads)
+	for len(created) > 0 {
+		n := min(len(created), 8*pgThreadRows)
+		if err := t.later(ctx, `INSERT INTO threads(id, list_id, root, root_depth, messages, first_date, last_date, last_uid)
+			VALUES `+valueRows(n/8, 8), created[:n]...); err != nil {
+			return fmt.Errorf("new thread: %w", err)
+		}
+		created = created[n:]
+	}
 	for tid, nt := range t.newThreads { // none yet with a message
 		if err := t.later(ctx, `INSERT INTO threads(id, list_id, root, root_depth) VALUES(?, ?, 0, ?)`, tid, nt.list, nt.depth); err != nil {
 			return fmt.Errorf("new thread: %w", err)
