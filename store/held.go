@@ -46,7 +46,7 @@ const patchCols = `series_id, message, idx, subject, commit_subject, author_name
 // read series (releaseSeries).
 
 // heldSeries is a series' row waiting for its INSERT (args: id, then
-// seriesRowCols' values), or its last UPDATE (update: pgUpdateSeries'
+// seriesRowCols' values), or its last UPDATE (update: updateSeriesSQL'
 // arguments).
 type heldSeries struct {
 	args, update []any
@@ -57,12 +57,12 @@ const seriesRowCols = `list_id, subject, norm_subject, version, status, submitte
 	total, received, message_id, cover_message_id, date, previous, superseded_by, rfc, resend, prefix, change_id, base_commit,
 	thread_id, stem, pull_url, pull_ref`
 
-// pgUpdateSeries is UpdateSeries' statement.
-const pgUpdateSeries = `UPDATE series SET subject=?, norm_subject=?, status=?, total=?, received=?, message_id=?, cover_message_id=?,
+// updateSeriesSQL is UpdateSeries' statement (on both backends).
+const updateSeriesSQL = `UPDATE series SET subject=?, norm_subject=?, status=?, total=?, received=?, message_id=?, cover_message_id=?,
 	date=?, previous=?, superseded_by=?, rfc=?, resend=?, prefix=?, change_id=?, base_commit=?, pull_url=?, pull_ref=?
 	WHERE id = ?`
 
-// updatedCols are where pgUpdateSeries' arguments (all but the last, the
+// updatedCols are where updateSeriesSQL' arguments (all but the last, the
 // id) go in a held INSERT's.
 var updatedCols = [...]int{2, 3, 5, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 22, 23}
 
@@ -128,7 +128,7 @@ func (t *writeTx) releaseSeries(ctx context.Context) {
 	}
 	for _, id := range order {
 		if h := held[id]; err == nil && h.update != nil {
-			if err = t.later(ctx, pgUpdateSeries, h.update...); err != nil {
+			if err = t.later(ctx, updateSeriesSQL, h.update...); err != nil {
 				err = fmt.Errorf("update series: %w", err)
 			}
 		}

@@ -1366,7 +1366,7 @@ func (t *writeTx) UpdateSeries(ctx context.Context, s *Series, norm string) erro
 		t.holdSeriesUpdate(args)
 		return nil
 	}
-	err := t.later(ctx, pgUpdateSeries, args...)
+	err := t.later(ctx, updateSeriesSQL, args...)
 	if err != nil {
 		return fmt.Errorf("update series: %w", err)
 	}
