@@ -46,7 +46,7 @@ const patchCols = `series_id, message, idx, subject, commit_subject, author_name
 // read series (releaseSeries).
 
 // heldSeries is a series' row waiting for its INSERT (args: id, then
-// seriesRowCols' values), or its last UPDATE (update: updateSeriesSQL'
+// seriesRowCols' values), or its last UPDATE (update: updateSeriesSQL's
 // arguments).
 type heldSeries struct {
 	args, update []any
@@ -62,7 +62,7 @@ const updateSeriesSQL = `UPDATE series SET subject=?, norm_subject=?, status=?, 
 	date=?, previous=?, superseded_by=?, rfc=?, resend=?, prefix=?, change_id=?, base_commit=?, pull_url=?, pull_ref=?
 	WHERE id = ?`
 
-// updatedCols are where updateSeriesSQL' arguments (all but the last, the
+// updatedCols are where updateSeriesSQL's arguments (all but the last, the
 // id) go in a held INSERT's.
 var updatedCols = [...]int{2, 3, 5, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 22, 23}
 
