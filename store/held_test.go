@@ -182,3 +182,52 @@ func TestHeldSeries(t *testing.T) {
 		}
 	}
 }
+
+// TestExpectIDs: on PostgreSQL Expect takes ids for the batch's messages
+// and patches in its query, and AddMessage and AddPatch use them in
+// order without fetching a block of their own (newID).
+func TestExpectIDs(t *testing.T) {
+	st, l := mustOpen(t)
+	ctx := context.Background()
+	var batch []*NewMessage
+	for i := range 40 {
+		m := msg(l, fmt.Sprintf("e%d@x", i))
+		m.Kind = core.KindPatch
+		batch = append(batch, m)
+	}
+	err := st.Update(ctx, func(tx Tx) error {
+		if err := tx.Expect(ctx, l.ID, batch); err != nil {
+			return err
+		}
+		sid, err := tx.CreateSeries(ctx, &Series{Subject: "s", Version: 1, Total: 40}, "s", "", l.ID)
+		if err != nil {
+			return err
+		}
+		var last, lastPatch int64
+		for i, m := range batch {
+			a, err := tx.AddMessage(ctx, m)
+			if err != nil {
+				return err
+			}
+			p := &Patch{SeriesID: sid, Index: i + 1, Subject: m.Subject}
+			if err := tx.AddPatch(ctx, p, a.ID); err != nil {
+				return err
+			}
+			if a.ID <= last || p.ID <= lastPatch {
+				t.Errorf("message %d: id %d after %d, patch id %d after %d", i, a.ID, last, p.ID, lastPatch)
+			}
+			last, lastPatch = a.ID, p.ID
+		}
+		if w, ok := tx.(*writeTx); ok && w.pg {
+			for _, k := range []idKey{{"messages", l.ID}, {"patches", 0}} {
+				if b := w.ids[k]; b == nil || b.size != 128 || len(b.free) != 0 {
+					t.Errorf("%s ids: %+v, want Expect's 40 all used, no block fetched", k.table, b)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

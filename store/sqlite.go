@@ -563,6 +563,23 @@ func (t *writeTx) newID(ctx context.Context, table string, list int64) (int64, e
 	return id, nil
 }
 
+// addIDs gives newID ids of k's table it fetched otherwise (Expect).
+func (t *writeTx) addIDs(k idKey, ids []int64) {
+	if len(ids) == 0 {
+		return
+	}
+	if t.ids == nil {
+		t.ids = map[idKey]*idBlock{}
+	}
+	slices.Sort(ids)
+	b := t.ids[k]
+	if b == nil {
+		b = &idBlock{size: 128} // the next block is of 256
+		t.ids[k] = b
+	}
+	b.free = append(b.free, ids...)
+}
+
 type idKey struct {
 	table string
 	list  int64
