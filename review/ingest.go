@@ -70,6 +70,10 @@ func prepare(raw []byte, arrived time.Time, submitter *core.Person) *Prepared {
 	p.msg.Kind = kindOf(p)
 	if p.msg.Kind == core.KindPatch || p.msg.Kind == core.KindCover {
 		p.msg.Stem = stemOf(p.msg.MessageID)
+		if p.mail != nil {
+			p.msg.Clues = &store.SeriesClues{Subject: NormalizeSubject(p.mail.Subject.Title), ChangeID: p.mail.ChangeID,
+				CommitSubject: p.mail.CommitSubject, PatchID: p.mail.PatchID}
+		}
 	}
 	if p.mail != nil && p.msg.Kind == core.KindReply {
 		// As b4 does, a reply's person trailers count only when they name

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"patchwell/core"
 )
 
 // On PostgreSQL, an import tells the transaction the messages it is about
@@ -38,6 +40,10 @@ type expected struct {
 	series map[string]firstSeries // the asked ids -> their first message that has a series; nil once unknown
 	rows   map[int64]string       // the messages the transaction added -> their Message-IDs
 	stems  map[stemKey]int        // the batch's (sender, stem) pairs -> how many series of the list have them
+
+	// What Revisions and FindSeries ask (expect_series.go); nil once
+	// unknown.
+	index *seriesIndex
 }
 
 // firstSeries is, for a Message-ID, the first of the list's messages
@@ -92,6 +98,25 @@ func (t *writeTx) Expect(ctx context.Context, listID int64, ms []*NewMessage) er
 	if stems == nil {
 		jstems = []byte("[]")
 	}
+	// Ids for the batch's messages and patches (at most), in the same
+	// round trip, unless the transaction has some already (newID).
+	var nm, np int64
+	mkey, pkey := idKey{"messages", listID}, idKey{"patches", 0}
+	if b := t.ids[mkey]; b == nil || len(b.free) == 0 {
+		for _, m := range ms {
+			if m.ListID == listID {
+				nm++
+			}
+		}
+	}
+	if b := t.ids[pkey]; b == nil || len(b.free) == 0 {
+		for _, m := range ms {
+			if m.ListID == listID && m.Kind == core.KindPatch {
+				np++
+			}
+		}
+	}
+	var mids, pids []int64
 	rows, err := t.query(ctx, `WITH ids AS (SELECT json_array_elements_text(CAST(?2 AS json)) AS id),
 		sums AS (SELECT decode(x, 'hex') AS sum FROM json_array_elements_text(CAST(?3 AS json)) AS x),
 		stems AS (SELECT p->>0 AS email, p->>1 AS stem FROM json_array_elements(CAST(?4 AS json)) AS p)
@@ -107,7 +132,12 @@ func (t *writeTx) Expect(ctx context.Context, listID int64, ms []*NewMessage) er
 			WHERE list_id = ?1 AND series_id IS NOT NULL AND message_id IN (SELECT id FROM ids)
 		UNION ALL
 		SELECT 5, s.submitter_email, s.stem, count(*), 0 FROM series s JOIN stems p ON s.submitter_email = p.email AND s.stem = p.stem
-			WHERE s.list_id = ?1 AND s.stem != '' GROUP BY s.submitter_email, s.stem`, listID, string(jids), string(jsums), string(jstems))
+			WHERE s.list_id = ?1 AND s.stem != '' GROUP BY s.submitter_email, s.stem
+		UNION ALL
+		SELECT 6, '', '', nextval(pg_get_serial_sequence('messages', 'id')), 0 FROM generate_series(1, ?5)
+		UNION ALL
+		SELECT 7, '', '', nextval(pg_get_serial_sequence('patches', 'id')), 0 FROM generate_series(1, ?6)`,
+		listID, string(jids), string(jsums), string(jstems), nm, np)
 	if err != nil {
 		return fmt.Errorf("look up messages: %w", err)
 	}
@@ -140,12 +170,32 @@ func (t *writeTx) Expect(ctx context.Context, listID int64, ms []*NewMessage) er
 			}
 		case 5:
 			e.stems[stemKey{key, key2}] = int(v)
+		case 6:
+			mids = append(mids, v)
+		case 7:
+			pids = append(pids, v)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("look up messages: %w", err)
 	}
+	rows.Close()
 	t.expect = e
+	t.addIDs(mkey, mids)
+	t.addIDs(pkey, pids)
+	for _, m := range ms {
+		if m.ListID == listID && m.Clues != nil {
+			threads := []int64{}
+			seen := map[int64]bool{0: true}
+			for _, tid := range e.refs {
+				if !seen[tid] {
+					seen[tid] = true
+					threads = append(threads, tid)
+				}
+			}
+			return t.expectSeries(ctx, e, ms, threads)
+		}
+	}
 	return nil
 }
 
@@ -282,6 +332,7 @@ func (e *expected) merged(into, from int64) {
 	if e == nil {
 		return
 	}
+	e.index.mergedThreads(into, from)
 	for id, tid := range e.refs {
 		if tid == from {
 			e.refs[id] = into

@@ -33,7 +33,9 @@ import (
 //     blocks (writeTx.newID), so their INSERTs are deferred too; a new
 //     message's INSERT waits for its series (held.go), and a patch's or
 //     cover letter's lookup asks what series assembly asks next, as
-//     Revisions asks every clue to an older revision at once;
+//     Revisions asks every clue to an older revision at once; an import
+//     tells the transaction its batch (Expect), whose lookups then come
+//     from two queries for all (expect.go, expect_series.go);
 //   - writers: a write transaction becomes the writer of each list it
 //     writes to, waiting for that list's earlier writer (lockList): what
 //     the store's writers read and decide inside a transaction about one

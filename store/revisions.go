@@ -15,7 +15,16 @@ func (t *writeTx) Revisions(ctx context.Context, listID int64, s *Series, norm, 
 		return nil, err
 	}
 	if t.pg {
-		return t.revisionsPG(ctx, listID, s, norm, commitSubject)
+		x := t.expect.seriesIndex()
+		if r, ok := x.revisions(listID, s, norm, commitSubject); ok {
+			return r, nil
+		}
+		r, err := t.revisionsPG(ctx, listID, s, norm, commitSubject)
+		if err == nil {
+			x.saw(listID, r.ByName)
+			x.saw(listID, r.ByPatchSubject)
+		}
+		return r, err
 	}
 	r := &Revisions{}
 	var err error

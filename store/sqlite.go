@@ -349,14 +349,21 @@ type writeTx struct {
 	// On PostgreSQL, what the transaction knows of the messages an import
 	// said it would add (Expect).
 	expect *expected
-	// On PostgreSQL, the last added message's INSERT, held back (see
+	// On PostgreSQL, the last added messages' INSERTs, held back (see
 	// holdMessage), and the first error of sending one.
-	held       *heldMessage
-	quiet      int
-	releaseErr error
+	held []*heldMessage
+	// On PostgreSQL, the series' INSERTs and UPDATEs held back, in the
+	// order they came (see holdSeries).
+	heldSeries  map[int64]*heldSeries
+	seriesOrder []int64
+	quiet       int
+	releaseErr  error
 }
 
 type listCounts struct{ messages, series int }
+
+// pgThreadRows is the most rows of one INSERT INTO threads (flush).
+const pgThreadRows = 1000
 
 // newThread is a thread created by the transaction: its list, and the
 // root depth it starts with.
@@ -420,13 +427,11 @@ func (t *writeTx) flush(ctx context.Context) error {
 		}
 	}
 	clear(t.uids)
+	var created []any // new threads' rows, in multi-row INSERTs below
 	for tid, d := range t.threads {
 		if nt, ok := t.newThreads[tid]; ok {
 			// As the UPDATE below makes of a new thread's row.
-			if err := t.later(ctx, `INSERT INTO threads(id, list_id, root, root_depth, messages, first_date, last_date, last_uid)
-				VALUES(?, ?, ?, ?, ?, ?, ?, ?)`, tid, nt.list, d.root, d.rootDepth, d.messages, d.first, max(d.last, 0), d.lastUID); err != nil {
-				return fmt.Errorf("new thread: %w", err)
-			}
+			created = append(created, tid, nt.list, d.root, d.rootDepth, d.messages, d.first, max(d.last, 0), d.lastUID)
 			delete(t.newThreads, tid)
 			continue
 		}
@@ -440,6 +445,14 @@ func (t *writeTx) flush(ctx context.Context) error {
 		}
 	}
 	clear(t.threads)
+	for len(created) > 0 {
+		n := min(len(created), 8*pgThreadRows)
+		if err := t.later(ctx, `INSERT INTO threads(id, list_id, root, root_depth, messages, first_date, last_date, last_uid)
+			VALUES `+valueRows(n/8, 8), created[:n]...); err != nil {
+			return fmt.Errorf("new thread: %w", err)
+		}
+		created = created[n:]
+	}
 	for tid, nt := range t.newThreads { // none yet with a message
 		if err := t.later(ctx, `INSERT INTO threads(id, list_id, root, root_depth) VALUES(?, ?, 0, ?)`, tid, nt.list, nt.depth); err != nil {
 			return fmt.Errorf("new thread: %w", err)
@@ -513,6 +526,7 @@ func (t *writeTx) insert(ctx context.Context, table string, list int64, cols str
 // taken, so they grow in commit order as before; the ids a transaction
 // does not use are lost (as a rolled back INSERT's are).
 func (t *writeTx) newID(ctx context.Context, table string, list int64) (int64, error) {
+	defer t.keepHeld()() // sequences only
 	if t.ids == nil {
 		t.ids = map[idKey]*idBlock{}
 	}
@@ -547,6 +561,23 @@ func (t *writeTx) newID(ctx context.Context, table string, list int64) (int64, e
 	id := b.free[0]
 	b.free = b.free[1:]
 	return id, nil
+}
+
+// addIDs gives newID ids of k's table it fetched otherwise (Expect).
+func (t *writeTx) addIDs(k idKey, ids []int64) {
+	if len(ids) == 0 {
+		return
+	}
+	if t.ids == nil {
+		t.ids = map[idKey]*idBlock{}
+	}
+	slices.Sort(ids)
+	b := t.ids[k]
+	if b == nil {
+		b = &idBlock{size: 128} // the next block is of 256
+		t.ids[k] = b
+	}
+	b.free = append(b.free, ids...)
 }
 
 type idKey struct {
@@ -722,6 +753,7 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 			t.newThreads = map[int64]newThread{}
 		}
 		t.newThreads[tid] = newThread{m.ListID, int64(len(ids) - 1)}
+		t.expect.seriesIndex().newThread(m.ListID, tid)
 	} else if tid == 0 {
 		if tid, err = t.insert(ctx, "threads", m.ListID, `list_id, root, root_depth`, m.ListID, 0, len(ids)-1); err != nil {
 			return nil, fmt.Errorf("new thread: %w", err)
@@ -1078,7 +1110,7 @@ func (t *writeTx) SetMessageSeries(ctx context.Context, rowID, seriesID int64, k
 	if seriesID != 0 {
 		sid = seriesID
 	}
-	if h := t.held; h != nil && h.id == rowID {
+	if h := t.heldRow(rowID); h != nil {
 		h.kind, h.series = kind, sid // in its INSERT
 		return nil
 	}
@@ -1171,13 +1203,23 @@ func byIDDesc(list []Series, err error) ([]Series, error) {
 // Series implements Tx.
 func (t *writeTx) Series(ctx context.Context, id int64) (*Series, error) {
 	defer t.keepHeld()() // series only
-	s, err := scanSeries(t.queryRow(ctx, `SELECT `+txSeriesCols+` FROM series s WHERE s.id = ?`, id))
+	x := t.expect.seriesIndex()
+	if r, ok := x.row(id); ok {
+		s := r.s
+		return &s, nil
+	}
+	var list int64
+	var norm string
+	t.releaseSeries(ctx)
+	s, err := scanSeries(scanWith{t.queryRow(ctx, `SELECT s.list_id, s.norm_subject, `+txSeriesCols+` FROM series s WHERE s.id = ?`, id),
+		[]any{&list, &norm}})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("series %d: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("series %d: %w", id, err)
 	}
+	x.sawNamed(list, norm, *s)
 	return s, nil
 }
 
@@ -1187,11 +1229,18 @@ func (t *writeTx) FindSeries(ctx context.Context, q SeriesQuery) ([]Series, erro
 	if err := t.lockList(ctx, q.ListID); err != nil {
 		return nil, err
 	}
-	return byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
+	x := t.expect.seriesIndex()
+	if out, ok := x.findSeries(q); ok {
+		return out, nil
+	}
+	t.releaseSeries(ctx)
+	out, err := byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
 		WHERE s.list_id = ?1 AND s.submitter_email = ?2 AND s.version = ?3 AND s.total = ?4
 		  AND ((?5 != 0 AND s.thread_id = ?5) OR (?5 = 0 AND s.date >= ?6 AND s.date <= ?7))
 		LIMIT 200`,
 		q.ListID, q.Submitter, q.Version, q.Total, q.ThreadID, unixOrZero(q.Since), unixOrZero(q.Until))))
+	x.saw(q.ListID, out)
+	return out, err
 }
 
 // SeriesByStem implements Tx.
@@ -1207,8 +1256,11 @@ func (t *writeTx) SeriesByStem(ctx context.Context, listID int64, submitter, ste
 	if n, ok := t.expect.stemCount(listID, submitter, stem); ok && n == 0 {
 		return nil, nil // asked with the batch (Expect)
 	}
-	return byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
+	t.releaseSeries(ctx)
+	out, err := byIDDesc(collectSeries(t.query(ctx, `SELECT `+txSeriesCols+` FROM series s
 		WHERE s.list_id = ? AND s.stem = ? AND s.stem != '' AND s.submitter_email = ? LIMIT 200`, listID, stem, submitter)))
+	t.expect.seriesIndex().saw(listID, out)
+	return out, err
 }
 
 // findPrevious is Revisions.ByName. Two plain index lookups: a
@@ -1303,17 +1355,22 @@ func (t *writeTx) CreateSeries(ctx context.Context, s *Series, norm, stem string
 	if err := t.lockList(ctx, listID); err != nil {
 		return 0, err
 	}
-	id, err := t.insert(ctx, "series", listID, `list_id, subject, norm_subject, version, status, submitter_name, submitter_email,
-		total, received, message_id, cover_message_id, date, previous, superseded_by, rfc, resend, prefix, change_id, base_commit,
-		thread_id, stem, pull_url, pull_ref`,
-		listID, s.Subject, norm, s.Version, s.Status, s.Submitter.Name, strings.ToLower(s.Submitter.Email), s.Total, s.Received,
-		s.MessageID, s.CoverMessageID, unixOrZero(s.Date), nullID(s.Previous), nullID(s.SupersededBy), s.RFC, s.Resend, s.Prefix,
-		s.ChangeID, s.BaseCommit, s.ThreadID, stem, s.PullURL, s.PullRef)
+	args := []any{listID, s.Subject, norm, s.Version, s.Status, s.Submitter.Name, strings.ToLower(s.Submitter.Email), s.Total,
+		s.Received, s.MessageID, s.CoverMessageID, unixOrZero(s.Date), nullID(s.Previous), nullID(s.SupersededBy), s.RFC, s.Resend,
+		s.Prefix, s.ChangeID, s.BaseCommit, s.ThreadID, stem, s.PullURL, s.PullRef}
+	var id int64
+	var err error
+	if t.pg {
+		id, err = t.holdSeries(ctx, listID, args)
+	} else {
+		id, err = t.insert(ctx, "series", listID, seriesRowCols, args...)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("create series: %w", err)
 	}
 	s.ID = id
 	t.expect.created(listID, strings.ToLower(s.Submitter.Email), stem)
+	t.expect.seriesIndex().createdSeries(listID, s, norm)
 	t.count(listID).series++
 	return id, nil
 }
@@ -1322,11 +1379,16 @@ func (t *writeTx) CreateSeries(ctx context.Context, s *Series, norm, stem string
 // it right as threads merge.
 func (t *writeTx) UpdateSeries(ctx context.Context, s *Series, norm string) error {
 	defer t.keepHeld()() // series only
-	err := t.later(ctx, `UPDATE series SET subject=?, norm_subject=?, status=?, total=?, received=?, message_id=?, cover_message_id=?,
-		date=?, previous=?, superseded_by=?, rfc=?, resend=?, prefix=?, change_id=?, base_commit=?, pull_url=?, pull_ref=?
-		WHERE id = ?`,
-		s.Subject, norm, s.Status, s.Total, s.Received, s.MessageID, s.CoverMessageID, unixOrZero(s.Date), nullID(s.Previous),
-		nullID(s.SupersededBy), s.RFC, s.Resend, s.Prefix, s.ChangeID, s.BaseCommit, s.PullURL, s.PullRef, s.ID)
+	if !t.expect.seriesIndex().updatedSeries(s, norm) {
+		t.expect.index = nil
+	}
+	args := []any{s.Subject, norm, s.Status, s.Total, s.Received, s.MessageID, s.CoverMessageID, unixOrZero(s.Date), nullID(s.Previous),
+		nullID(s.SupersededBy), s.RFC, s.Resend, s.Prefix, s.ChangeID, s.BaseCommit, s.PullURL, s.PullRef, s.ID}
+	if t.pg {
+		t.holdSeriesUpdate(args)
+		return nil
+	}
+	err := t.later(ctx, updateSeriesSQL, args...)
 	if err != nil {
 		return fmt.Errorf("update series: %w", err)
 	}
@@ -1380,7 +1442,7 @@ func (t *writeTx) AddPatch(ctx context.Context, p *Patch, messageRowID int64) er
 	args := []any{p.SeriesID, messageRowID, p.Index, p.Subject, p.CommitSubject, p.Author.Name, p.Author.Email, unixOrZero(p.Date),
 		string(files), p.PatchID, trailers}
 	var err error
-	if h := t.held; h != nil && h.id == messageRowID && h.patch == nil {
+	if h := t.heldRow(messageRowID); h != nil && h.patch == nil {
 		// Its message's INSERT is held: this one goes after it.
 		if p.ID, err = t.quietly(func() (int64, error) { return t.newID(ctx, "patches", 0) }); err == nil {
 			h.patch = append([]any{p.ID}, args...)
@@ -1391,6 +1453,7 @@ func (t *writeTx) AddPatch(ctx context.Context, p *Patch, messageRowID int64) er
 	if err != nil {
 		return fmt.Errorf("add patch: %w", err)
 	}
+	t.expect.seriesIndex().addedPatch(p)
 	return nil
 }
 

@@ -389,11 +389,22 @@ type NewMessage struct {
 	// Structure is the message's MIME structure as kept for IMAP
 	// (archive.Structure), nil for all but big messages.
 	Structure []byte
+	// Clues are, for a patch or a cover letter, what series assembly
+	// will ask the list about when it looks for an older revision
+	// (Tx.Revisions): on PostgreSQL Expect asks about a batch's at once.
+	Clues *SeriesClues
 
 	sum  []byte // sha256 of Raw, set by Prepare
 	zraw []byte // Raw compressed, set by Prepare
 	text string // the search index's text, set by Prepare
 	wire int    // WireSize(Raw), set by Prepare
+}
+
+// SeriesClues are what may identify an older revision of a patch's or a
+// cover letter's series: its normalised subject (as Tx.Revisions is given
+// it), and the message's change-id, commit subject and patch-id.
+type SeriesClues struct {
+	Subject, ChangeID, CommitSubject, PatchID string
 }
 
 // Added is what Tx.AddMessage did with a NewMessage.

@@ -25,6 +25,10 @@
 //   - a transaction's BEGIN goes with its first statement, and statements
 //     given Defer wait for the next one or the COMMIT and go with it, in
 //     one round trip (a pipeline of several Bind/Execute and one Sync);
+//     once pushAt of them wait, they are sent ahead without waiting for
+//     their results (pgconn's pipeline mode), so that the server works
+//     on them while the caller goes on; the next statement reads those
+//     results first, and reports their first error as before;
 //   - a statement without arguments goes in the simple protocol, which
 //     takes several statements at once (the schema's migrations).
 //
@@ -115,8 +119,12 @@ type conn struct {
 	named    int // statements named so far (pw1, pw2 ...)
 
 	queue []pending // deferred statements (Defer), and BEGIN
-	inTx  bool      // in a transaction (BeginTx)
-	begun bool      // its BEGIN was sent
+	// Deferred statements sent ahead (push) whose results are not read
+	// yet, with a zero pending for each Sync, and their pipeline.
+	pushed []pending
+	pipe   *pgconn.Pipeline
+	inTx   bool // in a transaction (BeginTx)
+	begun  bool // its BEGIN was sent
 }
 
 // maxPrepared bounds the server-side statements of one connection: the
@@ -267,6 +275,11 @@ func (c *conn) ExecContext(ctx context.Context, text string, args []driver.Named
 	}
 	if deferred && c.inTx {
 		c.queue = append(c.queue, pending{q: q, p: p})
+		if len(c.queue) >= pushAt {
+			if err := c.push(ctx); err != nil {
+				return nil, err
+			}
+		}
 		return deferredResult{}, nil
 	}
 	rr, mrr, err := c.send(ctx, pending{q: q, p: p})
@@ -285,9 +298,123 @@ func (c *conn) ExecContext(ctx context.Context, text string, args []driver.Named
 	return driver.RowsAffected(tag.RowsAffected()), nil
 }
 
+// pushAt is how many deferred statements wait before they are sent
+// ahead (push); maxPushed bounds those whose results are not read yet.
+const (
+	pushAt    = 32
+	maxPushed = 4096
+)
+
+// push sends the queued statements, and a Sync, without waiting for
+// their results: the next statement (drain) reads them.
+func (c *conn) push(ctx context.Context) error {
+	for _, x := range c.queue {
+		if x.q != nil && x.q.shared && c.prepared[prepKey{x.q, oidString(x.p.oids)}] == nil && len(c.prepared) < maxPrepared {
+			// Preparing it takes the connection: read what was sent.
+			if err := c.drain(); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	if len(c.pushed) >= maxPushed {
+		if err := c.drain(); err != nil {
+			return err
+		}
+	}
+	sts := make([]*prepared, len(c.queue))
+	for i, x := range c.queue {
+		if x.q != nil {
+			st, err := c.statement(ctx, x.q, x.p)
+			if err != nil {
+				return err
+			}
+			sts[i] = st
+		}
+	}
+	if c.pipe == nil {
+		c.pipe = c.pg.StartPipeline(context.Background())
+	}
+	for i, x := range c.queue {
+		switch st := sts[i]; {
+		case x.q == nil:
+			c.pipe.SendQueryParams(x.text, nil, nil, nil, nil)
+		case st != nil:
+			c.pipe.SendQueryStatement(st.sd, x.p.values, x.p.formats, st.formats)
+		default:
+			c.pipe.SendQueryParams(x.q.SQL, x.p.values, x.p.oids, x.p.formats, nil)
+		}
+	}
+	c.pushed = append(append(c.pushed, c.queue...), pending{})
+	c.queue, c.begun = nil, true
+	if err := c.pipe.Sync(); err != nil {
+		c.pipe, c.pushed = nil, nil
+		return retryable(err)
+	}
+	return nil
+}
+
+// drain reads the results of the statements sent ahead (push) and
+// leaves pipeline mode; it returns the first error among them.
+func (c *conn) drain() error {
+	if c.pipe == nil {
+		return nil
+	}
+	var first error
+	i := 0 // the pushed statement whose result comes next
+	fail := func(err error) {
+		if first != nil {
+			return
+		}
+		if i < len(c.pushed) && c.pushed[i].q != nil {
+			first = c.failed(c.pushed[i].q, c.pushed[i].p, err)
+		} else {
+			first = retryable(err)
+		}
+	}
+	toSync := func() { // past the next Sync: the server skips to it after an error
+		for i < len(c.pushed) && (c.pushed[i].q != nil || c.pushed[i].text != "") {
+			i++
+		}
+		i++
+	}
+	for {
+		res, err := c.pipe.GetResults()
+		if err != nil {
+			fail(err)
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) {
+				break // the connection is lost
+			}
+			toSync()
+			continue
+		}
+		if res == nil {
+			break
+		}
+		switch r := res.(type) {
+		case *pgconn.ResultReader:
+			if _, err := r.Close(); err != nil {
+				fail(err)
+			}
+			i++
+		case *pgconn.PipelineSync:
+			toSync()
+		}
+	}
+	if err := c.pipe.Close(); err != nil && first == nil {
+		first = retryable(err)
+	}
+	c.pipe, c.pushed = nil, nil
+	return first
+}
+
 // simple runs text, which may hold several statements, in the simple
 // protocol, after what is queued.
 func (c *conn) simple(ctx context.Context, text string) (driver.Result, error) {
+	if err := c.drain(); err != nil {
+		return nil, err
+	}
 	for _, x := range c.queue {
 		if x.q != nil { // a deferred statement with arguments: first
 			if _, mrr, err := c.send(ctx, pending{}); err != nil {
@@ -357,6 +484,9 @@ type pending struct {
 // zero pending) in one round trip. It returns last's result and, when
 // statements were queued, the reader of them all, to close after it.
 func (c *conn) send(ctx context.Context, last pending) (*pgconn.ResultReader, *pgconn.MultiResultReader, error) {
+	if err := c.drain(); err != nil {
+		return nil, nil, err
+	}
 	if len(c.queue) == 0 && last.q != nil {
 		rr, err := c.run(ctx, last.q, last.p)
 		return rr, nil, err
@@ -558,6 +688,7 @@ func (t tx) Commit() error {
 func (t tx) Rollback() error {
 	c := t.c
 	defer c.endTx()
+	c.drain() // rolled back whatever it says
 	c.queue = nil
 	if !c.begun {
 		return nil
@@ -573,7 +704,12 @@ func (c *conn) abort() {
 	}
 }
 
-func (c *conn) endTx() { c.inTx, c.begun, c.queue = false, false, nil }
+func (c *conn) endTx() {
+	if c.pipe != nil { // a commit that failed before it read them
+		c.pipe.Close()
+	}
+	c.inTx, c.begun, c.queue, c.pipe, c.pushed = false, false, nil, nil, nil
+}
 
 func (c *conn) BeginTx(ctx context.Context, o driver.TxOptions) (driver.Tx, error) {
 	if c.pg.IsClosed() {

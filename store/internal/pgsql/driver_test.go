@@ -221,3 +221,96 @@ func TestDeferred(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPushed: once pushAt deferred statements wait, they are sent ahead
+// (push) and their results read by the next statement or the commit,
+// which report their first error as before.
+func TestPushed(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE t (id BIGINT PRIMARY KEY, s TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	pushed := func() (n int) {
+		sc.Raw(func(dc any) error {
+			n = len(dc.(*conn).pushed)
+			return nil
+		})
+		return n
+	}
+	count := func(q interface {
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}) int {
+		t.Helper()
+		var n int
+		if err := q.QueryRowContext(ctx, `SELECT count(*) FROM t`).Scan(&n); err != nil {
+			t.Fatalf("count: %v", err)
+		}
+		return n
+	}
+	insert := func(tx *sql.Tx, from, n int) {
+		t.Helper()
+		for i := from; i < from+n; i++ {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO t VALUES (?, ?)`, Defer, int64(i), "x"); err != nil {
+				t.Fatalf("insert %d: %v", i, err)
+			}
+		}
+	}
+
+	// Sent ahead, seen by the next query, committed with the rest.
+	tx, err := sc.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	insert(tx, 0, 3*pushAt+5)
+	if n := pushed(); n < 3*pushAt {
+		t.Errorf("%d statements sent ahead, want %d and their Syncs", n, 3*pushAt)
+	}
+	if n := count(tx); n != 3*pushAt+5 {
+		t.Errorf("the transaction sees %d rows, want %d", n, 3*pushAt+5)
+	}
+	if n := pushed(); n != 0 {
+		t.Errorf("%d statements' results not read after a query", n)
+	}
+	insert(tx, 1000, 2*pushAt)
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(db); n != 5*pushAt+5 {
+		t.Errorf("committed %d rows, want %d", n, 5*pushAt+5)
+	}
+
+	// A failure among those sent ahead fails the next statement...
+	var pe *pgconn.PgError
+	tx, _ = sc.BeginTx(ctx, nil)
+	insert(tx, 2000, pushAt/2)
+	insert(tx, 10, 1) // taken
+	insert(tx, 3000, 2*pushAt)
+	if pushed() == 0 {
+		t.Error("nothing sent ahead")
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE t SET s = ? WHERE id = ?`, "w", int64(1)); !errors.As(err, &pe) || pe.Code != "23505" ||
+		!strings.Contains(pe.Detail, "(id)=(10)") {
+		t.Errorf("the statement after a failed one sent ahead: %v", err)
+	}
+	tx.Rollback()
+	// ... or the commit, which then keeps nothing.
+	tx, _ = sc.BeginTx(ctx, nil)
+	insert(tx, 2000, pushAt)
+	insert(tx, 11, 1)
+	if err := tx.Commit(); !errors.As(err, &pe) || pe.Code != "23505" {
+		t.Errorf("Commit() after a failed statement sent ahead = %v", err)
+	}
+	// Rolled back after a push: nothing kept, the connection clean.
+	tx, _ = sc.BeginTx(ctx, nil)
+	insert(tx, 2000, 2*pushAt)
+	tx.Rollback()
+	if n := count(sc); n != 5*pushAt+5 {
+		t.Errorf("%d rows after the failures, want %d", n, 5*pushAt+5)
+	}
+}
