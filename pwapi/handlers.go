@@ -546,7 +546,9 @@ func (h *Handler) patchMbox(w http.ResponseWriter, q *req) {
 	mbox(w, fmt.Sprintf("%d.patch", p.ID), raw, p.Author.Email, m)
 }
 
-// comments are the replies to a message in its thread (at any depth).
+// comments are the replies to a message in its thread, at any depth but
+// not through another patch (a reply to patch 2 is patch 2's comment,
+// not the cover letter's).
 func (h *Handler) comments(w http.ResponseWriter, q *req, list string, threadID int64, root string) {
 	ms, err := h.cfg.Patches.ThreadMessages(q.Context(), []int64{threadID})
 	if err != nil {
@@ -557,7 +559,7 @@ func (h *Handler) comments(w http.ResponseWriter, q *req, list string, threadID 
 	v := h.view(q)
 	out := []commentJSON{}
 	for _, m := range ms { // in arrival order: a parent comes first
-		if !in[m.InReplyTo] || m.MessageID == root {
+		if !in[m.InReplyTo] || m.MessageID == root || m.Kind == core.KindPatch || m.Kind == core.KindCover {
 			continue
 		}
 		in[m.MessageID] = true
