@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"patchwell/review"
 	"patchwell/store"
+	"patchwell/store/pgtest"
 )
 
 // seriesMails is a series of n patches (with a cover letter when cover)
@@ -62,7 +64,14 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir())
+	// PATCHWELL_STORE_BACKEND=postgres runs these on PostgreSQL.
+	var st *store.DB
+	var err error
+	if os.Getenv("PATCHWELL_STORE_BACKEND") == "postgres" {
+		st, err = store.OpenPostgres(ctx, pgtest.URL(t))
+	} else {
+		st, err = store.Open(ctx, t.TempDir())
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
