@@ -68,89 +68,122 @@ func (h *Handler) project(w http.ResponseWriter, q *req) {
 	notFound(w)
 }
 
-// users are the accounts, found by q (in the address or name), as git-pw
-// looks a delegate up; the details of users are for the signed-in.
+// visibleUsers are the accounts the API shows the caller: the
+// maintainers and owners of the lists they may read (who can be
+// delegates, and are shown as each project's maintainers anyway) and
+// themselves; never every account of the site. q filters them by
+// address or name, as git-pw looks a delegate up.
+func (h *Handler) visibleUsers(q *req) ([]store.User, error) {
+	ls, err := h.readableLists(q)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[int64]bool{}
+	var out []store.User
+	add := func(u store.User) {
+		if !seen[u.ID] && !u.Disabled {
+			seen[u.ID] = true
+			out = append(out, u)
+		}
+	}
+	if q.user != nil {
+		add(*q.user)
+	}
+	for _, l := range ls {
+		ms, err := h.cfg.Lists.ListMaintainers(q.Context(), l.Name)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range ms {
+			add(u)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.User) int { return int(a.ID - b.ID) })
+	needle := strings.ToLower(q.URL.Query().Get("q"))
+	return slices.DeleteFunc(out, func(u store.User) bool {
+		return needle != "" && !strings.Contains(strings.ToLower(u.Email), needle) && !strings.Contains(strings.ToLower(u.Name), needle)
+	}), nil
+}
+
+// oneUser is the visible user with the path's id; nil after answering
+// 404 when there is none.
+func (h *Handler) oneUser(w http.ResponseWriter, q *req) *store.User {
+	us, err := h.visibleUsers(q)
+	if err != nil {
+		h.internal(w, q.Request, err)
+		return nil
+	}
+	id := idParam(q.Request, "id")
+	for i := range us {
+		if us[i].ID == id {
+			return &us[i]
+		}
+	}
+	notFound(w)
+	return nil
+}
+
 func (h *Handler) users(w http.ResponseWriter, q *req) {
 	p, ok := pagingOf(q.Request)
 	if !ok {
 		fail(w, http.StatusNotFound, "Invalid page.")
 		return
 	}
-	v := h.view(q)
-	if err := v.loadUsers(); err != nil {
+	us, err := h.visibleUsers(q)
+	if err != nil {
 		h.internal(w, q.Request, err)
 		return
 	}
-	needle := strings.ToLower(q.URL.Query().Get("q"))
+	v := h.view(q)
 	var out []*user
-	n := 0
-	for i := range v.users {
-		u := &v.users[i]
-		if u.Disabled || needle != "" && !strings.Contains(strings.ToLower(u.Email), needle) && !strings.Contains(strings.ToLower(u.Name), needle) {
-			continue
-		}
-		if n >= p.offset() && n <= p.offset()+p.perPage {
-			out = append(out, v.user(u))
-		}
-		n++
+	for i := p.offset(); i < len(us) && i <= p.offset()+p.perPage; i++ {
+		out = append(out, v.user(&us[i]))
 	}
 	page(w, q, p, out)
 }
 
 func (h *Handler) user(w http.ResponseWriter, q *req) {
-	u, err := h.view(q).userByID(idParam(q.Request, "id"))
-	if err != nil {
-		h.internal(w, q.Request, err)
-		return
+	if u := h.oneUser(w, q); u != nil {
+		writeJSON(w, http.StatusOK, h.view(q).user(u))
 	}
-	if u == nil {
-		notFound(w)
-		return
-	}
-	writeJSON(w, http.StatusOK, u)
 }
 
-// people are the users here (see view.person).
+// people are the visible users too: patchwell keeps no table of the
+// people who sent mail (see view.person).
 func (h *Handler) people(w http.ResponseWriter, q *req) {
 	p, ok := pagingOf(q.Request)
 	if !ok {
 		fail(w, http.StatusNotFound, "Invalid page.")
 		return
 	}
-	v := h.view(q)
-	if err := v.loadUsers(); err != nil {
+	us, err := h.visibleUsers(q)
+	if err != nil {
 		h.internal(w, q.Request, err)
 		return
 	}
-	needle := strings.ToLower(q.URL.Query().Get("q"))
+	v := h.view(q)
 	var out []person
-	n := 0
-	for i := range v.users {
-		u := &v.users[i]
-		if u.Disabled || needle != "" && !strings.Contains(strings.ToLower(u.Email), needle) && !strings.Contains(strings.ToLower(u.Name), needle) {
-			continue
+	for i := p.offset(); i < len(us) && i <= p.offset()+p.perPage; i++ {
+		pe, err := v.person(core.Person{Name: us[i].Name, Email: us[i].Email})
+		if err != nil {
+			h.internal(w, q.Request, err)
+			return
 		}
-		if n >= p.offset() && n <= p.offset()+p.perPage {
-			pe, _ := v.person(core.Person{Name: u.Name, Email: u.Email})
-			out = append(out, pe)
-		}
-		n++
+		out = append(out, pe)
 	}
 	page(w, q, p, out)
 }
 
 func (h *Handler) person(w http.ResponseWriter, q *req) {
-	v := h.view(q)
-	u, err := v.userByID(idParam(q.Request, "id"))
+	u := h.oneUser(w, q)
+	if u == nil {
+		return
+	}
+	pe, err := h.view(q).person(core.Person{Name: u.Name, Email: u.Email})
 	if err != nil {
 		h.internal(w, q.Request, err)
 		return
 	}
-	if u == nil {
-		notFound(w)
-		return
-	}
-	pe, _ := v.person(core.Person{Name: strings.TrimSpace(u.FirstName + " " + u.LastName), Email: u.Email})
 	writeJSON(w, http.StatusOK, pe)
 }
 

@@ -555,6 +555,33 @@ func TestUsersAndComments(t *testing.T) {
 	if len(us) != 1 || us[0]["username"] != "maint@example.org" || us[0]["first_name"] != "Maint" || us[0]["id"].(float64) != float64(e.users["maint"]) {
 		t.Errorf("users?q=maint = %v", us)
 	}
+	// Only maintainers of readable lists, and the caller: not every account.
+	names := func(who, path string) []string {
+		var out []string
+		for _, u := range decode[[]map[string]any](t, e.get(path, who)) {
+			out = append(out, u["email"].(string))
+		}
+		return out
+	}
+	for _, c := range []struct {
+		who, path string
+		want      []string
+	}{
+		{"", "/api/1.2/users/", []string{"maint@example.org"}},
+		{"reader", "/api/1.2/users/", []string{"maint@example.org", "reader@example.org"}},
+		{"", "/api/1.2/people/", []string{"maint@example.org"}},
+		{"", "/api/1.2/users/?q=reader", nil},
+	} {
+		if got := names(c.who, c.path); !slices.Equal(got, c.want) {
+			t.Errorf("%q %s = %v, want %v", c.who, c.path, got, c.want)
+		}
+	}
+	if r := e.get(fmt.Sprintf("/api/1.2/users/%d/", e.users["reader"]), ""); r.code != 404 {
+		t.Errorf("another account's user detail, anonymous: %d", r.code)
+	}
+	if r := e.get(fmt.Sprintf("/api/1.2/users/%d/", e.users["reader"]), "reader"); r.code != 200 {
+		t.Errorf("own user detail: %d", r.code)
+	}
 	// A reply to a patch is its comment.
 	in := review.NewIngester(e.st, review.Config{Log: slog.New(slog.DiscardHandler)})
 	defer in.Close()
