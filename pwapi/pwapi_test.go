@@ -204,7 +204,7 @@ func TestPatchShapes(t *testing.T) {
 		t.Errorf("first patch = %v", first)
 	}
 	proj := first["project"].(map[string]any)
-	if proj["link_name"] != "pub" || proj["list_email"] != "pub@lists.example.org" || proj["list_id"] != "pub.pw.example" ||
+	if proj["link_name"] != "pub" || proj["list_email"] != "pub@lists.example.org" || proj["list_id"] != "pub.lists.example.org" ||
 		len(proj["maintainers"].([]any)) != 1 {
 		t.Errorf("project = %v", proj)
 	}

@@ -249,16 +249,12 @@ func (v *view) project(l *store.List) (*project, error) {
 	if err != nil {
 		return nil, err
 	}
-	host := strings.TrimPrefix(strings.TrimPrefix(v.q.site, "http://"), "https://")
-	if h, _, ok := strings.Cut(host, ":"); ok {
-		host = h
-	}
 	p := &project{ID: l.ID, URL: fmt.Sprintf("%s/projects/%d/", v.q.base, l.ID), Name: l.Name, LinkName: l.Name,
-		ListID: l.Name + "." + host, ListEmail: l.Name + "@" + v.h.cfg.Domain,
+		ListID: l.Name + "." + v.h.cfg.Domain, ListEmail: l.Name + "@" + v.h.cfg.Domain,
 		WebURL: v.q.site + "/" + url.PathEscape(l.Name) + "/", Maintainers: []user{},
 		ListArchiveURL: v.q.site + "/" + url.PathEscape(l.Name) + "/", ListArchiveURLFormat: v.q.site + "/" + url.PathEscape(l.Name) + "/{}/"}
 	if v.h.cfg.Domain == "" {
-		p.ListEmail = l.Name
+		p.ListID, p.ListEmail = l.Name, l.Name
 	}
 	for i := range ms {
 		p.Maintainers = append(p.Maintainers, *v.user(&ms[i]))
