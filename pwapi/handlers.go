@@ -512,7 +512,8 @@ func (h *Handler) updatePatch(w http.ResponseWriter, q *req) {
 	if q.user != nil {
 		uid = q.user.ID
 	}
-	if err := h.cfg.Patches.UpdatePatch(q.Context(), p.ID, u, uid, h.cfg.Now()); err != nil {
+	change, err := h.cfg.Patches.UpdatePatch(q.Context(), p.ID, u, uid, h.cfg.Now())
+	if err != nil {
 		if errors.Is(err, store.ErrInvalid) {
 			fail(w, http.StatusBadRequest, err.Error())
 			return
@@ -521,6 +522,13 @@ func (h *Handler) updatePatch(w http.ResponseWriter, q *req) {
 		return
 	}
 	h.cfg.Log.Info("patch updated", "patch", p.ID, "list", p.List, "user", uid)
+	if change != nil && h.cfg.Notify != nil {
+		if se, err := h.cfg.Series.Series(q.Context(), p.SeriesID); err != nil {
+			h.cfg.Log.Error("webhook event", "event", "series.status_changed", "series", p.SeriesID, "err", err)
+		} else if err := h.cfg.Notify.StatusChanged(q.Context(), se, change); err != nil {
+			h.cfg.Log.Error("webhook event", "event", "series.status_changed", "series", p.SeriesID, "err", err)
+		}
+	}
 	np, err := h.cfg.Patches.TrackedPatch(q.Context(), p.ID)
 	if err != nil {
 		h.internal(w, q.Request, err)
@@ -711,6 +719,13 @@ func (h *Handler) postCheck(w http.ResponseWriter, q *req) {
 		return
 	}
 	h.cfg.Log.Info("check posted", "patch", p.ID, "series", p.SeriesID, "context", c.Context, "state", c.State)
+	if h.cfg.Notify != nil {
+		if se, err := h.cfg.Series.Series(q.Context(), p.SeriesID); err != nil {
+			h.cfg.Log.Error("webhook event", "event", "check.created", "series", p.SeriesID, "err", err)
+		} else if err := h.cfg.Notify.CheckCreated(q.Context(), se, c); err != nil {
+			h.cfg.Log.Error("webhook event", "event", "check.created", "series", p.SeriesID, "err", err)
+		}
+	}
 	v := h.view(q)
 	out := v.check(fmt.Sprintf("%s/patches/%d/", q.base, p.ID), c)
 	out.User = v.user(q.user)

@@ -40,7 +40,7 @@ type Lists interface {
 type Patches interface {
 	TrackedPatches(ctx context.Context, f store.PatchFilter) ([]store.TrackedPatch, error)
 	TrackedPatch(ctx context.Context, id int64) (*store.TrackedPatch, error)
-	UpdatePatch(ctx context.Context, id int64, u store.PatchUpdate, userID int64, at time.Time) error
+	UpdatePatch(ctx context.Context, id int64, u store.PatchUpdate, userID int64, at time.Time) (*store.StatusChange, error)
 	Raw(ctx context.Context, list, messageID string) ([]byte, error)
 	ThreadMessages(ctx context.Context, threadIDs []int64) ([]store.Message, error)
 }
@@ -75,8 +75,15 @@ type Users interface {
 	Users(ctx context.Context) ([]store.User, error)
 }
 
-// Config is what the API is built from; every field but Log and BaseURL
-// is required.
+// Notifier hears of the changes the API makes, as the web's routes tell
+// it (webhook.Dispatcher).
+type Notifier interface {
+	StatusChanged(ctx context.Context, s *store.Series, c *store.StatusChange) error
+	CheckCreated(ctx context.Context, s *store.Series, c *store.Check) error
+}
+
+// Config is what the API is built from; every field but Log, BaseURL,
+// Domain and Notify is required.
 type Config struct {
 	Lists   Lists
 	Patches Patches
@@ -85,6 +92,7 @@ type Config struct {
 	Mbox    Mboxer
 	Tokens  Tokens
 	Users   Users
+	Notify  Notifier // nil: nobody is told
 	// BaseURL is the site's address for absolute links ("": each
 	// request's Host).
 	BaseURL string

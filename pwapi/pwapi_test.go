@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,7 +54,34 @@ func seriesMails(list, tag, title, from string, n int, cover bool) [][]byte {
 	return out
 }
 
+// notes records the events the API tells.
+type notes struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (n *notes) StatusChanged(ctx context.Context, s *store.Series, c *store.StatusChange) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.events = append(n.events, fmt.Sprintf("status %d %s->%s", s.ID, c.From, c.To))
+	return nil
+}
+
+func (n *notes) CheckCreated(ctx context.Context, s *store.Series, c *store.Check) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.events = append(n.events, fmt.Sprintf("check %d/%d %s %s", s.ID, c.PatchIndex, c.Context, c.State))
+	return nil
+}
+
+func (n *notes) all() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.events)
+}
+
 type env struct {
+	notes  *notes
 	t      *testing.T
 	st     *store.DB
 	srv    *httptest.Server
@@ -94,7 +122,7 @@ func newEnv(t *testing.T) *env {
 	post("sec", seriesMails("sec", "s", "Close the hole", "Ann Dev <ann@example.org>", 1, false))
 	in.Close()
 	acc := review.NewAccounts(st, review.Argon2Params{Memory: 64, Time: 1, Threads: 1})
-	e := &env{t: t, st: st, tokens: map[string]string{}, users: map[string]int64{}}
+	e := &env{t: t, st: st, tokens: map[string]string{}, users: map[string]int64{}, notes: &notes{}}
 	for _, u := range []struct {
 		name  string
 		admin bool
@@ -117,7 +145,7 @@ func newEnv(t *testing.T) *env {
 		}
 	}
 	svc := review.NewService(st)
-	h := New(Config{Lists: st, Patches: st, Series: st, Checks: st, Mbox: svc, Tokens: acc, Users: st,
+	h := New(Config{Lists: st, Patches: st, Series: st, Checks: st, Mbox: svc, Tokens: acc, Users: st, Notify: e.notes,
 		Domain: "lists.example.org", BaseURL: "http://pw.example", Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	mux := http.NewServeMux()
 	for _, p := range Patterns() {
@@ -464,6 +492,9 @@ func TestUpdateAndSeriesFollow(t *testing.T) {
 	if s := status(1); s != store.StatusApplied {
 		t.Errorf("all accepted with commits: series %s, want applied", s)
 	}
+	if got := e.notes.all(); !slices.Equal(got, []string{"status 1 proposed->applied"}) {
+		t.Errorf("events = %q", got)
+	}
 	h, err := e.st.StatusHistory(ctx, 1)
 	if err != nil || len(h) != 1 || h[0].To != store.StatusApplied || h[0].User == nil || h[0].User.Email != "maint@example.org" {
 		t.Errorf("history = %+v %v", h, err)
@@ -526,6 +557,9 @@ func TestChecks(t *testing.T) {
 	if err != nil || len(cs) != 1 || cs[0].PatchIndex != 2 || cs[0].Context != "snowpatch" || cs[0].State != "warning" ||
 		cs[0].URL != "https://ci.example/2" || cs[0].Description != "sparse: 2 warnings" {
 		t.Fatalf("store checks = %+v %v", cs, err)
+	}
+	if got := e.notes.all(); !slices.Equal(got, []string{"check 1/2 snowpatch pending", "check 1/2 snowpatch warning"}) {
+		t.Errorf("events = %q", got)
 	}
 	// A series-wide check applies to every patch.
 	if _, err := e.st.SetCheck(ctx, &store.Check{SeriesID: 1, Context: "build", State: store.CheckSuccess}); err != nil {

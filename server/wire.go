@@ -81,13 +81,14 @@ var (
 	_ submit.Repos           = (*store.DB)(nil)
 	_ b4send.Keys            = (*store.DB)(nil)
 
-	_ pwapi.Lists   = (*store.DB)(nil)
-	_ pwapi.Patches = (*store.DB)(nil)
-	_ pwapi.Series  = (*store.DB)(nil)
-	_ pwapi.Checks  = (*store.DB)(nil)
-	_ pwapi.Users   = (*store.DB)(nil)
-	_ pwapi.Mboxer  = (*review.Service)(nil)
-	_ pwapi.Tokens  = (*review.Accounts)(nil)
+	_ pwapi.Lists    = (*store.DB)(nil)
+	_ pwapi.Patches  = (*store.DB)(nil)
+	_ pwapi.Series   = (*store.DB)(nil)
+	_ pwapi.Checks   = (*store.DB)(nil)
+	_ pwapi.Users    = (*store.DB)(nil)
+	_ pwapi.Mboxer   = (*review.Service)(nil)
+	_ pwapi.Tokens   = (*review.Accounts)(nil)
+	_ pwapi.Notifier = (*webhook.Dispatcher)(nil)
 
 	_ b4send.Poster    = (*review.Ingester)(nil)
 	_ b4send.Lists     = b4Lists{}

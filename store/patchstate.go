@@ -224,29 +224,29 @@ type PatchUpdate struct {
 // UpdatePatch changes a patch's state, delegate, archived flag or commit
 // reference on behalf of userID. When the state change leaves every patch
 // of the series accepted, the series follows (recorded in its history as
-// userID's change): applied when each patch has a commit reference,
-// approved otherwise.
-func (s *DB) UpdatePatch(ctx context.Context, id int64, u PatchUpdate, userID int64, at time.Time) error {
+// userID's change, returned): applied when each patch has a commit
+// reference, approved otherwise.
+func (s *DB) UpdatePatch(ctx context.Context, id int64, u PatchUpdate, userID int64, at time.Time) (*StatusChange, error) {
 	if u.State != nil && !ValidPatchState(*u.State) {
-		return fmt.Errorf("%w: state %q (one of %s)", ErrInvalid, *u.State, strings.Join(PatchStates, ", "))
+		return nil, fmt.Errorf("%w: state %q (one of %s)", ErrInvalid, *u.State, strings.Join(PatchStates, ", "))
 	}
 	if u.CommitRef != nil && len(*u.CommitRef) > 255 {
-		return fmt.Errorf("%w: commit_ref longer than 255 bytes", ErrInvalid)
+		return nil, fmt.Errorf("%w: commit_ref longer than 255 bytes", ErrInvalid)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tx, err := s.beginWrite(ctx)
 	if err != nil {
-		return fmt.Errorf("update patch: %w", err)
+		return nil, fmt.Errorf("update patch: %w", err)
 	}
 	defer tx.Rollback()
 	var seriesID, listID int64
 	if err := tx.QueryRowContext(ctx, `SELECT p.series_id, s.list_id FROM patches p JOIN series s ON s.id = p.series_id WHERE p.id = ?`, id).
 		Scan(&seriesID, &listID); err != nil {
-		return userErr(err, fmt.Sprintf("patch %d", id))
+		return nil, userErr(err, fmt.Sprintf("patch %d", id))
 	}
 	if err := s.lockLists(ctx, tx, lockKey(listID)); err != nil {
-		return fmt.Errorf("update patch: %w", err)
+		return nil, fmt.Errorf("update patch: %w", err)
 	}
 	set := func(col string, v any) error {
 		_, err := tx.ExecContext(ctx, `UPDATE patches SET `+col+` = ? WHERE id = ?`, v, id)
@@ -265,22 +265,23 @@ func (s *DB) UpdatePatch(ctx context.Context, id int64, u PatchUpdate, userID in
 		err = set("commit_ref", *u.CommitRef)
 	}
 	if err != nil {
-		return fmt.Errorf("update patch: %w", err)
+		return nil, fmt.Errorf("update patch: %w", err)
 	}
+	var change *StatusChange
 	if u.State != nil && *u.State == "accepted" {
-		if err := seriesFollows(ctx, tx, seriesID, userID, at); err != nil {
-			return err
+		if change, err = seriesFollows(ctx, tx, seriesID, userID, at); err != nil {
+			return nil, err
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("update patch: %w", err)
+		return nil, fmt.Errorf("update patch: %w", err)
 	}
-	return nil
+	return change, nil
 }
 
 // seriesFollows sets the series' status when all its patches are
-// accepted (see UpdatePatch).
-func seriesFollows(ctx context.Context, tx *sql.Tx, seriesID, userID int64, at time.Time) error {
+// accepted (see UpdatePatch); nil when it does not change.
+func seriesFollows(ctx context.Context, tx *sql.Tx, seriesID, userID int64, at time.Time) (*StatusChange, error) {
 	var status string
 	var total, received, accepted, refs int
 	err := tx.QueryRowContext(ctx, `SELECT s.status, s.total, s.received,
@@ -288,20 +289,19 @@ func seriesFollows(ctx context.Context, tx *sql.Tx, seriesID, userID int64, at t
 		(SELECT COUNT(*) FROM patches p WHERE p.series_id = s.id AND p.commit_ref != '')
 		FROM series s WHERE s.id = ?`, seriesID).Scan(&status, &total, &received, &accepted, &refs)
 	if err != nil {
-		return fmt.Errorf("update patch: %w", err)
+		return nil, fmt.Errorf("update patch: %w", err)
 	}
 	if received < total || accepted < received {
-		return nil
+		return nil, nil
 	}
 	to := StatusApproved
 	if refs == received {
 		to = StatusApplied
 	}
 	if status == to || status == StatusApplied {
-		return nil
+		return nil, nil
 	}
-	_, err = setStatusTx(ctx, tx, seriesID, status, to, userID, "all patches accepted", at)
-	return err
+	return setStatusTx(ctx, tx, seriesID, status, to, userID, "all patches accepted", at)
 }
 
 // ListMaintainers returns the users with a role on a list (owners and
