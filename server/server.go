@@ -28,6 +28,7 @@ import (
 	"patchwell/mailauth"
 	"patchwell/metrics"
 	"patchwell/outbound"
+	"patchwell/pwapi"
 	"patchwell/review"
 	"patchwell/smtpd"
 	"patchwell/store"
@@ -253,6 +254,13 @@ func (s *Server) build(ctx context.Context) error {
 			bcfg.DMARCPolicy = func(ctx context.Context, domain string) (string, error) { return mailauth.DMARCPolicy(ctx, domain, o) }
 		}
 		mux.Handle("/_b4_submit", s.mets.Instrument("/_b4_submit", b4send.New(st, s.in, b4Lists{st, listSrv}, queue, bcfg)))
+		// patchwork's REST API (git-pw, pwclient, snowpatch), beside /api/v1/.
+		pw := pwapi.New(pwapi.Config{Lists: st, Patches: st, Series: st, Checks: st, Mbox: svc, Tokens: acc, Users: st, Notify: s.hooks,
+			BaseURL: pageURL, Domain: cfg.Domain, Log: log.With("proto", "pwapi")})
+		pwh := s.mets.Instrument("/api/1.x/", pw)
+		for _, p := range pwapi.Patterns() {
+			mux.Handle(p, pwh)
+		}
 		mux.Handle("/", h)
 		s.web = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	}

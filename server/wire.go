@@ -12,6 +12,7 @@ import (
 	"patchwell/lists"
 	"patchwell/mailauth"
 	"patchwell/outbound"
+	"patchwell/pwapi"
 	"patchwell/review"
 	"patchwell/smtpd"
 	"patchwell/store"
@@ -79,6 +80,15 @@ var (
 	_ submit.Store           = (*store.DB)(nil)
 	_ submit.Repos           = (*store.DB)(nil)
 	_ b4send.Keys            = (*store.DB)(nil)
+
+	_ pwapi.Lists    = (*store.DB)(nil)
+	_ pwapi.Patches  = (*store.DB)(nil)
+	_ pwapi.Series   = (*store.DB)(nil)
+	_ pwapi.Checks   = (*store.DB)(nil)
+	_ pwapi.Users    = (*store.DB)(nil)
+	_ pwapi.Mboxer   = (*review.Service)(nil)
+	_ pwapi.Tokens   = (*review.Accounts)(nil)
+	_ pwapi.Notifier = (*webhook.Dispatcher)(nil)
 
 	_ b4send.Poster    = (*review.Ingester)(nil)
 	_ b4send.Lists     = b4Lists{}

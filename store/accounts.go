@@ -493,26 +493,18 @@ func (s *DB) SetSeriesStatus(ctx context.Context, seriesID int64, status string,
 	if from == status {
 		return nil, fmt.Errorf("%w: series %d is already %s", ErrConflict, seriesID, status)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE series SET status = ? WHERE id = ?`, status, seriesID); err != nil {
-		return nil, fmt.Errorf("set status: %w", err)
-	}
-	c := StatusChange{SeriesID: seriesID, From: from, To: status, UserID: userID, At: at.Truncate(time.Second).UTC(), Comment: comment}
-	err = tx.QueryRowContext(ctx, `INSERT INTO status_history(series_id, from_status, to_status, user_id, at, comment) VALUES(?,?,?,?,?,?) RETURNING id`,
-		seriesID, from, status, nullID(userID), c.At.Unix(), comment).Scan(&c.ID)
+	c, err := setStatusTx(ctx, tx, seriesID, from, status, userID, comment, at)
 	if err != nil {
-		return nil, fmt.Errorf("set status: %w", err)
+		return nil, err
 	}
-	if userID != 0 {
-		var p core.Person
-		if err := tx.QueryRowContext(ctx, `SELECT name, email FROM users WHERE id = ?`, userID).Scan(&p.Name, &p.Email); err != nil {
-			return nil, userErr(err, "user")
-		}
-		c.User = &p
+	// Its patches follow the series (patchwork's per-patch state).
+	if _, err := tx.ExecContext(ctx, `UPDATE patches SET state = '' WHERE series_id = ?`, seriesID); err != nil {
+		return nil, fmt.Errorf("set status: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("set status: %w", err)
 	}
-	return &c, nil
+	return c, nil
 }
 
 // StatusHistory implements Store.
@@ -738,4 +730,26 @@ func (s *DB) MessageLists(ctx context.Context, messageID string) ([]string, erro
 		err = fmt.Errorf("message %q: %w", messageID, ErrNotFound)
 	}
 	return names, err
+}
+
+// setStatusTx changes a series' status from from to status in tx (which
+// holds its list's writer lock) and records the change.
+func setStatusTx(ctx context.Context, tx *sql.Tx, seriesID int64, from, status string, userID int64, comment string, at time.Time) (*StatusChange, error) {
+	if _, err := tx.ExecContext(ctx, `UPDATE series SET status = ? WHERE id = ?`, status, seriesID); err != nil {
+		return nil, fmt.Errorf("set status: %w", err)
+	}
+	c := StatusChange{SeriesID: seriesID, From: from, To: status, UserID: userID, At: at.Truncate(time.Second).UTC(), Comment: comment}
+	err := tx.QueryRowContext(ctx, `INSERT INTO status_history(series_id, from_status, to_status, user_id, at, comment) VALUES(?,?,?,?,?,?) RETURNING id`,
+		seriesID, from, status, nullID(userID), c.At.Unix(), comment).Scan(&c.ID)
+	if err != nil {
+		return nil, fmt.Errorf("set status: %w", err)
+	}
+	if userID != 0 {
+		var p core.Person
+		if err := tx.QueryRowContext(ctx, `SELECT name, email FROM users WHERE id = ?`, userID).Scan(&p.Name, &p.Email); err != nil {
+			return nil, userErr(err, "user")
+		}
+		c.User = &p
+	}
+	return &c, nil
 }

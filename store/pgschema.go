@@ -506,4 +506,12 @@ CREATE TABLE message_sigs (
 );
 CREATE INDEX message_sigs_identity ON message_sigs(identity);
 `,
+	// patchwork's per-patch state (the patchwork-compatible API, pwapi):
+	// state '' follows the series' status; delegate is a user id (0: none).
+	`
+ALTER TABLE patches ADD COLUMN state TEXT NOT NULL DEFAULT '';
+ALTER TABLE patches ADD COLUMN delegate BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE patches ADD COLUMN archived BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE patches ADD COLUMN commit_ref TEXT NOT NULL DEFAULT '';
+`,
 }

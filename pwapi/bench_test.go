@@ -1,0 +1,82 @@
+package pwapi_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"patchwell/archive"
+	"patchwell/internal/testcorpus"
+	"patchwell/pwapi"
+	"patchwell/review"
+	"patchwell/store"
+)
+
+// BenchmarkPatchList is git-pw's and snowpatch's most frequent request,
+// GET /api/1.2/patches/?project=bench&per_page=100 (and the states git
+// pw patch list asks by default, and a later page), through the whole
+// handler over the 20,000-message bench corpus in list "bench": from
+// PATCHWELL_BENCH_DATA when set (a data directory holding it, imported
+// there on the first run), else imported into a temporary directory.
+//
+//	PATCHWELL_BENCH_DATA=/tmp/pw-bench go test -run '^$' -bench PatchList ./pwapi
+func BenchmarkPatchList(b *testing.B) {
+	ctx := context.Background()
+	dir := os.Getenv("PATCHWELL_BENCH_DATA")
+	if dir == "" {
+		testcorpus.Path(b, "bench/git-20k.mbox.gz")
+		dir = b.TempDir()
+	}
+	st, err := store.Open(ctx, dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.List(ctx, "bench"); err != nil {
+		if _, err := st.CreateList(ctx, store.List{Name: "bench"}); err != nil {
+			b.Fatal(err)
+		}
+		corpus, _ := testcorpus.Find()
+		src, err := archive.OpenSource(filepath.Join(corpus, "bench", "git-20k.mbox.gz"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		in := review.NewIngester(st, review.Config{Log: slog.New(slog.DiscardHandler)})
+		_, err = in.Import(ctx, "bench", src)
+		src.Close()
+		in.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	acc := review.NewAccounts(st, review.DefaultArgon2)
+	h := pwapi.New(pwapi.Config{Lists: st, Patches: st, Series: st, Checks: st, Mbox: review.NewService(st), Tokens: acc, Users: st,
+		Domain: "bench.example"})
+	for _, c := range []struct{ name, path string }{
+		{"per_page=100", "/api/1.2/patches/?project=bench&per_page=100"},
+		{"git-pw-default", "/api/1.2/patches/?project=bench&state=under-review&state=new&archived=false&page=1&per_page=100&order=-date"},
+		{"page=30", "/api/1.2/patches/?project=bench&per_page=100&page=30"},
+		{"series", "/api/1.2/series/?project=bench&per_page=100"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, c.path, nil))
+				if rec.Code != 200 || rec.Body.Len() < 1000 {
+					b.Fatalf("GET %s = %d %.300s", c.path, rec.Code, rec.Body)
+				}
+			}
+		})
+	}
+	n, err := st.TrackedPatches(ctx, store.PatchFilter{Lists: []string{"bench"}, Limit: 100000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Log(fmt.Sprintf("%d patches in list bench", len(n)))
+}
