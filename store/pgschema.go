@@ -506,7 +506,7 @@ CREATE TABLE message_sigs (
 );
 CREATE INDEX message_sigs_identity ON message_sigs(identity);
 `,
-	// patchwork's per-patch state (the patchwork-compatible API, pwapi):
+	// 11 (SQLite 22): patchwork's per-patch state (the patchwork-compatible API, pwapi):
 	// state '' follows the series' status; delegate is a user id (0: none).
 	`
 ALTER TABLE patches ADD COLUMN state TEXT NOT NULL DEFAULT '';
