@@ -714,8 +714,9 @@ func TestSizeBoundary(t *testing.T) {
 }
 
 // sentAsData reports whether raw (as delivered, LF line ends) appears in
-// wire as one complete DATA body with CRLF line ends, dot-stuffed or not
-// where go-smtp allows either, and followed by the <CR><LF>.<CR><LF> end.
+// wire as one complete DATA body, each line ending in CRLF or a bare LF
+// (taken as a line end, see fromCRLF), dot-stuffed or not where go-smtp
+// and fromCRLF allow either, and followed by the <CR><LF>.<CR><LF> end.
 // It is the fuzz oracle that catches a dot reader which hides bytes.
 func sentAsData(wire, raw []byte) bool {
 	var lines [][]byte
@@ -725,6 +726,19 @@ func sentAsData(wire, raw []byte) bool {
 		}
 		lines = bytes.Split(raw[:len(raw)-1], []byte("\n"))
 	}
+	// sent is the length of line l as it starts wire[p:] (stuffed or
+	// not, either line end), 0 when it does not.
+	sent := func(p int, l []byte) int {
+		for _, end := range []string{"\r\n", "\n"} {
+			switch {
+			case bytes.HasPrefix(wire[p:], append(append([]byte("."), l...), end...)):
+				return len(l) + 1 + len(end)
+			case (len(l) == 0 || l[0] != '.') && bytes.HasPrefix(wire[p:], append(append([]byte(nil), l...), end...)):
+				return len(l) + len(end)
+			}
+		}
+		return 0
+	}
 	for start := 0; start <= len(wire); start++ {
 		// The body starts after a command line, which go-smtp (through
 		// net/textproto) ends at any LF.
@@ -733,18 +747,12 @@ func sentAsData(wire, raw []byte) bool {
 		}
 		p, ok := start, true
 		for _, l := range lines {
-			switch {
-			case bytes.HasPrefix(wire[p:], append(append([]byte("."), l...), '\r', '\n')):
-				p += len(l) + 3
-			case len(l) > 0 && l[0] != '.' && bytes.HasPrefix(wire[p:], append(append([]byte(nil), l...), '\r', '\n')),
-				len(l) == 0 && bytes.HasPrefix(wire[p:], []byte("\r\n")):
-				p += len(l) + 2
-			default:
+			n := sent(p, l)
+			if n == 0 {
 				ok = false
-			}
-			if !ok {
 				break
 			}
+			p += n
 		}
 		if ok && bytes.HasPrefix(wire[p:], []byte(".\r\n")) {
 			return true
@@ -764,6 +772,11 @@ func TestSentAsData(t *testing.T) {
 		{"DATA\r\nline\r\n.\rhidden\r\n.\r\n", "line\nhidden\n", false},
 		{"DATA\r\nx\r\r\n.\r\n", "x\n", false},
 		{"DATA\r\n.a\r\n.\r\n", ".a\n", false},
+		// A bare LF ends a line; a leading dot after it is stuffing too.
+		{"DATA\n\n\r\n.\r\n", "\n\n", true},
+		{"DATA\r\na\nb\r\n.\r\n", "a\nb\n", true},
+		{"DATA\r\na\n..b\n.\r\n", "a\n.b\n", true},
+		{"DATA\r\na\n.b\n.\r\n", "a\n.b\n", false},
 	} {
 		if got := sentAsData([]byte(tc.wire), []byte(tc.raw)); got != tc.want {
 			t.Errorf("sentAsData(%q, %q) = %v", tc.wire, tc.raw, got)
