@@ -57,6 +57,15 @@ func TestSignInAndStatusInBrowser(t *testing.T) {
 			t.Fatalf("browser: %s: %v", what, err)
 		}
 	}
+	// follow runs an action that leads to another page and waits for it
+	// to load (the page it leaves may have what the next one is
+	// recognised by).
+	follow := func(what string, a chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if _, err := chromedp.RunResponse(ctx, a); err != nil {
+			t.Fatalf("browser: %s: %v", what, err)
+		}
+	}
 	text := func(sel chromedp.CSS) string {
 		t.Helper()
 		s, err := chromedp.Run(ctx, chromedp.Text(sel))
@@ -70,11 +79,11 @@ func TestSignInAndStatusInBrowser(t *testing.T) {
 	step("open the sign-in form", chromedp.Navigate(base+"/signin?next="+fmt.Sprintf("/series/%d/", id)))
 	step("type the address", chromedp.SendKeys(chromedp.CSS(`input[name="email"]`), "maint@example.org"))
 	step("type the password", chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "correct horse battery"))
-	step("sign in", chromedp.Click(chromedp.CSS(`form[action="/signin"] button`)))
+	follow("sign in", chromedp.Click(chromedp.CSS(`form[action="/signin"] button`)))
 	step("see the status form", chromedp.WaitVisible(chromedp.CSS(`form.status-form`)))
 	step("choose approved", chromedp.SetValue(chromedp.CSS(`select[name="status"]`), "approved"))
 	step("type a comment", chromedp.SendKeys(chromedp.CSS(`input[name="comment"]`), "ship it <b>now</b>"))
-	step("change the status", chromedp.Click(chromedp.CSS(`form.status-form button`)))
+	follow("change the status", chromedp.Click(chromedp.CSS(`form.status-form button`)))
 	step("see the history", chromedp.WaitVisible(chromedp.CSS(`ol.history li`)))
 	history := text("ol.history")
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
