@@ -838,6 +838,20 @@ func (h *Handler) seriesPage(q *req, lists []string, p paging, keep func(*store.
 }
 
 func (h *Handler) seriesList(w http.ResponseWriter, q *req) {
+	qs := q.URL.Query()
+	name, subs := strings.ToLower(qs.Get("q")), qs["submitter"]
+	listSeries(h, w, q, func(se *store.Series) bool {
+		if name != "" && !strings.Contains(strings.ToLower(se.Subject), name) {
+			return false
+		}
+		return len(subs) == 0 || slices.ContainsFunc(subs, func(s string) bool { return strings.EqualFold(s, se.Submitter.Email) })
+	}, h.seriesJSON)
+}
+
+// listSeries answers a paged listing of the series of the project asked
+// for (all readable ones when none) that keep says to, each as shape
+// makes it: /series/ and /covers/.
+func listSeries[T any](h *Handler, w http.ResponseWriter, q *req, keep func(*store.Series) bool, shape func(*view, *store.Series) (T, error)) {
 	p, ok := pagingOf(q.Request)
 	if !ok {
 		fail(w, http.StatusNotFound, "Invalid page.")
@@ -852,27 +866,20 @@ func (h *Handler) seriesList(w http.ResponseWriter, q *req) {
 		notFound(w)
 		return
 	}
-	qs := q.URL.Query()
-	name, subs := strings.ToLower(qs.Get("q")), qs["submitter"]
-	ss, err := h.seriesPage(q, lists, p, func(se *store.Series) bool {
-		if name != "" && !strings.Contains(strings.ToLower(se.Subject), name) {
-			return false
-		}
-		return len(subs) == 0 || slices.ContainsFunc(subs, func(s string) bool { return strings.EqualFold(s, se.Submitter.Email) })
-	})
+	ss, err := h.seriesPage(q, lists, p, keep)
 	if err != nil {
 		h.internal(w, q.Request, err)
 		return
 	}
 	v := h.view(q)
-	out := make([]*seriesJSON, 0, len(ss))
+	out := make([]T, 0, len(ss))
 	for i := range ss {
-		sj, err := h.seriesJSON(v, &ss[i])
+		x, err := shape(v, &ss[i])
 		if err != nil {
 			h.internal(w, q.Request, err)
 			return
 		}
-		out = append(out, sj)
+		out = append(out, x)
 	}
 	page(w, q, p, out)
 }
@@ -922,36 +929,7 @@ func (h *Handler) coverJSON(v *view, se *store.Series) (*coverJSON, error) {
 }
 
 func (h *Handler) covers(w http.ResponseWriter, q *req) {
-	p, ok := pagingOf(q.Request)
-	if !ok {
-		fail(w, http.StatusNotFound, "Invalid page.")
-		return
-	}
-	lists, ok, err := h.projectParam(q)
-	if err != nil {
-		h.internal(w, q.Request, err)
-		return
-	}
-	if !ok {
-		notFound(w)
-		return
-	}
-	ss, err := h.seriesPage(q, lists, p, func(se *store.Series) bool { return se.CoverMessageID != "" })
-	if err != nil {
-		h.internal(w, q.Request, err)
-		return
-	}
-	v := h.view(q)
-	out := make([]*coverJSON, 0, len(ss))
-	for i := range ss {
-		c, err := h.coverJSON(v, &ss[i])
-		if err != nil {
-			h.internal(w, q.Request, err)
-			return
-		}
-		out = append(out, c)
-	}
-	page(w, q, p, out)
+	listSeries(h, w, q, func(se *store.Series) bool { return se.CoverMessageID != "" }, h.coverJSON)
 }
 
 func (h *Handler) cover(w http.ResponseWriter, q *req) {
