@@ -209,21 +209,7 @@ func (w *Worktree) Base() string { return w.base }
 // Checkout makes a scratch worktree at base (a base-commit: id) when the
 // mirror has that commit, else at the head of branch.
 func (m *Mirror) Checkout(ctx context.Context, base, branch string) (Checkout, error) {
-	commit := ""
-	if hexID.MatchString(base) {
-		commit, _ = m.Resolve(ctx, base)
-	}
-	if commit == "" {
-		c, err := m.Resolve(ctx, "refs/heads/"+branch)
-		if err != nil {
-			return nil, fmt.Errorf("branch %s: %w", branch, err)
-		}
-		commit = c
-	}
-	if err := os.MkdirAll(m.work, 0o750); err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp(m.work, filepath.Base(strings.TrimSuffix(m.Dir, ".git"))+"-")
+	commit, dir, err := startCheckout(ctx, m, base, branch, m.work, strings.TrimSuffix(filepath.Base(m.Dir), ".git"))
 	if err != nil {
 		return nil, err
 	}

@@ -159,21 +159,7 @@ func (c *HgCheckout) Base() string { return c.base }
 // series' base changeset) when the mirror has it, else at the head of
 // branch.
 func (m *HgMirror) Checkout(ctx context.Context, base, branch string) (Checkout, error) {
-	rev := ""
-	if hexID.MatchString(base) {
-		rev, _ = m.Resolve(ctx, base)
-	}
-	if rev == "" {
-		r, err := m.Resolve(ctx, branch)
-		if err != nil {
-			return nil, fmt.Errorf("branch %s: %w", branch, err)
-		}
-		rev = r
-	}
-	if err := os.MkdirAll(m.work, 0o750); err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp(m.work, strings.TrimSuffix(filepath.Base(m.dir), ".hg")+"-")
+	rev, dir, err := startCheckout(ctx, m, base, branch, m.work, strings.TrimSuffix(filepath.Base(m.dir), ".hg"))
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,8 @@ package gitrepo
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 
 	"patchwell/store"
@@ -79,6 +81,28 @@ var (
 	_ Repo     = (*Mirror)(nil)
 	_ Checkout = (*Worktree)(nil)
 )
+
+// startCheckout is where a checkout of r starts: the revision (base when
+// the mirror has it, else the head of branch) and a new scratch
+// directory in work named after the list.
+func startCheckout(ctx context.Context, r Repo, base, branch, work, list string) (string, string, error) {
+	rev := ""
+	if hexID.MatchString(base) {
+		rev, _ = r.Resolve(ctx, base)
+	}
+	if rev == "" {
+		head, err := r.BranchHead(ctx, branch)
+		if err != nil {
+			return "", "", fmt.Errorf("branch %s: %w", branch, err)
+		}
+		rev = head
+	}
+	if err := os.MkdirAll(work, 0o750); err != nil {
+		return "", "", err
+	}
+	dir, err := os.MkdirTemp(work, list+"-")
+	return rev, dir, err
+}
 
 // mirrorPath is where list's mirror lives in dataDir, ext its system's.
 func mirrorPath(dataDir, list, ext string) string {
