@@ -76,6 +76,9 @@ func ToCRLF(raw, buf []byte) []byte {
 // is decided as sent, with CRLF line ends) for ReadStructure: nil for a
 // message smaller than KeepStructureFrom.
 func Structure(ctx context.Context, raw []byte) ([]byte, error) {
+	if 2*len(raw) < KeepStructureFrom {
+		return nil, nil // even all bare LF would not make it big: no count
+	}
 	size := len(raw) + bytes.Count(raw, []byte("\n")) - bytes.Count(raw, []byte("\r\n"))
 	if size < KeepStructureFrom {
 		return nil, nil
