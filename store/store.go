@@ -181,6 +181,12 @@ type Reviews interface {
 	// marks comments as issues to fix (open) or takes the marks away.
 	Issues(ctx context.Context, patchMessageIDs []string) ([]Resolution, error)
 	SetIssues(ctx context.Context, rs []Resolution, open bool) error
+	// ExportPatchStates and ImportPatchStates carry patches' own states
+	// (patchwork's per-patch state, delegate, archived, commit_ref) across
+	// a reindex, by list and Message-ID; ImportPatchStates reports how
+	// many found no patch.
+	ExportPatchStates(ctx context.Context) ([]PatchStateRecord, error)
+	ImportPatchStates(ctx context.Context, rs []PatchStateRecord) (dropped int, err error)
 
 	// DraftComments returns a user's pending review of a series, oldest
 	// first. SaveDraftComment adds a comment (ID 0) or changes its body
