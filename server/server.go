@@ -82,6 +82,10 @@ type Config struct {
 	// (submit.ParsePolicy: "file" for local paths, address prefixes,
 	// host names).
 	SubmitAllowHosts string
+	// Lists are the lists the configuration file declares, reconciled
+	// when the node starts (Server.Reconcile does it again on SIGHUP);
+	// with any, no default list is made.
+	Lists []ListDecl
 }
 
 // ConfigError is a Config that cannot run as given (the command line's
@@ -89,6 +93,28 @@ type Config struct {
 type ConfigError struct{ Msg string }
 
 func (e *ConfigError) Error() string { return e.Msg }
+
+// Check reports, as a ConfigError, what in c cannot run; it touches
+// nothing (no socket, file or store), so `patchwell config check` can
+// call it.
+func (c Config) Check() error {
+	if c.IMAPS != "" && (c.TLSCert == "" || c.TLSKey == "") {
+		return &ConfigError{"--imaps needs --tls-cert and --tls-key"}
+	}
+	if c.CIGrace < 0 {
+		return &ConfigError{fmt.Sprintf("--ci-grace %s: negative (0 never runs incomplete revisions)", c.CIGrace)}
+	}
+	if (c.SmarthostUser == "") != (c.SmarthostPasswordFile == "") {
+		return &ConfigError{"--smarthost-user and --smarthost-password-file go together"}
+	}
+	if _, err := proxyListen(c.ProxyProtocolFrom); err != nil {
+		return &ConfigError{err.Error()}
+	}
+	if _, err := submit.ParsePolicy(c.SubmitAllowHosts); err != nil {
+		return &ConfigError{"--" + err.Error()}
+	}
+	return nil
+}
 
 // Server is one running node.
 type Server struct {
@@ -115,21 +141,12 @@ type Server struct {
 // opens (creating if needed) the store and builds the node. Nothing is
 // served until Run.
 func New(cfg Config, log *slog.Logger) (_ *Server, err error) {
-	if cfg.IMAPS != "" && (cfg.TLSCert == "" || cfg.TLSKey == "") {
-		return nil, &ConfigError{"--imaps needs --tls-cert and --tls-key"}
-	}
-	if cfg.CIGrace < 0 {
-		return nil, &ConfigError{fmt.Sprintf("--ci-grace %s: negative (0 never runs incomplete revisions)", cfg.CIGrace)}
-	}
-	if (cfg.SmarthostUser == "") != (cfg.SmarthostPasswordFile == "") {
-		return nil, &ConfigError{"--smarthost-user and --smarthost-password-file go together"}
+	if err := cfg.Check(); err != nil {
+		return nil, err
 	}
 	listen, err := proxyListen(cfg.ProxyProtocolFrom)
 	if err != nil {
 		return nil, &ConfigError{err.Error()}
-	}
-	if _, err := submit.ParsePolicy(cfg.SubmitAllowHosts); err != nil {
-		return nil, &ConfigError{"--" + err.Error()}
 	}
 	s := &Server{cfg: cfg, log: log, errc: make(chan error, 8)}
 	defer func() {
@@ -288,6 +305,12 @@ func (s *Server) committed(c review.Committed) {
 // to). Nodes starting together on a new database may race for it: one
 // makes it, the others find it made.
 func (s *Server) defaultList(ctx context.Context) error {
+	if len(s.cfg.Lists) > 0 {
+		if err := s.Reconcile(ctx, s.cfg.Lists); err != nil {
+			return &ConfigError{err.Error()}
+		}
+		return nil
+	}
 	if s.cfg.NoDefaultList {
 		return nil
 	}
@@ -301,6 +324,17 @@ func (s *Server) defaultList(ctx context.Context) error {
 	}
 	if err == nil {
 		s.log.Info("created list", "list", "dev")
+	}
+	return err
+}
+
+// Reconcile makes the store say what the declared lists say (at start,
+// and when the configuration file is read again on SIGHUP), logging each
+// change.
+func (s *Server) Reconcile(ctx context.Context, decls []ListDecl) error {
+	did, err := Reconcile(ctx, s.st, decls)
+	for _, d := range did {
+		s.log.Info("configuration: " + d)
 	}
 	return err
 }
