@@ -18,6 +18,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"patchwell/b4send"
@@ -82,6 +84,11 @@ type Config struct {
 	// (submit.ParsePolicy: "file" for local paths, address prefixes,
 	// host names).
 	SubmitAllowHosts string
+	// DrainDelay is how long a node keeps serving after SIGTERM with its
+	// health checks already failing (a load balancer's time to stop
+	// sending); DrainTimeout bounds what comes after: transactions,
+	// requests and IMAP sessions finishing (default 30 s).
+	DrainDelay, DrainTimeout time.Duration
 	// Lists are the lists the configuration file declares, reconciled
 	// when the node starts (Server.Reconcile does it again on SIGHUP);
 	// with any, no default list is made.
@@ -100,6 +107,9 @@ func (e *ConfigError) Error() string { return e.Msg }
 func (c Config) Check() error {
 	if c.IMAPS != "" && (c.TLSCert == "" || c.TLSKey == "") {
 		return &ConfigError{"--imaps needs --tls-cert and --tls-key"}
+	}
+	if c.DrainDelay < 0 || c.DrainTimeout < 0 {
+		return &ConfigError{"--drain-delay and --drain-timeout cannot be negative"}
 	}
 	if c.CIGrace < 0 {
 		return &ConfigError{fmt.Sprintf("--ci-grace %s: negative (0 never runs incomplete revisions)", c.CIGrace)}
@@ -135,6 +145,8 @@ type Server struct {
 	smtp, lmtp       *smtpd.Server
 	web, metricsHTTP *http.Server
 	errc             chan error
+	// draining is set when shutdown begins: health checks answer 503.
+	draining atomic.Bool
 }
 
 // New checks cfg, binds every listener, then locks the data directory,
@@ -189,7 +201,7 @@ func (s *Server) build(ctx context.Context) error {
 		return err
 	}
 	s.mets = newMetrics(st, log.With("proto", "metrics"))
-	health := healthCheck(st, cfg.Data)
+	health := s.healthCheck(healthCheck(st, cfg.Data))
 	acc := review.NewAccounts(st, review.DefaultArgon2)
 	if s.worker, err = s.newWorker(webURL, secret); err != nil {
 		return err
@@ -426,25 +438,45 @@ func (s *Server) Run(ctx context.Context) error {
 	var failed error
 	select {
 	case <-ctx.Done():
-		s.log.Info("shutting down", "signal", context.Cause(ctx).Error())
-	case err := <-s.errc:
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("server failed", "err", err)
-			failed = err
+		// Draining: /healthz and /readyz answer 503 at once, so that a
+		// load balancer stops sending here, while everything is still
+		// served for DrainDelay (the balancer's time to notice).
+		s.draining.Store(true)
+		s.log.Info("draining", "signal", context.Cause(ctx).Error(), "delay", s.cfg.DrainDelay.String())
+		select {
+		case <-time.After(s.cfg.DrainDelay):
+		case err := <-s.errc:
+			failed = s.failed(err)
 		}
+	case err := <-s.errc:
+		failed = s.failed(err)
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	s.draining.Store(true)
+	s.log.Info("shutting down", "timeout", s.cfg.DrainTimeout.String())
+	// Then each server finishes what it has begun, at once and within
+	// DrainTimeout: SMTP and LMTP their transactions (new clients get
+	// 421), HTTP its requests, IMAP says BYE to its sessions.
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
 	defer cancel()
+	var wg sync.WaitGroup
+	shut := func(fn func(context.Context) error) {
+		wg.Add(1)
+		go func() { defer wg.Done(); fn(sctx) }()
+	}
 	for _, srv := range []*smtpd.Server{s.smtp, s.lmtp} {
 		if srv != nil {
-			srv.Shutdown(sctx)
+			shut(srv.Shutdown)
 		}
 	}
 	for _, srv := range []*http.Server{s.web, s.metricsHTTP} {
 		if srv != nil {
-			srv.Shutdown(sctx)
+			shut(srv.Shutdown)
 		}
 	}
+	if s.imap != nil {
+		shut(s.imap.Shutdown)
+	}
+	wg.Wait()
 	stopWorkers()
 	for _, done := range running {
 		<-done
@@ -462,6 +494,15 @@ func (s *Server) ready(ctx context.Context) {
 	s.log.Info("patchwell ready",
 		"send", fmt.Sprintf("git send-email --to=%s@%s --smtp-server=%s --smtp-server-port=%s --suppress-cc=all", first, c.Domain, hostOf(c.SMTP), portOf(c.SMTP)),
 		"smtp", c.SMTP, "lmtp", c.LMTP, "web", "http://"+c.HTTP+"/", "imap", c.IMAP, "imaps", c.IMAPS, "metrics", c.Metrics, "data", c.Data)
+}
+
+// failed logs a server's failure (its listener's end is none).
+func (s *Server) failed(err error) error {
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.log.Error("server failed", "err", err)
+		return err
+	}
+	return nil
 }
 
 // Close releases what New took: the ingester (committing what it holds),

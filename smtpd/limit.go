@@ -63,7 +63,11 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		l.s.mu.Lock()
 		if l.s.shut.Load() {
+			// Shutting down: until the listener closes, a new client
+			// is told to come back (to this node restarted, or another).
 			l.s.mu.Unlock()
+			lc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			lc.Conn.Write([]byte("421 4.3.2 Shutting down, try again later\r\n"))
 			lc.Close()
 			continue
 		}

@@ -246,8 +246,8 @@ func (s *Server) stopAccepting() {
 	}
 }
 
-// beginData counts a DATA transfer that Shutdown waits for; the session
-// calls endData once the reply has been written (go-smtp calls Reset
+// beginData counts a transaction (from MAIL) that Shutdown waits for; the
+// session calls endData once it ends: DATA's reply written (go-smtp calls Reset
 // after writing it).
 func (s *Server) beginData() error {
 	s.mu.Lock()
@@ -269,12 +269,14 @@ func (s *Server) endData() {
 	}
 }
 
-// Shutdown stops accepting connections and transactions, lets messages
-// whose DATA has begun get their reply (bounded by ctx), then closes
-// every connection. Deliveries still running when ctx ends are cancelled.
+// Shutdown refuses new transactions and answers new connections 421
+// (retry later) while it lets the transactions begun (MAIL given) finish
+// and get their reply (bounded by ctx); then it closes the listeners and
+// every connection. Deliveries still running when ctx ends are
+// cancelled.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.stopAccepting()
 	s.mu.Lock()
+	s.shut.Store(true)
 	var idle chan struct{}
 	if s.inflight > 0 {
 		if s.idle == nil {
@@ -360,8 +362,9 @@ type session struct {
 	from     string
 	rcpts    []rcpt
 	attempts int  // RCPT commands in this transaction, refused ones too
-	inData   bool // counted in Server.inflight
+	inData   bool // in DATA: its deadlines (limitConn) apply
 	inTx     bool // MAIL given, transaction open until Reset
+	counted  bool // the transaction is counted in Server.inflight (from MAIL)
 }
 
 // Reset ends the transaction; after DATA, go-smtp calls it once the
@@ -376,6 +379,9 @@ func (ss *session) resetLocked() {
 	if ss.inData {
 		ss.inData = false
 		ss.lc.endData()
+	}
+	if ss.counted {
+		ss.counted = false
 		ss.s.endData()
 	}
 	ss.from, ss.inTx = "", false
@@ -404,6 +410,13 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		return errNestedMail
 	}
 	ss.resetLocked()
+	// Shutdown waits for a transaction from its MAIL on, so that a
+	// client that got MAIL's 250 finishes it: what it sees of a shutdown
+	// is at most a 421 before MAIL.
+	if err := ss.s.beginData(); err != nil {
+		return reply(err)
+	}
+	ss.counted = true
 	ss.from, ss.inTx = from, true
 	return nil
 }
@@ -551,8 +564,11 @@ func (ss *session) beginData() (string, []rcpt, error) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if !ss.inData {
-		if err := ss.s.beginData(); err != nil {
-			return "", nil, err
+		if !ss.counted {
+			if err := ss.s.beginData(); err != nil {
+				return "", nil, err
+			}
+			ss.counted = true
 		}
 		ss.inData = true
 		ss.lc.beginData()

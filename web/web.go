@@ -1,6 +1,6 @@
 // Package web serves patchwell over HTTP: the JSON API under /api/v1, raw
 // messages at /{list}/{message-id}/raw, the HTML pages, sign-in and account
-// pages, and /healthz.
+// pages, and /healthz, /readyz and /livez.
 //
 // It owns request routing, the JSON shapes of the API (a contract: fields may
 // be added, never renamed or removed), HTML rendering from embedded templates,
@@ -91,7 +91,8 @@ type Config struct {
 	// Notify, when set, is told of status changes and checks made
 	// through the web (the webhook dispatcher).
 	Notify Notifier
-	// Health, when set, is asked by GET /healthz: nil answers 200 "ok",
+	// Health, when set, is asked by GET /healthz and /readyz (/livez
+	// answers 200 while the process serves at all): nil answers 200 "ok",
 	// an error 503 with its text (one line; keep it free of secrets).
 	Health func(ctx context.Context) error
 	// Submit, when set, lets signed-in users with a confirmed address send
@@ -154,6 +155,12 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	// precedence over the raw-message catch-all /{list}/{rest...}.
 	h.mux.HandleFunc("GET /{$}", h.home)
 	h.mux.HandleFunc("GET /healthz", h.healthz)
+	h.mux.HandleFunc("GET /readyz", h.healthz)
+	h.mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write([]byte("ok\n"))
+	})
 	h.mux.HandleFunc("GET /api/v1/lists", h.apiLists)
 	h.mux.HandleFunc("GET /api/v1/lists/{name}", h.apiList)
 	h.mux.HandleFunc("GET /api/v1/lists/{name}/series", h.apiSeriesList)
