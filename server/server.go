@@ -117,7 +117,7 @@ func (c Config) Check() error {
 	if (c.SmarthostUser == "") != (c.SmarthostPasswordFile == "") {
 		return &ConfigError{"--smarthost-user and --smarthost-password-file go together"}
 	}
-	if _, err := proxyListen(c.ProxyProtocolFrom); err != nil {
+	if _, _, err := proxyListen(c.ProxyProtocolFrom); err != nil {
 		return &ConfigError{err.Error()}
 	}
 	if _, err := submit.ParsePolicy(c.SubmitAllowHosts); err != nil {
@@ -156,9 +156,20 @@ func New(cfg Config, log *slog.Logger) (_ *Server, err error) {
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
-	listen, err := proxyListen(cfg.ProxyProtocolFrom)
+	listen, wrap, err := proxyListen(cfg.ProxyProtocolFrom)
 	if err != nil {
 		return nil, &ConfigError{err.Error()}
+	}
+	given, err := activated()
+	if err != nil {
+		return nil, &ConfigError{err.Error()}
+	}
+	// A socket systemd passed is served whatever its flag says.
+	for name, addr := range map[string]*string{"smtp": &cfg.SMTP, "lmtp": &cfg.LMTP, "http": &cfg.HTTP,
+		"imap": &cfg.IMAP, "imaps": &cfg.IMAPS, "metrics": &cfg.Metrics} {
+		if l := given[name]; l != nil {
+			*addr = l.Addr().String()
+		}
 	}
 	s := &Server{cfg: cfg, log: log, errc: make(chan error, 8)}
 	defer func() {
@@ -168,7 +179,7 @@ func New(cfg Config, log *slog.Logger) (_ *Server, err error) {
 	}()
 	// Every socket first: a port in use fails serve before the data
 	// directory or the store is touched.
-	if s.ls, err = bindListeners(listen, map[string]string{"smtp": cfg.SMTP, "lmtp": cfg.LMTP, "http": cfg.HTTP,
+	if s.ls, err = bindListeners(listen, wrap, given, map[string]string{"smtp": cfg.SMTP, "lmtp": cfg.LMTP, "http": cfg.HTTP,
 		"imap": cfg.IMAP, "imaps": cfg.IMAPS, "metrics": cfg.Metrics}); err != nil {
 		return nil, err
 	}

@@ -293,6 +293,35 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = ctx.Err()
 		}
 	}
+	// Sessions still open get a 421 and a moment to read it and hang up.
+	s.mu.Lock()
+	open := make([]*limitConn, 0, len(s.conns))
+	for c := range s.conns {
+		open = append(open, c)
+	}
+	s.mu.Unlock()
+	for _, c := range open {
+		go c.goodbye() // a client that does not read is not waited for
+	}
+	linger := time.NewTimer(time.Second)
+	defer linger.Stop()
+	for tick := time.NewTicker(10 * time.Millisecond); ; {
+		s.mu.Lock()
+		n := len(s.conns)
+		s.mu.Unlock()
+		if n == 0 {
+			tick.Stop()
+			break
+		}
+		select {
+		case <-tick.C:
+			continue
+		case <-linger.C:
+		case <-ctx.Done():
+		}
+		tick.Stop()
+		break
+	}
 	if cerr := s.Close(); err == nil {
 		err = cerr
 	}
