@@ -86,6 +86,7 @@ var (
 	_ pwapi.Series   = (*store.DB)(nil)
 	_ pwapi.Checks   = (*store.DB)(nil)
 	_ pwapi.Users    = (*store.DB)(nil)
+	_ pwapi.Bundles  = (*store.DB)(nil)
 	_ pwapi.Mboxer   = (*review.Service)(nil)
 	_ pwapi.Tokens   = (*review.Accounts)(nil)
 	_ pwapi.Notifier = (*webhook.Dispatcher)(nil)
