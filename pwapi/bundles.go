@@ -27,6 +27,7 @@ type Bundles interface {
 	DeleteBundle(ctx context.Context, id int64) error
 	Bundles(ctx context.Context, f store.BundleFilter) ([]store.Bundle, error)
 	Bundle(ctx context.Context, id int64) (*store.Bundle, []store.TrackedPatch, error)
+	BundlePatches(ctx context.Context, ids []int64) (map[int64][]store.TrackedPatch, error)
 }
 
 type bundleJSON struct {
@@ -131,18 +132,19 @@ func (h *Handler) bundles(w http.ResponseWriter, q *req) {
 		h.internal(w, q.Request, err)
 		return
 	}
+	ids := make([]int64, len(bs))
+	for i := range bs {
+		ids[i] = bs[i].ID
+	}
+	patches, err := h.cfg.Bundles.BundlePatches(q.Context(), ids)
+	if err != nil {
+		h.internal(w, q.Request, err)
+		return
+	}
 	v := h.view(q)
 	out := make([]*bundleJSON, 0, len(bs))
 	for i := range bs {
-		_, ps, err := h.cfg.Bundles.Bundle(q.Context(), bs[i].ID)
-		if errors.Is(err, store.ErrNotFound) {
-			continue // deleted since
-		}
-		if err != nil {
-			h.internal(w, q.Request, err)
-			return
-		}
-		bj, err := v.bundle(&bs[i], ps)
+		bj, err := v.bundle(&bs[i], patches[bs[i].ID])
 		if err != nil {
 			h.internal(w, q.Request, err)
 			return

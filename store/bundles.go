@@ -375,6 +375,46 @@ func (s *DB) Bundle(ctx context.Context, id int64) (*Bundle, []TrackedPatch, err
 	return b, ps, nil
 }
 
+// BundlePatches returns the patches of several bundles, each in its
+// order, in one query (a page of bundles).
+func (s *DB) BundlePatches(ctx context.Context, ids []int64) (map[int64][]TrackedPatch, error) {
+	out := map[int64][]TrackedPatch{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT bp.bundle_id, `+trackedCols+trackedFrom+` JOIN bundle_patches bp ON bp.patch_id = p.id
+		WHERE bp.bundle_id IN (`+placeholders(len(ids))+`) ORDER BY bp.bundle_id, bp.pos`, args...)
+	type row struct {
+		bundle int64
+		p      *TrackedPatch
+	}
+	rs, err := collect(rows, err, "bundle patches", func(sc scanner) (*row, error) {
+		var r row
+		var err error
+		r.p, err = scanTracked(prefixed{sc, &r.bundle})
+		return &r, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rs {
+		out[r.bundle] = append(out[r.bundle], *r.p)
+	}
+	return out, nil
+}
+
+// prefixed scans one more column, first, into first.
+type prefixed struct {
+	sc    scanner
+	first any
+}
+
+func (p prefixed) Scan(dest ...any) error { return p.sc.Scan(append([]any{p.first}, dest...)...) }
+
 // BundlesOf returns the bundles of a user on a list, by name (for the
 // series page's "add to bundle" form).
 func (s *DB) BundlesOf(ctx context.Context, userID int64, list string) ([]Bundle, error) {

@@ -225,6 +225,23 @@ func TestBundles(t *testing.T) {
 			}
 		})
 	}
+	// The patches of a page of bundles in one query, each in its order.
+	many, err := st.BundlePatches(ctx, []int64{b.ID, bobs.ID, 999999})
+	if err != nil {
+		t.Fatalf("BundlePatches() = %v", err)
+	}
+	for _, id := range []int64{b.ID, bobs.ID} {
+		var got []int64
+		for _, p := range many[id] {
+			got = append(got, p.ID)
+		}
+		if want := bundlePatchIDs(t, st, id); !cmp.Equal(got, want) {
+			t.Errorf("BundlePatches()[%d] = %v, want %v", id, got, want)
+		}
+	}
+	if len(many) != 2 {
+		t.Errorf("BundlePatches() has %d bundles, want 2", len(many))
+	}
 	mine, err := st.BundlesOf(ctx, f.alice.ID, "dev")
 	if err != nil || len(mine) != 2 || mine[0].Name != "review" || mine[1].Name != "todo" {
 		t.Fatalf("BundlesOf() = %+v, %v", mine, err)

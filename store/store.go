@@ -64,6 +64,7 @@ type Bundles interface {
 	DeleteBundle(ctx context.Context, id int64) error
 	Bundles(ctx context.Context, f BundleFilter) ([]Bundle, error)
 	Bundle(ctx context.Context, id int64) (*Bundle, []TrackedPatch, error)
+	BundlePatches(ctx context.Context, ids []int64) (map[int64][]TrackedPatch, error)
 	BundlesOf(ctx context.Context, userID int64, list string) ([]Bundle, error)
 	UserBundles(ctx context.Context, userID int64) ([]Bundle, error)
 	// ExportBundles and ImportBundles carry bundles across a reindex
