@@ -13,6 +13,7 @@ import (
 
 	"patchwell/archive"
 	"patchwell/store"
+	"patchwell/store/pgtest"
 )
 
 // TestReindex rebuilds a store from its raw messages: the same messages,
@@ -298,11 +299,26 @@ func TestReindexKeepsBundles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fresh, err := store.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			var fresh *store.DB
+			var err error
+			if backend == "postgres" { // patchwell migrate to PostgreSQL
+				fresh, err = store.OpenPostgres(ctx, pgtest.URL(t))
+			} else {
+				fresh, err = store.Open(ctx, t.TempDir())
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fresh.Close()
+			checkBundleAfterReindex(t, old, fresh, b, u.ID, before)
+		})
 	}
-	defer fresh.Close()
+}
+
+func checkBundleAfterReindex(t *testing.T, old, fresh *store.DB, b *store.Bundle, owner int64, before []store.TrackedPatch) {
+	ctx := context.Background()
 	if _, err := Reindex(ctx, old, fresh, slog.New(slog.DiscardHandler), nil); err != nil {
 		t.Fatalf("Reindex() = %v", err)
 	}
@@ -310,7 +326,7 @@ func TestReindexKeepsBundles(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the bundle after reindex: %v", err)
 	}
-	if nb.Name != "to apply" || !nb.Public || nb.OwnerID != u.ID || nb.List != "dev" {
+	if nb.Name != "to apply" || !nb.Public || nb.OwnerID != owner || nb.List != "dev" {
 		t.Fatalf("bundle after reindex: %+v", nb)
 	}
 	msgids := func(ps []store.TrackedPatch) (ids []string) {
@@ -324,5 +340,10 @@ func TestReindexKeepsBundles(t *testing.T) {
 	}
 	if after[0].ID == before[0].ID {
 		t.Fatalf("patch ids stayed the same (%d): the test proves nothing", after[0].ID)
+	}
+	// A new bundle gets an id past the carried one.
+	n, err := fresh.CreateBundle(ctx, store.Bundle{OwnerID: owner, List: "dev", Name: "next"}, nil)
+	if err != nil || n.ID <= b.ID {
+		t.Fatalf("a new bundle after reindex: %+v %v", n, err)
 	}
 }
