@@ -345,7 +345,16 @@ func (h *Handler) bundleError(w http.ResponseWriter, q *req, err error) {
 	case errors.Is(err, store.ErrExists):
 		fail(w, http.StatusBadRequest, "You already have a bundle of that name on this project.")
 	case errors.Is(err, store.ErrInvalid):
-		fail(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "invalid request: "))
+		// "update bundle: invalid request: a bundle needs a name" says
+		// "A bundle needs a name."
+		d := err.Error()
+		if i := strings.LastIndex(d, store.ErrInvalid.Error()+": "); i >= 0 {
+			d = d[i+len(store.ErrInvalid.Error())+2:]
+		}
+		if d != "" {
+			d = strings.ToUpper(d[:1]) + d[1:] + "."
+		}
+		fail(w, http.StatusBadRequest, d)
 	case errors.Is(err, store.ErrNotFound):
 		fail(w, http.StatusBadRequest, err.Error())
 	default:

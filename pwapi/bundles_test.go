@@ -88,6 +88,8 @@ func TestBundlesAPI(t *testing.T) {
 		{"name taken", "/api/1.2/bundles/", "reader", form, fmt.Sprintf("name=to+apply&patches=%d", a2), 400,
 			"You already have a bundle of that name on this project."},
 		{"bad JSON", "/api/1.2/bundles/", "reader", "application/json", `{"name": `, 400, ""},
+		{"control character", "/api/1.2/bundles/", "reader", "application/json", fmt.Sprintf(`{"name": "a\u0007b", "patches": [%d]}`, a1), 400,
+			"Bundle name with control characters."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.do("POST", tc.path, tc.who, tc.ctype, tc.body)
