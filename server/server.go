@@ -283,7 +283,7 @@ func (s *Server) build(ctx context.Context) error {
 			Lists: listSrv, Notify: s.hooks, SendMail: sendMail, CIRelease: s.sched.Release, CIRerun: s.sched, Apply: s.applier.ApplySeries, PathFlags: pathFlags,
 			BaseFile:         gitrepo.NewBaseFiles(s.applier).File,
 			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) },
-			Health:           health, Observe: s.mets.HTTPRequest, Submit: sub},
+			Health:           health, Observe: s.mets.HTTPRequest, Submit: sub, Bundles: st},
 			log.With("proto", "http"))
 		mux := http.NewServeMux()
 		mux.Handle("/api/v1/ci/", s.mets.Instrument("/api/v1/ci/", s.sched.RemoteHandler(acc)))
@@ -295,7 +295,7 @@ func (s *Server) build(ctx context.Context) error {
 		}
 		mux.Handle("/_b4_submit", s.mets.Instrument("/_b4_submit", b4send.New(st, s.in, b4Lists{st, listSrv}, queue, bcfg)))
 		// patchwork's REST API (git-pw, pwclient, snowpatch), beside /api/v1/.
-		pw := pwapi.New(pwapi.Config{Lists: st, Patches: st, Series: st, Checks: st, Mbox: svc, Tokens: acc, Users: st, Notify: s.hooks,
+		pw := pwapi.New(pwapi.Config{Lists: st, Patches: st, Series: st, Checks: st, Mbox: svc, Tokens: acc, Users: st, Bundles: st, Notify: s.hooks,
 			BaseURL: pageURL, Domain: cfg.Domain, Log: log.With("proto", "pwapi")})
 		pwh := s.mets.Instrument("/api/1.x/", pw)
 		for _, p := range pwapi.Patterns() {

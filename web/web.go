@@ -99,6 +99,10 @@ type Config struct {
 	// series from the browser (submit.go: a form on each list, a preview,
 	// Send); nil: its routes answer 404.
 	Submit Submitter
+	// Bundles, when set, are the users' bundles of patches (bundles.go:
+	// the bundle page and its mbox, /account/bundles, the series page's
+	// "add to bundle" form); nil: their routes answer 404.
+	Bundles Bundles
 	// Observe, when set, is told of every request once it is answered:
 	// the route pattern that matched ("GET /{list}/{rest...}"; "" for
 	// none), the status written (0: none, sent as 200) and how long it
@@ -194,6 +198,7 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.ciRerunRoutes()
 	h.pickerRoutes()
 	h.submitRoutes()
+	h.bundleRoutes()
 	return h
 }
 
