@@ -155,18 +155,31 @@ func (s *DB) migratePG(ctx context.Context) error {
 	} else if err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
+	if _, err := tx.ExecContext(ctx, `ALTER TABLE schema_version ADD COLUMN IF NOT EXISTS compatible_from BIGINT NOT NULL DEFAULT 0`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	if v > len(pgMigrations) {
-		return fmt.Errorf("%w: database %d, binary %d", ErrNewerDB, v, len(pgMigrations))
+		// A newer node migrated it (compat.go): run beside it unless it
+		// has had a contract migration this binary predates.
+		var compat int
+		if err := tx.QueryRowContext(ctx, `SELECT compatible_from FROM schema_version`).Scan(&compat); err != nil {
+			return fmt.Errorf("read schema compatibility: %w", err)
+		}
+		if err := checkNewer(v, len(pgMigrations), compat); err != nil {
+			return err
+		}
+		return tx.Commit()
 	}
 	if v == len(pgMigrations) {
-		return nil
+		return tx.Commit()
 	}
 	for i := v; i < len(pgMigrations); i++ {
 		if _, err := tx.ExecContext(ctx, pgMigrations[i]); err != nil {
 			return fmt.Errorf("migrate to version %d: %w", i+1, err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, len(pgMigrations)); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?, compatible_from = ?`, len(pgMigrations),
+		compatibleFrom(contractPGMigrations, len(pgMigrations))); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return tx.Commit()

@@ -139,8 +139,17 @@ func (s *DB) migrate(ctx context.Context) error {
 	if err := s.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_compat (compatible_from INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	if v > len(migrations) {
-		return fmt.Errorf("%w: database %d, binary %d", ErrNewerDB, v, len(migrations))
+		// A newer binary migrated it (compat.go): run on it unless it
+		// has had a contract migration this binary predates.
+		var compat int
+		if err := s.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(compatible_from), 0) FROM schema_compat`).Scan(&compat); err != nil {
+			return fmt.Errorf("read schema compatibility: %w", err)
+		}
+		return checkNewer(v, len(migrations), compat)
 	}
 	if v == len(migrations) {
 		return nil
@@ -150,6 +159,12 @@ func (s *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM schema_compat`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_compat VALUES (?)`, compatibleFrom(contractMigrations, len(migrations))); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	for i := v; i < len(migrations); i++ {
 		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
 			return fmt.Errorf("migrate to version %d: %w", i+1, err)
