@@ -30,15 +30,15 @@ func TestMigrationsAreExpand(t *testing.T) {
 	}
 	for sql, want := range map[string]bool{
 		"CREATE TABLE x (id INTEGER PRIMARY KEY, a TEXT NOT NULL);":                     false,
-		"ALTER TABLE x ADD COLUMN b TEXT NOT NULL DEFAULT '';":                           false,
-		"ALTER TABLE x ADD COLUMN b TEXT;":                                               false,
-		"CREATE INDEX x_a ON x(a);":                                                      false,
-		"ALTER TABLE x ADD COLUMN b TEXT NOT NULL;":                                      true,
-		"ALTER TABLE x DROP COLUMN a;":                                                   true,
-		"DROP TABLE x;":                                                                  true,
-		"ALTER TABLE x RENAME TO y;":                                                     true,
-		"ALTER TABLE x ALTER COLUMN a TYPE BIGINT;":                                      true,
-		"ALTER TABLE x ADD CONSTRAINT a_positive CHECK (a > 0);":                         true,
+		"ALTER TABLE x ADD COLUMN b TEXT NOT NULL DEFAULT '';":                          false,
+		"ALTER TABLE x ADD COLUMN b TEXT;":                                              false,
+		"CREATE INDEX x_a ON x(a);":                                                     false,
+		"ALTER TABLE x ADD COLUMN b TEXT NOT NULL;":                                     true,
+		"ALTER TABLE x DROP COLUMN a;":                                                  true,
+		"DROP TABLE x;":                                                                 true,
+		"ALTER TABLE x RENAME TO y;":                                                    true,
+		"ALTER TABLE x ALTER COLUMN a TYPE BIGINT;":                                     true,
+		"ALTER TABLE x ADD CONSTRAINT a_positive CHECK (a > 0);":                        true,
 		"ALTER TABLE x ADD COLUMN c INT NOT NULL DEFAULT 0, ADD COLUMN d INT NOT NULL;": true,
 	} {
 		if got := contractLike(sql); got != want {
