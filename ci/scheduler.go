@@ -68,6 +68,10 @@ type SchedulerConfig struct {
 	// Grace is how long an incomplete revision (k of n patches) waits
 	// for the rest before it gets a job anyway; 0: it never does.
 	Grace time.Duration
+	// QueueOnly queues jobs without running any here: remote runners
+	// (patchwell runner) claim them (a cluster's serve nodes need no
+	// sandbox then).
+	QueueOnly bool
 	// Limits bound each check (default sandbox.DefaultLimits).
 	Limits sandbox.Limits
 	// WorkDir is where the Workspace makes its working directories
@@ -139,7 +143,9 @@ func (s *Scheduler) Kick() {
 
 // Run queues and runs jobs until ctx ends.
 func (s *Scheduler) Run(ctx context.Context) {
-	go s.runner.Run(ctx)
+	if !s.cfg.QueueOnly {
+		go s.runner.Run(ctx)
+	}
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	var lastScan time.Time

@@ -76,6 +76,8 @@ type Config struct {
 	CI      bool
 	CIGrace time.Duration
 	CIMail  bool
+	// CIQueueOnly queues CI jobs for remote runners and runs none here.
+	CIQueueOnly bool
 	// ProxyProtocolFrom lists the load balancers (addresses, CIDRs)
 	// whose connections start with a PROXY protocol header.
 	ProxyProtocolFrom string
@@ -249,7 +251,7 @@ func (s *Server) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.sched, err = ci.NewScheduler(ci.SchedulerConfig{Store: newTimedJobs(st, s.mets.CIJob), Workspace: ws, Domain: cfg.Domain, WebURL: webURL,
+	if s.sched, err = ci.NewScheduler(ci.SchedulerConfig{Store: newTimedJobs(st, s.mets.CIJob), Workspace: ws, Domain: cfg.Domain, WebURL: webURL, QueueOnly: cfg.CIQueueOnly,
 		Mail: cfg.CIMail, Replies: svc, Notify: s.hooks, Grace: cfg.CIGrace, WorkDir: gitrepo.WorkDir(cfg.Data), Logger: log.With("proto", "ci")}); err != nil {
 		return err
 	}

@@ -219,6 +219,7 @@ func serveFlags(fs *flag.FlagSet) (c *server.Config, data, dbURL *string, debug 
 	fs.StringVar(&c.Resolver, "resolver", "", "DNS server, HOST:PORT, for the DKIM, SPF and DMARC checks (default: the system's)")
 	fs.BoolVar(&c.CI, "ci", true, "run CI on complete revisions of lists with a repository (needs bubblewrap)")
 	fs.DurationVar(&c.CIGrace, "ci-grace", ci.DefaultGrace, "run CI on an incomplete revision (k of n patches) after this long without its missing patches (0: never)")
+	fs.BoolVar(&c.CIQueueOnly, "ci-queue-only", false, "queue CI jobs for remote runners (patchwell runner) and run none in this process")
 	fs.BoolVar(&c.CIMail, "ci-mail", false, "reply on the series' thread with the CI summary and log links when a job finishes (archived and sent to the list)")
 	fs.StringVar(&c.Metrics, "metrics", "", "serve Prometheus /metrics (and /healthz) on this address, apart from the public web listener (empty disables)")
 	fs.StringVar(&c.ProxyProtocolFrom, "proxy-protocol-from", "", "load balancers (addresses or CIDR prefixes, comma-separated) whose connections to the SMTP, LMTP, IMAP and HTTP listeners start with a PROXY protocol header (HAProxy send-proxy or send-proxy-v2)")
