@@ -243,7 +243,7 @@ func (s *Server) build(ctx context.Context) error {
 			Lists: listSrv, Notify: s.hooks, SendMail: sendMail, CIRelease: s.sched.Release, CIRerun: s.sched, Apply: s.applier.ApplySeries, PathFlags: pathFlags,
 			BaseFile:         gitrepo.NewBaseFiles(s.applier).File,
 			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) },
-			Health:           health, Observe: s.mets.HTTPRequest, Submit: sub},
+			Health:           health, Observe: s.mets.HTTPRequest, Submit: sub, NeedsMe: svc},
 			log.With("proto", "http"))
 		mux := http.NewServeMux()
 		mux.Handle("/api/v1/ci/", s.mets.Instrument("/api/v1/ci/", s.sched.RemoteHandler(acc)))

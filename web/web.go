@@ -98,6 +98,9 @@ type Config struct {
 	// series from the browser (submit.go: a form on each list, a preview,
 	// Send); nil: its routes answer 404.
 	Submit Submitter
+	// NeedsMe, when set, serves "needs me" (needsme.go): the page, its
+	// feed and feed tokens; nil: their routes answer 404.
+	NeedsMe NeedsMe
 	// Observe, when set, is told of every request once it is answered:
 	// the route pattern that matched ("GET /{list}/{rest...}"; "" for
 	// none), the status written (0: none, sent as 200) and how long it
@@ -187,6 +190,7 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.ciRerunRoutes()
 	h.pickerRoutes()
 	h.submitRoutes()
+	h.needsMeRoutes()
 	return h
 }
 
