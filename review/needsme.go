@@ -75,3 +75,9 @@ func (s *Service) FeedUser(ctx context.Context, token string) (*store.User, erro
 func (s *Service) HasFeedToken(ctx context.Context, userID int64) (bool, error) {
 	return s.st.HasFeedToken(ctx, userID)
 }
+
+// FetchMessages reads messages by row id, for the "Needs me" IMAP
+// mailbox (store.DB.FetchMessages).
+func (s *Service) FetchMessages(ctx context.Context, ids []int64, withRaw bool, fn func(m *store.MailboxMessage, raw []byte) error) error {
+	return s.st.FetchMessages(ctx, ids, withRaw, fn)
+}

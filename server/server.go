@@ -201,7 +201,7 @@ func (s *Server) build(ctx context.Context) error {
 			tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}}
 		}
 		if s.imap, err = imapd.New(st, acc, imapd.Config{TLS: tlsConf, MaxConnsPerIP: cfg.IMAPMaxPerIP, Domain: cfg.Domain,
-			Poll: cfg.IMAPPoll, Observe: s.mets.IMAPCommand}, log.With("proto", "imap")); err != nil {
+			Poll: cfg.IMAPPoll, Observe: s.mets.IMAPCommand, NeedsMe: svc}, log.With("proto", "imap")); err != nil {
 			return err
 		}
 	}

@@ -64,6 +64,9 @@ type NeedsMe interface {
 	FeedTokenUser(ctx context.Context, hash []byte) (*User, error)
 	// HasFeedToken says whether the user has a feed token.
 	HasFeedToken(ctx context.Context, userID int64) (bool, error)
+	// FetchMessages reads messages by row id (the "Needs me" IMAP
+	// mailbox, whose UIDs are row ids), as FetchMailbox reads a list's.
+	FetchMessages(ctx context.Context, ids []int64, withRaw bool, fn func(m *MailboxMessage, raw []byte) error) error
 }
 
 // openSeries is the condition on series s of a series still open.
@@ -296,4 +299,55 @@ func (s *DB) HasFeedToken(ctx context.Context, userID int64) (bool, error) {
 		return false, fmt.Errorf("feed token: %w", err)
 	}
 	return true, nil
+}
+
+// FetchMessages calls fn for the messages with these row ids (any list),
+// in id order, as FetchMailbox does for a list's UIDs: the "Needs me"
+// IMAP mailbox, whose UIDs are the row ids. m.UID is the row id. At
+// most a few hundred ids: one query.
+func (s *DB) FetchMessages(ctx context.Context, ids []int64, withRaw bool, fn func(m *MailboxMessage, raw []byte) error) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	cols, join := "m.id, m.kind, m.size, COALESCE(m.wire_size, 0), m.arrived, m.date", ""
+	if withRaw {
+		cols += ", r.data, ms.data"
+		join = " JOIN raw r ON r.id = m.id LEFT JOIN mime_structures ms ON ms.id = m.id"
+	}
+	type row struct {
+		m MailboxMessage
+		z []byte
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+cols+` FROM messages m`+join+` WHERE m.id IN (`+placeholders(len(ids))+`) ORDER BY m.id`,
+		int64Args(ids)...)
+	got, err := collect(rows, err, "fetch messages", func(sc scanner) (*row, error) {
+		var r row
+		var id, arrived, date int64
+		dest := []any{&id, &r.m.Kind, &r.m.Size, &r.m.WireSize, &arrived, &date}
+		if withRaw {
+			dest = append(dest, &r.z, &r.m.Structure)
+		}
+		if err := sc.Scan(dest...); err != nil {
+			return nil, err
+		}
+		r.m.UID, r.m.Arrived, r.m.Date = uint32(id), timeOrZero(arrived), timeOrZero(date)
+		return &r, nil
+	})
+	if err != nil {
+		return err
+	}
+	var buf []byte
+	for i := range got {
+		var raw []byte
+		if withRaw {
+			if buf, err = zdec.DecodeAll(got[i].z, buf[:0]); err != nil {
+				return fmt.Errorf("fetch message %d: %w: %v", got[i].m.UID, ErrCorrupted, err)
+			}
+			raw = buf
+		}
+		if err := fn(&got[i].m, raw); err != nil {
+			return err
+		}
+	}
+	return nil
 }
