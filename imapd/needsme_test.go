@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -206,5 +207,99 @@ func TestNeedsMeMailbox(t *testing.T) {
 	out = runNeedsMePy(t, f, "mia@example.org")
 	if len(out.UIDs) != 1 || out.UIDs[0] != fmt.Sprint(sec.ID) {
 		t.Errorf("after the review and the role: UIDs = %q, want [%d]", out.UIDs, sec.ID)
+	}
+}
+
+// TestNeedsMeMbsync: mbsync pulls "Needs me" into a Maildir under the
+// messages' row ids, and a second sync adds the new series without
+// fetching the first again.
+func TestNeedsMeMbsync(t *testing.T) {
+	mbsync := need(t, "mbsync")
+	ctx := context.Background()
+	f, _ := needsMeFixture(t)
+	for _, m := range askMail("dev", "led", "led: blink") {
+		f.deliver("dev", m)
+	}
+	dir := t.TempDir()
+	mail := filepath.Join(dir, "mail")
+	if err := os.MkdirAll(mail, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rc := fmt.Sprintf(mbsyncrc, f.host(), f.port(), mail, mail, `"Needs me"`)
+	rc = strings.Replace(rc, "User anonymous\nPass x\n", "User mia@example.org\nPass \"correct horse battery\"\n", 1)
+	rcPath := filepath.Join(dir, "mbsyncrc")
+	if err := os.WriteFile(rcPath, []byte(rc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func() {
+		t.Helper()
+		cmd := exec.Command(mbsync, "-c", rcPath, "archive")
+		cmd.Env = append(os.Environ(), "HOME="+dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("mbsync: %v\n%s", err, out)
+		}
+	}
+	idOf := func(list, msgid string) uint32 {
+		m, err := f.st.Message(ctx, list, msgid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return uint32(m.ID)
+	}
+	// The sync state pairs far UIDs (row ids here) with the Maildir's own.
+	farUIDs := func() string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(mail, "Needs me", ".mbsyncstate"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var far []string
+		for _, line := range strings.Split(string(b), "\n") {
+			if fs := strings.Fields(line); len(fs) >= 2 && !strings.Contains(fs[0], "Validity") && !strings.Contains(line, "UID") {
+				if _, err := fmt.Sscan(fs[0], new(uint32)); err == nil {
+					far = append(far, fs[0])
+				}
+			}
+		}
+		return strings.Join(far, " ")
+	}
+	subjects := func(files map[uint32]maildirFile) string {
+		var out []string
+		for _, mf := range files {
+			b, _ := os.ReadFile(mf.path)
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(line, "Subject: ") {
+					out = append(out, strings.TrimSpace(line))
+				}
+			}
+		}
+		slices.Sort(out)
+		return strings.Join(out, "; ")
+	}
+	run()
+	first := readMaildir(t, filepath.Join(mail, "Needs me"))
+	led := idOf("dev", "led-0@example.org")
+	if got := subjects(first); got != "Subject: [PATCH 0/1] led: blink" {
+		t.Errorf("first sync: %s", got)
+	}
+	if got, want := farUIDs(), fmt.Sprint(led); got != want {
+		t.Errorf("first sync: far UIDs %q, want %q (the cover letter's row id)", got, want)
+	}
+	for _, m := range askMail("dev", "fan", "fan: spin") {
+		f.deliver("dev", m)
+	}
+	run()
+	second := readMaildir(t, filepath.Join(mail, "Needs me"))
+	fan := idOf("dev", "fan-0@example.org")
+	if got := subjects(second); got != "Subject: [PATCH 0/1] fan: spin; Subject: [PATCH 0/1] led: blink" {
+		t.Errorf("second sync: %s", got)
+	}
+	if got, want := farUIDs(), fmt.Sprintf("%d %d", led, fan); got != want {
+		t.Errorf("second sync: far UIDs %q, want %q", got, want)
+	}
+	for uid, a := range first {
+		if b := second[uid]; b.inode != a.inode || !a.mtime.Equal(b.mtime) {
+			t.Errorf("second sync fetched %s again", a.path)
+		}
 	}
 }
