@@ -33,6 +33,10 @@ const (
 // series with several shows under the first.
 var NeedReasons = []string{NeedDelegated, NeedAsked, NeedNewRevision, NeedFeedback}
 
+// NeedsMeLimit is how many series NeedsMe returns at most per reason,
+// the newest: a list's own address, say, is asked on every series.
+const NeedsMeLimit = 200
+
 // NeedsMeQuery says whose todo to read, and where.
 type NeedsMeQuery struct {
 	UserID int64
@@ -54,7 +58,8 @@ type NeedItem struct {
 type NeedsMe interface {
 	// NeedsMe returns the open (not superseded, applied or rejected)
 	// series of q.Lists that need the user, each once under its first
-	// reason (NeedReasons), newest Since first within a reason.
+	// reason (NeedReasons), newest Since first within a reason, at most
+	// NeedsMeLimit per reason.
 	NeedsMe(ctx context.Context, q NeedsMeQuery) ([]NeedItem, error)
 	// SetFeedToken keeps the sha256 of a user's new feed token; the
 	// old one stops working. ErrNotFound for an unknown user.
@@ -126,6 +131,8 @@ func (s *DB) NeedsMe(ctx context.Context, q NeedsMeQuery) ([]NeedItem, error) {
 			AND (` + strings.Join(trailerLike, " OR ") + `))`
 		notReviewedArgs = args(emailArgs, likeArgs)
 	}
+	// Each reason's newest NeedsMeLimit (by since, then id).
+	newest := fmt.Sprintf(` ORDER BY 2 DESC, 1 DESC LIMIT %d`, NeedsMeLimit)
 	notMine := `s.submitter_email NOT IN ` + emails
 	scope := `l.name IN ` + lists + ` AND ` + openSeries
 
@@ -150,7 +157,7 @@ func (s *DB) NeedsMe(ctx context.Context, q NeedsMeQuery) ([]NeedItem, error) {
 	}
 	if q.UserID != 0 {
 		if err := run(0, "delegated", `SELECT s.id, s.date FROM series s JOIN lists l ON l.id = s.list_id
-			WHERE s.id IN (SELECT p.series_id FROM patches p WHERE p.delegate = ?) AND `+scope,
+			WHERE s.id IN (SELECT p.series_id FROM patches p WHERE p.delegate = ?) AND `+scope+newest,
 			args([]any{q.UserID}, listArgs)); err != nil {
 			return nil, err
 		}
@@ -159,7 +166,7 @@ func (s *DB) NeedsMe(ctx context.Context, q NeedsMeQuery) ([]NeedItem, error) {
 		if err := run(1, "asked", `SELECT s.id, s.date FROM series s JOIN lists l ON l.id = s.list_id
 			WHERE s.id IN (SELECT m.series_id FROM message_rcpts r JOIN messages m ON m.id = r.message_id
 				WHERE r.email IN `+emails+` AND m.series_id IS NOT NULL)
-			AND `+scope+` AND `+notMine+` AND `+notReviewed,
+			AND `+scope+` AND `+notMine+` AND `+notReviewed+newest,
 			args(emailArgs, listArgs, emailArgs, notReviewedArgs)); err != nil {
 			return nil, err
 		}
@@ -170,7 +177,7 @@ func (s *DB) NeedsMe(ctx context.Context, q NeedsMeQuery) ([]NeedItem, error) {
 				WHERE m.from_email IN `+emails+` AND m.kind = 'reply'
 				UNION SELECT o.superseded_by FROM series o JOIN rev ON rev.id = o.id WHERE o.superseded_by IS NOT NULL)
 			SELECT s.id, s.date FROM series s JOIN lists l ON l.id = s.list_id
-			WHERE s.id IN (SELECT id FROM rev) AND s.previous IS NOT NULL AND `+scope+` AND `+notMine+` AND `+notReviewed,
+			WHERE s.id IN (SELECT id FROM rev) AND s.previous IS NOT NULL AND `+scope+` AND `+notMine+` AND `+notReviewed+newest,
 			args(emailArgs, listArgs, emailArgs, notReviewedArgs)); err != nil {
 			return nil, err
 		}
@@ -188,7 +195,7 @@ func (s *DB) NeedsMe(ctx context.Context, q NeedsMeQuery) ([]NeedItem, error) {
 				FROM series s JOIN lists l ON l.id = s.list_id
 				LEFT JOIN messages mm ON mm.id = (SELECT max(m.id) FROM messages m WHERE m.thread_id = s.thread_id AND m.from_email IN `+emails+`)
 				WHERE s.submitter_email IN `+emails+` AND `+scope+`) x) y
-			WHERE reply IS NOT NULL OR changed IS NOT NULL OR failed IS NOT NULL`,
+			WHERE reply IS NOT NULL OR changed IS NOT NULL OR failed IS NOT NULL`+newest,
 			args(emailArgs, []any{q.UserID}, emailArgs, emailArgs, listArgs)); err != nil {
 			return nil, err
 		}
