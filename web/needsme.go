@@ -68,6 +68,7 @@ type needsMePage struct {
 	HasFeed bool
 	FeedURL string // a new feed URL, shown once
 	Now     time.Time
+	Limit   int // store.NeedsMeLimit: a full group says it shows the newest
 }
 
 func (h *Handler) needsMeRoutes() {
@@ -113,7 +114,7 @@ func (h *Handler) renderNeedsMe(w http.ResponseWriter, r *http.Request, u *store
 		h.fail(w, r, "needs me", err)
 		return
 	}
-	d := needsMePage{User: u, CSRF: h.csrfToken(r), Groups: needGroups(items), Total: len(items), FeedURL: feedURL, Now: time.Now()}
+	d := needsMePage{User: u, CSRF: h.csrfToken(r), Groups: needGroups(items), Total: len(items), FeedURL: feedURL, Now: time.Now(), Limit: store.NeedsMeLimit}
 	if d.HasFeed, err = h.cfg.NeedsMe.HasFeedToken(r.Context(), u.ID); err != nil {
 		h.fail(w, r, "needs me", err)
 		return
