@@ -148,6 +148,20 @@ func testNeedsMe(t *testing.T, st *store.DB) {
 	post("dev", needMail(annFrom, "dev@example.org", "", "a2@example.org", "r2@example.org", "Re: [PATCH v2 1/1] wdt: fix", 16, "Thank you.\n"))
 	expect(ann, "")
 
+	// A series carrying Rita's Reviewed-by (collected by its author)
+	// does not ask her again; her Cc on it alone would.
+	fan := needSeries("dev", annFrom, "Rita Reviewer <rita@example.org>", "fan", "fan: spin", 1, 40)
+	fan[1] = []byte(strings.Replace(string(fan[1]), "Signed-off-by:", "Reviewed-by: Rita Reviewer <Rita@example.org>\r\nSigned-off-by:", 1))
+	post("dev", fan...)
+	expect(rita, "")
+	post("dev", needSeries("dev", annFrom, "Rita Reviewer <rita@example.org>", "gpio", "gpio: fix", 1, 45)...)
+	expect(rita, "asked gpio: fix\n")
+	post("dev", needMail(ritaFrom, "dev@example.org", "", "r3@example.org", "gpio-v1-1@example.org", "Re: [PATCH 1/1] gpio: fix", 50, "Nack.\n"))
+	expect(rita, "")
+	expect(ann, "feedback gpio: fix\n")
+	post("dev", needMail(annFrom, "dev@example.org", "", "a3@example.org", "r3@example.org", "Re: [PATCH 1/1] gpio: fix", 51, "Why?\n"))
+	expect(ann, "")
+
 	// A status change by Mary is feedback for Ann, not one by Ann.
 	v2 := seriesOf(t, st, "wdt-v2-1@example.org")
 	if _, err := st.SetSeriesStatus(ctx, v2, store.StatusNeedsRevision, mary.ID, "please split", time.Now().Add(time.Minute)); err != nil {

@@ -4,11 +4,14 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"patchwell/core"
 )
 
 // "Needs me": the open series that wait for one user, each with the
@@ -111,28 +114,22 @@ func (s *DB) NeedsMe(ctx context.Context, q NeedsMeQuery) ([]NeedItem, error) {
 		return out
 	}
 	// notReviewed: no reply from them in s's thread since its first
-	// patch, and no trailer of theirs on its patches.
-	// A trailer is stored as {"key":"Reviewed-by","value":"Name <addr>",...}:
-	// the pattern may run on into a later trailer, which only makes a
-	// series count as reviewed a little early.
-	var trailerLike []string
-	var likeArgs []any
-	for _, e := range emailArgs {
-		for _, key := range []string{"Reviewed-by", "Acked-by"} {
-			trailerLike = append(trailerLike, `lower(p.trailers) LIKE ?`)
-			likeArgs = append(likeArgs, `%"key":"`+key+`","value":"%`+e.(string)+`%`)
-		}
-	}
+	// patch. (Nor a Reviewed-by or Acked-by of theirs on its patches:
+	// reviewedByTrailer, in Go, on the candidates.)
 	notReviewed := `NOT EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = s.thread_id AND m.from_email IN ` + emails + `
 			AND m.kind = 'reply' AND m.id > ` + firstPatch("s") + `)`
 	notReviewedArgs := emailArgs
-	if len(trailerLike) > 0 {
-		notReviewed += ` AND NOT EXISTS (SELECT 1 FROM patches p WHERE p.series_id = s.id AND p.trailers IS NOT NULL
-			AND (` + strings.Join(trailerLike, " OR ") + `))`
-		notReviewedArgs = args(emailArgs, likeArgs)
-	}
-	// Each reason's newest NeedsMeLimit (by since, then id).
+	// Each reason's newest NeedsMeLimit (by since, then id); twice as
+	// many of those the trailers may still rule out.
 	newest := fmt.Sprintf(` ORDER BY 2 DESC, 1 DESC LIMIT %d`, NeedsMeLimit)
+	newest2 := fmt.Sprintf(` ORDER BY 2 DESC, 1 DESC LIMIT %d`, 2*NeedsMeLimit)
+	// fence keeps PostgreSQL from pulling a subquery up into the one
+	// around it, which then computes its columns twice (SQLite plans
+	// these well as they are, and wants a LIMIT before an OFFSET).
+	fence := ""
+	if s.pg {
+		fence = ` OFFSET 0`
+	}
 	notMine := `s.submitter_email NOT IN ` + emails
 	scope := `l.name IN ` + lists + ` AND ` + openSeries
 
@@ -166,7 +163,7 @@ func (s *DB) NeedsMe(ctx context.Context, q NeedsMeQuery) ([]NeedItem, error) {
 		if err := run(1, "asked", `SELECT s.id, s.date FROM series s JOIN lists l ON l.id = s.list_id
 			WHERE s.id IN (SELECT m.series_id FROM message_rcpts r JOIN messages m ON m.id = r.message_id
 				WHERE r.email IN `+emails+` AND m.series_id IS NOT NULL)
-			AND `+scope+` AND `+notMine+` AND `+notReviewed+newest,
+			AND `+scope+` AND `+notMine+` AND `+notReviewed+newest2,
 			args(emailArgs, listArgs, emailArgs, notReviewedArgs)); err != nil {
 			return nil, err
 		}
@@ -177,7 +174,7 @@ func (s *DB) NeedsMe(ctx context.Context, q NeedsMeQuery) ([]NeedItem, error) {
 				WHERE m.from_email IN `+emails+` AND m.kind = 'reply'
 				UNION SELECT o.superseded_by FROM series o JOIN rev ON rev.id = o.id WHERE o.superseded_by IS NOT NULL)
 			SELECT s.id, s.date FROM series s JOIN lists l ON l.id = s.list_id
-			WHERE s.id IN (SELECT id FROM rev) AND s.previous IS NOT NULL AND `+scope+` AND `+notMine+` AND `+notReviewed+newest,
+			WHERE s.id IN (SELECT id FROM rev) AND s.previous IS NOT NULL AND `+scope+` AND `+notMine+` AND `+notReviewed+newest2,
 			args(emailArgs, listArgs, emailArgs, notReviewedArgs)); err != nil {
 			return nil, err
 		}
@@ -191,14 +188,32 @@ func (s *DB) NeedsMe(ctx context.Context, q NeedsMeQuery) ([]NeedItem, error) {
 				(SELECT max(h.at) FROM status_history h WHERE h.series_id = x.id AND h.at >= x.mine_at
 					AND (h.user_id IS NULL OR h.user_id <> ?)) AS changed,
 				(SELECT max(c.updated) FROM checks c WHERE c.series_id = x.id AND c.state = 'fail' AND c.updated >= x.mine_at) AS failed
-			FROM (SELECT s.id, s.thread_id, COALESCE(mm.id, 0) AS mine, COALESCE(mm.arrived, 0) AS mine_at
+			FROM (SELECT s.id, s.thread_id,
+					COALESCE((SELECT max(m.id) FROM messages m WHERE m.thread_id = s.thread_id AND m.from_email IN `+emails+`), 0) AS mine,
+					COALESCE((SELECT max(m.arrived) FROM messages m WHERE m.thread_id = s.thread_id AND m.from_email IN `+emails+`), 0) AS mine_at
 				FROM series s JOIN lists l ON l.id = s.list_id
-				LEFT JOIN messages mm ON mm.id = (SELECT max(m.id) FROM messages m WHERE m.thread_id = s.thread_id AND m.from_email IN `+emails+`)
-				WHERE s.submitter_email IN `+emails+` AND `+scope+`) x) y
+				WHERE s.submitter_email IN `+emails+` AND `+scope+fence+`) x`+fence+`) y
 			WHERE reply IS NOT NULL OR changed IS NOT NULL OR failed IS NOT NULL`+newest,
-			args(emailArgs, []any{q.UserID}, emailArgs, emailArgs, listArgs)); err != nil {
+			args(emailArgs, []any{q.UserID}, emailArgs, emailArgs, emailArgs, listArgs)); err != nil {
 			return nil, err
 		}
+	}
+	for _, i := range []int{1, 2} {
+		var ids []int64
+		for _, f := range byReason[i] {
+			ids = append(ids, f.id)
+		}
+		reviewed, err := s.reviewedByTrailer(ctx, ids, q.Emails)
+		if err != nil {
+			return nil, err
+		}
+		kept := byReason[i][:0]
+		for _, f := range byReason[i] {
+			if !reviewed[f.id] && len(kept) < NeedsMeLimit {
+				kept = append(kept, f)
+			}
+		}
+		byReason[i] = kept
 	}
 	reason := map[int64]int{}
 	since := map[int64]int64{}
@@ -357,4 +372,46 @@ func (s *DB) FetchMessages(ctx context.Context, ids []int64, withRaw bool, fn fu
 		}
 	}
 	return nil
+}
+
+// reviewedByTrailer says which of these series carry, on a patch, a
+// Reviewed-by or Acked-by of one of emails (given in a reply, or
+// collected into the patch by its author).
+func (s *DB) reviewedByTrailer(ctx context.Context, seriesIDs []int64, emails []string) (map[int64]bool, error) {
+	out := map[int64]bool{}
+	if len(seriesIDs) == 0 || len(emails) == 0 {
+		return out, nil
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT series_id, trailers FROM patches
+		WHERE series_id IN (`+placeholders(len(seriesIDs))+`) AND trailers IS NOT NULL`, int64Args(seriesIDs)...)
+	if err != nil {
+		return nil, fmt.Errorf("needs me: trailers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var js string
+		if err := rows.Scan(&id, &js); err != nil {
+			return nil, fmt.Errorf("needs me: trailers: %w", err)
+		}
+		var ts []core.Trailer
+		if json.Unmarshal([]byte(js), &ts) != nil {
+			continue
+		}
+		for _, t := range ts {
+			if t.Key != "Reviewed-by" && t.Key != "Acked-by" {
+				continue
+			}
+			v := strings.ToLower(t.Value)
+			for _, e := range emails {
+				if strings.Contains(v, "<"+strings.ToLower(e)+">") || v == strings.ToLower(e) {
+					out[id] = true
+				}
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("needs me: trailers: %w", err)
+	}
+	return out, nil
 }
