@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -17,7 +18,7 @@ import (
 // To/Cc and not reviewed, a new revision since their review, feedback on
 // their own series), on the lists they may read (the NeedsMe source
 // decides with access.Allowed). The same items are an Atom feed at
-// /feed/needs-me/TOKEN for feed readers that cannot sign in: the token
+// /feed/needs-me?token=TOKEN for feed readers that cannot sign in: the token
 // is made (and remade, which ends the old one) with a form on the page
 // and shown once; only its hash is kept.
 
@@ -77,7 +78,7 @@ func (h *Handler) needsMeRoutes() {
 	}
 	h.mux.HandleFunc("GET /account/needs-me", h.needsMePage)
 	h.mux.HandleFunc("POST /account/needs-me/feed", h.needsMeFeedToken)
-	h.mux.HandleFunc("GET /feed/needs-me/{token}", h.needsMeAtom)
+	h.mux.HandleFunc("GET /feed/needs-me", h.needsMeAtom)
 }
 
 // needGroups groups items (in reason order already) by reason.
@@ -139,14 +140,15 @@ func (h *Handler) needsMeFeedToken(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "needs me", err)
 		return
 	}
-	h.renderNeedsMe(w, r, u, h.absURL(r, "/feed/needs-me/"+tok))
+	h.renderNeedsMe(w, r, u, h.absURL(r, "/feed/needs-me?token="+url.QueryEscape(tok)))
 }
 
-// needsMeAtom serves GET /feed/needs-me/{token}: the items of the
+// needsMeAtom serves GET /feed/needs-me?token=TOKEN: the items of the
 // token's owner as an Atom feed, newest first; 404 for a token unknown
-// or replaced.
+// or replaced. The token is in the query, which the request log leaves
+// out.
 func (h *Handler) needsMeAtom(w http.ResponseWriter, r *http.Request) {
-	tok := r.PathValue("token")
+	tok := r.URL.Query().Get("token")
 	if tok == "" || len(tok) > maxFeedToken {
 		writeText(w, http.StatusNotFound, "unknown feed token: make a new feed URL on /account/needs-me")
 		return

@@ -103,7 +103,7 @@ func TestNeedsMeFeed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return u.Path
+		return u.RequestURI()
 	}
 	first := make()
 	res := e.do(req{Path: first})
@@ -133,7 +133,7 @@ func TestNeedsMeFeed(t *testing.T) {
 		t.Errorf("page after making a feed: %s", res.body)
 	}
 	// A bad token, an overlong one: 404.
-	for _, p := range []string{"/feed/needs-me/pwf_nope", "/feed/needs-me/" + strings.Repeat("a", 200)} {
+	for _, p := range []string{"/feed/needs-me?token=pwf_nope", "/feed/needs-me?token=" + strings.Repeat("a", 200), "/feed/needs-me"} {
 		if res := e.do(req{Path: p}); res.code != http.StatusNotFound {
 			t.Errorf("GET %s: %d %s", p, res.code, res.body)
 		}
