@@ -1,7 +1,10 @@
 // Package imapd serves the archive to mail clients over IMAP (go-imap v2's
 // imapserver), read-only, as public-inbox-imapd serves lore: one mailbox
 // per list (NAME) and one holding only its patches and cover letters
-// (NAME/patches), plus an empty INBOX because clients expect one.
+// (NAME/patches), plus an empty INBOX because clients expect one, and for
+// a signed-in account "Needs me" (needsme.go): the cover letter or first
+// patch of each series that waits for them, across the lists they may
+// read, under the messages' row ids as UIDs.
 //
 // Anyone may read public lists: LOGIN with any user name that is not an
 // e-mail address, any password, or AUTHENTICATE ANONYMOUS. A user name

@@ -60,7 +60,7 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 	mb := msgBytes{ctx: ctx}
 	for _, r := range idx {
 		lo, hi := ss.uids[r[0]], ss.uids[r[1]]
-		err = ss.s.st.FetchMailbox(ctx, ss.box.listID, lo, hi, ss.box.kinds(), withRaw, func(m *store.MailboxMessage, raw []byte) error {
+		err = ss.fetchRange(ctx, lo, hi, withRaw, func(m *store.MailboxMessage, raw []byte) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -69,7 +69,7 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 				return nil
 			}
 			if options.RFC822Size && m.WireSize == 0 && raw == nil {
-				if err := ss.s.st.FetchMailbox(ctx, ss.box.listID, m.UID, m.UID, nil, true, func(_ *store.MailboxMessage, r []byte) error {
+				if err := ss.fetchRange(ctx, m.UID, m.UID, true, func(_ *store.MailboxMessage, r []byte) error {
 					m.WireSize = store.WireSize(r)
 					return nil
 				}); err != nil {

@@ -23,6 +23,9 @@ type mailbox struct {
 	name    string
 	listID  int64
 	patches bool // only patch mail (NAME/patches)
+	// virtual: a "Needs me" mailbox (needsme.go), one session's, not
+	// the hub's: its UIDs are row ids across lists.
+	virtual bool
 
 	mu      sync.Mutex
 	uids    []uint32

@@ -216,7 +216,7 @@ func (ss *session) eval(c *imap.SearchCriteria) (bitset, error) {
 		}
 	}
 	for _, cond := range conds {
-		uids, err := ss.s.st.MailboxSearch(ss.ctx, ss.box.listID, ss.box.kinds(), cond)
+		uids, err := ss.searchCond(cond)
 		if err != nil {
 			return nil, err
 		}
@@ -296,7 +296,7 @@ func (ss *session) scan(res bitset, match []func([]byte) bool) (bitset, error) {
 		for j+1 < n && res.has(j+1) {
 			j++
 		}
-		err := ss.s.st.FetchMailbox(ss.ctx, ss.box.listID, ss.uids[i], ss.uids[j], ss.box.kinds(), true, func(m *store.MailboxMessage, raw []byte) error {
+		err := ss.fetchRange(ss.ctx, ss.uids[i], ss.uids[j], true, func(m *store.MailboxMessage, raw []byte) error {
 			seq := ss.seqOf(m.UID)
 			if seq == 0 {
 				return nil

@@ -46,6 +46,9 @@ type Config struct {
 	Poll time.Duration
 	// Domain is the mail domain, for messages that name list addresses.
 	Domain string
+	// NeedsMe, when set, gives each account a "Needs me" mailbox
+	// (needsme.go).
+	NeedsMe NeedsMe
 	// Observe, when set, is told how long each command took (LOGIN,
 	// SELECT, EXAMINE, LIST, STATUS, NAMESPACE, [UID] FETCH, [UID] STORE,
 	// [UID] SEARCH; observe.go), for metrics. It must not block.

@@ -305,6 +305,16 @@ func (ss *session) Select(name string, options *imap.SelectOptions) (_ *imap.Sel
 		ss.readOnly = options.ReadOnly
 		return data, nil
 	}
+	if ss.isNeedsMe(name) {
+		box, err := ss.openNeedsMe()
+		if err != nil {
+			return nil, err
+		}
+		ss.box, ss.readOnly, ss.flags = box, options.ReadOnly, sessionFlags{}
+		ss.uids, _ = box.view()
+		data.NumMessages, data.UIDNext, data.UIDValidity = uint32(len(ss.uids)), uidNext(ss.uids), needsMeValidity
+		return data, nil
+	}
 	l, patches, err := ss.resolve(name)
 	if err != nil {
 		return nil, err
@@ -348,7 +358,7 @@ func (ss *session) Subscribe(name string) (err error) {
 	if err := ss.live(); err != nil {
 		return err
 	}
-	if isInbox(name) {
+	if isInbox(name) || ss.isNeedsMe(name) {
 		return nil
 	}
 	_, _, err = ss.resolve(name)
@@ -386,6 +396,9 @@ func (ss *session) mailboxes() ([]string, map[string]*store.List, error) {
 		return nil, nil, err
 	}
 	names := []string{inbox}
+	if ss.hasNeedsMe() {
+		names = append(names, needsMeBox)
+	}
 	byName := map[string]*store.List{}
 	for i := range lists {
 		l := &lists[i]
@@ -458,6 +471,13 @@ func (ss *session) status(name string, options *imap.StatusOptions) (*imap.Statu
 	var box *mailbox
 	if isInbox(name) {
 		data.UIDValidity = inboxValidity
+	} else if ss.isNeedsMe(name) {
+		var err error
+		if box, err = ss.openNeedsMe(); err != nil {
+			return nil, err
+		}
+		uids, _ = box.view()
+		data.UIDValidity = needsMeValidity
 	} else {
 		l, patches, err := ss.resolve(name)
 		if err != nil {
@@ -493,7 +513,12 @@ func (ss *session) status(name string, options *imap.StatusOptions) (*imap.Statu
 	}
 	if options.Size {
 		var size int64
-		if box != nil {
+		if box != nil && box.virtual {
+			var err error
+			if size, err = ss.needsMeSize(box); err != nil {
+				return nil, err
+			}
+		} else if box != nil {
 			var err error
 			if size, err = ss.s.st.MailboxSize(ss.ctx, box.listID, box.kinds()); err != nil {
 				return nil, err

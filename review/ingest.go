@@ -90,6 +90,9 @@ func prepare(raw []byte, arrived time.Time, submitter *core.Person) *Prepared {
 		}
 	}
 	p.msg.Search = searchDoc(h.To, h.Cc, p.mail)
+	if p.msg.Kind == core.KindPatch || p.msg.Kind == core.KindCover {
+		p.msg.Rcpts = append(append([]string(nil), h.To...), h.Cc...)
+	}
 	// A big message's MIME structure is kept, for IMAP to serve its parts
 	// without parsing it (nil for the others). It fails only on a
 	// cancelled context, which this one is not.

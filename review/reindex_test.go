@@ -130,6 +130,10 @@ func TestReindexKeepsAccounts(t *testing.T) {
 	}
 	tok, _, _ := acc.NewToken(ctx, u.ID, "ci")
 	sess, _, _ := acc.NewSession(ctx, u.ID)
+	feed, err := NewService(old).NewFeedToken(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	off, err := acc.AddUser(ctx, "off@example.org", "Off", "a good password", false)
 	if err != nil {
 		t.Fatal(err)
@@ -164,6 +168,9 @@ func TestReindexKeepsAccounts(t *testing.T) {
 	}
 	if got, err := nacc.SessionUser(ctx, sess); err != nil || got.ID != u.ID {
 		t.Fatalf("session after reindex: %v %v", got, err)
+	}
+	if got, err := NewService(fresh).FeedUser(ctx, feed); err != nil || got.ID != u.ID {
+		t.Fatalf("feed token after reindex: %v %v", got, err)
 	}
 	if r, _ := fresh.Role(ctx, u.ID, "dev"); r != store.RoleMaintainer {
 		t.Fatalf("role after reindex: %q", r)

@@ -243,7 +243,7 @@ func (s *Server) build(ctx context.Context) error {
 			tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}}
 		}
 		if s.imap, err = imapd.New(st, acc, imapd.Config{TLS: tlsConf, MaxConnsPerIP: cfg.IMAPMaxPerIP, Domain: cfg.Domain,
-			Poll: cfg.IMAPPoll, Observe: s.mets.IMAPCommand}, log.With("proto", "imap")); err != nil {
+			Poll: cfg.IMAPPoll, Observe: s.mets.IMAPCommand, NeedsMe: svc}, log.With("proto", "imap")); err != nil {
 			return err
 		}
 	}
@@ -285,7 +285,7 @@ func (s *Server) build(ctx context.Context) error {
 			Lists: listSrv, Notify: s.hooks, SendMail: sendMail, CIRelease: s.sched.Release, CIRerun: s.sched, Apply: s.applier.ApplySeries, PathFlags: pathFlags,
 			BaseFile:         gitrepo.NewBaseFiles(s.applier).File,
 			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) },
-			Health:           health, Observe: s.mets.HTTPRequest, Submit: sub, Bundles: st},
+			Health:           health, Observe: s.mets.HTTPRequest, Submit: sub, Bundles: st, NeedsMe: svc},
 			log.With("proto", "http"))
 		mux := http.NewServeMux()
 		mux.Handle("/api/v1/ci/", s.mets.Instrument("/api/v1/ci/", s.sched.RemoteHandler(acc)))

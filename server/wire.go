@@ -47,6 +47,8 @@ var (
 	_ web.CIRerunner    = (*ci.Scheduler)(nil)
 	_ web.Submitter     = (*submit.Service)(nil)
 	_ web.Bundles       = (*store.DB)(nil)
+	_ web.NeedsMe       = (*review.Service)(nil)
+	_ imapd.NeedsMe     = (*review.Service)(nil)
 
 	_ submit.Poster  = (*review.Ingester)(nil)
 	_ submit.Archive = (*review.Service)(nil)

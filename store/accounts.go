@@ -566,6 +566,11 @@ type AccountData struct {
 		From, To, Comment     string
 		UserID, At            int64
 	}
+	// FeedTokens are the hashes of the users' "needs me" feed tokens.
+	FeedTokens []struct {
+		UserID, Created int64
+		Hash            []byte
+	}
 }
 
 // ExportAccounts implements Store.
@@ -642,6 +647,14 @@ func (s *DB) ExportAccounts(ctx context.Context) (*AccountData, error) {
 			x := &d.History[len(d.History)-1]
 			return r.Scan(&x.List, &x.SeriesMessageID, &x.From, &x.To, &x.Comment, &x.UserID, &x.At)
 		}),
+		q(`SELECT user_id, created, hash FROM feed_tokens ORDER BY user_id`, func(r *sql.Rows) error {
+			d.FeedTokens = append(d.FeedTokens, struct {
+				UserID, Created int64
+				Hash            []byte
+			}{})
+			x := &d.FeedTokens[len(d.FeedTokens)-1]
+			return r.Scan(&x.UserID, &x.Created, &x.Hash)
+		}),
 	)
 	if err != nil {
 		return nil, err
@@ -687,6 +700,9 @@ func (s *DB) ImportAccounts(ctx context.Context, d *AccountData) (dropped int, e
 	}
 	for _, x := range d.Roles {
 		exec(`INSERT INTO list_roles(user_id, list_id, role) SELECT ?, id, ? FROM lists WHERE name = ?`, x.UserID, x.Role, x.List)
+	}
+	for _, x := range d.FeedTokens {
+		exec(`INSERT INTO feed_tokens(user_id, hash, created) VALUES(?,?,?)`, x.UserID, x.Hash, x.Created)
 	}
 	last := map[int64]string{}
 	for _, x := range d.History {

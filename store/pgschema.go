@@ -534,4 +534,20 @@ CREATE TABLE bundle_patches (
 );
 CREATE INDEX bundle_patches_patch ON bundle_patches(patch_id);
 `,
+	// 13 (SQLite 24): "needs me" (store/needsme.go): To/Cc of patches and
+	// cover letters, messages by sender, delegated patches, feed tokens.
+	`
+CREATE TABLE message_rcpts (
+	email      TEXT NOT NULL,
+	message_id BIGINT NOT NULL,
+	PRIMARY KEY (email, message_id)
+);
+CREATE INDEX messages_from ON messages(from_email, thread_id);
+CREATE INDEX patches_delegate ON patches(delegate) WHERE delegate <> 0;
+CREATE TABLE feed_tokens (
+	user_id BIGINT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+	hash    BYTEA NOT NULL UNIQUE,
+	created BIGINT NOT NULL
+);
+`,
 }

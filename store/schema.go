@@ -572,4 +572,22 @@ CREATE TABLE bundle_patches (
 );
 CREATE INDEX bundle_patches_patch ON bundle_patches(patch_id);
 `,
+	// 24: "needs me" (store/needsme.go): the To/Cc addresses of patches
+	// and cover letters (lower-case, filled by AddMessage; a reindex fills
+	// them for mail stored before), the messages of a sender, the
+	// patches delegated to a user, and each user's feed token (sha256).
+	`
+CREATE TABLE message_rcpts (
+	email      TEXT NOT NULL,
+	message_id INTEGER NOT NULL,
+	PRIMARY KEY (email, message_id)
+) WITHOUT ROWID;
+CREATE INDEX messages_from ON messages(from_email, thread_id);
+CREATE INDEX patches_delegate ON patches(delegate) WHERE delegate <> 0;
+CREATE TABLE feed_tokens (
+	user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+	hash    BLOB NOT NULL UNIQUE,
+	created INTEGER NOT NULL
+);
+`,
 }

@@ -826,6 +826,17 @@ func (t *writeTx) AddMessage(ctx context.Context, m *NewMessage) (*Added, error)
 			return nil, fmt.Errorf("insert MIME structure: %w", err)
 		}
 	}
+	seen := make(map[string]bool, len(m.Rcpts))
+	for _, e := range m.Rcpts {
+		e = strings.ToLower(e)
+		if e == "" || seen[e] {
+			continue
+		}
+		seen[e] = true
+		if err := t.later(ctx, `INSERT INTO message_rcpts(email, message_id) VALUES(?, ?)`, e, id); err != nil {
+			return nil, fmt.Errorf("insert recipient: %w", err)
+		}
+	}
 	t.indexMessage(id, m)
 	t.expect.added(m, id, tid, ids)
 	t.added++

@@ -38,6 +38,7 @@ type Store interface {
 	Webhooks
 	DevKeys
 	Bundles
+	NeedsMe
 
 	// Update runs fn in one write transaction; the changes are durable when
 	// it returns nil. fn must not act outside the transaction: on
@@ -420,6 +421,9 @@ type NewMessage struct {
 	// will ask the list about when it looks for an older revision
 	// (Tx.Revisions): on PostgreSQL Expect asks about a batch's at once.
 	Clues *SeriesClues
+	// Rcpts are, for a patch or a cover letter, its To and Cc addresses
+	// (lower-case), kept for "needs me" (message_rcpts).
+	Rcpts []string
 
 	sum  []byte // sha256 of Raw, set by Prepare
 	zraw []byte // Raw compressed, set by Prepare

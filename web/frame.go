@@ -25,6 +25,8 @@ type frameData struct {
 	User  *store.User
 	CSRF  string
 	Next  string // where sign-in comes back to
+	// NeedsMe links "needs me" (needsme.go) for a signed-in reader.
+	NeedsMe bool
 }
 
 // errorFrame marks an error page (httpError).
@@ -48,7 +50,7 @@ func (h *Handler) framed(r *http.Request, page []byte, data any) []byte {
 		return page
 	}
 	i += end + 1
-	d := frameData{Site: h.cfg.Domain, User: h.currentUser(r), CSRF: h.csrfToken(r)}
+	d := frameData{Site: h.cfg.Domain, User: h.currentUser(r), CSRF: h.csrfToken(r), NeedsMe: h.cfg.NeedsMe != nil}
 	if d.Site == "" {
 		d.Site = "patchwell"
 	}

@@ -103,6 +103,9 @@ type Config struct {
 	// the bundle page and its mbox, /account/bundles, the series page's
 	// "add to bundle" form); nil: their routes answer 404.
 	Bundles Bundles
+	// NeedsMe, when set, serves "needs me" (needsme.go): the page, its
+	// feed and feed tokens; nil: their routes answer 404.
+	NeedsMe NeedsMe
 	// Observe, when set, is told of every request once it is answered:
 	// the route pattern that matched ("GET /{list}/{rest...}"; "" for
 	// none), the status written (0: none, sent as 200) and how long it
@@ -199,6 +202,7 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.pickerRoutes()
 	h.submitRoutes()
 	h.bundleRoutes()
+	h.needsMeRoutes()
 	return h
 }
 
