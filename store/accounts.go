@@ -712,6 +712,10 @@ func (s *DB) ImportAccounts(ctx context.Context, d *AccountData) (dropped int, e
 	if err := s.syncSequences(ctx, tx); err != nil {
 		return dropped, fmt.Errorf("import accounts: %w", err)
 	}
+	// The history brought in was notified where it happened.
+	if err := skipStatusNotes(ctx, tx); err != nil {
+		return dropped, fmt.Errorf("import accounts: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return dropped, fmt.Errorf("import accounts: %w", err)
 	}
