@@ -184,6 +184,7 @@ func (s *DB) StatusMail(ctx context.Context, userID int64) (bool, error) {
 // StatusNote is a status change with what its notification needs.
 type StatusNote struct {
 	StatusChange
+	ListID        int64
 	List          string
 	SeriesSubject string
 	SeriesVersion int
@@ -201,7 +202,7 @@ type StatusNote struct {
 const notifyCursor = "status"
 
 const statusNoteCols = `h.id, h.series_id, h.from_status, h.to_status, COALESCE(h.user_id, 0), u.name, u.email, h.at, h.comment,
-	l.name, s.subject, s.version, s.submitter_name, s.submitter_email,
+	l.id, l.name, s.subject, s.version, s.submitter_name, s.submitter_email,
 	COALESCE((SELECT MIN(su.status_mail) FROM users su WHERE LOWER(su.email) = LOWER(s.submitter_email)), 1),
 	CASE WHEN s.cover_message_id != '' THEN s.cover_message_id ELSE s.message_id END, l.notify_thread
 	FROM status_history h JOIN series s ON s.id = h.series_id JOIN lists l ON l.id = s.list_id
@@ -212,7 +213,7 @@ func scanStatusNote(sc scanner) (*StatusNote, error) {
 	var name, email sql.NullString
 	var at, mail, thread int64
 	if err := sc.Scan(&n.ID, &n.SeriesID, &n.From, &n.To, &n.UserID, &name, &email, &at, &n.Comment,
-		&n.List, &n.SeriesSubject, &n.SeriesVersion, &n.Submitter.Name, &n.Submitter.Email, &mail, &n.Thread, &thread); err != nil {
+		&n.ListID, &n.List, &n.SeriesSubject, &n.SeriesVersion, &n.Submitter.Name, &n.Submitter.Email, &mail, &n.Thread, &thread); err != nil {
 		return nil, err
 	}
 	if email.Valid {
