@@ -219,4 +219,3 @@ func TestNotifyThread(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
