@@ -770,6 +770,7 @@ func TestPrivateListRouteWalk(t *testing.T) {
 		return "Applied to main, thanks!", nil
 	}
 	e.h.cfg.Submit = &fakeSubmitter{list: "sec"}
+	e.h.cfg.Workload = e.st
 	fid := strings.Repeat("ab", 16)
 	id := fmt.Sprint(e.series["sec"])
 	held := fmt.Sprint(e.hold("sec", "held"))
@@ -853,6 +854,8 @@ func TestPrivateListRouteWalk(t *testing.T) {
 		"POST /series/{id}/comments/resolve": {{"POST", "/series/" + id + "/comments/resolve", "resolve=" + url.QueryEscape("r=r@x&p=p@x&f=f&s=new&l=1"), 404}},
 		"GET /series/{id}/context":           {{"GET", "/series/" + id + "/context?patch=1&file=0&from=1&to=2&d=0", "", 404}},
 		"POST /series/{id}/viewed":           {{"POST", "/series/" + id + "/viewed", "patch=x&path=a", 400}},
+		"POST /series/{id}/delegate":         {{"POST", "/series/" + id + "/delegate", "delegate=", 303}},
+		"POST /{list}/bulk":                  {{"POST", "/sec/bulk", "series=" + id + "&do=archive", 200}},
 	}
 	// Routes that show no list's data (the indexes are checked by
 	// TestListIndexes).
@@ -860,6 +863,7 @@ func TestPrivateListRouteWalk(t *testing.T) {
 		"GET /{$}": true, "GET /healthz": true, "GET /api/{rest...}": true, "GET /api/v1/lists": true, "GET /static/style.css": true, "GET /static/drafts.js": true, "GET /static/review.js": true, "GET /": true,
 		"GET /signin": true, "POST /signin": true, "POST /signout": true, "GET /signup": true, "POST /signup": true,
 		"GET /confirm/{token}": true, "GET /account": true, "POST /account/password": true, "POST /account/tokens": true, "POST /account/tokens/{id}/revoke": true,
+		"POST /account/notifications": true,
 		// The lists the reader may read, by access.Allowed: TestMyReviews.
 		"GET /account/reviews": true,
 	}

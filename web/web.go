@@ -98,6 +98,11 @@ type Config struct {
 	// series from the browser (submit.go: a form on each list, a preview,
 	// Send); nil: its routes answer 404.
 	Submit Submitter
+	// Workload, when set, is the maintainer's workload: delegation on the
+	// series page, bulk actions and the archived filter on the list page,
+	// the account's status mail setting (delegate.go, bulk.go); nil:
+	// their routes answer 404.
+	Workload Workload
 	// Observe, when set, is told of every request once it is answered:
 	// the route pattern that matched ("GET /{list}/{rest...}"; "" for
 	// none), the status written (0: none, sent as 200) and how long it
@@ -187,6 +192,7 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.ciRerunRoutes()
 	h.pickerRoutes()
 	h.submitRoutes()
+	h.workloadRoutes()
 	return h
 }
 
