@@ -116,7 +116,7 @@ func (h *Handler) bulkForm(w http.ResponseWriter, r *http.Request) {
 			h.httpError(w, r, http.StatusBadRequest, "bad status "+strconv.Quote(status)+": one of "+strings.Join(store.SettableStatuses, ", "))
 			return
 		}
-		res.Action = "status set to " + status
+		res.Action = "Status set to " + status
 		apply = func(s *store.Series) error {
 			c, err := h.acc.SetStatus(r.Context(), s.ID, u.ID, status, comment)
 			switch {
@@ -136,13 +136,13 @@ func (h *Handler) bulkForm(w http.ResponseWriter, r *http.Request) {
 			h.httpError(w, r, http.StatusBadRequest, err.Error())
 			return
 		}
-		res.Action = "delegated to nobody"
+		res.Action = "Delegated to nobody"
 		if who != 0 {
-			res.Action = fmt.Sprintf("delegated to account %d", who)
+			res.Action = fmt.Sprintf("Delegated to account %d", who)
 			if ms, err := h.cfg.Workload.ListMaintainers(r.Context(), l.Name); err == nil {
 				for _, m := range ms {
 					if m.ID == who {
-						res.Action = "delegated to " + userLabel(m.Name, m.Email)
+						res.Action = "Delegated to " + userLabel(m.Name, m.Email)
 					}
 				}
 			}
@@ -155,7 +155,7 @@ func (h *Handler) bulkForm(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 	case "archive", "unarchive":
-		res.Action = do + "d"
+		res.Action = map[string]string{"archive": "Archived", "unarchive": "Unarchived"}[do]
 		apply = func(s *store.Series) error { return h.cfg.Workload.ArchiveSeries(r.Context(), s.ID, do == "archive") }
 	default:
 		h.httpError(w, r, http.StatusBadRequest, fmt.Sprintf("bad action %q: status, delegate, archive or unarchive", do))

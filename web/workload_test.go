@@ -199,7 +199,7 @@ func TestBulkActions(t *testing.T) {
 	}
 	// Delegate, then a delegate who is no maintainer.
 	res = bulk(cm.Value, url.Values{"csrf": {csrf}, "series": sel[:2], "do": {"delegate"}, "delegate": {strconv.FormatInt(owner, 10)}})
-	if !strings.Contains(string(res.body), "2 series changed.") || !strings.Contains(string(res.body), "delegated to Owner &lt;owner@example.org&gt;") {
+	if !strings.Contains(string(res.body), "2 series changed.") || !strings.Contains(string(res.body), "Delegated to Owner &lt;owner@example.org&gt;") {
 		t.Fatalf("bulk delegate:\n%s", res.body)
 	}
 	res = bulk(cm.Value, url.Values{"csrf": {csrf}, "series": sel[:2], "do": {"delegate"}, "delegate": {strconv.FormatInt(e.userID("user@example.org"), 10)}})
