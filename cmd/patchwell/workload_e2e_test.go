@@ -79,4 +79,32 @@ func TestStatusNotificationE2E(t *testing.T) {
 	if n := len(sk.waitFor(t, "ada@example.org", 1)); n != 1 {
 		t.Fatalf("%d notices for one change", n)
 	}
+
+	// The list posts its notices to the thread: the next change reaches
+	// Ada as a list post (archived, with the list's headers), once.
+	if out, errs, code := cli(t, nil, "list", "notify", "dev", "thread", "--data", data); code != 0 || !strings.Contains(out, "posted to the series' thread") {
+		t.Fatalf("list notify: %s %s", out, errs)
+	}
+	resp, _ = post(t, mia, fmt.Sprintf("%s/series/%d/status", base, s.ID), url.Values{"csrf": {csrf[1]}, "status": {"approved"}})
+	if resp.StatusCode != 200 {
+		t.Fatalf("status form: %d", resp.StatusCode)
+	}
+	m = sk.waitFor(t, "ada@example.org", 2)[1]
+	for _, want := range []string{"List-Id: <dev.patchwell.localhost>", "Archived-At:", "To: dev@patchwell.localhost",
+		"changed the status of the series", "from needs revision to approved"} {
+		if !bytes.Contains(m.data, []byte(want)) {
+			t.Errorf("thread notice lacks %q:\n%s", want, m.data)
+		}
+	}
+	id := regexp.MustCompile(`(?m)^Message-I[dD]: <([^>]+)>`).FindSubmatch(m.data)
+	if id == nil {
+		t.Fatalf("no Message-ID:\n%s", m.data)
+	}
+	if raw := httpGet(t, base+"/dev/"+string(id[1])+"/raw"); !bytes.Contains(raw, []byte("In-Reply-To: <"+s.CoverMessageID+">")) {
+		t.Errorf("the thread notice is not archived in the thread:\n%s", raw)
+	}
+	time.Sleep(4 * time.Second)
+	if n := len(sk.waitFor(t, "ada@example.org", 2)); n != 2 {
+		t.Fatalf("%d notices for two changes", n)
+	}
 }
