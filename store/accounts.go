@@ -561,6 +561,9 @@ type AccountData struct {
 		From, To, Comment     string
 		UserID, At            int64
 	}
+	// NoStatusMail are the users who opted out of status notices
+	// (SetStatusMail).
+	NoStatusMail []int64
 }
 
 // ExportAccounts implements Store.
@@ -609,6 +612,12 @@ func (s *DB) ExportAccounts(ctx context.Context) (*AccountData, error) {
 			}{})
 			x := &d.Tokens[len(d.Tokens)-1]
 			return r.Scan(&x.ID, &x.UserID, &x.Hash, &x.Name, &x.Created, &x.LastUsed)
+		}),
+		q(`SELECT id FROM users WHERE status_mail = 0 ORDER BY id`, func(r *sql.Rows) error {
+			var id int64
+			err := r.Scan(&id)
+			d.NoStatusMail = append(d.NoStatusMail, id)
+			return err
 		}),
 		q(`SELECT hash, user_id, expires FROM confirmations`, func(r *sql.Rows) error {
 			d.Confirmations = append(d.Confirmations, struct {
@@ -669,6 +678,9 @@ func (s *DB) ImportAccounts(ctx context.Context, d *AccountData) (dropped int, e
 	for _, u := range d.Users {
 		exec(`INSERT INTO users(id, email, name, password, confirmed, admin, disabled, created) VALUES(?,?,?,?,?,?,?,?)`,
 			u.ID, u.Email, u.Name, u.Password, u.Confirmed, u.Admin, u.Disabled, u.Created.Unix())
+	}
+	for _, id := range d.NoStatusMail {
+		exec(`UPDATE users SET status_mail = 0 WHERE id = ?`, id)
 	}
 	for _, x := range d.Sessions {
 		exec(`INSERT INTO sessions(hash, user_id, created, expires) VALUES(?,?,?,?)`, x.Hash, x.UserID, x.Created, x.Expires)

@@ -246,7 +246,7 @@ func TestStatusNotes(t *testing.T) {
 	if again, _ := st.StatusNotes(ctx, 10); len(again) != 1 {
 		t.Fatalf("after a failed claim: %d notes, want 1", len(again))
 	}
-	// Imported history is not notified again.
+	// Imported history is not notified again; the opt-out is carried.
 	data, err := st.ExportAccounts(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +259,68 @@ func TestStatusNotes(t *testing.T) {
 	if h, _ := st2.StatusHistory(ctx, sid2); len(h) != 2 {
 		t.Fatalf("imported history: %d changes, want 2", len(h))
 	}
+	if on, err := st2.StatusMail(ctx, au.ID); err != nil || on {
+		t.Fatalf("imported opt-out: StatusMail = %v %v, want off", on, err)
+	}
+	if on, err := st2.StatusMail(ctx, m.ID); err != nil || !on {
+		t.Fatalf("imported account that did not opt out: StatusMail = %v %v, want on", on, err)
+	}
 	if notes, err := st2.StatusNotes(ctx, 10); err != nil || len(notes) != 0 {
 		t.Fatalf("imported history to notify: %+v %v", notes, err)
+	}
+}
+
+// TestClaimStatusNotesTwoNodes: two handles on one database (two nodes,
+// or a restart beside a running one) claim the same changes at once:
+// each change is handed to fn once in all.
+func TestClaimStatusNotesTwoNodes(t *testing.T) {
+	open := opener(t)
+	a, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx := context.Background()
+	l, err := a.CreateList(ctx, List{Name: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid, _ := workSeries(t, a, l, "two", 1)
+	for _, st := range []string{StatusApproved, StatusNeedsRevision, StatusApplied} {
+		if _, err := a.SetSeriesStatus(ctx, sid, st, 0, "", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	notes, err := b.StatusNotes(ctx, 10)
+	if err != nil || len(notes) != 3 {
+		t.Fatalf("StatusNotes = %d %v", len(notes), err)
+	}
+	upTo := notes[2].ID
+	got := make(chan int, 2)
+	errs := make(chan error, 2)
+	for _, st := range []*DB{a, b} {
+		go func() {
+			n := 0
+			errs <- st.ClaimStatusNotes(ctx, upTo, func(_ Tx, ns []StatusNote) error {
+				n += len(ns)
+				return nil
+			})
+			got <- n
+		}()
+	}
+	total := 0
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("ClaimStatusNotes = %v", err)
+		}
+		total += <-got
+	}
+	if total != 3 {
+		t.Fatalf("changes claimed %d times in all, want 3", total)
 	}
 }
