@@ -219,3 +219,23 @@ func TestNotifyThread(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+type failPost struct{}
+
+func (failPost) Post(context.Context, review.Post) error { return errors.New("list gone") }
+
+// TestNotifyThreadFails: a thread post that fails is mailed to the
+// submitter instead; the change is not lost.
+func TestNotifyThreadFails(t *testing.T) {
+	e := newEnv(t)
+	if err := e.st.SetNotifyThread(context.Background(), "dev", true); err != nil {
+		t.Fatal(err)
+	}
+	e.w.post = failPost{}
+	e.setStatus(t, store.StatusRejected, e.maint.ID, "")
+	e.step(t)
+	got := e.drain(t)
+	if len(got) != 1 || len(got["ann@example.org"]) != 1 || !strings.Contains(got["ann@example.org"][0], "changed the status of your series") {
+		t.Fatalf("queued = %v, want the notice mailed to Ann", got)
+	}
+}
