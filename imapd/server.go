@@ -100,6 +100,12 @@ type Server struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	// mu guards what Shutdown needs: the listeners served and the open
+	// sessions.
+	mu        sync.Mutex
+	listeners []net.Listener
+	sessions  map[*session]struct{}
 }
 
 // New makes a server over the store; acc (may be nil) checks account
@@ -171,6 +177,7 @@ func (s *Server) Notify() { s.hub.notify() }
 
 // Serve accepts plain connections (STARTTLS when TLS is configured).
 func (s *Server) Serve(l net.Listener) error {
+	s.track(l)
 	return s.srv.Serve(guardListener{&limitListener{Listener: l, s: s}, s.log, s.cfg.TLS})
 }
 
@@ -179,7 +186,48 @@ func (s *Server) ServeTLS(l net.Listener) error {
 	if s.cfg.TLS == nil {
 		return errors.New("imaps: no TLS certificate configured")
 	}
+	s.track(l)
 	return s.srvTLS.Serve(guardListener{tls.NewListener(&limitListener{Listener: l, s: s, quiet: true}, s.cfg.TLS), s.log, nil})
+}
+
+func (s *Server) track(l net.Listener) {
+	s.mu.Lock()
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+}
+
+// Shutdown stops accepting connections, says BYE to every session (a
+// client reconnects, to another node behind a load balancer, or to this
+// one restarted: RFC 9051 7.1.5), waiting for a command being answered
+// to finish its response (bounded by ctx), then closes.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	for _, l := range s.listeners {
+		l.Close()
+	}
+	sessions := make([]*session, 0, len(s.sessions))
+	for ss := range s.sessions {
+		sessions = append(sessions, ss)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, ss := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if d, ok := ctx.Deadline(); ok {
+				ss.conn.NetConn().SetWriteDeadline(d) // a client that does not read
+			}
+			_ = ss.conn.Bye("Server shutting down, please reconnect")
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	return s.Close()
 }
 
 // Close drops every connection and stops the watcher.

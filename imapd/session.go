@@ -62,6 +62,12 @@ type session struct {
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 	ss := &session{s: s, conn: c, ip: connlimit.HostOnly(c.NetConn().RemoteAddr())}
 	ss.ctx, ss.cancel = context.WithCancel(s.ctx)
+	s.mu.Lock()
+	if s.sessions == nil {
+		s.sessions = map[*session]struct{}{}
+	}
+	s.sessions[ss] = struct{}{}
+	s.mu.Unlock()
 	if s.cfg.Observe != nil {
 		return timedSession{session: ss, observe: s.cfg.Observe}, nil, nil
 	}
@@ -77,6 +83,9 @@ var _ imapserver.SessionAppendLimit = timedSession{}
 
 func (ss *session) Close() error {
 	ss.cancel()
+	ss.s.mu.Lock()
+	delete(ss.s.sessions, ss)
+	ss.s.mu.Unlock()
 	return nil
 }
 

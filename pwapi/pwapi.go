@@ -92,6 +92,7 @@ type Config struct {
 	Mbox    Mboxer
 	Tokens  Tokens
 	Users   Users
+	Bundles Bundles  // nil: bundles answer 404
 	Notify  Notifier // nil: nobody is told
 	// BaseURL is the site's address for absolute links ("": each
 	// request's Host).
@@ -167,6 +168,13 @@ func New(cfg Config) *Handler {
 		route("GET", "/series/{$}", h.seriesList)
 		route("GET", "/series/{id}/{$}", h.series)
 		route("GET", "/series/{id}/mbox/{$}", h.seriesMbox)
+		route("GET", "/bundles/{$}", h.bundles)
+		route("POST", "/bundles/{$}", h.createBundle)
+		route("GET", "/bundles/{id}/{$}", h.bundle)
+		route("PATCH", "/bundles/{id}/{$}", h.updateBundle)
+		route("PUT", "/bundles/{id}/{$}", h.updateBundle)
+		route("DELETE", "/bundles/{id}/{$}", h.deleteBundle)
+		route("GET", "/bundles/{id}/mbox/{$}", h.bundleMbox)
 	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { notFound(w) })
 	return h

@@ -18,8 +18,9 @@ import (
 // list in arrival order, so that UIDs and UIDVALIDITY stay as they were.
 // It is how a change to recognition or assembly reaches an existing
 // archive. What is not derived from the messages comes along: accounts,
-// roles, tokens, status history, the resolved marks of review comments
-// and the outbox. progress, when set, is told of each message replayed
+// roles, tokens, status history, patches' own states (patchwork's),
+// bundles, the resolved marks of review comments and the outbox.
+// progress, when set, is told of each message replayed
 // (for a progress line).
 func Reindex(ctx context.Context, from, to store.Store, log *slog.Logger, progress func(n int)) (map[string]ImportStats, error) {
 	lists, err := from.Lists(ctx)
@@ -76,6 +77,26 @@ func Reindex(ctx context.Context, from, to store.Store, log *slog.Logger, progre
 		return out, err
 	} else if dropped > 0 {
 		log.Warn("reindex: applied series that no longer exist were dropped", "count", dropped)
+	}
+	ps, err := from.ExportPatchStates(ctx)
+	if err != nil {
+		return out, err
+	}
+	if dropped, err := to.ImportPatchStates(ctx, ps); err != nil {
+		return out, err
+	} else if dropped > 0 {
+		log.Warn("reindex: states of patches that no longer exist were dropped", "count", dropped)
+	}
+	// Bundles name patches by id, which the rebuild gives anew: carried
+	// by list and Message-ID (after the accounts, their owners).
+	bd, err := from.ExportBundles(ctx)
+	if err != nil {
+		return out, err
+	}
+	if dropped, err := to.ImportBundles(ctx, bd); err != nil {
+		return out, err
+	} else if dropped > 0 {
+		log.Warn("reindex: bundled patches that no longer exist were dropped", "count", dropped)
 	}
 	return out, copyReviewState(ctx, from, to)
 }

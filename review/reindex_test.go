@@ -11,7 +11,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"patchwell/archive"
 	"patchwell/store"
+	"patchwell/store/pgtest"
 )
 
 // TestReindex rebuilds a store from its raw messages: the same messages,
@@ -258,5 +260,90 @@ func TestReindexKeepsMailingList(t *testing.T) {
 	nd, _ := fresh.Deliveries(ctx, box[0].ID)
 	if len(nd) != 1 || nd[0].Rcpt != "s1@example.org" || nd[0].State != store.DeliveryPending {
 		t.Errorf("deliveries after reindex: %+v", nd)
+	}
+}
+
+// TestReindexKeepsBundles: a bundle keeps its id, owner, name, public
+// flag and patches, in order, though the rebuilt patches have other ids
+// (the list "aaa" is rebuilt before "dev", whose mail came first).
+func TestReindexKeepsBundles(t *testing.T) {
+	ctx := context.Background()
+	in, old := newTestIngester(t)
+	importFile(t, in, filepath.Join(corpusDir(t), "patchwork", "series", "revision-basic.mbox"))
+	if _, err := old.CreateList(ctx, store.List{Name: "aaa"}); err != nil {
+		t.Fatal(err)
+	}
+	src, err := archive.OpenSource(filepath.Join(corpusDir(t), "patchwork", "series", "base-single-patch.mbox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Import(ctx, "aaa", src); err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+	u, err := NewAccounts(old, testArgon2).AddUser(ctx, "m@example.org", "M", "a good password", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := old.TrackedPatches(ctx, store.PatchFilter{Lists: []string{"dev"}, Limit: 100})
+	if err != nil || len(ps) < 3 {
+		t.Fatalf("patches of dev: %d, %v", len(ps), err)
+	}
+	// Out of their order, to see the order kept.
+	ids := []int64{ps[2].ID, ps[0].ID, ps[1].ID}
+	b, err := old.CreateBundle(ctx, store.Bundle{OwnerID: u.ID, List: "dev", Name: "to apply", Public: true}, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, before, err := old.Bundle(ctx, b.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			var fresh *store.DB
+			var err error
+			if backend == "postgres" { // patchwell migrate to PostgreSQL
+				fresh, err = store.OpenPostgres(ctx, pgtest.URL(t))
+			} else {
+				fresh, err = store.Open(ctx, t.TempDir())
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fresh.Close()
+			checkBundleAfterReindex(t, old, fresh, b, u.ID, before)
+		})
+	}
+}
+
+func checkBundleAfterReindex(t *testing.T, old, fresh *store.DB, b *store.Bundle, owner int64, before []store.TrackedPatch) {
+	ctx := context.Background()
+	if _, err := Reindex(ctx, old, fresh, slog.New(slog.DiscardHandler), nil); err != nil {
+		t.Fatalf("Reindex() = %v", err)
+	}
+	nb, after, err := fresh.Bundle(ctx, b.ID)
+	if err != nil {
+		t.Fatalf("the bundle after reindex: %v", err)
+	}
+	if nb.Name != "to apply" || !nb.Public || nb.OwnerID != owner || nb.List != "dev" {
+		t.Fatalf("bundle after reindex: %+v", nb)
+	}
+	msgids := func(ps []store.TrackedPatch) (ids []string) {
+		for _, p := range ps {
+			ids = append(ids, p.MessageID)
+		}
+		return ids
+	}
+	if diff := cmp.Diff(msgids(before), msgids(after)); diff != "" || len(after) != 3 {
+		t.Fatalf("bundled patches after reindex (-before +after):\n%s", diff)
+	}
+	if after[0].ID == before[0].ID {
+		t.Fatalf("patch ids stayed the same (%d): the test proves nothing", after[0].ID)
+	}
+	// A new bundle gets an id past the carried one.
+	n, err := fresh.CreateBundle(ctx, store.Bundle{OwnerID: owner, List: "dev", Name: "next"}, nil)
+	if err != nil || n.ID <= b.ID {
+		t.Fatalf("a new bundle after reindex: %+v %v", n, err)
 	}
 }

@@ -36,7 +36,7 @@ func newMetrics(st *store.DB, log *slog.Logger) *metrics.Metrics {
 func metricsServer(m *metrics.Metrics, health func(context.Context) error) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	healthz := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if err := health(r.Context()); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -44,8 +44,28 @@ func metricsServer(m *metrics.Metrics, health func(context.Context) error) *http
 			return
 		}
 		fmt.Fprint(w, "ok")
+	}
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("GET /readyz", healthz)
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprint(w, "ok")
 	})
 	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+}
+
+// errDraining is the health checks' answer once shutdown has begun.
+var errDraining = errors.New("draining: this node is shutting down")
+
+// healthCheck is check, failing from the moment the node starts to
+// drain.
+func (s *Server) healthCheck(check func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if s.draining.Load() {
+			return errDraining
+		}
+		return check(ctx)
+	}
 }
 
 // healthCheck is /healthz's question: does the store answer a trivial

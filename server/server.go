@@ -18,6 +18,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"patchwell/b4send"
@@ -83,6 +85,15 @@ type Config struct {
 	// (submit.ParsePolicy: "file" for local paths, address prefixes,
 	// host names).
 	SubmitAllowHosts string
+	// DrainDelay is how long a node keeps serving after SIGTERM with its
+	// health checks already failing (a load balancer's time to stop
+	// sending); DrainTimeout bounds what comes after: transactions,
+	// requests and IMAP sessions finishing (default 30 s).
+	DrainDelay, DrainTimeout time.Duration
+	// Lists are the lists the configuration file declares, reconciled
+	// when the node starts (Server.Reconcile does it again on SIGHUP);
+	// with any, no default list is made.
+	Lists []ListDecl
 }
 
 // ConfigError is a Config that cannot run as given (the command line's
@@ -90,6 +101,31 @@ type Config struct {
 type ConfigError struct{ Msg string }
 
 func (e *ConfigError) Error() string { return e.Msg }
+
+// Check reports, as a ConfigError, what in c cannot run; it touches
+// nothing (no socket, file or store), so `patchwell config check` can
+// call it.
+func (c Config) Check() error {
+	if c.IMAPS != "" && (c.TLSCert == "" || c.TLSKey == "") {
+		return &ConfigError{"--imaps needs --tls-cert and --tls-key"}
+	}
+	if c.DrainDelay < 0 || c.DrainTimeout < 0 {
+		return &ConfigError{"--drain-delay and --drain-timeout cannot be negative"}
+	}
+	if c.CIGrace < 0 {
+		return &ConfigError{fmt.Sprintf("--ci-grace %s: negative (0 never runs incomplete revisions)", c.CIGrace)}
+	}
+	if (c.SmarthostUser == "") != (c.SmarthostPasswordFile == "") {
+		return &ConfigError{"--smarthost-user and --smarthost-password-file go together"}
+	}
+	if _, _, err := proxyListen(c.ProxyProtocolFrom); err != nil {
+		return &ConfigError{err.Error()}
+	}
+	if _, err := submit.ParsePolicy(c.SubmitAllowHosts); err != nil {
+		return &ConfigError{"--" + err.Error()}
+	}
+	return nil
+}
 
 // Server is one running node.
 type Server struct {
@@ -111,27 +147,31 @@ type Server struct {
 	smtp, lmtp       *smtpd.Server
 	web, metricsHTTP *http.Server
 	errc             chan error
+	// draining is set when shutdown begins: health checks answer 503.
+	draining atomic.Bool
 }
 
 // New checks cfg, binds every listener, then locks the data directory,
 // opens (creating if needed) the store and builds the node. Nothing is
 // served until Run.
 func New(cfg Config, log *slog.Logger) (_ *Server, err error) {
-	if cfg.IMAPS != "" && (cfg.TLSCert == "" || cfg.TLSKey == "") {
-		return nil, &ConfigError{"--imaps needs --tls-cert and --tls-key"}
+	if err := cfg.Check(); err != nil {
+		return nil, err
 	}
-	if cfg.CIGrace < 0 {
-		return nil, &ConfigError{fmt.Sprintf("--ci-grace %s: negative (0 never runs incomplete revisions)", cfg.CIGrace)}
-	}
-	if (cfg.SmarthostUser == "") != (cfg.SmarthostPasswordFile == "") {
-		return nil, &ConfigError{"--smarthost-user and --smarthost-password-file go together"}
-	}
-	listen, err := proxyListen(cfg.ProxyProtocolFrom)
+	listen, wrap, err := proxyListen(cfg.ProxyProtocolFrom)
 	if err != nil {
 		return nil, &ConfigError{err.Error()}
 	}
-	if _, err := submit.ParsePolicy(cfg.SubmitAllowHosts); err != nil {
-		return nil, &ConfigError{"--" + err.Error()}
+	given, err := activated()
+	if err != nil {
+		return nil, &ConfigError{err.Error()}
+	}
+	// A socket systemd passed is served whatever its flag says.
+	for name, addr := range map[string]*string{"smtp": &cfg.SMTP, "lmtp": &cfg.LMTP, "http": &cfg.HTTP,
+		"imap": &cfg.IMAP, "imaps": &cfg.IMAPS, "metrics": &cfg.Metrics} {
+		if l := given[name]; l != nil {
+			*addr = l.Addr().String()
+		}
 	}
 	s := &Server{cfg: cfg, log: log, errc: make(chan error, 8)}
 	defer func() {
@@ -141,7 +181,7 @@ func New(cfg Config, log *slog.Logger) (_ *Server, err error) {
 	}()
 	// Every socket first: a port in use fails serve before the data
 	// directory or the store is touched.
-	if s.ls, err = bindListeners(listen, map[string]string{"smtp": cfg.SMTP, "lmtp": cfg.LMTP, "http": cfg.HTTP,
+	if s.ls, err = bindListeners(listen, wrap, given, map[string]string{"smtp": cfg.SMTP, "lmtp": cfg.LMTP, "http": cfg.HTTP,
 		"imap": cfg.IMAP, "imaps": cfg.IMAPS, "metrics": cfg.Metrics}); err != nil {
 		return nil, err
 	}
@@ -174,7 +214,7 @@ func (s *Server) build(ctx context.Context) error {
 		return err
 	}
 	s.mets = newMetrics(st, log.With("proto", "metrics"))
-	health := healthCheck(st, cfg.Data)
+	health := s.healthCheck(healthCheck(st, cfg.Data))
 	acc := review.NewAccounts(st, review.DefaultArgon2)
 	if s.worker, err = s.newWorker(webURL, secret); err != nil {
 		return err
@@ -248,7 +288,7 @@ func (s *Server) build(ctx context.Context) error {
 			Lists: listSrv, Notify: s.hooks, SendMail: sendMail, CIRelease: s.sched.Release, CIRerun: s.sched, Apply: s.applier.ApplySeries, PathFlags: pathFlags,
 			BaseFile:         gitrepo.NewBaseFiles(s.applier).File,
 			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) },
-			Health:           health, Observe: s.mets.HTTPRequest, Submit: sub},
+			Health:           health, Observe: s.mets.HTTPRequest, Submit: sub, Bundles: st},
 			log.With("proto", "http"))
 		mux := http.NewServeMux()
 		mux.Handle("/api/v1/ci/", s.mets.Instrument("/api/v1/ci/", s.sched.RemoteHandler(acc)))
@@ -260,7 +300,7 @@ func (s *Server) build(ctx context.Context) error {
 		}
 		mux.Handle("/_b4_submit", s.mets.Instrument("/_b4_submit", b4send.New(st, s.in, b4Lists{st, listSrv}, queue, bcfg)))
 		// patchwork's REST API (git-pw, pwclient, snowpatch), beside /api/v1/.
-		pw := pwapi.New(pwapi.Config{Lists: st, Patches: st, Series: st, Checks: st, Mbox: svc, Tokens: acc, Users: st, Notify: s.hooks,
+		pw := pwapi.New(pwapi.Config{Lists: st, Patches: st, Series: st, Checks: st, Mbox: svc, Tokens: acc, Users: st, Bundles: st, Notify: s.hooks,
 			BaseURL: pageURL, Domain: cfg.Domain, Log: log.With("proto", "pwapi")})
 		pwh := s.mets.Instrument("/api/1.x/", pw)
 		for _, p := range pwapi.Patterns() {
@@ -293,6 +333,12 @@ func (s *Server) committed(c review.Committed) {
 // to). Nodes starting together on a new database may race for it: one
 // makes it, the others find it made.
 func (s *Server) defaultList(ctx context.Context) error {
+	if len(s.cfg.Lists) > 0 {
+		if err := s.Reconcile(ctx, s.cfg.Lists); err != nil {
+			return &ConfigError{err.Error()}
+		}
+		return nil
+	}
 	if s.cfg.NoDefaultList {
 		return nil
 	}
@@ -306,6 +352,17 @@ func (s *Server) defaultList(ctx context.Context) error {
 	}
 	if err == nil {
 		s.log.Info("created list", "list", "dev")
+	}
+	return err
+}
+
+// Reconcile makes the store say what the declared lists say (at start,
+// and when the configuration file is read again on SIGHUP), logging each
+// change.
+func (s *Server) Reconcile(ctx context.Context, decls []ListDecl) error {
+	did, err := Reconcile(ctx, s.st, decls)
+	for _, d := range did {
+		s.log.Info("configuration: " + d)
 	}
 	return err
 }
@@ -398,25 +455,45 @@ func (s *Server) Run(ctx context.Context) error {
 	var failed error
 	select {
 	case <-ctx.Done():
-		s.log.Info("shutting down", "signal", context.Cause(ctx).Error())
-	case err := <-s.errc:
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("server failed", "err", err)
-			failed = err
+		// Draining: /healthz and /readyz answer 503 at once, so that a
+		// load balancer stops sending here, while everything is still
+		// served for DrainDelay (the balancer's time to notice).
+		s.draining.Store(true)
+		s.log.Info("draining", "signal", context.Cause(ctx).Error(), "delay", s.cfg.DrainDelay.String())
+		select {
+		case <-time.After(s.cfg.DrainDelay):
+		case err := <-s.errc:
+			failed = s.failed(err)
 		}
+	case err := <-s.errc:
+		failed = s.failed(err)
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	s.draining.Store(true)
+	s.log.Info("shutting down", "timeout", s.cfg.DrainTimeout.String())
+	// Then each server finishes what it has begun, at once and within
+	// DrainTimeout: SMTP and LMTP their transactions (new clients get
+	// 421), HTTP its requests, IMAP says BYE to its sessions.
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
 	defer cancel()
+	var wg sync.WaitGroup
+	shut := func(fn func(context.Context) error) {
+		wg.Add(1)
+		go func() { defer wg.Done(); fn(sctx) }()
+	}
 	for _, srv := range []*smtpd.Server{s.smtp, s.lmtp} {
 		if srv != nil {
-			srv.Shutdown(sctx)
+			shut(srv.Shutdown)
 		}
 	}
 	for _, srv := range []*http.Server{s.web, s.metricsHTTP} {
 		if srv != nil {
-			srv.Shutdown(sctx)
+			shut(srv.Shutdown)
 		}
 	}
+	if s.imap != nil {
+		shut(s.imap.Shutdown)
+	}
+	wg.Wait()
 	stopWorkers()
 	for _, done := range running {
 		<-done
@@ -434,6 +511,15 @@ func (s *Server) ready(ctx context.Context) {
 	s.log.Info("patchwell ready",
 		"send", fmt.Sprintf("git send-email --to=%s@%s --smtp-server=%s --smtp-server-port=%s --suppress-cc=all", first, c.Domain, hostOf(c.SMTP), portOf(c.SMTP)),
 		"smtp", c.SMTP, "lmtp", c.LMTP, "web", "http://"+c.HTTP+"/", "imap", c.IMAP, "imaps", c.IMAPS, "metrics", c.Metrics, "data", c.Data)
+}
+
+// failed logs a server's failure (its listener's end is none).
+func (s *Server) failed(err error) error {
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.log.Error("server failed", "err", err)
+		return err
+	}
+	return nil
 }
 
 // Close releases what New took: the ingester (committing what it holds),

@@ -47,6 +47,7 @@ var (
 	_ web.Notifier      = (*webhook.Dispatcher)(nil)
 	_ web.CIRerunner    = (*ci.Scheduler)(nil)
 	_ web.Submitter     = (*submit.Service)(nil)
+	_ web.Bundles       = (*store.DB)(nil)
 	_ web.Workload      = (*store.DB)(nil)
 
 	_ submit.Poster  = (*review.Ingester)(nil)
@@ -88,6 +89,7 @@ var (
 	_ pwapi.Series   = (*store.DB)(nil)
 	_ pwapi.Checks   = (*store.DB)(nil)
 	_ pwapi.Users    = (*store.DB)(nil)
+	_ pwapi.Bundles  = (*store.DB)(nil)
 	_ pwapi.Mboxer   = (*review.Service)(nil)
 	_ pwapi.Tokens   = (*review.Accounts)(nil)
 	_ pwapi.Notifier = (*webhook.Dispatcher)(nil)

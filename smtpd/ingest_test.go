@@ -933,3 +933,42 @@ func TestCommandAddresses(t *testing.T) {
 	cv.send("Subject: hi\r\n\r\nhello\r\n.\r\n")
 	cv.expect("550 5.7.1 Not for you")
 }
+
+// TestShutdownLetsTransactionsFinish: a client whose MAIL got 250 before
+// shutdown began finishes its transaction (RCPT, DATA, 250); a client
+// connecting while it does is greeted 421 (retry), not refused or
+// dropped; Shutdown returns once the transaction is over.
+func TestShutdownLetsTransactionsFinish(t *testing.T) {
+	be := newFake()
+	s, addr := startServer(t, Config{Domain: "localhost"}, be)
+	busy := dial(t, addr)
+	busy.cmd("EHLO test", "250")
+	busy.cmd("MAIL FROM:<a@example.org>", "250")
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(context.Background()) }()
+	time.Sleep(50 * time.Millisecond)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("a new connection during shutdown: %v (want a 421 greeting)", err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || !strings.HasPrefix(line, "421 4.3.2") {
+		t.Errorf("greeting during shutdown: %q %v, want 421 4.3.2", line, err)
+	}
+	c.Close()
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned (%v) with a transaction open", err)
+	default:
+	}
+	busy.cmd("RCPT TO:<dev@localhost>", "250")
+	busy.cmd("DATA", "354")
+	busy.send(msg + ".\r\n")
+	busy.expect("250")
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown() = %v", err)
+	}
+	if got := be.deliveries(); len(got) != 1 {
+		t.Errorf("delivered %d messages, want 1", len(got))
+	}
+}

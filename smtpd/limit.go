@@ -63,7 +63,11 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		l.s.mu.Lock()
 		if l.s.shut.Load() {
+			// Shutting down: until the listener closes, a new client
+			// is told to come back (to this node restarted, or another).
 			l.s.mu.Unlock()
+			lc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			lc.Conn.Write([]byte("421 4.3.2 Shutting down, try again later\r\n"))
 			lc.Close()
 			continue
 		}
@@ -248,6 +252,27 @@ func (c *limitConn) timedOut() {
 	c.mu.Unlock()
 	c.Conn.SetWriteDeadline(now.Add(replySlack))
 	c.Conn.Write(timeoutReply)
+}
+
+// shutdownReply is what a session still open when the server shuts down
+// is told: try again later (to this node restarted, or another).
+var shutdownReply = []byte("421 4.3.2 Shutting down, try again later\r\n")
+
+// goodbye ends the session for a shutdown: the 421, nothing written after
+// it, and the sending side closed, so that the client reads the reply and
+// hangs up (go-smtp then closes the connection; closing it first, with
+// the client's next command unread, would reset it and could lose the
+// reply).
+func (c *limitConn) goodbye() {
+	c.wmu.Lock()
+	if !c.dead.Swap(true) {
+		c.Conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		c.Conn.Write(shutdownReply)
+	}
+	c.wmu.Unlock()
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
 }
 
 // Read also replaces every bare CR (a CR not followed by LF) with NUL,

@@ -246,8 +246,8 @@ func (s *Server) stopAccepting() {
 	}
 }
 
-// beginData counts a DATA transfer that Shutdown waits for; the session
-// calls endData once the reply has been written (go-smtp calls Reset
+// beginData counts a transaction (from MAIL) that Shutdown waits for; the
+// session calls endData once it ends: DATA's reply written (go-smtp calls Reset
 // after writing it).
 func (s *Server) beginData() error {
 	s.mu.Lock()
@@ -269,12 +269,14 @@ func (s *Server) endData() {
 	}
 }
 
-// Shutdown stops accepting connections and transactions, lets messages
-// whose DATA has begun get their reply (bounded by ctx), then closes
-// every connection. Deliveries still running when ctx ends are cancelled.
+// Shutdown refuses new transactions and answers new connections 421
+// (retry later) while it lets the transactions begun (MAIL given) finish
+// and get their reply (bounded by ctx); then it closes the listeners and
+// every connection. Deliveries still running when ctx ends are
+// cancelled.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.stopAccepting()
 	s.mu.Lock()
+	s.shut.Store(true)
 	var idle chan struct{}
 	if s.inflight > 0 {
 		if s.idle == nil {
@@ -290,6 +292,35 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
+	}
+	// Sessions still open get a 421 and a moment to read it and hang up.
+	s.mu.Lock()
+	open := make([]*limitConn, 0, len(s.conns))
+	for c := range s.conns {
+		open = append(open, c)
+	}
+	s.mu.Unlock()
+	for _, c := range open {
+		go c.goodbye() // a client that does not read is not waited for
+	}
+	linger := time.NewTimer(time.Second)
+	defer linger.Stop()
+	for tick := time.NewTicker(10 * time.Millisecond); ; {
+		s.mu.Lock()
+		n := len(s.conns)
+		s.mu.Unlock()
+		if n == 0 {
+			tick.Stop()
+			break
+		}
+		select {
+		case <-tick.C:
+			continue
+		case <-linger.C:
+		case <-ctx.Done():
+		}
+		tick.Stop()
+		break
 	}
 	if cerr := s.Close(); err == nil {
 		err = cerr
@@ -360,8 +391,9 @@ type session struct {
 	from     string
 	rcpts    []rcpt
 	attempts int  // RCPT commands in this transaction, refused ones too
-	inData   bool // counted in Server.inflight
+	inData   bool // in DATA: its deadlines (limitConn) apply
 	inTx     bool // MAIL given, transaction open until Reset
+	counted  bool // the transaction is counted in Server.inflight (from MAIL)
 }
 
 // Reset ends the transaction; after DATA, go-smtp calls it once the
@@ -376,6 +408,9 @@ func (ss *session) resetLocked() {
 	if ss.inData {
 		ss.inData = false
 		ss.lc.endData()
+	}
+	if ss.counted {
+		ss.counted = false
 		ss.s.endData()
 	}
 	ss.from, ss.inTx = "", false
@@ -404,6 +439,13 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		return errNestedMail
 	}
 	ss.resetLocked()
+	// Shutdown waits for a transaction from its MAIL on, so that a
+	// client that got MAIL's 250 finishes it: what it sees of a shutdown
+	// is at most a 421 before MAIL.
+	if err := ss.s.beginData(); err != nil {
+		return reply(err)
+	}
+	ss.counted = true
 	ss.from, ss.inTx = from, true
 	return nil
 }
@@ -551,8 +593,11 @@ func (ss *session) beginData() (string, []rcpt, error) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if !ss.inData {
-		if err := ss.s.beginData(); err != nil {
-			return "", nil, err
+		if !ss.counted {
+			if err := ss.s.beginData(); err != nil {
+				return "", nil, err
+			}
+			ss.counted = true
 		}
 		ss.inData = true
 		ss.lc.beginData()

@@ -445,6 +445,11 @@ func (s *DB) SetVisibility(ctx context.Context, list, visibility string) error {
 	return s.updateOne(ctx, "list "+list, `UPDATE lists SET visibility = ? WHERE name = ?`, visibility, list)
 }
 
+// SetListInfo sets a list's description and owner's address.
+func (s *DB) SetListInfo(ctx context.Context, list, description, owner string) error {
+	return s.updateOne(ctx, "list "+list, `UPDATE lists SET description = ?, owner = ? WHERE name = ?`, description, owner, list)
+}
+
 // ListInfo implements Store.
 func (s *DB) ListInfo(ctx context.Context, name string) (*List, error) {
 	var l List

@@ -314,3 +314,62 @@ func (s *DB) ListMaintainers(ctx context.Context, list string) ([]User, error) {
 		JOIN lists l ON l.id = r.list_id WHERE l.name = ? AND u.disabled = 0 ORDER BY u.id`, list)
 	return collect(rows, err, "maintainers", func(sc scanner) (*User, error) { return scanUser(sc) })
 }
+
+// PatchStateRecord is one patch's own state as ExportPatchStates carries
+// it across a reindex, where patches get new ids: the patch is found
+// again by its list and Message-ID.
+type PatchStateRecord struct {
+	List, MessageID string
+	State           string // "" follows the series
+	Delegate        int64  // a user id (accounts keep theirs)
+	Archived        bool
+	CommitRef       string
+}
+
+// ExportPatchStates returns the patches that have a state, delegate,
+// archived flag or commit reference of their own.
+func (s *DB) ExportPatchStates(ctx context.Context) ([]PatchStateRecord, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT l.name, m.message_id, p.state, p.delegate, p.archived, p.commit_ref
+		FROM patches p JOIN series s ON s.id = p.series_id JOIN lists l ON l.id = s.list_id JOIN messages m ON m.id = p.message
+		WHERE p.state != '' OR p.delegate != 0 OR p.archived != 0 OR p.commit_ref != '' ORDER BY p.id`)
+	return collect(rows, err, "patch states", func(sc scanner) (*PatchStateRecord, error) {
+		var r PatchStateRecord
+		var archived int64
+		err := sc.Scan(&r.List, &r.MessageID, &r.State, &r.Delegate, &archived, &r.CommitRef)
+		r.Archived = archived != 0
+		return &r, err
+	})
+}
+
+// ImportPatchStates gives the patches of rs their state again (after
+// ExportPatchStates, in one transaction), and reports how many found no
+// patch. The series' statuses are not touched: they come with their
+// history (ImportAccounts).
+func (s *DB) ImportPatchStates(ctx context.Context, rs []PatchStateRecord) (dropped int, err error) {
+	if len(rs) == 0 {
+		return 0, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.beginWrite(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("import patch states: %w", err)
+	}
+	defer tx.Rollback()
+	for _, r := range rs {
+		res, err := tx.ExecContext(ctx, `UPDATE patches SET state = ?, delegate = ?, archived = ?, commit_ref = ?
+			WHERE id IN (SELECT p.id FROM patches p JOIN series s ON s.id = p.series_id JOIN lists l ON l.id = s.list_id
+			JOIN messages m ON m.id = p.message WHERE l.name = ? AND m.message_id = ?)`,
+			r.State, r.Delegate, boolInt(r.Archived), r.CommitRef, r.List, r.MessageID)
+		if err != nil {
+			return dropped, fmt.Errorf("import patch states: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			dropped++
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return dropped, fmt.Errorf("import patch states: %w", err)
+	}
+	return dropped, nil
+}

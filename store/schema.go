@@ -551,7 +551,28 @@ ALTER TABLE patches ADD COLUMN delegate INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE patches ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE patches ADD COLUMN commit_ref TEXT NOT NULL DEFAULT '';
 `,
-	// 23: the maintainer's workload: a list's setting to post status
+	// 23: bundles, patchwork's named sets of patches (pwapi, web): an
+	// owner's, of one list, public or private; their patches in order.
+	`
+CREATE TABLE bundles (
+	id      INTEGER PRIMARY KEY,
+	user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	list_id INTEGER NOT NULL REFERENCES lists(id),
+	name    TEXT NOT NULL,
+	public  INTEGER NOT NULL DEFAULT 0,
+	created INTEGER NOT NULL,
+	UNIQUE (user_id, list_id, name)
+);
+CREATE INDEX bundles_list ON bundles(list_id, public);
+CREATE TABLE bundle_patches (
+	bundle_id INTEGER NOT NULL REFERENCES bundles(id) ON DELETE CASCADE,
+	patch_id  INTEGER NOT NULL REFERENCES patches(id) ON DELETE CASCADE,
+	pos       INTEGER NOT NULL,
+	PRIMARY KEY (bundle_id, patch_id)
+);
+CREATE INDEX bundle_patches_patch ON bundle_patches(patch_id);
+`,
+	// 24: the maintainer's workload: a list's setting to post status
 	// notifications to the series' thread (notify_thread), an account's
 	// opt-out of them (status_mail), and the notification worker's
 	// cursor over status_history (package notify), started past the

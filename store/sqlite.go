@@ -57,7 +57,7 @@ func init() {
 func ValidListName(name string) bool {
 	switch name {
 	case ".", "..", "api", "series", "static", "all",
-		"signin", "signout", "signup", "confirm", "account":
+		"signin", "signout", "signup", "confirm", "account", "bundle":
 		return false // paths of the web UI
 	}
 	return len(name) <= 64 && listName.MatchString(name)

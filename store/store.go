@@ -37,6 +37,7 @@ type Store interface {
 	Jobs
 	Webhooks
 	DevKeys
+	Bundles
 
 	// Update runs fn in one write transaction; the changes are durable when
 	// it returns nil. fn must not act outside the transaction: on
@@ -51,6 +52,26 @@ type Store interface {
 	// Secret returns the named server secret, making it on first use.
 	Secret(ctx context.Context, name string) ([]byte, error)
 	Close() error
+}
+
+// Bundles are patchwork's named sets of patches (bundles.go): an
+// owner's, of one list, public or private.
+type Bundles interface {
+	CreateBundle(ctx context.Context, b Bundle, patches []int64) (*Bundle, error)
+	UpdateBundle(ctx context.Context, id int64, u BundleUpdate) (*Bundle, error)
+	AddBundlePatches(ctx context.Context, id int64, patches []int64) error
+	RemoveBundlePatches(ctx context.Context, id int64, patches []int64) error
+	DeleteBundle(ctx context.Context, id int64) error
+	Bundles(ctx context.Context, f BundleFilter) ([]Bundle, error)
+	Bundle(ctx context.Context, id int64) (*Bundle, []TrackedPatch, error)
+	BundlePatches(ctx context.Context, ids []int64) (map[int64][]TrackedPatch, error)
+	BundlesOf(ctx context.Context, userID int64, list string) ([]Bundle, error)
+	UserBundles(ctx context.Context, userID int64) ([]Bundle, error)
+	// ExportBundles and ImportBundles carry bundles across a reindex
+	// (patches by list and Message-ID; ImportBundles counts those not
+	// found).
+	ExportBundles(ctx context.Context) (*BundleData, error)
+	ImportBundles(ctx context.Context, d *BundleData) (dropped int, err error)
 }
 
 // Archive is the mail itself: lists, messages, threads, raw bytes,
@@ -181,6 +202,12 @@ type Reviews interface {
 	// marks comments as issues to fix (open) or takes the marks away.
 	Issues(ctx context.Context, patchMessageIDs []string) ([]Resolution, error)
 	SetIssues(ctx context.Context, rs []Resolution, open bool) error
+	// ExportPatchStates and ImportPatchStates carry patches' own states
+	// (patchwork's per-patch state, delegate, archived, commit_ref) across
+	// a reindex, by list and Message-ID; ImportPatchStates reports how
+	// many found no patch.
+	ExportPatchStates(ctx context.Context) ([]PatchStateRecord, error)
+	ImportPatchStates(ctx context.Context, rs []PatchStateRecord) (dropped int, err error)
 
 	// DraftComments returns a user's pending review of a series, oldest
 	// first. SaveDraftComment adds a comment (ID 0) or changes its body

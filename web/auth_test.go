@@ -781,6 +781,26 @@ func TestPrivateListRouteWalk(t *testing.T) {
 		t.Fatalf("SetCheck() = %v", err)
 	}
 	chkID := fmt.Sprint(chk.ID)
+	// Bundles of the private list, the member's: public (whoever reads
+	// the list sees it) and one to delete.
+	e.h.cfg.Bundles = e.st
+	secPatches, err := e.st.TrackedPatches(context.Background(), store.PatchFilter{Lists: []string{"sec"}, Limit: 10})
+	if err != nil || len(secPatches) == 0 {
+		t.Fatalf("patches of sec: %v", err)
+	}
+	maintUser, err := e.acc.TokenUser(context.Background(), e.tokens["maint"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	mkBundle := func(name string) string {
+		b, err := e.st.CreateBundle(context.Background(), store.Bundle{OwnerID: maintUser.ID, List: "sec", Name: name, Public: true},
+			[]int64{secPatches[0].ID})
+		if err != nil {
+			t.Fatalf("CreateBundle() = %v", err)
+		}
+		return fmt.Sprint(b.ID)
+	}
+	bid, bdel, pid := mkBundle("walk"), mkBundle("to delete"), fmt.Sprint(secPatches[0].ID)
 	lists := []walkCase{}
 	cases := map[string][]walkCase{
 		"GET /api/v1/lists/{name}":                     {{"GET", "/api/v1/lists/sec", "", 200}},
@@ -854,18 +874,28 @@ func TestPrivateListRouteWalk(t *testing.T) {
 		"POST /series/{id}/comments/resolve": {{"POST", "/series/" + id + "/comments/resolve", "resolve=" + url.QueryEscape("r=r@x&p=p@x&f=f&s=new&l=1"), 404}},
 		"GET /series/{id}/context":           {{"GET", "/series/" + id + "/context?patch=1&file=0&from=1&to=2&d=0", "", 404}},
 		"POST /series/{id}/viewed":           {{"POST", "/series/" + id + "/viewed", "patch=x&path=a", 400}},
+		"GET /bundle/{id}/{$}":               {{"GET", "/bundle/" + bid + "/", "", 200}},
+		"GET /bundle/{id}/mbox":              {{"GET", "/bundle/" + bid + "/mbox", "", 200}},
+		"POST /series/{id}/bundle":           {{"POST", "/series/" + id + "/bundle", "bundle=" + bid, 303}},
+		"POST /bundle/{id}/rename":           {{"POST", "/bundle/" + bid + "/rename", "name=walked", 303}},
+		"POST /bundle/{id}/remove":           {{"POST", "/bundle/" + bid + "/remove", "patch=" + pid, 303}},
+		"POST /bundle/{id}/public":           {{"POST", "/bundle/" + bid + "/public", "public=1", 303}},
+		"POST /bundle/{id}/delete":           {{"POST", "/bundle/" + bdel + "/delete", "", 303}},
 		"POST /series/{id}/delegate":         {{"POST", "/series/" + id + "/delegate", "delegate=", 303}},
 		"POST /{list}/bulk":                  {{"POST", "/sec/bulk", "series=" + id + "&do=archive", 200}},
 	}
 	// Routes that show no list's data (the indexes are checked by
 	// TestListIndexes).
 	noList := map[string]bool{
-		"GET /{$}": true, "GET /healthz": true, "GET /api/{rest...}": true, "GET /api/v1/lists": true, "GET /static/style.css": true, "GET /static/drafts.js": true, "GET /static/review.js": true, "GET /": true,
+		"GET /{$}": true, "GET /healthz": true, "GET /readyz": true, "GET /livez": true, "GET /api/{rest...}": true, "GET /api/v1/lists": true, "GET /static/style.css": true, "GET /static/drafts.js": true, "GET /static/review.js": true, "GET /": true,
 		"GET /signin": true, "POST /signin": true, "POST /signout": true, "GET /signup": true, "POST /signup": true,
 		"GET /confirm/{token}": true, "GET /account": true, "POST /account/password": true, "POST /account/tokens": true, "POST /account/tokens/{id}/revoke": true,
 		"POST /account/notifications": true,
 		// The lists the reader may read, by access.Allowed: TestMyReviews.
 		"GET /account/reviews": true,
+		// The user's own bundles; a new one only on a list they read:
+		// TestBundlePages.
+		"GET /account/bundles": true, "POST /account/bundles": true,
 	}
 	for _, p := range e.h.mux.patterns {
 		if noList[p] {

@@ -211,6 +211,9 @@ type seriesPage struct {
 	Reviewers []reviewerView
 	Issues    issuesBlock
 	Pending   []draftView
+	// Bundle: the signed-in reader's "add to bundle" form (bundles.go);
+	// nil: none.
+	Bundle *seriesBundles
 	// Split: the diffs are shown side by side (?view=split), not
 	// unified.
 	Split bool
@@ -340,6 +343,10 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		default:
 			d.Comments++
 		}
+	}
+	if d.Bundle, err = h.seriesBundleForm(r, s); err != nil {
+		h.fail(w, r, "series", err)
+		return
 	}
 	if d.Review, err = h.seriesReview(r, l); err != nil {
 		h.fail(w, r, "series", err)

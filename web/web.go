@@ -1,6 +1,6 @@
 // Package web serves patchwell over HTTP: the JSON API under /api/v1, raw
 // messages at /{list}/{message-id}/raw, the HTML pages, sign-in and account
-// pages, and /healthz.
+// pages, and /healthz, /readyz and /livez.
 //
 // It owns request routing, the JSON shapes of the API (a contract: fields may
 // be added, never renamed or removed), HTML rendering from embedded templates,
@@ -91,13 +91,18 @@ type Config struct {
 	// Notify, when set, is told of status changes and checks made
 	// through the web (the webhook dispatcher).
 	Notify Notifier
-	// Health, when set, is asked by GET /healthz: nil answers 200 "ok",
+	// Health, when set, is asked by GET /healthz and /readyz (/livez
+	// answers 200 while the process serves at all): nil answers 200 "ok",
 	// an error 503 with its text (one line; keep it free of secrets).
 	Health func(ctx context.Context) error
 	// Submit, when set, lets signed-in users with a confirmed address send
 	// series from the browser (submit.go: a form on each list, a preview,
 	// Send); nil: its routes answer 404.
 	Submit Submitter
+	// Bundles, when set, are the users' bundles of patches (bundles.go:
+	// the bundle page and its mbox, /account/bundles, the series page's
+	// "add to bundle" form); nil: their routes answer 404.
+	Bundles Bundles
 	// Workload, when set, is the maintainer's workload: delegation on the
 	// series page, bulk actions and the archived filter on the list page,
 	// the account's status mail setting (delegate.go, bulk.go); nil:
@@ -159,6 +164,12 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	// precedence over the raw-message catch-all /{list}/{rest...}.
 	h.mux.HandleFunc("GET /{$}", h.home)
 	h.mux.HandleFunc("GET /healthz", h.healthz)
+	h.mux.HandleFunc("GET /readyz", h.healthz)
+	h.mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write([]byte("ok\n"))
+	})
 	h.mux.HandleFunc("GET /api/v1/lists", h.apiLists)
 	h.mux.HandleFunc("GET /api/v1/lists/{name}", h.apiList)
 	h.mux.HandleFunc("GET /api/v1/lists/{name}/series", h.apiSeriesList)
@@ -192,6 +203,7 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.ciRerunRoutes()
 	h.pickerRoutes()
 	h.submitRoutes()
+	h.bundleRoutes()
 	h.workloadRoutes()
 	return h
 }

@@ -66,6 +66,7 @@ type testServer struct {
 	data       string
 	smtp, http string
 	cmd        *exec.Cmd
+	args       []string // serve's, for a restart
 	log        *bytes.Buffer
 	mu         sync.Mutex
 }
@@ -91,6 +92,7 @@ func startServer(t *testing.T, data string, extra ...string) *testServer {
 	e2eBackend(t)
 	s := &testServer{t: t, data: data, smtp: freePort(t), http: freePort(t), log: &bytes.Buffer{}}
 	args := append([]string{"serve", "--data", data, "--smtp", s.smtp, "--http", s.http, "--imap", "", "--mail-auth=false"}, extra...)
+	s.args = args
 	s.cmd = exec.Command(binary, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s, s
 	if err := s.cmd.Start(); err != nil {

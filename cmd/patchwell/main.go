@@ -47,7 +47,8 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"serve":   {"serve [--data DIR] [--db URL] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--imaps ADDR --tls-cert F --tls-key F] [--imap-poll DURATION] [--metrics ADDR] [--proxy-protocol-from CIDRS] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies] [--smarthost HOST:PORT [--smarthost-starttls] [--smarthost-user U --smarthost-password-file F]] [--mail-auth=false] [--resolver HOST:PORT] [--ci-grace DURATION] [--ci-mail] [--submit-allow-hosts LIST]", "run the server (SMTP/LMTP ingest, web UI and API, IMAP, list mail delivery)", cmdServe},
+		"serve":   {"serve [--config FILE] [--data DIR] [--db URL] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--imaps ADDR --tls-cert F --tls-key F] [--imap-poll DURATION] [--metrics ADDR] [--proxy-protocol-from CIDRS] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies] [--smarthost HOST:PORT [--smarthost-starttls] [--smarthost-user U --smarthost-password-file F]] [--mail-auth=false] [--resolver HOST:PORT] [--ci-grace DURATION] [--ci-mail] [--submit-allow-hosts LIST] [--drain-delay D] [--drain-timeout D]", "run the server (SMTP/LMTP ingest, web UI and API, IMAP, list mail delivery)", cmdServe},
+		"config":  {"config check FILE | config print [--config FILE] [serve's flags]", "check a configuration file without starting, or print the configuration serve would run with (every key, as a file)", cmdConfig},
 		"list":    {"list create NAME [--description TEXT] [--owner EMAIL] [--visibility public|unlisted|private] [--repo PATH_OR_URL --vcs git|hg --branch BRANCH --check CMD] | list update NAME [--repo PATH_OR_URL] [--vcs git|hg] [--branch BRANCH] [--check CMD] [--first-timer-gate=false] | list ls | list visibility NAME public|unlisted|private | list notify NAME submitter|thread | list policy NAME [--posting open|subscribers|moderated] [--dmarc accept|hold|reject] [--allow A,@D] [--deny A,@D]   [--data DIR] [--db URL]", "create and show mailing lists, set who may see them and who may post", cmdList},
 		"sub":     {"sub add EMAIL|--file F --list NAME [--name NAME] | sub rm EMAIL --list NAME | sub ls --list NAME [--state STATE]   [--data DIR] [--db URL]", "manage a list's subscribers (added by an operator: no confirmation)", cmdSub},
 		"user":    {"user add EMAIL [--name NAME] [--admin] [--password-file FILE] | user ls | user role EMAIL LIST owner|maintainer|none | user token EMAIL NAME | user passwd EMAIL [--password-file FILE] | user disable EMAIL | user enable EMAIL   [--data DIR] [--db URL]", "manage accounts, list roles and API tokens", cmdUser},
@@ -187,10 +188,13 @@ func newLogger(level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-func cmdServe(args []string) error {
-	fs := newFlags("serve")
-	data, dbURL := storeFlags(fs)
-	c := server.Config{}
+// serveFlags defines serve's flags on fs, into the returned Config (its
+// Data and DB are filled from data and db after parsing). They are also
+// the keys of the configuration file (--config).
+func serveFlags(fs *flag.FlagSet) (c *server.Config, data, dbURL *string, debug *bool, config *string) {
+	data, dbURL = storeFlags(fs)
+	c = &server.Config{}
+	config = fs.String("config", "", "configuration file (TOML): serve's flags as keys, and [[list]] tables (flags on the command line win)")
 	fs.StringVar(&c.SMTP, "smtp", "127.0.0.1:2525", "SMTP listen address (empty disables)")
 	fs.StringVar(&c.LMTP, "lmtp", "", "LMTP listen address: host:port or a unix socket path (empty disables)")
 	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "HTTP listen address (empty disables)")
@@ -203,12 +207,12 @@ func cmdServe(args []string) error {
 	fs.StringVar(&c.Domain, "domain", defaultDomain, "mail domain: lists are NAME@DOMAIN")
 	fs.BoolVar(&c.NoDefaultList, "no-default-list", false, "do not create the list 'dev' in an empty data directory")
 	fs.Int64Var(&c.MaxMessageSize, "max-message-size", 32<<20, "largest message accepted, in bytes")
-	debug := fs.Bool("debug", false, "log at debug level")
+	debug = fs.Bool("debug", false, "log at debug level")
 	fs.BoolVar(&c.Signup, "signup", false, "let visitors create accounts (the confirmation link is mailed through --smarthost, or written to the log without one)")
 	fs.BoolVar(&c.SecureCookies, "secure-cookies", false, "mark session cookies Secure: the site is served over https by a proxy")
 	fs.StringVar(&c.Smarthost, "smarthost", "", "deliver list mail through this SMTP relay, HOST:PORT (empty: mail stays queued)")
 	fs.StringVar(&c.SmarthostUser, "smarthost-user", "", "AUTH PLAIN user name at the smarthost")
-	fs.StringVar(&c.SmarthostPasswordFile, "smarthost-password-file", "", "file holding the smarthost password")
+	fs.StringVar(&c.SmarthostPasswordFile, "smarthost-password-file", os.Getenv("PATCHWELL_SMARTHOST_PASSWORD_FILE"), "file holding the smarthost password (default $PATCHWELL_SMARTHOST_PASSWORD_FILE)")
 	fs.BoolVar(&c.SmarthostStartTLS, "smarthost-starttls", false, "use STARTTLS with the smarthost (needed for AUTH unless it is on loopback)")
 	fs.StringVar(&c.PublicURL, "public-url", "", "the web UI's address as people reach it, for links in pages, feeds and mail (default http://HTTP-ADDR)")
 	fs.BoolVar(&c.MailAuth, "mail-auth", true, "verify DKIM, SPF and DMARC of list posts (needs DNS)")
@@ -218,7 +222,15 @@ func cmdServe(args []string) error {
 	fs.BoolVar(&c.CIMail, "ci-mail", false, "reply on the series' thread with the CI summary and log links when a job finishes (archived and sent to the list)")
 	fs.StringVar(&c.Metrics, "metrics", "", "serve Prometheus /metrics (and /healthz) on this address, apart from the public web listener (empty disables)")
 	fs.StringVar(&c.ProxyProtocolFrom, "proxy-protocol-from", "", "load balancers (addresses or CIDR prefixes, comma-separated) whose connections to the SMTP, LMTP, IMAP and HTTP listeners start with a PROXY protocol header (HAProxy send-proxy or send-proxy-v2)")
+	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "on SIGTERM, keep serving this long with /healthz and /readyz already answering 503, so that a load balancer stops sending first (5s behind HAProxy or Kubernetes)")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, after --drain-delay, how long SMTP transactions, HTTP requests and IMAP sessions get to finish")
 	fs.StringVar(&c.SubmitAllowHosts, "submit-allow-hosts", "", "what series submitted from the browser may be fetched from besides public http(s) and git URLs, comma-separated: address prefixes or addresses (127.0.0.0/8, fd00::/8), host names, and \"file\" for local paths and file:// URLs (default: none; loopback, private and link-local addresses are refused)")
+	return c, data, dbURL, debug, config
+}
+
+func cmdServe(args []string) error {
+	fs := newFlags("serve")
+	c, data, dbURL, debug, config := serveFlags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -226,12 +238,17 @@ func cmdServe(args []string) error {
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
 	}
+	if *config != "" {
+		if err := applyConfig(fs, *config, c); err != nil {
+			return usageError{err.Error()}
+		}
+	}
 	c.Data, c.DB = *data, *dbURL
 	level := slog.LevelInfo
 	if *debug {
 		level = slog.LevelDebug
 	}
-	srv, err := server.New(c, newLogger(level))
+	srv, err := server.New(*c, newLogger(level))
 	var ce *server.ConfigError
 	if errors.As(err, &ce) {
 		return usageError{ce.Msg}
@@ -241,6 +258,27 @@ func cmdServe(args []string) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
+	if *config != "" {
+		// SIGHUP reads the file's lists again (other keys wait for a
+		// restart).
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		log := newLogger(level)
+		go func() {
+			for range hup {
+				decls, err := declaredLists(*config)
+				if err == nil {
+					err = srv.Reconcile(ctx, decls)
+				}
+				if err != nil {
+					log.Error("SIGHUP: configuration not applied", "err", err)
+				} else {
+					log.Info("SIGHUP: configuration's lists reconciled", "file", *config)
+				}
+			}
+		}()
+	}
 	return srv.Run(ctx)
 }
 

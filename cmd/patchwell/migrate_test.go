@@ -2,19 +2,22 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"patchwell/store"
 	"patchwell/store/pgtest"
 )
 
 // TestMigrateToPostgres moves a SQLite data directory to PostgreSQL with
 // patchwell migrate: the archive exports byte for byte the same, accounts
-// and subscribers come along, and a second migrate into the now full
+// and subscribers come along, and so do patches' own states, and a second migrate into the now full
 // database is refused.
 func TestMigrateToPostgres(t *testing.T) {
 	t.Setenv("PATCHWELL_DB", "") // the source is SQLite, whatever the e2e backend
@@ -34,6 +37,22 @@ func TestMigrateToPostgres(t *testing.T) {
 	os.WriteFile(pw, []byte("correct horse battery\n"), 0o600)
 	run(t, data, binary, "user", "add", "maint@example.org", "--password-file", pw, "--data", data)
 	run(t, data, binary, "sub", "add", "reader@example.org", "--list", "dev", "--data", data)
+
+	// A patch's own state (patchwork's), set as the API sets it.
+	ctx := context.Background()
+	src, err := store.Open(ctx, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := src.TrackedPatches(ctx, store.PatchFilter{Lists: []string{"dev"}, Order: "name", Limit: 1})
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("patches: %v %v", ps, err)
+	}
+	state, ref := "awaiting-upstream", "0123abcd"
+	if _, err := src.UpdatePatch(ctx, ps[0].ID, store.PatchUpdate{State: &state, CommitRef: &ref}, 0, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
 
 	out := run(t, data, binary, "migrate", "--from", data, "--to", db)
 	if !strings.Contains(out, "dev: 5 messages") {
@@ -56,6 +75,15 @@ func TestMigrateToPostgres(t *testing.T) {
 	}
 	if out := run(t, data, binary, "check", "--db", db); !strings.Contains(strings.ToLower(out), "ok") {
 		t.Errorf("check on PostgreSQL:\n%s", out)
+	}
+	dst, err := store.OpenPostgres(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := dst.TrackedPatches(ctx, store.PatchFilter{Lists: []string{"dev"}, MessageID: ps[0].MessageID, Limit: 1})
+	dst.Close()
+	if err != nil || len(got) != 1 || got[0].State != state || got[0].CommitRef != ref {
+		t.Errorf("patch %s on PostgreSQL: %+v %v, want state %s and commit %s", ps[0].MessageID, got, err, state, ref)
 	}
 	cmd := exec.Command(binary, "migrate", "--from", data, "--to", db)
 	msg, err := cmd.CombinedOutput()
