@@ -8,7 +8,9 @@
 // nothing itself: data comes through the Reader interface (reader.go, a few
 // small interfaces grouped by area), and account actions (sign-in, tokens,
 // status changes) through Accounts, both declared here and implemented by
-// the review layer; the wiring proves that at compile time. Every access to a list's data is
+// the review layer; the maintainer's workload (delegation, bulk actions,
+// archiving, the status mail setting) through Workload, implemented by
+// the store; the wiring proves that at compile time. Every access to a list's data is
 // decided by access.Allowed (see authorize in auth.go). It imports no other
 // patchwell package than store, for the shared data types, and access.
 package web
