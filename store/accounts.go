@@ -567,8 +567,10 @@ type AccountData struct {
 		UserID, At            int64
 	}
 	// NoStatusMail are the users who opted out of status notices
-	// (SetStatusMail).
+	// (SetStatusMail); NotifyThread the lists that post them to the
+	// series' thread (SetNotifyThread).
 	NoStatusMail []int64
+	NotifyThread []string
 }
 
 // ExportAccounts implements Store.
@@ -617,6 +619,12 @@ func (s *DB) ExportAccounts(ctx context.Context) (*AccountData, error) {
 			}{})
 			x := &d.Tokens[len(d.Tokens)-1]
 			return r.Scan(&x.ID, &x.UserID, &x.Hash, &x.Name, &x.Created, &x.LastUsed)
+		}),
+		q(`SELECT name FROM lists WHERE notify_thread != 0 ORDER BY name`, func(r *sql.Rows) error {
+			var name string
+			err := r.Scan(&name)
+			d.NotifyThread = append(d.NotifyThread, name)
+			return err
 		}),
 		q(`SELECT id FROM users WHERE status_mail = 0 ORDER BY id`, func(r *sql.Rows) error {
 			var id int64
@@ -686,6 +694,9 @@ func (s *DB) ImportAccounts(ctx context.Context, d *AccountData) (dropped int, e
 	}
 	for _, id := range d.NoStatusMail {
 		exec(`UPDATE users SET status_mail = 0 WHERE id = ?`, id)
+	}
+	for _, name := range d.NotifyThread {
+		exec(`UPDATE lists SET notify_thread = 1 WHERE name = ?`, name)
 	}
 	for _, x := range d.Sessions {
 		exec(`INSERT INTO sessions(hash, user_id, created, expires) VALUES(?,?,?,?)`, x.Hash, x.UserID, x.Created, x.Expires)

@@ -265,6 +265,9 @@ func TestStatusNotes(t *testing.T) {
 	if on, err := st2.StatusMail(ctx, m.ID); err != nil || !on {
 		t.Fatalf("imported account that did not opt out: StatusMail = %v %v, want on", on, err)
 	}
+	if on, err := st2.NotifyThread(ctx, "dev"); err != nil || !on {
+		t.Fatalf("imported list setting: NotifyThread = %v %v, want on", on, err)
+	}
 	if notes, err := st2.StatusNotes(ctx, 10); err != nil || len(notes) != 0 {
 		t.Fatalf("imported history to notify: %+v %v", notes, err)
 	}
