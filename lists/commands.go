@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/mail"
 	"strconv"
 	"strings"
 	"time"
@@ -156,9 +157,10 @@ To reach the list's owners, write to %[4]s.
 %[5]s
 Maintainers can set a series' status by replying to it with a header
 X-Patchwell-Status: STATUS (proposed, needs_revision, approved, rejected,
-applied), and apply it to the list's repository with a header
-X-Patchwell-Apply: yes, from an account with a maintainer role, in mail
-signed with DKIM by their domain.
+applied), delegate it to another maintainer with a header
+X-Patchwell-Delegate: ADDRESS (or none), and apply it to the list's
+repository with a header X-Patchwell-Apply: yes, from an account with a
+maintainer role, in mail signed with DKIM by their domain.
 `, s.addr(list, ""), s.addr(list, "subscribe"), s.addr(list, "unsubscribe"), s.addr(list, "owner"), web)
 }
 
@@ -269,6 +271,50 @@ func (s *Server) statusCommand(ctx context.Context, list string, h header, value
 		return result(fmt.Sprintf("Not done: series %d: %v.", seriesID, err))
 	}
 	return result(fmt.Sprintf("Done: series %d is now %s (was %s).", seriesID, ch.To, ch.From))
+}
+
+// delegateCommand obeys X-Patchwell-Delegate: ADDRESS (or none) on a
+// reply to a series: its patches are delegated to the maintainer with
+// that address (store.Delegate checks they have a role on the list). The
+// sender needs what X-Patchwell-Status needs, and is answered.
+func (s *Server) delegateCommand(ctx context.Context, list string, h header, value string, auth *Auth) string {
+	value = strings.TrimSpace(value)
+	result := func(msg string) string {
+		s.send(ctx, list, []string{h.From.Email}, h.MessageID, s.addr(list, "owner"), "Re: "+h.Subject, msg+"\n")
+		return msg
+	}
+	seriesID := s.seriesOf(ctx, list, h)
+	if seriesID == 0 {
+		return result("Not done: this message does not reply to a patch series of " + list + ".")
+	}
+	if why := s.authorizeWith(ctx, list, h, auth, access.SetStatus); why != "" {
+		return result("Not done: " + why + ".")
+	}
+	var who int64
+	var addr string
+	if !strings.EqualFold(value, "none") {
+		a, err := mail.ParseAddress(value)
+		if err != nil {
+			return result(fmt.Sprintf("Not done: X-Patchwell-Delegate takes the address of a maintainer of %s, or none; %q is neither.", list, value))
+		}
+		addr = a.Address
+		u, err := s.st.UserByEmail(ctx, addr)
+		if err != nil {
+			return result(fmt.Sprintf("Not done: %s has no account here, so cannot be a delegate.", addr))
+		}
+		who = u.ID
+	}
+	if err := s.st.Delegate(ctx, seriesID, 0, who); err != nil {
+		if errors.Is(err, store.ErrInvalid) {
+			return result(fmt.Sprintf("Not done: series %d: %s.", seriesID, strings.TrimPrefix(strings.TrimPrefix(err.Error(), store.ErrInvalid.Error()+": "), "delegate: ")))
+		}
+		return result(fmt.Sprintf("Not done: series %d: %v.", seriesID, err))
+	}
+	s.log.Info("delegated by mail", "list", list, "series", seriesID, "delegate", addr, "from", h.From.Email)
+	if who == 0 {
+		return result(fmt.Sprintf("Done: series %d is delegated to nobody.", seriesID))
+	}
+	return result(fmt.Sprintf("Done: series %d is delegated to %s.", seriesID, addr))
 }
 
 // authorizeWith is authorize with the verdict already computed.

@@ -16,7 +16,9 @@
 //     queue sends from, and disables a subscriber after DisableAfter hard
 //     bounces (telling the owners).
 //   - A reply to a series with an X-Patchwell-Status header (set the
-//     status) or X-Patchwell-Apply: yes (apply it to the list's
+//     status), X-Patchwell-Delegate: ADDRESS or none (delegate it to a
+//     maintainer of the list, or to nobody) or X-Patchwell-Apply: yes
+//     (apply it to the list's
 //     repository through the Applier cmd wires, as the web does) is a
 //     maintainer command: obeyed only when the sender has a maintainer
 //     or owner role on the list and the message carries a passing DKIM
@@ -122,6 +124,9 @@ type Store interface {
 	ListInfo(ctx context.Context, name string) (*store.List, error)
 	Message(ctx context.Context, list, messageID string) (*store.Message, error)
 	UserByEmail(ctx context.Context, email string) (*store.User, error)
+	// Delegate delegates a series (X-Patchwell-Delegate): the one
+	// store method every road takes.
+	Delegate(ctx context.Context, seriesID, patchID, delegate int64) error
 }
 
 // Server handles mail to the lists.
@@ -342,13 +347,17 @@ func (s *Server) archive(ctx context.Context, lists []string, h header, raw []by
 	if err != nil {
 		return err
 	}
-	status, apply := h.get("x-patchwell-status"), h.get("x-patchwell-apply")
+	status, apply, delegate := h.get("x-patchwell-status"), h.get("x-patchwell-apply"), h.get("x-patchwell-delegate")
 	for _, l := range lists {
 		rec := authJSON{Auth: auth}
 		var cmds, results []string
 		if status != "" && !h.automatic() {
 			cmds = append(cmds, "X-Patchwell-Status: "+status)
 			results = append(results, s.statusCommand(ctx, l, h, status, auth))
+		}
+		if delegate != "" && !h.automatic() {
+			cmds = append(cmds, "X-Patchwell-Delegate: "+delegate)
+			results = append(results, s.delegateCommand(ctx, l, h, delegate, auth))
 		}
 		// After the status: "X-Patchwell-Status: approved" and
 		// "X-Patchwell-Apply: yes" in one reply approve, then apply.

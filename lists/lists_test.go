@@ -620,3 +620,81 @@ func TestAdmits(t *testing.T) {
 		t.Error("Admits(unknown list) = nil error")
 	}
 }
+
+// TestDelegateByMail: X-Patchwell-Delegate on a reply to a series, under
+// the rules of X-Patchwell-Status (a role, DKIM-aligned DMARC pass).
+func TestDelegateByMail(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	mai, err := e.acc.AddUser(ctx, "mai@example.org", "Mai", "pw pw pw pw", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := e.acc.AddUser(ctx, "bob@example.org", "Bob", "pw pw pw pw", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.acc.AddUser(ctx, "ann@example.org", "Ann", "pw pw pw pw", false); err != nil {
+		t.Fatal(err)
+	}
+	e.st.SetRole(ctx, mai.ID, "dev", store.RoleMaintainer)
+	e.st.SetRole(ctx, bob.ID, "dev", store.RoleMaintainer)
+	if err := e.receive(t, "dev", msg("Ann Dev <ann@example.org>", "patch@x", "[PATCH] fix the thing", "", patchBody)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := e.st.Message(ctx, "dev", "patch@x")
+	if err != nil || m.SeriesID == 0 {
+		t.Fatalf("patch not a series: %+v %v", m, err)
+	}
+	delegate := func() int64 {
+		w, err := e.st.SeriesWork(ctx, []int64{m.SeriesID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w[m.SeriesID].DelegateID
+	}
+	n := 0
+	reply := func(from, value string) string {
+		t.Helper()
+		n++
+		id := fmt.Sprintf("d%d@x", n)
+		raw := msg(from, id, "Re: [PATCH] fix the thing", "In-Reply-To: <patch@x>\nReferences: <patch@x>\nX-Patchwell-Delegate: "+value+"\n", "Bob, yours.")
+		if err := e.receive(t, "dev", raw); err != nil {
+			t.Fatal(err)
+		}
+		if !e.archived(id) {
+			t.Fatalf("command %s not archived as a reply", id)
+		}
+		addr := strings.TrimSuffix(from[strings.Index(from, "<")+1:], ">")
+		return e.out.last(t, addr)
+	}
+	signed := &Auth{DMARC: "pass", DKIMAligned: true, FromDomain: "example.org"}
+	for _, tc := range []struct {
+		name, from, value string
+		auth              *Auth
+		says              string
+		want              int64
+	}{
+		{"not signed", "Mai <mai@example.org>", "bob@example.org", &Auth{DMARC: "fail", FromDomain: "example.org"}, "not signed (DKIM)", 0},
+		{"no role", "Ann Dev <ann@example.org>", "bob@example.org", signed, "ann@example.org may not", 0},
+		{"unknown delegate", "Mai <mai@example.org>", "nobody@example.org", signed, "nobody@example.org has no account here", 0},
+		{"delegate without a role", "Mai <mai@example.org>", "Ann <ann@example.org>", signed, "ann@example.org is not a maintainer of the list", 0},
+		{"not an address", "Mai <mai@example.org>", "bob", signed, `takes the address of a maintainer of dev, or none; "bob" is neither`, 0},
+		{"done", "Mai <mai@example.org>", "Bob <bob@example.org>", signed, "Done: series", bob.ID},
+		{"cleared", "Mai <mai@example.org>", "none", signed, "is delegated to nobody", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := strings.TrimSuffix(tc.from[strings.Index(tc.from, "<")+1:], ">")
+			e.auth[addr] = tc.auth
+			if note := reply(tc.from, tc.value); !strings.Contains(note, tc.says) {
+				t.Errorf("answer lacks %q:\n%s", tc.says, note)
+			}
+			if got := delegate(); got != tc.want {
+				t.Errorf("delegate = %d, want %d", got, tc.want)
+			}
+		})
+	}
+	if r, _ := e.st.MessageAuth(ctx, "dev", "d6@x"); !strings.Contains(r, "X-Patchwell-Delegate") || !strings.Contains(r, "Done") {
+		t.Errorf("the command's result is not kept with the message: %s", r)
+	}
+}

@@ -32,6 +32,10 @@ func TestReindexKeepsPatchStates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A delegate must be a maintainer of the list (store.Delegate's rule).
+	if err := old.SetRole(ctx, u.ID, "dev", store.RoleMaintainer); err != nil {
+		t.Fatal(err)
+	}
 	ps, err := old.TrackedPatches(ctx, store.PatchFilter{Lists: []string{"dev"}, Limit: 10})
 	if err != nil || len(ps) != 2 {
 		t.Fatalf("patches: %+v %v", ps, err)

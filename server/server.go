@@ -29,6 +29,7 @@ import (
 	"patchwell/lists"
 	"patchwell/mailauth"
 	"patchwell/metrics"
+	"patchwell/notify"
 	"patchwell/outbound"
 	"patchwell/pwapi"
 	"patchwell/review"
@@ -139,6 +140,7 @@ type Server struct {
 	in      *review.Ingester
 	worker  *outbound.Worker
 	hooks   *webhook.Dispatcher
+	notices *notify.Worker
 	sched   *ci.Scheduler
 	applier *gitrepo.Applier
 	mets    *metrics.Metrics
@@ -224,6 +226,9 @@ func (s *Server) build(ctx context.Context) error {
 	// "Applied, thanks" replies all post through it.
 	s.in = review.NewIngester(st, review.Config{Log: log, Distribute: queue.Distribute})
 	s.hooks = webhook.New(st, log.With("proto", "webhook"), webURL)
+	// The submitter told of each status change, by whatever road.
+	s.notices = notify.New(st, s.in, notify.Config{Domain: cfg.Domain, WebURL: webURL, Poll: 2 * time.Second, Sent: s.worker.Kick},
+		log.With("proto", "notify"))
 	svc := review.New(st, review.ServiceConfig{Ingester: s.in, Domain: cfg.Domain,
 		RangeDiffer: &gitrepo.RangeDiffer{Store: st, Service: review.NewService(st), DataDir: cfg.Data}, Mailinfo: gitrepo.Mailinfo})
 	// One applier for the web page, the API and the mail command.
@@ -281,7 +286,7 @@ func (s *Server) build(ctx context.Context) error {
 		sub := submit.New(submit.Config{Store: st, Poster: s.in, Archive: svc, Repos: st, Domain: cfg.Domain,
 			DataDir: cfg.Data, Policy: policy, Log: log.With("proto", "submit")})
 		h := web.New(svc, web.Config{Domain: cfg.Domain, BaseURL: pageURL, SMTPAddr: cfg.SMTP,
-			Accounts: acc, Signup: cfg.Signup, SecureCookies: cfg.SecureCookies,
+			Accounts: acc, Workload: st, Signup: cfg.Signup, SecureCookies: cfg.SecureCookies,
 			Lists: listSrv, Notify: s.hooks, SendMail: sendMail, CIRelease: s.sched.Release, CIRerun: s.sched, Apply: s.applier.ApplySeries, PathFlags: pathFlags,
 			BaseFile:         gitrepo.NewBaseFiles(s.applier).File,
 			UnsubscribeCheck: func(list, tok string) (string, bool) { return outbound.CheckUnsubscribeToken(secret, list, tok) },
@@ -441,6 +446,7 @@ func (s *Server) Run(ctx context.Context) error {
 		start(func(ctx context.Context) { s.worker.Run(ctx) })
 	}
 	start(func(ctx context.Context) { s.hooks.Run(ctx) })
+	start(func(ctx context.Context) { s.notices.Run(ctx) })
 	if s.cfg.CI {
 		start(s.sched.Run)
 		// Series applied by a direct push to a repository we do not host.

@@ -11,6 +11,7 @@ import (
 	"patchwell/imapd"
 	"patchwell/lists"
 	"patchwell/mailauth"
+	"patchwell/notify"
 	"patchwell/outbound"
 	"patchwell/pwapi"
 	"patchwell/review"
@@ -49,6 +50,7 @@ var (
 	_ web.Bundles       = (*store.DB)(nil)
 	_ web.NeedsMe       = (*review.Service)(nil)
 	_ imapd.NeedsMe     = (*review.Service)(nil)
+	_ web.Workload      = (*store.DB)(nil)
 
 	_ submit.Poster  = (*review.Ingester)(nil)
 	_ submit.Archive = (*review.Service)(nil)
@@ -93,6 +95,9 @@ var (
 	_ pwapi.Mboxer   = (*review.Service)(nil)
 	_ pwapi.Tokens   = (*review.Accounts)(nil)
 	_ pwapi.Notifier = (*webhook.Dispatcher)(nil)
+
+	_ notify.Store  = (*store.DB)(nil)
+	_ notify.Poster = (*review.Ingester)(nil)
 
 	_ b4send.Poster    = (*review.Ingester)(nil)
 	_ b4send.Lists     = b4Lists{}

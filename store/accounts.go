@@ -571,6 +571,11 @@ type AccountData struct {
 		UserID, Created int64
 		Hash            []byte
 	}
+	// NoStatusMail are the users who opted out of status notices
+	// (SetStatusMail); NotifyThread the lists that post them to the
+	// series' thread (SetNotifyThread).
+	NoStatusMail []int64
+	NotifyThread []string
 }
 
 // ExportAccounts implements Store.
@@ -619,6 +624,18 @@ func (s *DB) ExportAccounts(ctx context.Context) (*AccountData, error) {
 			}{})
 			x := &d.Tokens[len(d.Tokens)-1]
 			return r.Scan(&x.ID, &x.UserID, &x.Hash, &x.Name, &x.Created, &x.LastUsed)
+		}),
+		q(`SELECT name FROM lists WHERE notify_thread != 0 ORDER BY name`, func(r *sql.Rows) error {
+			var name string
+			err := r.Scan(&name)
+			d.NotifyThread = append(d.NotifyThread, name)
+			return err
+		}),
+		q(`SELECT id FROM users WHERE status_mail = 0 ORDER BY id`, func(r *sql.Rows) error {
+			var id int64
+			err := r.Scan(&id)
+			d.NoStatusMail = append(d.NoStatusMail, id)
+			return err
 		}),
 		q(`SELECT hash, user_id, expires FROM confirmations`, func(r *sql.Rows) error {
 			d.Confirmations = append(d.Confirmations, struct {
@@ -688,6 +705,12 @@ func (s *DB) ImportAccounts(ctx context.Context, d *AccountData) (dropped int, e
 		exec(`INSERT INTO users(id, email, name, password, confirmed, admin, disabled, created) VALUES(?,?,?,?,?,?,?,?)`,
 			u.ID, u.Email, u.Name, u.Password, u.Confirmed, u.Admin, u.Disabled, u.Created.Unix())
 	}
+	for _, id := range d.NoStatusMail {
+		exec(`UPDATE users SET status_mail = 0 WHERE id = ?`, id)
+	}
+	for _, name := range d.NotifyThread {
+		exec(`UPDATE lists SET notify_thread = 1 WHERE name = ?`, name)
+	}
 	for _, x := range d.Sessions {
 		exec(`INSERT INTO sessions(hash, user_id, created, expires) VALUES(?,?,?,?)`, x.Hash, x.UserID, x.Created, x.Expires)
 	}
@@ -731,6 +754,10 @@ func (s *DB) ImportAccounts(ctx context.Context, d *AccountData) (dropped int, e
 		return dropped, err
 	}
 	if err := s.syncSequences(ctx, tx); err != nil {
+		return dropped, fmt.Errorf("import accounts: %w", err)
+	}
+	// The history brought in was notified where it happened.
+	if err := skipStatusNotes(ctx, tx); err != nil {
 		return dropped, fmt.Errorf("import accounts: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -131,6 +131,12 @@ func (s *DB) DashboardSeries(ctx context.Context, list string, f SeriesFilter) (
 	if f.Current {
 		where = append(where, `s.status <> 'superseded'`)
 	}
+	if f.HideArchived {
+		// patchwork's archived flag: a series whose patches are all
+		// archived (one without patches stays).
+		where = append(where, `(NOT EXISTS (SELECT 1 FROM patches p WHERE p.series_id = s.id AND p.archived != 0)
+			OR EXISTS (SELECT 1 FROM patches p WHERE p.series_id = s.id AND p.archived = 0))`)
+	}
 	if f.NeedsReview {
 		// Given to this revision, or to the previous one on a patch this
 		// one carries unchanged (one revision back: review.Dashboard

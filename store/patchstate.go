@@ -256,6 +256,9 @@ func (s *DB) UpdatePatch(ctx context.Context, id int64, u PatchUpdate, userID in
 		err = set("state", *u.State)
 	}
 	if err == nil && u.Delegate != nil {
+		if err := checkDelegate(ctx, tx, listID, *u.Delegate); err != nil {
+			return nil, err
+		}
 		err = set("delegate", *u.Delegate)
 	}
 	if err == nil && u.Archived != nil {

@@ -550,4 +550,18 @@ CREATE TABLE feed_tokens (
 	created BIGINT NOT NULL
 );
 `,
+	// 14 (SQLite 25): the maintainer's workload: a list's setting to post status
+	// notifications to the series' thread (notify_thread), an account's
+	// opt-out of them (status_mail), and the notification worker's
+	// cursor over status_history (package notify), started past the
+	// changes made before it existed.
+	`
+ALTER TABLE lists ADD COLUMN notify_thread BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN status_mail BIGINT NOT NULL DEFAULT 1;
+CREATE TABLE notify_cursor (
+	name    TEXT PRIMARY KEY,
+	last_id BIGINT NOT NULL
+);
+INSERT INTO notify_cursor(name, last_id) SELECT 'status', COALESCE(MAX(id), 0) FROM status_history;
+`,
 }

@@ -36,10 +36,13 @@ type SeriesFilter struct {
 	Limit     int    // 0 means 50; at most 1000
 
 	// The dashboard's (DashboardSeries; FilterSeries ignores them).
-	Lists       []string // with list "", the series of these lists
-	Current     bool     // leave out superseded revisions
-	NeedsReview bool     // only series without Reviewed-by or Acked-by
-	RepliedBy   []string // only series whose thread has a reply from one of these addresses
+	Lists   []string // with list "", the series of these lists
+	Current bool     // leave out superseded revisions
+	// HideArchived leaves out series whose patches are all archived
+	// (store.PatchUpdate.Archived, ArchiveSeries).
+	HideArchived bool
+	NeedsReview  bool     // only series without Reviewed-by or Acked-by
+	RepliedBy    []string // only series whose thread has a reply from one of these addresses
 	// ChangesRequested: only series with a reply asking for changes (a
 	// Changes-requested line) in their thread or their previous
 	// revision's; review.Dashboard keeps those whose verdicts say so.

@@ -512,6 +512,9 @@ type authPage struct {
 	Roles    map[string]string
 	Tokens   []store.APIToken
 	NewToken string
+	// StatusMail: mail me when a series of mine changes status (not
+	// offered without StatusMailShown).
+	StatusMail, StatusMailShown bool
 }
 
 func (h *Handler) renderStatus(w http.ResponseWriter, r *http.Request, code int, name string, data any) {
@@ -747,7 +750,10 @@ func (h *Handler) accountPage(r *http.Request, u *store.User) (authPage, error) 
 	if d.Roles, err = h.acc.Roles(r.Context(), u.ID); err != nil {
 		return d, err
 	}
-	d.Tokens, err = h.acc.Tokens(r.Context(), u.ID)
+	if d.Tokens, err = h.acc.Tokens(r.Context(), u.ID); err != nil {
+		return d, err
+	}
+	d.StatusMailShown, d.StatusMail, err = h.statusMail(r.Context(), u)
 	return d, err
 }
 

@@ -770,6 +770,7 @@ func TestPrivateListRouteWalk(t *testing.T) {
 		return "Applied to main, thanks!", nil
 	}
 	e.h.cfg.Submit = &fakeSubmitter{list: "sec"}
+	e.h.cfg.Workload = e.st
 	fid := strings.Repeat("ab", 16)
 	id := fmt.Sprint(e.series["sec"])
 	held := fmt.Sprint(e.hold("sec", "held"))
@@ -880,13 +881,16 @@ func TestPrivateListRouteWalk(t *testing.T) {
 		"POST /bundle/{id}/remove":           {{"POST", "/bundle/" + bid + "/remove", "patch=" + pid, 303}},
 		"POST /bundle/{id}/public":           {{"POST", "/bundle/" + bid + "/public", "public=1", 303}},
 		"POST /bundle/{id}/delete":           {{"POST", "/bundle/" + bdel + "/delete", "", 303}},
+		"POST /series/{id}/delegate":         {{"POST", "/series/" + id + "/delegate", "delegate=", 303}},
+		"POST /{list}/bulk":                  {{"POST", "/sec/bulk", "series=" + id + "&do=archive", 200}},
 	}
 	// Routes that show no list's data (the indexes are checked by
 	// TestListIndexes).
 	noList := map[string]bool{
-		"GET /{$}": true, "GET /healthz": true, "GET /api/{rest...}": true, "GET /api/v1/lists": true, "GET /static/style.css": true, "GET /static/drafts.js": true, "GET /static/review.js": true, "GET /": true,
+		"GET /{$}": true, "GET /healthz": true, "GET /readyz": true, "GET /livez": true, "GET /api/{rest...}": true, "GET /api/v1/lists": true, "GET /static/style.css": true, "GET /static/drafts.js": true, "GET /static/review.js": true, "GET /": true,
 		"GET /signin": true, "POST /signin": true, "POST /signout": true, "GET /signup": true, "POST /signup": true,
 		"GET /confirm/{token}": true, "GET /account": true, "POST /account/password": true, "POST /account/tokens": true, "POST /account/tokens/{id}/revoke": true,
+		"POST /account/notifications": true,
 		// The lists the reader may read, by access.Allowed: TestMyReviews.
 		"GET /account/reviews": true,
 		// The user's own bundles; a new one only on a list they read:

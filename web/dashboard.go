@@ -69,6 +69,10 @@ type dashTable struct {
 	Series   []store.SeriesRow
 	AllLists bool   // rows of several lists: a List column, no filter links
 	Empty    string // what an empty table says
+	// Work is the rows' delegates and archived flags (delegate.go);
+	// Select adds the checkboxes of the bulk form (id "bulk").
+	Work   map[int64]store.SeriesWork
+	Select bool
 }
 
 // dashParams reads sort, review, superseded and paging into f and the

@@ -61,6 +61,9 @@ type listPage struct {
 	BaseURL            string    // http://HOST, for the .b4-config block
 	Mail               *listMail // addresses, subscribe form (mlist.go)
 	Submit             bool      // "Submit patches" from the browser (submit.go)
+	// Archived shows the series whose patches are all archived.
+	Archived bool
+	Bulk     *bulkForm // maintainers' bulk actions (bulk.go)
 }
 
 // listInfo is what the list page shows of a list.
@@ -107,7 +110,10 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, name string) 
 	}
 	switch d.Tab {
 	case "series":
-		err = h.seriesTab(r, q, &d)
+		if err = h.seriesTab(r, q, &d); err == nil {
+			d.Bulk, err = h.bulkFor(r, l)
+			d.Table.Select = d.Bulk != nil
+		}
 	case "threads":
 		err = h.threadsTab(r.Context(), q, &d)
 	default:
@@ -174,6 +180,14 @@ func (h *Handler) seriesTab(r *http.Request, q url.Values, d *listPage) error {
 	if err != nil {
 		return err
 	}
+	switch s := q.Get("archived"); s {
+	case "", "0":
+	case "1":
+		d.Archived = true
+	default:
+		return errPage(fmt.Sprintf("bad archived=%q: want 1 (show archived series) or 0", s))
+	}
+	f.HideArchived = !d.Archived && h.cfg.Workload != nil
 	d.Status, d.Submitter, d.Title = f.Status, f.Submitter, f.Title
 	d.Filtered = f.Status != "" || f.Submitter != "" || f.Title != "" || dq.Review != ""
 	d.Statuses = append(d.Statuses, statusChoice{"", "any", f.Status == ""}, statusChoice{store.StatusOpen, "open", f.Status == store.StatusOpen})
@@ -193,7 +207,13 @@ func (h *Handler) seriesTab(r *http.Request, q url.Values, d *listPage) error {
 			keep.Set(k, v)
 		}
 	}
+	if d.Archived {
+		keep.Set("archived", "1")
+	}
 	d.Table.Dash, d.Table.Series = dq.page(keep, list)
+	if d.Table.Work, err = h.seriesWork(r.Context(), d.Table.Series); err != nil {
+		return err
+	}
 	d.Prev, d.Next = d.Table.Dash.Prev, d.Table.Dash.Next
 	d.Table.Empty = "No series."
 	if d.Filtered {

@@ -163,6 +163,7 @@ type seriesPatch struct {
 
 type seriesPage struct {
 	S       *store.Series
+	Work    *delegateView // delegation (delegate.go)
 	Cover   []block
 	Patches []seriesPatch
 	// Tree is the files of every patch as one tree; Files, Added and
@@ -252,6 +253,10 @@ func (h *Handler) seriesPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if d.Status, err = h.seriesStatus(r, s, l); err != nil {
+		h.fail(w, r, "series", err)
+		return
+	}
+	if d.Work, err = h.delegateBlock(r, s, patches, l, d.Status.CanSet); err != nil {
 		h.fail(w, r, "series", err)
 		return
 	}

@@ -8,7 +8,9 @@
 // nothing itself: data comes through the Reader interface (reader.go, a few
 // small interfaces grouped by area), and account actions (sign-in, tokens,
 // status changes) through Accounts, both declared here and implemented by
-// the review layer; the wiring proves that at compile time. Every access to a list's data is
+// the review layer; the maintainer's workload (delegation, bulk actions,
+// archiving, the status mail setting) through Workload, implemented by
+// the store; the wiring proves that at compile time. Every access to a list's data is
 // decided by access.Allowed (see authorize in auth.go). It imports no other
 // patchwell package than store, for the shared data types, and access.
 package web
@@ -106,6 +108,11 @@ type Config struct {
 	// NeedsMe, when set, serves "needs me" (needsme.go): the page, its
 	// feed and feed tokens; nil: their routes answer 404.
 	NeedsMe NeedsMe
+	// Workload, when set, is the maintainer's workload: delegation on the
+	// series page, bulk actions and the archived filter on the list page,
+	// the account's status mail setting (delegate.go, bulk.go); nil:
+	// their routes answer 404.
+	Workload Workload
 	// Observe, when set, is told of every request once it is answered:
 	// the route pattern that matched ("GET /{list}/{rest...}"; "" for
 	// none), the status written (0: none, sent as 200) and how long it
@@ -203,6 +210,7 @@ func New(r Reader, cfg Config, log *slog.Logger) http.Handler {
 	h.submitRoutes()
 	h.bundleRoutes()
 	h.needsMeRoutes()
+	h.workloadRoutes()
 	return h
 }
 

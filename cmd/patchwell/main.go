@@ -49,7 +49,7 @@ func init() {
 	commands = map[string]command{
 		"serve":   {"serve [--config FILE] [--data DIR] [--db URL] [--smtp ADDR] [--lmtp ADDR] [--http ADDR] [--imap ADDR] [--imaps ADDR --tls-cert F --tls-key F] [--imap-poll DURATION] [--metrics ADDR] [--proxy-protocol-from CIDRS] [--domain DOMAIN] [--no-default-list] [--signup] [--secure-cookies] [--smarthost HOST:PORT [--smarthost-starttls] [--smarthost-user U --smarthost-password-file F]] [--mail-auth=false] [--resolver HOST:PORT] [--ci-grace DURATION] [--ci-mail] [--submit-allow-hosts LIST] [--drain-delay D] [--drain-timeout D]", "run the server (SMTP/LMTP ingest, web UI and API, IMAP, list mail delivery)", cmdServe},
 		"config":  {"config check FILE | config print [--config FILE] [serve's flags]", "check a configuration file without starting, or print the configuration serve would run with (every key, as a file)", cmdConfig},
-		"list":    {"list create NAME [--description TEXT] [--owner EMAIL] [--visibility public|unlisted|private] [--repo PATH_OR_URL --vcs git|hg --branch BRANCH --check CMD] | list update NAME [--repo PATH_OR_URL] [--vcs git|hg] [--branch BRANCH] [--check CMD] [--first-timer-gate=false] | list ls | list visibility NAME public|unlisted|private | list policy NAME [--posting open|subscribers|moderated] [--dmarc accept|hold|reject] [--allow A,@D] [--deny A,@D]   [--data DIR] [--db URL]", "create and show mailing lists, set who may see them and who may post", cmdList},
+		"list":    {"list create NAME [--description TEXT] [--owner EMAIL] [--visibility public|unlisted|private] [--repo PATH_OR_URL --vcs git|hg --branch BRANCH --check CMD] | list update NAME [--repo PATH_OR_URL] [--vcs git|hg] [--branch BRANCH] [--check CMD] [--first-timer-gate=false] | list ls | list visibility NAME public|unlisted|private | list notify NAME submitter|thread | list policy NAME [--posting open|subscribers|moderated] [--dmarc accept|hold|reject] [--allow A,@D] [--deny A,@D]   [--data DIR] [--db URL]", "create and show mailing lists, set who may see them and who may post", cmdList},
 		"sub":     {"sub add EMAIL|--file F --list NAME [--name NAME] | sub rm EMAIL --list NAME | sub ls --list NAME [--state STATE]   [--data DIR] [--db URL]", "manage a list's subscribers (added by an operator: no confirmation)", cmdSub},
 		"user":    {"user add EMAIL [--name NAME] [--admin] [--password-file FILE] | user ls | user role EMAIL LIST owner|maintainer|none | user token EMAIL NAME | user passwd EMAIL [--password-file FILE] | user disable EMAIL | user enable EMAIL   [--data DIR] [--db URL]", "manage accounts, list roles and API tokens", cmdUser},
 		"apply":   {"apply --data DIR [--db URL] SERIES-ID [--by EMAIL] [--public-url URL]", "apply a series to its list's repository branch (git am -3, trailers from replies, a Link: per patch), push it and mark it applied", cmdApply},
@@ -355,6 +355,24 @@ func cmdList(args []string) error {
 			return err
 		}
 		fmt.Printf("posting %s\ndmarc %s\nallow %s\ndeny %s\n", p.Posting, p.DMARC, strings.Join(p.Allow, ","), strings.Join(p.Deny, ","))
+		return nil
+	case "notify":
+		if len(pos) != 2 || pos[1] != "submitter" && pos[1] != "thread" {
+			return usageError{"usage: patchwell list notify NAME submitter|thread [--data DIR]"}
+		}
+		st, err := openStore(*data, *dbURL)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if err := st.SetNotifyThread(context.Background(), pos[0], pos[1] == "thread"); err != nil {
+			return err
+		}
+		if pos[1] == "thread" {
+			fmt.Printf("list %s: status notices are posted to the series' thread (the submitter gets that post)\n", pos[0])
+		} else {
+			fmt.Printf("list %s: status notices are mailed to the submitter only\n", pos[0])
+		}
 		return nil
 	case "visibility":
 		if len(pos) != 2 {
