@@ -19,11 +19,12 @@ var (
 		"search_segdir":   "FTS4's shadow table of the search index",
 		"search_docsize":  "FTS4's shadow table of the search index",
 		"search_stat":     "FTS4's shadow table of the search index",
+		"schema_compat":   "the oldest binary that may run on the database (compat.go; PostgreSQL keeps it in schema_version)",
 		// and any sqlite_* table (sqlite_sequence, sqlite_stat1): SQLite's
 		// own, a name prefix it reserves.
 	}
 	pgOnlyTables = map[string]string{
-		"schema_version": "PostgreSQL's schema history (SQLite keeps PRAGMA user_version)",
+		"schema_version": "PostgreSQL's schema history and compatibility (SQLite keeps PRAGMA user_version and schema_compat)",
 	}
 	// The search index is a virtual FTS4 table of one column x (the
 	// indexed words; the docid is the message's id) on SQLite, and a
