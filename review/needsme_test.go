@@ -182,6 +182,9 @@ func testNeedsMe(t *testing.T, st *store.DB) {
 	if err != nil || len(patches) != 1 {
 		t.Fatalf("Patches = %v, %v", patches, err)
 	}
+	if err := st.SetRole(ctx, mary.ID, "dev", store.RoleMaintainer); err != nil { // a delegate maintains the list
+		t.Fatal(err)
+	}
 	if _, err := st.UpdatePatch(ctx, patches[0].ID, store.PatchUpdate{Delegate: &mary.ID}, mary.ID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
