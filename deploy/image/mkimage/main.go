@@ -72,9 +72,10 @@ var hostFiles = []string{
 	"/etc/ssl/certs/ca-certificates.crt",
 }
 
-// gitCore says which of /usr/lib/git-core to take: the links to git
-// (builtins: am, apply, format-patch, upload-pack ...) and to the https
-// transport; not the Perl and shell commands, the daemon or scalar.
+// gitCore says which links of /usr/lib/git-core to take (besides git
+// itself, a hard link of /usr/bin/git): those to git (builtins: am,
+// apply, format-patch, upload-pack ...) and to the https transport; not
+// the Perl and shell commands, the daemon or scalar.
 func gitCore(target string) bool {
 	return target == "git" || target == "git-remote-http"
 }
@@ -102,7 +103,7 @@ func run(out, binary, version, source string) error {
 	}
 	if binary == "" {
 		binary = filepath.Join(tmp, "patchwell")
-		if err := build(binary, version); err != nil {
+		if err := build(binary); err != nil {
 			return err
 		}
 	}
@@ -122,11 +123,8 @@ func run(out, binary, version, source string) error {
 	}
 	for _, e := range ents {
 		p := "/usr/lib/git-core/" + e.Name()
-		if t, err := os.Readlink(p); err == nil && gitCore(t) {
-			if err := sys.addHost(p); err != nil {
-				return err
-			}
-		} else if e.Name() == "git" {
+		t, err := os.Readlink(p)
+		if e.Name() == "git" || err == nil && gitCore(t) {
 			if err := sys.addHost(p); err != nil {
 				return err
 			}
@@ -183,7 +181,7 @@ func describe() string {
 // build compiles patchwell statically: glibc's libc.a through cgo (for
 // SQLite), with the pure Go resolver and user lookup so that nothing
 // needs glibc's NSS (which a static binary cannot load).
-func build(out, version string) error {
+func build(out string) error {
 	cmd := exec.Command("go", "build", "-trimpath",
 		"-tags", "netgo,osusergo,sqlite_omit_load_extension",
 		"-ldflags", `-s -w -linkmode external -extldflags "-static"`,
