@@ -1,10 +1,17 @@
 GO ?= go
 
-.PHONY: build run test ci fuzz bench-import bench-smtp bench-web fmt vet
+.PHONY: build run test ci fuzz bench-import bench-smtp bench-web fmt vet image
 
 build:
 	@test -x bin/patchwell || echo "building bin/patchwell: the first build compiles SQLite (cgo), about two minutes on 2 cores"
 	$(GO) build -o bin/patchwell ./cmd/patchwell
+
+# The container image, an OCI archive (docs/deploy.md, "Container
+# image"): a static patchwell and the build host's git and bubblewrap,
+# assembled by deploy/image/mkimage without a registry or a daemon. The
+# static build compiles SQLite again the first time (about two minutes).
+image:
+	$(GO) run ./deploy/image/mkimage -o bin/patchwell-image.tar
 
 # Build, then run the server in place of the shell (exec), so Ctrl-C and
 # signals reach it: serve on ./patchwell-data with the defaults, or
