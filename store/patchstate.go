@@ -248,6 +248,19 @@ func (s *DB) UpdatePatch(ctx context.Context, id int64, u PatchUpdate, userID in
 	if err := s.lockLists(ctx, tx, lockKey(listID)); err != nil {
 		return nil, fmt.Errorf("update patch: %w", err)
 	}
+	// The states and delegate before, for the events (store/events.go).
+	var before map[int64]string
+	if u.State != nil {
+		if before, err = patchStates(ctx, tx, seriesID); err != nil {
+			return nil, fmt.Errorf("update patch: %w", err)
+		}
+	}
+	var oldDelegate int64
+	if u.Delegate != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT delegate FROM patches WHERE id = ?`, id).Scan(&oldDelegate); err != nil {
+			return nil, fmt.Errorf("update patch: %w", err)
+		}
+	}
 	set := func(col string, v any) error {
 		_, err := tx.ExecContext(ctx, `UPDATE patches SET `+col+` = ? WHERE id = ?`, v, id)
 		return err
@@ -271,6 +284,17 @@ func (s *DB) UpdatePatch(ctx context.Context, id int64, u PatchUpdate, userID in
 	if u.State != nil && *u.State == "accepted" {
 		if change, err = seriesFollows(ctx, tx, seriesID, userID, at); err != nil {
 			return nil, err
+		}
+	}
+	if before != nil {
+		if err := stateEvents(ctx, tx, listID, seriesID, before, userID, at); err != nil {
+			return nil, fmt.Errorf("update patch: %w", err)
+		}
+	}
+	if u.Delegate != nil && *u.Delegate != oldDelegate {
+		if err := insertEvents(ctx, tx, at, []eventRow{{category: EventPatchDelegated, listID: listID, patchID: id, seriesID: seriesID,
+			actor: userID, previous: delegateValue(oldDelegate), current: delegateValue(*u.Delegate)}}); err != nil {
+			return nil, fmt.Errorf("update patch: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {

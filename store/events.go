@@ -1,0 +1,322 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Event categories, as patchwork names them (its events API).
+const (
+	EventCoverCreated         = "cover-created"
+	EventPatchCreated         = "patch-created"
+	EventPatchCompleted       = "patch-completed"
+	EventPatchStateChanged    = "patch-state-changed"
+	EventPatchDelegated       = "patch-delegated"
+	EventPatchRelationChanged = "patch-relation-changed"
+	EventCheckCreated         = "check-created"
+	EventSeriesCreated        = "series-created"
+	EventSeriesCompleted      = "series-completed"
+	EventCoverCommentCreated  = "cover-comment-created"
+	EventPatchCommentCreated  = "patch-comment-created"
+)
+
+// eventCodeBits: an event's id is its row's id << 4 | its category's code.
+const eventCodeBits = 4
+
+// EventCategories are patchwork's categories in the order of their
+// codes (an event's id ends in its category's index + 1).
+var EventCategories = []string{EventCoverCreated, EventPatchCreated, EventPatchCompleted, EventPatchStateChanged,
+	EventPatchDelegated, EventPatchRelationChanged, EventCheckCreated, EventSeriesCreated, EventSeriesCompleted,
+	EventCoverCommentCreated, EventPatchCommentCreated}
+
+func eventCode(category string) int64 { return int64(slices.Index(EventCategories, category) + 1) }
+
+// ValidEventCategory reports whether c is one of EventCategories.
+func ValidEventCategory(c string) bool { return slices.Contains(EventCategories, c) }
+
+// Event is one of patchwork's events on a list. The creation events are
+// derived from the rows they speak of (a patch, a cover letter's message,
+// a series, a reply), dated by the arrival of their message; the change
+// events (state, delegate, check) are stored when the change is made, in
+// its transaction. An event's ID is stable: its row's id and its
+// category's code.
+type Event struct {
+	ID        int64
+	Category  string
+	List      string
+	Date      time.Time
+	Actor     int64 // user id, 0: none (the creation events have none)
+	PatchID   int64 // patches.id
+	SeriesID  int64 // the series; a cover's id is its series' id
+	CheckID   int64 // check-created
+	CommentID int64 // the reply's messages.id (*-comment-created)
+	// Previous and Current are the states (patch-state-changed) or the
+	// delegates' user ids, "" for none (patch-delegated).
+	Previous, Current string
+}
+
+// EventFilter selects events; empty fields do not filter. Lists must
+// name at least one list (the caller's readable ones).
+type EventFilter struct {
+	Lists      []string
+	Categories []string
+	SeriesID   int64
+	PatchID    int64
+	CoverID    int64 // the cover's series
+	Actor      int64
+	Since      time.Time // date >= Since
+	Before     time.Time // date < Before
+	Limit      int
+	Offset     int
+}
+
+// eventSource is one road to events: a query returning rows of
+// (key, date, list, patch, series, check, comment, actor, previous,
+// current, category) newest first, by a key that grows with the date.
+type eventSource struct {
+	categories []string
+	// from is the query after SELECT's columns, up to WHERE; where are
+	// its conditions.
+	cols, from string
+	where      []string
+	// The columns the filters compare (empty: the filter excludes every
+	// event of the source); key orders the rows, descending, as
+	// (date, id) orders the events.
+	date, list, patch, series, cover, actor, category, key string
+}
+
+// The derived sources walk their tables newest first by row id (ids
+// grow with arrival, as the dates of the messages do) and stop at the
+// page's end; the stored events are in the events table.
+var eventSources = []eventSource{
+	{ // patch-created, patch-completed (every earlier patch of the series is there)
+		categories: []string{EventPatchCreated, EventPatchCompleted},
+		cols:       `p.id, m.arrived, l.name, p.id, p.series_id, 0, 0, 0, '', ''`,
+		from:       ` FROM patches p JOIN series s ON s.id = p.series_id JOIN lists l ON l.id = s.list_id JOIN messages m ON m.id = p.message`,
+		date:       "m.arrived", list: "l.name", patch: "p.id", series: "p.series_id", key: "p.id",
+	},
+	{ // series-completed: at the patch that completed it
+		categories: []string{EventSeriesCompleted},
+		cols:       `s.id, m.arrived, l.name, 0, p.series_id, 0, 0, 0, '', ''`,
+		from:       ` FROM patches p JOIN series s ON s.id = p.series_id JOIN lists l ON l.id = s.list_id JOIN messages m ON m.id = p.message`,
+		where: []string{"s.total > 0", "s.received >= s.total",
+			"p.message = (SELECT MAX(q.message) FROM patches q WHERE q.series_id = p.series_id)"},
+		date: "m.arrived", list: "l.name", series: "p.series_id", key: "p.id",
+	},
+	{ // series-created: at the series' first message
+		categories: []string{EventSeriesCreated},
+		cols:       `s.id, ` + seriesArrived + `, l.name, 0, s.id, 0, 0, 0, '', ''`,
+		from:       ` FROM series s JOIN lists l ON l.id = s.list_id`,
+		date:       seriesArrived, list: "l.name", series: "s.id", key: "s.id",
+	},
+	{ // cover-created
+		categories: []string{EventCoverCreated},
+		cols:       `m.id, m.arrived, l.name, 0, s.id, 0, 0, 0, '', ''`,
+		from:       ` FROM messages m JOIN series s ON s.id = m.series_id JOIN lists l ON l.id = m.list_id`,
+		where:      []string{"m.kind = 'cover'", "s.cover_message_id = m.message_id"},
+		date:       "m.arrived", list: "l.name", series: "s.id", cover: "s.id", key: "m.id",
+	},
+	{ // patch-comment-created: a reply to a patch
+		categories: []string{EventPatchCommentCreated},
+		cols:       `m.id, m.arrived, l.name, p.id, p.series_id, 0, m.id, 0, '', ''`,
+		from: ` FROM messages m JOIN lists l ON l.id = m.list_id
+			JOIN messages pm ON pm.list_id = m.list_id AND pm.message_id = m.in_reply_to
+			JOIN patches p ON p.series_id = pm.series_id AND p.message = pm.id`,
+		where: []string{"m.in_reply_to != ''", "m.kind NOT IN ('patch', 'cover')", "pm.kind = 'patch'"},
+		date:  "m.arrived", list: "l.name", patch: "p.id", series: "p.series_id", key: "m.id",
+	},
+	{ // cover-comment-created: a reply to a cover letter
+		categories: []string{EventCoverCommentCreated},
+		cols:       `m.id, m.arrived, l.name, 0, s.id, 0, m.id, 0, '', ''`,
+		from: ` FROM messages m JOIN lists l ON l.id = m.list_id
+			JOIN messages pm ON pm.list_id = m.list_id AND pm.message_id = m.in_reply_to
+			JOIN series s ON s.id = pm.series_id AND s.cover_message_id = pm.message_id`,
+		where: []string{"m.in_reply_to != ''", "m.kind NOT IN ('patch', 'cover')", "pm.kind = 'cover'"},
+		date:  "m.arrived", list: "l.name", series: "s.id", cover: "s.id", key: "m.id",
+	},
+	{ // the stored change events
+		categories: []string{EventPatchStateChanged, EventPatchDelegated, EventCheckCreated},
+		cols:       `e.id, e.date, l.name, e.patch_id, e.series_id, e.check_id, 0, e.actor, e.prev_value, e.new_value`,
+		from:       ` FROM events e JOIN lists l ON l.id = e.list_id`,
+		date:       "e.date", list: "l.name", patch: "e.patch_id", series: "e.series_id", actor: "e.actor",
+		category: "e.category", key: "e.date DESC, e.id",
+	},
+}
+
+// seriesArrived is when a series' first message arrived (its Date: when
+// that message is not found).
+const seriesArrived = `COALESCE((SELECT MIN(fm.arrived) FROM messages fm WHERE fm.list_id = s.list_id AND fm.message_id = s.message_id), s.date)`
+
+// patchCompleted holds for a patch p whose earlier patches in its series
+// have all arrived.
+const patchCompleted = `p.idx >= 1 AND (SELECT COUNT(*) FROM patches q WHERE q.series_id = p.series_id AND q.idx BETWEEN 1 AND p.idx) = p.idx`
+
+// Events returns one page of the events matching f, newest first (by
+// date, then id).
+func (s *DB) Events(ctx context.Context, f EventFilter) ([]Event, error) {
+	if len(f.Lists) == 0 || f.Limit <= 0 {
+		return nil, nil
+	}
+	want := f.Offset + f.Limit
+	var all []Event
+	for _, src := range eventSources {
+		var cats []string
+		for _, cat := range src.categories {
+			if len(f.Categories) == 0 || slices.Contains(f.Categories, cat) {
+				cats = append(cats, cat)
+			}
+		}
+		if src.category != "" && len(cats) > 0 {
+			cats = []string{""} // one query for every stored category asked for
+		}
+		for _, cat := range cats {
+			evs, err := s.sourceEvents(ctx, &src, cat, f, want)
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, evs...)
+		}
+	}
+	slices.SortFunc(all, func(a, b Event) int {
+		if c := b.Date.Compare(a.Date); c != 0 {
+			return c
+		}
+		return int(b.ID - a.ID)
+	})
+	if f.Offset >= len(all) {
+		return nil, nil
+	}
+	return all[f.Offset:min(len(all), want)], nil
+}
+
+// sourceEvents returns the newest want events of category cat from src
+// that match f (cat is "" for the events table: every stored category f
+// asks for).
+func (s *DB) sourceEvents(ctx context.Context, src *eventSource, cat string, f EventFilter, want int) ([]Event, error) {
+	where := append([]string{}, src.where...)
+	var args []any
+	in := func(col string, vals []string) {
+		where = append(where, col+" IN ("+placeholders(len(vals))+")")
+		for _, v := range vals {
+			args = append(args, v)
+		}
+	}
+	eq := func(col string, v int64) bool {
+		if col == "" {
+			return false
+		}
+		where, args = append(where, col+" = ?"), append(args, v)
+		return true
+	}
+	in(src.list, f.Lists)
+	if src.category != "" {
+		cats := f.Categories
+		if len(cats) == 0 {
+			cats = src.categories
+		}
+		in(src.category, slices.DeleteFunc(slices.Clone(cats), func(c string) bool { return !slices.Contains(src.categories, c) }))
+	}
+	if cat == EventPatchCompleted {
+		where = append(where, patchCompleted)
+	}
+	if f.PatchID != 0 && !eq(src.patch, f.PatchID) ||
+		f.SeriesID != 0 && !eq(src.series, f.SeriesID) ||
+		f.CoverID != 0 && !eq(src.cover, f.CoverID) ||
+		f.Actor != 0 && !eq(src.actor, f.Actor) {
+		return nil, nil
+	}
+	if !f.Since.IsZero() {
+		where, args = append(where, src.date+" >= ?"), append(args, f.Since.Unix())
+	}
+	if !f.Before.IsZero() {
+		where, args = append(where, src.date+" < ?"), append(args, f.Before.Unix())
+	}
+	catCol := "'" + cat + "'"
+	if src.category != "" {
+		catCol = src.category
+	}
+	args = append(args, want)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+src.cols+`, `+catCol+src.from+` WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY `+src.key+` DESC LIMIT ?`, args...)
+	return collect(rows, err, "events", func(sc scanner) (*Event, error) {
+		var e Event
+		var key, date int64
+		if err := sc.Scan(&key, &date, &e.List, &e.PatchID, &e.SeriesID, &e.CheckID, &e.CommentID, &e.Actor,
+			&e.Previous, &e.Current, &e.Category); err != nil {
+			return nil, err
+		}
+		e.ID, e.Date = key<<eventCodeBits|eventCode(e.Category), time.Unix(date, 0).UTC()
+		return &e, nil
+	})
+}
+
+// eventRow is a stored event about to be written.
+type eventRow struct {
+	category          string
+	listID            int64
+	patchID, seriesID int64
+	checkID           int64
+	actor             int64
+	previous, current string
+}
+
+func insertEvents(ctx context.Context, tx *sql.Tx, at time.Time, cs []eventRow) error {
+	for _, c := range cs {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events(list_id, category, date, actor, patch_id, series_id, check_id, prev_value, new_value)
+			VALUES(?,?,?,?,?,?,?,?,?)`, c.listID, c.category, at.Unix(), c.actor, c.patchID, c.seriesID, c.checkID, c.previous, c.current); err != nil {
+			return fmt.Errorf("record event: %w", err)
+		}
+	}
+	return nil
+}
+
+// patchStates reads the effective state of each patch of a series.
+func patchStates(ctx context.Context, tx *sql.Tx, seriesID int64) (map[int64]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT p.id, `+stateExpr+` FROM patches p JOIN series s ON s.id = p.series_id WHERE p.series_id = ?`, seriesID)
+	if err != nil {
+		return nil, fmt.Errorf("patch states: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]string{}
+	for rows.Next() {
+		var id int64
+		var st string
+		if err := rows.Scan(&id, &st); err != nil {
+			return nil, fmt.Errorf("patch states: %w", err)
+		}
+		out[id] = st
+	}
+	return out, rows.Err()
+}
+
+// stateEvents records a patch-state-changed event for each patch of the
+// series whose effective state is no longer what before says.
+func stateEvents(ctx context.Context, tx *sql.Tx, listID, seriesID int64, before map[int64]string, actor int64, at time.Time) error {
+	after, err := patchStates(ctx, tx, seriesID)
+	if err != nil {
+		return err
+	}
+	var cs []eventRow
+	for id, st := range after {
+		if prev, ok := before[id]; ok && prev != st {
+			cs = append(cs, eventRow{category: EventPatchStateChanged, listID: listID, patchID: id, seriesID: seriesID,
+				actor: actor, previous: prev, current: st})
+		}
+	}
+	slices.SortFunc(cs, func(a, b eventRow) int { return int(a.patchID - b.patchID) })
+	return insertEvents(ctx, tx, at, cs)
+}
+
+// delegateValue is a delegate as an event keeps it: a user id, "" for
+// none.
+func delegateValue(id int64) string {
+	if id == 0 {
+		return ""
+	}
+	return strconv.FormatInt(id, 10)
+}
