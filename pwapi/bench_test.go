@@ -55,7 +55,7 @@ func BenchmarkPatchList(b *testing.B) {
 		}
 	}
 	acc := review.NewAccounts(st, review.DefaultArgon2)
-	h := pwapi.New(pwapi.Config{Lists: st, Patches: st, Series: st, Checks: st, Mbox: review.NewService(st), Tokens: acc, Users: st,
+	h := pwapi.New(pwapi.Config{Lists: st, Patches: st, Series: st, Checks: st, Events: st, Mbox: review.NewService(st), Tokens: acc, Users: st,
 		Domain: "bench.example"})
 	for _, c := range []struct{ name, path string }{
 		{"per_page=100", "/api/1.2/patches/?project=bench&per_page=100"},

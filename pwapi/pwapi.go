@@ -89,6 +89,7 @@ type Config struct {
 	Patches Patches
 	Series  Series
 	Checks  Checks
+	Events  Events
 	Mbox    Mboxer
 	Tokens  Tokens
 	Users   Users
@@ -157,6 +158,7 @@ func New(cfg Config) *Handler {
 		route("PUT", "/patches/{id}/{$}", h.updatePatch)
 		route("GET", "/patches/{id}/mbox/{$}", h.patchMbox)
 		route("GET", "/patches/{id}/comments/{$}", h.patchComments)
+		route("GET", "/patches/{id}/comments/{comment}/{$}", h.patchComments) // one comment (1.3), as events link to them
 		route("GET", "/patches/{id}/checks/{$}", h.checks)
 		route("POST", "/patches/{id}/checks/{$}", h.postCheck)
 		route("GET", "/patches/{id}/checks/{check}/{$}", h.check)
@@ -164,9 +166,11 @@ func New(cfg Config) *Handler {
 		route("GET", "/covers/{id}/{$}", h.cover)
 		route("GET", "/covers/{id}/mbox/{$}", h.coverMbox)
 		route("GET", "/covers/{id}/comments/{$}", h.coverComments)
+		route("GET", "/covers/{id}/comments/{comment}/{$}", h.coverComments)
 		route("GET", "/series/{$}", h.seriesList)
 		route("GET", "/series/{id}/{$}", h.series)
 		route("GET", "/series/{id}/mbox/{$}", h.seriesMbox)
+		route("GET", "/events/{$}", h.events)
 	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { notFound(w) })
 	return h

@@ -85,6 +85,7 @@ var (
 	_ pwapi.Patches  = (*store.DB)(nil)
 	_ pwapi.Series   = (*store.DB)(nil)
 	_ pwapi.Checks   = (*store.DB)(nil)
+	_ pwapi.Events   = (*store.DB)(nil)
 	_ pwapi.Users    = (*store.DB)(nil)
 	_ pwapi.Mboxer   = (*review.Service)(nil)
 	_ pwapi.Tokens   = (*review.Accounts)(nil)

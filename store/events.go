@@ -46,15 +46,20 @@ func ValidEventCategory(c string) bool { return slices.Contains(EventCategories,
 // its transaction. An event's ID is stable: its row's id and its
 // category's code.
 type Event struct {
-	ID        int64
-	Category  string
-	List      string
-	Date      time.Time
-	Actor     int64 // user id, 0: none (the creation events have none)
-	PatchID   int64 // patches.id
-	SeriesID  int64 // the series; a cover's id is its series' id
-	CheckID   int64 // check-created
-	CommentID int64 // the reply's messages.id (*-comment-created)
+	ID       int64
+	Category string
+	List     string
+	Date     time.Time
+	Actor    int64 // user id, 0: none (the creation events have none)
+	PatchID  int64 // patches.id
+	SeriesID int64 // the series; a cover's id is its series' id
+	CheckID  int64 // check-created
+	// The reply (*-comment-created): its messages.id, Message-ID,
+	// subject and Date:.
+	CommentID      int64
+	CommentMsgID   string
+	CommentSubject string
+	CommentDate    time.Time
 	// Previous and Current are the states (patch-state-changed) or the
 	// delegates' user ids, "" for none (patch-delegated).
 	Previous, Current string
@@ -75,9 +80,9 @@ type EventFilter struct {
 	Offset     int
 }
 
-// eventSource is one road to events: a query returning rows of
-// (key, date, list, patch, series, check, comment, actor, previous,
-// current, category) newest first, by a key that grows with the date.
+// eventSource is one road to events: a query returning rows of (key,
+// date, list, patch, series, check, comment, actor, previous, current,
+// the comment's Message-ID, subject and date, category) newest first.
 type eventSource struct {
 	categories []string
 	// from is the query after SELECT's columns, up to WHERE; where are
@@ -96,13 +101,13 @@ type eventSource struct {
 var eventSources = []eventSource{
 	{ // patch-created, patch-completed (every earlier patch of the series is there)
 		categories: []string{EventPatchCreated, EventPatchCompleted},
-		cols:       `p.id, m.arrived, l.name, p.id, p.series_id, 0, 0, 0, '', ''`,
+		cols:       `p.id, m.arrived, l.name, p.id, p.series_id, 0, 0, 0, '', '', '', '', 0`,
 		from:       ` FROM patches p JOIN series s ON s.id = p.series_id JOIN lists l ON l.id = s.list_id JOIN messages m ON m.id = p.message`,
 		date:       "m.arrived", list: "l.name", patch: "p.id", series: "p.series_id", key: "p.id",
 	},
 	{ // series-completed: at the patch that completed it
 		categories: []string{EventSeriesCompleted},
-		cols:       `s.id, m.arrived, l.name, 0, p.series_id, 0, 0, 0, '', ''`,
+		cols:       `s.id, m.arrived, l.name, 0, p.series_id, 0, 0, 0, '', '', '', '', 0`,
 		from:       ` FROM patches p JOIN series s ON s.id = p.series_id JOIN lists l ON l.id = s.list_id JOIN messages m ON m.id = p.message`,
 		where: []string{"s.total > 0", "s.received >= s.total",
 			"p.message = (SELECT MAX(q.message) FROM patches q WHERE q.series_id = p.series_id)"},
@@ -110,20 +115,20 @@ var eventSources = []eventSource{
 	},
 	{ // series-created: at the series' first message
 		categories: []string{EventSeriesCreated},
-		cols:       `s.id, ` + seriesArrived + `, l.name, 0, s.id, 0, 0, 0, '', ''`,
+		cols:       `s.id, ` + seriesArrived + `, l.name, 0, s.id, 0, 0, 0, '', '', '', '', 0`,
 		from:       ` FROM series s JOIN lists l ON l.id = s.list_id`,
 		date:       seriesArrived, list: "l.name", series: "s.id", key: "s.id",
 	},
 	{ // cover-created
 		categories: []string{EventCoverCreated},
-		cols:       `m.id, m.arrived, l.name, 0, s.id, 0, 0, 0, '', ''`,
+		cols:       `m.id, m.arrived, l.name, 0, s.id, 0, 0, 0, '', '', '', '', 0`,
 		from:       ` FROM messages m JOIN series s ON s.id = m.series_id JOIN lists l ON l.id = m.list_id`,
 		where:      []string{"m.kind = 'cover'", "s.cover_message_id = m.message_id"},
 		date:       "m.arrived", list: "l.name", series: "s.id", cover: "s.id", key: "m.id",
 	},
 	{ // patch-comment-created: a reply to a patch
 		categories: []string{EventPatchCommentCreated},
-		cols:       `m.id, m.arrived, l.name, p.id, p.series_id, 0, m.id, 0, '', ''`,
+		cols:       `m.id, m.arrived, l.name, p.id, p.series_id, 0, m.id, 0, '', '', m.message_id, m.subject, m.date`,
 		from: ` FROM messages m JOIN lists l ON l.id = m.list_id
 			JOIN messages pm ON pm.list_id = m.list_id AND pm.message_id = m.in_reply_to
 			JOIN patches p ON p.series_id = pm.series_id AND p.message = pm.id`,
@@ -132,7 +137,7 @@ var eventSources = []eventSource{
 	},
 	{ // cover-comment-created: a reply to a cover letter
 		categories: []string{EventCoverCommentCreated},
-		cols:       `m.id, m.arrived, l.name, 0, s.id, 0, m.id, 0, '', ''`,
+		cols:       `m.id, m.arrived, l.name, 0, s.id, 0, m.id, 0, '', '', m.message_id, m.subject, m.date`,
 		from: ` FROM messages m JOIN lists l ON l.id = m.list_id
 			JOIN messages pm ON pm.list_id = m.list_id AND pm.message_id = m.in_reply_to
 			JOIN series s ON s.id = pm.series_id AND s.cover_message_id = pm.message_id`,
@@ -141,7 +146,7 @@ var eventSources = []eventSource{
 	},
 	{ // the stored change events
 		categories: []string{EventPatchStateChanged, EventPatchDelegated, EventCheckCreated},
-		cols:       `e.id, e.date, l.name, e.patch_id, e.series_id, e.check_id, 0, e.actor, e.prev_value, e.new_value`,
+		cols:       `e.id, e.date, l.name, e.patch_id, e.series_id, e.check_id, 0, e.actor, e.prev_value, e.new_value, '', '', 0`,
 		from:       ` FROM events e JOIN lists l ON l.id = e.list_id`,
 		date:       "e.date", list: "l.name", patch: "e.patch_id", series: "e.series_id", actor: "e.actor",
 		category: "e.category", key: "e.date DESC, e.id",
@@ -245,12 +250,12 @@ func (s *DB) sourceEvents(ctx context.Context, src *eventSource, cat string, f E
 		` ORDER BY `+src.key+` DESC LIMIT ?`, args...)
 	return collect(rows, err, "events", func(sc scanner) (*Event, error) {
 		var e Event
-		var key, date int64
+		var key, date, cdate int64
 		if err := sc.Scan(&key, &date, &e.List, &e.PatchID, &e.SeriesID, &e.CheckID, &e.CommentID, &e.Actor,
-			&e.Previous, &e.Current, &e.Category); err != nil {
+			&e.Previous, &e.Current, &e.CommentMsgID, &e.CommentSubject, &cdate, &e.Category); err != nil {
 			return nil, err
 		}
-		e.ID, e.Date = key<<eventCodeBits|eventCode(e.Category), time.Unix(date, 0).UTC()
+		e.ID, e.Date, e.CommentDate = key<<eventCodeBits|eventCode(e.Category), time.Unix(date, 0).UTC(), timeOrZero(cdate)
 		return &e, nil
 	})
 }

@@ -100,6 +100,9 @@ type PatchFilter struct {
 	Name       string // a substring of the subject
 	PatchID    string // git patch-id --stable
 	MessageID  string
+	IDs        []int64   // these patches only
+	Since      time.Time // Date: at or after
+	Before     time.Time // Date: before
 	// Order is id, date or name, with "-" before it for descending.
 	Order  string
 	Limit  int
@@ -152,6 +155,18 @@ func (s *DB) TrackedPatches(ctx context.Context, f PatchFilter) ([]TrackedPatch,
 	}
 	if f.MessageID != "" {
 		where, args = append(where, "p.message IN (SELECT id FROM messages WHERE message_id = ?)"), append(args, f.MessageID)
+	}
+	if len(f.IDs) > 0 {
+		where = append(where, in("p.id", len(f.IDs)))
+		for _, v := range f.IDs {
+			args = append(args, v)
+		}
+	}
+	if !f.Since.IsZero() {
+		where, args = append(where, "p.date >= ?"), append(args, f.Since.Unix())
+	}
+	if !f.Before.IsZero() {
+		where, args = append(where, "p.date < ?"), append(args, f.Before.Unix())
 	}
 	order := "p.id"
 	switch strings.TrimPrefix(f.Order, "-") {
