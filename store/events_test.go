@@ -71,6 +71,7 @@ func TestEvents(t *testing.T) {
 		}
 	}
 	in := review.NewIngester(st, review.Config{Log: slog.New(slog.DiscardHandler)})
+	var secAt time.Time
 	for _, m := range []struct {
 		list string
 		raw  []byte
@@ -82,6 +83,11 @@ func TestEvents(t *testing.T) {
 		{"pub", mail("pub", "r0@x", "a0@x", "Re: [PATCH 0/2] Speed up", "Thanks.\r\n")},
 		{"sec", patchMail("sec", "s1@x", "", "[PATCH] Close the hole", 1)},
 	} {
+		if m.list == "sec" {
+			// A second later, for the dates (arrival) to tell apart.
+			time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+			secAt = time.Now().Truncate(time.Second)
+		}
 		if err := in.Post(ctx, review.Post{Lists: []string{m.list}, Raw: m.raw}); err != nil {
 			t.Fatal(err)
 		}
@@ -217,6 +223,11 @@ func TestEvents(t *testing.T) {
 		{"before", store.EventFilter{Lists: []string{"pub"}, Before: later.Add(-time.Minute)}, 12},
 		{"since and before", store.EventFilter{Lists: []string{"pub"}, Since: later, Before: later.Add(time.Second)}, 2},
 		{"other list", store.EventFilter{Lists: []string{"sec"}}, 4},
+		// The archive's dates become ranges of rows: the cut is exact.
+		{"since a message", store.EventFilter{Lists: []string{"pub", "sec"}, Since: secAt}, 4 + 7},
+		{"before a message", store.EventFilter{Lists: []string{"pub", "sec"}, Before: secAt}, 9},
+		{"before a message, sec", store.EventFilter{Lists: []string{"sec"}, Before: secAt}, 0},
+		{"since a message, sec", store.EventFilter{Lists: []string{"sec"}, Since: secAt, Categories: []string{store.EventSeriesCreated}}, 1},
 		{"other list's patch", store.EventFilter{Lists: []string{"sec"}, PatchID: p1}, 0},
 	} {
 		if got := count(c.f); len(got) != c.n {
