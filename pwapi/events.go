@@ -257,6 +257,9 @@ func (h *Handler) eventsJSON(q *req, evs []store.Event) ([]any, error) {
 			payload["series"] = v.seriesRef(se.ID, se.Subject, se.Version, se.Date)
 		case store.EventSeriesCreated, store.EventSeriesCompleted:
 			payload["series"] = v.seriesRef(se.ID, se.Subject, se.Version, se.Date)
+		case store.EventPatchRelationChanged:
+			// patchwork gives null for both relations, always.
+			payload["previous_relation"], payload["current_relation"] = nil, nil
 		case store.EventPatchStateChanged:
 			payload["previous_state"], payload["current_state"] = e.Previous, e.Current
 		case store.EventPatchDelegated:

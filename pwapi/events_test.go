@@ -2,6 +2,7 @@ package pwapi
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -217,5 +218,48 @@ func TestSinceBefore(t *testing.T) {
 		if r := e.get(path, ""); r.code != 400 || !strings.Contains(string(r.body), "ISO 8601") {
 			t.Errorf("%s = %d %s", path, r.code, r.body)
 		}
+	}
+}
+
+// TestRelated: a second revision's patches are related to the first's
+// at the same index (the patch detail's related, both ways), and each
+// is a patch-relation-changed event.
+func TestRelated(t *testing.T) {
+	e := newEnv(t)
+	in := review.NewIngester(e.st, review.Config{Log: slog.New(slog.DiscardHandler)})
+	for _, m := range seriesMails("pub", "b2", "Fix the docs", "Bob Writer <bob@example.org>", 2, false) {
+		m = []byte(strings.Replace(string(m), "[PATCH ", "[PATCH v2 ", 1))
+		if err := in.Post(context.Background(), review.Post{Lists: []string{"pub"}, Raw: m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in.Close()
+	v2 := e.eventsOf("/api/1.2/patches/?project=pub&q=v2&order=id", "")
+	if len(v2) != 2 {
+		t.Fatalf("v2 patches = %v", v2)
+	}
+	related := func(id any) []any {
+		t.Helper()
+		p := decode[map[string]any](t, e.get(fmt.Sprintf("/api/1.2/patches/%v/", id), ""))
+		return p["related"].([]any)
+	}
+	// v1 of "Fix the docs" is patches 4 and 5.
+	if r := related(v2[0]["id"]); len(r) != 1 || r[0].(map[string]any)["id"] != 4.0 {
+		t.Errorf("related of v2 patch 1 = %v", r)
+	}
+	if r := related(5); len(r) != 1 || r[0].(map[string]any)["id"] != v2[1]["id"] {
+		t.Errorf("related of v1 patch 2 = %v", r)
+	}
+	if r := related(1); len(r) != 0 {
+		t.Errorf("related of a patch with one version = %v", r)
+	}
+	evs := e.eventsOf("/api/1.2/events/?category=patch-relation-changed", "")
+	if len(evs) != 2 {
+		t.Fatalf("patch-relation-changed = %v", evs)
+	}
+	p := evs[0]["payload"].(map[string]any)
+	if d := cmp.Diff([]string{"current_relation", "patch", "previous_relation"}, keys(p)); d != "" ||
+		p["patch"].(map[string]any)["id"] != v2[1]["id"] || p["current_relation"] != nil {
+		t.Errorf("patch-relation-changed payload = %v (%s)", p, d)
 	}
 }

@@ -418,6 +418,10 @@ func (h *Handler) writePatch(w http.ResponseWriter, q *req, p *store.TrackedPatc
 		h.internal(w, q.Request, err)
 		return
 	}
+	if pj.Related, err = h.related(q, v, p); err != nil {
+		h.internal(w, q.Request, err)
+		return
+	}
 	pj.Headers = headers(archive.Fields(raw))
 	if m, err := patchmail.Parse(raw); err == nil {
 		content, diff := m.Body, m.Diff
@@ -428,6 +432,36 @@ func (h *Handler) writePatch(w http.ResponseWriter, q *req, p *store.TrackedPatc
 		pj.Prefixes = append([]string{}, m.Subject.Prefixes...)
 	}
 	writeJSON(w, http.StatusOK, pj)
+}
+
+// related are the patch's other versions (patchwork 1.2): the patch at
+// its index in each other revision of its series, oldest first.
+func (h *Handler) related(q *req, v *view, p *store.TrackedPatch) ([]submissionRef, error) {
+	out := []submissionRef{}
+	if h.cfg.Revisions == nil {
+		return out, nil
+	}
+	chain, err := h.cfg.Revisions.Revisions(q.Context(), p.SeriesID)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range chain {
+		if r.ID == p.SeriesID {
+			continue
+		}
+		ps, err := h.cfg.Patches.TrackedPatches(q.Context(), store.PatchFilter{Lists: []string{p.List}, SeriesID: r.ID, Limit: 1000})
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range ps {
+			if o.Index == p.Index {
+				self := fmt.Sprintf("%s/patches/%d/", q.base, o.ID)
+				out = append(out, submissionRef{ID: o.ID, URL: self, WebURL: v.archiveURL(o.List, o.MessageID), MsgID: msgid(o.MessageID),
+					ListArchiveURL: v.archiveURL(o.List, o.MessageID), Date: date(o.Date), Name: o.Subject, Mbox: self + "mbox/"})
+			}
+		}
+	}
+	return out, nil
 }
 
 // form is a request body, form-encoded (as git-pw sends it) or JSON.

@@ -51,6 +51,13 @@ type Series interface {
 	SeriesList(ctx context.Context, list, status string, p store.Page) ([]store.Series, error)
 }
 
+// Revisions finds the revision chain a series is part of, oldest first
+// (review.Service): a patch's related patches are the same patch in the
+// other revisions.
+type Revisions interface {
+	Revisions(ctx context.Context, id int64) ([]store.Series, error)
+}
+
 // Mboxer writes a series' mbox for git am, with the trailers reviewers
 // gave (review.Service).
 type Mboxer interface {
@@ -83,7 +90,7 @@ type Notifier interface {
 }
 
 // Config is what the API is built from; every field but Log, BaseURL,
-// Domain and Notify is required.
+// Domain, Notify and Revisions is required.
 type Config struct {
 	Lists   Lists
 	Patches Patches
@@ -91,9 +98,11 @@ type Config struct {
 	Checks  Checks
 	Events  Events
 	Mbox    Mboxer
-	Tokens  Tokens
-	Users   Users
-	Notify  Notifier // nil: nobody is told
+	// Revisions fills a patch's related field (nil: none).
+	Revisions Revisions
+	Tokens    Tokens
+	Users     Users
+	Notify    Notifier // nil: nobody is told
 	// BaseURL is the site's address for absolute links ("": each
 	// request's Host).
 	BaseURL string

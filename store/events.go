@@ -113,8 +113,10 @@ const (
 // and sorting all its rows (30 ms, and 14 s for cover comments, on the
 // 20k bench list): it walks the ids and checks the list of each row.
 var eventSources = []eventSource{
-	{ // patch-created, patch-completed (every earlier patch of the series is there)
-		categories: []string{EventPatchCreated, EventPatchCompleted},
+	{ // patch-created, patch-completed (every earlier patch of the series
+		// is there), patch-relation-changed (it has a version in the
+		// series' previous revision: related, see pwapi)
+		categories: []string{EventPatchCreated, EventPatchCompleted, EventPatchRelationChanged},
 		cols:       `p.id, m.arrived, l.name, p.id, p.series_id, 0, 0, 0, '', '', '', '', 0`,
 		from:       ` FROM patches p JOIN series s ON s.id = p.series_id JOIN lists l ON l.id = s.list_id JOIN messages m ON m.id = p.message`,
 		date:       "m.arrived", list: "+s.list_id", patch: "p.id", series: "p.series_id", key: "p.id",
@@ -179,6 +181,10 @@ const seriesArrived = `COALESCE((SELECT MIN(fm.arrived) FROM messages fm WHERE f
 // have all arrived.
 const patchCompleted = `p.idx >= 1 AND (SELECT COUNT(*) FROM patches q WHERE q.series_id = p.series_id AND q.idx BETWEEN 1 AND p.idx) = p.idx`
 
+// patchRelated holds for a patch p of series s when the revision
+// before s has a patch at its index.
+const patchRelated = `s.previous IS NOT NULL AND EXISTS (SELECT 1 FROM patches q WHERE q.series_id = s.previous AND q.idx = p.idx)`
+
 // Events returns one page of the events matching f, newest first (by
 // date, then id).
 func (s *DB) Events(ctx context.Context, f EventFilter) ([]Event, error) {
@@ -205,8 +211,16 @@ func (s *DB) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 			all = append(all, evs...)
 		}
 	}
+	// Within a second, a change comes after the creations (a patch is
+	// changed after it arrived), then by id.
+	changed := func(e Event) int {
+		return boolInt(slices.Contains(eventSources[len(eventSources)-1].categories, e.Category))
+	}
 	slices.SortFunc(all, func(a, b Event) int {
 		if c := b.Date.Compare(a.Date); c != 0 {
+			return c
+		}
+		if c := changed(b) - changed(a); c != 0 {
 			return c
 		}
 		return int(b.ID - a.ID)
@@ -247,8 +261,11 @@ func (s *DB) sourceEvents(ctx context.Context, src *eventSource, cat string, f E
 		}
 		in(src.category, slices.DeleteFunc(slices.Clone(cats), func(c string) bool { return !slices.Contains(src.categories, c) }))
 	}
-	if cat == EventPatchCompleted {
+	switch cat {
+	case EventPatchCompleted:
 		where = append(where, patchCompleted)
+	case EventPatchRelationChanged:
+		where = append(where, patchRelated)
 	}
 	if f.PatchID != 0 && !eq(src.patch, f.PatchID) ||
 		f.SeriesID != 0 && !eq(src.series, f.SeriesID) ||
