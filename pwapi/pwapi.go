@@ -4,7 +4,8 @@
 // against a patchwork instance. A list is a patchwork project; a series is
 // a series; a patch mail is a patch with patchwork's per-patch state
 // (store.TrackedPatch); a cover letter is a cover (its id is its series'
-// id); checks are patchwell's checks.
+// id); checks are patchwell's checks; events are store.Events (the
+// creations derived from the archive, the changes recorded with them).
 //
 // It reads and writes through the small interfaces below (implemented by
 // the store, review.Service and review.Accounts, proved in server/wire.go)
