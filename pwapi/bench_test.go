@@ -79,6 +79,7 @@ func BenchmarkPatchList(b *testing.B) {
 		{"series", "/api/1.2/series/?project=bench&per_page=100"},
 		{"since", "/api/1.2/patches/?project=bench&since=2024-04-01T00:00:00&per_page=100"},
 		{"events", "/api/1.2/events/?project=bench&per_page=100"},
+		{"events-1.3", "/api/1.3/events/?project=bench&per_page=100"},
 		{"events-page=10", "/api/1.2/events/?project=bench&per_page=100&page=10"},
 		{"events-state", "/api/1.2/events/?project=bench&category=patch-state-changed&per_page=100"},
 		{"events-since", "/api/1.2/events/?project=bench&since=2000-01-01T00:00:00&per_page=100"},

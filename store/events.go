@@ -91,9 +91,11 @@ type eventSource struct {
 	cols, from string
 	where      []string
 	// The columns the filters compare (empty: the filter excludes every
-	// event of the source); key orders the rows, descending, as
-	// (date, id) orders the events.
-	date, list, patch, series, cover, actor, category, key string
+	// event of the source).
+	date, list, patch, series, cover, actor, category string
+	// cursor is the id the rows are read in order of, descending (for
+	// the events table, after the date).
+	cursor string
 	// walk is the table the key is the id of, and the FROM of key and
 	// date alone, for finding where a date starts (keyAt); "" for the
 	// events table (indexed by date).
@@ -119,7 +121,7 @@ var eventSources = []eventSource{
 		categories: []string{EventPatchCreated, EventPatchCompleted, EventPatchRelationChanged},
 		cols:       `p.id, m.arrived, l.name, p.id, p.series_id, 0, 0, 0, '', '', '', '', 0`,
 		from:       ` FROM patches p JOIN series s ON s.id = p.series_id JOIN lists l ON l.id = s.list_id JOIN messages m ON m.id = p.message`,
-		date:       "m.arrived", list: "+s.list_id", patch: "p.id", series: "p.series_id", key: "p.id",
+		date:       "m.arrived", list: "+s.list_id", patch: "p.id", series: "p.series_id", cursor: "p.id",
 		table: "patches", walk: walkPatches,
 	},
 	{ // series-completed: at the patch that completed it
@@ -128,14 +130,14 @@ var eventSources = []eventSource{
 		from:       ` FROM patches p JOIN series s ON s.id = p.series_id JOIN lists l ON l.id = s.list_id JOIN messages m ON m.id = p.message`,
 		where: []string{"s.total > 0", "s.received >= s.total",
 			"p.message = (SELECT MAX(q.message) FROM patches q WHERE q.series_id = p.series_id)"},
-		date: "m.arrived", list: "+s.list_id", series: "p.series_id", key: "p.id",
+		date: "m.arrived", list: "+s.list_id", series: "p.series_id", cursor: "p.id",
 		table: "patches", walk: walkPatches,
 	},
 	{ // series-created: at the series' first message
 		categories: []string{EventSeriesCreated},
 		cols:       `s.id, ` + seriesArrived + `, l.name, 0, s.id, 0, 0, 0, '', '', '', '', 0`,
 		from:       ` FROM series s JOIN lists l ON l.id = s.list_id`,
-		date:       seriesArrived, list: "s.list_id", series: "s.id", key: "s.id",
+		date:       seriesArrived, list: "s.list_id", series: "s.id", cursor: "s.id",
 		table: "series", walk: walkSeries,
 	},
 	{ // cover-created
@@ -143,7 +145,7 @@ var eventSources = []eventSource{
 		cols:       `m.id, m.arrived, l.name, 0, s.id, 0, 0, 0, '', '', '', '', 0`,
 		from:       ` FROM messages m JOIN series s ON s.id = m.series_id JOIN lists l ON l.id = m.list_id`,
 		where:      []string{"m.kind = 'cover'", "s.cover_message_id = m.message_id"},
-		date:       "m.arrived", list: "+m.list_id", series: "s.id", cover: "s.id", key: "m.id",
+		date:       "m.arrived", list: "+m.list_id", series: "s.id", cover: "s.id", cursor: "m.id",
 		table: "messages", walk: walkMessages,
 	},
 	{ // patch-comment-created, cover-comment-created: a reply to a patch or
@@ -157,7 +159,7 @@ var eventSources = []eventSource{
 			LEFT JOIN series s ON pm.kind = 'cover' AND s.id = pm.series_id AND s.cover_message_id = pm.message_id`,
 		where: []string{"m.in_reply_to != ''", "m.kind NOT IN ('patch', 'cover')", "pm.kind IN ('patch', 'cover')",
 			"(p.id IS NOT NULL OR s.id IS NOT NULL)"},
-		date: "m.arrived", list: "+m.list_id", patch: "p.id", series: "pm.series_id", cover: "s.id", key: "m.id",
+		date: "m.arrived", list: "+m.list_id", patch: "p.id", series: "pm.series_id", cover: "s.id", cursor: "m.id",
 		table: "messages", walk: walkMessages,
 		category: commentCategory,
 	},
@@ -166,7 +168,7 @@ var eventSources = []eventSource{
 		cols:       `e.id, e.date, l.name, e.patch_id, e.series_id, e.check_id, 0, e.actor, e.prev_value, e.new_value, '', '', 0`,
 		from:       ` FROM events e JOIN lists l ON l.id = e.list_id`,
 		date:       "e.date", list: "e.list_id", patch: "e.patch_id", series: "e.series_id", actor: "e.actor",
-		category: "e.category", key: "e.date DESC, e.id",
+		category: "e.category", cursor: "e.id",
 	},
 }
 
@@ -186,14 +188,17 @@ const patchCompleted = `p.idx >= 1 AND (SELECT COUNT(*) FROM patches q WHERE q.s
 const patchRelated = `s.previous IS NOT NULL AND EXISTS (SELECT 1 FROM patches q WHERE q.series_id = s.previous AND q.idx = p.idx)`
 
 // Events returns one page of the events matching f, newest first (by
-// date, then id).
+// date, then id). Each source is read newest first, a page at a time, as
+// the merge of them all needs: a later page reads about as many rows as
+// it skips, not as many from every source.
 func (s *DB) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 	if len(f.Lists) == 0 || f.Limit <= 0 {
 		return nil, nil
 	}
 	want := f.Offset + f.Limit
-	var all []Event
-	for _, src := range eventSources {
+	var cs []*eventCursor
+	for i := range eventSources {
+		src := &eventSources[i]
 		var cats []string
 		for _, cat := range src.categories {
 			if len(f.Categories) == 0 || slices.Contains(f.Categories, cat) {
@@ -204,37 +209,80 @@ func (s *DB) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 			cats = []string{""} // one query for every category of src asked for
 		}
 		for _, cat := range cats {
-			evs, err := s.sourceEvents(ctx, &src, cat, f, want)
+			c, err := s.eventQuery(ctx, src, cat, f)
 			if err != nil {
 				return nil, err
 			}
-			all = append(all, evs...)
+			if c != nil {
+				c.chunk = f.Limit + 1
+				cs = append(cs, c)
+			}
 		}
 	}
-	// Within a second, a change comes after the creations (a patch is
-	// changed after it arrived), then by id.
-	changed := func(e Event) int {
-		return boolInt(slices.Contains(eventSources[len(eventSources)-1].categories, e.Category))
+	var out []Event
+	for len(out) < want {
+		var best *eventCursor
+		for _, c := range cs {
+			if len(c.buf) == 0 && !c.done {
+				if err := s.fetch(ctx, c); err != nil {
+					return nil, err
+				}
+			}
+			if len(c.buf) > 0 && (best == nil || newer(&c.buf[0].Event, &best.buf[0].Event)) {
+				best = c
+			}
+		}
+		if best == nil {
+			break
+		}
+		out = append(out, best.buf[0].Event)
+		best.buf = best.buf[1:]
 	}
-	slices.SortFunc(all, func(a, b Event) int {
-		if c := b.Date.Compare(a.Date); c != 0 {
-			return c
-		}
-		if c := changed(b) - changed(a); c != 0 {
-			return c
-		}
-		return int(b.ID - a.ID)
-	})
-	if f.Offset >= len(all) {
+	if f.Offset >= len(out) {
 		return nil, nil
 	}
-	return all[f.Offset:min(len(all), want)], nil
+	return out[f.Offset:], nil
 }
 
-// sourceEvents returns the newest want events of category cat from src
-// that match f (cat is "" for the events table: every stored category f
-// asks for).
-func (s *DB) sourceEvents(ctx context.Context, src *eventSource, cat string, f EventFilter, want int) ([]Event, error) {
+// newer orders events: by date; within a second, a change after the
+// creations (a patch is changed after it arrived); then by id.
+func newer(a, b *Event) bool {
+	if !a.Date.Equal(b.Date) {
+		return a.Date.After(b.Date)
+	}
+	if ca, cb := storedCategory(a.Category), storedCategory(b.Category); ca != cb {
+		return ca
+	}
+	return a.ID > b.ID
+}
+
+func storedCategory(c string) bool {
+	return slices.Contains(eventSources[len(eventSources)-1].categories, c)
+}
+
+// eventCursor reads one source's events newest first, chunk at a time.
+type eventCursor struct {
+	src   *eventSource
+	query string
+	args  []any
+	chunk int
+	buf   []keyedEvent
+	done  bool
+	// The last row read: its key, and date (for the events table, read
+	// by date and id).
+	key, date int64
+	started   bool
+}
+
+type keyedEvent struct {
+	Event
+	key, date int64
+}
+
+// eventQuery is the query of category cat's events in src that match f
+// (cat is "" for the events table: every stored category f asks for); nil
+// when none can.
+func (s *DB) eventQuery(ctx context.Context, src *eventSource, cat string, f EventFilter) (*eventCursor, error) {
 	where := append([]string{}, src.where...)
 	var args []any
 	in := func(col string, vals []string) {
@@ -289,26 +337,50 @@ func (s *DB) sourceEvents(ctx context.Context, src *eventSource, cat string, f E
 			if err != nil {
 				return nil, err
 			}
-			where, args = append(where, src.key+" "+d.op+" ?"), append(args, k)
+			where, args = append(where, src.cursor+" "+d.op+" ?"), append(args, k)
 		}
 	}
 	catCol := "'" + cat + "'"
 	if src.category != "" {
 		catCol = src.category
 	}
-	args = append(args, want)
-	rows, err := s.r.QueryContext(ctx, `SELECT `+src.cols+`, `+catCol+src.from+` WHERE `+strings.Join(where, " AND ")+
-		` ORDER BY `+src.key+` DESC LIMIT ?`, args...)
-	return collect(rows, err, "events", func(sc scanner) (*Event, error) {
-		var e Event
-		var key, date, cdate int64
-		if err := sc.Scan(&key, &date, &e.List, &e.PatchID, &e.SeriesID, &e.CheckID, &e.CommentID, &e.Actor,
-			&e.Previous, &e.Current, &e.CommentMsgID, &e.CommentSubject, &cdate, &e.Category); err != nil {
+	return &eventCursor{src: src, args: args,
+		query: `SELECT ` + src.cols + `, ` + catCol + `, ` + src.cursor + `, ` + src.date + src.from + ` WHERE ` + strings.Join(where, " AND ")}, nil
+}
+
+// fetch reads the cursor's next chunk.
+func (s *DB) fetch(ctx context.Context, c *eventCursor) error {
+	q, args := c.query, slices.Clone(c.args)
+	if c.started {
+		if c.src.walk != "" {
+			q, args = q+` AND `+c.src.cursor+` < ?`, append(args, c.key)
+		} else {
+			q, args = q+` AND (`+c.src.date+` < ? OR `+c.src.date+` = ? AND `+c.src.cursor+` < ?)`, append(args, c.date, c.date, c.key)
+		}
+	}
+	order := c.src.cursor + ` DESC`
+	if c.src.walk == "" {
+		order = c.src.date + ` DESC, ` + order
+	}
+	rows, err := s.r.QueryContext(ctx, q+` ORDER BY `+order+` LIMIT ?`, append(args, c.chunk)...)
+	evs, err := collect(rows, err, "events", func(sc scanner) (*keyedEvent, error) {
+		var e keyedEvent
+		var id, date, cdate int64
+		if err := sc.Scan(&id, &date, &e.List, &e.PatchID, &e.SeriesID, &e.CheckID, &e.CommentID, &e.Actor,
+			&e.Previous, &e.Current, &e.CommentMsgID, &e.CommentSubject, &cdate, &e.Category, &e.key, &e.date); err != nil {
 			return nil, err
 		}
-		e.ID, e.Date, e.CommentDate = key<<eventCodeBits|eventCode(e.Category), time.Unix(date, 0).UTC(), timeOrZero(cdate)
+		e.ID, e.Date, e.CommentDate = id<<eventCodeBits|eventCode(e.Category), time.Unix(date, 0).UTC(), timeOrZero(cdate)
 		return &e, nil
 	})
+	if err != nil {
+		return err
+	}
+	c.buf, c.done, c.started = evs, len(evs) < c.chunk, true
+	if len(evs) > 0 {
+		c.key, c.date = evs[len(evs)-1].key, evs[len(evs)-1].date
+	}
+	return nil
 }
 
 // keyAt returns the first key of src dated t or later (one past the
@@ -319,7 +391,7 @@ func (s *DB) keyAt(ctx context.Context, src *eventSource, t time.Time) (int64, e
 		return 0, fmt.Errorf("events: %w", err)
 	}
 	hi++ // the answer is in [lo, hi]; hi: none
-	q := `SELECT ` + src.key + `, ` + src.date + src.walk + ` WHERE ` + src.key + ` >= ? ORDER BY ` + src.key + ` LIMIT 1`
+	q := `SELECT ` + src.cursor + `, ` + src.date + src.walk + ` WHERE ` + src.cursor + ` >= ? ORDER BY ` + src.cursor + ` LIMIT 1`
 	for lo < hi {
 		mid := lo + (hi-lo)/2
 		var key, date int64
