@@ -17,6 +17,7 @@ import (
 	"patchwell/pwapi"
 	"patchwell/review"
 	"patchwell/store"
+	"patchwell/store/pgtest"
 )
 
 // BenchmarkPatchList is git-pw's and snowpatch's most frequent request,
@@ -28,6 +29,8 @@ import (
 // there on the first run), else imported into a temporary directory.
 //
 //	PATCHWELL_BENCH_DATA=/tmp/pw-bench go test -run '^$' -bench PatchList ./pwapi
+//
+// PATCHWELL_STORE_BACKEND=postgres runs it on PostgreSQL (PATCHWELL_TEST_PG).
 func BenchmarkPatchList(b *testing.B) {
 	ctx := context.Background()
 	dir := os.Getenv("PATCHWELL_BENCH_DATA")
@@ -35,7 +38,15 @@ func BenchmarkPatchList(b *testing.B) {
 		testcorpus.Path(b, "bench/git-20k.mbox.gz")
 		dir = b.TempDir()
 	}
-	st, err := store.Open(ctx, dir)
+	var st *store.DB
+	var err error
+	if os.Getenv("PATCHWELL_STORE_BACKEND") == "postgres" {
+		// A fresh schema, the corpus imported into it every run.
+		testcorpus.Path(b, "bench/git-20k.mbox.gz")
+		st, err = store.OpenPostgres(ctx, pgtest.URL(b))
+	} else {
+		st, err = store.Open(ctx, dir)
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -97,6 +108,14 @@ func BenchmarkPatchList(b *testing.B) {
 			}
 		})
 	}
+	// The store's part of a page of events.
+	b.Run("store-events", func(b *testing.B) {
+		for b.Loop() {
+			if evs, err := st.Events(ctx, store.EventFilter{Lists: []string{"bench"}, Limit: 101}); err != nil || len(evs) != 101 {
+				b.Fatalf("Events = %d, %v", len(evs), err)
+			}
+		}
+	})
 	n, err := st.TrackedPatches(ctx, store.PatchFilter{Lists: []string{"bench"}, Limit: 100000})
 	if err != nil {
 		b.Fatal(err)

@@ -273,3 +273,71 @@ func mustThread(t *testing.T, st *store.DB, seriesID int64) []store.Message {
 	}
 	return ms
 }
+
+// TestEventPages: small pages read each source a window of rows at a
+// time, across another list's rows and rows of no event; they are, one
+// after the other, the one big page.
+func TestEventPages(t *testing.T) {
+	ctx := context.Background()
+	var st *store.DB
+	var err error
+	if os.Getenv("PATCHWELL_STORE_BACKEND") == "postgres" {
+		st, err = store.OpenPostgres(ctx, pgtest.URL(t))
+	} else {
+		st, err = store.Open(ctx, t.TempDir())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, l := range []string{"pub", "other"} {
+		if _, err := st.CreateList(ctx, store.List{Name: l}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := review.NewIngester(st, review.Config{Log: slog.New(slog.DiscardHandler)})
+	post := func(list string, raw []byte) {
+		t.Helper()
+		if err := in.Post(ctx, review.Post{Lists: []string{list}, Raw: raw}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 12 {
+		post("pub", patchMail("pub", fmt.Sprintf("p%d@x", i), "", fmt.Sprintf("[PATCH] Change %d", i), i))
+		for j := range 5 { // another list's rows between
+			post("other", patchMail("other", fmt.Sprintf("o%d-%d@x", i, j), "", fmt.Sprintf("[PATCH] Other %d %d", i, j), j))
+		}
+		if i%3 == 0 {
+			post("pub", mail("pub", fmt.Sprintf("r%d@x", i), fmt.Sprintf("p%d@x", i), fmt.Sprintf("Re: [PATCH] Change %d", i), "Good.\r\n"))
+		}
+	}
+	in.Close()
+	all, err := st.Events(ctx, store.EventFilter{Lists: []string{"pub"}, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each patch: created, completed, series created and completed; 4 replies.
+	if len(all) != 12*4+4 {
+		t.Fatalf("%d events, want %d", len(all), 12*4+4)
+	}
+	for _, per := range []int{1, 3, 7} {
+		var paged []store.Event
+		for off := 0; off < 1000; off += per {
+			evs, err := st.Events(ctx, store.EventFilter{Lists: []string{"pub"}, Limit: per, Offset: off})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) == 0 {
+				break
+			}
+			paged = append(paged, evs...)
+		}
+		if diff := cmp.Diff(all, paged); diff != "" {
+			t.Errorf("pages of %d (-all +paged):\n%s", per, diff)
+		}
+	}
+	comments, err := st.Events(ctx, store.EventFilter{Lists: []string{"pub"}, Limit: 2, Offset: 2, Categories: []string{store.EventPatchCommentCreated}})
+	if err != nil || len(comments) != 2 {
+		t.Fatalf("comment events 3 and 4 = %v, %v", comments, err)
+	}
+}
