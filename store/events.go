@@ -82,9 +82,10 @@ type EventFilter struct {
 	Offset     int
 }
 
-// eventSource is one road to events: a query returning rows of (key,
+// eventSource is one road to events: a query whose columns are (row id,
 // date, list, patch, series, check, comment, actor, previous, current,
-// the comment's Message-ID, subject and date, category) newest first.
+// the comment's Message-ID, subject and date); Events adds the category,
+// the cursor and the date.
 type eventSource struct {
 	categories []string
 	// from is the query after SELECT's columns, up to WHERE; where are
@@ -97,9 +98,9 @@ type eventSource struct {
 	// cursor is the id the rows are read in order of, descending (for
 	// the events table, after the date).
 	cursor string
-	// walk is the table the key is the id of, and the FROM of key and
+	// table is the table cursor is the id of, walk the FROM of cursor and
 	// date alone, for finding where a date starts (keyAt); "" for the
-	// events table (indexed by date).
+	// events table (indexed by list, date and id).
 	table, walk string
 }
 
@@ -109,12 +110,12 @@ const (
 	walkSeries   = ` FROM series s`
 )
 
-// The derived sources walk their tables newest first by row id (ids
-// grow with arrival, as the dates of the messages do) and stop at the
-// page's end; the stored events are in the events table. A list's id
-// compared as +list_id keeps SQLite from starting at the list's index
-// and sorting all its rows (30 ms, and 14 s for cover comments, on the
-// 20k bench list): it walks the ids and checks the list of each row.
+// The derived sources are read newest first by row id (ids grow with
+// arrival, as the dates of the messages do), a window of ids at a time
+// (see fetch), and only as far as the page needs; the stored events are
+// in the events table. A list's id compared as +list_id keeps SQLite
+// from starting at the list's index and sorting all its rows (30 ms, and
+// 14 s for cover comments, on the 20k bench list).
 var eventSources = []eventSource{
 	{ // patch-created, patch-completed (every earlier patch of the series
 		// is there), patch-relation-changed (it has a version in the
