@@ -476,6 +476,23 @@ func (s *DB) keyAt(ctx context.Context, src *eventSource, t time.Time) (int64, e
 	}
 	hi++ // the answer is in [lo, hi]; hi: none
 	q := `SELECT ` + src.cursor + `, ` + src.date + src.walk + ` WHERE ` + src.cursor + ` >= ? ORDER BY ` + src.cursor + ` LIMIT 1`
+	// A date before the first row or after the last (a bot's poll when
+	// nothing is new) needs no bisection.
+	var last int64
+	err := s.r.QueryRowContext(ctx, `SELECT `+src.date+src.walk+` WHERE `+src.cursor+` <= ? ORDER BY `+src.cursor+` DESC LIMIT 1`, hi-1).Scan(&last)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && last < t.Unix() {
+		return hi, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("events: %w", err)
+	}
+	var key, first int64
+	if err := s.r.QueryRowContext(ctx, q, lo).Scan(&key, &first); err != nil {
+		return 0, fmt.Errorf("events: %w", err)
+	}
+	if first >= t.Unix() {
+		return lo, nil
+	}
 	for lo < hi {
 		mid := lo + (hi-lo)/2
 		var key, date int64
