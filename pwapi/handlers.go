@@ -245,6 +245,10 @@ func (h *Handler) patchFilter(q *req, lists []string, p paging) (store.PatchFilt
 			f.Archived = &b
 		}
 	}
+	var err error
+	if f.Since, f.Before, err = dateFilters(q); err != nil {
+		return f, badFilter{err}
+	}
 	if s := qs.Get("series"); s != "" {
 		f.SeriesID, _ = strconv.ParseInt(s, 10, 64)
 		if f.SeriesID <= 0 {
@@ -303,6 +307,11 @@ func (h *Handler) patches(w http.ResponseWriter, q *req) {
 		return
 	}
 	f, err := h.patchFilter(q, lists, p)
+	var bad badFilter
+	if errors.As(err, &bad) {
+		fail(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	if err != nil {
 		h.internal(w, q.Request, err)
 		return
@@ -409,6 +418,10 @@ func (h *Handler) writePatch(w http.ResponseWriter, q *req, p *store.TrackedPatc
 		h.internal(w, q.Request, err)
 		return
 	}
+	if pj.Related, err = h.related(q, v, p); err != nil {
+		h.internal(w, q.Request, err)
+		return
+	}
 	pj.Headers = headers(archive.Fields(raw))
 	if m, err := patchmail.Parse(raw); err == nil {
 		content, diff := m.Body, m.Diff
@@ -419,6 +432,36 @@ func (h *Handler) writePatch(w http.ResponseWriter, q *req, p *store.TrackedPatc
 		pj.Prefixes = append([]string{}, m.Subject.Prefixes...)
 	}
 	writeJSON(w, http.StatusOK, pj)
+}
+
+// related are the patch's other versions (patchwork 1.2): the patch at
+// its index in each other revision of its series, oldest first.
+func (h *Handler) related(q *req, v *view, p *store.TrackedPatch) ([]submissionRef, error) {
+	out := []submissionRef{}
+	if h.cfg.Revisions == nil {
+		return out, nil
+	}
+	chain, err := h.cfg.Revisions.Revisions(q.Context(), p.SeriesID)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range chain {
+		if r.ID == p.SeriesID {
+			continue
+		}
+		ps, err := h.cfg.Patches.TrackedPatches(q.Context(), store.PatchFilter{Lists: []string{p.List}, SeriesID: r.ID, Limit: 1000})
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range ps {
+			if o.Index == p.Index {
+				self := fmt.Sprintf("%s/patches/%d/", q.base, o.ID)
+				out = append(out, submissionRef{ID: o.ID, URL: self, WebURL: v.archiveURL(o.List, o.MessageID), MsgID: msgid(o.MessageID),
+					ListArchiveURL: v.archiveURL(o.List, o.MessageID), Date: date(o.Date), Name: o.Subject, Mbox: self + "mbox/"})
+			}
+		}
+	}
+	return out, nil
 }
 
 // form is a request body, form-encoded (as git-pw sends it) or JSON.
@@ -591,10 +634,28 @@ func (h *Handler) patchMbox(w http.ResponseWriter, q *req) {
 // not through another patch (a reply to patch 2 is patch 2's comment,
 // not the cover letter's).
 func (h *Handler) comments(w http.ResponseWriter, q *req, list string, threadID int64, root string) {
-	ms, err := h.cfg.Patches.ThreadMessages(q.Context(), []int64{threadID})
+	out, err := h.commentList(q, list, threadID, root)
 	if err != nil {
 		h.internal(w, q.Request, err)
 		return
+	}
+	if id := idParam(q.Request, "comment"); q.PathValue("comment") != "" {
+		i := slices.IndexFunc(out, func(c commentJSON) bool { return c.ID == id })
+		if i < 0 {
+			notFound(w)
+			return
+		}
+		writeJSON(w, http.StatusOK, out[i])
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// commentList returns the comments on root (see comments).
+func (h *Handler) commentList(q *req, list string, threadID int64, root string) ([]commentJSON, error) {
+	ms, err := h.cfg.Patches.ThreadMessages(q.Context(), []int64{threadID})
+	if err != nil {
+		return nil, err
 	}
 	in := map[string]bool{root: true}
 	v := h.view(q)
@@ -606,8 +667,7 @@ func (h *Handler) comments(w http.ResponseWriter, q *req, list string, threadID 
 		in[m.MessageID] = true
 		raw, err := h.cfg.Patches.Raw(q.Context(), list, m.MessageID)
 		if err != nil {
-			h.internal(w, q.Request, err)
-			return
+			return nil, err
 		}
 		var content string
 		if pm, err := patchmail.Parse(raw); err == nil {
@@ -615,14 +675,13 @@ func (h *Handler) comments(w http.ResponseWriter, q *req, list string, threadID 
 		}
 		sub, err := v.person(m.From)
 		if err != nil {
-			h.internal(w, q.Request, err)
-			return
+			return nil, err
 		}
 		out = append(out, commentJSON{ID: m.ID, WebURL: v.archiveURL(list, m.MessageID), MsgID: msgid(m.MessageID),
 			ListArchiveURL: v.archiveURL(list, m.MessageID), Date: date(m.Date), Subject: m.Subject, Submitter: sub,
 			Content: content, Headers: headers(archive.Fields(raw))})
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
 func (h *Handler) patchComments(w http.ResponseWriter, q *req) {
@@ -708,8 +767,12 @@ func (h *Handler) postCheck(w http.ResponseWriter, q *req) {
 		fail(w, http.StatusBadRequest, "Invalid context, description or target_url: one line each.")
 		return
 	}
+	var by int64
+	if q.user != nil {
+		by = q.user.ID
+	}
 	c, err := h.cfg.Checks.SetCheck(q.Context(), &store.Check{SeriesID: p.SeriesID, PatchIndex: p.Index, Context: ctxName,
-		State: state, Description: desc, URL: target})
+		State: state, Description: desc, URL: target, By: by})
 	if errors.Is(err, store.ErrInvalid) {
 		fail(w, http.StatusBadRequest, err.Error())
 		return
@@ -837,11 +900,28 @@ func (h *Handler) seriesPage(q *req, lists []string, p paging, keep func(*store.
 	return all[p.offset():min(len(all), want)], nil
 }
 
+// inDates returns whether a series' date is within the request's since
+// and before (API 1.1); false after answering 400 for a bad one.
+func inDates(w http.ResponseWriter, q *req) (func(*store.Series) bool, bool) {
+	since, before, err := dateFilters(q)
+	if err != nil {
+		fail(w, http.StatusBadRequest, err.Error())
+		return nil, false
+	}
+	return func(se *store.Series) bool {
+		return (since.IsZero() || !se.Date.Before(since)) && (before.IsZero() || se.Date.Before(before))
+	}, true
+}
+
 func (h *Handler) seriesList(w http.ResponseWriter, q *req) {
 	qs := q.URL.Query()
 	name, subs := strings.ToLower(qs.Get("q")), qs["submitter"]
+	dated, ok := inDates(w, q)
+	if !ok {
+		return
+	}
 	listSeries(h, w, q, func(se *store.Series) bool {
-		if name != "" && !strings.Contains(strings.ToLower(se.Subject), name) {
+		if name != "" && !strings.Contains(strings.ToLower(se.Subject), name) || !dated(se) {
 			return false
 		}
 		return len(subs) == 0 || slices.ContainsFunc(subs, func(s string) bool { return strings.EqualFold(s, se.Submitter.Email) })
@@ -929,7 +1009,11 @@ func (h *Handler) coverJSON(v *view, se *store.Series) (*coverJSON, error) {
 }
 
 func (h *Handler) covers(w http.ResponseWriter, q *req) {
-	listSeries(h, w, q, func(se *store.Series) bool { return se.CoverMessageID != "" }, h.coverJSON)
+	dated, ok := inDates(w, q)
+	if !ok {
+		return
+	}
+	listSeries(h, w, q, func(se *store.Series) bool { return se.CoverMessageID != "" && dated(se) }, h.coverJSON)
 }
 
 func (h *Handler) cover(w http.ResponseWriter, q *req) {

@@ -4,7 +4,8 @@
 // against a patchwork instance. A list is a patchwork project; a series is
 // a series; a patch mail is a patch with patchwork's per-patch state
 // (store.TrackedPatch); a cover letter is a cover (its id is its series'
-// id); checks are patchwell's checks.
+// id); checks are patchwell's checks; events are store.Events (the
+// creations derived from the archive, the changes recorded with them).
 //
 // It reads and writes through the small interfaces below (implemented by
 // the store, review.Service and review.Accounts, proved in server/wire.go)
@@ -51,6 +52,13 @@ type Series interface {
 	SeriesList(ctx context.Context, list, status string, p store.Page) ([]store.Series, error)
 }
 
+// Revisions finds the revision chain a series is part of, oldest first
+// (review.Service): a patch's related patches are the same patch in the
+// other revisions.
+type Revisions interface {
+	Revisions(ctx context.Context, id int64) ([]store.Series, error)
+}
+
 // Mboxer writes a series' mbox for git am, with the trailers reviewers
 // gave (review.Service).
 type Mboxer interface {
@@ -83,17 +91,20 @@ type Notifier interface {
 }
 
 // Config is what the API is built from; every field but Log, BaseURL,
-// Domain and Notify is required.
+// Domain, Notify and Revisions is required.
 type Config struct {
 	Lists   Lists
 	Patches Patches
 	Series  Series
 	Checks  Checks
+	Events  Events
 	Mbox    Mboxer
-	Tokens  Tokens
-	Users   Users
-	Bundles Bundles  // nil: bundles answer 404
-	Notify  Notifier // nil: nobody is told
+	// Revisions fills a patch's related field (nil: none).
+	Revisions Revisions
+	Tokens    Tokens
+	Users     Users
+	Bundles   Bundles  // nil: bundles answer 404
+	Notify    Notifier // nil: nobody is told
 	// BaseURL is the site's address for absolute links ("": each
 	// request's Host).
 	BaseURL string
@@ -158,6 +169,7 @@ func New(cfg Config) *Handler {
 		route("PUT", "/patches/{id}/{$}", h.updatePatch)
 		route("GET", "/patches/{id}/mbox/{$}", h.patchMbox)
 		route("GET", "/patches/{id}/comments/{$}", h.patchComments)
+		route("GET", "/patches/{id}/comments/{comment}/{$}", h.patchComments) // one comment (1.3), as events link to them
 		route("GET", "/patches/{id}/checks/{$}", h.checks)
 		route("POST", "/patches/{id}/checks/{$}", h.postCheck)
 		route("GET", "/patches/{id}/checks/{check}/{$}", h.check)
@@ -165,6 +177,7 @@ func New(cfg Config) *Handler {
 		route("GET", "/covers/{id}/{$}", h.cover)
 		route("GET", "/covers/{id}/mbox/{$}", h.coverMbox)
 		route("GET", "/covers/{id}/comments/{$}", h.coverComments)
+		route("GET", "/covers/{id}/comments/{comment}/{$}", h.coverComments)
 		route("GET", "/series/{$}", h.seriesList)
 		route("GET", "/series/{id}/{$}", h.series)
 		route("GET", "/series/{id}/mbox/{$}", h.seriesMbox)
@@ -175,6 +188,7 @@ func New(cfg Config) *Handler {
 		route("PUT", "/bundles/{id}/{$}", h.updateBundle)
 		route("DELETE", "/bundles/{id}/{$}", h.deleteBundle)
 		route("GET", "/bundles/{id}/mbox/{$}", h.bundleMbox)
+		route("GET", "/events/{$}", h.events)
 	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { notFound(w) })
 	return h

@@ -145,7 +145,7 @@ func newEnv(t *testing.T) *env {
 		}
 	}
 	svc := review.NewService(st)
-	h := New(Config{Lists: st, Patches: st, Series: st, Checks: st, Mbox: svc, Tokens: acc, Users: st, Bundles: st, Notify: e.notes,
+	h := New(Config{Lists: st, Patches: st, Series: st, Checks: st, Events: st, Mbox: svc, Revisions: svc, Tokens: acc, Users: st, Bundles: st, Notify: e.notes,
 		Domain: "lists.example.org", BaseURL: "http://pw.example", Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	mux := http.NewServeMux()
 	for _, p := range Patterns() {

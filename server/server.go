@@ -302,7 +302,7 @@ func (s *Server) build(ctx context.Context) error {
 		}
 		mux.Handle("/_b4_submit", s.mets.Instrument("/_b4_submit", b4send.New(st, s.in, b4Lists{st, listSrv}, queue, bcfg)))
 		// patchwork's REST API (git-pw, pwclient, snowpatch), beside /api/v1/.
-		pw := pwapi.New(pwapi.Config{Lists: st, Patches: st, Series: st, Checks: st, Mbox: svc, Tokens: acc, Users: st, Bundles: st, Notify: s.hooks,
+		pw := pwapi.New(pwapi.Config{Lists: st, Patches: st, Series: st, Checks: st, Events: st, Mbox: svc, Revisions: svc, Tokens: acc, Users: st, Bundles: st, Notify: s.hooks,
 			BaseURL: pageURL, Domain: cfg.Domain, Log: log.With("proto", "pwapi")})
 		pwh := s.mets.Instrument("/api/1.x/", pw)
 		for _, p := range pwapi.Patterns() {

@@ -498,12 +498,20 @@ func (s *DB) SetSeriesStatus(ctx context.Context, seriesID int64, status string,
 	if from == status {
 		return nil, fmt.Errorf("%w: series %d is already %s", ErrConflict, seriesID, status)
 	}
+	before, err := patchStates(ctx, tx, seriesID)
+	if err != nil {
+		return nil, fmt.Errorf("set status: %w", err)
+	}
 	c, err := setStatusTx(ctx, tx, seriesID, from, status, userID, comment, at)
 	if err != nil {
 		return nil, err
 	}
-	// Its patches follow the series (patchwork's per-patch state).
+	// Its patches follow the series (patchwork's per-patch state), each
+	// change an event.
 	if _, err := tx.ExecContext(ctx, `UPDATE patches SET state = '' WHERE series_id = ?`, seriesID); err != nil {
+		return nil, fmt.Errorf("set status: %w", err)
+	}
+	if err := stateEvents(ctx, tx, listID, seriesID, before, userID, at); err != nil {
 		return nil, fmt.Errorf("set status: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 )
@@ -33,6 +34,9 @@ type Check struct {
 	Log         string    `json:"-"`
 	Created     time.Time `json:"created"`
 	Updated     time.Time `json:"updated"`
+	// By is who posts it (0: patchwell's CI): the actor of its
+	// check-created event, not kept with the check.
+	By int64 `json:"-"`
 }
 
 // maxCheckLog bounds a stored log; the runner caps output before this.
@@ -49,12 +53,17 @@ func (s *DB) SetCheck(ctx context.Context, c *Check) (*Check, error) {
 	if len(c.Log) > maxCheckLog {
 		c.Log = c.Log[len(c.Log)-maxCheckLog:]
 	}
-	now := time.Now().Unix()
+	now := time.Now()
 	var id int64
-	id, err := s.insertID(ctx, `INSERT INTO checks(series_id, patch_index, context, state, description, url, log, created, updated)
-		VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(series_id, patch_index, context) DO UPDATE SET
-		state = excluded.state, description = excluded.description, url = excluded.url, log = excluded.log, updated = excluded.updated
-		RETURNING id`, c.SeriesID, c.PatchIndex, c.Context, c.State, c.Description, c.URL, c.Log, now, now)
+	err := s.inWrite(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO checks(series_id, patch_index, context, state, description, url, log, created, updated)
+			VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(series_id, patch_index, context) DO UPDATE SET
+			state = excluded.state, description = excluded.description, url = excluded.url, log = excluded.log, updated = excluded.updated
+			RETURNING id`, c.SeriesID, c.PatchIndex, c.Context, c.State, c.Description, c.URL, c.Log, now.Unix(), now.Unix()).Scan(&id); err != nil {
+			return err
+		}
+		return checkEvents(ctx, tx, c, id, now)
+	})
 	if err != nil {
 		if _, serr := s.Series(ctx, c.SeriesID); serr != nil {
 			return nil, serr
@@ -91,4 +100,29 @@ func (s *DB) CheckByID(ctx context.Context, id int64) (*Check, error) { return s
 func (s *DB) Checks(ctx context.Context, seriesID int64) ([]Check, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+checkCols+` FROM checks WHERE series_id = ? ORDER BY patch_index, context`, seriesID)
 	return collect(rows, err, "checks", scanCheck)
+}
+
+// checkEvents records check-created for the check's patch, or for every
+// patch of its series when it is on the whole series (patchwork's checks
+// are on patches; the API shows a series' check on each of them).
+func checkEvents(ctx context.Context, tx *sql.Tx, c *Check, id int64, at time.Time) error {
+	rows, err := tx.QueryContext(ctx, `SELECT p.id, s.list_id FROM patches p JOIN series s ON s.id = p.series_id
+		WHERE p.series_id = ? AND (? = 0 OR p.idx = ?) ORDER BY p.idx`, c.SeriesID, c.PatchIndex, c.PatchIndex)
+	if err != nil {
+		return err
+	}
+	var evs []eventRow
+	for rows.Next() {
+		e := eventRow{category: EventCheckCreated, seriesID: c.SeriesID, checkID: id, actor: c.By}
+		if err := rows.Scan(&e.patchID, &e.listID); err != nil {
+			rows.Close()
+			return err
+		}
+		evs = append(evs, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return insertEvents(ctx, tx, at, evs)
 }

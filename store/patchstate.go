@@ -100,6 +100,9 @@ type PatchFilter struct {
 	Name       string // a substring of the subject
 	PatchID    string // git patch-id --stable
 	MessageID  string
+	IDs        []int64   // these patches only
+	Since      time.Time // Date: at or after
+	Before     time.Time // Date: before
 	// Order is id, date or name, with "-" before it for descending.
 	Order  string
 	Limit  int
@@ -152,6 +155,18 @@ func (s *DB) TrackedPatches(ctx context.Context, f PatchFilter) ([]TrackedPatch,
 	}
 	if f.MessageID != "" {
 		where, args = append(where, "p.message IN (SELECT id FROM messages WHERE message_id = ?)"), append(args, f.MessageID)
+	}
+	if len(f.IDs) > 0 {
+		where = append(where, in("p.id", len(f.IDs)))
+		for _, v := range f.IDs {
+			args = append(args, v)
+		}
+	}
+	if !f.Since.IsZero() {
+		where, args = append(where, "p.date >= ?"), append(args, f.Since.Unix())
+	}
+	if !f.Before.IsZero() {
+		where, args = append(where, "p.date < ?"), append(args, f.Before.Unix())
 	}
 	order := "p.id"
 	switch strings.TrimPrefix(f.Order, "-") {
@@ -248,6 +263,19 @@ func (s *DB) UpdatePatch(ctx context.Context, id int64, u PatchUpdate, userID in
 	if err := s.lockLists(ctx, tx, lockKey(listID)); err != nil {
 		return nil, fmt.Errorf("update patch: %w", err)
 	}
+	// The states and delegate before, for the events (store/events.go).
+	var before map[int64]string
+	if u.State != nil {
+		if before, err = patchStates(ctx, tx, seriesID); err != nil {
+			return nil, fmt.Errorf("update patch: %w", err)
+		}
+	}
+	var oldDelegate int64
+	if u.Delegate != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT delegate FROM patches WHERE id = ?`, id).Scan(&oldDelegate); err != nil {
+			return nil, fmt.Errorf("update patch: %w", err)
+		}
+	}
 	set := func(col string, v any) error {
 		_, err := tx.ExecContext(ctx, `UPDATE patches SET `+col+` = ? WHERE id = ?`, v, id)
 		return err
@@ -274,6 +302,17 @@ func (s *DB) UpdatePatch(ctx context.Context, id int64, u PatchUpdate, userID in
 	if u.State != nil && *u.State == "accepted" {
 		if change, err = seriesFollows(ctx, tx, seriesID, userID, at); err != nil {
 			return nil, err
+		}
+	}
+	if before != nil {
+		if err := stateEvents(ctx, tx, listID, seriesID, before, userID, at); err != nil {
+			return nil, fmt.Errorf("update patch: %w", err)
+		}
+	}
+	if u.Delegate != nil && *u.Delegate != oldDelegate {
+		if err := insertEvents(ctx, tx, at, []eventRow{{category: EventPatchDelegated, listID: listID, patchID: id, seriesID: seriesID,
+			actor: userID, previous: delegateValue(oldDelegate), current: delegateValue(*u.Delegate)}}); err != nil {
+			return nil, fmt.Errorf("update patch: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {

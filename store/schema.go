@@ -604,4 +604,27 @@ CREATE TABLE notify_cursor (
 );
 INSERT INTO notify_cursor(name, last_id) SELECT 'status', COALESCE(MAX(id), 0) FROM status_history;
 `,
+	// 26: patchwork's change events (the events of the patchwork-compatible
+	// API, pwapi): a patch's state changed (its own or through its
+	// series' status), its delegate changed, a check was posted. Written in
+	// the transaction of the change; the creation events (patches, covers,
+	// series, comments) are derived from their rows (store/events.go).
+	// actor is a user id (0: none); prev_value and new_value are the
+	// states or the delegates' user ids.
+	`
+CREATE TABLE events (
+	id         INTEGER PRIMARY KEY,
+	list_id    INTEGER NOT NULL REFERENCES lists(id),
+	category   TEXT NOT NULL,
+	date       INTEGER NOT NULL,
+	actor      INTEGER NOT NULL DEFAULT 0,
+	patch_id   INTEGER NOT NULL DEFAULT 0,
+	series_id  INTEGER NOT NULL DEFAULT 0,
+	check_id   INTEGER NOT NULL DEFAULT 0,
+	prev_value TEXT NOT NULL DEFAULT '',
+	new_value  TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX events_list ON events(list_id, date, id);
+CREATE INDEX events_patch ON events(patch_id);
+`,
 }
