@@ -106,6 +106,9 @@ func TestEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := st.SetRole(ctx, u.ID, "pub", store.RoleMaintainer); err != nil { // a delegate maintains the list
+		t.Fatal(err)
+	}
 	msgID := func(id string) int64 {
 		t.Helper()
 		for _, m := range mustThread(t, st, sid) {
