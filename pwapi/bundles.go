@@ -93,18 +93,8 @@ func (h *Handler) bundles(w http.ResponseWriter, q *req) {
 	if h.noBundles(w) {
 		return
 	}
-	p, ok := pagingOf(q.Request)
+	p, lists, ok := h.pagedProjects(w, q)
 	if !ok {
-		fail(w, http.StatusNotFound, "Invalid page.")
-		return
-	}
-	lists, ok, err := h.projectParam(q)
-	if err != nil {
-		h.internal(w, q.Request, err)
-		return
-	}
-	if !ok {
-		notFound(w)
 		return
 	}
 	qs := q.URL.Query()

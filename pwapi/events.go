@@ -2,7 +2,6 @@ package pwapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -145,28 +144,12 @@ func (h *Handler) eventFilter(q *req, lists []string, p paging) (store.EventFilt
 }
 
 func (h *Handler) events(w http.ResponseWriter, q *req) {
-	p, ok := pagingOf(q.Request)
+	p, lists, ok := h.pagedProjects(w, q)
 	if !ok {
-		fail(w, http.StatusNotFound, "Invalid page.")
-		return
-	}
-	lists, ok, err := h.projectParam(q)
-	if err != nil {
-		h.internal(w, q.Request, err)
-		return
-	}
-	if !ok {
-		notFound(w)
 		return
 	}
 	f, err := h.eventFilter(q, lists, p)
-	var bad badFilter
-	if errors.As(err, &bad) {
-		fail(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if err != nil {
-		h.internal(w, q.Request, err)
+	if h.filterFailed(w, q, err) {
 		return
 	}
 	if f.Actor == -1 {

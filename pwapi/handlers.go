@@ -292,28 +292,12 @@ func (c *checkStates) of(p *store.TrackedPatch) (string, error) {
 }
 
 func (h *Handler) patches(w http.ResponseWriter, q *req) {
-	p, ok := pagingOf(q.Request)
+	p, lists, ok := h.pagedProjects(w, q)
 	if !ok {
-		fail(w, http.StatusNotFound, "Invalid page.")
-		return
-	}
-	lists, ok, err := h.projectParam(q)
-	if err != nil {
-		h.internal(w, q.Request, err)
-		return
-	}
-	if !ok {
-		notFound(w)
 		return
 	}
 	f, err := h.patchFilter(q, lists, p)
-	var bad badFilter
-	if errors.As(err, &bad) {
-		fail(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if err != nil {
-		h.internal(w, q.Request, err)
+	if h.filterFailed(w, q, err) {
 		return
 	}
 	ps, err := h.cfg.Patches.TrackedPatches(q.Context(), f)
@@ -932,18 +916,8 @@ func (h *Handler) seriesList(w http.ResponseWriter, q *req) {
 // for (all readable ones when none) that keep says to, each as shape
 // makes it: /series/ and /covers/.
 func listSeries[T any](h *Handler, w http.ResponseWriter, q *req, keep func(*store.Series) bool, shape func(*view, *store.Series) (T, error)) {
-	p, ok := pagingOf(q.Request)
+	p, lists, ok := h.pagedProjects(w, q)
 	if !ok {
-		fail(w, http.StatusNotFound, "Invalid page.")
-		return
-	}
-	lists, ok, err := h.projectParam(q)
-	if err != nil {
-		h.internal(w, q.Request, err)
-		return
-	}
-	if !ok {
-		notFound(w)
 		return
 	}
 	ss, err := h.seriesPage(q, lists, p, keep)

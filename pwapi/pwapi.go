@@ -329,6 +329,42 @@ func (h *Handler) projectParam(q *req) ([]string, bool, error) {
 	return []string{l.Name}, true, nil
 }
 
+// pagedProjects reads a list request's paging and project filter; false
+// when it answered the request already (an invalid page, a project the
+// caller may not read, a fault).
+func (h *Handler) pagedProjects(w http.ResponseWriter, q *req) (paging, []string, bool) {
+	p, ok := pagingOf(q.Request)
+	if !ok {
+		fail(w, http.StatusNotFound, "Invalid page.")
+		return p, nil, false
+	}
+	lists, ok, err := h.projectParam(q)
+	if err != nil {
+		h.internal(w, q.Request, err)
+		return p, nil, false
+	}
+	if !ok {
+		notFound(w)
+		return p, nil, false
+	}
+	return p, lists, true
+}
+
+// filterFailed answers a filter that could not be made: 400 for the
+// caller's mistake (badFilter), 500 for a fault; false when err is nil.
+func (h *Handler) filterFailed(w http.ResponseWriter, q *req, err error) bool {
+	var bad badFilter
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &bad):
+		fail(w, http.StatusBadRequest, err.Error())
+	default:
+		h.internal(w, q.Request, err)
+	}
+	return true
+}
+
 // fail writes patchwork's error shape, {"detail": "..."}.
 func fail(w http.ResponseWriter, status int, detail string) {
 	writeJSON(w, status, map[string]string{"detail": detail})
