@@ -249,11 +249,13 @@ func (s *Server) authorize(ctx context.Context, list string, h header, raw []byt
 	return s.authorizeWith(ctx, list, h, a, act)
 }
 
-// statusCommand obeys X-Patchwell-Status on a reply to a series and
-// answers the sender; it returns what was done, kept with the message.
-func (s *Server) statusCommand(ctx context.Context, list string, h header, value string, auth *Auth) string {
-	status, comment, _ := strings.Cut(strings.TrimSpace(value), " ")
-	status = strings.ToLower(strings.TrimRight(status, ":;,"))
+// seriesCommand runs a maintainer's command on the series a reply
+// belongs to (X-Patchwell-Status, X-Patchwell-Delegate): the reply must
+// be to a series of list, and its sender may set status there with mail
+// that is authenticated as theirs (authorizeWith); do gets the series
+// and the sender's account and says what was done. The sender is
+// answered; the answer is returned, kept with the message.
+func (s *Server) seriesCommand(ctx context.Context, list string, h header, auth *Auth, do func(seriesID, userID int64) string) string {
 	result := func(msg string) string {
 		s.send(ctx, list, []string{h.From.Email}, h.MessageID, s.addr(list, "owner"), "Re: "+h.Subject, msg+"\n")
 		return msg
@@ -266,55 +268,55 @@ func (s *Server) statusCommand(ctx context.Context, list string, h header, value
 		return result("Not done: " + why + ".")
 	}
 	u, _ := s.st.UserByEmail(ctx, h.From.Email)
-	ch, err := s.acc.SetStatus(ctx, seriesID, u.ID, status, strings.TrimSpace(comment))
-	if err != nil {
-		return result(fmt.Sprintf("Not done: series %d: %v.", seriesID, err))
-	}
-	return result(fmt.Sprintf("Done: series %d is now %s (was %s).", seriesID, ch.To, ch.From))
+	return result(do(seriesID, u.ID))
+}
+
+// statusCommand obeys X-Patchwell-Status on a reply to a series.
+func (s *Server) statusCommand(ctx context.Context, list string, h header, value string, auth *Auth) string {
+	status, comment, _ := strings.Cut(strings.TrimSpace(value), " ")
+	status = strings.ToLower(strings.TrimRight(status, ":;,"))
+	return s.seriesCommand(ctx, list, h, auth, func(seriesID, userID int64) string {
+		ch, err := s.acc.SetStatus(ctx, seriesID, userID, status, strings.TrimSpace(comment))
+		if err != nil {
+			return fmt.Sprintf("Not done: series %d: %v.", seriesID, err)
+		}
+		return fmt.Sprintf("Done: series %d is now %s (was %s).", seriesID, ch.To, ch.From)
+	})
 }
 
 // delegateCommand obeys X-Patchwell-Delegate: ADDRESS (or none) on a
 // reply to a series: its patches are delegated to the maintainer with
 // that address (store.Delegate checks they have a role on the list). The
-// sender needs what X-Patchwell-Status needs, and is answered.
+// sender needs what X-Patchwell-Status needs.
 func (s *Server) delegateCommand(ctx context.Context, list string, h header, value string, auth *Auth) string {
 	value = strings.TrimSpace(value)
-	result := func(msg string) string {
-		s.send(ctx, list, []string{h.From.Email}, h.MessageID, s.addr(list, "owner"), "Re: "+h.Subject, msg+"\n")
-		return msg
-	}
-	seriesID := s.seriesOf(ctx, list, h)
-	if seriesID == 0 {
-		return result("Not done: this message does not reply to a patch series of " + list + ".")
-	}
-	if why := s.authorizeWith(ctx, list, h, auth, access.SetStatus); why != "" {
-		return result("Not done: " + why + ".")
-	}
-	var who int64
-	var addr string
-	if !strings.EqualFold(value, "none") {
-		a, err := mail.ParseAddress(value)
-		if err != nil {
-			return result(fmt.Sprintf("Not done: X-Patchwell-Delegate takes the address of a maintainer of %s, or none; %q is neither.", list, value))
+	return s.seriesCommand(ctx, list, h, auth, func(seriesID, _ int64) string {
+		var who int64
+		var addr string
+		if !strings.EqualFold(value, "none") {
+			a, err := mail.ParseAddress(value)
+			if err != nil {
+				return fmt.Sprintf("Not done: X-Patchwell-Delegate takes the address of a maintainer of %s, or none; %q is neither.", list, value)
+			}
+			addr = a.Address
+			u, err := s.st.UserByEmail(ctx, addr)
+			if err != nil {
+				return fmt.Sprintf("Not done: %s has no account here, so cannot be a delegate.", addr)
+			}
+			who = u.ID
 		}
-		addr = a.Address
-		u, err := s.st.UserByEmail(ctx, addr)
-		if err != nil {
-			return result(fmt.Sprintf("Not done: %s has no account here, so cannot be a delegate.", addr))
+		if err := s.st.Delegate(ctx, seriesID, 0, who); err != nil {
+			if errors.Is(err, store.ErrInvalid) {
+				return fmt.Sprintf("Not done: series %d: %s.", seriesID, strings.TrimPrefix(strings.TrimPrefix(err.Error(), store.ErrInvalid.Error()+": "), "delegate: "))
+			}
+			return fmt.Sprintf("Not done: series %d: %v.", seriesID, err)
 		}
-		who = u.ID
-	}
-	if err := s.st.Delegate(ctx, seriesID, 0, who); err != nil {
-		if errors.Is(err, store.ErrInvalid) {
-			return result(fmt.Sprintf("Not done: series %d: %s.", seriesID, strings.TrimPrefix(strings.TrimPrefix(err.Error(), store.ErrInvalid.Error()+": "), "delegate: ")))
+		s.log.Info("delegated by mail", "list", list, "series", seriesID, "delegate", addr, "from", h.From.Email)
+		if who == 0 {
+			return fmt.Sprintf("Done: series %d is delegated to nobody.", seriesID)
 		}
-		return result(fmt.Sprintf("Not done: series %d: %v.", seriesID, err))
-	}
-	s.log.Info("delegated by mail", "list", list, "series", seriesID, "delegate", addr, "from", h.From.Email)
-	if who == 0 {
-		return result(fmt.Sprintf("Done: series %d is delegated to nobody.", seriesID))
-	}
-	return result(fmt.Sprintf("Done: series %d is delegated to %s.", seriesID, addr))
+		return fmt.Sprintf("Done: series %d is delegated to %s.", seriesID, addr)
+	})
 }
 
 // authorizeWith is authorize with the verdict already computed.
