@@ -147,7 +147,7 @@ func TestApplyByMailCommand(t *testing.T) {
 	sendRaw(t, srv.smtp, "maint@example.org", []string{"dev@patchwell.localhost"}, reply(true))
 	a := answer(2)
 	if !strings.Contains(a, fmt.Sprintf("Done: series %d is applied", s.ID)) || strings.Count(a, "commit: ") != 3 {
-		t.Fatalf("answer to the signed command:\n%s\nserver log:\n%s", a, srv.log.String())
+		t.Fatalf("answer to the signed command:\n%s\nserver log:\n%s", a, srv.logText())
 	}
 	head := gitT(t, origin, "rev-parse", "main")
 	if !strings.Contains(a, head) {

@@ -127,8 +127,8 @@ maintainers = ["m1@example.org", "ghost@example.org"]
 	if us := users(); !strings.Contains(us, "alpha:maintainer") {
 		t.Errorf("user ls after start:\n%s", us)
 	}
-	if !strings.Contains(srv.log.String(), "ghost@example.org has no account") {
-		t.Errorf("the missing account was not logged:\n%s", srv.log.String())
+	if !strings.Contains(srv.logText(), "ghost@example.org has no account") {
+		t.Errorf("the missing account was not logged:\n%s", srv.logText())
 	}
 	page := string(httpGet(t, "http://"+srv.http+"/"))
 	if strings.Contains(page, "alpha") {
@@ -160,18 +160,18 @@ name = "beta"
 			t.Errorf("user ls after SIGHUP (m1 undeclared, m2 declared):\n%s", us)
 		}
 	}
-	if !strings.Contains(srv.log.String(), "SIGHUP: configuration's lists reconciled") {
-		t.Errorf("no log line for SIGHUP:\n%s", srv.log.String())
+	if !strings.Contains(srv.logText(), "SIGHUP: configuration's lists reconciled") {
+		t.Errorf("no log line for SIGHUP:\n%s", srv.logText())
 	}
 	// A broken file on SIGHUP changes nothing and the server goes on.
 	write("[[list]]\nname = \"Bad\"\n")
 	srv.cmd.Process.Signal(syscall.SIGHUP)
 	deadline = time.Now().Add(10 * time.Second)
-	for !strings.Contains(srv.log.String(), "configuration not applied") && time.Now().Before(deadline) {
+	for !strings.Contains(srv.logText(), "configuration not applied") && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
-	if !strings.Contains(srv.log.String(), "configuration not applied") || !strings.Contains(srv.log.String(), conf+":2") {
-		t.Errorf("a bad file on SIGHUP was not reported with its line:\n%s", srv.log.String())
+	if !strings.Contains(srv.logText(), "configuration not applied") || !strings.Contains(srv.logText(), conf+":2") {
+		t.Errorf("a bad file on SIGHUP was not reported with its line:\n%s", srv.logText())
 	}
 	if code := srv.getJSON("/api/v1/lists", nil); code != 200 {
 		t.Errorf("server after a bad SIGHUP: %d", code)

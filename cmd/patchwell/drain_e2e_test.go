@@ -62,7 +62,7 @@ func TestDrain(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("exit: %v\n%s", err, srv.log.String())
+			t.Fatalf("exit: %v\n%s", err, srv.logText())
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatalf("still running 15 s after SIGTERM")

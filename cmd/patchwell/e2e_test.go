@@ -77,6 +77,13 @@ func (s *testServer) Write(p []byte) (int, error) {
 	return s.log.Write(p)
 }
 
+// logText is what the server has logged so far (it may be writing).
+func (s *testServer) logText() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.String()
+}
+
 // e2eBackend: PATCHWELL_E2E_BACKEND=postgres runs the end-to-end tests
 // on PostgreSQL: the test's servers and commands share a fresh database
 // through $PATCHWELL_DB, which --db defaults to (a test that sets it,
@@ -104,7 +111,7 @@ func startServer(t *testing.T, data string, extra ...string) *testServer {
 			s.cmd.Wait()
 		}
 		if t.Failed() {
-			t.Logf("server log:\n%s", s.log.String())
+			t.Logf("server log:\n%s", s.logText())
 		}
 	})
 	deadline := time.Now().Add(20 * time.Second)
@@ -119,14 +126,14 @@ func startServer(t *testing.T, data string, extra ...string) *testServer {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("server did not come up:\n%s", s.log.String())
+	t.Fatalf("server did not come up:\n%s", s.logText())
 	return nil
 }
 
 func (s *testServer) stop() {
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	if err := s.cmd.Wait(); err != nil {
-		s.t.Fatalf("server exit: %v\n%s", err, s.log.String())
+		s.t.Fatalf("server exit: %v\n%s", err, s.logText())
 	}
 }
 

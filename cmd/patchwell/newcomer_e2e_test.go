@@ -189,7 +189,7 @@ func startServerIn(t *testing.T, cwd, data string, extra ...string) *testServer 
 			s.cmd.Wait()
 		}
 		if t.Failed() {
-			t.Logf("server log:\n%s", s.log.String())
+			t.Logf("server log:\n%s", s.logText())
 		}
 	})
 	waitUp(t, s)
@@ -212,7 +212,7 @@ func waitUp(t *testing.T, s *testServer) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("server did not come up:\n%s", s.log.String())
+	t.Fatalf("server did not come up:\n%s", s.logText())
 }
 
 // TestNoDateHeader: a message without Date: is dated by its arrival on
@@ -296,7 +296,7 @@ func TestHostHeaderIgnored(t *testing.T) {
 	var log string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		srv.mu.Lock()
-		log = srv.log.String()
+		log = srv.logText()
 		srv.mu.Unlock()
 		if strings.Contains(log, "/confirm/") {
 			break

@@ -357,13 +357,13 @@ func TestProxyProtocolE2E(t *testing.T) {
 		s.cmd.Process.Signal(syscall.SIGTERM)
 		s.cmd.Wait()
 		if t.Failed() {
-			t.Logf("server log:\n%s", s.log.String())
+			t.Logf("server log:\n%s", s.logText())
 		}
 	})
 	ready := false
 	for range 400 {
 		s.mu.Lock()
-		ready = strings.Contains(s.log.String(), "patchwell ready")
+		ready = strings.Contains(s.logText(), "patchwell ready")
 		s.mu.Unlock()
 		if ready {
 			break
@@ -371,7 +371,7 @@ func TestProxyProtocolE2E(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if !ready {
-		t.Fatalf("server did not come up:\n%s", s.log.String())
+		t.Fatalf("server did not come up:\n%s", s.logText())
 	}
 
 	// SMTP with a version 1 header.
@@ -423,7 +423,7 @@ func TestProxyProtocolE2E(t *testing.T) {
 		t.Errorf("GET /healthz without a header from a trusted peer = %q", resp)
 	}
 	s.mu.Lock()
-	log := s.log.String()
+	log := s.logText()
 	s.mu.Unlock()
 	if !strings.Contains(log, "remote=203.0.113.7:5555") {
 		t.Errorf("the SMTP session's log does not name the client 203.0.113.7:5555")

@@ -142,7 +142,7 @@ backend web_nodes
 			t0 := time.Now()
 			n.cmd.Process.Signal(syscall.SIGTERM)
 			if err := n.cmd.Wait(); err != nil {
-				t.Fatalf("round %d node %d: exit %v\n%s", round, i, err, n.log.String())
+				t.Fatalf("round %d node %d: exit %v\n%s", round, i, err, n.logText())
 			}
 			down := time.Since(t0)
 			n.cmd = exec.Command(binary, n.args...)
