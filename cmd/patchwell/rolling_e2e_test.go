@@ -36,7 +36,7 @@ func TestRollingRestartHAProxy(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", loader, "../../bench/smtpload").CombinedOutput(); err != nil {
 		t.Fatalf("build smtpload: %v\n%s", err, out)
 	}
-	drain := []string{"--db", db, "--ci=false", "--drain-delay", "1s", "--drain-timeout", "10s"}
+	drain := []string{"--db", db, "--ci=false", "--drain-delay", "2s", "--drain-timeout", "10s"}
 	nodes := []*testServer{startServer(t, t.TempDir(), drain...), startServer(t, t.TempDir(), drain...)}
 	smtpFront, httpFront := freePort(t), freePort(t)
 	var conf strings.Builder
@@ -44,6 +44,9 @@ func TestRollingRestartHAProxy(t *testing.T) {
     maxconn 2000
 defaults
     timeout connect 2s
+    # A check slower than this counts as failed: generous, since one
+    # slow answer on a loaded machine must not take a live node out.
+    timeout check 2s
     timeout client 1m
     timeout server 1m
     retries 3
@@ -67,13 +70,13 @@ backend web_nodes
     retry-on conn-failure empty-response response-timeout
 `, smtpFront, httpFront)
 	for i, n := range nodes {
-		fmt.Fprintf(&conf, "    server n%d %s check inter 200ms fall 1 rise 2\n", i, n.http)
+		fmt.Fprintf(&conf, "    server n%d %s check inter 300ms fall 2 rise 2\n", i, n.http)
 	}
 	// The SMTP servers' health is their node's /readyz, which turns 503
 	// the moment the node starts to drain.
 	smtpServers := ""
 	for i, n := range nodes {
-		smtpServers += fmt.Sprintf("    server n%d %s check port %s inter 200ms fall 1 rise 2\n", i, n.smtp, portOf(n.http))
+		smtpServers += fmt.Sprintf("    server n%d %s check port %s inter 300ms fall 2 rise 2\n", i, n.smtp, portOf(n.http))
 	}
 	text := strings.Replace(conf.String(), "    option httpchk GET /readyz\nfrontend web", "    option httpchk GET /readyz\n"+smtpServers+"frontend web", 1)
 	cfgFile := filepath.Join(t.TempDir(), "haproxy.cfg")
@@ -98,7 +101,7 @@ backend web_nodes
 	// The load: smtpload through HAProxy, and a page reader.
 	acked := filepath.Join(t.TempDir(), "acked")
 	var loadOut bytes.Buffer
-	load := exec.Command(loader, "-addr", smtpFront, "-clients", "4", "-n", "1000000", "-duration", "16s", "-retry", "-acked", acked)
+	load := exec.Command(loader, "-addr", smtpFront, "-clients", "4", "-n", "1000000", "-duration", "20s", "-retry", "-acked", acked)
 	load.Stdout, load.Stderr = &loadOut, &loadOut
 	if err := load.Start(); err != nil {
 		t.Fatal(err)
@@ -153,7 +156,7 @@ backend web_nodes
 			waitHTTP(t, "http://"+n.http+"/readyz", 20*time.Second)
 			restarts = append(restarts, fmt.Sprintf("node %d: drained and exited in %v, ready again %v after SIGTERM",
 				i, down.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond)))
-			time.Sleep(time.Second) // HAProxy's rise 2 × 200 ms, and some traffic
+			time.Sleep(1500 * time.Millisecond) // HAProxy's rise 2 × 300 ms, and some traffic
 		}
 	}
 	if err := load.Wait(); err != nil {
