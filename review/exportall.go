@@ -1,0 +1,954 @@
+package review
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"patchwell/archive"
+	"patchwell/store"
+)
+
+// ExportFormat is the version of the directory ExportAll writes
+// (docs/export.md); ImportAll reads only this one.
+const ExportFormat = 1
+
+// ErrNotEmpty: ImportAll fills an empty store only.
+var ErrNotEmpty = errors.New("the store is not empty")
+
+// ExportOptions are ExportAll's.
+type ExportOptions struct {
+	// WithSecrets writes password hashes, session, API token and feed
+	// token hashes, webhook secrets and the server's secrets.
+	WithSecrets bool
+	// Version is the patchwell version written in the manifest.
+	Version string
+	// Progress, when set, follows the messages written.
+	Progress Progress
+	// Now is the manifest's time (nil: time.Now).
+	Now func() time.Time
+}
+
+// The documents of an export directory (docs/export.md). Users are named
+// by address, series, patches and review comments by Message-ID: ids are
+// the store's own and are not written.
+type (
+	manifestDoc struct {
+		Format    int       `json:"format"`
+		Patchwell string    `json:"patchwell"`
+		Created   time.Time `json:"created"`
+		Lists     []string  `json:"lists"`
+		Includes  []string  `json:"includes"`
+		Secrets   bool      `json:"secrets"`
+	}
+	listDoc struct {
+		Name         string           `json:"name"`
+		Description  string           `json:"description"`
+		Owner        string           `json:"owner"`
+		Visibility   string           `json:"visibility"`
+		Created      time.Time        `json:"created"`
+		UIDValidity  uint32           `json:"uidvalidity"`
+		Posting      string           `json:"posting"`
+		DMARC        string           `json:"dmarc"`
+		Rules        []ruleDoc        `json:"rules"`
+		Repository   *store.ListRepo  `json:"repository"`
+		NotifyThread bool             `json:"notify_thread"`
+		Messages     int              `json:"messages"`
+		Arrived      []int64          `json:"arrived"`
+		Subscribers  []subscriberDoc  `json:"subscribers"`
+		AuthResults  []authDoc        `json:"auth_results"`
+		PatchStates  []patchStateDoc  `json:"patch_states"`
+		Bundles      []bundleDoc      `json:"bundles"`
+		Series       []seriesStateDoc `json:"-"` // lists/NAME.series.json
+	}
+	ruleDoc struct {
+		Pattern string `json:"pattern"`
+		Action  string `json:"action"`
+	}
+	subscriberDoc struct {
+		Email   string    `json:"email"`
+		Name    string    `json:"name"`
+		State   string    `json:"state"`
+		Created time.Time `json:"created"`
+		Bounces int       `json:"bounces"`
+	}
+	authDoc struct {
+		MessageID string `json:"message_id"`
+		Result    string `json:"result"`
+	}
+	patchStateDoc struct {
+		MessageID string `json:"message_id"`
+		State     string `json:"state"`
+		Delegate  string `json:"delegate"`
+		Archived  bool   `json:"archived"`
+		CommitRef string `json:"commit_ref"`
+	}
+	bundleDoc struct {
+		Owner   string    `json:"owner"`
+		Name    string    `json:"name"`
+		Public  bool      `json:"public"`
+		Created time.Time `json:"created"`
+		Patches []string  `json:"patches"`
+	}
+	seriesStateDoc struct {
+		MessageID     string       `json:"message_id"`
+		StatusHistory []historyDoc `json:"status_history"`
+		Applied       *appliedDoc  `json:"applied,omitempty"`
+		Checks        []checkDoc   `json:"checks"`
+		CIJobs        []jobDoc     `json:"ci_jobs"`
+	}
+	historyDoc struct {
+		By      string    `json:"by"`
+		At      time.Time `json:"at"`
+		From    string    `json:"from"`
+		To      string    `json:"to"`
+		Comment string    `json:"comment"`
+	}
+	appliedDoc struct {
+		Commits   []string  `json:"commits"`
+		Branch    string    `json:"branch"`
+		AppliedAt time.Time `json:"applied_at"`
+		By        string    `json:"by"`
+	}
+	checkDoc struct {
+		Context     string    `json:"context"`
+		State       string    `json:"state"`
+		Description string    `json:"description"`
+		TargetURL   string    `json:"target_url"`
+		Log         string    `json:"log"`
+		PatchIndex  int       `json:"patch_index"`
+		Created     time.Time `json:"created"`
+		Updated     time.Time `json:"updated"`
+	}
+	jobDoc struct {
+		State     string    `json:"state"`
+		LastError string    `json:"last_error"`
+		Attempts  int       `json:"attempts"`
+		Released  bool      `json:"released"`
+		Created   time.Time `json:"created"`
+		Updated   time.Time `json:"updated"`
+	}
+	accountsDoc struct {
+		Users []userDoc `json:"users"`
+	}
+	userDoc struct {
+		Email        string            `json:"email"`
+		Name         string            `json:"name"`
+		Admin        bool              `json:"admin"`
+		Confirmed    bool              `json:"confirmed"`
+		Disabled     bool              `json:"disabled"`
+		Created      time.Time         `json:"created"`
+		StatusMail   bool              `json:"status_mail"`
+		Roles        map[string]string `json:"roles"`
+		PasswordHash string            `json:"password_hash,omitempty"`
+		APITokens    []tokenDoc        `json:"api_tokens"`
+		Sessions     []sessionDoc      `json:"sessions,omitempty"`
+		FeedTokens   []feedTokenDoc    `json:"feed_tokens,omitempty"`
+	}
+	tokenDoc struct {
+		Name     string    `json:"name"`
+		Created  time.Time `json:"created"`
+		LastUsed time.Time `json:"last_used"`
+		Hash     []byte    `json:"hash,omitempty"`
+	}
+	sessionDoc struct {
+		Hash    []byte    `json:"hash"`
+		Created time.Time `json:"created"`
+		Expires time.Time `json:"expires"`
+	}
+	feedTokenDoc struct {
+		Hash    []byte    `json:"hash"`
+		Created time.Time `json:"created"`
+	}
+	commentsDoc struct {
+		Resolutions []markDoc `json:"resolutions"`
+		OpenIssues  []markDoc `json:"open_issues"`
+	}
+	markDoc struct {
+		ReplyMessageID string    `json:"reply_message_id"`
+		PatchMessageID string    `json:"patch_message_id"`
+		File           string    `json:"file"`
+		Side           string    `json:"side"`
+		Line           int       `json:"line"`
+		By             string    `json:"by"`
+		At             time.Time `json:"at"`
+	}
+	webhooksDoc struct {
+		Webhooks []webhookDoc `json:"webhooks"`
+	}
+	webhookDoc struct {
+		URL     string    `json:"url"`
+		List    string    `json:"list"`
+		Events  []string  `json:"events"`
+		Created time.Time `json:"created"`
+		Secret  []byte    `json:"secret,omitempty"`
+	}
+	secretsDoc struct {
+		Secrets []secretDoc `json:"secrets"`
+	}
+	secretDoc struct {
+		Name  string `json:"name"`
+		Value []byte `json:"value"`
+	}
+)
+
+func unix(t int64) time.Time { return time.Unix(t, 0).UTC() }
+
+// ExportAll writes everything a list owner owns in st to the directory
+// dir (made if missing; it must be empty), as docs/export.md describes:
+// each list's messages as mboxrd, byte for byte, and JSON documents for
+// the rest. Two exports of the same store differ only in the manifest's
+// time.
+func ExportAll(ctx context.Context, st store.Store, dir string, opts ExportOptions) error {
+	if err := os.MkdirAll(filepath.Join(dir, "lists"), 0o755); err != nil {
+		return err
+	}
+	if ents, err := os.ReadDir(dir); err != nil {
+		return err
+	} else if len(ents) != 1 {
+		return fmt.Errorf("%s is not empty: export into a new directory", dir)
+	}
+	lists, err := st.Lists(ctx)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(lists, func(a, b store.List) int { return cmp.Compare(a.Name, b.Name) })
+	c, err := readCarried(ctx, st, false)
+	if err != nil {
+		return err
+	}
+	var add func(int)
+	if opts.Progress != nil {
+		var n int64
+		for _, l := range lists {
+			n += int64(l.Messages)
+		}
+		add = opts.Progress(n)
+	}
+	email := map[int64]string{}
+	for _, u := range c.Accounts.Users {
+		email[u.ID] = u.Email
+	}
+	docs := map[string]*listDoc{}
+	man := manifestDoc{Format: ExportFormat, Patchwell: opts.Version, Secrets: opts.WithSecrets,
+		Includes: []string{"messages", "lists", "accounts", "roles", "series_status", "patch_states", "checks", "ci_jobs",
+			"applied", "review_marks", "subscribers", "webhooks", "bundles"}}
+	if opts.WithSecrets {
+		man.Includes = append(man.Includes, "secrets")
+	}
+	for _, l := range lists {
+		man.Lists = append(man.Lists, l.Name)
+		d := &listDoc{Name: l.Name, Description: l.Description, Owner: l.Owner, Visibility: cmp.Or(l.Visibility, store.VisibilityPublic),
+			Created: l.Created.UTC(), UIDValidity: l.UIDValidity, Messages: l.Messages}
+		if err := writeMbox(ctx, st, filepath.Join(dir, "lists", l.Name+".mbox"), l.Name, add, &d.Arrived); err != nil {
+			return fmt.Errorf("list %s: %w", l.Name, err)
+		}
+		if len(d.Arrived) != l.Messages {
+			return fmt.Errorf("list %s: %d messages written of %d (was it written to meanwhile?)", l.Name, len(d.Arrived), l.Messages)
+		}
+		docs[l.Name] = d
+	}
+	of := func(list, what string) (*listDoc, error) {
+		if d := docs[list]; d != nil {
+			return d, nil
+		}
+		return nil, fmt.Errorf("%s of unknown list %q (was a list made meanwhile?)", what, list)
+	}
+	ml := c.MailingList
+	for _, p := range ml.Policies {
+		if d := docs[p.List]; d != nil {
+			d.Posting, d.DMARC = p.Posting, p.DMARC
+		}
+	}
+	for _, r := range ml.Rules {
+		d, err := of(r.List, "rule")
+		if err != nil {
+			return err
+		}
+		d.Rules = append(d.Rules, ruleDoc{r.Pattern, r.Action})
+	}
+	for _, s := range ml.Subs {
+		d, err := of(s.List, "subscriber")
+		if err != nil {
+			return err
+		}
+		d.Subscribers = append(d.Subscribers, subscriberDoc{s.Email, s.Name, s.State, unix(s.Created), s.Bounces})
+	}
+	for _, a := range ml.Auth {
+		d, err := of(a.List, "authentication result")
+		if err != nil {
+			return err
+		}
+		d.AuthResults = append(d.AuthResults, authDoc{a.MessageID, a.Result})
+	}
+	for _, name := range c.Accounts.NotifyThread {
+		if d := docs[name]; d != nil {
+			d.NotifyThread = true
+		}
+	}
+	for _, r := range c.Git.Repos {
+		if d := docs[r.List]; d != nil {
+			d.Repository = &r
+		}
+	}
+	for _, p := range c.PatchStates {
+		d, err := of(p.List, "patch state")
+		if err != nil {
+			return err
+		}
+		d.PatchStates = append(d.PatchStates, patchStateDoc{p.MessageID, p.State, email[p.Delegate], p.Archived, p.CommitRef})
+	}
+	for _, b := range c.Bundles.Bundles {
+		d, err := of(b.List, "bundle")
+		if err != nil {
+			return err
+		}
+		d.Bundles = append(d.Bundles, bundleDoc{email[b.OwnerID], b.Name, b.Public, unix(b.Created), b.Messages})
+	}
+	// Series: what is kept of each beside its mail, keyed by Message-ID.
+	series := map[string]map[string]*seriesStateDoc{}
+	at := func(list, msgid string) (*seriesStateDoc, error) {
+		if _, err := of(list, "series"); err != nil {
+			return nil, err
+		}
+		if series[list] == nil {
+			series[list] = map[string]*seriesStateDoc{}
+		}
+		s := series[list][msgid]
+		if s == nil {
+			s = &seriesStateDoc{MessageID: msgid}
+			series[list][msgid] = s
+		}
+		return s, nil
+	}
+	for _, h := range c.Accounts.History {
+		s, err := at(h.List, h.SeriesMessageID)
+		if err != nil {
+			return err
+		}
+		s.StatusHistory = append(s.StatusHistory, historyDoc{email[h.UserID], unix(h.At), h.From, h.To, h.Comment})
+	}
+	for _, a := range c.Git.Applied {
+		s, err := at(a.List, a.SeriesMessageID)
+		if err != nil {
+			return err
+		}
+		s.Applied = &appliedDoc{a.Applied.Commits, a.Applied.Branch, a.Applied.AppliedAt.UTC(), a.Applied.By}
+	}
+	for _, k := range ml.Checks {
+		s, err := at(k.List, k.SeriesMessageID)
+		if err != nil {
+			return err
+		}
+		s.Checks = append(s.Checks, checkDoc{k.Context, k.State, k.Description, k.URL, k.Log, k.PatchIndex, unix(k.Created), unix(k.Updated)})
+	}
+	for _, j := range ml.Jobs {
+		s, err := at(j.List, j.SeriesMessageID)
+		if err != nil {
+			return err
+		}
+		s.CIJobs = append(s.CIJobs, jobDoc{j.State, j.LastError, j.Attempts, j.Released, unix(j.Created), unix(j.Updated)})
+	}
+	for _, l := range lists {
+		d := docs[l.Name]
+		slices.SortStableFunc(d.Subscribers, func(a, b subscriberDoc) int { return cmp.Compare(a.Email, b.Email) })
+		slices.SortStableFunc(d.AuthResults, func(a, b authDoc) int { return cmp.Compare(a.MessageID, b.MessageID) })
+		slices.SortStableFunc(d.PatchStates, func(a, b patchStateDoc) int { return cmp.Compare(a.MessageID, b.MessageID) })
+		slices.SortStableFunc(d.Rules, func(a, b ruleDoc) int {
+			return cmp.Or(cmp.Compare(a.Pattern, b.Pattern), cmp.Compare(a.Action, b.Action))
+		})
+		var ss []*seriesStateDoc
+		for _, s := range series[l.Name] {
+			slices.SortStableFunc(s.Checks, func(a, b checkDoc) int {
+				return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.Context, b.Context), cmp.Compare(a.PatchIndex, b.PatchIndex))
+			})
+			ss = append(ss, s)
+		}
+		slices.SortFunc(ss, func(a, b *seriesStateDoc) int { return cmp.Compare(a.MessageID, b.MessageID) })
+		if err := writeJSON(filepath.Join(dir, "lists", l.Name+".json"), d); err != nil {
+			return err
+		}
+		if err := writeJSON(filepath.Join(dir, "lists", l.Name+".series.json"), struct {
+			Series []*seriesStateDoc `json:"series"`
+		}{ss}); err != nil {
+			return err
+		}
+	}
+	if err := writeJSON(filepath.Join(dir, "accounts.json"), exportAccounts(c.Accounts, opts.WithSecrets)); err != nil {
+		return err
+	}
+	cd := commentsDoc{Resolutions: marks(c.Resolutions), OpenIssues: marks(c.Issues)}
+	if err := writeJSON(filepath.Join(dir, "comments.json"), cd); err != nil {
+		return err
+	}
+	var wd webhooksDoc
+	for _, w := range ml.Webhooks {
+		x := webhookDoc{URL: w.URL, List: w.List, Events: w.Events, Created: w.Created.UTC()}
+		if opts.WithSecrets {
+			x.Secret = w.Secret
+		}
+		wd.Webhooks = append(wd.Webhooks, x)
+	}
+	if err := writeJSON(filepath.Join(dir, "webhooks.json"), wd); err != nil {
+		return err
+	}
+	if opts.WithSecrets {
+		var sd secretsDoc
+		for _, s := range ml.Secrets {
+			sd.Secrets = append(sd.Secrets, secretDoc{s.Name, s.Value})
+		}
+		slices.SortFunc(sd.Secrets, func(a, b secretDoc) int { return cmp.Compare(a.Name, b.Name) })
+		if err := writeJSON(filepath.Join(dir, "secrets.json"), sd); err != nil {
+			return err
+		}
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	man.Created = now().UTC().Truncate(time.Second)
+	// The manifest last: a directory with one is complete.
+	return writeJSON(filepath.Join(dir, "manifest.json"), man)
+}
+
+// exportAccounts is accounts.json: users in the store's order, with
+// their roles, tokens' names and, withSecrets, what authenticates them.
+func exportAccounts(a *store.AccountData, withSecrets bool) accountsDoc {
+	var d accountsDoc
+	at := map[int64]int{}
+	for i, u := range a.Users {
+		at[u.ID] = i
+		x := userDoc{Email: u.Email, Name: u.Name, Admin: u.Admin, Confirmed: u.Confirmed, Disabled: u.Disabled,
+			Created: u.Created.UTC(), StatusMail: !slices.Contains(a.NoStatusMail, u.ID), Roles: map[string]string{}}
+		if withSecrets {
+			x.PasswordHash = u.Password
+		}
+		d.Users = append(d.Users, x)
+	}
+	user := func(id int64) *userDoc {
+		if i, ok := at[id]; ok {
+			return &d.Users[i]
+		}
+		return nil
+	}
+	for _, r := range a.Roles {
+		if u := user(r.UserID); u != nil {
+			u.Roles[r.List] = r.Role
+		}
+	}
+	for _, t := range a.Tokens {
+		if u := user(t.UserID); u != nil {
+			x := tokenDoc{Name: t.Name, Created: unix(t.Created), LastUsed: unix(t.LastUsed)}
+			if withSecrets {
+				x.Hash = t.Hash
+			}
+			u.APITokens = append(u.APITokens, x)
+		}
+	}
+	if withSecrets {
+		for _, s := range a.Sessions {
+			if u := user(s.UserID); u != nil {
+				u.Sessions = append(u.Sessions, sessionDoc{s.Hash, unix(s.Created), unix(s.Expires)})
+			}
+		}
+		for _, f := range a.FeedTokens {
+			if u := user(f.UserID); u != nil {
+				u.FeedTokens = append(u.FeedTokens, feedTokenDoc{f.Hash, unix(f.Created)})
+			}
+		}
+		for i := range d.Users {
+			u := &d.Users[i]
+			slices.SortFunc(u.Sessions, func(a, b sessionDoc) int { return bytes.Compare(a.Hash, b.Hash) })
+			slices.SortFunc(u.FeedTokens, func(a, b feedTokenDoc) int { return bytes.Compare(a.Hash, b.Hash) })
+		}
+	}
+	return d
+}
+
+func marks(rs []store.Resolution) []markDoc {
+	out := make([]markDoc, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, markDoc{r.ReplyMessageID, r.PatchMessageID, r.File, r.Side, r.Line, r.By, r.At.UTC()})
+	}
+	slices.SortFunc(out, func(a, b markDoc) int {
+		return cmp.Or(cmp.Compare(a.PatchMessageID, b.PatchMessageID), cmp.Compare(a.ReplyMessageID, b.ReplyMessageID),
+			cmp.Compare(a.File, b.File), cmp.Compare(a.Side, b.Side), cmp.Compare(a.Line, b.Line))
+	})
+	return out
+}
+
+// writeMbox writes list's messages to the new file path (exportMbox).
+func writeMbox(ctx context.Context, st store.Store, path, list string, add func(int), arrived *[]int64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := exportMbox(ctx, st, list, f, add, arrived); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// writeJSON writes v, indented, to the new file path.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("%s: %w", filepath.Base(path), err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(append(b, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// maxDoc bounds one JSON document of an export directory.
+const maxDoc = 1 << 30
+
+// readDoc reads the JSON document rel (a path inside dir, made of
+// validated names) into v: a regular file (not a link), within maxDoc,
+// one value with no unknown field.
+func readDoc(dir, rel string, v any) error {
+	f, err := openIn(dir, rel)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	dec := json.NewDecoder(io.LimitReader(f, maxDoc+1))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", rel, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%s: more than one JSON value", rel)
+	}
+	return nil
+}
+
+// openIn opens the regular file rel of dir, refusing a link or anything
+// but a file.
+func openIn(dir, rel string) (*os.File, error) {
+	path := filepath.Join(dir, rel)
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", rel, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", rel)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", rel, err)
+	}
+	return f, nil
+}
+
+// export is an export directory as read and checked by readExport.
+type export struct {
+	manifest manifestDoc
+	lists    []*listDoc
+	accounts accountsDoc
+	comments commentsDoc
+	webhooks webhooksDoc
+	secrets  secretsDoc
+}
+
+// readExport reads and checks every JSON document of dir (not the
+// mboxes), so that nothing reaches the store from a directory that is
+// malformed or names what it lacks.
+func readExport(dir string) (*export, error) {
+	var e export
+	if err := readDoc(dir, "manifest.json", &e.manifest); err != nil {
+		return nil, err
+	}
+	if e.manifest.Format != ExportFormat {
+		return nil, fmt.Errorf("manifest.json: format %d, this patchwell reads format %d", e.manifest.Format, ExportFormat)
+	}
+	lists := map[string]*listDoc{}
+	for _, name := range e.manifest.Lists {
+		if !store.ValidListName(name) {
+			return nil, fmt.Errorf("manifest.json: bad list name %q", name)
+		}
+		if lists[name] != nil {
+			return nil, fmt.Errorf("manifest.json: list %q twice", name)
+		}
+		rel := filepath.Join("lists", name+".json")
+		var d listDoc
+		if err := readDoc(dir, rel, &d); err != nil {
+			return nil, err
+		}
+		if d.Name != name {
+			return nil, fmt.Errorf("%s: name %q, not %q", rel, d.Name, name)
+		}
+		if d.Messages < 0 || len(d.Arrived) != d.Messages {
+			return nil, fmt.Errorf("%s: %d arrival times for %d messages", rel, len(d.Arrived), d.Messages)
+		}
+		if !store.ValidVisibility(d.Visibility) {
+			return nil, fmt.Errorf("%s: bad visibility %q", rel, d.Visibility)
+		}
+		if d.Repository != nil {
+			d.Repository.List = name
+		}
+		var ss struct {
+			Series []seriesStateDoc `json:"series"`
+		}
+		rel = filepath.Join("lists", name+".series.json")
+		if err := readDoc(dir, rel, &ss); err != nil {
+			return nil, err
+		}
+		seen := map[string]bool{}
+		for _, s := range ss.Series {
+			if s.MessageID == "" || seen[s.MessageID] {
+				return nil, fmt.Errorf("%s: series Message-ID %q empty or twice", rel, s.MessageID)
+			}
+			seen[s.MessageID] = true
+		}
+		d.Series = ss.Series
+		lists[name] = &d
+		e.lists = append(e.lists, &d)
+	}
+	if err := readDoc(dir, "accounts.json", &e.accounts); err != nil {
+		return nil, err
+	}
+	users := map[string]bool{}
+	for _, u := range e.accounts.Users {
+		k := strings.ToLower(u.Email)
+		if k == "" || users[k] {
+			return nil, fmt.Errorf("accounts.json: user %q empty or twice", u.Email)
+		}
+		users[k] = true
+		for l, r := range u.Roles {
+			if lists[l] == nil {
+				return nil, fmt.Errorf("accounts.json: user %s has a role on unknown list %q", u.Email, l)
+			}
+			if r != store.RoleOwner && r != store.RoleMaintainer {
+				return nil, fmt.Errorf("accounts.json: user %s has unknown role %q", u.Email, r)
+			}
+		}
+	}
+	known := func(rel, what, email string) error {
+		if email != "" && !users[strings.ToLower(email)] {
+			return fmt.Errorf("%s: %s names unknown account %q", rel, what, email)
+		}
+		return nil
+	}
+	for _, d := range e.lists {
+		rel := filepath.Join("lists", d.Name+".json")
+		for _, p := range d.PatchStates {
+			if err := known(rel, "the delegate of "+p.MessageID, p.Delegate); err != nil {
+				return nil, err
+			}
+		}
+		for _, b := range d.Bundles {
+			if b.Owner == "" {
+				return nil, fmt.Errorf("%s: bundle %q has no owner", rel, b.Name)
+			}
+			if err := known(rel, "bundle "+b.Name, b.Owner); err != nil {
+				return nil, err
+			}
+		}
+		rel = filepath.Join("lists", d.Name+".series.json")
+		for _, s := range d.Series {
+			for _, h := range s.StatusHistory {
+				if err := known(rel, "a status change of "+s.MessageID, h.By); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if err := readDoc(dir, "comments.json", &e.comments); err != nil {
+		return nil, err
+	}
+	for _, m := range slices.Concat(e.comments.Resolutions, e.comments.OpenIssues) {
+		if m.ReplyMessageID == "" || m.PatchMessageID == "" {
+			return nil, errors.New("comments.json: a mark without its reply's or patch's Message-ID")
+		}
+	}
+	if err := readDoc(dir, "webhooks.json", &e.webhooks); err != nil {
+		return nil, err
+	}
+	for _, w := range e.webhooks.Webhooks {
+		if w.List != "" && lists[w.List] == nil {
+			return nil, fmt.Errorf("webhooks.json: webhook %s of unknown list %q", w.URL, w.List)
+		}
+	}
+	if e.manifest.Secrets {
+		if err := readDoc(dir, "secrets.json", &e.secrets); err != nil {
+			return nil, err
+		}
+	}
+	return &e, nil
+}
+
+// carried turns the documents into what apply gives the store, with new
+// ids for users (in the order of accounts.json), tokens and bundles.
+func (e *export) carried() *carried {
+	ids := map[string]int64{}
+	a := &store.AccountData{}
+	ml := &store.MailingListData{}
+	g := &store.GitData{}
+	c := &carried{Accounts: a, MailingList: ml, Git: g, Bundles: &store.BundleData{}}
+	var tokenID int64
+	for i, u := range e.accounts.Users {
+		id := int64(i + 1)
+		ids[strings.ToLower(u.Email)] = id
+		a.Users = append(a.Users, struct {
+			store.User
+			Password string
+		}{store.User{ID: id, Email: u.Email, Name: u.Name, Admin: u.Admin, Confirmed: u.Confirmed, Disabled: u.Disabled, Created: u.Created}, u.PasswordHash})
+		if !u.StatusMail {
+			a.NoStatusMail = append(a.NoStatusMail, id)
+		}
+		for _, l := range slices.Sorted(maps.Keys(u.Roles)) {
+			a.Roles = append(a.Roles, struct {
+				UserID     int64
+				List, Role string
+			}{id, l, u.Roles[l]})
+		}
+		for _, t := range u.APITokens {
+			if len(t.Hash) == 0 {
+				continue // exported without secrets: no use
+			}
+			tokenID++
+			a.Tokens = append(a.Tokens, struct {
+				ID, UserID        int64
+				Hash              []byte
+				Name              string
+				Created, LastUsed int64
+			}{tokenID, id, t.Hash, t.Name, t.Created.Unix(), t.LastUsed.Unix()})
+		}
+		for _, s := range u.Sessions {
+			a.Sessions = append(a.Sessions, struct {
+				Hash             []byte
+				UserID           int64
+				Created, Expires int64
+			}{s.Hash, id, s.Created.Unix(), s.Expires.Unix()})
+		}
+		for _, f := range u.FeedTokens {
+			a.FeedTokens = append(a.FeedTokens, struct {
+				UserID, Created int64
+				Hash            []byte
+			}{id, f.Created.Unix(), f.Hash})
+		}
+	}
+	user := func(email string) int64 { return ids[strings.ToLower(email)] }
+	type history = struct {
+		List, SeriesMessageID string
+		From, To, Comment     string
+		UserID, At            int64
+	}
+	type check = struct {
+		List, SeriesMessageID, Context, State, Description, URL, Log string
+		PatchIndex                                                   int
+		Created, Updated                                             int64
+	}
+	var bundles []store.BundleExport
+	for _, d := range e.lists {
+		if d.NotifyThread {
+			a.NotifyThread = append(a.NotifyThread, d.Name)
+		}
+		ml.Policies = append(ml.Policies, struct{ List, Posting, DMARC string }{d.Name, d.Posting, d.DMARC})
+		for _, r := range d.Rules {
+			ml.Rules = append(ml.Rules, struct{ List, Pattern, Action string }{d.Name, r.Pattern, r.Action})
+		}
+		for _, s := range d.Subscribers {
+			ml.Subs = append(ml.Subs, struct {
+				List, Email, Name, State string
+				Created                  int64
+				Bounces                  int
+			}{d.Name, s.Email, s.Name, s.State, s.Created.Unix(), s.Bounces})
+		}
+		for _, x := range d.AuthResults {
+			ml.Auth = append(ml.Auth, struct{ List, MessageID, Result string }{d.Name, x.MessageID, x.Result})
+		}
+		if d.Repository != nil {
+			g.Repos = append(g.Repos, *d.Repository)
+		}
+		for _, p := range d.PatchStates {
+			c.PatchStates = append(c.PatchStates, store.PatchStateRecord{List: d.Name, MessageID: p.MessageID, State: p.State,
+				Delegate: user(p.Delegate), Archived: p.Archived, CommitRef: p.CommitRef})
+		}
+		for _, b := range d.Bundles {
+			bundles = append(bundles, store.BundleExport{OwnerID: user(b.Owner), List: d.Name, Name: b.Name, Public: b.Public,
+				Created: b.Created.Unix(), Messages: b.Patches})
+		}
+		for _, s := range d.Series {
+			for _, h := range s.StatusHistory {
+				a.History = append(a.History, history{d.Name, s.MessageID, h.From, h.To, h.Comment, user(h.By), h.At.Unix()})
+			}
+			if s.Applied != nil {
+				g.Applied = append(g.Applied, struct {
+					List, SeriesMessageID string
+					Applied               store.Applied
+				}{d.Name, s.MessageID, store.Applied{Commits: s.Applied.Commits, Branch: s.Applied.Branch,
+					AppliedAt: s.Applied.AppliedAt, By: s.Applied.By}})
+			}
+			for _, k := range s.Checks {
+				ml.Checks = append(ml.Checks, check{d.Name, s.MessageID, k.Context, k.State, k.Description, k.TargetURL, k.Log,
+					k.PatchIndex, k.Created.Unix(), k.Updated.Unix()})
+			}
+			for _, j := range s.CIJobs {
+				ml.Jobs = append(ml.Jobs, store.ExportedJob{List: d.Name, SeriesMessageID: s.MessageID, State: j.State,
+					LastError: j.LastError, Attempts: j.Attempts, Released: j.Released, Created: j.Created.Unix(), Updated: j.Updated.Unix()})
+			}
+		}
+	}
+	// Rows that were made in time order get their ids in time order.
+	slices.SortStableFunc(a.History, func(x, y history) int { return cmp.Compare(x.At, y.At) })
+	slices.SortStableFunc(ml.Checks, func(x, y check) int { return cmp.Compare(x.Created, y.Created) })
+	slices.SortStableFunc(bundles, func(x, y store.BundleExport) int { return cmp.Compare(x.Created, y.Created) })
+	for i := range bundles {
+		bundles[i].ID = int64(i + 1)
+	}
+	c.Bundles.Bundles = bundles
+	for i, w := range e.webhooks.Webhooks {
+		ml.Webhooks = append(ml.Webhooks, store.Webhook{ID: int64(i + 1), URL: w.URL, Secret: w.Secret, Events: w.Events,
+			List: w.List, Created: w.Created})
+	}
+	for _, s := range e.secrets.Secrets {
+		ml.Secrets = append(ml.Secrets, struct {
+			Name  string
+			Value []byte
+		}{s.Name, s.Value})
+	}
+	for _, m := range e.comments.Resolutions {
+		c.Resolutions = append(c.Resolutions, m.resolution())
+	}
+	for _, m := range e.comments.OpenIssues {
+		c.Issues = append(c.Issues, m.resolution())
+	}
+	return c
+}
+
+func (m markDoc) resolution() store.Resolution {
+	return store.Resolution{ReplyMessageID: m.ReplyMessageID, PatchMessageID: m.PatchMessageID, File: m.File,
+		Side: m.Side, Line: m.Line, By: m.By, At: m.At}
+}
+
+// ImportAll fills the empty store to from the export directory dir
+// (ExportAll): it checks every document first, creates the lists,
+// replays each list's mbox in order through the ingester (UIDs,
+// UIDVALIDITY and arrival times stay, everything derived from the mail
+// is rebuilt) and gives the store what is not in the mail, as Reindex
+// does. ErrNotEmpty when to has lists or accounts. When it fails part
+// way, to is left incomplete.
+func ImportAll(ctx context.Context, dir string, to store.Store, log *slog.Logger, progress Progress) (map[string]ImportStats, error) {
+	e, err := readExport(dir)
+	if err != nil {
+		return nil, err
+	}
+	if lists, err := to.Lists(ctx); err != nil {
+		return nil, err
+	} else if len(lists) > 0 {
+		return nil, fmt.Errorf("%w: it has %d lists (import --all fills an empty store)", ErrNotEmpty, len(lists))
+	}
+	if users, err := to.Users(ctx); err != nil {
+		return nil, err
+	} else if len(users) > 0 {
+		return nil, fmt.Errorf("%w: it has %d accounts (import --all fills an empty store)", ErrNotEmpty, len(users))
+	}
+	var add func(int)
+	if progress != nil {
+		var n int64
+		for _, d := range e.lists {
+			n += int64(d.Messages)
+		}
+		add = progress(n)
+	}
+	in := NewIngester(to, Config{Log: log})
+	defer in.Close()
+	out := map[string]ImportStats{}
+	for _, d := range e.lists {
+		if _, err := to.CreateList(ctx, store.List{Name: d.Name, Description: d.Description, Owner: d.Owner,
+			Created: d.Created, UIDValidity: d.UIDValidity, Visibility: d.Visibility}); err != nil {
+			return out, fmt.Errorf("list %s: %w", d.Name, err)
+		}
+		rel := filepath.Join("lists", d.Name+".mbox")
+		f, err := openIn(dir, rel)
+		if err != nil {
+			return out, err
+		}
+		src := &arrivalMbox{r: archive.NewMboxReader(f, archive.MboxRD), arrived: d.Arrived, progress: add}
+		st, err := in.Import(ctx, d.Name, src)
+		f.Close()
+		out[d.Name] = st
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", rel, err)
+		}
+		if src.n != d.Messages || st.Imported != d.Messages {
+			return out, fmt.Errorf("%s: %d messages read, %d stored, of %d in lists/%s.json", rel, src.n, st.Imported, d.Messages, d.Name)
+		}
+	}
+	if err := in.Close(); err != nil {
+		return out, err
+	}
+	c := e.carried()
+	for i := range c.MailingList.Webhooks {
+		w := &c.MailingList.Webhooks[i]
+		if len(w.Secret) == 0 {
+			// Exported without secrets: a new one nobody knows, so that
+			// nothing signs with an empty key; the owner sets the
+			// receiver's again (patchwell webhook).
+			w.Secret = make([]byte, 32)
+			rand.Read(w.Secret)
+			log.Warn("import: webhook exported without its secret got a new one", "url", w.URL)
+		}
+	}
+	return out, c.apply(ctx, to, log)
+}
+
+// arrivalMbox replays an exported mbox with each message's arrival time.
+type arrivalMbox struct {
+	r        *archive.MboxReader
+	arrived  []int64
+	n        int
+	progress func(int)
+}
+
+func (a *arrivalMbox) Next() ([]byte, error) {
+	raw, err := a.r.Next()
+	if err != nil {
+		return nil, err
+	}
+	if a.n >= len(a.arrived) {
+		return nil, fmt.Errorf("more messages than the %d the list's document has", len(a.arrived))
+	}
+	a.n++
+	if a.progress != nil {
+		a.progress(1)
+	}
+	return raw, nil
+}
+
+func (a *arrivalMbox) Arrived() time.Time {
+	if a.n == 0 {
+		return time.Now()
+	}
+	return unix(a.arrived[a.n-1])
+}
+
+func (a *arrivalMbox) Close() error { return nil }
