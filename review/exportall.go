@@ -28,6 +28,10 @@ const ExportFormat = 1
 // ErrNotEmpty: ImportAll fills an empty store only.
 var ErrNotEmpty = errors.New("the store is not empty")
 
+// ErrBadExport: ImportAll refused the directory (malformed or
+// inconsistent) before touching the store.
+var ErrBadExport = errors.New("bad export directory")
+
 // ExportOptions are ExportAll's.
 type ExportOptions struct {
 	// WithSecrets writes password hashes, session, API token and feed
@@ -374,6 +378,7 @@ func ExportAll(ctx context.Context, st store.Store, dir string, opts ExportOptio
 			slices.SortStableFunc(s.Checks, func(a, b checkDoc) int {
 				return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.Context, b.Context), cmp.Compare(a.PatchIndex, b.PatchIndex))
 			})
+			slices.SortStableFunc(s.CIJobs, func(a, b jobDoc) int { return a.Created.Compare(b.Created) })
 			ss = append(ss, s)
 		}
 		slices.SortFunc(ss, func(a, b *seriesStateDoc) int { return cmp.Compare(a.MessageID, b.MessageID) })
@@ -859,7 +864,7 @@ func (m markDoc) resolution() store.Resolution {
 func ImportAll(ctx context.Context, dir string, to store.Store, log *slog.Logger, progress Progress) (map[string]ImportStats, error) {
 	e, err := readExport(dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrBadExport, err)
 	}
 	if lists, err := to.Lists(ctx); err != nil {
 		return nil, err
