@@ -618,6 +618,9 @@ func readExport(dir string) (*export, error) {
 		if d.Repository != nil {
 			d.Repository.List = name
 		}
+		if err := d.check(); err != nil {
+			return nil, fmt.Errorf("%s: %w", rel, err)
+		}
 		var ss struct {
 			Series []seriesStateDoc `json:"series"`
 		}
@@ -631,6 +634,9 @@ func readExport(dir string) (*export, error) {
 				return nil, fmt.Errorf("%s: series Message-ID %q empty or twice", rel, s.MessageID)
 			}
 			seen[s.MessageID] = true
+			if err := s.check(); err != nil {
+				return nil, fmt.Errorf("%s: series %s: %w", rel, s.MessageID, err)
+			}
 		}
 		d.Series = ss.Series
 		lists[name] = &d
@@ -707,6 +713,64 @@ func readExport(dir string) (*export, error) {
 		}
 	}
 	return &e, nil
+}
+
+// check refuses what the store would refuse part way through an import,
+// or would keep without meaning.
+func (d *listDoc) check() error {
+	if !store.ValidPosting(d.Posting) || !store.ValidDMARCAction(d.DMARC) {
+		return fmt.Errorf("bad posting policy %q or DMARC action %q", d.Posting, d.DMARC)
+	}
+	subs := map[string]bool{}
+	for _, s := range d.Subscribers {
+		k := strings.ToLower(s.Email)
+		if k == "" || subs[k] {
+			return fmt.Errorf("subscriber %q empty or twice", s.Email)
+		}
+		subs[k] = true
+		if s.State != store.SubPending && s.State != store.SubActive && s.State != store.SubDisabled {
+			return fmt.Errorf("subscriber %s: bad state %q", s.Email, s.State)
+		}
+	}
+	patches := map[string]bool{}
+	for _, p := range d.PatchStates {
+		if p.MessageID == "" || patches[p.MessageID] {
+			return fmt.Errorf("patch state of %q empty or twice", p.MessageID)
+		}
+		patches[p.MessageID] = true
+		if p.State != "" && !store.ValidPatchState(p.State) {
+			return fmt.Errorf("patch %s: bad state %q", p.MessageID, p.State)
+		}
+	}
+	bundles := map[string]bool{}
+	for _, b := range d.Bundles {
+		k := strings.ToLower(b.Owner) + "\x00" + b.Name
+		if b.Name == "" || bundles[k] {
+			return fmt.Errorf("bundle %q of %s empty or twice", b.Name, b.Owner)
+		}
+		bundles[k] = true
+	}
+	return nil
+}
+
+func (s *seriesStateDoc) check() error {
+	for _, h := range s.StatusHistory {
+		if h.To != store.StatusSuperseded && !slices.Contains(store.SettableStatuses, h.To) {
+			return fmt.Errorf("status change to %q", h.To)
+		}
+	}
+	contexts := map[[2]any]bool{}
+	for _, c := range s.Checks {
+		k := [2]any{c.Context, c.PatchIndex}
+		if c.Context == "" || contexts[k] || !store.ValidCheckState(c.State) || c.PatchIndex < 0 {
+			return fmt.Errorf("check %q (patch %d, state %q): empty, twice or bad", c.Context, c.PatchIndex, c.State)
+		}
+		contexts[k] = true
+	}
+	if len(s.CIJobs) > 1 {
+		return fmt.Errorf("%d CI jobs (a series has one)", len(s.CIJobs))
+	}
+	return nil
 }
 
 // carried turns the documents into what apply gives the store, with new

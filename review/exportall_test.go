@@ -369,6 +369,12 @@ func TestExportImportAllRefuses(t *testing.T) {
 		{name: "role", file: "accounts.json", edit: func(m map[string]any) {
 			m["users"] = []map[string]any{{"email": "x@example.org", "roles": map[string]string{"nope": "owner"}}}
 		}, want: `accounts.json: user x@example.org has a role on unknown list "nope"`},
+		{name: "subscriber state", file: "lists/dev.json", edit: func(m map[string]any) {
+			m["subscribers"] = []map[string]any{{"email": "s@example.org", "state": "evil"}}
+		}, want: `lists/dev.json: subscriber s@example.org: bad state "evil"`},
+		{name: "status", file: "lists/dev.series.json", edit: func(m map[string]any) {
+			m["series"] = []map[string]any{{"message_id": "v1-1@example.org", "status_history": []map[string]any{{"to": "merged"}}}}
+		}, want: `lists/dev.series.json: series v1-1@example.org: status change to "merged"`},
 		{name: "history by", file: "lists/dev.series.json", edit: func(m map[string]any) {
 			m["series"] = []map[string]any{{"message_id": "v1-1@example.org", "status_history": []map[string]any{{"by": "who@example.org", "to": "applied"}}}}
 		}, want: `lists/dev.series.json: a status change of v1-1@example.org names unknown account "who@example.org"`},
