@@ -593,6 +593,9 @@ func readExport(dir string) (*export, error) {
 	if e.manifest.Format != ExportFormat {
 		return nil, fmt.Errorf("manifest.json: format %d, this patchwell reads format %d", e.manifest.Format, ExportFormat)
 	}
+	if fi, err := os.Lstat(filepath.Join(dir, "lists")); err != nil || !fi.IsDir() {
+		return nil, errors.New("lists: not a directory (a link is not followed)")
+	}
 	lists := map[string]*listDoc{}
 	for _, name := range e.manifest.Lists {
 		if !store.ValidListName(name) {

@@ -433,3 +433,42 @@ func TestExportImportAllRefuses(t *testing.T) {
 		}
 	})
 }
+
+// FuzzImportAllDocs: whatever bytes a document of an export holds,
+// readExport refuses them or accepts them without a panic.
+func FuzzImportAllDocs(f *testing.F) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, f.TempDir())
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.CreateList(ctx, store.List{Name: "dev"}); err != nil {
+		f.Fatal(err)
+	}
+	dir := filepath.Join(f.TempDir(), "out")
+	if err := ExportAll(ctx, st, dir, ExportOptions{WithSecrets: true}); err != nil {
+		f.Fatal(err)
+	}
+	files := []string{"manifest.json", "lists/dev.json", "lists/dev.series.json", "accounts.json", "comments.json", "webhooks.json", "secrets.json"}
+	for i, name := range files {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(uint8(i), b)
+	}
+	f.Add(uint8(1), []byte(`{"name":"dev","visibility":"public","posting":"open","dmarc":"accept","messages":-1,"arrived":null}`))
+	f.Fuzz(func(t *testing.T, which uint8, doc []byte) {
+		bad := filepath.Join(t.TempDir(), "bad")
+		if err := os.CopyFS(bad, os.DirFS(dir)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(bad, files[int(which)%len(files)]), doc, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if e, err := readExport(bad); err == nil {
+			e.carried()
+		}
+	})
+}
