@@ -107,7 +107,13 @@ type (
 		Patches []string  `json:"patches"`
 	}
 	seriesStateDoc struct {
-		MessageID     string       `json:"message_id"`
+		MessageID string `json:"message_id"`
+		// Subject, Version and Status are for the reader: import
+		// derives them from the mail and the status history (and warns
+		// when the status comes out otherwise).
+		Subject       string       `json:"subject"`
+		Version       int          `json:"version"`
+		Status        string       `json:"status"`
 		StatusHistory []historyDoc `json:"status_history"`
 		Applied       *appliedDoc  `json:"applied,omitempty"`
 		Checks        []checkDoc   `json:"checks"`
@@ -339,6 +345,19 @@ func ExportAll(ctx context.Context, st store.Store, dir string, opts ExportOptio
 		}
 		return s, nil
 	}
+	for _, l := range lists {
+		ss, err := allSeries(ctx, st, l.Name)
+		if err != nil {
+			return err
+		}
+		for _, x := range ss {
+			s, err := at(l.Name, x.MessageID)
+			if err != nil {
+				return err
+			}
+			s.Subject, s.Version, s.Status = x.Subject, x.Version, x.Status
+		}
+	}
 	for _, h := range c.Accounts.History {
 		s, err := at(h.List, h.SeriesMessageID)
 		if err != nil {
@@ -428,6 +447,23 @@ func ExportAll(ctx context.Context, st store.Store, dir string, opts ExportOptio
 	man.Created = now().UTC().Truncate(time.Second)
 	// The manifest last: a directory with one is complete.
 	return writeJSON(filepath.Join(dir, "manifest.json"), man)
+}
+
+// allSeries returns every series of list, oldest first.
+func allSeries(ctx context.Context, st store.Store, list string) ([]store.Series, error) {
+	var out []store.Series
+	for p := (store.Page{Limit: 1000}); ; p.Offset += p.Limit {
+		ss, err := st.SeriesList(ctx, list, "", p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ss...)
+		if len(ss) < p.Limit {
+			break
+		}
+	}
+	slices.Reverse(out)
+	return out, nil
 }
 
 // exportAccounts is accounts.json: users in the store's order, with
@@ -992,7 +1028,26 @@ func ImportAll(ctx context.Context, dir string, to store.Store, log *slog.Logger
 			log.Warn("import: webhook exported without its secret got a new one", "url", w.URL)
 		}
 	}
-	return out, c.apply(ctx, to, log)
+	if err := c.apply(ctx, to, log); err != nil {
+		return out, err
+	}
+	for _, d := range e.lists {
+		ss, err := allSeries(ctx, to, d.Name)
+		if err != nil {
+			return out, err
+		}
+		status := map[string]string{}
+		for _, s := range ss {
+			status[s.MessageID] = s.Status
+		}
+		for _, s := range d.Series {
+			if s.Status != "" && status[s.MessageID] != s.Status {
+				log.Warn("import: a series' status differs from the export's", "list", d.Name, "msgid", s.MessageID,
+					"export", s.Status, "now", status[s.MessageID])
+			}
+		}
+	}
+	return out, nil
 }
 
 // arrivalMbox replays an exported mbox with each message's arrival time.

@@ -308,8 +308,12 @@ func TestExportImportAll(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer fresh.Close()
-				if _, err := ImportAll(ctx, from, fresh, log, nil); err != nil {
+				var logs bytes.Buffer
+				if _, err := ImportAll(ctx, from, fresh, slog.New(slog.NewTextHandler(&logs, nil)), nil); err != nil {
 					t.Fatalf("ImportAll() = %v", err)
+				}
+				if strings.Contains(logs.String(), "level=WARN") && !strings.Contains(logs.String(), "webhook") {
+					t.Errorf("ImportAll() warned:\n%s", logs.String())
 				}
 				after := snapshot(t, fresh)
 				if diff := cmp.Diff(before, after); diff != "" {
