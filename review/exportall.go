@@ -75,6 +75,7 @@ type (
 		AuthResults  []authDoc        `json:"auth_results"`
 		PatchStates  []patchStateDoc  `json:"patch_states"`
 		Bundles      []bundleDoc      `json:"bundles"`
+		Held         []heldDoc        `json:"held"`
 		Series       []seriesStateDoc `json:"-"` // lists/NAME.series.json
 	}
 	ruleDoc struct {
@@ -105,6 +106,18 @@ type (
 		Public  bool      `json:"public"`
 		Created time.Time `json:"created"`
 		Patches []string  `json:"patches"`
+	}
+	heldDoc struct {
+		MessageID string    `json:"message_id"`
+		From      string    `json:"from"`
+		Subject   string    `json:"subject"`
+		Reason    string    `json:"reason"`
+		Auth      string    `json:"auth"`
+		Arrived   time.Time `json:"arrived"`
+		State     string    `json:"state"`
+		DecidedBy string    `json:"decided_by"`
+		DecidedAt time.Time `json:"decided_at"`
+		Raw       []byte    `json:"raw"`
 	}
 	seriesStateDoc struct {
 		MessageID string `json:"message_id"`
@@ -270,6 +283,18 @@ func ExportAll(ctx context.Context, st store.Store, dir string, opts ExportOptio
 			return fmt.Errorf("list %s: %w", l.Name, err)
 		}
 		d.Messages = len(d.Arrived) // those that arrived since Lists too
+		held, err := st.HeldMessages(ctx, l.Name, "")
+		if err != nil {
+			return err
+		}
+		for _, h := range held {
+			m, err := st.HeldMessage(ctx, h.ID)
+			if err != nil {
+				return fmt.Errorf("held message %d: %w", h.ID, err)
+			}
+			d.Held = append(d.Held, heldDoc{h.MessageID, h.From, h.Subject, h.Reason, h.Auth, h.Arrived.UTC(), h.State,
+				h.DecidedBy, h.DecidedAt.UTC(), m.Raw})
+		}
 		docs[l.Name] = d
 	}
 	of := func(list, what string) (*listDoc, error) {
@@ -783,6 +808,11 @@ func (d *listDoc) check() error {
 			return fmt.Errorf("patch %s: bad state %q", p.MessageID, p.State)
 		}
 	}
+	for _, h := range d.Held {
+		if h.State != store.HeldWaiting && h.State != store.HeldApproved && h.State != store.HeldRejected {
+			return fmt.Errorf("held message %s: bad state %q", h.MessageID, h.State)
+		}
+	}
 	bundles := map[string]bool{}
 	for _, b := range d.Bundles {
 		k := strings.ToLower(b.Owner) + "\x00" + b.Name
@@ -1030,6 +1060,20 @@ func ImportAll(ctx context.Context, dir string, to store.Store, log *slog.Logger
 	}
 	if err := c.apply(ctx, to, log); err != nil {
 		return out, err
+	}
+	for _, d := range e.lists {
+		for _, h := range d.Held {
+			id, err := to.Hold(ctx, &store.Held{List: d.Name, MessageID: h.MessageID, From: h.From, Subject: h.Subject,
+				Reason: h.Reason, Auth: h.Auth, Arrived: h.Arrived, Raw: h.Raw})
+			if err != nil {
+				return out, fmt.Errorf("lists/%s.json: held message %s: %w", d.Name, h.MessageID, err)
+			}
+			if h.State != store.HeldWaiting {
+				if err := to.DecideHeld(ctx, id, h.State, h.DecidedBy, h.DecidedAt); err != nil {
+					return out, fmt.Errorf("lists/%s.json: held message %s: %w", d.Name, h.MessageID, err)
+				}
+			}
+		}
 	}
 	for _, d := range e.lists {
 		ss, err := allSeries(ctx, to, d.Name)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -98,6 +99,18 @@ func exportFixture(t *testing.T, in *Ingester, st *store.DB) (secrets []string) 
 	}
 	if err := st.Subscribe(ctx, "sec", "s2@example.org", "", store.SubPending); err != nil {
 		t.Fatal(err)
+	}
+	for i, state := range []string{store.HeldWaiting, store.HeldRejected} {
+		id, err := st.Hold(ctx, &store.Held{List: "sec", Raw: []byte(fmt.Sprintf("Subject: held %d\n\nx\n", i)), MessageID: fmt.Sprintf("h%d@x", i),
+			From: "h@example.net", Subject: "held", Reason: "moderated", Arrived: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if state != store.HeldWaiting {
+			if err := st.DecideHeld(ctx, id, state, "o@example.org", time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	hookSecret := "whsec-0123456789abcdef"
 	if _, err := st.AddWebhook(ctx, store.Webhook{URL: "https://hooks.example.org/pw", Secret: []byte(hookSecret),
@@ -200,6 +213,18 @@ func snapshot(t *testing.T, st *store.DB) map[string]any {
 			t.Fatal(err)
 		}
 		out["policy "+l.Name] = pol
+		held, err := st.HeldMessages(ctx, l.Name, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range held {
+			m, err := st.HeldMessage(ctx, h.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.ID = 0
+			out["held "+l.Name+" "+h.MessageID] = []any{*m, string(m.Raw)}
+		}
 	}
 	hooks, err := st.Webhooks(ctx)
 	if err != nil {
@@ -235,6 +260,9 @@ func TestExportImportAll(t *testing.T) {
 	}
 	if cs := v2["comments"].([]store.LineComment); len(cs) != 2 || cs[0].Resolved == cs[1].Resolved || cs[0].Issue == cs[1].Issue {
 		t.Fatalf("comments: %+v", cs)
+	}
+	if h, ok := before["held sec h1@x"].([]any); !ok || h[0].(store.Held).State != store.HeldRejected {
+		t.Fatalf("held: %+v", before["held sec h1@x"])
 	}
 	if p := before["patch dev v2-2@example.org"].([]any); p[1] != "m@example.org" {
 		t.Fatalf("patch state: %+v", p)
