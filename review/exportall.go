@@ -233,9 +233,10 @@ func unix(t int64) time.Time { return time.Unix(t, 0).UTC() }
 // dir (made if missing; it must be empty), as docs/export.md describes:
 // each list's messages as mboxrd, byte for byte, and JSON documents for
 // the rest. Two exports of the same store differ only in the manifest's
-// time.
+// time. Its files are the owner's only (private lists' mail, hashes):
+// 0600 in directories of 0700.
 func ExportAll(ctx context.Context, st store.Store, dir string, opts ExportOptions) error {
-	if err := os.MkdirAll(filepath.Join(dir, "lists"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, "lists"), 0o700); err != nil {
 		return err
 	}
 	if ents, err := os.ReadDir(dir); err != nil {
@@ -559,7 +560,7 @@ func marks(rs []store.Resolution) []markDoc {
 
 // writeMbox writes list's messages to the new file path (exportMbox).
 func writeMbox(ctx context.Context, st store.Store, path, list string, add func(int), arrived *[]int64) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
@@ -580,7 +581,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}

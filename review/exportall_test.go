@@ -284,6 +284,9 @@ func TestExportImportAll(t *testing.T) {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, path)
+		if fi, err := d.Info(); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", rel, fi.Mode())
+		}
 		a, _ := os.ReadFile(path)
 		b, err := os.ReadFile(filepath.Join(again, rel))
 		if err != nil {
