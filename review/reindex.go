@@ -139,7 +139,7 @@ func (c *carried) apply(ctx context.Context, to store.Store, log *slog.Logger) e
 			return err
 		}
 		if dropped > 0 {
-			log.Warn("reindex: status changes of series that no longer exist were dropped", "count", dropped)
+			log.Warn("carry: status changes of series that no longer exist were dropped", "count", dropped)
 		}
 	}
 	if c.MailingList != nil {
@@ -151,13 +151,13 @@ func (c *carried) apply(ctx context.Context, to store.Store, log *slog.Logger) e
 		if dropped, err := to.ImportGit(ctx, c.Git); err != nil {
 			return err
 		} else if dropped > 0 {
-			log.Warn("reindex: applied series that no longer exist were dropped", "count", dropped)
+			log.Warn("carry: applied series that no longer exist were dropped", "count", dropped)
 		}
 	}
 	if dropped, err := to.ImportPatchStates(ctx, c.PatchStates); err != nil {
 		return err
 	} else if dropped > 0 {
-		log.Warn("reindex: states of patches that no longer exist were dropped", "count", dropped)
+		log.Warn("carry: states of patches that no longer exist were dropped", "count", dropped)
 	}
 	// Bundles name patches by id, which the rebuild gives anew: carried
 	// by list and Message-ID (after the accounts, their owners).
@@ -165,7 +165,7 @@ func (c *carried) apply(ctx context.Context, to store.Store, log *slog.Logger) e
 		if dropped, err := to.ImportBundles(ctx, c.Bundles); err != nil {
 			return err
 		} else if dropped > 0 {
-			log.Warn("reindex: bundled patches that no longer exist were dropped", "count", dropped)
+			log.Warn("carry: bundled patches that no longer exist were dropped", "count", dropped)
 		}
 	}
 	return c.applyReviewState(ctx, to)
