@@ -76,7 +76,7 @@ type (
 		PatchStates  []patchStateDoc  `json:"patch_states"`
 		Bundles      []bundleDoc      `json:"bundles"`
 		Held         []heldDoc        `json:"held"`
-		Series       []seriesStateDoc `json:"-"` // lists/NAME.series.json
+		Series       []seriesStateDoc `json:"-"` // series.json
 	}
 	ruleDoc struct {
 		Pattern string `json:"pattern"`
@@ -120,6 +120,7 @@ type (
 		Raw       []byte    `json:"raw"`
 	}
 	seriesStateDoc struct {
+		List      string `json:"list"`
 		MessageID string `json:"message_id"`
 		// Subject, Version and Status are for the reader: import
 		// derives them from the mail and the status history (and warns
@@ -366,7 +367,7 @@ func ExportAll(ctx context.Context, st store.Store, dir string, opts ExportOptio
 		}
 		s := series[list][msgid]
 		if s == nil {
-			s = &seriesStateDoc{MessageID: msgid}
+			s = &seriesStateDoc{List: list, MessageID: msgid}
 			series[list][msgid] = s
 		}
 		return s, nil
@@ -412,6 +413,7 @@ func ExportAll(ctx context.Context, st store.Store, dir string, opts ExportOptio
 		}
 		s.CIJobs = append(s.CIJobs, jobDoc{j.State, j.LastError, j.Attempts, j.Released, unix(j.Created), unix(j.Updated)})
 	}
+	var allSS []*seriesStateDoc // by list, then Message-ID
 	for _, l := range lists {
 		d := docs[l.Name]
 		slices.SortStableFunc(d.Subscribers, func(a, b subscriberDoc) int { return cmp.Compare(a.Email, b.Email) })
@@ -429,14 +431,17 @@ func ExportAll(ctx context.Context, st store.Store, dir string, opts ExportOptio
 			ss = append(ss, s)
 		}
 		slices.SortFunc(ss, func(a, b *seriesStateDoc) int { return cmp.Compare(a.MessageID, b.MessageID) })
+		allSS = append(allSS, ss...)
 		if err := writeJSON(filepath.Join(dir, "lists", l.Name+".json"), d); err != nil {
 			return err
 		}
-		if err := writeJSON(filepath.Join(dir, "lists", l.Name+".series.json"), struct {
-			Series []*seriesStateDoc `json:"series"`
-		}{ss}); err != nil {
-			return err
-		}
+	}
+	// One file for every list's series: lists/NAME.series.json would be
+	// the document of a list named NAME.series.
+	if err := writeJSON(filepath.Join(dir, "series.json"), struct {
+		Series []*seriesStateDoc `json:"series"`
+	}{allSS}); err != nil {
+		return err
 	}
 	if err := writeJSON(filepath.Join(dir, "accounts.json"), exportAccounts(c.Accounts, opts.WithSecrets)); err != nil {
 		return err
@@ -688,26 +693,30 @@ func readExport(dir string) (*export, error) {
 		if err := d.check(); err != nil {
 			return nil, fmt.Errorf("%s: %w", rel, err)
 		}
-		var ss struct {
-			Series []seriesStateDoc `json:"series"`
-		}
-		rel = filepath.Join("lists", name+".series.json")
-		if err := readDoc(dir, rel, &ss); err != nil {
-			return nil, err
-		}
-		seen := map[string]bool{}
-		for _, s := range ss.Series {
-			if s.MessageID == "" || seen[s.MessageID] {
-				return nil, fmt.Errorf("%s: series Message-ID %q empty or twice", rel, s.MessageID)
-			}
-			seen[s.MessageID] = true
-			if err := s.check(); err != nil {
-				return nil, fmt.Errorf("%s: series %s: %w", rel, s.MessageID, err)
-			}
-		}
-		d.Series = ss.Series
 		lists[name] = &d
 		e.lists = append(e.lists, &d)
+	}
+	var ss struct {
+		Series []seriesStateDoc `json:"series"`
+	}
+	if err := readDoc(dir, "series.json", &ss); err != nil {
+		return nil, err
+	}
+	seen := map[[2]string]bool{}
+	for _, s := range ss.Series {
+		d := lists[s.List]
+		if d == nil {
+			return nil, fmt.Errorf("series.json: series %s of unknown list %q", s.MessageID, s.List)
+		}
+		k := [2]string{s.List, s.MessageID}
+		if s.MessageID == "" || seen[k] {
+			return nil, fmt.Errorf("series.json: series Message-ID %q of list %s empty or twice", s.MessageID, s.List)
+		}
+		seen[k] = true
+		if err := s.check(); err != nil {
+			return nil, fmt.Errorf("series.json: series %s: %w", s.MessageID, err)
+		}
+		d.Series = append(d.Series, s)
 	}
 	if err := readDoc(dir, "accounts.json", &e.accounts); err != nil {
 		return nil, err
@@ -749,10 +758,9 @@ func readExport(dir string) (*export, error) {
 				return nil, err
 			}
 		}
-		rel = filepath.Join("lists", d.Name+".series.json")
 		for _, s := range d.Series {
 			for _, h := range s.StatusHistory {
-				if err := known(rel, "a status change of "+s.MessageID, h.By); err != nil {
+				if err := known("series.json", "a status change of "+s.MessageID, h.By); err != nil {
 					return nil, err
 				}
 			}

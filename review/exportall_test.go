@@ -30,6 +30,10 @@ func exportFixture(t *testing.T, in *Ingester, st *store.DB) (secrets []string) 
 		Visibility: store.VisibilityPrivate}); err != nil {
 		t.Fatal(err)
 	}
+	// A name with a dot: its files must not be another list's.
+	if _, err := st.CreateList(ctx, store.List{Name: "dev.series"}); err != nil {
+		t.Fatal(err)
+	}
 	deliver(t, in, patchMail(1, 1, testDiff), patchMail(1, 2, secondDiff), patchMail(2, 1, testDiff), patchMail(2, 2, secondDiff))
 	if err := in.Post(ctx, Post{Lists: []string{"sec"}, Raw: []byte("From: A <a@example.org>\nSubject: embargo\nMessage-ID: <s1@x>\nDate: Mon, 5 Aug 2024 10:00:00 +0000\n\nquiet\n")}); err != nil {
 		t.Fatal(err)
@@ -407,12 +411,15 @@ func TestExportImportAllRefuses(t *testing.T) {
 		{name: "subscriber state", file: "lists/dev.json", edit: func(m map[string]any) {
 			m["subscribers"] = []map[string]any{{"email": "s@example.org", "state": "evil"}}
 		}, want: `lists/dev.json: subscriber s@example.org: bad state "evil"`},
-		{name: "status", file: "lists/dev.series.json", edit: func(m map[string]any) {
-			m["series"] = []map[string]any{{"message_id": "v1-1@example.org", "status_history": []map[string]any{{"to": "merged"}}}}
-		}, want: `lists/dev.series.json: series v1-1@example.org: status change to "merged"`},
-		{name: "history by", file: "lists/dev.series.json", edit: func(m map[string]any) {
-			m["series"] = []map[string]any{{"message_id": "v1-1@example.org", "status_history": []map[string]any{{"by": "who@example.org", "to": "applied"}}}}
-		}, want: `lists/dev.series.json: a status change of v1-1@example.org names unknown account "who@example.org"`},
+		{name: "status", file: "series.json", edit: func(m map[string]any) {
+			m["series"] = []map[string]any{{"list": "dev", "message_id": "v1-1@example.org", "status_history": []map[string]any{{"to": "merged"}}}}
+		}, want: `series.json: series v1-1@example.org: status change to "merged"`},
+		{name: "series list", file: "series.json", edit: func(m map[string]any) {
+			m["series"] = []map[string]any{{"list": "nope", "message_id": "v1-1@example.org"}}
+		}, want: `series.json: series v1-1@example.org of unknown list "nope"`},
+		{name: "history by", file: "series.json", edit: func(m map[string]any) {
+			m["series"] = []map[string]any{{"list": "dev", "message_id": "v1-1@example.org", "status_history": []map[string]any{{"by": "who@example.org", "to": "applied"}}}}
+		}, want: `series.json: a status change of v1-1@example.org names unknown account "who@example.org"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -485,7 +492,7 @@ func FuzzImportAllDocs(f *testing.F) {
 	if err := ExportAll(ctx, st, dir, ExportOptions{WithSecrets: true}); err != nil {
 		f.Fatal(err)
 	}
-	files := []string{"manifest.json", "lists/dev.json", "lists/dev.series.json", "accounts.json", "comments.json", "webhooks.json", "secrets.json"}
+	files := []string{"manifest.json", "lists/dev.json", "series.json", "accounts.json", "comments.json", "webhooks.json", "secrets.json"}
 	for i, name := range files {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
