@@ -3,6 +3,7 @@ package review
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -207,6 +208,19 @@ func snapshot(t *testing.T, st *store.DB) map[string]any {
 			p.ID, p.SeriesID, p.Delegate = 0, 0, 0
 			out["patch "+l.Name+" "+p.MessageID] = []any{p, d}
 		}
+		// The messages: bytes, UIDs, arrival times, what was parsed.
+		var msgs []store.Message
+		err = st.Walk(ctx, l.Name, func(m *store.Message, raw []byte) error {
+			x := *m
+			x.ID, x.ListID, x.ThreadID, x.SeriesID = 0, 0, 0, 0
+			x.SHA256 = fmt.Sprintf("%x", sha256.Sum256(raw))
+			msgs = append(msgs, x)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out["messages "+l.Name] = msgs
 		subs, err := st.Subscribers(ctx, l.Name, "")
 		if err != nil {
 			t.Fatal(err)
