@@ -23,11 +23,21 @@ func Export(ctx context.Context, st store.Store, list string, w io.Writer, progr
 	if progress != nil {
 		add = progress(int64(l.Messages))
 	}
+	return exportMbox(ctx, st, list, w, add, nil)
+}
+
+// exportMbox writes list's messages to w as Export does; add, when set,
+// is told of each message, and arrived, when set, gets each one's
+// arrival time (Unix seconds) in order.
+func exportMbox(ctx context.Context, st store.Store, list string, w io.Writer, add func(int), arrived *[]int64) error {
 	bw := bufio.NewWriterSize(w, 1<<20)
 	mw := archive.NewMboxWriter(bw)
-	err = st.Walk(ctx, list, func(m *store.Message, raw []byte) error {
+	err := st.Walk(ctx, list, func(m *store.Message, raw []byte) error {
 		if add != nil {
 			add(1)
+		}
+		if arrived != nil {
+			*arrived = append(*arrived, m.Arrived.Unix())
 		}
 		return mw.Write(raw, "mboxrd@z", time.Time{})
 	})

@@ -51,54 +51,124 @@ func Reindex(ctx context.Context, from, to store.Store, log *slog.Logger, progre
 	if err := in.Close(); err != nil {
 		return out, err
 	}
-	acc, err := from.ExportAccounts(ctx)
+	c, err := readCarried(ctx, from, true)
 	if err != nil {
 		return out, err
 	}
-	dropped, err := to.ImportAccounts(ctx, acc)
+	return out, c.apply(ctx, to, log)
+}
+
+// carried is what is not derived from the mail, read from one store
+// (readCarried) or from an export's documents (ImportAll), and given to
+// a store rebuilt from the mail by apply: the one sequence Reindex,
+// Migrate and ImportAll share.
+type carried struct {
+	Accounts    *store.AccountData
+	MailingList *store.MailingListData
+	Git         *store.GitData
+	PatchStates []store.PatchStateRecord
+	Bundles     *store.BundleData
+	Resolutions []store.Resolution
+	Issues      []store.Resolution
+	// Outbox is the mail still queued, with the recipients it is still
+	// pending for (a reindex only: an export leaves it out).
+	Outbox []queuedMail
+}
+
+// queuedMail is an outbox message and its pending recipients.
+type queuedMail struct {
+	Message store.OutboxMessage
+	Pending []string
+}
+
+// readCarried reads from st what apply carries; outbox: the outbox too.
+func readCarried(ctx context.Context, st store.Store, outbox bool) (*carried, error) {
+	var c carried
+	var err error
+	if c.Accounts, err = st.ExportAccounts(ctx); err != nil {
+		return nil, err
+	}
+	if c.MailingList, err = st.ExportMailingList(ctx); err != nil {
+		return nil, err
+	}
+	if c.Git, err = st.ExportGit(ctx); err != nil {
+		return nil, err
+	}
+	if c.PatchStates, err = st.ExportPatchStates(ctx); err != nil {
+		return nil, err
+	}
+	if c.Bundles, err = st.ExportBundles(ctx); err != nil {
+		return nil, err
+	}
+	if c.Resolutions, err = st.Resolutions(ctx, nil); err != nil {
+		return nil, err
+	}
+	if c.Issues, err = st.Issues(ctx, nil); err != nil {
+		return nil, err
+	}
+	if !outbox {
+		return &c, nil
+	}
+	box, err := st.Outbox(ctx, "")
 	if err != nil {
-		return out, err
+		return nil, err
 	}
-	if dropped > 0 {
-		log.Warn("reindex: status changes of series that no longer exist were dropped", "count", dropped)
+	for _, m := range box {
+		ds, err := st.Deliveries(ctx, m.ID)
+		if err != nil {
+			return nil, err
+		}
+		q := queuedMail{Message: m}
+		for _, d := range ds {
+			if d.State == store.DeliveryPending {
+				q.Pending = append(q.Pending, d.Rcpt)
+			}
+		}
+		c.Outbox = append(c.Outbox, q)
 	}
-	ml, err := from.ExportMailingList(ctx)
-	if err != nil {
-		return out, err
+	return &c, nil
+}
+
+// apply gives the store to, whose lists were rebuilt from the mail, what
+// c carries; what names a series or patch that to lacks is dropped, and
+// logged.
+func (c *carried) apply(ctx context.Context, to store.Store, log *slog.Logger) error {
+	if c.Accounts != nil {
+		dropped, err := to.ImportAccounts(ctx, c.Accounts)
+		if err != nil {
+			return err
+		}
+		if dropped > 0 {
+			log.Warn("carry: status changes of series that no longer exist were dropped", "count", dropped)
+		}
 	}
-	if err := to.ImportMailingList(ctx, ml); err != nil {
-		return out, err
+	if c.MailingList != nil {
+		if err := to.ImportMailingList(ctx, c.MailingList); err != nil {
+			return err
+		}
 	}
-	gd, err := from.ExportGit(ctx)
-	if err != nil {
-		return out, err
+	if c.Git != nil {
+		if dropped, err := to.ImportGit(ctx, c.Git); err != nil {
+			return err
+		} else if dropped > 0 {
+			log.Warn("carry: applied series that no longer exist were dropped", "count", dropped)
+		}
 	}
-	if dropped, err := to.ImportGit(ctx, gd); err != nil {
-		return out, err
+	if dropped, err := to.ImportPatchStates(ctx, c.PatchStates); err != nil {
+		return err
 	} else if dropped > 0 {
-		log.Warn("reindex: applied series that no longer exist were dropped", "count", dropped)
-	}
-	ps, err := from.ExportPatchStates(ctx)
-	if err != nil {
-		return out, err
-	}
-	if dropped, err := to.ImportPatchStates(ctx, ps); err != nil {
-		return out, err
-	} else if dropped > 0 {
-		log.Warn("reindex: states of patches that no longer exist were dropped", "count", dropped)
+		log.Warn("carry: states of patches that no longer exist were dropped", "count", dropped)
 	}
 	// Bundles name patches by id, which the rebuild gives anew: carried
 	// by list and Message-ID (after the accounts, their owners).
-	bd, err := from.ExportBundles(ctx)
-	if err != nil {
-		return out, err
+	if c.Bundles != nil {
+		if dropped, err := to.ImportBundles(ctx, c.Bundles); err != nil {
+			return err
+		} else if dropped > 0 {
+			log.Warn("carry: bundled patches that no longer exist were dropped", "count", dropped)
+		}
 	}
-	if dropped, err := to.ImportBundles(ctx, bd); err != nil {
-		return out, err
-	} else if dropped > 0 {
-		log.Warn("reindex: bundled patches that no longer exist were dropped", "count", dropped)
-	}
-	return out, copyReviewState(ctx, from, to)
+	return c.applyReviewState(ctx, to)
 }
 
 // Progress follows a long operation over messages (ReindexDir, Migrate,
@@ -232,63 +302,41 @@ func openStore(ctx context.Context, dir, db string) (*store.DB, error) {
 	return store.OpenAt(ctx, dir, db)
 }
 
-// copyReviewState copies the resolved marks, the open-issue marks, the
-// outbox and the deliveries still pending (sent ones are not sent
-// again). Pending reviews (drafts) are not copied: they name series by
+// applyReviewState gives to the resolved marks, the open-issue marks,
+// the outbox and the deliveries still pending (sent ones are not sent
+// again). Pending reviews (drafts) are not carried: they name series by
 // id, which a reindex gives anew.
-func copyReviewState(ctx context.Context, from, to store.Store) error {
-	rs, err := from.Resolutions(ctx, nil)
-	if err != nil {
-		return err
-	}
-	issues, err := from.Issues(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if len(issues) > 0 {
-		if err := to.SetIssues(ctx, issues, true); err != nil {
+func (c *carried) applyReviewState(ctx context.Context, to store.Store) error {
+	if len(c.Issues) > 0 {
+		if err := to.SetIssues(ctx, c.Issues, true); err != nil {
 			return err
 		}
 	}
-	box, err := from.Outbox(ctx, "")
-	if err != nil {
-		return err
-	}
 	ids := map[string]int64{}
-	for _, m := range box {
-		if _, ok := ids[m.List]; !ok {
-			l, err := to.List(ctx, m.List)
+	for _, q := range c.Outbox {
+		if _, ok := ids[q.Message.List]; !ok {
+			l, err := to.List(ctx, q.Message.List)
 			if err != nil {
-				return fmt.Errorf("outbox of list %s: %w", m.List, err)
+				return fmt.Errorf("outbox of list %s: %w", q.Message.List, err)
 			}
-			ids[m.List] = l.ID
+			ids[q.Message.List] = l.ID
 		}
 	}
 	return to.Update(ctx, func(tx store.Tx) error {
-		for _, r := range rs {
+		for _, r := range c.Resolutions {
 			if err := tx.SetResolution(ctx, r, true); err != nil {
 				return err
 			}
 		}
-		for _, m := range box {
-			old := m.ID
+		for _, q := range c.Outbox {
+			m := q.Message
 			m.ListID = ids[m.List]
 			id, err := tx.AddOutbox(ctx, m)
 			if err != nil {
 				return err
 			}
-			ds, err := from.Deliveries(ctx, old)
-			if err != nil {
-				return err
-			}
-			var pending []string
-			for _, d := range ds {
-				if d.State == store.DeliveryPending {
-					pending = append(pending, d.Rcpt)
-				}
-			}
-			if len(pending) > 0 {
-				if err := tx.QueueDeliveries(ctx, id, pending); err != nil {
+			if len(q.Pending) > 0 {
+				if err := tx.QueueDeliveries(ctx, id, q.Pending); err != nil {
 					return err
 				}
 			}

@@ -102,6 +102,10 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"import", "--data", data, "--list", "nope", "x.mbox"}, 1, "not found"},
 		{[]string{"import", "--data", data, "--list", "dev", "/does/not/exist"}, 1, "no such file"},
 		{[]string{"export", "--data", data, "--list", "nope"}, 1, "not found"},
+		{[]string{"export", "--all", "--data", data}, 2, "usage: patchwell export --all"},
+		{[]string{"export", "--data", data, "--list", "dev", "--with-secrets"}, 2, "--with-secrets goes with --all"},
+		{[]string{"import", "--all", "--data", data}, 2, "usage: patchwell import --all"},
+		{[]string{"import", "--all", "--data", data, "/does/not/exist"}, 1, "manifest.json: lstat"},
 		{[]string{"serve", "--bogus"}, 2, "flag provided but not defined"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

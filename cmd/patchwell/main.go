@@ -54,8 +54,8 @@ func init() {
 		"user":    {"user add EMAIL [--name NAME] [--admin] [--password-file FILE] | user ls | user role EMAIL LIST owner|maintainer|none | user token EMAIL NAME | user passwd EMAIL [--password-file FILE] | user disable EMAIL | user enable EMAIL   [--data DIR] [--db URL]", "manage accounts, list roles and API tokens", cmdUser},
 		"apply":   {"apply --data DIR [--db URL] SERIES-ID [--by EMAIL] [--public-url URL]", "apply a series to its list's repository branch (git am -3, trailers from replies, a Link: per patch), push it and mark it applied", cmdApply},
 		"hook":    {"hook post-receive|hg-changegroup --data DIR [--db URL] --list NAME [--git-dir DIR] [--hg-repo DIR]", "git post-receive or hg changegroup hook of a list's repository: series whose patches were pushed are marked applied", cmdHook},
-		"import":  {"import --data DIR [--db URL] --list NAME [--cpuprofile FILE] FILE|DIR|- ...", "import mbox (mboxo, mboxrd, .gz), maildir or .eml files into a list", cmdImport},
-		"export":  {"export --data DIR [--db URL] --list NAME [--out FILE]", "write every message of a list as mboxrd, in arrival order, byte for byte", cmdExport},
+		"import":  {"import --data DIR [--db URL] --list NAME [--cpuprofile FILE] FILE|DIR|- ... | import --all --data DIR [--db URL] EXPORT-DIR", "import mbox (mboxo, mboxrd, .gz), maildir or .eml files into a list; with --all, a whole export (export --all) into an empty store", cmdImport},
+		"export":  {"export --data DIR [--db URL] --list NAME [--out FILE] | export --all --data DIR [--db URL] --out DIR [--with-secrets]", "write every message of a list as mboxrd, in arrival order, byte for byte; with --all, everything the lists' owners own (docs/export.md)", cmdExport},
 		"check":   {"check --data DIR [--db URL]", "verify the database and every stored message against its sha256", cmdCheck},
 		"backup":  {"backup --data DIR --out FILE [--db URL]", "write a consistent copy of the SQLite database while the server runs (FILE must not exist; PostgreSQL: pg_dump, see docs/deploy.md)", cmdBackup},
 		"migrate": {"migrate --from DIR|URL --to URL|DIR", "copy a store into an empty one (a SQLite data directory to PostgreSQL, or back; stop the server first): every message replayed, accounts, lists and queues carried", cmdMigrate},
@@ -438,9 +438,16 @@ func cmdImport(args []string) error {
 	data, dbURL := storeFlags(fs)
 	list := fs.String("list", "", "list to import into")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
+	all := fs.Bool("all", false, "import a whole export directory (export --all) into an empty store")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
+	}
+	if *all {
+		if *list != "" || len(pos) != 1 {
+			return usageError{"usage: patchwell import --all --data DIR [--db URL] EXPORT-DIR"}
+		}
+		return importAll(*data, *dbURL, pos[0])
 	}
 	if *list == "" || len(pos) == 0 {
 		return usageError{"usage: patchwell " + commands["import"].usage}
@@ -496,10 +503,21 @@ func cmdExport(args []string) error {
 	fs := newFlags("export")
 	data, dbURL := storeFlags(fs)
 	list := fs.String("list", "", "list to export")
-	out := fs.String("out", "-", "output file (- for stdout)")
+	out := fs.String("out", "-", "output file (- for stdout); with --all, a new directory")
+	all := fs.Bool("all", false, "export every list and what is not in the mail (docs/export.md)")
+	withSecrets := fs.Bool("with-secrets", false, "with --all: also password, session and token hashes, webhook and server secrets")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
+	}
+	if *all {
+		if *list != "" || len(pos) != 0 || *out == "-" {
+			return usageError{"usage: patchwell export --all --data DIR [--db URL] --out DIR [--with-secrets]"}
+		}
+		return exportAll(*data, *dbURL, *out, *withSecrets)
+	}
+	if *withSecrets {
+		return usageError{"--with-secrets goes with --all"}
 	}
 	if *list == "" || len(pos) != 0 {
 		return usageError{"usage: patchwell " + commands["export"].usage}
