@@ -290,7 +290,7 @@ func (s *Server) statusCommand(ctx context.Context, list string, h header, value
 // sender needs what X-Patchwell-Status needs.
 func (s *Server) delegateCommand(ctx context.Context, list string, h header, value string, auth *Auth) string {
 	value = strings.TrimSpace(value)
-	return s.seriesCommand(ctx, list, h, auth, func(seriesID, _ int64) string {
+	return s.seriesCommand(ctx, list, h, auth, func(seriesID, by int64) string {
 		var who int64
 		var addr string
 		if !strings.EqualFold(value, "none") {
@@ -305,7 +305,7 @@ func (s *Server) delegateCommand(ctx context.Context, list string, h header, val
 			}
 			who = u.ID
 		}
-		if err := s.st.Delegate(ctx, seriesID, 0, who); err != nil {
+		if err := s.st.Delegate(ctx, seriesID, 0, who, by, time.Now()); err != nil {
 			if errors.Is(err, store.ErrInvalid) {
 				return fmt.Sprintf("Not done: series %d: %s.", seriesID, strings.TrimPrefix(strings.TrimPrefix(err.Error(), store.ErrInvalid.Error()+": "), "delegate: "))
 			}

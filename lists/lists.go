@@ -126,7 +126,7 @@ type Store interface {
 	UserByEmail(ctx context.Context, email string) (*store.User, error)
 	// Delegate delegates a series (X-Patchwell-Delegate): the one
 	// store method every road takes.
-	Delegate(ctx context.Context, seriesID, patchID, delegate int64) error
+	Delegate(ctx context.Context, seriesID, patchID, delegate, by int64, at time.Time) error
 }
 
 // Server handles mail to the lists.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"time"
 
 	"patchwell/store"
@@ -68,6 +69,7 @@ type (
 		Subscribers  []subscriberDoc  `json:"subscribers"`
 		AuthResults  []authDoc        `json:"auth_results"`
 		PatchStates  []patchStateDoc  `json:"patch_states"`
+		Events       []eventDoc       `json:"events"`
 		Bundles      []bundleDoc      `json:"bundles"`
 		Held         []heldDoc        `json:"held"`
 		Series       []seriesStateDoc `json:"-"` // series.json
@@ -93,6 +95,26 @@ type (
 		Delegate  string `json:"delegate"`
 		Archived  bool   `json:"archived"`
 		CommitRef string `json:"commit_ref"`
+	}
+	// eventDoc is a stored change event (patchwork's patch-state-changed,
+	// patch-delegated, check-created; the creation events are derived
+	// from the mail and need no document): what it is about by
+	// Message-ID, who by address (and the delegates, for
+	// patch-delegated).
+	eventDoc struct {
+		Category string      `json:"category"`
+		Date     time.Time   `json:"date"`
+		Actor    string      `json:"actor"`
+		Patch    string      `json:"patch"`
+		Series   string      `json:"series"`
+		Check    *eventCheck `json:"check"`
+		Previous string      `json:"previous"`
+		Current  string      `json:"current"`
+	}
+	eventCheck struct {
+		Series     string `json:"series"`
+		PatchIndex int    `json:"patch_index"`
+		Context    string `json:"context"`
 	}
 	bundleDoc struct {
 		Owner   string    `json:"owner"`
@@ -343,6 +365,21 @@ func ExportAll(ctx context.Context, st store.Store, dir string, opts ExportOptio
 		}
 		d.PatchStates = append(d.PatchStates, patchStateDoc{p.MessageID, p.State, email[p.Delegate], p.Archived, p.CommitRef})
 	}
+	for _, ev := range c.Events {
+		d, err := of(ev.List, "event")
+		if err != nil {
+			return err
+		}
+		e := eventDoc{Category: ev.Category, Date: unix(ev.Date), Actor: email[ev.Actor], Patch: ev.PatchMessageID,
+			Series: ev.SeriesMessageID, Previous: ev.Previous, Current: ev.Current}
+		if ev.HasCheck {
+			e.Check = &eventCheck{ev.CheckSeriesMessageID, ev.CheckIndex, ev.CheckContext}
+		}
+		if ev.Category == store.EventPatchDelegated {
+			e.Previous, e.Current = delegateEmail(email, ev.Previous), delegateEmail(email, ev.Current)
+		}
+		d.Events = append(d.Events, e)
+	}
 	for _, b := range c.Bundles.Bundles {
 		d, err := of(b.List, "bundle")
 		if err != nil {
@@ -592,4 +629,14 @@ func writeJSON(path string, v any) error {
 		err = cerr
 	}
 	return err
+}
+
+// delegateEmail is a patch-delegated event's user id (as text, "" or "0"
+// for nobody) as an address.
+func delegateEmail(email map[int64]string, id string) string {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || n == 0 {
+		return ""
+	}
+	return email[n]
 }

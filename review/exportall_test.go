@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -260,6 +262,25 @@ func snapshot(t *testing.T, st *store.DB) map[string]any {
 		bs.Bundles[i].ID, bs.Bundles[i].OwnerID = 0, int64(len(email[bs.Bundles[i].OwnerID]))
 	}
 	out["bundles"] = bs
+	// The stored change events (patchwork's), users by address.
+	evs, err := st.ExportEvents(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byEmail := func(id string) string {
+		n, _ := strconv.ParseInt(id, 10, 64)
+		return email[n]
+	}
+	var events []store.EventRecord
+	for _, e := range evs {
+		e.Actor = int64(len(email[e.Actor]))
+		if e.Category == store.EventPatchDelegated {
+			e.Previous, e.Current = byEmail(e.Previous), byEmail(e.Current)
+		}
+		events = append(events, e)
+		out[fmt.Sprintf("event %d by", len(events))] = email[evs[len(events)-1].Actor]
+	}
+	out["events"] = events
 	return out
 }
 
@@ -272,6 +293,11 @@ func TestExportImportAll(t *testing.T) {
 	v2 := before["series dev v2-1@example.org"].(map[string]any)
 	if h := v2["history"].([]store.StatusChange); len(h) < 2 {
 		t.Fatalf("status history: %+v", h)
+	}
+	if evs := before["events"].([]store.EventRecord); !slices.ContainsFunc(evs, func(e store.EventRecord) bool {
+		return e.Category == store.EventPatchStateChanged
+	}) || !slices.ContainsFunc(evs, func(e store.EventRecord) bool { return e.Category == store.EventCheckCreated }) {
+		t.Fatalf("events: %+v", evs)
 	}
 	if c := v2["checks"].([]store.Check); len(c) != 2 {
 		t.Fatalf("checks: %+v", c)

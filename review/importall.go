@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -168,6 +169,20 @@ func readExport(dir string) (*export, error) {
 		for _, p := range d.PatchStates {
 			if err := known(rel, "the delegate of "+p.MessageID, p.Delegate); err != nil {
 				return nil, err
+			}
+		}
+		for _, ev := range d.Events {
+			for what, addr := range map[string]string{"the actor": ev.Actor} {
+				if err := known(rel, what+" of a "+ev.Category+" event", addr); err != nil {
+					return nil, err
+				}
+			}
+			if ev.Category == store.EventPatchDelegated {
+				for _, addr := range []string{ev.Previous, ev.Current} {
+					if err := known(rel, "a delegate of a patch-delegated event", addr); err != nil {
+						return nil, err
+					}
+				}
 			}
 		}
 		for _, b := range d.Bundles {
@@ -360,6 +375,17 @@ func (e *export) carried() *carried {
 		for _, p := range d.PatchStates {
 			c.PatchStates = append(c.PatchStates, store.PatchStateRecord{List: d.Name, MessageID: p.MessageID, State: p.State,
 				Delegate: user(p.Delegate), Archived: p.Archived, CommitRef: p.CommitRef})
+		}
+		for _, ev := range d.Events {
+			r := store.EventRecord{List: d.Name, Category: ev.Category, Date: ev.Date.Unix(), Actor: user(ev.Actor),
+				PatchMessageID: ev.Patch, SeriesMessageID: ev.Series, Previous: ev.Previous, Current: ev.Current}
+			if ev.Check != nil {
+				r.HasCheck, r.CheckSeriesMessageID, r.CheckIndex, r.CheckContext = true, ev.Check.Series, ev.Check.PatchIndex, ev.Check.Context
+			}
+			if ev.Category == store.EventPatchDelegated {
+				r.Previous, r.Current = delegateID(user, ev.Previous), delegateID(user, ev.Current)
+			}
+			c.Events = append(c.Events, r)
 		}
 		for _, b := range d.Bundles {
 			bundles = append(bundles, store.BundleExport{OwnerID: user(b.Owner), List: d.Name, Name: b.Name, Public: b.Public,
@@ -554,3 +580,9 @@ func (a *arrivalMbox) Arrived() time.Time {
 }
 
 func (a *arrivalMbox) Close() error { return nil }
+
+// delegateID is delegateEmail's way back: a patch-delegated event's
+// delegate as the user id text the events table keeps ("0" for nobody).
+func delegateID(user func(string) int64, email string) string {
+	return strconv.FormatInt(user(email), 10)
+}

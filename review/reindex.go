@@ -67,6 +67,7 @@ type carried struct {
 	MailingList *store.MailingListData
 	Git         *store.GitData
 	PatchStates []store.PatchStateRecord
+	Events      []store.EventRecord
 	Bundles     *store.BundleData
 	Resolutions []store.Resolution
 	Issues      []store.Resolution
@@ -95,6 +96,9 @@ func readCarried(ctx context.Context, st store.Store, outbox bool) (*carried, er
 		return nil, err
 	}
 	if c.PatchStates, err = st.ExportPatchStates(ctx); err != nil {
+		return nil, err
+	}
+	if c.Events, err = st.ExportEvents(ctx); err != nil {
 		return nil, err
 	}
 	if c.Bundles, err = st.ExportBundles(ctx); err != nil {
@@ -168,7 +172,16 @@ func (c *carried) apply(ctx context.Context, to store.Store, log *slog.Logger) e
 			log.Warn("carry: bundled patches that no longer exist were dropped", "count", dropped)
 		}
 	}
-	return c.applyReviewState(ctx, to)
+	if err := c.applyReviewState(ctx, to); err != nil {
+		return err
+	}
+	// Last: the events name patches, series and checks, all there now.
+	if dropped, err := to.ImportEvents(ctx, c.Events); err != nil {
+		return err
+	} else if dropped > 0 {
+		log.Warn("carry: change events about what no longer exists were dropped", "count", dropped)
+	}
+	return nil
 }
 
 // Progress follows a long operation over messages (ReindexDir, Migrate,

@@ -208,6 +208,11 @@ type Reviews interface {
 	// a reindex, by list and Message-ID; ImportPatchStates reports how
 	// many found no patch.
 	ExportPatchStates(ctx context.Context) ([]PatchStateRecord, error)
+	// ExportEvents and ImportEvents carry the stored change events
+	// (patchwork's patch-state-changed, patch-delegated, check-created)
+	// the same way; ImportEvents reports how many found nothing.
+	ExportEvents(ctx context.Context) ([]EventRecord, error)
+	ImportEvents(ctx context.Context, rs []EventRecord) (dropped int, err error)
 	ImportPatchStates(ctx context.Context, rs []PatchStateRecord) (dropped int, err error)
 
 	// DraftComments returns a user's pending review of a series, oldest

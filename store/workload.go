@@ -64,26 +64,52 @@ func (s *DB) SeriesWork(ctx context.Context, ids []int64) (map[int64]SeriesWork,
 // Delegate delegates the patches of a series (patchID 0: every one;
 // else that patch of it) to the user delegate, who must have a role on
 // the series' list or be a site admin, and have an account that is not
-// disabled; delegate 0 clears it. ErrNotFound for an unknown series or
+// disabled; delegate 0 clears it. by is who does it (0: nobody signed
+// in), recorded with each patch's patch-delegated event (patchwork's
+// events, in the same transaction). ErrNotFound for an unknown series or
 // patch; ErrInvalid, saying why, for someone who cannot be a delegate.
 // The pwapi's PATCH of a patch's delegate (UpdatePatch) checks the same.
-func (s *DB) Delegate(ctx context.Context, seriesID, patchID, delegate int64) error {
+func (s *DB) Delegate(ctx context.Context, seriesID, patchID, delegate, by int64, at time.Time) error {
 	return s.seriesWrite(ctx, seriesID, "delegate", func(tx *sql.Tx, listID int64) error {
 		if err := checkDelegate(ctx, tx, listID, delegate); err != nil {
 			return err
 		}
-		q, args := `UPDATE patches SET delegate = ? WHERE series_id = ?`, []any{delegate, seriesID}
+		q, args := `SELECT id, delegate FROM patches WHERE series_id = ?`, []any{seriesID}
 		if patchID != 0 {
 			q, args = q+` AND id = ?`, append(args, patchID)
 		}
-		res, err := tx.ExecContext(ctx, q, args...)
+		rows, err := tx.QueryContext(ctx, q+` ORDER BY id`, args...)
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err == nil && n == 0 && patchID != 0 {
+		var events []eventRow
+		var ids []int64
+		for rows.Next() {
+			var id, old int64
+			if err := rows.Scan(&id, &old); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+			if old != delegate {
+				events = append(events, eventRow{category: EventPatchDelegated, listID: listID, patchID: id, seriesID: seriesID,
+					actor: by, previous: delegateValue(old), current: delegateValue(delegate)})
+			}
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		if len(ids) == 0 && patchID != 0 {
 			return fmt.Errorf("patch %d of series %d: %w", patchID, seriesID, ErrNotFound)
 		}
-		return nil
+		uq, uargs := `UPDATE patches SET delegate = ? WHERE series_id = ?`, []any{delegate, seriesID}
+		if patchID != 0 {
+			uq, uargs = uq+` AND id = ?`, append(uargs, patchID)
+		}
+		if _, err := tx.ExecContext(ctx, uq, uargs...); err != nil {
+			return err
+		}
+		return insertEvents(ctx, tx, at, events)
 	})
 }
 

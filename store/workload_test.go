@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -77,19 +78,36 @@ func TestDelegate(t *testing.T) {
 	}
 	sid, pids := workSeries(t, st, l, "work", 3)
 
-	if err := st.Delegate(ctx, sid, 0, m1); err != nil {
+	if err := st.Delegate(ctx, sid, 0, m1, m1, time.Now()); err != nil {
 		t.Fatalf("Delegate(series) = %v", err)
 	}
 	w, err := st.SeriesWork(ctx, []int64{sid})
 	if err != nil || w[sid].Delegate == nil || w[sid].Delegate.Email != "m1@example.org" || w[sid].Mixed || w[sid].DelegateID != m1 {
 		t.Fatalf("SeriesWork after delegating the series = %+v, %v", w[sid], err)
 	}
-	if err := st.Delegate(ctx, sid, pids[1], m2); err != nil {
+	if err := st.Delegate(ctx, sid, pids[1], m2, m1, time.Now()); err != nil {
 		t.Fatalf("Delegate(patch) = %v", err)
 	}
 	p, _ := st.TrackedPatch(ctx, pids[1])
 	if p.Delegate != m2 {
 		t.Fatalf("patch delegate = %d, want %d", p.Delegate, m2)
+	}
+	// Each change is a patch-delegated event (patchwork's), by whom it
+	// was done: three for the series, one for the patch.
+	evs, err := st.ExportEvents(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var delegated []string
+	for _, e := range evs {
+		if e.Category == EventPatchDelegated {
+			delegated = append(delegated, fmt.Sprintf("%d:%s->%s", e.Actor, e.Previous, e.Current))
+		}
+	}
+	one, two := fmt.Sprint(m1), fmt.Sprint(m2)
+	want := []string{one + ":->" + one, one + ":->" + one, one + ":->" + one, one + ":" + one + "->" + two}
+	if !slices.Equal(delegated, want) {
+		t.Errorf("patch-delegated events %q, want %q", delegated, want)
 	}
 	if w, _ := st.SeriesWork(ctx, []int64{sid}); !w[sid].Mixed {
 		t.Fatalf("two delegates: %+v, want Mixed", w[sid])
@@ -108,7 +126,7 @@ func TestDelegate(t *testing.T) {
 		{"patch of another series", sid, 9999, m1, ErrNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := st.Delegate(ctx, tc.series, tc.patch, tc.who); !errors.Is(err, tc.want) {
+			if err := st.Delegate(ctx, tc.series, tc.patch, tc.who, 0, time.Now()); !errors.Is(err, tc.want) {
 				t.Fatalf("Delegate = %v, want %v", err, tc.want)
 			}
 		})
@@ -117,7 +135,7 @@ func TestDelegate(t *testing.T) {
 	if _, err := st.UpdatePatch(ctx, pids[0], PatchUpdate{Delegate: &stranger}, m1, time.Now()); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("UpdatePatch(delegate: no role) = %v, want ErrInvalid", err)
 	}
-	if err := st.Delegate(ctx, sid, 0, 0); err != nil {
+	if err := st.Delegate(ctx, sid, 0, 0, m1, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if w, _ := st.SeriesWork(ctx, []int64{sid}); w[sid].Delegate != nil || w[sid].Mixed {

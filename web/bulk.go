@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"patchwell/access"
 	"patchwell/store"
@@ -148,7 +149,7 @@ func (h *Handler) bulkForm(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		apply = func(s *store.Series) error {
-			err := h.cfg.Workload.Delegate(r.Context(), s.ID, 0, who)
+			err := h.cfg.Workload.Delegate(r.Context(), s.ID, 0, who, actorID(h.currentUser(r)), time.Now())
 			if errors.Is(err, store.ErrInvalid) {
 				return bulkRefusal(invalidText(err))
 			}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"patchwell/access"
 	"patchwell/store"
@@ -30,7 +31,7 @@ type Workload interface {
 	// delegate 0 clears it. store.ErrInvalid, worded for the user, for
 	// someone who cannot be a delegate; store.ErrNotFound for a patch
 	// not of the series.
-	Delegate(ctx context.Context, seriesID, patchID, delegate int64) error
+	Delegate(ctx context.Context, seriesID, patchID, delegate, by int64, at time.Time) error
 	ArchiveSeries(ctx context.Context, seriesID int64, archived bool) error
 	// StatusMail and SetStatusMail: whether the user is mailed when a
 	// series of theirs changes status.
@@ -148,7 +149,7 @@ func (h *Handler) delegateForm(w http.ResponseWriter, r *http.Request) {
 		h.httpError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	if err := h.cfg.Workload.Delegate(r.Context(), s.ID, patch, who); err != nil {
+	if err := h.cfg.Workload.Delegate(r.Context(), s.ID, patch, who, actorID(h.currentUser(r)), time.Now()); err != nil {
 		h.workloadError(w, r, err)
 		return
 	}
@@ -217,4 +218,12 @@ func (h *Handler) seriesWork(ctx context.Context, rows []store.SeriesRow) (map[i
 		ids[i] = s.ID
 	}
 	return h.cfg.Workload.SeriesWork(ctx, ids)
+}
+
+// actorID is the id of who acts (0 for nobody signed in).
+func actorID(u *store.User) int64 {
+	if u == nil {
+		return 0
+	}
+	return u.ID
 }

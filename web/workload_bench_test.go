@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"patchwell/review"
 	"patchwell/store"
@@ -38,7 +39,7 @@ func BenchmarkListPageWorkload(b *testing.B) {
 	var ids []int64
 	for i, r := range rows {
 		if i%3 == 0 {
-			if err := bench.st.Delegate(ctx, r.ID, 0, u.ID); err != nil {
+			if err := bench.st.Delegate(ctx, r.ID, 0, u.ID, u.ID, time.Now()); err != nil {
 				b.Fatal(err)
 			}
 		}
