@@ -162,9 +162,7 @@ func TestKilledCheckLeavesNoMount(t *testing.T) {
 	// The cleanup unmounts, then removes the image, then logs both: wait
 	// for all of it.
 	logged := func() bool {
-		srv.mu.Lock()
 		log := srv.logText()
-		srv.mu.Unlock()
 		for _, want := range [][2]string{{"ci unmounted a disk left by a killed check", "dir=" + left}, {"ci removed a disk image left by a killed check", "image=" + images[0]}} {
 			if !slices.ContainsFunc(strings.Split(log, "\n"), func(l string) bool { return strings.Contains(l, want[0]) && strings.Contains(l, want[1]) }) {
 				return false

@@ -295,9 +295,7 @@ func TestHostHeaderIgnored(t *testing.T) {
 	// The log line comes through the server's stderr pipe: wait for it.
 	var log string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		srv.mu.Lock()
 		log = srv.logText()
-		srv.mu.Unlock()
 		if strings.Contains(log, "/confirm/") {
 			break
 		}
