@@ -96,11 +96,17 @@ func e2eBackend(t *testing.T) {
 
 func startServer(t *testing.T, data string, extra ...string) *testServer {
 	t.Helper()
+	return startServerBinary(t, binary, data, extra...)
+}
+
+// startServerBinary is startServer with another build of patchwell.
+func startServerBinary(t *testing.T, bin, data string, extra ...string) *testServer {
+	t.Helper()
 	e2eBackend(t)
 	s := &testServer{t: t, data: data, smtp: freePort(t), http: freePort(t), log: &bytes.Buffer{}}
 	args := append([]string{"serve", "--data", data, "--smtp", s.smtp, "--http", s.http, "--imap", "", "--mail-auth=false"}, extra...)
 	s.args = args
-	s.cmd = exec.Command(binary, args...)
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s, s
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start: %v", err)
