@@ -3,13 +3,9 @@ package pwapi
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -214,58 +210,19 @@ type bundleForm struct {
 }
 
 func readBundleForm(r *http.Request) (*bundleForm, error) {
-	b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
+	f, err := readForm(r)
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > 1<<20 {
-		return nil, errors.New("Request body too large.")
-	}
 	out := &bundleForm{}
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if ct == "application/json" || ct == "" && bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
-		var v struct {
-			Name    *string            `json:"name"`
-			Public  *json.RawMessage   `json:"public"`
-			Patches *[]json.RawMessage `json:"patches"`
-		}
-		if err := json.Unmarshal(b, &v); err != nil {
-			return nil, fmt.Errorf("JSON parse error - %v", err)
-		}
-		out.name = v.Name
-		if v.Public != nil {
-			s := strings.Trim(string(*v.Public), `"`)
-			out.public = &s
-		}
-		if v.Patches != nil {
-			out.patchesPresent = true
-			for _, p := range *v.Patches {
-				out.patches = append(out.patches, strings.Trim(string(p), `"`))
-			}
-		}
-		return out, nil
+	if v, ok := f["name"]; ok && v != nil {
+		name, _ := f.str("name")
+		out.name = &name
 	}
-	vals, err := url.ParseQuery(string(b))
-	if err != nil {
-		return nil, fmt.Errorf("Bad form body: %v.", err)
+	if s, ok := f.str("public"); ok {
+		out.public = &s
 	}
-	if vs, ok := vals["name"]; ok {
-		out.name = &vs[len(vs)-1]
-	}
-	if vs, ok := vals["public"]; ok {
-		out.public = &vs[len(vs)-1]
-	}
-	if vs, ok := vals["patches"]; ok {
-		out.patchesPresent = true
-		for _, v := range vs {
-			// Also "1,2,3" in one field.
-			for _, s := range strings.Split(v, ",") {
-				if s = strings.TrimSpace(s); s != "" {
-					out.patches = append(out.patches, s)
-				}
-			}
-		}
-	}
+	out.patches, out.patchesPresent = f.list("patches")
 	return out, nil
 }
 

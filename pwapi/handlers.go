@@ -449,6 +449,9 @@ func (h *Handler) related(q *req, v *view, p *store.TrackedPatch) ([]submissionR
 }
 
 // form is a request body, form-encoded (as git-pw sends it) or JSON.
+// form is a request body, JSON or form-encoded (git-pw sends form data,
+// other clients JSON): a field repeated in a form is a []any of its
+// values.
 type form map[string]any
 
 func readForm(r *http.Request) (form, error) {
@@ -457,7 +460,7 @@ func readForm(r *http.Request) (form, error) {
 		return nil, err
 	}
 	if len(b) > 1<<20 {
-		return nil, errors.New("request body too large")
+		return nil, errors.New("Request body too large.")
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	out := form{}
@@ -469,12 +472,43 @@ func readForm(r *http.Request) (form, error) {
 	}
 	vals, err := url.ParseQuery(string(b))
 	if err != nil {
-		return nil, fmt.Errorf("bad form body: %v", err)
+		return nil, fmt.Errorf("Bad form body: %v.", err)
 	}
 	for k, vs := range vals {
-		out[k] = vs[len(vs)-1]
+		if len(vs) == 1 {
+			out[k] = vs[0]
+			continue
+		}
+		all := make([]any, len(vs))
+		for i, v := range vs {
+			all[i] = v
+		}
+		out[k] = all
 	}
 	return out, nil
+}
+
+// list returns a field's values: a JSON array's, or a form field's
+// (repeated, and each split at commas: "1,2,3"); present reports whether
+// it was sent.
+func (f form) list(key string) (vals []string, present bool) {
+	v, ok := f[key]
+	if !ok {
+		return nil, false
+	}
+	items, isList := v.([]any)
+	if !isList {
+		items = []any{v}
+	}
+	for _, it := range items {
+		s, _ := form{key: it}.str(key)
+		for _, part := range strings.Split(s, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				vals = append(vals, part)
+			}
+		}
+	}
+	return vals, true
 }
 
 // str returns a field as a string; present reports whether it was sent
@@ -491,6 +525,10 @@ func (f form) str(key string) (s string, present bool) {
 		return strconv.FormatFloat(v, 'f', -1, 64), true
 	case bool:
 		return strconv.FormatBool(v), true
+	case []any: // a repeated form field: the last one counts
+		if len(v) > 0 {
+			return form{key: v[len(v)-1]}.str(key)
+		}
 	}
 	return "", true
 }
