@@ -37,11 +37,12 @@ type ListDecl struct {
 var listKeys = []string{"name", "description", "owner", "visibility", "posting", "dmarc", "allow", "deny",
 	"repo", "vcs", "branch", "check", "first-timer-gate", "owners", "maintainers"}
 
-// ListDecls reads the [[list]] tables of a configuration file, checking
-// every value; each mistake names its line.
+// ListDecls reads the [[list]] tables of a configuration file (the
+// only tables it may have), checking every value; each mistake names its
+// line.
 func ListDecls(f *conffile.File) ([]ListDecl, error) {
 	var out []ListDecl
-	var errs []error
+	errs := []error{f.CheckTables("list")}
 	names := map[string]int{}
 	for _, t := range f.Tables {
 		if t.Name != "list" {

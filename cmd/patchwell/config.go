@@ -15,14 +15,15 @@ import (
 	"patchwell/store"
 )
 
-// applyConfig is readConfig for serve: it also fills c.Lists.
+// applyConfig applies the configuration file at path to serve's flags
+// (fs, already parsed: the command line wins) and fills c.Lists.
 func applyConfig(fs *flag.FlagSet, path string, c *server.Config) error {
 	f, err := conffile.Read(path)
 	if err != nil {
 		return err
 	}
 	lists, lerr := server.ListDecls(f)
-	if err := errors.Join(f.CheckTables("list"), f.ApplyFlags(fs, "config"), lerr); err != nil {
+	if err := errors.Join(f.ApplyFlags(fs, "config"), lerr); err != nil {
 		return err
 	}
 	c.Lists = lists
@@ -33,9 +34,6 @@ func applyConfig(fs *flag.FlagSet, path string, c *server.Config) error {
 func declaredLists(path string) ([]server.ListDecl, error) {
 	f, err := conffile.Read(path)
 	if err != nil {
-		return nil, err
-	}
-	if err := f.CheckTables("list"); err != nil {
 		return nil, err
 	}
 	return server.ListDecls(f)
