@@ -303,29 +303,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range open {
 		go c.goodbye() // a client that does not read is not waited for
 	}
-	linger := time.NewTimer(time.Second)
-	defer linger.Stop()
-	for tick := time.NewTicker(10 * time.Millisecond); ; {
-		s.mu.Lock()
-		n := len(s.conns)
-		s.mu.Unlock()
-		if n == 0 {
-			tick.Stop()
-			break
-		}
-		select {
-		case <-tick.C:
-			continue
-		case <-linger.C:
-		case <-ctx.Done():
-		}
-		tick.Stop()
-		break
-	}
+	s.linger(ctx, time.Second)
 	if cerr := s.Close(); err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// linger waits until every connection has closed, for d at most (or
+// until ctx ends).
+func (s *Server) linger(ctx context.Context, d time.Duration) {
+	for end := time.Now().Add(d); time.Now().Before(end) && ctx.Err() == nil; time.Sleep(10 * time.Millisecond) {
+		s.mu.Lock()
+		n := len(s.conns)
+		s.mu.Unlock()
+		if n == 0 {
+			return
+		}
+	}
 }
 
 // Close closes the listeners and every connection at once.
