@@ -20,6 +20,47 @@ import (
 	"patchwell/store/pgtest"
 )
 
+// benchStore opens the store holding the 20,000-message bench corpus in
+// list "bench": PATCHWELL_BENCH_DATA when set (imported there on the
+// first run), else a temporary directory, or with postgres a fresh
+// PostgreSQL schema; fresh reports whether the corpus was imported now.
+func benchStore(b *testing.B, postgres bool) (st *store.DB, fresh bool) {
+	ctx := context.Background()
+	dir := os.Getenv("PATCHWELL_BENCH_DATA")
+	if dir == "" || postgres {
+		testcorpus.Path(b, "bench/git-20k.mbox.gz")
+		dir = b.TempDir()
+	}
+	var err error
+	if postgres {
+		st, err = store.OpenPostgres(ctx, pgtest.URL(b))
+	} else {
+		st, err = store.Open(ctx, dir)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.List(ctx, "bench"); err == nil {
+		return st, false
+	}
+	if _, err := st.CreateList(ctx, store.List{Name: "bench"}); err != nil {
+		b.Fatal(err)
+	}
+	corpus, _ := testcorpus.Find()
+	src, err := archive.OpenSource(filepath.Join(corpus, "bench", "git-20k.mbox.gz"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := review.NewIngester(st, review.Config{Log: slog.New(slog.DiscardHandler)})
+	_, err = in.Import(ctx, "bench", src)
+	src.Close()
+	in.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st, true
+}
+
 // BenchmarkPatchList is git-pw's and snowpatch's most frequent request,
 // GET /api/1.2/patches/?project=bench&per_page=100 (and the states git
 // pw patch list asks by default, and a later page), through the whole
@@ -33,40 +74,9 @@ import (
 // PATCHWELL_STORE_BACKEND=postgres runs it on PostgreSQL (PATCHWELL_TEST_PG).
 func BenchmarkPatchList(b *testing.B) {
 	ctx := context.Background()
-	dir := os.Getenv("PATCHWELL_BENCH_DATA")
-	if dir == "" {
-		testcorpus.Path(b, "bench/git-20k.mbox.gz")
-		dir = b.TempDir()
-	}
-	var st *store.DB
-	var err error
-	if os.Getenv("PATCHWELL_STORE_BACKEND") == "postgres" {
-		// A fresh schema, the corpus imported into it every run.
-		testcorpus.Path(b, "bench/git-20k.mbox.gz")
-		st, err = store.OpenPostgres(ctx, pgtest.URL(b))
-	} else {
-		st, err = store.Open(ctx, dir)
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
+	st, fresh := benchStore(b, os.Getenv("PATCHWELL_STORE_BACKEND") == "postgres")
 	defer st.Close()
-	if _, err := st.List(ctx, "bench"); err != nil {
-		if _, err := st.CreateList(ctx, store.List{Name: "bench"}); err != nil {
-			b.Fatal(err)
-		}
-		corpus, _ := testcorpus.Find()
-		src, err := archive.OpenSource(filepath.Join(corpus, "bench", "git-20k.mbox.gz"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		in := review.NewIngester(st, review.Config{Log: slog.New(slog.DiscardHandler)})
-		_, err = in.Import(ctx, "bench", src)
-		src.Close()
-		in.Close()
-		if err != nil {
-			b.Fatal(err)
-		}
+	if fresh {
 		// Some maintainer's work: 500 patches' states changed, for
 		// the events.
 		ps, err := st.TrackedPatches(ctx, store.PatchFilter{Lists: []string{"bench"}, Limit: 500, Order: "-id"})

@@ -3,15 +3,10 @@ package pwapi_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"patchwell/archive"
-	"patchwell/internal/testcorpus"
 	"patchwell/pwapi"
 	"patchwell/review"
 	"patchwell/store"
@@ -27,33 +22,8 @@ import (
 //	PATCHWELL_BENCH_DATA=/tmp/pw-bench go test -run '^$' -bench Bundles ./pwapi
 func BenchmarkBundles(b *testing.B) {
 	ctx := context.Background()
-	dir := os.Getenv("PATCHWELL_BENCH_DATA")
-	if dir == "" {
-		testcorpus.Path(b, "bench/git-20k.mbox.gz")
-		dir = b.TempDir()
-	}
-	st, err := store.Open(ctx, dir)
-	if err != nil {
-		b.Fatal(err)
-	}
+	st, _ := benchStore(b, false)
 	defer st.Close()
-	if _, err := st.List(ctx, "bench"); err != nil {
-		if _, err := st.CreateList(ctx, store.List{Name: "bench"}); err != nil {
-			b.Fatal(err)
-		}
-		corpus, _ := testcorpus.Find()
-		src, err := archive.OpenSource(filepath.Join(corpus, "bench", "git-20k.mbox.gz"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		in := review.NewIngester(st, review.Config{Log: slog.New(slog.DiscardHandler)})
-		_, err = in.Import(ctx, "bench", src)
-		src.Close()
-		in.Close()
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
 	ps, err := st.TrackedPatches(ctx, store.PatchFilter{Lists: []string{"bench"}, Limit: 5000})
 	if err != nil || len(ps) < 2100 {
 		b.Fatalf("patches of bench: %d %v", len(ps), err)
