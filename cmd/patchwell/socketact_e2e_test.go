@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -48,8 +47,7 @@ func TestSocketActivationRestart(t *testing.T) {
 		}
 	}()
 	smtpAddr, httpAddr := addrs[0], addrs[1]
-	var log bytes.Buffer
-	var logMu sync.Mutex
+	var log syncBuffer
 	start := func() *exec.Cmd {
 		t.Helper()
 		// LISTEN_PID is the server's own pid: a shell sets it, then
@@ -58,8 +56,7 @@ func TestSocketActivationRestart(t *testing.T) {
 			"--smtp", "", "--http", "", "--imap", "", "--mail-auth=false", "--ci=false", "--drain-timeout", "10s")
 		cmd.Env = append(os.Environ(), "LISTEN_FDS=2", "LISTEN_FDNAMES=smtp:http")
 		cmd.ExtraFiles = files
-		w := writerFunc(func(p []byte) (int, error) { logMu.Lock(); defer logMu.Unlock(); return log.Write(p) })
-		cmd.Stdout, cmd.Stderr = w, w
+		cmd.Stdout, cmd.Stderr = &log, &log
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -72,9 +69,7 @@ func TestSocketActivationRestart(t *testing.T) {
 			node.Wait()
 		}
 		if t.Failed() {
-			logMu.Lock()
 			t.Logf("server log:\n%s", log.String())
-			logMu.Unlock()
 		}
 	}()
 	deadline := time.Now().Add(20 * time.Second)
@@ -198,10 +193,6 @@ func TestSocketActivationRestart(t *testing.T) {
 		}
 	}
 }
-
-type writerFunc func(p []byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // beforeMail421 reports whether an smtpSend error is a 421 answered to
 // the greeting, EHLO or MAIL: a retryable refusal before the transaction.
