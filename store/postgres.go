@@ -155,15 +155,20 @@ func (s *DB) migratePG(ctx context.Context) error {
 	} else if err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `ALTER TABLE schema_version ADD COLUMN IF NOT EXISTS compatible_from BIGINT NOT NULL DEFAULT 0`); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
 	if v > len(pgMigrations) {
 		// A newer node migrated it (compat.go): run beside it unless it
-		// has had a contract migration this binary predates.
-		var compat int
-		if err := tx.QueryRowContext(ctx, `SELECT compatible_from FROM schema_version`).Scan(&compat); err != nil {
+		// has had a contract migration this binary predates. (A binary
+		// that knows no compatibility left no compatible_from: refused.)
+		compat := v
+		var cols int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.columns
+			WHERE table_schema = current_schema() AND table_name = 'schema_version' AND column_name = 'compatible_from'`).Scan(&cols); err != nil {
 			return fmt.Errorf("read schema compatibility: %w", err)
+		}
+		if cols > 0 {
+			if err := tx.QueryRowContext(ctx, `SELECT compatible_from FROM schema_version`).Scan(&compat); err != nil {
+				return fmt.Errorf("read schema compatibility: %w", err)
+			}
 		}
 		if err := checkNewer(v, len(pgMigrations), compat); err != nil {
 			return err
@@ -172,6 +177,9 @@ func (s *DB) migratePG(ctx context.Context) error {
 	}
 	if v == len(pgMigrations) {
 		return tx.Commit()
+	}
+	if _, err := tx.ExecContext(ctx, `ALTER TABLE schema_version ADD COLUMN IF NOT EXISTS compatible_from BIGINT NOT NULL DEFAULT 0`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
 	for i := v; i < len(pgMigrations); i++ {
 		if _, err := tx.ExecContext(ctx, pgMigrations[i]); err != nil {

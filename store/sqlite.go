@@ -139,15 +139,19 @@ func (s *DB) migrate(ctx context.Context) error {
 	if err := s.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_compat (compatible_from INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
 	if v > len(migrations) {
 		// A newer binary migrated it (compat.go): run on it unless it
-		// has had a contract migration this binary predates.
-		var compat int
-		if err := s.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(compatible_from), 0) FROM schema_compat`).Scan(&compat); err != nil {
+		// has had a contract migration this binary predates. (A binary
+		// that knows no compatibility left no schema_compat: refused.)
+		compat := v
+		var tables int
+		if err := s.w.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_compat'`).Scan(&tables); err != nil {
 			return fmt.Errorf("read schema compatibility: %w", err)
+		}
+		if tables > 0 {
+			if err := s.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(compatible_from), 0) FROM schema_compat`).Scan(&compat); err != nil {
+				return fmt.Errorf("read schema compatibility: %w", err)
+			}
 		}
 		return checkNewer(v, len(migrations), compat)
 	}
@@ -159,6 +163,9 @@ func (s *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_compat (compatible_from INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM schema_compat`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
