@@ -57,9 +57,9 @@ func metricsServer(m *metrics.Metrics, health func(context.Context) error) *http
 // errDraining is the health checks' answer once shutdown has begun.
 var errDraining = errors.New("draining: this node is shutting down")
 
-// healthCheck is check, failing from the moment the node starts to
+// unlessDraining is check, failing from the moment the node starts to
 // drain.
-func (s *Server) healthCheck(check func(context.Context) error) func(context.Context) error {
+func (s *Server) unlessDraining(check func(context.Context) error) func(context.Context) error {
 	return func(ctx context.Context) error {
 		if s.draining.Load() {
 			return errDraining

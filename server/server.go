@@ -216,7 +216,7 @@ func (s *Server) build(ctx context.Context) error {
 		return err
 	}
 	s.mets = newMetrics(st, log.With("proto", "metrics"))
-	health := s.healthCheck(healthCheck(st, cfg.Data))
+	health := s.unlessDraining(healthCheck(st, cfg.Data))
 	acc := review.NewAccounts(st, review.DefaultArgon2)
 	if s.worker, err = s.newWorker(webURL, secret); err != nil {
 		return err
